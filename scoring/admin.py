@@ -1,0 +1,336 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+
+from scoring import rules as pure
+from scoring import selectors, services
+from scoring.models import Account, Interaction, Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoringRule
+
+# --- rules ---------------------------------------------------------------------
+
+
+class RuleConditionForm(forms.ModelForm):
+    """A condition with its value typed as a person would: "Toys, Retail", "10-50"."""
+
+    value_text = forms.CharField(
+        label="Value",
+        required=False,
+        help_text="Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything.",
+    )
+
+    class Meta:
+        model = RuleCondition
+        fields = ["field", "operator"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.operator:
+            self.fields["value_text"].initial = pure.format_value_text(
+                pure.Operator(self.instance.operator), self.instance.value
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        operator = cleaned.get("operator")
+        if operator:
+            try:
+                cleaned["value"] = pure.parse_value_text(pure.Operator(operator), cleaned.get("value_text") or "")
+            except ValueError as exc:
+                self.add_error("value_text", str(exc))
+        return cleaned
+
+    def save(self, commit: bool = True) -> RuleCondition:
+        self.instance.value = self.cleaned_data.get("value")
+        condition: RuleCondition = super().save(commit=commit)
+        return condition
+
+
+class RuleConditionFormSet(BaseInlineFormSet):
+    """Checks each condition against its rule's dimension, known only here."""
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            dimension = pure.Dimension(getattr(self.instance, "dimension", ""))
+        except ValueError:
+            return  # the rule's own form reports the bad dimension
+        kept = 0
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or "value" not in data:
+                continue
+            kept += 1
+            errors = pure.check_condition(data.get("field", ""), data["operator"], data["value"], dimension=dimension)
+            for name, message in errors.items():
+                form.add_error("value_text" if name == "value" else name, message)
+        if dimension is pure.Dimension.FIT and kept == 0 and not any(form.errors for form in self.forms):
+            raise forms.ValidationError("A fit rule needs at least one condition on the lead.")
+
+
+class RuleConditionInline(admin.TabularInline):
+    model = RuleCondition
+    form = RuleConditionForm
+    formset = RuleConditionFormSet
+    fields = ["position", "field", "operator", "value_text"]
+    extra = 1
+
+
+class ScoringRuleForm(forms.ModelForm):
+    interaction_types = forms.MultipleChoiceField(
+        choices=list(pure.INTERACTION_TYPES.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Engagement rules: the interactions this rule scores.",
+    )
+
+    class Meta:
+        model = ScoringRule
+        fields = [
+            "name",
+            "key",
+            "description",
+            "dimension",
+            "points",
+            "interaction_types",
+            "match",
+            "cap_count",
+            "cap_points",
+            "cap_window_days",
+            "active",
+            "valid_from",
+            "valid_until",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not cleaned.get("dimension") or cleaned.get("points") is None:
+            return cleaned
+        errors = pure.check_rule(
+            dimension=cleaned["dimension"],
+            points=cleaned["points"],
+            interaction_types=cleaned.get("interaction_types") or [],
+            condition_count=1,  # checked by the conditions' formset
+            cap_count=cleaned.get("cap_count"),
+            cap_points=cleaned.get("cap_points"),
+            cap_window_days=cleaned.get("cap_window_days"),
+            valid_from=cleaned.get("valid_from"),
+            valid_until=cleaned.get("valid_until"),
+        )
+        for name, message in errors.items():
+            self.add_error("cap_count" if name == "cap" else name, message)
+        return cleaned
+
+
+@admin.register(ScoringRule)
+class ScoringRuleAdmin(admin.ModelAdmin):
+    form = ScoringRuleForm
+    inlines = [RuleConditionInline]
+    list_display = ["name", "sentence", "dimension", "points", "active", "valid_from", "valid_until"]
+    list_filter = ["dimension", "active"]
+    search_fields = ["name", "key", "description"]
+    prepopulated_fields = {"key": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "key", "description", "dimension", "points", "active"]}),
+        ("Engagement", {"fields": ["interaction_types"], "description": "Leave empty for fit rules."}),
+        ("Conditions", {"fields": ["match"]}),
+        ("Caps (engagement only)", {"fields": ["cap_count", "cap_points", "cap_window_days"]}),
+        ("Validity", {"fields": ["valid_from", "valid_until"]}),
+    ]
+    actions = ["activate", "deactivate"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ScoringRule]:
+        return super().get_queryset(request).prefetch_related("conditions")
+
+    @admin.display(description="Rule")
+    def sentence(self, obj: ScoringRule) -> str:
+        return pure.describe_rule(obj.as_pure(list(obj.conditions.all())))
+
+    @admin.action(description="Activate selected rules")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
+        count = queryset.update(active=True)
+        self.message_user(request, f"{count} rule(s) activated. Fit scores follow when leads are rescored.")
+
+    @admin.action(description="Deactivate selected rules")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
+        count = queryset.update(active=False)
+        self.message_user(request, f"{count} rule(s) deactivated. Fit scores follow when leads are rescored.")
+
+    def has_delete_permission(self, request: HttpRequest, obj: ScoringRule | None = None) -> bool:
+        # The ledger keeps every rule's history; deactivate a rule instead.
+        if obj is not None and obj.entries.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(ScoreGroup)
+class ScoreGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "key", "min_score", "description"]
+    prepopulated_fields = {"key": ["name"]}
+    ordering = ["min_score"]
+
+    def save_model(self, request: HttpRequest, obj: ScoreGroup, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.leads_regroup()
+
+    def delete_model(self, request: HttpRequest, obj: ScoreGroup) -> None:
+        super().delete_model(request, obj)
+        services.leads_regroup()
+
+
+# --- leads -------------------------------------------------------------------------
+
+
+class ScoreBandFilter(admin.SimpleListFilter):
+    title = "total score"
+    parameter_name = "score"
+    bands = {"lt0": (None, 0), "0-39": (0, 40), "40-59": (40, 60), "60-79": (60, 80), "80+": (80, None)}
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        labels = {"lt0": "below 0", "0-39": "0 to 39", "40-59": "40 to 59", "60-79": "60 to 79", "80+": "80 and more"}
+        return list(labels.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        band = self.bands.get(self.value() or "")
+        if band is None:
+            return queryset
+        low, high = band
+        if low is not None:
+            queryset = queryset.filter(total_score__gte=low)
+        if high is not None:
+            queryset = queryset.filter(total_score__lt=high)
+        return queryset
+
+
+class ScoreAdjustForm(forms.Form):
+    dimension = forms.ChoiceField(choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    delta = forms.IntegerField(help_text="Points to add; negative to subtract.")
+    note = forms.CharField(max_length=300, help_text="Why: kept in the ledger.")
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = [
+        "email",
+        "name",
+        "company",
+        "total_score",
+        "fit_score",
+        "engagement_score",
+        "score_group",
+        "lifecycle_stage",
+        "last_activity_at",
+    ]
+    list_select_related = ["score_group"]
+    list_filter = ["score_group", "lifecycle_stage", ScoreBandFilter, "industry", "country"]
+    search_fields = ["email", "first_name", "last_name", "company", "external_id"]
+    ordering = ["-total_score", "id"]
+    readonly_fields = [
+        "total_score",
+        "fit_score",
+        "engagement_score",
+        "score_group",
+        "last_activity_at",
+        "why_this_score",
+        "ledger_history",
+    ]
+    autocomplete_fields = ["account"]
+    fieldsets = [
+        ("Score", {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
+        ("Why this score", {"fields": ["why_this_score", "ledger_history"]}),
+        (
+            "Who",
+            {
+                "fields": [
+                    "email",
+                    "external_id",
+                    ("first_name", "last_name"),
+                    ("title", "department"),
+                    ("company", "account"),
+                    ("industry", "company_size", "annual_revenue"),
+                    ("country", "city"),
+                    "attributes",
+                    "lifecycle_stage",
+                    "owner",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="Breakdown by rule")
+    def why_this_score(self, obj: Lead) -> SafeString:
+        if obj.pk is None:
+            return SafeString("")
+        return SafeString(
+            render_to_string(
+                "admin/scoring/lead/breakdown.html",
+                {"lines": selectors.lead_score_breakdown(lead=obj), "lead": obj},
+            )
+        )
+
+    @admin.display(description="Ledger (latest 50)")
+    def ledger_history(self, obj: Lead) -> SafeString:
+        if obj.pk is None:
+            return SafeString("")
+        return SafeString(
+            render_to_string("admin/scoring/lead/ledger.html", {"entries": selectors.lead_ledger(lead=obj)})
+        )
+
+    def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.lead_saved(lead=obj)
+
+    actions = ["rescore_fit"]
+
+    @admin.action(description="Re-evaluate fit score of selected leads")
+    def rescore_fit(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        rows = services.leads_rescore_fit(lead_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Fit re-evaluated; {rows} ledger row(s) written.", messages.SUCCESS)
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "domain", "industry", "company_size"]
+    search_fields = ["name", "domain"]
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "type", "lead", "source", "scored_at"]
+    list_filter = ["type", "source"]
+    list_select_related = ["lead"]
+    search_fields = ["lead__email", "idempotency_key"]
+    date_hierarchy = "occurred_at"
+    readonly_fields = [f.name for f in Interaction._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Interaction | None = None) -> bool:
+        return False
+
+
+@admin.register(ScoreEntry)
+class ScoreEntryAdmin(admin.ModelAdmin):
+    """The ledger is append-only: readable here, written only by scoring."""
+
+    list_display = ["created_at", "lead", "dimension", "delta", "cause", "rule", "note"]
+    list_filter = ["cause", "dimension"]
+    list_select_related = ["lead", "rule"]
+    search_fields = ["lead__email", "note"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ScoreEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ScoreEntry | None = None) -> bool:
+        return False

@@ -1,0 +1,381 @@
+"""The scoring model as a file: parse and check it, or write it out. No ORM here.
+
+A model file is YAML (JSON is valid YAML too)::
+
+    leadflow_model: 1
+    name: Toy store
+    score_groups:
+      - {key: nurture, name: Nurture, min_score: 40}
+    rules:
+      - key: lives-in-san-jose
+        name: Lives or works in San José
+        dimension: fit
+        points: 8
+        match: any
+        conditions:
+          - {field: city, operator: equals, value: San José}
+      - key: email-engagement
+        name: Email opens and clicks
+        dimension: engagement
+        points: 2
+        interaction_types: [email_open, email_click]
+        cap: {count: 5, window_days: 30}
+
+Every problem is reported with its place ("rules[2].conditions[0].value: …"),
+all at once, so one import attempt shows everything to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from scoring import rules as pure
+
+FORMAT_VERSION = 1
+
+_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules"}
+_GROUP_KEYS = {"key", "name", "min_score", "description"}
+_RULE_KEYS = {
+    "key",
+    "name",
+    "description",
+    "dimension",
+    "points",
+    "match",
+    "conditions",
+    "interaction_types",
+    "cap",
+    "active",
+    "valid_from",
+    "valid_until",
+}
+_CONDITION_KEYS = {"field", "operator", "value"}
+_CAP_KEYS = {"count", "points", "window_days"}
+
+
+class ModelFileError(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    key: str
+    name: str
+    min_score: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    field: str
+    operator: str
+    value: pure.Value = None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    key: str
+    name: str
+    dimension: str
+    points: int
+    description: str = ""
+    match: str = pure.Match.ALL.value
+    conditions: tuple[ConditionSpec, ...] = ()
+    interaction_types: tuple[str, ...] = ()
+    cap_count: int | None = None
+    cap_points: int | None = None
+    cap_window_days: int | None = None
+    active: bool = True
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = ""
+    description: str = ""
+    groups: tuple[GroupSpec, ...] = ()
+    rules: tuple[RuleSpec, ...] = field(default_factory=tuple)
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def load_text(text: str) -> ModelSpec:
+    """Parse and check a model file's text; raise ModelFileError listing every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ModelFileError([f"{where}not valid YAML ({problem})"]) from None
+    return load_data(data)
+
+
+def load_data(data: object) -> ModelSpec:
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        raise ModelFileError(["the file must be a mapping with score_groups and rules"])
+    _unknown_keys(data, _TOP_KEYS, "", errors)
+    version = data.get("leadflow_model")
+    if version != FORMAT_VERSION:
+        errors.append(f"leadflow_model: must be {FORMAT_VERSION} (the format version), not {version!r}")
+    name = _text(data, "name", "", errors)
+    description = _text(data, "description", "", errors)
+    groups = _groups(data.get("score_groups", []), errors)
+    rules = _rules(data.get("rules", []), errors)
+    if errors:
+        raise ModelFileError(errors)
+    return ModelSpec(name=name, description=description, groups=tuple(groups), rules=tuple(rules))
+
+
+def _unknown_keys(item: dict[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
+    for key in item:
+        if key not in allowed:
+            place = f"{where}.{key}" if where else str(key)
+            errors.append(f"{place}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _text(item: dict[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
+    value = item.get(key)
+    place = f"{where}.{key}" if where else key
+    if value is None:
+        if required:
+            errors.append(f"{place}: required")
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{place}: must be text, not {type(value).__name__}")
+        return ""
+    if required and not value.strip():
+        errors.append(f"{place}: must not be empty")
+    return value
+
+
+def _int(item: dict[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> int | None:
+    value = item.get(key)
+    if value is None:
+        if required:
+            errors.append(f"{where}.{key}: required")
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append(f"{where}.{key}: must be a whole number, not {value!r}")
+        return None
+    return value
+
+
+def _list(data: object, where: str, errors: list[str]) -> list[Any]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        errors.append(f"{where}: must be a list")
+        return []
+    return data
+
+
+def _groups(data: object, errors: list[str]) -> list[GroupSpec]:
+    groups: list[GroupSpec] = []
+    seen_keys: set[str] = set()
+    seen_scores: dict[int, str] = {}
+    for index, item in enumerate(_list(data, "score_groups", errors)):
+        where = f"score_groups[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be a mapping with key, name and min_score")
+            continue
+        _unknown_keys(item, _GROUP_KEYS, where, errors)
+        key = _key(item, where, seen_keys, errors)
+        name = _text(item, "name", where, errors, required=True)
+        min_score = _int(item, "min_score", where, errors, required=True)
+        if min_score is not None:
+            if min_score in seen_scores:
+                errors.append(f"{where}.min_score: {min_score} is already the threshold of {seen_scores[min_score]}")
+            seen_scores[min_score] = key
+        groups.append(GroupSpec(key, name, min_score or 0, _text(item, "description", where, errors)))
+    return groups
+
+
+def _key(item: dict[str, Any], where: str, seen: set[str], errors: list[str]) -> str:
+    key = _text(item, "key", where, errors, required=True)
+    if key and not all(ch.isalnum() or ch in "-_" for ch in key):
+        errors.append(f"{where}.key: '{key}' may hold only letters, digits, - and _")
+    if key in seen:
+        errors.append(f"{where}.key: '{key}' is used twice")
+    seen.add(key)
+    return key
+
+
+def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> datetime | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            errors.append(f"{where}.{key}: '{value}' is not an ISO 8601 date and time")
+            return None
+    if not isinstance(value, datetime):
+        errors.append(f"{where}.{key}: must be a date and time such as 2026-01-31T00:00:00Z")
+        return None
+    if value.tzinfo is None:
+        errors.append(f"{where}.{key}: give a time zone, e.g. 2026-01-31T00:00:00Z")
+        return None
+    return value
+
+
+def _rules(data: object, errors: list[str]) -> list[RuleSpec]:
+    specs: list[RuleSpec] = []
+    seen: set[str] = set()
+    for index, item in enumerate(_list(data, "rules", errors)):
+        where = f"rules[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be a mapping")
+            continue
+        _unknown_keys(item, _RULE_KEYS, where, errors)
+        key = _key(item, where, seen, errors)
+        name = _text(item, "name", where, errors, required=True)
+        dimension = _text(item, "dimension", where, errors, required=True)
+        match = item.get("match", pure.Match.ALL.value)
+        if match not in {m.value for m in pure.Match}:
+            errors.append(f"{where}.match: must be all or any, not {match!r}")
+        types_raw = item.get("interaction_types", [])
+        if not isinstance(types_raw, list) or not all(isinstance(t, str) for t in types_raw):
+            errors.append(f"{where}.interaction_types: must be a list of interaction types")
+            types_raw = []
+        cap = item.get("cap") or {}
+        if not isinstance(cap, dict):
+            errors.append(f"{where}.cap: must be a mapping with count, points and/or window_days")
+            cap = {}
+        _unknown_keys(cap, _CAP_KEYS, f"{where}.cap", errors)
+        active = item.get("active", True)
+        if not isinstance(active, bool):
+            errors.append(f"{where}.active: must be true or false")
+            active = True
+        conditions = _conditions(item.get("conditions", []), dimension, where, errors)
+        points = item.get("points")
+        valid_from = _when(item, "valid_from", where, errors)
+        valid_until = _when(item, "valid_until", where, errors)
+        cap_count = cap.get("count")
+        cap_points = cap.get("points")
+        cap_window = cap.get("window_days")
+        if dimension:
+            rule_errors = pure.check_rule(
+                dimension=dimension,
+                points=points,
+                interaction_types=types_raw,
+                condition_count=len(conditions),
+                cap_count=cap_count,
+                cap_points=cap_points,
+                cap_window_days=cap_window,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+            place = {"cap_count": "cap.count", "cap_points": "cap.points", "cap_window_days": "cap.window_days"}
+            for attr, message in rule_errors.items():
+                errors.append(f"{where}.{place.get(attr, attr)}: {message}")
+        specs.append(
+            RuleSpec(
+                key=key,
+                name=name,
+                dimension=dimension,
+                points=points if isinstance(points, int) else 0,
+                description=_text(item, "description", where, errors),
+                match=match if isinstance(match, str) else pure.Match.ALL.value,
+                conditions=tuple(conditions),
+                interaction_types=tuple(types_raw),
+                cap_count=cap_count,
+                cap_points=cap_points,
+                cap_window_days=cap_window,
+                active=active,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+        )
+    return specs
+
+
+def _conditions(data: object, dimension: str, where: str, errors: list[str]) -> list[ConditionSpec]:
+    conditions = []
+    try:
+        dim = pure.Dimension(dimension)
+    except ValueError:
+        dim = None
+    for index, item in enumerate(_list(data, f"{where}.conditions", errors)):
+        place = f"{where}.conditions[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{place}: must be a mapping with field, operator and value")
+            continue
+        _unknown_keys(item, _CONDITION_KEYS, place, errors)
+        field_name = item.get("field") or ""
+        operator = item.get("operator") or ""
+        value = item.get("value")
+        if not isinstance(field_name, str) or not isinstance(operator, str):
+            errors.append(f"{place}: field and operator must be text")
+            continue
+        if dim is not None:
+            for attr, message in pure.check_condition(field_name, operator, value, dimension=dim).items():
+                errors.append(f"{place}.{attr}: {message}")
+        conditions.append(ConditionSpec(field_name, operator, value))
+    return conditions
+
+
+# --- writing -----------------------------------------------------------------------
+
+
+def dump_data(spec: ModelSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"leadflow_model": FORMAT_VERSION}
+    if spec.name:
+        data["name"] = spec.name
+    if spec.description:
+        data["description"] = spec.description
+    data["score_groups"] = [_group_data(g) for g in spec.groups]
+    data["rules"] = [_rule_data(r) for r in spec.rules]
+    return data
+
+
+def dump_text(spec: ModelSpec) -> str:
+    return yaml.safe_dump(dump_data(spec), sort_keys=False, allow_unicode=True, width=100)
+
+
+def _group_data(group: GroupSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": group.key, "name": group.name, "min_score": group.min_score}
+    if group.description:
+        data["description"] = group.description
+    return data
+
+
+def _rule_data(rule: RuleSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": rule.key, "name": rule.name}
+    if rule.description:
+        data["description"] = rule.description
+    data["dimension"] = rule.dimension
+    data["points"] = rule.points
+    if rule.match != pure.Match.ALL.value:
+        data["match"] = rule.match
+    if rule.interaction_types:
+        data["interaction_types"] = list(rule.interaction_types)
+    if rule.conditions:
+        data["conditions"] = [
+            {"field": c.field, "operator": c.operator, **({"value": c.value} if c.value is not None else {})}
+            for c in rule.conditions
+        ]
+    cap = {
+        name: value
+        for name, value in (("count", rule.cap_count), ("points", rule.cap_points), ("window_days", rule.cap_window_days))
+        if value is not None
+    }
+    if cap:
+        data["cap"] = cap
+    if not rule.active:
+        data["active"] = False
+    if rule.valid_from:
+        data["valid_from"] = rule.valid_from.isoformat()
+    if rule.valid_until:
+        data["valid_until"] = rule.valid_until.isoformat()
+    return data

@@ -1,0 +1,262 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+
+from scoring import rules as pure
+
+
+class Account(models.Model):
+    """A company; leads belong to one by their email domain."""
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, unique=True)
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(null=True, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name or self.domain
+
+
+class ScoreGroup(models.Model):
+    """A band of total score, from ``min_score`` up to the next group's threshold."""
+
+    key = models.SlugField(max_length=60, unique=True, help_text="Stable name used in model files.")
+    name = models.CharField(max_length=100)
+    min_score = models.IntegerField(unique=True, help_text="Leads with at least this total score are in the group.")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["min_score"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.min_score}+)"
+
+
+class LifecycleStage(models.TextChoices):
+    SUBSCRIBER = "subscriber", "Subscriber"
+    LEAD = "lead", "Lead"
+    MQL = "mql", "Marketing qualified lead"
+    SQL = "sql", "Sales qualified lead"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    CUSTOMER = "customer", "Customer"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+class Lead(models.Model):
+    # Fields a fit rule may read (see scoring.rules.LEAD_FIELDS).
+    FIT_FIELDS = (
+        "email",
+        "first_name",
+        "last_name",
+        "title",
+        "department",
+        "company",
+        "industry",
+        "company_size",
+        "annual_revenue",
+        "country",
+        "city",
+        "lifecycle_stage",
+    )
+
+    email = models.EmailField(max_length=254)
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    department = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes, read by rules as attributes.<name>.")
+    lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+    )
+    # Cached sums of the score ledger; only scoring.services writes them, in
+    # the same transaction as the ledger rows, holding the lead's row lock.
+    fit_score = models.IntegerField(default=0, editable=False)
+    engagement_score = models.IntegerField(default=0, editable=False)
+    total_score = models.GeneratedField(
+        expression=F("fit_score") + F("engagement_score"),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
+    score_group = models.ForeignKey(
+        ScoreGroup, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="leads"
+    )
+    last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["-total_score"], name="lead_total_score_idx"),
+            models.Index(fields=["score_group", "-total_score"], name="lead_group_score_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def rule_values(self) -> dict[str, object]:
+        fields: dict[str, object] = {}
+        for name in self.FIT_FIELDS:
+            value = getattr(self, name)
+            fields[name] = float(value) if name == "annual_revenue" and value is not None else value
+        return pure.lead_values(fields, self.attributes or {})
+
+
+class Interaction(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="interactions")
+    type = models.CharField(max_length=40, choices=list(pure.INTERACTION_TYPES.items()))
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    source = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["lead", "-occurred_at"], name="interaction_lead_time_idx"),
+            models.Index(fields=["id"], condition=Q(scored_at__isnull=True), name="interaction_unscored_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} by {self.lead_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ScoringRule(models.Model):
+    key = models.SlugField(max_length=80, unique=True, help_text="Stable name used in model files.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    points = models.IntegerField(help_text="Negative points subtract.")
+    match = models.CharField(
+        max_length=3,
+        choices=[(pure.Match.ALL.value, "all conditions"), (pure.Match.ANY.value, "any condition")],
+        default=pure.Match.ALL.value,
+    )
+    interaction_types = models.JSONField(default=list, blank=True)
+    cap_count = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many times per lead.")
+    cap_points = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many points per lead.")
+    cap_window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Apply the caps per period of this many days instead of for ever."
+    )
+    active = models.BooleanField(default=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dimension", "key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_pure(self, conditions: list[RuleCondition] | None = None) -> pure.Rule:
+        """The rule as plain data; pass ``conditions`` when they were prefetched."""
+        rows = conditions if conditions is not None else list(self.conditions.all())
+        cap = None
+        if self.cap_count is not None or self.cap_points is not None:
+            cap = pure.Cap(count=self.cap_count, points=self.cap_points, window_days=self.cap_window_days)
+        return pure.Rule(
+            id=self.pk,
+            dimension=pure.Dimension(self.dimension),
+            points=self.points,
+            conditions=tuple(
+                pure.Condition(field=c.field, operator=pure.Operator(c.operator), value=c.value) for c in rows
+            ),
+            match=pure.Match(self.match),
+            interaction_types=frozenset(self.interaction_types or ()),
+            cap=cap,
+            active=self.active,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+        )
+
+
+class RuleCondition(models.Model):
+    rule = models.ForeignKey(ScoringRule, on_delete=models.CASCADE, related_name="conditions")
+    position = models.PositiveSmallIntegerField(default=0)
+    field = models.CharField(
+        max_length=120,
+        help_text="A lead field (industry, title, city…) or attributes.<name> for fit rules; "
+        "an interaction property (campaign, form, url…) for engagement rules.",
+    )
+    operator = models.CharField(max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator])
+    value = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return pure.describe_condition(
+            pure.Condition(self.field, pure.Operator(self.operator), self.value),
+            dimension=pure.Dimension(self.rule.dimension),
+        )
+
+
+class ScoreEntry(models.Model):
+    """One row of the append-only score ledger."""
+
+    class Cause(models.TextChoices):
+        RULE = "rule", "Rule"
+        MANUAL = "manual", "Manual adjustment"
+        RESCORE = "rescore", "Rescore"
+        DECAY = "decay", "Decay"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_entries")
+    dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    delta = models.IntegerField()
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    # RESTRICT: history keeps its rules (deactivate a rule instead of deleting
+    # it), but erasing a lead still removes its interactions and entries.
+    rule = models.ForeignKey(ScoringRule, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries")
+    interaction = models.ForeignKey(
+        Interaction, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries"
+    )
+    occurred_at = models.DateTimeField(help_text="When what caused the change happened.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "score entries"
+        constraints = [
+            # A rule scores an interaction at most once, whatever the workers do.
+            models.UniqueConstraint(
+                fields=["interaction", "rule"],
+                condition=Q(interaction__isnull=False),
+                name="ledger_one_award_per_interaction_rule",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lead", "rule", "occurred_at"], name="ledger_lead_rule_idx"),
+            models.Index(fields=["lead", "-created_at"], name="ledger_lead_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} ({self.cause})"

@@ -1,0 +1,619 @@
+"""Scoring rules as plain data, and the pure decisions made with them.
+
+Nothing here touches the database: services load rows, turn them into the
+dataclasses below, ask these functions what to award, and write the answer.
+The clock is always passed in.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Dimension(StrEnum):
+    FIT = "fit"
+    ENGAGEMENT = "engagement"
+
+
+class Match(StrEnum):
+    ALL = "all"
+    ANY = "any"
+
+
+class Operator(StrEnum):
+    EQUALS = "equals"
+    NOT_EQUALS = "not_equals"
+    ONE_OF = "one_of"
+    NOT_ONE_OF = "not_one_of"
+    CONTAINS = "contains"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    BETWEEN = "between"
+    IS_SET = "is_set"
+    IS_EMPTY = "is_empty"
+    MATCHES = "matches"
+
+
+OPERATOR_PHRASES: dict[Operator, str] = {
+    Operator.EQUALS: "is",
+    Operator.NOT_EQUALS: "is not",
+    Operator.ONE_OF: "is one of",
+    Operator.NOT_ONE_OF: "is none of",
+    Operator.CONTAINS: "contains",
+    Operator.GT: "is more than",
+    Operator.GTE: "is at least",
+    Operator.LT: "is less than",
+    Operator.LTE: "is at most",
+    Operator.BETWEEN: "is between",
+    Operator.IS_SET: "is set",
+    Operator.IS_EMPTY: "is empty",
+    Operator.MATCHES: "matches",
+}
+
+SCALAR_OPERATORS = {Operator.EQUALS, Operator.NOT_EQUALS, Operator.CONTAINS}
+LIST_OPERATORS = {Operator.ONE_OF, Operator.NOT_ONE_OF}
+NUMERIC_OPERATORS = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE}
+VALUELESS_OPERATORS = {Operator.IS_SET, Operator.IS_EMPTY}
+
+# Lead fields a fit rule may test; custom attributes are named "attributes.<key>".
+LEAD_FIELDS: dict[str, str] = {
+    "email_domain": "email domain",
+    "first_name": "first name",
+    "last_name": "last name",
+    "title": "title",
+    "department": "department",
+    "company": "company",
+    "industry": "industry",
+    "company_size": "company size",
+    "annual_revenue": "annual revenue",
+    "country": "country",
+    "city": "city",
+    "lifecycle_stage": "lifecycle stage",
+}
+CUSTOM_PREFIX = "attributes."
+
+INTERACTION_TYPES: dict[str, str] = {
+    "email_open": "email open",
+    "email_click": "email click",
+    "form_submit": "form submission",
+    "page_view": "page view",
+    "download": "download",
+    "webinar": "webinar attendance",
+    "survey_answer": "survey answer",
+    "social_mention": "social mention",
+}
+
+_PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$")
+
+Value = str | int | float | bool | None | list["Value"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    operator: Operator
+    value: Value = None
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most ``count`` awards and/or ``points`` points, per lead.
+
+    With ``window_days`` the limit holds in every period of that many days
+    rather than over the lead's whole history.
+    """
+
+    count: int | None = None
+    points: int | None = None
+    window_days: int | None = None
+
+    @property
+    def window(self) -> timedelta | None:
+        return timedelta(days=self.window_days) if self.window_days else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    dimension: Dimension
+    points: int
+    conditions: tuple[Condition, ...] = ()
+    match: Match = Match.ALL
+    interaction_types: frozenset[str] = frozenset()
+    cap: Cap | None = None
+    active: bool = True
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def in_force(self, at: datetime) -> bool:
+        if not self.active:
+            return False
+        if self.valid_from is not None and at < self.valid_from:
+            return False
+        return self.valid_until is None or at < self.valid_until
+
+
+@dataclass(frozen=True)
+class InteractionFacts:
+    id: int
+    lead_id: int
+    type: str
+    occurred_at: datetime
+    properties: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Award:
+    """Points a rule gave a lead for one interaction (a ledger row)."""
+
+    lead_id: int
+    rule_id: int
+    interaction_id: int
+    occurred_at: datetime
+    points: int
+
+
+# --- checking rules (what the admin form and the model file both ask) ---------
+
+
+def check_field(field_name: str, *, dimension: Dimension) -> str | None:
+    """The reason ``field_name`` cannot be tested by a rule of ``dimension``, or None."""
+    if not field_name:
+        return "This field is required."
+    if dimension is Dimension.FIT:
+        if field_name in LEAD_FIELDS:
+            return None
+        if field_name.startswith(CUSTOM_PREFIX):
+            key = field_name[len(CUSTOM_PREFIX) :]
+            if _CUSTOM_KEY.match(key):
+                return None
+            return f"'{key}' is not a valid custom attribute name (letters, digits, _ and -)."
+        known = ", ".join(LEAD_FIELDS)
+        return (
+            f"Unknown lead field '{field_name}'. Use one of {known}, "
+            f"or {CUSTOM_PREFIX}<name> for a custom attribute."
+        )
+    if _PROPERTY_NAME.match(field_name):
+        return None
+    return f"'{field_name}' is not a valid interaction property name (letters, digits, _ . -)."
+
+
+def _is_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str | bool) or _is_number(value)
+
+
+def check_value(operator: Operator, value: object) -> str | None:
+    """The reason ``value`` does not fit ``operator``, or None."""
+    if operator in VALUELESS_OPERATORS:
+        if value is None:
+            return None
+        return f"'{operator}' takes no value; leave it empty."
+    if operator in SCALAR_OPERATORS:
+        if not _is_scalar(value) or value == "":
+            return f"'{operator}' needs one value (text or a number)."
+        return None
+    if operator in LIST_OPERATORS:
+        if not isinstance(value, list) or not value:
+            return f"'{operator}' needs a list of at least one value."
+        if not all(_is_scalar(item) and item != "" for item in value):
+            return f"Every item of '{operator}' must be text or a number."
+        return None
+    if operator in NUMERIC_OPERATORS:
+        if not _is_number(value):
+            return f"'{operator}' needs a number."
+        return None
+    if operator is Operator.BETWEEN:
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(_is_number(item) for item in value)
+        ):
+            return "'between' needs two numbers: the lowest and the highest."
+        low, high = value
+        if low > high:
+            return f"The range {low} to {high} is empty: the first number must not exceed the second."
+        return None
+    if operator is Operator.MATCHES:
+        if not isinstance(value, str) or not value:
+            return "'matches' needs a pattern, for example */pricing*."
+        return None
+    raise AssertionError(f"unhandled operator {operator!r}")  # pragma: no cover
+
+
+def check_condition(
+    field_name: str, operator: str, value: object, *, dimension: Dimension
+) -> dict[str, str]:
+    """Errors by attribute name ("field", "operator", "value"); empty when valid."""
+    errors: dict[str, str] = {}
+    field_error = check_field(field_name, dimension=dimension)
+    if field_error:
+        errors["field"] = field_error
+    try:
+        op = Operator(operator)
+    except ValueError:
+        errors["operator"] = (
+            f"Unknown operator '{operator}'. Use one of {', '.join(o.value for o in Operator)}."
+        )
+        return errors
+    value_error = check_value(op, value)
+    if value_error:
+        errors["value"] = value_error
+    return errors
+
+
+def check_rule(
+    *,
+    dimension: str,
+    points: object,
+    interaction_types: Sequence[str],
+    condition_count: int,
+    cap_count: object,
+    cap_points: object,
+    cap_window_days: object,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+) -> dict[str, str]:
+    """Errors by rule attribute for everything but the conditions themselves."""
+    errors: dict[str, str] = {}
+    try:
+        dim = Dimension(dimension)
+    except ValueError:
+        return {"dimension": f"Unknown dimension '{dimension}'. Use fit or engagement."}
+    if not isinstance(points, int) or isinstance(points, bool):
+        errors["points"] = "Points must be a whole number (negative to subtract)."
+    elif points == 0:
+        errors["points"] = "A rule worth 0 points does nothing; give it positive or negative points."
+    unknown = [t for t in interaction_types if t not in INTERACTION_TYPES]
+    if dim is Dimension.FIT:
+        if interaction_types:
+            errors["interaction_types"] = "Fit rules test who the lead is; leave interaction types empty."
+        if condition_count == 0:
+            errors["conditions"] = "A fit rule needs at least one condition on the lead."
+        if any(v is not None for v in (cap_count, cap_points, cap_window_days)):
+            errors["cap"] = "Caps apply to engagement rules only; a fit rule counts once."
+    else:
+        if not interaction_types:
+            errors["interaction_types"] = "Choose at least one interaction type."
+        elif unknown:
+            errors["interaction_types"] = (
+                f"Unknown interaction type {', '.join(repr(t) for t in unknown)}. "
+                f"Use {', '.join(INTERACTION_TYPES)}."
+            )
+        for name, cap_value in (("cap_count", cap_count), ("cap_points", cap_points)):
+            if cap_value is not None and (
+                not isinstance(cap_value, int) or isinstance(cap_value, bool) or cap_value < 1
+            ):
+                errors[name] = "A cap must be a whole number of at least 1."
+        if cap_window_days is not None:
+            if not isinstance(cap_window_days, int) or isinstance(cap_window_days, bool) or cap_window_days < 1:
+                errors["cap_window_days"] = "The window must be a whole number of days, at least 1."
+            elif cap_count is None and cap_points is None:
+                errors["cap_window_days"] = "A window needs a cap on times or points to limit."
+    if valid_from and valid_until and valid_until <= valid_from:
+        errors["valid_until"] = "The end of validity must come after its start."
+    return errors
+
+
+# --- evaluating conditions ------------------------------------------------------
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _as_number(value: object) -> float | None:
+    if _is_number(value):
+        return float(value)  # type: ignore[arg-type]
+    if isinstance(value, str):
+        try:
+            number = float(value.strip().replace(",", ""))
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _same(actual: object, expected: object) -> bool:
+    """Equality as a marketer means it: case-blind text, numbers by value."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual == expected
+    if _is_number(expected):
+        return _as_number(actual) == float(expected)  # type: ignore[arg-type]
+    if isinstance(actual, str) and isinstance(expected, str):
+        return actual.strip().casefold() == expected.strip().casefold()
+    if _is_number(actual) and isinstance(expected, str):
+        return _as_number(expected) == float(actual)  # type: ignore[arg-type]
+    return actual == expected
+
+
+def _items(actual: object) -> list[object]:
+    return list(actual) if isinstance(actual, list | tuple) else [actual]
+
+
+def condition_holds(condition: Condition, values: Mapping[str, object]) -> bool:
+    actual = values.get(condition.field)
+    op, expected = condition.operator, condition.value
+    if op is Operator.IS_SET:
+        return not _is_empty(actual)
+    if op is Operator.IS_EMPTY:
+        return _is_empty(actual)
+    if _is_empty(actual):
+        # Nothing known: only the negative tests can hold.
+        return op in (Operator.NOT_EQUALS, Operator.NOT_ONE_OF)
+    if op is Operator.EQUALS:
+        return any(_same(item, expected) for item in _items(actual))
+    if op is Operator.NOT_EQUALS:
+        return not any(_same(item, expected) for item in _items(actual))
+    if op is Operator.ONE_OF:
+        assert isinstance(expected, list)
+        return any(_same(item, e) for item in _items(actual) for e in expected)
+    if op is Operator.NOT_ONE_OF:
+        assert isinstance(expected, list)
+        return not any(_same(item, e) for item in _items(actual) for e in expected)
+    if op is Operator.CONTAINS:
+        if isinstance(actual, list | tuple):
+            return any(_same(item, expected) for item in actual)
+        return str(expected).casefold() in str(actual).casefold()
+    if op is Operator.MATCHES:
+        pattern = str(expected).casefold()
+        return any(fnmatch.fnmatchcase(str(item).casefold(), pattern) for item in _items(actual))
+    number = _as_number(actual)
+    if number is None:
+        return False
+    if op is Operator.BETWEEN:
+        assert isinstance(expected, list)
+        low, high = (float(x) for x in expected)  # type: ignore[arg-type]
+        return low <= number <= high
+    limit = float(expected)  # type: ignore[arg-type]
+    if op is Operator.GT:
+        return number > limit
+    if op is Operator.GTE:
+        return number >= limit
+    if op is Operator.LT:
+        return number < limit
+    if op is Operator.LTE:
+        return number <= limit
+    raise AssertionError(f"unhandled operator {op!r}")  # pragma: no cover
+
+
+def conditions_hold(rule: Rule, values: Mapping[str, object]) -> bool:
+    if not rule.conditions:
+        return True
+    results = (condition_holds(c, values) for c in rule.conditions)
+    return all(results) if rule.match is Match.ALL else any(results)
+
+
+def lead_values(fields: Mapping[str, object], attributes: Mapping[str, object]) -> dict[str, object]:
+    """The flat mapping fit conditions read: lead fields plus ``attributes.<key>``."""
+    values = dict(fields)
+    email = str(fields.get("email") or "")
+    values["email_domain"] = email.rpartition("@")[2].lower() if "@" in email else ""
+    for key, value in attributes.items():
+        values[CUSTOM_PREFIX + key] = value
+    return values
+
+
+# --- fit --------------------------------------------------------------------------
+
+
+def fit_targets(rules: Iterable[Rule], values: Mapping[str, object], *, at: datetime) -> dict[int, int]:
+    """What each fit rule in force should contribute to this lead now."""
+    return {
+        rule.id: rule.points
+        for rule in rules
+        if rule.dimension is Dimension.FIT and rule.in_force(at) and conditions_hold(rule, values)
+    }
+
+
+def fit_deltas(targets: Mapping[int, int], current: Mapping[int, int]) -> dict[int, int]:
+    """Ledger deltas per rule that bring ``current`` contributions to ``targets``.
+
+    Rules that no longer apply (or are no longer in force) are taken back to 0.
+    """
+    deltas = {}
+    for rule_id in sorted(set(targets) | set(current)):
+        delta = targets.get(rule_id, 0) - current.get(rule_id, 0)
+        if delta:
+            deltas[rule_id] = delta
+    return deltas
+
+
+# --- engagement ---------------------------------------------------------------
+
+
+def rule_matches_interaction(rule: Rule, interaction: InteractionFacts) -> bool:
+    return (
+        rule.dimension is Dimension.ENGAGEMENT
+        and interaction.type in rule.interaction_types
+        and rule.in_force(interaction.occurred_at)
+        and conditions_hold(rule, interaction.properties)
+    )
+
+
+def capped_points(rule: Rule, occurred_at: datetime, past: Sequence[Award]) -> int:
+    """Points ``rule`` may still give for an interaction at ``occurred_at``.
+
+    ``past`` are this rule's earlier awards to the same lead. With a window of
+    W days, awards less than W days before *or after* ``occurred_at`` count:
+    then no period of W days ever holds more than the cap, even when
+    interactions arrive out of order.
+    """
+    cap = rule.cap
+    if cap is None:
+        return rule.points
+    window = cap.window
+    relevant = (
+        past if window is None else [a for a in past if abs(a.occurred_at - occurred_at) < window]
+    )
+    if cap.count is not None and len(relevant) >= cap.count:
+        return 0
+    if cap.points is None:
+        return rule.points
+    remaining = cap.points - sum(abs(a.points) for a in relevant)
+    if remaining <= 0:
+        return 0
+    return int(math.copysign(min(abs(rule.points), remaining), rule.points))
+
+
+def score_interactions(
+    rules: Sequence[Rule],
+    interactions: Iterable[InteractionFacts],
+    history: Mapping[tuple[int, int], Sequence[Award]],
+) -> list[Award]:
+    """Awards for ``interactions``, in time order, honouring every cap.
+
+    ``history`` holds earlier awards by (lead id, rule id); it is not changed.
+    """
+    engagement_rules = [r for r in rules if r.dimension is Dimension.ENGAGEMENT]
+    awarded: dict[tuple[int, int], list[Award]] = {}
+    awards: list[Award] = []
+    for interaction in sorted(interactions, key=lambda i: (i.occurred_at, i.id)):
+        for rule in engagement_rules:
+            if not rule_matches_interaction(rule, interaction):
+                continue
+            key = (interaction.lead_id, rule.id)
+            past = awarded.setdefault(key, list(history.get(key, ())))
+            points = capped_points(rule, interaction.occurred_at, past)
+            if points == 0:
+                continue
+            award = Award(
+                lead_id=interaction.lead_id,
+                rule_id=rule.id,
+                interaction_id=interaction.id,
+                occurred_at=interaction.occurred_at,
+                points=points,
+            )
+            past.append(award)
+            awards.append(award)
+    return awards
+
+
+# --- groups -------------------------------------------------------------------
+
+
+def group_for(total: int, thresholds: Sequence[tuple[int, int]]) -> int | None:
+    """The id of the highest group whose threshold ``total`` reaches.
+
+    ``thresholds`` are (group id, minimum score) pairs in any order; a total
+    below every threshold is in no group.
+    """
+    chosen: tuple[int, int] | None = None
+    for group_id, minimum in thresholds:
+        if total >= minimum and (chosen is None or minimum > chosen[1]):
+            chosen = (group_id, minimum)
+    return chosen[0] if chosen else None
+
+
+# --- words -------------------------------------------------------------------
+
+
+def describe_value(operator: Operator, value: Value) -> str:
+    if operator in VALUELESS_OPERATORS:
+        return ""
+    if isinstance(value, list):
+        if operator is Operator.BETWEEN:
+            return f"{value[0]} and {value[1]}"
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def describe_condition(condition: Condition, *, dimension: Dimension) -> str:
+    if dimension is Dimension.FIT:
+        if condition.field.startswith(CUSTOM_PREFIX):
+            subject = condition.field[len(CUSTOM_PREFIX) :].replace("_", " ")
+        else:
+            subject = LEAD_FIELDS.get(condition.field, condition.field)
+    else:
+        subject = condition.field
+    words = f"{subject} {OPERATOR_PHRASES[condition.operator]}"
+    value = describe_value(condition.operator, condition.value)
+    return f"{words} {value}" if value else words
+
+
+def describe_rule(rule: Rule) -> str:
+    """The rule as a sentence: "+5 when industry is one of Toys, Retail"."""
+    points = f"{rule.points:+d}"
+    joiner = " and " if rule.match is Match.ALL else " or "
+    conditions = joiner.join(describe_condition(c, dimension=rule.dimension) for c in rule.conditions)
+    if rule.dimension is Dimension.FIT:
+        return f"{points} when {conditions}" if conditions else f"{points} for every lead"
+    kinds = " or ".join(INTERACTION_TYPES.get(t, t) for t in sorted(rule.interaction_types))
+    sentence = f"{points} for each {kinds}"
+    if conditions:
+        sentence += f" where {conditions}"
+    cap = rule.cap
+    if cap and (cap.count or cap.points):
+        limits = []
+        if cap.count:
+            limits.append(f"{cap.count} time{'s' if cap.count != 1 else ''}")
+        if cap.points:
+            limits.append(f"{cap.points} points")
+        period = f" per {cap.window_days} days" if cap.window_days else ""
+        sentence += f" (at most {' and '.join(limits)}{period})"
+    return sentence
+
+
+# --- values as a person types them ------------------------------------------------
+
+
+def parse_value_text(operator: Operator, text: str) -> Value:
+    """Read a condition value typed in a form: "Toys, Retail", "10-50", "42".
+
+    Raises ValueError with a message for the person who typed it.
+    """
+    text = text.strip()
+    if operator in VALUELESS_OPERATORS:
+        if text:
+            raise ValueError(f"'{operator}' takes no value; leave it empty.")
+        return None
+    if not text:
+        raise ValueError(f"'{operator}' needs a value.")
+    if operator in LIST_OPERATORS:
+        return [_typed(part) for part in (p.strip() for p in text.split(",")) if part]
+    if operator in NUMERIC_OPERATORS:
+        number = _as_number(text)
+        if number is None:
+            raise ValueError(f"'{text}' is not a number.")
+        return int(number) if number.is_integer() else number
+    if operator is Operator.BETWEEN:
+        parts = [p for p in re.split(r"\s*(?:,|\.\.|\bto\b|\band\b|(?<=\d)\s*-\s*)\s*", text) if p]
+        numbers = [_as_number(p) for p in parts]
+        if len(numbers) != 2 or any(n is None for n in numbers):
+            raise ValueError(f"'{text}' is not a range; write it as 10-50 or 10, 50.")
+        return [int(n) if n.is_integer() else n for n in numbers if n is not None]
+    if operator is Operator.MATCHES:
+        return text
+    return _typed(text)
+
+
+def _typed(text: str) -> str | int | float:
+    number = _as_number(text) if re.fullmatch(r"-?\d+(\.\d+)?", text) else None
+    if number is None:
+        return text
+    return int(number) if number.is_integer() else number
+
+
+def format_value_text(operator: Operator, value: Value) -> str:
+    """The inverse of :func:`parse_value_text`, for showing a stored value in a form."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return (" - " if operator is Operator.BETWEEN else ", ").join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,27 @@
+"""Leadflow's periodic tasks, as rows django-celery-beat reads (editable in the admin).
+
+Kept as data so each app's migration can install its own tasks idempotently:
+rows are matched by name, and a marketer's later edit of the interval is kept.
+"""
+
+from typing import Any
+
+# name -> (task, every N seconds, expires after N seconds)
+PERIODIC_TASKS: dict[str, tuple[str, int, int]] = {
+    "Score pending interactions (sweep)": ("scoring.score_pending", 60, 55),
+}
+
+
+def install(apps: Any, tasks: dict[str, tuple[str, int, int]]) -> None:
+    """Create missing periodic tasks; leave existing ones (and their edits) alone."""
+    interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
+    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
+    for name, (task, every, expires) in tasks.items():
+        interval, _ = interval_model.objects.get_or_create(every=every, period="seconds")
+        task_model.objects.get_or_create(
+            name=name, defaults={"task": task, "interval": interval, "expire_seconds": expires}
+        )
+
+
+def uninstall(apps: Any, tasks: dict[str, tuple[str, int, int]]) -> None:
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=tasks).delete()

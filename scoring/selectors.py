@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Sum
+
+from scoring import rules as pure
+from scoring.models import Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoringRule
+
+
+def rules_pure(*, dimension: pure.Dimension | None = None, ids: list[int] | None = None) -> list[pure.Rule]:
+    """Rules as plain data (two queries whatever their number)."""
+    queryset = ScoringRule.objects.prefetch_related(
+        Prefetch("conditions", queryset=RuleCondition.objects.order_by("position", "id"))
+    )
+    if dimension is not None:
+        queryset = queryset.filter(dimension=dimension.value)
+    if ids is not None:
+        queryset = queryset.filter(id__in=ids)
+    return [rule.as_pure(list(rule.conditions.all())) for rule in queryset]
+
+
+def group_thresholds() -> list[tuple[int, int]]:
+    return list(ScoreGroup.objects.values_list("id", "min_score"))
+
+
+@dataclass(frozen=True)
+class BreakdownLine:
+    """What one cause (a rule, manual edits, decay…) adds to a lead's score."""
+
+    label: str
+    sentence: str
+    dimension: str
+    points: int
+    times: int
+
+
+def lead_score_breakdown(*, lead: Lead) -> list[BreakdownLine]:
+    """Why this lead has its score: the ledger summed by rule and cause, largest first."""
+    rows = (
+        ScoreEntry.objects.filter(lead=lead)
+        .values("dimension", "cause", "rule_id")
+        .annotate(points=Sum("delta"), times=Count("id"))
+        .order_by()
+    )
+    rows = [row for row in rows if row["points"] or row["cause"] != ScoreEntry.Cause.RULE]
+    rules = {rule.id: rule for rule in rules_pure(ids=[r["rule_id"] for r in rows if r["rule_id"]])}
+    names = dict(ScoringRule.objects.filter(id__in=rules).values_list("id", "name"))
+    cause_labels = dict(ScoreEntry.Cause.choices)
+    lines = []
+    for row in rows:
+        rule = rules.get(row["rule_id"]) if row["rule_id"] else None
+        if rule is not None:
+            label, sentence = names[rule.id], pure.describe_rule(rule)
+        else:
+            label, sentence = cause_labels.get(row["cause"], row["cause"]), ""
+        lines.append(BreakdownLine(label, sentence, row["dimension"], row["points"], row["times"]))
+    lines.sort(key=lambda line: (-abs(line.points), line.label))
+    return lines
+
+
+def lead_ledger(*, lead: Lead, limit: int = 50) -> list[ScoreEntry]:
+    return list(
+        ScoreEntry.objects.filter(lead=lead)
+        .select_related("rule", "interaction", "created_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def ledger_sums(*, lead_ids: list[int]) -> dict[tuple[int, str], int]:
+    """Sum of ledger deltas by (lead id, dimension): the truth cached scores mirror."""
+    rows = (
+        ScoreEntry.objects.filter(lead_id__in=lead_ids)
+        .values("lead_id", "dimension")
+        .annotate(total=Sum("delta"))
+        .order_by()
+    )
+    return {(row["lead_id"], row["dimension"]): row["total"] for row in rows}

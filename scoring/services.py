@@ -1,0 +1,445 @@
+"""Everything that writes scores. Callers hold no locks; each function takes its own."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from scoring import model_file, selectors
+from scoring import rules as pure
+from scoring.models import Interaction, Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoringRule
+
+logger = logging.getLogger(__name__)
+
+
+# --- applying ledger rows -----------------------------------------------------
+
+
+def _entries_apply(*, leads: Mapping[int, Lead], entries: list[ScoreEntry]) -> None:
+    """Write ``entries`` and move the cached scores of ``leads`` by the same amounts.
+
+    Precondition: inside a transaction holding the row lock of every lead in
+    ``leads`` (fetched with ``select_for_update``), so the cached sums stay
+    equal to the ledger's under any interleaving of workers.
+    """
+    if not entries:
+        return
+    ScoreEntry.objects.bulk_create(entries)
+    moved: dict[int, dict[str, int]] = defaultdict(lambda: {"fit": 0, "engagement": 0})
+    for entry in entries:
+        moved[entry.lead_id][entry.dimension] += entry.delta
+    thresholds = selectors.group_thresholds()
+    changed = []
+    for lead_id, delta in moved.items():
+        lead = leads[lead_id]
+        lead.fit_score += delta["fit"]
+        lead.engagement_score += delta["engagement"]
+        lead.score_group_id = pure.group_for(lead.fit_score + lead.engagement_score, thresholds)
+        changed.append(lead)
+    Lead.objects.bulk_update(changed, ["fit_score", "engagement_score", "score_group"])
+
+
+def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
+    """Lock leads in id order: two workers locking overlapping sets never deadlock."""
+    return {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=set(lead_ids)).order_by("pk")}
+
+
+# --- fit ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def leads_rescore_fit(*, lead_ids: Iterable[int], at: datetime | None = None) -> int:
+    """Bring each lead's fit score in line with the fit rules in force now.
+
+    Writes one ledger row per rule whose contribution changes (rules that no
+    longer apply are taken back to 0). Returns the number of rows written.
+    """
+    at = at or timezone.now()
+    leads = _leads_lock(lead_ids)
+    if not leads:
+        return 0
+    fit_rules = selectors.rules_pure(dimension=pure.Dimension.FIT)
+    current: dict[int, dict[int, int]] = defaultdict(dict)
+    for row in (
+        ScoreEntry.objects.filter(lead_id__in=leads, dimension=pure.Dimension.FIT, rule__isnull=False)
+        .values("lead_id", "rule_id")
+        .annotate(points=Sum("delta"))
+        .order_by()
+    ):
+        current[row["lead_id"]][row["rule_id"]] = row["points"]
+    entries = []
+    for lead in leads.values():
+        targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
+        for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
+            entries.append(
+                ScoreEntry(
+                    lead_id=lead.pk,
+                    dimension=pure.Dimension.FIT,
+                    delta=delta,
+                    cause=ScoreEntry.Cause.RULE,
+                    rule_id=rule_id,
+                    occurred_at=at,
+                )
+            )
+    _entries_apply(leads=leads, entries=entries)
+    return len(entries)
+
+
+def leads_rescore_fit_all(*, chunk_size: int = 1000, at: datetime | None = None) -> int:
+    """Rescore every lead's fit in chunks of ``chunk_size`` (one transaction each)."""
+    written = 0
+    last_id = 0
+    while True:
+        ids = list(Lead.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return written
+        written += leads_rescore_fit(lead_ids=ids, at=at)
+        last_id = ids[-1]
+
+
+LEAD_EDITABLE_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "title",
+        "department",
+        "company",
+        "industry",
+        "company_size",
+        "annual_revenue",
+        "country",
+        "city",
+        "lifecycle_stage",
+        "external_id",
+        "attributes",
+    }
+)
+
+
+@transaction.atomic
+def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple[Lead, bool]:
+    """Create the lead with this email, or update it; re-evaluate fit when it changed.
+
+    ``fields`` may hold any of :data:`LEAD_EDITABLE_FIELDS`; ``attributes`` are
+    merged into the custom attributes already known.
+    """
+    fields = dict(fields or {})
+    unknown = set(fields) - LEAD_EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown lead fields: {', '.join(sorted(unknown))}")
+    email = email.strip()
+    lead = Lead.objects.select_for_update().filter(email__iexact=email).first()
+    created = lead is None
+    if lead is None:
+        lead = Lead(email=email)
+    changed = False
+    for name, value in fields.items():
+        if name == "attributes":
+            merged = {**(lead.attributes or {}), **(value or {})}
+            if merged != lead.attributes:
+                lead.attributes, changed = merged, True
+        elif getattr(lead, name) != value:
+            setattr(lead, name, value)
+            changed = True
+    if created:
+        try:
+            with transaction.atomic():
+                lead.save()
+        except IntegrityError:
+            # Another request created the same email first: update that one.
+            return lead_upsert(email=email, fields=fields)
+    elif changed:
+        lead.save()
+    if created or changed:
+        leads_rescore_fit(lead_ids=[lead.pk])
+        lead.refresh_from_db()
+    return lead, created
+
+
+def lead_saved(*, lead: Lead) -> None:
+    """Call after saving a lead's attributes elsewhere (the admin): re-evaluates fit."""
+    leads_rescore_fit(lead_ids=[lead.pk])
+
+
+@transaction.atomic
+def lead_adjust_score(
+    *,
+    lead_id: int,
+    dimension: pure.Dimension,
+    delta: int,
+    note: str,
+    user: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+) -> ScoreEntry:
+    """A person moves a score by hand; the reason is kept in the ledger."""
+    if not note.strip():
+        raise ValueError("note: say why the score is adjusted")
+    if delta == 0:
+        raise ValueError("delta: an adjustment of 0 changes nothing")
+    at = at or timezone.now()
+    leads = _leads_lock([lead_id])
+    entry = ScoreEntry(
+        lead_id=lead_id,
+        dimension=dimension,
+        delta=delta,
+        cause=ScoreEntry.Cause.MANUAL,
+        occurred_at=at,
+        note=note.strip(),
+        created_by_id=user.pk if user is not None else None,
+    )
+    _entries_apply(leads=leads, entries=[entry])
+    return entry
+
+
+# --- engagement -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedInteraction:
+    interaction: Interaction
+    created: bool
+
+
+def interaction_record(
+    *,
+    lead: Lead,
+    type: str,
+    occurred_at: datetime,
+    idempotency_key: str,
+    properties: Mapping[str, Any] | None = None,
+    source: str = "",
+) -> RecordedInteraction:
+    """Persist one interaction (once per idempotency key) and have it scored.
+
+    Scoring happens in a Celery worker after the transaction commits.
+    """
+    if type not in pure.INTERACTION_TYPES:
+        raise ValueError(f"type: unknown interaction type {type!r}")
+    if timezone.is_naive(occurred_at):
+        raise ValueError("occurred_at: give a time zone")
+    with transaction.atomic():
+        interaction, created = Interaction.objects.get_or_create(
+            idempotency_key=idempotency_key,
+            defaults={
+                "lead": lead,
+                "type": type,
+                "occurred_at": occurred_at,
+                "properties": dict(properties or {}),
+                "source": source,
+            },
+        )
+        if created:
+            transaction.on_commit(scoring_enqueue)
+    return RecordedInteraction(interaction, created)
+
+
+def scoring_enqueue() -> None:
+    """Ask a worker to score what is pending; the periodic sweep covers a broker outage."""
+    from scoring.tasks import interactions_score_pending_task
+
+    try:
+        interactions_score_pending_task.delay()
+    except Exception:  # noqa: BLE001 - the broker being down must not lose the request
+        logger.warning("could not enqueue scoring; the periodic sweep will score pending interactions", exc_info=True)
+
+
+def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
+    """Claim up to ``batch_size`` unscored interactions and score them in one transaction."""
+    with transaction.atomic():
+        # SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
+        claimed = list(
+            Interaction.objects.select_for_update(skip_locked=True)
+            .filter(scored_at__isnull=True)
+            .order_by("pk")
+            .values("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
+        )
+        if not claimed:
+            return 0
+        facts = [
+            pure.InteractionFacts(
+                id=row["pk"],
+                lead_id=row["lead_id"],
+                type=row["type"],
+                occurred_at=row["occurred_at"],
+                properties=row["properties"] or {},
+            )
+            for row in claimed
+        ]
+        leads = _leads_lock(f.lead_id for f in facts)
+        rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+        capped = [r.id for r in rules if r.cap is not None]
+        history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
+        if capped:
+            for row in ScoreEntry.objects.filter(
+                lead_id__in=leads, rule_id__in=capped, interaction__isnull=False
+            ).values("lead_id", "rule_id", "interaction_id", "occurred_at", "delta"):
+                history[(row["lead_id"], row["rule_id"])].append(
+                    pure.Award(row["lead_id"], row["rule_id"], row["interaction_id"], row["occurred_at"], row["delta"])
+                )
+        awards = pure.score_interactions(rules, facts, history)
+        entries = [
+            ScoreEntry(
+                lead_id=a.lead_id,
+                dimension=pure.Dimension.ENGAGEMENT,
+                delta=a.points,
+                cause=ScoreEntry.Cause.RULE,
+                rule_id=a.rule_id,
+                interaction_id=a.interaction_id,
+                occurred_at=a.occurred_at,
+            )
+            for a in awards
+        ]
+        _entries_apply(leads=leads, entries=entries)
+        latest: dict[int, datetime] = {}
+        for f in facts:
+            if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
+                latest[f.lead_id] = f.occurred_at
+        active = []
+        for lead_id, occurred_at in latest.items():
+            lead = leads[lead_id]
+            if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
+                lead.last_activity_at = occurred_at
+                active.append(lead)
+        Lead.objects.bulk_update(active, ["last_activity_at"])
+        Interaction.objects.filter(pk__in=[f.id for f in facts]).update(scored_at=now)
+        return len(facts)
+
+
+def interactions_score_pending(*, batch_size: int | None = None, now: datetime | None = None) -> int:
+    """Score every unscored interaction, batch by batch. Safe to run in many workers at once."""
+    batch_size = batch_size or settings.LEADFLOW_SCORING_BATCH_SIZE
+    total = 0
+    while True:
+        scored = _interactions_score_batch(batch_size=batch_size, now=now or timezone.now())
+        total += scored
+        if scored < batch_size:
+            return total
+
+
+# --- the model file -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelImportSummary:
+    groups_created: int
+    groups_updated: int
+    groups_deleted: int
+    rules_created: int
+    rules_updated: int
+    rules_deactivated: list[str]
+
+
+@transaction.atomic
+def scoring_model_import(*, spec: model_file.ModelSpec) -> ModelImportSummary:
+    """Make the database's groups and rules those of ``spec``, all or nothing.
+
+    Groups and rules are matched by key. Groups missing from the file are
+    deleted; rules missing from it are deactivated, since the ledger keeps
+    their history. Leads' fit scores and groups are brought up to date
+    afterwards by :func:`leads_rescore_fit_all` and :func:`leads_regroup`.
+    """
+    existing_groups = {g.key: g for g in ScoreGroup.objects.select_for_update()}
+    wanted_groups = {g.key for g in spec.groups}
+    deleted = [g.pk for key, g in existing_groups.items() if key not in wanted_groups]
+    ScoreGroup.objects.filter(pk__in=deleted).delete()
+    # Thresholds are unique: park the kept ones out of the way before moving them.
+    ScoreGroup.objects.filter(key__in=wanted_groups).update(min_score=-F("id") - 10**9)
+    groups_created = groups_updated = 0
+    for group in spec.groups:
+        _, created = ScoreGroup.objects.update_or_create(
+            key=group.key,
+            defaults={"name": group.name, "min_score": group.min_score, "description": group.description},
+        )
+        groups_created += created
+        groups_updated += not created
+
+    existing_rules = {r.key: r for r in ScoringRule.objects.select_for_update()}
+    rules_created = rules_updated = 0
+    for rule in spec.rules:
+        obj, created = ScoringRule.objects.update_or_create(
+            key=rule.key,
+            defaults={
+                "name": rule.name,
+                "description": rule.description,
+                "dimension": rule.dimension,
+                "points": rule.points,
+                "match": rule.match,
+                "interaction_types": list(rule.interaction_types),
+                "cap_count": rule.cap_count,
+                "cap_points": rule.cap_points,
+                "cap_window_days": rule.cap_window_days,
+                "active": rule.active,
+                "valid_from": rule.valid_from,
+                "valid_until": rule.valid_until,
+            },
+        )
+        rules_created += created
+        rules_updated += not created
+        obj.conditions.all().delete()
+        RuleCondition.objects.bulk_create(
+            RuleCondition(rule=obj, position=i, field=c.field, operator=c.operator, value=c.value)
+            for i, c in enumerate(rule.conditions)
+        )
+    wanted_rules = {r.key for r in spec.rules}
+    to_deactivate = sorted(k for k, r in existing_rules.items() if k not in wanted_rules and r.active)
+    ScoringRule.objects.filter(key__in=to_deactivate).update(active=False)
+    return ModelImportSummary(
+        groups_created, groups_updated, len(deleted), rules_created, rules_updated, to_deactivate
+    )
+
+
+def scoring_model_export() -> model_file.ModelSpec:
+    groups = tuple(
+        model_file.GroupSpec(g.key, g.name, g.min_score, g.description) for g in ScoreGroup.objects.order_by("min_score")
+    )
+    rules = []
+    for rule in ScoringRule.objects.prefetch_related("conditions").order_by("dimension", "key"):
+        rules.append(
+            model_file.RuleSpec(
+                key=rule.key,
+                name=rule.name,
+                dimension=rule.dimension,
+                points=rule.points,
+                description=rule.description,
+                match=rule.match,
+                conditions=tuple(
+                    model_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()
+                ),
+                interaction_types=tuple(rule.interaction_types or ()),
+                cap_count=rule.cap_count,
+                cap_points=rule.cap_points,
+                cap_window_days=rule.cap_window_days,
+                active=rule.active,
+                valid_from=rule.valid_from,
+                valid_until=rule.valid_until,
+            )
+        )
+    return model_file.ModelSpec(groups=groups, rules=tuple(rules))
+
+
+def leads_regroup() -> int:
+    """Recompute every lead's score group from its total, set-based (one UPDATE per group)."""
+    thresholds = sorted(selectors.group_thresholds(), key=lambda pair: pair[1])
+    changed = 0
+    with transaction.atomic():
+        if not thresholds:
+            return Lead.objects.exclude(score_group=None).update(score_group=None)
+        changed += Lead.objects.filter(total_score__lt=thresholds[0][1]).exclude(score_group=None).update(
+            score_group=None
+        )
+        for (group_id, minimum), upper in zip(thresholds, [t[1] for t in thresholds[1:]] + [None], strict=True):
+            in_band = Lead.objects.filter(total_score__gte=minimum)
+            if upper is not None:
+                in_band = in_band.filter(total_score__lt=upper)
+            changed += in_band.exclude(score_group_id=group_id).update(score_group_id=group_id)
+    return changed

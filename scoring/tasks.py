@@ -1,0 +1,15 @@
+from celery import shared_task
+
+from scoring import services
+
+
+# expires: a backlog of sweeps queued while workers were down runs once, not N times.
+@shared_task(name="scoring.score_pending", acks_late=True, expires=120)
+def interactions_score_pending_task() -> int:
+    """Score every unscored interaction; many workers may run it at once."""
+    return services.interactions_score_pending()
+
+
+@shared_task(name="scoring.rescore_fit", acks_late=True)
+def leads_rescore_fit_task(lead_ids: list[int]) -> int:
+    return services.leads_rescore_fit(lead_ids=lead_ids)
