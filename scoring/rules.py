@@ -179,8 +179,7 @@ def check_field(field_name: str, *, dimension: Dimension) -> str | None:
             return f"'{key}' is not a valid custom attribute name (letters, digits, _ and -)."
         known = ", ".join(LEAD_FIELDS)
         return (
-            f"Unknown lead field '{field_name}'. Use one of {known}, "
-            f"or {CUSTOM_PREFIX}<name> for a custom attribute."
+            f"Unknown lead field '{field_name}'. Use one of {known}, or {CUSTOM_PREFIX}<name> for a custom attribute."
         )
     if _PROPERTY_NAME.match(field_name):
         return None
@@ -188,11 +187,7 @@ def check_field(field_name: str, *, dimension: Dimension) -> str | None:
 
 
 def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_scalar(value: object) -> bool:
@@ -220,11 +215,7 @@ def check_value(operator: Operator, value: object) -> str | None:
             return f"'{operator}' needs a number."
         return None
     if operator is Operator.BETWEEN:
-        if (
-            not isinstance(value, list)
-            or len(value) != 2
-            or not all(_is_number(item) for item in value)
-        ):
+        if not isinstance(value, list) or len(value) != 2 or not all(_is_number(item) for item in value):
             return "'between' needs two numbers: the lowest and the highest."
         low, high = value
         if low > high:
@@ -237,9 +228,7 @@ def check_value(operator: Operator, value: object) -> str | None:
     raise AssertionError(f"unhandled operator {operator!r}")  # pragma: no cover
 
 
-def check_condition(
-    field_name: str, operator: str, value: object, *, dimension: Dimension
-) -> dict[str, str]:
+def check_condition(field_name: str, operator: str, value: object, *, dimension: Dimension) -> dict[str, str]:
     """Errors by attribute name ("field", "operator", "value"); empty when valid."""
     errors: dict[str, str] = {}
     field_error = check_field(field_name, dimension=dimension)
@@ -248,9 +237,7 @@ def check_condition(
     try:
         op = Operator(operator)
     except ValueError:
-        errors["operator"] = (
-            f"Unknown operator '{operator}'. Use one of {', '.join(o.value for o in Operator)}."
-        )
+        errors["operator"] = f"Unknown operator '{operator}'. Use one of {', '.join(o.value for o in Operator)}."
         return errors
     value_error = check_value(op, value)
     if value_error:
@@ -293,8 +280,7 @@ def check_rule(
             errors["interaction_types"] = "Choose at least one interaction type."
         elif unknown:
             errors["interaction_types"] = (
-                f"Unknown interaction type {', '.join(repr(t) for t in unknown)}. "
-                f"Use {', '.join(INTERACTION_TYPES)}."
+                f"Unknown interaction type {', '.join(repr(t) for t in unknown)}. Use {', '.join(INTERACTION_TYPES)}."
             )
         for name, cap_value in (("cap_count", cap_count), ("cap_points", cap_points)):
             if cap_value is not None and (
@@ -459,9 +445,7 @@ def capped_points(rule: Rule, occurred_at: datetime, past: Sequence[Award]) -> i
     if cap is None:
         return rule.points
     window = cap.window
-    relevant = (
-        past if window is None else [a for a in past if abs(a.occurred_at - occurred_at) < window]
-    )
+    relevant = past if window is None else [a for a in past if abs(a.occurred_at - occurred_at) < window]
     if cap.count is not None and len(relevant) >= cap.count:
         return 0
     if cap.points is None:
@@ -503,6 +487,31 @@ def score_interactions(
             past.append(award)
             awards.append(award)
     return awards
+
+
+# --- cached scores -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scores:
+    fit: int = 0
+    engagement: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.fit + self.engagement
+
+
+def scores_moved(current: Mapping[int, Scores], entries: Iterable[tuple[int, str, int]]) -> dict[int, Scores]:
+    """New cached scores of the leads that ``entries`` (lead id, dimension, delta) touch."""
+    moved: dict[int, Scores] = {}
+    for lead_id, dimension, delta in entries:
+        before = moved.get(lead_id) or current.get(lead_id) or Scores()
+        if dimension == Dimension.FIT:
+            moved[lead_id] = Scores(before.fit + delta, before.engagement)
+        else:
+            moved[lead_id] = Scores(before.fit, before.engagement + delta)
+    return moved
 
 
 # --- groups -------------------------------------------------------------------

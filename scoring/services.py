@@ -35,16 +35,16 @@ def _entries_apply(*, leads: Mapping[int, Lead], entries: list[ScoreEntry]) -> N
     if not entries:
         return
     ScoreEntry.objects.bulk_create(entries)
-    moved: dict[int, dict[str, int]] = defaultdict(lambda: {"fit": 0, "engagement": 0})
-    for entry in entries:
-        moved[entry.lead_id][entry.dimension] += entry.delta
+    moved = pure.scores_moved(
+        {pk: pure.Scores(lead.fit_score, lead.engagement_score) for pk, lead in leads.items()},
+        ((e.lead_id, e.dimension, e.delta) for e in entries),
+    )
     thresholds = selectors.group_thresholds()
     changed = []
-    for lead_id, delta in moved.items():
+    for lead_id, scores in moved.items():
         lead = leads[lead_id]
-        lead.fit_score += delta["fit"]
-        lead.engagement_score += delta["engagement"]
-        lead.score_group_id = pure.group_for(lead.fit_score + lead.engagement_score, thresholds)
+        lead.fit_score, lead.engagement_score = scores.fit, scores.engagement
+        lead.score_group_id = pure.group_for(scores.total, thresholds)
         changed.append(lead)
     Lead.objects.bulk_update(changed, ["fit_score", "engagement_score", "score_group"])
 
@@ -249,7 +249,7 @@ def scoring_enqueue() -> None:
 
     try:
         interactions_score_pending_task.delay()
-    except Exception:  # noqa: BLE001 - the broker being down must not lose the request
+    except Exception:
         logger.warning("could not enqueue scoring; the periodic sweep will score pending interactions", exc_info=True)
 
 
@@ -393,14 +393,13 @@ def scoring_model_import(*, spec: model_file.ModelSpec) -> ModelImportSummary:
     wanted_rules = {r.key for r in spec.rules}
     to_deactivate = sorted(k for k, r in existing_rules.items() if k not in wanted_rules and r.active)
     ScoringRule.objects.filter(key__in=to_deactivate).update(active=False)
-    return ModelImportSummary(
-        groups_created, groups_updated, len(deleted), rules_created, rules_updated, to_deactivate
-    )
+    return ModelImportSummary(groups_created, groups_updated, len(deleted), rules_created, rules_updated, to_deactivate)
 
 
 def scoring_model_export() -> model_file.ModelSpec:
     groups = tuple(
-        model_file.GroupSpec(g.key, g.name, g.min_score, g.description) for g in ScoreGroup.objects.order_by("min_score")
+        model_file.GroupSpec(g.key, g.name, g.min_score, g.description)
+        for g in ScoreGroup.objects.order_by("min_score")
     )
     rules = []
     for rule in ScoringRule.objects.prefetch_related("conditions").order_by("dimension", "key"):
@@ -412,9 +411,7 @@ def scoring_model_export() -> model_file.ModelSpec:
                 points=rule.points,
                 description=rule.description,
                 match=rule.match,
-                conditions=tuple(
-                    model_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()
-                ),
+                conditions=tuple(model_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()),
                 interaction_types=tuple(rule.interaction_types or ()),
                 cap_count=rule.cap_count,
                 cap_points=rule.cap_points,
@@ -434,8 +431,8 @@ def leads_regroup() -> int:
     with transaction.atomic():
         if not thresholds:
             return Lead.objects.exclude(score_group=None).update(score_group=None)
-        changed += Lead.objects.filter(total_score__lt=thresholds[0][1]).exclude(score_group=None).update(
-            score_group=None
+        changed += (
+            Lead.objects.filter(total_score__lt=thresholds[0][1]).exclude(score_group=None).update(score_group=None)
         )
         for (group_id, minimum), upper in zip(thresholds, [t[1] for t in thresholds[1:]] + [None], strict=True):
             in_band = Lead.objects.filter(total_score__gte=minimum)
