@@ -9,8 +9,12 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 
 from project.env import env_bool, env_int, env_list, env_str
+
+# Lets admin and form classes be written ModelAdmin[Lead] at runtime too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LEADFLOW_VAR_DIR", str(BASE_DIR / "var")))

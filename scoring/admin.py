@@ -17,7 +17,7 @@ from scoring.models import Account, Interaction, Lead, RuleCondition, ScoreEntry
 # --- rules ---------------------------------------------------------------------
 
 
-class RuleConditionForm(forms.ModelForm):
+class RuleConditionForm(forms.ModelForm[RuleCondition]):
     """A condition with its value typed as a person would: "Toys, Retail", "10-50"."""
 
     value_text = forms.CharField(
@@ -53,7 +53,7 @@ class RuleConditionForm(forms.ModelForm):
         return condition
 
 
-class RuleConditionFormSet(BaseInlineFormSet):
+class RuleConditionFormSet(BaseInlineFormSet[RuleCondition, ScoringRule, forms.ModelForm[RuleCondition]]):
     """Checks each condition against its rule's dimension, known only here."""
 
     def clean(self) -> None:
@@ -75,7 +75,7 @@ class RuleConditionFormSet(BaseInlineFormSet):
             raise forms.ValidationError("A fit rule needs at least one condition on the lead.")
 
 
-class RuleConditionInline(admin.TabularInline):
+class RuleConditionInline(admin.TabularInline[RuleCondition, ScoringRule]):
     model = RuleCondition
     form = RuleConditionForm
     formset = RuleConditionFormSet
@@ -83,7 +83,7 @@ class RuleConditionInline(admin.TabularInline):
     extra = 1
 
 
-class ScoringRuleForm(forms.ModelForm):
+class ScoringRuleForm(forms.ModelForm[ScoringRule]):
     interaction_types = forms.MultipleChoiceField(
         choices=list(pure.INTERACTION_TYPES.items()),
         required=False,
@@ -130,7 +130,7 @@ class ScoringRuleForm(forms.ModelForm):
 
 
 @admin.register(ScoringRule)
-class ScoringRuleAdmin(admin.ModelAdmin):
+class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     form = ScoringRuleForm
     inlines = [RuleConditionInline]
     list_display = ["name", "sentence", "dimension", "points", "active", "valid_from", "valid_until"]
@@ -171,12 +171,14 @@ class ScoringRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoreGroup)
-class ScoreGroupAdmin(admin.ModelAdmin):
+class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
     list_display = ["name", "key", "min_score", "description"]
     prepopulated_fields = {"key": ["name"]}
     ordering = ["min_score"]
 
-    def save_model(self, request: HttpRequest, obj: ScoreGroup, form: forms.ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ScoreGroup, form: forms.ModelForm[ScoreGroup], change: bool
+    ) -> None:
         super().save_model(request, obj, form, change)
         services.leads_regroup()
 
@@ -216,7 +218,7 @@ class ScoreAdjustForm(forms.Form):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(admin.ModelAdmin[Lead]):
     list_display = [
         "email",
         "name",
@@ -283,7 +285,7 @@ class LeadAdmin(admin.ModelAdmin):
             render_to_string("admin/scoring/lead/ledger.html", {"entries": selectors.lead_ledger(lead=obj)})
         )
 
-    def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm[Lead], change: bool) -> None:
         super().save_model(request, obj, form, change)
         services.lead_saved(lead=obj)
 
@@ -296,13 +298,13 @@ class LeadAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(admin.ModelAdmin[Account]):
     list_display = ["name", "domain", "industry", "company_size"]
     search_fields = ["name", "domain"]
 
 
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(admin.ModelAdmin[Interaction]):
     list_display = ["occurred_at", "type", "lead", "source", "scored_at"]
     list_filter = ["type", "source"]
     list_select_related = ["lead"]
@@ -318,7 +320,7 @@ class InteractionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoreEntry)
-class ScoreEntryAdmin(admin.ModelAdmin):
+class ScoreEntryAdmin(admin.ModelAdmin[ScoreEntry]):
     """The ledger is append-only: readable here, written only by scoring."""
 
     list_display = ["created_at", "lead", "dimension", "delta", "cause", "rule", "note"]

@@ -367,7 +367,11 @@ def _rule_data(rule: RuleSpec) -> dict[str, Any]:
         ]
     cap = {
         name: value
-        for name, value in (("count", rule.cap_count), ("points", rule.cap_points), ("window_days", rule.cap_window_days))
+        for name, value in (
+            ("count", rule.cap_count),
+            ("points", rule.cap_points),
+            ("window_days", rule.cap_window_days),
+        )
         if value is not None
     }
     if cap:

@@ -80,7 +80,9 @@ class Lead(models.Model):
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     country = models.CharField(max_length=100, blank=True)
     city = models.CharField(max_length=100, blank=True)
-    attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes, read by rules as attributes.<name>.")
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Custom attributes, read by rules as attributes.<name>."
+    )
     lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"

@@ -37,13 +37,13 @@ class BreakdownLine:
 
 def lead_score_breakdown(*, lead: Lead) -> list[BreakdownLine]:
     """Why this lead has its score: the ledger summed by rule and cause, largest first."""
-    rows = (
+    sums = (
         ScoreEntry.objects.filter(lead=lead)
         .values("dimension", "cause", "rule_id")
         .annotate(points=Sum("delta"), times=Count("id"))
         .order_by()
     )
-    rows = [row for row in rows if row["points"] or row["cause"] != ScoreEntry.Cause.RULE]
+    rows = [row for row in sums if row["points"] or row["cause"] != ScoreEntry.Cause.RULE]
     rules = {rule.id: rule for rule in rules_pure(ids=[r["rule_id"] for r in rows if r["rule_id"]])}
     names = dict(ScoringRule.objects.filter(id__in=rules).values_list("id", "name"))
     cause_labels = dict(ScoreEntry.Cause.choices)

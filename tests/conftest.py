@@ -1,0 +1,135 @@
+"""Shared fixtures. Tests marked ``services`` need PostgreSQL, Redis and a Celery
+worker: without them they are skipped, except in CI (CI=true), where a missing
+service fails the run instead of hiding tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _need(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test, but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres() -> None:
+    _need(connection.vendor == "postgresql", "DATABASE_URL does not point at PostgreSQL")
+
+
+@pytest.fixture
+def redis_broker() -> str:
+    url = settings.CELERY_BROKER_URL
+    _need(url.startswith("redis://"), "CELERY_BROKER_URL does not point at Redis")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        _need(False, f"Redis at {url} does not answer ({exc})")
+    return url
+
+
+def _database_url() -> str:
+    """The URL of the database this test runs on (pytest-django's test database)."""
+    db = connection.settings_dict
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+class Workers:
+    """Real ``celery worker`` processes on the test database and Redis."""
+
+    def __init__(self, broker: str) -> None:
+        self.broker = broker
+        self.processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, count: int = 1, *, concurrency: int = 2, env: dict[str, str] | None = None) -> None:
+        from project.celery import app
+
+        app.control.purge()  # nothing left over from another test
+        for index in range(len(self.processes), len(self.processes) + count):
+            log = Path(tempfile.mkstemp(prefix=f"leadflow-worker{index}-", suffix=".log")[1])
+            process_env = {
+                **os.environ,
+                "DATABASE_URL": _database_url(),
+                "CELERY_BROKER_URL": self.broker,
+                **(env or {}),
+            }
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "project",
+                    "worker",
+                    "--loglevel=INFO",
+                    f"--concurrency={concurrency}",
+                    "--pool=prefork",
+                    "--without-gossip",
+                    "--without-mingle",
+                    f"--hostname=test{index}@%h",
+                ],
+                cwd=ROOT,
+                env=process_env,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            self.processes.append((process, log))
+        deadline = time.monotonic() + 60
+        for process, log in self.processes:
+            while b" ready." not in log.read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for process, log in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            log.unlink(missing_ok=True)
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(log.read_text(errors="replace")[-2000:] for _, log in self.processes)
+
+
+@pytest.fixture
+def celery_workers(postgres: None, redis_broker: str, transactional_db: None) -> Iterator[Workers]:
+    workers = Workers(redis_broker)
+    try:
+        yield workers
+    finally:
+        workers.stop()
+
+
+def wait_for(check: Callable[[], bool], *, timeout: float = 60, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(0.2)

@@ -1,0 +1,162 @@
+"""The scoring model as a file: the toy store, round trips, broken files rejected whole."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from scoring import model_file, services
+from scoring.models import Lead, ScoreGroup, ScoringRule
+from tests.factories import InteractionFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY_STORE = ROOT / "examples" / "toy_store.yaml"
+
+
+@pytest.mark.django_db
+def test_toy_store_loads_and_scores_as_described() -> None:
+    call_command("scoring_model_import", str(TOY_STORE))
+    assert list(ScoreGroup.objects.values_list("key", "min_score")) == [
+        ("nurture", 40),
+        ("frequent", 60),
+        ("preferential", 80),
+    ]
+    assert ScoringRule.objects.filter(dimension="fit").count() == 5
+    # A local persona match: +8 (San José) +5 +5 +5 (interests, goals, spend).
+    lead, _ = services.lead_upsert(
+        email="parent@example.com",
+        fields={
+            "city": "Oakland",
+            "attributes": {
+                "work_city": "San Jose",
+                "interests": ["puzzles"],
+                "goal": "classroom",
+                "monthly_toy_spend": 75,
+            },
+        },
+    )
+    assert lead.fit_score == 23
+    far, _ = services.lead_upsert(email="far@example.com", fields={"attributes": {"distance_km": 300}})
+    assert far.fit_score == -5
+    # Engagement: landing page, email and form interactions are +2 each; a blog page is not.
+    for kind, props in [
+        ("page_view", {"url": "https://toys.example/landing/spring"}),
+        ("page_view", {"url": "https://toys.example/blog/1"}),
+        ("email_open", {}),
+        ("email_click", {}),
+        ("form_submit", {"form": "newsletter"}),
+    ]:
+        InteractionFactory.create(lead=lead, type=kind, properties=props)
+    services.interactions_score_pending()
+    lead.refresh_from_db()
+    assert lead.engagement_score == 8
+    # 8 more form submissions take the lead to 47: the Nurture group.
+    InteractionFactory.create_batch(8, lead=lead, type="form_submit")
+    services.interactions_score_pending()
+    lead.refresh_from_db()
+    assert lead.score_group is not None
+    assert (lead.total_score, lead.score_group.key) == (47, "nurture")
+
+
+@pytest.mark.django_db
+def test_export_import_round_trip() -> None:
+    original = model_file.load_text(TOY_STORE.read_text())
+    services.scoring_model_import(spec=original)
+    exported_text = model_file.dump_text(services.scoring_model_export())
+    exported = model_file.load_text(exported_text)
+    assert sorted(exported.groups, key=lambda g: g.key) == sorted(original.groups, key=lambda g: g.key)
+    assert sorted(exported.rules, key=lambda r: r.key) == sorted(original.rules, key=lambda r: r.key)
+    # Importing the export changes nothing and exports the same text again.
+    services.scoring_model_import(spec=exported)
+    assert model_file.dump_text(services.scoring_model_export()) == exported_text
+
+
+@pytest.mark.django_db
+def test_reimport_updates_by_key_and_deactivates_missing_rules(tmp_path: Path) -> None:
+    call_command("scoring_model_import", str(TOY_STORE))
+    lead, _ = services.lead_upsert(email="x@example.com", fields={"city": "San José"})
+    assert lead.fit_score == 8
+    spec = model_file.load_text(TOY_STORE.read_text())
+    smaller = model_file.ModelSpec(
+        groups=spec.groups[:2],
+        rules=tuple(r for r in spec.rules if r.key != "lives-or-works-in-san-jose"),
+    )
+    path = tmp_path / "smaller.yaml"
+    path.write_text(model_file.dump_text(smaller))
+    call_command("scoring_model_import", str(path))
+    assert not ScoringRule.objects.get(key="lives-or-works-in-san-jose").active
+    assert not ScoreGroup.objects.filter(key="preferential").exists()
+    lead.refresh_from_db()
+    assert lead.fit_score == 0  # the deactivated rule's points were taken back
+
+
+BROKEN = """\
+leadflow_model: 1
+score_groups:
+  - {key: nurture, name: Nurture, min_score: 40}
+  - {key: nurture, name: Again, min_score: 40}
+rules:
+  - key: ok
+    name: Fine rule
+    dimension: fit
+    points: 5
+    conditions: [{field: industry, operator: equals, value: Toys}]
+  - key: bad-field
+    name: Typo
+    dimension: fit
+    points: 5
+    conditions: [{field: industy, operator: equals, value: Toys}]
+  - key: bad-value
+    name: Not a number
+    dimension: fit
+    points: 3
+    conditions: [{field: company_size, operator: gt, value: big}]
+  - key: bad-cap
+    name: Capped fit
+    dimension: fit
+    points: 2
+    conditions: [{field: city, operator: is_set}]
+    cap: {count: 5}
+  - key: no-types
+    name: Engagement without types
+    dimension: engagement
+    points: 1
+    colour: blue
+"""
+
+
+@pytest.mark.django_db
+def test_a_broken_file_is_rejected_whole_with_every_error_located(tmp_path: Path) -> None:
+    call_command("scoring_model_import", str(TOY_STORE))
+    before = model_file.dump_text(services.scoring_model_export())
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN)
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", str(path))
+    message = str(raised.value)
+    for expected in [
+        "score_groups[1].key: 'nurture' is used twice",
+        "score_groups[1].min_score: 40 is already the threshold of nurture",
+        "rules[1].conditions[0].field: Unknown lead field 'industy'",
+        "rules[2].conditions[0].value: 'gt' needs a number",
+        "rules[3].cap: Caps apply to engagement rules only",
+        "rules[4].colour: unknown key",
+        "rules[4].interaction_types: Choose at least one interaction type",
+        "nothing was imported",
+    ]:
+        assert expected in message
+    assert model_file.dump_text(services.scoring_model_export()) == before
+    assert not ScoringRule.objects.filter(key="ok").exists()
+
+
+def test_yaml_syntax_errors_give_the_line() -> None:
+    with pytest.raises(model_file.ModelFileError) as raised:
+        model_file.load_text("leadflow_model: 1\nrules: [\n  - key: x\n")
+    assert raised.value.errors[0].startswith("line ")
+
+
+def test_check_only_changes_nothing(tmp_path: Path, db: None, capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("scoring_model_import", str(TOY_STORE), "--check")
+    assert "valid (3 groups, 8 rules)" in capsys.readouterr().out
+    assert not ScoringRule.objects.exists()
+    assert not Lead.objects.exists()
