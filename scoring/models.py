@@ -67,7 +67,9 @@ class Lead(models.Model):
         "lifecycle_stage",
     )
 
-    email = models.EmailField(max_length=254)
+    # A lead is known by its email, its external id (another system's), or both.
+    # NULL, not "", when unknown: the case-insensitive unique index ignores NULLs.
+    email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
     external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -100,20 +102,27 @@ class Lead(models.Model):
         ScoreGroup, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="leads"
     )
     last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set when attributes changed in bulk (ingestion); workers re-evaluate fit
+    # and clear it, so a change is never left unscored even if the broker is down.
+    fit_pending = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
+            models.CheckConstraint(
+                condition=Q(email__isnull=False) | Q(external_id__isnull=False), name="lead_has_identity"
+            ),
         ]
         indexes = [
             models.Index(fields=["-total_score"], name="lead_total_score_idx"),
             models.Index(fields=["score_group", "-total_score"], name="lead_group_score_idx"),
+            models.Index(fields=["id"], condition=Q(fit_pending=True), name="lead_fit_pending_idx"),
         ]
 
     def __str__(self) -> str:
-        return self.email
+        return self.email or f"external id {self.external_id}"
 
     @property
     def name(self) -> str:
@@ -127,8 +136,26 @@ class Lead(models.Model):
         return pure.lead_values(fields, self.attributes or {})
 
 
+class Visitor(models.Model):
+    """An anonymous browser (first-party cookie), not a lead until it identifies.
+
+    Its interactions wait unscored, without a lead; when the visitor identifies
+    they move to the lead and are scored then, once.
+    """
+
+    key = models.CharField(max_length=64, unique=True, help_text="The visitor cookie's value.")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="visitors")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    identified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"visitor {self.key}"
+
+
 class Interaction(models.Model):
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="interactions")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions")
+    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions")
     type = models.CharField(max_length=40, choices=list(pure.INTERACTION_TYPES.items()))
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
@@ -140,11 +167,22 @@ class Interaction(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["lead", "-occurred_at"], name="interaction_lead_time_idx"),
-            models.Index(fields=["id"], condition=Q(scored_at__isnull=True), name="interaction_unscored_idx"),
+            # What workers claim: unscored interactions of known leads.
+            models.Index(
+                fields=["id"],
+                condition=Q(scored_at__isnull=True, lead__isnull=False),
+                name="interaction_unscored_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(lead__isnull=False) | Q(visitor__isnull=False), name="interaction_has_actor"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_type_display()} by {self.lead_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        who = f"lead {self.lead_id}" if self.lead_id else f"visitor {self.visitor_id}"
+        return f"{self.get_type_display()} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
 class ScoringRule(models.Model):
@@ -262,3 +300,49 @@ class ScoreEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} ({self.cause})"
+
+
+class ApiKey(models.Model):
+    """A key other systems send as ``Authorization: Bearer <key>``.
+
+    Only a SHA-256 hash is stored (keys are 32 random bytes, so a slow hash
+    adds nothing); the key itself is shown once, when it is created.
+    """
+
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'Website' or 'Email tool'.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class TrackedForm(models.Model):
+    """A web form whose submissions Leadflow records (public capture endpoint)."""
+
+    key = models.SlugField(max_length=100, unique=True, help_text="Used in the form's action URL.")
+    name = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    lead_fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Form fields copied to the lead (e.g. first_name, company, attributes.goal); "
+        "the others are kept on the interaction.",
+    )
+    success_url = models.URLField(blank=True, help_text="Where the browser goes after submitting.")
+
+    def __str__(self) -> str:
+        return self.name

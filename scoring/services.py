@@ -259,7 +259,7 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
         # SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
         claimed = list(
             Interaction.objects.select_for_update(skip_locked=True)
-            .filter(scored_at__isnull=True)
+            .filter(scored_at__isnull=True, lead__isnull=False)
             .order_by("pk")
             .values("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
         )
@@ -315,9 +315,32 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
         return len(facts)
 
 
+def leads_rescore_fit_pending(*, batch_size: int = 500) -> int:
+    """Evaluate the fit of leads created or changed in bulk (``fit_pending``)."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Lead.objects.select_for_update(skip_locked=True)
+                .filter(fit_pending=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if ids:
+                leads_rescore_fit(lead_ids=ids)
+                Lead.objects.filter(pk__in=ids).update(fit_pending=False)
+        total += len(ids)
+        if len(ids) < batch_size:
+            return total
+
+
 def interactions_score_pending(*, batch_size: int | None = None, now: datetime | None = None) -> int:
-    """Score every unscored interaction, batch by batch. Safe to run in many workers at once."""
+    """Score every unscored interaction, batch by batch. Safe to run in many workers at once.
+
+    Leads waiting for a fit evaluation are evaluated first.
+    """
     batch_size = batch_size or settings.LEADFLOW_SCORING_BATCH_SIZE
+    leads_rescore_fit_pending(batch_size=batch_size)
     total = 0
     while True:
         scored = _interactions_score_batch(batch_size=batch_size, now=now or timezone.now())

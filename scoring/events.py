@@ -1,0 +1,190 @@
+"""Checking incoming events: pure code, no database.
+
+An event as senders write it::
+
+    {"id": "evt-42",                       # the sender's idempotency key
+     "type": "email_open",                 # one of scoring.rules.INTERACTION_TYPES
+     "occurred_at": "2026-11-24T10:00:00Z",  # optional, ISO 8601 with time zone; default now
+     "lead": {"email": "ana@example.com"}, # or {"external_id": "crm-7"}, or both
+     "visitor_id": "v-123",                # instead of (or with) lead: an anonymous visitor
+     "properties": {"campaign": "spring"}}
+
+:func:`events_check` turns raw JSON into :class:`Event` values and, for each
+bad event, its place in the batch and the errors by field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from scoring.rules import INTERACTION_TYPES
+
+EVENT_FIELDS = frozenset({"id", "type", "occurred_at", "lead", "visitor_id", "properties"})
+LEAD_REF_FIELDS = frozenset({"email", "external_id"})
+MAX_ID_LENGTH = 200
+MAX_EMAIL_LENGTH = 254
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Events stamped further ahead than this are refused (a sender's clock gone wrong).
+MAX_FUTURE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int
+    id: str
+    type: str
+    occurred_at: datetime
+    email: str | None = None  # lower-cased
+    external_id: str | None = None
+    visitor_id: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    id: object
+    errors: dict[str, list[str]]
+
+
+def timestamp_parse(value: object) -> datetime:
+    """An ISO 8601 time with a time zone, or ValueError saying what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date and time (text)")
+    text = value.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an ISO 8601 date and time") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("give a time zone, e.g. 2026-11-24T10:00:00Z")
+    return parsed
+
+
+def email_normalize(value: object) -> str:
+    """A checked email address, lower-cased (leads are unique case-insensitively)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be an email address")
+    email = value.strip()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"at most {MAX_EMAIL_LENGTH} characters")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValueError(f"'{email}' is not a valid email address") from None
+    return email.lower()
+
+
+def _text_id(value: object, *, limit: int) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError("must be text")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if len(text) > limit:
+        raise ValueError(f"at most {limit} characters")
+    return text
+
+
+def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
+    """One event, checked; every problem is named by its field."""
+    if not isinstance(raw, Mapping):
+        return Rejection(index, None, {"non_field_errors": ["an event must be a JSON object"]})
+    errors: dict[str, list[str]] = {}
+
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    for name in sorted(set(raw) - EVENT_FIELDS):
+        fail(name, "unknown field")
+
+    event_id = ""
+    if "id" not in raw or raw["id"] is None:
+        fail("id", "required: the event's unique id, used to ignore repeats")
+    else:
+        try:
+            event_id = _text_id(raw["id"], limit=MAX_ID_LENGTH)
+        except ValueError as exc:
+            fail("id", str(exc))
+
+    kind = raw.get("type")
+    if kind is None:
+        fail("type", "required")
+    elif kind not in INTERACTION_TYPES:
+        fail("type", f"unknown type {kind!r}; use one of {', '.join(INTERACTION_TYPES)}")
+
+    occurred_at = now
+    if raw.get("occurred_at") is not None:
+        try:
+            occurred_at = timestamp_parse(raw["occurred_at"])
+        except ValueError as exc:
+            fail("occurred_at", str(exc))
+        else:
+            if occurred_at - now > MAX_FUTURE:
+                fail("occurred_at", "is more than a day in the future")
+
+    email = external_id = visitor_id = None
+    lead = raw.get("lead")
+    if lead is not None:
+        if not isinstance(lead, Mapping):
+            fail("lead", 'must be an object: {"email": …} or {"external_id": …}')
+        else:
+            for name in sorted(set(lead) - LEAD_REF_FIELDS):
+                fail(f"lead.{name}", "unknown field; send lead attributes to /api/v1/leads")
+            if lead.get("email") is not None:
+                try:
+                    email = email_normalize(lead["email"])
+                except ValueError as exc:
+                    fail("lead.email", str(exc))
+            if lead.get("external_id") is not None:
+                try:
+                    external_id = _text_id(lead["external_id"], limit=MAX_ID_LENGTH)
+                except ValueError as exc:
+                    fail("lead.external_id", str(exc))
+            if lead.get("email") is None and lead.get("external_id") is None:
+                fail("lead", "give email or external_id")
+    if raw.get("visitor_id") is not None:
+        value = raw["visitor_id"]
+        if isinstance(value, str) and VISITOR_ID.match(value):
+            visitor_id = value
+        else:
+            fail("visitor_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+    if lead is None and raw.get("visitor_id") is None:
+        fail("lead", "required (or visitor_id for an anonymous visitor)")
+
+    properties = raw.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, Mapping):
+        fail("properties", "must be an object")
+
+    if errors:
+        return Rejection(index, raw.get("id"), errors)
+    return Event(
+        index=index,
+        id=event_id,
+        type=str(kind),
+        occurred_at=occurred_at,
+        email=email,
+        external_id=external_id,
+        visitor_id=visitor_id,
+        properties=dict(properties),
+    )
+
+
+def events_check(raws: Sequence[object], *, now: datetime) -> tuple[list[Event], list[Rejection]]:
+    events: list[Event] = []
+    rejections: list[Rejection] = []
+    for index, raw in enumerate(raws):
+        checked = event_check(raw, index=index, now=now)
+        (events if isinstance(checked, Event) else rejections).append(checked)  # type: ignore[arg-type]
+    return events, rejections

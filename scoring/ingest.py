@@ -1,0 +1,180 @@
+"""Accepting events: find or create their leads and visitors, store each
+interaction once, and ask a worker to score them. The request path stops here.
+
+Everything is done in a few set-based statements per batch, whatever its size:
+leads and visitors are looked up and created in bulk, interactions are inserted
+with ``ON CONFLICT DO NOTHING RETURNING`` so that an id seen before (in this
+batch, an earlier request or a concurrent one) is counted as a duplicate
+exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from scoring.events import Event
+from scoring.models import Interaction, Lead, Visitor
+from scoring.services import scoring_enqueue
+
+INSERT_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Accepted:
+    accepted: int
+    duplicates: int
+
+
+def _leads_by_email(emails: set[str]) -> dict[str, int]:
+    if not emails:
+        return {}
+    # Lower("email") matches the unique index, so this is an index lookup.
+    rows = Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails).values_list("email_ci", "pk")
+    return dict(rows)
+
+
+def _leads_by_external_id(ids: set[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    rows = Lead.objects.filter(external_id__in=ids).values_list("external_id", "pk")
+    return {external_id: pk for external_id, pk in rows if external_id}
+
+
+def leads_resolve(events: Sequence[Event]) -> dict[int, int]:
+    """Lead id for each event index that names a lead; new leads are created.
+
+    A lead is found by email first, then by external id. New leads are marked
+    ``fit_pending`` so a worker evaluates their fit. Safe against concurrent
+    requests creating the same lead: conflicts are ignored and re-read.
+    """
+    named = [e for e in events if e.email or e.external_id]
+    emails = {e.email for e in named if e.email}
+    external_ids = {e.external_id for e in named if e.external_id}
+    by_email = _leads_by_email(emails)
+    by_external = _leads_by_external_id(external_ids)
+
+    new: dict[tuple[str | None, str | None], Lead] = {}
+    for e in named:
+        if (e.email and e.email in by_email) or (not e.email and e.external_id in by_external):
+            continue
+        external_id = e.external_id if e.external_id not in by_external else None
+        key = (e.email, None) if e.email else (None, e.external_id)
+        if key not in new:
+            new[key] = Lead(email=e.email, external_id=external_id, fit_pending=True)
+    if new:
+        Lead.objects.bulk_create(new.values(), ignore_conflicts=True)
+        by_email.update(_leads_by_email({email for email, _ in new if email}))
+        by_external.update(_leads_by_external_id({eid for email, eid in new if not email and eid}))
+
+    resolved: dict[int, int] = {}
+    for e in named:
+        lead_id = by_email.get(e.email) if e.email else by_external.get(e.external_id or "")
+        if lead_id is None and e.external_id:
+            # Email taken by nobody but the external id was: use that lead.
+            lead_id = by_external.get(e.external_id)
+        if lead_id is not None:
+            resolved[e.index] = lead_id
+    return resolved
+
+
+def visitors_resolve(events: Sequence[Event], leads: dict[int, int], *, now: datetime) -> dict[str, Visitor]:
+    """The visitors the events name, created if new. An event naming both a
+    visitor and a lead identifies the visitor: its anonymous interactions move
+    to the lead, where they are scored."""
+    keys = {e.visitor_id for e in events if e.visitor_id}
+    if not keys:
+        return {}
+    Visitor.objects.bulk_create([Visitor(key=key) for key in sorted(keys)], ignore_conflicts=True)
+    visitors = {v.key: v for v in Visitor.objects.select_for_update().filter(key__in=keys).order_by("pk")}
+    for e in events:
+        lead_id = leads.get(e.index)
+        if e.visitor_id and lead_id is not None and visitors[e.visitor_id].lead_id is None:
+            visitor_identify(visitor=visitors[e.visitor_id], lead_id=lead_id, now=now)
+    Visitor.objects.filter(pk__in=[v.pk for v in visitors.values()]).update(last_seen_at=now)
+    return visitors
+
+
+def visitor_identify(*, visitor: Visitor, lead_id: int, now: datetime) -> int:
+    """Tie ``visitor`` to its lead and hand its past interactions over.
+
+    Precondition: the visitor's row is locked. The moved interactions are
+    still unscored, so workers score them once, now for the lead.
+    """
+    visitor.lead_id = lead_id
+    visitor.identified_at = now
+    visitor.save(update_fields=["lead", "identified_at"])
+    moved = Interaction.objects.filter(visitor=visitor, lead__isnull=True).update(lead_id=lead_id)
+    if moved:
+        transaction.on_commit(scoring_enqueue)
+    return moved
+
+
+def _insert_new(rows: list[tuple[Any, ...]]) -> int:
+    """Insert interaction rows, skipping ids already stored; count the new ones."""
+    table = connection.ops.quote_name(Interaction._meta.db_table)
+    columns = (
+        "idempotency_key",
+        "lead_id",
+        "visitor_id",
+        "type",
+        "occurred_at",
+        "properties",
+        "source",
+        "received_at",
+    )
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            # Only quoted identifiers and placeholders are formatted in; values are parameters.
+            values = ", ".join([placeholders] * len(chunk))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} "  # noqa: S608
+            sql += "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+            cursor.execute(sql, [value for row in chunk for value in row])
+            inserted += len(cursor.fetchall())
+    return inserted
+
+
+@transaction.atomic
+def events_accept(events: Sequence[Event], *, source: str, now: datetime | None = None) -> Accepted:
+    """Store ``events`` (already checked) once each and enqueue their scoring."""
+    now = now or timezone.now()
+    seen: set[str] = set()
+    unique = []
+    for event in events:
+        if event.id not in seen:
+            seen.add(event.id)
+            unique.append(event)
+    if not unique:
+        return Accepted(0, len(events))
+    leads = leads_resolve(unique)
+    visitors = visitors_resolve(unique, leads, now=now)
+    rows: list[tuple[Any, ...]] = []
+    for e in unique:
+        visitor = visitors[e.visitor_id] if e.visitor_id else None
+        lead_id = leads.get(e.index) or (visitor.lead_id if visitor else None)
+        rows.append(
+            (
+                e.id,
+                lead_id,
+                visitor.pk if visitor else None,
+                e.type,
+                e.occurred_at,
+                json.dumps(e.properties, separators=(",", ":"), ensure_ascii=False),
+                source,
+                now,
+            )
+        )
+    inserted = _insert_new(rows)
+    if inserted:
+        transaction.on_commit(scoring_enqueue)
+    return Accepted(inserted, len(events) - inserted)
