@@ -10,4 +10,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("scoring.urls")),
+    path("v1/", include("scoring.segment")),
+    path("t/", include("scoring.tracking")),
 ]
