@@ -70,7 +70,10 @@ def leads_resolve(events: Sequence[Event]) -> dict[int, int]:
         if key not in new:
             new[key] = Lead(email=e.email, external_id=external_id, fit_pending=True)
     if new:
-        Lead.objects.bulk_create(new.values(), ignore_conflicts=True)
+        # In key order: concurrent requests creating overlapping leads then
+        # wait for each other on the unique index instead of deadlocking.
+        ordered = [new[key] for key in sorted(new, key=lambda k: (k[0] or "", k[1] or ""))]
+        Lead.objects.bulk_create(ordered, ignore_conflicts=True)
         by_email.update(_leads_by_email({email for email, _ in new if email}))
         by_external.update(_leads_by_external_id({eid for email, eid in new if not email and eid}))
 
@@ -93,7 +96,7 @@ def visitors_resolve(events: Sequence[Event], leads: dict[int, int], *, now: dat
     if not keys:
         return {}
     Visitor.objects.bulk_create([Visitor(key=key) for key in sorted(keys)], ignore_conflicts=True)
-    visitors = {v.key: v for v in Visitor.objects.select_for_update().filter(key__in=keys).order_by("pk")}
+    visitors = {v.key: v for v in Visitor.objects.select_for_update(no_key=True).filter(key__in=keys).order_by("pk")}
     for e in events:
         lead_id = leads.get(e.index)
         if e.visitor_id and lead_id is not None and visitors[e.visitor_id].lead_id is None:
@@ -174,6 +177,7 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
                 now,
             )
         )
+    rows.sort(key=lambda row: row[0])  # key order, for the same reason as the leads
     inserted = _insert_new(rows)
     if inserted:
         transaction.on_commit(scoring_enqueue)

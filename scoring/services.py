@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from scoring import model_file, selectors
+from scoring import bulk, model_file, selectors
 from scoring import rules as pure
 from scoring.models import Interaction, Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoringRule
 
@@ -23,6 +23,19 @@ logger = logging.getLogger(__name__)
 
 
 # --- applying ledger rows -----------------------------------------------------
+
+LEDGER_FIELDS = (
+    "lead",
+    "dimension",
+    "delta",
+    "cause",
+    "rule",
+    "interaction",
+    "occurred_at",
+    "created_at",
+    "note",
+    "created_by",
+)
 
 
 def _entries_apply(*, leads: Mapping[int, Lead], entries: list[ScoreEntry]) -> None:
@@ -34,7 +47,7 @@ def _entries_apply(*, leads: Mapping[int, Lead], entries: list[ScoreEntry]) -> N
     """
     if not entries:
         return
-    ScoreEntry.objects.bulk_create(entries)
+    bulk.rows_insert(entries, LEDGER_FIELDS)
     moved = pure.scores_moved(
         {pk: pure.Scores(lead.fit_score, lead.engagement_score) for pk, lead in leads.items()},
         ((e.lead_id, e.dimension, e.delta) for e in entries),
@@ -46,12 +59,23 @@ def _entries_apply(*, leads: Mapping[int, Lead], entries: list[ScoreEntry]) -> N
         lead.fit_score, lead.engagement_score = scores.fit, scores.engagement
         lead.score_group_id = pure.group_for(scores.total, thresholds)
         changed.append(lead)
-    Lead.objects.bulk_update(changed, ["fit_score", "engagement_score", "score_group"])
+    bulk.rows_update(changed, ["fit_score", "engagement_score", "score_group"])
 
 
-def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
-    """Lock leads in id order: two workers locking overlapping sets never deadlock."""
-    return {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=set(lead_ids)).order_by("pk")}
+_SCORE_FIELDS = ("id", "fit_score", "engagement_score", "score_group", "last_activity_at")
+
+
+def _leads_lock(lead_ids: Iterable[int], *, only: Iterable[str] = ()) -> dict[int, Lead]:
+    """Lock leads in id order: two workers locking overlapping sets never deadlock.
+
+    ``FOR NO KEY UPDATE``: scores are not keys, so requests inserting
+    interactions of these leads (which take a key-share lock through the
+    foreign key) are not blocked, and cannot deadlock with a worker.
+    """
+    leads = Lead.objects.select_for_update(no_key=True).filter(pk__in=set(lead_ids)).order_by("pk")
+    if only:
+        leads = leads.only(*only)
+    return {lead.pk: lead for lead in leads}
 
 
 # --- fit ------------------------------------------------------------------------
@@ -138,7 +162,7 @@ def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple
     if unknown:
         raise ValueError(f"unknown lead fields: {', '.join(sorted(unknown))}")
     email = email.strip()
-    lead = Lead.objects.select_for_update().filter(email__iexact=email).first()
+    lead = Lead.objects.select_for_update(no_key=True).filter(email__iexact=email).first()
     created = lead is None
     if lead is None:
         lead = Lead(email=email)
@@ -258,7 +282,7 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
     with transaction.atomic():
         # SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
         claimed = list(
-            Interaction.objects.select_for_update(skip_locked=True)
+            Interaction.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(scored_at__isnull=True, lead__isnull=False)
             .order_by("pk")
             .values("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
@@ -275,7 +299,7 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
             )
             for row in claimed
         ]
-        leads = _leads_lock(f.lead_id for f in facts)
+        leads = _leads_lock((f.lead_id for f in facts), only=_SCORE_FIELDS)
         rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
         capped = [r.id for r in rules if r.cap is not None]
         history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
@@ -310,7 +334,7 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
             if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
                 lead.last_activity_at = occurred_at
                 active.append(lead)
-        Lead.objects.bulk_update(active, ["last_activity_at"])
+        bulk.rows_update(active, ["last_activity_at"])
         Interaction.objects.filter(pk__in=[f.id for f in facts]).update(scored_at=now)
         return len(facts)
 
@@ -321,7 +345,7 @@ def leads_rescore_fit_pending(*, batch_size: int = 500) -> int:
     while True:
         with transaction.atomic():
             ids = list(
-                Lead.objects.select_for_update(skip_locked=True)
+                Lead.objects.select_for_update(skip_locked=True, no_key=True)
                 .filter(fit_pending=True)
                 .order_by("pk")
                 .values_list("pk", flat=True)[:batch_size]
