@@ -120,31 +120,44 @@ def visitor_identify(*, visitor: Visitor, lead_id: int, now: datetime) -> int:
     return moved
 
 
+_COLUMNS = (
+    ("idempotency_key", "text"),
+    ("lead_id", "bigint"),
+    ("visitor_id", "bigint"),
+    ("type", "text"),
+    ("occurred_at", "timestamptz"),
+    ("properties", "jsonb"),  # sent as JSON text
+    ("source", "text"),
+    ("received_at", "timestamptz"),
+)
+_CONFLICT = "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+
+
 def _insert_new(rows: list[tuple[Any, ...]]) -> int:
-    """Insert interaction rows, skipping ids already stored; count the new ones."""
+    """Insert interaction rows, skipping ids already stored; count the new ones.
+
+    Only quoted identifiers and placeholders are formatted into the SQL; the
+    values are parameters. On PostgreSQL each column is one array parameter
+    (``unnest``), so the statement's size does not grow with the batch.
+    """
     table = connection.ops.quote_name(Interaction._meta.db_table)
-    columns = (
-        "idempotency_key",
-        "lead_id",
-        "visitor_id",
-        "type",
-        "occurred_at",
-        "properties",
-        "source",
-        "received_at",
-    )
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    inserted = 0
+    names = ", ".join(name for name, _ in _COLUMNS)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in _COLUMNS)
+            select = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in _COLUMNS)
+            sql = f"INSERT INTO {table} ({names}) SELECT {select} FROM unnest({arrays}) AS v ({names}) {_CONFLICT}"  # noqa: S608
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            return len(cursor.fetchall())
+        inserted = 0
+        placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
-            # Only quoted identifiers and placeholders are formatted in; values are parameters.
             values = ", ".join([placeholders] * len(chunk))
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} "  # noqa: S608
-            sql += "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+            sql = f"INSERT INTO {table} ({names}) VALUES {values} {_CONFLICT}"  # noqa: S608
             cursor.execute(sql, [value for row in chunk for value in row])
             inserted += len(cursor.fetchall())
-    return inserted
+        return inserted
 
 
 @transaction.atomic

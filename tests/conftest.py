@@ -4,6 +4,7 @@ service fails the run instead of hiding tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -113,6 +114,20 @@ class Workers:
                     process.wait()
             log.unlink(missing_ok=True)
         self.processes.clear()
+
+    def kill(self) -> None:
+        """SIGKILL every worker process and its pool children: no clean-up runs."""
+        import psutil
+
+        for process, _ in self.processes:
+            try:
+                tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            for member in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    member.kill()
+            process.wait()
 
     def logs(self) -> str:
         return "\n".join(log.read_text(errors="replace")[-2000:] for _, log in self.processes)
