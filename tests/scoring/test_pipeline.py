@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -60,16 +61,20 @@ def assert_ledger_exact() -> None:
 
 
 def use_broker(url: str) -> None:
-    """Point this process's Celery app at ``url``, dropping pooled connections."""
+    """Point this process's Celery app at ``url``, dropping pooled connections.
+
+    Celery prefers the CELERY_BROKER_URL environment variable to its settings.
+    """
     app.close()
     setattr(app.amqp, "_producer_pool", None)  # noqa: B010 (private: rebuilt on next use)
+    os.environ["CELERY_BROKER_URL"] = url
     app.conf.update(broker_url=url, broker_connection_timeout=1)
 
 
 @pytest.fixture
 def broker_down() -> Iterator[None]:
     """No broker listens on port 9: publishing fails after Celery's retries."""
-    previous = app.conf.broker_url
+    previous = os.environ.get("CELERY_BROKER_URL", app.conf.broker_url)
     use_broker("redis://127.0.0.1:9/0")
     yield
     use_broker(previous)
