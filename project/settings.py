@@ -152,7 +152,7 @@ LEADFLOW_MAX_BATCH_EVENTS = 1000
 
 # --- Scoring ------------------------------------------------------------------
 # How many unscored interactions one worker claims per transaction.
-LEADFLOW_SCORING_BATCH_SIZE = env_int("LEADFLOW_SCORING_BATCH_SIZE", 500)
+LEADFLOW_SCORING_BATCH_SIZE = env_int("LEADFLOW_SCORING_BATCH_SIZE", 2000)
 
 LOGGING = {
     "version": 1,

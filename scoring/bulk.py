@@ -1,11 +1,14 @@
-"""Set-based writes for the scoring batches.
+"""Set-based writes of plain rows (tuples) for the scoring batches.
 
 Django's ``bulk_update`` writes one ``CASE`` per row and field, and
-``bulk_create`` one placeholder per value; for the thousands of rows of a
-scoring batch both spend more time building SQL than the database spends
-running it. On PostgreSQL these helpers send each column as one array
-(``unnest``): a constant-size statement whatever the number of rows. On
-other databases they fall back to Django's own bulk methods.
+``bulk_create`` builds a model instance per row and one placeholder per
+value; for the thousands of rows of a scoring batch that costs more than the
+database's own work. On PostgreSQL these helpers send each column as one
+array (``unnest``): a constant-size statement whatever the number of rows,
+and no model instances. Elsewhere (SQLite, the embedded default) they fall
+back to Django's bulk methods.
+
+Values must be ready for the database: ints, text, datetimes, None.
 """
 
 from __future__ import annotations
@@ -17,69 +20,55 @@ from django.db import connection
 from django.db.models import Field, Model
 
 
-def _columns(model: type[Model], field_names: Sequence[str]) -> list[Field[Any, Any]]:
+def _fields(model: type[Model], field_names: Sequence[str]) -> list[Field[Any, Any]]:
     return [model._meta.get_field(name) for name in field_names]  # type: ignore[misc]
 
 
-def _arrays(objects: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list[Any]]:
-    """One list of values per field. Plain values go as they are (psycopg adapts
-    them); only fields with their own conversion (JSON, decimals…) pay for it."""
-    arrays = []
-    for f in fields:
-        if f.get_internal_type() in _PLAIN:
-            arrays.append([getattr(obj, f.attname) for obj in objects])
-        else:
-            arrays.append([f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objects])
-    return arrays
+def _unnest(fields: Sequence[Field[Any, Any]]) -> str:
+    return ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
 
 
-_PLAIN = frozenset(
-    {"IntegerField", "BigIntegerField", "BigAutoField", "AutoField", "CharField", "TextField", "ForeignKey",
-     "DateTimeField", "BooleanField", "PositiveIntegerField"}
-)  # fmt: skip
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def rows_insert(objects: Sequence[Model], field_names: Sequence[str]) -> None:
-    """INSERT ``objects`` (one model, new rows) setting ``field_names``; auto_now(_add) fields are filled."""
-    if not objects:
+def values_insert(model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """INSERT ``rows`` (one value per field of ``field_names``) into ``model``'s table."""
+    if not rows:
         return
-    model = type(objects[0])
+    fields = _fields(model, field_names)
     if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(objects)
+        attnames = [f.attname for f in fields]
+        model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
         return
-    fields = _columns(model, field_names)
-    for obj in objects:
-        for f in fields:
-            f.pre_save(obj, add=True)  # auto_now_add timestamps
     quote = connection.ops.quote_name
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays})"
+        f"SELECT * FROM unnest({_unnest(fields)})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, _arrays(objects, fields))
+        cursor.execute(sql, _columns(rows, len(fields)))
 
 
-def rows_update(objects: Sequence[Model], field_names: Sequence[str]) -> None:
-    """UPDATE ``field_names`` of existing ``objects`` (one model), by primary key."""
-    if not objects:
-        return
-    model = type(objects[0])
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(objects, list(field_names))
+def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """UPDATE ``field_names`` of the rows whose primary key is each row's first value."""
+    if not rows:
         return
     pk = model._meta.pk
     assert pk is not None
-    fields = [pk, *_columns(model, field_names)]
+    fields = [pk, *_fields(model, field_names)]
+    if connection.vendor != "postgresql":
+        attnames = [f.attname for f in fields]
+        objects = [model(**dict(zip(attnames, row, strict=True))) for row in rows]
+        model._default_manager.bulk_update(objects, list(field_names))
+        return
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
     names = ", ".join(quote(f.column) for f in fields)
     assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
     sql = (
-        f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v ({names}) "  # noqa: S608
+        f"UPDATE {table} SET {assignments} FROM unnest({_unnest(fields)}) AS v ({names}) "  # noqa: S608
         f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, _arrays(objects, fields))
+        cursor.execute(sql, _columns(rows, len(fields)))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,48 +24,80 @@ logger = logging.getLogger(__name__)
 
 # --- applying ledger rows -----------------------------------------------------
 
-LEDGER_FIELDS = (
-    "lead",
-    "dimension",
-    "delta",
-    "cause",
-    "rule",
-    "interaction",
-    "occurred_at",
-    "created_at",
-    "note",
-    "created_by",
-)
+
+class LedgerRow(NamedTuple):
+    """A score ledger row to write (see :class:`ScoreEntry`)."""
+
+    lead_id: int
+    dimension: str
+    delta: int
+    cause: str
+    occurred_at: datetime
+    rule_id: int | None = None
+    interaction_id: int | None = None
+    note: str = ""
+    created_by_id: int | None = None
 
 
-def _entries_apply(*, leads: Mapping[int, Lead], entries: list[ScoreEntry]) -> None:
-    """Write ``entries`` and move the cached scores of ``leads`` by the same amounts.
+LEDGER_FIELDS = (*LedgerRow._fields, "created_at")
+
+
+class LeadState(NamedTuple):
+    """The cached score columns of a lead, as read under its row lock."""
+
+    fit: int
+    engagement: int
+    group_id: int | None
+    last_activity_at: datetime | None
+
+    @classmethod
+    def of(cls, lead: Lead) -> LeadState:
+        return cls(lead.fit_score, lead.engagement_score, lead.score_group_id, lead.last_activity_at)
+
+
+def _entries_apply(
+    *,
+    states: Mapping[int, LeadState],
+    entries: Sequence[LedgerRow],
+    activity: Mapping[int, datetime] | None = None,
+) -> dict[int, LeadState]:
+    """Write ``entries`` and move the cached scores of their leads by the same amounts.
+
+    ``activity`` may move leads' last activity forward too. Returns the new
+    state of every lead that changed.
 
     Precondition: inside a transaction holding the row lock of every lead in
-    ``leads`` (fetched with ``select_for_update``), so the cached sums stay
-    equal to the ledger's under any interleaving of workers.
+    ``states`` (``FOR NO KEY UPDATE``), so the cached sums stay equal to the
+    ledger's under any interleaving of workers.
     """
-    if not entries:
-        return
-    bulk.rows_insert(entries, LEDGER_FIELDS)
+    now = timezone.now()
+    bulk.values_insert(ScoreEntry, LEDGER_FIELDS, [(*entry, now) for entry in entries])
     moved = pure.scores_moved(
-        {pk: pure.Scores(lead.fit_score, lead.engagement_score) for pk, lead in leads.items()},
+        {pk: pure.Scores(state.fit, state.engagement) for pk, state in states.items()},
         ((e.lead_id, e.dimension, e.delta) for e in entries),
     )
-    thresholds = selectors.group_thresholds()
-    changed = []
-    for lead_id, scores in moved.items():
-        lead = leads[lead_id]
-        lead.fit_score, lead.engagement_score = scores.fit, scores.engagement
-        lead.score_group_id = pure.group_for(scores.total, thresholds)
-        changed.append(lead)
-    bulk.rows_update(changed, ["fit_score", "engagement_score", "score_group"])
+    thresholds = selectors.group_thresholds() if moved else []
+    changed: dict[int, LeadState] = {}
+    for lead_id in moved.keys() | (activity or {}).keys():
+        state = states[lead_id]
+        scores = moved.get(lead_id, pure.Scores(state.fit, state.engagement))
+        group_id = pure.group_for(scores.total, thresholds) if lead_id in moved else state.group_id
+        last = state.last_activity_at
+        seen = (activity or {}).get(lead_id)
+        if seen is not None and (last is None or seen > last):
+            last = seen
+        new = LeadState(scores.fit, scores.engagement, group_id, last)
+        if new != state:
+            changed[lead_id] = new
+    bulk.values_update(
+        Lead,
+        ["fit_score", "engagement_score", "score_group", "last_activity_at"],
+        [(pk, *state) for pk, state in changed.items()],
+    )
+    return changed
 
 
-_SCORE_FIELDS = ("id", "fit_score", "engagement_score", "score_group", "last_activity_at")
-
-
-def _leads_lock(lead_ids: Iterable[int], *, only: Iterable[str] = ()) -> dict[int, Lead]:
+def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
     """Lock leads in id order: two workers locking overlapping sets never deadlock.
 
     ``FOR NO KEY UPDATE``: scores are not keys, so requests inserting
@@ -73,9 +105,18 @@ def _leads_lock(lead_ids: Iterable[int], *, only: Iterable[str] = ()) -> dict[in
     foreign key) are not blocked, and cannot deadlock with a worker.
     """
     leads = Lead.objects.select_for_update(no_key=True).filter(pk__in=set(lead_ids)).order_by("pk")
-    if only:
-        leads = leads.only(*only)
     return {lead.pk: lead for lead in leads}
+
+
+def _lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
+    """:func:`_leads_lock`, reading only the score columns."""
+    rows = (
+        Lead.objects.select_for_update(no_key=True)
+        .filter(pk__in=set(lead_ids))
+        .order_by("pk")
+        .values_list("pk", "fit_score", "engagement_score", "score_group_id", "last_activity_at")
+    )
+    return {pk: LeadState(fit, engagement, group_id, last) for pk, fit, engagement, group_id, last in rows}
 
 
 # --- fit ------------------------------------------------------------------------
@@ -101,21 +142,12 @@ def leads_rescore_fit(*, lead_ids: Iterable[int], at: datetime | None = None) ->
         .order_by()
     ):
         current[row["lead_id"]][row["rule_id"]] = row["points"]
-    entries = []
+    entries: list[LedgerRow] = []
     for lead in leads.values():
         targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
         for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
-            entries.append(
-                ScoreEntry(
-                    lead_id=lead.pk,
-                    dimension=pure.Dimension.FIT,
-                    delta=delta,
-                    cause=ScoreEntry.Cause.RULE,
-                    rule_id=rule_id,
-                    occurred_at=at,
-                )
-            )
-    _entries_apply(leads=leads, entries=entries)
+            entries.append(LedgerRow(lead.pk, pure.Dimension.FIT, delta, ScoreEntry.Cause.RULE, at, rule_id=rule_id))
+    _entries_apply(states={pk: LeadState.of(lead) for pk, lead in leads.items()}, entries=entries)
     return len(entries)
 
 
@@ -204,25 +236,26 @@ def lead_adjust_score(
     note: str,
     user: AbstractBaseUser | None = None,
     at: datetime | None = None,
-) -> ScoreEntry:
-    """A person moves a score by hand; the reason is kept in the ledger."""
+) -> LeadState:
+    """A person moves a score by hand; the reason is kept in the ledger. Returns the new scores."""
     if not note.strip():
         raise ValueError("note: say why the score is adjusted")
     if delta == 0:
         raise ValueError("delta: an adjustment of 0 changes nothing")
     at = at or timezone.now()
-    leads = _leads_lock([lead_id])
-    entry = ScoreEntry(
-        lead_id=lead_id,
-        dimension=dimension,
-        delta=delta,
-        cause=ScoreEntry.Cause.MANUAL,
-        occurred_at=at,
+    states = _lead_states_lock([lead_id])
+    if not states:
+        raise Lead.DoesNotExist(f"lead {lead_id} does not exist")
+    entry = LedgerRow(
+        lead_id,
+        dimension,
+        delta,
+        ScoreEntry.Cause.MANUAL,
+        at,
         note=note.strip(),
         created_by_id=user.pk if user is not None else None,
     )
-    _entries_apply(leads=leads, entries=[entry])
-    return entry
+    return _entries_apply(states=states, entries=[entry])[lead_id]
 
 
 # --- engagement -------------------------------------------------------------
@@ -299,42 +332,32 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
             )
             for row in claimed
         ]
-        leads = _leads_lock((f.lead_id for f in facts), only=_SCORE_FIELDS)
+        states = _lead_states_lock(f.lead_id for f in facts)
         rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
         capped = [r.id for r in rules if r.cap is not None]
         history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
         if capped:
             for row in ScoreEntry.objects.filter(
-                lead_id__in=leads, rule_id__in=capped, interaction__isnull=False
-            ).values("lead_id", "rule_id", "interaction_id", "occurred_at", "delta"):
-                history[(row["lead_id"], row["rule_id"])].append(
-                    pure.Award(row["lead_id"], row["rule_id"], row["interaction_id"], row["occurred_at"], row["delta"])
-                )
-        awards = pure.score_interactions(rules, facts, history)
+                lead_id__in=states, rule_id__in=capped, interaction__isnull=False
+            ).values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "delta"):
+                history[(row[0], row[1])].append(pure.Award(*row))
         entries = [
-            ScoreEntry(
-                lead_id=a.lead_id,
-                dimension=pure.Dimension.ENGAGEMENT,
-                delta=a.points,
-                cause=ScoreEntry.Cause.RULE,
+            LedgerRow(
+                a.lead_id,
+                pure.Dimension.ENGAGEMENT,
+                a.points,
+                ScoreEntry.Cause.RULE,
+                a.occurred_at,
                 rule_id=a.rule_id,
                 interaction_id=a.interaction_id,
-                occurred_at=a.occurred_at,
             )
-            for a in awards
+            for a in pure.score_interactions(rules, facts, history)
         ]
-        _entries_apply(leads=leads, entries=entries)
         latest: dict[int, datetime] = {}
         for f in facts:
             if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
                 latest[f.lead_id] = f.occurred_at
-        active = []
-        for lead_id, occurred_at in latest.items():
-            lead = leads[lead_id]
-            if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
-                lead.last_activity_at = occurred_at
-                active.append(lead)
-        bulk.rows_update(active, ["last_activity_at"])
+        _entries_apply(states=states, entries=entries, activity=latest)
         Interaction.objects.filter(pk__in=[f.id for f in facts]).update(scored_at=now)
         return len(facts)
 
