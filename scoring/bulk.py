@@ -20,6 +20,20 @@ from django.db import connection
 from django.db.models import Field, Model
 
 
+def pg_execute(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on Django's PostgreSQL connection (same transaction) with
+    server-side, binary parameters: arrays of thousands of values are sent as
+    they are, neither quoted nor escaped into the SQL text. ``sql`` holds only
+    ``%s`` placeholders and no literal percent signs. Returns the rows, if any."""
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        # %b: binary parameters (psycopg would send text for str by default).
+        cursor.execute(sql.replace("%s", "%b").encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+
 def _fields(model: type[Model], field_names: Sequence[str]) -> list[Field[Any, Any]]:
     return [model._meta.get_field(name) for name in field_names]  # type: ignore[misc]
 
@@ -46,8 +60,7 @@ def values_insert(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
         f"SELECT * FROM unnest({_unnest(fields)})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _columns(rows, len(fields)))
+    pg_execute(sql, _columns(rows, len(fields)))
 
 
 def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
@@ -70,5 +83,4 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"UPDATE {table} SET {assignments} FROM unnest({_unnest(fields)}) AS v ({names}) "  # noqa: S608
         f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _columns(rows, len(fields)))
+    pg_execute(sql, _columns(rows, len(fields)))

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from scoring import bulk
 from scoring.events import Event
 from scoring.models import Interaction, Lead, Visitor
 from scoring.services import scoring_enqueue
@@ -147,8 +148,7 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> int:
             arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in _COLUMNS)
             select = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in _COLUMNS)
             sql = f"INSERT INTO {table} ({names}) SELECT {select} FROM unnest({arrays}) AS v ({names}) {_CONFLICT}"  # noqa: S608
-            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
-            return len(cursor.fetchall())
+            return len(bulk.pg_execute(sql, [list(column) for column in zip(*rows, strict=True)]))
         inserted = 0
         placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
         for start in range(0, len(rows), INSERT_CHUNK):
