@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,7 +12,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -110,12 +111,20 @@ def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
 
 def _lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
     """:func:`_leads_lock`, reading only the score columns."""
-    rows = (
-        Lead.objects.select_for_update(no_key=True)
-        .filter(pk__in=set(lead_ids))
-        .order_by("pk")
-        .values_list("pk", "fit_score", "engagement_score", "score_group_id", "last_activity_at")
-    )
+    ids = sorted(set(lead_ids))
+    if connection.vendor == "postgresql":
+        rows = bulk.pg_execute(
+            "SELECT id, fit_score, engagement_score, score_group_id, last_activity_at FROM scoring_lead"
+            " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+            [ids],
+        )
+    else:
+        rows = list(
+            Lead.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", "fit_score", "engagement_score", "score_group_id", "last_activity_at")
+        )
     return {pk: LeadState(fit, engagement, group_id, last) for pk, fit, engagement, group_id, last in rows}
 
 
@@ -310,28 +319,48 @@ def scoring_enqueue() -> None:
         logger.warning("could not enqueue scoring; the periodic sweep will score pending interactions", exc_info=True)
 
 
-def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
-    """Claim up to ``batch_size`` unscored interactions and score them in one transaction."""
-    with transaction.atomic():
-        # SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
-        claimed = list(
+_CLAIM_SQL = """
+    UPDATE scoring_interaction SET scored_at = %s
+    WHERE id IN (
+        SELECT id FROM scoring_interaction
+        WHERE scored_at IS NULL AND lead_id IS NOT NULL
+        ORDER BY id LIMIT %s
+        FOR NO KEY UPDATE SKIP LOCKED
+    )
+    RETURNING id, lead_id, type, occurred_at, properties
+"""
+
+
+def _interactions_claim(*, batch_size: int, now: datetime) -> list[pure.InteractionFacts]:
+    """Take up to ``batch_size`` unscored interactions of known leads and mark
+    them scored (rolled back with the transaction if scoring fails).
+
+    SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
+    """
+    if connection.vendor == "postgresql":
+        rows = bulk.pg_execute(_CLAIM_SQL, [now, batch_size])
+    else:
+        rows = list(
             Interaction.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(scored_at__isnull=True, lead__isnull=False)
             .order_by("pk")
-            .values("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
+            .values_list("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
         )
-        if not claimed:
+        Interaction.objects.filter(pk__in=[row[0] for row in rows]).update(scored_at=now)
+    return [
+        pure.InteractionFacts(
+            pk, lead_id, kind, occurred_at, (json.loads(props) if isinstance(props, str) else props) or {}
+        )
+        for pk, lead_id, kind, occurred_at, props in rows
+    ]
+
+
+def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
+    """Claim up to ``batch_size`` unscored interactions and score them in one transaction."""
+    with transaction.atomic():
+        facts = _interactions_claim(batch_size=batch_size, now=now)
+        if not facts:
             return 0
-        facts = [
-            pure.InteractionFacts(
-                id=row["pk"],
-                lead_id=row["lead_id"],
-                type=row["type"],
-                occurred_at=row["occurred_at"],
-                properties=row["properties"] or {},
-            )
-            for row in claimed
-        ]
         states = _lead_states_lock(f.lead_id for f in facts)
         rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
         capped = [r.id for r in rules if r.cap is not None]
@@ -358,7 +387,6 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
             if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
                 latest[f.lead_id] = f.occurred_at
         _entries_apply(states=states, entries=entries, activity=latest)
-        Interaction.objects.filter(pk__in=[f.id for f in facts]).update(scored_at=now)
         return len(facts)
 
 
