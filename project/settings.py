@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served by Leadflow itself, not a CDN
     "scoring",
     "nurture",
     "routing",
@@ -145,6 +146,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Send leads and interactions to Leadflow; read scores and why.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 # Largest request body the API accepts (bytes) and events per batch.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LEADFLOW_MAX_BODY_BYTES", 5 * 1024 * 1024)

@@ -101,7 +101,8 @@ def test_workers_scoring_the_same_leads_at_once_lose_nothing_and_count_nothing_t
     # Totals without a time window do not depend on the order of scoring:
     # they must equal one sequential pass over everything.
     facts = [
-        pure.InteractionFacts(i.pk, i.lead_id or 0, i.type, i.occurred_at, i.properties) for i in Interaction.objects.all()
+        pure.InteractionFacts(i.pk, i.lead_id or 0, i.type, i.occurred_at, i.properties)
+        for i in Interaction.objects.all()
     ]
     order_free = [
         r for r in selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT) if r.cap is None or r.cap.window is None
