@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import zoneinfo
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from scoring import rules as pure
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a time zone name such as Europe/Madrid or America/New_York.")
 
 
 class Account(models.Model):
@@ -16,6 +24,12 @@ class Account(models.Model):
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. America/Los_Angeles: when its leads get email.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,6 +116,14 @@ class Lead(models.Model):
         ScoreGroup, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="leads"
     )
     last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. Europe/Madrid; else the account's, else the site's.",
+    )
+    # Consent: once set, no nurture email is sent to this lead again.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
     # Set when attributes changed in bulk (ingestion); workers re-evaluate fit
     # and clear it, so a change is never left unscored even if the broker is down.
     fit_pending = models.BooleanField(default=False, editable=False)

@@ -186,6 +186,7 @@ LEAD_EDITABLE_FIELDS = frozenset(
         "city",
         "lifecycle_stage",
         "external_id",
+        "time_zone",
         "attributes",
     }
 )
