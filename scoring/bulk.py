@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.models import Field, Model
 
@@ -25,12 +26,18 @@ def pg_execute(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     server-side, binary parameters: arrays of thousands of values are sent as
     they are, neither quoted nor escaped into the SQL text. ``sql`` holds only
     ``%s`` placeholders and no literal percent signs. Returns the rows, if any."""
-    import psycopg
-
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         # %b: binary parameters (psycopg would send text for str by default).
         cursor.execute(sql.replace("%s", "%b").encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def pg_execute_named(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """:func:`pg_execute` with ``%(name)s`` placeholders (text parameters)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql.encode(), params)
         return cursor.fetchall() if cursor.description else []
 
 

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
+from scoring import decay
 from scoring import rules as pure
 
 
@@ -116,6 +117,10 @@ class Lead(models.Model):
         ScoreGroup, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="leads"
     )
     last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Decay starts from here: the engagement right after the last change that
+    # was not decay, and when that was (see scoring.decay).
+    engagement_base = models.IntegerField(default=0, editable=False)
+    engagement_base_at = models.DateTimeField(null=True, blank=True, editable=False)
     time_zone = models.CharField(
         max_length=64,
         blank=True,
@@ -368,3 +373,58 @@ class TrackedForm(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DecayPolicy(models.Model):
+    """How quiet leads lose engagement, nightly. One row: the model's policy."""
+
+    kind = models.CharField(
+        max_length=20, choices=[(k.value, k.value.replace("_", " ")) for k in decay.Kind], default=decay.Kind.NONE
+    )
+    points_per_day = models.PositiveIntegerField(default=0, help_text="Linear: points lost per quiet day.")
+    after_days = models.PositiveIntegerField(
+        default=0, help_text="Linear and half-life: days without activity before decay starts."
+    )
+    half_life_days = models.FloatField(default=0, help_text="Half-life: days for engagement to halve.")
+    window_days = models.PositiveIntegerField(
+        default=0, help_text="Time window: only engagement from the last N days counts."
+    )
+    floor = models.IntegerField(default=0, help_text="Decay never takes engagement below this.")
+
+    class Meta:
+        verbose_name = "decay policy"
+        verbose_name_plural = "decay policy"
+
+    def __str__(self) -> str:
+        return f"Decay: {self.get_kind_display()}"
+
+    def as_pure(self) -> decay.Policy:
+        return decay.Policy(
+            kind=decay.Kind(self.kind),
+            points_per_day=self.points_per_day,
+            after_days=self.after_days,
+            half_life_days=self.half_life_days,
+            window_days=self.window_days,
+            floor=self.floor,
+        )
+
+    @classmethod
+    def current(cls) -> decay.Policy:
+        row = cls.objects.order_by("pk").first()
+        return row.as_pure() if row is not None else decay.Policy()
+
+
+class DecayRun(models.Model):
+    """One run of the nightly decay: what it did, for the admin."""
+
+    day = models.DateField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    leads = models.PositiveIntegerField(default=0)
+    points = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Decay of {self.day}: {self.leads} leads, {self.points} points"

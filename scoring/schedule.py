@@ -23,5 +23,31 @@ def install(apps: Any, tasks: dict[str, tuple[str, int, int]]) -> None:
         )
 
 
-def uninstall(apps: Any, tasks: dict[str, tuple[str, int, int]]) -> None:
+def uninstall(apps: Any, tasks: dict[str, Any]) -> None:
     apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=tasks).delete()
+
+
+# name -> (task, hour, minute, expires after N seconds): daily, in settings.TIME_ZONE.
+NIGHTLY_TASKS: dict[str, tuple[str, int, int, int]] = {
+    "Decay quiet leads' engagement (nightly)": ("scoring.decay_nightly", 2, 30, 6 * 3600),
+}
+
+
+def install_nightly(apps: Any, tasks: dict[str, tuple[str, int, int, int]]) -> None:
+    """Create missing daily tasks; leave existing ones (and their edits) alone."""
+    from django.conf import settings
+
+    crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
+    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
+    for name, (task, hour, minute, expires) in tasks.items():
+        crontab, _ = crontab_model.objects.get_or_create(
+            minute=str(minute),
+            hour=str(hour),
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone=settings.TIME_ZONE,
+        )
+        task_model.objects.get_or_create(
+            name=name, defaults={"task": task, "crontab": crontab, "expire_seconds": expires}
+        )

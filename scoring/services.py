@@ -7,18 +7,27 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Max, Min, Sum
 from django.utils import timezone
 
-from scoring import bulk, model_file, selectors
+from scoring import bulk, decay, model_file, selectors
 from scoring import rules as pure
-from scoring.models import Interaction, Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoringRule
+from scoring.models import (
+    DecayPolicy,
+    DecayRun,
+    Interaction,
+    Lead,
+    RuleCondition,
+    ScoreEntry,
+    ScoreGroup,
+    ScoringRule,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +59,33 @@ class LeadState(NamedTuple):
     engagement: int
     group_id: int | None
     last_activity_at: datetime | None
+    engagement_base: int  # engagement after the last change that was not decay
+    engagement_base_at: datetime | None  # … and when it happened: decay counts from here
 
     @classmethod
     def of(cls, lead: Lead) -> LeadState:
-        return cls(lead.fit_score, lead.engagement_score, lead.score_group_id, lead.last_activity_at)
+        return cls(
+            lead.fit_score,
+            lead.engagement_score,
+            lead.score_group_id,
+            lead.last_activity_at,
+            lead.engagement_base,
+            lead.engagement_base_at,
+        )
+
+
+LEAD_STATE_FIELDS = (
+    "fit_score",
+    "engagement_score",
+    "score_group",
+    "last_activity_at",
+    "engagement_base",
+    "engagement_base_at",
+)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b > a) else a
 
 
 def _entries_apply(
@@ -64,7 +96,8 @@ def _entries_apply(
 ) -> dict[int, LeadState]:
     """Write ``entries`` and move the cached scores of their leads by the same amounts.
 
-    ``activity`` may move leads' last activity forward too. Returns the new
+    ``activity`` may move leads' last activity forward too. An engagement
+    change other than decay resets the lead's decay base. Returns the new
     state of every lead that changed.
 
     Precondition: inside a transaction holding the row lock of every lead in
@@ -77,24 +110,30 @@ def _entries_apply(
         {pk: pure.Scores(state.fit, state.engagement) for pk, state in states.items()},
         ((e.lead_id, e.dimension, e.delta) for e in entries),
     )
+    engaged: dict[int, datetime | None] = {}
+    for e in entries:
+        if e.dimension == pure.Dimension.ENGAGEMENT and e.cause != ScoreEntry.Cause.DECAY:
+            engaged[e.lead_id] = _later(engaged.get(e.lead_id), e.occurred_at)
     thresholds = selectors.group_thresholds() if moved else []
     changed: dict[int, LeadState] = {}
     for lead_id in moved.keys() | (activity or {}).keys():
         state = states[lead_id]
         scores = moved.get(lead_id, pure.Scores(state.fit, state.engagement))
         group_id = pure.group_for(scores.total, thresholds) if lead_id in moved else state.group_id
-        last = state.last_activity_at
-        seen = (activity or {}).get(lead_id)
-        if seen is not None and (last is None or seen > last):
-            last = seen
-        new = LeadState(scores.fit, scores.engagement, group_id, last)
+        base, base_at = state.engagement_base, state.engagement_base_at
+        if lead_id in engaged:
+            base, base_at = scores.engagement, _later(base_at, engaged[lead_id])
+        new = LeadState(
+            scores.fit,
+            scores.engagement,
+            group_id,
+            _later(state.last_activity_at, (activity or {}).get(lead_id)),
+            base,
+            base_at,
+        )
         if new != state:
             changed[lead_id] = new
-    bulk.values_update(
-        Lead,
-        ["fit_score", "engagement_score", "score_group", "last_activity_at"],
-        [(pk, *state) for pk, state in changed.items()],
-    )
+    bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state) for pk, state in changed.items()])
     return changed
 
 
@@ -112,10 +151,11 @@ def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
 def _lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
     """:func:`_leads_lock`, reading only the score columns."""
     ids = sorted(set(lead_ids))
+    columns = ["id", *(str(Lead._meta.get_field(name).column) for name in LEAD_STATE_FIELDS)]  # type: ignore[union-attr]
     if connection.vendor == "postgresql":
         rows = bulk.pg_execute(
-            "SELECT id, fit_score, engagement_score, score_group_id, last_activity_at FROM scoring_lead"
-            " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+            f"SELECT {', '.join(columns)} FROM scoring_lead WHERE id = ANY(%s::bigint[])"  # noqa: S608
+            " ORDER BY id FOR NO KEY UPDATE",
             [ids],
         )
     else:
@@ -123,9 +163,9 @@ def _lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
             Lead.objects.select_for_update(no_key=True)
             .filter(pk__in=ids)
             .order_by("pk")
-            .values_list("pk", "fit_score", "engagement_score", "score_group_id", "last_activity_at")
+            .values_list("pk", *LEAD_STATE_FIELDS)
         )
-    return {pk: LeadState(fit, engagement, group_id, last) for pk, fit, engagement, group_id, last in rows}
+    return {pk: LeadState(*state) for pk, *state in rows}
 
 
 # --- fit ------------------------------------------------------------------------
@@ -423,6 +463,150 @@ def interactions_score_pending(*, batch_size: int | None = None, now: datetime |
         total += scored
         if scored < batch_size:
             return total
+
+
+# --- decay ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecaySummary:
+    day: date
+    leads: int
+    points: int
+
+
+_DECAY_GOAL_SQL = {
+    decay.Kind.LINEAR: "GREATEST(%(floor)s, l.engagement_base - %(per_day)s * GREATEST(0, {days} - %(after)s))",
+    decay.Kind.HALF_LIFE: (
+        "%(floor)s + floor((l.engagement_base - %(floor)s)"
+        " * power(0.5, GREATEST(0, {days} - %(after)s)::float8 / %(half_life)s) + 0.5)::int"
+    ),
+    decay.Kind.WINDOW: (
+        "GREATEST(%(floor)s, COALESCE((SELECT sum(e.delta) FROM scoring_scoreentry e WHERE e.lead_id = l.id"
+        " AND e.dimension = 'engagement' AND e.cause <> 'decay' AND e.occurred_at >= %(window_start)s), 0))"
+    ),
+}
+
+# One statement per chunk: lock the quiet leads, lower their engagement to the
+# policy's goal (and regroup them), and write one ledger row per lead moved.
+_DECAY_SQL = """
+WITH goal AS (
+    SELECT l.id, l.engagement_score AS current, l.fit_score, {goal} AS goal
+    FROM scoring_lead l
+    WHERE l.id >= %(low)s AND l.id < %(high)s
+      AND l.engagement_score > %(floor)s AND l.engagement_base_at < %(quiet_since)s
+    FOR NO KEY UPDATE
+), moved AS (
+    UPDATE scoring_lead l
+    SET engagement_score = g.goal,
+        score_group_id = (
+            SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
+            ORDER BY s.min_score DESC LIMIT 1
+        )
+    FROM goal g
+    WHERE l.id = g.id AND g.goal < g.current AND g.goal >= %(floor)s
+    RETURNING l.id, g.goal - g.current AS delta
+)
+INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, occurred_at, created_at, note)
+SELECT id, 'engagement', delta, 'decay', %(at)s, %(at)s, %(note)s FROM moved
+RETURNING delta
+"""
+
+
+def leads_decay(*, today: date | None = None, chunk_size: int = 50_000) -> DecaySummary:
+    """Apply the decay policy for ``today`` to every quiet lead, in chunks of ids.
+
+    Idempotent: the goal of each lead is computed from its decay base, so a
+    second run the same day moves nothing, and a run after missed nights
+    applies exactly the missing days. Set-based SQL on PostgreSQL; on SQLite
+    (the embedded default) the same goals are computed in Python.
+    """
+    today = today or timezone.localdate()
+    policy = DecayPolicy.current()
+    run = DecayRun.objects.create(day=today)
+    leads = points = 0
+    if policy.kind is not decay.Kind.NONE:
+        tz = timezone.get_current_timezone()
+        midnight = datetime.combine(today, time.min, tzinfo=tz)
+        # Linear and half-life: only leads quiet for more than after_days can
+        # move. Window: old points expire even for active leads, so all can.
+        if policy.kind is decay.Kind.WINDOW:
+            quiet_since = midnight + timedelta(days=1)
+        else:
+            quiet_since = midnight - timedelta(days=policy.after_days)
+        note = f"{policy.kind.value.replace('_', ' ')} decay to {today.isoformat()}"
+        bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
+        low = bounds["low"] or 0
+        while bounds["high"] is not None and low <= bounds["high"]:
+            high = low + chunk_size
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    days = "(%(today)s::date - (l.engagement_base_at AT TIME ZONE %(tz)s)::date)"
+                    sql = _DECAY_SQL.format(goal=_DECAY_GOAL_SQL[policy.kind].format(days=days))
+                    deltas = [
+                        row[0]
+                        for row in bulk.pg_execute_named(
+                            sql,
+                            {
+                                "low": low,
+                                "high": high,
+                                "floor": policy.floor,
+                                "per_day": policy.points_per_day,
+                                "after": policy.after_days,
+                                "half_life": policy.half_life_days or 1.0,
+                                "window_start": midnight - timedelta(days=policy.window_days - 1),
+                                "quiet_since": quiet_since,
+                                "today": today,
+                                "tz": str(tz),
+                                "at": timezone.now(),
+                                "note": note,
+                            },
+                        )
+                    ]
+                else:
+                    deltas = _leads_decay_portable(policy, today, midnight, low, high, quiet_since, note)
+            leads += len(deltas)
+            points += sum(deltas)
+            low = high
+    run.finished_at, run.leads, run.points = timezone.now(), leads, points
+    run.save(update_fields=["finished_at", "leads", "points"])
+    return DecaySummary(today, leads, points)
+
+
+def _leads_decay_portable(
+    policy: decay.Policy, today: date, midnight: datetime, low: int, high: int, quiet_since: datetime, note: str
+) -> list[int]:
+    """:func:`leads_decay` for one chunk, without PostgreSQL: the same goals, in Python."""
+    ids = Lead.objects.filter(
+        pk__gte=low, pk__lt=high, engagement_score__gt=policy.floor, engagement_base_at__lt=quiet_since
+    ).values_list("pk", flat=True)
+    states = _lead_states_lock(ids)
+    recent: dict[int, int] = {}
+    if policy.kind is decay.Kind.WINDOW:
+        window_start = midnight - timedelta(days=policy.window_days - 1)
+        recent = dict(
+            ScoreEntry.objects.filter(
+                lead_id__in=states, dimension=pure.Dimension.ENGAGEMENT, occurred_at__gte=window_start
+            )
+            .exclude(cause=ScoreEntry.Cause.DECAY)
+            .values("lead_id")
+            .annotate(points=Sum("delta"))
+            .values_list("lead_id", "points")
+        )
+    entries = []
+    at = timezone.now()
+    for pk, state in states.items():
+        if policy.kind is decay.Kind.WINDOW:
+            goal = decay.window_target(policy, recent=recent.get(pk, 0))
+        else:
+            assert state.engagement_base_at is not None
+            days = decay.quiet_days(timezone.localdate(state.engagement_base_at), today)
+            goal = decay.target(policy, base=state.engagement_base, days=days)
+        delta = decay.decay_delta(policy, current=state.engagement, goal=goal)
+        if delta:
+            entries.append(LedgerRow(pk, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.DECAY, at, note=note))
+    _entries_apply(states=states, entries=entries)
+    return [e.delta for e in entries]
 
 
 # --- the model file -----------------------------------------------------------

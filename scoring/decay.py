@@ -1,0 +1,88 @@
+"""Engagement decay: pure maths, no database.
+
+A policy gives each quiet lead a *target* engagement for a day; the nightly
+job writes the difference to the ledger (cause: decay). Targets are computed
+from the lead's *base* — its engagement right after its last non-decay change
+— and the whole days since then, never from yesterday's decayed value. So:
+
+- running twice the same day changes nothing (the target is the same);
+- after missed nights one run applies exactly the missing days;
+- a half-life is exact over split periods (no compounding of rounding).
+
+Decay only ever lowers engagement, never below the floor (a score already
+under the floor stays where it is). Fit never decays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    NONE = "none"
+    LINEAR = "linear"  # points_per_day for each day past after_days without activity
+    HALF_LIFE = "half_life"  # engagement x 0.5 ** (days / half_life_days)
+    WINDOW = "window"  # only what happened in the last window_days counts
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: Kind = Kind.NONE
+    points_per_day: int = 0
+    after_days: int = 0
+    half_life_days: float = 0
+    window_days: int = 0
+    floor: int = 0
+
+
+def check_policy(policy: Policy) -> dict[str, str]:
+    """Problems by field name; empty when the policy can be used."""
+    errors: dict[str, str] = {}
+    if policy.after_days < 0:
+        errors["after_days"] = "must be 0 or more"
+    if policy.kind is Kind.LINEAR and policy.points_per_day <= 0:
+        errors["points_per_day"] = "a linear decay needs a positive number of points per day"
+    if policy.kind is Kind.HALF_LIFE and not policy.half_life_days > 0:
+        errors["half_life_days"] = "a half-life decay needs a positive half-life in days"
+    if policy.kind is Kind.WINDOW and policy.window_days <= 0:
+        errors["window_days"] = "a time-window decay needs a positive number of days"
+    return errors
+
+
+def quiet_days(base_on: date, today: date) -> int:
+    """Whole days since the lead's base day (0 the same day)."""
+    return max(0, (today - base_on).days)
+
+
+def target(policy: Policy, *, base: int, days: int) -> int:
+    """Engagement a lead with ``base`` points should have ``days`` after its base day
+    (linear and half-life policies; for a window policy see :func:`window_target`)."""
+    if base <= policy.floor:
+        return base
+    if policy.kind is Kind.LINEAR:
+        decaying = max(0, days - policy.after_days)
+        return max(policy.floor, base - policy.points_per_day * decaying)
+    if policy.kind is Kind.HALF_LIFE:
+        decaying = max(0, days - policy.after_days)
+        kept: float = (base - policy.floor) * math.pow(0.5, decaying / policy.half_life_days)
+        return policy.floor + math.floor(kept + 0.5)
+    return base
+
+
+def window_target(policy: Policy, *, recent: int) -> int:
+    """A window policy's target: the engagement points from the last
+    ``window_days`` (``recent``), never below the floor."""
+    return max(policy.floor, recent)
+
+
+def decay_delta(policy: Policy, *, current: int, goal: int) -> int:
+    """The (zero or negative) change that takes ``current`` down to ``goal``.
+
+    Never raises a score and never takes it below the floor.
+    """
+    if policy.kind is Kind.NONE or current <= policy.floor:
+        return 0
+    return min(0, max(goal, policy.floor) - current)
