@@ -33,12 +33,14 @@ from typing import Any
 
 import yaml
 
+from scoring import decay as decay_math
 from scoring import rules as pure
 
 FORMAT_VERSION = 1
 
-_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules"}
-_GROUP_KEYS = {"key", "name", "min_score", "description"}
+_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay"}
+_GROUP_KEYS = {"key", "name", "min_score", "leave_below", "description"}
+_DECAY_KEYS = {"policy", "points_per_day", "after_days", "half_life_days", "window_days", "floor"}
 _RULE_KEYS = {
     "key",
     "name",
@@ -69,6 +71,7 @@ class GroupSpec:
     name: str
     min_score: int
     description: str = ""
+    leave_below: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class ModelSpec:
     description: str = ""
     groups: tuple[GroupSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = field(default_factory=tuple)
+    decay: decay_math.Policy = field(default_factory=decay_math.Policy)
 
 
 # --- reading ---------------------------------------------------------------------
@@ -131,9 +135,10 @@ def load_data(data: object) -> ModelSpec:
     description = _text(data, "description", "", errors)
     groups = _groups(data.get("score_groups", []), errors)
     rules = _rules(data.get("rules", []), errors)
+    decay = _decay(data.get("decay"), errors)
     if errors:
         raise ModelFileError(errors)
-    return ModelSpec(name=name, description=description, groups=tuple(groups), rules=tuple(rules))
+    return ModelSpec(name=name, description=description, groups=tuple(groups), rules=tuple(rules), decay=decay)
 
 
 def _unknown_keys(item: dict[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
@@ -196,8 +201,45 @@ def _groups(data: object, errors: list[str]) -> list[GroupSpec]:
             if min_score in seen_scores:
                 errors.append(f"{where}.min_score: {min_score} is already the threshold of {seen_scores[min_score]}")
             seen_scores[min_score] = key
-        groups.append(GroupSpec(key, name, min_score or 0, _text(item, "description", where, errors)))
+        leave_below = _int(item, "leave_below", where, errors)
+        if leave_below is not None and min_score is not None and leave_below > min_score:
+            errors.append(f"{where}.leave_below: {leave_below} must be at most min_score ({min_score})")
+        groups.append(
+            GroupSpec(key, name, min_score or 0, _text(item, "description", where, errors), leave_below=leave_below)
+        )
     return groups
+
+
+def _decay(data: object, errors: list[str]) -> decay_math.Policy:
+    """The ``decay`` section: {policy: none|linear|half_life|window, …}."""
+    if data is None:
+        return decay_math.Policy()
+    if not isinstance(data, dict):
+        errors.append("decay: must be a mapping with policy and its settings")
+        return decay_math.Policy()
+    _unknown_keys(data, _DECAY_KEYS, "decay", errors)
+    kind_text = data.get("policy", "none")
+    try:
+        kind = decay_math.Kind(kind_text)
+    except ValueError:
+        errors.append(f"decay.policy: {kind_text!r} is not one of {', '.join(k.value for k in decay_math.Kind)}")
+        return decay_math.Policy()
+    numbers = {name: _int(data, name, "decay", errors) for name in ("points_per_day", "after_days", "window_days")}
+    half_life = data.get("half_life_days", 0)
+    if not isinstance(half_life, int | float) or isinstance(half_life, bool):
+        errors.append("decay.half_life_days: must be a number of days")
+        half_life = 0
+    policy = decay_math.Policy(
+        kind=kind,
+        points_per_day=numbers["points_per_day"] or 0,
+        after_days=numbers["after_days"] or 0,
+        half_life_days=float(half_life),
+        window_days=numbers["window_days"] or 0,
+        floor=_int(data, "floor", "decay", errors) or 0,
+    )
+    for name, message in decay_math.check_policy(policy).items():
+        errors.append(f"decay.{name}: {message}")
+    return policy
 
 
 def _key(item: dict[str, Any], where: str, seen: set[str], errors: list[str]) -> str:
@@ -336,6 +378,23 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
         data["description"] = spec.description
     data["score_groups"] = [_group_data(g) for g in spec.groups]
     data["rules"] = [_rule_data(r) for r in spec.rules]
+    if spec.decay.kind is not decay_math.Kind.NONE:
+        data["decay"] = _decay_data(spec.decay)
+    return data
+
+
+def _decay_data(policy: decay_math.Policy) -> dict[str, Any]:
+    data: dict[str, Any] = {"policy": policy.kind.value}
+    if policy.kind in (decay_math.Kind.LINEAR, decay_math.Kind.HALF_LIFE):
+        data["after_days"] = policy.after_days
+    if policy.kind is decay_math.Kind.LINEAR:
+        data["points_per_day"] = policy.points_per_day
+    if policy.kind is decay_math.Kind.HALF_LIFE:
+        data["half_life_days"] = policy.half_life_days
+    if policy.kind is decay_math.Kind.WINDOW:
+        data["window_days"] = policy.window_days
+    if policy.floor:
+        data["floor"] = policy.floor
     return data
 
 
@@ -345,6 +404,8 @@ def dump_text(spec: ModelSpec) -> str:
 
 def _group_data(group: GroupSpec) -> dict[str, Any]:
     data: dict[str, Any] = {"key": group.key, "name": group.name, "min_score": group.min_score}
+    if group.leave_below is not None:
+        data["leave_below"] = group.leave_below
     if group.description:
         data["description"] = group.description
     return data

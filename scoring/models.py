@@ -46,10 +46,23 @@ class ScoreGroup(models.Model):
     key = models.SlugField(max_length=60, unique=True, help_text="Stable name used in model files.")
     name = models.CharField(max_length=100)
     min_score = models.IntegerField(unique=True, help_text="Leads with at least this total score are in the group.")
+    leave_below = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Hysteresis: a lead in this group leaves it only when its total falls below this "
+        "(at most the minimum score). Empty: leaves below the minimum score.",
+    )
     description = models.TextField(blank=True)
 
     class Meta:
         ordering = ["min_score"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(leave_below__isnull=True) | Q(leave_below__lte=F("min_score")),
+                name="group_leave_below_at_most_min",
+                violation_error_message="'Leave below' must be at most the minimum score.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.min_score}+)"
@@ -428,3 +441,34 @@ class DecayRun(models.Model):
 
     def __str__(self) -> str:
         return f"Decay of {self.day}: {self.leads} leads, {self.points} points"
+
+
+class GroupTransition(models.Model):
+    """A lead entered or left a score group: an outbox that routing consumes.
+
+    Written in the same transaction as the score change; routing marks a row
+    processed when it has acted on it, so a crash in between loses nothing and
+    a re-run acts once.
+    """
+
+    class Direction(models.TextChoices):
+        UP = "up", "Up"
+        DOWN = "down", "Down"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions")
+    from_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    total_score = models.IntegerField(help_text="The lead's total right after the change.")
+    cause = models.CharField(max_length=20, help_text="What moved the score: rule, manual, rescore, decay, regroup.")
+    occurred_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="transition_pending_idx"),
+            models.Index(fields=["lead", "-occurred_at"], name="transition_lead_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"

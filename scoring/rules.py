@@ -517,17 +517,32 @@ def scores_moved(current: Mapping[int, Scores], entries: Iterable[tuple[int, str
 # --- groups -------------------------------------------------------------------
 
 
-def group_for(total: int, thresholds: Sequence[tuple[int, int]]) -> int | None:
-    """The id of the highest group whose threshold ``total`` reaches.
+@dataclass(frozen=True)
+class Band:
+    """A score group's thresholds: enter at ``min_score``; once in, leave only
+    below ``leave_below`` (hysteresis, at most ``min_score``) if it is set."""
 
-    ``thresholds`` are (group id, minimum score) pairs in any order; a total
-    below every threshold is in no group.
+    id: int
+    min_score: int
+    leave_below: int | None = None
+
+
+def group_for(total: int, bands: Sequence[Band | tuple[int, int]], current: int | None = None) -> int | None:
+    """The id of the group a lead with ``total`` points belongs to.
+
+    The highest group whose ``min_score`` the total reaches, or none below
+    every threshold; but a lead already in ``current`` stays there while its
+    total is at least that group's ``leave_below``, so a score hovering at a
+    border does not bounce between groups. Moving up is never held back.
     """
-    chosen: tuple[int, int] | None = None
-    for group_id, minimum in thresholds:
-        if total >= minimum and (chosen is None or minimum > chosen[1]):
-            chosen = (group_id, minimum)
-    return chosen[0] if chosen else None
+    known = [b if isinstance(b, Band) else Band(*b) for b in bands]
+    reached = [b for b in known if total >= b.min_score]
+    raw = max(reached, key=lambda b: b.min_score) if reached else None
+    now = next((b for b in known if b.id == current), None)
+    if now is None or raw is now or (raw is not None and raw.min_score > now.min_score):
+        return raw.id if raw else None
+    keep_from = now.leave_below if now.leave_below is not None else now.min_score
+    return now.id if total >= keep_from else (raw.id if raw else None)
 
 
 # --- words -------------------------------------------------------------------

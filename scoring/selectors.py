@@ -20,8 +20,8 @@ def rules_pure(*, dimension: pure.Dimension | None = None, ids: list[int] | None
     return [rule.as_pure(list(rule.conditions.all())) for rule in queryset]
 
 
-def group_thresholds() -> list[tuple[int, int]]:
-    return list(ScoreGroup.objects.values_list("id", "min_score"))
+def group_thresholds() -> list[pure.Band]:
+    return [pure.Band(*row) for row in ScoreGroup.objects.values_list("id", "min_score", "leave_below")]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from scoring import rules as pure
 from scoring.models import (
     DecayPolicy,
     DecayRun,
+    GroupTransition,
     Interaction,
     Lead,
     RuleCondition,
@@ -114,12 +115,18 @@ def _entries_apply(
     for e in entries:
         if e.dimension == pure.Dimension.ENGAGEMENT and e.cause != ScoreEntry.Cause.DECAY:
             engaged[e.lead_id] = _later(engaged.get(e.lead_id), e.occurred_at)
-    thresholds = selectors.group_thresholds() if moved else []
+    bands = selectors.group_thresholds() if moved else []
+    causes = {e.lead_id: e.cause for e in entries}
     changed: dict[int, LeadState] = {}
+    crossed: list[tuple[int, int | None, int | None, int, str]] = []
     for lead_id in moved.keys() | (activity or {}).keys():
         state = states[lead_id]
         scores = moved.get(lead_id, pure.Scores(state.fit, state.engagement))
-        group_id = pure.group_for(scores.total, thresholds) if lead_id in moved else state.group_id
+        group_id = state.group_id
+        if lead_id in moved:
+            group_id = pure.group_for(scores.total, bands, current=state.group_id)
+            if group_id != state.group_id:
+                crossed.append((lead_id, state.group_id, group_id, scores.total, causes[lead_id]))
         base, base_at = state.engagement_base, state.engagement_base_at
         if lead_id in engaged:
             base, base_at = scores.engagement, _later(base_at, engaged[lead_id])
@@ -134,7 +141,25 @@ def _entries_apply(
         if new != state:
             changed[lead_id] = new
     bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state) for pk, state in changed.items()])
+    _transitions_record(crossed, bands, at=now)
     return changed
+
+
+def _transitions_record(
+    crossed: Sequence[tuple[int, int | None, int | None, int, str]], bands: Sequence[pure.Band], *, at: datetime
+) -> None:
+    """Write the outbox rows for leads that changed group: (lead, from, to, total, cause)."""
+    minimum = {band.id: band.min_score for band in bands}
+    rows = []
+    for lead_id, before, after, total, cause in crossed:
+        up = after is not None and (before is None or minimum.get(after, 0) > minimum.get(before, 0))
+        direction = GroupTransition.Direction.UP if up else GroupTransition.Direction.DOWN
+        rows.append((lead_id, before, after, direction, total, cause, at))
+    bulk.values_insert(
+        GroupTransition,
+        ["lead", "from_group", "to_group", "direction", "total_score", "cause", "occurred_at"],
+        rows,
+    )
 
 
 def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
@@ -491,26 +516,52 @@ _DECAY_GOAL_SQL = {
 # policy's goal (and regroup them), and write one ledger row per lead moved.
 _DECAY_SQL = """
 WITH goal AS (
-    SELECT l.id, l.engagement_score AS current, l.fit_score, {goal} AS goal
+    SELECT l.id, l.engagement_score AS current, l.fit_score, l.score_group_id AS old_group, {goal} AS goal
     FROM scoring_lead l
     WHERE l.id >= %(low)s AND l.id < %(high)s
       AND l.engagement_score > %(floor)s AND l.engagement_base_at < %(quiet_since)s
     FOR NO KEY UPDATE
+), grouped AS (
+    -- scoring.rules.group_for, for scores going down: stay while at or above
+    -- the current group's leave_below, else the highest group reached.
+    SELECT g.id, g.current, g.goal, g.old_group, g.fit_score + g.goal AS total,
+        CASE WHEN now.id IS NOT NULL AND g.fit_score + g.goal >= COALESCE(now.leave_below, now.min_score)
+            THEN now.id
+            ELSE (SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
+                  ORDER BY s.min_score DESC LIMIT 1)
+        END AS new_group
+    FROM goal g LEFT JOIN scoring_scoregroup now ON now.id = g.old_group
+    WHERE g.goal < g.current AND g.goal >= %(floor)s
 ), moved AS (
-    UPDATE scoring_lead l
-    SET engagement_score = g.goal,
-        score_group_id = (
-            SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
-            ORDER BY s.min_score DESC LIMIT 1
-        )
-    FROM goal g
-    WHERE l.id = g.id AND g.goal < g.current AND g.goal >= %(floor)s
-    RETURNING l.id, g.goal - g.current AS delta
+    UPDATE scoring_lead l SET engagement_score = g.goal, score_group_id = g.new_group
+    FROM grouped g WHERE l.id = g.id
+    RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total
+), crossed AS (
+    INSERT INTO scoring_grouptransition (lead_id, from_group_id, to_group_id, direction, total_score, cause,
+                                         occurred_at)
+    SELECT id, old_group, new_group, 'down', total, 'decay', %(at)s FROM moved
+    WHERE old_group IS DISTINCT FROM new_group
 )
 INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, occurred_at, created_at, note)
 SELECT id, 'engagement', delta, 'decay', %(at)s, %(at)s, %(note)s FROM moved
 RETURNING delta
 """
+
+
+def decay_policy_set(*, policy: decay.Policy) -> DecayPolicy:
+    """Make ``policy`` the model's decay policy (there is one)."""
+    errors = decay.check_policy(policy)
+    if errors:
+        raise ValueError("; ".join(f"{name}: {message}" for name, message in errors.items()))
+    DecayPolicy.objects.all().delete()
+    return DecayPolicy.objects.create(
+        kind=policy.kind,
+        points_per_day=policy.points_per_day,
+        after_days=policy.after_days,
+        half_life_days=policy.half_life_days,
+        window_days=policy.window_days,
+        floor=policy.floor,
+    )
 
 
 def leads_decay(*, today: date | None = None, chunk_size: int = 50_000) -> DecaySummary:
@@ -636,12 +687,17 @@ def scoring_model_import(*, spec: model_file.ModelSpec) -> ModelImportSummary:
     deleted = [g.pk for key, g in existing_groups.items() if key not in wanted_groups]
     ScoreGroup.objects.filter(pk__in=deleted).delete()
     # Thresholds are unique: park the kept ones out of the way before moving them.
-    ScoreGroup.objects.filter(key__in=wanted_groups).update(min_score=-F("id") - 10**9)
+    ScoreGroup.objects.filter(key__in=wanted_groups).update(min_score=-F("id") - 10**9, leave_below=None)
     groups_created = groups_updated = 0
     for group in spec.groups:
         _, created = ScoreGroup.objects.update_or_create(
             key=group.key,
-            defaults={"name": group.name, "min_score": group.min_score, "description": group.description},
+            defaults={
+                "name": group.name,
+                "min_score": group.min_score,
+                "leave_below": group.leave_below,
+                "description": group.description,
+            },
         )
         groups_created += created
         groups_updated += not created
@@ -673,6 +729,7 @@ def scoring_model_import(*, spec: model_file.ModelSpec) -> ModelImportSummary:
             RuleCondition(rule=obj, position=i, field=c.field, operator=c.operator, value=c.value)
             for i, c in enumerate(rule.conditions)
         )
+    decay_policy_set(policy=spec.decay)
     wanted_rules = {r.key for r in spec.rules}
     to_deactivate = sorted(k for k, r in existing_rules.items() if k not in wanted_rules and r.active)
     ScoringRule.objects.filter(key__in=to_deactivate).update(active=False)
@@ -681,7 +738,7 @@ def scoring_model_import(*, spec: model_file.ModelSpec) -> ModelImportSummary:
 
 def scoring_model_export() -> model_file.ModelSpec:
     groups = tuple(
-        model_file.GroupSpec(g.key, g.name, g.min_score, g.description)
+        model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below)
         for g in ScoreGroup.objects.order_by("min_score")
     )
     rules = []
@@ -704,22 +761,31 @@ def scoring_model_export() -> model_file.ModelSpec:
                 valid_until=rule.valid_until,
             )
         )
-    return model_file.ModelSpec(groups=groups, rules=tuple(rules))
+    return model_file.ModelSpec(groups=groups, rules=tuple(rules), decay=DecayPolicy.current())
 
 
-def leads_regroup() -> int:
-    """Recompute every lead's score group from its total, set-based (one UPDATE per group)."""
-    thresholds = sorted(selectors.group_thresholds(), key=lambda pair: pair[1])
-    changed = 0
-    with transaction.atomic():
-        if not thresholds:
-            return Lead.objects.exclude(score_group=None).update(score_group=None)
-        changed += (
-            Lead.objects.filter(total_score__lt=thresholds[0][1]).exclude(score_group=None).update(score_group=None)
-        )
-        for (group_id, minimum), upper in zip(thresholds, [t[1] for t in thresholds[1:]] + [None], strict=True):
-            in_band = Lead.objects.filter(total_score__gte=minimum)
-            if upper is not None:
-                in_band = in_band.filter(total_score__lt=upper)
-            changed += in_band.exclude(score_group_id=group_id).update(score_group_id=group_id)
-    return changed
+def leads_regroup(*, chunk_size: int = 5000) -> int:
+    """Recompute every lead's score group (after groups changed), keeping
+    hysteresis; each change is recorded as a transition. Returns the number
+    of leads that changed group."""
+    bands = selectors.group_thresholds()
+    changed = last_id = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Lead.objects.select_for_update(no_key=True)
+                .filter(pk__gt=last_id)
+                .order_by("pk")
+                .values_list("pk", "total_score", "score_group_id")[:chunk_size]
+            )
+            if not rows:
+                return changed
+            crossed = []
+            for pk, total, group_id in rows:
+                new = pure.group_for(total, bands, current=group_id)
+                if new != group_id:
+                    crossed.append((pk, group_id, new, total, "regroup"))
+            bulk.values_update(Lead, ["score_group"], [(pk, new) for pk, _, new, _, _ in crossed])
+            _transitions_record(crossed, bands, at=timezone.now())
+        changed += len(crossed)
+        last_id = rows[-1][0]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from scoring import decay, services
 from scoring.decay import Kind, Policy
-from scoring.models import DecayPolicy, DecayRun, Lead, ScoreEntry
+from scoring.models import DecayRun, Lead, ScoreEntry
 from scoring.rules import Dimension
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 
@@ -94,15 +94,7 @@ T0 = datetime(2026, 11, 2, 15, tzinfo=UTC)
 
 
 def use(policy: Policy) -> None:
-    DecayPolicy.objects.all().delete()
-    DecayPolicy.objects.create(
-        kind=policy.kind,
-        points_per_day=policy.points_per_day,
-        after_days=policy.after_days,
-        half_life_days=policy.half_life_days,
-        window_days=policy.window_days,
-        floor=policy.floor,
-    )
+    services.decay_policy_set(policy=policy)
 
 
 def engaged_lead(points: int, at: datetime = T0) -> Lead:

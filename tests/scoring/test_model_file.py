@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from scoring import model_file, services
+from scoring.decay import Kind, Policy
 from scoring.models import Lead, ScoreGroup, ScoringRule
 from tests.factories import InteractionFactory
 
@@ -66,6 +67,8 @@ def test_export_import_round_trip() -> None:
     exported = model_file.load_text(exported_text)
     assert sorted(exported.groups, key=lambda g: g.key) == sorted(original.groups, key=lambda g: g.key)
     assert sorted(exported.rules, key=lambda r: r.key) == sorted(original.rules, key=lambda r: r.key)
+    assert exported.decay == original.decay == Policy(Kind.LINEAR, points_per_day=2, after_days=14)
+    assert {g.key: g.leave_below for g in exported.groups} == {"nurture": None, "frequent": 55, "preferential": 75}
     # Importing the export changes nothing and exports the same text again.
     services.scoring_model_import(spec=exported)
     assert model_file.dump_text(services.scoring_model_export()) == exported_text
@@ -122,6 +125,7 @@ rules:
     dimension: engagement
     points: 1
     colour: blue
+decay: {policy: linear, after_days: 3}
 """
 
 
@@ -142,6 +146,7 @@ def test_a_broken_file_is_rejected_whole_with_every_error_located(tmp_path: Path
         "rules[3].cap: Caps apply to engagement rules only",
         "rules[4].colour: unknown key",
         "rules[4].interaction_types: Choose at least one interaction type",
+        "decay.points_per_day: a linear decay needs a positive number of points per day",
         "nothing was imported",
     ]:
         assert expected in message
