@@ -472,3 +472,46 @@ class GroupTransition(models.Model):
 
     def __str__(self) -> str:
         return f"lead {self.lead_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"
+
+
+class RescoreJob(models.Model):
+    """Rescore leads from their history after a rule change: in the background,
+    in chunks, resumable (it restarts after ``last_lead_id``)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    group = models.ForeignKey(
+        ScoreGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Only leads in this group (empty: all leads).",
+    )
+    lead_ids = models.JSONField(null=True, blank=True, help_text="Only these leads (empty: as the group says).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    entries = models.PositiveIntegerField(default=0, help_text="Ledger rows written.")
+    last_lead_id = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Rescore #{self.pk}: {self.done}/{self.total} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, round(100 * self.done / self.total))

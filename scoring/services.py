@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
+from celery import Task
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min, Sum
+from django.db.models import F, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
 from scoring import bulk, decay, model_file, selectors
@@ -24,6 +25,7 @@ from scoring.models import (
     GroupTransition,
     Interaction,
     Lead,
+    RescoreJob,
     RuleCondition,
     ScoreEntry,
     ScoreGroup,
@@ -197,7 +199,9 @@ def _lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
 
 
 @transaction.atomic
-def leads_rescore_fit(*, lead_ids: Iterable[int], at: datetime | None = None) -> int:
+def leads_rescore_fit(
+    *, lead_ids: Iterable[int], at: datetime | None = None, cause: str = ScoreEntry.Cause.RULE
+) -> int:
     """Bring each lead's fit score in line with the fit rules in force now.
 
     Writes one ledger row per rule whose contribution changes (rules that no
@@ -220,7 +224,7 @@ def leads_rescore_fit(*, lead_ids: Iterable[int], at: datetime | None = None) ->
     for lead in leads.values():
         targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
         for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
-            entries.append(LedgerRow(lead.pk, pure.Dimension.FIT, delta, ScoreEntry.Cause.RULE, at, rule_id=rule_id))
+            entries.append(LedgerRow(lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id))
     _entries_apply(states={pk: LeadState.of(lead) for pk, lead in leads.items()}, entries=entries)
     return len(entries)
 
@@ -375,14 +379,23 @@ def interaction_record(
     return RecordedInteraction(interaction, created)
 
 
+def enqueue(task: Task[Any, Any], *args: Any, fallback: str) -> bool:
+    """Send ``task`` to the workers (with its own options, e.g. expiry); if the
+    broker cannot be reached, log what ``fallback`` will do instead (the work
+    is in the database) and go on."""
+    try:
+        task.apply_async(args=args)
+    except Exception:
+        logger.warning("could not enqueue %s; %s", task.name, fallback, exc_info=True)
+        return False
+    return True
+
+
 def scoring_enqueue() -> None:
     """Ask a worker to score what is pending; the periodic sweep covers a broker outage."""
     from scoring.tasks import interactions_score_pending_task
 
-    try:
-        interactions_score_pending_task.delay()
-    except Exception:
-        logger.warning("could not enqueue scoring; the periodic sweep will score pending interactions", exc_info=True)
+    enqueue(interactions_score_pending_task, fallback="the periodic sweep will score pending interactions")
 
 
 _CLAIM_SQL = """
@@ -488,6 +501,156 @@ def interactions_score_pending(*, batch_size: int | None = None, now: datetime |
         total += scored
         if scored < batch_size:
             return total
+
+
+# --- rescoring from history -------------------------------------------------------
+
+
+@transaction.atomic
+def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int:
+    """Score leads again from scratch with the rules in force now: fit from
+    their attributes, engagement from every interaction already scored.
+
+    For each (lead, rule) the ledger gets the difference between what the rule
+    gives now and what it gave so far (cause: rescore), so rescoring twice
+    changes nothing and the ledger stays the explanation of every score.
+    Decay and manual rows are left as they are. Returns the rows written.
+    """
+    at = at or timezone.now()
+    ids = sorted(set(lead_ids))
+    written = leads_rescore_fit(lead_ids=ids, at=at, cause=ScoreEntry.Cause.RESCORE)
+    states = _lead_states_lock(ids)
+    rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+    # Interactions a worker has not scored yet are left to it (it counts them once).
+    facts = [
+        pure.InteractionFacts(pk, lead_id, kind, occurred_at, properties or {})
+        for pk, lead_id, kind, occurred_at, properties in Interaction.objects.filter(
+            lead_id__in=ids, scored_at__isnull=False
+        ).values_list("pk", "lead_id", "type", "occurred_at", "properties")
+    ]
+    goal: dict[tuple[int, int], int] = defaultdict(int)
+    for award in pure.score_interactions(rules, facts, {}):
+        goal[(award.lead_id, award.rule_id)] += award.points
+    so_far: dict[tuple[int, int], int] = {
+        (lead_id, rule_id): points
+        for lead_id, rule_id, points in ScoreEntry.objects.filter(
+            lead_id__in=ids, dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
+        )
+        .values("lead_id", "rule_id")
+        .annotate(points=Sum("delta"))
+        .values_list("lead_id", "rule_id", "points")
+    }
+    entries = [
+        LedgerRow(lead_id, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.RESCORE, at, rule_id=rule_id)
+        for (lead_id, rule_id) in sorted(goal.keys() | so_far.keys())
+        if (delta := goal.get((lead_id, rule_id), 0) - so_far.get((lead_id, rule_id), 0))
+    ]
+    _entries_apply(states=states, entries=entries)
+    return written + len(entries)
+
+
+def rescore_job_start(
+    *,
+    group: ScoreGroup | None = None,
+    lead_ids: list[int] | None = None,
+    user: AbstractBaseUser | None = None,
+    background: bool = True,
+) -> RescoreJob:
+    """Create a rescore job (all leads, a group's, or the given ones); with
+    ``background`` a worker runs it, else the caller runs :func:`rescore_job_run`."""
+    job = RescoreJob.objects.create(group=group, lead_ids=lead_ids, created_by_id=user.pk if user else None)
+    job.total = _rescore_scope(job).count()
+    job.save(update_fields=["total"])
+    if background:
+        transaction.on_commit(lambda: _rescore_enqueue(job.pk))
+    return job
+
+
+def _rescore_enqueue(job_id: int) -> None:
+    from scoring.tasks import rescore_job_task
+
+    enqueue(rescore_job_task, job_id, fallback=f"run: manage.py scoring_rescore --resume {job_id}")
+
+
+def _rescore_scope(job: RescoreJob) -> QuerySet[Lead]:
+    leads = Lead.objects.all()
+    if job.lead_ids is not None:
+        leads = leads.filter(pk__in=job.lead_ids)
+    elif job.group_id is not None:
+        leads = leads.filter(score_group_id=job.group_id)
+    return leads
+
+
+def rescore_job_run(
+    *, job_id: int, chunk_size: int = 1000, progress: Callable[[RescoreJob], None] | None = None
+) -> RescoreJob:
+    """Run (or resume) a rescore job chunk by chunk; each chunk and the job's
+    progress commit together, so a job stopped anywhere resumes exactly."""
+    job = RescoreJob.objects.get(pk=job_id)
+    if job.status == RescoreJob.Status.DONE:
+        return job
+    job.status, job.started_at, job.error = RescoreJob.Status.RUNNING, job.started_at or timezone.now(), ""
+    job.save(update_fields=["status", "started_at", "error"])
+    try:
+        while True:
+            with transaction.atomic():
+                job = RescoreJob.objects.select_for_update().get(pk=job_id)
+                ids = list(
+                    _rescore_scope(job)
+                    .filter(pk__gt=job.last_lead_id)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)[:chunk_size]
+                )
+                if not ids:
+                    job.status, job.finished_at = RescoreJob.Status.DONE, timezone.now()
+                    job.save(update_fields=["status", "finished_at"])
+                    return job
+                job.entries += leads_rescore(lead_ids=ids)
+                job.done += len(ids)
+                job.last_lead_id = ids[-1]
+                job.save(update_fields=["entries", "done", "last_lead_id"])
+            if progress is not None:
+                progress(job)
+    except Exception as exc:
+        RescoreJob.objects.filter(pk=job_id).update(status=RescoreJob.Status.FAILED, error=str(exc)[:2000])
+        raise
+
+
+def leads_engagement_reset(
+    *, reason: str, lead_ids: Iterable[int] | None = None, user: AbstractBaseUser | None = None, chunk_size: int = 1000
+) -> int:
+    """Fresh start: take the engagement of the given leads (or all) to 0, with
+    the reason in the ledger (cause: manual). Returns the leads changed."""
+    if not reason.strip():
+        raise ValueError("reason: say why engagement is reset")
+    note = f"Fresh start: {reason.strip()}"
+    leads = Lead.objects.exclude(engagement_score=0)
+    if lead_ids is not None:
+        leads = leads.filter(pk__in=list(lead_ids))
+    changed = last_id = 0
+    while True:
+        ids = list(leads.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return changed
+        with transaction.atomic():
+            states = _lead_states_lock(ids)
+            at = timezone.now()
+            entries = [
+                LedgerRow(
+                    pk,
+                    pure.Dimension.ENGAGEMENT,
+                    -state.engagement,
+                    ScoreEntry.Cause.MANUAL,
+                    at,
+                    note=note,
+                    created_by_id=user.pk if user else None,
+                )
+                for pk, state in states.items()
+                if state.engagement
+            ]
+            _entries_apply(states=states, entries=entries)
+        changed += len(entries)
+        last_id = ids[-1]
 
 
 # --- decay ---------------------------------------------------------------------

@@ -19,3 +19,9 @@ def leads_rescore_fit_task(lead_ids: list[int]) -> int:
 def leads_decay_task() -> int:
     """The nightly decay (idempotent per day: a second run the same day moves nothing)."""
     return services.leads_decay().leads
+
+
+@shared_task(name="scoring.rescore_job", acks_late=True)
+def rescore_job_task(job_id: int) -> int:
+    """Run or resume a rescore job (progress is kept chunk by chunk)."""
+    return services.rescore_job_run(job_id=job_id).done

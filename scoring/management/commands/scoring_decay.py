@@ -1,0 +1,23 @@
+from datetime import date
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from scoring import services
+
+
+class Command(BaseCommand):
+    help = "Apply the decay policy now (what the nightly task does). Idempotent per day."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--day", help="Decay as of this day (YYYY-MM-DD); default today.")
+
+    def handle(self, *args: Any, day: str | None, **options: Any) -> None:
+        try:
+            today = date.fromisoformat(day) if day else None
+        except ValueError:
+            raise CommandError(f"--day: {day!r} is not a date like 2026-11-24") from None
+        summary = services.leads_decay(today=today)
+        self.stdout.write(
+            self.style.SUCCESS(f"Decay of {summary.day}: {summary.leads} lead(s) lost {-summary.points} point(s).")
+        )
