@@ -113,9 +113,16 @@ def _entries_apply(
         {pk: pure.Scores(state.fit, state.engagement) for pk, state in states.items()},
         ((e.lead_id, e.dimension, e.delta) for e in entries),
     )
+    # Decay counts from the engagement after the last activity or manual change.
+    # A rescore is neither: it shifts that base by what it changes, keeping its time.
     engaged: dict[int, datetime | None] = {}
+    rescored: dict[int, int] = defaultdict(int)
     for e in entries:
-        if e.dimension == pure.Dimension.ENGAGEMENT and e.cause != ScoreEntry.Cause.DECAY:
+        if e.dimension != pure.Dimension.ENGAGEMENT or e.cause == ScoreEntry.Cause.DECAY:
+            continue
+        if e.cause == ScoreEntry.Cause.RESCORE:
+            rescored[e.lead_id] += e.delta
+        else:
             engaged[e.lead_id] = _later(engaged.get(e.lead_id), e.occurred_at)
     bands = selectors.group_thresholds() if moved else []
     causes = {e.lead_id: e.cause for e in entries}
@@ -129,7 +136,7 @@ def _entries_apply(
             group_id = pure.group_for(scores.total, bands, current=state.group_id)
             if group_id != state.group_id:
                 crossed.append((lead_id, state.group_id, group_id, scores.total, causes[lead_id]))
-        base, base_at = state.engagement_base, state.engagement_base_at
+        base, base_at = state.engagement_base + rescored.get(lead_id, 0), state.engagement_base_at
         if lead_id in engaged:
             base, base_at = scores.engagement, _later(base_at, engaged[lead_id])
         new = LeadState(
@@ -675,19 +682,21 @@ _DECAY_GOAL_SQL = {
     ),
 }
 
-# One statement per chunk: lock the quiet leads, lower their engagement to the
-# policy's goal (and regroup them), and write one ledger row per lead moved.
+# One statement per chunk: lower the quiet leads' engagement to the policy's
+# goal (and regroup them), write one ledger row per lead moved and a
+# transition per change of group. No separate locking pass: the UPDATE
+# locks what it changes and skips rows changed since they were read.
 _DECAY_SQL = """
 WITH goal AS (
-    SELECT l.id, l.engagement_score AS current, l.fit_score, l.score_group_id AS old_group, {goal} AS goal
+    SELECT l.id, l.engagement_score AS current, l.fit_score, l.score_group_id AS old_group,
+           l.engagement_base AS base, l.engagement_base_at AS base_at, {goal} AS goal
     FROM scoring_lead l
     WHERE l.id >= %(low)s AND l.id < %(high)s
       AND l.engagement_score > %(floor)s AND l.engagement_base_at < %(quiet_since)s
-    FOR NO KEY UPDATE
 ), grouped AS (
     -- scoring.rules.group_for, for scores going down: stay while at or above
     -- the current group's leave_below, else the highest group reached.
-    SELECT g.id, g.current, g.goal, g.old_group, g.fit_score + g.goal AS total,
+    SELECT g.id, g.current, g.goal, g.old_group, g.fit_score, g.base, g.base_at, g.fit_score + g.goal AS total,
         CASE WHEN now.id IS NOT NULL AND g.fit_score + g.goal >= COALESCE(now.leave_below, now.min_score)
             THEN now.id
             ELSE (SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
@@ -697,7 +706,14 @@ WITH goal AS (
     WHERE g.goal < g.current AND g.goal >= %(floor)s
 ), moved AS (
     UPDATE scoring_lead l SET engagement_score = g.goal, score_group_id = g.new_group
-    FROM grouped g WHERE l.id = g.id
+    FROM grouped g
+    WHERE l.id = g.id
+      -- Optimistic: a lead whose scores moved since they were read (a worker
+      -- scored it meanwhile) is re-checked by PostgreSQL against its new row
+      -- and skipped; the next run decays it from its new base.
+      AND l.engagement_score = g.current AND l.fit_score = g.fit_score
+      AND l.engagement_base = g.base AND l.engagement_base_at = g.base_at
+      AND l.score_group_id IS NOT DISTINCT FROM g.old_group
     RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total
 ), crossed AS (
     INSERT INTO scoring_grouptransition (lead_id, from_group_id, to_group_id, direction, total_score, cause,

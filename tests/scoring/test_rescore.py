@@ -126,3 +126,14 @@ def test_fresh_start_resets_engagement_with_the_reason_in_the_ledger(history: li
     assert [scores(lead)[1] for lead in history] == [0, 0, 0]
     with pytest.raises(ValueError, match="reason"):
         services.leads_engagement_reset(reason=" ")
+
+
+def test_a_rescore_is_not_activity_for_decay(history: list[Lead]) -> None:
+    lead = history[2]
+    lead.refresh_from_db()
+    before = (lead.engagement_base, lead.engagement_base_at)
+    change_rules()
+    services.leads_rescore(lead_ids=[lead.pk])
+    lead.refresh_from_db()
+    assert lead.engagement_base == before[0] + 6  # what the rescore added
+    assert lead.engagement_base_at == before[1]  # the decay clock keeps running
