@@ -104,7 +104,12 @@ class Lead(models.Model):
     title = models.CharField(max_length=200, blank=True)
     department = models.CharField(max_length=100, blank=True)
     company = models.CharField(max_length=200, blank=True)
-    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    # Foreign keys without their own index where another index leads with the
+    # column, or with a partial one where most rows are NULL: fewer indexes to
+    # write on every score change.
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
+    )
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
@@ -115,7 +120,12 @@ class Lead(models.Model):
     )
     lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+        db_index=False,
     )
     # Cached sums of the score ledger; only scoring.services writes them, in
     # the same transaction as the ledger rows, holding the lead's row lock.
@@ -127,7 +137,13 @@ class Lead(models.Model):
         db_persist=True,
     )
     score_group = models.ForeignKey(
-        ScoreGroup, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="leads"
+        ScoreGroup,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_index=False,  # lead_group_score_idx leads with it
     )
     last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Decay starts from here: the engagement right after the last change that
@@ -159,6 +175,8 @@ class Lead(models.Model):
             models.Index(fields=["-total_score"], name="lead_total_score_idx"),
             models.Index(fields=["score_group", "-total_score"], name="lead_group_score_idx"),
             models.Index(fields=["id"], condition=Q(fit_pending=True), name="lead_fit_pending_idx"),
+            models.Index(fields=["account"], condition=Q(account__isnull=False), name="lead_account_idx"),
+            models.Index(fields=["owner"], condition=Q(owner__isnull=False), name="lead_owner_idx"),
         ]
 
     def __str__(self) -> str:
@@ -194,8 +212,12 @@ class Visitor(models.Model):
 
 
 class Interaction(models.Model):
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions")
-    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions")
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )  # interaction_lead_time_idx leads with it
+    visitor = models.ForeignKey(
+        Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )
     type = models.CharField(max_length=40, choices=list(pure.INTERACTION_TYPES.items()))
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
@@ -213,6 +235,7 @@ class Interaction(models.Model):
                 condition=Q(scored_at__isnull=True, lead__isnull=False),
                 name="interaction_unscored_idx",
             ),
+            models.Index(fields=["visitor"], condition=Q(visitor__isnull=False), name="interaction_visitor_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -306,21 +329,25 @@ class ScoreEntry(models.Model):
         RESCORE = "rescore", "Rescore"
         DECAY = "decay", "Decay"
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_entries")
+    # The ledger is the most written table: foreign keys are indexed only by
+    # the composite or partial indexes below.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_entries", db_index=False)
     dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
     delta = models.IntegerField()
     cause = models.CharField(max_length=20, choices=Cause.choices)
     # RESTRICT: history keeps its rules (deactivate a rule instead of deleting
     # it), but erasing a lead still removes its interactions and entries.
-    rule = models.ForeignKey(ScoringRule, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries")
+    rule = models.ForeignKey(
+        ScoringRule, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
+    )
     interaction = models.ForeignKey(
-        Interaction, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries"
+        Interaction, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
     )
     occurred_at = models.DateTimeField(help_text="When what caused the change happened.")
     created_at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
 
     class Meta:
@@ -335,7 +362,8 @@ class ScoreEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["lead", "rule", "occurred_at"], name="ledger_lead_rule_idx"),
-            models.Index(fields=["lead", "-created_at"], name="ledger_lead_recent_idx"),
+            models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="ledger_rule_idx"),
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="ledger_created_by_idx"),
         ]
 
     def __str__(self) -> str:
@@ -455,7 +483,7 @@ class GroupTransition(models.Model):
         UP = "up", "Up"
         DOWN = "down", "Down"
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions", db_index=False)
     from_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     to_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     direction = models.CharField(max_length=4, choices=Direction.choices)

@@ -707,7 +707,7 @@ WITH goal AS (
 ), moved AS (
     UPDATE scoring_lead l SET engagement_score = g.goal, score_group_id = g.new_group
     FROM grouped g
-    WHERE l.id = g.id
+    WHERE l.id = g.id AND l.id >= %(low)s AND l.id < %(high)s
       -- Optimistic: a lead whose scores moved since they were read (a worker
       -- scored it meanwhile) is re-checked by PostgreSQL against its new row
       -- and skipped; the next run decays it from its new base.
