@@ -1,0 +1,196 @@
+"""The marketer's admin: pages render, rules read as sentences, bad rules are refused."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from scoring import services
+from scoring.models import Lead, RuleCondition, ScoreEntry, ScoringRule
+from scoring.rules import Dimension
+from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory, fit_rule
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin(admin_user: Any) -> Client:
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(admin_user)
+    return client
+
+
+def text(response: Any) -> str:
+    return html.unescape(response.content.decode())
+
+
+def rule_form(**fields: Any) -> dict[str, Any]:
+    """A POST of the rule add form with its conditions inline (prefix: conditions)."""
+    conditions = fields.pop("conditions", [])
+    data: dict[str, Any] = {
+        "name": "Toy shops",
+        "key": "toy-shops",
+        "description": "",
+        "dimension": "fit",
+        "points": "5",
+        "match": "all",
+        "active": "on",
+        "conditions-TOTAL_FORMS": str(len(conditions)),
+        "conditions-INITIAL_FORMS": "0",
+        "conditions-MIN_NUM_FORMS": "0",
+        "conditions-MAX_NUM_FORMS": "1000",
+    }
+    data.update(fields)
+    for index, (field, operator, value) in enumerate(conditions):
+        data[f"conditions-{index}-position"] = str(index)
+        data[f"conditions-{index}-field"] = field
+        data[f"conditions-{index}-operator"] = operator
+        data[f"conditions-{index}-value_text"] = value
+    return data
+
+
+def test_rules_are_listed_as_sentences(admin: Client) -> None:
+    fit_rule(5, "industry", "one_of", ["Toys", "Retail"], name="Toy shops")
+    ScoringRuleFactory.create(name="Opens", points=-2, interaction_types=["email_open"])
+    page = text(admin.get(reverse("admin:scoring_scoringrule_changelist")))
+    assert "+5 when industry is one of Toys, Retail" in page
+    assert "-2" in page
+
+
+def test_a_valid_rule_is_saved_with_its_typed_values(admin: Client) -> None:
+    assert admin.get(reverse("admin:scoring_scoringrule_add")).status_code == 200
+    response = admin.post(
+        reverse("admin:scoring_scoringrule_add"),
+        rule_form(conditions=[("industry", "one_of", "Toys, Retail"), ("company_size", "between", "10-50")]),
+    )
+    assert response.status_code == 302, text(response)[:3000]
+    rule = ScoringRule.objects.get(key="toy-shops")
+    assert [(c.field, c.operator, c.value) for c in rule.conditions.order_by("position")] == [
+        ("industry", "one_of", ["Toys", "Retail"]),
+        ("company_size", "between", [10, 50]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        (("shoe_size", "equals", "42"), "Unknown lead field 'shoe_size'"),
+        (("company_size", "gt", "lots"), "'lots' is not a number."),
+        (("company_size", "between", "ten to fifty"), "is not a range; write it as 10-50 or 10, 50."),
+        (("industry", "is_set", "Toys"), "takes no value; leave it empty."),
+    ],
+)
+def test_a_bad_condition_is_refused_on_its_field(admin: Client, condition: tuple[str, str, str], message: str) -> None:
+    response = admin.post(reverse("admin:scoring_scoringrule_add"), rule_form(conditions=[condition]))
+    assert response.status_code == 200
+    assert message in text(response)
+    assert not ScoringRule.objects.exists()
+    assert not RuleCondition.objects.exists()
+
+
+def test_a_fit_rule_needs_a_condition_and_no_cap(admin: Client) -> None:
+    response = admin.post(reverse("admin:scoring_scoringrule_add"), rule_form())
+    assert "A fit rule needs at least one condition on the lead." in text(response)
+    response = admin.post(
+        reverse("admin:scoring_scoringrule_add"),
+        rule_form(cap_count="3", conditions=[("industry", "equals", "Toys")]),
+    )
+    assert "Caps apply to engagement rules only" in text(response)
+    assert not ScoringRule.objects.exists()
+
+
+def test_an_engagement_rule_needs_interaction_types(admin: Client) -> None:
+    response = admin.post(reverse("admin:scoring_scoringrule_add"), rule_form(dimension="engagement", points="2"))
+    assert "Choose at least one interaction type." in text(response)
+    response = admin.post(
+        reverse("admin:scoring_scoringrule_add"),
+        rule_form(dimension="engagement", points="2", interaction_types=["email_open"], cap_count="5"),
+    )
+    assert response.status_code == 302
+    assert ScoringRule.objects.get().cap_count == 5
+
+
+def test_a_rule_with_history_cannot_be_deleted(admin: Client) -> None:
+    rule = ScoringRuleFactory.create(points=2, interaction_types=["email_open"])
+    InteractionFactory.create()
+    services.interactions_score_pending()
+    assert ScoreEntry.objects.filter(rule=rule).exists()
+    assert admin.get(reverse("admin:scoring_scoringrule_delete", args=[rule.pk])).status_code == 403
+
+
+def test_groups_page_and_saving_a_group_regroups_leads(admin: Client) -> None:
+    lead = LeadFactory.create()
+    services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=50, note="fair")
+    response = admin.post(
+        reverse("admin:scoring_scoregroup_add"),
+        {"name": "Nurture", "key": "nurture", "min_score": "40", "description": ""},
+    )
+    assert response.status_code == 302, text(response)[:2000]
+    lead.refresh_from_db()
+    assert lead.score_group is not None
+    assert lead.score_group.key == "nurture"
+    assert "Nurture" in text(admin.get(reverse("admin:scoring_scoregroup_changelist")))
+
+
+def test_leads_can_be_searched_and_filtered(admin: Client) -> None:
+    nurture = ScoreGroupFactory.create(key="nurture", min_score=40)
+    warm = LeadFactory.create(email="warm@example.com", lifecycle_stage="mql")
+    cold = LeadFactory.create(email="cold@example.com")
+    services.lead_adjust_score(lead_id=warm.pk, dimension=Dimension.ENGAGEMENT, delta=45, note="fair")
+    url = reverse("admin:scoring_lead_changelist")
+    for query in [
+        {"q": "warm@"},
+        {"score_group__id__exact": str(nurture.pk)},
+        {"lifecycle_stage__exact": "mql"},
+        {"score": "40-59"},
+    ]:
+        page = text(admin.get(url, query))
+        assert "warm@example.com" in page, query
+        assert "cold@example.com" not in page, query
+    assert "cold@example.com" in text(admin.get(url, {"score": "0-39"}))
+    assert cold.pk
+
+
+def test_a_lead_page_explains_its_score(admin: Client) -> None:
+    fit_rule(8, "city", "equals", "San José", name="Lives in San José")
+    ScoringRuleFactory.create(name="Email opens", points=2, interaction_types=["email_open"])
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"city": "San José"})
+    InteractionFactory.create_batch(3, lead=lead, occurred_at=datetime(2026, 11, 2, tzinfo=UTC))
+    services.interactions_score_pending()
+    services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.FIT, delta=-1, note="Competitor's employee")
+    page = text(admin.get(reverse("admin:scoring_lead_change", args=[lead.pk])))
+    for expected in [
+        "Lives in San José",
+        "+8 when city is San José",
+        "Email opens",
+        "+6",
+        "Competitor's employee",
+        "Total (fit 7 + engagement 6)",
+    ]:
+        assert expected in page, expected
+
+
+def test_editing_a_lead_in_the_admin_rescores_its_fit(admin: Client) -> None:
+    fit_rule(8, "city", "equals", "San José", name="Lives in San José")
+    lead = LeadFactory.create(city="Fresno")
+    url = reverse("admin:scoring_lead_change", args=[lead.pk])
+    form = admin.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
+    data.update({"city": "San José", "attributes": "{}", "email": lead.email})
+    response = admin.post(url, data)
+    assert response.status_code == 302, text(response)[:3000]
+    lead = Lead.objects.get(pk=lead.pk)
+    assert lead.fit_score == 8
+    assert ScoreEntry.objects.filter(lead=lead, dimension="fit").count() == 1
+
+
+def test_interactions_and_the_ledger_are_read_only(admin: Client) -> None:
+    assert admin.get(reverse("admin:scoring_interaction_add")).status_code == 403
+    assert admin.get(reverse("admin:scoring_scoreentry_add")).status_code == 403
+    assert admin.get(reverse("admin:scoring_interaction_changelist")).status_code == 200
+    assert admin.get(reverse("admin:scoring_scoreentry_changelist")).status_code == 200
