@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
@@ -25,8 +26,8 @@ def admin(admin_user: Any) -> Client:
     return client
 
 
-def text(response: Any) -> str:
-    return html.unescape(response.content.decode())
+def text(response: HttpResponseBase) -> str:
+    return html.unescape(getattr(response, "content", b"").decode())
 
 
 def rule_form(**fields: Any) -> dict[str, Any]:
