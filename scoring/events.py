@@ -119,8 +119,9 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
     kind = raw.get("type")
     if kind is None:
         fail("type", "required")
-    elif kind not in INTERACTION_TYPES:
-        fail("type", f"unknown type {kind!r}; use one of {', '.join(INTERACTION_TYPES)}")
+    elif not isinstance(kind, str) or kind not in INTERACTION_TYPES:
+        shown = repr(kind) if isinstance(kind, str) else f"of JSON type {type(kind).__name__}"
+        fail("type", f"unknown type {shown}; use one of {', '.join(INTERACTION_TYPES)}")
 
     occurred_at = now
     if raw.get("occurred_at") is not None:

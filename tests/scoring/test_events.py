@@ -1,0 +1,229 @@
+"""POST /api/v1/events: batches, duplicates, every 4xx, keys, visitors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from scoring import services
+from scoring.api_keys import api_key_issue, api_key_revoke
+from scoring.models import Interaction, Lead, ScoreEntry, Visitor
+from tests.factories import ScoringRuleFactory
+
+URL = "/api/v1/events"
+
+
+@pytest.fixture
+def key(db: None) -> str:
+    return api_key_issue(name="Website").key
+
+
+@pytest.fixture
+def api(key: str) -> Client:
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def post(client: Client, body: object) -> Any:
+    raw = body if isinstance(body, bytes | str) else json.dumps(body)
+    return client.post(URL, raw, content_type="application/json")
+
+
+def event(n: int, **fields: Any) -> dict[str, Any]:
+    return {"id": f"e-{n}", "type": "email_open", "lead": {"email": f"p{n % 3}@example.com"}, **fields}
+
+
+def test_one_event_is_accepted_and_its_lead_created(api: Client) -> None:
+    response = post(api, event(1, occurred_at="2026-11-20T10:00:00+01:00", properties={"campaign": "spring"}))
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    stored = Interaction.objects.get()
+    assert stored.lead is not None
+    assert (stored.lead.email, stored.type, stored.properties) == (
+        "p1@example.com",
+        "email_open",
+        {"campaign": "spring"},
+    )
+    assert stored.occurred_at == datetime(2026, 11, 20, 9, tzinfo=UTC)
+    assert stored.lead.fit_pending  # a worker evaluates its fit
+
+
+def test_a_batch_keeps_the_valid_events_and_names_every_problem(api: Client) -> None:
+    batch = [
+        event(1),
+        {"id": "e-2", "type": "fax", "lead": {"email": "x@example.com"}},
+        {"type": "email_open", "lead": {"email": "x@example.com"}},
+        event(4, occurred_at="2026-11-20 10:00"),
+        event(5, lead={"email": "not-an-email"}),
+        event(6, colour="blue"),
+        {"id": "e-7", "type": "page_view"},
+        event(8, occurred_at=(datetime.now(UTC) + timedelta(days=3)).isoformat()),
+        "not an object",
+        event(10, visitor_id="v 1"),
+        event(11),
+    ]
+    body = post(api, {"events": batch}).json()
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    errors = {r["index"]: r["errors"] for r in body["rejected"]}
+    assert errors == {
+        1: {"type": [errors[1]["type"][0]]},
+        2: {"id": ["required: the event's unique id, used to ignore repeats"]},
+        3: {"occurred_at": ["give a time zone, e.g. 2026-11-24T10:00:00Z"]},
+        4: {"lead.email": ["'not-an-email' is not a valid email address"]},
+        5: {"colour": ["unknown field"]},
+        6: {"lead": ["required (or visitor_id for an anonymous visitor)"]},
+        7: {"occurred_at": ["is more than a day in the future"]},
+        8: {"non_field_errors": ["an event must be a JSON object"]},
+        9: {"visitor_id": ["must be 1 to 64 letters, digits, '.', '_' or '-'"]},
+    }
+    assert "unknown type 'fax'" in errors[1]["type"][0]
+    assert [r["id"] for r in body["rejected"]][:2] == ["e-2", None]
+    assert set(Interaction.objects.values_list("idempotency_key", flat=True)) == {"e-1", "e-11"}
+
+
+def test_repeated_ids_count_once_within_a_batch_and_across_requests(api: Client) -> None:
+    assert post(api, {"events": [event(1), event(1), event(2)]}).json()["duplicates"] == 1
+    again = post(api, {"events": [event(1), event(2), event(3)]}).json()
+    assert (again["accepted"], again["duplicates"]) == (1, 2)
+    assert Interaction.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (b"{not json", 400, "JSON parse error"),
+        ("[1, 2]", 400, "the body must be a JSON object"),
+        ({"events": {"id": 1}}, 400, "must be a list of events"),
+        ({"events": [], "extra": 1}, 400, "send either one event or"),
+        ({"events": [event(n) for n in range(1001)]}, 400, "at most 1000 events per request, got 1001"),
+    ],
+)
+def test_a_bad_body_is_refused_whole(api: Client, body: object, status: int, detail: str) -> None:
+    response = post(api, body)
+    assert response.status_code == status
+    assert detail in json.dumps(response.json())
+    assert not Interaction.objects.exists()
+    assert not Lead.objects.exists()
+
+
+def test_a_body_over_the_size_limit_is_refused(api: Client, settings: SettingsWrapper) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
+    response = post(api, {"events": [event(n) for n in range(40)]})
+    assert response.status_code == 413
+    assert "the limit is 2000 bytes" in response.json()["detail"]
+    assert not Interaction.objects.exists()
+
+
+def test_keys_missing_wrong_or_revoked_get_401(db: None) -> None:
+    anonymous = Client(HTTP_HOST="localhost")
+    assert post(anonymous, event(1)).status_code == 401
+    wrong = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION="Bearer lf_0000_nope")
+    response = post(wrong, event(1))
+    assert (response.status_code, response.json()) == (401, {"detail": "The API key is not valid."})
+    issued = api_key_issue(name="Old CRM")
+    api_key_revoke(api_key=issued.api_key)
+    revoked = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {issued.key}")
+    response = post(revoked, event(1))
+    assert (response.status_code, response.json()) == (401, {"detail": "The API key was revoked."})
+    assert not Interaction.objects.exists()
+
+
+def test_only_a_hash_of_the_key_is_stored(key: str) -> None:
+    from scoring.models import ApiKey
+
+    stored = ApiKey.objects.get()
+    assert key not in (stored.key_hash, stored.prefix)
+    assert key.startswith(f"lf_{stored.prefix}_")
+
+
+def test_a_visitor_is_merged_into_the_lead_when_it_identifies(api: Client) -> None:
+    ScoringRuleFactory.create(points=3, interaction_types=["page_view"])
+    ScoringRuleFactory.create(points=5, interaction_types=["form_submit"])
+    pages = [{"id": f"pv-{n}", "type": "page_view", "visitor_id": "v-1"} for n in range(2)]
+    assert post(api, {"events": pages}).json()["accepted"] == 2
+    assert not Lead.objects.exists()
+    services.interactions_score_pending()
+    assert Interaction.objects.filter(scored_at__isnull=True).count() == 2  # waiting for a lead
+
+    form = {"id": "form-1", "type": "form_submit", "visitor_id": "v-1", "lead": {"email": "Ana@Example.com"}}
+    assert post(api, form).json()["accepted"] == 1
+    assert post(api, {"id": "pv-9", "type": "page_view", "visitor_id": "v-1"}).json()["accepted"] == 1
+    services.interactions_score_pending()
+    services.interactions_score_pending()
+
+    lead = Lead.objects.get()
+    assert (lead.email, lead.engagement_score) == ("ana@example.com", 3 + 3 + 5 + 3)
+    assert Visitor.objects.get().lead == lead
+    assert ScoreEntry.objects.filter(lead=lead).count() == 4  # each interaction counted once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_the_same_ids_store_each_once(postgres: None) -> None:
+    key = api_key_issue(name="Website").key
+    batch = {"events": [event(n) for n in range(200)]}
+    results: list[dict[str, Any]] = []
+
+    def send() -> None:
+        client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+        try:
+            results.append(post(client, batch).json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r["accepted"] for r in results) == 200
+    assert sum(r["duplicates"] for r in results) == 600
+    assert Interaction.objects.count() == 200
+    assert Lead.objects.count() == 3
+
+
+def test_the_openapi_schema_validates(db: None) -> None:
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+    schema = Client(HTTP_HOST="localhost").get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
+    assert "/api/v1/events" in schema["paths"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+event_shaped = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.text(max_size=30), st.integers(), json_values),
+        "type": st.one_of(st.sampled_from(["email_open", "page_view", "fax", ""]), json_values),
+        "occurred_at": st.one_of(st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat), st.text(), json_values),
+        "lead": st.one_of(
+            st.fixed_dictionaries({}, optional={"email": st.emails() | st.text(), "external_id": json_values}),
+            json_values,
+        ),
+        "visitor_id": st.one_of(st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True), json_values),
+        "properties": json_values,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values, event_shaped, st.fixed_dictionaries({"events": st.lists(event_shaped, max_size=5)})))
+def test_no_body_makes_the_events_endpoint_fail(api: Client, body: object) -> None:
+    response = post(api, body)
+    assert response.status_code in {202, 400}, response.content[:500]
+    if response.status_code == 202:
+        payload = response.json()
+        sent = len(body["events"]) if isinstance(body, dict) and "events" in body else 1
+        assert payload["accepted"] + payload["duplicates"] + len(payload["rejected"]) == sent
