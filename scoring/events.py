@@ -75,6 +75,8 @@ def email_normalize(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be an email address")
     email = value.strip()
+    if has_nul(email):
+        raise ValueError(NUL_MESSAGE)
     if len(email) > MAX_EMAIL_LENGTH:
         raise ValueError(f"at most {MAX_EMAIL_LENGTH} characters")
     try:
@@ -84,12 +86,28 @@ def email_normalize(value: object) -> str:
     return email.lower()
 
 
+def has_nul(value: object) -> bool:
+    """Whether text anywhere in ``value`` holds a NUL character (PostgreSQL stores none)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(item) for item in value)
+    return False
+
+
+NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
+
+
 def _text_id(value: object, *, limit: int) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValueError("must be text")
     text = str(value).strip()
     if not text:
         raise ValueError("must not be empty")
+    if has_nul(text):
+        raise ValueError(NUL_MESSAGE)
     if len(text) > limit:
         raise ValueError(f"at most {limit} characters")
     return text
@@ -167,6 +185,8 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
         properties = {}
     elif not isinstance(properties, Mapping):
         fail("properties", "must be an object")
+    elif has_nul(properties):
+        fail("properties", NUL_MESSAGE)
 
     if errors:
         return Rejection(index, raw.get("id"), errors)

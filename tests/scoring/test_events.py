@@ -227,3 +227,8 @@ def test_no_body_makes_the_events_endpoint_fail(api: Client, body: object) -> No
         payload = response.json()
         sent = len(body["events"]) if isinstance(body, dict) and "events" in body else 1
         assert payload["accepted"] + payload["duplicates"] + len(payload["rejected"]) == sent
+
+
+def test_text_postgresql_cannot_store_is_refused_by_field(api: Client) -> None:
+    body = post(api, {"events": [event(1, id="a\x00b"), event(2, properties={"url": "x\x00"})]}).json()
+    assert {r["index"]: list(r["errors"]) for r in body["rejected"]} == {0: ["id"], 1: ["properties"]}
