@@ -8,11 +8,29 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from scoring import rules as pure
 from scoring import selectors, services
-from scoring.models import Account, Interaction, Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoringRule
+from scoring.api_keys import api_key_issue, api_key_revoke
+from scoring.decay import check_policy as decay_checks
+from scoring.models import (
+    Account,
+    ApiKey,
+    DecayPolicy,
+    DecayRun,
+    GroupTransition,
+    Interaction,
+    Lead,
+    RescoreJob,
+    RuleCondition,
+    ScoreEntry,
+    ScoreGroup,
+    ScoringRule,
+    TrackedForm,
+    Visitor,
+)
 
 # --- rules ---------------------------------------------------------------------
 
@@ -172,7 +190,7 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
 
 @admin.register(ScoreGroup)
 class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
-    list_display = ["name", "key", "min_score", "description"]
+    list_display = ["name", "key", "min_score", "leave_below", "description"]
     prepopulated_fields = {"key": ["name"]}
     ordering = ["min_score"]
 
@@ -289,12 +307,18 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         super().save_model(request, obj, form, change)
         services.lead_saved(lead=obj)
 
-    actions = ["rescore_fit"]
+    actions = ["rescore_fit", "rescore_from_history"]
 
     @admin.action(description="Re-evaluate fit score of selected leads")
     def rescore_fit(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         rows = services.leads_rescore_fit(lead_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Fit re-evaluated; {rows} ledger row(s) written.", messages.SUCCESS)
+
+    @admin.action(description="Rescore selected leads from their history (background job)")
+    def rescore_from_history(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        user = request.user if request.user.is_authenticated else None
+        job = services.rescore_job_start(lead_ids=list(queryset.values_list("pk", flat=True)), user=user)
+        self.message_user(request, f"Rescore job {job.pk} queued for {job.total} lead(s); see Rescore jobs.")
 
 
 @admin.register(Account)
@@ -335,4 +359,161 @@ class ScoreEntryAdmin(admin.ModelAdmin[ScoreEntry]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: ScoreEntry | None = None) -> bool:
+        return False
+
+
+# --- keys, visitors, forms ----------------------------------------------------------
+
+
+class ApiKeyForm(forms.ModelForm[ApiKey]):
+    class Meta:
+        model = ApiKey
+        fields = ["name"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+    """Keys are shown once, when created; afterwards only their prefix. Revoke, never edit."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        return ["name"] if obj is None else ["name", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm[ApiKey], change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        user = request.user if request.user.is_authenticated else None
+        issued = api_key_issue(name=obj.name, created_by=user)
+        obj.pk, obj.prefix = issued.api_key.pk, issued.api_key.prefix
+        self.message_user(
+            request,
+            f"API key for {obj.name}: {issued.key} — copy it now; it is not shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, "Revoked: requests with these keys now get 401.")
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # revoke instead: the key's history stays readable
+
+
+@admin.register(Visitor)
+class VisitorAdmin(admin.ModelAdmin[Visitor]):
+    list_display = ["key", "lead", "first_seen_at", "last_seen_at", "identified_at"]
+    list_select_related = ["lead"]
+    search_fields = ["key", "lead__email"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Visitor | None = None) -> bool:
+        return False
+
+
+@admin.register(TrackedForm)
+class TrackedFormAdmin(admin.ModelAdmin[TrackedForm]):
+    list_display = ["name", "key", "active", "success_url"]
+    prepopulated_fields = {"key": ["name"]}
+
+
+# --- groups over time, decay, rescoring ---------------------------------------------
+
+
+@admin.register(GroupTransition)
+class GroupTransitionAdmin(admin.ModelAdmin[GroupTransition]):
+    """Every change of score group: what routing acts on."""
+
+    list_display = [
+        "occurred_at",
+        "lead",
+        "from_group",
+        "to_group",
+        "direction",
+        "total_score",
+        "cause",
+        "processed_at",
+    ]
+    list_filter = ["direction", "cause", "to_group"]
+    list_select_related = ["lead", "from_group", "to_group"]
+    search_fields = ["lead__email"]
+    date_hierarchy = "occurred_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: GroupTransition | None = None) -> bool:
+        return False
+
+
+class DecayPolicyForm(forms.ModelForm[DecayPolicy]):
+    class Meta:
+        model = DecayPolicy
+        fields = ["kind", "points_per_day", "after_days", "half_life_days", "window_days", "floor"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if all(cleaned.get(name) is not None for name in self.Meta.fields):
+            policy = DecayPolicy(**{name: cleaned[name] for name in self.Meta.fields}).as_pure()
+            for name, message in decay_checks(policy).items():
+                self.add_error(name, message)
+        return cleaned
+
+
+@admin.register(DecayPolicy)
+class DecayPolicyAdmin(admin.ModelAdmin[DecayPolicy]):
+    form = DecayPolicyForm
+    list_display = ["__str__", "points_per_day", "after_days", "half_life_days", "window_days", "floor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not DecayPolicy.objects.exists()  # there is one policy
+
+
+@admin.register(DecayRun)
+class DecayRunAdmin(admin.ModelAdmin[DecayRun]):
+    list_display = ["day", "started_at", "finished_at", "leads", "points"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: DecayRun | None = None) -> bool:
+        return False
+
+
+@admin.register(RescoreJob)
+class RescoreJobAdmin(admin.ModelAdmin[RescoreJob]):
+    """Rescoring after a rule change: start one here ("Add"), watch its progress."""
+
+    list_display = ["__str__", "group", "progress", "status", "entries", "created_at", "finished_at"]
+    fields = ["group"]
+    readonly_fields = ["progress", "status", "total", "done", "entries", "error", "started_at", "finished_at"]
+
+    def get_fields(self, request: HttpRequest, obj: RescoreJob | None = None) -> Any:
+        return ["group"] if obj is None else ["group", *self.readonly_fields]
+
+    @admin.display(description="Progress")
+    def progress(self, obj: RescoreJob) -> SafeString:
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}% ({} of {})', obj.percent, obj.percent, obj.done, obj.total
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: RescoreJob, form: forms.ModelForm[RescoreJob], change: bool
+    ) -> None:
+        if change:
+            return  # a job is not edited
+        user = request.user if request.user.is_authenticated else None
+        job = services.rescore_job_start(group=obj.group, user=user)
+        obj.pk = job.pk
+        self.message_user(request, f"Rescore job {job.pk} queued for {job.total} lead(s).")
+
+    def has_delete_permission(self, request: HttpRequest, obj: RescoreJob | None = None) -> bool:
         return False

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
 from scoring import services
-from scoring.models import Lead, RuleCondition, ScoreEntry, ScoringRule
+from scoring.models import ApiKey, Lead, RescoreJob, RuleCondition, ScoreEntry, ScoringRule
 from scoring.rules import Dimension
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory, fit_rule
 
@@ -195,3 +197,50 @@ def test_interactions_and_the_ledger_are_read_only(admin: Client) -> None:
     assert admin.get(reverse("admin:scoring_scoreentry_add")).status_code == 403
     assert admin.get(reverse("admin:scoring_interaction_changelist")).status_code == 200
     assert admin.get(reverse("admin:scoring_scoreentry_changelist")).status_code == 200
+
+
+def test_an_api_key_is_shown_once_and_can_be_revoked(admin: Client) -> None:
+    response = admin.post(reverse("admin:scoring_apikey_add"), {"name": "Website"}, follow=True)
+    key = ApiKey.objects.get()
+    shown = [str(m) for m in response.context["messages"] if f"lf_{key.prefix}_" in str(m)]
+    assert len(shown) == 1
+    assert "not shown again" in shown[0]
+    assert f"lf_{key.prefix}_" not in text(admin.get(reverse("admin:scoring_apikey_change", args=[key.pk])))
+    admin.post(reverse("admin:scoring_apikey_changelist"), {"action": "revoke", "_selected_action": [str(key.pk)]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_api_key_commands_print_the_key_and_revoke_it(db: None) -> None:
+    out = StringIO()
+    call_command("api_key_create", "CRM", stdout=out, stderr=StringIO())
+    issued = out.getvalue().strip()
+    assert issued.startswith("lf_")
+    call_command("api_key_revoke", issued, stdout=StringIO())
+    assert ApiKey.objects.get().revoked_at is not None
+    with pytest.raises(CommandError):
+        call_command("api_key_revoke", "nope")
+
+
+def test_decay_policy_rescore_jobs_and_transitions_have_pages(admin: Client) -> None:
+    response = admin.post(
+        reverse("admin:scoring_decaypolicy_add"),
+        {
+            "kind": "linear",
+            "points_per_day": "0",
+            "after_days": "14",
+            "half_life_days": "0",
+            "window_days": "0",
+            "floor": "0",
+        },
+    )
+    assert "a linear decay needs a positive number of points per day" in text(response)
+    LeadFactory.create()
+    response = admin.post(reverse("admin:scoring_rescorejob_add"), {"group": ""})
+    assert response.status_code == 302
+    job = RescoreJob.objects.get()
+    assert job.total == 1
+    page = text(admin.get(reverse("admin:scoring_rescorejob_changelist")))
+    assert '<progress max="100" value="0">' in page
+    for name in ["grouptransition", "decayrun", "visitor", "trackedform"]:
+        assert admin.get(reverse(f"admin:scoring_{name}_changelist")).status_code == 200, name

@@ -1,0 +1,20 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from scoring.api_keys import api_key_revoke
+from scoring.models import ApiKey
+
+
+class Command(BaseCommand):
+    help = "Revoke an API key by its prefix (the part after lf_): its requests get 401 from now on."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("prefix")
+
+    def handle(self, *args: Any, prefix: str, **options: Any) -> None:
+        api_key = ApiKey.objects.filter(prefix=prefix.removeprefix("lf_").split("_")[0]).first()
+        if api_key is None:
+            raise CommandError(f"no API key has the prefix {prefix!r}")
+        api_key_revoke(api_key=api_key)
+        self.stdout.write(self.style.SUCCESS(f"Revoked {api_key}."))
