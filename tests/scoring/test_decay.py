@@ -234,7 +234,10 @@ def test_fit_never_decays() -> None:
 
 
 @pytest.mark.django_db
-def test_the_nightly_schedule_is_installed_with_an_expiry() -> None:
+def test_the_schedule_is_installed_by_migrations_with_expiries() -> None:
+    sweep = PeriodicTask.objects.get(task="scoring.score_pending")
+    assert sweep.interval is not None
+    assert (sweep.interval.every, sweep.interval.period, sweep.expire_seconds) == (60, "seconds", 55)
     task = PeriodicTask.objects.get(task="scoring.decay_nightly")
     assert task.crontab is not None
     assert (task.crontab.hour, task.crontab.minute, task.enabled) == ("2", "30", True)

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.db.models import Count, Q, Sum
 from django_celery_beat.models import PeriodicTask
 
 from project.celery import app
 from scoring import rules as pure
-from scoring import selectors, services
+from scoring import schedule, selectors, services
 from scoring.models import Interaction, Lead, ScoreEntry
 from scoring.tasks import interactions_score_pending_task
 from tests.conftest import Workers, wait_for
@@ -95,6 +96,8 @@ def test_with_the_broker_down_interactions_are_kept_and_the_sweep_scores_them(
 
     # The broker is back; beat's sweep (a migration created it) scores what was left.
     use_broker(celery_workers.broker)
+    # Transactional tests empty the tables, the migration's rows too: install them as it does.
+    schedule.install(django_apps, schedule.PERIODIC_TASKS)
     sweep = PeriodicTask.objects.get(task="scoring.score_pending")
     assert (sweep.task, sweep.interval.every, sweep.enabled) == ("scoring.score_pending", 60, True)
     celery_workers.start()
