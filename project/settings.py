@@ -153,6 +153,9 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LEADFLOW_MAX_BODY_BYTES", 5 * 1024 * 1024)
 LEADFLOW_MAX_BATCH_EVENTS = 1000
 
+# Sites whose pages may send page views to /t/p with fetch (CORS); sendBeacon needs none.
+LEADFLOW_TRACKING_ORIGINS = env_list("LEADFLOW_TRACKING_ORIGINS", [])
+
 # --- Scoring ------------------------------------------------------------------
 # How many unscored interactions one worker claims per transaction.
 LEADFLOW_SCORING_BATCH_SIZE = env_int("LEADFLOW_SCORING_BATCH_SIZE", 2000)
@@ -163,3 +166,30 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LEADFLOW_LOG_LEVEL", "INFO")},
 }
+
+# --- Nurture ---
+# Links in emails (tracking, unsubscribe) start with this public address of Leadflow.
+LEADFLOW_PUBLIC_URL = env_str("LEADFLOW_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Email: SMTP when EMAIL_HOST is set; otherwise each message is written to a file in var/mail/.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)  # seconds; a stuck server must not hold a batch for ever
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Leadflow <nurture@localhost>")
+# Enrollments one sender claims per transaction (queries per batch do not grow with it).
+LEADFLOW_NURTURE_BATCH_SIZE = env_int("LEADFLOW_NURTURE_BATCH_SIZE", 500)
+# A claimed batch is its sender's for this long; a delivery still pending after it is
+# "unknown" (the sender died mid-send) and is not sent again.
+LEADFLOW_NURTURE_LEASE_MINUTES = env_int("LEADFLOW_NURTURE_LEASE_MINUTES", 15)
+# Temporary failures are retried after 5, 10, 20… minutes (at most 6 hours), 8 attempts in all.
+LEADFLOW_NURTURE_RETRY_MINUTES = env_int("LEADFLOW_NURTURE_RETRY_MINUTES", 5)
+LEADFLOW_NURTURE_RETRY_MAX_MINUTES = env_int("LEADFLOW_NURTURE_RETRY_MAX_MINUTES", 360)
+LEADFLOW_NURTURE_MAX_ATTEMPTS = env_int("LEADFLOW_NURTURE_MAX_ATTEMPTS", 8)

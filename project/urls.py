@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/v1/", include("scoring.urls")),
     path("v1/", include("scoring.segment")),
     path("t/", include("scoring.tracking")),
+    path("n/", include("nurture.urls")),
 ]

@@ -1,0 +1,290 @@
+"""Nurture email content: compile step templates, render a message, track it.
+
+Step templates use the Django template language. They see plain data, not
+model instances (``lead`` is a dict of the lead's fields and custom
+``attributes``; ``step`` and ``sequence`` likewise): a template cannot reach
+the lead's owner or run a query per message, which keeps a batch's query
+count flat. The HTML body is autoescaped and placed in the layout
+``templates/nurture/email/base.html``; the text body in ``base.txt``.
+
+Every ``http(s)`` link of the HTML is rewritten to a signed click-tracking
+link, an open pixel is appended, and the message carries the one-click
+unsubscribe headers of RFC 8058. Absolute URLs start with
+``settings.LEADFLOW_PUBLIC_URL``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+
+UNSUBSCRIBE_SALT = "nurture.unsubscribe"
+
+# Lead fields a template may use, besides the custom attributes.
+LEAD_TEMPLATE_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "title",
+    "department",
+    "company",
+    "industry",
+    "country",
+    "city",
+    "lifecycle_stage",
+)
+
+_LINK = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(.*?)\2", re.IGNORECASE | re.DOTALL)
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+
+
+@cache
+def engine() -> Engine:
+    """The engine for emails: the project's template folders, no request context,
+    debug on so syntax errors carry their line."""
+    return Engine(dirs=[str(settings.BASE_DIR / "templates")], debug=True, autoescape=True)
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    field: str  # "subject", "text" or "html"
+    message: str
+
+
+class TemplateProblems(Exception):
+    def __init__(self, problems: list[TemplateProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class CompiledStep:
+    subject: Template
+    text: Template
+    html: Template | None
+
+
+def _describe(exc: Exception) -> str:
+    info = getattr(exc, "template_debug", None)
+    message = str(exc)
+    if info and info.get("line") and "line" not in message:
+        return f"line {info['line']}: {message}"
+    return message
+
+
+def compile_step(*, subject: str, text: str, html_body: str) -> CompiledStep:
+    """Compile a step's three templates; raise :class:`TemplateProblems` naming each broken one."""
+    problems: list[TemplateProblem] = []
+    compiled: dict[str, Template | None] = {}
+    for name, source in (("subject", subject), ("text", text), ("html", html_body)):
+        if name == "html" and not source.strip():
+            compiled[name] = None
+            continue
+        try:
+            compiled[name] = engine().from_string(source)
+        except TemplateSyntaxError as exc:
+            problems.append(TemplateProblem(name, _describe(exc)))
+    if problems:
+        raise TemplateProblems(problems)
+    subject_template, text_template = compiled["subject"], compiled["text"]
+    assert subject_template is not None
+    assert text_template is not None
+    return CompiledStep(subject_template, text_template, compiled["html"])
+
+
+def lead_context(lead: Any) -> dict[str, Any]:
+    """The lead as a template sees it (plain data)."""
+    data: dict[str, Any] = {name: getattr(lead, name, "") or "" for name in LEAD_TEMPLATE_FIELDS}
+    data["name"] = f"{data['first_name']} {data['last_name']}".strip()
+    data["attributes"] = dict(getattr(lead, "attributes", None) or {})
+    data["id"] = getattr(lead, "pk", None)
+    return data
+
+
+def unsubscribe_token(*, lead_id: int, delivery_id: int | None = None) -> str:
+    payload: dict[str, int] = {"l": lead_id}
+    if delivery_id is not None:
+        payload["d"] = delivery_id
+    return signing.dumps(payload, salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_payload(token: str) -> dict[str, int]:
+    """The lead (and delivery) a token was made for; raises ``signing.BadSignature`` if tampered."""
+    data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    if not isinstance(data, dict) or not isinstance(data.get("l"), int):
+        raise signing.BadSignature("not an unsubscribe token")
+    return data
+
+
+def absolute(path: str) -> str:
+    return f"{settings.LEADFLOW_PUBLIC_URL.rstrip('/')}{path}"
+
+
+def unsubscribe_url(*, lead_id: int, delivery_id: int | None = None) -> str:
+    return absolute(
+        reverse("nurture:unsubscribe", kwargs={"token": unsubscribe_token(lead_id=lead_id, delivery_id=delivery_id)})
+    )
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """What the open pixel and click links say about the message (signed into them)."""
+
+    lead_id: int
+    campaign: str
+    properties: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    text: str
+    html: str | None
+    headers: dict[str, str]
+
+
+def render(
+    compiled: CompiledStep,
+    *,
+    lead: Mapping[str, Any],
+    step: Mapping[str, Any],
+    sequence: Mapping[str, Any],
+    unsubscribe: str,
+    tracking: Tracking | None,
+) -> Message:
+    """Render one message. ``tracking`` None (previews) leaves links and pixel out.
+
+    Raises whatever a template raises while rendering (a filter's error…).
+    """
+    context = {"lead": lead, "step": step, "sequence": sequence, "unsubscribe_url": unsubscribe}
+    subject = _SPACES.sub(" ", compiled.subject.render(Context(context, autoescape=False))).strip()
+    text_body = compiled.text.render(Context(context, autoescape=False))
+    text = (
+        engine()
+        .get_template("nurture/email/base.txt")
+        .render(Context({**context, "body": text_body}, autoescape=False))
+    )
+    html_message: str | None = None
+    if compiled.html is not None:
+        body = compiled.html.render(Context(context))
+        layout = engine().get_template("nurture/email/base.html")
+        html_message = layout.render(Context({**context, "subject": subject, "body": mark_safe(body)}))  # noqa: S308
+        if tracking is not None:
+            html_message = track_html(html_message, tracking=tracking, unsubscribe=unsubscribe)
+    headers = {
+        "List-Unsubscribe": f"<{unsubscribe}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    # Plain str, not the SafeString templates return: whoever shows a message
+    # (the admin's preview) must escape it.
+    return Message(
+        subject=_plain(subject),
+        text=_plain(text),
+        html=_plain(html_message) if html_message is not None else None,
+        headers=headers,
+    )
+
+
+def _plain(value: str) -> str:
+    return "".join((value,))
+
+
+def track_html(document: str, *, tracking: Tracking, unsubscribe: str) -> str:
+    """Rewrite every http(s) link but the unsubscribe link to a signed click link; append the open pixel."""
+    from scoring import tracking as scoring_tracking
+
+    def rewrite(match: re.Match[str]) -> str:
+        target = html.unescape(match.group(3)).strip()
+        if not target.lower().startswith(("http://", "https://")) or target == unsubscribe:
+            return match.group(0)
+        tracked = absolute(
+            scoring_tracking.click_url(
+                lead_id=tracking.lead_id,
+                url=target,
+                campaign=tracking.campaign,
+                properties=dict(tracking.properties),
+            )
+        )
+        return f"{match.group(1)}{match.group(2)}{html.escape(tracked)}{match.group(2)}"
+
+    document = _LINK.sub(rewrite, document)
+    pixel_url = absolute(
+        scoring_tracking.open_url(
+            lead_id=tracking.lead_id, campaign=tracking.campaign, properties=dict(tracking.properties)
+        )
+    )
+    pixel = f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" style="display:block;border:0">'
+    found = _BODY_END.search(document)
+    if found is None:
+        return document + pixel
+    return document[: found.start()] + pixel + document[found.start() :]
+
+
+SAMPLE_LEAD: dict[str, Any] = {
+    "id": 0,
+    "email": "ana.sample@example.com",
+    "first_name": "Ana",
+    "last_name": "Sample",
+    "name": "Ana Sample",
+    "title": "Teacher",
+    "department": "",
+    "company": "Sample School",
+    "industry": "Education",
+    "country": "Costa Rica",
+    "city": "San José",
+    "lifecycle_stage": "lead",
+    "attributes": {},
+}
+
+
+def template_problems(
+    *,
+    subject: str,
+    text: str,
+    html_body: str,
+    lead: Mapping[str, Any] | None = None,
+    step: Mapping[str, Any] | None = None,
+    sequence: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """What is wrong with a step's templates, by field ("subject", "text", "html"):
+    syntax errors (with their line), then errors raised rendering them for
+    ``lead`` (a sample lead by default). Empty when all is well."""
+    try:
+        compiled = compile_step(subject=subject, text=text, html_body=html_body)
+    except TemplateProblems as exc:
+        return {p.field: p.message for p in exc.problems}
+    context = {
+        "lead": lead if lead is not None else SAMPLE_LEAD,
+        "step": step or {"position": 1, "campaign": "sample"},
+        "sequence": sequence or {"key": "sample", "name": "Sample"},
+        "unsubscribe_url": absolute("/n/u/sample"),
+    }
+    problems: dict[str, str] = {}
+    for name, template, autoescape in (
+        ("subject", compiled.subject, False),
+        ("text", compiled.text, False),
+        ("html", compiled.html, True),
+    ):
+        if template is None:
+            continue
+        try:
+            template.render(Context(context, autoescape=autoescape))
+        except Exception as exc:  # noqa: BLE001 - any error a template raises is reported on its field
+            problems[name] = f"rendering for a sample lead failed: {_describe(exc)}"
+    return problems
+
+
+def check_templates(subject: str, text: str, html_body: str) -> dict[str, str]:
+    """:func:`template_problems` with the sample lead (for sequence files)."""
+    return template_problems(subject=subject, text=text, html_body=html_body)

@@ -1,0 +1,51 @@
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from nurture import content, sequence_file, services
+from nurture.models import Sequence
+
+
+class Command(BaseCommand):
+    help = "Import nurture sequences from a YAML (or JSON) file. All or nothing."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--check", action="store_true", help="Only check the file; change nothing.")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="Import only when no sequence exists yet (first run)."
+        )
+
+    def handle(self, *args: Any, path: Path, check: bool, if_empty: bool, **options: Any) -> None:
+        if if_empty and Sequence.objects.exists():
+            self.stdout.write("Nurture sequences are already loaded; left them as they are.")
+            return
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
+        try:
+            spec = sequence_file.load_text(text, check_templates=content.check_templates)
+        except sequence_file.SequenceFileError as exc:
+            self._fail(path, exc.errors)
+        steps = sum(len(s.steps) for s in spec.sequences)
+        if check:
+            self.stdout.write(self.style.SUCCESS(f"{path}: valid ({len(spec.sequences)} sequences, {steps} steps)"))
+            return
+        try:
+            summary = services.sequences_import(spec=spec)
+        except services.SequenceImportError as exc:
+            self._fail(path, exc.errors)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {path}: {len(summary.created)} sequence(s) created, {len(summary.updated)} updated "
+                f"({steps} steps)."
+            )
+        )
+        if summary.untouched:
+            self.stdout.write(f"Not in the file, left as they are: {', '.join(summary.untouched)}")
+
+    def _fail(self, path: Path, errors: list[str]) -> NoReturn:
+        lines = "\n".join(f"  {path}: {error}" for error in errors)
+        raise CommandError(f"{len(errors)} problem(s); nothing was imported:\n{lines}")

@@ -1,0 +1,222 @@
+"""Nurture sequences: ordered email steps a lead is enrolled in, and each step's delivery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from nurture import goals, timing
+from scoring.models import Lead, ScoreGroup
+
+EXIT_REASON_CHOICES = [(reason.value, goals.EXIT_REASON_LABELS[reason]) for reason in goals.ExitReason]
+
+
+def _all_weekdays() -> list[int]:
+    return list(range(7))
+
+
+class Sequence(models.Model):
+    class Reenroll(models.TextChoices):
+        NEVER = goals.ReenrollPolicy.NEVER.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.NEVER]
+        AFTER_ENDED = goals.ReenrollPolicy.AFTER_ENDED.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.AFTER_ENDED]
+        ALWAYS = goals.ReenrollPolicy.ALWAYS.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.ALWAYS]
+
+    key = models.SlugField(max_length=80, unique=True, help_text="Stable name used in sequence files and routing.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(
+        default=True, help_text="Inactive: nothing is sent and nobody is enrolled; enrollments wait."
+    )
+    # Exit goals (checked before every step; unsubscribing always exits).
+    exit_on_group_reached = models.ForeignKey(
+        ScoreGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="exit when reaching group",
+        help_text="The lead exits on reaching this group or a higher one.",
+    )
+    exit_on_group_left = models.ForeignKey(
+        ScoreGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="exit when not in group",
+        help_text="The lead exits when it is not (or no longer) in this group.",
+    )
+    exit_on_conversion = models.BooleanField(
+        default=True, verbose_name="exit when converted", help_text="Lifecycle stage becomes customer."
+    )
+    exit_on_sales = models.BooleanField(
+        default=True,
+        verbose_name="exit when routed to sales",
+        help_text="Lifecycle stage SQL or opportunity, or an owner is set.",
+    )
+    reenroll = models.CharField("re-enrollment", max_length=20, choices=Reenroll.choices, default=Reenroll.AFTER_ENDED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def exit_goals(self) -> goals.Goals:
+        """The exit goals as plain data (select_related the two groups to avoid queries)."""
+        reached = self.exit_on_group_reached
+        return goals.Goals(
+            reach_group_id=self.exit_on_group_reached_id,
+            reach_min_score=reached.min_score if reached is not None else None,
+            leave_group_id=self.exit_on_group_left_id,
+            on_conversion=self.exit_on_conversion,
+            on_sales=self.exit_on_sales,
+        )
+
+
+class Step(models.Model):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1)], help_text="Steps go out in this order (1 first)."
+    )
+    wait_days = models.PositiveIntegerField(default=0)
+    wait_hours = models.PositiveIntegerField(
+        default=0, help_text="Wait after the previous step went out (after enrollment, for the first)."
+    )
+    send_hour_start = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(23)], help_text="Earliest local hour to send (0-23)."
+    )
+    send_hour_end = models.PositiveSmallIntegerField(
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text="Send before this local hour (1-24); below the start hour it wraps past midnight.",
+    )
+    send_weekdays = models.JSONField(
+        default=_all_weekdays, help_text="Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone."
+    )
+    subject_template = models.CharField("subject", max_length=500)
+    text_template = models.TextField("text body", help_text="Django template language, plain text.")
+    html_template = models.TextField(
+        "HTML body",
+        blank=True,
+        help_text="Django template language, autoescaped; placed inside the HTML layout. Empty: text only.",
+    )
+    campaign = models.SlugField(
+        max_length=100, blank=True, help_text="Campaign key on the opens and clicks (default: the sequence key)."
+    )
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "position"], name="nurture_step_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence.key} step {self.position}"
+
+    @property
+    def wait(self) -> timedelta:
+        return timedelta(days=self.wait_days, hours=self.wait_hours)
+
+    def window(self) -> timing.Window:
+        return timing.Window(self.send_hour_start, self.send_hour_end, frozenset(self.send_weekdays or ()))
+
+    def campaign_key(self) -> str:
+        return self.campaign or self.sequence.key
+
+
+class Enrollment(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        EXITED = "exited", "Exited"
+
+    OPEN_STATUSES = (Status.ACTIVE, Status.PAUSED)
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrollments")
+    # PROTECT: deactivate a sequence instead of deleting its history.
+    sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Position of the last step sent (0: none yet); the next step is the one after it."
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True, help_text="When the next step is due (active only).")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    exit_reason = models.CharField(max_length=30, choices=EXIT_REASON_CHOICES, blank=True)
+    enrolled_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # At most one open (active or paused) enrollment per lead and sequence.
+            models.UniqueConstraint(
+                fields=["lead", "sequence"],
+                condition=Q(status__in=["active", "paused"]),
+                name="nurture_one_open_enrollment",
+            ),
+        ]
+        indexes = [
+            # What the sender claims: due active enrollments, oldest first.
+            models.Index(fields=["next_run_at"], condition=Q(status="active"), name="nurture_enrollment_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} in {self.sequence_id} ({self.status})"
+
+
+class Delivery(models.Model):
+    """One step sent (or being sent) to one enrollment: at most one per step.
+
+    The row is committed as ``pending`` before the message goes out, so a
+    re-run never sends it again; a ``pending`` row older than the claim lease
+    means the sender died mid-batch, and becomes ``unknown`` (not re-sent).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED_TEMPORARY = "failed_temporary", "Failed (will retry)"
+        FAILED_PERMANENT = "failed_permanent", "Failed permanently"
+        BOUNCED = "bounced", "Bounced"
+        UNKNOWN = "unknown", "Unknown (sender stopped mid-send)"
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="deliveries")
+    # PROTECT: a step that was delivered keeps its figures; the admin says so.
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="deliveries")
+    message_id = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opens = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "step"], name="nurture_delivery_once_per_step"),
+        ]
+        indexes = [models.Index(fields=["step", "status"], name="nurture_delivery_step_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} ({self.status})"
+
+
+class EngagementCursor(models.Model):
+    """How far opens and clicks have been tallied onto deliveries (one row).
+
+    ``last_id``: every email interaction with a smaller id has been counted.
+    """
+
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"engagement tallied up to interaction {self.last_id}"

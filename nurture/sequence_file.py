@@ -1,0 +1,299 @@
+"""Nurture sequences as a file: parse and check it. No ORM here.
+
+A sequence file is YAML (JSON is valid YAML too)::
+
+    leadflow_nurture: 1
+    sequences:
+      - key: nurture
+        name: Nurture
+        description: Blogs, downloads and offers.
+        reenroll: after_ended          # never | after_ended (default) | always
+        exit:                          # exit goals; unsubscribing always exits
+          reaches_group: frequent      # a score group key: reaching it or a higher group exits
+          leaves_group: nurture        # a score group key: being out of it exits
+          converted: true              # lifecycle stage customer (default true)
+          routed_to_sales: true        # lifecycle SQL or opportunity, or an owner (default true)
+        send_window: {hours: [9, 18], weekdays: [mon, tue, wed, thu, fri]}   # default for the steps
+        steps:                         # in order; the first waits after enrollment
+          - wait: {days: 0, hours: 1}
+            campaign: nurture-welcome  # optional, default: the sequence key
+            send_window: {hours: [10, 12]}   # optional, overrides the sequence's
+            subject: "Welcome, {{ lead.first_name|default:'friend' }}"
+            text: |
+              Plain text body (Django template language).
+            html: |                    # optional; autoescaped, placed in the HTML layout
+              <p>HTML body</p>
+
+Every problem is reported with its place (``sequences[0].steps[1].html: line
+2: …``), all at once; the importer changes nothing unless the whole file is
+valid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from nurture import goals, timing
+
+FORMAT_VERSION = 1
+_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
+_TOP_KEYS = {"leadflow_nurture", "sequences"}
+_SEQUENCE_KEYS = {"key", "name", "description", "active", "reenroll", "exit", "send_window", "steps"}
+_EXIT_KEYS = {"reaches_group", "leaves_group", "converted", "routed_to_sales"}
+_STEP_KEYS = {"wait", "send_window", "campaign", "subject", "text", "html"}
+_WAIT_KEYS = {"days", "hours"}
+_WINDOW_KEYS = {"hours", "weekdays"}
+
+
+class SequenceFileError(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    position: int
+    subject: str
+    text: str
+    html: str = ""
+    wait_days: int = 0
+    wait_hours: int = 0
+    send_hour_start: int = 0
+    send_hour_end: int = 24
+    weekdays: frozenset[int] = timing.ALL_WEEKDAYS
+    campaign: str = ""
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    key: str
+    name: str
+    steps: tuple[StepSpec, ...]
+    description: str = ""
+    active: bool = True
+    reenroll: str = goals.ReenrollPolicy.AFTER_ENDED.value
+    exit_reaches_group: str | None = None
+    exit_leaves_group: str | None = None
+    exit_converted: bool = True
+    exit_routed_to_sales: bool = True
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    sequences: tuple[SequenceSpec, ...]
+
+
+# Checks a step's templates: returns {"subject"|"text"|"html": problem}. Injected
+# so this module stays free of Django (the importer passes nurture.content's).
+TemplateCheck = Callable[[str, str, str], dict[str, str]]
+
+
+def load_text(text: str, *, check_templates: TemplateCheck | None = None) -> FileSpec:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SequenceFileError([f"{where}not valid YAML ({problem})"]) from None
+    return load_data(data, check_templates=check_templates)
+
+
+def load_data(data: object, *, check_templates: TemplateCheck | None = None) -> FileSpec:
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        raise SequenceFileError(["the file must be a mapping with leadflow_nurture and sequences"])
+    _unknown(data, _TOP_KEYS, "", errors)
+    if data.get("leadflow_nurture") != FORMAT_VERSION:
+        errors.append(
+            f"leadflow_nurture: must be {FORMAT_VERSION} (the format version), not {data.get('leadflow_nurture')!r}"
+        )
+    raw = data.get("sequences")
+    sequences: list[SequenceSpec] = []
+    if not isinstance(raw, list) or not raw:
+        errors.append("sequences: must be a non-empty list")
+    else:
+        seen: dict[str, int] = {}
+        for index, item in enumerate(raw):
+            where = f"sequences[{index}]"
+            spec = _sequence(item, where, errors, check_templates)
+            if spec is None:
+                continue
+            if spec.key in seen:
+                errors.append(f"{where}.key: {spec.key!r} is also the key of sequences[{seen[spec.key]}]")
+            seen[spec.key] = index
+            sequences.append(spec)
+    if errors:
+        raise SequenceFileError(errors)
+    return FileSpec(tuple(sequences))
+
+
+def _unknown(item: dict[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
+    for key in item:
+        if key not in allowed:
+            place = f"{where}.{key}" if where else str(key)
+            errors.append(f"{place}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _text(item: dict[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
+    value = item.get(key)
+    if value is None:
+        if required:
+            errors.append(f"{where}.{key}: required")
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{where}.{key}: must be text, not {type(value).__name__}")
+        return ""
+    if required and not value.strip():
+        errors.append(f"{where}.{key}: must not be empty")
+    return value
+
+
+def _bool(item: dict[str, Any], key: str, where: str, errors: list[str], default: bool) -> bool:
+    value = item.get(key, default)
+    if not isinstance(value, bool):
+        errors.append(f"{where}.{key}: must be true or false")
+        return default
+    return value
+
+
+def _int(item: dict[str, Any], key: str, where: str, errors: list[str]) -> int:
+    value = item.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        errors.append(f"{where}.{key}: must be a whole number, 0 or more")
+        return 0
+    return int(value)
+
+
+def _window(raw: object, where: str, errors: list[str], default: timing.Window) -> timing.Window:
+    if raw is None:
+        return default
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must be a mapping with hours and/or weekdays")
+        return default
+    _unknown(raw, _WINDOW_KEYS, where, errors)
+    start, end, weekdays = default.start_hour, default.end_hour, set(default.weekdays)
+    if "hours" in raw:
+        hours = raw["hours"]
+        if (
+            not isinstance(hours, list)
+            or len(hours) != 2
+            or not all(isinstance(h, int) and not isinstance(h, bool) for h in hours)
+        ):
+            errors.append(f"{where}.hours: must be [start, end], local hours such as [9, 18]")
+        else:
+            start, end = hours
+    if "weekdays" in raw:
+        days = raw["weekdays"]
+        if not isinstance(days, list) or not all(isinstance(d, str) and d.lower()[:3] in timing.WEEKDAYS for d in days):
+            errors.append(f"{where}.weekdays: must be a list of days such as [mon, tue, wed, thu, fri]")
+        else:
+            weekdays = {timing.WEEKDAYS.index(d.lower()[:3]) for d in days}
+    problems = timing.window_errors(start, end, weekdays)
+    for name, message in problems.items():
+        place = "hours" if name in ("start_hour", "end_hour") else "weekdays"
+        errors.append(f"{where}.{place}: {name.replace('_', ' ')} {message}")
+    if problems:
+        return default
+    return timing.Window(start, end, frozenset(weekdays))
+
+
+def _sequence(
+    item: object, where: str, errors: list[str], check_templates: TemplateCheck | None
+) -> SequenceSpec | None:
+    if not isinstance(item, dict):
+        errors.append(f"{where}: must be a mapping (key, name, steps…)")
+        return None
+    _unknown(item, _SEQUENCE_KEYS, where, errors)
+    key = _text(item, "key", where, errors, required=True)
+    if key and not _KEY.match(key):
+        errors.append(f"{where}.key: use letters, digits, - and _ (at most 80)")
+    name = _text(item, "name", where, errors, required=True)
+    reenroll = item.get("reenroll", goals.ReenrollPolicy.AFTER_ENDED.value)
+    if reenroll not in {p.value for p in goals.ReenrollPolicy}:
+        errors.append(f"{where}.reenroll: must be one of {', '.join(p.value for p in goals.ReenrollPolicy)}")
+        reenroll = goals.ReenrollPolicy.AFTER_ENDED.value
+    exit_raw = item.get("exit") or {}
+    reaches = leaves = None
+    converted = routed = True
+    if not isinstance(exit_raw, dict):
+        errors.append(f"{where}.exit: must be a mapping ({', '.join(sorted(_EXIT_KEYS))})")
+    else:
+        _unknown(exit_raw, _EXIT_KEYS, f"{where}.exit", errors)
+        reaches = _text(exit_raw, "reaches_group", f"{where}.exit", errors) or None
+        leaves = _text(exit_raw, "leaves_group", f"{where}.exit", errors) or None
+        converted = _bool(exit_raw, "converted", f"{where}.exit", errors, True)
+        routed = _bool(exit_raw, "routed_to_sales", f"{where}.exit", errors, True)
+    default_window = _window(item.get("send_window"), f"{where}.send_window", errors, timing.Window())
+    steps: list[StepSpec] = []
+    raw_steps = item.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        errors.append(f"{where}.steps: must be a non-empty list")
+    else:
+        for index, raw_step in enumerate(raw_steps):
+            step = _step(raw_step, index, f"{where}.steps[{index}]", errors, default_window, check_templates)
+            if step is not None:
+                steps.append(step)
+    return SequenceSpec(
+        key=key,
+        name=name,
+        steps=tuple(steps),
+        description=_text(item, "description", where, errors),
+        active=_bool(item, "active", where, errors, True),
+        reenroll=str(reenroll),
+        exit_reaches_group=reaches,
+        exit_leaves_group=leaves,
+        exit_converted=converted,
+        exit_routed_to_sales=routed,
+    )
+
+
+def _step(
+    item: object,
+    index: int,
+    where: str,
+    errors: list[str],
+    default_window: timing.Window,
+    check_templates: TemplateCheck | None,
+) -> StepSpec | None:
+    if not isinstance(item, dict):
+        errors.append(f"{where}: must be a mapping (wait, subject, text, html…)")
+        return None
+    _unknown(item, _STEP_KEYS, where, errors)
+    wait = item.get("wait") or {}
+    days = hours = 0
+    if not isinstance(wait, dict):
+        errors.append(f"{where}.wait: must be a mapping such as {{days: 2, hours: 0}}")
+    else:
+        _unknown(wait, _WAIT_KEYS, f"{where}.wait", errors)
+        days, hours = _int(wait, "days", f"{where}.wait", errors), _int(wait, "hours", f"{where}.wait", errors)
+    window = _window(item.get("send_window"), f"{where}.send_window", errors, default_window)
+    campaign = _text(item, "campaign", where, errors)
+    if campaign and not _KEY.match(campaign):
+        errors.append(f"{where}.campaign: use letters, digits, - and _")
+    subject = _text(item, "subject", where, errors, required=True)
+    text = _text(item, "text", where, errors, required=True)
+    html = _text(item, "html", where, errors)
+    if "\n" in subject.strip():
+        errors.append(f"{where}.subject: must be one line")
+    if check_templates is not None and subject and text:
+        for name, problem in check_templates(subject, text, html).items():
+            errors.append(f"{where}.{name}: {problem}")
+    return StepSpec(
+        position=index + 1,
+        subject=subject.strip(),
+        text=text,
+        html=html,
+        wait_days=days,
+        wait_hours=hours,
+        send_hour_start=window.start_hour,
+        send_hour_end=window.end_hour,
+        weekdays=window.weekdays,
+        campaign=campaign,
+    )

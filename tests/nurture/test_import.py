@@ -1,0 +1,148 @@
+"""Sequence files: the toy store's, errors by place, all or nothing; and the beat schedule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_celery_beat.models import PeriodicTask
+
+from nurture import content, sequence_file, services
+from nurture.models import Delivery, Enrollment, Sequence, Step
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY_STORE = ROOT / "examples" / "toy_store.yaml"
+TOY_STORE_NURTURE = ROOT / "examples" / "toy_store_nurture.yaml"
+
+MINIMAL = """
+leadflow_nurture: 1
+sequences:
+  - key: welcome
+    name: Welcome
+    steps:
+      - subject: "Hi {{ lead.first_name }}"
+        text: "Hello"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sequences.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_toy_store_sequences_import_with_their_templates(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("scoring_model_import", str(TOY_STORE))
+    call_command("nurture_sequences_import", str(TOY_STORE_NURTURE))
+
+    assert "3 sequence(s) created" in capsys.readouterr().out
+    sequences = {s.key: s for s in Sequence.objects.select_related("exit_on_group_reached", "exit_on_group_left")}
+    assert set(sequences) == {"nurture", "frequent", "preferential"}
+    assert sequences["nurture"].exit_on_group_reached is not None
+    assert sequences["nurture"].exit_on_group_reached.key == "frequent"
+    assert sequences["frequent"].exit_on_group_reached is not None
+    assert sequences["frequent"].exit_on_group_reached.key == "preferential"
+    assert sequences["preferential"].exit_on_group_left is not None
+    assert sequences["preferential"].exit_on_group_left.key == "preferential"
+    first = Step.objects.get(sequence=sequences["nurture"], position=1)
+    assert (first.send_hour_start, first.send_hour_end, first.send_weekdays) == (9, 18, [0, 1, 2, 3, 4])
+    assert Step.objects.filter(sequence=sequences["nurture"]).count() == 4
+    for step in Step.objects.all():
+        assert (
+            content.template_problems(
+                subject=step.subject_template, text=step.text_template, html_body=step.html_template
+            )
+            == {}
+        )
+        assert "<a href=" in step.html_template
+
+    # Again: updated in place, nothing duplicated.
+    call_command("nurture_sequences_import", str(TOY_STORE_NURTURE))
+    assert "3 updated" in capsys.readouterr().out
+    assert Step.objects.count() == 10
+
+
+def test_every_problem_is_reported_with_its_place_and_nothing_is_imported(tmp_path: Path) -> None:
+    text = """
+leadflow_nurture: 1
+sequences:
+  - key: bad key
+    name: Broken
+    reenroll: sometimes
+    colour: blue
+    exit: {reaches_group: frequent}
+    send_window: {hours: [9, 9], weekdays: [funday]}
+    steps:
+      - subject: "Hi {% endif %}"
+        text: "{% for x in y %}no end"
+        html: "<p>{{ lead|nosuchfilter }}</p>"
+        wait: {days: -1}
+  - key: welcome
+    name: Welcome
+    steps: []
+"""
+    with pytest.raises(CommandError) as raised:
+        call_command("nurture_sequences_import", str(write(tmp_path, text)))
+
+    message = str(raised.value)
+    assert "nothing was imported" in message
+    for expected in (
+        "sequences[0].key: use letters, digits, - and _",
+        "sequences[0].reenroll: must be one of never, after_ended, always",
+        "sequences[0].colour: unknown key",
+        "sequences[0].send_window.hours: end hour must differ from the start hour",
+        "sequences[0].send_window.weekdays: must be a list of days",
+        "sequences[0].steps[0].wait.days: must be a whole number, 0 or more",
+        "sequences[0].steps[0].subject: Invalid block tag on line 1: 'endif'",
+        "sequences[0].steps[0].text: Unclosed tag on line 1: 'for'",
+        "sequences[0].steps[0].html: line 1: Invalid filter: 'nosuchfilter'",
+        "sequences[1].steps: must be a non-empty list",
+    ):
+        assert expected in message, f"{expected!r} not in:\n{message}"
+    assert not Sequence.objects.exists()
+
+
+def test_unknown_score_groups_are_reported_before_anything_changes(tmp_path: Path) -> None:
+    text = MINIMAL + "    exit: {reaches_group: frequent}\n"
+    with pytest.raises(CommandError, match=r"sequences\[0\]\.exit\.reaches_group: no score group 'frequent'"):
+        call_command("nurture_sequences_import", str(write(tmp_path, text)))
+    assert not Sequence.objects.exists()
+
+
+def test_check_only_and_if_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, MINIMAL)
+    call_command("nurture_sequences_import", str(path), "--check")
+    assert "valid (1 sequences, 1 steps)" in capsys.readouterr().out
+    assert not Sequence.objects.exists()
+
+    call_command("nurture_sequences_import", str(path), "--if-empty")
+    call_command("nurture_sequences_import", str(path), "--if-empty")
+    assert "already loaded" in capsys.readouterr().out
+    assert Sequence.objects.count() == 1
+
+
+def test_a_delivered_step_cannot_be_removed_by_an_import(tmp_path: Path) -> None:
+    two_steps = MINIMAL + '      - {subject: "Second", text: "Two", wait: {days: 1}}\n'
+    call_command("nurture_sequences_import", str(write(tmp_path, two_steps)))
+    step = Step.objects.get(position=2)
+    from tests.factories import LeadFactory
+
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    enrollment = Enrollment.objects.create(lead=LeadFactory.create(), sequence=step.sequence, enrolled_at=now)
+    Delivery.objects.create(enrollment=enrollment, step=step, message_id="<x@y>", created_at=now, updated_at=now)
+
+    with pytest.raises(services.SequenceImportError, match=r"step\(s\) 2 of 'welcome' were delivered"):
+        services.sequences_import(spec=sequence_file.load_text(MINIMAL))
+    assert Step.objects.filter(position=2).exists()
+
+
+def test_the_beat_schedule_sends_due_steps_every_minute_with_an_expiry() -> None:
+    task = PeriodicTask.objects.get(task="nurture.send_due")
+    assert task.interval is not None
+    assert (task.interval.every, task.interval.period) == (60, "seconds")
+    assert task.expire_seconds == 55
+    assert task.enabled

@@ -1,0 +1,109 @@
+"""Opens and clicks of nurture emails come back as interactions, feed scores and the figures."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from nurture import selectors, services
+from nurture.models import Delivery
+from scoring import services as scoring_services
+from scoring.models import Interaction, Lead, RuleCondition
+from tests.factories import LeadFactory, ScoringRuleFactory
+from tests.nurture.conftest import Sink
+from tests.nurture.factories import SequenceFactory, StepFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
+
+
+def sent_html(smtp: Sink) -> str:
+    [message] = smtp.messages
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_a_click_is_a_scored_interaction_with_the_sequence_and_step(smtp: Sink) -> None:
+    rule = ScoringRuleFactory.create(key="nurture-click", points=5, interaction_types=["email_click"])
+    RuleCondition.objects.create(rule=rule, field="sequence", operator="equals", value="welcome")
+    sequence = SequenceFactory.create(key="welcome")
+    StepFactory.create(sequence=sequence, position=1, campaign="spring-blog")
+    lead = LeadFactory.create()
+    services.enrollment_start(lead=lead, sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    delivery = Delivery.objects.get()
+    html = sent_html(smtp)
+    [click] = [unescape(u) for u in re.findall(r'href="([^"]+/t/c/[^"]+)"', html)]
+    [pixel] = re.findall(r'<img src="([^"]+/t/o/[^"]+)"', html)
+
+    clicked = Client().get(urlsplit(click).path)
+    opened = Client().get(urlsplit(unescape(pixel)).path)
+
+    assert clicked.status_code in (301, 302, 303, 307, 308)
+    assert clicked["Location"] == "https://toys.example/blog?a=1&b=2", "to the link as written"
+    assert opened.status_code == 200
+    interactions = {i.type: i for i in Interaction.objects.filter(lead=lead)}
+    assert set(interactions) == {"email_click", "email_open"}
+    for interaction in interactions.values():
+        expected = {"sequence": "welcome", "step": 1, "campaign": "spring-blog", "delivery": delivery.pk}
+        assert interaction.properties.items() >= expected.items(), interaction.properties
+
+    scoring_services.interactions_score_pending()
+    assert Lead.objects.get(pk=lead.pk).engagement_score == 5, "the click moved the score"
+
+    counted = services.deliveries_tally_engagement(now=timezone.now() + timedelta(minutes=3))
+    assert counted == 2
+    delivery.refresh_from_db()
+    assert (delivery.opens, delivery.clicks) == (1, 1)
+    assert services.deliveries_tally_engagement(now=timezone.now() + timedelta(minutes=3)) == 0, "counted once"
+    [figures] = selectors.sequence_step_figures(sequence=sequence)
+    assert (figures.sent, figures.opened, figures.clicked) == (1, 1, 1)
+
+
+def test_a_tampered_click_link_records_nothing(smtp: Sink) -> None:
+    sequence = SequenceFactory.create()
+    StepFactory.create(sequence=sequence, position=1)
+    services.enrollment_start(lead=LeadFactory.create(), sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    [click] = [unescape(u) for u in re.findall(r'href="([^"]+/t/c/[^"]+)"', sent_html(smtp))]
+
+    response = Client().get(urlsplit(click).path[:-3] + "xyz")
+
+    assert response.status_code in (400, 404)
+    assert not Interaction.objects.exists()
+
+
+def test_opens_and_clicks_are_tallied_onto_deliveries_once_and_only_when_settled(smtp: Sink) -> None:
+    sequence = SequenceFactory.create()
+    StepFactory.create(sequence=sequence, position=1)
+    lead = LeadFactory.create()
+    services.enrollment_start(lead=lead, sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    delivery = Delivery.objects.get()
+    now = timezone.now()
+
+    def record(kind: str, key: str, **properties: object) -> None:
+        Interaction.objects.create(lead=lead, type=kind, occurred_at=now, idempotency_key=key, properties=properties)
+
+    record("email_open", "o1", delivery=delivery.pk)
+    record("page_view", "p1", url="https://toys.example/")
+    record("email_click", "c1", delivery=delivery.pk)
+    record("email_click", "c2", campaign="not from nurture")
+    record("email_open", "o2", delivery=delivery.pk)
+    Interaction.objects.filter(idempotency_key="o2").update(received_at=now + timedelta(minutes=5))
+
+    assert services.deliveries_tally_engagement(now=now + timedelta(minutes=3)) == 2
+    delivery.refresh_from_db()
+    assert (delivery.opens, delivery.clicks) == (1, 1)
+    assert services.deliveries_tally_engagement(now=now + timedelta(minutes=3)) == 0, "each counted once"
+    assert services.deliveries_tally_engagement(now=now + timedelta(minutes=8)) == 1, "the late one, once settled"
+    delivery.refresh_from_db()
+    assert (delivery.opens, delivery.clicks) == (2, 1)
