@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import PeakMemory, bench_database_url, recreate_database  # noqa: E402
+from common import PeakMemory, bench_database_url, recreate_database  # noqa: E402
 
 TODAY = datetime(2026, 11, 24, tzinfo=UTC).date()
 
@@ -66,8 +66,7 @@ def main() -> None:
     base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     if not base_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("bench/decay.py needs DATABASE_URL pointing at PostgreSQL")
-    database_url, admin_url, name = bench_database_url(base_url)
-    database_url, name = database_url.replace(f"/{name}", f"/{name}_decay"), f"{name}_decay"
+    database_url, admin_url, name = bench_database_url(base_url, "bench_decay")
     recreate_database(admin_url, name)
     env = {
         **os.environ,

@@ -20,7 +20,6 @@ drops it afterwards. In one run it measures and prints:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import io
 import json
@@ -36,13 +35,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import PeakMemory, bench_database_url, recreate_database  # noqa: E402
 
 PORT = 18931
 TOY_TYPES = [
@@ -53,21 +52,6 @@ TOY_TYPES = [
     ("form_submit", {"form": "newsletter"}),
     ("download", {"file": "guide.pdf"}),
 ]
-
-
-def bench_database_url(base: str) -> tuple[str, str, str]:
-    parts = urlsplit(base)
-    name = parts.path.lstrip("/") or "postgres"
-    bench_name = f"{name}_bench"
-    admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    return urlunsplit(parts._replace(path=f"/{bench_name}")), admin_url, bench_name
-
-
-def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def make_events(count: int, leads: int, *, prefix: str, seed: int = 1) -> list[dict[str, object]]:
@@ -130,32 +114,6 @@ class Processes:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-class PeakMemory:
-    """Samples the resident memory of a process tree; keeps the largest single process."""
-
-    def __init__(self, root_pid: int) -> None:
-        self.root = psutil.Process(root_pid)
-        self.peak = 0
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        while not self.stop_event.wait(0.2):
-            try:
-                processes = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            for process in processes:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    self.peak = max(self.peak, process.memory_info().rss)
-
-    def stop(self) -> int:
-        self.stop_event.set()
-        self.thread.join()
-        return self.peak
 
 
 def wait_until(check: object, *, timeout: float, what: str) -> None:

@@ -1,0 +1,53 @@
+"""What the benchmarks share: their own scratch database and memory sampling."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+import psycopg
+
+
+def bench_database_url(base: str, suffix: str = "bench") -> tuple[str, str, str]:
+    """(URL of the benchmark's own database next to ``base``'s, URL of the
+    server's ``postgres`` database for creating it, its name)."""
+    parts = urlsplit(base)
+    name = parts.path.lstrip("/") or "postgres"
+    bench_name = f"{name}_{suffix}"
+    admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    return urlunsplit(parts._replace(path=f"/{bench_name}")), admin_url, bench_name
+
+
+def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+class PeakMemory:
+    """Samples the resident memory of a process tree; keeps the largest single process."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root = psutil.Process(root_pid)
+        self.peak = 0
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.2):
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for process in processes:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    self.peak = max(self.peak, process.memory_info().rss)
+
+    def stop(self) -> int:
+        self.stop_event.set()
+        self.thread.join()
+        return self.peak
