@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -13,9 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from scoring import erasure, ingest, selectors, services
 from scoring import events as checks
-from scoring import ingest
 from scoring.api_keys import request_api_key
+from scoring.models import Lead, LifecycleStage, validate_time_zone
 from scoring.rules import INTERACTION_TYPES
 
 
@@ -123,3 +125,167 @@ class EventsView(APIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+# --- leads ---------------------------------------------------------------------
+
+
+class LeadInSerializer(serializers.Serializer[Any]):
+    """What other systems may set on a lead (upsert by email)."""
+
+    email = serializers.EmailField(max_length=254)
+    external_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    department = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company_size = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    annual_revenue = serializers.DecimalField(max_digits=16, decimal_places=2, required=False, allow_null=True)
+    country = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    time_zone = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
+    attributes = serializers.DictField(required=False, help_text="Custom attributes, merged into those known.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for name, value in attrs.items():
+            if checks.has_nul(value if not isinstance(value, int | float) else None):
+                raise serializers.ValidationError({name: [checks.NUL_MESSAGE]})
+        if attrs.get("time_zone"):
+            try:
+                validate_time_zone(attrs["time_zone"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"time_zone": exc.messages}) from None
+        return attrs
+
+
+def lead_data(lead: Lead, *, full: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": lead.pk,
+        "email": lead.email,
+        "external_id": lead.external_id,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "title": lead.title,
+        "department": lead.department,
+        "company": lead.company,
+        "industry": lead.industry,
+        "company_size": lead.company_size,
+        "annual_revenue": str(lead.annual_revenue) if lead.annual_revenue is not None else None,
+        "country": lead.country,
+        "city": lead.city,
+        "attributes": lead.attributes,
+        "lifecycle_stage": lead.lifecycle_stage,
+        "owner": lead.owner.get_username() if lead.owner else None,
+        "fit_score": lead.fit_score,
+        "engagement_score": lead.engagement_score,
+        "total_score": lead.fit_score + lead.engagement_score,
+        "score_group": {"key": lead.score_group.key, "name": lead.score_group.name} if lead.score_group else None,
+        "last_activity_at": lead.last_activity_at,
+    }
+    if full:
+        data["breakdown"] = [
+            {"label": line.label, "sentence": line.sentence, "dimension": line.dimension, "points": line.points,
+             "times": line.times}
+            for line in selectors.lead_score_breakdown(lead=lead)
+        ]  # fmt: skip
+        data["recent_ledger"] = [
+            {
+                "at": entry.created_at,
+                "dimension": entry.dimension,
+                "delta": entry.delta,
+                "cause": entry.cause,
+                "rule": entry.rule.name if entry.rule else None,
+                "interaction": entry.interaction.type if entry.interaction else None,
+                "note": entry.note,
+            }
+            for entry in selectors.lead_ledger(lead=lead, limit=20)
+        ]
+    return data
+
+
+_LEAD_OUT: dict[str, serializers.Field[Any, Any, Any, Any]] = {
+    "id": serializers.IntegerField(),
+    "email": serializers.EmailField(allow_null=True),
+    "fit_score": serializers.IntegerField(),
+    "engagement_score": serializers.IntegerField(),
+    "total_score": serializers.IntegerField(),
+    "score_group": serializers.DictField(allow_null=True),
+    "lifecycle_stage": serializers.CharField(),
+    "owner": serializers.CharField(allow_null=True),
+    "breakdown": serializers.ListField(child=serializers.DictField()),
+    "recent_ledger": serializers.ListField(child=serializers.DictField()),
+}
+LeadOutSerializer = inline_serializer("Lead", _LEAD_OUT)
+LeadListSerializer = inline_serializer("Lead", _LEAD_OUT, many=True)
+
+
+def _lead(lead_id: int) -> Lead:
+    lead = Lead.objects.select_related("score_group", "owner").filter(pk=lead_id).first()
+    if lead is None:
+        raise exceptions.NotFound(f"There is no lead {lead_id}.")
+    return lead
+
+
+class LeadsView(APIView):
+    @extend_schema(
+        operation_id="leads_upsert",
+        request=LeadInSerializer,
+        responses={200: LeadOutSerializer, 201: LeadOutSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        """Create the lead with this email or update it; its fit score is re-evaluated."""
+        body_size_check(request)
+        incoming = LeadInSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        fields = dict(incoming.validated_data)
+        email = fields.pop("email")
+        lead, created = services.lead_upsert(email=email.lower(), fields=fields)
+        return Response(lead_data(_lead(lead.pk)), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        operation_id="leads_find",
+        parameters=[inline_serializer("LeadQuery", {"email": serializers.EmailField()})],
+        responses={200: LeadListSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        """Find a lead by email (case-insensitive): a list of none or one."""
+        email = request.query_params.get("email", "").strip()
+        if not email:
+            raise exceptions.ValidationError({"email": ["give ?email=… to find a lead"]})
+        leads = Lead.objects.select_related("score_group", "owner").filter(email__iexact=email)
+        return Response([lead_data(lead) for lead in leads])
+
+
+class LeadView(APIView):
+    @extend_schema(
+        operation_id="leads_read", responses={200: LeadOutSerializer, 401: ErrorSerializer, 404: ErrorSerializer}
+    )
+    def get(self, request: Request, lead_id: int) -> Response:
+        """A lead with its scores, group, and why: the breakdown by rule and the recent ledger."""
+        return Response(lead_data(_lead(lead_id)))
+
+    @extend_schema(
+        operation_id="leads_erase",
+        responses={
+            200: inline_serializer("Erased", {"erased": serializers.DictField(child=serializers.IntegerField())}),
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+    )
+    def delete(self, request: Request, lead_id: int) -> Response:
+        """Erase the person's data (privacy request) and say what was removed."""
+        try:
+            report = erasure.lead_erase(lead_id=lead_id)
+        except Lead.DoesNotExist:
+            raise exceptions.NotFound(f"There is no lead {lead_id}.") from None
+        return Response({"erased": report.as_dict()})

@@ -7,6 +7,8 @@ app_name = "api"
 
 urlpatterns = [
     path("events", api.EventsView.as_view(), name="events"),
+    path("leads", api.LeadsView.as_view(), name="leads"),
+    path("leads/<int:lead_id>", api.LeadView.as_view(), name="lead"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
