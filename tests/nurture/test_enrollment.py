@@ -125,3 +125,27 @@ def test_the_enroll_command_names_the_known_sequences() -> None:
     sequence_with_steps(key="nurture")
     with pytest.raises(CommandError, match=r"no sequence 'vip' \(known: nurture\)"):
         call_command("nurture_enroll", "vip", "ana@example.com")
+
+
+def test_the_api_enrolls_and_exits_and_says_why_not() -> None:
+    from django.test import Client
+
+    from scoring.api_keys import api_key_issue
+
+    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_key_issue(name='CRM').key}")
+    sequence = sequence_with_steps(key="nurture")
+    lead = LeadFactory.create(email="ana@example.com")
+    body = {"sequence": "nurture", "email": "Ana@example.com"}
+    created = api.post("/api/v1/enrollments", body, content_type="application/json")
+    assert created.status_code == 201
+    assert created.json()["enrolled"] is True
+    again = api.post("/api/v1/enrollments", body, content_type="application/json")
+    assert (again.status_code, again.json()["enrolled"]) == (200, False)
+    assert again.json()["reason"]
+    missing = api.post(
+        "/api/v1/enrollments", {"sequence": "nope", "email": "x@example.com"}, content_type="application/json"
+    )
+    assert set(missing.json()) == {"sequence"}
+    exited = api.delete("/api/v1/enrollments", body, content_type="application/json")
+    assert exited.json() == {"exited": True}
+    assert not Enrollment.objects.filter(lead=lead, sequence=sequence, status="active").exists()
