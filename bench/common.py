@@ -51,3 +51,18 @@ class PeakMemory:
         self.stop_event.set()
         self.thread.join()
         return self.peak
+
+
+def bench_database(suffix: str) -> tuple[str, str, str]:
+    """Create (afresh) the benchmark's database next to DATABASE_URL's, which must be PostgreSQL.
+
+    Returns (its URL, the admin URL to drop it with, its name).
+    """
+    import os
+
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    if not base.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("the benchmarks need DATABASE_URL pointing at PostgreSQL")
+    database_url, admin_url, name = bench_database_url(base, suffix)
+    recreate_database(admin_url, name)
+    return database_url, admin_url, name

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import PeakMemory, bench_database_url, recreate_database  # noqa: E402
+from common import PeakMemory, bench_database, recreate_database  # noqa: E402
 
 TODAY = datetime(2026, 11, 24, tzinfo=UTC).date()
 
@@ -63,11 +63,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2000, help="rescore: leads per transaction")
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-    if not base_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench/decay.py needs DATABASE_URL pointing at PostgreSQL")
-    database_url, admin_url, name = bench_database_url(base_url, "bench_decay")
-    recreate_database(admin_url, name)
+    database_url, admin_url, name = bench_database("bench_decay")
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -41,7 +41,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import PeakMemory, bench_database_url, recreate_database  # noqa: E402
+from common import PeakMemory, bench_database, recreate_database  # noqa: E402
 
 PORT = 18931
 TOY_TYPES = [
@@ -142,12 +142,10 @@ def main() -> None:
     parser.add_argument("--trickle-rate", type=int, default=100)
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
-    if not base_url.startswith(("postgres://", "postgresql://")) or not broker.startswith("redis://"):
-        raise SystemExit("bench/ingest.py needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis)")
-    database_url, admin_url, bench_name = bench_database_url(base_url)
-    recreate_database(admin_url, bench_name)
+    if not broker.startswith("redis://"):
+        raise SystemExit("bench/ingest.py needs CELERY_BROKER_URL pointing at Redis")
+    database_url, admin_url, bench_name = bench_database("bench")
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from common import bench_database_url, recreate_database
+from common import bench_database, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -254,11 +254,7 @@ def main() -> None:
     parser.add_argument("--query-batches", type=int, nargs=2, default=[50, 1000])
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-    if not base_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench/nurture_send.py needs DATABASE_URL pointing at PostgreSQL")
-    database_url, admin_url, bench_name = bench_database_url(base_url, "nurture_bench")
-    recreate_database(admin_url, bench_name)
+    database_url, admin_url, bench_name = bench_database("nurture_bench")
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
