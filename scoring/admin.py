@@ -4,10 +4,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -283,6 +286,39 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
             },
         ),
     ]
+
+    def get_urls(self) -> list[URLPattern]:
+        adjust = path(
+            "<int:lead_id>/adjust/",
+            self.admin_site.admin_view(self.adjust_view),
+            name="scoring_lead_adjust",
+        )
+        return [adjust, *super().get_urls()]
+
+    def adjust_view(self, request: HttpRequest, lead_id: int) -> HttpResponse:
+        """Move a lead's score by hand; the reason goes to the ledger (cause: manual)."""
+        lead = self.get_object(request, str(lead_id))
+        if lead is None or not self.has_change_permission(request, lead):
+            raise PermissionDenied
+        form = ScoreAdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            user = request.user if request.user.is_authenticated else None
+            try:
+                services.lead_adjust_score(
+                    lead_id=lead.pk,
+                    dimension=pure.Dimension(form.cleaned_data["dimension"]),
+                    delta=form.cleaned_data["delta"],
+                    note=form.cleaned_data["note"],
+                    user=user,
+                )
+            except ValueError as exc:
+                field, _, message = str(exc).partition(": ")
+                form.add_error(field if field in form.fields else None, message or str(exc))
+            else:
+                self.message_user(request, "Score adjusted; the reason is in the ledger.", messages.SUCCESS)
+                return redirect("admin:scoring_lead_change", lead.pk)
+        context = {**self.admin_site.each_context(request), "lead": lead, "form": form, "opts": self.model._meta}
+        return render(request, "admin/scoring/lead/adjust.html", context)
 
     @admin.display(description="Breakdown by rule")
     def why_this_score(self, obj: Lead) -> SafeString:

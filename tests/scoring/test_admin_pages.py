@@ -244,3 +244,23 @@ def test_decay_policy_rescore_jobs_and_transitions_have_pages(admin: Client) -> 
     assert '<progress max="100" value="0">' in page
     for name in ["grouptransition", "decayrun", "visitor", "trackedform"]:
         assert admin.get(reverse(f"admin:scoring_{name}_changelist")).status_code == 200, name
+
+
+def test_a_marketer_adjusts_a_score_by_hand_with_a_reason(admin: Client) -> None:
+    lead = LeadFactory.create()
+    change = text(admin.get(reverse("admin:scoring_lead_change", args=[lead.pk])))
+    url = reverse("admin:scoring_lead_adjust", args=[lead.pk])
+    assert url in change
+    refused = admin.post(url, {"dimension": "engagement", "delta": "0", "note": "nothing"})
+    assert "an adjustment of 0 changes nothing" in text(refused)
+    done = admin.post(url, {"dimension": "engagement", "delta": "12", "note": "Met at the toy fair"})
+    assert done.status_code == 302
+    entry = ScoreEntry.objects.get(lead=lead)
+    assert (entry.cause, entry.delta, entry.note, entry.created_by is not None) == (
+        "manual",
+        12,
+        "Met at the toy fair",
+        True,
+    )
+    lead.refresh_from_db()
+    assert lead.engagement_score == 12
