@@ -248,6 +248,13 @@ def leads_exit_sequence(
     )
 
 
+def leads_exit_all(
+    *, lead_ids: Iterable[int], reason: goals.ExitReason = goals.ExitReason.MANUAL, now: datetime | None = None
+) -> int:
+    """Take the leads out of every sequence they are in. Returns how many enrollments exited."""
+    return _exit(Enrollment.objects.filter(lead_id__in=list(lead_ids)), reason, now or timezone.now())
+
+
 @transaction.atomic
 def lead_unsubscribe(*, lead_id: int, now: datetime | None = None) -> bool:
     """Record that the lead wants no more marketing email, and exit all its open enrollments.
