@@ -341,7 +341,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
 
     def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm[Lead], change: bool) -> None:
         super().save_model(request, obj, form, change)
-        services.lead_saved(lead=obj)
+        services.lead_saved(lead=obj, stage_before=form.initial.get("lifecycle_stage") if change else None)
 
     actions = ["rescore_fit", "rescore_from_history"]
 

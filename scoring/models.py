@@ -471,24 +471,51 @@ class DecayRun(models.Model):
         return f"Decay of {self.day}: {self.leads} leads, {self.points} points"
 
 
-class GroupTransition(models.Model):
-    """A lead entered or left a score group: an outbox that routing consumes.
+class ScoreWatch(models.Model):
+    """A total score whose crossing is recorded as a transition even when no
+    group changes (routing's "score rises above / falls below N" triggers)."""
 
-    Written in the same transaction as the score change; routing marks a row
-    processed when it has acted on it, so a crash in between loses nothing and
-    a re-run acts once.
+    value = models.IntegerField(unique=True)
+
+    def __str__(self) -> str:
+        return f"watch {self.value}"
+
+
+class GroupTransition(models.Model):
+    """Something routing acts on happened to a lead: an outbox that routing consumes.
+
+    Kinds: a score change that moved the lead to another group or across a
+    watched score (``score``), a change of lifecycle stage (``stage``), sales
+    qualified or disqualified the lead. Written in the same transaction as the
+    change; routing marks a row processed when it has acted on it, so a crash
+    in between loses nothing and a re-run acts once.
     """
+
+    class Kind(models.TextChoices):
+        SCORE = "score", "Score change"
+        STAGE = "stage", "Lifecycle stage change"
+        QUALIFIED = "qualified", "Qualified by sales"
+        DISQUALIFIED = "disqualified", "Disqualified by sales"
 
     class Direction(models.TextChoices):
         UP = "up", "Up"
         DOWN = "down", "Down"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions", db_index=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SCORE, db_default=Kind.SCORE)
     from_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     to_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    direction = models.CharField(max_length=4, choices=Direction.choices)
+    direction = models.CharField(max_length=4, choices=Direction.choices, blank=True, db_default="")
+    previous_total = models.IntegerField(null=True, blank=True, help_text="The lead's total right before the change.")
     total_score = models.IntegerField(help_text="The lead's total right after the change.")
-    cause = models.CharField(max_length=20, help_text="What moved the score: rule, manual, rescore, decay, regroup.")
+    from_stage = models.CharField(max_length=20, blank=True, db_default="")
+    to_stage = models.CharField(max_length=20, blank=True, db_default="")
+    detail = models.CharField(
+        max_length=300, blank=True, db_default="", help_text="A reason given by a person, if any."
+    )
+    cause = models.CharField(
+        max_length=20, help_text="What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales."
+    )
     occurred_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -499,6 +526,10 @@ class GroupTransition(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.STAGE:
+            return f"lead {self.lead_id}: stage {self.from_stage} -> {self.to_stage} ({self.cause})"
+        if self.kind != self.Kind.SCORE:
+            return f"lead {self.lead_id}: {self.get_kind_display()} ({self.cause})"
         return f"lead {self.lead_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"
 
 

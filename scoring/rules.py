@@ -545,6 +545,13 @@ def group_for(total: int, bands: Sequence[Band | tuple[int, int]], current: int 
     return now.id if total >= keep_from else (raw.id if raw else None)
 
 
+def crosses_watch(before: int, after: int, watched: Iterable[int]) -> bool:
+    """Whether a total going from ``before`` to ``after`` crosses a watched score:
+    rises to it (``before < v <= after``) or falls below it (``after < v <= before``)."""
+    low, high = sorted((before, after))
+    return before != after and any(low < v <= high for v in watched)
+
+
 # --- words -------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Prefetch, Sum
 
 from scoring import rules as pure
-from scoring.models import Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoringRule
+from scoring.models import Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoreWatch, ScoringRule
 
 
 def rules_pure(*, dimension: pure.Dimension | None = None, ids: list[int] | None = None) -> list[pure.Rule]:
@@ -18,6 +18,10 @@ def rules_pure(*, dimension: pure.Dimension | None = None, ids: list[int] | None
     if ids is not None:
         queryset = queryset.filter(id__in=ids)
     return [rule.as_pure(list(rule.conditions.all())) for rule in queryset]
+
+
+def score_watches() -> list[int]:
+    return list(ScoreWatch.objects.values_list("value", flat=True))
 
 
 def group_thresholds() -> list[pure.Band]:

@@ -25,10 +25,12 @@ from scoring.models import (
     GroupTransition,
     Interaction,
     Lead,
+    LifecycleStage,
     RescoreJob,
     RuleCondition,
     ScoreEntry,
     ScoreGroup,
+    ScoreWatch,
     ScoringRule,
 )
 
@@ -125,17 +127,19 @@ def _entries_apply(
         else:
             engaged[e.lead_id] = _later(engaged.get(e.lead_id), e.occurred_at)
     bands = selectors.group_thresholds() if moved else []
+    watched = selectors.score_watches() if moved else []
     causes = {e.lead_id: e.cause for e in entries}
     changed: dict[int, LeadState] = {}
-    crossed: list[tuple[int, int | None, int | None, int, str]] = []
+    crossed: list[Crossing] = []
     for lead_id in moved.keys() | (activity or {}).keys():
         state = states[lead_id]
         scores = moved.get(lead_id, pure.Scores(state.fit, state.engagement))
         group_id = state.group_id
         if lead_id in moved:
             group_id = pure.group_for(scores.total, bands, current=state.group_id)
-            if group_id != state.group_id:
-                crossed.append((lead_id, state.group_id, group_id, scores.total, causes[lead_id]))
+            before = state.fit + state.engagement
+            if group_id != state.group_id or pure.crosses_watch(before, scores.total, watched):
+                crossed.append(Crossing(lead_id, state.group_id, group_id, before, scores.total, causes[lead_id]))
         base, base_at = state.engagement_base + rescored.get(lead_id, 0), state.engagement_base_at
         if lead_id in engaged:
             base, base_at = scores.engagement, _later(base_at, engaged[lead_id])
@@ -154,21 +158,85 @@ def _entries_apply(
     return changed
 
 
-def _transitions_record(
-    crossed: Sequence[tuple[int, int | None, int | None, int, str]], bands: Sequence[pure.Band], *, at: datetime
-) -> None:
-    """Write the outbox rows for leads that changed group: (lead, from, to, total, cause)."""
+class Crossing(NamedTuple):
+    """A score change routing must hear of: a change of group or a watched score crossed."""
+
+    lead_id: int
+    from_group: int | None
+    to_group: int | None
+    previous_total: int
+    total: int
+    cause: str
+
+
+def _transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], *, at: datetime) -> None:
+    """Write the outbox rows for leads whose score crossed a border."""
     minimum = {band.id: band.min_score for band in bands}
     rows = []
-    for lead_id, before, after, total, cause in crossed:
-        up = after is not None and (before is None or minimum.get(after, 0) > minimum.get(before, 0))
+    for c in crossed:
+        if c.from_group != c.to_group:
+            up = c.to_group is not None and (
+                c.from_group is None or minimum.get(c.to_group, 0) > minimum.get(c.from_group, 0)
+            )
+        else:
+            up = c.total > c.previous_total
         direction = GroupTransition.Direction.UP if up else GroupTransition.Direction.DOWN
-        rows.append((lead_id, before, after, direction, total, cause, at))
+        rows.append((c.lead_id, c.from_group, c.to_group, direction, c.previous_total, c.total, c.cause, at))
     bulk.values_insert(
         GroupTransition,
-        ["lead", "from_group", "to_group", "direction", "total_score", "cause", "occurred_at"],
+        ["lead", "from_group", "to_group", "direction", "previous_total", "total_score", "cause", "occurred_at"],
         rows,
     )
+
+
+def lead_events_record(
+    *, lead_ids: Iterable[int], kind: str, cause: str, detail: str = "", at: datetime | None = None
+) -> None:
+    """Record that something routing acts on happened to these leads (qualified,
+    disqualified by sales…): an outbox row each, in the caller's transaction."""
+    at = at or timezone.now()
+    totals = dict(Lead.objects.filter(pk__in=set(lead_ids)).values_list("pk", "total_score"))
+    bulk.values_insert(
+        GroupTransition,
+        ["lead", "kind", "total_score", "previous_total", "cause", "detail", "occurred_at"],
+        [(pk, kind, total, total, cause, detail[:300], at) for pk, total in totals.items()],
+    )
+
+
+def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: datetime | None = None) -> int:
+    """Move leads to lifecycle ``stage``; each lead whose stage changes gets a
+    ``stage`` outbox row (routing's "lifecycle stage changes" trigger). Returns
+    how many changed."""
+    if stage not in LifecycleStage.values:
+        raise ValueError(f"stage: '{stage}' is not a lifecycle stage ({', '.join(LifecycleStage.values)})")
+    at = at or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Lead.objects.select_for_update(no_key=True)
+            .filter(pk__in=set(lead_ids))
+            .exclude(lifecycle_stage=stage)
+            .order_by("pk")
+            .values_list("pk", "lifecycle_stage", "total_score")
+        )
+        Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(lifecycle_stage=stage)
+        _stage_changes_record([(pk, before, stage, total) for pk, before, total in rows], cause=cause, at=at)
+    return len(rows)
+
+
+def _stage_changes_record(changes: Sequence[tuple[int, str, str, int]], *, cause: str, at: datetime) -> None:
+    """Outbox rows for (lead, from stage, to stage, total)."""
+    bulk.values_insert(
+        GroupTransition,
+        ["lead", "kind", "from_stage", "to_stage", "previous_total", "total_score", "cause", "occurred_at"],
+        [(pk, GroupTransition.Kind.STAGE, a, b, total, total, cause, at) for pk, a, b, total in changes],
+    )
+
+
+def score_watches_set(*, values: Iterable[int]) -> None:
+    """Make ``values`` the watched scores (see :class:`ScoreWatch`)."""
+    wanted = set(values)
+    ScoreWatch.objects.exclude(value__in=wanted).delete()
+    ScoreWatch.objects.bulk_create([ScoreWatch(value=v) for v in sorted(wanted)], ignore_conflicts=True)
 
 
 def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
@@ -285,6 +353,7 @@ def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple
     if lead is None:
         lead = Lead(email=email)
     changed = False
+    stage_before = lead.lifecycle_stage
     for name, value in fields.items():
         if name == "attributes":
             merged = {**(lead.attributes or {}), **(value or {})}
@@ -302,15 +371,26 @@ def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple
             return lead_upsert(email=email, fields=fields)
     elif changed:
         lead.save()
+        if lead.lifecycle_stage != stage_before:
+            _stage_changes_record(
+                [(lead.pk, stage_before, lead.lifecycle_stage, lead.total_score)], cause="update", at=timezone.now()
+            )
     if created or changed:
         leads_rescore_fit(lead_ids=[lead.pk])
         lead.refresh_from_db()
     return lead, created
 
 
-def lead_saved(*, lead: Lead) -> None:
-    """Call after saving a lead's attributes elsewhere (the admin): re-evaluates fit."""
-    leads_rescore_fit(lead_ids=[lead.pk])
+def lead_saved(*, lead: Lead, stage_before: str | None = None, cause: str = "admin") -> None:
+    """Call after saving a lead's attributes elsewhere (the admin): re-evaluates
+    fit, and records a change of lifecycle stage from ``stage_before``."""
+    with transaction.atomic():
+        if stage_before is not None and stage_before != lead.lifecycle_stage:
+            total = Lead.objects.values_list("total_score", flat=True).get(pk=lead.pk)
+            _stage_changes_record(
+                [(lead.pk, stage_before, lead.lifecycle_stage, total)], cause=cause, at=timezone.now()
+            )
+        leads_rescore_fit(lead_ids=[lead.pk])
 
 
 @transaction.atomic
@@ -714,12 +794,13 @@ WITH goal AS (
       AND l.engagement_score = g.current AND l.fit_score = g.fit_score
       AND l.engagement_base = g.base AND l.engagement_base_at = g.base_at
       AND l.score_group_id IS NOT DISTINCT FROM g.old_group
-    RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total
+    RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total, g.fit_score + g.current AS before
 ), crossed AS (
-    INSERT INTO scoring_grouptransition (lead_id, from_group_id, to_group_id, direction, total_score, cause,
-                                         occurred_at)
-    SELECT id, old_group, new_group, 'down', total, 'decay', %(at)s FROM moved
+    INSERT INTO scoring_grouptransition (lead_id, kind, from_group_id, to_group_id, direction, previous_total,
+                                         total_score, cause, from_stage, to_stage, detail, occurred_at)
+    SELECT id, 'score', old_group, new_group, 'down', before, total, 'decay', '', '', '', %(at)s FROM moved
     WHERE old_group IS DISTINCT FROM new_group
+       OR EXISTS (SELECT 1 FROM scoring_scorewatch w WHERE w.value > moved.total AND w.value <= moved.before)
 )
 INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, occurred_at, created_at, note)
 SELECT id, 'engagement', delta, 'decay', %(at)s, %(at)s, %(note)s FROM moved
@@ -963,8 +1044,8 @@ def leads_regroup(*, chunk_size: int = 5000) -> int:
             for pk, total, group_id in rows:
                 new = pure.group_for(total, bands, current=group_id)
                 if new != group_id:
-                    crossed.append((pk, group_id, new, total, "regroup"))
-            bulk.values_update(Lead, ["score_group"], [(pk, new) for pk, _, new, _, _ in crossed])
+                    crossed.append(Crossing(pk, group_id, new, total, total, "regroup"))
+            bulk.values_update(Lead, ["score_group"], [(c.lead_id, c.to_group) for c in crossed])
             _transitions_record(crossed, bands, at=timezone.now())
         changed += len(crossed)
         last_id = rows[-1][0]
