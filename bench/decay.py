@@ -1,7 +1,7 @@
 """Decay and rescore benchmark on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/decay.py \\
-        [--leads 1000000] [--interactions 5000000]
+        [--leads 1000000] [--interactions 5000000] [--skip-rescore]
 
 Creates its own database (``<name>_bench_decay``), fills it with COPY, and in
 one run measures and prints:
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--interactions", type=int, default=5_000_000)
     parser.add_argument("--chunk", type=int, default=2000, help="rescore: leads per transaction")
+    parser.add_argument("--skip-rescore", action="store_true", help="stop after the decay (faster iterations)")
     args = parser.parse_args()
 
     database_url, admin_url, name = bench_database("bench_decay")
@@ -215,6 +216,8 @@ def main() -> None:
         print(f"   leads whose cached score differs from the ledger: {mismatch[0] if mismatch else '?'}")
 
         # --- 3. rescore ------------------------------------------------------------------------
+        if args.skip_rescore:
+            return
         db.execute("UPDATE scoring_scoringrule SET points = 3 WHERE key = 'email-interaction'")
         elapsed, peak, output = run_measured([python, "manage.py", "scoring_rescore", "--chunk", str(args.chunk)], env)
         print(f"\n3. Rescore of {args.leads:,} leads / {args.interactions:,} interactions: {elapsed:.0f} s"

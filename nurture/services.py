@@ -210,6 +210,18 @@ def enrollments_start_for_leads(
     return summary
 
 
+def enrollments_start_many(
+    *, sequence: Sequence, lead_ids: Iterable[int], now: datetime | None = None
+) -> dict[int, str]:
+    """Enroll each of these leads in ``sequence`` (routing's bulk path). Returns,
+    per lead id, "" when enrolled, else why not (as :func:`enrollment_try_start`)."""
+    now = now or timezone.now()
+    results: dict[int, str] = {}
+    for lead in Lead.objects.filter(pk__in=list(lead_ids)):
+        results[lead.pk] = enrollment_try_start(lead=lead, sequence=sequence, now=now).refusal
+    return results
+
+
 def _exit(queryset: Any, reason: goals.ExitReason, now: datetime) -> int:
     return int(
         queryset.filter(status__in=OPEN).update(

@@ -16,4 +16,6 @@ urlpatterns = [
     path("v1/", include("scoring.segment")),
     path("t/", include("scoring.tracking")),
     path("n/", include("nurture.urls")),
+    path("sales/", include("routing.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -1,31 +1,125 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
-from routing.models import ActionRun, RoutingAction, RoutingRule
+from routing import services
+from routing.models import (
+    ActionRun,
+    Notification,
+    Outcome,
+    QueueItem,
+    Rep,
+    RoutingAction,
+    RoutingRule,
+    Team,
+    TerritoryRule,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 
 
-class RoutingActionInline(admin.TabularInline[RoutingAction, RoutingRule]):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """History kept by the system: viewable, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class RoutingActionInline(admin.StackedInline[RoutingAction, RoutingRule]):
     model = RoutingAction
-    fields = ["position", "kind", "sequence", "stage"]
-    extra = 1
+    fields = [("position", "kind"), ("sequence", "stage", "tag"), ("team", "user"), ("url", "secret"), "message"]
+    extra = 0
 
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
-    list_display = ["name", "trigger", "group", "active", "position"]
+    list_display = ["name", "trigger", "group", "threshold", "stage", "active", "position"]
     list_filter = ["active", "trigger"]
+    list_editable = ["active", "position"]
     prepopulated_fields = {"key": ["name"]}
+    fields = ["name", "key", "active", "position", "trigger", "group", "threshold", "stage", "conditions"]
     inlines = [RoutingActionInline]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.score_watches_sync()
+
+    def delete_model(self, request: HttpRequest, obj: RoutingRule) -> None:
+        super().delete_model(request, obj)
+        services.score_watches_sync()
+
+
+class RepInline(admin.TabularInline[Rep, Team]):
+    model = Rep
+    fields = ["user", "available", "capacity"]
+    extra = 0
+
+
+class TerritoryInline(admin.TabularInline[TerritoryRule, Team]):
+    model = TerritoryRule
+    fields = ["position", "field", "values", "rep"]
+    extra = 0
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin[Team]):
+    list_display = ["name", "assignment", "sla_hours", "sla_action", "team_lead"]
+    prepopulated_fields = {"key": ["name"]}
+    fields = ["name", "key", "assignment", "sla_hours", "sla_action", "team_lead", "email"]
+    inlines = [RepInline, TerritoryInline]
+
+
+@admin.register(Rep)
+class RepAdmin(admin.ModelAdmin[Rep]):
+    list_display = ["user", "team", "available", "capacity"]
+    list_filter = ["team", "available"]
+    list_editable = ["available", "capacity"]
+
+
+@admin.register(QueueItem)
+class QueueItemAdmin(ReadOnlyAdmin):
+    list_display = ["lead", "team", "owner", "status", "entered_at", "claimed_at", "escalated_at", "reason"]
+    list_filter = ["status", "team"]
+    list_select_related = ["lead", "team", "owner"]
+    search_fields = ["lead__email", "reason"]
+    raw_id_fields = ["lead"]
+
+
+@admin.register(Outcome)
+class OutcomeAdmin(ReadOnlyAdmin):
+    list_display = ["at", "lead", "kind", "reason", "total_score", "user"]
+    list_filter = ["kind"]
+    list_select_related = ["lead", "user"]
+    search_fields = ["lead__email", "reason"]
 
 
 @admin.register(ActionRun)
-class ActionRunAdmin(admin.ModelAdmin[ActionRun]):
+class ActionRunAdmin(ReadOnlyAdmin):
     list_display = ["done_at", "transition", "action", "outcome"]
     list_select_related = ["transition", "action__rule"]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
 
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
+class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery]):
+    model = WebhookAttempt
+    fields = ["at", "status_code", "error", "duration_ms"]
+    readonly_fields = ["at", "status_code", "error", "duration_ms"]
+    extra = 0
+    can_delete = False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "url", "status", "attempts", "next_attempt_at", "delivered_at"]
+    list_filter = ["status"]
+    inlines = [WebhookAttemptInline]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "subject", "sent_at", "error"]

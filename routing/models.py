@@ -1,20 +1,119 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
 from routing.triggers import Trigger
-from scoring.models import GroupTransition, LifecycleStage, ScoreGroup
+from scoring import rules as pure
+from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup
+
+
+class Team(models.Model):
+    """A sales team with its own queue, assignment method and SLA."""
+
+    class Assignment(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round robin over available reps with room"
+        TERRITORY = "territory", "Territory rules (lead attributes), else the team queue"
+        QUEUE = "queue", "Nobody: reps claim from the team queue"
+
+    class SlaAction(models.TextChoices):
+        REASSIGN = "reassign", "Reassign to the next rep (round robin)"
+        NOTIFY = "notify", "Notify the team lead"
+
+    key = models.SlugField(max_length=60, unique=True, help_text="Stable name used in model files.")
+    name = models.CharField(max_length=100)
+    assignment = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
+    sla_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A lead unclaimed this many hours is escalated once. Empty: no SLA."
+    )
+    sla_action = models.CharField(max_length=10, choices=SlaAction.choices, default=SlaAction.NOTIFY)
+    team_lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    email = models.EmailField(blank=True, help_text="Where team notifications go (else the team lead's email).")
+    # The rep who got the last round-robin lead: the next one starts after them.
+    last_rep = models.ForeignKey("Rep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Rep(models.Model):
+    """A sales rep: a user in a team, with availability and a capacity of open leads."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="reps")
+    available = models.BooleanField(default=True, help_text="Unavailable reps (holidays…) get no new leads.")
+    capacity = models.PositiveIntegerField(default=50, help_text="At most this many open leads at once.")
+
+    class Meta:
+        ordering = ["team", "user__username"]
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+
+class TerritoryRule(models.Model):
+    """Leads whose attribute matches go to this rep (first matching rule wins)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="territories")
+    position = models.PositiveIntegerField(default=0)
+    field = models.CharField(
+        max_length=120, help_text="A lead field such as country or industry, or attributes.<name>."
+    )
+    values = models.JSONField(help_text='Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].')
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="territories")
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.field} in {self.values} → {self.rep}"
+
+    def clean(self) -> None:
+        problem = pure.check_field(self.field, dimension=pure.Dimension.FIT)
+        if problem:
+            raise ValidationError({"field": problem})
+        if not isinstance(self.values, list) or not self.values:
+            raise ValidationError({"values": "Give a list of one or more values."})
+        if self.rep_id and self.team_id and self.rep.team_id != self.team_id:
+            raise ValidationError({"rep": "The rep must be in this team."})
 
 
 class RoutingRule(models.Model):
-    """When a lead's score crosses a border, do these actions (in order)."""
+    """When something happens to a lead (its trigger) and the conditions hold, do these actions in order."""
 
     key = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     active = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=0, help_text="Rules run in this order.")
-    trigger = models.CharField(max_length=20, choices=[(t.value, t.value.replace("_", " ")) for t in Trigger])
-    group = models.ForeignKey(ScoreGroup, on_delete=models.PROTECT, related_name="+")
+    trigger = models.CharField(max_length=20, choices=[(t.value, t.label) for t in Trigger])
+    group = models.ForeignKey(
+        ScoreGroup,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="For 'enters group' and 'leaves group'.",
+    )
+    threshold = models.IntegerField(null=True, blank=True, help_text="For 'score rises to' and 'score falls below'.")
+    stage = models.CharField(
+        max_length=20,
+        choices=LifecycleStage.choices,
+        blank=True,
+        help_text="For 'lifecycle stage changes': only a change to this stage (empty: any change).",
+    )
+    conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Only leads matching all of these, e.g. [{"field": "country", "operator": "one_of", '
+        '"value": ["Spain"]}] (operators as in scoring rules).',
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -22,25 +121,105 @@ class RoutingRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        trigger = Trigger(self.trigger) if self.trigger in {t.value for t in Trigger} else None
+        if trigger in (Trigger.ENTERS_GROUP, Trigger.LEAVES_GROUP) and self.group_id is None:
+            errors["group"] = "Choose the score group this trigger watches."
+        if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
+            errors["threshold"] = "Give the score this trigger watches."
+        for i, problem in enumerate(check_conditions(self.conditions)):
+            errors.setdefault("conditions", f"condition {i + 1}: {problem}")
+        if errors:
+            raise ValidationError(errors)
+
+    def conditions_pure(self) -> tuple[pure.Condition, ...]:
+        return tuple(pure.Condition(c["field"], pure.Operator(c["operator"]), c.get("value")) for c in self.conditions)
+
+
+def check_conditions(conditions: object) -> list[str]:
+    """Problems with a rule's conditions (a list of {field, operator, value}), as sentences."""
+    if not isinstance(conditions, list):
+        return ["conditions must be a list"]
+    problems = []
+    for condition in conditions:
+        if not isinstance(condition, dict) or set(condition) - {"field", "operator", "value"}:
+            problems.append("each condition is {field, operator, value}")
+            continue
+        errors = pure.check_condition(
+            str(condition.get("field", "")),
+            str(condition.get("operator", "")),
+            condition.get("value"),
+            dimension=pure.Dimension.FIT,
+        )
+        problems.extend(f"{name}: {message}" for name, message in errors.items())
+    return problems
+
 
 class RoutingAction(models.Model):
     class Kind(models.TextChoices):
         ENROLL = "enroll", "Enroll in a nurture sequence"
         EXIT_SEQUENCE = "exit_sequence", "Exit a nurture sequence"
         EXIT_ALL = "exit_all", "Exit every nurture sequence"
+        ROUTE_TO_QUEUE = "route_to_queue", "Route to a team's sales queue"
+        ASSIGN_OWNER = "assign_owner", "Assign an owner"
+        NOTIFY = "notify", "Notify the owner or team by email"
         SET_STAGE = "set_stage", "Set the lifecycle stage"
+        ADD_TAG = "add_tag", "Add a tag"
+        WEBHOOK = "webhook", "Call a webhook"
 
     rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="actions")
     position = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     sequence = models.ForeignKey("nurture.Sequence", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     stage = models.CharField(max_length=20, choices=LifecycleStage.choices, blank=True)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Route to queue, assign owner (by the team's assignment) and notify (the team).",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Assign owner: this person (instead of a team's assignment).",
+    )
+    tag = models.CharField(max_length=60, blank=True, help_text="Add tag: kept in the lead's attributes.tags.")
+    url = models.URLField(blank=True, help_text="Webhook: the URL that receives a signed JSON POST.")
+    secret = models.CharField(
+        max_length=200, blank=True, help_text="Webhook: the shared secret of the HMAC-SHA256 signature."
+    )
+    message = models.CharField(max_length=300, blank=True, help_text="Notify: a line added to the email.")
 
     class Meta:
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.rule})"
+
+    def clean(self) -> None:
+        kind = self.Kind
+        needs: dict[str, tuple[str, str]] = {
+            kind.ENROLL: ("sequence", "Choose the sequence to enroll in."),
+            kind.EXIT_SEQUENCE: ("sequence", "Choose the sequence to exit."),
+            kind.ROUTE_TO_QUEUE: ("team", "Choose the team whose queue receives the lead."),
+            kind.SET_STAGE: ("stage", "Choose the lifecycle stage."),
+            kind.ADD_TAG: ("tag", "Give the tag."),
+            kind.WEBHOOK: ("url", "Give the webhook URL."),
+        }
+        if self.kind in needs:
+            name, message = needs[self.kind]
+            if not getattr(self, name) and not getattr(self, f"{name}_id", None):
+                raise ValidationError({name: message})
+        if self.kind == kind.ASSIGN_OWNER and not (self.team_id or self.user_id):
+            raise ValidationError({"team": "Choose a team (its assignment picks the rep) or a user."})
+        if self.kind == kind.WEBHOOK and not self.secret:
+            raise ValidationError({"secret": "Give a secret: the receiver checks the signature with it."})
 
 
 class ActionRun(models.Model):
@@ -56,3 +235,161 @@ class ActionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} for transition {self.transition_id}: {self.outcome}"
+
+
+class QueueItem(models.Model):
+    """A lead handed to sales: in a team's queue, then claimed, worked and closed.
+
+    A lead has at most one open item. Owner empty: waiting in the team queue
+    for a rep to claim it; owner set and not yet claimed: assigned to that rep.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting"
+        CLAIMED = "claimed", "Claimed"
+        ACCEPTED = "accepted", "Accepted"
+        QUALIFIED = "qualified", "Qualified"
+        REJECTED = "rejected", "Rejected"
+        DISQUALIFIED = "disqualified", "Disqualified"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    OPEN_STATUSES = (Status.OPEN, Status.CLAIMED, Status.ACCEPTED, Status.QUALIFIED)
+    CLOSED_STATUSES = (Status.REJECTED, Status.DISQUALIFIED, Status.WON, Status.LOST)
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="queue_items")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="items")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="queue_items"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    entered_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why it was rejected, disqualified or lost.")
+    budget = models.CharField(max_length=200, blank=True)
+    authority = models.CharField(max_length=200, blank=True)
+    need = models.CharField(max_length=200, blank=True)
+    timeline = models.CharField(max_length=200, blank=True)
+    transition = models.ForeignKey(
+        GroupTransition, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"],
+                condition=Q(status__in=["open", "claimed", "accepted", "qualified"]),
+                name="one_open_item",
+            ),
+        ]
+        indexes = [
+            # The queue page: a team's waiting items and a rep's own open items.
+            models.Index(fields=["team", "entered_at"], condition=Q(status="open"), name="queue_team_open_idx"),
+            models.Index(
+                fields=["owner", "entered_at"],
+                condition=Q(status__in=["open", "claimed", "accepted", "qualified"]),
+                name="queue_owner_open_idx",
+            ),
+        ]
+        permissions = [("work_queue", "Can work the sales queue (claim, accept, qualify, close leads)")]
+
+    def __str__(self) -> str:
+        return f"{self.lead} in {self.team} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class Outcome(models.Model):
+    """What sales did with a lead, one row per action: the history reports read."""
+
+    class Kind(models.TextChoices):
+        CLAIMED = "claimed", "Claimed"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        QUALIFIED = "qualified", "Qualified"
+        DISQUALIFIED = "disqualified", "Disqualified"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+        ESCALATED = "escalated", "Escalated (SLA)"
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="outcomes")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="outcomes", db_index=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    total_score = models.IntegerField(help_text="The lead's total score when it happened.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["lead", "-at"], name="outcome_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.lead_id}"
+
+
+class Notification(models.Model):
+    """An email to send (an outbox): recorded by routing, sent once by a task."""
+
+    to = models.JSONField(help_text="Addresses.")
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["id"], condition=Q(sent_at__isnull=True), name="notification_unsent_idx")]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class WebhookDelivery(models.Model):
+    """One webhook call to make: a signed JSON POST, retried with backoff."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    run = models.OneToOneField(ActionRun, on_delete=models.CASCADE, related_name="webhook")
+    url = models.URLField()
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.get_status_display()}, {self.attempts} attempts)"
+
+
+class WebhookAttempt(models.Model):
+    """Every try of a webhook delivery, kept for the admin."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.status_code or self.error} at {self.at:%Y-%m-%d %H:%M:%S}"

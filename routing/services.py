@@ -1,75 +1,551 @@
-"""Acting on group transitions: the outbox that scoring writes, consumed here.
+"""Acting on lead events: the outbox that scoring (and sales) write, consumed here.
 
-Each transition is claimed once (``SKIP LOCKED``), its rules' actions run in
-order, each recorded in :class:`ActionRun` under a unique (transition,
-action) constraint, so a re-run after a crash repeats nothing that was done.
+Workers claim a batch of unprocessed events (``SKIP LOCKED``), find the rules
+each fires (pure: :mod:`routing.triggers`), claim every (event, action) pair
+with one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` into
+:class:`ActionRun`, and then run each action once for all the leads it
+claimed, as bulk statements. A re-run after a crash finds the pairs already
+claimed and repeats nothing.
+
+Per lead, actions run in rule order then action order. A batch holding two
+events of the same lead runs them in waves (each lead's first event, then its
+second…), so that order holds across events too.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from nurture import services as nurture
 from nurture.goals import ExitReason
-from routing import triggers
-from routing.models import ActionRun, RoutingAction, RoutingRule
+from routing import assignment, triggers
+from routing.models import (
+    ActionRun,
+    Notification,
+    QueueItem,
+    Rep,
+    RoutingAction,
+    RoutingRule,
+    Team,
+    WebhookDelivery,
+)
+from scoring import bulk
+from scoring import services as scoring
 from scoring.models import GroupTransition, Lead
 
 logger = logging.getLogger(__name__)
 
-
-def _act(action: RoutingAction, lead: Lead, now: datetime) -> str:
-    """Do one action for one lead; returns what happened, for the record."""
-    kind = RoutingAction.Kind
-    if action.kind == kind.ENROLL and action.sequence is not None:
-        result = nurture.enrollment_try_start(lead=lead, sequence=action.sequence, now=now)
-        return "enrolled" if result.enrollment else f"not enrolled: {result.refusal}"
-    if action.kind == kind.EXIT_SEQUENCE and action.sequence is not None:
-        return "exited" if nurture.enrollment_exit(lead=lead, sequence=action.sequence, now=now) else "not enrolled"
-    if action.kind == kind.EXIT_ALL:
-        exited = nurture.leads_exit_all(lead_ids=[lead.pk], reason=ExitReason.MANUAL, now=now)
-        return f"exited {exited}"
-    if action.kind == kind.SET_STAGE and action.stage:
-        Lead.objects.filter(pk=lead.pk).update(lifecycle_stage=action.stage)
-        return f"stage {action.stage}"
-    return "nothing to do (incomplete action)"
+EVENT_FIELDS = (
+    "id",
+    "lead_id",
+    "kind",
+    "from_group_id",
+    "to_group_id",
+    "previous_total",
+    "total_score",
+    "from_stage",
+    "to_stage",
+    "cause",
+    "detail",
+    "occurred_at",
+)
 
 
-def transitions_route(*, batch_size: int = 200, now: datetime | None = None) -> int:
-    """Run the routing rules for unprocessed transitions, oldest first. Returns how many were processed."""
-    now = now or timezone.now()
-    rules = list(RoutingRule.objects.filter(active=True).prefetch_related("actions__sequence"))
+@dataclass(frozen=True)
+class Claimed:
+    """One (event, action) pair this run owns."""
+
+    run_id: int
+    event_id: int
+    lead_id: int
+    event: Mapping[str, Any]
+
+
+# --- the rules, as plain data --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    rule: RoutingRule
+    trigger: triggers.RuleTrigger
+    actions: tuple[RoutingAction, ...]
+
+
+def rules_load() -> list[LoadedRule]:
+    """Active rules with their actions, in order (two queries)."""
+    rules = RoutingRule.objects.filter(active=True).prefetch_related("actions__sequence", "actions__team")
+    return [
+        LoadedRule(
+            rule,
+            triggers.RuleTrigger(
+                triggers.Trigger(rule.trigger),
+                group=rule.group_id,
+                threshold=rule.threshold,
+                stage=rule.stage,
+                conditions=rule.conditions_pure(),
+            ),
+            tuple(rule.actions.all()),
+        )
+        for rule in rules
+    ]
+
+
+def score_watches_sync() -> None:
+    """Tell scoring which totals the active rules watch (call after rules change)."""
+    scoring.score_watches_set(values=triggers.watched_scores([r.trigger for r in rules_load()]))
+
+
+def _event_of(row: Mapping[str, Any]) -> triggers.Event:
+    return triggers.Event(
+        kind=triggers.EventKind(row["kind"]),
+        from_group=row["from_group_id"],
+        to_group=row["to_group_id"],
+        previous_total=row["previous_total"],
+        total=row["total_score"],
+        from_stage=row["from_stage"],
+        to_stage=row["to_stage"],
+    )
+
+
+# --- the loop ---------------------------------------------------------------------
+
+
+def transitions_route(*, batch_size: int = 1000, now: datetime | None = None) -> int:
+    """Run the routing rules for unprocessed lead events, oldest first, until none
+    is left. Returns how many events were processed. Safe to run twice, and in
+    several workers at once."""
+    rules = rules_load()
     done = 0
     while True:
         with transaction.atomic():
-            claimed = list(
+            rows = list(
                 GroupTransition.objects.select_for_update(skip_locked=True)
                 .filter(processed_at__isnull=True)
-                .select_related("lead")
-                .order_by("id")[:batch_size]
+                .order_by("id")
+                .values(*EVENT_FIELDS)[:batch_size]
             )
-            for crossing in claimed:
-                moved = triggers.Transition(crossing.from_group_id, crossing.to_group_id)
-                for rule in rules:
-                    if not triggers.fires(triggers.RuleTrigger(triggers.Trigger(rule.trigger), rule.group_id), moved):
-                        continue
-                    for action in rule.actions.all():
-                        _run_once(crossing, action, now)
-            GroupTransition.objects.filter(pk__in=[c.pk for c in claimed]).update(processed_at=now)
-        done += len(claimed)
-        if len(claimed) < batch_size:
+            if rows:
+                _route_batch(rows, rules, now or timezone.now())
+                GroupTransition.objects.filter(pk__in=[r["id"] for r in rows]).update(
+                    processed_at=now or timezone.now()
+                )
+        done += len(rows)
+        # Actions may record new events (a change of stage): drain those too.
+        if not rows:
             return done
 
 
-def _run_once(crossing: GroupTransition, action: RoutingAction, now: datetime) -> None:
-    try:
-        with transaction.atomic():
-            run = ActionRun.objects.create(transition=crossing, action=action)
-            run.outcome = _act(action, crossing.lead, now)[:300]
-            run.save(update_fields=["outcome"])
-    except IntegrityError:
-        logger.info("action %s already ran for transition %s", action.pk, crossing.pk)
+def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datetime) -> None:
+    if not rules:
+        return
+    lead_ids = {r["lead_id"] for r in rows}
+    values = _lead_values(lead_ids) if any(r.trigger.conditions for r in rules) else {}
+    waves: list[list[dict[str, Any]]] = []
+    seen: dict[int, int] = defaultdict(int)
+    for row in rows:
+        wave = seen[row["lead_id"]]
+        seen[row["lead_id"]] += 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(row)
+    for wave_rows in waves:
+        pairs: list[tuple[dict[str, Any], RoutingAction]] = []
+        for row in wave_rows:
+            event = _event_of(row)
+            for loaded in rules:
+                if triggers.applies(loaded.trigger, event, values.get(row["lead_id"], {})):
+                    pairs.extend((row, action) for action in loaded.actions)
+        claimed = _claim(pairs)
+        by_action: dict[int, list[Claimed]] = defaultdict(list)
+        for claim, action in claimed:
+            by_action[action.pk].append(claim)
+        actions = {action.pk: action for _, action in claimed}
+        ordered = sorted(actions.values(), key=lambda a: (a.rule.position, a.rule_id, a.position, a.pk))
+        outcomes: list[tuple[int, str]] = []
+        for action in ordered:
+            done = ACTIONS[action.kind](action, by_action[action.pk], now)
+            outcomes.extend((run_id, text[:300]) for run_id, text in done.items())
+        _outcomes_record(outcomes)
+
+
+def _lead_values(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
+    leads = Lead.objects.filter(pk__in=list(lead_ids)).only(*Lead.FIT_FIELDS, "attributes")
+    return {lead.pk: lead.rule_values() for lead in leads}
+
+
+def _claim(pairs: Sequence[tuple[dict[str, Any], RoutingAction]]) -> list[tuple[Claimed, RoutingAction]]:
+    """Insert an ActionRun per pair unless one exists; return the pairs this call inserted."""
+    if not pairs:
+        return []
+    actions = {a.pk: a for _, a in pairs}
+    rows = {(row["id"], action.pk): row for row, action in pairs}
+    if connection.vendor == "postgresql":
+        inserted = bulk.pg_execute(
+            "INSERT INTO routing_actionrun (transition_id, action_id, done_at, outcome)"
+            " SELECT t, a, now(), '' FROM unnest(%s::bigint[], %s::bigint[]) AS u(t, a)"
+            " ON CONFLICT (transition_id, action_id) DO NOTHING RETURNING id, transition_id, action_id",
+            [[k[0] for k in rows], [k[1] for k in rows]],
+        )
+    else:
+        ActionRun.objects.bulk_create([ActionRun(transition_id=t, action_id=a) for t, a in rows], ignore_conflicts=True)
+        # SQLite cannot say which rows ignore_conflicts skipped: the ones with no outcome yet are ours
+        # (one writer at a time there, so nobody else holds them).
+        inserted = list(
+            ActionRun.objects.filter(transition_id__in={k[0] for k in rows}, outcome="").values_list(
+                "id", "transition_id", "action_id"
+            )
+        )
+    result = []
+    for run_id, event_id, action_id in inserted:
+        row = rows.get((event_id, action_id))
+        if row is not None:
+            result.append((Claimed(run_id, event_id, row["lead_id"], row), actions[action_id]))
+    return result
+
+
+def _outcomes_record(outcomes: Sequence[tuple[int, str]]) -> None:
+    bulk.values_update(ActionRun, ["outcome"], list(outcomes))
+
+
+# --- the actions: each runs for all the leads that claimed it, returns {run id: outcome} ---
+
+
+def _by_lead(claims: Sequence[Claimed]) -> dict[int, list[int]]:
+    runs: dict[int, list[int]] = defaultdict(list)
+    for c in claims:
+        runs[c.lead_id].append(c.run_id)
+    return runs
+
+
+def _each(claims: Sequence[Claimed], outcome: Mapping[int, str] | str) -> dict[int, str]:
+    if isinstance(outcome, str):
+        return {c.run_id: outcome for c in claims}
+    return {c.run_id: outcome.get(c.lead_id, "") for c in claims}
+
+
+def _enroll(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    assert action.sequence is not None
+    results = nurture.enrollments_start_many(sequence=action.sequence, lead_ids=_by_lead(claims), now=now)
+    return _each(claims, {pk: "enrolled" if not why else f"not enrolled: {why}" for pk, why in results.items()})
+
+
+def _exit_sequence(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    assert action.sequence is not None
+    exited = nurture.leads_exit_sequence(
+        lead_ids=_by_lead(claims), sequence=action.sequence, reason=ExitReason.MANUAL, now=now
+    )
+    return _each(claims, f"exited ({exited} in this batch)")
+
+
+def _exit_all(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    exited = nurture.leads_exit_all(lead_ids=_by_lead(claims), reason=ExitReason.MANUAL, now=now)
+    return _each(claims, f"exited every sequence ({exited} enrollments in this batch)")
+
+
+def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    scoring.leads_stage_set(lead_ids=_by_lead(claims), stage=action.stage, cause="routing", at=now)
+    return _each(claims, f"stage {action.stage}")
+
+
+def _add_tag(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    leads_tag(lead_ids=_by_lead(claims), tag=action.tag)
+    return _each(claims, f"tagged {action.tag}")
+
+
+def _route_to_queue(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    assert action.team is not None
+    events = {c.lead_id: c.event_id for c in claims}
+    placed = leads_queue(team=action.team, lead_ids=list(events), now=now, events=events)
+    return _each(claims, placed)
+
+
+def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    lead_ids = list(_by_lead(claims))
+    if action.user_id is not None:
+        Lead.objects.filter(pk__in=lead_ids).update(owner_id=action.user_id)
+        QueueItem.objects.filter(lead_id__in=lead_ids, status=QueueItem.Status.OPEN).update(owner_id=action.user_id)
+        return _each(claims, f"owner user {action.user_id}")
+    assert action.team is not None
+    chosen = leads_assign(team=action.team, lead_ids=lead_ids)
+    return _each(
+        claims, {pk: f"owner user {u}" if u else "no rep with room: left unassigned" for pk, u in chosen.items()}
+    )
+
+
+def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    lead_ids = list(_by_lead(claims))
+    leads = Lead.objects.filter(pk__in=lead_ids).select_related("owner", "score_group")
+    team_to = _team_addresses(action.team) if action.team is not None else []
+    rows = []
+    outcome: dict[int, str] = {}
+    for lead in leads:
+        to = team_to or ([lead.owner.email] if lead.owner is not None and lead.owner.email else [])
+        if not to:
+            outcome[lead.pk] = "nobody to notify (no owner email, no team)"
+            continue
+        rows.append(
+            Notification(
+                to=to,
+                lead=lead,
+                subject=f"Lead {lead}: {action.rule.name}",
+                body=render_to_string(
+                    "routing/email/notify.txt",
+                    {
+                        "lead": lead,
+                        "rule": action.rule,
+                        "message": action.message,
+                        "base": settings.LEADFLOW_PUBLIC_URL,
+                    },
+                ),
+            )
+        )
+        outcome[lead.pk] = f"notified {', '.join(to)}"
+    Notification.objects.bulk_create(rows)
+    if rows:
+        transaction.on_commit(_notifications_enqueue)
+    return _each(claims, outcome)
+
+
+def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    leads = {
+        lead["id"]: lead
+        for lead in Lead.objects.filter(pk__in=list(_by_lead(claims))).values(
+            "id",
+            "email",
+            "external_id",
+            "first_name",
+            "last_name",
+            "company",
+            "lifecycle_stage",
+            "fit_score",
+            "engagement_score",
+            "total_score",
+            "score_group__key",
+        )
+    }
+    deliveries = []
+    for c in claims:
+        lead = leads.get(c.lead_id)
+        if lead is None:
+            continue
+        deliveries.append(
+            WebhookDelivery(
+                run_id=c.run_id,
+                url=action.url,
+                payload=webhook_payload(action=action, lead=lead, event=c.event),
+                next_attempt_at=now,
+            )
+        )
+    WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    if deliveries:
+        transaction.on_commit(_webhooks_enqueue)
+    return _each(claims, "webhook queued")
+
+
+ACTIONS: dict[str, Callable[[RoutingAction, Sequence[Claimed], datetime], dict[int, str]]] = {
+    RoutingAction.Kind.ENROLL: _enroll,
+    RoutingAction.Kind.EXIT_SEQUENCE: _exit_sequence,
+    RoutingAction.Kind.EXIT_ALL: _exit_all,
+    RoutingAction.Kind.SET_STAGE: _set_stage,
+    RoutingAction.Kind.ADD_TAG: _add_tag,
+    RoutingAction.Kind.ROUTE_TO_QUEUE: _route_to_queue,
+    RoutingAction.Kind.ASSIGN_OWNER: _assign_owner,
+    RoutingAction.Kind.NOTIFY: _notify,
+    RoutingAction.Kind.WEBHOOK: _webhook,
+}
+
+
+def webhook_payload(*, action: RoutingAction, lead: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
+    """What a webhook receives: the rule, the event and the lead (JSON-ready)."""
+    return {
+        "rule": action.rule.key,
+        "event": {
+            "id": event["id"],
+            "kind": event["kind"],
+            "cause": event["cause"],
+            "previous_total": event["previous_total"],
+            "total": event["total_score"],
+            "from_stage": event["from_stage"],
+            "to_stage": event["to_stage"],
+            "detail": event["detail"],
+            "occurred_at": event["occurred_at"].isoformat(),
+        },
+        "lead": {
+            "id": lead["id"],
+            "email": lead["email"],
+            "external_id": lead["external_id"],
+            "name": f"{lead['first_name']} {lead['last_name']}".strip(),
+            "company": lead["company"],
+            "lifecycle_stage": lead["lifecycle_stage"],
+            "fit_score": lead["fit_score"],
+            "engagement_score": lead["engagement_score"],
+            "total_score": lead["total_score"],
+            "score_group": lead["score_group__key"],
+        },
+    }
+
+
+def _notifications_enqueue() -> None:
+    from routing import tasks
+
+    scoring.enqueue(tasks.notifications_send_task, fallback="the minute routing task sends it")
+
+
+def _webhooks_enqueue() -> None:
+    from routing import tasks
+
+    scoring.enqueue(tasks.webhooks_deliver_task, fallback="the minute webhook task delivers it")
+
+
+def _team_addresses(team: Team) -> list[str]:
+    if team.email:
+        return [team.email]
+    if team.team_lead is not None and team.team_lead.email:
+        return [team.team_lead.email]
+    return []
+
+
+# --- tags ---------------------------------------------------------------------------
+
+
+def leads_tag(*, lead_ids: Iterable[int], tag: str) -> int:
+    """Add ``tag`` to the leads' ``attributes.tags`` (a list; rules can test it with
+    'contains'). Leads that have it already are left alone. Returns how many changed."""
+    ids = list(lead_ids)
+    if connection.vendor == "postgresql":
+        return len(
+            bulk.pg_execute(
+                "UPDATE scoring_lead SET attributes = attributes"
+                " || jsonb_build_object('tags', COALESCE(attributes->'tags', '[]'::jsonb) || to_jsonb(%s::text))"
+                " WHERE id = ANY(%s::bigint[])"
+                " AND NOT COALESCE(attributes->'tags', '[]'::jsonb) @> jsonb_build_array(%s::text) RETURNING id",
+                [tag, ids, tag],
+            )
+        )
+    changed = 0
+    for lead in Lead.objects.filter(pk__in=ids).only("attributes"):
+        tags = list((lead.attributes or {}).get("tags") or [])
+        if tag not in tags:
+            lead.attributes = {**(lead.attributes or {}), "tags": [*tags, tag]}
+            lead.save(update_fields=["attributes"])
+            changed += 1
+    return changed
+
+
+# --- the sales queue and assignment -------------------------------------------------
+
+
+def _rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:
+    reps = Rep.objects.filter(team=team)
+    if lock:
+        # Serialise assignments per team: the cursor and the capacities are read then written.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+    counted = reps.annotate(
+        open_leads=Count("user__queue_items", filter=Q(user__queue_items__status__in=QueueItem.OPEN_STATUSES))
+    ).values_list("id", "available", "capacity", "open_leads")
+    return [assignment.RepSlot(*row) for row in counted]
+
+
+def _choose(team: Team, lead_ids: Sequence[int]) -> dict[int, int | None]:
+    """Rep (Rep id) per lead by the team's method; advances the round-robin cursor."""
+    slots = _rep_slots(team, lock=True)
+    territories: list[assignment.Territory] = []
+    values: list[Mapping[str, object]] = [{} for _ in lead_ids]
+    if team.assignment == Team.Assignment.TERRITORY:
+        territories = [assignment.Territory(t.field, tuple(t.values), t.rep_id) for t in team.territories.all()]
+        known = _lead_values(lead_ids)
+        values = [known.get(pk, {}) for pk in lead_ids]
+    team.refresh_from_db(fields=["last_rep"])
+    chosen, after = assignment.assign_many(
+        slots, values, method=team.assignment, after=team.last_rep_id, territories=territories
+    )
+    if after != team.last_rep_id:
+        Team.objects.filter(pk=team.pk).update(last_rep_id=after)
+    return dict(zip(lead_ids, chosen, strict=True))
+
+
+def leads_queue(
+    *, team: Team, lead_ids: Sequence[int], now: datetime, events: Mapping[int, int] | None = None
+) -> dict[int, str]:
+    """Put leads in ``team``'s queue (those not already in an open item) and assign
+    them by the team's method. Returns an outcome per lead."""
+    already = dict(
+        QueueItem.objects.filter(lead_id__in=lead_ids, status__in=QueueItem.OPEN_STATUSES).values_list(
+            "lead_id", "team__name"
+        )
+    )
+    new = [pk for pk in dict.fromkeys(lead_ids) if pk not in already]
+    chosen = _choose(team, new) if new else {}
+    users = dict(Rep.objects.filter(pk__in={r for r in chosen.values() if r}).values_list("pk", "user_id"))
+    items = [
+        QueueItem(
+            lead_id=pk,
+            team=team,
+            owner_id=users.get(chosen.get(pk) or 0),
+            entered_at=now,
+            transition_id=(events or {}).get(pk),
+        )
+        for pk in new
+    ]
+    QueueItem.objects.bulk_create(items, ignore_conflicts=connection.vendor == "postgresql")
+    owners = [(item.lead_id, item.owner_id) for item in items if item.owner_id]
+    if owners:
+        bulk.values_update(Lead, ["owner"], owners)
+    outcome = {pk: f"already in {name}'s queue" for pk, name in already.items()}
+    for item in items:
+        outcome[item.lead_id] = (
+            f"in {team.name}'s queue, assigned to user {item.owner_id}" if item.owner_id else f"in {team.name}'s queue"
+        )
+    return outcome
+
+
+def leads_assign(*, team: Team, lead_ids: Sequence[int]) -> dict[int, int | None]:
+    """Give the leads an owner by ``team``'s assignment; their open queue items too. Returns user ids."""
+    chosen = _choose(team, list(lead_ids))
+    users = dict(Rep.objects.filter(pk__in={r for r in chosen.values() if r}).values_list("pk", "user_id"))
+    result = {pk: users.get(rep) if rep else None for pk, rep in chosen.items()}
+    assigned = [(pk, user) for pk, user in result.items() if user]
+    if assigned:
+        bulk.values_update(Lead, ["owner"], assigned)
+        owner = dict(assigned)
+        items = QueueItem.objects.filter(lead_id__in=owner, status=QueueItem.Status.OPEN, owner__isnull=True)
+        bulk.values_update(QueueItem, ["owner"], [(pk, owner[lead]) for pk, lead in items.values_list("pk", "lead_id")])
+    return result
+
+
+# --- notifications --------------------------------------------------------------------
+
+
+def notifications_send(*, limit: int = 200) -> int:
+    """Send unsent notification emails over one connection. Each is claimed with
+    ``SKIP LOCKED`` and marked sent in the same transaction, so two senders never
+    both send one. Returns how many were sent."""
+    from django.core import mail
+
+    sent = 0
+    with transaction.atomic():
+        batch = list(Notification.objects.select_for_update(skip_locked=True).filter(sent_at__isnull=True)[:limit])
+        if not batch:
+            return 0
+        with mail.get_connection() as email:
+            for note in batch:
+                message = mail.EmailMessage(note.subject, note.body, to=list(note.to), connection=email)
+                try:
+                    message.send()
+                except OSError as exc:  # SMTP errors are OSErrors: keep it for the next run
+                    Notification.objects.filter(pk=note.pk).update(error=str(exc)[:300])
+                    continue
+                sent += 1
+                Notification.objects.filter(pk=note.pk).update(sent_at=timezone.now(), error="")
+    return sent

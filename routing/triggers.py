@@ -1,30 +1,98 @@
-"""Which routing rules a group transition fires: pure code, no database."""
+"""Which routing rules a lead event fires: pure code, no database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from scoring import rules as pure
 
 
 class Trigger(StrEnum):
     ENTERS_GROUP = "enters_group"
     LEAVES_GROUP = "leaves_group"
+    SCORE_RISES_TO = "score_rises_to"
+    SCORE_FALLS_BELOW = "score_falls_below"
+    STAGE_CHANGES = "stage_changes"
+    QUALIFIED = "qualified"
+    DISQUALIFIED = "disqualified"
+
+    @property
+    def label(self) -> str:
+        return {
+            "enters_group": "enters group",
+            "leaves_group": "leaves group",
+            "score_rises_to": "score rises to N or more",
+            "score_falls_below": "score falls below N",
+            "stage_changes": "lifecycle stage changes",
+            "qualified": "sales qualifies the lead",
+            "disqualified": "sales disqualifies or rejects the lead",
+        }[self.value]
+
+
+class EventKind(StrEnum):
+    """The kinds of outbox rows scoring and sales write (scoring.models.GroupTransition.Kind)."""
+
+    SCORE = "score"
+    STAGE = "stage"
+    QUALIFIED = "qualified"
+    DISQUALIFIED = "disqualified"
 
 
 @dataclass(frozen=True)
-class Transition:
-    from_group: int | None
-    to_group: int | None
+class Event:
+    """Something that happened to a lead, as routing sees it."""
+
+    kind: EventKind = EventKind.SCORE
+    from_group: int | None = None
+    to_group: int | None = None
+    previous_total: int | None = None
+    total: int = 0
+    from_stage: str = ""
+    to_stage: str = ""
 
 
 @dataclass(frozen=True)
 class RuleTrigger:
     trigger: Trigger
-    group: int
+    group: int | None = None
+    threshold: int | None = None
+    stage: str = ""
+    conditions: tuple[pure.Condition, ...] = field(default=())
 
 
-def fires(rule: RuleTrigger, transition: Transition) -> bool:
-    """Whether ``transition`` is what ``rule`` waits for (each crossing fires again)."""
-    if rule.trigger is Trigger.ENTERS_GROUP:
-        return transition.to_group == rule.group and transition.from_group != rule.group
-    return transition.from_group == rule.group and transition.to_group != rule.group
+def fires(rule: RuleTrigger, event: Event) -> bool:
+    """Whether ``event`` is what ``rule`` waits for (each crossing fires again, each time)."""
+    t = rule.trigger
+    if event.kind is EventKind.SCORE:
+        if t is Trigger.ENTERS_GROUP:
+            return event.to_group == rule.group and event.from_group != rule.group
+        if t is Trigger.LEAVES_GROUP:
+            return event.from_group == rule.group and event.to_group != rule.group
+        if event.previous_total is None or rule.threshold is None:
+            return False
+        if t is Trigger.SCORE_RISES_TO:
+            return event.previous_total < rule.threshold <= event.total
+        if t is Trigger.SCORE_FALLS_BELOW:
+            return event.total < rule.threshold <= event.previous_total
+        return False
+    if event.kind is EventKind.STAGE:
+        return t is Trigger.STAGE_CHANGES and event.from_stage != event.to_stage and rule.stage in ("", event.to_stage)
+    if event.kind is EventKind.QUALIFIED:
+        return t is Trigger.QUALIFIED
+    return t is Trigger.DISQUALIFIED
+
+
+def applies(rule: RuleTrigger, event: Event, lead_values: Mapping[str, object]) -> bool:
+    """:func:`fires`, and the rule's conditions on the lead's attributes hold."""
+    return fires(rule, event) and all(pure.condition_holds(c, lead_values) for c in rule.conditions)
+
+
+def watched_scores(rules: list[RuleTrigger]) -> set[int]:
+    """The totals scoring must report crossings of for these rules."""
+    return {
+        r.threshold
+        for r in rules
+        if r.threshold is not None and r.trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW)
+    }

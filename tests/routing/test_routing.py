@@ -7,12 +7,16 @@ import pytest
 from nurture.models import Enrollment
 from routing import services
 from routing.models import ActionRun, RoutingAction, RoutingRule
-from routing.triggers import RuleTrigger, Transition, Trigger, fires
+from routing.triggers import Event, RuleTrigger, Trigger, fires
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead
 from scoring.rules import Dimension
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
+
+
+def Transition(from_group: int | None, to_group: int | None) -> Event:  # noqa: N802
+    return Event(from_group=from_group, to_group=to_group)
 
 
 def test_triggers_fire_on_each_crossing_of_their_group() -> None:
@@ -43,7 +47,7 @@ def test_entering_and_leaving_a_group_enroll_and_exit_each_time() -> None:
     lead = LeadFactory.create()
 
     adjust(lead, 65)  # enters frequent
-    assert services.transitions_route() == 1
+    assert services.transitions_route() == 2  # the crossing, then the change of stage it made
     assert Enrollment.objects.filter(lead=lead, sequence=sequence, status="active").count() == 1
     lead.refresh_from_db()
     assert lead.lifecycle_stage == "mql"

@@ -1,0 +1,227 @@
+"""What sales reps do with queued leads, and SLA escalation.
+
+Every change of an item is one conditional ``UPDATE … WHERE status = …``: two
+reps acting on the same item at once, exactly one update matches and the
+other is told. Each action is recorded as an :class:`Outcome` (the history
+reports read); qualifying and disqualifying or rejecting also write an event
+in scoring's outbox, so routing rules (back to nurture, say) act on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from routing import assignment
+from routing.models import Notification, Outcome, QueueItem, Rep, Team
+from scoring import services as scoring
+from scoring.models import GroupTransition, Lead
+
+Status = QueueItem.Status
+
+
+class ActionRefused(Exception):
+    """The action cannot be done now (someone else claimed it, it is closed…); the message says why."""
+
+
+@dataclass(frozen=True)
+class Bant:
+    budget: str = ""
+    authority: str = ""
+    need: str = ""
+    timeline: str = ""
+
+    def check(self) -> dict[str, str]:
+        return {
+            name: "Say what you learned about the lead's " + name + "."
+            for name in ("budget", "authority", "need", "timeline")
+            if not getattr(self, name).strip()
+        }
+
+
+# What each action needs the item to be in, and what it becomes.
+_MOVES: dict[str, tuple[tuple[str, ...], str]] = {
+    Outcome.Kind.ACCEPTED: ((Status.OPEN, Status.CLAIMED), Status.ACCEPTED),
+    Outcome.Kind.REJECTED: ((Status.OPEN, Status.CLAIMED, Status.ACCEPTED), Status.REJECTED),
+    Outcome.Kind.QUALIFIED: ((Status.CLAIMED, Status.ACCEPTED), Status.QUALIFIED),
+    Outcome.Kind.DISQUALIFIED: ((Status.OPEN, Status.CLAIMED, Status.ACCEPTED, Status.QUALIFIED), Status.DISQUALIFIED),
+    Outcome.Kind.WON: ((Status.ACCEPTED, Status.QUALIFIED), Status.WON),
+    Outcome.Kind.LOST: ((Status.ACCEPTED, Status.QUALIFIED), Status.LOST),
+}
+_NEEDS_REASON = {Outcome.Kind.REJECTED, Outcome.Kind.DISQUALIFIED, Outcome.Kind.LOST}
+
+
+def rep_of(user: AbstractBaseUser) -> Rep:
+    try:
+        return Rep.objects.select_related("team").get(user_id=user.pk)
+    except Rep.DoesNotExist:
+        raise ActionRefused("You are not a sales rep in any team.") from None
+
+
+def _record(
+    item_id: int, lead_id: int, kind: str, user: AbstractBaseUser | None, now: datetime, reason: str = ""
+) -> None:
+    total = Lead.objects.values_list("total_score", flat=True).get(pk=lead_id)
+    Outcome.objects.create(
+        item_id=item_id,
+        lead_id=lead_id,
+        kind=kind,
+        reason=reason,
+        total_score=total,
+        user_id=user.pk if user else None,
+        at=now,
+    )
+
+
+@transaction.atomic
+def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = None) -> QueueItem:
+    """The rep takes a waiting lead of their team. Two reps at once: exactly one wins,
+    the other gets :class:`ActionRefused`."""
+    now = now or timezone.now()
+    rep = rep_of(user)
+    claimed = QueueItem.objects.filter(
+        Q(owner__isnull=True) | Q(owner_id=user.pk), pk=item_id, team_id=rep.team_id, status=Status.OPEN
+    ).update(status=Status.CLAIMED, owner_id=user.pk, claimed_at=now)
+    item = QueueItem.objects.filter(pk=item_id).select_related("owner").first()
+    if not claimed:
+        if item is None or item.team_id != rep.team_id:
+            raise ActionRefused("This lead is not in your team's queue.")
+        if item.owner_id and item.owner_id != user.pk:
+            who = item.owner.get_username() if item.owner else "another rep"
+            raise ActionRefused(f"Already claimed by {who}.")
+        raise ActionRefused(f"This lead is {item.get_status_display().lower()}, not waiting.")
+    assert item is not None
+    Lead.objects.filter(pk=item.lead_id).update(owner_id=user.pk)
+    _record(item.pk, item.lead_id, Outcome.Kind.CLAIMED, user, now)
+    return item
+
+
+@transaction.atomic
+def item_act(
+    *,
+    item_id: int,
+    user: AbstractBaseUser,
+    kind: str,
+    reason: str = "",
+    bant: Bant | None = None,
+    now: datetime | None = None,
+) -> QueueItem:
+    """Accept, reject (reason), qualify (BANT), disqualify (reason), win or lose
+    (reason) the rep's own lead."""
+    now = now or timezone.now()
+    if kind not in _MOVES:
+        raise ActionRefused(f"Unknown action '{kind}'.")
+    reason = reason.strip()
+    if kind in _NEEDS_REASON and not reason:
+        raise ActionRefused("reason: say why.")
+    changes: dict[str, Any] = {"status": _MOVES[kind][1]}
+    if kind == Outcome.Kind.QUALIFIED:
+        bant = bant or Bant()
+        missing = bant.check()
+        if missing:
+            raise ActionRefused(" ".join(f"{name}: {message}" for name, message in missing.items()))
+        changes.update(budget=bant.budget, authority=bant.authority, need=bant.need, timeline=bant.timeline)
+    if kind == Outcome.Kind.ACCEPTED:
+        changes["claimed_at"] = Coalesce(F("claimed_at"), Value(now))
+    if _MOVES[kind][1] in QueueItem.CLOSED_STATUSES:
+        changes.update(closed_at=now, reason=reason)
+    moved = QueueItem.objects.filter(pk=item_id, owner_id=user.pk, status__in=_MOVES[kind][0]).update(**changes)
+    item = QueueItem.objects.filter(pk=item_id).first()
+    if not moved:
+        if item is None or item.owner_id != user.pk:
+            raise ActionRefused("This lead is not yours: claim it first.")
+        raise ActionRefused(f"This lead is {item.get_status_display().lower()}: it cannot be {kind} now.")
+    assert item is not None
+    _record(item.pk, item.lead_id, kind, user, now, reason)
+    if kind == Outcome.Kind.QUALIFIED:
+        scoring.lead_events_record(lead_ids=[item.lead_id], kind=GroupTransition.Kind.QUALIFIED, cause="sales", at=now)
+    elif kind in (Outcome.Kind.REJECTED, Outcome.Kind.DISQUALIFIED):
+        scoring.lead_events_record(
+            lead_ids=[item.lead_id], kind=GroupTransition.Kind.DISQUALIFIED, cause=kind, detail=reason, at=now
+        )
+    if kind == Outcome.Kind.WON:
+        scoring.leads_stage_set(lead_ids=[item.lead_id], stage="customer", cause="sales", at=now)
+    return item
+
+
+# --- SLA ------------------------------------------------------------------------------
+
+
+def items_escalate_overdue(*, now: datetime | None = None) -> int:
+    """Escalate, once, each item left unclaimed past its team's SLA: reassign it to
+    the next rep with room, or notify the team lead. Returns how many were escalated."""
+    now = now or timezone.now()
+    escalated = 0
+    for team in Team.objects.filter(sla_hours__isnull=False).select_related("team_lead"):
+        assert team.sla_hours is not None
+        deadline = now - timedelta(hours=team.sla_hours)
+        with transaction.atomic():
+            # Claim the overdue items first: a second run (or a second worker) finds them escalated.
+            items = list(
+                QueueItem.objects.select_for_update(skip_locked=True)
+                .filter(team=team, status=Status.OPEN, escalated_at__isnull=True, entered_at__lte=deadline)
+                .order_by("entered_at")
+                .select_related("lead")
+            )
+            if not items:
+                continue
+            QueueItem.objects.filter(pk__in=[i.pk for i in items]).update(escalated_at=now)
+            _escalate(team, items, now)
+        escalated += len(items)
+    return escalated
+
+
+def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
+    if team.sla_action == Team.SlaAction.REASSIGN:
+        from routing.services import _rep_slots
+
+        slots = _rep_slots(team, lock=True)
+        reps = dict(Rep.objects.filter(team=team).values_list("pk", "user_id"))
+        by_user = {user: rep for rep, user in reps.items()}
+        after = team.last_rep_id
+        for item in items:
+            current = by_user.get(item.owner_id) if item.owner_id else None
+            rep_id = assignment.round_robin(slots, after, exclude=current)
+            if rep_id is None:
+                _notify_lead(team, [item], now)
+                continue
+            after = rep_id
+            slots = [assignment.RepSlot(s.id, s.available, s.capacity, s.open_leads + (s.id == rep_id)) for s in slots]
+            QueueItem.objects.filter(pk=item.pk).update(owner_id=reps[rep_id])
+            Lead.objects.filter(pk=item.lead_id).update(owner_id=reps[rep_id])
+            _record(item.pk, item.lead_id, Outcome.Kind.ESCALATED, None, now, f"reassigned to user {reps[rep_id]}")
+        Team.objects.filter(pk=team.pk).update(last_rep_id=after)
+    else:
+        _notify_lead(team, items, now)
+        for item in items:
+            _record(item.pk, item.lead_id, Outcome.Kind.ESCALATED, None, now, "team lead notified")
+
+
+def _notify_lead(team: Team, items: list[QueueItem], now: datetime) -> None:
+    to = [team.email] if team.email else ([team.team_lead.email] if team.team_lead and team.team_lead.email else [])
+    if not to:
+        return
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                to=to,
+                lead=item.lead,
+                subject=f"SLA missed: {item.lead} waits in {team.name}'s queue",
+                body=(
+                    f"{item.lead} has waited since {item.entered_at:%Y-%m-%d %H:%M} UTC, longer than "
+                    f"{team.sla_hours} hours, without being claimed.\n"
+                ),
+            )
+            for item in items
+        ]
+    )
+    from routing.services import _notifications_enqueue
+
+    transaction.on_commit(_notifications_enqueue)
