@@ -10,7 +10,7 @@ in scoring's outbox, so routing rules (back to nurture, say) act on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -19,8 +19,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from routing import assignment
-from routing.models import Notification, Outcome, QueueItem, Rep, Team
+from routing.models import Outcome, QueueItem, Rep
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead
 
@@ -65,7 +64,7 @@ def rep_of(user: AbstractBaseUser) -> Rep:
         raise ActionRefused("You are not a sales rep in any team.") from None
 
 
-def _record(
+def record_outcome(
     item_id: int, lead_id: int, kind: str, user: AbstractBaseUser | None, now: datetime, reason: str = ""
 ) -> None:
     total = Lead.objects.values_list("total_score", flat=True).get(pk=lead_id)
@@ -99,7 +98,7 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}, not waiting.")
     assert item is not None
     Lead.objects.filter(pk=item.lead_id).update(owner_id=user.pk)
-    _record(item.pk, item.lead_id, Outcome.Kind.CLAIMED, user, now)
+    record_outcome(item.pk, item.lead_id, Outcome.Kind.CLAIMED, user, now)
     return item
 
 
@@ -139,7 +138,7 @@ def item_act(
             raise ActionRefused("This lead is not yours: claim it first.")
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}: it cannot be {kind} now.")
     assert item is not None
-    _record(item.pk, item.lead_id, kind, user, now, reason)
+    record_outcome(item.pk, item.lead_id, kind, user, now, reason)
     if kind == Outcome.Kind.QUALIFIED:
         scoring.lead_events_record(lead_ids=[item.lead_id], kind=GroupTransition.Kind.QUALIFIED, cause="sales", at=now)
     elif kind in (Outcome.Kind.REJECTED, Outcome.Kind.DISQUALIFIED):
@@ -149,79 +148,3 @@ def item_act(
     if kind == Outcome.Kind.WON:
         scoring.leads_stage_set(lead_ids=[item.lead_id], stage="customer", cause="sales", at=now)
     return item
-
-
-# --- SLA ------------------------------------------------------------------------------
-
-
-def items_escalate_overdue(*, now: datetime | None = None) -> int:
-    """Escalate, once, each item left unclaimed past its team's SLA: reassign it to
-    the next rep with room, or notify the team lead. Returns how many were escalated."""
-    now = now or timezone.now()
-    escalated = 0
-    for team in Team.objects.filter(sla_hours__isnull=False).select_related("team_lead"):
-        assert team.sla_hours is not None
-        deadline = now - timedelta(hours=team.sla_hours)
-        with transaction.atomic():
-            # Claim the overdue items first: a second run (or a second worker) finds them escalated.
-            items = list(
-                QueueItem.objects.select_for_update(skip_locked=True)
-                .filter(team=team, status=Status.OPEN, escalated_at__isnull=True, entered_at__lte=deadline)
-                .order_by("entered_at")
-                .select_related("lead")
-            )
-            if not items:
-                continue
-            QueueItem.objects.filter(pk__in=[i.pk for i in items]).update(escalated_at=now)
-            _escalate(team, items, now)
-        escalated += len(items)
-    return escalated
-
-
-def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
-    if team.sla_action == Team.SlaAction.REASSIGN:
-        from routing.services import _rep_slots
-
-        slots = _rep_slots(team, lock=True)
-        reps = dict(Rep.objects.filter(team=team).values_list("pk", "user_id"))
-        by_user = {user: rep for rep, user in reps.items()}
-        after = team.last_rep_id
-        for item in items:
-            current = by_user.get(item.owner_id) if item.owner_id else None
-            rep_id = assignment.round_robin(slots, after, exclude=current)
-            if rep_id is None:
-                _notify_lead(team, [item], now)
-                continue
-            after = rep_id
-            slots = [assignment.RepSlot(s.id, s.available, s.capacity, s.open_leads + (s.id == rep_id)) for s in slots]
-            QueueItem.objects.filter(pk=item.pk).update(owner_id=reps[rep_id])
-            Lead.objects.filter(pk=item.lead_id).update(owner_id=reps[rep_id])
-            _record(item.pk, item.lead_id, Outcome.Kind.ESCALATED, None, now, f"reassigned to user {reps[rep_id]}")
-        Team.objects.filter(pk=team.pk).update(last_rep_id=after)
-    else:
-        _notify_lead(team, items, now)
-        for item in items:
-            _record(item.pk, item.lead_id, Outcome.Kind.ESCALATED, None, now, "team lead notified")
-
-
-def _notify_lead(team: Team, items: list[QueueItem], now: datetime) -> None:
-    to = [team.email] if team.email else ([team.team_lead.email] if team.team_lead and team.team_lead.email else [])
-    if not to:
-        return
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                to=to,
-                lead=item.lead,
-                subject=f"SLA missed: {item.lead} waits in {team.name}'s queue",
-                body=(
-                    f"{item.lead} has waited since {item.entered_at:%Y-%m-%d %H:%M} UTC, longer than "
-                    f"{team.sla_hours} hours, without being claimed.\n"
-                ),
-            )
-            for item in items
-        ]
-    )
-    from routing.services import _notifications_enqueue
-
-    transaction.on_commit(_notifications_enqueue)

@@ -313,7 +313,7 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
         outcome[lead.pk] = f"notified {', '.join(to)}"
     Notification.objects.bulk_create(rows)
     if rows:
-        transaction.on_commit(_notifications_enqueue)
+        transaction.on_commit(notifications_enqueue)
     return _each(claims, outcome)
 
 
@@ -396,7 +396,7 @@ def webhook_payload(*, action: RoutingAction, lead: Mapping[str, Any], event: Ma
     }
 
 
-def _notifications_enqueue() -> None:
+def notifications_enqueue() -> None:
     from routing import tasks
 
     scoring.enqueue(tasks.notifications_send_task, fallback="the minute routing task sends it")
@@ -446,7 +446,7 @@ def leads_tag(*, lead_ids: Iterable[int], tag: str) -> int:
 # --- the sales queue and assignment -------------------------------------------------
 
 
-def _rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:
+def rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:
     reps = Rep.objects.filter(team=team)
     if lock:
         # Serialise assignments per team: the cursor and the capacities are read then written.
@@ -459,7 +459,7 @@ def _rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:
 
 def _choose(team: Team, lead_ids: Sequence[int]) -> dict[int, int | None]:
     """Rep (Rep id) per lead by the team's method; advances the round-robin cursor."""
-    slots = _rep_slots(team, lock=True)
+    slots = rep_slots(team, lock=True)
     territories: list[assignment.Territory] = []
     values: list[Mapping[str, object]] = [{} for _ in lead_ids]
     if team.assignment == Team.Assignment.TERRITORY:

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from routing import sales, services, webhooks
+from routing import services, sla, webhooks
 
 
 @shared_task(name="routing.route_transitions", acks_late=True, expires=55)
@@ -22,4 +22,4 @@ def webhooks_deliver_task() -> int:
 @shared_task(name="routing.escalate_sla", acks_late=True, expires=280)
 def sla_escalate_task() -> int:
     """Escalate leads left unclaimed past their team's SLA (each once)."""
-    return sales.items_escalate_overdue()
+    return sla.items_escalate_overdue()
