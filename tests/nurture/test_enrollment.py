@@ -149,3 +149,38 @@ def test_the_api_enrolls_and_exits_and_says_why_not() -> None:
     exited = api.delete("/api/v1/enrollments", body, content_type="application/json")
     assert exited.json() == {"exited": True}
     assert not Enrollment.objects.filter(lead=lead, sequence=sequence, status="active").exists()
+
+
+@pytest.mark.parametrize("policy", ["never", "after_ended", "always"])
+def test_bulk_enrolling_decides_as_one_by_one(policy: str, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+    """Routing's bulk path must refuse and restart exactly where the single path does."""
+    bulk_sequence, single_sequence = sequence_with_steps(reenroll=policy), sequence_with_steps(reenroll=policy)
+    leads = [
+        LeadFactory.create(),  # enrolls
+        LeadFactory.create(unsubscribed_at=T0),  # refused: unsubscribed
+        LeadFactory.create(email=None, external_id="crm-1"),  # refused: no email
+        LeadFactory.create(),  # open already: refused or restarted by policy
+        LeadFactory.create(),  # ended already
+    ]
+    for sequence in (bulk_sequence, single_sequence):
+        services.enrollment_start(lead=leads[3], sequence=sequence, now=T0)
+        services.enrollment_start(lead=leads[4], sequence=sequence, now=T0)
+        services.enrollment_exit(lead=leads[4], sequence=sequence, now=T0)
+    later = T0 + timedelta(days=1)
+
+    with django_assert_max_num_queries(12):
+        bulk = services.enrollments_start_many(sequence=bulk_sequence, lead_ids=[lead.pk for lead in leads], now=later)
+    single = {
+        lead.pk: services.enrollment_try_start(lead=lead, sequence=single_sequence, now=later).refusal for lead in leads
+    }
+
+    assert bulk == single
+    assert bulk[leads[0].pk] == ""
+    assert bulk[leads[1].pk] == "unsubscribed"
+
+    def states(sequence: Sequence) -> list[tuple[int, str, str]]:
+        return sorted(Enrollment.objects.filter(sequence=sequence).values_list("lead_id", "status", "exit_reason"))
+
+    assert states(bulk_sequence) == states(single_sequence)
+    opened = Enrollment.objects.filter(sequence=bulk_sequence, enrolled_at=later).get(lead=leads[0])
+    assert opened.next_run_at == later + timedelta(hours=2)
