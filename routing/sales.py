@@ -30,6 +30,12 @@ class ActionRefused(Exception):
     """The action cannot be done now (someone else claimed it, it is closed…); the message says why."""
 
 
+BANT_FIELDS = ("budget", "authority", "need", "timeline")
+# The columns' lengths (QueueItem.reason, QueueItem.budget…): longer text is refused, not cut.
+REASON_MAX_LENGTH = 300
+BANT_MAX_LENGTH = 200
+
+
 @dataclass(frozen=True)
 class Bant:
     budget: str = ""
@@ -38,11 +44,14 @@ class Bant:
     timeline: str = ""
 
     def check(self) -> dict[str, str]:
-        return {
-            name: "Say what you learned about the lead's " + name + "."
-            for name in ("budget", "authority", "need", "timeline")
-            if not getattr(self, name).strip()
-        }
+        problems = {}
+        for name in BANT_FIELDS:
+            value = getattr(self, name).strip()
+            if not value:
+                problems[name] = "Say what you learned about the lead's " + name + "."
+            elif len(value) > BANT_MAX_LENGTH:
+                problems[name] = f"At most {BANT_MAX_LENGTH} characters (this has {len(value)})."
+        return problems
 
 
 # What each action needs the item to be in, and what it becomes.
@@ -55,6 +64,14 @@ _MOVES: dict[str, tuple[tuple[str, ...], str]] = {
     Outcome.Kind.LOST: ((Status.ACCEPTED, Status.QUALIFIED), Status.LOST),
 }
 _NEEDS_REASON = {Outcome.Kind.REJECTED, Outcome.Kind.DISQUALIFIED, Outcome.Kind.LOST}
+
+
+def actions_available(*, status: str, owned: bool) -> tuple[str, ...]:
+    """What a rep may do with an item now: ``claim`` or the :func:`item_act` kinds.
+    ``owned``: the item's owner is this rep (claimed, or assigned to them by routing)."""
+    if not owned:
+        return ("claim",) if status == Status.OPEN else ()
+    return tuple(kind for kind, (before, _) in _MOVES.items() if status in before)
 
 
 def rep_of(user: AbstractBaseUser) -> Rep:
@@ -94,6 +111,8 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
             raise ActionRefused("This lead is not in your team's queue.")
         if item.owner_id and item.owner_id != user.pk:
             who = item.owner.get_username() if item.owner else "another rep"
+            if item.status == Status.OPEN:
+                raise ActionRefused(f"Already assigned to {who}.")
             raise ActionRefused(f"Already claimed by {who}.")
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}, not waiting.")
     assert item is not None
@@ -113,13 +132,16 @@ def item_act(
     now: datetime | None = None,
 ) -> QueueItem:
     """Accept, reject (reason), qualify (BANT), disqualify (reason), win or lose
-    (reason) the rep's own lead."""
+    (reason) the rep's own lead, in the rep's team."""
     now = now or timezone.now()
     if kind not in _MOVES:
         raise ActionRefused(f"Unknown action '{kind}'.")
     reason = reason.strip()
     if kind in _NEEDS_REASON and not reason:
         raise ActionRefused("reason: say why.")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ActionRefused(f"reason: at most {REASON_MAX_LENGTH} characters (this has {len(reason)}).")
+    rep = rep_of(user)
     changes: dict[str, Any] = {"status": _MOVES[kind][1]}
     if kind == Outcome.Kind.QUALIFIED:
         bant = bant or Bant()
@@ -131,10 +153,14 @@ def item_act(
         changes["claimed_at"] = Coalesce(F("claimed_at"), Value(now))
     if _MOVES[kind][1] in QueueItem.CLOSED_STATUSES:
         changes.update(closed_at=now, reason=reason)
-    moved = QueueItem.objects.filter(pk=item_id, owner_id=user.pk, status__in=_MOVES[kind][0]).update(**changes)
+    moved = QueueItem.objects.filter(
+        pk=item_id, team_id=rep.team_id, owner_id=user.pk, status__in=_MOVES[kind][0]
+    ).update(**changes)
     item = QueueItem.objects.filter(pk=item_id).first()
     if not moved:
-        if item is None or item.owner_id != user.pk:
+        if item is None or item.team_id != rep.team_id:
+            raise ActionRefused("This lead is not in your team's queue.")
+        if item.owner_id != user.pk:
             raise ActionRefused("This lead is not yours: claim it first.")
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}: it cannot be {kind} now.")
     assert item is not None

@@ -1,9 +1,137 @@
+"""The sales queue page: reps see their leads and act on them with POST forms.
+
+Every view needs a signed-in user with ``routing.work_queue`` (the Sales group)
+who is a rep; a rep sees and acts on items of their own team only.
+"""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from routing import sales, selectors
+from routing.models import Outcome, QueueItem, Rep
+
+# The verbs in the action URLs, and the item_act kind each one is.
+VERBS = {
+    "accept": Outcome.Kind.ACCEPTED,
+    "reject": Outcome.Kind.REJECTED,
+    "qualify": Outcome.Kind.QUALIFIED,
+    "disqualify": Outcome.Kind.DISQUALIFIED,
+    "win": Outcome.Kind.WON,
+    "lose": Outcome.Kind.LOST,
+}
+DONE = {
+    Outcome.Kind.ACCEPTED: "Accepted {lead}.",
+    Outcome.Kind.REJECTED: "Rejected {lead}; the reason is kept.",
+    Outcome.Kind.QUALIFIED: "Qualified {lead}.",
+    Outcome.Kind.DISQUALIFIED: "Disqualified {lead}; the reason is kept.",
+    Outcome.Kind.WON: "Marked {lead} won.",
+    Outcome.Kind.LOST: "Marked {lead} lost; the reason is kept.",
+}
+
+RepView = Callable[..., HttpResponse]
 
 
-@login_required
-def queue(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("sales queue (coming)")
+def rep_required(view: RepView) -> RepView:
+    """Sign-in, the ``routing.work_queue`` permission and a Rep row, or no entry;
+    the view gets the rep after the request."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not user.has_perm("routing.work_queue"):
+            raise PermissionDenied("Only sales reps work the queue.")
+        try:
+            rep = sales.rep_of(user)
+        except sales.ActionRefused as exc:
+            raise PermissionDenied(str(exc)) from None
+        return view(request, rep, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@rep_required
+def queue(request: HttpRequest, rep: Rep) -> HttpResponse:
+    page = selectors.queue_page(rep=rep, page=request.GET.get("page") or 1)
+    return render(
+        request,
+        "routing/sales/queue.html",
+        {
+            "rep": rep,
+            "team": rep.team,
+            "queue": page,
+            "reason_max": sales.REASON_MAX_LENGTH,
+            "bant_max": sales.BANT_MAX_LENGTH,
+        },
+    )
+
+
+@require_POST
+@rep_required
+def claim(request: HttpRequest, rep: Rep, item_id: int) -> HttpResponse:
+    item = _item_of_team(item_id, rep)
+    try:
+        sales.item_claim(item_id=item.pk, user=request.user)  # type: ignore[arg-type]
+    except sales.ActionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Claimed {_label(item)}. It is yours: accept or reject it.")
+    return _back(request)
+
+
+@require_POST
+@rep_required
+def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse:
+    kind = VERBS.get(verb)
+    if kind is None:
+        raise Http404(f"No action '{verb}'.")
+    item = _item_of_team(item_id, rep)
+    bant = None
+    if kind == Outcome.Kind.QUALIFIED:
+        bant = sales.Bant(**{name: request.POST.get(name, "") for name in sales.BANT_FIELDS})
+    try:
+        sales.item_act(
+            item_id=item.pk,
+            user=request.user,  # type: ignore[arg-type]
+            kind=kind,
+            reason=request.POST.get("reason", ""),
+            bant=bant,
+        )
+    except sales.ActionRefused as exc:
+        messages.error(request, f"{_label(item)}: {exc}")
+    else:
+        messages.success(request, DONE[kind].format(lead=_label(item)))
+    return _back(request)
+
+
+def _item_of_team(item_id: int, rep: Rep) -> QueueItem:
+    item = selectors.queue_item_of_team(item_id=item_id, rep=rep)
+    if item is None:
+        raise Http404("This lead is not in your team's queue.")
+    return item
+
+
+def _label(item: QueueItem) -> str:
+    return item.lead.name or str(item.lead)
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    """To the queue page the form was on (a page number, never a URL from the form)."""
+    url = reverse("sales:queue")
+    page = request.POST.get("page", "")
+    if page.isdigit() and int(page) > 1:
+        url += f"?page={int(page)}"
+    return HttpResponseRedirect(url)

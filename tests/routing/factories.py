@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+
+from django.contrib.auth.models import Group, Permission, User
+from factory.declarations import LazyFunction, PostGenerationMethodCall, Sequence, SubFactory
+from factory.django import DjangoModelFactory
+
+from routing.models import QueueItem, Rep, Team
+from tests.factories import LeadFactory
+
+PASSWORD = "queue-pass-1234"
+# The groups as the migration defines them (a transactional test's flush removes its rows).
+_groups = importlib.import_module("routing.migrations.0004_schedule_and_groups")
+
+
+def group(name: str) -> Group:
+    """The "Sales" or "Marketing" group with the migration's permissions, made again if flushed."""
+    found, _ = Group.objects.get_or_create(name=name)
+    if name == "Sales":
+        wanted = list(_groups.SALES)
+    else:
+        wanted = [
+            (app, f"{verb}_{model}")
+            for app, models in _groups.MARKETING.items()
+            for model in models
+            for verb in ("view", "add", "change", "delete")
+        ]
+        wanted += [(app, f"view_{model}") for app, models in _groups.MARKETING_VIEW_ONLY.items() for model in models]
+    found.permissions.add(*_groups._permissions(Permission, wanted))
+    return found
+
+
+class UserFactory(DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = Sequence(lambda n: f"user{n}")
+    email = Sequence(lambda n: f"user{n}@leadflow.example")
+    password = PostGenerationMethodCall("set_password", PASSWORD)
+
+    @classmethod
+    def _after_postgeneration(cls, instance: User, create: bool, results: object = None) -> None:
+        if create:
+            instance.save(update_fields=["password"])
+
+
+class TeamFactory(DjangoModelFactory[Team]):
+    class Meta:
+        model = Team
+
+    key = Sequence(lambda n: f"team-{n}")
+    name = Sequence(lambda n: f"Team {n}")
+    assignment = Team.Assignment.QUEUE
+    sla_hours = 4
+
+
+class RepFactory(DjangoModelFactory[Rep]):
+    class Meta:
+        model = Rep
+
+    user = SubFactory(UserFactory)
+    team = SubFactory(TeamFactory)
+
+    @classmethod
+    def _create(cls, model_class: type[Rep], *args: object, **kwargs: object) -> Rep:
+        rep: Rep = super()._create(model_class, *args, **kwargs)
+        rep.user.groups.add(group("Sales"))
+        return rep
+
+
+def marketer(**kwargs: object) -> User:
+    """A staff user in the Marketing group (what marketers are)."""
+    user = UserFactory.create(is_staff=True, **kwargs)
+    user.groups.add(group("Marketing"))
+    return user
+
+
+class QueueItemFactory(DjangoModelFactory[QueueItem]):
+    class Meta:
+        model = QueueItem
+
+    lead = SubFactory(LeadFactory)
+    team = SubFactory(TeamFactory)
+    entered_at = LazyFunction(lambda: datetime(2026, 11, 2, 9, tzinfo=UTC))

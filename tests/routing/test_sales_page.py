@@ -1,0 +1,228 @@
+"""The sales queue page: what a rep sees, in which order, with how many queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from routing import selectors
+from routing.models import QueueItem, Rep
+from scoring.models import Lead, ScoreEntry, ScoringRule
+from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory
+
+pytestmark = pytest.mark.django_db
+Status = QueueItem.Status
+
+
+def scored_lead(points: int, **kwargs: object) -> Lead:
+    """A lead whose ledger (manual rows) sums to ``points``, cached scores in step."""
+    lead = LeadFactory.create(**kwargs)
+    if points:
+        award(lead, None, points)
+    return lead
+
+
+def award(lead: Lead, rule: ScoringRule | None, points: int, times: int = 1) -> None:
+    now = timezone.now()
+    ScoreEntry.objects.bulk_create(
+        ScoreEntry(
+            lead=lead,
+            dimension="engagement",
+            delta=points // times,
+            cause="rule" if rule else "manual",
+            rule=rule,
+            occurred_at=now,
+        )
+        for _ in range(times)
+    )
+    Lead.objects.filter(pk=lead.pk).update(engagement_score=lead.engagement_score + points)
+    lead.refresh_from_db()
+
+
+def queued(rep: Rep, points: int, *, hours_ago: float = 1, **kwargs: object) -> QueueItem:
+    entered = timezone.now() - timedelta(hours=hours_ago)
+    fields: dict[str, object] = {"team": rep.team, "entered_at": entered, **kwargs}
+    return QueueItemFactory.create(lead=scored_lead(points), **fields)
+
+
+def signed_in(rep: Rep) -> Client:
+    client = Client()
+    client.force_login(rep.user)
+    return client
+
+
+def test_a_rep_sees_own_open_leads_and_the_team_unclaimed_ones_by_priority() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    other_team = RepFactory.create()
+    waiting_50_longer = queued(alice, 50, hours_ago=3)
+    waiting_50 = queued(alice, 50, hours_ago=2)
+    waiting_80 = queued(alice, 80)
+    mine_claimed = queued(alice, 30, owner=alice.user, status=Status.CLAIMED)
+    mine_assigned = queued(alice, 90, owner=alice.user)
+    mine_qualified = queued(alice, 20, owner=alice.user, status=Status.QUALIFIED)
+    queued(alice, 95, owner=bob.user, status=Status.CLAIMED)  # bob's
+    queued(alice, 96, owner=bob.user)  # assigned to bob
+    queued(alice, 97, owner=alice.user, status=Status.WON)  # closed
+    queued(alice, 98, status=Status.REJECTED)  # closed, nobody's
+    queued(other_team, 99)  # another team's queue
+
+    response = signed_in(alice).get(reverse("sales:queue"))
+
+    assert response.status_code == 200
+    rows = response.context["queue"].rows
+    assert [row.item for row in rows] == [
+        mine_assigned,
+        waiting_80,
+        waiting_50_longer,
+        waiting_50,
+        mine_claimed,
+        mine_qualified,
+    ]
+    assert [row.actions for row in rows] == [
+        ("accepted", "rejected", "disqualified"),
+        ("claim",),
+        ("claim",),
+        ("claim",),
+        ("accepted", "rejected", "qualified", "disqualified"),
+        ("disqualified", "won", "lost"),
+    ]
+    html = response.content.decode()
+    assert "Assigned to you" in html
+    assert "Unclaimed" in html
+    assert f'id="item-{mine_assigned.pk}"' in html
+
+
+def test_each_lead_shows_its_top_three_reasons_and_last_three_interactions() -> None:
+    rep = RepFactory.create()
+    lead = LeadFactory.create(first_name="Ada", last_name="Lovelace", company="Engines Ltd")
+    rules = {
+        name: ScoringRuleFactory.create(name=name)
+        for name in ("Visited pricing", "Opened emails", "Asked for a demo", "Read the blog")
+    }
+    award(lead, rules["Visited pricing"], 15, times=3)
+    award(lead, rules["Opened emails"], 4, times=2)
+    award(lead, rules["Asked for a demo"], 30)
+    award(lead, rules["Read the blog"], 2)
+    award(lead, None, -5)  # a manual cut is no reason to call
+    base = timezone.now() - timedelta(days=1)
+    for hours, kind, props in [
+        (1, "email_open", {"subject": "Spring catalogue"}),
+        (2, "page_view", {"url": "https://shop.example/pricing"}),
+        (3, "form_submit", {"form": "demo-request"}),
+        (4, "email_click", {"campaign": "old-news"}),
+    ]:
+        InteractionFactory.create(lead=lead, type=kind, properties=props, occurred_at=base + timedelta(hours=hours))
+    QueueItemFactory.create(lead=lead, team=rep.team, entered_at=timezone.now())
+
+    response = signed_in(rep).get(reverse("sales:queue"))
+
+    (row,) = response.context["queue"].rows
+    assert [(r.label, r.points, r.times) for r in row.reasons] == [
+        ("Asked for a demo", 30, 1),
+        ("Visited pricing", 15, 3),
+        ("Opened emails", 4, 2),
+    ]
+    assert [i.detail for i in row.interactions] == [
+        "old-news",
+        "demo-request",
+        "https://shop.example/pricing",
+    ]
+    html = response.content.decode()
+    assert "Ada Lovelace" in html
+    assert "Asked for a demo" in html
+    assert "Read the blog" not in html
+    assert "old-news" in html
+    assert "Spring catalogue" not in html
+    assert "46" in html  # the total: 15 + 4 + 30 + 2 - 5
+
+
+def test_sla_age_is_shown_and_highlighted_when_a_waiting_lead_is_past_the_team_sla() -> None:
+    rep = RepFactory.create(team=TeamFactory.create(sla_hours=4))
+    late = queued(rep, 10, hours_ago=5)
+    fresh = queued(rep, 10, hours_ago=1)
+    late_but_claimed = queued(rep, 10, hours_ago=6, owner=rep.user, status=Status.CLAIMED)
+
+    response = signed_in(rep).get(reverse("sales:queue"))
+
+    overdue = {row.item.pk: row.overdue for row in response.context["queue"].rows}
+    assert overdue == {late.pk: True, fresh.pk: False, late_but_claimed.pk: False}
+    html = response.content.decode()
+    assert html.count("Over SLA") == 1
+    assert "in queue 5\xa0hours" in html
+    assert "in queue 1\xa0hour" in html
+
+
+def test_no_sla_means_nothing_is_overdue() -> None:
+    rep = RepFactory.create(team=TeamFactory.create(sla_hours=None))
+    queued(rep, 10, hours_ago=500)
+    response = signed_in(rep).get(reverse("sales:queue"))
+    assert [row.overdue for row in response.context["queue"].rows] == [False]
+
+
+def _fill(rep: Rep, count: int) -> None:
+    rules = [ScoringRuleFactory.create() for _ in range(4)]
+    for n in range(count):
+        item = queued(rep, n, hours_ago=n + 1, owner=rep.user if n % 3 == 0 else None)
+        for rule in rules:
+            award(item.lead, rule, 3, times=2)
+        for k in range(4):
+            InteractionFactory.create(lead=item.lead, occurred_at=timezone.now() - timedelta(hours=k))
+
+
+def _queries_for_page(client: Client, page: int = 1) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("sales:queue"), {"page": page})
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_the_page_makes_the_same_number_of_queries_for_5_or_40_leads() -> None:
+    few, many = RepFactory.create(), RepFactory.create()
+    ScoreGroupFactory.create(min_score=0)
+    _fill(few, 5)
+    _fill(many, 40)
+    few_client, many_client = signed_in(few), signed_in(many)
+    _queries_for_page(few_client)  # warm the session and permission caches alike
+    _queries_for_page(many_client)
+
+    assert _queries_for_page(few_client) == _queries_for_page(many_client) == _queries_for_page(many_client, 2)
+    # session, user, permissions (2), rep, count, items, reasons, interactions
+    assert _queries_for_page(many_client) <= 9
+
+
+def test_pages_hold_25_leads_and_link_to_each_other() -> None:
+    rep = RepFactory.create()
+    for n in range(30):
+        queued(rep, 100 - n)
+    client = signed_in(rep)
+
+    first = client.get(reverse("sales:queue"))
+    second = client.get(reverse("sales:queue"), {"page": 2})
+    beyond = client.get(reverse("sales:queue"), {"page": 99})
+
+    assert len(first.context["queue"].rows) == 25
+    assert "?page=2" in first.content.decode()
+    assert [row.item.lead.total_score for row in second.context["queue"].rows] == [75, 74, 73, 72, 71]
+    assert "Page 2 of 2" in second.content.decode()
+    assert beyond.context["queue"].page.number == 2  # the last page, not an error
+
+
+def test_an_empty_queue_says_so() -> None:
+    rep = RepFactory.create()
+    response = signed_in(rep).get(reverse("sales:queue"))
+    assert "Nothing waiting" in response.content.decode()
+
+
+def test_selector_reads_only_the_leads_given() -> None:
+    lead, other = LeadFactory.create(), LeadFactory.create()
+    InteractionFactory.create(lead=other)
+    assert selectors.leads_recent_interactions(lead_ids=[lead.pk]) == {}
+    assert selectors.leads_top_reasons(lead_ids=[]) == {}
