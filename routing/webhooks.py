@@ -4,8 +4,9 @@ A delivery is created once per (event, action) by routing. Senders claim due
 deliveries with ``SKIP LOCKED`` and push their next attempt past a lease
 before calling out, so the slow HTTP call happens outside any transaction and
 a second sender (or a re-run of the task) never calls the same delivery at
-the same time. Every attempt is logged. Receivers can de-duplicate on the
-``X-Leadflow-Delivery`` header, which stays the same across retries.
+the same time; a sender starts no call its lease could not cover. Every
+attempt is logged. Receivers can de-duplicate on the ``X-Leadflow-Delivery``
+header, which stays the same across retries.
 """
 
 from __future__ import annotations
@@ -74,6 +75,17 @@ class _Call:
     attempts: int
 
 
+def lease() -> timedelta:
+    """How long a claimed batch is its sender's: room for the calls started within
+    :func:`call_budget`, each of which may wait the timeout to connect, send and read."""
+    return timedelta(seconds=settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS * 4 + 60)
+
+
+def call_budget() -> float:
+    """Seconds into a batch after which no new call starts, so every call ends inside the lease."""
+    return lease().total_seconds() - settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS * 3 - 30
+
+
 def _claim(*, now: datetime, limit: int) -> list[_Call]:
     with transaction.atomic():
         due = list(
@@ -82,8 +94,7 @@ def _claim(*, now: datetime, limit: int) -> list[_Call]:
             .select_related("run__action")
             .order_by("next_attempt_at")[:limit]
         )
-        lease = now + timedelta(seconds=settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS * 2 + 60)
-        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(next_attempt_at=lease)
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(next_attempt_at=now + lease())
     return [
         _Call(d.pk, d.url, json.dumps(d.payload, sort_keys=True).encode(), d.run.action.secret, d.attempts) for d in due
     ]
@@ -101,16 +112,23 @@ def webhooks_deliver_due(
         return summary
     own = client is None
     client = client or httpx.Client(timeout=settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+    started = time.monotonic()
     try:
-        for call in calls:
-            _deliver(call, client, summary)
+        for index, call in enumerate(calls):
+            if time.monotonic() - started > call_budget():
+                # Out of time: the rest are due again now, for this sender's next run or another's.
+                WebhookDelivery.objects.filter(pk__in=[c.id for c in calls[index:]]).update(next_attempt_at=now)
+                break
+            # The caller's clock, moved on by the time this batch has taken so far.
+            _deliver(call, client, summary, at=now + timedelta(seconds=time.monotonic() - started))
     finally:
         if own:
             client.close()
     return summary
 
 
-def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary) -> None:
+def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at: datetime) -> None:
+    """Make one call that starts ``at``; log it, and deliver, retry or give up."""
     started = time.monotonic()
     status_code: int | None = None
     error = ""
@@ -130,7 +148,6 @@ def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary) -> Non
             error = f"HTTP {status_code}: {response.text[:200]}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
-    at = timezone.now()
     attempts = call.attempts + 1
     with transaction.atomic():
         WebhookAttempt.objects.create(

@@ -15,7 +15,7 @@ from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 
 
-def Transition(from_group: int | None, to_group: int | None) -> Event:  # noqa: N802
+def Transition(from_group: int | None, to_group: int | None) -> Event:
     return Event(from_group=from_group, to_group=to_group)
 
 

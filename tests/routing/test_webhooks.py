@@ -1,0 +1,234 @@
+"""Webhooks against a real HTTP server on loopback: signed, retried with backoff,
+every attempt logged, and sent once whatever runs twice."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from routing import services, tasks, webhooks
+from routing.models import WebhookAttempt, WebhookDelivery
+from scoring.models import GroupTransition, Lead, ScoreGroup
+from tests.factories import LeadFactory, ScoreGroupFactory
+from tests.routing.conftest import WebhookReceiver
+from tests.routing.routing_factories import adjust, rule
+
+T0 = datetime(2027, 3, 1, 9, tzinfo=UTC)
+SECRET = "s3cret-shared-with-the-crm"
+
+
+@pytest.fixture
+def hot() -> ScoreGroup:
+    return ScoreGroupFactory.create(key="hot", name="Hot", min_score=80)
+
+
+@pytest.fixture
+def retry(settings: Any) -> Any:
+    settings.LEADFLOW_WEBHOOK_RETRY_SECONDS = 30
+    settings.LEADFLOW_WEBHOOK_RETRY_MAX_SECONDS = 3600
+    settings.LEADFLOW_WEBHOOK_MAX_ATTEMPTS = 4
+    return settings
+
+
+def hot_lead_with_webhook(hot: ScoreGroup, url: str, *, at: datetime = T0) -> Lead:
+    """A webhook rule on entering ``hot``, a lead that enters it, and routing run once."""
+    rule("enters_group", {"kind": "webhook", "url": url, "secret": SECRET}, group=hot, key="crm-sync")
+    lead = LeadFactory.create(email="ana@shop.example", company="Shop")
+    adjust(lead, 85)
+    services.transitions_route(now=at)
+    return lead
+
+
+@pytest.mark.django_db
+def test_the_call_is_signed_with_the_secret_and_says_what_happened(
+    hot: ScoreGroup, webhook_receiver: WebhookReceiver
+) -> None:
+    lead = hot_lead_with_webhook(hot, webhook_receiver.url)
+
+    summary = webhooks.webhooks_deliver_due(now=T0)
+
+    assert (summary.delivered, summary.retrying, summary.failed) == (1, 0, 0)
+    [request] = webhook_receiver.requests
+    assert request.path == "/hooks/leadflow"
+    assert request.headers["Content-Type"] == "application/json"
+    signature = request.headers[webhooks.SIGNATURE_HEADER]
+    assert webhooks.verify(secret=SECRET, body=request.body, header=signature)
+    assert not webhooks.verify(secret="another secret", body=request.body, header=signature)
+    assert not webhooks.verify(secret=SECRET, body=request.body + b" ", header=signature)
+    payload = json.loads(request.body)
+    assert payload["rule"] == "crm-sync"
+    assert payload["lead"]["email"] == "ana@shop.example"
+    assert (payload["lead"]["total_score"], payload["lead"]["score_group"]) == (85, "hot")
+    assert (payload["event"]["kind"], payload["event"]["total"], payload["event"]["previous_total"]) == ("score", 85, 0)
+    delivery = WebhookDelivery.objects.get()
+    assert request.headers[webhooks.DELIVERY_HEADER] == str(delivery.pk)
+    assert delivery.status == WebhookDelivery.Status.DELIVERED
+    assert delivery.run.transition.lead_id == lead.pk
+    assert list(WebhookAttempt.objects.values_list("status_code", flat=True)) == [200]
+
+
+def test_an_old_or_malformed_signature_is_refused() -> None:
+    body = b'{"a": 1}'
+    header = webhooks.sign(secret=SECRET, body=body, timestamp=1_000_000)
+    assert webhooks.verify(secret=SECRET, body=body, header=header, now=1_000_100)
+    assert not webhooks.verify(secret=SECRET, body=body, header=header, now=1_000_000 + 301)  # a replay
+    assert not webhooks.verify(secret=SECRET, body=body, header="v1=abc", now=1_000_000)
+    assert not webhooks.verify(secret=SECRET, body=body, header="garbage", now=1_000_000)
+
+
+def due_after(delivery: WebhookDelivery, *, now: datetime, wait: timedelta) -> datetime:
+    """Run the sender at ``now`` (the call fails); check the retry waits ``wait`` after the
+    attempt and not a moment less. Returns when it is due."""
+    before = delivery.attempts
+    assert webhooks.webhooks_deliver_due(now=now).retrying == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", before + 1)
+    attempt = WebhookAttempt.objects.filter(delivery=delivery).latest("id")
+    assert now <= attempt.at < now + timedelta(seconds=5)  # the caller's clock, not the wall clock
+    assert delivery.next_attempt_at == attempt.at + wait
+    calls = WebhookAttempt.objects.filter(delivery=delivery).count()
+    assert webhooks.webhooks_deliver_due(now=delivery.next_attempt_at - timedelta(seconds=1)).retrying == 0
+    assert WebhookAttempt.objects.filter(delivery=delivery).count() == calls  # not due yet: not called
+    return delivery.next_attempt_at
+
+
+@pytest.mark.django_db
+def test_a_failed_call_is_retried_with_backoff_and_every_attempt_is_logged(
+    hot: ScoreGroup, webhook_receiver: WebhookReceiver, retry: Any
+) -> None:
+    hot_lead_with_webhook(hot, webhook_receiver.url)
+    webhook_receiver.answer(500, 503)
+    delivery = WebhookDelivery.objects.get()
+
+    second = due_after(delivery, now=T0, wait=timedelta(seconds=30))
+    third = due_after(delivery, now=second, wait=timedelta(seconds=60))  # the wait doubles
+
+    assert webhooks.webhooks_deliver_due(now=third).delivered == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("delivered", 3)
+    assert [r.status for r in webhook_receiver.requests] == [500, 503, 200]
+    attempts = list(WebhookAttempt.objects.filter(delivery=delivery).order_by("id"))
+    assert [a.status_code for a in attempts] == [500, 503, 200]
+    assert "HTTP 500" in attempts[0].error
+    assert attempts[2].error == ""
+    # Each retry is the same delivery to the receiver, with the same body, signed afresh.
+    assert {r.headers[webhooks.DELIVERY_HEADER] for r in webhook_receiver.requests} == {str(delivery.pk)}
+    assert len({r.body for r in webhook_receiver.requests}) == 1
+    for request in webhook_receiver.requests:
+        assert webhooks.verify(secret=SECRET, body=request.body, header=request.headers[webhooks.SIGNATURE_HEADER])
+    # Delivered: later runs leave it alone.
+    assert webhooks.webhooks_deliver_due(now=third + timedelta(days=1)).delivered == 0
+    assert len(webhook_receiver.requests) == 3
+
+
+@pytest.mark.django_db
+def test_it_gives_up_after_the_last_attempt(hot: ScoreGroup, webhook_receiver: WebhookReceiver, retry: Any) -> None:
+    hot_lead_with_webhook(hot, webhook_receiver.url)
+    webhook_receiver.answer(500, 500, 500, 500, 500)
+    at = T0
+    results = []
+    for _ in range(6):
+        summary = webhooks.webhooks_deliver_due(now=at)
+        results.append((summary.retrying, summary.failed))
+        at += timedelta(hours=2)  # past any backoff
+    assert results == [(1, 0), (1, 0), (1, 0), (0, 1), (0, 0), (0, 0)]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 4)
+    assert WebhookAttempt.objects.filter(delivery=delivery).count() == 4
+    assert len(webhook_receiver.requests) == 4
+
+
+@pytest.mark.django_db
+def test_backoff_is_capped(settings: Any) -> None:
+    settings.LEADFLOW_WEBHOOK_RETRY_SECONDS = 30
+    settings.LEADFLOW_WEBHOOK_RETRY_MAX_SECONDS = 600
+    waits = [webhooks.backoff(n).total_seconds() for n in range(1, 8)]
+    assert waits == [30, 60, 120, 240, 480, 600, 600]
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_does_not_answer_is_logged_and_retried(hot: ScoreGroup, retry: Any) -> None:
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    hot_lead_with_webhook(hot, closed)
+
+    assert webhooks.webhooks_deliver_due(now=T0).retrying == 1
+
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.status_code is None
+    assert "ConnectError" in attempt.error
+    assert WebhookDelivery.objects.get().next_attempt_at == attempt.at + timedelta(seconds=30)
+    assert T0 <= attempt.at < T0 + timedelta(seconds=30)
+
+
+@pytest.mark.django_db
+def test_routing_twice_and_the_delivery_task_twice_send_once(
+    hot: ScoreGroup, webhook_receiver: WebhookReceiver
+) -> None:
+    hot_lead_with_webhook(hot, webhook_receiver.url, at=datetime.now(UTC))
+    tasks.transitions_route_task()
+    # A crash after acting but before the event was marked: routing sees it again.
+    GroupTransition.objects.update(processed_at=None)
+    tasks.transitions_route_task()
+
+    tasks.webhooks_deliver_task()
+    tasks.webhooks_deliver_task()
+
+    assert WebhookDelivery.objects.count() == 1
+    assert len(webhook_receiver.requests) == 1
+
+
+@pytest.mark.django_db
+def test_a_sender_that_died_mid_call_is_retried_after_its_lease(
+    hot: ScoreGroup, webhook_receiver: WebhookReceiver, settings: Any
+) -> None:
+    settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS = 10
+    hot_lead_with_webhook(hot, webhook_receiver.url)
+    # A sender claims the delivery, then dies before calling out.
+    [call] = webhooks._claim(now=T0, limit=10)
+
+    lease = webhooks.lease()
+    # The lease covers every call the batch may still start, each waiting out its timeouts.
+    assert lease >= timedelta(seconds=webhooks.call_budget() + 3 * settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS)
+    assert webhooks.webhooks_deliver_due(now=T0 + lease - timedelta(seconds=1)).delivered == 0
+    assert webhook_receiver.requests == []
+    assert webhooks.webhooks_deliver_due(now=T0 + lease).delivered == 1
+    assert [r.headers[webhooks.DELIVERY_HEADER] for r in webhook_receiver.requests] == [str(call.id)]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_at_once_call_each_webhook_once(
+    postgres: None, hot: ScoreGroup, webhook_receiver: WebhookReceiver
+) -> None:
+    rule("enters_group", {"kind": "webhook", "url": webhook_receiver.url, "secret": SECRET}, group=hot)
+    for n in range(20):
+        adjust(LeadFactory.create(email=f"l{n}@shop.example"), 90)
+    services.transitions_route(now=T0)
+    barrier = threading.Barrier(2)
+    summaries: list[webhooks.DeliverySummary] = []
+
+    def sender() -> None:
+        try:
+            barrier.wait(timeout=10)
+            summaries.append(webhooks.webhooks_deliver_due(now=T0))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(s.delivered for s in summaries) == 20
+    ids = [r.headers[webhooks.DELIVERY_HEADER] for r in webhook_receiver.requests]
+    assert len(ids) == len(set(ids)) == 20
+    assert WebhookAttempt.objects.count() == 20
