@@ -23,12 +23,19 @@ A model file is YAML (JSON is valid YAML too)::
 
 Every problem is reported with its place ("rules[2].conditions[0].value: …"),
 all at once, so one import attempt shows everything to fix.
+
+Other apps add top-level keys of their own (routing: ``teams`` and
+``routing``) with :func:`register_section`, so scoring imports none of them.
+A file holds the scoring part when it has ``score_groups``, ``rules`` or
+``decay``; a file with only other apps' keys leaves the scoring model alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -39,6 +46,7 @@ from scoring import rules as pure
 FORMAT_VERSION = 1
 
 _TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay"}
+_SCORING_KEYS = ("score_groups", "rules", "decay")
 _GROUP_KEYS = {"key", "name", "min_score", "leave_below", "description"}
 _DECAY_KEYS = {"policy", "points_per_day", "after_days", "half_life_days", "window_days", "floor"}
 _RULE_KEYS = {
@@ -106,6 +114,54 @@ class ModelSpec:
     groups: tuple[GroupSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = field(default_factory=tuple)
     decay: decay_math.Policy = field(default_factory=decay_math.Policy)
+    # False for a file holding only other apps' sections: the scoring model is left as it is.
+    scoring: bool = True
+    # Registered sections present in the file: section name -> what its parse returned.
+    sections: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# --- other apps' sections -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """Top-level keys of the model file that another app owns.
+
+    ``parse(values, errors)`` gets the file's values for ``keys`` (only those
+    present) and returns the section's spec, appending every problem to
+    ``errors`` with its place; it must not touch the database. ``dump(spec)``
+    gives the keys' data back for the file. ``import_(spec)`` writes the spec
+    inside the model import's transaction, after the scoring part (so it sees
+    the file's score groups), and returns lines for the summary; it raises
+    :class:`ModelFileError` listing every problem, which undoes the whole
+    import. ``export()`` reads the section's spec from the database.
+    ``loaded()`` says whether the database already holds this part (for a
+    first-run import that leaves a loaded model alone).
+    """
+
+    name: str
+    title: str
+    keys: tuple[str, ...]
+    parse: Callable[[Mapping[str, Any], list[str]], Any]
+    dump: Callable[[Any], dict[str, Any]]
+    import_: Callable[[Any], list[str]]
+    export: Callable[[], Any]
+    loaded: Callable[[], bool]
+
+
+_SECTIONS: dict[str, Section] = {}
+
+
+def register_section(section: Section) -> None:
+    """Add a section to the model file (from an AppConfig.ready()); sections import in registration order."""
+    clash = set(section.keys) & (_TOP_KEYS | {k for s in _SECTIONS.values() if s.name != section.name for k in s.keys})
+    if clash:
+        raise ValueError(f"model file section {section.name!r}: keys already taken: {', '.join(sorted(clash))}")
+    _SECTIONS[section.name] = section
+
+
+def sections() -> tuple[Section, ...]:
+    return tuple(_SECTIONS.values())
 
 
 # --- reading ---------------------------------------------------------------------
@@ -127,7 +183,7 @@ def load_data(data: object) -> ModelSpec:
     errors: list[str] = []
     if not isinstance(data, dict):
         raise ModelFileError(["the file must be a mapping with score_groups and rules"])
-    _unknown_keys(data, _TOP_KEYS, "", errors)
+    _unknown_keys(data, _TOP_KEYS | {k for s in _SECTIONS.values() for k in s.keys}, "", errors)
     version = data.get("leadflow_model")
     if version != FORMAT_VERSION:
         errors.append(f"leadflow_model: must be {FORMAT_VERSION} (the format version), not {version!r}")
@@ -136,9 +192,26 @@ def load_data(data: object) -> ModelSpec:
     groups = _groups(data.get("score_groups", []), errors)
     rules = _rules(data.get("rules", []), errors)
     decay = _decay(data.get("decay"), errors)
+    parsed: dict[str, Any] = {}
+    for section in _SECTIONS.values():
+        values = {key: data[key] for key in section.keys if key in data}
+        if values:
+            parsed[section.name] = section.parse(values, errors)
+    scoring = any(key in data for key in _SCORING_KEYS)
+    if not scoring and not parsed:
+        allowed = ", ".join([*_SCORING_KEYS, *(k for s in _SECTIONS.values() for k in s.keys)])
+        errors.append(f"the file holds nothing to import (give one or more of {allowed})")
     if errors:
         raise ModelFileError(errors)
-    return ModelSpec(name=name, description=description, groups=tuple(groups), rules=tuple(rules), decay=decay)
+    return ModelSpec(
+        name=name,
+        description=description,
+        groups=tuple(groups),
+        rules=tuple(rules),
+        decay=decay,
+        scoring=scoring,
+        sections=MappingProxyType(parsed),
+    )
 
 
 def _unknown_keys(item: dict[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
@@ -376,10 +449,14 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
         data["name"] = spec.name
     if spec.description:
         data["description"] = spec.description
-    data["score_groups"] = [_group_data(g) for g in spec.groups]
-    data["rules"] = [_rule_data(r) for r in spec.rules]
-    if spec.decay.kind is not decay_math.Kind.NONE:
-        data["decay"] = _decay_data(spec.decay)
+    if spec.scoring:
+        data["score_groups"] = [_group_data(g) for g in spec.groups]
+        data["rules"] = [_rule_data(r) for r in spec.rules]
+        if spec.decay.kind is not decay_math.Kind.NONE:
+            data["decay"] = _decay_data(spec.decay)
+    for section in _SECTIONS.values():
+        if section.name in spec.sections:
+            data.update(section.dump(spec.sections[section.name]))
     return data
 
 

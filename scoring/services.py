@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import defaultdict
@@ -14,7 +15,7 @@ from celery import Task
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min, QuerySet, Sum
+from django.db.models import F, Max, Min, ProtectedError, QuerySet, Sum
 from django.utils import timezone
 
 from scoring import bulk, decay, model_file, selectors
@@ -931,21 +932,60 @@ class ModelImportSummary:
     rules_created: int
     rules_updated: int
     rules_deactivated: list[str]
+    sections: tuple[str, ...] = ()  # what other apps' sections of the file did
 
 
 @transaction.atomic
-def scoring_model_import(*, spec: model_file.ModelSpec) -> ModelImportSummary:
-    """Make the database's groups and rules those of ``spec``, all or nothing.
+def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -> ModelImportSummary:
+    """Make the database's model that of ``spec``, all or nothing.
 
     Groups and rules are matched by key. Groups missing from the file are
     deleted; rules missing from it are deactivated, since the ledger keeps
     their history. Leads' fit scores and groups are brought up to date
     afterwards by :func:`leads_rescore_fit_all` and :func:`leads_regroup`.
+    A file without the scoring part (``spec.scoring`` false) leaves it alone.
+
+    Then the other apps' sections in the file (:func:`model_file.register_section`)
+    are imported in the same transaction; the problems of every section are
+    collected and raised together as :class:`model_file.ModelFileError`, and
+    nothing changes. ``dry_run`` does everything, then rolls it back: a check
+    of the file against the database.
     """
+    summary = _scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
+    errors: list[str] = []
+    lines: list[str] = []
+    for section in model_file.sections():
+        if section.name not in spec.sections:
+            continue
+        try:
+            # A savepoint: a section that fails part-way leaves the transaction usable for the next one's checks.
+            with transaction.atomic():
+                lines.extend(section.import_(spec.sections[section.name]))
+        except model_file.ModelFileError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise model_file.ModelFileError(errors)
+    if dry_run:
+        transaction.set_rollback(True)
+    return dataclasses.replace(summary, sections=tuple(lines))
+
+
+def _scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
     existing_groups = {g.key: g for g in ScoreGroup.objects.select_for_update()}
     wanted_groups = {g.key for g in spec.groups}
     deleted = [g.pk for key, g in existing_groups.items() if key not in wanted_groups]
-    ScoreGroup.objects.filter(pk__in=deleted).delete()
+    try:
+        ScoreGroup.objects.filter(pk__in=deleted).delete()
+    except ProtectedError as exc:
+        # Other apps' rows (a routing rule watching the group…) keep it: say which, by place.
+        missing = ", ".join(sorted(key for key in existing_groups if key not in wanted_groups))
+        raise model_file.ModelFileError(
+            [
+                f"score_groups: {missing} not in the file, but {obj._meta.verbose_name} '{obj}' uses it: "
+                "keep the group or change that first"
+                for obj in exc.protected_objects
+            ]
+        ) from None
     # Thresholds are unique: park the kept ones out of the way before moving them.
     ScoreGroup.objects.filter(key__in=wanted_groups).update(min_score=-F("id") - 10**9, leave_below=None)
     groups_created = groups_updated = 0
@@ -1021,7 +1061,12 @@ def scoring_model_export() -> model_file.ModelSpec:
                 valid_until=rule.valid_until,
             )
         )
-    return model_file.ModelSpec(groups=groups, rules=tuple(rules), decay=DecayPolicy.current())
+    return model_file.ModelSpec(
+        groups=groups,
+        rules=tuple(rules),
+        decay=DecayPolicy.current(),
+        sections={section.name: section.export() for section in model_file.sections()},
+    )
 
 
 def leads_regroup(*, chunk_size: int = 5000) -> int:

@@ -1,5 +1,5 @@
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -8,19 +8,25 @@ from scoring.models import ScoreGroup, ScoringRule
 
 
 class Command(BaseCommand):
-    help = "Import a scoring model file (YAML or JSON): score groups and rules. All or nothing."
+    help = (
+        "Import a model file (YAML or JSON): score groups, rules and decay, and the other apps' "
+        "sections (teams and routing rules). All or nothing."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--check", action="store_true", help="Only check the file; change nothing.")
         parser.add_argument(
-            "--if-empty", action="store_true", help="Import only when no groups or rules exist yet (first run)."
+            "--check",
+            action="store_true",
+            help="Only check the file, against the database too (the keys it names); change nothing.",
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Import only when none of the parts the file holds is loaded yet (first run).",
         )
 
     def handle(self, *args: Any, path: Path, check: bool, if_empty: bool, **options: Any) -> None:
-        if if_empty and (ScoreGroup.objects.exists() or ScoringRule.objects.exists()):
-            self.stdout.write("A scoring model is already loaded; left it as it is.")
-            return
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -28,21 +34,43 @@ class Command(BaseCommand):
         try:
             spec = model_file.load_text(text)
         except model_file.ModelFileError as exc:
-            lines = "\n".join(f"  {path}: {error}" for error in exc.errors)
-            raise CommandError(f"{len(exc.errors)} problem(s); nothing was imported:\n{lines}") from None
+            self._fail(path, exc.errors)
+        sections = [s for s in model_file.sections() if s.name in spec.sections]
+        if if_empty:
+            loaded = [s.title for s in sections if s.loaded()]
+            if spec.scoring and (ScoreGroup.objects.exists() or ScoringRule.objects.exists()):
+                loaded.insert(0, "a scoring model")
+            if loaded:
+                self.stdout.write(f"Already loaded: {', '.join(loaded)}; left them as they are ({path} not imported).")
+                return
+        try:
+            summary = services.scoring_model_import(spec=spec, dry_run=check)
+        except model_file.ModelFileError as exc:
+            self._fail(path, exc.errors)
+        parts = [f"{len(spec.groups)} groups, {len(spec.rules)} rules"] if spec.scoring else []
+        parts += [s.title for s in sections]
         if check:
-            self.stdout.write(self.style.SUCCESS(f"{path}: valid ({len(spec.groups)} groups, {len(spec.rules)} rules)"))
+            self.stdout.write(self.style.SUCCESS(f"{path}: valid ({'; '.join(parts)})"))
             return
-        summary = services.scoring_model_import(spec=spec)
-        self.stdout.write(
-            f"Groups: {summary.groups_created} created, {summary.groups_updated} updated, "
-            f"{summary.groups_deleted} deleted. Rules: {summary.rules_created} created, "
-            f"{summary.rules_updated} updated."
-        )
-        if summary.rules_deactivated:
-            self.stdout.write(f"Deactivated (not in the file): {', '.join(summary.rules_deactivated)}")
+        if spec.scoring:
+            self.stdout.write(
+                f"Groups: {summary.groups_created} created, {summary.groups_updated} updated, "
+                f"{summary.groups_deleted} deleted. Rules: {summary.rules_created} created, "
+                f"{summary.rules_updated} updated."
+            )
+            if summary.rules_deactivated:
+                self.stdout.write(f"Deactivated (not in the file): {', '.join(summary.rules_deactivated)}")
+        for line in summary.sections:
+            self.stdout.write(line)
+        if not spec.scoring:
+            self.stdout.write(self.style.SUCCESS(f"Imported {path}: {', '.join(parts)}."))
+            return
         entries = services.leads_rescore_fit_all()
         regrouped = services.leads_regroup()
         self.stdout.write(
             self.style.SUCCESS(f"Imported {path}. Fit rescored ({entries} ledger rows), {regrouped} leads regrouped.")
         )
+
+    def _fail(self, path: Path, errors: list[str]) -> NoReturn:
+        lines = "\n".join(f"  {path}: {error}" for error in errors)
+        raise CommandError(f"{len(errors)} problem(s); nothing was imported:\n{lines}")
