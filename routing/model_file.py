@@ -1,0 +1,603 @@
+"""Teams and routing rules as part of the scoring model file (:mod:`scoring.model_file`).
+
+Scoring imports no other app, so routing adds its two top-level keys to the
+model file from :meth:`routing.apps.RoutingConfig.ready`::
+
+    teams:
+      - key: sales
+        name: Store sales
+        assignment: round_robin        # round_robin | territory | queue
+        sla_hours: 24                  # optional
+        sla_action: reassign           # notify (default) | reassign
+        email: sales@toys.example      # optional
+    routing:
+      - key: preferential-to-sales
+        name: Preferential leads go to sales
+        trigger: enters_group          # see routing.triggers.Trigger
+        group: preferential            # enters_group / leaves_group
+        conditions:                    # optional; lead fields, scoring's operators
+          - {field: country, operator: one_of, value: [US, Canada]}
+        actions:
+          - {kind: route_to_queue, team: sales}
+          - {kind: webhook, url: https://crm.example/hook, secret_env: CRM_WEBHOOK_SECRET}
+
+Reading the file (:func:`parse`) checks its form and touches no database.
+Importing (:func:`routing_model_import`) runs inside the model import's
+transaction: it resolves the keys the file names (score groups, nurture
+sequences, teams, users) and checks every team, rule and action with the
+model's own ``full_clean`` — the checks the admin runs — so the file and the
+admin never disagree. Every problem is reported with its place, all at once.
+
+Webhook secrets never go in the file: ``secret_env`` names an environment
+variable read at import time, and the secret is stored as the admin stores
+it. Export cannot know that name, so it writes no ``secret_env``; importing
+a webhook action without one keeps the secret the same rule's webhook to the
+same URL already has.
+
+Rules missing from the file are deactivated (their action history stays);
+teams missing from it are kept, since reps, territories and queued leads
+belong to them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models
+
+from nurture.models import Sequence
+from routing.models import RoutingAction, RoutingRule, Team, check_conditions
+from routing.triggers import Trigger
+from scoring import model_file as scoring_file
+from scoring.models import LifecycleStage, ScoreGroup
+
+_TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "email"}
+_RULE_KEYS = {"key", "name", "active", "trigger", "group", "threshold", "stage", "conditions", "actions"}
+_ACTION_KEYS = {"kind", "sequence", "team", "user", "stage", "tag", "url", "secret_env", "message"}
+_CONDITION_KEYS = {"field", "operator", "value"}
+_KEY = re.compile(r"^[-a-zA-Z0-9_]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    key: str
+    name: str
+    assignment: str = Team.Assignment.ROUND_ROBIN.value
+    sla_hours: int | None = None
+    sla_action: str = Team.SlaAction.NOTIFY.value
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    kind: str
+    sequence: str = ""
+    team: str = ""
+    user: str = ""
+    stage: str = ""
+    tag: str = ""
+    url: str = ""
+    secret_env: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    key: str
+    name: str
+    trigger: str
+    group: str = ""
+    threshold: int | None = None
+    stage: str = ""
+    conditions: tuple[scoring_file.ConditionSpec, ...] = ()
+    actions: tuple[ActionSpec, ...] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class RoutingSpec:
+    """None: the key is not in the file, and that part is left as it is."""
+
+    teams: tuple[TeamSpec, ...] | None = None
+    rules: tuple[RuleSpec, ...] | None = None
+
+
+# --- reading the file: its form only, no database -------------------------------------
+
+
+def parse(values: Mapping[str, Any], errors: list[str]) -> RoutingSpec:
+    teams = _teams(values["teams"], errors) if "teams" in values else None
+    rules = _rules(values["routing"], errors) if "routing" in values else None
+    return RoutingSpec(teams=teams, rules=rules)
+
+
+def _unknown(item: Mapping[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
+    for key in item:
+        if key not in allowed:
+            errors.append(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _text(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
+    value = item.get(key)
+    if value is None:
+        if required:
+            errors.append(f"{where}.{key}: required")
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{where}.{key}: must be text, not {type(value).__name__}")
+        return ""
+    if required and not value.strip():
+        errors.append(f"{where}.{key}: must not be empty")
+    return value
+
+
+def _choice(item: Mapping[str, Any], key: str, where: str, errors: list[str], choices: Iterable[str]) -> str:
+    value = _text(item, key, where, errors)
+    allowed = list(choices)
+    if value and value not in allowed:
+        errors.append(f"{where}.{key}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _int(item: Mapping[str, Any], key: str, where: str, errors: list[str]) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append(f"{where}.{key}: must be a whole number, not {value!r}")
+        return None
+    return value
+
+
+def _key(item: Mapping[str, Any], where: str, seen: dict[str, str], errors: list[str]) -> str:
+    key = _text(item, "key", where, errors, required=True)
+    if key and not _KEY.match(key):
+        errors.append(f"{where}.key: '{key}' may hold only letters, digits, - and _")
+    if key in seen:
+        errors.append(f"{where}.key: '{key}' is also the key of {seen[key]}")
+    elif key:
+        seen[key] = where
+    return key
+
+
+def _list(data: object, where: str, errors: list[str]) -> list[Any]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        errors.append(f"{where}: must be a list")
+        return []
+    return data
+
+
+def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
+    teams = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(_list(data, "teams", errors)):
+        where = f"teams[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be a mapping with key, name and assignment")
+            continue
+        _unknown(item, _TEAM_KEYS, where, errors)
+        sla_hours = _int(item, "sla_hours", where, errors)
+        if sla_hours is not None and sla_hours < 0:
+            errors.append(f"{where}.sla_hours: must be 0 or more")
+        teams.append(
+            TeamSpec(
+                key=_key(item, where, seen, errors),
+                name=_text(item, "name", where, errors, required=True),
+                assignment=_choice(item, "assignment", where, errors, Team.Assignment.values)
+                or Team.Assignment.ROUND_ROBIN.value,
+                sla_hours=sla_hours,
+                sla_action=_choice(item, "sla_action", where, errors, Team.SlaAction.values)
+                or Team.SlaAction.NOTIFY.value,
+                email=_text(item, "email", where, errors),
+            )
+        )
+    return tuple(teams)
+
+
+def _rules(data: object, errors: list[str]) -> tuple[RuleSpec, ...]:
+    rules = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(_list(data, "routing", errors)):
+        where = f"routing[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be a mapping with key, name, trigger and actions")
+            continue
+        _unknown(item, _RULE_KEYS, where, errors)
+        active = item.get("active", True)
+        if not isinstance(active, bool):
+            errors.append(f"{where}.active: must be true or false")
+            active = True
+        trigger = _text(item, "trigger", where, errors, required=True)
+        if trigger and trigger not in {t.value for t in Trigger}:
+            errors.append(f"{where}.trigger: {trigger!r} is not one of {', '.join(t.value for t in Trigger)}")
+        rules.append(
+            RuleSpec(
+                key=_key(item, where, seen, errors),
+                name=_text(item, "name", where, errors, required=True),
+                trigger=trigger,
+                group=_text(item, "group", where, errors),
+                threshold=_int(item, "threshold", where, errors),
+                stage=_choice(item, "stage", where, errors, LifecycleStage.values),
+                conditions=_conditions(item.get("conditions"), where, errors),
+                actions=_actions(item.get("actions"), where, errors),
+                active=active,
+            )
+        )
+    return tuple(rules)
+
+
+def _conditions(data: object, where: str, errors: list[str]) -> tuple[scoring_file.ConditionSpec, ...]:
+    conditions = []
+    for index, item in enumerate(_list(data, f"{where}.conditions", errors)):
+        place = f"{where}.conditions[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{place}: must be a mapping with field, operator and value")
+            continue
+        _unknown(item, _CONDITION_KEYS, place, errors)
+        condition = {k: v for k, v in item.items() if k in _CONDITION_KEYS}
+        # The admin's own check (routing.models.check_conditions), one condition at a time for the place.
+        for problem in check_conditions([condition]):
+            name, _, message = problem.partition(": ")
+            errors.append(
+                f"{place}.{name}: {message}" if name in _CONDITION_KEYS and message else f"{place}: {problem}"
+            )
+        conditions.append(
+            scoring_file.ConditionSpec(str(item.get("field", "")), str(item.get("operator", "")), item.get("value"))
+        )
+    return tuple(conditions)
+
+
+def _actions(data: object, where: str, errors: list[str]) -> tuple[ActionSpec, ...]:
+    actions = []
+    for index, item in enumerate(_list(data, f"{where}.actions", errors)):
+        place = f"{where}.actions[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{place}: must be a mapping with kind and its settings")
+            continue
+        if "secret" in item:
+            errors.append(f"{place}.secret: secrets never go in the file: name an environment variable in secret_env")
+        _unknown(item, _ACTION_KEYS | {"secret"}, place, errors)
+        kind = _text(item, "kind", place, errors, required=True)
+        if kind and kind not in RoutingAction.Kind.values:
+            errors.append(f"{place}.kind: {kind!r} is not one of {', '.join(RoutingAction.Kind.values)}")
+        secret_env = _text(item, "secret_env", place, errors)
+        if secret_env and not _ENV_NAME.match(secret_env):
+            errors.append(f"{place}.secret_env: '{secret_env}' is not an environment variable name")
+        actions.append(
+            ActionSpec(
+                kind=kind,
+                sequence=_text(item, "sequence", place, errors),
+                team=_text(item, "team", place, errors),
+                user=_text(item, "user", place, errors),
+                stage=_choice(item, "stage", place, errors, LifecycleStage.values),
+                tag=_text(item, "tag", place, errors),
+                url=_text(item, "url", place, errors),
+                secret_env=secret_env,
+                message=_text(item, "message", place, errors),
+            )
+        )
+    return tuple(actions)
+
+
+# --- writing the file -------------------------------------------------------------------
+
+
+def dump(spec: RoutingSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if spec.teams:
+        data["teams"] = [_team_data(t) for t in spec.teams]
+    if spec.rules:
+        data["routing"] = [_rule_data(r) for r in spec.rules]
+    return data
+
+
+def _team_data(team: TeamSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": team.key, "name": team.name, "assignment": team.assignment}
+    if team.sla_hours is not None:
+        data["sla_hours"] = team.sla_hours
+    if team.sla_action != Team.SlaAction.NOTIFY.value:
+        data["sla_action"] = team.sla_action
+    if team.email:
+        data["email"] = team.email
+    return data
+
+
+def _rule_data(rule: RuleSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": rule.key, "name": rule.name}
+    if not rule.active:
+        data["active"] = False
+    data["trigger"] = rule.trigger
+    if rule.group:
+        data["group"] = rule.group
+    if rule.threshold is not None:
+        data["threshold"] = rule.threshold
+    if rule.stage:
+        data["stage"] = rule.stage
+    if rule.conditions:
+        data["conditions"] = [_condition_data(c) for c in rule.conditions]
+    data["actions"] = [
+        {"kind": a.kind, **{name: getattr(a, name) for name in _ACTION_FIELDS if getattr(a, name)}}
+        for a in rule.actions
+    ]
+    return data
+
+
+_ACTION_FIELDS = ("sequence", "team", "user", "stage", "tag", "url", "secret_env", "message")
+
+
+def _condition_data(condition: scoring_file.ConditionSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"field": condition.field, "operator": condition.operator}
+    if condition.value is not None:
+        data["value"] = condition.value
+    return data
+
+
+# --- importing and exporting: the database ---------------------------------------------
+
+
+def routing_model_import(spec: RoutingSpec) -> list[str]:
+    """Make the database's teams and routing rules those of ``spec``; returns summary lines.
+
+    Call inside the model import's transaction, after its score groups are
+    written: on any problem this raises :class:`scoring.model_file.ModelFileError`
+    listing them all, having saved nothing the caller's transaction keeps.
+    """
+    errors: list[str] = []
+    lines: list[str] = []
+    teams = {t.key: t for t in Team.objects.select_for_update()}
+    if spec.teams is not None:
+        lines.append(_teams_import(spec.teams, teams, errors))
+    if spec.rules is not None:
+        lines.extend(_rules_import(spec.rules, teams, errors))
+    if errors:
+        raise scoring_file.ModelFileError(errors)
+    from routing.services import score_watches_sync
+
+    score_watches_sync()
+    return lines
+
+
+def _full_clean(
+    obj: models.Model,
+    where: str,
+    errors: list[str],
+    *,
+    exclude: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """The admin's checks (field validation and the model's ``clean``), as located problems."""
+    try:
+        obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            if name in skip:
+                continue
+            place = where if name == NON_FIELD_ERRORS else f"{where}.{(names or {}).get(name, name)}"
+            errors.extend(f"{place}: {message}" for message in messages)
+
+
+def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: list[str]) -> str:
+    created = updated = 0
+    for index, spec in enumerate(specs):
+        team = teams.get(spec.key) or Team(key=spec.key)
+        is_new = team.pk is None
+        team.name, team.assignment, team.email = spec.name, spec.assignment, spec.email
+        team.sla_hours, team.sla_action = spec.sla_hours, spec.sla_action
+        before = len(errors)
+        _full_clean(team, f"teams[{index}]", errors, exclude=["team_lead", "last_rep"])
+        teams[spec.key] = team  # known to the rules below even when it has problems
+        if len(errors) == before:
+            team.save()
+            created += is_new
+            updated += not is_new
+    kept = sorted(set(teams) - {s.key for s in specs})
+    line = f"Teams: {created} created, {updated} updated."
+    if kept:
+        line += f" Not in the file, kept (they have reps and history): {', '.join(kept)}"
+    return line
+
+
+def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: list[str]) -> list[str]:
+    groups = {g.key: g for g in ScoreGroup.objects.all()}
+    sequences = {s.key: s for s in Sequence.objects.all()}
+    user_model = get_user_model()
+    wanted_users = {a.user for r in specs for a in r.actions if a.user}
+    users = {
+        u.get_username(): u for u in user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": wanted_users})
+    }
+    existing = {r.key: r for r in RoutingRule.objects.select_for_update().prefetch_related("actions")}
+    plans: list[tuple[RoutingRule, list[RoutingAction], list[RoutingAction]]] = []
+    for index, spec in enumerate(specs):
+        where = f"routing[{index}]"
+        rule = existing.get(spec.key) or RoutingRule(key=spec.key)
+        rule.name, rule.active, rule.position, rule.trigger = spec.name, spec.active, index, spec.trigger
+        rule.threshold, rule.stage = spec.threshold, spec.stage
+        rule.conditions = [_condition_data(c) for c in spec.conditions]
+        rule.group = _lookup(
+            groups,
+            spec.group,
+            f"{where}.group",
+            "score group",
+            errors,
+            when_none="none yet: import the scoring model first",
+        )
+        _full_clean(rule, where, errors, skip=["group"] if spec.group and rule.group is None else ())
+        old_actions = list(rule.actions.all()) if rule.pk else []
+        actions = [
+            _action(spec_action, f"{where}.actions[{position}]", position, old_actions, sequences, teams, users, errors)
+            for position, spec_action in enumerate(spec.actions)
+        ]
+        plans.append((rule, actions, old_actions))
+    if errors:
+        return []
+    created = updated = 0
+    for rule, actions, old_actions in plans:
+        created += rule.pk is None
+        updated += rule.pk is not None
+        rule.save()
+        _actions_save(rule, actions, old_actions)
+    wanted = {s.key for s in specs}
+    deactivate = sorted(key for key, rule in existing.items() if key not in wanted and rule.active)
+    RoutingRule.objects.filter(key__in=deactivate).update(active=False)
+    lines = [f"Routing rules: {created} created, {updated} updated."]
+    if deactivate:
+        lines.append(f"Routing rules deactivated (not in the file; their history stays): {', '.join(deactivate)}")
+    return lines
+
+
+def _lookup(
+    known: Mapping[str, T], key: str, place: str, what: str, errors: list[str], *, when_none: str = "none yet"
+) -> T | None:
+    if not key:
+        return None
+    found = known.get(key)
+    if found is None:
+        listed = ", ".join(sorted(known)) or when_none
+        errors.append(f"{place}: no {what} with key '{key}' (known: {listed})")
+    return found
+
+
+def _action(
+    spec: ActionSpec,
+    place: str,
+    position: int,
+    old_actions: list[RoutingAction],
+    sequences: Mapping[str, Sequence],
+    teams: Mapping[str, Team],
+    users: Mapping[str, Any],
+    errors: list[str],
+) -> RoutingAction:
+    action = RoutingAction(
+        position=position, kind=spec.kind, stage=spec.stage, tag=spec.tag, url=spec.url, message=spec.message
+    )
+    skip = []
+    known_sequences = "none yet: import the nurture file first" if not sequences else ", ".join(sorted(sequences))
+    if spec.sequence:
+        action.sequence = sequences.get(spec.sequence)
+        if action.sequence is None:
+            errors.append(f"{place}.sequence: no sequence with key '{spec.sequence}' (known: {known_sequences})")
+            skip.append("sequence")
+    action.team = _lookup(teams, spec.team, f"{place}.team", "team", errors)
+    if spec.team and (action.team is None or action.team.pk is None):
+        skip.append("team")  # reported already (unknown key, or the team's own problems)
+    if spec.user:
+        action.user = users.get(spec.user)
+        if action.user is None:
+            errors.append(f"{place}.user: no user '{spec.user}'")
+            skip.append("user")
+    if spec.secret_env:
+        action.secret = os.environ.get(spec.secret_env, "")
+        if not action.secret:
+            errors.append(f"{place}.secret_env: the environment variable {spec.secret_env} is not set (or empty)")
+            skip.append("secret")
+    else:
+        # Export writes no secret: keep the one this rule's webhook to the same URL has.
+        same = next((a for a in old_actions if a.kind == action.kind and a.url == action.url and a.secret), None)
+        action.secret = same.secret if same is not None else ""
+    _full_clean(
+        action,
+        place,
+        errors,
+        exclude=["rule"],
+        skip=skip,
+        names={"secret": "secret_env"},
+    )
+    return action
+
+
+def _target(action: RoutingAction) -> tuple[object, ...]:
+    return (
+        action.kind,
+        action.sequence_id,
+        action.team_id,
+        action.user_id,
+        action.stage,
+        action.tag,
+        action.url,
+    )
+
+
+def _actions_save(rule: RoutingRule, actions: list[RoutingAction], old_actions: list[RoutingAction]) -> None:
+    """Keep the rows of actions the file still has (their run history refers to them);
+    create the new ones; delete the ones no longer in the file, as the admin does."""
+    unused = list(old_actions)
+    for action in actions:
+        same = next((old for old in unused if _target(old) == _target(action)), None)
+        if same is None:
+            action.rule = rule
+            action.save()
+            continue
+        unused.remove(same)
+        same.position, same.message, same.secret = action.position, action.message, action.secret
+        same.save(update_fields=["position", "message", "secret"])
+    RoutingAction.objects.filter(pk__in=[old.pk for old in unused]).delete()
+
+
+def routing_model_export() -> RoutingSpec:
+    teams = tuple(
+        TeamSpec(t.key, t.name, t.assignment, t.sla_hours, t.sla_action, t.email) for t in Team.objects.order_by("key")
+    )
+    rules = []
+    for rule in (
+        RoutingRule.objects.select_related("group")
+        .prefetch_related("actions__sequence", "actions__team", "actions__user")
+        .order_by("position", "key")
+    ):
+        rules.append(
+            RuleSpec(
+                key=rule.key,
+                name=rule.name,
+                trigger=rule.trigger,
+                group=rule.group.key if rule.group is not None else "",
+                threshold=rule.threshold,
+                stage=rule.stage,
+                conditions=tuple(
+                    scoring_file.ConditionSpec(c["field"], c["operator"], c.get("value")) for c in rule.conditions
+                ),
+                actions=tuple(
+                    ActionSpec(
+                        kind=a.kind,
+                        sequence=a.sequence.key if a.sequence is not None else "",
+                        team=a.team.key if a.team is not None else "",
+                        user=a.user.get_username() if a.user is not None else "",
+                        stage=a.stage,
+                        tag=a.tag,
+                        url=a.url,
+                        message=a.message,
+                    )
+                    for a in rule.actions.all()
+                ),
+                active=rule.active,
+            )
+        )
+    return RoutingSpec(teams=teams or None, rules=tuple(rules) or None)
+
+
+def routing_loaded() -> bool:
+    return Team.objects.exists() or RoutingRule.objects.exists()
+
+
+def register() -> None:
+    scoring_file.register_section(
+        scoring_file.Section(
+            name="routing",
+            title="teams and routing rules",
+            keys=("teams", "routing"),
+            parse=parse,
+            dump=dump,
+            import_=routing_model_import,
+            export=routing_model_export,
+            loaded=routing_loaded,
+        )
+    )
