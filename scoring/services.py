@@ -370,6 +370,9 @@ def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple
         except IntegrityError:
             # Another request created the same email first: update that one.
             return lead_upsert(email=email, fields=fields)
+        if lead.lifecycle_stage != LifecycleStage.LEAD:
+            # Created at a later stage (a CRM syncing an SQL): a change of stage from nothing.
+            _stage_changes_record([(lead.pk, "", lead.lifecycle_stage, 0)], cause="create", at=timezone.now())
     elif changed:
         lead.save()
         if lead.lifecycle_stage != stage_before:
