@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models import Count, F, OrderBy, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -57,22 +57,22 @@ class QueuePage:
 
 
 def queue_items(*, rep: Rep) -> QuerySet[QueueItem]:
-    """The rep's queue, by priority (score, then longest waiting): their own open
-    items and their team's unclaimed ones, only in their team.
-
-    Each half matches one partial index (queue_team_open_idx, queue_owner_open_idx);
-    PostgreSQL may instead walk lead_total_score_idx and probe each lead's open item
-    (one_open_item), stopping at the page's end: both stay fast at 100,000 items.
-    """
+    """The rep's queue, by priority (score, then longest waiting): their team's
+    unclaimed items and their own open ones in the team."""
     return (
-        QueueItem.objects.filter(team_id=rep.team_id)
-        .filter(
-            Q(status=QueueItem.Status.OPEN, owner__isnull=True)
-            | Q(owner_id=rep.user_id, status__in=QueueItem.OPEN_STATUSES)
+        QueueItem.objects.filter(
+            # Each half matches a partial index: queue_team_open_idx, queue_owner_open_idx.
+            Q(team_id=rep.team_id, status=QueueItem.Status.OPEN, owner__isnull=True)
+            | Q(team_id=rep.team_id, owner_id=rep.user_id, status__in=QueueItem.OPEN_STATUSES)
         )
         .select_related("lead", "lead__score_group")
         .defer("lead__attributes")
-        .order_by("-lead__total_score", "entered_at", "id")
+        # fit + engagement is total_score, spelt so that no index gives the order: PostgreSQL
+        # could otherwise walk lead_total_score_idx from the top and probe each lead for an
+        # item of this rep, which reads most of the leads when the rep's few items score low
+        # (270 ms for one page on 200,000 leads). Reading the rep's items first costs one
+        # lead lookup per item in the team's queue, whatever the scores.
+        .order_by(OrderBy(F("lead__fit_score") + F("lead__engagement_score"), descending=True), "entered_at", "id")
     )
 
 

@@ -1,0 +1,229 @@
+"""Sales actions on the queue page: each through its view, the refusals reps are
+told, what goes back to nurture, and the claim race on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+
+from nurture.models import Enrollment
+from routing import sales, services
+from routing.models import Outcome, QueueItem, Rep, RoutingAction, RoutingRule
+from scoring.models import GroupTransition, Lead
+from tests.nurture.factories import SequenceFactory, StepFactory
+from tests.routing.factories import QueueItemFactory, RepFactory
+
+Status = QueueItem.Status
+BANT = {"budget": "20k this year", "authority": "CTO signs", "need": "manual scoring hurts", "timeline": "June"}
+
+
+def signed_in(rep: Rep) -> Client:
+    client = Client()
+    client.force_login(rep.user)
+    return client
+
+
+def post(client: Client, item: QueueItem, verb: str, **data: str) -> tuple[Any, list[str]]:
+    """POST an action; returns the response and the messages the page then shows."""
+    url = reverse("sales:claim", args=[item.pk]) if verb == "claim" else reverse("sales:act", args=[item.pk, verb])
+    response = client.post(url, data)
+    if response.status_code != 302:
+        return response, [str(m) for m in get_messages(response.wsgi_request)]
+    page = client.get(response["Location"])
+    said = [str(m) for m in page.context["messages"]]
+    html = page.content.decode()
+    assert all(escape(text) in html for text in said)
+    return response, said
+
+
+def item_in(rep: Rep, **kwargs: Any) -> QueueItem:
+    fields = {"team": rep.team, "entered_at": timezone.now() - timedelta(hours=1), **kwargs}
+    return QueueItemFactory.create(lead__first_name="Grace", lead__last_name="Hopper", **fields)
+
+
+@pytest.mark.django_db
+def test_a_rep_claims_accepts_qualifies_and_wins_a_lead_through_the_page() -> None:
+    rep = RepFactory.create(user__username="alice")
+    item = item_in(rep)
+    client = signed_in(rep)
+
+    response, said = post(client, item, "claim", page="2")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("sales:queue") + "?page=2"
+    assert said == ["Claimed Grace Hopper. It is yours: accept or reject it."]
+    item.refresh_from_db()
+    assert (item.status, item.owner_id, item.claimed_at is not None) == (Status.CLAIMED, rep.user_id, True)
+    assert Lead.objects.get(pk=item.lead_id).owner_id == rep.user_id
+
+    _, said = post(client, item, "accept")
+    assert said == ["Accepted Grace Hopper."]
+    _, said = post(client, item, "qualify", **BANT)
+    assert said == ["Qualified Grace Hopper."]
+    item.refresh_from_db()
+    assert (item.status, item.budget, item.authority, item.need, item.timeline) == (
+        Status.QUALIFIED,
+        *BANT.values(),
+    )
+    assert GroupTransition.objects.filter(lead=item.lead, kind="qualified").count() == 1
+
+    _, said = post(client, item, "win")
+    assert said == ["Marked Grace Hopper won."]
+    item.refresh_from_db()
+    assert item.status == Status.WON
+    assert item.closed_at is not None
+    assert Lead.objects.get(pk=item.lead_id).lifecycle_stage == "customer"
+    assert list(Outcome.objects.filter(item=item).order_by("at", "id").values_list("kind", "user_id")) == [
+        (kind, rep.user_id) for kind in ("claimed", "accepted", "qualified", "won")
+    ]
+    # Closed: gone from the page.
+    assert client.get(reverse("sales:queue")).context["queue"].rows == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("verb", "status"), [("reject", "rejected"), ("disqualify", "disqualified")])
+def test_rejected_or_disqualified_leads_go_back_to_nurture_with_the_reason_kept(verb: str, status: str) -> None:
+    long_term = SequenceFactory.create(key="long-term", name="Long-term nurture")
+    StepFactory.create(sequence=long_term)
+    rule = RoutingRule.objects.create(key="back", name="Back to nurture", trigger="disqualified")
+    RoutingAction.objects.create(rule=rule, kind="enroll", sequence=long_term)
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user)  # assigned by routing: no need to claim first
+
+    _, said = post(signed_in(rep), item, verb, reason="  Student project, no budget  ")
+
+    assert said[0].startswith(("Rejected Grace Hopper", "Disqualified Grace Hopper"))
+    item.refresh_from_db()
+    assert (item.status, item.reason) == (status, "Student project, no budget")
+    outcome = Outcome.objects.get(item=item)
+    assert (outcome.kind, outcome.reason, outcome.user_id) == (status, "Student project, no budget", rep.user_id)
+    services.transitions_route()
+    assert Enrollment.objects.filter(lead=item.lead, sequence=long_term, status="active").exists()
+
+
+@pytest.mark.django_db
+def test_marking_lost_needs_a_reason_and_keeps_it() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.ACCEPTED)
+    client = signed_in(rep)
+
+    _, said = post(client, item, "lose", reason="")
+    assert said == ["Grace Hopper: reason: say why."]
+    _, said = post(client, item, "lose", reason="Chose a competitor")
+    assert said == ["Marked Grace Hopper lost; the reason is kept."]
+    item.refresh_from_db()
+    assert (item.status, item.reason) == (Status.LOST, "Chose a competitor")
+
+
+@pytest.mark.django_db
+def test_errors_name_the_field_and_change_nothing() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.ACCEPTED)
+    client = signed_in(rep)
+
+    _, said = post(client, item, "qualify", budget="10k", authority="", need="x" * 201, timeline="soon")
+    assert said == [
+        "Grace Hopper: authority: Say what you learned about the lead's authority. "
+        "need: At most 200 characters (this has 201)."
+    ]
+    _, said = post(client, item, "reject", reason="y" * 301)
+    assert said == ["Grace Hopper: reason: at most 300 characters (this has 301)."]
+    _, said = post(client, item, "disqualify", reason="   ")
+    assert said == ["Grace Hopper: reason: say why."]
+    item.refresh_from_db()
+    assert item.status == Status.ACCEPTED
+    assert not Outcome.objects.exists()
+
+
+@pytest.mark.django_db
+def test_refusals_tell_the_rep_why() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    claimed_by_bob = item_in(alice, owner=bob.user, status=Status.CLAIMED)
+    assigned_to_bob = item_in(alice, owner=bob.user)
+    waiting = item_in(alice)
+    mine = item_in(alice, owner=alice.user, status=Status.CLAIMED)
+    client = signed_in(alice)
+
+    assert post(client, claimed_by_bob, "claim")[1] == ["Already claimed by bob."]
+    assert post(client, assigned_to_bob, "claim")[1] == ["Already assigned to bob."]
+    assert post(client, claimed_by_bob, "accept")[1] == ["Grace Hopper: This lead is not yours: claim it first."]
+    assert post(client, waiting, "accept")[1] == ["Grace Hopper: This lead is not yours: claim it first."]
+    assert post(client, mine, "win")[1] == ["Grace Hopper: This lead is claimed: it cannot be won now."]
+    assert post(client, mine, "claim")[1] == ["This lead is claimed, not waiting."]
+    assert QueueItem.objects.get(pk=claimed_by_bob.pk).owner_id == bob.user_id
+    assert QueueItem.objects.get(pk=mine.pk).status == Status.CLAIMED
+
+
+@pytest.mark.django_db
+def test_actions_are_posts_and_unknown_ones_are_not_found() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep)
+    client = signed_in(rep)
+    assert client.get(reverse("sales:claim", args=[item.pk])).status_code == 405
+    assert client.get(reverse("sales:act", args=[item.pk, "accept"])).status_code == 405
+    assert client.post(reverse("sales:act", args=[item.pk, "promote"])).status_code == 404
+    assert client.post(reverse("sales:claim", args=[item.pk + 1000])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_forms_carry_the_csrf_token() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(rep.user)
+    page = client.get(reverse("sales:queue")).content.decode()
+    assert page.count("csrfmiddlewaretoken") >= 2  # log out, claim
+    assert client.post(reverse("sales:claim", args=[item.pk])).status_code == 403  # no token
+
+
+# --- the claim race -------------------------------------------------------------------
+
+
+def claim_together(item: QueueItem, reps: list[Rep]) -> dict[str, str]:
+    """Each rep claims ``item`` in its own thread (its own connection), all released
+    at once by a barrier; returns "won" or the refusal per username."""
+    barrier = threading.Barrier(len(reps))
+    results: dict[str, str] = {}
+
+    def claim(rep: Rep) -> None:
+        try:
+            barrier.wait(timeout=10)
+            sales.item_claim(item_id=item.pk, user=rep.user)
+            results[rep.user.username] = "won"
+        except sales.ActionRefused as exc:
+            results[rep.user.username] = str(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(rep,)) for rep in reps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+@pytest.mark.services
+def test_two_reps_claiming_at_once_exactly_one_wins(postgres: None, transactional_db: None) -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    for item in [item_in(alice) for _ in range(5)]:
+        results = claim_together(item, [alice, bob])
+
+        winners = [name for name, result in results.items() if result == "won"]
+        assert len(winners) == 1, results
+        (loser,) = {"alice", "bob"} - set(winners)
+        assert results[loser] == f"Already claimed by {winners[0]}."
+        item.refresh_from_db()
+        assert item.owner is not None
+        assert (item.status, item.owner.username) == (Status.CLAIMED, winners[0])
+        assert list(Outcome.objects.filter(item=item).values_list("kind", flat=True)) == ["claimed"]
