@@ -495,7 +495,8 @@ def _action(
         action.user = users.get(spec.user)
         if action.user is None:
             errors.append(f"{place}.user: no user '{spec.user}'")
-            skip.append("user")
+            # "Choose a team or a user" (under team) would only repeat this.
+            skip.extend(["user", "team"])
     if spec.secret_env:
         action.secret = os.environ.get(spec.secret_env, "")
         if not action.secret:

@@ -39,9 +39,9 @@ def test_the_toy_store_sequences_import_with_their_templates(capsys: pytest.Capt
     call_command("scoring_model_import", str(TOY_STORE))
     call_command("nurture_sequences_import", str(TOY_STORE_NURTURE))
 
-    assert "3 sequence(s) created" in capsys.readouterr().out
+    assert "4 sequence(s) created" in capsys.readouterr().out
     sequences = {s.key: s for s in Sequence.objects.select_related("exit_on_group_reached", "exit_on_group_left")}
-    assert set(sequences) == {"nurture", "frequent", "preferential"}
+    assert set(sequences) == {"nurture", "frequent", "preferential", "long-term"}
     assert sequences["nurture"].exit_on_group_reached is not None
     assert sequences["nurture"].exit_on_group_reached.key == "frequent"
     assert sequences["frequent"].exit_on_group_reached is not None

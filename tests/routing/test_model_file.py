@@ -1,0 +1,334 @@
+"""Teams and routing rules in the model file: the toy store end to end, round trips,
+broken files rejected whole with every problem located, removed rules deactivated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from nurture.models import Enrollment
+from routing import services
+from routing.model_file import RoutingSpec
+from routing.models import ActionRun, Notification, QueueItem, RoutingAction, RoutingRule, Team
+from scoring import model_file
+from scoring import services as scoring
+from scoring.models import GroupTransition, Lead, ScoreGroup
+from scoring.rules import Dimension
+from tests.factories import LeadFactory
+from tests.routing.factories import RepFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+TOY_STORE = [EXAMPLES / "toy_store.yaml", EXAMPLES / "toy_store_nurture.yaml", EXAMPLES / "toy_store_routing.yaml"]
+
+
+def toy_store_import() -> None:
+    call_command("scoring_model_import", str(TOY_STORE[0]))
+    call_command("nurture_sequences_import", str(TOY_STORE[1]))
+    call_command("scoring_model_import", str(TOY_STORE[2]))
+
+
+def routing_of(spec: model_file.ModelSpec) -> RoutingSpec:
+    section = spec.sections["routing"]
+    assert isinstance(section, RoutingSpec)
+    return section
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "model.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def adjust(lead: Lead, delta: int) -> None:
+    scoring.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=delta, note="test")
+    services.transitions_route()
+
+
+def enrolled(lead: Lead) -> set[str]:
+    return set(
+        Enrollment.objects.filter(lead=lead, status__in=["active", "paused"]).values_list("sequence__key", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_the_toy_store_routes_a_lead_through_its_groups_and_back(capsys: pytest.CaptureFixture[str]) -> None:
+    toy_store_import()
+    out = capsys.readouterr().out
+    assert "Teams: 1 created" in out
+    assert "Routing rules: 6 created" in out
+    reps = [RepFactory.create(team=Team.objects.get(key="sales"), user=UserFactory.create(username=n)) for n in "ab"]
+    lead = LeadFactory.create()
+
+    adjust(lead, 45)  # enters Nurture
+    assert enrolled(lead) == {"nurture"}
+    adjust(lead, 20)  # 65: Frequent
+    assert enrolled(lead) == {"frequent"}
+
+    adjust(lead, 20)  # 85: Preferential, to the personal shoppers' queue with an owner by round robin
+    item = QueueItem.objects.get(lead=lead)
+    lead.refresh_from_db()
+    assert (item.team.key, item.status, item.owner_id) == ("sales", "open", reps[0].user_id)
+    assert lead.owner_id == reps[0].user_id
+    assert lead.lifecycle_stage == "mql"
+    assert lead.attributes["tags"] == ["vip"]
+    assert enrolled(lead) == {"preferential"}
+    assert Notification.objects.get(lead=lead).to == ["sales@toys.example"]
+    second = LeadFactory.create()
+    adjust(second, 90)
+    assert QueueItem.objects.get(lead=second).owner_id == reps[1].user_id
+
+    adjust(lead, -12)  # 73: below 75, decayed out of Preferential into Frequent, still owned
+    lead.refresh_from_db()
+    assert lead.lifecycle_stage == "lead"
+    assert enrolled(lead) == {"frequent"}
+
+    # Sales turns it down: long-term nurture.
+    scoring.lead_events_record(lead_ids=[lead.pk], kind=GroupTransition.Kind.DISQUALIFIED, cause="rejected")
+    services.transitions_route()
+    assert enrolled(lead) == {"long-term"}
+    assert not GroupTransition.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_a_lead_sales_has_qualified_stays_out_of_marketing_when_it_cools_down() -> None:
+    toy_store_import()
+    lead = LeadFactory.create()
+    adjust(lead, 85)
+    scoring.lead_events_record(lead_ids=[lead.pk], kind=GroupTransition.Kind.QUALIFIED, cause="sales")
+    services.transitions_route()
+    lead.refresh_from_db()
+    assert lead.lifecycle_stage == "sql"
+    adjust(lead, -15)  # 70: Frequent, but sales is working it
+    lead.refresh_from_db()
+    assert lead.lifecycle_stage == "sql"
+    assert not enrolled(lead) & {"nurture", "frequent"}  # (the VIP sequence ends itself: its goal is the group)
+
+
+@pytest.mark.django_db
+def test_export_then_import_gives_the_same_routing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    toy_store_import()
+    original = routing_of(model_file.load_text(TOY_STORE[2].read_text()))
+    exported_text = model_file.dump_text(scoring.scoring_model_export())
+    exported = model_file.load_text(exported_text)
+    assert routing_of(exported) == original
+    assert [g.key for g in exported.groups] == ["nurture", "frequent", "preferential"]
+    # The whole export imports again unchanged, scoring part and all.
+    scoring.scoring_model_import(spec=exported)
+    assert model_file.dump_text(scoring.scoring_model_export()) == exported_text
+
+    # A webhook's secret comes from the environment; export names no variable and keeps it on import.
+    monkeypatch.setenv("TOY_CRM_SECRET", "s3cret")
+    text = (
+        TOY_STORE[2]
+        .read_text()
+        .replace(
+            "      - {kind: set_stage, stage: sql}",
+            "      - {kind: set_stage, stage: sql}\n"
+            "      - {kind: webhook, url: 'https://crm.example/hook', secret_env: TOY_CRM_SECRET}",
+        )
+    )
+    call_command("scoring_model_import", str(write(tmp_path, text)))
+    assert RoutingAction.objects.get(kind="webhook").secret == "s3cret"
+    exported_text = model_file.dump_text(scoring.scoring_model_export())
+    assert "s3cret" not in exported_text
+    assert "secret_env" not in exported_text
+    monkeypatch.delenv("TOY_CRM_SECRET")
+    scoring.scoring_model_import(spec=model_file.load_text(exported_text))
+    assert RoutingAction.objects.get(kind="webhook").secret == "s3cret"
+    assert model_file.dump_text(scoring.scoring_model_export()) == exported_text
+
+
+BROKEN_FORM = """\
+leadflow_model: 1
+teams:
+  - {key: sales, name: Sales, assignment: whoever, sla_hours: -1}
+  - {key: sales, name: Again}
+routing:
+  - key: a
+    name: Unknown trigger
+    trigger: enters_grop
+    group: nurture
+    actions: [{kind: enrol, sequence: nurture}]
+  - key: a
+    name: Bad condition and a secret in the file
+    trigger: qualified
+    colour: blue
+    conditions: [{field: industy, operator: equals, value: Toys}, {field: company_size, operator: gt, value: big}]
+    actions:
+      - {kind: webhook, url: 'https://crm.example/hook', secret: plain}
+      - {kind: set_stage, stage: hot}
+"""
+
+BROKEN_REFERENCES = """\
+leadflow_model: 1
+score_groups:
+  - {key: nurture, name: Renamed, min_score: 40}
+  - {key: frequent, name: Frequent, min_score: 60}
+  - {key: preferential, name: Preferential, min_score: 80}
+rules: []
+teams:
+  - {key: inside-sales, name: Inside sales, email: not-an-email}
+routing:
+  - key: a
+    name: Names what does not exist
+    trigger: enters_group
+    group: vip
+    actions:
+      - {kind: enroll, sequence: nurture-long-term}
+      - {kind: route_to_queue, team: nobody}
+      - {kind: assign_owner, user: ghost}
+      - {kind: webhook, url: 'https://crm.example/hook', secret_env: LEADFLOW_TEST_UNSET_SECRET}
+  - key: b
+    name: Misses what its trigger and actions need
+    trigger: score_rises_to
+    actions:
+      - {kind: route_to_queue}
+      - {kind: webhook, url: 'https://crm.example/hook'}
+"""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            BROKEN_FORM,
+            [
+                "teams[0].assignment: 'whoever' is not one of round_robin, territory, queue",
+                "teams[0].sla_hours: must be 0 or more",
+                "teams[1].key: 'sales' is also the key of teams[0]",
+                "routing[0].trigger: 'enters_grop' is not one of enters_group",
+                "routing[0].actions[0].kind: 'enrol' is not one of enroll",
+                "routing[1].key: 'a' is also the key of routing[0]",
+                "routing[1].colour: unknown key",
+                "routing[1].conditions[0].field: Unknown lead field 'industy'",
+                "routing[1].conditions[1].value: 'gt' needs a number",
+                "routing[1].actions[0].secret: secrets never go in the file",
+                "routing[1].actions[1].stage: 'hot' is not one of subscriber",
+            ],
+        ),
+        (
+            BROKEN_REFERENCES,
+            [
+                "teams[0].email: Enter a valid email address.",
+                "routing[0].group: no score group with key 'vip' (known: frequent, nurture, preferential)",
+                "routing[0].actions[0].sequence: no sequence with key 'nurture-long-term' (known: frequent, long-term,",
+                "routing[0].actions[1].team: no team with key 'nobody' (known: inside-sales, sales)",
+                "routing[0].actions[2].user: no user 'ghost'",
+                "routing[0].actions[3].secret_env: the environment variable LEADFLOW_TEST_UNSET_SECRET is not set",
+                "routing[1].threshold: Give the score this trigger watches.",
+                "routing[1].actions[0].team: Choose the team whose queue receives the lead.",
+                "routing[1].actions[1].secret_env: Give a secret",
+            ],
+        ),
+    ],
+    ids=["form", "references"],
+)
+def test_a_broken_file_reports_every_problem_by_place_and_changes_nothing(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    toy_store_import()
+    before = model_file.dump_text(scoring.scoring_model_export())
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", str(write(tmp_path, text)))
+    message = str(raised.value)
+    assert "nothing was imported" in message
+    for problem in expected:
+        assert problem in message
+    assert message.count("\n") == len(expected)  # one line each, nothing else
+    # Not even the file's valid parts (its score groups, its team) were kept.
+    assert model_file.dump_text(scoring.scoring_model_export()) == before
+    assert ScoreGroup.objects.get(key="nurture").name == "Nurture"
+    assert not Team.objects.filter(key="inside-sales").exists()
+
+
+@pytest.mark.django_db
+def test_a_group_routing_still_watches_is_not_deleted(tmp_path: Path) -> None:
+    toy_store_import()
+    text = "leadflow_model: 1\nscore_groups:\n  - {key: nurture, name: Nurture, min_score: 40}\nrules: []\n"
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", str(write(tmp_path, text)))
+    assert (
+        "score_groups: frequent, preferential not in the file, but routing rule "
+        "'Entering Frequent moves to the frequent sequence' uses it" in str(raised.value)
+    )
+    assert ScoreGroup.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_the_same_checks_as_the_admin(tmp_path: Path) -> None:
+    """A rule the admin refuses (enters_group without a group) is refused by the file too, with the admin's words."""
+    toy_store_import()
+    rule = RoutingRule(key="x", name="x", trigger="enters_group")
+    with pytest.raises(ValidationError) as admin:
+        rule.full_clean()
+    text = "leadflow_model: 1\nrouting:\n  - {key: x, name: x, trigger: enters_group, actions: []}\n"
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", str(write(tmp_path, text)))
+    assert "Choose the score group this trigger watches." in str(admin.value)
+    assert "routing[0].group: Choose the score group this trigger watches." in str(raised.value)
+
+
+@pytest.mark.django_db
+def test_a_rule_removed_from_the_file_is_deactivated_with_its_history(tmp_path: Path) -> None:
+    toy_store_import()
+    lead = LeadFactory.create()
+    adjust(lead, 45)
+    runs = ActionRun.objects.filter(action__rule__key="nurture-start").count()
+    assert runs == 2
+    spec = model_file.load_text(TOY_STORE[2].read_text())
+    routing = routing_of(spec)
+    assert routing.rules is not None
+    smaller = RoutingSpec(teams=(), rules=tuple(r for r in routing.rules if r.key != "nurture-start"))
+    path = write(tmp_path, model_file.dump_text(model_file.ModelSpec(scoring=False, sections={"routing": smaller})))
+    assert "score_groups" not in path.read_text()
+    call_command("scoring_model_import", str(path))
+    assert not RoutingRule.objects.get(key="nurture-start").active
+    assert RoutingRule.objects.filter(active=True).count() == 5
+    assert ActionRun.objects.filter(action__rule__key="nurture-start").count() == runs
+    assert Team.objects.filter(key="sales").exists()  # not in the file: kept
+    assert ScoreGroup.objects.count() == 3  # no scoring part: the scoring model is left alone
+    # Exported, the deactivated rule says so, and comes back as it is.
+    exported = model_file.dump_text(scoring.scoring_model_export())
+    assert "active: false" in exported
+    scoring.scoring_model_import(spec=model_file.load_text(exported))
+    assert model_file.dump_text(scoring.scoring_model_export()) == exported
+
+
+@pytest.mark.django_db
+def test_actions_kept_in_a_rule_keep_their_rows(tmp_path: Path) -> None:
+    toy_store_import()
+    before = dict(RoutingAction.objects.filter(rule__key="preferential-to-sales").values_list("kind", "pk"))
+    text = TOY_STORE[2].read_text().replace("      - {kind: add_tag, tag: vip}\n", "")
+    call_command("scoring_model_import", str(write(tmp_path, text)))
+    after = dict(RoutingAction.objects.filter(rule__key="preferential-to-sales").values_list("kind", "pk"))
+    assert after == {kind: pk for kind, pk in before.items() if kind != "add_tag"}
+    assert list(
+        RoutingAction.objects.filter(rule__key="preferential-to-sales").values_list("position", flat=True)
+    ) == list(range(5))
+
+
+@pytest.mark.django_db
+def test_check_and_first_run_import(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("scoring_model_import", str(TOY_STORE[0]))
+    call_command("nurture_sequences_import", str(TOY_STORE[1]))
+    call_command("scoring_model_import", str(TOY_STORE[2]), "--check")
+    assert "valid (teams and routing rules)" in capsys.readouterr().out
+    assert not RoutingRule.objects.exists()
+    assert not Team.objects.exists()
+    # A first run imports the routing file although a scoring model is loaded; the next leaves it alone.
+    call_command("scoring_model_import", str(TOY_STORE[2]), "--if-empty")
+    assert RoutingRule.objects.count() == 6
+    call_command("scoring_model_import", str(TOY_STORE[0]), "--if-empty")
+    call_command("scoring_model_import", str(TOY_STORE[2]), "--if-empty")
+    assert capsys.readouterr().out.count("Already loaded") == 2
+
+
+def test_a_file_with_nothing_to_import_is_refused() -> None:
+    with pytest.raises(model_file.ModelFileError) as raised:
+        model_file.load_text("leadflow_model: 1\nname: Empty\n")
+    assert "holds nothing to import" in raised.value.errors[0]
