@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from nurture import content, goals, sequence_file, timing
 from nurture.models import Delivery, EngagementCursor, Enrollment, Sequence, Step
+from scoring import bulk
 from scoring.models import Interaction, Lead, ScoreGroup
 
 logger = logging.getLogger(__name__)
@@ -218,7 +219,19 @@ def enrollments_start_many(
     lead id, "" when enrolled, else why not."""
     now = now or timezone.now()
     ids = list(dict.fromkeys(lead_ids))
-    leads = list(Lead.objects.filter(pk__in=ids).select_related("account", "score_group"))
+    leads = list(
+        Lead.objects.filter(pk__in=ids)
+        .select_related("account", "score_group")
+        .only(
+            "email",
+            "unsubscribed_at",
+            "lifecycle_stage",
+            "owner_id",
+            "time_zone",
+            "score_group__min_score",
+            "account__time_zone",
+        )
+    )
     sequence = Sequence.objects.select_related("exit_on_group_reached").get(pk=sequence.pk)
     first = sequence.steps.order_by("position").first()
     statuses: dict[int, set[str]] = defaultdict(set)
@@ -233,8 +246,9 @@ def enrollments_start_many(
     )
     results: dict[int, str] = {pk: "lead no longer exists" for pk in ids}
     restart: list[int] = []
-    new: list[Enrollment] = []
+    new: list[tuple[int, datetime]] = []  # (lead id, first step due)
     exit_goals = sequence.exit_goals()
+    first_run: dict[str, datetime] = {}  # by time zone: most leads share a few
     for lead in leads:
         history = goals.History(
             has_open=bool(statuses[lead.pk] & set(OPEN)),
@@ -256,29 +270,44 @@ def enrollments_start_many(
         assert first is not None
         if decision.close_open:
             restart.append(lead.pk)
-        new.append(
-            Enrollment(
-                lead=lead,
-                sequence=sequence,
-                enrolled_at=now,
-                next_run_at=_first_run_at(step=first, after=now, tz=lead_time_zone(lead)),
-            )
-        )
+        tz = lead_time_zone(lead)
+        if tz.key not in first_run:
+            first_run[tz.key] = _first_run_at(step=first, after=now, tz=tz)
+        new.append((lead.pk, first_run[tz.key]))
     with transaction.atomic():
         if restart:
             _exit(Enrollment.objects.filter(lead_id__in=restart, sequence=sequence), goals.ExitReason.RESTARTED, now)
         # Another enrollment of the same lead committed meanwhile: the partial unique
         # constraint refuses ours; those leads are "already enrolled".
-        Enrollment.objects.bulk_create(new, ignore_conflicts=True)
-        mine = set(
-            Enrollment.objects.filter(
-                lead_id__in=[e.lead_id for e in new], sequence=sequence, enrolled_at=now, status__in=OPEN
-            ).values_list("lead_id", flat=True)
-        )
-    for enrollment in new:
-        if enrollment.lead_id not in mine:
-            results[enrollment.lead_id] = "already enrolled"
+        mine = _enrollments_insert(sequence=sequence, rows=new, now=now)
+    for lead_id, _ in new:
+        if lead_id not in mine:
+            results[lead_id] = "already enrolled"
     return results
+
+
+def _enrollments_insert(*, sequence: Sequence, rows: Seq[tuple[int, datetime]], now: datetime) -> set[int]:
+    """Insert active enrollments (lead id, first step due) unless the lead has an open
+    one already; returns the lead ids inserted."""
+    if not rows:
+        return set()
+    if connection.vendor == "postgresql":
+        inserted = bulk.pg_execute(
+            "INSERT INTO nurture_enrollment (lead_id, sequence_id, position, next_run_at, status, exit_reason,"
+            " enrolled_at) SELECT l, %s, 0, d, 'active', '', %s FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(l, d)"
+            " ON CONFLICT DO NOTHING RETURNING lead_id",
+            [sequence.pk, now, [r[0] for r in rows], [r[1] for r in rows]],
+        )
+        return {row[0] for row in inserted}
+    Enrollment.objects.bulk_create(
+        [Enrollment(lead_id=pk, sequence=sequence, enrolled_at=now, next_run_at=due) for pk, due in rows],
+        ignore_conflicts=True,
+    )
+    return set(
+        Enrollment.objects.filter(
+            lead_id__in=[r[0] for r in rows], sequence=sequence, enrolled_at=now, status__in=OPEN
+        ).values_list("lead_id", flat=True)
+    )
 
 
 def _exit(queryset: Any, reason: goals.ExitReason, now: datetime) -> int:

@@ -152,7 +152,7 @@ def test_the_api_enrolls_and_exits_and_says_why_not() -> None:
 
 
 @pytest.mark.parametrize("policy", ["never", "after_ended", "always"])
-def test_bulk_enrolling_decides_as_one_by_one(policy: str, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_bulk_enrolling_decides_as_one_by_one(policy: str, django_assert_max_num_queries) -> None:
     """Routing's bulk path must refuse and restart exactly where the single path does."""
     bulk_sequence, single_sequence = sequence_with_steps(reenroll=policy), sequence_with_steps(reenroll=policy)
     leads = [
