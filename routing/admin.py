@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from routing import services
@@ -35,6 +36,8 @@ class RoutingActionInline(admin.StackedInline[RoutingAction, RoutingRule]):
     model = RoutingAction
     fields = [("position", "kind"), ("sequence", "stage", "tag"), ("team", "user"), ("url", "secret"), "message"]
     extra = 0
+    # A webhook URL typed without a scheme is an https one.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(RoutingRule)

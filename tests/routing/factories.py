@@ -1,13 +1,20 @@
+"""Building blocks of routing tests: users, teams, reps, queue items and rules with their actions."""
+
 from __future__ import annotations
 
 import importlib
 from datetime import UTC, datetime
+from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
 from factory.declarations import LazyFunction, PostGenerationMethodCall, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 
-from routing.models import QueueItem, Rep, Team
+from routing import services
+from routing.models import QueueItem, Rep, RoutingAction, RoutingRule, Team
+from scoring import services as scoring
+from scoring.models import Lead
+from scoring.rules import Dimension
 from tests.factories import LeadFactory
 
 PASSWORD = "queue-pass-1234"
@@ -85,3 +92,24 @@ class QueueItemFactory(DjangoModelFactory[QueueItem]):
     lead = SubFactory(LeadFactory)
     team = SubFactory(TeamFactory)
     entered_at = LazyFunction(lambda: datetime(2026, 11, 2, 9, tzinfo=UTC))
+
+
+def rule(trigger: str, *actions: dict[str, Any], sync: bool = True, **fields: Any) -> RoutingRule:
+    """An active routing rule with ``actions`` (each a dict of RoutingAction fields), in order.
+
+    Syncs the watched scores, as the admin does when a rule is saved."""
+    count = RoutingRule.objects.count()
+    fields.setdefault("key", f"rule-{count}")
+    fields.setdefault("name", f"Rule {count}")
+    fields.setdefault("position", count)
+    made = RoutingRule.objects.create(trigger=trigger, **fields)
+    for position, action in enumerate(actions):
+        RoutingAction.objects.create(rule=made, position=position, **action)
+    if sync:
+        services.score_watches_sync()
+    return made
+
+
+def adjust(lead: Lead, delta: int) -> None:
+    """Move the lead's engagement score by hand (a ledger row, and its outbox row if it crosses)."""
+    scoring.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=delta, note="test")

@@ -14,7 +14,7 @@ from routing.assignment import RepSlot, Territory, assign_many, by_territory, ro
 from routing.models import QueueItem, Team, TerritoryRule
 from scoring.models import Lead
 from tests.factories import LeadFactory
-from tests.routing.routing_factories import RepFactory, TeamFactory
+from tests.routing.factories import RepFactory, TeamFactory
 
 T0 = datetime(2027, 3, 1, 9, tzinfo=UTC)
 

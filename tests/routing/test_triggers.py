@@ -18,7 +18,7 @@ from scoring.api_keys import api_key_issue
 from scoring.models import GroupTransition, Lead, ScoreGroup
 from scoring.rules import Condition, Operator
 from tests.factories import LeadFactory, ScoreGroupFactory
-from tests.routing.routing_factories import RepFactory, TeamFactory, adjust, rule
+from tests.routing.factories import RepFactory, TeamFactory, adjust, rule
 
 # --- pure ---------------------------------------------------------------------------------
 
@@ -269,7 +269,7 @@ def test_a_set_stage_action_fires_the_stage_rules_in_turn(groups: dict[str, Scor
 def test_sales_verdicts_fire_the_qualified_and_disqualified_rules() -> None:
     qualified = rule("qualified", {"kind": "add_tag", "tag": "qualified"})
     disqualified = rule("disqualified", {"kind": "add_tag", "tag": "disqualified"})
-    rep = RepFactory.create(team=TeamFactory.create())
+    rep = RepFactory.create(team=TeamFactory.create(assignment="round_robin"))
     good, bad = LeadFactory.create(), LeadFactory.create()
     for lead in (good, bad):
         services.leads_queue(team=rep.team, lead_ids=[lead.pk], now=lead.created_at)

@@ -17,7 +17,7 @@ from routing.models import WebhookAttempt, WebhookDelivery
 from scoring.models import GroupTransition, Lead, ScoreGroup
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.routing.conftest import WebhookReceiver
-from tests.routing.routing_factories import adjust, rule
+from tests.routing.factories import adjust, rule
 
 T0 = datetime(2027, 3, 1, 9, tzinfo=UTC)
 SECRET = "s3cret-shared-with-the-crm"

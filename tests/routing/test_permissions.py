@@ -1,0 +1,132 @@
+"""Who may use the sales queue and the admin's rule pages: Sales reps the queue
+(their team's leads only), Marketing the admin and no sales actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from routing.models import QueueItem, Rep, RoutingRule
+from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, UserFactory, group, marketer
+
+pytestmark = pytest.mark.django_db
+Status = QueueItem.Status
+ACTIONS = ["accept", "reject", "qualify", "disqualify", "win", "lose"]
+
+
+def action_urls(item: QueueItem) -> list[str]:
+    return [reverse("sales:claim", args=[item.pk])] + [reverse("sales:act", args=[item.pk, v]) for v in ACTIONS]
+
+
+def waiting(rep: Rep, **kwargs: object) -> QueueItem:
+    return QueueItemFactory.create(team=rep.team, entered_at=timezone.now() - timedelta(hours=1), **kwargs)
+
+
+def test_the_migration_gives_sales_the_queue_and_marketing_the_model() -> None:
+    sales, marketing = Group.objects.get(name="Sales"), Group.objects.get(name="Marketing")
+    assert list(sales.permissions.values_list("codename", flat=True)) == ["work_queue"]
+    codes = set(marketing.permissions.values_list("codename", flat=True))
+    assert {"change_routingrule", "view_queueitem", "view_outcome"} <= codes
+    assert "work_queue" not in codes
+    assert "change_queueitem" not in codes
+
+
+def test_anonymous_visitors_are_sent_to_log_in() -> None:
+    rep = RepFactory.create()
+    item = waiting(rep)
+    client = Client()
+    response = client.get(reverse("sales:queue"))
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next=/sales/"
+    for url in action_urls(item):
+        assert client.post(url, {"reason": "x"}).status_code == 302
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.OPEN, None)
+
+
+def test_a_rep_logs_in_on_the_login_page_and_lands_on_the_queue() -> None:
+    rep = RepFactory.create(user__username="alice")
+    client = Client()
+    page = client.get(reverse("login"))
+    assert page.status_code == 200
+    assert "Log in" in page.content.decode()
+    wrong = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    assert "Please enter a correct username and password" in wrong.content.decode()
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("sales:queue")
+    assert response.context["rep"] == rep
+
+
+def test_marketers_cannot_see_the_queue_or_act_on_it() -> None:
+    rep = RepFactory.create()
+    item = waiting(rep)
+    client = Client()
+    client.force_login(marketer())
+    assert client.get(reverse("sales:queue")).status_code == 403
+    for url in action_urls(item):
+        data = {"reason": "x", **dict.fromkeys(["budget", "authority", "need", "timeline"], "x")}
+        assert client.post(url, data).status_code == 403, url
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.OPEN, None)
+
+
+def test_marketers_edit_routing_rules_in_the_admin() -> None:
+    rule = RoutingRule.objects.create(key="r", name="Rule", trigger="disqualified")
+    client = Client()
+    client.force_login(marketer())
+    assert client.get(reverse("admin:routing_routingrule_changelist")).status_code == 200
+    assert client.get(reverse("admin:routing_routingrule_change", args=[rule.pk])).status_code == 200
+
+
+def test_reps_cannot_open_the_admin_rule_pages() -> None:
+    rule = RoutingRule.objects.create(key="r", name="Rule", trigger="disqualified")
+    client = Client()
+    client.force_login(RepFactory.create().user)
+    for url in [
+        reverse("admin:index"),
+        reverse("admin:routing_routingrule_changelist"),
+        reverse("admin:routing_routingrule_change", args=[rule.pk]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+
+
+def test_a_sales_user_who_is_not_a_rep_is_refused() -> None:
+    user = UserFactory.create()
+    user.groups.add(group("Sales"))
+    client = Client()
+    client.force_login(user)
+    assert client.get(reverse("sales:queue")).status_code == 403
+
+
+def test_a_rep_without_the_sales_group_is_refused() -> None:
+    rep = RepFactory.create()
+    rep.user.groups.clear()
+    client = Client()
+    client.force_login(rep.user)
+    assert client.get(reverse("sales:queue")).status_code == 403
+
+
+def test_a_rep_sees_and_acts_only_on_their_own_team() -> None:
+    alice = RepFactory.create()
+    other = RepFactory.create()  # another team
+    theirs = waiting(other)
+    theirs_assigned_to_alice = waiting(other, owner=alice.user, status=Status.ACCEPTED)
+    client = Client()
+    client.force_login(alice.user)
+
+    assert client.get(reverse("sales:queue")).context["queue"].rows == []
+    for item in (theirs, theirs_assigned_to_alice):
+        for url in action_urls(item):
+            response = client.post(url, {"reason": "x"})
+            assert response.status_code == 404, url
+    theirs.refresh_from_db()
+    theirs_assigned_to_alice.refresh_from_db()
+    assert (theirs.status, theirs.owner_id) == (Status.OPEN, None)
+    assert theirs_assigned_to_alice.status == Status.ACCEPTED
