@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -9,14 +10,15 @@ from django.utils import timezone
 
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
-from routing.sales import record_outcome
 from routing.services import notifications_enqueue, rep_slots
+from scoring import bulk
 from scoring.models import Lead
 
 
 def items_escalate_overdue(*, now: datetime | None = None) -> int:
     """Escalate, once, each item left unclaimed past its team's SLA: reassign it to
-    the next rep with room, or notify the team lead. Returns how many were escalated."""
+    the next rep with room (not its current owner), or notify the team. Returns
+    how many were escalated. Safe to run twice and in several workers at once."""
     now = now or timezone.now()
     escalated = 0
     for team in Team.objects.filter(sla_hours__isnull=False).select_related("team_lead"):
@@ -27,7 +29,7 @@ def items_escalate_overdue(*, now: datetime | None = None) -> int:
             items = list(
                 QueueItem.objects.select_for_update(skip_locked=True)
                 .filter(team=team, status=QueueItem.Status.OPEN, escalated_at__isnull=True, entered_at__lte=deadline)
-                .order_by("entered_at")
+                .order_by("entered_at", "id")
                 .select_related("lead")
             )
             if not items:
@@ -39,35 +41,61 @@ def items_escalate_overdue(*, now: datetime | None = None) -> int:
 
 
 def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
+    outcomes: dict[int, str] = {}
+    unassigned = items
     if team.sla_action == Team.SlaAction.REASSIGN:
-        slots = rep_slots(team, lock=True)
-        reps = dict(Rep.objects.filter(team=team).values_list("pk", "user_id"))
-        by_user = {user: rep for rep, user in reps.items()}
-        after = team.last_rep_id
-        for item in items:
-            current = by_user.get(item.owner_id) if item.owner_id else None
-            rep_id = assignment.round_robin(slots, after, exclude=current)
-            if rep_id is None:
-                _notify_lead(team, [item], now)
-                continue
-            after = rep_id
-            slots = [assignment.RepSlot(s.id, s.available, s.capacity, s.open_leads + (s.id == rep_id)) for s in slots]
-            QueueItem.objects.filter(pk=item.pk).update(owner_id=reps[rep_id])
-            Lead.objects.filter(pk=item.lead_id).update(owner_id=reps[rep_id])
-            record_outcome(
-                item.pk, item.lead_id, Outcome.Kind.ESCALATED, None, now, f"reassigned to user {reps[rep_id]}"
+        unassigned, outcomes = _reassign(team, items)
+    if unassigned:
+        told = _notify_team(team, unassigned)
+        for item in unassigned:
+            outcomes[item.pk] = told
+    totals = dict(Lead.objects.filter(pk__in=[i.lead_id for i in items]).values_list("pk", "total_score"))
+    Outcome.objects.bulk_create(
+        [
+            Outcome(
+                item_id=item.pk,
+                lead_id=item.lead_id,
+                kind=Outcome.Kind.ESCALATED,
+                reason=outcomes[item.pk],
+                total_score=totals.get(item.lead_id, 0),
+                at=now,
             )
+            for item in items
+        ]
+    )
+
+
+def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], dict[int, str]]:
+    """Give each item the next rep with room other than its owner (round robin).
+    Returns the items no rep could take, and what was done with the others."""
+    slots = rep_slots(team, lock=True)
+    team.refresh_from_db(fields=["last_rep"])
+    users = dict(Rep.objects.filter(team=team).values_list("pk", "user_id"))
+    rep_of_user = {user: rep for rep, user in users.items()}
+    after = team.last_rep_id
+    moved: list[tuple[QueueItem, int]] = []
+    left: list[QueueItem] = []
+    for item in items:
+        current = rep_of_user.get(item.owner_id) if item.owner_id else None
+        rep_id = assignment.round_robin(slots, after, exclude=current)
+        if rep_id is None:
+            left.append(item)
+            continue
+        after = rep_id
+        slots = [assignment.RepSlot(s.id, s.available, s.capacity, s.open_leads + (s.id == rep_id)) for s in slots]
+        moved.append((item, users[rep_id]))
+    bulk.values_update(QueueItem, ["owner"], [(item.pk, user) for item, user in moved])
+    bulk.values_update(Lead, ["owner"], [(item.lead_id, user) for item, user in moved])
+    if after != team.last_rep_id:
         Team.objects.filter(pk=team.pk).update(last_rep_id=after)
-    else:
-        _notify_lead(team, items, now)
-        for item in items:
-            record_outcome(item.pk, item.lead_id, Outcome.Kind.ESCALATED, None, now, "team lead notified")
+    return left, {item.pk: f"reassigned to user {user}" for item, user in moved}
 
 
-def _notify_lead(team: Team, items: list[QueueItem], now: datetime) -> None:
+def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
+    """One notification per item to the team's address (else its team lead's); what was done."""
     to = [team.email] if team.email else ([team.team_lead.email] if team.team_lead and team.team_lead.email else [])
     if not to:
-        return
+        return "nobody to notify (the team has no email and no team lead with one)"
     Notification.objects.bulk_create(
         [
             Notification(
@@ -83,3 +111,4 @@ def _notify_lead(team: Team, items: list[QueueItem], now: datetime) -> None:
         ]
     )
     transaction.on_commit(notifications_enqueue)
+    return f"notified {', '.join(to)}"
