@@ -1,6 +1,7 @@
 """Shared fixtures. Tests marked ``services`` need PostgreSQL, Redis and a Celery
 worker: without them they are skipped, except in CI (CI=true), where a missing
-service fails the run instead of hiding tests."""
+service fails the run instead of hiding tests. Tests marked ``browser`` need
+Chromium in the same way."""
 
 from __future__ import annotations
 
@@ -148,3 +149,18 @@ def wait_for(check: Callable[[], bool], *, timeout: float = 60, message: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(0.2)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium for Playwright, which cannot download browsers of its own here.
+    Browser tests are skipped without it, except in CI, where it must be installed."""
+    _need(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _need(False, "the playwright package is missing (pip install -e '.[dev]')")
+    return CHROMIUM
