@@ -340,7 +340,14 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         )
 
     def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm[Lead], change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        if change:
+            # Only what the form changed: the cached scores, group and decay base on
+            # ``obj`` were read when the request began, and a worker may have moved them
+            # since; saving every field would put the old values back.
+            columns = {f.name for f in Lead._meta.concrete_fields}
+            obj.save(update_fields=[name for name in form.changed_data if name in columns] + ["updated_at"])
+        else:
+            obj.save()
         services.lead_saved(lead=obj, stage_before=form.initial.get("lifecycle_stage") if change else None)
 
     actions = ["rescore_fit", "rescore_from_history"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models.signals import pre_save
 from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
@@ -190,6 +191,30 @@ def test_editing_a_lead_in_the_admin_rescores_its_fit(admin: Client) -> None:
     lead = Lead.objects.get(pk=lead.pk)
     assert lead.fit_score == 8
     assert ScoreEntry.objects.filter(lead=lead, dimension="fit").count() == 1
+
+
+def test_saving_a_lead_keeps_scores_a_worker_changed_meanwhile(admin: Client) -> None:
+    lead = LeadFactory.create(city="Fresno")
+    url = reverse("admin:scoring_lead_change", args=[lead.pk])
+    form = admin.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
+    data.update({"first_name": "Ada", "attributes": "{}", "email": lead.email})
+
+    def worker_scores_it(sender: type[Lead], instance: Lead, **kwargs: object) -> None:
+        """A worker commits a score change after the admin read the lead, before it saves."""
+        if instance.pk == lead.pk and not ScoreEntry.objects.filter(lead=lead).exists():
+            services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=12, note="worker")
+
+    pre_save.connect(worker_scores_it, sender=Lead)
+    try:
+        response = admin.post(url, data)
+    finally:
+        pre_save.disconnect(worker_scores_it, sender=Lead)
+
+    assert response.status_code == 302, text(response)[:3000]
+    lead = Lead.objects.get(pk=lead.pk)
+    assert (lead.first_name, lead.engagement_score) == ("Ada", 12)
+    assert lead.engagement_score == sum(ScoreEntry.objects.filter(lead=lead).values_list("delta", flat=True))
 
 
 def test_interactions_and_the_ledger_are_read_only(admin: Client) -> None:
