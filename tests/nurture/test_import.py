@@ -62,8 +62,8 @@ def test_the_toy_store_sequences_import_with_their_templates(capsys: pytest.Capt
 
     # Again: updated in place, nothing duplicated.
     call_command("nurture_sequences_import", str(TOY_STORE_NURTURE))
-    assert "3 updated" in capsys.readouterr().out
-    assert Step.objects.count() == 10
+    assert "4 updated" in capsys.readouterr().out
+    assert Step.objects.count() == 13
 
 
 def test_every_problem_is_reported_with_its_place_and_nothing_is_imported(tmp_path: Path) -> None:
