@@ -225,7 +225,8 @@ class RoutingAction(models.Model):
 class ActionRun(models.Model):
     """An action done for a transition: at most once, whatever re-runs."""
 
-    transition = models.ForeignKey(GroupTransition, on_delete=models.CASCADE, related_name="+")
+    # action_once_per_transition leads with the transition: no index of its own.
+    transition = models.ForeignKey(GroupTransition, on_delete=models.CASCADE, related_name="+", db_index=False)
     action = models.ForeignKey(RoutingAction, on_delete=models.CASCADE, related_name="runs")
     done_at = models.DateTimeField(auto_now_add=True)
     outcome = models.CharField(max_length=300, blank=True)
@@ -258,9 +259,16 @@ class QueueItem(models.Model):
     CLOSED_STATUSES = (Status.REJECTED, Status.DISQUALIFIED, Status.WON, Status.LOST)
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="queue_items")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="items")
+    # Team and owner are read through the partial indexes below (open items); only
+    # deleting a team or a user looks up every item of theirs.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="items", db_index=False)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="queue_items"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="queue_items",
+        db_index=False,
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     entered_at = models.DateTimeField()

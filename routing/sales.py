@@ -9,13 +9,14 @@ in scoring's outbox, so routing rules (back to nurture, say) act on them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -74,6 +75,18 @@ def actions_available(*, status: str, owned: bool) -> tuple[str, ...]:
     return tuple(kind for kind, (before, _) in _MOVES.items() if status in before)
 
 
+def leads_queue_team_sync(*, lead_ids: Iterable[int]) -> None:
+    """Set each lead's ``queue_team_id`` to the team whose queue it waits in
+    unclaimed (an open item without owner), else NULL: the sales queue page
+    reads a team's waiting leads by score from it. Call in the same transaction
+    as any change of an item's status or owner."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+    waiting = QueueItem.objects.filter(lead_id=OuterRef("pk"), status=Status.OPEN, owner__isnull=True)
+    Lead.objects.filter(pk__in=ids).update(queue_team_id=Subquery(waiting.values("team_id")[:1]))
+
+
 def rep_of(user: AbstractBaseUser) -> Rep:
     try:
         return Rep.objects.select_related("team").get(user_id=user.pk)
@@ -116,7 +129,7 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
             raise ActionRefused(f"Already claimed by {who}.")
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}, not waiting.")
     assert item is not None
-    Lead.objects.filter(pk=item.lead_id).update(owner_id=user.pk)
+    Lead.objects.filter(pk=item.lead_id).update(owner_id=user.pk, queue_team_id=None)
     record_outcome(item.pk, item.lead_id, Outcome.Kind.CLAIMED, user, now)
     return item
 
@@ -164,6 +177,7 @@ def item_act(
             raise ActionRefused("This lead is not yours: claim it first.")
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}: it cannot be {kind} now.")
     assert item is not None
+    leads_queue_team_sync(lead_ids=[item.lead_id])
     record_outcome(item.pk, item.lead_id, kind, user, now, reason)
     if kind == Outcome.Kind.QUALIFIED:
         scoring.lead_events_record(lead_ids=[item.lead_id], kind=GroupTransition.Kind.QUALIFIED, cause="sales", at=now)

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -40,6 +40,7 @@ from routing.models import (
     Team,
     WebhookDelivery,
 )
+from routing.sales import leads_queue_team_sync
 from scoring import bulk
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead
@@ -129,6 +130,7 @@ def transitions_route(*, batch_size: int = 1000, now: datetime | None = None) ->
     done = 0
     while True:
         with transaction.atomic():
+            # The events stay locked until this batch commits: no other worker acts on them.
             rows = list(
                 GroupTransition.objects.select_for_update(skip_locked=True)
                 .filter(processed_at__isnull=True)
@@ -137,13 +139,18 @@ def transitions_route(*, batch_size: int = 1000, now: datetime | None = None) ->
             )
             if rows:
                 _route_batch(rows, rules, now or timezone.now())
-                GroupTransition.objects.filter(pk__in=[r["id"] for r in rows]).update(
-                    processed_at=now or timezone.now()
-                )
+                _events_processed([r["id"] for r in rows], now or timezone.now())
         done += len(rows)
         # Actions may record new events (a change of stage): drain those too.
         if not rows:
             return done
+
+
+def _events_processed(ids: list[int], at: datetime) -> None:
+    if connection.vendor == "postgresql":
+        bulk.pg_execute("UPDATE scoring_grouptransition SET processed_at = %s WHERE id = ANY(%s::bigint[])", [at, ids])
+    else:
+        GroupTransition.objects.filter(pk__in=ids).update(processed_at=at)
 
 
 def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datetime) -> None:
@@ -159,6 +166,7 @@ def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datet
         if wave == len(waves):
             waves.append([])
         waves[wave].append(row)
+    plans = []
     for wave_rows in waves:
         pairs: list[tuple[dict[str, Any], RoutingAction]] = []
         for row in wave_rows:
@@ -166,17 +174,25 @@ def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datet
             for loaded in rules:
                 if triggers.applies(loaded.trigger, event, values.get(row["lead_id"], {})):
                     pairs.extend((row, action) for action in loaded.actions)
+        plans.append(pairs)
+    # Lock the leads the actions will change, in id order as scoring's workers do,
+    # so that a scoring batch and a routing batch never wait on each other in a circle.
+    # Only those: a row lock is written to the table like a change.
+    scoring.leads_lock(
+        lead_ids={row["lead_id"] for pairs in plans for row, action in pairs if action.kind in LEAD_WRITING}
+    )
+    for pairs in plans:
         claimed = _claim(pairs)
         by_action: dict[int, list[Claimed]] = defaultdict(list)
         for claim, action in claimed:
             by_action[action.pk].append(claim)
         actions = {action.pk: action for _, action in claimed}
         ordered = sorted(actions.values(), key=lambda a: (a.rule.position, a.rule_id, a.position, a.pk))
-        outcomes: list[tuple[int, str]] = []
+        outcomes: dict[int, str] = {}
         for action in ordered:
             done = ACTIONS[action.kind](action, by_action[action.pk], now)
-            outcomes.extend((run_id, text[:300]) for run_id, text in done.items())
-        _outcomes_record(outcomes)
+            outcomes.update((run_id, text[:300]) for run_id, text in done.items())
+        _runs_record(claimed, outcomes)
 
 
 def _lead_values(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
@@ -185,37 +201,70 @@ def _lead_values(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
 
 
 def _claim(pairs: Sequence[tuple[dict[str, Any], RoutingAction]]) -> list[tuple[Claimed, RoutingAction]]:
-    """Insert an ActionRun per pair unless one exists; return the pairs this call inserted."""
+    """The (event, action) pairs not done yet, each with the id its ActionRun gets.
+
+    The batch holds its events' row locks, so nobody else runs these pairs now;
+    pairs done by an earlier run (an event made unprocessed again) are left out.
+    On PostgreSQL the ids come from the table's sequence and the runs are
+    inserted with their outcomes once the actions are done (one write per run;
+    rows that refer to a run, such as a webhook delivery, may come first since
+    Django's foreign keys are checked at commit). On SQLite the runs are
+    inserted first and their outcomes written after.
+    """
     if not pairs:
         return []
     actions = {a.pk: a for _, a in pairs}
     rows = {(row["id"], action.pk): row for row, action in pairs}
+    keys = list(rows)
     if connection.vendor == "postgresql":
-        inserted = bulk.pg_execute(
-            "INSERT INTO routing_actionrun (transition_id, action_id, done_at, outcome)"
-            " SELECT t, a, now(), '' FROM unnest(%s::bigint[], %s::bigint[]) AS u(t, a)"
-            " ON CONFLICT (transition_id, action_id) DO NOTHING RETURNING id, transition_id, action_id",
-            [[k[0] for k in rows], [k[1] for k in rows]],
+        done = set(
+            bulk.pg_execute(
+                # LATERAL: one index probe per event. "transition_id = ANY(…)" lets the planner
+                # choose to scan the whole table, which it does once the table is large.
+                "SELECT r.transition_id, r.action_id FROM unnest(%s::bigint[]) AS u(t)"
+                " CROSS JOIN LATERAL (SELECT transition_id, action_id FROM routing_actionrun"
+                " WHERE transition_id = u.t) AS r",
+                [list({k[0] for k in keys})],
+            )
         )
+        todo = [k for k in keys if k not in done]
+        run_ids = bulk.pg_execute(
+            "SELECT nextval(pg_get_serial_sequence('routing_actionrun', 'id')) FROM generate_series(1, %s)",
+            [len(todo)],
+        )
+        allotted = [(run_id, t, a) for (run_id,), (t, a) in zip(run_ids, todo, strict=True)]
     else:
-        ActionRun.objects.bulk_create([ActionRun(transition_id=t, action_id=a) for t, a in rows], ignore_conflicts=True)
+        ActionRun.objects.bulk_create([ActionRun(transition_id=t, action_id=a) for t, a in keys], ignore_conflicts=True)
         # SQLite cannot say which rows ignore_conflicts skipped: the ones with no outcome yet are ours
         # (one writer at a time there, so nobody else holds them).
-        inserted = list(
-            ActionRun.objects.filter(transition_id__in={k[0] for k in rows}, outcome="").values_list(
+        allotted = list(
+            ActionRun.objects.filter(transition_id__in={k[0] for k in keys}, outcome="").values_list(
                 "id", "transition_id", "action_id"
             )
         )
     result = []
-    for run_id, event_id, action_id in inserted:
+    for run_id, event_id, action_id in allotted:
         row = rows.get((event_id, action_id))
         if row is not None:
             result.append((Claimed(run_id, event_id, row["lead_id"], row), actions[action_id]))
     return result
 
 
-def _outcomes_record(outcomes: Sequence[tuple[int, str]]) -> None:
-    bulk.values_update(ActionRun, ["outcome"], list(outcomes))
+def _runs_record(claimed: Sequence[tuple[Claimed, RoutingAction]], outcomes: Mapping[int, str]) -> None:
+    """Record the runs :func:`_claim` allotted, with what each did."""
+    if connection.vendor != "postgresql":
+        bulk.values_update(ActionRun, ["outcome"], list(outcomes.items()))
+        return
+    bulk.pg_execute(
+        "INSERT INTO routing_actionrun (id, transition_id, action_id, done_at, outcome)"
+        " SELECT i, t, a, now(), o FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) AS u(i, t, a, o)",
+        [
+            [c.run_id for c, _ in claimed],
+            [c.event_id for c, _ in claimed],
+            [a.pk for _, a in claimed],
+            [outcomes.get(c.run_id, "") for c, _ in claimed],
+        ],
+    )
 
 
 # --- the actions: each runs for all the leads that claimed it, returns {run id: outcome} ---
@@ -275,6 +324,7 @@ def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetim
     if action.user_id is not None:
         Lead.objects.filter(pk__in=lead_ids).update(owner_id=action.user_id)
         QueueItem.objects.filter(lead_id__in=lead_ids, status=QueueItem.Status.OPEN).update(owner_id=action.user_id)
+        leads_queue_team_sync(lead_ids=lead_ids)
         return _each(claims, f"owner user {action.user_id}")
     assert action.team is not None
     chosen = leads_assign(team=action.team, lead_ids=lead_ids)
@@ -352,6 +402,14 @@ def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) ->
         transaction.on_commit(_webhooks_enqueue)
     return _each(claims, "webhook queued")
 
+
+# The actions that write the lead's own row (the others write enrollments, queue items, outboxes).
+LEAD_WRITING = {
+    RoutingAction.Kind.SET_STAGE,
+    RoutingAction.Kind.ADD_TAG,
+    RoutingAction.Kind.ROUTE_TO_QUEUE,
+    RoutingAction.Kind.ASSIGN_OWNER,
+}
 
 ACTIONS: dict[str, Callable[[RoutingAction, Sequence[Claimed], datetime], dict[int, str]]] = {
     RoutingAction.Kind.ENROLL: _enroll,
@@ -447,14 +505,20 @@ def leads_tag(*, lead_ids: Iterable[int], tag: str) -> int:
 
 
 def rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:
-    reps = Rep.objects.filter(team=team)
+    """The team's reps with how many open items each holds (two queries)."""
     if lock:
         # Serialise assignments per team: the cursor and the capacities are read then written.
         Team.objects.select_for_update().filter(pk=team.pk).first()
-    counted = reps.annotate(
-        open_leads=Count("user__queue_items", filter=Q(user__queue_items__status__in=QueueItem.OPEN_STATUSES))
-    ).values_list("id", "available", "capacity", "open_leads")
-    return [assignment.RepSlot(*row) for row in counted]
+    reps = list(Rep.objects.filter(team=team).values_list("id", "user_id", "available", "capacity"))
+    # One count per owner through queue_owner_open_idx, not a join of every item.
+    held = dict(
+        QueueItem.objects.filter(owner_id__in=[user for _, user, _, _ in reps], status__in=QueueItem.OPEN_STATUSES)
+        .values("owner_id")
+        .annotate(n=Count("id"))
+        .values_list("owner_id", "n")
+        .order_by()
+    )
+    return [assignment.RepSlot(pk, available, capacity, held.get(user, 0)) for pk, user, available, capacity in reps]
 
 
 def _choose(team: Team, lead_ids: Sequence[int]) -> dict[int, int | None]:
@@ -488,26 +552,47 @@ def leads_queue(
     new = [pk for pk in dict.fromkeys(lead_ids) if pk not in already]
     chosen = _choose(team, new) if new else {}
     users = dict(Rep.objects.filter(pk__in={r for r in chosen.values() if r}).values_list("pk", "user_id"))
-    items = [
-        QueueItem(
-            lead_id=pk,
-            team=team,
-            owner_id=users.get(chosen.get(pk) or 0),
-            entered_at=now,
-            transition_id=(events or {}).get(pk),
-        )
-        for pk in new
-    ]
-    QueueItem.objects.bulk_create(items, ignore_conflicts=connection.vendor == "postgresql")
-    owners = [(item.lead_id, item.owner_id) for item in items if item.owner_id]
-    if owners:
-        bulk.values_update(Lead, ["owner"], owners)
+    owners = {pk: users.get(chosen.get(pk) or 0) for pk in new}
+    inserted = _items_insert(team=team, owners=owners, now=now, events=events or {})
+    # What leads_queue_team_sync would derive, written directly: the new items are known.
+    bulk.values_update(Lead, ["owner", "queue_team_id"], [(pk, owners[pk], None) for pk in inserted if owners[pk]])
+    bulk.values_update(Lead, ["queue_team_id"], [(pk, team.pk) for pk in inserted if not owners[pk]])
     outcome = {pk: f"already in {name}'s queue" for pk, name in already.items()}
-    for item in items:
-        outcome[item.lead_id] = (
-            f"in {team.name}'s queue, assigned to user {item.owner_id}" if item.owner_id else f"in {team.name}'s queue"
-        )
+    for pk in new:
+        if pk not in inserted:
+            outcome[pk] = "already in a queue (routed meanwhile)"
+        elif owners[pk]:
+            outcome[pk] = f"in {team.name}'s queue, assigned to user {owners[pk]}"
+        else:
+            outcome[pk] = f"in {team.name}'s queue"
     return outcome
+
+
+def _items_insert(
+    *, team: Team, owners: Mapping[int, int | None], now: datetime, events: Mapping[int, int]
+) -> set[int]:
+    """Open items in ``team``'s queue for these leads (lead id -> owner user id or None),
+    except leads that have an open item already (one_open_item). Returns the lead ids inserted."""
+    if not owners:
+        return set()
+    leads = list(owners)
+    if connection.vendor == "postgresql":
+        rows = bulk.pg_execute(
+            "INSERT INTO routing_queueitem (lead_id, team_id, owner_id, status, entered_at, reason, budget,"
+            " authority, need, timeline, transition_id)"
+            " SELECT l, %s, o, 'open', %s, '', '', '', '', '', t"
+            " FROM unnest(%s::bigint[], %s::integer[], %s::bigint[]) AS u(l, o, t)"
+            " ON CONFLICT DO NOTHING RETURNING lead_id",
+            [team.pk, now, leads, [owners[pk] for pk in leads], [events.get(pk) for pk in leads]],
+        )
+        return {row[0] for row in rows}
+    QueueItem.objects.bulk_create(
+        [
+            QueueItem(lead_id=pk, team=team, owner_id=owners[pk], entered_at=now, transition_id=events.get(pk))
+            for pk in leads
+        ]
+    )
+    return set(leads)
 
 
 def leads_assign(*, team: Team, lead_ids: Sequence[int]) -> dict[int, int | None]:
@@ -521,6 +606,7 @@ def leads_assign(*, team: Team, lead_ids: Sequence[int]) -> dict[int, int | None
         owner = dict(assigned)
         items = QueueItem.objects.filter(lead_id__in=owner, status=QueueItem.Status.OPEN, owner__isnull=True)
         bulk.values_update(QueueItem, ["owner"], [(pk, owner[lead]) for pk, lead in items.values_list("pk", "lead_id")])
+        leads_queue_team_sync(lead_ids=owner)
     return result
 
 

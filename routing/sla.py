@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
+from routing.sales import leads_queue_team_sync
 from routing.services import notifications_enqueue, rep_slots
 from scoring import bulk
 from scoring.models import Lead
@@ -86,6 +87,7 @@ def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], 
         moved.append((item, users[rep_id]))
     bulk.values_update(QueueItem, ["owner"], [(item.pk, user) for item, user in moved])
     bulk.values_update(Lead, ["owner"], [(item.lead_id, user) for item, user in moved])
+    leads_queue_team_sync(lead_ids=[item.lead_id for item, _ in moved])
     if after != team.last_rep_id:
         Team.objects.filter(pk=team.pk).update(last_rep_id=after)
     return left, {item.pk: f"reassigned to user {user}" for item, user in moved}

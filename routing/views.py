@@ -7,6 +7,7 @@ who is a rep; a rep sees and acts on items of their own team only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -38,6 +39,34 @@ DONE = {
     Outcome.Kind.WON: "Marked {lead} won.",
     Outcome.Kind.LOST: "Marked {lead} lost; the reason is kept.",
 }
+
+
+@dataclass(frozen=True)
+class ReasonForm:
+    """An action that asks the rep why: a button that opens a one-field form."""
+
+    kind: str  # the item_act kind, as in QueueRow.actions
+    verb: str  # in the action's URL
+    label: str
+    question: str
+    placeholder: str
+    style: str = "btn-quiet"
+
+
+REASON_FORMS = (
+    ReasonForm(Outcome.Kind.LOST, "lose", "Mark lost", "Why was it lost?", "e.g. chose a competitor"),
+    ReasonForm(
+        Outcome.Kind.REJECTED, "reject", "Reject", "Why is it not ready for sales?", "e.g. student, no buying intent"
+    ),
+    ReasonForm(
+        Outcome.Kind.DISQUALIFIED,
+        "disqualify",
+        "Disqualify",
+        "Which of budget, authority, need or timeline is missing?",
+        "e.g. no budget this year",
+        "btn-danger",
+    ),
+)
 
 RepView = Callable[..., HttpResponse]
 
@@ -73,6 +102,8 @@ def queue(request: HttpRequest, rep: Rep) -> HttpResponse:
             "rep": rep,
             "team": rep.team,
             "queue": page,
+            "page_number": page.page.number,
+            "reason_forms": REASON_FORMS,
             "reason_max": sales.REASON_MAX_LENGTH,
             "bant_max": sales.BANT_MAX_LENGTH,
         },

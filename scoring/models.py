@@ -127,6 +127,12 @@ class Lead(models.Model):
         related_name="owned_leads",
         db_index=False,
     )
+    # The id of the sales team whose queue this lead waits in, unclaimed; NULL
+    # otherwise. Routing keeps it (scoring never reads it): it puts the team's
+    # waiting leads in an index by score, so the sales queue page reads its top
+    # leads without sorting the whole queue. Not a foreign key: scoring imports
+    # no other app.
+    queue_team_id = models.BigIntegerField(null=True, blank=True, editable=False)
     # Cached sums of the score ledger; only scoring.services writes them, in
     # the same transaction as the ledger rows, holding the lead's row lock.
     fit_score = models.IntegerField(default=0, editable=False)
@@ -177,6 +183,11 @@ class Lead(models.Model):
             models.Index(fields=["id"], condition=Q(fit_pending=True), name="lead_fit_pending_idx"),
             models.Index(fields=["account"], condition=Q(account__isnull=False), name="lead_account_idx"),
             models.Index(fields=["owner"], condition=Q(owner__isnull=False), name="lead_owner_idx"),
+            models.Index(
+                fields=["queue_team_id", "-total_score"],
+                condition=Q(queue_team_id__isnull=False),
+                name="lead_queue_team_score_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -503,8 +514,14 @@ class GroupTransition(models.Model):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SCORE, db_default=Kind.SCORE)
-    from_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    to_group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No index on the groups: every scoring batch, decay run and routing pass writes
+    # these rows, while only deleting a score group looks them up by group.
+    from_group = models.ForeignKey(
+        ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    to_group = models.ForeignKey(
+        ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     direction = models.CharField(max_length=4, choices=Direction.choices, blank=True, db_default="")
     previous_total = models.IntegerField(null=True, blank=True, help_text="The lead's total right before the change.")
     total_score = models.IntegerField(help_text="The lead's total right after the change.")

@@ -211,15 +211,26 @@ def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: date
     if stage not in LifecycleStage.values:
         raise ValueError(f"stage: '{stage}' is not a lifecycle stage ({', '.join(LifecycleStage.values)})")
     at = at or timezone.now()
+    ids = sorted(set(lead_ids))
     with transaction.atomic():
-        rows = list(
-            Lead.objects.select_for_update(no_key=True)
-            .filter(pk__in=set(lead_ids))
-            .exclude(lifecycle_stage=stage)
-            .order_by("pk")
-            .values_list("pk", "lifecycle_stage", "total_score")
-        )
-        Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(lifecycle_stage=stage)
+        if connection.vendor == "postgresql":
+            # One statement: lock in id order, change, and say what each lead was.
+            rows = bulk.pg_execute(
+                "WITH before AS (SELECT id, lifecycle_stage, total_score FROM scoring_lead"
+                " WHERE id = ANY(%s::bigint[]) AND lifecycle_stage <> %s ORDER BY id FOR NO KEY UPDATE)"
+                " UPDATE scoring_lead l SET lifecycle_stage = %s FROM before WHERE l.id = before.id"
+                " RETURNING l.id, before.lifecycle_stage, before.total_score",
+                [ids, stage, stage],
+            )
+        else:
+            rows = list(
+                Lead.objects.select_for_update(no_key=True)
+                .filter(pk__in=ids)
+                .exclude(lifecycle_stage=stage)
+                .order_by("pk")
+                .values_list("pk", "lifecycle_stage", "total_score")
+            )
+            Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(lifecycle_stage=stage)
         _stage_changes_record([(pk, before, stage, total) for pk, before, total in rows], cause=cause, at=at)
     return len(rows)
 
@@ -249,6 +260,19 @@ def _leads_lock(lead_ids: Iterable[int]) -> dict[int, Lead]:
     """
     leads = Lead.objects.select_for_update(no_key=True).filter(pk__in=set(lead_ids)).order_by("pk")
     return {lead.pk: lead for lead in leads}
+
+
+def leads_lock(*, lead_ids: Iterable[int]) -> None:
+    """Take the row locks of :func:`_leads_lock` (in id order) without reading the
+    leads: for other apps' batches about to change many leads, so they and the
+    scoring workers never deadlock. Call inside a transaction."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        bulk.pg_execute("SELECT id FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE", [ids])
+    else:
+        list(Lead.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
 def _lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission, User
 from factory.declarations import LazyFunction, PostGenerationMethodCall, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 
-from routing import services
+from routing import sales, services
 from routing.models import QueueItem, Rep, RoutingAction, RoutingRule, Team
 from scoring import services as scoring
 from scoring.models import Lead
@@ -86,12 +86,20 @@ def marketer(**kwargs: object) -> User:
 
 
 class QueueItemFactory(DjangoModelFactory[QueueItem]):
+    """An item as routing would leave it, the lead's queue_team_id included."""
+
     class Meta:
         model = QueueItem
 
     lead = SubFactory(LeadFactory)
     team = SubFactory(TeamFactory)
     entered_at = LazyFunction(lambda: datetime(2026, 11, 2, 9, tzinfo=UTC))
+
+    @classmethod
+    def _create(cls, model_class: type[QueueItem], *args: object, **kwargs: object) -> QueueItem:
+        item: QueueItem = super()._create(model_class, *args, **kwargs)
+        sales.leads_queue_team_sync(lead_ids=[item.lead_id])
+        return item
 
 
 def rule(trigger: str, *actions: dict[str, Any], sync: bool = True, **fields: Any) -> RoutingRule:
