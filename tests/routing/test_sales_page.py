@@ -242,3 +242,44 @@ def test_selector_reads_only_the_leads_given() -> None:
     InteractionFactory.create(lead=other)
     assert selectors.leads_recent_interactions(lead_ids=[lead.pk]) == {}
     assert selectors.leads_top_reasons(lead_ids=[]) == {}
+
+
+def waiting_in(team_id: int | None = None) -> dict[int, int | None]:
+    """Each lead's queue_team_id, and what the items say it must be."""
+    expected = dict.fromkeys(Lead.objects.values_list("pk", flat=True))
+    for lead_id, team in QueueItem.objects.filter(status=Status.OPEN, owner__isnull=True).values_list(
+        "lead_id", "team_id"
+    ):
+        expected[lead_id] = team
+    actual = dict(Lead.objects.values_list("pk", "queue_team_id"))
+    assert actual == expected
+    return actual
+
+
+def test_the_page_index_follows_every_change_of_an_item() -> None:
+    """Lead.queue_team_id (what the page reads a team's waiting leads from) stays what
+    the items say through routing, claims, assignment, SLA escalation and verdicts."""
+    from routing import sales, services, sla
+
+    team = TeamFactory.create(assignment="round_robin", sla_hours=1, sla_action="reassign")
+    ana = RepFactory.create(team=team, capacity=1, user__username="ana")
+    ben = RepFactory.create(team=team, capacity=0, user__username="ben")
+    leads = [scored_lead(points) for points in (30, 20, 10)]
+    now = timezone.now()
+
+    services.leads_queue(team=team, lead_ids=[lead.pk for lead in leads], now=now - timedelta(hours=2))
+    assert sorted(t for t in waiting_in().values() if t) == [team.pk, team.pk]  # ana took one, two wait
+    assert [row.item.lead_id for row in selectors.queue_page(rep=ben).rows] == [leads[1].pk, leads[2].pk]
+
+    sales.item_claim(item_id=QueueItem.objects.get(lead=leads[1]).pk, user=ben.user)
+    waiting_in()
+    assert [row.item.lead_id for row in selectors.queue_page(rep=ana).rows] == [leads[0].pk, leads[2].pk]
+
+    Rep.objects.filter(pk=ben.pk).update(capacity=5)
+    assert sla.items_escalate_overdue(now=now) == 2  # ana's unclaimed one and the waiting one go to ben
+    waiting_in()
+    assert selectors.queue_page(rep=ana).rows == []
+
+    services.leads_assign(team=team, lead_ids=[leads[2].pk])
+    sales.item_act(item_id=QueueItem.objects.get(lead=leads[1]).pk, user=ben.user, kind="rejected", reason="no")
+    assert set(waiting_in().values()) == {None}
