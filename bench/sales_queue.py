@@ -1,6 +1,6 @@
 """Sales queue and routing benchmark on PostgreSQL.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/queue.py \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/sales_queue.py \\
         [--leads 1000000] [--queued 100000] [--transitions 10000] [--requests 200]
 
 Creates its own database (``<name>_queue_bench`` next to DATABASE_URL's) and
@@ -27,7 +27,6 @@ rows and five interactions per queued lead. Then measures:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
@@ -36,16 +35,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# This file's name shadows the standard library's queue module (which psycopg and
-# Celery import): keep bench/ off the path, and load bench/common.py by its path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
-_spec = importlib.util.spec_from_file_location("bench_common", ROOT / "bench" / "common.py")
-assert _spec is not None
-assert _spec.loader is not None
-common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(common)
-bench_database, recreate_database = common.bench_database, common.recreate_database
+
+from common import bench_database, recreate_database  # noqa: E402
 
 TEAMS = 10
 REPS_PER_TEAM = 20
@@ -360,7 +352,9 @@ def main() -> None:
         fast = time_requests(client, reps, 4, args.requests)
         naive = time_requests(client, reps, 1, max(20, args.requests // 4), naive=True)
         counts = {}
-        for label, username in (("10,000 queued", "rep-0-1"), ("100 queued", "rep-10-1")):
+        for team in ("team-0", "team-10"):
+            username = f"rep-{team.removeprefix('team-')}-1"
+            label = f"{QueueItem.objects.filter(team__key=team).count():,} queued"
             client.force_login(User.objects.get(username=username))
             with CaptureQueriesContext(connection) as queries:
                 client.get("/sales/")
