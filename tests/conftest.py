@@ -10,15 +10,18 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -164,3 +167,30 @@ def chromium() -> Path:
     except ImportError:
         _need(False, "the playwright package is missing (pip install -e '.[dev]')")
     return CHROMIUM
+
+
+def at_once(*calls: Callable[[], T], timeout: float = 120) -> list[T]:
+    """Run each call in a thread of its own (so its own database connection), all
+    released together by a barrier; their results in order. An error in any of them
+    is raised here, after all have ended."""
+    barrier = threading.Barrier(len(calls))
+    results: dict[int, T] = {}
+    errors: list[BaseException] = []
+
+    def run(index: int, call: Callable[[], T]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        except BaseException as exc:  # noqa: BLE001 - raised in the test's thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(calls))]

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from nurture import services
 from nurture.models import Delivery, Enrollment, Sequence
 from nurture.tasks import deliveries_send_due_task
 from scoring.models import Lead
-from tests.conftest import Workers, wait_for
+from tests.conftest import Workers, at_once, wait_for
 from tests.nurture.conftest import Sink
 from tests.nurture.factories import SequenceFactory, StepFactory
 
@@ -35,32 +33,18 @@ def enrolled(count: int, *, at: datetime) -> Sequence:
 
 def test_two_senders_at_once_deliver_each_enrollment_once(postgres: None, transactional_db: None, smtp: Sink) -> None:
     enrolled(300, at=T0)
-    start = threading.Barrier(2)
-    claimed: dict[str, int] = {}
-    errors: list[BaseException] = []
 
-    def sender(name: str) -> None:
-        try:
-            start.wait()
-            total = 0
-            while True:
-                summary = services.deliveries_send_due(now=T0 + timedelta(minutes=1), batch_size=7)
-                total += summary.claimed
-                if summary.claimed == 0:
-                    break
-            claimed[name] = total
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            errors.append(exc)
-        finally:
-            connection.close()
+    def sender() -> int:
+        total = 0
+        while True:
+            summary = services.deliveries_send_due(now=T0 + timedelta(minutes=1), batch_size=7)
+            total += summary.claimed
+            if summary.claimed == 0:
+                return total
 
-    threads = [threading.Thread(target=sender, args=(name,)) for name in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    a, b = at_once(sender, sender)
+    claimed = {"a": a, "b": b}
 
-    assert errors == []
     assert claimed["a"] + claimed["b"] == 300, claimed
     assert claimed["a"] > 0
     assert claimed["b"] > 0, "both senders worked at the same time"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from nurture import services as nurture
 from nurture.models import Enrollment, Sequence
@@ -14,6 +12,7 @@ from routing import services
 from routing.models import ActionRun, Notification, QueueItem, RoutingRule, Team, WebhookDelivery
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead, ScoreGroup
+from tests.conftest import at_once
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.nurture.conftest import Sink
 from tests.nurture.factories import SequenceFactory, StepFactory
@@ -266,26 +265,9 @@ def test_two_workers_routing_at_once_act_once_per_event(postgres: None, hot: Sco
     for lead in leads:
         adjust(lead, 85)
     events = GroupTransition.objects.count()
-    barrier = threading.Barrier(3)
-    processed: list[int] = []
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            barrier.wait(timeout=10)
-            processed.append(services.transitions_route(batch_size=7, now=T0))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+    processed = at_once(*[lambda: services.transitions_route(batch_size=7, now=T0)] * 3)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     stage_events = GroupTransition.objects.filter(kind="stage").count()
     assert sum(processed) == events + stage_events
     assert effects() == {

@@ -3,13 +3,11 @@ told, what goes back to nurture, and the claim race on PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.messages import get_messages
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +17,7 @@ from nurture.models import Enrollment
 from routing import sales, services
 from routing.models import Outcome, QueueItem, Rep, RoutingAction, RoutingRule
 from scoring.models import GroupTransition, Lead
+from tests.conftest import at_once
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import QueueItemFactory, RepFactory
 
@@ -191,25 +190,16 @@ def test_forms_carry_the_csrf_token() -> None:
 def claim_together(item: QueueItem, reps: list[Rep]) -> dict[str, str]:
     """Each rep claims ``item`` in its own thread (its own connection), all released
     at once by a barrier; returns "won" or the refusal per username."""
-    barrier = threading.Barrier(len(reps))
-    results: dict[str, str] = {}
 
-    def claim(rep: Rep) -> None:
+    def claim(rep: Rep) -> str:
         try:
-            barrier.wait(timeout=10)
             sales.item_claim(item_id=item.pk, user=rep.user)
-            results[rep.user.username] = "won"
         except sales.ActionRefused as exc:
-            results[rep.user.username] = str(exc)
-        finally:
-            connection.close()
+            return str(exc)
+        return "won"
 
-    threads = [threading.Thread(target=claim, args=(rep,)) for rep in reps]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+    outcomes = at_once(*[lambda rep=rep: claim(rep) for rep in reps], timeout=30)
+    return {rep.user.username: outcome for rep, outcome in zip(reps, outcomes, strict=True)}
 
 
 @pytest.mark.services

@@ -3,16 +3,15 @@ team told, once, however often (and in however many workers) the task runs."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
 from routing import sales, services, sla
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
 from scoring.models import Lead
+from tests.conftest import at_once
 from tests.nurture.conftest import Sink
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory
 
@@ -148,26 +147,9 @@ def test_workers_escalating_at_once_escalate_each_lead_once(postgres: None) -> N
     team = TeamFactory.create(sla_hours=4, sla_action=Team.SlaAction.REASSIGN)
     reps(team, "ana", "ben", "cid")
     items = [waiting(team, 5 + i / 60) for i in range(30)]
-    barrier = threading.Barrier(3)
-    counts: list[int] = []
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            barrier.wait(timeout=10)
-            counts.append(sla.items_escalate_overdue(now=NOW))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+    counts = at_once(*[lambda: sla.items_escalate_overdue(now=NOW)] * 3)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert sum(counts) == len(items)
     assert Outcome.objects.filter(kind=Outcome.Kind.ESCALATED).count() == len(items)
     owners = list(QueueItem.objects.order_by("entered_at").values_list("owner__username", flat=True))

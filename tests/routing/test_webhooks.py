@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from routing import services, tasks, webhooks
 from routing.models import WebhookAttempt, WebhookDelivery
 from scoring.models import GroupTransition, Lead, ScoreGroup
+from tests.conftest import at_once
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.routing.conftest import WebhookReceiver
 from tests.routing.factories import adjust, rule
@@ -212,21 +211,8 @@ def test_two_senders_at_once_call_each_webhook_once(
     for n in range(20):
         adjust(LeadFactory.create(email=f"l{n}@shop.example"), 90)
     services.transitions_route(now=T0)
-    barrier = threading.Barrier(2)
-    summaries: list[webhooks.DeliverySummary] = []
 
-    def sender() -> None:
-        try:
-            barrier.wait(timeout=10)
-            summaries.append(webhooks.webhooks_deliver_due(now=T0))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sender) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    summaries = at_once(*[lambda: webhooks.webhooks_deliver_due(now=T0)] * 2)
 
     assert sum(s.delivered for s in summaries) == 20
     ids = [r.headers[webhooks.DELIVERY_HEADER] for r in webhook_receiver.requests]

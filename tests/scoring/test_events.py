@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +15,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from scoring import services
 from scoring.api_keys import api_key_issue, api_key_revoke
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
+from tests.conftest import at_once
 from tests.factories import ScoringRuleFactory
 
 URL = "/api/v1/events"
@@ -169,20 +168,13 @@ def test_a_visitor_is_merged_into_the_lead_when_it_identifies(api: Client) -> No
 def test_concurrent_requests_with_the_same_ids_store_each_once(postgres: None) -> None:
     key = api_key_issue(name="Website").key
     batch = {"events": [event(n) for n in range(200)]}
-    results: list[dict[str, Any]] = []
 
-    def send() -> None:
+    def send() -> dict[str, Any]:
         client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
-        try:
-            results.append(post(client, batch).json())
-        finally:
-            connection.close()
+        result: dict[str, Any] = post(client, batch).json()
+        return result
 
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(*[send] * 4)
     assert sum(r["accepted"] for r in results) == 200
     assert sum(r["duplicates"] for r in results) == 600
     assert Interaction.objects.count() == 200
