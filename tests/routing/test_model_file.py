@@ -3,11 +3,13 @@ broken files rejected whole with every problem located, removed rules deactivate
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from nurture.models import Enrollment
 from routing import services
@@ -91,6 +93,41 @@ def test_the_toy_store_routes_a_lead_through_its_groups_and_back(capsys: pytest.
     services.transitions_route()
     assert enrolled(lead) == {"long-term"}
     assert not GroupTransition.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_nightly_decay_takes_a_preferential_lead_back_to_nurture_through_routing() -> None:
+    """The toy store decays 2 points a day after 14 quiet days; Preferential is entered at
+    80 and left below 75. Decay's crossings are routed like any other, once."""
+    toy_store_import()
+    RepFactory.create(team=Team.objects.get(key="sales"), user=UserFactory.create(username="ana"))
+    lead = LeadFactory.create()
+    adjust(lead, 85)
+    assert enrolled(lead) == {"preferential"}
+    start = timezone.localdate()
+
+    scoring.leads_decay(today=start + timedelta(days=17))  # 85 - 3 * 2 = 79: inside the hysteresis
+    services.transitions_route()
+    lead.refresh_from_db()
+    assert (lead.engagement_score, lead.score_group.key if lead.score_group else None) == (79, "preferential")
+    assert enrolled(lead) == {"preferential"}
+
+    scoring.leads_decay(today=start + timedelta(days=20))  # 85 - 6 * 2 = 73: leaves Preferential
+    routed = services.transitions_route()
+    lead.refresh_from_db()
+    assert (lead.engagement_score, lead.score_group.key if lead.score_group else None) == (73, "frequent")
+    event = GroupTransition.objects.filter(lead=lead, cause="decay").get()
+    assert (event.direction, event.previous_total, event.total_score) == ("down", 79, 73)
+    assert lead.lifecycle_stage == "lead"  # was mql: back to marketing
+    assert enrolled(lead) == {"frequent"}
+    assert QueueItem.objects.get(lead=lead).owner is not None  # the rep keeps it
+
+    # The same night again, and routing again: nothing more happens.
+    runs = ActionRun.objects.count()
+    assert scoring.leads_decay(today=start + timedelta(days=20)).leads == 0
+    assert services.transitions_route() == 0
+    assert ActionRun.objects.count() == runs
+    assert routed >= 2  # the decay crossing and the change of stage it caused
 
 
 @pytest.mark.django_db
