@@ -160,6 +160,8 @@ LEADFLOW_TRACKING_ORIGINS = env_list("LEADFLOW_TRACKING_ORIGINS", [])
 # --- Scoring ------------------------------------------------------------------
 # How many unscored interactions one worker claims per transaction.
 LEADFLOW_SCORING_BATCH_SIZE = env_int("LEADFLOW_SCORING_BATCH_SIZE", 2000)
+# Database sessions the nightly decay uses at once on PostgreSQL (disjoint chunks of leads).
+LEADFLOW_DECAY_JOBS = env_int("LEADFLOW_DECAY_JOBS", 2)
 
 LOGGING = {
     "version": 1,

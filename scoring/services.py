@@ -7,6 +7,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
@@ -796,7 +797,7 @@ _DECAY_GOAL_SQL = {
 # locks what it changes and skips rows changed since they were read.
 _DECAY_SQL = """
 WITH goal AS (
-    SELECT l.id, l.engagement_score AS current, l.fit_score, l.score_group_id AS old_group,
+    SELECT l.ctid AS tid, l.id, l.engagement_score AS current, l.fit_score, l.score_group_id AS old_group,
            l.engagement_base AS base, l.engagement_base_at AS base_at, {goal} AS goal
     FROM scoring_lead l
     WHERE l.id >= %(low)s AND l.id < %(high)s
@@ -804,7 +805,7 @@ WITH goal AS (
 ), grouped AS (
     -- scoring.rules.group_for, for scores going down: stay while at or above
     -- the current group's leave_below, else the highest group reached.
-    SELECT g.id, g.current, g.goal, g.old_group, g.fit_score, g.base, g.base_at, g.fit_score + g.goal AS total,
+    SELECT g.tid, g.id, g.current, g.goal, g.old_group, g.fit_score, g.base, g.base_at, g.fit_score + g.goal AS total,
         CASE WHEN now.id IS NOT NULL AND g.fit_score + g.goal >= COALESCE(now.leave_below, now.min_score)
             THEN now.id
             ELSE (SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
@@ -815,7 +816,9 @@ WITH goal AS (
 ), moved AS (
     UPDATE scoring_lead l SET engagement_score = g.goal, score_group_id = g.new_group
     FROM grouped g
-    WHERE l.id = g.id AND l.id >= %(low)s AND l.id < %(high)s
+    -- By the row's address: the chunk is read once (a join on id would read it again).
+    -- A row changed meanwhile is followed to its new version and re-checked below.
+    WHERE l.ctid = g.tid AND l.id = g.id
       -- Optimistic: a lead whose scores moved since they were read (a worker
       -- scored it meanwhile) is re-checked by PostgreSQL against its new row
       -- and skipped; the next run decays it from its new base.
@@ -852,21 +855,34 @@ def decay_policy_set(*, policy: decay.Policy) -> DecayPolicy:
     )
 
 
-def leads_decay(*, today: date | None = None, chunk_size: int = 50_000) -> DecaySummary:
+@dataclass(frozen=True)
+class _DecayPass:
+    """What every chunk of one decay run needs."""
+
+    policy: decay.Policy
+    today: date
+    midnight: datetime
+    quiet_since: datetime
+    note: str
+
+
+def leads_decay(*, today: date | None = None, chunk_size: int = 50_000, jobs: int | None = None) -> DecaySummary:
     """Apply the decay policy for ``today`` to every quiet lead, in chunks of ids.
 
     Idempotent: the goal of each lead is computed from its decay base, so a
     second run the same day moves nothing, and a run after missed nights
-    applies exactly the missing days. Set-based SQL on PostgreSQL; on SQLite
-    (the embedded default) the same goals are computed in Python.
+    applies exactly the missing days. Set-based SQL on PostgreSQL, where
+    ``jobs`` database sessions (``LEADFLOW_DECAY_JOBS``) work on disjoint id
+    ranges at once when the caller holds no transaction; on SQLite (the embedded default, one writer) the same
+    goals are computed in Python, one chunk at a time.
     """
     today = today or timezone.localdate()
     policy = DecayPolicy.current()
     run = DecayRun.objects.create(day=today)
-    leads = points = 0
-    if policy.kind is not decay.Kind.NONE:
-        tz = timezone.get_current_timezone()
-        midnight = datetime.combine(today, time.min, tzinfo=tz)
+    deltas: list[int] = []
+    bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
+    if policy.kind is not decay.Kind.NONE and bounds["high"] is not None:
+        midnight = datetime.combine(today, time.min, tzinfo=timezone.get_current_timezone())
         # Linear and half-life: only leads quiet for more than after_days can
         # move. Window: old points expire even for active leads, so all can.
         if policy.kind is decay.Kind.WINDOW:
@@ -874,42 +890,67 @@ def leads_decay(*, today: date | None = None, chunk_size: int = 50_000) -> Decay
         else:
             quiet_since = midnight - timedelta(days=policy.after_days)
         note = f"{policy.kind.value.replace('_', ' ')} decay to {today.isoformat()}"
-        bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
-        low = bounds["low"] or 0
-        while bounds["high"] is not None and low <= bounds["high"]:
-            high = low + chunk_size
-            with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    days = "(%(today)s::date - (l.engagement_base_at AT TIME ZONE %(tz)s)::date)"
-                    sql = _DECAY_SQL.format(goal=_DECAY_GOAL_SQL[policy.kind].format(days=days))
-                    deltas = [
-                        row[0]
-                        for row in bulk.pg_execute_named(
-                            sql,
-                            {
-                                "low": low,
-                                "high": high,
-                                "floor": policy.floor,
-                                "per_day": policy.points_per_day,
-                                "after": policy.after_days,
-                                "half_life": policy.half_life_days or 1.0,
-                                "window_start": midnight - timedelta(days=policy.window_days - 1),
-                                "quiet_since": quiet_since,
-                                "today": today,
-                                "tz": str(tz),
-                                "at": timezone.now(),
-                                "note": note,
-                            },
-                        )
-                    ]
-                else:
-                    deltas = _leads_decay_portable(policy, today, midnight, low, high, quiet_since, note)
-            leads += len(deltas)
-            points += sum(deltas)
-            low = high
-    run.finished_at, run.leads, run.points = timezone.now(), leads, points
+        work = _DecayPass(policy, today, midnight, quiet_since, note)
+        chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
+        jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            # One writer on SQLite; and other sessions could not see what a caller's
+            # open transaction holds.
+            jobs = 1
+        if jobs == 1:
+            for low, high in chunks:
+                deltas += _leads_decay_chunk(work, low, high)
+        else:
+            # Each session takes every jobs-th chunk: neighbours share no rows, and
+            # the sessions' work stays even however the quiet leads are spread.
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for part in pool.map(lambda k: _leads_decay_chunks(work, chunks[k::jobs]), range(jobs)):
+                    deltas += part
+    run.finished_at, run.leads, run.points = timezone.now(), len(deltas), sum(deltas)
     run.save(update_fields=["finished_at", "leads", "points"])
-    return DecaySummary(today, leads, points)
+    return DecaySummary(today, len(deltas), sum(deltas))
+
+
+def _leads_decay_chunks(work: _DecayPass, chunks: Sequence[tuple[int, int]]) -> list[int]:
+    """:func:`_leads_decay_chunk` for each chunk, in a thread's own database session."""
+    try:
+        return [delta for low, high in chunks for delta in _leads_decay_chunk(work, low, high)]
+    finally:
+        connection.close()
+
+
+def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> list[int]:
+    """Decay the leads with ids in [low, high) in one transaction; returns the deltas."""
+    policy = work.policy
+    with transaction.atomic():
+        if connection.vendor != "postgresql":
+            return _leads_decay_portable(policy, work.today, work.midnight, low, high, work.quiet_since, work.note)
+        # Each chunk is all or nothing, and decay can be redone (idempotent, and a
+        # later run applies what is missing): a chunk need not wait for its WAL to
+        # reach the disk. The run's last write is a normal commit, which does
+        # wait, for every chunk before it too.
+        bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
+        tz = timezone.get_current_timezone()
+        days = "(%(today)s::date - (l.engagement_base_at AT TIME ZONE %(tz)s)::date)"
+        sql = _DECAY_SQL.format(goal=_DECAY_GOAL_SQL[policy.kind].format(days=days))
+        rows = bulk.pg_execute_named(
+            sql,
+            {
+                "low": low,
+                "high": high,
+                "floor": policy.floor,
+                "per_day": policy.points_per_day,
+                "after": policy.after_days,
+                "half_life": policy.half_life_days or 1.0,
+                "window_start": work.midnight - timedelta(days=policy.window_days - 1),
+                "quiet_since": work.quiet_since,
+                "today": work.today,
+                "tz": str(tz),
+                "at": timezone.now(),
+                "note": work.note,
+            },
+        )
+        return [row[0] for row in rows]
 
 
 def _leads_decay_portable(

@@ -242,3 +242,52 @@ def test_the_schedule_is_installed_by_migrations_with_expiries() -> None:
     assert task.crontab is not None
     assert (task.crontab.hour, task.crontab.minute, task.enabled) == ("2", "30", True)
     assert task.expire_seconds
+
+
+@pytest.mark.django_db
+def test_setting_up_the_schedule_again_changes_nothing_and_keeps_edits() -> None:
+    """What the migrations run, run again (as on a re-deploy): no new rows, and a
+    marketer's change in the admin (a later decay hour) is kept."""
+    from django.apps import apps
+
+    from scoring import schedule
+
+    nightly = PeriodicTask.objects.select_related("crontab").get(task="scoring.decay_nightly")
+    assert nightly.crontab is not None
+    nightly.crontab.hour = "4"
+    nightly.crontab.save()
+    before = list(PeriodicTask.objects.order_by("name").values_list("name", "task", "interval_id", "crontab_id"))
+
+    schedule.install(apps, schedule.PERIODIC_TASKS)
+    schedule.install_nightly(apps, schedule.NIGHTLY_TASKS)
+
+    after = list(PeriodicTask.objects.order_by("name").values_list("name", "task", "interval_id", "crontab_id"))
+    assert after == before
+    nightly.refresh_from_db()
+    assert nightly.crontab is not None
+    assert nightly.crontab.hour == "4"
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("forms")
+def test_decay_in_parallel_sessions_equals_one_session(postgres: None) -> None:
+    """Several database sessions on disjoint chunks give what one gives, once each."""
+    use(LINEAR)
+    ScoreGroupFactory.create(key="warm", min_score=10)
+    leads = [engaged_lead(2 * (1 + n % 10), at=T0 - timedelta(days=n % 4)) for n in range(40)]
+    day = DAY0 + timedelta(days=10)
+    expected = {
+        lead.pk: decay.target(LINEAR, base=lead.engagement_score, days=(day - (DAY0 - timedelta(days=n % 4))).days)
+        for n, lead in enumerate(leads)
+    }
+
+    summary = services.leads_decay(today=day, chunk_size=3, jobs=3)
+
+    got = dict(Lead.objects.values_list("pk", "engagement_score"))
+    assert got == expected
+    assert summary.leads == sum(1 for lead in leads if expected[lead.pk] != lead.engagement_score)
+    assert ScoreEntry.objects.filter(cause="decay").count() == summary.leads
+    for lead in leads:
+        assert_ledger_matches(lead)
+    assert services.leads_decay(today=day, chunk_size=3, jobs=3).leads == 0

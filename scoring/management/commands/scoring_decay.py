@@ -11,13 +11,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--day", help="Decay as of this day (YYYY-MM-DD); default today.")
+        parser.add_argument(
+            "--jobs", type=int, help="Database sessions working at once (PostgreSQL); default LEADFLOW_DECAY_JOBS."
+        )
 
-    def handle(self, *args: Any, day: str | None, **options: Any) -> None:
+    def handle(self, *args: Any, day: str | None, jobs: int | None, **options: Any) -> None:
         try:
             today = date.fromisoformat(day) if day else None
         except ValueError:
             raise CommandError(f"--day: {day!r} is not a date like 2026-11-24") from None
-        summary = services.leads_decay(today=today)
+        if jobs is not None and jobs < 1:
+            raise CommandError(f"--jobs: {jobs} is not 1 or more")
+        summary = services.leads_decay(today=today, jobs=jobs)
         self.stdout.write(
             self.style.SUCCESS(f"Decay of {summary.day}: {summary.leads} lead(s) lost {-summary.points} point(s).")
         )
