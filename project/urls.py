@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from nurture import api as nurture_api
 
@@ -8,8 +9,16 @@ admin.site.site_header = "Leadflow"
 admin.site.site_title = "Leadflow"
 admin.site.index_title = "Scoring, nurture and routing"
 
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Sales reps to their queue; everyone else (marketers, not signed in) to the admin."""
+    if request.user.has_perm("routing.work_queue") and not request.user.is_staff:
+        return redirect("sales:queue")
+    return redirect("admin:index")
+
+
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("scoring.urls")),
     path("api/v1/enrollments", nurture_api.EnrollmentsView.as_view(), name="enrollments"),
