@@ -162,6 +162,8 @@ LEADFLOW_TRACKING_ORIGINS = env_list("LEADFLOW_TRACKING_ORIGINS", [])
 LEADFLOW_SCORING_BATCH_SIZE = env_int("LEADFLOW_SCORING_BATCH_SIZE", 2000)
 # Database sessions the nightly decay uses at once on PostgreSQL (disjoint chunks of leads).
 LEADFLOW_DECAY_JOBS = env_int("LEADFLOW_DECAY_JOBS", 2)
+# Workers (Celery tasks, or processes of manage.py scoring_rescore) sharing a rescore job.
+LEADFLOW_RESCORE_JOBS = env_int("LEADFLOW_RESCORE_JOBS", 2)
 
 LOGGING = {
     "version": 1,

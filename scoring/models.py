@@ -372,7 +372,14 @@ class ScoreEntry(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["lead", "rule", "occurred_at"], name="ledger_lead_rule_idx"),
+            # A lead's rows by rule, carrying what the sums by lead and rule read (rescore,
+            # "why this score", caps): read from the index alone, not from rows spread
+            # over the whole table.
+            models.Index(
+                fields=["lead", "rule", "occurred_at"],
+                include=["dimension", "delta", "interaction"],
+                name="ledger_lead_rule_idx",
+            ),
             models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="ledger_rule_idx"),
             models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="ledger_created_by_idx"),
         ]
@@ -552,7 +559,7 @@ class GroupTransition(models.Model):
 
 class RescoreJob(models.Model):
     """Rescore leads from their history after a rule change: in the background,
-    in chunks, resumable (it restarts after ``last_lead_id``)."""
+    in chunks, by any number of workers at once, resumable (see :class:`RescoreLane`)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -573,7 +580,6 @@ class RescoreJob(models.Model):
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     entries = models.PositiveIntegerField(default=0, help_text="Ledger rows written.")
-    last_lead_id = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -591,3 +597,24 @@ class RescoreJob(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.total else min(100, round(100 * self.done / self.total))
+
+
+class RescoreLane(models.Model):
+    """A slice of a rescore job's leads (ids in [low, high)), rescored chunk by chunk
+    in id order by one worker at a time, which holds the lane's row lock for the
+    chunk: its cursor ``last_lead_id`` moves in the chunk's transaction, so a
+    stopped worker's lane resumes exactly where its last chunk committed."""
+
+    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="lanes")
+    position = models.PositiveIntegerField()
+    low = models.BigIntegerField()
+    high = models.BigIntegerField()
+    last_lead_id = models.BigIntegerField(default=0)
+    finished = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="rescore_lane_position")]
+
+    def __str__(self) -> str:
+        return f"lane {self.position} of rescore #{self.job_id}: ids {self.low}-{self.high - 1}"

@@ -16,7 +16,8 @@ from celery import Task
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min, ProtectedError, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, ProtectedError, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from scoring import bulk, decay, model_file, selectors
@@ -29,6 +30,7 @@ from scoring.models import (
     Lead,
     LifecycleStage,
     RescoreJob,
+    RescoreLane,
     RuleCondition,
     ScoreEntry,
     ScoreGroup,
@@ -665,6 +667,12 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     return written + len(entries)
 
 
+# A job's leads are split into at most this many lanes: as many workers can share it.
+RESCORE_LANES = 16
+# ...of at least this many leads each (a small job is one lane).
+RESCORE_LANE_MIN = 10_000
+
+
 def rescore_job_start(
     *,
     group: ScoreGroup | None = None,
@@ -672,11 +680,20 @@ def rescore_job_start(
     user: AbstractBaseUser | None = None,
     background: bool = True,
 ) -> RescoreJob:
-    """Create a rescore job (all leads, a group's, or the given ones); with
-    ``background`` a worker runs it, else the caller runs :func:`rescore_job_run`."""
+    """Create a rescore job (all leads, a group's, or the given ones), its leads split
+    by id into lanes; with ``background``, ``LEADFLOW_RESCORE_JOBS`` workers share
+    it, else the caller runs :func:`rescore_job_run` (as many at once as it likes)."""
     job = RescoreJob.objects.create(group=group, lead_ids=lead_ids, created_by_id=user.pk if user else None)
-    job.total = _rescore_scope(job).count()
+    scope = _rescore_scope(job).aggregate(total=Count("id"), low=Min("id"), high=Max("id"))
+    job.total = scope["total"]
     job.save(update_fields=["total"])
+    if scope["total"]:
+        low, high = scope["low"], scope["high"] + 1
+        count = max(1, min(RESCORE_LANES, scope["total"] // RESCORE_LANE_MIN))
+        edges = [low + (high - low) * k // count for k in range(count)] + [high]
+        RescoreLane.objects.bulk_create(
+            RescoreLane(job=job, position=k, low=edges[k], high=edges[k + 1]) for k in range(count)
+        )
     if background:
         transaction.on_commit(lambda: _rescore_enqueue(job.pk))
     return job
@@ -685,7 +702,8 @@ def rescore_job_start(
 def _rescore_enqueue(job_id: int) -> None:
     from scoring.tasks import rescore_job_task
 
-    enqueue(rescore_job_task, job_id, fallback=f"run: manage.py scoring_rescore --resume {job_id}")
+    for _ in range(max(1, settings.LEADFLOW_RESCORE_JOBS)):
+        enqueue(rescore_job_task, job_id, fallback=f"run: manage.py scoring_rescore --resume {job_id}")
 
 
 def _rescore_scope(job: RescoreJob) -> QuerySet[Lead]:
@@ -700,36 +718,51 @@ def _rescore_scope(job: RescoreJob) -> QuerySet[Lead]:
 def rescore_job_run(
     *, job_id: int, chunk_size: int = 1000, progress: Callable[[RescoreJob], None] | None = None
 ) -> RescoreJob:
-    """Run (or resume) a rescore job chunk by chunk; each chunk and the job's
-    progress commit together, so a job stopped anywhere resumes exactly."""
+    """Work on a rescore job until no lane is left to take: take a lane no other
+    worker holds (``SKIP LOCKED``), rescore its next chunk, move its cursor and
+    the job's counts in the same transaction, again. Any number of workers may
+    run one job at once, and a stopped one resumes exactly; the last worker out
+    marks the job done. ``progress`` sees the job after each chunk."""
     job = RescoreJob.objects.get(pk=job_id)
     if job.status == RescoreJob.Status.DONE:
         return job
-    job.status, job.started_at, job.error = RescoreJob.Status.RUNNING, job.started_at or timezone.now(), ""
-    job.save(update_fields=["status", "started_at", "error"])
+    RescoreJob.objects.filter(pk=job_id).exclude(status=RescoreJob.Status.DONE).update(
+        status=RescoreJob.Status.RUNNING, started_at=Coalesce(F("started_at"), Value(timezone.now())), error=""
+    )
     try:
         while True:
             with transaction.atomic():
-                job = RescoreJob.objects.select_for_update().get(pk=job_id)
+                lane = (
+                    RescoreLane.objects.select_for_update(skip_locked=True)
+                    .filter(job_id=job_id, finished=False)
+                    .order_by("position")
+                    .first()
+                )
+                if lane is None or RescoreJob.objects.filter(pk=job_id, status=RescoreJob.Status.FAILED).exists():
+                    break  # nothing left that nobody holds, or another worker failed
                 ids = list(
                     _rescore_scope(job)
-                    .filter(pk__gt=job.last_lead_id)
+                    .filter(pk__gt=lane.last_lead_id, pk__gte=lane.low, pk__lt=lane.high)
                     .order_by("pk")
                     .values_list("pk", flat=True)[:chunk_size]
                 )
                 if not ids:
-                    job.status, job.finished_at = RescoreJob.Status.DONE, timezone.now()
-                    job.save(update_fields=["status", "finished_at"])
-                    return job
-                job.entries += leads_rescore(lead_ids=ids)
-                job.done += len(ids)
-                job.last_lead_id = ids[-1]
-                job.save(update_fields=["entries", "done", "last_lead_id"])
+                    lane.finished = True
+                    lane.save(update_fields=["finished"])
+                    continue
+                written = leads_rescore(lead_ids=ids)
+                lane.last_lead_id = ids[-1]
+                lane.save(update_fields=["last_lead_id"])
+                RescoreJob.objects.filter(pk=job_id).update(done=F("done") + len(ids), entries=F("entries") + written)
             if progress is not None:
-                progress(job)
+                progress(RescoreJob.objects.get(pk=job_id))
     except Exception as exc:
         RescoreJob.objects.filter(pk=job_id).update(status=RescoreJob.Status.FAILED, error=str(exc)[:2000])
         raise
+    RescoreJob.objects.filter(pk=job_id, status=RescoreJob.Status.RUNNING).exclude(
+        Exists(RescoreLane.objects.filter(job_id=OuterRef("pk"), finished=False))
+    ).update(status=RescoreJob.Status.DONE, finished_at=timezone.now())
+    return RescoreJob.objects.get(pk=job_id)
 
 
 def leads_engagement_reset(

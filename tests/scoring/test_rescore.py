@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -98,7 +99,8 @@ def test_a_job_reports_progress_and_resumes_where_it_stopped(history: list[Lead]
     with pytest.raises(KeyboardInterrupt):
         services.rescore_job_run(job_id=job.pk, chunk_size=2, progress=stop_after_first_chunk)
     job.refresh_from_db()
-    assert (job.done, job.percent, job.last_lead_id) == (2, 67, history[1].pk)
+    assert (job.done, job.percent, job.status) == (2, 67, "running")
+    assert list(job.lanes.values_list("last_lead_id", "finished")) == [(history[1].pk, False)]
 
     services.rescore_job_run(job_id=job.pk, chunk_size=2, progress=lambda current: seen.append(current.done))
     job.refresh_from_db()
@@ -137,3 +139,70 @@ def test_a_rescore_is_not_activity_for_decay(history: list[Lead]) -> None:
     lead.refresh_from_db()
     assert lead.engagement_base == before[0] + 6  # what the rescore added
     assert lead.engagement_base_at == before[1]  # the decay clock keeps running
+
+
+def many_leads(count: int) -> list[Lead]:
+    """Leads with an open and a form each, scored under the old rules."""
+    ScoringRuleFactory.create(key="opens", points=1, interaction_types=["email_open"])
+    ScoringRuleFactory.create(key="forms", points=2, interaction_types=["form_submit"])
+    leads = Lead.objects.bulk_create(Lead(email=f"m{n}@example.com") for n in range(count))
+    for lead in leads:
+        InteractionFactory.create(lead=lead, type="email_open", occurred_at=T0)
+        InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0)
+    services.interactions_score_pending()
+    return leads
+
+
+def test_a_large_job_is_split_into_lanes_that_cover_every_lead_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "RESCORE_LANE_MIN", 10)
+    leads = many_leads(45)
+    job = services.rescore_job_start(background=False)
+    lanes = list(job.lanes.values_list("low", "high"))
+    assert len(lanes) == 4
+    assert lanes[0][0] == leads[0].pk
+    assert lanes[-1][1] == leads[-1].pk + 1
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(lanes))  # no gap, no overlap
+    ScoringRule.objects.filter(key="opens").update(points=4)
+
+    job = services.rescore_job_run(job_id=job.pk, chunk_size=7)
+
+    assert (job.status, job.done, job.total, job.entries) == ("done", 45, 45, 45)
+    assert set(job.lanes.values_list("finished", flat=True)) == {True}
+    assert {scores(lead) for lead in leads} == {(0, 6)}
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_workers_sharing_a_job_rescore_each_lead_once(postgres: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import at_once
+
+    monkeypatch.setattr(services, "RESCORE_LANE_MIN", 10)
+    leads = many_leads(60)
+    job = services.rescore_job_start(background=False)
+    ScoringRule.objects.filter(key="forms").update(points=5)
+
+    at_once(*[lambda: services.rescore_job_run(job_id=job.pk, chunk_size=4)] * 3)
+
+    job.refresh_from_db()
+    assert (job.status, job.done, job.entries) == ("done", 60, 60)
+    assert {scores(lead) for lead in leads} == {(0, 6)}
+    assert ScoreEntry.objects.filter(cause="rescore").count() == 60
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_the_command_shares_a_job_with_helper_processes(postgres: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helpers are other processes on the same (test) database; the bar counts their leads too."""
+    leads = many_leads(30)
+    ScoringRule.objects.filter(key="opens").update(points=2)
+    monkeypatch.setattr(services, "RESCORE_LANE_MIN", 5)
+    out, err = StringIO(), StringIO()
+
+    call_command("scoring_rescore", "--jobs", "3", "--chunk", "2", stdout=out, stderr=err)
+
+    assert "30 leads rescored, 30 ledger rows written" in out.getvalue()
+    assert "30/30" in err.getvalue()
+    assert "failed" not in err.getvalue()  # the helpers connected to the test database and worked
+    assert {scores(lead) for lead in leads} == {(0, 4)}
+    job = RescoreJob.objects.get()
+    assert job.lanes.count() == 6
