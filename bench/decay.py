@@ -12,8 +12,9 @@ one run measures and prints:
    process as a worker runs it) in one database session, then (undone) with
    ``LEADFLOW_DECAY_JOBS`` sessions at once: times, ratios to the baseline,
    peak resident memory; then checks the ledger invariant;
-3. a rescore of every lead from its interactions (``manage.py scoring_rescore``)
-   after a rule change, its time and peak memory.
+3. a rescore of every lead from its interactions (``manage.py scoring_rescore``,
+   ``LEADFLOW_RESCORE_JOBS`` processes) after a rule change, its time and the
+   peak memory of its largest process.
 """
 
 from __future__ import annotations
@@ -240,8 +241,9 @@ def main() -> None:
             return
         db.execute("UPDATE scoring_scoringrule SET points = 3 WHERE key = 'email-interaction'")
         elapsed, peak, output = run_measured([python, "manage.py", "scoring_rescore", "--chunk", str(args.chunk)], env)
-        print(f"\n3. Rescore of {args.leads:,} leads / {args.interactions:,} interactions: {elapsed:.0f} s"
-              f" (target < 300 s), peak RSS {peak:.0f} MB")  # fmt: skip
+        processes = os.environ.get("LEADFLOW_RESCORE_JOBS", "2")
+        print(f"\n3. Rescore of {args.leads:,} leads / {args.interactions:,} interactions, {processes} processes:"
+              f" {elapsed:.0f} s (target < 300 s), peak RSS {peak:.0f} MB")  # fmt: skip
         print(f"   {output.splitlines()[-1] if output else ''}")
         db.close()
     finally:
