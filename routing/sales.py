@@ -9,7 +9,7 @@ in scoring's outbox, so routing rules (back to nurture, say) act on them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,18 +94,22 @@ def rep_of(user: AbstractBaseUser) -> Rep:
         raise ActionRefused("You are not a sales rep in any team.") from None
 
 
-def record_outcome(
-    item_id: int, lead_id: int, kind: str, user: AbstractBaseUser | None, now: datetime, reason: str = ""
+def outcomes_record(
+    *, rows: Sequence[tuple[int, int, str]], kind: str, user: AbstractBaseUser | None, now: datetime
 ) -> None:
-    total = Lead.objects.values_list("total_score", flat=True).get(pk=lead_id)
-    Outcome.objects.create(
-        item_id=item_id,
-        lead_id=lead_id,
-        kind=kind,
-        reason=reason,
-        total_score=total,
-        user_id=user.pk if user else None,
-        at=now,
+    """One :class:`Outcome` per (item id, lead id, reason), with each lead's score now."""
+    totals = dict(Lead.objects.filter(pk__in={lead_id for _, lead_id, _ in rows}).values_list("pk", "total_score"))
+    Outcome.objects.bulk_create(
+        Outcome(
+            item_id=item_id,
+            lead_id=lead_id,
+            kind=kind,
+            reason=reason,
+            total_score=totals.get(lead_id, 0),
+            user_id=user.pk if user else None,
+            at=now,
+        )
+        for item_id, lead_id, reason in rows
     )
 
 
@@ -130,7 +134,7 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}, not waiting.")
     assert item is not None
     Lead.objects.filter(pk=item.lead_id).update(owner_id=user.pk, queue_team_id=None)
-    record_outcome(item.pk, item.lead_id, Outcome.Kind.CLAIMED, user, now)
+    outcomes_record(rows=[(item.pk, item.lead_id, "")], kind=Outcome.Kind.CLAIMED, user=user, now=now)
     return item
 
 
@@ -178,7 +182,7 @@ def item_act(
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}: it cannot be {kind} now.")
     assert item is not None
     leads_queue_team_sync(lead_ids=[item.lead_id])
-    record_outcome(item.pk, item.lead_id, kind, user, now, reason)
+    outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=kind, user=user, now=now)
     if kind == Outcome.Kind.QUALIFIED:
         scoring.lead_events_record(lead_ids=[item.lead_id], kind=GroupTransition.Kind.QUALIFIED, cause="sales", at=now)
     elif kind in (Outcome.Kind.REJECTED, Outcome.Kind.DISQUALIFIED):

@@ -336,7 +336,7 @@ def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetim
 def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
     lead_ids = list(_by_lead(claims))
     leads = Lead.objects.filter(pk__in=lead_ids).select_related("owner", "score_group")
-    team_to = _team_addresses(action.team) if action.team is not None else []
+    team_to = team_addresses(action.team) if action.team is not None else []
     rows = []
     outcome: dict[int, str] = {}
     for lead in leads:
@@ -466,7 +466,8 @@ def _webhooks_enqueue() -> None:
     scoring.enqueue(tasks.webhooks_deliver_task, fallback="the minute webhook task delivers it")
 
 
-def _team_addresses(team: Team) -> list[str]:
+def team_addresses(team: Team) -> list[str]:
+    """Where a team's emails go: its own address, else its team lead's (none if neither)."""
     if team.email:
         return [team.email]
     if team.team_lead is not None and team.team_lead.email:
@@ -505,7 +506,7 @@ def leads_tag(*, lead_ids: Iterable[int], tag: str) -> int:
 
 
 def rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:
-    """The team's reps with how many open items each holds (two queries)."""
+    """The team's reps with how many open items each holds (two queries, after the team's lock)."""
     if lock:
         # Serialise assignments per team: the cursor and the capacities are read then written.
         Team.objects.select_for_update().filter(pk=team.pk).first()

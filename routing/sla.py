@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
-from routing.sales import leads_queue_team_sync
-from routing.services import notifications_enqueue, rep_slots
+from routing.sales import leads_queue_team_sync, outcomes_record
+from routing.services import notifications_enqueue, rep_slots, team_addresses
 from scoring import bulk
 from scoring.models import Lead
 
@@ -50,19 +50,11 @@ def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
         told = _notify_team(team, unassigned)
         for item in unassigned:
             outcomes[item.pk] = told
-    totals = dict(Lead.objects.filter(pk__in=[i.lead_id for i in items]).values_list("pk", "total_score"))
-    Outcome.objects.bulk_create(
-        [
-            Outcome(
-                item_id=item.pk,
-                lead_id=item.lead_id,
-                kind=Outcome.Kind.ESCALATED,
-                reason=outcomes[item.pk],
-                total_score=totals.get(item.lead_id, 0),
-                at=now,
-            )
-            for item in items
-        ]
+    outcomes_record(
+        rows=[(item.pk, item.lead_id, outcomes[item.pk]) for item in items],
+        kind=Outcome.Kind.ESCALATED,
+        user=None,
+        now=now,
     )
 
 
@@ -95,7 +87,7 @@ def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], 
 
 def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
     """One notification per item to the team's address (else its team lead's); what was done."""
-    to = [team.email] if team.email else ([team.team_lead.email] if team.team_lead and team.team_lead.email else [])
+    to = team_addresses(team)
     if not to:
         return "nobody to notify (the team has no email and no team lead with one)"
     Notification.objects.bulk_create(

@@ -20,6 +20,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from project.database import database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -51,15 +53,6 @@ def redis_broker() -> str:
     return url
 
 
-def _database_url() -> str:
-    """The URL of the database this test runs on (pytest-django's test database)."""
-    db = connection.settings_dict
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 class Workers:
     """Real ``celery worker`` processes on the test database and Redis."""
 
@@ -75,7 +68,7 @@ class Workers:
             log = Path(tempfile.mkstemp(prefix=f"leadflow-worker{index}-", suffix=".log")[1])
             process_env = {
                 **os.environ,
-                "DATABASE_URL": _database_url(),
+                "DATABASE_URL": database_url(),
                 "CELERY_BROKER_URL": self.broker,
                 **(env or {}),
             }

@@ -3,13 +3,13 @@ import subprocess
 import sys
 import time
 from typing import Any, Never
-from urllib.parse import quote
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from tqdm import tqdm
 
+from project.database import database_url
 from scoring import services
 from scoring.models import RescoreJob, ScoreGroup
 
@@ -91,17 +91,7 @@ class Command(BaseCommand):
         jobs = jobs or settings.LEADFLOW_RESCORE_JOBS
         if jobs <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
             return []
-        env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+        env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
         command = [sys.executable, "-m", "django", "scoring_rescore", "--resume", str(job_id)]
         command += ["--chunk", str(chunk), "--quiet"]
         return [subprocess.Popen(command, cwd=settings.BASE_DIR, env=env) for _ in range(jobs - 1)]
-
-
-def _database_url() -> str:
-    """This process's database as a URL (under tests, the test database)."""
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{auth}{host}:{db.get('PORT') or 5432}/{quote(db['NAME'], safe='')}"
