@@ -388,6 +388,21 @@ class ScoreEntry(models.Model):
         return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} ({self.cause})"
 
 
+class ApiScope(models.TextChoices):
+    """What an API key may do. A key sent from browsers (a Segment write key) should
+    hold ``events:write`` only: it is public there."""
+
+    EVENTS_WRITE = "events:write", "Send events (API events, Segment-compatible endpoints)"
+    LEADS_READ = "leads:read", "Read leads and their scores"
+    LEADS_WRITE = "leads:write", "Create and update leads"
+    LEADS_ERASE = "leads:erase", "Erase leads (privacy requests)"
+    ENROLLMENTS_WRITE = "enrollments:write", "Enroll leads in nurture sequences and take them out"
+
+
+def default_api_scopes() -> list[str]:
+    return [ApiScope.EVENTS_WRITE.value]
+
+
 class ApiKey(models.Model):
     """A key other systems send as ``Authorization: Bearer <key>``.
 
@@ -396,6 +411,10 @@ class ApiKey(models.Model):
     """
 
     name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'Website' or 'Email tool'.")
+    scopes = models.JSONField(
+        default=default_api_scopes,
+        help_text="What the key may do (see ApiScope); a request outside them gets 403.",
+    )
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
