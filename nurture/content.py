@@ -24,7 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.template import Context, Engine, Template
+from django.template.base import Origin
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
@@ -47,6 +48,13 @@ LEAD_TEMPLATE_FIELDS = (
 _LINK = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(.*?)\2", re.IGNORECASE | re.DOTALL)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+
+
+# Step templates come from the admin, not from a file. Giving them a name lets Django
+# resolve a relative {% include "./…" %} and refuse one pointing above the templates
+# folder ("../pyproject.toml") as a syntax error; a nameless template fails there
+# with an AttributeError instead.
+STEP_ORIGIN = Origin(name="<nurture step>", template_name="step")
 
 
 @cache
@@ -92,8 +100,8 @@ def compile_step(*, subject: str, text: str, html_body: str) -> CompiledStep:
             compiled[name] = None
             continue
         try:
-            compiled[name] = engine().from_string(source)
-        except TemplateSyntaxError as exc:
+            compiled[name] = Template(source, origin=STEP_ORIGIN, engine=engine())
+        except Exception as exc:  # noqa: BLE001 - whatever loading a template raises is a problem of its field
             problems.append(TemplateProblem(name, _describe(exc)))
     if problems:
         raise TemplateProblems(problems)

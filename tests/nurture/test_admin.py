@@ -81,6 +81,37 @@ def test_template_errors_are_reported_on_the_field_not_at_send_time(
     assert not Sequence.objects.exists()
 
 
+@pytest.mark.parametrize("field", ["subject_template", "text_template", "html_template"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{% include "../pyproject.toml" %}',
+        "{% extends '../pyproject.toml' %}",
+        '{% include "../../../../etc/passwd" %}',
+        '{% include "/etc/passwd" %}',
+        '{% include "./nurture/no-such-part.html" %}',
+    ],
+)
+def test_a_step_loading_a_file_outside_the_templates_is_a_form_error(
+    admin_client: Client, field: str, template: str
+) -> None:
+    response = admin_client.post("/admin/nurture/sequence/add/", sequence_form(**{field: template}))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Template error: " in page
+    assert "[tool.setuptools" not in page, "nothing of the file is shown"
+    assert "root:" not in page
+    assert not Sequence.objects.exists()
+
+
+def test_a_step_may_include_a_part_of_the_email_templates(admin_client: Client) -> None:
+    response = admin_client.post(
+        "/admin/nurture/sequence/add/", sequence_form(text_template='{% include "./nurture/email/base.txt" %}')
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+
+
 def test_a_send_window_without_days_is_refused(admin_client: Client) -> None:
     data = sequence_form()
     del data["steps-0-send_weekdays"]
