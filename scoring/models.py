@@ -637,3 +637,40 @@ class RescoreLane(models.Model):
 
     def __str__(self) -> str:
         return f"lane {self.position} of rescore #{self.job_id}: ids {self.low}-{self.high - 1}"
+
+
+class SuppressedAddress(models.Model):
+    """An email address that nurture never mails again: the suppression list.
+
+    Only a hash of the normalised address (lower-cased, trimmed) is kept, so the
+    entry outlives the lead's erasure without keeping the address. Plain SHA-256,
+    not keyed with SECRET_KEY: rotating that key (after a leak, say) must never
+    silently empty the list and mail people who asked not to be mailed, and other
+    tools exchange suppression lists as SHA-256 of the same normalised form. The
+    cost is that someone holding the table can confirm a guessed address is on
+    it, which is the question the list exists to answer anyway. Only
+    scoring.suppression writes it.
+    """
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained (marked as spam)"
+        MANUAL = "manual", "Added by hand"
+
+    address_hash = models.CharField(
+        max_length=64, unique=True, editable=False, help_text="SHA-256 (hex) of the lower-cased, trimmed address."
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    suppressed_at = models.DateTimeField()
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the lead with this address was erased: only the hash remains."
+    )
+
+    class Meta:
+        verbose_name = "suppressed address"
+        verbose_name_plural = "suppression list"
+        ordering = ["-suppressed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.address_hash[:12]}… ({self.get_reason_display()})"
