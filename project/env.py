@@ -34,3 +34,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Published in this repository: anyone can sign click links, open pixels and
+# unsubscribe tokens with it, so it is only ever used with DEBUG on.
+DEVELOPMENT_SECRET_KEY = "insecure-dev-key-change-me-leadflow-first-run"  # noqa: S105 - published on purpose
+
+
+def env_secret_key(name: str, *, debug: bool) -> str:
+    """The secret key from ``name``; with ``debug`` off, refuse to go on without a key of the
+    installation's own (unset, empty or the published development key)."""
+    key = os.environ.get(name, "").strip()
+    if key and key != DEVELOPMENT_SECRET_KEY:
+        return key
+    if debug:
+        return DEVELOPMENT_SECRET_KEY
+    # Imported here: this module stays importable before Django is.
+    from django.core.exceptions import ImproperlyConfigured
+
+    problem = "is not set" if not key else "is the published development key"
+    raise ImproperlyConfigured(
+        f"{name} {problem}, and DJANGO_DEBUG is off: Leadflow will not start, because anyone could forge "
+        f"its signed links (clicks, open pixels, unsubscribes) and sessions. Set {name} to a long random "
+        "value of your own and keep it secret, e.g. the output of\n"
+        "    python3 -c 'import secrets; print(secrets.token_urlsafe(50))'\n"
+        "(bin/run makes one for you and keeps it in the var folder, secret-key.txt)."
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 
-from project.env import env_bool, env_int, env_list, env_str
+from project.env import env_bool, env_int, env_list, env_secret_key, env_str
 
 # Lets admin and form classes be written ModelAdmin[Lead] at runtime too.
 django_stubs_ext.monkeypatch()
@@ -26,10 +26,14 @@ if "DATABASE_URL" not in os.environ or env_str("CELERY_BROKER_URL", "filesystem:
     (VAR_DIR / "broker" / "control").mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The fallback key only exists so a first run works out of the box; production
-# must set DJANGO_SECRET_KEY (checked by `manage.py check --deploy`).
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-dev-key-change-me-leadflow-first-run")
+# Signed links (clicks, open pixels, unsubscribes) and sessions are only as safe as this
+# key: with DEBUG off, a missing key or the published development key stops every process
+# (web, worker, beat, manage.py) here, saying what to set. bin/run keeps one in the var folder.
+SECRET_KEY = env_secret_key("DJANGO_SECRET_KEY", debug=DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Error pages and emails hide values holding a URL with credentials (DATABASE_URL,
+# CELERY_BROKER_URL, …), not only settings named like a secret.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "project.debug.CredentialsFilter"
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
