@@ -277,7 +277,10 @@ class LeadView(APIView):
     @extend_schema(
         operation_id="leads_erase",
         responses={
-            200: inline_serializer("Erased", {"erased": serializers.DictField(child=serializers.IntegerField())}),
+            200: inline_serializer(
+                "Erased",
+                {"erased": serializers.DictField(child=serializers.IntegerField(), help_text=erasure.ANSWER_HELP)},
+            ),
             401: ErrorSerializer,
             404: ErrorSerializer,
         },
