@@ -42,18 +42,22 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, F, Model, Value, When
+from django.db.models import Case, F, Model, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from nurture import content, goals, sequence_file, timing
 from nurture.models import Delivery, EngagementCursor, Enrollment, Sequence, Step
-from scoring import bulk
+from scoring import bulk, setaside, suppression
 from scoring.models import Interaction, Lead, ScoreGroup
 
 logger = logging.getLogger(__name__)
 
 OPEN = [Enrollment.Status.ACTIVE, Enrollment.Status.PAUSED]
+
+# What the sender sets aside (scoring.setaside): an enrollment whose step cannot be
+# prepared or whose outcome cannot be recorded.
+SET_ASIDE_ENROLLMENT = "enrollment"
 
 
 def claim_lease() -> timedelta:
@@ -75,6 +79,18 @@ def lead_facts(lead: Lead) -> goals.LeadFacts:
         lifecycle_stage=lead.lifecycle_stage,
         has_owner=lead.owner_id is not None,
     )
+
+
+def _suppression_exits(leads: Iterable[Lead]) -> dict[int, goals.ExitReason]:
+    """Why each lead whose address is on the suppression list must leave its
+    sequences (one query for all). A lead unsubscribed already exits as such."""
+    emails = {lead.pk: lead.email for lead in leads if lead.email and lead.unsubscribed_at is None}
+    listed = suppression.addresses_suppressed(addresses=emails.values())
+    return {
+        pk: goals.ExitReason.BOUNCED if reason == suppression.Reason.BOUNCED else goals.ExitReason.UNSUBSCRIBED
+        for pk, email in emails.items()
+        if (reason := listed.get(suppression.address_normalise(email))) is not None
+    }
 
 
 def _first_run_at(*, step: Step, after: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
@@ -121,6 +137,11 @@ def enrollment_try_start(*, lead: Lead, sequence: Sequence, now: datetime | None
         fresh = Lead.objects.select_related("account", "score_group").get(pk=lead.pk)
     except Lead.DoesNotExist:
         return EnrollResult(None, "lead no longer exists")
+    if _suppression_exits([fresh]):
+        # The address is on the suppression list (its owner opted out, perhaps as a
+        # lead since erased and now created again): never mail it, and show it.
+        suppression.leads_unsubscribe_suppressed(lead_ids=[fresh.pk], at=now)
+        return EnrollResult(None, "suppressed")
     sequence = Sequence.objects.select_related("exit_on_group_reached").get(pk=sequence.pk)
     first = sequence.steps.order_by("position").first()
     statuses = set(Enrollment.objects.filter(lead=fresh, sequence=sequence).values_list("status", flat=True))
@@ -245,11 +266,15 @@ def enrollments_start_many(
         )
     )
     results: dict[int, str] = {pk: "lead no longer exists" for pk in ids}
+    suppressed = _suppression_exits(leads)
     restart: list[int] = []
     new: list[tuple[int, datetime]] = []  # (lead id, first step due)
     exit_goals = sequence.exit_goals()
     first_run: dict[str, datetime] = {}  # by time zone: most leads share a few
     for lead in leads:
+        if lead.pk in suppressed:
+            results[lead.pk] = "suppressed"
+            continue
         history = goals.History(
             has_open=bool(statuses[lead.pk] & set(OPEN)),
             has_ended=bool(statuses[lead.pk] - set(OPEN)),
@@ -275,6 +300,8 @@ def enrollments_start_many(
             first_run[tz.key] = _first_run_at(step=first, after=now, tz=tz)
         new.append((lead.pk, first_run[tz.key]))
     with transaction.atomic():
+        if suppressed:
+            suppression.leads_unsubscribe_suppressed(lead_ids=list(suppressed), at=now)
         if restart:
             _exit(Enrollment.objects.filter(lead_id__in=restart, sequence=sequence), goals.ExitReason.RESTARTED, now)
         # Another enrollment of the same lead committed meanwhile: the partial unique
@@ -363,6 +390,8 @@ def lead_unsubscribe(*, lead_id: int, now: datetime | None = None) -> bool:
     """
     now = now or timezone.now()
     changed = Lead.objects.filter(pk=lead_id, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
+    # On the suppression list too: it outlives the lead if the person is later erased.
+    suppression.leads_suppress(lead_ids=[lead_id], reason=suppression.Reason.UNSUBSCRIBED, at=now)
     _exit(Enrollment.objects.filter(lead_id=lead_id), goals.ExitReason.UNSUBSCRIBED, now)
     return changed > 0
 
@@ -468,16 +497,28 @@ def _update_rows(model: type[Model], field_names: Seq[str], rows: Seq[tuple[Any,
 _ENROLLMENT_FIELDS = ("position", "next_run_at", "status", "exit_reason", "ended_at")
 
 
-def _claim(*, now: datetime, batch_size: int) -> list[Enrollment]:
-    queryset = (
-        Enrollment.objects.filter(status=Enrollment.Status.ACTIVE, next_run_at__lte=now, sequence__active=True)
-        .select_related("lead", "lead__account", "lead__score_group", "sequence", "sequence__exit_on_group_reached")
-        .order_by("next_run_at", "id")
-    )
+def _due(*, now: datetime, ids: Seq[int] | None = None) -> QuerySet[Enrollment]:
+    queryset = Enrollment.objects.filter(
+        status=Enrollment.Status.ACTIVE, next_run_at__lte=now, sequence__active=True
+    ).order_by("next_run_at", "id")
+    if ids is not None:
+        queryset = queryset.filter(pk__in=list(ids))
     if connection.vendor == "postgresql":
         # SKIP LOCKED: concurrent senders take disjoint batches instead of waiting.
         queryset = queryset.select_for_update(skip_locked=True, no_key=True, of=("self",))
+    return queryset
+
+
+def _claim(*, now: datetime, batch_size: int, ids: Seq[int] | None = None) -> list[Enrollment]:
+    queryset = _due(now=now, ids=ids).select_related(
+        "lead", "lead__account", "lead__score_group", "sequence", "sequence__exit_on_group_reached"
+    )
     return list(queryset[:batch_size])
+
+
+def _enrollments_set_aside(ids: list[int]) -> None:
+    """Out of the sender's way (never due) until retried; still active."""
+    Enrollment.objects.filter(pk__in=ids, status=Enrollment.Status.ACTIVE).update(next_run_at=None)
 
 
 def deliveries_send_due(
@@ -533,10 +574,40 @@ def _next_step(steps: list[Step], position: int) -> Step | None:
     return next((s for s in steps if s.position > position), None)
 
 
-@transaction.atomic
 def _deliveries_claim(*, now: datetime, batch_size: int, summary: SendSummary) -> list[_Outgoing]:
-    enrollments = _claim(now=now, batch_size=batch_size)
-    summary.claimed = len(enrollments)
+    """Phase 1: claim due enrollments and prepare their messages, in one transaction.
+    If that fails, the batch is claimed again and prepared in parts; an enrollment
+    that fails alone is set aside (no longer due) and the others go on."""
+
+    def run() -> tuple[list[_Outgoing], SendSummary]:
+        enrollments = _claim(now=now, batch_size=batch_size)
+        part = SendSummary(claimed=len(enrollments))
+        return _deliveries_prepare(enrollments, now=now, summary=part), part
+
+    def isolated() -> tuple[list[_Outgoing], SendSummary]:
+        claimed = list(_due(now=now).values_list("id", "lead_id")[:batch_size])
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_ENROLLMENT, rows=claimed, process=prepare, leave=_enrollments_set_aside
+        )
+        outgoing: list[_Outgoing] = []
+        total = SendSummary(claimed=len(claimed))
+        for items, part in done.results:
+            outgoing += items
+            total.add(part)
+        return outgoing, total
+
+    def prepare(ids: list[int]) -> tuple[list[_Outgoing], SendSummary]:
+        part = SendSummary()
+        return _deliveries_prepare(_claim(now=now, batch_size=len(ids), ids=ids), now=now, summary=part), part
+
+    outgoing, part = setaside.batch_run(kind=SET_ASIDE_ENROLLMENT, run=run, isolated=isolated)
+    summary.add(part)
+    return outgoing
+
+
+def _deliveries_prepare(enrollments: list[Enrollment], *, now: datetime, summary: SendSummary) -> list[_Outgoing]:
+    """Phase 1 for claimed enrollments: exits, completions, and a pending delivery per
+    message to send, each enrollment's lease taken. Call in the claim's transaction."""
     if not enrollments:
         return []
     steps: dict[int, list[Step]] = defaultdict(list)
@@ -564,9 +635,10 @@ def _deliveries_claim(*, now: datetime, batch_size: int, summary: SendSummary) -
         else:
             summary.completed += 1
 
+    suppressed = _suppression_exits(e.lead for e in enrollments)  # one query for the batch
     for e in enrollments:
         lead = e.lead
-        reason = goals.exit_reason(e.sequence.exit_goals(), lead_facts(lead))
+        reason = suppressed.get(lead.pk) or goals.exit_reason(e.sequence.exit_goals(), lead_facts(lead))
         if reason is None and not lead.email:
             reason = goals.ExitReason.PERMANENT_FAILURE
         if reason is not None:
@@ -761,9 +833,59 @@ def _build_message(
     return message
 
 
-@transaction.atomic
 def _deliveries_record(outgoing: list[_Outgoing], *, now: datetime, summary: SendSummary) -> None:
-    """Phase 3: write what happened to each message, in a few statements."""
+    """Phase 3: write what happened to each message, in one transaction. If that
+    fails, the messages are recorded again in parts; an enrollment whose outcome
+    cannot be recorded is set aside (no longer due), its message's fate still
+    recorded where it can be, so a retry never sends it twice."""
+    by_enrollment = {item.enrollment.pk: item for item in outgoing}
+
+    def record(items: list[_Outgoing]) -> SendSummary:
+        part = SendSummary()
+        _deliveries_record_rows(items, now=now, summary=part)
+        return part
+
+    def isolated() -> SendSummary:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_ENROLLMENT,
+            rows=[(pk, item.enrollment.lead_id) for pk, item in by_enrollment.items()],
+            process=lambda ids: record([by_enrollment[pk] for pk in ids]),
+            leave=lambda ids: _record_set_aside([by_enrollment[pk] for pk in ids], now=now),
+        )
+        total = SendSummary()
+        for part in done.results:
+            total.add(part)
+        return total
+
+    summary.add(setaside.batch_run(kind=SET_ASIDE_ENROLLMENT, run=lambda: record(outgoing), isolated=isolated))
+
+
+def _record_set_aside(items: list[_Outgoing], *, now: datetime) -> None:
+    """Enrollments whose outcome could not be recorded leave the sender's way; their
+    deliveries still say what the message became, each if it can: a retry then moves
+    on from a sent message instead of sending it again. One that cannot stays
+    pending, which a retry reads as unknown: not sent again either."""
+    _enrollments_set_aside([item.enrollment.pk for item in items])
+    for item in items:
+        if item.status == Delivery.Status.PENDING:
+            continue
+        try:
+            with transaction.atomic():
+                sent_at = now if item.status == Outcome.SENT else None
+                row = (item.delivery_id, item.status, sent_at, item.error[:2000], now)
+                _update_rows(
+                    Delivery, ("status", "sent_at", "error", "updated_at"), [row], status_in=[Delivery.Status.PENDING]
+                )
+        except Exception as exc:
+            if setaside.is_transient(exc):
+                raise
+            logger.warning(
+                "nurture: delivery %s left pending: its outcome cannot be written: %s", item.delivery_id, exc
+            )
+
+
+def _deliveries_record_rows(outgoing: list[_Outgoing], *, now: datetime, summary: SendSummary) -> None:
+    """:func:`_deliveries_record`'s statements; call in a transaction."""
     max_attempts = settings.LEADFLOW_NURTURE_MAX_ATTEMPTS
     base = timedelta(minutes=settings.LEADFLOW_NURTURE_RETRY_MINUTES)
     cap = timedelta(minutes=settings.LEADFLOW_NURTURE_RETRY_MAX_MINUTES)
@@ -945,3 +1067,31 @@ def sequences_import(*, spec: sequence_file.FileSpec) -> ImportSummary:
             )
     untouched = list(Sequence.objects.exclude(key__in=[s.key for s in spec.sequences]).values_list("key", flat=True))
     return ImportSummary(created, updated, untouched)
+
+
+def _enrollments_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside enrollments: due now again; the next send run takes them."""
+    now = timezone.now()
+    due = set(
+        Enrollment.objects.filter(pk__in=ids, status=Enrollment.Status.ACTIVE, next_run_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    Enrollment.objects.filter(pk__in=due).update(next_run_at=now)
+    if due:
+        transaction.on_commit(_send_enqueue)
+    return {
+        pk: "due again: the next send run takes it" if pk in due else "no longer active: nothing to send" for pk in ids
+    }
+
+
+def _send_enqueue() -> None:
+    from nurture.tasks import deliveries_send_due_task
+    from scoring.services import enqueue
+
+    enqueue(deliveries_send_due_task, fallback="the minute nurture task sends it")
+
+
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_ENROLLMENT, "Enrollment (nurture)", _enrollments_retry, "admin:nurture_enrollment_change")
+)
