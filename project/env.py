@@ -60,3 +60,13 @@ def env_secret_key(name: str, *, debug: bool) -> str:
         "    python3 -c 'import secrets; print(secrets.token_urlsafe(50))'\n"
         "(bin/run makes one for you and keeps it in the var folder, secret-key.txt)."
     )
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None

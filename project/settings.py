@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 
-from project.env import env_bool, env_int, env_list, env_secret_key, env_str
+from project.env import env_bool, env_float, env_int, env_list, env_secret_key, env_str
 
 # Lets admin and form classes be written ModelAdmin[Lead] at runtime too.
 django_stubs_ext.monkeypatch()
@@ -114,6 +114,9 @@ LOGIN_REDIRECT_URL = "sales:queue"
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# Seconds to wait for the broker to connect or answer before giving up; workers wait
+# 1 s for new tasks at a time, so keep it above that.
+LEADFLOW_BROKER_TIMEOUT_SECONDS = env_float("LEADFLOW_BROKER_TIMEOUT_SECONDS", 2.0)
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
@@ -124,7 +127,17 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    # A dead broker costs a request one short connection attempt, not seconds: the
+    # request path has a fallback (the minute sweep scores what was stored), so a
+    # publish tries once (no retries below either) and gives up. The socket timeout
+    # bounds a broker that accepts connections but does not answer.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "max_retries": 0,
+        "socket_connect_timeout": LEADFLOW_BROKER_TIMEOUT_SECONDS,
+        "socket_timeout": LEADFLOW_BROKER_TIMEOUT_SECONDS,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = LEADFLOW_BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "leadflow")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
