@@ -5,6 +5,7 @@ Celery broker kept in files under ``var/broker`` (no server needed). Set
 ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and Redis.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -222,3 +223,16 @@ LEADFLOW_WEBHOOK_TIMEOUT_SECONDS = env_int("LEADFLOW_WEBHOOK_TIMEOUT_SECONDS", 1
 LEADFLOW_WEBHOOK_RETRY_SECONDS = env_int("LEADFLOW_WEBHOOK_RETRY_SECONDS", 30)
 LEADFLOW_WEBHOOK_RETRY_MAX_SECONDS = env_int("LEADFLOW_WEBHOOK_RETRY_MAX_SECONDS", 3600)
 LEADFLOW_WEBHOOK_MAX_ATTEMPTS = env_int("LEADFLOW_WEBHOOK_MAX_ATTEMPTS", 8)
+# A webhook call ends within this many seconds in all (look-up, connect, send, wait, read),
+# however the receiver dribbles its answer; the sender's lease is computed to outlast it.
+LEADFLOW_WEBHOOK_DEADLINE_SECONDS = env_int("LEADFLOW_WEBHOOK_DEADLINE_SECONDS", 20)
+# Webhooks never call loopback, private, link-local, multicast or reserved addresses (the
+# worker sits next to Redis, PostgreSQL and the admin), except in these networks, for an
+# on-premise CRM: comma-separated CIDRs, e.g. "10.0.5.0/24,127.0.0.1/32". Checked here, so a
+# typo stops the start with its name instead of silently allowing nothing.
+LEADFLOW_WEBHOOK_ALLOWED_NETWORKS = env_list("LEADFLOW_WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in LEADFLOW_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network)
+    except ValueError as _error:
+        raise ValueError(f"LEADFLOW_WEBHOOK_ALLOWED_NETWORKS: {_error} (give networks such as 10.0.5.0/24)") from None

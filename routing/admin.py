@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
 from routing import services
 from routing.models import (
+    SECRET_MAX_LENGTH,
     ActionRun,
     Notification,
     Outcome,
@@ -32,8 +34,38 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
         return False
 
 
+class WriteOnlyField(forms.CharField):
+    """A secret typed in and never shown back: the page gets an empty box, and
+    leaving it empty changes nothing."""
+
+    widget = forms.PasswordInput(render_value=False)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return bool(data)
+
+
+class RoutingActionForm(forms.ModelForm[RoutingAction]):
+    secret = WriteOnlyField(
+        required=False,
+        strip=False,
+        max_length=SECRET_MAX_LENGTH,
+        help_text="Webhook: the shared secret of the HMAC-SHA256 signature.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial.pop("secret", None)  # never sent to the browser, not even as an initial value
+        if self.instance.secret:
+            self.fields["secret"].help_text = "A secret is set. Leave this empty to keep it, or type a new one."
+
+    def clean_secret(self) -> str:
+        # Empty keeps the stored secret (the model's clean still asks for one on a webhook).
+        return str(self.cleaned_data.get("secret") or self.instance.secret or "")
+
+
 class RoutingActionInline(admin.StackedInline[RoutingAction, RoutingRule]):
     model = RoutingAction
+    form = RoutingActionForm
     fields = [("position", "kind"), ("sequence", "stage", "tag"), ("team", "user"), ("url", "secret"), "message"]
     extra = 0
     # A webhook URL typed without a scheme is an https one.

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 
+from routing.egress import validate_webhook_url
+from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
 from scoring import rules as pure
 from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup
@@ -156,6 +159,9 @@ def check_conditions(conditions: object) -> list[str]:
     return problems
 
 
+SECRET_MAX_LENGTH = 200
+
+
 class RoutingAction(models.Model):
     class Kind(models.TextChoices):
         ENROLL = "enroll", "Enroll in a nurture sequence"
@@ -190,9 +196,16 @@ class RoutingAction(models.Model):
         help_text="Assign owner: this person (instead of a team's assignment).",
     )
     tag = models.CharField(max_length=60, blank=True, help_text="Add tag: kept in the lead's attributes.tags.")
-    url = models.URLField(blank=True, help_text="Webhook: the URL that receives a signed JSON POST.")
-    secret = models.CharField(
-        max_length=200, blank=True, help_text="Webhook: the shared secret of the HMAC-SHA256 signature."
+    url = models.URLField(
+        blank=True,
+        validators=[validate_webhook_url],
+        help_text="Webhook: the URL that receives a signed JSON POST (a public address).",
+    )
+    # Encrypted at rest; the admin never shows it back (blank keeps it).
+    secret = EncryptedTextField(
+        blank=True,
+        validators=[MaxLengthValidator(SECRET_MAX_LENGTH)],
+        help_text="Webhook: the shared secret of the HMAC-SHA256 signature.",
     )
     message = models.CharField(max_length=300, blank=True, help_text="Notify: a line added to the email.")
 

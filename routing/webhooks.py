@@ -4,8 +4,10 @@ A delivery is created once per (event, action) by routing. Senders claim due
 deliveries with ``SKIP LOCKED`` and push their next attempt past a lease
 before calling out, so the slow HTTP call happens outside any transaction and
 a second sender (or a re-run of the task) never calls the same delivery at
-the same time; a sender starts no call its lease could not cover. Every
-attempt is logged. Receivers can de-duplicate on the ``X-Leadflow-Delivery``
+the same time: each call has a total deadline, a sender starts no call after
+its batch's budget, and the lease outlasts both. Calls go only to addresses
+:mod:`routing.egress` allows, checked again on connecting. Every attempt is
+logged. Receivers can de-duplicate on the ``X-Leadflow-Delivery``
 header, which stays the same across retries.
 """
 
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from routing import egress
 from routing.models import WebhookAttempt, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -75,15 +79,40 @@ class _Call:
     attempts: int
 
 
-def lease() -> timedelta:
-    """How long a claimed batch is its sender's: room for the calls started within
-    :func:`call_budget`, each of which may wait the timeout to connect, send and read."""
-    return timedelta(seconds=settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS * 4 + 60)
+# A batch starts no call after this many seconds, so the calls it started end inside its lease.
+BATCH_SECONDS = 60
+# Room after the last call's deadline: recording its attempt, and the clocks of other machines.
+LEASE_MARGIN_SECONDS = 30
+# Of a receiver's error answer, the attempt log keeps the start.
+ERROR_BODY_BYTES = 1024
+
+
+def deadline_seconds() -> float:
+    """Every call ends within this (connect, send, wait, read), however slowly the receiver answers."""
+    return float(settings.LEADFLOW_WEBHOOK_DEADLINE_SECONDS)
 
 
 def call_budget() -> float:
-    """Seconds into a batch after which no new call starts, so every call ends inside the lease."""
-    return lease().total_seconds() - settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS * 3 - 30
+    """Seconds into a batch after which no new call starts."""
+    return float(BATCH_SECONDS)
+
+
+def lease() -> timedelta:
+    """How long a claimed batch is its sender's: longer than the last call it may start
+    (at :func:`call_budget`) can last (its deadline), so no second sender calls the same
+    delivery while the first may still be calling it."""
+    return timedelta(seconds=call_budget() + deadline_seconds() + LEASE_MARGIN_SECONDS)
+
+
+def webhook_client(*, ssl_context: ssl.SSLContext | None = None) -> httpx.Client:
+    """The client webhook calls go through: checked addresses only (:mod:`routing.egress`),
+    no redirects followed, no proxy from the environment, the timeout on each wait."""
+    return httpx.Client(
+        transport=egress.GuardedTransport(ssl_context=ssl_context),
+        timeout=settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS,
+        follow_redirects=False,
+        trust_env=False,
+    )
 
 
 def _claim(*, now: datetime, limit: int) -> list[_Call]:
@@ -100,20 +129,17 @@ def _claim(*, now: datetime, limit: int) -> list[_Call]:
     ]
 
 
-def webhooks_deliver_due(
-    *, now: datetime | None = None, limit: int = 100, client: httpx.Client | None = None
-) -> DeliverySummary:
+def webhooks_deliver_due(*, now: datetime | None = None, limit: int = 100) -> DeliverySummary:
     """Make the due webhook calls. A 2xx answer delivers; anything else (or no
-    answer) is retried with backoff, up to ``LEADFLOW_WEBHOOK_MAX_ATTEMPTS``."""
+    answer in time) is retried with backoff, up to ``LEADFLOW_WEBHOOK_MAX_ATTEMPTS``;
+    a call to an address webhooks may not reach fails for good at once."""
     now = now or timezone.now()
     summary = DeliverySummary()
     calls = _claim(now=now, limit=limit)
     if not calls:
         return summary
-    own = client is None
-    client = client or httpx.Client(timeout=settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
     started = time.monotonic()
-    try:
+    with webhook_client() as client:
         for index, call in enumerate(calls):
             if time.monotonic() - started > call_budget():
                 # Out of time: the rest are due again now, for this sender's next run or another's.
@@ -121,10 +147,31 @@ def webhooks_deliver_due(
                 break
             # The caller's clock, moved on by the time this batch has taken so far.
             _deliver(call, client, summary, at=now + timedelta(seconds=time.monotonic() - started))
-    finally:
-        if own:
-            client.close()
     return summary
+
+
+def _post(call: _Call, client: httpx.Client) -> tuple[int, str]:
+    """POST the call; its status and, unless it is a 2xx, what went wrong."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Leadflow-Webhook/1",
+        # Only the start of an error answer is read: a compressed one could unpack to any size.
+        "Accept-Encoding": "identity",
+        SIGNATURE_HEADER: sign(secret=call.secret, body=call.body, timestamp=int(time.time())),
+        DELIVERY_HEADER: str(call.id),
+    }
+    with client.stream("POST", call.url, content=call.body, headers=headers) as response:
+        status = response.status_code
+        if response.is_success:
+            return status, ""  # the body is not needed, so a slow one cannot hold the call
+        if response.is_redirect:
+            return status, f"HTTP {status}: redirect to {response.headers.get('Location', '?')[:150]} not followed"
+        start = b""
+        for chunk in response.iter_raw():
+            start += chunk
+            if len(start) >= ERROR_BODY_BYTES:
+                break
+        return status, f"HTTP {status}: {start[:ERROR_BODY_BYTES].decode(errors='replace')[:200]}"
 
 
 def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at: datetime) -> None:
@@ -132,22 +179,30 @@ def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at:
     started = time.monotonic()
     status_code: int | None = None
     error = ""
-    try:
-        response = client.post(
-            call.url,
-            content=call.body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Leadflow-Webhook/1",
-                SIGNATURE_HEADER: sign(secret=call.secret, body=call.body, timestamp=int(time.time())),
-                DELIVERY_HEADER: str(call.id),
-            },
+    for_good = False  # retrying cannot help
+    refused = egress.url_problem(call.url)  # a URL planted past the checks at save
+    if refused:
+        error, for_good = f"Refused: {refused}", True
+    elif not call.secret:
+        error, for_good = (
+            "No secret: the action's secret is empty or was encrypted with a key that is neither "
+            "SECRET_KEY nor in SECRET_KEY_FALLBACKS; set it again in the admin",
+            True,
         )
-        status_code = response.status_code
-        if not response.is_success:
-            error = f"HTTP {status_code}: {response.text[:200]}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:300]
+    else:
+        try:
+            with egress.deadline(deadline_seconds()):
+                status_code, error = _post(call, client)
+        except egress.EgressRefused as exc:
+            error, for_good = f"Refused: {exc}", True
+        except httpx.HTTPError as exc:
+            if isinstance(exc.__cause__, egress.DeadlineExceeded):
+                error = (
+                    f"Deadline: no complete answer within {deadline_seconds():g} s "
+                    "(LEADFLOW_WEBHOOK_DEADLINE_SECONDS); the call was cut"
+                )
+            else:
+                error = f"{type(exc).__name__}: {exc}"
     attempts = call.attempts + 1
     with transaction.atomic():
         WebhookAttempt.objects.create(
@@ -162,7 +217,7 @@ def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at:
                 status=WebhookDelivery.Status.DELIVERED, attempts=attempts, delivered_at=at
             )
             summary.delivered += 1
-        elif attempts >= settings.LEADFLOW_WEBHOOK_MAX_ATTEMPTS:
+        elif for_good or attempts >= settings.LEADFLOW_WEBHOOK_MAX_ATTEMPTS:
             WebhookDelivery.objects.filter(pk=call.id).update(status=WebhookDelivery.Status.FAILED, attempts=attempts)
             logger.warning("webhook %s to %s failed for good after %s attempts: %s", call.id, call.url, attempts, error)
             summary.failed += 1

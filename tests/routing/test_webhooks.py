@@ -15,7 +15,7 @@ from routing.models import WebhookAttempt, WebhookDelivery
 from scoring.models import GroupTransition, Lead, ScoreGroup
 from tests.conftest import at_once
 from tests.factories import LeadFactory, ScoreGroupFactory
-from tests.routing.conftest import WebhookReceiver
+from tests.routing.conftest import DrippingReceiver, WebhookReceiver
 from tests.routing.factories import adjust, rule
 
 T0 = datetime(2027, 3, 1, 9, tzinfo=UTC)
@@ -185,17 +185,18 @@ def test_routing_twice_and_the_delivery_task_twice_send_once(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("deadline", [1, 20, 600])
 def test_a_sender_that_died_mid_call_is_retried_after_its_lease(
-    hot: ScoreGroup, webhook_receiver: WebhookReceiver, settings: Any
+    hot: ScoreGroup, webhook_receiver: WebhookReceiver, settings: Any, deadline: int
 ) -> None:
-    settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS = 10
+    settings.LEADFLOW_WEBHOOK_DEADLINE_SECONDS = deadline
     hot_lead_with_webhook(hot, webhook_receiver.url)
     # A sender claims the delivery, then dies before calling out.
     [call] = webhooks._claim(now=T0, limit=10)
 
     lease = webhooks.lease()
-    # The lease covers every call the batch may still start, each waiting out its timeouts.
-    assert lease >= timedelta(seconds=webhooks.call_budget() + 3 * settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS)
+    # The lease outlasts the last call the batch may start, cut at its deadline.
+    assert lease > timedelta(seconds=webhooks.call_budget() + deadline)
     assert webhooks.webhooks_deliver_due(now=T0 + lease - timedelta(seconds=1)).delivered == 0
     assert webhook_receiver.requests == []
     assert webhooks.webhooks_deliver_due(now=T0 + lease).delivered == 1
@@ -218,3 +219,41 @@ def test_two_senders_at_once_call_each_webhook_once(
     ids = [r.headers[webhooks.DELIVERY_HEADER] for r in webhook_receiver.requests]
     assert len(ids) == len(set(ids)) == 20
     assert WebhookAttempt.objects.count() == 20
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_dripping_receiver_is_cut_at_the_deadline_and_called_once(
+    postgres: None, hot: ScoreGroup, dripping_receiver: DrippingReceiver, settings: Any
+) -> None:
+    """The receiver reads the call, then answers a byte every quarter second and never
+    ends its headers. Each byte comes well within the timeout, so only the total
+    deadline can end the call; meanwhile a second sender must not call again."""
+    settings.LEADFLOW_WEBHOOK_DEADLINE_SECONDS = 2
+    settings.LEADFLOW_WEBHOOK_TIMEOUT_SECONDS = 10
+    settings.LEADFLOW_WEBHOOK_RETRY_SECONDS = 3600  # the retry is due long after the lease would be
+    rule("enters_group", {"kind": "webhook", "url": dripping_receiver.url, "secret": SECRET}, group=hot)
+    adjust(LeadFactory.create(), 85)
+    services.transitions_route(now=T0)
+    # The latest moment the first sender's batch may still be calling.
+    busy_until = T0 + timedelta(seconds=webhooks.call_budget() + webhooks.deadline_seconds())
+
+    def second_sender() -> webhooks.DeliverySummary:
+        assert dripping_receiver.called.wait(timeout=30), "the first sender never called"
+        return webhooks.webhooks_deliver_due(now=busy_until)
+
+    first, second = at_once(lambda: webhooks.webhooks_deliver_due(now=T0), second_sender)
+
+    assert (first.delivered, first.retrying, first.failed) == (0, 1, 0)
+    assert second == webhooks.DeliverySummary()  # nothing was due for it: the call was the first's
+    assert len(dripping_receiver.requests) == 1
+    assert dripping_receiver.hung_up.wait(timeout=30)  # the sender cut the call, not the receiver
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.error == (
+        "Deadline: no complete answer within 2 s (LEADFLOW_WEBHOOK_DEADLINE_SECONDS); the call was cut"
+    )
+    assert attempt.status_code is None
+    assert attempt.duration_ms >= 2000  # it was the deadline, not an early failure
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert delivery.next_attempt_at == attempt.at + timedelta(seconds=3600)
