@@ -55,6 +55,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # JSON bodies of the API, Segment and page-beacon doors are checked (size, depth,
+    # lone surrogates) before any key is looked up or view runs: bad input costs little.
+    "scoring.bodies.JsonBodyGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

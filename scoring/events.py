@@ -15,10 +15,11 @@ bad event, its place in the batch and the errors by field.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -31,8 +32,13 @@ LEAD_REF_FIELDS = frozenset({"email", "external_id"})
 MAX_ID_LENGTH = 200
 MAX_EMAIL_LENGTH = 254
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# Events stamped further ahead than this are refused (a sender's clock gone wrong).
+# A time outside [EARLIEST, now + MAX_FUTURE] is a sender's bug, not history. PostgreSQL
+# would store even 1 BC, and then every scoring batch that reads the row fails.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(days=1)
+# How deep properties (and a lead's attributes, Segment's traits) may nest: rules
+# read flat values, and walking or storing a deeper value only costs.
+MAX_PROPERTIES_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,26 @@ def timestamp_parse(value: object) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"'{value}' is not an ISO 8601 date and time") from None
+        raise ValueError(f"{value!r} is not an ISO 8601 date and time") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("give a time zone, e.g. 2026-11-24T10:00:00Z")
     return parsed
+
+
+def timestamp_in_range(value: datetime, *, now: datetime) -> datetime:
+    """``value`` if it lies from 1970 to a day after ``now``, else ValueError saying which bound it passes."""
+    # Aware datetimes compare by their UTC instant without converting, so even
+    # year 1 at +14:00 (whose UTC instant is in 1 BC) compares without overflow.
+    if value < EARLIEST:
+        raise ValueError("must be 1970-01-01T00:00:00Z or later")
+    if value - now > MAX_FUTURE:
+        raise ValueError("is more than a day in the future")
+    return value
+
+
+def timestamp_check(value: object, *, now: datetime) -> datetime:
+    """An ISO 8601 time with a time zone, from 1970 to a day after ``now``; or ValueError saying why not."""
+    return timestamp_in_range(timestamp_parse(value), now=now)
 
 
 def email_normalize(value: object) -> str:
@@ -75,8 +97,9 @@ def email_normalize(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be an email address")
     email = value.strip()
-    if has_nul(email):
-        raise ValueError(NUL_MESSAGE)
+    problem = text_problem(email)
+    if problem:
+        raise ValueError(problem)
     if len(email) > MAX_EMAIL_LENGTH:
         raise ValueError(f"at most {MAX_EMAIL_LENGTH} characters")
     try:
@@ -98,6 +121,55 @@ def has_nul(value: object) -> bool:
 
 
 NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
+SURROGATE_MESSAGE = "must be valid Unicode: a lone surrogate (\\ud800 to \\udfff) cannot be stored"
+
+
+def text_problem(text: str) -> str | None:
+    """Why PostgreSQL cannot store ``text``, or None when it can."""
+    if "\x00" in text:
+        return NUL_MESSAGE
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_MESSAGE
+    return None
+
+
+def _path_key(key: object) -> str:
+    """A key as shown in an error's field path: control characters and surrogates escaped, long keys cut."""
+    text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in str(key)[:60])
+    return text + ("…" if len(str(key)) > 60 else "")
+
+
+def json_value_problem(value: object, *, path: str, max_depth: int) -> tuple[str, str] | None:
+    """The first place in a JSON value that cannot be stored or nests too deep: (field path, reason).
+
+    Iterative, so a deep value cannot exhaust the stack. ``value`` itself is at depth 1.
+    """
+    stack: list[tuple[object, str, int]] = [(value, path, 1)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return where, problem
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return where, "must be a finite number"
+        elif isinstance(item, Mapping | list | tuple):
+            if depth > max_depth:
+                return where, f"nested deeper than {max_depth} levels (objects and lists)"
+            children: list[tuple[object, str, int]] = []
+            if isinstance(item, Mapping):
+                for key, child in item.items():
+                    problem = text_problem(str(key))
+                    if problem:
+                        return f"{where}.{_path_key(key)}", f"key {problem}"
+                    children.append((child, f"{where}.{_path_key(key)}", depth + 1))
+            else:
+                children = [(child, f"{where}[{n}]", depth + 1) for n, child in enumerate(item)]
+            stack.extend(reversed(children))  # in document order
+    return None
 
 
 def _text_id(value: object, *, limit: int) -> str:
@@ -106,11 +178,17 @@ def _text_id(value: object, *, limit: int) -> str:
     text = str(value).strip()
     if not text:
         raise ValueError("must not be empty")
-    if has_nul(text):
-        raise ValueError(NUL_MESSAGE)
+    problem = text_problem(text)
+    if problem:
+        raise ValueError(problem)
     if len(text) > limit:
         raise ValueError(f"at most {limit} characters")
     return text
+
+
+def lead_id_check(value: object) -> str:
+    """A lead's external id (text or a whole number), checked; or ValueError saying why not."""
+    return _text_id(value, limit=MAX_ID_LENGTH)
 
 
 def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
@@ -144,12 +222,9 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
     occurred_at = now
     if raw.get("occurred_at") is not None:
         try:
-            occurred_at = timestamp_parse(raw["occurred_at"])
+            occurred_at = timestamp_check(raw["occurred_at"], now=now)
         except ValueError as exc:
             fail("occurred_at", str(exc))
-        else:
-            if occurred_at - now > MAX_FUTURE:
-                fail("occurred_at", "is more than a day in the future")
 
     email = external_id = visitor_id = None
     lead = raw.get("lead")
@@ -185,8 +260,10 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
         properties = {}
     elif not isinstance(properties, Mapping):
         fail("properties", "must be an object")
-    elif has_nul(properties):
-        fail("properties", NUL_MESSAGE)
+    else:
+        problem = json_value_problem(properties, path="properties", max_depth=MAX_PROPERTIES_DEPTH)
+        if problem:
+            fail(*problem)
 
     if errors:
         return Rejection(index, raw.get("id"), errors)

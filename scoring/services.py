@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from scoring import bulk, decay, model_file, selectors
+from scoring import events as checks
 from scoring import rules as pure
 from scoring.models import (
     DecayPolicy,
@@ -481,6 +482,10 @@ def interaction_record(
         raise ValueError(f"type: unknown interaction type {type!r}")
     if timezone.is_naive(occurred_at):
         raise ValueError("occurred_at: give a time zone")
+    try:
+        checks.timestamp_in_range(occurred_at, now=timezone.now())
+    except ValueError as exc:
+        raise ValueError(f"occurred_at: {exc}") from None
     with transaction.atomic():
         interaction, created = Interaction.objects.get_or_create(
             idempotency_key=idempotency_key,

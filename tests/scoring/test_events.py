@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from scoring import events as checks
 from scoring import services
 from scoring.api_keys import api_key_issue, api_key_revoke
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
 from tests.conftest import at_once
-from tests.factories import ScoringRuleFactory
+from tests.factories import LeadFactory, ScoringRuleFactory
 
 URL = "/api/v1/events"
 
@@ -189,9 +190,15 @@ def test_the_openapi_schema_validates(db: None) -> None:
     assert "/api/v1/events" in schema["paths"]
 
 
+OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-14), "far west")])
+# Text PostgreSQL refuses or that breaks naive code, besides arbitrary text.
+hostile_text = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "x\udfff", "\ud83d\ude00", "0001-01-01T00:00:00+14:00", "9" * 400]),
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | hostile_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(hostile_text, children, max_size=4),
     max_leaves=12,
 )
 event_shaped = st.fixed_dictionaries(
@@ -199,7 +206,7 @@ event_shaped = st.fixed_dictionaries(
     optional={
         "id": st.one_of(st.text(max_size=30), st.integers(), json_values),
         "type": st.one_of(st.sampled_from(["email_open", "page_view", "fax", ""]), json_values),
-        "occurred_at": st.one_of(st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat), st.text(), json_values),
+        "occurred_at": st.one_of(st.datetimes(timezones=OFFSETS).map(datetime.isoformat), st.text(), json_values),
         "lead": st.one_of(
             st.fixed_dictionaries({}, optional={"email": st.emails() | st.text(), "external_id": json_values}),
             json_values,
@@ -213,7 +220,7 @@ event_shaped = st.fixed_dictionaries(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(json_values, event_shaped, st.fixed_dictionaries({"events": st.lists(event_shaped, max_size=5)})))
 def test_no_body_makes_the_events_endpoint_fail(api: Client, body: object) -> None:
-    response = post(api, body)
+    response = post(api, json.dumps(body))  # lone surrogates escaped, as a sender's JSON would have them
     assert response.status_code in {202, 400}, response.content[:500]
     if response.status_code == 202:
         payload = response.json()
@@ -223,4 +230,58 @@ def test_no_body_makes_the_events_endpoint_fail(api: Client, body: object) -> No
 
 def test_text_postgresql_cannot_store_is_refused_by_field(api: Client) -> None:
     body = post(api, {"events": [event(1, id="a\x00b"), event(2, properties={"url": "x\x00"})]}).json()
-    assert {r["index"]: list(r["errors"]) for r in body["rejected"]} == {0: ["id"], 1: ["properties"]}
+    assert {r["index"]: list(r["errors"]) for r in body["rejected"]} == {0: ["id"], 1: ["properties.url"]}
+
+
+# --- times outside 1970 .. a day ahead --------------------------------------------
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00-14:00", "1969-12-31T23:59:59Z"])
+def test_a_time_before_1970_is_refused_by_field(api: Client, stamp: str) -> None:
+    body = post(api, event(1, occurred_at=stamp)).json()
+    assert body["accepted"] == 0
+    assert body["rejected"][0]["errors"] == {"occurred_at": ["must be 1970-01-01T00:00:00Z or later"]}
+    assert not Interaction.objects.exists()
+
+
+def test_the_first_second_of_1970_and_almost_a_day_ahead_are_kept(api: Client) -> None:
+    ahead = (datetime.now(UTC) + timedelta(hours=23)).isoformat()
+    body = post(api, {"events": [event(1, occurred_at="1970-01-01T00:00:00Z"), event(2, occurred_at=ahead)]}).json()
+    assert (body["accepted"], body["rejected"]) == (2, [])
+
+
+NOW = datetime(2026, 11, 24, 10, tzinfo=UTC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(timezones=OFFSETS))
+def test_a_time_is_taken_exactly_when_it_lies_from_1970_to_a_day_ahead(moment: datetime) -> None:
+    expected = moment >= checks.EARLIEST and moment - NOW <= checks.MAX_FUTURE
+    try:
+        checks.timestamp_check(moment.isoformat(), now=NOW)
+    except ValueError:
+        assert not expected
+    else:
+        assert expected
+
+
+def test_interaction_record_refuses_a_time_outside_the_range_naming_the_field(db: None) -> None:
+    lead = LeadFactory.create()
+    for when, reason in [
+        (datetime.fromisoformat("0001-01-01T00:00:00+14:00"), "must be 1970-01-01T00:00:00Z or later"),
+        (datetime.now(UTC) + timedelta(days=2), "is more than a day in the future"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^occurred_at: {reason}$"):
+            services.interaction_record(lead=lead, type="email_open", occurred_at=when, idempotency_key="k")
+    assert not Interaction.objects.exists()
+
+
+def test_properties_nested_past_ten_levels_reject_the_event_naming_the_place(api: Client) -> None:
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(10):
+        deep = {"a": deep}
+    body = post(api, {"events": [event(1, properties={"ok": {"a": 1}}), event(2, properties=deep)]}).json()
+    assert body["accepted"] == 1
+    assert body["rejected"][0]["errors"] == {
+        "properties" + ".a" * 10: ["nested deeper than 10 levels (objects and lists)"]
+    }

@@ -1,0 +1,292 @@
+"""JSON request bodies that no parser chokes on, checked before anything else
+costs: the middleware here runs before the API key is looked up and before
+any view, for the API (``/api/v1/``), the Segment-compatible endpoints
+(``/v1/``) and the page beacon (``/t/p``).
+
+A body is refused whole (4xx, naming the field and the reason) when it is
+too large, not UTF-8 JSON, nested deeper than :data:`MAX_BODY_DEPTH` levels
+(Python's parser itself fails near 1,000), holds numbers that are not finite
+(``NaN``, ``1e999``: JSONB refuses them), or holds a lone UTF-16 surrogate
+(``"\\ud800"``: not Unicode, so PostgreSQL refuses it). What a field may hold
+beyond that (NUL in text, properties nested deeper than 10) is for the field
+checks of each door, which name the field in their own answer. A query
+parameter holding NUL is refused here too.
+
+Views read the parsed body with :func:`request_json` (DRF views through
+:class:`JSONBodyParser`), so it is parsed once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.parsers import BaseParser
+
+from scoring.events import NUL_MESSAGE, SURROGATE_MESSAGE
+
+MAX_BODY_DEPTH = 32
+# Segment's own limits (its HTTP Tracking API): the SDKs never send more.
+SEGMENT_MAX_BATCH_BYTES = 500 * 1024
+SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024
+# Where to look for the place a body too deep for the parser passes the limit;
+# past it the error names the body, so an unauthenticated body costs little.
+_LOCATE_MAX_TOKENS = 20_000
+# A \uD800-\uDFFF escape: only through one can a lone surrogate enter (the body
+# is strict UTF-8), so bodies without one skip the search for them.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[\[\]{},]')
+_STASH = "_leadflow_json_body"
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BodyError(Exception):
+    """A body refused whole: the HTTP status, the field path (None: the body as such) and why."""
+
+    def __init__(self, status: int, field: str | None, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.status, self.field, self.reason = status, field, reason
+
+
+def _deep(path: str) -> BodyError:
+    return BodyError(400, path or "body", f"nested deeper than {MAX_BODY_DEPTH} levels (objects and lists)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is too large to store")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:60])
+    return f"{path}.{shown}" if path else shown
+
+
+def _locate_depth(text: str) -> str | None:
+    """The path at which ``text`` first nests deeper than the limit, or None if not found soon."""
+    stack: list[list[Any]] = []  # [opener, the key or index being read]
+    for count, token in enumerate(_TOKEN.finditer(text)):
+        if count > _LOCATE_MAX_TOKENS:
+            return None
+        piece = token.group()
+        if piece in "{[":
+            if len(stack) >= MAX_BODY_DEPTH:
+                path = ""
+                for _, key in stack:
+                    path = _join(path, key if key is not None else "?")
+                return path
+            stack.append([piece, 0 if piece == "[" else None])
+        elif piece in "}]":
+            if stack:
+                stack.pop()
+        elif piece == ",":
+            if stack:
+                stack[-1][1] = stack[-1][1] + 1 if stack[-1][0] == "[" else None
+        elif piece.endswith(":") and stack:
+            try:
+                stack[-1][1] = str(json.loads(piece[:-1].rstrip()))
+            except ValueError:
+                stack[-1][1] = "?"
+    return None
+
+
+def _lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _structure_check(data: Any, *, surrogates: bool) -> None:
+    """Depth (always) and lone surrogates (when the body may hold one), without recursion."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > MAX_BODY_DEPTH:
+                raise _deep(path)
+            for key, child in item.items():
+                where = _join(path, key)
+                if surrogates and _lone_surrogate(key):
+                    raise BodyError(400, where, f"key {SURROGATE_MESSAGE}")
+                if isinstance(child, dict | list):
+                    stack.append((child, where, depth + 1))
+                elif surrogates and isinstance(child, str) and _lone_surrogate(child):
+                    raise BodyError(400, where, SURROGATE_MESSAGE)
+        elif isinstance(item, list):
+            if depth > MAX_BODY_DEPTH:
+                raise _deep(path)
+            for index, child in enumerate(item):
+                if isinstance(child, dict | list):
+                    stack.append((child, _join(path, index), depth + 1))
+                elif surrogates and isinstance(child, str) and _lone_surrogate(child):
+                    raise BodyError(400, _join(path, index), SURROGATE_MESSAGE)
+        elif surrogates and isinstance(item, str) and _lone_surrogate(item):
+            raise BodyError(400, path or "body", SURROGATE_MESSAGE)
+
+
+def json_parse(raw: bytes) -> Any:
+    """``raw`` as JSON, or :class:`BodyError`: strict UTF-8, finite numbers, at most
+    :data:`MAX_BODY_DEPTH` levels, no lone surrogates."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(400, None, f"JSON parse error - the body is not UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise _deep(_locate_depth(text) or "") from None
+    except ValueError as exc:
+        raise BodyError(400, None, f"JSON parse error - {exc}") from None
+    _structure_check(data, surrogates=bool(_SURROGATE_ESCAPE.search(text)))
+    return data
+
+
+def body_read(request: HttpRequest, *, limit: int) -> bytes:
+    """The request's body, gzip-decoded when it says so, or :class:`BodyError` past ``limit`` bytes."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise BodyError(400, None, "Content-Length is not a number.") from None
+    if length > limit:
+        raise BodyError(413, None, f"The body is {length} bytes; the limit is {limit} bytes.")
+    raw = request.body
+    if request.headers.get("Content-Encoding", "").strip().lower() == "gzip":
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            raise BodyError(400, None, "the body is not valid gzip") from None
+        if len(raw) > limit:
+            raise BodyError(413, None, f"The decompressed body is over the limit of {limit} bytes.")
+    if len(raw) > limit:
+        raise BodyError(413, None, f"The body is {len(raw)} bytes; the limit is {limit} bytes.")
+    return raw
+
+
+def request_json(request: HttpRequest, *, limit: int | None = None) -> Any:
+    """The request's JSON body: as the middleware parsed it, or parsed now (same checks).
+    An empty body is None."""
+    stash = vars(request)
+    if _STASH not in stash:
+        raw = body_read(request, limit=limit or _default_limit())
+        stash[_STASH] = json_parse(raw) if raw.strip() else None
+    return stash[_STASH]
+
+
+def _default_limit() -> int:
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 5 * 1024 * 1024
+
+
+# --- the doors ------------------------------------------------------------------
+
+
+def _api_answer(error: BodyError) -> JsonResponse:
+    """DRF's shapes: ``{"field": ["reason"]}`` or ``{"detail": "reason"}``."""
+    if error.field:
+        return JsonResponse({error.field: [error.reason]}, status=error.status)
+    return JsonResponse({"detail": error.reason}, status=error.status)
+
+
+def _segment_answer(error: BodyError) -> JsonResponse:
+    body: dict[str, Any] = {"success": False, "detail": str(error)}
+    if error.field:
+        body["errors"] = {error.field: [error.reason]}
+    return JsonResponse(body, status=error.status)
+
+
+def _beacon_answer(error: BodyError) -> JsonResponse:
+    """The page beacon's shapes: ``{"errors": {...}}`` or ``{"detail": ...}``."""
+    if error.field:
+        return JsonResponse({"errors": {error.field: [error.reason]}}, status=error.status)
+    return JsonResponse({"detail": error.reason}, status=error.status)
+
+
+@dataclass(frozen=True)
+class Door:
+    matches: Callable[[str], bool]
+    answer: Callable[[BodyError], JsonResponse]
+    limit: Callable[[], int]
+    # DRF answers 415 to bodies not declared JSON; the others read any body as JSON.
+    json_declared_only: bool = False
+
+
+DOORS = (
+    Door(lambda p: p.startswith("/api/v1/"), _api_answer, _default_limit, json_declared_only=True),
+    Door(lambda p: p == "/v1/batch", _segment_answer, lambda: SEGMENT_MAX_BATCH_BYTES),
+    Door(lambda p: p.startswith("/v1/"), _segment_answer, lambda: SEGMENT_MAX_MESSAGE_BYTES),
+    Door(lambda p: p == "/t/p", _beacon_answer, _default_limit),
+)
+
+
+def door_of(path: str) -> Door | None:
+    return next((door for door in DOORS if door.matches(path)), None)
+
+
+class JsonBodyGuard:
+    """Refuses bad bodies and NUL in query parameters at the doors above, before
+    authentication or any view runs; stashes the parsed body for the view."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        door = door_of(request.path_info)
+        if door is None:
+            return self.get_response(request)
+        for name, values in request.GET.lists():
+            if any("\x00" in value for value in values) or "\x00" in name:
+                return door.answer(BodyError(400, name.replace("\x00", "\\u0000"), NUL_MESSAGE))
+        if request.method in _WRITES and (not door.json_declared_only or _declares_json(request)):
+            try:
+                request_json(request, limit=door.limit())
+            except BodyError as error:
+                return door.answer(error)
+        return self.get_response(request)
+
+
+def _declares_json(request: HttpRequest) -> bool:
+    content_type = request.content_type or ""
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+# --- DRF ------------------------------------------------------------------------
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
+class JSONBodyParser(BaseParser):
+    """DRF's JSON parser, reading the body the middleware parsed (or parsing it with the same checks)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        request = (parser_context or {}).get("request")
+        django_request = getattr(request, "_request", None)
+        try:
+            if isinstance(django_request, HttpRequest):
+                return request_json(django_request)
+            return json_parse(stream.read())
+        except BodyError as error:
+            if error.status == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+                raise PayloadTooLarge(error.reason) from None
+            raise exceptions.ParseError({error.field: [error.reason]} if error.field else error.reason) from None
