@@ -8,11 +8,11 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from nurture import services
 from nurture.models import Sequence
-from scoring.models import Lead
+from scoring.api import ErrorSerializer, ScopedAPIView, ScopeErrorSerializer
+from scoring.models import ApiScope, Lead
 
 
 class EnrollmentInSerializer(serializers.Serializer[Any]):
@@ -42,11 +42,19 @@ def _target(data: Any) -> tuple[Lead, Sequence]:
     return lead, sequence
 
 
-class EnrollmentsView(APIView):
+class EnrollmentsView(ScopedAPIView):
+    required_scopes = {"POST": ApiScope.ENROLLMENTS_WRITE, "DELETE": ApiScope.ENROLLMENTS_WRITE}
+
     @extend_schema(
         operation_id="enrollments_create",
         request=EnrollmentInSerializer,
-        responses={201: EnrollmentOutSerializer, 200: EnrollmentOutSerializer},
+        responses={
+            201: EnrollmentOutSerializer,
+            200: EnrollmentOutSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ScopeErrorSerializer,
+        },
     )
     def post(self, request: Request) -> Response:
         """Enroll a lead in a sequence (consent, exit goals and re-enrollment policy permitting)."""
@@ -62,7 +70,12 @@ class EnrollmentsView(APIView):
     @extend_schema(
         operation_id="enrollments_exit",
         request=EnrollmentInSerializer,
-        responses={200: inline_serializer("EnrollmentExit", {"exited": serializers.BooleanField()})},
+        responses={
+            200: inline_serializer("EnrollmentExit", {"exited": serializers.BooleanField()}),
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ScopeErrorSerializer,
+        },
     )
     def delete(self, request: Request) -> Response:
         """Take a lead out of a sequence."""

@@ -21,6 +21,7 @@ from scoring.decay import check_policy as decay_checks
 from scoring.models import (
     Account,
     ApiKey,
+    ApiScope,
     DecayPolicy,
     DecayRun,
     GroupTransition,
@@ -34,6 +35,7 @@ from scoring.models import (
     SuppressedAddress,
     TrackedForm,
     Visitor,
+    default_api_scopes,
 )
 
 # --- rules ---------------------------------------------------------------------
@@ -410,29 +412,44 @@ class ScoreEntryAdmin(admin.ModelAdmin[ScoreEntry]):
 
 
 class ApiKeyForm(forms.ModelForm[ApiKey]):
+    """Scopes as checkboxes with their labels; a new key starts with sending events only."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=default_api_scopes,
+        help_text="What the key may do; a request outside them gets 403. A key that lives in browser "
+        "code (a Segment write key) is public there: give it only “Send events”.",
+    )
+
     class Meta:
         model = ApiKey
-        fields = ["name"]
+        fields = ["name", "scopes"]
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
-    """Keys are shown once, when created; afterwards only their prefix. Revoke, never edit."""
+    """Keys are shown once, when created; afterwards only their prefix. Revoke, never edit the key;
+    its name and scopes may change."""
 
     form = ApiKeyForm
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "prefix", "scopes_shown", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
-        return ["name"] if obj is None else ["name", *self.readonly_fields]
+        return ["name", "scopes"] if obj is None else ["name", "scopes", *self.readonly_fields]
+
+    @admin.display(description="Scopes")
+    def scopes_shown(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes) if isinstance(obj.scopes, list) else ""
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm[ApiKey], change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
         user = request.user if request.user.is_authenticated else None
-        issued = api_key_issue(name=obj.name, created_by=user)
+        issued = api_key_issue(name=obj.name, scopes=form.cleaned_data["scopes"], created_by=user)
         obj.pk, obj.prefix = issued.api_key.pk, issued.api_key.prefix
         self.message_user(
             request,

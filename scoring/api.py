@@ -3,27 +3,50 @@ check the request and call services."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scoring import erasure, ingest, selectors, services
 from scoring import events as checks
-from scoring.api_keys import request_api_key
-from scoring.models import Lead, LifecycleStage, validate_time_zone
+from scoring.api_keys import KeyHasScope, request_api_key, required_scope
+from scoring.bodies import JSONBodyParser, PayloadTooLarge
+from scoring.models import ApiScope, Lead, LifecycleStage, validate_time_zone
 from scoring.rules import INTERACTION_TYPES
 
+# The largest value the lead's integer columns take (PostgreSQL integer).
+MAX_INT_COLUMN = 2_147_483_647
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
+
+class ScopedAutoSchema(AutoSchema):
+    """Says in each operation's description which key scope it needs."""
+
+    def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature, not DRF's
+        description: str = super().get_description() or ""
+        scope = required_scope(self.view, self.method)
+        if scope is None:
+            return description
+        needs = f"Needs an API key with the scope `{scope.value}` ({scope.label}); without it: 403."
+        return f"{description}\n\n{needs}" if description else needs
+
+
+class ScopedAPIView(APIView):
+    """An API view whose methods each need a key scope: ``required_scopes = {"GET": ApiScope.LEADS_READ}``.
+    Its JSON body was checked (depth, surrogates, size) before authentication, by scoring.bodies."""
+
+    required_scopes: ClassVar[Mapping[str, ApiScope]] = {}
+    permission_classes = [permissions.IsAuthenticated, KeyHasScope]
+    parser_classes = [JSONBodyParser]
+    schema = ScopedAutoSchema()
 
 
 def body_size_check(request: Request) -> None:
@@ -77,10 +100,16 @@ AcceptedSerializer = inline_serializer(
     },
 )
 ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
+ScopeErrorSerializer = inline_serializer(
+    "ScopeError",
+    {"detail": serializers.CharField(), "required_scope": serializers.ChoiceField(choices=ApiScope.choices)},
+)
 
 
-class EventsView(APIView):
+class EventsView(ScopedAPIView):
     """Record interactions, one event or a batch of up to 1,000."""
+
+    required_scopes = {"POST": ApiScope.EVENTS_WRITE}
 
     @extend_schema(
         operation_id="events_create",
@@ -89,7 +118,13 @@ class EventsView(APIView):
             serializers=[EventSerializer, EventBatchSerializer],
             resource_type_field_name=None,
         ),
-        responses={202: AcceptedSerializer, 400: ErrorSerializer, 401: ErrorSerializer, 413: ErrorSerializer},
+        responses={
+            202: AcceptedSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ScopeErrorSerializer,
+            413: ErrorSerializer,
+        },
         examples=[
             OpenApiExample(
                 "One event",
@@ -141,7 +176,7 @@ class LeadInSerializer(serializers.Serializer[Any]):
     department = serializers.CharField(max_length=100, required=False, allow_blank=True)
     company = serializers.CharField(max_length=200, required=False, allow_blank=True)
     industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    company_size = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    company_size = serializers.IntegerField(min_value=0, max_value=MAX_INT_COLUMN, required=False, allow_null=True)
     annual_revenue = serializers.DecimalField(max_digits=16, decimal_places=2, required=False, allow_null=True)
     country = serializers.CharField(max_length=100, required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -157,9 +192,14 @@ class LeadInSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        for name, value in attrs.items():
-            if checks.has_nul(value if not isinstance(value, int | float) else None):
-                raise serializers.ValidationError({name: [checks.NUL_MESSAGE]})
+        # Text fields refuse NUL and lone surrogates themselves (DRF's CharField);
+        # attributes are any JSON, so they are walked here.
+        if attrs.get("attributes"):
+            problem = checks.json_value_problem(
+                attrs["attributes"], path="attributes", max_depth=checks.MAX_PROPERTIES_DEPTH
+            )
+            if problem:
+                raise serializers.ValidationError({problem[0]: [problem[1]]})
         if attrs.get("time_zone"):
             try:
                 validate_time_zone(attrs["time_zone"])
@@ -236,26 +276,39 @@ def _lead(lead_id: int) -> Lead:
     return lead
 
 
-class LeadsView(APIView):
+class LeadsView(ScopedAPIView):
+    required_scopes = {"GET": ApiScope.LEADS_READ, "POST": ApiScope.LEADS_WRITE}
+
     @extend_schema(
         operation_id="leads_upsert",
         request=LeadInSerializer,
-        responses={200: LeadOutSerializer, 201: LeadOutSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+        responses={
+            200: LeadOutSerializer,
+            201: LeadOutSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ScopeErrorSerializer,
+            409: inline_serializer("Conflict", {"external_id": serializers.ListField(child=serializers.CharField())}),
+        },
     )
     def post(self, request: Request) -> Response:
-        """Create the lead with this email or update it; its fit score is re-evaluated."""
+        """Create the lead with this email or update it; its fit score is re-evaluated.
+        An ``external_id`` another lead already has is a conflict (409) and changes nothing."""
         body_size_check(request)
         incoming = LeadInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         fields = dict(incoming.validated_data)
         email = fields.pop("email")
-        lead, created = services.lead_upsert(email=email.lower(), fields=fields)
+        try:
+            lead, created = services.lead_upsert(email=email.lower(), fields=fields)
+        except services.LeadConflict as exc:
+            return Response({exc.field: [exc.reason]}, status=status.HTTP_409_CONFLICT)
         return Response(lead_data(_lead(lead.pk)), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         operation_id="leads_find",
         parameters=[inline_serializer("LeadQuery", {"email": serializers.EmailField()})],
-        responses={200: LeadListSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+        responses={200: LeadListSerializer, 400: ErrorSerializer, 401: ErrorSerializer, 403: ScopeErrorSerializer},
     )
     def get(self, request: Request) -> Response:
         """Find a lead by email (case-insensitive): a list of none or one."""
@@ -266,9 +319,12 @@ class LeadsView(APIView):
         return Response([lead_data(lead) for lead in leads])
 
 
-class LeadView(APIView):
+class LeadView(ScopedAPIView):
+    required_scopes = {"GET": ApiScope.LEADS_READ, "DELETE": ApiScope.LEADS_ERASE}
+
     @extend_schema(
-        operation_id="leads_read", responses={200: LeadOutSerializer, 401: ErrorSerializer, 404: ErrorSerializer}
+        operation_id="leads_read",
+        responses={200: LeadOutSerializer, 401: ErrorSerializer, 403: ScopeErrorSerializer, 404: ErrorSerializer},
     )
     def get(self, request: Request, lead_id: int) -> Response:
         """A lead with its scores, group, and why: the breakdown by rule and the recent ledger."""
@@ -282,6 +338,7 @@ class LeadView(APIView):
                 {"erased": serializers.DictField(child=serializers.IntegerField(), help_text=erasure.ANSWER_HELP)},
             ),
             401: ErrorSerializer,
+            403: ScopeErrorSerializer,
             404: ErrorSerializer,
         },
     )

@@ -4,25 +4,33 @@ A key looks like ``lf_<prefix>_<secret>``. The prefix finds the row; the
 whole key's SHA-256 is compared in constant time. Keys are 32 random bytes,
 so a fast hash is enough (nothing to brute-force), and it keeps the
 per-request cost of authentication negligible.
+
+Each key holds scopes (:class:`scoring.models.ApiScope`); each API view names
+the scope each of its methods needs, and a key without it gets 403 naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from scoring.models import ApiKey
+from scoring.models import ApiKey, ApiScope, default_api_scopes
 
 KEY_PREFIX = "lf_"
+# What api_key_issue makes: lf_, 8 hex digits, _, 43 URL-safe characters. Checked
+# before the look-up, so text the database cannot even take (NUL, surrogates) never reaches it.
+KEY_FORMAT = re.compile(r"^lf_([0-9a-f]{1,16})_[A-Za-z0-9_-]{1,100}$")
 
 
 def _hash(key: str) -> str:
@@ -35,18 +43,45 @@ class IssuedKey:
     key: str  # shown once; only its hash is stored
 
 
-def api_key_issue(*, name: str, created_by: AbstractBaseUser | None = None) -> IssuedKey:
+def scopes_check(scopes: Iterable[str]) -> list[str]:
+    """``scopes`` checked, without repeats, in :class:`ApiScope`'s order; or ValueError naming the valid ones."""
+    wanted = set(scopes)
+    valid = [str(value) for value in ApiScope.values]
+    unknown = sorted(wanted - set(valid))
+    if unknown:
+        raise ValueError(f"scopes: unknown {', '.join(map(repr, unknown))}; the scopes are {', '.join(valid)}")
+    if not wanted:
+        raise ValueError(f"scopes: give at least one of {', '.join(valid)}")
+    return [value for value in valid if value in wanted]
+
+
+def api_key_issue(
+    *, name: str, scopes: Iterable[str] | None = None, created_by: AbstractBaseUser | None = None
+) -> IssuedKey:
+    """A new key for ``name``; without ``scopes``, the default: ``events:write`` only."""
     if not name.strip():
         raise ValueError("name: say who uses this key")
+    checked = scopes_check(default_api_scopes() if scopes is None else scopes)
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
         name=name.strip(),
+        scopes=checked,
         prefix=prefix,
         key_hash=_hash(key),
         created_by_id=created_by.pk if created_by is not None else None,
     )
     return IssuedKey(api_key, key)
+
+
+def api_key_scopes_set(*, api_key: ApiKey, scopes: Iterable[str]) -> None:
+    """Change what a key may do; its next request is judged by the new scopes."""
+    api_key.scopes = scopes_check(scopes)
+    api_key.save(update_fields=["scopes"])
+
+
+def api_key_has_scope(api_key: ApiKey, scope: ApiScope) -> bool:
+    return isinstance(api_key.scopes, list) and scope.value in api_key.scopes
 
 
 def api_key_revoke(*, api_key: ApiKey) -> None:
@@ -62,10 +97,10 @@ class InvalidKey(Exception):
 def api_key_verify(key: str) -> ApiKey:
     """The active key ``key`` is, or :class:`InvalidKey` saying why not."""
     body = key.strip()
-    if not body.startswith(KEY_PREFIX) or body.count("_") < 2:
+    matched = KEY_FORMAT.match(body)
+    if matched is None:
         raise InvalidKey("The API key is not valid.")
-    prefix = body[len(KEY_PREFIX) :].split("_", 1)[0]
-    api_key = ApiKey.objects.filter(prefix=prefix).first()
+    api_key = ApiKey.objects.filter(prefix=matched.group(1)).first()
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(body)):
         raise InvalidKey("The API key is not valid.")
     if api_key.revoked_at is not None:
@@ -128,9 +163,42 @@ def request_api_key(request: Any) -> ApiKey:
     return api_key
 
 
+def required_scope(view: Any, method: str) -> ApiScope | None:
+    """The scope ``view`` names for ``method`` (HEAD is GET); None when it names none."""
+    scopes: Mapping[str, ApiScope] = getattr(view, "required_scopes", {})
+    return scopes.get("GET" if method.upper() == "HEAD" else method.upper())
+
+
+class KeyHasScope(permissions.BasePermission):
+    """The key holds the scope the view requires for this method. A method the view
+    names no scope for is refused (OPTIONS, which only describes, excepted)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method == "OPTIONS":
+            return True
+        scope = required_scope(view, request.method or "")
+        if scope is None:
+            raise exceptions.PermissionDenied(f"No API key scope allows {request.method} here.")
+        api_key = request.auth
+        if isinstance(api_key, ApiKey) and api_key_has_scope(api_key, scope):
+            return True
+        raise exceptions.PermissionDenied(
+            {"detail": f"This API key lacks the scope {scope.value}.", "required_scope": scope.value}
+        )
+
+
 class BearerKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "scoring.api_keys.BearerKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer", "description": "An API key: Authorization: Bearer lf_…"}
+        scopes = "; ".join(f"{scope.value}: {scope.label}" for scope in ApiScope)
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": f"An API key: Authorization: Bearer lf_…. Each key holds scopes ({scopes}).",
+        }
+
+    def get_security_requirement(self, auto_schema: Any) -> dict[str, list[str]]:
+        scope = required_scope(auto_schema.view, auto_schema.method)
+        return {self.name: [scope.value] if scope is not None else []}

@@ -365,51 +365,75 @@ LEAD_EDITABLE_FIELDS = frozenset(
 )
 
 
+class LeadConflict(ValueError):
+    """A lead field that must be unique already belongs to another lead."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
 @transaction.atomic
 def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple[Lead, bool]:
     """Create the lead with this email, or update it; re-evaluate fit when it changed.
 
     ``fields`` may hold any of :data:`LEAD_EDITABLE_FIELDS`; ``attributes`` are
-    merged into the custom attributes already known.
+    merged into the custom attributes already known. An ``external_id`` another
+    lead has raises :class:`LeadConflict` (a ValueError) naming the field, and
+    changes nothing.
     """
     fields = dict(fields or {})
     unknown = set(fields) - LEAD_EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"unknown lead fields: {', '.join(sorted(unknown))}")
     email = email.strip()
-    lead = Lead.objects.select_for_update(no_key=True).filter(email__iexact=email).first()
-    created = lead is None
-    if lead is None:
-        lead = Lead(email=email)
-    changed = False
-    stage_before = lead.lifecycle_stage
-    for name, value in fields.items():
-        if name == "attributes":
-            merged = {**(lead.attributes or {}), **(value or {})}
-            if merged != lead.attributes:
-                lead.attributes, changed = merged, True
-        elif getattr(lead, name) != value:
-            setattr(lead, name, value)
-            changed = True
-    if created:
+    external_id = fields.get("external_id")
+
+    def conflict_check(lead: Lead) -> None:
+        if external_id is None:
+            return
+        holders = Lead.objects.filter(external_id=external_id)
+        if (holders.exclude(pk=lead.pk) if lead.pk else holders).exists():
+            raise LeadConflict("external_id", "another lead already has this external_id")
+
+    # Two tries, for the one race this is meant for: another request creating
+    # the same email between the look-up and the insert (the second try updates
+    # that lead). Anything else that breaks a unique index is answered, not retried.
+    for attempt in (1, 2):
+        found = Lead.objects.select_for_update(no_key=True).filter(email__iexact=email).first()
+        created = found is None
+        lead = found if found is not None else Lead(email=email)
+        changed = False
+        stage_before = lead.lifecycle_stage
+        for name, value in fields.items():
+            if name == "attributes":
+                merged = {**(lead.attributes or {}), **(value or {})}
+                if merged != lead.attributes:
+                    lead.attributes, changed = merged, True
+            elif getattr(lead, name) != value:
+                setattr(lead, name, value)
+                changed = True
+        if not (created or changed):
+            return lead, False
+        conflict_check(lead)
         try:
             with transaction.atomic():
                 lead.save()
         except IntegrityError:
-            # Another request created the same email first: update that one.
-            return lead_upsert(email=email, fields=fields)
-        if lead.lifecycle_stage != LifecycleStage.LEAD:
-            # Created at a later stage (a CRM syncing an SQL): a change of stage from nothing.
-            _stage_changes_record([(lead.pk, "", lead.lifecycle_stage, 0)], cause="create", at=timezone.now())
-    elif changed:
-        lead.save()
-        if lead.lifecycle_stage != stage_before:
-            _stage_changes_record(
-                [(lead.pk, stage_before, lead.lifecycle_stage, lead.total_score)], cause="update", at=timezone.now()
-            )
-    if created or changed:
-        leads_rescore_fit(lead_ids=[lead.pk])
-        lead.refresh_from_db()
+            if created and attempt == 1 and Lead.objects.filter(email__iexact=email).exists():
+                continue
+            conflict_check(lead)  # a concurrent request took the external_id meanwhile
+            raise
+        break
+    if created and lead.lifecycle_stage != LifecycleStage.LEAD:
+        # Created at a later stage (a CRM syncing an SQL): a change of stage from nothing.
+        _stage_changes_record([(lead.pk, "", lead.lifecycle_stage, 0)], cause="create", at=timezone.now())
+    elif not created and lead.lifecycle_stage != stage_before:
+        _stage_changes_record(
+            [(lead.pk, stage_before, lead.lifecycle_stage, lead.total_score)], cause="update", at=timezone.now()
+        )
+    leads_rescore_fit(lead_ids=[lead.pk])
+    lead.refresh_from_db()
     return lead, created
 
 

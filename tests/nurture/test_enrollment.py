@@ -132,7 +132,8 @@ def test_the_api_enrolls_and_exits_and_says_why_not() -> None:
 
     from scoring.api_keys import api_key_issue
 
-    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_key_issue(name='CRM').key}")
+    key = api_key_issue(name="CRM", scopes=["enrollments:write"]).key
+    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
     sequence = sequence_with_steps(key="nurture")
     lead = LeadFactory.create(email="ana@example.com")
     body = {"sequence": "nurture", "email": "Ana@example.com"}

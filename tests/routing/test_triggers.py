@@ -191,7 +191,8 @@ def test_the_watched_scores_follow_the_active_rules() -> None:
 
 @pytest.fixture
 def api() -> Client:
-    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_key_issue(name='CRM').key}")
+    key = api_key_issue(name="CRM", scopes=["leads:write"]).key
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
 @pytest.mark.django_db

@@ -225,7 +225,9 @@ def test_interactions_and_the_ledger_are_read_only(admin: Client) -> None:
 
 
 def test_an_api_key_is_shown_once_and_can_be_revoked(admin: Client) -> None:
-    response = admin.post(reverse("admin:scoring_apikey_add"), {"name": "Website"}, follow=True)
+    response = admin.post(
+        reverse("admin:scoring_apikey_add"), {"name": "Website", "scopes": ["events:write"]}, follow=True
+    )
     key = ApiKey.objects.get()
     shown = [str(m) for m in response.context["messages"] if f"lf_{key.prefix}_" in str(m)]
     assert len(shown) == 1

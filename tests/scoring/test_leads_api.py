@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from scoring import services
 from scoring.api_keys import api_key_issue
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
+from tests.conftest import wait_for
 from tests.factories import InteractionFactory, ScoringRuleFactory, fit_rule
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +22,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api() -> Client:
-    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_key_issue(name='CRM').key}")
+    key = api_key_issue(name="CRM", scopes=["leads:read", "leads:write", "leads:erase"]).key
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
 def upsert(api: Client, body: dict[str, Any]) -> Any:
@@ -111,3 +115,120 @@ lead_bodies = st.dictionaries(
 @given(body=lead_bodies)
 def test_no_body_makes_the_leads_endpoint_fail(api: Client, body: dict[str, Any]) -> None:
     assert upsert(api, body).status_code in {200, 201, 400}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"company_size": 10**12}, "company_size"),
+        ({"company_size": 2_147_483_648}, "company_size"),
+        ({"annual_revenue": 10**20}, "annual_revenue"),
+        ({"annual_revenue": "1e400"}, "annual_revenue"),
+        ({"first_name": "A\x00na"}, "first_name"),
+        ({"external_id": "crm\x00-1"}, "external_id"),
+        ({"attributes": {"plan\x00": "gold"}}, "attributes.plan\\u0000"),
+        ({"attributes": {"tags": ["ok", "x\x00"]}}, "attributes.tags[1]"),
+    ],
+)
+def test_values_the_columns_cannot_hold_are_refused_by_field(api: Client, body: dict[str, Any], field: str) -> None:
+    response = upsert(api, {"email": "a@example.com", **body})
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Lead.objects.exists()
+
+
+def test_the_largest_company_size_the_column_holds_is_kept(api: Client) -> None:
+    assert (
+        upsert(api, {"email": "a@example.com", "company_size": 2_147_483_647}).json()["company_size"] == 2_147_483_647
+    )
+
+
+def test_attributes_nested_past_ten_levels_are_refused_naming_the_place(api: Client) -> None:
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(10):
+        deep = {"a": deep}
+    response = upsert(api, {"email": "a@example.com", "attributes": deep})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"attributes" + ".a" * 10: ["nested deeper than 10 levels (objects and lists)"]},
+    )
+
+
+def test_an_external_id_another_lead_has_is_a_conflict_answered_at_once(
+    api: Client, django_assert_max_num_queries: Any
+) -> None:
+    services.lead_upsert(email="ana@example.com", fields={"external_id": "crm-1"})
+    services.lead_upsert(email="bea@example.com", fields={"city": "Fresno"})
+    conflict = {"external_id": ["another lead already has this external_id"]}
+    with django_assert_max_num_queries(10):  # no retry loop
+        created = upsert(api, {"email": "cy@example.com", "external_id": "crm-1", "city": "Lima"})
+    assert (created.status_code, created.json()) == (409, conflict)
+    updated = upsert(api, {"email": "bea@example.com", "external_id": "crm-1", "city": "San José"})
+    assert (updated.status_code, updated.json()) == (409, conflict)
+    # Nothing half-stored: no new lead, the other one unchanged.
+    assert sorted(Lead.objects.values_list("email", "city", "external_id")) == [
+        ("ana@example.com", "", "crm-1"),
+        ("bea@example.com", "Fresno", None),
+    ]
+    # Its own external id again is no conflict.
+    assert upsert(api, {"email": "ana@example.com", "external_id": "crm-1", "city": "Lima"}).status_code == 200
+
+
+def test_lead_upsert_names_external_id_when_another_lead_has_it(db: None) -> None:
+    services.lead_upsert(email="ana@example.com", fields={"external_id": "crm-1"})
+    with pytest.raises(
+        services.LeadConflict, match=r"^external_id: another lead already has this external_id$"
+    ) as raised:
+        services.lead_upsert(email="bea@example.com", fields={"external_id": "crm-1"})
+    assert isinstance(raised.value, ValueError)  # callers mapping ValueError to 400 need nothing new
+    assert raised.value.field == "external_id"
+    assert not Lead.objects.filter(email="bea@example.com").exists()
+
+
+def backend_waits_for_a_lock(query_start: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            [query_start + "%"],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_creating_the_same_email_make_one_lead_and_both_succeed(postgres: None) -> None:
+    """The race lead_upsert retries: the other request's insert commits while ours waits on the index."""
+    inserted, release = threading.Event(), threading.Event()
+    results: list[Any] = []
+
+    def other_request() -> None:
+        try:
+            with transaction.atomic():
+                Lead.objects.create(email="dee@example.com", title="Buyer")
+                inserted.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    def this_request() -> None:
+        try:
+            inserted.wait(timeout=60)
+            results.append(services.lead_upsert(email="dee@example.com", fields={"city": "Fresno"}))
+        except BaseException as exc:  # noqa: BLE001 - checked below, in the test's thread
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=other_request), threading.Thread(target=this_request)]
+    for thread in threads:
+        thread.start()
+    # Ours looked for the email, found none, and now waits on the unique index for the other's insert.
+    wait_for(lambda: backend_waits_for_a_lock('INSERT INTO "scoring_lead"'), message="the insert to wait")
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    [(lead, created)] = results
+    assert created is False
+    assert Lead.objects.count() == 1
+    assert Lead.objects.values_list("email", "title", "city").get() == ("dee@example.com", "Buyer", "Fresno")
+    assert lead.pk == Lead.objects.get().pk

@@ -3,18 +3,33 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scoring.api_keys import api_key_issue
+from scoring.models import ApiScope, default_api_scopes
 
 
 class Command(BaseCommand):
-    help = "Create an API key and print it (once: only its hash is kept)."
+    help = (
+        "Create an API key and print it (once: only its hash is kept). "
+        f"Without --scope it may only send events ({', '.join(default_api_scopes())})."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="Who uses the key, e.g. 'Website'.")
+        parser.add_argument(
+            "--scope",
+            action="append",
+            dest="scopes",
+            metavar="SCOPE",
+            help="What the key may do; repeat for several. One of: "
+            + "; ".join(f"{scope.value} ({scope.label})" for scope in ApiScope),
+        )
 
-    def handle(self, *args: Any, name: str, **options: Any) -> None:
+    def handle(self, *args: Any, name: str, scopes: list[str] | None, **options: Any) -> None:
         try:
-            issued = api_key_issue(name=name)
+            issued = api_key_issue(name=name, scopes=scopes)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self.stderr.write(f"API key {issued.api_key.prefix} for {issued.api_key.name}; it is not shown again:")
+        api_key = issued.api_key
+        self.stderr.write(
+            f"API key {api_key.prefix} for {api_key.name}, scopes {', '.join(api_key.scopes)}; it is not shown again:"
+        )
         self.stdout.write(issued.key)

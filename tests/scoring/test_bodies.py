@@ -1,0 +1,180 @@
+"""Every JSON door (/api/v1/*, /v1/*, /t/p) refuses bodies a parser chokes on or
+PostgreSQL cannot store with a 4xx naming the field, before any key is looked up."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoring.api_keys import api_key_issue
+from scoring.bodies import MAX_BODY_DEPTH, BodyError, json_parse
+from scoring.models import ApiScope, Interaction, Lead, Visitor
+
+pytestmark = pytest.mark.django_db
+
+DOORS = [
+    "/api/v1/events",
+    "/api/v1/leads",
+    "/api/v1/enrollments",
+    "/v1/batch",
+    "/v1/identify",
+    "/v1/track",
+    "/v1/page",
+    "/t/p",
+]
+DEEP = f"nested deeper than {MAX_BODY_DEPTH} levels"
+
+
+def nested(depth: int, key: str = "x") -> str:
+    """``depth`` objects one inside the other (built as text: json.dumps would itself recurse)."""
+    return f'{{"{key}":' * depth + "1" + "}" * depth
+
+
+def errors_of(response: Any) -> dict[str, list[str]]:
+    """The field errors, whichever door's shape the answer has."""
+    body = response.json()
+    found: dict[str, list[str]] = body.get("errors") or {k: v for k, v in body.items() if isinstance(v, list)}
+    return found
+
+
+@pytest.fixture
+def api() -> Client:
+    key = api_key_issue(name="All", scopes=[scope.value for scope in ApiScope]).key
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def nothing_stored() -> bool:
+    return not (Interaction.objects.exists() or Lead.objects.exists() or Visitor.objects.exists())
+
+
+@pytest.mark.parametrize("depth", [MAX_BODY_DEPTH + 1, 900, 5_000])  # 5,000: past where Python's parser fails
+@pytest.mark.parametrize("door", DOORS)
+def test_a_body_nested_too_deep_is_refused_before_authentication(
+    door: str, depth: int, django_assert_num_queries: Any
+) -> None:
+    anonymous = Client(HTTP_HOST="localhost")
+    with django_assert_num_queries(0):  # not even the key look-up
+        response = anonymous.post(door, nested(depth), content_type="application/json")
+    assert response.status_code == 400
+    assert errors_of(response) == {".".join(["x"] * MAX_BODY_DEPTH): [f"{DEEP} (objects and lists)"]}
+
+
+def test_properties_nested_900_deep_are_refused_naming_them(api: Client) -> None:
+    body = '{"events": [{"id": "e-1", "type": "email_open", "lead": {"email": "a@example.com"}, "properties": '
+    body += nested(900, "p") + "}]}"
+    response = api.post("/api/v1/events", body, content_type="application/json")
+    assert response.status_code == 400
+    [(field, reasons)] = errors_of(response).items()
+    assert field.startswith("events[0].properties.p.p.")
+    assert DEEP in reasons[0]
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("door", "body", "field"),
+    [
+        ("/api/v1/events", '{"id": "\\ud800", "type": "email_open", "lead": {"email": "a@example.com"}}', "id"),
+        (
+            "/api/v1/events",
+            '{"events": [{"id": "e", "type": "page_view", "visitor_id": "v", "properties": {"k\\udc00": 1}}]}',
+            "events[0].properties.k\\udc00",
+        ),
+        (
+            "/api/v1/leads",
+            '{"email": "a@example.com", "attributes": {"plan": ["ok", "\\udfff"]}}',
+            "attributes.plan[1]",
+        ),
+        (
+            "/v1/track",
+            '{"userId": "a@example.com", "event": "Email Opened", "properties": {"a": "x\\ud800"}}',
+            "properties.a",
+        ),
+        ("/v1/batch", '{"batch": [{"type": "identify", "traits": {"\\ud800": 1}}]}', "batch[0].traits.\\ud800"),
+        ("/t/p", '{"visitor_id": "v-1", "url": "https://toys.example/\\ud800"}', "url"),
+    ],
+)
+def test_a_lone_surrogate_anywhere_is_refused_by_its_path_before_authentication(
+    door: str, body: str, field: str, django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(0):
+        response = Client(HTTP_HOST="localhost").post(door, body, content_type="application/json")
+    assert response.status_code == 400
+    assert list(errors_of(response)) == [field]
+    assert "lone surrogate" in errors_of(response)[field][0]
+
+
+def test_escaped_surrogate_pairs_are_ordinary_text(api: Client) -> None:
+    body = (
+        '{"id": "e-\\ud83d\\ude00", "type": "email_open", "lead": {"email": "a@example.com"},'
+        ' "properties": {"\\\\ud800": "\\ud83e\\udd16"}}'
+    )
+    response = api.post("/api/v1/events", body, content_type="application/json")
+    assert (response.status_code, response.json()["accepted"]) == (202, 1)
+    stored = Interaction.objects.get()
+    assert (stored.idempotency_key, stored.properties) == ("e-😀", {"\\ud800": "🤖"})
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "1" * 5000])
+@pytest.mark.parametrize("door", ["/api/v1/events", "/v1/track", "/t/p"])
+def test_numbers_postgresql_cannot_store_are_refused(door: str, number: str) -> None:
+    body = f'{{"id": "e", "type": "email_open", "visitor_id": "v", "properties": {{"n": {number}}}}}'
+    response = Client(HTTP_HOST="localhost").post(door, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON parse error" in json.dumps(response.json())
+    assert nothing_stored()
+
+
+def test_nul_in_a_query_parameter_is_refused_by_name_before_authentication(django_assert_num_queries: Any) -> None:
+    with django_assert_num_queries(0):
+        response = Client(HTTP_HOST="localhost").get("/api/v1/leads?email=ana%00@example.com")
+    assert (response.status_code, response.json()) == (400, {"email": ["must not contain the NUL character (\\u0000)"]})
+
+
+@pytest.mark.parametrize("key", ["lf_ab\x00cd_efgh", "lf_\x00_x", "lf_abcd_" + "x" * 5000, "lf_abcd_\u00e9", "lf__"])
+def test_malformed_keys_are_refused_as_keys(key: str) -> None:
+    bearer = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert bearer.get("/api/v1/leads?email=a@example.com").status_code == 401
+    segment = Client(HTTP_HOST="localhost").post(
+        "/v1/track", json.dumps({"writeKey": key, "event": "Email Opened"}), content_type="application/json"
+    )
+    assert segment.status_code == 401
+
+
+def test_only_bodies_declared_json_are_read_by_the_api_guard(api: Client) -> None:
+    api = api
+    assert api.post("/api/v1/events", nested(100), content_type="text/plain").status_code == 415
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(api: Client, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = Client(HTTP_HOST="localhost").post("/t/p", json.dumps({"url": "x" * 200}), content_type="text/plain")
+    assert response.status_code == 413
+
+
+json_texts = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=20,
+).map(json.dumps)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.one_of(
+        json_texts,
+        st.text(alphabet='{}[]":,\\ud800 1ab', max_size=80),
+        st.builds(lambda d, k: nested(d, k), st.integers(1, 2000), st.sampled_from(["x", "\\ud800", "\\u0000"])),
+    )
+)
+def test_the_parser_answers_a_value_or_a_body_error_for_any_text(text: str) -> None:
+    error: BodyError | None = None
+    try:
+        json_parse(text.encode("utf-8", "surrogatepass"))
+    except BodyError as exc:
+        error = exc
+    assert error is None or (error.status == 400 and error.reason)
