@@ -11,12 +11,13 @@ exactly once.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -96,29 +97,126 @@ def visitors_resolve(events: Sequence[Event], leads: dict[int, int], *, now: dat
     keys = {e.visitor_id for e in events if e.visitor_id}
     if not keys:
         return {}
-    Visitor.objects.bulk_create([Visitor(key=key) for key in sorted(keys)], ignore_conflicts=True)
-    visitors = {v.key: v for v in Visitor.objects.select_for_update(no_key=True).filter(key__in=keys).order_by("pk")}
+    first_lead: dict[str, int] = {}
     for e in events:
         lead_id = leads.get(e.index)
-        if e.visitor_id and lead_id is not None and visitors[e.visitor_id].lead_id is None:
-            visitor_identify(visitor=visitors[e.visitor_id], lead_id=lead_id, now=now)
+        if e.visitor_id and lead_id is not None:
+            first_lead.setdefault(e.visitor_id, lead_id)
+    visitors = _visitors_lock(keys)
+    _visitors_identify(visitors, lead_by_key=first_lead, now=now)
     Visitor.objects.filter(pk__in=[v.pk for v in visitors.values()]).update(last_seen_at=now)
     return visitors
 
 
-def visitor_identify(*, visitor: Visitor, lead_id: int, now: datetime) -> int:
-    """Tie ``visitor`` to its lead and hand its past interactions over.
+def _visitors_lock(keys: set[str]) -> dict[str, Visitor]:
+    """The visitors with these keys, created if new, their rows locked."""
+    Visitor.objects.bulk_create([Visitor(key=key) for key in sorted(keys)], ignore_conflicts=True)
+    return {v.key: v for v in Visitor.objects.select_for_update(no_key=True).filter(key__in=keys).order_by("pk")}
 
-    Precondition: the visitor's row is locked. The moved interactions are
+
+def _visitors_identify(visitors: Mapping[str, Visitor], *, lead_by_key: Mapping[str, int], now: datetime) -> int:
+    """Tie each visitor not yet tied to a lead to its lead in ``lead_by_key``, and
+    hand its past interactions over; returns how many moved. Two statements whatever
+    the number of visitors.
+
+    Precondition: the visitors' rows are locked. The moved interactions are
     still unscored, so workers score them once, now for the lead.
     """
-    visitor.lead_id = lead_id
-    visitor.identified_at = now
-    visitor.save(update_fields=["lead", "identified_at"])
-    moved = Interaction.objects.filter(visitor=visitor, lead__isnull=True).update(lead_id=lead_id)
+    fresh = [v for key, v in visitors.items() if v.lead_id is None and key in lead_by_key]
+    if not fresh:
+        return 0
+    for visitor in fresh:
+        visitor.lead_id, visitor.identified_at = lead_by_key[visitor.key], now
+    Visitor.objects.bulk_update(fresh, ["lead", "identified_at"])
+    their_lead = Visitor.objects.filter(pk=OuterRef("visitor_id")).values("lead_id")[:1]
+    moved = Interaction.objects.filter(visitor__in=[v.pk for v in fresh], lead__isnull=True).update(
+        lead_id=Subquery(their_lead)
+    )
     if moved:
         transaction.on_commit(scoring_enqueue)
     return moved
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What one message (a Segment identify) says about a person."""
+
+    email: str  # checked, lower-cased
+    # Checked values of LEAD_EDITABLE_FIELDS but lifecycle_stage and external_id;
+    # "attributes" are merged into those known.
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    external_id: str | None = None  # set unless another lead has it already
+    visitor_key: str | None = None  # this anonymous visitor is the person
+
+
+def leads_identify(identities: Sequence[Identity], *, now: datetime | None = None) -> int:
+    """Write what ``identities`` say to their leads (created if new) and tie their
+    visitors to them, in a few statements whatever their number. Returns how many
+    leads changed.
+
+    As if applied one by one in order: a later value wins, attributes merge. An
+    external id stays with the lead that has it (in the database, or first in the
+    batch). Changed leads are marked ``fit_pending``: a worker evaluates their fit.
+    Call inside a transaction (leads are locked until it ends).
+    """
+    if not identities:
+        return 0
+    now = now or timezone.now()
+    merged: dict[str, dict[str, Any]] = {}
+    claims: dict[str, str] = {}  # email -> the external id it asks for (the last one)
+    for identity in identities:
+        if {"lifecycle_stage", "external_id"} & set(identity.fields):
+            raise ValueError("leads_identify changes neither stage nor external id in fields: use lead_upsert")
+        fields = merged.setdefault(identity.email, {})
+        for name, value in identity.fields.items():
+            fields[name] = {**fields.get(name, {}), **value} if name == "attributes" else value
+        if identity.external_id is not None:
+            claims[identity.email] = identity.external_id
+
+    emails = set(merged)
+    missing = emails - set(_leads_by_email(emails))
+    if missing:
+        # In key order, like leads_resolve, so concurrent batches wait instead of deadlocking.
+        new = [Lead(email=email, fit_pending=True) for email in sorted(missing)]
+        Lead.objects.bulk_create(new, ignore_conflicts=True)
+    leads: dict[str, Lead] = {
+        row.email_ci: row
+        for row in Lead.objects.select_for_update(no_key=True)
+        .annotate(email_ci=Lower("email"))
+        .filter(email_ci__in=emails)
+        .order_by("pk")
+    }
+    holders = _leads_by_external_id(set(claims.values()))
+    changed: dict[int, Lead] = {}
+    names: set[str] = set()
+    for email, external_id in claims.items():
+        lead = leads[email]
+        if holders.setdefault(external_id, lead.pk) == lead.pk and lead.external_id != external_id:
+            lead.external_id = external_id
+            changed[lead.pk] = lead
+            names.add("external_id")
+    for email, fields in merged.items():
+        lead = leads[email]
+        for name, value in fields.items():
+            if name == "attributes":
+                value = {**(lead.attributes or {}), **value}
+            if getattr(lead, name) != value:
+                setattr(lead, name, value)
+                changed[lead.pk] = lead
+                names.add(name)
+    if changed:
+        for lead in changed.values():
+            lead.fit_pending, lead.updated_at = True, now
+        Lead.objects.bulk_update(
+            sorted(changed.values(), key=lambda lead: lead.pk), [*sorted(names), "fit_pending", "updated_at"]
+        )
+    if changed or missing:
+        transaction.on_commit(scoring_enqueue)
+    lead_by_key = {i.visitor_key: leads[i.email].pk for i in reversed(identities) if i.visitor_key}
+    if lead_by_key:
+        visitors = _visitors_lock(set(lead_by_key))
+        _visitors_identify(visitors, lead_by_key=lead_by_key, now=now)
+    return len(changed)
 
 
 _COLUMNS = (

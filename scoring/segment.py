@@ -16,9 +16,17 @@ send to Leadflow by changing only their host.
   ``page`` records a page view. ``screen``, ``group`` and ``alias`` messages
   are accepted and ignored (counted under ``ignored``).
 - Time: ``timestamp`` corrected for the device's clock skew with ``sentAt``
-  (occurred = timestamp + (received - sentAt)), as Segment does.
+  (occurred = timestamp + (received - sentAt)), as Segment does; a time
+  before 1970 or more than a day ahead, as sent or once corrected, is refused
+  naming the field it came from.
+- Segment's own limits: a batch of at most 500 KB and 1,000 messages, a
+  message of at most 32 KB (a larger body is refused whole, changing nothing).
+- The write key needs the scope ``events:write`` (403 otherwise).
+- A batch is one transaction: it answers each message's fate (counts, and
+  the rejected ones by index and field) or, failing, changes nothing.
 
-Answers ``200 {"success": true}`` like Segment, plus Leadflow's counts.
+Answers ``200 {"success": true}`` like Segment, plus Leadflow's counts. A
+single-message endpoint whose message is refused answers 400 with its errors.
 """
 
 from __future__ import annotations
@@ -27,22 +35,26 @@ import base64
 import binascii
 import hashlib
 import json
-import zlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from scoring import bodies, ingest
 from scoring import events as checks
-from scoring import ingest, services
-from scoring.api_keys import InvalidKey, api_key_verify
-from scoring.models import ApiKey, Lead, Visitor
+from scoring.api_keys import InvalidKey, api_key_has_scope, api_key_verify
+from scoring.models import ApiKey, ApiScope
+
+logger = logging.getLogger(__name__)
 
 EVENT_TYPES = {
     "email opened": "email_open",
@@ -70,35 +82,32 @@ TRAIT_FIELDS = {
     "country": "country",
     "city": "city",
 }
+# The lead's company_size column (PostgreSQL integer) holds no more.
+MAX_EMPLOYEES = 2_147_483_647
+# Leadflow's event fields, as Segment calls them, for errors a sender can act on.
+SEGMENT_NAMES = {
+    "id": "messageId",
+    "lead": "userId",
+    "lead.external_id": "userId",
+    "visitor_id": "anonymousId",
+}
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+class Refusal(Exception):
+    """A request refused whole, answered in Segment's shape: ``{"success": false, "detail": …}``."""
+
+    def __init__(self, status: int, detail: str, errors: Mapping[str, list[str]] | None = None) -> None:
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.errors = status, detail, errors
+
+    def response(self) -> JsonResponse:
+        body: dict[str, Any] = {"success": False, "detail": self.detail}
+        if self.errors:
+            body["errors"] = self.errors
+        return JsonResponse(body, status=self.status)
 
 
-def _body(request: HttpRequest) -> dict[str, Any]:
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 5 * 1024 * 1024
-    raw = request.body
-    if request.headers.get("Content-Encoding", "").lower() == "gzip":
-        try:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            raw = inflater.decompress(raw, limit + 1)
-        except zlib.error:
-            raise BadRequest(400, "the body is not valid gzip") from None
-        if len(raw) > limit:
-            raise BadRequest(413, f"the decompressed body is over the limit of {limit} bytes")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(400, "the body must be JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest(400, "the body must be a JSON object")
-    return data
-
-
-def _api_key(request: HttpRequest, body: dict[str, Any]) -> ApiKey:
+def _api_key(request: HttpRequest, body: Mapping[str, Any]) -> ApiKey:
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
     key = ""
@@ -106,32 +115,53 @@ def _api_key(request: HttpRequest, body: dict[str, Any]) -> ApiKey:
         try:
             key = base64.b64decode(credentials).decode().partition(":")[0]
         except (binascii.Error, UnicodeDecodeError):
-            raise BadRequest(401, "the Basic credentials are not valid base64") from None
+            raise Refusal(401, "the Basic credentials are not valid base64") from None
     elif scheme.lower() == "bearer":
         key = credentials
     elif isinstance(body.get("writeKey"), str):
         key = body["writeKey"]
     if not key:
-        raise BadRequest(401, "send the write key (a Leadflow API key) by HTTP Basic auth or as writeKey")
+        raise Refusal(401, "send the write key (a Leadflow API key) by HTTP Basic auth or as writeKey")
     try:
-        return api_key_verify(key)
+        api_key = api_key_verify(key)
     except InvalidKey as exc:
-        raise BadRequest(401, str(exc)) from None
+        raise Refusal(401, str(exc)) from None
+    if not api_key_has_scope(api_key, ApiScope.EVENTS_WRITE):
+        scope = ApiScope.EVENTS_WRITE.value
+        raise Refusal(403, f"This write key lacks the scope {scope}.", {"writeKey": [f"needs the scope {scope}"]})
+    return api_key
 
 
-def _when(message: dict[str, Any], batch: dict[str, Any], received: datetime) -> str | None:
-    """When it happened, corrected for the device's clock skew (ISO 8601), or None for now."""
-    stamp = message.get("timestamp") or message.get("originalTimestamp")
+def _object(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _when(
+    message: Mapping[str, Any], batch: Mapping[str, Any], received: datetime
+) -> tuple[datetime | None, dict[str, list[str]]]:
+    """When it happened, corrected for the device's clock skew; None for now. Or errors by Segment field."""
+    name = "timestamp" if message.get("timestamp") else "originalTimestamp"
+    stamp = message.get(name)
     if stamp is None:
-        return None
+        return None, {}
+    sent_name = "sentAt"  # the message's, else the batch's
     sent = message.get("sentAt") or batch.get("sentAt")
     try:
         occurred = checks.timestamp_parse(stamp)
-        if sent is not None:
+    except ValueError as exc:
+        return None, {name: [str(exc)]}
+    if sent is not None:
+        try:
             occurred += received - checks.timestamp_parse(sent)
-    except ValueError:
-        return str(stamp)  # the event check reports it, by field
-    return occurred.isoformat()
+        except ValueError as exc:
+            return None, {sent_name: [str(exc)]}
+        except OverflowError:
+            return None, {sent_name: ["is so far from when the message arrived that the corrected time is no date"]}
+    try:
+        return checks.timestamp_in_range(occurred, now=received), {}
+    except ValueError as exc:
+        reason = f"{exc} (corrected for the device's clock with {sent_name})" if sent is not None else str(exc)
+        return None, {name: [reason]}
 
 
 def _visitor(anonymous_id: object) -> str | None:
@@ -140,13 +170,17 @@ def _visitor(anonymous_id: object) -> str | None:
     text = str(anonymous_id)
     if checks.VISITOR_ID.match(text):
         return text
-    return "h-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return "h-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _lead_ref(message: dict[str, Any]) -> dict[str, Any] | None:
-    traits = message.get("traits") or (message.get("context") or {}).get("traits") or {}
+def _traits(message: Mapping[str, Any]) -> object:
+    return message.get("traits") or _object(message.get("context")).get("traits") or {}
+
+
+def _lead_ref(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    traits = _object(_traits(message))
     user_id = message.get("userId")
-    email = traits.get("email") if isinstance(traits, dict) else None
+    email = traits.get("email")
     if isinstance(user_id, str) and "@" in user_id and email is None:
         return {"email": user_id}
     ref: dict[str, Any] = {}
@@ -157,29 +191,26 @@ def _lead_ref(message: dict[str, Any]) -> dict[str, Any] | None:
     return ref or None
 
 
-def _event(message: dict[str, Any], batch: dict[str, Any], received: datetime) -> dict[str, Any]:
-    """The Leadflow event a track/page/identify message stands for (identify: no type)."""
+def _event(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The Leadflow event a track or page message stands for (its time apart)."""
     kind = message.get("type")
-    properties = dict(message.get("properties") or {}) if isinstance(message.get("properties"), dict) else {}
+    properties = dict(_object(message.get("properties")))
     raw: dict[str, Any] = {"id": message.get("messageId")}
     if kind == "track":
         name = message.get("event")
         mapped = EVENT_TYPES.get(name.strip().lower()) if isinstance(name, str) else None
         raw["type"] = mapped or name
         properties["event"] = name
-    elif kind == "page":
-        page = (message.get("context") or {}).get("page") or {}
-        for field in ("url", "title", "referrer", "path"):
-            value = properties.get(field) or (page.get(field) if isinstance(page, dict) else None)
+    else:
+        page = _object(_object(message.get("context")).get("page"))
+        for key in ("url", "title", "referrer", "path"):
+            value = properties.get(key) or page.get(key)
             if value is not None:
-                properties[field] = value
+                properties[key] = value
         if message.get("name"):
             properties["name"] = message["name"]
         raw["type"] = "page_view"
     raw["properties"] = properties
-    occurred = _when(message, batch, received)
-    if occurred is not None:
-        raw["occurred_at"] = occurred
     lead = _lead_ref(message)
     if lead is not None:
         raw["lead"] = lead
@@ -189,32 +220,61 @@ def _event(message: dict[str, Any], batch: dict[str, Any], received: datetime) -
     return raw
 
 
-def _identify(message: dict[str, Any]) -> dict[str, list[str]]:
-    """Write an identify's traits to its lead; errors by field, if any."""
+def _event_errors(errors: Mapping[str, list[str]], *, kind: str, email_from_traits: bool) -> dict[str, list[str]]:
+    """An event check's errors under the names the Segment message used."""
+    named: dict[str, list[str]] = {}
+    for name, reasons in errors.items():
+        if name == "type" and kind == "track":
+            shown = "event"
+        elif name == "lead.email":
+            shown = "traits.email" if email_from_traits else "userId"
+        else:
+            shown = SEGMENT_NAMES.get(name, name)
+        named.setdefault(shown, []).extend(reasons)
+    return named
+
+
+def _employees(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_EMPLOYEES:
+        raise ValueError(f"must be a whole number of employees from 0 to {MAX_EMPLOYEES}")
+    return value
+
+
+def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
+    """What an identify says about its lead, checked; or errors by field."""
     traits = message.get("traits") or {}
-    if not isinstance(traits, dict):
+    if not isinstance(traits, Mapping):
         return {"traits": ["must be an object"]}
+    problem = checks.json_value_problem(traits, path="traits", max_depth=checks.MAX_PROPERTIES_DEPTH)
+    if problem:
+        return {problem[0]: [problem[1]]}
     lead = _lead_ref(message)
     if lead is None or "email" not in lead:
         return {"userId": ["identify needs an email: as userId or traits.email"]}
     try:
         email = checks.email_normalize(lead["email"])
     except ValueError as exc:
-        return {"traits.email": [str(exc)]}
+        return {"traits.email" if "email" in traits else "userId": [str(exc)]}
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     for name, value in traits.items():
-        if name == "email" or checks.has_nul(value) or checks.has_nul(name):
+        if name == "email":
             continue
         if name == "company":
-            fields["company"] = str(value.get("name", "") if isinstance(value, dict) else value)[:200]
-        elif name == "address" and isinstance(value, dict):
+            fields["company"] = str(value.get("name", "") if isinstance(value, Mapping) else value)[:200]
+        elif name == "address" and isinstance(value, Mapping):
             fields.update({k: str(value[k])[:100] for k in ("city", "country") if value.get(k)})
         elif name in TRAIT_FIELDS:
             target = TRAIT_FIELDS[name]
             if target == "company_size":
-                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                    fields[target] = value
+                try:
+                    fields[target] = _employees(value)
+                except ValueError as exc:
+                    return {f"traits.{name}": [str(exc)]}
             else:
                 fields[target] = str(value)[:100]
         else:
@@ -222,79 +282,126 @@ def _identify(message: dict[str, Any]) -> dict[str, list[str]]:
     if attributes:
         fields["attributes"] = attributes
     user_id = message.get("userId")
-    # The external id is unique: keep it where it already is.
-    if (
-        isinstance(user_id, str)
-        and "@" not in user_id
-        and not checks.has_nul(user_id)
-        and not Lead.objects.filter(external_id=user_id[:200]).exclude(email=email).exists()
-    ):
-        fields["external_id"] = user_id[:200]
-    with transaction.atomic():
-        lead_obj, _ = services.lead_upsert(email=email, fields=fields)
-        visitor_id = _visitor(message.get("anonymousId"))
-        if visitor_id is not None:
-            Visitor.objects.bulk_create([Visitor(key=visitor_id)], ignore_conflicts=True)
-            visitor = Visitor.objects.select_for_update().get(key=visitor_id)
-            if visitor.lead_id is None:
-                ingest.visitor_identify(visitor=visitor, lead_id=lead_obj.pk, now=timezone.now())
-    return {}
+    external_id = None
+    if isinstance(user_id, str) and "@" not in user_id and user_id.strip():
+        try:
+            external_id = checks.lead_id_check(user_id)
+        except ValueError as exc:
+            return {"userId": [str(exc)]}
+    return ingest.Identity(
+        email=email, fields=fields, external_id=external_id, visitor_key=_visitor(message.get("anonymousId"))
+    )
+
+
+@dataclass
+class Outcome:
+    """What became of a batch's messages."""
+
+    identities: list[ingest.Identity] = field(default_factory=list)
+    events: list[checks.Event] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    ignored: int = 0
+
+    def reject(self, index: int, message: object, errors: Mapping[str, list[str]]) -> None:
+        message_id = message.get("messageId") if isinstance(message, Mapping) else None
+        self.rejected.append({"index": index, "messageId": message_id, "errors": dict(errors)})
+
+
+def _messages_check(messages: list[Any], batch: Mapping[str, Any], received: datetime) -> Outcome:
+    """Each message checked (no database): what to write, and what is refused and why."""
+    outcome = Outcome()
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            outcome.reject(index, message, {"message": ["must be an object"]})
+            continue
+        kind = message.get("type")
+        if not isinstance(kind, str):
+            outcome.reject(index, message, {"type": ["must be identify, track, page, screen, group or alias"]})
+        elif kind in IGNORED_TYPES:
+            outcome.ignored += 1
+        elif kind == "identify":
+            identity = _identity(message)
+            if isinstance(identity, ingest.Identity):
+                outcome.identities.append(identity)
+            else:
+                outcome.reject(index, message, identity)
+        elif kind in {"track", "page"}:
+            raw = _event(message)
+            occurred, time_errors = _when(message, batch, received)
+            if occurred is not None:
+                raw["occurred_at"] = occurred.isoformat()
+            checked = checks.event_check(raw, index=index, now=received)
+            errors = {} if isinstance(checked, checks.Event) else dict(checked.errors)
+            errors = _event_errors(errors, kind=str(kind), email_from_traits="email" in _object(_traits(message)))
+            for name, reasons in time_errors.items():
+                errors.setdefault(name, []).extend(reasons)
+            if errors or not isinstance(checked, checks.Event):
+                outcome.reject(index, message, errors)
+            else:
+                outcome.events.append(checked)
+        else:
+            outcome.reject(index, message, {"type": [f"unknown message type {kind!r}"]})
+    return outcome
+
+
+def _messages(body: Mapping[str, Any], only: str | None) -> list[Any]:
+    """The body's messages, within Segment's limits, or :class:`Refusal` naming the limit."""
+    if only is not None:
+        return [{**body, "type": body.get("type", only)}]
+    messages = body.get("batch")
+    if not isinstance(messages, list):
+        raise Refusal(400, "batch: must be a list of messages", {"batch": ["must be a list of messages"]})
+    limit = settings.LEADFLOW_MAX_BATCH_EVENTS
+    if len(messages) > limit:
+        reason = f"at most {limit} messages per batch, got {len(messages)}"
+        raise Refusal(400, f"batch: {reason}", {"batch": [reason]})
+    for index, message in enumerate(messages):
+        size = len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > bodies.SEGMENT_MAX_MESSAGE_BYTES:
+            reason = f"the message is {size} bytes; at most {bodies.SEGMENT_MAX_MESSAGE_BYTES} bytes (32 KB) each"
+            raise Refusal(400, f"batch[{index}]: {reason}", {f"batch[{index}]": [reason]})
+    return messages
 
 
 def _handle(request: HttpRequest, only: str | None) -> JsonResponse:
     received = timezone.now()
+    limit = bodies.SEGMENT_MAX_BATCH_BYTES if only is None else bodies.SEGMENT_MAX_MESSAGE_BYTES
     try:
-        body = _body(request)
+        body = bodies.request_json(request, limit=limit)
+    except bodies.BodyError as exc:
+        return Refusal(exc.status, str(exc), {exc.field: [exc.reason]} if exc.field else None).response()
+    try:
+        if not isinstance(body, dict):
+            raise Refusal(400, "the body must be a JSON object")
         api_key = _api_key(request, body)
-    except BadRequest as exc:
-        return JsonResponse({"success": False, "detail": exc.detail}, status=exc.status)
-    if only is None:
-        messages = body.get("batch")
-        if not isinstance(messages, list):
-            return JsonResponse({"success": False, "detail": "batch: must be a list of messages"}, status=400)
-    else:
-        messages = [{**body, "type": body.get("type", only)}]
-    rejected: list[dict[str, Any]] = []
-    events = []
-    ignored = identified = 0
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            rejected.append({"index": index, "messageId": None, "errors": {"message": ["must be an object"]}})
-            continue
-        kind = message.get("type")
-        if kind in IGNORED_TYPES:
-            ignored += 1
-            continue
-        if kind == "identify":
-            errors = _identify(message)
-            if errors:
-                rejected.append({"index": index, "messageId": message.get("messageId"), "errors": errors})
-            else:
-                identified += 1
-            continue
-        if kind not in {"track", "page"}:
-            errors = {"type": [f"unknown message type {kind!r}"]}
-            rejected.append({"index": index, "messageId": message.get("messageId"), "errors": errors})
-            continue
-        raw = _event(message, body, received)
-        checked = checks.event_check(raw, index=index, now=received)
-        if isinstance(checked, checks.Rejection):
-            errors = {
-                ("event" if name == "type" and kind == "track" else name): e for name, e in checked.errors.items()
-            }
-            errors = {("messageId" if name == "id" else name): e for name, e in errors.items()}
-            rejected.append({"index": index, "messageId": message.get("messageId"), "errors": errors})
-        else:
-            events.append(checked)
-    result = ingest.events_accept(events, source=f"segment:{api_key.prefix}")
+        messages = _messages(body, only)
+    except Refusal as exc:
+        return exc.response()
+    outcome = _messages_check(messages, body, received)
+    if only is not None and outcome.rejected:
+        errors = outcome.rejected[0]["errors"]
+        detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())
+        return Refusal(400, detail, errors).response()
+    try:
+        # All or nothing: a failure part-way leaves no trait written and no event stored.
+        with transaction.atomic():
+            ingest.leads_identify(outcome.identities, now=received)
+            result = ingest.events_accept(outcome.events, source=f"segment:{api_key.prefix}", now=received)
+    except IntegrityError:
+        # Only a concurrent request can get here (an external id taken between the
+        # look-up and the write): nothing was kept, and the SDKs send a 503 again.
+        logger.warning("segment batch collided with a concurrent write; asked to retry", exc_info=True)
+        answer = Refusal(503, "a concurrent request wrote the same leads; nothing was kept: send it again").response()
+        answer["Retry-After"] = "1"
+        return answer
     return JsonResponse(
         {
             "success": True,
             "accepted": result.accepted,
             "duplicates": result.duplicates,
-            "identified": identified,
-            "ignored": ignored,
-            "rejected": rejected,
+            "identified": len(outcome.identities),
+            "ignored": outcome.ignored,
+            "rejected": outcome.rejected,
         }
     )
 

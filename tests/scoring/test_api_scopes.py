@@ -4,6 +4,7 @@ before scopes keep every one."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +63,14 @@ DOORS = {
         ApiScope.ENROLLMENTS_WRITE, lambda c, lead: _json(c, "delete", "/api/v1/enrollments", ENROLL)
     ),
 }
+SEGMENT: dict[str, dict[str, Any]] = {
+    "/v1/identify": {"userId": "ana@example.com", "traits": {"city": "Elsewhere", "plan": "gold"}},
+    "/v1/track": {"userId": "ana@example.com", "event": "Email Opened", "messageId": "m-1"},
+    "/v1/page": {"anonymousId": "v-1", "messageId": "m-2"},
+    "/v1/batch": {"batch": [{"type": "identify", "userId": "bea@example.com", "traits": {"city": "Fresno"}}]},
+}
+
+
 @pytest.fixture
 def world(db: None) -> Lead:
     """A lead enrolled in a sequence: everything a refused request could change."""
@@ -100,6 +109,28 @@ def test_each_endpoint_refuses_a_key_without_its_scope_and_changes_nothing(world
     assert state() == before
     # The scope alone is enough.
     assert DOORS[door].call(bearer([scope.value]), world).status_code in {200, 201, 202}
+
+
+@pytest.mark.parametrize("path", list(SEGMENT))
+def test_segment_endpoints_refuse_a_write_key_without_events_write(world: Lead, path: str) -> None:
+    before = state()
+    key = api_key_issue(name="Browser", scopes=[s for s in ALL if s != "events:write"]).key
+    basic = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Basic {base64.b64encode(f'{key}:'.encode()).decode()}")
+    response = basic.post(path, json.dumps(SEGMENT[path]), content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["success"] is False
+    assert "events:write" in response.json()["detail"]
+    in_body = Client(HTTP_HOST="localhost").post(
+        path, json.dumps({**SEGMENT[path], "writeKey": key}), content_type="application/json"
+    )
+    assert in_body.status_code == 403
+    assert state() == before
+    allowed = api_key_issue(name="Browser", scopes=["events:write"]).key
+    assert (
+        Client(HTTP_HOST="localhost")
+        .post(path, json.dumps({**SEGMENT[path], "writeKey": allowed}), content_type="application/json")
+        .json()["success"]
+    )
 
 
 def test_a_new_key_may_only_send_events_unless_given_more(db: None) -> None:

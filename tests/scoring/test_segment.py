@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from segment.analytics import Client as SegmentClient  # type: ignore[import-untyped]
 
 from scoring import services
 from scoring.api_keys import api_key_issue, api_key_revoke
-from scoring.models import Interaction, Lead, ScoreEntry
+from scoring.models import Interaction, Lead, ScoreEntry, Visitor
 from tests.factories import ScoringRuleFactory, fit_rule
 
 
@@ -125,3 +127,237 @@ def test_an_unknown_event_is_rejected_naming_event_and_the_rest_kept(segment: tu
     body = send(client, "batch", {"batch": batch}).json()
     assert (body["success"], body["accepted"], body["ignored"]) == (True, 1, 1)
     assert [(r["index"], list(r["errors"])) for r in body["rejected"]] == [(0, ["event"])]
+
+
+# --- limits, all or nothing, times, fields -------------------------------------------
+
+
+def identify(n: int, **traits: Any) -> dict[str, Any]:
+    return {"type": "identify", "messageId": f"i-{n}", "userId": f"p{n}@example.com", "traits": traits}
+
+
+def stored() -> tuple[int, int, int]:
+    return Lead.objects.count(), Interaction.objects.count(), Visitor.objects.count()
+
+
+def test_a_batch_over_1000_messages_is_refused_whole(segment: tuple[Client, str]) -> None:
+    client, _ = segment
+    response = send(client, "batch", {"batch": [identify(n) for n in range(1001)]})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"batch": ["at most 1000 messages per batch, got 1001"]}
+    assert stored() == (0, 0, 0)
+
+
+def test_a_batch_over_500_kb_is_refused_whole(segment: tuple[Client, str]) -> None:
+    client, _ = segment
+    messages = [identify(n, note="x" * 20_000) for n in range(30)]  # each message under 32 KB
+    response = send(client, "batch", {"batch": messages})
+    assert response.status_code == 413
+    assert "the limit is 512000 bytes" in response.json()["detail"]
+    zipped = client.post(
+        "/v1/batch",
+        gzip.compress(json.dumps({"batch": messages}).encode()),
+        content_type="application/json",
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert zipped.status_code == 413  # what counts is the JSON, not its compressed size
+    assert stored() == (0, 0, 0)
+
+
+def test_a_message_over_32_kb_is_refused_and_so_is_its_batch(segment: tuple[Client, str]) -> None:
+    client, _ = segment
+    response = send(client, "batch", {"batch": [identify(1), identify(2, note="x" * 33_000)]})
+    assert response.status_code == 400
+    [(field, [reason])] = response.json()["errors"].items()
+    assert field == "batch[1]"
+    assert "at most 32768 bytes (32 KB) each" in reason
+    single = send(client, "identify", identify(3, note="x" * 33_000))
+    assert single.status_code == 413
+    assert stored() == (0, 0, 0)
+
+
+def test_a_batch_that_fails_part_way_leaves_nothing_behind(
+    segment: tuple[Client, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = segment
+    client.raise_request_exception = False
+    Lead.objects.create(email="p1@example.com", city="Fresno")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the disk is full")
+
+    # The identifies are written, then storing the track fails: all inside one transaction.
+    monkeypatch.setattr("scoring.segment.ingest.events_accept", broken)
+    batch = [
+        identify(1, city="San José", plan="gold"),
+        {**identify(2, city="Lima"), "anonymousId": "v-2"},
+        {"type": "track", "messageId": "t-1", "userId": "p1@example.com", "event": "Email Opened"},
+    ]
+    assert send(client, "batch", {"batch": batch}).status_code == 500
+    assert list(Lead.objects.values_list("email", "city", "attributes")) == [("p1@example.com", "Fresno", {})]
+    assert stored() == (1, 0, 0)
+
+
+def test_a_thousand_identifies_in_one_batch_all_land_in_a_few_statements(
+    segment: tuple[Client, str], django_assert_max_num_queries: Any
+) -> None:
+    client, _ = segment
+    fit_rule(8, "city", "equals", "San José", name="Lives in San José")
+    Lead.objects.create(email="p0@example.com", first_name="Old", attributes={"kept": True})
+    batch = [
+        {**identify(n, firstName=f"P{n}", city="San José", plan="gold"), "anonymousId": f"v-{n}"} for n in range(1000)
+    ]
+    with django_assert_max_num_queries(25):  # not one round of queries per message
+        response = send(client, "batch", {"batch": batch})
+    assert (response.status_code, response.json()["identified"], response.json()["rejected"]) == (200, 1000, [])
+    assert Lead.objects.filter(city="San José", attributes__plan="gold").count() == 1000
+    assert Lead.objects.get(email="p0@example.com").attributes == {"kept": True, "plan": "gold"}
+    assert Visitor.objects.filter(lead__isnull=False).count() == 1000
+    services.interactions_score_pending()  # fit is evaluated by the workers
+    assert set(Lead.objects.values_list("fit_score", flat=True)) == {8}
+
+
+def test_identifies_in_one_batch_apply_in_order_and_external_ids_stay_where_they_are(
+    segment: tuple[Client, str],
+) -> None:
+    client, _ = segment
+    Lead.objects.create(email="held@example.com", external_id="crm-1")
+    batch = [
+        {**identify(1, city="Lima", plan="a"), "userId": "crm-1", "traits": {"email": "p1@example.com", "plan": "a"}},
+        {"type": "identify", "userId": "crm-2", "traits": {"email": "P1@example.com", "city": "Quito", "tier": 2}},
+        {"type": "identify", "userId": "crm-2", "traits": {"email": "p2@example.com"}},
+    ]
+    body = send(client, "batch", {"batch": batch}).json()
+    assert (body["identified"], body["rejected"]) == (3, [])
+    ana = Lead.objects.get(email="p1@example.com")
+    assert (ana.city, ana.attributes, ana.external_id) == ("Quito", {"plan": "a", "tier": 2}, "crm-2")
+    assert Lead.objects.get(email="held@example.com").external_id == "crm-1"
+    assert Lead.objects.get(email="p2@example.com").external_id is None
+
+
+@pytest.mark.parametrize(
+    ("message", "field", "reason"),
+    [
+        ({"timestamp": "0001-01-01T00:00:00+14:00"}, "timestamp", "must be 1970-01-01T00:00:00Z or later"),
+        ({"originalTimestamp": "1969-12-31T23:59:59Z"}, "originalTimestamp", "must be 1970-01-01T00:00:00Z or later"),
+        (
+            {"timestamp": "2026-11-24T10:00:00Z", "sentAt": "0001-01-01T00:00:00Z"},
+            "timestamp",
+            "is more than a day in the future (corrected for the device's clock with sentAt)",
+        ),
+        (
+            {"timestamp": "0002-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"},
+            "sentAt",
+            "corrected time is no date",
+        ),
+        (
+            {"timestamp": "2026-11-24T10:00:00Z", "sentAt": "2126-11-24T10:00:00Z"},
+            "timestamp",
+            "1970-01-01T00:00:00Z or later (corrected for the device's clock with sentAt)",
+        ),
+        ({"timestamp": "2026-11-24T10:00:00Z", "sentAt": "soon"}, "sentAt", "is not an ISO 8601 date and time"),
+        ({"timestamp": 12}, "timestamp", "must be an ISO 8601 date and time (text)"),
+    ],
+)
+def test_times_outside_the_range_as_sent_or_corrected_are_refused_by_field(
+    segment: tuple[Client, str], message: dict[str, Any], field: str, reason: str
+) -> None:
+    client, _ = segment
+    track = {"type": "track", "messageId": "m-1", "userId": "ana@example.com", "event": "Email Opened", **message}
+    body = send(client, "batch", {"batch": [track]}).json()
+    [rejected] = body["rejected"]
+    assert list(rejected["errors"]) == [field]
+    assert reason in rejected["errors"][field][0]
+    single = send(client, "track", track)
+    assert single.status_code == 400
+    assert field in single.json()["errors"]
+    assert stored() == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("traits", "field"),
+    [
+        ({"employees": 10**12}, "traits.employees"),
+        ({"employees": -1}, "traits.employees"),
+        ({"employees": "lots"}, "traits.employees"),
+        ({"plan": "gold\x00"}, "traits.plan"),
+        (
+            {"deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": 1}}}}}}}}}}},
+            "traits.deep.a.b.c.d.e.f.g.h",
+        ),
+    ],
+)
+def test_traits_the_lead_cannot_hold_refuse_the_identify_naming_the_trait(
+    segment: tuple[Client, str], traits: dict[str, Any], field: str
+) -> None:
+    client, _ = segment
+    response = send(client, "identify", {"userId": "ana@example.com", "traits": traits})
+    assert response.status_code == 400
+    [name] = response.json()["errors"]
+    assert name.startswith(field)
+    assert not Lead.objects.exists()
+
+
+def test_employees_as_the_sdks_send_them_are_kept(segment: tuple[Client, str]) -> None:
+    client, _ = segment
+    for n, employees in enumerate([12, 12.0, " 40 ", 2_147_483_647]):
+        assert send(client, "identify", identify(n, employees=employees)).status_code == 200
+    assert sorted(size or 0 for size in Lead.objects.values_list("company_size", flat=True)) == [
+        12,
+        12,
+        40,
+        2_147_483_647,
+    ]
+
+
+hostile = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["\x00", "\ud800", "a\udfffb", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "@", ""]),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | hostile,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(hostile, children, max_size=3),
+    max_leaves=10,
+)
+segment_messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["identify", "track", "page", "screen", "alias", "nope"]) | json_values,
+        "messageId": hostile | json_values,
+        "userId": st.emails() | hostile | json_values,
+        "anonymousId": st.from_regex(r"[a-z0-9-]{1,70}", fullmatch=True) | hostile | json_values,
+        "event": st.sampled_from(["Email Opened", "Form Submitted", "form_submit"]) | hostile | json_values,
+        "traits": st.dictionaries(
+            st.sampled_from(["email", "employees", "firstName", "company", "address", "plan"]) | hostile, json_values
+        )
+        | json_values,
+        "properties": json_values,
+        "context": st.fixed_dictionaries({}, optional={"traits": json_values, "page": json_values}) | json_values,
+        "timestamp": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat) | hostile | json_values,
+        "originalTimestamp": hostile | json_values,
+        "sentAt": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat) | hostile | json_values,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["batch", "identify", "track", "page"]),
+    body=st.one_of(
+        json_values,
+        segment_messages,
+        st.fixed_dictionaries(
+            {"batch": st.lists(segment_messages, max_size=5) | json_values},
+            optional={"sentAt": hostile | json_values, "context": json_values},
+        ),
+    ),
+)
+def test_no_body_makes_a_segment_endpoint_fail(segment: tuple[Client, str], path: str, body: object) -> None:
+    client, _ = segment
+    response = client.post(f"/v1/{path}", json.dumps(body), content_type="application/json")
+    assert response.status_code < 500, response.content[:500]
+    if response.status_code == 200:
+        answer = response.json()
+        sent = len(body["batch"]) if path == "batch" and isinstance(body, dict) else 1
+        counted = answer["accepted"] + answer["duplicates"] + answer["identified"] + answer["ignored"]
+        assert counted + len(answer["rejected"]) == sent
