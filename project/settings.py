@@ -7,6 +7,7 @@ Celery broker kept in files under ``var/broker`` (no server needed). Set
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by Leadflow itself, not a CDN
+    "django_ratelimit",  # its system checks say when the cache cannot hold rate-limit counts
     "scoring",
     "nurture",
     "routing",
@@ -177,6 +179,74 @@ LEADFLOW_MAX_BATCH_EVENTS = 1000
 
 # Sites whose pages may send page views to /t/p with fetch (CORS); sendBeacon needs none.
 LEADFLOW_TRACKING_ORIGINS = env_list("LEADFLOW_TRACKING_ORIGINS", [])
+
+# --- Anonymous sources: rate limits and the cache that counts them ----------------
+# The public tracking endpoints (forms, page beacon, open pixel, click) are limited per
+# client address and per lead or visitor, so nobody can buy a lead a score by posting.
+# The counts live in the cache, which every web process must share: Redis at
+# LEADFLOW_CACHE_URL, else the broker's Redis. Without Redis (a first run) they stay in
+# the memory of the one web process `bin/run` starts.
+_BROKER_IS_REDIS = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+LEADFLOW_CACHE_URL = env_str("LEADFLOW_CACHE_URL", CELERY_BROKER_URL if _BROKER_IS_REDIS else "locmem://")
+if LEADFLOW_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": LEADFLOW_CACHE_URL,
+            "KEY_PREFIX": "leadflow",
+            # A Redis that does not answer costs a request half a second, not a hang.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    # Django's own Redis cache increments atomically (INCR); django-ratelimit only
+    # knows django-redis's by name.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+elif LEADFLOW_CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Shared by the threads of the one web process of a first run, which is enough there.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+else:
+    raise ValueError(f"LEADFLOW_CACHE_URL={LEADFLOW_CACHE_URL!r} must be redis://…, rediss://…, unix://… or locmem://")
+# If the cache fails, tracking goes on unlimited (and logs it) rather than losing data.
+RATELIMIT_FAIL_OPEN = True
+# Reverse proxies in front of Leadflow that append the client's address to
+# X-Forwarded-For; 0 counts by the connection's own address.
+LEADFLOW_TRUSTED_PROXY_COUNT = env_int("LEADFLOW_TRUSTED_PROXY_COUNT", 0)
+RATELIMIT_IP_META_KEY = "scoring.tracking.client_ip"
+
+
+# Rates as django-ratelimit writes them ("30/m", "300/h", "10/d", "100/15m"), comma-separated
+# to combine windows; "off" for none. Per address they leave room for an office behind
+# one address and for mail providers' image proxies and link scanners; per lead they
+# allow what one person does, not a flood.
+def _rates(name: str, default: list[str]) -> list[str]:
+    rates = env_list(name, default)
+    if rates == ["off"]:
+        return []
+    for rate in rates:
+        if not re.fullmatch(r"[1-9][0-9]*/([1-9][0-9]*)?[smhd]", rate):
+            raise ValueError(f"{name}={rate!r} is not a rate such as 30/m, 300/h, 10/d or 100/15m (or off)")
+    return rates
+
+
+LEADFLOW_RATE_LIMITS = {
+    "form": {
+        "ip": _rates("LEADFLOW_RATE_FORM_IP", ["30/m", "300/h"]),
+        "lead": _rates("LEADFLOW_RATE_FORM_LEAD", ["5/h", "10/d"]),
+    },
+    "page": {
+        "ip": _rates("LEADFLOW_RATE_PAGE_IP", ["300/m"]),
+        "visitor": _rates("LEADFLOW_RATE_PAGE_VISITOR", ["30/m", "500/d"]),
+    },
+    "open": {
+        "ip": _rates("LEADFLOW_RATE_OPEN_IP", ["1200/m"]),
+        "lead": _rates("LEADFLOW_RATE_OPEN_LEAD", ["30/h", "100/d"]),
+    },
+    "click": {
+        "ip": _rates("LEADFLOW_RATE_CLICK_IP", ["600/m"]),
+        "lead": _rates("LEADFLOW_RATE_CLICK_LEAD", ["30/h", "100/d"]),
+    },
+}
 
 # --- Scoring ------------------------------------------------------------------
 # How many unscored interactions one worker claims per transaction.

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from scoring import rules as pure
-from scoring import selectors, services, suppression
+from scoring import selectors, services, suppression, tracking
 from scoring.api_keys import api_key_issue, api_key_revoke
 from scoring.decay import check_policy as decay_checks
 from scoring.models import (
@@ -480,8 +480,25 @@ class VisitorAdmin(admin.ModelAdmin[Visitor]):
         return False
 
 
+class TrackedFormForm(forms.ModelForm[TrackedForm]):
+    """Refuses lead fields a public form may not write (stage, owner, scores, external id)."""
+
+    class Meta:
+        model = TrackedForm
+        fields = ["name", "key", "active", "lead_fields", "success_url"]
+
+    def clean_lead_fields(self) -> object:
+        value = self.cleaned_data.get("lead_fields")
+        value = [] if value is None else value
+        problems = tracking.form_lead_field_problems(value)
+        if problems:
+            raise forms.ValidationError(problems)
+        return value
+
+
 @admin.register(TrackedForm)
 class TrackedFormAdmin(admin.ModelAdmin[TrackedForm]):
+    form = TrackedFormForm
     list_display = ["name", "key", "active", "success_url"]
     prepopulated_fields = {"key": ["name"]}
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
+from collections import Counter
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.conf import settings as dj_settings
+from django.test import Client, RequestFactory, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
+from routing import services as routing_services
+from routing.models import QueueItem
 from scoring import services, tracking
 from scoring.models import Interaction, Lead, ScoreEntry, TrackedForm, Visitor
-from tests.factories import LeadFactory, ScoringRuleFactory
+from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
+from tests.routing.factories import TeamFactory
+from tests.routing.factories import rule as routing_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +176,274 @@ def test_random_tokens_never_record_or_fail(web: Client, token: str) -> None:
     assert web.get(f"/t/c/{token}").status_code == 404
     assert web.get(f"/t/o/{token}.gif").status_code == 404
     assert not Interaction.objects.exists()
+
+
+# --- anonymous sources: rate limits ------------------------------------------------------
+
+
+def no_limits() -> dict[str, dict[str, list[str]]]:
+    return {endpoint: {kind: [] for kind in kinds} for endpoint, kinds in dj_settings.LEADFLOW_RATE_LIMITS.items()}
+
+
+def from_address(address: str) -> Client:
+    return Client(HTTP_HOST="localhost", REMOTE_ADDR=address)
+
+
+def test_two_hundred_anonymous_posts_cannot_buy_a_lead_a_place_in_the_sales_queue() -> None:
+    ScoringRuleFactory.create(points=2, interaction_types=["form_submit"])
+    sales_group = ScoreGroupFactory.create(key="sales-ready", min_score=20)
+    team = TeamFactory.create(key="sales")
+    routing_rule("enters_group", {"kind": "route_to_queue", "team": team}, group=sales_group)
+    TrackedForm.objects.create(key="contact", name="Contact")
+
+    # From 200 addresses, as a botnet would: only the lead's own limit stands in the way.
+    answers = Counter(
+        from_address(f"198.51.100.{n % 250}").post("/t/f/contact", {"email": "victim@example.com"}).status_code
+        for n in range(200)
+    )
+    services.interactions_score_pending()
+    routing_services.transitions_route()
+
+    lead = Lead.objects.get(email="victim@example.com")
+    assert answers == {200: 5, 429: 195}, "5 an hour per lead by default"
+    assert Interaction.objects.filter(lead=lead, type="form_submit").count() == 5
+    assert lead.engagement_score == 10
+    assert lead.score_group is None
+    assert not QueueItem.objects.exists()
+
+
+def test_one_address_is_limited_but_an_office_behind_it_is_not(web: Client) -> None:
+    TrackedForm.objects.create(key="webinar", name="Webinar")
+    office = [web.post("/t/f/webinar", {"email": f"colleague{n}@office.example"}).status_code for n in range(30)]
+    assert office == [200] * 30, "30 people behind one address sign up within a minute"
+    flood = web.post("/t/f/webinar", {"email": "one-more@office.example"}, headers={"Accept": "application/json"})
+    assert flood.status_code == 429
+    assert int(flood["Retry-After"]) >= 1
+    assert "detail" in flood.json()
+    assert Lead.objects.count() == 30, "a refused post creates no lead"
+    other = from_address("203.0.113.7").post("/t/f/webinar", {"email": "elsewhere@example.com"})
+    assert other.status_code == 200, "counted per address"
+
+
+def test_a_click_over_the_limit_still_takes_the_person_to_the_link_but_is_not_recorded(
+    web: Client, lead: Lead, settings: Settings
+) -> None:
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "click": {"ip": [], "lead": ["2/h"]}}
+    path = tracking.click_url(lead_id=lead.pk, url="https://toys.example/offer", campaign="spring")
+    answers = [web.get(path) for _ in range(4)]
+    assert [(a.status_code, a["Location"]) for a in answers] == [(302, "https://toys.example/offer")] * 4
+    assert Interaction.objects.filter(type="email_click").count() == 2
+
+
+def test_opens_over_the_limit_get_429_with_the_pixel_and_record_nothing(
+    web: Client, lead: Lead, settings: Settings
+) -> None:
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "open": {"ip": ["3/m"], "lead": []}}
+    path = tracking.open_url(lead_id=lead.pk, campaign="spring")
+    answers = [web.get(path) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[-1]["Content-Type"] == "image/gif"
+    assert answers[-1].content == tracking.GIF, "mail clients show no broken image"
+    assert Interaction.objects.filter(type="email_open").count() == 3
+
+
+def test_page_views_are_limited_per_visitor_and_per_address(web: Client, settings: Settings) -> None:
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "page": {"ip": ["5/m"], "visitor": ["2/m"]}}
+    page = {"url": "https://toys.example/"}
+    same_visitor = [beacon(web, {**page, "visitor_id": "v-1"}).status_code for _ in range(3)]
+    assert same_visitor == [204, 204, 429]
+    others = [beacon(web, {**page, "visitor_id": f"v-{n}"}).status_code for n in range(2, 5)]
+    assert others == [204, 204, 429], "the address's 5 a minute are used up"
+    assert Interaction.objects.count() == 4
+
+
+def test_rate_limits_count_in_redis_so_every_web_process_shares_them(
+    redis_broker: str, web: Client, fresh_rate_limits: str
+) -> None:
+    import redis
+
+    assert dj_settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    beacon(web, {"visitor_id": "v-1", "url": "https://toys.example/"})
+    client = redis.Redis.from_url(str(dj_settings.CACHES["default"]["LOCATION"]))
+    assert client.keys(f"leadflow:1:{fresh_rate_limits}*"), "the counts are in Redis"
+
+
+def test_when_the_cache_is_down_tracking_goes_on_unlimited(web: Client, settings: Settings, caplog: Any) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0"}
+    }
+    assert beacon(web, {"visitor_id": "v-1", "url": "https://toys.example/"}).status_code == 204
+    assert Interaction.objects.count() == 1
+    assert "the cache failed" in caplog.text
+
+
+def test_behind_trusted_proxies_the_address_the_outermost_saw_is_counted(settings: Settings) -> None:
+    settings.LEADFLOW_TRUSTED_PROXY_COUNT = 2
+    factory = RequestFactory()
+
+    def seen(forwarded: str) -> str:
+        return tracking.client_ip(factory.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded))
+
+    assert seen("6.6.6.6, 192.0.2.10, 10.0.0.1") == "192.0.2.10", "what the client wrote itself is ignored"
+    assert seen("192.0.2.10") == "10.0.0.2", "too few hops: the proxy's own address"
+    assert seen("not an address, 10.0.0.1") == "10.0.0.2"
+    settings.LEADFLOW_TRUSTED_PROXY_COUNT = 0
+    assert seen("192.0.2.10, 10.0.0.1") == "10.0.0.2", "no proxy trusted: the header is the client's word"
+
+
+@given(forwarded=st.text(max_size=200), hops=st.integers(min_value=0, max_value=4))
+def test_any_forwarded_header_gives_an_address(forwarded: str, hops: int) -> None:
+    with override_settings(LEADFLOW_TRUSTED_PROXY_COUNT=hops):
+        request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded)
+        ipaddress.ip_address(tracking.client_ip(request))
+
+
+# --- anonymous sources: forms checked like the API -----------------------------------------
+
+
+@pytest.fixture
+def signup() -> TrackedForm:
+    return TrackedForm.objects.create(
+        key="signup",
+        name="Sign-up",
+        lead_fields=["first_name", "company", "company_size", "time_zone", "attributes.goal"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("company_size", "many"), ("company_size", "-3"), ("time_zone", "Mars/Olympus_Mons"), ("first_name", "x" * 101)],
+)
+def test_a_post_with_a_bad_lead_field_is_refused_whole_naming_it(
+    web: Client, signup: TrackedForm, field: str, value: str
+) -> None:
+    post = {"email": "new@example.com", "first_name": "Bea", "kids": "2", field: value}
+    page = web.post("/t/f/signup", post)
+    as_json = web.post("/t/f/signup", post, headers={"Accept": "application/json"})
+
+    assert page.status_code == 400
+    assert page["Content-Type"].startswith("text/html")
+    assert f"<li>{field}: " in page.content.decode()
+    assert as_json.status_code == 400
+    assert list(as_json.json()["errors"]) == [field]
+    assert not Lead.objects.exists(), "no lead is created for a refused post"
+    assert not Interaction.objects.exists()
+
+
+def test_a_refused_post_changes_nothing_of_a_known_lead(web: Client, signup: TrackedForm, lead: Lead) -> None:
+    before = Lead.objects.values().get(pk=lead.pk)
+    response = web.post("/t/f/signup", {"email": "ANA@example.com", "first_name": "Mallory", "time_zone": "Nowhere"})
+    assert response.status_code == 400
+    assert Lead.objects.values().get(pk=lead.pk) == before
+    assert not Interaction.objects.exists()
+
+
+def test_a_form_writes_only_the_lead_fields_it_lists(web: Client, lead: Lead) -> None:
+    lead.company = "Toys Inc"
+    lead.save()
+    # Saved before the admin checked lead fields: the ones a form may not write are not lead fields.
+    TrackedForm.objects.create(
+        key="old", name="Old", lead_fields=["first_name", "company", "lifecycle_stage", "external_id"]
+    )
+    response = web.post(
+        "/t/f/old",
+        {
+            "email": "ana@example.com",
+            "first_name": "Ana María",
+            "company": "",  # left blank: changes nothing
+            "title": "CEO",  # not listed
+            "lifecycle_stage": "owned-by-attacker",
+            "external_id": "crm-1",
+            "owner": "1",
+            "engagement_score": "1000",
+        },
+    )
+    assert response.status_code == 200
+    lead.refresh_from_db()
+    assert (lead.first_name, lead.company, lead.title) == ("Ana María", "Toys Inc", "")
+    assert (lead.lifecycle_stage, lead.external_id, lead.owner_id, lead.engagement_score) == ("lead", None, None, 0)
+    submitted = Interaction.objects.get(type="form_submit")
+    assert submitted.properties["lifecycle_stage"] == "owned-by-attacker", "kept as what was posted, nothing more"
+
+
+def test_valid_lead_fields_are_written_through_the_api_checks(web: Client, signup: TrackedForm) -> None:
+    post = {
+        "email": "bea@example.com",
+        "company_size": "250",
+        "time_zone": "Europe/Madrid",
+        "attributes.goal": "gifts",
+        "interests": ["dolls", "trains"],
+    }
+    response = web.post("/t/f/signup", post, headers={"Accept": "application/json"})
+    assert (response.status_code, response.json()) == (200, {"detail": "received"})
+    lead = Lead.objects.get()
+    assert (lead.company_size, lead.time_zone, lead.attributes) == (250, "Europe/Madrid", {"goal": "gifts"})
+    submitted = Interaction.objects.get()
+    assert submitted.properties == {"form": "signup", "interests": ["dolls", "trains"]}
+
+
+@pytest.mark.parametrize("name", sorted(tracking.RESERVED_PROPERTIES))
+def test_posted_fields_cannot_override_reserved_properties(web: Client, signup: TrackedForm, name: str) -> None:
+    response = web.post(
+        "/t/f/signup", {"email": "bea@example.com", name: "spoofed"}, headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 400
+    assert name in response.json()["errors"]
+    assert not Interaction.objects.exists()
+
+
+def test_fields_kept_on_the_interaction_are_bounded(web: Client, signup: TrackedForm) -> None:
+    many = {f"extra{n}": "x" for n in range(tracking.MAX_FORM_PROPERTIES + 1)}
+    json_ = {"Accept": "application/json"}
+    too_many = web.post("/t/f/signup", {"email": "bea@example.com", **many}, headers=json_)
+    too_long = web.post("/t/f/signup", {"email": "bea@example.com", "note": "x" * 5001}, headers=json_)
+    long_name = web.post("/t/f/signup", {"email": "bea@example.com", "n" * 101: "x"}, headers=json_)
+    assert (too_many.status_code, list(too_many.json()["errors"])) == (400, ["fields"])
+    assert (too_long.status_code, list(too_long.json()["errors"])) == (400, ["note"])
+    assert long_name.status_code == 400
+    assert not Lead.objects.exists()
+    assert not Interaction.objects.exists()
+
+
+def test_a_bad_visitor_id_in_the_post_is_refused(web: Client, signup: TrackedForm) -> None:
+    response = web.post("/t/f/signup", {"email": "bea@example.com", "visitor_id": "<script>"})
+    assert response.status_code == 400
+    assert "visitor_id" in response.content.decode()
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("lead_fields", "error"),
+    [
+        ('["first_name", "lifecycle_stage"]', "&#x27;lifecycle_stage&#x27; cannot be set by a form"),
+        ('["external_id"]', "&#x27;external_id&#x27; cannot be set by a form"),
+        ('["owner"]', "&#x27;owner&#x27; cannot be set by a form"),
+        ('["engagement_score"]', "&#x27;engagement_score&#x27; cannot be set by a form"),
+        ('["attributes."]', "name a custom attribute"),
+        ('"first_name"', "must be a list of field names"),
+    ],
+)
+def test_the_admin_refuses_a_form_that_would_write_what_forms_may_not(
+    admin_client: Client, lead_fields: str, error: str
+) -> None:
+    data = {"name": "Contact", "key": "contact", "active": "on", "lead_fields": lead_fields, "success_url": ""}
+    response = admin_client.post("/admin/scoring/trackedform/add/", data)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not TrackedForm.objects.exists()
+
+
+def test_the_admin_saves_a_form_with_lead_fields_a_form_may_write(admin_client: Client) -> None:
+    data = {
+        "name": "Contact",
+        "key": "contact",
+        "active": "on",
+        "lead_fields": '["first_name", "company", "attributes.goal"]',
+        "success_url": "",
+    }
+    response = admin_client.post("/admin/scoring/trackedform/add/", data)
+    assert response.status_code == 302
+    assert TrackedForm.objects.get().lead_fields == ["first_name", "company", "attributes.goal"]
