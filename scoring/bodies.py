@@ -113,32 +113,39 @@ def _lone_surrogate(text: str) -> bool:
     return False
 
 
+_Place = tuple[Any, str | int] | None  # (the parent's place, the key or index here); None: the body
+
+
+def _path(place: _Place) -> str:
+    keys: list[str | int] = []
+    while place is not None:
+        place, key = place
+        keys.append(key)
+    path = ""
+    for key in reversed(keys):
+        path = _join(path, key)
+    return path
+
+
 def _structure_check(data: Any, *, surrogates: bool) -> None:
-    """Depth (always) and lone surrogates (when the body may hold one), without recursion."""
-    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    """Depth (always) and lone surrogates (when the body may hold one), without recursion.
+    Paths are built only for an error: most bodies have none."""
+    stack: list[tuple[Any, _Place, int]] = [(data, None, 1)]
     while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, dict):
+        item, place, depth = stack.pop()
+        if isinstance(item, dict | list):
             if depth > MAX_BODY_DEPTH:
-                raise _deep(path)
-            for key, child in item.items():
-                where = _join(path, key)
-                if surrogates and _lone_surrogate(key):
-                    raise BodyError(400, where, f"key {SURROGATE_MESSAGE}")
+                raise _deep(_path(place))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                if surrogates and isinstance(key, str) and _lone_surrogate(key):
+                    raise BodyError(400, _path((place, key)), f"key {SURROGATE_MESSAGE}")
                 if isinstance(child, dict | list):
-                    stack.append((child, where, depth + 1))
+                    stack.append((child, (place, key), depth + 1))
                 elif surrogates and isinstance(child, str) and _lone_surrogate(child):
-                    raise BodyError(400, where, SURROGATE_MESSAGE)
-        elif isinstance(item, list):
-            if depth > MAX_BODY_DEPTH:
-                raise _deep(path)
-            for index, child in enumerate(item):
-                if isinstance(child, dict | list):
-                    stack.append((child, _join(path, index), depth + 1))
-                elif surrogates and isinstance(child, str) and _lone_surrogate(child):
-                    raise BodyError(400, _join(path, index), SURROGATE_MESSAGE)
+                    raise BodyError(400, _path((place, key)), SURROGATE_MESSAGE)
         elif surrogates and isinstance(item, str) and _lone_surrogate(item):
-            raise BodyError(400, path or "body", SURROGATE_MESSAGE)
+            raise BodyError(400, _path(place) or "body", SURROGATE_MESSAGE)
 
 
 def json_parse(raw: bytes) -> Any:
