@@ -71,12 +71,16 @@ class LeadRefSerializer(serializers.Serializer[Any]):
 class EventSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(max_length=checks.MAX_ID_LENGTH, help_text="Your unique id: repeats are ignored.")
     type = serializers.ChoiceField(choices=list(INTERACTION_TYPES))
-    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with time zone; default: now.")
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 with time zone, from 1970 to a day ahead; default: now."
+    )
     lead = LeadRefSerializer(required=False, help_text="The lead (created if new). Or give visitor_id.")
     visitor_id = serializers.RegexField(
         checks.VISITOR_ID.pattern, required=False, help_text="An anonymous visitor (the tracking cookie)."
     )
-    properties = serializers.DictField(required=False, help_text="What rules match on: campaign, url, form…")
+    properties = serializers.DictField(
+        required=False, help_text="What rules match on: campaign, url, form… At most 10 levels deep."
+    )
 
 
 class EventBatchSerializer(serializers.Serializer[Any]):
