@@ -30,10 +30,11 @@ admin never disagree. Every problem is reported with its place, all at once.
 
 Webhook secrets never go in the file: ``secret_env`` names an environment
 variable read at import time, and the secret is stored as the admin stores
-it (encrypted). Webhook URLs get the admin's check of where they point
-(:mod:`routing.egress`), reported like any other problem. Export cannot know that name, so it writes no ``secret_env``; importing
-a webhook action without one keeps the secret the same rule's webhook to the
-same URL already has.
+it (encrypted). Export cannot know that name, so it writes no
+``secret_env``; importing a webhook action without one keeps the secret the
+same rule's webhook to the same URL already has. Webhook URLs get the
+admin's check of where they point (:mod:`routing.egress`), reported like any
+other problem.
 
 Rules missing from the file are deactivated (their action history stays);
 teams missing from it are kept, since reps, territories and queued leads

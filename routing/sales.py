@@ -31,6 +31,11 @@ class ActionRefused(Exception):
     """The action cannot be done now (someone else claimed it, it is closed…); the message says why."""
 
 
+class InputRefused(ActionRefused):
+    """What the rep typed cannot be kept (missing, too long, not storable text); the
+    message names each field and why. Nothing was changed."""
+
+
 BANT_FIELDS = ("budget", "authority", "need", "timeline")
 # The columns' lengths (QueueItem.reason, QueueItem.budget…): longer text is refused, not cut.
 REASON_MAX_LENGTH = 300
@@ -52,7 +57,21 @@ class Bant:
                 problems[name] = "Say what you learned about the lead's " + name + "."
             elif len(value) > BANT_MAX_LENGTH:
                 problems[name] = f"At most {BANT_MAX_LENGTH} characters (this has {len(value)})."
+            elif problem := text_problem(value):
+                problems[name] = problem[0].upper() + problem[1:]
         return problems
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (PostgreSQL refuses NUL; UTF-8 has no lone
+    surrogates), or None."""
+    if "\x00" in value:
+        return "may not contain the NUL character."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "may not contain unpaired surrogate characters."
+    return None
 
 
 # What each action needs the item to be in, and what it becomes.
@@ -155,16 +174,18 @@ def item_act(
         raise ActionRefused(f"Unknown action '{kind}'.")
     reason = reason.strip()
     if kind in _NEEDS_REASON and not reason:
-        raise ActionRefused("reason: say why.")
+        raise InputRefused("reason: say why.")
     if len(reason) > REASON_MAX_LENGTH:
-        raise ActionRefused(f"reason: at most {REASON_MAX_LENGTH} characters (this has {len(reason)}).")
+        raise InputRefused(f"reason: at most {REASON_MAX_LENGTH} characters (this has {len(reason)}).")
+    if problem := text_problem(reason):
+        raise InputRefused(f"reason: {problem}")
     rep = rep_of(user)
     changes: dict[str, Any] = {"status": _MOVES[kind][1]}
     if kind == Outcome.Kind.QUALIFIED:
         bant = bant or Bant()
         missing = bant.check()
         if missing:
-            raise ActionRefused(" ".join(f"{name}: {message}" for name, message in missing.items()))
+            raise InputRefused(" ".join(f"{name}: {message}" for name, message in missing.items()))
         changes.update(budget=bant.budget, authority=bant.authority, need=bant.need, timeline=bant.timeline)
     if kind == Outcome.Kind.ACCEPTED:
         changes["claimed_at"] = Coalesce(F("claimed_at"), Value(now))

@@ -6,6 +6,7 @@ who is a rep; a rep sees and acts on items of their own team only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -69,6 +70,8 @@ REASON_FORMS = (
 )
 
 RepView = Callable[..., HttpResponse]
+# A page number as the forms send it; longer ones are no page anyone has.
+_PAGE = re.compile(r"[0-9]{1,9}")
 
 
 def rep_required(view: RepView) -> RepView:
@@ -94,20 +97,31 @@ def rep_required(view: RepView) -> RepView:
 @require_GET
 @rep_required
 def queue(request: HttpRequest, rep: Rep) -> HttpResponse:
-    page = selectors.queue_page(rep=rep, page=request.GET.get("page") or 1)
+    return _queue_page(request, rep, page=_page_number(request.GET.get("page", "")))
+
+
+def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200) -> HttpResponse:
+    queue_page = selectors.queue_page(rep=rep, page=page)
     return render(
         request,
         "routing/sales/queue.html",
         {
             "rep": rep,
             "team": rep.team,
-            "queue": page,
-            "page_number": page.page.number,
+            "queue": queue_page,
+            "page_number": queue_page.page.number,
             "reason_forms": REASON_FORMS,
             "reason_max": sales.REASON_MAX_LENGTH,
             "bant_max": sales.BANT_MAX_LENGTH,
         },
+        status=status,
     )
+
+
+def _page_number(value: str) -> int:
+    """A page number from the query or the form: ASCII digits, else the first page
+    (``"²".isdigit()`` is true, and int() of 5,000 digits raises)."""
+    return int(value) if _PAGE.fullmatch(value) else 1
 
 
 @require_POST
@@ -141,6 +155,10 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
             reason=request.POST.get("reason", ""),
             bant=bant,
         )
+    except sales.InputRefused as exc:
+        # What was typed is wrong, not the moment: the page again, with the field and the reason.
+        messages.error(request, f"{_label(item)}: {exc}")
+        return _queue_page(request, rep, page=_page_number(request.POST.get("page", "")), status=400)
     except sales.ActionRefused as exc:
         messages.error(request, f"{_label(item)}: {exc}")
     else:
@@ -162,7 +180,7 @@ def _label(item: QueueItem) -> str:
 def _back(request: HttpRequest) -> HttpResponse:
     """To the queue page the form was on (a page number, never a URL from the form)."""
     url = reverse("sales:queue")
-    page = request.POST.get("page", "")
-    if page.isdigit() and int(page) > 1:
-        url += f"?page={int(page)}"
+    page = _page_number(request.POST.get("page", ""))
+    if page > 1:
+        url += f"?page={page}"
     return HttpResponseRedirect(url)

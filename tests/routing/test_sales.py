@@ -128,15 +128,61 @@ def test_errors_name_the_field_and_change_nothing() -> None:
     item = item_in(rep, owner=rep.user, status=Status.ACCEPTED)
     client = signed_in(rep)
 
-    _, said = post(client, item, "qualify", budget="10k", authority="", need="x" * 201, timeline="soon")
+    response, said = post(client, item, "qualify", budget="10k", authority="", need="x" * 201, timeline="soon")
+    assert response.status_code == 400  # the page again, with what to fix
     assert said == [
         "Grace Hopper: authority: Say what you learned about the lead's authority. "
         "need: At most 200 characters (this has 201)."
     ]
-    _, said = post(client, item, "reject", reason="y" * 301)
+    assert escape(said[0]) in response.content.decode()
+    response, said = post(client, item, "reject", reason="y" * 301)
+    assert response.status_code == 400
     assert said == ["Grace Hopper: reason: at most 300 characters (this has 301)."]
-    _, said = post(client, item, "disqualify", reason="   ")
+    response, said = post(client, item, "disqualify", reason="   ")
+    assert response.status_code == 400
     assert said == ["Grace Hopper: reason: say why."]
+    item.refresh_from_db()
+    assert item.status == Status.ACCEPTED
+    assert not Outcome.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("verb", "data", "said"),
+    [
+        ("reject", {"reason": "no budget\x00"}, "reason: may not contain the NUL character."),
+        ("lose", {"reason": "\x00"}, "reason: may not contain the NUL character."),
+        ("accept", {"reason": "\x00"}, "reason: may not contain the NUL character."),
+        ("qualify", {**BANT, "need": "a\x00b"}, "need: May not contain the NUL character."),
+        ("qualify", {**BANT, "budget": "\x00", "timeline": "\x00"}, "budget: May not contain the NUL character. "),
+    ],
+)
+def test_a_nul_in_a_reason_or_bant_field_is_a_form_error_naming_the_field(
+    verb: str, data: dict[str, str], said: str
+) -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.ACCEPTED)
+
+    response, messages = post(signed_in(rep), item, verb, **data)
+
+    assert response.status_code == 400
+    [message] = messages
+    assert message.startswith(f"Grace Hopper: {said}")
+    item.refresh_from_db()
+    assert (item.status, item.reason, item.budget) == (Status.ACCEPTED, "", "")
+    assert not Outcome.objects.exists()
+    assert not GroupTransition.objects.filter(lead=item.lead).exists()
+
+
+@pytest.mark.django_db
+def test_the_service_refuses_text_the_database_cannot_store_by_field() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.ACCEPTED)
+    with pytest.raises(sales.InputRefused, match=r"^reason: may not contain unpaired surrogate"):
+        sales.item_act(item_id=item.pk, user=rep.user, kind="rejected", reason="\ud800")
+    bant = sales.Bant(**{**BANT, "authority": "CTO\udfff"})
+    with pytest.raises(sales.InputRefused, match=r"^authority: May not contain unpaired surrogate"):
+        sales.item_act(item_id=item.pk, user=rep.user, kind="qualified", bant=bant)
     item.refresh_from_db()
     assert item.status == Status.ACCEPTED
     assert not Outcome.objects.exists()
