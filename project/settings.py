@@ -299,6 +299,8 @@ LEADFLOW_WEBHOOK_MAX_ATTEMPTS = env_int("LEADFLOW_WEBHOOK_MAX_ATTEMPTS", 8)
 # A webhook call ends within this many seconds in all (look-up, connect, send, wait, read),
 # however the receiver dribbles its answer; the sender's lease is computed to outlast it.
 LEADFLOW_WEBHOOK_DEADLINE_SECONDS = env_int("LEADFLOW_WEBHOOK_DEADLINE_SECONDS", 20)
+if LEADFLOW_WEBHOOK_DEADLINE_SECONDS < 1:
+    raise ValueError("LEADFLOW_WEBHOOK_DEADLINE_SECONDS must be 1 or more (seconds a webhook call may take in all)")
 # Webhooks never call loopback, private, link-local, multicast or reserved addresses (the
 # worker sits next to Redis, PostgreSQL and the admin), except in these networks, for an
 # on-premise CRM: comma-separated CIDRs, e.g. "10.0.5.0/24,127.0.0.1/32". Checked here, so a

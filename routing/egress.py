@@ -27,6 +27,7 @@ byte a second keep a call open for ever.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -227,6 +228,16 @@ def _deadline_named() -> Iterator[None]:
 # Name lookups run here so that a slow name server cannot outlast the deadline
 # (getaddrinfo itself takes no timeout). A lookup given up on ends by itself.
 _lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
+def _lookups_anew() -> None:
+    # A forked child (a Celery pool process) has none of its parent's threads: a pool
+    # that thinks it has them would never run a lookup.
+    global _lookups
+    _lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
+os.register_at_fork(after_in_child=_lookups_anew)
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
