@@ -102,6 +102,11 @@ def test_allowed_networks_let_an_on_premise_crm_through_and_nothing_else(setting
     assert egress.url_problem("http://10.0.6.7/hook") is not None
     assert egress.url_problem("http://127.0.0.2/hook") is not None
     assert egress.url_problem("http://169.254.169.254/") is not None
+    # localhost is 127.0.0.1 and ::1: allowing one of them does not allow the name.
+    assert egress.url_problem("http://localhost:8080/hook") == (
+        "localhost stands for ::1, which is a loopback address: "
+        "webhooks may not call it unless LEADFLOW_WEBHOOK_ALLOWED_NETWORKS allows its network"
+    )
 
 
 INTERNAL_V4 = st.one_of(

@@ -13,7 +13,7 @@ import pytest
 from routing import services, tasks, webhooks
 from routing.models import WebhookAttempt, WebhookDelivery
 from scoring.models import GroupTransition, Lead, ScoreGroup
-from tests.conftest import at_once
+from tests.conftest import Workers, at_once, wait_for
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.routing.conftest import DrippingReceiver, WebhookReceiver
 from tests.routing.factories import adjust, rule
@@ -257,3 +257,20 @@ def test_a_dripping_receiver_is_cut_at_the_deadline_and_called_once(
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     assert delivery.next_attempt_at == attempt.at + timedelta(seconds=3600)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_delivers_to_a_network_its_environment_allows(
+    celery_workers: Workers, hot: ScoreGroup, webhook_receiver: WebhookReceiver
+) -> None:
+    """The worker is another process: it reads the allowance (127.0.0.0/8 in these tests)
+    from its environment, and resolves the host from a forked pool process."""
+    celery_workers.start(1, concurrency=1)
+    rule("enters_group", {"kind": "webhook", "url": webhook_receiver.url, "secret": SECRET}, group=hot)
+    adjust(LeadFactory.create(), 85)
+
+    services.transitions_route()  # queues the delivery and asks a worker to make it
+
+    wait_for(lambda: WebhookDelivery.objects.filter(status="delivered").exists(), message=celery_workers.logs())
+    assert len(webhook_receiver.requests) == 1
