@@ -25,6 +25,7 @@ class CredentialsFilter(SafeExceptionReporterFilter):
     process environment, so this covers the environment variables as well."""
 
     def cleanse_setting(self, key: Any, value: Any) -> Any:
-        if isinstance(value, str) and has_credentials(value):
+        # str(): a lazy string (as django-axes puts in settings) passes for a str but is none.
+        if isinstance(value, str) and has_credentials(str(value)):
             return self.cleansed_substitute
         return super().cleanse_setting(key, value)
