@@ -8,10 +8,12 @@ Celery broker kept in files under ``var/broker`` (no server needed). Set
 import ipaddress
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from project.env import env_bool, env_float, env_int, env_list, env_secret_key, env_str
 
@@ -38,6 +40,58 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::
 DEFAULT_EXCEPTION_REPORTER_FILTER = "project.debug.CredentialsFilter"
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+# --- HTTPS -------------------------------------------------------------------------
+# With DEBUG off Leadflow speaks HTTPS only: plain HTTP is redirected, browsers are told
+# to keep to HTTPS (HSTS, a year by default) and the session and CSRF cookies never
+# travel in clear. LEADFLOW_HTTPS_ONLY=false turns all of it off: for an installation
+# where something in front does it instead, or one on a private network without TLS.
+LEADFLOW_HTTPS_ONLY = env_bool("LEADFLOW_HTTPS_ONLY", not DEBUG)
+SECURE_SSL_REDIRECT = LEADFLOW_HTTPS_ONLY
+SESSION_COOKIE_SECURE = LEADFLOW_HTTPS_ONLY
+CSRF_COOKIE_SECURE = LEADFLOW_HTTPS_ONLY
+SECURE_HSTS_SECONDS = env_int("LEADFLOW_HSTS_SECONDS", 365 * 24 * 3600) if LEADFLOW_HTTPS_ONLY else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+# Behind a proxy that terminates TLS, every request reaches Leadflow as plain HTTP and
+# the redirect would loop. A proxy that says which requests came over HTTPS, by setting
+# X-Forwarded-Proto itself (never passing on the client's own), is believed when
+# LEADFLOW_TRUST_X_FORWARDED_PROTO is true.
+if env_bool("LEADFLOW_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Content-Security-Policy (django-csp) --------------------------------------------
+# Leadflow's pages run only its own script files (and the API docs' one inline script,
+# by nonce), so injected markup cannot run code. Inline styles are allowed: the admin,
+# the email previews (emails carry their styles inline) and the API docs use them, and
+# a style runs no code. Images may come from any HTTPS site, as emails' images do. The
+# tracking endpoints answer other sites' pages with a script, an image or a redirect,
+# which a policy does not restrict.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Login throttling (django-axes) --------------------------------------------------
+# After LEADFLOW_LOGIN_FAILURE_LIMIT failed logins for one user name from one address,
+# that pair is refused for LEADFLOW_LOGIN_COOLOFF_MINUTES (a try meanwhile starts the
+# wait again), on the admin's login and the sales queue's alike. Counting the pair, not
+# the name alone, means nobody can lock a colleague out from elsewhere.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LEADFLOW_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LEADFLOW_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "project.auth.lockout_response"
+AXES_VERBOSE = False  # no banner at every start of every command
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -50,6 +104,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by Leadflow itself, not a CDN
     "django_ratelimit",  # its system checks say when the cache cannot hold rate-limit counts
+    "csp",  # its system checks catch settings of django-csp 3 it would ignore
+    "axes",  # login throttling: AXES_ above
     "scoring",
     "nurture",
     "routing",
@@ -57,6 +113,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # JSON bodies of the API, Segment and page-beacon doors are checked (size, depth,
     # lone surrogates) before any key is looked up or view runs: bad input costs little.
     "scoring.bodies.JsonBodyGuard",
@@ -66,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a refused login (AXES_ above) into the page that says why.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
