@@ -236,6 +236,9 @@ class Interaction(models.Model):
     idempotency_key = models.CharField(max_length=200, unique=True)
     received_at = models.DateTimeField(auto_now_add=True)
     scored_at = models.DateTimeField(null=True, blank=True)
+    # Scoring could not process it (see SetAside): neither scored nor waiting, so
+    # workers do not claim it again and rescoring does not count it, until retried.
+    set_aside = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         indexes = [
@@ -243,7 +246,7 @@ class Interaction(models.Model):
             # What workers claim: unscored interactions of known leads.
             models.Index(
                 fields=["id"],
-                condition=Q(scored_at__isnull=True, lead__isnull=False),
+                condition=Q(scored_at__isnull=True, lead__isnull=False, set_aside=False),
                 name="interaction_unscored_idx",
             ),
             models.Index(fields=["visitor"], condition=Q(visitor__isnull=False), name="interaction_visitor_idx"),
@@ -674,3 +677,43 @@ class SuppressedAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address_hash[:12]}… ({self.get_reason_display()})"
+
+
+class SetAside(models.Model):
+    """A row a batch could not process, set aside with its error so that the rest
+    of the batch went on (see :mod:`scoring.setaside`, its only writer).
+
+    ``kind`` says which batch and which table ``row_id`` is in (an interaction, a
+    lead for decay, a routing event, a nurture enrollment…); the row has left its
+    batch's way until someone retries it. One row per (kind, row): failing again
+    counts up ``failures``.
+    """
+
+    kind = models.CharField(max_length=40)
+    row_id = models.BigIntegerField()
+    # Not a foreign key: the row may be about a lead that another app's table
+    # names; erasing a lead deletes these rows by this id (setaside_rows_erase).
+    lead_id = models.BigIntegerField(null=True, blank=True)
+    error_type = models.CharField(max_length=200)
+    error = models.TextField()
+    traceback = models.TextField(blank=True)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="Retried and back in its batch's way.")
+    retried_at = models.DateTimeField(null=True, blank=True)
+    retry_result = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "set-aside row"
+        verbose_name_plural = "set-aside rows"
+        ordering = ["-last_failed_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "row_id"], name="setaside_one_per_row")]
+        indexes = [models.Index(fields=["lead_id"], condition=Q(lead_id__isnull=False), name="setaside_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.row_id}: {self.error_type}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from scoring import rules as pure
-from scoring.models import Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoreWatch, ScoringRule
+from scoring.models import Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoreWatch, ScoringRule, SetAside
 
 
 def rules_pure(*, dimension: pure.Dimension | None = None, ids: list[int] | None = None) -> list[pure.Rule]:
@@ -80,3 +80,12 @@ def ledger_sums(*, lead_ids: list[int]) -> dict[tuple[int, str], int]:
         .order_by()
     )
     return {(row["lead_id"], row["dimension"]): row["total"] for row in rows}
+
+
+def set_aside_open(*, kind: str) -> QuerySet[SetAside]:
+    """The rows of ``kind`` set aside and not retried since (a batch keeps them out of its way)."""
+    return SetAside.objects.filter(kind=kind, resolved_at__isnull=True)
+
+
+def set_aside_open_ids(*, kind: str) -> list[int]:
+    return list(set_aside_open(kind=kind).values_list("row_id", flat=True))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import Enum
 from typing import Any, NamedTuple
 
 from celery import Task
@@ -20,7 +21,7 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, ProtectedErro
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from scoring import bulk, decay, model_file, selectors
+from scoring import bulk, decay, model_file, selectors, setaside
 from scoring import events as checks
 from scoring import rules as pure
 from scoring.models import (
@@ -40,6 +41,13 @@ from scoring.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+# What scoring's batches set aside (scoring.setaside): an interaction the workers
+# cannot score; a lead whose fit, rescoring or decay fails.
+SET_ASIDE_INTERACTION = "interaction"
+SET_ASIDE_FIT = "fit"
+SET_ASIDE_RESCORE = "rescore"
+SET_ASIDE_DECAY = "decay"
 
 
 # --- applying ledger rows -----------------------------------------------------
@@ -549,26 +557,41 @@ _CLAIM_SQL = """
     UPDATE scoring_interaction SET scored_at = %s
     WHERE id IN (
         SELECT id FROM scoring_interaction
-        WHERE scored_at IS NULL AND lead_id IS NOT NULL
+        WHERE scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
         ORDER BY id LIMIT %s
         FOR NO KEY UPDATE SKIP LOCKED
     )
     RETURNING id, lead_id, type, occurred_at, properties
 """
 
+# The same for given interactions, already locked by the caller (see _interactions_lock).
+_CLAIM_IDS_SQL = """
+    UPDATE scoring_interaction SET scored_at = %s
+    WHERE id = ANY(%s::bigint[]) AND scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
+    RETURNING id, lead_id, type, occurred_at, properties
+"""
 
-def _interactions_claim(*, batch_size: int, now: datetime) -> list[pure.InteractionFacts]:
-    """Take up to ``batch_size`` unscored interactions of known leads and mark
-    them scored (rolled back with the transaction if scoring fails).
+
+def _interactions_claim(
+    *, batch_size: int, now: datetime, ids: Sequence[int] | None = None
+) -> list[pure.InteractionFacts]:
+    """Take up to ``batch_size`` unscored interactions of known leads (or those of
+    ``ids`` that still wait) and mark them scored (rolled back with the
+    transaction if scoring fails).
 
     SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
     """
     if connection.vendor == "postgresql":
-        rows = bulk.pg_execute(_CLAIM_SQL, [now, batch_size])
+        if ids is None:
+            rows = bulk.pg_execute(_CLAIM_SQL, [now, batch_size])
+        else:
+            rows = bulk.pg_execute(_CLAIM_IDS_SQL, [now, list(ids)])
     else:
+        waiting = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
+        if ids is not None:
+            waiting = waiting.filter(pk__in=list(ids))
         rows = list(
-            Interaction.objects.select_for_update(skip_locked=True, no_key=True)
-            .filter(scored_at__isnull=True, lead__isnull=False)
+            waiting.select_for_update(skip_locked=True, no_key=True)
             .order_by("pk")
             .values_list("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
         )
@@ -581,58 +604,158 @@ def _interactions_claim(*, batch_size: int, now: datetime) -> list[pure.Interact
     ]
 
 
+def _interactions_lock(*, batch_size: int, ids: Sequence[int] | None = None) -> list[tuple[int, int | None]]:
+    """Lock up to ``batch_size`` interactions waiting to be scored (or those of ``ids``),
+    reading only (id, lead id): what the slow path splits, whatever the rows hold."""
+    waiting = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
+    if ids is not None:
+        waiting = waiting.filter(pk__in=list(ids))
+    return list(
+        waiting.select_for_update(skip_locked=True, no_key=True)
+        .order_by("pk")
+        .values_list("pk", "lead_id")[:batch_size]
+    )
+
+
+def _interactions_set_aside(ids: list[int]) -> None:
+    """Take interactions out of the workers' way (and out of rescoring's) until retried."""
+    Interaction.objects.filter(pk__in=ids).update(set_aside=True)
+
+
 def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
-    """Claim up to ``batch_size`` unscored interactions and score them in one transaction."""
-    with transaction.atomic():
+    """Claim up to ``batch_size`` unscored interactions and score them in one
+    transaction. If that fails, claim and score them again in parts, setting aside
+    those that fail alone (:mod:`scoring.setaside`). Returns how many were taken."""
+
+    def run() -> int:
         facts = _interactions_claim(batch_size=batch_size, now=now)
-        if not facts:
-            return 0
-        states = _lead_states_lock(f.lead_id for f in facts)
-        rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
-        capped = [r.id for r in rules if r.cap is not None]
-        history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
-        if capped:
-            for row in ScoreEntry.objects.filter(
-                lead_id__in=states, rule_id__in=capped, interaction__isnull=False
-            ).values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "delta"):
-                history[(row[0], row[1])].append(pure.Award(*row))
-        entries = [
-            LedgerRow(
-                a.lead_id,
-                pure.Dimension.ENGAGEMENT,
-                a.points,
-                ScoreEntry.Cause.RULE,
-                a.occurred_at,
-                rule_id=a.rule_id,
-                interaction_id=a.interaction_id,
-            )
-            for a in pure.score_interactions(rules, facts, history)
-        ]
-        latest: dict[int, datetime] = {}
-        for f in facts:
-            if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
-                latest[f.lead_id] = f.occurred_at
-        _entries_apply(states=states, entries=entries, activity=latest)
+        _interactions_score(facts)
         return len(facts)
+
+    def isolated() -> int:
+        rows = _interactions_lock(batch_size=batch_size)
+        _interactions_isolate(rows, now=now)
+        return len(rows)
+
+    return setaside.batch_run(kind=SET_ASIDE_INTERACTION, run=run, isolated=isolated)
+
+
+def _interactions_isolate(rows: list[tuple[int, int | None]], *, now: datetime) -> list[int]:
+    """Score these locked interactions in parts; set aside those that fail alone."""
+    return setaside.rows_isolate(
+        kind=SET_ASIDE_INTERACTION,
+        rows=rows,
+        process=lambda part: _interactions_score(_interactions_claim(batch_size=len(part), now=now, ids=part)),
+        leave=_interactions_set_aside,
+    ).set_aside
+
+
+def _interactions_score(facts: Sequence[pure.InteractionFacts]) -> None:
+    """Score claimed interactions: ledger rows, cached scores, transitions."""
+    if not facts:
+        return
+    states = _lead_states_lock(f.lead_id for f in facts)
+    rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+    capped = [r.id for r in rules if r.cap is not None]
+    history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
+    if capped:
+        for row in ScoreEntry.objects.filter(
+            lead_id__in=states, rule_id__in=capped, interaction__isnull=False
+        ).values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "delta"):
+            history[(row[0], row[1])].append(pure.Award(*row))
+    entries = [
+        LedgerRow(
+            a.lead_id,
+            pure.Dimension.ENGAGEMENT,
+            a.points,
+            ScoreEntry.Cause.RULE,
+            a.occurred_at,
+            rule_id=a.rule_id,
+            interaction_id=a.interaction_id,
+        )
+        for a in pure.score_interactions(rules, facts, history)
+    ]
+    latest: dict[int, datetime] = {}
+    for f in facts:
+        if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
+            latest[f.lead_id] = f.occurred_at
+    _entries_apply(states=states, entries=entries, activity=latest)
+
+
+def _interactions_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside interactions: back in the workers' way, and scored now."""
+    Interaction.objects.filter(pk__in=ids, scored_at__isnull=True).update(set_aside=False)
+    rows = _interactions_lock(batch_size=len(ids), ids=ids)
+    _interactions_isolate(rows, now=timezone.now())
+    waiting = {pk for pk, _ in rows}
+    return {
+        pk: "scored" if pk in waiting else "not waiting to be scored (scored, busy or without a lead)" for pk in ids
+    }
 
 
 def leads_rescore_fit_pending(*, batch_size: int = 500) -> int:
-    """Evaluate the fit of leads created or changed in bulk (``fit_pending``)."""
+    """Evaluate the fit of leads created or changed in bulk (``fit_pending``). A lead
+    whose fit cannot be evaluated is set aside (no longer pending) and the others go on."""
     total = 0
     while True:
-        with transaction.atomic():
-            ids = list(
-                Lead.objects.select_for_update(skip_locked=True, no_key=True)
-                .filter(fit_pending=True)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:batch_size]
-            )
-            if ids:
-                leads_rescore_fit(lead_ids=ids)
-                Lead.objects.filter(pk__in=ids).update(fit_pending=False)
-        total += len(ids)
-        if len(ids) < batch_size:
+        taken = _fit_pending_batch(batch_size)
+        total += taken
+        if taken < batch_size:
             return total
+
+
+def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None) -> list[int]:
+    pending = Lead.objects.filter(fit_pending=True)
+    if ids is not None:
+        pending = pending.filter(pk__in=list(ids))
+    return list(
+        pending.select_for_update(skip_locked=True, no_key=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+
+
+def _fit_pending_evaluate(ids: list[int]) -> None:
+    if ids:
+        leads_rescore_fit(lead_ids=ids)
+        Lead.objects.filter(pk__in=ids).update(fit_pending=False)
+
+
+def _fit_pending_set_aside(ids: list[int]) -> None:
+    Lead.objects.filter(pk__in=ids).update(fit_pending=False)
+
+
+def _fit_pending_batch(batch_size: int) -> int:
+    """One batch of :func:`leads_rescore_fit_pending`; returns how many leads it took."""
+
+    def run() -> int:
+        ids = _fit_pending_lock(batch_size)
+        _fit_pending_evaluate(ids)
+        return len(ids)
+
+    def isolated() -> int:
+        ids = _fit_pending_lock(batch_size)
+        _fit_pending_isolate(ids)
+        return len(ids)
+
+    return setaside.batch_run(kind=SET_ASIDE_FIT, run=run, isolated=isolated)
+
+
+def _fit_pending_isolate(ids: list[int]) -> list[int]:
+    return setaside.rows_isolate(
+        kind=SET_ASIDE_FIT,
+        rows=[(pk, pk) for pk in ids],
+        process=_fit_pending_evaluate,
+        leave=_fit_pending_set_aside,
+    ).set_aside
+
+
+def _fit_retry(ids: list[int]) -> dict[int, str]:
+    """Retry leads whose fit could not be evaluated: pending again, and evaluated now."""
+    Lead.objects.filter(pk__in=ids).update(fit_pending=True)
+    locked = _fit_pending_lock(len(ids), ids=ids)
+    _fit_pending_isolate(locked)
+    return {pk: "fit evaluated" if pk in locked else "left to the next scoring batch (lead busy or gone)" for pk in ids}
 
 
 def interactions_score_pending(*, batch_size: int | None = None, now: datetime | None = None) -> int:
@@ -760,30 +883,15 @@ def rescore_job_run(
     )
     try:
         while True:
-            with transaction.atomic():
-                lane = (
-                    RescoreLane.objects.select_for_update(skip_locked=True)
-                    .filter(job_id=job_id, finished=False)
-                    .order_by("position")
-                    .first()
-                )
-                if lane is None or RescoreJob.objects.filter(pk=job_id, status=RescoreJob.Status.FAILED).exists():
-                    break  # nothing left that nobody holds, or another worker failed
-                ids = list(
-                    _rescore_scope(job)
-                    .filter(pk__gt=lane.last_lead_id, pk__gte=lane.low, pk__lt=lane.high)
-                    .order_by("pk")
-                    .values_list("pk", flat=True)[:chunk_size]
-                )
-                if not ids:
-                    lane.finished = True
-                    lane.save(update_fields=["finished"])
-                    continue
-                written = leads_rescore(lead_ids=ids)
-                lane.last_lead_id = ids[-1]
-                lane.save(update_fields=["last_lead_id"])
-                RescoreJob.objects.filter(pk=job_id).update(done=F("done") + len(ids), entries=F("entries") + written)
-            if progress is not None:
+            step = setaside.batch_run(
+                kind=SET_ASIDE_RESCORE,
+                run=lambda: _rescore_step(job, chunk_size=chunk_size, isolate=False),
+                # A lead that cannot be rescored: the chunk again, in parts, setting aside what fails.
+                isolated=lambda: _rescore_step(job, chunk_size=chunk_size, isolate=True),
+            )
+            if step is _RescoreStep.STOP:
+                break
+            if step is _RescoreStep.CHUNK and progress is not None:
                 progress(RescoreJob.objects.get(pk=job_id))
     except Exception as exc:
         RescoreJob.objects.filter(pk=job_id).update(status=RescoreJob.Status.FAILED, error=str(exc)[:2000])
@@ -792,6 +900,58 @@ def rescore_job_run(
         Exists(RescoreLane.objects.filter(job_id=OuterRef("pk"), finished=False))
     ).update(status=RescoreJob.Status.DONE, finished_at=timezone.now())
     return RescoreJob.objects.get(pk=job_id)
+
+
+class _RescoreStep(Enum):
+    STOP = "nothing left that nobody holds, or another worker failed"
+    LANE = "a lane finished"
+    CHUNK = "a chunk rescored"
+
+
+def _rescore_step(job: RescoreJob, *, chunk_size: int, isolate: bool) -> _RescoreStep:
+    """Rescore the next chunk of a lane no other worker holds; call in a transaction.
+    With ``isolate``, a lead that cannot be rescored is set aside and the chunk goes on."""
+    lane = (
+        RescoreLane.objects.select_for_update(skip_locked=True)
+        .filter(job_id=job.pk, finished=False)
+        .order_by("position")
+        .first()
+    )
+    if lane is None or RescoreJob.objects.filter(pk=job.pk, status=RescoreJob.Status.FAILED).exists():
+        return _RescoreStep.STOP
+    ids = list(
+        _rescore_scope(job)
+        .filter(pk__gt=lane.last_lead_id, pk__gte=lane.low, pk__lt=lane.high)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:chunk_size]
+    )
+    if not ids:
+        lane.finished = True
+        lane.save(update_fields=["finished"])
+        return _RescoreStep.LANE
+    if isolate:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_RESCORE, rows=[(pk, pk) for pk in ids], process=lambda part: leads_rescore(lead_ids=part)
+        )
+        written = sum(done.results)
+    else:
+        written = leads_rescore(lead_ids=ids)
+    lane.last_lead_id = ids[-1]
+    lane.save(update_fields=["last_lead_id"])
+    RescoreJob.objects.filter(pk=job.pk).update(done=F("done") + len(ids), entries=F("entries") + written)
+    return _RescoreStep.CHUNK
+
+
+def _rescore_retry(ids: list[int]) -> dict[int, str]:
+    """Retry leads a rescore job set aside: rescored now, each on its own."""
+    written: dict[int, str] = {}
+    for pk in ids:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_RESCORE, rows=[(pk, pk)], process=lambda part: leads_rescore(lead_ids=part)
+        )
+        if done.results:
+            written[pk] = f"rescored ({done.results[0]} ledger rows written)"
+    return written
 
 
 def leads_engagement_reset(
@@ -841,17 +1001,43 @@ class DecaySummary:
     points: int
 
 
+# Whole days from the lead's decay base to today, on the site's calendar, as the
+# Python path's decay.quiet_days_since counts them. The base is clamped to a day
+# after the first instant PostgreSQL stores (4714-11-24 BC), whose local time west
+# of UTC does not exist; -infinity counts from there too.
+_DECAY_DAYS_SQL = (
+    "(%(today)s::date - (GREATEST(l.engagement_base_at, '4714-11-25 00:00:00+00 BC'::timestamptz)"
+    " AT TIME ZONE %(tz)s)::date)::bigint"
+)
+
+# The goals of scoring.decay.target, in bigint and float8 so that no base, floor,
+# points per day or date can overflow (a goal lies between the floor and the base,
+# so it fits the column again) and the half-life's power never underflows: past
+# decay.HALF_LIVES_MAX half-lives it is 0 to the nearest point anyway.
 _DECAY_GOAL_SQL = {
-    decay.Kind.LINEAR: "GREATEST(%(floor)s, l.engagement_base - %(per_day)s * GREATEST(0, {days} - %(after)s))",
+    decay.Kind.LINEAR: (
+        "GREATEST(%(floor)s::bigint, l.engagement_base::bigint"
+        " - %(per_day)s::bigint * GREATEST(0, {days} - %(after)s::bigint))"
+    ),
     decay.Kind.HALF_LIFE: (
-        "%(floor)s + floor((l.engagement_base - %(floor)s)"
-        " * power(0.5, GREATEST(0, {days} - %(after)s)::float8 / %(half_life)s) + 0.5)::int"
+        "GREATEST(%(floor)s::bigint, %(floor)s::bigint + floor((l.engagement_base::bigint - %(floor)s::bigint)"
+        " * power(0.5, LEAST(GREATEST(0, {days} - %(after)s::bigint)::float8, %(half_life_cap)s::float8)"
+        " / %(half_life)s::float8) + 0.5)::bigint)"
     ),
     decay.Kind.WINDOW: (
-        "GREATEST(%(floor)s, COALESCE((SELECT sum(e.delta) FROM scoring_scoreentry e WHERE e.lead_id = l.id"
-        " AND e.dimension = 'engagement' AND e.cause <> 'decay' AND e.occurred_at >= %(window_start)s), 0))"
+        "GREATEST(%(floor)s::bigint, COALESCE((SELECT sum(e.delta) FROM scoring_scoreentry e WHERE e.lead_id = l.id"
+        " AND e.dimension = 'engagement' AND e.cause <> 'decay' AND e.occurred_at >= %(window_start)s::timestamptz),"
+        " 0))"
     ),
 }
+
+
+def _decay_goal_sql(kind: decay.Kind) -> str:
+    """The goal of a lead ``l`` (engagement_base, engagement_base_at, engagement_score,
+    id), raised where needed so that one ledger row can hold the change (decay.DELTA_MIN)."""
+    goal = _DECAY_GOAL_SQL[kind].format(days=_DECAY_DAYS_SQL)
+    return f"GREATEST({goal}, l.engagement_score::bigint + {decay.DELTA_MIN})"
+
 
 # One statement per chunk: lower the quiet leads' engagement to the policy's
 # goal (and regroup them), write one ledger row per lead moved and a
@@ -863,7 +1049,8 @@ WITH goal AS (
            l.engagement_base AS base, l.engagement_base_at AS base_at, {goal} AS goal
     FROM scoring_lead l
     WHERE l.id >= %(low)s AND l.id < %(high)s
-      AND l.engagement_score > %(floor)s AND l.engagement_base_at < %(quiet_since)s
+      AND l.engagement_score > %(floor)s AND l.engagement_base_at < %(quiet_since)s::timestamptz
+      AND l.id <> ALL(%(skip)s::bigint[])
 ), grouped AS (
     -- scoring.rules.group_for, for scores going down: stay while at or above
     -- the current group's leave_below, else the highest group reached.
@@ -924,8 +1111,34 @@ class _DecayPass:
     policy: decay.Policy
     today: date
     midnight: datetime
-    quiet_since: datetime
+    quiet_since: datetime | None  # None: no lead can have been quiet that long
+    window_start: datetime | None  # window: the first instant that counts (None: all of them)
     note: str
+    skip: tuple[int, ...] = ()  # leads set aside by an earlier run: out of decay's way until retried
+
+
+def _decay_pass(policy: decay.Policy, today: date, *, skip: Iterable[int] = ()) -> _DecayPass:
+    midnight = datetime.combine(today, time.min, tzinfo=timezone.get_current_timezone())
+    # Linear and half-life: only leads quiet for more than after_days can
+    # move. Window: old points expire even for active leads, so all can.
+    window_start = None
+    if policy.kind is decay.Kind.WINDOW:
+        quiet_since: datetime | None = midnight + timedelta(days=1)
+        window_start = decay.days_before(midnight, policy.window_days - 1)
+    else:
+        quiet_since = decay.days_before(midnight, policy.after_days)
+    note = f"{policy.kind.value.replace('_', ' ')} decay to {today.isoformat()}"
+    return _DecayPass(policy, today, midnight, quiet_since, window_start, note, tuple(skip))
+
+
+def _decay_policy() -> decay.Policy:
+    """The policy in force, refused whole (nothing decays) when it cannot be used: a
+    policy edited past the admin's checks is not a lead's fault to set aside."""
+    policy = DecayPolicy.current()
+    errors = decay.check_policy(policy)
+    if errors:
+        raise ValueError("decay policy: " + "; ".join(f"{name}: {message}" for name, message in errors.items()))
+    return policy
 
 
 def leads_decay(*, today: date | None = None, chunk_size: int = 50_000, jobs: int | None = None) -> DecaySummary:
@@ -936,23 +1149,16 @@ def leads_decay(*, today: date | None = None, chunk_size: int = 50_000, jobs: in
     applies exactly the missing days. Set-based SQL on PostgreSQL, where
     ``jobs`` database sessions (``LEADFLOW_DECAY_JOBS``) work on disjoint id
     ranges at once when the caller holds no transaction; on SQLite (the embedded default, one writer) the same
-    goals are computed in Python, one chunk at a time.
+    goals are computed in Python, one chunk at a time. A lead that cannot be
+    decayed is set aside (:mod:`scoring.setaside`) and the run goes on.
     """
     today = today or timezone.localdate()
-    policy = DecayPolicy.current()
+    policy = _decay_policy()
     run = DecayRun.objects.create(day=today)
     deltas: list[int] = []
     bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
     if policy.kind is not decay.Kind.NONE and bounds["high"] is not None:
-        midnight = datetime.combine(today, time.min, tzinfo=timezone.get_current_timezone())
-        # Linear and half-life: only leads quiet for more than after_days can
-        # move. Window: old points expire even for active leads, so all can.
-        if policy.kind is decay.Kind.WINDOW:
-            quiet_since = midnight + timedelta(days=1)
-        else:
-            quiet_since = midnight - timedelta(days=policy.after_days)
-        note = f"{policy.kind.value.replace('_', ' ')} decay to {today.isoformat()}"
-        work = _DecayPass(policy, today, midnight, quiet_since, note)
+        work = _decay_pass(policy, today, skip=selectors.set_aside_open_ids(kind=SET_ASIDE_DECAY))
         chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
         jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
         if connection.vendor != "postgresql" or connection.in_atomic_block:
@@ -982,73 +1188,130 @@ def _leads_decay_chunks(work: _DecayPass, chunks: Sequence[tuple[int, int]]) -> 
 
 
 def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> list[int]:
-    """Decay the leads with ids in [low, high) in one transaction; returns the deltas."""
-    policy = work.policy
-    with transaction.atomic():
-        if connection.vendor != "postgresql":
-            return _leads_decay_portable(policy, work.today, work.midnight, low, high, work.quiet_since, work.note)
-        # Each chunk is all or nothing, and decay can be redone (idempotent, and a
-        # later run applies what is missing): a chunk need not wait for its WAL to
-        # reach the disk. The run's last write is a normal commit, which does
-        # wait, for every chunk before it too.
-        bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
-        tz = timezone.get_current_timezone()
-        days = "(%(today)s::date - (l.engagement_base_at AT TIME ZONE %(tz)s)::date)"
-        sql = _DECAY_SQL.format(goal=_DECAY_GOAL_SQL[policy.kind].format(days=days))
-        rows = bulk.pg_execute_named(
-            sql,
-            {
-                "low": low,
-                "high": high,
-                "floor": policy.floor,
-                "per_day": policy.points_per_day,
-                "after": policy.after_days,
-                "half_life": policy.half_life_days or 1.0,
-                "window_start": work.midnight - timedelta(days=policy.window_days - 1),
-                "quiet_since": work.quiet_since,
-                "today": work.today,
-                "tz": str(tz),
-                "at": timezone.now(),
-                "note": work.note,
-            },
+    """Decay the leads with ids in [low, high) in one transaction; returns the deltas.
+    If that fails, the chunk is decayed again in parts down to the lead, and the
+    leads that fail alone are set aside."""
+
+    def isolated() -> list[int]:
+        if work.quiet_since is None:
+            return []
+        ids = list(
+            Lead.objects.filter(
+                pk__gte=low,
+                pk__lt=high,
+                engagement_score__gt=work.policy.floor,
+                engagement_base_at__lt=work.quiet_since,
+            )
+            .exclude(pk__in=work.skip)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        return [row[0] for row in rows]
+        # Each part is the id range of consecutive candidates: the same statement as a chunk.
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_DECAY,
+            rows=[(pk, pk) for pk in ids],
+            process=lambda part: _leads_decay_range(work, part[0], part[-1] + 1),
+        )
+        return [delta for deltas in done.results for delta in deltas]
+
+    return setaside.batch_run(kind=SET_ASIDE_DECAY, run=lambda: _leads_decay_range(work, low, high), isolated=isolated)
 
 
-def _leads_decay_portable(
-    policy: decay.Policy, today: date, midnight: datetime, low: int, high: int, quiet_since: datetime, note: str
-) -> list[int]:
+def _decay_set_based() -> bool:
+    """Whether decay runs as one SQL statement per chunk (PostgreSQL) or in Python."""
+    return connection.vendor == "postgresql"
+
+
+def _decay_params(work: _DecayPass, low: int, high: int) -> dict[str, Any]:
+    policy = work.policy
+    return {
+        "low": low,
+        "high": high,
+        "floor": policy.floor,
+        "per_day": policy.points_per_day,
+        "after": policy.after_days,
+        "half_life": policy.half_life_days or 1.0,
+        "half_life_cap": decay.HALF_LIVES_MAX * (policy.half_life_days or 1.0),
+        # Days before the year 1: PostgreSQL's -infinity (Python has no such date).
+        "window_start": work.window_start or "-infinity",
+        "quiet_since": work.quiet_since or "-infinity",
+        "skip": list(work.skip),
+        "today": work.today,
+        "tz": str(timezone.get_current_timezone()),
+        "at": timezone.now(),
+        "note": work.note,
+    }
+
+
+def _leads_decay_range(work: _DecayPass, low: int, high: int) -> list[int]:
+    """Decay the leads with ids in [low, high); call in a transaction. Returns the deltas."""
+    if not _decay_set_based():
+        return _leads_decay_portable(work, low, high)
+    # Each chunk is all or nothing, and decay can be redone (idempotent, and a
+    # later run applies what is missing): a chunk need not wait for its WAL to
+    # reach the disk. The run's last write is a normal commit, which does
+    # wait, for every chunk before it too.
+    bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
+    sql = _DECAY_SQL.format(goal=_decay_goal_sql(work.policy.kind))
+    return [row[0] for row in bulk.pg_execute_named(sql, _decay_params(work, low, high))]
+
+
+def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
     """:func:`leads_decay` for one chunk, without PostgreSQL: the same goals, in Python."""
-    ids = Lead.objects.filter(
-        pk__gte=low, pk__lt=high, engagement_score__gt=policy.floor, engagement_base_at__lt=quiet_since
-    ).values_list("pk", flat=True)
+    policy = work.policy
+    if work.quiet_since is None:
+        return []
+    ids = (
+        Lead.objects.filter(
+            pk__gte=low, pk__lt=high, engagement_score__gt=policy.floor, engagement_base_at__lt=work.quiet_since
+        )
+        .exclude(pk__in=work.skip)
+        .values_list("pk", flat=True)
+    )
     states = _lead_states_lock(ids)
     recent: dict[int, int] = {}
     if policy.kind is decay.Kind.WINDOW:
-        window_start = midnight - timedelta(days=policy.window_days - 1)
+        counted = ScoreEntry.objects.filter(lead_id__in=states, dimension=pure.Dimension.ENGAGEMENT)
+        if work.window_start is not None:
+            counted = counted.filter(occurred_at__gte=work.window_start)
         recent = dict(
-            ScoreEntry.objects.filter(
-                lead_id__in=states, dimension=pure.Dimension.ENGAGEMENT, occurred_at__gte=window_start
-            )
-            .exclude(cause=ScoreEntry.Cause.DECAY)
+            counted.exclude(cause=ScoreEntry.Cause.DECAY)
             .values("lead_id")
             .annotate(points=Sum("delta"))
             .values_list("lead_id", "points")
         )
     entries = []
     at = timezone.now()
+    tz = timezone.get_current_timezone()
     for pk, state in states.items():
         if policy.kind is decay.Kind.WINDOW:
             goal = decay.window_target(policy, recent=recent.get(pk, 0))
         else:
             assert state.engagement_base_at is not None
-            days = decay.quiet_days(timezone.localdate(state.engagement_base_at), today)
+            days = decay.quiet_days_since(state.engagement_base_at, work.today, tz)
             goal = decay.target(policy, base=state.engagement_base, days=days)
         delta = decay.decay_delta(policy, current=state.engagement, goal=goal)
         if delta:
-            entries.append(LedgerRow(pk, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.DECAY, at, note=note))
+            entries.append(LedgerRow(pk, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.DECAY, at, note=work.note))
     _entries_apply(states=states, entries=entries)
     return [e.delta for e in entries]
+
+
+def _decay_retry(ids: list[int]) -> dict[int, str]:
+    """Retry leads decay set aside: decayed now, each on its own, to today's goal."""
+    policy = _decay_policy()
+    if policy.kind is decay.Kind.NONE:
+        return {pk: "no decay policy: nothing to do" for pk in ids}
+    work = _decay_pass(policy, timezone.localdate())
+    outcome: dict[int, str] = {}
+    for pk in ids:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_DECAY, rows=[(pk, pk)], process=lambda part: _leads_decay_range(work, part[0], part[-1] + 1)
+        )
+        if done.results:
+            points = sum(done.results[0])
+            outcome[pk] = f"decayed by {-points} points" if points else "nothing to decay today"
+    return outcome
 
 
 # --- the model file -----------------------------------------------------------
@@ -1224,3 +1487,15 @@ def leads_regroup(*, chunk_size: int = 5000) -> int:
             _transitions_record(crossed, bands, at=timezone.now())
         changed += len(crossed)
         last_id = rows[-1][0]
+
+
+_LEAD_ADMIN = "admin:scoring_lead_change"
+for _kind in (
+    setaside.Kind(
+        SET_ASIDE_INTERACTION, "Interaction (scoring)", _interactions_retry, "admin:scoring_interaction_change"
+    ),
+    setaside.Kind(SET_ASIDE_FIT, "Lead (fit evaluation)", _fit_retry, _LEAD_ADMIN),
+    setaside.Kind(SET_ASIDE_RESCORE, "Lead (rescore job)", _rescore_retry, _LEAD_ADMIN),
+    setaside.Kind(SET_ASIDE_DECAY, "Lead (decay)", _decay_retry, _LEAD_ADMIN),
+):
+    setaside.register_kind(_kind)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring import decay, services
+from scoring import bulk, decay, services, setaside
 from scoring.decay import Kind, Policy
-from scoring.models import DecayRun, Lead, ScoreEntry
+from scoring.models import DecayRun, Lead, ScoreEntry, SetAside
 from scoring.rules import Dimension
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 
@@ -291,3 +294,291 @@ def test_decay_in_parallel_sessions_equals_one_session(postgres: None) -> None:
     for lead in leads:
         assert_ledger_matches(lead)
     assert services.leads_decay(today=day, chunk_size=3, jobs=3).leads == 0
+
+
+# --- old data, extreme values: decay never stops -------------------------------------
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+ZONES = ["UTC", "America/Los_Angeles", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata", "Europe/Madrid"]
+
+extreme_policies = st.builds(
+    Policy,
+    kind=st.sampled_from([Kind.LINEAR, Kind.HALF_LIFE]),
+    points_per_day=st.integers(1, INT_MAX),
+    after_days=st.integers(0, INT_MAX),
+    half_life_days=st.floats(min_value=5e-324, max_value=1e308, allow_nan=False, allow_infinity=False),
+    floor=st.integers(INT_MIN, INT_MAX),
+)
+any_instant = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)).map(
+    lambda moment: moment.replace(tzinfo=UTC)
+)
+
+
+@given(
+    extreme_policies,
+    st.integers(INT_MIN, INT_MAX),
+    st.integers(INT_MIN, INT_MAX),
+    any_instant,
+    st.dates(),
+    st.sampled_from(ZONES),
+)
+def test_any_date_and_any_value_give_a_goal_a_ledger_row_can_hold(
+    policy: Policy, base: int, current: int, base_at: datetime, today: date, zone: str
+) -> None:
+    days = decay.quiet_days_since(base_at, today, ZoneInfo(zone))
+    goal = decay.target(policy, base=base, days=days)
+    delta = decay.decay_delta(policy, current=current, goal=goal)
+    assert 0 <= days <= (today - date(1, 1, 1)).days + 1
+    assert min(base, policy.floor) <= goal <= base or goal == policy.floor
+    assert decay.DELTA_MIN <= delta <= 0
+    if current > policy.floor:
+        assert current + delta >= policy.floor
+
+
+def test_half_life_past_a_thousand_half_lives_is_exactly_zero_above_the_floor() -> None:
+    policy = Policy(Kind.HALF_LIFE, half_life_days=1e-300, floor=-5)
+    assert decay.target(policy, base=INT_MAX, days=1) == -5
+    assert decay.target(Policy(Kind.HALF_LIFE, half_life_days=10), base=INT_MAX, days=(date.max - date.min).days) == 0
+    assert decay.target(Policy(Kind.HALF_LIFE, half_life_days=10), base=INT_MAX, days=300) == 2  # ~2**31 / 2**30
+
+
+def test_the_local_day_of_the_calendars_ends_counts_one_day_further_out() -> None:
+    year_one = datetime(1, 1, 1, 3, tzinfo=UTC)  # 31 December of the year 0 in Los Angeles
+    assert decay.quiet_days_since(year_one, date(1, 1, 2), ZoneInfo("America/Los_Angeles")) == 2
+    assert decay.quiet_days_since(year_one, date(1, 1, 2), ZoneInfo("UTC")) == 1
+    last = datetime(9999, 12, 31, 23, tzinfo=UTC)  # already the year 10000 in Kiritimati
+    assert decay.quiet_days_since(last, date(9999, 12, 31), ZoneInfo("Pacific/Kiritimati")) == 0
+
+
+def sql_goal(policy: Policy, *, base: int, current: int, base_at: datetime, today: date, zone: str) -> int:
+    """The SQL path's goal for one lead, as the nightly statement computes it."""
+    goal = services._decay_goal_sql(policy.kind)
+    params = {
+        "floor": policy.floor,
+        "per_day": policy.points_per_day,
+        "after": policy.after_days,
+        "half_life": policy.half_life_days or 1.0,
+        "half_life_cap": decay.HALF_LIVES_MAX * (policy.half_life_days or 1.0),
+        "today": today,
+        "tz": zone,
+        "base": base,
+        "base_at": base_at,
+        "current": current,
+    }
+    sql = (
+        f"SELECT {goal} FROM (SELECT 0::bigint AS id, %(base)s::int AS engagement_base,"  # noqa: S608
+        " %(base_at)s::timestamptz AS engagement_base_at, %(current)s::int AS engagement_score) l"
+    )
+    with transaction.atomic():  # a savepoint: an error is this example's alone
+        ((value,),) = bulk.pg_execute_named(sql, params)  # as the nightly statement is sent
+    return int(value)
+
+
+@pytest.mark.django_db
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    extreme_policies,
+    st.integers(INT_MIN, INT_MAX),
+    st.integers(INT_MIN, INT_MAX),
+    any_instant,
+    st.dates(min_value=date(1970, 1, 1), max_value=date(2200, 12, 31)),
+    st.sampled_from(ZONES),
+)
+def test_the_sql_and_python_paths_decay_any_lead_to_the_same_score(
+    postgres: None, policy: Policy, base: int, current: int, base_at: datetime, today: date, zone: str
+) -> None:
+    if current <= policy.floor:
+        return  # neither path looks at it
+    goal = sql_goal(policy, base=base, current=current, base_at=base_at, today=today, zone=zone)
+    moved = goal - current if policy.floor <= goal < current else 0
+    days = decay.quiet_days_since(base_at, today, ZoneInfo(zone))
+    assert moved == decay.decay_delta(policy, current=current, goal=decay.target(policy, base=base, days=days))
+
+
+# Decay bases as a bug or a restore may leave them: 1900, the year 1, the first
+# instant PostgreSQL stores, -infinity, the last instant, +infinity.
+OLD_BASES = ["1900-01-01 00:00:00+00", "0001-01-01 00:00:00+00", "4714-11-24 00:00:00+00 BC", "-infinity"]
+FUTURE_BASES = ["294276-12-31 23:59:59+00", "infinity"]
+UNREADABLE = {"4714-11-24 00:00:00+00 BC", "-infinity", "294276-12-31 23:59:59+00", "infinity"}
+
+
+def planted_lead(points: int, base_at: str, *, fit: int = 0) -> Lead:
+    """A lead with ``points`` of engagement whose decay base is ``base_at`` (SQL literal)."""
+    lead = LeadFactory.create()
+    services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=points, note="seed", at=T0)
+    if fit:
+        services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.FIT, delta=fit, note="seed", at=T0)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE scoring_lead SET engagement_base_at = %s::timestamptz WHERE id = %s", [base_at, lead.pk])
+        cursor.execute(
+            "UPDATE scoring_scoreentry SET occurred_at = %s::timestamptz WHERE lead_id = %s", [base_at, lead.pk]
+        )
+    return lead
+
+
+def sums_match(lead: Lead) -> bool:
+    engagement = Lead.objects.values_list("engagement_score", flat=True).get(pk=lead.pk)
+    return engagement == sum(
+        ScoreEntry.objects.filter(lead=lead, dimension="engagement").values_list("delta", flat=True)
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("forms")
+@pytest.mark.parametrize("path", ["sql", "python"])
+@pytest.mark.parametrize(
+    "policy",
+    [LINEAR, HALF, Policy(Kind.WINDOW, window_days=30), Policy()],
+    ids=["linear", "half_life", "window", "none"],
+)
+def test_every_policy_decays_leads_from_any_date_and_never_stops(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, path: str, policy: Policy
+) -> None:
+    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    use(policy)
+    old = {base_at: planted_lead(20, base_at) for base_at in OLD_BASES}
+    future = {base_at: planted_lead(20, base_at) for base_at in FUTURE_BASES}
+    recent = engaged_lead(20) if policy.kind is not Kind.NONE else None
+    day = DAY0 + timedelta(days=100)
+
+    services.leads_decay(today=day)
+
+    moved = policy.kind is not Kind.NONE
+    for base_at, lead in old.items():
+        if path == "python" and base_at in UNREADABLE:
+            continue  # not even a Python date: set aside, below
+        assert Lead.objects.values_list("engagement_score", flat=True).get(pk=lead.pk) == (0 if moved else 20)
+        assert sums_match(lead)
+    for lead in future.values():
+        # Not quiet yet (linear, half-life); a window keeps points it has not reached.
+        assert Lead.objects.values_list("engagement_score", flat=True).get(pk=lead.pk) == 20
+    if recent is not None:
+        assert (
+            Lead.objects.values_list("engagement_score", flat=True).get(pk=recent.pk)
+            == decay.decay_delta(
+                policy,
+                current=20,
+                goal=decay.window_target(policy, recent=0)
+                if policy.kind is Kind.WINDOW
+                else decay.target(policy, base=20, days=(day - DAY0).days),
+            )
+            + 20
+        )
+    set_aside = set(SetAside.objects.values_list("row_id", flat=True))
+    if path == "python" and moved:
+        assert set_aside == {old[b].pk for b in OLD_BASES if b in UNREADABLE}
+    else:
+        assert set_aside == set()
+    before = ScoreEntry.objects.count()
+    services.leads_decay(today=day)
+    assert ScoreEntry.objects.count() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_values_at_the_ends_of_32_bits_decay_without_overflow(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    use(Policy(Kind.LINEAR, points_per_day=INT_MAX, after_days=0, floor=INT_MIN))
+    lead = planted_lead(INT_MAX, "0001-01-01 00:00:00+00")
+
+    services.leads_decay(today=DAY0)
+
+    # One run takes what a ledger row can hold; the next takes the rest, down to the floor.
+    assert Lead.objects.values_list("engagement_score", flat=True).get(pk=lead.pk) == INT_MAX + decay.DELTA_MIN
+    services.leads_decay(today=DAY0)
+    assert Lead.objects.values_list("engagement_score", flat=True).get(pk=lead.pk) == INT_MIN
+    assert sums_match(lead)
+    assert not SetAside.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_day_counts_longer_than_the_calendar_decay_nothing_or_count_everything(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The admin takes any 32-bit number of days: more than lie between the year 1 and today."""
+    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    lead = planted_lead(20, "0001-01-01 00:00:00+00")
+    ancient = planted_lead(20, "4714-11-24 00:00:00+00 BC") if path == "sql" else None
+
+    use(Policy(Kind.LINEAR, points_per_day=5, after_days=INT_MAX))
+    assert services.leads_decay(today=DAY0).leads == 0  # nobody has been quiet that long
+    use(Policy(Kind.WINDOW, window_days=INT_MAX))
+    assert services.leads_decay(today=DAY0).leads == 0  # every point is inside the window
+    use(Policy(Kind.WINDOW, window_days=30))
+    assert services.leads_decay(today=DAY0).leads == (2 if ancient else 1)
+
+    assert Lead.objects.values_list("engagement_score", flat=True).get(pk=lead.pk) == 0
+    assert not SetAside.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_policy_edited_past_the_checks_stops_the_run_before_it_moves_anything() -> None:
+    use(LINEAR)
+    lead = planted_lead(20, "1900-01-01 00:00:00+00")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE scoring_decaypolicy SET kind = 'half_life', half_life_days = 'NaN'")
+
+    with pytest.raises(ValueError, match="half_life_days"):
+        services.leads_decay(today=DAY0)
+
+    assert Lead.objects.values_list("engagement_score", flat=True).get(pk=lead.pk) == 20
+    assert not SetAside.objects.exists()
+
+
+# --- a lead that makes the statement fail -------------------------------------------
+
+FAIL_FOR_ONE = """
+CREATE FUNCTION test_decay_refuses() RETURNS trigger AS $$
+BEGIN
+    IF NEW.id = {lead_id} AND NEW.engagement_score <> OLD.engagement_score THEN
+        RAISE EXCEPTION 'lead % refuses to decay', NEW.id;
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER test_decay_refuses BEFORE UPDATE ON scoring_lead FOR EACH ROW EXECUTE FUNCTION test_decay_refuses();
+"""
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("forms")
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_a_lead_that_makes_its_chunk_fail_is_set_aside_and_the_chunk_goes_on(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    use(LINEAR)
+    leads = [engaged_lead(2 * (5 + n), at=T0 - timedelta(days=n)) for n in range(7)]
+    bad = leads[3]
+    with connection.cursor() as cursor:
+        cursor.execute(FAIL_FOR_ONE.format(lead_id=int(bad.pk)))
+    day = DAY0 + timedelta(days=10)
+    expected = {
+        lead.pk: decay.target(LINEAR, base=2 * (5 + n), days=10 + n) for n, lead in enumerate(leads) if lead != bad
+    }
+
+    summary = services.leads_decay(today=day)
+
+    got = dict(Lead.objects.values_list("pk", "engagement_score"))
+    assert {pk: got[pk] for pk in expected} == expected
+    assert got[bad.pk] == 16
+    assert summary.leads == len(expected)
+    row = SetAside.objects.get()
+    assert (row.kind, row.row_id, row.lead_id) == ("decay", bad.pk, bad.pk)
+    assert f"lead {bad.pk} refuses to decay" in row.error
+    # The next night leaves it alone (it is set aside) and doubles nothing.
+    services.leads_decay(today=day)
+    assert (SetAside.objects.get().failures, ScoreEntry.objects.filter(cause="decay").count()) == (1, len(expected))
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_decay_refuses ON scoring_lead")
+    (retried,) = setaside.rows_retry(ids=[row.pk])
+    assert retried.ok
+    quiet = (timezone.localdate() - (DAY0 - timedelta(days=3))).days
+    assert Lead.objects.values_list("engagement_score", flat=True).get(pk=bad.pk) == decay.target(
+        LINEAR, base=16, days=quiet
+    )
+    assert ScoreEntry.objects.filter(lead=bad, cause="decay").count() == 1
+    assert sums_match(bad)
