@@ -41,11 +41,17 @@ from routing.models import (
     WebhookDelivery,
 )
 from routing.sales import leads_queue_team_sync
-from scoring import bulk
+from scoring import bulk, selectors, setaside
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead
 
 logger = logging.getLogger(__name__)
+
+# What routing's batches set aside (scoring.setaside): a lead event its rules cannot
+# be run for, a notification that cannot be sent, a queue item SLA escalation fails on.
+SET_ASIDE_EVENT = "transition"
+SET_ASIDE_NOTIFICATION = "notification"
+SET_ASIDE_SLA = "sla"
 
 EVENT_FIELDS = (
     "id",
@@ -125,25 +131,77 @@ def _event_of(row: Mapping[str, Any]) -> triggers.Event:
 def transitions_route(*, batch_size: int = 1000, now: datetime | None = None) -> int:
     """Run the routing rules for unprocessed lead events, oldest first, until none
     is left. Returns how many events were processed. Safe to run twice, and in
-    several workers at once."""
+    several workers at once. An event the rules cannot be run for is set aside
+    (:mod:`scoring.setaside`) and the others go on."""
     rules = rules_load()
     done = 0
     while True:
-        with transaction.atomic():
-            # The events stay locked until this batch commits: no other worker acts on them.
-            rows = list(
-                GroupTransition.objects.select_for_update(skip_locked=True)
-                .filter(processed_at__isnull=True)
-                .order_by("id")
-                .values(*EVENT_FIELDS)[:batch_size]
-            )
-            if rows:
-                _route_batch(rows, rules, now or timezone.now())
-                _events_processed([r["id"] for r in rows], now or timezone.now())
-        done += len(rows)
+        taken = _transitions_route_batch(rules, batch_size=batch_size, now=now)
+        done += taken
         # Actions may record new events (a change of stage): drain those too.
-        if not rows:
+        if not taken:
             return done
+
+
+def _transitions_route_batch(rules: list[LoadedRule], *, batch_size: int, now: datetime | None) -> int:
+    """One batch: claimed, acted on and marked processed in one transaction; if that
+    fails, again in parts, setting aside the events that fail alone. Returns how many
+    events it took."""
+
+    def run() -> int:
+        # The events stay locked until this batch commits: no other worker acts on them.
+        rows = list(
+            GroupTransition.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True)
+            .order_by("id")
+            .values(*EVENT_FIELDS)[:batch_size]
+        )
+        if rows:
+            _route_batch(rows, rules, now or timezone.now())
+            _events_processed([r["id"] for r in rows], now or timezone.now())
+        return len(rows)
+
+    def isolated() -> int:
+        claimed = list(
+            GroupTransition.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "lead_id")[:batch_size]
+        )
+        _events_isolate(claimed, rules, now)
+        return len(claimed)
+
+    return setaside.batch_run(kind=SET_ASIDE_EVENT, run=run, isolated=isolated)
+
+
+def _events_isolate(claimed: Sequence[tuple[int, int]], rules: list[LoadedRule], now: datetime | None) -> list[int]:
+    """Route these locked events in parts (in id order, so each lead's order holds);
+    set aside those that fail alone. Returns the ids set aside."""
+
+    def route(ids: list[int]) -> None:
+        rows = list(GroupTransition.objects.filter(pk__in=ids).order_by("id").values(*EVENT_FIELDS))
+        _route_batch(rows, rules, now or timezone.now())
+        _events_processed(ids, now or timezone.now())
+
+    def leave(ids: list[int]) -> None:
+        # Out of the outbox (processed, though nothing was done: Set-aside rows says why) until retried.
+        _events_processed(ids, now or timezone.now())
+
+    return setaside.rows_isolate(kind=SET_ASIDE_EVENT, rows=claimed, process=route, leave=leave).set_aside
+
+
+def _events_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside lead events: back in the outbox, and routed now."""
+    GroupTransition.objects.filter(pk__in=ids).update(processed_at=None)
+    claimed = list(
+        GroupTransition.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=ids, processed_at__isnull=True)
+        .order_by("id")
+        .values_list("id", "lead_id")
+    )
+    _events_isolate(claimed, rules_load(), None)
+    taken = {pk for pk, _ in claimed}
+    return {pk: "routed" if pk in taken else "left to the next routing run (busy)" for pk in ids}
 
 
 def _events_processed(ids: list[int], at: datetime) -> None:
@@ -617,22 +675,56 @@ def leads_assign(*, team: Team, lead_ids: Sequence[int]) -> dict[int, int | None
 def notifications_send(*, limit: int = 200) -> int:
     """Send unsent notification emails over one connection. Each is claimed with
     ``SKIP LOCKED`` and marked sent in the same transaction, so two senders never
-    both send one. Returns how many were sent."""
+    both send one. A notification that cannot even be built (no valid address, a
+    header it cannot carry) is set aside; the others go on. Returns how many were sent."""
     from django.core import mail
 
     sent = 0
     with transaction.atomic():
-        batch = list(Notification.objects.select_for_update(skip_locked=True).filter(sent_at__isnull=True)[:limit])
+        batch = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(sent_at__isnull=True)
+            .exclude(pk__in=selectors.set_aside_open(kind=SET_ASIDE_NOTIFICATION).values("row_id"))[:limit]
+        )
         if not batch:
             return 0
+        failures: list[setaside.Failure] = []
         with mail.get_connection() as email:
             for note in batch:
-                message = mail.EmailMessage(note.subject, note.body, to=list(note.to), connection=email)
                 try:
+                    message = mail.EmailMessage(note.subject, note.body, to=list(note.to), connection=email)
                     message.send()
                 except OSError as exc:  # SMTP errors are OSErrors: keep it for the next run
                     Notification.objects.filter(pk=note.pk).update(error=str(exc)[:300])
                     continue
+                except Exception as exc:
+                    # Not the server's answer but this row's content: it would fail every run.
+                    if setaside.is_transient(exc):
+                        raise
+                    failures.append(setaside.Failure.of(note.pk, note.lead_id, exc))
+                    continue
                 sent += 1
                 Notification.objects.filter(pk=note.pk).update(sent_at=timezone.now(), error="")
+        setaside.rows_set_aside(kind=SET_ASIDE_NOTIFICATION, failures=failures)
     return sent
+
+
+def _notifications_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside notifications: back in the outbox; the minute task sends them."""
+    transaction.on_commit(notifications_enqueue)
+    return {pk: "back in the outbox: the next run sends it" for pk in ids}
+
+
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_EVENT, "Lead event (routing)", _events_retry, "admin:scoring_grouptransition_change")
+)
+setaside.register_kind(setaside.Kind(SET_ASIDE_NOTIFICATION, "Notification (routing)", _notifications_retry))
+
+
+def _sla_retry(ids: list[int]) -> dict[int, str]:
+    from routing import sla  # it builds on this module
+
+    return sla.items_retry(ids)
+
+
+setaside.register_kind(setaside.Kind(SET_ASIDE_SLA, "Sales queue item (SLA escalation)", _sla_retry))

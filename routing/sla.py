@@ -6,39 +6,84 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
 from routing.sales import leads_queue_team_sync, outcomes_record
-from routing.services import notifications_enqueue, rep_slots, team_addresses
-from scoring import bulk
+from routing.services import SET_ASIDE_SLA, notifications_enqueue, rep_slots, team_addresses
+from scoring import bulk, selectors, setaside
 from scoring.models import Lead
 
 
 def items_escalate_overdue(*, now: datetime | None = None) -> int:
     """Escalate, once, each item left unclaimed past its team's SLA: reassign it to
     the next rep with room (not its current owner), or notify the team. Returns
-    how many were escalated. Safe to run twice and in several workers at once."""
+    how many were escalated. Safe to run twice and in several workers at once. An
+    item that cannot be escalated is set aside (:mod:`scoring.setaside`); the
+    others, and the other teams, go on."""
     now = now or timezone.now()
     escalated = 0
     for team in Team.objects.filter(sla_hours__isnull=False).select_related("team_lead"):
-        assert team.sla_hours is not None
-        deadline = now - timedelta(hours=team.sla_hours)
-        with transaction.atomic():
-            # Claim the overdue items first: a second run (or a second worker) finds them escalated.
-            items = list(
-                QueueItem.objects.select_for_update(skip_locked=True)
-                .filter(team=team, status=QueueItem.Status.OPEN, escalated_at__isnull=True, entered_at__lte=deadline)
-                .order_by("entered_at", "id")
-                .select_related("lead")
-            )
-            if not items:
-                continue
-            QueueItem.objects.filter(pk__in=[i.pk for i in items]).update(escalated_at=now)
-            _escalate(team, items, now)
-        escalated += len(items)
+        escalated += _team_escalate(team, now)
     return escalated
+
+
+def _overdue(team: Team, now: datetime) -> QuerySet[QueueItem]:
+    assert team.sla_hours is not None
+    return (
+        QueueItem.objects.select_for_update(skip_locked=True)
+        .filter(
+            team=team,
+            status=QueueItem.Status.OPEN,
+            escalated_at__isnull=True,
+            entered_at__lte=now - timedelta(hours=team.sla_hours),
+        )
+        .exclude(pk__in=selectors.set_aside_open(kind=SET_ASIDE_SLA).values("row_id"))
+        .order_by("entered_at", "id")
+    )
+
+
+def _team_escalate(team: Team, now: datetime) -> int:
+    def run() -> int:
+        # Claim the overdue items first: a second run (or a second worker) finds them escalated.
+        items = list(_overdue(team, now).select_related("lead"))
+        if items:
+            _items_escalate(team, items, now)
+        return len(items)
+
+    def isolated() -> int:
+        claimed = list(_overdue(team, now).values_list("id", "lead_id"))
+        return len(claimed) - len(_items_isolate(team, claimed, now))
+
+    return setaside.batch_run(kind=SET_ASIDE_SLA, run=run, isolated=isolated)
+
+
+def _items_escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
+    QueueItem.objects.filter(pk__in=[i.pk for i in items]).update(escalated_at=now)
+    _escalate(team, items, now)
+
+
+def _items_isolate(team: Team, claimed: list[tuple[int, int]], now: datetime) -> list[int]:
+    """Escalate these locked items in parts; set aside those that fail alone."""
+
+    def escalate(ids: list[int]) -> None:
+        items = QueueItem.objects.filter(pk__in=ids).order_by("entered_at", "id").select_related("lead")
+        _items_escalate(team, list(items), now)
+
+    return setaside.rows_isolate(kind=SET_ASIDE_SLA, rows=claimed, process=escalate).set_aside
+
+
+def items_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside queue items: escalated now if still open, unclaimed and overdue."""
+    now = timezone.now()
+    outcome: dict[int, str] = {}
+    for team in Team.objects.filter(sla_hours__isnull=False, items__pk__in=ids).distinct():
+        claimed = list(_overdue(team, now).filter(pk__in=ids).values_list("id", "lead_id"))
+        _items_isolate(team, claimed, now)
+        outcome.update((pk, "escalated") for pk, _ in claimed)
+    return {pk: outcome.get(pk, "nothing to do: no longer open, unclaimed and overdue") for pk in ids}
 
 
 def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
