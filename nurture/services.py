@@ -22,6 +22,11 @@ The admin lists unknown deliveries (and counts them per step); the run's
 summary and a warning in the log report them. A sender stopped by an
 exception (a time limit, a shutdown) records what it knows first: only the
 message in flight is left pending, those not yet handed over are retried.
+
+An enrollment whose step cannot be prepared (phase 1) or whose outcome cannot
+be recorded (phase 3) is set aside with its error (:mod:`scoring.setaside`):
+it stops being due, its delivery still says what the message became, and the
+rest of the batch goes on. A retry makes it due again.
 """
 
 from __future__ import annotations
@@ -42,18 +47,22 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, F, Model, Value, When
+from django.db.models import Case, F, Model, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from nurture import content, goals, sequence_file, timing
 from nurture.models import Delivery, EngagementCursor, Enrollment, Sequence, Step
-from scoring import bulk, suppression
+from scoring import bulk, setaside, suppression
 from scoring.models import Interaction, Lead, ScoreGroup
 
 logger = logging.getLogger(__name__)
 
 OPEN = [Enrollment.Status.ACTIVE, Enrollment.Status.PAUSED]
+
+# What the sender sets aside (scoring.setaside): an enrollment whose step cannot be
+# prepared or whose outcome cannot be recorded.
+SET_ASIDE_ENROLLMENT = "enrollment"
 
 
 def claim_lease() -> timedelta:
@@ -493,16 +502,28 @@ def _update_rows(model: type[Model], field_names: Seq[str], rows: Seq[tuple[Any,
 _ENROLLMENT_FIELDS = ("position", "next_run_at", "status", "exit_reason", "ended_at")
 
 
-def _claim(*, now: datetime, batch_size: int) -> list[Enrollment]:
-    queryset = (
-        Enrollment.objects.filter(status=Enrollment.Status.ACTIVE, next_run_at__lte=now, sequence__active=True)
-        .select_related("lead", "lead__account", "lead__score_group", "sequence", "sequence__exit_on_group_reached")
-        .order_by("next_run_at", "id")
-    )
+def _due(*, now: datetime, ids: Seq[int] | None = None) -> QuerySet[Enrollment]:
+    queryset = Enrollment.objects.filter(
+        status=Enrollment.Status.ACTIVE, next_run_at__lte=now, sequence__active=True
+    ).order_by("next_run_at", "id")
+    if ids is not None:
+        queryset = queryset.filter(pk__in=list(ids))
     if connection.vendor == "postgresql":
         # SKIP LOCKED: concurrent senders take disjoint batches instead of waiting.
         queryset = queryset.select_for_update(skip_locked=True, no_key=True, of=("self",))
+    return queryset
+
+
+def _claim(*, now: datetime, batch_size: int, ids: Seq[int] | None = None) -> list[Enrollment]:
+    queryset = _due(now=now, ids=ids).select_related(
+        "lead", "lead__account", "lead__score_group", "sequence", "sequence__exit_on_group_reached"
+    )
     return list(queryset[:batch_size])
+
+
+def _enrollments_set_aside(ids: list[int]) -> None:
+    """Out of the sender's way (never due) until retried; still active."""
+    Enrollment.objects.filter(pk__in=ids, status=Enrollment.Status.ACTIVE).update(next_run_at=None)
 
 
 def deliveries_send_due(
@@ -558,10 +579,40 @@ def _next_step(steps: list[Step], position: int) -> Step | None:
     return next((s for s in steps if s.position > position), None)
 
 
-@transaction.atomic
 def _deliveries_claim(*, now: datetime, batch_size: int, summary: SendSummary) -> list[_Outgoing]:
-    enrollments = _claim(now=now, batch_size=batch_size)
-    summary.claimed = len(enrollments)
+    """Phase 1: claim due enrollments and prepare their messages, in one transaction.
+    If that fails, the batch is claimed again and prepared in parts; an enrollment
+    that fails alone is set aside (no longer due) and the others go on."""
+
+    def run() -> tuple[list[_Outgoing], SendSummary]:
+        enrollments = _claim(now=now, batch_size=batch_size)
+        part = SendSummary(claimed=len(enrollments))
+        return _deliveries_prepare(enrollments, now=now, summary=part), part
+
+    def isolated() -> tuple[list[_Outgoing], SendSummary]:
+        claimed = list(_due(now=now).values_list("id", "lead_id")[:batch_size])
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_ENROLLMENT, rows=claimed, process=prepare, leave=_enrollments_set_aside
+        )
+        outgoing: list[_Outgoing] = []
+        total = SendSummary(claimed=len(claimed))
+        for items, part in done.results:
+            outgoing += items
+            total.add(part)
+        return outgoing, total
+
+    def prepare(ids: list[int]) -> tuple[list[_Outgoing], SendSummary]:
+        part = SendSummary()
+        return _deliveries_prepare(_claim(now=now, batch_size=len(ids), ids=ids), now=now, summary=part), part
+
+    outgoing, part = setaside.batch_run(kind=SET_ASIDE_ENROLLMENT, run=run, isolated=isolated)
+    summary.add(part)
+    return outgoing
+
+
+def _deliveries_prepare(enrollments: list[Enrollment], *, now: datetime, summary: SendSummary) -> list[_Outgoing]:
+    """Phase 1 for claimed enrollments: exits, completions, and a pending delivery per
+    message to send, each enrollment's lease taken. Call in the claim's transaction."""
     if not enrollments:
         return []
     steps: dict[int, list[Step]] = defaultdict(list)
@@ -787,9 +838,62 @@ def _build_message(
     return message
 
 
-@transaction.atomic
 def _deliveries_record(outgoing: list[_Outgoing], *, now: datetime, summary: SendSummary) -> None:
-    """Phase 3: write what happened to each message, in a few statements."""
+    """Phase 3: write what happened to each message, in one transaction. If that
+    fails, the messages are recorded again in parts; an enrollment whose outcome
+    cannot be recorded is set aside (no longer due), its message's fate still
+    recorded where it can be, so a retry never sends it twice."""
+    by_enrollment = {item.enrollment.pk: item for item in outgoing}
+
+    def record(items: list[_Outgoing]) -> SendSummary:
+        part = SendSummary()
+        _deliveries_record_rows(items, now=now, summary=part)
+        return part
+
+    def isolated() -> SendSummary:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_ENROLLMENT,
+            rows=[(pk, item.enrollment.lead_id) for pk, item in by_enrollment.items()],
+            process=lambda ids: record([by_enrollment[pk] for pk in ids]),
+            leave=lambda ids: _record_set_aside([by_enrollment[pk] for pk in ids], now=now),
+        )
+        total = SendSummary()
+        for part in done.results:
+            total.add(part)
+        total.sent += sum(1 for pk in done.set_aside if by_enrollment[pk].status == Outcome.SENT)
+        return total
+
+    summary.add(setaside.batch_run(kind=SET_ASIDE_ENROLLMENT, run=lambda: record(outgoing), isolated=isolated))
+
+
+def _record_set_aside(items: list[_Outgoing], *, now: datetime) -> None:
+    """Enrollments whose outcome could not be recorded leave the sender's way; their
+    deliveries still say what the message became, each if it can: a retry then moves
+    on from a sent message instead of sending it again. One that cannot stays
+    pending, which a retry reads as unknown: not sent again either."""
+    _enrollments_set_aside([item.enrollment.pk for item in items])
+    for item in items:
+        if item.status == Delivery.Status.PENDING:
+            continue
+        try:
+            with transaction.atomic():
+                sent_at = now if item.status == Outcome.SENT else None
+                row = (item.delivery_id, item.status, sent_at, item.error[:2000], now)
+                _update_rows(
+                    Delivery, ("status", "sent_at", "error", "updated_at"), [row], status_in=[Delivery.Status.PENDING]
+                )
+        except Exception as exc:
+            if setaside.is_transient(exc):
+                raise
+            logger.warning(
+                "nurture: delivery %s left pending: its outcome cannot be written (%s)",
+                item.delivery_id,
+                type(exc).__name__,
+            )
+
+
+def _deliveries_record_rows(outgoing: list[_Outgoing], *, now: datetime, summary: SendSummary) -> None:
+    """:func:`_deliveries_record`'s statements; call in a transaction."""
     max_attempts = settings.LEADFLOW_NURTURE_MAX_ATTEMPTS
     base = timedelta(minutes=settings.LEADFLOW_NURTURE_RETRY_MINUTES)
     cap = timedelta(minutes=settings.LEADFLOW_NURTURE_RETRY_MAX_MINUTES)
@@ -971,3 +1075,31 @@ def sequences_import(*, spec: sequence_file.FileSpec) -> ImportSummary:
             )
     untouched = list(Sequence.objects.exclude(key__in=[s.key for s in spec.sequences]).values_list("key", flat=True))
     return ImportSummary(created, updated, untouched)
+
+
+def _enrollments_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside enrollments: due now again; the next send run takes them."""
+    now = timezone.now()
+    due = set(
+        Enrollment.objects.filter(pk__in=ids, status=Enrollment.Status.ACTIVE, next_run_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    Enrollment.objects.filter(pk__in=due).update(next_run_at=now)
+    if due:
+        transaction.on_commit(_send_enqueue)
+    return {
+        pk: "due again: the next send run takes it" if pk in due else "no longer active: nothing to send" for pk in ids
+    }
+
+
+def _send_enqueue() -> None:
+    from nurture.tasks import deliveries_send_due_task
+    from scoring.services import enqueue
+
+    enqueue(deliveries_send_due_task, fallback="the minute nurture task sends it")
+
+
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_ENROLLMENT, "Enrollment (nurture)", _enrollments_retry, "admin:nurture_enrollment_change")
+)
