@@ -23,8 +23,8 @@ from django.db.models import Model, Q, QuerySet
 from django.db.models.deletion import Collector
 from django.utils import timezone
 
-from scoring import suppression
-from scoring.models import Lead
+from scoring import setaside, suppression
+from scoring.models import Lead, SetAside
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ def lead_erase(*, lead_id: int, at: datetime | None = None) -> ErasureReport:
     removed: dict[str, int] = defaultdict(int)
     for label, count in deleted.items():
         removed[_kind(label)] += count
+    # Rows a batch set aside name the lead by id only (their errors may quote its data).
+    if set_aside := setaside.rows_erase(lead_ids=[lead_id]):
+        removed[_kind(SetAside._meta.label)] += set_aside
     logger.info("erased lead %s on request", lead_id)  # no personal data in the log
     return ErasureReport(removed=dict(removed), admin_log_entries_scrubbed=scrubbed, suppressed=suppressed)
 

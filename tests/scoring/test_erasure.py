@@ -24,10 +24,10 @@ from nurture import services as nurture
 from routing import sales
 from routing import services as routing
 from routing.models import ActionRun, QueueItem, WebhookAttempt, WebhookDelivery
-from scoring import erasure, suppression
+from scoring import erasure, setaside, suppression
 from scoring import services as scoring
 from scoring.api_keys import api_key_issue
-from scoring.models import Account, ApiKey, Interaction, Lead, SuppressedAddress, Visitor
+from scoring.models import Account, ApiKey, Interaction, Lead, SetAside, SuppressedAddress, Visitor
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture import conftest as nurture_fixtures
 from tests.nurture.conftest import Sink
@@ -67,6 +67,12 @@ def a_nurtured_routed_lead(email: str, smtp: Sink, now: Any) -> Lead:
         run=run, url="https://crm.example/hook", payload={"email": email}, next_attempt_at=now
     )
     WebhookAttempt.objects.create(delivery=delivery, at=now, status_code=503)
+    # A batch could not process one of its interactions: set aside, naming the lead by id only.
+    failed = Interaction.objects.filter(lead=lead).first()
+    assert failed is not None
+    setaside.rows_set_aside(
+        kind="interaction", failures=[setaside.Failure.of(failed.pk, lead.pk, ValueError(f"bad row of {email}"))]
+    )
     return lead
 
 
@@ -111,12 +117,14 @@ def test_the_report_counts_exactly_the_rows_that_are_gone_in_every_app(routed: A
         "notifications": 1,
         "webhook_deliveries": 1,
         "webhook_attempts": 1,
+        "set_aside_rows": 1,
     }
     assert report.as_dict() == {**report.removed}
     # The other person's rows are all there.
     assert Lead.objects.filter(pk=other.pk).exists()
     assert Interaction.objects.filter(lead=other).count() == 2
     assert WebhookAttempt.objects.filter(delivery__run__transition__lead=other).count() == 1
+    assert SetAside.objects.get().lead_id == other.pk
 
 
 def test_the_api_answer_shows_the_whole_report(routed: Any) -> None:
