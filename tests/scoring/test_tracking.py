@@ -257,6 +257,14 @@ def test_page_views_are_limited_per_visitor_and_per_address(web: Client, setting
     assert Interaction.objects.count() == 4
 
 
+def test_addresses_of_one_ipv6_network_share_its_count(settings: Settings) -> None:
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "page": {"ip": ["2/m"], "visitor": []}}
+    page = {"visitor_id": "v-1", "url": "https://toys.example/"}
+    same_network = [beacon(from_address(f"2001:db8:0:1::{n}"), page).status_code for n in range(1, 4)]
+    assert same_network == [204, 204, 429]
+    assert beacon(from_address("2001:db8:0:2::1"), page).status_code == 204
+
+
 def test_rate_limits_count_in_redis_so_every_web_process_shares_them(
     redis_broker: str, web: Client, fresh_rate_limits: str
 ) -> None:
@@ -315,7 +323,13 @@ def signup() -> TrackedForm:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("company_size", "many"), ("company_size", "-3"), ("time_zone", "Mars/Olympus_Mons"), ("first_name", "x" * 101)],
+    [
+        ("company_size", "many"),
+        ("company_size", "-3"),
+        ("company_size", str(10**12)),
+        ("time_zone", "Mars/Olympus_Mons"),
+        ("first_name", "x" * 101),
+    ],
 )
 def test_a_post_with_a_bad_lead_field_is_refused_whole_naming_it(
     web: Client, signup: TrackedForm, field: str, value: str

@@ -1,0 +1,75 @@
+"""Rate limits of the public endpoints, per client address and per lead or visitor
+(``settings.LEADFLOW_RATE_LIMITS``), counted by django-ratelimit in the default cache:
+Redis in production, so every web process shares the counts."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django_ratelimit.core import get_usage  # type: ignore[import-untyped]
+
+logger = logging.getLogger(__name__)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address rate limits count by: the connection's own, or, behind
+    ``LEADFLOW_TRUSTED_PROXY_COUNT`` reverse proxies, the one the outermost of them
+    saw (it appended it to X-Forwarded-For; entries further left are the client's
+    word and could be anything)."""
+    remote = request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - an address to count by, not to bind
+    hops = settings.LEADFLOW_TRUSTED_PROXY_COUNT
+    if hops > 0:
+        chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        if len(chain) >= hops:
+            try:
+                return str(ipaddress.ip_address(chain[-hops]))
+            except ValueError:
+                pass  # a malformed header counts as the proxy's own address
+    return remote
+
+
+def client_network(request: HttpRequest) -> str:
+    """What per-address limits count: the client's address, or for IPv6 its /64, which
+    one subscriber usually holds whole and could otherwise walk through."""
+    address = client_ip(request)
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False).network_address)
+    return str(parsed)
+
+
+def rate_limited(request: HttpRequest, *, endpoint: str, kind: str, value: str) -> int | None:
+    """Count this request against ``endpoint``'s limits of ``kind`` ("ip", "lead",
+    "visitor") for ``value``. Returns the seconds until it may go on when over a
+    limit, else None.
+
+    Counted with django-ratelimit in the default cache (fixed windows; the
+    value is hashed into the key, so no address or email is kept there).
+    """
+    for rate in settings.LEADFLOW_RATE_LIMITS[endpoint][kind]:
+        try:
+            usage = get_usage(
+                request,
+                group=f"leadflow.tracking.{endpoint}.{kind}",
+                key=lambda _group, _request: value,
+                rate=rate,
+                increment=True,
+            )
+        except Exception:  # an unreachable cache must not lose the data: logged, not limited
+            logger.warning("rate limit %s/%s not checked: the cache failed", endpoint, kind, exc_info=True)
+            return None
+        if usage is not None and usage["should_limit"]:
+            return max(int(usage["time_left"]), 1)
+    return None
+
+
+def too_many(response: HttpResponse, retry_after: int) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(retry_after)
+    return response

@@ -1,0 +1,138 @@
+"""Email open pixel and click redirect: links signed for one email to one lead.
+
+A token is signed with the site's secret (``django.core.signing``, one salt per
+purpose); a tampered or unknown token, or one made for the other purpose, gets
+404 and records nothing, and a click only ever redirects to the URL inside its
+token (no open redirect).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from scoring import events as checks
+from scoring import ingest
+from scoring.models import Lead
+from scoring.tracking.limits import client_network, rate_limited, too_many
+
+logger = logging.getLogger(__name__)
+
+OPEN_SALT = "leadflow.tracking.open"
+CLICK_SALT = "leadflow.tracking.click"
+MAX_URL = 2000
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def web_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise ValueError("only text URLs can be tracked")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or len(url) > MAX_URL:
+        raise ValueError(f"only http(s) URLs of at most {MAX_URL} characters can be tracked, not {url[:80]!r}")
+    return url
+
+
+def email_open_token(*, lead_id: int, campaign: str, properties: dict[str, Any] | None = None) -> str:
+    return signing.dumps({"l": lead_id, "c": campaign, "p": properties or {}}, salt=OPEN_SALT, compress=True)
+
+
+def email_click_token(*, lead_id: int, url: str, campaign: str, properties: dict[str, Any] | None = None) -> str:
+    payload = {"l": lead_id, "u": web_url(url), "c": campaign, "p": properties or {}}
+    return signing.dumps(payload, salt=CLICK_SALT, compress=True)
+
+
+def open_url(*, lead_id: int, campaign: str, properties: dict[str, Any] | None = None) -> str:
+    """The open pixel's path for one email to one lead."""
+    token = email_open_token(lead_id=lead_id, campaign=campaign, properties=properties)
+    return reverse("tracking:open", args=[token])
+
+
+def click_url(*, lead_id: int, url: str, campaign: str, properties: dict[str, Any] | None = None) -> str:
+    """The tracked path of a link in one email to one lead; it redirects to ``url``."""
+    token = email_click_token(lead_id=lead_id, url=url, campaign=campaign, properties=properties)
+    return reverse("tracking:click", args=[token])
+
+
+def _payload(token: str, salt: str) -> dict[str, Any]:
+    """What an open or click token says, or 404: tampered, made for the other
+    purpose, of a shape Leadflow never signs, or for a lead since erased."""
+    try:
+        payload = signing.loads(token, salt=salt)
+    except signing.BadSignature:
+        raise Http404("unknown link") from None
+    if (
+        not isinstance(payload, dict)
+        or type(payload.get("l")) is not int
+        or not isinstance(payload.get("c"), str)
+        or not isinstance(payload.get("p"), dict)
+    ):
+        raise Http404("unknown link")
+    if salt == CLICK_SALT:
+        try:
+            web_url(payload.get("u"))
+        except ValueError:
+            raise Http404("unknown link") from None
+    if not Lead.objects.filter(pk=payload["l"]).exists():
+        raise Http404("unknown link")  # e.g. the lead was erased
+    return payload
+
+
+def _record_email(kind: str, *, lead_id: int, properties: dict[str, Any]) -> None:
+    """Store an open or click through the same checks and intake as the API. What
+    the token carries was signed here, so a refusal is a bug: logged, and the person
+    still gets the image or the link."""
+    found = Lead.objects.filter(pk=lead_id).values_list("email", "external_id").first()
+    if found is None:
+        raise Http404("unknown lead")
+    raw: dict[str, Any] = {
+        "id": f"t-{uuid.uuid4()}",
+        "type": kind,
+        "lead": {"email": found[0]} if found[0] else {"external_id": found[1]},
+        "properties": properties,
+    }
+    checked = checks.event_check(raw, index=0, now=timezone.now())
+    if isinstance(checked, checks.Rejection):
+        logger.warning("%s of lead %s not recorded: %s", kind, lead_id, checked.errors)
+        return
+    ingest.events_accept([checked], source="tracking")
+
+
+def _email_limited(request: HttpRequest, endpoint: str, lead_id: int) -> int | None:
+    return rate_limited(request, endpoint=endpoint, kind="ip", value=client_network(request)) or rate_limited(
+        request, endpoint=endpoint, kind="lead", value=str(lead_id)
+    )
+
+
+@never_cache
+@require_GET
+def email_open(request: HttpRequest, token: str) -> HttpResponse:
+    payload = _payload(token, OPEN_SALT)
+    wait = _email_limited(request, "open", payload["l"])
+    if wait:
+        # Still the pixel, so no mail client shows a broken image for it.
+        return too_many(HttpResponse(GIF, content_type="image/gif"), wait)
+    _record_email("email_open", lead_id=payload["l"], properties={**payload["p"], "campaign": payload["c"]})
+    return HttpResponse(GIF, content_type="image/gif")
+
+
+@never_cache
+@require_GET
+def email_click(request: HttpRequest, token: str) -> HttpResponse:
+    payload = _payload(token, CLICK_SALT)
+    url = web_url(payload["u"])
+    # Over a limit the person still goes where the link goes; only the click is not recorded.
+    if not _email_limited(request, "click", payload["l"]):
+        properties = {**payload["p"], "campaign": payload["c"], "url": url}
+        _record_email("email_click", lead_id=payload["l"], properties=properties)
+    return HttpResponseRedirect(url)  # only ever the signed URL

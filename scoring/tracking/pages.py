@@ -1,0 +1,101 @@
+"""The web snippet and its page-view beacon. Page views are recorded for an
+anonymous visitor only (the first-party cookie the snippet sets): forging them
+can only score a visitor the forger controls, until that visitor identifies
+itself with a form."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from scoring import bodies, ingest
+from scoring import events as checks
+from scoring.tracking.limits import client_network, rate_limited, too_many
+from scoring.tracking.links import MAX_URL, web_url
+
+VISITOR_COOKIE = "lf_vid"
+
+
+def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    origin = request.headers.get("Origin", "")
+    if origin and origin in getattr(settings, "LEADFLOW_TRACKING_ORIGINS", []):
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Content-Type"
+        response["Vary"] = "Origin"
+    return response
+
+
+@require_GET
+def snippet(request: HttpRequest) -> HttpResponse:
+    """The JavaScript a site embeds: ``<script async src="…/t/lf.js"></script>``."""
+    response = render(request, "scoring/tracking/lf.js", {"cookie": VISITOR_COOKIE}, content_type="text/javascript")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def _text(data: dict[str, Any], name: str, limit: int, errors: dict[str, list[str]]) -> str:
+    value = data.get(name) or ""
+    if not isinstance(value, str) or len(value) > limit or checks.has_nul(value):
+        errors.setdefault(name, []).append(f"must be text of at most {limit} characters")
+        return ""
+    return value
+
+
+@csrf_exempt  # a cookie-less, anonymous write from other sites' pages
+@require_http_methods(["POST", "OPTIONS"])
+def page_view(request: HttpRequest) -> HttpResponse:
+    """The snippet's beacon: ``{visitor_id, url, title, referrer, seconds_on_page}``
+    (JSON, sent as text/plain by ``navigator.sendBeacon``)."""
+    if request.method == "OPTIONS":
+        return _cors(request, HttpResponse(status=204))
+    wait = rate_limited(request, endpoint="page", kind="ip", value=client_network(request))
+    if wait:
+        return _cors(request, too_many(JsonResponse({"detail": "too many page views from this address"}), wait))
+    try:
+        data = bodies.request_json(request)  # as checked by the body guard in front of the views
+    except bodies.BodyError as error:
+        refusal: dict[str, Any] = {"errors": {error.field: [error.reason]}} if error.field else {"detail": error.reason}
+        return _cors(request, JsonResponse(refusal, status=error.status))
+    if not isinstance(data, dict):
+        return _cors(request, JsonResponse({"detail": "the body must be a JSON object"}, status=400))
+    errors: dict[str, list[str]] = {}
+    visitor_id = data.get("visitor_id")
+    if not isinstance(visitor_id, str) or not checks.VISITOR_ID.match(visitor_id):
+        errors["visitor_id"] = ["must be 1 to 64 letters, digits, '.', '_' or '-'"]
+    url = _text(data, "url", MAX_URL, errors)
+    try:
+        web_url(url)
+    except ValueError as exc:
+        errors.setdefault("url", []).append(str(exc))
+    properties: dict[str, Any] = {
+        "url": url,
+        "path": urlsplit(url).path,
+        "title": _text(data, "title", 500, errors),
+        "referrer": _text(data, "referrer", MAX_URL, errors),
+    }
+    seconds = data.get("seconds_on_page")
+    if seconds is not None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 86400:
+            errors["seconds_on_page"] = ["must be a number of seconds from 0 to 86400"]
+        else:
+            properties["seconds_on_page"] = round(seconds)
+    if errors:
+        return _cors(request, JsonResponse({"errors": errors}, status=400))
+    raw = {"id": f"t-{uuid.uuid4()}", "type": "page_view", "visitor_id": visitor_id, "properties": properties}
+    event = checks.event_check(raw, index=0, now=timezone.now())
+    if isinstance(event, checks.Rejection):
+        return _cors(request, JsonResponse({"errors": event.errors}, status=400))
+    wait = rate_limited(request, endpoint="page", kind="visitor", value=str(visitor_id))
+    if wait:
+        return _cors(request, too_many(JsonResponse({"detail": "too many page views from this visitor"}), wait))
+    ingest.events_accept([event], source="tracking")
+    return _cors(request, HttpResponse(status=204))

@@ -1,0 +1,228 @@
+"""Form capture: submissions of forms configured in the admin, from other sites' pages.
+
+A post goes through the API's lead checks and is refused whole when anything is
+wrong; it writes only the lead fields the form lists (never stage, owner, scores
+or external id) and cannot set the properties Leadflow itself relies on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from scoring import events as checks
+from scoring import ingest, services
+from scoring.api import LeadInSerializer
+from scoring.models import TrackedForm
+from scoring.tracking.limits import client_network, rate_limited, too_many
+from scoring.tracking.pages import VISITOR_COOKIE
+
+# Lead fields a form may write: those the API may, less what only the company decides
+# (lifecycle stage, external id). Custom attributes are listed one by one, as
+# "attributes.<name>". Owner and scores are no source's to write.
+FORM_LEAD_FIELDS = services.LEAD_EDITABLE_FIELDS - {"lifecycle_stage", "external_id", "attributes"}
+ATTRIBUTE_PREFIX = "attributes."
+# Interaction properties Leadflow sets, or that nurture and its figures read (the
+# form's key; a message's campaign, sequence, step and delivery; where it came from):
+# a posted field cannot replace them.
+RESERVED_PROPERTIES = frozenset({"form", "campaign", "sequence", "step", "delivery", "source"})
+# What a post says about who is submitting: the lead's email, the snippet's visitor id.
+IDENTITY_FIELDS = frozenset({"email", "visitor_id"})
+MAX_FORM_PROPERTIES = 50  # posted fields kept on the interaction
+MAX_FIELD_NAME = 100
+MAX_FIELD_VALUE = 5000
+
+
+def form_lead_field_problems(names: object) -> list[str]:
+    """Why a form's ``lead_fields`` cannot be saved; empty when they can."""
+    example = 'e.g. ["first_name", "company", "attributes.goal"]'
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return [f"must be a list of field names, {example}"]
+    problems = []
+    for name in names:
+        if name.startswith(ATTRIBUTE_PREFIX):
+            attribute = name.removeprefix(ATTRIBUTE_PREFIX)
+            if not attribute or not attribute.isprintable() or len(name) > MAX_FIELD_NAME:
+                problems.append(f"{name!r}: name a custom attribute of at most {MAX_FIELD_NAME} characters")
+        elif name not in FORM_LEAD_FIELDS:
+            allowed = ", ".join(sorted(FORM_LEAD_FIELDS))
+            problems.append(f"{name!r} cannot be set by a form; use {allowed} or attributes.<name>")
+    if len(set(names)) != len(names):
+        problems.append("lists a field twice")
+    return problems
+
+
+def _form_lead_fields(form: TrackedForm) -> set[str]:
+    """The lead fields a post to ``form`` may write. A form saved before fields were
+    checked keeps working, but the fields it may not write are not lead fields."""
+    names = form.lead_fields if isinstance(form.lead_fields, list) else []
+    return {name for name in names if isinstance(name, str) and not form_lead_field_problems([name])}
+
+
+@dataclass(frozen=True)
+class FormSubmission:
+    email: str
+    lead_fields: dict[str, Any]  # as the API's lead checks return them, without email
+    event: checks.Event
+
+
+class FormRefused(Exception):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{name}: {', '.join(m)}" for name, m in errors.items()))
+        self.errors = errors
+
+
+def form_submission_check(
+    *, form: TrackedForm, post: QueryDict, cookie_visitor: str | None, now: datetime
+) -> FormSubmission:
+    """Check a whole post to ``form``: the lead's fields through the API's checks, the
+    others as interaction properties. Raises :class:`FormRefused` with every problem
+    by field; writes nothing."""
+    errors: dict[str, list[str]] = {}
+
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    emails = post.getlist("email")
+    email = emails[-1] if emails else ""
+    try:
+        if len(emails) > 1:
+            raise ValueError("give one value")
+        email = checks.email_normalize(email)
+    except ValueError as exc:
+        fail("email", str(exc))
+
+    visitor_id = post.get("visitor_id") or None
+    if visitor_id is not None and not checks.VISITOR_ID.match(visitor_id):
+        fail("visitor_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+    elif visitor_id is None and cookie_visitor and checks.VISITOR_ID.match(cookie_visitor):
+        visitor_id = cookie_visitor
+
+    listed = _form_lead_fields(form)
+    lead_data: dict[str, Any] = {}
+    attributes: dict[str, str] = {}
+    properties: dict[str, Any] = {}
+    for name in post:
+        if name in IDENTITY_FIELDS:
+            continue
+        values = post.getlist(name)
+        shown = name if len(name) <= MAX_FIELD_NAME else f"{name[:40]}…"
+        if len(name) > MAX_FIELD_NAME or not name.isprintable():
+            fail(shown, f"field names are at most {MAX_FIELD_NAME} printable characters")
+            continue
+        if any(len(value) > MAX_FIELD_VALUE for value in values):
+            fail(name, f"at most {MAX_FIELD_VALUE} characters")
+            continue
+        if checks.has_nul(values):
+            fail(name, checks.NUL_MESSAGE)
+            continue
+        if name in listed:
+            if len(values) > 1:
+                fail(name, "give one value")
+            elif values[0].strip():  # a field left blank changes nothing
+                if name.startswith(ATTRIBUTE_PREFIX):
+                    attributes[name.removeprefix(ATTRIBUTE_PREFIX)] = values[0]
+                else:
+                    lead_data[name] = values[0]
+        elif name in RESERVED_PROPERTIES:
+            fail(name, "reserved: Leadflow sets this property; give the form's field another name")
+        else:
+            properties[name] = values[0] if len(values) == 1 else values
+    if len(properties) > MAX_FORM_PROPERTIES:
+        fail("fields", f"at most {MAX_FORM_PROPERTIES} fields besides the lead's, got {len(properties)}")
+
+    incoming = LeadInSerializer(
+        data={"email": email, **lead_data, **({"attributes": attributes} if attributes else {})}
+    )
+    if not incoming.is_valid():
+        for name, messages in incoming.errors.items():
+            if name not in errors:
+                errors[name] = [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+
+    raw: dict[str, Any] = {
+        "id": f"f-{uuid.uuid4()}",
+        "type": "form_submit",
+        "lead": {"email": email},
+        "properties": {**properties, "form": form.key},
+    }
+    if visitor_id:
+        raw["visitor_id"] = visitor_id  # identifies the visitor: its page views move to the lead
+    event = checks.event_check(raw, index=0, now=now)
+    if isinstance(event, checks.Rejection):
+        for name, messages in event.errors.items():
+            if name not in errors and not name.startswith("lead"):  # the email's errors are named above
+                errors[name] = messages
+    if errors or not isinstance(event, checks.Event):
+        raise FormRefused(errors or {"email": ["must be an email address"]})
+    fields = dict(incoming.validated_data)
+    del fields["email"]
+    return FormSubmission(email=email, lead_fields=fields, event=event)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+
+
+def _form_answer(
+    request: HttpRequest,
+    form: TrackedForm | None,
+    *,
+    status: int,
+    errors: Mapping[str, list[str]] | None = None,
+    message: str = "",
+) -> HttpResponse:
+    """A refusal: JSON for a client that asks for it, else a page for the person."""
+    if _wants_json(request):
+        return JsonResponse({"errors": errors} if errors else {"detail": message}, status=status)
+    context = {"form": form, "errors": errors or {}, "message": message}
+    return render(request, "scoring/tracking/form_error.html", context, status=status)
+
+
+@csrf_exempt  # third-party sites post their forms here
+@require_http_methods(["POST"])
+def form_capture(request: HttpRequest, key: str) -> HttpResponse:
+    """A submission of a form configured in the admin (an HTML form post).
+
+    Checked whole before anything is written, then the lead and its interaction are
+    written in one transaction: a refused post changes nothing."""
+    wait = rate_limited(request, endpoint="form", kind="ip", value=client_network(request))
+    if wait:
+        refusal = _form_answer(request, None, status=429, message="Too many submissions from this address.")
+        return too_many(refusal, wait)
+    form = TrackedForm.objects.filter(key=key, active=True).first()
+    if form is None:
+        raise Http404("unknown form")
+    try:
+        post = request.POST
+    except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, MultiPartParserError) as exc:
+        return _form_answer(request, form, status=400, errors={"body": [str(exc)]})
+    try:
+        submission = form_submission_check(
+            form=form, post=post, cookie_visitor=request.COOKIES.get(VISITOR_COOKIE), now=timezone.now()
+        )
+    except FormRefused as exc:
+        return _form_answer(request, form, status=400, errors=exc.errors)
+    wait = rate_limited(request, endpoint="form", kind="lead", value=submission.email)
+    if wait:
+        refusal = _form_answer(request, form, status=429, message="Too many submissions for this email address.")
+        return too_many(refusal, wait)
+    with transaction.atomic():
+        services.lead_upsert(email=submission.email, fields=submission.lead_fields)
+        ingest.events_accept([submission.event], source=f"form:{form.key}")
+    if _wants_json(request):
+        return JsonResponse({"detail": "received"})
+    if form.success_url:
+        return HttpResponseRedirect(form.success_url, status=303)
+    return render(request, "scoring/tracking/form_thanks.html", {"form": form})
