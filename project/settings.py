@@ -370,3 +370,6 @@ for _network in LEADFLOW_WEBHOOK_ALLOWED_NETWORKS:
         ipaddress.ip_network(_network)
     except ValueError as _error:
         raise ValueError(f"LEADFLOW_WEBHOOK_ALLOWED_NETWORKS: {_error} (give networks such as 10.0.5.0/24)") from None
+# Keys SECRET_KEY had before a rotation (comma-separated): what was signed or encrypted with
+# them (sessions, signed links, webhook secrets) still reads, while new things use the new key.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])

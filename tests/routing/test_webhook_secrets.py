@@ -5,6 +5,9 @@ back, a blank field keeps the stored one."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +17,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from project.database import database_url
 from routing import encryption, services, webhooks
 from routing.models import RoutingAction, RoutingRule, WebhookAttempt, WebhookDelivery
+from tests.conftest import ROOT
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.routing.conftest import WebhookReceiver
 from tests.routing.factories import adjust, marketer, rule
@@ -64,6 +69,32 @@ def test_secrets_survive_a_key_rotation_with_the_old_key_as_a_fallback(settings:
 
     settings.SECRET_KEY_FALLBACKS = []
     assert RoutingAction.objects.get(pk=action.pk).secret == SECRET
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_process_started_after_a_rotation_reads_the_secret_with_the_fallback_from_its_environment(
+    postgres: None, settings: Any
+) -> None:
+    settings.SECRET_KEY = OLD_KEY
+    webhook_action()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SECRET_KEY": NEW_KEY,
+        "DJANGO_SECRET_KEY_FALLBACKS": f"another-old-key-{'z' * 40},{OLD_KEY}",
+    }
+    read = "from routing.models import RoutingAction; print(RoutingAction.objects.get().secret)"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", read],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == SECRET
 
 
 @pytest.mark.django_db
