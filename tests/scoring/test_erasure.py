@@ -4,6 +4,7 @@ what it must."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections import Counter
 from datetime import timedelta
@@ -249,3 +250,16 @@ def test_an_address_is_found_on_the_list_whatever_its_case_and_surrounding_space
         assert suppression.address_hash(other) != suppression.address_hash(address)
         listed = SuppressedAddress.objects.filter(address_hash=suppression.address_hash(other)).exists()
         assert bool(suppression.addresses_suppressed(addresses=[other])) == listed
+
+
+def test_leads_that_unsubscribed_before_the_list_existed_are_listed_by_the_migration() -> None:
+    backfill = importlib.import_module("scoring.migrations.0013_suppression_list").unsubscribed_leads_are_suppressed
+    gone = LeadFactory.create(email=" Joe@Example.com", unsubscribed_at=timezone.now() - timedelta(days=9))
+    LeadFactory.create(email="kim@example.com")
+
+    backfill(apps, None)
+    backfill(apps, None)  # a migration run again (or a restored table) adds nothing twice
+
+    entry = SuppressedAddress.objects.get()
+    assert entry.address_hash == suppression.address_hash("joe@example.com")
+    assert (entry.reason, entry.suppressed_at) == ("unsubscribed", gone.unsubscribed_at)
