@@ -103,24 +103,33 @@ def test_a_broker_that_accepts_but_never_answers_costs_one_connection_per_publis
     assert broker.accepted == 2  # one attempt each, no retries
 
 
-@pytest.fixture
-def app_broker(
-    redis_broker: str, broker: LoopbackBroker, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[LoopbackBroker, str]]:
-    """Point the web process's Celery app at ``broker`` (forwarding to the test run's Redis
-    when it is up); the settings' transport options stay as they are."""
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at ``url``, where Celery reads it first (the
+    environment) and in its settings, dropping pooled connections and producers: both
+    are made again on next use. (Not app.close(): it also unregisters the app, which
+    then knows no task imported after it.)"""
     from project.celery import app
 
-    url = f"redis://127.0.0.1:{broker.port}/{redis_broker.rsplit('/', 1)[1]}"
-    app.close()  # drop pooled connections to the real broker
-    monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its settings
-    monkeypatch.setattr(app.conf, "broker_url", url)
+    pool = getattr(app, "_pool", None)
+    if pool is not None:
+        pool.force_close_all()
+    setattr(app, "_pool", None)  # noqa: B010 (private: rebuilt on next use)
+    setattr(app.amqp, "_producer_pool", None)  # noqa: B010 (private: rebuilt on next use)
+    os.environ["CELERY_BROKER_URL"] = url
+    app.conf.broker_url = url
+
+
+@pytest.fixture
+def app_broker(redis_broker: str, broker: LoopbackBroker) -> Iterator[tuple[LoopbackBroker, str]]:
+    """Point the web process's Celery app at ``broker`` (forwarding to the test run's Redis
+    when it is up); the settings' transport options stay as they are."""
     real = redis.connection.parse_url(redis_broker)
     broker.upstream = real.get("host", "127.0.0.1"), int(real.get("port", 6379))
+    use_broker(f"redis://127.0.0.1:{broker.port}/{real.get('db', 0)}")
     try:
         yield broker, redis_broker
     finally:
-        app.close()
+        use_broker(redis_broker)
 
 
 @pytest.mark.django_db
