@@ -116,7 +116,7 @@ def use_broker(url: str) -> None:
     setattr(app, "_pool", None)  # noqa: B010 (private: rebuilt on next use)
     setattr(app.amqp, "_producer_pool", None)  # noqa: B010 (private: rebuilt on next use)
     os.environ["CELERY_BROKER_URL"] = url
-    app.conf.broker_url = url
+    app.conf.update(broker_url=url)
 
 
 @pytest.fixture
