@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scoring import services, setaside
 from scoring.models import Interaction, Lead, RescoreJob, ScoreEntry, ScoringRule, SetAside
@@ -212,6 +214,50 @@ def test_erasing_a_lead_can_delete_its_set_aside_rows() -> None:
     assert setaside.rows_erase(lead_ids=[erased.pk]) == 1
 
     assert list(SetAside.objects.values_list("lead_id", flat=True)) == [kept.pk]
+
+
+# --- the splitting itself ------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.integers(1, 10**6), unique=True, max_size=60), data=st.data())
+def test_splitting_sets_aside_exactly_the_rows_that_fail_and_processes_every_other_once_in_order(
+    rows: list[int], data: st.DataObject
+) -> None:
+    bad = set(data.draw(st.lists(st.sampled_from(rows), unique=True)) if rows else [])
+    processed: list[int] = []
+    calls = 0
+
+    def process(part: list[int]) -> int:
+        nonlocal calls
+        calls += 1
+        if bad & set(part):
+            raise ValueError(f"rows {sorted(bad & set(part))} are bad")
+        processed.extend(part)
+        return len(part)
+
+    left: list[int] = []
+    with transaction.atomic():
+        done = setaside.rows_isolate(kind="test", rows=[(r, r) for r in rows], process=process, leave=left.extend)
+        recorded = set(SetAside.objects.filter(kind="test").values_list("row_id", flat=True))
+        transaction.set_rollback(True)
+
+    assert processed == [r for r in rows if r not in bad]
+    assert sum(done.results) == len(processed)
+    assert done.set_aside == left == [r for r in rows if r in bad]
+    assert recorded == bad
+    # Few attempts: each bad row costs at most two per halving on its way down.
+    assert calls <= 1 + 2 * len(bad) * max(1, len(rows)).bit_length()
+
+
+def test_splitting_stops_at_an_error_that_may_pass() -> None:
+    def process(part: list[int]) -> None:
+        if 3 in part:
+            raise OperationalError("deadlock detected")
+
+    with transaction.atomic(), pytest.raises(OperationalError):
+        setaside.rows_isolate(kind="test", rows=[(r, None) for r in range(1, 9)], process=process)
+    assert not SetAside.objects.exists()
 
 
 # --- the admin ---------------------------------------------------------------------
