@@ -48,10 +48,12 @@ from scoring.models import GroupTransition, Lead
 logger = logging.getLogger(__name__)
 
 # What routing's batches set aside (scoring.setaside): a lead event its rules cannot
-# be run for, a notification that cannot be sent, a queue item SLA escalation fails on.
+# be run for, a notification that cannot be sent, a queue item SLA escalation fails on,
+# a webhook delivery that cannot be prepared.
 SET_ASIDE_EVENT = "transition"
 SET_ASIDE_NOTIFICATION = "notification"
 SET_ASIDE_SLA = "sla"
+SET_ASIDE_WEBHOOK = "webhook"
 
 EVENT_FIELDS = (
     "id",
@@ -457,7 +459,7 @@ def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) ->
         )
     WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
     if deliveries:
-        transaction.on_commit(_webhooks_enqueue)
+        transaction.on_commit(webhooks_enqueue)
     return _each(claims, "webhook queued")
 
 
@@ -518,7 +520,7 @@ def notifications_enqueue() -> None:
     scoring.enqueue(tasks.notifications_send_task, fallback="the minute routing task sends it")
 
 
-def _webhooks_enqueue() -> None:
+def webhooks_enqueue() -> None:
     from routing import tasks
 
     scoring.enqueue(tasks.webhooks_deliver_task, fallback="the minute webhook task delivers it")
@@ -728,3 +730,14 @@ def _sla_retry(ids: list[int]) -> dict[int, str]:
 
 
 setaside.register_kind(setaside.Kind(SET_ASIDE_SLA, "Sales queue item (SLA escalation)", _sla_retry))
+
+
+def _webhooks_retry(ids: list[int]) -> dict[int, str]:
+    from routing import webhooks  # it builds on this module
+
+    return webhooks.deliveries_retry(ids)
+
+
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_WEBHOOK, "Webhook delivery", _webhooks_retry, "admin:routing_webhookdelivery_change")
+)

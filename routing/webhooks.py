@@ -6,9 +6,10 @@ before calling out, so the slow HTTP call happens outside any transaction and
 a second sender (or a re-run of the task) never calls the same delivery at
 the same time: each call has a total deadline, a sender starts no call after
 its batch's budget, and the lease outlasts both. Calls go only to addresses
-:mod:`routing.egress` allows, checked again on connecting. Every attempt is
-logged. Receivers can de-duplicate on the ``X-Leadflow-Delivery``
-header, which stays the same across retries.
+:mod:`routing.egress` allows, checked again on connecting. A delivery that
+cannot be read or prepared is set aside (:mod:`scoring.setaside`) and the
+others are called. Every attempt is logged. Receivers can de-duplicate on the
+``X-Leadflow-Delivery`` header, which stays the same across retries.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from routing import egress
 from routing.models import WebhookAttempt, WebhookDelivery
+from routing.services import SET_ASIDE_WEBHOOK, webhooks_enqueue
+from scoring import selectors, setaside
 
 logger = logging.getLogger(__name__)
 
@@ -115,18 +119,79 @@ def webhook_client(*, ssl_context: ssl.SSLContext | None = None) -> httpx.Client
     )
 
 
+def _due(now: datetime) -> QuerySet[WebhookDelivery]:
+    """Deliveries due now that no other sender holds, in the order they fell due; those set
+    aside stay out until retried."""
+    return (
+        WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .exclude(pk__in=selectors.set_aside_open(kind=SET_ASIDE_WEBHOOK).values("row_id"))
+        .order_by("next_attempt_at", "id")
+    )
+
+
+def _prepare(delivery: WebhookDelivery) -> _Call:
+    body = json.dumps(delivery.payload, sort_keys=True).encode()
+    return _Call(delivery.pk, delivery.url, body, delivery.run.action.secret, delivery.attempts)
+
+
+def _calls_prepare(ids: list[int]) -> list[_Call]:
+    """These locked deliveries, read and made ready to call (in due order). Call in a transaction."""
+    due = WebhookDelivery.objects.filter(pk__in=ids).select_related("run__action").order_by("next_attempt_at", "id")
+    return [_prepare(d) for d in due]
+
+
 def _claim(*, now: datetime, limit: int) -> list[_Call]:
-    with transaction.atomic():
-        due = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-            .select_related("run__action")
-            .order_by("next_attempt_at")[:limit]
-        )
-        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(next_attempt_at=now + lease())
-    return [
-        _Call(d.pk, d.url, json.dumps(d.payload, sort_keys=True).encode(), d.run.action.secret, d.attempts) for d in due
-    ]
+    """Claim up to ``limit`` due deliveries for one lease and make them ready to call. A
+    delivery that cannot be read or prepared (its payload, its action) is set aside with
+    its error (:mod:`scoring.setaside`) and the others are claimed as if it were not there."""
+
+    def lease_out(ids: list[int]) -> None:
+        WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now + lease())
+
+    def run() -> list[_Call]:
+        calls = [_prepare(d) for d in _due(now).select_related("run__action")[:limit]]
+        lease_out([c.id for c in calls])
+        return calls
+
+    def isolated() -> list[_Call]:
+        claimed = list(_due(now).values_list("id", "run__transition__lead_id")[:limit])
+
+        def prepare(ids: list[int]) -> list[_Call]:
+            calls = _calls_prepare(ids)
+            lease_out(ids)
+            return calls
+
+        done = setaside.rows_isolate(kind=SET_ASIDE_WEBHOOK, rows=claimed, process=prepare)
+        return [call for part in done.results for call in part]
+
+    return setaside.batch_run(kind=SET_ASIDE_WEBHOOK, run=run, isolated=isolated)
+
+
+def deliveries_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside deliveries: prepared again now (one that still fails is set aside
+    again) and, if still pending, due at once; the next webhook run calls them."""
+    claimed = list(
+        WebhookDelivery.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids, status=WebhookDelivery.Status.PENDING)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", "run__transition__lead_id")
+    )
+
+    def prepare(part: list[int]) -> list[int]:
+        _calls_prepare(part)
+        WebhookDelivery.objects.filter(pk__in=part).update(next_attempt_at=timezone.now())
+        return part
+
+    done = setaside.rows_isolate(kind=SET_ASIDE_WEBHOOK, rows=claimed, process=prepare)
+    due = {pk for part in done.results for pk in part}
+    if due:
+        transaction.on_commit(webhooks_enqueue)
+    return {
+        pk: "due again: the next webhook run calls it" if pk in due else "nothing to do: no longer pending"
+        for pk in ids
+        if pk not in done.set_aside
+    }
 
 
 def webhooks_deliver_due(*, now: datetime | None = None, limit: int = 100) -> DeliverySummary:

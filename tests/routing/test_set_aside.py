@@ -12,12 +12,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from routing import services, sla
-from routing.models import ActionRun, Notification, Outcome, QueueItem, Team
+from routing import services, sla, webhooks
+from routing.models import ActionRun, Notification, Outcome, QueueItem, Team, WebhookDelivery
 from scoring import setaside
 from scoring.models import GroupTransition, Lead, SetAside
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.nurture.conftest import Sink
+from tests.routing.conftest import WebhookReceiver
 from tests.routing.factories import QueueItemFactory, TeamFactory, adjust, rule
 
 pytestmark = pytest.mark.django_db
@@ -136,3 +137,69 @@ def test_a_queue_item_whose_lead_cannot_be_read_is_set_aside_and_the_others_are_
     assert Outcome.objects.filter(kind=Outcome.Kind.ESCALATED, item=bad).count() == 1
     assert Notification.objects.count() == 3
     assert sla.items_escalate_overdue() == 0
+
+
+def test_a_webhook_delivery_that_cannot_be_prepared_is_set_aside_and_the_others_are_called(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    hot = ScoreGroupFactory.create(key="hot", min_score=80)
+    rule("enters_group", {"kind": "webhook", "url": webhook_receiver.url, "secret": "shared"}, group=hot)
+    leads = [LeadFactory.create() for _ in range(4)]
+    for lead in leads:
+        adjust(lead, 85)
+    services.transitions_route()
+    deliveries = list(WebhookDelivery.objects.order_by("id").values_list("id", "run__transition__lead_id"))
+    ids = [pk for pk, _ in deliveries]
+    # As a bug or a hand edit could leave them, PostgreSQL taking both: a payload nested deeper
+    # than Python's JSON reader goes, and a number of more digits than Python reads (1e5000).
+    plant("UPDATE routing_webhookdelivery SET payload = %s::jsonb WHERE id = %s", ["[" * 5000 + "]" * 5000, ids[1]])
+    plant(
+        "UPDATE routing_webhookdelivery SET payload = jsonb_set(payload, '{lead,total_score}', '1e5000') WHERE id = %s",
+        [ids[2]],
+    )
+
+    summary = webhooks.webhooks_deliver_due()
+
+    assert (summary.delivered, summary.retrying, summary.failed) == (2, 0, 0)
+    assert sorted(int(r.headers[webhooks.DELIVERY_HEADER]) for r in webhook_receiver.requests) == [ids[0], ids[3]]
+    rows = {row.row_id: row for row in SetAside.objects.all()}
+    assert sorted(rows) == [ids[1], ids[2]]
+    assert {row.kind for row in rows.values()} == {services.SET_ASIDE_WEBHOOK}
+    assert [rows[ids[n]].lead_id for n in (1, 2)] == [deliveries[1][1], deliveries[2][1]]
+    assert [rows[ids[n]].error_type for n in (1, 2)] == ["RecursionError", "ValueError"]
+    assert "integer string conversion" in rows[ids[2]].error
+    # Left pending, and out of every later run's way: nothing is called twice, nothing fails every minute.
+    assert set(WebhookDelivery.objects.filter(pk__in=ids[1:3]).values_list("status", flat=True)) == {"pending"}
+    later = timezone.now() + timedelta(hours=1)
+    assert webhooks.webhooks_deliver_due(now=later).delivered == 0
+    assert len(webhook_receiver.requests) == 2
+
+    # Fixed, then retried: each is called once.
+    WebhookDelivery.objects.filter(pk__in=ids[1:3]).update(payload={"fixed": True})
+    retried = setaside.rows_retry(ids=[row.pk for row in rows.values()])
+    assert [(r.ok, r.result) for r in retried] == [(True, "due again: the next webhook run calls it")] * 2
+    assert webhooks.webhooks_deliver_due(now=later).delivered == 2
+    assert sorted(int(r.headers[webhooks.DELIVERY_HEADER]) for r in webhook_receiver.requests) == sorted(ids)
+    assert webhooks.webhooks_deliver_due(now=later + timedelta(hours=1)).delivered == 0
+
+
+def test_a_retried_webhook_delivery_that_still_cannot_be_prepared_stays_set_aside(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    hot = ScoreGroupFactory.create(key="hot", min_score=80)
+    rule("enters_group", {"kind": "webhook", "url": webhook_receiver.url, "secret": "shared"}, group=hot)
+    adjust(LeadFactory.create(), 85)
+    services.transitions_route()
+    delivery = WebhookDelivery.objects.get()
+    plant("UPDATE routing_webhookdelivery SET payload = '{\"n\": 1e5000}'::jsonb WHERE id = %s", [delivery.pk])
+    assert webhooks.webhooks_deliver_due().delivered == 0
+    row = SetAside.objects.get()
+
+    (retried,) = setaside.rows_retry(ids=[row.pk])
+
+    assert not retried.ok
+    assert retried.result.startswith("failed again: ValueError")
+    row.refresh_from_db()
+    assert (row.failures, row.resolved_at) == (2, None)
+    assert webhooks.webhooks_deliver_due(now=timezone.now() + timedelta(hours=1)).delivered == 0
+    assert webhook_receiver.requests == []
