@@ -18,8 +18,9 @@ from scoring.rules import Dimension
 from tests.factories import LeadFactory
 
 PASSWORD = "queue-pass-1234"
-# The groups as the migration defines them (a transactional test's flush removes its rows).
+# The groups as the migrations define them (a transactional test's flush removes its rows).
 _groups = importlib.import_module("routing.migrations.0004_schedule_and_groups")
+_marketing_more = importlib.import_module("routing.migrations.0007_marketing_set_aside_and_suppression")
 
 
 def group(name: str) -> Group:
@@ -35,6 +36,7 @@ def group(name: str) -> Group:
             for verb in ("view", "add", "change", "delete")
         ]
         wanted += [(app, f"view_{model}") for app, models in _groups.MARKETING_VIEW_ONLY.items() for model in models]
+        wanted += _marketing_more.MARKETING
     found.permissions.add(*_groups._permissions(Permission, wanted))
     return found
 

@@ -12,6 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from routing.models import QueueItem, Rep, RoutingRule
+from scoring import setaside, suppression
+from scoring.models import SetAside, SuppressedAddress
+from tests.factories import LeadFactory
 from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, UserFactory, group, marketer
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +37,11 @@ def test_the_migration_gives_sales_the_queue_and_marketing_the_model() -> None:
     assert {"change_routingrule", "view_queueitem", "view_outcome"} <= codes
     assert "work_queue" not in codes
     assert "change_queueitem" not in codes
+    # Set-aside rows to look at and retry; the suppression list to keep (never edited).
+    assert {"view_setaside", "change_setaside", "delete_setaside"} & codes == {"view_setaside", "change_setaside"}
+    suppressed = {"view_suppressedaddress", "add_suppressedaddress", "delete_suppressedaddress"}
+    assert suppressed <= codes
+    assert "change_suppressedaddress" not in codes
 
 
 def test_anonymous_visitors_are_sent_to_log_in() -> None:
@@ -139,3 +147,74 @@ def test_the_front_page_sends_reps_to_the_queue_and_others_to_the_admin() -> Non
     assert client.get("/")["Location"] == reverse("sales:queue")
     client.force_login(marketer())
     assert client.get("/")["Location"] == reverse("admin:index")
+
+
+def set_aside_lead_row() -> SetAside:
+    """A lead its fit evaluation failed on, set aside as the batch does; the cause is gone."""
+    lead = LeadFactory.create(industry="Toys")
+    setaside.rows_set_aside(kind="fit", failures=[setaside.Failure(lead.pk, lead.pk, "ValueError", "bad attributes")])
+    return SetAside.objects.get(kind="fit", row_id=lead.pk)
+
+
+def test_marketers_see_and_retry_set_aside_rows() -> None:
+    row = set_aside_lead_row()
+    client = Client()
+    client.force_login(marketer())
+    url = reverse("admin:scoring_setaside_changelist")
+
+    listed = client.get(url)
+    assert listed.status_code == 200
+    assert "ValueError: bad attributes" in listed.content.decode()
+    assert 'value="retry"' in listed.content.decode()
+    assert client.get(reverse("admin:scoring_setaside_change", args=[row.pk])).status_code == 200
+    response = client.post(url, {"action": "retry", "_selected_action": [row.pk]}, follow=True)
+
+    assert "1 row(s) back in their batch: fit evaluated." in response.content.decode()
+    row.refresh_from_db()
+    assert (row.resolved_at is not None, row.retry_result) == (True, "fit evaluated")
+
+
+def test_marketers_add_look_up_and_delete_suppressed_addresses() -> None:
+    client = Client()
+    client.force_login(marketer())
+
+    added = client.post(
+        reverse("admin:scoring_suppressedaddress_add"), {"address": "ana@example.com", "reason": "manual"}
+    )
+    assert added.status_code == 302
+    entry = SuppressedAddress.objects.get()
+    assert entry.address_hash == suppression.address_hash("ana@example.com")
+    found = client.get(reverse("admin:scoring_suppressedaddress_changelist"), {"q": "Ana@Example.com"})
+    assert found.status_code == 200
+    assert entry.address_hash[:16] in found.content.decode()
+    deleted = client.post(reverse("admin:scoring_suppressedaddress_delete", args=[entry.pk]), {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not SuppressedAddress.objects.exists()
+
+
+def test_sales_users_cannot_see_or_retry_set_aside_rows_nor_touch_the_suppression_list() -> None:
+    row = set_aside_lead_row()
+    suppression.addresses_suppress(addresses=["ana@example.com"], reason=suppression.Reason.MANUAL)
+    entry = SuppressedAddress.objects.get()
+    rep = RepFactory.create().user
+    # A rep given staff by mistake still has only the Sales group's permissions.
+    staff_rep = RepFactory.create(user__is_staff=True).user
+    pages = [
+        reverse("admin:scoring_setaside_changelist"),
+        reverse("admin:scoring_setaside_change", args=[row.pk]),
+        reverse("admin:scoring_suppressedaddress_changelist"),
+        reverse("admin:scoring_suppressedaddress_add"),
+        reverse("admin:scoring_suppressedaddress_delete", args=[entry.pk]),
+    ]
+    for user, refused in [(rep, 302), (staff_rep, 403)]:
+        client = Client()
+        client.force_login(user)
+        for url in pages:
+            assert client.get(url).status_code == refused, (user, url)
+        client.post(pages[0], {"action": "retry", "_selected_action": [row.pk]})
+        client.post(pages[3], {"address": "bo@example.com", "reason": "manual"})
+        client.post(pages[4], {"post": "yes"})
+
+    row.refresh_from_db()
+    assert row.resolved_at is None
+    assert list(SuppressedAddress.objects.values_list("pk", flat=True)) == [entry.pk]
