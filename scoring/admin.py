@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
@@ -14,8 +16,8 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from scoring import erasure, selectors, services, setaside, suppression, tracking
 from scoring import rules as pure
-from scoring import selectors, services, setaside, suppression, tracking
 from scoring.api_keys import api_key_issue, api_key_revoke
 from scoring.decay import check_policy as decay_checks
 from scoring.models import (
@@ -353,6 +355,37 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         else:
             obj.save()
         services.lead_saved(lead=obj, stage_before=form.initial.get("lifecycle_stage") if change else None)
+
+    # Deleting a lead (its page's Delete, and "Delete selected leads") is erasure: every row
+    # about the person in every app, the set-aside rows naming it, the admin's own history
+    # scrubbed (including the deletion entry just logged) and an opted-out address kept on
+    # the suppression list. A bare delete would leave the address in the history and let
+    # a lead created again from a later event be mailed.
+    def delete_model(self, request: HttpRequest, obj: Lead) -> None:
+        self._leads_erase(request, [obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        self._leads_erase(request, list(queryset.values_list("pk", flat=True)))
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: int) -> HttpResponse:
+        # str(lead) is the person's address: not in the message that says it is gone.
+        return super().response_delete(request, f"lead {obj_id}", obj_id)
+
+    @transaction.atomic
+    def _leads_erase(self, request: HttpRequest, lead_ids: list[int]) -> None:
+        totals: dict[str, int] = defaultdict(int)
+        suppressed = 0
+        for lead_id in lead_ids:
+            report = erasure.lead_erase(lead_id=lead_id)
+            suppressed += report.suppressed
+            for kind, count in report.as_dict().items():
+                if kind not in ("lead", "suppressed"):
+                    totals[kind] += count
+        removed = ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in totals.items() if count)
+        text = f"Erased {len(lead_ids)} lead(s) on request" + (f" ({removed})" if removed else "") + "."
+        if suppressed:
+            text += f" {suppressed} address(es) stay on the suppression list, as a hash."
+        self.message_user(request, text, messages.SUCCESS)
 
     actions = ["rescore_fit", "rescore_from_history"]
 

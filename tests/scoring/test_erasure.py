@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import User
 from django.db.models import Q
 from django.test import Client
@@ -263,3 +263,75 @@ def test_leads_that_unsubscribed_before_the_list_existed_are_listed_by_the_migra
     entry = SuppressedAddress.objects.get()
     assert entry.address_hash == suppression.address_hash("joe@example.com")
     assert (entry.reason, entry.suppressed_at) == ("unsubscribed", gone.unsubscribed_at)
+
+
+def a_lead_the_admin_knows(admin_client_logged: Client, email: str) -> Lead:
+    """An unsubscribed lead with interactions, a set-aside row, and an edit in the admin's history."""
+    lead = LeadFactory.create(email=email, first_name="Hal", last_name="Jordan", unsubscribed_at=timezone.now())
+    interaction = InteractionFactory.create(lead=lead)
+    setaside.rows_set_aside(
+        kind="interaction", failures=[setaside.Failure.of(interaction.pk, lead.pk, ValueError(f"bad row of {email}"))]
+    )
+    url = reverse("admin:scoring_lead_change", args=[lead.pk])
+    form = admin_client_logged.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
+    data.update({"city": "Coast City", "attributes": "{}", "email": lead.email})
+    assert admin_client_logged.post(url, data, follow=True).status_code == 200  # its message read
+    return lead
+
+
+def assert_erased(lead: Lead) -> None:
+    assert not Lead.objects.filter(pk=lead.pk).exists()
+    assert not Interaction.objects.filter(lead_id=lead.pk).exists()
+    assert not SetAside.objects.filter(lead_id=lead.pk).exists()
+    # The address stays on the suppression list, as a hash: the person had unsubscribed.
+    assert suppression.addresses_suppressed(addresses=[lead.email or ""]) == {
+        lead.email: suppression.Reason.UNSUBSCRIBED
+    }
+    entries = LogEntry.objects.filter(content_type__model="lead", object_id=str(lead.pk))
+    assert sorted(entries.values_list("action_flag", flat=True)) == [CHANGE, DELETION], "who did what is kept"
+    for entry in entries:
+        assert (entry.object_repr, entry.change_message) == (f"lead {lead.pk} (erased)", erasure.SCRUBBED_MESSAGE)
+    for text in (lead.email or "", "Jordan"):
+        found = LogEntry.objects.filter(Q(object_repr__icontains=text) | Q(change_message__icontains=text))
+        assert not found.exists(), [(e.object_repr, e.change_message) for e in found]
+
+
+def test_deleting_a_lead_in_the_admin_erases_it(admin_client_logged: Client) -> None:
+    lead = a_lead_the_admin_knows(admin_client_logged, "hal@example.com")
+    bystander = LeadFactory.create(email="ivy@example.com")
+
+    url = reverse("admin:scoring_lead_delete", args=[lead.pk])
+    response = admin_client_logged.post(url, {"post": "yes"}, follow=True)
+
+    assert response.status_code == 200
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [
+        "Erased 1 lead(s) on request (interactions 1, set aside rows 1, admin log entries scrubbed 2)."
+        " 1 address(es) stay on the suppression list, as a hash.",
+        f"The lead “lead {lead.pk}” was deleted successfully.",
+    ]
+    assert_erased(lead)
+    assert Lead.objects.filter(pk=bystander.pk).exists()
+
+
+def test_deleting_selected_leads_in_the_admin_erases_each(admin_client_logged: Client) -> None:
+    leads = [a_lead_the_admin_knows(admin_client_logged, f"{name}@example.com") for name in ("hal", "kyle")]
+    bystander = LeadFactory.create(email="ivy@example.com")
+
+    response = admin_client_logged.post(
+        reverse("admin:scoring_lead_changelist"),
+        {"action": "delete_selected", "_selected_action": [lead.pk for lead in leads], "post": "yes"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [
+        "Erased 2 lead(s) on request (interactions 2, set aside rows 2, admin log entries scrubbed 4)."
+        " 2 address(es) stay on the suppression list, as a hash.",
+        "Successfully deleted 2 leads.",
+    ]
+    for lead in leads:
+        assert_erased(lead)
+    assert Lead.objects.filter(pk=bystander.pk).exists()
