@@ -937,8 +937,10 @@ def _deliveries_record_rows(outgoing: list[_Outgoing], *, now: datetime, summary
     )
     _update_rows(Enrollment, _ENROLLMENT_FIELDS, enrollment_rows, status_in=[Enrollment.Status.ACTIVE])
     if bounced_leads:
-        # The address is bad for every sequence, not only this one.
+        # The address is bad for every sequence, not only this one; on the suppression list
+        # it stays bad after the lead is erased and for a lead created again with it.
         _exit(Enrollment.objects.filter(lead_id__in=bounced_leads), goals.ExitReason.BOUNCED, now)
+        suppression.leads_suppress(lead_ids=bounced_leads, reason=suppression.Reason.BOUNCED, at=now)
 
 
 # --- opens and clicks -------------------------------------------------------------

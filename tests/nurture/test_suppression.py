@@ -189,3 +189,30 @@ def test_a_lead_already_unsubscribed_is_refused_as_unsubscribed() -> None:
     lead = LeadFactory.create()
     services.lead_unsubscribe(lead_id=lead.pk)
     assert services.enrollment_try_start(lead=lead, sequence=one_step_sequence()).refusal == "unsubscribed"
+
+
+def test_a_bounce_lists_the_address_once_and_it_outlives_the_lead(api: Client, smtp: Sink) -> None:
+    sequence, other = one_step_sequence(), one_step_sequence()
+    gone = LeadFactory.create(email="Gone@Example.com")
+    here = LeadFactory.create(email="here@example.com")
+    now = timezone.now()
+    for lead in (gone, here):
+        for each in (sequence, other):
+            assert services.enrollment_start(lead=lead, sequence=each, now=now) is not None
+    smtp.rcpt_replies["Gone@Example.com"] = "550 5.1.1 No such user"
+
+    summary = services.deliveries_send_due(now=now + HOUR)
+    services.deliveries_send_due(now=now + 2 * HOUR)  # the lead's other enrollment: exited, not mailed
+
+    assert summary.bounced >= 1
+    assert [str(m["To"]) for m in smtp.messages] == ["here@example.com"] * 2
+    entry = SuppressedAddress.objects.get()  # one entry, however many enrollments the lead had
+    assert (entry.address_hash, entry.reason) == (suppression.address_hash("gone@example.com"), "bounced")
+    assert entry.suppressed_at == now + HOUR
+    assert Lead.objects.get(pk=gone.pk).unsubscribed_at is None, "a bad address, not a person who opted out"
+
+    # Erased, then created again by an event: the address is still never mailed.
+    assert api.delete(f"/api/v1/leads/{gone.pk}").json()["erased"]["suppressed"] == 1
+    back = LeadFactory.create(email="gone@example.com")
+    assert services.enrollment_try_start(lead=back, sequence=one_step_sequence()).refusal == "suppressed"
+    assert SuppressedAddress.objects.count() == 1
