@@ -62,6 +62,22 @@ def env_secret_key(name: str, *, debug: bool) -> str:
     )
 
 
+def env_secret_key_fallbacks(name: str, *, debug: bool) -> list[str]:
+    """Old secret keys from ``name`` (comma-separated); with ``debug`` off, refuse to go on
+    when one is the published development key: what anyone signs with it would still be
+    accepted, as if it were the key itself."""
+    keys = env_list(name, [])
+    if debug or DEVELOPMENT_SECRET_KEY not in keys:
+        return keys
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"{name} holds the published development key, and DJANGO_DEBUG is off: Leadflow will not start, "
+        "because anyone could forge its signed links (clicks, open pixels, unsubscribes) and sessions with it. "
+        f"Remove it from {name}; list there only keys of your own that DJANGO_SECRET_KEY had before a rotation."
+    )
+
+
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":

@@ -15,7 +15,15 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
-from project.env import env_bool, env_float, env_int, env_list, env_secret_key, env_str
+from project.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret_key,
+    env_secret_key_fallbacks,
+    env_str,
+)
 
 # Lets admin and form classes be written ModelAdmin[Lead] at runtime too.
 django_stubs_ext.monkeypatch()
@@ -372,4 +380,5 @@ for _network in LEADFLOW_WEBHOOK_ALLOWED_NETWORKS:
         raise ValueError(f"LEADFLOW_WEBHOOK_ALLOWED_NETWORKS: {_error} (give networks such as 10.0.5.0/24)") from None
 # Keys SECRET_KEY had before a rotation (comma-separated): what was signed or encrypted with
 # them (sessions, signed links, webhook secrets) still reads, while new things use the new key.
-SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+# With DEBUG off the published development key is refused here too, as SECRET_KEY is.
+SECRET_KEY_FALLBACKS = env_secret_key_fallbacks("DJANGO_SECRET_KEY_FALLBACKS", debug=DEBUG)

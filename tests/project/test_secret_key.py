@@ -102,3 +102,31 @@ def test_the_test_run_signs_with_a_key_of_its_own_shared_with_its_processes() ->
     assert settings.SECRET_KEY not in {"", DEVELOPMENT_SECRET_KEY}
     # Workers and commands started by tests inherit it.
     assert os.environ["DJANGO_SECRET_KEY"] == settings.SECRET_KEY
+
+
+OWN_KEY = "k" * 10 + "-own-key-" + "x" * 40
+
+
+@pytest.mark.parametrize("how", ["web", "manage.py"])
+def test_production_refuses_the_development_key_as_a_fallback(how: str) -> None:
+    # Whatever the development key signed (anyone can sign with it) would still be accepted.
+    fallbacks = f"an-old-key-of-our-own-{'z' * 30}, {DEVELOPMENT_SECRET_KEY}"
+    result = start(STARTS[how], production_env(DJANGO_SECRET_KEY=OWN_KEY, DJANGO_SECRET_KEY_FALLBACKS=fallbacks))
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY_FALLBACKS holds the published development key" in result.stderr
+
+
+def test_production_starts_with_old_keys_of_its_own_as_fallbacks() -> None:
+    fallbacks = f"an-old-key-of-our-own-{'z' * 30},another-old-one-{'w' * 30}"
+    result = start(
+        [PYTHON, "manage.py", "shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY_FALLBACKS)"],
+        production_env(DJANGO_SECRET_KEY=OWN_KEY, DJANGO_SECRET_KEY_FALLBACKS=fallbacks),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == repr(fallbacks.split(","))
+
+
+def test_a_debug_run_may_keep_the_development_key_as_a_fallback() -> None:
+    env = production_env(DJANGO_DEBUG="true", DJANGO_SECRET_KEY_FALLBACKS=DEVELOPMENT_SECRET_KEY)
+    result = start([PYTHON, "manage.py", "check"], env)
+    assert result.returncode == 0, result.stderr
