@@ -76,7 +76,10 @@ class EventSerializer(serializers.Serializer[Any]):
     )
     lead = LeadRefSerializer(required=False, help_text="The lead (created if new). Or give visitor_id.")
     visitor_id = serializers.RegexField(
-        checks.VISITOR_ID.pattern, required=False, help_text="An anonymous visitor (the tracking cookie)."
+        # For the schema, whose patterns (ECMA-262) end "$" at the very end; the check is events.is_visitor_id.
+        f"^{checks.VISITOR_ID.pattern}$",
+        required=False,
+        help_text="An anonymous visitor (the tracking cookie).",
     )
     properties = serializers.DictField(
         required=False, help_text="What rules match on: campaign, url, form… At most 10 levels deep."

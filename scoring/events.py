@@ -31,7 +31,9 @@ EVENT_FIELDS = frozenset({"id", "type", "occurred_at", "lead", "visitor_id", "pr
 LEAD_REF_FIELDS = frozenset({"email", "external_id"})
 MAX_ID_LENGTH = 200
 MAX_EMAIL_LENGTH = 254
-VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# A visitor id (the tracking cookie's value). Check with is_visitor_id: the whole value must
+# match, and "$" would let a trailing newline through.
+VISITOR_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # A time outside [EARLIEST, now + MAX_FUTURE] is a sender's bug, not history. PostgreSQL
 # would store even 1 BC, and then every scoring batch that reads the row fails.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,6 +41,11 @@ MAX_FUTURE = timedelta(days=1)
 # How deep properties (and a lead's attributes, Segment's traits) may nest: rules
 # read flat values, and walking or storing a deeper value only costs.
 MAX_PROPERTIES_DEPTH = 10
+
+
+def is_visitor_id(value: object) -> bool:
+    """Whether ``value`` is a visitor id: 1 to 64 letters, digits, '.', '_' or '-', and nothing else."""
+    return isinstance(value, str) and VISITOR_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -248,7 +255,7 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
                 fail("lead", "give email or external_id")
     if raw.get("visitor_id") is not None:
         value = raw["visitor_id"]
-        if isinstance(value, str) and VISITOR_ID.match(value):
+        if is_visitor_id(value):
             visitor_id = value
         else:
             fail("visitor_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")

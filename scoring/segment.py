@@ -168,7 +168,7 @@ def _visitor(anonymous_id: object) -> str | None:
     if anonymous_id is None or anonymous_id == "":
         return None
     text = str(anonymous_id)
-    if checks.VISITOR_ID.match(text):
+    if checks.is_visitor_id(text):
         return text
     return "h-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 

@@ -69,7 +69,7 @@ def page_view(request: HttpRequest) -> HttpResponse:
         return _cors(request, JsonResponse({"detail": "the body must be a JSON object"}, status=400))
     errors: dict[str, list[str]] = {}
     visitor_id = data.get("visitor_id")
-    if not isinstance(visitor_id, str) or not checks.VISITOR_ID.match(visitor_id):
+    if not checks.is_visitor_id(visitor_id):
         errors["visitor_id"] = ["must be 1 to 64 letters, digits, '.', '_' or '-'"]
     url = _text(data, "url", MAX_URL, errors)
     try:

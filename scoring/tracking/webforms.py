@@ -105,9 +105,9 @@ def form_submission_check(
         fail("email", str(exc))
 
     visitor_id = post.get("visitor_id") or None
-    if visitor_id is not None and not checks.VISITOR_ID.match(visitor_id):
+    if visitor_id is not None and not checks.is_visitor_id(visitor_id):
         fail("visitor_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")
-    elif visitor_id is None and cookie_visitor and checks.VISITOR_ID.match(cookie_visitor):
+    elif visitor_id is None and checks.is_visitor_id(cookie_visitor):
         visitor_id = cookie_visitor
 
     listed = _form_lead_fields(form)
