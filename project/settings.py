@@ -98,6 +98,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LEADFLOW_LOGIN_COOLOFF_MINUTES", 
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "project.auth.lockout_response"
+# The address a login is counted by is the one tracking's per-address limits count: behind
+# LEADFLOW_TRUSTED_PROXY_COUNT proxies the client's (not the proxy's, which would lock out
+# everyone with a guesser), never what the client wrote into X-Forwarded-For, and an IPv6
+# client by its /64, which it could otherwise walk through a try or five at a time.
+AXES_CLIENT_IP_CALLABLE = "scoring.tracking.client_network"
 AXES_VERBOSE = False  # no banner at every start of every command
 
 INSTALLED_APPS = [

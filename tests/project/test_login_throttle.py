@@ -92,3 +92,40 @@ def test_after_the_cool_off_the_user_logs_in_again(login: str) -> None:
     # Sixteen minutes pass.
     AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
     assert logged_in(log_in(url, "ana", PASSWORD)[0])
+
+
+PROXY = "10.0.0.2"
+
+
+def via_proxy(url: str, username: str, password: str, forwarded_for: str) -> tuple[Client, Any]:
+    """A login through one reverse proxy: it connects itself and appends the client's address."""
+    client = Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=forwarded_for)
+    response = client.post(url, {"username": username, "password": password, "next": ""})
+    return client, response
+
+
+@pytest.mark.parametrize("login", LOGINS)
+def test_behind_a_proxy_logins_are_counted_by_the_address_the_proxy_saw(login: str, settings: SettingsWrapper) -> None:
+    settings.LEADFLOW_TRUSTED_PROXY_COUNT = 1
+    url, _, make_user = LOGINS[login]
+    make_user("ana")
+    # Whatever the client puts in front of the header, the proxy's entry is the one counted.
+    for n in range(LIMIT):
+        via_proxy(url, "ana", "wrong", f"192.0.2.{n}, 198.51.100.7")
+
+    assert not logged_in(via_proxy(url, "ana", PASSWORD, "203.0.113.50, 198.51.100.7")[0])
+    # Ana from another address, through the same proxy, is not locked out with the guesser.
+    assert logged_in(via_proxy(url, "ana", PASSWORD, "203.0.113.9")[0])
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.7"}
+
+
+@pytest.mark.parametrize("login", LOGINS)
+def test_an_ipv6_client_is_counted_by_its_64_as_tracking_counts_it(login: str) -> None:
+    url, _, make_user = LOGINS[login]
+    make_user("ana")
+    # One subscriber's /64 holds more addresses than anyone could try: they count as one.
+    for n in range(LIMIT):
+        log_in(url, "ana", "wrong", address=f"2001:db8:1:2::{n + 1}")
+
+    assert not logged_in(log_in(url, "ana", PASSWORD, address="2001:db8:1:2:ffff::9")[0])
+    assert logged_in(log_in(url, "ana", PASSWORD, address="2001:db8:1:3::1")[0])
