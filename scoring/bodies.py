@@ -225,6 +225,17 @@ def _beacon_answer(error: BodyError) -> JsonResponse:
     return JsonResponse({"detail": error.reason}, status=error.status)
 
 
+def _beacon_cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The beacon view's own CORS headers, so a site's ``fetch`` can read why it was refused."""
+    from scoring.tracking.pages import cors  # imported here: that module reads bodies through this one
+
+    return cors(request, response)
+
+
+def _as_is(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    return response
+
+
 @dataclass(frozen=True)
 class Door:
     matches: Callable[[str], bool]
@@ -232,13 +243,18 @@ class Door:
     limit: Callable[[], int]
     # DRF answers 415 to bodies not declared JSON; the others read any body as JSON.
     json_declared_only: bool = False
+    # Headers the door's views add to every answer, added to the guard's answers too.
+    headers: Callable[[HttpRequest, HttpResponse], HttpResponse] = _as_is
+
+    def refuse(self, request: HttpRequest, error: BodyError) -> HttpResponse:
+        return self.headers(request, self.answer(error))
 
 
 DOORS = (
     Door(lambda p: p.startswith("/api/v1/"), _api_answer, _default_limit, json_declared_only=True),
     Door(lambda p: p == "/v1/batch", _segment_answer, lambda: SEGMENT_MAX_BATCH_BYTES),
     Door(lambda p: p.startswith("/v1/"), _segment_answer, lambda: SEGMENT_MAX_MESSAGE_BYTES),
-    Door(lambda p: p == "/t/p", _beacon_answer, _default_limit),
+    Door(lambda p: p == "/t/p", _beacon_answer, _default_limit, headers=_beacon_cors),
 )
 
 
@@ -259,12 +275,12 @@ class JsonBodyGuard:
             return self.get_response(request)
         for name, values in request.GET.lists():
             if any("\x00" in value for value in values) or "\x00" in name:
-                return door.answer(BodyError(400, name.replace("\x00", "\\u0000"), NUL_MESSAGE))
+                return door.refuse(request, BodyError(400, name.replace("\x00", "\\u0000"), NUL_MESSAGE))
         if request.method in _WRITES and (not door.json_declared_only or _declares_json(request)):
             try:
                 request_json(request, limit=door.limit())
             except BodyError as error:
-                return door.answer(error)
+                return door.refuse(request, error)
         return self.get_response(request)
 
 

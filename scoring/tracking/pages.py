@@ -24,7 +24,9 @@ from scoring.tracking.links import MAX_URL, web_url
 VISITOR_COOKIE = "lf_vid"
 
 
-def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+def cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """``response`` with the CORS headers that let a page of an allowed site
+    (``LEADFLOW_TRACKING_ORIGINS``) read it from ``fetch``; unchanged for any other origin."""
     origin = request.headers.get("Origin", "")
     if origin and origin in getattr(settings, "LEADFLOW_TRACKING_ORIGINS", []):
         response["Access-Control-Allow-Origin"] = origin
@@ -56,17 +58,17 @@ def page_view(request: HttpRequest) -> HttpResponse:
     """The snippet's beacon: ``{visitor_id, url, title, referrer, seconds_on_page}``
     (JSON, sent as text/plain by ``navigator.sendBeacon``)."""
     if request.method == "OPTIONS":
-        return _cors(request, HttpResponse(status=204))
+        return cors(request, HttpResponse(status=204))
     wait = rate_limited(request, endpoint="page", kind="ip", value=client_network(request))
     if wait:
-        return _cors(request, too_many(JsonResponse({"detail": "too many page views from this address"}), wait))
+        return cors(request, too_many(JsonResponse({"detail": "too many page views from this address"}), wait))
     try:
         data = bodies.request_json(request)  # as checked by the body guard in front of the views
     except bodies.BodyError as error:
         refusal: dict[str, Any] = {"errors": {error.field: [error.reason]}} if error.field else {"detail": error.reason}
-        return _cors(request, JsonResponse(refusal, status=error.status))
+        return cors(request, JsonResponse(refusal, status=error.status))
     if not isinstance(data, dict):
-        return _cors(request, JsonResponse({"detail": "the body must be a JSON object"}, status=400))
+        return cors(request, JsonResponse({"detail": "the body must be a JSON object"}, status=400))
     errors: dict[str, list[str]] = {}
     visitor_id = data.get("visitor_id")
     if not checks.is_visitor_id(visitor_id):
@@ -89,13 +91,13 @@ def page_view(request: HttpRequest) -> HttpResponse:
         else:
             properties["seconds_on_page"] = round(seconds)
     if errors:
-        return _cors(request, JsonResponse({"errors": errors}, status=400))
+        return cors(request, JsonResponse({"errors": errors}, status=400))
     raw = {"id": f"t-{uuid.uuid4()}", "type": "page_view", "visitor_id": visitor_id, "properties": properties}
     event = checks.event_check(raw, index=0, now=timezone.now())
     if isinstance(event, checks.Rejection):
-        return _cors(request, JsonResponse({"errors": event.errors}, status=400))
+        return cors(request, JsonResponse({"errors": event.errors}, status=400))
     wait = rate_limited(request, endpoint="page", kind="visitor", value=str(visitor_id))
     if wait:
-        return _cors(request, too_many(JsonResponse({"detail": "too many page views from this visitor"}), wait))
+        return cors(request, too_many(JsonResponse({"detail": "too many page views from this visitor"}), wait))
     ingest.events_accept([event], source="tracking")
-    return _cors(request, HttpResponse(status=204))
+    return cors(request, HttpResponse(status=204))

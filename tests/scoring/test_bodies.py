@@ -178,3 +178,41 @@ def test_the_parser_answers_a_value_or_a_body_error_for_any_text(text: str) -> N
     except BodyError as exc:
         error = exc
     assert error is None or (error.status == 400 and error.reason)
+
+
+SITE = "https://toys.example"
+GUARDED = [
+    # (what the site sent, its query string, the status the guard answers)
+    (nested(MAX_BODY_DEPTH + 5), "", 400),
+    ('{"visitor_id": "v", "url": "\\ud800"}', "", 400),
+    ("{not json", "", 400),
+    ('{"visitor_id": "v"}', "?x=%00", 400),
+    ("x" * 1000, "", 413),
+]
+
+
+@pytest.mark.parametrize(("body", "query", "status"), GUARDED)
+def test_the_beacons_refusals_carry_cors_headers_so_the_sites_fetch_can_read_them(
+    body: str, query: str, status: int, settings: Any
+) -> None:
+    settings.LEADFLOW_TRACKING_ORIGINS = [SITE]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 500
+    web = Client(HTTP_HOST="localhost")
+
+    allowed = web.post(f"/t/p{query}", body, content_type="text/plain", headers={"Origin": SITE})
+    other = web.post(f"/t/p{query}", body, content_type="text/plain", headers={"Origin": "https://evil.example"})
+
+    assert (allowed.status_code, other.status_code) == (status, status)
+    assert allowed["Access-Control-Allow-Origin"] == SITE
+    assert allowed["Vary"] == "Origin"
+    assert "Access-Control-Allow-Origin" not in other
+    assert not Visitor.objects.exists()
+
+
+def test_the_api_refusals_carry_no_cors_headers(settings: Any) -> None:
+    settings.LEADFLOW_TRACKING_ORIGINS = [SITE]
+    response = Client(HTTP_HOST="localhost").post(
+        "/api/v1/events", nested(MAX_BODY_DEPTH + 5), content_type="application/json", headers={"Origin": SITE}
+    )
+    assert response.status_code == 400
+    assert "Access-Control-Allow-Origin" not in response
