@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +34,18 @@ def _need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must run this test, but {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Rate-limit counts of this test only, in every test (the tracking endpoints, the
+    browser tests' pixel and click): its own key prefix in the shared cache, which keeps
+    counts for up to a day, across tests and test runs. Set on the settings themselves,
+    not through an override: an override hides SETTINGS_MODULE, which commands starting
+    helper processes pass on."""
+    prefix = f"rl:test-{uuid.uuid4().hex}:"
+    monkeypatch.setattr(settings, "RATELIMIT_CACHE_PREFIX", prefix, raising=False)
+    return prefix
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,12 +20,6 @@ from tests.nurture.conftest import Sink
 from tests.nurture.factories import SequenceFactory, StepFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(settings: Any) -> None:
-    """This test's own rate-limit counts: the shared cache keeps them across tests and runs."""
-    settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex}:"
 
 
 T0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
