@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import psycopg
+
+
+def bench_environment() -> None:
+    """What every benchmark runs with, before it builds its processes' environment (so they
+    all share it): production's settings (DEBUG off), where Leadflow refuses to start without
+    a secret key of its own, so a random one when none is set; and HTTPS not enforced unless
+    asked for, as their clients speak plain HTTP on loopback (it would answer 301)."""
+    if not os.environ.get("DJANGO_SECRET_KEY", "").strip():
+        os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
+    os.environ.setdefault("LEADFLOW_HTTPS_ONLY", "false")
 
 
 def bench_database_url(base: str, suffix: str = "bench") -> tuple[str, str, str]:
@@ -58,8 +70,6 @@ def bench_database(suffix: str) -> tuple[str, str, str]:
 
     Returns (its URL, the admin URL to drop it with, its name).
     """
-    import os
-
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     if not base.startswith(("postgres://", "postgresql://")):
         raise SystemExit("the benchmarks need DATABASE_URL pointing at PostgreSQL")

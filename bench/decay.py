@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import PeakMemory, bench_database, recreate_database  # noqa: E402
+from common import PeakMemory, bench_database, bench_environment, recreate_database  # noqa: E402
 
 TODAY = datetime(2026, 11, 24, tzinfo=UTC).date()
 
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--skip-rescore", action="store_true", help="stop after the decay (faster iterations)")
     args = parser.parse_args()
 
+    bench_environment()
     database_url, admin_url, name = bench_database("bench_decay")
     env = {
         **os.environ,

@@ -41,7 +41,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import PeakMemory, bench_database, recreate_database  # noqa: E402
+from common import PeakMemory, bench_database, bench_environment, recreate_database  # noqa: E402
 
 PORT = 18931
 TOY_TYPES = [
@@ -145,6 +145,7 @@ def main() -> None:
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
     if not broker.startswith("redis://"):
         raise SystemExit("bench/ingest.py needs CELERY_BROKER_URL pointing at Redis")
+    bench_environment()
     database_url, admin_url, bench_name = bench_database("bench")
     env = {
         **os.environ,

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from common import bench_database, recreate_database
+from common import bench_database, bench_environment, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -254,6 +254,7 @@ def main() -> None:
     parser.add_argument("--query-batches", type=int, nargs=2, default=[50, 1000])
     args = parser.parse_args()
 
+    bench_environment()
     database_url, admin_url, bench_name = bench_database("nurture_bench")
     env = {
         **os.environ,
