@@ -2,8 +2,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    """Rows a batch could not process are set aside (scoring.setaside); a set-aside
-    interaction leaves the index the scoring workers claim from."""
+    """Rows a batch could not process are set aside (scoring.setaside). The index the
+    scoring workers claim from leaves set-aside interactions out from 0015 on, which
+    builds it without blocking writes."""
 
     dependencies = [
         ("scoring", "0013_suppression_list"),
@@ -46,17 +47,5 @@ class Migration(migrations.Migration):
             model_name="interaction",
             name="set_aside",
             field=models.BooleanField(db_default=False, default=False, editable=False),
-        ),
-        migrations.RemoveIndex(
-            model_name="interaction",
-            name="interaction_unscored_idx",
-        ),
-        migrations.AddIndex(
-            model_name="interaction",
-            index=models.Index(
-                condition=models.Q(("lead__isnull", False), ("scored_at__isnull", True), ("set_aside", False)),
-                fields=["id"],
-                name="interaction_unscored_idx",
-            ),
         ),
     ]

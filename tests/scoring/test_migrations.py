@@ -1,0 +1,97 @@
+"""Migrations that touch the biggest table: the index the scoring workers claim from is
+rebuilt on PostgreSQL without blocking writes (CONCURRENTLY, outside a transaction), and
+the migration goes forward and back on PostgreSQL and on SQLite."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.test.utils import CaptureQueriesContext
+
+ROOT = Path(__file__).resolve().parents[2]
+BEFORE = ("scoring", "0014_set_aside")
+REBUILT = ("scoring", "0015_interaction_unscored_concurrently")
+INDEX = "interaction_unscored_idx"
+
+
+def index_definition() -> tuple[str, bool]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+            [INDEX],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == 1, rows
+    definition, valid = rows[0]
+    return str(definition), bool(valid)
+
+
+def statements(captured: CaptureQueriesContext) -> list[str]:
+    """What was run on the index (under its name, or the one it is built under)."""
+    return [query["sql"] for query in captured.captured_queries if "interaction_unscored" in query["sql"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_unscored_index_is_rebuilt_concurrently_forward_and_back(postgres: None) -> None:
+    try:
+        with CaptureQueriesContext(connection) as backward:
+            MigrationExecutor(connection).migrate([BEFORE])
+        definition, valid = index_definition()
+        assert valid
+        assert "set_aside" not in definition
+
+        with CaptureQueriesContext(connection) as forward:
+            MigrationExecutor(connection).migrate([REBUILT])
+        definition, valid = index_definition()
+        assert valid
+        assert definition.endswith("(id) WHERE ((lead_id IS NOT NULL) AND (scored_at IS NULL) AND (NOT set_aside))")
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    for captured in (backward, forward):
+        built = [sql for sql in statements(captured) if sql.startswith("CREATE INDEX")]
+        dropped = [sql for sql in statements(captured) if sql.startswith("DROP INDEX")]
+        assert built, statements(captured)
+        assert dropped, statements(captured)
+        # Writes to the table go on while an index builds CONCURRENTLY; a plain build blocks them.
+        assert all(sql.startswith("CREATE INDEX CONCURRENTLY") for sql in built), built
+        assert all(sql.startswith("DROP INDEX CONCURRENTLY") for sql in dropped), dropped
+
+
+def manage(*args: str, database: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CELERY_BROKER_URL": "memory://"}
+    subprocess.run(
+        [sys.executable, "manage.py", *args, "--verbosity=0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,  # only keeps a hung run from hanging the suite
+    )
+
+
+def sqlite_index(database: Path) -> str:
+    with sqlite3.connect(database) as db:
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", [INDEX]).fetchone()
+    return str(sql)
+
+
+def test_the_unscored_index_migrates_forward_and_back_on_sqlite(tmp_path: Path) -> None:
+    database = tmp_path / "leadflow.sqlite3"
+    manage("migrate", database=database)
+    assert '"set_aside"' in sqlite_index(database)
+
+    manage("migrate", *BEFORE, database=database)
+    assert "set_aside" not in sqlite_index(database)
+
+    manage("migrate", database=database)
+    assert '"set_aside"' in sqlite_index(database)
