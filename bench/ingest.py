@@ -163,8 +163,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from intake.api_keys import api_key_issue
     from project.celery import app
-    from scoring.api_keys import api_key_issue
 
     print(f"Database {bench_name}, broker {broker}; {os.cpu_count()} cores")
     call_command("migrate", verbosity=0)

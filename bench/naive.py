@@ -10,8 +10,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from intake.events import timestamp_parse
 from scoring import rules as pure
-from scoring.events import timestamp_parse
 from scoring.models import Interaction, Lead, ScoreEntry, ScoringRule
 
 

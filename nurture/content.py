@@ -29,6 +29,8 @@ from django.template.base import Origin
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from nurture import links
+
 UNSUBSCRIBE_SALT = "nurture.unsubscribe"
 
 # Lead fields a template may use, besides the custom attributes.
@@ -210,14 +212,13 @@ def _plain(value: str) -> str:
 
 def track_html(document: str, *, tracking: Tracking, unsubscribe: str) -> str:
     """Rewrite every http(s) link but the unsubscribe link to a signed click link; append the open pixel."""
-    from scoring import tracking as scoring_tracking
 
     def rewrite(match: re.Match[str]) -> str:
         target = html.unescape(match.group(3)).strip()
         if not target.lower().startswith(("http://", "https://")) or target == unsubscribe:
             return match.group(0)
         tracked = absolute(
-            scoring_tracking.click_url(
+            links.click_url(
                 lead_id=tracking.lead_id,
                 url=target,
                 campaign=tracking.campaign,
@@ -228,9 +229,7 @@ def track_html(document: str, *, tracking: Tracking, unsubscribe: str) -> str:
 
     document = _LINK.sub(rewrite, document)
     pixel_url = absolute(
-        scoring_tracking.open_url(
-            lead_id=tracking.lead_id, campaign=tracking.campaign, properties=dict(tracking.properties)
-        )
+        links.open_url(lead_id=tracking.lead_id, campaign=tracking.campaign, properties=dict(tracking.properties))
     )
     pixel = f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" style="display:block;border:0">'
     found = _BODY_END.search(document)

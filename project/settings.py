@@ -102,7 +102,7 @@ AXES_LOCKOUT_CALLABLE = "project.auth.lockout_response"
 # LEADFLOW_TRUSTED_PROXY_COUNT proxies the client's (not the proxy's, which would lock out
 # everyone with a guesser), never what the client wrote into X-Forwarded-For, and an IPv6
 # client by its /64, which it could otherwise walk through a try or five at a time.
-AXES_CLIENT_IP_CALLABLE = "scoring.tracking.client_network"
+AXES_CLIENT_IP_CALLABLE = "intake.tracking.client_network"
 AXES_VERBOSE = False  # no banner at every start of every command
 
 INSTALLED_APPS = [
@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "csp",  # its system checks catch settings of django-csp 3 it would ignore
     "axes",  # login throttling: AXES_ above
     "scoring",
+    "intake",
     "nurture",
     "routing",
 ]
@@ -129,7 +130,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # JSON bodies of the API, Segment and page-beacon doors are checked (size, depth,
     # lone surrogates) before any key is looked up or view runs: bad input costs little.
-    "scoring.bodies.JsonBodyGuard",
+    "intake.bodies.JsonBodyGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -227,7 +228,7 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["scoring.api_keys.BearerKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["intake.api_keys.BearerKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
@@ -284,7 +285,7 @@ RATELIMIT_FAIL_OPEN = True
 # Reverse proxies in front of Leadflow that append the client's address to
 # X-Forwarded-For; 0 counts by the connection's own address.
 LEADFLOW_TRUSTED_PROXY_COUNT = env_int("LEADFLOW_TRUSTED_PROXY_COUNT", 0)
-RATELIMIT_IP_META_KEY = "scoring.tracking.client_ip"
+RATELIMIT_IP_META_KEY = "intake.tracking.client_ip"
 
 
 # Rates as django-ratelimit writes them ("30/m", "300/h", "10/d", "100/15m"), comma-separated

@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
-from nurture import api as nurture_api
+from intake import enrollments
 
 admin.site.site_header = "Leadflow"
 admin.site.site_title = "Leadflow"
@@ -20,10 +20,10 @@ def home(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("scoring.urls")),
-    path("api/v1/enrollments", nurture_api.EnrollmentsView.as_view(), name="enrollments"),
-    path("v1/", include("scoring.segment")),
-    path("t/", include("scoring.tracking")),
+    path("api/v1/", include("intake.urls")),
+    path("api/v1/enrollments", enrollments.EnrollmentsView.as_view(), name="enrollments"),
+    path("v1/", include("intake.segment")),
+    path("t/", include("intake.tracking")),
     path("n/", include("nurture.urls")),
     path("sales/", include("routing.urls")),
     path("accounts/", include("django.contrib.auth.urls")),

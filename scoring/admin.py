@@ -16,14 +16,11 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from scoring import erasure, selectors, services, setaside, suppression, tracking
+from scoring import erasure, selectors, services, setaside, suppression
 from scoring import rules as pure
-from scoring.api_keys import api_key_issue, api_key_revoke
 from scoring.decay import check_policy as decay_checks
 from scoring.models import (
     Account,
-    ApiKey,
-    ApiScope,
     DecayPolicy,
     DecayRun,
     GroupTransition,
@@ -36,9 +33,7 @@ from scoring.models import (
     ScoringRule,
     SetAside,
     SuppressedAddress,
-    TrackedForm,
     Visitor,
-    default_api_scopes,
 )
 
 # --- rules ---------------------------------------------------------------------
@@ -442,63 +437,7 @@ class ScoreEntryAdmin(admin.ModelAdmin[ScoreEntry]):
         return False
 
 
-# --- keys, visitors, forms ----------------------------------------------------------
-
-
-class ApiKeyForm(forms.ModelForm[ApiKey]):
-    """Scopes as checkboxes with their labels; a new key starts with sending events only."""
-
-    scopes = forms.MultipleChoiceField(
-        choices=ApiScope.choices,
-        widget=forms.CheckboxSelectMultiple,
-        initial=default_api_scopes,
-        help_text="What the key may do; a request outside them gets 403. A key that lives in browser "
-        "code (a Segment write key) is public there: give it only “Send events”.",
-    )
-
-    class Meta:
-        model = ApiKey
-        fields = ["name", "scopes"]
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
-    """Keys are shown once, when created; afterwards only their prefix. Revoke, never edit the key;
-    its name and scopes may change."""
-
-    form = ApiKeyForm
-    list_display = ["name", "prefix", "scopes_shown", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
-    actions = ["revoke"]
-
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
-        return ["name", "scopes"] if obj is None else ["name", "scopes", *self.readonly_fields]
-
-    @admin.display(description="Scopes")
-    def scopes_shown(self, obj: ApiKey) -> str:
-        return ", ".join(obj.scopes) if isinstance(obj.scopes, list) else ""
-
-    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm[ApiKey], change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        user = request.user if request.user.is_authenticated else None
-        issued = api_key_issue(name=obj.name, scopes=form.cleaned_data["scopes"], created_by=user)
-        obj.pk, obj.prefix = issued.api_key.pk, issued.api_key.prefix
-        self.message_user(
-            request,
-            f"API key for {obj.name}: {issued.key} — copy it now; it is not shown again.",
-            messages.WARNING,
-        )
-
-    @admin.action(description="Revoke selected keys")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for api_key in queryset.filter(revoked_at__isnull=True):
-            api_key_revoke(api_key=api_key)
-        self.message_user(request, "Revoked: requests with these keys now get 401.")
-
-    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
-        return False  # revoke instead: the key's history stays readable
+# --- visitors ----------------------------------------------------------
 
 
 @admin.register(Visitor)
@@ -512,29 +451,6 @@ class VisitorAdmin(admin.ModelAdmin[Visitor]):
 
     def has_change_permission(self, request: HttpRequest, obj: Visitor | None = None) -> bool:
         return False
-
-
-class TrackedFormForm(forms.ModelForm[TrackedForm]):
-    """Refuses lead fields a public form may not write (stage, owner, scores, external id)."""
-
-    class Meta:
-        model = TrackedForm
-        fields = ["name", "key", "active", "lead_fields", "success_url"]
-
-    def clean_lead_fields(self) -> object:
-        value = self.cleaned_data.get("lead_fields")
-        value = [] if value is None else value
-        problems = tracking.form_lead_field_problems(value)
-        if problems:
-            raise forms.ValidationError(problems)
-        return value
-
-
-@admin.register(TrackedForm)
-class TrackedFormAdmin(admin.ModelAdmin[TrackedForm]):
-    form = TrackedFormForm
-    list_display = ["name", "key", "active", "success_url"]
-    prepopulated_fields = {"key": ["name"]}
 
 
 # --- groups over time, decay, rescoring ---------------------------------------------

@@ -22,7 +22,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from scoring import bulk, decay, model_file, selectors, setaside
-from scoring import events as checks
 from scoring import rules as pure
 from scoring.models import (
     DecayPolicy,
@@ -39,6 +38,7 @@ from scoring.models import (
     ScoreWatch,
     ScoringRule,
 )
+from scoring.timestamps import timestamp_in_range
 
 logger = logging.getLogger(__name__)
 
@@ -515,7 +515,7 @@ def interaction_record(
     if timezone.is_naive(occurred_at):
         raise ValueError("occurred_at: give a time zone")
     try:
-        checks.timestamp_in_range(occurred_at, now=timezone.now())
+        timestamp_in_range(occurred_at, now=timezone.now())
     except ValueError as exc:
         raise ValueError(f"occurred_at: {exc}") from None
     with transaction.atomic():

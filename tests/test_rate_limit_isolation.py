@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from scoring import tracking
+from nurture import links
 from tests.factories import LeadFactory
 
 seen: list[str] = []
@@ -30,8 +30,8 @@ def test_the_pixel_and_the_click_count_under_the_tests_prefix(redis_broker: str,
 
     lead = LeadFactory.create()
     web = Client(HTTP_HOST="localhost")
-    assert web.get(tracking.open_url(lead_id=lead.pk, campaign="c")).status_code == 200
-    assert web.get(tracking.click_url(lead_id=lead.pk, url="https://toys.example/", campaign="c")).status_code == 302
+    assert web.get(links.open_url(lead_id=lead.pk, campaign="c")).status_code == 200
+    assert web.get(links.click_url(lead_id=lead.pk, url="https://toys.example/", campaign="c")).status_code == 302
 
     client = redis.Redis.from_url(str(settings.CACHES["default"]["LOCATION"]))
     counted = set(client.keys(f"leadflow:1:{fresh_rate_limits}*"))

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 from django.contrib.auth.models import User
 
+from nurture import links
 from nurture.models import Step
-from scoring import tracking
 from scoring.models import Interaction
 from tests.conftest import wait_for
 from tests.factories import LeadFactory
@@ -140,13 +140,13 @@ def test_tracking_serves_other_sites_under_the_policy(browser: Browser, live_ser
     goes through Leadflow to the shop."""
     base = str(live_server)
     lead = LeadFactory.create(email="ana@example.com")
-    pixel = tracking.open_url(lead_id=lead.pk, campaign="spring")
+    pixel = links.open_url(lead_id=lead.pk, campaign="spring")
     shop = Shop(
         f'<html><head><title>Toy shop</title><script async src="{base}/t/lf.js"></script></head>'
         f'<body><h1>Toys</h1><img id="pixel" src="{base}{pixel}"></body></html>'.encode()
     )
     try:
-        click = tracking.click_url(lead_id=lead.pk, url=f"{shop.url}/offer", campaign="spring")
+        click = links.click_url(lead_id=lead.pk, url=f"{shop.url}/offer", campaign="spring")
         page, violations = watched(browser)
         page.goto(f"{shop.url}/toys")
         page.wait_for_function("window.leadflow && document.getElementById('pixel').complete")

@@ -130,7 +130,7 @@ def test_the_enroll_command_names_the_known_sequences() -> None:
 def test_the_api_enrolls_and_exits_and_says_why_not() -> None:
     from django.test import Client
 
-    from scoring.api_keys import api_key_issue
+    from intake.api_keys import api_key_issue
 
     key = api_key_issue(name="CRM", scopes=["enrollments:write"]).key
     api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")

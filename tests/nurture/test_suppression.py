@@ -13,14 +13,15 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from intake.api_keys import api_key_issue
+from intake.models import ApiKey
 from nurture import services
 from nurture.models import Enrollment, Sequence
 from routing import services as routing
 from routing.models import ActionRun
 from scoring import services as scoring
 from scoring import suppression
-from scoring.api_keys import api_key_issue
-from scoring.models import ApiKey, Lead, SuppressedAddress
+from scoring.models import Lead, SuppressedAddress
 from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture.conftest import Sink
 from tests.nurture.factories import SequenceFactory, StepFactory

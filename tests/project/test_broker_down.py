@@ -20,7 +20,7 @@ import redis
 from django.test import Client
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
-from scoring.api_keys import api_key_issue
+from intake.api_keys import api_key_issue
 from scoring.models import Interaction
 
 ROOT = Path(__file__).resolve().parents[2]

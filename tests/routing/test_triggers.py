@@ -10,11 +10,11 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
+from intake.api_keys import api_key_issue
 from routing import sales, services
 from routing.models import ActionRun, QueueItem, RoutingRule
 from routing.triggers import Event, EventKind, RuleTrigger, Trigger, applies, fires, watched_scores
 from scoring import services as scoring
-from scoring.api_keys import api_key_issue
 from scoring.models import GroupTransition, Lead, ScoreGroup
 from scoring.rules import Condition, Operator
 from tests.factories import LeadFactory, ScoreGroupFactory

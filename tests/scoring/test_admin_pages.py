@@ -14,8 +14,9 @@ from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
+from intake.models import ApiKey
 from scoring import services
-from scoring.models import ApiKey, Lead, RescoreJob, RuleCondition, ScoreEntry, ScoringRule
+from scoring.models import Lead, RescoreJob, RuleCondition, ScoreEntry, ScoringRule
 from scoring.rules import Dimension
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory, fit_rule
 
@@ -226,14 +227,14 @@ def test_interactions_and_the_ledger_are_read_only(admin: Client) -> None:
 
 def test_an_api_key_is_shown_once_and_can_be_revoked(admin: Client) -> None:
     response = admin.post(
-        reverse("admin:scoring_apikey_add"), {"name": "Website", "scopes": ["events:write"]}, follow=True
+        reverse("admin:intake_apikey_add"), {"name": "Website", "scopes": ["events:write"]}, follow=True
     )
     key = ApiKey.objects.get()
     shown = [str(m) for m in response.context["messages"] if f"lf_{key.prefix}_" in str(m)]
     assert len(shown) == 1
     assert "not shown again" in shown[0]
-    assert f"lf_{key.prefix}_" not in text(admin.get(reverse("admin:scoring_apikey_change", args=[key.pk])))
-    admin.post(reverse("admin:scoring_apikey_changelist"), {"action": "revoke", "_selected_action": [str(key.pk)]})
+    assert f"lf_{key.prefix}_" not in text(admin.get(reverse("admin:intake_apikey_change", args=[key.pk])))
+    admin.post(reverse("admin:intake_apikey_changelist"), {"action": "revoke", "_selected_action": [str(key.pk)]})
     key.refresh_from_db()
     assert key.revoked_at is not None
 
@@ -269,8 +270,8 @@ def test_decay_policy_rescore_jobs_and_transitions_have_pages(admin: Client) -> 
     assert job.total == 1
     page = text(admin.get(reverse("admin:scoring_rescorejob_changelist")))
     assert '<progress max="100" value="0">' in page
-    for name in ["grouptransition", "decayrun", "visitor", "trackedform"]:
-        assert admin.get(reverse(f"admin:scoring_{name}_changelist")).status_code == 200, name
+    for name in ["scoring_grouptransition", "scoring_decayrun", "scoring_visitor", "intake_trackedform"]:
+        assert admin.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
 
 
 def test_a_marketer_adjusts_a_score_by_hand_with_a_reason(admin: Client) -> None:

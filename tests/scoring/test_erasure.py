@@ -21,14 +21,15 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from intake.api_keys import api_key_issue
+from intake.models import ApiKey
 from nurture import services as nurture
 from routing import sales
 from routing import services as routing
 from routing.models import ActionRun, QueueItem, WebhookAttempt, WebhookDelivery
 from scoring import erasure, setaside, suppression
 from scoring import services as scoring
-from scoring.api_keys import api_key_issue
-from scoring.models import Account, ApiKey, Interaction, Lead, SetAside, SuppressedAddress, Visitor
+from scoring.models import Account, Interaction, Lead, SetAside, SuppressedAddress, Visitor
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture import conftest as nurture_fixtures
 from tests.nurture.conftest import Sink

@@ -19,13 +19,14 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from scoring.rules import INTERACTION_TYPES
+from scoring.timestamps import timestamp_in_range
 
 EVENT_FIELDS = frozenset({"id", "type", "occurred_at", "lead", "visitor_id", "properties"})
 LEAD_REF_FIELDS = frozenset({"email", "external_id"})
@@ -34,10 +35,6 @@ MAX_EMAIL_LENGTH = 254
 # A visitor id (the tracking cookie's value). Check with is_visitor_id: the whole value must
 # match, and "$" would let a trailing newline through.
 VISITOR_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-# A time outside [EARLIEST, now + MAX_FUTURE] is a sender's bug, not history. PostgreSQL
-# would store even 1 BC, and then every scoring batch that reads the row fails.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_FUTURE = timedelta(days=1)
 # How deep properties (and a lead's attributes, Segment's traits) may nest: rules
 # read flat values, and walking or storing a deeper value only costs.
 MAX_PROPERTIES_DEPTH = 10
@@ -81,17 +78,6 @@ def timestamp_parse(value: object) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("give a time zone, e.g. 2026-11-24T10:00:00Z")
     return parsed
-
-
-def timestamp_in_range(value: datetime, *, now: datetime) -> datetime:
-    """``value`` if it lies from 1970 to a day after ``now``, else ValueError saying which bound it passes."""
-    # Aware datetimes compare by their UTC instant without converting, so even
-    # year 1 at +14:00 (whose UTC instant is in 1 BC) compares without overflow.
-    if value < EARLIEST:
-        raise ValueError("must be 1970-01-01T00:00:00Z or later")
-    if value - now > MAX_FUTURE:
-        raise ValueError("is more than a day in the future")
-    return value
 
 
 def timestamp_check(value: object, *, now: datetime) -> datetime:

@@ -49,10 +49,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from scoring import bodies, ingest
-from scoring import events as checks
-from scoring.api_keys import InvalidKey, api_key_has_scope, api_key_verify
-from scoring.models import ApiKey, ApiScope
+from intake import bodies, ingest
+from intake import events as checks
+from intake.api_keys import InvalidKey, api_key_has_scope, api_key_verify
+from intake.models import ApiKey, ApiScope
+from scoring.timestamps import timestamp_in_range
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _when(
         except OverflowError:
             return None, {sent_name: ["is so far from when the message arrived that the corrected time is no date"]}
     try:
-        return checks.timestamp_in_range(occurred, now=received), {}
+        return timestamp_in_range(occurred, now=received), {}
     except ValueError as exc:
         reason = f"{exc} (corrected for the device's clock with {sent_name})" if sent is not None else str(exc)
         return None, {name: [reason]}

@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from scoring import bodies, ingest
-from scoring import events as checks
-from scoring.tracking.limits import client_network, rate_limited, too_many
-from scoring.tracking.links import MAX_URL, web_url
+from intake import bodies, ingest
+from intake import events as checks
+from intake.tracking.limits import client_network, rate_limited, too_many
+from nurture.links import MAX_URL, web_url
 
 VISITOR_COOKIE = "lf_vid"
 
@@ -39,7 +39,7 @@ def cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
 @require_GET
 def snippet(request: HttpRequest) -> HttpResponse:
     """The JavaScript a site embeds: ``<script async src="…/t/lf.js"></script>``."""
-    response = render(request, "scoring/tracking/lf.js", {"cookie": VISITOR_COOKIE}, content_type="text/javascript")
+    response = render(request, "intake/tracking/lf.js", {"cookie": VISITOR_COOKIE}, content_type="text/javascript")
     response["Cache-Control"] = "public, max-age=3600"
     return response
 

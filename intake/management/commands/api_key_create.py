@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scoring.api_keys import api_key_issue
-from scoring.models import ApiScope, default_api_scopes
+from intake.api_keys import api_key_issue
+from intake.models import ApiScope, default_api_scopes
 
 
 class Command(BaseCommand):

@@ -19,10 +19,11 @@ from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
+from intake.api_keys import api_key_issue
+from intake.models import ApiKey, ApiScope
 from nurture.models import Enrollment
 from scoring import services
-from scoring.api_keys import api_key_issue
-from scoring.models import ApiKey, ApiScope, Interaction, Lead
+from scoring.models import Interaction, Lead
 from tests.factories import LeadFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 
@@ -169,17 +170,17 @@ def admin(admin_user: Any) -> Client:
 
 
 def test_the_admin_chooses_scopes_as_labelled_checkboxes_and_changes_them(admin: Client) -> None:
-    page = admin.get(reverse("admin:scoring_apikey_add")).content.decode()
+    page = admin.get(reverse("admin:intake_apikey_add")).content.decode()
     for scope in ApiScope:
         assert f'type="checkbox" name="scopes" value="{scope.value}"' in page
         assert str(scope.label) in page
     assert 'value="events:write" id="id_scopes_0" checked' in page  # the default
 
-    admin.post(reverse("admin:scoring_apikey_add"), {"name": "CRM", "scopes": ["leads:read", "leads:write"]})
+    admin.post(reverse("admin:intake_apikey_add"), {"name": "CRM", "scopes": ["leads:read", "leads:write"]})
     key = ApiKey.objects.get(name="CRM")
     assert key.scopes == ["leads:read", "leads:write"]
 
-    change = reverse("admin:scoring_apikey_change", args=[key.pk])
+    change = reverse("admin:intake_apikey_change", args=[key.pk])
     assert 'value="leads:read" id="id_scopes_1" checked' in admin.get(change).content.decode()
     admin.post(change, {"name": "CRM", "scopes": ["leads:read"]})
     key.refresh_from_db()
@@ -187,7 +188,7 @@ def test_the_admin_chooses_scopes_as_labelled_checkboxes_and_changes_them(admin:
     refused = admin.post(change, {"name": "CRM", "scopes": ["everything"]})
     assert refused.status_code == 200  # the form again, with the error on the field
     assert "Select a valid choice" in refused.content.decode()
-    assert "leads:read" in admin.get(reverse("admin:scoring_apikey_changelist")).content.decode()
+    assert "leads:read" in admin.get(reverse("admin:intake_apikey_changelist")).content.decode()
 
 
 def test_the_api_docs_say_which_scope_each_operation_needs(db: None) -> None:

@@ -16,11 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring import erasure, ingest, selectors, services
-from scoring import events as checks
-from scoring.api_keys import KeyHasScope, request_api_key, required_scope
-from scoring.bodies import JSONBodyParser, PayloadTooLarge
-from scoring.models import ApiScope, Lead, LifecycleStage, validate_time_zone
+from intake import events as checks
+from intake import ingest
+from intake.api_keys import KeyHasScope, request_api_key, required_scope
+from intake.bodies import JSONBodyParser, PayloadTooLarge
+from intake.models import ApiScope
+from scoring import erasure, selectors, services
+from scoring.models import Lead, LifecycleStage, validate_time_zone
 from scoring.rules import INTERACTION_TYPES
 
 # The largest value the lead's integer columns take (PostgreSQL integer).
@@ -41,7 +43,7 @@ class ScopedAutoSchema(AutoSchema):
 
 class ScopedAPIView(APIView):
     """An API view whose methods each need a key scope: ``required_scopes = {"GET": ApiScope.LEADS_READ}``.
-    Its JSON body was checked (depth, surrogates, size) before authentication, by scoring.bodies."""
+    Its JSON body was checked (depth, surrogates, size) before authentication, by intake.bodies."""
 
     required_scopes: ClassVar[Mapping[str, ApiScope]] = {}
     permission_classes = [permissions.IsAuthenticated, KeyHasScope]
@@ -60,7 +62,7 @@ def body_size_check(request: Request) -> None:
         raise PayloadTooLarge(f"The body is {length} bytes; the limit is {limit} bytes.")
 
 
-# --- schema (documentation; the checks themselves are in scoring.events) -------
+# --- schema (documentation; the checks themselves are in intake.events) --------
 
 
 class LeadRefSerializer(serializers.Serializer[Any]):

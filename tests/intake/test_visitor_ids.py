@@ -13,9 +13,10 @@ from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring import events as checks
-from scoring.api_keys import api_key_issue
-from scoring.models import Interaction, TrackedForm, Visitor
+from intake import events as checks
+from intake.api_keys import api_key_issue
+from intake.models import TrackedForm
+from scoring.models import Interaction, Visitor
 
 ALLOWED = frozenset(string.ascii_letters + string.digits + "_.-")
 # What "$" alone matches before: a newline at the end.

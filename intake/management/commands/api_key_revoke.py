@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scoring.api_keys import api_key_revoke
-from scoring.models import ApiKey
+from intake.api_keys import api_key_revoke
+from intake.models import ApiKey
 
 
 class Command(BaseCommand):

@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 
-from scoring.events import NUL_MESSAGE, SURROGATE_MESSAGE
+from intake.events import NUL_MESSAGE, SURROGATE_MESSAGE
 
 MAX_BODY_DEPTH = 32
 # Segment's own limits (its HTTP Tracking API): the SDKs never send more.
@@ -227,7 +227,7 @@ def _beacon_answer(error: BodyError) -> JsonResponse:
 
 def _beacon_cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """The beacon view's own CORS headers, so a site's ``fetch`` can read why it was refused."""
-    from scoring.tracking.pages import cors  # imported here: that module reads bodies through this one
+    from intake.tracking.pages import cors  # imported here: that module reads bodies through this one
 
     return cors(request, response)
 

@@ -2,8 +2,8 @@
 snippet and its page-view beacon, and form capture. No API key, but nothing
 here can be forged into a lead's score:
 
-- open and click links carry a token signed with the site's secret
-  (``django.core.signing``, one salt per purpose); a tampered or unknown token
+- open and click links carry a token nurture signed with the site's secret
+  (:mod:`nurture.links`, one salt per purpose); a tampered or unknown token
   gets 404 and records nothing, and a click only ever redirects to the URL
   inside its token (no open redirect);
 - page views are recorded for an anonymous visitor only (the first-party
@@ -30,20 +30,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from scoring.tracking.limits import client_ip, client_network, rate_limited
-from scoring.tracking.links import (
-    CLICK_SALT,
-    GIF,
-    OPEN_SALT,
-    click_url,
-    email_click,
-    email_click_token,
-    email_open,
-    email_open_token,
-    open_url,
-)
-from scoring.tracking.pages import VISITOR_COOKIE, page_view, snippet
-from scoring.tracking.webforms import (
+from intake.tracking.limits import client_ip, client_network, rate_limited
+from intake.tracking.links import GIF, email_click, email_open
+from intake.tracking.pages import VISITOR_COOKIE, page_view, snippet
+from intake.tracking.webforms import (
     FORM_LEAD_FIELDS,
     MAX_FORM_PROPERTIES,
     RESERVED_PROPERTIES,
@@ -55,23 +45,17 @@ from scoring.tracking.webforms import (
 )
 
 __all__ = [
-    "CLICK_SALT",
     "FORM_LEAD_FIELDS",
     "GIF",
     "MAX_FORM_PROPERTIES",
-    "OPEN_SALT",
     "RESERVED_PROPERTIES",
     "VISITOR_COOKIE",
     "FormRefused",
     "FormSubmission",
-    "click_url",
     "client_ip",
     "client_network",
-    "email_click_token",
-    "email_open_token",
     "form_lead_field_problems",
     "form_submission_check",
-    "open_url",
     "rate_limited",
 ]
 

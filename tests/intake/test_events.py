@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from scoring import events as checks
-from scoring import services
-from scoring.api_keys import api_key_issue, api_key_revoke
+from intake import events as checks
+from intake.api_keys import api_key_issue, api_key_revoke
+from scoring import services, timestamps
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
 from tests.conftest import at_once
 from tests.factories import LeadFactory, ScoringRuleFactory
@@ -137,7 +137,7 @@ def test_keys_missing_wrong_or_revoked_get_401(db: None) -> None:
 
 
 def test_only_a_hash_of_the_key_is_stored(key: str) -> None:
-    from scoring.models import ApiKey
+    from intake.models import ApiKey
 
     stored = ApiKey.objects.get()
     assert key not in (stored.key_hash, stored.prefix)
@@ -256,7 +256,7 @@ NOW = datetime(2026, 11, 24, 10, tzinfo=UTC)
 @settings(max_examples=300, deadline=None)
 @given(moment=st.datetimes(timezones=OFFSETS))
 def test_a_time_is_taken_exactly_when_it_lies_from_1970_to_a_day_ahead(moment: datetime) -> None:
-    expected = moment >= checks.EARLIEST and moment - NOW <= checks.MAX_FUTURE
+    expected = moment >= timestamps.EARLIEST and moment - NOW <= timestamps.MAX_FUTURE
     try:
         checks.timestamp_check(moment.isoformat(), now=NOW)
     except ValueError:

@@ -22,8 +22,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from intake.events import Event
 from scoring import bulk
-from scoring.events import Event
 from scoring.models import Interaction, Lead, Visitor
 from scoring.services import scoring_enqueue
 

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
-from scoring import tracking
-from scoring.models import Interaction, Lead, TrackedForm, Visitor
+from intake.models import TrackedForm
+from nurture import links
+from scoring.models import Interaction, Lead, Visitor
 from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -158,7 +159,7 @@ def test_open_and_click_links_never_fail_whatever_their_token_holds(web: Client,
     lead = Lead.objects.first() or LeadFactory.create()
     if isinstance(payload, dict) and payload.get("l") == "lead":
         payload = {**payload, "l": lead.pk}
-    for salt, prefix, suffix in ((tracking.OPEN_SALT, "/t/o/", ".gif"), (tracking.CLICK_SALT, "/t/c/", "")):
+    for salt, prefix, suffix in ((links.OPEN_SALT, "/t/o/", ".gif"), (links.CLICK_SALT, "/t/c/", "")):
         for token in (signing.dumps(payload, salt=salt, compress=True), forged):
             response = web.get(f"{prefix}{token}{suffix}")
             assert response.status_code in (200, 302, 404), response.content[:300]

@@ -11,9 +11,10 @@ from django.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.api_keys import api_key_issue
-from scoring.bodies import MAX_BODY_DEPTH, BodyError, json_parse
-from scoring.models import ApiScope, Interaction, Lead, Visitor
+from intake.api_keys import api_key_issue
+from intake.bodies import MAX_BODY_DEPTH, BodyError, json_parse
+from intake.models import ApiScope
+from scoring.models import Interaction, Lead, Visitor
 
 pytestmark = pytest.mark.django_db
 

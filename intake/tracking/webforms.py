@@ -22,12 +22,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from scoring import events as checks
-from scoring import ingest, services
-from scoring.api import LeadInSerializer
-from scoring.models import TrackedForm
-from scoring.tracking.limits import client_network, rate_limited, too_many
-from scoring.tracking.pages import VISITOR_COOKIE
+from intake import events as checks
+from intake import ingest
+from intake.api import LeadInSerializer
+from intake.models import TrackedForm
+from intake.tracking.limits import client_network, rate_limited, too_many
+from intake.tracking.pages import VISITOR_COOKIE
+from scoring import services
 
 # Lead fields a form may write: those the API may, less what only the company decides
 # (lifecycle stage, external id). Custom attributes are listed one by one, as
@@ -187,7 +188,7 @@ def _form_answer(
     if _wants_json(request):
         return JsonResponse({"errors": errors} if errors else {"detail": message}, status=status)
     context = {"form": form, "errors": errors or {}, "message": message}
-    return render(request, "scoring/tracking/form_error.html", context, status=status)
+    return render(request, "intake/tracking/form_error.html", context, status=status)
 
 
 @csrf_exempt  # third-party sites post their forms here
@@ -225,4 +226,4 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         return JsonResponse({"detail": "received"})
     if form.success_url:
         return HttpResponseRedirect(form.success_url, status=303)
-    return render(request, "scoring/tracking/form_thanks.html", {"form": form})
+    return render(request, "intake/tracking/form_thanks.html", {"form": form})

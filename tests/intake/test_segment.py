@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from segment.analytics import Client as SegmentClient  # type: ignore[import-untyped]
 
+from intake.api_keys import api_key_issue, api_key_revoke
 from scoring import services
-from scoring.api_keys import api_key_issue, api_key_revoke
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
 from tests.factories import ScoringRuleFactory, fit_rule
 
@@ -187,7 +187,7 @@ def test_a_batch_that_fails_part_way_leaves_nothing_behind(
         raise RuntimeError("the disk is full")
 
     # The identifies are written, then storing the track fails: all inside one transaction.
-    monkeypatch.setattr("scoring.segment.ingest.events_accept", broken)
+    monkeypatch.setattr("intake.segment.ingest.events_accept", broken)
     batch = [
         identify(1, city="San José", plan="gold"),
         {**identify(2, city="Lima"), "anonymousId": "v-2"},

@@ -9,10 +9,11 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from intake.api import ErrorSerializer, ScopedAPIView, ScopeErrorSerializer
+from intake.models import ApiScope
 from nurture import services
 from nurture.models import Sequence
-from scoring.api import ErrorSerializer, ScopedAPIView, ScopeErrorSerializer
-from scoring.models import ApiScope, Lead
+from scoring.models import Lead
 
 
 class EnrollmentInSerializer(serializers.Serializer[Any]):

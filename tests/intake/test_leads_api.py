@@ -12,8 +12,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from intake.api_keys import api_key_issue
 from scoring import services
-from scoring.api_keys import api_key_issue
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
 from tests.conftest import wait_for
 from tests.factories import InteractionFactory, ScoringRuleFactory, fit_rule

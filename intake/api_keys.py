@@ -5,7 +5,7 @@ whole key's SHA-256 is compared in constant time. Keys are 32 random bytes,
 so a fast hash is enough (nothing to brute-force), and it keeps the
 per-request cost of authentication negligible.
 
-Each key holds scopes (:class:`scoring.models.ApiScope`); each API view names
+Each key holds scopes (:class:`intake.models.ApiScope`); each API view names
 the scope each of its methods needs, and a key without it gets 403 naming it.
 """
 
@@ -25,7 +25,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from scoring.models import ApiKey, ApiScope, default_api_scopes
+from intake.models import ApiKey, ApiScope, default_api_scopes
 
 KEY_PREFIX = "lf_"
 # What api_key_issue makes: lf_, 8 hex digits, _, 43 URL-safe characters. Checked
@@ -188,7 +188,7 @@ class KeyHasScope(permissions.BasePermission):
 
 
 class BearerKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
-    target_class = "scoring.api_keys.BearerKeyAuthentication"
+    target_class = "intake.api_keys.BearerKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

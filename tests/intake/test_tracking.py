@@ -15,10 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings
 
+from intake import tracking
+from intake.models import TrackedForm
+from nurture import links
 from routing import services as routing_services
 from routing.models import QueueItem
-from scoring import services, tracking
-from scoring.models import Interaction, Lead, ScoreEntry, TrackedForm, Visitor
+from scoring import services
+from scoring.models import Interaction, Lead, ScoreEntry, Visitor
 from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.routing.factories import TeamFactory
 from tests.routing.factories import rule as routing_rule
@@ -43,7 +46,7 @@ def tamper(path: str) -> str:
 
 
 def test_the_open_pixel_records_an_open_for_the_lead(web: Client, lead: Lead) -> None:
-    path = tracking.open_url(lead_id=lead.pk, campaign="spring", properties={"sequence": "nurture", "step": 2})
+    path = links.open_url(lead_id=lead.pk, campaign="spring", properties={"sequence": "nurture", "step": 2})
     response = web.get(path)
     assert (response.status_code, response["Content-Type"]) == (200, "image/gif")
     assert "no-cache" in response["Cache-Control"]
@@ -53,7 +56,7 @@ def test_the_open_pixel_records_an_open_for_the_lead(web: Client, lead: Lead) ->
 
 
 def test_the_click_redirects_only_to_the_signed_url(web: Client, lead: Lead) -> None:
-    path = tracking.click_url(lead_id=lead.pk, url="https://toys.example/offer?x=1", campaign="spring")
+    path = links.click_url(lead_id=lead.pk, url="https://toys.example/offer?x=1", campaign="spring")
     response = web.get(path, {"next": "https://evil.example/", "url": "https://evil.example/"})
     assert (response.status_code, response["Location"]) == (302, "https://toys.example/offer?x=1")
     clicked = Interaction.objects.get()
@@ -61,8 +64,8 @@ def test_the_click_redirects_only_to_the_signed_url(web: Client, lead: Lead) -> 
 
 
 def test_tampered_or_misused_tokens_get_404_and_record_nothing(web: Client, lead: Lead) -> None:
-    opened = tracking.open_url(lead_id=lead.pk, campaign="c")
-    clicked = tracking.click_url(lead_id=lead.pk, url="https://toys.example/", campaign="c")
+    opened = links.open_url(lead_id=lead.pk, campaign="c")
+    clicked = links.click_url(lead_id=lead.pk, url="https://toys.example/", campaign="c")
     assert web.get(tamper(opened)).status_code == 404
     assert web.get(tamper(clicked)).status_code == 404
     click_token = clicked.rsplit("/", 1)[1]
@@ -74,12 +77,12 @@ def test_tampered_or_misused_tokens_get_404_and_record_nothing(web: Client, lead
 
 def test_only_web_urls_can_be_signed() -> None:
     with pytest.raises(ValueError, match="http"):
-        tracking.click_url(lead_id=1, url="javascript:alert(1)", campaign="c")
+        links.click_url(lead_id=1, url="javascript:alert(1)", campaign="c")
 
 
 def test_clicks_feed_the_score(web: Client, lead: Lead) -> None:
     ScoringRuleFactory.create(points=4, interaction_types=["email_click"])
-    web.get(tracking.click_url(lead_id=lead.pk, url="https://toys.example/", campaign="spring"))
+    web.get(links.click_url(lead_id=lead.pk, url="https://toys.example/", campaign="spring"))
     services.interactions_score_pending()
     lead.refresh_from_db()
     assert lead.engagement_score == 4
@@ -229,7 +232,7 @@ def test_a_click_over_the_limit_still_takes_the_person_to_the_link_but_is_not_re
     web: Client, lead: Lead, settings: Settings
 ) -> None:
     settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "click": {"ip": [], "lead": ["2/h"]}}
-    path = tracking.click_url(lead_id=lead.pk, url="https://toys.example/offer", campaign="spring")
+    path = links.click_url(lead_id=lead.pk, url="https://toys.example/offer", campaign="spring")
     answers = [web.get(path) for _ in range(4)]
     assert [(a.status_code, a["Location"]) for a in answers] == [(302, "https://toys.example/offer")] * 4
     assert Interaction.objects.filter(type="email_click").count() == 2
@@ -239,7 +242,7 @@ def test_opens_over_the_limit_get_429_with_the_pixel_and_record_nothing(
     web: Client, lead: Lead, settings: Settings
 ) -> None:
     settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "open": {"ip": ["3/m"], "lead": []}}
-    path = tracking.open_url(lead_id=lead.pk, campaign="spring")
+    path = links.open_url(lead_id=lead.pk, campaign="spring")
     answers = [web.get(path) for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
     assert answers[-1]["Content-Type"] == "image/gif"
@@ -444,7 +447,7 @@ def test_the_admin_refuses_a_form_that_would_write_what_forms_may_not(
     admin_client: Client, lead_fields: str, error: str
 ) -> None:
     data = {"name": "Contact", "key": "contact", "active": "on", "lead_fields": lead_fields, "success_url": ""}
-    response = admin_client.post("/admin/scoring/trackedform/add/", data)
+    response = admin_client.post("/admin/intake/trackedform/add/", data)
     assert response.status_code == 200
     assert error in response.content.decode()
     assert not TrackedForm.objects.exists()
@@ -458,6 +461,6 @@ def test_the_admin_saves_a_form_with_lead_fields_a_form_may_write(admin_client: 
         "lead_fields": '["first_name", "company", "attributes.goal"]',
         "success_url": "",
     }
-    response = admin_client.post("/admin/scoring/trackedform/add/", data)
+    response = admin_client.post("/admin/intake/trackedform/add/", data)
     assert response.status_code == 302
     assert TrackedForm.objects.get().lead_fields == ["first_name", "company", "attributes.goal"]

@@ -1,0 +1,94 @@
+"""The admin of what comes in: API keys (issued once, revoked, never edited) and the
+web forms whose posts are recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from intake import tracking
+from intake.api_keys import api_key_issue, api_key_revoke
+from intake.models import ApiKey, ApiScope, TrackedForm, default_api_scopes
+
+
+class ApiKeyForm(forms.ModelForm[ApiKey]):
+    """Scopes as checkboxes with their labels; a new key starts with sending events only."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=default_api_scopes,
+        help_text="What the key may do; a request outside them gets 403. A key that lives in browser "
+        "code (a Segment write key) is public there: give it only “Send events”.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+    """Keys are shown once, when created; afterwards only their prefix. Revoke, never edit the key;
+    its name and scopes may change."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "scopes_shown", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        return ["name", "scopes"] if obj is None else ["name", "scopes", *self.readonly_fields]
+
+    @admin.display(description="Scopes")
+    def scopes_shown(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes) if isinstance(obj.scopes, list) else ""
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm[ApiKey], change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        user = request.user if request.user.is_authenticated else None
+        issued = api_key_issue(name=obj.name, scopes=form.cleaned_data["scopes"], created_by=user)
+        obj.pk, obj.prefix = issued.api_key.pk, issued.api_key.prefix
+        self.message_user(
+            request,
+            f"API key for {obj.name}: {issued.key} — copy it now; it is not shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, "Revoked: requests with these keys now get 401.")
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # revoke instead: the key's history stays readable
+
+
+class TrackedFormForm(forms.ModelForm[TrackedForm]):
+    """Refuses lead fields a public form may not write (stage, owner, scores, external id)."""
+
+    class Meta:
+        model = TrackedForm
+        fields = ["name", "key", "active", "lead_fields", "success_url"]
+
+    def clean_lead_fields(self) -> object:
+        value = self.cleaned_data.get("lead_fields")
+        value = [] if value is None else value
+        problems = tracking.form_lead_field_problems(value)
+        if problems:
+            raise forms.ValidationError(problems)
+        return value
+
+
+@admin.register(TrackedForm)
+class TrackedFormAdmin(admin.ModelAdmin[TrackedForm]):
+    form = TrackedFormForm
+    list_display = ["name", "key", "active", "success_url"]
+    prepopulated_fields = {"key": ["name"]}
