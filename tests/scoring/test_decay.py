@@ -16,6 +16,7 @@ from scoring import bulk, decay, services, setaside
 from scoring.decay import Kind, Policy
 from scoring.models import DecayRun, Lead, ScoreEntry, SetAside
 from scoring.rules import Dimension
+from scoring.services import decay as decay_service
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 
 LINEAR = Policy(Kind.LINEAR, points_per_day=2, after_days=7)
@@ -352,7 +353,7 @@ def test_the_local_day_of_the_calendars_ends_counts_one_day_further_out() -> Non
 
 def sql_goal(policy: Policy, *, base: int, current: int, base_at: datetime, today: date, zone: str) -> int:
     """The SQL path's goal for one lead, as the nightly statement computes it."""
-    goal = services._decay_goal_sql(policy.kind)
+    goal = decay_service._decay_goal_sql(policy.kind)
     params = {
         "floor": policy.floor,
         "per_day": policy.points_per_day,
@@ -434,7 +435,7 @@ def sums_match(lead: Lead) -> bool:
 def test_every_policy_decays_leads_from_any_date_and_never_stops(
     postgres: None, monkeypatch: pytest.MonkeyPatch, path: str, policy: Policy
 ) -> None:
-    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
     use(policy)
     old = {base_at: planted_lead(20, base_at) for base_at in OLD_BASES}
     future = {base_at: planted_lead(20, base_at) for base_at in FUTURE_BASES}
@@ -479,7 +480,7 @@ def test_every_policy_decays_leads_from_any_date_and_never_stops(
 def test_values_at_the_ends_of_32_bits_decay_without_overflow(
     postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
     use(Policy(Kind.LINEAR, points_per_day=INT_MAX, after_days=0, floor=INT_MIN))
     lead = planted_lead(INT_MAX, "0001-01-01 00:00:00+00")
 
@@ -499,7 +500,7 @@ def test_day_counts_longer_than_the_calendar_decay_nothing_or_count_everything(
     postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """The admin takes any 32-bit number of days: more than lie between the year 1 and today."""
-    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
     lead = planted_lead(20, "0001-01-01 00:00:00+00")
     ancient = planted_lead(20, "4714-11-24 00:00:00+00 BC") if path == "sql" else None
 
@@ -548,7 +549,7 @@ CREATE TRIGGER test_decay_refuses BEFORE UPDATE ON scoring_lead FOR EACH ROW EXE
 def test_a_lead_that_makes_its_chunk_fail_is_set_aside_and_the_chunk_goes_on(
     postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    monkeypatch.setattr(services, "_decay_set_based", lambda: path == "sql")
+    monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
     use(LINEAR)
     leads = [engaged_lead(2 * (5 + n), at=T0 - timedelta(days=n)) for n in range(7)]
     bad = leads[3]

@@ -12,6 +12,7 @@ from django.db.models import Sum
 
 from scoring import services
 from scoring.models import Lead, RescoreJob, ScoreEntry, ScoringRule
+from scoring.services import rescore
 from tests.factories import InteractionFactory, ScoringRuleFactory, fit_rule
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +155,7 @@ def many_leads(count: int) -> list[Lead]:
 
 
 def test_a_large_job_is_split_into_lanes_that_cover_every_lead_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "RESCORE_LANE_MIN", 10)
+    monkeypatch.setattr(rescore, "RESCORE_LANE_MIN", 10)
     leads = many_leads(45)
     job = services.rescore_job_start(background=False)
     lanes = list(job.lanes.values_list("low", "high"))
@@ -176,7 +177,7 @@ def test_a_large_job_is_split_into_lanes_that_cover_every_lead_once(monkeypatch:
 def test_workers_sharing_a_job_rescore_each_lead_once(postgres: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import at_once
 
-    monkeypatch.setattr(services, "RESCORE_LANE_MIN", 10)
+    monkeypatch.setattr(rescore, "RESCORE_LANE_MIN", 10)
     leads = many_leads(60)
     job = services.rescore_job_start(background=False)
     ScoringRule.objects.filter(key="forms").update(points=5)
@@ -195,7 +196,7 @@ def test_the_command_shares_a_job_with_helper_processes(postgres: None, monkeypa
     """The helpers are other processes on the same (test) database; the bar counts their leads too."""
     leads = many_leads(30)
     ScoringRule.objects.filter(key="opens").update(points=2)
-    monkeypatch.setattr(services, "RESCORE_LANE_MIN", 5)
+    monkeypatch.setattr(rescore, "RESCORE_LANE_MIN", 5)
     out, err = StringIO(), StringIO()
 
     call_command("scoring_rescore", "--jobs", "3", "--chunk", "2", stdout=out, stderr=err)

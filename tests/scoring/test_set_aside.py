@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from scoring import services, setaside
 from scoring.models import Interaction, Lead, RescoreJob, ScoreEntry, ScoringRule, SetAside
+from scoring.services import engagement as engagement_service
 from tests.conftest import Workers, wait_for
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, fit_rule
 
@@ -148,7 +149,7 @@ def test_an_error_that_may_pass_stops_the_batch_and_sets_nothing_aside(
     def lost(*args: object, **kwargs: object) -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "_interactions_score", lost)
+    monkeypatch.setattr(engagement_service, "_interactions_score", lost)
     with pytest.raises(OperationalError):
         services.interactions_score_pending()
     assert not SetAside.objects.exists()

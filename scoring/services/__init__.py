@@ -1,0 +1,94 @@
+"""Everything that writes scores. Callers hold no locks; each function takes its own.
+
+Split by topic: :mod:`~scoring.services.ledger` (ledger rows, cached scores, the
+outbox routing reads, lead locks), :mod:`~scoring.services.leads` (lead fields and
+fit, changes by hand), :mod:`~scoring.services.engagement` (recording and scoring
+interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.decay`,
+:mod:`~scoring.services.model` (the model file, regrouping) and
+:mod:`~scoring.services.background` (handing work to the workers). The names other
+apps use are kept here.
+"""
+
+from scoring.services.background import enqueue
+from scoring.services.decay import SET_ASIDE_DECAY, DecaySummary, decay_policy_set, leads_decay
+from scoring.services.engagement import (
+    SET_ASIDE_FIT,
+    SET_ASIDE_INTERACTION,
+    RecordedInteraction,
+    interaction_record,
+    interactions_score_pending,
+    leads_rescore_fit_pending,
+    scoring_enqueue,
+)
+from scoring.services.leads import (
+    LEAD_EDITABLE_FIELDS,
+    LeadConflict,
+    lead_adjust_score,
+    lead_saved,
+    lead_upsert,
+    leads_engagement_reset,
+    leads_rescore_fit,
+    leads_rescore_fit_all,
+)
+from scoring.services.ledger import (
+    LEAD_STATE_FIELDS,
+    LEDGER_FIELDS,
+    Crossing,
+    LeadState,
+    LedgerRow,
+    lead_events_record,
+    leads_lock,
+    leads_stage_set,
+    score_watches_set,
+)
+from scoring.services.model import ModelImportSummary, leads_regroup, scoring_model_export, scoring_model_import
+from scoring.services.rescore import (
+    RESCORE_LANE_MIN,
+    RESCORE_LANES,
+    SET_ASIDE_RESCORE,
+    leads_rescore,
+    rescore_job_run,
+    rescore_job_start,
+)
+
+__all__ = [
+    "LEAD_EDITABLE_FIELDS",
+    "LEAD_STATE_FIELDS",
+    "LEDGER_FIELDS",
+    "RESCORE_LANES",
+    "RESCORE_LANE_MIN",
+    "SET_ASIDE_DECAY",
+    "SET_ASIDE_FIT",
+    "SET_ASIDE_INTERACTION",
+    "SET_ASIDE_RESCORE",
+    "Crossing",
+    "DecaySummary",
+    "LeadConflict",
+    "LeadState",
+    "LedgerRow",
+    "ModelImportSummary",
+    "RecordedInteraction",
+    "decay_policy_set",
+    "enqueue",
+    "interaction_record",
+    "interactions_score_pending",
+    "lead_adjust_score",
+    "lead_events_record",
+    "lead_saved",
+    "lead_upsert",
+    "leads_decay",
+    "leads_engagement_reset",
+    "leads_lock",
+    "leads_regroup",
+    "leads_rescore",
+    "leads_rescore_fit",
+    "leads_rescore_fit_all",
+    "leads_rescore_fit_pending",
+    "leads_stage_set",
+    "rescore_job_run",
+    "rescore_job_start",
+    "score_watches_set",
+    "scoring_enqueue",
+    "scoring_model_export",
+    "scoring_model_import",
+]

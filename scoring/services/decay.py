@@ -1,0 +1,347 @@
+"""The nightly decay of quiet leads' engagement, by the model's policy
+(:mod:`scoring.decay` decides the goals): set-based SQL in chunks of leads on
+PostgreSQL, the same goals in Python elsewhere; idempotent per day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max, Min, Sum
+from django.utils import timezone
+
+from scoring import bulk, decay, selectors, setaside
+from scoring import rules as pure
+from scoring.models import DecayPolicy, DecayRun, Lead, ScoreEntry
+from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+
+# What decay sets aside (scoring.setaside): a lead that cannot be decayed.
+SET_ASIDE_DECAY = "decay"
+
+
+@dataclass(frozen=True)
+class DecaySummary:
+    day: date
+    leads: int
+    points: int
+
+
+# Whole days from the lead's decay base to today, on the site's calendar, as the
+# Python path's decay.quiet_days_since counts them. The base is clamped to a day
+# after the first instant PostgreSQL stores (4714-11-24 BC), whose local time west
+# of UTC does not exist; -infinity counts from there too.
+_DECAY_DAYS_SQL = (
+    "(%(today)s::date - (GREATEST(l.engagement_base_at, '4714-11-25 00:00:00+00 BC'::timestamptz)"
+    " AT TIME ZONE %(tz)s)::date)::bigint"
+)
+
+# The goals of scoring.decay.target, in bigint and float8 so that no base, floor,
+# points per day or date can overflow (a goal lies between the floor and the base,
+# so it fits the column again) and the half-life's power never underflows: past
+# decay.HALF_LIVES_MAX half-lives it is 0 to the nearest point anyway.
+_DECAY_GOAL_SQL = {
+    decay.Kind.LINEAR: (
+        "GREATEST(%(floor)s::bigint, l.engagement_base::bigint"
+        " - %(per_day)s::bigint * GREATEST(0, {days} - %(after)s::bigint))"
+    ),
+    decay.Kind.HALF_LIFE: (
+        "GREATEST(%(floor)s::bigint, %(floor)s::bigint + floor((l.engagement_base::bigint - %(floor)s::bigint)"
+        " * power(0.5, LEAST(GREATEST(0, {days} - %(after)s::bigint)::float8, %(half_life_cap)s::float8)"
+        " / %(half_life)s::float8) + 0.5)::bigint)"
+    ),
+    decay.Kind.WINDOW: (
+        "GREATEST(%(floor)s::bigint, COALESCE((SELECT sum(e.delta) FROM scoring_scoreentry e WHERE e.lead_id = l.id"
+        " AND e.dimension = 'engagement' AND e.cause <> 'decay' AND e.occurred_at >= %(window_start)s::timestamptz),"
+        " 0))"
+    ),
+}
+
+
+def _decay_goal_sql(kind: decay.Kind) -> str:
+    """The goal of a lead ``l`` (engagement_base, engagement_base_at, engagement_score,
+    id), raised where needed so that one ledger row can hold the change (decay.DELTA_MIN)."""
+    goal = _DECAY_GOAL_SQL[kind].format(days=_DECAY_DAYS_SQL)
+    return f"GREATEST({goal}, l.engagement_score::bigint + {decay.DELTA_MIN})"
+
+
+# One statement per chunk: lower the quiet leads' engagement to the policy's
+# goal (and regroup them), write one ledger row per lead moved and a
+# transition per change of group. No separate locking pass: the UPDATE
+# locks what it changes and skips rows changed since they were read.
+_DECAY_SQL = """
+WITH goal AS (
+    SELECT l.ctid AS tid, l.id, l.engagement_score AS current, l.fit_score, l.score_group_id AS old_group,
+           l.engagement_base AS base, l.engagement_base_at AS base_at, {goal} AS goal
+    FROM scoring_lead l
+    WHERE l.id >= %(low)s AND l.id < %(high)s
+      AND l.engagement_score > %(floor)s AND l.engagement_base_at < %(quiet_since)s::timestamptz
+      AND l.id <> ALL(%(skip)s::bigint[])
+), grouped AS (
+    -- scoring.rules.group_for, for scores going down: stay while at or above
+    -- the current group's leave_below, else the highest group reached.
+    SELECT g.tid, g.id, g.current, g.goal, g.old_group, g.fit_score, g.base, g.base_at, g.fit_score + g.goal AS total,
+        CASE WHEN now.id IS NOT NULL AND g.fit_score + g.goal >= COALESCE(now.leave_below, now.min_score)
+            THEN now.id
+            ELSE (SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
+                  ORDER BY s.min_score DESC LIMIT 1)
+        END AS new_group
+    FROM goal g LEFT JOIN scoring_scoregroup now ON now.id = g.old_group
+    WHERE g.goal < g.current AND g.goal >= %(floor)s
+), moved AS (
+    UPDATE scoring_lead l SET engagement_score = g.goal, score_group_id = g.new_group
+    FROM grouped g
+    -- By the row's address: the chunk is read once (a join on id would read it again).
+    -- A row changed meanwhile is followed to its new version and re-checked below.
+    WHERE l.ctid = g.tid AND l.id = g.id
+      -- Optimistic: a lead whose scores moved since they were read (a worker
+      -- scored it meanwhile) is re-checked by PostgreSQL against its new row
+      -- and skipped; the next run decays it from its new base.
+      AND l.engagement_score = g.current AND l.fit_score = g.fit_score
+      AND l.engagement_base = g.base AND l.engagement_base_at = g.base_at
+      AND l.score_group_id IS NOT DISTINCT FROM g.old_group
+    RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total, g.fit_score + g.current AS before
+), crossed AS (
+    INSERT INTO scoring_grouptransition (lead_id, kind, from_group_id, to_group_id, direction, previous_total,
+                                         total_score, cause, from_stage, to_stage, detail, occurred_at)
+    SELECT id, 'score', old_group, new_group, 'down', before, total, 'decay', '', '', '', %(at)s FROM moved
+    WHERE old_group IS DISTINCT FROM new_group
+       OR EXISTS (SELECT 1 FROM scoring_scorewatch w WHERE w.value > moved.total AND w.value <= moved.before)
+)
+INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, occurred_at, created_at, note)
+SELECT id, 'engagement', delta, 'decay', %(at)s, %(at)s, %(note)s FROM moved
+RETURNING delta
+"""
+
+
+def decay_policy_set(*, policy: decay.Policy) -> DecayPolicy:
+    """Make ``policy`` the model's decay policy (there is one)."""
+    errors = decay.check_policy(policy)
+    if errors:
+        raise ValueError("; ".join(f"{name}: {message}" for name, message in errors.items()))
+    DecayPolicy.objects.all().delete()
+    return DecayPolicy.objects.create(
+        kind=policy.kind,
+        points_per_day=policy.points_per_day,
+        after_days=policy.after_days,
+        half_life_days=policy.half_life_days,
+        window_days=policy.window_days,
+        floor=policy.floor,
+    )
+
+
+@dataclass(frozen=True)
+class _DecayPass:
+    """What every chunk of one decay run needs."""
+
+    policy: decay.Policy
+    today: date
+    midnight: datetime
+    quiet_since: datetime | None  # None: no lead can have been quiet that long
+    window_start: datetime | None  # window: the first instant that counts (None: all of them)
+    note: str
+    skip: tuple[int, ...] = ()  # leads set aside by an earlier run: out of decay's way until retried
+
+
+def _decay_pass(policy: decay.Policy, today: date, *, skip: Iterable[int] = ()) -> _DecayPass:
+    midnight = datetime.combine(today, time.min, tzinfo=timezone.get_current_timezone())
+    # Linear and half-life: only leads quiet for more than after_days can
+    # move. Window: old points expire even for active leads, so all can.
+    window_start = None
+    if policy.kind is decay.Kind.WINDOW:
+        quiet_since: datetime | None = midnight + timedelta(days=1)
+        window_start = decay.days_before(midnight, policy.window_days - 1)
+    else:
+        quiet_since = decay.days_before(midnight, policy.after_days)
+    note = f"{policy.kind.value.replace('_', ' ')} decay to {today.isoformat()}"
+    return _DecayPass(policy, today, midnight, quiet_since, window_start, note, tuple(skip))
+
+
+def _decay_policy() -> decay.Policy:
+    """The policy in force, refused whole (nothing decays) when it cannot be used: a
+    policy edited past the admin's checks is not a lead's fault to set aside."""
+    policy = DecayPolicy.current()
+    errors = decay.check_policy(policy)
+    if errors:
+        raise ValueError("decay policy: " + "; ".join(f"{name}: {message}" for name, message in errors.items()))
+    return policy
+
+
+def leads_decay(*, today: date | None = None, chunk_size: int = 50_000, jobs: int | None = None) -> DecaySummary:
+    """Apply the decay policy for ``today`` to every quiet lead, in chunks of ids.
+
+    Idempotent: the goal of each lead is computed from its decay base, so a
+    second run the same day moves nothing, and a run after missed nights
+    applies exactly the missing days. Set-based SQL on PostgreSQL, where
+    ``jobs`` database sessions (``LEADFLOW_DECAY_JOBS``) work on disjoint id
+    ranges at once when the caller holds no transaction; on SQLite (the embedded default, one writer) the same
+    goals are computed in Python, one chunk at a time. A lead that cannot be
+    decayed is set aside (:mod:`scoring.setaside`) and the run goes on.
+    """
+    today = today or timezone.localdate()
+    policy = _decay_policy()
+    run = DecayRun.objects.create(day=today)
+    deltas: list[int] = []
+    bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
+    if policy.kind is not decay.Kind.NONE and bounds["high"] is not None:
+        work = _decay_pass(policy, today, skip=selectors.set_aside_open_ids(kind=SET_ASIDE_DECAY))
+        chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
+        jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            # One writer on SQLite; and other sessions could not see what a caller's
+            # open transaction holds.
+            jobs = 1
+        if jobs == 1:
+            for low, high in chunks:
+                deltas += _leads_decay_chunk(work, low, high)
+        else:
+            # Each session takes every jobs-th chunk: neighbours share no rows, and
+            # the sessions' work stays even however the quiet leads are spread.
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for part in pool.map(lambda k: _leads_decay_chunks(work, chunks[k::jobs]), range(jobs)):
+                    deltas += part
+    run.finished_at, run.leads, run.points = timezone.now(), len(deltas), sum(deltas)
+    run.save(update_fields=["finished_at", "leads", "points"])
+    return DecaySummary(today, len(deltas), sum(deltas))
+
+
+def _leads_decay_chunks(work: _DecayPass, chunks: Sequence[tuple[int, int]]) -> list[int]:
+    """:func:`_leads_decay_chunk` for each chunk, in a thread's own database session."""
+    try:
+        return [delta for low, high in chunks for delta in _leads_decay_chunk(work, low, high)]
+    finally:
+        connection.close()
+
+
+def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> list[int]:
+    """Decay the leads with ids in [low, high) in one transaction; returns the deltas.
+    If that fails, the chunk is decayed again in parts down to the lead, and the
+    leads that fail alone are set aside."""
+
+    def isolated() -> list[int]:
+        if work.quiet_since is None:
+            return []
+        ids = list(
+            Lead.objects.filter(
+                pk__gte=low,
+                pk__lt=high,
+                engagement_score__gt=work.policy.floor,
+                engagement_base_at__lt=work.quiet_since,
+            )
+            .exclude(pk__in=work.skip)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        # Each part is the id range of consecutive candidates: the same statement as a chunk.
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_DECAY,
+            rows=[(pk, pk) for pk in ids],
+            process=lambda part: _leads_decay_range(work, part[0], part[-1] + 1),
+        )
+        return [delta for deltas in done.results for delta in deltas]
+
+    return setaside.batch_run(kind=SET_ASIDE_DECAY, run=lambda: _leads_decay_range(work, low, high), isolated=isolated)
+
+
+def _decay_set_based() -> bool:
+    """Whether decay runs as one SQL statement per chunk (PostgreSQL) or in Python."""
+    return connection.vendor == "postgresql"
+
+
+def _decay_params(work: _DecayPass, low: int, high: int) -> dict[str, Any]:
+    policy = work.policy
+    return {
+        "low": low,
+        "high": high,
+        "floor": policy.floor,
+        "per_day": policy.points_per_day,
+        "after": policy.after_days,
+        "half_life": policy.half_life_days or 1.0,
+        "half_life_cap": decay.HALF_LIVES_MAX * (policy.half_life_days or 1.0),
+        # Days before the year 1: PostgreSQL's -infinity (Python has no such date).
+        "window_start": work.window_start or "-infinity",
+        "quiet_since": work.quiet_since or "-infinity",
+        "skip": list(work.skip),
+        "today": work.today,
+        "tz": str(timezone.get_current_timezone()),
+        "at": timezone.now(),
+        "note": work.note,
+    }
+
+
+def _leads_decay_range(work: _DecayPass, low: int, high: int) -> list[int]:
+    """Decay the leads with ids in [low, high); call in a transaction. Returns the deltas."""
+    if not _decay_set_based():
+        return _leads_decay_portable(work, low, high)
+    # Each chunk is all or nothing, and decay can be redone (idempotent, and a
+    # later run applies what is missing): a chunk need not wait for its WAL to
+    # reach the disk. The run's last write is a normal commit, which does
+    # wait, for every chunk before it too.
+    bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
+    sql = _DECAY_SQL.format(goal=_decay_goal_sql(work.policy.kind))
+    return [row[0] for row in bulk.pg_execute_named(sql, _decay_params(work, low, high))]
+
+
+def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
+    """:func:`leads_decay` for one chunk, without PostgreSQL: the same goals, in Python."""
+    policy = work.policy
+    if work.quiet_since is None:
+        return []
+    ids = (
+        Lead.objects.filter(
+            pk__gte=low, pk__lt=high, engagement_score__gt=policy.floor, engagement_base_at__lt=work.quiet_since
+        )
+        .exclude(pk__in=work.skip)
+        .values_list("pk", flat=True)
+    )
+    states = lead_states_lock(ids)
+    recent: dict[int, int] = {}
+    if policy.kind is decay.Kind.WINDOW:
+        counted = ScoreEntry.objects.filter(lead_id__in=states, dimension=pure.Dimension.ENGAGEMENT)
+        if work.window_start is not None:
+            counted = counted.filter(occurred_at__gte=work.window_start)
+        recent = dict(
+            counted.exclude(cause=ScoreEntry.Cause.DECAY)
+            .values("lead_id")
+            .annotate(points=Sum("delta"))
+            .values_list("lead_id", "points")
+        )
+    entries = []
+    at = timezone.now()
+    tz = timezone.get_current_timezone()
+    for pk, state in states.items():
+        if policy.kind is decay.Kind.WINDOW:
+            goal = decay.window_target(policy, recent=recent.get(pk, 0))
+        else:
+            assert state.engagement_base_at is not None
+            days = decay.quiet_days_since(state.engagement_base_at, work.today, tz)
+            goal = decay.target(policy, base=state.engagement_base, days=days)
+        delta = decay.decay_delta(policy, current=state.engagement, goal=goal)
+        if delta:
+            entries.append(LedgerRow(pk, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.DECAY, at, note=work.note))
+    entries_apply(states=states, entries=entries)
+    return [e.delta for e in entries]
+
+
+def _decay_retry(ids: list[int]) -> dict[int, str]:
+    """Retry leads decay set aside: decayed now, each on its own, to today's goal."""
+    policy = _decay_policy()
+    if policy.kind is decay.Kind.NONE:
+        return {pk: "no decay policy: nothing to do" for pk in ids}
+    work = _decay_pass(policy, timezone.localdate())
+    outcome: dict[int, str] = {}
+    for pk in ids:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_DECAY, rows=[(pk, pk)], process=lambda part: _leads_decay_range(work, part[0], part[-1] + 1)
+        )
+        if done.results:
+            points = sum(done.results[0])
+            outcome[pk] = f"decayed by {-points} points" if points else "nothing to decay today"
+    return outcome
+
+
+setaside.register_kind(setaside.Kind(SET_ASIDE_DECAY, "Lead (decay)", _decay_retry, "admin:scoring_lead_change"))

@@ -1,0 +1,308 @@
+"""Engagement scoring: interactions recorded once each, then claimed by workers in
+batches (``SKIP LOCKED``), scored by the rules in force and written to the ledger;
+leads whose fit waits for evaluation (``fit_pending``) go first. A row a batch
+cannot process is set aside (:mod:`scoring.setaside`) and the batch goes on."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from scoring import bulk, selectors, setaside
+from scoring import rules as pure
+from scoring.models import Interaction, Lead, ScoreEntry
+from scoring.services.background import enqueue
+from scoring.services.leads import leads_rescore_fit
+from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+from scoring.timestamps import timestamp_in_range
+
+# What these batches set aside (scoring.setaside): an interaction the workers cannot
+# score; a lead whose fit cannot be evaluated.
+SET_ASIDE_INTERACTION = "interaction"
+SET_ASIDE_FIT = "fit"
+
+
+@dataclass(frozen=True)
+class RecordedInteraction:
+    interaction: Interaction
+    created: bool
+
+
+def interaction_record(
+    *,
+    lead: Lead,
+    type: str,
+    occurred_at: datetime,
+    idempotency_key: str,
+    properties: Mapping[str, Any] | None = None,
+    source: str = "",
+) -> RecordedInteraction:
+    """Persist one interaction (once per idempotency key) and have it scored.
+
+    Scoring happens in a Celery worker after the transaction commits.
+    """
+    if type not in pure.INTERACTION_TYPES:
+        raise ValueError(f"type: unknown interaction type {type!r}")
+    if timezone.is_naive(occurred_at):
+        raise ValueError("occurred_at: give a time zone")
+    try:
+        timestamp_in_range(occurred_at, now=timezone.now())
+    except ValueError as exc:
+        raise ValueError(f"occurred_at: {exc}") from None
+    with transaction.atomic():
+        interaction, created = Interaction.objects.get_or_create(
+            idempotency_key=idempotency_key,
+            defaults={
+                "lead": lead,
+                "type": type,
+                "occurred_at": occurred_at,
+                "properties": dict(properties or {}),
+                "source": source,
+            },
+        )
+        if created:
+            transaction.on_commit(scoring_enqueue)
+    return RecordedInteraction(interaction, created)
+
+
+def scoring_enqueue() -> None:
+    """Ask a worker to score what is pending; the periodic sweep covers a broker outage."""
+    from scoring.tasks import interactions_score_pending_task
+
+    enqueue(interactions_score_pending_task, fallback="the periodic sweep will score pending interactions")
+
+
+_CLAIM_SQL = """
+    UPDATE scoring_interaction SET scored_at = %s
+    WHERE id IN (
+        SELECT id FROM scoring_interaction
+        WHERE scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
+        ORDER BY id LIMIT %s
+        FOR NO KEY UPDATE SKIP LOCKED
+    )
+    RETURNING id, lead_id, type, occurred_at, properties
+"""
+
+# The same for given interactions, already locked by the caller (see _interactions_lock).
+_CLAIM_IDS_SQL = """
+    UPDATE scoring_interaction SET scored_at = %s
+    WHERE id = ANY(%s::bigint[]) AND scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
+    RETURNING id, lead_id, type, occurred_at, properties
+"""
+
+
+def _interactions_claim(
+    *, batch_size: int, now: datetime, ids: Sequence[int] | None = None
+) -> list[pure.InteractionFacts]:
+    """Take up to ``batch_size`` unscored interactions of known leads (or those of
+    ``ids`` that still wait) and mark them scored (rolled back with the
+    transaction if scoring fails).
+
+    SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
+    """
+    if connection.vendor == "postgresql":
+        if ids is None:
+            rows = bulk.pg_execute(_CLAIM_SQL, [now, batch_size])
+        else:
+            rows = bulk.pg_execute(_CLAIM_IDS_SQL, [now, list(ids)])
+    else:
+        waiting = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
+        if ids is not None:
+            waiting = waiting.filter(pk__in=list(ids))
+        rows = list(
+            waiting.select_for_update(skip_locked=True, no_key=True)
+            .order_by("pk")
+            .values_list("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
+        )
+        Interaction.objects.filter(pk__in=[row[0] for row in rows]).update(scored_at=now)
+    return [
+        pure.InteractionFacts(
+            pk, lead_id, kind, occurred_at, (json.loads(props) if isinstance(props, str) else props) or {}
+        )
+        for pk, lead_id, kind, occurred_at, props in rows
+    ]
+
+
+def _interactions_lock(*, batch_size: int, ids: Sequence[int] | None = None) -> list[tuple[int, int | None]]:
+    """Lock up to ``batch_size`` interactions waiting to be scored (or those of ``ids``),
+    reading only (id, lead id): what the slow path splits, whatever the rows hold."""
+    waiting = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
+    if ids is not None:
+        waiting = waiting.filter(pk__in=list(ids))
+    return list(
+        waiting.select_for_update(skip_locked=True, no_key=True)
+        .order_by("pk")
+        .values_list("pk", "lead_id")[:batch_size]
+    )
+
+
+def _interactions_set_aside(ids: list[int]) -> None:
+    """Take interactions out of the workers' way (and out of rescoring's) until retried."""
+    Interaction.objects.filter(pk__in=ids).update(set_aside=True)
+
+
+def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
+    """Claim up to ``batch_size`` unscored interactions and score them in one
+    transaction. If that fails, claim and score them again in parts, setting aside
+    those that fail alone (:mod:`scoring.setaside`). Returns how many were taken."""
+
+    def run() -> int:
+        facts = _interactions_claim(batch_size=batch_size, now=now)
+        _interactions_score(facts)
+        return len(facts)
+
+    def isolated() -> int:
+        rows = _interactions_lock(batch_size=batch_size)
+        _interactions_isolate(rows, now=now)
+        return len(rows)
+
+    return setaside.batch_run(kind=SET_ASIDE_INTERACTION, run=run, isolated=isolated)
+
+
+def _interactions_isolate(rows: list[tuple[int, int | None]], *, now: datetime) -> list[int]:
+    """Score these locked interactions in parts; set aside those that fail alone."""
+    return setaside.rows_isolate(
+        kind=SET_ASIDE_INTERACTION,
+        rows=rows,
+        process=lambda part: _interactions_score(_interactions_claim(batch_size=len(part), now=now, ids=part)),
+        leave=_interactions_set_aside,
+    ).set_aside
+
+
+def _interactions_score(facts: Sequence[pure.InteractionFacts]) -> None:
+    """Score claimed interactions: ledger rows, cached scores, transitions."""
+    if not facts:
+        return
+    states = lead_states_lock(f.lead_id for f in facts)
+    rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+    capped = [r.id for r in rules if r.cap is not None]
+    history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
+    if capped:
+        for row in ScoreEntry.objects.filter(
+            lead_id__in=states, rule_id__in=capped, interaction__isnull=False
+        ).values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "delta"):
+            history[(row[0], row[1])].append(pure.Award(*row))
+    entries = [
+        LedgerRow(
+            a.lead_id,
+            pure.Dimension.ENGAGEMENT,
+            a.points,
+            ScoreEntry.Cause.RULE,
+            a.occurred_at,
+            rule_id=a.rule_id,
+            interaction_id=a.interaction_id,
+        )
+        for a in pure.score_interactions(rules, facts, history)
+    ]
+    latest: dict[int, datetime] = {}
+    for f in facts:
+        if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
+            latest[f.lead_id] = f.occurred_at
+    entries_apply(states=states, entries=entries, activity=latest)
+
+
+def _interactions_retry(ids: list[int]) -> dict[int, str]:
+    """Retry set-aside interactions: back in the workers' way, and scored now."""
+    Interaction.objects.filter(pk__in=ids, scored_at__isnull=True).update(set_aside=False)
+    rows = _interactions_lock(batch_size=len(ids), ids=ids)
+    _interactions_isolate(rows, now=timezone.now())
+    waiting = {pk for pk, _ in rows}
+    return {
+        pk: "scored" if pk in waiting else "not waiting to be scored (scored, busy or without a lead)" for pk in ids
+    }
+
+
+def leads_rescore_fit_pending(*, batch_size: int = 500) -> int:
+    """Evaluate the fit of leads created or changed in bulk (``fit_pending``). A lead
+    whose fit cannot be evaluated is set aside (no longer pending) and the others go on."""
+    total = 0
+    while True:
+        taken = _fit_pending_batch(batch_size)
+        total += taken
+        if taken < batch_size:
+            return total
+
+
+def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None) -> list[int]:
+    pending = Lead.objects.filter(fit_pending=True)
+    if ids is not None:
+        pending = pending.filter(pk__in=list(ids))
+    return list(
+        pending.select_for_update(skip_locked=True, no_key=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+
+
+def _fit_pending_evaluate(ids: list[int]) -> None:
+    if ids:
+        leads_rescore_fit(lead_ids=ids)
+        Lead.objects.filter(pk__in=ids).update(fit_pending=False)
+
+
+def _fit_pending_set_aside(ids: list[int]) -> None:
+    Lead.objects.filter(pk__in=ids).update(fit_pending=False)
+
+
+def _fit_pending_batch(batch_size: int) -> int:
+    """One batch of :func:`leads_rescore_fit_pending`; returns how many leads it took."""
+
+    def run() -> int:
+        ids = _fit_pending_lock(batch_size)
+        _fit_pending_evaluate(ids)
+        return len(ids)
+
+    def isolated() -> int:
+        ids = _fit_pending_lock(batch_size)
+        _fit_pending_isolate(ids)
+        return len(ids)
+
+    return setaside.batch_run(kind=SET_ASIDE_FIT, run=run, isolated=isolated)
+
+
+def _fit_pending_isolate(ids: list[int]) -> list[int]:
+    return setaside.rows_isolate(
+        kind=SET_ASIDE_FIT,
+        rows=[(pk, pk) for pk in ids],
+        process=_fit_pending_evaluate,
+        leave=_fit_pending_set_aside,
+    ).set_aside
+
+
+def _fit_retry(ids: list[int]) -> dict[int, str]:
+    """Retry leads whose fit could not be evaluated: pending again, and evaluated now."""
+    Lead.objects.filter(pk__in=ids).update(fit_pending=True)
+    locked = _fit_pending_lock(len(ids), ids=ids)
+    _fit_pending_isolate(locked)
+    return {pk: "fit evaluated" if pk in locked else "left to the next scoring batch (lead busy or gone)" for pk in ids}
+
+
+def interactions_score_pending(*, batch_size: int | None = None, now: datetime | None = None) -> int:
+    """Score every unscored interaction, batch by batch. Safe to run in many workers at once.
+
+    Leads waiting for a fit evaluation are evaluated first.
+    """
+    batch_size = batch_size or settings.LEADFLOW_SCORING_BATCH_SIZE
+    leads_rescore_fit_pending(batch_size=batch_size)
+    total = 0
+    while True:
+        scored = _interactions_score_batch(batch_size=batch_size, now=now or timezone.now())
+        total += scored
+        if scored < batch_size:
+            return total
+
+
+setaside.register_kind(
+    setaside.Kind(
+        SET_ASIDE_INTERACTION, "Interaction (scoring)", _interactions_retry, "admin:scoring_interaction_change"
+    )
+)
+setaside.register_kind(setaside.Kind(SET_ASIDE_FIT, "Lead (fit evaluation)", _fit_retry, "admin:scoring_lead_change"))

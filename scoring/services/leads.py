@@ -1,0 +1,240 @@
+"""Leads and their fit: creating and updating a lead (its fields' one writer), fit
+re-evaluated whenever a field changes, and the changes people make by hand (a score
+adjusted with a reason, engagement reset for a fresh start)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from scoring import rules as pure
+from scoring import selectors
+from scoring.models import Lead, LifecycleStage, ScoreEntry
+from scoring.services.ledger import (
+    LeadState,
+    LedgerRow,
+    entries_apply,
+    lead_states_lock,
+    leads_locked,
+    stage_changes_record,
+)
+
+
+@transaction.atomic
+def leads_rescore_fit(
+    *, lead_ids: Iterable[int], at: datetime | None = None, cause: str = ScoreEntry.Cause.RULE
+) -> int:
+    """Bring each lead's fit score in line with the fit rules in force now.
+
+    Writes one ledger row per rule whose contribution changes (rules that no
+    longer apply are taken back to 0). Returns the number of rows written.
+    """
+    at = at or timezone.now()
+    leads = leads_locked(lead_ids)
+    if not leads:
+        return 0
+    fit_rules = selectors.rules_pure(dimension=pure.Dimension.FIT)
+    current: dict[int, dict[int, int]] = defaultdict(dict)
+    for row in (
+        ScoreEntry.objects.filter(lead_id__in=leads, dimension=pure.Dimension.FIT, rule__isnull=False)
+        .values("lead_id", "rule_id")
+        .annotate(points=Sum("delta"))
+        .order_by()
+    ):
+        current[row["lead_id"]][row["rule_id"]] = row["points"]
+    entries: list[LedgerRow] = []
+    for lead in leads.values():
+        targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
+        for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
+            entries.append(LedgerRow(lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id))
+    entries_apply(states={pk: LeadState.of(lead) for pk, lead in leads.items()}, entries=entries)
+    return len(entries)
+
+
+def leads_rescore_fit_all(*, chunk_size: int = 1000, at: datetime | None = None) -> int:
+    """Rescore every lead's fit in chunks of ``chunk_size`` (one transaction each)."""
+    written = 0
+    last_id = 0
+    while True:
+        ids = list(Lead.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return written
+        written += leads_rescore_fit(lead_ids=ids, at=at)
+        last_id = ids[-1]
+
+
+LEAD_EDITABLE_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "title",
+        "department",
+        "company",
+        "industry",
+        "company_size",
+        "annual_revenue",
+        "country",
+        "city",
+        "lifecycle_stage",
+        "external_id",
+        "time_zone",
+        "attributes",
+    }
+)
+
+
+class LeadConflict(ValueError):
+    """A lead field that must be unique already belongs to another lead."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+@transaction.atomic
+def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple[Lead, bool]:
+    """Create the lead with this email, or update it; re-evaluate fit when it changed.
+
+    ``fields`` may hold any of :data:`LEAD_EDITABLE_FIELDS`; ``attributes`` are
+    merged into the custom attributes already known. An ``external_id`` another
+    lead has raises :class:`LeadConflict` (a ValueError) naming the field, and
+    changes nothing.
+    """
+    fields = dict(fields or {})
+    unknown = set(fields) - LEAD_EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown lead fields: {', '.join(sorted(unknown))}")
+    email = email.strip()
+    external_id = fields.get("external_id")
+
+    def conflict_check(lead: Lead) -> None:
+        if external_id is None:
+            return
+        holders = Lead.objects.filter(external_id=external_id)
+        if (holders.exclude(pk=lead.pk) if lead.pk else holders).exists():
+            raise LeadConflict("external_id", "another lead already has this external_id")
+
+    # Two tries, for the one race this is meant for: another request creating
+    # the same email between the look-up and the insert (the second try updates
+    # that lead). Anything else that breaks a unique index is answered, not retried.
+    for attempt in (1, 2):
+        found = Lead.objects.select_for_update(no_key=True).filter(email__iexact=email).first()
+        created = found is None
+        lead = found if found is not None else Lead(email=email)
+        changed = False
+        stage_before = lead.lifecycle_stage
+        for name, value in fields.items():
+            if name == "attributes":
+                merged = {**(lead.attributes or {}), **(value or {})}
+                if merged != lead.attributes:
+                    lead.attributes, changed = merged, True
+            elif getattr(lead, name) != value:
+                setattr(lead, name, value)
+                changed = True
+        if not (created or changed):
+            return lead, False
+        conflict_check(lead)
+        try:
+            with transaction.atomic():
+                lead.save()
+        except IntegrityError:
+            if created and attempt == 1 and Lead.objects.filter(email__iexact=email).exists():
+                continue
+            conflict_check(lead)  # a concurrent request took the external_id meanwhile
+            raise
+        break
+    if created and lead.lifecycle_stage != LifecycleStage.LEAD:
+        # Created at a later stage (a CRM syncing an SQL): a change of stage from nothing.
+        stage_changes_record([(lead.pk, "", lead.lifecycle_stage, 0)], cause="create", at=timezone.now())
+    elif not created and lead.lifecycle_stage != stage_before:
+        stage_changes_record(
+            [(lead.pk, stage_before, lead.lifecycle_stage, lead.total_score)], cause="update", at=timezone.now()
+        )
+    leads_rescore_fit(lead_ids=[lead.pk])
+    lead.refresh_from_db()
+    return lead, created
+
+
+def lead_saved(*, lead: Lead, stage_before: str | None = None, cause: str = "admin") -> None:
+    """Call after saving a lead's attributes elsewhere (the admin): re-evaluates
+    fit, and records a change of lifecycle stage from ``stage_before``."""
+    with transaction.atomic():
+        if stage_before is not None and stage_before != lead.lifecycle_stage:
+            total = Lead.objects.values_list("total_score", flat=True).get(pk=lead.pk)
+            stage_changes_record([(lead.pk, stage_before, lead.lifecycle_stage, total)], cause=cause, at=timezone.now())
+        leads_rescore_fit(lead_ids=[lead.pk])
+
+
+@transaction.atomic
+def lead_adjust_score(
+    *,
+    lead_id: int,
+    dimension: pure.Dimension,
+    delta: int,
+    note: str,
+    user: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+) -> LeadState:
+    """A person moves a score by hand; the reason is kept in the ledger. Returns the new scores."""
+    if not note.strip():
+        raise ValueError("note: say why the score is adjusted")
+    if delta == 0:
+        raise ValueError("delta: an adjustment of 0 changes nothing")
+    at = at or timezone.now()
+    states = lead_states_lock([lead_id])
+    if not states:
+        raise Lead.DoesNotExist(f"lead {lead_id} does not exist")
+    entry = LedgerRow(
+        lead_id,
+        dimension,
+        delta,
+        ScoreEntry.Cause.MANUAL,
+        at,
+        note=note.strip(),
+        created_by_id=user.pk if user is not None else None,
+    )
+    return entries_apply(states=states, entries=[entry])[lead_id]
+
+
+def leads_engagement_reset(
+    *, reason: str, lead_ids: Iterable[int] | None = None, user: AbstractBaseUser | None = None, chunk_size: int = 1000
+) -> int:
+    """Fresh start: take the engagement of the given leads (or all) to 0, with
+    the reason in the ledger (cause: manual). Returns the leads changed."""
+    if not reason.strip():
+        raise ValueError("reason: say why engagement is reset")
+    note = f"Fresh start: {reason.strip()}"
+    leads = Lead.objects.exclude(engagement_score=0)
+    if lead_ids is not None:
+        leads = leads.filter(pk__in=list(lead_ids))
+    changed = last_id = 0
+    while True:
+        ids = list(leads.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return changed
+        with transaction.atomic():
+            states = lead_states_lock(ids)
+            at = timezone.now()
+            entries = [
+                LedgerRow(
+                    pk,
+                    pure.Dimension.ENGAGEMENT,
+                    -state.engagement,
+                    ScoreEntry.Cause.MANUAL,
+                    at,
+                    note=note,
+                    created_by_id=user.pk if user else None,
+                )
+                for pk, state in states.items()
+                if state.engagement
+            ]
+            entries_apply(states=states, entries=entries)
+        changed += len(entries)
+        last_id = ids[-1]

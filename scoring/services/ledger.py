@@ -1,0 +1,272 @@
+"""The score ledger and what moves with it: ledger rows written and the leads'
+cached scores moved by the same amounts in one statement, the group transitions and
+other lead events routing consumes (the outbox), and the lead row locks every
+writer of scores takes in id order."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from scoring import bulk, selectors
+from scoring import rules as pure
+from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreEntry, ScoreWatch
+
+
+class LedgerRow(NamedTuple):
+    """A score ledger row to write (see :class:`ScoreEntry`)."""
+
+    lead_id: int
+    dimension: str
+    delta: int
+    cause: str
+    occurred_at: datetime
+    rule_id: int | None = None
+    interaction_id: int | None = None
+    note: str = ""
+    created_by_id: int | None = None
+
+
+LEDGER_FIELDS = (*LedgerRow._fields, "created_at")
+
+
+class LeadState(NamedTuple):
+    """The cached score columns of a lead, as read under its row lock."""
+
+    fit: int
+    engagement: int
+    group_id: int | None
+    last_activity_at: datetime | None
+    engagement_base: int  # engagement after the last change that was not decay
+    engagement_base_at: datetime | None  # … and when it happened: decay counts from here
+
+    @classmethod
+    def of(cls, lead: Lead) -> LeadState:
+        return cls(
+            lead.fit_score,
+            lead.engagement_score,
+            lead.score_group_id,
+            lead.last_activity_at,
+            lead.engagement_base,
+            lead.engagement_base_at,
+        )
+
+
+LEAD_STATE_FIELDS = (
+    "fit_score",
+    "engagement_score",
+    "score_group",
+    "last_activity_at",
+    "engagement_base",
+    "engagement_base_at",
+)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b > a) else a
+
+
+def entries_apply(
+    *,
+    states: Mapping[int, LeadState],
+    entries: Sequence[LedgerRow],
+    activity: Mapping[int, datetime] | None = None,
+) -> dict[int, LeadState]:
+    """Write ``entries`` and move the cached scores of their leads by the same amounts.
+
+    ``activity`` may move leads' last activity forward too. An engagement
+    change other than decay resets the lead's decay base. Returns the new
+    state of every lead that changed.
+
+    Precondition: inside a transaction holding the row lock of every lead in
+    ``states`` (``FOR NO KEY UPDATE``), so the cached sums stay equal to the
+    ledger's under any interleaving of workers.
+    """
+    now = timezone.now()
+    bulk.values_insert(ScoreEntry, LEDGER_FIELDS, [(*entry, now) for entry in entries])
+    moved = pure.scores_moved(
+        {pk: pure.Scores(state.fit, state.engagement) for pk, state in states.items()},
+        ((e.lead_id, e.dimension, e.delta) for e in entries),
+    )
+    # Decay counts from the engagement after the last activity or manual change.
+    # A rescore is neither: it shifts that base by what it changes, keeping its time.
+    engaged: dict[int, datetime | None] = {}
+    rescored: dict[int, int] = defaultdict(int)
+    for e in entries:
+        if e.dimension != pure.Dimension.ENGAGEMENT or e.cause == ScoreEntry.Cause.DECAY:
+            continue
+        if e.cause == ScoreEntry.Cause.RESCORE:
+            rescored[e.lead_id] += e.delta
+        else:
+            engaged[e.lead_id] = _later(engaged.get(e.lead_id), e.occurred_at)
+    bands = selectors.group_thresholds() if moved else []
+    watched = selectors.score_watches() if moved else []
+    causes = {e.lead_id: e.cause for e in entries}
+    changed: dict[int, LeadState] = {}
+    crossed: list[Crossing] = []
+    for lead_id in moved.keys() | (activity or {}).keys():
+        state = states[lead_id]
+        scores = moved.get(lead_id, pure.Scores(state.fit, state.engagement))
+        group_id = state.group_id
+        if lead_id in moved:
+            group_id = pure.group_for(scores.total, bands, current=state.group_id)
+            before = state.fit + state.engagement
+            if group_id != state.group_id or pure.crosses_watch(before, scores.total, watched):
+                crossed.append(Crossing(lead_id, state.group_id, group_id, before, scores.total, causes[lead_id]))
+        base, base_at = state.engagement_base + rescored.get(lead_id, 0), state.engagement_base_at
+        if lead_id in engaged:
+            base, base_at = scores.engagement, _later(base_at, engaged[lead_id])
+        new = LeadState(
+            scores.fit,
+            scores.engagement,
+            group_id,
+            _later(state.last_activity_at, (activity or {}).get(lead_id)),
+            base,
+            base_at,
+        )
+        if new != state:
+            changed[lead_id] = new
+    bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state) for pk, state in changed.items()])
+    transitions_record(crossed, bands, at=now)
+    return changed
+
+
+class Crossing(NamedTuple):
+    """A score change routing must hear of: a change of group or a watched score crossed."""
+
+    lead_id: int
+    from_group: int | None
+    to_group: int | None
+    previous_total: int
+    total: int
+    cause: str
+
+
+def transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], *, at: datetime) -> None:
+    """Write the outbox rows for leads whose score crossed a border."""
+    minimum = {band.id: band.min_score for band in bands}
+    rows = []
+    for c in crossed:
+        if c.from_group != c.to_group:
+            up = c.to_group is not None and (
+                c.from_group is None or minimum.get(c.to_group, 0) > minimum.get(c.from_group, 0)
+            )
+        else:
+            up = c.total > c.previous_total
+        direction = GroupTransition.Direction.UP if up else GroupTransition.Direction.DOWN
+        rows.append((c.lead_id, c.from_group, c.to_group, direction, c.previous_total, c.total, c.cause, at))
+    bulk.values_insert(
+        GroupTransition,
+        ["lead", "from_group", "to_group", "direction", "previous_total", "total_score", "cause", "occurred_at"],
+        rows,
+    )
+
+
+def lead_events_record(
+    *, lead_ids: Iterable[int], kind: str, cause: str, detail: str = "", at: datetime | None = None
+) -> None:
+    """Record that something routing acts on happened to these leads (qualified,
+    disqualified by sales…): an outbox row each, in the caller's transaction."""
+    at = at or timezone.now()
+    totals = dict(Lead.objects.filter(pk__in=set(lead_ids)).values_list("pk", "total_score"))
+    bulk.values_insert(
+        GroupTransition,
+        ["lead", "kind", "total_score", "previous_total", "cause", "detail", "occurred_at"],
+        [(pk, kind, total, total, cause, detail[:300], at) for pk, total in totals.items()],
+    )
+
+
+def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: datetime | None = None) -> int:
+    """Move leads to lifecycle ``stage``; each lead whose stage changes gets a
+    ``stage`` outbox row (routing's "lifecycle stage changes" trigger). Returns
+    how many changed."""
+    if stage not in LifecycleStage.values:
+        raise ValueError(f"stage: '{stage}' is not a lifecycle stage ({', '.join(LifecycleStage.values)})")
+    at = at or timezone.now()
+    ids = sorted(set(lead_ids))
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # One statement: lock in id order, change, and say what each lead was.
+            rows = bulk.pg_execute(
+                "WITH before AS (SELECT id, lifecycle_stage, total_score FROM scoring_lead"
+                " WHERE id = ANY(%s::bigint[]) AND lifecycle_stage <> %s ORDER BY id FOR NO KEY UPDATE)"
+                " UPDATE scoring_lead l SET lifecycle_stage = %s FROM before WHERE l.id = before.id"
+                " RETURNING l.id, before.lifecycle_stage, before.total_score",
+                [ids, stage, stage],
+            )
+        else:
+            rows = list(
+                Lead.objects.select_for_update(no_key=True)
+                .filter(pk__in=ids)
+                .exclude(lifecycle_stage=stage)
+                .order_by("pk")
+                .values_list("pk", "lifecycle_stage", "total_score")
+            )
+            Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(lifecycle_stage=stage)
+        stage_changes_record([(pk, before, stage, total) for pk, before, total in rows], cause=cause, at=at)
+    return len(rows)
+
+
+def stage_changes_record(changes: Sequence[tuple[int, str, str, int]], *, cause: str, at: datetime) -> None:
+    """Outbox rows for (lead, from stage, to stage, total)."""
+    bulk.values_insert(
+        GroupTransition,
+        ["lead", "kind", "from_stage", "to_stage", "previous_total", "total_score", "cause", "occurred_at"],
+        [(pk, GroupTransition.Kind.STAGE, a, b, total, total, cause, at) for pk, a, b, total in changes],
+    )
+
+
+def score_watches_set(*, values: Iterable[int]) -> None:
+    """Make ``values`` the watched scores (see :class:`ScoreWatch`)."""
+    wanted = set(values)
+    ScoreWatch.objects.exclude(value__in=wanted).delete()
+    ScoreWatch.objects.bulk_create([ScoreWatch(value=v) for v in sorted(wanted)], ignore_conflicts=True)
+
+
+def leads_locked(lead_ids: Iterable[int]) -> dict[int, Lead]:
+    """Lock leads in id order: two workers locking overlapping sets never deadlock.
+
+    ``FOR NO KEY UPDATE``: scores are not keys, so requests inserting
+    interactions of these leads (which take a key-share lock through the
+    foreign key) are not blocked, and cannot deadlock with a worker.
+    """
+    leads = Lead.objects.select_for_update(no_key=True).filter(pk__in=set(lead_ids)).order_by("pk")
+    return {lead.pk: lead for lead in leads}
+
+
+def leads_lock(*, lead_ids: Iterable[int]) -> None:
+    """Take the row locks of :func:`leads_locked` (in id order) without reading the
+    leads: for other apps' batches about to change many leads, so they and the
+    scoring workers never deadlock. Call inside a transaction."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        bulk.pg_execute("SELECT id FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE", [ids])
+    else:
+        list(Lead.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
+def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
+    """:func:`leads_locked`, reading only the score columns."""
+    ids = sorted(set(lead_ids))
+    columns = ["id", *(str(Lead._meta.get_field(name).column) for name in LEAD_STATE_FIELDS)]  # type: ignore[union-attr]
+    if connection.vendor == "postgresql":
+        rows = bulk.pg_execute(
+            f"SELECT {', '.join(columns)} FROM scoring_lead WHERE id = ANY(%s::bigint[])"  # noqa: S608
+            " ORDER BY id FOR NO KEY UPDATE",
+            [ids],
+        )
+    else:
+        rows = list(
+            Lead.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", *LEAD_STATE_FIELDS)
+        )
+    return {pk: LeadState(*state) for pk, *state in rows}

@@ -1,0 +1,190 @@
+"""The scoring model as a whole: imported from a model file (all or nothing, with
+the other apps' sections), exported to one, and leads regrouped when the groups
+change."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, ProtectedError
+from django.utils import timezone
+
+from scoring import bulk, model_file, selectors
+from scoring import rules as pure
+from scoring.models import DecayPolicy, Lead, RuleCondition, ScoreGroup, ScoringRule
+from scoring.services.decay import decay_policy_set
+from scoring.services.ledger import Crossing, transitions_record
+
+
+@dataclass(frozen=True)
+class ModelImportSummary:
+    groups_created: int
+    groups_updated: int
+    groups_deleted: int
+    rules_created: int
+    rules_updated: int
+    rules_deactivated: list[str]
+    sections: tuple[str, ...] = ()  # what other apps' sections of the file did
+
+
+@transaction.atomic
+def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -> ModelImportSummary:
+    """Make the database's model that of ``spec``, all or nothing.
+
+    Groups and rules are matched by key. Groups missing from the file are
+    deleted; rules missing from it are deactivated, since the ledger keeps
+    their history. Leads' fit scores and groups are brought up to date
+    afterwards by :func:`leads_rescore_fit_all` and :func:`leads_regroup`.
+    A file without the scoring part (``spec.scoring`` false) leaves it alone.
+
+    Then the other apps' sections in the file (:func:`model_file.register_section`)
+    are imported in the same transaction; the problems of every section are
+    collected and raised together as :class:`model_file.ModelFileError`, and
+    nothing changes. ``dry_run`` does everything, then rolls it back: a check
+    of the file against the database.
+    """
+    summary = _scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
+    errors: list[str] = []
+    lines: list[str] = []
+    for section in model_file.sections():
+        if section.name not in spec.sections:
+            continue
+        try:
+            # A savepoint: a section that fails part-way leaves the transaction usable for the next one's checks.
+            with transaction.atomic():
+                lines.extend(section.import_(spec.sections[section.name]))
+        except model_file.ModelFileError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise model_file.ModelFileError(errors)
+    if dry_run:
+        transaction.set_rollback(True)
+    return dataclasses.replace(summary, sections=tuple(lines))
+
+
+def _scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
+    existing_groups = {g.key: g for g in ScoreGroup.objects.select_for_update()}
+    wanted_groups = {g.key for g in spec.groups}
+    deleted = [g.pk for key, g in existing_groups.items() if key not in wanted_groups]
+    try:
+        ScoreGroup.objects.filter(pk__in=deleted).delete()
+    except ProtectedError as exc:
+        # Other apps' rows (a routing rule watching the group…) keep it: say which, by place.
+        missing = ", ".join(sorted(key for key in existing_groups if key not in wanted_groups))
+        raise model_file.ModelFileError(
+            [
+                f"score_groups: {missing} not in the file, but {obj._meta.verbose_name} '{obj}' uses it: "
+                "keep the group or change that first"
+                for obj in exc.protected_objects
+            ]
+        ) from None
+    # Thresholds are unique: park the kept ones out of the way before moving them.
+    ScoreGroup.objects.filter(key__in=wanted_groups).update(min_score=-F("id") - 10**9, leave_below=None)
+    groups_created = groups_updated = 0
+    for group in spec.groups:
+        _, created = ScoreGroup.objects.update_or_create(
+            key=group.key,
+            defaults={
+                "name": group.name,
+                "min_score": group.min_score,
+                "leave_below": group.leave_below,
+                "description": group.description,
+            },
+        )
+        groups_created += created
+        groups_updated += not created
+
+    existing_rules = {r.key: r for r in ScoringRule.objects.select_for_update()}
+    rules_created = rules_updated = 0
+    for rule in spec.rules:
+        obj, created = ScoringRule.objects.update_or_create(
+            key=rule.key,
+            defaults={
+                "name": rule.name,
+                "description": rule.description,
+                "dimension": rule.dimension,
+                "points": rule.points,
+                "match": rule.match,
+                "interaction_types": list(rule.interaction_types),
+                "cap_count": rule.cap_count,
+                "cap_points": rule.cap_points,
+                "cap_window_days": rule.cap_window_days,
+                "active": rule.active,
+                "valid_from": rule.valid_from,
+                "valid_until": rule.valid_until,
+            },
+        )
+        rules_created += created
+        rules_updated += not created
+        obj.conditions.all().delete()
+        RuleCondition.objects.bulk_create(
+            RuleCondition(rule=obj, position=i, field=c.field, operator=c.operator, value=c.value)
+            for i, c in enumerate(rule.conditions)
+        )
+    decay_policy_set(policy=spec.decay)
+    wanted_rules = {r.key for r in spec.rules}
+    to_deactivate = sorted(k for k, r in existing_rules.items() if k not in wanted_rules and r.active)
+    ScoringRule.objects.filter(key__in=to_deactivate).update(active=False)
+    return ModelImportSummary(groups_created, groups_updated, len(deleted), rules_created, rules_updated, to_deactivate)
+
+
+def scoring_model_export() -> model_file.ModelSpec:
+    groups = tuple(
+        model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below)
+        for g in ScoreGroup.objects.order_by("min_score")
+    )
+    rules = []
+    for rule in ScoringRule.objects.prefetch_related("conditions").order_by("dimension", "key"):
+        rules.append(
+            model_file.RuleSpec(
+                key=rule.key,
+                name=rule.name,
+                dimension=rule.dimension,
+                points=rule.points,
+                description=rule.description,
+                match=rule.match,
+                conditions=tuple(model_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()),
+                interaction_types=tuple(rule.interaction_types or ()),
+                cap_count=rule.cap_count,
+                cap_points=rule.cap_points,
+                cap_window_days=rule.cap_window_days,
+                active=rule.active,
+                valid_from=rule.valid_from,
+                valid_until=rule.valid_until,
+            )
+        )
+    return model_file.ModelSpec(
+        groups=groups,
+        rules=tuple(rules),
+        decay=DecayPolicy.current(),
+        sections={section.name: section.export() for section in model_file.sections()},
+    )
+
+
+def leads_regroup(*, chunk_size: int = 5000) -> int:
+    """Recompute every lead's score group (after groups changed), keeping
+    hysteresis; each change is recorded as a transition. Returns the number
+    of leads that changed group."""
+    bands = selectors.group_thresholds()
+    changed = last_id = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Lead.objects.select_for_update(no_key=True)
+                .filter(pk__gt=last_id)
+                .order_by("pk")
+                .values_list("pk", "total_score", "score_group_id")[:chunk_size]
+            )
+            if not rows:
+                return changed
+            crossed = []
+            for pk, total, group_id in rows:
+                new = pure.group_for(total, bands, current=group_id)
+                if new != group_id:
+                    crossed.append(Crossing(pk, group_id, new, total, total, "regroup"))
+            bulk.values_update(Lead, ["score_group"], [(c.lead_id, c.to_group) for c in crossed])
+            transitions_record(crossed, bands, at=timezone.now())
+        changed += len(crossed)
+        last_id = rows[-1][0]

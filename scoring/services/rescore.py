@@ -1,0 +1,211 @@
+"""Rescoring leads from their history after the rules changed: the difference per
+rule written to the ledger (so twice changes nothing), and rescore jobs that any
+number of workers share lane by lane, resumably."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from enum import Enum
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from scoring import rules as pure
+from scoring import selectors, setaside
+from scoring.models import Interaction, Lead, RescoreJob, RescoreLane, ScoreEntry, ScoreGroup
+from scoring.services.background import enqueue
+from scoring.services.leads import leads_rescore_fit
+from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+
+# What a rescore job sets aside (scoring.setaside): a lead that cannot be rescored.
+SET_ASIDE_RESCORE = "rescore"
+
+
+@transaction.atomic
+def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int:
+    """Score leads again from scratch with the rules in force now: fit from
+    their attributes, engagement from every interaction already scored.
+
+    For each (lead, rule) the ledger gets the difference between what the rule
+    gives now and what it gave so far (cause: rescore), so rescoring twice
+    changes nothing and the ledger stays the explanation of every score.
+    Decay and manual rows are left as they are. Returns the rows written.
+    """
+    at = at or timezone.now()
+    ids = sorted(set(lead_ids))
+    written = leads_rescore_fit(lead_ids=ids, at=at, cause=ScoreEntry.Cause.RESCORE)
+    states = lead_states_lock(ids)
+    rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+    # Interactions a worker has not scored yet are left to it (it counts them once).
+    facts = [
+        pure.InteractionFacts(pk, lead_id, kind, occurred_at, properties or {})
+        for pk, lead_id, kind, occurred_at, properties in Interaction.objects.filter(
+            lead_id__in=ids, scored_at__isnull=False
+        ).values_list("pk", "lead_id", "type", "occurred_at", "properties")
+    ]
+    goal: dict[tuple[int, int], int] = defaultdict(int)
+    for award in pure.score_interactions(rules, facts, {}):
+        goal[(award.lead_id, award.rule_id)] += award.points
+    so_far: dict[tuple[int, int], int] = {
+        (lead_id, rule_id): points
+        for lead_id, rule_id, points in ScoreEntry.objects.filter(
+            lead_id__in=ids, dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
+        )
+        .values("lead_id", "rule_id")
+        .annotate(points=Sum("delta"))
+        .values_list("lead_id", "rule_id", "points")
+    }
+    entries = [
+        LedgerRow(lead_id, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.RESCORE, at, rule_id=rule_id)
+        for (lead_id, rule_id) in sorted(goal.keys() | so_far.keys())
+        if (delta := goal.get((lead_id, rule_id), 0) - so_far.get((lead_id, rule_id), 0))
+    ]
+    entries_apply(states=states, entries=entries)
+    return written + len(entries)
+
+
+# A job's leads are split into at most this many lanes: as many workers can share it.
+RESCORE_LANES = 16
+
+# ...of at least this many leads each (a small job is one lane).
+RESCORE_LANE_MIN = 10_000
+
+
+def rescore_job_start(
+    *,
+    group: ScoreGroup | None = None,
+    lead_ids: list[int] | None = None,
+    user: AbstractBaseUser | None = None,
+    background: bool = True,
+) -> RescoreJob:
+    """Create a rescore job (all leads, a group's, or the given ones), its leads split
+    by id into lanes; with ``background``, ``LEADFLOW_RESCORE_JOBS`` workers share
+    it, else the caller runs :func:`rescore_job_run` (as many at once as it likes)."""
+    job = RescoreJob.objects.create(group=group, lead_ids=lead_ids, created_by_id=user.pk if user else None)
+    scope = _rescore_scope(job).aggregate(total=Count("id"), low=Min("id"), high=Max("id"))
+    job.total = scope["total"]
+    job.save(update_fields=["total"])
+    if scope["total"]:
+        low, high = scope["low"], scope["high"] + 1
+        count = max(1, min(RESCORE_LANES, scope["total"] // RESCORE_LANE_MIN))
+        edges = [low + (high - low) * k // count for k in range(count)] + [high]
+        RescoreLane.objects.bulk_create(
+            RescoreLane(job=job, position=k, low=edges[k], high=edges[k + 1]) for k in range(count)
+        )
+    if background:
+        transaction.on_commit(lambda: _rescore_enqueue(job.pk))
+    return job
+
+
+def _rescore_enqueue(job_id: int) -> None:
+    from scoring.tasks import rescore_job_task
+
+    for _ in range(max(1, settings.LEADFLOW_RESCORE_JOBS)):
+        enqueue(rescore_job_task, job_id, fallback=f"run: manage.py scoring_rescore --resume {job_id}")
+
+
+def _rescore_scope(job: RescoreJob) -> QuerySet[Lead]:
+    leads = Lead.objects.all()
+    if job.lead_ids is not None:
+        leads = leads.filter(pk__in=job.lead_ids)
+    elif job.group_id is not None:
+        leads = leads.filter(score_group_id=job.group_id)
+    return leads
+
+
+def rescore_job_run(
+    *, job_id: int, chunk_size: int = 1000, progress: Callable[[RescoreJob], None] | None = None
+) -> RescoreJob:
+    """Work on a rescore job until no lane is left to take: take a lane no other
+    worker holds (``SKIP LOCKED``), rescore its next chunk, move its cursor and
+    the job's counts in the same transaction, again. Any number of workers may
+    run one job at once, and a stopped one resumes exactly; the last worker out
+    marks the job done. ``progress`` sees the job after each chunk."""
+    job = RescoreJob.objects.get(pk=job_id)
+    if job.status == RescoreJob.Status.DONE:
+        return job
+    RescoreJob.objects.filter(pk=job_id).exclude(status=RescoreJob.Status.DONE).update(
+        status=RescoreJob.Status.RUNNING, started_at=Coalesce(F("started_at"), Value(timezone.now())), error=""
+    )
+    try:
+        while True:
+            step = setaside.batch_run(
+                kind=SET_ASIDE_RESCORE,
+                run=lambda: _rescore_step(job, chunk_size=chunk_size, isolate=False),
+                # A lead that cannot be rescored: the chunk again, in parts, setting aside what fails.
+                isolated=lambda: _rescore_step(job, chunk_size=chunk_size, isolate=True),
+            )
+            if step is _RescoreStep.STOP:
+                break
+            if step is _RescoreStep.CHUNK and progress is not None:
+                progress(RescoreJob.objects.get(pk=job_id))
+    except Exception as exc:
+        RescoreJob.objects.filter(pk=job_id).update(status=RescoreJob.Status.FAILED, error=str(exc)[:2000])
+        raise
+    RescoreJob.objects.filter(pk=job_id, status=RescoreJob.Status.RUNNING).exclude(
+        Exists(RescoreLane.objects.filter(job_id=OuterRef("pk"), finished=False))
+    ).update(status=RescoreJob.Status.DONE, finished_at=timezone.now())
+    return RescoreJob.objects.get(pk=job_id)
+
+
+class _RescoreStep(Enum):
+    STOP = "nothing left that nobody holds, or another worker failed"
+    LANE = "a lane finished"
+    CHUNK = "a chunk rescored"
+
+
+def _rescore_step(job: RescoreJob, *, chunk_size: int, isolate: bool) -> _RescoreStep:
+    """Rescore the next chunk of a lane no other worker holds; call in a transaction.
+    With ``isolate``, a lead that cannot be rescored is set aside and the chunk goes on."""
+    lane = (
+        RescoreLane.objects.select_for_update(skip_locked=True)
+        .filter(job_id=job.pk, finished=False)
+        .order_by("position")
+        .first()
+    )
+    if lane is None or RescoreJob.objects.filter(pk=job.pk, status=RescoreJob.Status.FAILED).exists():
+        return _RescoreStep.STOP
+    ids = list(
+        _rescore_scope(job)
+        .filter(pk__gt=lane.last_lead_id, pk__gte=lane.low, pk__lt=lane.high)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:chunk_size]
+    )
+    if not ids:
+        lane.finished = True
+        lane.save(update_fields=["finished"])
+        return _RescoreStep.LANE
+    if isolate:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_RESCORE, rows=[(pk, pk) for pk in ids], process=lambda part: leads_rescore(lead_ids=part)
+        )
+        written = sum(done.results)
+    else:
+        written = leads_rescore(lead_ids=ids)
+    lane.last_lead_id = ids[-1]
+    lane.save(update_fields=["last_lead_id"])
+    RescoreJob.objects.filter(pk=job.pk).update(done=F("done") + len(ids), entries=F("entries") + written)
+    return _RescoreStep.CHUNK
+
+
+def _rescore_retry(ids: list[int]) -> dict[int, str]:
+    """Retry leads a rescore job set aside: rescored now, each on its own."""
+    written: dict[int, str] = {}
+    for pk in ids:
+        done = setaside.rows_isolate(
+            kind=SET_ASIDE_RESCORE, rows=[(pk, pk)], process=lambda part: leads_rescore(lead_ids=part)
+        )
+        if done.results:
+            written[pk] = f"rescored ({done.results[0]} ledger rows written)"
+    return written
+
+
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_RESCORE, "Lead (rescore job)", _rescore_retry, "admin:scoring_lead_change")
+)
