@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from nurture import services
 from nurture.models import Delivery, Enrollment, Sequence, Step
+from nurture.services import claiming
 from nurture.tasks import deliveries_send_due_task
 from scoring.models import Account, Lead, ScoreGroup
 from tests.factories import LeadFactory, ScoreGroupFactory
@@ -199,7 +200,7 @@ def test_a_sender_that_dies_between_claim_and_send_never_causes_a_second_send(
     lead = LeadFactory.create()
     enrollment = enroll(lead, make_sequence(2))
     # The claim is committed, then the process is killed (SIGKILL: no clean-up runs).
-    services._deliveries_claim(now=T0, batch_size=10, summary=services.SendSummary())
+    claiming.deliveries_claim(now=T0, batch_size=10, summary=services.SendSummary())
     delivery = Delivery.objects.get()
     assert delivery.status == "pending"
     lease = services.claim_lease()

@@ -1,0 +1,57 @@
+"""Opens and clicks of nurture email counted onto their deliveries, for the figures."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from nurture.models import Delivery, EngagementCursor
+from scoring.models import Interaction
+
+
+def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: int = 120, limit: int = 20_000) -> int:
+    """Count new email opens and clicks (interactions recorded by the tracking
+    endpoints, carrying the delivery's id) onto their deliveries. Returns how
+    many opens and clicks were counted.
+
+    A cursor (the last interaction id looked at) advances in the same
+    transaction as the counts, so each interaction counts once. It stops at the
+    first interaction received less than ``settle_seconds`` ago: ids are handed
+    out at insert, so a row whose transaction commits late could otherwise
+    appear below the cursor after it moved on.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settle_seconds)
+    with transaction.atomic():
+        EngagementCursor.objects.get_or_create(pk=1)
+        cursor = EngagementCursor.objects.select_for_update().get(pk=1)
+        rows = Interaction.objects.filter(pk__gt=cursor.last_id).order_by("pk")
+        last_id = cursor.last_id
+        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        counted = 0
+        for pk, kind, properties, received_at in rows.values_list("pk", "type", "properties", "received_at")[:limit]:
+            if received_at > cutoff:
+                break
+            last_id = pk
+            if kind not in ("email_open", "email_click") or not isinstance(properties, dict):
+                continue
+            delivery = properties.get("delivery")
+            if isinstance(delivery, int) or (isinstance(delivery, str) and delivery.isdigit()):
+                counts[int(delivery)][0 if kind == "email_open" else 1] += 1
+                counted += 1
+        if counts:
+            updates: dict[str, Any] = {}
+            for index, name in enumerate(("opens", "clicks")):
+                cases = [When(pk=pk, then=F(name) + Value(n[index])) for pk, n in counts.items() if n[index]]
+                if cases:
+                    updates[name] = Case(*cases, default=F(name), output_field=models.PositiveIntegerField())
+            Delivery.objects.filter(pk__in=list(counts)).update(**updates)
+        if last_id != cursor.last_id:
+            cursor.last_id = last_id
+            cursor.save(update_fields=["last_id", "updated_at"])
+        return counted

@@ -1,0 +1,312 @@
+"""Enrolling leads in sequences (consent, exit goals and the re-enrollment policy
+permitting) and taking them out; unsubscribing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from nurture import goals
+from nurture.models import Delivery, Enrollment, Sequence
+from nurture.services.facts import OPEN, first_run_at, lead_facts, lead_time_zone, suppression_exits
+from scoring import bulk, suppression
+from scoring.models import Lead
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    enrollment: Enrollment | None
+    refusal: str = ""  # why nobody was enrolled, for a person
+
+
+def enrollment_start(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -> Enrollment | None:
+    """Enroll ``lead`` in ``sequence`` if consent, exit goals and the re-enrollment policy allow.
+
+    Returns the new enrollment, or None (see :func:`enrollment_try_start` for why).
+    """
+    return enrollment_try_start(lead=lead, sequence=sequence, now=now).enrollment
+
+
+@transaction.atomic
+def enrollment_try_start(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -> EnrollResult:
+    """:func:`enrollment_start`, saying why not when it does not enroll.
+
+    Two callers enrolling the same lead at once: the partial unique
+    constraint (one open enrollment per lead and sequence) lets one win; the
+    other gets "already enrolled".
+    """
+    now = now or timezone.now()
+    try:
+        fresh = Lead.objects.select_related("account", "score_group").get(pk=lead.pk)
+    except Lead.DoesNotExist:
+        return EnrollResult(None, "lead no longer exists")
+    if suppression_exits([fresh]):
+        # The address is on the suppression list (its owner opted out, perhaps as a
+        # lead since erased and now created again): never mail it, and show it.
+        suppression.leads_unsubscribe_suppressed(lead_ids=[fresh.pk], at=now)
+        return EnrollResult(None, "suppressed")
+    sequence = Sequence.objects.select_related("exit_on_group_reached").get(pk=sequence.pk)
+    first = sequence.steps.order_by("position").first()
+    statuses = set(Enrollment.objects.filter(lead=fresh, sequence=sequence).values_list("status", flat=True))
+    history = goals.History(
+        has_open=bool(statuses & set(OPEN)),
+        has_ended=bool(statuses - set(OPEN)),
+        address_bounced=Delivery.objects.filter(enrollment__lead=fresh, status=Delivery.Status.BOUNCED).exists(),
+    )
+    decision = goals.enrollment_decision(
+        policy=goals.ReenrollPolicy(sequence.reenroll),
+        history=history,
+        lead=lead_facts(fresh),
+        goals=sequence.exit_goals(),
+        has_email=bool(fresh.email),
+        sequence_active=sequence.active,
+        has_steps=first is not None,
+    )
+    if not decision.start:
+        return EnrollResult(None, decision.refusal)
+    assert first is not None
+    if decision.close_open:
+        open_enrollments_exit(Enrollment.objects.filter(lead=fresh, sequence=sequence), goals.ExitReason.RESTARTED, now)
+    try:
+        with transaction.atomic():
+            enrollment = Enrollment.objects.create(
+                lead=fresh,
+                sequence=sequence,
+                enrolled_at=now,
+                next_run_at=first_run_at(step=first, after=now, tz=lead_time_zone(fresh)),
+            )
+    except IntegrityError:
+        return EnrollResult(None, "already enrolled")
+    return EnrollResult(enrollment)
+
+
+@dataclass
+class EnrollSummary:
+    enrolled: int = 0
+    refused: dict[str, list[str]] = field(default_factory=dict)  # reason -> emails
+    unknown: list[str] = field(default_factory=list)  # emails of no lead
+
+    def describe(self) -> str:
+        parts = [f"{self.enrolled} lead(s) enrolled."]
+        for reason, emails in sorted(self.refused.items()):
+            parts.append(f"Not enrolled, {reason}: {', '.join(emails[:20])}{' …' if len(emails) > 20 else ''}.")
+        if self.unknown:
+            parts.append(f"No lead with these emails: {', '.join(self.unknown[:20])}.")
+        return " ".join(parts)
+
+
+def enrollments_start_by_email(
+    *, sequence: Sequence, emails: Iterable[str], now: datetime | None = None
+) -> EnrollSummary:
+    """Enroll the leads with these emails (case-insensitive), each through :func:`enrollment_try_start`."""
+    now = now or timezone.now()
+    wanted = list(dict.fromkeys(e.strip() for e in emails if e.strip()))
+    leads = {
+        str(lead.email).lower(): lead
+        for lead in Lead.objects.annotate(email_lower=Lower("email")).filter(
+            email_lower__in=[e.lower() for e in wanted]
+        )
+    }
+    summary = EnrollSummary()
+    for email in wanted:
+        lead = leads.get(email.lower())
+        if lead is None:
+            summary.unknown.append(email)
+            continue
+        result = enrollment_try_start(lead=lead, sequence=sequence, now=now)
+        if result.enrollment is not None:
+            summary.enrolled += 1
+        else:
+            summary.refused.setdefault(result.refusal, []).append(email)
+    return summary
+
+
+def enrollments_start_for_leads(
+    *, sequence: Sequence, leads: Iterable[Lead], now: datetime | None = None
+) -> EnrollSummary:
+    now = now or timezone.now()
+    summary = EnrollSummary()
+    for lead in leads:
+        result = enrollment_try_start(lead=lead, sequence=sequence, now=now)
+        if result.enrollment is not None:
+            summary.enrolled += 1
+        else:
+            summary.refused.setdefault(result.refusal, []).append(str(lead))
+    return summary
+
+
+def enrollments_start_many(
+    *, sequence: Sequence, lead_ids: Iterable[int], now: datetime | None = None
+) -> dict[int, str]:
+    """Enroll these leads in ``sequence`` with a constant number of queries (routing's
+    bulk path); the same decisions as :func:`enrollment_try_start`. Returns, per
+    lead id, "" when enrolled, else why not."""
+    now = now or timezone.now()
+    ids = list(dict.fromkeys(lead_ids))
+    leads = list(
+        Lead.objects.filter(pk__in=ids)
+        .select_related("account", "score_group")
+        .only(
+            "email",
+            "unsubscribed_at",
+            "lifecycle_stage",
+            "owner_id",
+            "time_zone",
+            "score_group__min_score",
+            "account__time_zone",
+        )
+    )
+    sequence = Sequence.objects.select_related("exit_on_group_reached").get(pk=sequence.pk)
+    first = sequence.steps.order_by("position").first()
+    statuses: dict[int, set[str]] = defaultdict(set)
+    for lead_id, status in Enrollment.objects.filter(lead_id__in=ids, sequence=sequence).values_list(
+        "lead_id", "status"
+    ):
+        statuses[lead_id].add(status)
+    bounced = set(
+        Delivery.objects.filter(enrollment__lead_id__in=ids, status=Delivery.Status.BOUNCED).values_list(
+            "enrollment__lead_id", flat=True
+        )
+    )
+    results: dict[int, str] = {pk: "lead no longer exists" for pk in ids}
+    suppressed = suppression_exits(leads)
+    restart: list[int] = []
+    new: list[tuple[int, datetime]] = []  # (lead id, first step due)
+    exit_goals = sequence.exit_goals()
+    first_run: dict[str, datetime] = {}  # by time zone: most leads share a few
+    for lead in leads:
+        if lead.pk in suppressed:
+            results[lead.pk] = "suppressed"
+            continue
+        history = goals.History(
+            has_open=bool(statuses[lead.pk] & set(OPEN)),
+            has_ended=bool(statuses[lead.pk] - set(OPEN)),
+            address_bounced=lead.pk in bounced,
+        )
+        decision = goals.enrollment_decision(
+            policy=goals.ReenrollPolicy(sequence.reenroll),
+            history=history,
+            lead=lead_facts(lead),
+            goals=exit_goals,
+            has_email=bool(lead.email),
+            sequence_active=sequence.active,
+            has_steps=first is not None,
+        )
+        results[lead.pk] = decision.refusal
+        if not decision.start:
+            continue
+        assert first is not None
+        if decision.close_open:
+            restart.append(lead.pk)
+        tz = lead_time_zone(lead)
+        if tz.key not in first_run:
+            first_run[tz.key] = first_run_at(step=first, after=now, tz=tz)
+        new.append((lead.pk, first_run[tz.key]))
+    with transaction.atomic():
+        if suppressed:
+            suppression.leads_unsubscribe_suppressed(lead_ids=list(suppressed), at=now)
+        if restart:
+            open_enrollments_exit(
+                Enrollment.objects.filter(lead_id__in=restart, sequence=sequence), goals.ExitReason.RESTARTED, now
+            )
+        # Another enrollment of the same lead committed meanwhile: the partial unique
+        # constraint refuses ours; those leads are "already enrolled".
+        mine = _enrollments_insert(sequence=sequence, rows=new, now=now)
+    for lead_id, _ in new:
+        if lead_id not in mine:
+            results[lead_id] = "already enrolled"
+    return results
+
+
+def _enrollments_insert(*, sequence: Sequence, rows: Seq[tuple[int, datetime]], now: datetime) -> set[int]:
+    """Insert active enrollments (lead id, first step due) unless the lead has an open
+    one already; returns the lead ids inserted."""
+    if not rows:
+        return set()
+    if connection.vendor == "postgresql":
+        inserted = bulk.pg_execute(
+            "INSERT INTO nurture_enrollment (lead_id, sequence_id, position, next_run_at, status, exit_reason,"
+            " enrolled_at) SELECT l, %s, 0, d, 'active', '', %s FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(l, d)"
+            " ON CONFLICT DO NOTHING RETURNING lead_id",
+            [sequence.pk, now, [r[0] for r in rows], [r[1] for r in rows]],
+        )
+        return {row[0] for row in inserted}
+    Enrollment.objects.bulk_create(
+        [Enrollment(lead_id=pk, sequence=sequence, enrolled_at=now, next_run_at=due) for pk, due in rows],
+        ignore_conflicts=True,
+    )
+    return set(
+        Enrollment.objects.filter(
+            lead_id__in=[r[0] for r in rows], sequence=sequence, enrolled_at=now, status__in=OPEN
+        ).values_list("lead_id", flat=True)
+    )
+
+
+def open_enrollments_exit(queryset: Any, reason: goals.ExitReason, now: datetime) -> int:
+    return int(
+        queryset.filter(status__in=OPEN).update(
+            status=Enrollment.Status.EXITED, exit_reason=reason.value, ended_at=now, next_run_at=None
+        )
+    )
+
+
+def enrollment_exit(
+    *,
+    lead: Lead,
+    sequence: Sequence,
+    reason: goals.ExitReason = goals.ExitReason.MANUAL,
+    now: datetime | None = None,
+) -> bool:
+    """Take ``lead`` out of ``sequence`` (its open enrollment). Returns whether it was enrolled."""
+    return (
+        open_enrollments_exit(Enrollment.objects.filter(lead=lead, sequence=sequence), reason, now or timezone.now())
+        > 0
+    )
+
+
+def enrollments_exit(
+    *, enrollment_ids: Iterable[int], reason: goals.ExitReason = goals.ExitReason.MANUAL, now: datetime | None = None
+) -> int:
+    """Exit these enrollments (those still open). Returns how many exited."""
+    return open_enrollments_exit(Enrollment.objects.filter(pk__in=list(enrollment_ids)), reason, now or timezone.now())
+
+
+def leads_exit_sequence(
+    *,
+    lead_ids: Iterable[int],
+    sequence: Sequence,
+    reason: goals.ExitReason = goals.ExitReason.MANUAL,
+    now: datetime | None = None,
+) -> int:
+    return open_enrollments_exit(
+        Enrollment.objects.filter(lead_id__in=list(lead_ids), sequence=sequence), reason, now or timezone.now()
+    )
+
+
+def leads_exit_all(
+    *, lead_ids: Iterable[int], reason: goals.ExitReason = goals.ExitReason.MANUAL, now: datetime | None = None
+) -> int:
+    """Take the leads out of every sequence they are in. Returns how many enrollments exited."""
+    return open_enrollments_exit(Enrollment.objects.filter(lead_id__in=list(lead_ids)), reason, now or timezone.now())
+
+
+@transaction.atomic
+def lead_unsubscribe(*, lead_id: int, now: datetime | None = None) -> bool:
+    """Record that the lead wants no more marketing email, and exit all its open enrollments.
+
+    Idempotent; returns whether the lead was subscribed until now.
+    """
+    now = now or timezone.now()
+    changed = Lead.objects.filter(pk=lead_id, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
+    # On the suppression list too: it outlives the lead if the person is later erased.
+    suppression.leads_suppress(lead_ids=[lead_id], reason=suppression.Reason.UNSUBSCRIBED, at=now)
+    open_enrollments_exit(Enrollment.objects.filter(lead_id=lead_id), goals.ExitReason.UNSUBSCRIBED, now)
+    return changed > 0

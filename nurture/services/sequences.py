@@ -1,0 +1,98 @@
+"""Sequences from a sequence file: created or updated by key, all or nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from nurture import sequence_file
+from nurture.models import Delivery, Sequence, Step
+from scoring.models import ScoreGroup
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    created: list[str]
+    updated: list[str]
+    untouched: list[str]  # in the database, not in the file: left as they are
+
+
+class SequenceImportError(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@transaction.atomic
+def sequences_import(*, spec: sequence_file.FileSpec) -> ImportSummary:
+    """Create or update the file's sequences (matched by key), all or nothing.
+
+    Steps are matched by position. A step no longer in the file is deleted,
+    unless it was delivered (its figures are history): then nothing is
+    imported and the error says which step. Sequences not in the file are
+    left as they are.
+    """
+    errors: list[str] = []
+    groups = dict(ScoreGroup.objects.values_list("key", "pk"))
+    for s_index, seq in enumerate(spec.sequences):
+        for name, key in (("reaches_group", seq.exit_reaches_group), ("leaves_group", seq.exit_leaves_group)):
+            if key and key not in groups:
+                known = ", ".join(sorted(groups)) or "none yet: import the scoring model first"
+                errors.append(f"sequences[{s_index}].exit.{name}: no score group {key!r} (known: {known})")
+    existing = {s.key: s for s in Sequence.objects.select_for_update().filter(key__in=[s.key for s in spec.sequences])}
+    for s_index, seq in enumerate(spec.sequences):
+        current = existing.get(seq.key)
+        if current is None:
+            continue
+        kept = {step.position for step in seq.steps}
+        delivered = sorted(
+            set(
+                Delivery.objects.filter(step__sequence=current)
+                .exclude(step__position__in=kept)
+                .values_list("step__position", flat=True)
+            )
+        )
+        if delivered:
+            errors.append(
+                f"sequences[{s_index}].steps: step(s) {', '.join(map(str, delivered))} of {seq.key!r} were "
+                "delivered and cannot be removed; keep them in the file (or change their content)"
+            )
+    if errors:
+        raise SequenceImportError(errors)
+    created: list[str] = []
+    updated: list[str] = []
+    for seq in spec.sequences:
+        sequence, was_created = Sequence.objects.update_or_create(
+            key=seq.key,
+            defaults={
+                "name": seq.name,
+                "description": seq.description,
+                "active": seq.active,
+                "reenroll": seq.reenroll,
+                "exit_on_group_reached_id": groups.get(seq.exit_reaches_group or ""),
+                "exit_on_group_left_id": groups.get(seq.exit_leaves_group or ""),
+                "exit_on_conversion": seq.exit_converted,
+                "exit_on_sales": seq.exit_routed_to_sales,
+            },
+        )
+        (created if was_created else updated).append(seq.key)
+        sequence.steps.exclude(position__in=[s.position for s in seq.steps]).delete()
+        for step in seq.steps:
+            Step.objects.update_or_create(
+                sequence=sequence,
+                position=step.position,
+                defaults={
+                    "wait_days": step.wait_days,
+                    "wait_hours": step.wait_hours,
+                    "send_hour_start": step.send_hour_start,
+                    "send_hour_end": step.send_hour_end,
+                    "send_weekdays": sorted(step.weekdays),
+                    "subject_template": step.subject,
+                    "text_template": step.text,
+                    "html_template": step.html,
+                    "campaign": step.campaign,
+                },
+            )
+    untouched = list(Sequence.objects.exclude(key__in=[s.key for s in spec.sequences]).values_list("key", flat=True))
+    return ImportSummary(created, updated, untouched)
