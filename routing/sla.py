@@ -12,9 +12,13 @@ from django.utils import timezone
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
 from routing.sales import leads_queue_team_sync, outcomes_record
-from routing.services import SET_ASIDE_SLA, notifications_enqueue, rep_slots, team_addresses
+from routing.services.notifications import notifications_enqueue, team_addresses
+from routing.services.queue import rep_slots
 from scoring import bulk, selectors, setaside
 from scoring.models import Lead
+
+# What escalation sets aside (scoring.setaside): a queue item it fails on.
+SET_ASIDE_SLA = "sla"
 
 
 def items_escalate_overdue(*, now: datetime | None = None) -> int:
@@ -151,3 +155,8 @@ def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
     )
     transaction.on_commit(notifications_enqueue)
     return f"notified {', '.join(to)}"
+
+
+def register() -> None:
+    """Make escalation's set-aside rows known (their label and Retry), from RoutingConfig.ready()."""
+    setaside.register_kind(setaside.Kind(SET_ASIDE_SLA, "Sales queue item (SLA escalation)", items_retry))

@@ -31,10 +31,13 @@ from django.utils import timezone
 
 from routing import egress
 from routing.models import WebhookAttempt, WebhookDelivery
-from routing.services import SET_ASIDE_WEBHOOK, webhooks_enqueue
+from routing.services.actions import webhooks_enqueue
 from scoring import selectors, setaside
 
 logger = logging.getLogger(__name__)
+
+# What the sender sets aside (scoring.setaside): a webhook delivery that cannot be prepared.
+SET_ASIDE_WEBHOOK = "webhook"
 
 SIGNATURE_HEADER = "X-Leadflow-Signature"
 DELIVERY_HEADER = "X-Leadflow-Delivery"
@@ -289,3 +292,10 @@ def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at:
         else:
             WebhookDelivery.objects.filter(pk=call.id).update(attempts=attempts, next_attempt_at=at + backoff(attempts))
             summary.retrying += 1
+
+
+def register() -> None:
+    """Make the sender's set-aside rows known (their label and Retry), from RoutingConfig.ready()."""
+    setaside.register_kind(
+        setaside.Kind(SET_ASIDE_WEBHOOK, "Webhook delivery", deliveries_retry, "admin:routing_webhookdelivery_change")
+    )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, QuerySet, Sum
@@ -37,6 +38,13 @@ class BreakdownLine:
     dimension: str
     points: int
     times: int
+
+
+def leads_rule_values(*, lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
+    """What conditions on lead fields read of each lead (its fields, email domain and
+    ``attributes.<name>``), by lead id; one query."""
+    leads = Lead.objects.filter(pk__in=list(lead_ids)).only(*Lead.FIT_FIELDS, "attributes")
+    return {lead.pk: lead.rule_values() for lead in leads}
 
 
 def lead_score_breakdown(*, lead: Lead) -> list[BreakdownLine]:

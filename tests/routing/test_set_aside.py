@@ -164,7 +164,7 @@ def test_a_webhook_delivery_that_cannot_be_prepared_is_set_aside_and_the_others_
     assert sorted(int(r.headers[webhooks.DELIVERY_HEADER]) for r in webhook_receiver.requests) == [ids[0], ids[3]]
     rows = {row.row_id: row for row in SetAside.objects.all()}
     assert sorted(rows) == [ids[1], ids[2]]
-    assert {row.kind for row in rows.values()} == {services.SET_ASIDE_WEBHOOK}
+    assert {row.kind for row in rows.values()} == {webhooks.SET_ASIDE_WEBHOOK}
     assert [rows[ids[n]].lead_id for n in (1, 2)] == [deliveries[1][1], deliveries[2][1]]
     assert [rows[ids[n]].error_type for n in (1, 2)] == ["RecursionError", "ValueError"]
     assert "integer string conversion" in rows[ids[2]].error

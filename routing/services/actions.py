@@ -1,0 +1,249 @@
+"""What routing rules do: each action runs once for all the leads that claimed it in a
+batch, as bulk statements, and says per run what it did."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.template.loader import render_to_string
+
+from nurture import services as nurture
+from nurture.goals import ExitReason
+from routing.models import Notification, QueueItem, RoutingAction, WebhookDelivery
+from routing.sales import leads_queue_team_sync
+from routing.services.notifications import notifications_enqueue, team_addresses
+from routing.services.queue import leads_assign, leads_queue
+from scoring import bulk
+from scoring import services as scoring
+from scoring.models import Lead
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One (event, action) pair this run owns."""
+
+    run_id: int
+    event_id: int
+    lead_id: int
+    event: Mapping[str, Any]
+
+
+def _by_lead(claims: Sequence[Claimed]) -> dict[int, list[int]]:
+    runs: dict[int, list[int]] = defaultdict(list)
+    for c in claims:
+        runs[c.lead_id].append(c.run_id)
+    return runs
+
+
+def _each(claims: Sequence[Claimed], outcome: Mapping[int, str] | str) -> dict[int, str]:
+    if isinstance(outcome, str):
+        return {c.run_id: outcome for c in claims}
+    return {c.run_id: outcome.get(c.lead_id, "") for c in claims}
+
+
+def _enroll(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    assert action.sequence is not None
+    results = nurture.enrollments_start_many(sequence=action.sequence, lead_ids=_by_lead(claims), now=now)
+    return _each(claims, {pk: "enrolled" if not why else f"not enrolled: {why}" for pk, why in results.items()})
+
+
+def _exit_sequence(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    assert action.sequence is not None
+    exited = nurture.leads_exit_sequence(
+        lead_ids=_by_lead(claims), sequence=action.sequence, reason=ExitReason.MANUAL, now=now
+    )
+    return _each(claims, f"exited ({exited} in this batch)")
+
+
+def _exit_all(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    exited = nurture.leads_exit_all(lead_ids=_by_lead(claims), reason=ExitReason.MANUAL, now=now)
+    return _each(claims, f"exited every sequence ({exited} enrollments in this batch)")
+
+
+def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    scoring.leads_stage_set(lead_ids=_by_lead(claims), stage=action.stage, cause="routing", at=now)
+    return _each(claims, f"stage {action.stage}")
+
+
+def _add_tag(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    leads_tag(lead_ids=_by_lead(claims), tag=action.tag)
+    return _each(claims, f"tagged {action.tag}")
+
+
+def _route_to_queue(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    assert action.team is not None
+    events = {c.lead_id: c.event_id for c in claims}
+    placed = leads_queue(team=action.team, lead_ids=list(events), now=now, events=events)
+    return _each(claims, placed)
+
+
+def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    lead_ids = list(_by_lead(claims))
+    if action.user_id is not None:
+        Lead.objects.filter(pk__in=lead_ids).update(owner_id=action.user_id)
+        QueueItem.objects.filter(lead_id__in=lead_ids, status=QueueItem.Status.OPEN).update(owner_id=action.user_id)
+        leads_queue_team_sync(lead_ids=lead_ids)
+        return _each(claims, f"owner user {action.user_id}")
+    assert action.team is not None
+    chosen = leads_assign(team=action.team, lead_ids=lead_ids)
+    return _each(
+        claims, {pk: f"owner user {u}" if u else "no rep with room: left unassigned" for pk, u in chosen.items()}
+    )
+
+
+def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    lead_ids = list(_by_lead(claims))
+    leads = Lead.objects.filter(pk__in=lead_ids).select_related("owner", "score_group")
+    team_to = team_addresses(action.team) if action.team is not None else []
+    rows = []
+    outcome: dict[int, str] = {}
+    for lead in leads:
+        to = team_to or ([lead.owner.email] if lead.owner is not None and lead.owner.email else [])
+        if not to:
+            outcome[lead.pk] = "nobody to notify (no owner email, no team)"
+            continue
+        rows.append(
+            Notification(
+                to=to,
+                lead=lead,
+                subject=f"Lead {lead}: {action.rule.name}",
+                body=render_to_string(
+                    "routing/email/notify.txt",
+                    {
+                        "lead": lead,
+                        "rule": action.rule,
+                        "message": action.message,
+                        "base": settings.LEADFLOW_PUBLIC_URL,
+                    },
+                ),
+            )
+        )
+        outcome[lead.pk] = f"notified {', '.join(to)}"
+    Notification.objects.bulk_create(rows)
+    if rows:
+        transaction.on_commit(notifications_enqueue)
+    return _each(claims, outcome)
+
+
+def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+    leads = {
+        lead["id"]: lead
+        for lead in Lead.objects.filter(pk__in=list(_by_lead(claims))).values(
+            "id",
+            "email",
+            "external_id",
+            "first_name",
+            "last_name",
+            "company",
+            "lifecycle_stage",
+            "fit_score",
+            "engagement_score",
+            "total_score",
+            "score_group__key",
+        )
+    }
+    deliveries = []
+    for c in claims:
+        lead = leads.get(c.lead_id)
+        if lead is None:
+            continue
+        deliveries.append(
+            WebhookDelivery(
+                run_id=c.run_id,
+                url=action.url,
+                payload=webhook_payload(action=action, lead=lead, event=c.event),
+                next_attempt_at=now,
+            )
+        )
+    WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    if deliveries:
+        transaction.on_commit(webhooks_enqueue)
+    return _each(claims, "webhook queued")
+
+
+# The actions that write the lead's own row (the others write enrollments, queue items, outboxes).
+LEAD_WRITING = {
+    RoutingAction.Kind.SET_STAGE,
+    RoutingAction.Kind.ADD_TAG,
+    RoutingAction.Kind.ROUTE_TO_QUEUE,
+    RoutingAction.Kind.ASSIGN_OWNER,
+}
+
+
+ACTIONS: dict[str, Callable[[RoutingAction, Sequence[Claimed], datetime], dict[int, str]]] = {
+    RoutingAction.Kind.ENROLL: _enroll,
+    RoutingAction.Kind.EXIT_SEQUENCE: _exit_sequence,
+    RoutingAction.Kind.EXIT_ALL: _exit_all,
+    RoutingAction.Kind.SET_STAGE: _set_stage,
+    RoutingAction.Kind.ADD_TAG: _add_tag,
+    RoutingAction.Kind.ROUTE_TO_QUEUE: _route_to_queue,
+    RoutingAction.Kind.ASSIGN_OWNER: _assign_owner,
+    RoutingAction.Kind.NOTIFY: _notify,
+    RoutingAction.Kind.WEBHOOK: _webhook,
+}
+
+
+def webhook_payload(*, action: RoutingAction, lead: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
+    """What a webhook receives: the rule, the event and the lead (JSON-ready)."""
+    return {
+        "rule": action.rule.key,
+        "event": {
+            "id": event["id"],
+            "kind": event["kind"],
+            "cause": event["cause"],
+            "previous_total": event["previous_total"],
+            "total": event["total_score"],
+            "from_stage": event["from_stage"],
+            "to_stage": event["to_stage"],
+            "detail": event["detail"],
+            "occurred_at": event["occurred_at"].isoformat(),
+        },
+        "lead": {
+            "id": lead["id"],
+            "email": lead["email"],
+            "external_id": lead["external_id"],
+            "name": f"{lead['first_name']} {lead['last_name']}".strip(),
+            "company": lead["company"],
+            "lifecycle_stage": lead["lifecycle_stage"],
+            "fit_score": lead["fit_score"],
+            "engagement_score": lead["engagement_score"],
+            "total_score": lead["total_score"],
+            "score_group": lead["score_group__key"],
+        },
+    }
+
+
+def webhooks_enqueue() -> None:
+    from routing import tasks
+
+    scoring.enqueue(tasks.webhooks_deliver_task, fallback="the minute webhook task delivers it")
+
+
+def leads_tag(*, lead_ids: Iterable[int], tag: str) -> int:
+    """Add ``tag`` to the leads' ``attributes.tags`` (a list; rules can test it with
+    'contains'). Leads that have it already are left alone. Returns how many changed."""
+    ids = list(lead_ids)
+    if connection.vendor == "postgresql":
+        return len(
+            bulk.pg_execute(
+                "UPDATE scoring_lead SET attributes = attributes"
+                " || jsonb_build_object('tags', COALESCE(attributes->'tags', '[]'::jsonb) || to_jsonb(%s::text))"
+                " WHERE id = ANY(%s::bigint[])"
+                " AND NOT COALESCE(attributes->'tags', '[]'::jsonb) @> jsonb_build_array(%s::text) RETURNING id",
+                [tag, ids, tag],
+            )
+        )
+    changed = 0
+    for lead in Lead.objects.filter(pk__in=ids).only("attributes"):
+        tags = list((lead.attributes or {}).get("tags") or [])
+        if tag not in tags:
+            lead.attributes = {**(lead.attributes or {}), "tags": [*tags, tag]}
+            lead.save(update_fields=["attributes"])
+            changed += 1
+    return changed
