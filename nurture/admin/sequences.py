@@ -1,9 +1,5 @@
-"""Nurture in the admin: sequences with their steps, previews, figures, enrollments.
-
-Also adds two actions to the Lead changelist (scoring's admin), from here, so
-that scoring never imports nurture: "Enroll in a nurture sequence…" and
-"Exit from a nurture sequence…".
-"""
+"""Sequences in the admin, with their steps (templates checked on save), previews,
+figures per step and enrolling leads by email."""
 
 from __future__ import annotations
 
@@ -12,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,14 +17,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.safestring import SafeString
 
-from nurture import content, goals, selectors, services, timing
-from nurture.models import Delivery, Enrollment, Sequence, Step
+from nurture import content, selectors, services, timing
+from nurture.models import Enrollment, Sequence, Step
 from scoring.models import Lead
 
 WEEKDAY_CHOICES = [(index, name.title()) for index, name in enumerate(timing.WEEKDAYS)]
-
-
-# --- steps ---------------------------------------------------------------------------
 
 
 class StepForm(forms.ModelForm[Step]):
@@ -95,9 +87,6 @@ class StepInline(admin.StackedInline[Step, Sequence]):
         ("Send window (lead's local time)", {"fields": [("send_hour_start", "send_hour_end"), "send_weekdays"]}),
         ("Content", {"fields": ["subject_template", "text_template", "html_template"]}),
     ]
-
-
-# --- sequences ------------------------------------------------------------------------
 
 
 class PreviewForm(forms.Form):
@@ -252,159 +241,3 @@ def _preview(step: Step, sequence: Sequence, lead: dict[str, Any]) -> dict[str, 
     except Exception as exc:  # noqa: BLE001 - shown to the marketer instead of the preview
         return {"error": str(exc)}
     return {"subject": message.subject, "text": message.text, "html": message.html}
-
-
-# --- enrollments and deliveries -----------------------------------------------------
-
-
-class DeliveryInline(admin.TabularInline[Delivery, Enrollment]):
-    model = Delivery
-    fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error", "message_id"]
-    readonly_fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error", "message_id"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Enrollment | None = None) -> bool:
-        return False
-
-
-@admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin[Enrollment]):
-    list_display = ["lead", "sequence", "status", "position", "next_run_at", "exit_reason", "enrolled_at", "ended_at"]
-    list_filter = ["status", "sequence", "exit_reason"]
-    list_select_related = ["lead", "sequence"]
-    search_fields = ["lead__email"]
-    date_hierarchy = "enrolled_at"
-    readonly_fields = [
-        "lead",
-        "sequence",
-        "status",
-        "position",
-        "next_run_at",
-        "exit_reason",
-        "enrolled_at",
-        "ended_at",
-    ]
-    inlines = [DeliveryInline]
-    actions = ["exit_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # enroll from a sequence ("Enroll leads") or the lead list
-
-    @admin.action(description="Exit selected enrollments")
-    def exit_selected(self, request: HttpRequest, queryset: QuerySet[Enrollment]) -> None:
-        count = services.enrollments_exit(enrollment_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} enrollment(s) exited.", messages.SUCCESS)
-
-
-@admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin[Delivery]):
-    """What was sent; written only by the sender."""
-
-    list_display = ["message_id", "lead", "step", "status", "attempts", "sent_at", "opens", "clicks", "updated_at"]
-    list_filter = ["status", "step__sequence"]
-    list_select_related = ["enrollment__lead", "step__sequence"]
-    search_fields = ["message_id", "enrollment__lead__email"]
-
-    @admin.display(description="Lead")
-    def lead(self, obj: Delivery) -> str:
-        return str(obj.enrollment.lead)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
-        return False
-
-
-# --- actions on the Lead changelist -----------------------------------------------------
-
-
-class SequenceChoiceForm(forms.Form):
-    sequence = forms.ModelChoiceField(queryset=Sequence.objects.all())
-
-
-def _lead_sequence_action(
-    modeladmin: admin.ModelAdmin[Lead],
-    request: HttpRequest,
-    queryset: QuerySet[Lead],
-    *,
-    action: str,
-    title: str,
-    apply: Any,
-) -> HttpResponse | None:
-    """An action with an intermediate page: choose the sequence, then ``apply(sequence, leads)``."""
-    form = SequenceChoiceForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        text, level = apply(form.cleaned_data["sequence"], queryset)
-        modeladmin.message_user(request, text, level)
-        return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "opts": modeladmin.opts,
-        "form": form,
-        "leads": queryset[:50],
-        "count": queryset.count(),
-        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across", "0"),
-        "action": action,
-        "action_checkbox_name": ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, "admin/nurture/lead_sequence_action.html", context)
-
-
-@admin.action(description="Enroll in a nurture sequence…")
-def enroll_leads_in_sequence(
-    modeladmin: admin.ModelAdmin[Lead], request: HttpRequest, queryset: QuerySet[Lead]
-) -> HttpResponse | None:
-    def apply(sequence: Sequence, leads: QuerySet[Lead]) -> tuple[str, int]:
-        summary = services.enrollments_start_for_leads(sequence=sequence, leads=leads)
-        return summary.describe(), messages.SUCCESS if not summary.refused else messages.WARNING
-
-    return _lead_sequence_action(
-        modeladmin,
-        request,
-        queryset,
-        action="enroll_leads_in_sequence",
-        title="Enroll leads in a sequence",
-        apply=apply,
-    )
-
-
-@admin.action(description="Exit from a nurture sequence…")
-def exit_leads_from_sequence(
-    modeladmin: admin.ModelAdmin[Lead], request: HttpRequest, queryset: QuerySet[Lead]
-) -> HttpResponse | None:
-    def apply(sequence: Sequence, leads: QuerySet[Lead]) -> tuple[str, int]:
-        count = services.leads_exit_sequence(
-            lead_ids=list(leads.values_list("pk", flat=True)), sequence=sequence, reason=goals.ExitReason.MANUAL
-        )
-        return f"{count} lead(s) exited {sequence}.", messages.SUCCESS
-
-    return _lead_sequence_action(
-        modeladmin,
-        request,
-        queryset,
-        action="exit_leads_from_sequence",
-        title="Exit leads from a sequence",
-        apply=apply,
-    )
-
-
-def lead_admin_add_actions(site: admin.AdminSite = admin.site) -> None:
-    """Put the two actions on the Lead changelist (scoring's admin), if it is registered."""
-    if not site.is_registered(Lead):
-        return
-    lead_admin = site.get_model_admin(Lead)
-    current = list(lead_admin.actions or [])
-    for action in (enroll_leads_in_sequence, exit_leads_from_sequence):
-        if action not in current:
-            current.append(action)
-    lead_admin.actions = current
-
-
-lead_admin_add_actions()

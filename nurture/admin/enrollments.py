@@ -1,0 +1,73 @@
+"""Enrollments and what was sent, in the admin (read-only: only the sender writes deliveries)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from nurture import services
+from nurture.models import Delivery, Enrollment
+
+
+class DeliveryInline(admin.TabularInline[Delivery, Enrollment]):
+    model = Delivery
+    fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error", "message_id"]
+    readonly_fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error", "message_id"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Enrollment | None = None) -> bool:
+        return False
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin[Enrollment]):
+    list_display = ["lead", "sequence", "status", "position", "next_run_at", "exit_reason", "enrolled_at", "ended_at"]
+    list_filter = ["status", "sequence", "exit_reason"]
+    list_select_related = ["lead", "sequence"]
+    search_fields = ["lead__email"]
+    date_hierarchy = "enrolled_at"
+    readonly_fields = [
+        "lead",
+        "sequence",
+        "status",
+        "position",
+        "next_run_at",
+        "exit_reason",
+        "enrolled_at",
+        "ended_at",
+    ]
+    inlines = [DeliveryInline]
+    actions = ["exit_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # enroll from a sequence ("Enroll leads") or the lead list
+
+    @admin.action(description="Exit selected enrollments")
+    def exit_selected(self, request: HttpRequest, queryset: QuerySet[Enrollment]) -> None:
+        count = services.enrollments_exit(enrollment_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} enrollment(s) exited.", messages.SUCCESS)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin[Delivery]):
+    """What was sent; written only by the sender."""
+
+    list_display = ["message_id", "lead", "step", "status", "attempts", "sent_at", "opens", "clicks", "updated_at"]
+    list_filter = ["status", "step__sequence"]
+    list_select_related = ["enrollment__lead", "step__sequence"]
+    search_fields = ["message_id", "enrollment__lead__email"]
+
+    @admin.display(description="Lead")
+    def lead(self, obj: Delivery) -> str:
+        return str(obj.enrollment.lead)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
+        return False

@@ -1,0 +1,111 @@
+"""Groups over time, decay and rescoring in the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from scoring import services
+from scoring.decay import check_policy as decay_checks
+from scoring.models import (
+    DecayPolicy,
+    DecayRun,
+    GroupTransition,
+    RescoreJob,
+)
+
+
+@admin.register(GroupTransition)
+class GroupTransitionAdmin(admin.ModelAdmin[GroupTransition]):
+    """Every change of score group: what routing acts on."""
+
+    list_display = [
+        "occurred_at",
+        "lead",
+        "from_group",
+        "to_group",
+        "direction",
+        "total_score",
+        "cause",
+        "processed_at",
+    ]
+    list_filter = ["direction", "cause", "to_group"]
+    list_select_related = ["lead", "from_group", "to_group"]
+    search_fields = ["lead__email"]
+    date_hierarchy = "occurred_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: GroupTransition | None = None) -> bool:
+        return False
+
+
+class DecayPolicyForm(forms.ModelForm[DecayPolicy]):
+    class Meta:
+        model = DecayPolicy
+        fields = ["kind", "points_per_day", "after_days", "half_life_days", "window_days", "floor"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if all(cleaned.get(name) is not None for name in self.Meta.fields):
+            policy = DecayPolicy(**{name: cleaned[name] for name in self.Meta.fields}).as_pure()
+            for name, message in decay_checks(policy).items():
+                self.add_error(name, message)
+        return cleaned
+
+
+@admin.register(DecayPolicy)
+class DecayPolicyAdmin(admin.ModelAdmin[DecayPolicy]):
+    form = DecayPolicyForm
+    list_display = ["__str__", "points_per_day", "after_days", "half_life_days", "window_days", "floor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not DecayPolicy.objects.exists()  # there is one policy
+
+
+@admin.register(DecayRun)
+class DecayRunAdmin(admin.ModelAdmin[DecayRun]):
+    list_display = ["day", "started_at", "finished_at", "leads", "points"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: DecayRun | None = None) -> bool:
+        return False
+
+
+@admin.register(RescoreJob)
+class RescoreJobAdmin(admin.ModelAdmin[RescoreJob]):
+    """Rescoring after a rule change: start one here ("Add"), watch its progress."""
+
+    list_display = ["__str__", "group", "progress", "status", "entries", "created_at", "finished_at"]
+    fields = ["group"]
+    readonly_fields = ["progress", "status", "total", "done", "entries", "error", "started_at", "finished_at"]
+
+    def get_fields(self, request: HttpRequest, obj: RescoreJob | None = None) -> Any:
+        return ["group"] if obj is None else ["group", *self.readonly_fields]
+
+    @admin.display(description="Progress")
+    def progress(self, obj: RescoreJob) -> SafeString:
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}% ({} of {})', obj.percent, obj.percent, obj.done, obj.total
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: RescoreJob, form: forms.ModelForm[RescoreJob], change: bool
+    ) -> None:
+        if change:
+            return  # a job is not edited
+        user = request.user if request.user.is_authenticated else None
+        job = services.rescore_job_start(group=obj.group, user=user)
+        obj.pk = job.pk
+        self.message_user(request, f"Rescore job {job.pk} queued for {job.total} lead(s).")
+
+    def has_delete_permission(self, request: HttpRequest, obj: RescoreJob | None = None) -> bool:
+        return False

@@ -1,0 +1,266 @@
+"""Leads in the admin (their score, why, the ledger; adjusting by hand; erasure), their accounts,
+interactions, ledger rows and visitors."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path
+from django.utils.safestring import SafeString
+
+from scoring import erasure, selectors, services
+from scoring import rules as pure
+from scoring.models import (
+    Account,
+    Interaction,
+    Lead,
+    ScoreEntry,
+    Visitor,
+)
+
+
+class ScoreBandFilter(admin.SimpleListFilter):
+    title = "total score"
+    parameter_name = "score"
+    bands = {"lt0": (None, 0), "0-39": (0, 40), "40-59": (40, 60), "60-79": (60, 80), "80+": (80, None)}
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        labels = {"lt0": "below 0", "0-39": "0 to 39", "40-59": "40 to 59", "60-79": "60 to 79", "80+": "80 and more"}
+        return list(labels.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        band = self.bands.get(self.value() or "")
+        if band is None:
+            return queryset
+        low, high = band
+        if low is not None:
+            queryset = queryset.filter(total_score__gte=low)
+        if high is not None:
+            queryset = queryset.filter(total_score__lt=high)
+        return queryset
+
+
+class ScoreAdjustForm(forms.Form):
+    dimension = forms.ChoiceField(choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    delta = forms.IntegerField(help_text="Points to add; negative to subtract.")
+    note = forms.CharField(max_length=300, help_text="Why: kept in the ledger.")
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin[Lead]):
+    list_display = [
+        "email",
+        "name",
+        "company",
+        "total_score",
+        "fit_score",
+        "engagement_score",
+        "score_group",
+        "lifecycle_stage",
+        "last_activity_at",
+    ]
+    list_select_related = ["score_group"]
+    list_filter = ["score_group", "lifecycle_stage", ScoreBandFilter, "industry", "country"]
+    search_fields = ["email", "first_name", "last_name", "company", "external_id"]
+    ordering = ["-total_score", "id"]
+    readonly_fields = [
+        "total_score",
+        "fit_score",
+        "engagement_score",
+        "score_group",
+        "last_activity_at",
+        "why_this_score",
+        "ledger_history",
+    ]
+    autocomplete_fields = ["account"]
+    fieldsets = [
+        ("Score", {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
+        ("Why this score", {"fields": ["why_this_score", "ledger_history"]}),
+        (
+            "Who",
+            {
+                "fields": [
+                    "email",
+                    "external_id",
+                    ("first_name", "last_name"),
+                    ("title", "department"),
+                    ("company", "account"),
+                    ("industry", "company_size", "annual_revenue"),
+                    ("country", "city"),
+                    "attributes",
+                    "lifecycle_stage",
+                    "owner",
+                ]
+            },
+        ),
+    ]
+
+    def get_urls(self) -> list[URLPattern]:
+        adjust = path(
+            "<int:lead_id>/adjust/",
+            self.admin_site.admin_view(self.adjust_view),
+            name="scoring_lead_adjust",
+        )
+        return [adjust, *super().get_urls()]
+
+    def adjust_view(self, request: HttpRequest, lead_id: int) -> HttpResponse:
+        """Move a lead's score by hand; the reason goes to the ledger (cause: manual)."""
+        lead = self.get_object(request, str(lead_id))
+        if lead is None or not self.has_change_permission(request, lead):
+            raise PermissionDenied
+        form = ScoreAdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            user = request.user if request.user.is_authenticated else None
+            try:
+                services.lead_adjust_score(
+                    lead_id=lead.pk,
+                    dimension=pure.Dimension(form.cleaned_data["dimension"]),
+                    delta=form.cleaned_data["delta"],
+                    note=form.cleaned_data["note"],
+                    user=user,
+                )
+            except ValueError as exc:
+                field, _, message = str(exc).partition(": ")
+                form.add_error(field if field in form.fields else None, message or str(exc))
+            else:
+                self.message_user(request, "Score adjusted; the reason is in the ledger.", messages.SUCCESS)
+                return redirect("admin:scoring_lead_change", lead.pk)
+        context = {**self.admin_site.each_context(request), "lead": lead, "form": form, "opts": self.model._meta}
+        return render(request, "admin/scoring/lead/adjust.html", context)
+
+    @admin.display(description="Breakdown by rule")
+    def why_this_score(self, obj: Lead) -> SafeString:
+        if obj.pk is None:
+            return SafeString("")
+        return SafeString(
+            render_to_string(
+                "admin/scoring/lead/breakdown.html",
+                {"lines": selectors.lead_score_breakdown(lead=obj), "lead": obj},
+            )
+        )
+
+    @admin.display(description="Ledger (latest 50)")
+    def ledger_history(self, obj: Lead) -> SafeString:
+        if obj.pk is None:
+            return SafeString("")
+        return SafeString(
+            render_to_string("admin/scoring/lead/ledger.html", {"entries": selectors.lead_ledger(lead=obj)})
+        )
+
+    def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm[Lead], change: bool) -> None:
+        if change:
+            # Only what the form changed: the cached scores, group and decay base on
+            # ``obj`` were read when the request began, and a worker may have moved them
+            # since; saving every field would put the old values back.
+            columns = {f.name for f in Lead._meta.concrete_fields}
+            obj.save(update_fields=[name for name in form.changed_data if name in columns] + ["updated_at"])
+        else:
+            obj.save()
+        services.lead_saved(lead=obj, stage_before=form.initial.get("lifecycle_stage") if change else None)
+
+    # Deleting a lead (its page's Delete, and "Delete selected leads") is erasure: every row
+    # about the person in every app, the set-aside rows naming it, the admin's own history
+    # scrubbed (including the deletion entry just logged) and an opted-out address kept on
+    # the suppression list. A bare delete would leave the address in the history and let
+    # a lead created again from a later event be mailed.
+    def delete_model(self, request: HttpRequest, obj: Lead) -> None:
+        self._leads_erase(request, [obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        self._leads_erase(request, list(queryset.values_list("pk", flat=True)))
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: int) -> HttpResponse:
+        # str(lead) is the person's address: not in the message that says it is gone.
+        return super().response_delete(request, f"lead {obj_id}", obj_id)
+
+    @transaction.atomic
+    def _leads_erase(self, request: HttpRequest, lead_ids: list[int]) -> None:
+        totals: dict[str, int] = defaultdict(int)
+        suppressed = 0
+        for lead_id in lead_ids:
+            report = erasure.lead_erase(lead_id=lead_id)
+            suppressed += report.suppressed
+            for kind, count in report.as_dict().items():
+                if kind not in ("lead", "suppressed"):
+                    totals[kind] += count
+        removed = ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in totals.items() if count)
+        text = f"Erased {len(lead_ids)} lead(s) on request" + (f" ({removed})" if removed else "") + "."
+        if suppressed:
+            text += f" {suppressed} address(es) stay on the suppression list, as a hash."
+        self.message_user(request, text, messages.SUCCESS)
+
+    actions = ["rescore_fit", "rescore_from_history"]
+
+    @admin.action(description="Re-evaluate fit score of selected leads")
+    def rescore_fit(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        rows = services.leads_rescore_fit(lead_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Fit re-evaluated; {rows} ledger row(s) written.", messages.SUCCESS)
+
+    @admin.action(description="Rescore selected leads from their history (background job)")
+    def rescore_from_history(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        user = request.user if request.user.is_authenticated else None
+        job = services.rescore_job_start(lead_ids=list(queryset.values_list("pk", flat=True)), user=user)
+        self.message_user(request, f"Rescore job {job.pk} queued for {job.total} lead(s); see Rescore jobs.")
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin[Account]):
+    list_display = ["name", "domain", "industry", "company_size"]
+    search_fields = ["name", "domain"]
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin[Interaction]):
+    list_display = ["occurred_at", "type", "lead", "source", "scored_at"]
+    list_filter = ["type", "source"]
+    list_select_related = ["lead"]
+    search_fields = ["lead__email", "idempotency_key"]
+    date_hierarchy = "occurred_at"
+    readonly_fields = [f.name for f in Interaction._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Interaction | None = None) -> bool:
+        return False
+
+
+@admin.register(ScoreEntry)
+class ScoreEntryAdmin(admin.ModelAdmin[ScoreEntry]):
+    """The ledger is append-only: readable here, written only by scoring."""
+
+    list_display = ["created_at", "lead", "dimension", "delta", "cause", "rule", "note"]
+    list_filter = ["cause", "dimension"]
+    list_select_related = ["lead", "rule"]
+    search_fields = ["lead__email", "note"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ScoreEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ScoreEntry | None = None) -> bool:
+        return False
+
+
+@admin.register(Visitor)
+class VisitorAdmin(admin.ModelAdmin[Visitor]):
+    list_display = ["key", "lead", "first_seen_at", "last_seen_at", "identified_at"]
+    list_select_related = ["lead"]
+    search_fields = ["key", "lead__email"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Visitor | None = None) -> bool:
+        return False

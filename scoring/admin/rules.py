@@ -1,0 +1,189 @@
+"""The scoring model in the admin: rules with their conditions, score groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+
+from scoring import rules as pure
+from scoring import services
+from scoring.models import (
+    RuleCondition,
+    ScoreGroup,
+    ScoringRule,
+)
+
+
+class RuleConditionForm(forms.ModelForm[RuleCondition]):
+    """A condition with its value typed as a person would: "Toys, Retail", "10-50"."""
+
+    value_text = forms.CharField(
+        label="Value",
+        required=False,
+        help_text="Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything.",
+    )
+
+    class Meta:
+        model = RuleCondition
+        fields = ["field", "operator"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.operator:
+            self.fields["value_text"].initial = pure.format_value_text(
+                pure.Operator(self.instance.operator), self.instance.value
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        operator = cleaned.get("operator")
+        if operator:
+            try:
+                cleaned["value"] = pure.parse_value_text(pure.Operator(operator), cleaned.get("value_text") or "")
+            except ValueError as exc:
+                self.add_error("value_text", str(exc))
+        return cleaned
+
+    def save(self, commit: bool = True) -> RuleCondition:
+        self.instance.value = self.cleaned_data.get("value")
+        condition: RuleCondition = super().save(commit=commit)
+        return condition
+
+
+class RuleConditionFormSet(BaseInlineFormSet[RuleCondition, ScoringRule, forms.ModelForm[RuleCondition]]):
+    """Checks each condition against its rule's dimension, known only here."""
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            dimension = pure.Dimension(getattr(self.instance, "dimension", ""))
+        except ValueError:
+            return  # the rule's own form reports the bad dimension
+        kept = 0
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or "value" not in data:
+                continue
+            kept += 1
+            errors = pure.check_condition(data.get("field", ""), data["operator"], data["value"], dimension=dimension)
+            for name, message in errors.items():
+                form.add_error("value_text" if name == "value" else name, message)
+        if dimension is pure.Dimension.FIT and kept == 0 and not any(form.errors for form in self.forms):
+            raise forms.ValidationError("A fit rule needs at least one condition on the lead.")
+
+
+class RuleConditionInline(admin.TabularInline[RuleCondition, ScoringRule]):
+    model = RuleCondition
+    form = RuleConditionForm
+    formset = RuleConditionFormSet
+    fields = ["position", "field", "operator", "value_text"]
+    extra = 1
+
+
+class ScoringRuleForm(forms.ModelForm[ScoringRule]):
+    interaction_types = forms.MultipleChoiceField(
+        choices=list(pure.INTERACTION_TYPES.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Engagement rules: the interactions this rule scores.",
+    )
+
+    class Meta:
+        model = ScoringRule
+        fields = [
+            "name",
+            "key",
+            "description",
+            "dimension",
+            "points",
+            "interaction_types",
+            "match",
+            "cap_count",
+            "cap_points",
+            "cap_window_days",
+            "active",
+            "valid_from",
+            "valid_until",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not cleaned.get("dimension") or cleaned.get("points") is None:
+            return cleaned
+        errors = pure.check_rule(
+            dimension=cleaned["dimension"],
+            points=cleaned["points"],
+            interaction_types=cleaned.get("interaction_types") or [],
+            condition_count=1,  # checked by the conditions' formset
+            cap_count=cleaned.get("cap_count"),
+            cap_points=cleaned.get("cap_points"),
+            cap_window_days=cleaned.get("cap_window_days"),
+            valid_from=cleaned.get("valid_from"),
+            valid_until=cleaned.get("valid_until"),
+        )
+        for name, message in errors.items():
+            self.add_error("cap_count" if name == "cap" else name, message)
+        return cleaned
+
+
+@admin.register(ScoringRule)
+class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
+    form = ScoringRuleForm
+    inlines = [RuleConditionInline]
+    list_display = ["name", "sentence", "dimension", "points", "active", "valid_from", "valid_until"]
+    list_filter = ["dimension", "active"]
+    search_fields = ["name", "key", "description"]
+    prepopulated_fields = {"key": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "key", "description", "dimension", "points", "active"]}),
+        ("Engagement", {"fields": ["interaction_types"], "description": "Leave empty for fit rules."}),
+        ("Conditions", {"fields": ["match"]}),
+        ("Caps (engagement only)", {"fields": ["cap_count", "cap_points", "cap_window_days"]}),
+        ("Validity", {"fields": ["valid_from", "valid_until"]}),
+    ]
+    actions = ["activate", "deactivate"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ScoringRule]:
+        return super().get_queryset(request).prefetch_related("conditions")
+
+    @admin.display(description="Rule")
+    def sentence(self, obj: ScoringRule) -> str:
+        return pure.describe_rule(obj.as_pure(list(obj.conditions.all())))
+
+    @admin.action(description="Activate selected rules")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
+        count = queryset.update(active=True)
+        self.message_user(request, f"{count} rule(s) activated. Fit scores follow when leads are rescored.")
+
+    @admin.action(description="Deactivate selected rules")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
+        count = queryset.update(active=False)
+        self.message_user(request, f"{count} rule(s) deactivated. Fit scores follow when leads are rescored.")
+
+    def has_delete_permission(self, request: HttpRequest, obj: ScoringRule | None = None) -> bool:
+        # The ledger keeps every rule's history; deactivate a rule instead.
+        if obj is not None and obj.entries.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(ScoreGroup)
+class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
+    list_display = ["name", "key", "min_score", "leave_below", "description"]
+    prepopulated_fields = {"key": ["name"]}
+    ordering = ["min_score"]
+
+    def save_model(
+        self, request: HttpRequest, obj: ScoreGroup, form: forms.ModelForm[ScoreGroup], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        services.leads_regroup()
+
+    def delete_model(self, request: HttpRequest, obj: ScoreGroup) -> None:
+        super().delete_model(request, obj)
+        services.leads_regroup()

@@ -1,0 +1,30 @@
+"""Scoring's tables, by topic: the model marketers design (:mod:`~scoring.models.design`),
+leads and what they do (:mod:`~scoring.models.leads`), the ledger and what happens over
+time (:mod:`~scoring.models.ledger`), and the lists kept beside them
+(:mod:`~scoring.models.records`). Every name is kept here."""
+
+from scoring.models.design import DecayPolicy, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
+from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
+from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry
+from scoring.models.records import SetAside, SuppressedAddress
+
+__all__ = [
+    "Account",
+    "DecayPolicy",
+    "DecayRun",
+    "GroupTransition",
+    "Interaction",
+    "Lead",
+    "LifecycleStage",
+    "RescoreJob",
+    "RescoreLane",
+    "RuleCondition",
+    "ScoreEntry",
+    "ScoreGroup",
+    "ScoreWatch",
+    "ScoringRule",
+    "SetAside",
+    "SuppressedAddress",
+    "Visitor",
+    "validate_time_zone",
+]

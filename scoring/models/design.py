@@ -1,0 +1,159 @@
+"""The scoring model marketers design: score groups, rules and their conditions, the
+decay policy, and the scores routing watches."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from scoring import decay
+from scoring import rules as pure
+
+
+class ScoreGroup(models.Model):
+    """A band of total score, from ``min_score`` up to the next group's threshold."""
+
+    key = models.SlugField(max_length=60, unique=True, help_text="Stable name used in model files.")
+    name = models.CharField(max_length=100)
+    min_score = models.IntegerField(unique=True, help_text="Leads with at least this total score are in the group.")
+    leave_below = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Hysteresis: a lead in this group leaves it only when its total falls below this "
+        "(at most the minimum score). Empty: leaves below the minimum score.",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["min_score"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(leave_below__isnull=True) | Q(leave_below__lte=F("min_score")),
+                name="group_leave_below_at_most_min",
+                violation_error_message="'Leave below' must be at most the minimum score.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.min_score}+)"
+
+
+class ScoringRule(models.Model):
+    key = models.SlugField(max_length=80, unique=True, help_text="Stable name used in model files.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    points = models.IntegerField(help_text="Negative points subtract.")
+    match = models.CharField(
+        max_length=3,
+        choices=[(pure.Match.ALL.value, "all conditions"), (pure.Match.ANY.value, "any condition")],
+        default=pure.Match.ALL.value,
+    )
+    interaction_types = models.JSONField(default=list, blank=True)
+    cap_count = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many times per lead.")
+    cap_points = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many points per lead.")
+    cap_window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Apply the caps per period of this many days instead of for ever."
+    )
+    active = models.BooleanField(default=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dimension", "key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_pure(self, conditions: list[RuleCondition] | None = None) -> pure.Rule:
+        """The rule as plain data; pass ``conditions`` when they were prefetched."""
+        rows = conditions if conditions is not None else list(self.conditions.all())
+        cap = None
+        if self.cap_count is not None or self.cap_points is not None:
+            cap = pure.Cap(count=self.cap_count, points=self.cap_points, window_days=self.cap_window_days)
+        return pure.Rule(
+            id=self.pk,
+            dimension=pure.Dimension(self.dimension),
+            points=self.points,
+            conditions=tuple(
+                pure.Condition(field=c.field, operator=pure.Operator(c.operator), value=c.value) for c in rows
+            ),
+            match=pure.Match(self.match),
+            interaction_types=frozenset(self.interaction_types or ()),
+            cap=cap,
+            active=self.active,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+        )
+
+
+class RuleCondition(models.Model):
+    rule = models.ForeignKey(ScoringRule, on_delete=models.CASCADE, related_name="conditions")
+    position = models.PositiveSmallIntegerField(default=0)
+    field = models.CharField(
+        max_length=120,
+        help_text="A lead field (industry, title, city…) or attributes.<name> for fit rules; "
+        "an interaction property (campaign, form, url…) for engagement rules.",
+    )
+    operator = models.CharField(max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator])
+    value = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return pure.describe_condition(
+            pure.Condition(self.field, pure.Operator(self.operator), self.value),
+            dimension=pure.Dimension(self.rule.dimension),
+        )
+
+
+class DecayPolicy(models.Model):
+    """How quiet leads lose engagement, nightly. One row: the model's policy."""
+
+    kind = models.CharField(
+        max_length=20, choices=[(k.value, k.value.replace("_", " ")) for k in decay.Kind], default=decay.Kind.NONE
+    )
+    points_per_day = models.PositiveIntegerField(default=0, help_text="Linear: points lost per quiet day.")
+    after_days = models.PositiveIntegerField(
+        default=0, help_text="Linear and half-life: days without activity before decay starts."
+    )
+    half_life_days = models.FloatField(default=0, help_text="Half-life: days for engagement to halve.")
+    window_days = models.PositiveIntegerField(
+        default=0, help_text="Time window: only engagement from the last N days counts."
+    )
+    floor = models.IntegerField(default=0, help_text="Decay never takes engagement below this.")
+
+    class Meta:
+        verbose_name = "decay policy"
+        verbose_name_plural = "decay policy"
+
+    def __str__(self) -> str:
+        return f"Decay: {self.get_kind_display()}"
+
+    def as_pure(self) -> decay.Policy:
+        return decay.Policy(
+            kind=decay.Kind(self.kind),
+            points_per_day=self.points_per_day,
+            after_days=self.after_days,
+            half_life_days=self.half_life_days,
+            window_days=self.window_days,
+            floor=self.floor,
+        )
+
+    @classmethod
+    def current(cls) -> decay.Policy:
+        row = cls.objects.order_by("pk").first()
+        return row.as_pure() if row is not None else decay.Policy()
+
+
+class ScoreWatch(models.Model):
+    """A total score whose crossing is recorded as a transition even when no
+    group changes (routing's "score rises above / falls below N" triggers)."""
+
+    value = models.IntegerField(unique=True)
+
+    def __str__(self) -> str:
+        return f"watch {self.value}"

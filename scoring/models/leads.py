@@ -1,0 +1,236 @@
+"""Leads, the accounts they belong to, anonymous visitors, and what they do (interactions)."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+
+from scoring import rules as pure
+from scoring.models.design import ScoreGroup
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a time zone name such as Europe/Madrid or America/New_York.")
+
+
+class Account(models.Model):
+    """A company; leads belong to one by their email domain."""
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, unique=True)
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(null=True, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. America/Los_Angeles: when its leads get email.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name or self.domain
+
+
+class LifecycleStage(models.TextChoices):
+    SUBSCRIBER = "subscriber", "Subscriber"
+    LEAD = "lead", "Lead"
+    MQL = "mql", "Marketing qualified lead"
+    SQL = "sql", "Sales qualified lead"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    CUSTOMER = "customer", "Customer"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+class Lead(models.Model):
+    # Fields a fit rule may read (see scoring.rules.LEAD_FIELDS).
+    FIT_FIELDS = (
+        "email",
+        "first_name",
+        "last_name",
+        "title",
+        "department",
+        "company",
+        "industry",
+        "company_size",
+        "annual_revenue",
+        "country",
+        "city",
+        "lifecycle_stage",
+    )
+
+    # A lead is known by its email, its external id (another system's), or both.
+    # NULL, not "", when unknown: the case-insensitive unique index ignores NULLs.
+    email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    department = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    # Foreign keys without their own index where another index leads with the
+    # column, or with a partial one where most rows are NULL: fewer indexes to
+    # write on every score change.
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
+    )
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Custom attributes, read by rules as attributes.<name>."
+    )
+    lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+        db_index=False,
+    )
+    # The id of the sales team whose queue this lead waits in, unclaimed; NULL
+    # otherwise. Routing keeps it (scoring never reads it): it puts the team's
+    # waiting leads in an index by score, so the sales queue page reads its top
+    # leads without sorting the whole queue. Not a foreign key: scoring imports
+    # no other app.
+    queue_team_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Cached sums of the score ledger; only scoring.services writes them, in
+    # the same transaction as the ledger rows, holding the lead's row lock.
+    fit_score = models.IntegerField(default=0, editable=False)
+    engagement_score = models.IntegerField(default=0, editable=False)
+    total_score = models.GeneratedField(
+        expression=F("fit_score") + F("engagement_score"),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
+    score_group = models.ForeignKey(
+        ScoreGroup,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_index=False,  # lead_group_score_idx leads with it
+    )
+    last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Decay starts from here: the engagement right after the last change that
+    # was not decay, and when that was (see scoring.decay).
+    engagement_base = models.IntegerField(default=0, editable=False)
+    engagement_base_at = models.DateTimeField(null=True, blank=True, editable=False)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. Europe/Madrid; else the account's, else the site's.",
+    )
+    # Consent: once set, no nurture email is sent to this lead again.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Set when attributes changed in bulk (ingestion); workers re-evaluate fit
+    # and clear it, so a change is never left unscored even if the broker is down.
+    fit_pending = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
+            models.CheckConstraint(
+                condition=Q(email__isnull=False) | Q(external_id__isnull=False), name="lead_has_identity"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-total_score"], name="lead_total_score_idx"),
+            models.Index(fields=["score_group", "-total_score"], name="lead_group_score_idx"),
+            models.Index(fields=["id"], condition=Q(fit_pending=True), name="lead_fit_pending_idx"),
+            models.Index(fields=["account"], condition=Q(account__isnull=False), name="lead_account_idx"),
+            models.Index(fields=["owner"], condition=Q(owner__isnull=False), name="lead_owner_idx"),
+            models.Index(
+                fields=["queue_team_id", "-total_score"],
+                condition=Q(queue_team_id__isnull=False),
+                name="lead_queue_team_score_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or f"external id {self.external_id}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def rule_values(self) -> dict[str, object]:
+        fields: dict[str, object] = {}
+        for name in self.FIT_FIELDS:
+            value = getattr(self, name)
+            fields[name] = float(value) if name == "annual_revenue" and value is not None else value
+        return pure.lead_values(fields, self.attributes or {})
+
+
+class Visitor(models.Model):
+    """An anonymous browser (first-party cookie), not a lead until it identifies.
+
+    Its interactions wait unscored, without a lead; when the visitor identifies
+    they move to the lead and are scored then, once.
+    """
+
+    key = models.CharField(max_length=64, unique=True, help_text="The visitor cookie's value.")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="visitors")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    identified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"visitor {self.key}"
+
+
+class Interaction(models.Model):
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )  # interaction_lead_time_idx leads with it
+    visitor = models.ForeignKey(
+        Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )
+    type = models.CharField(max_length=40, choices=list(pure.INTERACTION_TYPES.items()))
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    source = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    # Scoring could not process it (see SetAside): neither scored nor waiting, so
+    # workers do not claim it again and rescoring does not count it, until retried.
+    set_aside = models.BooleanField(default=False, db_default=False, editable=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["lead", "-occurred_at"], name="interaction_lead_time_idx"),
+            # What workers claim: unscored interactions of known leads.
+            models.Index(
+                fields=["id"],
+                condition=Q(scored_at__isnull=True, lead__isnull=False, set_aside=False),
+                name="interaction_unscored_idx",
+            ),
+            models.Index(fields=["visitor"], condition=Q(visitor__isnull=False), name="interaction_visitor_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(lead__isnull=False) | Q(visitor__isnull=False), name="interaction_has_actor"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f"lead {self.lead_id}" if self.lead_id else f"visitor {self.visitor_id}"
+        return f"{self.get_type_display()} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"

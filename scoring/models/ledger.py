@@ -1,0 +1,206 @@
+"""The score ledger and what happens over time: group transitions (the outbox routing
+reads), decay runs, rescore jobs and their lanes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from scoring import rules as pure
+from scoring.models.design import ScoreGroup, ScoringRule
+from scoring.models.leads import Interaction, Lead
+
+
+class ScoreEntry(models.Model):
+    """One row of the append-only score ledger."""
+
+    class Cause(models.TextChoices):
+        RULE = "rule", "Rule"
+        MANUAL = "manual", "Manual adjustment"
+        RESCORE = "rescore", "Rescore"
+        DECAY = "decay", "Decay"
+
+    # The ledger is the most written table: foreign keys are indexed only by
+    # the composite or partial indexes below.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_entries", db_index=False)
+    dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    delta = models.IntegerField()
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    # RESTRICT: history keeps its rules (deactivate a rule instead of deleting
+    # it), but erasing a lead still removes its interactions and entries.
+    rule = models.ForeignKey(
+        ScoringRule, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
+    )
+    interaction = models.ForeignKey(
+        Interaction, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
+    )
+    occurred_at = models.DateTimeField(help_text="When what caused the change happened.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+
+    class Meta:
+        verbose_name_plural = "score entries"
+        constraints = [
+            # A rule scores an interaction at most once, whatever the workers do.
+            models.UniqueConstraint(
+                fields=["interaction", "rule"],
+                condition=Q(interaction__isnull=False),
+                name="ledger_one_award_per_interaction_rule",
+            ),
+        ]
+        indexes = [
+            # A lead's rows by rule, carrying what the sums by lead and rule read (rescore,
+            # "why this score", caps): read from the index alone, not from rows spread
+            # over the whole table.
+            models.Index(
+                fields=["lead", "rule", "occurred_at"],
+                include=["dimension", "delta", "interaction"],
+                name="ledger_lead_rule_idx",
+            ),
+            models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="ledger_rule_idx"),
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="ledger_created_by_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} ({self.cause})"
+
+
+class GroupTransition(models.Model):
+    """Something routing acts on happened to a lead: an outbox that routing consumes.
+
+    Kinds: a score change that moved the lead to another group or across a
+    watched score (``score``), a change of lifecycle stage (``stage``), sales
+    qualified or disqualified the lead. Written in the same transaction as the
+    change; routing marks a row processed when it has acted on it, so a crash
+    in between loses nothing and a re-run acts once.
+    """
+
+    class Kind(models.TextChoices):
+        SCORE = "score", "Score change"
+        STAGE = "stage", "Lifecycle stage change"
+        QUALIFIED = "qualified", "Qualified by sales"
+        DISQUALIFIED = "disqualified", "Disqualified by sales"
+
+    class Direction(models.TextChoices):
+        UP = "up", "Up"
+        DOWN = "down", "Down"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions", db_index=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SCORE, db_default=Kind.SCORE)
+    # No index on the groups: every scoring batch, decay run and routing pass writes
+    # these rows, while only deleting a score group looks them up by group.
+    from_group = models.ForeignKey(
+        ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    to_group = models.ForeignKey(
+        ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    direction = models.CharField(max_length=4, choices=Direction.choices, blank=True, db_default="")
+    previous_total = models.IntegerField(null=True, blank=True, help_text="The lead's total right before the change.")
+    total_score = models.IntegerField(help_text="The lead's total right after the change.")
+    from_stage = models.CharField(max_length=20, blank=True, db_default="")
+    to_stage = models.CharField(max_length=20, blank=True, db_default="")
+    detail = models.CharField(
+        max_length=300, blank=True, db_default="", help_text="A reason given by a person, if any."
+    )
+    cause = models.CharField(
+        max_length=20, help_text="What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales."
+    )
+    occurred_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="transition_pending_idx"),
+            models.Index(fields=["lead", "-occurred_at"], name="transition_lead_idx"),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.STAGE:
+            return f"lead {self.lead_id}: stage {self.from_stage} -> {self.to_stage} ({self.cause})"
+        if self.kind != self.Kind.SCORE:
+            return f"lead {self.lead_id}: {self.get_kind_display()} ({self.cause})"
+        return f"lead {self.lead_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"
+
+
+class DecayRun(models.Model):
+    """One run of the nightly decay: what it did, for the admin."""
+
+    day = models.DateField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    leads = models.PositiveIntegerField(default=0)
+    points = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Decay of {self.day}: {self.leads} leads, {self.points} points"
+
+
+class RescoreJob(models.Model):
+    """Rescore leads from their history after a rule change: in the background,
+    in chunks, by any number of workers at once, resumable (see :class:`RescoreLane`)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    group = models.ForeignKey(
+        ScoreGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Only leads in this group (empty: all leads).",
+    )
+    lead_ids = models.JSONField(null=True, blank=True, help_text="Only these leads (empty: as the group says).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    entries = models.PositiveIntegerField(default=0, help_text="Ledger rows written.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Rescore #{self.pk}: {self.done}/{self.total} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, round(100 * self.done / self.total))
+
+
+class RescoreLane(models.Model):
+    """A slice of a rescore job's leads (ids in [low, high)), rescored chunk by chunk
+    in id order by one worker at a time, which holds the lane's row lock for the
+    chunk: its cursor ``last_lead_id`` moves in the chunk's transaction, so a
+    stopped worker's lane resumes exactly where its last chunk committed."""
+
+    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="lanes")
+    position = models.PositiveIntegerField()
+    low = models.BigIntegerField()
+    high = models.BigIntegerField()
+    last_lead_id = models.BigIntegerField(default=0)
+    finished = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="rescore_lane_position")]
+
+    def __str__(self) -> str:
+        return f"lane {self.position} of rescore #{self.job_id}: ids {self.low}-{self.high - 1}"

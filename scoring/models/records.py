@@ -1,0 +1,83 @@
+"""Kept beside the scores: the suppression list, and the rows batches set aside."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class SuppressedAddress(models.Model):
+    """An email address that nurture never mails again: the suppression list.
+
+    Only a hash of the normalised address (lower-cased, trimmed) is kept, so the
+    entry outlives the lead's erasure without keeping the address. Plain SHA-256,
+    not keyed with SECRET_KEY: rotating that key (after a leak, say) must never
+    silently empty the list and mail people who asked not to be mailed, and other
+    tools exchange suppression lists as SHA-256 of the same normalised form. The
+    cost is that someone holding the table can confirm a guessed address is on
+    it, which is the question the list exists to answer anyway. Only
+    scoring.suppression writes it.
+    """
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained (marked as spam)"
+        MANUAL = "manual", "Added by hand"
+
+    address_hash = models.CharField(
+        max_length=64, unique=True, editable=False, help_text="SHA-256 (hex) of the lower-cased, trimmed address."
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    suppressed_at = models.DateTimeField()
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the lead with this address was erased: only the hash remains."
+    )
+
+    class Meta:
+        verbose_name = "suppressed address"
+        verbose_name_plural = "suppression list"
+        ordering = ["-suppressed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.address_hash[:12]}… ({self.get_reason_display()})"
+
+
+class SetAside(models.Model):
+    """A row a batch could not process, set aside with its error so that the rest
+    of the batch went on (see :mod:`scoring.setaside`, its only writer).
+
+    ``kind`` says which batch and which table ``row_id`` is in (an interaction, a
+    lead for decay, a routing event, a nurture enrollment…); the row has left its
+    batch's way until someone retries it. One row per (kind, row): failing again
+    counts up ``failures``.
+    """
+
+    kind = models.CharField(max_length=40)
+    row_id = models.BigIntegerField()
+    # Not a foreign key: the row may be about a lead that another app's table
+    # names; erasing a lead deletes these rows by this id (setaside_rows_erase).
+    lead_id = models.BigIntegerField(null=True, blank=True)
+    error_type = models.CharField(max_length=200)
+    error = models.TextField()
+    traceback = models.TextField(blank=True)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="Retried and back in its batch's way.")
+    retried_at = models.DateTimeField(null=True, blank=True)
+    retry_result = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "set-aside row"
+        verbose_name_plural = "set-aside rows"
+        ordering = ["-last_failed_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "row_id"], name="setaside_one_per_row")]
+        indexes = [models.Index(fields=["lead_id"], condition=Q(lead_id__isnull=False), name="setaside_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.row_id}: {self.error_type}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
