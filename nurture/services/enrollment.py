@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -35,57 +35,18 @@ def enrollment_start(*, lead: Lead, sequence: Sequence, now: datetime | None = N
     return enrollment_try_start(lead=lead, sequence=sequence, now=now).enrollment
 
 
-@transaction.atomic
 def enrollment_try_start(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -> EnrollResult:
-    """:func:`enrollment_start`, saying why not when it does not enroll.
+    """:func:`enrollment_start`, saying why not when it does not enroll: the bulk path
+    (:func:`enrollments_start_many`) for one lead, so one lead and many are decided alike.
 
     Two callers enrolling the same lead at once: the partial unique
     constraint (one open enrollment per lead and sequence) lets one win; the
     other gets "already enrolled".
     """
-    now = now or timezone.now()
-    try:
-        fresh = Lead.objects.select_related("account", "score_group").get(pk=lead.pk)
-    except Lead.DoesNotExist:
-        return EnrollResult(None, "lead no longer exists")
-    if suppression_exits([fresh]):
-        # The address is on the suppression list (its owner opted out, perhaps as a
-        # lead since erased and now created again): never mail it, and show it.
-        suppression.leads_unsubscribe_suppressed(lead_ids=[fresh.pk], at=now)
-        return EnrollResult(None, "suppressed")
-    sequence = Sequence.objects.select_related("exit_on_group_reached").get(pk=sequence.pk)
-    first = sequence.steps.order_by("position").first()
-    statuses = set(Enrollment.objects.filter(lead=fresh, sequence=sequence).values_list("status", flat=True))
-    history = goals.History(
-        has_open=bool(statuses & set(OPEN)),
-        has_ended=bool(statuses - set(OPEN)),
-        address_bounced=Delivery.objects.filter(enrollment__lead=fresh, status=Delivery.Status.BOUNCED).exists(),
-    )
-    decision = goals.enrollment_decision(
-        policy=goals.ReenrollPolicy(sequence.reenroll),
-        history=history,
-        lead=lead_facts(fresh),
-        goals=sequence.exit_goals(),
-        has_email=bool(fresh.email),
-        sequence_active=sequence.active,
-        has_steps=first is not None,
-    )
-    if not decision.start:
-        return EnrollResult(None, decision.refusal)
-    assert first is not None
-    if decision.close_open:
-        open_enrollments_exit(Enrollment.objects.filter(lead=fresh, sequence=sequence), goals.ExitReason.RESTARTED, now)
-    try:
-        with transaction.atomic():
-            enrollment = Enrollment.objects.create(
-                lead=fresh,
-                sequence=sequence,
-                enrolled_at=now,
-                next_run_at=first_run_at(step=first, after=now, tz=lead_time_zone(fresh)),
-            )
-    except IntegrityError:
-        return EnrollResult(None, "already enrolled")
-    return EnrollResult(enrollment)
+    started = _enrollments_start(sequence=sequence, lead_ids=[lead.pk], now=now or timezone.now())
+    if lead.pk not in started.enrollments:
+        return EnrollResult(None, started.refusals[lead.pk])
+    return EnrollResult(Enrollment.objects.get(pk=started.enrollments[lead.pk]))
 
 
 @dataclass
@@ -106,50 +67,60 @@ class EnrollSummary:
 def enrollments_start_by_email(
     *, sequence: Sequence, emails: Iterable[str], now: datetime | None = None
 ) -> EnrollSummary:
-    """Enroll the leads with these emails (case-insensitive), each through :func:`enrollment_try_start`."""
-    now = now or timezone.now()
+    """Enroll the leads with these emails (case-insensitive) with :func:`enrollments_start_many`."""
     wanted = list(dict.fromkeys(e.strip() for e in emails if e.strip()))
-    leads = {
-        str(lead.email).lower(): lead
-        for lead in Lead.objects.annotate(email_lower=Lower("email")).filter(
-            email_lower__in=[e.lower() for e in wanted]
-        )
-    }
+    leads = dict(
+        Lead.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=[e.lower() for e in wanted])
+        .values_list("email_lower", "pk")
+    )
     summary = EnrollSummary()
-    for email in wanted:
-        lead = leads.get(email.lower())
-        if lead is None:
-            summary.unknown.append(email)
-            continue
-        result = enrollment_try_start(lead=lead, sequence=sequence, now=now)
-        if result.enrollment is not None:
-            summary.enrolled += 1
-        else:
-            summary.refused.setdefault(result.refusal, []).append(email)
+    known = [(email, leads[email.lower()]) for email in wanted if email.lower() in leads]
+    summary.unknown = [email for email in wanted if email.lower() not in leads]
+    _summarise(summary, known, enrollments_start_many(sequence=sequence, lead_ids=[pk for _, pk in known], now=now))
     return summary
 
 
 def enrollments_start_for_leads(
     *, sequence: Sequence, leads: Iterable[Lead], now: datetime | None = None
 ) -> EnrollSummary:
-    now = now or timezone.now()
+    """Enroll these leads with :func:`enrollments_start_many`; the summary names them."""
+    named = [(str(lead), lead.pk) for lead in leads]
     summary = EnrollSummary()
-    for lead in leads:
-        result = enrollment_try_start(lead=lead, sequence=sequence, now=now)
-        if result.enrollment is not None:
-            summary.enrolled += 1
-        else:
-            summary.refused.setdefault(result.refusal, []).append(str(lead))
+    _summarise(summary, named, enrollments_start_many(sequence=sequence, lead_ids=[pk for _, pk in named], now=now))
     return summary
+
+
+def _summarise(summary: EnrollSummary, named: Seq[tuple[str, int]], refusals: dict[int, str]) -> None:
+    """Count each (name, lead id) as enrolled or refused. A lead named twice (two spellings
+    of its email) is enrolled once: the second name is "already enrolled"."""
+    seen: set[int] = set()
+    for name, pk in named:
+        refusal = refusals[pk] or ("already enrolled" if pk in seen else "")
+        seen.add(pk)
+        if refusal:
+            summary.refused.setdefault(refusal, []).append(name)
+        else:
+            summary.enrolled += 1
 
 
 def enrollments_start_many(
     *, sequence: Sequence, lead_ids: Iterable[int], now: datetime | None = None
 ) -> dict[int, str]:
-    """Enroll these leads in ``sequence`` with a constant number of queries (routing's
-    bulk path); the same decisions as :func:`enrollment_try_start`. Returns, per
-    lead id, "" when enrolled, else why not."""
-    now = now or timezone.now()
+    """Enroll these leads in ``sequence`` if consent, exit goals and the re-enrollment
+    policy allow, with a constant number of queries: the one way leads are enrolled
+    (routing, the admin, the API, the command). Returns, per lead id, "" when
+    enrolled, else why not."""
+    return _enrollments_start(sequence=sequence, lead_ids=lead_ids, now=now or timezone.now()).refusals
+
+
+@dataclass(frozen=True)
+class _Started:
+    refusals: dict[int, str]  # lead id -> "" when enrolled, else why not
+    enrollments: dict[int, int]  # lead id -> the enrollment made
+
+
+def _enrollments_start(*, sequence: Sequence, lead_ids: Iterable[int], now: datetime) -> _Started:
     ids = list(dict.fromkeys(lead_ids))
     leads = list(
         Lead.objects.filter(pk__in=ids)
@@ -223,30 +194,30 @@ def enrollments_start_many(
     for lead_id, _ in new:
         if lead_id not in mine:
             results[lead_id] = "already enrolled"
-    return results
+    return _Started(results, mine)
 
 
-def _enrollments_insert(*, sequence: Sequence, rows: Seq[tuple[int, datetime]], now: datetime) -> set[int]:
+def _enrollments_insert(*, sequence: Sequence, rows: Seq[tuple[int, datetime]], now: datetime) -> dict[int, int]:
     """Insert active enrollments (lead id, first step due) unless the lead has an open
-    one already; returns the lead ids inserted."""
+    one already; returns the enrollments inserted, by lead id."""
     if not rows:
-        return set()
+        return {}
     if connection.vendor == "postgresql":
         inserted = bulk.pg_execute(
             "INSERT INTO nurture_enrollment (lead_id, sequence_id, position, next_run_at, status, exit_reason,"
             " enrolled_at) SELECT l, %s, 0, d, 'active', '', %s FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(l, d)"
-            " ON CONFLICT DO NOTHING RETURNING lead_id",
+            " ON CONFLICT DO NOTHING RETURNING lead_id, id",
             [sequence.pk, now, [r[0] for r in rows], [r[1] for r in rows]],
         )
-        return {row[0] for row in inserted}
+        return {lead_id: pk for lead_id, pk in inserted}
     Enrollment.objects.bulk_create(
         [Enrollment(lead_id=pk, sequence=sequence, enrolled_at=now, next_run_at=due) for pk, due in rows],
         ignore_conflicts=True,
     )
-    return set(
+    return dict(
         Enrollment.objects.filter(
             lead_id__in=[r[0] for r in rows], sequence=sequence, enrolled_at=now, status__in=OPEN
-        ).values_list("lead_id", flat=True)
+        ).values_list("lead_id", "pk")
     )
 
 

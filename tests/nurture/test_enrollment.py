@@ -185,3 +185,36 @@ def test_bulk_enrolling_decides_as_one_by_one(policy: str, django_assert_max_num
     assert states(bulk_sequence) == states(single_sequence)
     opened = Enrollment.objects.filter(sequence=bulk_sequence, enrolled_at=later).get(lead=leads[0])
     assert opened.next_run_at == later + timedelta(hours=2)
+
+
+def test_enrolling_many_by_email_or_from_the_lead_list_takes_a_few_queries_whatever_their_number(
+    django_assert_max_num_queries,
+) -> None:
+    """The admin's "Enroll leads" page, the lead list's action and the command take the bulk path."""
+    sequence = sequence_with_steps()
+    leads = [LeadFactory.create(email=f"lead{n}@example.com") for n in range(30)]
+    gone = LeadFactory.create(email="gone@example.com", unsubscribed_at=T0)
+    emails = [lead.email or "" for lead in leads[:20]] + ["GONE@example.com", "nobody@example.com"]
+
+    with django_assert_max_num_queries(14):
+        by_email = services.enrollments_start_by_email(sequence=sequence, emails=emails, now=T0)
+    with django_assert_max_num_queries(14):
+        listed = services.enrollments_start_for_leads(sequence=sequence, leads=[*leads[20:], gone], now=T0)
+
+    assert (by_email.enrolled, by_email.refused, by_email.unknown) == (
+        20,
+        {"unsubscribed": ["GONE@example.com"]},
+        ["nobody@example.com"],
+    )
+    assert (listed.enrolled, listed.refused) == (10, {"unsubscribed": ["gone@example.com"]})
+    assert Enrollment.objects.filter(sequence=sequence, status="active").count() == 30
+
+
+def test_a_lead_named_twice_by_email_is_enrolled_once() -> None:
+    sequence = sequence_with_steps()
+    LeadFactory.create(email="ana@example.com")
+
+    summary = services.enrollments_start_by_email(sequence=sequence, emails=["ana@example.com", "ANA@example.com"])
+
+    assert (summary.enrolled, summary.refused) == (1, {"already enrolled": ["ANA@example.com"]})
+    assert Enrollment.objects.filter(sequence=sequence).count() == 1
