@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
@@ -21,8 +22,8 @@ from intake import ingest
 from intake.api_keys import KeyHasScope, request_api_key, required_scope
 from intake.bodies import JSONBodyParser, PayloadTooLarge
 from intake.models import ApiScope
-from scoring import erasure, selectors, services
-from scoring.models import Lead, LifecycleStage, validate_time_zone
+from scoring import erasure, lead_fields, selectors, services
+from scoring.models import Lead, validate_time_zone
 from scoring.rules import INTERACTION_TYPES
 
 # The largest value the lead's integer columns take (PostgreSQL integer).
@@ -174,24 +175,35 @@ class EventsView(ScopedAPIView):
 # --- leads ---------------------------------------------------------------------
 
 
-class LeadInSerializer(serializers.Serializer[Any]):
-    """What other systems may set on a lead (upsert by email)."""
+def _lead_field(name: str) -> serializers.Field[Any, Any, Any, Any]:
+    """The check of a lead field other systems may write, as its column allows."""
+    column = Lead._meta.get_field(name)
+    assert isinstance(column, models.Field), f"lead field {name} is not a column"
+    if column.choices:
+        return serializers.ChoiceField(choices=column.choices, required=False)
+    if isinstance(column, models.JSONField):
+        return serializers.DictField(required=False, help_text="Custom attributes, merged into those known.")
+    if isinstance(column, models.DecimalField):
+        return serializers.DecimalField(
+            max_digits=column.max_digits, decimal_places=column.decimal_places, required=False, allow_null=True
+        )
+    if isinstance(column, models.PositiveIntegerField):
+        return serializers.IntegerField(min_value=0, max_value=MAX_INT_COLUMN, required=False, allow_null=True)
+    assert isinstance(column, models.CharField), f"lead field {name}: no API check for {type(column).__name__}"
+    assert column.max_length, f"lead field {name}: a text column without a length"
+    # NULL, not "", where the column takes NULL (an external id is unique unless NULL).
+    return serializers.CharField(
+        max_length=column.max_length, required=False, allow_null=column.null, allow_blank=not column.null
+    )
 
-    email = serializers.EmailField(max_length=254)
-    external_id = serializers.CharField(max_length=200, required=False, allow_null=True)
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    department = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    company = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    company_size = serializers.IntegerField(min_value=0, max_value=MAX_INT_COLUMN, required=False, allow_null=True)
-    annual_revenue = serializers.DecimalField(max_digits=16, decimal_places=2, required=False, allow_null=True)
-    country = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    time_zone = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
-    attributes = serializers.DictField(required=False, help_text="Custom attributes, merged into those known.")
+
+class LeadInSerializer(serializers.Serializer[Any]):
+    """What other systems may set on a lead (upsert by email): the email and the fields
+    scoring.lead_fields lets them write, each checked as its column allows."""
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        writable = [field.name for field in lead_fields.FIELDS if field.writable]
+        return {"email": serializers.EmailField(max_length=254), **{name: _lead_field(name) for name in writable}}
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):

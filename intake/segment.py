@@ -53,6 +53,7 @@ from intake import bodies, ingest
 from intake import events as checks
 from intake.api_keys import InvalidKey, api_key_has_scope, api_key_verify
 from intake.models import ApiKey, ApiScope
+from scoring import lead_fields
 from scoring.timestamps import timestamp_in_range
 
 logger = logging.getLogger(__name__)
@@ -71,18 +72,8 @@ EVENT_TYPES = {
     "social mention": "social_mention",
 }
 IGNORED_TYPES = {"screen", "group", "alias"}
-TRAIT_FIELDS = {
-    "firstName": "first_name",
-    "first_name": "first_name",
-    "lastName": "last_name",
-    "last_name": "last_name",
-    "title": "title",
-    "department": "department",
-    "industry": "industry",
-    "employees": "company_size",
-    "country": "country",
-    "city": "city",
-}
+# Traits that set a lead field (scoring.lead_fields); "company" and "address" are read apart.
+TRAIT_FIELDS = lead_fields.TRAITS
 # The lead's company_size column (PostgreSQL integer) holds no more.
 MAX_EMPLOYEES = 2_147_483_647
 # Leadflow's event fields, as Segment calls them, for errors a sender can act on.

@@ -30,22 +30,12 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from nurture import links
+from scoring import lead_fields
 
 UNSUBSCRIBE_SALT = "nurture.unsubscribe"
 
 # Lead fields a template may use, besides the custom attributes.
-LEAD_TEMPLATE_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "title",
-    "department",
-    "company",
-    "industry",
-    "country",
-    "city",
-    "lifecycle_stage",
-)
+LEAD_TEMPLATE_FIELDS = lead_fields.TEMPLATE
 
 _LINK = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(.*?)\2", re.IGNORECASE | re.DOTALL)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from scoring import lead_fields
+
 
 class Dimension(StrEnum):
     FIT = "fit"
@@ -63,21 +65,8 @@ LIST_OPERATORS = {Operator.ONE_OF, Operator.NOT_ONE_OF}
 NUMERIC_OPERATORS = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE}
 VALUELESS_OPERATORS = {Operator.IS_SET, Operator.IS_EMPTY}
 
-# Lead fields a fit rule may test; custom attributes are named "attributes.<key>".
-LEAD_FIELDS: dict[str, str] = {
-    "email_domain": "email domain",
-    "first_name": "first name",
-    "last_name": "last name",
-    "title": "title",
-    "department": "department",
-    "company": "company",
-    "industry": "industry",
-    "company_size": "company size",
-    "annual_revenue": "annual revenue",
-    "country": "country",
-    "city": "city",
-    "lifecycle_stage": "lifecycle stage",
-}
+# Lead fields a fit rule may test, with their words; custom attributes are named "attributes.<key>".
+LEAD_FIELDS: dict[str, str] = lead_fields.FIT_LABELS
 CUSTOM_PREFIX = "attributes."
 
 INTERACTION_TYPES: dict[str, str] = {

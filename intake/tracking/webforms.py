@@ -28,12 +28,12 @@ from intake.api import LeadInSerializer
 from intake.models import TrackedForm
 from intake.tracking.limits import client_network, rate_limited, too_many
 from intake.tracking.pages import VISITOR_COOKIE
-from scoring import services
+from scoring import lead_fields, services
 
-# Lead fields a form may write: those the API may, less what only the company decides
-# (lifecycle stage, external id). Custom attributes are listed one by one, as
-# "attributes.<name>". Owner and scores are no source's to write.
-FORM_LEAD_FIELDS = services.LEAD_EDITABLE_FIELDS - {"lifecycle_stage", "external_id", "attributes"}
+# Lead fields a form may write (scoring.lead_fields): those the API may, less what only
+# the company decides (lifecycle stage, external id). Custom attributes are listed one
+# by one, as "attributes.<name>". Owner and scores are no source's to write.
+FORM_LEAD_FIELDS = lead_fields.ANONYMOUS
 ATTRIBUTE_PREFIX = "attributes."
 # Interaction properties Leadflow sets, or that nurture and its figures read (the
 # form's key; a message's campaign, sequence, step and delivery; where it came from):

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
+from scoring import lead_fields
 from scoring import rules as pure
 from scoring.models.design import ScoreGroup
 
@@ -53,21 +54,8 @@ class LifecycleStage(models.TextChoices):
 
 
 class Lead(models.Model):
-    # Fields a fit rule may read (see scoring.rules.LEAD_FIELDS).
-    FIT_FIELDS = (
-        "email",
-        "first_name",
-        "last_name",
-        "title",
-        "department",
-        "company",
-        "industry",
-        "company_size",
-        "annual_revenue",
-        "country",
-        "city",
-        "lifecycle_stage",
-    )
+    # The columns a fit rule reads (scoring.lead_fields).
+    FIT_FIELDS = lead_fields.FIT_COLUMNS
 
     # A lead is known by its email, its external id (another system's), or both.
     # NULL, not "", when unknown: the case-insensitive unique index ignores NULLs.

@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from scoring import lead_fields, selectors
 from scoring import rules as pure
-from scoring import selectors
 from scoring.models import Lead, LifecycleStage, ScoreEntry
 from scoring.services.ledger import (
     LeadState,
@@ -70,24 +70,8 @@ def leads_rescore_fit_all(*, chunk_size: int = 1000, at: datetime | None = None)
         last_id = ids[-1]
 
 
-LEAD_EDITABLE_FIELDS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "title",
-        "department",
-        "company",
-        "industry",
-        "company_size",
-        "annual_revenue",
-        "country",
-        "city",
-        "lifecycle_stage",
-        "external_id",
-        "time_zone",
-        "attributes",
-    }
-)
+# What lead_upsert may change: the fields other systems may write (scoring.lead_fields).
+LEAD_EDITABLE_FIELDS = lead_fields.WRITABLE
 
 
 class LeadConflict(ValueError):

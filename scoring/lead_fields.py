@@ -1,0 +1,50 @@
+"""The lead's fields, in one list: which a rule may test, which other systems may write,
+which an anonymous form may write, which a nurture template may show, and what
+Segment's identify traits call them. Every door, the rules and the templates derive
+their own lists from this one. Pure: no database here (the columns are
+:class:`scoring.models.Lead`'s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LeadField:
+    name: str  # the Lead column
+    label: str  # in rule sentences: "+5 when company size is at least 50"
+    fit: bool = True  # fit rules (and routing's conditions and territories) may test it
+    writable: bool = True  # other systems may set it: the API, Segment, forms, imports
+    anonymous: bool = True  # an anonymous form may set it (never stage, owner, scores or ids)
+    template: bool = True  # nurture email templates may show it
+    traits: tuple[str, ...] = ()  # Segment identify traits that set it
+
+
+FIELDS: tuple[LeadField, ...] = (
+    LeadField("external_id", "external id", fit=False, anonymous=False, template=False),
+    LeadField("first_name", "first name", traits=("firstName", "first_name")),
+    LeadField("last_name", "last name", traits=("lastName", "last_name")),
+    LeadField("title", "title", traits=("title",)),
+    LeadField("department", "department", traits=("department",)),
+    # Segment's "company" trait is a name or {"name": …}: read apart (intake.segment).
+    LeadField("company", "company"),
+    LeadField("industry", "industry", traits=("industry",)),
+    LeadField("company_size", "company size", template=False, traits=("employees",)),
+    LeadField("annual_revenue", "annual revenue", template=False),
+    LeadField("country", "country", traits=("country",)),
+    LeadField("city", "city", traits=("city",)),
+    LeadField("time_zone", "time zone", fit=False, template=False),
+    LeadField("lifecycle_stage", "lifecycle stage", anonymous=False),
+    LeadField("attributes", "custom attributes", fit=False, anonymous=False, template=False),
+)
+
+# What a fit rule may test, with its words: the email's domain (from the email) and the
+# fit fields. Custom attributes are tested as "attributes.<name>".
+FIT_LABELS: dict[str, str] = {"email_domain": "email domain", **{f.name: f.label for f in FIELDS if f.fit}}
+# The columns fit is computed from (the email gives email_domain).
+FIT_COLUMNS: tuple[str, ...] = ("email", *(f.name for f in FIELDS if f.fit))
+WRITABLE: frozenset[str] = frozenset(f.name for f in FIELDS if f.writable)
+ANONYMOUS: frozenset[str] = frozenset(f.name for f in FIELDS if f.anonymous)
+TEMPLATE: tuple[str, ...] = ("email", *(f.name for f in FIELDS if f.template))
+TRAITS: dict[str, str] = {trait: f.name for f in FIELDS for trait in f.traits}
