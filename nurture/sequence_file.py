@@ -31,17 +31,14 @@ valid.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import yaml
 
 from nurture import goals, timing
+from scoring import file_checks as checks
 
 FORMAT_VERSION = 1
-_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
+MAX_KEY = 80  # the keys' and campaigns' columns
 _TOP_KEYS = {"leadflow_nurture", "sequences"}
 _SEQUENCE_KEYS = {"key", "name", "description", "active", "reenroll", "exit", "send_window", "steps"}
 _EXIT_KEYS = {"reaches_group", "leaves_group", "converted", "routed_to_sales"}
@@ -96,12 +93,9 @@ TemplateCheck = Callable[[str, str, str], dict[str, str]]
 
 def load_text(text: str, *, check_templates: TemplateCheck | None = None) -> FileSpec:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SequenceFileError([f"{where}not valid YAML ({problem})"]) from None
+        data = checks.yaml_load(text)
+    except ValueError as exc:
+        raise SequenceFileError([str(exc)]) from None
     return load_data(data, check_templates=check_templates)
 
 
@@ -109,7 +103,7 @@ def load_data(data: object, *, check_templates: TemplateCheck | None = None) -> 
     errors: list[str] = []
     if not isinstance(data, dict):
         raise SequenceFileError(["the file must be a mapping with leadflow_nurture and sequences"])
-    _unknown(data, _TOP_KEYS, "", errors)
+    checks.unknown_keys(data, _TOP_KEYS, "", errors)
     if data.get("leadflow_nurture") != FORMAT_VERSION:
         errors.append(
             f"leadflow_nurture: must be {FORMAT_VERSION} (the format version), not {data.get('leadflow_nurture')!r}"
@@ -119,68 +113,26 @@ def load_data(data: object, *, check_templates: TemplateCheck | None = None) -> 
     if not isinstance(raw, list) or not raw:
         errors.append("sequences: must be a non-empty list")
     else:
-        seen: dict[str, int] = {}
+        seen: dict[str, str] = {}
         for index, item in enumerate(raw):
-            where = f"sequences[{index}]"
-            spec = _sequence(item, where, errors, check_templates)
-            if spec is None:
-                continue
-            if spec.key in seen:
-                errors.append(f"{where}.key: {spec.key!r} is also the key of sequences[{seen[spec.key]}]")
-            seen[spec.key] = index
-            sequences.append(spec)
+            spec = _sequence(item, f"sequences[{index}]", seen, errors, check_templates)
+            if spec is not None:
+                sequences.append(spec)
     if errors:
         raise SequenceFileError(errors)
     return FileSpec(tuple(sequences))
 
 
-def _unknown(item: dict[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
-    for key in item:
-        if key not in allowed:
-            place = f"{where}.{key}" if where else str(key)
-            errors.append(f"{place}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _text(item: dict[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
-    value = item.get(key)
-    if value is None:
-        if required:
-            errors.append(f"{where}.{key}: required")
-        return ""
-    if not isinstance(value, str):
-        errors.append(f"{where}.{key}: must be text, not {type(value).__name__}")
-        return ""
-    if required and not value.strip():
-        errors.append(f"{where}.{key}: must not be empty")
-    return value
-
-
-def _bool(item: dict[str, Any], key: str, where: str, errors: list[str], default: bool) -> bool:
-    value = item.get(key, default)
-    if not isinstance(value, bool):
-        errors.append(f"{where}.{key}: must be true or false")
-        return default
-    return value
-
-
-def _int(item: dict[str, Any], key: str, where: str, errors: list[str]) -> int:
-    value = item.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        errors.append(f"{where}.{key}: must be a whole number, 0 or more")
-        return 0
-    return int(value)
-
-
 def _window(raw: object, where: str, errors: list[str], default: timing.Window) -> timing.Window:
     if raw is None:
         return default
-    if not isinstance(raw, dict):
-        errors.append(f"{where}: must be a mapping with hours and/or weekdays")
+    window = checks.mapping(raw, where, errors, holding="with hours and/or weekdays")
+    if window is None:
         return default
-    _unknown(raw, _WINDOW_KEYS, where, errors)
+    checks.unknown_keys(window, _WINDOW_KEYS, where, errors)
     start, end, weekdays = default.start_hour, default.end_hour, set(default.weekdays)
-    if "hours" in raw:
-        hours = raw["hours"]
+    if "hours" in window:
+        hours = window["hours"]
         if (
             not isinstance(hours, list)
             or len(hours) != 2
@@ -189,8 +141,8 @@ def _window(raw: object, where: str, errors: list[str], default: timing.Window) 
             errors.append(f"{where}.hours: must be [start, end], local hours such as [9, 18]")
         else:
             start, end = hours
-    if "weekdays" in raw:
-        days = raw["weekdays"]
+    if "weekdays" in window:
+        days = window["weekdays"]
         if not isinstance(days, list) or not all(isinstance(d, str) and d.lower()[:3] in timing.WEEKDAYS for d in days):
             errors.append(f"{where}.weekdays: must be a list of days such as [mon, tue, wed, thu, fri]")
         else:
@@ -205,31 +157,29 @@ def _window(raw: object, where: str, errors: list[str], default: timing.Window) 
 
 
 def _sequence(
-    item: object, where: str, errors: list[str], check_templates: TemplateCheck | None
+    raw: object, where: str, seen: dict[str, str], errors: list[str], check_templates: TemplateCheck | None
 ) -> SequenceSpec | None:
-    if not isinstance(item, dict):
-        errors.append(f"{where}: must be a mapping (key, name, steps…)")
+    item = checks.mapping(raw, where, errors, holding="(key, name, steps…)")
+    if item is None:
         return None
-    _unknown(item, _SEQUENCE_KEYS, where, errors)
-    key = _text(item, "key", where, errors, required=True)
-    if key and not _KEY.match(key):
-        errors.append(f"{where}.key: use letters, digits, - and _ (at most 80)")
-    name = _text(item, "name", where, errors, required=True)
-    reenroll = item.get("reenroll", goals.ReenrollPolicy.AFTER_ENDED.value)
-    if reenroll not in {p.value for p in goals.ReenrollPolicy}:
-        errors.append(f"{where}.reenroll: must be one of {', '.join(p.value for p in goals.ReenrollPolicy)}")
+    checks.unknown_keys(item, _SEQUENCE_KEYS, where, errors)
+    key = checks.key(item, where, seen, errors, max_length=MAX_KEY)
+    name = checks.text(item, "name", where, errors, required=True)
+    policies = [p.value for p in goals.ReenrollPolicy]
+    reenroll = checks.choice(item, "reenroll", where, errors, policies)
+    if reenroll not in policies:
         reenroll = goals.ReenrollPolicy.AFTER_ENDED.value
-    exit_raw = item.get("exit") or {}
+    exit_raw = checks.mapping(
+        item.get("exit") or {}, f"{where}.exit", errors, holding=f"({', '.join(sorted(_EXIT_KEYS))})"
+    )
     reaches = leaves = None
     converted = routed = True
-    if not isinstance(exit_raw, dict):
-        errors.append(f"{where}.exit: must be a mapping ({', '.join(sorted(_EXIT_KEYS))})")
-    else:
-        _unknown(exit_raw, _EXIT_KEYS, f"{where}.exit", errors)
-        reaches = _text(exit_raw, "reaches_group", f"{where}.exit", errors) or None
-        leaves = _text(exit_raw, "leaves_group", f"{where}.exit", errors) or None
-        converted = _bool(exit_raw, "converted", f"{where}.exit", errors, True)
-        routed = _bool(exit_raw, "routed_to_sales", f"{where}.exit", errors, True)
+    if exit_raw is not None:
+        checks.unknown_keys(exit_raw, _EXIT_KEYS, f"{where}.exit", errors)
+        reaches = checks.text(exit_raw, "reaches_group", f"{where}.exit", errors) or None
+        leaves = checks.text(exit_raw, "leaves_group", f"{where}.exit", errors) or None
+        converted = checks.flag(exit_raw, "converted", f"{where}.exit", errors, default=True)
+        routed = checks.flag(exit_raw, "routed_to_sales", f"{where}.exit", errors, default=True)
     default_window = _window(item.get("send_window"), f"{where}.send_window", errors, timing.Window())
     steps: list[StepSpec] = []
     raw_steps = item.get("steps")
@@ -244,8 +194,8 @@ def _sequence(
         key=key,
         name=name,
         steps=tuple(steps),
-        description=_text(item, "description", where, errors),
-        active=_bool(item, "active", where, errors, True),
+        description=checks.text(item, "description", where, errors),
+        active=checks.flag(item, "active", where, errors, default=True),
         reenroll=str(reenroll),
         exit_reaches_group=reaches,
         exit_leaves_group=leaves,
@@ -255,31 +205,31 @@ def _sequence(
 
 
 def _step(
-    item: object,
+    raw: object,
     index: int,
     where: str,
     errors: list[str],
     default_window: timing.Window,
     check_templates: TemplateCheck | None,
 ) -> StepSpec | None:
-    if not isinstance(item, dict):
-        errors.append(f"{where}: must be a mapping (wait, subject, text, html…)")
+    step = checks.mapping(raw, where, errors, holding="(wait, subject, text, html…)")
+    if step is None:
         return None
-    _unknown(item, _STEP_KEYS, where, errors)
-    wait = item.get("wait") or {}
+    item = step
+    checks.unknown_keys(item, _STEP_KEYS, where, errors)
+    wait = checks.mapping(item.get("wait") or {}, f"{where}.wait", errors, holding="such as {days: 2, hours: 0}")
     days = hours = 0
-    if not isinstance(wait, dict):
-        errors.append(f"{where}.wait: must be a mapping such as {{days: 2, hours: 0}}")
-    else:
-        _unknown(wait, _WAIT_KEYS, f"{where}.wait", errors)
-        days, hours = _int(wait, "days", f"{where}.wait", errors), _int(wait, "hours", f"{where}.wait", errors)
+    if wait is not None:
+        checks.unknown_keys(wait, _WAIT_KEYS, f"{where}.wait", errors)
+        days = checks.whole_number(wait, "days", f"{where}.wait", errors, minimum=0, default=0) or 0
+        hours = checks.whole_number(wait, "hours", f"{where}.wait", errors, minimum=0, default=0) or 0
     window = _window(item.get("send_window"), f"{where}.send_window", errors, default_window)
-    campaign = _text(item, "campaign", where, errors)
-    if campaign and not _KEY.match(campaign):
+    campaign = checks.text(item, "campaign", where, errors)
+    if campaign and not checks.is_key(campaign, max_length=MAX_KEY):
         errors.append(f"{where}.campaign: use letters, digits, - and _")
-    subject = _text(item, "subject", where, errors, required=True)
-    text = _text(item, "text", where, errors, required=True)
-    html = _text(item, "html", where, errors)
+    subject = checks.text(item, "subject", where, errors, required=True)
+    text = checks.text(item, "text", where, errors, required=True)
+    html = checks.text(item, "html", where, errors)
     if "\n" in subject.strip():
         errors.append(f"{where}.subject: must be one line")
     if check_templates is not None and subject and text:

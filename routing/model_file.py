@@ -55,7 +55,9 @@ from django.db import models
 
 from nurture.models import Sequence
 from routing.models import RoutingAction, RoutingRule, Team, check_conditions
+from routing.services import score_watches_sync
 from routing.triggers import Trigger
+from scoring import file_checks as checks
 from scoring import model_file as scoring_file
 from scoring.models import LifecycleStage, ScoreGroup
 
@@ -63,7 +65,6 @@ _TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "email"}
 _RULE_KEYS = {"key", "name", "active", "trigger", "group", "threshold", "stage", "conditions", "actions"}
 _ACTION_KEYS = {"kind", "sequence", "team", "user", "stage", "tag", "url", "secret_env", "message"}
 _CONDITION_KEYS = {"field", "operator", "value"}
-_KEY = re.compile(r"^[-a-zA-Z0-9_]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
@@ -121,86 +122,28 @@ def parse(values: Mapping[str, Any], errors: list[str]) -> RoutingSpec:
     return RoutingSpec(teams=teams, rules=rules)
 
 
-def _unknown(item: Mapping[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
-    for key in item:
-        if key not in allowed:
-            errors.append(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _text(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
-    value = item.get(key)
-    if value is None:
-        if required:
-            errors.append(f"{where}.{key}: required")
-        return ""
-    if not isinstance(value, str):
-        errors.append(f"{where}.{key}: must be text, not {type(value).__name__}")
-        return ""
-    if required and not value.strip():
-        errors.append(f"{where}.{key}: must not be empty")
-    return value
-
-
-def _choice(item: Mapping[str, Any], key: str, where: str, errors: list[str], choices: Iterable[str]) -> str:
-    value = _text(item, key, where, errors)
-    allowed = list(choices)
-    if value and value not in allowed:
-        errors.append(f"{where}.{key}: {value!r} is not one of {', '.join(allowed)}")
-    return value
-
-
-def _int(item: Mapping[str, Any], key: str, where: str, errors: list[str]) -> int | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        errors.append(f"{where}.{key}: must be a whole number, not {value!r}")
-        return None
-    return value
-
-
-def _key(item: Mapping[str, Any], where: str, seen: dict[str, str], errors: list[str]) -> str:
-    key = _text(item, "key", where, errors, required=True)
-    if key and not _KEY.match(key):
-        errors.append(f"{where}.key: '{key}' may hold only letters, digits, - and _")
-    if key in seen:
-        errors.append(f"{where}.key: '{key}' is also the key of {seen[key]}")
-    elif key:
-        seen[key] = where
-    return key
-
-
-def _list(data: object, where: str, errors: list[str]) -> list[Any]:
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        errors.append(f"{where}: must be a list")
-        return []
-    return data
-
-
 def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
     teams = []
     seen: dict[str, str] = {}
-    for index, item in enumerate(_list(data, "teams", errors)):
+    for index, raw in enumerate(checks.items(data, "teams", errors)):
         where = f"teams[{index}]"
-        if not isinstance(item, dict):
-            errors.append(f"{where}: must be a mapping with key, name and assignment")
+        item = checks.mapping(raw, where, errors, holding="with key, name and assignment")
+        if item is None:
             continue
-        _unknown(item, _TEAM_KEYS, where, errors)
-        sla_hours = _int(item, "sla_hours", where, errors)
+        checks.unknown_keys(item, _TEAM_KEYS, where, errors)
+        sla_hours = checks.whole_number(item, "sla_hours", where, errors)
         if sla_hours is not None and sla_hours < 0:
             errors.append(f"{where}.sla_hours: must be 0 or more")
         teams.append(
             TeamSpec(
-                key=_key(item, where, seen, errors),
-                name=_text(item, "name", where, errors, required=True),
-                assignment=_choice(item, "assignment", where, errors, Team.Assignment.values)
+                key=checks.key(item, where, seen, errors),
+                name=checks.text(item, "name", where, errors, required=True),
+                assignment=checks.choice(item, "assignment", where, errors, Team.Assignment.values)
                 or Team.Assignment.ROUND_ROBIN.value,
                 sla_hours=sla_hours,
-                sla_action=_choice(item, "sla_action", where, errors, Team.SlaAction.values)
+                sla_action=checks.choice(item, "sla_action", where, errors, Team.SlaAction.values)
                 or Team.SlaAction.NOTIFY.value,
-                email=_text(item, "email", where, errors),
+                email=checks.text(item, "email", where, errors),
             )
         )
     return tuple(teams)
@@ -209,27 +152,24 @@ def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
 def _rules(data: object, errors: list[str]) -> tuple[RuleSpec, ...]:
     rules = []
     seen: dict[str, str] = {}
-    for index, item in enumerate(_list(data, "routing", errors)):
+    for index, raw in enumerate(checks.items(data, "routing", errors)):
         where = f"routing[{index}]"
-        if not isinstance(item, dict):
-            errors.append(f"{where}: must be a mapping with key, name, trigger and actions")
+        item = checks.mapping(raw, where, errors, holding="with key, name, trigger and actions")
+        if item is None:
             continue
-        _unknown(item, _RULE_KEYS, where, errors)
-        active = item.get("active", True)
-        if not isinstance(active, bool):
-            errors.append(f"{where}.active: must be true or false")
-            active = True
-        trigger = _text(item, "trigger", where, errors, required=True)
+        checks.unknown_keys(item, _RULE_KEYS, where, errors)
+        active = checks.flag(item, "active", where, errors, default=True)
+        trigger = checks.text(item, "trigger", where, errors, required=True)
         if trigger and trigger not in {t.value for t in Trigger}:
             errors.append(f"{where}.trigger: {trigger!r} is not one of {', '.join(t.value for t in Trigger)}")
         rules.append(
             RuleSpec(
-                key=_key(item, where, seen, errors),
-                name=_text(item, "name", where, errors, required=True),
+                key=checks.key(item, where, seen, errors),
+                name=checks.text(item, "name", where, errors, required=True),
                 trigger=trigger,
-                group=_text(item, "group", where, errors),
-                threshold=_int(item, "threshold", where, errors),
-                stage=_choice(item, "stage", where, errors, LifecycleStage.values),
+                group=checks.text(item, "group", where, errors),
+                threshold=checks.whole_number(item, "threshold", where, errors),
+                stage=checks.choice(item, "stage", where, errors, LifecycleStage.values),
                 conditions=_conditions(item.get("conditions"), where, errors),
                 actions=_actions(item.get("actions"), where, errors),
                 active=active,
@@ -240,12 +180,12 @@ def _rules(data: object, errors: list[str]) -> tuple[RuleSpec, ...]:
 
 def _conditions(data: object, where: str, errors: list[str]) -> tuple[scoring_file.ConditionSpec, ...]:
     conditions = []
-    for index, item in enumerate(_list(data, f"{where}.conditions", errors)):
+    for index, raw in enumerate(checks.items(data, f"{where}.conditions", errors)):
         place = f"{where}.conditions[{index}]"
-        if not isinstance(item, dict):
-            errors.append(f"{place}: must be a mapping with field, operator and value")
+        item = checks.mapping(raw, place, errors, holding="with field, operator and value")
+        if item is None:
             continue
-        _unknown(item, _CONDITION_KEYS, place, errors)
+        checks.unknown_keys(item, _CONDITION_KEYS, place, errors)
         condition = {k: v for k, v in item.items() if k in _CONDITION_KEYS}
         # The admin's own check (routing.models.check_conditions), one condition at a time for the place.
         for problem in check_conditions([condition]):
@@ -261,31 +201,31 @@ def _conditions(data: object, where: str, errors: list[str]) -> tuple[scoring_fi
 
 def _actions(data: object, where: str, errors: list[str]) -> tuple[ActionSpec, ...]:
     actions = []
-    for index, item in enumerate(_list(data, f"{where}.actions", errors)):
+    for index, raw in enumerate(checks.items(data, f"{where}.actions", errors)):
         place = f"{where}.actions[{index}]"
-        if not isinstance(item, dict):
-            errors.append(f"{place}: must be a mapping with kind and its settings")
+        item = checks.mapping(raw, place, errors, holding="with kind and its settings")
+        if item is None:
             continue
         if "secret" in item:
             errors.append(f"{place}.secret: secrets never go in the file: name an environment variable in secret_env")
-        _unknown(item, _ACTION_KEYS | {"secret"}, place, errors)
-        kind = _text(item, "kind", place, errors, required=True)
+        checks.unknown_keys(item, _ACTION_KEYS | {"secret"}, place, errors)
+        kind = checks.text(item, "kind", place, errors, required=True)
         if kind and kind not in RoutingAction.Kind.values:
             errors.append(f"{place}.kind: {kind!r} is not one of {', '.join(RoutingAction.Kind.values)}")
-        secret_env = _text(item, "secret_env", place, errors)
+        secret_env = checks.text(item, "secret_env", place, errors)
         if secret_env and not _ENV_NAME.match(secret_env):
             errors.append(f"{place}.secret_env: '{secret_env}' is not an environment variable name")
         actions.append(
             ActionSpec(
                 kind=kind,
-                sequence=_text(item, "sequence", place, errors),
-                team=_text(item, "team", place, errors),
-                user=_text(item, "user", place, errors),
-                stage=_choice(item, "stage", place, errors, LifecycleStage.values),
-                tag=_text(item, "tag", place, errors),
-                url=_text(item, "url", place, errors),
+                sequence=checks.text(item, "sequence", place, errors),
+                team=checks.text(item, "team", place, errors),
+                user=checks.text(item, "user", place, errors),
+                stage=checks.choice(item, "stage", place, errors, LifecycleStage.values),
+                tag=checks.text(item, "tag", place, errors),
+                url=checks.text(item, "url", place, errors),
                 secret_env=secret_env,
-                message=_text(item, "message", place, errors),
+                message=checks.text(item, "message", place, errors),
             )
         )
     return tuple(actions)
@@ -363,8 +303,6 @@ def routing_model_import(spec: RoutingSpec) -> list[str]:
         lines.extend(_rules_import(spec.rules, teams, errors))
     if errors:
         raise scoring_file.ModelFileError(errors)
-    from routing.services import score_watches_sync
-
     score_watches_sync()
     return lines
 

@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from scoring import decay as decay_math
+from scoring import file_checks as checks
 from scoring import rules as pure
 
 FORMAT_VERSION = 1
@@ -170,12 +171,9 @@ def sections() -> tuple[Section, ...]:
 def load_text(text: str) -> ModelSpec:
     """Parse and check a model file's text; raise ModelFileError listing every problem."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ModelFileError([f"{where}not valid YAML ({problem})"]) from None
+        data = checks.yaml_load(text)
+    except ValueError as exc:
+        raise ModelFileError([str(exc)]) from None
     return load_data(data)
 
 
@@ -183,12 +181,12 @@ def load_data(data: object) -> ModelSpec:
     errors: list[str] = []
     if not isinstance(data, dict):
         raise ModelFileError(["the file must be a mapping with score_groups and rules"])
-    _unknown_keys(data, _TOP_KEYS | {k for s in _SECTIONS.values() for k in s.keys}, "", errors)
+    checks.unknown_keys(data, _TOP_KEYS | {k for s in _SECTIONS.values() for k in s.keys}, "", errors)
     version = data.get("leadflow_model")
     if version != FORMAT_VERSION:
         errors.append(f"leadflow_model: must be {FORMAT_VERSION} (the format version), not {version!r}")
-    name = _text(data, "name", "", errors)
-    description = _text(data, "description", "", errors)
+    name = checks.text(data, "name", "", errors)
+    description = checks.text(data, "description", "", errors)
     groups = _groups(data.get("score_groups", []), errors)
     rules = _rules(data.get("rules", []), errors)
     decay = _decay(data.get("decay"), errors)
@@ -214,71 +212,30 @@ def load_data(data: object) -> ModelSpec:
     )
 
 
-def _unknown_keys(item: dict[str, Any], allowed: set[str], where: str, errors: list[str]) -> None:
-    for key in item:
-        if key not in allowed:
-            place = f"{where}.{key}" if where else str(key)
-            errors.append(f"{place}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _text(item: dict[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
-    value = item.get(key)
-    place = f"{where}.{key}" if where else key
-    if value is None:
-        if required:
-            errors.append(f"{place}: required")
-        return ""
-    if not isinstance(value, str):
-        errors.append(f"{place}: must be text, not {type(value).__name__}")
-        return ""
-    if required and not value.strip():
-        errors.append(f"{place}: must not be empty")
-    return value
-
-
-def _int(item: dict[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> int | None:
-    value = item.get(key)
-    if value is None:
-        if required:
-            errors.append(f"{where}.{key}: required")
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        errors.append(f"{where}.{key}: must be a whole number, not {value!r}")
-        return None
-    return value
-
-
-def _list(data: object, where: str, errors: list[str]) -> list[Any]:
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        errors.append(f"{where}: must be a list")
-        return []
-    return data
-
-
 def _groups(data: object, errors: list[str]) -> list[GroupSpec]:
     groups: list[GroupSpec] = []
-    seen_keys: set[str] = set()
+    seen_keys: dict[str, str] = {}
     seen_scores: dict[int, str] = {}
-    for index, item in enumerate(_list(data, "score_groups", errors)):
+    for index, raw in enumerate(checks.items(data, "score_groups", errors)):
         where = f"score_groups[{index}]"
-        if not isinstance(item, dict):
-            errors.append(f"{where}: must be a mapping with key, name and min_score")
+        item = checks.mapping(raw, where, errors, holding="with key, name and min_score")
+        if item is None:
             continue
-        _unknown_keys(item, _GROUP_KEYS, where, errors)
-        key = _key(item, where, seen_keys, errors)
-        name = _text(item, "name", where, errors, required=True)
-        min_score = _int(item, "min_score", where, errors, required=True)
+        checks.unknown_keys(item, _GROUP_KEYS, where, errors)
+        key = checks.key(item, where, seen_keys, errors)
+        name = checks.text(item, "name", where, errors, required=True)
+        min_score = checks.whole_number(item, "min_score", where, errors, required=True)
         if min_score is not None:
             if min_score in seen_scores:
                 errors.append(f"{where}.min_score: {min_score} is already the threshold of {seen_scores[min_score]}")
             seen_scores[min_score] = key
-        leave_below = _int(item, "leave_below", where, errors)
+        leave_below = checks.whole_number(item, "leave_below", where, errors)
         if leave_below is not None and min_score is not None and leave_below > min_score:
             errors.append(f"{where}.leave_below: {leave_below} must be at most min_score ({min_score})")
         groups.append(
-            GroupSpec(key, name, min_score or 0, _text(item, "description", where, errors), leave_below=leave_below)
+            GroupSpec(
+                key, name, min_score or 0, checks.text(item, "description", where, errors), leave_below=leave_below
+            )
         )
     return groups
 
@@ -287,18 +244,21 @@ def _decay(data: object, errors: list[str]) -> decay_math.Policy:
     """The ``decay`` section: {policy: none|linear|half_life|window, …}."""
     if data is None:
         return decay_math.Policy()
-    if not isinstance(data, dict):
-        errors.append("decay: must be a mapping with policy and its settings")
+    section = checks.mapping(data, "decay", errors, holding="with policy and its settings")
+    if section is None:
         return decay_math.Policy()
-    _unknown_keys(data, _DECAY_KEYS, "decay", errors)
-    kind_text = data.get("policy", "none")
+    checks.unknown_keys(section, _DECAY_KEYS, "decay", errors)
+    kind_text = section.get("policy", "none")
     try:
         kind = decay_math.Kind(kind_text)
     except ValueError:
         errors.append(f"decay.policy: {kind_text!r} is not one of {', '.join(k.value for k in decay_math.Kind)}")
         return decay_math.Policy()
-    numbers = {name: _int(data, name, "decay", errors) for name in ("points_per_day", "after_days", "window_days")}
-    half_life = data.get("half_life_days", 0)
+    numbers = {
+        name: checks.whole_number(section, name, "decay", errors)
+        for name in ("points_per_day", "after_days", "window_days")
+    }
+    half_life = section.get("half_life_days", 0)
     if not isinstance(half_life, int | float) or isinstance(half_life, bool):
         errors.append("decay.half_life_days: must be a number of days")
         half_life = 0
@@ -308,21 +268,11 @@ def _decay(data: object, errors: list[str]) -> decay_math.Policy:
         after_days=numbers["after_days"] or 0,
         half_life_days=float(half_life),
         window_days=numbers["window_days"] or 0,
-        floor=_int(data, "floor", "decay", errors) or 0,
+        floor=checks.whole_number(section, "floor", "decay", errors) or 0,
     )
     for name, message in decay_math.check_policy(policy).items():
         errors.append(f"decay.{name}: {message}")
     return policy
-
-
-def _key(item: dict[str, Any], where: str, seen: set[str], errors: list[str]) -> str:
-    key = _text(item, "key", where, errors, required=True)
-    if key and not all(ch.isalnum() or ch in "-_" for ch in key):
-        errors.append(f"{where}.key: '{key}' may hold only letters, digits, - and _")
-    if key in seen:
-        errors.append(f"{where}.key: '{key}' is used twice")
-    seen.add(key)
-    return key
 
 
 def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> datetime | None:
@@ -346,32 +296,27 @@ def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> date
 
 def _rules(data: object, errors: list[str]) -> list[RuleSpec]:
     specs: list[RuleSpec] = []
-    seen: set[str] = set()
-    for index, item in enumerate(_list(data, "rules", errors)):
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(checks.items(data, "rules", errors)):
         where = f"rules[{index}]"
-        if not isinstance(item, dict):
-            errors.append(f"{where}: must be a mapping")
+        item = checks.mapping(raw, where, errors)
+        if item is None:
             continue
-        _unknown_keys(item, _RULE_KEYS, where, errors)
-        key = _key(item, where, seen, errors)
-        name = _text(item, "name", where, errors, required=True)
-        dimension = _text(item, "dimension", where, errors, required=True)
-        match = item.get("match", pure.Match.ALL.value)
-        if match not in {m.value for m in pure.Match}:
-            errors.append(f"{where}.match: must be all or any, not {match!r}")
+        checks.unknown_keys(item, _RULE_KEYS, where, errors)
+        key = checks.key(item, where, seen, errors)
+        name = checks.text(item, "name", where, errors, required=True)
+        dimension = checks.text(item, "dimension", where, errors, required=True)
+        match = checks.choice(item, "match", where, errors, [m.value for m in pure.Match]) or pure.Match.ALL.value
         types_raw = item.get("interaction_types", [])
         if not isinstance(types_raw, list) or not all(isinstance(t, str) for t in types_raw):
             errors.append(f"{where}.interaction_types: must be a list of interaction types")
             types_raw = []
-        cap = item.get("cap") or {}
-        if not isinstance(cap, dict):
-            errors.append(f"{where}.cap: must be a mapping with count, points and/or window_days")
-            cap = {}
-        _unknown_keys(cap, _CAP_KEYS, f"{where}.cap", errors)
-        active = item.get("active", True)
-        if not isinstance(active, bool):
-            errors.append(f"{where}.active: must be true or false")
-            active = True
+        cap = checks.mapping(
+            item.get("cap") or {}, f"{where}.cap", errors, holding="with count, points and/or window_days"
+        )
+        cap = cap if cap is not None else {}
+        checks.unknown_keys(cap, _CAP_KEYS, f"{where}.cap", errors)
+        active = checks.flag(item, "active", where, errors, default=True)
         conditions = _conditions(item.get("conditions", []), dimension, where, errors)
         points = item.get("points")
         valid_from = _when(item, "valid_from", where, errors)
@@ -400,8 +345,8 @@ def _rules(data: object, errors: list[str]) -> list[RuleSpec]:
                 name=name,
                 dimension=dimension,
                 points=points if isinstance(points, int) else 0,
-                description=_text(item, "description", where, errors),
-                match=match if isinstance(match, str) else pure.Match.ALL.value,
+                description=checks.text(item, "description", where, errors),
+                match=match,
                 conditions=tuple(conditions),
                 interaction_types=tuple(types_raw),
                 cap_count=cap_count,
@@ -421,12 +366,12 @@ def _conditions(data: object, dimension: str, where: str, errors: list[str]) -> 
         dim = pure.Dimension(dimension)
     except ValueError:
         dim = None
-    for index, item in enumerate(_list(data, f"{where}.conditions", errors)):
+    for index, raw in enumerate(checks.items(data, f"{where}.conditions", errors)):
         place = f"{where}.conditions[{index}]"
-        if not isinstance(item, dict):
-            errors.append(f"{place}: must be a mapping with field, operator and value")
+        item = checks.mapping(raw, place, errors, holding="with field, operator and value")
+        if item is None:
             continue
-        _unknown_keys(item, _CONDITION_KEYS, place, errors)
+        checks.unknown_keys(item, _CONDITION_KEYS, place, errors)
         field_name = item.get("field") or ""
         operator = item.get("operator") or ""
         value = item.get("value")

@@ -139,7 +139,7 @@ def test_a_broken_file_is_rejected_whole_with_every_error_located(tmp_path: Path
         call_command("scoring_model_import", str(path))
     message = str(raised.value)
     for expected in [
-        "score_groups[1].key: 'nurture' is used twice",
+        "score_groups[1].key: 'nurture' is also the key of score_groups[0]",
         "score_groups[1].min_score: 40 is already the threshold of nurture",
         "rules[1].conditions[0].field: Unknown lead field 'industy'",
         "rules[2].conditions[0].value: 'gt' needs a number",

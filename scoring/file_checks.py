@@ -1,0 +1,134 @@
+"""Checking what a file (a model file, a sequence file) says, one value at a time: pure,
+no database. Shared by scoring's model file, routing's section of it and nurture's
+sequence files, so every file reports its problems alike.
+
+Each check takes the mapping that holds the value, its key, the place of the mapping
+in the file (``rules[2]``, empty at the top) and the list of errors to add to; it
+returns what to go on with, so that one pass finds every problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+_KEY = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+def place(where: str, key: object) -> str:
+    """Where a key is in the file: ``rules[2].points``, or ``points`` at the top."""
+    return f"{where}.{key}" if where else str(key)
+
+
+def yaml_load(text: str) -> object:
+    """The file's data, or ValueError saying where the YAML is broken."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValueError(f"{where}not valid YAML ({problem})") from None
+
+
+def unknown_keys(item: Mapping[str, Any], allowed: Iterable[str], where: str, errors: list[str]) -> None:
+    names = sorted(allowed)
+    for key in item:
+        if key not in names:
+            errors.append(f"{place(where, key)}: unknown key (allowed: {', '.join(names)})")
+
+
+def text(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
+    value = item.get(key)
+    if value is None:
+        if required:
+            errors.append(f"{place(where, key)}: required")
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{place(where, key)}: must be text, not {type(value).__name__}")
+        return ""
+    if required and not value.strip():
+        errors.append(f"{place(where, key)}: must not be empty")
+    return value
+
+
+def whole_number(
+    item: Mapping[str, Any],
+    key: str,
+    where: str,
+    errors: list[str],
+    *,
+    required: bool = False,
+    minimum: int | None = None,
+    default: int | None = None,
+) -> int | None:
+    """A whole number (never a bool); ``default`` when the key is missing. Without a
+    ``default`` an explicit null is missing too; with one, null is a wrong value."""
+    value = item.get(key)
+    if key not in item or (value is None and default is None):
+        if required:
+            errors.append(f"{place(where, key)}: required")
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        wanted = f"{minimum} or more" if minimum is not None else f"not {value!r}"
+        errors.append(f"{place(where, key)}: must be a whole number, {wanted}")
+        return default
+    return value
+
+
+def flag(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, default: bool) -> bool:
+    value = item.get(key, default)
+    if not isinstance(value, bool):
+        errors.append(f"{place(where, key)}: must be true or false")
+        return default
+    return value
+
+
+def choice(item: Mapping[str, Any], key: str, where: str, errors: list[str], choices: Iterable[str]) -> str:
+    """One of ``choices`` (or "" when missing)."""
+    value = text(item, key, where, errors)
+    allowed = list(choices)
+    if value and value not in allowed:
+        errors.append(f"{place(where, key)}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def items(data: object, where: str, errors: list[str]) -> list[Any]:
+    """A list (none when missing)."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        errors.append(f"{where}: must be a list")
+        return []
+    return data
+
+
+def mapping(data: object, where: str, errors: list[str], *, holding: str = "") -> dict[str, Any] | None:
+    """A mapping, or None with the error saying what it should hold."""
+    if not isinstance(data, dict):
+        errors.append(f"{where}: must be a mapping" + (f" {holding}" if holding else ""))
+        return None
+    return data
+
+
+def is_key(value: str, *, max_length: int | None = None) -> bool:
+    """Whether ``value`` is a key: letters, digits, - and _ (a slug)."""
+    return _KEY.fullmatch(value) is not None and (max_length is None or len(value) <= max_length)
+
+
+def key(
+    item: Mapping[str, Any], where: str, seen: dict[str, str], errors: list[str], *, max_length: int | None = None
+) -> str:
+    """The item's ``key``: a slug, unique among the places in ``seen`` (key -> place)."""
+    value = text(item, "key", where, errors, required=True)
+    if value and not is_key(value, max_length=max_length):
+        longest = f" (at most {max_length})" if max_length is not None else ""
+        errors.append(f"{place(where, 'key')}: '{value}' may hold only letters, digits, - and _{longest}")
+    if value in seen:
+        errors.append(f"{place(where, 'key')}: '{value}' is also the key of {seen[value]}")
+    elif value:
+        seen[value] = where
+    return value

@@ -1,0 +1,88 @@
+"""The model file, routing's section of it and nurture's sequence files check their values
+with the same helpers (scoring.file_checks), so they report the same problem alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nurture import sequence_file
+from scoring import file_checks, model_file
+
+
+def scoring_errors(items: list[dict[str, Any]]) -> list[str]:
+    return _errors(lambda: model_file.load_data({"leadflow_model": 1, "score_groups": items}))
+
+
+def routing_errors(items: list[dict[str, Any]]) -> list[str]:
+    return _errors(lambda: model_file.load_data({"leadflow_model": 1, "teams": items}))
+
+
+def nurture_errors(items: list[dict[str, Any]]) -> list[str]:
+    steps = [{"subject": "Hi", "text": "Hello"}]
+    sequences = [{"name": "A sequence", "steps": steps, **item} for item in items]
+    return _errors(lambda: sequence_file.load_data({"leadflow_nurture": 1, "sequences": sequences}))
+
+
+def _errors(load: Callable[[], object]) -> list[str]:
+    try:
+        load()
+    except (model_file.ModelFileError, sequence_file.SequenceFileError) as exc:
+        return exc.errors
+    return []
+
+
+FILES: dict[str, tuple[Callable[[list[dict[str, Any]]], list[str]], list[dict[str, Any]]]] = {
+    "score_groups": (scoring_errors, [{"name": "A", "min_score": 1}, {"name": "B", "min_score": 2}]),
+    "teams": (routing_errors, [{"name": "A"}, {"name": "B"}]),  # routing's section of the model file
+    "sequences": (nurture_errors, [{}, {}]),
+}
+
+
+@pytest.mark.parametrize("section", FILES)
+def test_a_key_used_twice_is_named_with_the_place_of_the_first(section: str) -> None:
+    errors_of, items = FILES[section]
+    errors = errors_of([{**items[0], "key": "vip"}, {**items[1], "key": "vip"}])
+    assert f"{section}[1].key: 'vip' is also the key of {section}[0]" in errors
+
+
+@pytest.mark.parametrize("section", FILES)
+@pytest.mark.parametrize("key", ["grüne", "a b", "x.y"])
+def test_a_key_is_letters_digits_dashes_and_underscores_in_every_file(section: str, key: str) -> None:
+    errors_of, items = FILES[section]
+    errors = errors_of([{**items[0], "key": key}])
+    assert any(e.startswith(f"{section}[0].key: '{key}' may hold only letters, digits, - and _") for e in errors)
+
+
+@pytest.mark.parametrize("section", FILES)
+def test_an_unknown_key_is_named_with_the_keys_allowed(section: str) -> None:
+    errors_of, items = FILES[section]
+    errors = errors_of([{**items[0], "key": "a", "colour": "blue"}])
+    assert any(e.startswith(f"{section}[0].colour: unknown key (allowed: ") for e in errors)
+
+
+VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | st.lists(st.integers())
+
+
+@given(value=VALUES, minimum=st.none() | st.integers(-5, 5))
+def test_a_whole_number_is_an_int_never_a_bool(value: object, minimum: int | None) -> None:
+    errors: list[str] = []
+    got = file_checks.whole_number({"n": value}, "n", "x", errors, minimum=minimum)
+    ok = isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+    if value is None:
+        assert (got, errors) == (None, [])
+    elif ok:
+        assert (got, errors) == (value, [])
+    else:
+        assert got is None
+        assert errors
+        assert errors[0].startswith("x.n: must be a whole number")
+
+
+def test_yaml_errors_say_where() -> None:
+    with pytest.raises(ValueError, match=r"^line 3, column 1: not valid YAML"):
+        file_checks.yaml_load("a: 1\nb: [\n")
