@@ -74,12 +74,6 @@ def api_key_issue(
     return IssuedKey(api_key, key)
 
 
-def api_key_scopes_set(*, api_key: ApiKey, scopes: Iterable[str]) -> None:
-    """Change what a key may do; its next request is judged by the new scopes."""
-    api_key.scopes = scopes_check(scopes)
-    api_key.save(update_fields=["scopes"])
-
-
 def api_key_has_scope(api_key: ApiKey, scope: ApiScope) -> bool:
     return isinstance(api_key.scopes, list) and scope.value in api_key.scopes
 

@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 
+from intake.cors import cors
 from intake.events import NUL_MESSAGE, SURROGATE_MESSAGE
 
 MAX_BODY_DEPTH = 32
@@ -225,13 +226,6 @@ def _beacon_answer(error: BodyError) -> JsonResponse:
     return JsonResponse({"detail": error.reason}, status=error.status)
 
 
-def _beacon_cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """The beacon view's own CORS headers, so a site's ``fetch`` can read why it was refused."""
-    from intake.tracking.pages import cors  # imported here: that module reads bodies through this one
-
-    return cors(request, response)
-
-
 def _as_is(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     return response
 
@@ -254,7 +248,8 @@ DOORS = (
     Door(lambda p: p.startswith("/api/v1/"), _api_answer, _default_limit, json_declared_only=True),
     Door(lambda p: p == "/v1/batch", _segment_answer, lambda: SEGMENT_MAX_BATCH_BYTES),
     Door(lambda p: p.startswith("/v1/"), _segment_answer, lambda: SEGMENT_MAX_MESSAGE_BYTES),
-    Door(lambda p: p == "/t/p", _beacon_answer, _default_limit, headers=_beacon_cors),
+    # The beacon view's own CORS headers, so a site's fetch can read why it was refused.
+    Door(lambda p: p == "/t/p", _beacon_answer, _default_limit, headers=cors),
 )
 
 

@@ -52,10 +52,6 @@ class Window:
         """Whether the wall-clock time ``local`` (already in the lead's zone) is inside."""
         return local.weekday() in self.weekdays and self.allows_hour(local.hour)
 
-    @property
-    def always(self) -> bool:
-        return self.start_hour == 0 and self.end_hour == 24 and self.weekdays == ALL_WEEKDAYS
-
 
 def window_errors(start_hour: int, end_hour: int, weekdays: frozenset[int] | set[int]) -> dict[str, str]:
     """What is wrong with a window's settings, by field; empty when it is valid."""

@@ -14,3 +14,6 @@ class RoutingConfig(AppConfig):
         # Their set-aside rows are listed and retried in the admin, in any process.
         sla.register()
         webhooks.register()
+        # Services enqueue tasks by name; importing the tasks registers them, with the
+        # options they are declared with (expiry), in every process, web ones too.
+        from routing import tasks  # noqa: F401

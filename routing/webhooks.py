@@ -51,19 +51,6 @@ def sign(*, secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify(*, secret: str, body: bytes, header: str, tolerance_seconds: int = 300, now: float | None = None) -> bool:
-    """What a receiver does: check the signature and that it is recent."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs((now if now is not None else time.time()) - timestamp) > tolerance_seconds:
-        return False
-    expected = sign(secret=secret, body=body, timestamp=timestamp)
-    return hmac.compare_digest(expected, header)
-
-
 def backoff(attempts: int) -> timedelta:
     """Wait before attempt ``attempts + 1``: base * 2^(attempts - 1), capped."""
     base = settings.LEADFLOW_WEBHOOK_RETRY_SECONDS

@@ -79,17 +79,6 @@ def lead_ledger(*, lead: Lead, limit: int = 50) -> list[ScoreEntry]:
     )
 
 
-def ledger_sums(*, lead_ids: list[int]) -> dict[tuple[int, str], int]:
-    """Sum of ledger deltas by (lead id, dimension): the truth cached scores mirror."""
-    rows = (
-        ScoreEntry.objects.filter(lead_id__in=lead_ids)
-        .values("lead_id", "dimension")
-        .annotate(total=Sum("delta"))
-        .order_by()
-    )
-    return {(row["lead_id"], row["dimension"]): row["total"] for row in rows}
-
-
 def set_aside_open(*, kind: str) -> QuerySet[SetAside]:
     """The rows of ``kind`` set aside and not retried since (a batch keeps them out of its way)."""
     return SetAside.objects.filter(kind=kind, resolved_at__isnull=True)

@@ -10,11 +10,6 @@ def interactions_score_pending_task() -> int:
     return services.interactions_score_pending()
 
 
-@shared_task(name="scoring.rescore_fit", acks_late=True)
-def leads_rescore_fit_task(lead_ids: list[int]) -> int:
-    return services.leads_rescore_fit(lead_ids=lead_ids)
-
-
 @shared_task(name="scoring.decay_nightly", acks_late=True)
 def leads_decay_task() -> int:
     """The nightly decay (idempotent per day: a second run the same day moves nothing)."""

@@ -21,7 +21,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from project.database import database_url
+from scoring.database import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

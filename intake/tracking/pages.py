@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -18,22 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from intake import bodies, ingest
 from intake import events as checks
+from intake.cors import cors
 from intake.tracking.limits import client_network, rate_limited, too_many
 from nurture.links import MAX_URL, web_url
 
 VISITOR_COOKIE = "lf_vid"
-
-
-def cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """``response`` with the CORS headers that let a page of an allowed site
-    (``LEADFLOW_TRACKING_ORIGINS``) read it from ``fetch``; unchanged for any other origin."""
-    origin = request.headers.get("Origin", "")
-    if origin and origin in getattr(settings, "LEADFLOW_TRACKING_ORIGINS", []):
-        response["Access-Control-Allow-Origin"] = origin
-        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Content-Type"
-        response["Vary"] = "Origin"
-    return response
 
 
 @require_GET

@@ -27,17 +27,10 @@ class EnrollResult:
     refusal: str = ""  # why nobody was enrolled, for a person
 
 
-def enrollment_start(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -> Enrollment | None:
-    """Enroll ``lead`` in ``sequence`` if consent, exit goals and the re-enrollment policy allow.
-
-    Returns the new enrollment, or None (see :func:`enrollment_try_start` for why).
-    """
-    return enrollment_try_start(lead=lead, sequence=sequence, now=now).enrollment
-
-
 def enrollment_try_start(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -> EnrollResult:
-    """:func:`enrollment_start`, saying why not when it does not enroll: the bulk path
-    (:func:`enrollments_start_many`) for one lead, so one lead and many are decided alike.
+    """Enroll ``lead`` in ``sequence`` if consent, exit goals and the re-enrollment policy
+    allow; the new enrollment, or why not. The bulk path (:func:`enrollments_start_many`)
+    for one lead, so one lead and many are decided alike.
 
     Two callers enrolling the same lead at once: the partial unique
     constraint (one open enrollment per lead and sequence) lets one win; the

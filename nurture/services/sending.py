@@ -56,6 +56,7 @@ from nurture.services.enrollment import open_enrollments_exit
 from nurture.services.facts import first_run_at, in_window, lead_time_zone
 from nurture.services.messages import Outcome, close_quietly, deliveries_send
 from scoring import setaside, suppression
+from scoring.services import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -231,10 +232,7 @@ def _enrollments_retry(ids: list[int]) -> dict[int, str]:
 
 
 def _send_enqueue() -> None:
-    from nurture.tasks import deliveries_send_due_task
-    from scoring.services import enqueue
-
-    enqueue(deliveries_send_due_task, fallback="the minute nurture task sends it")
+    enqueue("nurture.send_due", fallback="the minute nurture task sends it")
 
 
 setaside.register_kind(

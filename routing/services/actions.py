@@ -220,9 +220,7 @@ def webhook_payload(*, action: RoutingAction, lead: Mapping[str, Any], event: Ma
 
 
 def webhooks_enqueue() -> None:
-    from routing import tasks
-
-    scoring.enqueue(tasks.webhooks_deliver_task, fallback="the minute webhook task delivers it")
+    scoring.enqueue("routing.deliver_webhooks", fallback="the minute webhook task delivers it")
 
 
 def leads_tag(*, lead_ids: Iterable[int], tag: str) -> int:

@@ -15,9 +15,7 @@ SET_ASIDE_NOTIFICATION = "notification"
 
 
 def notifications_enqueue() -> None:
-    from routing import tasks
-
-    scoring.enqueue(tasks.notifications_send_task, fallback="the minute routing task sends it")
+    scoring.enqueue("routing.send_notifications", fallback="the minute routing task sends it")
 
 
 def team_addresses(team: Team) -> list[str]:

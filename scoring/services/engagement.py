@@ -75,9 +75,7 @@ def interaction_record(
 
 def scoring_enqueue() -> None:
     """Ask a worker to score what is pending; the periodic sweep covers a broker outage."""
-    from scoring.tasks import interactions_score_pending_task
-
-    enqueue(interactions_score_pending_task, fallback="the periodic sweep will score pending interactions")
+    enqueue("scoring.score_pending", fallback="the periodic sweep will score pending interactions")
 
 
 _CLAIM_SQL = """

@@ -104,10 +104,8 @@ def rescore_job_start(
 
 
 def _rescore_enqueue(job_id: int) -> None:
-    from scoring.tasks import rescore_job_task
-
     for _ in range(max(1, settings.LEADFLOW_RESCORE_JOBS)):
-        enqueue(rescore_job_task, job_id, fallback=f"run: manage.py scoring_rescore --resume {job_id}")
+        enqueue("scoring.rescore_job", job_id, fallback=f"run: manage.py scoring_rescore --resume {job_id}")
 
 
 def _rescore_scope(job: RescoreJob) -> QuerySet[Lead]:

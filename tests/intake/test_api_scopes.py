@@ -80,7 +80,7 @@ def world(db: None) -> Lead:
     StepFactory.create(sequence=sequence, position=1, wait_hours=2)
     from nurture import services as nurture_services
 
-    assert nurture_services.enrollment_start(lead=lead, sequence=sequence) is not None
+    assert nurture_services.enrollment_try_start(lead=lead, sequence=sequence).enrollment is not None
     return lead
 
 

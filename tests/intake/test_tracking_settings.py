@@ -52,7 +52,7 @@ def test_counts_go_to_the_brokers_redis_unless_a_cache_is_given(tmp_path: Path) 
 def test_the_system_checks_accept_the_cache_in_production_and_on_a_first_run(
     tmp_path: Path, postgres: None, redis_broker: str
 ) -> None:
-    from project.database import database_url
+    from scoring.database import database_url
 
     production = run(
         tmp_path,

@@ -201,7 +201,7 @@ def test_leads_are_enrolled_from_the_sequence_page(admin_client: Client) -> None
 def test_selected_enrollments_are_exited(admin_client: Client) -> None:
     sequence = SequenceFactory.create()
     StepFactory.create(sequence=sequence, position=1)
-    enrollment = services.enrollment_start(lead=LeadFactory.create(), sequence=sequence, now=T0)
+    enrollment = services.enrollment_try_start(lead=LeadFactory.create(), sequence=sequence, now=T0).enrollment
     assert enrollment is not None
 
     admin_client.post(

@@ -28,7 +28,7 @@ def sequence_with_steps(**kwargs: object) -> Sequence:
 
 def test_enrolling_schedules_the_first_step_after_its_wait() -> None:
     lead = LeadFactory.create()
-    enrollment = services.enrollment_start(lead=lead, sequence=sequence_with_steps(), now=T0)
+    enrollment = services.enrollment_try_start(lead=lead, sequence=sequence_with_steps(), now=T0).enrollment
 
     assert enrollment is not None
     assert (enrollment.status, enrollment.position, enrollment.enrolled_at) == ("active", 0, T0)
@@ -46,7 +46,7 @@ def test_enrolling_schedules_the_first_step_after_its_wait() -> None:
 def test_reenrollment_policy(policy: str, after_exit: bool, while_open: bool) -> None:
     lead = LeadFactory.create()
     sequence = sequence_with_steps(reenroll=policy)
-    first = services.enrollment_start(lead=lead, sequence=sequence, now=T0)
+    first = services.enrollment_try_start(lead=lead, sequence=sequence, now=T0).enrollment
     assert first is not None
 
     again = services.enrollment_try_start(lead=lead, sequence=sequence, now=T0 + timedelta(days=1))
@@ -58,7 +58,7 @@ def test_reenrollment_policy(policy: str, after_exit: bool, while_open: bool) ->
         assert again.refusal.startswith("already enrolled")
 
     services.enrollment_exit(lead=lead, sequence=sequence, now=T0 + timedelta(days=2))
-    after = services.enrollment_start(lead=lead, sequence=sequence, now=T0 + timedelta(days=3))
+    after = services.enrollment_try_start(lead=lead, sequence=sequence, now=T0 + timedelta(days=3)).enrollment
     assert (after is not None) == after_exit
     assert Enrollment.objects.filter(lead=lead, sequence=sequence, status="active").count() == int(after_exit)
 
@@ -93,7 +93,7 @@ def test_at_most_one_open_enrollment_per_lead_and_sequence_even_bypassing_the_se
 
 def test_exits_say_why_and_leave_ended_enrollments_alone() -> None:
     lead, sequence = LeadFactory.create(), sequence_with_steps()
-    enrollment = services.enrollment_start(lead=lead, sequence=sequence, now=T0)
+    enrollment = services.enrollment_try_start(lead=lead, sequence=sequence, now=T0).enrollment
     assert enrollment is not None
 
     assert services.enrollments_exit(enrollment_ids=[enrollment.pk], reason=ExitReason.MANUAL, now=T0) == 1
@@ -164,8 +164,8 @@ def test_bulk_enrolling_decides_as_one_by_one(policy: str, django_assert_max_num
         LeadFactory.create(),  # ended already
     ]
     for sequence in (bulk_sequence, single_sequence):
-        services.enrollment_start(lead=leads[3], sequence=sequence, now=T0)
-        services.enrollment_start(lead=leads[4], sequence=sequence, now=T0)
+        services.enrollment_try_start(lead=leads[3], sequence=sequence, now=T0)
+        services.enrollment_try_start(lead=leads[4], sequence=sequence, now=T0)
         services.enrollment_exit(lead=leads[4], sequence=sequence, now=T0)
     later = T0 + timedelta(days=1)
 

@@ -91,8 +91,8 @@ sequences:
     message = str(raised.value)
     assert "nothing was imported" in message
     for expected in (
-        "sequences[0].key: use letters, digits, - and _",
-        "sequences[0].reenroll: must be one of never, after_ended, always",
+        "sequences[0].key: 'bad key' may hold only letters, digits, - and _ (at most 80)",
+        "sequences[0].reenroll: 'sometimes' is not one of never, after_ended, always",
         "sequences[0].colour: unknown key",
         "sequences[0].send_window.hours: end hour must differ from the start hour",
         "sequences[0].send_window.weekdays: must be a list of days",

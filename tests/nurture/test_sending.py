@@ -34,7 +34,7 @@ def make_sequence(steps: int = 2, *, wait_days: int = 2, **kwargs: Any) -> Seque
 
 
 def enroll(lead: Lead, sequence: Sequence, now: datetime = T0) -> Enrollment:
-    enrollment = services.enrollment_start(lead=lead, sequence=sequence, now=now)
+    enrollment = services.enrollment_try_start(lead=lead, sequence=sequence, now=now).enrollment
     assert enrollment is not None
     return enrollment
 

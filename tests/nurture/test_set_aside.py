@@ -38,7 +38,9 @@ def two_steps() -> Sequence:
 
 def enrolled(sequence: Sequence, name: str) -> tuple[Lead, Enrollment]:
     lead = LeadFactory.create(email=f"{name}@example.com", first_name=name.title())
-    enrollment = services.enrollment_start(lead=lead, sequence=sequence, now=timezone.now() - timedelta(hours=1))
+    enrollment = services.enrollment_try_start(
+        lead=lead, sequence=sequence, now=timezone.now() - timedelta(hours=1)
+    ).enrollment
     assert enrollment is not None
     return lead, enrollment
 

@@ -155,7 +155,9 @@ def test_the_send_claim_exits_enrollments_of_suppressed_addresses_in_one_query(s
 
     def batch(size: int, suppressed: int, bounced: int) -> list[Enrollment]:
         leads = [LeadFactory.create() for _ in range(size)]
-        enrollments = [services.enrollment_start(lead=lead, sequence=sequence, now=now) for lead in leads]
+        enrollments = [
+            services.enrollment_try_start(lead=lead, sequence=sequence, now=now).enrollment for lead in leads
+        ]
         # Listed after they were enrolled (by hand, or another system's list imported).
         suppression.addresses_suppress(
             addresses=[str(lead.email) for lead in leads[:suppressed]], reason=suppression.Reason.MANUAL
@@ -199,7 +201,7 @@ def test_a_bounce_lists_the_address_once_and_it_outlives_the_lead(api: Client, s
     now = timezone.now()
     for lead in (gone, here):
         for each in (sequence, other):
-            assert services.enrollment_start(lead=lead, sequence=each, now=now) is not None
+            assert services.enrollment_try_start(lead=lead, sequence=each, now=now).enrollment is not None
     smtp.rcpt_replies["Gone@Example.com"] = "550 5.1.1 No such user"
 
     summary = services.deliveries_send_due(now=now + HOUR)

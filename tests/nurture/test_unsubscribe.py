@@ -36,8 +36,8 @@ def path_of(url: str) -> str:
 def test_the_link_in_a_sent_email_unsubscribes_from_every_sequence(smtp: Sink) -> None:
     lead = LeadFactory.create(email="ana@example.com")
     first, second = two_step_sequence(), two_step_sequence()
-    services.enrollment_start(lead=lead, sequence=first, now=T0)
-    services.enrollment_start(lead=lead, sequence=second, now=T0 + timedelta(hours=5))
+    services.enrollment_try_start(lead=lead, sequence=first, now=T0)
+    services.enrollment_try_start(lead=lead, sequence=second, now=T0 + timedelta(hours=5))
     services.deliveries_send_due(now=T0)
     [message] = smtp.messages
     link = str(message["List-Unsubscribe"]).strip().strip("<>")

@@ -17,9 +17,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from project.database import database_url
 from routing import encryption, services, webhooks
 from routing.models import RoutingAction, RoutingRule, WebhookAttempt, WebhookDelivery
+from scoring.database import database_url
 from tests.conftest import ROOT
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.routing.conftest import WebhookReceiver

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from tqdm import tqdm
 
-from project.database import database_url
 from scoring import services
+from scoring.database import database_url
 from scoring.models import RescoreJob, ScoreGroup
 
 
