@@ -13,12 +13,29 @@ Values must be ready for the database: ints, text, datetimes, None.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
+
+
+@contextmanager
+def _binary_cursor() -> Iterator[CursorWrapper]:
+    """A psycopg cursor with server-side, binary parameters on Django's PostgreSQL
+    connection (same transaction), wrapped as Django wraps its own: its statements are
+    counted by ``CaptureQueriesContext`` and logged with DEBUG, pass through
+    ``connection.execute_wrapper``, and raise Django's database errors. Django's own
+    cursors bind on the client, quoting every value of an array into the SQL text."""
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor = psycopg.Cursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(cursor) as wrapped:  # type: ignore[arg-type]  # it takes the driver's cursor, as Django passes it
+        yield wrapped
 
 
 def pg_execute(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -26,18 +43,16 @@ def pg_execute(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     server-side, binary parameters: arrays of thousands of values are sent as
     they are, neither quoted nor escaped into the SQL text. ``sql`` holds only
     ``%s`` placeholders and no literal percent signs. Returns the rows, if any."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with _binary_cursor() as cursor:
         # %b: binary parameters (psycopg would send text for str by default).
-        cursor.execute(sql.replace("%s", "%b").encode(), params)
+        cursor.execute(sql.replace("%s", "%b"), params)
         return cursor.fetchall() if cursor.description else []
 
 
 def pg_execute_named(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """:func:`pg_execute` with ``%(name)s`` placeholders (text parameters)."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql.encode(), params)
+    with _binary_cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
 
 

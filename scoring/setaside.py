@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-import psycopg
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
@@ -43,11 +42,10 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 # Errors that say nothing about the rows being processed: retried whole, never set aside.
+# Django's database errors cover scoring.bulk's statements too (they run in Django's cursor wrapper).
 _TRANSIENT: tuple[type[BaseException], ...] = (
-    OperationalError,  # Django's: connection lost, deadlock, serialization failure, lock or statement timeout
+    OperationalError,  # connection lost, deadlock, serialization failure, lock or statement timeout
     InterfaceError,
-    psycopg.OperationalError,  # the same from scoring.bulk's raw cursors
-    psycopg.InterfaceError,
     SoftTimeLimitExceeded,
     TimeLimitExceeded,
 )

@@ -78,7 +78,7 @@ def test_an_interaction_from_1_bc_is_set_aside_and_the_batch_around_it_is_scored
     assert engagement(lead) == engagement(twin) == (2 + 4 * 2, 6)
     assert Interaction.objects.filter(pk=bad.pk).values_list("scored_at", "set_aside").get() == (None, True)
     (row,) = open_set_aside("interaction")
-    assert (row.row_id, row.lead_id, row.failures, row.error_type) == (bad.pk, lead.pk, 1, "psycopg.DataError")
+    assert (row.row_id, row.lead_id, row.failures, row.error_type) == (bad.pk, lead.pk, 1, "django.db.utils.DataError")
     assert "before year 1" in row.error
     assert "Traceback" in row.traceback
 

@@ -1,0 +1,76 @@
+"""scoring.bulk's set-based writes: on PostgreSQL each is one statement, sent through
+Django's cursor wrapper, so query counts, execute wrappers and Django's error classes
+see it as they see the ORM's; on the embedded default (SQLite) the same calls write
+the same rows through Django's bulk methods."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import DataError, connection
+from django.test.utils import CaptureQueriesContext
+
+from scoring import bulk, services
+from scoring.models import Lead, ScoreEntry
+from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_bulk_update_on_postgresql_is_one_counted_statement(postgres: None) -> None:
+    leads = LeadFactory.create_batch(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        bulk.values_update(Lead, ["fit_score"], [(lead.pk, 10 + n) for n, lead in enumerate(leads)])
+
+    (statement,) = [query["sql"] for query in queries]
+    assert statement.startswith('UPDATE "scoring_lead" SET "fit_score"')
+    assert "unnest" in statement
+    assert list(Lead.objects.order_by("pk").values_list("fit_score", flat=True)) == [10, 11, 12]
+
+
+def test_a_scoring_batch_on_postgresql_counts_its_claim_and_its_ledger_insert(postgres: None) -> None:
+    ScoringRuleFactory.create(key="opens", points=3, interaction_types=["email_open"])
+    lead = LeadFactory.create()
+    InteractionFactory.create_batch(2, lead=lead)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.interactions_score_pending() == 2
+
+    statements = [query["sql"] for query in queries]
+    assert any("FOR NO KEY UPDATE SKIP LOCKED" in sql for sql in statements), statements  # the claim
+    assert any(sql.startswith('INSERT INTO "scoring_scoreentry"') and "unnest" in sql for sql in statements)
+    assert ScoreEntry.objects.filter(lead=lead).count() == 2
+
+
+def test_execute_wrappers_see_bulk_statements(postgres: None) -> None:
+    lead = LeadFactory.create()
+    seen: list[str] = []
+
+    def record(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        bulk.values_update(Lead, ["engagement_score"], [(lead.pk, 4)])
+
+    assert len(seen) == 1
+    assert seen[0].startswith('UPDATE "scoring_lead"')
+
+
+def test_a_refused_bulk_statement_raises_djangos_error_as_the_orm_does(postgres: None) -> None:
+    lead = LeadFactory.create()
+
+    with pytest.raises(DataError, match="out of range"):
+        bulk.values_update(Lead, ["fit_score"], [(lead.pk, 2**40)])
+
+
+def test_the_embedded_default_writes_the_same_rows() -> None:
+    """Whatever the database: the rows updated are the ones given."""
+    leads = LeadFactory.create_batch(2)
+
+    bulk.values_update(Lead, ["fit_score", "engagement_score"], [(leads[0].pk, 5, 1), (leads[1].pk, 6, 2)])
+
+    assert list(Lead.objects.order_by("pk").values_list("fit_score", "engagement_score")) == [(5, 1), (6, 2)]
