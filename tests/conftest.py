@@ -1,7 +1,9 @@
-"""Shared fixtures. Tests marked ``services`` need PostgreSQL, Redis and a Celery
+"""Shared fixtures. Tests marked ``services`` need PostgreSQL, Redis or a Celery
 worker: without them they are skipped, except in CI (CI=true), where a missing
 service fails the run instead of hiding tests. Tests marked ``browser`` need
-Chromium in the same way."""
+Chromium in the same way. A test that asks for one of these fixtures is given the
+marker at collection, so ``-m "not services and not browser"`` selects exactly the
+tests that run on the embedded defaults (CI's SQLite pass)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,21 @@ from scoring.database import database_url
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+SERVICE_FIXTURES = frozenset({"postgres", "redis_broker", "celery_workers"})
+BROWSER_FIXTURES = frozenset({"chromium"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the fixtures it uses (directly or through other fixtures), so
+    the markers never lag behind what a test needs."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SERVICE_FIXTURES and item.get_closest_marker("services") is None:
+            item.add_marker(pytest.mark.services)
+        if fixtures & BROWSER_FIXTURES and item.get_closest_marker("browser") is None:
+            item.add_marker(pytest.mark.browser)
 
 
 def _need(condition: bool, reason: str) -> None:
