@@ -177,6 +177,14 @@ def wait_for(check: Callable[[], bool], *, timeout: float = 60, message: str = "
         time.sleep(0.2)
 
 
+def unreadable_time() -> tuple[str, str]:
+    """A time as an old bug or a restore could leave it in a row, past every check, that
+    reading the row back cannot turn into a datetime; and words of the error that raises."""
+    if connection.vendor == "postgresql":
+        return "0001-01-01 00:00:00+00 BC", "before year 1"  # psycopg's reading of it
+    return "2026-13-01 00:00:00", "month must be in 1..12"  # Django's SQLite converter's
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

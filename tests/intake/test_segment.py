@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -207,7 +208,10 @@ def test_a_thousand_identifies_in_one_batch_all_land_in_a_few_statements(
     batch = [
         {**identify(n, firstName=f"P{n}", city="San José", plan="gold"), "anonymousId": f"v-{n}"} for n in range(1000)
     ]
-    with django_assert_max_num_queries(25):  # not one round of queries per message
+    # Not one round of queries per message. SQLite takes at most 999 parameters a statement,
+    # so Django's bulk methods split the batch there: a statement per ~35 leads written.
+    limit = 25 if connection.vendor == "postgresql" else 80
+    with django_assert_max_num_queries(limit):
         response = send(client, "batch", {"batch": batch})
     assert (response.status_code, response.json()["identified"], response.json()["rejected"]) == (200, 1000, [])
     assert Lead.objects.filter(city="San José", attributes__plan="gold").count() == 1000

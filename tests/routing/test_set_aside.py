@@ -16,6 +16,7 @@ from routing import services, sla, webhooks
 from routing.models import ActionRun, Notification, Outcome, QueueItem, Team, WebhookDelivery
 from scoring import setaside
 from scoring.models import GroupTransition, Lead, SetAside
+from tests.conftest import unreadable_time
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.nurture.conftest import Sink
 from tests.routing.conftest import WebhookReceiver
@@ -27,6 +28,12 @@ pytestmark = pytest.mark.django_db
 def plant(sql: str, params: list[Any]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def plant_payload(delivery_id: int, text: str) -> None:
+    """A webhook delivery's payload written as JSON text, past Django's JSON writer."""
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    plant(f"UPDATE routing_webhookdelivery SET payload = %s{cast} WHERE id = %s", [text, delivery_id])  # noqa: S608
 
 
 def tags(lead: Lead) -> list[str]:
@@ -42,8 +49,8 @@ def test_an_event_of_an_unknown_kind_is_set_aside_and_the_others_are_routed() ->
         adjust(lead, 60)
     plant(
         "INSERT INTO scoring_grouptransition (lead_id, kind, direction, total_score, cause, from_stage, to_stage,"
-        " detail, occurred_at) VALUES (%s, 'merged', '', 0, 'import', '', '', '', now())",
-        [leads[2].pk],
+        " detail, occurred_at) VALUES (%s, 'merged', '', 0, 'import', '', '', '', %s)",
+        [leads[2].pk, connection.ops.adapt_datetimefield_value(timezone.now())],
     )
     for lead in leads[3:]:
         adjust(lead, 60)
@@ -116,8 +123,9 @@ def test_a_queue_item_whose_lead_cannot_be_read_is_set_aside_and_the_others_are_
     now = timezone.now()
     items = [QueueItemFactory.create(team=team, entered_at=now - timedelta(hours=5 + n)) for n in range(3)]
     bad = items[1]
-    # A lead row as an old bug left it: psycopg cannot read its decay base back.
-    plant("UPDATE scoring_lead SET engagement_base_at = '0001-01-01 00:00:00+00 BC' WHERE id = %s", [bad.lead_id])
+    # A lead row as an old bug left it: its decay base cannot be read back.
+    time, error = unreadable_time()
+    plant("UPDATE scoring_lead SET engagement_base_at = %s WHERE id = %s", [time, bad.lead_id])
 
     assert sla.items_escalate_overdue(now=now) == 2
 
@@ -126,7 +134,7 @@ def test_a_queue_item_whose_lead_cannot_be_read_is_set_aside_and_the_others_are_
     assert Notification.objects.count() == 2
     row = SetAside.objects.get()
     assert (row.kind, row.row_id, row.lead_id) == ("sla", bad.pk, bad.lead_id)
-    assert "before year 1" in row.error
+    assert error in row.error
     assert QueueItem.objects.get(pk=bad.pk).escalated_at is None
     assert sla.items_escalate_overdue(now=now) == 0
     assert Outcome.objects.filter(kind=Outcome.Kind.ESCALATED).count() == 2
@@ -150,13 +158,11 @@ def test_a_webhook_delivery_that_cannot_be_prepared_is_set_aside_and_the_others_
     services.transitions_route()
     deliveries = list(WebhookDelivery.objects.order_by("id").values_list("id", "run__transition__lead_id"))
     ids = [pk for pk, _ in deliveries]
-    # As a bug or a hand edit could leave them, PostgreSQL taking both: a payload nested deeper
-    # than Python's JSON reader goes, and a number of more digits than Python reads (1e5000).
-    plant("UPDATE routing_webhookdelivery SET payload = %s::jsonb WHERE id = %s", ["[" * 5000 + "]" * 5000, ids[1]])
-    plant(
-        "UPDATE routing_webhookdelivery SET payload = jsonb_set(payload, '{lead,total_score}', '1e5000') WHERE id = %s",
-        [ids[2]],
-    )
+    # As a bug or a hand edit could leave them, the database taking both: a payload nested deeper
+    # than Python's JSON reader goes (SQLite's own JSON check takes up to 1,000 levels), and a
+    # number of more digits than Python reads.
+    plant_payload(ids[1], "[" * 990 + "]" * 990)
+    plant_payload(ids[2], '{"lead": {"total_score": 1' + "0" * 5000 + "}}")
 
     summary = webhooks.webhooks_deliver_due()
 
@@ -191,7 +197,7 @@ def test_a_retried_webhook_delivery_that_still_cannot_be_prepared_stays_set_asid
     adjust(LeadFactory.create(), 85)
     services.transitions_route()
     delivery = WebhookDelivery.objects.get()
-    plant("UPDATE routing_webhookdelivery SET payload = '{\"n\": 1e5000}'::jsonb WHERE id = %s", [delivery.pk])
+    plant_payload(delivery.pk, '{"n": 1' + "0" * 5000 + "}")
     assert webhooks.webhooks_deliver_due().delivered == 0
     row = SetAside.objects.get()
 

@@ -409,11 +409,13 @@ def planted_lead(points: int, base_at: str, *, fit: int = 0) -> Lead:
     services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=points, note="seed", at=T0)
     if fit:
         services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.FIT, delta=fit, note="seed", at=T0)
+    if connection.vendor == "postgresql":  # PostgreSQL reads the literal itself, so times Python cannot hold plant too
+        at, cast = base_at, "::timestamptz"
+    else:  # SQLite keeps times as Django writes them (UTC text)
+        at, cast = connection.ops.adapt_datetimefield_value(datetime.fromisoformat(base_at)), ""
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE scoring_lead SET engagement_base_at = %s::timestamptz WHERE id = %s", [base_at, lead.pk])
-        cursor.execute(
-            "UPDATE scoring_scoreentry SET occurred_at = %s::timestamptz WHERE lead_id = %s", [base_at, lead.pk]
-        )
+        cursor.execute(f"UPDATE scoring_lead SET engagement_base_at = %s{cast} WHERE id = %s", [at, lead.pk])  # noqa: S608
+        cursor.execute(f"UPDATE scoring_scoreentry SET occurred_at = %s{cast} WHERE lead_id = %s", [at, lead.pk])  # noqa: S608
     return lead
 
 
@@ -519,8 +521,10 @@ def test_day_counts_longer_than_the_calendar_decay_nothing_or_count_everything(
 def test_a_policy_edited_past_the_checks_stops_the_run_before_it_moves_anything() -> None:
     use(LINEAR)
     lead = planted_lead(20, "1900-01-01 00:00:00+00")
+    # Not a number on PostgreSQL; SQLite keeps no NaN (it writes NULL), but an infinite half-life.
+    not_finite = "'NaN'" if connection.vendor == "postgresql" else "1e999"
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE scoring_decaypolicy SET kind = 'half_life', half_life_days = 'NaN'")
+        cursor.execute(f"UPDATE scoring_decaypolicy SET kind = 'half_life', half_life_days = {not_finite}")  # noqa: S608
 
     with pytest.raises(ValueError, match="half_life_days"):
         services.leads_decay(today=DAY0)

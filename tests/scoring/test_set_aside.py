@@ -208,7 +208,7 @@ def test_a_rescore_job_sets_aside_a_lead_it_cannot_rescore_and_goes_on(postgres:
 def test_erasing_a_lead_can_delete_its_set_aside_rows() -> None:
     fit_rule(5, "industry", "equals", "Toys")
     kept, erased = LeadFactory.create(fit_pending=True), LeadFactory.create(fit_pending=True)
-    plant("UPDATE scoring_lead SET attributes = '\"not an object\"' WHERE id = ANY(%s)", [[kept.pk, erased.pk]])
+    plant("UPDATE scoring_lead SET attributes = '\"not an object\"' WHERE id IN (%s, %s)", [kept.pk, erased.pk])
     services.leads_rescore_fit_pending()
     assert SetAside.objects.count() == 2
 
