@@ -6,6 +6,11 @@ class NurtureConfig(AppConfig):
     verbose_name = "Nurture"
 
     def ready(self) -> None:
+        # Sequences may stand in the scoring model file; scoring imports no other app, so
+        # nurture adds its section to the file here.
+        from nurture import model_file
+
+        model_file.register()
         # Services enqueue tasks by name; importing the tasks registers them, with the
         # options they are declared with (expiry), in every process, web ones too.
         from nurture import tasks  # noqa: F401

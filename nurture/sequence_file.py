@@ -26,13 +26,15 @@ A sequence file is YAML (JSON is valid YAML too)::
 
 Every problem is reported with its place (``sequences[0].steps[1].html: line
 2: …``), all at once; the importer changes nothing unless the whole file is
-valid.
+valid. The same ``sequences`` list may stand in the scoring model file
+(:mod:`nurture.model_file`), beside the score groups its exit goals name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from nurture import goals, timing
 from scoring import file_checks as checks
@@ -108,19 +110,26 @@ def load_data(data: object, *, check_templates: TemplateCheck | None = None) -> 
         errors.append(
             f"leadflow_nurture: must be {FORMAT_VERSION} (the format version), not {data.get('leadflow_nurture')!r}"
         )
-    raw = data.get("sequences")
-    sequences: list[SequenceSpec] = []
-    if not isinstance(raw, list) or not raw:
-        errors.append("sequences: must be a non-empty list")
-    else:
-        seen: dict[str, str] = {}
-        for index, item in enumerate(raw):
-            spec = _sequence(item, f"sequences[{index}]", seen, errors, check_templates)
-            if spec is not None:
-                sequences.append(spec)
+    sequences = parse_sequences(data.get("sequences"), errors, check_templates=check_templates)
     if errors:
         raise SequenceFileError(errors)
-    return FileSpec(tuple(sequences))
+    return FileSpec(sequences)
+
+
+def parse_sequences(
+    raw: object, errors: list[str], *, check_templates: TemplateCheck | None = None
+) -> tuple[SequenceSpec, ...]:
+    """The ``sequences`` list, of a sequence file or of the model file, every problem added to ``errors``."""
+    if not isinstance(raw, list) or not raw:
+        errors.append("sequences: must be a non-empty list")
+        return ()
+    sequences: list[SequenceSpec] = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        spec = _sequence(item, f"sequences[{index}]", seen, errors, check_templates)
+        if spec is not None:
+            sequences.append(spec)
+    return tuple(sequences)
 
 
 def _window(raw: object, where: str, errors: list[str], default: timing.Window) -> timing.Window:
@@ -247,3 +256,68 @@ def _step(
         weekdays=window.weekdays,
         campaign=campaign,
     )
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def dump_sequences(sequences: Iterable[SequenceSpec]) -> list[dict[str, Any]]:
+    """The ``sequences`` list for a file: what :func:`parse_sequences` reads back as the same specs.
+
+    A send window all the steps share is written once, on the sequence."""
+    return [_sequence_data(sequence) for sequence in sequences]
+
+
+def _window_of(step: StepSpec) -> timing.Window:
+    return timing.Window(step.send_hour_start, step.send_hour_end, frozenset(step.weekdays))
+
+
+def _window_data(window: timing.Window) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if (window.start_hour, window.end_hour) != (0, 24):
+        data["hours"] = [window.start_hour, window.end_hour]
+    if window.weekdays != timing.ALL_WEEKDAYS:
+        data["weekdays"] = [timing.WEEKDAYS[day] for day in sorted(window.weekdays)]
+    return data
+
+
+def _sequence_data(sequence: SequenceSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": sequence.key, "name": sequence.name}
+    if sequence.description:
+        data["description"] = sequence.description
+    if not sequence.active:
+        data["active"] = False
+    if sequence.reenroll != goals.ReenrollPolicy.AFTER_ENDED.value:
+        data["reenroll"] = sequence.reenroll
+    exit_data: dict[str, Any] = {}
+    if sequence.exit_reaches_group:
+        exit_data["reaches_group"] = sequence.exit_reaches_group
+    if sequence.exit_leaves_group:
+        exit_data["leaves_group"] = sequence.exit_leaves_group
+    if not sequence.exit_converted:
+        exit_data["converted"] = False
+    if not sequence.exit_routed_to_sales:
+        exit_data["routed_to_sales"] = False
+    if exit_data:
+        data["exit"] = exit_data
+    windows = {_window_of(step) for step in sequence.steps}
+    shared = windows.pop() if len(windows) == 1 else timing.Window()
+    if _window_data(shared):
+        data["send_window"] = _window_data(shared)
+    steps = []
+    for step in sequence.steps:
+        step_data: dict[str, Any] = {}
+        wait = {name: value for name, value in (("days", step.wait_days), ("hours", step.wait_hours)) if value}
+        if wait:
+            step_data["wait"] = wait
+        if _window_of(step) != shared:
+            step_data["send_window"] = _window_data(_window_of(step))
+        if step.campaign:
+            step_data["campaign"] = step.campaign
+        step_data["subject"] = step.subject
+        step_data["text"] = step.text
+        if step.html:
+            step_data["html"] = step.html
+        steps.append(step_data)
+    data["steps"] = steps
+    return data

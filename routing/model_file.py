@@ -23,8 +23,9 @@ model file from :meth:`routing.apps.RoutingConfig.ready`::
 
 Reading the file (:func:`parse`) checks its form and touches no database.
 Importing (:func:`routing_model_import`) runs inside the model import's
-transaction: it resolves the keys the file names (score groups, nurture
-sequences, teams, users) and checks every team, rule and action with the
+transaction, after the file's score groups and nurture sequences are written:
+it resolves the keys the file names (score groups, nurture sequences, teams,
+users) and checks every team, rule and action with the
 model's own ``full_clean`` — the checks the admin runs — so the file and the
 admin never disagree. Every problem is reported with its place, all at once.
 
@@ -422,7 +423,11 @@ def _action(
         position=position, kind=spec.kind, stage=spec.stage, tag=spec.tag, url=spec.url, message=spec.message
     )
     skip = []
-    known_sequences = "none yet: import the nurture file first" if not sequences else ", ".join(sorted(sequences))
+    known_sequences = (
+        "none yet: give them under sequences in this file, or import a sequence file first"
+        if not sequences
+        else ", ".join(sorted(sequences))
+    )
     if spec.sequence:
         action.sequence = sequences.get(spec.sequence)
         if action.sequence is None:
@@ -540,5 +545,7 @@ def register() -> None:
             import_=routing_model_import,
             export=routing_model_export,
             loaded=routing_loaded,
+            # Actions name nurture sequences: the file's are written first, whatever its order.
+            after=("nurture",),
         )
     )

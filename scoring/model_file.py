@@ -24,14 +24,17 @@ A model file is YAML (JSON is valid YAML too)::
 Every problem is reported with its place ("rules[2].conditions[0].value: …"),
 all at once, so one import attempt shows everything to fix.
 
-Other apps add top-level keys of their own (routing: ``teams`` and
-``routing``) with :func:`register_section`, so scoring imports none of them.
-A file holds the scoring part when it has ``score_groups``, ``rules`` or
-``decay``; a file with only other apps' keys leaves the scoring model alone.
+Other apps add top-level keys of their own (nurture: ``sequences``; routing:
+``teams`` and ``routing``) with :func:`register_section`, so scoring imports
+none of them. A file holds the scoring part when it has ``score_groups``,
+``rules`` or ``decay``; a file with only other apps' keys leaves the scoring
+model alone. The order of the keys in the file never matters: the scoring
+part is imported first, then each section after the ones it refers to.
 """
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +48,7 @@ from scoring import file_checks as checks
 from scoring import rules as pure
 
 FORMAT_VERSION = 1
+NAME_MAX_LENGTH = 200  # the model's name column
 
 _TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay"}
 _SCORING_KEYS = ("score_groups", "rules", "decay")
@@ -110,8 +114,9 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str = ""
-    description: str = ""
+    # None: not in the file (then kept by a file without the scoring part, emptied by one with it).
+    name: str | None = None
+    description: str | None = None
     groups: tuple[GroupSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = field(default_factory=tuple)
     decay: decay_math.Policy = field(default_factory=decay_math.Policy)
@@ -133,11 +138,13 @@ class Section:
     ``errors`` with its place; it must not touch the database. ``dump(spec)``
     gives the keys' data back for the file. ``import_(spec)`` writes the spec
     inside the model import's transaction, after the scoring part (so it sees
-    the file's score groups), and returns lines for the summary; it raises
-    :class:`ModelFileError` listing every problem, which undoes the whole
-    import. ``export()`` reads the section's spec from the database.
-    ``loaded()`` says whether the database already holds this part (for a
-    first-run import that leaves a loaded model alone).
+    the file's score groups) and after the sections named in ``after`` (so
+    it sees what they name, e.g. routing the file's nurture sequences), and
+    returns lines for the summary; it raises :class:`ModelFileError` listing
+    every problem, which undoes the whole import. ``export()`` reads the
+    section's spec from the database. ``loaded()`` says whether the database
+    already holds this part (for a first-run import that leaves a loaded
+    model alone).
     """
 
     name: str
@@ -148,21 +155,43 @@ class Section:
     import_: Callable[[Any], list[str]]
     export: Callable[[], Any]
     loaded: Callable[[], bool]
+    # Sections whose rows this one refers to: they are imported first, whatever the file's order.
+    after: tuple[str, ...] = ()
 
 
 _SECTIONS: dict[str, Section] = {}
 
 
 def register_section(section: Section) -> None:
-    """Add a section to the model file (from an AppConfig.ready()); sections import in registration order."""
+    """Add a section to the model file (from an AppConfig.ready())."""
     clash = set(section.keys) & (_TOP_KEYS | {k for s in _SECTIONS.values() if s.name != section.name for k in s.keys})
     if clash:
         raise ValueError(f"model file section {section.name!r}: keys already taken: {', '.join(sorted(clash))}")
+    candidate = {**_SECTIONS, section.name: section}
+    try:
+        _in_order(candidate)
+    except graphlib.CycleError as exc:
+        raise ValueError(f"model file section {section.name!r}: its 'after' makes a cycle: {exc.args[1]}") from None
     _SECTIONS[section.name] = section
 
 
 def sections() -> tuple[Section, ...]:
-    return tuple(_SECTIONS.values())
+    """The registered sections in the order they import: each after the ones it names in
+    ``after`` (a name not registered is ignored: that app is not installed), otherwise in
+    registration order."""
+    return _in_order(_SECTIONS)
+
+
+def _in_order(registered: Mapping[str, Section]) -> tuple[Section, ...]:
+    position = {name: index for index, name in enumerate(registered)}
+    graph = graphlib.TopologicalSorter({s.name: [n for n in s.after if n in registered] for s in registered.values()})
+    graph.prepare()  # raises CycleError
+    ordered: list[Section] = []
+    while graph.is_active():
+        ready = sorted(graph.get_ready(), key=position.__getitem__)
+        ordered.extend(registered[name] for name in ready)
+        graph.done(*ready)
+    return tuple(ordered)
 
 
 # --- reading ---------------------------------------------------------------------
@@ -185,13 +214,15 @@ def load_data(data: object) -> ModelSpec:
     version = data.get("leadflow_model")
     if version != FORMAT_VERSION:
         errors.append(f"leadflow_model: must be {FORMAT_VERSION} (the format version), not {version!r}")
-    name = checks.text(data, "name", "", errors)
-    description = checks.text(data, "description", "", errors)
+    name = checks.text(data, "name", "", errors) if "name" in data else None
+    if name is not None and len(name) > NAME_MAX_LENGTH:
+        errors.append(f"name: at most {NAME_MAX_LENGTH} characters, not {len(name)}")
+    description = checks.text(data, "description", "", errors) if "description" in data else None
     groups = _groups(data.get("score_groups", []), errors)
     rules = _rules(data.get("rules", []), errors)
     decay = _decay(data.get("decay"), errors)
     parsed: dict[str, Any] = {}
-    for section in _SECTIONS.values():
+    for section in sections():
         values = {key: data[key] for key in section.keys if key in data}
         if values:
             parsed[section.name] = section.parse(values, errors)
@@ -399,7 +430,7 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
         data["rules"] = [_rule_data(r) for r in spec.rules]
         if spec.decay.kind is not decay_math.Kind.NONE:
             data["decay"] = _decay_data(spec.decay)
-    for section in _SECTIONS.values():
+    for section in sections():
         if section.name in spec.sections:
             data.update(section.dump(spec.sections[section.name]))
     return data

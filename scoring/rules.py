@@ -64,6 +64,9 @@ SCALAR_OPERATORS = {Operator.EQUALS, Operator.NOT_EQUALS, Operator.CONTAINS}
 LIST_OPERATORS = {Operator.ONE_OF, Operator.NOT_ONE_OF}
 NUMERIC_OPERATORS = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE}
 VALUELESS_OPERATORS = {Operator.IS_SET, Operator.IS_EMPTY}
+# Negative tests hold when the field or property is empty (missing, "", [] or {}): "industry is
+# not Retail" holds for a lead whose industry is unknown. Combine with is_set to leave those out.
+EMPTY_HOLDS = {Operator.NOT_EQUALS, Operator.NOT_ONE_OF}
 
 # Lead fields a fit rule may test, with their words; custom attributes are named "attributes.<key>".
 LEAD_FIELDS: dict[str, str] = lead_fields.FIT_LABELS
@@ -98,7 +101,12 @@ class Cap:
     """At most ``count`` awards and/or ``points`` points, per lead.
 
     With ``window_days`` the limit holds in every period of that many days
-    rather than over the lead's whole history.
+    rather than over the lead's whole history. A window is elapsed time
+    (24 hours times ``window_days``, between the instants the interactions
+    happened), the same in every time zone and across daylight-saving
+    changes: two awards count together when they are less than that apart,
+    not when they are exactly that apart. A points cap clips the award that
+    reaches it (cap 25, +10 a time: 10, 10, 5).
     """
 
     count: int | None = None
@@ -124,6 +132,9 @@ class Rule:
     valid_until: datetime | None = None
 
     def in_force(self, at: datetime) -> bool:
+        """Whether the rule counts at ``at``: from ``valid_from`` (included) until ``valid_until``
+        (excluded). Engagement rules ask it at the interaction's ``occurred_at``, whenever it
+        arrives; fit rules at the moment the lead's fit is evaluated."""
         if not self.active:
             return False
         if self.valid_from is not None and at < self.valid_from:
@@ -330,8 +341,8 @@ def condition_holds(condition: Condition, values: Mapping[str, object]) -> bool:
     if op is Operator.IS_EMPTY:
         return _is_empty(actual)
     if _is_empty(actual):
-        # Nothing known: only the negative tests can hold.
-        return op in (Operator.NOT_EQUALS, Operator.NOT_ONE_OF)
+        # Nothing known: only the negative tests hold ("is not Retail": it is not known to be).
+        return op in EMPTY_HOLDS
     if op is Operator.EQUALS:
         return any(_same(item, expected) for item in _items(actual))
     if op is Operator.NOT_EQUALS:
@@ -564,7 +575,10 @@ def describe_condition(condition: Condition, *, dimension: Dimension) -> str:
         subject = condition.field
     words = f"{subject} {OPERATOR_PHRASES[condition.operator]}"
     value = describe_value(condition.operator, condition.value)
-    return f"{words} {value}" if value else words
+    words = f"{words} {value}" if value else words
+    if condition.operator in EMPTY_HOLDS:
+        words += " (or empty)"  # as condition_holds judges it: say so where the rule is read
+    return words
 
 
 def describe_rule(rule: Rule) -> str:

@@ -1,4 +1,4 @@
-"""The scoring model in the admin: rules with their conditions, score groups."""
+"""The scoring model in the admin: its name, rules with their conditions, score groups."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from scoring import rules as pure
 from scoring import services
 from scoring.models import (
+    ModelInfo,
     RuleCondition,
     ScoreGroup,
     ScoringRule,
@@ -187,3 +188,21 @@ class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
     def delete_model(self, request: HttpRequest, obj: ScoreGroup) -> None:
         super().delete_model(request, obj)
         services.leads_regroup()
+
+
+@admin.register(ModelInfo)
+class ModelInfoAdmin(admin.ModelAdmin[ModelInfo]):
+    """The model's name and description: set by the model file, exported with it."""
+
+    list_display = ["__str__", "description", "updated_at"]
+    fields = ["name", "description"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not ModelInfo.objects.exists() and super().has_add_permission(request)  # there is one row
+
+    def has_delete_permission(self, request: HttpRequest, obj: ModelInfo | None = None) -> bool:
+        return False  # empty the fields instead
+
+    def save_model(self, request: HttpRequest, obj: ModelInfo, form: forms.ModelForm[ModelInfo], change: bool) -> None:
+        saved = services.model_info_set(name=obj.name, description=obj.description)
+        obj.pk = saved.pk

@@ -3,7 +3,7 @@ leads and what they do (:mod:`~scoring.models.leads`), the ledger and what happe
 time (:mod:`~scoring.models.ledger`), and the lists kept beside them
 (:mod:`~scoring.models.records`). Every name is kept here."""
 
-from scoring.models.design import DecayPolicy, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
+from scoring.models.design import DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry
 from scoring.models.records import SetAside, SuppressedAddress
@@ -16,6 +16,7 @@ __all__ = [
     "Interaction",
     "Lead",
     "LifecycleStage",
+    "ModelInfo",
     "RescoreJob",
     "RescoreLane",
     "RuleCondition",

@@ -1,12 +1,12 @@
-"""The scoring model marketers design: score groups, rules and their conditions, the
-decay policy, and the scores routing watches."""
+"""The scoring model marketers design: its name, score groups, rules and their
+conditions, the decay policy, and the scores routing watches."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
 
-from scoring import decay
+from scoring import decay, model_file
 from scoring import rules as pure
 
 
@@ -147,6 +147,26 @@ class DecayPolicy(models.Model):
     def current(cls) -> decay.Policy:
         row = cls.objects.order_by("pk").first()
         return row.as_pure() if row is not None else decay.Policy()
+
+
+class ModelInfo(models.Model):
+    """The scoring model's name and description, as its model file gives them. One row."""
+
+    name = models.CharField(max_length=model_file.NAME_MAX_LENGTH, blank=True, help_text="The model file's name.")
+    description = models.TextField(blank=True, help_text="What the model is for, for whoever changes it next.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "model name and description"
+        verbose_name_plural = "model name and description"
+
+    def __str__(self) -> str:
+        return self.name or "(unnamed model)"
+
+    @classmethod
+    def current(cls) -> ModelInfo:
+        """The row, or an unsaved empty one when none was stored yet."""
+        return cls.objects.order_by("pk").first() or cls()
 
 
 class ScoreWatch(models.Model):

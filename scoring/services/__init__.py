@@ -41,7 +41,13 @@ from scoring.services.ledger import (
     leads_stage_set,
     score_watches_set,
 )
-from scoring.services.model import ModelImportSummary, leads_regroup, scoring_model_export, scoring_model_import
+from scoring.services.model import (
+    ModelImportSummary,
+    leads_regroup,
+    model_info_set,
+    scoring_model_export,
+    scoring_model_import,
+)
 from scoring.services.rescore import (
     RESCORE_LANE_MIN,
     RESCORE_LANES,
@@ -85,6 +91,7 @@ __all__ = [
     "leads_rescore_fit_all",
     "leads_rescore_fit_pending",
     "leads_stage_set",
+    "model_info_set",
     "rescore_job_run",
     "rescore_job_start",
     "score_watches_set",

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from scoring import bulk, model_file, selectors
 from scoring import rules as pure
-from scoring.models import DecayPolicy, Lead, RuleCondition, ScoreGroup, ScoringRule
+from scoring.models import DecayPolicy, Lead, ModelInfo, RuleCondition, ScoreGroup, ScoringRule
 from scoring.services.decay import decay_policy_set
 from scoring.services.ledger import Crossing, transitions_record
 
@@ -39,13 +39,20 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     afterwards by :func:`leads_rescore_fit_all` and :func:`leads_regroup`.
     A file without the scoring part (``spec.scoring`` false) leaves it alone.
 
+    The file's ``name`` and ``description`` are stored (:class:`ModelInfo`) when
+    it holds the scoring part or gives either of them; one it leaves out is
+    emptied, as the file is the model.
+
     Then the other apps' sections in the file (:func:`model_file.register_section`)
-    are imported in the same transaction; the problems of every section are
-    collected and raised together as :class:`model_file.ModelFileError`, and
-    nothing changes. ``dry_run`` does everything, then rolls it back: a check
+    are imported in the same transaction, each after the sections it refers to
+    (:func:`model_file.sections`), whatever the order of the file's keys; the
+    problems of every section are collected and raised together as
+    :class:`model_file.ModelFileError`, and nothing changes. ``dry_run`` does everything, then rolls it back: a check
     of the file against the database.
     """
     summary = _scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
+    if spec.scoring or spec.name is not None or spec.description is not None:
+        model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
     lines: list[str] = []
     for section in model_file.sections():
@@ -130,6 +137,14 @@ def _scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
     return ModelImportSummary(groups_created, groups_updated, len(deleted), rules_created, rules_updated, to_deactivate)
 
 
+def model_info_set(*, name: str, description: str) -> ModelInfo:
+    """Store the model's name and description (the one row, made if missing)."""
+    info = ModelInfo.objects.select_for_update().order_by("pk").first() or ModelInfo()
+    info.name, info.description = name, description
+    info.save()
+    return info
+
+
 def scoring_model_export() -> model_file.ModelSpec:
     groups = tuple(
         model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below)
@@ -155,7 +170,10 @@ def scoring_model_export() -> model_file.ModelSpec:
                 valid_until=rule.valid_until,
             )
         )
+    info = ModelInfo.current()
     return model_file.ModelSpec(
+        name=info.name,
+        description=info.description,
         groups=groups,
         rules=tuple(rules),
         decay=DecayPolicy.current(),

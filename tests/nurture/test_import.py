@@ -146,3 +146,45 @@ def test_the_beat_schedule_sends_due_steps_every_minute_with_an_expiry() -> None
     assert (task.interval.every, task.interval.period) == (60, "seconds")
     assert task.expire_seconds == 55
     assert task.enabled
+
+
+def test_sequences_written_out_read_back_the_same() -> None:
+    """What the model file's export writes for sequences: every setting, a window all steps
+    share written once on the sequence, a step's own window on the step."""
+    text = """
+leadflow_nurture: 1
+sequences:
+  - key: welcome
+    name: Welcome
+    description: For new leads.
+    active: false
+    reenroll: never
+    exit: {reaches_group: frequent, leaves_group: nurture, converted: false, routed_to_sales: false}
+    send_window: {hours: [9, 18], weekdays: [mon, tue, wed, thu, fri]}
+    steps:
+      - {wait: {days: 1, hours: 2}, campaign: welcome-1, subject: "Hi {{ lead.first_name }}", text: Hello}
+      - {send_window: {hours: [22, 6]}, subject: Later, text: Again, html: "<p>Again</p>"}
+  - key: plain
+    name: Plain
+    steps:
+      - {subject: One, text: One}
+      - {subject: Two, text: Two}
+"""
+    spec = sequence_file.load_text(text)
+    written = sequence_file.dump_sequences(spec.sequences)
+    assert sequence_file.load_data({"leadflow_nurture": 1, "sequences": written}) == spec
+    assert written[1] == {
+        "key": "plain",
+        "name": "Plain",
+        "steps": [{"subject": "One", "text": "One"}, {"subject": "Two", "text": "Two"}],
+    }
+    shared = {
+        "key": "x",
+        "name": "X",
+        "send_window": {"weekdays": ["sat", "sun"]},
+        "steps": [{"subject": "A", "text": "A"}],
+    }
+    again = sequence_file.dump_sequences(
+        sequence_file.load_data({"leadflow_nurture": 1, "sequences": [shared]}).sequences
+    )
+    assert again == [shared]

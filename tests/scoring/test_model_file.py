@@ -165,3 +165,30 @@ def test_check_only_changes_nothing(tmp_path: Path, db: None, capsys: pytest.Cap
     assert "valid (3 groups, 8 rules)" in capsys.readouterr().out
     assert not ScoringRule.objects.exists()
     assert not Lead.objects.exists()
+
+
+def _section(name: str, after: tuple[str, ...] = ()) -> model_file.Section:
+    return model_file.Section(
+        name=name,
+        title=name,
+        keys=(f"{name}_items",),
+        parse=lambda values, errors: values,
+        dump=lambda spec: {},
+        import_=lambda spec: [],
+        export=lambda: None,
+        loaded=lambda: False,
+        after=after,
+    )
+
+
+def test_sections_import_after_the_ones_they_refer_to_whatever_their_registration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(model_file, "_SECTIONS", {})
+    model_file.register_section(_section("routing", after=("nurture", "not-installed")))
+    model_file.register_section(_section("extra"))
+    model_file.register_section(_section("nurture"))
+    assert [s.name for s in model_file.sections()] == ["extra", "nurture", "routing"]
+    with pytest.raises(ValueError, match="makes a cycle"):
+        model_file.register_section(_section("nurture", after=("routing",)))
+    assert [s.name for s in model_file.sections()] == ["extra", "nurture", "routing"]

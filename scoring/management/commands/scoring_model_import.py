@@ -10,7 +10,7 @@ from scoring.models import ScoreGroup, ScoringRule
 class Command(BaseCommand):
     help = (
         "Import a model file (YAML or JSON): score groups, rules and decay, and the other apps' "
-        "sections (teams and routing rules). All or nothing."
+        "sections (nurture sequences, teams and routing rules), in that order whatever the file's. All or nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
