@@ -361,7 +361,8 @@ def _handle(request: HttpRequest, only: str | None) -> JsonResponse:
         messages = _messages(body, only)
     except Refusal as exc:
         return exc.response()
-    outcome = _messages_check(messages, body, received, selectors.segment_event_mapping())
+    tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
+    outcome = _messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
     if only is not None and outcome.rejected:
         errors = outcome.rejected[0]["errors"]
         detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())

@@ -8,7 +8,7 @@ from scoring import model_file, services
 
 
 class Command(BaseCommand):
-    help = "Export the model (score groups, rules, decay, teams and routing rules) as a YAML model file."
+    help = "Export the model (score groups, rules, decay, event types, teams and routing rules) as a YAML model file."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", nargs="?", type=Path, help="Where to write; standard output if omitted.")

@@ -9,7 +9,7 @@ from scoring.models import ScoreGroup, ScoringRule
 
 class Command(BaseCommand):
     help = (
-        "Import a model file (YAML or JSON): score groups, rules and decay, and the other apps' "
+        "Import a model file (YAML or JSON): score groups, rules, decay and event types, and the other apps' "
         "sections (teams and routing rules). All or nothing."
     )
 
