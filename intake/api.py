@@ -22,9 +22,8 @@ from intake import ingest
 from intake.api_keys import KeyHasScope, request_api_key, required_scope
 from intake.bodies import JSONBodyParser, PayloadTooLarge
 from intake.models import ApiScope
-from scoring import erasure, lead_fields, selectors, services
+from scoring import erasure, event_types, lead_fields, selectors, services
 from scoring.models import Lead, validate_time_zone
-from scoring.rules import INTERACTION_TYPES
 
 # The largest value the lead's integer columns take (PostgreSQL integer).
 MAX_INT_COLUMN = 2_147_483_647
@@ -73,7 +72,13 @@ class LeadRefSerializer(serializers.Serializer[Any]):
 
 class EventSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(max_length=checks.MAX_ID_LENGTH, help_text="Your unique id: repeats are ignored.")
-    type = serializers.ChoiceField(choices=list(INTERACTION_TYPES))
+    type = serializers.RegexField(
+        # For the schema (ECMA-262 pattern); the check is scoring.event_types.type_name_problem.
+        f"^{event_types.TYPE_NAME.pattern}$",
+        max_length=event_types.MAX_LENGTH,
+        help_text=f"A type name: built in ({', '.join(event_types.BUILT_IN)}) or your own, e.g. trial_started; "
+        f"{event_types.TYPE_NAME_RULE}.",
+    )
     occurred_at = serializers.DateTimeField(
         required=False, help_text="ISO 8601 with time zone, from 1970 to a day ahead; default: now."
     )

@@ -3,7 +3,7 @@
 An event as senders write it::
 
     {"id": "evt-42",                       # the sender's idempotency key
-     "type": "email_open",                 # one of scoring.rules.INTERACTION_TYPES
+     "type": "email_open",                 # a type name: built in or the company's own
      "occurred_at": "2026-11-24T10:00:00Z",  # optional, ISO 8601 with time zone; default now
      "lead": {"email": "ana@example.com"}, # or {"external_id": "crm-7"}, or both
      "visitor_id": "v-123",                # instead of (or with) lead: an anonymous visitor
@@ -25,7 +25,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from scoring.rules import INTERACTION_TYPES
+from scoring import event_types
 from scoring.timestamps import timestamp_in_range
 
 EVENT_FIELDS = frozenset({"id", "type", "occurred_at", "lead", "visitor_id", "properties"})
@@ -208,9 +208,10 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
     kind = raw.get("type")
     if kind is None:
         fail("type", "required")
-    elif not isinstance(kind, str) or kind not in INTERACTION_TYPES:
-        shown = repr(kind) if isinstance(kind, str) else f"of JSON type {type(kind).__name__}"
-        fail("type", f"unknown type {shown}; use one of {', '.join(INTERACTION_TYPES)}")
+    else:
+        type_problem = event_types.type_name_problem(kind)
+        if type_problem:
+            fail("type", type_problem)
 
     occurred_at = now
     if raw.get("occurred_at") is not None:

@@ -25,7 +25,7 @@ from psycopg.types.json import Jsonb
 from intake.events import Event
 from scoring import bulk
 from scoring.models import Interaction, Lead, Visitor
-from scoring.services import scoring_enqueue
+from scoring.services import event_types_seen, scoring_enqueue
 
 INSERT_CHUNK = 500
 
@@ -238,11 +238,11 @@ _COLUMNS = (
     ("source", "text"),
     ("received_at", "timestamptz"),
 )
-_CONFLICT = "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+_CONFLICT = "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key"
 
 
-def _insert_new(rows: list[tuple[Any, ...]]) -> int:
-    """Insert interaction rows, skipping ids already stored; count the new ones.
+def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert interaction rows, skipping ids already stored; return the ids of the new ones.
 
     Only quoted identifiers and placeholders are formatted into the SQL; the
     values are parameters. On PostgreSQL each column is one array parameter
@@ -255,15 +255,15 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> int:
             arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in _COLUMNS)
             select = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in _COLUMNS)
             sql = f"INSERT INTO {table} ({names}) SELECT {select} FROM unnest({arrays}) AS v ({names}) {_CONFLICT}"  # noqa: S608
-            return len(bulk.pg_execute(sql, [list(column) for column in zip(*rows, strict=True)]))
-        inserted = 0
+            return {row[0] for row in bulk.pg_execute(sql, [list(column) for column in zip(*rows, strict=True)])}
+        inserted: set[str] = set()
         placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
             values = ", ".join([placeholders] * len(chunk))
             sql = f"INSERT INTO {table} ({names}) VALUES {values} {_CONFLICT}"  # noqa: S608
             cursor.execute(sql, [value for row in chunk for value in row])
-            inserted += len(cursor.fetchall())
+            inserted.update(row[0] for row in cursor.fetchall())
         return inserted
 
 
@@ -300,5 +300,7 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
     rows.sort(key=lambda row: row[0])  # key order, for the same reason as the leads
     inserted = _insert_new(rows)
     if inserted:
+        # Last, so the type rows (which every concurrent batch may touch) stay locked only until the commit.
+        event_types_seen(seen=[(e.type, e.occurred_at) for e in unique if e.id in inserted])
         transaction.on_commit(scoring_enqueue)
-    return Accepted(inserted, len(events) - inserted)
+    return Accepted(len(inserted), len(events) - len(inserted))

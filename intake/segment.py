@@ -11,8 +11,10 @@ send to Leadflow by changing only their host.
   visitor. ``identify`` writes traits to the lead (known ones to its fields,
   the rest to its custom attributes) and, with an ``anonymousId``, identifies
   the visitor: its page views move to the lead. ``track`` records an
-  interaction whose type comes from the event name (``"Email Opened"``,
-  ``"Form Submitted"``… or a Leadflow type such as ``form_submit``);
+  interaction whose type comes from the event name: the mapping kept in the
+  admin and the model file, else Segment's names for the built-in types
+  (``"Email Opened"``, ``"Form Submitted"``…), else the name made into a type
+  name (``"Trial Started"`` → ``trial_started``; see scoring.event_types);
   ``page`` records a page view. ``screen``, ``group`` and ``alias`` messages
   are accepted and ignored (counted under ``ignored``).
 - Time: ``timestamp`` corrected for the device's clock skew with ``sentAt``
@@ -53,24 +55,11 @@ from intake import bodies, ingest
 from intake import events as checks
 from intake.api_keys import InvalidKey, api_key_has_scope, api_key_verify
 from intake.models import ApiKey, ApiScope
-from scoring import lead_fields
+from scoring import event_types, lead_fields, selectors
 from scoring.timestamps import timestamp_in_range
 
 logger = logging.getLogger(__name__)
 
-EVENT_TYPES = {
-    "email opened": "email_open",
-    "email link clicked": "email_click",
-    "email clicked": "email_click",
-    "form submitted": "form_submit",
-    "webinar attended": "webinar",
-    "webinar registered": "webinar",
-    "survey answered": "survey_answer",
-    "file downloaded": "download",
-    "downloaded": "download",
-    "page viewed": "page_view",
-    "social mention": "social_mention",
-}
 IGNORED_TYPES = {"screen", "group", "alias"}
 # Traits that set a lead field (scoring.lead_fields); "company" and "address" are read apart.
 TRAIT_FIELDS = lead_fields.TRAITS
@@ -183,14 +172,15 @@ def _lead_ref(message: Mapping[str, Any]) -> dict[str, Any] | None:
     return ref or None
 
 
-def _event(message: Mapping[str, Any]) -> dict[str, Any]:
-    """The Leadflow event a track or page message stands for (its time apart)."""
+def _event(message: Mapping[str, Any], track_types: Mapping[str, str]) -> dict[str, Any]:
+    """The Leadflow event a track or page message stands for (its time apart);
+    ``track_types`` maps event names (:func:`event_types.name_key`) to types."""
     kind = message.get("type")
     properties = dict(_object(message.get("properties")))
     raw: dict[str, Any] = {"id": message.get("messageId")}
     if kind == "track":
         name = message.get("event")
-        mapped = EVENT_TYPES.get(name.strip().lower()) if isinstance(name, str) else None
+        mapped = event_types.track_type(name, track_types) if isinstance(name, str) else None
         raw["type"] = mapped or name
         properties["event"] = name
     else:
@@ -299,7 +289,9 @@ class Outcome:
         self.rejected.append({"index": index, "messageId": message_id, "errors": dict(errors)})
 
 
-def _messages_check(messages: list[Any], batch: Mapping[str, Any], received: datetime) -> Outcome:
+def _messages_check(
+    messages: list[Any], batch: Mapping[str, Any], received: datetime, track_types: Mapping[str, str]
+) -> Outcome:
     """Each message checked (no database): what to write, and what is refused and why."""
     outcome = Outcome()
     for index, message in enumerate(messages):
@@ -318,7 +310,7 @@ def _messages_check(messages: list[Any], batch: Mapping[str, Any], received: dat
             else:
                 outcome.reject(index, message, identity)
         elif kind in {"track", "page"}:
-            raw = _event(message)
+            raw = _event(message, track_types)
             occurred, time_errors = _when(message, batch, received)
             if occurred is not None:
                 raw["occurred_at"] = occurred.isoformat()
@@ -369,7 +361,8 @@ def _handle(request: HttpRequest, only: str | None) -> JsonResponse:
         messages = _messages(body, only)
     except Refusal as exc:
         return exc.response()
-    outcome = _messages_check(messages, body, received)
+    tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
+    outcome = _messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
     if only is not None and outcome.rejected:
         errors = outcome.rejected[0]["errors"]
         detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from routing import sales
 from routing.models import QueueItem, Rep
+from scoring import event_types
+from scoring import selectors as scoring_selectors
 from scoring.models import Interaction, ScoreEntry
 
 PER_PAGE = 25
@@ -240,13 +242,16 @@ def leads_recent_interactions(
         .values_list("lead_id", "type", "properties", "occurred_at")
         .order_by("lead_id", "-occurred_at", "-id")
     )
-    types = dict(Interaction._meta.get_field("type").flatchoices)
+    rows = list(ranked)
+    # The company's own types in their words; a page of built-in types asks nothing more.
+    custom = {kind for _, kind, _, _ in rows if kind not in event_types.BUILT_IN}
+    labels = scoring_selectors.event_type_labels(keys=custom) if custom else {}
     found: dict[int, list[RecentInteraction]] = defaultdict(list)
-    for lead_id, kind, properties, occurred_at in ranked:
+    for lead_id, kind, properties, occurred_at in rows:
         assert lead_id is not None  # filtered on lead_id
         found[lead_id].append(
             RecentInteraction(
-                str(types.get(kind, kind)), _detail(properties), occurred_at, duration_short(now - occurred_at)
+                event_types.label(kind, labels), _detail(properties), occurred_at, duration_short(now - occurred_at)
             )
         )
     return dict(found)

@@ -20,6 +20,8 @@ A model file is YAML (JSON is valid YAML too)::
         points: 2
         interaction_types: [email_open, email_click]
         cap: {count: 5, window_days: 30}
+    event_types:
+      - {key: trial_started, label: Trial started, segment_events: [Trial Started]}
 
 Every problem is reported with its place ("rules[2].conditions[0].value: …"),
 all at once, so one import attempt shows everything to fix.
@@ -30,6 +32,9 @@ none of them. A file holds the scoring part when it has ``score_groups``,
 ``rules`` or ``decay``; a file with only other apps' keys leaves the scoring
 model alone. The order of the keys in the file never matters: the scoring
 part is imported first, then each section after the ones it refers to.
+``event_types`` (the company's own types with their labels, and the Segment
+event names mapped to each) is imported whenever present, with or without the
+scoring part.
 """
 
 from __future__ import annotations
@@ -44,13 +49,14 @@ from typing import Any
 import yaml
 
 from scoring import decay as decay_math
+from scoring import event_types as types
 from scoring import file_checks as checks
 from scoring import rules as pure
 
 FORMAT_VERSION = 1
 NAME_MAX_LENGTH = 200  # the model's name column
 
-_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay"}
+_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay", "event_types"}
 _SCORING_KEYS = ("score_groups", "rules", "decay")
 _GROUP_KEYS = {"key", "name", "min_score", "leave_below", "description"}
 _DECAY_KEYS = {"policy", "points_per_day", "after_days", "half_life_days", "window_days", "floor"}
@@ -69,6 +75,7 @@ _RULE_KEYS = {
     "valid_until",
 }
 _CONDITION_KEYS = {"field", "operator", "value"}
+_EVENT_TYPE_KEYS = {"key", "label", "segment_events"}
 _CAP_KEYS = {"count", "points", "window_days"}
 
 
@@ -113,6 +120,16 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class EventTypeSpec:
+    """A type the company declares: its label (none for a built-in type, which has its
+    own) and the Segment ``track`` event names that record it."""
+
+    key: str
+    label: str = ""
+    segment_events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     # None: not in the file (then kept by a file without the scoring part, emptied by one with it).
     name: str | None = None
@@ -124,6 +141,8 @@ class ModelSpec:
     scoring: bool = True
     # Registered sections present in the file: section name -> what its parse returned.
     sections: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # None: the file has no event_types (the declared types stay as they are).
+    event_types: tuple[EventTypeSpec, ...] | None = None
 
 
 # --- other apps' sections -------------------------------------------------------------
@@ -221,14 +240,15 @@ def load_data(data: object) -> ModelSpec:
     groups = _groups(data.get("score_groups", []), errors)
     rules = _rules(data.get("rules", []), errors)
     decay = _decay(data.get("decay"), errors)
+    declared = _event_types(data["event_types"], errors) if "event_types" in data else None
     parsed: dict[str, Any] = {}
     for section in sections():
         values = {key: data[key] for key in section.keys if key in data}
         if values:
             parsed[section.name] = section.parse(values, errors)
     scoring = any(key in data for key in _SCORING_KEYS)
-    if not scoring and not parsed:
-        allowed = ", ".join([*_SCORING_KEYS, *(k for s in _SECTIONS.values() for k in s.keys)])
+    if not scoring and not parsed and declared is None:
+        allowed = ", ".join([*_SCORING_KEYS, "event_types", *(k for s in _SECTIONS.values() for k in s.keys)])
         errors.append(f"the file holds nothing to import (give one or more of {allowed})")
     if errors:
         raise ModelFileError(errors)
@@ -240,7 +260,56 @@ def load_data(data: object) -> ModelSpec:
         decay=decay,
         scoring=scoring,
         sections=MappingProxyType(parsed),
+        event_types=None if declared is None else tuple(declared),
     )
+
+
+def _event_types(data: object, errors: list[str]) -> list[EventTypeSpec]:
+    """The ``event_types`` section: [{key, label, segment_events: [name, …]}, …]."""
+    specs: list[EventTypeSpec] = []
+    seen: dict[str, str] = {}
+    names: dict[str, str] = {}  # matched name -> where it was first given
+    for index, raw in enumerate(checks.items(data, "event_types", errors)):
+        where = f"event_types[{index}]"
+        item = checks.mapping(raw, where, errors, holding="with key, label and segment_events")
+        if item is None:
+            continue
+        checks.unknown_keys(item, _EVENT_TYPE_KEYS, where, errors)
+        key = checks.text(item, "key", where, errors, required=True)
+        if key:
+            problem = types.type_name_problem(key)
+            if problem:
+                errors.append(f"{where}.key: {problem}")
+            elif key in seen:
+                errors.append(f"{where}.key: '{key}' is also declared at {seen[key]}")
+            else:
+                seen[key] = where
+        label = checks.text(item, "label", where, errors).strip()
+        if len(label) > types.MAX_LABEL_LENGTH:
+            errors.append(f"{where}.label: at most {types.MAX_LABEL_LENGTH} characters")
+        if label and key in types.BUILT_IN:
+            errors.append(f"{where}.label: {key} is built in, its label is '{types.BUILT_IN[key]}'; leave label out")
+        given = item.get("segment_events", [])
+        if not isinstance(given, list):
+            errors.append(f"{where}.segment_events: must be a list of Segment event names")
+            given = []
+        segment_events: list[str] = []
+        for n, name in enumerate(given):
+            place = f"{where}.segment_events[{n}]"
+            if not isinstance(name, str) or not name.strip():
+                errors.append(f"{place}: must be an event name as Segment sends it, e.g. Trial Started")
+                continue
+            if len(name.strip()) > types.MAX_NAME_LENGTH:
+                errors.append(f"{place}: at most {types.MAX_NAME_LENGTH} characters")
+                continue
+            matched = types.name_key(name)
+            if matched in names:
+                errors.append(f"{place}: '{name.strip()}' is also given at {names[matched]} (case is ignored)")
+                continue
+            names[matched] = place
+            segment_events.append(name.strip())
+        specs.append(EventTypeSpec(key, label, tuple(segment_events)))
+    return specs
 
 
 def _groups(data: object, errors: list[str]) -> list[GroupSpec]:
@@ -430,9 +499,20 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
         data["rules"] = [_rule_data(r) for r in spec.rules]
         if spec.decay.kind is not decay_math.Kind.NONE:
             data["decay"] = _decay_data(spec.decay)
+    if spec.event_types:
+        data["event_types"] = [_event_type_data(t) for t in spec.event_types]
     for section in sections():
         if section.name in spec.sections:
             data.update(section.dump(spec.sections[section.name]))
+    return data
+
+
+def _event_type_data(spec: EventTypeSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": spec.key}
+    if spec.label:
+        data["label"] = spec.label
+    if spec.segment_events:
+        data["segment_events"] = list(spec.segment_events)
     return data
 
 

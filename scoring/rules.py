@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from scoring import lead_fields
+from scoring import event_types, lead_fields
 
 
 class Dimension(StrEnum):
@@ -72,16 +72,6 @@ EMPTY_HOLDS = {Operator.NOT_EQUALS, Operator.NOT_ONE_OF}
 LEAD_FIELDS: dict[str, str] = lead_fields.FIT_LABELS
 CUSTOM_PREFIX = "attributes."
 
-INTERACTION_TYPES: dict[str, str] = {
-    "email_open": "email open",
-    "email_click": "email click",
-    "form_submit": "form submission",
-    "page_view": "page view",
-    "download": "download",
-    "webinar": "webinar attendance",
-    "survey_answer": "survey answer",
-    "social_mention": "social mention",
-}
 
 _PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$")
@@ -267,7 +257,7 @@ def check_rule(
         errors["points"] = "Points must be a whole number (negative to subtract)."
     elif points == 0:
         errors["points"] = "A rule worth 0 points does nothing; give it positive or negative points."
-    unknown = [t for t in interaction_types if t not in INTERACTION_TYPES]
+    malformed = [problem for t in interaction_types if (problem := event_types.type_name_problem(t))]
     if dim is Dimension.FIT:
         if interaction_types:
             errors["interaction_types"] = "Fit rules test who the lead is; leave interaction types empty."
@@ -278,10 +268,8 @@ def check_rule(
     else:
         if not interaction_types:
             errors["interaction_types"] = "Choose at least one interaction type."
-        elif unknown:
-            errors["interaction_types"] = (
-                f"Unknown interaction type {', '.join(repr(t) for t in unknown)}. Use {', '.join(INTERACTION_TYPES)}."
-            )
+        elif malformed:
+            errors["interaction_types"] = "; ".join(malformed)
         for name, cap_value in (("cap_count", cap_count), ("cap_points", cap_points)):
             if cap_value is not None and (
                 not isinstance(cap_value, int) or isinstance(cap_value, bool) or cap_value < 1
@@ -581,14 +569,15 @@ def describe_condition(condition: Condition, *, dimension: Dimension) -> str:
     return words
 
 
-def describe_rule(rule: Rule) -> str:
-    """The rule as a sentence: "+5 when industry is one of Toys, Retail"."""
+def describe_rule(rule: Rule, *, type_labels: Mapping[str, str] | None = None) -> str:
+    """The rule as a sentence: "+5 when industry is one of Toys, Retail"; an
+    engagement rule's types in words (``type_labels`` for the company's own)."""
     points = f"{rule.points:+d}"
     joiner = " and " if rule.match is Match.ALL else " or "
     conditions = joiner.join(describe_condition(c, dimension=rule.dimension) for c in rule.conditions)
     if rule.dimension is Dimension.FIT:
         return f"{points} when {conditions}" if conditions else f"{points} for every lead"
-    kinds = " or ".join(INTERACTION_TYPES.get(t, t) for t in sorted(rule.interaction_types))
+    kinds = " or ".join(event_types.label(t, type_labels or {}) for t in sorted(rule.interaction_types))
     sentence = f"{points} for each {kinds}"
     if conditions:
         sentence += f" where {conditions}"

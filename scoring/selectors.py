@@ -5,8 +5,19 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, QuerySet, Sum
 
+from scoring import event_types
 from scoring import rules as pure
-from scoring.models import Lead, RuleCondition, ScoreEntry, ScoreGroup, ScoreWatch, ScoringRule, SetAside
+from scoring.models import (
+    EventType,
+    Lead,
+    RuleCondition,
+    ScoreEntry,
+    ScoreGroup,
+    ScoreWatch,
+    ScoringRule,
+    SegmentEvent,
+    SetAside,
+)
 
 
 def rules_pure(*, dimension: pure.Dimension | None = None, ids: list[int] | None = None) -> list[pure.Rule]:
@@ -86,3 +97,48 @@ def set_aside_open(*, kind: str) -> QuerySet[SetAside]:
 
 def set_aside_open_ids(*, kind: str) -> list[int]:
     return list(set_aside_open(kind=kind).values_list("row_id", flat=True))
+
+
+# --- event types ---------------------------------------------------------------------
+
+
+def event_type_labels(*, keys: Iterable[str] | None = None) -> dict[str, str]:
+    """The labels of the types (all, or ``keys``) that have one; built-in types have
+    theirs in code. One query."""
+    rows = EventType.objects.exclude(label="")
+    if keys is not None:
+        rows = rows.filter(key__in=list(keys))
+    return dict(rows.values_list("key", "label"))
+
+
+def event_types_known() -> dict[str, str]:
+    """Every known type (built in, declared or seen) with its words, by name; one query."""
+    known = dict(event_types.BUILT_IN)
+    for key, label, declared, seen in EventType.objects.values_list("key", "label", "declared", "seen_count"):
+        if declared or seen or key in known:
+            known[key] = event_types.label(key, {key: label})
+    return dict(sorted(known.items()))
+
+
+def segment_event_mapping() -> dict[str, str]:
+    """Segment event name (as :func:`event_types.name_key` matches it) -> type; one query."""
+    rows = SegmentEvent.objects.values_list("name", "event_type__key")
+    return {event_types.name_key(name): key for name, key in rows}
+
+
+def segment_event_names() -> dict[str, list[str]]:
+    """Type -> the Segment event names mapped to it, as written; one query."""
+    found: dict[str, list[str]] = {}
+    for name, key in SegmentEvent.objects.order_by("name").values_list("name", "event_type__key"):
+        found.setdefault(key, []).append(name)
+    return found
+
+
+def rules_by_type() -> dict[str, list[str]]:
+    """The names of the engagement rules scoring each type, active ones first; one query."""
+    found: dict[str, list[str]] = {}
+    rules = ScoringRule.objects.filter(dimension=pure.Dimension.ENGAGEMENT.value).order_by("-active", "name")
+    for name, active, kinds in rules.values_list("name", "active", "interaction_types"):
+        for kind in kinds or ():
+            found.setdefault(kind, []).append(name if active else f"{name} (inactive)")
+    return found

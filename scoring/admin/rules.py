@@ -11,7 +11,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from scoring import rules as pure
-from scoring import services
+from scoring import selectors, services
 from scoring.models import (
     ModelInfo,
     RuleCondition,
@@ -88,10 +88,10 @@ class RuleConditionInline(admin.TabularInline[RuleCondition, ScoringRule]):
 
 class ScoringRuleForm(forms.ModelForm[ScoringRule]):
     interaction_types = forms.MultipleChoiceField(
-        choices=list(pure.INTERACTION_TYPES.items()),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Engagement rules: the interactions this rule scores.",
+        help_text="Engagement rules: the interactions this rule scores. The list holds every type built in, "
+        "declared or seen (Event types); declare a new one there first.",
     )
 
     class Meta:
@@ -111,6 +111,16 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             "valid_from",
             "valid_until",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        known = selectors.event_types_known()
+        # A type the rule already has stays on offer (and ticked), known or not.
+        for kind in self.instance.interaction_types or ():
+            known.setdefault(kind, kind)
+        field = self.fields["interaction_types"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(key, f"{words} ({key})" if words != key else key) for key, words in known.items()]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -136,7 +146,8 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
 class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     form = ScoringRuleForm
     inlines = [RuleConditionInline]
-    list_display = ["name", "sentence", "dimension", "points", "active", "valid_from", "valid_until"]
+    # With the rule as a sentence after its name (get_list_display).
+    list_display = ["name", "dimension", "points", "active", "valid_from", "valid_until"]
     list_filter = ["dimension", "active"]
     search_fields = ["name", "key", "description"]
     prepopulated_fields = {"key": ["name"]}
@@ -152,9 +163,17 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ScoringRule]:
         return super().get_queryset(request).prefetch_related("conditions")
 
-    @admin.display(description="Rule")
-    def sentence(self, obj: ScoringRule) -> str:
-        return pure.describe_rule(obj.as_pure(list(obj.conditions.all())))
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        labels: dict[str, str] | None = None  # read once per page, when the first row needs them
+
+        @admin.display(description="Rule")
+        def sentence(obj: ScoringRule) -> str:
+            nonlocal labels
+            if labels is None:
+                labels = selectors.event_type_labels()
+            return pure.describe_rule(obj.as_pure(list(obj.conditions.all())), type_labels=labels)
+
+        return [self.list_display[0], sentence, *self.list_display[1:]]
 
     @admin.action(description="Activate selected rules")
     def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:

@@ -1,9 +1,11 @@
 """Scoring's tables, by topic: the model marketers design (:mod:`~scoring.models.design`),
-leads and what they do (:mod:`~scoring.models.leads`), the ledger and what happens over
-time (:mod:`~scoring.models.ledger`), and the lists kept beside them
+the event types seen and declared (:mod:`~scoring.models.events`), leads and what they
+do (:mod:`~scoring.models.leads`), the ledger and what happens over time
+(:mod:`~scoring.models.ledger`), and the lists kept beside them
 (:mod:`~scoring.models.records`). Every name is kept here."""
 
 from scoring.models.design import DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
+from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry
 from scoring.models.records import SetAside, SuppressedAddress
@@ -12,6 +14,7 @@ __all__ = [
     "Account",
     "DecayPolicy",
     "DecayRun",
+    "EventType",
     "GroupTransition",
     "Interaction",
     "Lead",
@@ -24,6 +27,7 @@ __all__ = [
     "ScoreGroup",
     "ScoreWatch",
     "ScoringRule",
+    "SegmentEvent",
     "SetAside",
     "SuppressedAddress",
     "Visitor",

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
-from scoring import lead_fields
+from scoring import event_types, lead_fields
 from scoring import rules as pure
 from scoring.models.design import ScoreGroup
 
@@ -191,7 +191,8 @@ class Interaction(models.Model):
     visitor = models.ForeignKey(
         Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions", db_index=False
     )
-    type = models.CharField(max_length=40, choices=list(pure.INTERACTION_TYPES.items()))
+    # A type name (scoring.event_types): built in or the company's own; EventType counts them.
+    type = models.CharField(max_length=event_types.MAX_LENGTH)
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     source = models.CharField(max_length=100, blank=True)
@@ -221,4 +222,4 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         who = f"lead {self.lead_id}" if self.lead_id else f"visitor {self.visitor_id}"
-        return f"{self.get_type_display()} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        return f"{self.type} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -4,7 +4,8 @@ Split by topic: :mod:`~scoring.services.ledger` (ledger rows, cached scores, the
 outbox routing reads, lead locks), :mod:`~scoring.services.leads` (lead fields and
 fit, changes by hand), :mod:`~scoring.services.engagement` (recording and scoring
 interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.decay`,
-:mod:`~scoring.services.model` (the model file, regrouping) and
+:mod:`~scoring.services.model` (the model file, regrouping),
+:mod:`~scoring.services.event_types` (types counted as they come, declared by the file) and
 :mod:`~scoring.services.background` (handing work to the workers). The names other
 apps use are kept here.
 """
@@ -20,6 +21,7 @@ from scoring.services.engagement import (
     leads_rescore_fit_pending,
     scoring_enqueue,
 )
+from scoring.services.event_types import event_types_declare, event_types_export, event_types_seen
 from scoring.services.leads import (
     LEAD_EDITABLE_FIELDS,
     LeadConflict,
@@ -76,6 +78,9 @@ __all__ = [
     "RecordedInteraction",
     "decay_policy_set",
     "enqueue",
+    "event_types_declare",
+    "event_types_export",
+    "event_types_seen",
     "interaction_record",
     "interactions_score_pending",
     "lead_adjust_score",

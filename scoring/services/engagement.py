@@ -16,10 +16,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from scoring import bulk, selectors, setaside
+from scoring import bulk, event_types, selectors, setaside
 from scoring import rules as pure
 from scoring.models import Interaction, Lead, ScoreEntry
 from scoring.services.background import enqueue
+from scoring.services.event_types import event_types_seen
 from scoring.services.leads import leads_rescore_fit
 from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
 from scoring.timestamps import timestamp_in_range
@@ -49,8 +50,9 @@ def interaction_record(
 
     Scoring happens in a Celery worker after the transaction commits.
     """
-    if type not in pure.INTERACTION_TYPES:
-        raise ValueError(f"type: unknown interaction type {type!r}")
+    problem = event_types.type_name_problem(type)
+    if problem:
+        raise ValueError(f"type: {problem}")
     if timezone.is_naive(occurred_at):
         raise ValueError("occurred_at: give a time zone")
     try:
@@ -69,6 +71,7 @@ def interaction_record(
             },
         )
         if created:
+            event_types_seen(seen=[(type, occurred_at)])
             transaction.on_commit(scoring_enqueue)
     return RecordedInteraction(interaction, created)
 

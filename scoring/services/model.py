@@ -11,10 +11,11 @@ from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 
-from scoring import bulk, model_file, selectors
+from scoring import bulk, event_types, model_file, selectors
 from scoring import rules as pure
 from scoring.models import DecayPolicy, Lead, ModelInfo, RuleCondition, ScoreGroup, ScoringRule
 from scoring.services.decay import decay_policy_set
+from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.ledger import Crossing, transitions_record
 
 
@@ -26,7 +27,9 @@ class ModelImportSummary:
     rules_created: int
     rules_updated: int
     rules_deactivated: list[str]
-    sections: tuple[str, ...] = ()  # what other apps' sections of the file did
+    sections: tuple[str, ...] = ()  # what other apps' sections of the file did (and the event types)
+    # What may be a mistake but is imported: a rule scoring a type never seen nor declared.
+    warnings: tuple[str, ...] = ()
 
 
 @transaction.atomic
@@ -49,12 +52,16 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     problems of every section are collected and raised together as
     :class:`model_file.ModelFileError`, and nothing changes. ``dry_run`` does everything, then rolls it back: a check
     of the file against the database.
+
+    The file's ``event_types``, when present, are declared first, so its rules may
+    score them; a rule scoring a type neither built in, declared nor seen is
+    imported with a warning (a typo, or a type no sender has sent yet).
     """
+    lines = event_types_declare(specs=spec.event_types) if spec.event_types is not None else []
     summary = _scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
-    lines: list[str] = []
     for section in model_file.sections():
         if section.name not in spec.sections:
             continue
@@ -66,9 +73,22 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
             errors.extend(exc.errors)
     if errors:
         raise model_file.ModelFileError(errors)
+    warnings = _rules_of_unknown_types(spec) if spec.scoring else []
     if dry_run:
         transaction.set_rollback(True)
-    return dataclasses.replace(summary, sections=tuple(lines))
+    return dataclasses.replace(summary, sections=tuple(lines), warnings=tuple(warnings))
+
+
+def _rules_of_unknown_types(spec: model_file.ModelSpec) -> list[str]:
+    known = selectors.event_types_known()
+    warnings = []
+    for index, rule in enumerate(spec.rules):
+        for kind in event_types.unknown(rule.interaction_types, known):
+            warnings.append(
+                f"rules[{index}].interaction_types: '{kind}' has never been seen nor declared "
+                "(declare it under event_types, or check the spelling); the rule scores it once it comes"
+            )
+    return warnings
 
 
 def _scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
@@ -178,6 +198,7 @@ def scoring_model_export() -> model_file.ModelSpec:
         rules=tuple(rules),
         decay=DecayPolicy.current(),
         sections={section.name: section.export() for section in model_file.sections()},
+        event_types=event_types_export(),
     )
 
 

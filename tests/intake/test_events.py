@@ -59,7 +59,7 @@ def test_one_event_is_accepted_and_its_lead_created(api: Client) -> None:
 def test_a_batch_keeps_the_valid_events_and_names_every_problem(api: Client) -> None:
     batch = [
         event(1),
-        {"id": "e-2", "type": "fax", "lead": {"email": "x@example.com"}},
+        {"id": "e-2", "type": "Trial Started", "lead": {"email": "x@example.com"}},
         {"type": "email_open", "lead": {"email": "x@example.com"}},
         event(4, occurred_at="2026-11-20 10:00"),
         event(5, lead={"email": "not-an-email"}),
@@ -84,7 +84,7 @@ def test_a_batch_keeps_the_valid_events_and_names_every_problem(api: Client) -> 
         8: {"non_field_errors": ["an event must be a JSON object"]},
         9: {"visitor_id": ["must be 1 to 64 letters, digits, '.', '_' or '-'"]},
     }
-    assert "unknown type 'fax'" in errors[1]["type"][0]
+    assert "'Trial Started' is not a type name" in errors[1]["type"][0]
     assert [r["id"] for r in body["rejected"]][:2] == ["e-2", None]
     assert set(Interaction.objects.values_list("idempotency_key", flat=True)) == {"e-1", "e-11"}
 
@@ -205,7 +205,7 @@ event_shaped = st.fixed_dictionaries(
     {},
     optional={
         "id": st.one_of(st.text(max_size=30), st.integers(), json_values),
-        "type": st.one_of(st.sampled_from(["email_open", "page_view", "fax", ""]), json_values),
+        "type": st.one_of(st.sampled_from(["email_open", "page_view", "fax", "Fax Sent", ""]), json_values),
         "occurred_at": st.one_of(st.datetimes(timezones=OFFSETS).map(datetime.isoformat), st.text(), json_values),
         "lead": st.one_of(
             st.fixed_dictionaries({}, optional={"email": st.emails() | st.text(), "external_id": json_values}),

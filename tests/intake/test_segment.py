@@ -118,16 +118,17 @@ def test_missing_wrong_or_revoked_write_keys_get_401(segment: tuple[Client, str]
     assert not Interaction.objects.exists()
 
 
-def test_an_unknown_event_is_rejected_naming_event_and_the_rest_kept(segment: tuple[Client, str]) -> None:
+def test_an_event_that_names_no_type_is_rejected_naming_event_and_the_rest_kept(segment: tuple[Client, str]) -> None:
     client, _ = segment
     batch = [
-        {"type": "track", "messageId": "a", "userId": "e@example.com", "event": "Spaceship Launched"},
+        {"type": "track", "messageId": "a", "userId": "e@example.com", "event": "?!"},
         {"type": "track", "messageId": "b", "userId": "e@example.com", "event": "form_submit"},
         {"type": "screen", "messageId": "c", "userId": "e@example.com"},
+        {"type": "track", "messageId": "d", "userId": "e@example.com", "event": 7},
     ]
     body = send(client, "batch", {"batch": batch}).json()
     assert (body["success"], body["accepted"], body["ignored"]) == (True, 1, 1)
-    assert [(r["index"], list(r["errors"])) for r in body["rejected"]] == [(0, ["event"])]
+    assert [(r["index"], list(r["errors"])) for r in body["rejected"]] == [(0, ["event"]), (3, ["event"])]
 
 
 # --- limits, all or nothing, times, fields -------------------------------------------

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,29 @@ def test_the_unscored_index_migrates_forward_and_back_on_sqlite(tmp_path: Path) 
 
     manage("migrate", database=database)
     assert '"set_aside"' in sqlite_index(database)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_event_types_migration_counts_the_interactions_already_stored_once() -> None:
+    before, after = ("scoring", "0017_model_name_and_description"), ("scoring", "0018_event_types")
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate([before])
+        apps = executor.loader.project_state([before]).apps
+        lead = apps.get_model("scoring", "Lead").objects.create(email="old@example.com")
+        interaction = apps.get_model("scoring", "Interaction")
+        for n, (kind, day) in enumerate([("webinar", 4), ("webinar", 2), ("download", 9)]):
+            interaction.objects.create(
+                lead=lead, type=kind, occurred_at=datetime(2026, 3, day, tzinfo=UTC), idempotency_key=f"old-{n}"
+            )
+        executor = MigrationExecutor(connection)
+        executor.migrate([after])
+        event_type = executor.loader.project_state([after]).apps.get_model("scoring", "EventType")
+        counted = {t.key: (t.seen_count, t.first_seen_at, t.last_seen_at) for t in event_type.objects.all()}
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert counted["webinar"] == (2, datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC))
+    assert counted["download"] == (1, datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
+    assert counted["email_open"] == (0, None, None)  # built in, listed before it is seen
+    assert len(counted) == 8

@@ -291,8 +291,11 @@ def test_check_rule() -> None:
     assert "points" in pure.check_rule(dimension="fit", **{**base, "points": 0})  # type: ignore[arg-type]
     window_only = {**base, "interaction_types": ["email_open"], "cap_window_days": 30}
     assert "cap_window_days" in pure.check_rule(dimension="engagement", **window_only)  # type: ignore[arg-type]
-    unknown = {**base, "interaction_types": ["fax"]}
-    assert "Unknown interaction type 'fax'" in pure.check_rule(dimension="engagement", **unknown)["interaction_types"]  # type: ignore[arg-type]
+    own = {**base, "interaction_types": ["trial_started", "demo-booked"]}
+    assert pure.check_rule(dimension="engagement", **own) == {}  # type: ignore[arg-type]
+    malformed = {**base, "interaction_types": ["Trial Started"]}
+    errors = pure.check_rule(dimension="engagement", **malformed)  # type: ignore[arg-type]
+    assert "'Trial Started' is not a type name" in errors["interaction_types"]
     backwards = {**base, "valid_from": T0, "valid_until": T0}
     assert "valid_until" in pure.check_rule(dimension="fit", **backwards)  # type: ignore[arg-type]
 

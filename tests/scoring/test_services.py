@@ -89,8 +89,8 @@ def test_interaction_record_is_idempotent_by_key() -> None:
 
 def test_interaction_record_rejects_bad_input_by_field() -> None:
     lead = LeadFactory.create()
-    with pytest.raises(ValueError, match=r"^type: unknown interaction type 'fax'"):
-        services.interaction_record(lead=lead, type="fax", occurred_at=T0, idempotency_key="k")
+    with pytest.raises(ValueError, match=r"^type: 'Fax Sent' is not a type name"):
+        services.interaction_record(lead=lead, type="Fax Sent", occurred_at=T0, idempotency_key="k")
     with pytest.raises(ValueError, match=r"^occurred_at: give a time zone"):
         services.interaction_record(lead=lead, type="webinar", occurred_at=datetime(2026, 1, 1), idempotency_key="k")
     assert Interaction.objects.count() == 0

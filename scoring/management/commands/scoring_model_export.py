@@ -9,8 +9,8 @@ from scoring import model_file, services
 
 class Command(BaseCommand):
     help = (
-        "Export the model (name, score groups, rules, decay, nurture sequences, teams and routing rules) "
-        "as a YAML model file."
+        "Export the model (name, score groups, rules, decay, event types, nurture sequences, teams and routing "
+        "rules) as a YAML model file."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

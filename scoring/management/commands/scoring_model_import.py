@@ -9,7 +9,7 @@ from scoring.models import ScoreGroup, ScoringRule
 
 class Command(BaseCommand):
     help = (
-        "Import a model file (YAML or JSON): score groups, rules and decay, and the other apps' "
+        "Import a model file (YAML or JSON): score groups, rules, decay and event types, and the other apps' "
         "sections (nurture sequences, teams and routing rules), in that order whatever the file's. All or nothing."
     )
 
@@ -47,7 +47,11 @@ class Command(BaseCommand):
             summary = services.scoring_model_import(spec=spec, dry_run=check)
         except model_file.ModelFileError as exc:
             self._fail(path, exc.errors)
+        for warning in summary.warnings:
+            self.stderr.write(self.style.WARNING(f"  {path}: warning: {warning}"))
         parts = [f"{len(spec.groups)} groups, {len(spec.rules)} rules"] if spec.scoring else []
+        if spec.event_types is not None:
+            parts.append(f"{len(spec.event_types)} event types")
         parts += [s.title for s in sections]
         if check:
             self.stdout.write(self.style.SUCCESS(f"{path}: valid ({'; '.join(parts)})"))

@@ -1,0 +1,80 @@
+"""Event types: every type seen or declared, with how often and when it was seen, and
+the Segment event names that map to each."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+
+from scoring import event_types
+
+
+def validate_type_name(value: str) -> None:
+    problem = event_types.type_name_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+class EventType(models.Model):
+    """One row per type name: the built-in ones, those declared (model file, admin) and
+    every one seen. Intake adds to ``seen_count`` and widens the seen dates once per
+    stored batch, so the admin's list never counts the interactions."""
+
+    key = models.CharField(
+        "type",
+        max_length=event_types.MAX_LENGTH,
+        unique=True,
+        validators=[validate_type_name],
+        help_text=f"The name senders use: {event_types.TYPE_NAME_RULE}.",
+    )
+    label = models.CharField(max_length=event_types.MAX_LABEL_LENGTH, blank=True, help_text="The type in words.")
+    declared = models.BooleanField(
+        default=False, help_text="Named in the model file or the admin (not only seen in interactions)."
+    )
+    seen_count = models.BigIntegerField("interactions", default=0, editable=False)
+    first_seen_at = models.DateTimeField("first seen", null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField("last seen", null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = "event type"
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def built_in(self) -> bool:
+        return self.key in event_types.BUILT_IN
+
+    @property
+    def words(self) -> str:
+        return self.label or event_types.BUILT_IN.get(self.key, "")
+
+
+class SegmentEvent(models.Model):
+    """A Segment ``track`` event name and the type it records (matched ignoring case)."""
+
+    name = models.CharField(
+        "Segment event name", max_length=event_types.MAX_NAME_LENGTH, help_text='As sent, e.g. "Trial Started".'
+    )
+    event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="segment_events")
+
+    class Meta:
+        ordering = [Lower("name")]
+        verbose_name = "Segment event name"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="segment_event_name_unique",
+                violation_error_message="This Segment event name already maps to a type.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.event_type_id}"
+
+    def clean(self) -> None:
+        self.name = self.name.strip()
+        if not self.name:
+            raise ValidationError({"name": "Give the event name as Segment sends it."})
