@@ -261,10 +261,10 @@ def _employees(value: object) -> int:
 def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
     """What an identify says about its lead, checked; or errors by field."""
     context_traits = _object(message.get("context")).get("traits")
-    for path, value in (("traits", message.get("traits")), ("context.traits", context_traits)):
+    for place, value in (("traits", message.get("traits")), ("context.traits", context_traits)):
         if value and not isinstance(value, Mapping):
-            return {path: ["must be an object"]}
-        problem = checks.json_value_problem(value or {}, path=path, max_depth=checks.MAX_PROPERTIES_DEPTH)
+            return {place: ["must be an object"]}
+        problem = checks.json_value_problem(value or {}, path=place, max_depth=checks.MAX_PROPERTIES_DEPTH)
         if problem:
             return {problem[0]: [problem[1]]}
     traits = _traits(message)

@@ -7,7 +7,8 @@ their settings from Leadflow, never from their vendors."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ from intake.api_keys import api_key_issue
 from scoring import services
 from scoring.models import Interaction, Lead
 from tests.browser.conftest import browser as browser  # Chromium, for the browser SDKs' tests here
-from tests.conftest import IN_CI, wait_for
+from tests.conftest import IN_CI
 from tests.factories import ScoringRuleFactory, fit_rule
 
 SDK_DIR = Path(__file__).resolve().parent
@@ -97,10 +98,25 @@ def browser_key(db: None) -> str:
     return api_key_issue(name="Website").key
 
 
-def lead_scored(email: str, interactions: int) -> Lead:
+def lead_scored(email: str, interactions: int, *, pause: Callable[[float], object] | None = None) -> Lead:
     """The lead ``email`` once its identify and ``interactions`` interactions have
-    arrived (the SDKs send in the background), scored."""
-    wait_for(lambda: Interaction.objects.count() >= interactions, message=f"{interactions} interactions")
-    wait_for(lambda: Lead.objects.filter(email=email).exclude(first_name="").exists(), message="the identify")
+    arrived (the SDKs send in the background), scored. A browser test passes its page's
+    ``wait_for_timeout`` as ``pause`` (milliseconds): Playwright serves the page's routes
+    only while it waits, not while this thread sleeps."""
+
+    def arrived() -> bool:
+        return (
+            Interaction.objects.count() >= interactions
+            and Lead.objects.filter(email=email).exclude(first_name="").exists()
+        )
+
+    deadline = time.monotonic() + 60
+    while not arrived():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after 60s waiting for the identify and {interactions} interactions")
+        if pause is not None:
+            pause(200)
+        else:
+            time.sleep(0.2)
     services.interactions_score_pending()
     return Lead.objects.get(email=email)

@@ -93,7 +93,7 @@ def test_segment_analytics_next_sends_through_cors_and_the_short_paths(
 
     assert elsewhere == []
     assert result == "sent", requests
-    lead = lead_scored("ada@example.com", 2)
+    lead = lead_scored("ada@example.com", 2, pause=page.wait_for_timeout)
     assert (lead.first_name, lead.title, lead.city, lead.company_size) == ("Ada", "CTO", "San José", 12)
     assert lead.attributes == {"plan": "family"}
     assert (lead.fit_score, lead.engagement_score) == (8 + 5, 3 + 2)
@@ -103,3 +103,50 @@ def test_segment_analytics_next_sends_through_cors_and_the_short_paths(
         assert {"/v1/p", "/v1/i", "/v1/t"} <= paths
     else:
         assert "/v1/b" in paths
+
+
+RUDDERSTACK_PAGE = """<!doctype html><html><head><title>Toys</title>
+<script src="/node_modules/@rudderstack/analytics-js/dist/npm/modern/bundled/umd/index.js"></script>
+<script>
+const analytics = new window.rudderanalytics.RudderAnalytics();
+window.loaded = false;
+analytics.load(%(key)s, %(leadflow)s, Object.assign(%(options)s, { onLoaded: () => { window.loaded = true; } }));
+analytics.page("Pricing", { url: "https://toys.example/pricing" });
+analytics.identify("u-42", { email: "ada@example.com", firstName: "Ada", title: "CTO",
+  address: { city: "San José" }, employees: 12, plan: "family" });
+analytics.track("Form Submitted", { form: "newsletter" });
+</script></head><body>Toys</body></html>"""
+
+
+@pytest.mark.parametrize("transport", ["xhr", "beacon"])
+def test_rudderstack_analytics_js_gets_its_config_from_leadflow_and_its_traits_arrive(
+    browser: Browser, live_server: Any, website: Website, browser_key: str, settings: Any, transport: str
+) -> None:
+    settings.LEADFLOW_TRACKING_ORIGINS = [website.origin]
+    leadflow = live_server.url
+    options: dict[str, Any] = {"configUrl": leadflow, "logLevel": "ERROR", "polyfillIfRequired": False}
+    if transport == "beacon":
+        options |= {"useBeacon": True, "beaconQueueOptions": {"flushQueueInterval": 200}}
+    website.pages["index.html"] = RUDDERSTACK_PAGE % {
+        "key": json.dumps(browser_key),
+        "leadflow": json.dumps(leadflow),
+        "options": json.dumps(options),
+    }
+    page, elsewhere, requests = _page(browser)
+
+    page.goto(f"{website.origin}/index.html")
+    page.wait_for_function("window.loaded === true")
+    lead = lead_scored("ada@example.com", 2, pause=page.wait_for_timeout)
+
+    assert elsewhere == []
+    assert any(r.startswith(f"GET {leadflow}/sourceConfig/") for r in requests), requests
+    assert (lead.first_name, lead.title, lead.city, lead.company_size) == ("Ada", "CTO", "San José", 12)
+    assert lead.external_id == "u-42"
+    assert lead.attributes == {"plan": "family"}
+    assert (lead.fit_score, lead.engagement_score) == (8 + 5, 3 + 2)
+    sent = [r for r in requests if r.startswith("POST")]
+    if transport == "beacon":
+        assert sent
+        assert all(f"{leadflow}/beacon/v1/batch?writeKey=" in r for r in sent), sent
+    else:
+        assert {urlsplit(r.split(" ", 1)[1]).path for r in sent} >= {"/v1/page", "/v1/identify", "/v1/track"}
