@@ -1,7 +1,7 @@
 """JSON request bodies that no parser chokes on, checked before anything else
 costs: the middleware here runs before the API key is looked up and before
 any view, for the API (``/api/v1/``), the Segment-compatible endpoints
-(``/v1/``) and the page beacon (``/t/p``).
+(``/v1/``, ``/beacon/v1/batch``) and the page beacon (``/t/p``).
 
 A body is refused whole (4xx, naming the field and the reason) when it is
 too large, not UTF-8 JSON, nested deeper than :data:`MAX_BODY_DEPTH` levels
@@ -37,6 +37,7 @@ MAX_BODY_DEPTH = 32
 # Segment's own limits (its HTTP Tracking API): the SDKs never send more.
 SEGMENT_MAX_BATCH_BYTES = 500 * 1024
 SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024
+SEGMENT_BATCH_PATHS = frozenset({"/v1/batch", "/v1/b", "/beacon/v1/batch"})
 # Where to look for the place a body too deep for the parser passes the limit;
 # past it the error names the body, so an unauthenticated body costs little.
 _LOCATE_MAX_TOKENS = 20_000
@@ -246,8 +247,9 @@ class Door:
 
 DOORS = (
     Door(lambda p: p.startswith("/api/v1/"), _api_answer, _default_limit, json_declared_only=True),
-    Door(lambda p: p == "/v1/batch", _segment_answer, lambda: SEGMENT_MAX_BATCH_BYTES),
-    Door(lambda p: p.startswith("/v1/"), _segment_answer, lambda: SEGMENT_MAX_MESSAGE_BYTES),
+    # The Segment-compatible doors answer other sites' pages too (CORS), refusals included.
+    Door(lambda p: p in SEGMENT_BATCH_PATHS, _segment_answer, lambda: SEGMENT_MAX_BATCH_BYTES, headers=cors),
+    Door(lambda p: p.startswith("/v1/"), _segment_answer, lambda: SEGMENT_MAX_MESSAGE_BYTES, headers=cors),
     # The beacon view's own CORS headers, so a site's fetch can read why it was refused.
     Door(lambda p: p == "/t/p", _beacon_answer, _default_limit, headers=cors),
 )

@@ -1,14 +1,20 @@
 """Segment-compatible HTTP Tracking API: ``POST /v1/identify``, ``/v1/track``,
-``/v1/page`` and ``/v1/batch``, so the analytics SDKs a team already uses can
-send to Leadflow by changing only their host.
+``/v1/page``, ``/v1/screen``, ``/v1/group``, ``/v1/alias`` and ``/v1/batch``, and
+the short paths Segment's browser SDK sends to (``/v1/i``, ``t``, ``p``, ``s``,
+``g``, ``a`` and ``b``), so the analytics SDKs a team already uses (Segment's and
+RudderStack's) can send to Leadflow by changing only their host. RudderStack's
+beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
+``LEADFLOW_TRACKING_ORIGINS`` may call all of them (CORS, preflights answered).
 
 - The write key is a Leadflow API key, sent as HTTP Basic user name (what the
-  SDKs do), as ``writeKey`` in the body, or as a Bearer token.
+  SDKs do), as ``writeKey`` in the body, or as a Bearer token; on the beacon
+  (``navigator.sendBeacon`` cannot send headers) in the query string.
 - Bodies may be gzip-encoded (``Content-Encoding: gzip``); the decompressed
   size is capped like any API body.
 - ``messageId`` is the idempotency key; ``userId`` names the lead (an email,
   or else its external id; ``traits.email`` wins), ``anonymousId`` the
-  visitor. ``identify`` writes traits to the lead (known ones to its fields,
+  visitor. Traits are read from ``traits`` and from ``context.traits`` (where
+  RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to the lead (known ones to its fields,
   the rest to its custom attributes) and, with an ``anonymousId``, identifies
   the visitor: its page views move to the lead. ``track`` records an
   interaction whose type comes from the event name: the mapping kept in the
@@ -45,15 +51,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from intake import bodies, ingest
 from intake import events as checks
 from intake.api_keys import InvalidKey, api_key_has_scope, api_key_verify
+from intake.cors import cross_site
 from intake.models import ApiKey, ApiScope
 from scoring import event_types, lead_fields, selectors
 from scoring.timestamps import timestamp_in_range
@@ -88,7 +93,9 @@ class Refusal(Exception):
         return JsonResponse(body, status=self.status)
 
 
-def _api_key(request: HttpRequest, body: Mapping[str, Any]) -> ApiKey:
+def request_write_key(request: HttpRequest, body: Mapping[str, Any], *, in_query: bool = False) -> str:
+    """The write key the request sends: HTTP Basic user name, Bearer token, ``writeKey``
+    in the body or, when ``in_query``, in the query string; or :class:`Refusal`."""
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
     key = ""
@@ -101,12 +108,20 @@ def _api_key(request: HttpRequest, body: Mapping[str, Any]) -> ApiKey:
         key = credentials
     elif isinstance(body.get("writeKey"), str):
         key = body["writeKey"]
+    elif in_query:
+        key = request.GET.get("writeKey", "")
     if not key:
-        raise Refusal(401, "send the write key (a Leadflow API key) by HTTP Basic auth or as writeKey")
+        where = "as writeKey in the query string" if in_query else "as writeKey"
+        raise Refusal(401, f"send the write key (a Leadflow API key) by HTTP Basic auth or {where}")
+    return key
+
+
+def write_key_verify(key: str) -> ApiKey:
+    """The active API key ``key`` is, allowed to send events; or :class:`Refusal` saying why not."""
     try:
         api_key = api_key_verify(key)
     except InvalidKey as exc:
-        raise Refusal(401, str(exc)) from None
+        raise Refusal(401, str(exc), {"writeKey": [str(exc)]}) from None
     if not api_key_has_scope(api_key, ApiScope.EVENTS_WRITE):
         scope = ApiScope.EVENTS_WRITE.value
         raise Refusal(403, f"This write key lacks the scope {scope}.", {"writeKey": [f"needs the scope {scope}"]})
@@ -154,12 +169,19 @@ def _visitor(anonymous_id: object) -> str | None:
     return "h-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _traits(message: Mapping[str, Any]) -> object:
-    return message.get("traits") or _object(message.get("context")).get("traits") or {}
+def _traits(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The message's traits: ``context.traits`` (where RudderStack's SDKs put an
+    identify's) overlaid with ``traits`` (Segment's place), so neither is lost."""
+    return {**_object(_object(message.get("context")).get("traits")), **_object(message.get("traits"))}
+
+
+def _trait_name(message: Mapping[str, Any], name: str) -> str:
+    """Where the trait ``name`` was read from, for an error the sender can find."""
+    return f"traits.{name}" if name in _object(message.get("traits")) else f"context.traits.{name}"
 
 
 def _lead_ref(message: Mapping[str, Any]) -> dict[str, Any] | None:
-    traits = _object(_traits(message))
+    traits = _traits(message)
     user_id = message.get("userId")
     email = traits.get("email")
     if isinstance(user_id, str) and "@" in user_id and email is None:
@@ -228,19 +250,21 @@ def _employees(value: object) -> int:
 
 def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
     """What an identify says about its lead, checked; or errors by field."""
-    traits = message.get("traits") or {}
-    if not isinstance(traits, Mapping):
-        return {"traits": ["must be an object"]}
-    problem = checks.json_value_problem(traits, path="traits", max_depth=checks.MAX_PROPERTIES_DEPTH)
-    if problem:
-        return {problem[0]: [problem[1]]}
+    context_traits = _object(message.get("context")).get("traits")
+    for place, value in (("traits", message.get("traits")), ("context.traits", context_traits)):
+        if value and not isinstance(value, Mapping):
+            return {place: ["must be an object"]}
+        problem = checks.json_value_problem(value or {}, path=place, max_depth=checks.MAX_PROPERTIES_DEPTH)
+        if problem:
+            return {problem[0]: [problem[1]]}
+    traits = _traits(message)
     lead = _lead_ref(message)
     if lead is None or "email" not in lead:
         return {"userId": ["identify needs an email: as userId or traits.email"]}
     try:
         email = checks.email_normalize(lead["email"])
     except ValueError as exc:
-        return {"traits.email" if "email" in traits else "userId": [str(exc)]}
+        return {_trait_name(message, "email") if "email" in traits else "userId": [str(exc)]}
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     for name, value in traits.items():
@@ -256,7 +280,7 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
                 try:
                     fields[target] = _employees(value)
                 except ValueError as exc:
-                    return {f"traits.{name}": [str(exc)]}
+                    return {_trait_name(message, name): [str(exc)]}
             else:
                 fields[target] = str(value)[:100]
         else:
@@ -316,7 +340,7 @@ def _messages_check(
                 raw["occurred_at"] = occurred.isoformat()
             checked = checks.event_check(raw, index=index, now=received)
             errors = {} if isinstance(checked, checks.Event) else dict(checked.errors)
-            errors = _event_errors(errors, kind=str(kind), email_from_traits="email" in _object(_traits(message)))
+            errors = _event_errors(errors, kind=str(kind), email_from_traits="email" in _traits(message))
             for name, reasons in time_errors.items():
                 errors.setdefault(name, []).extend(reasons)
             if errors or not isinstance(checked, checks.Event):
@@ -347,7 +371,7 @@ def _messages(body: Mapping[str, Any], only: str | None) -> list[Any]:
     return messages
 
 
-def _handle(request: HttpRequest, only: str | None) -> JsonResponse:
+def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -> JsonResponse:
     received = timezone.now()
     limit = bodies.SEGMENT_MAX_BATCH_BYTES if only is None else bodies.SEGMENT_MAX_MESSAGE_BYTES
     try:
@@ -357,7 +381,7 @@ def _handle(request: HttpRequest, only: str | None) -> JsonResponse:
     try:
         if not isinstance(body, dict):
             raise Refusal(400, "the body must be a JSON object")
-        api_key = _api_key(request, body)
+        api_key = write_key_verify(request_write_key(request, body, in_query=in_query))
         messages = _messages(body, only)
     except Refusal as exc:
         return exc.response()
@@ -391,16 +415,21 @@ def _handle(request: HttpRequest, only: str | None) -> JsonResponse:
     )
 
 
-@csrf_exempt
-@require_POST
-def batch(request: HttpRequest) -> JsonResponse:
+@cross_site("POST")
+def batch(request: HttpRequest) -> HttpResponse:
     return _handle(request, None)
 
 
+@cross_site("POST")
+def beacon_batch(request: HttpRequest) -> HttpResponse:
+    """RudderStack's beacon: ``navigator.sendBeacon`` cannot send headers, so the key
+    comes in the query string (kept out of the access log: project.logs)."""
+    return _handle(request, None, in_query=True)
+
+
 def _single(kind: str) -> Any:
-    @csrf_exempt
-    @require_POST
-    def view(request: HttpRequest) -> JsonResponse:
+    @cross_site("POST")
+    def view(request: HttpRequest) -> HttpResponse:
         return _handle(request, kind)
 
     view.__name__ = kind
@@ -410,7 +439,14 @@ def _single(kind: str) -> Any:
 app_name = "segment"
 urlpatterns = [
     path("batch", batch, name="batch"),
-    path("identify", _single("identify"), name="identify"),
-    path("track", _single("track"), name="track"),
-    path("page", _single("page"), name="page"),
+    path("b", batch, name="b"),
+    *(
+        route
+        for kind in ("identify", "track", "page", "screen", "group", "alias")
+        for route in (
+            path(kind, _single(kind), name=kind),
+            # The short paths Segment's browser SDK (analytics-next) sends to: /v1/i, /v1/t…
+            path(kind[0], _single(kind), name=kind[0]),
+        )
+    ),
 ]

@@ -332,7 +332,21 @@ LEADFLOW_RESCORE_JOBS = env_int("LEADFLOW_RESCORE_JOBS", 2)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Write keys sent in a query string (RudderStack's beacon and source config) stay out of the logs.
+    "filters": {"redact_write_keys": {"()": "project.logs.RedactWriteKeys"}},
+    "formatters": {
+        # Django's own format for the development server's access log.
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_write_keys"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_write_keys"],
+        },
+    },
+    "loggers": {"django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False}},
     "root": {"handlers": ["console"], "level": env_str("LEADFLOW_LOG_LEVEL", "INFO")},
 }
 

@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
-from intake import enrollments
+from intake import enrollments, sdk_settings, segment
 
 admin.site.site_header = "Leadflow"
 admin.site.site_title = "Leadflow"
@@ -22,7 +22,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("intake.urls")),
     path("api/v1/enrollments", enrollments.EnrollmentsView.as_view(), name="enrollments"),
+    path("v1/projects/<str:write_key>/settings", sdk_settings.segment_settings, name="segment-settings"),
     path("v1/", include("intake.segment")),
+    path("beacon/v1/batch", segment.beacon_batch, name="segment-beacon"),
+    path("sourceConfig/", sdk_settings.rudderstack_source_config, name="rudderstack-source-config"),
     path("t/", include("intake.tracking")),
     path("n/", include("nurture.urls")),
     path("sales/", include("routing.urls")),
