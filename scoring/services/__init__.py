@@ -1,8 +1,9 @@
 """Everything that writes scores. Callers hold no locks; each function takes its own.
 
 Split by topic: :mod:`~scoring.services.ledger` (ledger rows, cached scores, the
-outbox routing reads, lead locks), :mod:`~scoring.services.leads` (lead fields and
-fit, changes by hand), :mod:`~scoring.services.engagement` (recording and scoring
+outbox routing reads, lead locks), :mod:`~scoring.services.leads` (a lead's fields
+and fit, changes by hand), :mod:`~scoring.services.fields` (lead fields other apps
+change, many leads at once), :mod:`~scoring.services.engagement` (recording and scoring
 interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.decay`,
 :mod:`~scoring.services.model` (the model file, regrouping) and
 :mod:`~scoring.services.background` (handing work to the workers). The names other
@@ -20,11 +21,20 @@ from scoring.services.engagement import (
     leads_rescore_fit_pending,
     scoring_enqueue,
 )
+from scoring.services.fields import (
+    lead_unsubscribe,
+    leads_assignment_set,
+    leads_by_email,
+    leads_create,
+    leads_merge,
+    leads_stage_set,
+    leads_tag,
+)
 from scoring.services.leads import (
     LEAD_EDITABLE_FIELDS,
     LeadConflict,
     lead_adjust_score,
-    lead_saved,
+    lead_save,
     lead_upsert,
     leads_engagement_reset,
     leads_rescore_fit,
@@ -36,9 +46,9 @@ from scoring.services.ledger import (
     Crossing,
     LeadState,
     LedgerRow,
+    lead_events_processed,
     lead_events_record,
     leads_lock,
-    leads_stage_set,
     score_watches_set,
 )
 from scoring.services.model import ModelImportSummary, leads_regroup, scoring_model_export, scoring_model_import
@@ -73,18 +83,25 @@ __all__ = [
     "interaction_record",
     "interactions_score_pending",
     "lead_adjust_score",
+    "lead_events_processed",
     "lead_events_record",
-    "lead_saved",
+    "lead_save",
+    "lead_unsubscribe",
     "lead_upsert",
+    "leads_assignment_set",
+    "leads_by_email",
+    "leads_create",
     "leads_decay",
     "leads_engagement_reset",
     "leads_lock",
+    "leads_merge",
     "leads_regroup",
     "leads_rescore",
     "leads_rescore_fit",
     "leads_rescore_fit_all",
     "leads_rescore_fit_pending",
     "leads_stage_set",
+    "leads_tag",
     "rescore_job_run",
     "rescore_job_start",
     "score_watches_set",
