@@ -57,8 +57,10 @@ from scoring.services.rescore import (
     RESCORE_LANES,
     SET_ASIDE_RESCORE,
     leads_rescore,
+    regroup_job_start,
     rescore_job_run,
     rescore_job_start,
+    score_groups_delete,
 )
 
 __all__ = [
@@ -102,8 +104,10 @@ __all__ = [
     "leads_rescore_fit_pending",
     "leads_stage_set",
     "leads_tag",
+    "regroup_job_start",
     "rescore_job_run",
     "rescore_job_start",
+    "score_groups_delete",
     "score_watches_set",
     "scoring_enqueue",
     "scoring_model_export",
