@@ -18,7 +18,7 @@ from intake.models import TrackedForm
 from nurture.models import Delivery, Enrollment
 from routing.models import ActionRun, Notification, Outcome, WebhookDelivery
 from scoring.models import Account, DecayRun, GroupTransition, RescoreJob, ScoreEntry, SetAside, Visitor
-from scoring.suppression import leads_suppress
+from scoring.suppression import Reason, leads_suppress
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory, fit_rule
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory
@@ -50,7 +50,7 @@ def add_rows(n: int) -> None:
         kind="fit", row_id=lead.pk, lead_id=lead.pk, error_type="ValueError", error="bad",
         first_failed_at=T0, last_failed_at=T0,
     )  # fmt: skip
-    leads_suppress(lead_ids=[lead.pk], reason="unsubscribed", at=T0)
+    leads_suppress(lead_ids=[lead.pk], reason=Reason.UNSUBSCRIBED, at=T0)
     api_key_issue(name=f"Key {n}")
     TrackedForm.objects.create(key=f"form-{n}", name=f"Form {n}")
     step = StepFactory.create(sequence=SequenceFactory.create())
