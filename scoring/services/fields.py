@@ -32,7 +32,9 @@ def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: date
         raise ValueError(f"stage: '{stage}' is not a lifecycle stage ({', '.join(LifecycleStage.values)})")
     at = at or timezone.now()
     ids = sorted(set(lead_ids))
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (a routing batch): on an error the caller's whole
+    # transaction rolls back, and routing runs the batch again in parts.
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             # One statement: lock in id order, change, and say what each lead was.
             rows = bulk.pg_execute(
@@ -65,7 +67,9 @@ def leads_tag(*, lead_ids: Iterable[int], tag: str, at: datetime | None = None) 
     at = at or timezone.now()
     if not ids:
         return 0
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (a routing batch): on an error the caller's whole
+    # transaction rolls back, and routing runs the batch again in parts.
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             changed = [
                 pk

@@ -33,7 +33,9 @@ from scoring.services.ledger import (
 )
 
 
-@transaction.atomic
+# No savepoint inside a caller's transaction (a routing batch acting on many leads): on an
+# error the caller's whole transaction rolls back.
+@transaction.atomic(savepoint=False)
 def leads_rescore_fit(
     *, lead_ids: Iterable[int], at: datetime | None = None, cause: str = ScoreEntry.Cause.RULE
 ) -> int:
