@@ -289,7 +289,7 @@ def naive_route(event_ids: list[int]) -> None:
                             elif action.kind == "set_stage":
                                 scoring.leads_stage_set(lead_ids=[event.lead_id], stage=action.stage, cause="routing")
                             elif action.kind == "add_tag":
-                                services.leads_tag(lead_ids=[event.lead_id], tag=action.tag)
+                                scoring.leads_tag(lead_ids=[event.lead_id], tag=action.tag)
                     except IntegrityError:
                         pass
             GroupTransition.objects.filter(pk=event.pk).update(processed_at=now)

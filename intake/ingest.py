@@ -18,12 +18,11 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
-from django.db.models.functions import Lower
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from intake.events import Event
 from scoring import bulk
+from scoring import services as scoring
 from scoring.models import Interaction, Lead, Visitor
 from scoring.services import event_types_seen, scoring_enqueue
 
@@ -37,11 +36,7 @@ class Accepted:
 
 
 def _leads_by_email(emails: set[str]) -> dict[str, int]:
-    if not emails:
-        return {}
-    # Lower("email") matches the unique index, so this is an index lookup.
-    rows = Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails).values_list("email_ci", "pk")
-    return dict(rows)
+    return scoring.leads_by_email(emails)
 
 
 def _leads_by_external_id(ids: set[str]) -> dict[str, int]:
@@ -64,19 +59,15 @@ def leads_resolve(events: Sequence[Event]) -> dict[int, int]:
     by_email = _leads_by_email(emails)
     by_external = _leads_by_external_id(external_ids)
 
-    new: dict[tuple[str | None, str | None], Lead] = {}
+    new: dict[tuple[str | None, str | None], str | None] = {}
     for e in named:
         if (e.email and e.email in by_email) or (not e.email and e.external_id in by_external):
             continue
         external_id = e.external_id if e.external_id not in by_external else None
         key = (e.email, None) if e.email else (None, e.external_id)
-        if key not in new:
-            new[key] = Lead(email=e.email, external_id=external_id, fit_pending=True)
+        new.setdefault(key, external_id)
     if new:
-        # In key order: concurrent requests creating overlapping leads then
-        # wait for each other on the unique index instead of deadlocking.
-        ordered = [new[key] for key in sorted(new, key=lambda k: (k[0] or "", k[1] or ""))]
-        Lead.objects.bulk_create(ordered, ignore_conflicts=True)
+        scoring.leads_create(keys=[(email, external_id) for (email, _), external_id in new.items()])
         by_email.update(_leads_by_email({email for email, _ in new if email}))
         by_external.update(_leads_by_external_id({eid for email, eid in new if not email and eid}))
 
@@ -138,12 +129,6 @@ def _visitors_identify(visitors: Mapping[str, Visitor], *, lead_by_key: Mapping[
     return moved
 
 
-def _column_value(lead: Lead, name: str) -> Any:
-    value = getattr(lead, name)
-    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
-    return Jsonb(value) if name == "attributes" and connection.vendor == "postgresql" else value
-
-
 @dataclass(frozen=True)
 class Identity:
     """What one message (a Segment identify) says about a person."""
@@ -163,8 +148,9 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
 
     As if applied one by one in order: a later value wins, attributes merge. An
     external id stays with the lead that has it (in the database, or first in the
-    batch). Changed leads are marked ``fit_pending``: a worker evaluates their fit.
-    Call inside a transaction (leads are locked until it ends).
+    batch). Scoring writes the leads (:func:`scoring.services.leads_merge`): changed
+    leads are marked ``fit_pending`` and a worker evaluates their fit. Call inside a
+    transaction (leads are locked until it ends).
     """
     if not identities:
         return 0
@@ -180,52 +166,12 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
         if identity.external_id is not None:
             claims[identity.email] = identity.external_id
 
-    emails = set(merged)
-    missing = emails - set(_leads_by_email(emails))
-    if missing:
-        # In key order, like leads_resolve, so concurrent batches wait instead of deadlocking.
-        new = [Lead(email=email, fit_pending=True) for email in sorted(missing)]
-        Lead.objects.bulk_create(new, ignore_conflicts=True)
-    leads: dict[str, Lead] = {
-        row.email_ci: row
-        for row in Lead.objects.select_for_update(no_key=True)
-        .annotate(email_ci=Lower("email"))
-        .filter(email_ci__in=emails)
-        .order_by("pk")
-    }
-    holders = _leads_by_external_id(set(claims.values()))
-    changed: dict[int, Lead] = {}
-    names: set[str] = set()
-    for email, external_id in claims.items():
-        lead = leads[email]
-        if holders.setdefault(external_id, lead.pk) == lead.pk and lead.external_id != external_id:
-            lead.external_id = external_id
-            changed[lead.pk] = lead
-            names.add("external_id")
-    for email, fields in merged.items():
-        lead = leads[email]
-        for name, value in fields.items():
-            if name == "attributes":
-                value = {**(lead.attributes or {}), **value}
-            if getattr(lead, name) != value:
-                setattr(lead, name, value)
-                changed[lead.pk] = lead
-                names.add(name)
-    if changed:
-        columns = [*sorted(names), "fit_pending", "updated_at"]
-        rows = [
-            (lead.pk, *[_column_value(lead, name) for name in columns[:-2]], True, now)
-            for lead in sorted(changed.values(), key=lambda lead: lead.pk)
-        ]
-        # One statement whatever the number of leads (bulk_update's CASE per row and field took seconds).
-        bulk.values_update(Lead, columns, rows)
-    if changed or missing:
-        transaction.on_commit(scoring_enqueue)
-    lead_by_key = {i.visitor_key: leads[i.email].pk for i in reversed(identities) if i.visitor_key}
+    ids, changed = scoring.leads_merge(fields=merged, external_ids=claims, at=now)
+    lead_by_key = {i.visitor_key: ids[i.email] for i in reversed(identities) if i.visitor_key}
     if lead_by_key:
         visitors = _visitors_lock(set(lead_by_key))
         _visitors_identify(visitors, lead_by_key=lead_by_key, now=now)
-    return len(changed)
+    return changed
 
 
 _COLUMNS = (

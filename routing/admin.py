@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from routing import services
@@ -75,6 +76,7 @@ class RoutingActionInline(admin.StackedInline[RoutingAction, RoutingRule]):
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
     list_display = ["name", "trigger", "group", "threshold", "stage", "active", "position"]
+    list_select_related = ["group"]
     list_filter = ["active", "trigger"]
     list_editable = ["active", "position"]
     prepopulated_fields = {"key": ["name"]}
@@ -85,8 +87,18 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
         super().save_related(request, form, formsets, change)
         services.score_watches_sync()
 
+    # The scores rules watch follow every change: a rule's page, the list's own editing
+    # (active, position: saved without save_related), one delete or "Delete selected".
+    def save_model(self, request: HttpRequest, obj: RoutingRule, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.score_watches_sync()
+
     def delete_model(self, request: HttpRequest, obj: RoutingRule) -> None:
         super().delete_model(request, obj)
+        services.score_watches_sync()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoutingRule]) -> None:
+        super().delete_queryset(request, queryset)
         services.score_watches_sync()
 
 
@@ -105,6 +117,7 @@ class TerritoryInline(admin.TabularInline[TerritoryRule, Team]):
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
     list_display = ["name", "assignment", "sla_hours", "sla_action", "team_lead"]
+    list_select_related = ["team_lead"]
     prepopulated_fields = {"key": ["name"]}
     fields = ["name", "key", "assignment", "sla_hours", "sla_action", "team_lead", "email"]
     inlines = [RepInline, TerritoryInline]
@@ -113,6 +126,7 @@ class TeamAdmin(admin.ModelAdmin[Team]):
 @admin.register(Rep)
 class RepAdmin(admin.ModelAdmin[Rep]):
     list_display = ["user", "team", "available", "capacity"]
+    list_select_related = ["user", "team"]
     list_filter = ["team", "available"]
     list_editable = ["available", "capacity"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -102,8 +102,12 @@ def leads_queue_team_sync(*, lead_ids: Iterable[int]) -> None:
     ids = sorted(set(lead_ids))
     if not ids:
         return
-    waiting = QueueItem.objects.filter(lead_id=OuterRef("pk"), status=Status.OPEN, owner__isnull=True)
-    Lead.objects.filter(pk__in=ids).update(queue_team_id=Subquery(waiting.values("team_id")[:1]))
+    waiting = dict(
+        QueueItem.objects.filter(lead_id__in=ids, status=Status.OPEN, owner__isnull=True).values_list(
+            "lead_id", "team_id"
+        )
+    )
+    scoring.leads_assignment_set(queue_teams={pk: waiting.get(pk) for pk in ids})
 
 
 def rep_of(user: AbstractBaseUser) -> Rep:
@@ -152,7 +156,7 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
             raise ActionRefused(f"Already claimed by {who}.")
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}, not waiting.")
     assert item is not None
-    Lead.objects.filter(pk=item.lead_id).update(owner_id=user.pk, queue_team_id=None)
+    scoring.leads_assignment_set(owners={item.lead_id: user.pk}, queue_teams={item.lead_id: None})
     outcomes_record(rows=[(item.pk, item.lead_id, "")], kind=Outcome.Kind.CLAIMED, user=user, now=now)
     return item
 

@@ -15,7 +15,7 @@ from routing.sales import leads_queue_team_sync, outcomes_record
 from routing.services.notifications import notifications_enqueue, team_addresses
 from routing.services.queue import rep_slots
 from scoring import bulk, selectors, setaside
-from scoring.models import Lead
+from scoring import services as scoring
 
 # What escalation sets aside (scoring.setaside): a queue item it fails on.
 SET_ASIDE_SLA = "sla"
@@ -127,7 +127,7 @@ def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], 
         slots = [assignment.RepSlot(s.id, s.available, s.capacity, s.open_leads + (s.id == rep_id)) for s in slots]
         moved.append((item, users[rep_id]))
     bulk.values_update(QueueItem, ["owner"], [(item.pk, user) for item, user in moved])
-    bulk.values_update(Lead, ["owner"], [(item.lead_id, user) for item, user in moved])
+    scoring.leads_assignment_set(owners={item.lead_id: user for item, user in moved})
     leads_queue_team_sync(lead_ids=[item.lead_id for item, _ in moved])
     if after != team.last_rep_id:
         Team.objects.filter(pk=team.pk).update(last_rep_id=after)

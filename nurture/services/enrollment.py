@@ -18,6 +18,7 @@ from nurture import goals
 from nurture.models import Delivery, Enrollment, Sequence
 from nurture.services.facts import OPEN, first_run_at, lead_facts, lead_time_zone, suppression_exits
 from scoring import bulk, suppression
+from scoring import services as scoring
 from scoring.models import Lead
 
 
@@ -269,8 +270,8 @@ def lead_unsubscribe(*, lead_id: int, now: datetime | None = None) -> bool:
     Idempotent; returns whether the lead was subscribed until now.
     """
     now = now or timezone.now()
-    changed = Lead.objects.filter(pk=lead_id, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
+    changed = scoring.lead_unsubscribe(lead_id=lead_id, at=now)
     # On the suppression list too: it outlives the lead if the person is later erased.
     suppression.leads_suppress(lead_ids=[lead_id], reason=suppression.Reason.UNSUBSCRIBED, at=now)
     open_enrollments_exit(Enrollment.objects.filter(lead_id=lead_id), goals.ExitReason.UNSUBSCRIBED, now)
-    return changed > 0
+    return changed

@@ -8,7 +8,7 @@ webhooks (:mod:`routing.webhooks`) build on them. The names other modules use ar
 kept here.
 """
 
-from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed, leads_tag, webhook_payload, webhooks_enqueue
+from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed, webhook_payload, webhooks_enqueue
 from routing.services.events import (
     EVENT_FIELDS,
     SET_ASIDE_EVENT,
@@ -35,7 +35,6 @@ __all__ = [
     "LoadedRule",
     "leads_assign",
     "leads_queue",
-    "leads_tag",
     "notifications_enqueue",
     "notifications_send",
     "rep_slots",

@@ -4,13 +4,13 @@ batch, as bulk statements, and says per run what it did."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 
 from nurture import services as nurture
@@ -19,7 +19,6 @@ from routing.models import Notification, QueueItem, RoutingAction, WebhookDelive
 from routing.sales import leads_queue_team_sync
 from routing.services.notifications import notifications_enqueue, team_addresses
 from routing.services.queue import leads_assign, leads_queue
-from scoring import bulk
 from scoring import services as scoring
 from scoring.models import Lead
 
@@ -72,7 +71,7 @@ def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) 
 
 
 def _add_tag(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
-    leads_tag(lead_ids=_by_lead(claims), tag=action.tag)
+    scoring.leads_tag(lead_ids=_by_lead(claims), tag=action.tag, at=now)
     return _each(claims, f"tagged {action.tag}")
 
 
@@ -86,7 +85,7 @@ def _route_to_queue(action: RoutingAction, claims: Sequence[Claimed], now: datet
 def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
     lead_ids = list(_by_lead(claims))
     if action.user_id is not None:
-        Lead.objects.filter(pk__in=lead_ids).update(owner_id=action.user_id)
+        scoring.leads_assignment_set(owners=dict.fromkeys(lead_ids, action.user_id))
         QueueItem.objects.filter(lead_id__in=lead_ids, status=QueueItem.Status.OPEN).update(owner_id=action.user_id)
         leads_queue_team_sync(lead_ids=lead_ids)
         return _each(claims, f"owner user {action.user_id}")
@@ -221,27 +220,3 @@ def webhook_payload(*, action: RoutingAction, lead: Mapping[str, Any], event: Ma
 
 def webhooks_enqueue() -> None:
     scoring.enqueue("routing.deliver_webhooks", fallback="the minute webhook task delivers it")
-
-
-def leads_tag(*, lead_ids: Iterable[int], tag: str) -> int:
-    """Add ``tag`` to the leads' ``attributes.tags`` (a list; rules can test it with
-    'contains'). Leads that have it already are left alone. Returns how many changed."""
-    ids = list(lead_ids)
-    if connection.vendor == "postgresql":
-        return len(
-            bulk.pg_execute(
-                "UPDATE scoring_lead SET attributes = attributes"
-                " || jsonb_build_object('tags', COALESCE(attributes->'tags', '[]'::jsonb) || to_jsonb(%s::text))"
-                " WHERE id = ANY(%s::bigint[])"
-                " AND NOT COALESCE(attributes->'tags', '[]'::jsonb) @> jsonb_build_array(%s::text) RETURNING id",
-                [tag, ids, tag],
-            )
-        )
-    changed = 0
-    for lead in Lead.objects.filter(pk__in=ids).only("attributes"):
-        tags = list((lead.attributes or {}).get("tags") or [])
-        if tag not in tags:
-            lead.attributes = {**(lead.attributes or {}), "tags": [*tags, tag]}
-            lead.save(update_fields=["attributes"])
-            changed += 1
-    return changed

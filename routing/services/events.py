@@ -157,7 +157,7 @@ def _events_isolate(claimed: Sequence[tuple[int, int]], rules: list[LoadedRule],
 
 def _events_retry(ids: list[int]) -> dict[int, str]:
     """Retry set-aside lead events: back in the outbox, and routed now."""
-    GroupTransition.objects.filter(pk__in=ids).update(processed_at=None)
+    scoring.lead_events_processed(ids=ids, at=None)
     claimed = list(
         GroupTransition.objects.select_for_update(skip_locked=True)
         .filter(pk__in=ids, processed_at__isnull=True)
@@ -170,10 +170,7 @@ def _events_retry(ids: list[int]) -> dict[int, str]:
 
 
 def _events_processed(ids: list[int], at: datetime) -> None:
-    if connection.vendor == "postgresql":
-        bulk.pg_execute("UPDATE scoring_grouptransition SET processed_at = %s WHERE id = ANY(%s::bigint[])", [at, ids])
-    else:
-        GroupTransition.objects.filter(pk__in=ids).update(processed_at=at)
+    scoring.lead_events_processed(ids=ids, at=at)
 
 
 def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datetime) -> None:

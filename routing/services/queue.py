@@ -13,7 +13,7 @@ from routing import assignment
 from routing.models import QueueItem, Rep, Team
 from routing.sales import leads_queue_team_sync
 from scoring import bulk, selectors
-from scoring.models import Lead
+from scoring import services as scoring
 
 
 def rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:
@@ -67,8 +67,10 @@ def leads_queue(
     owners = {pk: users.get(chosen.get(pk) or 0) for pk in new}
     inserted = _items_insert(team=team, owners=owners, now=now, events=events or {})
     # What leads_queue_team_sync would derive, written directly: the new items are known.
-    bulk.values_update(Lead, ["owner", "queue_team_id"], [(pk, owners[pk], None) for pk in inserted if owners[pk]])
-    bulk.values_update(Lead, ["queue_team_id"], [(pk, team.pk) for pk in inserted if not owners[pk]])
+    scoring.leads_assignment_set(
+        owners={pk: owners[pk] for pk in inserted if owners[pk]},
+        queue_teams={pk: None if owners[pk] else team.pk for pk in inserted},
+    )
     outcome = {pk: f"already in {name}'s queue" for pk, name in already.items()}
     for pk in new:
         if pk not in inserted:
@@ -114,7 +116,7 @@ def leads_assign(*, team: Team, lead_ids: Sequence[int]) -> dict[int, int | None
     result = {pk: users.get(rep) if rep else None for pk, rep in chosen.items()}
     assigned = [(pk, user) for pk, user in result.items() if user]
     if assigned:
-        bulk.values_update(Lead, ["owner"], assigned)
+        scoring.leads_assignment_set(owners=dict(assigned))
         owner = dict(assigned)
         items = QueueItem.objects.filter(lead_id__in=owner, status=QueueItem.Status.OPEN, owner__isnull=True)
         bulk.values_update(QueueItem, ["owner"], [(pk, owner[lead]) for pk, lead in items.values_list("pk", "lead_id")])

@@ -82,11 +82,14 @@ class DecayRunAdmin(admin.ModelAdmin[DecayRun]):
 
 @admin.register(RescoreJob)
 class RescoreJobAdmin(admin.ModelAdmin[RescoreJob]):
-    """Rescoring after a rule change: start one here ("Add"), watch its progress."""
+    """Rescoring after a rule change: start one here ("Add"), watch its progress. Saving
+    or deleting a score group starts a regroup job, listed here too."""
 
-    list_display = ["__str__", "group", "progress", "status", "entries", "created_at", "finished_at"]
+    list_display = ["__str__", "kind", "group", "progress", "status", "entries", "created_at", "finished_at"]
+    list_filter = ["kind", "status"]
+    list_select_related = ["group"]
     fields = ["group"]
-    readonly_fields = ["progress", "status", "total", "done", "entries", "error", "started_at", "finished_at"]
+    readonly_fields = ["kind", "progress", "status", "total", "done", "entries", "error", "started_at", "finished_at"]
 
     def get_fields(self, request: HttpRequest, obj: RescoreJob | None = None) -> Any:
         return ["group"] if obj is None else ["group", *self.readonly_fields]

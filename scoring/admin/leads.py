@@ -157,15 +157,17 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         )
 
     def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm[Lead], change: bool) -> None:
-        if change:
-            # Only what the form changed: the cached scores, group and decay base on
-            # ``obj`` were read when the request began, and a worker may have moved them
-            # since; saving every field would put the old values back.
-            columns = {f.name for f in Lead._meta.concrete_fields}
-            obj.save(update_fields=[name for name in form.changed_data if name in columns] + ["updated_at"])
-        else:
-            obj.save()
-        services.lead_saved(lead=obj, stage_before=form.initial.get("lifecycle_stage") if change else None)
+        # Scoring's service writes it (and re-evaluates fit, records a change of stage).
+        # Only what the form changed: the cached scores, group and decay base on ``obj``
+        # were read when the request began, and a worker may have moved them since;
+        # saving every field would put the old values back.
+        columns = {f.name for f in Lead._meta.concrete_fields}
+        services.lead_save(
+            lead=obj,
+            fields=[name for name in form.changed_data if name in columns] if change else None,
+            stage_before=form.initial.get("lifecycle_stage") if change else None,
+            cause="admin",
+        )
 
     # Deleting a lead (its page's Delete, and "Delete selected leads") is erasure: every row
     # about the person in every app, the set-aside rows naming it, the admin's own history

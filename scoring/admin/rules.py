@@ -14,6 +14,7 @@ from scoring import rules as pure
 from scoring import selectors, services
 from scoring.models import (
     ModelInfo,
+    RescoreJob,
     RuleCondition,
     ScoreGroup,
     ScoringRule,
@@ -202,11 +203,26 @@ class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
         self, request: HttpRequest, obj: ScoreGroup, form: forms.ModelForm[ScoreGroup], change: bool
     ) -> None:
         super().save_model(request, obj, form, change)
-        services.leads_regroup()
+        # Regrouping every lead is a background job (its progress under Rescore jobs), not this request's work.
+        job = services.regroup_job_start(user=request.user if request.user.is_authenticated else None)
+        self._regrouping(request, job)
 
+    # Deleting one group and "Delete selected" alike: the same service, which regroups in the background.
     def delete_model(self, request: HttpRequest, obj: ScoreGroup) -> None:
-        super().delete_model(request, obj)
-        services.leads_regroup()
+        self.delete_queryset(request, ScoreGroup.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ScoreGroup]) -> None:
+        job = services.score_groups_delete(
+            group_ids=list(queryset.values_list("pk", flat=True)),
+            user=request.user if request.user.is_authenticated else None,
+        )
+        self._regrouping(request, job)
+
+    def _regrouping(self, request: HttpRequest, job: RescoreJob) -> None:
+        self.message_user(
+            request,
+            f"Regrouping {job.total} lead(s) in the background: see Rescore jobs (job {job.pk}) for its progress.",
+        )
 
 
 @admin.register(ModelInfo)

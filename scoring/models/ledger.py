@@ -144,8 +144,13 @@ class DecayRun(models.Model):
 
 
 class RescoreJob(models.Model):
-    """Rescore leads from their history after a rule change: in the background,
-    in chunks, by any number of workers at once, resumable (see :class:`RescoreLane`)."""
+    """Rescore leads from their history after a rule change, or regroup them after the
+    score groups changed: in the background, in chunks, by any number of workers at
+    once, resumable (see :class:`RescoreLane`)."""
+
+    class Kind(models.TextChoices):
+        RESCORE = "rescore", "Rescore from history"
+        REGROUP = "regroup", "Regroup (score groups changed)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -162,10 +167,13 @@ class RescoreJob(models.Model):
         help_text="Only leads in this group (empty: all leads).",
     )
     lead_ids = models.JSONField(null=True, blank=True, help_text="Only these leads (empty: as the group says).")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RESCORE, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    entries = models.PositiveIntegerField(default=0, help_text="Ledger rows written.")
+    entries = models.PositiveIntegerField(
+        default=0, help_text="Ledger rows written (regroup: leads that changed group)."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -178,7 +186,8 @@ class RescoreJob(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"Rescore #{self.pk}: {self.done}/{self.total} ({self.get_status_display()})"
+        word = "Regroup" if self.kind == self.Kind.REGROUP else "Rescore"
+        return f"{word} #{self.pk}: {self.done}/{self.total} ({self.get_status_display()})"
 
     @property
     def percent(self) -> int:

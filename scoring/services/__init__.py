@@ -1,8 +1,9 @@
 """Everything that writes scores. Callers hold no locks; each function takes its own.
 
 Split by topic: :mod:`~scoring.services.ledger` (ledger rows, cached scores, the
-outbox routing reads, lead locks), :mod:`~scoring.services.leads` (lead fields and
-fit, changes by hand), :mod:`~scoring.services.engagement` (recording and scoring
+outbox routing reads, lead locks), :mod:`~scoring.services.leads` (a lead's fields
+and fit, changes by hand), :mod:`~scoring.services.fields` (lead fields other apps
+change, many leads at once), :mod:`~scoring.services.engagement` (recording and scoring
 interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.decay`,
 :mod:`~scoring.services.model` (the model file, regrouping),
 :mod:`~scoring.services.event_types` (types counted as they come, declared by the file) and
@@ -22,11 +23,20 @@ from scoring.services.engagement import (
     scoring_enqueue,
 )
 from scoring.services.event_types import event_types_declare, event_types_export, event_types_seen
+from scoring.services.fields import (
+    lead_unsubscribe,
+    leads_assignment_set,
+    leads_by_email,
+    leads_create,
+    leads_merge,
+    leads_stage_set,
+    leads_tag,
+)
 from scoring.services.leads import (
     LEAD_EDITABLE_FIELDS,
     LeadConflict,
     lead_adjust_score,
-    lead_saved,
+    lead_save,
     lead_upsert,
     leads_engagement_reset,
     leads_rescore_fit,
@@ -38,9 +48,9 @@ from scoring.services.ledger import (
     Crossing,
     LeadState,
     LedgerRow,
+    lead_events_processed,
     lead_events_record,
     leads_lock,
-    leads_stage_set,
     score_watches_set,
 )
 from scoring.services.model import (
@@ -55,8 +65,10 @@ from scoring.services.rescore import (
     RESCORE_LANES,
     SET_ASIDE_RESCORE,
     leads_rescore,
+    regroup_job_start,
     rescore_job_run,
     rescore_job_start,
+    score_groups_delete,
 )
 
 __all__ = [
@@ -84,21 +96,30 @@ __all__ = [
     "interaction_record",
     "interactions_score_pending",
     "lead_adjust_score",
+    "lead_events_processed",
     "lead_events_record",
-    "lead_saved",
+    "lead_save",
+    "lead_unsubscribe",
     "lead_upsert",
+    "leads_assignment_set",
+    "leads_by_email",
+    "leads_create",
     "leads_decay",
     "leads_engagement_reset",
     "leads_lock",
+    "leads_merge",
     "leads_regroup",
     "leads_rescore",
     "leads_rescore_fit",
     "leads_rescore_fit_all",
     "leads_rescore_fit_pending",
     "leads_stage_set",
+    "leads_tag",
     "model_info_set",
+    "regroup_job_start",
     "rescore_job_run",
     "rescore_job_start",
+    "score_groups_delete",
     "score_watches_set",
     "scoring_enqueue",
     "scoring_model_export",

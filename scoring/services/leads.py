@@ -1,6 +1,12 @@
 """Leads and their fit: creating and updating a lead (its fields' one writer), fit
 re-evaluated whenever a field changes, and the changes people make by hand (a score
-adjusted with a reason, engagement reset for a fresh start)."""
+adjusted with a reason, engagement reset for a fresh start).
+
+Every change of a lead's fields goes through this module, whoever asks (the API, a
+form, the admin, routing's actions, sales, Segment's identify): a change of a field
+fit rules read re-evaluates fit in the same transaction (one lead, or a routing batch's
+leads at once), or marks the lead ``fit_pending`` for the next scoring batch (bulk
+identifies), so fit is never left stale."""
 
 from __future__ import annotations
 
@@ -27,7 +33,9 @@ from scoring.services.ledger import (
 )
 
 
-@transaction.atomic
+# No savepoint inside a caller's transaction (a routing batch acting on many leads): on an
+# error the caller's whole transaction rolls back.
+@transaction.atomic(savepoint=False)
 def leads_rescore_fit(
     *, lead_ids: Iterable[int], at: datetime | None = None, cause: str = ScoreEntry.Cause.RULE
 ) -> int:
@@ -146,14 +154,20 @@ def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple
     return lead, created
 
 
-def lead_saved(*, lead: Lead, stage_before: str | None = None, cause: str = "admin") -> None:
-    """Call after saving a lead's attributes elsewhere (the admin): re-evaluates
-    fit, and records a change of lifecycle stage from ``stage_before``."""
-    with transaction.atomic():
-        if stage_before is not None and stage_before != lead.lifecycle_stage:
-            total = Lead.objects.values_list("total_score", flat=True).get(pk=lead.pk)
-            stage_changes_record([(lead.pk, stage_before, lead.lifecycle_stage, total)], cause=cause, at=timezone.now())
-        leads_rescore_fit(lead_ids=[lead.pk])
+@transaction.atomic
+def lead_save(*, lead: Lead, fields: Iterable[str] | None = None, stage_before: str | None = None, cause: str) -> None:
+    """Save a lead a form has built and checked (the admin's): only ``fields`` when
+    given (the cached scores on ``lead`` may be older than the row's, which workers
+    move meanwhile), else the whole new lead. Fit is re-evaluated and a change of
+    lifecycle stage from ``stage_before`` recorded, in the same transaction."""
+    if fields is None:
+        lead.save()
+    else:
+        lead.save(update_fields=[*dict.fromkeys([*fields, "updated_at"])])
+    if stage_before is not None and stage_before != lead.lifecycle_stage:
+        total = Lead.objects.values_list("total_score", flat=True).get(pk=lead.pk)
+        stage_changes_record([(lead.pk, stage_before, lead.lifecycle_stage, total)], cause=cause, at=timezone.now())
+    leads_rescore_fit(lead_ids=[lead.pk])
 
 
 @transaction.atomic

@@ -10,12 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from scoring import bulk, selectors
 from scoring import rules as pure
-from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreEntry, ScoreWatch
+from scoring.models import GroupTransition, Lead, ScoreEntry, ScoreWatch
 
 
 class LedgerRow(NamedTuple):
@@ -181,35 +181,17 @@ def lead_events_record(
     )
 
 
-def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: datetime | None = None) -> int:
-    """Move leads to lifecycle ``stage``; each lead whose stage changes gets a
-    ``stage`` outbox row (routing's "lifecycle stage changes" trigger). Returns
-    how many changed."""
-    if stage not in LifecycleStage.values:
-        raise ValueError(f"stage: '{stage}' is not a lifecycle stage ({', '.join(LifecycleStage.values)})")
-    at = at or timezone.now()
-    ids = sorted(set(lead_ids))
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # One statement: lock in id order, change, and say what each lead was.
-            rows = bulk.pg_execute(
-                "WITH before AS (SELECT id, lifecycle_stage, total_score FROM scoring_lead"
-                " WHERE id = ANY(%s::bigint[]) AND lifecycle_stage <> %s ORDER BY id FOR NO KEY UPDATE)"
-                " UPDATE scoring_lead l SET lifecycle_stage = %s FROM before WHERE l.id = before.id"
-                " RETURNING l.id, before.lifecycle_stage, before.total_score",
-                [ids, stage, stage],
-            )
-        else:
-            rows = list(
-                Lead.objects.select_for_update(no_key=True)
-                .filter(pk__in=ids)
-                .exclude(lifecycle_stage=stage)
-                .order_by("pk")
-                .values_list("pk", "lifecycle_stage", "total_score")
-            )
-            Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(lifecycle_stage=stage)
-        stage_changes_record([(pk, before, stage, total) for pk, before, total in rows], cause=cause, at=at)
-    return len(rows)
+def lead_events_processed(*, ids: Sequence[int], at: datetime | None) -> None:
+    """Mark outbox rows as acted on at ``at`` (routing, once it has run their actions),
+    or back in the outbox with ``at=None`` (a retry). Call in the transaction that acted."""
+    if not ids:
+        return
+    if connection.vendor == "postgresql":
+        bulk.pg_execute(
+            "UPDATE scoring_grouptransition SET processed_at = %s WHERE id = ANY(%s::bigint[])", [at, list(ids)]
+        )
+    else:
+        GroupTransition.objects.filter(pk__in=list(ids)).update(processed_at=at)
 
 
 def stage_changes_record(changes: Sequence[tuple[int, str, str, int]], *, cause: str, at: datetime) -> None:

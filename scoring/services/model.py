@@ -5,6 +5,7 @@ change."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -205,25 +206,33 @@ def scoring_model_export() -> model_file.ModelSpec:
 def leads_regroup(*, chunk_size: int = 5000) -> int:
     """Recompute every lead's score group (after groups changed), keeping
     hysteresis; each change is recorded as a transition. Returns the number
-    of leads that changed group."""
-    bands = selectors.group_thresholds()
+    of leads that changed group. In the caller's process: the admin starts a
+    regroup job instead (:func:`regroup_job_start`)."""
     changed = last_id = 0
     while True:
-        with transaction.atomic():
-            rows = list(
-                Lead.objects.select_for_update(no_key=True)
-                .filter(pk__gt=last_id)
-                .order_by("pk")
-                .values_list("pk", "total_score", "score_group_id")[:chunk_size]
-            )
-            if not rows:
-                return changed
-            crossed = []
-            for pk, total, group_id in rows:
-                new = pure.group_for(total, bands, current=group_id)
-                if new != group_id:
-                    crossed.append(Crossing(pk, group_id, new, total, total, "regroup"))
-            bulk.values_update(Lead, ["score_group"], [(c.lead_id, c.to_group) for c in crossed])
-            transitions_record(crossed, bands, at=timezone.now())
-        changed += len(crossed)
-        last_id = rows[-1][0]
+        ids = list(Lead.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return changed
+        changed += leads_regroup_some(lead_ids=ids)
+        last_id = ids[-1]
+
+
+@transaction.atomic
+def leads_regroup_some(*, lead_ids: Iterable[int]) -> int:
+    """Recompute these leads' score groups, keeping hysteresis; each change is
+    recorded as a transition. Returns how many changed group."""
+    bands = selectors.group_thresholds()
+    rows = list(
+        Lead.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(set(lead_ids)))
+        .order_by("pk")
+        .values_list("pk", "total_score", "score_group_id")
+    )
+    crossed = []
+    for pk, total, group_id in rows:
+        new = pure.group_for(total, bands, current=group_id)
+        if new != group_id:
+            crossed.append(Crossing(pk, group_id, new, total, total, "regroup"))
+    bulk.values_update(Lead, ["score_group"], [(c.lead_id, c.to_group) for c in crossed])
+    transitions_record(crossed, bands, at=timezone.now())
+    return len(crossed)

@@ -22,6 +22,7 @@ from scoring.models import Interaction, Lead, RescoreJob, RescoreLane, ScoreEntr
 from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit
 from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+from scoring.services.model import leads_regroup_some
 
 # What a rescore job sets aside (scoring.setaside): a lead that cannot be rescored.
 SET_ASIDE_RESCORE = "rescore"
@@ -83,11 +84,13 @@ def rescore_job_start(
     lead_ids: list[int] | None = None,
     user: AbstractBaseUser | None = None,
     background: bool = True,
+    kind: str = RescoreJob.Kind.RESCORE,
 ) -> RescoreJob:
     """Create a rescore job (all leads, a group's, or the given ones), its leads split
     by id into lanes; with ``background``, ``LEADFLOW_RESCORE_JOBS`` workers share
-    it, else the caller runs :func:`rescore_job_run` (as many at once as it likes)."""
-    job = RescoreJob.objects.create(group=group, lead_ids=lead_ids, created_by_id=user.pk if user else None)
+    it, else the caller runs :func:`rescore_job_run` (as many at once as it likes).
+    ``kind`` regroup: the job regroups the leads instead (see :func:`regroup_job_start`)."""
+    job = RescoreJob.objects.create(group=group, lead_ids=lead_ids, kind=kind, created_by_id=user.pk if user else None)
     scope = _rescore_scope(job).aggregate(total=Count("id"), low=Min("id"), high=Max("id"))
     job.total = scope["total"]
     job.save(update_fields=["total"])
@@ -101,6 +104,22 @@ def rescore_job_start(
     if background:
         transaction.on_commit(lambda: _rescore_enqueue(job.pk))
     return job
+
+
+def regroup_job_start(*, user: AbstractBaseUser | None = None) -> RescoreJob:
+    """Regroup every lead in the background, after the score groups changed: a job
+    with the progress, lanes and workers of a rescore job. Saving a group in the admin
+    starts one instead of regrouping every lead inside the request."""
+    return rescore_job_start(user=user, kind=RescoreJob.Kind.REGROUP)
+
+
+@transaction.atomic
+def score_groups_delete(*, group_ids: Iterable[int], user: AbstractBaseUser | None = None) -> RescoreJob:
+    """Delete score groups (one, or the admin's selection alike) and regroup every lead
+    in the background. A group a routing rule or sequence still names is protected:
+    :class:`django.db.models.ProtectedError`, and nothing is deleted."""
+    ScoreGroup.objects.filter(pk__in=list(group_ids)).delete()
+    return regroup_job_start(user=user)
 
 
 def _rescore_enqueue(job_id: int) -> None:
@@ -152,6 +171,13 @@ def rescore_job_run(
     return RescoreJob.objects.get(pk=job_id)
 
 
+# What a job does to each chunk of its leads; returns what it counts in ``entries``.
+_JOB_PROCESS: dict[RescoreJob.Kind, Callable[[list[int]], int]] = {
+    RescoreJob.Kind.RESCORE: lambda ids: leads_rescore(lead_ids=ids),
+    RescoreJob.Kind.REGROUP: lambda ids: leads_regroup_some(lead_ids=ids),
+}
+
+
 class _RescoreStep(Enum):
     STOP = "nothing left that nobody holds, or another worker failed"
     LANE = "a lane finished"
@@ -179,13 +205,12 @@ def _rescore_step(job: RescoreJob, *, chunk_size: int, isolate: bool) -> _Rescor
         lane.finished = True
         lane.save(update_fields=["finished"])
         return _RescoreStep.LANE
+    process = _JOB_PROCESS[RescoreJob.Kind(job.kind)]
     if isolate:
-        done = setaside.rows_isolate(
-            kind=SET_ASIDE_RESCORE, rows=[(pk, pk) for pk in ids], process=lambda part: leads_rescore(lead_ids=part)
-        )
+        done = setaside.rows_isolate(kind=SET_ASIDE_RESCORE, rows=[(pk, pk) for pk in ids], process=process)
         written = sum(done.results)
     else:
-        written = leads_rescore(lead_ids=ids)
+        written = process(ids)
     lane.last_lead_id = ids[-1]
     lane.save(update_fields=["last_lead_id"])
     RescoreJob.objects.filter(pk=job.pk).update(done=F("done") + len(ids), entries=F("entries") + written)

@@ -128,18 +128,47 @@ def test_a_rule_with_history_cannot_be_deleted(admin: Client) -> None:
     assert admin.get(reverse("admin:scoring_scoringrule_delete", args=[rule.pk])).status_code == 403
 
 
-def test_groups_page_and_saving_a_group_regroups_leads(admin: Client) -> None:
+def test_saving_a_group_regroups_leads_in_a_background_job_with_progress(admin: Client) -> None:
     lead = LeadFactory.create()
     services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=50, note="fair")
     response = admin.post(
         reverse("admin:scoring_scoregroup_add"),
         {"name": "Nurture", "key": "nurture", "min_score": "40", "description": ""},
+        follow=True,
     )
-    assert response.status_code == 302, text(response)[:2000]
+    job = RescoreJob.objects.get()
+    assert f"Regrouping 1 lead(s) in the background: see Rescore jobs (job {job.pk})" in text(response)
+    # The request only started the job: the workers regroup.
+    assert (job.kind, job.status, job.total) == ("regroup", "queued", 1)
+    assert Lead.objects.get(pk=lead.pk).score_group is None
+    services.rescore_job_run(job_id=job.pk)
     lead.refresh_from_db()
     assert lead.score_group is not None
     assert lead.score_group.key == "nurture"
+    job.refresh_from_db()
+    assert (job.status, job.done, job.entries) == ("done", 1, 1)
+    page = text(admin.get(reverse("admin:scoring_rescorejob_changelist")))
+    assert f"Regroup #{job.pk}: 1/1 (Done)" in page
     assert "Nurture" in text(admin.get(reverse("admin:scoring_scoregroup_changelist")))
+
+
+def test_deleting_groups_one_or_selected_regroups_alike(admin: Client) -> None:
+    low, high, top = (ScoreGroupFactory.create(key=k, min_score=m) for k, m in [("low", 10), ("high", 40), ("top", 90)])
+    lead = LeadFactory.create()
+    services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=50, note="fair")
+    assert Lead.objects.get(pk=lead.pk).score_group == high
+    response = admin.post(reverse("admin:scoring_scoregroup_delete", args=[top.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    response = admin.post(
+        reverse("admin:scoring_scoregroup_changelist"),
+        {"action": "delete_selected", "_selected_action": [str(high.pk)], "post": "yes"},
+    )
+    assert response.status_code == 302
+    jobs = list(RescoreJob.objects.order_by("pk"))
+    assert [job.kind for job in jobs] == ["regroup", "regroup"]
+    for job in jobs:
+        services.rescore_job_run(job_id=job.pk)
+    assert Lead.objects.get(pk=lead.pk).score_group == low
 
 
 def test_leads_can_be_searched_and_filtered(admin: Client) -> None:

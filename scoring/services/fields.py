@@ -1,0 +1,215 @@
+"""Lead fields written for other apps, many leads at once: lifecycle stages (routing's
+``set_stage``, sales' won), tags (routing's ``add_tag``), owners and the queue a lead
+waits in (the sales queue), what Segment's identify says about people, consent. Other
+apps never write the lead table themselves: they ask here, so a change of a field fit
+rules read re-evaluates fit in the same transaction (or marks the lead ``fit_pending``
+for the next scoring batch, for bulk identifies), whoever makes it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from scoring import bulk
+from scoring.models import Lead, LifecycleStage
+from scoring.services.background import enqueue
+from scoring.services.leads import leads_rescore_fit
+from scoring.services.ledger import stage_changes_record
+
+
+def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: datetime | None = None) -> int:
+    """Move leads to lifecycle ``stage``; each lead whose stage changes gets a
+    ``stage`` outbox row (routing's "lifecycle stage changes" trigger) and its fit
+    re-evaluated (the stage is a fit field), in the same transaction. Returns how
+    many changed."""
+    if stage not in LifecycleStage.values:
+        raise ValueError(f"stage: '{stage}' is not a lifecycle stage ({', '.join(LifecycleStage.values)})")
+    at = at or timezone.now()
+    ids = sorted(set(lead_ids))
+    # No savepoint inside a caller's transaction (a routing batch): on an error the caller's whole
+    # transaction rolls back, and routing runs the batch again in parts.
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            # One statement: lock in id order, change, and say what each lead was.
+            rows = bulk.pg_execute(
+                "WITH before AS (SELECT id, lifecycle_stage, total_score FROM scoring_lead"
+                " WHERE id = ANY(%s::bigint[]) AND lifecycle_stage <> %s ORDER BY id FOR NO KEY UPDATE)"
+                " UPDATE scoring_lead l SET lifecycle_stage = %s, updated_at = %s FROM before WHERE l.id = before.id"
+                " RETURNING l.id, before.lifecycle_stage, before.total_score",
+                [ids, stage, stage, at],
+            )
+        else:
+            rows = list(
+                Lead.objects.select_for_update(no_key=True)
+                .filter(pk__in=ids)
+                .exclude(lifecycle_stage=stage)
+                .order_by("pk")
+                .values_list("pk", "lifecycle_stage", "total_score")
+            )
+            Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(lifecycle_stage=stage, updated_at=at)
+        stage_changes_record([(pk, before, stage, total) for pk, before, total in rows], cause=cause, at=at)
+        leads_rescore_fit(lead_ids=[pk for pk, _, _ in rows], at=at)
+    return len(rows)
+
+
+def leads_tag(*, lead_ids: Iterable[int], tag: str, at: datetime | None = None) -> int:
+    """Add ``tag`` to the leads' ``attributes.tags`` (a list; rules can test it with
+    'contains'); leads that have it already are left alone. The leads that changed get
+    their fit re-evaluated in the same transaction (a fit rule may test the tags).
+    Returns how many changed. Set-based: a few statements whatever the number of leads."""
+    ids = sorted(set(lead_ids))
+    at = at or timezone.now()
+    if not ids:
+        return 0
+    # No savepoint inside a caller's transaction (a routing batch): on an error the caller's whole
+    # transaction rolls back, and routing runs the batch again in parts.
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            changed = [
+                pk
+                for (pk,) in bulk.pg_execute(
+                    "UPDATE scoring_lead SET updated_at = %s, attributes = attributes"
+                    " || jsonb_build_object('tags', COALESCE(attributes->'tags', '[]'::jsonb) || to_jsonb(%s::text))"
+                    " WHERE id = ANY(%s::bigint[])"
+                    " AND NOT COALESCE(attributes->'tags', '[]'::jsonb) @> jsonb_build_array(%s::text) RETURNING id",
+                    [at, tag, ids, tag],
+                )
+            ]
+        else:
+            rows = []
+            for pk, attributes in (
+                Lead.objects.select_for_update(no_key=True)
+                .filter(pk__in=ids)
+                .order_by("pk")
+                .values_list("pk", "attributes")
+            ):
+                tags = list((attributes or {}).get("tags") or [])
+                if tag not in tags:
+                    rows.append((pk, {**(attributes or {}), "tags": [*tags, tag]}, at))
+            bulk.values_update(Lead, ["attributes", "updated_at"], rows)
+            changed = [pk for pk, _, _ in rows]
+        leads_rescore_fit(lead_ids=changed, at=at)
+    return len(changed)
+
+
+def leads_assignment_set(
+    *, owners: Mapping[int, int | None] | None = None, queue_teams: Mapping[int, int | None] | None = None
+) -> None:
+    """Write who owns each lead (``owners``: lead id -> user id or None) and the sales
+    team whose queue it waits in unclaimed (``queue_teams``: lead id -> team id or None),
+    as the sales queue decides them. Neither is a fit field: fit is not touched. Call in
+    the transaction that changes the queue items (the queue page's index must agree)."""
+    owners, queue_teams = owners or {}, queue_teams or {}
+    both = sorted(owners.keys() & queue_teams.keys())
+    bulk.values_update(Lead, ["owner", "queue_team_id"], [(pk, owners[pk], queue_teams[pk]) for pk in both])
+    bulk.values_update(Lead, ["owner"], [(pk, user) for pk, user in sorted(owners.items()) if pk not in queue_teams])
+    bulk.values_update(
+        Lead, ["queue_team_id"], [(pk, team) for pk, team in sorted(queue_teams.items()) if pk not in owners]
+    )
+
+
+def lead_unsubscribe(*, lead_id: int, at: datetime) -> bool:
+    """Record the lead's unsubscribe (consent, once: a second one keeps the first time).
+    Returns whether it was not unsubscribed before."""
+    return bool(Lead.objects.filter(pk=lead_id, unsubscribed_at__isnull=True).update(unsubscribed_at=at))
+
+
+def leads_by_email(emails: Iterable[str]) -> dict[str, int]:
+    """Lead id by lower-cased email, for those of ``emails`` (lower-cased) that exist; one query."""
+    emails = set(emails)
+    if not emails:
+        return {}
+    # Lower("email") matches the unique index, so this is an index lookup.
+    rows = Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails).values_list("email_ci", "pk")
+    return dict(rows)
+
+
+def leads_create(*, keys: Iterable[tuple[str | None, str | None]]) -> None:
+    """Create a lead for each (email, external id), skipping those another request
+    created meanwhile (ignored conflicts: read them back). New leads are marked
+    ``fit_pending``: a worker evaluates their fit."""
+    # In key order: concurrent requests creating overlapping leads then wait for each
+    # other on the unique index instead of deadlocking.
+    ordered = sorted(set(keys), key=lambda k: (k[0] or "", k[1] or ""))
+    Lead.objects.bulk_create(
+        [Lead(email=email, external_id=external_id, fit_pending=True) for email, external_id in ordered],
+        ignore_conflicts=True,
+    )
+
+
+def leads_merge(
+    *,
+    fields: Mapping[str, Mapping[str, Any]],
+    external_ids: Mapping[str, str] | None = None,
+    at: datetime | None = None,
+) -> tuple[dict[str, int], int]:
+    """Write what other systems say about people, by email (lower-cased): the leads
+    are created if new, ``fields`` (writable lead fields but stage and external id;
+    ``attributes`` merge into those known) set, and ``external_ids`` given to leads
+    unless another lead has that id already. Every lead created or changed is marked
+    ``fit_pending`` and a scoring batch asked for: a worker evaluates its fit (set-based
+    here, whatever the number of leads). Returns the lead id per email, and how many
+    leads changed. Call inside a transaction (the leads stay locked until it ends)."""
+    external_ids = external_ids or {}
+    for email, values in fields.items():
+        if {"lifecycle_stage", "external_id"} & set(values):
+            raise ValueError(f"{email}: leads_merge changes neither stage nor external id in fields: use lead_upsert")
+    at = at or timezone.now()
+    emails = set(fields) | set(external_ids)
+    if not emails:
+        return {}, 0
+    missing = emails - set(leads_by_email(emails))
+    if missing:
+        leads_create(keys=[(email, None) for email in missing])
+    leads: dict[str, Lead] = {
+        row.email_ci: row
+        for row in Lead.objects.select_for_update(no_key=True)
+        .annotate(email_ci=Lower("email"))
+        .filter(email_ci__in=emails)
+        .order_by("pk")
+    }
+    holders = dict(Lead.objects.filter(external_id__in=set(external_ids.values())).values_list("external_id", "pk"))
+    changed: dict[int, Lead] = {}
+    names: set[str] = set()
+    for email, external_id in external_ids.items():
+        lead = leads[email]
+        if holders.setdefault(external_id, lead.pk) == lead.pk and lead.external_id != external_id:
+            lead.external_id = external_id
+            changed[lead.pk] = lead
+            names.add("external_id")
+    for email, values in fields.items():
+        lead = leads[email]
+        for name, value in values.items():
+            if name == "attributes":
+                value = {**(lead.attributes or {}), **value}
+            if getattr(lead, name) != value:
+                setattr(lead, name, value)
+                changed[lead.pk] = lead
+                names.add(name)
+    if changed:
+        columns = [*sorted(names), "fit_pending", "updated_at"]
+        rows = [
+            (lead.pk, *[_column_value(lead, name) for name in columns[:-2]], True, at)
+            for lead in sorted(changed.values(), key=lambda lead: lead.pk)
+        ]
+        # One statement whatever the number of leads (bulk_update's CASE per row and field took seconds).
+        bulk.values_update(Lead, columns, rows)
+    if changed or missing:
+        transaction.on_commit(_scoring_enqueue)
+    return {email: lead.pk for email, lead in leads.items()}, len(changed)
+
+
+def _column_value(lead: Lead, name: str) -> Any:
+    value = getattr(lead, name)
+    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
+    return Jsonb(value) if name == "attributes" and connection.vendor == "postgresql" else value
+
+
+def _scoring_enqueue() -> None:
+    enqueue("scoring.score_pending", fallback="the periodic sweep will evaluate their fit")
