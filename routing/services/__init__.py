@@ -19,8 +19,11 @@ from routing.services.events import (
 )
 from routing.services.notifications import (
     SET_ASIDE_NOTIFICATION,
+    notification_lease,
     notifications_enqueue,
+    notifications_mark_sent,
     notifications_send,
+    notifications_send_again,
     team_addresses,
 )
 from routing.services.queue import leads_assign, leads_queue, rep_slots
@@ -36,8 +39,11 @@ __all__ = [
     "leads_assign",
     "leads_queue",
     "leads_tag",
+    "notification_lease",
     "notifications_enqueue",
+    "notifications_mark_sent",
     "notifications_send",
+    "notifications_send_again",
     "rep_slots",
     "rules_load",
     "score_watches_sync",
