@@ -378,6 +378,11 @@ LEADFLOW_NURTURE_RETRY_MAX_MINUTES = env_int("LEADFLOW_NURTURE_RETRY_MAX_MINUTES
 LEADFLOW_NURTURE_MAX_ATTEMPTS = env_int("LEADFLOW_NURTURE_MAX_ATTEMPTS", 8)
 
 # --- Routing ---
+# A batch of notifications is its sender's for this long; one still being sent after it
+# is "unknown" (the sender stopped between sending and confirming) and is not sent again.
+LEADFLOW_NOTIFICATION_LEASE_MINUTES = env_int("LEADFLOW_NOTIFICATION_LEASE_MINUTES", 15)
+if LEADFLOW_NOTIFICATION_LEASE_MINUTES < 1:
+    raise ValueError("LEADFLOW_NOTIFICATION_LEASE_MINUTES must be 1 or more (minutes a sender holds its batch)")
 # Webhook calls: timeout per call; retries after 30 s, 60 s, 120 s… (at most an hour), 8 attempts in all.
 LEADFLOW_WEBHOOK_TIMEOUT_SECONDS = env_int("LEADFLOW_WEBHOOK_TIMEOUT_SECONDS", 10)
 LEADFLOW_WEBHOOK_RETRY_SECONDS = env_int("LEADFLOW_WEBHOOK_RETRY_SECONDS", 30)

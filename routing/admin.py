@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -171,4 +171,33 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "subject", "sent_at", "error"]
+    """The outbox. A notification whose sender stopped between sending and confirming
+    is *unknown*: the mail server may have it. Whoever checks the server's log says
+    which it was with the two actions."""
+
+    list_display = ["created_at", "subject", "recipients", "status", "attempts", "claimed_at", "sent_at", "error"]
+    list_filter = ["status"]
+    search_fields = ["subject"]
+    actions = ["send_again", "mark_sent"]
+
+    @admin.display(description="To")
+    def recipients(self, obj: Notification) -> str:
+        return ", ".join(map(str, obj.to)) if isinstance(obj.to, list) else str(obj.to)
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("routing.change_notification"))
+
+    @admin.action(
+        description="Send again the selected unknown notifications (the mail server never got them)",
+        permissions=["resolve"],
+    )
+    def send_again(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        count = services.notifications_send_again(ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} unknown notification(s) back in the outbox.", messages.SUCCESS)
+
+    @admin.action(
+        description="Mark the selected unknown notifications sent (the mail server has them)", permissions=["resolve"]
+    )
+    def mark_sent(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        count = services.notifications_mark_sent(ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} unknown notification(s) marked sent.", messages.SUCCESS)

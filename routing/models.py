@@ -356,18 +356,40 @@ class Outcome(models.Model):
 
 
 class Notification(models.Model):
-    """An email to send (an outbox): recorded by routing, sent once by a task."""
+    """An email to send (an outbox): recorded by routing, sent at most once by a task.
+
+    Sent in the phases nurture's deliveries use: claimed (``sending``, ``claimed_at``)
+    and committed before anything goes out; sent outside any transaction; confirmed
+    (``sent``) afterwards. One still ``sending`` when its lease is over belongs to a
+    sender that stopped in between: the mail server may have it, so it becomes
+    ``unknown`` and is not sent again until a person says so in the admin.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        SENT = "sent", "Sent"
+        UNKNOWN = "unknown", "Unknown (the sender stopped mid-send): check the mail server's log"
 
     to = models.JSONField(help_text="Addresses.")
     subject = models.CharField(max_length=300)
     body = models.TextField()
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sender last took it; its lease runs from then."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a sender took it.")
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["id"], condition=Q(sent_at__isnull=True), name="notification_unsent_idx")]
+        indexes = [
+            # What the sender claims, and the claims whose lease it checks.
+            models.Index(fields=["id"], condition=Q(status="pending"), name="notification_pending_idx"),
+            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="notification_sending_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.subject

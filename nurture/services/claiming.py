@@ -1,6 +1,6 @@
 """Phase 1 of sending (:mod:`nurture.services.sending`): due enrollments claimed, their
-exit goals checked, and a pending delivery recorded per message before anything is
-sent, each enrollment's lease taken, in one transaction."""
+exit goals and send windows checked, and a pending delivery recorded per message before
+anything is sent, each enrollment's lease taken, in one transaction."""
 
 from __future__ import annotations
 
@@ -18,8 +18,16 @@ from django.db.models import Case, F, Model, QuerySet, Value, When
 
 from nurture import goals
 from nurture.models import Delivery, Enrollment, Step
-from nurture.services.facts import claim_lease, first_run_at, lead_facts, lead_time_zone, suppression_exits
+from nurture.services.facts import (
+    claim_lease,
+    first_run_at,
+    in_window,
+    lead_facts,
+    lead_time_zone,
+    suppression_exits,
+)
 from scoring import setaside
+from scoring.models import Lead
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +46,14 @@ class SendSummary:
     bounced: int = 0
     unknown: int = 0
     completed: int = 0
+    # Due, but outside the step's send window in the lead's time zone as it is now:
+    # moved to the window's next opening, not sent.
+    rescheduled: int = 0
     exited: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: SendSummary) -> None:
-        for name in ("claimed", "sent", "failed_temporary", "failed_permanent", "bounced", "unknown", "completed"):
+        names = ("claimed", "sent", "failed_temporary", "failed_permanent", "bounced", "unknown", "completed")
+        for name in (*names, "rescheduled"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.exited.items():
             self.exited[reason] = self.exited.get(reason, 0) + count
@@ -182,6 +194,17 @@ def _deliveries_prepare(enrollments: list[Enrollment], *, now: datetime, summary
     retried: list[tuple[Any, ...]] = []
     unknown: list[tuple[Any, ...]] = []
     enrollment_rows: list[tuple[Any, ...]] = []
+    window_opens: dict[tuple[int, str], datetime] = {}  # (step, zone): a batch shares a few of each
+
+    def window_opening(step: Step, lead: Lead) -> datetime:
+        """When ``step``'s send window next opens for ``lead`` (``now`` if it is open),
+        in the lead's time zone as it is now: the zone may have been set or changed
+        since the step was scheduled (a CRM filling it in after enrollment)."""
+        tz = lead_time_zone(lead)
+        key = (step.pk, tz.key)
+        if key not in window_opens:
+            window_opens[key] = in_window(step=step, due=now, tz=tz)
+        return window_opens[key]
 
     def end(e: Enrollment, status: str, reason: str = "") -> None:
         enrollment_rows.append((e.pk, e.position, None, status, reason, now))
@@ -207,6 +230,14 @@ def _deliveries_prepare(enrollments: list[Enrollment], *, now: datetime, summary
         step = step_or_none
         following = _next_step(sequence_steps, step.position)
         previous = existing.get((e.pk, step.pk))
+        if previous is None or previous.status == Delivery.Status.FAILED_TEMPORARY:
+            opens = window_opening(step, lead)
+            if opens > now:
+                # Checked again now, not only when the step was scheduled: outside the
+                # window it waits, unsent, for the next opening (a re-run finds it not due).
+                enrollment_rows.append((e.pk, e.position, opens, e.status, "", None))
+                summary.rescheduled += 1
+                continue
         if previous is None:
             delivery = Delivery(
                 enrollment_id=e.pk,

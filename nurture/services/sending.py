@@ -4,9 +4,12 @@ three phases per batch (the first in :mod:`~nurture.services.claiming`, the seco
 :mod:`~nurture.services.messages`):
 
 1. **claim** (one transaction): lock due active enrollments (``FOR NO KEY
-   UPDATE SKIP LOCKED`` on PostgreSQL), check their exit goals, insert a
-   ``pending`` Delivery per message (unique per enrollment and step) and push
-   the enrollments' ``next_run_at`` forward by a lease; commit.
+   UPDATE SKIP LOCKED`` on PostgreSQL), check their exit goals and the step's
+   send window in the lead's time zone as it is now (outside it, the enrollment
+   is moved to the window's next opening, unsent: the zone may have changed
+   since the step was scheduled), insert a ``pending`` Delivery per message
+   (unique per enrollment and step) and push the enrollments' ``next_run_at``
+   forward by a lease; commit.
 2. **send** (no transaction): render and send every message over one SMTP
    connection.
 3. **record** (one transaction): mark deliveries sent / failed, and advance,

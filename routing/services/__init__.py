@@ -19,8 +19,11 @@ from routing.services.events import (
 )
 from routing.services.notifications import (
     SET_ASIDE_NOTIFICATION,
+    notification_lease,
     notifications_enqueue,
+    notifications_mark_sent,
     notifications_send,
+    notifications_send_again,
     team_addresses,
 )
 from routing.services.queue import leads_assign, leads_queue, rep_slots
@@ -35,8 +38,11 @@ __all__ = [
     "LoadedRule",
     "leads_assign",
     "leads_queue",
+    "notification_lease",
     "notifications_enqueue",
+    "notifications_mark_sent",
     "notifications_send",
+    "notifications_send_again",
     "rep_slots",
     "rules_load",
     "score_watches_sync",

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from intake.api_keys import api_key_issue
+from intake.models import ApiScope
 from nurture import services
 from nurture.models import Delivery, Enrollment, Sequence, Step
 from nurture.services import claiming
@@ -134,6 +137,120 @@ def test_the_send_window_is_the_leads_local_time(smtp: Sink, settings: Any) -> N
     assert enrollments[tokyo.pk].next_run_at == datetime(2026, 11, 9, 0, tzinfo=UTC), "Monday 09:00 in Tokyo"
     services.deliveries_send_due(now=friday_evening)
     assert [m["To"] for m in smtp.messages] == [new_york.email]
+
+
+def office_hours(sequence: Sequence, position: int = 1, **kwargs: Any) -> Step:
+    """A step sent 09:00-17:00 local time, Monday to Friday."""
+    return StepFactory.create(
+        sequence=sequence,
+        position=position,
+        send_hour_start=9,
+        send_hour_end=17,
+        send_weekdays=[0, 1, 2, 3, 4],
+        **kwargs,
+    )
+
+
+def test_the_window_is_checked_again_when_the_mail_is_sent_in_the_leads_zone_as_it_is_then(smtp: Sink) -> None:
+    """Enrolled without a time zone, the step was scheduled for 09:00 UTC Monday; the CRM
+    then set America/Costa_Rica (UTC-6), where 09:00 UTC is 03:00. The sender moves the
+    step to 09:00 in Costa Rica (15:00 UTC) instead of sending it at 03:00 local."""
+    sequence = SequenceFactory.create()
+    office_hours(sequence)
+    sunday = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    monday_9_utc = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    lead = LeadFactory.create(email="ana@shop.example", time_zone="")
+    enrollment = enroll(lead, sequence, sunday)
+    assert enrollment.next_run_at == monday_9_utc, "scheduled in UTC: no zone known yet"
+
+    key = api_key_issue(name="CRM", scopes=[scope.value for scope in ApiScope]).key
+    crm = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    answer = crm.post(
+        "/api/v1/leads",
+        {"email": "ana@shop.example", "time_zone": "America/Costa_Rica"},
+        content_type="application/json",
+    )
+    assert answer.status_code in (200, 201), answer.content
+
+    summary = services.deliveries_send_due(now=monday_9_utc)
+
+    assert smtp.messages == [], "03:00 in Costa Rica: not sent"
+    assert (summary.claimed, summary.sent, summary.rescheduled) == (1, 0, 1)
+    monday_9_costa_rica = datetime(2026, 11, 2, 15, tzinfo=UTC)
+    enrollment = reload(enrollment)
+    assert (enrollment.status, enrollment.position, enrollment.next_run_at) == ("active", 0, monday_9_costa_rica)
+    assert not Delivery.objects.exists(), "nothing recorded as sent or pending: the step is still to send"
+
+    # Once: running again (now or until the window opens) changes nothing.
+    assert services.deliveries_send_due(now=monday_9_utc).claimed == 0
+    assert services.deliveries_send_due(now=monday_9_costa_rica - MINUTE).claimed == 0
+    assert reload(enrollment).next_run_at == monday_9_costa_rica
+
+    summary = services.deliveries_send_due(now=monday_9_costa_rica)
+    assert (summary.sent, summary.rescheduled) == (1, 0)
+    assert [m["To"] for m in smtp.messages] == ["ana@shop.example"]
+    assert Delivery.objects.get().sent_at == monday_9_costa_rica
+
+
+def test_a_retry_is_checked_against_the_window_in_the_leads_zone_as_it_is_then(smtp: Sink) -> None:
+    sequence = SequenceFactory.create()
+    office_hours(sequence)
+    lead = LeadFactory.create(email="busy@shop.example", time_zone="")
+    enrollment = enroll(lead, sequence, T0)
+    smtp.rcpt_replies["busy@shop.example"] = "451 4.3.0 try again later"
+    assert services.deliveries_send_due(now=T0).failed_temporary == 1
+    retry = reload(enrollment).next_run_at
+    assert retry is not None
+    smtp.rcpt_replies.clear()
+    # 10:05 UTC Monday is 19:05 in Tokyo: the retry waits for 09:00 Tuesday there.
+    Lead.objects.filter(pk=lead.pk).update(time_zone="Asia/Tokyo")
+
+    summary = services.deliveries_send_due(now=retry)
+
+    assert (summary.sent, summary.rescheduled) == (0, 1)
+    assert reload(enrollment).next_run_at == datetime(2026, 11, 3, 0, tzinfo=UTC)
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed_temporary", 1), "the retry is still to come"
+    summary = services.deliveries_send_due(now=datetime(2026, 11, 3, 0, tzinfo=UTC))
+    assert summary.sent == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    assert len(smtp.messages) == 1
+
+
+def test_the_window_is_checked_again_in_bulk(smtp: Sink) -> None:
+    """Rescheduling a batch's leads whose zone moved them out of the window costs no query per lead."""
+    sequence = SequenceFactory.create()
+    office_hours(sequence)
+    zones = ["", "America/Costa_Rica", "Europe/Madrid", "Asia/Tokyo", "America/New_York"]
+
+    def batch(count: int, at: datetime) -> list[Enrollment]:
+        enrollments = [enroll(LeadFactory.create(time_zone=""), sequence, at) for _ in range(count)]
+        for index, enrollment in enumerate(enrollments):
+            Lead.objects.filter(pk=enrollment.lead_id).update(time_zone=zones[index % len(zones)])
+        return enrollments
+
+    small = batch(5, T0)
+    large = batch(50, T0 + timedelta(hours=1))
+    with CaptureQueriesContext(connection) as five:
+        first = services.deliveries_send_due(now=T0, batch_size=5)
+    with CaptureQueriesContext(connection) as fifty:
+        second = services.deliveries_send_due(now=T0 + timedelta(hours=1), batch_size=50)
+
+    # 10:00 and 11:00 UTC Monday: open in UTC and Madrid; closed in Costa Rica, Tokyo and New York.
+    assert (first.sent, first.rescheduled) == (2, 3)
+    assert (second.sent, second.rescheduled) == (20, 30)
+    assert len(fifty.captured_queries) == len(five.captured_queries), "\n".join(
+        q["sql"][:150] for q in fifty.captured_queries
+    )
+    moved = {e.lead.time_zone: e.next_run_at for e in Enrollment.objects.filter(position=0).select_related("lead")}
+    assert moved == {
+        "America/Costa_Rica": datetime(2026, 11, 2, 15, tzinfo=UTC),
+        "America/New_York": datetime(2026, 11, 2, 14, tzinfo=UTC),
+        "Asia/Tokyo": datetime(2026, 11, 3, 0, tzinfo=UTC),
+    }
+    assert Enrollment.objects.filter(status="completed").count() == 2 + 20, "a one-step sequence: sent is done"
+    assert {e.pk for e in small + large} == set(Enrollment.objects.values_list("pk", flat=True))
 
 
 @pytest.mark.parametrize(
