@@ -21,6 +21,7 @@ from routing import services as routing
 from routing.models import ActionRun
 from scoring import services as scoring
 from scoring.models import GroupTransition, Interaction, Lead, ScoreEntry
+from scoring.rules import Dimension
 from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import rule
@@ -185,3 +186,26 @@ def test_a_lead_crossing_every_group_in_one_batch_fires_each_group_rule_in_order
     ) == [(None, "warm"), ("warm", "mql"), ("mql", "sql-ready")]
     # Enrolled on entering mql, and out of every sequence on reaching sql-ready.
     assert Enrollment.objects.filter(lead=other).values_list("status", flat=True).get() != "active"
+
+
+def test_each_event_sees_what_the_lead_s_earlier_events_in_the_batch_did() -> None:
+    """Two changes of a lead routed in one batch: the second event's rule needs the
+    stage the first event's rule sets, and sees it."""
+    mql = ScoreGroupFactory.create(key="mql", min_score=40)
+    ready = ScoreGroupFactory.create(key="sql-ready", min_score=60)
+    rule("enters_group", {"kind": "set_stage", "stage": "mql"}, group=mql)
+    handed = rule(
+        "enters_group",
+        {"kind": "add_tag", "tag": "handed-over"},
+        group=ready,
+        conditions=[{"field": "lifecycle_stage", "operator": "equals", "value": "mql"}],
+    )
+    lead = LeadFactory.create()
+    for delta in (45, 20):  # two changes, two events, one routing batch
+        scoring.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=delta, note="test")
+
+    routing.transitions_route()
+
+    assert ActionRun.objects.filter(action__rule=handed).count() == 1
+    lead.refresh_from_db()
+    assert lead.attributes.get("tags") == ["handed-over"]
