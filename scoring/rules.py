@@ -8,6 +8,7 @@ The clock is always passed in.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -456,7 +457,7 @@ def score_interactions(
     engagement_rules = [r for r in rules if r.dimension is Dimension.ENGAGEMENT]
     awarded: dict[tuple[int, int], list[Award]] = {}
     awards: list[Award] = []
-    for interaction in sorted(interactions, key=lambda i: (i.occurred_at, i.id)):
+    for interaction in sorted(interactions, key=_in_order):
         for rule in engagement_rules:
             if not rule_matches_interaction(rule, interaction):
                 continue
@@ -475,6 +476,117 @@ def score_interactions(
             past.append(award)
             awards.append(award)
     return awards
+
+
+# Caps and windows are judged in the order things happened: by time, and among
+# interactions of the same moment by id (the order they were recorded in).
+def _in_order(interaction: InteractionFacts) -> tuple[datetime, int]:
+    return (interaction.occurred_at, interaction.id)
+
+
+def _award_order(award: Award) -> tuple[datetime, int]:
+    return (award.occurred_at, award.interaction_id)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change to the points ``rule_id`` gives ``interaction_id``: its award (``revised``
+    False), or a revision of an earlier award, because an interaction that happened
+    before it was scored after it (``revised``)."""
+
+    lead_id: int
+    rule_id: int
+    interaction_id: int
+    occurred_at: datetime
+    points: int
+    revised: bool = False
+
+
+def late_starts(
+    rules: Sequence[Rule],
+    interactions: Iterable[InteractionFacts],
+    history: Mapping[tuple[int, int], Sequence[Award]],
+) -> dict[tuple[int, int], tuple[datetime, int]]:
+    """The (lead, capped rule) pairs that ``interactions`` reach *late*: one of them
+    happened before an award already made, so that award and the interactions
+    after it must be judged again. Value: the earliest such interaction (time, id)."""
+    capped = [r for r in rules if r.dimension is Dimension.ENGAGEMENT and r.cap is not None]
+    last = {key: max(_award_order(a) for a in past) for key, past in history.items() if past}
+    starts: dict[tuple[int, int], tuple[datetime, int]] = {}
+    for interaction in interactions:
+        for rule in capped:
+            key = (interaction.lead_id, rule.id)
+            if key not in last or not rule_matches_interaction(rule, interaction):
+                continue
+            here = _in_order(interaction)
+            if here < last[key] and (key not in starts or here < starts[key]):
+                starts[key] = here
+    return starts
+
+
+def score_interactions_in_order(
+    rules: Sequence[Rule],
+    interactions: Iterable[InteractionFacts],
+    history: Mapping[tuple[int, int], Sequence[Award]],
+    later: Iterable[InteractionFacts] = (),
+) -> list[Change]:
+    """The awards for new ``interactions`` and the revisions of earlier awards they
+    cause, so that every cap and window is judged in the order things happened,
+    whatever order they arrived in.
+
+    ``history``: the awards so far by (lead id, rule id), each the net points the
+    ledger holds for one interaction (none where that is 0). ``later``: interactions
+    scored before that happened at or after the late ones (:func:`late_starts`) —
+    what is judged again. Awards before the earliest new interaction stand; from
+    it on, the rule's awards are judged again in time order, and each that changes
+    is revised by the difference. The result is what scoring every interaction in
+    one batch, in time order, would have given.
+    """
+    engagement_rules = [r for r in rules if r.dimension is Dimension.ENGAGEMENT]
+    new_by_lead: dict[int, list[InteractionFacts]] = {}
+    for interaction in interactions:
+        new_by_lead.setdefault(interaction.lead_id, []).append(interaction)
+    later_by_lead: dict[int, list[InteractionFacts]] = {}
+    for interaction in later:
+        later_by_lead.setdefault(interaction.lead_id, []).append(interaction)
+    changes: list[Change] = []
+    for lead_id, new in new_by_lead.items():
+        new_ids = {i.id for i in new}
+        for rule in engagement_rules:
+            matching = [i for i in new if rule_matches_interaction(rule, i)]
+            if not matching:
+                continue
+            past = history.get((lead_id, rule.id), ()) if rule.cap is not None else ()
+            start = min(_in_order(i) for i in matching)
+            again = {a.interaction_id: a for a in past if _award_order(a) >= start}
+            candidates = matching
+            if again:
+                candidates = matching + [
+                    i
+                    for i in later_by_lead.get(lead_id, ())
+                    if i.id not in new_ids and _in_order(i) >= start and rule_matches_interaction(rule, i)
+                ]
+            judged = {i.id for i in candidates}
+            # Awards that stand: those before the start, and any this rule no longer
+            # matches (they are not judged again, but still count against the cap).
+            standing = [a for a in past if a.interaction_id not in again or a.interaction_id not in judged]
+            for interaction in sorted(candidates, key=_in_order):
+                points = capped_points(rule, interaction.occurred_at, standing)
+                before = again[interaction.id].points if interaction.id in again else 0
+                if points:
+                    standing.append(Award(lead_id, rule.id, interaction.id, interaction.occurred_at, points))
+                if points != before:
+                    changes.append(
+                        Change(
+                            lead_id,
+                            rule.id,
+                            interaction.id,
+                            interaction.occurred_at,
+                            points - before,
+                            revised=interaction.id not in new_ids,
+                        )
+                    )
+    return changes
 
 
 # --- cached scores -------------------------------------------------------------
@@ -531,6 +643,64 @@ def group_for(total: int, bands: Sequence[Band | tuple[int, int]], current: int 
         return raw.id if raw else None
     keep_from = now.leave_below if now.leave_below is not None else now.min_score
     return now.id if total >= keep_from else (raw.id if raw else None)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One group crossed by a change of score: from one group to the next, and
+    the part of the change it covers (so that each watched score between the two
+    totals lies in exactly one step)."""
+
+    from_group: int | None
+    to_group: int | None
+    previous_total: int
+    total: int
+
+
+def groups_crossed(
+    from_group: int | None, to_group: int | None, previous_total: int, total: int, bands: Sequence[Band]
+) -> list[Step]:
+    """A change of group as the groups it crosses, in order.
+
+    A lead whose score rises from Warm past MQL to SQL-ready in one change enters
+    MQL, then SQL-ready, as it would have had the points come one by one: going
+    up, it enters each group whose minimum lies between the two groups'; going
+    down, it passes through each such group on its way to the group its new
+    total belongs to. Each step covers its part of the change: up, a step ends
+    at the minimum of the group it enters; down, at the total just below where
+    the group it leaves is left; the last step ends at ``total``.
+    """
+    if from_group == to_group:
+        return [Step(from_group, to_group, previous_total, total)]
+    by_id = {b.id: b for b in bands}
+    low = by_id[from_group].min_score if from_group in by_id else None
+    high = by_id[to_group].min_score if to_group in by_id else None
+    up = high is not None and (low is None or high > low)
+    if up:
+        between = sorted(
+            (b for b in bands if b.id != to_group and (low is None or b.min_score > low) and b.min_score < high),  # type: ignore[operator]
+            key=lambda b: (b.min_score, b.id),
+        )
+    else:
+        between = sorted(
+            (b for b in bands if b.id != from_group and b.min_score < low and (high is None or b.min_score > high)),  # type: ignore[operator]
+            key=lambda b: (-b.min_score, -b.id),
+        )
+    path = [from_group, *(b.id for b in between), to_group]
+    steps: list[Step] = []
+    reached = previous_total
+    for here, there in itertools.pairwise(path):
+        if there == to_group:
+            end = total
+        elif up:
+            end = min(max(reached, by_id[there].min_score), total)  # type: ignore[index]
+        else:
+            left = by_id.get(here) if here is not None else None
+            edge = (left.leave_below if left.leave_below is not None else left.min_score) - 1 if left else reached
+            end = max(min(reached, edge), total)
+        steps.append(Step(here, there, reached, end))
+        reached = end
+    return steps
 
 
 def crosses_watch(before: int, after: int, watched: Iterable[int]) -> bool:

@@ -9,7 +9,8 @@ claimed and repeats nothing.
 
 Per lead, actions run in rule order then action order. A batch holding two
 events of the same lead runs them in waves (each lead's first event, then its
-second…), so that order holds across events too.
+second…), so that order holds across events too, and each wave reads the lead
+again: a rule's conditions see what the lead's earlier events did.
 """
 
 from __future__ import annotations
@@ -176,8 +177,7 @@ def _events_processed(ids: list[int], at: datetime) -> None:
 def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datetime) -> None:
     if not rules:
         return
-    lead_ids = {r["lead_id"] for r in rows}
-    values = selectors.leads_rule_values(lead_ids=lead_ids) if any(r.trigger.conditions for r in rules) else {}
+    conditional = any(r.trigger.conditions for r in rules)
     waves: list[list[dict[str, Any]]] = []
     seen: dict[int, int] = defaultdict(int)
     for row in rows:
@@ -186,22 +186,24 @@ def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datet
         if wave == len(waves):
             waves.append([])
         waves[wave].append(row)
-    plans = []
+    # Lock the leads the actions may change, in id order as scoring's workers do,
+    # so that a scoring batch and a routing batch never wait on each other in a circle.
+    # Only those (a row lock is written to the table like a change), found before any
+    # wave runs, and whatever the rules' conditions will say of the lead then.
+    writing = [r for r in rules if any(a.kind in LEAD_WRITING for a in r.actions)]
+    scoring.leads_lock(
+        lead_ids={row["lead_id"] for row in rows if any(triggers.fires(r.trigger, _event_of(row)) for r in writing)}
+    )
     for wave_rows in waves:
+        # Each event is judged against the lead as it is at that event: read after the
+        # waves before it acted (a stage set by its first event, a tag…).
+        values = selectors.leads_rule_values(lead_ids={r["lead_id"] for r in wave_rows}) if conditional else {}
         pairs: list[tuple[dict[str, Any], RoutingAction]] = []
         for row in wave_rows:
             event = _event_of(row)
             for loaded in rules:
                 if triggers.applies(loaded.trigger, event, values.get(row["lead_id"], {})):
                     pairs.extend((row, action) for action in loaded.actions)
-        plans.append(pairs)
-    # Lock the leads the actions will change, in id order as scoring's workers do,
-    # so that a scoring batch and a routing batch never wait on each other in a circle.
-    # Only those: a row lock is written to the table like a change.
-    scoring.leads_lock(
-        lead_ids={row["lead_id"] for pairs in plans for row, action in pairs if action.kind in LEAD_WRITING}
-    )
-    for pairs in plans:
         claimed = _claim(pairs)
         by_action: dict[int, list[Claimed]] = defaultdict(list)
         for claim, action in claimed:

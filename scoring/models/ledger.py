@@ -20,6 +20,9 @@ class ScoreEntry(models.Model):
         MANUAL = "manual", "Manual adjustment"
         RESCORE = "rescore", "Rescore"
         DECAY = "decay", "Decay"
+        # An award changed because an interaction that happened earlier arrived
+        # later (caps and windows are judged in the order things happened).
+        REVISED = "revised", "Revised by a late interaction"
 
     # The ledger is the most written table: foreign keys are indexed only by
     # the composite or partial indexes below.
@@ -45,10 +48,11 @@ class ScoreEntry(models.Model):
     class Meta:
         verbose_name_plural = "score entries"
         constraints = [
-            # A rule scores an interaction at most once, whatever the workers do.
+            # A rule scores an interaction at most once, whatever the workers do
+            # (revisions and rescores of that award are further rows of their own causes).
             models.UniqueConstraint(
                 fields=["interaction", "rule"],
-                condition=Q(interaction__isnull=False),
+                condition=Q(interaction__isnull=False, cause="rule"),
                 name="ledger_one_award_per_interaction_rule",
             ),
         ]

@@ -71,7 +71,7 @@ def _decay_goal_sql(kind: decay.Kind) -> str:
 
 # One statement per chunk: lower the quiet leads' engagement to the policy's
 # goal (and regroup them), write one ledger row per lead moved and a
-# transition per change of group. No separate locking pass: the UPDATE
+# transition per group crossed. No separate locking pass: the UPDATE
 # locks what it changes and skips rows changed since they were read.
 _DECAY_SQL = """
 WITH goal AS (
@@ -105,12 +105,46 @@ WITH goal AS (
       AND l.engagement_base = g.base AND l.engagement_base_at = g.base_at
       AND l.score_group_id IS NOT DISTINCT FROM g.old_group
     RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total, g.fit_score + g.current AS before
+), passed AS (
+    -- scoring.rules.groups_crossed, going down: the old group, each group whose minimum
+    -- lies between the old and the new group's (highest first), then the new group.
+    -- A step ends just below where the group it leaves is left, never below the new total.
+    SELECT m.id, m.before, m.total, 0::bigint AS k, m.old_group AS grp, COALESCE(o.leave_below, o.min_score) - 1 AS edge
+    FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
+    WHERE m.old_group IS DISTINCT FROM m.new_group
+    UNION ALL
+    SELECT m.id, m.before, m.total, row_number() OVER (PARTITION BY m.id ORDER BY s.min_score DESC, s.id DESC),
+           s.id, COALESCE(s.leave_below, s.min_score) - 1
+    FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
+    JOIN scoring_scoregroup s ON s.min_score < o.min_score AND s.id <> o.id
+    LEFT JOIN scoring_scoregroup n ON n.id = m.new_group
+    WHERE m.old_group IS DISTINCT FROM m.new_group AND s.id IS DISTINCT FROM m.new_group
+      AND (n.id IS NULL OR s.min_score > n.min_score)
+    UNION ALL
+    SELECT m.id, m.before, m.total, 2147483647, m.new_group, NULL FROM moved m
+    WHERE m.old_group IS DISTINCT FROM m.new_group
+), ends AS (
+    SELECT id, k, grp AS from_group, LEAD(grp) OVER w AS to_group, before,
+        CASE WHEN LEAD(k) OVER w = 2147483647 THEN total
+             ELSE GREATEST(total, LEAST(before, MIN(edge) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)))
+        END AS step_end
+    FROM passed WINDOW w AS (PARTITION BY id ORDER BY k)
+), steps AS (
+    SELECT id, from_group, to_group, COALESCE(LAG(step_end) OVER (PARTITION BY id ORDER BY k), before) AS previous,
+           step_end, k
+    FROM ends WHERE k < 2147483647
 ), crossed AS (
     INSERT INTO scoring_grouptransition (lead_id, kind, from_group_id, to_group_id, direction, previous_total,
                                          total_score, cause, from_stage, to_stage, detail, occurred_at)
-    SELECT id, 'score', old_group, new_group, 'down', before, total, 'decay', '', '', '', %(at)s FROM moved
-    WHERE old_group IS DISTINCT FROM new_group
-       OR EXISTS (SELECT 1 FROM scoring_scorewatch w WHERE w.value > moved.total AND w.value <= moved.before)
+    SELECT id, 'score', from_group, to_group, 'down', previous, step_end, 'decay', '', '', '', %(at)s
+    FROM (
+        SELECT id, k, from_group, to_group, previous, step_end FROM steps
+        UNION ALL
+        SELECT id, 0, old_group, new_group, before, total FROM moved
+        WHERE old_group IS NOT DISTINCT FROM new_group
+          AND EXISTS (SELECT 1 FROM scoring_scorewatch w WHERE w.value > moved.total AND w.value <= moved.before)
+    ) crossings
+    ORDER BY id, k
 )
 INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, occurred_at, created_at, note)
 SELECT id, 'engagement', delta, 'decay', %(at)s, %(at)s, %(note)s FROM moved

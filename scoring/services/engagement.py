@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from scoring import bulk, event_types, selectors, setaside
@@ -179,35 +180,87 @@ def _interactions_isolate(rows: list[tuple[int, int | None]], *, now: datetime) 
 
 
 def _interactions_score(facts: Sequence[pure.InteractionFacts]) -> None:
-    """Score claimed interactions: ledger rows, cached scores, transitions."""
+    """Score claimed interactions: ledger rows, cached scores, transitions.
+
+    Caps and windows are judged in the order the interactions happened: one that
+    happened before awards already made revises them (ledger rows of cause
+    ``revised``), so the same interactions give the same awards however they
+    were batched and whatever order they arrived in.
+    """
     if not facts:
         return
     states = lead_states_lock(f.lead_id for f in facts)
     rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
-    capped = [r.id for r in rules if r.cap is not None]
-    history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
-    if capped:
-        for row in ScoreEntry.objects.filter(
-            lead_id__in=states, rule_id__in=capped, interaction__isnull=False
-        ).values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "delta"):
-            history[(row[0], row[1])].append(pure.Award(*row))
+    history = _cap_history(lead_ids=states, rules=rules)
+    later = _interactions_to_judge_again(pure.late_starts(rules, facts, history), rules, facts)
+    changes = pure.score_interactions_in_order(rules, facts, history, later)
     entries = [
         LedgerRow(
-            a.lead_id,
+            c.lead_id,
             pure.Dimension.ENGAGEMENT,
-            a.points,
-            ScoreEntry.Cause.RULE,
-            a.occurred_at,
-            rule_id=a.rule_id,
-            interaction_id=a.interaction_id,
+            c.points,
+            ScoreEntry.Cause.REVISED if c.revised else ScoreEntry.Cause.RULE,
+            c.occurred_at,
+            rule_id=c.rule_id,
+            interaction_id=c.interaction_id,
         )
-        for a in pure.score_interactions(rules, facts, history)
+        for c in changes
     ]
     latest: dict[int, datetime] = {}
     for f in facts:
         if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
             latest[f.lead_id] = f.occurred_at
     entries_apply(states=states, entries=entries, activity=latest)
+
+
+def _cap_history(*, lead_ids: Iterable[int], rules: Sequence[pure.Rule]) -> dict[tuple[int, int], list[pure.Award]]:
+    """What capped rules gave these leads so far, by (lead, rule): the net points of
+    each interaction (its award, revisions and rescores), those not 0. One query,
+    read from the ledger's (lead, rule, occurred_at) index."""
+    capped = [r.id for r in rules if r.cap is not None]
+    history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
+    if not capped:
+        return history
+    rows = (
+        ScoreEntry.objects.filter(lead_id__in=list(lead_ids), rule_id__in=capped, interaction__isnull=False)
+        .values("lead_id", "rule_id", "interaction_id", "occurred_at")
+        .annotate(points=Sum("delta"))
+        .order_by()
+        .values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "points")
+    )
+    for lead_id, rule_id, interaction_id, occurred_at, points in rows:
+        if points:
+            history[(lead_id, rule_id)].append(pure.Award(lead_id, rule_id, interaction_id, occurred_at, points))
+    return history
+
+
+def _interactions_to_judge_again(
+    starts: Mapping[tuple[int, int], tuple[datetime, int]],
+    rules: Sequence[pure.Rule],
+    facts: Sequence[pure.InteractionFacts],
+) -> list[pure.InteractionFacts]:
+    """The interactions already scored that late ones make judge again: those of the
+    same leads, of the rules' types, from the earliest late interaction on."""
+    if not starts:
+        return []
+    since: dict[int, datetime] = {}
+    types: set[str] = set()
+    by_id = {r.id: r for r in rules}
+    for (lead_id, rule_id), (at, _) in starts.items():
+        since[lead_id] = min(at, since.get(lead_id, at))
+        types |= by_id[rule_id].interaction_types
+    which = Q()
+    for lead_id, at in since.items():
+        which |= Q(lead_id=lead_id, occurred_at__gte=at)
+    rows = (
+        Interaction.objects.filter(which, scored_at__isnull=False, set_aside=False, type__in=sorted(types))
+        .exclude(pk__in=[f.id for f in facts])
+        .values_list("pk", "lead_id", "type", "occurred_at", "properties")
+    )
+    return [
+        pure.InteractionFacts(pk, lead_id, kind, occurred_at, properties or {})
+        for pk, lead_id, kind, occurred_at, properties in rows
+    ]
 
 
 def _interactions_retry(ids: list[int]) -> dict[int, str]:

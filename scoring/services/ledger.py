@@ -93,17 +93,18 @@ def entries_apply(
         {pk: pure.Scores(state.fit, state.engagement) for pk, state in states.items()},
         ((e.lead_id, e.dimension, e.delta) for e in entries),
     )
-    # Decay counts from the engagement after the last activity or manual change.
-    # A rescore is neither: it shifts that base by what it changes, keeping its time.
-    engaged: dict[int, datetime | None] = {}
-    rescored: dict[int, int] = defaultdict(int)
+    # Decay counts "days without activity": from the lead's engagement after its
+    # last interaction (scored for points or not) or change by hand. A change that
+    # comes with nothing later than that (a rescore, a late interaction, a revision)
+    # shifts that base by what it changes and keeps its time.
+    moment: dict[int, datetime | None] = dict(activity or {})
+    shift: dict[int, int] = defaultdict(int)
     for e in entries:
         if e.dimension != pure.Dimension.ENGAGEMENT or e.cause == ScoreEntry.Cause.DECAY:
             continue
-        if e.cause == ScoreEntry.Cause.RESCORE:
-            rescored[e.lead_id] += e.delta
-        else:
-            engaged[e.lead_id] = _later(engaged.get(e.lead_id), e.occurred_at)
+        shift[e.lead_id] += e.delta
+        if e.cause != ScoreEntry.Cause.RESCORE:
+            moment[e.lead_id] = _later(moment.get(e.lead_id), e.occurred_at)
     bands = selectors.group_thresholds() if moved else []
     watched = selectors.score_watches() if moved else []
     causes = {e.lead_id: e.cause for e in entries}
@@ -118,9 +119,10 @@ def entries_apply(
             before = state.fit + state.engagement
             if group_id != state.group_id or pure.crosses_watch(before, scores.total, watched):
                 crossed.append(Crossing(lead_id, state.group_id, group_id, before, scores.total, causes[lead_id]))
-        base, base_at = state.engagement_base + rescored.get(lead_id, 0), state.engagement_base_at
-        if lead_id in engaged:
-            base, base_at = scores.engagement, _later(base_at, engaged[lead_id])
+        base, base_at = state.engagement_base + shift.get(lead_id, 0), state.engagement_base_at
+        since = moment.get(lead_id)
+        if since is not None and (base_at is None or since > base_at):
+            base, base_at = scores.engagement, since
         new = LeadState(
             scores.fit,
             scores.engagement,
@@ -148,18 +150,24 @@ class Crossing(NamedTuple):
 
 
 def transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], *, at: datetime) -> None:
-    """Write the outbox rows for leads whose score crossed a border."""
+    """Write the outbox rows for leads whose score crossed a border: one per group
+    crossed (:func:`scoring.rules.groups_crossed`)."""
     minimum = {band.id: band.min_score for band in bands}
     rows = []
     for c in crossed:
-        if c.from_group != c.to_group:
-            up = c.to_group is not None and (
-                c.from_group is None or minimum.get(c.to_group, 0) > minimum.get(c.from_group, 0)
+        # One row per group crossed, in order: routing fires "enters MQL" on the way
+        # to SQL-ready whether the points came in one batch or in many.
+        for step in pure.groups_crossed(c.from_group, c.to_group, c.previous_total, c.total, bands):
+            if step.from_group != step.to_group:
+                up = step.to_group is not None and (
+                    step.from_group is None or minimum.get(step.to_group, 0) > minimum.get(step.from_group, 0)
+                )
+            else:
+                up = step.total > step.previous_total
+            direction = GroupTransition.Direction.UP if up else GroupTransition.Direction.DOWN
+            rows.append(
+                (c.lead_id, step.from_group, step.to_group, direction, step.previous_total, step.total, c.cause, at)
             )
-        else:
-            up = c.total > c.previous_total
-        direction = GroupTransition.Direction.UP if up else GroupTransition.Direction.DOWN
-        rows.append((c.lead_id, c.from_group, c.to_group, direction, c.previous_total, c.total, c.cause, at))
     bulk.values_insert(
         GroupTransition,
         ["lead", "from_group", "to_group", "direction", "previous_total", "total_score", "cause", "occurred_at"],

@@ -5,7 +5,7 @@ number of workers share lane by lane, resumably."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 
@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from scoring import rules as pure
 from scoring import selectors, setaside
-from scoring.models import Interaction, Lead, RescoreJob, RescoreLane, ScoreEntry, ScoreGroup
+from scoring.models import DecayPolicy, Interaction, Lead, RescoreJob, RescoreLane, ScoreEntry, ScoreGroup
 from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit
-from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+from scoring.services.ledger import LeadState, LedgerRow, entries_apply, lead_states_lock
 from scoring.services.model import leads_regroup_some
 
 # What a rescore job sets aside (scoring.setaside): a lead that cannot be rescored.
@@ -31,12 +31,17 @@ SET_ASIDE_RESCORE = "rescore"
 @transaction.atomic
 def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int:
     """Score leads again from scratch with the rules in force now: fit from
-    their attributes, engagement from every interaction already scored.
+    their attributes, engagement from every interaction already scored, in the
+    order they happened.
 
-    For each (lead, rule) the ledger gets the difference between what the rule
-    gives now and what it gave so far (cause: rescore), so rescoring twice
-    changes nothing and the ledger stays the explanation of every score.
-    Decay and manual rows are left as they are. Returns the rows written.
+    For each (lead, rule, interaction) the ledger gets the difference between
+    what the rule gives it now and what it gave it so far (cause: rescore, tied
+    to the interaction), so rescoring twice changes nothing, the ledger stays
+    the explanation of every score, and caps read the same history after a
+    rescore as before one. Decay and manual rows are left as they are, except
+    that decay never leaves engagement below the floor: when the rules now give
+    less than decay took back to the floor, the decay that would cross it is
+    given back (cause: decay). Returns the rows written.
     """
     at = at or timezone.now()
     ids = sorted(set(lead_ids))
@@ -50,25 +55,79 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
             lead_id__in=ids, scored_at__isnull=False
         ).values_list("pk", "lead_id", "type", "occurred_at", "properties")
     ]
-    goal: dict[tuple[int, int], int] = defaultdict(int)
+    when = {f.id: f.occurred_at for f in facts}
+    goal: dict[tuple[int, int, int | None], int] = defaultdict(int)
     for award in pure.score_interactions(rules, facts, {}):
-        goal[(award.lead_id, award.rule_id)] += award.points
-    so_far: dict[tuple[int, int], int] = {
-        (lead_id, rule_id): points
-        for lead_id, rule_id, points in ScoreEntry.objects.filter(
+        goal[(award.lead_id, award.rule_id, award.interaction_id)] += award.points
+    # What each rule gave each interaction so far; rows without an interaction are
+    # rescores of the time when they were written per rule: taken back to 0 too.
+    so_far: dict[tuple[int, int, int | None], int] = {
+        (lead_id, rule_id, interaction_id): points
+        for lead_id, rule_id, interaction_id, points in ScoreEntry.objects.filter(
             lead_id__in=ids, dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
         )
-        .values("lead_id", "rule_id")
+        .values("lead_id", "rule_id", "interaction_id")
         .annotate(points=Sum("delta"))
-        .values_list("lead_id", "rule_id", "points")
+        .order_by()
+        .values_list("lead_id", "rule_id", "interaction_id", "points")
     }
     entries = [
-        LedgerRow(lead_id, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.RESCORE, at, rule_id=rule_id)
-        for (lead_id, rule_id) in sorted(goal.keys() | so_far.keys())
-        if (delta := goal.get((lead_id, rule_id), 0) - so_far.get((lead_id, rule_id), 0))
+        LedgerRow(
+            lead_id,
+            pure.Dimension.ENGAGEMENT,
+            delta,
+            ScoreEntry.Cause.RESCORE,
+            when.get(interaction_id, at) if interaction_id is not None else at,
+            rule_id=rule_id,
+            interaction_id=interaction_id,
+        )
+        for key in sorted(goal.keys() | so_far.keys(), key=_by_ids)
+        if (delta := goal.get(key, 0) - so_far.get(key, 0))
+        for lead_id, rule_id, interaction_id in [key]
     ]
+    entries += _decay_given_back(states, entries, at=at)
     entries_apply(states=states, entries=entries)
     return written + len(entries)
+
+
+def _by_ids(key: tuple[int, int, int | None]) -> tuple[int, int, int]:
+    lead_id, rule_id, interaction_id = key
+    return (lead_id, rule_id, interaction_id or 0)
+
+
+def _decay_given_back(
+    states: Mapping[int, LeadState], entries: Sequence[LedgerRow], *, at: datetime
+) -> list[LedgerRow]:
+    """Decay rows that keep rescored leads at the floor: decay never takes engagement
+    below it, so when a rescore leaves a lead under the floor, the decay that took it
+    there is given back — at most what decay took, never more (the rules' own
+    negative points may still take a lead below the floor)."""
+    floor = DecayPolicy.current().floor
+    after: dict[int, int] = {pk: state.engagement for pk, state in states.items()}
+    for e in entries:
+        after[e.lead_id] += e.delta
+    under = [pk for pk, engagement in after.items() if engagement < floor]
+    if not under:
+        return []
+    taken = dict(
+        ScoreEntry.objects.filter(lead_id__in=under, dimension=pure.Dimension.ENGAGEMENT, cause=ScoreEntry.Cause.DECAY)
+        .values("lead_id")
+        .annotate(points=Sum("delta"))
+        .order_by()
+        .values_list("lead_id", "points")
+    )
+    return [
+        LedgerRow(
+            pk,
+            pure.Dimension.ENGAGEMENT,
+            back,
+            ScoreEntry.Cause.DECAY,
+            at,
+            note="decay given back: a rescore left the lead below the floor",
+        )
+        for pk in under
+        if (back := min(floor - after[pk], -(taken.get(pk) or 0))) > 0
+    ]
 
 
 # A job's leads are split into at most this many lanes: as many workers can share it.

@@ -47,7 +47,8 @@ def test_entering_and_leaving_a_group_enroll_and_exit_each_time() -> None:
     lead = LeadFactory.create()
 
     adjust(lead, 65)  # enters frequent
-    assert services.transitions_route() == 2  # the crossing, then the change of stage it made
+    # The crossings (into nurture on the way, then frequent), then the change of stage it made.
+    assert services.transitions_route() == 3
     assert Enrollment.objects.filter(lead=lead, sequence=sequence, status="active").count() == 1
     lead.refresh_from_db()
     assert lead.lifecycle_stage == "mql"
