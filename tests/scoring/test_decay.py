@@ -409,6 +409,7 @@ def planted_lead(points: int, base_at: str, *, fit: int = 0) -> Lead:
     services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.ENGAGEMENT, delta=points, note="seed", at=T0)
     if fit:
         services.lead_adjust_score(lead_id=lead.pk, dimension=Dimension.FIT, delta=fit, note="seed", at=T0)
+    at: str | None
     if connection.vendor == "postgresql":  # PostgreSQL reads the literal itself, so times Python cannot hold plant too
         at, cast = base_at, "::timestamptz"
     else:  # SQLite keeps times as Django writes them (UTC text)
