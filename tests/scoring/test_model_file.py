@@ -192,3 +192,11 @@ def test_sections_import_after_the_ones_they_refer_to_whatever_their_registratio
     with pytest.raises(ValueError, match="makes a cycle"):
         model_file.register_section(_section("nurture", after=("routing",)))
     assert [s.name for s in model_file.sections()] == ["extra", "nurture", "routing"]
+
+
+def test_the_name_and_description_must_be_text_and_the_name_fit_its_column() -> None:
+    with pytest.raises(model_file.ModelFileError) as raised:
+        model_file.load_text(f"leadflow_model: 1\nname: {'x' * 201}\ndescription: [a]\nrules: []\n")
+    assert raised.value.errors == ["name: at most 200 characters, not 201", "description: must be text, not list"]
+    spec = model_file.load_text("leadflow_model: 1\nrules: []\n")
+    assert (spec.name, spec.description) == (None, None)  # not given: see scoring_model_import
