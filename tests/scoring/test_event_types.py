@@ -299,3 +299,19 @@ def test_a_type_added_in_the_admin_is_declared_and_a_bad_name_is_refused_on_the_
     built_in = EventType.objects.get(key="email_open")
     change = page(admin, reverse("admin:scoring_eventtype_change", args=[built_in.pk]))
     assert 'name="label"' not in change  # a built-in type's label is Leadflow's
+
+
+@pytest.mark.django_db
+def test_interactions_filter_by_type_from_the_counted_list_without_grouping_them(admin: Client) -> None:
+    lead = LeadFactory.create()
+    services.interaction_record(lead=lead, type="trial_started", occurred_at=T0, idempotency_key="t-1")
+    services.interaction_record(lead=lead, type="webinar", occurred_at=T0, idempotency_key="w-1")
+    url = reverse("admin:scoring_interaction_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        listed = page(admin, url)
+    assert "?type=trial_started" in listed
+    distinct = [q["sql"] for q in queries.captured_queries if "DISTINCT" in q["sql"] and '"type"' in q["sql"]]
+    assert distinct == []
+    filtered = page(admin, url, type="trial_started")
+    assert '<td class="field-type">trial_started</td>' in filtered
+    assert '<td class="field-type">webinar</td>' not in filtered
