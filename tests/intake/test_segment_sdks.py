@@ -93,6 +93,7 @@ def test_a_get_on_a_sending_door_is_refused_naming_the_methods() -> None:
     response = web().get("/v1/t")
     assert response.status_code == 405
     assert response["Allow"] == "POST, OPTIONS"
+    assert response.json() == {"detail": "GET is not allowed here: use POST"}
 
 
 # --- short paths, beacon -----------------------------------------------------------------
