@@ -17,7 +17,8 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from scoring import bulk
-from scoring.models import Lead, LifecycleStage
+from scoring import rules as pure
+from scoring.models import Lead, LifecycleStage, RuleCondition
 from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit
 from scoring.services.ledger import stage_changes_record
@@ -54,7 +55,8 @@ def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: date
             )
             Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(lifecycle_stage=stage, updated_at=at)
         stage_changes_record([(pk, before, stage, total) for pk, before, total in rows], cause=cause, at=at)
-        leads_rescore_fit(lead_ids=[pk for pk, _, _ in rows], at=at)
+        if rows and _fit_reads("lifecycle_stage"):
+            leads_rescore_fit(lead_ids=[pk for pk, _, _ in rows], at=at)
     return len(rows)
 
 
@@ -94,8 +96,16 @@ def leads_tag(*, lead_ids: Iterable[int], tag: str, at: datetime | None = None) 
                     rows.append((pk, {**(attributes or {}), "tags": [*tags, tag]}, at))
             bulk.values_update(Lead, ["attributes", "updated_at"], rows)
             changed = [pk for pk, _, _ in rows]
-        leads_rescore_fit(lead_ids=changed, at=at)
+        if changed and _fit_reads("attributes.tags"):
+            leads_rescore_fit(lead_ids=changed, at=at)
     return len(changed)
+
+
+def _fit_reads(field: str) -> bool:
+    """Whether a fit rule tests ``field`` (a column, or ``attributes.<name>``): if none
+    does, a change of it cannot change anyone's fit, and a routing batch is spared the
+    evaluation (one query instead of a few)."""
+    return RuleCondition.objects.filter(rule__dimension=pure.Dimension.FIT, field=field).exists()
 
 
 def leads_assignment_set(
