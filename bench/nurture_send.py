@@ -271,11 +271,12 @@ def main() -> None:
         env.update({"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(sink.port)})
         os.environ.update(env)
         django_setup()
+        from django.conf import settings as django_settings
         from django.core.management import call_command
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from nurture import services
+        from nurture import services, timing
         from nurture.models import Delivery, Sequence
 
         print(
@@ -291,7 +292,12 @@ def main() -> None:
         for step in steps:
             step.pk, step.sequence = None, naive
             step.save()
-        now = datetime.now(UTC)
+        # The sender checks each step's send window (weekdays 09:00-18:00 here) when it
+        # sends: the run's clock is the window's next opening from now (now, inside it),
+        # so the benchmark sends everything whatever the hour it runs at.
+        first_step = min(steps, key=lambda step: step.position)
+        site_zone = timing.time_zone(django_settings.TIME_ZONE)  # the bench's leads have no zone of their own
+        now = timing.next_send_time(datetime.now(UTC), first_step.window(), site_zone)
         due = now - timedelta(minutes=1)
         enroll_due("nurture", first_lead=0, count=args.enrollments, due=due)
         connection.close()
