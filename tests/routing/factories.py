@@ -21,6 +21,7 @@ PASSWORD = "queue-pass-1234"
 # The groups as the migrations define them (a transactional test's flush removes its rows).
 _groups = importlib.import_module("routing.migrations.0004_schedule_and_groups")
 _marketing_more = importlib.import_module("routing.migrations.0007_marketing_set_aside_and_suppression")
+_event_types = importlib.import_module("scoring.migrations.0017_event_types")
 # Models that moved to intake since, their permissions with them.
 _to_intake = importlib.import_module("intake.migrations.0001_initial").MOVED
 
@@ -38,7 +39,7 @@ def group(name: str) -> Group:
             for verb in ("view", "add", "change", "delete")
         ]
         wanted += [(app, f"view_{model}") for app, models in _groups.MARKETING_VIEW_ONLY.items() for model in models]
-        wanted += _marketing_more.MARKETING
+        wanted += _marketing_more.MARKETING + _event_types.MARKETING
         wanted = [
             ("intake" if app == "scoring" and codename.split("_", 1)[1] in _to_intake else app, codename)
             for app, codename in wanted
