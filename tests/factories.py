@@ -4,7 +4,8 @@ from factory.declarations import LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 from factory.faker import Faker
 
-from scoring.models import Interaction, Lead, RuleCondition, ScoreGroup, ScoringRule
+from scoring import event_types
+from scoring.models import EventType, Interaction, Lead, RuleCondition, ScoreGroup, ScoringRule
 
 
 class LeadFactory(DjangoModelFactory[Lead]):
@@ -51,3 +52,8 @@ class InteractionFactory(DjangoModelFactory[Interaction]):
     occurred_at = LazyFunction(lambda: datetime(2026, 11, 1, 12, tzinfo=UTC))
     idempotency_key = Sequence(lambda n: f"evt-{n}")
     properties = LazyFunction(dict)
+
+
+def built_in_event_types() -> None:
+    """The built-in types' rows, as the migration makes them (a transactional test's flush removes them)."""
+    EventType.objects.bulk_create([EventType(key=key) for key in event_types.BUILT_IN], ignore_conflicts=True)

@@ -15,7 +15,7 @@ from django.test import Client
 
 from intake.api_keys import api_key_issue
 from scoring.models import EventType, SegmentEvent
-from tests.factories import ScoringRuleFactory
+from tests.factories import ScoringRuleFactory, built_in_event_types
 from tests.routing.factories import PASSWORD, marketer
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ def test_a_marketer_sees_every_type_and_maps_a_segment_name(
 ) -> None:
     base = str(live_server)
     marketer(username="carol")
+    built_in_event_types()
     ScoringRuleFactory.create(name="Trials started", points=10, interaction_types=["trial_started"])
     api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_key_issue(name='App').key}")
     events = [

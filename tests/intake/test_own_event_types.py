@@ -70,7 +70,7 @@ def test_the_api_takes_an_own_type_scores_it_and_counts_it_once(api: Client) -> 
 
     assert seen("trial_started") == (3, T0.replace(day=3), T0.replace(day=9))
     assert seen("demo-booked") == (1, T0.replace(day=4), T0.replace(day=4))
-    assert EventType.objects.get(key="email_open").seen_count == 0  # built in, listed before it is seen
+    assert not EventType.objects.filter(key="email_open", seen_count__gt=0).exists()
     services.interactions_score_pending()
     assert Lead.objects.get().engagement_score == 30
 

@@ -22,6 +22,7 @@ PASSWORD = "queue-pass-1234"
 _groups = importlib.import_module("routing.migrations.0004_schedule_and_groups")
 _marketing_more = importlib.import_module("routing.migrations.0007_marketing_set_aside_and_suppression")
 _marketing_model_name = importlib.import_module("routing.migrations.0008_marketing_model_name")
+_event_types = importlib.import_module("scoring.migrations.0018_event_types")
 # Models that moved to intake since, their permissions with them.
 _to_intake = importlib.import_module("intake.migrations.0001_initial").MOVED
 
@@ -39,7 +40,7 @@ def group(name: str) -> Group:
             for verb in ("view", "add", "change", "delete")
         ]
         wanted += [(app, f"view_{model}") for app, models in _groups.MARKETING_VIEW_ONLY.items() for model in models]
-        wanted += _marketing_more.MARKETING + _marketing_model_name.MARKETING
+        wanted += _marketing_more.MARKETING + _marketing_model_name.MARKETING + _event_types.MARKETING
         wanted = [
             ("intake" if app == "scoring" and codename.split("_", 1)[1] in _to_intake else app, codename)
             for app, codename in wanted

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from scoring import event_types, model_file, services
 from scoring.models import EventType, ScoringRule, SegmentEvent
-from tests.factories import LeadFactory, ScoringRuleFactory
+from tests.factories import LeadFactory, ScoringRuleFactory, built_in_event_types
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -206,6 +206,7 @@ def _types(start: int, stop: int) -> None:
 
 @pytest.mark.django_db
 def test_the_admin_lists_every_type_with_counts_dates_rules_and_segment_names(admin: Client) -> None:
+    built_in_event_types()
     services.scoring_model_import(spec=model_file.load_text(FILE))
     lead = LeadFactory.create()
     for n, day in enumerate([3, 1, 7]):
