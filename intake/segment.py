@@ -14,9 +14,10 @@ beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
 - ``messageId`` is the idempotency key; ``userId`` names the lead (an email,
   or else its external id; ``traits.email`` wins), ``anonymousId`` the
   visitor. Traits are read from ``traits`` and from ``context.traits`` (where
-  RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to the lead (known ones to its fields,
-  the rest to its custom attributes) and, with an ``anonymousId``, identifies
-  the visitor: its page views move to the lead. ``track`` records an
+  RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to
+  the lead (known ones to its fields, the rest to its custom attributes) and,
+  with an ``anonymousId``, identifies the visitor: its page views move to the
+  lead. ``track`` records an
   interaction whose type comes from the event name (``"Email Opened"``,
   ``"Form Submitted"``… or a Leadflow type such as ``form_submit``);
   ``page`` records a page view. ``screen``, ``group`` and ``alias`` messages
