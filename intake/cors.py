@@ -10,11 +10,12 @@ preflight), and sends nothing unless the answer allows the origin, method and he
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
@@ -57,17 +58,17 @@ def cross_site(*methods: str) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @csrf_exempt
+        @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method == "OPTIONS":
                 return cors(request, HttpResponse(status=204), methods=allowed)
             if request.method not in methods:
-                response = HttpResponse(status=405)
+                detail = f"{request.method} is not allowed here: use {' or '.join(methods)}"
+                response = JsonResponse({"detail": detail}, status=405)
                 response["Allow"] = allowed
                 return cors(request, response, methods=allowed)
             return cors(request, view(request, *args, **kwargs), methods=allowed)
 
-        wrapped.__name__ = getattr(view, "__name__", "view")
-        wrapped.__doc__ = view.__doc__
         return wrapped
 
     return decorate
