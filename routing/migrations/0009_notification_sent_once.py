@@ -3,8 +3,11 @@ deliveries: a status, when a sender took one and how often. Those sent before ke
 their sent_at and become "sent". Marketing may resolve an "unknown" one once the mail
 server's log says what became of it ("Send again", "Mark sent" need change)."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+from scoring import group_permissions
+
+MARKETING = [("routing", "change_notification")]
 
 
 def _mark_sent(apps, schema_editor):  # type: ignore[no-untyped-def]
@@ -13,25 +16,11 @@ def _mark_sent(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 def _marketing_resolves(apps, schema_editor):  # type: ignore[no-untyped-def]
-    for config in apps.get_app_configs():
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
-    permission = apps.get_model("auth", "Permission").objects.get(
-        content_type__app_label="routing", codename="change_notification"
-    )
-    group, _ = apps.get_model("auth", "Group").objects.get_or_create(name="Marketing")
-    group.permissions.add(permission)
+    group_permissions.grant(apps, "Marketing", MARKETING)
 
 
 def _marketing_resolves_not(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group = apps.get_model("auth", "Group").objects.filter(name="Marketing").first()
-    if group is not None:
-        group.permissions.remove(
-            *apps.get_model("auth", "Permission").objects.filter(
-                content_type__app_label="routing", codename="change_notification"
-            )
-        )
+    group_permissions.revoke(apps, "Marketing", MARKETING)
 
 
 class Migration(migrations.Migration):

@@ -5,11 +5,11 @@ Marketing keeps the types and their Segment event names."""
 
 import django.db.models.deletion
 import django.db.models.functions.text
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 from django.db.models import Count, Max, Min
 
 import scoring.models.events
+from scoring import group_permissions
 
 # As they were when this migration was written (scoring.event_types.BUILT_IN).
 BUILT_IN = [
@@ -45,16 +45,7 @@ def count_seen(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 def grant(apps, schema_editor):  # type: ignore[no-untyped-def]
-    # Permissions are made after the last migration; these need them now.
-    for config in apps.get_app_configs():
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
-    permission_model = apps.get_model("auth", "Permission")
-    marketing, _ = apps.get_model("auth", "Group").objects.get_or_create(name="Marketing")
-    marketing.permissions.add(
-        *[permission_model.objects.get(content_type__app_label=app, codename=name) for app, name in MARKETING]
-    )
+    group_permissions.grant(apps, "Marketing", MARKETING)
 
 
 class Migration(migrations.Migration):
