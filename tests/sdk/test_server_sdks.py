@@ -16,7 +16,10 @@ import pytest
 
 from tests.sdk.conftest import SDK_DIR, lead_scored, need_node_modules
 
-pytestmark = pytest.mark.usefixtures("transactional_db", "rules")
+# On PostgreSQL: the SDKs send several requests at once, and the test server's in-memory
+# SQLite database is one connection shared by its threads, which concurrent requests
+# break ("no such savepoint"); a first run's file database has no such sharing.
+pytestmark = pytest.mark.usefixtures("postgres", "transactional_db", "rules")
 
 
 def _run(command: list[str]) -> None:
