@@ -45,7 +45,7 @@ def assert_ledger_exact() -> None:
     for lead in Lead.objects.all():
         assert (lead.fit_score, lead.engagement_score) == sums.get(lead.pk, (0, 0))
     assert not (
-        ScoreEntry.objects.filter(interaction__isnull=False)
+        ScoreEntry.objects.filter(interaction__isnull=False, cause="rule")
         .values("interaction_id", "rule_id")
         .annotate(n=Count("id"))
         .filter(n__gt=1)

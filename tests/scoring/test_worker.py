@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Abs
 
 from scoring import rules as pure
 from scoring import selectors, services
@@ -92,10 +93,18 @@ def test_workers_scoring_the_same_leads_at_once_lose_nothing_and_count_nothing_t
         assert (lead.fit_score, lead.engagement_score) == (row.get("fit") or 0, row.get("engagement") or 0)
     # No interaction was scored twice by a rule.
     assert (
-        not ScoreEntry.objects.filter(interaction__isnull=False)
+        not ScoreEntry.objects.filter(interaction__isnull=False, cause="rule")
         .values("interaction_id", "rule_id")
         .annotate(n=Count("id"))
         .filter(n__gt=1)
+    )
+    # Revisions (late interactions re-judging capped awards) never leave an interaction
+    # with more than its rule's points: a double count would.
+    assert not (
+        ScoreEntry.objects.filter(interaction__isnull=False, rule__isnull=False)
+        .values("interaction_id", "rule_id", "rule__points")
+        .annotate(net=Sum("delta"))
+        .filter(Q(net__gt=Abs(F("rule__points"))) | Q(net__lt=-Abs(F("rule__points"))))
     )
 
     # Totals without a time window do not depend on the order of scoring:
@@ -122,12 +131,19 @@ def test_workers_scoring_the_same_leads_at_once_lose_nothing_and_count_nothing_t
     assert +actual == +expected
     assert sum(expected.values()) != 0
 
-    # The windowed cap holds in every 7-day period.
+    # The windowed cap holds in every 7-day period: an interaction counts as awarded when
+    # its rows (the award and any revision of it) leave points.
     downloads = rules[-1]
     times: dict[int, list[datetime]] = defaultdict(list)
-    for entry in ScoreEntry.objects.filter(rule=downloads).select_related("interaction"):
-        assert entry.interaction is not None
-        times[entry.lead_id].append(entry.interaction.occurred_at)
+    for row in (
+        ScoreEntry.objects.filter(rule=downloads)
+        .values("lead_id", "interaction_id", "interaction__occurred_at")
+        .annotate(net=Sum("delta"))
+        .order_by()
+    ):
+        assert row["interaction_id"] is not None
+        if row["net"] > 0:
+            times[row["lead_id"]].append(row["interaction__occurred_at"])
     assert times
     for awarded in times.values():
         awarded.sort()
