@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "intake",
     "nurture",
     "routing",
+    "reports",
 ]
 
 MIDDLEWARE = [

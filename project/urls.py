@@ -29,5 +29,6 @@ urlpatterns = [
     path("t/", include("intake.tracking")),
     path("n/", include("nurture.urls")),
     path("sales/", include("routing.urls")),
+    path("reports/", include("reports.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
 ]
