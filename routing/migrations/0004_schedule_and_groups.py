@@ -1,7 +1,7 @@
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 from scoring import schedule
+from scoring.group_permissions import grant
 
 TASKS = {
     "Send routing notifications": ("routing.send_notifications", 60, 55),
@@ -26,32 +26,14 @@ SALES = [("routing", "work_queue")]
 
 def install(apps, schema_editor):  # type: ignore[no-untyped-def]
     schedule.install(apps, TASKS)
-    for config in apps.get_app_configs():
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
-    group_model = apps.get_model("auth", "Group")
-    permission_model = apps.get_model("auth", "Permission")
-    marketing, _ = group_model.objects.get_or_create(name="Marketing")
-    wanted = []
+    marketing = []
     for app, models in MARKETING.items():
         for model in models:
-            wanted += [(app, f"{verb}_{model}") for verb in ("view", "add", "change", "delete")]
+            marketing += [(app, f"{verb}_{model}") for verb in ("view", "add", "change", "delete")]
     for app, models in MARKETING_VIEW_ONLY.items():
-        wanted += [(app, f"view_{model}") for model in models]
-    marketing.permissions.add(*_permissions(permission_model, wanted))
-    sales, _ = group_model.objects.get_or_create(name="Sales")
-    sales.permissions.add(*_permissions(permission_model, SALES))
-
-
-def _permissions(permission_model, wanted):  # type: ignore[no-untyped-def]
-    found = []
-    for app, codename in wanted:
-        permission = permission_model.objects.filter(content_type__app_label=app, codename=codename).first()
-        if permission is None:
-            raise RuntimeError(f"permission {app}.{codename} is missing")
-        found.append(permission)
-    return found
+        marketing += [(app, f"view_{model}") for model in models]
+    grant(apps, "Marketing", marketing)
+    grant(apps, "Sales", SALES)
 
 
 def uninstall(apps, schema_editor):  # type: ignore[no-untyped-def]

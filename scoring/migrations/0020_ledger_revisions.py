@@ -2,18 +2,15 @@
 and later rows of causes ``revised`` and ``rescore`` may be tied to the same
 interaction and rule. The unique index narrows to the ``rule`` rows.
 
-The ledger is the most written table, and a plain CREATE INDEX blocks every write to
-it while it builds. On PostgreSQL the narrower index is built CONCURRENTLY under a
-name of its own, the old one dropped CONCURRENTLY and the new one renamed, so awards
-stay unique all along; that needs a migration outside a transaction. Elsewhere
-(SQLite, a first run) it is a plain swap.
+The ledger is the most written table: the index is swapped without blocking its
+writes, and awards stay unique all along (scoring.index_swap).
 """
 
 from django.db import migrations, models
 
+from scoring.index_swap import swap
+
 NAME = "ledger_one_award_per_interaction_rule"
-# The new index while it builds. Left INVALID by an interrupted build, it is dropped and
-# built again by the next run of this migration.
 BUILDING = "ledger_one_award_new"
 
 AWARDS_ONLY = models.UniqueConstraint(
@@ -36,28 +33,12 @@ CAUSES = [
 ]
 
 
-def _swap(apps, schema_editor, old, new):  # type: ignore[no-untyped-def]
-    model = apps.get_model("scoring", "ScoreEntry")
-    if schema_editor.connection.vendor != "postgresql":
-        schema_editor.remove_constraint(model, old)
-        schema_editor.add_constraint(model, new)
-        return
-    quote = schema_editor.quote_name
-    building = models.UniqueConstraint(fields=new.fields, condition=new.condition, name=BUILDING)
-    create = str(building.create_sql(model, schema_editor))
-    assert create.startswith("CREATE UNIQUE INDEX "), create
-    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(BUILDING)}")
-    schema_editor.execute(create.replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY ", 1))
-    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(old.name)}")
-    schema_editor.execute(f"ALTER INDEX {quote(BUILDING)} RENAME TO {quote(new.name)}")
-
-
 def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
-    _swap(apps, schema_editor, BEFORE, AWARDS_ONLY)
+    swap(schema_editor, apps.get_model("scoring", "ScoreEntry"), BEFORE, AWARDS_ONLY, building=BUILDING)
 
 
 def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
-    _swap(apps, schema_editor, AWARDS_ONLY, BEFORE)
+    swap(schema_editor, apps.get_model("scoring", "ScoreEntry"), AWARDS_ONLY, BEFORE, building=BUILDING)
 
 
 class Migration(migrations.Migration):

@@ -215,10 +215,13 @@ def test_two_hundred_anonymous_posts_cannot_buy_a_lead_a_place_in_the_sales_queu
     assert not QueueItem.objects.exists()
 
 
-def test_one_address_is_limited_but_an_office_behind_it_is_not(web: Client) -> None:
+def test_one_address_is_limited_but_an_office_behind_it_is_not(web: Client, settings: Settings) -> None:
+    # The default's count (30 an address) over an hour, not a minute: 31 posts on a
+    # busy machine may straddle the turn of a minute, where the count starts again.
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "form": {"ip": ["30/h"], "lead": []}}
     TrackedForm.objects.create(key="webinar", name="Webinar")
     office = [web.post("/t/f/webinar", {"email": f"colleague{n}@office.example"}).status_code for n in range(30)]
-    assert office == [200] * 30, "30 people behind one address sign up within a minute"
+    assert office == [200] * 30, "30 people behind one address sign up"
     flood = web.post("/t/f/webinar", {"email": "one-more@office.example"}, headers={"Accept": "application/json"})
     assert flood.status_code == 429
     assert int(flood["Retry-After"]) >= 1

@@ -23,6 +23,7 @@ _groups = importlib.import_module("routing.migrations.0004_schedule_and_groups")
 _marketing_more = importlib.import_module("routing.migrations.0007_marketing_set_aside_and_suppression")
 _marketing_model_name = importlib.import_module("routing.migrations.0008_marketing_model_name")
 _event_types = importlib.import_module("scoring.migrations.0018_event_types")
+_reports = importlib.import_module("reports.migrations.0001_initial")
 # Models that moved to intake since, their permissions with them.
 _to_intake = importlib.import_module("intake.migrations.0001_initial").MOVED
 
@@ -41,11 +42,14 @@ def group(name: str) -> Group:
         ]
         wanted += [(app, f"view_{model}") for app, models in _groups.MARKETING_VIEW_ONLY.items() for model in models]
         wanted += _marketing_more.MARKETING + _marketing_model_name.MARKETING + _event_types.MARKETING
+        wanted += _reports.PERMISSION
         wanted = [
             ("intake" if app == "scoring" and codename.split("_", 1)[1] in _to_intake else app, codename)
             for app, codename in wanted
         ]
-    found.permissions.add(*_groups._permissions(Permission, wanted))
+    found.permissions.add(
+        *(Permission.objects.get(content_type__app_label=app, codename=codename) for app, codename in wanted)
+    )
     return found
 
 
