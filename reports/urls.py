@@ -1,5 +1,5 @@
-from django.urls import path  # noqa: F401  (the pages add their paths here)
+from django.urls import URLPattern, URLResolver
 
 app_name = "reports"
 
-urlpatterns: list = []
+urlpatterns: list[URLPattern | URLResolver] = []
