@@ -24,7 +24,7 @@ from django.utils.cache import patch_cache_control
 
 from intake.cors import cross_site
 from intake.models import ApiKey, ApiScope
-from intake.segment import Refusal, request_write_key, write_key_verify
+from intake.segment.keys import Refusal, request_write_key, write_key_verify
 
 # The SDKs ask again on every page view; a browser may keep the answer this long.
 SETTINGS_MAX_AGE_SECONDS = 300

@@ -1,69 +1,23 @@
-"""Segment-compatible HTTP Tracking API: ``POST /v1/identify``, ``/v1/track``,
-``/v1/page``, ``/v1/screen``, ``/v1/group``, ``/v1/alias`` and ``/v1/batch``, and
-the short paths Segment's browser SDK sends to (``/v1/i``, ``t``, ``p``, ``s``,
-``g``, ``a`` and ``b``), so the analytics SDKs a team already uses (Segment's and
-RudderStack's) can send to Leadflow by changing only their host. RudderStack's
-beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
-``LEADFLOW_TRACKING_ORIGINS`` may call all of them (CORS, preflights answered).
-
-- The write key is a Leadflow API key, sent as HTTP Basic user name (what the
-  SDKs do), as ``writeKey`` in the body, or as a Bearer token; on the beacon
-  (``navigator.sendBeacon`` cannot send headers) in the query string.
-- Bodies may be gzip-encoded (``Content-Encoding: gzip``); the decompressed
-  size is capped like any API body.
-- ``messageId`` is the idempotency key; ``userId`` names the lead (an email,
-  or else its external id; ``traits.email`` wins), ``anonymousId`` the
-  visitor. Traits are read from ``traits`` and from ``context.traits`` (where
-  RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to the lead (known ones to its fields,
-  the rest to its custom attributes) and, with an ``anonymousId``, identifies
-  the visitor: its page views move to the lead. ``track`` records an
-  interaction whose type comes from the event name: the mapping kept in the
-  admin and the model file, else Segment's names for the built-in types
-  (``"Email Opened"``, ``"Form Submitted"``…), else the name made into a type
-  name (``"Trial Started"`` → ``trial_started``; see scoring.event_types);
-  ``page`` records a page view. ``screen``, ``group`` and ``alias`` messages
-  are accepted and ignored (counted under ``ignored``).
-- Time: ``timestamp`` corrected for the device's clock skew with ``sentAt``
-  (occurred = timestamp + (received - sentAt)), as Segment does; a time
-  before 1970 or more than a day ahead, as sent or once corrected, is refused
-  naming the field it came from.
-- Segment's own limits: a batch of at most 500 KB and 1,000 messages, a
-  message of at most 32 KB (a larger body is refused whole, changing nothing).
-- The write key needs the scope ``events:write`` (403 otherwise).
-- A batch is one transaction: it answers each message's fate (counts, and
-  the rejected ones by index and field) or, failing, changes nothing.
-
-Answers ``200 {"success": true}`` like Segment, plus Leadflow's counts. A
-single-message endpoint whose message is refused answers 400 with its errors.
-"""
+"""Reading Segment messages (no database): each message checked into the identities
+and events to write, or refused naming the field as Segment calls it; the body's
+messages within Segment's limits."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
-from django.utils import timezone
 
 from intake import bodies, ingest
 from intake import events as checks
-from intake.api_keys import InvalidKey, api_key_has_scope, api_key_verify
-from intake.cors import cross_site
-from intake.models import ApiKey, ApiScope
-from scoring import event_types, lead_fields, selectors
+from intake.segment.keys import Refusal
+from scoring import event_types, lead_fields
 from scoring.timestamps import timestamp_in_range
-
-logger = logging.getLogger(__name__)
 
 IGNORED_TYPES = {"screen", "group", "alias"}
 # Traits that set a lead field (scoring.lead_fields); "company" and "address" are read apart.
@@ -77,55 +31,6 @@ SEGMENT_NAMES = {
     "lead.external_id": "userId",
     "visitor_id": "anonymousId",
 }
-
-
-class Refusal(Exception):
-    """A request refused whole, answered in Segment's shape: ``{"success": false, "detail": …}``."""
-
-    def __init__(self, status: int, detail: str, errors: Mapping[str, list[str]] | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.errors = status, detail, errors
-
-    def response(self) -> JsonResponse:
-        body: dict[str, Any] = {"success": False, "detail": self.detail}
-        if self.errors:
-            body["errors"] = self.errors
-        return JsonResponse(body, status=self.status)
-
-
-def request_write_key(request: HttpRequest, body: Mapping[str, Any], *, in_query: bool = False) -> str:
-    """The write key the request sends: HTTP Basic user name, Bearer token, ``writeKey``
-    in the body or, when ``in_query``, in the query string; or :class:`Refusal`."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    key = ""
-    if scheme.lower() == "basic":
-        try:
-            key = base64.b64decode(credentials).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
-            raise Refusal(401, "the Basic credentials are not valid base64") from None
-    elif scheme.lower() == "bearer":
-        key = credentials
-    elif isinstance(body.get("writeKey"), str):
-        key = body["writeKey"]
-    elif in_query:
-        key = request.GET.get("writeKey", "")
-    if not key:
-        where = "as writeKey in the query string" if in_query else "as writeKey"
-        raise Refusal(401, f"send the write key (a Leadflow API key) by HTTP Basic auth or {where}")
-    return key
-
-
-def write_key_verify(key: str) -> ApiKey:
-    """The active API key ``key`` is, allowed to send events; or :class:`Refusal` saying why not."""
-    try:
-        api_key = api_key_verify(key)
-    except InvalidKey as exc:
-        raise Refusal(401, str(exc), {"writeKey": [str(exc)]}) from None
-    if not api_key_has_scope(api_key, ApiScope.EVENTS_WRITE):
-        scope = ApiScope.EVENTS_WRITE.value
-        raise Refusal(403, f"This write key lacks the scope {scope}.", {"writeKey": [f"needs the scope {scope}"]})
-    return api_key
 
 
 def _object(value: object) -> Mapping[str, Any]:
@@ -313,7 +218,7 @@ class Outcome:
         self.rejected.append({"index": index, "messageId": message_id, "errors": dict(errors)})
 
 
-def _messages_check(
+def messages_check(
     messages: list[Any], batch: Mapping[str, Any], received: datetime, track_types: Mapping[str, str]
 ) -> Outcome:
     """Each message checked (no database): what to write, and what is refused and why."""
@@ -352,7 +257,7 @@ def _messages_check(
     return outcome
 
 
-def _messages(body: Mapping[str, Any], only: str | None) -> list[Any]:
+def body_messages(body: Mapping[str, Any], only: str | None) -> list[Any]:
     """The body's messages, within Segment's limits, or :class:`Refusal` naming the limit."""
     if only is not None:
         return [{**body, "type": body.get("type", only)}]
@@ -369,84 +274,3 @@ def _messages(body: Mapping[str, Any], only: str | None) -> list[Any]:
             reason = f"the message is {size} bytes; at most {bodies.SEGMENT_MAX_MESSAGE_BYTES} bytes (32 KB) each"
             raise Refusal(400, f"batch[{index}]: {reason}", {f"batch[{index}]": [reason]})
     return messages
-
-
-def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -> JsonResponse:
-    received = timezone.now()
-    limit = bodies.SEGMENT_MAX_BATCH_BYTES if only is None else bodies.SEGMENT_MAX_MESSAGE_BYTES
-    try:
-        body = bodies.request_json(request, limit=limit)
-    except bodies.BodyError as exc:
-        return Refusal(exc.status, str(exc), {exc.field: [exc.reason]} if exc.field else None).response()
-    try:
-        if not isinstance(body, dict):
-            raise Refusal(400, "the body must be a JSON object")
-        api_key = write_key_verify(request_write_key(request, body, in_query=in_query))
-        messages = _messages(body, only)
-    except Refusal as exc:
-        return exc.response()
-    tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
-    outcome = _messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
-    if only is not None and outcome.rejected:
-        errors = outcome.rejected[0]["errors"]
-        detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())
-        return Refusal(400, detail, errors).response()
-    try:
-        # All or nothing: a failure part-way leaves no trait written and no event stored.
-        with transaction.atomic():
-            ingest.leads_identify(outcome.identities, now=received)
-            result = ingest.events_accept(outcome.events, source=f"segment:{api_key.prefix}", now=received)
-    except IntegrityError:
-        # Only a concurrent request can get here (an external id taken between the
-        # look-up and the write): nothing was kept, and the SDKs send a 503 again.
-        logger.warning("segment batch collided with a concurrent write; asked to retry", exc_info=True)
-        answer = Refusal(503, "a concurrent request wrote the same leads; nothing was kept: send it again").response()
-        answer["Retry-After"] = "1"
-        return answer
-    return JsonResponse(
-        {
-            "success": True,
-            "accepted": result.accepted,
-            "duplicates": result.duplicates,
-            "identified": len(outcome.identities),
-            "ignored": outcome.ignored,
-            "rejected": outcome.rejected,
-        }
-    )
-
-
-@cross_site("POST")
-def batch(request: HttpRequest) -> HttpResponse:
-    return _handle(request, None)
-
-
-@cross_site("POST")
-def beacon_batch(request: HttpRequest) -> HttpResponse:
-    """RudderStack's beacon: ``navigator.sendBeacon`` cannot send headers, so the key
-    comes in the query string (kept out of the access log: project.logs)."""
-    return _handle(request, None, in_query=True)
-
-
-def _single(kind: str) -> Any:
-    @cross_site("POST")
-    def view(request: HttpRequest) -> HttpResponse:
-        return _handle(request, kind)
-
-    view.__name__ = kind
-    return view
-
-
-app_name = "segment"
-urlpatterns = [
-    path("batch", batch, name="batch"),
-    path("b", batch, name="b"),
-    *(
-        route
-        for kind in ("identify", "track", "page", "screen", "group", "alias")
-        for route in (
-            path(kind, _single(kind), name=kind),
-            # The short paths Segment's browser SDK (analytics-next) sends to: /v1/i, /v1/t…
-            path(kind[0], _single(kind), name=kind[0]),
-        )
-    ),
-]

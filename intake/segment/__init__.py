@@ -1,0 +1,138 @@
+"""Segment-compatible HTTP Tracking API: ``POST /v1/identify``, ``/v1/track``,
+``/v1/page``, ``/v1/screen``, ``/v1/group``, ``/v1/alias`` and ``/v1/batch``, and
+the short paths Segment's browser SDK sends to (``/v1/i``, ``t``, ``p``, ``s``,
+``g``, ``a`` and ``b``), so the analytics SDKs a team already uses (Segment's and
+RudderStack's) can send to Leadflow by changing only their host. RudderStack's
+beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
+``LEADFLOW_TRACKING_ORIGINS`` may call all of them (CORS, preflights answered).
+
+- The write key is a Leadflow API key, sent as HTTP Basic user name (what the
+  SDKs do), as ``writeKey`` in the body, or as a Bearer token; on the beacon
+  (``navigator.sendBeacon`` cannot send headers) in the query string.
+- Bodies may be gzip-encoded (``Content-Encoding: gzip``); the decompressed
+  size is capped like any API body.
+- ``messageId`` is the idempotency key; ``userId`` names the lead (an email,
+  or else its external id; ``traits.email`` wins), ``anonymousId`` the
+  visitor. Traits are read from ``traits`` and from ``context.traits`` (where
+  RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to the lead (known ones to its fields,
+  the rest to its custom attributes) and, with an ``anonymousId``, identifies
+  the visitor: its page views move to the lead. ``track`` records an
+  interaction whose type comes from the event name: the mapping kept in the
+  admin and the model file, else Segment's names for the built-in types
+  (``"Email Opened"``, ``"Form Submitted"``…), else the name made into a type
+  name (``"Trial Started"`` → ``trial_started``; see scoring.event_types);
+  ``page`` records a page view. ``screen``, ``group`` and ``alias`` messages
+  are accepted and ignored (counted under ``ignored``).
+- Time: ``timestamp`` corrected for the device's clock skew with ``sentAt``
+  (occurred = timestamp + (received - sentAt)), as Segment does; a time
+  before 1970 or more than a day ahead, as sent or once corrected, is refused
+  naming the field it came from.
+- Segment's own limits: a batch of at most 500 KB and 1,000 messages, a
+  message of at most 32 KB (a larger body is refused whole, changing nothing).
+- The write key needs the scope ``events:write`` (403 otherwise).
+- A batch is one transaction: it answers each message's fate (counts, and
+  the rejected ones by index and field) or, failing, changes nothing.
+
+Answers ``200 {"success": true}`` like Segment, plus Leadflow's counts. A
+single-message endpoint whose message is refused answers 400 with its errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.utils import timezone
+
+from intake import bodies, ingest
+from intake.cors import cross_site
+from intake.segment.keys import Refusal, request_write_key, write_key_verify
+from intake.segment.messages import body_messages, messages_check
+from scoring import selectors
+
+logger = logging.getLogger(__name__)
+
+
+def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -> JsonResponse:
+    received = timezone.now()
+    limit = bodies.SEGMENT_MAX_BATCH_BYTES if only is None else bodies.SEGMENT_MAX_MESSAGE_BYTES
+    try:
+        body = bodies.request_json(request, limit=limit)
+    except bodies.BodyError as exc:
+        return Refusal(exc.status, str(exc), {exc.field: [exc.reason]} if exc.field else None).response()
+    try:
+        if not isinstance(body, dict):
+            raise Refusal(400, "the body must be a JSON object")
+        api_key = write_key_verify(request_write_key(request, body, in_query=in_query))
+        messages = body_messages(body, only)
+    except Refusal as exc:
+        return exc.response()
+    tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
+    outcome = messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
+    if only is not None and outcome.rejected:
+        errors = outcome.rejected[0]["errors"]
+        detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())
+        return Refusal(400, detail, errors).response()
+    try:
+        # All or nothing: a failure part-way leaves no trait written and no event stored.
+        with transaction.atomic():
+            ingest.leads_identify(outcome.identities, now=received)
+            result = ingest.events_accept(outcome.events, source=f"segment:{api_key.prefix}", now=received)
+    except IntegrityError:
+        # Only a concurrent request can get here (an external id taken between the
+        # look-up and the write): nothing was kept, and the SDKs send a 503 again.
+        logger.warning("segment batch collided with a concurrent write; asked to retry", exc_info=True)
+        answer = Refusal(503, "a concurrent request wrote the same leads; nothing was kept: send it again").response()
+        answer["Retry-After"] = "1"
+        return answer
+    return JsonResponse(
+        {
+            "success": True,
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "identified": len(outcome.identities),
+            "ignored": outcome.ignored,
+            "rejected": outcome.rejected,
+        }
+    )
+
+
+@cross_site("POST")
+def batch(request: HttpRequest) -> HttpResponse:
+    return _handle(request, None)
+
+
+@cross_site("POST")
+def beacon_batch(request: HttpRequest) -> HttpResponse:
+    """RudderStack's beacon: ``navigator.sendBeacon`` cannot send headers, so the key
+    comes in the query string (kept out of the access log: project.logs)."""
+    return _handle(request, None, in_query=True)
+
+
+def _single(kind: str) -> Any:
+    @cross_site("POST")
+    def view(request: HttpRequest) -> HttpResponse:
+        return _handle(request, kind)
+
+    view.__name__ = kind
+    return view
+
+
+app_name = "segment"
+urlpatterns = [
+    path("batch", batch, name="batch"),
+    path("b", batch, name="b"),
+    *(
+        route
+        for kind in ("identify", "track", "page", "screen", "group", "alias")
+        for route in (
+            path(kind, _single(kind), name=kind),
+            # The short paths Segment's browser SDK (analytics-next) sends to: /v1/i, /v1/t…
+            path(kind[0], _single(kind), name=kind[0]),
+        )
+    ),
+]
