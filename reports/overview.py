@@ -151,27 +151,28 @@ def _per_lead_sql() -> str:
 def funnel() -> Section:
     steps = range(1, len(FUNNEL))
     per_lead = _per_lead_sql()
+    counts = ", ".join(["COUNT(*)", *(f"SUM(CASE WHEN reached >= {i} THEN 1 ELSE 0 END)" for i in steps)])
+    durations = " UNION ALL ".join(
+        f"SELECT {i} AS step, {_days_between(f'r{i - 1}', f'r{i}')} AS days FROM p WHERE r{i} IS NOT NULL"  # noqa: S608
+        for i in steps
+    )
+    # One statement, so the leads and their history are read once (PostgreSQL keeps a CTE
+    # read twice): the counts, and the median of each step (PostgreSQL and SQLite alike:
+    # the middle row, or the mean of the two middle rows, of the step's durations in
+    # order), a row per step with a median, the counts repeated on each (one row with no
+    # step when there is none).
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT COUNT(*), {', '.join(f'SUM(CASE WHEN reached >= {i} THEN 1 ELSE 0 END)' for i in steps)}"  # noqa: S608
-            f" FROM ({per_lead}) p"
-        )
-        counted = cursor.fetchone()
-        assert counted is not None  # an aggregate without GROUP BY gives one row
-        reached = [int(n or 0) for n in counted]
-        durations = " UNION ALL ".join(
-            f"SELECT {i} AS step, {_days_between(f'r{i - 1}', f'r{i}')} AS days FROM p WHERE r{i} IS NOT NULL"  # noqa: S608
-            for i in steps
-        )
-        # The median of each step in SQL (PostgreSQL and SQLite alike): the middle row, or
-        # the mean of the two middle rows, of the step's durations in order.
-        cursor.execute(
-            f"WITH p AS ({per_lead}), d AS ({durations}),"  # noqa: S608
+            f"WITH p AS ({per_lead}), c AS (SELECT {counts} FROM p), d AS ({durations}),"  # noqa: S608
             " o AS (SELECT step, days, ROW_NUMBER() OVER (PARTITION BY step ORDER BY days) AS rn,"
-            " COUNT(*) OVER (PARTITION BY step) AS n FROM d)"
-            " SELECT step, AVG(days), MAX(n) FROM o WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY step"
+            " COUNT(*) OVER (PARTITION BY step) AS n FROM d),"
+            " m AS (SELECT step, AVG(days) AS days, MAX(n) AS n FROM o"
+            " WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY step)"
+            " SELECT c.*, m.step, m.days, m.n FROM c LEFT JOIN m ON 1 = 1"
         )
-        medians = {int(step): (float(days), int(n)) for step, days, n in cursor.fetchall()}
+        found = cursor.fetchall()
+    reached = [int(n or 0) for n in found[0][: len(FUNNEL)]]
+    medians = {int(step): (float(days), int(n)) for *_, step, days, n in found if step is not None}
     rows = []
     for i, (label, _) in enumerate(FUNNEL):
         median = medians.get(i)
