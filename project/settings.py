@@ -190,7 +190,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "sales:queue"
+# Each to their first page: the overview, the sales queue or the admin (project.urls.home).
+LOGIN_REDIRECT_URL = "home"
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

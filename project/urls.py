@@ -11,7 +11,11 @@ admin.site.index_title = "Scoring, nurture and routing"
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Sales reps to their queue; everyone else (marketers, not signed in) to the admin."""
+    """The first page after signing in: those who read the reports (Marketing, sales
+    managers) to the overview, sales reps to their queue, everyone else (not signed in
+    included) to the admin."""
+    if request.user.has_perm("reports.view_reports"):
+        return redirect("reports:overview")
     if request.user.has_perm("routing.work_queue") and not request.user.is_staff:
         return redirect("sales:queue")
     return redirect("admin:index")

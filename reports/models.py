@@ -1,4 +1,7 @@
 from django.db import models
+from django.db.models import Q
+
+from scoring.models import ScoreGroup
 
 
 class Report(models.Model):
@@ -12,3 +15,27 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return "Reports"
+
+
+class DailyGroupCount(models.Model):
+    """How many leads were in a score group (``group`` empty: in none) at the end of a
+    day, in Leadflow's time zone: the overview's 90-day trend. A nightly task fills it
+    from the group transitions (:mod:`reports.snapshots`, its only writer); every day it
+    covers has a row for each group and one for no group, zeros included, so a day
+    without rows is a day not yet counted."""
+
+    day = models.DateField()
+    group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    leads = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["day", "group"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "group"], condition=Q(group__isnull=False), name="daily_one_per_group"
+            ),
+            models.UniqueConstraint(fields=["day"], condition=Q(group__isnull=True), name="daily_one_without_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.leads} leads in {self.group or 'no group'}"

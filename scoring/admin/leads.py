@@ -165,7 +165,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         services.lead_save(
             lead=obj,
             fields=[name for name in form.changed_data if name in columns] if change else None,
-            stage_before=form.initial.get("lifecycle_stage") if change else None,
+            stage_before=form.initial.get("lifecycle_stage") if change else "",
             cause="admin",
         )
 

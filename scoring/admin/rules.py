@@ -6,9 +6,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from scoring import rules as pure
 from scoring import selectors, services
@@ -195,9 +198,21 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
 
 @admin.register(ScoreGroup)
 class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
-    list_display = ["name", "key", "min_score", "leave_below", "description"]
+    list_display = ["name", "key", "min_score", "leave_below", "lead_count", "description"]
     prepopulated_fields = {"key": ["name"]}
     ordering = ["min_score"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ScoreGroup]:
+        # The counts in the list's own query (one GROUP BY), not a query per group.
+        return super().get_queryset(request).annotate(lead_count=Count("leads"))
+
+    @admin.display(description="Leads now", ordering="lead_count")
+    def lead_count(self, obj: ScoreGroup) -> SafeString | int:
+        count: int | None = getattr(obj, "lead_count", None)
+        if count is None:  # a group not read through the list's query
+            return obj.leads.count()
+        url = reverse("admin:scoring_lead_changelist") + f"?score_group__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, count)
 
     def save_model(
         self, request: HttpRequest, obj: ScoreGroup, form: forms.ModelForm[ScoreGroup], change: bool

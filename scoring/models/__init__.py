@@ -7,7 +7,7 @@ do (:mod:`~scoring.models.leads`), the ledger and what happens over time
 from scoring.models.design import DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
 from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
-from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry
+from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
 from scoring.models.records import SetAside, SuppressedAddress
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "ScoringRule",
     "SegmentEvent",
     "SetAside",
+    "StageChange",
     "SuppressedAddress",
     "Visitor",
     "validate_time_zone",

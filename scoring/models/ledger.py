@@ -1,5 +1,5 @@
 """The score ledger and what happens over time: group transitions (the outbox routing
-reads), decay runs, rescore jobs and their lanes."""
+reads), the lifecycle stage history, decay runs, rescore jobs and their lanes."""
 
 from __future__ import annotations
 
@@ -129,6 +129,32 @@ class GroupTransition(models.Model):
         if self.kind != self.Kind.SCORE:
             return f"lead {self.lead_id}: {self.get_kind_display()} ({self.cause})"
         return f"lead {self.lead_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"
+
+
+class StageChange(models.Model):
+    """A lead's lifecycle stage changed: the stage history reports read (the funnel, the
+    time leads take from stage to stage). Written by scoring's services in the same
+    transaction as the change, whoever makes it (the API, the admin, routing's
+    ``set_stage``, sales marking a deal won), beside the outbox row routing acts on.
+
+    ``from_stage`` is empty for a lead created at a stage other than ``lead`` (the
+    default a new lead starts at records nothing: its creation time says when it
+    entered it)."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes", db_index=False)
+    from_stage = models.CharField(max_length=20, blank=True)
+    to_stage = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    cause = models.CharField(
+        max_length=20, help_text="What changed it: create or update (the API), admin, routing, sales."
+    )
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lead", "at"], name="stagechange_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: {self.from_stage or '(new)'} -> {self.to_stage} ({self.cause})"
 
 
 class DecayRun(models.Model):

@@ -159,12 +159,15 @@ def lead_save(*, lead: Lead, fields: Iterable[str] | None = None, stage_before: 
     """Save a lead a form has built and checked (the admin's): only ``fields`` when
     given (the cached scores on ``lead`` may be older than the row's, which workers
     move meanwhile), else the whole new lead. Fit is re-evaluated and a change of
-    lifecycle stage from ``stage_before`` recorded, in the same transaction."""
+    lifecycle stage from ``stage_before`` recorded, in the same transaction: ``""``
+    for a new lead, which is recorded (from nothing) unless it starts at ``lead``, as
+    :func:`lead_upsert` does."""
     if fields is None:
         lead.save()
     else:
         lead.save(update_fields=[*dict.fromkeys([*fields, "updated_at"])])
-    if stage_before is not None and stage_before != lead.lifecycle_stage:
+    created_at_default = stage_before == "" and lead.lifecycle_stage == LifecycleStage.LEAD
+    if stage_before is not None and stage_before != lead.lifecycle_stage and not created_at_default:
         total = Lead.objects.values_list("total_score", flat=True).get(pk=lead.pk)
         stage_changes_record([(lead.pk, stage_before, lead.lifecycle_stage, total)], cause=cause, at=timezone.now())
     leads_rescore_fit(lead_ids=[lead.pk])

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from scoring import bulk, selectors
 from scoring import rules as pure
-from scoring.models import GroupTransition, Lead, ScoreEntry, ScoreWatch
+from scoring.models import GroupTransition, Lead, ScoreEntry, ScoreWatch, StageChange
 
 
 class LedgerRow(NamedTuple):
@@ -203,7 +203,14 @@ def lead_events_processed(*, ids: Sequence[int], at: datetime | None) -> None:
 
 
 def stage_changes_record(changes: Sequence[tuple[int, str, str, int]], *, cause: str, at: datetime) -> None:
-    """Outbox rows for (lead, from stage, to stage, total)."""
+    """Record changes of lifecycle stage, (lead, from stage, to stage, total) each: the
+    stage history (:class:`StageChange`, which reports read) and the outbox rows routing
+    acts on. Every writer of ``lifecycle_stage`` calls this in its transaction."""
+    bulk.values_insert(
+        StageChange,
+        ["lead", "from_stage", "to_stage", "at", "cause"],
+        [(pk, a, b, at, cause) for pk, a, b, _ in changes],
+    )
     bulk.values_insert(
         GroupTransition,
         ["lead", "kind", "from_stage", "to_stage", "previous_total", "total_score", "cause", "occurred_at"],

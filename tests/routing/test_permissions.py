@@ -140,13 +140,13 @@ def test_a_rep_sees_and_acts_only_on_their_own_team() -> None:
     assert theirs_assigned_to_alice.status == Status.ACCEPTED
 
 
-def test_the_front_page_sends_reps_to_the_queue_and_others_to_the_admin() -> None:
+def test_the_front_page_sends_reps_to_the_queue_marketers_to_the_overview_and_others_to_the_admin() -> None:
     client = Client()
     assert client.get("/")["Location"] == reverse("admin:index")
     client.force_login(RepFactory.create().user)
     assert client.get("/")["Location"] == reverse("sales:queue")
     client.force_login(marketer())
-    assert client.get("/")["Location"] == reverse("admin:index")
+    assert client.get("/")["Location"] == reverse("reports:overview")
 
 
 def set_aside_lead_row() -> SetAside:

@@ -1,0 +1,352 @@
+"""The overview's numbers, read in a fixed number of queries whatever the data's size.
+
+Each section is a table (the words and numbers the page shows, which its CSV download
+repeats exactly) and the data of its chart. Read-only: reports write nothing here.
+
+Choices the page explains in its own words:
+
+- The funnel counts every lead at each step up to the furthest stage it ever
+  reached (the stage history, and its stage now): a lead that went from lead to SQL
+  directly counts as MQL too. "Won" is reaching the customer stage; marking a deal won
+  in the sales queue makes the lead a customer in the same transaction, so every won
+  deal counts, and so does a customer set by a routing rule or another system.
+- Days from step to step: from the first time a lead was at a step (or a later one)
+  to the first time it was at the next (or a later one), for leads whose history says
+  when; the median, so a few slow leads do not move it. A lead's first step is its
+  creation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, F, Max, Min, Q
+from django.utils import timezone
+
+from reports import bins as binning
+from reports.models import DailyGroupCount
+from reports.snapshots import TREND_DAYS
+from routing.models import QueueItem, Team
+from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup, StageChange
+
+NO_GROUP = "No group"
+LATEST_TRANSITIONS = 20
+
+# The funnel's steps after "All leads": the stage (and every later one) that counts as reaching each.
+FUNNEL = (
+    ("All leads", None),
+    ("Marketing qualified (MQL)", LifecycleStage.MQL),
+    ("Sales qualified (SQL)", LifecycleStage.SQL),
+    ("Opportunity", LifecycleStage.OPPORTUNITY),
+    ("Won (customer)", LifecycleStage.CUSTOMER),
+)
+# Stages off the path (subscriber, lead, disqualified) reach no step beyond "All leads".
+STAGE_STEP = {stage: step for step, (_, stage) in enumerate(FUNNEL) if stage}
+
+
+@dataclass
+class Section:
+    """One part of the page: its table (also its CSV) and its chart's data."""
+
+    key: str
+    title: str
+    explanation: str
+    columns: list[str]
+    rows: list[list[str]]
+    chart: dict[str, Any] = field(default_factory=dict)
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else ""
+
+
+def _local(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def groups_now() -> Section:
+    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name", "min_score"))
+    counts: dict[int | None, int] = dict(
+        Lead.objects.values("score_group").annotate(n=Count("id")).values_list("score_group", "n")
+    )
+    total = sum(counts.values())
+    rows = [
+        [name, str(minimum), str(counts.get(pk, 0)), _percent(counts.get(pk, 0), total)] for pk, name, minimum in groups
+    ]
+    rows.append([NO_GROUP, "", str(counts.get(None, 0)), _percent(counts.get(None, 0), total)])
+    return Section(
+        "groups",
+        "Leads in each score group now",
+        "How many leads are in each score group right now, and their share of all leads. "
+        "Leads below the lowest group's score are in no group.",
+        ["Score group", "From score", "Leads", "Share of all leads"],
+        rows,
+        {"labels": [row[0] for row in rows], "values": [int(row[2]) for row in rows]},
+    )
+
+
+def groups_trend(*, today: date) -> Section:
+    first, last = today - timedelta(days=TREND_DAYS), today - timedelta(days=1)
+    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name"))
+    kept: dict[tuple[date, int | None], int] = {
+        (day, group): n
+        for day, group, n in DailyGroupCount.objects.filter(day__gte=first, day__lte=last).values_list(
+            "day", "group", "leads"
+        )
+    }
+    days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
+    series = [(pk, name) for pk, name in groups] + [(None, NO_GROUP)]
+    rows = []
+    for day in days:
+        counted = any((day, pk) in kept for pk, _ in series)
+        rows.append([day.isoformat(), *[str(kept.get((day, pk), 0)) if counted else "" for pk, _ in series]])
+    return Section(
+        "trend",
+        f"Score groups over the last {TREND_DAYS} days",
+        "How many leads were in each score group at the end of each day. The count is taken every "
+        "night; a day left blank was not counted yet (manage.py reports_snapshot_rebuild counts past days).",
+        ["Day", *[name for _, name in series]],
+        rows,
+        {
+            "labels": [row[0] for row in rows],
+            "series": [
+                {"label": name, "values": [int(row[1 + i]) if row[1 + i] else None for row in rows]}
+                for i, (_, name) in enumerate(series)
+            ],
+        },
+    )
+
+
+def _days_between(earlier: str, later: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0"
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
+def _step_of(column: str) -> str:
+    whens = " ".join(f"WHEN '{stage}' THEN {step}" for stage, step in STAGE_STEP.items())
+    return f"(CASE {column} {whens} ELSE 0 END)"
+
+
+def _per_lead_sql() -> str:
+    """Per lead: when it was created (step 0), first reached each step (or a later one)
+    by its stage history (r1…r4, NULL: not known), and the furthest step it reached by
+    its history or its stage now."""
+    steps = range(1, len(FUNNEL))
+    firsts = ", ".join(f"MIN(CASE WHEN {_step_of('s.to_stage')} >= {i} THEN s.at END) AS r{i}" for i in steps)
+    return (
+        f"SELECT l.created_at AS r0, {', '.join(f'f.r{i}' for i in steps)},"  # noqa: S608
+        f" CASE WHEN COALESCE(f.top, 0) > {_step_of('l.lifecycle_stage')} THEN f.top"
+        f" ELSE {_step_of('l.lifecycle_stage')} END AS reached"
+        f" FROM {Lead._meta.db_table} l LEFT JOIN ("
+        f"SELECT s.lead_id, {firsts}, MAX({_step_of('s.to_stage')}) AS top"
+        f" FROM {StageChange._meta.db_table} s GROUP BY s.lead_id) f ON f.lead_id = l.id"
+    )
+
+
+def funnel() -> Section:
+    steps = range(1, len(FUNNEL))
+    per_lead = _per_lead_sql()
+    counts = ", ".join(["COUNT(*)", *(f"SUM(CASE WHEN reached >= {i} THEN 1 ELSE 0 END)" for i in steps)])
+    durations = " UNION ALL ".join(
+        f"SELECT {i} AS step, {_days_between(f'r{i - 1}', f'r{i}')} AS days FROM p WHERE r{i} IS NOT NULL"  # noqa: S608
+        for i in steps
+    )
+    # One statement, so the leads and their history are read once (PostgreSQL keeps a CTE
+    # read twice): the counts, and the median of each step (PostgreSQL and SQLite alike:
+    # the middle row, or the mean of the two middle rows, of the step's durations in
+    # order), a row per step with a median, the counts repeated on each (one row with no
+    # step when there is none).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH p AS ({per_lead}), c AS (SELECT {counts} FROM p), d AS ({durations}),"  # noqa: S608
+            " o AS (SELECT step, days, ROW_NUMBER() OVER (PARTITION BY step ORDER BY days) AS rn,"
+            " COUNT(*) OVER (PARTITION BY step) AS n FROM d),"
+            " m AS (SELECT step, AVG(days) AS days, MAX(n) AS n FROM o"
+            " WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY step)"
+            " SELECT c.*, m.step, m.days, m.n FROM c LEFT JOIN m ON 1 = 1"
+        )
+        found = cursor.fetchall()
+    reached = [int(n or 0) for n in found[0][: len(FUNNEL)]]
+    medians = {int(step): (float(days), int(n)) for *_, step, days, n in found if step is not None}
+    rows = []
+    for i, (label, _) in enumerate(FUNNEL):
+        median = medians.get(i)
+        rows.append(
+            [
+                label,
+                str(reached[i]),
+                _percent(reached[i], reached[i - 1]) if i else "",
+                f"{max(median[0], 0.0):.1f}" if median else "",
+                str(median[1]) if median else "",
+            ]
+        )
+    return Section(
+        "funnel",
+        "From lead to customer",
+        "How many leads ever reached each stage (a lead that skipped a stage counts for it too), "
+        "what share of the step before moved on, and how many days the typical lead took from the "
+        "step before (the median: half took less, half more; counted for the leads whose stage "
+        "history says when). Won means the lead became a customer, as marking a deal won does.",
+        [
+            "Stage",
+            "Leads that reached it",
+            "Moved on from the step before",
+            "Median days from the step before",
+            "Leads whose days are known",
+        ],
+        rows,
+        {"labels": [row[0] for row in rows], "values": reached},
+    )
+
+
+EXPLANATIONS = {
+    "fit": "How many leads have each fit score: points for who they are (industry, title, company size…).",
+    "engagement": "How many leads have each engagement score: points for what they did lately "
+    "(emails, visits, forms…), which fade when they go quiet.",
+}
+
+
+def _histogram(name: str, bins: binning.Bins | None, by_bin: dict[int, int]) -> Section:
+    rows = [[bins.label(i), str(by_bin.get(i, 0))] for i in range(bins.count)] if bins else []
+    return Section(
+        name,
+        f"{name.capitalize()} scores",
+        EXPLANATIONS[name],
+        [f"{name.capitalize()} score", "Leads"],
+        rows,
+        {"labels": [row[0] for row in rows], "values": [int(row[1]) for row in rows]},
+    )
+
+
+def histograms() -> list[Section]:
+    """Fit and engagement apart, from one pass over the leads: counted by the pair of
+    bins (at most 20 x 20 rows), then added up for each."""
+    span = Lead.objects.aggregate(
+        fit_low=Min("fit_score"),
+        fit_high=Max("fit_score"),
+        eng_low=Min("engagement_score"),
+        eng_high=Max("engagement_score"),
+    )
+    fit: dict[int, int] = defaultdict(int)
+    engagement: dict[int, int] = defaultdict(int)
+    if span["fit_low"] is None:  # no leads
+        return [_histogram("fit", None, fit), _histogram("engagement", None, engagement)]
+    fit_bins = binning.bins_for(span["fit_low"], span["fit_high"])
+    engagement_bins = binning.bins_for(span["eng_low"], span["eng_high"])
+    pairs = (
+        Lead.objects.annotate(
+            fit_bin=(F("fit_score") - fit_bins.start) / fit_bins.width,
+            engagement_bin=(F("engagement_score") - engagement_bins.start) / engagement_bins.width,
+        )
+        .values("fit_bin", "engagement_bin")
+        .annotate(n=Count("id"))
+        .values_list("fit_bin", "engagement_bin", "n")
+    )
+    for fit_bin, engagement_bin, n in pairs:
+        fit[fit_bin] += n
+        engagement[engagement_bin] += n
+    return [_histogram("fit", fit_bins, fit), _histogram("engagement", engagement_bins, engagement)]
+
+
+def queues(*, now: datetime) -> Section:
+    teams = list(Team.objects.order_by("name").values_list("pk", "name", "sla_hours"))
+    waiting = QueueItem.objects.filter(status=QueueItem.Status.OPEN)
+    late = Q()
+    for pk, _, hours in teams:
+        if hours is not None:
+            late |= Q(team_id=pk, entered_at__lte=now - timedelta(hours=hours))
+    annotations: dict[str, Any] = {"waiting": Count("id"), "oldest": Min("entered_at")}
+    if late:
+        annotations["late"] = Count("id", filter=late)
+    counts = {row["team"]: row for row in waiting.values("team").annotate(**annotations)}
+    rows = []
+    for pk, name, hours in teams:
+        row = counts.get(pk, {})
+        oldest = row.get("oldest")
+        rows.append(
+            [
+                name,
+                str(row.get("waiting", 0)),
+                str(row.get("late", 0)) if hours is not None else "",
+                str(hours) if hours is not None else "no SLA",
+                f"{(now - oldest).total_seconds() / 3600:.1f}" if oldest else "",
+            ]
+        )
+    return Section(
+        "queues",
+        "Leads waiting for sales",
+        "Leads handed to a sales team that no rep has claimed yet, and how many of them have waited "
+        "longer than the team's SLA (the hours within which the team promises to claim a lead).",
+        ["Team", "Waiting", "Waiting past the SLA", "SLA (hours)", "Longest wait (hours)"],
+        rows,
+        {
+            "labels": [row[0] for row in rows],
+            "within": [int(row[1]) - int(row[2] or 0) for row in rows],
+            "late": [int(row[2] or 0) for row in rows],
+        },
+    )
+
+
+def transitions() -> Section:
+    latest = (
+        GroupTransition.objects.filter(kind=GroupTransition.Kind.SCORE)
+        .exclude(from_group=F("to_group"))
+        .select_related("lead", "from_group", "to_group")
+        .order_by("-id")[:LATEST_TRANSITIONS]
+    )
+    rows = [
+        [
+            _local(t.occurred_at),
+            t.lead.name or t.lead.email or f"Lead {t.lead_id}",
+            t.from_group.name if t.from_group else NO_GROUP,
+            t.to_group.name if t.to_group else NO_GROUP,
+            "up" if t.direction == GroupTransition.Direction.UP else "down",
+            str(t.total_score),
+        ]
+        for t in latest
+    ]
+    return Section(
+        "transitions",
+        "Latest moves between score groups",
+        f"The {LATEST_TRANSITIONS} latest leads to enter or leave a score group, newest first.",
+        ["When", "Lead", "From", "To", "Direction", "Score after"],
+        rows,
+    )
+
+
+def overview(*, now: datetime | None = None) -> list[Section]:
+    """Every section of the overview, in page order."""
+    now = now or timezone.now()
+    return [
+        groups_now(),
+        groups_trend(today=timezone.localdate(now)),
+        funnel(),
+        *histograms(),
+        queues(now=now),
+        transitions(),
+    ]
+
+
+def section(key: str, *, now: datetime | None = None) -> Section | None:
+    """One section by key (its CSV download), or None if there is no such section."""
+    now = now or timezone.now()
+    readers = {
+        "groups": groups_now,
+        "trend": lambda: groups_trend(today=timezone.localdate(now)),
+        "funnel": funnel,
+        "fit": lambda: histograms()[0],
+        "engagement": lambda: histograms()[1],
+        "queues": lambda: queues(now=now),
+        "transitions": transitions,
+    }
+    reader = readers.get(key)
+    return reader() if reader else None
+
+
+SECTION_KEYS: Sequence[str] = ("groups", "trend", "funnel", "fit", "engagement", "queues", "transitions")
