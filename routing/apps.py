@@ -14,6 +14,12 @@ class RoutingConfig(AppConfig):
         # Their set-aside rows are listed and retried in the admin, in any process.
         sla.register()
         webhooks.register()
+        # Outcomes other systems report come in through intake's API, which cannot import
+        # routing: routing hands scoring the function that records them.
+        from routing import sales
+        from scoring import outcomes
+
+        outcomes.register_recorder(sales.outcome_report)
         # Services enqueue tasks by name; importing the tasks registers them, with the
         # options they are declared with (expiry), in every process, web ones too.
         from routing import tasks  # noqa: F401
