@@ -3,6 +3,7 @@ reads its timeline, every kind of event in it, and pages to older events."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,9 +58,14 @@ def test_a_marketer_reads_a_lead_story_on_its_admin_page(browser: Browser, live_
 
     # Older events on the next page; and back.
     timeline.get_by_role("link", name="Older →").click()
+    page.wait_for_url(re.compile(r".*[?]older=.*"))
+    page.wait_for_load_state("load")
     timeline = page.locator("#timeline")
     older = timeline.locator("tbody tr")
+    older.first.wait_for()
     assert 0 < older.count() <= 50
     assert set(timeline.locator("td.tl-kind").all_inner_texts()) == {"Interaction"}
     timeline.get_by_role("link", name="← Newer").click()
+    page.wait_for_url(re.compile(r".*[?]newer=.*"))
+    page.wait_for_load_state("load")
     assert "Won, amount 12,500.00" in page.locator("#timeline").inner_text()
