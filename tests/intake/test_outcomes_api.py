@@ -15,6 +15,7 @@ from intake.api_keys import api_key_issue
 from routing import sales
 from routing.models import Outcome, QueueItem
 from scoring.models import GroupTransition, Lead, ScoreEntry
+from tests.conftest import at_once
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, adjust, rule
 
@@ -294,3 +295,19 @@ def test_score_history_of_an_unknown_lead_is_404_and_needs_leads_read(crm: Clien
     key = api_key_issue(name="CRM", scopes=["outcomes:write"]).key
     client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert history(client, lead).status_code == 403
+
+
+@pytest.mark.services
+def test_the_same_outcome_sent_twice_at_once_is_recorded_once(postgres: None, transactional_db: None) -> None:
+    key = api_key_issue(name="CRM", scopes=["outcomes:write"]).key
+    leads = [LeadFactory.create() for _ in range(5)]
+    for lead in leads:
+        body = {"kind": "won", "amount": "50", "client_id": f"deal-{lead.pk}"}
+
+        def send(lead: Lead = lead, body: dict[str, Any] = body) -> int:
+            client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+            return int(report(client, lead, body).status_code)
+
+        assert sorted(at_once(send, send, send, timeout=30)) == [200, 200, 201]
+        assert Outcome.objects.filter(lead=lead).count() == 1
+        assert GroupTransition.objects.filter(lead=lead, kind="stage", to_stage="customer").count() == 1
