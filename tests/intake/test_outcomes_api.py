@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from intake.api_keys import api_key_issue
 from routing import sales
@@ -311,3 +313,29 @@ def test_the_same_outcome_sent_twice_at_once_is_recorded_once(postgres: None, tr
         assert sorted(at_once(send, send, send, timeout=30)) == [200, 200, 201]
         assert Outcome.objects.filter(lead=lead).count() == 1
         assert GroupTransition.objects.filter(lead=lead, kind="stage", to_stage="customer").count() == 1
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=3),
+    max_leaves=8,
+)
+OUTCOME_FIELDS = st.dictionaries(
+    st.sampled_from(["kind", "amount", "reason", "client_id", "occurred_at", "lead", "other"]),
+    st.one_of(
+        st.sampled_from(["won", "lost", "opportunity", "1e400", "-0", "12.345", "NaN", "2026-11-02T10:00:00Z"]),
+        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+        JSON_VALUES,
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(OUTCOME_FIELDS, JSON_VALUES), by_ref=st.booleans())
+def test_no_body_gives_a_server_error(crm: Client, body: Any, by_ref: bool) -> None:
+    lead = Lead.objects.filter(email="fuzz@example.com").first() or LeadFactory.create(email="fuzz@example.com")
+    if by_ref and isinstance(body, dict):
+        body = {**body, "lead": body.get("lead", {"email": "fuzz@example.com"})}
+    response = report_by_ref(crm, body) if by_ref else report(crm, lead, body)
+    assert response.status_code in {200, 201, 400, 404}, (body, response.content)
