@@ -17,6 +17,7 @@ class ApiScope(models.TextChoices):
     LEADS_WRITE = "leads:write", "Create and update leads"
     LEADS_ERASE = "leads:erase", "Erase leads (privacy requests)"
     ENROLLMENTS_WRITE = "enrollments:write", "Enroll leads in nurture sequences and take them out"
+    OUTCOMES_WRITE = "outcomes:write", "Report sales outcomes (opportunity created, won, lost) from a CRM"
 
 
 def default_api_scopes() -> list[str]:

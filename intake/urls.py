@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from intake import api
+from intake import api, outcomes
 
 app_name = "api"
 
@@ -9,6 +9,9 @@ urlpatterns = [
     path("events", api.EventsView.as_view(), name="events"),
     path("leads", api.LeadsView.as_view(), name="leads"),
     path("leads/<int:lead_id>", api.LeadView.as_view(), name="lead"),
+    path("leads/<int:lead_id>/outcomes", outcomes.LeadOutcomesView.as_view(), name="lead-outcomes"),
+    path("leads/<int:lead_id>/score-history", outcomes.LeadScoreHistoryView.as_view(), name="lead-score-history"),
+    path("outcomes", outcomes.OutcomesView.as_view(), name="outcomes"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -142,7 +142,7 @@ class QueueItemAdmin(ReadOnlyAdmin):
 
 @admin.register(Outcome)
 class OutcomeAdmin(ReadOnlyAdmin):
-    list_display = ["at", "lead", "kind", "reason", "total_score", "user"]
+    list_display = ["at", "lead", "kind", "amount", "reason", "total_score", "user", "source"]
     list_filter = ["kind"]
     list_select_related = ["lead", "user"]
     search_fields = ["lead__email", "reason"]

@@ -8,12 +8,19 @@ class RoutingConfig(AppConfig):
     def ready(self) -> None:
         # Teams and routing rules are part of the scoring model file; scoring imports no
         # other app, so routing adds its section to the file here.
-        from routing import model_file, sla, webhooks
+        from routing import model_file, sla, timeline, webhooks
 
         model_file.register()
+        timeline.register()
         # Their set-aside rows are listed and retried in the admin, in any process.
         sla.register()
         webhooks.register()
+        # Outcomes other systems report come in through intake's API, which cannot import
+        # routing: routing hands scoring the function that records them.
+        from routing import sales
+        from scoring import outcomes
+
+        outcomes.register_recorder(sales.outcome_report)
         # Services enqueue tasks by name; importing the tasks registers them, with the
         # options they are declared with (expiry), in every process, web ones too.
         from routing import tasks  # noqa: F401

@@ -325,7 +325,12 @@ class QueueItem(models.Model):
 
 
 class Outcome(models.Model):
-    """What sales did with a lead, one row per action: the history reports read."""
+    """What sales did with a lead, one row per action: the history reports read.
+
+    Recorded on the sales page (then ``item`` is the queue item worked) or reported by
+    another system, a CRM, over the API (``source`` names its key; ``item`` is the
+    lead's open queue item if it had one, else empty: a lead need not have been
+    through a sales queue to become an opportunity or a customer)."""
 
     class Kind(models.TextChoices):
         CLAIMED = "claimed", "Claimed"
@@ -333,23 +338,36 @@ class Outcome(models.Model):
         REJECTED = "rejected", "Rejected"
         QUALIFIED = "qualified", "Qualified"
         DISQUALIFIED = "disqualified", "Disqualified"
+        OPPORTUNITY = "opportunity", "Opportunity created"
         WON = "won", "Won"
         LOST = "lost", "Lost"
         ESCALATED = "escalated", "Escalated (SLA)"
 
-    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="outcomes")
+    item = models.ForeignKey(QueueItem, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="outcomes", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reason = models.CharField(max_length=300, blank=True)
+    # The deal's value, in the installation's currency (Leadflow keeps no currency).
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     total_score = models.IntegerField(help_text="The lead's total score when it happened.")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    source = models.CharField(
+        max_length=100, blank=True, db_default="", help_text="Who reported it from outside, e.g. api:<key prefix>."
+    )
+    # The reporting system's id for this outcome: the same id twice is recorded once.
+    client_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     at = models.DateTimeField()
 
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["lead", "-at"], name="outcome_lead_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead", "client_id"], condition=Q(client_id__isnull=False), name="outcome_once_per_client_id"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.lead_id}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -21,8 +22,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from routing.models import Outcome, QueueItem, Rep
+from scoring import outcomes as reported_outcomes
 from scoring import services as scoring
-from scoring.models import GroupTransition, Lead
+from scoring.models import GroupTransition, Lead, LifecycleStage
 
 Status = QueueItem.Status
 
@@ -208,12 +210,130 @@ def item_act(
     assert item is not None
     leads_queue_team_sync(lead_ids=[item.lead_id])
     outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=kind, user=user, now=now)
+    _lead_follows(lead_id=item.lead_id, kind=kind, reason=reason, cause="sales", now=now)
+    return item
+
+
+def _lead_follows(*, lead_id: int, kind: str, reason: str, cause: str, now: datetime) -> None:
+    """What an outcome changes of the lead, whoever recorded it (the sales page, a CRM):
+    its stage, and the events routing rules act on."""
     if kind == Outcome.Kind.QUALIFIED:
-        scoring.lead_events_record(lead_ids=[item.lead_id], kind=GroupTransition.Kind.QUALIFIED, cause="sales", at=now)
+        scoring.lead_events_record(lead_ids=[lead_id], kind=GroupTransition.Kind.QUALIFIED, cause=cause, at=now)
     elif kind in (Outcome.Kind.REJECTED, Outcome.Kind.DISQUALIFIED):
         scoring.lead_events_record(
-            lead_ids=[item.lead_id], kind=GroupTransition.Kind.DISQUALIFIED, cause=kind, detail=reason, at=now
+            lead_ids=[lead_id], kind=GroupTransition.Kind.DISQUALIFIED, cause=kind, detail=reason, at=now
         )
-    if kind == Outcome.Kind.WON:
-        scoring.leads_stage_set(lead_ids=[item.lead_id], stage="customer", cause="sales", at=now)
-    return item
+    elif kind == Outcome.Kind.WON:
+        scoring.leads_stage_set(lead_ids=[lead_id], stage=LifecycleStage.CUSTOMER, cause=cause, at=now)
+    elif kind == Outcome.Kind.OPPORTUNITY:
+        # A customer's new deal (an upsell) leaves them a customer.
+        stage = Lead.objects.filter(pk=lead_id).values_list("lifecycle_stage", flat=True).first()
+        if stage != LifecycleStage.CUSTOMER:
+            scoring.leads_stage_set(lead_ids=[lead_id], stage=LifecycleStage.OPPORTUNITY, cause=cause, at=now)
+
+
+# An outcome reported from outside closes the lead's open queue item as this, if it has one.
+_CLOSES: dict[str, str] = {Outcome.Kind.WON: Status.WON, Outcome.Kind.LOST: Status.LOST}
+assert set(reported_outcomes.KINDS) <= set(Outcome.Kind.values)
+assert Outcome._meta.get_field("amount").max_digits == reported_outcomes.AMOUNT_MAX_DIGITS
+
+
+def _reported_check(reported: reported_outcomes.ReportedOutcome) -> tuple[str, str | None]:
+    """The reason and client id as they will be kept, or OutcomeRefused naming the field."""
+    refused = reported_outcomes.OutcomeRefused
+    if reported.kind not in reported_outcomes.KINDS:
+        kinds = ", ".join(reported_outcomes.KINDS)
+        raise refused("kind", f"'{reported.kind}' is not an outcome to report; give one of {kinds}.")
+    reason = reported.reason.strip()
+    if reported.kind in reported_outcomes.NEEDS_REASON and not reason:
+        raise refused("reason", f"say why it was {reported.kind}.")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise refused("reason", f"at most {REASON_MAX_LENGTH} characters (this has {len(reason)}).")
+    if problem := text_problem(reason):
+        raise refused("reason", problem)
+    amount = reported.amount
+    if amount is not None:
+        if not amount.is_finite() or amount < 0:
+            raise refused("amount", "must be a number, zero or more.")
+        if amount > reported_outcomes.AMOUNT_MAX:
+            raise refused("amount", f"at most {reported_outcomes.AMOUNT_MAX}.")
+        if amount != amount.quantize(Decimal("0.01")):
+            raise refused("amount", f"at most {reported_outcomes.AMOUNT_DECIMAL_PLACES} decimal places.")
+    client_id = (reported.client_id or "").strip() or None
+    if client_id is not None:
+        if len(client_id) > reported_outcomes.CLIENT_ID_MAX_LENGTH:
+            limit = reported_outcomes.CLIENT_ID_MAX_LENGTH
+            raise refused("client_id", f"at most {limit} characters (this has {len(client_id)}).")
+        if problem := text_problem(client_id):
+            raise refused("client_id", problem)
+    return reason, client_id
+
+
+def _recorded(outcome: Outcome, *, created: bool) -> reported_outcomes.RecordedOutcome:
+    stage = Lead.objects.filter(pk=outcome.lead_id).values_list("lifecycle_stage", flat=True).first()
+    return reported_outcomes.RecordedOutcome(
+        id=outcome.pk,
+        lead_id=outcome.lead_id,
+        kind=outcome.kind,
+        amount=outcome.amount,
+        reason=outcome.reason,
+        client_id=outcome.client_id,
+        at=outcome.at,
+        created=created,
+        lifecycle_stage=stage or "",
+    )
+
+
+def _same(outcome: Outcome, kind: str, amount: Decimal | None, reason: str) -> bool:
+    return (outcome.kind, outcome.amount, outcome.reason) == (kind, amount, reason)
+
+
+def outcome_report(reported: reported_outcomes.ReportedOutcome) -> reported_outcomes.RecordedOutcome:
+    """Record an outcome another system (a CRM) reports: an opportunity was created, the
+    deal was won (with its amount) or lost (with the reason). The lead changes as when a
+    rep records it on the sales page (won: a customer; and routing's triggers), and an
+    open queue item of the lead is closed won or lost; a lead in no queue gets the
+    outcome all the same. With a ``client_id`` it is recorded once: the same id again
+    answers with the outcome recorded first (``created`` False), or is refused naming
+    ``client_id`` if it now says something else. Bad input: :class:`OutcomeRefused`,
+    nothing changed."""
+    reason, client_id = _reported_check(reported)
+    now = reported.at or timezone.now()
+    kind = reported.kind
+    with transaction.atomic():
+        # The lead's row lock serialises its outcomes: the one open item and the client id.
+        scoring.leads_lock(lead_ids=[reported.lead_id])
+        if not Lead.objects.filter(pk=reported.lead_id).exists():
+            raise reported_outcomes.OutcomeRefused("lead", f"there is no lead {reported.lead_id}.")
+        if client_id is not None:
+            earlier = Outcome.objects.filter(lead_id=reported.lead_id, client_id=client_id).first()
+            if earlier is not None:
+                if not _same(earlier, kind, reported.amount, reason):
+                    raise reported_outcomes.OutcomeRefused(
+                        "client_id",
+                        f"'{client_id}' was recorded as a different outcome ({earlier.get_kind_display().lower()}"
+                        f" on {earlier.at:%Y-%m-%d %H:%M}); send a new id for a new outcome.",
+                    )
+                return _recorded(earlier, created=False)
+        item = (
+            QueueItem.objects.filter(lead_id=reported.lead_id, status__in=QueueItem.OPEN_STATUSES)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if item is not None and kind in _CLOSES:
+            QueueItem.objects.filter(pk=item).update(status=_CLOSES[kind], closed_at=now, reason=reason)
+            leads_queue_team_sync(lead_ids=[reported.lead_id])
+        total = Lead.objects.filter(pk=reported.lead_id).values_list("total_score", flat=True).first() or 0
+        outcome = Outcome.objects.create(
+            item_id=item,
+            lead_id=reported.lead_id,
+            kind=kind,
+            reason=reason,
+            amount=reported.amount,
+            total_score=total,
+            source=reported.source[:100],
+            client_id=client_id,
+            at=now,
+        )
+        _lead_follows(lead_id=reported.lead_id, kind=kind, reason=reason, cause="api", now=now)
+        return _recorded(outcome, created=True)

@@ -180,7 +180,7 @@ class RepQueue(Sequence[QueueItem]):
 
 
 def queue_page(*, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: datetime | None = None) -> QueuePage:
-    """One page of the rep's queue with each lead's top reasons and recent
+    """One page of the rep's queue with each lead's score reasons and recent
     interactions: four queries (count, items with their leads, reasons,
     interactions)."""
     now = now or timezone.now()
@@ -188,7 +188,7 @@ def queue_page(*, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: 
     items_page = paginator.get_page(page)
     items: list[QueueItem] = list(items_page.object_list)
     lead_ids = [item.lead_id for item in items]
-    reasons = leads_top_reasons(lead_ids=lead_ids)
+    reasons = leads_score_reasons(lead_ids=lead_ids)
     interactions = leads_recent_interactions(lead_ids=lead_ids, now=now)
     sla = timedelta(hours=rep.team.sla_hours) if rep.team.sla_hours is not None else None
     rows = []
@@ -207,23 +207,41 @@ def queue_page(*, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: 
     return QueuePage(rows, items_page)
 
 
-def leads_top_reasons(*, lead_ids: Sequence[int], limit: int = 3) -> dict[int, list[Reason]]:
-    """The causes that add most to each lead's score (the ledger summed by rule), in one query."""
+REASONS_SHOWN = 5
+
+
+def leads_score_reasons(*, lead_ids: Sequence[int], limit: int = REASONS_SHOWN) -> dict[int, list[Reason]]:
+    """Why each lead has its score, in one query: the ledger summed by rule and cause,
+    fit and negative points included, largest first. Past ``limit`` causes the rest are
+    one line, "Other causes", so a lead's reasons always add up to its score (the
+    ledger's sum is the cached score)."""
     if not lead_ids:
         return {}
     sums = (
         ScoreEntry.objects.filter(lead_id__in=lead_ids)
         .values("lead_id", "cause", "rule_id", "rule__name")
         .annotate(points=Sum("delta"), times=Count("id"))
-        .filter(points__gt=0)
         .order_by()
     )
     causes = dict(ScoreEntry.Cause.choices)
-    found: dict[int, list[Reason]] = defaultdict(list)
+    # Per lead and label: a rule's awards and the revisions of them are one reason.
+    found: dict[int, dict[str, list[int]]] = defaultdict(dict)
     for row in sums:
         label = row["rule__name"] or causes.get(row["cause"], row["cause"])
-        found[row["lead_id"]].append(Reason(label, row["points"], row["times"]))
-    return {lead_id: sorted(reasons, key=lambda r: (-r.points, r.label))[:limit] for lead_id, reasons in found.items()}
+        points_times = found[row["lead_id"]].setdefault(label, [0, 0])
+        points_times[0] += row["points"]
+        points_times[1] += row["times"] if row["cause"] != ScoreEntry.Cause.REVISED else 0
+    result: dict[int, list[Reason]] = {}
+    for lead_id, by_label in found.items():
+        reasons = sorted(
+            (Reason(label, points, times) for label, (points, times) in by_label.items() if points),
+            key=lambda r: (-abs(r.points), -r.points, r.label),
+        )
+        if len(reasons) > limit:
+            rest = reasons[limit - 1 :]
+            reasons = [*reasons[: limit - 1], Reason("Other causes", sum(r.points for r in rest), 0)]
+        result[lead_id] = reasons
+    return result
 
 
 def leads_recent_interactions(

@@ -113,6 +113,8 @@ def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200)
             "reason_forms": REASON_FORMS,
             "reason_max": sales.REASON_MAX_LENGTH,
             "bant_max": sales.BANT_MAX_LENGTH,
+            # A lead's name links to its timeline in the admin, for those who may open it there.
+            "lead_admin": request.user.is_staff and request.user.has_perm("scoring.view_lead"),
         },
         status=status,
     )

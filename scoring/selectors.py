@@ -90,6 +90,23 @@ def lead_ledger(*, lead: Lead, limit: int = 50) -> list[ScoreEntry]:
     )
 
 
+def lead_ledger_page(*, lead_id: int, before_id: int | None = None, limit: int = 50) -> list[ScoreEntry]:
+    """The lead's ledger rows newest first (by id: rows are only ever appended), those
+    older than ``before_id`` when given: a page that rows written meanwhile never shift.
+    One query; the lead's rows are found through ledger_lead_rule_idx and sorted."""
+    rows = ScoreEntry.objects.filter(lead_id=lead_id)
+    if before_id is not None:
+        rows = rows.filter(pk__lt=before_id)
+    return list(
+        rows.select_related("rule", "interaction")
+        .only(
+            "id", "lead_id", "dimension", "delta", "cause", "occurred_at", "created_at", "note",
+            "rule", "rule__name", "interaction", "interaction__type", "interaction__occurred_at",
+        )
+        .order_by("-id")[:limit]
+    )  # fmt: skip
+
+
 def set_aside_open(*, kind: str) -> QuerySet[SetAside]:
     """The rows of ``kind`` set aside and not retried since (a batch keeps them out of its way)."""
     return SetAside.objects.filter(kind=kind, resolved_at__isnull=True)

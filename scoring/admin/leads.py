@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path
 from django.utils.safestring import SafeString
 
-from scoring import erasure, selectors, services
+from scoring import erasure, selectors, services, timeline
 from scoring import rules as pure
 from scoring.models import (
     Account,
@@ -82,9 +82,9 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         "ledger_history",
     ]
     autocomplete_fields = ["account"]
+    # The editable fields first; below them the score, why, and the lead's whole story
+    # (the timeline, templates/admin/scoring/lead/change_form.html).
     fieldsets = [
-        ("Score", {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
-        ("Why this score", {"fields": ["why_this_score", "ledger_history"]}),
         (
             "Who",
             {
@@ -102,7 +102,20 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 ]
             },
         ),
+        ("Score", {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
+        ("Why this score", {"fields": ["why_this_score", "ledger_history"]}),
     ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        if object_id.isascii() and object_id.isdigit() and len(object_id) < 19:
+            # Page links carry a cursor; anything else in them gives the newest page.
+            context["timeline"] = timeline.lead_timeline(
+                lead_id=int(object_id), before=request.GET.get("older"), after=request.GET.get("newer")
+            )
+        return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self) -> list[URLPattern]:
         adjust = path(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -100,7 +101,7 @@ def test_a_rep_sees_own_open_leads_and_the_team_unclaimed_ones_by_priority() -> 
     assert f'id="item-{mine_assigned.pk}"' in html
 
 
-def test_each_lead_shows_its_top_three_reasons_and_last_three_interactions() -> None:
+def test_each_lead_shows_reasons_adding_up_to_its_score_and_last_three_interactions() -> None:
     rep = RepFactory.create()
     lead = LeadFactory.create(first_name="Ada", last_name="Lovelace", company="Engines Ltd")
     rules = {
@@ -111,7 +112,7 @@ def test_each_lead_shows_its_top_three_reasons_and_last_three_interactions() -> 
     award(lead, rules["Opened emails"], 4, times=2)
     award(lead, rules["Asked for a demo"], 30)
     award(lead, rules["Read the blog"], 2)
-    award(lead, None, -5)  # a manual cut is no reason to call
+    award(lead, None, -5)  # a manual cut counts too: the reasons add up to the score
     base = timezone.now() - timedelta(days=1)
     for hours, kind, props in [
         (1, "email_open", {"subject": "Spring catalogue"}),
@@ -128,8 +129,11 @@ def test_each_lead_shows_its_top_three_reasons_and_last_three_interactions() -> 
     assert [(r.label, r.points, r.times) for r in row.reasons] == [
         ("Asked for a demo", 30, 1),
         ("Visited pricing", 15, 3),
+        ("Manual adjustment", -5, 1),
         ("Opened emails", 4, 2),
+        ("Read the blog", 2, 1),
     ]
+    assert sum(r.points for r in row.reasons) == row.item.lead.total_score == 46
     assert [i.detail for i in row.interactions] == [
         "old-news",
         "demo-request",
@@ -137,11 +141,51 @@ def test_each_lead_shows_its_top_three_reasons_and_last_three_interactions() -> 
     ]
     html = response.content.decode()
     assert "Ada Lovelace" in html
-    assert "Asked for a demo" in html
-    assert "Read the blog" not in html
+    assert "Read the blog" in html
+    assert '<span class="points negative">-5</span>' in html
+    assert '<span class="points">+30</span>' in html
     assert "old-news" in html
     assert "Spring catalogue" not in html
-    assert "46" in html  # the total: 15 + 4 + 30 + 2 - 5
+    assert "Together: 46" in html
+
+
+def test_fit_points_and_many_causes_still_add_up_to_the_score() -> None:
+    rep = RepFactory.create()
+    lead = LeadFactory.create()
+    fit = ScoringRuleFactory.create(name="Works in toys", dimension="fit")
+    now = timezone.now()
+    ScoreEntry.objects.create(lead=lead, dimension="fit", delta=12, cause="rule", rule=fit, occurred_at=now)
+    ScoreEntry.objects.create(lead=lead, dimension="engagement", delta=-3, cause="decay", occurred_at=now)
+    for n in range(6):
+        award(lead, ScoringRuleFactory.create(name=f"Small thing {n}"), n + 1)
+    Lead.objects.filter(pk=lead.pk).update(fit_score=12, engagement_score=lead.engagement_score - 3)
+    QueueItemFactory.create(lead=lead, team=rep.team, entered_at=timezone.now())
+
+    (row,) = signed_in(rep).get(reverse("sales:queue")).context["queue"].rows
+
+    assert row.item.lead.total_score == 12 - 3 + 21
+    assert sum(r.points for r in row.reasons) == row.item.lead.total_score
+    assert [(r.label, r.points) for r in row.reasons][:2] == [("Works in toys", 12), ("Small thing 5", 6)]
+    assert len(row.reasons) == selectors.REASONS_SHOWN
+    other = row.reasons[-1]
+    # What is not shown by name is one line: decay -3 and the smallest awards 1 + 2 + 3.
+    assert (other.label, other.points) == ("Other causes", -3 + 1 + 2 + 3)
+
+
+def test_a_card_links_to_the_lead_timeline_only_for_those_who_may_open_it() -> None:
+    rep = RepFactory.create()
+    item = queued(rep, 40)
+    timeline = reverse("admin:scoring_lead_change", args=[item.lead_id]) + "#timeline"
+
+    assert timeline not in signed_in(rep).get(reverse("sales:queue")).content.decode()
+
+    # A sales manager who is staff and may view leads in the admin.
+    rep.user.is_staff = True
+    rep.user.save(update_fields=["is_staff"])
+    rep.user.user_permissions.add(Permission.objects.get(codename="view_lead", content_type__app_label="scoring"))
+    page = signed_in(rep).get(reverse("sales:queue")).content.decode()
+    assert f'href="{timeline}"' in page
+    assert signed_in(rep).get(timeline.split("#")[0]).status_code == 200
 
 
 def test_sla_age_is_shown_and_highlighted_when_a_waiting_lead_is_past_the_team_sla() -> None:
@@ -241,7 +285,7 @@ def test_selector_reads_only_the_leads_given() -> None:
     lead, other = LeadFactory.create(), LeadFactory.create()
     InteractionFactory.create(lead=other)
     assert selectors.leads_recent_interactions(lead_ids=[lead.pk]) == {}
-    assert selectors.leads_top_reasons(lead_ids=[]) == {}
+    assert selectors.leads_score_reasons(lead_ids=[]) == {}
 
 
 def waiting_in(team_id: int | None = None) -> dict[int, int | None]:

@@ -1,0 +1,90 @@
+"""Routing's part of a lead's timeline (:mod:`scoring.timeline`): the actions routing
+rules ran, the lead's sales queue items, and what sales recorded (with the BANT
+answers of a qualification)."""
+
+from __future__ import annotations
+
+from routing.models import ActionRun, Outcome, QueueItem
+from scoring import timeline
+from scoring.timeline import Event, Source, Window
+
+
+def _action_runs(window: Window) -> list[Event]:
+    rows = timeline.page_rows(
+        ActionRun.objects.filter(transition__lead_id=window.lead_id).select_related("action__rule"),
+        at="done_at",
+        source="action_run",
+        window=window,
+    )
+    return [
+        Event(
+            row.done_at,
+            "action_run",
+            row.pk,
+            "Routing",
+            f"Rule “{row.action.rule.name}”: {row.action.get_kind_display().lower()}",
+            row.outcome,
+            timeline.admin_link(ActionRun, row.pk),
+        )
+        for row in rows
+    ]
+
+
+def _queue_items(window: Window) -> list[Event]:
+    rows = timeline.page_rows(
+        QueueItem.objects.filter(lead_id=window.lead_id).select_related("team", "owner"),
+        at="entered_at",
+        source="queue_item",
+        window=window,
+    )
+    events = []
+    for row in rows:
+        detail = f"now {row.get_status_display().lower()}"
+        if row.owner is not None:
+            detail += f", owner {row.owner.get_username()}"
+        events.append(
+            Event(
+                row.entered_at,
+                "queue_item",
+                row.pk,
+                "Sales queue",
+                f"Entered {row.team.name}'s queue",
+                detail,
+                timeline.admin_link(QueueItem, row.pk),
+            )
+        )
+    return events
+
+
+def _outcomes(window: Window) -> list[Event]:
+    rows = timeline.page_rows(
+        Outcome.objects.filter(lead_id=window.lead_id).select_related("user", "item"),
+        at="at",
+        source="outcome",
+        window=window,
+    )
+    events = []
+    for row in rows:
+        title = row.get_kind_display()
+        if row.amount is not None:
+            title += f", amount {row.amount:,}"
+        parts = []
+        if row.kind == Outcome.Kind.QUALIFIED and row.item is not None:
+            item = row.item
+            parts.append(
+                f"Budget: {item.budget} · Authority: {item.authority} · Need: {item.need} · Timeline: {item.timeline}"
+            )
+        if row.reason:
+            parts.append(row.reason)
+        if row.user is not None:
+            parts.append(f"by {row.user.get_username()}")
+        elif row.source:
+            parts.append(f"reported by {row.source}")
+        events.append(Event(row.at, "outcome", row.pk, "Sales", title, " · ".join(parts)))
+    return events
+
+
+def register() -> None:
+    timeline.register_source(Source("action_run", _action_runs))
+    timeline.register_source(Source("queue_item", _queue_items))
+    timeline.register_source(Source("outcome", _outcomes))

@@ -1,0 +1,80 @@
+"""Sales outcomes reported from outside (a CRM over the API): what they are, and who
+records them.
+
+Routing records outcomes (its sales service moves the lead's queue item and stage);
+intake takes them in over the API. Neither app imports the other, so routing
+registers its recorder here when it starts (:func:`register_recorder`) and intake
+calls :func:`recorder`. This module holds no state of its own but that one function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+# The outcomes another system may report, and what each needs.
+OPPORTUNITY = "opportunity"
+WON = "won"
+LOST = "lost"
+KINDS = {
+    OPPORTUNITY: "Opportunity created (the lead's stage becomes opportunity)",
+    WON: "Won (the lead becomes a customer); give the amount if known",
+    LOST: "Lost; give the reason",
+}
+NEEDS_REASON = frozenset({LOST})
+# Amounts as the column keeps them: 12 digits before the point, 2 after.
+AMOUNT_MAX_DIGITS = 14
+AMOUNT_DECIMAL_PLACES = 2
+AMOUNT_MAX = Decimal(10 ** (AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES)) - Decimal("0.01")
+REASON_MAX_LENGTH = 300
+CLIENT_ID_MAX_LENGTH = 200
+
+
+class OutcomeRefused(ValueError):
+    """The outcome cannot be recorded as given; ``field`` names what is wrong. Nothing was changed."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ReportedOutcome:
+    lead_id: int
+    kind: str
+    amount: Decimal | None = None
+    reason: str = ""
+    client_id: str | None = None
+    source: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordedOutcome:
+    id: int
+    lead_id: int
+    kind: str
+    amount: Decimal | None
+    reason: str
+    client_id: str | None
+    at: datetime
+    # False: an outcome with this client id was recorded before; this is it, nothing changed.
+    created: bool
+    lifecycle_stage: str
+
+
+Recorder = Callable[[ReportedOutcome], RecordedOutcome]
+_recorder: list[Recorder] = []
+
+
+def register_recorder(record: Recorder) -> None:
+    _recorder[:] = [record]
+
+
+def recorder() -> Recorder:
+    if not _recorder:
+        raise RuntimeError("No app records sales outcomes: is routing installed?")
+    return _recorder[0]
