@@ -1,0 +1,79 @@
+"""The closed-loop report pages and their CSV export: read-only, for users with
+``reports.view_reports`` (Marketing, sales managers). Both parse the filters and show
+the report's one table (:mod:`reports.tables`)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from reports.filters import NO_GROUP, Choices, filters_parse
+from reports.tables import BY_SLUG, REPORTS, Report
+
+View = Callable[..., HttpResponse]
+
+
+def readers_only(view: View) -> View:
+    """Anonymous users go to the login page; signed-in users without the permission get 403."""
+    return login_required(permission_required("reports.view_reports", raise_exception=True)(require_GET(view)))
+
+
+@readers_only
+def index(request: HttpRequest) -> HttpResponse:
+    reports = [(report, reverse(f"reports:{report.slug}")) for report in REPORTS]
+    return render(request, "reports/all.html", {"reports": reports})
+
+
+def _query(request: HttpRequest, report: Report) -> str:
+    """The report's filters of the request, as a query string (for the CSV link)."""
+    kept = request.GET.copy()
+    for name in list(kept):
+        if name not in report.filters:
+            del kept[name]
+    return kept.urlencode()
+
+
+@readers_only
+def report_page(request: HttpRequest, slug: str) -> HttpResponse:
+    report = BY_SLUG[slug]
+    choices = Choices.load()
+    filters, errors = filters_parse(request.GET, applies=report.filters, choices=choices)
+    shown = None if errors else report.show(filters)
+    query = _query(request, report)
+    context: dict[str, Any] = {
+        "report": report,
+        "shown": shown,
+        "errors": errors,
+        "given": {name: request.GET.get(name, "") for name in report.filters},
+        "applies": set(report.filters),
+        "choices": choices,
+        "no_group": NO_GROUP,
+        "csv_url": reverse(f"reports:{slug}-csv") + (f"?{query}" if query else ""),
+        "page_url": reverse(f"reports:{slug}"),
+    }
+    status = 400 if errors else 200
+    return render(request, "reports/report.html", context, status=status)
+
+
+@readers_only
+def report_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    report = BY_SLUG[slug]
+    filters, errors = filters_parse(request.GET, applies=report.filters, choices=Choices.load())
+    if errors:
+        text = "".join(f"{name}: {message}\n" for name, message in errors.items())
+        return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+    table = report.show(filters).table
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{slug}-{timezone.localdate():%Y-%m-%d}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(table.headers)
+    writer.writerows(table.rows)
+    return response
