@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, Exists, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Concat
 
 from reports.filters import NO_GROUP, Filters
 from routing.models import Outcome, QueueItem
@@ -38,9 +38,11 @@ def with_source(rows: QuerySet[M], *, lead_ref: str, filters: Filters) -> QueryS
     ("form" is every ``form:…``)."""
     if not filters.source:
         return rows
-    source = filters.source
-    matching: QuerySet[M] = rows.annotate(lead_source=lead_source(lead_ref)).filter(
-        Q(lead_source=source) | Q(lead_source__startswith=f"{source}:")
+    # "<source>:" begins "<the lead's source>:" exactly when the lead's source is that
+    # source or one of its kind: one reading of the lead's first interaction, not two.
+    with_colon = Concat(lead_source(lead_ref), Value(":"), output_field=CharField())
+    matching: QuerySet[M] = rows.annotate(lead_source_key=with_colon).filter(
+        lead_source_key__startswith=f"{filters.source}:"
     )
     return matching
 

@@ -82,6 +82,9 @@ def test_conversion_by_group_filters(history: History) -> None:
     assert [row[2] for row in shown("conversion-by-group", source="form")] == ["1", "1", "0"]
     assert [row[2] for row in shown("conversion-by-group", source="form:contact")] == ["1", "0", "0"]
     assert [row[2] for row in shown("conversion-by-group", source="api")] == ["0", "0", "1"]
+    # A kind is a whole word before the colon, and the words are taken literally.
+    for other in ("for", "form%", "form_contact", "contact"):
+        assert [row[2] for row in shown("conversion-by-group", source=other)] == ["0", "0", "0"], other
 
 
 # --- Fit by engagement grid ----------------------------------------------------------
