@@ -1,80 +1,123 @@
-"""The overview page and its CSV downloads. Sign-in and ``reports.view_reports``
-(Marketing, sales managers) or no entry."""
+"""The overview, the closed-loop report pages and their CSV export: read-only (GET), for
+users with ``reports.view_reports`` (Marketing, sales managers); anonymous users go to
+the login page, others get 403. Each page and its CSV show the same table."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from functools import wraps
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from reports import overview as sections
+from reports.filters import NO_GROUP, Choices, filters_parse
+from reports.tables import BY_SLUG, REPORTS, Report
 
 View = Callable[..., HttpResponse]
 
 
-def reader_required(view: View) -> View:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.has_perm("reports.view_reports"):
-            raise PermissionDenied("Only Marketing and sales managers read the reports.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+def readers_only(view: View) -> View:
+    """Anonymous users go to the login page; signed-in users without the permission get 403."""
+    return login_required(permission_required("reports.view_reports", raise_exception=True)(require_GET(view)))
 
 
-@require_GET
-@reader_required
+def _cell(value: str) -> str:
+    """A cell a spreadsheet will not run: text people typed (a lead's name, a rejection
+    reason) that starts like a formula gets a leading apostrophe. Numbers and score
+    ranges ("-5 to -1") stay."""
+    if value[:1] in ("=", "+", "@", "\t", "\r") or (value[:1] == "-" and not value[1:2].isdigit()):
+        return "'" + value
+    return value
+
+
+def _csv(filename: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}-{timezone.localdate():%Y-%m-%d}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(headers)
+    writer.writerows([[_cell(value) for value in row] for row in rows])
+    return response
+
+
+@readers_only
 def overview(request: HttpRequest) -> HttpResponse:
     """The page, or with ``?format=csv&section=KEY`` one section's table as CSV."""
     form = request.GET.get("format", "html")
     if form == "csv":
-        return _csv(request)
+        key = request.GET.get("section", "")
+        found = sections.section(key) if key else None
+        if found is None:
+            return HttpResponseBadRequest(
+                f"section: '{key}' is not a section of the overview ({', '.join(sections.SECTION_KEYS)}).",
+                content_type="text/plain",
+            )
+        return _csv(f"leadflow-overview-{found.key}", found.columns, found.rows)
     if form != "html":
         return HttpResponseBadRequest(
             f"format: '{form}' is not a format here (html or csv).", content_type="text/plain"
         )
     now = timezone.now()
-    found = sections.overview(now=now)
+    found_all = sections.overview(now=now)
     return render(
         request,
         "reports/overview.html",
         {
-            "sections": {s.key: s for s in found},
-            "charts": {s.key: s.chart for s in found if s.chart},
+            "sections": {s.key: s for s in found_all},
+            "charts": {s.key: s.chart for s in found_all if s.chart},
             "now": now,
         },
     )
 
 
-def _csv(request: HttpRequest) -> HttpResponse:
-    key = request.GET.get("section", "")
-    found = sections.section(key) if key else None
-    if found is None:
-        return HttpResponseBadRequest(
-            f"section: '{key}' is not a section of the overview ({', '.join(sections.SECTION_KEYS)}).",
-            content_type="text/plain",
-        )
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="leadflow-overview-{found.key}-{timezone.localdate()}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(found.columns)
-    writer.writerows([[_cell(value) for value in row] for row in found.rows])
-    return response
+@readers_only
+def index(request: HttpRequest) -> HttpResponse:
+    reports = [(report, reverse(f"reports:{report.slug}")) for report in REPORTS]
+    return render(request, "reports/all.html", {"reports": reports})
 
 
-def _cell(value: str) -> str:
-    """A cell a spreadsheet will not run: text people typed (a lead's name) that starts
-    like a formula gets a leading apostrophe. Numbers and score ranges ("-5 to -1") stay."""
-    if value[:1] in ("=", "+", "@", "\t", "\r") or (value[:1] == "-" and not value[1:2].isdigit()):
-        return "'" + value
-    return value
+def _query(request: HttpRequest, report: Report) -> str:
+    """The report's filters of the request, as a query string (for the CSV link)."""
+    kept = request.GET.copy()
+    for name in list(kept):
+        if name not in report.filters:
+            del kept[name]
+    return kept.urlencode()
+
+
+@readers_only
+def report_page(request: HttpRequest, slug: str) -> HttpResponse:
+    report = BY_SLUG[slug]
+    choices = Choices.load()
+    filters, errors = filters_parse(request.GET, applies=report.filters, choices=choices)
+    shown = None if errors else report.show(filters)
+    query = _query(request, report)
+    context: dict[str, Any] = {
+        "report": report,
+        "shown": shown,
+        "errors": errors,
+        "given": {name: request.GET.get(name, "") for name in report.filters},
+        "applies": set(report.filters),
+        "choices": choices,
+        "no_group": NO_GROUP,
+        "csv_url": reverse(f"reports:{slug}-csv") + (f"?{query}" if query else ""),
+        "page_url": reverse(f"reports:{slug}"),
+    }
+    status = 400 if errors else 200
+    return render(request, "reports/report.html", context, status=status)
+
+
+@readers_only
+def report_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    report = BY_SLUG[slug]
+    filters, errors = filters_parse(request.GET, applies=report.filters, choices=Choices.load())
+    if errors:
+        text = "".join(f"{name}: {message}\n" for name, message in errors.items())
+        return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+    table = report.show(filters).table
+    return _csv(slug, table.headers, table.rows)

@@ -1,0 +1,87 @@
+"""The arithmetic of the reports, and how their figures are written: medians, rates,
+lift, the fit and engagement bands. Pure: no Django. The page and the CSV write every
+figure with these functions, so the two always say the same."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+NONE = "\u2014"  # a figure that has no value (a rate of nothing, a median of no times): an em dash
+EN_DASH = "\u2013"
+TIMES = "\u00d7"
+
+
+@dataclass(frozen=True)
+class Band:
+    """A band of a score: ``low`` and above (None: anything below the band above it)."""
+
+    name: str
+    low: int | None
+
+    def describe(self, above: Band | None) -> str:
+        if self.low is None:
+            return f"below {above.low}" if above is not None and above.low is not None else "any"
+        if above is None or above.low is None:
+            return f"{self.low} or more"
+        return f"{self.low}{EN_DASH}{above.low - 1}"
+
+
+# The grid's bands, from the best down (as HubSpot and Salesforce's grids show them:
+# fit A to D, engagement 1 to 4). Fixed, and written on the page: fit is what the lead is
+# (its fit rules' points), engagement what it did (after decay).
+FIT_BANDS = (Band("A", 15), Band("B", 10), Band("C", 5), Band("D", None))
+ENGAGEMENT_BANDS = (Band("1", 40), Band("2", 20), Band("3", 10), Band("4", None))
+
+
+def band_of(score: int, bands: Sequence[Band]) -> Band:
+    """The first band (from the best down) whose ``low`` the score reaches."""
+    for band in bands:
+        if band.low is None or score >= band.low:
+            return band
+    return bands[-1]
+
+
+def bands_described(bands: Sequence[Band]) -> list[tuple[str, str]]:
+    """(name, range) of each band, e.g. ("B", "10-14" with an en dash)."""
+    return [(band.name, band.describe(bands[i - 1] if i else None)) for i, band in enumerate(bands)]
+
+
+def rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` as a percentage with one decimal, e.g. "33.3%"."""
+    value = rate(part, whole)
+    return NONE if value is None else f"{100 * value:.1f}%"
+
+
+def lift(rate_with: float | None, rate_without: float | None) -> float | None:
+    """How many times the conversion of one set is the other's (None: no base to compare with)."""
+    if rate_with is None or not rate_without:
+        return None
+    return rate_with / rate_without
+
+
+def times(value: float | None) -> str:
+    return NONE if value is None else f"{TIMES}{value:.2f}"
+
+
+def median_hours(seconds: Sequence[float]) -> str:
+    """The median of durations in seconds, in hours with one decimal, e.g. "1.5"."""
+    if not seconds:
+        return NONE
+    return f"{statistics.median(seconds) / 3600:.1f}"
+
+
+def heat(value: float | None, top: float | None) -> int:
+    """A heat step 1 to 5 of ``value`` relative to the largest value shown (5: the
+    largest; 1: nothing, or little); 0 when there is no value (no leads in the cell)."""
+    if value is None:
+        return 0
+    if not top:
+        return 1
+    return max(1, min(5, math.ceil(5 * value / top)))

@@ -1,0 +1,120 @@
+"""The filters of the reports, read from GET parameters and checked: a bad value is
+an error naming the field, shown on the page (the CSV answers 400 with it)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from nurture.models import Sequence
+from routing.models import Team
+from scoring.models import ScoreGroup
+
+NO_GROUP = "none"  # the group filter's value for leads below the lowest group
+SOURCE_MAX_LENGTH = 100
+ALL_FILTERS = ("start", "end", "source", "team", "sequence", "group")
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the team, sequence and score group filters may be: (id, key, name) each,
+    by name, and the score groups from the lowest up."""
+
+    teams: list[tuple[int, str, str]]
+    sequences: list[tuple[int, str, str]]
+    groups: list[ScoreGroup]
+
+    @classmethod
+    def load(cls) -> Choices:
+        return cls(
+            teams=list(Team.objects.order_by("name").values_list("pk", "key", "name")),
+            sequences=list(Sequence.objects.order_by("name").values_list("pk", "key", "name")),
+            groups=list(ScoreGroup.objects.order_by("min_score")),
+        )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Checked filters; empty means "all". ``end`` is included."""
+
+    start: date | None = None
+    end: date | None = None
+    source: str = ""
+    team_id: int | None = None
+    sequence_id: int | None = None
+    group: str = ""  # a score group's key, NO_GROUP, or "" (all)
+    groups: list[ScoreGroup] = field(default_factory=list)  # every group, lowest first
+
+    def since(self) -> datetime | None:
+        """The first moment of ``start``, in the site's time zone."""
+        return _midnight(self.start) if self.start else None
+
+    def before(self) -> datetime | None:
+        """The first moment after ``end``."""
+        return _midnight(self.end + timedelta(days=1)) if self.end else None
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _date(value: str, name: str, errors: dict[str, str]) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors[name] = f"'{value[:40]}' is not a date: write it as YYYY-MM-DD, e.g. 2026-11-30."
+        return None
+
+
+def filters_parse(
+    params: Mapping[str, str], *, applies: Collection[str], choices: Choices
+) -> tuple[Filters, dict[str, str]]:
+    """The filters of ``params`` that apply to a report, and the errors by field.
+
+    Parameters that do not apply are ignored; a field with an error is left empty."""
+    errors: dict[str, str] = {}
+
+    def given(name: str) -> str:
+        return params.get(name, "").strip() if name in applies else ""
+
+    start = _date(given("start"), "start", errors)
+    end = _date(given("end"), "end", errors)
+    if start and end and end < start:
+        errors["end"] = f"The end ({end}) is before the start ({start})."
+        end = None
+    source = given("source")
+    if len(source) > SOURCE_MAX_LENGTH:
+        errors["source"] = f"At most {SOURCE_MAX_LENGTH} characters (this has {len(source)})."
+        source = ""
+    team_id = None
+    if team := given("team"):
+        teams = {key: pk for pk, key, _ in choices.teams}
+        team_id = teams.get(team)
+        if team_id is None:
+            errors["team"] = f"No team '{team[:60]}' (known: {', '.join(teams) or 'none'})."
+    sequence_id = None
+    if sequence := given("sequence"):
+        sequences = {key: pk for pk, key, _ in choices.sequences}
+        sequence_id = sequences.get(sequence)
+        if sequence_id is None:
+            errors["sequence"] = f"No sequence '{sequence[:60]}' (known: {', '.join(sorted(sequences)) or 'none'})."
+    group = given("group")
+    known_groups = [g.key for g in choices.groups]
+    if group and group != NO_GROUP and group not in known_groups:
+        errors["group"] = f"No score group '{group[:60]}' (known: {', '.join([*known_groups, NO_GROUP])})."
+        group = ""
+    filters = Filters(
+        start=start,
+        end=end,
+        source=source,
+        team_id=team_id,
+        sequence_id=sequence_id,
+        group=group,
+        groups=choices.groups,
+    )
+    return filters, errors

@@ -1,0 +1,119 @@
+"""What several reports share: the won outcome, the lead's source, date ranges, and
+the lead's scores at its hand-off to sales, read back from the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db.models import CharField, Exists, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Concat
+
+from reports.filters import NO_GROUP, Filters
+from routing.models import Outcome, QueueItem
+from scoring.models import Interaction, ScoreEntry, ScoreGroup
+
+M = TypeVar("M", bound=Model)
+
+
+def won(lead_ref: str = "lead_id") -> Exists:
+    """The lead (``lead_ref``, a field of the outer row) has a won outcome: it converted."""
+    return Exists(Outcome.objects.filter(lead_id=OuterRef(lead_ref), kind=Outcome.Kind.WON))
+
+
+def has_outcome(*kinds: str) -> Exists:
+    """The queue item (the outer row) has an outcome of one of ``kinds``."""
+    return Exists(Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=kinds))
+
+
+def lead_source(lead_ref: str) -> Coalesce:
+    """The lead's source: the ``source`` of its first interaction (the door it came in by:
+    ``form:<key>``, ``api:<key prefix>``, ``segment:<key prefix>``, ``tracking``…)."""
+    first = Interaction.objects.filter(lead_id=OuterRef(lead_ref)).order_by("occurred_at", "id").values("source")[:1]
+    return Coalesce(Subquery(first), Value(""))
+
+
+def with_source(rows: QuerySet[M], *, lead_ref: str, filters: Filters) -> QuerySet[M]:
+    """Only rows of leads from ``filters.source``: that source exactly, or any of its kind
+    ("form" is every ``form:…``)."""
+    if not filters.source:
+        return rows
+    # "<source>:" begins "<the lead's source>:" exactly when the lead's source is that
+    # source or one of its kind: one reading of the lead's first interaction, not two.
+    with_colon = Concat(lead_source(lead_ref), Value(":"), output_field=CharField())
+    matching: QuerySet[M] = rows.annotate(lead_source_key=with_colon).filter(
+        lead_source_key__startswith=f"{filters.source}:"
+    )
+    return matching
+
+
+def in_dates(rows: QuerySet[M], *, field: str, filters: Filters) -> QuerySet[M]:
+    """Only rows whose ``field`` falls from the start day to the end day, both included."""
+    if since := filters.since():
+        rows = rows.filter(**{f"{field}__gte": since})
+    if before := filters.before():
+        rows = rows.filter(**{f"{field}__lt": before})
+    return rows
+
+
+def score_at_handoff(dimension: str) -> Coalesce:
+    """The lead's ``dimension`` score when the queue item (the outer row) entered the queue:
+    the sum of the ledger rows written until then (the cached score always equals the
+    ledger's sum, so this is the score the lead had at that moment)."""
+    rows = (
+        ScoreEntry.objects.filter(
+            lead_id=OuterRef("lead_id"), dimension=dimension, created_at__lte=OuterRef("entered_at")
+        )
+        .order_by()
+        .values("lead_id")
+        .annotate(total=Sum("delta"))
+        .values("total")[:1]
+    )
+    return Coalesce(Subquery(rows), Value(0))
+
+
+def with_scores_at_handoff(items: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
+    return items.annotate(fit_at=score_at_handoff("fit"), engagement_at=score_at_handoff("engagement"))
+
+
+def group_of(total: int, groups: Sequence[ScoreGroup]) -> ScoreGroup | None:
+    """The group a total falls in: the highest whose minimum it reaches (``groups`` lowest
+    first). Hysteresis is a lead's path between groups, not a property of a total: a
+    total is placed by the minimums alone."""
+    found = None
+    for group in groups:
+        if total >= group.min_score:
+            found = group
+    return found
+
+
+def in_group(total: int, filters: Filters) -> bool:
+    """Whether a total passes the score group filter."""
+    if not filters.group:
+        return True
+    group = group_of(total, filters.groups)
+    return (group.key if group else NO_GROUP) == filters.group
+
+
+def handoffs(filters: Filters, *, first_only: bool = False) -> QuerySet[QueueItem]:
+    """Queue items (hand-offs to sales) entered in the date range, of the team and the
+    source filtered on. ``first_only``: each lead's first hand-off only."""
+    items = in_dates(QueueItem.objects.order_by(), field="entered_at", filters=filters)
+    if filters.team_id is not None:
+        items = items.filter(team_id=filters.team_id)
+    if first_only:
+        earlier = QueueItem.objects.filter(lead_id=OuterRef("lead_id")).filter(
+            Q(entered_at__lt=OuterRef("entered_at")) | Q(entered_at=OuterRef("entered_at"), pk__lt=OuterRef("pk"))
+        )
+        items = items.filter(~Exists(earlier))
+    return with_source(items, lead_ref="lead_id", filters=filters)
+
+
+def first_accepted_at() -> Subquery:
+    """When sales first accepted the queue item (the outer row), if it did."""
+    accepted = Outcome.objects.filter(item_id=OuterRef("pk"), kind=Outcome.Kind.ACCEPTED).order_by("at").values("at")
+    return Subquery(accepted[:1])
+
+
+def seconds_between(later: Any, earlier: Any) -> float:
+    return float((later - earlier).total_seconds())

@@ -1,0 +1,444 @@
+"""Each closed-loop report as it is shown: its title, what its figures mean, the
+filters it takes, and its rows written out as text. The page and the CSV both show
+this very table, so they agree cell for cell; the chart draws from the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports import figures, queries
+from reports.figures import NONE, percent
+from reports.filters import Filters
+from routing.models import Outcome
+from scoring.models import ScoreGroup
+
+CONVERTED = "Converted: the lead has a won outcome (sales marked it won), at any time."
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    first_text_columns: int = 1  # the columns before the figures (aligned left)
+
+
+@dataclass
+class Shown:
+    table: Table
+    chart: dict[str, Any] | None = None  # for reports.js (Chart.js)
+    grid: dict[str, Any] | None = None  # the heat-coloured grid of fit by engagement
+
+
+@dataclass(frozen=True)
+class Report:
+    slug: str
+    title: str
+    question: str
+    notes: tuple[str, ...]
+    filters: tuple[str, ...]
+    show: Callable[[Filters], Shown]
+    dates: str = field(default="")  # what the date range selects
+
+
+def _group_name(row: queries.GroupRow) -> str:
+    return row.group.name if row.group else "No group"
+
+
+def _group_range(group: ScoreGroup | None, filters: Filters) -> str:
+    """The totals a group holds, by the groups' minimums: "20-39" (en dash), "80 or more", "below 20"."""
+    minimums = [g.min_score for g in filters.groups]
+    if group is None:
+        return f"below {minimums[0]}" if minimums else "any"
+    above = [m for m in minimums if m > group.min_score]
+    return f"{group.min_score}{figures.EN_DASH}{above[0] - 1}" if above else f"{group.min_score} or more"
+
+
+def show_by_group(filters: Filters) -> Shown:
+    rows = queries.conversion_by_group(filters)
+    table = Table(
+        ["Score group", "Total score", "Leads handed to sales", "Converted", "Conversion rate"],
+        [
+            [
+                _group_name(row),
+                _group_range(row.group, filters),
+                str(row.leads),
+                str(row.converted),
+                percent(row.converted, row.leads),
+            ]
+            for row in rows
+        ],
+        first_text_columns=2,
+    )
+    chart = {
+        "type": "bar",
+        "labels": [_group_name(row) for row in rows],
+        "datasets": [
+            {"label": "Conversion rate (%)", "data": [_percent_value(row.converted, row.leads) for row in rows]}
+        ],
+        "percent": True,
+    }
+    return Shown(table, chart=chart)
+
+
+def _percent_value(part: int, whole: int) -> float | None:
+    value = figures.rate(part, whole)
+    return None if value is None else round(100 * value, 1)
+
+
+def show_grid(filters: Filters) -> Shown:
+    cells = queries.conversion_grid(filters)
+    fit_ranges = dict(figures.bands_described(figures.FIT_BANDS))
+    engagement_ranges = dict(figures.bands_described(figures.ENGAGEMENT_BANDS))
+    table = Table(
+        ["Fit", "Fit score", "Engagement", "Engagement score", "Leads", "Converted", "Conversion rate"],
+        [
+            [
+                c.fit.name,
+                fit_ranges[c.fit.name],
+                c.engagement.name,
+                engagement_ranges[c.engagement.name],
+                str(c.leads),
+                str(c.converted),
+                percent(c.converted, c.leads),
+            ]
+            for c in cells
+        ],
+        first_text_columns=4,
+    )
+    top = max((figures.rate(c.converted, c.leads) or 0 for c in cells), default=0)
+    grid = {
+        "columns": [{"band": name, "range": span} for name, span in figures.bands_described(figures.ENGAGEMENT_BANDS)],
+        "rows": [
+            {
+                "band": band.name,
+                "range": fit_ranges[band.name],
+                "cells": [
+                    {
+                        "label": f"{c.fit.name}{c.engagement.name}",
+                        "rate": percent(c.converted, c.leads),
+                        "count": f"{c.converted} of {c.leads}",
+                        "heat": figures.heat(figures.rate(c.converted, c.leads), top),
+                    }
+                    for c in cells
+                    if c.fit.name == band.name
+                ],
+            }
+            for band in figures.FIT_BANDS
+        ],
+    }
+    return Shown(table, grid=grid)
+
+
+def show_rule_lift(filters: Filters) -> Shown:
+    rows = queries.rule_lift(filters)
+    table = Table(
+        [
+            "Rule",
+            "Dimension",
+            "Points",
+            "Active",
+            "Leads scored",
+            "Converted (scored)",
+            "Conversion (scored)",
+            "Leads not scored",
+            "Converted (not scored)",
+            "Conversion (not scored)",
+            "Lift",
+        ],
+        [
+            [
+                row.rule.name,
+                row.rule.dimension,
+                f"{row.rule.points:+d}",
+                "yes" if row.rule.active else "no",
+                str(row.scored),
+                str(row.scored_converted),
+                percent(row.scored_converted, row.scored),
+                str(row.others),
+                str(row.others_converted),
+                percent(row.others_converted, row.others),
+                figures.times(row.lift),
+            ]
+            for row in rows
+        ],
+        first_text_columns=4,
+    )
+    with_lift = [row for row in rows if row.lift is not None]
+    chart = {
+        "type": "bar",
+        "labels": [row.rule.name for row in with_lift],
+        "datasets": [
+            {
+                "label": f"Lift ({figures.TIMES} the conversion of leads it did not score)",
+                "data": [round(row.lift or 0, 2) for row in with_lift],
+            }
+        ],
+        "horizontal": True,
+    }
+    return Shown(table, chart=chart if with_lift else None)
+
+
+def _hours(seconds: list[float]) -> str:
+    return figures.median_hours(seconds)
+
+
+def show_speed(filters: Filters) -> Shown:
+    rows = queries.speed_to_lead(filters)
+    table = Table(
+        [
+            "Team",
+            "Rep",
+            "Hand-offs",
+            "Claimed",
+            "Median routed → claimed (h)",
+            "Accepted",
+            "Median claimed → accepted (h)",
+            "Median routed → accepted (h)",
+            "SLA breaches",
+            "Escalated",
+        ],
+        [
+            [
+                row.team,
+                row.rep or "All reps",
+                str(row.handoffs),
+                str(row.claimed),
+                _hours(row.to_claim),
+                str(row.accepted),
+                _hours(row.claim_to_accept),
+                _hours(row.to_accept),
+                str(row.breaches),
+                str(row.escalated),
+            ]
+            for row in rows
+        ],
+        first_text_columns=2,
+    )
+    teams = [row for row in rows if not row.rep]
+    chart = {
+        "type": "bar",
+        "labels": [row.team for row in teams],
+        "datasets": [
+            {"label": "Median routed → claimed (h)", "data": [_hours_value(row.to_claim) for row in teams]},
+            {"label": "Median routed → accepted (h)", "data": [_hours_value(row.to_accept) for row in teams]},
+        ],
+    }
+    return Shown(table, chart=chart if teams else None)
+
+
+def _hours_value(seconds: list[float]) -> float | None:
+    text = figures.median_hours(seconds)
+    return None if text == NONE else float(text)
+
+
+def show_reasons(filters: Filters) -> Shown:
+    rows = queries.sales_reasons(filters)
+    labels = dict(Outcome.Kind.choices)
+    table = Table(
+        ["Outcome", "Reason", "Leads", "Share of the outcome"],
+        [
+            [
+                labels.get(row.kind, row.kind),
+                row.reason or "(no reason given)",
+                str(row.count),
+                percent(row.count, row.of_kind),
+            ]
+            for row in rows
+        ],
+        first_text_columns=2,
+    )
+    return Shown(table)
+
+
+def show_nurture(filters: Filters) -> Shown:
+    rows = queries.nurture_steps(filters)
+    table = Table(
+        [
+            "Sequence",
+            "Step",
+            "Subject",
+            "Sent",
+            "Opened",
+            "Open rate",
+            "Clicked",
+            "Click rate",
+            "Unsubscribed",
+            "Bounced",
+            "Converted afterwards",
+        ],
+        [
+            [
+                row.sequence,
+                "All steps" if row.step is None else str(row.step),
+                row.subject,
+                str(row.sent),
+                str(row.opened),
+                percent(row.opened, row.sent),
+                str(row.clicked),
+                percent(row.clicked, row.sent),
+                str(row.unsubscribed),
+                str(row.bounced),
+                str(row.converted),
+            ]
+            for row in rows
+        ],
+        first_text_columns=3,
+    )
+    return Shown(table)
+
+
+def show_feedback(filters: Filters) -> Shown:
+    rows = queries.feedback_by_month(filters)
+    table = Table(
+        [
+            "Month",
+            "Handed to sales",
+            "Accepted",
+            "Accepted %",
+            "Qualified",
+            "Qualified %",
+            "Won",
+            "Won %",
+            "Rejected or disqualified",
+        ],
+        [
+            [
+                f"{row.month:%Y-%m}",
+                str(row.handoffs),
+                str(row.accepted),
+                percent(row.accepted, row.handoffs),
+                str(row.qualified),
+                percent(row.qualified, row.handoffs),
+                str(row.won),
+                percent(row.won, row.handoffs),
+                str(row.turned_down),
+            ]
+            for row in rows
+        ],
+    )
+    chart = {
+        "type": "bar",
+        "labels": [f"{row.month:%Y-%m}" for row in rows],
+        "datasets": [
+            {"label": "Handed to sales", "data": [row.handoffs for row in rows]},
+            {"label": "Accepted", "data": [row.accepted for row in rows]},
+            {"label": "Qualified", "data": [row.qualified for row in rows]},
+            {"label": "Won", "data": [row.won for row in rows]},
+        ],
+    }
+    return Shown(table, chart=chart if rows else None)
+
+
+def _bands(bands: tuple[figures.Band, ...]) -> str:
+    return ", ".join(f"{name} {span}" for name, span in figures.bands_described(bands))
+
+
+REPORTS: tuple[Report, ...] = (
+    Report(
+        "conversion-by-group",
+        "Conversion by score group",
+        "Do leads in higher score groups buy more often?",
+        (
+            "Each lead counts once, in the score group its total score was in when it was first handed to "
+            "sales (entered a sales queue): the score it had then, read back from the score ledger, placed "
+            "by the groups' minimum scores as they are now.",
+            CONVERTED,
+        ),
+        ("start", "end", "source", "team"),
+        show_by_group,
+        dates="the lead's first hand-off to sales",
+    ),
+    Report(
+        "fit-engagement",
+        "Conversion by fit and engagement",
+        "Which mix of fit (who the lead is) and engagement (what it did) buys?",
+        (
+            "Each lead counts once, by its fit and engagement scores when it was first handed to sales "
+            "(read back from the score ledger).",
+            f"Fit bands: {_bands(figures.FIT_BANDS)} points. Engagement bands: {_bands(figures.ENGAGEMENT_BANDS)} "
+            "points. A1 is the best cell.",
+            "The colour of a cell grows with its conversion rate, relative to the best cell shown.",
+            CONVERTED,
+        ),
+        ("start", "end", "source", "team", "group"),
+        show_grid,
+        dates="the lead's first hand-off to sales",
+    ),
+    Report(
+        "rule-lift",
+        "Rule lift",
+        "Which scoring rules earn their points?",
+        (
+            "Leads: those created in the date range. A rule scored a lead when its rows in the score ledger "
+            "for that lead add up to more or less than zero (an award a rescore took back whole does not count).",
+            "Lift: the conversion rate of the leads the rule scored divided by that of the leads it did not. "
+            f"Above {figures.TIMES}1.00 the rule picks buyers; below, its points go to leads that buy less. "
+            f"{NONE}: nothing to compare with (no leads on one side, or none of the others converted).",
+            CONVERTED,
+        ),
+        ("start", "end", "source"),
+        show_rule_lift,
+        dates="the lead's creation",
+    ),
+    Report(
+        "speed-to-lead",
+        "Speed to lead",
+        "How fast does sales pick up the leads marketing hands over?",
+        (
+            "One row per team (All reps), then one per rep: the hand-offs assigned to or claimed by them.",
+            "Routed: the lead entered the sales queue. Claimed: a rep claimed it (accepting without "
+            "claiming counts as claiming then). Accepted: the first time a rep accepted it. Times are "
+            "medians, in hours.",
+            "SLA breaches: hand-offs claimed (or closed) later than the team's SLA, or still waiting past it. "
+            "Escalated: hand-offs the SLA task escalated.",
+        ),
+        ("start", "end", "source", "team"),
+        show_speed,
+        dates="entering the sales queue",
+    ),
+    Report(
+        "rejection-reasons",
+        "Rejection and disqualification reasons",
+        "Why does sales turn leads down?",
+        (
+            "Every rejection (not ready for sales) and disqualification (BANT) with the reason the rep gave, "
+            "most frequent first; the share is of all rejections, or all disqualifications, shown.",
+        ),
+        ("start", "end", "source", "team"),
+        show_reasons,
+        dates="the rejection or disqualification",
+    ),
+    Report(
+        "nurture",
+        "Nurture sequences and steps",
+        "Which sequences and steps move leads?",
+        (
+            "Per sequence (All steps), then per step. Sent: handed to the mail server. Opened and clicked: "
+            "sent messages opened or clicked at least once (rates are of those sent). Unsubscribed: the "
+            "lead unsubscribed while this was the last step it got. Bounced: refused by the mail server.",
+            "Converted afterwards: the lead has a won outcome dated after the step was sent to it; a "
+            "sequence counts each such lead once.",
+        ),
+        ("start", "end", "source", "sequence"),
+        show_nurture,
+        dates="the step going out",
+    ),
+    Report(
+        "feedback-loop",
+        "The feedback loop",
+        "Of the leads passed to sales, how many progressed?",
+        (
+            "Hand-offs to sales by the month they entered the queue. Accepted counts those sales accepted, "
+            "qualified or won (qualifying and winning imply accepting); Qualified those qualified or won; "
+            "Won those won. Percentages are of the hand-offs of the month.",
+            "The score group filter uses the group the lead's score was in at the hand-off.",
+        ),
+        ("start", "end", "source", "team", "group"),
+        show_feedback,
+        dates="entering the sales queue",
+    ),
+)
+
+BY_SLUG = {report.slug: report for report in REPORTS}
