@@ -5,6 +5,7 @@ the login page, others get 403. Each page and its CSV show the same table."""
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -27,11 +28,14 @@ def readers_only(view: View) -> View:
     return login_required(permission_required("reports.view_reports", raise_exception=True)(require_GET(view)))
 
 
+# A number, a share or a score range as the tables print them: "+15", "-3", "33.3%", "-5 to -1".
+NUMBER = re.compile(r"[+-]?[\d.,]+%?( to [+-]?[\d.,]+)?")
+
+
 def _cell(value: str) -> str:
     """A cell a spreadsheet will not run: text people typed (a lead's name, a rejection
-    reason) that starts like a formula gets a leading apostrophe. Numbers and score
-    ranges ("-5 to -1") stay."""
-    if value[:1] in ("=", "+", "@", "\t", "\r") or (value[:1] == "-" and not value[1:2].isdigit()):
+    reason) that starts like a formula gets a leading apostrophe. Numbers stay as shown."""
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.fullmatch(value):
         return "'" + value
     return value
 

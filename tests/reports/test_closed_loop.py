@@ -403,7 +403,7 @@ def test_the_index_lists_every_report_and_the_nav_links_it(client: Client) -> No
     html = client.get(reverse("reports:all")).content.decode()
     for report in REPORTS:
         assert f'<a href="{reverse(f"reports:{report.slug}")}">{report.title}</a>' in html
-    assert f'<a href="{reverse("reports:all")}">Reports</a>' in html
+    assert re.search(rf'<a href="{reverse("reports:all")}"[^>]*>Reports</a>', html), "the nav links the list"
 
 
 def test_reports_are_read_only(history: History, client: Client) -> None:
@@ -444,3 +444,26 @@ def test_dates_are_inclusive_days(history: History) -> None:
     assert parsed.start == date(2026, 11, 2)
     # I1 entered on Nov 2 at 09:00: in a range of that one day.
     assert shown("feedback-loop", start="2026-11-02", end="2026-11-02")[0][1] == "1"
+
+
+def test_a_reason_typed_like_a_formula_is_not_run_by_a_spreadsheet(history: History, client: Client) -> None:
+    from routing.models import Outcome, QueueItem
+
+    item = QueueItem.objects.order_by("pk").first()
+    assert item is not None
+    Outcome.objects.create(
+        item=item,
+        lead=item.lead,
+        kind="rejected",
+        reason='=HYPERLINK("http://evil.example")',
+        total_score=0,
+        at=at(11, 5),
+    )
+    client.force_login(reader())
+    params = {"start": "2026-10-01", "end": "2026-12-31"}
+    html = client.get(reverse("reports:rejection-reasons"), params).content.decode()
+    assert unescape("=HYPERLINK(&quot;http://evil.example&quot;)") in unescape(html), "the page shows what was typed"
+    exported = client.get(reverse("reports:rejection-reasons-csv"), params).content.decode()
+    cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
+    assert '\'=HYPERLINK("http://evil.example")' in cells
+    assert not any(cell.startswith("=") for cell in cells)
