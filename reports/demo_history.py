@@ -49,6 +49,7 @@ EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 # What keeps the real time of loading instead of the history's day: no service takes one.
 NOT_BACKDATED = (
     "leads' created_at (set by the database when the row is made)",
+    "ledger rows' created_at on SQLite (its bulk insert stamps it; PostgreSQL's takes the day's)",
     "the decay runs' started_at",
     "routing's action runs' done_at",
     "notifications' created_at",
