@@ -26,7 +26,7 @@ from nurture.services.facts import (
     lead_time_zone,
     suppression_exits,
 )
-from scoring import setaside
+from scoring import bulk, setaside
 from scoring.models import Lead
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,10 @@ def update_rows(model: type[Model], field_names: Seq[str], rows: Seq[tuple[Any, 
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [*(list(column) for column in zip(*rows, strict=True)), list(status_in)])
+        return
+    if connection.vendor == "sqlite":
+        marks = ", ".join(["%s"] * len(status_in))
+        bulk.sqlite_values_update(model, field_names, rows, where=f"status IN ({marks})", params=list(status_in))
         return
     ids = [row[0] for row in rows]
     updates: dict[str, Any] = {}

@@ -179,9 +179,12 @@ class _DecayPass:
     window_start: datetime | None  # window: the first instant that counts (None: all of them)
     note: str
     skip: tuple[int, ...] = ()  # leads set aside by an earlier run: out of decay's way until retried
+    at: datetime | None = None  # when the run happens (its ledger rows and transitions); None: now
 
 
-def _decay_pass(policy: decay.Policy, today: date, *, skip: Iterable[int] = ()) -> _DecayPass:
+def _decay_pass(
+    policy: decay.Policy, today: date, *, skip: Iterable[int] = (), at: datetime | None = None
+) -> _DecayPass:
     midnight = datetime.combine(today, time.min, tzinfo=timezone.get_current_timezone())
     # Linear and half-life: only leads quiet for more than after_days can
     # move. Window: old points expire even for active leads, so all can.
@@ -192,7 +195,7 @@ def _decay_pass(policy: decay.Policy, today: date, *, skip: Iterable[int] = ()) 
     else:
         quiet_since = decay.days_before(midnight, policy.after_days)
     note = f"{policy.kind.value.replace('_', ' ')} decay to {today.isoformat()}"
-    return _DecayPass(policy, today, midnight, quiet_since, window_start, note, tuple(skip))
+    return _DecayPass(policy, today, midnight, quiet_since, window_start, note, tuple(skip), at)
 
 
 def _decay_policy() -> decay.Policy:
@@ -205,8 +208,12 @@ def _decay_policy() -> decay.Policy:
     return policy
 
 
-def leads_decay(*, today: date | None = None, chunk_size: int = 50_000, jobs: int | None = None) -> DecaySummary:
+def leads_decay(
+    *, today: date | None = None, chunk_size: int = 50_000, jobs: int | None = None, now: datetime | None = None
+) -> DecaySummary:
     """Apply the decay policy for ``today`` to every quiet lead, in chunks of ids.
+    ``now`` (default: now) is when the run happens: the time of its ledger rows and
+    transitions (a history built day by day gives that day's night).
 
     Idempotent: the goal of each lead is computed from its decay base, so a
     second run the same day moves nothing, and a run after missed nights
@@ -222,7 +229,7 @@ def leads_decay(*, today: date | None = None, chunk_size: int = 50_000, jobs: in
     deltas: list[int] = []
     bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
     if policy.kind is not decay.Kind.NONE and bounds["high"] is not None:
-        work = _decay_pass(policy, today, skip=selectors.set_aside_open_ids(kind=SET_ASIDE_DECAY))
+        work = _decay_pass(policy, today, skip=selectors.set_aside_open_ids(kind=SET_ASIDE_DECAY), at=now)
         chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
         jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
         if connection.vendor != "postgresql" or connection.in_atomic_block:
@@ -238,7 +245,7 @@ def leads_decay(*, today: date | None = None, chunk_size: int = 50_000, jobs: in
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 for part in pool.map(lambda k: _leads_decay_chunks(work, chunks[k::jobs]), range(jobs)):
                     deltas += part
-    run.finished_at, run.leads, run.points = timezone.now(), len(deltas), sum(deltas)
+    run.finished_at, run.leads, run.points = now or timezone.now(), len(deltas), sum(deltas)
     run.save(update_fields=["finished_at", "leads", "points"])
     return DecaySummary(today, len(deltas), sum(deltas))
 
@@ -302,7 +309,7 @@ def _decay_params(work: _DecayPass, low: int, high: int) -> dict[str, Any]:
         "skip": list(work.skip),
         "today": work.today,
         "tz": str(timezone.get_current_timezone()),
-        "at": timezone.now(),
+        "at": work.at or timezone.now(),
         "note": work.note,
     }
 
@@ -345,7 +352,7 @@ def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
             .values_list("lead_id", "points")
         )
     entries = []
-    at = timezone.now()
+    at = work.at or timezone.now()
     tz = timezone.get_current_timezone()
     for pk, state in states.items():
         if policy.kind is decay.Kind.WINDOW:
@@ -357,7 +364,7 @@ def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
         delta = decay.decay_delta(policy, current=state.engagement, goal=goal)
         if delta:
             entries.append(LedgerRow(pk, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.DECAY, at, note=work.note))
-    entries_apply(states=states, entries=entries)
+    entries_apply(states=states, entries=entries, now=at)
     return [e.delta for e in entries]
 
 

@@ -158,7 +158,7 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
 
     def run() -> int:
         facts = _interactions_claim(batch_size=batch_size, now=now)
-        _interactions_score(facts)
+        _interactions_score(facts, now=now)
         return len(facts)
 
     def isolated() -> int:
@@ -174,12 +174,12 @@ def _interactions_isolate(rows: list[tuple[int, int | None]], *, now: datetime) 
     return setaside.rows_isolate(
         kind=SET_ASIDE_INTERACTION,
         rows=rows,
-        process=lambda part: _interactions_score(_interactions_claim(batch_size=len(part), now=now, ids=part)),
+        process=lambda part: _interactions_score(_interactions_claim(batch_size=len(part), now=now, ids=part), now=now),
         leave=_interactions_set_aside,
     ).set_aside
 
 
-def _interactions_score(facts: Sequence[pure.InteractionFacts]) -> None:
+def _interactions_score(facts: Sequence[pure.InteractionFacts], *, now: datetime) -> None:
     """Score claimed interactions: ledger rows, cached scores, transitions.
 
     Caps and windows are judged in the order the interactions happened: one that
@@ -210,7 +210,7 @@ def _interactions_score(facts: Sequence[pure.InteractionFacts]) -> None:
     for f in facts:
         if f.lead_id not in latest or f.occurred_at > latest[f.lead_id]:
             latest[f.lead_id] = f.occurred_at
-    entries_apply(states=states, entries=entries, activity=latest)
+    entries_apply(states=states, entries=entries, activity=latest, now=now)
 
 
 def _cap_history(*, lead_ids: Iterable[int], rules: Sequence[pure.Rule]) -> dict[tuple[int, int], list[pure.Award]]:
@@ -274,12 +274,13 @@ def _interactions_retry(ids: list[int]) -> dict[int, str]:
     }
 
 
-def leads_rescore_fit_pending(*, batch_size: int = 500) -> int:
-    """Evaluate the fit of leads created or changed in bulk (``fit_pending``). A lead
-    whose fit cannot be evaluated is set aside (no longer pending) and the others go on."""
+def leads_rescore_fit_pending(*, batch_size: int = 500, at: datetime | None = None) -> int:
+    """Evaluate the fit of leads created or changed in bulk (``fit_pending``), as of
+    ``at`` (default: now). A lead whose fit cannot be evaluated is set aside (no
+    longer pending) and the others go on."""
     total = 0
     while True:
-        taken = _fit_pending_batch(batch_size)
+        taken = _fit_pending_batch(batch_size, at=at)
         total += taken
         if taken < batch_size:
             return total
@@ -296,9 +297,9 @@ def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None) -> list
     )
 
 
-def _fit_pending_evaluate(ids: list[int]) -> None:
+def _fit_pending_evaluate(ids: list[int], *, at: datetime | None = None) -> None:
     if ids:
-        leads_rescore_fit(lead_ids=ids)
+        leads_rescore_fit(lead_ids=ids, at=at)
         Lead.objects.filter(pk__in=ids).update(fit_pending=False)
 
 
@@ -306,27 +307,27 @@ def _fit_pending_set_aside(ids: list[int]) -> None:
     Lead.objects.filter(pk__in=ids).update(fit_pending=False)
 
 
-def _fit_pending_batch(batch_size: int) -> int:
+def _fit_pending_batch(batch_size: int, *, at: datetime | None = None) -> int:
     """One batch of :func:`leads_rescore_fit_pending`; returns how many leads it took."""
 
     def run() -> int:
         ids = _fit_pending_lock(batch_size)
-        _fit_pending_evaluate(ids)
+        _fit_pending_evaluate(ids, at=at)
         return len(ids)
 
     def isolated() -> int:
         ids = _fit_pending_lock(batch_size)
-        _fit_pending_isolate(ids)
+        _fit_pending_isolate(ids, at=at)
         return len(ids)
 
     return setaside.batch_run(kind=SET_ASIDE_FIT, run=run, isolated=isolated)
 
 
-def _fit_pending_isolate(ids: list[int]) -> list[int]:
+def _fit_pending_isolate(ids: list[int], *, at: datetime | None = None) -> list[int]:
     return setaside.rows_isolate(
         kind=SET_ASIDE_FIT,
         rows=[(pk, pk) for pk in ids],
-        process=_fit_pending_evaluate,
+        process=lambda part: _fit_pending_evaluate(part, at=at),
         leave=_fit_pending_set_aside,
     ).set_aside
 
@@ -342,10 +343,11 @@ def _fit_retry(ids: list[int]) -> dict[int, str]:
 def interactions_score_pending(*, batch_size: int | None = None, now: datetime | None = None) -> int:
     """Score every unscored interaction, batch by batch. Safe to run in many workers at once.
 
-    Leads waiting for a fit evaluation are evaluated first.
+    Leads waiting for a fit evaluation are evaluated first. ``now`` (default: now) is
+    when this happens: the time of the fit rows, the transitions and the scoring.
     """
     batch_size = batch_size or settings.LEADFLOW_SCORING_BATCH_SIZE
-    leads_rescore_fit_pending(batch_size=batch_size)
+    leads_rescore_fit_pending(batch_size=batch_size, at=now)
     total = 0
     while True:
         scored = _interactions_score_batch(batch_size=batch_size, now=now or timezone.now())

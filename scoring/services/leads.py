@@ -62,7 +62,7 @@ def leads_rescore_fit(
         targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
         for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
             entries.append(LedgerRow(lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id))
-    entries_apply(states={pk: LeadState.of(lead) for pk, lead in leads.items()}, entries=entries)
+    entries_apply(states={pk: LeadState.of(lead) for pk, lead in leads.items()}, entries=entries, now=at)
     return len(entries)
 
 

@@ -76,10 +76,13 @@ def entries_apply(
     states: Mapping[int, LeadState],
     entries: Sequence[LedgerRow],
     activity: Mapping[int, datetime] | None = None,
+    now: datetime | None = None,
 ) -> dict[int, LeadState]:
     """Write ``entries`` and move the cached scores of their leads by the same amounts.
 
-    ``activity`` may move leads' last activity forward too. An engagement
+    ``activity`` may move leads' last activity forward too. ``now`` is when the
+    rows are written and the transitions happen (a history built day by day gives
+    its day; default: now). An engagement
     change other than decay resets the lead's decay base. Returns the new
     state of every lead that changed.
 
@@ -87,7 +90,7 @@ def entries_apply(
     ``states`` (``FOR NO KEY UPDATE``), so the cached sums stay equal to the
     ledger's under any interleaving of workers.
     """
-    now = timezone.now()
+    now = now or timezone.now()
     bulk.values_insert(ScoreEntry, LEDGER_FIELDS, [(*entry, now) for entry in entries])
     moved = pure.scores_moved(
         {pk: pure.Scores(state.fit, state.engagement) for pk, state in states.items()},

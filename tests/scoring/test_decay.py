@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from scoring import bulk, decay, services, setaside
 from scoring.decay import Kind, Policy
-from scoring.models import DecayRun, Lead, ScoreEntry, SetAside
+from scoring.models import DecayRun, GroupTransition, Lead, ScoreEntry, SetAside
 from scoring.rules import Dimension
 from scoring.services import decay as decay_service
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
@@ -588,3 +588,33 @@ def test_a_lead_that_makes_its_chunk_fail_is_set_aside_and_the_chunk_goes_on(
     )
     assert ScoreEntry.objects.filter(lead=bad, cause="decay").count() == 1
     assert sums_match(bad)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("forms")
+def test_scoring_and_decay_told_a_past_time_write_their_rows_and_transitions_then() -> None:
+    """A history played day by day (the demo's) dates what each run writes by the run's
+    time, not by the time it was played."""
+    use(LINEAR)
+    ScoreGroupFactory.create(min_score=10)
+    lead = LeadFactory.create()
+    for _ in range(6):
+        InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0)
+    evening = T0 + timedelta(hours=6)
+    services.interactions_score_pending(now=evening)
+    lead.refresh_from_db()
+    assert lead.engagement_score == 12
+    up = GroupTransition.objects.get(lead=lead, direction="up")
+    assert up.occurred_at == evening
+    # The rule rows keep the time the interactions happened.
+    assert set(ScoreEntry.objects.filter(lead=lead).values_list("occurred_at", flat=True)) == {T0}
+
+    night = datetime(2026, 11, 12, 2, 30, tzinfo=UTC)
+    summary = services.leads_decay(today=DAY0 + timedelta(days=10), now=night)
+    assert summary.points == -6
+    entry = ScoreEntry.objects.get(lead=lead, cause="decay")
+    assert entry.occurred_at == night
+    down = GroupTransition.objects.get(lead=lead, direction="down")
+    assert down.occurred_at == night
+    assert DecayRun.objects.get(day=DAY0 + timedelta(days=10)).finished_at == night
+    assert_ledger_matches(lead)
