@@ -13,6 +13,7 @@ Values must be ready for the database: ints, text, datetimes, None.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -92,7 +93,7 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
     pk = model._meta.pk
     assert pk is not None
     fields = [pk, *_fields(model, field_names)]
-    if connection.vendor == "sqlite":
+    if connection.vendor == "sqlite" and SQLITE_UPDATE_FROM:
         _values_update_sqlite(model, fields, rows)
         return
     if connection.vendor != "postgresql":
@@ -113,6 +114,9 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
 
 # SQLite's smallest limit of parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER before 3.32).
 _SQLITE_PARAMS = 999
+# UPDATE … FROM came with SQLite 3.33 (2020); an older library (a Python built on an
+# older system) takes Django's bulk_update instead.
+SQLITE_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 
 
 def sqlite_values_update(
@@ -124,7 +128,7 @@ def sqlite_values_update(
     params: Sequence[Any] = (),
 ) -> None:
     """:func:`values_update` on SQLite, only for rows that also meet ``where`` (SQL on the
-    table's columns, with ``params``)."""
+    table's columns, with ``params``). Needs :data:`SQLITE_UPDATE_FROM`."""
     pk = model._meta.pk
     assert pk is not None
     _values_update_sqlite(model, [pk, *_fields(model, field_names)], rows, where=where, params=params)

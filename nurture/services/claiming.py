@@ -99,7 +99,7 @@ def update_rows(model: type[Model], field_names: Seq[str], rows: Seq[tuple[Any, 
         with connection.cursor() as cursor:
             cursor.execute(sql, [*(list(column) for column in zip(*rows, strict=True)), list(status_in)])
         return
-    if connection.vendor == "sqlite":
+    if connection.vendor == "sqlite" and bulk.SQLITE_UPDATE_FROM:
         marks = ", ".join(["%s"] * len(status_in))
         bulk.sqlite_values_update(model, field_names, rows, where=f"status IN ({marks})", params=list(status_in))
         return

@@ -67,10 +67,26 @@ def test_a_refused_bulk_statement_raises_djangos_error_as_the_orm_does(postgres:
         bulk.values_update(Lead, ["fit_score"], [(lead.pk, 2**40)])
 
 
-def test_the_embedded_default_writes_the_same_rows() -> None:
-    """Whatever the database: the rows updated are the ones given."""
-    leads = LeadFactory.create_batch(2)
+@pytest.mark.parametrize("update_from", [True, False], ids=["sqlite-3.33-or-newer", "older-sqlite"])
+def test_the_embedded_default_writes_the_same_rows(update_from: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the database (and on SQLite, whatever its version): the rows updated are
+    the ones given, however many statements the parameters take."""
+    monkeypatch.setattr(bulk, "SQLITE_UPDATE_FROM", update_from and bulk.SQLITE_UPDATE_FROM)
+    leads = LeadFactory.create_batch(600)  # 600 rows x 3 columns: past SQLite's 999 parameters
+    other = LeadFactory.create(fit_score=7)
 
-    bulk.values_update(Lead, ["fit_score", "engagement_score"], [(leads[0].pk, 5, 1), (leads[1].pk, 6, 2)])
+    bulk.values_update(
+        Lead, ["fit_score", "engagement_score"], [(lead.pk, 5 + n, n % 3) for n, lead in enumerate(leads)]
+    )
 
-    assert list(Lead.objects.order_by("pk").values_list("fit_score", "engagement_score")) == [(5, 1), (6, 2)]
+    got = dict(Lead.objects.exclude(pk=other.pk).values_list("pk", "fit_score"))
+    assert got == {lead.pk: 5 + n for n, lead in enumerate(leads)}
+    assert [lead.pk for lead in leads[:4]] == list(
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads[:4]]).order_by("pk").values_list("pk", flat=True)
+    )
+    assert list(
+        Lead.objects.filter(pk__in=[leads[0].pk, leads[1].pk, leads[2].pk])
+        .order_by("pk")
+        .values_list("engagement_score", flat=True)
+    ) == [0, 1, 2]
+    assert Lead.objects.get(pk=other.pk).fit_score == 7, "a row not given is left alone"
