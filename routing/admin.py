@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -10,6 +11,8 @@ from django.http import HttpRequest
 
 from routing import services
 from routing.models import (
+    ACTION_SETTINGS,
+    KIND_SETTINGS,
     SECRET_MAX_LENGTH,
     ActionRun,
     Notification,
@@ -17,12 +20,18 @@ from routing.models import (
     QueueItem,
     Rep,
     RoutingAction,
+    RoutingCondition,
     RoutingRule,
     Team,
     TerritoryRule,
     WebhookAttempt,
     WebhookDelivery,
 )
+from scoring import rules as pure
+from scoring import selectors as scoring_selectors
+
+# The id of the page's list of known lead fields, which condition fields offer.
+FIELD_LIST_ID = "lead-fields"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):
@@ -55,22 +64,96 @@ class RoutingActionForm(forms.ModelForm[RoutingAction]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The page (routing/rule_actions.js) shows only the settings of the kind chosen.
+        self.fields["kind"].widget.attrs["data-kind-settings"] = json.dumps(KIND_SETTINGS)
         self.initial.pop("secret", None)  # never sent to the browser, not even as an initial value
         if self.instance.secret:
             self.fields["secret"].help_text = "A secret is set. Leave this empty to keep it, or type a new one."
 
     def clean_secret(self) -> str:
-        # Empty keeps the stored secret (the model's clean still asks for one on a webhook).
+        # Empty keeps the stored secret (the model's clean still asks for one on a webhook)
+        # while the action stays a webhook; another kind has no use for it.
+        if self.cleaned_data.get("kind") != RoutingAction.Kind.WEBHOOK:
+            return str(self.cleaned_data.get("secret") or "")
         return str(self.cleaned_data.get("secret") or self.instance.secret or "")
 
 
 class RoutingActionInline(admin.StackedInline[RoutingAction, RoutingRule]):
     model = RoutingAction
     form = RoutingActionForm
-    fields = [("position", "kind"), ("sequence", "stage", "tag"), ("team", "user"), ("url", "secret"), "message"]
+    # One setting a line, so the page can show only those the kind uses.
+    fields = ["position", "kind", *ACTION_SETTINGS]
     extra = 0
     # A webhook URL typed without a scheme is an https one.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    class Media:
+        js = ["routing/rule_actions.js"]
+
+
+class RoutingConditionForm(forms.ModelForm[RoutingCondition]):
+    """A condition on the lead, its field picked from those known (or typed), its value
+    typed as in scoring's rules ("Spain, Portugal", "10-50"); every problem of the row
+    shown on its field."""
+
+    value_text = forms.CharField(
+        label="Value",
+        required=False,
+        help_text="Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything.",
+    )
+
+    class Meta:
+        model = RoutingCondition
+        fields = ["position", "field", "operator"]
+        widgets = {"field": forms.TextInput(attrs={"list": FIELD_LIST_ID, "autocomplete": "off"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.operator in {o.value for o in pure.Operator}:
+            self.fields["value_text"].initial = pure.format_value_text(
+                pure.Operator(self.instance.operator), self.instance.value
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        operator = cleaned.get("operator")
+        if not operator:
+            return cleaned
+        try:
+            cleaned["value"] = pure.parse_value_text(pure.Operator(operator), cleaned.get("value_text") or "")
+        except ValueError as exc:
+            self.add_error("value_text", str(exc))
+            return cleaned
+        problems = pure.check_condition(
+            cleaned.get("field") or "", operator, cleaned["value"], dimension=pure.Dimension.FIT
+        )
+        for name, message in problems.items():
+            if name == "field" and self.has_error("field"):
+                continue  # "This field is required." says it already
+            self.add_error("value_text" if name == "value" else name, message)
+        return cleaned
+
+    def save(self, commit: bool = True) -> RoutingCondition:
+        self.instance.value = self.cleaned_data.get("value")
+        return super().save(commit=commit)
+
+
+def _with_lead_fields(context: dict[str, Any]) -> dict[str, Any]:
+    """The page's list of the fields a condition or territory may name, offered as the
+    field is typed (one list for every row)."""
+    named = RoutingCondition.objects.values_list("field", flat=True).distinct()
+    territories = TerritoryRule.objects.values_list("field", flat=True).distinct()
+    context["lead_fields"] = scoring_selectors.lead_fields_known(extra_fields=[*named, *territories])
+    context["lead_fields_id"] = FIELD_LIST_ID
+    return context
+
+
+class RoutingConditionInline(admin.TabularInline[RoutingCondition, RoutingRule]):
+    model = RoutingCondition
+    form = RoutingConditionForm
+    fields = ["position", "field", "operator", "value_text"]
+    extra = 1
+    verbose_name = "condition (the rule acts only for leads passing all of them)"
 
 
 @admin.register(RoutingRule)
@@ -80,8 +163,12 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
     list_filter = ["active", "trigger"]
     list_editable = ["active", "position"]
     prepopulated_fields = {"key": ["name"]}
-    fields = ["name", "key", "active", "position", "trigger", "group", "threshold", "stage", "conditions"]
-    inlines = [RoutingActionInline]
+    fields = ["name", "key", "active", "position", "trigger", "group", "threshold", "stage"]
+    inlines = [RoutingConditionInline, RoutingActionInline]
+    change_form_template = "admin/routing/lead_fields_change_form.html"
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return super().render_change_form(request, _with_lead_fields(context), *args, **kwargs)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -112,6 +199,9 @@ class TerritoryInline(admin.TabularInline[TerritoryRule, Team]):
     model = TerritoryRule
     fields = ["position", "field", "values", "rep"]
     extra = 0
+    formfield_overrides = {
+        models.CharField: {"widget": forms.TextInput(attrs={"list": FIELD_LIST_ID, "autocomplete": "off"})}
+    }
 
 
 @admin.register(Team)
@@ -121,6 +211,10 @@ class TeamAdmin(admin.ModelAdmin[Team]):
     prepopulated_fields = {"key": ["name"]}
     fields = ["name", "key", "assignment", "sla_hours", "sla_action", "team_lead", "email"]
     inlines = [RepInline, TerritoryInline]
+    change_form_template = "admin/routing/lead_fields_change_form.html"
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return super().render_change_form(request, _with_lead_fields(context), *args, **kwargs)
 
 
 @admin.register(Rep)
