@@ -23,6 +23,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 SETTINGS = ["sequence", "team", "user", "stage", "tag", "url", "secret", "message"]
 
 
+def save(page: Page) -> None:
+    """Press Save and wait for the page the server answers with (errors or the list)."""
+    with page.expect_navigation():
+        page.locator("input[name=_save]").click()
+    page.wait_for_load_state()
+
+
 def shown(action: Locator) -> list[str]:
     return [name for name in SETTINGS if action.locator(f".form-row.field-{name}").is_visible()]
 
@@ -72,7 +79,7 @@ def test_a_marketer_builds_a_rule_from_rows_and_kinds(browser: Browser, live_ser
 
     # Save with two problems: both shown, and the kind's settings still the only ones shown.
     page.fill("#id_conditions-0-value_text", "")
-    page.locator("input[name=_save]").click()
+    save(page)
     errors = page.locator(".errorlist").all_inner_texts()
     assert "'one_of' needs a value." in errors
     assert "Choose the sequence to enroll in." in errors
@@ -80,7 +87,7 @@ def test_a_marketer_builds_a_rule_from_rows_and_kinds(browser: Browser, live_ser
 
     page.fill("#id_conditions-0-value_text", "Spain, Portugal")
     page.locator("#actions-0 select[name='actions-0-sequence']").select_option(label="Nurture")
-    page.locator("input[name=_save]").click()
+    save(page)
     assert "was added successfully" in page.locator(".messagelist").inner_text()
     made = RoutingRule.objects.get(name="Iberian pros")
     assert list(made.conditions.values_list("field", "operator", "value")) == [
@@ -101,7 +108,7 @@ def test_a_setting_left_from_another_kind_is_not_kept(browser: Browser, live_ser
     assert shown(action) == ["tag"]
     action.locator("select[name='actions-0-kind']").select_option("set_stage")
     action.locator("select[name='actions-0-stage']").select_option("mql")
-    page.locator("input[name=_save]").click()
+    save(page)
     assert "was changed successfully" in page.locator(".messagelist").inner_text()
     saved = RoutingAction.objects.get(rule=rule)
     assert (saved.kind, saved.stage, saved.tag) == ("set_stage", "mql", "")
