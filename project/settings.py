@@ -353,8 +353,14 @@ LOGGING = {
 }
 
 # --- Nurture ---
-# Links in emails (tracking, unsubscribe) start with this public address of Leadflow.
-LEADFLOW_PUBLIC_URL = env_str("LEADFLOW_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The port bin/run's web server listens on (read here too, for the default public address).
+LEADFLOW_PORT = env_int("LEADFLOW_PORT", 8000)
+if not 1 <= LEADFLOW_PORT <= 65535:
+    raise ValueError(f"LEADFLOW_PORT={LEADFLOW_PORT} is not a port (1 to 65535)")
+# Links in emails (tracking, unsubscribe, invitations) start with this public address of
+# Leadflow. Unset (or empty), it is where bin/run serves: its port follows LEADFLOW_PORT,
+# so a first run on another port does not mail links to a port nothing listens on.
+LEADFLOW_PUBLIC_URL = (env_str("LEADFLOW_PUBLIC_URL", "") or f"http://127.0.0.1:{LEADFLOW_PORT}").rstrip("/")
 # Email: SMTP when EMAIL_HOST is set; otherwise each message is written to a file in var/mail/.
 EMAIL_HOST = env_str("EMAIL_HOST", "")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import json
+import smtplib
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from routing import services
 from routing.models import (
+    ACTION_SETTINGS,
+    KIND_SETTINGS,
     SECRET_MAX_LENGTH,
     ActionRun,
     Notification,
@@ -17,12 +25,18 @@ from routing.models import (
     QueueItem,
     Rep,
     RoutingAction,
+    RoutingCondition,
     RoutingRule,
     Team,
     TerritoryRule,
     WebhookAttempt,
     WebhookDelivery,
 )
+from scoring import rules as pure
+from scoring import selectors as scoring_selectors
+
+# The id of the page's list of known lead fields, which condition fields offer.
+FIELD_LIST_ID = "lead-fields"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin[Any]):
@@ -55,22 +69,96 @@ class RoutingActionForm(forms.ModelForm[RoutingAction]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The page (routing/rule_actions.js) shows only the settings of the kind chosen.
+        self.fields["kind"].widget.attrs["data-kind-settings"] = json.dumps(KIND_SETTINGS)
         self.initial.pop("secret", None)  # never sent to the browser, not even as an initial value
         if self.instance.secret:
             self.fields["secret"].help_text = "A secret is set. Leave this empty to keep it, or type a new one."
 
     def clean_secret(self) -> str:
-        # Empty keeps the stored secret (the model's clean still asks for one on a webhook).
+        # Empty keeps the stored secret (the model's clean still asks for one on a webhook)
+        # while the action stays a webhook; another kind has no use for it.
+        if self.cleaned_data.get("kind") != RoutingAction.Kind.WEBHOOK:
+            return str(self.cleaned_data.get("secret") or "")
         return str(self.cleaned_data.get("secret") or self.instance.secret or "")
 
 
 class RoutingActionInline(admin.StackedInline[RoutingAction, RoutingRule]):
     model = RoutingAction
     form = RoutingActionForm
-    fields = [("position", "kind"), ("sequence", "stage", "tag"), ("team", "user"), ("url", "secret"), "message"]
+    # One setting a line, so the page can show only those the kind uses.
+    fields = ["position", "kind", *ACTION_SETTINGS]
     extra = 0
     # A webhook URL typed without a scheme is an https one.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    class Media:
+        js = ["routing/rule_actions.js"]
+
+
+class RoutingConditionForm(forms.ModelForm[RoutingCondition]):
+    """A condition on the lead, its field picked from those known (or typed), its value
+    typed as in scoring's rules ("Spain, Portugal", "10-50"); every problem of the row
+    shown on its field."""
+
+    value_text = forms.CharField(
+        label="Value",
+        required=False,
+        help_text="Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything.",
+    )
+
+    class Meta:
+        model = RoutingCondition
+        fields = ["position", "field", "operator"]
+        widgets = {"field": forms.TextInput(attrs={"list": FIELD_LIST_ID, "autocomplete": "off"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.operator in {o.value for o in pure.Operator}:
+            self.fields["value_text"].initial = pure.format_value_text(
+                pure.Operator(self.instance.operator), self.instance.value
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        operator = cleaned.get("operator")
+        if not operator:
+            return cleaned
+        try:
+            cleaned["value"] = pure.parse_value_text(pure.Operator(operator), cleaned.get("value_text") or "")
+        except ValueError as exc:
+            self.add_error("value_text", str(exc))
+            return cleaned
+        problems = pure.check_condition(
+            cleaned.get("field") or "", operator, cleaned["value"], dimension=pure.Dimension.FIT
+        )
+        for name, message in problems.items():
+            if name == "field" and self.has_error("field"):
+                continue  # "This field is required." says it already
+            self.add_error("value_text" if name == "value" else name, message)
+        return cleaned
+
+    def save(self, commit: bool = True) -> RoutingCondition:
+        self.instance.value = self.cleaned_data.get("value")
+        return super().save(commit=commit)
+
+
+def _with_lead_fields(context: dict[str, Any]) -> dict[str, Any]:
+    """The page's list of the fields a condition or territory may name, offered as the
+    field is typed (one list for every row)."""
+    named = RoutingCondition.objects.values_list("field", flat=True).distinct()
+    territories = TerritoryRule.objects.values_list("field", flat=True).distinct()
+    context["lead_fields"] = scoring_selectors.lead_fields_known(extra_fields=[*named, *territories])
+    context["lead_fields_id"] = FIELD_LIST_ID
+    return context
+
+
+class RoutingConditionInline(admin.TabularInline[RoutingCondition, RoutingRule]):
+    model = RoutingCondition
+    form = RoutingConditionForm
+    fields = ["position", "field", "operator", "value_text"]
+    extra = 1
+    verbose_name = "condition (the rule acts only for leads passing all of them)"
 
 
 @admin.register(RoutingRule)
@@ -80,8 +168,12 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
     list_filter = ["active", "trigger"]
     list_editable = ["active", "position"]
     prepopulated_fields = {"key": ["name"]}
-    fields = ["name", "key", "active", "position", "trigger", "group", "threshold", "stage", "conditions"]
-    inlines = [RoutingActionInline]
+    fields = ["name", "key", "active", "position", "trigger", "group", "threshold", "stage"]
+    inlines = [RoutingConditionInline, RoutingActionInline]
+    change_form_template = "admin/routing/lead_fields_change_form.html"
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return super().render_change_form(request, _with_lead_fields(context), *args, **kwargs)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -112,6 +204,9 @@ class TerritoryInline(admin.TabularInline[TerritoryRule, Team]):
     model = TerritoryRule
     fields = ["position", "field", "values", "rep"]
     extra = 0
+    formfield_overrides = {
+        models.CharField: {"widget": forms.TextInput(attrs={"list": FIELD_LIST_ID, "autocomplete": "off"})}
+    }
 
 
 @admin.register(Team)
@@ -121,6 +216,101 @@ class TeamAdmin(admin.ModelAdmin[Team]):
     prepopulated_fields = {"key": ["name"]}
     fields = ["name", "key", "assignment", "sla_hours", "sla_action", "team_lead", "email"]
     inlines = [RepInline, TerritoryInline]
+    change_form_template = "admin/routing/lead_fields_change_form.html"
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return super().render_change_form(request, _with_lead_fields(context), *args, **kwargs)
+
+
+_PERSON = ("username", "email", "first_name", "last_name")
+
+
+class NewRepForm(forms.ModelForm[Rep]):
+    """A new rep in one step: the person's account (name, email, a password now or an
+    invitation to set one), the Sales group, the team and the capacity."""
+
+    INVITE, PASSWORD = "invite", "password"
+
+    username = forms.CharField(
+        label="User name", max_length=150, help_text="What they sign in with: letters, digits and @/./+/-/_ only."
+    )
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(help_text="Invitations and lead notifications go here.")
+    access = forms.ChoiceField(
+        label="Password",
+        choices=[
+            (INVITE, "Email them an invitation to set their own password"),
+            (PASSWORD, "Set a password now (tell it to them yourself)"),
+        ],
+        initial=INVITE,
+        widget=forms.RadioSelect,
+    )
+    password1 = forms.CharField(
+        label="New password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Only when setting a password now.",
+    )
+    password2 = forms.CharField(
+        label="New password again",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    class Meta:
+        model = Rep
+        fields = ["team", "capacity", "available"]
+
+    def clean_username(self) -> str:
+        username = str(get_user_model().normalize_username(self.cleaned_data["username"]))
+        UnicodeUsernameValidator()(username)
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError(f"There is already a user named {username}.")
+        return username
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not Group.objects.filter(name=services.SALES_GROUP).exists():
+            raise forms.ValidationError(
+                f"The {services.SALES_GROUP} group is missing (the migrations make it): run manage.py migrate."
+            )
+        if cleaned.get("access") != self.PASSWORD:
+            return cleaned
+        first, again = cleaned.get("password1") or "", cleaned.get("password2") or ""
+        if not first:
+            self.add_error("password1", "Give the password, or choose to send an invitation.")
+        elif first != again:
+            self.add_error("password2", "The two passwords differ.")
+        else:
+            # As typed, even when refused for another reason: "too similar to the user name" still holds.
+            typed = {name: cleaned.get(name) or self.data.get(self.add_prefix(name), "") for name in _PERSON}
+            person = get_user_model()(**typed)
+            try:
+                validate_password(first, person)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode(errors="replace") if isinstance(answer, bytes) else answer
+
+
+def _mail_error(exc: Exception) -> str:
+    """What went wrong sending, in words: the server's answer when it gave one."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"the mail server refused {address}: {code} {_text(answer)}"
+            for address, (code, answer) in exc.recipients.items()
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"the mail server answered {exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"could not reach the mail server ({type(exc).__name__}: {exc})"
 
 
 @admin.register(Rep)
@@ -129,6 +319,85 @@ class RepAdmin(admin.ModelAdmin[Rep]):
     list_select_related = ["user", "team"]
     list_filter = ["team", "available"]
     list_editable = ["available", "capacity"]
+    actions = ["send_invitation"]
+    new_rep_fieldsets = [
+        ("The person", {"fields": ["username", ("first_name", "last_name"), "email"]}),
+        ("Signing in", {"fields": ["access", "password1", "password2"]}),
+        ("In sales", {"fields": ["team", "capacity", "available"]}),
+    ]
+
+    def makes_accounts(self, request: HttpRequest, obj: Rep | None) -> bool:
+        """The one-step form makes a user: for those who may add users (an administrator),
+        since a person choosing a rep's password could work the queue as them. Others add
+        a rep for an existing user."""
+        return obj is None and bool(request.user.has_perm("auth.add_user"))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Rep | None = None) -> Any:
+        if self.makes_accounts(request, obj):
+            return self.new_rep_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Rep | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if self.makes_accounts(request, obj):
+            kwargs["form"] = NewRepForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Rep, form: Any, change: bool) -> None:
+        if change or not isinstance(form, NewRepForm):
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        rep = services.rep_create(
+            username=data["username"],
+            email=data["email"],
+            first_name=data.get("first_name") or "",
+            last_name=data.get("last_name") or "",
+            password=data["password1"] if data["access"] == NewRepForm.PASSWORD else None,
+            team=data["team"],
+            capacity=data["capacity"],
+            available=data["available"],
+        )
+        obj.pk, obj.user = rep.pk, rep.user
+        if data["access"] == NewRepForm.INVITE:
+            request._rep_to_invite = rep  # type: ignore[attr-defined]  # sent by add_view, once committed
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
+        response = super().add_view(request, form_url, extra_context)
+        # The admin saves in a transaction: the invitation goes once it is committed (no
+        # link to an account rolled back), and still in this request, to say how it went.
+        rep = getattr(request, "_rep_to_invite", None)
+        if rep is not None:
+            self._invite(request, rep)
+        return response
+
+    def _invite(self, request: HttpRequest, rep: Rep) -> None:
+        try:
+            services.rep_invite_send(rep=rep)
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            self.message_user(
+                request,
+                f"The rep {rep.user.get_username()} was added, but the invitation was not sent: {_mail_error(exc)}. "
+                "Select them in the list and choose 'Send an invitation to set a password' once the mail server "
+                "takes it.",
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, f"An invitation to set a password went to {rep.user.email}.", messages.SUCCESS)
+
+    @admin.action(description="Send an invitation to set a password (to the rep's own email)")
+    def send_invitation(self, request: HttpRequest, queryset: QuerySet[Rep]) -> None:
+        sent, failed = [], []
+        for rep in queryset.select_related("user", "team"):
+            try:
+                services.rep_invite_send(rep=rep)
+            except (smtplib.SMTPException, OSError, ValueError) as exc:
+                failed.append(f"{rep.user.get_username()} ({_mail_error(exc)})")
+            else:
+                sent.append(rep.user.get_username())
+        if sent:
+            self.message_user(request, f"Invitation sent to {', '.join(sent)}.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"Not sent: {'; '.join(failed)}.", messages.ERROR)
 
 
 @admin.register(QueueItem)

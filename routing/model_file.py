@@ -55,7 +55,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
 from nurture.models import Sequence
-from routing.models import RoutingAction, RoutingRule, Team, check_conditions
+from routing.models import RoutingAction, RoutingCondition, RoutingRule, Team, check_conditions
 from routing.services import score_watches_sync
 from routing.triggers import Trigger
 from scoring import file_checks as checks
@@ -358,13 +358,12 @@ def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: l
         u.get_username(): u for u in user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": wanted_users})
     }
     existing = {r.key: r for r in RoutingRule.objects.select_for_update().prefetch_related("actions")}
-    plans: list[tuple[RoutingRule, list[RoutingAction], list[RoutingAction]]] = []
+    plans: list[tuple[RoutingRule, RuleSpec, list[RoutingAction], list[RoutingAction]]] = []
     for index, spec in enumerate(specs):
         where = f"routing[{index}]"
         rule = existing.get(spec.key) or RoutingRule(key=spec.key)
         rule.name, rule.active, rule.position, rule.trigger = spec.name, spec.active, index, spec.trigger
         rule.threshold, rule.stage = spec.threshold, spec.stage
-        rule.conditions = [_condition_data(c) for c in spec.conditions]
         rule.group = _lookup(
             groups,
             spec.group,
@@ -379,15 +378,23 @@ def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: l
             _action(spec_action, f"{where}.actions[{position}]", position, old_actions, sequences, teams, users, errors)
             for position, spec_action in enumerate(spec.actions)
         ]
-        plans.append((rule, actions, old_actions))
+        plans.append((rule, spec, actions, old_actions))
     if errors:
         return []
     created = updated = 0
-    for rule, actions, old_actions in plans:
+    conditions: list[RoutingCondition] = []
+    for rule, spec, actions, old_actions in plans:
         created += rule.pk is None
         updated += rule.pk is not None
         rule.save()
         _actions_save(rule, actions, old_actions)
+        # Checked when the file was read (parse); nothing refers to a condition's row.
+        conditions.extend(
+            RoutingCondition(rule=rule, position=position, field=c.field, operator=c.operator, value=c.value)
+            for position, c in enumerate(spec.conditions)
+        )
+    RoutingCondition.objects.filter(rule__in=[rule for rule, *_ in plans]).delete()
+    RoutingCondition.objects.bulk_create(conditions)
     wanted = {s.key for s in specs}
     deactivate = sorted(key for key, rule in existing.items() if key not in wanted and rule.active)
     RoutingRule.objects.filter(key__in=deactivate).update(active=False)
@@ -497,7 +504,7 @@ def routing_model_export() -> RoutingSpec:
     rules = []
     for rule in (
         RoutingRule.objects.select_related("group")
-        .prefetch_related("actions__sequence", "actions__team", "actions__user")
+        .prefetch_related("conditions", "actions__sequence", "actions__team", "actions__user")
         .order_by("position", "key")
     ):
         rules.append(
@@ -509,7 +516,7 @@ def routing_model_export() -> RoutingSpec:
                 threshold=rule.threshold,
                 stage=rule.stage,
                 conditions=tuple(
-                    scoring_file.ConditionSpec(c["field"], c["operator"], c.get("value")) for c in rule.conditions
+                    scoring_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()
                 ),
                 actions=tuple(
                     ActionSpec(

@@ -111,12 +111,6 @@ class RoutingRule(models.Model):
         blank=True,
         help_text="For 'lifecycle stage changes': only a change to this stage (empty: any change).",
     )
-    conditions = models.JSONField(
-        default=list,
-        blank=True,
-        help_text='Only leads matching all of these, e.g. [{"field": "country", "operator": "one_of", '
-        '"value": ["Spain"]}] (operators as in scoring rules).',
-    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -131,13 +125,36 @@ class RoutingRule(models.Model):
             errors["group"] = "Choose the score group this trigger watches."
         if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
             errors["threshold"] = "Give the score this trigger watches."
-        for i, problem in enumerate(check_conditions(self.conditions)):
-            errors.setdefault("conditions", f"condition {i + 1}: {problem}")
         if errors:
             raise ValidationError(errors)
 
     def conditions_pure(self) -> tuple[pure.Condition, ...]:
-        return tuple(pure.Condition(c["field"], pure.Operator(c["operator"]), c.get("value")) for c in self.conditions)
+        """The rule's conditions (prefetch ``conditions`` when reading many rules)."""
+        return tuple(c.as_pure() for c in self.conditions.all())
+
+
+class RoutingCondition(models.Model):
+    """One test on the lead's fields; a rule acts only for leads passing all of its conditions.
+
+    Checked where conditions come in (the admin's form, the model file) with
+    :func:`scoring.rules.check_condition`, as scoring's fit conditions are."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="conditions")
+    position = models.PositiveSmallIntegerField(default=0)
+    field = models.CharField(
+        max_length=120, help_text="A lead field (country, industry, company_size…) or attributes.<name>."
+    )
+    operator = models.CharField(max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator])
+    value = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return pure.describe_condition(self.as_pure(), dimension=pure.Dimension.FIT)
+
+    def as_pure(self) -> pure.Condition:
+        return pure.Condition(self.field, pure.Operator(self.operator), self.value)
 
 
 def check_conditions(conditions: object) -> list[str]:
@@ -216,6 +233,9 @@ class RoutingAction(models.Model):
         return f"{self.get_kind_display()} ({self.rule})"
 
     def clean(self) -> None:
+        """Every problem at once, each on its field: what the kind needs, and any setting
+        the kind does not use (it would be kept and silently ignored)."""
+        errors: dict[str, str] = {}
         kind = self.Kind
         needs: dict[str, tuple[str, str]] = {
             kind.ENROLL: ("sequence", "Choose the sequence to enroll in."),
@@ -227,12 +247,42 @@ class RoutingAction(models.Model):
         }
         if self.kind in needs:
             name, message = needs[self.kind]
-            if not getattr(self, name) and not getattr(self, f"{name}_id", None):
-                raise ValidationError({name: message})
+            if not self._setting(name):
+                errors[name] = message
         if self.kind == kind.ASSIGN_OWNER and not (self.team_id or self.user_id):
-            raise ValidationError({"team": "Choose a team (its assignment picks the rep) or a user."})
+            errors["team"] = "Choose a team (its assignment picks the rep) or a user."
         if self.kind == kind.WEBHOOK and not self.secret:
-            raise ValidationError({"secret": "Give a secret: the receiver checks the signature with it."})
+            errors["secret"] = "Give a secret: the receiver checks the signature with it."  # noqa: S105 - words
+        if self.kind in KIND_SETTINGS:
+            label = self.Kind(self.kind).label
+            for name in ACTION_SETTINGS:
+                if name not in KIND_SETTINGS[self.kind] and self._setting(name):
+                    errors.setdefault(name, f"'{label}' does not use this: leave it empty.")
+        if errors:
+            raise ValidationError(errors)
+
+    def _setting(self, name: str) -> object:
+        """A setting's value; for a foreign key its id (no query), else the object given
+        but not saved yet (a model file's new team)."""
+        if name in ("sequence", "team", "user"):
+            return getattr(self, f"{name}_id") or getattr(self, name)
+        return getattr(self, name)
+
+
+# What each kind of action reads, in the order the admin shows them: the admin shows
+# only these for the kind chosen, and an action's check refuses a value in any other.
+ACTION_SETTINGS = ("sequence", "team", "user", "stage", "tag", "url", "secret", "message")
+KIND_SETTINGS: dict[str, tuple[str, ...]] = {
+    RoutingAction.Kind.ENROLL: ("sequence",),
+    RoutingAction.Kind.EXIT_SEQUENCE: ("sequence",),
+    RoutingAction.Kind.EXIT_ALL: (),
+    RoutingAction.Kind.ROUTE_TO_QUEUE: ("team",),
+    RoutingAction.Kind.ASSIGN_OWNER: ("team", "user"),
+    RoutingAction.Kind.NOTIFY: ("team", "message"),
+    RoutingAction.Kind.SET_STAGE: ("stage",),
+    RoutingAction.Kind.ADD_TAG: ("tag",),
+    RoutingAction.Kind.WEBHOOK: ("url", "secret"),
+}
 
 
 class ActionRun(models.Model):

@@ -159,3 +159,30 @@ def rules_by_type() -> dict[str, list[str]]:
         for kind in kinds or ():
             found.setdefault(kind, []).append(name if active else f"{name} (inactive)")
     return found
+
+
+# How many of the newest leads the admin looks at for custom attribute names: enough to
+# see what the senders send, a bounded read however many leads there are.
+ATTRIBUTE_SAMPLE = 1000
+
+
+def lead_fields_known(*, extra_fields: Iterable[str] = ()) -> dict[str, str]:
+    """What a fit condition may test, to offer in the admin: the lead fields with their
+    words, then ``attributes.<name>`` for the custom attributes rules already test, those
+    in ``extra_fields`` (another app's conditions) and those of the newest leads. Three
+    queries at most, whatever the number of leads."""
+    known = dict(pure.LEAD_FIELDS)
+    attributes: set[str] = {
+        name
+        for name in RuleCondition.objects.filter(
+            rule__dimension=pure.Dimension.FIT, field__startswith=pure.CUSTOM_PREFIX
+        ).values_list("field", flat=True)
+    }
+    attributes.update(name for name in extra_fields if name.startswith(pure.CUSTOM_PREFIX))
+    for values in Lead.objects.order_by("-pk").values_list("attributes", flat=True)[:ATTRIBUTE_SAMPLE]:
+        if isinstance(values, dict):
+            attributes.update(f"{pure.CUSTOM_PREFIX}{key}" for key in values)
+    for name in sorted(attributes):
+        if pure.check_field(name, dimension=pure.Dimension.FIT) is None:
+            known.setdefault(name, f"custom attribute {name[len(pure.CUSTOM_PREFIX) :]}")
+    return known

@@ -3,23 +3,29 @@ figures per step and enrolling leads by email."""
 
 from __future__ import annotations
 
+import logging
 import re
+import smtplib
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from nurture import content, selectors, services, timing
 from nurture.models import Enrollment, Sequence, Step
 from scoring.models import Lead
+
+logger = logging.getLogger(__name__)
 
 WEEKDAY_CHOICES = [(index, name.title()) for index, name in enumerate(timing.WEEKDAYS)]
 
@@ -82,11 +88,19 @@ class StepInline(admin.StackedInline[Step, Sequence]):
     form = StepForm
     extra = 0
     ordering = ["position"]
+    readonly_fields = ["test_email"]
     fieldsets = [
-        (None, {"fields": [("position", "campaign"), ("wait_days", "wait_hours")]}),
+        (None, {"fields": [("position", "campaign"), ("wait_days", "wait_hours"), "test_email"]}),
         ("Send window (lead's local time)", {"fields": [("send_hour_start", "send_hour_end"), "send_weekdays"]}),
         ("Content", {"fields": ["subject_template", "text_template", "html_template"]}),
     ]
+
+    @admin.display(description="Test email")
+    def test_email(self, obj: Step) -> SafeString:
+        if obj.pk is None:
+            return SafeString("Save the step first: then preview it and send yourself a test.")
+        url = reverse("admin:nurture_sequence_preview", args=[obj.sequence_id])
+        return format_html('<a href="{}#step-{}">Preview and send me a test</a>', url, obj.pk)
 
 
 class PreviewForm(forms.Form):
@@ -175,6 +189,11 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
                 name="nurture_sequence_preview",
             ),
             path(
+                "<int:object_id>/steps/<int:step_id>/test/",
+                self.admin_site.admin_view(self.test_email_view),
+                name="nurture_sequence_step_test",
+            ),
+            path(
                 "<int:object_id>/enroll/",
                 self.admin_site.admin_view(self.enroll_view),
                 name="nurture_sequence_enroll",
@@ -200,8 +219,48 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
             "form": form,
             "lead": lead,
             "previews": previews,
+            "can_send_test": self.has_change_permission(request, sequence),
         }
         return TemplateResponse(request, "admin/nurture/sequence/preview.html", context)
+
+    def test_email_view(self, request: HttpRequest, object_id: int, step_id: int) -> HttpResponse:
+        """Send the step's email, rendered for the sample lead, to the signed-in person."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        step = get_object_or_404(Step.objects.select_related("sequence"), pk=step_id, sequence_id=object_id)
+        if not self.has_change_permission(request, step.sequence):
+            raise PermissionDenied
+        back = reverse("admin:nurture_sequence_preview", args=[object_id]) + f"#step-{step.pk}"
+        to = str(getattr(request.user, "email", "") or "")
+        if not to:
+            self.message_user(
+                request,
+                "Your account has no email address to send the test to: ask an administrator to add one "
+                "(Authentication and Authorization, Users).",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(back)
+        try:
+            subject = services.step_sample_send(step=step, to=to)
+        except content.TemplateProblems as exc:
+            self.message_user(request, f"Step {step.position} cannot be rendered: {exc}", messages.ERROR)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.message_user(
+                request,
+                f"The test email was not sent: the mail server could not take it ({type(exc).__name__}: {exc}).",
+                messages.ERROR,
+            )
+        except Exception as exc:  # a template's own rendering error, or an address not usable
+            logger.warning("nurture: test email of step %s not sent", step.pk, exc_info=True)
+            self.message_user(request, f"The test email was not sent: {exc}", messages.ERROR)
+        else:
+            where = (
+                f" (no mail server is set in EMAIL_HOST: it was written to a file in {settings.EMAIL_FILE_PATH})"
+                if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend"
+                else ""
+            )
+            self.message_user(request, f"Test email “{subject}” sent to {to}{where}.", messages.SUCCESS)
+        return HttpResponseRedirect(back)
 
     def enroll_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         sequence = get_object_or_404(Sequence, pk=object_id)

@@ -4,7 +4,8 @@ Split by topic: :mod:`~nurture.services.enrollment` (enrolling, exiting,
 unsubscribing), :mod:`~nurture.services.sending` (due steps claimed, sent exactly
 once, recorded; its phases in :mod:`~nurture.services.claiming` and
 :mod:`~nurture.services.messages`), :mod:`~nurture.services.engagement` (opens and clicks counted),
-:mod:`~nurture.services.sequences` (the sequence file) and
+:mod:`~nurture.services.sequences` (the sequence file), :mod:`~nurture.services.samples`
+(a step sent to a marketer as a test) and
 :mod:`~nurture.services.facts` (what their decisions read about a lead). The names
 other modules use are kept here.
 """
@@ -26,6 +27,7 @@ from nurture.services.enrollment import (
 )
 from nurture.services.facts import OPEN, claim_lease, lead_facts, lead_time_zone
 from nurture.services.messages import NurtureEmail, Outcome, classify_smtp_error
+from nurture.services.samples import step_sample_send
 from nurture.services.sending import deliveries_send_all_due, deliveries_send_due
 from nurture.services.sequences import ImportSummary, SequenceImportError, sequences_import
 
@@ -56,4 +58,5 @@ __all__ = [
     "leads_exit_all",
     "leads_exit_sequence",
     "sequences_import",
+    "step_sample_send",
 ]

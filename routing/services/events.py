@@ -59,8 +59,8 @@ class LoadedRule:
 
 
 def rules_load() -> list[LoadedRule]:
-    """Active rules with their actions, in order (two queries)."""
-    rules = RoutingRule.objects.filter(active=True).prefetch_related("actions__sequence", "actions__team")
+    """Active rules with their conditions and actions, in order (three queries)."""
+    rules = RoutingRule.objects.filter(active=True).prefetch_related("conditions", "actions__sequence", "actions__team")
     return [
         LoadedRule(
             rule,

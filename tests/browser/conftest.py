@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.nurture.conftest import smtp, smtp_sink  # noqa: F401  (fixtures: the real SMTP server on loopback)
+
 ARGS = [
     "--no-sandbox",
     "--headless",

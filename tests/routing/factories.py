@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from factory.declarations import LazyFunction, PostGenerationMethodCall, Sequenc
 from factory.django import DjangoModelFactory
 
 from routing import sales, services
-from routing.models import QueueItem, Rep, RoutingAction, RoutingRule, Team
+from routing.models import QueueItem, Rep, RoutingAction, RoutingCondition, RoutingRule, Team
 from scoring import services as scoring
 from scoring.models import Lead
 from scoring.rules import Dimension
@@ -24,6 +25,7 @@ _marketing_more = importlib.import_module("routing.migrations.0007_marketing_set
 _marketing_model_name = importlib.import_module("routing.migrations.0008_marketing_model_name")
 _event_types = importlib.import_module("scoring.migrations.0018_event_types")
 _reports = importlib.import_module("reports.migrations.0001_initial")
+_conditions_as_rows = importlib.import_module("routing.migrations.0011_routing_conditions_as_rows")
 # Models that moved to intake since, their permissions with them.
 _to_intake = importlib.import_module("intake.migrations.0001_initial").MOVED
 
@@ -43,6 +45,7 @@ def group(name: str) -> Group:
         wanted += [(app, f"view_{model}") for app, models in _groups.MARKETING_VIEW_ONLY.items() for model in models]
         wanted += _marketing_more.MARKETING + _marketing_model_name.MARKETING + _event_types.MARKETING
         wanted += _reports.PERMISSION
+        wanted += _conditions_as_rows.MARKETING
         wanted = [
             ("intake" if app == "scoring" and codename.split("_", 1)[1] in _to_intake else app, codename)
             for app, codename in wanted
@@ -116,8 +119,15 @@ class QueueItemFactory(DjangoModelFactory[QueueItem]):
         return item
 
 
-def rule(trigger: str, *actions: dict[str, Any], sync: bool = True, **fields: Any) -> RoutingRule:
-    """An active routing rule with ``actions`` (each a dict of RoutingAction fields), in order.
+def rule(
+    trigger: str,
+    *actions: dict[str, Any],
+    sync: bool = True,
+    conditions: Iterable[Mapping[str, Any]] = (),
+    **fields: Any,
+) -> RoutingRule:
+    """An active routing rule with ``actions`` (each a dict of RoutingAction fields), in order,
+    and ``conditions`` (each {field, operator, value}).
 
     Syncs the watched scores, as the admin does when a rule is saved."""
     count = RoutingRule.objects.count()
@@ -125,6 +135,8 @@ def rule(trigger: str, *actions: dict[str, Any], sync: bool = True, **fields: An
     fields.setdefault("name", f"Rule {count}")
     fields.setdefault("position", count)
     made = RoutingRule.objects.create(trigger=trigger, **fields)
+    for position, condition in enumerate(conditions):
+        RoutingCondition.objects.create(rule=made, position=position, **condition)
     for position, action in enumerate(actions):
         RoutingAction.objects.create(rule=made, position=position, **action)
     if sync:

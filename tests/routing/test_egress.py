@@ -70,6 +70,11 @@ INSIDE = [
 ]
 
 
+def actions_formset(response: Any) -> Any:
+    """The rule page's actions (beside its conditions)."""
+    return next(f.formset for f in response.context["inline_admin_formsets"] if f.formset.prefix == "actions")
+
+
 @pytest.fixture
 def nothing_allowed(settings: Any) -> Any:
     settings.LEADFLOW_WEBHOOK_ALLOWED_NETWORKS = []
@@ -185,7 +190,10 @@ def rule_form(url: str, *, secret: str = SECRET) -> dict[str, str]:
         "active": "on",
         "position": "0",
         "trigger": "qualified",
-        "conditions": "[]",
+        "conditions-TOTAL_FORMS": "0",
+        "conditions-INITIAL_FORMS": "0",
+        "conditions-MIN_NUM_FORMS": "0",
+        "conditions-MAX_NUM_FORMS": "1000",
         "actions-TOTAL_FORMS": "1",
         "actions-INITIAL_FORMS": "0",
         "actions-MIN_NUM_FORMS": "0",
@@ -213,7 +221,7 @@ def test_the_admin_refuses_it_on_the_field_and_stores_nothing(nothing_allowed: A
     response = client.post(reverse("admin:routing_routingrule_add"), rule_form(url))
 
     assert response.status_code == 200  # the form again, with the error
-    [errors] = response.context["inline_admin_formsets"][0].formset.errors
+    [errors] = actions_formset(response).errors
     assert problem[0].upper() + problem[1:] in errors["url"][0]
     assert "LEADFLOW_WEBHOOK_ALLOWED_NETWORKS" in errors["url"][0]
     assert not RoutingRule.objects.exists()

@@ -31,6 +31,11 @@ OLD_KEY = "the-key-before-the-rotation-" + "x" * 30
 NEW_KEY = "the-key-after-the-rotation-" + "y" * 30
 
 
+def actions_formset(response: Any) -> Any:
+    """The rule page's actions (beside its conditions)."""
+    return next(f.formset for f in response.context["inline_admin_formsets"] if f.formset.prefix == "actions")
+
+
 def stored(action: RoutingAction) -> str:
     """What the database holds in the secret column, read past the model."""
     with connection.cursor() as cursor:
@@ -129,7 +134,10 @@ def change_form(action: RoutingAction, secret: str, **changes: str) -> dict[str,
         "active": "on",
         "position": "0",
         "trigger": made.trigger,
-        "conditions": "[]",
+        "conditions-TOTAL_FORMS": "0",
+        "conditions-INITIAL_FORMS": "0",
+        "conditions-MIN_NUM_FORMS": "0",
+        "conditions-MAX_NUM_FORMS": "1000",
         "actions-TOTAL_FORMS": "1",
         "actions-INITIAL_FORMS": "1",
         "actions-MIN_NUM_FORMS": "0",
@@ -180,7 +188,10 @@ def test_a_new_webhook_in_the_admin_needs_its_secret() -> None:
         "active": "on",
         "position": "0",
         "trigger": "qualified",
-        "conditions": "[]",
+        "conditions-TOTAL_FORMS": "0",
+        "conditions-INITIAL_FORMS": "0",
+        "conditions-MIN_NUM_FORMS": "0",
+        "conditions-MAX_NUM_FORMS": "1000",
         "actions-TOTAL_FORMS": "1",
         "actions-INITIAL_FORMS": "0",
         "actions-MIN_NUM_FORMS": "0",
@@ -192,7 +203,7 @@ def test_a_new_webhook_in_the_admin_needs_its_secret() -> None:
     }
     response = client.post(reverse("admin:routing_routingrule_add"), data)
     assert response.status_code == 200
-    [errors] = response.context["inline_admin_formsets"][0].formset.errors
+    [errors] = actions_formset(response).errors
     assert errors["secret"] == ["Give a secret: the receiver checks the signature with it."]
     assert not RoutingRule.objects.exists()
 

@@ -1,0 +1,71 @@
+"""The sales queue on a phone (375 px wide, as an iPhone SE or 13 mini shows it): the
+header and the page fit the screen, nothing runs off the side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.factories import LeadFactory
+from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, TeamFactory
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+WIDTH = 375
+
+
+def test_the_header_and_the_queue_fit_a_phone(browser: Browser, live_server: object, tmp_path: Path) -> None:
+    base = str(live_server)
+    team = TeamFactory.create(name="Personal shoppers of the north coast", sla_hours=4)
+    RepFactory.create(
+        user__username="maria", user__first_name="María Fernanda", user__last_name="Quirós Villalobos", team=team
+    )
+    lead = LeadFactory.create(
+        first_name="Bartholomew",
+        last_name="Featherstonehaugh",
+        company="Analytical Engines and Difference Machines",
+        email="bartholomew.featherstonehaugh@analytical-engines.example",
+    )
+    QueueItemFactory.create(lead=lead, team=team)
+
+    context = browser.new_context(viewport={"width": WIDTH, "height": 740}, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", "maria")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/sales/")
+    page.screenshot(path=str(tmp_path / "queue-375.png"), full_page=True)
+
+    # Everything the header holds is on screen and inside the bar, each on one line (not
+    # squeezed into a column of words spilling out of it): brand, queue link, who, log out.
+    header = page.locator("header.topbar")
+    bar = header.bounding_box()
+    assert bar is not None
+    for part in [".brand", ".topnav a", ".whoami > span", ".whoami button"]:
+        box = header.locator(part).bounding_box()
+        assert box is not None, part
+        assert box["x"] >= 0, part
+        assert box["x"] + box["width"] <= WIDTH, f"{part} ends at {box['x'] + box['width']} px"
+        assert bar["y"] <= box["y"], f"{part} starts above the bar"
+        assert box["y"] + box["height"] <= bar["y"] + bar["height"], f"{part} spills out of the bar"
+        assert box["height"] <= 40, f"{part} takes {box['height']} px: wrapped onto several lines"
+    assert header.get_by_role("button", name="Log out").is_visible()
+    assert header.get_by_role("link", name="Sales queue").is_visible()
+
+    # No element makes the page wider than the screen (no sideways scrolling).
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth]")
+    assert max(widths) <= WIDTH, widths
+    overflowing = page.evaluate(
+        """(width) => Array.from(document.querySelectorAll('body *'))
+            .filter(e => e.getBoundingClientRect().right > width + 0.5 && e.getClientRects().length)
+            .filter(e => !e.closest('[style*=\"overflow\"]'))
+            .map(e => e.tagName + '.' + e.className)""",
+        WIDTH,
+    )
+    assert overflowing == []
