@@ -6,6 +6,10 @@ class ScoringConfig(AppConfig):
     verbose_name = "Scoring"
 
     def ready(self) -> None:
+        # Campaigns stand in the model file as a section of their own, like other apps' parts.
+        from scoring.services import campaigns
+
+        campaigns.register()
         # Services enqueue tasks by name; importing the tasks registers them, with the
         # options they are declared with (expiry), in every process, web ones too.
         from scoring import tasks  # noqa: F401

@@ -4,7 +4,7 @@ do (:mod:`~scoring.models.leads`), the ledger and what happens over time
 (:mod:`~scoring.models.ledger`), and the lists kept beside them
 (:mod:`~scoring.models.records`). Every name is kept here."""
 
-from scoring.models.design import DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
+from scoring.models.design import Campaign, DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
 from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
@@ -12,6 +12,7 @@ from scoring.models.records import SetAside, SuppressedAddress
 
 __all__ = [
     "Account",
+    "Campaign",
     "DecayPolicy",
     "DecayRun",
     "EventType",

@@ -3,10 +3,12 @@ conditions, the decay policy, and the scores routing watches."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from scoring import decay, model_file
+from scoring import campaign_file, decay, model_file
 from scoring import rules as pure
 
 
@@ -177,3 +179,51 @@ class ScoreWatch(models.Model):
 
     def __str__(self) -> str:
         return f"watch {self.value}"
+
+
+class Campaign(models.Model):
+    """A marketing campaign, known by the key interactions carry in their ``campaign``
+    property (nurture's opens and clicks, the API, forms' links). Interactions keep the
+    key as text, so a key sent before its campaign is defined counts once it is."""
+
+    key = models.SlugField(
+        max_length=campaign_file.KEY_MAX_LENGTH,
+        unique=True,
+        help_text="The value interactions carry in their campaign property, e.g. spring-sale.",
+    )
+    name = models.CharField(max_length=200)
+    channel = models.CharField(
+        max_length=campaign_file.CHANNEL_MAX_LENGTH, blank=True, help_text="E.g. email, paid search, events."
+    )
+    cost = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="What the campaign cost, in the currency deals are won in. Empty: not known.",
+    )
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_date__isnull=True) | Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                name="campaign_ends_after_start",
+                violation_error_message="The end date must not be before the start date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(cost__isnull=True) | Q(cost__gte=0),
+                name="campaign_cost_not_negative",
+                violation_error_message="The cost must not be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValidationError({"end_date": "The end date must not be before the start date."})
