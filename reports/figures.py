@@ -8,10 +8,12 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 NONE = "\u2014"  # a figure that has no value (a rate of nothing, a median of no times): an em dash
 EN_DASH = "\u2013"
 TIMES = "\u00d7"
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,23 @@ def heat(value: float | None, top: float | None) -> int:
     if not top:
         return 1
     return max(1, min(5, math.ceil(5 * value / top)))
+
+
+def money(value: Decimal | None) -> str:
+    """An amount with two decimals, e.g. "1200.50"; no value: a dash."""
+    return NONE if value is None else f"{value.quantize(CENT, rounding=ROUND_HALF_UP)}"
+
+
+def money_per(amount: Decimal | None, count: int) -> str:
+    """An amount shared over ``count`` (cost per MQL): a dash without an amount or a count."""
+    return NONE if amount is None or not count else money(amount / count)
+
+
+def return_on_cost(revenue: Decimal, cost: Decimal | None) -> float | None:
+    """(revenue - cost) / cost; None without a cost (unknown or nothing spent)."""
+    return None if not cost else float((revenue - cost) / cost)
+
+
+def percent_of(value: float | None) -> str:
+    """A ratio as a percentage with one decimal, e.g. 1.5 as "150.0%"; None: a dash."""
+    return NONE if value is None else f"{100 * value:.1f}%"

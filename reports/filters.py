@@ -15,7 +15,9 @@ from scoring.models import ScoreGroup
 
 NO_GROUP = "none"  # the group filter's value for leads below the lowest group
 SOURCE_MAX_LENGTH = 100
-ALL_FILTERS = ("start", "end", "source", "team", "sequence", "group")
+ALL_FILTERS = ("start", "end", "source", "team", "sequence", "group", "attribution")
+# Which of a lead's campaign touches gets its MQL, SQL, win and revenue.
+ATTRIBUTIONS = {"first": "first touch", "last": "last touch"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Filters:
     sequence_id: int | None = None
     group: str = ""  # a score group's key, NO_GROUP, or "" (all)
     groups: list[ScoreGroup] = field(default_factory=list)  # every group, lowest first
+    attribution: str = "first"  # a key of ATTRIBUTIONS
 
     def since(self) -> datetime | None:
         """The first moment of ``start``, in the site's time zone."""
@@ -108,7 +111,12 @@ def filters_parse(
     if group and group != NO_GROUP and group not in known_groups:
         errors["group"] = f"No score group '{group[:60]}' (known: {', '.join([*known_groups, NO_GROUP])})."
         group = ""
+    attribution = given("attribution") or "first"
+    if attribution not in ATTRIBUTIONS:
+        errors["attribution"] = f"'{attribution[:40]}' is not one of {', '.join(ATTRIBUTIONS)}."
+        attribution = "first"
     filters = Filters(
+        attribution=attribution,
         start=start,
         end=end,
         source=source,

@@ -10,7 +10,7 @@ from typing import Any
 
 from reports import figures, queries
 from reports.figures import NONE, percent
-from reports.filters import Filters
+from reports.filters import ATTRIBUTIONS, Filters
 from routing.models import Outcome
 from scoring.models import ScoreGroup
 
@@ -331,6 +331,66 @@ def show_feedback(filters: Filters) -> Shown:
     return Shown(table, chart=chart if rows else None)
 
 
+NOT_DEFINED = "not defined"
+
+
+def show_campaigns(filters: Filters) -> Shown:
+    rows = queries.campaign_returns(filters)
+    touch = ATTRIBUTIONS[filters.attribution]
+    table = Table(
+        [
+            "Campaign",
+            "Name",
+            "Channel",
+            "Leads (first touch)",
+            "Leads (last touch)",
+            f"MQLs ({touch})",
+            f"SQLs ({touch})",
+            f"Won ({touch})",
+            f"Revenue ({touch})",
+            "Cost",
+            "Cost per MQL",
+            "Return on cost",
+        ],
+        [
+            [
+                row.key,
+                row.campaign.name if row.campaign else NOT_DEFINED,
+                row.campaign.channel if row.campaign else "",
+                str(row.first_touch_leads),
+                str(row.last_touch_leads),
+                str(row.attributed.mqls),
+                str(row.attributed.sqls),
+                str(row.attributed.won),
+                figures.money(row.attributed.revenue),
+                figures.money(row.campaign.cost if row.campaign else None),
+                figures.money_per(row.campaign.cost if row.campaign else None, row.attributed.mqls),
+                figures.percent_of(
+                    figures.return_on_cost(row.attributed.revenue, row.campaign.cost if row.campaign else None)
+                ),
+            ]
+            for row in rows
+        ],
+        first_text_columns=3,
+    )
+    defined = [row for row in rows if row.campaign is not None]
+    chart = {
+        "type": "bar",
+        "labels": [row.campaign.name for row in defined if row.campaign],
+        "datasets": [
+            {"label": f"Revenue ({touch})", "data": [float(row.attributed.revenue) for row in defined]},
+            {
+                "label": "Cost",
+                "data": [
+                    float(row.campaign.cost) if row.campaign and row.campaign.cost is not None else None
+                    for row in defined
+                ],
+            },
+        ],
+    }
+    return Shown(table, chart=chart if defined else None)
+
+
 def _bands(bands: tuple[figures.Band, ...]) -> str:
     return ", ".join(f"{name} {span}" for name, span in figures.bands_described(bands))
 
@@ -438,6 +498,28 @@ REPORTS: tuple[Report, ...] = (
         ("start", "end", "source", "team", "group"),
         show_feedback,
         dates="entering the sales queue",
+    ),
+    Report(
+        "campaigns",
+        "Campaigns and what they return",
+        "Do marketing's campaigns bring leads that buy, and do they earn back what they cost?",
+        (
+            "A lead's campaign touches are its interactions with a campaign property (nurture's opens and "
+            "clicks carry their step's campaign; other senders set it). Its first touch is the one that "
+            "happened first, its last touch the one that happened last (by when they happened, not when they "
+            "arrived). Each lead counts once in each of the two Leads columns.",
+            "MQLs, SQLs, Won and Revenue go to the touch chosen as Attribution (first touch unless chosen "
+            "otherwise): MQLs and SQLs are those leads that ever reached that stage or a later one (the stage "
+            "history, or their stage now); Won those with a won outcome; Revenue adds up the amounts of their "
+            "won outcomes.",
+            "Cost is the campaign's whole cost, whatever the dates. Cost per MQL: cost / MQLs. Return on cost: "
+            f"(revenue - cost) / cost. {NONE}: no cost given (or none spent), or no MQLs.",
+            f'A key interactions carry that no campaign defines is listed as "{NOT_DEFINED}": define it '
+            "(admin: Campaigns, or the model file's campaigns) to give it a name and a cost.",
+        ),
+        ("start", "end", "source", "attribution"),
+        show_campaigns,
+        dates="the touch (the first touch for its column, the last touch for its own)",
     ),
 )
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from reports import overview as sections
-from reports.filters import NO_GROUP, Choices, filters_parse
+from reports.filters import ATTRIBUTIONS, NO_GROUP, Choices, filters_parse
 from reports.tables import BY_SLUG, REPORTS, Report
 
 View = Callable[..., HttpResponse]
@@ -109,6 +109,7 @@ def report_page(request: HttpRequest, slug: str) -> HttpResponse:
         "applies": set(report.filters),
         "choices": choices,
         "no_group": NO_GROUP,
+        "attributions": ATTRIBUTIONS,
         "csv_url": reverse(f"reports:{slug}-csv") + (f"?{query}" if query else ""),
         "page_url": reverse(f"reports:{slug}"),
     }

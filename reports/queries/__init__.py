@@ -4,6 +4,7 @@ Each runs a fixed number of queries, whatever the number of leads.
 
 "Converted" means the lead has a *won* outcome (:class:`routing.models.Outcome`)."""
 
+from reports.queries.campaigns import CampaignRow, Touches, campaign_returns
 from reports.queries.conversion import (
     GridCell,
     GroupRow,
@@ -16,6 +17,7 @@ from reports.queries.nurture import StepRow, nurture_steps
 from reports.queries.sales import MonthRow, ReasonRow, SpeedRow, feedback_by_month, sales_reasons, speed_to_lead
 
 __all__ = [
+    "CampaignRow",
     "GridCell",
     "GroupRow",
     "MonthRow",
@@ -23,6 +25,8 @@ __all__ = [
     "RuleLiftRow",
     "SpeedRow",
     "StepRow",
+    "Touches",
+    "campaign_returns",
     "conversion_by_group",
     "conversion_grid",
     "feedback_by_month",

@@ -16,6 +16,16 @@ Score groups: warm 20+, hot 40+. Rules: "Demo request" (engagement +30), "Right 
 (fit +15), "Careers page" (engagement -5; L1's award was taken back whole by a rescore).
 Every lead was created on Nov 1, but L5 on Oct 15. Teams: North (SLA 4 h: alice, bob),
 South (SLA 2 h: carol). The tests say what each report must show from this.
+
+Campaigns: spring (Spring sale, email, cost 1000), ads (Search ads, paid search, cost
+600), webinar (Autumn webinar, events, no cost); fb-promo is carried but not defined.
+
+    lead  campaign touches                      first    last     stages reached        won amount
+    L1    spring Nov 1 10:00, webinar Nov 3     spring   webinar  mql, sql, customer    3000
+    L2    ads Nov 2                             ads      ads      mql
+    L3    webinar Oct 31, spring Nov 6          webinar  spring   customer (now only)   500
+    L4    fb-promo Nov 4                        fb-promo fb-promo mql, disqualified
+    L5    spring Nov 7 (no other interaction)   spring   spring   mql
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from django.contrib.auth.models import Permission, User
 
 from nurture.models import Delivery, Enrollment, Sequence, Step
 from routing.models import Outcome, QueueItem, Rep, Team
-from scoring.models import Interaction, Lead, ScoreEntry, ScoreGroup, ScoringRule
+from scoring.models import Campaign, Interaction, Lead, ScoreEntry, ScoreGroup, ScoringRule, StageChange
 from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import RepFactory, TeamFactory, UserFactory, group, marketer
@@ -82,6 +92,43 @@ def deliver(
         created_at=when,
         updated_at=when,
     )
+
+
+def touched(lead: Lead, campaign: str, when: datetime, kind: str = "email_click") -> None:
+    """An interaction carrying a campaign, as nurture's clicks do (no source of its own)."""
+    Interaction.objects.create(
+        lead=lead, type=kind, occurred_at=when, properties={"campaign": campaign}, idempotency_key=f"cmp-{next(_keys)}"
+    )
+
+
+def staged(lead: Lead, *stages: tuple[str, datetime], now: str | None = None) -> None:
+    """The lead's stage history (from ``lead`` on), and its stage now (else the last one)."""
+    before = "lead"
+    for stage, when in stages:
+        StageChange.objects.create(lead=lead, from_stage=before, to_stage=stage, at=when, cause="routing")
+        before = stage
+    Lead.objects.filter(pk=lead.pk).update(lifecycle_stage=now or before)
+
+
+def campaign_history(leads: list[Lead]) -> None:
+    l1, l2, l3, l4, l5 = leads
+    Campaign.objects.create(key="spring", name="Spring sale", channel="email", cost=1000)
+    Campaign.objects.create(key="ads", name="Search ads", channel="paid search", cost=600)
+    Campaign.objects.create(key="webinar", name="Autumn webinar", channel="events")
+    touched(l1, "spring", at(11, 1, 10))
+    touched(l1, "webinar", at(11, 3))
+    touched(l2, "ads", at(11, 2))
+    touched(l3, "spring", at(11, 6))
+    touched(l3, "webinar", at(10, 31), kind="webinar")  # recorded later, happened first
+    touched(l4, "fb-promo", at(11, 4))
+    touched(l5, "spring", at(11, 7))
+    staged(l1, ("mql", at(11, 1, 12)), ("sql", at(11, 2, 11)), ("customer", at(11, 2, 15)))
+    staged(l2, ("mql", at(11, 3)))
+    staged(l3, now="customer")  # became one before the stage history was kept
+    staged(l4, ("mql", at(11, 30)), ("disqualified", at(12, 1, 10)))
+    staged(l5, ("mql", at(11, 20)))
+    Outcome.objects.filter(lead=l1, kind="won").update(amount=3000)
+    Outcome.objects.filter(lead=l3, kind="won").update(amount=500)
 
 
 @dataclass
@@ -180,6 +227,8 @@ def closed_loop_history() -> History:
     e5 = enroll(l1, long_term, 1)
     deliver(e5, still, at(12, 3))  # after L1 was won: not "converted afterwards"
 
+    campaign_history(leads)
+
     return History(
         leads=leads,
         items=[i1, i2, i3, i4, i5, i6],
@@ -212,6 +261,9 @@ def more_history(history: History, n: int) -> None:
             outcome(handed, "won", at(11, 6 + i % 20, 12), user)
         elif i % 3 == 1:
             outcome(handed, "rejected", at(11, 6 + i % 20, 12), user, f"Reason {i % 4}")
+        touched(lead, "spring", at(11, 2))
+        touched(lead, f"extra-{i}", at(11, 3))  # not defined: a row of its own
+        staged(lead, ("mql", at(11, 4)))
         sequence = history.sequences["welcome"]
         enrollment = Enrollment.objects.create(lead=lead, sequence=sequence, position=1, enrolled_at=at(10, 31))
         deliver(enrollment, sequence.steps.get(position=1), at(11, 1), opens=i % 2)
