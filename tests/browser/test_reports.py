@@ -95,3 +95,35 @@ def test_a_marketer_reads_two_reports_with_charts_and_their_csv(browser: Browser
     assert "is not a date" in page.locator("[role=alert]").inner_text()
     assert page.locator("#report-table").count() == 0
     assert violations == []
+
+
+def test_a_marketer_reads_what_the_campaigns_return_by_last_touch(browser: Browser, live_server: object) -> None:
+    base = str(live_server)
+    closed_loop_history()
+    reader(username="mara")
+    page = browser.new_context().new_page()
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+
+    page.goto(f"{base}/accounts/login/?next=/reports/all/")
+    page.fill("#id_username", "mara")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/reports/all/")
+    page.get_by_role("link", name="Campaigns and what they return").click()
+    page.wait_for_url(f"{base}/reports/campaigns/")
+    chart_drawn(page, bars=3)  # revenue against cost, per defined campaign
+
+    page.select_option("select[name=attribution]", "last")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r".*/reports/campaigns/\?.*attribution=last"))
+    chart_drawn(page, bars=3)
+    rows = page.evaluate(PAGE_ROWS)
+    spring = next(row for row in rows if row[0] == "spring")
+    assert spring[3:] == ["2", "2", "2", "1", "1", "500.00", "1000.00", "500.00", "-50.0%"]
+    assert [row[:2] for row in rows if row[1] == "not defined"] == [["fb-promo", "not defined"]]
+    header, *exported = csv_of(page, base)
+    assert header == page.locator("#report-table thead th").all_text_contents()
+    assert header[5] == "MQLs (last touch)"
+    assert exported == rows
+    assert violations == []
