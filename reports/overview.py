@@ -334,6 +334,11 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
+def _signed(difference: int) -> str:
+    """Above or below the target: "+3", "-2", and "0" on it."""
+    return f"{difference:+d}" if difference else "0"
+
+
 def mqls_against_target(*, now: datetime) -> Section:
     """Marketing's monthly MQL target against the leads that reached MQL in each of the
     last six months and the current one (to date): two queries, one counting every month."""
@@ -363,7 +368,7 @@ def mqls_against_target(*, now: datetime) -> Section:
                 "" if target is None else str(target),
                 str(count),
                 _percent(count, target) if target is not None else "",
-                "" if target is None else f"{count - target:+d}" if count != target else "0",
+                "" if target is None else _signed(count - target),
             ]
         )
     return Section(
