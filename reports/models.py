@@ -39,3 +39,21 @@ class DailyGroupCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.leads} leads in {self.group or 'no group'}"
+
+
+class MqlTarget(models.Model):
+    """Marketing's side of the agreement with sales: how many MQLs it commits to deliver
+    in a month. The overview shows each month's target against the leads that reached
+    MQL in it (:func:`reports.overview.mqls_against_target`). Marketing edits it in the
+    admin."""
+
+    month = models.DateField(unique=True, help_text="The month, written YYYY-MM (kept as its first day).")
+    target = models.PositiveIntegerField(help_text="MQLs marketing commits to deliver to sales in the month.")
+
+    class Meta:
+        ordering = ["-month"]
+        verbose_name = "MQL target"
+        constraints = [models.CheckConstraint(condition=Q(month__day=1), name="mqltarget_first_day_of_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.target} MQLs"

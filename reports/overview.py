@@ -19,9 +19,9 @@ Choices the page explains in its own words:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
@@ -29,7 +29,7 @@ from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
 from reports import bins as binning
-from reports.models import DailyGroupCount
+from reports.models import DailyGroupCount, MqlTarget
 from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
 from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup, StageChange
@@ -320,6 +320,76 @@ def transitions() -> Section:
     )
 
 
+MQL_MONTHS = 6  # full months before the current one
+# Reaching MQL: entering MQL or a stage past it (on the way to a sale) from one before it.
+MQL_OR_LATER = (LifecycleStage.MQL, LifecycleStage.SQL, LifecycleStage.OPPORTUNITY, LifecycleStage.CUSTOMER)
+
+
+def _month_start(month: date) -> datetime:
+    """The first moment of a month (its first day) in the site's time zone."""
+    return timezone.make_aware(datetime.combine(month, time.min))
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _signed(difference: int) -> str:
+    """Above or below the target: "+3", "-2", and "0" on it."""
+    return f"{difference:+d}" if difference else "0"
+
+
+def mqls_against_target(*, now: datetime) -> Section:
+    """Marketing's monthly MQL target against the leads that reached MQL in each of the
+    last six months and the current one (to date): two queries, one counting every month."""
+    this_month = timezone.localtime(now).date().replace(day=1)
+    months = [this_month]
+    for _ in range(MQL_MONTHS):
+        previous = months[0] - timedelta(days=1)
+        months.insert(0, previous.replace(day=1))
+    bounds = [_month_start(month) for month in [*months, _next_month(this_month)]]
+    reached = StageChange.objects.filter(to_stage__in=MQL_OR_LATER, at__gte=bounds[0], at__lt=bounds[-1]).exclude(
+        from_stage__in=MQL_OR_LATER
+    )
+    counts = reached.aggregate(
+        **{
+            f"m{i}": Count("lead_id", distinct=True, filter=Q(at__gte=bounds[i], at__lt=bounds[i + 1]))
+            for i in range(len(months))
+        }
+    )
+    delivered = [int(counts[f"m{i}"] or 0) for i in range(len(months))]
+    targets = dict(MqlTarget.objects.filter(month__in=months).values_list("month", "target"))
+    rows = []
+    for month, count in zip(months, delivered, strict=True):
+        target = targets.get(month)
+        rows.append(
+            [
+                f"{month:%Y-%m}" + (" (to date)" if month == this_month else ""),
+                "" if target is None else str(target),
+                str(count),
+                _percent(count, target) if target is not None else "",
+                "" if target is None else _signed(count - target),
+            ]
+        )
+    return Section(
+        "mqls",
+        "MQLs delivered against the target",
+        "Marketing's side of the agreement with sales: the MQLs it committed to deliver each month (set "
+        "in the admin, under MQL targets) against the leads that reached MQL in the month. A lead reached "
+        "MQL when its stage became MQL, or went straight past it to SQL, opportunity or customer, from a "
+        "stage before it (none, subscriber, lead or disqualified), by the stage history; it counts once in "
+        "a month however often it did so, and again in a later month only if it reached MQL anew. Months "
+        "begin at midnight in Leadflow's time zone; the current month is counted to date.",
+        ["Month", "Target", "MQLs delivered", "Delivered of target", "Difference"],
+        rows,
+        {
+            "labels": [row[0] for row in rows],
+            "delivered": delivered,
+            "target": [targets.get(month) for month in months],
+        },
+    )
+
+
 def overview(*, now: datetime | None = None) -> list[Section]:
     """Every section of the overview, in page order."""
     now = now or timezone.now()
@@ -330,13 +400,14 @@ def overview(*, now: datetime | None = None) -> list[Section]:
         *histograms(),
         queues(now=now),
         transitions(),
+        mqls_against_target(now=now),
     ]
 
 
 def section(key: str, *, now: datetime | None = None) -> Section | None:
     """One section by key (its CSV download), or None if there is no such section."""
     now = now or timezone.now()
-    readers = {
+    readers: dict[str, Callable[[], Section]] = {
         "groups": groups_now,
         "trend": lambda: groups_trend(today=timezone.localdate(now)),
         "funnel": funnel,
@@ -344,9 +415,10 @@ def section(key: str, *, now: datetime | None = None) -> Section | None:
         "engagement": lambda: histograms()[1],
         "queues": lambda: queues(now=now),
         "transitions": transitions,
+        "mqls": lambda: mqls_against_target(now=now),
     }
     reader = readers.get(key)
     return reader() if reader else None
 
 
-SECTION_KEYS: Sequence[str] = ("groups", "trend", "funnel", "fit", "engagement", "queues", "transitions")
+SECTION_KEYS: Sequence[str] = ("groups", "trend", "funnel", "fit", "engagement", "queues", "transitions", "mqls")

@@ -391,6 +391,51 @@ def show_campaigns(filters: Filters) -> Shown:
     return Shown(table, chart=chart if defined else None)
 
 
+def show_deadlines(filters: Filters) -> Shown:
+    rows = queries.feedback_deadlines(filters)
+    table = Table(
+        [
+            "Team",
+            "Rep",
+            "Deadline (days)",
+            "Hand-offs",
+            "Answered in time",
+            "Answered late",
+            "Overdue now",
+            "Within the deadline",
+            "Answered in time %",
+            "Most days overdue",
+        ],
+        [
+            [
+                row.team,
+                row.rep or "All reps",
+                str(row.days),
+                str(row.handoffs),
+                str(row.in_time),
+                str(row.late),
+                str(row.overdue),
+                str(row.waiting),
+                percent(row.in_time, row.in_time + row.late + row.overdue),
+                str(row.most_overdue) if row.overdue else NONE,
+            ]
+            for row in rows
+        ],
+        first_text_columns=2,
+    )
+    teams = [row for row in rows if not row.rep]
+    chart = {
+        "type": "bar",
+        "labels": [row.team for row in teams],
+        "datasets": [
+            {"label": "Answered in time", "data": [row.in_time for row in teams]},
+            {"label": "Answered late", "data": [row.late for row in teams]},
+            {"label": "Overdue now", "data": [row.overdue for row in teams]},
+        ],
+    }
+    return Shown(table, chart=chart if teams else None)
+
+
 def _bands(bands: tuple[figures.Band, ...]) -> str:
     return ", ".join(f"{name} {span}" for name, span in figures.bands_described(bands))
 
@@ -520,6 +565,28 @@ REPORTS: tuple[Report, ...] = (
         ("start", "end", "source", "attribution"),
         show_campaigns,
         dates="the touch (the first touch for its column, the last touch for its own)",
+    ),
+    Report(
+        "feedback-deadlines",
+        "Sales feedback deadlines",
+        "Does sales say what became of the leads marketing hands over, in the days it promised?",
+        (
+            "Each team may promise feedback within a number of days of a hand-off (Deadline, set on the team "
+            "in the admin); only teams with one are shown, and every hand-off is judged by the team's "
+            "deadline as it is now. One row per team (All reps), then one per rep: the hand-offs they own "
+            "(Not assigned: nobody owns it).",
+            "Feedback: the first outcome recorded on the hand-off other than claimed and escalated, that is "
+            "accepted, rejected, qualified, disqualified, opportunity created, won or lost, whether a rep "
+            "gave it on the sales page or a CRM reported it.",
+            "Answered in time: the first feedback came by the deadline (the hand-off plus the days). "
+            "Answered late: after it. Overdue now: no feedback yet and the deadline is past; the sales "
+            "page marks these. Within the deadline: no feedback yet, the deadline not past. Answered in "
+            "time % is of the hand-offs whose deadline was met, missed or is past.",
+            "Most days overdue: of the hand-offs overdue now, the longest, counting every day begun past the deadline.",
+        ),
+        ("start", "end", "source", "team"),
+        show_deadlines,
+        dates="entering the sales queue",
     ),
 )
 

@@ -211,10 +211,10 @@ class TerritoryInline(admin.TabularInline[TerritoryRule, Team]):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
-    list_display = ["name", "assignment", "sla_hours", "sla_action", "team_lead"]
+    list_display = ["name", "assignment", "sla_hours", "sla_action", "feedback_days", "team_lead"]
     list_select_related = ["team_lead"]
     prepopulated_fields = {"key": ["name"]}
-    fields = ["name", "key", "assignment", "sla_hours", "sla_action", "team_lead", "email"]
+    fields = ["name", "key", "assignment", "sla_hours", "sla_action", "feedback_days", "team_lead", "email"]
     inlines = [RepInline, TerritoryInline]
     change_form_template = "admin/routing/lead_fields_change_form.html"
 

@@ -9,6 +9,7 @@ model file from :meth:`routing.apps.RoutingConfig.ready`::
         assignment: round_robin        # round_robin | territory | queue
         sla_hours: 24                  # optional
         sla_action: reassign           # notify (default) | reassign
+        feedback_days: 3               # optional: an outcome is due this many days after a hand-off
         email: sales@toys.example      # optional
     routing:
       - key: preferential-to-sales
@@ -62,7 +63,7 @@ from scoring import file_checks as checks
 from scoring import model_file as scoring_file
 from scoring.models import LifecycleStage, ScoreGroup
 
-_TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "email"}
+_TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "feedback_days", "email"}
 _RULE_KEYS = {"key", "name", "active", "trigger", "group", "threshold", "stage", "conditions", "actions"}
 _ACTION_KEYS = {"kind", "sequence", "team", "user", "stage", "tag", "url", "secret_env", "message"}
 _CONDITION_KEYS = {"field", "operator", "value"}
@@ -78,6 +79,7 @@ class TeamSpec:
     sla_hours: int | None = None
     sla_action: str = Team.SlaAction.NOTIFY.value
     email: str = ""
+    feedback_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,9 @@ def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
         sla_hours = checks.whole_number(item, "sla_hours", where, errors)
         if sla_hours is not None and sla_hours < 0:
             errors.append(f"{where}.sla_hours: must be 0 or more")
+        feedback_days = checks.whole_number(item, "feedback_days", where, errors)
+        if feedback_days is not None and feedback_days < 1:
+            errors.append(f"{where}.feedback_days: must be 1 or more (leave it out for no deadline)")
         teams.append(
             TeamSpec(
                 key=checks.key(item, where, seen, errors),
@@ -145,6 +150,7 @@ def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
                 sla_action=checks.choice(item, "sla_action", where, errors, Team.SlaAction.values)
                 or Team.SlaAction.NOTIFY.value,
                 email=checks.text(item, "email", where, errors),
+                feedback_days=feedback_days,
             )
         )
     return tuple(teams)
@@ -250,6 +256,8 @@ def _team_data(team: TeamSpec) -> dict[str, Any]:
         data["sla_hours"] = team.sla_hours
     if team.sla_action != Team.SlaAction.NOTIFY.value:
         data["sla_action"] = team.sla_action
+    if team.feedback_days is not None:
+        data["feedback_days"] = team.feedback_days
     if team.email:
         data["email"] = team.email
     return data
@@ -335,6 +343,7 @@ def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: l
         is_new = team.pk is None
         team.name, team.assignment, team.email = spec.name, spec.assignment, spec.email
         team.sla_hours, team.sla_action = spec.sla_hours, spec.sla_action
+        team.feedback_days = spec.feedback_days
         before = len(errors)
         _full_clean(team, f"teams[{index}]", errors, exclude=["team_lead", "last_rep"])
         teams[spec.key] = team  # known to the rules below even when it has problems
@@ -499,7 +508,8 @@ def _actions_save(rule: RoutingRule, actions: list[RoutingAction], old_actions: 
 
 def routing_model_export() -> RoutingSpec:
     teams = tuple(
-        TeamSpec(t.key, t.name, t.assignment, t.sla_hours, t.sla_action, t.email) for t in Team.objects.order_by("key")
+        TeamSpec(t.key, t.name, t.assignment, t.sla_hours, t.sla_action, t.email, t.feedback_days)
+        for t in Team.objects.order_by("key")
     )
     rules = []
     for rule in (

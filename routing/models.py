@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -32,6 +32,13 @@ class Team(models.Model):
         null=True, blank=True, help_text="A lead unclaimed this many hours is escalated once. Empty: no SLA."
     )
     sla_action = models.CharField(max_length=10, choices=SlaAction.choices, default=SlaAction.NOTIFY)
+    feedback_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Sales promises an outcome (accepted, rejected, qualified…) within this many days of a "
+        "hand-off; a lead without one after that is marked overdue. Empty: no deadline.",
+    )
     team_lead = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -392,6 +399,19 @@ class Outcome(models.Model):
         WON = "won", "Won"
         LOST = "lost", "Lost"
         ESCALATED = "escalated", "Escalated (SLA)"
+
+    # What counts as sales' feedback on a hand-off (the team's feedback deadline): every
+    # outcome but taking the lead (claimed) and the SLA task's escalation, which say
+    # nothing about whether the lead was any good.
+    FEEDBACK_KINDS = (
+        Kind.ACCEPTED,
+        Kind.REJECTED,
+        Kind.QUALIFIED,
+        Kind.DISQUALIFIED,
+        Kind.OPPORTUNITY,
+        Kind.WON,
+        Kind.LOST,
+    )
 
     item = models.ForeignKey(QueueItem, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="outcomes", db_index=False)

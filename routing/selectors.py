@@ -11,13 +11,14 @@ from typing import overload
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, F, Sum, Window
+from django.db.models import Count, Exists, F, OuterRef, Sum, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from routing import sales
-from routing.models import QueueItem, Rep
+from routing.deadlines import feedback_days_overdue
+from routing.models import Outcome, QueueItem, Rep
 from scoring import event_types
 from scoring import selectors as scoring_selectors
 from scoring.models import Interaction, ScoreEntry
@@ -53,6 +54,8 @@ class QueueRow:
     # Waiting (not yet claimed or accepted) longer than the team's SLA.
     overdue: bool
     actions: tuple[str, ...]
+    # Days (begun) past the team's feedback deadline with no outcome yet; 0: not overdue.
+    feedback_overdue: int = 0
 
     @property
     def age(self) -> str:
@@ -175,6 +178,8 @@ class RepQueue(Sequence[QueueItem]):
             QueueItem.objects.filter(pk__in=page_ids)
             .select_related("lead", "lead__score_group")
             .only(*_ITEM_FIELDS, *(f"lead__{name}" for name in _LEAD_FIELDS), "lead__score_group__name")
+            # In the same query: whether sales gave feedback (the feedback deadline).
+            .annotate(answered=Exists(Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=Outcome.FEEDBACK_KINDS)))
             .order_by("-lead__total_score", "entered_at", "id")
         )
 
@@ -191,6 +196,7 @@ def queue_page(*, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: 
     reasons = leads_score_reasons(lead_ids=lead_ids)
     interactions = leads_recent_interactions(lead_ids=lead_ids, now=now)
     sla = timedelta(hours=rep.team.sla_hours) if rep.team.sla_hours is not None else None
+    feedback_days = rep.team.feedback_days
     rows = []
     for item in items:
         waited = now - item.entered_at
@@ -202,6 +208,12 @@ def queue_page(*, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: 
                 waited=waited,
                 overdue=sla is not None and item.status == QueueItem.Status.OPEN and waited > sla,
                 actions=sales.actions_available(status=item.status, owned=item.owner_id == rep.user_id),
+                feedback_overdue=feedback_days_overdue(
+                    entered_at=item.entered_at,
+                    days=feedback_days,
+                    answered=getattr(item, "answered", False),
+                    now=now,
+                ),
             )
         )
     return QueuePage(rows, items_page)

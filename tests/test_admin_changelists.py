@@ -16,6 +16,7 @@ from django.urls import reverse
 from intake.api_keys import api_key_issue
 from intake.models import TrackedForm
 from nurture.models import Delivery, Enrollment
+from reports.models import MqlTarget
 from routing.models import ActionRun, Notification, Outcome, WebhookDelivery
 from scoring.models import Account, DecayRun, GroupTransition, RescoreJob, ScoreEntry, SetAside, Visitor
 from scoring.suppression import Reason, leads_suppress
@@ -64,6 +65,7 @@ def add_rows(n: int) -> None:
     run = ActionRun.objects.create(transition=transition, action=routing.actions.get(), outcome="queued")
     WebhookDelivery.objects.create(run=run, url="https://crm.example/hook", payload={}, next_attempt_at=T0)
     Notification.objects.create(to=["team@example.com"], lead=lead, subject=f"Lead {n}", body="")
+    MqlTarget.objects.create(month=date(2026 + n // 12, n % 12 + 1, 1), target=n)
 
 
 def changelists() -> list[tuple[str, str]]:

@@ -14,10 +14,22 @@ from reports.queries.conversion import (
     rule_lift,
 )
 from reports.queries.nurture import StepRow, nurture_steps
-from reports.queries.sales import MonthRow, ReasonRow, SpeedRow, feedback_by_month, sales_reasons, speed_to_lead
+from reports.queries.sales import (
+    NOT_ASSIGNED,
+    DeadlineRow,
+    MonthRow,
+    ReasonRow,
+    SpeedRow,
+    feedback_by_month,
+    feedback_deadlines,
+    sales_reasons,
+    speed_to_lead,
+)
 
 __all__ = [
+    "NOT_ASSIGNED",
     "CampaignRow",
+    "DeadlineRow",
     "GridCell",
     "GroupRow",
     "MonthRow",
@@ -30,6 +42,7 @@ __all__ = [
     "conversion_by_group",
     "conversion_grid",
     "feedback_by_month",
+    "feedback_deadlines",
     "nurture_steps",
     "rule_lift",
     "sales_reasons",

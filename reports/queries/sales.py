@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from reports.filters import Filters
@@ -23,6 +23,7 @@ from reports.queries.common import (
     with_scores_at_handoff,
     with_source,
 )
+from routing.deadlines import feedback_days_overdue, feedback_deadline
 from routing.models import Outcome, Team
 
 
@@ -149,3 +150,67 @@ def feedback_by_month(filters: Filters) -> list[MonthRow]:
         row.won += int(won_)
         row.turned_down += int(turned_down)
     return [months[m] for m in sorted(months)]
+
+
+NOT_ASSIGNED = "Not assigned"
+
+
+@dataclass
+class DeadlineRow:
+    """Hand-offs of a team with a feedback deadline (``rep`` empty: all of them), or of
+    one rep of it (``NOT_ASSIGNED``: those nobody owns), judged against the deadline."""
+
+    team: str
+    rep: str
+    days: int
+    handoffs: int = 0
+    in_time: int = 0  # the first feedback came by the deadline
+    late: int = 0  # the first feedback came after it
+    overdue: int = 0  # no feedback yet, and the deadline is past
+    waiting: int = 0  # no feedback yet, within the deadline
+    most_overdue: int = 0  # days (begun) past the deadline of the longest overdue
+
+
+def first_feedback_at() -> Subquery:
+    """When sales first gave feedback on the queue item (the outer row): its first outcome
+    other than claimed or escalated."""
+    feedback = Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=Outcome.FEEDBACK_KINDS).order_by("at")
+    return Subquery(feedback.values("at")[:1])
+
+
+def feedback_deadlines(filters: Filters, *, now: datetime | None = None) -> list[DeadlineRow]:
+    """Per team with a feedback deadline (as the team has it now) and per rep (the item's
+    owner), the hand-offs entered in the range: answered in time, late, overdue, or still
+    within the deadline. Each team's row, then its reps' by name, "Not assigned" last."""
+    now = now or timezone.now()
+    items = handoffs(filters).filter(team__feedback_days__isnull=False).annotate(answered_at=first_feedback_at())
+    facts = list(items.values_list("team_id", "owner_id", "entered_at", "answered_at"))
+    teams = {t.pk: t for t in Team.objects.filter(pk__in={f[0] for f in facts})}
+    users = {
+        u.pk: u.get_full_name() or u.get_username()
+        for u in get_user_model().objects.filter(pk__in={f[1] for f in facts if f[1] is not None})
+    }
+    rows: dict[tuple[int, int | None, bool], DeadlineRow] = {}
+    for team_id, owner_id, entered, answered in facts:
+        team = teams[team_id]
+        days = team.feedback_days
+        assert days is not None  # filtered on
+        rep = users[owner_id] if owner_id is not None else NOT_ASSIGNED
+        targets = [
+            rows.setdefault((team_id, None, False), DeadlineRow(team.name, "", days)),
+            rows.setdefault((team_id, owner_id, True), DeadlineRow(team.name, rep, days)),
+        ]
+        late_days = feedback_days_overdue(entered_at=entered, days=days, answered=answered is not None, now=now)
+        for row in targets:
+            row.handoffs += 1
+            if answered is not None:
+                if answered <= feedback_deadline(entered_at=entered, days=days):
+                    row.in_time += 1
+                else:
+                    row.late += 1
+            elif late_days:
+                row.overdue += 1
+                row.most_overdue = max(row.most_overdue, late_days)
+            else:
+                row.waiting += 1
+    return sorted(rows.values(), key=lambda row: (row.team, row.rep != "", row.rep == NOT_ASSIGNED, row.rep.lower()))

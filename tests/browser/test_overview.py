@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from django.contrib.auth.models import Permission
 
+from reports.models import MqlTarget
 from tests.reports.dataset import overview_data
 from tests.routing.factories import PASSWORD, group, marketer
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
-CHARTS = ("groups", "trend", "funnel", "fit", "engagement", "queues")
+CHARTS = ("groups", "trend", "funnel", "fit", "engagement", "queues", "mqls")
 TABLES = (*CHARTS, "transitions")
 
 # A canvas's picture, and the picture of a blank canvas of the same size: equal until drawn on.
@@ -43,7 +44,8 @@ def test_a_marketer_lands_on_the_overview_and_every_chart_is_drawn(
     reading = Permission.objects.get(content_type__app_label="reports", codename="view_reports")
     group("Marketing").permissions.add(reading)
     marketer(username="mia")
-    overview_data()
+    data = overview_data()
+    MqlTarget.objects.create(month=data["today"].replace(day=1), target=3)
     page = browser.new_context().new_page()
     errors: list[str] = []
     page.on(

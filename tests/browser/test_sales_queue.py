@@ -54,13 +54,13 @@ def test_reps_work_the_queue_and_a_marketer_reroutes_in_the_admin(
     browser: Browser, live_server: object, tmp_path: Path
 ) -> None:
     base = str(live_server)
-    north = TeamFactory.create(name="North", sla_hours=4)
+    north = TeamFactory.create(name="North", sla_hours=4, feedback_days=1)
     RepFactory.create(user__username="alice", user__first_name="Alice", team=north)
     RepFactory.create(user__username="bob", team=north)
     marketer(username="carol")
     top = scored("Ada", "Lovelace", 90, "Asked for a demo")
     second = scored("Charles", "Babbage", 55, "Opened the catalogue")
-    for lead, hours in ((top, 1), (second, 6)):
+    for lead, hours in ((top, 1), (second, 30)):
         QueueItemFactory.create(lead=lead, team=north, entered_at=timezone.now() - timedelta(hours=hours))
     item = QueueItem.objects.get(lead=top)
     rule = RoutingRule.objects.create(key="hot", name="Hot leads to sales", trigger="score_rises_to", threshold=80)
@@ -80,7 +80,12 @@ def test_reps_work_the_queue_and_a_marketer_reroutes_in_the_admin(
     assert "Ada Lovelace" in first.inner_text()
     assert "Asked for a demo" in first.inner_text()
     assert "shop.example/pricing" in first.inner_text()
-    assert "Over SLA" in cards.nth(1).inner_text()  # Charles has waited 6 hours of 4
+    assert "Over SLA" in cards.nth(1).inner_text()  # Charles has waited 30 hours of 4
+    # ... and has had no word from sales for 30 hours of the team's 1 day: 6 hours into day 1 overdue.
+    badge = cards.nth(1).locator(".badge-feedback-overdue")
+    assert badge.is_visible()
+    assert badge.inner_text() == "Feedback overdue 1 day"
+    assert first.locator(".badge-feedback-overdue").count() == 0
     alice.screenshot(path=str(tmp_path / "queue.png"), full_page=True)
 
     first.get_by_role("button", name="Claim").click()

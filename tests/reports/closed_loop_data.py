@@ -15,7 +15,8 @@ unclaimed); I6 L5 South Nov 21 (rejected unclaimed).
 Score groups: warm 20+, hot 40+. Rules: "Demo request" (engagement +30), "Right industry"
 (fit +15), "Careers page" (engagement -5; L1's award was taken back whole by a rescore).
 Every lead was created on Nov 1, but L5 on Oct 15. Teams: North (SLA 4 h: alice, bob),
-South (SLA 2 h: carol). The tests say what each report must show from this.
+South (SLA 2 h: carol). North gives feedback within 2 days; South
+promises no deadline. The tests say what each report must show from this.
 
 Campaigns: spring (Spring sale, email, cost 1000), ads (Search ads, paid search, cost
 600), webinar (Autumn webinar, events, no cost); fb-promo is carried but not defined.
@@ -150,7 +151,7 @@ def closed_loop_history() -> History:
     demo = ScoringRuleFactory.create(name="Demo request", dimension="engagement", points=30)
     industry = ScoringRuleFactory.create(name="Right industry", dimension="fit", points=15, interaction_types=[])
     careers = ScoringRuleFactory.create(name="Careers page", dimension="engagement", points=-5)
-    north = TeamFactory.create(key="north", name="North", sla_hours=4)
+    north = TeamFactory.create(key="north", name="North", sla_hours=4, feedback_days=2)
     south = TeamFactory.create(key="south", name="South", sla_hours=2)
     alice = RepFactory.create(user__username="alice", team=north).user
     bob = RepFactory.create(user__username="bob", team=north).user

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from datetime import date, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -18,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from reports.models import MqlTarget
 from reports.snapshots import TREND_DAYS
 from scoring.models import Lead
 from tests.factories import ScoreGroupFactory
@@ -27,7 +29,7 @@ from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, Team
 pytestmark = pytest.mark.django_db
 
 URL = "/reports/"
-SECTIONS = ("groups", "trend", "funnel", "fit", "engagement", "queues", "transitions")
+SECTIONS = ("groups", "trend", "funnel", "fit", "engagement", "queues", "transitions", "mqls")
 
 
 class Tables(HTMLParser):
@@ -86,6 +88,7 @@ def data() -> dict[str, Any]:
 
 
 def test_every_number_on_the_page(data: dict[str, Any]) -> None:
+    MqlTarget.objects.create(month=data["today"].replace(day=1), target=3)
     response = reader().get(URL)
     assert response.status_code == 200
     shown = tables(response.content.decode())
@@ -162,7 +165,32 @@ def test_every_number_on_the_page(data: dict[str, Any]) -> None:
     ]
     assert [row[1] for row in shown["transitions"][1:]] == ["Dee Dropped", "Bob Babbage", "Ada Lovelace"]
 
+    # MQLs: Ada (lead -> MQL 20 days ago), Bob (38 days ago; his SQL later is no new MQL) and
+    # Dee (straight to SQL 44 days ago), each in its month in the site's time zone; the
+    # current month's target of 3 is set in the admin, the others are not.
+    this_month = today.replace(day=1)
+    months = [this_month]
+    while len(months) < 7:
+        months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
+    now = timezone.now()
+    reached = Counter(timezone.localdate(now - timedelta(days=d)).replace(day=1) for d in (20, 38, 44))
+    assert sum(reached[m] for m in months) == 3
+    delivered_now = reached[this_month]
+    assert shown["mqls"] == [
+        ["Month", "Target", "MQLs delivered", "Delivered of target", "Difference"],
+        *[[f"{m:%Y-%m}", "", str(reached[m]), "", ""] for m in months[:-1]],
+        [
+            f"{this_month:%Y-%m} (to date)",
+            "3",
+            str(delivered_now),
+            f"{100 * delivered_now / 3:.1f}%",
+            f"{delivered_now - 3:+d}" if delivered_now != 3 else "0",
+        ],
+    ]
+
     charts = response.context["charts"]
+    assert charts["mqls"]["delivered"] == [reached[m] for m in months]
+    assert charts["mqls"]["target"] == [None] * 6 + [3]
     assert charts["groups"] == {"labels": ["Nurture", "Hot", "No group"], "values": [2, 2, 1]}
     assert charts["funnel"]["values"] == [5, 4, 3, 2, 1]
     assert charts["queues"] == {"labels": ["North", "South", "West"], "within": [1, 1, 0], "late": [1, 0, 0]}
@@ -224,6 +252,9 @@ def test_the_page_reads_the_same_number_of_queries_whatever_the_data(data: dict[
         stages(more, ("lead", "mql", now - timedelta(days=i)), ("mql", "sql", now))
         moved(more, None, extra, 150, now - timedelta(minutes=i))
         QueueItemFactory.create(lead=more, team=east, entered_at=now - timedelta(hours=i))
+        MqlTarget.objects.get_or_create(
+            month=timezone.localdate(now - timedelta(days=31 * (i % 7))).replace(day=1), defaults={"target": i}
+        )
     assert queries() == small
     assert small <= 20
 
@@ -281,6 +312,7 @@ def test_an_empty_installation_shows_the_page_with_nothing_yet() -> None:
     assert shown["funnel"][1] == ["All leads", "0", "", "", ""]
     assert shown["fit"] == [["Fit score", "Leads"]]
     assert shown["queues"] == [["Team", "Waiting", "Waiting past the SLA", "SLA (hours)", "Longest wait (hours)"]]
+    assert [row[1:] for row in shown["mqls"][1:]] == [["", "0", "", ""]] * 7
     assert "Nothing yet." in response.content.decode()
 
 

@@ -182,7 +182,7 @@ def test_export_then_import_gives_the_same_routing(monkeypatch: pytest.MonkeyPat
 BROKEN_FORM = """\
 leadflow_model: 1
 teams:
-  - {key: sales, name: Sales, assignment: whoever, sla_hours: -1}
+  - {key: sales, name: Sales, assignment: whoever, sla_hours: -1, feedback_days: 0}
   - {key: sales, name: Again}
 routing:
   - key: a
@@ -237,6 +237,7 @@ routing:
             [
                 "teams[0].assignment: 'whoever' is not one of round_robin, territory, queue",
                 "teams[0].sla_hours: must be 0 or more",
+                "teams[0].feedback_days: must be 1 or more (leave it out for no deadline)",
                 "teams[1].key: 'sales' is also the key of teams[0]",
                 "routing[0].trigger: 'enters_grop' is not one of enters_group",
                 "routing[0].actions[0].kind: 'enrol' is not one of enroll",
@@ -369,3 +370,17 @@ def test_a_file_with_nothing_to_import_is_refused() -> None:
     with pytest.raises(model_file.ModelFileError) as raised:
         model_file.load_text("leadflow_model: 1\nname: Empty\n")
     assert "holds nothing to import" in raised.value.errors[0]
+
+
+@pytest.mark.django_db
+def test_a_teams_feedback_deadline_goes_in_and_out_of_the_file(tmp_path: Path) -> None:
+    team = "leadflow_model: 1\nteams:\n  - {key: sales, name: Sales, assignment: queue%s}\n"
+    call_command("scoring_model_import", str(write(tmp_path, team % ", feedback_days: 3")))
+    assert Team.objects.get(key="sales").feedback_days == 3
+    exported = model_file.dump_text(scoring.scoring_model_export())
+    assert "feedback_days: 3" in exported
+    scoring.scoring_model_import(spec=model_file.load_text(exported))
+    assert Team.objects.get(key="sales").feedback_days == 3
+    call_command("scoring_model_import", str(write(tmp_path, team % "")))  # left out: no deadline
+    assert Team.objects.get(key="sales").feedback_days is None
+    assert "feedback_days" not in model_file.dump_text(scoring.scoring_model_export())

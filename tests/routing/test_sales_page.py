@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from routing import selectors
-from routing.models import QueueItem, Rep
+from routing.models import Outcome, QueueItem, Rep, Team
 from scoring.models import Lead, ScoreEntry, ScoringRule
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory
@@ -249,6 +249,13 @@ def test_the_page_makes_the_same_number_of_queries_for_5_or_40_leads() -> None:
     ScoreGroupFactory.create(min_score=0)
     _fill(few, 5)
     _fill(many, 40)
+    # With a feedback deadline, some leads answered and some overdue: still no query per card.
+    Team.objects.update(feedback_days=1)
+    for item in QueueItem.objects.filter(owner__isnull=False):
+        Outcome.objects.create(item=item, lead=item.lead, kind="accepted", total_score=0, at=timezone.now())
+    many.team.refresh_from_db()
+    shown = selectors.queue_page(rep=many).rows + selectors.queue_page(rep=many, page=2).rows
+    assert {row.feedback_overdue for row in shown} == {0, 1}
     few_client, many_client = signed_in(few), signed_in(many)
     _queries_for_page(few_client)  # warm the session and permission caches alike
     _queries_for_page(many_client)
@@ -327,3 +334,80 @@ def test_the_page_index_follows_every_change_of_an_item() -> None:
     services.leads_assign(team=team, lead_ids=[leads[2].pk])
     sales.item_act(item_id=QueueItem.objects.get(lead=leads[1]).pk, user=ben.user, kind="rejected", reason="no")
     assert set(waiting_in().values()) == {None}
+
+
+# --- The feedback deadline -------------------------------------------------------------
+
+
+def test_a_lead_without_feedback_is_overdue_once_the_teams_days_are_past() -> None:
+    rep = RepFactory.create(team=TeamFactory.create(feedback_days=2))
+    item = queued(rep, 10, hours_ago=1)
+    deadline = item.entered_at + timedelta(days=2)
+
+    def overdue(now: datetime) -> int:
+        (row,) = selectors.queue_page(rep=rep, now=now).rows
+        return row.feedback_overdue
+
+    assert overdue(deadline - timedelta(seconds=1)) == 0
+    assert overdue(deadline) == 0  # exactly 2 days: the last moment of the deadline
+    assert overdue(deadline + timedelta(seconds=1)) == 1  # a day begun past it
+    assert overdue(deadline + timedelta(days=1)) == 1
+    assert overdue(deadline + timedelta(days=1, seconds=1)) == 2
+    assert overdue(deadline + timedelta(days=9, hours=3)) == 10
+
+
+@pytest.mark.parametrize(
+    ("kinds", "overdue"),
+    [
+        ((), 2),  # 70 h after the hand-off, 46 h past a 1-day deadline: the second day begun
+        (("claimed",), 2),  # taking the lead is no feedback
+        (("escalated", "claimed"), 2),
+        (("accepted",), 0),
+        (("opportunity",), 0),  # a CRM's word counts
+        (("claimed", "rejected"), 0),
+    ],
+)
+def test_only_an_outcome_other_than_claimed_or_escalated_is_feedback(kinds: tuple[str, ...], overdue: int) -> None:
+    rep = RepFactory.create(team=TeamFactory.create(feedback_days=1))
+    item = queued(rep, 10, hours_ago=70, owner=rep.user, status=Status.CLAIMED)
+    for kind in kinds:
+        Outcome.objects.create(item=item, lead=item.lead, kind=kind, total_score=0, at=timezone.now())
+    (row,) = selectors.queue_page(rep=rep).rows
+    assert row.feedback_overdue == overdue
+
+
+def test_the_deadline_is_the_teams_own_and_blank_is_none() -> None:
+    strict = RepFactory.create(team=TeamFactory.create(feedback_days=1))
+    lenient = RepFactory.create(team=TeamFactory.create(feedback_days=5))
+    none = RepFactory.create(team=TeamFactory.create(feedback_days=None))
+    for rep in (strict, lenient, none):
+        queued(rep, 10, hours_ago=3 * 24 + 1)  # 3 days and an hour ago
+    assert [row.feedback_overdue for row in selectors.queue_page(rep=strict).rows] == [3]
+    assert [row.feedback_overdue for row in selectors.queue_page(rep=lenient).rows] == [0]
+    assert [row.feedback_overdue for row in selectors.queue_page(rep=none).rows] == [0]
+
+
+def test_the_page_shows_a_badge_with_the_days_overdue() -> None:
+    rep = RepFactory.create(team=TeamFactory.create(name="North", feedback_days=2))
+    late = queued(rep, 20, hours_ago=4 * 24 + 2)  # 2 days and 2 hours past the deadline: day 3 begun
+    fresh = queued(rep, 10, hours_ago=1)
+    answered = queued(rep, 5, hours_ago=10 * 24, owner=rep.user, status=Status.ACCEPTED)
+    Outcome.objects.create(item=answered, lead=answered.lead, kind="accepted", total_score=0, at=timezone.now())
+
+    html = signed_in(rep).get(reverse("sales:queue")).content.decode()
+
+    cards = {pk: html.split(f'id="item-{pk}"', 1)[1].split("</li>", 1)[0] for pk in (late.pk, fresh.pk, answered.pk)}
+    assert "Feedback overdue 3 days" in cards[late.pk]
+    assert "Feedback overdue" not in cards[fresh.pk]
+    assert "Feedback overdue" not in cards[answered.pk]
+    assert html.count("badge-feedback-overdue") == 1
+    assert "within 2 days of the hand-off" in html
+
+
+def test_a_team_feedback_deadline_is_at_least_a_day() -> None:
+    from django.core.exceptions import ValidationError
+
+    team = TeamFactory.build(key="zero", name="Zero", feedback_days=0)
+    with pytest.raises(ValidationError) as refused:
+        team.full_clean()
+    assert "feedback_days" in refused.value.message_dict

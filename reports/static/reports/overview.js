@@ -75,6 +75,17 @@
         options: base({ plugins: { legend: { display: true, position: "bottom" } },
           scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } })
       };
+    },
+    mqls: function (data) {
+      return {
+        type: "bar",
+        data: { labels: data.labels, datasets: [
+          { type: "bar", label: "MQLs delivered", data: data.delivered, backgroundColor: COLORS[1], order: 2 },
+          { type: "line", label: "Target", data: data.target, borderColor: LATE, backgroundColor: LATE,
+            borderWidth: 2, pointRadius: 4, spanGaps: false, order: 1 }
+        ] },
+        options: base({ plugins: { legend: { display: true, position: "bottom" } } })
+      };
     }
   };
 
