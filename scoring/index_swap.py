@@ -44,3 +44,21 @@ def swap(schema_editor: Any, model: Any, old: Swappable, new: Swappable, *, buil
     schema_editor.execute(create)
     schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(old.name)}")
     schema_editor.execute(f"ALTER INDEX {quote(building)} RENAME TO {quote(new.name)}")
+
+
+def add(schema_editor: Any, model: Any, index: models.Index) -> None:
+    """Build a new index without blocking the table's writes (CONCURRENTLY on PostgreSQL;
+    an INVALID one left by an interrupted build is dropped and built again)."""
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.add_index(model, index)
+        return
+    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(index.name)}")
+    schema_editor.execute(str(index.create_sql(model, schema_editor, concurrently=True)))
+
+
+def drop(schema_editor: Any, model: Any, index: models.Index) -> None:
+    """Drop an index without blocking the table's writes (CONCURRENTLY on PostgreSQL)."""
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.remove_index(model, index)
+        return
+    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(index.name)}")

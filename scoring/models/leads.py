@@ -140,8 +140,12 @@ class Lead(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["-total_score"], name="lead_total_score_idx"),
-            models.Index(fields=["score_group", "-total_score"], name="lead_group_score_idx"),
+            # The admin's lead list: its order, and its filters by group and by stage, read
+            # in index order with the tie-break on id. Its search reads a trigram index that
+            # only PostgreSQL has (lead_search_trgm_idx, made by scoring's migration 0022).
+            models.Index(fields=["-total_score", "id"], name="lead_total_score_idx"),
+            models.Index(fields=["score_group", "-total_score", "id"], name="lead_group_score_idx"),
+            models.Index(fields=["lifecycle_stage", "-total_score", "id"], name="lead_stage_score_idx"),
             models.Index(fields=["id"], condition=Q(fit_pending=True), name="lead_fit_pending_idx"),
             models.Index(fields=["account"], condition=Q(account__isnull=False), name="lead_account_idx"),
             models.Index(fields=["owner"], condition=Q(owner__isnull=False), name="lead_owner_idx"),
