@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import bench_database, bench_environment, recreate_database  # noqa: E402
+from common import bench_settings, recreate_database  # noqa: E402
 
 FIRST = ["Ada", "Grace", "Alan", "Linus", "Barbara", "Edsger", "Margaret", "Donald", "Frances", "Ken", "Radia", "Tim"]
 LAST = [
@@ -153,17 +153,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="per kind of request, each way")
     args = parser.parse_args()
 
-    bench_environment()
-    database_url, admin_url, bench_name = bench_database("admin_bench")
-    os.environ.update(
-        {
-            "DATABASE_URL": database_url,
-            "DATABASE_CONN_MAX_AGE": "600",
-            "LEADFLOW_LOG_LEVEL": "WARNING",
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SETTINGS_MODULE": "project.settings",
-        }
-    )
+    admin_url, bench_name = bench_settings("admin_bench")
     try:
         import django
 

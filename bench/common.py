@@ -76,3 +76,24 @@ def bench_database(suffix: str) -> tuple[str, str, str]:
     database_url, admin_url, name = bench_database_url(base, suffix)
     recreate_database(admin_url, name)
     return database_url, admin_url, name
+
+
+def bench_settings(suffix: str) -> tuple[str, str]:
+    """Everything before ``django.setup()`` of a benchmark run in this process: the
+    environment (:func:`bench_environment`), a fresh database (:func:`bench_database`)
+    and the production settings on it, logging quiet, connections kept.
+
+    Returns (the admin URL to drop the database with, its name).
+    """
+    bench_environment()
+    database_url, admin_url, name = bench_database(suffix)
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DATABASE_CONN_MAX_AGE": "600",
+            "LEADFLOW_LOG_LEVEL": "WARNING",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+        }
+    )
+    return admin_url, name
