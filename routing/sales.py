@@ -120,9 +120,15 @@ def rep_of(user: AbstractBaseUser) -> Rep:
 
 
 def outcomes_record(
-    *, rows: Sequence[tuple[int, int, str]], kind: str, user: AbstractBaseUser | None, now: datetime
+    *,
+    rows: Sequence[tuple[int, int, str]],
+    kind: str,
+    user: AbstractBaseUser | None,
+    now: datetime,
+    amount: Decimal | None = None,
 ) -> None:
-    """One :class:`Outcome` per (item id, lead id, reason), with each lead's score now."""
+    """One :class:`Outcome` per (item id, lead id, reason), with each lead's score now
+    (and, for a deal won, its amount)."""
     totals = dict(Lead.objects.filter(pk__in={lead_id for _, lead_id, _ in rows}).values_list("pk", "total_score"))
     Outcome.objects.bulk_create(
         Outcome(
@@ -133,6 +139,7 @@ def outcomes_record(
             total_score=totals.get(lead_id, 0),
             user_id=user.pk if user else None,
             at=now,
+            amount=amount,
         )
         for item_id, lead_id, reason in rows
     )
@@ -171,13 +178,19 @@ def item_act(
     kind: str,
     reason: str = "",
     bant: Bant | None = None,
+    amount: Decimal | None = None,
     now: datetime | None = None,
 ) -> QueueItem:
-    """Accept, reject (reason), qualify (BANT), disqualify (reason), win or lose
-    (reason) the rep's own lead, in the rep's team."""
+    """Accept, reject (reason), qualify (BANT), disqualify (reason), win (the deal's
+    amount, if known) or lose (reason) the rep's own lead, in the rep's team."""
     now = now or timezone.now()
     if kind not in _MOVES:
         raise ActionRefused(f"Unknown action '{kind}'.")
+    if amount is not None:
+        if kind != Outcome.Kind.WON:
+            raise InputRefused("amount: only a deal won has an amount.")
+        if problem := amount_problem(amount):
+            raise InputRefused(f"amount: {problem}")
     reason = reason.strip()
     if kind in _NEEDS_REASON and not reason:
         raise InputRefused("reason: say why.")
@@ -209,7 +222,7 @@ def item_act(
         raise ActionRefused(f"This lead is {item.get_status_display().lower()}: it cannot be {kind} now.")
     assert item is not None
     leads_queue_team_sync(lead_ids=[item.lead_id])
-    outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=kind, user=user, now=now)
+    outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=kind, user=user, now=now, amount=amount)
     _lead_follows(lead_id=item.lead_id, kind=kind, reason=reason, cause="sales", now=now)
     return item
 
@@ -238,6 +251,17 @@ assert set(reported_outcomes.KINDS) <= set(Outcome.Kind.values)
 assert Outcome._meta.get_field("amount").max_digits == reported_outcomes.AMOUNT_MAX_DIGITS
 
 
+def amount_problem(amount: Decimal) -> str | None:
+    """What is wrong with a deal's amount (the sales page's or a CRM's), or None."""
+    if not amount.is_finite() or amount < 0:
+        return "must be a number, zero or more."
+    if amount > reported_outcomes.AMOUNT_MAX:
+        return f"at most {reported_outcomes.AMOUNT_MAX}."
+    if amount != amount.quantize(Decimal("0.01")):
+        return f"at most {reported_outcomes.AMOUNT_DECIMAL_PLACES} decimal places."
+    return None
+
+
 def _reported_check(reported: reported_outcomes.ReportedOutcome) -> tuple[str, str | None]:
     """The reason and client id as they will be kept, or OutcomeRefused naming the field."""
     refused = reported_outcomes.OutcomeRefused
@@ -251,14 +275,8 @@ def _reported_check(reported: reported_outcomes.ReportedOutcome) -> tuple[str, s
         raise refused("reason", f"at most {REASON_MAX_LENGTH} characters (this has {len(reason)}).")
     if problem := text_problem(reason):
         raise refused("reason", problem)
-    amount = reported.amount
-    if amount is not None:
-        if not amount.is_finite() or amount < 0:
-            raise refused("amount", "must be a number, zero or more.")
-        if amount > reported_outcomes.AMOUNT_MAX:
-            raise refused("amount", f"at most {reported_outcomes.AMOUNT_MAX}.")
-        if amount != amount.quantize(Decimal("0.01")):
-            raise refused("amount", f"at most {reported_outcomes.AMOUNT_DECIMAL_PLACES} decimal places.")
+    if reported.amount is not None and (problem := amount_problem(reported.amount)):
+        raise refused("amount", problem)
     client_id = (reported.client_id or "").strip() or None
     if client_id is not None:
         if len(client_id) > reported_outcomes.CLIENT_ID_MAX_LENGTH:

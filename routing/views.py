@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -72,6 +73,8 @@ REASON_FORMS = (
 RepView = Callable[..., HttpResponse]
 # A page number as the forms send it; longer ones are no page anyone has.
 _PAGE = re.compile(r"[0-9]{1,9}")
+# An amount as a rep types it, thousands commas taken out: digits, then up to 2 decimals.
+_AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 
 
 def rep_required(view: RepView) -> RepView:
@@ -150,12 +153,14 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
     if kind == Outcome.Kind.QUALIFIED:
         bant = sales.Bant(**{name: request.POST.get(name, "") for name in sales.BANT_FIELDS})
     try:
+        amount = _amount(request.POST.get("amount", "")) if kind == Outcome.Kind.WON else None
         sales.item_act(
             item_id=item.pk,
             user=request.user,  # type: ignore[arg-type]
             kind=kind,
             reason=request.POST.get("reason", ""),
             bant=bant,
+            amount=amount,
         )
     except sales.InputRefused as exc:
         # What was typed is wrong, not the moment: the page again, with the field and the reason.
@@ -166,6 +171,16 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
     else:
         messages.success(request, DONE[kind].format(lead=_label(item)))
     return _back(request)
+
+
+def _amount(text: str) -> Decimal | None:
+    """The deal's amount as typed ("12500", "12,500.50"; blank: not known), or InputRefused."""
+    text = text.strip().replace(",", "")
+    if not text:
+        return None
+    if not _AMOUNT.fullmatch(text):
+        raise sales.InputRefused("amount: a number such as 12500 or 12500.50, or nothing.")
+    return Decimal(text)
 
 
 def _item_of_team(item_id: int, rep: Rep) -> QueueItem:

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from routing import services
-from routing.models import QueueItem, RoutingAction, RoutingRule
+from routing.models import Outcome, QueueItem, RoutingAction, RoutingRule
 from scoring import services as scoring
 from scoring.models import Interaction, Lead, ScoreEntry
 from scoring.rules import Dimension
@@ -105,6 +105,7 @@ def test_reps_work_the_queue_and_a_marketer_reroutes_in_the_admin(
     card.locator("input[name=timeline]").fill("June")
     card.get_by_role("button", name="Qualify", exact=True).click()
     assert "Qualified Ada Lovelace." in alice.locator(".messages").inner_text()
+    alice.locator(f"#item-{item.pk}").get_by_label("Deal amount (optional)").fill("12,500")
     alice.locator(f"#item-{item.pk}").get_by_role("button", name="Mark won").click()
     assert "Marked Ada Lovelace won." in alice.locator(".messages").inner_text()
     assert alice.locator(f"#item-{item.pk}").count() == 0
@@ -112,6 +113,7 @@ def test_reps_work_the_queue_and_a_marketer_reroutes_in_the_admin(
     assert item.owner is not None
     assert (item.status, item.budget, item.owner.username) == ("won", "€20k this quarter", "alice")
     assert Lead.objects.get(pk=top.pk).lifecycle_stage == "customer"
+    assert str(Outcome.objects.get(item=item, kind="won").amount) == "12500.00"
 
     # Carol lowers the rule's threshold in the admin; the next crossing follows it.
     quiet = LeadFactory.create(first_name="Linus", last_name="Before")

@@ -4,6 +4,7 @@ told, what goes back to nurture, and the claim race on PostgreSQL."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from nurture.models import Enrollment
 from routing import sales, services
 from routing.models import Outcome, QueueItem, Rep, RoutingAction, RoutingRule
 from scoring.models import GroupTransition, Lead
+from scoring.outcomes import AMOUNT_MAX
 from tests.conftest import at_once
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import QueueItemFactory, RepFactory
@@ -263,3 +265,50 @@ def test_two_reps_claiming_at_once_exactly_one_wins(postgres: None, transactiona
         assert item.owner is not None
         assert (item.status, item.owner.username) == (Status.CLAIMED, winners[0])
         assert list(Outcome.objects.filter(item=item).values_list("kind", flat=True)) == ["claimed"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("typed", "kept"), [("12,500.50", "12500.50"), ("  900 ", "900"), ("", None)])
+def test_a_rep_marks_a_deal_won_with_its_amount_or_none(typed: str, kept: str | None) -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
+
+    _, said = post(signed_in(rep), item, "win", amount=typed)
+
+    assert said == ["Marked Grace Hopper won."]
+    won = Outcome.objects.get(item=item, kind="won")
+    assert won.amount == (None if kept is None else Decimal(kept))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("typed", "told"),
+    [
+        ("twelve", "amount: a number such as 12500 or 12500.50, or nothing."),
+        ("-5", "amount: a number such as 12500 or 12500.50, or nothing."),
+        ("1.005", "amount: a number such as 12500 or 12500.50, or nothing."),
+        ("9" * 15, f"amount: at most {AMOUNT_MAX}."),
+    ],
+)
+def test_an_amount_that_is_not_one_is_named_and_nothing_changes(typed: str, told: str) -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
+
+    response, said = post(signed_in(rep), item, "win", amount=typed)
+
+    assert response.status_code == 400
+    assert said == [f"Grace Hopper: {told}"]
+    item.refresh_from_db()
+    assert item.status == Status.QUALIFIED
+    assert not Outcome.objects.filter(item=item, kind="won").exists()
+    assert Lead.objects.get(pk=item.lead_id).lifecycle_stage != "customer"
+
+
+@pytest.mark.django_db
+def test_only_a_deal_won_has_an_amount() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
+
+    with pytest.raises(sales.InputRefused, match="only a deal won has an amount"):
+        sales.item_act(item_id=item.pk, user=rep.user, kind="lost", reason="chose a rival", amount=Decimal("10"))
+    assert not Outcome.objects.filter(item=item, kind="lost").exists()
