@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.management import create_permissions
+from django.db import migrations
 
 Codenames = list[tuple[str, str]]  # (app label, codename)
 
@@ -37,3 +38,18 @@ def revoke(apps: Any, group: str, codenames: Codenames) -> None:
     row = apps.get_model("auth", "Group").objects.filter(name=group).first()
     if row is not None:
         row.permissions.remove(*_permissions(apps, codenames))
+
+
+def granting(grants: dict[str, Codenames]) -> migrations.RunPython:
+    """The migration operation that gives each group its permissions, and takes them
+    back when the migration is undone."""
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        for group, codenames in grants.items():
+            grant(apps, group, codenames)
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        for group, codenames in grants.items():
+            revoke(apps, group, codenames)
+
+    return migrations.RunPython(forwards, backwards)

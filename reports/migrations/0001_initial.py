@@ -1,21 +1,11 @@
 from django.db import migrations, models
 
-from scoring.group_permissions import grant, revoke
+from scoring.group_permissions import granting
 
 # Marketing reads the overview and the reports; so do sales managers (read-only: they
 # design nothing and act on no lead from there). Reps have neither.
 READERS = ["Marketing", "Sales managers"]
 PERMISSION = [("reports", "view_reports")]
-
-
-def install(apps, schema_editor):  # type: ignore[no-untyped-def]
-    for group in READERS:
-        grant(apps, group, PERMISSION)
-
-
-def uninstall(apps, schema_editor):  # type: ignore[no-untyped-def]
-    for group in READERS:
-        revoke(apps, group, PERMISSION)
 
 
 class Migration(migrations.Migration):
@@ -36,5 +26,5 @@ class Migration(migrations.Migration):
                 "permissions": [("view_reports", "Can read the overview and the reports")],
             },
         ),
-        migrations.RunPython(install, uninstall),
+        granting(dict.fromkeys(READERS, PERMISSION)),
     ]

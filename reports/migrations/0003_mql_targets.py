@@ -12,16 +12,6 @@ MARKETING = [("reports", f"{action}_mqltarget") for action in ("add", "change", 
 SALES_MANAGERS = [("reports", "view_mqltarget")]
 
 
-def grant(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.grant(apps, "Marketing", MARKETING)
-    group_permissions.grant(apps, "Sales managers", SALES_MANAGERS)
-
-
-def revoke(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.revoke(apps, "Marketing", MARKETING)
-    group_permissions.revoke(apps, "Sales managers", SALES_MANAGERS)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -42,5 +32,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('month__day', 1)), name='mqltarget_first_day_of_month')],
             },
         ),
-        migrations.RunPython(grant, revoke),
+        group_permissions.granting({"Marketing": MARKETING, "Sales managers": SALES_MANAGERS}),
     ]

@@ -12,14 +12,6 @@ MARKETING = [
 ]
 
 
-def grant(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.grant(apps, "Marketing", MARKETING)
-
-
-def revoke(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.revoke(apps, "Marketing", MARKETING)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("routing", "0007_marketing_set_aside_and_suppression"),
@@ -27,4 +19,4 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = [group_permissions.granting({"Marketing": MARKETING})]

@@ -15,14 +15,6 @@ def _mark_sent(apps, schema_editor):  # type: ignore[no-untyped-def]
     notification.objects.filter(sent_at__isnull=False).update(status="sent")
 
 
-def _marketing_resolves(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.grant(apps, "Marketing", MARKETING)
-
-
-def _marketing_resolves_not(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.revoke(apps, "Marketing", MARKETING)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("routing", "0008_marketing_model_name"),
@@ -74,5 +66,5 @@ class Migration(migrations.Migration):
                 condition=models.Q(("status", "sending")), fields=["claimed_at"], name="notification_sending_idx"
             ),
         ),
-        migrations.RunPython(_marketing_resolves, _marketing_resolves_not),
+        group_permissions.granting({"Marketing": MARKETING}),
     ]

@@ -97,14 +97,6 @@ def _unused_settings_emptied(apps, schema_editor):  # type: ignore[no-untyped-de
             action_model.objects.filter(kind=kind).update(**empty)
 
 
-def _marketing_edits(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.grant(apps, "Marketing", MARKETING)
-
-
-def _marketing_edits_not(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.revoke(apps, "Marketing", MARKETING)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("routing", "0010_outcomes_from_outside"),
@@ -139,5 +131,5 @@ class Migration(migrations.Migration):
         migrations.RunPython(_to_rows, _to_lists),
         migrations.RemoveField(model_name="routingrule", name="old_conditions"),
         migrations.RunPython(_unused_settings_emptied, migrations.RunPython.noop),
-        migrations.RunPython(_marketing_edits, _marketing_edits_not),
+        group_permissions.granting({"Marketing": MARKETING}),
     ]

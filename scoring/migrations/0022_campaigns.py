@@ -13,14 +13,6 @@ MARKETING = [
 ]
 
 
-def grant(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.grant(apps, "Marketing", MARKETING)
-
-
-def revoke(apps, schema_editor):  # type: ignore[no-untyped-def]
-    group_permissions.revoke(apps, "Marketing", MARKETING)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("scoring", "0021_stage_changes"),
@@ -80,5 +72,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(grant, revoke),
+        group_permissions.granting({"Marketing": MARKETING}),
     ]
