@@ -1,0 +1,53 @@
+"""Versions of the scoring model: drafts a marketer edits, the live one the
+engine scores with, and the history of what was published, by whom and why."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ModelVersion(models.Model):
+    """One version of the scoring model (score groups, rules, decay, event types).
+
+    The live version is what the engine scores with; a draft is edited and can be
+    replayed over past interactions before it is published; a retired version was
+    live once and can be restored as a new draft. ``spec`` holds the version as
+    model-file data (the scoring part), frozen when it is published.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live"
+        RETIRED = "retired", "Published earlier"
+
+    number = models.PositiveIntegerField(
+        null=True, blank=True, unique=True, editable=False, help_text="Given when published: 1, 2, 3…"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
+    name = models.CharField(max_length=200, blank=True, help_text="What this version changes, in a few words.")
+    note = models.TextField(blank=True, help_text="Why it was published, for whoever reads the history.")
+    spec = models.JSONField(null=True, blank=True, editable=False, help_text="The version as model-file data.")
+    based_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-published_at", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=Q(status="live"), name="one_live_model_version"),
+        ]
+
+    def __str__(self) -> str:
+        if self.number is not None:
+            return f"Version {self.number}" + (f": {self.name}" if self.name else "")
+        return f"Draft: {self.name}" if self.name else f"Draft #{self.pk}"
