@@ -21,6 +21,10 @@ class RoutingConfig(AppConfig):
         from scoring import outcomes
 
         outcomes.register_recorder(sales.outcome_report)
+        # What replay and predictive training learn from: how each lead's story ended.
+        from routing import selectors
+
+        outcomes.register_closed_outcomes(selectors.leads_closed)
         # Services enqueue tasks by name; importing the tasks registers them, with the
         # options they are declared with (expiry), in every process, web ones too.
         from routing import tasks  # noqa: F401

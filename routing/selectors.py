@@ -4,7 +4,7 @@ many leads are on it or waiting in the queue."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import overload
@@ -300,3 +300,20 @@ def _detail(properties: object) -> str:
 def queue_item_of_team(*, item_id: int, rep: Rep) -> QueueItem | None:
     """The item if it is in the rep's team (else None: not theirs to see)."""
     return QueueItem.objects.filter(pk=item_id, team_id=rep.team_id).select_related("lead").first()
+
+
+# Outcomes that close a lead's story: won is a conversion, lost and disqualified are not.
+CLOSING_KINDS: dict[str, bool] = {Outcome.Kind.WON: True, Outcome.Kind.LOST: False, Outcome.Kind.DISQUALIFIED: False}
+
+
+def leads_closed(*, lead_ids: Collection[int] | None = None, since: datetime | None = None) -> dict[int, bool]:
+    """Lead id → won (True) or not (False), by each lead's latest closing outcome; one query."""
+    rows = Outcome.objects.filter(kind__in=list(CLOSING_KINDS))
+    if lead_ids is not None:
+        rows = rows.filter(lead_id__in=list(lead_ids))
+    if since is not None:
+        rows = rows.filter(at__gte=since)
+    closed: dict[int, bool] = {}
+    for lead_id, kind in rows.order_by("lead_id", "at", "id").values_list("lead_id", "kind").iterator():
+        closed[lead_id] = CLOSING_KINDS[kind]
+    return closed

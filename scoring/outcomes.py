@@ -9,7 +9,7 @@ calls :func:`recorder`. This module holds no state of its own but that one funct
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -78,3 +78,22 @@ def recorder() -> Recorder:
     if not _recorder:
         raise RuntimeError("No app records sales outcomes: is routing installed?")
     return _recorder[0]
+
+
+# How each lead's sales story ended, for what learns from or checks against outcomes
+# (the replay's conversion and AUC, predictive training): routing keeps the outcomes
+# and registers the function that reads them (:func:`register_closed_outcomes`).
+ClosedOutcomes = Callable[..., dict[int, bool]]
+_closed: list[ClosedOutcomes] = []
+
+
+def register_closed_outcomes(read: ClosedOutcomes) -> None:
+    _closed[:] = [read]
+
+
+def closed_outcomes(*, lead_ids: Collection[int] | None = None, since: datetime | None = None) -> dict[int, bool]:
+    """Lead id → True (won) or False (lost or disqualified), by the lead's latest closing
+    outcome (at or after ``since`` if given); leads not closed are absent."""
+    if not _closed:
+        raise RuntimeError("No app keeps sales outcomes: is routing installed?")
+    return _closed[0](lead_ids=lead_ids, since=since)
