@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from project.env import (
     env_bool,
@@ -124,6 +125,7 @@ INSTALLED_APPS = [
     "nurture",
     "routing",
     "reports",
+    "people",
 ]
 
 MIDDLEWARE = [
@@ -133,9 +135,13 @@ MIDDLEWARE = [
     # lone surrogates) before any key is looked up or view runs: bad input costs little.
     "intake.bodies.JsonBodyGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language (Accept-Language) or the switcher's cookie…
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # …unless the person signed in chose one.
+    "people.languages.PreferredLanguage",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it turns a refused login (AXES_ above) into the page that says why.
@@ -181,7 +187,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The site's language: what a browser that asks for neither gets, and what emails to
+# leads use when the lead has no language of its own.
+LANGUAGE_CODE = env_str("LEADFLOW_LANGUAGE", "en")
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"LEADFLOW_LANGUAGE: {LANGUAGE_CODE!r} is not one of {', '.join(dict(LANGUAGES))}")
 TIME_ZONE = env_str("LEADFLOW_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

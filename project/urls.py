@@ -4,6 +4,7 @@ from django.shortcuts import redirect
 from django.urls import include, path
 
 from intake import enrollments, sdk_settings, segment
+from people import languages
 
 admin.site.site_header = "Leadflow"
 admin.site.site_title = "Leadflow"
@@ -35,4 +36,5 @@ urlpatterns = [
     path("sales/", include("routing.urls")),
     path("reports/", include("reports.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("language", languages.language_set, name="language"),
 ]

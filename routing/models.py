@@ -10,6 +10,7 @@ from routing.egress import validate_webhook_url
 from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
 from scoring import rules as pure
+from scoring import sentences
 from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup
 
 
@@ -158,7 +159,7 @@ class RoutingCondition(models.Model):
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
-        return pure.describe_condition(self.as_pure(), dimension=pure.Dimension.FIT)
+        return sentences.describe_condition(self.as_pure(), dimension=pure.Dimension.FIT)
 
     def as_pure(self) -> pure.Condition:
         return pure.Condition(self.field, pure.Operator(self.operator), self.value)

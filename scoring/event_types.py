@@ -16,20 +16,28 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
+
+def gettext_noop(message: str) -> str:
+    """Marks a phrase for the translation catalogue (``manage.py makemessages`` finds it
+    by this name); it is translated where it is shown, in the reader's language. The
+    pure modules import no Django, so they mark with this one."""
+    return message
+
+
 # The interactions column holds no more.
 MAX_LENGTH = 40
 MAX_LABEL_LENGTH = 100
 MAX_NAME_LENGTH = 200  # a Segment event name in the mapping
 
 BUILT_IN: dict[str, str] = {
-    "email_open": "email open",
-    "email_click": "email click",
-    "form_submit": "form submission",
-    "page_view": "page view",
-    "download": "download",
-    "webinar": "webinar attendance",
-    "survey_answer": "survey answer",
-    "social_mention": "social mention",
+    "email_open": gettext_noop("email open"),
+    "email_click": gettext_noop("email click"),
+    "form_submit": gettext_noop("form submission"),
+    "page_view": gettext_noop("page view"),
+    "download": gettext_noop("download"),
+    "webinar": gettext_noop("webinar attendance"),
+    "survey_answer": gettext_noop("survey answer"),
+    "social_mention": gettext_noop("social mention"),
 }
 
 # Segment's names (its spec's and common ones) for the built-in types, matched like

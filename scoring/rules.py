@@ -15,8 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from scoring import event_types, lead_fields
+from scoring.event_types import gettext_noop
 
 
 class Dimension(StrEnum):
@@ -46,19 +48,19 @@ class Operator(StrEnum):
 
 
 OPERATOR_PHRASES: dict[Operator, str] = {
-    Operator.EQUALS: "is",
-    Operator.NOT_EQUALS: "is not",
-    Operator.ONE_OF: "is one of",
-    Operator.NOT_ONE_OF: "is none of",
-    Operator.CONTAINS: "contains",
-    Operator.GT: "is more than",
-    Operator.GTE: "is at least",
-    Operator.LT: "is less than",
-    Operator.LTE: "is at most",
-    Operator.BETWEEN: "is between",
-    Operator.IS_SET: "is set",
-    Operator.IS_EMPTY: "is empty",
-    Operator.MATCHES: "matches",
+    Operator.EQUALS: gettext_noop("is"),
+    Operator.NOT_EQUALS: gettext_noop("is not"),
+    Operator.ONE_OF: gettext_noop("is one of"),
+    Operator.NOT_ONE_OF: gettext_noop("is none of"),
+    Operator.CONTAINS: gettext_noop("contains"),
+    Operator.GT: gettext_noop("is more than"),
+    Operator.GTE: gettext_noop("is at least"),
+    Operator.LT: gettext_noop("is less than"),
+    Operator.LTE: gettext_noop("is at most"),
+    Operator.BETWEEN: gettext_noop("is between"),
+    Operator.IS_SET: gettext_noop("is set"),
+    Operator.IS_EMPTY: gettext_noop("is empty"),
+    Operator.MATCHES: gettext_noop("matches"),
 }
 
 SCALAR_OPERATORS = {Operator.EQUALS, Operator.NOT_EQUALS, Operator.CONTAINS}
@@ -713,53 +715,84 @@ def crosses_watch(before: int, after: int, watched: Iterable[int]) -> bool:
 # --- words -------------------------------------------------------------------
 
 
-def describe_value(operator: Operator, value: Value) -> str:
+class Words(Protocol):
+    """The language a sentence is made in: ``phrase`` translates one of the phrases
+    marked here (English in, the reader's language out), ``subject`` names a lead field
+    as the subject of a condition ("industry"; in Spanish "la industria")."""
+
+    def phrase(self, message: str) -> str: ...
+
+    def subject(self, field: str, label: str) -> str: ...
+
+
+class English:
+    def phrase(self, message: str) -> str:
+        return message
+
+    def subject(self, field: str, label: str) -> str:
+        return label
+
+
+ENGLISH = English()
+
+
+def describe_value(operator: Operator, value: Value, *, words: Words = ENGLISH) -> str:
     if operator in VALUELESS_OPERATORS:
         return ""
     if isinstance(value, list):
         if operator is Operator.BETWEEN:
-            return f"{value[0]} and {value[1]}"
+            return words.phrase(gettext_noop("{low} and {high}")).format(low=value[0], high=value[1])
         return ", ".join(str(v) for v in value)
     return str(value)
 
 
-def describe_condition(condition: Condition, *, dimension: Dimension) -> str:
+def describe_condition(condition: Condition, *, dimension: Dimension, words: Words = ENGLISH) -> str:
     if dimension is Dimension.FIT:
         if condition.field.startswith(CUSTOM_PREFIX):
             subject = condition.field[len(CUSTOM_PREFIX) :].replace("_", " ")
         else:
-            subject = LEAD_FIELDS.get(condition.field, condition.field)
+            subject = words.subject(condition.field, LEAD_FIELDS.get(condition.field, condition.field))
     else:
         subject = condition.field
-    words = f"{subject} {OPERATOR_PHRASES[condition.operator]}"
-    value = describe_value(condition.operator, condition.value)
-    words = f"{words} {value}" if value else words
+    text = f"{subject} {words.phrase(OPERATOR_PHRASES[condition.operator])}"
+    value = describe_value(condition.operator, condition.value, words=words)
+    text = f"{text} {value}" if value else text
     if condition.operator in EMPTY_HOLDS:
-        words += " (or empty)"  # as condition_holds judges it: say so where the rule is read
-    return words
+        # As condition_holds judges it: say so where the rule is read.
+        text = words.phrase(gettext_noop("{condition} (or empty)")).format(condition=text)
+    return text
 
 
-def describe_rule(rule: Rule, *, type_labels: Mapping[str, str] | None = None) -> str:
+def describe_rule(rule: Rule, *, type_labels: Mapping[str, str] | None = None, words: Words = ENGLISH) -> str:
     """The rule as a sentence: "+5 when industry is one of Toys, Retail"; an
-    engagement rule's types in words (``type_labels`` for the company's own)."""
+    engagement rule's types in words (``type_labels`` for the company's own), in the
+    language of ``words`` ("+5 cuando la industria es una de Toys, Retail")."""
+    phrase = words.phrase
     points = f"{rule.points:+d}"
-    joiner = " and " if rule.match is Match.ALL else " or "
-    conditions = joiner.join(describe_condition(c, dimension=rule.dimension) for c in rule.conditions)
+    both, either = phrase(gettext_noop("and")), phrase(gettext_noop("or"))
+    joiner = f" {both} " if rule.match is Match.ALL else f" {either} "
+    conditions = joiner.join(describe_condition(c, dimension=rule.dimension, words=words) for c in rule.conditions)
     if rule.dimension is Dimension.FIT:
-        return f"{points} when {conditions}" if conditions else f"{points} for every lead"
-    kinds = " or ".join(event_types.label(t, type_labels or {}) for t in sorted(rule.interaction_types))
-    sentence = f"{points} for each {kinds}"
+        if not conditions:
+            return phrase(gettext_noop("{points} for every lead")).format(points=points)
+        return phrase(gettext_noop("{points} when {conditions}")).format(points=points, conditions=conditions)
+    kinds = f" {either} ".join(phrase(event_types.label(t, type_labels or {})) for t in sorted(rule.interaction_types))
+    sentence = phrase(gettext_noop("{points} for each {kinds}")).format(points=points, kinds=kinds)
     if conditions:
-        sentence += f" where {conditions}"
+        where = phrase(gettext_noop("{sentence} where {conditions}"))
+        sentence = where.format(sentence=sentence, conditions=conditions)
     cap = rule.cap
     if cap and (cap.count or cap.points):
         limits = []
         if cap.count:
-            limits.append(f"{cap.count} time{'s' if cap.count != 1 else ''}")
+            times = gettext_noop("{count} time") if cap.count == 1 else gettext_noop("{count} times")
+            limits.append(phrase(times).format(count=cap.count))
         if cap.points:
-            limits.append(f"{cap.points} points")
-        period = f" per {cap.window_days} days" if cap.window_days else ""
-        sentence += f" (at most {' and '.join(limits)}{period})"
+            limits.append(phrase(gettext_noop("{points} points")).format(points=cap.points))
+        limit = f" {both} ".join(limits)
+        if cap.window_days:
+            limit = phrase(gettext_noop("{limits} per {days} days")).format(limits=limit, days=cap.window_days)
+        sentence = phrase(gettext_noop("{sentence} (at most {limits})")).format(sentence=sentence, limits=limit)
     return sentence
 
 

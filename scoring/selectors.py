@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, QuerySet, Sum
 
-from scoring import event_types
+from scoring import event_types, sentences
 from scoring import rules as pure
 from scoring.models import (
     EventType,
@@ -74,7 +74,7 @@ def lead_score_breakdown(*, lead: Lead) -> list[BreakdownLine]:
     for row in rows:
         rule = rules.get(row["rule_id"]) if row["rule_id"] else None
         if rule is not None:
-            label, sentence = names[rule.id], pure.describe_rule(rule)
+            label, sentence = names[rule.id], sentences.describe_rule(rule)
         else:
             label, sentence = cause_labels.get(row["cause"], row["cause"]), ""
         lines.append(BreakdownLine(label, sentence, row["dimension"], row["points"], row["times"]))

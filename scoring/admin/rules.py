@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from scoring import rules as pure
-from scoring import selectors, services
+from scoring import selectors, sentences, services
 from scoring.models import (
     ModelInfo,
     RescoreJob,
@@ -175,7 +175,7 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
             nonlocal labels
             if labels is None:
                 labels = selectors.event_type_labels()
-            return pure.describe_rule(obj.as_pure(list(obj.conditions.all())), type_labels=labels)
+            return sentences.describe_rule(obj.as_pure(list(obj.conditions.all())), type_labels=labels)
 
         return [self.list_display[0], sentence, *self.list_display[1:]]
 

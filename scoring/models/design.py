@@ -8,7 +8,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from scoring import campaign_file, decay, model_file
+from scoring import campaign_file, decay, model_file, sentences
 from scoring import rules as pure
 
 
@@ -106,7 +106,7 @@ class RuleCondition(models.Model):
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
-        return pure.describe_condition(
+        return sentences.describe_condition(
             pure.Condition(self.field, pure.Operator(self.operator), self.value),
             dimension=pure.Dimension(self.rule.dimension),
         )

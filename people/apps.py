@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class PeopleConfig(AppConfig):
+    name = "people"
+    verbose_name = "People's preferences"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from people import languages
+
+        user_logged_in.connect(languages.remember_on_login, dispatch_uid="people.remember_on_login")

@@ -1,0 +1,49 @@
+"""Rule sentences in the reader's language: :mod:`scoring.rules` makes them from
+phrases it marks; this gives it the words of the language active for the request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext, pgettext_lazy
+
+from scoring import rules as pure
+
+# A lead field as the subject of a condition. Spanish puts the article in ("la
+# industria es una de…"), which a field's label alone does not carry.
+SUBJECTS: dict[str, Promise] = {
+    "email_domain": pgettext_lazy("rule subject", "email domain"),
+    "first_name": pgettext_lazy("rule subject", "first name"),
+    "last_name": pgettext_lazy("rule subject", "last name"),
+    "title": pgettext_lazy("rule subject", "title"),
+    "department": pgettext_lazy("rule subject", "department"),
+    "company": pgettext_lazy("rule subject", "company"),
+    "industry": pgettext_lazy("rule subject", "industry"),
+    "company_size": pgettext_lazy("rule subject", "company size"),
+    "annual_revenue": pgettext_lazy("rule subject", "annual revenue"),
+    "country": pgettext_lazy("rule subject", "country"),
+    "city": pgettext_lazy("rule subject", "city"),
+    "lifecycle_stage": pgettext_lazy("rule subject", "lifecycle stage"),
+}
+
+
+class ActiveLanguage:
+    """The words of the language active now (the request's, or the site's)."""
+
+    def phrase(self, message: str) -> str:
+        return gettext(message) if message else message
+
+    def subject(self, field: str, label: str) -> str:
+        return str(SUBJECTS[field]) if field in SUBJECTS else label
+
+
+WORDS = ActiveLanguage()
+
+
+def describe_rule(rule: pure.Rule, *, type_labels: Mapping[str, str] | None = None) -> str:
+    return pure.describe_rule(rule, type_labels=type_labels, words=WORDS)
+
+
+def describe_condition(condition: pure.Condition, *, dimension: pure.Dimension) -> str:
+    return pure.describe_condition(condition, dimension=dimension, words=WORDS)

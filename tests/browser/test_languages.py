@@ -1,0 +1,44 @@
+"""A Spanish browser gets Leadflow in Spanish, and a person can switch to English
+for good (their preference follows them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from people.models import Preference
+from tests.factories import LeadFactory
+from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+
+def test_a_spanish_browser_logs_in_in_spanish_and_switches_to_english(browser: Browser, live_server: object) -> None:
+    base = str(live_server)
+    rep = RepFactory.create(user__username="maria")
+    QueueItemFactory.create(lead=LeadFactory.create(first_name="Grace"), team=rep.team)
+
+    context = browser.new_context(locale="es-CR")
+    page = context.new_page()
+    page.goto(f"{base}/accounts/login/")
+    assert page.locator("html").get_attribute("lang") == "es"
+    assert page.get_by_role("heading", name="Iniciar sesión").is_visible()
+    page.get_by_label("Usuario").fill("maria")
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    page.wait_for_url(f"{base}/sales/")
+    assert page.get_by_role("link", name="Cola de ventas").is_visible()
+    assert page.get_by_role("button", name="Cerrar sesión").is_visible()
+    assert page.get_by_label("Idioma").input_value() == "es"
+
+    page.get_by_label("Idioma").select_option("en")
+    page.get_by_role("button", name="Cambiar").click()
+    page.wait_for_url(f"{base}/sales/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("link", name="Sales queue").is_visible()
+    assert Preference.objects.get(user=rep.user).language == "en"
+    context.close()

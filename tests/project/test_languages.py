@@ -1,0 +1,138 @@
+"""Leadflow in Spanish and English: the language a person gets (browser, switcher,
+their saved preference), rule sentences in Spanish, and a catalogue with nothing left
+untranslated."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polib
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import translation
+
+from people.models import Preference
+from scoring import lead_fields, sentences
+from scoring import rules as pure
+
+ROOT = Path(settings.BASE_DIR)
+CATALOGUE = ROOT / "locale" / "es" / "LC_MESSAGES" / "django.po"
+
+FIT = pure.Rule(
+    id=1,
+    dimension=pure.Dimension.FIT,
+    points=5,
+    conditions=(pure.Condition("industry", pure.Operator.ONE_OF, ["Toys", "Retail"]),),
+)
+CLICKS = pure.Rule(
+    id=2,
+    dimension=pure.Dimension.ENGAGEMENT,
+    points=2,
+    interaction_types=frozenset({"email_click", "email_open"}),
+    cap=pure.Cap(count=5, window_days=30),
+)
+
+
+def test_rule_sentences_are_in_the_reader_s_language() -> None:
+    with translation.override("es"):
+        assert sentences.describe_rule(FIT) == "+5 cuando la industria es una de Toys, Retail"
+        assert (
+            sentences.describe_rule(CLICKS)
+            == "+2 por cada clic en un email o apertura de email (como máximo 5 veces cada 30 días)"
+        )
+    with translation.override("en"):
+        assert sentences.describe_rule(FIT) == "+5 when industry is one of Toys, Retail"
+        assert sentences.describe_rule(CLICKS) == pure.describe_rule(CLICKS)
+
+
+def test_every_field_a_fit_rule_tests_has_a_subject_in_the_sentences() -> None:
+    assert set(lead_fields.FIT_LABELS) <= set(sentences.SUBJECTS)
+
+
+@pytest.mark.django_db
+def test_the_browser_s_language_chooses_the_login_page_s() -> None:
+    spanish = Client(headers={"accept-language": "es-CR,es;q=0.9,en;q=0.5"}).get("/accounts/login/")
+    assert '<html lang="es">' in spanish.content.decode()
+    assert "Iniciar sesión" in spanish.content.decode()
+    assert spanish["Content-Language"] == "es"
+    english = Client(headers={"accept-language": "en-US"}).get("/accounts/login/")
+    assert "Log in" in english.content.decode()
+    assert "Iniciar sesión" not in english.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_person_s_choice_is_kept_and_beats_the_browser() -> None:
+    user = User.objects.create_user("ana", password="x")
+    client = Client(headers={"accept-language": "en-US"})
+    client.force_login(user)
+    response = client.post("/language", {"language": "es", "next": "/accounts/login/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert Preference.objects.get(user=user).language == "es"
+    # On another device (no cookie, an English browser), signed in: still Spanish.
+    elsewhere = Client(headers={"accept-language": "en-US"})
+    elsewhere.force_login(user)
+    assert "Iniciar sesión" in elsewhere.get("/accounts/login/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_switcher_refuses_unknown_languages_and_foreign_next_urls() -> None:
+    client = Client()
+    response = client.post("/language", {"language": "xx", "next": "https://evil.example/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+    response = client.post("/language", {"language": "es"})
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "es"
+    assert "Iniciar sesión" in client.get("/accounts/login/").content.decode()
+    assert client.get("/language").status_code == 405
+
+
+def test_the_spanish_catalogue_has_nothing_untranslated_or_fuzzy_and_is_compiled() -> None:
+    po = polib.pofile(str(CATALOGUE))
+    assert [e.msgid for e in po.untranslated_entries()] == []
+    assert [e.msgid for e in po.fuzzy_entries()] == []
+    mo = polib.mofile(str(CATALOGUE.with_suffix(".mo")))
+    compiled = {(e.msgctxt, e.msgid): e.msgstr for e in mo}
+    assert {(e.msgctxt, e.msgid): e.msgstr for e in po.translated_entries()}.items() <= compiled.items(), (
+        "django.mo is older than django.po: run manage.py compilemessages -l es"
+    )
+
+
+def test_makemessages_finds_nothing_new(tmp_path: Path) -> None:
+    """Every string marked for translation in the code is in the catalogue."""
+    if shutil.which("xgettext") is None:
+        if os.environ.get("CI"):
+            pytest.fail("xgettext (GNU gettext) is missing: CI installs it")
+        pytest.skip("xgettext (GNU gettext) is not installed")
+    copy = tmp_path / "leadflow"
+    ignore = shutil.ignore_patterns(".*", "tests", "bench", "node_modules", "__pycache__", "var", "*.sqlite3")
+    shutil.copytree(ROOT, copy, ignore=ignore)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "DJANGO_SECRET_KEY": "makemessages-check"}
+    env.pop("DATABASE_URL", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "es", "--no-location", "--ignore", "examples/*"],
+        cwd=copy,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    ours = {(e.msgctxt, e.msgid) for e in polib.pofile(str(CATALOGUE)) if not e.obsolete}
+    found = {
+        (e.msgctxt, e.msgid) for e in polib.pofile(str(copy / "locale/es/LC_MESSAGES/django.po")) if not e.obsolete
+    }
+    assert sorted(found - ours, key=str) == [], "new strings to translate: run manage.py makemessages -l es"
+    assert sorted(ours - found, key=str) == [], "strings no longer used: run manage.py makemessages -l es --no-obsolete"
+
+
+@pytest.mark.django_db
+def test_the_api_answers_in_english_whatever_the_caller_s_language() -> None:
+    response = Client(headers={"accept-language": "es"}).get("/api/v1/leads")
+    assert response.status_code in (401, 403)
+    assert response.json()["detail"] == "Authentication credentials were not provided."
