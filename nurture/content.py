@@ -112,6 +112,20 @@ def lead_context(lead: Any) -> dict[str, Any]:
     return data
 
 
+def site_language() -> str:
+    """The site's language (``LEADFLOW_LANGUAGE``), as a language code: "en", "es"."""
+    return language_code(settings.LANGUAGE_CODE) or settings.LANGUAGES[0][0]
+
+
+def language_code(value: object) -> str | None:
+    """A language Leadflow writes in, from what a lead's ``language`` attribute says:
+    "es", "ES", "es-CR" and "es_CR" are Spanish; anything else is None."""
+    if not isinstance(value, str):
+        return None
+    code = value.strip().lower().replace("_", "-").split("-", 1)[0]
+    return code if code in {known for known, _name in settings.LANGUAGES} else None
+
+
 def unsubscribe_token(*, lead_id: int, delivery_id: int | None = None) -> str:
     payload: dict[str, int] = {"l": lead_id}
     if delivery_id is not None:

@@ -90,6 +90,12 @@ def sequences_model_export() -> sequence_file.FileSpec:
                         send_hour_end=step.send_hour_end,
                         weekdays=frozenset(step.send_weekdays or ()),
                         campaign=step.campaign,
+                        language=step.language,
+                        translations=tuple(
+                            (code, version["subject"], version["text"], version.get("html") or "")
+                            for code, version in sorted((step.translations or {}).items())
+                            if isinstance(version, dict)
+                        ),
                     )
                     for step in sequence.steps.all()
                 ),

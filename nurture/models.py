@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from nurture import goals, timing
+from nurture import content, goals, timing
 from scoring.models import Lead, ScoreGroup
 
 EXIT_REASON_CHOICES = [(reason.value, goals.EXIT_REASON_LABELS[reason]) for reason in goals.ExitReason]
@@ -109,6 +111,15 @@ class Step(models.Model):
     campaign = models.SlugField(
         max_length=100, blank=True, help_text="Campaign key on the opens and clicks (default: the sequence key)."
     )
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text="The language of the subject and bodies above (empty: the site's language).",
+    )
+    # The step in other languages: {"es": {"subject": …, "text": …, "html": …}}. A lead whose
+    # `language` attribute is one of them gets that version; any other lead, the site's language.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["sequence", "position"]
@@ -128,6 +139,30 @@ class Step(models.Model):
 
     def campaign_key(self) -> str:
         return self.campaign or self.sequence.key
+
+    def version_for(self, lead_language: str | None) -> StepVersion:
+        """The content a lead gets: the version in the lead's language if the step has one,
+        else the version in the site's language, else the step's own content."""
+        own = StepVersion(
+            self.language or content.site_language(), self.subject_template, self.text_template, self.html_template
+        )
+        for wanted in (content.language_code(lead_language), content.site_language()):
+            if wanted is None:
+                continue
+            if wanted == own.language:
+                return own
+            version = (self.translations or {}).get(wanted)
+            if isinstance(version, dict) and version.get("subject") and version.get("text"):
+                return StepVersion(wanted, version["subject"], version["text"], version.get("html") or "")
+        return own
+
+
+@dataclass(frozen=True)
+class StepVersion:
+    language: str
+    subject: str
+    text: str
+    html: str
 
 
 class Enrollment(models.Model):

@@ -23,6 +23,12 @@ A sequence file is YAML (JSON is valid YAML too)::
               Plain text body (Django template language).
             html: |                    # optional; autoescaped, placed in the HTML layout
               <p>HTML body</p>
+            language: en               # optional: the language of subject/text/html (default: the site's)
+            translations:              # optional: the step in other languages, for leads whose
+              es:                      # `language` attribute is one of them
+                subject: "Bienvenida, {{ lead.first_name|default:'amiga' }}"
+                text: |
+                  Cuerpo en texto plano.
 
 Every problem is reported with its place (``sequences[0].steps[1].html: line
 2: …``), all at once; the importer changes nothing unless the whole file is
@@ -44,7 +50,8 @@ MAX_KEY = 80  # the keys' and campaigns' columns
 _TOP_KEYS = {"leadflow_nurture", "sequences"}
 _SEQUENCE_KEYS = {"key", "name", "description", "active", "reenroll", "exit", "send_window", "steps"}
 _EXIT_KEYS = {"reaches_group", "leaves_group", "converted", "routed_to_sales"}
-_STEP_KEYS = {"wait", "send_window", "campaign", "subject", "text", "html"}
+_STEP_KEYS = {"wait", "send_window", "campaign", "subject", "text", "html", "language", "translations"}
+_VERSION_KEYS = {"subject", "text", "html"}
 _WAIT_KEYS = {"days", "hours"}
 _WINDOW_KEYS = {"hours", "weekdays"}
 
@@ -67,6 +74,9 @@ class StepSpec:
     send_hour_end: int = 24
     weekdays: frozenset[int] = timing.ALL_WEEKDAYS
     campaign: str = ""
+    language: str = ""  # of subject, text and html; empty: the site's
+    # The step in other languages: (language, subject, text, html), by language.
+    translations: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,10 @@ def _step(
     if check_templates is not None and subject and text:
         for name, problem in check_templates(subject, text, html).items():
             errors.append(f"{where}.{name}: {problem}")
+    language = checks.text(item, "language", where, errors).strip().lower()
+    translations = _translations(item.get("translations"), f"{where}.translations", errors, check_templates)
+    if language and language in {t[0] for t in translations}:
+        errors.append(f"{where}.translations.{language}: {language} is the step's own language (`language`)")
     return StepSpec(
         position=index + 1,
         subject=subject.strip(),
@@ -255,7 +269,37 @@ def _step(
         send_hour_end=window.end_hour,
         weekdays=window.weekdays,
         campaign=campaign,
+        language=language,
+        translations=translations,
     )
+
+
+def _translations(
+    raw: object, where: str, errors: list[str], check_templates: TemplateCheck | None
+) -> tuple[tuple[str, str, str, str], ...]:
+    if raw is None:
+        return ()
+    versions = checks.mapping(raw, where, errors, holding="languages, such as {es: {subject: …, text: …}}")
+    if versions is None:
+        return ()
+    found = []
+    for code, raw_version in sorted(versions.items(), key=lambda kv: str(kv[0])):
+        here = f"{where}.{code}"
+        version = checks.mapping(raw_version, here, errors, holding="(subject, text, html)")
+        if version is None:
+            continue
+        checks.unknown_keys(version, _VERSION_KEYS, here, errors)
+        subject = checks.text(version, "subject", here, errors, required=True)
+        text = checks.text(version, "text", here, errors, required=True)
+        html = checks.text(version, "html", here, errors)
+        if "\n" in subject.strip():
+            errors.append(f"{here}.subject: must be one line")
+        if check_templates is not None and subject and text:
+            for name, problem in check_templates(subject, text, html).items():
+                errors.append(f"{here}.{name}: {problem}")
+        if subject and text:
+            found.append((str(code).strip().lower(), subject.strip(), text, html))
+    return tuple(found)
 
 
 # --- writing ------------------------------------------------------------------------
@@ -318,6 +362,13 @@ def _sequence_data(sequence: SequenceSpec) -> dict[str, Any]:
         step_data["text"] = step.text
         if step.html:
             step_data["html"] = step.html
+        if step.language:
+            step_data["language"] = step.language
+        if step.translations:
+            step_data["translations"] = {
+                code: {"subject": subject, "text": text, **({"html": html} if html else {})}
+                for code, subject, text, html in step.translations
+            }
         steps.append(step_data)
     data["steps"] = steps
     return data

@@ -28,6 +28,23 @@ from scoring.models import Lead
 logger = logging.getLogger(__name__)
 
 WEEKDAY_CHOICES = [(index, name.title()) for index, name in enumerate(timing.WEEKDAYS)]
+# A step's versions in other languages, edited as fields of its form: "<code>_subject"…
+VERSION_PARTS = {"subject": "subject", "text": "text body", "html": "HTML body"}
+
+
+def _version_field(code: str, name: str, part: str) -> forms.CharField:
+    widgets = {
+        "subject": forms.TextInput(attrs={"size": 80}),
+        "text": forms.Textarea(attrs={"rows": 6, "cols": 90}),
+        "html": forms.Textarea(attrs={"rows": 6, "cols": 90}),
+    }
+    return forms.CharField(
+        label=f"{name}: {VERSION_PARTS[part]}", required=False, strip=part == "subject", widget=widgets[part]
+    )
+
+
+def _version_field_names(code: str) -> list[str]:
+    return [f"version_{code}_{part}" for part in VERSION_PARTS]
 
 
 class StepForm(forms.ModelForm[Step]):
@@ -45,6 +62,7 @@ class StepForm(forms.ModelForm[Step]):
     class Meta:
         model = Step
         fields = [
+            "language",
             "position",
             "wait_days",
             "wait_hours",
@@ -80,7 +98,61 @@ class StepForm(forms.ModelForm[Step]):
             fields = {"subject": "subject_template", "text": "text_template", "html": "html_template"}
             for name, problem in problems.items():
                 self.add_error(fields[name], f"Template error: {problem}")
+        cleaned["translations"] = self._versions(cleaned)
         return cleaned
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for code, version in (self.instance.translations or {}).items():
+            for part in VERSION_PARTS:
+                if f"version_{code}_{part}" in self.fields and isinstance(version, dict):
+                    self.fields[f"version_{code}_{part}"].initial = version.get(part, "")
+
+    def _versions(self, cleaned: dict[str, Any]) -> dict[str, dict[str, str]]:
+        """The versions in other languages, each checked as the step's own content is."""
+        own = cleaned.get("language") or content.site_language()
+        versions: dict[str, dict[str, str]] = {}
+        for code, name in settings.LANGUAGES:
+            subject, text, html_body = (cleaned.get(field) or "" for field in _version_field_names(code))
+            if not (subject or text or html_body):
+                continue
+            if code == own:
+                self.add_error(f"version_{code}_subject", f"{name} is this step's own language: write it above.")
+                continue
+            if not subject:
+                self.add_error(f"version_{code}_subject", f"The {name} version needs a subject.")
+            elif "\n" in subject:
+                self.add_error(f"version_{code}_subject", "The subject must be one line.")
+            if not text.strip():
+                self.add_error(f"version_{code}_text", f"The {name} version needs a text body.")
+            if subject and text.strip():
+                problems = content.template_problems(subject=subject, text=text, html_body=html_body)
+                for part, problem in problems.items():
+                    self.add_error(f"version_{code}_{part}", f"Template error: {problem}")
+                versions[code] = {"subject": subject, "text": text, **({"html": html_body} if html_body else {})}
+        return versions
+
+    def save(self, commit: bool = True) -> Step:
+        self.instance.translations = self.cleaned_data.get("translations", {})
+        return super().save(commit=commit)
+
+
+# The fields of the versions in other languages, one set per language the site speaks:
+# declared on the form as if written in its body (the admin's fieldsets name them).
+_VERSION_FIELDS = {
+    f"version_{code}_{part}": _version_field(code, name, part)
+    for code, name in settings.LANGUAGES
+    for part in VERSION_PARTS
+}
+StepForm.declared_fields.update(_VERSION_FIELDS)
+_VERSION_FIELDSETS: list[Any] = [
+    (
+        f"In {name} (optional: leads whose language is {code} get it)",
+        {"fields": _version_field_names(code), "classes": ["collapse"]},
+    )
+    for code, name in settings.LANGUAGES
+]
+StepForm.base_fields.update(_VERSION_FIELDS)
 
 
 class StepInline(admin.StackedInline[Step, Sequence]):
@@ -92,7 +164,8 @@ class StepInline(admin.StackedInline[Step, Sequence]):
     fieldsets = [
         (None, {"fields": [("position", "campaign"), ("wait_days", "wait_hours"), "test_email"]}),
         ("Send window (lead's local time)", {"fields": [("send_hour_start", "send_hour_end"), "send_weekdays"]}),
-        ("Content", {"fields": ["subject_template", "text_template", "html_template"]}),
+        ("Content", {"fields": ["language", "subject_template", "text_template", "html_template"]}),
+        *_VERSION_FIELDSETS,
     ]
 
     @admin.display(description="Test email")

@@ -51,7 +51,7 @@ def classify_smtp_error(exc: BaseException) -> str:
 
 def deliveries_send(outgoing: list[Outgoing], *, now: datetime, email_connection: BaseEmailBackend | None) -> None:
     """Phase 2: render and send over one connection. Sets each item's status and error."""
-    compiled: dict[int, content.CompiledStep] = {}
+    compiled: dict[tuple[int, str], content.CompiledStep] = {}
     backend = email_connection or get_connection()
     started = time.monotonic()
     budget = claim_lease().total_seconds() / 2
@@ -123,17 +123,19 @@ class NurtureEmail(EmailMultiAlternatives):
 
 
 def _build_message(
-    item: Outgoing, *, compiled: dict[int, content.CompiledStep], backend: BaseEmailBackend
+    item: Outgoing, *, compiled: dict[tuple[int, str], content.CompiledStep], backend: BaseEmailBackend
 ) -> EmailMultiAlternatives:
     step, sequence, lead = item.step, item.enrollment.sequence, item.enrollment.lead
-    if step.pk not in compiled:
-        compiled[step.pk] = content.compile_step(
-            subject=step.subject_template, text=step.text_template, html_body=step.html_template
+    # The step in the lead's language (its `language` attribute) if written in it, else the site's.
+    version = step.version_for((lead.attributes or {}).get("language"))
+    if (step.pk, version.language) not in compiled:
+        compiled[step.pk, version.language] = content.compile_step(
+            subject=version.subject, text=version.text, html_body=version.html
         )
     campaign = step.campaign_key()
     unsubscribe = content.unsubscribe_url(lead_id=lead.pk, delivery_id=item.delivery_id)
     rendered = content.render(
-        compiled[step.pk],
+        compiled[step.pk, version.language],
         lead=content.lead_context(lead),
         step={"position": step.position, "campaign": campaign},
         sequence={"key": sequence.key, "name": sequence.name},

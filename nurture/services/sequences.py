@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from nurture import sequence_file
@@ -40,6 +41,17 @@ def sequences_import(*, spec: sequence_file.FileSpec) -> ImportSummary:
             if key and key not in groups:
                 known = ", ".join(sorted(groups)) or "none yet: import the scoring model first"
                 errors.append(f"sequences[{s_index}].exit.{name}: no score group {key!r} (known: {known})")
+    languages = {code for code, _name in settings.LANGUAGES}
+    for s_index, seq in enumerate(spec.sequences):
+        for t_index, step in enumerate(seq.steps):
+            where = f"sequences[{s_index}].steps[{t_index}]"
+            if step.language and step.language not in languages:
+                errors.append(f"{where}.language: {step.language!r} is not one of {', '.join(sorted(languages))}")
+            errors.extend(
+                f"{where}.translations.{code}: {code!r} is not one of {', '.join(sorted(languages))}"
+                for code, *_content in step.translations
+                if code not in languages
+            )
     existing = {s.key: s for s in Sequence.objects.select_for_update().filter(key__in=[s.key for s in spec.sequences])}
     for s_index, seq in enumerate(spec.sequences):
         current = existing.get(seq.key)
@@ -92,6 +104,11 @@ def sequences_import(*, spec: sequence_file.FileSpec) -> ImportSummary:
                     "text_template": step.text,
                     "html_template": step.html,
                     "campaign": step.campaign,
+                    "language": step.language,
+                    "translations": {
+                        code: {"subject": subject, "text": text, **({"html": html} if html else {})}
+                        for code, subject, text, html in step.translations
+                    },
                 },
             )
     untouched = list(Sequence.objects.exclude(key__in=[s.key for s in spec.sequences]).values_list("key", flat=True))
