@@ -53,6 +53,18 @@ def remember_on_login(sender: object, request: HttpRequest | None, user: Abstrac
         request.session[SESSION_KEY] = saved
 
 
+def site_language() -> str:
+    return settings.LANGUAGE_CODE
+
+
+def language_of(user: AbstractBaseUser | None) -> str:
+    """The language to write to a person in (system emails): their saved choice, else the site's."""
+    if user is None or user.pk is None:
+        return site_language()
+    saved = Preference.objects.filter(user_id=user.pk).values_list("language", flat=True).first()
+    return saved if saved in LANGUAGE_CODES else site_language()
+
+
 @require_POST
 def language_set(request: HttpRequest) -> HttpResponse:
     """The switcher: remember the language (cookie; and the person's preference when

@@ -12,9 +12,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext
 
 from nurture import services as nurture
 from nurture.goals import ExitReason
+from people import languages
 from routing.models import Notification, QueueItem, RoutingAction, WebhookDelivery
 from routing.sales import leads_queue_team_sync
 from routing.services.notifications import notifications_enqueue, team_addresses
@@ -107,22 +110,25 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
         if not to:
             outcome[lead.pk] = "nobody to notify (no owner email, no team)"
             continue
-        rows.append(
-            Notification(
-                to=to,
-                lead=lead,
-                subject=f"Lead {lead}: {action.rule.name}",
-                body=render_to_string(
-                    "routing/email/notify.txt",
-                    {
-                        "lead": lead,
-                        "rule": action.rule,
-                        "message": action.message,
-                        "base": settings.LEADFLOW_PUBLIC_URL,
-                    },
-                ),
+        # A team's notification in the site's language; the owner's in their own.
+        language = languages.site_language() if team_to else languages.language_of(lead.owner)
+        with translation.override(language):
+            rows.append(
+                Notification(
+                    to=to,
+                    lead=lead,
+                    subject=gettext("Lead {lead}: {rule}").format(lead=lead, rule=action.rule.name),
+                    body=render_to_string(
+                        "routing/email/notify.txt",
+                        {
+                            "lead": lead,
+                            "rule": action.rule,
+                            "message": action.message,
+                            "base": settings.LEADFLOW_PUBLIC_URL,
+                        },
+                    ),
+                )
             )
-        )
         outcome[lead.pk] = f"notified {', '.join(to)}"
     Notification.objects.bulk_create(rows)
     if rows:

@@ -11,9 +11,12 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext
 
+from people import languages
 from routing.models import Rep, Team
 
 SALES_GROUP = "Sales"
@@ -70,16 +73,17 @@ def rep_invite_send(*, rep: Rep) -> None:
     if not user.email:
         raise ValueError(f"{user.get_username()} has no email address to send the invitation to.")
     days = max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)
-    body = render_to_string(
-        "routing/email/rep_invite.txt",
-        {
-            "user": user,
-            "team": rep.team,
-            "link": rep_invite_link(user=user),
-            "days": days,
-            "login": f"{settings.LEADFLOW_PUBLIC_URL}{reverse('login')}",
-        },
-    )
-    EmailMessage(
-        subject="Your Leadflow sales queue account", body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email]
-    ).send()
+    # In the rep's own language if they chose one, else the site's.
+    with translation.override(languages.language_of(user)):
+        body = render_to_string(
+            "routing/email/rep_invite.txt",
+            {
+                "user": user,
+                "team": rep.team,
+                "link": rep_invite_link(user=user),
+                "days": days,
+                "login": f"{settings.LEADFLOW_PUBLIC_URL}{reverse('login')}",
+            },
+        )
+        subject = gettext("Your Leadflow sales queue account")
+    EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email]).send()
