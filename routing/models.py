@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from routing.egress import validate_webhook_url
 from routing.encryption import EncryptedTextField
@@ -317,14 +318,14 @@ class QueueItem(models.Model):
     """
 
     class Status(models.TextChoices):
-        OPEN = "open", "Waiting"
-        CLAIMED = "claimed", "Claimed"
-        ACCEPTED = "accepted", "Accepted"
-        QUALIFIED = "qualified", "Qualified"
-        REJECTED = "rejected", "Rejected"
-        DISQUALIFIED = "disqualified", "Disqualified"
-        WON = "won", "Won"
-        LOST = "lost", "Lost"
+        OPEN = "open", _("Waiting")
+        CLAIMED = "claimed", _("Claimed")
+        ACCEPTED = "accepted", _("Accepted")
+        QUALIFIED = "qualified", _("Qualified")
+        REJECTED = "rejected", _("Rejected")
+        DISQUALIFIED = "disqualified", _("Disqualified")
+        WON = "won", _("Won")
+        LOST = "lost", _("Lost")
 
     OPEN_STATUSES = (Status.OPEN, Status.CLAIMED, Status.ACCEPTED, Status.QUALIFIED)
     CLOSED_STATUSES = (Status.REJECTED, Status.DISQUALIFIED, Status.WON, Status.LOST)

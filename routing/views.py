@@ -19,7 +19,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
+from django_stubs_ext import StrOrPromise
 
 from routing import sales, selectors
 from routing.models import Outcome, QueueItem, Rep
@@ -34,12 +37,12 @@ VERBS = {
     "lose": Outcome.Kind.LOST,
 }
 DONE = {
-    Outcome.Kind.ACCEPTED: "Accepted {lead}.",
-    Outcome.Kind.REJECTED: "Rejected {lead}; the reason is kept.",
-    Outcome.Kind.QUALIFIED: "Qualified {lead}.",
-    Outcome.Kind.DISQUALIFIED: "Disqualified {lead}; the reason is kept.",
-    Outcome.Kind.WON: "Marked {lead} won.",
-    Outcome.Kind.LOST: "Marked {lead} lost; the reason is kept.",
+    Outcome.Kind.ACCEPTED: gettext_lazy("Accepted {lead}."),
+    Outcome.Kind.REJECTED: gettext_lazy("Rejected {lead}; the reason is kept."),
+    Outcome.Kind.QUALIFIED: gettext_lazy("Qualified {lead}."),
+    Outcome.Kind.DISQUALIFIED: gettext_lazy("Disqualified {lead}; the reason is kept."),
+    Outcome.Kind.WON: gettext_lazy("Marked {lead} won."),
+    Outcome.Kind.LOST: gettext_lazy("Marked {lead} lost; the reason is kept."),
 }
 
 
@@ -49,23 +52,33 @@ class ReasonForm:
 
     kind: str  # the item_act kind, as in QueueRow.actions
     verb: str  # in the action's URL
-    label: str
-    question: str
-    placeholder: str
+    label: StrOrPromise
+    question: StrOrPromise
+    placeholder: StrOrPromise
     style: str = "btn-quiet"
 
 
 REASON_FORMS = (
-    ReasonForm(Outcome.Kind.LOST, "lose", "Mark lost", "Why was it lost?", "e.g. chose a competitor"),
     ReasonForm(
-        Outcome.Kind.REJECTED, "reject", "Reject", "Why is it not ready for sales?", "e.g. student, no buying intent"
+        Outcome.Kind.LOST,
+        "lose",
+        gettext_lazy("Mark lost"),
+        gettext_lazy("Why was it lost?"),
+        gettext_lazy("e.g. chose a competitor"),
+    ),
+    ReasonForm(
+        Outcome.Kind.REJECTED,
+        "reject",
+        gettext_lazy("Reject"),
+        gettext_lazy("Why is it not ready for sales?"),
+        gettext_lazy("e.g. student, no buying intent"),
     ),
     ReasonForm(
         Outcome.Kind.DISQUALIFIED,
         "disqualify",
-        "Disqualify",
-        "Which of budget, authority, need or timeline is missing?",
-        "e.g. no budget this year",
+        gettext_lazy("Disqualify"),
+        gettext_lazy("Which of budget, authority, need or timeline is missing?"),
+        gettext_lazy("e.g. no budget this year"),
         "btn-danger",
     ),
 )
@@ -138,7 +151,7 @@ def claim(request: HttpRequest, rep: Rep, item_id: int) -> HttpResponse:
     except sales.ActionRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Claimed {_label(item)}. It is yours: accept or reject it.")
+        messages.success(request, _("Claimed {lead}. It is yours: accept or reject it.").format(lead=_label(item)))
     return _back(request)
 
 
@@ -179,14 +192,14 @@ def _amount(text: str) -> Decimal | None:
     if not text:
         return None
     if not _AMOUNT.fullmatch(text):
-        raise sales.InputRefused("amount: a number such as 12500 or 12500.50, or nothing.")
+        raise sales.InputRefused(_("amount: a number such as 12500 or 12500.50, or nothing."))
     return Decimal(text)
 
 
 def _item_of_team(item_id: int, rep: Rep) -> QueueItem:
     item = selectors.queue_item_of_team(item_id=item_id, rep=rep)
     if item is None:
-        raise Http404("This lead is not in your team's queue.")
+        raise Http404(_("This lead is not in your team's queue."))
     return item
 
 

@@ -32,6 +32,14 @@ def test_a_spanish_browser_logs_in_in_spanish_and_switches_to_english(browser: B
     page.get_by_role("button", name="Iniciar sesión").click()
     page.wait_for_url(f"{base}/sales/")
     assert page.get_by_role("link", name="Cola de ventas").is_visible()
+    # The queue itself speaks Spanish: headings, buttons, states; none of its English.
+    card = page.locator("li.card").first
+    for spanish in ["Por qué esta puntuación", "Actividad reciente", "Siguiente paso", "Sin tomar", "Sin grupo"]:
+        assert spanish.lower() in card.inner_text().lower(), spanish
+    assert card.get_by_role("button", name="Tomar").is_visible()
+    text = page.locator("body").inner_text().lower()
+    for english in ["Why this score", "Recent activity", "Next step", "Unclaimed", "No group", "Claim", "in queue"]:
+        assert english.lower() not in text, english
     assert page.get_by_role("button", name="Cerrar sesión").is_visible()
     assert page.get_by_label("Idioma").input_value() == "es"
 
