@@ -125,9 +125,9 @@ def fit_fields(models: Iterable[Model]) -> set[str]:
     return wanted
 
 
-def reads_properties(models: Iterable[Model]) -> bool:
-    """Whether any engagement rule tests an interaction's properties."""
-    return any(rule.conditions for model in models for rule in model.engagement_rules)
+def types_with_conditions(models: Iterable[Model]) -> set[str]:
+    """The interaction types whose properties an engagement rule tests (the others' are not read)."""
+    return {t for model in models for rule in model.engagement_rules if rule.conditions for t in rule.interaction_types}
 
 
 @dataclass(frozen=True)
@@ -162,15 +162,18 @@ class LeadScore:
         return self.fit + self.engagement
 
 
-def _decayed(policy: decay.Policy, engagement: int, since: datetime | None, today: date, tz: tzinfo) -> int:
-    """Engagement ``engagement`` (the base, set at ``since``) after the nightly decay of ``today``."""
-    if policy.kind in (decay.Kind.NONE, decay.Kind.WINDOW) or since is None:
+_NOT_FROM_BASE = (decay.Kind.NONE, decay.Kind.WINDOW)
+
+
+def _decayed(policy: decay.Policy, engagement: int, since: date | None, today: date) -> int:
+    """Engagement ``engagement`` (the base, set on the day ``since``) after the nightly decay of ``today``."""
+    if since is None or since == today or engagement <= policy.floor or policy.kind in _NOT_FROM_BASE:
         return engagement
-    goal = decay.target(policy, base=engagement, days=decay.quiet_days_since(since, today, tz))
+    goal = decay.target(policy, base=engagement, days=decay.quiet_days(since, today))
     return engagement + decay.decay_delta(policy, current=engagement, goal=goal)
 
 
-def _window_decayed(policy: decay.Policy, engagement: int, awards: Sequence[pure.Award], clock: Clock) -> int:
+def _window_decayed(policy: decay.Policy, engagement: int, awards: Iterable[pure.Award], clock: Clock) -> int:
     """A window policy's engagement on the window's last day: the points of its last
     ``window_days`` days (as the nightly decay counts them), never raised."""
     midnight = datetime.combine(clock.today, time.min, tzinfo=clock.tz)
@@ -178,6 +181,98 @@ def _window_decayed(policy: decay.Policy, engagement: int, awards: Sequence[pure
     recent = sum(a.points for a in awards if start is None or a.occurred_at >= start)
     goal = decay.window_target(policy, recent=recent)
     return engagement + decay.decay_delta(policy, current=engagement, goal=goal)
+
+
+class _Chunk:
+    """One chunk of leads with their interactions, and the work both models share: each
+    distinct rule's awards are computed once, each fit rule once per distinct set of the
+    values fit rules read, each interaction's day once."""
+
+    def __init__(
+        self,
+        leads: Sequence[LeadFacts],
+        interactions: Sequence[pure.InteractionFacts],
+        clock: Clock,
+        fit_reads: Sequence[str],
+    ) -> None:
+        self.leads = sorted(leads, key=lambda lead: lead.id)
+        ids = {lead.id for lead in leads}
+        self.interactions = sorted(
+            (i for i in interactions if i.lead_id in ids), key=lambda i: (i.lead_id, i.occurred_at, i.id)
+        )
+        self.clock = clock
+        self.fit_reads = fit_reads
+        self.timeline: dict[int, list[tuple[int, date]]] = {}
+        tz = clock.tz
+        for i in self.interactions:
+            self.timeline.setdefault(i.lead_id, []).append((i.id, i.occurred_at.astimezone(tz).date()))
+        # Leads whose fit rules read the same values get the same fit: judged once.
+        self.fit_keys = {lead.id: tuple(repr(lead.values.get(name)) for name in fit_reads) for lead in self.leads}
+        self._awards: list[tuple[pure.Rule, list[pure.Award]]] = []
+        self._fit: list[tuple[pure.Rule, dict[tuple[str, ...], bool]]] = []
+
+    def awards(self, rule: pure.Rule) -> list[pure.Award]:
+        """The rule's awards to these leads: caps are per lead and rule, so a rule scored
+        over the interactions it may match gives what scoring them all with every rule does."""
+        for known, awards in self._awards:
+            if known == rule:
+                return awards
+        matching = [i for i in self.interactions if i.type in rule.interaction_types]
+        awards = pure.score_interactions([rule], matching, {})
+        self._awards.append((rule, awards))
+        return awards
+
+    def fit_holds(self, rule: pure.Rule, lead: LeadFacts) -> bool:
+        memo = next((memo for known, memo in self._fit if known == rule), None)
+        if memo is None:
+            memo = {}
+            self._fit.append((rule, memo))
+        key = self.fit_keys[lead.id]
+        held = memo.get(key)
+        if held is None:
+            held = memo[key] = bool(pure.fit_targets([rule], lead.values, at=self.clock.end))
+        return held
+
+    def scores(self, model: Model) -> dict[int, LeadScore]:
+        clock, policy = self.clock, model.policy
+        by_interaction: Counter[int] = Counter()
+        awards_of: dict[int, list[pure.Award]] = {}
+        for rule in model.engagement_rules:
+            for award in self.awards(rule):
+                by_interaction[award.interaction_id] += award.points
+                awards_of.setdefault(award.lead_id, []).append(award)
+        fit_rules = model.fit_rules
+        fit_of: dict[tuple[str, ...], dict[int, int]] = {}
+        scores: dict[int, LeadScore] = {}
+        for lead in self.leads:
+            key = self.fit_keys[lead.id]
+            if key not in fit_of:
+                fit_of[key] = {r.id: r.points for r in fit_rules if self.fit_holds(r, lead)}
+            points: Counter[int] = Counter(fit_of[key])
+            fit = sum(points.values())
+            engagement, since = 0, None
+            for interaction_id, day in self.timeline.get(lead.id, ()):
+                # What the nightly decay left by the day of this interaction, then its points: the
+                # new base, from this day (an interaction worth nothing restarts the count too).
+                engagement = _decayed(policy, engagement, since, day) + by_interaction.get(interaction_id, 0)
+                since = day
+            lead_awards = awards_of.get(lead.id, ())
+            for award in lead_awards:
+                points[award.rule_id] += award.points
+            if policy.kind is decay.Kind.WINDOW:
+                if since is not None:
+                    engagement = _window_decayed(policy, engagement, lead_awards, clock)
+            else:
+                engagement = _decayed(policy, engagement, since, clock.today)
+            band = pure.group_for(fit + engagement, model.bands)
+            group = model.group_keys[band] if band is not None else NO_GROUP
+            scores[lead.id] = LeadScore(fit, engagement, group, dict(points))
+        return scores
+
+
+def fit_reads(models: Iterable[Model]) -> list[str]:
+    """The names fit conditions read (lead fields, email_domain, attributes.<name>)."""
+    return sorted({c.field for m in models for r in m.fit_rules for c in r.conditions})
 
 
 def leads_score(
@@ -188,41 +283,7 @@ def leads_score(
 ) -> dict[int, LeadScore]:
     """Each lead's scores under ``model``: ``interactions`` are the leads' interactions
     of the window (any order; those of other leads are ignored)."""
-    ids = {lead.id for lead in leads}
-    mine = sorted((i for i in interactions if i.lead_id in ids), key=lambda i: (i.lead_id, i.occurred_at, i.id))
-    awards = pure.score_interactions(model.engagement_rules, mine, {})
-    by_interaction: Counter[int] = Counter()
-    awards_of: dict[int, list[pure.Award]] = {}
-    for award in awards:
-        by_interaction[award.interaction_id] += award.points
-        awards_of.setdefault(award.lead_id, []).append(award)
-    timeline: dict[int, list[pure.InteractionFacts]] = {}
-    for interaction in mine:
-        timeline.setdefault(interaction.lead_id, []).append(interaction)
-    fit_rules = model.fit_rules
-    policy = model.policy
-    scores: dict[int, LeadScore] = {}
-    for lead in leads:
-        points: Counter[int] = Counter(pure.fit_targets(fit_rules, lead.values, at=clock.end))
-        fit = sum(points.values())
-        engagement, since = 0, None
-        for interaction in timeline.get(lead.id, ()):
-            # The engagement the nightly decay left by the day of this interaction, then its points:
-            # the new base, from this moment (an interaction worth nothing restarts the count too).
-            day = interaction.occurred_at.astimezone(clock.tz).date()
-            engagement = _decayed(policy, engagement, since, day, clock.tz) + by_interaction.get(interaction.id, 0)
-            since = interaction.occurred_at
-        lead_awards = awards_of.get(lead.id, [])
-        for award in lead_awards:
-            points[award.rule_id] += award.points
-        if policy.kind is decay.Kind.WINDOW:
-            engagement = _window_decayed(policy, engagement, lead_awards, clock) if since is not None else engagement
-        else:
-            engagement = _decayed(policy, engagement, since, clock.today, clock.tz)
-        band = pure.group_for(fit + engagement, model.bands)
-        group = model.group_keys[band] if band is not None else NO_GROUP
-        scores[lead.id] = LeadScore(fit, engagement, group, dict(points))
-    return scores
+    return _Chunk(leads, interactions, clock, fit_reads([model])).scores(model)
 
 
 # --- comparing two models ----------------------------------------------------------------
@@ -301,10 +362,10 @@ def compare(
     clock: Clock,
 ) -> Comparison:
     """One chunk of leads scored under both models, as a comparison."""
-    live_scores = leads_score(live, leads, interactions, clock)
-    draft_scores = leads_score(draft, leads, interactions, clock)
+    chunk = _Chunk(leads, interactions, clock, fit_reads([live, draft]))
+    live_scores, draft_scores = chunk.scores(live), chunk.scores(draft)
     comparison = Comparison()
-    for lead in sorted(leads, key=lambda lead: lead.id):
+    for lead in chunk.leads:
         comparison.add(lead, live_scores[lead.id], draft_scores[lead.id], outcomes.get(lead.id))
     return comparison
 

@@ -150,7 +150,7 @@ def _replay(run: ReplayRun, *, chunk_size: int) -> dict[str, Any]:
     clock = pure_replay.Clock(end=run.window_end, tz=timezone.get_current_timezone())
     start = run.window_end - timedelta(days=run.days)
     columns = ["email", *sorted(pure_replay.fit_fields([live, draft]) - {"email"})]
-    properties = pure_replay.reads_properties([live, draft])
+    properties = sorted(pure_replay.types_with_conditions([live, draft]))
     closed = outcomes.closed_outcomes()
     total = Lead.objects.count() or 1
     comparison = pure_replay.Comparison()
@@ -200,32 +200,37 @@ def _lead_rows(columns: Sequence[str], after: int, size: int) -> list[tuple[Any,
 
 
 _INTERACTIONS_SQL = (
-    "SELECT id, lead_id, type::text, occurred_at, {properties} FROM scoring_interaction"
+    "SELECT id, lead_id, type::text, occurred_at, CASE WHEN type = ANY(%s::text[]) THEN properties END"
+    " FROM scoring_interaction"
     " WHERE lead_id >= %s AND lead_id <= %s AND occurred_at >= %s AND occurred_at < %s AND NOT set_aside"
     " ORDER BY lead_id, occurred_at, id"
 )
 
 
 def _interactions(
-    first: int, last: int, start: datetime, end: datetime, *, properties: bool
+    first: int, last: int, start: datetime, end: datetime, *, properties: Sequence[str]
 ) -> list[pure.InteractionFacts]:
     """The interactions of leads ``first`` to ``last`` in [start, end), in time order per
-    lead; those set aside are left out, as scoring leaves them. Their properties only
-    when a rule reads them."""
+    lead; those set aside are left out, as scoring leaves them. Properties are read only
+    for the types in ``properties`` (those a rule's conditions test)."""
     if connection.vendor != "postgresql":
         rows = list(
             Interaction.objects.filter(
                 lead_id__gte=first, lead_id__lte=last, occurred_at__gte=start, occurred_at__lt=end, set_aside=False
             )
             .order_by("lead_id", "occurred_at", "pk")
-            .values_list("pk", "lead_id", "type", "occurred_at", "properties" if properties else "pk")
+            .values_list("pk", "lead_id", "type", "occurred_at", "properties")
         )
     else:
-        sql = _INTERACTIONS_SQL.format(properties="properties" if properties else "NULL::jsonb")
-        rows = _copy_rows(sql, [first, last, start, end], ["int8", "int8", "text", "timestamptz", "jsonb"])
+        rows = _copy_rows(
+            _INTERACTIONS_SQL,
+            [list(properties), first, last, start, end],
+            ["int8", "int8", "text", "timestamptz", "jsonb"],
+        )
     empty: dict[str, object] = {}
+    read = frozenset(properties)
     return [
-        pure.InteractionFacts(pk, lead_id, kind, at, (extra or empty) if properties else empty)
+        pure.InteractionFacts(pk, lead_id, kind, at, (extra or empty) if kind in read else empty)
         for pk, lead_id, kind, at, extra in rows
     ]
 
