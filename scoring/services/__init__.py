@@ -61,7 +61,7 @@ from scoring.services.model import (
     scoring_model_export,
     scoring_model_import,
 )
-from scoring.services.replay import replay_cancel, replay_run, replay_start
+from scoring.services.replay import replay_cancel, replay_check, replay_run, replay_start
 from scoring.services.rescore import (
     RESCORE_LANE_MIN,
     RESCORE_LANES,
@@ -120,6 +120,7 @@ __all__ = [
     "model_info_set",
     "regroup_job_start",
     "replay_cancel",
+    "replay_check",
     "replay_run",
     "replay_start",
     "rescore_job_run",

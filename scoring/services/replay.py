@@ -60,31 +60,39 @@ def _scoring_part(data: dict[str, Any]) -> dict[str, Any]:
     return {key: data[key] for key in ("leadflow_model", "score_groups", "rules", "decay") if key in data}
 
 
+def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:
+    """What stops a replay of ``version`` over ``days`` days, by field ("days",
+    "version"); empty when it can start."""
+    errors: dict[str, str] = {}
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= REPLAY_DAYS_MAX:
+        errors["days"] = f"Give a whole number of days from 1 to {REPLAY_DAYS_MAX}, not {days!r}."
+    for name, spec in (("this version", _version_spec(version)), ("the live model", _live_spec())):
+        try:
+            pure_replay.spec_load(_scoring_part(spec))
+        except model_file.ModelFileError as exc:
+            errors["version"] = f"{name.capitalize()} cannot be replayed: {'; '.join(exc.errors)}"
+            break
+    return errors
+
+
 def replay_start(
     *, version: ModelVersion, days: int = 90, user: AbstractBaseUser | None = None, background: bool = True
 ) -> ReplayRun:
     """Queue a replay of ``version`` over the last ``days`` days beside the live model.
 
     Both models and the window's end are frozen now, so the run gives the same result
-    whenever (and however often) it runs. Raises ValueError ("field: reason") for a
-    number of days out of range or a version whose model cannot be read. With
-    ``background`` a worker runs it (``scoring.replay_run``), else the caller
-    calls :func:`replay_run`."""
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= REPLAY_DAYS_MAX:
-        raise ValueError(f"days: must be a whole number from 1 to {REPLAY_DAYS_MAX}, not {days!r}")
-    draft = _scoring_part(_version_spec(version))
-    live = _scoring_part(_live_spec())
-    for name, spec in (("version", draft), ("live model", live)):
-        try:
-            pure_replay.spec_load(spec)
-        except model_file.ModelFileError as exc:
-            raise ValueError(f"version: the {name} cannot be replayed: {'; '.join(exc.errors)}") from None
+    whenever (and however often) it runs. Raises ValueError ("field: reason", see
+    :func:`replay_check`). With ``background`` a worker runs it (``scoring.replay_run``),
+    else the caller calls :func:`replay_run`."""
+    errors = replay_check(version=version, days=days)
+    if errors:
+        raise ValueError("; ".join(f"{name}: {message}" for name, message in errors.items()))
     run = ReplayRun.objects.create(
         version=version,
         days=days,
         window_end=timezone.now(),
-        live_spec=live,
-        draft_spec=draft,
+        live_spec=_scoring_part(_live_spec()),
+        draft_spec=_scoring_part(_version_spec(version)),
         created_by_id=user.pk if user is not None else None,
     )
     if background:
