@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
@@ -25,7 +26,7 @@ from scoring.services.model import scoring_model_export
 # Leads scored (under both models) between two looks at the cancel flag and two saves of the progress.
 REPLAY_CHUNK = 5000
 
-# How each lead column a fit rule may read is sent by a binary COPY.
+# The type each lead column a fit rule may read is sent as (binary results).
 _LEAD_COLUMN_TYPES = {
     "email": "text",
     "first_name": "text",
@@ -204,7 +205,7 @@ def _lead_rows(columns: Sequence[str], after: int, size: int) -> list[tuple[Any,
         return list(Lead.objects.filter(pk__gt=after).order_by("pk").values_list("pk", *columns)[:size])
     select = ", ".join(f"{name}::{_LEAD_COLUMN_TYPES[name]}" for name in columns)
     sql = f"SELECT id, {select} FROM scoring_lead WHERE id > %s ORDER BY id LIMIT %s"  # noqa: S608 (known columns)
-    return _copy_rows(sql, [after, size], ["int8", *(_LEAD_COLUMN_TYPES[name] for name in columns)])
+    return _fetch_binary(sql, [after, size])
 
 
 _INTERACTIONS_SQL = (
@@ -230,11 +231,7 @@ def _interactions(
             .values_list("pk", "lead_id", "type", "occurred_at", "properties")
         )
     else:
-        rows = _copy_rows(
-            _INTERACTIONS_SQL,
-            [list(properties), first, last, start, end],
-            ["int8", "int8", "text", "timestamptz", "jsonb"],
-        )
+        rows = _fetch_binary(_INTERACTIONS_SQL, [list(properties), first, last, start, end])
     empty: dict[str, object] = {}
     read = frozenset(properties)
     return [
@@ -243,10 +240,11 @@ def _interactions(
     ]
 
 
-def _copy_rows(sql: str, params: Sequence[Any], types: Sequence[str]) -> list[tuple[Any, ...]]:
-    """The rows of ``sql`` by a binary COPY on Django's connection: no text to parse."""
+def _fetch_binary(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (one chunk of leads: bounded) on Django's connection, as binary
+    results: no text to parse. Measured: three quarters of the time a binary COPY of the
+    same rows takes (psycopg reads a COPY back row by row)."""
     connection.ensure_connection()
-    raw = connection.connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
-        copy.set_types(list(types))
-        return list(copy.rows())
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, list(params), binary=True)
+        return cursor.fetchall()
