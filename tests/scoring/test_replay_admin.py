@@ -127,3 +127,12 @@ def test_sales_reps_may_not_replay_nor_read_replays(version: ModelVersion) -> No
     run.refresh_from_db()
     assert run.status == ReplayRun.Status.QUEUED
     assert ReplayRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_migration_lets_marketing_replay_and_not_sales() -> None:
+    marketing = set(Group.objects.get(name="Marketing").permissions.values_list("codename", flat=True))
+    assert {"view_replayrun", "add_replayrun", "change_replayrun"} <= marketing
+    assert "delete_replayrun" not in marketing
+    sales = set(Group.objects.get(name="Sales").permissions.values_list("codename", flat=True))
+    assert not {code for code in sales if code.endswith("_replayrun")}
