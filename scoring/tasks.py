@@ -20,3 +20,9 @@ def leads_decay_task() -> int:
 def rescore_job_task(job_id: int) -> int:
     """Run or resume a rescore job (progress is kept chunk by chunk)."""
     return services.rescore_job_run(job_id=job_id).done
+
+
+@shared_task(name="scoring.replay_run", acks_late=True)
+def replay_run_task(run_id: int) -> str:
+    """Run a replay of a model version (a second run of a finished one changes nothing)."""
+    return services.replay_run(run_id=run_id).status

@@ -10,7 +10,7 @@ from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
 from scoring.models.records import SetAside, SuppressedAddress
-from scoring.models.versions import ModelVersion
+from scoring.models.versions import ModelVersion, ReplayRun
 
 __all__ = [
     "Account",
@@ -24,6 +24,7 @@ __all__ = [
     "LifecycleStage",
     "ModelInfo",
     "ModelVersion",
+    "ReplayRun",
     "RescoreJob",
     "RescoreLane",
     "RuleCondition",

@@ -1,11 +1,16 @@
 """Versions of the scoring model: drafts a marketer edits, the live one the
-engine scores with, and the history of what was published, by whom and why."""
+engine scores with, the history of what was published, by whom and why, and
+replays of a version over past interactions."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+# The longest window a replay may cover (ten years).
+REPLAY_DAYS_MAX = 3650
 
 
 class ModelVersion(models.Model):
@@ -51,3 +56,52 @@ class ModelVersion(models.Model):
         if self.number is not None:
             return f"Version {self.number}" + (f": {self.name}" if self.name else "")
         return f"Draft: {self.name}" if self.name else f"Draft #{self.pk}"
+
+
+class ReplayRun(models.Model):
+    """A replay of a version over the last ``days`` days of interactions, beside the live
+    model: what each would have scored, never written to live scores (see
+    :mod:`scoring.services.replay`). Both models are frozen when the replay is started,
+    with the instant its window ends, so running it again gives the same result."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="replays", help_text="The version to replay."
+    )
+    days = models.PositiveIntegerField(
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(REPLAY_DAYS_MAX)],
+        help_text="Replay the interactions of this many days before now.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, editable=False)
+    progress = models.PositiveSmallIntegerField(default=0, editable=False, help_text="Percent of the leads done.")
+    cancel_requested = models.BooleanField(default=False, editable=False)
+    window_end = models.DateTimeField(null=True, blank=True, editable=False)
+    live_spec = models.JSONField(null=True, blank=True, editable=False)
+    draft_spec = models.JSONField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    error = models.TextField(blank=True, editable=False)
+    result = models.JSONField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "replay"
+        verbose_name_plural = "replays"
+
+    def __str__(self) -> str:
+        return f"Replay {self.pk}: {self.version} over {self.days} days"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED)

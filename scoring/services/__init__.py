@@ -4,7 +4,8 @@ Split by topic: :mod:`~scoring.services.ledger` (ledger rows, cached scores, the
 outbox routing reads, lead locks), :mod:`~scoring.services.leads` (a lead's fields
 and fit, changes by hand), :mod:`~scoring.services.fields` (lead fields other apps
 change, many leads at once), :mod:`~scoring.services.engagement` (recording and scoring
-interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.decay`,
+interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.replay` (a version replayed
+beside the live model, writing no score), :mod:`~scoring.services.decay`,
 :mod:`~scoring.services.model` (the model file, regrouping),
 :mod:`~scoring.services.event_types` (types counted as they come, declared by the file) and
 :mod:`~scoring.services.background` (handing work to the workers). The names other
@@ -60,6 +61,7 @@ from scoring.services.model import (
     scoring_model_export,
     scoring_model_import,
 )
+from scoring.services.replay import replay_cancel, replay_check, replay_run, replay_start
 from scoring.services.rescore import (
     RESCORE_LANE_MIN,
     RESCORE_LANES,
@@ -117,6 +119,10 @@ __all__ = [
     "leads_tag",
     "model_info_set",
     "regroup_job_start",
+    "replay_cancel",
+    "replay_check",
+    "replay_run",
+    "replay_start",
     "rescore_job_run",
     "rescore_job_start",
     "score_groups_delete",

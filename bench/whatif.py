@@ -1,0 +1,138 @@
+"""What-if benchmark on PostgreSQL: a 90-day replay of a draft beside the live model,
+against the full rescore of the same data.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/whatif.py \\
+        [--leads 1000000] [--interactions 5000000] [--rescore-sample 100000 | --full-rescore]
+
+Creates its own database (``<name>_bench_whatif``), fills it with the toy store's
+history as bench/decay.py does (interactions 5 to 90 days old, already scored), makes a
+draft (emails worth more, a lower first group) and in one run measures and prints:
+
+1. the replay (``manage.py scoring_replay``, in its own process as a worker runs it):
+   its time and its peak resident memory (``getrusage`` of the child processes);
+2. the baseline: rescoring the same leads from their history after the same change.
+   By default a sample of leads is rescored in this process and the time extrapolated
+   to every lead (the output says so); ``--full-rescore`` runs ``manage.py
+   scoring_rescore`` on all of them instead;
+3. the ratio of the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import bench_database, bench_environment, recreate_database  # noqa: E402
+from decay import generate  # noqa: E402
+
+
+def children_peak_mb() -> float:
+    """The largest resident memory any finished child process reached (Linux: KB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--interactions", type=int, default=5_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--rescore-sample", type=int, default=100_000, help="leads rescored to time the baseline")
+    parser.add_argument("--full-rescore", action="store_true", help="rescore every lead (slow) instead of a sample")
+    args = parser.parse_args()
+
+    bench_environment()
+    database_url, admin_url, name = bench_database("bench_whatif")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+        "CELERY_BROKER_URL": "memory://",
+    }
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from scoring import model_file, services
+    from scoring.models import Lead, ModelVersion, ScoringRule
+
+    python = sys.executable
+    try:
+        call_command("migrate", verbosity=0)
+        call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+        rules = dict(ScoringRule.objects.values_list("key", "id"))
+        print(f"Database {name}: {args.leads:,} leads, {args.interactions:,} interactions; {os.cpu_count()} cores")
+        with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
+            generate(db, leads=args.leads, interactions=args.interactions, rules=rules)
+
+        # The draft: email opens and clicks worth 3 instead of 2, and nurture from 6 points
+        # instead of 40 (the generated leads hold a few points each: many move).
+        spec = model_file.dump_data(services.scoring_model_export())
+        for rule in spec["rules"]:
+            if rule["key"] == "email-interaction":
+                rule["points"] = 3
+        spec["score_groups"][0]["min_score"] = 6
+        version = ModelVersion.objects.create(name="emails worth 3", spec=spec)
+        connection.close()
+
+        # --- 1. replay ----------------------------------------------------------------------
+        started = time.perf_counter()
+        done = subprocess.run(
+            [python, "manage.py", "scoring_replay", str(version.pk), "--days", str(args.days)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        replay = time.perf_counter() - started
+        if done.returncode:
+            raise SystemExit(f"replay failed:\n{done.stdout}\n{done.stderr}")
+        peak = children_peak_mb()
+        print(f"\n1. Replay of {args.days} days (live and draft in one pass): {replay:.1f} s (target < 120 s)")
+        print(f"   peak RSS {peak:.0f} MB (getrusage, child processes; target < 300 MB)")
+        print("   " + "\n   ".join(done.stdout.strip().splitlines()))
+
+        # --- 2. rescore (baseline) ------------------------------------------------------------
+        ScoringRule.objects.filter(key="email-interaction").update(points=3)
+        if args.full_rescore:
+            started = time.perf_counter()
+            subprocess.run([python, "manage.py", "scoring_rescore", "--quiet"], cwd=ROOT, env=env, check=True)
+            rescore = time.perf_counter() - started
+            how = f"all {args.leads:,} leads, manage.py scoring_rescore"
+        else:
+            sample = min(args.rescore_sample, args.leads)
+            ids = list(Lead.objects.order_by("pk").values_list("pk", flat=True)[:sample])
+            started = time.perf_counter()
+            for low in range(0, len(ids), 2000):
+                services.leads_rescore(lead_ids=ids[low : low + 2000])
+            measured = time.perf_counter() - started
+            rescore = measured * args.leads / max(1, len(ids))
+            how = (
+                f"EXTRAPOLATED from {len(ids):,} leads rescored in {measured:.1f} s in one process"
+                f" (x {args.leads / max(1, len(ids)):.1f})"
+            )
+        print(f"\n2. Rescore of the same data after the same change: {rescore:.1f} s ({how})")
+        print(f"\n3. replay / rescore = {replay / rescore:.2f}")
+    finally:
+        connection.close()
+        if not os.environ.get("LEADFLOW_BENCH_KEEP"):
+            recreate_database(admin_url, name, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from scoring import services
+from scoring.models import ModelVersion, ReplayRun
+
+
+class Command(BaseCommand):
+    help = (
+        "Replay a model version over the last N days beside the live model, in this process, and print "
+        "the comparison (leads per group, moves, AUC). Writes no score: only the replay's own row."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("version", nargs="?", type=int, help="The model version's id.")
+        parser.add_argument("--days", type=int, default=90, help="Days of interactions to replay (default 90).")
+        parser.add_argument("--run", type=int, metavar="RUN", help="Run this queued replay instead.")
+        parser.add_argument("--chunk", type=int, default=services.replay.REPLAY_CHUNK, help="Leads per chunk.")
+
+    def handle(self, *args: Any, version: int | None, days: int, run: int | None, chunk: int, **options: Any) -> None:
+        if chunk < 1:
+            raise CommandError(f"--chunk: {chunk} is not 1 or more")
+        if run is not None:
+            if not ReplayRun.objects.filter(pk=run).exists():
+                raise CommandError(f"--run: there is no replay {run}")
+            run_id = run
+        else:
+            if version is None:
+                raise CommandError("give a model version's id (or --run RUN)")
+            chosen = ModelVersion.objects.filter(pk=version).first()
+            if chosen is None:
+                raise CommandError(f"version: there is no model version {version}")
+            try:
+                run_id = services.replay_start(version=chosen, days=days, background=False).pk
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+        done = services.replay_run(run_id=run_id, chunk_size=chunk)
+        if done.status != ReplayRun.Status.DONE or done.result is None:
+            raise CommandError(f"replay {done.pk} {done.status}: {done.error}")
+        result = done.result
+        self.stdout.write(f"Replay {done.pk}: {result['leads']} leads over {done.days} days")
+        for group in result["groups"]:
+            self.stdout.write(f"  {group['name']}: live {group['live']}, replayed {group['draft']}")
+        self.stdout.write(f"  leads that would move: {result['moved']}")
+        for side in ("live", "draft"):
+            auc = result["separation"][side]["auc"]
+            self.stdout.write(f"  AUC {side}: {'n/a (needs won and lost leads)' if auc is None else auc}")

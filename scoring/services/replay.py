@@ -1,0 +1,250 @@
+"""Replaying a model version over the last N days beside the live model, in the
+background: started, run (cancellable, with its progress kept) and cancelled here;
+the scoring itself is :mod:`scoring.replay`'s. A replay reads and never writes a
+score, a ledger row, a transition or anything routing acts on: its only row is the
+run, with its result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from scoring import model_file, outcomes
+from scoring import replay as pure_replay
+from scoring import rules as pure
+from scoring.models import Interaction, Lead, ModelVersion, ReplayRun
+from scoring.models.versions import REPLAY_DAYS_MAX
+from scoring.services.background import enqueue
+from scoring.services.model import scoring_model_export
+
+# Leads scored (under both models) between two looks at the cancel flag and two saves of the progress.
+REPLAY_CHUNK = 5000
+
+# The type each lead column a fit rule may read is sent as (binary results).
+_LEAD_COLUMN_TYPES = {
+    "email": "text",
+    "first_name": "text",
+    "last_name": "text",
+    "title": "text",
+    "department": "text",
+    "company": "text",
+    "industry": "text",
+    "company_size": "int8",
+    "annual_revenue": "float8",
+    "country": "text",
+    "city": "text",
+    "lifecycle_stage": "text",
+    "attributes": "jsonb",
+}
+
+
+def _version_spec(version: ModelVersion) -> dict[str, Any]:
+    """The version as model-file data: its own, or (a version that has none yet) the
+    live model's."""
+    if version.spec:
+        return dict(version.spec)
+    return model_file.dump_data(scoring_model_export())
+
+
+def _live_spec() -> dict[str, Any]:
+    live = ModelVersion.objects.filter(status=ModelVersion.Status.LIVE).first()
+    return _version_spec(live) if live is not None else model_file.dump_data(scoring_model_export())
+
+
+def _scoring_part(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data[key] for key in ("leadflow_model", "score_groups", "rules", "decay") if key in data}
+
+
+def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:
+    """What stops a replay of ``version`` over ``days`` days, by field ("days",
+    "version"); empty when it can start."""
+    errors: dict[str, str] = {}
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= REPLAY_DAYS_MAX:
+        errors["days"] = f"Give a whole number of days from 1 to {REPLAY_DAYS_MAX}, not {days!r}."
+    for name, spec in (("this version", _version_spec(version)), ("the live model", _live_spec())):
+        try:
+            pure_replay.spec_load(_scoring_part(spec))
+        except model_file.ModelFileError as exc:
+            errors["version"] = f"{name.capitalize()} cannot be replayed: {'; '.join(exc.errors)}"
+            break
+    return errors
+
+
+def replay_start(
+    *, version: ModelVersion, days: int = 90, user: AbstractBaseUser | None = None, background: bool = True
+) -> ReplayRun:
+    """Queue a replay of ``version`` over the last ``days`` days beside the live model.
+
+    Both models and the window's end are frozen now, so the run gives the same result
+    whenever (and however often) it runs. Raises ValueError ("field: reason", see
+    :func:`replay_check`). With ``background`` a worker runs it (``scoring.replay_run``),
+    else the caller calls :func:`replay_run`."""
+    errors = replay_check(version=version, days=days)
+    if errors:
+        raise ValueError("; ".join(f"{name}: {message}" for name, message in errors.items()))
+    run = ReplayRun.objects.create(
+        version=version,
+        days=days,
+        window_end=timezone.now(),
+        live_spec=_scoring_part(_live_spec()),
+        draft_spec=_scoring_part(_version_spec(version)),
+        created_by_id=user.pk if user is not None else None,
+    )
+    if background:
+        transaction.on_commit(
+            lambda: enqueue("scoring.replay_run", run.pk, fallback=f"run: manage.py scoring_replay --run {run.pk}")
+        )
+    return run
+
+
+def replay_cancel(*, run_id: int) -> ReplayRun:
+    """Ask a replay to stop: a queued one is cancelled at once, a running one at its next chunk."""
+    ReplayRun.objects.filter(pk=run_id).exclude(status__in=_FINISHED).update(cancel_requested=True)
+    ReplayRun.objects.filter(pk=run_id, status=ReplayRun.Status.QUEUED).update(
+        status=ReplayRun.Status.CANCELLED, finished_at=timezone.now()
+    )
+    return ReplayRun.objects.get(pk=run_id)
+
+
+_FINISHED = (ReplayRun.Status.DONE, ReplayRun.Status.CANCELLED)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def replay_run(*, run_id: int, chunk_size: int = REPLAY_CHUNK) -> ReplayRun:
+    """Run a replay (the task ``scoring.replay_run``): every lead, ``chunk_size`` at a
+    time in id order, scored under the run's two models from its window's interactions;
+    the progress saved and the cancel flag read after each chunk; the result saved at
+    the end. A finished or cancelled run is left as it is; a run that stopped half-way
+    (a worker lost) runs again from the start. Nothing else is written."""
+    run = ReplayRun.objects.get(pk=run_id)
+    if run.status in _FINISHED:
+        return run
+    ReplayRun.objects.filter(pk=run_id).exclude(status__in=_FINISHED).update(
+        status=ReplayRun.Status.RUNNING, started_at=timezone.now(), progress=0, error=""
+    )
+    try:
+        result = _replay(run, chunk_size=chunk_size)
+    except _Cancelled:
+        ReplayRun.objects.filter(pk=run_id).update(status=ReplayRun.Status.CANCELLED, finished_at=timezone.now())
+    except model_file.ModelFileError as exc:
+        ReplayRun.objects.filter(pk=run_id).update(
+            status=ReplayRun.Status.FAILED, error="; ".join(exc.errors)[:2000], finished_at=timezone.now()
+        )
+    except Exception as exc:
+        ReplayRun.objects.filter(pk=run_id).update(
+            status=ReplayRun.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    else:
+        ReplayRun.objects.filter(pk=run_id).exclude(status=ReplayRun.Status.CANCELLED).update(
+            status=ReplayRun.Status.DONE, result=result, progress=100, finished_at=timezone.now()
+        )
+    return ReplayRun.objects.get(pk=run_id)
+
+
+def _replay(run: ReplayRun, *, chunk_size: int) -> dict[str, Any]:
+    assert run.window_end is not None
+    assert run.live_spec is not None
+    assert run.draft_spec is not None
+    live, draft = pure_replay.models_build(pure_replay.spec_load(run.live_spec), pure_replay.spec_load(run.draft_spec))
+    clock = pure_replay.Clock(end=run.window_end, tz=timezone.get_current_timezone())
+    start = run.window_end - timedelta(days=run.days)
+    columns = ["email", *sorted(pure_replay.fit_fields([live, draft]) - {"email"})]
+    properties = sorted(pure_replay.types_with_conditions([live, draft]))
+    closed = outcomes.closed_outcomes()
+    total = Lead.objects.count() or 1
+    comparison = pure_replay.Comparison()
+    done = 0
+    for leads in _lead_chunks(columns, chunk_size):
+        facts = _interactions(leads[0].id, leads[-1].id, start, run.window_end, properties=properties)
+        comparison.merge(pure_replay.compare(live, draft, leads, facts, closed, clock))
+        done += len(leads)
+        if ReplayRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            raise _Cancelled
+        ReplayRun.objects.filter(pk=run.pk, status=ReplayRun.Status.RUNNING).update(
+            progress=min(99, 100 * done // total)
+        )
+    result = pure_replay.comparison_result(comparison, live, draft)
+    result["window"] = {"start": start.isoformat(), "end": run.window_end.isoformat(), "days": run.days}
+    return result
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _lead_chunks(columns: Sequence[str], size: int) -> Iterator[list[pure_replay.LeadFacts]]:
+    """Every lead, ``size`` at a time in id order, with the fields the fit rules read."""
+    after = 0
+    while True:
+        rows = _lead_rows(columns, after, size)
+        if not rows:
+            return
+        yield [_lead_facts(columns, row) for row in rows]
+        after = rows[-1][0]
+
+
+def _lead_facts(columns: Sequence[str], row: Sequence[Any]) -> pure_replay.LeadFacts:
+    fields = dict(zip(columns, row[1:], strict=True))
+    attributes = fields.pop("attributes", None) or {}
+    if fields.get("annual_revenue") is not None:
+        fields["annual_revenue"] = float(fields["annual_revenue"])  # as Lead.rule_values reads it
+    return pure_replay.LeadFacts(row[0], fields.get("email") or "", pure.lead_values(fields, attributes))
+
+
+def _lead_rows(columns: Sequence[str], after: int, size: int) -> list[tuple[Any, ...]]:
+    if connection.vendor != "postgresql":
+        return list(Lead.objects.filter(pk__gt=after).order_by("pk").values_list("pk", *columns)[:size])
+    select = ", ".join(f"{name}::{_LEAD_COLUMN_TYPES[name]}" for name in columns)
+    sql = f"SELECT id, {select} FROM scoring_lead WHERE id > %s ORDER BY id LIMIT %s"  # noqa: S608 (known columns)
+    return _fetch_binary(sql, [after, size])
+
+
+_INTERACTIONS_SQL = (
+    "SELECT id, lead_id, type::text, occurred_at, CASE WHEN type = ANY(%s::text[]) THEN properties END"
+    " FROM scoring_interaction"
+    " WHERE lead_id >= %s AND lead_id <= %s AND occurred_at >= %s AND occurred_at < %s AND NOT set_aside"
+    " ORDER BY lead_id, occurred_at, id"
+)
+
+
+def _interactions(
+    first: int, last: int, start: datetime, end: datetime, *, properties: Sequence[str]
+) -> list[pure.InteractionFacts]:
+    """The interactions of leads ``first`` to ``last`` in [start, end), in time order per
+    lead; those set aside are left out, as scoring leaves them. Properties are read only
+    for the types in ``properties`` (those a rule's conditions test)."""
+    if connection.vendor != "postgresql":
+        rows = list(
+            Interaction.objects.filter(
+                lead_id__gte=first, lead_id__lte=last, occurred_at__gte=start, occurred_at__lt=end, set_aside=False
+            )
+            .order_by("lead_id", "occurred_at", "pk")
+            .values_list("pk", "lead_id", "type", "occurred_at", "properties")
+        )
+    else:
+        rows = _fetch_binary(_INTERACTIONS_SQL, [list(properties), first, last, start, end])
+    empty: dict[str, object] = {}
+    read = frozenset(properties)
+    return [
+        pure.InteractionFacts(pk, lead_id, kind, at, (extra or empty) if kind in read else empty)
+        for pk, lead_id, kind, at, extra in rows
+    ]
+
+
+def _fetch_binary(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (one chunk of leads: bounded) on Django's connection, as binary
+    results: no text to parse. Measured: three quarters of the time a binary COPY of the
+    same rows takes (psycopg reads a COPY back row by row)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, list(params), binary=True)
+        return cursor.fetchall()

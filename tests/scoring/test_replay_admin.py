@@ -1,0 +1,138 @@
+"""Replays in the admin: Marketing starts one (the version chosen by the link), watches
+it and cancels it, and reads the comparison; sales reps may not; bad input is a form
+error, never a 500."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
+
+from scoring import services
+from scoring.models import ModelVersion, ReplayRun
+from tests.routing.factories import RepFactory, marketer
+from tests.scoring.test_replay import DRAFT, history
+
+_migration = importlib.import_module("scoring.migrations.0026_replay_runs")
+
+
+def marketing_user() -> User:
+    """A marketer, with the migration's replay permissions (a flush may have taken them away)."""
+    user = marketer()
+    Group.objects.get(name="Marketing").permissions.add(
+        *(Permission.objects.get(content_type__app_label=app, codename=code) for app, code in _migration.MARKETING)
+    )
+    return user
+
+
+def logged_in(user: User) -> Client:
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def version(db: None) -> ModelVersion:
+    history()
+    return ModelVersion.objects.create(name="forms matter more", spec=DRAFT)
+
+
+def test_a_marketer_starts_a_replay_from_the_version_s_link_and_reads_the_comparison(version: ModelVersion) -> None:
+    client = logged_in(marketing_user())
+    page = client.get(f"/admin/scoring/replayrun/add/?version={version.pk}")
+    assert page.status_code == 200
+    assert f'<option value="{version.pk}" selected>' in page.content.decode()
+
+    response = client.post("/admin/scoring/replayrun/add/", {"version": version.pk, "days": 90})
+    run = ReplayRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/scoring/replayrun/{run.pk}/change/"
+    assert (run.status, run.days, run.version_id) == (ReplayRun.Status.QUEUED, 90, version.pk)
+    assert client.get(f"/admin/scoring/replayrun/{run.pk}/progress/").json() == {
+        "status": "queued",
+        "label": "Queued",
+        "progress": 0,
+        "finished": False,
+    }
+    queued = client.get(f"/admin/scoring/replayrun/{run.pk}/change/").content.decode()
+    assert "Cancel the replay" in queued
+
+    services.replay_run(run_id=run.pk)
+    assert client.get(f"/admin/scoring/replayrun/{run.pk}/progress/").json()["finished"] is True
+    done = client.get(f"/admin/scoring/replayrun/{run.pk}/change/").content.decode()
+    assert "Cancel the replay" not in done
+    assert "<strong>2</strong> would change group" in done
+    assert 'id="replay-roc-data"' in done
+    assert "d@example.com" in done
+
+
+def test_a_marketer_cancels_a_queued_replay(version: ModelVersion) -> None:
+    client = logged_in(marketing_user())
+    run = services.replay_start(version=version, background=False)
+    response = client.post(f"/admin/scoring/replayrun/{run.pk}/cancel/")
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == ReplayRun.Status.CANCELLED
+    assert client.get(f"/admin/scoring/replayrun/{run.pk}/cancel/").status_code == 405  # only a POST cancels
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"days": 0}, "days", "Give a whole number of days from 1 to 3650, not 0."),
+        ({"days": 5000}, "days", "Give a whole number of days from 1 to 3650, not 5000."),
+        ({"days": "ninety"}, "days", "Enter a whole number."),
+        ({"version": 999999}, "version", "Select a valid choice."),
+        ({"version": ""}, "version", "This field is required."),
+    ],
+)
+def test_bad_input_is_a_form_error_on_its_field(
+    version: ModelVersion, data: dict[str, object], field: str, message: str
+) -> None:
+    client = logged_in(marketing_user())
+    response = client.post("/admin/scoring/replayrun/add/", {"version": version.pk, "days": 90, **data})
+    assert response.status_code == 200
+    assert message in str(response.context["adminform"].form.errors[field])
+    assert not ReplayRun.objects.exists()
+
+
+def test_a_version_that_cannot_be_replayed_is_refused_on_the_version(version: ModelVersion) -> None:
+    broken = ModelVersion.objects.create(spec={"leadflow_model": 1, "rules": [{"key": "x"}]})
+    response = logged_in(marketing_user()).post("/admin/scoring/replayrun/add/", {"version": broken.pk, "days": 90})
+    assert response.status_code == 200
+    assert "This version cannot be replayed: rules[0]" in str(response.context["adminform"].form.errors["version"])
+
+
+@pytest.mark.parametrize("query", ["?version=abc", "?version=999999", "?version=1" + "0" * 30, "?days=-4"])
+def test_odd_links_still_show_the_form(version: ModelVersion, query: str) -> None:
+    assert logged_in(marketing_user()).get(f"/admin/scoring/replayrun/add/{query}").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["999999/change/", "abc/change/", "999999/progress/"])
+def test_a_replay_that_does_not_exist_is_not_an_error(version: ModelVersion, path: str) -> None:
+    assert logged_in(marketing_user()).get(f"/admin/scoring/replayrun/{path}").status_code in (302, 404)
+
+
+def test_sales_reps_may_not_replay_nor_read_replays(version: ModelVersion) -> None:
+    run = services.replay_start(version=version, background=False)
+    rep = RepFactory.create(user__is_staff=True)
+    client = logged_in(rep.user)
+    assert client.get("/admin/scoring/replayrun/add/").status_code == 403
+    assert client.get(f"/admin/scoring/replayrun/{run.pk}/change/").status_code == 403
+    assert client.get(f"/admin/scoring/replayrun/{run.pk}/progress/").status_code == 403
+    assert client.post(f"/admin/scoring/replayrun/{run.pk}/cancel/").status_code == 403
+    assert client.post("/admin/scoring/replayrun/add/", {"version": version.pk, "days": 90}).status_code == 403
+    run.refresh_from_db()
+    assert run.status == ReplayRun.Status.QUEUED
+    assert ReplayRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_migration_lets_marketing_replay_and_not_sales() -> None:
+    marketing = set(Group.objects.get(name="Marketing").permissions.values_list("codename", flat=True))
+    assert {"view_replayrun", "add_replayrun", "change_replayrun"} <= marketing
+    assert "delete_replayrun" not in marketing
+    sales = set(Group.objects.get(name="Sales").permissions.values_list("codename", flat=True))
+    assert not {code for code in sales if code.endswith("_replayrun")}
