@@ -57,6 +57,7 @@ from scoring.services.model import (
     ModelImportSummary,
     leads_regroup,
     model_info_set,
+    model_rules_warnings,
     scoring_model_export,
     scoring_model_import,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "leads_stage_set",
     "leads_tag",
     "model_info_set",
+    "model_rules_warnings",
     "regroup_job_start",
     "rescore_job_run",
     "rescore_job_start",
