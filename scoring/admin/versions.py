@@ -109,6 +109,13 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         draft = versions.draft_create(user=_user(request), name=obj.name)
         obj.pk = draft.pk
 
+    def response_add(
+        self, request: HttpRequest, obj: ModelVersion, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        # Straight to the new draft's page: editing it is what comes next.
+        self.message_user(request, f"{obj} made from the live model: edit it, then publish it.", messages.SUCCESS)
+        return redirect("admin:scoring_modelversion_change", obj.pk)
+
     def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
         versions.draft_discard(draft=obj)
 
