@@ -94,6 +94,19 @@ def version_spec(version: ModelVersion) -> dict[str, Any]:
     return dict(version.spec or {})
 
 
+def version_rules_pure(version: ModelVersion | None) -> list[pure.Rule]:
+    """A draft's rules (``version`` None: the live ones) as the engine's plain data, in two
+    queries: what a replay scores a draft with."""
+    rules = ScoringRule.all_versions.filter(version=version).prefetch_related("conditions")
+    return [rule.as_pure(list(rule.conditions.all())) for rule in rules]
+
+
+def version_bands(version: ModelVersion | None) -> list[pure.Band]:
+    """A draft's score groups (``version`` None: the live ones) as the engine's thresholds."""
+    rows = ScoreGroup.all_versions.filter(version=version).values_list("id", "min_score", "leave_below")
+    return [pure.Band(*row) for row in rows]
+
+
 def live_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(status=ModelVersion.Status.LIVE).first()
 
@@ -318,7 +331,7 @@ def publish_crossings(*, draft: ModelVersion) -> list[GroupMove]:
     live_groups = {g.pk: g for g in ScoreGroup.objects.all()}
     draft_groups = list(ScoreGroup.all_versions.filter(version=draft))
     by_key = {g.key: g for g in draft_groups}
-    bands = [pure.Band(g.pk, g.min_score, g.leave_below) for g in draft_groups]
+    bands = version_bands(draft)
     moves: dict[tuple[str, str], int] = {}
     pairs = (
         Lead.objects.values("score_group_id", "total_score")

@@ -135,6 +135,11 @@ def test_the_engine_scores_with_the_live_rules_only() -> None:
     live_points = ScoringRule.objects.get(key="email-interaction").points
     assert lead.engagement_score == live_points
     assert not ScoreEntry.objects.filter(lead=lead, rule__version__isnull=False).exists()
+    # What a replay would score the draft with: its own rules, the new one among them.
+    assert "opens-are-gold" in {
+        r.key for r in ScoringRule.all_versions.filter(pk__in=[p.id for p in versions.version_rules_pure(draft)])
+    }
+    assert {p.id for p in versions.version_rules_pure(None)} == set(ScoringRule.objects.values_list("pk", flat=True))
 
 
 def test_import_makes_a_draft_unless_told_to_publish(tmp_path: Path) -> None:
@@ -294,6 +299,7 @@ def test_a_marketer_edits_a_draft_and_publishes_it_from_the_admin() -> None:
     contents = page(client, reverse("admin:scoring_modelversion_change", args=[draft.pk]))
     assert "Lives or works in San José" in contents
     assert "Replay last 90 days" not in contents  # no replay in this installation: no link, and no error
+    assert "start a draft under Model versions" in page(client, reverse("admin:scoring_scoringrule_changelist"))
 
     rule = draft_rule(draft, "lives-or-works-in-san-jose")
     rule_page = page(client, reverse("admin:scoring_draftscoringrule_change", args=[rule.pk]))
