@@ -1,10 +1,10 @@
 """How many leads a rule matches now, for the marketer editing it in a draft.
 
-A fit rule's conditions on the lead's own columns become one SQL COUNT (text compared
-without case, as the engine does; numbers by value). A condition SQL cannot say as the
-engine means it (custom attributes, patterns, a number compared with a text column) makes
-the count read the leads' values and test them with the engine's own code, so the figure
-is never different from what scoring would do. An engagement rule counts the leads with
+A fit rule's conditions on the lead's own columns become one SQL COUNT (text trimmed and
+compared without case, as the engine does; numbers by value). A condition SQL cannot say
+as the engine means it (custom attributes, patterns, a number compared with a text column,
+text with letters beyond ASCII, whose case each database folds its own way) makes the
+count read the leads' values and test them with the engine's own code. An engagement rule counts the leads with
 an interaction it would score in the last :data:`ENGAGEMENT_DAYS` days.
 """
 
@@ -17,6 +17,8 @@ from functools import reduce
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower, Trim
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from scoring import rules as pure
@@ -51,7 +53,10 @@ def _condition_q(condition: pure.Condition) -> Q | None:
             return None
         if number:
             return Q(**{name: expected}) if isinstance(expected, int | float) else None
-        return Q(**{f"{name}__iexact": expected.strip()}) if isinstance(expected, str) else None
+        if not isinstance(expected, str) or not expected.isascii():
+            return None  # databases fold the case of other letters each their own way
+        # As the engine compares: both sides trimmed, case-blind.
+        return Q(Exact(Lower(Trim(name)), expected.strip().lower()))
 
     if op is pure.Operator.IS_SET:
         return ~empty
@@ -66,7 +71,7 @@ def _condition_q(condition: pure.Condition) -> Q | None:
         if op in (pure.Operator.EQUALS, pure.Operator.ONE_OF):
             return either & ~empty
         return empty | ~either
-    if op is pure.Operator.CONTAINS and not number and isinstance(value, str):
+    if op is pure.Operator.CONTAINS and not number and isinstance(value, str) and value.isascii():
         return Q(**{f"{name}__icontains": value}) & ~empty
     if number and op in pure.NUMERIC_OPERATORS and isinstance(value, int | float):
         lookup = {pure.Operator.GT: "gt", pure.Operator.GTE: "gte", pure.Operator.LT: "lt", pure.Operator.LTE: "lte"}
