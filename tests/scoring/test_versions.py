@@ -16,7 +16,7 @@ from scoring import model_file, services
 from scoring.models import ModelVersion, RescoreJob, ScoreEntry, ScoreGroup, ScoringRule
 from scoring.rules import Dimension
 from scoring.services import versions
-from tests.conftest import at_once
+from tests.conftest import Workers, at_once, wait_for
 from tests.factories import InteractionFactory, LeadFactory
 from tests.routing.factories import UserFactory, marketer
 
@@ -368,3 +368,26 @@ def test_a_draft_rule_with_a_key_the_draft_has_is_refused_on_its_field() -> None
     assert saved["Location"] == reverse("admin:scoring_modelversion_change", args=[draft.pk])
     assert ScoringRule.all_versions.get(key="opens-again").version == draft
     assert not ScoringRule.objects.filter(key="opens-again").exists()
+
+
+@pytest.mark.services
+def test_publishing_has_a_worker_rescore_the_leads_under_the_new_version(celery_workers: Workers) -> None:
+    toy_store_live()
+    leads = [services.lead_upsert(email=f"sj{n}@example.com", fields={"city": "San José"})[0] for n in range(3)]
+    assert {lead.fit_score for lead in leads} == {8}
+    draft = versions.draft_create(user=None)
+    ScoringRule.all_versions.filter(version=draft, key="lives-or-works-in-san-jose").update(points=45)
+    celery_workers.start()
+
+    published = versions.version_publish(draft=draft, user=None, note="locals first")
+
+    assert published.job is not None
+    job_id = published.job.pk
+    wait_for(
+        lambda: RescoreJob.objects.get(pk=job_id).status == RescoreJob.Status.DONE,
+        message=f"the rescore job to finish\n{celery_workers.logs()}",
+    )
+    nurture = ScoreGroup.objects.get(key="nurture")  # 40+: 45 points of fit put them in it
+    for lead in leads:
+        lead.refresh_from_db()
+        assert (lead.fit_score, lead.score_group_id) == (45, nurture.pk)
