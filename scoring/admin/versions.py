@@ -77,6 +77,15 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         )
         return super().get_queryset(request).annotate(place=order).order_by("place", "-number", "-created_at")
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        context = dict(extra_context or {})
+        if versions.live_version() is None:
+            context["subtitle"] = (
+                "The live model has no version yet: it joins the history as the model before versions "
+                "when the first draft is published. Add one to start a draft from it."
+            )
+        return super().changelist_view(request, context)
+
     def get_fields(self, request: HttpRequest, obj: ModelVersion | None = None) -> Any:
         if obj is None:
             return ["name"]

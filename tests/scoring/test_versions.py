@@ -323,8 +323,25 @@ def test_a_marketer_edits_a_draft_and_publishes_it_from_the_admin() -> None:
     assert "Restore as draft" in page(client, reverse("admin:scoring_modelversion_changelist"))
     response = client.post(reverse("admin:scoring_modelversion_restore", args=[earlier.pk]))
     restored = ModelVersion.objects.get(status=ModelVersion.Status.DRAFT)
+    assert "has no version yet" not in page(client, reverse("admin:scoring_modelversion_changelist"))
     assert response["Location"] == reverse("admin:scoring_modelversion_change", args=[restored.pk])
     assert versions.version_spec(restored) == earlier.spec
+
+
+def test_a_model_from_before_versions_is_kept_as_the_first_one_published() -> None:
+    services.scoring_model_import(spec=model_file.load_text(TOY_STORE.read_text()))  # as before versions
+    before = versions.live_spec()
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(marketer())
+    assert "has no version yet" in page(client, reverse("admin:scoring_modelversion_changelist"))
+    assert not ModelVersion.objects.exists()  # looking writes nothing
+
+    draft = versions.draft_create(user=None)
+    ScoringRule.all_versions.filter(version=draft).update(points=1)
+    versions.version_publish(draft=draft, user=None)
+    first = ModelVersion.objects.get(number=1)
+    assert (first.status, first.spec) == (ModelVersion.Status.RETIRED, before)
+    assert ModelVersion.objects.get(number=2).status == ModelVersion.Status.LIVE
 
 
 def test_a_user_without_the_permission_sees_the_publish_screen_but_cannot_publish() -> None:
