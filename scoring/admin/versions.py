@@ -193,7 +193,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         """What publishing the draft would do (leads crossing thresholds), then publish it."""
         draft = get_object_or_404(ModelVersion, pk=version_id, status=ModelVersion.Status.DRAFT)
         allowed = versions.may_publish(request.user)
-        form = PublishForm(request.POST or None)
+        form = PublishForm(request.POST or None, initial={"note": draft.note})
         stale = versions.draft_is_stale(draft)
         if request.method == "POST":
             if not allowed:

@@ -48,6 +48,7 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     page.fill("#id_name", "Locals count more")
     page.locator("input[name=_save]").click()
     assert "made from the live model" in page.locator(".messagelist").inner_text()
+    page.screenshot(path=str(tmp_path / "draft.png"), full_page=True)
 
     # The San José rule: 20 points instead of 8; its page says how many leads it matches.
     page.locator("tr", has_text="Lives or works in San José").get_by_role("link", name="Edit").click()
