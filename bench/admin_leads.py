@@ -169,7 +169,7 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         call_command("migrate", "scoring", "0022", verbosity=0)
-        call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+        call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
         started = time.perf_counter()
         connection.ensure_connection()
         fill(connection.connection, leads=args.leads)

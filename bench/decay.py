@@ -172,7 +172,7 @@ def main() -> None:
     python = sys.executable
     try:
         call_command("migrate", verbosity=0)
-        call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+        call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
         rules = dict(ScoringRule.objects.values_list("key", "id"))
         connection.close()
         db = psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True)

@@ -168,7 +168,7 @@ def main() -> None:
 
     print(f"Database {bench_name}, broker {broker}; {os.cpu_count()} cores")
     call_command("migrate", verbosity=0)
-    call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+    call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
     key = api_key_issue(name="bench").key
     app.control.purge()
     connection.close()

@@ -283,7 +283,7 @@ def main() -> None:
             f"Database {bench_name}; {os.cpu_count()} cores; {args.senders} sender processes, batches of {args.batch}"
         )
         call_command("migrate", verbosity=0)
-        call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+        call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
         call_command("nurture_sequences_import", str(ROOT / "examples/toy_store_nurture.yaml"), verbosity=0)
         # A copy of the Nurture sequence for the naive sample, so the two paths never share enrollments.
         source = Sequence.objects.get(key="nurture")

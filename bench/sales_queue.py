@@ -320,7 +320,7 @@ def main() -> None:
         from scoring.models import GroupTransition
 
         call_command("migrate", verbosity=0)
-        call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+        call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
         call_command("nurture_sequences_import", str(ROOT / "examples/toy_store_nurture.yaml"), verbosity=0)
         started = time.perf_counter()
         connection.ensure_connection()

@@ -4,6 +4,6 @@ their history (:mod:`~scoring.admin.leads`), groups over time, decay and rescori
 (:mod:`~scoring.admin.history`), replays of a version (:mod:`~scoring.admin.replay`),
 set-aside rows and the suppression list. Importing the package registers every page."""
 
-from scoring.admin import campaigns, event_types, history, leads, replay, rules, set_aside, suppression
+from scoring.admin import campaigns, event_types, history, leads, replay, rules, set_aside, suppression, versions
 
-__all__ = ["campaigns", "event_types", "history", "leads", "replay", "rules", "set_aside", "suppression"]
+__all__ = ["campaigns", "event_types", "history", "leads", "replay", "rules", "set_aside", "suppression", "versions"]

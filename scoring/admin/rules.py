@@ -23,6 +23,12 @@ from scoring.models import (
     ScoringRule,
 )
 
+# Over the live model's lists: where to change it without touching the live model at once.
+LIVE_MODEL_NOTE = (
+    "The live model: a change here applies at once. To prepare changes and see what they "
+    "would move before they apply, start a draft under Model versions."
+)
+
 
 class RuleConditionForm(forms.ModelForm[RuleCondition]):
     """A condition with its value typed as a person would: "Toys, Retail", "10-50"."""
@@ -167,6 +173,9 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ScoringRule]:
         return super().get_queryset(request).prefetch_related("conditions")
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {"subtitle": LIVE_MODEL_NOTE, **(extra_context or {})})
+
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         labels: dict[str, str] | None = None  # read once per page, when the first row needs them
 
@@ -201,6 +210,9 @@ class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
     list_display = ["name", "key", "min_score", "leave_below", "lead_count", "description"]
     prepopulated_fields = {"key": ["name"]}
     ordering = ["min_score"]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {"subtitle": LIVE_MODEL_NOTE, **(extra_context or {})})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ScoreGroup]:
         # The counts in the list's own query (one GROUP BY), not a query per group.

@@ -14,7 +14,7 @@ MARKETING = [("scoring", f"{verb}_replayrun") for verb in ("view", "add", "chang
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scoring", "0024_model_versions"),
+        ("scoring", "0025_model_drafts"),
         ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

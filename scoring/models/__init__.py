@@ -10,13 +10,16 @@ from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
 from scoring.models.records import SetAside, SuppressedAddress
-from scoring.models.versions import ModelVersion, ReplayRun
+from scoring.models.versions import DraftDecayPolicy, DraftScoreGroup, DraftScoringRule, ModelVersion, ReplayRun
 
 __all__ = [
     "Account",
     "Campaign",
     "DecayPolicy",
     "DecayRun",
+    "DraftDecayPolicy",
+    "DraftScoreGroup",
+    "DraftScoringRule",
     "EventType",
     "GroupTransition",
     "Interaction",

@@ -3,6 +3,8 @@ conditions, the decay policy, and the scores routing watches."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -11,13 +13,55 @@ from django.db.models import F, Q
 from scoring import campaign_file, decay, model_file, sentences
 from scoring import rules as pure
 
+_M = TypeVar("_M", bound=models.Model)
+
+
+class LiveManager(models.Manager[_M]):
+    """The live model's rows only (``version`` empty): what the engine, reports and every
+    other reader see by default, so a draft's rows never score anything. Drafts are read
+    through ``all_versions`` (or the admin's draft pages)."""
+
+    def get_queryset(self) -> models.QuerySet[_M]:
+        return super().get_queryset().filter(version__isnull=True)
+
+
+class AllVersionsManager(models.Manager[_M]):
+    """Every row: the live model's and every draft's (a row's ``version`` tells which)."""
+
+
+def _version_field() -> models.ForeignKey:  # type: ignore[type-arg]
+    return models.ForeignKey(
+        "scoring.ModelVersion",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The draft this row belongs to; empty for the live model.",
+    )
+
+
+def _live_and_draft_unique(model: str, field: str, message: str) -> list[models.BaseConstraint]:
+    """``field`` unique in the live model and within each draft (a draft may hold the live names)."""
+    return [
+        models.UniqueConstraint(
+            fields=[field],
+            condition=Q(version__isnull=True),
+            name=f"{model}_live_{field}_unique",
+            violation_error_message=message,
+        ),
+        models.UniqueConstraint(
+            fields=["version", field], name=f"{model}_draft_{field}_unique", violation_error_message=message
+        ),
+    ]
+
 
 class ScoreGroup(models.Model):
     """A band of total score, from ``min_score`` up to the next group's threshold."""
 
-    key = models.SlugField(max_length=60, unique=True, help_text="Stable name used in model files.")
+    key = models.SlugField(max_length=60, help_text="Stable name used in model files.")
     name = models.CharField(max_length=100)
-    min_score = models.IntegerField(unique=True, help_text="Leads with at least this total score are in the group.")
+    min_score = models.IntegerField(help_text="Leads with at least this total score are in the group.")
     leave_below = models.IntegerField(
         null=True,
         blank=True,
@@ -25,10 +69,16 @@ class ScoreGroup(models.Model):
         "(at most the minimum score). Empty: leaves below the minimum score.",
     )
     description = models.TextField(blank=True)
+    version = _version_field()
+
+    objects = LiveManager()
+    all_versions = AllVersionsManager()
 
     class Meta:
         ordering = ["min_score"]
         constraints = [
+            *_live_and_draft_unique("scoregroup", "key", "A score group with this key already exists."),
+            *_live_and_draft_unique("scoregroup", "min_score", "Another score group has this minimum score."),
             models.CheckConstraint(
                 condition=Q(leave_below__isnull=True) | Q(leave_below__lte=F("min_score")),
                 name="group_leave_below_at_most_min",
@@ -41,7 +91,7 @@ class ScoreGroup(models.Model):
 
 
 class ScoringRule(models.Model):
-    key = models.SlugField(max_length=80, unique=True, help_text="Stable name used in model files.")
+    key = models.SlugField(max_length=80, help_text="Stable name used in model files.")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
@@ -62,9 +112,14 @@ class ScoringRule(models.Model):
     valid_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    version = _version_field()
+
+    objects = LiveManager()
+    all_versions = AllVersionsManager()
 
     class Meta:
         ordering = ["dimension", "key"]
+        constraints = _live_and_draft_unique("scoringrule", "key", "A rule with this key already exists.")
 
     def __str__(self) -> str:
         return self.name
@@ -127,10 +182,15 @@ class DecayPolicy(models.Model):
         default=0, help_text="Time window: only engagement from the last N days counts."
     )
     floor = models.IntegerField(default=0, help_text="Decay never takes engagement below this.")
+    version = _version_field()
+
+    objects = LiveManager()
+    all_versions = AllVersionsManager()
 
     class Meta:
         verbose_name = "decay policy"
         verbose_name_plural = "decay policy"
+        constraints = [models.UniqueConstraint(fields=["version"], name="decaypolicy_one_per_draft")]
 
     def __str__(self) -> str:
         return f"Decay: {self.get_kind_display()}"

@@ -4,13 +4,26 @@ replays of a version over past interactions."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from scoring.models.design import DecayPolicy, ScoreGroup, ScoringRule
+
 # The longest window a replay may cover (ten years).
 REPLAY_DAYS_MAX = 3650
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+class DraftManager(models.Manager[_M]):
+    """Drafts' rows only (``version`` set)."""
+
+    def get_queryset(self) -> models.QuerySet[_M]:
+        return super().get_queryset().filter(version__isnull=False)
 
 
 class ModelVersion(models.Model):
@@ -45,9 +58,17 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    base_spec = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="A draft's: the live model (model-file data) when the draft was made; "
+        "publishing refuses when the live model changed since.",
+    )
 
     class Meta:
         ordering = ["-published_at", "-created_at", "-id"]
+        permissions = [("publish_modelversion", "Can publish a model version (make a draft live)")]
         constraints = [
             models.UniqueConstraint(fields=["status"], condition=Q(status="live"), name="one_live_model_version"),
         ]
@@ -105,3 +126,34 @@ class ReplayRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED)
+
+
+class DraftScoreGroup(ScoreGroup):
+    """A draft's score groups, edited in the admin apart from the live ones."""
+
+    objects = DraftManager()  # type: ignore[assignment,misc]
+
+    class Meta:
+        proxy = True
+        verbose_name = "draft score group"
+
+
+class DraftScoringRule(ScoringRule):
+    """A draft's rules, edited in the admin apart from the live ones."""
+
+    objects = DraftManager()  # type: ignore[assignment,misc]
+
+    class Meta:
+        proxy = True
+        verbose_name = "draft rule"
+
+
+class DraftDecayPolicy(DecayPolicy):
+    """A draft's decay policy."""
+
+    objects = DraftManager()  # type: ignore[assignment,misc]
+
+    class Meta:
+        proxy = True
+        verbose_name = "draft decay policy"
+        verbose_name_plural = "draft decay policies"

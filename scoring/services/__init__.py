@@ -58,6 +58,7 @@ from scoring.services.model import (
     ModelImportSummary,
     leads_regroup,
     model_info_set,
+    model_rules_warnings,
     scoring_model_export,
     scoring_model_import,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "leads_stage_set",
     "leads_tag",
     "model_info_set",
+    "model_rules_warnings",
     "regroup_job_start",
     "replay_cancel",
     "replay_check",

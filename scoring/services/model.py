@@ -59,7 +59,7 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     imported with a warning (a typo, or a type no sender has sent yet).
     """
     lines = event_types_declare(specs=spec.event_types) if spec.event_types is not None else []
-    summary = _scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
+    summary = scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
@@ -74,13 +74,14 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
             errors.extend(exc.errors)
     if errors:
         raise model_file.ModelFileError(errors)
-    warnings = _rules_of_unknown_types(spec) if spec.scoring else []
+    warnings = model_rules_warnings(spec) if spec.scoring else []
     if dry_run:
         transaction.set_rollback(True)
     return dataclasses.replace(summary, sections=tuple(lines), warnings=tuple(warnings))
 
 
-def _rules_of_unknown_types(spec: model_file.ModelSpec) -> list[str]:
+def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
+    """What may be a mistake in the file's rules: a type never seen nor declared."""
     known = selectors.event_types_known()
     warnings = []
     for index, rule in enumerate(spec.rules):
@@ -92,7 +93,8 @@ def _rules_of_unknown_types(spec: model_file.ModelSpec) -> list[str]:
     return warnings
 
 
-def _scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
+def scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
+    """Write the scoring part of ``spec`` over the live model, by key (call in a transaction)."""
     existing_groups = {g.key: g for g in ScoreGroup.objects.select_for_update()}
     wanted_groups = {g.key for g in spec.groups}
     deleted = [g.pk for key, g in existing_groups.items() if key not in wanted_groups]

@@ -20,8 +20,8 @@ from scoring import replay as pure_replay
 from scoring import rules as pure
 from scoring.models import Interaction, Lead, ModelVersion, ReplayRun
 from scoring.models.versions import REPLAY_DAYS_MAX
+from scoring.services import versions
 from scoring.services.background import enqueue
-from scoring.services.model import scoring_model_export
 
 # Leads scored (under both models) between two looks at the cancel flag and two saves of the progress.
 REPLAY_CHUNK = 5000
@@ -45,16 +45,13 @@ _LEAD_COLUMN_TYPES = {
 
 
 def _version_spec(version: ModelVersion) -> dict[str, Any]:
-    """The version as model-file data: its own, or (a version that has none yet) the
-    live model's."""
-    if version.spec:
-        return dict(version.spec)
-    return model_file.dump_data(scoring_model_export())
+    """The version as model-file data: a draft's from its rows, the live one's, an earlier
+    one's as it was frozen."""
+    return versions.version_spec(version)
 
 
 def _live_spec() -> dict[str, Any]:
-    live = ModelVersion.objects.filter(status=ModelVersion.Status.LIVE).first()
-    return _version_spec(live) if live is not None else model_file.dump_data(scoring_model_export())
+    return versions.live_spec()
 
 
 def _scoring_part(data: dict[str, Any]) -> dict[str, Any]:

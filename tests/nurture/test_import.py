@@ -36,7 +36,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_the_toy_store_sequences_import_with_their_templates(capsys: pytest.CaptureFixture[str]) -> None:
-    call_command("scoring_model_import", str(TOY_STORE))
+    call_command("scoring_model_import", "--publish", str(TOY_STORE))
     call_command("nurture_sequences_import", str(TOY_STORE_NURTURE))
 
     assert "4 sequence(s) created" in capsys.readouterr().out

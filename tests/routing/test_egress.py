@@ -276,7 +276,7 @@ def test_the_model_file_refuses_it_by_place_and_imports_nothing(
     before = set(RoutingRule.objects.values_list("key", "active"))
 
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(write(tmp_path, ROUTING_FILE.replace("URL", url))))
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, ROUTING_FILE.replace("URL", url))))
 
     assert "nothing was imported" in str(raised.value)
     assert f"routing[0].actions[2].url: {problem[0].upper()}{problem[1:]}" in str(raised.value)
@@ -291,7 +291,9 @@ def test_the_model_file_takes_an_allowed_network(
     settings.LEADFLOW_WEBHOOK_ALLOWED_NETWORKS = ["10.0.5.0/24"]
     toy_store_import()
     monkeypatch.setenv("LEADFLOW_TEST_CRM_SECRET", SECRET)
-    call_command("scoring_model_import", str(write(tmp_path, ROUTING_FILE.replace("URL", "http://10.0.5.7/crm"))))
+    call_command(
+        "scoring_model_import", "--publish", str(write(tmp_path, ROUTING_FILE.replace("URL", "http://10.0.5.7/crm")))
+    )
     assert RoutingAction.objects.get(kind="webhook").url == "http://10.0.5.7/crm"
 
 

@@ -28,9 +28,9 @@ TOY_STORE = [EXAMPLES / "toy_store.yaml", EXAMPLES / "toy_store_nurture.yaml", E
 
 
 def toy_store_import() -> None:
-    call_command("scoring_model_import", str(TOY_STORE[0]))
+    call_command("scoring_model_import", "--publish", str(TOY_STORE[0]))
     call_command("nurture_sequences_import", str(TOY_STORE[1]))
-    call_command("scoring_model_import", str(TOY_STORE[2]))
+    call_command("scoring_model_import", "--publish", str(TOY_STORE[2]))
 
 
 def routing_of(spec: model_file.ModelSpec) -> RoutingSpec:
@@ -168,7 +168,7 @@ def test_export_then_import_gives_the_same_routing(monkeypatch: pytest.MonkeyPat
             "      - {kind: webhook, url: 'https://crm.example/hook', secret_env: TOY_CRM_SECRET}",
         )
     )
-    call_command("scoring_model_import", str(write(tmp_path, text)))
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
     assert RoutingAction.objects.get(kind="webhook").secret == "s3cret"
     exported_text = model_file.dump_text(scoring.scoring_model_export())
     assert "s3cret" not in exported_text
@@ -272,7 +272,7 @@ def test_a_broken_file_reports_every_problem_by_place_and_changes_nothing(
     toy_store_import()
     before = model_file.dump_text(scoring.scoring_model_export())
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(write(tmp_path, text)))
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
     message = str(raised.value)
     assert "nothing was imported" in message
     for problem in expected:
@@ -289,7 +289,7 @@ def test_a_group_routing_still_watches_is_not_deleted(tmp_path: Path) -> None:
     toy_store_import()
     text = "leadflow_model: 1\nscore_groups:\n  - {key: nurture, name: Nurture, min_score: 40}\nrules: []\n"
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(write(tmp_path, text)))
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
     assert (
         "score_groups: frequent, preferential not in the file, but routing rule "
         "'Entering Frequent moves to the frequent sequence' uses it" in str(raised.value)
@@ -306,7 +306,7 @@ def test_the_same_checks_as_the_admin(tmp_path: Path) -> None:
         rule.full_clean()
     text = "leadflow_model: 1\nrouting:\n  - {key: x, name: x, trigger: enters_group, actions: []}\n"
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(write(tmp_path, text)))
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
     assert "Choose the score group this trigger watches." in str(admin.value)
     assert "routing[0].group: Choose the score group this trigger watches." in str(raised.value)
 
@@ -324,7 +324,7 @@ def test_a_rule_removed_from_the_file_is_deactivated_with_its_history(tmp_path: 
     smaller = RoutingSpec(teams=(), rules=tuple(r for r in routing.rules if r.key != "nurture-start"))
     path = write(tmp_path, model_file.dump_text(model_file.ModelSpec(scoring=False, sections={"routing": smaller})))
     assert "score_groups" not in path.read_text()
-    call_command("scoring_model_import", str(path))
+    call_command("scoring_model_import", "--publish", str(path))
     assert not RoutingRule.objects.get(key="nurture-start").active
     assert RoutingRule.objects.filter(active=True).count() == 5
     assert ActionRun.objects.filter(action__rule__key="nurture-start").count() == runs
@@ -342,7 +342,7 @@ def test_actions_kept_in_a_rule_keep_their_rows(tmp_path: Path) -> None:
     toy_store_import()
     before = dict(RoutingAction.objects.filter(rule__key="preferential-to-sales").values_list("kind", "pk"))
     text = TOY_STORE[2].read_text().replace("      - {kind: add_tag, tag: vip}\n", "")
-    call_command("scoring_model_import", str(write(tmp_path, text)))
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
     after = dict(RoutingAction.objects.filter(rule__key="preferential-to-sales").values_list("kind", "pk"))
     assert after == {kind: pk for kind, pk in before.items() if kind != "add_tag"}
     assert list(
@@ -352,17 +352,17 @@ def test_actions_kept_in_a_rule_keep_their_rows(tmp_path: Path) -> None:
 
 @pytest.mark.django_db
 def test_check_and_first_run_import(capsys: pytest.CaptureFixture[str]) -> None:
-    call_command("scoring_model_import", str(TOY_STORE[0]))
+    call_command("scoring_model_import", "--publish", str(TOY_STORE[0]))
     call_command("nurture_sequences_import", str(TOY_STORE[1]))
-    call_command("scoring_model_import", str(TOY_STORE[2]), "--check")
+    call_command("scoring_model_import", "--publish", str(TOY_STORE[2]), "--check")
     assert "valid (teams and routing rules)" in capsys.readouterr().out
     assert not RoutingRule.objects.exists()
     assert not Team.objects.exists()
     # A first run imports the routing file although a scoring model is loaded; the next leaves it alone.
-    call_command("scoring_model_import", str(TOY_STORE[2]), "--if-empty")
+    call_command("scoring_model_import", "--publish", str(TOY_STORE[2]), "--if-empty")
     assert RoutingRule.objects.count() == 6
-    call_command("scoring_model_import", str(TOY_STORE[0]), "--if-empty")
-    call_command("scoring_model_import", str(TOY_STORE[2]), "--if-empty")
+    call_command("scoring_model_import", "--publish", str(TOY_STORE[0]), "--if-empty")
+    call_command("scoring_model_import", "--publish", str(TOY_STORE[2]), "--if-empty")
     assert capsys.readouterr().out.count("Already loaded") == 2
 
 
@@ -375,12 +375,12 @@ def test_a_file_with_nothing_to_import_is_refused() -> None:
 @pytest.mark.django_db
 def test_a_teams_feedback_deadline_goes_in_and_out_of_the_file(tmp_path: Path) -> None:
     team = "leadflow_model: 1\nteams:\n  - {key: sales, name: Sales, assignment: queue%s}\n"
-    call_command("scoring_model_import", str(write(tmp_path, team % ", feedback_days: 3")))
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, team % ", feedback_days: 3")))
     assert Team.objects.get(key="sales").feedback_days == 3
     exported = model_file.dump_text(scoring.scoring_model_export())
     assert "feedback_days: 3" in exported
     scoring.scoring_model_import(spec=model_file.load_text(exported))
     assert Team.objects.get(key="sales").feedback_days == 3
-    call_command("scoring_model_import", str(write(tmp_path, team % "")))  # left out: no deadline
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, team % "")))  # left out: no deadline
     assert Team.objects.get(key="sales").feedback_days is None
     assert "feedback_days" not in model_file.dump_text(scoring.scoring_model_export())

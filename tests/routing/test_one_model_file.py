@@ -70,7 +70,7 @@ ORDERS = {
 def test_the_whole_model_imports_on_a_fresh_database_in_any_order(tmp_path: Path, order: list[str]) -> None:
     path = write(tmp_path, file_text(whole_toy_store(), order))
     assert list(yaml.safe_load(path.read_text()))[3:] == order
-    call_command("scoring_model_import", str(path))
+    call_command("scoring_model_import", "--publish", str(path))
 
     assert list(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "frequent", "preferential"]
     assert ScoringRule.objects.count() == 8
@@ -94,7 +94,7 @@ def test_the_whole_model_imports_on_a_fresh_database_in_any_order(tmp_path: Path
 @pytest.mark.django_db
 def test_export_then_import_keeps_the_name_the_description_and_everything_else(tmp_path: Path) -> None:
     data = whole_toy_store()
-    call_command("scoring_model_import", str(write(tmp_path, file_text(data, DEPENDENCY_ORDER))))
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, file_text(data, DEPENDENCY_ORDER))))
     exported_text = model_file.dump_text(scoring.scoring_model_export())
     exported = model_file.load_text(exported_text)
     assert (exported.name, exported.description) == (data["name"], data["description"])
@@ -109,7 +109,7 @@ def test_export_then_import_keeps_the_name_the_description_and_everything_else(t
     # Another model's file replaces the name (one without a name empties it, as the file is the model)…
     other = "leadflow_model: 1\nname: Other\nscore_groups: []\nrules: []\n"
     with pytest.raises(CommandError):  # (routing still watches the toy store's groups)
-        call_command("scoring_model_import", str(write(tmp_path, other)))
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, other)))
     assert ModelInfo.current().name == "Toy store"  # and a refused file changes nothing
     scoring.model_info_set(name="Renamed in the admin", description="")
     # …and importing the export brings everything back as it was, the same text again.
@@ -120,11 +120,11 @@ def test_export_then_import_keeps_the_name_the_description_and_everything_else(t
 
 @pytest.mark.django_db
 def test_name_and_description_follow_the_file_that_holds_the_scoring_model(tmp_path: Path) -> None:
-    call_command("scoring_model_import", str(EXAMPLES / "toy_store.yaml"))
+    call_command("scoring_model_import", "--publish", str(EXAMPLES / "toy_store.yaml"))
     assert ModelInfo.current().name == "Toy store"
     # A file holding only other parts (here the routing) leaves them as they are…
     call_command("nurture_sequences_import", str(EXAMPLES / "toy_store_nurture.yaml"))
-    call_command("scoring_model_import", str(EXAMPLES / "toy_store_routing.yaml"))
+    call_command("scoring_model_import", "--publish", str(EXAMPLES / "toy_store_routing.yaml"))
     assert ModelInfo.current().name == "Toy store"
     assert ModelInfo.current().description.startswith("Fit from where the lead lives")
     # …unless it names them.
@@ -133,12 +133,12 @@ def test_name_and_description_follow_the_file_that_holds_the_scoring_model(tmp_p
         .read_text()
         .replace("leadflow_model: 1\n", "leadflow_model: 1\nname: Toy store routing\n")
     )
-    call_command("scoring_model_import", str(write(tmp_path, text)))
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
     assert (ModelInfo.current().name, ModelInfo.current().description) == ("Toy store routing", "")
     # A scoring model without a name empties them: the file is the model.
     unnamed = yaml.safe_load((EXAMPLES / "toy_store.yaml").read_text())
     del unnamed["name"], unnamed["description"]
-    call_command("scoring_model_import", str(write(tmp_path, yaml.safe_dump(unnamed))))
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, yaml.safe_dump(unnamed))))
     assert (ModelInfo.current().name, ModelInfo.current().description) == ("", "")
     assert "name:" not in model_file.dump_text(scoring.scoring_model_export()).split("score_groups:")[0]
 
@@ -150,7 +150,7 @@ def test_a_broken_routing_section_leaves_nothing_imported(tmp_path: Path) -> Non
     data["routing"][0]["group"] = "vip"
     path = write(tmp_path, file_text(data, DEPENDENCY_ORDER[::-1]))
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(path))
+        call_command("scoring_model_import", "--publish", str(path))
     message = str(raised.value)
     assert "2 problem(s); nothing was imported" in message
     assert "routing[0].group: no score group with key 'vip' (known: frequent, nurture, preferential)" in message
@@ -170,13 +170,13 @@ def test_a_broken_sequence_names_its_place_and_leaves_nothing_imported(tmp_path:
     data["sequences"][1]["steps"][0]["subject"] = "Hi {% if %}"
     path = write(tmp_path, file_text(data, DEPENDENCY_ORDER))
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(path))
+        call_command("scoring_model_import", "--publish", str(path))
     message = str(raised.value)
     assert "sequences[1].steps[0].subject: " in message  # the form, found before anything is written
     assert not ScoreGroup.objects.exists()
     data["sequences"][1]["steps"][0]["subject"] = "Hi"
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(write(tmp_path, file_text(data, DEPENDENCY_ORDER))))
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, file_text(data, DEPENDENCY_ORDER))))
     message = str(raised.value)
     assert (
         "sequences[0].exit.reaches_group: no score group 'frequnet' (known: frequent, nurture, preferential)" in message

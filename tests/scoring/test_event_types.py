@@ -164,7 +164,7 @@ def test_import_warns_of_a_rule_whose_type_was_never_seen_nor_declared_and_impor
     err = StringIO()
     path = tmp_path / "model.yaml"
     path.write_text(text, encoding="utf-8")
-    call_command("scoring_model_import", str(path), stdout=StringIO(), stderr=err)
+    call_command("scoring_model_import", "--publish", str(path), stdout=StringIO(), stderr=err)
     assert err.getvalue().strip() == (
         f"{path}: warning: rules[1].interaction_types: 'trail_started' has never been seen nor declared "
         "(declare it under event_types, or check the spelling); the rule scores it once it comes"
@@ -175,7 +175,7 @@ def test_import_warns_of_a_rule_whose_type_was_never_seen_nor_declared_and_impor
         "email_click",
     ]
     check = StringIO()
-    call_command("scoring_model_import", str(path), "--check", stdout=StringIO(), stderr=check)
+    call_command("scoring_model_import", "--publish", str(path), "--check", stdout=StringIO(), stderr=check)
     assert "'trail_started' has never been seen" in check.getvalue()
 
 

@@ -16,7 +16,7 @@ TOY_STORE = ROOT / "examples" / "toy_store.yaml"
 
 @pytest.mark.django_db
 def test_toy_store_loads_and_scores_as_described() -> None:
-    call_command("scoring_model_import", str(TOY_STORE))
+    call_command("scoring_model_import", "--publish", str(TOY_STORE))
     assert list(ScoreGroup.objects.values_list("key", "min_score")) == [
         ("nurture", 40),
         ("frequent", 60),
@@ -76,7 +76,7 @@ def test_export_import_round_trip() -> None:
 
 @pytest.mark.django_db
 def test_reimport_updates_by_key_and_deactivates_missing_rules(tmp_path: Path) -> None:
-    call_command("scoring_model_import", str(TOY_STORE))
+    call_command("scoring_model_import", "--publish", str(TOY_STORE))
     lead, _ = services.lead_upsert(email="x@example.com", fields={"city": "San José"})
     assert lead.fit_score == 8
     spec = model_file.load_text(TOY_STORE.read_text())
@@ -86,7 +86,7 @@ def test_reimport_updates_by_key_and_deactivates_missing_rules(tmp_path: Path) -
     )
     path = tmp_path / "smaller.yaml"
     path.write_text(model_file.dump_text(smaller))
-    call_command("scoring_model_import", str(path))
+    call_command("scoring_model_import", "--publish", str(path))
     assert not ScoringRule.objects.get(key="lives-or-works-in-san-jose").active
     assert not ScoreGroup.objects.filter(key="preferential").exists()
     lead.refresh_from_db()
@@ -131,12 +131,12 @@ decay: {policy: linear, after_days: 3}
 
 @pytest.mark.django_db
 def test_a_broken_file_is_rejected_whole_with_every_error_located(tmp_path: Path) -> None:
-    call_command("scoring_model_import", str(TOY_STORE))
+    call_command("scoring_model_import", "--publish", str(TOY_STORE))
     before = model_file.dump_text(services.scoring_model_export())
     path = tmp_path / "broken.yaml"
     path.write_text(BROKEN)
     with pytest.raises(CommandError) as raised:
-        call_command("scoring_model_import", str(path))
+        call_command("scoring_model_import", "--publish", str(path))
     message = str(raised.value)
     for expected in [
         "score_groups[1].key: 'nurture' is also the key of score_groups[0]",
@@ -161,7 +161,7 @@ def test_yaml_syntax_errors_give_the_line() -> None:
 
 
 def test_check_only_changes_nothing(tmp_path: Path, db: None, capsys: pytest.CaptureFixture[str]) -> None:
-    call_command("scoring_model_import", str(TOY_STORE), "--check")
+    call_command("scoring_model_import", "--publish", str(TOY_STORE), "--check")
     assert "valid (3 groups, 8 rules)" in capsys.readouterr().out
     assert not ScoringRule.objects.exists()
     assert not Lead.objects.exists()

@@ -1,16 +1,21 @@
+import dataclasses
 from pathlib import Path
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from scoring import model_file, services
 from scoring.models import ScoreGroup, ScoringRule
+from scoring.services import versions
 
 
 class Command(BaseCommand):
     help = (
         "Import a model file (YAML or JSON): score groups, rules, decay and event types, and the other apps' "
-        "sections (nurture sequences, teams and routing rules), in that order whatever the file's. All or nothing."
+        "sections (nurture sequences, teams and routing rules), in that order whatever the file's. All or nothing. "
+        "The scoring part becomes a draft (see Model versions in the admin) unless --publish makes it live at once; "
+        "a file without one (only teams, routing…) is imported live, as those parts are not versioned."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,8 +30,16 @@ class Command(BaseCommand):
             action="store_true",
             help="Import only when none of the parts the file holds is loaded yet (first run).",
         )
+        parser.add_argument(
+            "--publish",
+            action="store_true",
+            help="Make the file's scoring model live at once (a new version), instead of a draft.",
+        )
+        parser.add_argument("--note", default="", help="With --publish: why, for the versions' history.")
 
-    def handle(self, *args: Any, path: Path, check: bool, if_empty: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, path: Path, check: bool, if_empty: bool, publish: bool, note: str, **options: Any
+    ) -> None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -43,9 +56,17 @@ class Command(BaseCommand):
             if loaded:
                 self.stdout.write(f"Already loaded: {', '.join(loaded)}; left them as they are ({path} not imported).")
                 return
+        if spec.scoring and not check and not publish:
+            self._draft(path, spec)
+            return
         try:
-            summary = services.scoring_model_import(spec=spec, dry_run=check)
+            if spec.scoring and not check:
+                summary = self._publish(spec, note)
+            else:
+                summary = services.scoring_model_import(spec=spec, dry_run=check)
         except model_file.ModelFileError as exc:
+            self._fail(path, exc.errors)
+        except versions.VersionError as exc:
             self._fail(path, exc.errors)
         for warning in summary.warnings:
             self.stderr.write(self.style.WARNING(f"  {path}: warning: {warning}"))
@@ -73,6 +94,39 @@ class Command(BaseCommand):
         regrouped = services.leads_regroup()
         self.stdout.write(
             self.style.SUCCESS(f"Imported {path}. Fit rescored ({entries} ledger rows), {regrouped} leads regrouped.")
+        )
+
+    def _draft(self, path: Path, spec: model_file.ModelSpec) -> None:
+        live_only = [s.title for s in model_file.sections() if s.name in spec.sections]
+        if spec.event_types is not None:
+            live_only.insert(0, "event types")
+        if live_only:
+            self._fail(
+                path,
+                [
+                    f"the file also holds {', '.join(live_only)}, which are not kept in drafts: "
+                    "import it with --publish, or keep only the scoring part (score_groups, rules, decay) in it"
+                ],
+            )
+        draft = versions.draft_import(spec=spec, user=None)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{path}: imported as a draft ({draft}, {len(spec.groups)} groups, {len(spec.rules)} rules); "
+                "the live model is unchanged. Publish it from Model versions in the admin, or import with --publish."
+            )
+        )
+
+    @transaction.atomic
+    def _publish(self, spec: model_file.ModelSpec, note: str) -> services.ModelImportSummary:
+        """The scoring part as a new live version, then the file's other parts, in one transaction."""
+        draft = versions.draft_import(spec=spec, user=None)
+        published = versions.version_publish(draft=draft, user=None, note=note, stale_ok=True, rescore=False)
+        rest = services.scoring_model_import(
+            spec=dataclasses.replace(spec, scoring=False, name=spec.name or "", description=spec.description or "")
+        )
+        assert published.summary is not None
+        return dataclasses.replace(
+            published.summary, sections=rest.sections, warnings=tuple(services.model_rules_warnings(spec))
         )
 
     def _fail(self, path: Path, errors: list[str]) -> NoReturn:

@@ -1,0 +1,351 @@
+"""Model versions in the admin: the live version, drafts and the history; a draft's
+groups, rules and decay edited apart from the live model; the publish screen; restoring
+an earlier version as a draft."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from scoring import rule_matching, selectors
+from scoring import rules as pure
+from scoring.admin.history import DecayPolicyForm
+from scoring.admin.rules import RuleConditionInline, ScoringRuleAdmin
+from scoring.models import (
+    DecayPolicy,
+    DraftDecayPolicy,
+    DraftScoreGroup,
+    DraftScoringRule,
+    ModelVersion,
+    ScoreGroup,
+    ScoringRule,
+)
+from scoring.services import versions
+
+
+def _user(request: HttpRequest) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+def replay_url(version: ModelVersion) -> str | None:
+    """Where a draft is replayed over past interactions, when this installation has replays."""
+    try:
+        return reverse("admin:scoring_replayrun_add") + f"?version={version.pk}"
+    except NoReverseMatch:
+        return None
+
+
+class PublishForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Why this version is published, for whoever reads the history.",
+    )
+    stale_ok = forms.BooleanField(
+        required=False, label="Publish anyway, replacing the changes made to the live model since"
+    )
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
+    """The scoring model's versions: "Add" starts a draft from the live model."""
+
+    list_display = ["__str__", "status", "created_by", "created_at", "published_by", "published_at", "note", "act"]
+    list_display_links = ["__str__"]
+    list_filter = ["status"]
+    list_select_related = ["created_by", "published_by"]
+    fields = ["name", "note"]
+    readonly_fields = ["status", "number", "based_on", "created_by", "published_by", "published_at", "contents"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
+        # Live first, then drafts, then the history, newest first.
+        order = Case(
+            When(status=ModelVersion.Status.LIVE, then=Value(0)),
+            When(status=ModelVersion.Status.DRAFT, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+        return super().get_queryset(request).annotate(place=order).order_by("place", "-number", "-created_at")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        context = dict(extra_context or {})
+        if versions.live_version() is None:
+            context["subtitle"] = (
+                "The live model has no version yet: it joins the history as the model before versions "
+                "when the first draft is published. Add one to start a draft from it."
+            )
+        return super().changelist_view(request, context)
+
+    def get_fields(self, request: HttpRequest, obj: ModelVersion | None = None) -> Any:
+        if obj is None:
+            return ["name"]
+        return ["name", "note", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ModelVersion | None = None) -> Any:
+        if obj is not None and obj.status != ModelVersion.Status.DRAFT:
+            return ["name", "note", *self.readonly_fields]
+        return self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        if obj is not None and obj.status != ModelVersion.Status.DRAFT:
+            return False  # the history is kept as it was; its page is read-only
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        if obj is not None and obj.status != ModelVersion.Status.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        return {}  # "Delete selected" would let a draft's delete take the history with it
+
+    def save_model(
+        self, request: HttpRequest, obj: ModelVersion, form: forms.ModelForm[ModelVersion], change: bool
+    ) -> None:
+        if change:
+            obj.save(update_fields=["name", "note"])
+            return
+        draft = versions.draft_create(user=_user(request), name=obj.name)
+        obj.pk = draft.pk
+
+    def response_add(
+        self, request: HttpRequest, obj: ModelVersion, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        # Straight to the new draft's page: editing it is what comes next.
+        self.message_user(request, f"{obj} made from the live model: edit it, then publish it.", messages.SUCCESS)
+        return redirect("admin:scoring_modelversion_change", obj.pk)
+
+    def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
+        versions.draft_discard(draft=obj)
+
+    @admin.display(description="")
+    def act(self, obj: ModelVersion) -> SafeString:
+        if obj.status == ModelVersion.Status.DRAFT:
+            return format_html(
+                '<a class="button" href="{}">Publish…</a>', reverse("admin:scoring_modelversion_publish", args=[obj.pk])
+            )
+        restore = reverse("admin:scoring_modelversion_restore", args=[obj.pk])
+        words = "Restore as draft" if obj.status == ModelVersion.Status.RETIRED else "New draft from it"
+        # The changelist is a form (with its CSRF token): the button posts it to the restore view.
+        return format_html('<button type="submit" formaction="{}" class="button">{}</button>', restore, words)
+
+    @admin.display(description="Contents")
+    def contents(self, obj: ModelVersion) -> SafeString:
+        if obj.pk is None:
+            return SafeString("")
+        context: dict[str, Any] = {"version": obj, "replay_url": None}
+        if obj.status == ModelVersion.Status.DRAFT:
+            groups = ScoreGroup.all_versions.filter(version=obj).order_by("min_score")
+            rules = list(ScoringRule.all_versions.filter(version=obj).prefetch_related("conditions"))
+            labels = selectors.event_type_labels()
+            context.update(
+                draft=True,
+                groups=groups,
+                rules=[(r, pure.describe_rule(r.as_pure(list(r.conditions.all())), type_labels=labels)) for r in rules],
+                decay=DecayPolicy.all_versions.filter(version=obj).first(),
+                stale=versions.draft_is_stale(obj),
+                replay_url=replay_url(obj),
+            )
+        else:
+            spec = versions.version_spec(obj)
+            context.update(draft=False, groups=spec.get("score_groups", []), spec_rules=spec.get("rules", []))
+        return SafeString(render_to_string("admin/scoring/modelversion/contents.html", context))
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:version_id>/publish/",
+                self.admin_site.admin_view(self.publish_view),
+                name="scoring_modelversion_publish",
+            ),
+            path(
+                "<int:version_id>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="scoring_modelversion_restore",
+            ),
+            *super().get_urls(),
+        ]
+
+    def restore_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
+        """A new draft from an earlier (or the live) version."""
+        if request.method != "POST" or not self.has_add_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(ModelVersion, pk=version_id)
+        try:
+            draft = versions.version_restore(version=version, user=_user(request))
+        except versions.VersionError as exc:
+            self.message_user(request, " ".join(exc.errors), messages.ERROR)
+            return redirect("admin:scoring_modelversion_changelist")
+        self.message_user(request, f"{draft} made from {version}: edit it, then publish it.", messages.SUCCESS)
+        return redirect("admin:scoring_modelversion_change", draft.pk)
+
+    def publish_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
+        """What publishing the draft would do (leads crossing thresholds), then publish it."""
+        draft = get_object_or_404(ModelVersion, pk=version_id, status=ModelVersion.Status.DRAFT)
+        allowed = versions.may_publish(request.user)
+        form = PublishForm(request.POST or None, initial={"note": draft.note})
+        stale = versions.draft_is_stale(draft)
+        if request.method == "POST":
+            if not allowed:
+                raise PermissionDenied
+            if form.is_valid():
+                try:
+                    done = versions.version_publish(
+                        draft=draft,
+                        user=_user(request),
+                        note=form.cleaned_data["note"],
+                        stale_ok=form.cleaned_data["stale_ok"],
+                    )
+                except versions.VersionStale as exc:
+                    form.add_error("stale_ok", " ".join(exc.errors))
+                except versions.VersionError as exc:
+                    form.add_error(None, "; ".join(exc.errors))
+                else:
+                    job = done.job
+                    rescoring = (
+                        f" Rescoring {job.total} lead(s) in the background (Rescore jobs, job {job.pk})." if job else ""
+                    )
+                    self.message_user(request, f"{done.version} is live.{rescoring}", messages.SUCCESS)
+                    return redirect("admin:scoring_modelversion_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "draft": draft,
+            "form": form,
+            "allowed": allowed,
+            "stale": stale,
+            "moves": versions.publish_crossings(draft=draft),
+            "live": versions.live_version(),
+            "title": f"Publish {draft}",
+        }
+        return render(request, "admin/scoring/modelversion/publish.html", context)
+
+
+# --- a draft's rows ----------------------------------------------------------------------
+
+
+class _DraftRowAdmin(admin.ModelAdmin[Any]):
+    """Shared by a draft's rows' pages: the draft comes from ``?version=`` when adding,
+    only drafts' rows can be changed, saving goes back to the draft's page, and the pages
+    are reached from the draft (not listed on the admin's home)."""
+
+    # (field, error) pairs unique within one draft (the tables' own constraints hold per draft too).
+    unique_in_draft: tuple[tuple[str, str], ...] = ()
+
+    def _draft_of(self, request: HttpRequest, obj: Any) -> ModelVersion | None:
+        if obj is not None:
+            return obj.version  # type: ignore[no-any-return]
+        raw = request.GET.get("version") or ""
+        if not raw.isdigit():
+            return None
+        return ModelVersion.objects.filter(pk=int(raw), status=ModelVersion.Status.DRAFT).first()
+
+    def get_model_perms(self, request: HttpRequest) -> dict[str, bool]:
+        return {}
+
+    def _editable(self, request: HttpRequest, obj: Any) -> bool:
+        draft = self._draft_of(request, obj)
+        return draft is not None and draft.status == ModelVersion.Status.DRAFT
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return (obj is None or self._editable(request, obj)) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return (obj is None or self._editable(request, obj)) and super().has_delete_permission(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)
+        version = self._draft_of(request, obj)
+        checks = self.unique_in_draft
+
+        class Form(form_class):  # type: ignore[valid-type,misc]
+            def clean(self) -> dict[str, Any]:
+                cleaned: dict[str, Any] = super().clean()
+                if version is None:
+                    raise forms.ValidationError("Open this page from a draft (Model versions).")
+                self.instance.version = version  # so the model's own checks know it is a draft's row
+                for field, words in checks:
+                    value = cleaned.get(field)
+                    clash = type(self.instance).all_versions.filter(version=version, **{field: value})
+                    if value is not None and clash.exclude(pk=self.instance.pk).exists():
+                        self.add_error(field, words)
+                return cleaned
+
+        return Form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.version = self._draft_of(request, None)
+        obj.save()
+
+    def _back(self, obj: Any) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:scoring_modelversion_change", args=[obj.version_id]))
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
+        if "_continue" in request.POST or "_addanother" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        return self._back(obj)
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        if "_continue" in request.POST:
+            return super().response_change(request, obj)
+        return self._back(obj)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        response = super().delete_view(request, object_id, extra_context)
+        if request.method == "POST" and obj is not None and isinstance(response, HttpResponseRedirect):
+            return self._back(obj)
+        return response
+
+
+@admin.register(DraftScoringRule)
+class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
+    inlines = [RuleConditionInline]
+    actions: Any = []
+    readonly_fields = ["matches"]
+    unique_in_draft = (("key", "The draft has a rule with this key already."),)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        sets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            sets.insert(1, ("Now", {"fields": ["matches"]}))
+        return sets
+
+    @admin.display(description="Matches")
+    def matches(self, obj: ScoringRule) -> str:
+        found = rule_matching.rule_matches(obj)
+        return f"matches {found.leads} lead(s) now: {found.sentence}"
+
+
+@admin.register(DraftScoreGroup)
+class DraftScoreGroupAdmin(_DraftRowAdmin):
+    fields = ["name", "key", "min_score", "leave_below", "description"]
+    prepopulated_fields = {"key": ["name"]}
+    unique_in_draft = (
+        ("key", "The draft has a group with this key already."),
+        ("min_score", "Another group of the draft has this minimum score."),
+    )
+
+
+@admin.register(DraftDecayPolicy)
+class DraftDecayPolicyAdmin(_DraftRowAdmin):
+    form = DecayPolicyForm
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # each draft has its policy from the start
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,85 @@
+"""Model versions in a real browser, as a marketer sees them: a draft started from the
+live model, a rule's points changed in it (with how many leads it matches now), a
+group's threshold lowered, the publish screen's count of leads crossing it, and the
+live model after publishing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from django.core.management import call_command
+
+from scoring import services
+from scoring.models import ModelVersion, ScoreGroup, ScoringRule
+from tests.routing.factories import PASSWORD, marketer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+TOY_STORE = Path(__file__).resolve().parents[2] / "examples" / "toy_store.yaml"
+
+
+def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
+    browser: Browser, live_server: object, tmp_path: Path
+) -> None:
+    base = str(live_server)
+    call_command("scoring_model_import", "--publish", str(TOY_STORE))
+    marketer(username="dana")
+    for n in range(3):
+        services.lead_upsert(email=f"sj{n}@example.com", fields={"city": "San José"})  # 8 fit points each
+
+    page = browser.new_context().new_page()
+    page.goto(f"{base}/admin/login/?next=/admin/")
+    page.fill("#id_username", "dana")
+    page.fill("#id_password", PASSWORD)
+    page.locator("input[type=submit]").click()
+    page.get_by_role("link", name="Model versions").click()
+    listing = page.locator("#result_list").inner_text()
+    assert "Version 1" in listing
+    assert "Live" in listing
+
+    # A new draft, copied from the live model.
+    page.get_by_role("link", name=re.compile("Add model version")).click()
+    page.fill("#id_name", "Locals count more")
+    page.locator("input[name=_save]").click()
+    assert "made from the live model" in page.locator(".messagelist").inner_text()
+    page.screenshot(path=str(tmp_path / "draft.png"), full_page=True)
+
+    # The San José rule: 20 points instead of 8; its page says how many leads it matches.
+    page.locator("tr", has_text="Lives or works in San José").get_by_role("link", name="Edit").click()
+    page.fill("#id_points", "20")
+    page.locator("input[name=_continue]").click()
+    assert "matches 3 lead(s) now" in page.locator("body").inner_text()
+    page.locator("input[name=_save]").click()
+    page.wait_for_url(re.compile(r".*/admin/scoring/modelversion/\d+/change/$"))
+
+    # The Nurture group from 5 points instead of 40.
+    page.locator("tr", has_text="nurture").get_by_role("link", name="Edit").click()
+    page.fill("#id_min_score", "5")
+    page.locator("input[name=_save]").click()
+    # The live model is as it was.
+    assert ScoringRule.objects.get(key="lives-or-works-in-san-jose").points == 8
+    assert ScoreGroup.objects.get(key="nurture").min_score == 40
+
+    page.get_by_role("link", name="Publish…").first.click()
+    crossings = page.locator("#crossings").inner_text()
+    assert re.search(r"no group\s+Nurture\s+3", crossings), crossings
+    page.screenshot(path=str(tmp_path / "publish.png"), full_page=True)
+    page.fill("#id_note", "Local parents buy more")
+    page.get_by_role("button", name="Publish").click()
+    assert "is live" in page.locator(".messagelist").inner_text()
+    listing = page.locator("#result_list").inner_text()
+    assert "Version 2: Locals count more" in listing
+    assert "Local parents buy more" in listing
+    assert "Restore as draft" in listing
+
+    # The live rules page shows the new points.
+    page.goto(f"{base}/admin/scoring/scoringrule/")
+    row = page.locator("#result_list tr", has_text="Lives or works in San José").inner_text()
+    assert "20" in row
+    assert ModelVersion.objects.get(number=2).status == ModelVersion.Status.LIVE
