@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from scoring.models import ModelVersion, ReplayRun
+from scoring import model_file
+from scoring.models import ReplayRun
+from scoring.services import versions
 from tests.browser.test_reports import CANVAS_DRAWN
 from tests.routing.factories import PASSWORD
 from tests.scoring.test_replay import DRAFT, history
@@ -27,7 +29,7 @@ def test_a_marketer_replays_a_draft_and_reads_the_comparison(
 ) -> None:
     base = str(live_server)
     history()
-    draft = ModelVersion.objects.create(name="forms matter more", spec=DRAFT)
+    draft = versions.draft_import(spec=model_file.load_data(DRAFT), user=None, name="forms matter more")
     user = marketing_user()
     celery_workers.start(1, concurrency=1)
     page = browser.new_context().new_page()

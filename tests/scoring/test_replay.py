@@ -20,6 +20,7 @@ from scoring import decay, model_file, services
 from scoring import replay as pure_replay
 from scoring import rules as pure
 from scoring.models import GroupTransition, Lead, ModelVersion, ReplayRun, ScoreEntry, ScoreGroup
+from scoring.services import versions
 from tests.factories import InteractionFactory, LeadFactory
 from tests.routing.factories import TeamFactory, rule
 
@@ -80,7 +81,7 @@ def history() -> dict[str, Lead]:
 
 
 def draft() -> ModelVersion:
-    return ModelVersion.objects.create(name="forms matter more", spec=DRAFT)
+    return versions.draft_import(spec=model_file.load_data(DRAFT), user=None, name="forms matter more")
 
 
 def replayed(version: ModelVersion, *, days: int = 90, chunk_size: int = 5000) -> ReplayRun:
@@ -219,16 +220,18 @@ def test_bad_days_and_a_broken_version_are_refused_with_the_field() -> None:
     history()
     with pytest.raises(ValueError, match=r"^days: "):
         services.replay_start(version=draft(), days=0, background=False)
-    broken = ModelVersion.objects.create(spec={"leadflow_model": 1, "rules": [{"key": "x"}]})
+    broken = ModelVersion.objects.create(
+        status=ModelVersion.Status.RETIRED, number=99, spec={"leadflow_model": 1, "rules": [{"key": "x"}]}
+    )
     with pytest.raises(ValueError, match=r"^version: This version cannot be replayed: rules\[0\]"):
         services.replay_start(version=broken, background=False)
     assert not ReplayRun.objects.exists()
 
 
 @pytest.mark.django_db
-def test_a_version_without_a_spec_of_its_own_replays_the_live_model() -> None:
+def test_a_draft_copied_from_the_live_model_replays_as_the_live_model() -> None:
     history()
-    result = replayed(ModelVersion.objects.create(name="empty draft")).result
+    result = replayed(versions.draft_create(user=None, name="unchanged copy")).result
     assert result is not None
     assert result["moved"] == 0
     assert all(g["live"] == g["draft"] for g in result["groups"])

@@ -10,8 +10,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
-from scoring import services
+from scoring import model_file, services
 from scoring.models import ModelVersion, ReplayRun
+from scoring.services import versions
 from tests.routing.factories import RepFactory, marketer
 from tests.scoring.test_replay import DRAFT, history
 
@@ -36,7 +37,7 @@ def logged_in(user: User) -> Client:
 @pytest.fixture
 def version(db: None) -> ModelVersion:
     history()
-    return ModelVersion.objects.create(name="forms matter more", spec=DRAFT)
+    return versions.draft_import(spec=model_file.load_data(DRAFT), user=None, name="forms matter more")
 
 
 def test_a_marketer_starts_a_replay_from_the_version_s_link_and_reads_the_comparison(version: ModelVersion) -> None:
@@ -99,7 +100,9 @@ def test_bad_input_is_a_form_error_on_its_field(
 
 
 def test_a_version_that_cannot_be_replayed_is_refused_on_the_version(version: ModelVersion) -> None:
-    broken = ModelVersion.objects.create(spec={"leadflow_model": 1, "rules": [{"key": "x"}]})
+    broken = ModelVersion.objects.create(
+        status=ModelVersion.Status.RETIRED, number=99, spec={"leadflow_model": 1, "rules": [{"key": "x"}]}
+    )
     response = logged_in(marketing_user()).post("/admin/scoring/replayrun/add/", {"version": broken.pk, "days": 90})
     assert response.status_code == 200
     assert "This version cannot be replayed: rules[0]" in str(response.context["adminform"].form.errors["version"])

@@ -298,7 +298,8 @@ def test_a_marketer_edits_a_draft_and_publishes_it_from_the_admin() -> None:
     assert "Publish…" in listing
     contents = page(client, reverse("admin:scoring_modelversion_change", args=[draft.pk]))
     assert "Lives or works in San José" in contents
-    assert "Replay last 90 days" not in contents  # no replay in this installation: no link, and no error
+    replay = reverse("admin:scoring_replayrun_add") + f"?version={draft.pk}"
+    assert f'href="{replay}">Replay last 90 days</a>' in contents
     assert "start a draft under Model versions" in page(client, reverse("admin:scoring_scoringrule_changelist"))
 
     rule = draft_rule(draft, "lives-or-works-in-san-jose")
