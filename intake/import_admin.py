@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -225,7 +225,12 @@ class LeadImportAdmin(admin.ModelAdmin[LeadImport]):
             mapping_text=form.cleaned_data["mapping_text"],
             user=user,
         )
-        obj.pk = started.pk
+        obj.pk, obj.file_name = started.pk, started.file_name
+
+    def response_add(self, request: HttpRequest, obj: LeadImport, post_url_continue: str | None = None) -> Any:
+        # To the import's own page, where its progress shows.
+        self.message_user(request, f"Importing {obj.file_name}: the page follows its progress.")
+        return HttpResponseRedirect(reverse("admin:intake_leadimport_change", args=[obj.pk]))
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # the import has no related rows; the add form is not a ModelForm
