@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,9 +23,8 @@ from tests.factories import LeadFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-X_EDUCATION = ROOT.parent / "shared" / "datasets" / "x_education_leads.csv"
-if not X_EDUCATION.exists():
-    X_EDUCATION = Path("/work/shared/datasets/x_education_leads.csv")
+# The datasets sit beside the checkout (../shared/datasets), or where LEADFLOW_DATASETS says.
+X_EDUCATION = Path(os.environ.get("LEADFLOW_DATASETS", ROOT.parent / "shared" / "datasets")) / "x_education_leads.csv"
 
 pytestmark = pytest.mark.django_db
 
