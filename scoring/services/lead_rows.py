@@ -91,9 +91,11 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
             creating = sorted(new, key=lambda item: item[1].key)
             Lead.objects.bulk_create(
                 [
+                    # With their fields: a lead created here needs no UPDATE after (one made
+                    # meanwhile by another import is compared and updated below).
                     Lead(
-                        email=row.key if key_field == "email" else row.fields.get("email") or None,
-                        external_id=row.key if key_field == "external_id" else row.fields.get("external_id") or None,
+                        **{**row.fields, key_field: row.key},
+                        attributes=dict(row.attributes),
                         fit_pending=True,
                     )
                     for _, row in creating
