@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import yaml
@@ -101,7 +102,7 @@ class Mapping:
     def is_missing(self, value: str) -> bool:
         return value.strip().casefold() in self._missing_folded
 
-    @property
+    @cached_property  # read for every cell: folded once
     def _missing_folded(self) -> frozenset[str]:
         return frozenset(v.strip().casefold() for v in self.missing)
 

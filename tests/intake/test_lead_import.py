@@ -12,14 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from intake import imports
 from intake.imports.rows import number_parse
 from routing.models import Outcome
 from scoring.lead_export import leads_export
 from scoring.models import Lead, LifecycleStage
-from tests.factories import LeadFactory
+from tests.factories import LeadFactory, ScoreGroupFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -333,3 +333,16 @@ def test_the_commands_import_print_counts_and_errors_and_export(capsys: pytest.C
     exported = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {row["email"] for row in exported} == {"ana@example.com", "bob@example.com", "ivy@example.com"}
     assert next(r for r in exported if r["email"] == "ana@example.com")["attributes.total_visits"] == "12"
+
+
+def test_the_export_command_takes_score_groups_and_names_an_unknown_one(capsys: pytest.CaptureFixture[str]) -> None:
+    hot = ScoreGroupFactory.create(key="hot", name="Hot", min_score=50)
+    LeadFactory.create(email="in@example.com", score_group=hot)
+    LeadFactory.create(email="out@example.com")
+
+    call_command("leads_export", group=["Hot"])
+    exported = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["email"], r["score_group"]) for r in exported] == [("in@example.com", "Hot")]
+
+    with pytest.raises(CommandError, match=r"no score group 'Cold'.*Hot"):
+        call_command("leads_export", group=["Cold"])
