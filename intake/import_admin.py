@@ -178,21 +178,8 @@ class LeadImportAdmin(admin.ModelAdmin[LeadImport]):
         "created_at",
     ]
     list_filter = ["status"]
-    readonly_fields = [
-        "file_name",
-        "status",
-        "progress",
-        "created_count",
-        "updated_count",
-        "unchanged_count",
-        "set_aside_count",
-        "outcomes_count",
-        "failure",
-        "mapping",
-        "created_by",
-        "created_at",
-        "finished_at",
-    ]
+    # The status, progress, counts and rows set aside show live above the form (the template's box).
+    readonly_fields = ["file_name", "mapping", "created_by", "created_at", "finished_at"]
 
     def get_form(self, request: HttpRequest, obj: LeadImport | None = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
