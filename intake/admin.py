@@ -92,3 +92,6 @@ class TrackedFormAdmin(admin.ModelAdmin[TrackedForm]):
     form = TrackedFormForm
     list_display = ["name", "key", "active", "success_url"]
     prepopulated_fields = {"key": ["name"]}
+
+
+from intake import import_admin  # noqa: E402, F401  (the lead import pages register themselves)

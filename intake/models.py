@@ -72,3 +72,50 @@ class TrackedForm(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LeadImport(models.Model):
+    """A CSV file of leads being imported (intake.imports): the file and its mapping as
+    given, how far the import is, its counts, and the first rows it set aside."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    # The row errors kept on the record: the counts say how many there were in all.
+    ERRORS_KEPT = 500
+
+    file_name = models.CharField(max_length=255)
+    data = models.BinaryField(editable=False, help_text="The CSV file as uploaded.")
+    mapping = models.TextField(help_text="The column mapping (YAML).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    done_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField("created", default=0)
+    updated_count = models.PositiveIntegerField("updated", default=0)
+    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
+    set_aside_count = models.PositiveIntegerField("set aside", default=0)
+    outcomes_count = models.PositiveIntegerField("outcomes recorded", default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="Rows set aside: row, column, reason, value.")
+    failure = models.TextField(blank=True, help_text="Why the whole file could not be imported.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "lead import"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})" if self.created_at else self.file_name
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done_rows / self.total_rows) if self.total_rows else 0

@@ -21,6 +21,7 @@ class RoutingConfig(AppConfig):
         from scoring import outcomes
 
         outcomes.register_recorder(sales.outcome_report)
+        outcomes.register_batch_recorder(sales.outcomes_report)
         # What replay and predictive training learn from: how each lead's story ended.
         from routing import selectors
 

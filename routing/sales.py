@@ -355,3 +355,106 @@ def outcome_report(reported: reported_outcomes.ReportedOutcome) -> reported_outc
         )
         _lead_follows(lead_id=reported.lead_id, kind=kind, reason=reason, cause="api", now=now)
         return _recorded(outcome, created=True)
+
+
+def outcomes_report(
+    reported: Sequence[reported_outcomes.ReportedOutcome],
+) -> list[reported_outcomes.RecordedOutcome | reported_outcomes.OutcomeRefused]:
+    """:func:`outcome_report` for many outcomes at once (a file of past deals): the same
+    checks, the same changes of leads and queue items, in one transaction of a few
+    statements whatever their number. The answer for each, in order: what was recorded
+    (``created`` False: its client id was recorded before), or why it was refused. A
+    lead's second outcome in ``reported`` is recorded after the first, one by one."""
+    answers: dict[int, reported_outcomes.RecordedOutcome | reported_outcomes.OutcomeRefused] = {}
+    checked: dict[int, tuple[str, str | None]] = {}
+    firsts: dict[int, int] = {}
+    for n, one in enumerate(reported):
+        try:
+            checked[n] = _reported_check(one)
+        except reported_outcomes.OutcomeRefused as exc:
+            answers[n] = exc
+            continue
+        firsts.setdefault(one.lead_id, n)
+    batch = [n for n in checked if firsts[reported[n].lead_id] == n]
+    now = timezone.now()
+    with transaction.atomic():
+        ids = sorted({reported[n].lead_id for n in batch})
+        scoring.leads_lock(lead_ids=ids)
+        totals = dict(Lead.objects.filter(pk__in=ids).values_list("pk", "total_score"))
+        earlier = {
+            (o.lead_id, o.client_id): o
+            for o in Outcome.objects.filter(
+                lead_id__in=ids, client_id__in={checked[n][1] for n in batch if checked[n][1] is not None}
+            )
+        }
+        items = dict(
+            QueueItem.objects.filter(lead_id__in=ids, status__in=QueueItem.OPEN_STATUSES)
+            .order_by("lead_id", "pk")
+            .values_list("lead_id", "pk")
+        )
+        new: list[tuple[int, Outcome]] = []
+        for n in batch:
+            one, (reason, client_id) = reported[n], checked[n]
+            if one.lead_id not in totals:
+                answers[n] = reported_outcomes.OutcomeRefused("lead", f"there is no lead {one.lead_id}.")
+                continue
+            before = earlier.get((one.lead_id, client_id)) if client_id is not None else None
+            if before is not None:
+                if _same(before, one.kind, one.amount, reason):
+                    answers[n] = _recorded(before, created=False)
+                else:
+                    answers[n] = reported_outcomes.OutcomeRefused(
+                        "client_id", f"'{client_id}' was recorded as a different outcome; send a new id."
+                    )
+                continue
+            item = items.get(one.lead_id)
+            new.append(
+                (
+                    n,
+                    Outcome(
+                        item_id=item,
+                        lead_id=one.lead_id,
+                        kind=one.kind,
+                        reason=reason,
+                        amount=one.amount,
+                        total_score=totals[one.lead_id] or 0,
+                        source=one.source[:100],
+                        client_id=client_id,
+                        at=one.at or now,
+                    ),
+                )
+            )
+        for kind, status in _CLOSES.items():
+            closing = [(o.item_id, o.at, o.reason) for _, o in new if o.kind == kind and o.item_id is not None]
+            for item_id, at, reason in closing:
+                QueueItem.objects.filter(pk=item_id).update(status=status, closed_at=at, reason=reason)
+        closed = [o.lead_id for _, o in new if o.kind in _CLOSES and o.item_id is not None]
+        if closed:
+            leads_queue_team_sync(lead_ids=closed)
+        Outcome.objects.bulk_create([o for _, o in new])
+        won = [o.lead_id for _, o in new if o.kind == Outcome.Kind.WON]
+        if won:
+            scoring.leads_stage_set(lead_ids=won, stage=LifecycleStage.CUSTOMER, cause="api", at=now)
+        for _, o in new:
+            if o.kind == Outcome.Kind.OPPORTUNITY:
+                _lead_follows(lead_id=o.lead_id, kind=o.kind, reason=o.reason, cause="api", now=now)
+        stages = dict(Lead.objects.filter(pk__in=ids).values_list("pk", "lifecycle_stage"))
+        for n, o in new:
+            answers[n] = reported_outcomes.RecordedOutcome(
+                id=o.pk,
+                lead_id=o.lead_id,
+                kind=o.kind,
+                amount=o.amount,
+                reason=o.reason,
+                client_id=o.client_id,
+                at=o.at,
+                created=True,
+                lifecycle_stage=stages.get(o.lead_id, ""),
+            )
+    for n in checked:
+        if n not in answers:  # a lead's later outcome: after its first, one by one
+            try:
+                answers[n] = outcome_report(reported[n])
+            except reported_outcomes.OutcomeRefused as exc:
+                answers[n] = exc
+    return [answers[n] for n in range(len(reported))]

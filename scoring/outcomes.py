@@ -9,7 +9,7 @@ calls :func:`recorder`. This module holds no state of its own but that one funct
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -78,6 +78,22 @@ def recorder() -> Recorder:
     if not _recorder:
         raise RuntimeError("No app records sales outcomes: is routing installed?")
     return _recorder[0]
+
+
+# Many outcomes at once (a CSV import of past deals): the answer for each, in order, is
+# what was recorded or why it was refused; the same checks and effects as the recorder's.
+BatchRecorder = Callable[[Sequence[ReportedOutcome]], list["RecordedOutcome | OutcomeRefused"]]
+_batch_recorder: list[BatchRecorder] = []
+
+
+def register_batch_recorder(record: BatchRecorder) -> None:
+    _batch_recorder[:] = [record]
+
+
+def batch_recorder() -> BatchRecorder:
+    if not _batch_recorder:
+        raise RuntimeError("No app records sales outcomes: is routing installed?")
+    return _batch_recorder[0]
 
 
 # How each lead's sales story ended, for what learns from or checks against outcomes

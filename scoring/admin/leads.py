@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path
 from django.utils.safestring import SafeString
 
-from scoring import erasure, selectors, services, timeline
+from scoring import erasure, lead_export, selectors, services, timeline
 from scoring import rules as pure
 from scoring.admin.counting import EstimatedCountPaginator
 from scoring.models import (
@@ -226,7 +226,14 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
             text += f" {suppressed} address(es) stay on the suppression list, as a hash."
         self.message_user(request, text, messages.SUCCESS)
 
-    actions = ["rescore_fit", "rescore_from_history"]
+    actions = ["rescore_fit", "rescore_from_history", "export_csv"]
+
+    @admin.action(description="Export selected leads to CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Lead]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="leads.csv"'
+        lead_export.leads_export(out=response, leads=queryset)
+        return response
 
     @admin.action(description="Re-evaluate fit score of selected leads")
     def rescore_fit(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:

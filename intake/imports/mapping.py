@@ -1,0 +1,302 @@
+"""The mapping of a CSV file onto leads: which column is the key, which columns are lead
+fields, custom attributes (typed), activity counts and the outcome, and which values
+mean "missing". Read from YAML (a file kept beside the CSV, or the admin's form); every
+mistake is refused naming the mapping's field and the reason, before any row is read.
+
+A mapping file::
+
+    key: {column: Prospect ID, field: external_id}   # or field: email
+    missing: ["", Select, NA, n/a]                   # optional; these are the defaults
+    fields: {Email: email, City: city}               # CSV column: lead field
+    attributes:                                      # CSV column: attribute (text by default)
+      Lead Source: {name: lead_source, type: category}
+      Do Not Email: {name: do_not_email, type: boolean}
+    activity: {TotalVisits: total_visits}            # CSV column: attribute (whole number)
+    outcome: {column: Converted, won: ["1"], lost: ["0"], reason: Lost before the import}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import yaml
+
+from scoring import lead_fields
+
+# Values that mean "not known" unless the mapping lists its own (compared ignoring case
+# and surrounding spaces): what spreadsheets and CRM exports put in empty cells.
+DEFAULT_MISSING: tuple[str, ...] = ("", "Select", "NA", "N/A", "n/a", "null", "None", "NaN", "-", "--")
+ATTRIBUTE_TYPES = ("text", "number", "boolean", "category")
+KEY_FIELDS = ("external_id", "email")
+# Lead fields a CSV column may set: what other systems may write, but the custom
+# attributes (mapped one by one under ``attributes``) and the stage (the outcome sets it).
+FIELDS: tuple[str, ...] = (
+    "email",
+    *(f.name for f in lead_fields.FIELDS if f.writable and f.name not in {"attributes", "lifecycle_stage"}),
+)
+_ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+OUTCOME_KINDS = ("won", "lost")
+
+
+class MappingError(ValueError):
+    """The mapping cannot be used; ``field`` names where in the mapping, ``reason`` why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+@dataclass(frozen=True)
+class Attribute:
+    column: str
+    name: str
+    type: str = "text"
+    # For a category: the values it may take (empty: any).
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    column: str
+    won: tuple[str, ...]
+    lost: tuple[str, ...]
+    reason: str = "Lost (imported from a CSV file)"
+
+    def kind(self, value: str) -> str | None:
+        """``won``, ``lost``, or None when the value is neither."""
+        folded = value.strip().casefold()
+        if folded in {v.casefold() for v in self.won}:
+            return "won"
+        if folded in {v.casefold() for v in self.lost}:
+            return "lost"
+        return None
+
+
+@dataclass(frozen=True)
+class Mapping:
+    key_column: str
+    key_field: str = "external_id"
+    fields: dict[str, str] = field(default_factory=dict)  # column -> lead field
+    attributes: tuple[Attribute, ...] = ()
+    activity: dict[str, str] = field(default_factory=dict)  # column -> attribute name
+    outcome: Outcome | None = None
+    missing: tuple[str, ...] = DEFAULT_MISSING
+    # None: found out from the file (a BOM, then UTF-8, then a detector); a delimiter likewise.
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    def columns(self) -> list[tuple[str, str]]:
+        """Every column the mapping reads, with the mapping's field that names it."""
+        found = [(self.key_column, "key.column")]
+        found += [(column, f"fields.{column}") for column in self.fields]
+        found += [(a.column, f"attributes.{a.column}") for a in self.attributes]
+        found += [(column, f"activity.{column}") for column in self.activity]
+        if self.outcome is not None:
+            found.append((self.outcome.column, "outcome.column"))
+        return found
+
+    def is_missing(self, value: str) -> bool:
+        return value.strip().casefold() in self._missing_folded
+
+    @cached_property  # read for every cell: folded once
+    def _missing_folded(self) -> frozenset[str]:
+        return frozenset(v.strip().casefold() for v in self.missing)
+
+
+def mapping_load(text: str) -> Mapping:
+    """The mapping a YAML text describes; :class:`MappingError` naming the field otherwise."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise MappingError("mapping", f"is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+    return mapping_from_dict(raw)
+
+
+def mapping_from_dict(raw: object) -> Mapping:
+    """The mapping a parsed YAML document (or the admin form's) describes."""
+    if not isinstance(raw, dict):
+        raise MappingError("mapping", "must be a YAML mapping with at least 'key'")
+    known = {"key", "missing", "fields", "attributes", "activity", "outcome", "encoding", "delimiter"}
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise MappingError(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
+    key_column, key_field = _key(raw.get("key"))
+    fields = _fields(raw.get("fields"))
+    attributes = _attributes(raw.get("attributes"))
+    activity = _activity(raw.get("activity"))
+    outcome = _outcome(raw.get("outcome"))
+    missing = DEFAULT_MISSING if raw.get("missing") is None else _texts(raw["missing"], "missing", allow_empty=True)
+    encoding = _optional_text(raw.get("encoding"), "encoding")
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise MappingError("encoding", f"'{encoding}' is not an encoding Python knows") from None
+    delimiter = _optional_text(raw.get("delimiter"), "delimiter")
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise MappingError("delimiter", "must be one character (not a quote or a line break)")
+    if key_field in fields.values():
+        column = next(c for c, f in fields.items() if f == key_field)
+        if column != key_column:
+            raise MappingError(f"fields.{column}", f"{key_field} is the key's field (column '{key_column}')")
+    mapping = Mapping(
+        key_column=key_column,
+        key_field=key_field,
+        fields={c: f for c, f in fields.items() if c != key_column},
+        attributes=attributes,
+        activity=activity,
+        outcome=outcome,
+        missing=missing,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
+    _no_duplicates(mapping)
+    return mapping
+
+
+def _key(raw: object) -> tuple[str, str]:
+    if raw is None:
+        raise MappingError("key", "required: the column that identifies each lead (e.g. {column: Email, field: email})")
+    if isinstance(raw, str):
+        raw = {"column": raw}
+    if not isinstance(raw, dict):
+        raise MappingError("key", "must be a column name or {column: …, field: email or external_id}")
+    unknown = sorted(str(k) for k in raw if k not in {"column", "field"})
+    if unknown:
+        raise MappingError(f"key.{unknown[0]}", "unknown setting (known: column, field)")
+    column = _text(raw.get("column"), "key.column")
+    key_field = raw.get("field", "external_id")
+    if key_field not in KEY_FIELDS:
+        raise MappingError("key.field", f"must be one of {', '.join(KEY_FIELDS)} (not {key_field!r})")
+    return column, str(key_field)
+
+
+def _fields(raw: object) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise MappingError("fields", "must map CSV columns to lead fields, e.g. {City: city}")
+    fields: dict[str, str] = {}
+    for column, name in raw.items():
+        where = f"fields.{column}"
+        column = _text(column, "fields")
+        if name not in FIELDS:
+            raise MappingError(where, f"{name!r} is not a lead field a file may set (one of {', '.join(FIELDS)})")
+        if name in fields.values():
+            raise MappingError(where, f"{name} is set by another column too")
+        fields[column] = str(name)
+    return fields
+
+
+def _attribute_name(raw: object, where: str) -> str:
+    name = _text(raw, where)
+    if not _ATTRIBUTE_NAME.match(name):
+        raise MappingError(where, f"'{name}' must be lower-case letters, digits and _, starting with a letter")
+    return name
+
+
+def _attributes(raw: object) -> tuple[Attribute, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise MappingError("attributes", "must map CSV columns to attributes, e.g. {Source: {name: source}}")
+    found: list[Attribute] = []
+    for column, spec in raw.items():
+        where = f"attributes.{column}"
+        column = _text(column, "attributes")
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        if not isinstance(spec, dict):
+            raise MappingError(where, "must be an attribute name or {name: …, type: …}")
+        unknown = sorted(str(k) for k in spec if k not in {"name", "type", "values"})
+        if unknown:
+            raise MappingError(f"{where}.{unknown[0]}", "unknown setting (known: name, type, values)")
+        name = _attribute_name(spec.get("name"), f"{where}.name")
+        kind = spec.get("type", "text")
+        if kind not in ATTRIBUTE_TYPES:
+            raise MappingError(f"{where}.type", f"must be one of {', '.join(ATTRIBUTE_TYPES)} (not {kind!r})")
+        values: tuple[str, ...] = ()
+        if spec.get("values") is not None:
+            if kind != "category":
+                raise MappingError(f"{where}.values", "only a category lists its values")
+            values = _texts(spec["values"], f"{where}.values")
+        found.append(Attribute(column=column, name=name, type=str(kind), values=values))
+    return tuple(found)
+
+
+def _activity(raw: object) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise MappingError("activity", "must map CSV columns to attribute names, e.g. {TotalVisits: total_visits}")
+    return {_text(column, "activity"): _attribute_name(name, f"activity.{column}") for column, name in raw.items()}
+
+
+def _outcome(raw: object) -> Outcome | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise MappingError("outcome", "must be {column: …, won: [values], lost: [values]}")
+    unknown = sorted(str(k) for k in raw if k not in {"column", "won", "lost", "reason"})
+    if unknown:
+        raise MappingError(f"outcome.{unknown[0]}", "unknown setting (known: column, won, lost, reason)")
+    column = _text(raw.get("column"), "outcome.column")
+    won = _texts(raw.get("won"), "outcome.won")
+    lost = _texts(raw.get("lost"), "outcome.lost")
+    both = {v.casefold() for v in won} & {v.casefold() for v in lost}
+    if both:
+        raise MappingError("outcome.lost", f"'{sorted(both)[0]}' is listed as won too")
+    reason = raw.get("reason", Outcome.reason)
+    return Outcome(column=column, won=won, lost=lost, reason=_text(reason, "outcome.reason"))
+
+
+def _no_duplicates(mapping: Mapping) -> None:
+    seen: dict[str, str] = {}
+    for column, where in mapping.columns():
+        if column in seen and not (where.startswith("fields.") and seen[column] == "key.column"):
+            raise MappingError(where, f"column '{column}' is mapped already ({seen[column]})")
+        seen.setdefault(column, where)
+    names: dict[str, str] = {}
+    for name, where in [(a.name, f"attributes.{a.column}.name") for a in mapping.attributes] + [
+        (name, f"activity.{column}") for column, name in mapping.activity.items()
+    ]:
+        if name in names:
+            raise MappingError(where, f"attribute '{name}' is set by {names[name]} too")
+        names[name] = where
+
+
+def _text(raw: object, where: str) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise MappingError(where, "required: a text")
+    text = str(raw).strip()
+    if not text:
+        raise MappingError(where, "must not be empty")
+    return text
+
+
+def _optional_text(raw: object, where: str) -> str | None:
+    return None if raw is None else (raw if isinstance(raw, str) and raw else _text(raw, where))
+
+
+def _texts(raw: object, where: str, *, allow_empty: bool = False) -> tuple[str, ...]:
+    items: Iterable[Any] = raw if isinstance(raw, list) else [raw]
+    found: list[str] = []
+    for item in items:
+        if item is None or isinstance(item, dict | list):
+            raise MappingError(where, "must be a list of values")
+        # YAML reads 1, yes and 1.0 as numbers and booleans: the file's cells are text.
+        text = ("true" if item else "false") if isinstance(item, bool) else str(item)
+        if not text.strip() and not allow_empty:
+            raise MappingError(where, "must not hold an empty value")
+        found.append(text)
+    if not found and not allow_empty:
+        raise MappingError(where, "required: at least one value")
+    return tuple(found)

@@ -1,0 +1,117 @@
+"""Reading a CSV file as people's tools write it: any of several encodings (a BOM, UTF-8,
+else what charset-normalizer finds), any line ending (``\\r\\n``, ``\\r``, even
+``\\r\\r\\n``), blank lines, quoted cells holding line breaks, a delimiter found out by
+the csv module's sniffer (comma, semicolon, tab or bar)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+import charset_normalizer
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+DELIMITERS = ",;\t|"
+# Any run of carriage returns, with or without a line feed after: one line break.
+_LINE_BREAK = re.compile(r"\r+\n?")
+_SNIFF_BYTES = 64 * 1024
+
+
+class FileError(ValueError):
+    """The file as a whole cannot be read (no row is imported); ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    # (the line the record starts on, counting the header as line 1; its cells)
+    rows: list[tuple[int, list[str]]]
+    encoding: str
+    delimiter: str
+
+
+def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
+    """The file's text and the encoding it was read with: ``encoding`` if given, else its
+    BOM's, else UTF-8 if it is valid UTF-8, else the one charset-normalizer finds."""
+    if encoding is not None:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            raise FileError(f"the file is not {encoding} (byte {exc.start} cannot be read)") from None
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(name), name
+            except UnicodeDecodeError as exc:
+                raise FileError(f"the file starts as {name} but byte {exc.start} is not {name}") from None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None:
+        raise FileError("the file's encoding cannot be found out: save it as UTF-8, or name it in the mapping")
+    return str(best), best.encoding
+
+
+def lines_normalize(text: str) -> str:
+    """Every line break as ``\\n`` (``\\r\\n``, a lone ``\\r`` and ``\\r\\r\\n`` alike), and
+    no BOM left at the start."""
+    return _LINE_BREAK.sub("\n", text.removeprefix("\ufeff"))
+
+
+def delimiter_sniff(text: str) -> str:
+    """The delimiter of the file's first lines, by the csv module's sniffer; failing that
+    the candidate the header holds most of; a comma when it holds none."""
+    sample = text[:_SNIFF_BYTES]
+    if len(text) > _SNIFF_BYTES:
+        sample = sample[: sample.rfind("\n") + 1] or sample
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = sample.split("\n", 1)[0]
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def table_read(data: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
+    """The header and records of a CSV file; blank lines (and rows of empty cells) skipped."""
+    if not data.strip():
+        raise FileError("the file is empty")
+    text, used = text_decode(data, encoding=encoding)
+    text = lines_normalize(text)
+    delimiter = delimiter or delimiter_sniff(text)
+    # newline="": line breaks inside quoted cells stay in the cell.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for cells in reader:
+            line = start
+            start = reader.line_num + 1
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = [cell.strip() for cell in cells]
+                continue
+            rows.append((line, cells))
+    except csv.Error as exc:
+        raise FileError(f"line {reader.line_num}: {exc}") from None
+    if header is None:
+        raise FileError("the file has no header row")
+    return Table(header=header, rows=rows, encoding=used, delimiter=delimiter)

@@ -1,0 +1,223 @@
+"""One CSV record into what is stored of it: the lead's key, fields and typed attributes,
+and its outcome; or the errors that set it aside, each naming its column. Lead fields
+are checked as the API checks them (their column's length and type, the email's
+format, the external id's)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from intake import events as checks
+from intake.imports.mapping import Attribute, Mapping
+from scoring.models import Lead
+from scoring.models.leads import validate_time_zone
+
+MAX_INT_COLUMN = 2_147_483_647
+_NUMBER = re.compile(r"[-+]?\d[\d,.]*")
+_GROUPED = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_TRUE = frozenset({"true", "yes", "y", "1", "t", "on", "si", "sí", "oui", "ja"})
+_FALSE = frozenset({"false", "no", "n", "0", "f", "off", "non", "nein"})
+# What the export puts before a cell a spreadsheet would run as a formula: taken off again.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    reason: str
+    value: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "reason": self.reason, "value": self.value}
+
+    def __str__(self) -> str:
+        shown = f" ({self.value!r})" if self.value else ""
+        return f"row {self.row}, column '{self.column}': {self.reason}{shown}"
+
+
+@dataclass
+class ParsedRow:
+    row: int
+    key: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None  # "won", "lost" or None
+
+
+def number_parse(text: str) -> float | int:
+    """The number a cell holds, with the stray text around it ignored: "12 visits" → 12,
+    "1,234.5" → 1234.5, "$1 200"? no: one number only. ValueError saying why otherwise."""
+    cleaned = text.strip().replace("\u00a0", "").replace("_", "")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        tokens = _NUMBER.findall(cleaned)
+        if not tokens:
+            raise ValueError("is not a number") from None
+        if len(tokens) > 1:
+            raise ValueError("holds more than one number") from None
+        token = tokens[0].rstrip(".,")
+        if "," in token and "." in token:
+            # The last of the two is the decimal point: 1,234.5 or 1.234,5.
+            token = (
+                token.replace(",", "")
+                if token.rfind(".") > token.rfind(",")
+                else token.replace(".", "").replace(",", ".")
+            )
+        elif "," in token:
+            token = token.replace(",", "") if _GROUPED.match(token) else token.replace(",", ".")
+        elif token.count(".") > 1:
+            raise ValueError("is not a number (more than one decimal point)") from None
+        try:
+            value = float(token)
+        except ValueError:
+            raise ValueError("is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def boolean_parse(text: str) -> bool:
+    folded = text.strip().casefold()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise ValueError("is not yes or no (true/false, 1/0)")
+
+
+def cell_clean(text: str) -> str:
+    """The cell without surrounding spaces, and without the quote the export puts before
+    a value a spreadsheet would run as a formula."""
+    text = text.strip()
+    if len(text) > 1 and text[0] == "'" and text[1] in _FORMULA_STARTS:
+        return text[1:]
+    return text
+
+
+def attribute_value(attribute: Attribute, text: str) -> Any:
+    if attribute.type == "number":
+        return number_parse(text)
+    if attribute.type == "boolean":
+        return boolean_parse(text)
+    if attribute.type == "category" and attribute.values:
+        for allowed in attribute.values:
+            if allowed.casefold() == text.casefold():
+                return allowed
+        raise ValueError(f"is not one of {', '.join(attribute.values)}")
+    problem = checks.text_problem(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def activity_value(text: str) -> int:
+    number = number_parse(text)
+    if number < 0:
+        raise ValueError("a count cannot be negative")
+    if number > MAX_INT_COLUMN:
+        raise ValueError(f"at most {MAX_INT_COLUMN}")
+    # Half up (Python's round() takes halves to the even neighbour: 2.5 → 2).
+    return math.floor(number + 0.5)
+
+
+def field_value(name: str, text: str) -> Any:
+    """A lead field's value from a cell, checked as the API checks it."""
+    if name == "email":
+        return checks.email_normalize(text)
+    if name == "external_id":
+        return checks.lead_id_check(text)
+    column = Lead._meta.get_field(name)
+    if isinstance(column, models.PositiveIntegerField):
+        number = number_parse(text)
+        if not float(number).is_integer() or not 0 <= number <= MAX_INT_COLUMN:
+            raise ValueError(f"must be a whole number from 0 to {MAX_INT_COLUMN}")
+        return int(number)
+    if isinstance(column, models.DecimalField):
+        number = number_parse(text)
+        try:
+            value = Decimal(str(number)).quantize(Decimal(1).scaleb(-column.decimal_places))
+        except InvalidOperation:
+            raise ValueError("is too large") from None
+        if len(value.as_tuple().digits) > column.max_digits:
+            raise ValueError(f"at most {column.max_digits - column.decimal_places} digits before the point")
+        return value
+    assert isinstance(column, models.CharField)
+    problem = checks.text_problem(text)
+    if problem:
+        raise ValueError(problem)
+    if column.max_length and len(text) > column.max_length:
+        raise ValueError(f"at most {column.max_length} characters (this has {len(text)})")
+    if name == "time_zone":
+        try:
+            validate_time_zone(text)
+        except ValidationError as exc:
+            raise ValueError(" ".join(exc.messages)) from None
+    return text
+
+
+def row_parse(
+    mapping: Mapping, index: dict[str, int], width: int, line: int, cells: list[str]
+) -> ParsedRow | list[RowError]:
+    """The record on ``line`` as its lead, or every error it has (each naming its column).
+    ``index``: each mapped column's position in the header, of ``width`` columns."""
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        reason = f"has {len(cells)} cells but the header has {width} columns (a quote or a delimiter too many?)"
+        return [RowError(line, "(whole row)", reason)]
+    errors: list[RowError] = []
+
+    def cell(column: str) -> str | None:
+        position = index[column]
+        text = cell_clean(cells[position]) if position < len(cells) else ""
+        return None if mapping.is_missing(text) else text
+
+    key = cell(mapping.key_column)
+    if key is None:
+        return [RowError(line, mapping.key_column, "the key is missing: every row needs one")]
+    try:
+        key = field_value(mapping.key_field, key)
+    except ValueError as exc:
+        return [RowError(line, mapping.key_column, str(exc), key)]
+    parsed = ParsedRow(row=line, key=key)
+    for column, name in mapping.fields.items():
+        text = cell(column)
+        if text is None:
+            continue
+        try:
+            parsed.fields[name] = field_value(name, text)
+        except ValueError as exc:
+            errors.append(RowError(line, column, str(exc), text))
+    for attribute in mapping.attributes:
+        text = cell(attribute.column)
+        if text is None:
+            continue
+        try:
+            parsed.attributes[attribute.name] = attribute_value(attribute, text)
+        except ValueError as exc:
+            errors.append(RowError(line, attribute.column, str(exc), text))
+    for column, name in mapping.activity.items():
+        text = cell(column)
+        if text is None:
+            continue
+        try:
+            parsed.attributes[name] = activity_value(text)
+        except ValueError as exc:
+            errors.append(RowError(line, column, str(exc), text))
+    if mapping.outcome is not None:
+        text = cell(mapping.outcome.column)
+        if text is not None:
+            parsed.outcome = mapping.outcome.kind(text)
+            if parsed.outcome is None:
+                listed = ", ".join([*mapping.outcome.won, *mapping.outcome.lost])
+                errors.append(
+                    RowError(line, mapping.outcome.column, f"is neither won nor lost (one of {listed})", text)
+                )
+    return errors or parsed

@@ -1,0 +1,78 @@
+"""Leads as a CSV file: their fields, scores, group and stage, and one column per custom
+attribute (``attributes.<name>``), so the file imports back with a mapping. Safe to open
+in a spreadsheet: a text cell that would run as a formula (starting with = + - @, a tab
+or a carriage return) gets a ``'`` before it, which the import takes off again."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from django.db.models import QuerySet
+
+from scoring import lead_fields
+from scoring.models import Lead
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+COLUMNS: tuple[str, ...] = (
+    "email",
+    *(f.name for f in lead_fields.FIELDS if f.name != "attributes"),
+    "fit_score",
+    "engagement_score",
+    "total_score",
+    "score_group",
+    "created_at",
+)
+ATTRIBUTE_PREFIX = "attributes."
+
+
+class Writable(Protocol):
+    def write(self, text: str, /) -> Any: ...
+
+
+def cell_safe(value: object) -> object:
+    """``value`` as a spreadsheet may show it without running it: text starting like a
+    formula gets a leading quote. Numbers are written as numbers (a negative one is no formula)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _attribute_names(leads: QuerySet[Lead]) -> list[str]:
+    names: set[str] = set()
+    for attributes in leads.values_list("attributes", flat=True).order_by().iterator(chunk_size=2000):
+        if isinstance(attributes, dict):
+            names.update(attributes)
+    return sorted(names)
+
+
+def leads_export(*, out: Writable, leads: QuerySet[Lead] | None = None) -> int:
+    """Write ``leads`` (all by default) to ``out`` as CSV, in id order; returns how many."""
+    leads = Lead.objects.all() if leads is None else leads
+    attribute_names = _attribute_names(leads)
+    writer = csv.writer(out)
+    writer.writerow([*COLUMNS, *(ATTRIBUTE_PREFIX + name for name in attribute_names)])
+    count = 0
+    rows: Iterable[Lead] = leads.select_related("score_group").order_by("pk").iterator(chunk_size=2000)
+    for lead in rows:
+        values: list[object] = []
+        for column in COLUMNS:
+            if column == "score_group":
+                values.append(lead.score_group.name if lead.score_group else "")
+            elif column == "created_at":
+                values.append(lead.created_at.isoformat() if lead.created_at else "")
+            else:
+                values.append(getattr(lead, column))
+        attributes = lead.attributes if isinstance(lead.attributes, dict) else {}
+        values += [attributes.get(name) for name in attribute_names]
+        writer.writerow([cell_safe(value) for value in values])
+        count += 1
+    return count

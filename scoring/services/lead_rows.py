@@ -1,0 +1,150 @@
+"""Many leads written at once from rows another system keeps (a CSV import): each row
+names its lead by one key (email or external id) and the fields and custom attributes
+to set. A few statements per batch whatever its size: look the leads up, create the new
+ones, lock them all in id order, and write the changes as one ``UPDATE``. Leads created
+or changed are marked ``fit_pending`` (a scoring batch evaluates their fit), as bulk
+identifies are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from django.db import connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from scoring import bulk, lead_fields
+from scoring.models import Lead
+from scoring.services.engagement import scoring_enqueue
+
+KeyField = Literal["email", "external_id"]
+# What a row may set: the writable fields but the stage (outcomes move it) and the
+# attributes (given apart, merged into those known).
+ROW_FIELDS = frozenset({"email", *lead_fields.WRITABLE} - {"lifecycle_stage", "attributes"})
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    key: str  # the email (lower-cased) or the external id
+    fields: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowWritten:
+    lead_id: int | None  # None: refused
+    status: Literal["created", "updated", "unchanged", "refused"]
+    field: str = ""
+    reason: str = ""
+
+
+def _identity(key_field: KeyField) -> KeyField:
+    return "external_id" if key_field == "email" else "email"
+
+
+def _by(field_name: KeyField, values: set[str]) -> dict[str, int]:
+    if not values:
+        return {}
+    if field_name == "email":
+        found = Lead.objects.annotate(key=Lower("email")).filter(key__in=values).values_list("key", "pk")
+        return {str(key): pk for key, pk in found}
+    return {str(key): pk for key, pk in Lead.objects.filter(external_id__in=values).values_list("external_id", "pk")}
+
+
+def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: datetime | None = None) -> list[RowWritten]:
+    """Create or update the lead of each row (keys must differ), in one transaction; the
+    result says for each row, in order, which lead it is and whether it was created,
+    updated or already as the row says. A row whose other identity (an external id when
+    keyed by email, or the other way round) belongs to another lead is refused naming
+    that field, and changes nothing. Attributes merge into those the lead has."""
+    unknown = {name for row in rows for name in row.fields} - ROW_FIELDS
+    if unknown:
+        raise ValueError(f"lead fields rows cannot set: {', '.join(sorted(unknown))}")
+    at = at or timezone.now()
+    other = _identity(key_field)
+    with transaction.atomic():
+        found = _by(key_field, {row.key for row in rows})
+        holders = _by(
+            other,
+            {
+                str(row.fields[other]).lower() if other == "email" else str(row.fields[other])
+                for row in rows
+                if row.fields.get(other)
+            },
+        )
+        results: dict[int, RowWritten] = {}
+        for n, row in enumerate(rows):
+            value = row.fields.get(other)
+            if not value:
+                continue
+            holder = holders.get(str(value).lower() if other == "email" else str(value))
+            if holder is not None and holder != found.get(row.key):
+                reason = f"another lead already has this {'email' if other == 'email' else 'external id'}"
+                results[n] = RowWritten(None, "refused", other, reason)
+        new = [(n, row) for n, row in enumerate(rows) if n not in results and row.key not in found]
+        if new:
+            # In key order: two imports creating the same leads wait on the unique index instead of deadlocking.
+            creating = sorted(new, key=lambda item: item[1].key)
+            Lead.objects.bulk_create(
+                [
+                    # With their fields: a lead created here needs no UPDATE after (one made
+                    # meanwhile by another import is compared and updated below).
+                    Lead(
+                        **{**row.fields, key_field: row.key},
+                        attributes=dict(row.attributes),
+                        fit_pending=True,
+                    )
+                    for _, row in creating
+                ],
+                ignore_conflicts=True,
+            )
+            found.update(_by(key_field, {row.key for _, row in new}))
+        created = {n for n, _ in new}
+        ids = sorted({found[row.key] for n, row in enumerate(rows) if n not in results and row.key in found})
+        leads = {
+            lead.pk: lead for lead in Lead.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+        }
+        changed: dict[int, Lead] = {}
+        names: set[str] = set()
+        for n, row in enumerate(rows):
+            if n in results:
+                continue
+            lead = leads[found[row.key]]
+            touched = False
+            for name, value in row.fields.items():
+                if getattr(lead, name) != value:
+                    setattr(lead, name, value)
+                    names.add(name)
+                    touched = True
+            if row.attributes:
+                merged = {**(lead.attributes or {}), **row.attributes}
+                if merged != lead.attributes:
+                    lead.attributes = merged
+                    names.add("attributes")
+                    touched = True
+            if touched:
+                changed[lead.pk] = lead
+            status: Literal["created", "updated", "unchanged"] = (
+                "created" if n in created else "updated" if touched else "unchanged"
+            )
+            results[n] = RowWritten(lead.pk, status)
+        if changed:
+            columns = [*sorted(names), "fit_pending", "updated_at"]
+            values = [
+                (lead.pk, *[_column_value(lead, name) for name in columns[:-2]], True, at)
+                for lead in sorted(changed.values(), key=lambda lead: lead.pk)
+            ]
+            bulk.values_update(Lead, columns, values)
+        if changed or created:
+            transaction.on_commit(scoring_enqueue)
+    return [results[n] for n in range(len(rows))]
+
+
+def _column_value(lead: Lead, name: str) -> Any:
+    value = getattr(lead, name)
+    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
+    return Jsonb(value) if name == "attributes" and connection.vendor == "postgresql" else value

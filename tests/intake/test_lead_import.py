@@ -1,0 +1,348 @@
+"""Importing leads from CSV files as people's tools write them: the messy example's rows
+set aside with their row and column, a second import changing nothing, encodings, line
+endings, numbers with stray text, the X Education history with its outcomes, and the
+export read back in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from intake import imports
+from intake.imports.rows import number_parse
+from routing.models import Outcome
+from scoring.lead_export import leads_export
+from scoring.models import Lead, LifecycleStage
+from tests.factories import LeadFactory, ScoreGroupFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+# The datasets sit beside the checkout (../shared/datasets), or where LEADFLOW_DATASETS says.
+X_EDUCATION = Path(os.environ.get("LEADFLOW_DATASETS", ROOT.parent / "shared" / "datasets")) / "x_education_leads.csv"
+
+pytestmark = pytest.mark.django_db
+
+SIMPLE = imports.mapping_load(
+    """
+key: {column: email, field: email}
+fields: {first name: first_name, city: city}
+attributes:
+  plan: {name: plan, type: category}
+  visits: {name: visits, type: number}
+outcome: {column: result, won: [won], lost: [lost]}
+"""
+)
+
+
+NAMES = imports.mapping_load(
+    "key: {column: email, field: email}\nfields: {first name: first_name, city: city}\nattributes: {plan: plan}\n"
+)
+
+
+def messy() -> imports.ImportResult:
+    mapping = imports.mapping_load((EXAMPLES / "messy_leads_mapping.yaml").read_text())
+    return imports.leads_import(data=(EXAMPLES / "messy_leads.csv").read_bytes(), mapping=mapping)
+
+
+def test_the_messy_file_imports_its_good_rows_and_names_row_and_column_of_each_bad_one() -> None:
+    result = messy()
+
+    assert {(e.row, e.column) for e in result.errors} == {
+        (6, "Email"),  # not-an-email
+        (7, "Plan"),  # platinum: not a listed category
+        (7, "Visits"),  # "lots"
+        (8, "Newsletter"),  # "maybe"
+        (11, "Status"),  # "Pending": neither won nor lost
+        (12, "Email"),  # ana@example.com again
+        (13, "(whole row)"),  # two cells too many
+        (14, "Time on site"),  # "1 234": two numbers
+    }
+    assert "same key as row 2" in next(e.reason for e in result.errors if e.row == 12)
+    assert result.counts() == {
+        "total": 10,
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "set_aside": 7,
+        "outcomes_recorded": 3,
+    }
+    ana = Lead.objects.get(email="ana@example.com")
+    assert (ana.first_name, ana.last_name, ana.company) == ("Ana", "Pérez", "Acme; Inc.")
+    assert ana.annual_revenue == Decimal("1200.00")
+    # Typed attributes: "12 visits" → 12, "1,234.5" seconds → 1235, a quoted line break kept.
+    assert ana.attributes == {
+        "plan": "pro",
+        "newsletter": True,
+        "notes": "first line\nsecond line",
+        "total_visits": 12,
+        "time_on_site": 1235,
+    }
+    bob = Lead.objects.get(email="bob@example.com")
+    # "Select", "NA", "n/a" and empty cells are missing: fields left blank, no attribute key.
+    assert (bob.last_name, bob.country, bob.industry) == ("", "", "")
+    assert "notes" not in bob.attributes
+    ivy = Lead.objects.get(email="ivy@example.com")
+    assert ivy.attributes == {"plan": "basic"}
+    assert set(Lead.objects.values_list("email", flat=True)) == {
+        "ana@example.com",
+        "bob@example.com",
+        "ivy@example.com",
+    }
+    assert ana.lifecycle_stage == LifecycleStage.CUSTOMER
+    kinds = dict(Outcome.objects.values_list("lead__email", "kind"))
+    assert kinds == {"ana@example.com": "won", "bob@example.com": "lost", "ivy@example.com": "lost"}
+    assert set(Outcome.objects.values_list("source", flat=True)) == {"csv-import"}
+    assert Outcome.objects.get(lead=ana).client_id == "csv-import:won:ana@example.com"
+
+
+def test_importing_the_same_file_again_changes_nothing() -> None:
+    messy()
+    before = list(Lead.objects.order_by("pk").values("pk", "email", "attributes", "updated_at", "lifecycle_stage"))
+    outcomes_before = list(Outcome.objects.order_by("pk").values_list("pk", "lead_id", "kind"))
+
+    again = messy()
+
+    assert (again.created, again.updated, again.unchanged, again.set_aside) == (0, 0, 3, 7)
+    assert again.outcomes_recorded == 0
+    assert list(Lead.objects.order_by("pk").values("pk", "email", "attributes", "updated_at", "lifecycle_stage")) == (
+        before
+    )
+    assert list(Outcome.objects.order_by("pk").values_list("pk", "lead_id", "kind")) == outcomes_before
+
+
+def test_a_changed_row_updates_its_lead_and_a_changed_outcome_is_recorded_once() -> None:
+    first = b"email,first name,city,plan,visits,result\nmo@example.com,Mo,Paris,basic,3,lost\n"
+    imports.leads_import(data=first, mapping=SIMPLE)
+    changed = b"email,first name,city,plan,visits,result\nMO@example.com,Mo,Lyon,basic,4 visits,won\n"
+
+    result = imports.leads_import(data=changed, mapping=SIMPLE)
+    imports.leads_import(data=changed, mapping=SIMPLE)
+
+    assert (result.created, result.updated, result.outcomes_recorded) == (0, 1, 1)
+    lead = Lead.objects.get()
+    assert (lead.city, lead.attributes) == ("Lyon", {"plan": "basic", "visits": 4})
+    assert list(Outcome.objects.order_by("at", "pk").values_list("kind", flat=True)) == ["lost", "won"]
+
+
+TEXT = "email,first name,city,plan\njose@example.com,José,Málaga,\nzoe@example.com,Zoë,Düsseldorf,\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(TEXT.encode("utf-8"), id="utf-8"),
+        pytest.param(b"\xef\xbb\xbf" + TEXT.encode("utf-8"), id="utf-8 with BOM"),
+        pytest.param(TEXT.encode("cp1252"), id="cp1252"),
+        pytest.param(TEXT.encode("latin-1"), id="latin-1"),
+        pytest.param(TEXT.encode("utf-16"), id="utf-16 with BOM"),
+    ],
+)
+def test_files_in_several_encodings_read_the_same(data: bytes) -> None:
+    result = imports.leads_import(data=data, mapping=NAMES)
+
+    assert result.created == 2, result.errors
+    assert dict(Lead.objects.values_list("email", "first_name")) == {
+        "jose@example.com": "José",
+        "zoe@example.com": "Zoë",
+    }
+    assert Lead.objects.get(email="zoe@example.com").city == "Düsseldorf"
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r", "\r\r\n"], ids=["LF", "CRLF", "CR", "CR CR LF"])
+def test_line_endings_blank_lines_and_line_breaks_in_quotes(ending: str) -> None:
+    lines = [
+        "email,first name,city,plan",
+        "",
+        'a@example.com,Ann,"New',
+        'York",basic',
+        "",
+        "",
+        "b@example.com,Ben,Rome,",
+    ]
+    result = imports.leads_import(data=ending.join(lines).encode(), mapping=NAMES)
+
+    assert (result.created, result.set_aside) == (2, 0)
+    assert Lead.objects.get(email="a@example.com").city == "New\nYork"
+    assert Lead.objects.get(email="b@example.com").attributes == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("12", 12),
+        ("12 visits", 12),
+        ("1,234.5", 1234.5),
+        ("1.234,5", 1234.5),
+        ("$1,200", 1200),
+        ("2.5", 2.5),
+        ("-3", -3),
+        ("45%", 45),
+        ("1e3", 1000),
+        ("0,5", 0.5),
+    ],
+)
+def test_numbers_with_stray_text(text: str, number: float) -> None:
+    assert number_parse(text) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"), [("lots", "not a number"), ("12-15", "more than one"), ("1.2.3", "not a number")]
+)
+def test_cells_that_are_no_number_say_why(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        number_parse(text)
+
+
+def test_a_semicolon_file_with_its_own_missing_values() -> None:
+    mapping = imports.mapping_load(
+        "key: {column: email, field: email}\nmissing: ['?']\nfields: {city: city}\n"
+        "attributes: {visits: {name: visits, type: number}}\n"
+    )
+    data = b"email;city;visits\nq@example.com;?;?\nr@example.com;Select;7\n"
+
+    imports.leads_import(data=data, mapping=mapping)
+
+    assert Lead.objects.get(email="q@example.com").attributes == {}
+    # Only the mapping's own list is missing now: "Select" is a city.
+    assert Lead.objects.get(email="r@example.com").city == "Select"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("fields: {a: b}", "key"),
+        ("key: {column: id, field: phone}", "key.field"),
+        ("key: id\nfields: {City: town}", "fields.City"),
+        ("key: id\nattributes: {Plan: {name: Plan}}", "attributes.Plan.name"),
+        ("key: id\nattributes: {Plan: {name: plan, type: money}}", "attributes.Plan.type"),
+        ("key: id\noutcome: {column: C, won: ['1']}", "outcome.lost"),
+        ("key: id\nsheet: 2", "sheet"),
+        ("key: [", "mapping"),
+    ],
+)
+def test_a_bad_mapping_names_its_field(text: str, field: str) -> None:
+    with pytest.raises(imports.MappingError) as refused:
+        imports.mapping_load(text)
+    assert refused.value.field == field
+
+
+def test_a_mapped_column_missing_from_the_file_refuses_the_file_naming_it() -> None:
+    with pytest.raises(imports.MappingError) as refused:
+        imports.leads_import(data=b"email,first name,town\na@example.com,Al,Rome\n", mapping=SIMPLE)
+    assert refused.value.field == "fields.city"
+    assert "town" in refused.value.reason
+    assert not Lead.objects.exists()
+
+
+def test_an_email_another_lead_has_sets_the_row_aside() -> None:
+    LeadFactory.create(email="taken@example.com", external_id="other")
+    mapping = imports.mapping_load("key: {column: id, field: external_id}\nfields: {mail: email}\n")
+
+    result = imports.leads_import(data=b"id,mail\nk1,taken@example.com\nk2,free@example.com\n", mapping=mapping)
+
+    assert [(e.row, e.column) for e in result.errors] == [(2, "mail")]
+    assert "another lead" in result.errors[0].reason
+    assert (result.created, result.set_aside) == (1, 1)
+    assert Lead.objects.get(external_id="k2").email == "free@example.com"
+
+
+def test_the_x_education_history_imports_every_lead_and_its_outcome() -> None:
+    if not X_EDUCATION.exists():
+        pytest.skip(f"{X_EDUCATION} is missing")
+    data = X_EDUCATION.read_bytes()
+    with X_EDUCATION.open(encoding="utf-8") as file:
+        converted = [row["Converted"] for row in csv.DictReader(file)]
+    mapping = imports.mapping_load((EXAMPLES / "x_education_mapping.yaml").read_text())
+
+    result = imports.leads_import(data=data, mapping=mapping)
+
+    assert result.errors == []
+    assert (result.total, result.created, result.set_aside) == (9240, 9240, 0)
+    assert Lead.objects.count() == len(converted) == 9240
+    assert Outcome.objects.filter(kind="won").count() == converted.count("1")
+    assert Outcome.objects.filter(kind="lost").count() == converted.count("0")
+    lead = Lead.objects.get(external_id="7927b2df-8bba-4d29-b9a2-b6e0beafe620")
+    assert lead.attributes["lead_origin"] == "API"
+    assert lead.attributes["do_not_email"] is False
+    assert lead.attributes["total_visits"] == 0
+    assert "specialization" not in lead.attributes  # "Select"
+    assert lead.attributes["tags"] == "Interested in other courses"  # imported; the trainer leaves it out
+
+    again = imports.leads_import(data=data, mapping=mapping)
+    assert (again.unchanged, again.outcomes_recorded) == (9240, 0)
+    assert Outcome.objects.count() == 9240
+
+
+def test_export_reads_back_in_and_is_safe_in_a_spreadsheet() -> None:
+    LeadFactory.create(
+        email="sly@example.com",
+        first_name='=HYPERLINK("http://evil")',
+        last_name="@SUM(A1)",
+        company="+1 Corp",
+        city="-2",
+        attributes={"plan": "pro", "visits": 7, "note": "=cmd"},
+    )
+    LeadFactory.create(email="plain@example.com", first_name="Pat", attributes={})
+    out = io.StringIO()
+
+    assert leads_export(out=out) == 2
+
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    sly = next(r for r in rows if r["email"] == "sly@example.com")
+    # No cell starts like a formula: each has a quote in front.
+    assert sly["first_name"] == '\'=HYPERLINK("http://evil")'
+    assert (sly["last_name"], sly["company"], sly["city"]) == ("'@SUM(A1)", "'+1 Corp", "'-2")
+    assert sly["attributes.note"] == "'=cmd"
+    assert sly["attributes.visits"] == "7"
+    for row in rows:
+        assert not any(value.startswith(("=", "+", "-", "@")) for value in row.values())
+
+    # Round trip: the export imported with a mapping gives the same leads.
+    Lead.objects.all().delete()
+    mapping = imports.mapping_load(
+        "key: {column: email, field: email}\n"
+        "fields: {first_name: first_name, last_name: last_name, company: company, city: city}\n"
+        "attributes:\n  attributes.plan: plan\n  attributes.note: note\n"
+        "  attributes.visits: {name: visits, type: number}\n"
+    )
+    result = imports.leads_import(data=out.getvalue().encode(), mapping=mapping)
+    assert (result.created, result.errors) == (2, [])
+    back = Lead.objects.get(email="sly@example.com")
+    assert (back.first_name, back.last_name, back.company, back.city) == (
+        '=HYPERLINK("http://evil")',
+        "@SUM(A1)",
+        "+1 Corp",
+        "-2",
+    )
+    assert back.attributes == {"plan": "pro", "visits": 7, "note": "=cmd"}
+
+
+def test_the_commands_import_print_counts_and_errors_and_export(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("leads_import", str(EXAMPLES / "messy_leads.csv"), mapping=str(EXAMPLES / "messy_leads_mapping.yaml"))
+    printed = capsys.readouterr().out
+    assert "3 created, 0 updated, 0 unchanged, 7 set aside; 3 outcomes recorded" in printed
+    assert "row 7, column 'Visits': is not a number ('lots')" in printed
+
+    call_command("leads_export")
+    exported = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {row["email"] for row in exported} == {"ana@example.com", "bob@example.com", "ivy@example.com"}
+    assert next(r for r in exported if r["email"] == "ana@example.com")["attributes.total_visits"] == "12"
+
+
+def test_the_export_command_takes_score_groups_and_names_an_unknown_one(capsys: pytest.CaptureFixture[str]) -> None:
+    hot = ScoreGroupFactory.create(key="hot", name="Hot", min_score=50)
+    LeadFactory.create(email="in@example.com", score_group=hot)
+    LeadFactory.create(email="out@example.com")
+
+    call_command("leads_export", group=["Hot"])
+    exported = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["email"], r["score_group"]) for r in exported] == [("in@example.com", "Hot")]
+
+    with pytest.raises(CommandError, match=r"no score group 'Cold'.*Hot"):
+        call_command("leads_export", group=["Cold"])
