@@ -1,7 +1,8 @@
 """Model versions in a real browser, as a marketer sees them: a draft started from the
 live model, a rule's points changed in it (with how many leads it matches now), a
-group's threshold lowered, the publish screen's count of leads crossing it, and the
-live model after publishing."""
+group's threshold lowered, the last 90 days replayed under the draft beside the live
+model (a real worker runs it), the publish screen's count of leads crossing it, and
+the live model after publishing."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pytest
 from django.core.management import call_command
 
 from scoring import services
-from scoring.models import ModelVersion, ScoreGroup, ScoringRule
+from scoring.models import ModelVersion, ReplayRun, ScoreGroup, ScoringRule
+from tests.browser.test_reports import CANVAS_DRAWN
 from tests.routing.factories import PASSWORD, marketer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+    from tests.conftest import Workers
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -25,9 +29,10 @@ TOY_STORE = Path(__file__).resolve().parents[2] / "examples" / "toy_store.yaml"
 
 
 def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
-    browser: Browser, live_server: object, tmp_path: Path
+    browser: Browser, live_server: object, tmp_path: Path, celery_workers: Workers
 ) -> None:
     base = str(live_server)
+    celery_workers.start(1, concurrency=1)
     call_command("scoring_model_import", "--publish", str(TOY_STORE))
     marketer(username="dana")
     for n in range(3):
@@ -65,6 +70,21 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     # The live model is as it was.
     assert ScoringRule.objects.get(key="lives-or-works-in-san-jose").points == 8
     assert ScoreGroup.objects.get(key="nurture").min_score == 40
+    draft_page = page.url
+
+    # Replay the last 90 days under the draft: the three locals would move into Nurture.
+    page.get_by_role("link", name="Replay last 90 days").click()
+    assert page.locator("#id_days").input_value() == "90"
+    page.get_by_role("button", name="Save", exact=True).click()
+    run = ReplayRun.objects.get()
+    page.wait_for_url(f"{base}/admin/scoring/replayrun/{run.pk}/change/")
+    page.locator("#replay-groups").wait_for(timeout=60_000)
+    moves = [" ".join(row.split()) for row in page.locator("#replay-moves tbody tr").all_inner_texts()]
+    assert moves == ["No group Nurture 3"], moves
+    page.wait_for_function(f"({CANVAS_DRAWN})(document.getElementById('replay-roc'))", timeout=10_000)
+    page.screenshot(path=str(tmp_path / "replay.png"), full_page=True)
+    assert ScoringRule.objects.get(key="lives-or-works-in-san-jose").points == 8  # replaying wrote nothing live
+    page.goto(draft_page)
 
     page.get_by_role("link", name="Publish…").first.click()
     crossings = page.locator("#crossings").inner_text()
