@@ -287,3 +287,59 @@ def probability_watches_set(*, percents: Iterable[int]) -> None:
     config = settings_get()
     config.watched_percents = sorted({int(p) for p in percents})
     config.save(update_fields=["watched_percents"])
+
+
+# --- insights (read by the reports) --------------------------------------------------
+
+INSIGHT_SAMPLE = 5000
+
+
+def insights(*, now: datetime | None = None) -> dict[str, Any]:
+    """What the predictive report shows: the active model's quality and signals, the
+    spread of the leads' probabilities, and the points it suggests for each scoring rule."""
+    from scoring import selectors
+    from scoring.models import ScoringRule
+    from scoring.predictive import points
+
+    now = now or timezone.now()
+    status = retrain_status()
+    version = active_model()
+    found: dict[str, Any] = {"status": status, "version": version}
+    if version is None:
+        return found
+    model = _model_of(version)
+    probabilities = list(LeadPrediction.objects.filter(model=version).values_list("probability", flat=True))
+    bins = [0] * 10
+    for p in probabilities:
+        bins[min(int(p * 10), 9)] += 1
+    found["distribution"] = {"labels": [f"{10 * i}-{10 * i + 10}%" for i in range(10)], "values": bins}
+    found["algorithm_label"] = fitted.ALGORITHM_LABELS.get(version.algorithm, version.algorithm)
+    found["reason_method"] = fitted.REASON_METHODS.get(version.algorithm, "")
+    closed = sorted(outcomes.closed_outcomes())[-INSIGHT_SAMPLE:]
+    ids, facts, _ = leads_facts(lead_ids=closed, now=now)
+    rules = selectors.rules_pure()
+    suggestions: list[dict[str, Any]] = []
+    if ids and rules:
+        values = selectors.leads_rule_values(lead_ids=ids)
+        odds = model.log_odds(model.matrix(facts))
+        made = points.suggest(
+            rules,
+            [values.get(i, {}) for i in ids],
+            [frozenset(t for t, c in f.activity.items() if c and c[-1]) for f in facts],
+            list(odds),
+        )
+        names = dict(ScoringRule.objects.values_list("id", "name"))
+        by_id = {r.id: r for r in rules}
+        suggestions = [
+            {
+                "rule": names.get(s.rule_id, str(s.rule_id)),
+                "dimension": by_id[s.rule_id].dimension.value,
+                "points": by_id[s.rule_id].points,
+                "suggested": s.points,
+                "matched": s.matched,
+            }
+            for s in made
+        ]
+    found["suggestions"] = suggestions
+    found["points_to_double"] = points.POINTS_TO_DOUBLE_ODDS
+    return found
