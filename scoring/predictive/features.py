@@ -238,29 +238,32 @@ def _hashable(value: object) -> object:
     return value if isinstance(value, str | int | float | bool | None) else repr(value)
 
 
-def _column_values(column: Column, raw: list[object]) -> list[tuple[float, float, int]]:
-    """Each value as (number, missing flag, level index): computed once per distinct value,
-    since a column holds few of them (levels, small counts)."""
+def _column_values(column: Column, raw: list[object]) -> Matrix:
+    """Each value as (number, missing flag, level index), an array of shape (n, 3): computed
+    once per distinct value, since a column holds few of them (levels, small counts)."""
     index = {level: i for i, level in enumerate(column.levels)}
     other = len(column.levels) if column.has_other else -1
-    memo: dict[object, tuple[float, float, int]] = {}
-    out: list[tuple[float, float, int]] = []
+    memo: dict[object, int] = {}
+    found: list[tuple[float, float, int]] = []
+    keys: list[int] = []
     for value in raw:
         key = _hashable(value)
-        found = memo.get(key)
-        if found is None:
+        at = memo.get(key)
+        if at is None:
             if _missing(value):
-                found = (column.fill, 1.0, -1)
+                parsed = (column.fill, 1.0, -1)
             elif column.kind is Kind.CATEGORICAL:
-                found = (0.0, 0.0, index.get(_text(value), other))
+                parsed = (0.0, 0.0, index.get(_text(value), other))
             elif column.kind is Kind.BOOLEAN:
-                found = (1.0 if _boolean(value) else 0.0, 0.0, -1)
+                parsed = (1.0 if _boolean(value) else 0.0, 0.0, -1)
             else:
                 number = _number(value)
-                found = (column.fill if number is None else number, 0.0, -1)
-            memo[key] = found
-        out.append(found)
-    return out
+                parsed = (column.fill if number is None else number, 0.0, -1)
+            at = memo[key] = len(found)
+            found.append(parsed)
+        keys.append(at)
+    table = np.array(found, dtype=np.float64).reshape(len(found), 3)
+    return table[np.array(keys, dtype=np.int64)] if keys else np.zeros((0, 3))
 
 
 def featurize(spec: FeatureSpec, leads: Sequence[LeadFacts]) -> Matrix:
@@ -270,7 +273,7 @@ def featurize(spec: FeatureSpec, leads: Sequence[LeadFacts]) -> Matrix:
     rows = np.arange(n)
     at = 0
     for column in spec.columns:
-        parsed = np.array(_column_values(column, [lead.values.get(column.name) for lead in leads])).reshape(n, 3)
+        parsed = _column_values(column, [lead.values.get(column.name) for lead in leads])
         if column.kind is Kind.CATEGORICAL:
             level = parsed[:, 2].astype(np.int64)
             hit = level >= 0

@@ -217,9 +217,7 @@ def _refresh_batch(
     found, facts, _ = leads_facts(lead_ids=ids, now=now)
     if not found:
         return 0
-    x = model.matrix(facts)
-    probabilities = model.probability(x)
-    reasons = model.reasons(facts, x)
+    probabilities, reasons = model.scored(facts, model.matrix(facts))
     watched = [int(p) for p in config.watched_percents]
     with transaction.atomic():
         before: dict[int, list[int]] = dict(
