@@ -1,9 +1,9 @@
 """Scoring in the admin, by topic: the model (:mod:`~scoring.admin.rules`), campaigns, the event types
 (:mod:`~scoring.admin.event_types`), leads and
 their history (:mod:`~scoring.admin.leads`), groups over time, decay and rescoring
-(:mod:`~scoring.admin.history`), set-aside rows and the suppression list. Importing
+(:mod:`~scoring.admin.history`), predictive versions and settings, set-aside rows and the suppression list. Importing
 the package registers every page."""
 
-from scoring.admin import campaigns, event_types, history, leads, rules, set_aside, suppression
+from scoring.admin import campaigns, event_types, history, leads, predictive, rules, set_aside, suppression
 
-__all__ = ["campaigns", "event_types", "history", "leads", "rules", "set_aside", "suppression"]
+__all__ = ["campaigns", "event_types", "history", "leads", "predictive", "rules", "set_aside", "suppression"]

@@ -147,3 +147,20 @@ def test_the_command_trains_with_excluded_columns_and_refuses_without_outcomes(
     call_command("scoring_predictive_train", "--exclude", "after_call")
     assert "Version 1" in capsys.readouterr().out
     assert TrainedModel.objects.get().excluded_columns == ["after_call"]
+
+
+def test_the_admin_lists_versions_with_metrics_and_rolls_back_to_a_chosen_one(admin_client) -> None:
+    history()
+    first = predictive.model_train(excluded=["after_call"])
+    second = predictive.model_train(excluded=["after_call", "plan"])
+    page = admin_client.get("/admin/scoring/trainedmodel/").content.decode()
+    assert f"{first.metrics['cv_auc']:.3f}" in page
+    assert "leads won or lost since the active model was trained" in page
+    response = admin_client.post(
+        "/admin/scoring/trainedmodel/", {"action": "make_active", "_selected_action": [first.pk]}, follow=True
+    )
+    assert f"Version {first.number} is now active" in response.content.decode()
+    assert predictive.active_model() == first
+    second.refresh_from_db()
+    assert second.status == TrainedModel.Status.RETIRED
+    assert set(LeadPrediction.objects.values_list("model", flat=True)) == {first.pk}
