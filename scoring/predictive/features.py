@@ -238,31 +238,35 @@ def _hashable(value: object) -> object:
     return value if isinstance(value, str | int | float | bool | None) else repr(value)
 
 
+def _parsed(column: Column, value: object, index: Mapping[str, int], other: int) -> tuple[float, float, int]:
+    if _missing(value):
+        return (column.fill, 1.0, -1)
+    if column.kind is Kind.CATEGORICAL:
+        return (0.0, 0.0, index.get(_text(value), other))
+    if column.kind is Kind.BOOLEAN:
+        return (1.0 if _boolean(value) else 0.0, 0.0, -1)
+    number = _number(value)
+    return (column.fill if number is None else number, 0.0, -1)
+
+
 def _column_values(column: Column, raw: list[object]) -> Matrix:
-    """Each value as (number, missing flag, level index), an array of shape (n, 3): computed
-    once per distinct value, since a column holds few of them (levels, small counts)."""
+    """Each value as (number, missing flag, level index), an array of shape (n, 3): each
+    distinct value is parsed once, since a column holds few of them (levels, small counts)."""
     index = {level: i for i, level in enumerate(column.levels)}
     other = len(column.levels) if column.has_other else -1
-    memo: dict[object, int] = {}
-    found: list[tuple[float, float, int]] = []
-    keys: list[int] = []
-    for value in raw:
-        key = _hashable(value)
-        at = memo.get(key)
-        if at is None:
-            if _missing(value):
-                parsed = (column.fill, 1.0, -1)
-            elif column.kind is Kind.CATEGORICAL:
-                parsed = (0.0, 0.0, index.get(_text(value), other))
-            elif column.kind is Kind.BOOLEAN:
-                parsed = (1.0 if _boolean(value) else 0.0, 0.0, -1)
-            else:
-                number = _number(value)
-                parsed = (column.fill if number is None else number, 0.0, -1)
-            at = memo[key] = len(found)
-            found.append(parsed)
-        keys.append(at)
-    table = np.array(found, dtype=np.float64).reshape(len(found), 3)
+    distinct: dict[tuple[type, object], int] = {}
+    values: list[object]
+    try:
+        keys = [distinct.setdefault((type(v), v), len(distinct)) for v in raw]
+    except TypeError:  # a list or a mapping among the values: keyed by their text
+        distinct.clear()
+        keys = [distinct.setdefault((type(v), _hashable(v)), len(distinct)) for v in raw]
+        values = [None] * len(distinct)
+        for v, k in zip(raw, keys, strict=True):
+            values[k] = v
+    else:
+        values = [v for _, v in distinct]
+    table = np.array([_parsed(column, v, index, other) for v in values], dtype=np.float64).reshape(len(values), 3)
     return table[np.array(keys, dtype=np.int64)] if keys else np.zeros((0, 3))
 
 

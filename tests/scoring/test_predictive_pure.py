@@ -132,3 +132,17 @@ def test_suggested_points_favour_rules_whose_leads_the_model_rates_higher() -> N
     assert found[0].points == round(10 * 2 / np.log(2))
     assert found[0].matched == 20
     assert found[1].points == 0
+
+
+def test_a_column_holding_lists_is_read_by_its_text_and_mixed_types_stay_apart() -> None:
+    leads = [
+        features.LeadFacts({"attributes.tags": ["a"] if i % 2 else ["b"], "attributes.flag": i % 2 == 0})
+        for i in range(40)
+    ]
+    spec = features.featurizer_fit(leads)
+    x = features.featurize(spec, leads)
+    tags = [i for i, n in enumerate(spec.names) if n.startswith("tags = ")]
+    assert len(tags) == 2
+    assert (x[:, tags].sum(axis=1) == 1).all()
+    flag = spec.names.index("flag")
+    assert list(x[:4, flag]) == [1.0, 0.0, 1.0, 0.0]
