@@ -257,6 +257,7 @@ def lead_data(lead: Lead, *, full: bool = True) -> dict[str, Any]:
         "total_score": lead.fit_score + lead.engagement_score,
         "score_group": {"key": lead.score_group.key, "name": lead.score_group.name} if lead.score_group else None,
         "last_activity_at": lead.last_activity_at,
+        "prediction": selectors.lead_prediction(lead_id=lead.pk),
     }
     if full:
         data["breakdown"] = [
@@ -288,6 +289,9 @@ _LEAD_OUT: dict[str, serializers.Field[Any, Any, Any, Any]] = {
     "score_group": serializers.DictField(allow_null=True),
     "lifecycle_stage": serializers.CharField(),
     "owner": serializers.CharField(allow_null=True),
+    "prediction": serializers.DictField(
+        allow_null=True, help_text="Predicted probability of converting: {probability, model_version, reasons}."
+    ),
     "breakdown": serializers.ListField(child=serializers.DictField()),
     "recent_ledger": serializers.ListField(child=serializers.DictField()),
 }

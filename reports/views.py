@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 from reports import overview as sections
 from reports.filters import ATTRIBUTIONS, NO_GROUP, Choices, filters_parse
 from reports.tables import BY_SLUG, REPORTS, Report
+from scoring.services import predictive as predictive_scoring
 
 View = Callable[..., HttpResponse]
 
@@ -126,3 +127,24 @@ def report_csv(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
     table = report.show(filters).table
     return _csv(slug, table.headers, table.rows)
+
+
+@readers_only
+def predictive(request: HttpRequest) -> HttpResponse:
+    """Predictive scoring: how good the active model is, which signals matter, how the
+    leads' probabilities spread, and the points it suggests for each scoring rule."""
+    found = predictive_scoring.insights()
+    version = found["version"]
+    charts: dict[str, Any] = {}
+    if version is not None:
+        metrics = version.metrics
+        importance = metrics.get("importance", [])[:15]
+        charts = {
+            "importance": {
+                "labels": [i["column"] for i in importance],
+                "values": [round(100 * i["share"], 1) for i in importance],
+            },
+            "calibration": metrics.get("calibration", {"predicted": [], "observed": []}),
+            "distribution": found["distribution"],
+        }
+    return render(request, "reports/predictive.html", {**found, "charts": charts})

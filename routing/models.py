@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -114,6 +114,12 @@ class RoutingRule(models.Model):
         help_text="For 'enters group' and 'leaves group'.",
     )
     threshold = models.IntegerField(null=True, blank=True, help_text="For 'score rises to' and 'score falls below'.")
+    probability = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="For 'predicted probability rises to / falls below': a percent, 1 to 99.",
+    )
     stage = models.CharField(
         max_length=20,
         choices=LifecycleStage.choices,
@@ -134,6 +140,8 @@ class RoutingRule(models.Model):
             errors["group"] = "Choose the score group this trigger watches."
         if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
             errors["threshold"] = "Give the score this trigger watches."
+        if trigger in (Trigger.PROBABILITY_RISES, Trigger.PROBABILITY_FALLS) and self.probability is None:
+            errors["probability"] = "Give the probability (a percent from 1 to 99) this trigger watches."
         if errors:
             raise ValidationError(errors)
 

@@ -17,6 +17,8 @@ class Trigger(StrEnum):
     STAGE_CHANGES = "stage_changes"
     QUALIFIED = "qualified"
     DISQUALIFIED = "disqualified"
+    PROBABILITY_RISES = "probability_rises"
+    PROBABILITY_FALLS = "probability_falls"
 
     @property
     def label(self) -> str:
@@ -28,6 +30,8 @@ class Trigger(StrEnum):
             "stage_changes": "lifecycle stage changes",
             "qualified": "sales qualifies the lead",
             "disqualified": "sales disqualifies or rejects the lead",
+            "probability_rises": "predicted probability rises to N% or more",
+            "probability_falls": "predicted probability falls below N%",
         }[self.value]
 
 
@@ -38,6 +42,7 @@ class EventKind(StrEnum):
     STAGE = "stage"
     QUALIFIED = "qualified"
     DISQUALIFIED = "disqualified"
+    PROBABILITY = "probability"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,10 @@ class Event:
     total: int = 0
     from_stage: str = ""
     to_stage: str = ""
+    # Kind probability: the watched percent crossed, and whether upwards. Scoring records a
+    # crossing only once the probability is clearly past it (hysteresis), so these fire once.
+    watch_percent: int | None = None
+    rose: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class RuleTrigger:
     group: int | None = None
     threshold: int | None = None
     stage: str = ""
+    percent: int | None = None
     conditions: tuple[pure.Condition, ...] = field(default=())
 
 
@@ -77,11 +87,17 @@ def fires(rule: RuleTrigger, event: Event) -> bool:
         if t is Trigger.SCORE_FALLS_BELOW:
             return event.total < rule.threshold <= event.previous_total
         return False
+    if event.kind is EventKind.PROBABILITY:
+        if rule.percent is None or event.watch_percent != rule.percent:
+            return False
+        return (t is Trigger.PROBABILITY_RISES and event.rose) or (t is Trigger.PROBABILITY_FALLS and not event.rose)
     if event.kind is EventKind.STAGE:
         return t is Trigger.STAGE_CHANGES and event.from_stage != event.to_stage and rule.stage in ("", event.to_stage)
     if event.kind is EventKind.QUALIFIED:
         return t is Trigger.QUALIFIED
-    return t is Trigger.DISQUALIFIED
+    if event.kind is EventKind.DISQUALIFIED:
+        return t is Trigger.DISQUALIFIED
+    return False
 
 
 def applies(rule: RuleTrigger, event: Event, lead_values: Mapping[str, object]) -> bool:
@@ -95,4 +111,13 @@ def watched_scores(rules: list[RuleTrigger]) -> set[int]:
         r.threshold
         for r in rules
         if r.threshold is not None and r.trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW)
+    }
+
+
+def watched_probabilities(rules: list[RuleTrigger]) -> set[int]:
+    """The probabilities (percent) scoring must report crossings of for these rules."""
+    return {
+        r.percent
+        for r in rules
+        if r.percent is not None and r.trigger in (Trigger.PROBABILITY_RISES, Trigger.PROBABILITY_FALLS)
     }

@@ -186,3 +186,19 @@ def lead_fields_known(*, extra_fields: Iterable[str] = ()) -> dict[str, str]:
         if pure.check_field(name, dimension=pure.Dimension.FIT) is None:
             known.setdefault(name, f"custom attribute {name[len(pure.CUSTOM_PREFIX) :]}")
     return known
+
+
+def lead_prediction(*, lead_id: int) -> dict[str, object] | None:
+    """The lead's latest predicted probability, the version that computed it and its
+    reasons, as the API shows them; None before any model scored the lead. One query."""
+    from scoring.models import LeadPrediction
+
+    found = LeadPrediction.objects.select_related("model").filter(lead_id=lead_id).first()
+    if found is None:
+        return None
+    return {
+        "probability": found.probability,
+        "model_version": found.model.number,
+        "reasons": found.reasons,
+        "computed_at": found.computed_at,
+    }

@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from scoring import services
+from scoring.services import predictive
 
 
 # expires: a backlog of sweeps queued while workers were down runs once, not N times.
@@ -26,3 +27,16 @@ def rescore_job_task(job_id: int) -> int:
 def replay_run_task(run_id: int) -> str:
     """Run a replay of a model version (a second run of a finished one changes nothing)."""
     return services.replay_run(run_id=run_id).status
+
+
+@shared_task(name="scoring.predictive_retrain", acks_late=True, expires=3000)
+def predictive_retrain_task() -> int | None:
+    """Retrain the predictive model when enough new outcomes exist (else nothing)."""
+    version = predictive.retrain_if_due()
+    return version.number if version else None
+
+
+@shared_task(name="scoring.predictive_refresh", acks_late=True, expires=280)
+def predictive_refresh_task() -> int:
+    """Refresh the probabilities of leads whose scores or fields changed."""
+    return predictive.predictions_refresh_changed()

@@ -30,6 +30,7 @@ from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
 from scoring.models import GroupTransition
+from scoring.services import predictive
 
 # What the routing batch sets aside (scoring.setaside): a lead event its rules cannot be run for.
 SET_ASIDE_EVENT = "transition"
@@ -48,6 +49,8 @@ EVENT_FIELDS = (
     "cause",
     "detail",
     "occurred_at",
+    "watch_percent",
+    "direction",
 )
 
 
@@ -69,6 +72,7 @@ def rules_load() -> list[LoadedRule]:
                 group=rule.group_id,
                 threshold=rule.threshold,
                 stage=rule.stage,
+                percent=rule.probability,
                 conditions=rule.conditions_pure(),
             ),
             tuple(rule.actions.all()),
@@ -79,7 +83,9 @@ def rules_load() -> list[LoadedRule]:
 
 def score_watches_sync() -> None:
     """Tell scoring which totals the active rules watch (call after rules change)."""
-    scoring.score_watches_set(values=triggers.watched_scores([r.trigger for r in rules_load()]))
+    loaded = [r.trigger for r in rules_load()]
+    scoring.score_watches_set(values=triggers.watched_scores(loaded))
+    predictive.probability_watches_set(percents=triggers.watched_probabilities(loaded))
 
 
 def _event_of(row: Mapping[str, Any]) -> triggers.Event:
@@ -91,6 +97,8 @@ def _event_of(row: Mapping[str, Any]) -> triggers.Event:
         total=row["total_score"],
         from_stage=row["from_stage"],
         to_stage=row["to_stage"],
+        watch_percent=row["watch_percent"],
+        rose=row["direction"] == GroupTransition.Direction.UP,
     )
 
 

@@ -1,9 +1,32 @@
 """Scoring in the admin, by topic: the model (:mod:`~scoring.admin.rules`), campaigns, the event types
 (:mod:`~scoring.admin.event_types`), leads and
 their history (:mod:`~scoring.admin.leads`), groups over time, decay and rescoring
-(:mod:`~scoring.admin.history`), replays of a version (:mod:`~scoring.admin.replay`),
-set-aside rows and the suppression list. Importing the package registers every page."""
+(:mod:`~scoring.admin.history`), model versions and replays of a version (:mod:`~scoring.admin.replay`),
+predictive versions and settings, set-aside rows and the suppression list. Importing the
+package registers every page."""
 
-from scoring.admin import campaigns, event_types, history, leads, replay, rules, set_aside, suppression, versions
+from scoring.admin import (
+    campaigns,
+    event_types,
+    history,
+    leads,
+    predictive,
+    replay,
+    rules,
+    set_aside,
+    suppression,
+    versions,
+)
 
-__all__ = ["campaigns", "event_types", "history", "leads", "replay", "rules", "set_aside", "suppression", "versions"]
+__all__ = [
+    "campaigns",
+    "event_types",
+    "history",
+    "leads",
+    "predictive",
+    "replay",
+    "rules",
+    "set_aside",
+    "suppression",
+    "versions",
+]

@@ -2,13 +2,15 @@
 the event types seen and declared (:mod:`~scoring.models.events`), leads and what they
 do (:mod:`~scoring.models.leads`), the ledger and what happens over time
 (:mod:`~scoring.models.ledger`), and the lists kept beside them
-(:mod:`~scoring.models.records`), and the model's versions
-(:mod:`~scoring.models.versions`). Every name is kept here."""
+(:mod:`~scoring.models.records`), the model's versions
+(:mod:`~scoring.models.versions`) and predictive scoring
+(:mod:`~scoring.models.predictive`). Every name is kept here."""
 
 from scoring.models.design import Campaign, DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
 from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
+from scoring.models.predictive import LeadPrediction, PredictiveSettings, TrainedModel
 from scoring.models.records import SetAside, SuppressedAddress
 from scoring.models.versions import DraftDecayPolicy, DraftScoreGroup, DraftScoringRule, ModelVersion, ReplayRun
 
@@ -24,9 +26,11 @@ __all__ = [
     "GroupTransition",
     "Interaction",
     "Lead",
+    "LeadPrediction",
     "LifecycleStage",
     "ModelInfo",
     "ModelVersion",
+    "PredictiveSettings",
     "ReplayRun",
     "RescoreJob",
     "RescoreLane",
@@ -39,6 +43,7 @@ __all__ = [
     "SetAside",
     "StageChange",
     "SuppressedAddress",
+    "TrainedModel",
     "Visitor",
     "validate_time_zone",
 ]

@@ -88,6 +88,7 @@ class GroupTransition(models.Model):
         STAGE = "stage", "Lifecycle stage change"
         QUALIFIED = "qualified", "Qualified by sales"
         DISQUALIFIED = "disqualified", "Disqualified by sales"
+        PROBABILITY = "probability", "Predicted probability crossed a watched value"
 
     class Direction(models.TextChoices):
         UP = "up", "Up"
@@ -108,6 +109,8 @@ class GroupTransition(models.Model):
     total_score = models.IntegerField(help_text="The lead's total right after the change.")
     from_stage = models.CharField(max_length=20, blank=True, db_default="")
     to_stage = models.CharField(max_length=20, blank=True, db_default="")
+    # Kind probability: the watched probability (percent) crossed, up or down (direction).
+    watch_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     detail = models.CharField(
         max_length=300, blank=True, db_default="", help_text="A reason given by a person, if any."
     )

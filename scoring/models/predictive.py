@@ -1,0 +1,96 @@
+"""Predictive scoring's tables: the trained models (versions), each lead's latest
+probability with its reasons, and the settings marketers change."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from scoring.models.leads import Lead
+
+
+class TrainedModel(models.Model):
+    """One trained version of the predictive model; the active one scores the leads."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    number = models.PositiveIntegerField(unique=True, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RETIRED, editable=False)
+    algorithm = models.CharField(max_length=40, editable=False)
+    metrics = models.JSONField(default=dict, editable=False, help_text="AUC, Brier score, calibration, importance.")
+    features = models.JSONField(default=list, editable=False, help_text="The features it reads, by name.")
+    excluded_columns = models.JSONField(default=list, editable=False)
+    leads = models.PositiveIntegerField(default=0, editable=False, help_text="Closed leads it learned from.")
+    data_from = models.DateTimeField(null=True, blank=True, editable=False)
+    data_to = models.DateTimeField(null=True, blank=True, editable=False)
+    training_seconds = models.FloatField(default=0.0, editable=False)
+    # joblib bytes of scoring.predictive.model.PredictiveModel, written only by training here.
+    fitted = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_trained_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Predictive model {self.number}"
+
+
+class LeadPrediction(models.Model):
+    """A lead's latest probability of converting, by the model that computed it."""
+
+    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="prediction")
+    model = models.ForeignKey(TrainedModel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    probability = models.FloatField()
+    reasons = models.JSONField(default=list)
+    # The watched probabilities (in percent) the lead is above, with hysteresis: routing's
+    # "probability rises above / falls below" fire when this set changes.
+    above = models.JSONField(default=list)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-probability"], name="leadprediction_probability_idx")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: {self.probability:.0%}"
+
+
+class PredictiveSettings(models.Model):
+    """One row (id 1): how predictive scoring retrains and what it leaves out."""
+
+    min_new_outcomes = models.PositiveIntegerField(
+        default=50,
+        validators=[MinValueValidator(1)],
+        help_text="Retrain when at least this many leads were won or lost since the active model was trained.",
+    )
+    excluded_columns = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Columns the model must not learn from, e.g. those sales fills in after talking to the lead"
+            " (they give the outcome away). Custom attributes by their name."
+        ),
+    )
+    hysteresis_points = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(50)],
+        help_text="A lead above a watched probability counts as falling below it only this many points lower.",
+    )
+    # Kept by routing: the probabilities (percent) its rules watch.
+    watched_percents = models.JSONField(default=list, blank=True, editable=False)
+    # How far the refresh after score changes has read: the last ledger row, and when it ran
+    # (leads whose fields changed since are refreshed too).
+    refreshed_through_entry = models.BigIntegerField(default=0, editable=False)
+    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "predictive settings"
+        verbose_name_plural = "predictive settings"
+
+    def __str__(self) -> str:
+        return "Predictive scoring settings"

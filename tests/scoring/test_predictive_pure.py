@@ -1,0 +1,148 @@
+"""Predictive scoring's pure parts: features, training, reasons, crossings, suggested points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scoring import rules as pure
+from scoring.predictive import crossing, features, points, training
+from scoring.predictive.model import GRADIENT_BOOSTING, LOGISTIC, loads
+from tests.scoring.predictive_data import synthetic
+
+
+def test_columns_are_typed_from_their_values_with_rare_levels_bucketed_and_missing_flagged() -> None:
+    leads, _ = synthetic(400)
+    spec = features.featurizer_fit(leads)
+    kinds = {c.name: c.kind for c in spec.columns}
+    assert kinds["attributes.plan"] is features.Kind.CATEGORICAL
+    assert kinds["attributes.seats"] is features.Kind.NUMERIC
+    assert kinds["attributes.newsletter"] is features.Kind.BOOLEAN
+    names = spec.names
+    assert "country = (other)" in names
+    assert not any("rare-" in n for n in names)
+    assert "seats missing" in names
+    assert {"page_view last 7 days", "page_view in all", "fit score", "engagement score"} <= set(names)
+    x = features.featurize(spec, leads)
+    assert x.shape == (400, len(names))
+    # Each lead is exactly one of the plans it may be.
+    plan_columns = [i for i, n in enumerate(names) if n.startswith("plan = ")]
+    assert (x[:, plan_columns].sum(axis=1) == 1).all()
+
+
+def test_excluded_columns_are_really_absent_from_the_features() -> None:
+    leads, won = synthetic(400)
+    excluded = ["sales_verdict", "attributes.country", "activity:page_view", "fit score"]
+    trained = training.train(leads, won, excluded=excluded, candidates=(LOGISTIC,))
+    spec = trained.model.spec
+    assert not {"attributes.sales_verdict", "attributes.country", "activity:page_view", "fit score"} & set(
+        spec.source_columns
+    )
+    assert not any(n.startswith(("sales_verdict", "country", "page_view", "fit score")) for n in spec.names)
+    assert not any(i["column"] in {"sales_verdict", "country"} for i in trained.metrics["importance"])
+    # And it shows: the leak, left in, makes a perfect model; left out, an honest one.
+    leaky = training.train(leads, won, candidates=(LOGISTIC,))
+    assert leaky.metrics["cv_auc"] > 0.99 > trained.metrics["cv_auc"]
+
+
+def test_training_learns_a_history_with_columns_of_its_own_and_keeps_the_better_model() -> None:
+    leads, won = synthetic(800)
+    trained = training.train(leads, won, excluded=["sales_verdict"])
+    metrics = trained.metrics
+    assert set(metrics["compared"]) == {LOGISTIC, GRADIENT_BOOSTING}
+    best = max(metrics["compared"], key=lambda k: metrics["compared"][k]["cv_auc"])
+    assert trained.model.algorithm == best
+    assert metrics["cv_auc"] > 0.75
+    assert 0 < metrics["brier"] < 0.25
+    assert len(metrics["calibration"]["predicted"]) == len(metrics["calibration"]["observed"]) > 3
+    top = [i["column"] for i in metrics["importance"][:3]]
+    assert "plan" in top or "seats" in top
+    # The stored bytes give the same probabilities back.
+    x = trained.model.matrix(leads[:50])
+    again = loads(trained.model.dumps())
+    assert np.allclose(again.probability(x), trained.model.probability(x))
+
+
+def test_time_ordered_holdout_is_measured_when_leads_have_dates() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    leads, won = synthetic(500)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    dates = [start + timedelta(hours=i) for i in range(len(leads))]
+    trained = training.train(leads, won, dates=dates, excluded=["sales_verdict"], candidates=(LOGISTIC,))
+    assert 0.6 < trained.metrics["holdout_auc"] <= 1.0
+    assert training.train(leads, won, excluded=["sales_verdict"], candidates=(LOGISTIC,)).metrics["holdout_auc"] is None
+
+
+@pytest.mark.parametrize("algorithm", [LOGISTIC, GRADIENT_BOOSTING])
+def test_reasons_and_the_base_value_add_up_to_the_models_log_odds(algorithm: str) -> None:
+    leads, won = synthetic(500)
+    model = training.train(leads, won, excluded=["sales_verdict"], candidates=(algorithm,)).model
+    x = model.matrix(leads)
+    base, contributions = model.contributions(x)
+    assert np.allclose(base + contributions.sum(axis=1), model.log_odds(x), atol=1e-6)
+    _, per_column, _ = model.column_contributions(x)
+    assert np.allclose(per_column.sum(axis=1), contributions.sum(axis=1))
+    reasons = model.reasons(leads[:5], x[:5])
+    assert all(1 <= len(r) <= 3 for r in reasons)
+    first = reasons[0][0]
+    assert first.text.startswith("+" if first.effect > 0 else "\u2212")
+
+
+def test_too_few_outcomes_say_how_many_more_are_needed() -> None:
+    leads, _ = synthetic(30)
+    with pytest.raises(training.NotEnoughOutcomes, match="needs at least 10 of each") as raised:
+        training.train(leads, [True] * 4 + [False] * 26)
+    assert raised.value.missing == 6
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=30),
+    st.sets(st.integers(min_value=1, max_value=99), max_size=3),
+)
+def test_a_probability_crossing_fires_once_per_real_crossing(path: list[float], watched: set[int]) -> None:
+    above: set[int] = set()
+    for p in path:
+        after = crossing.above_after(above, p, watched, hysteresis=5)
+        for percent, rose in crossing.crossings(above, after):
+            # Rising only on reaching the value; falling only clearly below it (hysteresis).
+            assert (p * 100 >= percent) if rose else (p * 100 < percent - 5)
+        above = after
+
+
+def test_hovering_at_the_border_does_not_fire_again_and_again() -> None:
+    above: set[int] = set()
+    fired = []
+    for p in [0.69, 0.71, 0.68, 0.72, 0.66, 0.64, 0.71]:
+        after = crossing.above_after(above, p, [70], hysteresis=5)
+        fired += crossing.crossings(above, after)
+        above = after
+    assert fired == [(70, True), (70, False), (70, True)]
+
+
+def test_suggested_points_favour_rules_whose_leads_the_model_rates_higher() -> None:
+    good = pure.Rule(1, pure.Dimension.FIT, 5, (pure.Condition("attributes.plan", pure.Operator.EQUALS, "team"),))
+    clicks = pure.Rule(2, pure.Dimension.ENGAGEMENT, 5, interaction_types=frozenset({"email_click"}))
+    values = [{"attributes.plan": "team" if i % 2 else "starter"} for i in range(40)]
+    types = [frozenset({"email_click"}) if i < 20 else frozenset() for i in range(40)]
+    odds = [1.0 if i % 2 else -1.0 for i in range(40)]
+    found = points.suggest([good, clicks], values, types, odds)
+    assert found[0].points == round(10 * 2 / np.log(2))
+    assert found[0].matched == 20
+    assert found[1].points == 0
+
+
+def test_a_column_holding_lists_is_read_by_its_text_and_mixed_types_stay_apart() -> None:
+    leads = [
+        features.LeadFacts({"attributes.tags": ["a"] if i % 2 else ["b"], "attributes.flag": i % 2 == 0})
+        for i in range(40)
+    ]
+    spec = features.featurizer_fit(leads)
+    x = features.featurize(spec, leads)
+    tags = [i for i, n in enumerate(spec.names) if n.startswith("tags = ")]
+    assert len(tags) == 2
+    assert (x[:, tags].sum(axis=1) == 1).all()
+    flag = spec.names.index("flag")
+    assert list(x[:4, flag]) == [1.0, 0.0, 1.0, 0.0]
