@@ -4,10 +4,10 @@ many leads are on it or waiting in the queue."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import overload
+from typing import Any, overload
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
@@ -21,7 +21,7 @@ from routing.deadlines import feedback_days_overdue
 from routing.models import Outcome, QueueItem, Rep
 from scoring import event_types
 from scoring import selectors as scoring_selectors
-from scoring.models import Interaction, ScoreEntry
+from scoring.models import Interaction, LeadPrediction, ScoreEntry
 
 PER_PAGE = 25
 # Interaction properties worth a glance, in the order they are looked for.
@@ -56,6 +56,13 @@ class QueueRow:
     actions: tuple[str, ...]
     # Days (begun) past the team's feedback deadline with no outcome yet; 0: not overdue.
     feedback_overdue: int = 0
+    # The predicted probability of converting and its top reasons, when a model scored the lead.
+    probability: float | None = None
+    probability_reasons: tuple[str, ...] = ()
+
+    @property
+    def probability_percent(self) -> int | None:
+        return None if self.probability is None else round(self.probability * 100)
 
     @property
     def age(self) -> str:
@@ -115,6 +122,22 @@ SELECT id FROM (
 ORDER BY score DESC, entered_at, id
 LIMIT %s OFFSET %s
 """
+# The same queue by the predicted probability of converting (leads not predicted last),
+# then longest waiting: read for a rep who sorts by it.
+_QUEUE_IDS_BY_PROBABILITY_SQL = (
+    _QUEUE_IDS_SQL.replace("SELECT q.id, l.total_score AS score,", "SELECT q.id, COALESCE(p.probability, -1) AS score,")
+    .replace(
+        "FROM scoring_lead l\n", "FROM scoring_lead l\n        LEFT JOIN scoring_leadprediction p ON p.lead_id = l.id\n"
+    )
+    .replace(
+        "JOIN scoring_lead l ON l.id = q.lead_id\n",
+        "JOIN scoring_lead l ON l.id = q.lead_id\n        LEFT JOIN scoring_leadprediction p ON p.lead_id = l.id\n",
+    )
+    .replace("ORDER BY l.total_score DESC,", "ORDER BY score DESC,")
+)
+assert _QUEUE_IDS_BY_PROBABILITY_SQL.count("LEFT JOIN scoring_leadprediction p") == 2
+assert _QUEUE_IDS_BY_PROBABILITY_SQL.count("ORDER BY score DESC,") == 3
+SORTS = ("score", "probability")
 _QUEUE_COUNT_SQL = """
 SELECT (SELECT COUNT(*) FROM scoring_lead WHERE queue_team_id = %s)
      + (SELECT COUNT(*) FROM routing_queueitem
@@ -144,8 +167,9 @@ class RepQueue(Sequence[QueueItem]):
     """The rep's queue as Django's Paginator reads it: ``count()`` and slices,
     one query each."""
 
-    def __init__(self, rep: Rep) -> None:
+    def __init__(self, rep: Rep, sort: str = "score") -> None:
         self.rep = rep
+        self.sort = sort if sort in SORTS else "score"
 
     def count(self, value: object = None) -> int:  # Sequence.count's signature; Paginator calls count()
         assert value is None, "counts the queue's items, not occurrences of a value"
@@ -173,28 +197,40 @@ class RepQueue(Sequence[QueueItem]):
         assert stop is not None, "the queue is read a page at a time"
         team, user = self.rep.team_id, self.rep.user_id
         # Constant SQL, bound parameters.
-        page_ids = RawSQL(_QUEUE_IDS_SQL, [team, stop, team, user, stop, stop - start, start])  # noqa: S611
+        sql = _QUEUE_IDS_BY_PROBABILITY_SQL if self.sort == "probability" else _QUEUE_IDS_SQL
+        page_ids = RawSQL(sql, [team, stop, team, user, stop, stop - start, start])  # noqa: S611
+        order = (
+            (F("lead__prediction__probability").desc(nulls_last=True), "entered_at", "id")
+            if self.sort == "probability"
+            else ("-lead__total_score", "entered_at", "id")
+        )
         return list(
             QueueItem.objects.filter(pk__in=page_ids)
             .select_related("lead", "lead__score_group")
             .only(*_ITEM_FIELDS, *(f"lead__{name}" for name in _LEAD_FIELDS), "lead__score_group__name")
             # In the same query: whether sales gave feedback (the feedback deadline).
             .annotate(answered=Exists(Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=Outcome.FEEDBACK_KINDS)))
-            .order_by("-lead__total_score", "entered_at", "id")
+            .order_by(*order)
         )
 
 
-def queue_page(*, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: datetime | None = None) -> QueuePage:
-    """One page of the rep's queue with each lead's score reasons and recent
-    interactions: four queries (count, items with their leads, reasons,
-    interactions)."""
+def queue_page(
+    *, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: datetime | None = None, sort: str = "score"
+) -> QueuePage:
+    """One page of the rep's queue (by score, or by ``sort="probability"``) with each
+    lead's score reasons, predicted probability and recent interactions: five queries
+    (count, items with their leads, reasons, predictions, interactions)."""
     now = now or timezone.now()
-    paginator: Paginator[QueueItem] = Paginator(RepQueue(rep), per_page)
+    paginator: Paginator[QueueItem] = Paginator(RepQueue(rep, sort), per_page)
     items_page = paginator.get_page(page)
     items: list[QueueItem] = list(items_page.object_list)
     lead_ids = [item.lead_id for item in items]
     reasons = leads_score_reasons(lead_ids=lead_ids)
     interactions = leads_recent_interactions(lead_ids=lead_ids, now=now)
+    predictions = {
+        row["lead_id"]: row
+        for row in LeadPrediction.objects.filter(lead_id__in=lead_ids).values("lead_id", "probability", "reasons")
+    }
     sla = timedelta(hours=rep.team.sla_hours) if rep.team.sla_hours is not None else None
     feedback_days = rep.team.feedback_days
     rows = []
@@ -214,12 +250,20 @@ def queue_page(*, rep: Rep, page: int | str = 1, per_page: int = PER_PAGE, now: 
                     answered=getattr(item, "answered", False),
                     now=now,
                 ),
+                **_prediction_of(predictions.get(item.lead_id)),
             )
         )
     return QueuePage(rows, items_page)
 
 
 REASONS_SHOWN = 5
+
+
+def _prediction_of(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    reasons = tuple(str(r.get("text", "")) for r in row["reasons"] or () if isinstance(r, dict) and r.get("text"))
+    return {"probability": row["probability"], "probability_reasons": reasons[:3]}
 
 
 def leads_score_reasons(*, lead_ids: Sequence[int], limit: int = REASONS_SHOWN) -> dict[int, list[Reason]]:

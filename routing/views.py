@@ -113,11 +113,12 @@ def rep_required(view: RepView) -> RepView:
 @require_GET
 @rep_required
 def queue(request: HttpRequest, rep: Rep) -> HttpResponse:
-    return _queue_page(request, rep, page=_page_number(request.GET.get("page", "")))
+    return _queue_page(request, rep, page=_page_number(request.GET.get("page", "")), sort=request.GET.get("sort", ""))
 
 
-def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200) -> HttpResponse:
-    queue_page = selectors.queue_page(rep=rep, page=page)
+def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200, sort: str = "") -> HttpResponse:
+    sort = sort if sort in selectors.SORTS else "score"
+    queue_page = selectors.queue_page(rep=rep, page=page, sort=sort)
     return render(
         request,
         "routing/sales/queue.html",
@@ -126,6 +127,8 @@ def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200)
             "team": rep.team,
             "queue": queue_page,
             "page_number": queue_page.page.number,
+            "sort": sort,
+            "sort_query": "&sort=probability" if sort == "probability" else "",
             "reason_forms": REASON_FORMS,
             "reason_max": sales.REASON_MAX_LENGTH,
             "bant_max": sales.BANT_MAX_LENGTH,

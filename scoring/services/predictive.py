@@ -38,6 +38,9 @@ from scoring.predictive import model as fitted
 logger = logging.getLogger(__name__)
 
 REFRESH_BATCH = 5000
+# Lead fields the outcome itself writes: a won lead becomes a customer (the lifecycle
+# stage), so the stage would tell the model the answer it is to learn. Never features.
+OUTCOME_FIELDS = frozenset({"lifecycle_stage"})
 LEAD_COLUMNS = ("id", *Lead.FIT_FIELDS, "attributes", "fit_score", "engagement_score", "created_at")
 
 
@@ -72,7 +75,7 @@ def leads_facts(*, lead_ids: Sequence[int], now: datetime) -> tuple[list[int], l
         fields = {name: row[name] for name in Lead.FIT_FIELDS}
         if fields.get("annual_revenue") is not None:
             fields["annual_revenue"] = float(fields["annual_revenue"])
-        values = {k: v for k, v in fields.items() if k not in features.IDENTITY_FIELDS}
+        values = {k: v for k, v in fields.items() if k not in features.IDENTITY_FIELDS and k not in OUTCOME_FIELDS}
         email = str(fields.get("email") or "")
         values["email_domain"] = email.rpartition("@")[2].lower() if "@" in email else ""
         for key, value in (row["attributes"] or {}).items():

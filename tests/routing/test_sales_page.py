@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from routing import selectors
 from routing.models import Outcome, QueueItem, Rep, Team
-from scoring.models import Lead, ScoreEntry, ScoringRule
+from scoring.models import Lead, LeadPrediction, ScoreEntry, ScoringRule, TrainedModel
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory
 
@@ -261,8 +261,8 @@ def test_the_page_makes_the_same_number_of_queries_for_5_or_40_leads() -> None:
     _queries_for_page(many_client)
 
     assert _queries_for_page(few_client) == _queries_for_page(many_client) == _queries_for_page(many_client, 2)
-    # session, user, permissions (2), rep, count, items, reasons, interactions
-    assert _queries_for_page(many_client) <= 9
+    # session, user, permissions (2), rep, count, items, reasons, predictions, interactions
+    assert _queries_for_page(many_client) <= 10
 
 
 def test_pages_hold_25_leads_and_link_to_each_other() -> None:
@@ -411,3 +411,39 @@ def test_a_team_feedback_deadline_is_at_least_a_day() -> None:
     with pytest.raises(ValidationError) as refused:
         team.full_clean()
     assert "feedback_days" in refused.value.message_dict
+
+
+def predicted(item: QueueItem, probability: float, *reasons: str) -> None:
+    model = TrainedModel.objects.get_or_create(number=1, defaults={"algorithm": "logistic", "fitted": b""})[0]
+    LeadPrediction.objects.create(
+        lead=item.lead,
+        model=model,
+        probability=probability,
+        reasons=[{"text": text, "effect": 0.1} for text in reasons],
+        computed_at=timezone.now(),
+    )
+
+
+def test_each_card_shows_the_chance_to_convert_and_a_rep_may_sort_by_it() -> None:
+    rep = RepFactory.create()
+    high_score = queued(rep, 90)
+    likely = queued(rep, 20)
+    unknown = queued(rep, 50)
+    predicted(high_score, 0.12, "- student email domain")
+    predicted(likely, 0.874, "+ visited pricing 3 times", "+ Lead Source: Reference")
+    client = signed_in(rep)
+
+    by_score = client.get(reverse("sales:queue"))
+    assert [row.item.pk for row in by_score.context["queue"].rows] == [high_score.pk, unknown.pk, likely.pk]
+    html = by_score.content.decode()
+    assert "87% to convert" in html
+    assert "12% to convert" in html
+    assert "+ visited pricing 3 times" in html
+
+    by_chance = client.get(reverse("sales:queue"), {"sort": "probability"})
+    # Highest chance first; a lead no model scored comes last.
+    assert [row.item.pk for row in by_chance.context["queue"].rows] == [likely.pk, high_score.pk, unknown.pk]
+    assert "<strong>chance to convert</strong>" in by_chance.content.decode()
+
+    odd = client.get(reverse("sales:queue"), {"sort": "'; DROP TABLE scoring_lead; --"})
+    assert [row.item.pk for row in odd.context["queue"].rows] == [high_score.pk, unknown.pk, likely.pk]

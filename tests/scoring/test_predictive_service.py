@@ -164,3 +164,15 @@ def test_the_admin_lists_versions_with_metrics_and_rolls_back_to_a_chosen_one(ad
     second.refresh_from_db()
     assert second.status == TrainedModel.Status.RETIRED
     assert set(LeadPrediction.objects.values_list("model", flat=True)) == {first.pk}
+
+
+def test_the_stage_an_outcome_writes_is_never_a_feature() -> None:
+    """A won lead becomes a customer: learning from the stage would learn the answer."""
+    leads = history()
+    closed = {o.lead_id: o.kind == "won" for o in Outcome.objects.all()}
+    for lead in leads:
+        stage = "customer" if closed[lead.pk] else "lead"
+        Lead.objects.filter(pk=lead.pk).update(lifecycle_stage=stage)
+    version = predictive.model_train(excluded=[])
+    assert not any("lifecycle" in name for name in version.features), version.features
+    assert version.metrics["cv_auc"] < 0.99  # learned from the plan, not from the answer
