@@ -20,8 +20,8 @@ Then measures, through Django's full stack as a marketer (``--requests`` each):
    then a second, which must write nothing;
 2. the overview and each report page, unfiltered and with filters (dates, source, team,
    score group): p50 / p95 / max and the queries of a page. The baseline, in the same run:
-   the same rows computed in this process on PostgreSQL's defaults (JIT on, the default
-   memory for hashing), which must equal the page's CSV. A page slower than ``--budget``
+   the same rows computed in this process on PostgreSQL's defaults (JIT on), which must
+   equal the page's CSV. A page slower than ``--budget``
    seconds is timed once, unfiltered only;
 3. the admin's lead list: the list, a search, a filter by score group, by industry and by
    country, and a sort by score: p50 / p95 / max and queries.
@@ -416,8 +416,8 @@ def main() -> None:
         choices = Choices.load()
 
         def live(report: Any, query: dict[str, str]) -> Any:
-            """The report's rows computed in this process on PostgreSQL's defaults (JIT on,
-            the default memory for hashing), as the pages ran before."""
+            """The report's rows computed in this process on PostgreSQL's defaults (JIT on),
+            as the pages ran before."""
             filters, _ = filters_parse(query, applies=report.filters, choices=choices)
             return report.show(filters).table.rows
 

@@ -26,8 +26,7 @@ View = Callable[..., HttpResponse]
 
 
 def report_settings(view: View) -> View:
-    """Run the view's queries in one transaction with PostgreSQL's JIT compiler off and
-    more memory for hashing.
+    """Run the view's queries in one transaction with PostgreSQL's JIT compiler off.
 
     The reports' statements are large aggregates PostgreSQL's planner prices high enough to
     compile to machine code, which at a million leads costs more (hundreds of milliseconds
@@ -40,9 +39,6 @@ def report_settings(view: View) -> View:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-                # Room to hash a set of leads (the won ones, those that reached MQL…) once
-                # in memory rather than looking each row's lead up in it.
-                cursor.execute("SET LOCAL work_mem = '64MB'")
             return view(request, *args, **kwargs)
 
     return wrapped
