@@ -38,7 +38,7 @@ def swap(schema_editor: Any, model: Any, old: Swappable, new: Swappable, *, buil
             raise RuntimeError(f"{new.name} is not built as a unique index: {create}")
         create = create.replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY ", 1)
     else:
-        index = models.Index(fields=new.fields, condition=new.condition, name=building)
+        index = models.Index(fields=new.fields, condition=new.condition, include=new.include, name=building)
         create = str(index.create_sql(model, schema_editor, concurrently=True))
     schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(building)}")
     schema_editor.execute(create)

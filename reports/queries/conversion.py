@@ -84,9 +84,9 @@ def rule_lift(filters: Filters) -> list[RuleLiftRow]:
     first; rules without a lift (nothing to compare) last."""
     created = in_dates(Lead.objects.order_by(), field="created_at", filters=filters)
     cohort = with_source(created, lead_ref="pk", filters=filters)
-    totals = cohort.annotate(has_won=won("pk")).aggregate(
-        leads=Count("pk"), converted=Count("pk", filter=Q(has_won=True))
-    )
+    won_leads = Outcome.objects.filter(kind=Outcome.Kind.WON).order_by().values("lead_id")
+    # "In the won leads" (hashed once) rather than a look-up of each lead's outcomes.
+    totals = cohort.aggregate(leads=Count("pk"), converted=Count("pk", filter=Q(pk__in=won_leads)))
     # Leads a rule scored: its ledger rows for the lead sum to something (an award a
     # rescore took back whole does not count), then per rule how many, and how many won.
     pairs = (
@@ -97,7 +97,6 @@ def rule_lift(filters: Filters) -> list[RuleLiftRow]:
         .exclude(net=0)
         .values("rule_id", "lead_id")
     )
-    won_leads = Outcome.objects.filter(kind=Outcome.Kind.WON).order_by().values("lead_id")
     pairs_sql, pairs_params = pairs.query.sql_with_params()
     won_sql, won_params = won_leads.query.sql_with_params()
     with connection.cursor() as cursor:

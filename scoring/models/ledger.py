@@ -58,11 +58,11 @@ class ScoreEntry(models.Model):
         ]
         indexes = [
             # A lead's rows by rule, carrying what the sums by lead and rule read (rescore,
-            # "why this score", caps): read from the index alone, not from rows spread
-            # over the whole table.
+            # "why this score", caps) and the reports' score at a hand-off (created_at):
+            # read from the index alone, not from rows spread over the whole table.
             models.Index(
                 fields=["lead", "rule", "occurred_at"],
-                include=["dimension", "delta", "interaction"],
+                include=["dimension", "delta", "interaction", "created_at"],
                 name="ledger_lead_rule_idx",
             ),
             models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="ledger_rule_idx"),
