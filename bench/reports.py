@@ -373,7 +373,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         print(f"Database {bench_name}: migrated in {time.perf_counter() - started:.0f} s")
         if not Lead.objects.exists():
-            call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+            call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
             connection.ensure_connection()
             fill(connection.connection, leads=args.leads, interactions=args.interactions, outcomes=args.outcomes)
         print(

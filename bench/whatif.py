@@ -73,7 +73,7 @@ def main() -> None:
     python = sys.executable
     try:
         call_command("migrate", verbosity=0)
-        call_command("scoring_model_import", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+        call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
         rules = dict(ScoringRule.objects.values_list("key", "id"))
         print(f"Database {name}: {args.leads:,} leads, {args.interactions:,} interactions; {os.cpu_count()} cores")
         with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:

@@ -168,31 +168,33 @@ def model_info_set(*, name: str, description: str) -> ModelInfo:
     return info
 
 
+def rule_spec(rule: ScoringRule) -> model_file.RuleSpec:
+    """A rule as the model file writes it (its conditions prefetched)."""
+    return model_file.RuleSpec(
+        key=rule.key,
+        name=rule.name,
+        dimension=rule.dimension,
+        points=rule.points,
+        description=rule.description,
+        match=rule.match,
+        conditions=tuple(model_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()),
+        interaction_types=tuple(rule.interaction_types or ()),
+        cap_count=rule.cap_count,
+        cap_points=rule.cap_points,
+        cap_window_days=rule.cap_window_days,
+        active=rule.active,
+        valid_from=rule.valid_from,
+        valid_until=rule.valid_until,
+    )
+
+
 def scoring_model_export() -> model_file.ModelSpec:
     groups = tuple(
         model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below)
         for g in ScoreGroup.objects.order_by("min_score")
     )
-    rules = []
-    for rule in ScoringRule.objects.prefetch_related("conditions").order_by("dimension", "key"):
-        rules.append(
-            model_file.RuleSpec(
-                key=rule.key,
-                name=rule.name,
-                dimension=rule.dimension,
-                points=rule.points,
-                description=rule.description,
-                match=rule.match,
-                conditions=tuple(model_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()),
-                interaction_types=tuple(rule.interaction_types or ()),
-                cap_count=rule.cap_count,
-                cap_points=rule.cap_points,
-                cap_window_days=rule.cap_window_days,
-                active=rule.active,
-                valid_from=rule.valid_from,
-                valid_until=rule.valid_until,
-            )
-        )
+    ordered = ScoringRule.objects.prefetch_related("conditions").order_by("dimension", "key")
+    rules = [rule_spec(rule) for rule in ordered]
     info = ModelInfo.current()
     return model_file.ModelSpec(
         name=info.name,

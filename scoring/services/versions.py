@@ -24,7 +24,7 @@ from django.utils import timezone
 from scoring import model_file
 from scoring import rules as pure
 from scoring.models import DecayPolicy, Lead, ModelVersion, RescoreJob, RuleCondition, ScoreGroup, ScoringRule
-from scoring.services.model import ModelImportSummary, scoring_part_import
+from scoring.services.model import ModelImportSummary, rule_spec, scoring_part_import
 from scoring.services.rescore import rescore_job_start
 
 PUBLISH_PERMISSION = "scoring.publish_modelversion"
@@ -56,25 +56,7 @@ def _scoring_spec(version: ModelVersion | None) -> model_file.ModelSpec:
         groups=tuple(
             model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below) for g in groups
         ),
-        rules=tuple(
-            model_file.RuleSpec(
-                key=rule.key,
-                name=rule.name,
-                dimension=rule.dimension,
-                points=rule.points,
-                description=rule.description,
-                match=rule.match,
-                conditions=tuple(model_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()),
-                interaction_types=tuple(rule.interaction_types or ()),
-                cap_count=rule.cap_count,
-                cap_points=rule.cap_points,
-                cap_window_days=rule.cap_window_days,
-                active=rule.active,
-                valid_from=rule.valid_from,
-                valid_until=rule.valid_until,
-            )
-            for rule in rules
-        ),
+        rules=tuple(rule_spec(rule) for rule in rules),
         decay=decay_row.as_pure() if decay_row is not None else DecayPolicy().as_pure(),
     )
 
