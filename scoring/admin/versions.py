@@ -17,8 +17,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from scoring import rule_matching, selectors
-from scoring import rules as pure
+from scoring import rule_matching, selectors, sentences
 from scoring.admin.history import DecayPolicyForm
 from scoring.admin.rules import RuleConditionInline, ScoringRuleAdmin
 from scoring.models import (
@@ -151,7 +150,9 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
             context.update(
                 draft=True,
                 groups=groups,
-                rules=[(r, pure.describe_rule(r.as_pure(list(r.conditions.all())), type_labels=labels)) for r in rules],
+                rules=[
+                    (r, sentences.describe_rule(r.as_pure(list(r.conditions.all())), type_labels=labels)) for r in rules
+                ],
                 decay=DecayPolicy.all_versions.filter(version=obj).first(),
                 stale=versions.draft_is_stale(obj),
                 replay_url=replay_url(obj),
