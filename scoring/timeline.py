@@ -25,7 +25,7 @@ from django.db.models import Model, Q, QuerySet
 from django.urls import reverse
 
 from scoring import event_types, selectors
-from scoring.models import GroupTransition, Interaction, ScoreEntry
+from scoring.models import GroupTransition, Interaction, LeadPrediction, ScoreEntry
 
 PER_PAGE = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -260,6 +260,9 @@ def _transitions(window: Window) -> list[Event]:
             kind, title = "Group", f"{before} → {after}"
             if row.previous_total is not None:
                 title += f" (score {row.previous_total} → {row.total_score})"
+        elif row.kind == GroupTransition.Kind.PROBABILITY:
+            crossed = "rose to" if row.direction == GroupTransition.Direction.UP else "fell below"
+            kind, title = "Prediction", f"Chance to convert {crossed} {row.watch_percent}%"
         else:
             kind, title = "Sales", row.get_kind_display()
         detail = f"cause: {row.cause}" + (f" · {row.detail}" if row.detail else "")
@@ -267,6 +270,23 @@ def _transitions(window: Window) -> list[Event]:
     return events
 
 
+def _prediction(window: Window) -> list[Event]:
+    """The lead's latest predicted chance to convert, with its reasons (one row a lead)."""
+    rows = page_rows(
+        LeadPrediction.objects.filter(lead_id=window.lead_id).select_related("model"),
+        at="computed_at",
+        source="prediction",
+        window=window,
+    )
+    events = []
+    for row in rows:
+        reasons = [str(r.get("text")) for r in row.reasons or () if isinstance(r, dict) and r.get("text")]
+        title = f"Chance to convert: {row.probability:.0%} (predictive model version {row.model.number})"
+        events.append(Event(row.computed_at, "prediction", row.lead_id, "Prediction", title, " · ".join(reasons)))
+    return events
+
+
 register_source(Source("interaction", _interactions))
 register_source(Source("ledger", _ledger))
 register_source(Source("transition", _transitions))
+register_source(Source("prediction", _prediction))

@@ -21,7 +21,7 @@ from nurture.models import Delivery, Enrollment
 from routing import sales
 from routing.models import ActionRun, Outcome, QueueItem, RoutingAction, RoutingRule
 from scoring import outcomes, timeline
-from scoring.models import GroupTransition, Interaction, Lead, ScoreEntry, ScoreGroup
+from scoring.models import GroupTransition, Interaction, Lead, LeadPrediction, ScoreEntry, ScoreGroup, TrainedModel
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, adjust, marketer
@@ -98,6 +98,18 @@ def a_story(*, email: str = "ada@example.com", interactions: int = 1) -> Story:
     outcomes.recorder()(
         outcomes.ReportedOutcome(lead_id=lead.pk, kind="won", amount=Decimal("12500"), source="api:crm1")
     )
+    model = TrainedModel.objects.get_or_create(number=1, defaults={"algorithm": "logistic", "fitted": b""})[0]
+    LeadPrediction.objects.create(
+        lead=lead,
+        model=model,
+        probability=0.874,
+        reasons=[{"text": "+ visited pricing 3 times"}, {"text": "- student email domain"}],
+        computed_at=START + timedelta(minutes=30),
+    )
+    GroupTransition.objects.create(
+        lead=lead, kind="probability", direction="up", watch_percent=60, total_score=27, cause="prediction",
+        occurred_at=START + timedelta(minutes=31),
+    )  # fmt: skip
     return Story(lead, first, item)
 
 
@@ -161,6 +173,7 @@ def test_a_lead_with_every_kind_of_event_shows_each_with_its_text(carol: Client)
         "action_run",
         "queue_item",
         "outcome",
+        "prediction",
     }
     text = " ".join(page_text(response).split())
     for expected in [
@@ -183,6 +196,10 @@ def test_a_lead_with_every_kind_of_event_shows_each_with_its_text(carol: Client)
         "Budget: 20k approved · Authority: the CTO · Need: manual scoring · Timeline: June",
         "Sales Won, amount 12,500.00",
         "reported by api:crm1",
+        "Prediction Chance to convert: 87% (predictive model version 1)",
+        "+ visited pricing 3 times · - student email domain",
+        "Prediction Chance to convert rose to 60%",
+        "Chance to convert: 87% (predictive model version 1,",
     ]:
         assert expected in text, expected
     # The editable fields come first, the story below the form.

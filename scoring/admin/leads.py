@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from scoring import erasure, lead_export, selectors, services, timeline
@@ -24,6 +25,7 @@ from scoring.models import (
     Account,
     Interaction,
     Lead,
+    LeadPrediction,
     ScoreEntry,
     Visitor,
 )
@@ -93,6 +95,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         "last_activity_at",
         "why_this_score",
         "ledger_history",
+        "chance_to_convert",
     ]
     autocomplete_fields = ["account"]
     # The editable fields first; below them the score, why, and the lead's whole story
@@ -117,6 +120,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         ),
         ("Score", {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
         ("Why this score", {"fields": ["why_this_score", "ledger_history"]}),
+        ("Predicted chance to convert", {"fields": ["chance_to_convert"]}),
     ]
 
     def change_view(
@@ -162,6 +166,20 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 return redirect("admin:scoring_lead_change", lead.pk)
         context = {**self.admin_site.each_context(request), "lead": lead, "form": form, "opts": self.model._meta}
         return render(request, "admin/scoring/lead/adjust.html", context)
+
+    @admin.display(description="Chance to convert")
+    def chance_to_convert(self, obj: Lead) -> SafeString:
+        prediction = LeadPrediction.objects.filter(lead_id=obj.pk).select_related("model").first() if obj.pk else None
+        if prediction is None:
+            return SafeString("Not predicted yet: a predictive model is trained from won and lost leads.")
+        reasons = [str(r.get("text")) for r in prediction.reasons or () if isinstance(r, dict) and r.get("text")]
+        return format_html(
+            "<strong>{}</strong> (predictive model version {}, {}){}",
+            f"{prediction.probability:.0%}",
+            prediction.model.number,
+            prediction.computed_at.strftime("%Y-%m-%d %H:%M UTC"),
+            format_html_join("", "<br>{}", ((reason,) for reason in reasons)),
+        )
 
     @admin.display(description="Breakdown by rule")
     def why_this_score(self, obj: Lead) -> SafeString:
