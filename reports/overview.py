@@ -27,6 +27,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from reports import bins as binning
 from reports.models import DailyGroupCount, MqlTarget
@@ -34,16 +35,16 @@ from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
 from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup, StageChange
 
-NO_GROUP = "No group"
+NO_GROUP = gettext_lazy("No group")
 LATEST_TRANSITIONS = 20
 
 # The funnel's steps after "All leads": the stage (and every later one) that counts as reaching each.
 FUNNEL = (
-    ("All leads", None),
-    ("Marketing qualified (MQL)", LifecycleStage.MQL),
-    ("Sales qualified (SQL)", LifecycleStage.SQL),
-    ("Opportunity", LifecycleStage.OPPORTUNITY),
-    ("Won (customer)", LifecycleStage.CUSTOMER),
+    (gettext_lazy("All leads"), None),
+    (gettext_lazy("Marketing qualified (MQL)"), LifecycleStage.MQL),
+    (gettext_lazy("Sales qualified (SQL)"), LifecycleStage.SQL),
+    (gettext_lazy("Opportunity"), LifecycleStage.OPPORTUNITY),
+    (gettext_lazy("Won (customer)"), LifecycleStage.CUSTOMER),
 )
 # Stages off the path (subscriber, lead, disqualified) reach no step beyond "All leads".
 STAGE_STEP = {stage: step for step, (_, stage) in enumerate(FUNNEL) if stage}
@@ -78,13 +79,15 @@ def groups_now() -> Section:
     rows = [
         [name, str(minimum), str(counts.get(pk, 0)), _percent(counts.get(pk, 0), total)] for pk, name, minimum in groups
     ]
-    rows.append([NO_GROUP, "", str(counts.get(None, 0)), _percent(counts.get(None, 0), total)])
+    rows.append([str(NO_GROUP), "", str(counts.get(None, 0)), _percent(counts.get(None, 0), total)])
     return Section(
         "groups",
-        "Leads in each score group now",
-        "How many leads are in each score group right now, and their share of all leads. "
-        "Leads below the lowest group's score are in no group.",
-        ["Score group", "From score", "Leads", "Share of all leads"],
+        gettext("Leads in each score group now"),
+        gettext(
+            "How many leads are in each score group right now, and their share of all leads. "
+            "Leads below the lowest group's score are in no group."
+        ),
+        [gettext("Score group"), gettext("From score"), gettext("Leads"), gettext("Share of all leads")],
         rows,
         {"labels": [row[0] for row in rows], "values": [int(row[2]) for row in rows]},
     )
@@ -100,17 +103,19 @@ def groups_trend(*, today: date) -> Section:
         )
     }
     days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
-    series = [(pk, name) for pk, name in groups] + [(None, NO_GROUP)]
+    series = [(pk, name) for pk, name in groups] + [(None, str(NO_GROUP))]
     rows = []
     for day in days:
         counted = any((day, pk) in kept for pk, _ in series)
         rows.append([day.isoformat(), *[str(kept.get((day, pk), 0)) if counted else "" for pk, _ in series]])
     return Section(
         "trend",
-        f"Score groups over the last {TREND_DAYS} days",
-        "How many leads were in each score group at the end of each day. The count is taken every "
-        "night; a day left blank was not counted yet (manage.py reports_snapshot_rebuild counts past days).",
-        ["Day", *[name for _, name in series]],
+        gettext("Score groups over the last {days} days").format(days=TREND_DAYS),
+        gettext(
+            "How many leads were in each score group at the end of each day. The count is taken every "
+            "night; a day left blank was not counted yet (manage.py reports_snapshot_rebuild counts past days)."
+        ),
+        [gettext("Day"), *[name for _, name in series]],
         rows,
         {
             "labels": [row[0] for row in rows],
@@ -179,7 +184,7 @@ def funnel() -> Section:
         median = medians.get(i)
         rows.append(
             [
-                label,
+                str(label),
                 str(reached[i]),
                 _percent(reached[i], reached[i - 1]) if i else "",
                 f"{max(median[0], 0.0):.1f}" if median else "",
@@ -188,17 +193,19 @@ def funnel() -> Section:
         )
     return Section(
         "funnel",
-        "From lead to customer",
-        "How many leads ever reached each stage (a lead that skipped a stage counts for it too), "
-        "what share of the step before moved on, and how many days the typical lead took from the "
-        "step before (the median: half took less, half more; counted for the leads whose stage "
-        "history says when). Won means the lead became a customer, as marking a deal won does.",
+        gettext("From lead to customer"),
+        gettext(
+            "How many leads ever reached each stage (a lead that skipped a stage counts for it too), "
+            "what share of the step before moved on, and how many days the typical lead took from the "
+            "step before (the median: half took less, half more; counted for the leads whose stage "
+            "history says when). Won means the lead became a customer, as marking a deal won does."
+        ),
         [
-            "Stage",
-            "Leads that reached it",
-            "Moved on from the step before",
-            "Median days from the step before",
-            "Leads whose days are known",
+            gettext("Stage"),
+            gettext("Leads that reached it"),
+            gettext("Moved on from the step before"),
+            gettext("Median days from the step before"),
+            gettext("Leads whose days are known"),
         ],
         rows,
         {"labels": [row[0] for row in rows], "values": reached},
@@ -206,9 +213,18 @@ def funnel() -> Section:
 
 
 EXPLANATIONS = {
-    "fit": "How many leads have each fit score: points for who they are (industry, title, company size…).",
-    "engagement": "How many leads have each engagement score: points for what they did lately "
-    "(emails, visits, forms…), which fade when they go quiet.",
+    "fit": gettext_lazy(
+        "How many leads have each fit score: points for who they are (industry, title, company size…)."
+    ),
+    "engagement": gettext_lazy(
+        "How many leads have each engagement score: points for what they did lately "
+        "(emails, visits, forms…), which fade when they go quiet."
+    ),
+}
+# Each histogram's title and its first column.
+HISTOGRAM_WORDS = {
+    "fit": (gettext_lazy("Fit scores"), gettext_lazy("Fit score")),
+    "engagement": (gettext_lazy("Engagement scores"), gettext_lazy("Engagement score")),
 }
 
 
@@ -216,9 +232,9 @@ def _histogram(name: str, bins: binning.Bins | None, by_bin: dict[int, int]) -> 
     rows = [[bins.label(i), str(by_bin.get(i, 0))] for i in range(bins.count)] if bins else []
     return Section(
         name,
-        f"{name.capitalize()} scores",
-        EXPLANATIONS[name],
-        [f"{name.capitalize()} score", "Leads"],
+        str(HISTOGRAM_WORDS[name][0]),
+        str(EXPLANATIONS[name]),
+        [str(HISTOGRAM_WORDS[name][1]), gettext("Leads")],
         rows,
         {"labels": [row[0] for row in rows], "values": [int(row[1]) for row in rows]},
     )
@@ -280,10 +296,18 @@ def queues(*, now: datetime) -> Section:
         )
     return Section(
         "queues",
-        "Leads waiting for sales",
-        "Leads handed to a sales team that no rep has claimed yet, and how many of them have waited "
-        "longer than the team's SLA (the hours within which the team promises to claim a lead).",
-        ["Team", "Waiting", "Waiting past the SLA", "SLA (hours)", "Longest wait (hours)"],
+        gettext("Leads waiting for sales"),
+        gettext(
+            "Leads handed to a sales team that no rep has claimed yet, and how many of them have waited "
+            "longer than the team's SLA (the hours within which the team promises to claim a lead)."
+        ),
+        [
+            gettext("Team"),
+            gettext("Waiting"),
+            gettext("Waiting past the SLA"),
+            gettext("SLA (hours)"),
+            gettext("Longest wait (hours)"),
+        ],
         rows,
         {
             "labels": [row[0] for row in rows],
@@ -304,18 +328,27 @@ def transitions() -> Section:
         [
             _local(t.occurred_at),
             t.lead.name or t.lead.email or f"Lead {t.lead_id}",
-            t.from_group.name if t.from_group else NO_GROUP,
-            t.to_group.name if t.to_group else NO_GROUP,
-            "up" if t.direction == GroupTransition.Direction.UP else "down",
+            t.from_group.name if t.from_group else str(NO_GROUP),
+            t.to_group.name if t.to_group else str(NO_GROUP),
+            gettext("up") if t.direction == GroupTransition.Direction.UP else gettext("down"),
             str(t.total_score),
         ]
         for t in latest
     ]
     return Section(
         "transitions",
-        "Latest moves between score groups",
-        f"The {LATEST_TRANSITIONS} latest leads to enter or leave a score group, newest first.",
-        ["When", "Lead", "From", "To", "Direction", "Score after"],
+        gettext("Latest moves between score groups"),
+        gettext("The {count} latest leads to enter or leave a score group, newest first.").format(
+            count=LATEST_TRANSITIONS
+        ),
+        [
+            gettext("When"),
+            gettext("Lead"),
+            gettext("From"),
+            gettext("To"),
+            gettext("Direction"),
+            gettext("Score after"),
+        ],
         rows,
     )
 
@@ -373,14 +406,22 @@ def mqls_against_target(*, now: datetime) -> Section:
         )
     return Section(
         "mqls",
-        "MQLs delivered against the target",
-        "Marketing's side of the agreement with sales: the MQLs it committed to deliver each month (set "
-        "in the admin, under MQL targets) against the leads that reached MQL in the month. A lead reached "
-        "MQL when its stage became MQL, or went straight past it to SQL, opportunity or customer, from a "
-        "stage before it (none, subscriber, lead or disqualified), by the stage history; it counts once in "
-        "a month however often it did so, and again in a later month only if it reached MQL anew. Months "
-        "begin at midnight in Leadflow's time zone; the current month is counted to date.",
-        ["Month", "Target", "MQLs delivered", "Delivered of target", "Difference"],
+        gettext("MQLs delivered against the target"),
+        gettext(
+            "Marketing's side of the agreement with sales: the MQLs it committed to deliver each month (set "
+            "in the admin, under MQL targets) against the leads that reached MQL in the month. A lead reached "
+            "MQL when its stage became MQL, or went straight past it to SQL, opportunity or customer, from a "
+            "stage before it (none, subscriber, lead or disqualified), by the stage history; it counts once in "
+            "a month however often it did so, and again in a later month only if it reached MQL anew. Months "
+            "begin at midnight in Leadflow's time zone; the current month is counted to date."
+        ),
+        [
+            gettext("Month"),
+            gettext("Target"),
+            gettext("MQLs delivered"),
+            gettext("Delivered of target"),
+            gettext("Difference"),
+        ],
         rows,
         {
             "labels": [row[0] for row in rows],

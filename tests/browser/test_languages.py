@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from people.models import Preference
 from tests.factories import LeadFactory
-from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory
+from tests.reports.dataset import overview_data
+from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, group, marketer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -50,3 +52,36 @@ def test_a_spanish_browser_logs_in_in_spanish_and_switches_to_english(browser: B
     assert page.get_by_role("link", name="Sales queue").is_visible()
     assert Preference.objects.get(user=rep.user).language == "en"
     context.close()
+
+
+def test_a_spanish_marketer_reads_the_overview_in_spanish(browser: Browser, live_server: object) -> None:
+    base = str(live_server)
+    reading = Permission.objects.get(content_type__app_label="reports", codename="view_reports")
+    group("Marketing").permissions.add(reading)
+    marketer(username="lucia")
+    overview_data()
+
+    page = browser.new_context(locale="es-CR").new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Usuario").fill("lucia")
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    page.wait_for_url(f"{base}/reports/")
+    page.wait_for_selector("body[data-charts=drawn]")
+    assert page.get_by_role("heading", name="Resumen").is_visible()
+    assert page.get_by_role("heading", name="Leads en cada grupo de puntuación ahora").is_visible()
+    assert page.get_by_role("heading", name="De lead a cliente").is_visible()
+    assert page.get_by_role("link", name="Descargar CSV").first.is_visible()
+    text = page.locator("main").inner_text().lower()
+    for english in [
+        "Leads in each score group now",
+        "From lead to customer",
+        "Download CSV",
+        "Where your leads are",
+        "Share of all leads",
+        "Leads waiting for sales",
+        "Latest moves between score groups",
+    ]:
+        assert english.lower() not in text, english
+    # The funnel's steps in Spanish, in its table.
+    assert "Calificado por marketing (MQL)" in page.locator("#section-funnel").inner_text()
