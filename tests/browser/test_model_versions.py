@@ -58,7 +58,8 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     # The San José rule: 20 points instead of 8; its page says how many leads it matches.
     page.locator("tr", has_text="Lives or works in San José").get_by_role("link", name="Edit").click()
     page.fill("#id_points", "20")
-    page.locator("input[name=_continue]").click()
+    with page.expect_navigation():  # "Save and continue" comes back to the same address
+        page.locator("input[name=_continue]").click()
     assert "matches 3 lead(s) now" in page.locator("body").inner_text()
     page.locator("input[name=_save]").click()
     page.wait_for_url(re.compile(r".*/admin/scoring/modelversion/\d+/change/$"))
@@ -67,6 +68,7 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     page.locator("tr", has_text="nurture").get_by_role("link", name="Edit").click()
     page.fill("#id_min_score", "5")
     page.locator("input[name=_save]").click()
+    page.wait_for_url(re.compile(r".*/admin/scoring/modelversion/\d+/change/$"))
     # The live model is as it was.
     assert ScoringRule.objects.get(key="lives-or-works-in-san-jose").points == 8
     assert ScoreGroup.objects.get(key="nurture").min_score == 40
