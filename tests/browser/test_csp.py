@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import User
+from playwright.sync_api import expect
 
 from nurture import links
 from nurture.models import Step
@@ -65,7 +66,7 @@ def test_sales_login_and_queue_work_under_the_policy(browser: Browser, live_serv
     assert "sales.css" in page.content()
     assert page.locator("header.topbar").evaluate("e => getComputedStyle(e).display") != "inline"  # styled
     page.locator(f"#item-{item.pk}").get_by_role("button", name="Claim").click()
-    assert "Claimed Ada Lovelace" in page.locator(".messages").inner_text()
+    expect(page.locator(".messages")).to_contain_text("Claimed Ada Lovelace")
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r".*/accounts/login/$"))
     assert violations == []

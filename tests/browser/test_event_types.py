@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 
 from intake.api_keys import api_key_issue
 from scoring.models import EventType, SegmentEvent
@@ -64,7 +65,7 @@ def test_a_marketer_sees_every_type_and_maps_a_segment_name(
     page.fill("#id_label", "Trial started")
     page.fill("#id_segment_events-0-name", "Trial Started")
     page.locator("input[name=_save]").click()
-    assert "was changed successfully" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     row = page.locator("#result_list tbody tr").filter(has_text="trial_started").inner_text()
     assert "Trial started" in row
     assert "declared" in row

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from scoring import services
 from scoring.models import ModelVersion, ReplayRun, ScoreGroup, ScoringRule
@@ -52,7 +53,7 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     page.get_by_role("link", name=re.compile("Add model version")).click()
     page.fill("#id_name", "Locals count more")
     page.locator("input[name=_save]").click()
-    assert "made from the live model" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("made from the live model")
     page.screenshot(path=str(tmp_path / "draft.png"), full_page=True)
 
     # The San José rule: 20 points instead of 8; its page says how many leads it matches.
@@ -94,7 +95,7 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     page.screenshot(path=str(tmp_path / "publish.png"), full_page=True)
     page.fill("#id_note", "Local parents buy more")
     page.get_by_role("button", name="Publish").click()
-    assert "is live" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("is live")
     listing = page.locator("#result_list").inner_text()
     assert "Version 2: Locals count more" in listing
     assert "Local parents buy more" in listing

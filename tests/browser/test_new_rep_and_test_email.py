@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import User
+from playwright.sync_api import expect
 
 from routing.models import Rep, Team
 from tests.nurture.conftest import Sink
@@ -95,7 +96,7 @@ def test_a_marketer_sends_a_step_to_themselves(browser: Browser, live_server: ob
     admin_log_in(page, base, "carol", PASSWORD, path)
     page.get_by_role("link", name="Preview and send me a test").click()
     page.get_by_role("button", name=f"Send me a test of step {step.position}").click()
-    assert "Test email “[Test] Welcome, Ana” sent to carol@toys.example." in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("Test email “[Test] Welcome, Ana” sent to carol@toys.example.")
     assert page.url.endswith(f"#step-{step.pk}")
     [message] = smtp.to("carol@toys.example")
     assert message["Subject"] == "[Test] Welcome, Ana"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from playwright.sync_api import expect
 
 from nurture.models import Sequence
 from routing.models import RoutingAction, RoutingRule
@@ -88,7 +89,7 @@ def test_a_marketer_builds_a_rule_from_rows_and_kinds(browser: Browser, live_ser
     page.fill("#id_conditions-0-value_text", "Spain, Portugal")
     page.locator("#actions-0 select[name='actions-0-sequence']").select_option(label="Nurture")
     save(page)
-    assert "was added successfully" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
     made = RoutingRule.objects.get(name="Iberian pros")
     assert list(made.conditions.values_list("field", "operator", "value")) == [
         ("country", "one_of", ["Spain", "Portugal"])
@@ -109,6 +110,6 @@ def test_a_setting_left_from_another_kind_is_not_kept(browser: Browser, live_ser
     action.locator("select[name='actions-0-kind']").select_option("set_stage")
     action.locator("select[name='actions-0-stage']").select_option("mql")
     save(page)
-    assert "was changed successfully" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     saved = RoutingAction.objects.get(rule=rule)
     assert (saved.kind, saved.stage, saved.tag) == ("set_stage", "mql", "")

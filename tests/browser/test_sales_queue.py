@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from routing import services
 from routing.models import Outcome, QueueItem, RoutingAction, RoutingRule
@@ -89,25 +90,25 @@ def test_reps_work_the_queue_and_a_marketer_reroutes_in_the_admin(
     alice.screenshot(path=str(tmp_path / "queue.png"), full_page=True)
 
     first.get_by_role("button", name="Claim").click()
-    assert "Claimed Ada Lovelace" in alice.locator(".messages").inner_text()
+    expect(alice.locator(".messages")).to_contain_text("Claimed Ada Lovelace")
 
     bob.locator(f"#item-{item.pk}").get_by_role("button", name="Claim").click()
-    assert "Already claimed by alice." in bob.locator(".messages").inner_text()
+    expect(bob.locator(".messages")).to_contain_text("Already claimed by alice.")
     assert bob.locator(f"#item-{item.pk}").count() == 0  # no longer in bob's queue
 
     card = alice.locator(f"#item-{item.pk}")
     card.get_by_role("button", name="Accept").click()
-    assert "Accepted Ada Lovelace." in alice.locator(".messages").inner_text()
+    expect(alice.locator(".messages")).to_contain_text("Accepted Ada Lovelace.")
     card.locator("summary", has_text=re.compile(r"^Qualify")).click()
     card.locator("input[name=budget]").fill("€20k this quarter")
     card.locator("input[name=authority]").fill("She signs")
     card.locator("input[name=need]").fill("Scores by hand today")
     card.locator("input[name=timeline]").fill("June")
     card.get_by_role("button", name="Qualify", exact=True).click()
-    assert "Qualified Ada Lovelace." in alice.locator(".messages").inner_text()
+    expect(alice.locator(".messages")).to_contain_text("Qualified Ada Lovelace.")
     alice.locator(f"#item-{item.pk}").get_by_label("Deal amount (optional)").fill("12,500")
     alice.locator(f"#item-{item.pk}").get_by_role("button", name="Mark won").click()
-    assert "Marked Ada Lovelace won." in alice.locator(".messages").inner_text()
+    expect(alice.locator(".messages")).to_contain_text("Marked Ada Lovelace won.")
     assert alice.locator(f"#item-{item.pk}").count() == 0
     item.refresh_from_db()
     assert item.owner is not None
@@ -129,7 +130,7 @@ def test_reps_work_the_queue_and_a_marketer_reroutes_in_the_admin(
     admin.wait_for_url(re.compile(rf".*/admin/routing/routingrule/{rule.pk}/change/$"))
     admin.fill("#id_threshold", "60")
     admin.locator("input[name=_save]").click()
-    assert "was changed successfully" in admin.locator(".messagelist").inner_text()
+    expect(admin.locator(".messagelist")).to_contain_text("was changed successfully")
 
     grace = LeadFactory.create(first_name="Grace", last_name="Hopper")
     scoring.lead_adjust_score(lead_id=grace.pk, dimension=Dimension.ENGAGEMENT, delta=65, note="webinar")
