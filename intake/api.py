@@ -13,12 +13,13 @@ from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from intake import errors, ingest
 from intake import events as checks
-from intake import ingest
 from intake.api_keys import KeyHasScope, request_api_key, required_scope
 from intake.bodies import JSONBodyParser, PayloadTooLarge
 from intake.models import ApiScope
@@ -109,15 +110,24 @@ AcceptedSerializer = inline_serializer(
                 "index": serializers.IntegerField(),
                 "id": serializers.JSONField(allow_null=True),
                 "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+                "codes": serializers.DictField(
+                    child=serializers.ListField(child=serializers.CharField()),
+                    help_text="The errors' stable codes, field by field (e.g. required, invalid, unknown_field).",
+                ),
             },
             many=True,
         ),
     },
 )
-ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
+CODE = serializers.CharField(help_text="A stable code for programs (e.g. not_authenticated); the text may change.")
+ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField(), "code": CODE})
 ScopeErrorSerializer = inline_serializer(
     "ScopeError",
-    {"detail": serializers.CharField(), "required_scope": serializers.ChoiceField(choices=ApiScope.choices)},
+    {
+        "detail": serializers.CharField(),
+        "code": CODE,
+        "required_scope": serializers.ChoiceField(choices=ApiScope.choices),
+    },
 )
 
 
@@ -160,7 +170,9 @@ class EventsView(ScopedAPIView):
                 raise exceptions.ValidationError({"events": ["must be a list of events"]})
             limit = settings.LEADFLOW_MAX_BATCH_EVENTS
             if len(raws) > limit:
-                raise exceptions.ValidationError({"events": [f"at most {limit} events per request, got {len(raws)}"]})
+                raise exceptions.ValidationError(
+                    {"events": [f"at most {limit} events per request, got {len(raws)}"]}, code="max_length"
+                )
         elif isinstance(data, dict):
             raws = [data]
         else:
@@ -171,7 +183,7 @@ class EventsView(ScopedAPIView):
             {
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
-                "rejected": [{"index": r.index, "id": r.id, "errors": r.errors} for r in rejected],
+                "rejected": [{"index": r.index, "id": r.id, "errors": r.errors, "codes": r.codes} for r in rejected],
             },
             status=status.HTTP_202_ACCEPTED,
         )
@@ -211,11 +223,18 @@ class LeadInSerializer(serializers.Serializer[Any]):
         return {"email": serializers.EmailField(max_length=254), **{name: _lead_field(name) for name in writable}}
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
-        return super().to_internal_value(data)
+        # Unknown fields are refused by name, with the other fields' problems (all at once).
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        refused = {name: [ErrorDetail("unknown field", code=errors.UNKNOWN_FIELD)] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if refused and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **refused}) from None
+            raise
+        if refused:
+            raise serializers.ValidationError(refused)
+        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Text fields refuse NUL and lone surrogates themselves (DRF's CharField);
@@ -318,7 +337,13 @@ class LeadsView(ScopedAPIView):
             400: ErrorSerializer,
             401: ErrorSerializer,
             403: ScopeErrorSerializer,
-            409: inline_serializer("Conflict", {"external_id": serializers.ListField(child=serializers.CharField())}),
+            409: inline_serializer(
+                "Conflict",
+                {
+                    "external_id": serializers.ListField(child=serializers.CharField()),
+                    "error_codes": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+                },
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -332,7 +357,9 @@ class LeadsView(ScopedAPIView):
         try:
             lead, created = services.lead_upsert(email=email.lower(), fields=fields)
         except services.LeadConflict as exc:
-            return Response({exc.field: [exc.reason]}, status=status.HTTP_409_CONFLICT)
+            return Response(
+                errors.field_refusal(exc.field, exc.reason, errors.CONFLICT), status=status.HTTP_409_CONFLICT
+            )
         return Response(lead_data(_lead(lead.pk)), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
@@ -344,7 +371,7 @@ class LeadsView(ScopedAPIView):
         """Find a lead by email (case-insensitive): a list of none or one."""
         email = request.query_params.get("email", "").strip()
         if not email:
-            raise exceptions.ValidationError({"email": ["give ?email=… to find a lead"]})
+            raise exceptions.ValidationError({"email": ["give ?email=… to find a lead"]}, code=errors.REQUIRED)
         leads = Lead.objects.select_related("score_group", "owner").filter(email__iexact=email)
         return Response([lead_data(lead) for lead in leads])
 

@@ -85,7 +85,11 @@ def api_key_revoke(*, api_key: ApiKey) -> None:
 
 
 class InvalidKey(Exception):
-    pass
+    """A key refused; ``code`` is the stable code the API answers with (intake.errors)."""
+
+    def __init__(self, message: str, code: str = "invalid_key") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def api_key_verify(key: str) -> ApiKey:
@@ -98,7 +102,7 @@ def api_key_verify(key: str) -> ApiKey:
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(body)):
         raise InvalidKey("The API key is not valid.")
     if api_key.revoked_at is not None:
-        raise InvalidKey("The API key was revoked.")
+        raise InvalidKey("The API key was revoked.", code="revoked_key")
     now = timezone.now()
     # Record use at most once a minute: one write, not one per request.
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
@@ -134,7 +138,9 @@ class BearerKeyAuthentication(authentication.BaseAuthentication):
         if scheme.lower() != self.keyword.lower():
             return None
         if not key.strip():
-            raise exceptions.AuthenticationFailed("The Authorization header has no key after Bearer.")
+            raise exceptions.AuthenticationFailed(
+                "The Authorization header has no key after Bearer.", code="invalid_key"
+            )
         return self.credentials(key)
 
     @staticmethod
@@ -142,7 +148,7 @@ class BearerKeyAuthentication(authentication.BaseAuthentication):
         try:
             api_key = api_key_verify(key)
         except InvalidKey as exc:
-            raise exceptions.AuthenticationFailed(str(exc)) from None
+            raise exceptions.AuthenticationFailed(str(exc), code=exc.code) from None
         return ApiKeyUser(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -172,12 +178,13 @@ class KeyHasScope(permissions.BasePermission):
             return True
         scope = required_scope(view, request.method or "")
         if scope is None:
-            raise exceptions.PermissionDenied(f"No API key scope allows {request.method} here.")
+            raise exceptions.PermissionDenied(f"No API key scope allows {request.method} here.", code="no_scope")
         api_key = request.auth
         if isinstance(api_key, ApiKey) and api_key_has_scope(api_key, scope):
             return True
         raise exceptions.PermissionDenied(
-            {"detail": f"This API key lacks the scope {scope.value}.", "required_scope": scope.value}
+            {"detail": f"This API key lacks the scope {scope.value}.", "required_scope": scope.value},
+            code="missing_scope",
         )
 
 

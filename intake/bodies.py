@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 
+from intake import errors
 from intake.cors import cors
 from intake.events import NUL_MESSAGE, SURROGATE_MESSAGE
 
@@ -50,15 +51,20 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class BodyError(Exception):
-    """A body refused whole: the HTTP status, the field path (None: the body as such) and why."""
+    """A body refused whole: the HTTP status, the field path (None: the body as such), why,
+    and the stable code a program reads (intake.errors): ``payload_too_large`` for a 413,
+    ``parse_error`` for a body that is not JSON, ``invalid`` for a field's value unless told."""
 
-    def __init__(self, status: int, field: str | None, reason: str) -> None:
+    def __init__(self, status: int, field: str | None, reason: str, code: str | None = None) -> None:
         super().__init__(f"{field}: {reason}" if field else reason)
         self.status, self.field, self.reason = status, field, reason
+        self.code = code or ("payload_too_large" if status == 413 else errors.INVALID if field else "parse_error")
 
 
 def _deep(path: str) -> BodyError:
-    return BodyError(400, path or "body", f"nested deeper than {MAX_BODY_DEPTH} levels (objects and lists)")
+    return BodyError(
+        400, path or "body", f"nested deeper than {MAX_BODY_DEPTH} levels (objects and lists)", errors.TOO_DEEP
+    )
 
 
 def _finite(text: str) -> float:
@@ -207,10 +213,11 @@ def _default_limit() -> int:
 
 
 def _api_answer(error: BodyError) -> JsonResponse:
-    """DRF's shapes: ``{"field": ["reason"]}`` or ``{"detail": "reason"}``."""
+    """DRF's shapes with their codes (intake.errors): ``{"field": ["reason"], "error_codes":
+    {"field": ["code"]}}`` or ``{"detail": "reason", "code": "code"}``."""
     if error.field:
-        return JsonResponse({error.field: [error.reason]}, status=error.status)
-    return JsonResponse({"detail": error.reason}, status=error.status)
+        return JsonResponse(errors.field_refusal(error.field, error.reason, error.code), status=error.status)
+    return JsonResponse({"detail": error.reason, "code": error.code}, status=error.status)
 
 
 def _segment_answer(error: BodyError) -> JsonResponse:
@@ -308,5 +315,6 @@ class JSONBodyParser(BaseParser):
             return json_parse(stream.read())
         except BodyError as error:
             if error.status == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-                raise PayloadTooLarge(error.reason) from None
-            raise exceptions.ParseError({error.field: [error.reason]} if error.field else error.reason) from None
+                raise PayloadTooLarge(error.reason, code=error.code) from None
+            detail = {error.field: [error.reason]} if error.field else error.reason
+            raise exceptions.ParseError(detail, code=error.code) from None

@@ -25,6 +25,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from intake.errors import INVALID, REQUIRED, UNKNOWN_FIELD
 from scoring import event_types
 from scoring.timestamps import timestamp_in_range
 
@@ -62,6 +63,8 @@ class Rejection:
     index: int
     id: object
     errors: dict[str, list[str]]
+    # The same shape with a stable code for each message (intake.errors).
+    codes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def timestamp_parse(value: object) -> datetime:
@@ -187,18 +190,22 @@ def lead_id_check(value: object) -> str:
 def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
     """One event, checked; every problem is named by its field."""
     if not isinstance(raw, Mapping):
-        return Rejection(index, None, {"non_field_errors": ["an event must be a JSON object"]})
+        return Rejection(
+            index, None, {"non_field_errors": ["an event must be a JSON object"]}, {"non_field_errors": [INVALID]}
+        )
     errors: dict[str, list[str]] = {}
+    codes: dict[str, list[str]] = {}
 
-    def fail(name: str, message: str) -> None:
+    def fail(name: str, message: str, code: str = INVALID) -> None:
         errors.setdefault(name, []).append(message)
+        codes.setdefault(name, []).append(code)
 
     for name in sorted(set(raw) - EVENT_FIELDS):
-        fail(name, "unknown field")
+        fail(name, "unknown field", UNKNOWN_FIELD)
 
     event_id = ""
     if "id" not in raw or raw["id"] is None:
-        fail("id", "required: the event's unique id, used to ignore repeats")
+        fail("id", "required: the event's unique id, used to ignore repeats", REQUIRED)
     else:
         try:
             event_id = _text_id(raw["id"], limit=MAX_ID_LENGTH)
@@ -207,7 +214,7 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
 
     kind = raw.get("type")
     if kind is None:
-        fail("type", "required")
+        fail("type", "required", REQUIRED)
     else:
         type_problem = event_types.type_name_problem(kind)
         if type_problem:
@@ -227,7 +234,7 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
             fail("lead", 'must be an object: {"email": …} or {"external_id": …}')
         else:
             for name in sorted(set(lead) - LEAD_REF_FIELDS):
-                fail(f"lead.{name}", "unknown field; send lead attributes to /api/v1/leads")
+                fail(f"lead.{name}", "unknown field; send lead attributes to /api/v1/leads", UNKNOWN_FIELD)
             if lead.get("email") is not None:
                 try:
                     email = email_normalize(lead["email"])
@@ -239,7 +246,7 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
                 except ValueError as exc:
                     fail("lead.external_id", str(exc))
             if lead.get("email") is None and lead.get("external_id") is None:
-                fail("lead", "give email or external_id")
+                fail("lead", "give email or external_id", REQUIRED)
     if raw.get("visitor_id") is not None:
         value = raw["visitor_id"]
         if is_visitor_id(value):
@@ -247,7 +254,7 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
         else:
             fail("visitor_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")
     if lead is None and raw.get("visitor_id") is None:
-        fail("lead", "required (or visitor_id for an anonymous visitor)")
+        fail("lead", "required (or visitor_id for an anonymous visitor)", REQUIRED)
 
     properties = raw.get("properties")
     if properties is None:
@@ -260,7 +267,7 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
             fail(*problem)
 
     if errors:
-        return Rejection(index, raw.get("id"), errors)
+        return Rejection(index, raw.get("id"), errors, codes)
     return Event(
         index=index,
         id=event_id,

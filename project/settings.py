@@ -251,6 +251,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    # Every refusal carries stable codes beside its English text (intake.errors).
+    "EXCEPTION_HANDLER": "intake.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadflow API",

@@ -121,6 +121,7 @@ def test_each_endpoint_refuses_a_key_without_its_scope_and_changes_nothing(world
     assert response.status_code == 403
     assert response.json() == {  # type: ignore[attr-defined]
         "detail": f"This API key lacks the scope {scope.value}.",
+        "code": "missing_scope",
         "required_scope": scope.value,
     }
     assert state() == before

@@ -127,12 +127,18 @@ def test_keys_missing_wrong_or_revoked_get_401(db: None) -> None:
     assert post(anonymous, event(1)).status_code == 401
     wrong = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION="Bearer lf_0000_nope")
     response = post(wrong, event(1))
-    assert (response.status_code, response.json()) == (401, {"detail": "The API key is not valid."})
+    assert (response.status_code, response.json()) == (
+        401,
+        {"detail": "The API key is not valid.", "code": "invalid_key"},
+    )
     issued = api_key_issue(name="Old CRM")
     api_key_revoke(api_key=issued.api_key)
     revoked = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {issued.key}")
     response = post(revoked, event(1))
-    assert (response.status_code, response.json()) == (401, {"detail": "The API key was revoked."})
+    assert (response.status_code, response.json()) == (
+        401,
+        {"detail": "The API key was revoked.", "code": "revoked_key"},
+    )
     assert not Interaction.objects.exists()
 
 

@@ -64,7 +64,8 @@ def test_the_api_refuses_a_field_not_in_the_list_by_name() -> None:
     api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
     body = {"email": "ana@example.com", "fit_score": 100, "owner": "ana"}
     response = api.post("/api/v1/leads", body, content_type="application/json")
-    assert (response.status_code, set(response.json())) == (400, {"fit_score", "owner"})
+    assert (response.status_code, set(response.json())) == (400, {"fit_score", "owner", "error_codes"})
+    assert response.json()["error_codes"] == {"fit_score": ["unknown_field"], "owner": ["unknown_field"]}
 
 
 @pytest.mark.parametrize("name", FIT)

@@ -157,7 +157,10 @@ def test_attributes_nested_past_ten_levels_are_refused_naming_the_place(api: Cli
     response = upsert(api, {"email": "a@example.com", "attributes": deep})
     assert (response.status_code, response.json()) == (
         400,
-        {"attributes" + ".a" * 10: ["nested deeper than 10 levels (objects and lists)"]},
+        {
+            "attributes" + ".a" * 10: ["nested deeper than 10 levels (objects and lists)"],
+            "error_codes": {"attributes" + ".a" * 10: ["invalid"]},
+        },
     )
 
 
@@ -166,7 +169,10 @@ def test_an_external_id_another_lead_has_is_a_conflict_answered_at_once(
 ) -> None:
     services.lead_upsert(email="ana@example.com", fields={"external_id": "crm-1"})
     services.lead_upsert(email="bea@example.com", fields={"city": "Fresno"})
-    conflict = {"external_id": ["another lead already has this external_id"]}
+    conflict = {
+        "external_id": ["another lead already has this external_id"],
+        "error_codes": {"external_id": ["conflict"]},
+    }
     with django_assert_max_num_queries(10):  # no retry loop
         created = upsert(api, {"email": "cy@example.com", "external_id": "crm-1", "city": "Lima"})
     assert (created.status_code, created.json()) == (409, conflict)

@@ -1,0 +1,63 @@
+"""The API's refusals as programs read them: a stable code beside each message.
+
+The texts are English whatever the caller's language (they are for programs, and the
+people who write them); a program should branch on the codes, which do not change when
+a text is reworded:
+
+- a refusal of the request as such: ``{"detail": "…", "code": "not_authenticated"}``;
+- refusals by field: DRF's ``{"field": ["…"]}`` as before, with the same shape of codes
+  beside them under ``error_codes``: ``{"email": ["…"], "error_codes": {"email": ["invalid"]}}``;
+- an event refused inside a batch: ``{"index": 3, "id": …, "errors": {…}, "codes": {…}}``.
+
+Codes are DRF's where DRF refuses (``required``, ``invalid``, ``null``, ``max_length``,
+``not_authenticated``, ``permission_denied``, ``not_found``, ``throttled``,
+``parse_error``, ``unsupported_media_type``…) and Leadflow's own otherwise (listed in
+the README).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+# Leadflow's own codes, beside DRF's.
+UNKNOWN_FIELD = "unknown_field"
+REQUIRED = "required"
+INVALID = "invalid"
+TOO_LARGE = "too_large"
+TOO_DEEP = "too_deep"
+CONFLICT = "conflict"
+
+CODES_KEY = "error_codes"
+
+
+def codes_of(detail: Any) -> Any:
+    """The codes of DRF's error detail, in the same shape (a plain text counts as ``invalid``)."""
+    if isinstance(detail, dict):
+        return {key: codes_of(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [codes_of(value) for value in detail]
+    return getattr(detail, "code", None) or INVALID
+
+
+def with_codes(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (DRF's shapes) with its codes added: ``code`` beside a ``detail``, else
+    ``error_codes`` beside the fields."""
+    if "detail" in body:
+        return {**body, "code": codes_of(body["detail"])}
+    return {**body, CODES_KEY: codes_of(body)}
+
+
+def field_refusal(field: str, reason: str, code: str) -> dict[str, Any]:
+    """One field refused, in the API's shape."""
+    return {field: [reason], CODES_KEY: {field: [code]}}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, with the codes added to every refusal it answers."""
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict):
+        response.data = with_codes(response.data)
+    return response
