@@ -4,7 +4,10 @@ import os
 
 
 def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    """The variable's value, or ``default`` when it is unset or blank (``DATABASE_URL=``
+    in a shell or a compose file means "not set", as it does for the switches below)."""
+    raw = os.environ.get(name, "")
+    return raw if raw.strip() else default
 
 
 def env_bool(name: str, default: bool) -> bool:

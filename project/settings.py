@@ -6,7 +6,6 @@ Celery broker kept in files under ``var/broker`` (no server needed). Set
 """
 
 import ipaddress
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LEADFLOW_VAR_DIR", str(BASE_DIR / "var")))
 
-if "DATABASE_URL" not in os.environ or env_str("CELERY_BROKER_URL", "filesystem://") == "filesystem://":
+if not env_str("DATABASE_URL", "") or env_str("CELERY_BROKER_URL", "filesystem://") == "filesystem://":
     # Embedded defaults keep their SQLite file and broker messages here.
     (VAR_DIR / "broker" / "queue").mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "broker" / "processed").mkdir(parents=True, exist_ok=True)
