@@ -11,7 +11,7 @@ from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
 from scoring.models.predictive import LeadPrediction, PredictiveSettings, TrainedModel
-from scoring.models.records import SetAside, SuppressedAddress
+from scoring.models.records import FreeMailDomain, SetAside, SuppressedAddress
 from scoring.models.versions import DraftDecayPolicy, DraftScoreGroup, DraftScoringRule, ModelVersion, ReplayRun
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "DraftScoreGroup",
     "DraftScoringRule",
     "EventType",
+    "FreeMailDomain",
     "GroupTransition",
     "Interaction",
     "Lead",

@@ -21,10 +21,22 @@ def validate_time_zone(value: str) -> None:
 
 
 class Account(models.Model):
-    """A company; leads belong to one by their email domain."""
+    """A company. Its leads belong to it by their email's domain (not a free-mail one),
+    or by its id in another system (``external_id``) when the API names it; scoring's
+    services (scoring.services.accounts) keep the membership."""
 
     name = models.CharField(max_length=200)
-    domain = models.CharField(max_length=253, unique=True)
+    # NULL, not "", when unknown (an account known only by its external id): unique ignores NULLs.
+    domain = models.CharField(
+        max_length=253, unique=True, null=True, blank=True, help_text="Leads with email at this domain belong here."
+    )
+    external_id = models.CharField(
+        max_length=200,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The company's id in another system (a CRM): the API's account_id on a lead.",
+    )
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
@@ -40,7 +52,7 @@ class Account(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name or self.domain
+        return self.name or self.domain or self.external_id or f"account {self.pk}"
 
 
 class LifecycleStage(models.TextChoices):
@@ -72,6 +84,9 @@ class Lead(models.Model):
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
     )
+    # The account was named (by the API's account_id, or a person in the admin) rather
+    # than found by the email's domain: the domain no longer moves the lead.
+    account_explicit = models.BooleanField(default=False, db_default=False, editable=False)
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)

@@ -8,10 +8,12 @@ interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.replay`
 beside the live model, writing no score), :mod:`~scoring.services.decay`,
 :mod:`~scoring.services.model` (the model file, regrouping),
 :mod:`~scoring.services.event_types` (types counted as they come, declared by the file) and
-:mod:`~scoring.services.background` (handing work to the workers). The names other
+:mod:`~scoring.services.background` (handing work to the workers),
+:mod:`~scoring.services.accounts` (which account a lead belongs to). The names other
 apps use are kept here.
 """
 
+from scoring.services.accounts import Assigned, leads_accounts_assign, leads_accounts_assign_all
 from scoring.services.background import enqueue
 from scoring.services.decay import SET_ASIDE_DECAY, DecaySummary, decay_policy_set, leads_decay
 from scoring.services.engagement import (
@@ -84,6 +86,7 @@ __all__ = [
     "SET_ASIDE_FIT",
     "SET_ASIDE_INTERACTION",
     "SET_ASIDE_RESCORE",
+    "Assigned",
     "Crossing",
     "DecaySummary",
     "LeadConflict",
@@ -104,6 +107,8 @@ __all__ = [
     "lead_save",
     "lead_unsubscribe",
     "lead_upsert",
+    "leads_accounts_assign",
+    "leads_accounts_assign_all",
     "leads_assignment_set",
     "leads_by_email",
     "leads_create",
