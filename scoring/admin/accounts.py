@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
-from scoring.models import Account, FreeMailDomain
+from scoring import services
+from scoring.models import Account, AccountSettings, FreeMailDomain
 
 
 @admin.register(Account)
@@ -20,3 +23,22 @@ class FreeMailDomainAdmin(admin.ModelAdmin[FreeMailDomain]):
 
     list_display = ["domain"]
     search_fields = ["domain"]
+
+
+@admin.register(AccountSettings)
+class AccountSettingsAdmin(admin.ModelAdmin[AccountSettings]):
+    """How accounts roll up their leads' scores; saving recomputes every account."""
+
+    fields = ["rollup", "top_n"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not AccountSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: AccountSettings | None = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: AccountSettings, form: forms.ModelForm[AccountSettings], change: bool
+    ) -> None:
+        saved = services.account_settings_set(rollup=obj.rollup, top_n=obj.top_n)
+        obj.pk = saved.pk

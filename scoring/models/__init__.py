@@ -6,6 +6,7 @@ do (:mod:`~scoring.models.leads`), the ledger and what happens over time
 (:mod:`~scoring.models.versions`) and predictive scoring
 (:mod:`~scoring.models.predictive`). Every name is kept here."""
 
+from scoring.models.accounts import AccountEntry, AccountSettings, StaleAccount
 from scoring.models.design import Campaign, DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
 from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
@@ -16,6 +17,8 @@ from scoring.models.versions import DraftDecayPolicy, DraftScoreGroup, DraftScor
 
 __all__ = [
     "Account",
+    "AccountEntry",
+    "AccountSettings",
     "Campaign",
     "DecayPolicy",
     "DecayRun",
@@ -43,6 +46,7 @@ __all__ = [
     "SegmentEvent",
     "SetAside",
     "StageChange",
+    "StaleAccount",
     "SuppressedAddress",
     "TrainedModel",
     "Visitor",

@@ -46,10 +46,18 @@ class Account(models.Model):
         validators=[validate_time_zone],
         help_text="IANA name, e.g. America/Los_Angeles: when its leads get email.",
     )
+    # Cached sums of the account ledger (scoring.models.AccountEntry), by dimension; only
+    # scoring.services.accounts writes them, with the ledger rows, holding the row lock.
+    lead_score = models.IntegerField(default=0, editable=False, help_text="Its leads' scores, rolled up.")
+    fit_score = models.IntegerField(default=0, editable=False, help_text="From the account fit rules.")
+    total_score = models.GeneratedField(
+        expression=F("lead_score") + F("fit_score"), output_field=models.IntegerField(), db_persist=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        indexes = [models.Index(fields=["-total_score", "id"], name="account_total_score_idx")]
 
     def __str__(self) -> str:
         return self.name or self.domain or self.external_id or f"account {self.pk}"

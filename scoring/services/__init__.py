@@ -13,7 +13,16 @@ beside the live model, writing no score), :mod:`~scoring.services.decay`,
 apps use are kept here.
 """
 
-from scoring.services.accounts import Assigned, leads_accounts_assign, leads_accounts_assign_all
+from scoring.services.accounts import (
+    Assigned,
+    account_settings_get,
+    account_settings_set,
+    accounts_refresh,
+    accounts_refresh_pending,
+    accounts_rescore,
+    leads_accounts_assign,
+    leads_accounts_assign_all,
+)
 from scoring.services.background import enqueue
 from scoring.services.decay import SET_ASIDE_DECAY, DecaySummary, decay_policy_set, leads_decay
 from scoring.services.engagement import (
@@ -94,6 +103,11 @@ __all__ = [
     "LedgerRow",
     "ModelImportSummary",
     "RecordedInteraction",
+    "account_settings_get",
+    "account_settings_set",
+    "accounts_refresh",
+    "accounts_refresh_pending",
+    "accounts_rescore",
     "decay_policy_set",
     "enqueue",
     "event_types_declare",

@@ -1,17 +1,28 @@
 """Accounts: which account each lead belongs to (its email's domain unless a free-mail
 one, or the account another system names), kept by every path that creates a lead or
-changes its email, a few statements whatever the number of leads."""
+changes its email, a few statements whatever the number of leads; and the account's
+score, its leads' scores rolled up, kept in the account ledger.
+
+Lock order: lead rows, then account rows, each in id order. Transactions that change
+leads never lock an account: they queue it (:class:`StaleAccount`, insert only), and
+the refresh locks the accounts alone, reading their leads unlocked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F, Max, Sum, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from scoring import accounts as pure
 from scoring import bulk
-from scoring.models import Account, FreeMailDomain, Lead
+from scoring.models import Account, AccountEntry, AccountSettings, FreeMailDomain, Lead, StaleAccount
+from scoring.services.background import enqueue
 
 
 class Assigned(NamedTuple):
@@ -99,6 +110,7 @@ def leads_accounts_assign(
             changes.append((pk, *wanted))
             touched.update(account for account in (account_id, wanted[0]) if account is not None)
     bulk.values_update(Lead, ["account", "account_explicit"], changes)
+    _accounts_mark_stale_by_id(touched)
     return Assigned(len(changes), frozenset(touched))
 
 
@@ -115,4 +127,139 @@ def leads_accounts_assign_all(*, chunk_size: int = 1000) -> Assigned:
             done = leads_accounts_assign(lead_ids=ids)
         changed += done.leads
         touched |= done.accounts
+        last_id = ids[-1]
+
+
+# --- roll-up: an account's lead score, kept in the account ledger ---------------------
+
+
+def account_settings_get() -> AccountSettings:
+    found, _ = AccountSettings.objects.get_or_create(pk=1)
+    return found
+
+
+@transaction.atomic
+def account_settings_set(*, rollup: str, top_n: int) -> AccountSettings:
+    """Change how accounts roll up their leads' scores; every account is recomputed
+    by a worker once this commits (else by the nightly recompute)."""
+    config = account_settings_get()
+    if (config.rollup, config.top_n) == (rollup, top_n):
+        return config
+    config.rollup, config.top_n = pure.Rollup(rollup).value, top_n
+    config.save(update_fields=["rollup", "top_n"])
+    transaction.on_commit(
+        lambda: enqueue("scoring.accounts_rescore_nightly", fallback="the nightly recompute will apply the change")
+    )
+    return config
+
+
+def accounts_mark_stale(*, lead_ids: Iterable[int]) -> None:
+    """Queue the accounts of these leads for a refresh of their roll-up (their scores or
+    members changed): one ``INSERT … SELECT``, in the caller's transaction. Inserts only,
+    so transactions changing leads of one account never wait on each other here."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+    table = StaleAccount._meta.db_table
+    if connection.vendor == "postgresql":
+        bulk.pg_execute(
+            f"INSERT INTO {table} (account_id) SELECT DISTINCT account_id FROM scoring_lead"  # noqa: S608
+            " WHERE id = ANY(%s::bigint[]) AND account_id IS NOT NULL",
+            [ids],
+        )
+        return
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            cursor.execute(
+                f"INSERT INTO {table} (account_id) SELECT DISTINCT account_id FROM scoring_lead"  # noqa: S608
+                f" WHERE id IN ({', '.join(['%s'] * len(part))}) AND account_id IS NOT NULL",
+                part,
+            )
+
+
+def _accounts_mark_stale_by_id(account_ids: Iterable[int]) -> None:
+    StaleAccount.objects.bulk_create([StaleAccount(account_id=pk) for pk in sorted(set(account_ids))])
+
+
+def accounts_rollup(*, account_ids: Sequence[int], config: AccountSettings) -> dict[int, int]:
+    """Each account's roll-up of its leads' total scores as ``config`` says (0 without
+    leads), computed by the database: one query whatever the number of accounts."""
+    leads = Lead.objects.filter(account_id__in=list(account_ids)).order_by()
+    values: dict[int, int] = dict.fromkeys(account_ids, 0)
+    method = config.method
+    if method is pure.Rollup.TOP_AVERAGE:
+        ranked = leads.annotate(
+            rank=Window(RowNumber(), partition_by=[F("account_id")], order_by=[F("total_score").desc(), F("id")])
+        ).filter(rank__lte=config.top_n)
+        sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for account_id, score in ranked.values_list("account_id", "total_score"):
+            sums[account_id][0] += score
+            sums[account_id][1] += 1
+        values.update({pk: pure.rounded_average(total, count) for pk, (total, count) in sums.items()})
+        return values
+    aggregate = Sum("total_score") if method is pure.Rollup.SUM else Max("total_score")
+    values.update(leads.values("account_id").annotate(value=aggregate).values_list("account_id", "value"))
+    return values
+
+
+@transaction.atomic(savepoint=False)
+def accounts_refresh(
+    *, account_ids: Iterable[int], cause: str = AccountEntry.Cause.ROLLUP, at: datetime | None = None
+) -> int:
+    """Bring each account's lead score in line with its leads' roll-up: one ledger row
+    per account whose roll-up changed (the difference), none otherwise, so running it
+    again changes nothing. Locks the accounts in id order (two workers refreshing
+    overlapping accounts wait, never deadlock) and reads the leads unlocked: whoever
+    changes a lead's score queues its account again (:func:`accounts_mark_stale`).
+    Returns the number of ledger rows written."""
+    at = at or timezone.now()
+    ids = sorted(set(account_ids))
+    if not ids:
+        return 0
+    current = dict(
+        Account.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk", "lead_score")
+    )
+    targets = accounts_rollup(account_ids=list(current), config=account_settings_get())
+    moved = [(pk, targets[pk]) for pk, score in current.items() if targets[pk] != score]
+    bulk.values_insert(
+        AccountEntry,
+        ["account", "dimension", "delta", "cause", "note", "created_at"],
+        [(pk, AccountEntry.Dimension.LEADS, target - current[pk], cause, "", at) for pk, target in moved],
+    )
+    bulk.values_update(Account, ["lead_score"], moved)
+    return len(moved)
+
+
+def accounts_refresh_pending(*, batch_size: int = 1000, at: datetime | None = None) -> int:
+    """Refresh the accounts queued by :func:`accounts_mark_stale`, batch by batch; many
+    workers may run it at once (each claims its queue rows, skipping those another has).
+    Returns the ledger rows written."""
+    written = 0
+    while True:
+        with transaction.atomic():
+            claimed = list(
+                StaleAccount.objects.select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", "account_id")[:batch_size]
+            )
+            if not claimed:
+                return written
+            written += accounts_refresh(account_ids={account for _, account in claimed}, at=at)
+            StaleAccount.objects.filter(pk__in=[pk for pk, _ in claimed]).delete()
+        if len(claimed) < batch_size:
+            return written
+
+
+def accounts_rescore(*, chunk_size: int = 1000, at: datetime | None = None) -> int:
+    """Recompute every account's roll-up (nightly, and after the roll-up settings
+    change), ``chunk_size`` accounts per transaction. Writes a ledger row only where the
+    cached score was not the roll-up: a second run writes nothing. Returns the rows."""
+    at = at or timezone.now()
+    written = last_id = 0
+    while True:
+        ids = list(Account.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return written
+        written += accounts_refresh(account_ids=ids, cause=AccountEntry.Cause.RESCORE, at=at)
         last_id = ids[-1]
