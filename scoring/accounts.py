@@ -1,10 +1,13 @@
-"""Which account a lead belongs to, and an account's roll-up of its leads' scores. Pure:
+"""Which account a lead belongs to, an account's roll-up of its leads' scores, and what
+its fit rules read (scoring's own conditions, scoring.rules, on the account). Pure:
 no database here (scoring.services.accounts reads and writes)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
+
+from scoring import rules
 
 
 def email_domain(email: str | None) -> str:
@@ -50,3 +53,32 @@ def rollup(scores: Iterable[int], *, method: Rollup, top_n: int) -> int:
         return ordered[0]
     best = ordered[: max(1, top_n)]
     return rounded_average(sum(best), len(best))
+
+
+# --- account fit rules: scoring's conditions on the account's fields -------------------
+
+# The account fields a fit rule may test, with their words; custom attributes are
+# "attributes.<name>", as on leads.
+ACCOUNT_FIELDS: dict[str, str] = {
+    "name": "name",
+    "domain": "domain",
+    "industry": "industry",
+    "company_size": "company size",
+    "annual_revenue": "annual revenue",
+    "country": "country",
+}
+
+
+def check_account_field(field_name: str) -> str | None:
+    """The reason an account fit rule cannot test ``field_name``, or None."""
+    if field_name in ACCOUNT_FIELDS:
+        return None
+    if field_name.startswith(rules.CUSTOM_PREFIX):
+        return rules.check_field(field_name, dimension=rules.Dimension.FIT)
+    known = ", ".join(ACCOUNT_FIELDS)
+    return f"Unknown account field '{field_name}'. Use one of {known}, or attributes.<name>."
+
+
+def account_values(fields: Mapping[str, object], attributes: Mapping[str, object]) -> dict[str, object]:
+    """The flat mapping account fit conditions read: its fields plus ``attributes.<key>``."""
+    return {**fields, **{rules.CUSTOM_PREFIX + key: value for key, value in attributes.items()}}

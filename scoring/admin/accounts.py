@@ -7,13 +7,40 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from scoring import services
-from scoring.models import Account, AccountSettings, FreeMailDomain
+from scoring.models import Account, AccountRule, AccountSettings, FreeMailDomain
 
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin[Account]):
-    list_display = ["name", "domain", "external_id", "industry", "company_size"]
+    list_display = ["name", "domain", "external_id", "industry", "company_size", "total_score"]
     search_fields = ["name", "domain", "external_id"]
+    fields = [
+        "name",
+        ("domain", "external_id"),
+        ("industry", "company_size", "annual_revenue"),
+        ("country", "time_zone"),
+        "attributes",
+    ]
+
+    def save_model(self, request: HttpRequest, obj: Account, form: forms.ModelForm[Account], change: bool) -> None:
+        # Scoring's service writes it, and re-evaluates its fit. Only what the form
+        # changed: the cached scores on ``obj`` may be older than the row's.
+        services.account_save(account=obj, fields=form.changed_data if change else None)
+
+
+@admin.register(AccountRule)
+class AccountRuleAdmin(admin.ModelAdmin[AccountRule]):
+    """Account fit rules; a change is applied to every account by a worker (or the nightly recompute)."""
+
+    list_display = ["name", "points", "match", "active"]
+    list_filter = ["active"]
+    search_fields = ["name"]
+
+    def save_model(
+        self, request: HttpRequest, obj: AccountRule, form: forms.ModelForm[AccountRule], change: bool
+    ) -> None:
+        obj.save()
+        services.account_rules_changed()
 
 
 @admin.register(FreeMailDomain)

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
+from scoring import accounts as pure_accounts
 from scoring import event_types, lead_fields
 from scoring import rules as pure
 from scoring.models.design import ScoreGroup
@@ -40,6 +41,10 @@ class Account(models.Model):
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Custom attributes, read by account fit rules as attributes.<name>."
+    )
     time_zone = models.CharField(
         max_length=64,
         blank=True,
@@ -61,6 +66,15 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.domain or self.external_id or f"account {self.pk}"
+
+    # The columns account fit rules read (scoring.accounts.ACCOUNT_FIELDS).
+    FIT_FIELDS = ("name", "domain", "industry", "company_size", "annual_revenue", "country")
+
+    def rule_values(self) -> dict[str, object]:
+        fields: dict[str, object] = {name: getattr(self, name) for name in self.FIT_FIELDS}
+        if self.annual_revenue is not None:
+            fields["annual_revenue"] = float(self.annual_revenue)
+        return pure_accounts.account_values(fields, self.attributes or {})
 
 
 class LifecycleStage(models.TextChoices):

@@ -20,8 +20,16 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from scoring import accounts as pure
-from scoring import bulk
-from scoring.models import Account, AccountEntry, AccountSettings, FreeMailDomain, Lead, StaleAccount
+from scoring import bulk, rules
+from scoring.models import (
+    Account,
+    AccountEntry,
+    AccountRule,
+    AccountSettings,
+    FreeMailDomain,
+    Lead,
+    StaleAccount,
+)
 from scoring.services.background import enqueue
 
 
@@ -252,14 +260,83 @@ def accounts_refresh_pending(*, batch_size: int = 1000, at: datetime | None = No
 
 
 def accounts_rescore(*, chunk_size: int = 1000, at: datetime | None = None) -> int:
-    """Recompute every account's roll-up (nightly, and after the roll-up settings
-    change), ``chunk_size`` accounts per transaction. Writes a ledger row only where the
-    cached score was not the roll-up: a second run writes nothing. Returns the rows."""
+    """Recompute every account's roll-up and fit (nightly, and after the roll-up settings
+    or the account fit rules change), ``chunk_size`` accounts per transaction. Writes a
+    ledger row only where the cached score was not what it should be: a second run
+    writes nothing. Returns the rows written."""
     at = at or timezone.now()
     written = last_id = 0
     while True:
         ids = list(Account.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
         if not ids:
             return written
-        written += accounts_refresh(account_ids=ids, cause=AccountEntry.Cause.RESCORE, at=at)
+        with transaction.atomic():
+            written += accounts_refresh(account_ids=ids, cause=AccountEntry.Cause.RESCORE, at=at)
+            written += accounts_rescore_fit(account_ids=ids, at=at)
         last_id = ids[-1]
+
+
+# --- account fit: the account fit rules' points, kept in the account ledger ------------
+
+
+@transaction.atomic(savepoint=False)
+def accounts_rescore_fit(*, account_ids: Iterable[int], at: datetime | None = None) -> int:
+    """Bring each account's fit score in line with the account fit rules in force: one
+    ledger row per rule whose points for the account change (a rule that no longer
+    applies, or was deactivated, is taken back to 0), with the rule as its cause. Locks
+    the accounts in id order. Returns the ledger rows written."""
+    at = at or timezone.now()
+    accounts = {
+        account.pk: account
+        for account in Account.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(set(account_ids)))
+        .order_by("pk")
+    }
+    if not accounts:
+        return 0
+    fit_rules = [rule.to_pure() for rule in AccountRule.objects.all()]
+    current: dict[int, dict[int, int]] = defaultdict(dict)
+    for account_id, rule_id, points in (
+        AccountEntry.objects.filter(
+            account_id__in=list(accounts), dimension=AccountEntry.Dimension.FIT, rule__isnull=False
+        )
+        .values("account_id", "rule_id")
+        .annotate(points=Sum("delta"))
+        .order_by()
+        .values_list("account_id", "rule_id", "points")
+    ):
+        current[account_id][rule_id] = points
+    entries: list[tuple[int, str, int, str, int, str, datetime]] = []
+    moved: dict[int, int] = defaultdict(int)
+    for account in accounts.values():
+        targets = rules.fit_targets(fit_rules, account.rule_values(), at=at)
+        for rule_id, delta in rules.fit_deltas(targets, current[account.pk]).items():
+            entries.append((account.pk, AccountEntry.Dimension.FIT, delta, AccountEntry.Cause.RULE, rule_id, "", at))
+            moved[account.pk] += delta
+    bulk.values_insert(AccountEntry, ["account", "dimension", "delta", "cause", "rule", "note", "created_at"], entries)
+    bulk.values_update(
+        Account, ["fit_score"], [(pk, accounts[pk].fit_score + delta) for pk, delta in sorted(moved.items()) if delta]
+    )
+    return len(entries)
+
+
+@transaction.atomic
+def account_save(*, account: Account, fields: Iterable[str] | None = None) -> None:
+    """Save an account a form has built and checked (the admin's): only ``fields`` when
+    given (the cached scores on ``account`` may be older than the row's), and its fit
+    re-evaluated in the same transaction."""
+    if fields is None:
+        account.save()
+    else:
+        names = [name for name in fields if name not in {"lead_score", "fit_score", "total_score"}]
+        if names:
+            account.save(update_fields=names)
+    accounts_rescore_fit(account_ids=[account.pk])
+
+
+def account_rules_changed() -> None:
+    """The account fit rules changed: every account's fit is re-evaluated by a worker once
+    this transaction commits (else by the nightly recompute)."""
+    transaction.on_commit(
+        lambda: enqueue("scoring.accounts_rescore_nightly", fallback="the nightly recompute will apply the rules")
+    )
