@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
 
-from scoring import services
-from scoring.models import Account, AccountRule, AccountSettings, FreeMailDomain
+from scoring import selectors, services
+from scoring.models import Account, AccountRule, AccountSettings, FreeMailDomain, Lead
 
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin[Account]):
-    list_display = ["name", "domain", "external_id", "industry", "company_size", "total_score"]
+    """Accounts by score; an account's page shows its leads by score, why it has its
+    score (the roll-up and each fit rule) and its ledger, newest first, page by page."""
+
+    list_display = ["name", "domain", "total_score", "lead_score", "fit_score", "lead_count", "industry", "country"]
     search_fields = ["name", "domain", "external_id"]
+    ordering = ["-total_score", "id"]
+    show_full_result_count = False
     fields = [
         "name",
         ("domain", "external_id"),
@@ -21,6 +30,40 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         ("country", "time_zone"),
         "attributes",
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        # A count per row of the page (a subquery the database runs for those rows only),
+        # not a join and GROUP BY over every account's leads.
+        count = (
+            Lead.objects.filter(account=OuterRef("pk")).order_by().values("account").annotate(n=Count("*")).values("n")
+        )
+        return super().get_queryset(request).annotate(leads_counted=Coalesce(Subquery(count), 0))
+
+    @admin.display(description="leads", ordering="leads_counted")
+    def lead_count(self, obj: Account) -> int:
+        return int(getattr(obj, "leads_counted", 0))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        account = self.get_object(request, object_id) if object_id.isascii() and object_id.isdigit() else None
+        if account is not None:
+            try:
+                page = max(1, int(request.GET.get("ledger_page", "1")))
+            except ValueError:
+                page = 1
+            entries, more = selectors.account_ledger_page(account_id=account.pk, page=page)
+            context["account_page"] = {
+                "account": account,
+                "breakdown": selectors.account_score_breakdown(account=account),
+                "leads": selectors.account_leads(account_id=account.pk),
+                "lead_count": getattr(account, "leads_counted", 0),
+                "entries": entries,
+                "newer": page - 1 if page > 1 else None,
+                "older": page + 1 if more else None,
+            }
+        return super().change_view(request, object_id, form_url, context)
 
     def save_model(self, request: HttpRequest, obj: Account, form: forms.ModelForm[Account], change: bool) -> None:
         # Scoring's service writes it, and re-evaluates its fit. Only what the form
