@@ -220,7 +220,16 @@ class LeadInSerializer(serializers.Serializer[Any]):
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         writable = [field.name for field in lead_fields.FIELDS if field.writable]
-        return {"email": serializers.EmailField(max_length=254), **{name: _lead_field(name) for name in writable}}
+        return {
+            "email": serializers.EmailField(max_length=254),
+            **{name: _lead_field(name) for name in writable},
+            "account_id": serializers.CharField(
+                required=False,
+                max_length=200,
+                help_text="The company's id in your system: the lead belongs to that account (created if new) "
+                "from then on, whatever its email's domain.",
+            ),
+        }
 
     def to_internal_value(self, data: Any) -> Any:
         # Unknown fields are refused by name, with the other fields' problems (all at once).
@@ -263,6 +272,7 @@ def lead_data(lead: Lead, *, full: bool = True) -> dict[str, Any]:
         "title": lead.title,
         "department": lead.department,
         "company": lead.company,
+        "account": lead.account_id,
         "industry": lead.industry,
         "company_size": lead.company_size,
         "annual_revenue": str(lead.annual_revenue) if lead.annual_revenue is not None else None,
@@ -354,8 +364,9 @@ class LeadsView(ScopedAPIView):
         incoming.is_valid(raise_exception=True)
         fields = dict(incoming.validated_data)
         email = fields.pop("email")
+        account_id = fields.pop("account_id", None)
         try:
-            lead, created = services.lead_upsert(email=email.lower(), fields=fields)
+            lead, created = services.lead_upsert(email=email.lower(), fields=fields, account_external_id=account_id)
         except services.LeadConflict as exc:
             return Response(
                 errors.field_refusal(exc.field, exc.reason, errors.CONFLICT), status=status.HTTP_409_CONFLICT

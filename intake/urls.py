@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from intake import api, outcomes
+from intake import account_api, api, outcomes
 
 app_name = "api"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("leads/<int:lead_id>/outcomes", outcomes.LeadOutcomesView.as_view(), name="lead-outcomes"),
     path("leads/<int:lead_id>/score-history", outcomes.LeadScoreHistoryView.as_view(), name="lead-score-history"),
     path("outcomes", outcomes.OutcomesView.as_view(), name="outcomes"),
+    path("accounts", account_api.AccountsView.as_view(), name="accounts"),
+    path("accounts/<int:account_id>", account_api.AccountView.as_view(), name="account"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -8,6 +8,9 @@ from django.db.models import Count, Prefetch, QuerySet, Sum
 from scoring import event_types, sentences
 from scoring import rules as pure
 from scoring.models import (
+    Account,
+    AccountEntry,
+    AccountSettings,
     EventType,
     Lead,
     RuleCondition,
@@ -202,3 +205,57 @@ def lead_prediction(*, lead_id: int) -> dict[str, object] | None:
         "reasons": found.reasons,
         "computed_at": found.computed_at,
     }
+
+
+# --- accounts ------------------------------------------------------------------------
+
+ROLLUP_WORDS = {
+    "sum": "the sum of its leads' scores",
+    "max": "its best lead's score",
+    "top_average": "the average of its best {n} leads' scores",
+}
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    label: str
+    explanation: str
+    points: int
+
+
+def account_score_breakdown(*, account: Account) -> list[AccountLine]:
+    """Why the account has its score: the roll-up of its leads, then each fit rule's
+    points (from the account ledger, so the lines add up to the cached total)."""
+    config = AccountSettings.objects.filter(pk=1).first() or AccountSettings()
+    lines = [
+        AccountLine("Leads", ROLLUP_WORDS[config.rollup].format(n=config.top_n), account.lead_score),
+    ]
+    rows = (
+        AccountEntry.objects.filter(account=account, dimension=AccountEntry.Dimension.FIT)
+        .values("rule_id", "rule__name")
+        .annotate(points=Sum("delta"))
+        .order_by("-points", "rule__name")
+    )
+    lines.extend(
+        AccountLine(row["rule__name"] or "Other", "account fit rule", row["points"]) for row in rows if row["points"]
+    )
+    return lines
+
+
+def account_leads(*, account_id: int, limit: int = 50) -> list[Lead]:
+    """The account's best leads, by total score (the lead list's index order)."""
+    return list(
+        Lead.objects.filter(account_id=account_id).select_related("score_group").order_by("-total_score", "id")[:limit]
+    )
+
+
+def account_ledger_page(*, account_id: int, page: int = 1, per_page: int = 50) -> tuple[list[AccountEntry], bool]:
+    """The account ledger, newest first: the rows of ``page`` (from 1) and whether
+    older ones follow."""
+    start = (max(page, 1) - 1) * per_page
+    rows = list(
+        AccountEntry.objects.filter(account_id=account_id)
+        .select_related("rule")
+        .order_by("-id")[start : start + per_page + 1]
+    )
+    return rows[:per_page], len(rows) > per_page

@@ -40,3 +40,9 @@ def predictive_retrain_task() -> int | None:
 def predictive_refresh_task() -> int:
     """Refresh the probabilities of leads whose scores or fields changed."""
     return predictive.predictions_refresh_changed()
+
+
+@shared_task(name="scoring.accounts_rescore_nightly", acks_late=True, expires=6 * 3600)
+def accounts_rescore_task() -> int:
+    """Recompute every account's roll-up (a second run writes nothing)."""
+    return services.accounts_rescore()

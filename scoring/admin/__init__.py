@@ -2,10 +2,12 @@
 (:mod:`~scoring.admin.event_types`), leads and
 their history (:mod:`~scoring.admin.leads`), groups over time, decay and rescoring
 (:mod:`~scoring.admin.history`), model versions and replays of a version (:mod:`~scoring.admin.replay`),
-predictive versions and settings, set-aside rows and the suppression list. Importing the
+predictive versions and settings, set-aside rows and the suppression list, accounts and
+the free-mail domains (:mod:`~scoring.admin.accounts`). Importing the
 package registers every page."""
 
 from scoring.admin import (
+    accounts,
     campaigns,
     event_types,
     history,
@@ -19,6 +21,7 @@ from scoring.admin import (
 )
 
 __all__ = [
+    "accounts",
     "campaigns",
     "event_types",
     "history",

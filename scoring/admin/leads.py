@@ -22,7 +22,6 @@ from scoring import erasure, lead_export, selectors, services, timeline
 from scoring import rules as pure
 from scoring.admin.counting import EstimatedCountPaginator
 from scoring.models import (
-    Account,
     Interaction,
     Lead,
     LeadPrediction,
@@ -263,12 +262,6 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         user = request.user if request.user.is_authenticated else None
         job = services.rescore_job_start(lead_ids=list(queryset.values_list("pk", flat=True)), user=user)
         self.message_user(request, f"Rescore job {job.pk} queued for {job.total} lead(s); see Rescore jobs.")
-
-
-@admin.register(Account)
-class AccountAdmin(admin.ModelAdmin[Account]):
-    list_display = ["name", "domain", "industry", "company_size"]
-    search_fields = ["name", "domain"]
 
 
 class InteractionTypeFilter(admin.SimpleListFilter):

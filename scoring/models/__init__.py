@@ -6,16 +6,20 @@ do (:mod:`~scoring.models.leads`), the ledger and what happens over time
 (:mod:`~scoring.models.versions`) and predictive scoring
 (:mod:`~scoring.models.predictive`). Every name is kept here."""
 
+from scoring.models.accounts import AccountEntry, AccountRule, AccountSettings, StaleAccount
 from scoring.models.design import Campaign, DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
 from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
 from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
 from scoring.models.predictive import LeadPrediction, PredictiveSettings, TrainedModel
-from scoring.models.records import SetAside, SuppressedAddress
+from scoring.models.records import FreeMailDomain, SetAside, SuppressedAddress
 from scoring.models.versions import DraftDecayPolicy, DraftScoreGroup, DraftScoringRule, ModelVersion, ReplayRun
 
 __all__ = [
     "Account",
+    "AccountEntry",
+    "AccountRule",
+    "AccountSettings",
     "Campaign",
     "DecayPolicy",
     "DecayRun",
@@ -23,6 +27,7 @@ __all__ = [
     "DraftScoreGroup",
     "DraftScoringRule",
     "EventType",
+    "FreeMailDomain",
     "GroupTransition",
     "Interaction",
     "Lead",
@@ -42,6 +47,7 @@ __all__ = [
     "SegmentEvent",
     "SetAside",
     "StageChange",
+    "StaleAccount",
     "SuppressedAddress",
     "TrainedModel",
     "Visitor",

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
+from scoring import accounts as pure_accounts
 from scoring import event_types, lead_fields
 from scoring import rules as pure
 from scoring.models.design import ScoreGroup
@@ -21,26 +22,59 @@ def validate_time_zone(value: str) -> None:
 
 
 class Account(models.Model):
-    """A company; leads belong to one by their email domain."""
+    """A company. Its leads belong to it by their email's domain (not a free-mail one),
+    or by its id in another system (``external_id``) when the API names it; scoring's
+    services (scoring.services.accounts) keep the membership."""
 
     name = models.CharField(max_length=200)
-    domain = models.CharField(max_length=253, unique=True)
+    # NULL, not "", when unknown (an account known only by its external id): unique ignores NULLs.
+    domain = models.CharField(
+        max_length=253, unique=True, null=True, blank=True, help_text="Leads with email at this domain belong here."
+    )
+    external_id = models.CharField(
+        max_length=200,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The company's id in another system (a CRM): the API's account_id on a lead.",
+    )
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Custom attributes, read by account fit rules as attributes.<name>."
+    )
     time_zone = models.CharField(
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
         help_text="IANA name, e.g. America/Los_Angeles: when its leads get email.",
     )
+    # Cached sums of the account ledger (scoring.models.AccountEntry), by dimension; only
+    # scoring.services.accounts writes them, with the ledger rows, holding the row lock.
+    lead_score = models.IntegerField(default=0, editable=False, help_text="Its leads' scores, rolled up.")
+    fit_score = models.IntegerField(default=0, editable=False, help_text="From the account fit rules.")
+    total_score = models.GeneratedField(
+        expression=F("lead_score") + F("fit_score"), output_field=models.IntegerField(), db_persist=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        indexes = [models.Index(fields=["-total_score", "id"], name="account_total_score_idx")]
 
     def __str__(self) -> str:
-        return self.name or self.domain
+        return self.name or self.domain or self.external_id or f"account {self.pk}"
+
+    # The columns account fit rules read (scoring.accounts.ACCOUNT_FIELDS).
+    FIT_FIELDS = ("name", "domain", "industry", "company_size", "annual_revenue", "country")
+
+    def rule_values(self) -> dict[str, object]:
+        fields: dict[str, object] = {name: getattr(self, name) for name in self.FIT_FIELDS}
+        if self.annual_revenue is not None:
+            fields["annual_revenue"] = float(self.annual_revenue)
+        return pure_accounts.account_values(fields, self.attributes or {})
 
 
 class LifecycleStage(models.TextChoices):
@@ -72,6 +106,9 @@ class Lead(models.Model):
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
     )
+    # The account was named (by the API's account_id, or a person in the admin) rather
+    # than found by the email's domain: the domain no longer moves the lead.
+    account_explicit = models.BooleanField(default=False, db_default=False, editable=False)
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)

@@ -1,4 +1,5 @@
-"""Kept beside the scores: the suppression list, and the rows batches set aside."""
+"""Kept beside the scores: the suppression list, the rows batches set aside, and the
+free-mail domains (which name no company)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,22 @@ class SetAside(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class FreeMailDomain(models.Model):
+    """An email domain anyone can have an address at (gmail.com, hotmail.es…): it names
+    no company, so a lead with it belongs to no account by its domain. Seeded with the
+    usual providers (scoring's migration 0029); marketers edit the list in the admin, and
+    ``manage.py accounts_assign`` moves existing leads after a change."""
+
+    domain = models.CharField(max_length=253, unique=True, help_text="Lower case, without '@': e.g. gmail.com.")
+
+    class Meta:
+        verbose_name = "free-mail domain"
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def clean(self) -> None:
+        self.domain = self.domain.strip().lstrip("@").lower().rstrip(".")

@@ -8,10 +8,24 @@ interactions), :mod:`~scoring.services.rescore`, :mod:`~scoring.services.replay`
 beside the live model, writing no score), :mod:`~scoring.services.decay`,
 :mod:`~scoring.services.model` (the model file, regrouping),
 :mod:`~scoring.services.event_types` (types counted as they come, declared by the file) and
-:mod:`~scoring.services.background` (handing work to the workers). The names other
+:mod:`~scoring.services.background` (handing work to the workers),
+:mod:`~scoring.services.accounts` (which account a lead belongs to). The names other
 apps use are kept here.
 """
 
+from scoring.services.accounts import (
+    Assigned,
+    account_rules_changed,
+    account_save,
+    account_settings_get,
+    account_settings_set,
+    accounts_refresh,
+    accounts_refresh_pending,
+    accounts_rescore,
+    accounts_rescore_fit,
+    leads_accounts_assign,
+    leads_accounts_assign_all,
+)
 from scoring.services.background import enqueue
 from scoring.services.decay import SET_ASIDE_DECAY, DecaySummary, decay_policy_set, leads_decay
 from scoring.services.engagement import (
@@ -84,6 +98,7 @@ __all__ = [
     "SET_ASIDE_FIT",
     "SET_ASIDE_INTERACTION",
     "SET_ASIDE_RESCORE",
+    "Assigned",
     "Crossing",
     "DecaySummary",
     "LeadConflict",
@@ -91,6 +106,14 @@ __all__ = [
     "LedgerRow",
     "ModelImportSummary",
     "RecordedInteraction",
+    "account_rules_changed",
+    "account_save",
+    "account_settings_get",
+    "account_settings_set",
+    "accounts_refresh",
+    "accounts_refresh_pending",
+    "accounts_rescore",
+    "accounts_rescore_fit",
     "decay_policy_set",
     "enqueue",
     "event_types_declare",
@@ -104,6 +127,8 @@ __all__ = [
     "lead_save",
     "lead_unsubscribe",
     "lead_upsert",
+    "leads_accounts_assign",
+    "leads_accounts_assign_all",
     "leads_assignment_set",
     "leads_by_email",
     "leads_create",

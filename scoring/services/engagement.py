@@ -20,6 +20,7 @@ from django.utils import timezone
 from scoring import bulk, event_types, selectors, setaside
 from scoring import rules as pure
 from scoring.models import Interaction, Lead, ScoreEntry
+from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
 from scoring.services.leads import leads_rescore_fit
@@ -353,7 +354,11 @@ def interactions_score_pending(*, batch_size: int | None = None, now: datetime |
         scored = _interactions_score_batch(batch_size=batch_size, now=now or timezone.now())
         total += scored
         if scored < batch_size:
-            return total
+            break
+    # The accounts of the leads whose scores moved (here, or by decay, rescore or a person
+    # since the last sweep): after the batches, in transactions of their own.
+    accounts_refresh_pending(at=now)
+    return total
 
 
 setaside.register_kind(

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from scoring import bulk
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, RuleCondition
+from scoring.services.accounts import leads_accounts_assign
 from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit
 from scoring.services.ledger import stage_changes_record
@@ -143,7 +144,9 @@ def leads_by_email(emails: Iterable[str]) -> dict[str, int]:
 def leads_create(*, keys: Iterable[tuple[str | None, str | None]]) -> None:
     """Create a lead for each (email, external id), skipping those another request
     created meanwhile (ignored conflicts: read them back). New leads are marked
-    ``fit_pending``: a worker evaluates their fit."""
+    ``fit_pending``: a worker evaluates their fit. Leads with an email join the account
+    of its domain (see :func:`leads_accounts_assign`): call inside a transaction, which
+    holds their row locks until it ends."""
     # In key order: concurrent requests creating overlapping leads then wait for each
     # other on the unique index instead of deadlocking.
     ordered = sorted(set(keys), key=lambda k: (k[0] or "", k[1] or ""))
@@ -151,6 +154,10 @@ def leads_create(*, keys: Iterable[tuple[str | None, str | None]]) -> None:
         [Lead(email=email, external_id=external_id, fit_pending=True) for email, external_id in ordered],
         ignore_conflicts=True,
     )
+    emails = {email.lower() for email, _ in ordered if email}
+    if emails:
+        # Those a request made meanwhile too: already in their account, so nothing changes.
+        leads_accounts_assign(lead_ids=leads_by_email(emails).values())
 
 
 def leads_merge(
@@ -176,7 +183,7 @@ def leads_merge(
         return {}, 0
     missing = emails - set(leads_by_email(emails))
     if missing:
-        leads_create(keys=[(email, None) for email in missing])
+        leads_create(keys=[(email, None) for email in missing])  # and puts them in their accounts
     leads: dict[str, Lead] = {
         row.email_ci: row
         for row in Lead.objects.select_for_update(no_key=True)

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from scoring import bulk, lead_fields
 from scoring.models import Lead
+from scoring.services.accounts import leads_accounts_assign
 from scoring.services.engagement import scoring_enqueue
 
 KeyField = Literal["email", "external_id"]
@@ -110,16 +111,21 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
         }
         changed: dict[int, Lead] = {}
         names: set[str] = set()
+        moved: set[int] = set()  # leads created or with a new email: their account is found again
         for n, row in enumerate(rows):
             if n in results:
                 continue
             lead = leads[found[row.key]]
             touched = False
+            if n in created:
+                moved.add(lead.pk)
             for name, value in row.fields.items():
                 if getattr(lead, name) != value:
                     setattr(lead, name, value)
                     names.add(name)
                     touched = True
+                    if name == "email":
+                        moved.add(lead.pk)
             if row.attributes:
                 merged = {**(lead.attributes or {}), **row.attributes}
                 if merged != lead.attributes:
@@ -139,6 +145,7 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
                 for lead in sorted(changed.values(), key=lambda lead: lead.pk)
             ]
             bulk.values_update(Lead, columns, values)
+        leads_accounts_assign(lead_ids=moved)
         if changed or created:
             transaction.on_commit(scoring_enqueue)
     return [results[n] for n in range(len(rows))]

@@ -23,6 +23,7 @@ from django.utils import timezone
 from scoring import lead_fields, selectors
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, ScoreEntry
+from scoring.services.accounts import leads_accounts_assign
 from scoring.services.ledger import (
     LeadState,
     LedgerRow,
@@ -91,13 +92,17 @@ class LeadConflict(ValueError):
 
 
 @transaction.atomic
-def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple[Lead, bool]:
+def lead_upsert(
+    *, email: str, fields: Mapping[str, Any] | None = None, account_external_id: str | None = None
+) -> tuple[Lead, bool]:
     """Create the lead with this email, or update it; re-evaluate fit when it changed.
 
     ``fields`` may hold any of :data:`LEAD_EDITABLE_FIELDS`; ``attributes`` are
     merged into the custom attributes already known. An ``external_id`` another
     lead has raises :class:`LeadConflict` (a ValueError) naming the field, and
-    changes nothing.
+    changes nothing. A new lead joins the account of its email's domain;
+    ``account_external_id`` (the company's id in another system) names its account
+    instead, created if new, from then on.
     """
     fields = dict(fields or {})
     unknown = set(fields) - LEAD_EDITABLE_FIELDS
@@ -131,6 +136,11 @@ def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple
                 setattr(lead, name, value)
                 changed = True
         if not (created or changed):
+            if (
+                account_external_id is not None
+                and leads_accounts_assign(lead_ids=[lead.pk], external_ids={lead.pk: account_external_id}).leads
+            ):
+                lead.refresh_from_db()
             return lead, False
         conflict_check(lead)
         try:
@@ -149,6 +159,9 @@ def lead_upsert(*, email: str, fields: Mapping[str, Any] | None = None) -> tuple
         stage_changes_record(
             [(lead.pk, stage_before, lead.lifecycle_stage, lead.total_score)], cause="update", at=timezone.now()
         )
+    if created or account_external_id is not None:
+        external = {lead.pk: account_external_id} if account_external_id is not None else None
+        leads_accounts_assign(lead_ids=[lead.pk], external_ids=external)
     leads_rescore_fit(lead_ids=[lead.pk])
     lead.refresh_from_db()
     return lead, created
@@ -161,11 +174,20 @@ def lead_save(*, lead: Lead, fields: Iterable[str] | None = None, stage_before: 
     move meanwhile), else the whole new lead. Fit is re-evaluated and a change of
     lifecycle stage from ``stage_before`` recorded, in the same transaction: ``""``
     for a new lead, which is recorded (from nothing) unless it starts at ``lead``, as
-    :func:`lead_upsert` does."""
+    :func:`lead_upsert` does. An account the form sets is the lead's from then on; a
+    new email (or an account taken away) puts the lead in its domain's account."""
     if fields is None:
         lead.save()
     else:
         lead.save(update_fields=[*dict.fromkeys([*fields, "updated_at"])])
+    if fields is None or {"email", "account"} & set(fields):
+        chosen = fields is None or "account" in fields
+        if chosen and lead.account_id is None:
+            # None chosen, or taken away by a person: the email's domain says again.
+            Lead.objects.filter(pk=lead.pk, account_explicit=True).update(account_explicit=False)
+        leads_accounts_assign(
+            lead_ids=[lead.pk], accounts={lead.pk: lead.account_id} if chosen and lead.account_id else None
+        )
     created_at_default = stage_before == "" and lead.lifecycle_stage == LifecycleStage.LEAD
     if stage_before is not None and stage_before != lead.lifecycle_stage and not created_at_default:
         total = Lead.objects.values_list("total_score", flat=True).get(pk=lead.pk)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from scoring import bulk, selectors
 from scoring import rules as pure
 from scoring.models import GroupTransition, Lead, ScoreEntry, ScoreWatch, StageChange
+from scoring.services.accounts import accounts_mark_stale
 
 
 class LedgerRow(NamedTuple):
@@ -138,6 +139,8 @@ def entries_apply(
             changed[lead_id] = new
     bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state) for pk, state in changed.items()])
     transitions_record(crossed, bands, at=now)
+    # Their accounts' roll-ups follow (refreshed by the next sweep, outside these leads' locks).
+    accounts_mark_stale(lead_ids=moved)
     return changed
 
 

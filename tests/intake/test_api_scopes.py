@@ -25,7 +25,7 @@ from intake.models import ApiKey, ApiScope
 from nurture.models import Enrollment
 from routing.models import Outcome
 from scoring import services
-from scoring.models import Interaction, Lead
+from scoring.models import Account, Interaction, Lead
 from tests.factories import LeadFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 
@@ -71,6 +71,11 @@ DOORS = {
     "POST /api/v1/leads/{id}/outcomes": Door(
         ApiScope.OUTCOMES_WRITE,
         lambda c, lead: _json(c, "post", f"/api/v1/leads/{lead.pk}/outcomes", {"kind": "won", "client_id": "d-1"}),
+    ),
+    "GET /api/v1/accounts": Door(ApiScope.LEADS_READ, lambda c, lead: c.get("/api/v1/accounts")),
+    "GET /api/v1/accounts/{id}": Door(
+        ApiScope.LEADS_READ,
+        lambda c, lead: c.get(f"/api/v1/accounts/{Account.objects.get_or_create(domain='acme.example')[0].pk}"),
     ),
     "POST /api/v1/outcomes": Door(
         ApiScope.OUTCOMES_WRITE,
@@ -224,6 +229,8 @@ def test_the_api_docs_say_which_scope_each_operation_needs(db: None) -> None:
         ("/api/v1/leads/{lead_id}/score-history", "get"): "leads:read",
         ("/api/v1/leads/{lead_id}/outcomes", "post"): "outcomes:write",
         ("/api/v1/outcomes", "post"): "outcomes:write",
+        ("/api/v1/accounts", "get"): "leads:read",
+        ("/api/v1/accounts/{account_id}", "get"): "leads:read",
     }
     for (path, method), scope in expected.items():
         operation = schema["paths"][path][method]

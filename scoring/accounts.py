@@ -1,0 +1,84 @@
+"""Which account a lead belongs to, an account's roll-up of its leads' scores, and what
+its fit rules read (scoring's own conditions, scoring.rules, on the account). Pure:
+no database here (scoring.services.accounts reads and writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from enum import StrEnum
+
+from scoring import rules
+
+
+def email_domain(email: str | None) -> str:
+    """The lower-cased domain of ``email`` ("" when it has none)."""
+    email = (email or "").strip()
+    return email.rpartition("@")[2].lower().rstrip(".") if "@" in email else ""
+
+
+def business_domain(email: str | None, *, free_mail: Collection[str]) -> str | None:
+    """The domain that names the lead's company, or None: no email, or a free-mail
+    provider's domain (``free_mail``, lower-cased), which says nothing about where the
+    person works."""
+    domain = email_domain(email)
+    return domain if domain and domain not in free_mail else None
+
+
+class Rollup(StrEnum):
+    """How an account's leads' scores make its lead score."""
+
+    SUM = "sum"
+    MAX = "max"
+    TOP_AVERAGE = "top_average"
+
+
+def rounded_average(total: int, count: int) -> int:
+    """``total / count`` to the nearest whole point, halves away from zero (as people
+    round), the same on every database: scores are whole points."""
+    if count <= 0:
+        return 0
+    magnitude = (2 * abs(total) + count) // (2 * count)
+    return magnitude if total >= 0 else -magnitude
+
+
+def rollup(scores: Iterable[int], *, method: Rollup, top_n: int) -> int:
+    """The account's lead score from its leads' total scores: their sum, their
+    maximum, or the average of the best ``top_n``; 0 without leads."""
+    ordered = sorted(scores, reverse=True)
+    if not ordered:
+        return 0
+    if method is Rollup.SUM:
+        return sum(ordered)
+    if method is Rollup.MAX:
+        return ordered[0]
+    best = ordered[: max(1, top_n)]
+    return rounded_average(sum(best), len(best))
+
+
+# --- account fit rules: scoring's conditions on the account's fields -------------------
+
+# The account fields a fit rule may test, with their words; custom attributes are
+# "attributes.<name>", as on leads.
+ACCOUNT_FIELDS: dict[str, str] = {
+    "name": "name",
+    "domain": "domain",
+    "industry": "industry",
+    "company_size": "company size",
+    "annual_revenue": "annual revenue",
+    "country": "country",
+}
+
+
+def check_account_field(field_name: str) -> str | None:
+    """The reason an account fit rule cannot test ``field_name``, or None."""
+    if field_name in ACCOUNT_FIELDS:
+        return None
+    if field_name.startswith(rules.CUSTOM_PREFIX):
+        return rules.check_field(field_name, dimension=rules.Dimension.FIT)
+    known = ", ".join(ACCOUNT_FIELDS)
+    return f"Unknown account field '{field_name}'. Use one of {known}, or attributes.<name>."
+
+
+def account_values(fields: Mapping[str, object], attributes: Mapping[str, object]) -> dict[str, object]:
+    """The flat mapping account fit conditions read: its fields plus ``attributes.<key>``."""
+    return {**fields, **{rules.CUSTOM_PREFIX + key: value for key, value in attributes.items()}}

@@ -1,0 +1,114 @@
+"""Accounts in the admin, and the free-mail domains that put a lead in no account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+
+from scoring import selectors, services
+from scoring.models import Account, AccountRule, AccountSettings, FreeMailDomain, Lead
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin[Account]):
+    """Accounts by score; an account's page shows its leads by score, why it has its
+    score (the roll-up and each fit rule) and its ledger, newest first, page by page."""
+
+    list_display = ["name", "domain", "total_score", "lead_score", "fit_score", "lead_count", "industry", "country"]
+    search_fields = ["name", "domain", "external_id"]
+    ordering = ["-total_score", "id"]
+    show_full_result_count = False
+    fields = [
+        "name",
+        ("domain", "external_id"),
+        ("industry", "company_size", "annual_revenue"),
+        ("country", "time_zone"),
+        "attributes",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        # A count per row of the page (a subquery the database runs for those rows only),
+        # not a join and GROUP BY over every account's leads.
+        count = (
+            Lead.objects.filter(account=OuterRef("pk")).order_by().values("account").annotate(n=Count("*")).values("n")
+        )
+        return super().get_queryset(request).annotate(leads_counted=Coalesce(Subquery(count), 0))
+
+    @admin.display(description="leads", ordering="leads_counted")
+    def lead_count(self, obj: Account) -> int:
+        return int(getattr(obj, "leads_counted", 0))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        account = self.get_object(request, object_id) if object_id.isascii() and object_id.isdigit() else None
+        if account is not None:
+            try:
+                page = max(1, int(request.GET.get("ledger_page", "1")))
+            except ValueError:
+                page = 1
+            entries, more = selectors.account_ledger_page(account_id=account.pk, page=page)
+            context["account_page"] = {
+                "account": account,
+                "breakdown": selectors.account_score_breakdown(account=account),
+                "leads": selectors.account_leads(account_id=account.pk),
+                "lead_count": getattr(account, "leads_counted", 0),
+                "entries": entries,
+                "newer": page - 1 if page > 1 else None,
+                "older": page + 1 if more else None,
+            }
+        return super().change_view(request, object_id, form_url, context)
+
+    def save_model(self, request: HttpRequest, obj: Account, form: forms.ModelForm[Account], change: bool) -> None:
+        # Scoring's service writes it, and re-evaluates its fit. Only what the form
+        # changed: the cached scores on ``obj`` may be older than the row's.
+        services.account_save(account=obj, fields=form.changed_data if change else None)
+
+
+@admin.register(AccountRule)
+class AccountRuleAdmin(admin.ModelAdmin[AccountRule]):
+    """Account fit rules; a change is applied to every account by a worker (or the nightly recompute)."""
+
+    list_display = ["name", "points", "match", "active"]
+    list_filter = ["active"]
+    search_fields = ["name"]
+
+    def save_model(
+        self, request: HttpRequest, obj: AccountRule, form: forms.ModelForm[AccountRule], change: bool
+    ) -> None:
+        obj.save()
+        services.account_rules_changed()
+
+
+@admin.register(FreeMailDomain)
+class FreeMailDomainAdmin(admin.ModelAdmin[FreeMailDomain]):
+    """The list is read when a lead is created or its email changes; after editing it,
+    ``manage.py accounts_assign`` moves the leads already there."""
+
+    list_display = ["domain"]
+    search_fields = ["domain"]
+
+
+@admin.register(AccountSettings)
+class AccountSettingsAdmin(admin.ModelAdmin[AccountSettings]):
+    """How accounts roll up their leads' scores; saving recomputes every account."""
+
+    fields = ["rollup", "top_n"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not AccountSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: AccountSettings | None = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: AccountSettings, form: forms.ModelForm[AccountSettings], change: bool
+    ) -> None:
+        saved = services.account_settings_set(rollup=obj.rollup, top_n=obj.top_n)
+        obj.pk = saved.pk

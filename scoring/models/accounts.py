@@ -1,0 +1,162 @@
+"""What accounts are scored with: how their leads' scores roll up (one settings row), the
+account ledger, and the accounts waiting for their roll-up to be refreshed."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from scoring import accounts as pure
+from scoring import rules
+from scoring.models.leads import Account
+
+
+class AccountSettings(models.Model):
+    """One row (id 1): how an account's leads' total scores make its lead score."""
+
+    rollup = models.CharField(
+        max_length=20,
+        choices=[
+            (pure.Rollup.SUM.value, "Sum of its leads' scores"),
+            (pure.Rollup.MAX.value, "Its best lead's score"),
+            (pure.Rollup.TOP_AVERAGE.value, "Average of its best N leads' scores"),
+        ],
+        default=pure.Rollup.SUM.value,
+    )
+    top_n = models.PositiveSmallIntegerField(
+        "N",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="How many of the best leads the average reads.",
+    )
+
+    class Meta:
+        verbose_name = "account settings"
+        verbose_name_plural = "account settings"
+
+    def __str__(self) -> str:
+        return "Account scoring settings"
+
+    @property
+    def method(self) -> pure.Rollup:
+        return pure.Rollup(self.rollup)
+
+
+class AccountEntry(models.Model):
+    """One row of the account ledger: the account's cached scores are its sums, by dimension."""
+
+    class Dimension(models.TextChoices):
+        LEADS = "leads", "Leads' roll-up"
+        FIT = "fit", "Account fit"
+
+    class Cause(models.TextChoices):
+        ROLLUP = "rollup", "Its leads' scores or members changed"
+        RESCORE = "rescore", "Nightly recompute"
+        RULE = "rule", "Account fit rule"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="entries", db_index=False)
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    delta = models.IntegerField()
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    # RESTRICT, as the lead ledger's rules: history keeps its rules (deactivate one instead).
+    rule = models.ForeignKey(
+        "AccountRule", null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
+    )
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "account entries"
+        indexes = [
+            models.Index(fields=["account", "-id"], include=["dimension", "delta"], name="account_entry_idx"),
+            models.Index(fields=["rule"], condition=models.Q(rule__isnull=False), name="account_entry_rule_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} {self.dimension} for account {self.account_id} ({self.cause})"
+
+
+class StaleAccount(models.Model):
+    """An account whose leads' scores or members changed: its roll-up is refreshed by the
+    next scoring sweep. Only inserted by the transactions that change leads (never an
+    update of the account row, which would make them wait on each other's accounts), and
+    deleted by the refresh that reads it."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["account"], name="stale_account_idx")]
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} to refresh"
+
+
+class AccountRule(models.Model):
+    """An account fit rule: points for an account whose fields (industry, size, revenue,
+    country, custom attributes) meet its conditions, tested with scoring's own operators
+    (scoring.rules). Its points go to the account ledger with the rule as their cause."""
+
+    name = models.CharField(max_length=200)
+    points = models.IntegerField(help_text="Negative to subtract.")
+    match = models.CharField(
+        max_length=3,
+        choices=[(rules.Match.ALL.value, "All conditions"), (rules.Match.ANY.value, "Any condition")],
+        default=rules.Match.ALL.value,
+    )
+    conditions = models.JSONField(
+        default=list,
+        help_text='A list of {"field": …, "operator": …, "value": …}, e.g. '
+        '[{"field": "industry", "operator": "one_of", "value": ["Retail", "Toys"]}]. Fields: '
+        + ", ".join(pure.ACCOUNT_FIELDS)
+        + ", or attributes.<name>; operators: "
+        + ", ".join(op.value for op in rules.Operator)
+        + ".",
+    )
+    active = models.BooleanField(default=True, help_text="Deactivate rather than delete: the ledger keeps its rules.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: list[str] = []
+        if self.points == 0:
+            raise ValidationError(
+                {"points": "A rule worth 0 points does nothing; give it positive or negative points."}
+            )
+        if not isinstance(self.conditions, list) or not self.conditions:
+            raise ValidationError({"conditions": "An account fit rule needs at least one condition."})
+        for n, condition in enumerate(self.conditions, start=1):
+            if not isinstance(condition, dict) or set(condition) - {"field", "operator", "value"}:
+                errors.append(f"condition {n}: give field, operator and value")
+                continue
+            field_problem = pure.check_account_field(str(condition.get("field") or ""))
+            if field_problem:
+                errors.append(f"condition {n}: {field_problem}")
+            try:
+                operator = rules.Operator(str(condition.get("operator") or ""))
+            except ValueError:
+                known = ", ".join(op.value for op in rules.Operator)
+                errors.append(f"condition {n}: unknown operator '{condition.get('operator')}' (use one of {known})")
+                continue
+            value_problem = rules.check_value(operator, condition.get("value"))
+            if value_problem:
+                errors.append(f"condition {n}: {value_problem}")
+        if errors:
+            raise ValidationError({"conditions": errors})
+
+    def to_pure(self) -> rules.Rule:
+        return rules.Rule(
+            id=self.pk,
+            dimension=rules.Dimension.FIT,
+            points=self.points,
+            conditions=tuple(
+                rules.Condition(c["field"], rules.Operator(c["operator"]), c.get("value")) for c in self.conditions
+            ),
+            match=rules.Match(self.match),
+            active=self.active,
+        )

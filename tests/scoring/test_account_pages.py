@@ -1,0 +1,86 @@
+"""An account in the admin (its list by score; its page with its leads by score, the score
+breakdown and the ledger newest first, paged) and in the API (/api/v1/accounts)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from intake.api_keys import api_key_issue
+from scoring import rules, services
+from scoring.models import Account, AccountEntry, AccountRule, Lead
+
+pytestmark = pytest.mark.django_db
+
+
+def acme() -> Account:
+    AccountRule.objects.create(
+        name="Retail", points=10, conditions=[{"field": "industry", "operator": "equals", "value": "Retail"}]
+    )
+    account = Account.objects.create(name="Acme", domain="acme.com", industry="Retail", external_id="crm-1")
+    for n, score in enumerate([30, 5, 12]):
+        lead = Lead.objects.create(email=f"p{n}@acme.com", account=account)
+        services.lead_adjust_score(lead_id=lead.pk, dimension=rules.Dimension.ENGAGEMENT, delta=score, note="seed")
+    services.accounts_rescore()
+    return Account.objects.get(pk=account.pk)
+
+
+def test_the_account_list_shows_scores_and_lead_counts(admin_client: Client) -> None:
+    account = acme()
+    Account.objects.create(name="Empty", domain="empty.com")
+    page = admin_client.get("/admin/scoring/account/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert text.index("Acme") < text.index("Empty")  # by score
+    assert account.total_score == 57
+    cells = [(cell.lead_score, cell.fit_score, cell.leads_counted) for cell in page.context["cl"].result_list]
+    assert cells == [(47, 10, 3), (0, 0, 0)]
+
+
+def test_the_account_page_shows_leads_breakdown_and_ledger_paged(admin_client: Client) -> None:
+    account = acme()
+    AccountEntry.objects.bulk_create(
+        [AccountEntry(account=account, dimension="leads", delta=d, cause="rollup", created_at=account.created_at)
+         for d in (1, -1) * 30]
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(f"/admin/scoring/account/{account.pk}/change/")
+    assert page.status_code == 200
+    shown = page.context["account_page"]
+    assert [lead.total_score for lead in shown["leads"]] == [30, 12, 5]
+    assert [(line.label, line.points) for line in shown["breakdown"]] == [("Leads", 47), ("Retail", 10)]
+    assert "the sum of its leads&#x27; scores" in page.content.decode()
+    assert len(shown["entries"]) == 50
+    assert shown["entries"][0].pk > shown["entries"][-1].pk  # newest first
+    assert (shown["newer"], shown["older"]) == (None, 2)
+    assert len(queries) < 25
+    older = admin_client.get(f"/admin/scoring/account/{account.pk}/change/?ledger_page=2")
+    assert len(older.context["account_page"]["entries"]) == 12  # 60 + 2 made by the rescore
+    assert (older.context["account_page"]["newer"], older.context["account_page"]["older"]) == (1, None)
+
+
+def test_accounts_in_the_api_need_the_read_scope() -> None:
+    account = acme()
+    reader = api_key_issue(name="BI", scopes=["leads:read"]).key
+    writer = api_key_issue(name="Forms", scopes=["events:write"]).key
+    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {reader}")
+    one = api.get(f"/api/v1/accounts/{account.pk}")
+    assert one.status_code == 200
+    body = one.json()
+    assert (body["name"], body["lead_score"], body["fit_score"], body["total_score"]) == ("Acme", 47, 10, 57)
+    assert [line["points"] for line in body["breakdown"]] == [47, 10]
+    assert [lead["total_score"] for lead in body["leads"]] == [30, 12, 5]
+    assert {entry["cause"] for entry in body["recent_ledger"]} == {"rescore", "rule"}
+    assert api.get("/api/v1/accounts/999999").status_code == 404
+    Account.objects.create(name="B", domain="b.com")
+    first = api.get("/api/v1/accounts?limit=1").json()
+    assert [a["name"] for a in first["results"]] == ["Acme"]
+    second = api.get(f"/api/v1/accounts?limit=1&cursor={first['next_cursor']}").json()
+    assert ([a["name"] for a in second["results"]], second["next_cursor"]) == (["B"], None)
+    assert api.get("/api/v1/accounts?external_id=crm-1").json()["results"][0]["id"] == account.pk
+    assert api.get("/api/v1/accounts?limit=0").status_code == 400
+    other = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {writer}")
+    assert other.get("/api/v1/accounts").status_code == 403
+    assert Client(HTTP_HOST="localhost").get(f"/api/v1/accounts/{account.pk}").status_code in (401, 403)

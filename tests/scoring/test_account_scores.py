@@ -1,0 +1,141 @@
+"""An account's score: its leads' scores rolled up (sum, max, or the average of the best
+N), kept in the account ledger like a lead's (the cached scores are always its sums),
+refreshed after scoring batches and recomputed nightly, writing nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Sum
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scoring import accounts as pure
+from scoring import rules, services
+from scoring.models import Account, AccountEntry, AccountSettings, Lead, ScoreEntry, StaleAccount
+from scoring.services import accounts as account_services
+from tests.factories import InteractionFactory, ScoringRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def ledger_matches_cache() -> None:
+    for account in Account.objects.all():
+        sums = dict(
+            AccountEntry.objects.filter(account=account)
+            .values("dimension")
+            .annotate(total=Sum("delta"))
+            .values_list("dimension", "total")
+        )
+        assert (sums.get("leads", 0), sums.get("fit", 0)) == (account.lead_score, account.fit_score)
+        assert account.total_score == account.lead_score + account.fit_score
+
+
+def set_rollup(method: pure.Rollup, top_n: int = 3) -> None:
+    AccountSettings.objects.update_or_create(pk=1, defaults={"rollup": method.value, "top_n": top_n})
+
+
+def account_with(scores: list[int], domain: str = "acme.com") -> Account:
+    account = Account.objects.create(name=domain, domain=domain)
+    for n, score in enumerate(scores):
+        lead = Lead.objects.create(email=f"p{n}@{domain}", account=account)
+        services.lead_adjust_score(lead_id=lead.pk, dimension=rules.Dimension.ENGAGEMENT, delta=score, note="seed")
+    return account
+
+
+@pytest.mark.parametrize(
+    ("method", "top_n", "expected"),
+    [
+        (pure.Rollup.SUM, 3, 70),
+        (pure.Rollup.MAX, 3, 40),
+        (pure.Rollup.TOP_AVERAGE, 2, 33),
+        (pure.Rollup.TOP_AVERAGE, 9, 18),
+    ],
+)
+def test_the_roll_up_each_way(method: pure.Rollup, top_n: int, expected: int) -> None:
+    set_rollup(method, top_n)
+    account = account_with([10, 40, -5, 25])
+    account_with([], domain="empty.com")
+    assert services.accounts_rescore() == 1
+    account.refresh_from_db()
+    assert (account.lead_score, account.total_score) == (expected, expected)
+    ledger_matches_cache()
+
+
+def test_the_nightly_recompute_writes_only_what_changed_and_nothing_the_second_time() -> None:
+    set_rollup(pure.Rollup.SUM)
+    acme, initech = account_with([10, 20]), account_with([5], domain="initech.com")
+    assert services.accounts_rescore(chunk_size=1) == 2
+    assert services.accounts_rescore(chunk_size=1) == 0
+    services.lead_adjust_score(lead_id=acme.leads.first().pk, dimension=rules.Dimension.FIT, delta=-4, note="x")  # type: ignore[union-attr]
+    assert services.accounts_rescore() == 1
+    entry = AccountEntry.objects.filter(account=acme).order_by("-id").first()
+    assert entry is not None
+    assert (entry.delta, entry.cause, entry.dimension) == (-4, "rescore", "leads")
+    assert Account.objects.get(pk=initech.pk).lead_score == 5
+    # Changing the method moves every account by the difference, once.
+    set_rollup(pure.Rollup.MAX)
+    assert services.accounts_rescore() == 1  # initech's one lead: its sum is its max
+    assert Account.objects.get(pk=acme.pk).lead_score == 20
+    ledger_matches_cache()
+
+
+def test_a_scoring_batch_refreshes_the_accounts_of_the_leads_it_touched() -> None:
+    set_rollup(pure.Rollup.SUM)
+    ScoringRuleFactory.create(points=7, interaction_types=["email_open"])
+    ana, _ = services.lead_upsert(email="ana@acme.com")
+    bo, _ = services.lead_upsert(email="bo@acme.com")
+    solo, _ = services.lead_upsert(email="solo@gmail.com")
+    InteractionFactory.create(lead=ana)
+    InteractionFactory.create(lead=bo)
+    InteractionFactory.create(lead=solo)
+    services.interactions_score_pending()
+    acme = Account.objects.get(domain="acme.com")
+    assert acme.lead_score == 14
+    assert not StaleAccount.objects.exists()
+    assert list(AccountEntry.objects.filter(account=acme).values_list("delta", "cause")) == [(14, "rollup")]
+    # Nothing new: the sweep writes nothing.
+    services.interactions_score_pending()
+    assert AccountEntry.objects.count() == 1
+    ledger_matches_cache()
+
+
+def test_a_lead_leaving_for_another_account_moves_both_roll_ups() -> None:
+    set_rollup(pure.Rollup.SUM)
+    lead, _ = services.lead_upsert(email="ana@acme.com", fields={"external_id": "a"})
+    services.lead_adjust_score(lead_id=lead.pk, dimension=rules.Dimension.ENGAGEMENT, delta=9, note="seed")
+    services.interactions_score_pending()
+    assert Account.objects.get(domain="acme.com").lead_score == 9
+    services.lead_upsert(email="ana@acme.com", account_external_id="crm-1")
+    services.interactions_score_pending()
+    assert Account.objects.get(domain="acme.com").lead_score == 0
+    assert Account.objects.get(external_id="crm-1").lead_score == 9
+    ledger_matches_cache()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.lists(st.integers(-50, 100), max_size=6), min_size=1, max_size=4),
+    st.sampled_from(list(pure.Rollup)),
+    st.integers(1, 4),
+)
+def test_the_database_rolls_up_as_the_pure_function_does(
+    accounts: list[list[int]], method: pure.Rollup, top_n: int
+) -> None:
+    Lead.objects.all().delete()
+    AccountEntry.objects.all().delete()
+    Account.objects.all().delete()
+    config = AccountSettings(rollup=method.value, top_n=top_n)
+    ids = []
+    for n, scores in enumerate(accounts):
+        account = Account.objects.create(name=f"a{n}", domain=f"a{n}.com")
+        ids.append(account.pk)
+        for m, score in enumerate(scores):
+            lead = Lead.objects.create(email=f"p{m}@a{n}.com", account=account)
+            ScoreEntry.objects.create(
+                lead=lead, dimension="fit", delta=score, cause="manual", occurred_at=lead.created_at
+            )
+            Lead.objects.filter(pk=lead.pk).update(fit_score=score)
+    got = account_services.accounts_rollup(account_ids=ids, config=config)
+    assert got == {
+        pk: pure.rollup(scores, method=method, top_n=top_n) for pk, scores in zip(ids, accounts, strict=True)
+    }
