@@ -226,33 +226,24 @@ def _refresh_batch(
         before: dict[int, list[int]] = dict(
             LeadPrediction.objects.select_for_update().filter(lead_id__in=found).values_list("lead_id", "above")
         )
-        rows: list[LeadPrediction] = []
+        rows: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
         totals = dict(Lead.objects.filter(pk__in=found).values_list("pk", "total_score")) if watched else {}
-        for lead_id, p, why in zip(found, probabilities, reasons, strict=True):
+        for lead_id, p, why in zip(found, probabilities.tolist(), reasons, strict=True):
             was = before.get(lead_id, [])
-            above = sorted(crossing.above_after(was, float(p), watched, hysteresis=config.hysteresis_points))
-            rows.append(
-                LeadPrediction(
-                    lead_id=lead_id,
-                    model=version,
-                    probability=round(float(p), 4),
-                    reasons=[r.as_json() for r in why],
-                    above=above,
-                    computed_at=now,
-                )
-            )
+            above = sorted(crossing.above_after(was, p, watched, hysteresis=config.hysteresis_points))
+            rows.append((lead_id, version.pk, round(p, 4), [r.as_json() for r in why], above, now))
             for percent, rose in crossing.crossings(was, above):
                 total = totals.get(lead_id, 0)
                 direction = GroupTransition.Direction.UP if rose else GroupTransition.Direction.DOWN
                 events.append(
                     (lead_id, GroupTransition.Kind.PROBABILITY, percent, direction, total, total, "predictive", now)
                 )
-        LeadPrediction.objects.bulk_create(
+        bulk.values_upsert(
+            LeadPrediction,
+            ["lead", "model", "probability", "reasons", "above", "computed_at"],
             rows,
-            update_conflicts=True,
-            unique_fields=["lead"],
-            update_fields=["model", "probability", "reasons", "above", "computed_at"],
+            unique=["lead"],
         )
         bulk.values_insert(
             GroupTransition,
