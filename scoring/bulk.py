@@ -23,7 +23,8 @@ from typing import Any
 import psycopg
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Field, JSONField, Model
+from django.db.models import Field, JSONField, Model, Q
+from django.db.models.expressions import RawSQL
 
 
 @contextmanager
@@ -57,6 +58,16 @@ def pg_execute_named(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     with _binary_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
+
+
+def ids_in(field: str, ids: Sequence[int]) -> Q:
+    """``Q(<field>__in=ids)`` for thousands of ids: on PostgreSQL the ids go as one array
+    parameter (``IN (SELECT unnest(…))``) rather than one placeholder each, which Django
+    resolves one by one (most of a 5,000-lead read's time in Python). Elsewhere the plain
+    lookup (SQLite's parameter limit is met by Django's own batching of ``IN``)."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field}__in": list(ids)})
+    return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])})
 
 
 def _fields(model: type[Model], field_names: Sequence[str]) -> list[Field[Any, Any]]:
