@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from scoring import rules as pure
 from scoring.predictive import crossing, features, points, training
-from scoring.predictive.model import GRADIENT_BOOSTING, LOGISTIC, PredictiveModel, loads
+from scoring.predictive.model import GRADIENT_BOOSTING, LOGISTIC, SMALL_BATCH, PredictiveModel, loads
 from tests.scoring.predictive_data import synthetic
 
 
@@ -169,7 +169,7 @@ def _trained(algorithm: str) -> tuple[list[features.LeadFacts], PredictiveModel]
 
 @pytest.mark.parametrize("algorithm", [LOGISTIC, GRADIENT_BOOSTING])
 @settings(max_examples=25, deadline=None)
-@given(picked=st.lists(st.integers(min_value=0, max_value=399), min_size=1, max_size=40))
+@given(picked=st.lists(st.integers(min_value=0, max_value=399), min_size=1, max_size=80))
 def test_a_batch_scores_each_lead_as_scoring_it_alone_does(algorithm: str, picked: list[int]) -> None:
     leads, model = _trained(algorithm)
     batch = [leads[i] for i in picked]
@@ -195,3 +195,10 @@ def test_a_batchs_reasons_with_every_column_add_up_to_the_models_log_odds(algori
         assert {r.column: r.value for r in why}.items() <= {
             c: features.lead_value_text(model.spec, leads[row], c) for c in columns
         }.items()
+
+
+def test_the_small_batch_walk_reaches_the_leaves_scikit_learn_reaches() -> None:
+    leads, model = _trained(GRADIENT_BOOSTING)
+    x = model.matrix(leads)
+    assert len(leads) > SMALL_BATCH
+    assert (model._walk(model._forest(), x) == model.leaves(x)).all()
