@@ -64,7 +64,7 @@ from scoring import model_file as scoring_file
 from scoring.models import LifecycleStage, ScoreGroup
 
 _TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "feedback_days", "email"}
-_RULE_KEYS = {"key", "name", "active", "trigger", "group", "threshold", "stage", "conditions", "actions"}
+_RULE_KEYS = {"key", "name", "active", "trigger", "group", "threshold", "probability", "stage", "conditions", "actions"}
 _ACTION_KEYS = {"kind", "sequence", "team", "user", "stage", "tag", "url", "secret_env", "message"}
 _CONDITION_KEYS = {"field", "operator", "value"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -102,6 +102,7 @@ class RuleSpec:
     trigger: str
     group: str = ""
     threshold: int | None = None
+    probability: int | None = None  # percent, for the predicted-probability triggers
     stage: str = ""
     conditions: tuple[scoring_file.ConditionSpec, ...] = ()
     actions: tuple[ActionSpec, ...] = ()
@@ -176,6 +177,7 @@ def _rules(data: object, errors: list[str]) -> tuple[RuleSpec, ...]:
                 trigger=trigger,
                 group=checks.text(item, "group", where, errors),
                 threshold=checks.whole_number(item, "threshold", where, errors),
+                probability=checks.whole_number(item, "probability", where, errors),
                 stage=checks.choice(item, "stage", where, errors, LifecycleStage.values),
                 conditions=_conditions(item.get("conditions"), where, errors),
                 actions=_actions(item.get("actions"), where, errors),
@@ -272,6 +274,8 @@ def _rule_data(rule: RuleSpec) -> dict[str, Any]:
         data["group"] = rule.group
     if rule.threshold is not None:
         data["threshold"] = rule.threshold
+    if rule.probability is not None:
+        data["probability"] = rule.probability
     if rule.stage:
         data["stage"] = rule.stage
     if rule.conditions:
@@ -372,7 +376,7 @@ def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: l
         where = f"routing[{index}]"
         rule = existing.get(spec.key) or RoutingRule(key=spec.key)
         rule.name, rule.active, rule.position, rule.trigger = spec.name, spec.active, index, spec.trigger
-        rule.threshold, rule.stage = spec.threshold, spec.stage
+        rule.threshold, rule.probability, rule.stage = spec.threshold, spec.probability, spec.stage
         rule.group = _lookup(
             groups,
             spec.group,
@@ -524,6 +528,7 @@ def routing_model_export() -> RoutingSpec:
                 trigger=rule.trigger,
                 group=rule.group.key if rule.group is not None else "",
                 threshold=rule.threshold,
+                probability=rule.probability,
                 stage=rule.stage,
                 conditions=tuple(
                     scoring_file.ConditionSpec(c.field, c.operator, c.value) for c in rule.conditions.all()

@@ -13,6 +13,8 @@ Values must be ready for the database: ints, text, datetimes, None.
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +23,8 @@ from typing import Any
 import psycopg
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Field, Model
+from django.db.models import Field, JSONField, Model, Q
+from django.db.models.expressions import RawSQL
 
 
 @contextmanager
@@ -57,6 +60,16 @@ def pg_execute_named(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall() if cursor.description else []
 
 
+def ids_in(field: str, ids: Sequence[int]) -> Q:
+    """``Q(<field>__in=ids)`` for thousands of ids: on PostgreSQL the ids go as one array
+    parameter (``IN (SELECT unnest(…))``) rather than one placeholder each, which Django
+    resolves one by one (most of a 5,000-lead read's time in Python). Elsewhere the plain
+    lookup (SQLite's parameter limit is met by Django's own batching of ``IN``)."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field}__in": list(ids)})
+    return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])})
+
+
 def _fields(model: type[Model], field_names: Sequence[str]) -> list[Field[Any, Any]]:
     return [model._meta.get_field(name) for name in field_names]  # type: ignore[misc]
 
@@ -84,6 +97,41 @@ def values_insert(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"SELECT * FROM unnest({_unnest(fields)})"
     )
     pg_execute(sql, _columns(rows, len(fields)))
+
+
+def values_upsert(
+    model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]], *, unique: Sequence[str]
+) -> None:
+    """INSERT ``rows`` into ``model``'s table; a row whose ``unique`` fields (a unique
+    constraint's) are already there updates the other fields instead. JSON fields take
+    Python values (lists, dicts), as the ORM does."""
+    if not rows:
+        return
+    fields = _fields(model, field_names)
+    if connection.vendor != "postgresql":
+        attnames = [f.attname for f in fields]
+        model._default_manager.bulk_create(
+            [model(**dict(zip(attnames, row, strict=True))) for row in rows],
+            update_conflicts=True,
+            unique_fields=list(unique),
+            update_fields=[f for f in field_names if f not in unique],
+        )
+        return
+    quote = connection.ops.quote_name
+    keys = [f.column for f in _fields(model, unique)]
+    columns = _columns(rows, len(fields))
+    # JSON as text, cast by the server: psycopg would quote and escape each value into an array literal.
+    for i, f in enumerate(fields):
+        if isinstance(f, JSONField):
+            dumps = json.dumps if f.encoder is None else functools.partial(json.dumps, cls=f.encoder)
+            columns[i] = [None if v is None else dumps(v) for v in columns[i]]
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT * FROM unnest({_unnest(fields)}) "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
+        + ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if f.column not in keys)
+    )
+    pg_execute(sql, columns)
 
 
 def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:

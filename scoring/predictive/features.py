@@ -249,35 +249,53 @@ def _parsed(column: Column, value: object, index: Mapping[str, int], other: int)
     return (column.fill if number is None else number, 0.0, -1)
 
 
-def _column_values(column: Column, raw: list[object]) -> Matrix:
+# Types whose values may be equal across them (1 == 1.0 == True) but read differently.
+_NUMBER_TYPES = frozenset({bool, int, float})
+
+
+def _column_values(column: Column, raw: Sequence[object]) -> Matrix:
     """Each value as (number, missing flag, level index), an array of shape (n, 3): each
-    distinct value is parsed once, since a column holds few of them (levels, small counts)."""
+    distinct value is parsed once, since a column holds few of them (levels, small counts),
+    and spread to the leads by one array lookup."""
     index = {level: i for i, level in enumerate(column.levels)}
     other = len(column.levels) if column.has_other else -1
-    distinct: dict[tuple[type, object], int] = {}
-    values: list[object]
+    keyed: Iterable[object] = raw
+    types = set(map(type, raw))
+    if len(types & _NUMBER_TYPES) > 1:
+        keyed = list(zip(map(type, raw), raw, strict=True))  # told apart by type too: 1 and True read differently
+    by_text = False
     try:
-        keys = [distinct.setdefault((type(v), v), len(distinct)) for v in raw]
+        distinct = dict.fromkeys(keyed, 0)
     except TypeError:  # a list or a mapping among the values: keyed by their text
-        distinct.clear()
-        keys = [distinct.setdefault((type(v), _hashable(v)), len(distinct)) for v in raw]
-        values = [None] * len(distinct)
-        for v, k in zip(raw, keys, strict=True):
-            values[k] = v
-    else:
-        values = [v for _, v in distinct]
+        keyed = [(type(v), _hashable(v)) for v in raw]
+        distinct = dict.fromkeys(keyed, 0)
+        by_text = True
+    paired = keyed is not raw
+    values: list[object] = []
+    for k, key in enumerate(distinct):
+        distinct[key] = k
+        values.append(key[1] if paired else key)  # type: ignore[index]
+    if by_text:  # parse the values themselves (a list, a mapping), not their text
+        for key, v in zip(keyed, raw, strict=True):
+            values[distinct[key]] = v
     table = np.array([_parsed(column, v, index, other) for v in values], dtype=np.float64).reshape(len(values), 3)
-    return table[np.array(keys, dtype=np.int64)] if keys else np.zeros((0, 3))
+    keys = np.fromiter(map(distinct.__getitem__, keyed), dtype=np.int64, count=len(raw))
+    return table[keys]
 
 
 def featurize(spec: FeatureSpec, leads: Sequence[LeadFacts]) -> Matrix:
-    """The leads as rows of numbers, in the order of ``spec.features``; column by column."""
+    """The leads as rows of numbers, in the order of ``spec.features``: the whole batch at
+    once, one column at a time (no work per lead and feature in Python)."""
     n = len(leads)
     out = np.zeros((n, len(spec.features)), dtype=np.float64)
     rows = np.arange(n)
+    names = [column.name for column in spec.columns]
+    # Read lead by lead (each lead's values once, while they are in the cache), then turned into columns.
+    per_lead = [list(map(lead.values.get, names)) for lead in leads]
+    by_column = list(zip(*per_lead, strict=True)) if n else [()] * len(names)
     at = 0
-    for column in spec.columns:
-        parsed = _column_values(column, [lead.values.get(column.name) for lead in leads])
+    for column, raw in zip(spec.columns, by_column, strict=True):
+        parsed = _column_values(column, raw)
         if column.kind is Kind.CATEGORICAL:
             level = parsed[:, 2].astype(np.int64)
             hit = level >= 0
@@ -289,12 +307,18 @@ def featurize(spec: FeatureSpec, leads: Sequence[LeadFacts]) -> Matrix:
         if column.has_missing:
             out[:, at] = parsed[:, 1]
             at += 1
-    for t in spec.activity_types:
-        for row, lead in enumerate(leads):
-            counts = lead.activity.get(t)
-            if counts:
-                out[row, at : at + len(WINDOWS)] = counts[: len(WINDOWS)]
-        at += len(WINDOWS)
+    # Activity: each lead holds only the few types it did, so one pass over what they hold.
+    first = {t: at + i * len(WINDOWS) for i, t in enumerate(spec.activity_types)}
+    at += len(first) * len(WINDOWS)
+    hits = [
+        (row, first[t], counts)
+        for row, lead in enumerate(leads)
+        for t, counts in lead.activity.items()
+        if counts and t in first
+    ]
+    for row, start, counts in hits:
+        window = counts[: len(WINDOWS)]
+        out[row, start : start + len(window)] = window
     for s in spec.scores:
         out[:, at] = [lead.fit_score if s == FIT_SCORE else lead.engagement_score for lead in leads]
         at += 1

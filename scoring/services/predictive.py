@@ -55,10 +55,10 @@ def settings_get() -> PredictiveSettings:
 def leads_facts(*, lead_ids: Sequence[int], now: datetime) -> tuple[list[int], list[features.LeadFacts], list[Any]]:
     """The leads (those of ``lead_ids`` that exist) as the featurizer reads them, with their
     creation times; two queries."""
-    rows = list(Lead.objects.filter(pk__in=list(lead_ids)).order_by("id").values(*LEAD_COLUMNS))
+    rows = list(Lead.objects.filter(bulk.ids_in("pk", lead_ids)).order_by("id").values(*LEAD_COLUMNS))
     windows = {w: now - timedelta(days=w) for w in features.WINDOWS if w}
     counts = (
-        Interaction.objects.filter(lead_id__in=[r["id"] for r in rows])
+        Interaction.objects.filter(bulk.ids_in("lead_id", [r["id"] for r in rows]))
         .values("lead_id", "type")
         .annotate(
             **{f"d{w}": Count("id", filter=Q(occurred_at__gte=since)) for w, since in windows.items()},
@@ -223,36 +223,26 @@ def _refresh_batch(
     probabilities, reasons = model.scored(facts, model.matrix(facts))
     watched = [int(p) for p in config.watched_percents]
     with transaction.atomic():
-        before: dict[int, list[int]] = dict(
-            LeadPrediction.objects.select_for_update().filter(lead_id__in=found).values_list("lead_id", "above")
-        )
-        rows: list[LeadPrediction] = []
+        claimed = LeadPrediction.objects.select_for_update().filter(bulk.ids_in("lead", found))
+        before: dict[int, list[int]] = dict(claimed.values_list("lead_id", "above"))
+        rows: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
-        totals = dict(Lead.objects.filter(pk__in=found).values_list("pk", "total_score")) if watched else {}
-        for lead_id, p, why in zip(found, probabilities, reasons, strict=True):
+        totals = dict(Lead.objects.filter(bulk.ids_in("pk", found)).values_list("pk", "total_score")) if watched else {}
+        for lead_id, p, why in zip(found, probabilities.tolist(), reasons, strict=True):
             was = before.get(lead_id, [])
-            above = sorted(crossing.above_after(was, float(p), watched, hysteresis=config.hysteresis_points))
-            rows.append(
-                LeadPrediction(
-                    lead_id=lead_id,
-                    model=version,
-                    probability=round(float(p), 4),
-                    reasons=[r.as_json() for r in why],
-                    above=above,
-                    computed_at=now,
-                )
-            )
+            above = sorted(crossing.above_after(was, p, watched, hysteresis=config.hysteresis_points))
+            rows.append((lead_id, version.pk, round(p, 4), [r.as_json() for r in why], above, now))
             for percent, rose in crossing.crossings(was, above):
                 total = totals.get(lead_id, 0)
                 direction = GroupTransition.Direction.UP if rose else GroupTransition.Direction.DOWN
                 events.append(
                     (lead_id, GroupTransition.Kind.PROBABILITY, percent, direction, total, total, "predictive", now)
                 )
-        LeadPrediction.objects.bulk_create(
+        bulk.values_upsert(
+            LeadPrediction,
+            ["lead", "model", "probability", "reasons", "above", "computed_at"],
             rows,
-            update_conflicts=True,
-            unique_fields=["lead"],
-            update_fields=["model", "probability", "reasons", "above", "computed_at"],
+            unique=["lead"],
         )
         bulk.values_insert(
             GroupTransition,

@@ -17,7 +17,7 @@ from routing.model_file import RoutingSpec
 from routing.models import ActionRun, Notification, QueueItem, RoutingAction, RoutingRule, Team
 from scoring import model_file
 from scoring import services as scoring
-from scoring.models import GroupTransition, Lead, ScoreGroup
+from scoring.models import GroupTransition, Lead, PredictiveSettings, ScoreGroup
 from scoring.rules import Dimension
 from tests.factories import LeadFactory
 from tests.routing.factories import RepFactory, UserFactory
@@ -384,3 +384,23 @@ def test_a_teams_feedback_deadline_goes_in_and_out_of_the_file(tmp_path: Path) -
     call_command("scoring_model_import", "--publish", str(write(tmp_path, team % "")))  # left out: no deadline
     assert Team.objects.get(key="sales").feedback_days is None
     assert "feedback_days" not in model_file.dump_text(scoring.scoring_model_export())
+
+
+@pytest.mark.django_db
+def test_a_probability_trigger_round_trips_through_the_file_and_is_watched(tmp_path: Path) -> None:
+    toy_store_import()
+    text = (
+        "leadflow_model: 1\nrouting:\n"
+        "  - {key: likely, name: Likely buyers, trigger: probability_rises, probability: 70,"
+        " actions: [{kind: set_stage, stage: sql}]}\n"
+    )
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
+    assert RoutingRule.objects.get(key="likely").probability == 70
+    assert PredictiveSettings.objects.get(pk=1).watched_percents == [70]
+    exported_text = model_file.dump_text(scoring.scoring_model_export())
+    (likely,) = [r for r in routing_of(model_file.load_text(exported_text)).rules or () if r.key == "likely"]
+    assert (likely.trigger, likely.probability) == ("probability_rises", 70)
+    # And a rule the admin refuses for want of its percent is refused by the file, in the admin's words.
+    broken = text.replace(" probability: 70,", "")
+    with pytest.raises(CommandError, match=r"routing\[0\]\.probability: Give the probability"):
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, broken)))

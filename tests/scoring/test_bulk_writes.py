@@ -90,3 +90,34 @@ def test_the_embedded_default_writes_the_same_rows(update_from: bool, monkeypatc
         .values_list("engagement_score", flat=True)
     ) == [0, 1, 2]
     assert Lead.objects.get(pk=other.pk).fit_score == 7, "a row not given is left alone"
+
+
+def test_an_upsert_inserts_new_rows_and_updates_existing_ones_with_their_json() -> None:
+    """On either database: one statement on PostgreSQL (JSON sent as text, not quoted into an
+    array), Django's bulk_create elsewhere; JSON values go in as Python values and come back so."""
+    from django.utils import timezone
+
+    from scoring.models import LeadPrediction, TrainedModel
+
+    version = TrainedModel.objects.create(number=1, algorithm="logistic_regression", fitted=b"")
+    kept, changed, new = LeadFactory.create_batch(3)
+    now = timezone.now()
+    LeadPrediction.objects.create(lead=kept, model=version, probability=0.1, reasons=[], above=[], computed_at=now)
+    LeadPrediction.objects.create(lead=changed, model=version, probability=0.2, reasons=[], above=[], computed_at=now)
+    reasons = [{"column": "plan", "value": 'team "pro" \\ 50%', "effect": 0.5, "text": "+ plan: team"}]
+    fields = ["lead", "model", "probability", "reasons", "above", "computed_at"]
+
+    with CaptureQueriesContext(connection) as queries:
+        bulk.values_upsert(
+            LeadPrediction,
+            fields,
+            [(changed.pk, version.pk, 0.7, reasons, [50], now), (new.pk, version.pk, 0.9, [], [50, 80], now)],
+            unique=["lead"],
+        )
+
+    if connection.vendor == "postgresql":
+        (statement,) = [query["sql"] for query in queries]
+        assert "unnest" in statement
+        assert "ON CONFLICT" in statement
+    got = {p.lead_id: (p.probability, p.reasons, p.above) for p in LeadPrediction.objects.all()}
+    assert got == {kept.pk: (0.1, [], []), changed.pk: (0.7, reasons, [50]), new.pk: (0.9, [], [50, 80])}

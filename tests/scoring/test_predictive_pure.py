@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import rules as pure
 from scoring.predictive import crossing, features, points, training
-from scoring.predictive.model import GRADIENT_BOOSTING, LOGISTIC, loads
+from scoring.predictive.model import GRADIENT_BOOSTING, LOGISTIC, SMALL_BATCH, PredictiveModel, loads
 from tests.scoring.predictive_data import synthetic
 
 
@@ -146,3 +148,57 @@ def test_a_column_holding_lists_is_read_by_its_text_and_mixed_types_stay_apart()
     assert (x[:, tags].sum(axis=1) == 1).all()
     flag = spec.names.index("flag")
     assert list(x[:4, flag]) == [1.0, 0.0, 1.0, 0.0]
+
+
+@functools.cache
+def _trained(algorithm: str) -> tuple[list[features.LeadFacts], PredictiveModel]:
+    leads, won = synthetic(400)
+    # Values of several types in one column, a list, and activity only some leads have:
+    # what the batch path groups by value must still read each lead's own.
+    mixed = [
+        features.LeadFacts(
+            {**lead.values, "attributes.score": [1, 1.0, True, "1", None, ["a"]][i % 6]},
+            lead.activity if i % 3 else {},
+            lead.fit_score,
+            lead.engagement_score,
+        )
+        for i, lead in enumerate(leads)
+    ]
+    return mixed, training.train(mixed, won, excluded=["sales_verdict"], candidates=(algorithm,)).model
+
+
+@pytest.mark.parametrize("algorithm", [LOGISTIC, GRADIENT_BOOSTING])
+@settings(max_examples=25, deadline=None)
+@given(picked=st.lists(st.integers(min_value=0, max_value=399), min_size=1, max_size=80))
+def test_a_batch_scores_each_lead_as_scoring_it_alone_does(algorithm: str, picked: list[int]) -> None:
+    leads, model = _trained(algorithm)
+    batch = [leads[i] for i in picked]
+    probabilities, reasons = model.scored(batch, model.matrix(batch))
+    for lead, p, why in zip(batch, probabilities, reasons, strict=True):
+        alone_p, alone_why = model.scored([lead], model.matrix([lead]))
+        assert p == pytest.approx(alone_p[0], abs=1e-12)
+        assert [(r.column, r.value) for r in why] == [(r.column, r.value) for r in alone_why[0]]
+        assert [r.effect for r in why] == pytest.approx([r.effect for r in alone_why[0]], abs=1e-9)
+
+
+@pytest.mark.parametrize("algorithm", [LOGISTIC, GRADIENT_BOOSTING])
+def test_a_batchs_reasons_with_every_column_add_up_to_the_models_log_odds(algorithm: str) -> None:
+    leads, model = _trained(algorithm)
+    x = model.matrix(leads)
+    base, _, columns = model.column_contributions(x)
+    _, reasons = model.scored(leads, x, top=len(columns))
+    odds = model.log_odds(x)
+    for row, why in enumerate(reasons):
+        assert base + sum(r.effect for r in why) == pytest.approx(odds[row], abs=1e-6)
+        # Largest first, each with the lead's own value in words.
+        assert [abs(r.effect) for r in why] == sorted((abs(r.effect) for r in why), reverse=True)
+        assert {r.column: r.value for r in why}.items() <= {
+            c: features.lead_value_text(model.spec, leads[row], c) for c in columns
+        }.items()
+
+
+def test_the_small_batch_walk_reaches_the_leaves_scikit_learn_reaches() -> None:
+    leads, model = _trained(GRADIENT_BOOSTING)
+    x = model.matrix(leads)
+    assert len(leads) > SMALL_BATCH
+    assert (model._walk(model._forest(), x) == model.leaves(x)).all()
