@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 from scoring import event_types
 
@@ -28,9 +29,9 @@ class EventType(models.Model):
         validators=[validate_type_name],
         help_text=f"The name senders use: {event_types.TYPE_NAME_RULE}.",
     )
-    label = models.CharField(max_length=event_types.MAX_LABEL_LENGTH, blank=True, help_text="The type in words.")
+    label = models.CharField(max_length=event_types.MAX_LABEL_LENGTH, blank=True, help_text=_("The type in words."))
     declared = models.BooleanField(
-        default=False, help_text="Named in the model file or the admin (not only seen in interactions)."
+        default=False, help_text=_("Named in the model file or the admin (not only seen in interactions).")
     )
     seen_count = models.BigIntegerField("interactions", default=0, editable=False)
     first_seen_at = models.DateTimeField("first seen", null=True, blank=True, editable=False)
@@ -38,7 +39,7 @@ class EventType(models.Model):
 
     class Meta:
         ordering = ["key"]
-        verbose_name = "event type"
+        verbose_name = _("event type")
 
     def __str__(self) -> str:
         return self.key
@@ -62,12 +63,12 @@ class SegmentEvent(models.Model):
 
     class Meta:
         ordering = [Lower("name")]
-        verbose_name = "Segment event name"
+        verbose_name = _("Segment event name")
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),
                 name="segment_event_name_unique",
-                violation_error_message="This Segment event name already maps to a type.",
+                violation_error_message=_("This Segment event name already maps to a type."),
             )
         ]
 
