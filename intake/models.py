@@ -47,7 +47,7 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        verbose_name = _("API key")
+        verbose_name = "API key"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -111,7 +111,7 @@ class LeadImport(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = _("lead import")
+        verbose_name = "lead import"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -53,7 +53,7 @@ class MqlTarget(models.Model):
 
     class Meta:
         ordering = ["-month"]
-        verbose_name = _("MQL target")
+        verbose_name = "MQL target"
         constraints = [models.CheckConstraint(condition=Q(month__day=1), name="mqltarget_first_day_of_month")]
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from routing.egress import validate_webhook_url
@@ -80,7 +81,7 @@ class TerritoryRule(models.Model):
     field = models.CharField(
         max_length=120, help_text=_("A lead field such as country or industry, or attributes.<name>.")
     )
-    values = models.JSONField(help_text='Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].')
+    values = models.JSONField(help_text=_('Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].'))
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="territories")
 
     class Meta:
@@ -94,9 +95,9 @@ class TerritoryRule(models.Model):
         if problem:
             raise ValidationError({"field": problem})
         if not isinstance(self.values, list) or not self.values:
-            raise ValidationError({"values": "Give a list of one or more values."})
+            raise ValidationError({"values": _("Give a list of one or more values.")})
         if self.rep_id and self.team_id and self.rep.team_id != self.team_id:
-            raise ValidationError({"rep": "The rep must be in this team."})
+            raise ValidationError({"rep": _("The rep must be in this team.")})
 
 
 class RoutingRule(models.Model):
@@ -139,11 +140,11 @@ class RoutingRule(models.Model):
         errors: dict[str, str] = {}
         trigger = Trigger(self.trigger) if self.trigger in {t.value for t in Trigger} else None
         if trigger in (Trigger.ENTERS_GROUP, Trigger.LEAVES_GROUP) and self.group_id is None:
-            errors["group"] = "Choose the score group this trigger watches."
+            errors["group"] = _("Choose the score group this trigger watches.")
         if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
-            errors["threshold"] = "Give the score this trigger watches."
+            errors["threshold"] = _("Give the score this trigger watches.")
         if trigger in (Trigger.PROBABILITY_RISES, Trigger.PROBABILITY_FALLS) and self.probability is None:
-            errors["probability"] = "Give the probability (a percent from 1 to 99) this trigger watches."
+            errors["probability"] = _("Give the probability (a percent from 1 to 99) this trigger watches.")
         if errors:
             raise ValidationError(errors)
 
@@ -257,26 +258,26 @@ class RoutingAction(models.Model):
         errors: dict[str, str] = {}
         kind = self.Kind
         needs: dict[str, tuple[str, str]] = {
-            kind.ENROLL: ("sequence", "Choose the sequence to enroll in."),
-            kind.EXIT_SEQUENCE: ("sequence", "Choose the sequence to exit."),
-            kind.ROUTE_TO_QUEUE: ("team", "Choose the team whose queue receives the lead."),
-            kind.SET_STAGE: ("stage", "Choose the lifecycle stage."),
-            kind.ADD_TAG: ("tag", "Give the tag."),
-            kind.WEBHOOK: ("url", "Give the webhook URL."),
+            kind.ENROLL: ("sequence", _("Choose the sequence to enroll in.")),
+            kind.EXIT_SEQUENCE: ("sequence", _("Choose the sequence to exit.")),
+            kind.ROUTE_TO_QUEUE: ("team", _("Choose the team whose queue receives the lead.")),
+            kind.SET_STAGE: ("stage", _("Choose the lifecycle stage.")),
+            kind.ADD_TAG: ("tag", _("Give the tag.")),
+            kind.WEBHOOK: ("url", _("Give the webhook URL.")),
         }
         if self.kind in needs:
             name, message = needs[self.kind]
             if not self._setting(name):
                 errors[name] = message
         if self.kind == kind.ASSIGN_OWNER and not (self.team_id or self.user_id):
-            errors["team"] = "Choose a team (its assignment picks the rep) or a user."
+            errors["team"] = _("Choose a team (its assignment picks the rep) or a user.")
         if self.kind == kind.WEBHOOK and not self.secret:
-            errors["secret"] = "Give a secret: the receiver checks the signature with it."  # noqa: S105 - words
+            errors["secret"] = _("Give a secret: the receiver checks the signature with it.")
         if self.kind in KIND_SETTINGS:
             label = self.Kind(self.kind).label
             for name in ACTION_SETTINGS:
                 if name not in KIND_SETTINGS[self.kind] and self._setting(name):
-                    errors.setdefault(name, f"'{label}' does not use this: leave it empty.")
+                    errors.setdefault(name, gettext("'{kind}' does not use this: leave it empty.").format(kind=label))
         if errors:
             raise ValidationError(errors)
 

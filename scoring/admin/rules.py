@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import rules as pure
@@ -143,7 +143,7 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             "cap_count": _("Cap count"),
             "cap_points": _("Cap points"),
             "cap_window_days": _("Cap window days"),
-            "active": _("Active"),
+            "active": pgettext_lazy("rule", "Active"),
             "valid_from": _("Valid from"),
             "valid_until": _("Valid until"),
         }
@@ -156,7 +156,8 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             known.setdefault(kind, kind)
         field = self.fields["interaction_types"]
         assert isinstance(field, forms.MultipleChoiceField)
-        field.choices = [(key, f"{gettext(words)} ({key})" if words != key else key) for key, words in known.items()]
+        shown = {key: gettext(words) for key, words in known.items()}
+        field.choices = [(key, f"{words} ({key})" if words != key else key) for key, words in shown.items()]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}

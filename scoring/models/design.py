@@ -304,4 +304,4 @@ class Campaign(models.Model):
 
     def clean(self) -> None:
         if self.start_date and self.end_date and self.end_date < self.start_date:
-            raise ValidationError({"end_date": "The end date must not be before the start date."})
+            raise ValidationError({"end_date": _("The end date must not be before the start date.")})

@@ -39,7 +39,7 @@ class EventType(models.Model):
 
     class Meta:
         ordering = ["key"]
-        verbose_name = _("event type")
+        verbose_name = "event type"
 
     def __str__(self) -> str:
         return self.key
@@ -57,13 +57,13 @@ class SegmentEvent(models.Model):
     """A Segment ``track`` event name and the type it records (matched ignoring case)."""
 
     name = models.CharField(
-        "Segment event name", max_length=event_types.MAX_NAME_LENGTH, help_text='As sent, e.g. "Trial Started".'
+        _("Segment event name"), max_length=event_types.MAX_NAME_LENGTH, help_text=_('As sent, e.g. "Trial Started".')
     )
     event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="segment_events")
 
     class Meta:
         ordering = [Lower("name")]
-        verbose_name = _("Segment event name")
+        verbose_name = "Segment event name"
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),
@@ -78,4 +78,4 @@ class SegmentEvent(models.Model):
     def clean(self) -> None:
         self.name = self.name.strip()
         if not self.name:
-            raise ValidationError({"name": "Give the event name as Segment sends it."})
+            raise ValidationError({"name": _("Give the event name as Segment sends it.")})

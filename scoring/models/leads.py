@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import event_types, lead_fields
@@ -18,7 +19,9 @@ from scoring.models.design import ScoreGroup
 
 def validate_time_zone(value: str) -> None:
     if value and value not in zoneinfo.available_timezones():
-        raise ValidationError(f"'{value}' is not a time zone name such as Europe/Madrid or America/New_York.")
+        raise ValidationError(
+            gettext("'{value}' is not a time zone name such as Europe/Madrid or America/New_York.").format(value=value)
+        )
 
 
 class Account(models.Model):

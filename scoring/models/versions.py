@@ -138,7 +138,7 @@ class DraftScoreGroup(ScoreGroup):
 
     class Meta:
         proxy = True
-        verbose_name = _("draft score group")
+        verbose_name = "draft score group"
 
 
 class DraftScoringRule(ScoringRule):
@@ -148,7 +148,7 @@ class DraftScoringRule(ScoringRule):
 
     class Meta:
         proxy = True
-        verbose_name = _("draft rule")
+        verbose_name = "draft rule"
 
 
 class DraftDecayPolicy(DecayPolicy):
