@@ -140,11 +140,11 @@ class RoutingRule(models.Model):
         errors: dict[str, str] = {}
         trigger = Trigger(self.trigger) if self.trigger in {t.value for t in Trigger} else None
         if trigger in (Trigger.ENTERS_GROUP, Trigger.LEAVES_GROUP) and self.group_id is None:
-            errors["group"] = _("Choose the score group this trigger watches.")
+            errors["group"] = gettext("Choose the score group this trigger watches.")
         if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
-            errors["threshold"] = _("Give the score this trigger watches.")
+            errors["threshold"] = gettext("Give the score this trigger watches.")
         if trigger in (Trigger.PROBABILITY_RISES, Trigger.PROBABILITY_FALLS) and self.probability is None:
-            errors["probability"] = _("Give the probability (a percent from 1 to 99) this trigger watches.")
+            errors["probability"] = gettext("Give the probability (a percent from 1 to 99) this trigger watches.")
         if errors:
             raise ValidationError(errors)
 
@@ -258,21 +258,21 @@ class RoutingAction(models.Model):
         errors: dict[str, str] = {}
         kind = self.Kind
         needs: dict[str, tuple[str, str]] = {
-            kind.ENROLL: ("sequence", _("Choose the sequence to enroll in.")),
-            kind.EXIT_SEQUENCE: ("sequence", _("Choose the sequence to exit.")),
-            kind.ROUTE_TO_QUEUE: ("team", _("Choose the team whose queue receives the lead.")),
-            kind.SET_STAGE: ("stage", _("Choose the lifecycle stage.")),
-            kind.ADD_TAG: ("tag", _("Give the tag.")),
-            kind.WEBHOOK: ("url", _("Give the webhook URL.")),
+            kind.ENROLL: ("sequence", gettext("Choose the sequence to enroll in.")),
+            kind.EXIT_SEQUENCE: ("sequence", gettext("Choose the sequence to exit.")),
+            kind.ROUTE_TO_QUEUE: ("team", gettext("Choose the team whose queue receives the lead.")),
+            kind.SET_STAGE: ("stage", gettext("Choose the lifecycle stage.")),
+            kind.ADD_TAG: ("tag", gettext("Give the tag.")),
+            kind.WEBHOOK: ("url", gettext("Give the webhook URL.")),
         }
         if self.kind in needs:
             name, message = needs[self.kind]
             if not self._setting(name):
                 errors[name] = message
         if self.kind == kind.ASSIGN_OWNER and not (self.team_id or self.user_id):
-            errors["team"] = _("Choose a team (its assignment picks the rep) or a user.")
+            errors["team"] = gettext("Choose a team (its assignment picks the rep) or a user.")
         if self.kind == kind.WEBHOOK and not self.secret:
-            errors["secret"] = _("Give a secret: the receiver checks the signature with it.")
+            errors["secret"] = gettext("Give a secret: the receiver checks the signature with it.")
         if self.kind in KIND_SETTINGS:
             label = self.Kind(self.kind).label
             for name in ACTION_SETTINGS:

@@ -11,6 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from nurture import goals, services
@@ -65,7 +66,7 @@ def enroll_leads_in_sequence(
         request,
         queryset,
         action="enroll_leads_in_sequence",
-        title=_("Enroll leads in a sequence"),
+        title=gettext("Enroll leads in a sequence"),
         apply=apply,
     )
 
@@ -85,7 +86,7 @@ def exit_leads_from_sequence(
         request,
         queryset,
         action="exit_leads_from_sequence",
-        title=_("Exit leads from a sequence"),
+        title=gettext("Exit leads from a sequence"),
         apply=apply,
     )
 
