@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from intake import tracking
 from intake.api_keys import api_key_issue, api_key_revoke
@@ -22,8 +23,10 @@ class ApiKeyForm(forms.ModelForm[ApiKey]):
         choices=ApiScope.choices,
         widget=forms.CheckboxSelectMultiple,
         initial=default_api_scopes,
-        help_text="What the key may do; a request outside them gets 403. A key that lives in browser "
-        "code (a Segment write key) is public there: give it only “Send events”.",
+        help_text=_(
+            "What the key may do; a request outside them gets 403. A key that lives in browser "
+            "code (a Segment write key) is public there: give it only “Send events”."
+        ),
     )
 
     class Meta:
@@ -44,7 +47,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         return ["name", "scopes"] if obj is None else ["name", "scopes", *self.readonly_fields]
 
-    @admin.display(description="Scopes")
+    @admin.display(description=_("Scopes"))
     def scopes_shown(self, obj: ApiKey) -> str:
         return ", ".join(obj.scopes) if isinstance(obj.scopes, list) else ""
 
@@ -61,11 +64,11 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description=_("Revoke selected keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset.filter(revoked_at__isnull=True):
             api_key_revoke(api_key=api_key)
-        self.message_user(request, "Revoked: requests with these keys now get 401.")
+        self.message_user(request, _("Revoked: requests with these keys now get 401."))
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead: the key's history stays readable

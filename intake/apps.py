@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class IntakeConfig(AppConfig):
     name = "intake"
-    verbose_name = "Intake"
+    verbose_name = _("Intake")
 
     def ready(self) -> None:
         # Services enqueue tasks by name; importing the tasks registers them in every process.

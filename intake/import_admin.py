@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from intake import imports
 from intake.imports import mapping as mappings
@@ -31,39 +32,47 @@ _FORM_FIELD = {  # where a mapping built from the form's fields is wrong: the fo
 
 
 class LeadImportForm(forms.Form):
-    csv_file = forms.FileField(label="CSV file", help_text="The leads, one a row, with a header row.")
+    csv_file = forms.FileField(label=_("CSV file"), help_text=_("The leads, one a row, with a header row."))
     mapping_file = forms.FileField(
-        label="Mapping file",
+        label=_("Mapping file"),
         required=False,
-        help_text="A YAML file saying which column is what (see examples/x_education_mapping.yaml). "
-        "Or fill in the fields below instead.",
+        help_text=_(
+            "A YAML file saying which column is what (see examples/x_education_mapping.yaml). "
+            "Or fill in the fields below instead."
+        ),
     )
     key_column = forms.CharField(
-        label="Key column", required=False, help_text="The column that tells leads apart, e.g. Email or Customer ID."
+        label=_("Key column"),
+        required=False,
+        help_text=_("The column that tells leads apart, e.g. Email or Customer ID."),
     )
     key_field = forms.ChoiceField(
-        label="The key is",
+        label=_("The key is"),
         choices=[("email", "an email address"), ("external_id", "an id from another system")],
         required=False,
     )
     columns = forms.CharField(
-        label="Columns onto lead fields",
+        label=_("Columns onto lead fields"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "First Name: first_name\nCity: city"}),
         help_text=f"One a line, column: field. Fields: {', '.join(mappings.FIELDS)}.",
     )
     attributes = forms.CharField(
-        label="Columns kept as custom attributes",
+        label=_("Columns kept as custom attributes"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Plan: plan category\nVisits: visits number"}),
-        help_text="One a line, column: name type (type: text, number, boolean or category; text if left out).",
+        help_text=_("One a line, column: name type (type: text, number, boolean or category; text if left out)."),
     )
     outcome_column = forms.CharField(
-        label="Outcome column", required=False, help_text="Optional: the column that says whether the deal was won."
+        label=_("Outcome column"),
+        required=False,
+        help_text=_("Optional: the column that says whether the deal was won."),
     )
-    won_values = forms.CharField(label="Values meaning won", required=False, help_text="Comma-separated, e.g. 1, Won")
+    won_values = forms.CharField(
+        label=_("Values meaning won"), required=False, help_text=_("Comma-separated, e.g. 1, Won")
+    )
     lost_values = forms.CharField(
-        label="Values meaning lost", required=False, help_text="Comma-separated, e.g. 0, Lost"
+        label=_("Values meaning lost"), required=False, help_text=_("Comma-separated, e.g. 0, Lost")
     )
 
     def clean_csv_file(self) -> Any:
@@ -113,12 +122,12 @@ class LeadImportForm(forms.Form):
     def _mapping_text(self, upload: Any) -> str | None:
         raw = upload.read(1024 * 1024 + 1)
         if len(raw) > 1024 * 1024:
-            self.add_error("mapping_file", "A mapping file is at most 1 MB.")
+            self.add_error("mapping_file", _("A mapping file is at most 1 MB."))
             return None
         try:
             return str(raw.decode("utf-8-sig"))
         except UnicodeDecodeError:
-            self.add_error("mapping_file", "The mapping file must be UTF-8 text (YAML).")
+            self.add_error("mapping_file", _("The mapping file must be UTF-8 text (YAML)."))
             return None
 
     @staticmethod
@@ -192,7 +201,7 @@ class LeadImportAdmin(admin.ModelAdmin[LeadImport]):
     def get_readonly_fields(self, request: HttpRequest, obj: LeadImport | None = None) -> Any:
         return [] if obj is None else self.readonly_fields
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress(self, obj: LeadImport) -> SafeString:
         return format_html(
             '<progress max="100" value="{}"></progress> {}% ({} of {} rows)',

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiScope(models.TextChoices):
@@ -31,10 +32,10 @@ class ApiKey(models.Model):
     adds nothing); the key itself is shown once, when it is created.
     """
 
-    name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'Website' or 'Email tool'.")
+    name = models.CharField(max_length=100, help_text=_("Who uses it, e.g. 'Website' or 'Email tool'."))
     scopes = models.JSONField(
         default=default_api_scopes,
-        help_text="What the key may do (see ApiScope); a request outside them gets 403.",
+        help_text=_("What the key may do (see ApiScope); a request outside them gets 403."),
     )
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
@@ -59,16 +60,18 @@ class ApiKey(models.Model):
 class TrackedForm(models.Model):
     """A web form whose submissions Leadflow records (public capture endpoint)."""
 
-    key = models.SlugField(max_length=100, unique=True, help_text="Used in the form's action URL.")
+    key = models.SlugField(max_length=100, unique=True, help_text=_("Used in the form's action URL."))
     name = models.CharField(max_length=200)
     active = models.BooleanField(default=True)
     lead_fields = models.JSONField(
         default=list,
         blank=True,
-        help_text="Form fields copied to the lead (e.g. first_name, company, attributes.goal); "
-        "the others are kept on the interaction.",
+        help_text=_(
+            "Form fields copied to the lead (e.g. first_name, company, attributes.goal); "
+            "the others are kept on the interaction."
+        ),
     )
-    success_url = models.URLField(blank=True, help_text="Where the browser goes after submitting.")
+    success_url = models.URLField(blank=True, help_text=_("Where the browser goes after submitting."))
 
     def __str__(self) -> str:
         return self.name
@@ -79,17 +82,17 @@ class LeadImport(models.Model):
     given, how far the import is, its counts, and the first rows it set aside."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Waiting for a worker"
-        RUNNING = "running", "Importing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Waiting for a worker")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     # The row errors kept on the record: the counts say how many there were in all.
     ERRORS_KEPT = 500
 
     file_name = models.CharField(max_length=255)
-    data = models.BinaryField(editable=False, help_text="The CSV file as uploaded.")
-    mapping = models.TextField(help_text="The column mapping (YAML).")
+    data = models.BinaryField(editable=False, help_text=_("The CSV file as uploaded."))
+    mapping = models.TextField(help_text=_("The column mapping (YAML)."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total_rows = models.PositiveIntegerField(default=0)
     done_rows = models.PositiveIntegerField(default=0)
@@ -98,8 +101,8 @@ class LeadImport(models.Model):
     unchanged_count = models.PositiveIntegerField("unchanged", default=0)
     set_aside_count = models.PositiveIntegerField("set aside", default=0)
     outcomes_count = models.PositiveIntegerField("outcomes recorded", default=0)
-    errors = models.JSONField(default=list, blank=True, help_text="Rows set aside: row, column, reason, value.")
-    failure = models.TextField(blank=True, help_text="Why the whole file could not be imported.")
+    errors = models.JSONField(default=list, blank=True, help_text=_("Rows set aside: row, column, reason, value."))
+    failure = models.TextField(blank=True, help_text=_("Why the whole file could not be imported."))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

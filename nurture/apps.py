@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class NurtureConfig(AppConfig):
     name = "nurture"
-    verbose_name = "Nurture"
+    verbose_name = _("Nurture")
 
     def ready(self) -> None:
         # Sequences may stand in the scoring model file; scoring imports no other app, so

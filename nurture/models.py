@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from nurture import content, goals, timing
 from scoring.models import Lead, ScoreGroup
@@ -26,11 +27,11 @@ class Sequence(models.Model):
         AFTER_ENDED = goals.ReenrollPolicy.AFTER_ENDED.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.AFTER_ENDED]
         ALWAYS = goals.ReenrollPolicy.ALWAYS.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.ALWAYS]
 
-    key = models.SlugField(max_length=80, unique=True, help_text="Stable name used in sequence files and routing.")
+    key = models.SlugField(max_length=80, unique=True, help_text=_("Stable name used in sequence files and routing."))
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     active = models.BooleanField(
-        default=True, help_text="Inactive: nothing is sent and nobody is enrolled; enrollments wait."
+        default=True, help_text=_("Inactive: nothing is sent and nobody is enrolled; enrollments wait.")
     )
     # Exit goals (checked before every step; unsubscribing always exits).
     exit_on_group_reached = models.ForeignKey(
@@ -39,8 +40,8 @@ class Sequence(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        verbose_name="exit when reaching group",
-        help_text="The lead exits on reaching this group or a higher one.",
+        verbose_name=_("exit when reaching group"),
+        help_text=_("The lead exits on reaching this group or a higher one."),
     )
     exit_on_group_left = models.ForeignKey(
         ScoreGroup,
@@ -48,16 +49,16 @@ class Sequence(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        verbose_name="exit when not in group",
-        help_text="The lead exits when it is not (or no longer) in this group.",
+        verbose_name=_("exit when not in group"),
+        help_text=_("The lead exits when it is not (or no longer) in this group."),
     )
     exit_on_conversion = models.BooleanField(
-        default=True, verbose_name="exit when converted", help_text="Lifecycle stage becomes customer."
+        default=True, verbose_name=_("exit when converted"), help_text=_("Lifecycle stage becomes customer.")
     )
     exit_on_sales = models.BooleanField(
         default=True,
-        verbose_name="exit when routed to sales",
-        help_text="Lifecycle stage SQL or opportunity, or an owner is set.",
+        verbose_name=_("exit when routed to sales"),
+        help_text=_("Lifecycle stage SQL or opportunity, or an owner is set."),
     )
     reenroll = models.CharField("re-enrollment", max_length=20, choices=Reenroll.choices, default=Reenroll.AFTER_ENDED)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,38 +85,38 @@ class Sequence(models.Model):
 class Step(models.Model):
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1)], help_text="Steps go out in this order (1 first)."
+        validators=[MinValueValidator(1)], help_text=_("Steps go out in this order (1 first).")
     )
     wait_days = models.PositiveIntegerField(default=0)
     wait_hours = models.PositiveIntegerField(
-        default=0, help_text="Wait after the previous step went out (after enrollment, for the first)."
+        default=0, help_text=_("Wait after the previous step went out (after enrollment, for the first).")
     )
     send_hour_start = models.PositiveSmallIntegerField(
-        default=0, validators=[MaxValueValidator(23)], help_text="Earliest local hour to send (0-23)."
+        default=0, validators=[MaxValueValidator(23)], help_text=_("Earliest local hour to send (0-23).")
     )
     send_hour_end = models.PositiveSmallIntegerField(
         default=24,
         validators=[MinValueValidator(1), MaxValueValidator(24)],
-        help_text="Send before this local hour (1-24); below the start hour it wraps past midnight.",
+        help_text=_("Send before this local hour (1-24); below the start hour it wraps past midnight."),
     )
     send_weekdays = models.JSONField(
-        default=_all_weekdays, help_text="Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone."
+        default=_all_weekdays, help_text=_("Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone.")
     )
     subject_template = models.CharField("subject", max_length=500)
-    text_template = models.TextField("text body", help_text="Django template language, plain text.")
+    text_template = models.TextField("text body", help_text=_("Django template language, plain text."))
     html_template = models.TextField(
         "HTML body",
         blank=True,
-        help_text="Django template language, autoescaped; placed inside the HTML layout. Empty: text only.",
+        help_text=_("Django template language, autoescaped; placed inside the HTML layout. Empty: text only."),
     )
     campaign = models.SlugField(
-        max_length=100, blank=True, help_text="Campaign key on the opens and clicks (default: the sequence key)."
+        max_length=100, blank=True, help_text=_("Campaign key on the opens and clicks (default: the sequence key).")
     )
     language = models.CharField(
         max_length=10,
         blank=True,
         choices=settings.LANGUAGES,
-        help_text="The language of the subject and bodies above (empty: the site's language).",
+        help_text=_("The language of the subject and bodies above (empty: the site's language)."),
     )
     # The step in other languages: {"es": {"subject": …, "text": …, "html": …}}. A lead whose
     # `language` attribute is one of them gets that version; any other lead, the site's language.
@@ -167,10 +168,10 @@ class StepVersion:
 
 class Enrollment(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
-        COMPLETED = "completed", "Completed"
-        EXITED = "exited", "Exited"
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        EXITED = "exited", _("Exited")
 
     OPEN_STATUSES = (Status.ACTIVE, Status.PAUSED)
 
@@ -178,9 +179,9 @@ class Enrollment(models.Model):
     # PROTECT: deactivate a sequence instead of deleting its history.
     sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
     position = models.PositiveSmallIntegerField(
-        default=0, help_text="Position of the last step sent (0: none yet); the next step is the one after it."
+        default=0, help_text=_("Position of the last step sent (0: none yet); the next step is the one after it.")
     )
-    next_run_at = models.DateTimeField(null=True, blank=True, help_text="When the next step is due (active only).")
+    next_run_at = models.DateTimeField(null=True, blank=True, help_text=_("When the next step is due (active only)."))
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     exit_reason = models.CharField(max_length=30, choices=EXIT_REASON_CHOICES, blank=True)
     enrolled_at = models.DateTimeField()
@@ -213,12 +214,12 @@ class Delivery(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED_TEMPORARY = "failed_temporary", "Failed (will retry)"
-        FAILED_PERMANENT = "failed_permanent", "Failed permanently"
-        BOUNCED = "bounced", "Bounced"
-        UNKNOWN = "unknown", "Unknown (sender stopped mid-send)"
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED_TEMPORARY = "failed_temporary", _("Failed (will retry)")
+        FAILED_PERMANENT = "failed_permanent", _("Failed permanently")
+        BOUNCED = "bounced", _("Bounced")
+        UNKNOWN = "unknown", _("Unknown (sender stopped mid-send)")
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="deliveries")
     # PROTECT: a step that was delivered keeps its figures; the admin says so.
@@ -234,7 +235,7 @@ class Delivery(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = _("deliveries")
         constraints = [
             models.UniqueConstraint(fields=["enrollment", "step"], name="nurture_delivery_once_per_step"),
         ]

@@ -3,6 +3,8 @@ ended, and each email sent."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from nurture.models import Delivery, Enrollment
 from scoring import timeline
 from scoring.timeline import Event, Source, Window
@@ -20,9 +22,9 @@ def _enrolled(window: Window) -> list[Event]:
             row.enrolled_at,
             "enrollment",
             row.pk,
-            "Nurture",
-            f"Enrolled in “{row.sequence.name}”",
-            f"now {row.get_status_display().lower()}",
+            gettext("Nurture"),
+            gettext("Enrolled in “{sequence}”").format(sequence=row.sequence.name),
+            gettext("now {status}").format(status=row.get_status_display().lower()),
             timeline.admin_link(Enrollment, row.pk),
         )
         for row in rows
@@ -39,9 +41,12 @@ def _ended(window: Window) -> list[Event]:
     events = []
     for row in rows:
         assert row.ended_at is not None  # page_rows reads only rows with the time
-        how = "Completed" if row.status == Enrollment.Status.COMPLETED else "Left"
-        detail = row.get_exit_reason_display() if row.exit_reason else ""
-        events.append(Event(row.ended_at, "enrollment_end", row.pk, "Nurture", f"{how} “{row.sequence.name}”", detail))
+        if row.status == Enrollment.Status.COMPLETED:
+            title = gettext("Completed “{sequence}”").format(sequence=row.sequence.name)
+        else:
+            title = gettext("Left “{sequence}”").format(sequence=row.sequence.name)
+        detail = str(row.get_exit_reason_display()) if row.exit_reason else ""
+        events.append(Event(row.ended_at, "enrollment_end", row.pk, gettext("Nurture"), title, detail))
     return events
 
 
@@ -54,7 +59,9 @@ def _deliveries(window: Window) -> list[Event]:
     )
     events = []
     for row in rows:
-        detail = f"{row.get_status_display()} · {row.opens} open(s), {row.clicks} click(s)"
+        detail = gettext("{status} · {opens} open(s), {clicks} click(s)").format(
+            status=row.get_status_display(), opens=row.opens, clicks=row.clicks
+        )
         if row.error:
             detail += f" · {row.error[:200]}"
         events.append(
@@ -62,8 +69,10 @@ def _deliveries(window: Window) -> list[Event]:
                 row.created_at,
                 "delivery",
                 row.pk,
-                "Email",
-                f"“{row.step.sequence.name}” step {row.step.position}: {row.step.subject_template[:120]}",
+                gettext("Email"),
+                gettext("“{sequence}” step {position}: {subject}").format(
+                    sequence=row.step.sequence.name, position=row.step.position, subject=row.step.subject_template[:120]
+                ),
                 detail,
                 timeline.admin_link(Delivery, row.pk),
             )

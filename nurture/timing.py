@@ -13,6 +13,8 @@ import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from scoring.event_types import gettext_noop
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
 ALL_WEEKDAYS = frozenset(range(7))
 
@@ -57,15 +59,15 @@ def window_errors(start_hour: int, end_hour: int, weekdays: frozenset[int] | set
     """What is wrong with a window's settings, by field; empty when it is valid."""
     errors: dict[str, str] = {}
     if not 0 <= start_hour <= 23:
-        errors["start_hour"] = "must be an hour from 0 to 23."
+        errors["start_hour"] = gettext_noop("must be an hour from 0 to 23.")
     if not 1 <= end_hour <= 24:
-        errors["end_hour"] = "must be an hour from 1 to 24 (24 = midnight at the end of the day)."
+        errors["end_hour"] = gettext_noop("must be an hour from 1 to 24 (24 = midnight at the end of the day).")
     if not errors and start_hour == end_hour:
-        errors["end_hour"] = "must differ from the start hour (use 0 to 24 for any time of day)."
+        errors["end_hour"] = gettext_noop("must differ from the start hour (use 0 to 24 for any time of day).")
     if not weekdays:
-        errors["weekdays"] = "choose at least one day."
+        errors["weekdays"] = gettext_noop("choose at least one day.")
     elif not set(weekdays) <= ALL_WEEKDAYS:
-        errors["weekdays"] = "days are 0 (Monday) to 6 (Sunday)."
+        errors["weekdays"] = gettext_noop("days are 0 (Monday) to 6 (Sunday).")
     return errors
 
 

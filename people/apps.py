@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PeopleConfig(AppConfig):
     name = "people"
-    verbose_name = "People's preferences"
+    verbose_name = _("People's preferences")
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in

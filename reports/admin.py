@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from reports.models import MqlTarget
 
@@ -40,7 +41,7 @@ class MonthField(forms.Field):
 
 
 class MqlTargetForm(forms.ModelForm[MqlTarget]):
-    month = MonthField(help_text="The month, e.g. 2026-12.")
+    month = MonthField(help_text=_("The month, e.g. 2026-12."))
 
     class Meta:
         model = MqlTarget
@@ -53,6 +54,6 @@ class MqlTargetAdmin(admin.ModelAdmin[MqlTarget]):
     list_display = ["month_shown", "target"]
     ordering = ["-month"]
 
-    @admin.display(description="Month", ordering="month")
+    @admin.display(description=_("Month"), ordering="month")
     def month_shown(self, target: MqlTarget) -> str:
         return f"{target.month:%Y-%m}"

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReportsConfig(AppConfig):
@@ -7,4 +8,4 @@ class ReportsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "reports"
-    verbose_name = "Reports"
+    verbose_name = _("Reports")

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from scoring.models import ScoreGroup
 
@@ -47,8 +48,8 @@ class MqlTarget(models.Model):
     MQL in it (:func:`reports.overview.mqls_against_target`). Marketing edits it in the
     admin."""
 
-    month = models.DateField(unique=True, help_text="The month, written YYYY-MM (kept as its first day).")
-    target = models.PositiveIntegerField(help_text="MQLs marketing commits to deliver to sales in the month.")
+    month = models.DateField(unique=True, help_text=_("The month, written YYYY-MM (kept as its first day)."))
+    target = models.PositiveIntegerField(help_text=_("MQLs marketing commits to deliver to sales in the month."))
 
     class Meta:
         ordering = ["-month"]

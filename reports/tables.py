@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from reports import figures, queries
 from reports.figures import NONE, percent
 from reports.filters import ATTRIBUTIONS, Filters
@@ -240,7 +242,7 @@ def show_reasons(filters: Filters) -> Shown:
         ["Outcome", "Reason", "Leads", "Share of the outcome"],
         [
             [
-                labels.get(row.kind, row.kind),
+                str(labels.get(row.kind, row.kind)),
                 row.reason or "(no reason given)",
                 str(row.count),
                 percent(row.count, row.of_kind),
@@ -443,8 +445,8 @@ def _bands(bands: tuple[figures.Band, ...]) -> str:
 REPORTS: tuple[Report, ...] = (
     Report(
         "conversion-by-group",
-        "Conversion by score group",
-        "Do leads in higher score groups buy more often?",
+        gettext_noop("Conversion by score group"),
+        gettext_noop("Do leads in higher score groups buy more often?"),
         (
             "Each lead counts once, in the score group its total score was in when it was first handed to "
             "sales (entered a sales queue): the score it had then, read back from the score ledger, placed "
@@ -457,8 +459,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "fit-engagement",
-        "Conversion by fit and engagement",
-        "Which mix of fit (who the lead is) and engagement (what it did) buys?",
+        gettext_noop("Conversion by fit and engagement"),
+        gettext_noop("Which mix of fit (who the lead is) and engagement (what it did) buys?"),
         (
             "Each lead counts once, by its fit and engagement scores when it was first handed to sales "
             "(read back from the score ledger).",
@@ -473,8 +475,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "rule-lift",
-        "Rule lift",
-        "Which scoring rules earn their points?",
+        gettext_noop("Rule lift"),
+        gettext_noop("Which scoring rules earn their points?"),
         (
             "Leads: those created in the date range. A rule scored a lead when its rows in the score ledger "
             "for that lead add up to more or less than zero (an award a rescore took back whole does not count).",
@@ -489,8 +491,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "speed-to-lead",
-        "Speed to lead",
-        "How fast does sales pick up the leads marketing hands over?",
+        gettext_noop("Speed to lead"),
+        gettext_noop("How fast does sales pick up the leads marketing hands over?"),
         (
             "One row per team (All reps), then one per rep: the hand-offs assigned to or claimed by them.",
             "Routed: the lead entered the sales queue. Claimed: a rep claimed it (accepting without "
@@ -505,8 +507,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "rejection-reasons",
-        "Rejection and disqualification reasons",
-        "Why does sales turn leads down?",
+        gettext_noop("Rejection and disqualification reasons"),
+        gettext_noop("Why does sales turn leads down?"),
         (
             "Every rejection (not ready for sales) and disqualification (BANT) with the reason the rep gave, "
             "most frequent first; the share is of all rejections, or all disqualifications, shown.",
@@ -517,8 +519,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "nurture",
-        "Nurture sequences and steps",
-        "Which sequences and steps move leads?",
+        gettext_noop("Nurture sequences and steps"),
+        gettext_noop("Which sequences and steps move leads?"),
         (
             "Per sequence (All steps), then per step. Sent: handed to the mail server. Opened and clicked: "
             "sent messages opened or clicked at least once (rates are of those sent). Unsubscribed: the "
@@ -532,8 +534,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "feedback-loop",
-        "The feedback loop",
-        "Of the leads passed to sales, how many progressed?",
+        gettext_noop("The feedback loop"),
+        gettext_noop("Of the leads passed to sales, how many progressed?"),
         (
             "Hand-offs to sales by the month they entered the queue. Accepted counts those sales accepted, "
             "qualified or won (qualifying and winning imply accepting); Qualified those qualified or won; "
@@ -546,8 +548,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "campaigns",
-        "Campaigns and what they return",
-        "Do marketing's campaigns bring leads that buy, and do they earn back what they cost?",
+        gettext_noop("Campaigns and what they return"),
+        gettext_noop("Do marketing's campaigns bring leads that buy, and do they earn back what they cost?"),
         (
             "A lead's campaign touches are its interactions with a campaign property (nurture's opens and "
             "clicks carry their step's campaign; other senders set it). Its first touch is the one that "
@@ -568,8 +570,8 @@ REPORTS: tuple[Report, ...] = (
     ),
     Report(
         "feedback-deadlines",
-        "Sales feedback deadlines",
-        "Does sales say what became of the leads marketing hands over, in the days it promised?",
+        gettext_noop("Sales feedback deadlines"),
+        gettext_noop("Does sales say what became of the leads marketing hands over, in the days it promised?"),
         (
             "Each team may promise feedback within a number of days of a hand-off (Deadline, set on the team "
             "in the admin); only teams with one are shown, and every hand-off is judged by the team's "

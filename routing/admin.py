@@ -13,6 +13,8 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from routing import services
 from routing.models import (
@@ -34,6 +36,7 @@ from routing.models import (
 )
 from scoring import rules as pure
 from scoring import selectors as scoring_selectors
+from scoring import sentences
 
 # The id of the page's list of known lead fields, which condition fields offer.
 FIELD_LIST_ID = "lead-fields"
@@ -64,7 +67,7 @@ class RoutingActionForm(forms.ModelForm[RoutingAction]):
         required=False,
         strip=False,
         max_length=SECRET_MAX_LENGTH,
-        help_text="Webhook: the shared secret of the HMAC-SHA256 signature.",
+        help_text=_("Webhook: the shared secret of the HMAC-SHA256 signature."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -73,7 +76,7 @@ class RoutingActionForm(forms.ModelForm[RoutingAction]):
         self.fields["kind"].widget.attrs["data-kind-settings"] = json.dumps(KIND_SETTINGS)
         self.initial.pop("secret", None)  # never sent to the browser, not even as an initial value
         if self.instance.secret:
-            self.fields["secret"].help_text = "A secret is set. Leave this empty to keep it, or type a new one."
+            self.fields["secret"].help_text = _("A secret is set. Leave this empty to keep it, or type a new one.")
 
     def clean_secret(self) -> str:
         # Empty keeps the stored secret (the model's clean still asks for one on a webhook)
@@ -102,9 +105,9 @@ class RoutingConditionForm(forms.ModelForm[RoutingCondition]):
     shown on its field."""
 
     value_text = forms.CharField(
-        label="Value",
+        label=_("Value"),
         required=False,
-        help_text="Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything.",
+        help_text=_("Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything."),
     )
 
     class Meta:
@@ -125,12 +128,14 @@ class RoutingConditionForm(forms.ModelForm[RoutingCondition]):
         if not operator:
             return cleaned
         try:
-            cleaned["value"] = pure.parse_value_text(pure.Operator(operator), cleaned.get("value_text") or "")
+            cleaned["value"] = pure.parse_value_text(
+                pure.Operator(operator), cleaned.get("value_text") or "", words=sentences.WORDS
+            )
         except ValueError as exc:
             self.add_error("value_text", str(exc))
             return cleaned
         problems = pure.check_condition(
-            cleaned.get("field") or "", operator, cleaned["value"], dimension=pure.Dimension.FIT
+            cleaned.get("field") or "", operator, cleaned["value"], dimension=pure.Dimension.FIT, words=sentences.WORDS
         )
         for name, message in problems.items():
             if name == "field" and self.has_error("field"):
@@ -158,7 +163,7 @@ class RoutingConditionInline(admin.TabularInline[RoutingCondition, RoutingRule])
     form = RoutingConditionForm
     fields = ["position", "field", "operator", "value_text"]
     extra = 1
-    verbose_name = "condition (the rule acts only for leads passing all of them)"
+    verbose_name = _("condition (the rule acts only for leads passing all of them)")
 
 
 @admin.register(RoutingRule)
@@ -232,13 +237,13 @@ class NewRepForm(forms.ModelForm[Rep]):
     INVITE, PASSWORD = "invite", "password"
 
     username = forms.CharField(
-        label="User name", max_length=150, help_text="What they sign in with: letters, digits and @/./+/-/_ only."
+        label=_("User name"), max_length=150, help_text=_("What they sign in with: letters, digits and @/./+/-/_ only.")
     )
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField(help_text="Invitations and lead notifications go here.")
+    email = forms.EmailField(help_text=_("Invitations and lead notifications go here."))
     access = forms.ChoiceField(
-        label="Password",
+        label=_("Password"),
         choices=[
             (INVITE, "Email them an invitation to set their own password"),
             (PASSWORD, "Set a password now (tell it to them yourself)"),
@@ -247,14 +252,14 @@ class NewRepForm(forms.ModelForm[Rep]):
         widget=forms.RadioSelect,
     )
     password1 = forms.CharField(
-        label="New password",
+        label=_("New password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="Only when setting a password now.",
+        help_text=_("Only when setting a password now."),
     )
     password2 = forms.CharField(
-        label="New password again",
+        label=_("New password again"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
@@ -268,7 +273,7 @@ class NewRepForm(forms.ModelForm[Rep]):
         username = str(get_user_model().normalize_username(self.cleaned_data["username"]))
         UnicodeUsernameValidator()(username)
         if get_user_model().objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError(f"There is already a user named {username}.")
+            raise forms.ValidationError(gettext("There is already a user named {username}.").format(username=username))
         return username
 
     def clean(self) -> dict[str, Any]:
@@ -281,9 +286,9 @@ class NewRepForm(forms.ModelForm[Rep]):
             return cleaned
         first, again = cleaned.get("password1") or "", cleaned.get("password2") or ""
         if not first:
-            self.add_error("password1", "Give the password, or choose to send an invitation.")
+            self.add_error("password1", _("Give the password, or choose to send an invitation."))
         elif first != again:
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", _("The two passwords differ."))
         else:
             # As typed, even when refused for another reason: "too similar to the user name" still holds.
             typed = {name: cleaned.get(name) or self.data.get(self.add_prefix(name), "") for name in _PERSON}
@@ -321,9 +326,9 @@ class RepAdmin(admin.ModelAdmin[Rep]):
     list_editable = ["available", "capacity"]
     actions = ["send_invitation"]
     new_rep_fieldsets = [
-        ("The person", {"fields": ["username", ("first_name", "last_name"), "email"]}),
-        ("Signing in", {"fields": ["access", "password1", "password2"]}),
-        ("In sales", {"fields": ["team", "capacity", "available"]}),
+        (_("The person"), {"fields": ["username", ("first_name", "last_name"), "email"]}),
+        (_("Signing in"), {"fields": ["access", "password1", "password2"]}),
+        (_("In sales"), {"fields": ["team", "capacity", "available"]}),
     ]
 
     def makes_accounts(self, request: HttpRequest, obj: Rep | None) -> bool:
@@ -384,7 +389,7 @@ class RepAdmin(admin.ModelAdmin[Rep]):
         else:
             self.message_user(request, f"An invitation to set a password went to {rep.user.email}.", messages.SUCCESS)
 
-    @admin.action(description="Send an invitation to set a password (to the rep's own email)")
+    @admin.action(description=_("Send an invitation to set a password (to the rep's own email)"))
     def send_invitation(self, request: HttpRequest, queryset: QuerySet[Rep]) -> None:
         sent, failed = [], []
         for rep in queryset.select_related("user", "team"):
@@ -449,7 +454,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_fields = ["subject"]
     actions = ["send_again", "mark_sent"]
 
-    @admin.display(description="To")
+    @admin.display(description=_("To"))
     def recipients(self, obj: Notification) -> str:
         return ", ".join(map(str, obj.to)) if isinstance(obj.to, list) else str(obj.to)
 
@@ -457,7 +462,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         return bool(request.user.has_perm("routing.change_notification"))
 
     @admin.action(
-        description="Send again the selected unknown notifications (the mail server never got them)",
+        description=_("Send again the selected unknown notifications (the mail server never got them)"),
         permissions=["resolve"],
     )
     def send_again(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
@@ -465,7 +470,8 @@ class NotificationAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{count} unknown notification(s) back in the outbox.", messages.SUCCESS)
 
     @admin.action(
-        description="Mark the selected unknown notifications sent (the mail server has them)", permissions=["resolve"]
+        description=_("Mark the selected unknown notifications sent (the mail server has them)"),
+        permissions=["resolve"],
     )
     def mark_sent(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         count = services.notifications_mark_sent(ids=queryset.values_list("pk", flat=True))

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RoutingConfig(AppConfig):
     name = "routing"
-    verbose_name = "Routing and sales"
+    verbose_name = _("Routing and sales")
 
     def ready(self) -> None:
         # Teams and routing rules are part of the scoring model file; scoring imports no

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from routing.egress import validate_webhook_url
@@ -19,32 +20,34 @@ class Team(models.Model):
     """A sales team with its own queue, assignment method and SLA."""
 
     class Assignment(models.TextChoices):
-        ROUND_ROBIN = "round_robin", "Round robin over available reps with room"
-        TERRITORY = "territory", "Territory rules (lead attributes), else the team queue"
-        QUEUE = "queue", "Nobody: reps claim from the team queue"
+        ROUND_ROBIN = "round_robin", _("Round robin over available reps with room")
+        TERRITORY = "territory", _("Territory rules (lead attributes), else the team queue")
+        QUEUE = "queue", _("Nobody: reps claim from the team queue")
 
     class SlaAction(models.TextChoices):
-        REASSIGN = "reassign", "Reassign to the next rep (round robin)"
-        NOTIFY = "notify", "Notify the team lead"
+        REASSIGN = "reassign", _("Reassign to the next rep (round robin)")
+        NOTIFY = "notify", _("Notify the team lead")
 
-    key = models.SlugField(max_length=60, unique=True, help_text="Stable name used in model files.")
+    key = models.SlugField(max_length=60, unique=True, help_text=_("Stable name used in model files."))
     name = models.CharField(max_length=100)
     assignment = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
     sla_hours = models.PositiveIntegerField(
-        null=True, blank=True, help_text="A lead unclaimed this many hours is escalated once. Empty: no SLA."
+        null=True, blank=True, help_text=_("A lead unclaimed this many hours is escalated once. Empty: no SLA.")
     )
     sla_action = models.CharField(max_length=10, choices=SlaAction.choices, default=SlaAction.NOTIFY)
     feedback_days = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Sales promises an outcome (accepted, rejected, qualified…) within this many days of a "
-        "hand-off; a lead without one after that is marked overdue. Empty: no deadline.",
+        help_text=_(
+            "Sales promises an outcome (accepted, rejected, qualified…) within this many days of a "
+            "hand-off; a lead without one after that is marked overdue. Empty: no deadline."
+        ),
     )
     team_lead = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    email = models.EmailField(blank=True, help_text="Where team notifications go (else the team lead's email).")
+    email = models.EmailField(blank=True, help_text=_("Where team notifications go (else the team lead's email)."))
     # The rep who got the last round-robin lead: the next one starts after them.
     last_rep = models.ForeignKey("Rep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -60,8 +63,8 @@ class Rep(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="reps")
-    available = models.BooleanField(default=True, help_text="Unavailable reps (holidays…) get no new leads.")
-    capacity = models.PositiveIntegerField(default=50, help_text="At most this many open leads at once.")
+    available = models.BooleanField(default=True, help_text=_("Unavailable reps (holidays…) get no new leads."))
+    capacity = models.PositiveIntegerField(default=50, help_text=_("At most this many open leads at once."))
 
     class Meta:
         ordering = ["team", "user__username"]
@@ -76,9 +79,9 @@ class TerritoryRule(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="territories")
     position = models.PositiveIntegerField(default=0)
     field = models.CharField(
-        max_length=120, help_text="A lead field such as country or industry, or attributes.<name>."
+        max_length=120, help_text=_("A lead field such as country or industry, or attributes.<name>.")
     )
-    values = models.JSONField(help_text='Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].')
+    values = models.JSONField(help_text=_('Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].'))
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="territories")
 
     class Meta:
@@ -92,9 +95,9 @@ class TerritoryRule(models.Model):
         if problem:
             raise ValidationError({"field": problem})
         if not isinstance(self.values, list) or not self.values:
-            raise ValidationError({"values": "Give a list of one or more values."})
+            raise ValidationError({"values": _("Give a list of one or more values.")})
         if self.rep_id and self.team_id and self.rep.team_id != self.team_id:
-            raise ValidationError({"rep": "The rep must be in this team."})
+            raise ValidationError({"rep": _("The rep must be in this team.")})
 
 
 class RoutingRule(models.Model):
@@ -103,7 +106,7 @@ class RoutingRule(models.Model):
     key = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     active = models.BooleanField(default=True)
-    position = models.PositiveIntegerField(default=0, help_text="Rules run in this order.")
+    position = models.PositiveIntegerField(default=0, help_text=_("Rules run in this order."))
     trigger = models.CharField(max_length=20, choices=[(t.value, t.label) for t in Trigger])
     group = models.ForeignKey(
         ScoreGroup,
@@ -111,20 +114,20 @@ class RoutingRule(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="For 'enters group' and 'leaves group'.",
+        help_text=_("For 'enters group' and 'leaves group'."),
     )
-    threshold = models.IntegerField(null=True, blank=True, help_text="For 'score rises to' and 'score falls below'.")
+    threshold = models.IntegerField(null=True, blank=True, help_text=_("For 'score rises to' and 'score falls below'."))
     probability = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
-        help_text="For 'predicted probability rises to / falls below': a percent, 1 to 99.",
+        help_text=_("For 'predicted probability rises to / falls below': a percent, 1 to 99."),
     )
     stage = models.CharField(
         max_length=20,
         choices=LifecycleStage.choices,
         blank=True,
-        help_text="For 'lifecycle stage changes': only a change to this stage (empty: any change).",
+        help_text=_("For 'lifecycle stage changes': only a change to this stage (empty: any change)."),
     )
 
     class Meta:
@@ -137,11 +140,11 @@ class RoutingRule(models.Model):
         errors: dict[str, str] = {}
         trigger = Trigger(self.trigger) if self.trigger in {t.value for t in Trigger} else None
         if trigger in (Trigger.ENTERS_GROUP, Trigger.LEAVES_GROUP) and self.group_id is None:
-            errors["group"] = "Choose the score group this trigger watches."
+            errors["group"] = gettext("Choose the score group this trigger watches.")
         if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
-            errors["threshold"] = "Give the score this trigger watches."
+            errors["threshold"] = gettext("Give the score this trigger watches.")
         if trigger in (Trigger.PROBABILITY_RISES, Trigger.PROBABILITY_FALLS) and self.probability is None:
-            errors["probability"] = "Give the probability (a percent from 1 to 99) this trigger watches."
+            errors["probability"] = gettext("Give the probability (a percent from 1 to 99) this trigger watches.")
         if errors:
             raise ValidationError(errors)
 
@@ -159,7 +162,7 @@ class RoutingCondition(models.Model):
     rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="conditions")
     position = models.PositiveSmallIntegerField(default=0)
     field = models.CharField(
-        max_length=120, help_text="A lead field (country, industry, company_size…) or attributes.<name>."
+        max_length=120, help_text=_("A lead field (country, industry, company_size…) or attributes.<name>.")
     )
     operator = models.CharField(max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator])
     value = models.JSONField(null=True, blank=True)
@@ -198,15 +201,15 @@ SECRET_MAX_LENGTH = 200
 
 class RoutingAction(models.Model):
     class Kind(models.TextChoices):
-        ENROLL = "enroll", "Enroll in a nurture sequence"
-        EXIT_SEQUENCE = "exit_sequence", "Exit a nurture sequence"
-        EXIT_ALL = "exit_all", "Exit every nurture sequence"
-        ROUTE_TO_QUEUE = "route_to_queue", "Route to a team's sales queue"
-        ASSIGN_OWNER = "assign_owner", "Assign an owner"
-        NOTIFY = "notify", "Notify the owner or team by email"
-        SET_STAGE = "set_stage", "Set the lifecycle stage"
-        ADD_TAG = "add_tag", "Add a tag"
-        WEBHOOK = "webhook", "Call a webhook"
+        ENROLL = "enroll", _("Enroll in a nurture sequence")
+        EXIT_SEQUENCE = "exit_sequence", _("Exit a nurture sequence")
+        EXIT_ALL = "exit_all", _("Exit every nurture sequence")
+        ROUTE_TO_QUEUE = "route_to_queue", _("Route to a team's sales queue")
+        ASSIGN_OWNER = "assign_owner", _("Assign an owner")
+        NOTIFY = "notify", _("Notify the owner or team by email")
+        SET_STAGE = "set_stage", _("Set the lifecycle stage")
+        ADD_TAG = "add_tag", _("Add a tag")
+        WEBHOOK = "webhook", _("Call a webhook")
 
     rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="actions")
     position = models.PositiveIntegerField(default=0)
@@ -219,7 +222,7 @@ class RoutingAction(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Route to queue, assign owner (by the team's assignment) and notify (the team).",
+        help_text=_("Route to queue, assign owner (by the team's assignment) and notify (the team)."),
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -227,21 +230,21 @@ class RoutingAction(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Assign owner: this person (instead of a team's assignment).",
+        help_text=_("Assign owner: this person (instead of a team's assignment)."),
     )
-    tag = models.CharField(max_length=60, blank=True, help_text="Add tag: kept in the lead's attributes.tags.")
+    tag = models.CharField(max_length=60, blank=True, help_text=_("Add tag: kept in the lead's attributes.tags."))
     url = models.URLField(
         blank=True,
         validators=[validate_webhook_url],
-        help_text="Webhook: the URL that receives a signed JSON POST (a public address).",
+        help_text=_("Webhook: the URL that receives a signed JSON POST (a public address)."),
     )
     # Encrypted at rest; the admin never shows it back (blank keeps it).
     secret = EncryptedTextField(
         blank=True,
         validators=[MaxLengthValidator(SECRET_MAX_LENGTH)],
-        help_text="Webhook: the shared secret of the HMAC-SHA256 signature.",
+        help_text=_("Webhook: the shared secret of the HMAC-SHA256 signature."),
     )
-    message = models.CharField(max_length=300, blank=True, help_text="Notify: a line added to the email.")
+    message = models.CharField(max_length=300, blank=True, help_text=_("Notify: a line added to the email."))
 
     class Meta:
         ordering = ["position", "id"]
@@ -255,26 +258,26 @@ class RoutingAction(models.Model):
         errors: dict[str, str] = {}
         kind = self.Kind
         needs: dict[str, tuple[str, str]] = {
-            kind.ENROLL: ("sequence", "Choose the sequence to enroll in."),
-            kind.EXIT_SEQUENCE: ("sequence", "Choose the sequence to exit."),
-            kind.ROUTE_TO_QUEUE: ("team", "Choose the team whose queue receives the lead."),
-            kind.SET_STAGE: ("stage", "Choose the lifecycle stage."),
-            kind.ADD_TAG: ("tag", "Give the tag."),
-            kind.WEBHOOK: ("url", "Give the webhook URL."),
+            kind.ENROLL: ("sequence", gettext("Choose the sequence to enroll in.")),
+            kind.EXIT_SEQUENCE: ("sequence", gettext("Choose the sequence to exit.")),
+            kind.ROUTE_TO_QUEUE: ("team", gettext("Choose the team whose queue receives the lead.")),
+            kind.SET_STAGE: ("stage", gettext("Choose the lifecycle stage.")),
+            kind.ADD_TAG: ("tag", gettext("Give the tag.")),
+            kind.WEBHOOK: ("url", gettext("Give the webhook URL.")),
         }
         if self.kind in needs:
             name, message = needs[self.kind]
             if not self._setting(name):
                 errors[name] = message
         if self.kind == kind.ASSIGN_OWNER and not (self.team_id or self.user_id):
-            errors["team"] = "Choose a team (its assignment picks the rep) or a user."
+            errors["team"] = gettext("Choose a team (its assignment picks the rep) or a user.")
         if self.kind == kind.WEBHOOK and not self.secret:
-            errors["secret"] = "Give a secret: the receiver checks the signature with it."  # noqa: S105 - words
+            errors["secret"] = gettext("Give a secret: the receiver checks the signature with it.")
         if self.kind in KIND_SETTINGS:
             label = self.Kind(self.kind).label
             for name in ACTION_SETTINGS:
                 if name not in KIND_SETTINGS[self.kind] and self._setting(name):
-                    errors.setdefault(name, f"'{label}' does not use this: leave it empty.")
+                    errors.setdefault(name, gettext("'{kind}' does not use this: leave it empty.").format(kind=label))
         if errors:
             raise ValidationError(errors)
 
@@ -355,7 +358,7 @@ class QueueItem(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    reason = models.CharField(max_length=300, blank=True, help_text="Why it was rejected, disqualified or lost.")
+    reason = models.CharField(max_length=300, blank=True, help_text=_("Why it was rejected, disqualified or lost."))
     budget = models.CharField(max_length=200, blank=True)
     authority = models.CharField(max_length=200, blank=True)
     need = models.CharField(max_length=200, blank=True)
@@ -400,15 +403,15 @@ class Outcome(models.Model):
     through a sales queue to become an opportunity or a customer)."""
 
     class Kind(models.TextChoices):
-        CLAIMED = "claimed", "Claimed"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected"
-        QUALIFIED = "qualified", "Qualified"
-        DISQUALIFIED = "disqualified", "Disqualified"
-        OPPORTUNITY = "opportunity", "Opportunity created"
-        WON = "won", "Won"
-        LOST = "lost", "Lost"
-        ESCALATED = "escalated", "Escalated (SLA)"
+        CLAIMED = "claimed", _("Claimed")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        QUALIFIED = "qualified", _("Qualified")
+        DISQUALIFIED = "disqualified", _("Disqualified")
+        OPPORTUNITY = "opportunity", _("Opportunity created")
+        WON = "won", _("Won")
+        LOST = "lost", _("Lost")
+        ESCALATED = "escalated", _("Escalated (SLA)")
 
     # What counts as sales' feedback on a hand-off (the team's feedback deadline): every
     # outcome but taking the lead (claimed) and the SLA task's escalation, which say
@@ -429,12 +432,12 @@ class Outcome(models.Model):
     reason = models.CharField(max_length=300, blank=True)
     # The deal's value, in the installation's currency (Leadflow keeps no currency).
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    total_score = models.IntegerField(help_text="The lead's total score when it happened.")
+    total_score = models.IntegerField(help_text=_("The lead's total score when it happened."))
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source = models.CharField(
-        max_length=100, blank=True, db_default="", help_text="Who reported it from outside, e.g. api:<key prefix>."
+        max_length=100, blank=True, db_default="", help_text=_("Who reported it from outside, e.g. api:<key prefix>.")
     )
     # The reporting system's id for this outcome: the same id twice is recorded once.
     client_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
@@ -464,21 +467,21 @@ class Notification(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"
-        SENDING = "sending", "Being sent"
-        SENT = "sent", "Sent"
-        UNKNOWN = "unknown", "Unknown (the sender stopped mid-send): check the mail server's log"
+        PENDING = "pending", _("Waiting to be sent")
+        SENDING = "sending", _("Being sent")
+        SENT = "sent", _("Sent")
+        UNKNOWN = "unknown", _("Unknown (the sender stopped mid-send): check the mail server's log")
 
-    to = models.JSONField(help_text="Addresses.")
+    to = models.JSONField(help_text=_("Addresses."))
     subject = models.CharField(max_length=300)
     body = models.TextField()
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     claimed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a sender last took it; its lease runs from then."
+        null=True, blank=True, help_text=_("When a sender last took it; its lease runs from then.")
     )
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a sender took it.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text=_("How many times a sender took it."))
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
 
@@ -497,9 +500,9 @@ class WebhookDelivery(models.Model):
     """One webhook call to make: a signed JSON POST, retried with backoff."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed (gave up)"
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed (gave up)")
 
     run = models.OneToOneField(ActionRun, on_delete=models.CASCADE, related_name="webhook")
     url = models.URLField()
@@ -511,7 +514,7 @@ class WebhookDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_due_idx"),
         ]

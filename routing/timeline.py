@@ -4,6 +4,8 @@ answers of a qualification)."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from routing.models import ActionRun, Outcome, QueueItem
 from scoring import timeline
 from scoring.timeline import Event, Source, Window
@@ -21,8 +23,10 @@ def _action_runs(window: Window) -> list[Event]:
             row.done_at,
             "action_run",
             row.pk,
-            "Routing",
-            f"Rule “{row.action.rule.name}”: {row.action.get_kind_display().lower()}",
+            gettext("Routing"),
+            gettext("Rule “{rule}”: {action}").format(
+                rule=row.action.rule.name, action=row.action.get_kind_display().lower()
+            ),
             row.outcome,
             timeline.admin_link(ActionRun, row.pk),
         )
@@ -39,16 +43,16 @@ def _queue_items(window: Window) -> list[Event]:
     )
     events = []
     for row in rows:
-        detail = f"now {row.get_status_display().lower()}"
+        detail = gettext("now {status}").format(status=row.get_status_display().lower())
         if row.owner is not None:
-            detail += f", owner {row.owner.get_username()}"
+            detail += ", " + gettext("owner {user}").format(user=row.owner.get_username())
         events.append(
             Event(
                 row.entered_at,
                 "queue_item",
                 row.pk,
-                "Sales queue",
-                f"Entered {row.team.name}'s queue",
+                gettext("Sales queue"),
+                gettext("Entered {team}'s queue").format(team=row.team.name),
                 detail,
                 timeline.admin_link(QueueItem, row.pk),
             )
@@ -65,22 +69,24 @@ def _outcomes(window: Window) -> list[Event]:
     )
     events = []
     for row in rows:
-        title = row.get_kind_display()
+        title = str(row.get_kind_display())
         if row.amount is not None:
-            title += f", amount {row.amount:,}"
+            title += ", " + gettext("amount {amount}").format(amount=f"{row.amount:,}")
         parts = []
         if row.kind == Outcome.Kind.QUALIFIED and row.item is not None:
             item = row.item
             parts.append(
-                f"Budget: {item.budget} · Authority: {item.authority} · Need: {item.need} · Timeline: {item.timeline}"
+                gettext("Budget: {budget} · Authority: {authority} · Need: {need} · Timeline: {timeline}").format(
+                    budget=item.budget, authority=item.authority, need=item.need, timeline=item.timeline
+                )
             )
         if row.reason:
             parts.append(row.reason)
         if row.user is not None:
-            parts.append(f"by {row.user.get_username()}")
+            parts.append(gettext("by {user}").format(user=row.user.get_username()))
         elif row.source:
-            parts.append(f"reported by {row.source}")
-        events.append(Event(row.at, "outcome", row.pk, "Sales", title, " · ".join(parts)))
+            parts.append(gettext("reported by {source}").format(source=row.source))
+        events.append(Event(row.at, "outcome", row.pk, gettext("Sales"), title, " · ".join(parts)))
     return events
 
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ScoringConfig(AppConfig):
     name = "scoring"
-    verbose_name = "Scoring"
+    verbose_name = _("Scoring")
 
     def ready(self) -> None:
         # Campaigns stand in the model file as a section of their own, like other apps' parts.

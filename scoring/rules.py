@@ -155,13 +155,38 @@ class Award:
     points: int
 
 
+# --- words -------------------------------------------------------------------
+
+
+class Words(Protocol):
+    """The language a sentence is made in: ``phrase`` translates one of the phrases
+    marked here (English in, the reader's language out), ``subject`` names a lead field
+    as the subject of a condition ("industry"; in Spanish "la industria")."""
+
+    def phrase(self, message: str) -> str: ...
+
+    def subject(self, field: str, label: str) -> str: ...
+
+
+class English:
+    def phrase(self, message: str) -> str:
+        return message
+
+    def subject(self, field: str, label: str) -> str:
+        return label
+
+
+ENGLISH = English()
+
+
 # --- checking rules (what the admin form and the model file both ask) ---------
 
 
-def check_field(field_name: str, *, dimension: Dimension) -> str | None:
+def check_field(field_name: str, *, dimension: Dimension, words: Words = ENGLISH) -> str | None:
     """The reason ``field_name`` cannot be tested by a rule of ``dimension``, or None."""
+    phrase = words.phrase
     if not field_name:
-        return "This field is required."
+        return phrase(gettext_noop("This field is required."))
     if dimension is Dimension.FIT:
         if field_name in LEAD_FIELDS:
             return None
@@ -169,14 +194,18 @@ def check_field(field_name: str, *, dimension: Dimension) -> str | None:
             key = field_name[len(CUSTOM_PREFIX) :]
             if _CUSTOM_KEY.match(key):
                 return None
-            return f"'{key}' is not a valid custom attribute name (letters, digits, _ and -)."
+            return phrase(
+                gettext_noop("'{key}' is not a valid custom attribute name (letters, digits, _ and -).")
+            ).format(key=key)
         known = ", ".join(LEAD_FIELDS)
-        return (
-            f"Unknown lead field '{field_name}'. Use one of {known}, or {CUSTOM_PREFIX}<name> for a custom attribute."
-        )
+        return phrase(
+            gettext_noop("Unknown lead field '{field}'. Use one of {known}, or {prefix}<name> for a custom attribute.")
+        ).format(field=field_name, known=known, prefix=CUSTOM_PREFIX)
     if _PROPERTY_NAME.match(field_name):
         return None
-    return f"'{field_name}' is not a valid interaction property name (letters, digits, _ . -)."
+    return phrase(gettext_noop("'{field}' is not a valid interaction property name (letters, digits, _ . -).")).format(
+        field=field_name
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -187,52 +216,61 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, str | bool) or _is_number(value)
 
 
-def check_value(operator: Operator, value: object) -> str | None:
+def check_value(operator: Operator, value: object, *, words: Words = ENGLISH) -> str | None:
     """The reason ``value`` does not fit ``operator``, or None."""
+    phrase = words.phrase
     if operator in VALUELESS_OPERATORS:
         if value is None:
             return None
-        return f"'{operator}' takes no value; leave it empty."
+        return phrase(gettext_noop("'{operator}' takes no value; leave it empty.")).format(operator=operator)
     if operator in SCALAR_OPERATORS:
         if not _is_scalar(value) or value == "":
-            return f"'{operator}' needs one value (text or a number)."
+            return phrase(gettext_noop("'{operator}' needs one value (text or a number).")).format(operator=operator)
         return None
     if operator in LIST_OPERATORS:
         if not isinstance(value, list) or not value:
-            return f"'{operator}' needs a list of at least one value."
+            return phrase(gettext_noop("'{operator}' needs a list of at least one value.")).format(operator=operator)
         if not all(_is_scalar(item) and item != "" for item in value):
-            return f"Every item of '{operator}' must be text or a number."
+            return phrase(gettext_noop("Every item of '{operator}' must be text or a number.")).format(
+                operator=operator
+            )
         return None
     if operator in NUMERIC_OPERATORS:
         if not _is_number(value):
-            return f"'{operator}' needs a number."
+            return phrase(gettext_noop("'{operator}' needs a number.")).format(operator=operator)
         return None
     if operator is Operator.BETWEEN:
         if not isinstance(value, list) or len(value) != 2 or not all(_is_number(item) for item in value):
-            return "'between' needs two numbers: the lowest and the highest."
+            return phrase(gettext_noop("'between' needs two numbers: the lowest and the highest."))
         low, high = value
         if low > high:
-            return f"The range {low} to {high} is empty: the first number must not exceed the second."
+            return phrase(
+                gettext_noop("The range {low} to {high} is empty: the first number must not exceed the second.")
+            ).format(low=low, high=high)
         return None
     if operator is Operator.MATCHES:
         if not isinstance(value, str) or not value:
-            return "'matches' needs a pattern, for example */pricing*."
+            return phrase(gettext_noop("'matches' needs a pattern, for example */pricing*."))
         return None
     raise AssertionError(f"unhandled operator {operator!r}")  # pragma: no cover
 
 
-def check_condition(field_name: str, operator: str, value: object, *, dimension: Dimension) -> dict[str, str]:
+def check_condition(
+    field_name: str, operator: str, value: object, *, dimension: Dimension, words: Words = ENGLISH
+) -> dict[str, str]:
     """Errors by attribute name ("field", "operator", "value"); empty when valid."""
     errors: dict[str, str] = {}
-    field_error = check_field(field_name, dimension=dimension)
+    field_error = check_field(field_name, dimension=dimension, words=words)
     if field_error:
         errors["field"] = field_error
     try:
         op = Operator(operator)
     except ValueError:
-        errors["operator"] = f"Unknown operator '{operator}'. Use one of {', '.join(o.value for o in Operator)}."
+        errors["operator"] = words.phrase(gettext_noop("Unknown operator '{operator}'. Use one of {known}.")).format(
+            operator=operator, known=", ".join(o.value for o in Operator)
+        )
         return errors
-    value_error = check_value(op, value)
+    value_error = check_value(op, value, words=words)
     if value_error:
         errors["value"] = value_error
     return errors
@@ -249,42 +287,54 @@ def check_rule(
     cap_window_days: object,
     valid_from: datetime | None,
     valid_until: datetime | None,
+    words: Words = ENGLISH,
 ) -> dict[str, str]:
     """Errors by rule attribute for everything but the conditions themselves."""
+    phrase = words.phrase
     errors: dict[str, str] = {}
     try:
         dim = Dimension(dimension)
     except ValueError:
-        return {"dimension": f"Unknown dimension '{dimension}'. Use fit or engagement."}
+        return {
+            "dimension": phrase(gettext_noop("Unknown dimension '{dimension}'. Use fit or engagement.")).format(
+                dimension=dimension
+            )
+        }
     if not isinstance(points, int) or isinstance(points, bool):
-        errors["points"] = "Points must be a whole number (negative to subtract)."
+        errors["points"] = phrase(gettext_noop("Points must be a whole number (negative to subtract)."))
     elif points == 0:
-        errors["points"] = "A rule worth 0 points does nothing; give it positive or negative points."
+        errors["points"] = phrase(
+            gettext_noop("A rule worth 0 points does nothing; give it positive or negative points.")
+        )
     malformed = [problem for t in interaction_types if (problem := event_types.type_name_problem(t))]
     if dim is Dimension.FIT:
         if interaction_types:
-            errors["interaction_types"] = "Fit rules test who the lead is; leave interaction types empty."
+            errors["interaction_types"] = phrase(
+                gettext_noop("Fit rules test who the lead is; leave interaction types empty.")
+            )
         if condition_count == 0:
-            errors["conditions"] = "A fit rule needs at least one condition on the lead."
+            errors["conditions"] = phrase(gettext_noop("A fit rule needs at least one condition on the lead."))
         if any(v is not None for v in (cap_count, cap_points, cap_window_days)):
-            errors["cap"] = "Caps apply to engagement rules only; a fit rule counts once."
+            errors["cap"] = phrase(gettext_noop("Caps apply to engagement rules only; a fit rule counts once."))
     else:
         if not interaction_types:
-            errors["interaction_types"] = "Choose at least one interaction type."
+            errors["interaction_types"] = phrase(gettext_noop("Choose at least one interaction type."))
         elif malformed:
             errors["interaction_types"] = "; ".join(malformed)
         for name, cap_value in (("cap_count", cap_count), ("cap_points", cap_points)):
             if cap_value is not None and (
                 not isinstance(cap_value, int) or isinstance(cap_value, bool) or cap_value < 1
             ):
-                errors[name] = "A cap must be a whole number of at least 1."
+                errors[name] = phrase(gettext_noop("A cap must be a whole number of at least 1."))
         if cap_window_days is not None:
             if not isinstance(cap_window_days, int) or isinstance(cap_window_days, bool) or cap_window_days < 1:
-                errors["cap_window_days"] = "The window must be a whole number of days, at least 1."
+                errors["cap_window_days"] = phrase(
+                    gettext_noop("The window must be a whole number of days, at least 1.")
+                )
             elif cap_count is None and cap_points is None:
-                errors["cap_window_days"] = "A window needs a cap on times or points to limit."
+                errors["cap_window_days"] = phrase(gettext_noop("A window needs a cap on times or points to limit."))
     if valid_from and valid_until and valid_until <= valid_from:
-        errors["valid_until"] = "The end of validity must come after its start."
+        errors["valid_until"] = phrase(gettext_noop("The end of validity must come after its start."))
     return errors
 
 
@@ -712,30 +762,6 @@ def crosses_watch(before: int, after: int, watched: Iterable[int]) -> bool:
     return before != after and any(low < v <= high for v in watched)
 
 
-# --- words -------------------------------------------------------------------
-
-
-class Words(Protocol):
-    """The language a sentence is made in: ``phrase`` translates one of the phrases
-    marked here (English in, the reader's language out), ``subject`` names a lead field
-    as the subject of a condition ("industry"; in Spanish "la industria")."""
-
-    def phrase(self, message: str) -> str: ...
-
-    def subject(self, field: str, label: str) -> str: ...
-
-
-class English:
-    def phrase(self, message: str) -> str:
-        return message
-
-    def subject(self, field: str, label: str) -> str:
-        return label
-
-
-ENGLISH = English()
-
-
 def describe_value(operator: Operator, value: Value, *, words: Words = ENGLISH) -> str:
     if operator in VALUELESS_OPERATORS:
         return ""
@@ -799,30 +825,35 @@ def describe_rule(rule: Rule, *, type_labels: Mapping[str, str] | None = None, w
 # --- values as a person types them ------------------------------------------------
 
 
-def parse_value_text(operator: Operator, text: str) -> Value:
+def parse_value_text(operator: Operator, text: str, *, words: Words = ENGLISH) -> Value:
     """Read a condition value typed in a form: "Toys, Retail", "10-50", "42".
 
-    Raises ValueError with a message for the person who typed it.
+    Raises ValueError with a message for the person who typed it, in ``words``' language.
     """
+    phrase = words.phrase
     text = text.strip()
     if operator in VALUELESS_OPERATORS:
         if text:
-            raise ValueError(f"'{operator}' takes no value; leave it empty.")
+            raise ValueError(
+                phrase(gettext_noop("'{operator}' takes no value; leave it empty.")).format(operator=operator)
+            )
         return None
     if not text:
-        raise ValueError(f"'{operator}' needs a value.")
+        raise ValueError(phrase(gettext_noop("'{operator}' needs a value.")).format(operator=operator))
     if operator in LIST_OPERATORS:
         return [_typed(part) for part in (p.strip() for p in text.split(",")) if part]
     if operator in NUMERIC_OPERATORS:
         number = _as_number(text)
         if number is None:
-            raise ValueError(f"'{text}' is not a number.")
+            raise ValueError(phrase(gettext_noop("'{text}' is not a number.")).format(text=text))
         return int(number) if number.is_integer() else number
     if operator is Operator.BETWEEN:
         parts = [p for p in re.split(r"\s*(?:,|\.\.|\bto\b|\band\b|(?<=\d)\s*-\s*)\s*", text) if p]
         numbers = [_as_number(p) for p in parts]
         if len(numbers) != 2 or any(n is None for n in numbers):
-            raise ValueError(f"'{text}' is not a range; write it as 10-50 or 10, 50.")
+            raise ValueError(
+                phrase(gettext_noop("'{text}' is not a range; write it as 10-50 or 10, 50.")).format(text=text)
+            )
         return [int(n) if n.is_integer() else n for n in numbers if n is not None]
     if operator is Operator.MATCHES:
         return text

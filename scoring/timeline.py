@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from scoring import event_types, selectors
 from scoring.models import GroupTransition, Interaction, LeadPrediction, ScoreEntry
@@ -195,16 +196,17 @@ def _interactions(window: Window) -> list[Event]:
     labels = selectors.event_type_labels(keys=custom) if custom else {}
     events = []
     for row in rows:
-        label = event_types.label(row.type, labels)
+        label = gettext(event_types.label(row.type, labels))
         detail = _properties_text(row.properties)
         if row.source:
-            detail = f"{detail} · from {row.source}" if detail else f"from {row.source}"
+            source = gettext("from {source}").format(source=row.source)
+            detail = f"{detail} · {source}" if detail else source
         events.append(
             Event(
                 row.occurred_at,
                 "interaction",
                 row.pk,
-                "Interaction",
+                gettext("Interaction"),
                 label[:1].upper() + label[1:],
                 detail,
                 admin_link(Interaction, row.pk),
@@ -225,21 +227,23 @@ def _ledger(window: Window) -> list[Event]:
     )
     events = []
     for row in rows:
-        title = f"{row.delta:+d} {row.dimension}"
+        title = f"{row.delta:+d} {row.get_dimension_display().lower()}"
         if row.cause == ScoreEntry.Cause.RULE and row.rule is not None:
-            title += f" from rule “{row.rule.name}”"
+            title += " " + gettext("from rule “{rule}”").format(rule=row.rule.name)
         else:
             title += f": {_CAUSES.get(row.cause, row.cause)}"
             if row.rule is not None:
-                title += f", rule “{row.rule.name}”"
+                title += ", " + gettext("rule “{rule}”").format(rule=row.rule.name)
         parts = []
         if row.interaction is not None:
-            parts.append(f"for interaction {row.interaction_id} ({row.interaction.type})")
+            parts.append(
+                gettext("for interaction {id} ({type})").format(id=row.interaction_id, type=row.interaction.type)
+            )
         if row.note:
             parts.append(row.note)
         if row.created_by is not None:
-            parts.append(f"by {row.created_by.get_username()}")
-        events.append(Event(row.created_at, "ledger", row.pk, "Score", title, " · ".join(parts)))
+            parts.append(gettext("by {user}").format(user=row.created_by.get_username()))
+        events.append(Event(row.created_at, "ledger", row.pk, gettext("Score"), title, " · ".join(parts)))
     return events
 
 
@@ -253,19 +257,27 @@ def _transitions(window: Window) -> list[Event]:
     events = []
     for row in rows:
         if row.kind == GroupTransition.Kind.STAGE:
-            kind, title = "Stage", f"Stage {row.from_stage or '(none)'} → {row.to_stage}"
+            kind = gettext("Stage")
+            title = gettext("Stage {before} → {after}").format(
+                before=row.from_stage or gettext("(none)"), after=row.to_stage
+            )
         elif row.kind == GroupTransition.Kind.SCORE:
-            before = row.from_group.name if row.from_group else "no group"
-            after = row.to_group.name if row.to_group else "no group"
-            kind, title = "Group", f"{before} → {after}"
+            before = row.from_group.name if row.from_group else gettext("no group")
+            after = row.to_group.name if row.to_group else gettext("no group")
+            kind, title = gettext("Group"), f"{before} → {after}"
             if row.previous_total is not None:
-                title += f" (score {row.previous_total} → {row.total_score})"
+                title += " " + gettext("(score {before} → {after})").format(
+                    before=row.previous_total, after=row.total_score
+                )
         elif row.kind == GroupTransition.Kind.PROBABILITY:
-            crossed = "rose to" if row.direction == GroupTransition.Direction.UP else "fell below"
-            kind, title = "Prediction", f"Chance to convert {crossed} {row.watch_percent}%"
+            if row.direction == GroupTransition.Direction.UP:
+                title = gettext("Chance to convert rose to {percent}%").format(percent=row.watch_percent)
+            else:
+                title = gettext("Chance to convert fell below {percent}%").format(percent=row.watch_percent)
+            kind = gettext("Prediction")
         else:
-            kind, title = "Sales", row.get_kind_display()
-        detail = f"cause: {row.cause}" + (f" · {row.detail}" if row.detail else "")
+            kind, title = gettext("Sales"), str(row.get_kind_display())
+        detail = gettext("cause: {cause}").format(cause=row.cause) + (f" · {row.detail}" if row.detail else "")
         events.append(Event(row.occurred_at, "transition", row.pk, kind, title, detail))
     return events
 
@@ -281,8 +293,12 @@ def _prediction(window: Window) -> list[Event]:
     events = []
     for row in rows:
         reasons = [str(r.get("text")) for r in row.reasons or () if isinstance(r, dict) and r.get("text")]
-        title = f"Chance to convert: {row.probability:.0%} (predictive model version {row.model.number})"
-        events.append(Event(row.computed_at, "prediction", row.lead_id, "Prediction", title, " · ".join(reasons)))
+        title = gettext("Chance to convert: {percent} (predictive model version {version})").format(
+            percent=f"{row.probability:.0%}", version=row.model.number
+        )
+        events.append(
+            Event(row.computed_at, "prediction", row.lead_id, gettext("Prediction"), title, " · ".join(reasons))
+        )
     return events
 
 

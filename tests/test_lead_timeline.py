@@ -280,3 +280,32 @@ def test_cursor_tokens_keep_the_exact_moment() -> None:
     at = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
     cursor = timeline.Cursor(at, "ledger", 42)
     assert timeline.Cursor.parse(cursor.token) == cursor
+
+
+def test_a_spanish_marketer_reads_the_lead_s_story_in_spanish() -> None:
+    story = a_story()
+    client = Client(headers={"accept-language": "es-CR,es;q=0.9"})
+    client.force_login(marketer(username="lucia"))
+
+    response = client.get(reverse("admin:scoring_lead_change", args=[story.lead.pk]))
+
+    text = " ".join(page_text(response).split())
+    for expected in [
+        "Historia",
+        "Interacción Envío de formulario",
+        "+7 interacción por la regla “Asked for a demo”",
+        "+20 interacción: Ajuste manual",
+        "Grupo sin grupo → Warm (puntuación 7 → 27)",
+        "Etapa lead → customer",
+        "Nurturing Inscrito en “Welcome”",
+        "Email “Welcome” paso 1: Hello there",
+        "Enviado · 2 apertura(s), 1 clic(s)",
+        "Enrutamiento Regla “Tag VIPs”: agregar una etiqueta",
+        "Cola de ventas Entró a la cola de North",
+        "Ventas Tomado",
+        "Presupuesto: 20k approved · Autoridad: the CTO",
+        "Predicción La probabilidad de conversión subió a 60%",
+    ]:
+        assert expected in text, expected
+    for english in ["Interaction Form submission", "from rule", "Sales queue Entered", "Chance to convert"]:
+        assert english not in text, english

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from nurture import services
 from nurture.models import Delivery, Enrollment
@@ -44,7 +45,7 @@ class EnrollmentAdmin(admin.ModelAdmin[Enrollment]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # enroll from a sequence ("Enroll leads") or the lead list
 
-    @admin.action(description="Exit selected enrollments")
+    @admin.action(description=_("Exit selected enrollments"))
     def exit_selected(self, request: HttpRequest, queryset: QuerySet[Enrollment]) -> None:
         count = services.enrollments_exit(enrollment_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} enrollment(s) exited.", messages.SUCCESS)
@@ -59,7 +60,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
     list_select_related = ["enrollment__lead", "step__sequence"]
     search_fields = ["message_id", "enrollment__lead__email"]
 
-    @admin.display(description="Lead")
+    @admin.display(description=_("Lead"))
     def lead(self, obj: Delivery) -> str:
         return str(obj.enrollment.lead)
 

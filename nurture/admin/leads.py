@@ -11,6 +11,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from nurture import goals, services
 from nurture.models import Sequence
@@ -51,7 +53,7 @@ def _lead_sequence_action(
     return TemplateResponse(request, "admin/nurture/lead_sequence_action.html", context)
 
 
-@admin.action(description="Enroll in a nurture sequence…")
+@admin.action(description=_("Enroll in a nurture sequence…"))
 def enroll_leads_in_sequence(
     modeladmin: admin.ModelAdmin[Lead], request: HttpRequest, queryset: QuerySet[Lead]
 ) -> HttpResponse | None:
@@ -64,12 +66,12 @@ def enroll_leads_in_sequence(
         request,
         queryset,
         action="enroll_leads_in_sequence",
-        title="Enroll leads in a sequence",
+        title=gettext("Enroll leads in a sequence"),
         apply=apply,
     )
 
 
-@admin.action(description="Exit from a nurture sequence…")
+@admin.action(description=_("Exit from a nurture sequence…"))
 def exit_leads_from_sequence(
     modeladmin: admin.ModelAdmin[Lead], request: HttpRequest, queryset: QuerySet[Lead]
 ) -> HttpResponse | None:
@@ -84,7 +86,7 @@ def exit_leads_from_sequence(
         request,
         queryset,
         action="exit_leads_from_sequence",
-        title="Exit leads from a sequence",
+        title=gettext("Exit leads from a sequence"),
         apply=apply,
     )
 

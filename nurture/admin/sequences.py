@@ -20,6 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from nurture import content, selectors, services, timing
 from nurture.models import Enrollment, Sequence, Step
@@ -55,8 +58,8 @@ class StepForm(forms.ModelForm[Step]):
         choices=WEEKDAY_CHOICES,
         coerce=int,
         widget=forms.CheckboxSelectMultiple,
-        label="Send on",
-        help_text="Days of the week, in the lead's time zone (else the account's, else the site's).",
+        label=_("Send on"),
+        help_text=_("Days of the week, in the lead's time zone (else the account's, else the site's)."),
     )
 
     class Meta:
@@ -87,17 +90,18 @@ class StepForm(forms.ModelForm[Step]):
         if start is not None and end is not None and weekdays is not None:
             for name, message in timing.window_errors(start, end, set(weekdays)).items():
                 field = {"start_hour": "send_hour_start", "end_hour": "send_hour_end"}.get(name, "send_weekdays")
+                message = gettext(message)  # marked in nurture.timing
                 self.add_error(field, message[0].upper() + message[1:])
         subject, text = cleaned.get("subject_template"), cleaned.get("text_template")
         if subject is not None and text is not None:
             if "\n" in subject:
-                self.add_error("subject_template", "The subject must be one line.")
+                self.add_error("subject_template", _("The subject must be one line."))
             problems = content.template_problems(
                 subject=subject, text=text, html_body=cleaned.get("html_template") or ""
             )
             fields = {"subject": "subject_template", "text": "text_template", "html": "html_template"}
             for name, problem in problems.items():
-                self.add_error(fields[name], f"Template error: {problem}")
+                self.add_error(fields[name], gettext("Template error: {problem}").format(problem=problem))
         cleaned["translations"] = self._versions(cleaned)
         return cleaned
 
@@ -117,18 +121,27 @@ class StepForm(forms.ModelForm[Step]):
             if not (subject or text or html_body):
                 continue
             if code == own:
-                self.add_error(f"version_{code}_subject", f"{name} is this step's own language: write it above.")
+                self.add_error(
+                    f"version_{code}_subject",
+                    gettext("{language} is this step's own language: write it above.").format(language=name),
+                )
                 continue
             if not subject:
-                self.add_error(f"version_{code}_subject", f"The {name} version needs a subject.")
+                self.add_error(
+                    f"version_{code}_subject", gettext("The {language} version needs a subject.").format(language=name)
+                )
             elif "\n" in subject:
-                self.add_error(f"version_{code}_subject", "The subject must be one line.")
+                self.add_error(f"version_{code}_subject", gettext("The subject must be one line."))
             if not text.strip():
-                self.add_error(f"version_{code}_text", f"The {name} version needs a text body.")
+                self.add_error(
+                    f"version_{code}_text", gettext("The {language} version needs a text body.").format(language=name)
+                )
             if subject and text.strip():
                 problems = content.template_problems(subject=subject, text=text, html_body=html_body)
                 for part, problem in problems.items():
-                    self.add_error(f"version_{code}_{part}", f"Template error: {problem}")
+                    self.add_error(
+                        f"version_{code}_{part}", gettext("Template error: {problem}").format(problem=problem)
+                    )
                 versions[code] = {"subject": subject, "text": text, **({"html": html_body} if html_body else {})}
         return versions
 
@@ -147,7 +160,7 @@ _VERSION_FIELDS = {
 StepForm.declared_fields.update(_VERSION_FIELDS)
 _VERSION_FIELDSETS: list[Any] = [
     (
-        f"In {name} (optional: leads whose language is {code} get it)",
+        format_lazy(_("In {language} (optional: leads whose language is {code} get it)"), language=name, code=code),
         {"fields": _version_field_names(code), "classes": ["collapse"]},
     )
     for code, name in settings.LANGUAGES
@@ -163,12 +176,12 @@ class StepInline(admin.StackedInline[Step, Sequence]):
     readonly_fields = ["test_email"]
     fieldsets = [
         (None, {"fields": [("position", "campaign"), ("wait_days", "wait_hours"), "test_email"]}),
-        ("Send window (lead's local time)", {"fields": [("send_hour_start", "send_hour_end"), "send_weekdays"]}),
-        ("Content", {"fields": ["language", "subject_template", "text_template", "html_template"]}),
+        (_("Send window (lead's local time)"), {"fields": [("send_hour_start", "send_hour_end"), "send_weekdays"]}),
+        (_("Content"), {"fields": ["language", "subject_template", "text_template", "html_template"]}),
         *_VERSION_FIELDSETS,
     ]
 
-    @admin.display(description="Test email")
+    @admin.display(description=_("Test email"))
     def test_email(self, obj: Step) -> SafeString:
         if obj.pk is None:
             return SafeString("Save the step first: then preview it and send yourself a test.")
@@ -177,7 +190,7 @@ class StepInline(admin.StackedInline[Step, Sequence]):
 
 
 class PreviewForm(forms.Form):
-    lead = forms.CharField(label="Lead", help_text="Email or id.", required=False)
+    lead = forms.CharField(label=_("Lead"), help_text=_("Email or id."), required=False)
 
     def clean_lead(self) -> Lead | None:
         value = (self.cleaned_data.get("lead") or "").strip()
@@ -189,20 +202,20 @@ class PreviewForm(forms.Form):
             else Lead.objects.filter(email__iexact=value).first()
         )
         if lead is None:
-            raise forms.ValidationError(f"No lead with id or email {value!r}.")
+            raise forms.ValidationError(gettext("No lead with id or email {value!r}.").format(value=value))
         return lead
 
 
 class EnrollForm(forms.Form):
     emails = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12, "cols": 60}),
-        help_text="Lead emails, one per line (commas and spaces also separate).",
+        help_text=_("Lead emails, one per line (commas and spaces also separate)."),
     )
 
     def clean_emails(self) -> list[str]:
         emails = [e for e in re.split(r"[\s,;]+", self.cleaned_data["emails"]) if e]
         if not emails:
-            raise forms.ValidationError("Give at least one email.")
+            raise forms.ValidationError(_("Give at least one email."))
         return emails
 
 
@@ -218,13 +231,13 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
     fieldsets = [
         (None, {"fields": ["name", "key", "description", "active", "reenroll"]}),
         (
-            "Exit goals",
+            _("Exit goals"),
             {
                 "fields": ["exit_on_group_reached", "exit_on_group_left", "exit_on_conversion", "exit_on_sales"],
                 "description": "Checked before every step. Unsubscribing always exits.",
             },
         ),
-        ("Figures per step", {"fields": ["figures"]}),
+        (_("Figures per step"), {"fields": ["figures"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Sequence]:
@@ -232,15 +245,15 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
         active = Count("enrollments", filter=Q(enrollments__status=Enrollment.Status.ACTIVE))
         return super().get_queryset(request).prefetch_related("steps").annotate(active_count=active)
 
-    @admin.display(description="Steps")
+    @admin.display(description=_("Steps"))
     def step_count(self, obj: Sequence) -> int:
         return len(obj.steps.all())
 
-    @admin.display(description="Active enrollments")
+    @admin.display(description=_("Active enrollments"))
     def active_enrollments(self, obj: Sequence) -> int:
         return getattr(obj, "active_count", 0)
 
-    @admin.display(description="Figures")
+    @admin.display(description=_("Figures"))
     def figures(self, obj: Sequence) -> SafeString:
         if obj.pk is None:
             return SafeString("")
@@ -308,8 +321,10 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
         if not to:
             self.message_user(
                 request,
-                "Your account has no email address to send the test to: ask an administrator to add one "
-                "(Authentication and Authorization, Users).",
+                _(
+                    "Your account has no email address to send the test to: ask an administrator to add one "
+                    "(Authentication and Authorization, Users)."
+                ),
                 messages.ERROR,
             )
             return HttpResponseRedirect(back)

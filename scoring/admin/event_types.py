@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from scoring import event_types as types
 from scoring import selectors
@@ -18,7 +19,7 @@ class SegmentEventInline(admin.TabularInline[SegmentEvent, EventType]):
     model = SegmentEvent
     fields = ["name"]
     extra = 1
-    verbose_name_plural = "Segment event names recording this type"
+    verbose_name_plural = _("Segment event names recording this type")
 
 
 class EventTypeForm(forms.ModelForm[EventType]):
@@ -50,14 +51,14 @@ class EventTypeAdmin(admin.ModelAdmin[EventType]):
         rules: dict[str, list[str]] | None = None  # read once per page, when the first row needs them
         names: dict[str, list[str]] | None = None
 
-        @admin.display(description="Rules scoring it")
+        @admin.display(description=_("Rules scoring it"))
         def rules_using(obj: EventType) -> str:
             nonlocal rules
             if rules is None:
                 rules = selectors.rules_by_type()
             return ", ".join(rules.get(obj.key, [])) or "—"
 
-        @admin.display(description="Segment event names")
+        @admin.display(description=_("Segment event names"))
         def segment_names(obj: EventType) -> str:
             nonlocal names
             if names is None:

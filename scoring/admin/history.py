@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from scoring import services
 from scoring.decay import check_policy as decay_checks
@@ -94,7 +95,7 @@ class RescoreJobAdmin(admin.ModelAdmin[RescoreJob]):
     def get_fields(self, request: HttpRequest, obj: RescoreJob | None = None) -> Any:
         return ["group"] if obj is None else ["group", *self.readonly_fields]
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress(self, obj: RescoreJob) -> SafeString:
         return format_html(
             '<progress max="100" value="{}"></progress> {}% ({} of {})', obj.percent, obj.percent, obj.done, obj.total

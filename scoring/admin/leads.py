@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from scoring import erasure, lead_export, selectors, services, timeline
 from scoring import rules as pure
@@ -31,7 +32,7 @@ from scoring.models import (
 
 
 class ScoreBandFilter(admin.SimpleListFilter):
-    title = "total score"
+    title = _("total score")
     parameter_name = "score"
     bands = {"lt0": (None, 0), "0-39": (0, 40), "40-59": (40, 60), "60-79": (60, 80), "80+": (80, None)}
 
@@ -53,8 +54,8 @@ class ScoreBandFilter(admin.SimpleListFilter):
 
 class ScoreAdjustForm(forms.Form):
     dimension = forms.ChoiceField(choices=[(d.value, d.value.title()) for d in pure.Dimension])
-    delta = forms.IntegerField(help_text="Points to add; negative to subtract.")
-    note = forms.CharField(max_length=300, help_text="Why: kept in the ledger.")
+    delta = forms.IntegerField(help_text=_("Points to add; negative to subtract."))
+    note = forms.CharField(max_length=300, help_text=_("Why: kept in the ledger."))
 
 
 @admin.register(Lead)
@@ -101,7 +102,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
     # (the timeline, templates/admin/scoring/lead/change_form.html).
     fieldsets = [
         (
-            "Who",
+            _("Who"),
             {
                 "fields": [
                     "email",
@@ -117,9 +118,9 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 ]
             },
         ),
-        ("Score", {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
-        ("Why this score", {"fields": ["why_this_score", "ledger_history"]}),
-        ("Predicted chance to convert", {"fields": ["chance_to_convert"]}),
+        (_("Score"), {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
+        (_("Why this score"), {"fields": ["why_this_score", "ledger_history"]}),
+        (_("Predicted chance to convert"), {"fields": ["chance_to_convert"]}),
     ]
 
     def change_view(
@@ -158,15 +159,15 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                     user=user,
                 )
             except ValueError as exc:
-                field, _, message = str(exc).partition(": ")
+                field, _colon, message = str(exc).partition(": ")
                 form.add_error(field if field in form.fields else None, message or str(exc))
             else:
-                self.message_user(request, "Score adjusted; the reason is in the ledger.", messages.SUCCESS)
+                self.message_user(request, _("Score adjusted; the reason is in the ledger."), messages.SUCCESS)
                 return redirect("admin:scoring_lead_change", lead.pk)
         context = {**self.admin_site.each_context(request), "lead": lead, "form": form, "opts": self.model._meta}
         return render(request, "admin/scoring/lead/adjust.html", context)
 
-    @admin.display(description="Chance to convert")
+    @admin.display(description=_("Chance to convert"))
     def chance_to_convert(self, obj: Lead) -> SafeString:
         prediction = LeadPrediction.objects.filter(lead_id=obj.pk).select_related("model").first() if obj.pk else None
         if prediction is None:
@@ -180,7 +181,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
             format_html_join("", "<br>{}", ((reason,) for reason in reasons)),
         )
 
-    @admin.display(description="Breakdown by rule")
+    @admin.display(description=_("Breakdown by rule"))
     def why_this_score(self, obj: Lead) -> SafeString:
         if obj.pk is None:
             return SafeString("")
@@ -191,7 +192,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
             )
         )
 
-    @admin.display(description="Ledger (latest 50)")
+    @admin.display(description=_("Ledger (latest 50)"))
     def ledger_history(self, obj: Lead) -> SafeString:
         if obj.pk is None:
             return SafeString("")
@@ -245,19 +246,19 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
 
     actions = ["rescore_fit", "rescore_from_history", "export_csv"]
 
-    @admin.action(description="Export selected leads to CSV", permissions=["view"])
+    @admin.action(description=_("Export selected leads to CSV"), permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Lead]) -> HttpResponse:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="leads.csv"'
         lead_export.leads_export(out=response, leads=queryset)
         return response
 
-    @admin.action(description="Re-evaluate fit score of selected leads")
+    @admin.action(description=_("Re-evaluate fit score of selected leads"))
     def rescore_fit(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         rows = services.leads_rescore_fit(lead_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Fit re-evaluated; {rows} ledger row(s) written.", messages.SUCCESS)
 
-    @admin.action(description="Rescore selected leads from their history (background job)")
+    @admin.action(description=_("Rescore selected leads from their history (background job)"))
     def rescore_from_history(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         user = request.user if request.user.is_authenticated else None
         job = services.rescore_job_start(lead_ids=list(queryset.values_list("pk", flat=True)), user=user)

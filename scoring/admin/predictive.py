@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
 from scoring.models import PredictiveSettings, TrainedModel
 from scoring.predictive.model import ALGORITHM_LABELS
@@ -38,12 +39,12 @@ class TrainedModelAdmin(admin.ModelAdmin[TrainedModel]):
     def algorithm_name(self, obj: TrainedModel) -> str:
         return ALGORITHM_LABELS.get(obj.algorithm, obj.algorithm)
 
-    @admin.display(description="AUC (cross-validated)")
+    @admin.display(description=_("AUC (cross-validated)"))
     def auc(self, obj: TrainedModel) -> str:
         value = obj.metrics.get("cv_auc")
         return f"{value:.3f}" if value is not None else "-"
 
-    @admin.display(description="Brier score")
+    @admin.display(description=_("Brier score"))
     def brier(self, obj: TrainedModel) -> str:
         value = obj.metrics.get("brier")
         return f"{value:.3f}" if value is not None else "-"
@@ -56,11 +57,11 @@ class TrainedModelAdmin(admin.ModelAdmin[TrainedModel]):
             self.message_user(request, predictive.retrain_status().message, messages.INFO)
         return super().changelist_view(request, extra_context)
 
-    @admin.action(description="Make the selected version active (choose or roll back)")
+    @admin.action(description=_("Make the selected version active (choose or roll back)"))
     def make_active(self, request: HttpRequest, queryset: QuerySet[TrainedModel]) -> None:
         chosen = list(queryset[:2])
         if len(chosen) != 1:
-            self.message_user(request, "Select exactly one version to make active.", messages.ERROR)
+            self.message_user(request, _("Select exactly one version to make active."), messages.ERROR)
             return
         version = predictive.model_activate(model_id=chosen[0].pk)
         self.message_user(request, f"Version {version.number} is now active; every lead's probability was refreshed.")

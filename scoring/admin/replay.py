@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from scoring import services
@@ -34,7 +35,7 @@ class ReplayForm(forms.ModelForm[ReplayRun]):
         version = self.fields["version"]
         assert isinstance(version, forms.ModelChoiceField)
         version.queryset = ModelVersion.objects.order_by("status", "-created_at", "-id")
-        version.help_text = "The version to compare with the live model, usually a draft."
+        version.help_text = _("The version to compare with the live model, usually a draft.")
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -63,7 +64,7 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
             initial.pop("version", None)
         return initial
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress_bar(self, obj: ReplayRun) -> SafeString:
         return format_html('<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress)
 

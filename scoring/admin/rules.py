@@ -12,6 +12,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from scoring import rules as pure
 from scoring import selectors, sentences, services
@@ -24,7 +26,7 @@ from scoring.models import (
 )
 
 # Over the live model's lists: where to change it without touching the live model at once.
-LIVE_MODEL_NOTE = (
+LIVE_MODEL_NOTE = _(
     "The live model: a change here applies at once. To prepare changes and see what they "
     "would move before they apply, start a draft under Model versions."
 )
@@ -34,14 +36,15 @@ class RuleConditionForm(forms.ModelForm[RuleCondition]):
     """A condition with its value typed as a person would: "Toys, Retail", "10-50"."""
 
     value_text = forms.CharField(
-        label="Value",
+        label=_("Value"),
         required=False,
-        help_text="Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything.",
+        help_text=_("Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything."),
     )
 
     class Meta:
         model = RuleCondition
         fields = ["field", "operator"]
+        labels = {"position": _("Position"), "field": _("Field"), "operator": _("Operator")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +58,9 @@ class RuleConditionForm(forms.ModelForm[RuleCondition]):
         operator = cleaned.get("operator")
         if operator:
             try:
-                cleaned["value"] = pure.parse_value_text(pure.Operator(operator), cleaned.get("value_text") or "")
+                cleaned["value"] = pure.parse_value_text(
+                    pure.Operator(operator), cleaned.get("value_text") or "", words=sentences.WORDS
+                )
             except ValueError as exc:
                 self.add_error("value_text", str(exc))
         return cleaned
@@ -81,11 +86,13 @@ class RuleConditionFormSet(BaseInlineFormSet[RuleCondition, ScoringRule, forms.M
             if not data or data.get("DELETE") or "value" not in data:
                 continue
             kept += 1
-            errors = pure.check_condition(data.get("field", ""), data["operator"], data["value"], dimension=dimension)
+            errors = pure.check_condition(
+                data.get("field", ""), data["operator"], data["value"], dimension=dimension, words=sentences.WORDS
+            )
             for name, message in errors.items():
                 form.add_error("value_text" if name == "value" else name, message)
         if dimension is pure.Dimension.FIT and kept == 0 and not any(form.errors for form in self.forms):
-            raise forms.ValidationError("A fit rule needs at least one condition on the lead.")
+            raise forms.ValidationError(gettext("A fit rule needs at least one condition on the lead."))
 
 
 class RuleConditionInline(admin.TabularInline[RuleCondition, ScoringRule]):
@@ -93,6 +100,8 @@ class RuleConditionInline(admin.TabularInline[RuleCondition, ScoringRule]):
     form = RuleConditionForm
     formset = RuleConditionFormSet
     fields = ["position", "field", "operator", "value_text"]
+    verbose_name = _("condition")
+    verbose_name_plural = _("conditions")
     extra = 1
 
 
@@ -100,8 +109,11 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
     interaction_types = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Engagement rules: the interactions this rule scores. The list holds every type built in, "
-        "declared or seen (Event types); declare a new one there first.",
+        label=_("Interaction types"),
+        help_text=_(
+            "Engagement rules: the interactions this rule scores. The list holds every type built in, "
+            "declared or seen (Event types); declare a new one there first."
+        ),
     )
 
     class Meta:
@@ -121,6 +133,20 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             "valid_from",
             "valid_until",
         ]
+        labels = {
+            "name": _("Name"),
+            "key": _("Key"),
+            "description": _("Description"),
+            "dimension": _("Dimension"),
+            "points": _("Points"),
+            "match": _("Match"),
+            "cap_count": _("Cap count"),
+            "cap_points": _("Cap points"),
+            "cap_window_days": _("Cap window days"),
+            "active": pgettext_lazy("rule", "Active"),
+            "valid_from": _("Valid from"),
+            "valid_until": _("Valid until"),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -130,7 +156,8 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             known.setdefault(kind, kind)
         field = self.fields["interaction_types"]
         assert isinstance(field, forms.MultipleChoiceField)
-        field.choices = [(key, f"{words} ({key})" if words != key else key) for key, words in known.items()]
+        shown = {key: gettext(words) for key, words in known.items()}
+        field.choices = [(key, f"{words} ({key})" if words != key else key) for key, words in shown.items()]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -146,6 +173,7 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             cap_window_days=cleaned.get("cap_window_days"),
             valid_from=cleaned.get("valid_from"),
             valid_until=cleaned.get("valid_until"),
+            words=sentences.WORDS,
         )
         for name, message in errors.items():
             self.add_error("cap_count" if name == "cap" else name, message)
@@ -163,10 +191,10 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     prepopulated_fields = {"key": ["name"]}
     fieldsets = [
         (None, {"fields": ["name", "key", "description", "dimension", "points", "active"]}),
-        ("Engagement", {"fields": ["interaction_types"], "description": "Leave empty for fit rules."}),
-        ("Conditions", {"fields": ["match"]}),
-        ("Caps (engagement only)", {"fields": ["cap_count", "cap_points", "cap_window_days"]}),
-        ("Validity", {"fields": ["valid_from", "valid_until"]}),
+        (_("Engagement"), {"fields": ["interaction_types"], "description": _("Leave empty for fit rules.")}),
+        (_("Conditions"), {"fields": ["match"]}),
+        (_("Caps (engagement only)"), {"fields": ["cap_count", "cap_points", "cap_window_days"]}),
+        (_("Validity"), {"fields": ["valid_from", "valid_until"]}),
     ]
     actions = ["activate", "deactivate"]
 
@@ -179,7 +207,7 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         labels: dict[str, str] | None = None  # read once per page, when the first row needs them
 
-        @admin.display(description="Rule")
+        @admin.display(description=_("Rule"))
         def sentence(obj: ScoringRule) -> str:
             nonlocal labels
             if labels is None:
@@ -188,15 +216,21 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
 
         return [self.list_display[0], sentence, *self.list_display[1:]]
 
-    @admin.action(description="Activate selected rules")
+    @admin.action(description=_("Activate selected rules"))
     def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
         count = queryset.update(active=True)
-        self.message_user(request, f"{count} rule(s) activated. Fit scores follow when leads are rescored.")
+        self.message_user(
+            request,
+            gettext("{count} rule(s) activated. Fit scores follow when leads are rescored.").format(count=count),
+        )
 
-    @admin.action(description="Deactivate selected rules")
+    @admin.action(description=_("Deactivate selected rules"))
     def deactivate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
         count = queryset.update(active=False)
-        self.message_user(request, f"{count} rule(s) deactivated. Fit scores follow when leads are rescored.")
+        self.message_user(
+            request,
+            gettext("{count} rule(s) deactivated. Fit scores follow when leads are rescored.").format(count=count),
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: ScoringRule | None = None) -> bool:
         # The ledger keeps every rule's history; deactivate a rule instead.
@@ -218,7 +252,7 @@ class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
         # The counts in the list's own query (one GROUP BY), not a query per group.
         return super().get_queryset(request).annotate(lead_count=Count("leads"))
 
-    @admin.display(description="Leads now", ordering="lead_count")
+    @admin.display(description=_("Leads now"), ordering="lead_count")
     def lead_count(self, obj: ScoreGroup) -> SafeString | int:
         count: int | None = getattr(obj, "lead_count", None)
         if count is None:  # a group not read through the list's query
@@ -248,7 +282,9 @@ class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
     def _regrouping(self, request: HttpRequest, job: RescoreJob) -> None:
         self.message_user(
             request,
-            f"Regrouping {job.total} lead(s) in the background: see Rescore jobs (job {job.pk}) for its progress.",
+            gettext(
+                "Regrouping {count} lead(s) in the background: see Rescore jobs (job {job}) for its progress."
+            ).format(count=job.total, job=job.pk),
         )
 
 

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from scoring import setaside
 from scoring.models import (
@@ -69,12 +70,12 @@ class SetAsideAdmin(admin.ModelAdmin[SetAside]):
     readonly_fields = _SET_ASIDE_FIELDS
     actions = ["retry"]
 
-    @admin.display(description="Kind", ordering="kind")
+    @admin.display(description=_("Kind"), ordering="kind")
     def kind_label(self, obj: SetAside) -> str:
         kind = setaside.kinds().get(obj.kind)
         return kind.label if kind is not None else obj.kind
 
-    @admin.display(description="Row", ordering="row_id")
+    @admin.display(description=_("Row"), ordering="row_id")
     def row(self, obj: SetAside) -> str:
         kind = setaside.kinds().get(obj.kind)
         if kind is None or not kind.row_admin:
@@ -84,32 +85,32 @@ class SetAsideAdmin(admin.ModelAdmin[SetAside]):
         except NoReverseMatch:
             return str(obj.row_id)
 
-    @admin.display(description="Lead", ordering="lead_id")
+    @admin.display(description=_("Lead"), ordering="lead_id")
     def lead_link(self, obj: SetAside) -> str:
         if obj.lead_id is None:
             return "-"
         return format_html('<a href="{}">{}</a>', reverse("admin:scoring_lead_change", args=[obj.lead_id]), obj.lead_id)
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def error_shown(self, obj: SetAside) -> str:
         text = f"{obj.error_type}: {obj.error}"
         return text if len(text) <= 200 else text[:199] + "…"
 
-    @admin.display(description="Traceback")
+    @admin.display(description=_("Traceback"))
     def traceback_shown(self, obj: SetAside) -> str:
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.traceback or "-")
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status(self, obj: SetAside) -> str:
         if obj.resolved_at is None:
             return "set aside" if obj.retried_at is None else f"set aside (failed again: {obj.retry_result})"
         return f"retried: {obj.retry_result}"
 
-    @admin.action(description="Retry selected rows (once their cause is fixed)", permissions=["retry"])
+    @admin.action(description=_("Retry selected rows (once their cause is fixed)"), permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[SetAside]) -> None:
         results = setaside.rows_retry(ids=list(queryset.values_list("pk", flat=True)))
         if not results:
-            self.message_user(request, "Nothing to retry: the selected rows were retried already.", messages.INFO)
+            self.message_user(request, _("Nothing to retry: the selected rows were retried already."), messages.INFO)
             return
         ok = [r for r in results if r.ok]
         failed = [r for r in results if not r.ok]

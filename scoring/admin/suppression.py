@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from scoring import suppression
 from scoring.models import (
@@ -16,7 +18,7 @@ from scoring.models import (
 class SuppressedAddressForm(forms.ModelForm[SuppressedAddress]):
     """Add an address to the suppression list; only its hash is kept."""
 
-    address = forms.EmailField(help_text="Kept only as a hash: the list never shows it again.")
+    address = forms.EmailField(help_text=_("Kept only as a hash: the list never shows it again."))
 
     class Meta:
         model = SuppressedAddress
@@ -26,7 +28,9 @@ class SuppressedAddressForm(forms.ModelForm[SuppressedAddress]):
         address = suppression.address_normalise(self.cleaned_data["address"])
         listed = suppression.addresses_suppressed(addresses=[address])
         if listed:
-            raise forms.ValidationError(f"This address is on the list already ({listed[address].label}).")
+            raise forms.ValidationError(
+                gettext("This address is on the list already ({reason}).").format(reason=listed[address].label)
+            )
         return address
 
 
@@ -41,7 +45,7 @@ class SuppressedAddressAdmin(admin.ModelAdmin[SuppressedAddress]):
     search_fields = ["address_hash"]
     search_help_text = "A whole email address (case and spaces do not matter)."
 
-    @admin.display(description="address (SHA-256)", ordering="address_hash")
+    @admin.display(description=_("address (SHA-256)"), ordering="address_hash")
     def short_hash(self, obj: SuppressedAddress) -> str:
         return f"{obj.address_hash[:16]}…"
 

@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from scoring import rule_matching, selectors, sentences
 from scoring.admin.history import DecayPolicyForm
@@ -48,10 +49,10 @@ class PublishForm(forms.Form):
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        help_text="Why this version is published, for whoever reads the history.",
+        help_text=_("Why this version is published, for whoever reads the history."),
     )
     stale_ok = forms.BooleanField(
-        required=False, label="Publish anyway, replacing the changes made to the live model since"
+        required=False, label=_("Publish anyway, replacing the changes made to the live model since")
     )
 
 
@@ -138,7 +139,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         # The changelist is a form (with its CSRF token): the button posts it to the restore view.
         return format_html('<button type="submit" formaction="{}" class="button">{}</button>', restore, words)
 
-    @admin.display(description="Contents")
+    @admin.display(description=_("Contents"))
     def contents(self, obj: ModelVersion) -> SafeString:
         if obj.pk is None:
             return SafeString("")
@@ -273,7 +274,7 @@ class _DraftRowAdmin(admin.ModelAdmin[Any]):
             def clean(self) -> dict[str, Any]:
                 cleaned: dict[str, Any] = super().clean()
                 if version is None:
-                    raise forms.ValidationError("Open this page from a draft (Model versions).")
+                    raise forms.ValidationError(_("Open this page from a draft (Model versions)."))
                 self.instance.version = version  # so the model's own checks know it is a draft's row
                 for field, words in checks:
                     value = cleaned.get(field)
@@ -322,10 +323,10 @@ class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         sets = list(super().get_fieldsets(request, obj))
         if obj is not None:
-            sets.insert(1, ("Now", {"fields": ["matches"]}))
+            sets.insert(1, (_("Now"), {"fields": ["matches"]}))
         return sets
 
-    @admin.display(description="Matches")
+    @admin.display(description=_("Matches"))
     def matches(self, obj: ScoringRule) -> str:
         found = rule_matching.rule_matches(obj)
         return f"matches {found.leads} lead(s) now: {found.sentence}"

@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from scoring import campaign_file, decay, model_file, sentences
 from scoring import rules as pure
@@ -37,7 +39,7 @@ def _version_field() -> models.ForeignKey:  # type: ignore[type-arg]
         editable=False,
         on_delete=models.CASCADE,
         related_name="+",
-        help_text="The draft this row belongs to; empty for the live model.",
+        help_text=_("The draft this row belongs to; empty for the live model."),
     )
 
 
@@ -59,14 +61,16 @@ def _live_and_draft_unique(model: str, field: str, message: str) -> list[models.
 class ScoreGroup(models.Model):
     """A band of total score, from ``min_score`` up to the next group's threshold."""
 
-    key = models.SlugField(max_length=60, help_text="Stable name used in model files.")
+    key = models.SlugField(max_length=60, help_text=_("Stable name used in model files."))
     name = models.CharField(max_length=100)
-    min_score = models.IntegerField(help_text="Leads with at least this total score are in the group.")
+    min_score = models.IntegerField(help_text=_("Leads with at least this total score are in the group."))
     leave_below = models.IntegerField(
         null=True,
         blank=True,
-        help_text="Hysteresis: a lead in this group leaves it only when its total falls below this "
-        "(at most the minimum score). Empty: leaves below the minimum score.",
+        help_text=_(
+            "Hysteresis: a lead in this group leaves it only when its total falls below this "
+            "(at most the minimum score). Empty: leaves below the minimum score."
+        ),
     )
     description = models.TextField(blank=True)
     version = _version_field()
@@ -82,7 +86,7 @@ class ScoreGroup(models.Model):
             models.CheckConstraint(
                 condition=Q(leave_below__isnull=True) | Q(leave_below__lte=F("min_score")),
                 name="group_leave_below_at_most_min",
-                violation_error_message="'Leave below' must be at most the minimum score.",
+                violation_error_message=_("'Leave below' must be at most the minimum score."),
             ),
         ]
 
@@ -91,21 +95,24 @@ class ScoreGroup(models.Model):
 
 
 class ScoringRule(models.Model):
-    key = models.SlugField(max_length=80, help_text="Stable name used in model files.")
+    key = models.SlugField(max_length=80, help_text=_("Stable name used in model files."))
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
-    points = models.IntegerField(help_text="Negative points subtract.")
+    dimension = models.CharField(
+        max_length=20,
+        choices=[(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))],
+    )
+    points = models.IntegerField(help_text=_("Negative points subtract."))
     match = models.CharField(
         max_length=3,
-        choices=[(pure.Match.ALL.value, "all conditions"), (pure.Match.ANY.value, "any condition")],
+        choices=[(pure.Match.ALL.value, _("all conditions")), (pure.Match.ANY.value, _("any condition"))],
         default=pure.Match.ALL.value,
     )
     interaction_types = models.JSONField(default=list, blank=True)
-    cap_count = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many times per lead.")
-    cap_points = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many points per lead.")
+    cap_count = models.PositiveIntegerField(null=True, blank=True, help_text=_("At most this many times per lead."))
+    cap_points = models.PositiveIntegerField(null=True, blank=True, help_text=_("At most this many points per lead."))
     cap_window_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Apply the caps per period of this many days instead of for ever."
+        null=True, blank=True, help_text=_("Apply the caps per period of this many days instead of for ever.")
     )
     active = models.BooleanField(default=True)
     valid_from = models.DateTimeField(null=True, blank=True)
@@ -151,10 +158,14 @@ class RuleCondition(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
     field = models.CharField(
         max_length=120,
-        help_text="A lead field (industry, title, city…) or attributes.<name> for fit rules; "
-        "an interaction property (campaign, form, url…) for engagement rules.",
+        help_text=_(
+            "A lead field (industry, title, city…) or attributes.<name> for fit rules; "
+            "an interaction property (campaign, form, url…) for engagement rules."
+        ),
     )
-    operator = models.CharField(max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator])
+    operator = models.CharField(
+        max_length=20, choices=[(o.value, gettext_lazy(pure.OPERATOR_PHRASES[o])) for o in pure.Operator]
+    )
     value = models.JSONField(null=True, blank=True)
 
     class Meta:
@@ -171,25 +182,32 @@ class DecayPolicy(models.Model):
     """How quiet leads lose engagement, nightly. One row: the model's policy."""
 
     kind = models.CharField(
-        max_length=20, choices=[(k.value, k.value.replace("_", " ")) for k in decay.Kind], default=decay.Kind.NONE
+        max_length=20,
+        choices=[
+            (decay.Kind.NONE.value, _("none")),
+            (decay.Kind.LINEAR.value, _("linear")),
+            (decay.Kind.HALF_LIFE.value, _("half life")),
+            (decay.Kind.WINDOW.value, _("window")),
+        ],
+        default=decay.Kind.NONE,
     )
-    points_per_day = models.PositiveIntegerField(default=0, help_text="Linear: points lost per quiet day.")
+    points_per_day = models.PositiveIntegerField(default=0, help_text=_("Linear: points lost per quiet day."))
     after_days = models.PositiveIntegerField(
-        default=0, help_text="Linear and half-life: days without activity before decay starts."
+        default=0, help_text=_("Linear and half-life: days without activity before decay starts.")
     )
-    half_life_days = models.FloatField(default=0, help_text="Half-life: days for engagement to halve.")
+    half_life_days = models.FloatField(default=0, help_text=_("Half-life: days for engagement to halve."))
     window_days = models.PositiveIntegerField(
-        default=0, help_text="Time window: only engagement from the last N days counts."
+        default=0, help_text=_("Time window: only engagement from the last N days counts.")
     )
-    floor = models.IntegerField(default=0, help_text="Decay never takes engagement below this.")
+    floor = models.IntegerField(default=0, help_text=_("Decay never takes engagement below this."))
     version = _version_field()
 
     objects = LiveManager()
     all_versions = AllVersionsManager()
 
     class Meta:
-        verbose_name = "decay policy"
-        verbose_name_plural = "decay policy"
+        verbose_name = _("decay policy")
+        verbose_name_plural = _("decay policy")
         constraints = [models.UniqueConstraint(fields=["version"], name="decaypolicy_one_per_draft")]
 
     def __str__(self) -> str:
@@ -214,13 +232,13 @@ class DecayPolicy(models.Model):
 class ModelInfo(models.Model):
     """The scoring model's name and description, as its model file gives them. One row."""
 
-    name = models.CharField(max_length=model_file.NAME_MAX_LENGTH, blank=True, help_text="The model file's name.")
-    description = models.TextField(blank=True, help_text="What the model is for, for whoever changes it next.")
+    name = models.CharField(max_length=model_file.NAME_MAX_LENGTH, blank=True, help_text=_("The model file's name."))
+    description = models.TextField(blank=True, help_text=_("What the model is for, for whoever changes it next."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "model name and description"
-        verbose_name_plural = "model name and description"
+        verbose_name = _("model name and description")
+        verbose_name_plural = _("model name and description")
 
     def __str__(self) -> str:
         return self.name or "(unnamed model)"
@@ -249,11 +267,11 @@ class Campaign(models.Model):
     key = models.SlugField(
         max_length=campaign_file.KEY_MAX_LENGTH,
         unique=True,
-        help_text="The value interactions carry in their campaign property, e.g. spring-sale.",
+        help_text=_("The value interactions carry in their campaign property, e.g. spring-sale."),
     )
     name = models.CharField(max_length=200)
     channel = models.CharField(
-        max_length=campaign_file.CHANNEL_MAX_LENGTH, blank=True, help_text="E.g. email, paid search, events."
+        max_length=campaign_file.CHANNEL_MAX_LENGTH, blank=True, help_text=_("E.g. email, paid search, events.")
     )
     cost = models.DecimalField(
         max_digits=14,
@@ -261,7 +279,7 @@ class Campaign(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(0)],
-        help_text="What the campaign cost, in the currency deals are won in. Empty: not known.",
+        help_text=_("What the campaign cost, in the currency deals are won in. Empty: not known."),
     )
     start_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
@@ -272,12 +290,12 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(start_date__isnull=True) | Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
                 name="campaign_ends_after_start",
-                violation_error_message="The end date must not be before the start date.",
+                violation_error_message=_("The end date must not be before the start date."),
             ),
             models.CheckConstraint(
                 condition=Q(cost__isnull=True) | Q(cost__gte=0),
                 name="campaign_cost_not_negative",
-                violation_error_message="The cost must not be negative.",
+                violation_error_message=_("The cost must not be negative."),
             ),
         ]
 
@@ -286,4 +304,4 @@ class Campaign(models.Model):
 
     def clean(self) -> None:
         if self.start_date and self.end_date and self.end_date < self.start_date:
-            raise ValidationError({"end_date": "The end date must not be before the start date."})
+            raise ValidationError({"end_date": _("The end date must not be before the start date.")})

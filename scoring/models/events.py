@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 from scoring import event_types
 
@@ -28,9 +29,9 @@ class EventType(models.Model):
         validators=[validate_type_name],
         help_text=f"The name senders use: {event_types.TYPE_NAME_RULE}.",
     )
-    label = models.CharField(max_length=event_types.MAX_LABEL_LENGTH, blank=True, help_text="The type in words.")
+    label = models.CharField(max_length=event_types.MAX_LABEL_LENGTH, blank=True, help_text=_("The type in words."))
     declared = models.BooleanField(
-        default=False, help_text="Named in the model file or the admin (not only seen in interactions)."
+        default=False, help_text=_("Named in the model file or the admin (not only seen in interactions).")
     )
     seen_count = models.BigIntegerField("interactions", default=0, editable=False)
     first_seen_at = models.DateTimeField("first seen", null=True, blank=True, editable=False)
@@ -56,7 +57,7 @@ class SegmentEvent(models.Model):
     """A Segment ``track`` event name and the type it records (matched ignoring case)."""
 
     name = models.CharField(
-        "Segment event name", max_length=event_types.MAX_NAME_LENGTH, help_text='As sent, e.g. "Trial Started".'
+        _("Segment event name"), max_length=event_types.MAX_NAME_LENGTH, help_text=_('As sent, e.g. "Trial Started".')
     )
     event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="segment_events")
 
@@ -67,7 +68,7 @@ class SegmentEvent(models.Model):
             models.UniqueConstraint(
                 Lower("name"),
                 name="segment_event_name_unique",
-                violation_error_message="This Segment event name already maps to a type.",
+                violation_error_message=_("This Segment event name already maps to a type."),
             )
         ]
 
@@ -77,4 +78,4 @@ class SegmentEvent(models.Model):
     def clean(self) -> None:
         self.name = self.name.strip()
         if not self.name:
-            raise ValidationError({"name": "Give the event name as Segment sends it."})
+            raise ValidationError({"name": _("Give the event name as Segment sends it.")})

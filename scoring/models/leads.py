@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure_accounts
 from scoring import event_types, lead_fields
@@ -18,7 +20,9 @@ from scoring.models.design import ScoreGroup
 
 def validate_time_zone(value: str) -> None:
     if value and value not in zoneinfo.available_timezones():
-        raise ValidationError(f"'{value}' is not a time zone name such as Europe/Madrid or America/New_York.")
+        raise ValidationError(
+            gettext("'{value}' is not a time zone name such as Europe/Madrid or America/New_York.").format(value=value)
+        )
 
 
 class Account(models.Model):
@@ -49,7 +53,7 @@ class Account(models.Model):
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
-        help_text="IANA name, e.g. America/Los_Angeles: when its leads get email.",
+        help_text=_("IANA name, e.g. America/Los_Angeles: when its leads get email."),
     )
     # Cached sums of the account ledger (scoring.models.AccountEntry), by dimension; only
     # scoring.services.accounts writes them, with the ledger rows, holding the row lock.
@@ -78,13 +82,13 @@ class Account(models.Model):
 
 
 class LifecycleStage(models.TextChoices):
-    SUBSCRIBER = "subscriber", "Subscriber"
-    LEAD = "lead", "Lead"
-    MQL = "mql", "Marketing qualified lead"
-    SQL = "sql", "Sales qualified lead"
-    OPPORTUNITY = "opportunity", "Opportunity"
-    CUSTOMER = "customer", "Customer"
-    DISQUALIFIED = "disqualified", "Disqualified"
+    SUBSCRIBER = "subscriber", _("Subscriber")
+    LEAD = "lead", _("Lead")
+    MQL = "mql", _("Marketing qualified lead")
+    SQL = "sql", _("Sales qualified lead")
+    OPPORTUNITY = "opportunity", _("Opportunity")
+    CUSTOMER = "customer", _("Customer")
+    DISQUALIFIED = "disqualified", _("Disqualified")
 
 
 class Lead(models.Model):
@@ -110,12 +114,12 @@ class Lead(models.Model):
     # than found by the email's domain: the domain no longer moves the lead.
     account_explicit = models.BooleanField(default=False, db_default=False, editable=False)
     industry = models.CharField(max_length=100, blank=True)
-    company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Number of employees.")
+    company_size = models.PositiveIntegerField(null=True, blank=True, help_text=_("Number of employees."))
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     country = models.CharField(max_length=100, blank=True)
     city = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(
-        default=dict, blank=True, help_text="Custom attributes, read by rules as attributes.<name>."
+        default=dict, blank=True, help_text=_("Custom attributes, read by rules as attributes.<name>.")
     )
     lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
     owner = models.ForeignKey(
@@ -159,7 +163,7 @@ class Lead(models.Model):
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
-        help_text="IANA name, e.g. Europe/Madrid; else the account's, else the site's.",
+        help_text=_("IANA name, e.g. Europe/Madrid; else the account's, else the site's."),
     )
     # Consent: once set, no nurture email is sent to this lead again.
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
@@ -215,7 +219,7 @@ class Visitor(models.Model):
     they move to the lead and are scored then, once.
     """
 
-    key = models.CharField(max_length=64, unique=True, help_text="The visitor cookie's value.")
+    key = models.CharField(max_length=64, unique=True, help_text=_("The visitor cookie's value."))
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="visitors")
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from scoring import rules as pure
 from scoring.models.design import ScoreGroup, ScoringRule
@@ -16,18 +17,21 @@ class ScoreEntry(models.Model):
     """One row of the append-only score ledger."""
 
     class Cause(models.TextChoices):
-        RULE = "rule", "Rule"
-        MANUAL = "manual", "Manual adjustment"
-        RESCORE = "rescore", "Rescore"
-        DECAY = "decay", "Decay"
+        RULE = "rule", _("Rule")
+        MANUAL = "manual", _("Manual adjustment")
+        RESCORE = "rescore", _("Rescore")
+        DECAY = "decay", _("Decay")
         # An award changed because an interaction that happened earlier arrived
         # later (caps and windows are judged in the order things happened).
-        REVISED = "revised", "Revised by a late interaction"
+        REVISED = "revised", _("Revised by a late interaction")
 
     # The ledger is the most written table: foreign keys are indexed only by
     # the composite or partial indexes below.
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_entries", db_index=False)
-    dimension = models.CharField(max_length=20, choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    dimension = models.CharField(
+        max_length=20,
+        choices=[(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))],
+    )
     delta = models.IntegerField()
     cause = models.CharField(max_length=20, choices=Cause.choices)
     # RESTRICT: history keeps its rules (deactivate a rule instead of deleting
@@ -38,7 +42,7 @@ class ScoreEntry(models.Model):
     interaction = models.ForeignKey(
         Interaction, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
     )
-    occurred_at = models.DateTimeField(help_text="When what caused the change happened.")
+    occurred_at = models.DateTimeField(help_text=_("When what caused the change happened."))
     created_at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(
@@ -46,7 +50,7 @@ class ScoreEntry(models.Model):
     )
 
     class Meta:
-        verbose_name_plural = "score entries"
+        verbose_name_plural = _("score entries")
         constraints = [
             # A rule scores an interaction at most once, whatever the workers do
             # (revisions and rescores of that award are further rows of their own causes).
@@ -84,15 +88,15 @@ class GroupTransition(models.Model):
     """
 
     class Kind(models.TextChoices):
-        SCORE = "score", "Score change"
-        STAGE = "stage", "Lifecycle stage change"
-        QUALIFIED = "qualified", "Qualified by sales"
-        DISQUALIFIED = "disqualified", "Disqualified by sales"
-        PROBABILITY = "probability", "Predicted probability crossed a watched value"
+        SCORE = "score", _("Score change")
+        STAGE = "stage", _("Lifecycle stage change")
+        QUALIFIED = "qualified", _("Qualified by sales")
+        DISQUALIFIED = "disqualified", _("Disqualified by sales")
+        PROBABILITY = "probability", _("Predicted probability crossed a watched value")
 
     class Direction(models.TextChoices):
-        UP = "up", "Up"
-        DOWN = "down", "Down"
+        UP = "up", _("Up")
+        DOWN = "down", _("Down")
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SCORE, db_default=Kind.SCORE)
@@ -105,17 +109,19 @@ class GroupTransition(models.Model):
         ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     direction = models.CharField(max_length=4, choices=Direction.choices, blank=True, db_default="")
-    previous_total = models.IntegerField(null=True, blank=True, help_text="The lead's total right before the change.")
-    total_score = models.IntegerField(help_text="The lead's total right after the change.")
+    previous_total = models.IntegerField(
+        null=True, blank=True, help_text=_("The lead's total right before the change.")
+    )
+    total_score = models.IntegerField(help_text=_("The lead's total right after the change."))
     from_stage = models.CharField(max_length=20, blank=True, db_default="")
     to_stage = models.CharField(max_length=20, blank=True, db_default="")
     # Kind probability: the watched probability (percent) crossed, up or down (direction).
     watch_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     detail = models.CharField(
-        max_length=300, blank=True, db_default="", help_text="A reason given by a person, if any."
+        max_length=300, blank=True, db_default="", help_text=_("A reason given by a person, if any.")
     )
     cause = models.CharField(
-        max_length=20, help_text="What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales."
+        max_length=20, help_text=_("What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales.")
     )
     occurred_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -149,7 +155,7 @@ class StageChange(models.Model):
     to_stage = models.CharField(max_length=20)
     at = models.DateTimeField()
     cause = models.CharField(
-        max_length=20, help_text="What changed it: create or update (the API), admin, routing, sales."
+        max_length=20, help_text=_("What changed it: create or update (the API), admin, routing, sales.")
     )
 
     class Meta:
@@ -182,14 +188,14 @@ class RescoreJob(models.Model):
     once, resumable (see :class:`RescoreLane`)."""
 
     class Kind(models.TextChoices):
-        RESCORE = "rescore", "Rescore from history"
-        REGROUP = "regroup", "Regroup (score groups changed)"
+        RESCORE = "rescore", _("Rescore from history")
+        REGROUP = "regroup", _("Regroup (score groups changed)")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     group = models.ForeignKey(
         ScoreGroup,
@@ -197,15 +203,15 @@ class RescoreJob(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="Only leads in this group (empty: all leads).",
+        help_text=_("Only leads in this group (empty: all leads)."),
     )
-    lead_ids = models.JSONField(null=True, blank=True, help_text="Only these leads (empty: as the group says).")
+    lead_ids = models.JSONField(null=True, blank=True, help_text=_("Only these leads (empty: as the group says)."))
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RESCORE, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     entries = models.PositiveIntegerField(
-        default=0, help_text="Ledger rows written (regroup: leads that changed group)."
+        default=0, help_text=_("Ledger rows written (regroup: leads that changed group).")
     )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

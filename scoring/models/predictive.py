@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from scoring.models.leads import Lead
 
@@ -14,16 +15,16 @@ class TrainedModel(models.Model):
     """One trained version of the predictive model; the active one scores the leads."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        RETIRED = "retired", "Retired"
+        ACTIVE = "active", _("Active")
+        RETIRED = "retired", _("Retired")
 
     number = models.PositiveIntegerField(unique=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RETIRED, editable=False)
     algorithm = models.CharField(max_length=40, editable=False)
-    metrics = models.JSONField(default=dict, editable=False, help_text="AUC, Brier score, calibration, importance.")
-    features = models.JSONField(default=list, editable=False, help_text="The features it reads, by name.")
+    metrics = models.JSONField(default=dict, editable=False, help_text=_("AUC, Brier score, calibration, importance."))
+    features = models.JSONField(default=list, editable=False, help_text=_("The features it reads, by name."))
     excluded_columns = models.JSONField(default=list, editable=False)
-    leads = models.PositiveIntegerField(default=0, editable=False, help_text="Closed leads it learned from.")
+    leads = models.PositiveIntegerField(default=0, editable=False, help_text=_("Closed leads it learned from."))
     data_from = models.DateTimeField(null=True, blank=True, editable=False)
     data_to = models.DateTimeField(null=True, blank=True, editable=False)
     training_seconds = models.FloatField(default=0.0, editable=False)
@@ -66,7 +67,7 @@ class PredictiveSettings(models.Model):
     min_new_outcomes = models.PositiveIntegerField(
         default=50,
         validators=[MinValueValidator(1)],
-        help_text="Retrain when at least this many leads were won or lost since the active model was trained.",
+        help_text=_("Retrain when at least this many leads were won or lost since the active model was trained."),
     )
     excluded_columns = models.JSONField(
         default=list,
@@ -79,7 +80,7 @@ class PredictiveSettings(models.Model):
     hysteresis_points = models.PositiveSmallIntegerField(
         default=5,
         validators=[MaxValueValidator(50)],
-        help_text="A lead above a watched probability counts as falling below it only this many points lower.",
+        help_text=_("A lead above a watched probability counts as falling below it only this many points lower."),
     )
     # Kept by routing: the probabilities (percent) its rules watch.
     watched_percents = models.JSONField(default=list, blank=True, editable=False)
@@ -89,8 +90,8 @@ class PredictiveSettings(models.Model):
     refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        verbose_name = "predictive settings"
-        verbose_name_plural = "predictive settings"
+        verbose_name = _("predictive settings")
+        verbose_name_plural = _("predictive settings")
 
     def __str__(self) -> str:
         return "Predictive scoring settings"

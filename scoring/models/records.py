@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class SuppressedAddress(models.Model):
@@ -21,23 +22,23 @@ class SuppressedAddress(models.Model):
     """
 
     class Reason(models.TextChoices):
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-        BOUNCED = "bounced", "Bounced"
-        COMPLAINED = "complained", "Complained (marked as spam)"
-        MANUAL = "manual", "Added by hand"
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Bounced")
+        COMPLAINED = "complained", _("Complained (marked as spam)")
+        MANUAL = "manual", _("Added by hand")
 
     address_hash = models.CharField(
-        max_length=64, unique=True, editable=False, help_text="SHA-256 (hex) of the lower-cased, trimmed address."
+        max_length=64, unique=True, editable=False, help_text=_("SHA-256 (hex) of the lower-cased, trimmed address.")
     )
     reason = models.CharField(max_length=20, choices=Reason.choices)
     suppressed_at = models.DateTimeField()
     erased_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the lead with this address was erased: only the hash remains."
+        null=True, blank=True, help_text=_("When the lead with this address was erased: only the hash remains.")
     )
 
     class Meta:
-        verbose_name = "suppressed address"
-        verbose_name_plural = "suppression list"
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppression list")
         ordering = ["-suppressed_at", "-id"]
 
     def __str__(self) -> str:
@@ -65,13 +66,13 @@ class SetAside(models.Model):
     first_failed_at = models.DateTimeField()
     last_failed_at = models.DateTimeField()
     failures = models.PositiveIntegerField(default=1)
-    resolved_at = models.DateTimeField(null=True, blank=True, help_text="Retried and back in its batch's way.")
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("Retried and back in its batch's way."))
     retried_at = models.DateTimeField(null=True, blank=True)
     retry_result = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        verbose_name = "set-aside row"
-        verbose_name_plural = "set-aside rows"
+        verbose_name = _("set-aside row")
+        verbose_name_plural = _("set-aside rows")
         ordering = ["-last_failed_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["kind", "row_id"], name="setaside_one_per_row")]
         indexes = [models.Index(fields=["lead_id"], condition=Q(lead_id__isnull=False), name="setaside_lead_idx")]

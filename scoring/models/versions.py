@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from scoring.models.design import DecayPolicy, ScoreGroup, ScoringRule
 
@@ -36,17 +37,17 @@ class ModelVersion(models.Model):
     """
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        LIVE = "live", "Live"
-        RETIRED = "retired", "Published earlier"
+        DRAFT = "draft", _("Draft")
+        LIVE = "live", _("Live")
+        RETIRED = "retired", _("Published earlier")
 
     number = models.PositiveIntegerField(
-        null=True, blank=True, unique=True, editable=False, help_text="Given when published: 1, 2, 3…"
+        null=True, blank=True, unique=True, editable=False, help_text=_("Given when published: 1, 2, 3…")
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
-    name = models.CharField(max_length=200, blank=True, help_text="What this version changes, in a few words.")
-    note = models.TextField(blank=True, help_text="Why it was published, for whoever reads the history.")
-    spec = models.JSONField(null=True, blank=True, editable=False, help_text="The version as model-file data.")
+    name = models.CharField(max_length=200, blank=True, help_text=_("What this version changes, in a few words."))
+    note = models.TextField(blank=True, help_text=_("Why it was published, for whoever reads the history."))
+    spec = models.JSONField(null=True, blank=True, editable=False, help_text=_("The version as model-file data."))
     based_on = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -62,8 +63,10 @@ class ModelVersion(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="A draft's: the live model (model-file data) when the draft was made; "
-        "publishing refuses when the live model changed since.",
+        help_text=_(
+            "A draft's: the live model (model-file data) when the draft was made; "
+            "publishing refuses when the live model changed since."
+        ),
     )
 
     class Meta:
@@ -86,22 +89,22 @@ class ReplayRun(models.Model):
     with the instant its window ends, so running it again gives the same result."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     version = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, related_name="replays", help_text="The version to replay."
+        ModelVersion, on_delete=models.CASCADE, related_name="replays", help_text=_("The version to replay.")
     )
     days = models.PositiveIntegerField(
         default=90,
         validators=[MinValueValidator(1), MaxValueValidator(REPLAY_DAYS_MAX)],
-        help_text="Replay the interactions of this many days before now.",
+        help_text=_("Replay the interactions of this many days before now."),
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, editable=False)
-    progress = models.PositiveSmallIntegerField(default=0, editable=False, help_text="Percent of the leads done.")
+    progress = models.PositiveSmallIntegerField(default=0, editable=False, help_text=_("Percent of the leads done."))
     cancel_requested = models.BooleanField(default=False, editable=False)
     window_end = models.DateTimeField(null=True, blank=True, editable=False)
     live_spec = models.JSONField(null=True, blank=True, editable=False)
@@ -117,8 +120,8 @@ class ReplayRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "replay"
-        verbose_name_plural = "replays"
+        verbose_name = _("replay")
+        verbose_name_plural = _("replays")
 
     def __str__(self) -> str:
         return f"Replay {self.pk}: {self.version} over {self.days} days"
@@ -155,5 +158,5 @@ class DraftDecayPolicy(DecayPolicy):
 
     class Meta:
         proxy = True
-        verbose_name = "draft decay policy"
-        verbose_name_plural = "draft decay policies"
+        verbose_name = _("draft decay policy")
+        verbose_name_plural = _("draft decay policies")

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from people.models import Preference
+from scoring.models import ScoringRule
 from tests.factories import LeadFactory
 from tests.reports.dataset import overview_data
 from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, group, marketer
@@ -85,3 +86,82 @@ def test_a_spanish_marketer_reads_the_overview_in_spanish(browser: Browser, live
         assert english.lower() not in text, english
     # The funnel's steps in Spanish, in its table.
     assert "Calificado por marketing (MQL)" in page.locator("#section-funnel").inner_text()
+
+
+# What Leadflow's own templates and forms say in English on the three pages the issue
+# names; a Spanish reader sees none of it.
+ENGLISH_ON_THE_OVERVIEW = [
+    "Leads in each score group now",
+    "From lead to customer",
+    "Download CSV",
+    "Share of all leads",
+    "Leads waiting for sales",
+]
+ENGLISH_ON_THE_RULE_FORM = [
+    "A rule worth 0 points does nothing",
+    "A fit rule needs at least one condition on the lead.",
+    "Negative points subtract.",
+    "Stable name used in model files.",
+    "Leave empty for fit rules.",
+    "Caps (engagement only)",
+    "Validity",
+    "Interaction types",
+    "all conditions",
+    "At most this many times per lead.",
+    "Lists: comma-separated.",
+]
+ENGLISH_ON_THE_QUEUE = ["Why this score", "Recent activity", "Next step", "Unclaimed", "Claim", "Sales queue"]
+
+
+def test_a_spanish_marketer_reads_the_overview_a_refused_rule_and_the_sales_queue_in_spanish(
+    browser: Browser, live_server: object
+) -> None:
+    base = str(live_server)
+    reading = Permission.objects.get(content_type__app_label="reports", codename="view_reports")
+    group("Marketing").permissions.add(reading)
+    # A marketer who also works leads in sales: one person, the three pages.
+    rep = RepFactory.create(user=marketer(username="sofia"))
+    QueueItemFactory.create(lead=LeadFactory.create(first_name="Grace"), team=rep.team)
+    overview_data()
+
+    page = browser.new_context(locale="es-ES").new_page()
+    page.goto(f"{base}/accounts/login/?next=/reports/")
+    page.get_by_label("Usuario").fill("sofia")
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    page.wait_for_url(f"{base}/reports/")
+    page.wait_for_selector("body[data-charts=drawn]")
+    assert page.get_by_role("heading", name="Leads en cada grupo de puntuación ahora").is_visible()
+    shown = page.locator("main").inner_text()
+    for english in ENGLISH_ON_THE_OVERVIEW:
+        assert english not in shown, english
+
+    # A fit rule worth 0 points and with no condition: refused, and told why in Spanish.
+    page.goto(f"{base}/admin/scoring/scoringrule/add/")
+    page.get_by_label("Nombre:", exact=True).fill("Tiendas de juguetes")
+    page.locator("#id_dimension").select_option("fit")
+    page.get_by_label("Puntos:", exact=True).fill("0")
+    page.locator("input[name=_save]").click()
+    errors = page.locator(".errornote")
+    errors.wait_for()
+    assert "Por favor, corrija" in errors.inner_text()
+    form = page.locator("#content-main")
+    assert (
+        "Una regla de 0 puntos no hace nada; dale puntos positivos o negativos."
+        in form.locator(".field-points .errorlist").inner_text()
+    )
+    assert "Una regla de perfil necesita al menos una condición sobre el lead." in form.inner_text()
+    for spanish in ["Vigencia", "Topes (solo interacción)", "Tipos de interacción", "Los puntos negativos restan."]:
+        assert form.get_by_text(spanish).first.is_visible(), spanish
+    shown = form.inner_text()
+    for english in ENGLISH_ON_THE_RULE_FORM:
+        assert english not in shown, english
+    assert not ScoringRule.objects.exists()
+
+    page.goto(f"{base}/sales/")
+    card = page.locator("li.card").first
+    assert card.get_by_role("button", name="Tomar").is_visible()
+    assert "por qué esta puntuación" in card.inner_text().lower()  # shown in capitals
+    shown = page.locator("body").inner_text().lower()
+    for english in ENGLISH_ON_THE_QUEUE:
+        assert english.lower() not in shown, english

@@ -4,6 +4,7 @@ untranslated."""
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -15,11 +16,13 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django.urls import reverse
 from django.utils import translation
 
 from people.models import Preference
 from scoring import lead_fields, sentences
 from scoring import rules as pure
+from tests.factories import LeadFactory
 
 ROOT = Path(settings.BASE_DIR)
 CATALOGUE = ROOT / "locale" / "es" / "LC_MESSAGES" / "django.po"
@@ -138,3 +141,51 @@ def test_the_api_answers_in_english_whatever_the_caller_s_language() -> None:
     response = Client(headers={"accept-language": "es"}).get("/api/v1/leads")
     assert response.status_code in (401, 403)
     assert response.json()["detail"] == "Authentication credentials were not provided."
+
+
+def _spanish_admin(admin_user: User) -> Client:
+    client = Client(HTTP_HOST="localhost", headers={"accept-language": "es-CR,es;q=0.9"})
+    client.force_login(admin_user)
+    return client
+
+
+def _page(client: Client, url: str, **params: str) -> str:
+    response = client.get(url, params)
+    assert response.status_code == 200, url
+    return html.unescape(response.content.decode())
+
+
+@pytest.mark.django_db
+def test_the_reports_pages_speak_spanish(admin_user: User) -> None:
+    client = _spanish_admin(admin_user)
+    listing = _page(client, reverse("reports:all"))
+    for spanish in ["Todos los informes", "Conversión por grupo de puntuación", "¿Qué reglas de puntuación se ganan"]:
+        assert spanish in listing, spanish
+    for english in ["All reports", "Conversion by score group", "Which scoring rules earn their points?"]:
+        assert english not in listing, english
+    report = _page(client, reverse("reports:rule-lift"))
+    for spanish in ["Impacto de las reglas", "Qué significan las cifras", "Exportar CSV", "Mostrar"]:
+        assert spanish in report, spanish
+    for english in ["What the figures mean", "Export CSV", ">Show<"]:
+        assert english not in report, english
+    predictive = _page(client, reverse("reports:predictive"))
+    assert "Puntuación predictiva" in predictive
+    assert "Predictive scoring" not in predictive
+
+
+@pytest.mark.django_db
+def test_a_lead_s_admin_page_and_the_admin_s_home_speak_spanish(admin_user: User) -> None:
+    client = _spanish_admin(admin_user)
+    lead = LeadFactory.create()
+    page = _page(client, reverse("admin:scoring_lead_change", args=[lead.pk]))
+    for spanish in ["Historia", "Aún no hay puntos: ninguna regla coincidió con este lead.", "Por qué esta puntuación"]:
+        assert spanish in page, spanish
+    for english in ["Timeline", "No points yet", "Why this score", "Adjust the score by hand"]:
+        assert english not in page, english
+    adjust = _page(client, reverse("admin:scoring_lead_adjust", args=[lead.pk]))
+    assert "Ajustar la puntuación de" in adjust
+    assert "Puntos que sumar; negativos para restar." in adjust
+    home = _page(client, reverse("admin:index"))
+    for spanish in ["Enrutamiento y ventas", "Entrada de datos", "Informes"]:
+        assert spanish in home, spanish
+    assert "Routing and sales" not in home

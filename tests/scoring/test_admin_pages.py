@@ -120,6 +120,32 @@ def test_an_engagement_rule_needs_interaction_types(admin: Client) -> None:
     assert ScoringRule.objects.get().cap_count == 5
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "Una regla de perfil necesita al menos una condición sobre el lead."),
+        ({"conditions": [("shoe_size", "equals", "42")]}, "Campo del lead desconocido: 'shoe_size'."),
+        ({"conditions": [("company_size", "gt", "lots")]}, "'lots' no es un número."),
+        ({"conditions": [("industry", "is_set", "Toys")]}, "'is_set' no lleva valor; déjalo vacío."),
+        ({"points": "0", "conditions": [("industry", "equals", "Toys")]}, "Una regla de 0 puntos no hace nada"),
+        ({"dimension": "engagement", "points": "2"}, "Elige al menos un tipo de interacción."),
+    ],
+)
+def test_a_spanish_marketer_reads_the_rule_form_and_its_errors_in_spanish(
+    admin_user: Any, fields: dict[str, Any], message: str
+) -> None:
+    client = Client(HTTP_HOST="localhost", headers={"accept-language": "es-CR,es;q=0.9"})
+    client.force_login(admin_user)
+    page = text(client.post(reverse("admin:scoring_scoringrule_add"), rule_form(**fields)))
+    assert message in page
+    labels = ["Dimensión", "Puntos", "Vigencia", "Topes (solo interacción)", "Condiciones", "Tipos de interacción"]
+    for spanish in labels:
+        assert spanish in page, spanish
+    for english in ["Caps (engagement only)", "Validity", "Leave empty for fit rules.", "Negative points subtract."]:
+        assert english not in page, english
+    assert not ScoringRule.objects.exists()
+
+
 def test_a_rule_with_history_cannot_be_deleted(admin: Client) -> None:
     rule = ScoringRuleFactory.create(points=2, interaction_types=["email_open"])
     InteractionFactory.create()
