@@ -79,18 +79,26 @@ class LeadOrigin(models.Model):
     # stage records a stage change (scoring's services do, in the same transaction), so a
     # stage change past the mark is what makes a lead's row stale.
     reached_step = models.PositiveSmallIntegerField(default=0)
+    # The overview's funnel: when the lead was created (its first step) and, by its stage
+    # history, first at each later step or one past it (empty: the history does not say).
+    created_at = models.DateTimeField(null=True, blank=True)
+    mql_at = models.DateTimeField(null=True, blank=True)
+    sql_at = models.DateTimeField(null=True, blank=True)
+    opportunity_at = models.DateTimeField(null=True, blank=True)
+    customer_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"lead {self.lead_id}: {self.source or 'no source'}, {self.first_campaign or 'no campaign'}"
 
 
 class RollupMark(models.Model):
-    """How far a roll-up's last rebuild read: the highest interaction and stage change ids
-    it had settled. Rows past them are read live by the reports."""
+    """How far a roll-up's last rebuild read: the highest interaction, stage change and
+    lead ids it had settled. Rows past them are read live by the reports."""
 
     name = models.CharField(max_length=50, unique=True)
     interaction_id = models.BigIntegerField()
     stage_change_id = models.BigIntegerField()
+    lead_id = models.BigIntegerField(default=0)
     built_at = models.DateTimeField()
 
     def __str__(self) -> str:

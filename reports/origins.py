@@ -1,18 +1,21 @@
 """Each lead's origin (:class:`~reports.models.LeadOrigin`): its source, its first and last
-campaign touch and the furthest funnel step of its stage history, kept once per lead so
-the campaigns report reads one row per lead rather than ranking every interaction.
+campaign touch, the furthest funnel step it reached and when it first reached each, kept
+once per lead so the campaigns report, the overview's funnel and the source filter read
+one row per lead rather than ranking every interaction and stage change per request.
 
-The interactions and the stage history stay the truth. The nightly rebuild writes what
-they say, touching only rows that differ (a second run writes nothing), and records how
-far it read (:class:`~reports.models.RollupMark`). A lead with an interaction or a stage
-change past that mark is read live, from the same expressions the rebuild uses, so the
-report equals the naive computation at any moment; a lead never rebuilt is read live too.
+The interactions, the stage history and the leads stay the truth. The nightly rebuild
+writes what they say, touching only rows that differ (a second run writes nothing), and
+records how far it read (:class:`~reports.models.RollupMark`). A lead created after it,
+or with an interaction or a stage change past that mark, is read live from the same
+expressions the rebuild uses, so a report equals the naive computation at any moment; a
+lead never rebuilt is read live too. The stage now is part of a lead's origin: every
+change of stage records a stage change (scoring's services do, in the same transaction).
 
-Rows settle before the mark: the mark is the highest interaction received
-``SETTLE`` before the rebuild, so a slow transaction still in flight (its id taken but
-not yet visible) is left to the live reading rather than missed. Interactions handed
-over from a visitor keep their old ids; they arrive with an identifying interaction of
-the lead, which makes the lead fresh.
+Rows settle before the mark: the interactions' mark is the highest received ``SETTLE``
+before the rebuild, so a slow transaction still in flight (its id taken but not yet
+visible) is left to the live reading rather than missed. Interactions handed over from
+a visitor keep their old ids; they arrive with an identifying interaction of the lead,
+which makes the lead fresh. A lead erased takes its origin with it.
 """
 
 from __future__ import annotations
@@ -46,7 +49,16 @@ from scoring.models import Interaction, Lead, LifecycleStage, StageChange
 NAME = "origins"
 SETTLE = timedelta(minutes=10)
 CHUNK = 50_000  # leads per step of the rebuild: bounded memory at millions of leads
-FIELDS = ("source", "first_campaign", "first_campaign_at", "last_campaign", "last_campaign_at", "reached_step")
+FIELDS = (
+    "source",
+    "first_campaign",
+    "first_campaign_at",
+    "last_campaign",
+    "last_campaign_at",
+    "reached_step",
+    "created_at",
+    *(f"{stage}_at" for stage in ("mql", "sql", "opportunity", "customer")),
+)
 # The funnel's steps past "All leads", as the overview counts them.
 STEPS = {LifecycleStage.MQL: 1, LifecycleStage.SQL: 2, LifecycleStage.OPPORTUNITY: 3, LifecycleStage.CUSTOMER: 4}
 
@@ -82,6 +94,18 @@ def origins_of(leads: QuerySet[Lead]) -> QuerySet[Lead]:
         .annotate(top=Max(_step("to_stage")))
         .values("top")[:1]
     )
+    reached_at = {
+        f"{stage.value}_at": Subquery(
+            StageChange.objects.filter(lead_id=OuterRef("pk"))
+            .annotate(step=_step("to_stage"))
+            .filter(step__gte=n)
+            .order_by()
+            .values("lead_id")
+            .annotate(first=Min("at"))
+            .values("first")[:1]
+        )
+        for stage, n in STEPS.items()
+    }
     return leads.order_by().annotate(
         lead_id=F("pk"),
         source=Coalesce(Subquery(first_source[:1]), Value("")),
@@ -90,6 +114,7 @@ def origins_of(leads: QuerySet[Lead]) -> QuerySet[Lead]:
         last_campaign=Coalesce(Subquery(last.values("campaign_key")[:1]), Value("")),
         last_campaign_at=Subquery(last.values("occurred_at")[:1]),
         reached_step=Greatest(Coalesce(Subquery(top), Value(0)), _step("lifecycle_stage")),
+        **reached_at,
     )
 
 
@@ -98,12 +123,31 @@ def mark_read() -> RollupMark | None:
 
 
 def fresh_leads(mark: RollupMark | None, *, field: str = "pk") -> Q:
-    """Leads (by ``field``) the rebuild did not settle: an interaction or a stage change
-    past its mark (every lead, before the first rebuild)."""
-    interaction_id, stage_change_id = (mark.interaction_id, mark.stage_change_id) if mark else (0, 0)
+    """Leads (by ``field``) the rebuild did not settle: created after it, or with an
+    interaction or a stage change past its mark (every lead, before the first rebuild)."""
+    interaction_id, stage_change_id, lead_id = (
+        (mark.interaction_id, mark.stage_change_id, mark.lead_id) if mark else (0, 0, 0)
+    )
     newer = Interaction.objects.filter(pk__gt=interaction_id, lead__isnull=False).order_by().values("lead_id")
     staged = StageChange.objects.filter(pk__gt=stage_change_id).order_by().values("lead_id")
-    return Q(**{f"{field}__in": newer}) | Q(**{f"{field}__in": staged})
+    created = Lead.objects.filter(pk__gt=lead_id).order_by().values("pk")
+    # One list of ids (each part read by its primary key's index), so the leads are
+    # looked up by id rather than every lead tested against each part.
+    return Q(**{f"{field}__in": newer.union(staged, created, all=True)})
+
+
+def from_source(source: str, *, lead_ref: str) -> Q:
+    """Rows whose lead (``lead_ref``) came from ``source``: its first interaction's source
+    is that source exactly, or one of its kind ("form" is every ``form:…``). Read from the
+    kept origins, and live for the leads the rebuild did not settle."""
+    mark = mark_read()
+
+    def matching(field: str) -> Q:
+        return Q(**{field: source}) | Q(**{f"{field}__startswith": f"{source}:"})
+
+    kept = LeadOrigin.objects.exclude(fresh_leads(mark, field="lead_id")).filter(matching("source")).values("lead_id")
+    live = origins_of(Lead.objects.filter(fresh_leads(mark))).filter(matching("source")).values("pk")
+    return Q(**{f"{lead_ref}__in": kept}) | Q(**{f"{lead_ref}__in": live})
 
 
 def origins_now() -> tuple[str, list[Any]]:
@@ -147,6 +191,7 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
         Interaction.objects.filter(received_at__lt=now - SETTLE).order_by("-pk").values_list("pk", flat=True).first()
     )
     stage_changes = StageChange.objects.aggregate(top=Max("pk"))["top"]
+    leads = Lead.objects.aggregate(top=Max("pk"))["top"]
     written = 0
     for low, high in _chunks():
         with transaction.atomic():
@@ -166,6 +211,11 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
             written += len(gone) + len(new) + len(changed)
     RollupMark.objects.update_or_create(
         name=NAME,
-        defaults={"interaction_id": settled or 0, "stage_change_id": stage_changes or 0, "built_at": now},
+        defaults={
+            "interaction_id": settled or 0,
+            "stage_change_id": stage_changes or 0,
+            "lead_id": leads or 0,
+            "built_at": now,
+        },
     )
     return written
