@@ -63,14 +63,18 @@ FIELDS = (
 STEPS = {LifecycleStage.MQL: 1, LifecycleStage.SQL: 2, LifecycleStage.OPPORTUNITY: 3, LifecycleStage.CUSTOMER: 4}
 
 
-def _campaign_touches() -> QuerySet[Interaction]:
-    """The lead's (outer row's) interactions carrying a campaign, with its key."""
-    return (
+def _campaign_touch(field: str, *, order: tuple[str, ...]) -> Subquery:
+    """``field`` (``campaign_key`` or ``occurred_at``) of the lead's (outer row's) first
+    interaction carrying a campaign, in ``order``."""
+    touches = (
         Interaction.objects.filter(lead_id=OuterRef("pk"))
         .annotate(campaign_key=Cast(KT("properties__campaign"), CharField()))
         .exclude(campaign_key__isnull=True)
         .exclude(campaign_key="")
+        .order_by(*order)
+        .values(field)
     )
+    return Subquery(touches[:1])
 
 
 def _step(field: str) -> Case:
@@ -85,8 +89,7 @@ def origins_of(leads: QuerySet[Lead]) -> QuerySet[Lead]:
     """The origin of each of ``leads``, computed from its interactions, its stage history
     and its stage now: ``lead_id`` and :data:`FIELDS`."""
     first_source = Interaction.objects.filter(lead_id=OuterRef("pk")).order_by("occurred_at", "id").values("source")
-    first = _campaign_touches().order_by("occurred_at", "id")
-    last = _campaign_touches().order_by("-occurred_at", "-id")
+    first, last = ("occurred_at", "id"), ("-occurred_at", "-id")
     top = (
         StageChange.objects.filter(lead_id=OuterRef("pk"))
         .order_by()
@@ -109,10 +112,10 @@ def origins_of(leads: QuerySet[Lead]) -> QuerySet[Lead]:
     return leads.order_by().annotate(
         lead_id=F("pk"),
         source=Coalesce(Subquery(first_source[:1]), Value("")),
-        first_campaign=Coalesce(Subquery(first.values("campaign_key")[:1]), Value("")),
-        first_campaign_at=Subquery(first.values("occurred_at")[:1]),
-        last_campaign=Coalesce(Subquery(last.values("campaign_key")[:1]), Value("")),
-        last_campaign_at=Subquery(last.values("occurred_at")[:1]),
+        first_campaign=Coalesce(_campaign_touch("campaign_key", order=first), Value("")),
+        first_campaign_at=_campaign_touch("occurred_at", order=first),
+        last_campaign=Coalesce(_campaign_touch("campaign_key", order=last), Value("")),
+        last_campaign_at=_campaign_touch("occurred_at", order=last),
         reached_step=Greatest(Coalesce(Subquery(top), Value(0)), _step("lifecycle_stage")),
         **reached_at,
     )

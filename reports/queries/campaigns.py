@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import DecimalField, Sum, Value
@@ -59,7 +60,8 @@ def touches_by_campaign(filters: Filters, *, last: bool, outcomes: bool = True) 
     lead's origin (:mod:`reports.origins`) rather than over the interactions."""
     origins_sql, origins_params = origins.origins_now()
     key, moment = ("last_campaign", "last_campaign_at") if last else ("first_campaign", "first_campaign_at")
-    where, where_params = [f"o.{key} IS NOT NULL", f"o.{key} <> ''"], []
+    where = [f"o.{key} IS NOT NULL", f"o.{key} <> ''"]
+    where_params: list[Any] = []
     if since := filters.since():
         where.append(f"o.{moment} >= %s")
         where_params.append(connection.ops.adapt_datetimefield_value(since))
