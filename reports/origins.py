@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     CharField,
@@ -212,6 +212,11 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
             LeadOrigin.objects.bulk_create(new, batch_size=5_000)
             LeadOrigin.objects.bulk_update(changed, FIELDS, batch_size=5_000)
             written += len(gone) + len(new) + len(changed)
+    if connection.vendor == "postgresql":
+        # Fresh statistics for the reports' plans: a first build writes every row at once,
+        # before autovacuum would look at the table.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {LeadOrigin._meta.db_table}")
     RollupMark.objects.update_or_create(
         name=NAME,
         defaults={
