@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from reports import origins
+from reports import origins, overview
 from reports.filters import Choices, filters_parse
 from reports.models import LeadOrigin, RollupMark
 from reports.tables import BY_SLUG
@@ -147,3 +147,22 @@ def test_the_nightly_task_and_the_command_rebuild(history: History) -> None:
     assert "0 lead origin(s) added, changed or removed" in out.getvalue()
     assert LeadOrigin.objects.count() == Lead.objects.count()
     assert timezone.now() - RollupMark.objects.get(name=origins.NAME).built_at < timedelta(minutes=1)
+
+
+def test_the_funnel_and_the_source_filter_read_the_kept_origins_and_what_came_after(history: History) -> None:
+    def funnel_and_sources() -> list[Any]:
+        report = BY_SLUG["rejection-reasons"]
+        filters, _ = filters_parse({"source": "form"}, applies=report.filters, choices=Choices.load())
+        return [overview.funnel().rows, report.show(filters).table.rows]
+
+    live = funnel_and_sources()
+    rebuilt()
+    assert funnel_and_sources() == live
+    l2 = Lead.objects.get(first_name="L2")
+    staged(l2, (LifecycleStage.SQL, at(12, 3)), (LifecycleStage.OPPORTUNITY, at(12, 6)))
+    LeadFactory.create(first_name="L7")  # no interaction, no stage change: counted among all leads
+    came_from(l2, "form:late", at(10, 1))  # an earlier first interaction: L2 now came by a form
+    after = funnel_and_sources()
+    RollupMark.objects.all().delete()
+    assert after == funnel_and_sources()
+    assert after[0][0][1] == str(Lead.objects.count())
