@@ -16,8 +16,9 @@ stops after filling) and only migrates it.
 
 Then measures, through Django's full stack as a marketer (``--requests`` each):
 
-1. the nightly count of the score group trend (the overview's 90 days): the first run,
-   then a second, which must write nothing;
+1. the nightly roll-ups: the count of the score group trend (the overview's 90 days) and
+   each lead's origin (the campaigns report, the funnel, the source filter): the first
+   run, then a second, which must write nothing;
 2. the overview and each report page, unfiltered and with filters (dates, source, team,
    score group): p50 / p95 / max and the queries of a page. The baseline, in the same run:
    the same rows computed in this process on PostgreSQL's defaults (JIT on), which must
@@ -363,7 +364,7 @@ def main() -> None:
         from django.db import connection
         from django.test import Client
 
-        from reports import overview, snapshots
+        from reports import origins, overview, snapshots
         from reports.filters import Choices, filters_parse
         from reports.tables import REPORTS
         from routing.models import Outcome
@@ -385,7 +386,10 @@ def main() -> None:
             return
 
         # 1. the nightly roll-ups -----------------------------------------------------------------
-        for name, run in (("score group trend", snapshots.group_counts_nightly),):
+        for name, run in (
+            ("score group trend", snapshots.group_counts_nightly),
+            ("lead origins (campaigns, funnel, source filter)", origins.origins_rebuild),
+        ):
             started = time.perf_counter()
             written = run()
             first = time.perf_counter() - started

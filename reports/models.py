@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from scoring.models import ScoreGroup
+from scoring.models import Lead, ScoreGroup
 
 
 class Report(models.Model):
@@ -58,3 +58,49 @@ class MqlTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m}: {self.target} MQLs"
+
+
+class LeadOrigin(models.Model):
+    """Where a lead came from and how far it went, kept once per lead so the campaigns
+    report reads a row per lead instead of ranking millions of interactions on every
+    request (:mod:`reports.origins`, its only writer): its source (the ``source`` of its
+    first interaction), its first and last interaction carrying a campaign (key and
+    moment), and the furthest funnel step it reached. Rebuilt every night; leads with
+    newer interactions or stage changes are read live, so the report is always what the
+    interactions and the stage history say."""
+
+    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=100, blank=True)
+    first_campaign = models.TextField(blank=True)  # "": no campaign touch
+    first_campaign_at = models.DateTimeField(null=True, blank=True)
+    last_campaign = models.TextField(blank=True)
+    last_campaign_at = models.DateTimeField(null=True, blank=True)
+    # The furthest step of the overview's funnel the lead reached (0: none past "All
+    # leads"; 1 MQL … 4 customer) by its stage history or its stage now. Every change of
+    # stage records a stage change (scoring's services do, in the same transaction), so a
+    # stage change past the mark is what makes a lead's row stale.
+    reached_step = models.PositiveSmallIntegerField(default=0)
+    # The overview's funnel: when the lead was created (its first step) and, by its stage
+    # history, first at each later step or one past it (empty: the history does not say).
+    created_at = models.DateTimeField(null=True, blank=True)
+    mql_at = models.DateTimeField(null=True, blank=True)
+    sql_at = models.DateTimeField(null=True, blank=True)
+    opportunity_at = models.DateTimeField(null=True, blank=True)
+    customer_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: {self.source or 'no source'}, {self.first_campaign or 'no campaign'}"
+
+
+class RollupMark(models.Model):
+    """How far a roll-up's last rebuild read: the highest interaction, stage change and
+    lead ids it had settled. Rows past them are read live by the reports."""
+
+    name = models.CharField(max_length=50, unique=True)
+    interaction_id = models.BigIntegerField()
+    stage_change_id = models.BigIntegerField()
+    lead_id = models.BigIntegerField(default=0)
+    built_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: interactions to {self.interaction_id}, stage changes to {self.stage_change_id}"

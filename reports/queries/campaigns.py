@@ -3,43 +3,28 @@ by the chosen touch, their MQLs, SQLs, wins and revenue.
 
 A lead's first (last) touch is its interaction with a ``campaign`` property that
 happened first (last) by ``occurred_at`` (the same moment: the one recorded first
-(last)). It is computed here, in the report's query, rather than kept on the lead:
-the interactions are the truth (a visitor's history merged later, a set-aside row
-retried, an interaction arriving late all count at once, with no second copy to keep
-right), and the scoring path stays as it is. Each is an anti-join on the lead's
-interactions by time (the index leading with the lead), like a lead's first hand-off.
+(last)). The interactions are the truth (a visitor's history merged later, a set-aside
+row retried, an interaction arriving late all count at once); ranking millions of them
+on every request is what made the report slow, so each lead's touches are kept in its
+origin (:mod:`reports.origins`), rebuilt every night, and a lead with newer
+interactions is read live: the report is what the interactions say at any moment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import (
-    CharField,
-    Count,
-    DecimalField,
-    Exists,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce
+from django.db import connection
+from django.db.models import DecimalField, Sum, Value
+from django.db.models.functions import Coalesce
 
+from reports import origins
 from reports.filters import Filters
-from reports.queries.common import in_dates, with_source, won
 from routing.models import Outcome
-from scoring.models import Campaign, Interaction, LifecycleStage, StageChange
+from scoring.models import Campaign
 
-# A lead reached MQL (SQL) when its stage history or its stage now is that stage or a
-# later one on the path to customer, as the overview's funnel counts it.
-_PATH = (LifecycleStage.MQL, LifecycleStage.SQL, LifecycleStage.OPPORTUNITY, LifecycleStage.CUSTOMER)
-MQL_OR_LATER = tuple(str(stage) for stage in _PATH)
-SQL_OR_LATER = MQL_OR_LATER[1:]
 MONEY: DecimalField[Decimal, Decimal] = DecimalField(max_digits=20, decimal_places=2)
 
 
@@ -63,76 +48,69 @@ class CampaignRow:
     attributed: Touches  # by the filters' attribution (first or last touch)
 
 
-def _campaign_touches() -> QuerySet[Interaction]:
-    """Interactions of leads that carry a campaign, with its key as ``campaign_key``."""
-    return (
-        Interaction.objects.filter(lead__isnull=False)
-        .annotate(campaign_key=Cast(KT("properties__campaign"), CharField()))
-        .exclude(campaign_key__isnull=True)
-        .exclude(campaign_key="")
-        .order_by()
-    )
+def _money(value: object) -> Decimal:
+    """A sum of amounts as the database gives it (SQLite: a float) in cents."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 
-def _reached(stages: tuple[str, ...]) -> Q:
-    history = Exists(StageChange.objects.filter(lead_id=OuterRef("lead_id"), to_stage__in=stages))
-    return Q(history) | Q(lead__lifecycle_stage__in=stages)
-
-
-def _revenue() -> Coalesce:
-    """The amounts of the lead's won outcomes (the outer row's lead), added up."""
-    amounts = (
-        Outcome.objects.filter(lead_id=OuterRef("lead_id"), kind=Outcome.Kind.WON)
-        .order_by()
-        .values("lead_id")
-        .annotate(total=Sum("amount"))
-        .values("total")[:1]
-    )
-    return Coalesce(Subquery(amounts, output_field=MONEY), Value(Decimal(0)), output_field=MONEY)
-
-
-def touches_by_campaign(filters: Filters, *, last: bool) -> dict[str, Touches]:
+def touches_by_campaign(filters: Filters, *, last: bool, outcomes: bool = True) -> dict[str, Touches]:
     """Per campaign key: the leads whose first (``last``: last) campaign touch it was,
-    touched in the range, of the source filtered on; and how many of them reached MQL,
-    SQL and won, with the revenue of their wins. One query."""
-    touches = _campaign_touches()
-    other = _campaign_touches().filter(lead_id=OuterRef("lead_id"))
-    if last:
-        beyond = Q(occurred_at__gt=OuterRef("occurred_at")) | Q(
-            occurred_at=OuterRef("occurred_at"), pk__gt=OuterRef("pk")
+    touched in the range, of the source filtered on; and (``outcomes``) how many of them
+    reached MQL, SQL and won, with the revenue of their wins. Two queries, over each
+    lead's origin (:mod:`reports.origins`) rather than over the interactions."""
+    origins_sql, origins_params = origins.origins_now()
+    key, moment = ("last_campaign", "last_campaign_at") if last else ("first_campaign", "first_campaign_at")
+    where = [f"o.{key} IS NOT NULL", f"o.{key} <> ''"]
+    where_params: list[Any] = []
+    if since := filters.since():
+        where.append(f"o.{moment} >= %s")
+        where_params.append(connection.ops.adapt_datetimefield_value(since))
+    if before := filters.before():
+        where.append(f"o.{moment} < %s")
+        where_params.append(connection.ops.adapt_datetimefield_value(before))
+    if filters.source:
+        # "<source>:" begins "<the lead's source>:" exactly when the lead's source is that
+        # source or one of its kind ("form" is every "form:…").
+        prefix = f"{filters.source}:"
+        where.append("SUBSTR(o.source || ':', 1, %s) = %s")
+        where_params.extend([len(prefix), prefix])
+    figures, joins, joins_params = "0, 0, 0, 0", "", []
+    if outcomes:
+        # Reached MQL (SQL): the stage history or the stage now is that stage or a later one
+        # on the path to customer, as the overview's funnel counts it (the origin's step).
+        figures = (
+            "SUM(CASE WHEN o.reached_step >= 1 THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN o.reached_step >= 2 THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN w.lead_id IS NOT NULL THEN 1 ELSE 0 END), SUM(w.amount)"
         )
-    else:
-        beyond = Q(occurred_at__lt=OuterRef("occurred_at")) | Q(
-            occurred_at=OuterRef("occurred_at"), pk__lt=OuterRef("pk")
+        won_sql, won_params = (
+            Outcome.objects.filter(kind=Outcome.Kind.WON)
+            .order_by()
+            .values("lead_id")
+            .annotate(amount=Coalesce(Sum("amount"), Value(Decimal(0)), output_field=MONEY))
+            .query.sql_with_params()
         )
-    touches = touches.filter(~Exists(other.filter(beyond)))
-    touches = with_source(in_dates(touches, field="occurred_at", filters=filters), lead_ref="lead_id", filters=filters)
-    rows = (
-        touches.annotate(
-            is_mql=_reached(MQL_OR_LATER), is_sql=_reached(SQL_OR_LATER), has_won=won(), revenue=_revenue()
+        joins = f" LEFT JOIN ({won_sql}) w ON w.lead_id = o.lead_id"
+        joins_params = list(won_params)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.{key}, COUNT(*), {figures} FROM ({origins_sql}) o{joins}"  # noqa: S608
+            f" WHERE {' AND '.join(where)} GROUP BY o.{key}",
+            [*origins_params, *joins_params, *where_params],
         )
-        .values("campaign_key")
-        .annotate(
-            leads=Count("lead_id"),
-            mqls=Count("lead_id", filter=Q(is_mql=True)),
-            sqls=Count("lead_id", filter=Q(is_sql=True)),
-            wins=Count("lead_id", filter=Q(has_won=True)),
-            revenue_sum=Sum("revenue", output_field=MONEY),
-        )
-        .values_list("campaign_key", "leads", "mqls", "sqls", "wins", "revenue_sum")
-    )
+        found = cursor.fetchall()
     return {
-        str(key): Touches(leads, mqls, sqls, wins, Decimal(revenue or 0))
-        for key, leads, mqls, sqls, wins, revenue in rows
+        str(key): Touches(int(leads), int(mqls or 0), int(sqls or 0), int(wins or 0), _money(revenue))
+        for key, leads, mqls, sqls, wins, revenue in found
     }
 
 
 def campaign_returns(filters: Filters) -> list[CampaignRow]:
     """Every defined campaign (by name), then every key interactions carry that no
     campaign defines (by key), with its leads by first and last touch and, by the
-    filters' attribution, what those leads became. Three queries."""
-    first = touches_by_campaign(filters, last=False)
-    last = touches_by_campaign(filters, last=True)
+    filters' attribution, what those leads became. Five queries."""
+    first = touches_by_campaign(filters, last=False, outcomes=filters.attribution != "last")
+    last = touches_by_campaign(filters, last=True, outcomes=filters.attribution == "last")
     attributed = last if filters.attribution == "last" else first
     campaigns = list(Campaign.objects.order_by("name", "key"))
     defined = {c.key for c in campaigns}

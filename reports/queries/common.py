@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db.models import CharField, Exists, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
+from reports import origins
 from reports.filters import NO_GROUP, Filters
 from routing.models import Outcome, QueueItem
-from scoring.models import Interaction, ScoreEntry, ScoreGroup
+from scoring.models import ScoreEntry, ScoreGroup
 
 M = TypeVar("M", bound=Model)
 
@@ -26,25 +27,15 @@ def has_outcome(*kinds: str) -> Exists:
     return Exists(Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=kinds))
 
 
-def lead_source(lead_ref: str) -> Coalesce:
-    """The lead's source: the ``source`` of its first interaction (the door it came in by:
-    ``form:<key>``, ``api:<key prefix>``, ``segment:<key prefix>``, ``tracking``…)."""
-    first = Interaction.objects.filter(lead_id=OuterRef(lead_ref)).order_by("occurred_at", "id").values("source")[:1]
-    return Coalesce(Subquery(first), Value(""))
-
-
 def with_source(rows: QuerySet[M], *, lead_ref: str, filters: Filters) -> QuerySet[M]:
-    """Only rows of leads from ``filters.source``: that source exactly, or any of its kind
-    ("form" is every ``form:…``)."""
+    """Only rows of leads from ``filters.source``: the source of the lead's first
+    interaction (the door it came in by: ``form:<key>``, ``api:<key prefix>``,
+    ``segment:<key prefix>``, ``tracking``…) is that source exactly, or any of its kind
+    ("form" is every ``form:…``). Read from each lead's kept origin (:mod:`reports.origins`)
+    rather than from its interactions, row by row."""
     if not filters.source:
         return rows
-    # "<source>:" begins "<the lead's source>:" exactly when the lead's source is that
-    # source or one of its kind: one reading of the lead's first interaction, not two.
-    with_colon = Concat(lead_source(lead_ref), Value(":"), output_field=CharField())
-    matching: QuerySet[M] = rows.annotate(lead_source_key=with_colon).filter(
-        lead_source_key__startswith=f"{filters.source}:"
-    )
-    return matching
+    return rows.filter(origins.from_source(filters.source, lead_ref=lead_ref))
 
 
 def in_dates(rows: QuerySet[M], *, field: str, filters: Filters) -> QuerySet[M]:

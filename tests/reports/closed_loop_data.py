@@ -32,12 +32,14 @@ Campaigns: spring (Spring sale, email, cost 1000), ads (Search ads, paid search,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from django.contrib.auth.models import Permission, User
+from django.utils import timezone
 
 from nurture.models import Delivery, Enrollment, Sequence, Step
+from reports import origins
 from routing.models import Outcome, QueueItem, Rep, Team
 from scoring.models import Campaign, Interaction, Lead, ScoreEntry, ScoreGroup, ScoringRule, StageChange
 from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
@@ -93,6 +95,12 @@ def deliver(
         created_at=when,
         updated_at=when,
     )
+
+
+def rebuilt() -> int:
+    """Every lead's origin rebuilt (as the nightly task does), the interactions just
+    recorded counted as settled."""
+    return origins.origins_rebuild(now=timezone.now() + origins.SETTLE + timedelta(minutes=1))
 
 
 def touched(lead: Lead, campaign: str, when: datetime, kind: str = "email_click") -> None:

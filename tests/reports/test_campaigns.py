@@ -14,16 +14,21 @@ from django.urls import reverse
 from reports.filters import Choices, filters_parse
 from reports.tables import BY_SLUG
 from scoring.models import Campaign, Lead
-from tests.reports.closed_loop_data import History, at, closed_loop_history, reader, touched
+from tests.reports.closed_loop_data import History, at, closed_loop_history, reader, rebuilt, touched
 
 pytestmark = pytest.mark.django_db
 
 DASH = "\u2014"
 
 
-@pytest.fixture
-def history() -> History:
-    return closed_loop_history()
+@pytest.fixture(params=["live", "kept"])
+def history(request: pytest.FixtureRequest) -> History:
+    """The history read live (no origin kept yet), and with every lead's origin kept by a
+    rebuild (what happens after it, read live on top): the report is the same."""
+    made = closed_loop_history()
+    if request.param == "kept":
+        rebuilt()
+    return made
 
 
 def shown(**params: str) -> list[list[str]]:

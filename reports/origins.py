@@ -1,0 +1,229 @@
+"""Each lead's origin (:class:`~reports.models.LeadOrigin`): its source, its first and last
+campaign touch, the furthest funnel step it reached and when it first reached each, kept
+once per lead so the campaigns report, the overview's funnel and the source filter read
+one row per lead rather than ranking every interaction and stage change per request.
+
+The interactions, the stage history and the leads stay the truth. The nightly rebuild
+writes what they say, touching only rows that differ (a second run writes nothing), and
+records how far it read (:class:`~reports.models.RollupMark`). A lead created after it,
+or with an interaction or a stage change past that mark, is read live from the same
+expressions the rebuild uses, so a report equals the naive computation at any moment; a
+lead never rebuilt is read live too. The stage now is part of a lead's origin: every
+change of stage records a stage change (scoring's services do, in the same transaction).
+
+Rows settle before the mark: the interactions' mark is the highest received ``SETTLE``
+before the rebuild, so a slow transaction still in flight (its id taken but not yet
+visible) is left to the live reading rather than missed. Interactions handed over from
+a visitor keep their old ids; they arrive with an identifying interaction of the lead,
+which makes the lead fresh. A lead erased takes its origin with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Greatest
+from django.utils import timezone
+
+from reports.models import LeadOrigin, RollupMark
+from scoring.models import Interaction, Lead, LifecycleStage, StageChange
+
+NAME = "origins"
+SETTLE = timedelta(minutes=10)
+CHUNK = 50_000  # leads per step of the rebuild: bounded memory at millions of leads
+FIELDS = (
+    "source",
+    "first_campaign",
+    "first_campaign_at",
+    "last_campaign",
+    "last_campaign_at",
+    "reached_step",
+    "created_at",
+    *(f"{stage}_at" for stage in ("mql", "sql", "opportunity", "customer")),
+)
+# The funnel's steps past "All leads", as the overview counts them.
+STEPS = {LifecycleStage.MQL: 1, LifecycleStage.SQL: 2, LifecycleStage.OPPORTUNITY: 3, LifecycleStage.CUSTOMER: 4}
+
+
+def _campaign_touch(field: str, *, order: tuple[str, ...]) -> Subquery:
+    """``field`` (``campaign_key`` or ``occurred_at``) of the lead's (outer row's) first
+    interaction carrying a campaign, in ``order``."""
+    touches = (
+        Interaction.objects.filter(lead_id=OuterRef("pk"))
+        .annotate(campaign_key=Cast(KT("properties__campaign"), CharField()))
+        .exclude(campaign_key__isnull=True)
+        .exclude(campaign_key="")
+        .order_by(*order)
+        .values(field)
+    )
+    return Subquery(touches[:1])
+
+
+def _step(field: str) -> Case:
+    return Case(
+        *(When(**{field: stage}, then=Value(n)) for stage, n in STEPS.items()),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+def origins_of(leads: QuerySet[Lead]) -> QuerySet[Lead]:
+    """The origin of each of ``leads``, computed from its interactions, its stage history
+    and its stage now: ``lead_id`` and :data:`FIELDS`."""
+    first_source = Interaction.objects.filter(lead_id=OuterRef("pk")).order_by("occurred_at", "id").values("source")
+    first, last = ("occurred_at", "id"), ("-occurred_at", "-id")
+    top = (
+        StageChange.objects.filter(lead_id=OuterRef("pk"))
+        .order_by()
+        .values("lead_id")
+        .annotate(top=Max(_step("to_stage")))
+        .values("top")[:1]
+    )
+    reached_at = {
+        f"{stage.value}_at": Subquery(
+            StageChange.objects.filter(lead_id=OuterRef("pk"))
+            .annotate(step=_step("to_stage"))
+            .filter(step__gte=n)
+            .order_by()
+            .values("lead_id")
+            .annotate(first=Min("at"))
+            .values("first")[:1]
+        )
+        for stage, n in STEPS.items()
+    }
+    return leads.order_by().annotate(
+        lead_id=F("pk"),
+        source=Coalesce(Subquery(first_source[:1]), Value("")),
+        first_campaign=Coalesce(_campaign_touch("campaign_key", order=first), Value("")),
+        first_campaign_at=_campaign_touch("occurred_at", order=first),
+        last_campaign=Coalesce(_campaign_touch("campaign_key", order=last), Value("")),
+        last_campaign_at=_campaign_touch("occurred_at", order=last),
+        reached_step=Greatest(Coalesce(Subquery(top), Value(0)), _step("lifecycle_stage")),
+        **reached_at,
+    )
+
+
+def mark_read() -> RollupMark | None:
+    return RollupMark.objects.filter(name=NAME).first()
+
+
+def fresh_leads(mark: RollupMark | None, *, field: str = "pk") -> Q:
+    """Leads (by ``field``) the rebuild did not settle: created after it, or with an
+    interaction or a stage change past its mark (every lead, before the first rebuild)."""
+    interaction_id, stage_change_id, lead_id = (
+        (mark.interaction_id, mark.stage_change_id, mark.lead_id) if mark else (0, 0, 0)
+    )
+    newer = Interaction.objects.filter(pk__gt=interaction_id, lead__isnull=False).order_by().values("lead_id")
+    staged = StageChange.objects.filter(pk__gt=stage_change_id).order_by().values("lead_id")
+    created = Lead.objects.filter(pk__gt=lead_id).order_by().values("pk")
+    # One list of ids (each part read by its primary key's index), so the leads are
+    # looked up by id rather than every lead tested against each part.
+    return Q(**{f"{field}__in": newer.union(staged, created, all=True)})
+
+
+def from_source(source: str, *, lead_ref: str) -> Q:
+    """Rows whose lead (``lead_ref``) came from ``source``: its first interaction's source
+    is that source exactly, or one of its kind ("form" is every ``form:…``). Read from the
+    kept origins, and live for the leads the rebuild did not settle."""
+    mark = mark_read()
+
+    def matching(field: str) -> Q:
+        return Q(**{field: source}) | Q(**{f"{field}__startswith": f"{source}:"})
+
+    kept = LeadOrigin.objects.exclude(fresh_leads(mark, field="lead_id")).filter(matching("source")).values("lead_id")
+    live = origins_of(Lead.objects.filter(fresh_leads(mark))).filter(matching("source")).values("pk")
+    return Q(**{f"{lead_ref}__in": kept}) | Q(**{f"{lead_ref}__in": live})
+
+
+def origins_now() -> tuple[str, list[Any]]:
+    """SQL (and its parameters) of every lead's origin as it is now, with the columns
+    ``lead_id`` and :data:`FIELDS`: the kept rows of settled leads, and the others
+    computed live."""
+    mark = mark_read()
+    columns = ", ".join(("lead_id", *FIELDS))
+    kept = LeadOrigin.objects.exclude(fresh_leads(mark, field="lead_id")).values("lead_id", *FIELDS)
+    kept_sql, kept_params = kept.query.sql_with_params()
+    live_sql, live_params = (
+        origins_of(Lead.objects.filter(fresh_leads(mark))).values("lead_id", *FIELDS).query.sql_with_params()
+    )
+    return (
+        f"SELECT {columns} FROM ({kept_sql}) kept UNION ALL SELECT {columns} FROM ({live_sql}) live",  # noqa: S608
+        [*kept_params, *live_params],
+    )
+
+
+def _chunks() -> Iterator[tuple[int, int]]:
+    """Ranges of lead ids, ``CHUNK`` ids each, covering every lead."""
+    edges = Lead.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    low, high = edges["low"], edges["high"]
+    if low is None:
+        return
+    while low <= high:
+        yield low, low + CHUNK
+        low += CHUNK
+
+
+def _origin(lead: int, row: tuple[Any, ...]) -> LeadOrigin:
+    return LeadOrigin(lead_id=lead, **dict(zip(FIELDS, row, strict=True)))
+
+
+def origins_rebuild(*, now: datetime | None = None) -> int:
+    """Write every lead's origin as the interactions and the stage history say, changing
+    only rows that differ, and move the mark. Returns the rows added, changed or removed:
+    0 when run again with nothing new."""
+    now = now or timezone.now()
+    settled = (
+        Interaction.objects.filter(received_at__lt=now - SETTLE).order_by("-pk").values_list("pk", flat=True).first()
+    )
+    stage_changes = StageChange.objects.aggregate(top=Max("pk"))["top"]
+    leads = Lead.objects.aggregate(top=Max("pk"))["top"]
+    written = 0
+    for low, high in _chunks():
+        with transaction.atomic():
+            in_range = Lead.objects.filter(pk__gte=low, pk__lt=high)
+            wanted = {row[0]: row[1:] for row in origins_of(in_range).values_list("lead_id", *FIELDS)}
+            kept = {
+                row[0]: row[1:]
+                for row in LeadOrigin.objects.filter(lead_id__gte=low, lead_id__lt=high).values_list("lead_id", *FIELDS)
+            }
+            gone = [lead for lead in kept if lead not in wanted]
+            new = [_origin(lead, row) for lead, row in wanted.items() if lead not in kept]
+            changed = [_origin(lead, row) for lead, row in wanted.items() if lead in kept and kept[lead] != row]
+            if gone:
+                LeadOrigin.objects.filter(lead_id__in=gone).delete()
+            LeadOrigin.objects.bulk_create(new, batch_size=5_000)
+            LeadOrigin.objects.bulk_update(changed, FIELDS, batch_size=5_000)
+            written += len(gone) + len(new) + len(changed)
+    if connection.vendor == "postgresql":
+        # Fresh statistics for the reports' plans: a first build writes every row at once,
+        # before autovacuum would look at the table.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {LeadOrigin._meta.db_table}")
+    RollupMark.objects.update_or_create(
+        name=NAME,
+        defaults={
+            "interaction_id": settled or 0,
+            "stage_change_id": stage_changes or 0,
+            "lead_id": leads or 0,
+            "built_at": now,
+        },
+    )
+    return written
