@@ -30,7 +30,6 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from reports import bins as binning
-from reports import origins
 from reports.models import DailyGroupCount, MqlTarget
 from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
@@ -134,22 +133,30 @@ def _days_between(earlier: str, later: str) -> str:
     return f"(julianday({later}) - julianday({earlier}))"
 
 
-def _per_lead_sql() -> tuple[str, list[Any]]:
+def _step_of(column: str) -> str:
+    whens = " ".join(f"WHEN '{stage}' THEN {step}" for stage, step in STAGE_STEP.items())
+    return f"(CASE {column} {whens} ELSE 0 END)"
+
+
+def _per_lead_sql() -> str:
     """Per lead: when it was created (step 0), first reached each step (or a later one)
     by its stage history (r1…r4, NULL: not known), and the furthest step it reached by
-    its history or its stage now: read from each lead's origin (:mod:`reports.origins`),
-    kept every night and live for the leads changed since."""
-    origins_sql, params = origins.origins_now()
+    its history or its stage now."""
+    steps = range(1, len(FUNNEL))
+    firsts = ", ".join(f"MIN(CASE WHEN {_step_of('s.to_stage')} >= {i} THEN s.at END) AS r{i}" for i in steps)
     return (
-        "SELECT o.created_at AS r0, o.mql_at AS r1, o.sql_at AS r2, o.opportunity_at AS r3,"  # noqa: S608
-        f" o.customer_at AS r4, o.reached_step AS reached FROM ({origins_sql}) o",
-        params,
+        f"SELECT l.created_at AS r0, {', '.join(f'f.r{i}' for i in steps)},"  # noqa: S608
+        f" CASE WHEN COALESCE(f.top, 0) > {_step_of('l.lifecycle_stage')} THEN f.top"
+        f" ELSE {_step_of('l.lifecycle_stage')} END AS reached"
+        f" FROM {Lead._meta.db_table} l LEFT JOIN ("
+        f"SELECT s.lead_id, {firsts}, MAX({_step_of('s.to_stage')}) AS top"
+        f" FROM {StageChange._meta.db_table} s GROUP BY s.lead_id) f ON f.lead_id = l.id"
     )
 
 
 def funnel() -> Section:
     steps = range(1, len(FUNNEL))
-    per_lead, params = _per_lead_sql()
+    per_lead = _per_lead_sql()
     counts = ", ".join(["COUNT(*)", *(f"SUM(CASE WHEN reached >= {i} THEN 1 ELSE 0 END)" for i in steps)])
     durations = " UNION ALL ".join(
         f"SELECT {i} AS step, {_days_between(f'r{i - 1}', f'r{i}')} AS days FROM p WHERE r{i} IS NOT NULL"  # noqa: S608
@@ -167,8 +174,7 @@ def funnel() -> Section:
             " COUNT(*) OVER (PARTITION BY step) AS n FROM d),"
             " m AS (SELECT step, AVG(days) AS days, MAX(n) AS n FROM o"
             " WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY step)"
-            " SELECT c.*, m.step, m.days, m.n FROM c LEFT JOIN m ON 1 = 1",
-            params,
+            " SELECT c.*, m.step, m.days, m.n FROM c LEFT JOIN m ON 1 = 1"
         )
         found = cursor.fetchall()
     reached = [int(n or 0) for n in found[0][: len(FUNNEL)]]

@@ -149,7 +149,7 @@ def test_the_nightly_task_and_the_command_rebuild(history: History) -> None:
     assert timezone.now() - RollupMark.objects.get(name=origins.NAME).built_at < timedelta(minutes=1)
 
 
-def test_the_funnel_and_the_source_filter_read_the_kept_origins_and_what_came_after(history: History) -> None:
+def test_the_source_filter_reads_the_kept_origins_and_what_came_after_as_the_funnel_does(history: History) -> None:
     def funnel_and_sources() -> list[Any]:
         report = BY_SLUG["rejection-reasons"]
         filters, _ = filters_parse({"source": "form"}, applies=report.filters, choices=Choices.load())
