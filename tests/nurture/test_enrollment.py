@@ -146,7 +146,8 @@ def test_the_api_enrolls_and_exits_and_says_why_not() -> None:
     missing = api.post(
         "/api/v1/enrollments", {"sequence": "nope", "email": "x@example.com"}, content_type="application/json"
     )
-    assert set(missing.json()) == {"sequence"}
+    assert set(missing.json()) == {"sequence", "error_codes"}
+    assert set(missing.json()["error_codes"]) == {"sequence"}
     exited = api.delete("/api/v1/enrollments", body, content_type="application/json")
     assert exited.json() == {"exited": True}
     assert not Enrollment.objects.filter(lead=lead, sequence=sequence, status="active").exists()
