@@ -47,7 +47,8 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name_plural = _("API keys")
+        verbose_name = _("API key")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -72,6 +73,10 @@ class TrackedForm(models.Model):
         ),
     )
     success_url = models.URLField(blank=True, help_text=_("Where the browser goes after submitting."))
+
+    class Meta:
+        verbose_name = _("tracked form")
+        verbose_name_plural = _("tracked forms")
 
     def __str__(self) -> str:
         return self.name
@@ -111,7 +116,8 @@ class LeadImport(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "lead import"
+        verbose_name_plural = _("lead imports")
+        verbose_name = _("lead import")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

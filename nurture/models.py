@@ -65,6 +65,8 @@ class Sequence(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("sequence")
+        verbose_name_plural = _("sequences")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -123,6 +125,8 @@ class Step(models.Model):
     translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("step")
+        verbose_name_plural = _("steps")
         ordering = ["sequence", "position"]
         constraints = [
             models.UniqueConstraint(fields=["sequence", "position"], name="nurture_step_position_unique"),
@@ -188,6 +192,8 @@ class Enrollment(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("enrollment")
+        verbose_name_plural = _("enrollments")
         constraints = [
             # At most one open (active or paused) enrollment per lead and sequence.
             models.UniqueConstraint(
@@ -235,6 +241,7 @@ class Delivery(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
         constraints = [
             models.UniqueConstraint(fields=["enrollment", "step"], name="nurture_delivery_once_per_step"),
@@ -253,6 +260,10 @@ class EngagementCursor(models.Model):
 
     last_id = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("engagement cursor")
+        verbose_name_plural = _("engagement cursors")
 
     def __str__(self) -> str:
         return f"engagement tallied up to interaction {self.last_id}"

@@ -10,6 +10,8 @@ class Report(models.Model):
     Marketing has and sales managers have (read-only, like every report)."""
 
     class Meta:
+        verbose_name = _("report")
+        verbose_name_plural = _("reports")
         managed = False
         default_permissions = ()
         permissions = [("view_reports", "Can read the overview and the reports")]
@@ -30,6 +32,8 @@ class DailyGroupCount(models.Model):
     leads = models.PositiveIntegerField()
 
     class Meta:
+        verbose_name = _("daily group count")
+        verbose_name_plural = _("daily group counts")
         ordering = ["day", "group"]
         constraints = [
             models.UniqueConstraint(
@@ -52,8 +56,9 @@ class MqlTarget(models.Model):
     target = models.PositiveIntegerField(help_text=_("MQLs marketing commits to deliver to sales in the month."))
 
     class Meta:
+        verbose_name_plural = _("MQL targets")
         ordering = ["-month"]
-        verbose_name = "MQL target"
+        verbose_name = _("MQL target")
         constraints = [models.CheckConstraint(condition=Q(month__day=1), name="mqltarget_first_day_of_month")]
 
     def __str__(self) -> str:
@@ -88,6 +93,10 @@ class LeadOrigin(models.Model):
     opportunity_at = models.DateTimeField(null=True, blank=True)
     customer_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("lead origin")
+        verbose_name_plural = _("lead origins")
+
     def __str__(self) -> str:
         return f"lead {self.lead_id}: {self.source or 'no source'}, {self.first_campaign or 'no campaign'}"
 
@@ -101,6 +110,10 @@ class RollupMark(models.Model):
     stage_change_id = models.BigIntegerField()
     lead_id = models.BigIntegerField(default=0)
     built_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("rollup mark")
+        verbose_name_plural = _("rollup marks")
 
     def __str__(self) -> str:
         return f"{self.name}: interactions to {self.interaction_id}, stage changes to {self.stage_change_id}"

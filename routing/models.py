@@ -52,6 +52,8 @@ class Team(models.Model):
     last_rep = models.ForeignKey("Rep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -67,6 +69,8 @@ class Rep(models.Model):
     capacity = models.PositiveIntegerField(default=50, help_text=_("At most this many open leads at once."))
 
     class Meta:
+        verbose_name = _("rep")
+        verbose_name_plural = _("reps")
         ordering = ["team", "user__username"]
 
     def __str__(self) -> str:
@@ -85,6 +89,8 @@ class TerritoryRule(models.Model):
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="territories")
 
     class Meta:
+        verbose_name = _("territory rule")
+        verbose_name_plural = _("territory rules")
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
@@ -131,6 +137,8 @@ class RoutingRule(models.Model):
     )
 
     class Meta:
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
@@ -168,6 +176,8 @@ class RoutingCondition(models.Model):
     value = models.JSONField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("routing condition")
+        verbose_name_plural = _("routing conditions")
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
@@ -247,6 +257,8 @@ class RoutingAction(models.Model):
     message = models.CharField(max_length=300, blank=True, help_text=_("Notify: a line added to the email."))
 
     class Meta:
+        verbose_name = _("routing action")
+        verbose_name_plural = _("routing actions")
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
@@ -315,6 +327,8 @@ class ActionRun(models.Model):
     outcome = models.CharField(max_length=300, blank=True)
 
     class Meta:
+        verbose_name = _("action run")
+        verbose_name_plural = _("action runs")
         constraints = [models.UniqueConstraint(fields=["transition", "action"], name="action_once_per_transition")]
 
     def __str__(self) -> str:
@@ -368,6 +382,8 @@ class QueueItem(models.Model):
     )
 
     class Meta:
+        verbose_name = _("queue item")
+        verbose_name_plural = _("queue items")
         constraints = [
             models.UniqueConstraint(
                 fields=["lead"],
@@ -444,6 +460,8 @@ class Outcome(models.Model):
     at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("outcome")
+        verbose_name_plural = _("outcomes")
         ordering = ["-at"]
         indexes = [models.Index(fields=["lead", "-at"], name="outcome_lead_idx")]
         constraints = [
@@ -486,6 +504,8 @@ class Notification(models.Model):
     error = models.CharField(max_length=300, blank=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         indexes = [
             # What the sender claims, and the claims whose lease it checks.
             models.Index(fields=["id"], condition=Q(status="pending"), name="notification_pending_idx"),
@@ -514,6 +534,7 @@ class WebhookDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_due_idx"),
@@ -533,6 +554,8 @@ class WebhookAttempt(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
         ordering = ["at"]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure
 from scoring import rules
@@ -32,8 +33,8 @@ class AccountSettings(models.Model):
     )
 
     class Meta:
-        verbose_name = "account settings"
-        verbose_name_plural = "account settings"
+        verbose_name = _("account settings")
+        verbose_name_plural = _("account settings")
 
     def __str__(self) -> str:
         return "Account scoring settings"
@@ -67,7 +68,8 @@ class AccountEntry(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        verbose_name_plural = "account entries"
+        verbose_name = _("account entry")
+        verbose_name_plural = _("account entries")
         indexes = [
             models.Index(fields=["account", "-id"], include=["dimension", "delta"], name="account_entry_idx"),
             models.Index(fields=["rule"], condition=models.Q(rule__isnull=False), name="account_entry_rule_idx"),
@@ -86,6 +88,8 @@ class StaleAccount(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
 
     class Meta:
+        verbose_name = _("stale account")
+        verbose_name_plural = _("stale accounts")
         indexes = [models.Index(fields=["account"], name="stale_account_idx")]
 
     def __str__(self) -> str:
@@ -117,6 +121,8 @@ class AccountRule(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("account rule")
+        verbose_name_plural = _("account rules")
         ordering = ["name", "id"]
 
     def __str__(self) -> str:

@@ -79,6 +79,8 @@ class ScoreGroup(models.Model):
     all_versions = AllVersionsManager()
 
     class Meta:
+        verbose_name = _("score group")
+        verbose_name_plural = _("score groups")
         ordering = ["min_score"]
         constraints = [
             *_live_and_draft_unique("scoregroup", "key", "A score group with this key already exists."),
@@ -125,6 +127,8 @@ class ScoringRule(models.Model):
     all_versions = AllVersionsManager()
 
     class Meta:
+        verbose_name = _("scoring rule")
+        verbose_name_plural = _("scoring rules")
         ordering = ["dimension", "key"]
         constraints = _live_and_draft_unique("scoringrule", "key", "A rule with this key already exists.")
 
@@ -169,6 +173,8 @@ class RuleCondition(models.Model):
     value = models.JSONField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("rule condition")
+        verbose_name_plural = _("rule conditions")
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
@@ -255,6 +261,10 @@ class ScoreWatch(models.Model):
 
     value = models.IntegerField(unique=True)
 
+    class Meta:
+        verbose_name = _("score watch")
+        verbose_name_plural = _("score watches")
+
     def __str__(self) -> str:
         return f"watch {self.value}"
 
@@ -285,6 +295,8 @@ class Campaign(models.Model):
     end_date = models.DateField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         ordering = ["name", "key"]
         constraints = [
             models.CheckConstraint(

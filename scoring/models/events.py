@@ -38,8 +38,9 @@ class EventType(models.Model):
     last_seen_at = models.DateTimeField("last seen", null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name_plural = _("event types")
         ordering = ["key"]
-        verbose_name = "event type"
+        verbose_name = _("event type")
 
     def __str__(self) -> str:
         return self.key
@@ -62,8 +63,9 @@ class SegmentEvent(models.Model):
     event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="segment_events")
 
     class Meta:
+        verbose_name_plural = _("Segment event names")
         ordering = [Lower("name")]
-        verbose_name = "Segment event name"
+        verbose_name = _("Segment event name")
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),

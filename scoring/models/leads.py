@@ -65,6 +65,8 @@ class Account(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
         ordering = ["name"]
         indexes = [models.Index(fields=["-total_score", "id"], name="account_total_score_idx")]
 
@@ -174,6 +176,8 @@ class Lead(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
         constraints = [
             models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
             models.CheckConstraint(
@@ -225,6 +229,10 @@ class Visitor(models.Model):
     last_seen_at = models.DateTimeField(auto_now=True)
     identified_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("visitor")
+        verbose_name_plural = _("visitors")
+
     def __str__(self) -> str:
         return f"visitor {self.key}"
 
@@ -249,6 +257,8 @@ class Interaction(models.Model):
     set_aside = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
+        verbose_name = _("interaction")
+        verbose_name_plural = _("interactions")
         indexes = [
             models.Index(fields=["lead", "-occurred_at"], name="interaction_lead_time_idx"),
             # What workers claim: unscored interactions of known leads.

@@ -50,6 +50,7 @@ class ScoreEntry(models.Model):
     )
 
     class Meta:
+        verbose_name = _("score entry")
         verbose_name_plural = _("score entries")
         constraints = [
             # A rule scores an interaction at most once, whatever the workers do
@@ -127,6 +128,8 @@ class GroupTransition(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("group transition")
+        verbose_name_plural = _("group transitions")
         indexes = [
             models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="transition_pending_idx"),
             models.Index(fields=["lead", "-occurred_at"], name="transition_lead_idx"),
@@ -159,6 +162,8 @@ class StageChange(models.Model):
     )
 
     class Meta:
+        verbose_name = _("stage change")
+        verbose_name_plural = _("stage changes")
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["lead", "at"], name="stagechange_lead_idx")]
 
@@ -176,6 +181,8 @@ class DecayRun(models.Model):
     points = models.IntegerField(default=0)
 
     class Meta:
+        verbose_name = _("decay run")
+        verbose_name_plural = _("decay runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
@@ -222,6 +229,8 @@ class RescoreJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("rescore job")
+        verbose_name_plural = _("rescore jobs")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -247,6 +256,8 @@ class RescoreLane(models.Model):
     finished = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("rescore lane")
+        verbose_name_plural = _("rescore lanes")
         ordering = ["job", "position"]
         constraints = [models.UniqueConstraint(fields=["job", "position"], name="rescore_lane_position")]
 

@@ -33,6 +33,8 @@ class TrainedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("trained model")
+        verbose_name_plural = _("trained models")
         ordering = ["-number"]
         constraints = [
             models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_trained_model"),
@@ -55,6 +57,8 @@ class LeadPrediction(models.Model):
     computed_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("lead prediction")
+        verbose_name_plural = _("lead predictions")
         indexes = [models.Index(fields=["-probability"], name="leadprediction_probability_idx")]
 
     def __str__(self) -> str:

@@ -94,7 +94,8 @@ class FreeMailDomain(models.Model):
     domain = models.CharField(max_length=253, unique=True, help_text="Lower case, without '@': e.g. gmail.com.")
 
     class Meta:
-        verbose_name = "free-mail domain"
+        verbose_name_plural = _("free-mail domains")
+        verbose_name = _("free-mail domain")
         ordering = ["domain"]
 
     def __str__(self) -> str:

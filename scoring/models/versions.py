@@ -70,6 +70,8 @@ class ModelVersion(models.Model):
     )
 
     class Meta:
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
         ordering = ["-published_at", "-created_at", "-id"]
         permissions = [("publish_modelversion", "Can publish a model version (make a draft live)")]
         constraints = [
@@ -137,8 +139,9 @@ class DraftScoreGroup(ScoreGroup):
     objects = DraftManager()  # type: ignore[assignment,misc]
 
     class Meta:
+        verbose_name_plural = _("draft score groups")
         proxy = True
-        verbose_name = "draft score group"
+        verbose_name = _("draft score group")
 
 
 class DraftScoringRule(ScoringRule):
@@ -147,8 +150,9 @@ class DraftScoringRule(ScoringRule):
     objects = DraftManager()  # type: ignore[assignment,misc]
 
     class Meta:
+        verbose_name_plural = _("draft rules")
         proxy = True
-        verbose_name = "draft rule"
+        verbose_name = _("draft rule")
 
 
 class DraftDecayPolicy(DecayPolicy):

@@ -189,3 +189,16 @@ def test_a_lead_s_admin_page_and_the_admin_s_home_speak_spanish(admin_user: User
     for spanish in ["Enrutamiento y ventas", "Entrada de datos", "Informes"]:
         assert spanish in home, spanish
     assert "Routing and sales" not in home
+
+
+@pytest.mark.django_db
+def test_the_admin_names_leadflow_s_models_in_spanish(admin_user: User) -> None:
+    client = _spanish_admin(admin_user)
+    home = _page(client, reverse("admin:index"))
+    for spanish in ["Reglas de puntuación", "Grupos de puntuación", "Reglas de enrutamiento", "Secuencias", "Cuentas"]:
+        assert spanish in home, spanish
+    for english in ["Scoring rules", "Score groups", "Routing rules", "Sequences", "Accounts"]:
+        assert english not in home, english
+    add = _page(client, reverse("admin:scoring_scoringrule_add"))
+    assert "Añadir regla de puntuación" in add
+    assert "scoring rule" not in add.lower()
