@@ -11,9 +11,9 @@ from scoring import rules
 
 
 def email_domain(email: str | None) -> str:
-    """The lower-cased domain of ``email`` ("" when it has none)."""
-    email = (email or "").strip()
-    return email.rpartition("@")[2].lower().rstrip(".") if "@" in email else ""
+    """The lower-cased domain of ``email`` ("" when it has none), as rules read it, without
+    the surrounding spaces or a final dot that would make one company two accounts."""
+    return rules.email_domain((email or "").strip()).rstrip(".")
 
 
 def business_domain(email: str | None, *, free_mail: Collection[str]) -> str | None:

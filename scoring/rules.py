@@ -427,11 +427,17 @@ def conditions_hold(rule: Rule, values: Mapping[str, object]) -> bool:
     return all(results) if rule.match is Match.ALL else any(results)
 
 
+def email_domain(email: object) -> str:
+    """The lower-cased part of ``email`` after its last "@" ("" when it has none): what
+    rules test as ``email_domain``, predictions read and accounts are known by."""
+    text = str(email or "")
+    return text.rpartition("@")[2].lower() if "@" in text else ""
+
+
 def lead_values(fields: Mapping[str, object], attributes: Mapping[str, object]) -> dict[str, object]:
     """The flat mapping fit conditions read: lead fields plus ``attributes.<key>``."""
     values = dict(fields)
-    email = str(fields.get("email") or "")
-    values["email_domain"] = email.rpartition("@")[2].lower() if "@" in email else ""
+    values["email_domain"] = email_domain(fields.get("email"))
     for key, value in attributes.items():
         values[CUSTOM_PREFIX + key] = value
     return values

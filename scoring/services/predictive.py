@@ -34,6 +34,7 @@ from scoring.models import (
 )
 from scoring.predictive import crossing, features, training
 from scoring.predictive import model as fitted
+from scoring.rules import email_domain
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ def leads_facts(*, lead_ids: Sequence[int], now: datetime) -> tuple[list[int], l
         if fields.get("annual_revenue") is not None:
             fields["annual_revenue"] = float(fields["annual_revenue"])
         values = {k: v for k, v in fields.items() if k not in features.IDENTITY_FIELDS and k not in OUTCOME_FIELDS}
-        email = str(fields.get("email") or "")
-        values["email_domain"] = email.rpartition("@")[2].lower() if "@" in email else ""
+        values["email_domain"] = email_domain(fields.get("email"))
         for key, value in (row["attributes"] or {}).items():
             values[features.CUSTOM_PREFIX + key] = value
         ids.append(row["id"])
