@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 
 import numpy as np
 import pytest
@@ -202,3 +203,27 @@ def test_the_small_batch_walk_reaches_the_leaves_scikit_learn_reaches() -> None:
     x = model.matrix(leads)
     assert len(leads) > SMALL_BATCH
     assert (model._walk(model._forest(), x) == model.leaves(x)).all()
+
+
+def test_scoring_a_batch_leaves_the_processs_garbage_collection_as_it_found_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch pauses Python's cycle collector while it runs (its cost in a worker holding
+    Django and scikit-learn); a worker must get it back afterwards, even when a batch fails,
+    and a caller that had it off must not find it switched on."""
+    leads, model = _trained(GRADIENT_BOOSTING)
+    assert gc.isenabled()
+    model.scored(leads[:50], model.matrix(leads[:50]))
+    assert gc.isenabled()
+    x = model.matrix(leads[:50])
+    with monkeypatch.context() as patched:
+        patched.setattr(model, "column_contributions", lambda x: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            model.scored(leads[:50], x)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        model.scored(leads[:50], model.matrix(leads[:50]))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
