@@ -3,10 +3,7 @@ lead's reasons. Pure (no database): services store it as bytes and load it back.
 
 from __future__ import annotations
 
-import gc
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -15,6 +12,7 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
+from scoring.collector import collector_paused
 from scoring.predictive.features import (
     ENGAGEMENT_SCORE,
     FIT_SCORE,
@@ -57,21 +55,6 @@ class Reason(NamedTuple):
 
     def as_json(self) -> dict[str, object]:
         return {"column": label(self.column), "value": self.value, "effect": round(self.effect, 4), "text": self.text}
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off for one batch. A batch makes a few objects per lead
-    (rows, reason tuples, texts) and no cycles, yet each few hundred of them start a pass
-    that visits every object the process holds (Django's, scikit-learn's: some 200,000 in
-    a worker), which measured as a third to half of a batch's time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # Batches up to this many leads walk the trees in numpy (:meth:`PredictiveModel._walk`);
@@ -190,7 +173,7 @@ class PredictiveModel:
     # --- outputs ---------------------------------------------------------------
 
     def matrix(self, leads: list[LeadFacts]) -> Matrix:
-        with _collector_paused():
+        with collector_paused():
             return featurize(self.spec, leads)
 
     def log_odds(self, x: Matrix) -> np.ndarray[Any, Any]:
@@ -297,7 +280,7 @@ class PredictiveModel:
         contributions add up to the log-odds, so the prediction comes with them. The whole
         batch at once: each lead's strongest columns by one sort, and each column's value
         texts worked out for the leads it is a reason of, each distinct value once."""
-        with _collector_paused():
+        with collector_paused():
             return self._scored(leads, x, top=top)
 
     def _scored(
