@@ -32,7 +32,7 @@ from scoring.models import (
     ScoreEntry,
     TrainedModel,
 )
-from scoring.predictive import crossing, features, training
+from scoring.predictive import crossing, features
 from scoring.predictive import model as fitted
 from scoring.rules import email_domain
 
@@ -127,6 +127,10 @@ def model_train(
     """Train a new version from every closed lead and (by default) make it active, then
     refresh every lead's probability. ``excluded``: columns to leave out (default: the
     settings'). Raises :class:`training.NotEnoughOutcomes` when too few leads are closed."""
+    # scikit-learn's estimators, loaded here rather than by every process that starts (web
+    # workers, Celery workers, commands): about 3 s and 100 MB each, for what only training needs.
+    from scoring.predictive import training
+
     now = now or timezone.now()
     config = settings_get()
     excluded = list(config.excluded_columns if excluded is None else excluded)
