@@ -40,11 +40,13 @@ def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> 
 
 
 class PeakMemory:
-    """Samples the resident memory of a process tree; keeps the largest single process."""
+    """Samples the resident memory of a process tree; keeps the largest single process
+    (``peak``) and the largest sum over the tree at one moment (``peak_total``)."""
 
     def __init__(self, root_pid: int) -> None:
         self.root = psutil.Process(root_pid)
         self.peak = 0
+        self.peak_total = 0
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -55,9 +57,13 @@ class PeakMemory:
                 processes = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
+            total = 0
             for process in processes:
                 with contextlib.suppress(psutil.NoSuchProcess):
-                    self.peak = max(self.peak, process.memory_info().rss)
+                    rss = process.memory_info().rss
+                    self.peak = max(self.peak, rss)
+                    total += rss
+            self.peak_total = max(self.peak_total, total)
 
     def stop(self) -> int:
         self.stop_event.set()
@@ -65,8 +71,9 @@ class PeakMemory:
         return self.peak
 
 
-def bench_database(suffix: str) -> tuple[str, str, str]:
-    """Create (afresh) the benchmark's database next to DATABASE_URL's, which must be PostgreSQL.
+def bench_database(suffix: str, *, reuse: bool = False) -> tuple[str, str, str]:
+    """Create (afresh) the benchmark's database next to DATABASE_URL's, which must be
+    PostgreSQL; with ``reuse``, keep it as an earlier run left it (when there is one).
 
     Returns (its URL, the admin URL to drop it with, its name).
     """
@@ -74,6 +81,10 @@ def bench_database(suffix: str) -> tuple[str, str, str]:
     if not base.startswith(("postgres://", "postgresql://")):
         raise SystemExit("the benchmarks need DATABASE_URL pointing at PostgreSQL")
     database_url, admin_url, name = bench_database_url(base, suffix)
+    if reuse:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                return database_url, admin_url, name
     recreate_database(admin_url, name)
     return database_url, admin_url, name
 

@@ -33,8 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import bench_database, bench_environment, recreate_database  # noqa: E402
+from common import PeakMemory, bench_database, bench_environment, recreate_database  # noqa: E402
 from decay import generate  # noqa: E402
+
+DRAFT = "emails worth 3"
 
 
 def children_peak_mb() -> float:
@@ -49,10 +51,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--rescore-sample", type=int, default=100_000, help="leads rescored to time the baseline")
     parser.add_argument("--full-rescore", action="store_true", help="rescore every lead (slow) instead of a sample")
+    parser.add_argument("--reuse", action="store_true", help="keep the data of an earlier run (LEADFLOW_BENCH_KEEP=1)")
+    parser.add_argument("--fill-only", action="store_true", help="fill the database and stop (with --reuse later)")
     args = parser.parse_args()
 
     bench_environment()
-    database_url, admin_url, name = bench_database("bench_whatif")
+    database_url, admin_url, name = bench_database("bench_whatif", reuse=args.reuse)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -64,48 +68,65 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
     from scoring import model_file, services
-    from scoring.models import Lead, ModelVersion, ScoringRule
+    from scoring.models import Interaction, Lead, ModelVersion, ScoringRule
+    from scoring.services import versions
 
     python = sys.executable
     try:
         call_command("migrate", verbosity=0)
-        call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
+        filled = ModelVersion.objects.filter(status=ModelVersion.Status.DRAFT, name=DRAFT).first()
+        if filled is None:
+            call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
         rules = dict(ScoringRule.objects.values_list("key", "id"))
-        print(f"Database {name}: {args.leads:,} leads, {args.interactions:,} interactions; {os.cpu_count()} cores")
-        with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
-            generate(db, leads=args.leads, interactions=args.interactions, rules=rules)
-
-        # The draft: email opens and clicks worth 3 instead of 2, and nurture from 6 points
-        # instead of 40 (the generated leads hold a few points each: many move).
-        spec = model_file.dump_data(services.scoring_model_export())
-        for rule in spec["rules"]:
-            if rule["key"] == "email-interaction":
-                rule["points"] = 3
-        spec["score_groups"][0]["min_score"] = 6
-        version = ModelVersion.objects.create(name="emails worth 3", spec=spec)
+        print(
+            f"Database {name}: {Lead.objects.count():,} leads, {Interaction.objects.count():,} interactions;"
+            f" {os.cpu_count()} cores, replay over {settings.LEADFLOW_REPLAY_PROCESSES} processes"
+            " (LEADFLOW_REPLAY_PROCESSES)"
+        )
+        if filled is None:
+            with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
+                generate(db, leads=args.leads, interactions=args.interactions, rules=rules)
+            # The draft: email opens and clicks worth 3 instead of 2, and nurture from 6 points
+            # instead of 40 (the generated leads hold a few points each: many move).
+            spec = model_file.dump_data(services.scoring_model_export())
+            for rule in spec["rules"]:
+                if rule["key"] == "email-interaction":
+                    rule["points"] = 3
+            spec["score_groups"][0]["min_score"] = 6
+            filled = versions.draft_import(spec=model_file.load_data(spec), user=None, name=DRAFT)
+        version = filled
         connection.close()
+        if args.fill_only:
+            return
 
         # --- 1. replay ----------------------------------------------------------------------
         started = time.perf_counter()
-        done = subprocess.run(
+        child = subprocess.Popen(
             [python, "manage.py", "scoring_replay", str(version.pk), "--days", str(args.days)],
             cwd=ROOT,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
         )
+        memory = PeakMemory(child.pid)
+        out, err = child.communicate()
         replay = time.perf_counter() - started
-        if done.returncode:
-            raise SystemExit(f"replay failed:\n{done.stdout}\n{done.stderr}")
+        memory.stop()
+        if child.returncode:
+            raise SystemExit(f"replay failed:\n{out}\n{err}")
         peak = children_peak_mb()
         print(f"\n1. Replay of {args.days} days (live and draft in one pass): {replay:.1f} s (target < 120 s)")
-        print(f"   peak RSS {peak:.0f} MB (getrusage, child processes; target < 300 MB)")
-        print("   " + "\n   ".join(done.stdout.strip().splitlines()))
+        print(
+            f"   peak RSS {peak:.0f} MB in the largest process (getrusage; target < 300 MB),"
+            f" {memory.peak_total / 2**20:.0f} MB all its processes together (sampled)"
+        )
+        print("   " + "\n   ".join(out.strip().splitlines()))
 
         # --- 2. rescore (baseline) ------------------------------------------------------------
         ScoringRule.objects.filter(key="email-interaction").update(points=3)
@@ -127,6 +148,7 @@ def main() -> None:
                 f" (x {args.leads / max(1, len(ids)):.1f})"
             )
         print(f"\n2. Rescore of the same data after the same change: {rescore:.1f} s ({how})")
+        ScoringRule.objects.filter(key="email-interaction").update(points=2)  # the live model as it was
         print(f"\n3. replay / rescore = {replay / rescore:.2f}")
     finally:
         connection.close()
