@@ -343,6 +343,8 @@ LEADFLOW_SCORING_BATCH_SIZE = env_int("LEADFLOW_SCORING_BATCH_SIZE", 2000)
 LEADFLOW_DECAY_JOBS = env_int("LEADFLOW_DECAY_JOBS", 2)
 # Workers (Celery tasks, or processes of manage.py scoring_rescore) sharing a rescore job.
 LEADFLOW_RESCORE_JOBS = env_int("LEADFLOW_RESCORE_JOBS", 2)
+# Processes a replay (what-if) splits its leads over, on PostgreSQL.
+LEADFLOW_REPLAY_PROCESSES = env_int("LEADFLOW_REPLAY_PROCESSES", 2)
 
 LOGGING = {
     "version": 1,

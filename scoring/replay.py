@@ -165,11 +165,28 @@ class LeadScore:
 _NOT_FROM_BASE = (decay.Kind.NONE, decay.Kind.WINDOW)
 
 
-def _decayed(policy: decay.Policy, engagement: int, since: date | None, today: date) -> int:
-    """Engagement ``engagement`` (the base, set on the day ``since``) after the nightly decay of ``today``."""
-    if since is None or since == today or engagement <= policy.floor or policy.kind in _NOT_FROM_BASE:
-        return engagement
-    goal = decay.target(policy, base=engagement, days=decay.quiet_days(since, today))
+class _DecayMemo(dict[tuple[int, int], int]):
+    """Engagement after the nightly decay, by (base, whole days since the base's day),
+    each pair worked out once: a chunk asks for the same few small pairs tens of thousands
+    of times. Called with days > 0 (the same day, nothing decays)."""
+
+    def __init__(self, policy: decay.Policy) -> None:
+        super().__init__()
+        self.policy = policy
+        self.still = policy.kind in _NOT_FROM_BASE
+
+    def __call__(self, engagement: int, days: int) -> int:
+        if self.still or engagement <= self.policy.floor:
+            return engagement
+        found = self.get((engagement, days))
+        if found is None:
+            found = self[engagement, days] = _decayed(self.policy, engagement, days)
+        return found
+
+
+def _decayed(policy: decay.Policy, engagement: int, days: int) -> int:
+    """Engagement ``engagement`` (the base) ``days`` whole days after its base's day, after the nightly decay."""
+    goal = decay.target(policy, base=engagement, days=max(0, days))
     return engagement + decay.decay_delta(policy, current=engagement, goal=goal)
 
 
@@ -202,10 +219,11 @@ class _Chunk:
         )
         self.clock = clock
         self.fit_reads = fit_reads
-        self.timeline: dict[int, list[tuple[int, date]]] = {}
+        # Each interaction's day on the site's calendar, as a day number (decay counts whole days).
+        self.timeline: dict[int, list[tuple[int, int]]] = {}
         tz = clock.tz
         for i in self.interactions:
-            self.timeline.setdefault(i.lead_id, []).append((i.id, i.occurred_at.astimezone(tz).date()))
+            self.timeline.setdefault(i.lead_id, []).append((i.id, i.occurred_at.astimezone(tz).toordinal()))
         # Leads whose fit rules read the same values get the same fit: judged once.
         self.fit_keys = {lead.id: tuple(repr(lead.values.get(name)) for name in fit_reads) for lead in self.leads}
         self._awards: list[tuple[pure.Rule, list[pure.Award]]] = []
@@ -242,6 +260,8 @@ class _Chunk:
                 by_interaction[award.interaction_id] += award.points
                 awards_of.setdefault(award.lead_id, []).append(award)
         fit_rules = model.fit_rules
+        today = clock.today.toordinal()
+        decayed = _DecayMemo(policy)
         fit_of: dict[tuple[str, ...], dict[int, int]] = {}
         scores: dict[int, LeadScore] = {}
         for lead in self.leads:
@@ -254,7 +274,9 @@ class _Chunk:
             for interaction_id, day in self.timeline.get(lead.id, ()):
                 # What the nightly decay left by the day of this interaction, then its points: the
                 # new base, from this day (an interaction worth nothing restarts the count too).
-                engagement = _decayed(policy, engagement, since, day) + by_interaction.get(interaction_id, 0)
+                if since is not None and day != since:
+                    engagement = decayed(engagement, day - since)
+                engagement += by_interaction.get(interaction_id, 0)
                 since = day
             lead_awards = awards_of.get(lead.id, ())
             for award in lead_awards:
@@ -262,8 +284,8 @@ class _Chunk:
             if policy.kind is decay.Kind.WINDOW:
                 if since is not None:
                     engagement = _window_decayed(policy, engagement, lead_awards, clock)
-            else:
-                engagement = _decayed(policy, engagement, since, clock.today)
+            elif since is not None and today != since:
+                engagement = decayed(engagement, today - since)
             band = pure.group_for(fit + engagement, model.bands)
             group = model.group_keys[band] if band is not None else NO_GROUP
             scores[lead.id] = LeadScore(fit, engagement, group, dict(points))

@@ -6,18 +6,24 @@ run, with its result."""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+from django.db.models import F
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from scoring import model_file, outcomes
 from scoring import replay as pure_replay
 from scoring import rules as pure
+from scoring.collector import collector_paused
 from scoring.models import Interaction, Lead, ModelVersion, ReplayRun
 from scoring.models.versions import REPLAY_DAYS_MAX
 from scoring.services import versions
@@ -25,6 +31,8 @@ from scoring.services.background import enqueue
 
 # Leads scored (under both models) between two looks at the cancel flag and two saves of the progress.
 REPLAY_CHUNK = 5000
+# Fewer leads than this per process are replayed in one process (starting more costs more).
+REPLAY_PROCESS_MIN = 20_000
 
 # The type each lead column a fit rule may read is sent as (binary results).
 _LEAD_COLUMN_TYPES = {
@@ -150,39 +158,102 @@ def replay_run(*, run_id: int, chunk_size: int = REPLAY_CHUNK) -> ReplayRun:
 
 def _replay(run: ReplayRun, *, chunk_size: int) -> dict[str, Any]:
     assert run.window_end is not None
-    assert run.live_spec is not None
-    assert run.draft_spec is not None
-    live, draft = pure_replay.models_build(pure_replay.spec_load(run.live_spec), pure_replay.spec_load(run.draft_spec))
-    clock = pure_replay.Clock(end=run.window_end, tz=timezone.get_current_timezone())
+    live, draft = _models(run)
     start = run.window_end - timedelta(days=run.days)
-    columns = ["email", *sorted(pure_replay.fit_fields([live, draft]) - {"email"})]
-    properties = sorted(pure_replay.types_with_conditions([live, draft]))
-    closed = outcomes.closed_outcomes()
-    total = Lead.objects.count() or 1
-    comparison = pure_replay.Comparison()
-    done = 0
-    for leads in _lead_chunks(columns, chunk_size):
-        facts = _interactions(leads[0].id, leads[-1].id, start, run.window_end, properties=properties)
-        comparison.merge(pure_replay.compare(live, draft, leads, facts, closed, clock))
-        done += len(leads)
-        if ReplayRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
-            raise _Cancelled
-        ReplayRun.objects.filter(pk=run.pk, status=ReplayRun.Status.RUNNING).update(
-            progress=min(99, 100 * done // total)
-        )
+    total = Lead.objects.count()
+    ranges = _lead_ranges(_processes(), total)
+    if len(ranges) == 1:
+        comparison = _replay_range(run.pk, ranges[0], chunk_size=chunk_size, total=total)
+    else:
+        # Each process reads and scores its own range of leads on its own connection; a
+        # comparison is made of sums, so theirs merge into the one a single process makes.
+        connections.close_all()  # not shared with the children: each opens its own
+        with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = [pool.submit(_replay_part, run.pk, bounds, chunk_size, total) for bounds in ranges]
+            comparison = pure_replay.Comparison()
+            for part in parts:
+                comparison.merge(part.result())
     result = pure_replay.comparison_result(comparison, live, draft)
     result["window"] = {"start": start.isoformat(), "end": run.window_end.isoformat(), "days": run.days}
     return result
 
 
+def _models(run: ReplayRun) -> list[pure_replay.Model]:
+    assert run.live_spec is not None
+    assert run.draft_spec is not None
+    return pure_replay.models_build(pure_replay.spec_load(run.live_spec), pure_replay.spec_load(run.draft_spec))
+
+
+def _processes() -> int:
+    """Processes to replay with: ``LEADFLOW_REPLAY_PROCESSES`` on PostgreSQL; one on SQLite
+    (an in-memory database is the process's own), and one inside a transaction, whose rows
+    other sessions cannot see."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, settings.LEADFLOW_REPLAY_PROCESSES)
+
+
+def _lead_ranges(processes: int, total: int) -> list[tuple[int, int | None]]:
+    """The leads split by id into ``processes`` ranges of about as many leads each:
+    (after this id, up to this id; None: to the end)."""
+    count = max(1, min(processes, total // REPLAY_PROCESS_MIN))
+    if count == 1:
+        return [(0, None)]
+    edges = [Lead.objects.order_by("pk").values_list("pk", flat=True)[total * k // count - 1] for k in range(1, count)]
+    return list(zip([0, *edges], [*edges, None], strict=True))
+
+
+def _replay_part(run_id: int, bounds: tuple[int, int | None], chunk_size: int, total: int) -> pure_replay.Comparison:
+    """:func:`_replay_range` in a process of its own (forked): its own connection, closed after."""
+    try:
+        return _replay_range(run_id, bounds, chunk_size=chunk_size, total=total)
+    finally:
+        connections.close_all()
+
+
+def _replay_range(
+    run_id: int, bounds: tuple[int, int | None], *, chunk_size: int, total: int
+) -> pure_replay.Comparison:
+    """The leads after ``bounds[0]`` up to ``bounds[1]`` scored under the run's two models,
+    chunk by chunk; after each chunk the cancel flag is read and the progress moved on by
+    this range's share."""
+    run = ReplayRun.objects.get(pk=run_id)
+    assert run.window_end is not None
+    live, draft = _models(run)
+    clock = pure_replay.Clock(end=run.window_end, tz=timezone.get_current_timezone())
+    start = run.window_end - timedelta(days=run.days)
+    columns = ["email", *sorted(pure_replay.fit_fields([live, draft]) - {"email"})]
+    properties = sorted(pure_replay.types_with_conditions([live, draft]))
+    closed = outcomes.closed_outcomes()
+    comparison = pure_replay.Comparison()
+    done = 0
+    after, upto = bounds
+    for leads in _lead_chunks(columns, chunk_size, after=after, upto=upto):
+        with collector_paused():
+            facts = _interactions(leads[0].id, leads[-1].id, start, run.window_end, properties=properties)
+            comparison.merge(pure_replay.compare(live, draft, leads, facts, closed, clock))
+        if ReplayRun.objects.filter(pk=run_id, cancel_requested=True).exists():
+            raise _Cancelled
+        # This range's share of the percentage: the ranges' shares add up to at most the whole's.
+        step = 100 * (done + len(leads)) // max(total, 1) - 100 * done // max(total, 1)
+        done += len(leads)
+        if step:
+            ReplayRun.objects.filter(pk=run_id, status=ReplayRun.Status.RUNNING).update(
+                progress=Least(F("progress") + step, 99)
+            )
+    return comparison
+
+
 # --- reading ---------------------------------------------------------------------------
 
 
-def _lead_chunks(columns: Sequence[str], size: int) -> Iterator[list[pure_replay.LeadFacts]]:
-    """Every lead, ``size`` at a time in id order, with the fields the fit rules read."""
-    after = 0
+def _lead_chunks(
+    columns: Sequence[str], size: int, *, after: int = 0, upto: int | None = None
+) -> Iterator[list[pure_replay.LeadFacts]]:
+    """The leads after id ``after`` up to ``upto`` (None: every one), ``size`` at a time
+    in id order, with the fields the fit rules read."""
     while True:
-        rows = _lead_rows(columns, after, size)
+        rows = _lead_rows(columns, after, size, upto)
         if not rows:
             return
         yield [_lead_facts(columns, row) for row in rows]
@@ -197,12 +268,17 @@ def _lead_facts(columns: Sequence[str], row: Sequence[Any]) -> pure_replay.LeadF
     return pure_replay.LeadFacts(row[0], fields.get("email") or "", pure.lead_values(fields, attributes))
 
 
-def _lead_rows(columns: Sequence[str], after: int, size: int) -> list[tuple[Any, ...]]:
+def _lead_rows(columns: Sequence[str], after: int, size: int, upto: int | None) -> list[tuple[Any, ...]]:
+    last = upto if upto is not None else _NO_END
     if connection.vendor != "postgresql":
-        return list(Lead.objects.filter(pk__gt=after).order_by("pk").values_list("pk", *columns)[:size])
+        leads = Lead.objects.filter(pk__gt=after, pk__lte=last)
+        return list(leads.order_by("pk").values_list("pk", *columns)[:size])
     select = ", ".join(f"{name}::{_LEAD_COLUMN_TYPES[name]}" for name in columns)
-    sql = f"SELECT id, {select} FROM scoring_lead WHERE id > %s ORDER BY id LIMIT %s"  # noqa: S608 (known columns)
-    return _fetch_binary(sql, [after, size])
+    sql = f"SELECT id, {select} FROM scoring_lead WHERE id > %s AND id <= %s ORDER BY id LIMIT %s"  # noqa: S608 (known columns)
+    return _fetch_binary(sql, [after, last, size])
+
+
+_NO_END = 2**63 - 1  # above every id (bigint)
 
 
 _INTERACTIONS_SQL = (

@@ -4,10 +4,13 @@ that does not depend on how the leads are split into chunks."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -319,3 +322,47 @@ def test_how_leads_are_chunked_never_changes_the_comparison(
     assert pure_replay.comparison_result(pieces, live, draft_model) == pure_replay.comparison_result(
         whole, live, draft_model
     )
+
+
+_REAL_PART = services.replay._replay_part
+
+
+def _part_noting_its_process(*args: Any) -> pure_replay.Comparison:
+    """A replay's part that writes down which process ran it (into the file LEADFLOW_TEST_PIDS names)."""
+    with open(os.environ["LEADFLOW_TEST_PIDS"], "a") as pids:
+        pids.write(f"{os.getpid()}\n")
+    return _REAL_PART(*args)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_split_over_processes_gives_what_one_process_gives(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On PostgreSQL a replay splits its leads by id over LEADFLOW_REPLAY_PROCESSES
+    processes, each on its own connection; their comparisons merge into the one a single
+    process makes, and the progress ends at 100."""
+    history()
+    for n in range(30):  # more leads, so that every process has some with moves and outcomes
+        lead = LeadFactory.create(email=f"extra{n}@example.com", industry="Toys" if n % 2 else "")
+        for k in range(n % 5):
+            InteractionFactory.create(
+                lead=lead, type="form_submit" if k % 2 else "email_open", occurred_at=timezone.now() - timedelta(days=k)
+            )
+    version = draft()
+    monkeypatch.setattr(services.replay, "REPLAY_PROCESS_MIN", 1)
+    monkeypatch.setattr(django_settings, "LEADFLOW_REPLAY_PROCESSES", 1)
+    alone = replayed(version, chunk_size=4)
+    # The same run again (as after a lost worker), now over three processes.
+    ReplayRun.objects.filter(pk=alone.pk).update(status=ReplayRun.Status.RUNNING, result=None, progress=0)
+    monkeypatch.setattr(django_settings, "LEADFLOW_REPLAY_PROCESSES", 3)
+    monkeypatch.setenv("LEADFLOW_TEST_PIDS", str(tmp_path / "pids"))
+    monkeypatch.setattr(services.replay, "_replay_part", _part_noting_its_process)
+    split = services.replay_run(run_id=alone.pk, chunk_size=4)
+    assert split.status == ReplayRun.Status.DONE
+    assert split.progress == 100
+    spawned = (tmp_path / "pids").read_text().split()
+    assert len(spawned) == 3
+    assert str(os.getpid()) not in spawned
+    assert split.result == alone.result
+    assert alone.result["moved"] > 0
+    assert alone.result["leads"] == 36
