@@ -364,5 +364,6 @@ def test_a_replay_split_over_processes_gives_what_one_process_gives(
     assert len(spawned) == 3
     assert str(os.getpid()) not in spawned
     assert split.result == alone.result
+    assert alone.result is not None
     assert alone.result["moved"] > 0
     assert alone.result["leads"] == 36
