@@ -500,14 +500,14 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
         if spec.decay.kind is not decay_math.Kind.NONE:
             data["decay"] = _decay_data(spec.decay)
     if spec.event_types:
-        data["event_types"] = [_event_type_data(t) for t in spec.event_types]
+        data["event_types"] = [event_type_data(t) for t in spec.event_types]
     for section in sections():
         if section.name in spec.sections:
             data.update(section.dump(spec.sections[section.name]))
     return data
 
 
-def _event_type_data(spec: EventTypeSpec) -> dict[str, Any]:
+def event_type_data(spec: EventTypeSpec) -> dict[str, Any]:
     data: dict[str, Any] = {"key": spec.key}
     if spec.label:
         data["label"] = spec.label

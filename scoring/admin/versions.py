@@ -143,7 +143,11 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
     def contents(self, obj: ModelVersion) -> SafeString:
         if obj.pk is None:
             return SafeString("")
-        context: dict[str, Any] = {"version": obj, "replay_url": None}
+        context: dict[str, Any] = {
+            "version": obj,
+            "replay_url": None,
+            "event_types": versions.version_spec(obj).get("event_types"),
+        }
         if obj.status == ModelVersion.Status.DRAFT:
             groups = ScoreGroup.all_versions.filter(version=obj).order_by("min_score")
             rules = list(ScoringRule.all_versions.filter(version=obj).prefetch_related("conditions"))

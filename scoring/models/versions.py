@@ -59,6 +59,16 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    event_types = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "A draft's event types and the Segment event names mapped to them (model-file data), "
+            "declared when it is published; empty on drafts made before event types were versioned: "
+            "the live ones stay."
+        ),
+    )
     base_spec = models.JSONField(
         null=True,
         blank=True,

@@ -24,6 +24,7 @@ from django.utils import timezone
 from scoring import model_file
 from scoring import rules as pure
 from scoring.models import DecayPolicy, Lead, ModelVersion, RescoreJob, RuleCondition, ScoreGroup, ScoringRule
+from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.model import ModelImportSummary, rule_spec, scoring_part_import
 from scoring.services.rescore import rescore_job_start
 
@@ -48,7 +49,8 @@ class VersionStale(VersionError):
 
 
 def _scoring_spec(version: ModelVersion | None) -> model_file.ModelSpec:
-    """The scoring part of the live model (``version`` None) or of a draft, from its rows."""
+    """The scoring part of the live model (``version`` None) or of a draft, from its rows,
+    with its event types (the live ones for a draft made before they were versioned)."""
     groups = ScoreGroup.all_versions.filter(version=version).order_by("min_score")
     rules = ScoringRule.all_versions.filter(version=version).prefetch_related("conditions").order_by("dimension", "key")
     decay_row = DecayPolicy.all_versions.filter(version=version).order_by("pk").first()
@@ -58,19 +60,38 @@ def _scoring_spec(version: ModelVersion | None) -> model_file.ModelSpec:
         ),
         rules=tuple(rule_spec(rule) for rule in rules),
         decay=decay_row.as_pure() if decay_row is not None else DecayPolicy().as_pure(),
+        event_types=_event_types_of(version),
     )
+
+
+def _event_types_of(version: ModelVersion | None) -> tuple[model_file.EventTypeSpec, ...]:
+    if version is None or version.event_types is None:
+        return event_types_export()
+    declared = model_file.load_data(
+        {"leadflow_model": model_file.FORMAT_VERSION, "event_types": version.event_types}
+    ).event_types
+    return declared or ()
 
 
 def live_spec() -> dict[str, Any]:
     """The live model's scoring part as model-file data."""
-    return model_file.dump_data(_scoring_spec(None))
+    return _spec_data(_scoring_spec(None))
+
+
+def _spec_data(spec: model_file.ModelSpec) -> dict[str, Any]:
+    """``spec`` as model-file data, with its event types even when there are none: a version
+    kept so says it declared none (restoring it undeclares today's), where one kept before
+    event types were versioned has no key (restoring it keeps today's)."""
+    data = model_file.dump_data(spec)
+    data.setdefault("event_types", [])
+    return data
 
 
 def version_spec(version: ModelVersion) -> dict[str, Any]:
     """A version as model-file data (its scoring part): a draft's and the live one's
     from their rows, an earlier one's as it was frozen when it was replaced."""
     if version.status == ModelVersion.Status.DRAFT:
-        return model_file.dump_data(_scoring_spec(version))
+        return _spec_data(_scoring_spec(version))
     if version.status == ModelVersion.Status.LIVE:
         return live_spec()
     return dict(version.spec or {})
@@ -166,6 +187,11 @@ def _draft_new(
         based_on=based_on,
         created_by_id=_user_id(user),
         base_spec=live_spec(),
+        # A file without event_types keeps the live ones, as importing it live would.
+        event_types=[
+            model_file.event_type_data(t)
+            for t in (spec.event_types if spec.event_types is not None else event_types_export())
+        ],
     )
     _rows_write(draft, spec)
     return draft
@@ -276,15 +302,18 @@ def version_publish(
         spec = model_file.load_data(content)
         try:
             with transaction.atomic():
+                # The draft's event types first (its rules may score a type it declares), then its scoring part.
+                event_types_declare(specs=spec.event_types or ())
                 summary = scoring_part_import(spec)
         except model_file.ModelFileError as exc:
             raise VersionError(exc.errors) from None
         for versioned in (ScoringRule, ScoreGroup, DecayPolicy):
             versioned.all_versions.filter(version=locked).delete()
-        locked.status, locked.number, locked.spec, locked.base_spec = (
+        locked.status, locked.number, locked.spec, locked.base_spec, locked.event_types = (
             ModelVersion.Status.LIVE,
             _next_number(),
             content,
+            None,
             None,
         )
         locked.note, locked.published_at, locked.published_by_id = note, now, _user_id(user)

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from scoring import model_file, services
-from scoring.models import ModelVersion, RescoreJob, ScoreEntry, ScoreGroup, ScoringRule
+from scoring.models import EventType, ModelVersion, RescoreJob, ScoreEntry, ScoreGroup, ScoringRule, SegmentEvent
 from scoring.rules import Dimension
 from scoring.services import versions
 from tests.conftest import Workers, at_once, wait_for
@@ -165,12 +165,69 @@ def test_import_makes_a_draft_unless_told_to_publish(tmp_path: Path) -> None:
     assert ModelVersion.objects.exclude(status=ModelVersion.Status.DRAFT).count() == 1
 
 
-def test_a_draft_import_refuses_parts_that_are_not_versioned(tmp_path: Path) -> None:
+def test_a_drafts_event_types_wait_for_its_publish_and_come_back_with_a_restore(tmp_path: Path) -> None:
+    """Event types (and the Segment names mapped to them) are part of a version: a draft
+    imported with new ones leaves intake's live mapping alone until it is published, and
+    restoring the version before brings the earlier ones back."""
+    toy_store_live()
+    first = versions.live_version()
+    assert first is not None
     data = yaml.safe_load(TOY_STORE.read_text())
-    data["event_types"] = [{"key": "trial_started", "label": "Trial started"}]
+    data["event_types"] = [{"key": "trial_started", "label": "Trial started", "segment_events": ["Trial Started"]}]
+    data["rules"].append(
+        {
+            "key": "trial",
+            "name": "Started a trial",
+            "dimension": "engagement",
+            "points": 15,
+            "interaction_types": ["trial_started"],
+        }
+    )
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(CommandError, match="event types, which are not kept in drafts"):
+    call_command("scoring_model_import", str(path))
+
+    draft = ModelVersion.objects.get(status=ModelVersion.Status.DRAFT)
+    assert versions.version_spec(draft)["event_types"] == data["event_types"]
+    assert not EventType.objects.filter(key="trial_started", declared=True).exists()
+    assert not SegmentEvent.objects.exists()  # intake still maps nothing
+    assert versions.live_spec()["event_types"] == []
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(marketer())
+    shown = page(client, reverse("admin:scoring_modelversion_change", args=[draft.pk]))
+    assert "trial_started (Trial started): Segment events Trial Started" in shown
+    assert "when this draft is published" in shown
+
+    versions.version_publish(draft=draft, user=None, rescore=False)
+    assert EventType.objects.get(key="trial_started").label == "Trial started"
+    assert list(SegmentEvent.objects.values_list("name", "event_type__key")) == [("Trial Started", "trial_started")]
+    assert versions.live_spec()["event_types"] == data["event_types"]
+
+    first.refresh_from_db()  # published earlier now
+    restored = versions.version_restore(version=first, user=None)
+    assert versions.version_spec(restored)["event_types"] == []
+    versions.version_publish(draft=restored, user=None, rescore=False)
+    assert not EventType.objects.filter(key="trial_started", declared=True).exists()
+    assert not SegmentEvent.objects.exists()
+
+
+def test_a_file_without_event_types_makes_a_draft_that_keeps_the_live_ones(tmp_path: Path) -> None:
+    toy_store_live()
+    declared = [{"key": "webinar_attended", "label": "Webinar attended", "segment_events": ["Webinar Joined"]}]
+    services.scoring_model_import(spec=model_file.load_data({"leadflow_model": 1, "event_types": declared}))
+    call_command("scoring_model_import", str(TOY_STORE))  # no event_types in it
+    draft = ModelVersion.objects.get(status=ModelVersion.Status.DRAFT)
+    assert versions.version_spec(draft)["event_types"] == declared
+    versions.version_publish(draft=draft, user=None, rescore=False)
+    assert list(SegmentEvent.objects.values_list("name", "event_type__key")) == [("Webinar Joined", "webinar_attended")]
+
+
+def test_a_draft_import_refuses_other_apps_sections_which_are_not_versioned(tmp_path: Path) -> None:
+    data = yaml.safe_load(TOY_STORE.read_text())
+    data["teams"] = [{"key": "inside", "name": "Inside sales"}]
+    path = tmp_path / "model.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(CommandError, match="which are not kept in drafts"):
         call_command("scoring_model_import", str(path))
     assert not ModelVersion.objects.exists()
 

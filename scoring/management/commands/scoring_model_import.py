@@ -97,9 +97,8 @@ class Command(BaseCommand):
         )
 
     def _draft(self, path: Path, spec: model_file.ModelSpec) -> None:
+        # Event types are kept in the draft (declared when it is published); other apps' sections are live only.
         live_only = [s.title for s in model_file.sections() if s.name in spec.sections]
-        if spec.event_types is not None:
-            live_only.insert(0, "event types")
         if live_only:
             self._fail(
                 path,
