@@ -41,7 +41,9 @@ def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> 
 
 class PeakMemory:
     """Samples the resident memory of a process tree; keeps the largest single process
-    (``peak``) and the largest sum over the tree at one moment (``peak_total``)."""
+    (``peak``) and the largest sum over the tree at one moment (``peak_total``). The sum
+    adds proportional set sizes (a page shared by n processes counts 1/n in each: forked
+    processes share their parent's pages), not resident sizes, which count them n times."""
 
     def __init__(self, root_pid: int) -> None:
         self.root = psutil.Process(root_pid)
@@ -59,10 +61,9 @@ class PeakMemory:
                 return
             total = 0
             for process in processes:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    rss = process.memory_info().rss
-                    self.peak = max(self.peak, rss)
-                    total += rss
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    self.peak = max(self.peak, process.memory_info().rss)
+                    total += process.memory_full_info().pss
             self.peak_total = max(self.peak_total, total)
 
     def stop(self) -> int:

@@ -124,7 +124,7 @@ def main() -> None:
         print(f"\n1. Replay of {args.days} days (live and draft in one pass): {replay:.1f} s (target < 120 s)")
         print(
             f"   peak RSS {peak:.0f} MB in the largest process (getrusage; target < 300 MB),"
-            f" {memory.peak_total / 2**20:.0f} MB all its processes together (sampled)"
+            f" {memory.peak_total / 2**20:.0f} MB all its processes together (sampled, proportional set sizes)"
         )
         print("   " + "\n   ".join(out.strip().splitlines()))
 

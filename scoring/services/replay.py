@@ -165,12 +165,13 @@ def _replay(run: ReplayRun, *, chunk_size: int) -> dict[str, Any]:
     if len(ranges) == 1:
         comparison = _replay_range(run.pk, ranges[0], chunk_size=chunk_size, total=total)
     else:
-        # Each process reads and scores its own range of leads on its own connection; a
-        # comparison is made of sums, so theirs merge into the one a single process makes.
+        # Each process reads and scores its own range of leads on its own connection (this
+        # one takes the first range); a comparison is made of sums, so theirs merge into the
+        # one a single process makes.
         connections.close_all()  # not shared with the children: each opens its own
-        with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = [pool.submit(_replay_part, run.pk, bounds, chunk_size, total) for bounds in ranges]
-            comparison = pure_replay.Comparison()
+        with ProcessPoolExecutor(len(ranges) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = [pool.submit(_replay_part, run.pk, bounds, chunk_size, total) for bounds in ranges[1:]]
+            comparison = _replay_range(run.pk, ranges[0], chunk_size=chunk_size, total=total)
             for part in parts:
                 comparison.merge(part.result())
     result = pure_replay.comparison_result(comparison, live, draft)
