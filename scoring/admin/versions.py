@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import rule_matching, selectors, sentences
@@ -122,7 +123,11 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         self, request: HttpRequest, obj: ModelVersion, post_url_continue: str | None = None
     ) -> HttpResponse:
         # Straight to the new draft's page: editing it is what comes next.
-        self.message_user(request, f"{obj} made from the live model: edit it, then publish it.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("{draft} made from the live model: edit it, then publish it.").format(draft=obj),
+            messages.SUCCESS,
+        )
         return redirect("admin:scoring_modelversion_change", obj.pk)
 
     def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
@@ -188,7 +193,11 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         except versions.VersionError as exc:
             self.message_user(request, " ".join(exc.errors), messages.ERROR)
             return redirect("admin:scoring_modelversion_changelist")
-        self.message_user(request, f"{draft} made from {version}: edit it, then publish it.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("{draft} made from {version}: edit it, then publish it.").format(draft=draft, version=version),
+            messages.SUCCESS,
+        )
         return redirect("admin:scoring_modelversion_change", draft.pk)
 
     def publish_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
@@ -214,10 +223,14 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                     form.add_error(None, "; ".join(exc.errors))
                 else:
                     job = done.job
-                    rescoring = (
-                        f" Rescoring {job.total} lead(s) in the background (Rescore jobs, job {job.pk})." if job else ""
-                    )
-                    self.message_user(request, f"{done.version} is live.{rescoring}", messages.SUCCESS)
+                    text = gettext("{version} is live.").format(version=done.version)
+                    if job:
+                        text += " " + ngettext(
+                            "Rescoring {count} lead in the background (Rescore jobs, job {job}).",
+                            "Rescoring {count} leads in the background (Rescore jobs, job {job}).",
+                            job.total,
+                        ).format(count=job.total, job=job.pk)
+                    self.message_user(request, text, messages.SUCCESS)
                     return redirect("admin:scoring_modelversion_changelist")
         context = {
             **self.admin_site.each_context(request),

@@ -25,7 +25,7 @@ from people.models import Preference
 from scoring import lead_fields, sentences
 from scoring import rules as pure
 from scoring.models import Lead
-from tests.factories import InteractionFactory, LeadFactory
+from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 
 ROOT = Path(settings.BASE_DIR)
 CATALOGUE = ROOT / "locale" / "es" / "LC_MESSAGES" / "django.po"
@@ -245,3 +245,28 @@ def test_the_admin_s_forms_columns_and_filters_name_fields_in_spanish(admin_user
         assert english not in interactions, english
     with translation.override("en"):
         assert str(Lead._meta.get_field("last_name").verbose_name) == "last name"
+
+
+@pytest.mark.django_db
+def test_the_admin_s_counts_agree_with_their_number_in_both_languages(admin_user: User) -> None:
+    one, two = ScoringRuleFactory.create(active=False), ScoringRuleFactory.create(active=False)
+
+    def activate(client: Client, rules: list[int]) -> list[str]:
+        response = client.post(
+            reverse("admin:scoring_scoringrule_changelist"),
+            {"action": "activate", "_selected_action": rules},
+            follow=True,
+        )
+        return [str(message) for message in response.context["messages"]]
+
+    spanish = _spanish_admin(admin_user)
+    assert activate(spanish, [one.pk]) == [
+        "1 regla activada. Las puntuaciones de perfil cambian cuando se repuntúan los leads."
+    ]
+    assert activate(spanish, [one.pk, two.pk]) == [
+        "2 reglas activadas. Las puntuaciones de perfil cambian cuando se repuntúan los leads."
+    ]
+    english = Client(HTTP_HOST="localhost", headers={"accept-language": "en"})
+    english.force_login(admin_user)
+    assert activate(english, [one.pk]) == ["1 rule activated. Fit scores follow when leads are rescored."]
+    assert activate(english, [one.pk, two.pk]) == ["2 rules activated. Fit scores follow when leads are rescored."]
