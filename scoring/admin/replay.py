@@ -112,7 +112,18 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
         roc = None
         if result:
             sep = result["separation"]
-            roc = {"live": sep["live"]["points"], "draft": sep["draft"]["points"]}
+            roc = {
+                "live": sep["live"]["points"],
+                "draft": sep["draft"]["points"],
+                # The chart's words, in the reader's language: the script carries none of its own.
+                "words": {
+                    "live": gettext("Live model"),
+                    "draft": gettext("Replayed"),
+                    "coin": gettext("Coin toss"),
+                    "x": gettext("Lost leads above the threshold (false positive rate)"),
+                    "y": gettext("Won leads above the threshold (true positive rate)"),
+                },
+            }
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

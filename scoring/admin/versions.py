@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from scoring import rule_matching, selectors, sentences
 from scoring.admin.history import DecayPolicyForm
@@ -241,7 +242,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
             "stale": stale,
             "moves": versions.publish_crossings(draft=draft),
             "live": versions.live_version(),
-            "title": f"Publish {draft}",
+            "title": gettext("Publish {draft}").format(draft=draft),
         }
         return render(request, "admin/scoring/modelversion/publish.html", context)
 
@@ -255,7 +256,7 @@ class _DraftRowAdmin(admin.ModelAdmin[Any]):
     are reached from the draft (not listed on the admin's home)."""
 
     # (field, error) pairs unique within one draft (the tables' own constraints hold per draft too).
-    unique_in_draft: tuple[tuple[str, str], ...] = ()
+    unique_in_draft: tuple[tuple[str, StrOrPromise], ...] = ()
 
     def _draft_of(self, request: HttpRequest, obj: Any) -> ModelVersion | None:
         if obj is not None:
@@ -331,7 +332,7 @@ class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
     inlines = [RuleConditionInline]
     actions: Any = []
     readonly_fields = ["matches"]
-    unique_in_draft = (("key", "The draft has a rule with this key already."),)
+    unique_in_draft = (("key", _("The draft has a rule with this key already.")),)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         sets = list(super().get_fieldsets(request, obj))
@@ -342,7 +343,9 @@ class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
     @admin.display(description=_("Matches"))
     def matches(self, obj: ScoringRule) -> str:
         found = rule_matching.rule_matches(obj)
-        return f"matches {found.leads} lead(s) now: {found.sentence}"
+        return ngettext(
+            "matches {count} lead now: {sentence}", "matches {count} leads now: {sentence}", found.leads
+        ).format(count=found.leads, sentence=found.sentence)
 
 
 @admin.register(DraftScoreGroup)
@@ -350,8 +353,8 @@ class DraftScoreGroupAdmin(_DraftRowAdmin):
     fields = ["name", "key", "min_score", "leave_below", "description"]
     prepopulated_fields = {"key": ["name"]}
     unique_in_draft = (
-        ("key", "The draft has a group with this key already."),
-        ("min_score", "Another group of the draft has this minimum score."),
+        ("key", _("The draft has a group with this key already.")),
+        ("min_score", _("Another group of the draft has this minimum score.")),
     )
 
 
