@@ -32,19 +32,27 @@ class ApiKey(models.Model):
     adds nothing); the key itself is shown once, when it is created.
     """
 
-    name = models.CharField(max_length=100, help_text=_("Who uses it, e.g. 'Website' or 'Email tool'."))
+    name = models.CharField(
+        verbose_name=_("name"), max_length=100, help_text=_("Who uses it, e.g. 'Website' or 'Email tool'.")
+    )
     scopes = models.JSONField(
+        verbose_name=_("scopes"),
         default=default_api_scopes,
         help_text=_("What the key may do (see ApiScope); a request outside them gets 403."),
     )
-    prefix = models.CharField(max_length=16, unique=True, editable=False)
-    key_hash = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    prefix = models.CharField(verbose_name=_("prefix"), max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(verbose_name=_("key hash"), max_length=64, editable=False)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(verbose_name=_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(verbose_name=_("revoked at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = _("API keys")
@@ -61,10 +69,13 @@ class ApiKey(models.Model):
 class TrackedForm(models.Model):
     """A web form whose submissions Leadflow records (public capture endpoint)."""
 
-    key = models.SlugField(max_length=100, unique=True, help_text=_("Used in the form's action URL."))
-    name = models.CharField(max_length=200)
-    active = models.BooleanField(default=True)
+    key = models.SlugField(
+        verbose_name=_("key"), max_length=100, unique=True, help_text=_("Used in the form's action URL.")
+    )
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    active = models.BooleanField(verbose_name=_("active"), default=True)
     lead_fields = models.JSONField(
+        verbose_name=_("lead fields"),
         default=list,
         blank=True,
         help_text=_(
@@ -72,7 +83,9 @@ class TrackedForm(models.Model):
             "the others are kept on the interaction."
         ),
     )
-    success_url = models.URLField(blank=True, help_text=_("Where the browser goes after submitting."))
+    success_url = models.URLField(
+        verbose_name=_("success URL"), blank=True, help_text=_("Where the browser goes after submitting.")
+    )
 
     class Meta:
         verbose_name = _("tracked form")
@@ -95,25 +108,34 @@ class LeadImport(models.Model):
     # The row errors kept on the record: the counts say how many there were in all.
     ERRORS_KEPT = 500
 
-    file_name = models.CharField(max_length=255)
-    data = models.BinaryField(editable=False, help_text=_("The CSV file as uploaded."))
-    mapping = models.TextField(help_text=_("The column mapping (YAML)."))
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    total_rows = models.PositiveIntegerField(default=0)
-    done_rows = models.PositiveIntegerField(default=0)
-    created_count = models.PositiveIntegerField("created", default=0)
-    updated_count = models.PositiveIntegerField("updated", default=0)
-    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
-    set_aside_count = models.PositiveIntegerField("set aside", default=0)
-    outcomes_count = models.PositiveIntegerField("outcomes recorded", default=0)
-    errors = models.JSONField(default=list, blank=True, help_text=_("Rows set aside: row, column, reason, value."))
-    failure = models.TextField(blank=True, help_text=_("Why the whole file could not be imported."))
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    file_name = models.CharField(verbose_name=_("file name"), max_length=255)
+    data = models.BinaryField(verbose_name=_("data"), editable=False, help_text=_("The CSV file as uploaded."))
+    mapping = models.TextField(verbose_name=_("mapping"), help_text=_("The column mapping (YAML)."))
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(verbose_name=_("total rows"), default=0)
+    done_rows = models.PositiveIntegerField(verbose_name=_("done rows"), default=0)
+    created_count = models.PositiveIntegerField(_("created"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
+    set_aside_count = models.PositiveIntegerField(_("set aside"), default=0)
+    outcomes_count = models.PositiveIntegerField(_("outcomes recorded"), default=0)
+    errors = models.JSONField(
+        verbose_name=_("errors"), default=list, blank=True, help_text=_("Rows set aside: row, column, reason, value.")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    failure = models.TextField(
+        verbose_name=_("failure"), blank=True, help_text=_("Why the whole file could not be imported.")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
         verbose_name_plural = _("lead imports")

@@ -27,11 +27,18 @@ class Sequence(models.Model):
         AFTER_ENDED = goals.ReenrollPolicy.AFTER_ENDED.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.AFTER_ENDED]
         ALWAYS = goals.ReenrollPolicy.ALWAYS.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.ALWAYS]
 
-    key = models.SlugField(max_length=80, unique=True, help_text=_("Stable name used in sequence files and routing."))
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    key = models.SlugField(
+        verbose_name=_("key"),
+        max_length=80,
+        unique=True,
+        help_text=_("Stable name used in sequence files and routing."),
+    )
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    description = models.TextField(verbose_name=_("description"), blank=True)
     active = models.BooleanField(
-        default=True, help_text=_("Inactive: nothing is sent and nobody is enrolled; enrollments wait.")
+        verbose_name=_("active"),
+        default=True,
+        help_text=_("Inactive: nothing is sent and nobody is enrolled; enrollments wait."),
     )
     # Exit goals (checked before every step; unsubscribing always exits).
     exit_on_group_reached = models.ForeignKey(
@@ -60,9 +67,11 @@ class Sequence(models.Model):
         verbose_name=_("exit when routed to sales"),
         help_text=_("Lifecycle stage SQL or opportunity, or an owner is set."),
     )
-    reenroll = models.CharField("re-enrollment", max_length=20, choices=Reenroll.choices, default=Reenroll.AFTER_ENDED)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    reenroll = models.CharField(
+        _("re-enrollment"), max_length=20, choices=Reenroll.choices, default=Reenroll.AFTER_ENDED
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("sequence")
@@ -85,36 +94,50 @@ class Sequence(models.Model):
 
 
 class Step(models.Model):
-    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    sequence = models.ForeignKey(Sequence, verbose_name=_("sequence"), on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1)], help_text=_("Steps go out in this order (1 first).")
+        verbose_name=_("position"),
+        validators=[MinValueValidator(1)],
+        help_text=_("Steps go out in this order (1 first)."),
     )
-    wait_days = models.PositiveIntegerField(default=0)
+    wait_days = models.PositiveIntegerField(verbose_name=_("wait days"), default=0)
     wait_hours = models.PositiveIntegerField(
-        default=0, help_text=_("Wait after the previous step went out (after enrollment, for the first).")
+        verbose_name=_("wait hours"),
+        default=0,
+        help_text=_("Wait after the previous step went out (after enrollment, for the first)."),
     )
     send_hour_start = models.PositiveSmallIntegerField(
-        default=0, validators=[MaxValueValidator(23)], help_text=_("Earliest local hour to send (0-23).")
+        verbose_name=_("send hour start"),
+        default=0,
+        validators=[MaxValueValidator(23)],
+        help_text=_("Earliest local hour to send (0-23)."),
     )
     send_hour_end = models.PositiveSmallIntegerField(
+        verbose_name=_("send hour end"),
         default=24,
         validators=[MinValueValidator(1), MaxValueValidator(24)],
         help_text=_("Send before this local hour (1-24); below the start hour it wraps past midnight."),
     )
     send_weekdays = models.JSONField(
-        default=_all_weekdays, help_text=_("Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone.")
+        verbose_name=_("send weekdays"),
+        default=_all_weekdays,
+        help_text=_("Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone."),
     )
-    subject_template = models.CharField("subject", max_length=500)
-    text_template = models.TextField("text body", help_text=_("Django template language, plain text."))
+    subject_template = models.CharField(_("subject"), max_length=500)
+    text_template = models.TextField(_("text body"), help_text=_("Django template language, plain text."))
     html_template = models.TextField(
-        "HTML body",
+        _("HTML body"),
         blank=True,
         help_text=_("Django template language, autoescaped; placed inside the HTML layout. Empty: text only."),
     )
     campaign = models.SlugField(
-        max_length=100, blank=True, help_text=_("Campaign key on the opens and clicks (default: the sequence key).")
+        verbose_name=_("campaign"),
+        max_length=100,
+        blank=True,
+        help_text=_("Campaign key on the opens and clicks (default: the sequence key)."),
     )
     language = models.CharField(
+        verbose_name=_("language"),
         max_length=10,
         blank=True,
         choices=settings.LANGUAGES,
@@ -122,7 +145,7 @@ class Step(models.Model):
     )
     # The step in other languages: {"es": {"subject": …, "text": …, "html": …}}. A lead whose
     # `language` attribute is one of them gets that version; any other lead, the site's language.
-    translations = models.JSONField(default=dict, blank=True)
+    translations = models.JSONField(verbose_name=_("translations"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("step")
@@ -179,17 +202,25 @@ class Enrollment(models.Model):
 
     OPEN_STATUSES = (Status.ACTIVE, Status.PAUSED)
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrollments")
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="enrollments")
     # PROTECT: deactivate a sequence instead of deleting its history.
-    sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
-    position = models.PositiveSmallIntegerField(
-        default=0, help_text=_("Position of the last step sent (0: none yet); the next step is the one after it.")
+    sequence = models.ForeignKey(
+        Sequence, verbose_name=_("sequence"), on_delete=models.PROTECT, related_name="enrollments"
     )
-    next_run_at = models.DateTimeField(null=True, blank=True, help_text=_("When the next step is due (active only)."))
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    exit_reason = models.CharField(max_length=30, choices=EXIT_REASON_CHOICES, blank=True)
-    enrolled_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True)
+    position = models.PositiveSmallIntegerField(
+        verbose_name=_("position"),
+        default=0,
+        help_text=_("Position of the last step sent (0: none yet); the next step is the one after it."),
+    )
+    next_run_at = models.DateTimeField(
+        verbose_name=_("next run at"), null=True, blank=True, help_text=_("When the next step is due (active only).")
+    )
+    status = models.CharField(verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    exit_reason = models.CharField(
+        verbose_name=_("exit reason"), max_length=30, choices=EXIT_REASON_CHOICES, blank=True
+    )
+    enrolled_at = models.DateTimeField(verbose_name=_("enrolled at"))
+    ended_at = models.DateTimeField(verbose_name=_("ended at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("enrollment")
@@ -227,18 +258,20 @@ class Delivery(models.Model):
         BOUNCED = "bounced", _("Bounced")
         UNKNOWN = "unknown", _("Unknown (sender stopped mid-send)")
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="deliveries")
+    enrollment = models.ForeignKey(
+        Enrollment, verbose_name=_("enrollment"), on_delete=models.CASCADE, related_name="deliveries"
+    )
     # PROTECT: a step that was delivered keeps its figures; the admin says so.
-    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="deliveries")
-    message_id = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    opens = models.PositiveIntegerField(default=0)
-    clicks = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
+    step = models.ForeignKey(Step, verbose_name=_("step"), on_delete=models.PROTECT, related_name="deliveries")
+    message_id = models.CharField(verbose_name=_("message id"), max_length=200, unique=True)
+    status = models.CharField(verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(verbose_name=_("attempts"), default=0)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    opens = models.PositiveIntegerField(verbose_name=_("opens"), default=0)
+    clicks = models.PositiveIntegerField(verbose_name=_("clicks"), default=0)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    updated_at = models.DateTimeField(verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("delivery")
@@ -258,8 +291,8 @@ class EngagementCursor(models.Model):
     ``last_id``: every email interaction with a smaller id has been counted.
     """
 
-    last_id = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    last_id = models.BigIntegerField(verbose_name=_("last id"), default=0)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("engagement cursor")

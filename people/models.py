@@ -8,7 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Preference(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="preference"
+    )
     language = models.CharField(
         _("language"),
         max_length=10,

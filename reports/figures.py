@@ -17,17 +17,26 @@ CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
+class BandWords:
+    """How a band's open ends are written, in the reader's language (``{score}``: the bound)."""
+
+    below: str = "below {score}"
+    or_more: str = "{score} or more"
+    any: str = "any"
+
+
+@dataclass(frozen=True)
 class Band:
     """A band of a score: ``low`` and above (None: anything below the band above it)."""
 
     name: str
     low: int | None
 
-    def describe(self, above: Band | None) -> str:
+    def describe(self, above: Band | None, words: BandWords = BandWords()) -> str:
         if self.low is None:
-            return f"below {above.low}" if above is not None and above.low is not None else "any"
+            return words.below.format(score=above.low) if above is not None and above.low is not None else words.any
         if above is None or above.low is None:
-            return f"{self.low} or more"
+            return words.or_more.format(score=self.low)
         return f"{self.low}{EN_DASH}{above.low - 1}"
 
 
@@ -46,9 +55,9 @@ def band_of(score: int, bands: Sequence[Band]) -> Band:
     return bands[-1]
 
 
-def bands_described(bands: Sequence[Band]) -> list[tuple[str, str]]:
+def bands_described(bands: Sequence[Band], words: BandWords = BandWords()) -> list[tuple[str, str]]:
     """(name, range) of each band, e.g. ("B", "10-14" with an en dash)."""
-    return [(band.name, band.describe(bands[i - 1] if i else None)) for i, band in enumerate(bands)]
+    return [(band.name, band.describe(bands[i - 1] if i else None, words)) for i, band in enumerate(bands)]
 
 
 def rate(part: int, whole: int) -> float | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from nurture.models import Sequence
 from routing.models import Team
@@ -17,7 +18,7 @@ NO_GROUP = "none"  # the group filter's value for leads below the lowest group
 SOURCE_MAX_LENGTH = 100
 ALL_FILTERS = ("start", "end", "source", "team", "sequence", "group", "attribution")
 # Which of a lead's campaign touches gets its MQL, SQL, win and revenue.
-ATTRIBUTIONS = {"first": "first touch", "last": "last touch"}
+ATTRIBUTIONS = {"first": gettext_noop("first touch"), "last": gettext_noop("last touch")}
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,11 @@ class DailyGroupCount(models.Model):
     covers has a row for each group and one for no group, zeros included, so a day
     without rows is a day not yet counted."""
 
-    day = models.DateField()
-    group = models.ForeignKey(ScoreGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    leads = models.PositiveIntegerField()
+    day = models.DateField(verbose_name=_("day"))
+    group = models.ForeignKey(
+        ScoreGroup, verbose_name=_("group"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    leads = models.PositiveIntegerField(verbose_name=_("leads"))
 
     class Meta:
         verbose_name = _("daily group count")
@@ -52,8 +54,12 @@ class MqlTarget(models.Model):
     MQL in it (:func:`reports.overview.mqls_against_target`). Marketing edits it in the
     admin."""
 
-    month = models.DateField(unique=True, help_text=_("The month, written YYYY-MM (kept as its first day)."))
-    target = models.PositiveIntegerField(help_text=_("MQLs marketing commits to deliver to sales in the month."))
+    month = models.DateField(
+        verbose_name=_("month"), unique=True, help_text=_("The month, written YYYY-MM (kept as its first day).")
+    )
+    target = models.PositiveIntegerField(
+        verbose_name=_("target"), help_text=_("MQLs marketing commits to deliver to sales in the month.")
+    )
 
     class Meta:
         verbose_name_plural = _("MQL targets")
@@ -74,24 +80,26 @@ class LeadOrigin(models.Model):
     newer interactions or stage changes are read live, so the report is always what the
     interactions and the stage history say."""
 
-    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="+")
-    source = models.CharField(max_length=100, blank=True)
-    first_campaign = models.TextField(blank=True)  # "": no campaign touch
-    first_campaign_at = models.DateTimeField(null=True, blank=True)
-    last_campaign = models.TextField(blank=True)
-    last_campaign_at = models.DateTimeField(null=True, blank=True)
+    lead = models.OneToOneField(
+        Lead, verbose_name=_("lead"), primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source = models.CharField(verbose_name=_("source"), max_length=100, blank=True)
+    first_campaign = models.TextField(verbose_name=_("first campaign"), blank=True)  # "": no campaign touch
+    first_campaign_at = models.DateTimeField(verbose_name=_("first campaign at"), null=True, blank=True)
+    last_campaign = models.TextField(verbose_name=_("last campaign"), blank=True)
+    last_campaign_at = models.DateTimeField(verbose_name=_("last campaign at"), null=True, blank=True)
     # The furthest step of the overview's funnel the lead reached (0: none past "All
     # leads"; 1 MQL … 4 customer) by its stage history or its stage now. Every change of
     # stage records a stage change (scoring's services do, in the same transaction), so a
     # stage change past the mark is what makes a lead's row stale.
-    reached_step = models.PositiveSmallIntegerField(default=0)
+    reached_step = models.PositiveSmallIntegerField(verbose_name=_("reached step"), default=0)
     # The overview's funnel: when the lead was created (its first step) and, by its stage
     # history, first at each later step or one past it (empty: the history does not say).
-    created_at = models.DateTimeField(null=True, blank=True)
-    mql_at = models.DateTimeField(null=True, blank=True)
-    sql_at = models.DateTimeField(null=True, blank=True)
-    opportunity_at = models.DateTimeField(null=True, blank=True)
-    customer_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), null=True, blank=True)
+    mql_at = models.DateTimeField(verbose_name=_("MQL at"), null=True, blank=True)
+    sql_at = models.DateTimeField(verbose_name=_("SQL at"), null=True, blank=True)
+    opportunity_at = models.DateTimeField(verbose_name=_("opportunity at"), null=True, blank=True)
+    customer_at = models.DateTimeField(verbose_name=_("customer at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("lead origin")
@@ -105,11 +113,11 @@ class RollupMark(models.Model):
     """How far a roll-up's last rebuild read: the highest interaction, stage change and
     lead ids it had settled. Rows past them are read live by the reports."""
 
-    name = models.CharField(max_length=50, unique=True)
-    interaction_id = models.BigIntegerField()
-    stage_change_id = models.BigIntegerField()
-    lead_id = models.BigIntegerField(default=0)
-    built_at = models.DateTimeField()
+    name = models.CharField(verbose_name=_("name"), max_length=50, unique=True)
+    interaction_id = models.BigIntegerField(verbose_name=_("interaction id"))
+    stage_change_id = models.BigIntegerField(verbose_name=_("stage change id"))
+    lead_id = models.BigIntegerField(verbose_name=_("lead id"), default=0)
+    built_at = models.DateTimeField(verbose_name=_("built at"))
 
     class Meta:
         verbose_name = _("rollup mark")

@@ -8,15 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop, pgettext
 
 from reports import figures, queries
 from reports.figures import NONE, percent
 from reports.filters import ATTRIBUTIONS, Filters
 from routing.models import Outcome
 from scoring.models import ScoreGroup
+from scoring.models.design import DIMENSION_CHOICES
 
-CONVERTED = "Converted: the lead has a won outcome (sales marked it won), at any time."
+CONVERTED = gettext_noop("Converted: the lead has a won outcome (sales marked it won), at any time.")
+DIMENSIONS = dict(DIMENSION_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -43,24 +45,49 @@ class Report:
     show: Callable[[Filters], Shown]
     dates: str = field(default="")  # what the date range selects
 
+    def notes_shown(self) -> list[str]:
+        """The notes in the reader's language, with the figures they quote."""
+        values = {
+            "fit_bands": _bands(figures.FIT_BANDS),
+            "engagement_bands": _bands(figures.ENGAGEMENT_BANDS),
+            "times": figures.TIMES,
+            "none": NONE,
+            "not_defined": gettext(NOT_DEFINED),
+        }
+        return [gettext(note).format(**values) for note in self.notes]
+
 
 def _group_name(row: queries.GroupRow) -> str:
-    return row.group.name if row.group else "No group"
+    return row.group.name if row.group else gettext("No group")
 
 
 def _group_range(group: ScoreGroup | None, filters: Filters) -> str:
     """The totals a group holds, by the groups' minimums: "20-39" (en dash), "80 or more", "below 20"."""
     minimums = [g.min_score for g in filters.groups]
     if group is None:
-        return f"below {minimums[0]}" if minimums else "any"
+        return gettext("below {score}").format(score=minimums[0]) if minimums else gettext("any")
     above = [m for m in minimums if m > group.min_score]
-    return f"{group.min_score}{figures.EN_DASH}{above[0] - 1}" if above else f"{group.min_score} or more"
+    if above:
+        return f"{group.min_score}{figures.EN_DASH}{above[0] - 1}"
+    return gettext("{score} or more").format(score=group.min_score)
+
+
+def _bands_described(bands: tuple[figures.Band, ...]) -> list[tuple[str, str]]:
+    """Each band's range in the reader's words: ("B", "10-14"), ("D", "below 5")."""
+    words = figures.BandWords(below=gettext("below {score}"), or_more=gettext("{score} or more"), any=gettext("any"))
+    return figures.bands_described(bands, words)
 
 
 def show_by_group(filters: Filters) -> Shown:
     rows = queries.conversion_by_group(filters)
     table = Table(
-        ["Score group", "Total score", "Leads handed to sales", "Converted", "Conversion rate"],
+        [
+            gettext("Score group"),
+            gettext("Total score"),
+            gettext("Leads handed to sales"),
+            gettext("Converted"),
+            gettext("Conversion rate"),
+        ],
         [
             [
                 _group_name(row),
@@ -77,7 +104,10 @@ def show_by_group(filters: Filters) -> Shown:
         "type": "bar",
         "labels": [_group_name(row) for row in rows],
         "datasets": [
-            {"label": "Conversion rate (%)", "data": [_percent_value(row.converted, row.leads) for row in rows]}
+            {
+                "label": gettext("Conversion rate (%)"),
+                "data": [_percent_value(row.converted, row.leads) for row in rows],
+            }
         ],
         "percent": True,
     }
@@ -91,10 +121,18 @@ def _percent_value(part: int, whole: int) -> float | None:
 
 def show_grid(filters: Filters) -> Shown:
     cells = queries.conversion_grid(filters)
-    fit_ranges = dict(figures.bands_described(figures.FIT_BANDS))
-    engagement_ranges = dict(figures.bands_described(figures.ENGAGEMENT_BANDS))
+    fit_ranges = dict(_bands_described(figures.FIT_BANDS))
+    engagement_ranges = dict(_bands_described(figures.ENGAGEMENT_BANDS))
     table = Table(
-        ["Fit", "Fit score", "Engagement", "Engagement score", "Leads", "Converted", "Conversion rate"],
+        [
+            gettext("Fit"),
+            gettext("Fit score"),
+            gettext("Engagement"),
+            gettext("Engagement score"),
+            gettext("Leads"),
+            gettext("Converted"),
+            gettext("Conversion rate"),
+        ],
         [
             [
                 c.fit.name,
@@ -111,7 +149,7 @@ def show_grid(filters: Filters) -> Shown:
     )
     top = max((figures.rate(c.converted, c.leads) or 0 for c in cells), default=0)
     grid = {
-        "columns": [{"band": name, "range": span} for name, span in figures.bands_described(figures.ENGAGEMENT_BANDS)],
+        "columns": [{"band": name, "range": span} for name, span in _bands_described(figures.ENGAGEMENT_BANDS)],
         "rows": [
             {
                 "band": band.name,
@@ -120,7 +158,7 @@ def show_grid(filters: Filters) -> Shown:
                     {
                         "label": f"{c.fit.name}{c.engagement.name}",
                         "rate": percent(c.converted, c.leads),
-                        "count": f"{c.converted} of {c.leads}",
+                        "count": gettext("{converted} of {leads}").format(converted=c.converted, leads=c.leads),
                         "heat": figures.heat(figures.rate(c.converted, c.leads), top),
                     }
                     for c in cells
@@ -137,24 +175,24 @@ def show_rule_lift(filters: Filters) -> Shown:
     rows = queries.rule_lift(filters)
     table = Table(
         [
-            "Rule",
-            "Dimension",
-            "Points",
-            "Active",
-            "Leads scored",
-            "Converted (scored)",
-            "Conversion (scored)",
-            "Leads not scored",
-            "Converted (not scored)",
-            "Conversion (not scored)",
-            "Lift",
+            gettext("Rule"),
+            gettext("Dimension"),
+            gettext("Points"),
+            pgettext("rule", "Active"),
+            gettext("Leads scored"),
+            gettext("Converted (scored)"),
+            gettext("Conversion (scored)"),
+            gettext("Leads not scored"),
+            gettext("Converted (not scored)"),
+            gettext("Conversion (not scored)"),
+            gettext("Lift"),
         ],
         [
             [
                 row.rule.name,
-                row.rule.dimension,
+                str(DIMENSIONS.get(row.rule.dimension, row.rule.dimension)),
                 f"{row.rule.points:+d}",
-                "yes" if row.rule.active else "no",
+                gettext("yes") if row.rule.active else gettext("no"),
                 str(row.scored),
                 str(row.scored_converted),
                 percent(row.scored_converted, row.scored),
@@ -173,7 +211,7 @@ def show_rule_lift(filters: Filters) -> Shown:
         "labels": [row.rule.name for row in with_lift],
         "datasets": [
             {
-                "label": f"Lift ({figures.TIMES} the conversion of leads it did not score)",
+                "label": gettext("Lift ({times} the conversion of leads it did not score)").format(times=figures.TIMES),
                 "data": [round(row.lift or 0, 2) for row in with_lift],
             }
         ],
@@ -190,21 +228,21 @@ def show_speed(filters: Filters) -> Shown:
     rows = queries.speed_to_lead(filters)
     table = Table(
         [
-            "Team",
-            "Rep",
-            "Hand-offs",
-            "Claimed",
-            "Median routed → claimed (h)",
-            "Accepted",
-            "Median claimed → accepted (h)",
-            "Median routed → accepted (h)",
-            "SLA breaches",
-            "Escalated",
+            gettext("Team"),
+            gettext("Rep"),
+            gettext("Hand-offs"),
+            gettext("Claimed"),
+            gettext("Median routed → claimed (h)"),
+            gettext("Accepted"),
+            gettext("Median claimed → accepted (h)"),
+            gettext("Median routed → accepted (h)"),
+            gettext("SLA breaches"),
+            gettext("Escalated"),
         ],
         [
             [
                 row.team,
-                row.rep or "All reps",
+                row.rep or gettext("All reps"),
                 str(row.handoffs),
                 str(row.claimed),
                 _hours(row.to_claim),
@@ -223,8 +261,8 @@ def show_speed(filters: Filters) -> Shown:
         "type": "bar",
         "labels": [row.team for row in teams],
         "datasets": [
-            {"label": "Median routed → claimed (h)", "data": [_hours_value(row.to_claim) for row in teams]},
-            {"label": "Median routed → accepted (h)", "data": [_hours_value(row.to_accept) for row in teams]},
+            {"label": gettext("Median routed → claimed (h)"), "data": [_hours_value(row.to_claim) for row in teams]},
+            {"label": gettext("Median routed → accepted (h)"), "data": [_hours_value(row.to_accept) for row in teams]},
         ],
     }
     return Shown(table, chart=chart if teams else None)
@@ -239,11 +277,11 @@ def show_reasons(filters: Filters) -> Shown:
     rows = queries.sales_reasons(filters)
     labels = dict(Outcome.Kind.choices)
     table = Table(
-        ["Outcome", "Reason", "Leads", "Share of the outcome"],
+        [gettext("Outcome"), gettext("Reason"), gettext("Leads"), gettext("Share of the outcome")],
         [
             [
                 str(labels.get(row.kind, row.kind)),
-                row.reason or "(no reason given)",
+                row.reason or gettext("(no reason given)"),
                 str(row.count),
                 percent(row.count, row.of_kind),
             ]
@@ -258,22 +296,22 @@ def show_nurture(filters: Filters) -> Shown:
     rows = queries.nurture_steps(filters)
     table = Table(
         [
-            "Sequence",
-            "Step",
-            "Subject",
-            "Sent",
-            "Opened",
-            "Open rate",
-            "Clicked",
-            "Click rate",
-            "Unsubscribed",
-            "Bounced",
-            "Converted afterwards",
+            gettext("Sequence"),
+            gettext("Step"),
+            gettext("Subject"),
+            gettext("Sent"),
+            gettext("Opened"),
+            gettext("Open rate"),
+            gettext("Clicked"),
+            gettext("Click rate"),
+            gettext("Unsubscribed"),
+            gettext("Bounced"),
+            gettext("Converted afterwards"),
         ],
         [
             [
                 row.sequence,
-                "All steps" if row.step is None else str(row.step),
+                gettext("All steps") if row.step is None else str(row.step),
                 row.subject,
                 str(row.sent),
                 str(row.opened),
@@ -295,15 +333,15 @@ def show_feedback(filters: Filters) -> Shown:
     rows = queries.feedback_by_month(filters)
     table = Table(
         [
-            "Month",
-            "Handed to sales",
-            "Accepted",
-            "Accepted %",
-            "Qualified",
-            "Qualified %",
-            "Won",
-            "Won %",
-            "Rejected or disqualified",
+            gettext("Month"),
+            gettext("Handed to sales"),
+            gettext("Accepted"),
+            gettext("Accepted %"),
+            gettext("Qualified"),
+            gettext("Qualified %"),
+            gettext("Won"),
+            gettext("Won %"),
+            gettext("Rejected or disqualified"),
         ],
         [
             [
@@ -324,40 +362,40 @@ def show_feedback(filters: Filters) -> Shown:
         "type": "bar",
         "labels": [f"{row.month:%Y-%m}" for row in rows],
         "datasets": [
-            {"label": "Handed to sales", "data": [row.handoffs for row in rows]},
-            {"label": "Accepted", "data": [row.accepted for row in rows]},
-            {"label": "Qualified", "data": [row.qualified for row in rows]},
-            {"label": "Won", "data": [row.won for row in rows]},
+            {"label": gettext("Handed to sales"), "data": [row.handoffs for row in rows]},
+            {"label": gettext("Accepted"), "data": [row.accepted for row in rows]},
+            {"label": gettext("Qualified"), "data": [row.qualified for row in rows]},
+            {"label": gettext("Won"), "data": [row.won for row in rows]},
         ],
     }
     return Shown(table, chart=chart if rows else None)
 
 
-NOT_DEFINED = "not defined"
+NOT_DEFINED = gettext_noop("not defined")
 
 
 def show_campaigns(filters: Filters) -> Shown:
     rows = queries.campaign_returns(filters)
-    touch = ATTRIBUTIONS[filters.attribution]
+    touch = gettext(ATTRIBUTIONS[filters.attribution])
     table = Table(
         [
-            "Campaign",
-            "Name",
-            "Channel",
-            "Leads (first touch)",
-            "Leads (last touch)",
-            f"MQLs ({touch})",
-            f"SQLs ({touch})",
-            f"Won ({touch})",
-            f"Revenue ({touch})",
-            "Cost",
-            "Cost per MQL",
-            "Return on cost",
+            gettext("Campaign"),
+            gettext("Name"),
+            gettext("Channel"),
+            gettext("Leads (first touch)"),
+            gettext("Leads (last touch)"),
+            gettext("MQLs ({touch})").format(touch=touch),
+            gettext("SQLs ({touch})").format(touch=touch),
+            gettext("Won ({touch})").format(touch=touch),
+            gettext("Revenue ({touch})").format(touch=touch),
+            gettext("Cost"),
+            gettext("Cost per MQL"),
+            gettext("Return on cost"),
         ],
         [
             [
                 row.key,
-                row.campaign.name if row.campaign else NOT_DEFINED,
+                row.campaign.name if row.campaign else gettext(NOT_DEFINED),
                 row.campaign.channel if row.campaign else "",
                 str(row.first_touch_leads),
                 str(row.last_touch_leads),
@@ -380,9 +418,12 @@ def show_campaigns(filters: Filters) -> Shown:
         "type": "bar",
         "labels": [row.campaign.name for row in defined if row.campaign],
         "datasets": [
-            {"label": f"Revenue ({touch})", "data": [float(row.attributed.revenue) for row in defined]},
             {
-                "label": "Cost",
+                "label": gettext("Revenue ({touch})").format(touch=touch),
+                "data": [float(row.attributed.revenue) for row in defined],
+            },
+            {
+                "label": gettext("Cost"),
                 "data": [
                     float(row.campaign.cost) if row.campaign and row.campaign.cost is not None else None
                     for row in defined
@@ -397,21 +438,21 @@ def show_deadlines(filters: Filters) -> Shown:
     rows = queries.feedback_deadlines(filters)
     table = Table(
         [
-            "Team",
-            "Rep",
-            "Deadline (days)",
-            "Hand-offs",
-            "Answered in time",
-            "Answered late",
-            "Overdue now",
-            "Within the deadline",
-            "Answered in time %",
-            "Most days overdue",
+            gettext("Team"),
+            gettext("Rep"),
+            gettext("Deadline (days)"),
+            gettext("Hand-offs"),
+            gettext("Answered in time"),
+            gettext("Answered late"),
+            gettext("Overdue now"),
+            gettext("Within the deadline"),
+            gettext("Answered in time %"),
+            gettext("Most days overdue"),
         ],
         [
             [
                 row.team,
-                row.rep or "All reps",
+                row.rep or gettext("All reps"),
                 str(row.days),
                 str(row.handoffs),
                 str(row.in_time),
@@ -430,16 +471,16 @@ def show_deadlines(filters: Filters) -> Shown:
         "type": "bar",
         "labels": [row.team for row in teams],
         "datasets": [
-            {"label": "Answered in time", "data": [row.in_time for row in teams]},
-            {"label": "Answered late", "data": [row.late for row in teams]},
-            {"label": "Overdue now", "data": [row.overdue for row in teams]},
+            {"label": gettext("Answered in time"), "data": [row.in_time for row in teams]},
+            {"label": gettext("Answered late"), "data": [row.late for row in teams]},
+            {"label": gettext("Overdue now"), "data": [row.overdue for row in teams]},
         ],
     }
     return Shown(table, chart=chart if teams else None)
 
 
 def _bands(bands: tuple[figures.Band, ...]) -> str:
-    return ", ".join(f"{name} {span}" for name, span in figures.bands_described(bands))
+    return ", ".join(f"{name} {span}" for name, span in _bands_described(bands))
 
 
 REPORTS: tuple[Report, ...] = (
@@ -448,147 +489,187 @@ REPORTS: tuple[Report, ...] = (
         gettext_noop("Conversion by score group"),
         gettext_noop("Do leads in higher score groups buy more often?"),
         (
-            "Each lead counts once, in the score group its total score was in when it was first handed to "
-            "sales (entered a sales queue): the score it had then, read back from the score ledger, placed "
-            "by the groups' minimum scores as they are now.",
+            gettext_noop(
+                "Each lead counts once, in the score group its total score was in when it was first handed to "
+                "sales (entered a sales queue): the score it had then, read back from the score ledger, placed "
+                "by the groups' minimum scores as they are now."
+            ),
             CONVERTED,
         ),
         ("start", "end", "source", "team"),
         show_by_group,
-        dates="the lead's first hand-off to sales",
+        dates=gettext_noop("the lead's first hand-off to sales"),
     ),
     Report(
         "fit-engagement",
         gettext_noop("Conversion by fit and engagement"),
         gettext_noop("Which mix of fit (who the lead is) and engagement (what it did) buys?"),
         (
-            "Each lead counts once, by its fit and engagement scores when it was first handed to sales "
-            "(read back from the score ledger).",
-            f"Fit bands: {_bands(figures.FIT_BANDS)} points. Engagement bands: {_bands(figures.ENGAGEMENT_BANDS)} "
-            "points. A1 is the best cell.",
-            "The colour of a cell grows with its conversion rate, relative to the best cell shown.",
+            gettext_noop(
+                "Each lead counts once, by its fit and engagement scores when it was first handed to sales "
+                "(read back from the score ledger)."
+            ),
+            gettext_noop(
+                "Fit bands: {fit_bands} points. Engagement bands: {engagement_bands} points. A1 is the best cell."
+            ),
+            gettext_noop("The colour of a cell grows with its conversion rate, relative to the best cell shown."),
             CONVERTED,
         ),
         ("start", "end", "source", "team", "group"),
         show_grid,
-        dates="the lead's first hand-off to sales",
+        dates=gettext_noop("the lead's first hand-off to sales"),
     ),
     Report(
         "rule-lift",
         gettext_noop("Rule lift"),
         gettext_noop("Which scoring rules earn their points?"),
         (
-            "Leads: those created in the date range. A rule scored a lead when its rows in the score ledger "
-            "for that lead add up to more or less than zero (an award a rescore took back whole does not count).",
-            "Lift: the conversion rate of the leads the rule scored divided by that of the leads it did not. "
-            f"Above {figures.TIMES}1.00 the rule picks buyers; below, its points go to leads that buy less. "
-            f"{NONE}: nothing to compare with (no leads on one side, or none of the others converted).",
+            gettext_noop(
+                "Leads: those created in the date range. A rule scored a lead when its rows in the score ledger "
+                "for that lead add up to more or less than zero (an award a rescore took back whole does not count)."
+            ),
+            gettext_noop(
+                "Lift: the conversion rate of the leads the rule scored divided by that of the leads it did not. "
+                "Above {times}1.00 the rule picks buyers; below, its points go to leads that buy less. "
+                "{none}: nothing to compare with (no leads on one side, or none of the others converted)."
+            ),
             CONVERTED,
         ),
         ("start", "end", "source"),
         show_rule_lift,
-        dates="the lead's creation",
+        dates=gettext_noop("the lead's creation"),
     ),
     Report(
         "speed-to-lead",
         gettext_noop("Speed to lead"),
         gettext_noop("How fast does sales pick up the leads marketing hands over?"),
         (
-            "One row per team (All reps), then one per rep: the hand-offs assigned to or claimed by them.",
-            "Routed: the lead entered the sales queue. Claimed: a rep claimed it (accepting without "
-            "claiming counts as claiming then). Accepted: the first time a rep accepted it. Times are "
-            "medians, in hours.",
-            "SLA breaches: hand-offs claimed (or closed) later than the team's SLA, or still waiting past it. "
-            "Escalated: hand-offs the SLA task escalated.",
+            gettext_noop(
+                "One row per team (All reps), then one per rep: the hand-offs assigned to or claimed by them."
+            ),
+            gettext_noop(
+                "Routed: the lead entered the sales queue. Claimed: a rep claimed it (accepting without "
+                "claiming counts as claiming then). Accepted: the first time a rep accepted it. Times are "
+                "medians, in hours."
+            ),
+            gettext_noop(
+                "SLA breaches: hand-offs claimed (or closed) later than the team's SLA, or still waiting past it. "
+                "Escalated: hand-offs the SLA task escalated."
+            ),
         ),
         ("start", "end", "source", "team"),
         show_speed,
-        dates="entering the sales queue",
+        dates=gettext_noop("entering the sales queue"),
     ),
     Report(
         "rejection-reasons",
         gettext_noop("Rejection and disqualification reasons"),
         gettext_noop("Why does sales turn leads down?"),
         (
-            "Every rejection (not ready for sales) and disqualification (BANT) with the reason the rep gave, "
-            "most frequent first; the share is of all rejections, or all disqualifications, shown.",
+            gettext_noop(
+                "Every rejection (not ready for sales) and disqualification (BANT) with the reason the rep gave, "
+                "most frequent first; the share is of all rejections, or all disqualifications, shown."
+            ),
         ),
         ("start", "end", "source", "team"),
         show_reasons,
-        dates="the rejection or disqualification",
+        dates=gettext_noop("the rejection or disqualification"),
     ),
     Report(
         "nurture",
         gettext_noop("Nurture sequences and steps"),
         gettext_noop("Which sequences and steps move leads?"),
         (
-            "Per sequence (All steps), then per step. Sent: handed to the mail server. Opened and clicked: "
-            "sent messages opened or clicked at least once (rates are of those sent). Unsubscribed: the "
-            "lead unsubscribed while this was the last step it got. Bounced: refused by the mail server.",
-            "Converted afterwards: the lead has a won outcome dated after the step was sent to it; a "
-            "sequence counts each such lead once.",
+            gettext_noop(
+                "Per sequence (All steps), then per step. Sent: handed to the mail server. Opened and clicked: "
+                "sent messages opened or clicked at least once (rates are of those sent). Unsubscribed: the "
+                "lead unsubscribed while this was the last step it got. Bounced: refused by the mail server."
+            ),
+            gettext_noop(
+                "Converted afterwards: the lead has a won outcome dated after the step was sent to it; a "
+                "sequence counts each such lead once."
+            ),
         ),
         ("start", "end", "source", "sequence"),
         show_nurture,
-        dates="the step going out",
+        dates=gettext_noop("the step going out"),
     ),
     Report(
         "feedback-loop",
         gettext_noop("The feedback loop"),
         gettext_noop("Of the leads passed to sales, how many progressed?"),
         (
-            "Hand-offs to sales by the month they entered the queue. Accepted counts those sales accepted, "
-            "qualified or won (qualifying and winning imply accepting); Qualified those qualified or won; "
-            "Won those won. Percentages are of the hand-offs of the month.",
-            "The score group filter uses the group the lead's score was in at the hand-off.",
+            gettext_noop(
+                "Hand-offs to sales by the month they entered the queue. Accepted counts those sales accepted, "
+                "qualified or won (qualifying and winning imply accepting); Qualified those qualified or won; "
+                "Won those won. Percentages are of the hand-offs of the month."
+            ),
+            gettext_noop("The score group filter uses the group the lead's score was in at the hand-off."),
         ),
         ("start", "end", "source", "team", "group"),
         show_feedback,
-        dates="entering the sales queue",
+        dates=gettext_noop("entering the sales queue"),
     ),
     Report(
         "campaigns",
         gettext_noop("Campaigns and what they return"),
         gettext_noop("Do marketing's campaigns bring leads that buy, and do they earn back what they cost?"),
         (
-            "A lead's campaign touches are its interactions with a campaign property (nurture's opens and "
-            "clicks carry their step's campaign; other senders set it). Its first touch is the one that "
-            "happened first, its last touch the one that happened last (by when they happened, not when they "
-            "arrived). Each lead counts once in each of the two Leads columns.",
-            "MQLs, SQLs, Won and Revenue go to the touch chosen as Attribution (first touch unless chosen "
-            "otherwise): MQLs and SQLs are those leads that ever reached that stage or a later one (the stage "
-            "history, or their stage now); Won those with a won outcome; Revenue adds up the amounts of their "
-            "won outcomes.",
-            "Cost is the campaign's whole cost, whatever the dates. Cost per MQL: cost / MQLs. Return on cost: "
-            f"(revenue - cost) / cost. {NONE}: no cost given (or none spent), or no MQLs.",
-            f'A key interactions carry that no campaign defines is listed as "{NOT_DEFINED}": define it '
-            "(admin: Campaigns, or the model file's campaigns) to give it a name and a cost.",
+            gettext_noop(
+                "A lead's campaign touches are its interactions with a campaign property (nurture's opens and "
+                "clicks carry their step's campaign; other senders set it). Its first touch is the one that "
+                "happened first, its last touch the one that happened last (by when they happened, not when they "
+                "arrived). Each lead counts once in each of the two Leads columns."
+            ),
+            gettext_noop(
+                "MQLs, SQLs, Won and Revenue go to the touch chosen as Attribution (first touch unless chosen "
+                "otherwise): MQLs and SQLs are those leads that ever reached that stage or a later one (the stage "
+                "history, or their stage now); Won those with a won outcome; Revenue adds up the amounts of their "
+                "won outcomes."
+            ),
+            gettext_noop(
+                "Cost is the campaign's whole cost, whatever the dates. Cost per MQL: cost / MQLs. Return on cost: "
+                "(revenue - cost) / cost. {none}: no cost given (or none spent), or no MQLs."
+            ),
+            gettext_noop(
+                'A key interactions carry that no campaign defines is listed as "{not_defined}": define it '
+                "(admin: Campaigns, or the model file's campaigns) to give it a name and a cost."
+            ),
         ),
         ("start", "end", "source", "attribution"),
         show_campaigns,
-        dates="the touch (the first touch for its column, the last touch for its own)",
+        dates=gettext_noop("the touch (the first touch for its column, the last touch for its own)"),
     ),
     Report(
         "feedback-deadlines",
         gettext_noop("Sales feedback deadlines"),
         gettext_noop("Does sales say what became of the leads marketing hands over, in the days it promised?"),
         (
-            "Each team may promise feedback within a number of days of a hand-off (Deadline, set on the team "
-            "in the admin); only teams with one are shown, and every hand-off is judged by the team's "
-            "deadline as it is now. One row per team (All reps), then one per rep: the hand-offs they own "
-            "(Not assigned: nobody owns it).",
-            "Feedback: the first outcome recorded on the hand-off other than claimed and escalated, that is "
-            "accepted, rejected, qualified, disqualified, opportunity created, won or lost, whether a rep "
-            "gave it on the sales page or a CRM reported it.",
-            "Answered in time: the first feedback came by the deadline (the hand-off plus the days). "
-            "Answered late: after it. Overdue now: no feedback yet and the deadline is past; the sales "
-            "page marks these. Within the deadline: no feedback yet, the deadline not past. Answered in "
-            "time % is of the hand-offs whose deadline was met, missed or is past.",
-            "Most days overdue: of the hand-offs overdue now, the longest, counting every day begun past the deadline.",
+            gettext_noop(
+                "Each team may promise feedback within a number of days of a hand-off (Deadline, set on the team "
+                "in the admin); only teams with one are shown, and every hand-off is judged by the team's "
+                "deadline as it is now. One row per team (All reps), then one per rep: the hand-offs they own "
+                "(Not assigned: nobody owns it)."
+            ),
+            gettext_noop(
+                "Feedback: the first outcome recorded on the hand-off other than claimed and escalated, that is "
+                "accepted, rejected, qualified, disqualified, opportunity created, won or lost, whether a rep "
+                "gave it on the sales page or a CRM reported it."
+            ),
+            gettext_noop(
+                "Answered in time: the first feedback came by the deadline (the hand-off plus the days). "
+                "Answered late: after it. Overdue now: no feedback yet and the deadline is past; the sales "
+                "page marks these. Within the deadline: no feedback yet, the deadline not past. The share "
+                "answered in time is of the hand-offs whose deadline was met, missed or is past."
+            ),
+            gettext_noop(
+                "Most days overdue: of the hand-offs overdue now, the longest, counting every day begun past the "
+                "deadline."
+            ),
         ),
         ("start", "end", "source", "team"),
         show_deadlines,
-        dates="entering the sales queue",
+        dates=gettext_noop("entering the sales queue"),
     ),
 )
 

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from reports import overview as sections
@@ -24,6 +25,23 @@ from reports.tables import BY_SLUG, REPORTS, Report
 from scoring.services import predictive as predictive_scoring
 
 View = Callable[..., HttpResponse]
+
+
+def chart_words() -> dict[str, str]:
+    """The words the charts' scripts write (legends, axis titles), in the reader's
+    language: the scripts take them from the page rather than carry English of their own."""
+    return {
+        "leads": gettext("Leads"),
+        "reached": gettext("Leads that reached it"),
+        "within_sla": gettext("Waiting, within the SLA"),
+        "past_sla": gettext("Waiting past the SLA"),
+        "mqls_delivered": gettext("MQLs delivered"),
+        "target": gettext("Target"),
+        "effect_share": gettext("Share of the effect (%)"),
+        "perfect": gettext("Perfect"),
+        "probability_given": gettext("Probability given"),
+        "share_converted": gettext("Share that converted"),
+    }
 
 
 def report_settings(view: View) -> View:
@@ -98,6 +116,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         {
             "sections": {s.key: s for s in found_all},
             "charts": {s.key: s.chart for s in found_all if s.chart},
+            "chart_words": chart_words(),
             "now": now,
         },
     )
@@ -170,4 +189,4 @@ def predictive(request: HttpRequest) -> HttpResponse:
             "calibration": metrics.get("calibration", {"predicted": [], "observed": []}),
             "distribution": found["distribution"],
         }
-    return render(request, "reports/predictive.html", {**found, "charts": charts})
+    return render(request, "reports/predictive.html", {**found, "charts": charts, "chart_words": chart_words()})

@@ -13,7 +13,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from routing import services
@@ -381,13 +381,18 @@ class RepAdmin(admin.ModelAdmin[Rep]):
         except (smtplib.SMTPException, OSError, ValueError) as exc:
             self.message_user(
                 request,
-                f"The rep {rep.user.get_username()} was added, but the invitation was not sent: {_mail_error(exc)}. "
-                "Select them in the list and choose 'Send an invitation to set a password' once the mail server "
-                "takes it.",
+                gettext(
+                    "The rep {name} was added, but the invitation was not sent: {error}. Select them in the list "
+                    "and choose 'Send an invitation to set a password' once the mail server takes it."
+                ).format(name=rep.user.get_username(), error=_mail_error(exc)),
                 messages.WARNING,
             )
         else:
-            self.message_user(request, f"An invitation to set a password went to {rep.user.email}.", messages.SUCCESS)
+            self.message_user(
+                request,
+                gettext("An invitation to set a password went to {email}.").format(email=rep.user.email),
+                messages.SUCCESS,
+            )
 
     @admin.action(description=_("Send an invitation to set a password (to the rep's own email)"))
     def send_invitation(self, request: HttpRequest, queryset: QuerySet[Rep]) -> None:
@@ -400,9 +405,11 @@ class RepAdmin(admin.ModelAdmin[Rep]):
             else:
                 sent.append(rep.user.get_username())
         if sent:
-            self.message_user(request, f"Invitation sent to {', '.join(sent)}.", messages.SUCCESS)
+            self.message_user(
+                request, gettext("Invitation sent to {names}.").format(names=", ".join(sent)), messages.SUCCESS
+            )
         if failed:
-            self.message_user(request, f"Not sent: {'; '.join(failed)}.", messages.ERROR)
+            self.message_user(request, gettext("Not sent: {names}.").format(names="; ".join(failed)), messages.ERROR)
 
 
 @admin.register(QueueItem)
@@ -467,7 +474,15 @@ class NotificationAdmin(ReadOnlyAdmin):
     )
     def send_again(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         count = services.notifications_send_again(ids=queryset.values_list("pk", flat=True))
-        self.message_user(request, f"{count} unknown notification(s) back in the outbox.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "{count} unknown notification back in the outbox.",
+                "{count} unknown notifications back in the outbox.",
+                count,
+            ).format(count=count),
+            messages.SUCCESS,
+        )
 
     @admin.action(
         description=_("Mark the selected unknown notifications sent (the mail server has them)"),
@@ -475,4 +490,10 @@ class NotificationAdmin(ReadOnlyAdmin):
     )
     def mark_sent(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         count = services.notifications_mark_sent(ids=queryset.values_list("pk", flat=True))
-        self.message_user(request, f"{count} unknown notification(s) marked sent.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "{count} unknown notification marked sent.", "{count} unknown notifications marked sent.", count
+            ).format(count=count),
+            messages.SUCCESS,
+        )

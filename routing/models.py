@@ -28,14 +28,24 @@ class Team(models.Model):
         REASSIGN = "reassign", _("Reassign to the next rep (round robin)")
         NOTIFY = "notify", _("Notify the team lead")
 
-    key = models.SlugField(max_length=60, unique=True, help_text=_("Stable name used in model files."))
-    name = models.CharField(max_length=100)
-    assignment = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
-    sla_hours = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("A lead unclaimed this many hours is escalated once. Empty: no SLA.")
+    key = models.SlugField(
+        verbose_name=_("key"), max_length=60, unique=True, help_text=_("Stable name used in model files.")
     )
-    sla_action = models.CharField(max_length=10, choices=SlaAction.choices, default=SlaAction.NOTIFY)
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    assignment = models.CharField(
+        verbose_name=_("assignment"), max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN
+    )
+    sla_hours = models.PositiveIntegerField(
+        verbose_name=_("SLA hours"),
+        null=True,
+        blank=True,
+        help_text=_("A lead unclaimed this many hours is escalated once. Empty: no SLA."),
+    )
+    sla_action = models.CharField(
+        verbose_name=_("SLA action"), max_length=10, choices=SlaAction.choices, default=SlaAction.NOTIFY
+    )
     feedback_days = models.PositiveSmallIntegerField(
+        verbose_name=_("feedback days"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
@@ -45,11 +55,20 @@ class Team(models.Model):
         ),
     )
     team_lead = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("team lead"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    email = models.EmailField(blank=True, help_text=_("Where team notifications go (else the team lead's email)."))
+    email = models.EmailField(
+        verbose_name=_("email"), blank=True, help_text=_("Where team notifications go (else the team lead's email).")
+    )
     # The rep who got the last round-robin lead: the next one starts after them.
-    last_rep = models.ForeignKey("Rep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_rep = models.ForeignKey(
+        "Rep", verbose_name=_("last rep"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("team")
@@ -63,10 +82,16 @@ class Team(models.Model):
 class Rep(models.Model):
     """A sales rep: a user in a team, with availability and a capacity of open leads."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep")
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="reps")
-    available = models.BooleanField(default=True, help_text=_("Unavailable reps (holidays…) get no new leads."))
-    capacity = models.PositiveIntegerField(default=50, help_text=_("At most this many open leads at once."))
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="rep"
+    )
+    team = models.ForeignKey(Team, verbose_name=_("team"), on_delete=models.CASCADE, related_name="reps")
+    available = models.BooleanField(
+        verbose_name=_("available"), default=True, help_text=_("Unavailable reps (holidays…) get no new leads.")
+    )
+    capacity = models.PositiveIntegerField(
+        verbose_name=_("capacity"), default=50, help_text=_("At most this many open leads at once.")
+    )
 
     class Meta:
         verbose_name = _("rep")
@@ -80,13 +105,17 @@ class Rep(models.Model):
 class TerritoryRule(models.Model):
     """Leads whose attribute matches go to this rep (first matching rule wins)."""
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="territories")
-    position = models.PositiveIntegerField(default=0)
+    team = models.ForeignKey(Team, verbose_name=_("team"), on_delete=models.CASCADE, related_name="territories")
+    position = models.PositiveIntegerField(verbose_name=_("position"), default=0)
     field = models.CharField(
-        max_length=120, help_text=_("A lead field such as country or industry, or attributes.<name>.")
+        verbose_name=_("field"),
+        max_length=120,
+        help_text=_("A lead field such as country or industry, or attributes.<name>."),
     )
-    values = models.JSONField(help_text=_('Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].'))
-    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="territories")
+    values = models.JSONField(
+        verbose_name=_("values"), help_text=_('Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].')
+    )
+    rep = models.ForeignKey(Rep, verbose_name=_("rep"), on_delete=models.CASCADE, related_name="territories")
 
     class Meta:
         verbose_name = _("territory rule")
@@ -109,27 +138,34 @@ class TerritoryRule(models.Model):
 class RoutingRule(models.Model):
     """When something happens to a lead (its trigger) and the conditions hold, do these actions in order."""
 
-    key = models.SlugField(max_length=100, unique=True)
-    name = models.CharField(max_length=200)
-    active = models.BooleanField(default=True)
-    position = models.PositiveIntegerField(default=0, help_text=_("Rules run in this order."))
-    trigger = models.CharField(max_length=20, choices=[(t.value, t.label) for t in Trigger])
+    key = models.SlugField(verbose_name=_("key"), max_length=100, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    active = models.BooleanField(verbose_name=_("active"), default=True)
+    position = models.PositiveIntegerField(
+        verbose_name=_("position"), default=0, help_text=_("Rules run in this order.")
+    )
+    trigger = models.CharField(verbose_name=_("trigger"), max_length=20, choices=[(t.value, t.label) for t in Trigger])
     group = models.ForeignKey(
         ScoreGroup,
+        verbose_name=_("group"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("For 'enters group' and 'leaves group'."),
     )
-    threshold = models.IntegerField(null=True, blank=True, help_text=_("For 'score rises to' and 'score falls below'."))
+    threshold = models.IntegerField(
+        verbose_name=_("threshold"), null=True, blank=True, help_text=_("For 'score rises to' and 'score falls below'.")
+    )
     probability = models.PositiveSmallIntegerField(
+        verbose_name=_("probability"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
         help_text=_("For 'predicted probability rises to / falls below': a percent, 1 to 99."),
     )
     stage = models.CharField(
+        verbose_name=_("stage"),
         max_length=20,
         choices=LifecycleStage.choices,
         blank=True,
@@ -167,13 +203,17 @@ class RoutingCondition(models.Model):
     Checked where conditions come in (the admin's form, the model file) with
     :func:`scoring.rules.check_condition`, as scoring's fit conditions are."""
 
-    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="conditions")
-    position = models.PositiveSmallIntegerField(default=0)
+    rule = models.ForeignKey(RoutingRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="conditions")
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
     field = models.CharField(
-        max_length=120, help_text=_("A lead field (country, industry, company_size…) or attributes.<name>.")
+        verbose_name=_("field"),
+        max_length=120,
+        help_text=_("A lead field (country, industry, company_size…) or attributes.<name>."),
     )
-    operator = models.CharField(max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator])
-    value = models.JSONField(null=True, blank=True)
+    operator = models.CharField(
+        verbose_name=_("operator"), max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator]
+    )
+    value = models.JSONField(verbose_name=_("value"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("routing condition")
@@ -221,13 +261,21 @@ class RoutingAction(models.Model):
         ADD_TAG = "add_tag", _("Add a tag")
         WEBHOOK = "webhook", _("Call a webhook")
 
-    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="actions")
-    position = models.PositiveIntegerField(default=0)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    sequence = models.ForeignKey("nurture.Sequence", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    stage = models.CharField(max_length=20, choices=LifecycleStage.choices, blank=True)
+    rule = models.ForeignKey(RoutingRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="actions")
+    position = models.PositiveIntegerField(verbose_name=_("position"), default=0)
+    kind = models.CharField(verbose_name=_("kind"), max_length=20, choices=Kind.choices)
+    sequence = models.ForeignKey(
+        "nurture.Sequence",
+        verbose_name=_("sequence"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    stage = models.CharField(verbose_name=_("stage"), max_length=20, choices=LifecycleStage.choices, blank=True)
     team = models.ForeignKey(
         Team,
+        verbose_name=_("team"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -236,25 +284,32 @@ class RoutingAction(models.Model):
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("Assign owner: this person (instead of a team's assignment)."),
     )
-    tag = models.CharField(max_length=60, blank=True, help_text=_("Add tag: kept in the lead's attributes.tags."))
+    tag = models.CharField(
+        verbose_name=_("tag"), max_length=60, blank=True, help_text=_("Add tag: kept in the lead's attributes.tags.")
+    )
     url = models.URLField(
+        verbose_name=_("URL"),
         blank=True,
         validators=[validate_webhook_url],
         help_text=_("Webhook: the URL that receives a signed JSON POST (a public address)."),
     )
     # Encrypted at rest; the admin never shows it back (blank keeps it).
     secret = EncryptedTextField(
+        verbose_name=_("secret"),
         blank=True,
         validators=[MaxLengthValidator(SECRET_MAX_LENGTH)],
         help_text=_("Webhook: the shared secret of the HMAC-SHA256 signature."),
     )
-    message = models.CharField(max_length=300, blank=True, help_text=_("Notify: a line added to the email."))
+    message = models.CharField(
+        verbose_name=_("message"), max_length=300, blank=True, help_text=_("Notify: a line added to the email.")
+    )
 
     class Meta:
         verbose_name = _("routing action")
@@ -321,10 +376,12 @@ class ActionRun(models.Model):
     """An action done for a transition: at most once, whatever re-runs."""
 
     # action_once_per_transition leads with the transition: no index of its own.
-    transition = models.ForeignKey(GroupTransition, on_delete=models.CASCADE, related_name="+", db_index=False)
-    action = models.ForeignKey(RoutingAction, on_delete=models.CASCADE, related_name="runs")
-    done_at = models.DateTimeField(auto_now_add=True)
-    outcome = models.CharField(max_length=300, blank=True)
+    transition = models.ForeignKey(
+        GroupTransition, verbose_name=_("transition"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    action = models.ForeignKey(RoutingAction, verbose_name=_("action"), on_delete=models.CASCADE, related_name="runs")
+    done_at = models.DateTimeField(verbose_name=_("done at"), auto_now_add=True)
+    outcome = models.CharField(verbose_name=_("outcome"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("action run")
@@ -355,30 +412,41 @@ class QueueItem(models.Model):
     OPEN_STATUSES = (Status.OPEN, Status.CLAIMED, Status.ACCEPTED, Status.QUALIFIED)
     CLOSED_STATUSES = (Status.REJECTED, Status.DISQUALIFIED, Status.WON, Status.LOST)
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="queue_items")
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="queue_items")
     # Team and owner are read through the partial indexes below (open items); only
     # deleting a team or a user looks up every item of theirs.
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="items", db_index=False)
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), on_delete=models.PROTECT, related_name="items", db_index=False
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="queue_items",
         db_index=False,
     )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
-    entered_at = models.DateTimeField()
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    escalated_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    reason = models.CharField(max_length=300, blank=True, help_text=_("Why it was rejected, disqualified or lost."))
-    budget = models.CharField(max_length=200, blank=True)
-    authority = models.CharField(max_length=200, blank=True)
-    need = models.CharField(max_length=200, blank=True)
-    timeline = models.CharField(max_length=200, blank=True)
+    status = models.CharField(verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.OPEN)
+    entered_at = models.DateTimeField(verbose_name=_("entered at"))
+    claimed_at = models.DateTimeField(verbose_name=_("claimed at"), null=True, blank=True)
+    escalated_at = models.DateTimeField(verbose_name=_("escalated at"), null=True, blank=True)
+    closed_at = models.DateTimeField(verbose_name=_("closed at"), null=True, blank=True)
+    reason = models.CharField(
+        verbose_name=_("reason"), max_length=300, blank=True, help_text=_("Why it was rejected, disqualified or lost.")
+    )
+    budget = models.CharField(verbose_name=_("budget"), max_length=200, blank=True)
+    authority = models.CharField(verbose_name=_("authority"), max_length=200, blank=True)
+    need = models.CharField(verbose_name=_("need"), max_length=200, blank=True)
+    timeline = models.CharField(verbose_name=_("timeline"), max_length=200, blank=True)
     transition = models.ForeignKey(
-        GroupTransition, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        GroupTransition,
+        verbose_name=_("transition"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -442,22 +510,37 @@ class Outcome(models.Model):
         Kind.LOST,
     )
 
-    item = models.ForeignKey(QueueItem, null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes")
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="outcomes", db_index=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    reason = models.CharField(max_length=300, blank=True)
+    item = models.ForeignKey(
+        QueueItem, verbose_name=_("item"), null=True, blank=True, on_delete=models.CASCADE, related_name="outcomes"
+    )
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="outcomes", db_index=False
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=20, choices=Kind.choices)
+    reason = models.CharField(verbose_name=_("reason"), max_length=300, blank=True)
     # The deal's value, in the installation's currency (Leadflow keeps no currency).
-    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    total_score = models.IntegerField(help_text=_("The lead's total score when it happened."))
+    amount = models.DecimalField(verbose_name=_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
+    total_score = models.IntegerField(
+        verbose_name=_("total score"), help_text=_("The lead's total score when it happened.")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     source = models.CharField(
-        max_length=100, blank=True, db_default="", help_text=_("Who reported it from outside, e.g. api:<key prefix>.")
+        verbose_name=_("source"),
+        max_length=100,
+        blank=True,
+        db_default="",
+        help_text=_("Who reported it from outside, e.g. api:<key prefix>."),
     )
     # The reporting system's id for this outcome: the same id twice is recorded once.
-    client_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
-    at = models.DateTimeField()
+    client_id = models.CharField(verbose_name=_("client id"), max_length=200, null=True, blank=True)  # noqa: DJ001
+    at = models.DateTimeField(verbose_name=_("at"))
 
     class Meta:
         verbose_name = _("outcome")
@@ -490,18 +573,25 @@ class Notification(models.Model):
         SENT = "sent", _("Sent")
         UNKNOWN = "unknown", _("Unknown (the sender stopped mid-send): check the mail server's log")
 
-    to = models.JSONField(help_text=_("Addresses."))
-    subject = models.CharField(max_length=300)
-    body = models.TextField()
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    claimed_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("When a sender last took it; its lease runs from then.")
+    to = models.JSONField(verbose_name=_("to"), help_text=_("Addresses."))
+    subject = models.CharField(verbose_name=_("subject"), max_length=300)
+    body = models.TextField(verbose_name=_("body"))
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    attempts = models.PositiveSmallIntegerField(default=0, help_text=_("How many times a sender took it."))
-    sent_at = models.DateTimeField(null=True, blank=True)
-    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    claimed_at = models.DateTimeField(
+        verbose_name=_("claimed at"),
+        null=True,
+        blank=True,
+        help_text=_("When a sender last took it; its lease runs from then."),
+    )
+    attempts = models.PositiveSmallIntegerField(
+        verbose_name=_("attempts"), default=0, help_text=_("How many times a sender took it.")
+    )
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    error = models.CharField(verbose_name=_("error"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("notification")
@@ -524,14 +614,14 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", _("Delivered")
         FAILED = "failed", _("Failed (gave up)")
 
-    run = models.OneToOneField(ActionRun, on_delete=models.CASCADE, related_name="webhook")
-    url = models.URLField()
-    payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    run = models.OneToOneField(ActionRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="webhook")
+    url = models.URLField(verbose_name=_("URL"))
+    payload = models.JSONField(verbose_name=_("payload"))
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(verbose_name=_("next attempt at"))
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    delivered_at = models.DateTimeField(verbose_name=_("delivered at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("webhook delivery")
@@ -547,11 +637,13 @@ class WebhookDelivery(models.Model):
 class WebhookAttempt(models.Model):
     """Every try of a webhook delivery, kept for the admin."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
-    at = models.DateTimeField()
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=300, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
+    delivery = models.ForeignKey(
+        WebhookDelivery, verbose_name=_("delivery"), on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    at = models.DateTimeField(verbose_name=_("at"))
+    status_code = models.PositiveIntegerField(verbose_name=_("status code"), null=True, blank=True)
+    error = models.CharField(verbose_name=_("error"), max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(verbose_name=_("duration (ms)"), default=0)
 
     class Meta:
         verbose_name = _("webhook attempt")

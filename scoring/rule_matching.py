@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower, Trim
 from django.db.models.lookups import Exact
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from scoring import rules as pure
 from scoring.models import Interaction, Lead, ScoringRule
@@ -86,12 +87,14 @@ def _fit_matches(rule: pure.Rule) -> RuleMatches:
     if all(p is not None for p in parts):
         joined = operator.and_ if rule.match is pure.Match.ALL else operator.or_
         where = reduce(joined, [p for p in parts if p is not None]) if parts else Q()
-        return RuleMatches(Lead.objects.filter(where).count(), "leads whose fields match its conditions now")
+        return RuleMatches(Lead.objects.filter(where).count(), gettext("leads whose fields match its conditions now"))
     leads = Lead.objects.only(*Lead.FIT_FIELDS, "attributes").order_by()[:PYTHON_LIMIT]
     count = sum(1 for lead in leads.iterator(chunk_size=2000) if pure.conditions_hold(rule, lead.rule_values()))
-    words = "leads whose fields match its conditions now"
+    words = gettext("leads whose fields match its conditions now")
     if Lead.objects.count() > PYTHON_LIMIT:
-        words += f" (among the first {PYTHON_LIMIT:,} leads)"
+        words = gettext("leads whose fields match its conditions now (among the first {count} leads)").format(
+            count=PYTHON_LIMIT
+        )
     return RuleMatches(count, words)
 
 
@@ -100,7 +103,7 @@ def _engagement_matches(rule: pure.Rule) -> RuleMatches:
     interactions = Interaction.objects.filter(
         type__in=sorted(rule.interaction_types), occurred_at__gte=since, lead__isnull=False
     )
-    words = f"leads with an interaction it scores in the last {ENGAGEMENT_DAYS} days"
+    words = gettext("leads with an interaction it scores in the last {days} days").format(days=ENGAGEMENT_DAYS)
     if not rule.conditions:
         return RuleMatches(interactions.values("lead_id").distinct().count(), words)
     leads: set[int] = set()

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from nurture import services
 from nurture.models import Delivery, Enrollment
@@ -48,7 +49,11 @@ class EnrollmentAdmin(admin.ModelAdmin[Enrollment]):
     @admin.action(description=_("Exit selected enrollments"))
     def exit_selected(self, request: HttpRequest, queryset: QuerySet[Enrollment]) -> None:
         count = services.enrollments_exit(enrollment_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} enrollment(s) exited.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("{count} enrollment exited.", "{count} enrollments exited.", count).format(count=count),
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Delivery)

@@ -11,7 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from nurture import goals, services
@@ -79,7 +79,8 @@ def exit_leads_from_sequence(
         count = services.leads_exit_sequence(
             lead_ids=list(leads.values_list("pk", flat=True)), sequence=sequence, reason=goals.ExitReason.MANUAL
         )
-        return f"{count} lead(s) exited {sequence}.", messages.SUCCESS
+        text = ngettext("{count} lead exited {sequence}.", "{count} leads exited {sequence}.", count)
+        return text.format(count=count, sequence=sequence), messages.SUCCESS
 
     return _lead_sequence_action(
         modeladmin,

@@ -299,7 +299,7 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
             previews.append({"step": step, **_preview(step, sequence, lead_data)})
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Preview of {sequence}",
+            "title": gettext("Preview of {sequence}").format(sequence=sequence),
             "opts": self.opts,
             "original": sequence,
             "form": form,
@@ -331,23 +331,33 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
         try:
             subject = services.step_sample_send(step=step, to=to)
         except content.TemplateProblems as exc:
-            self.message_user(request, f"Step {step.position} cannot be rendered: {exc}", messages.ERROR)
+            self.message_user(
+                request,
+                gettext("Step {position} cannot be rendered: {problems}").format(position=step.position, problems=exc),
+                messages.ERROR,
+            )
         except (smtplib.SMTPException, OSError) as exc:
             self.message_user(
                 request,
-                f"The test email was not sent: the mail server could not take it ({type(exc).__name__}: {exc}).",
+                gettext("The test email was not sent: the mail server could not take it ({error}).").format(
+                    error=f"{type(exc).__name__}: {exc}"
+                ),
                 messages.ERROR,
             )
         except Exception as exc:  # a template's own rendering error, or an address not usable
             logger.warning("nurture: test email of step %s not sent", step.pk, exc_info=True)
-            self.message_user(request, f"The test email was not sent: {exc}", messages.ERROR)
-        else:
-            where = (
-                f" (no mail server is set in EMAIL_HOST: it was written to a file in {settings.EMAIL_FILE_PATH})"
-                if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend"
-                else ""
+            self.message_user(
+                request, gettext("The test email was not sent: {error}").format(error=exc), messages.ERROR
             )
-            self.message_user(request, f"Test email “{subject}” sent to {to}{where}.", messages.SUCCESS)
+        else:
+            if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+                text = gettext(
+                    "Test email “{subject}” sent to {to} (no mail server is set in EMAIL_HOST: it was written to "
+                    "a file in {folder})."
+                ).format(subject=subject, to=to, folder=settings.EMAIL_FILE_PATH)
+            else:
+                text = gettext("Test email “{subject}” sent to {to}.").format(subject=subject, to=to)
+            self.message_user(request, text, messages.SUCCESS)
         return HttpResponseRedirect(back)
 
     def enroll_view(self, request: HttpRequest, object_id: int) -> HttpResponse:

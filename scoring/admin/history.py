@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from scoring import services
 from scoring.decay import check_policy as decay_checks
@@ -109,7 +110,12 @@ class RescoreJobAdmin(admin.ModelAdmin[RescoreJob]):
         user = request.user if request.user.is_authenticated else None
         job = services.rescore_job_start(group=obj.group, user=user)
         obj.pk = job.pk
-        self.message_user(request, f"Rescore job {job.pk} queued for {job.total} lead(s).")
+        self.message_user(
+            request,
+            ngettext(
+                "Rescore job {job} queued for {count} lead.", "Rescore job {job} queued for {count} leads.", job.total
+            ).format(job=job.pk, count=job.total),
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: RescoreJob | None = None) -> bool:
         return False

@@ -17,7 +17,9 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from scoring import erasure, lead_export, selectors, services, timeline
 from scoring import rules as pure
@@ -29,6 +31,7 @@ from scoring.models import (
     ScoreEntry,
     Visitor,
 )
+from scoring.models.design import DIMENSION_CHOICES
 
 
 class ScoreBandFilter(admin.SimpleListFilter):
@@ -36,8 +39,14 @@ class ScoreBandFilter(admin.SimpleListFilter):
     parameter_name = "score"
     bands = {"lt0": (None, 0), "0-39": (0, 40), "40-59": (40, 60), "60-79": (60, 80), "80+": (80, None)}
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        labels = {"lt0": "below 0", "0-39": "0 to 39", "40-59": "40 to 59", "60-79": "60 to 79", "80+": "80 and more"}
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
+        labels: dict[str, StrOrPromise] = {
+            "lt0": _("below 0"),
+            "0-39": _("0 to 39"),
+            "40-59": _("40 to 59"),
+            "60-79": _("60 to 79"),
+            "80+": _("80 and more"),
+        }
         return list(labels.items())
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -53,7 +62,7 @@ class ScoreBandFilter(admin.SimpleListFilter):
 
 
 class ScoreAdjustForm(forms.Form):
-    dimension = forms.ChoiceField(choices=[(d.value, d.value.title()) for d in pure.Dimension])
+    dimension = forms.ChoiceField(choices=DIMENSION_CHOICES, label=_("Dimension"))
     delta = forms.IntegerField(help_text=_("Points to add; negative to subtract."))
     note = forms.CharField(max_length=300, help_text=_("Why: kept in the ledger."))
 
@@ -226,7 +235,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
 
     def response_delete(self, request: HttpRequest, obj_display: str, obj_id: int) -> HttpResponse:
         # str(lead) is the person's address: not in the message that says it is gone.
-        return super().response_delete(request, f"lead {obj_id}", obj_id)
+        return super().response_delete(request, gettext("lead {id}").format(id=obj_id), obj_id)
 
     @transaction.atomic
     def _leads_erase(self, request: HttpRequest, lead_ids: list[int]) -> None:
@@ -239,9 +248,17 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 if kind not in ("lead", "suppressed"):
                     totals[kind] += count
         removed = ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in totals.items() if count)
-        text = f"Erased {len(lead_ids)} lead(s) on request" + (f" ({removed})" if removed else "") + "."
+        text = ngettext("Erased {count} lead on request.", "Erased {count} leads on request.", len(lead_ids)).format(
+            count=len(lead_ids)
+        )
+        if removed:
+            text += " " + gettext("Rows removed: {rows}.").format(rows=removed)
         if suppressed:
-            text += f" {suppressed} address(es) stay on the suppression list, as a hash."
+            text += " " + ngettext(
+                "{count} address stays on the suppression list, as a hash.",
+                "{count} addresses stay on the suppression list, as a hash.",
+                suppressed,
+            ).format(count=suppressed)
         self.message_user(request, text, messages.SUCCESS)
 
     actions = ["rescore_fit", "rescore_from_history", "export_csv"]
@@ -256,13 +273,26 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
     @admin.action(description=_("Re-evaluate fit score of selected leads"))
     def rescore_fit(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         rows = services.leads_rescore_fit(lead_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"Fit re-evaluated; {rows} ledger row(s) written.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "Fit re-evaluated; {count} ledger row written.", "Fit re-evaluated; {count} ledger rows written.", rows
+            ).format(count=rows),
+            messages.SUCCESS,
+        )
 
     @admin.action(description=_("Rescore selected leads from their history (background job)"))
     def rescore_from_history(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         user = request.user if request.user.is_authenticated else None
         job = services.rescore_job_start(lead_ids=list(queryset.values_list("pk", flat=True)), user=user)
-        self.message_user(request, f"Rescore job {job.pk} queued for {job.total} lead(s); see Rescore jobs.")
+        self.message_user(
+            request,
+            ngettext(
+                "Rescore job {job} queued for {count} lead; see Rescore jobs.",
+                "Rescore job {job} queued for {count} leads; see Rescore jobs.",
+                job.total,
+            ).format(job=job.pk, count=job.total),
+        )
 
 
 class InteractionTypeFilter(admin.SimpleListFilter):

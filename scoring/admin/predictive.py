@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring.models import PredictiveSettings, TrainedModel
@@ -64,7 +65,12 @@ class TrainedModelAdmin(admin.ModelAdmin[TrainedModel]):
             self.message_user(request, _("Select exactly one version to make active."), messages.ERROR)
             return
         version = predictive.model_activate(model_id=chosen[0].pk)
-        self.message_user(request, f"Version {version.number} is now active; every lead's probability was refreshed.")
+        self.message_user(
+            request,
+            gettext("Version {number} is now active; every lead's probability was refreshed.").format(
+                number=version.number
+            ),
+        )
 
 
 @admin.register(PredictiveSettings)

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -28,7 +29,7 @@ class ReplayForm(forms.ModelForm[ReplayRun]):
     class Meta:
         model = ReplayRun
         fields = ["version", "days"]
-        labels = {"days": "Days to replay"}
+        labels = {"days": _("Days to replay")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -74,7 +75,7 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
         user = request.user if request.user.is_authenticated else None
         run = services.replay_start(version=obj.version, days=obj.days, user=user)
         obj.pk = run.pk
-        self.message_user(request, f"Replay queued: {run}.", messages.SUCCESS)
+        self.message_user(request, gettext("Replay queued: {run}.").format(run=run), messages.SUCCESS)
 
     def response_add(self, request: HttpRequest, obj: ReplayRun, post_url_continue: str | None = None) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:scoring_replayrun_change", args=[obj.pk]))
@@ -111,7 +112,18 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
         roc = None
         if result:
             sep = result["separation"]
-            roc = {"live": sep["live"]["points"], "draft": sep["draft"]["points"]}
+            roc = {
+                "live": sep["live"]["points"],
+                "draft": sep["draft"]["points"],
+                # The chart's words, in the reader's language: the script carries none of its own.
+                "words": {
+                    "live": gettext("Live model"),
+                    "draft": gettext("Replayed"),
+                    "coin": gettext("Coin toss"),
+                    "x": gettext("Lost leads above the threshold (false positive rate)"),
+                    "y": gettext("Won leads above the threshold (true positive rate)"),
+                },
+            }
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -136,5 +148,9 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
         if not self.has_change_permission(request, run):
             raise PermissionDenied
         run = services.replay_cancel(run_id=run.pk)
-        self.message_user(request, f"{run}: cancel asked; it stops after the leads it is scoring.", messages.INFO)
+        self.message_user(
+            request,
+            gettext("{run}: cancel asked; it stops after the leads it is scoring.").format(run=run),
+            messages.INFO,
+        )
         return HttpResponseRedirect(reverse("admin:scoring_replayrun_change", args=[run.pk]))

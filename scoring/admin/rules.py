@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import rules as pure
@@ -44,7 +44,6 @@ class RuleConditionForm(forms.ModelForm[RuleCondition]):
     class Meta:
         model = RuleCondition
         fields = ["field", "operator"]
-        labels = {"position": _("Position"), "field": _("Field"), "operator": _("Operator")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -133,20 +132,8 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             "valid_from",
             "valid_until",
         ]
-        labels = {
-            "name": _("Name"),
-            "key": _("Key"),
-            "description": _("Description"),
-            "dimension": _("Dimension"),
-            "points": _("Points"),
-            "match": _("Match"),
-            "cap_count": _("Cap count"),
-            "cap_points": _("Cap points"),
-            "cap_window_days": _("Cap window days"),
-            "active": pgettext_lazy("rule", "Active"),
-            "valid_from": _("Valid from"),
-            "valid_until": _("Valid until"),
-        }
+        # The rest are the model's own field names; a rule is feminine in Spanish.
+        labels = {"active": pgettext_lazy("rule", "Active")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -221,7 +208,11 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
         count = queryset.update(active=True)
         self.message_user(
             request,
-            gettext("{count} rule(s) activated. Fit scores follow when leads are rescored.").format(count=count),
+            ngettext(
+                "{count} rule activated. Fit scores follow when leads are rescored.",
+                "{count} rules activated. Fit scores follow when leads are rescored.",
+                count,
+            ).format(count=count),
         )
 
     @admin.action(description=_("Deactivate selected rules"))
@@ -229,7 +220,11 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
         count = queryset.update(active=False)
         self.message_user(
             request,
-            gettext("{count} rule(s) deactivated. Fit scores follow when leads are rescored.").format(count=count),
+            ngettext(
+                "{count} rule deactivated. Fit scores follow when leads are rescored.",
+                "{count} rules deactivated. Fit scores follow when leads are rescored.",
+                count,
+            ).format(count=count),
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: ScoringRule | None = None) -> bool:
@@ -282,8 +277,10 @@ class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
     def _regrouping(self, request: HttpRequest, job: RescoreJob) -> None:
         self.message_user(
             request,
-            gettext(
-                "Regrouping {count} lead(s) in the background: see Rescore jobs (job {job}) for its progress."
+            ngettext(
+                "Regrouping {count} lead in the background: see Rescore jobs (job {job}) for its progress.",
+                "Regrouping {count} leads in the background: see Rescore jobs (job {job}) for its progress.",
+                job.total,
             ).format(count=job.total, job=job.pk),
         )
 

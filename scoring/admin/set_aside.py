@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from scoring import setaside
 from scoring.models import (
@@ -115,9 +116,21 @@ class SetAsideAdmin(admin.ModelAdmin[SetAside]):
         ok = [r for r in results if r.ok]
         failed = [r for r in results if not r.ok]
         if ok:
-            self.message_user(request, f"{len(ok)} row(s) back in their batch: {ok[0].result}.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "{count} row back in its batch: {result}.", "{count} rows back in their batch: {result}.", len(ok)
+                ).format(count=len(ok), result=ok[0].result),
+                messages.SUCCESS,
+            )
         if failed:
-            self.message_user(request, f"{len(failed)} row(s) still set aside: {failed[0].result}", messages.ERROR)
+            self.message_user(
+                request,
+                ngettext(
+                    "{count} row still set aside: {result}", "{count} rows still set aside: {result}", len(failed)
+                ).format(count=len(failed), result=failed[0].result),
+                messages.ERROR,
+            )
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("scoring.change_setaside")

@@ -16,7 +16,9 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from scoring import rule_matching, selectors, sentences
 from scoring.admin.history import DecayPolicyForm
@@ -122,7 +124,11 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         self, request: HttpRequest, obj: ModelVersion, post_url_continue: str | None = None
     ) -> HttpResponse:
         # Straight to the new draft's page: editing it is what comes next.
-        self.message_user(request, f"{obj} made from the live model: edit it, then publish it.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("{draft} made from the live model: edit it, then publish it.").format(draft=obj),
+            messages.SUCCESS,
+        )
         return redirect("admin:scoring_modelversion_change", obj.pk)
 
     def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
@@ -192,7 +198,11 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         except versions.VersionError as exc:
             self.message_user(request, " ".join(exc.errors), messages.ERROR)
             return redirect("admin:scoring_modelversion_changelist")
-        self.message_user(request, f"{draft} made from {version}: edit it, then publish it.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("{draft} made from {version}: edit it, then publish it.").format(draft=draft, version=version),
+            messages.SUCCESS,
+        )
         return redirect("admin:scoring_modelversion_change", draft.pk)
 
     def publish_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
@@ -218,10 +228,14 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                     form.add_error(None, "; ".join(exc.errors))
                 else:
                     job = done.job
-                    rescoring = (
-                        f" Rescoring {job.total} lead(s) in the background (Rescore jobs, job {job.pk})." if job else ""
-                    )
-                    self.message_user(request, f"{done.version} is live.{rescoring}", messages.SUCCESS)
+                    text = gettext("{version} is live.").format(version=done.version)
+                    if job:
+                        text += " " + ngettext(
+                            "Rescoring {count} lead in the background (Rescore jobs, job {job}).",
+                            "Rescoring {count} leads in the background (Rescore jobs, job {job}).",
+                            job.total,
+                        ).format(count=job.total, job=job.pk)
+                    self.message_user(request, text, messages.SUCCESS)
                     return redirect("admin:scoring_modelversion_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -232,7 +246,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
             "stale": stale,
             "moves": versions.publish_crossings(draft=draft),
             "live": versions.live_version(),
-            "title": f"Publish {draft}",
+            "title": gettext("Publish {draft}").format(draft=draft),
         }
         return render(request, "admin/scoring/modelversion/publish.html", context)
 
@@ -246,7 +260,7 @@ class _DraftRowAdmin(admin.ModelAdmin[Any]):
     are reached from the draft (not listed on the admin's home)."""
 
     # (field, error) pairs unique within one draft (the tables' own constraints hold per draft too).
-    unique_in_draft: tuple[tuple[str, str], ...] = ()
+    unique_in_draft: tuple[tuple[str, StrOrPromise], ...] = ()
 
     def _draft_of(self, request: HttpRequest, obj: Any) -> ModelVersion | None:
         if obj is not None:
@@ -322,7 +336,7 @@ class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
     inlines = [RuleConditionInline]
     actions: Any = []
     readonly_fields = ["matches"]
-    unique_in_draft = (("key", "The draft has a rule with this key already."),)
+    unique_in_draft = (("key", _("The draft has a rule with this key already.")),)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         sets = list(super().get_fieldsets(request, obj))
@@ -333,7 +347,9 @@ class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
     @admin.display(description=_("Matches"))
     def matches(self, obj: ScoringRule) -> str:
         found = rule_matching.rule_matches(obj)
-        return f"matches {found.leads} lead(s) now: {found.sentence}"
+        return ngettext(
+            "matches {count} lead now: {sentence}", "matches {count} leads now: {sentence}", found.leads
+        ).format(count=found.leads, sentence=found.sentence)
 
 
 @admin.register(DraftScoreGroup)
@@ -341,8 +357,8 @@ class DraftScoreGroupAdmin(_DraftRowAdmin):
     fields = ["name", "key", "min_score", "leave_below", "description"]
     prepopulated_fields = {"key": ["name"]}
     unique_in_draft = (
-        ("key", "The draft has a group with this key already."),
-        ("min_score", "Another group of the draft has this minimum score."),
+        ("key", _("The draft has a group with this key already.")),
+        ("min_score", _("Another group of the draft has this minimum score.")),
     )
 
 

@@ -39,6 +39,7 @@ def _version_field() -> models.ForeignKey:  # type: ignore[type-arg]
         editable=False,
         on_delete=models.CASCADE,
         related_name="+",
+        verbose_name=_("version"),
         help_text=_("The draft this row belongs to; empty for the live model."),
     )
 
@@ -61,10 +62,13 @@ def _live_and_draft_unique(model: str, field: str, message: str) -> list[models.
 class ScoreGroup(models.Model):
     """A band of total score, from ``min_score`` up to the next group's threshold."""
 
-    key = models.SlugField(max_length=60, help_text=_("Stable name used in model files."))
-    name = models.CharField(max_length=100)
-    min_score = models.IntegerField(help_text=_("Leads with at least this total score are in the group."))
+    key = models.SlugField(verbose_name=_("key"), max_length=60, help_text=_("Stable name used in model files."))
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    min_score = models.IntegerField(
+        verbose_name=_("min score"), help_text=_("Leads with at least this total score are in the group.")
+    )
     leave_below = models.IntegerField(
+        verbose_name=_("leave below"),
         null=True,
         blank=True,
         help_text=_(
@@ -72,7 +76,7 @@ class ScoreGroup(models.Model):
             "(at most the minimum score). Empty: leaves below the minimum score."
         ),
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(verbose_name=_("description"), blank=True)
     version = _version_field()
 
     objects = LiveManager()
@@ -96,31 +100,43 @@ class ScoreGroup(models.Model):
         return f"{self.name} ({self.min_score}+)"
 
 
+DIMENSION_CHOICES = [(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))]
+
+
 class ScoringRule(models.Model):
-    key = models.SlugField(max_length=80, help_text=_("Stable name used in model files."))
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    key = models.SlugField(verbose_name=_("key"), max_length=80, help_text=_("Stable name used in model files."))
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    description = models.TextField(verbose_name=_("description"), blank=True)
     dimension = models.CharField(
+        verbose_name=_("dimension"),
         max_length=20,
-        choices=[(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))],
+        choices=DIMENSION_CHOICES,
     )
-    points = models.IntegerField(help_text=_("Negative points subtract."))
+    points = models.IntegerField(verbose_name=_("points"), help_text=_("Negative points subtract."))
     match = models.CharField(
+        verbose_name=_("match"),
         max_length=3,
         choices=[(pure.Match.ALL.value, _("all conditions")), (pure.Match.ANY.value, _("any condition"))],
         default=pure.Match.ALL.value,
     )
-    interaction_types = models.JSONField(default=list, blank=True)
-    cap_count = models.PositiveIntegerField(null=True, blank=True, help_text=_("At most this many times per lead."))
-    cap_points = models.PositiveIntegerField(null=True, blank=True, help_text=_("At most this many points per lead."))
-    cap_window_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Apply the caps per period of this many days instead of for ever.")
+    interaction_types = models.JSONField(verbose_name=_("interaction types"), default=list, blank=True)
+    cap_count = models.PositiveIntegerField(
+        verbose_name=_("cap count"), null=True, blank=True, help_text=_("At most this many times per lead.")
     )
-    active = models.BooleanField(default=True)
-    valid_from = models.DateTimeField(null=True, blank=True)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    cap_points = models.PositiveIntegerField(
+        verbose_name=_("cap points"), null=True, blank=True, help_text=_("At most this many points per lead.")
+    )
+    cap_window_days = models.PositiveIntegerField(
+        verbose_name=_("cap window days"),
+        null=True,
+        blank=True,
+        help_text=_("Apply the caps per period of this many days instead of for ever."),
+    )
+    active = models.BooleanField(verbose_name=_("active"), default=True)
+    valid_from = models.DateTimeField(verbose_name=_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(verbose_name=_("valid until"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
     version = _version_field()
 
     objects = LiveManager()
@@ -158,9 +174,10 @@ class ScoringRule(models.Model):
 
 
 class RuleCondition(models.Model):
-    rule = models.ForeignKey(ScoringRule, on_delete=models.CASCADE, related_name="conditions")
-    position = models.PositiveSmallIntegerField(default=0)
+    rule = models.ForeignKey(ScoringRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="conditions")
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
     field = models.CharField(
+        verbose_name=_("field"),
         max_length=120,
         help_text=_(
             "A lead field (industry, title, city…) or attributes.<name> for fit rules; "
@@ -168,9 +185,11 @@ class RuleCondition(models.Model):
         ),
     )
     operator = models.CharField(
-        max_length=20, choices=[(o.value, gettext_lazy(pure.OPERATOR_PHRASES[o])) for o in pure.Operator]
+        verbose_name=_("operator"),
+        max_length=20,
+        choices=[(o.value, gettext_lazy(pure.OPERATOR_PHRASES[o])) for o in pure.Operator],
     )
-    value = models.JSONField(null=True, blank=True)
+    value = models.JSONField(verbose_name=_("value"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("rule condition")
@@ -188,6 +207,7 @@ class DecayPolicy(models.Model):
     """How quiet leads lose engagement, nightly. One row: the model's policy."""
 
     kind = models.CharField(
+        verbose_name=_("kind"),
         max_length=20,
         choices=[
             (decay.Kind.NONE.value, _("none")),
@@ -197,15 +217,25 @@ class DecayPolicy(models.Model):
         ],
         default=decay.Kind.NONE,
     )
-    points_per_day = models.PositiveIntegerField(default=0, help_text=_("Linear: points lost per quiet day."))
+    points_per_day = models.PositiveIntegerField(
+        verbose_name=_("points per day"), default=0, help_text=_("Linear: points lost per quiet day.")
+    )
     after_days = models.PositiveIntegerField(
-        default=0, help_text=_("Linear and half-life: days without activity before decay starts.")
+        verbose_name=_("after days"),
+        default=0,
+        help_text=_("Linear and half-life: days without activity before decay starts."),
     )
-    half_life_days = models.FloatField(default=0, help_text=_("Half-life: days for engagement to halve."))
+    half_life_days = models.FloatField(
+        verbose_name=_("half life days"), default=0, help_text=_("Half-life: days for engagement to halve.")
+    )
     window_days = models.PositiveIntegerField(
-        default=0, help_text=_("Time window: only engagement from the last N days counts.")
+        verbose_name=_("window days"),
+        default=0,
+        help_text=_("Time window: only engagement from the last N days counts."),
     )
-    floor = models.IntegerField(default=0, help_text=_("Decay never takes engagement below this."))
+    floor = models.IntegerField(
+        verbose_name=_("floor"), default=0, help_text=_("Decay never takes engagement below this.")
+    )
     version = _version_field()
 
     objects = LiveManager()
@@ -238,9 +268,13 @@ class DecayPolicy(models.Model):
 class ModelInfo(models.Model):
     """The scoring model's name and description, as its model file gives them. One row."""
 
-    name = models.CharField(max_length=model_file.NAME_MAX_LENGTH, blank=True, help_text=_("The model file's name."))
-    description = models.TextField(blank=True, help_text=_("What the model is for, for whoever changes it next."))
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(
+        verbose_name=_("name"), max_length=model_file.NAME_MAX_LENGTH, blank=True, help_text=_("The model file's name.")
+    )
+    description = models.TextField(
+        verbose_name=_("description"), blank=True, help_text=_("What the model is for, for whoever changes it next.")
+    )
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("model name and description")
@@ -259,7 +293,7 @@ class ScoreWatch(models.Model):
     """A total score whose crossing is recorded as a transition even when no
     group changes (routing's "score rises above / falls below N" triggers)."""
 
-    value = models.IntegerField(unique=True)
+    value = models.IntegerField(verbose_name=_("value"), unique=True)
 
     class Meta:
         verbose_name = _("score watch")
@@ -275,15 +309,20 @@ class Campaign(models.Model):
     key as text, so a key sent before its campaign is defined counts once it is."""
 
     key = models.SlugField(
+        verbose_name=_("key"),
         max_length=campaign_file.KEY_MAX_LENGTH,
         unique=True,
         help_text=_("The value interactions carry in their campaign property, e.g. spring-sale."),
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(verbose_name=_("name"), max_length=200)
     channel = models.CharField(
-        max_length=campaign_file.CHANNEL_MAX_LENGTH, blank=True, help_text=_("E.g. email, paid search, events.")
+        verbose_name=_("channel"),
+        max_length=campaign_file.CHANNEL_MAX_LENGTH,
+        blank=True,
+        help_text=_("E.g. email, paid search, events."),
     )
     cost = models.DecimalField(
+        verbose_name=_("cost"),
         max_digits=14,
         decimal_places=2,
         null=True,
@@ -291,8 +330,8 @@ class Campaign(models.Model):
         validators=[MinValueValidator(0)],
         help_text=_("What the campaign cost, in the currency deals are won in. Empty: not known."),
     )
-    start_date = models.DateField(null=True, blank=True)
-    end_date = models.DateField(null=True, blank=True)
+    start_date = models.DateField(verbose_name=_("start date"), null=True, blank=True)
+    end_date = models.DateField(verbose_name=_("end date"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("campaign")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import event_types
@@ -23,19 +24,29 @@ class EventType(models.Model):
     stored batch, so the admin's list never counts the interactions."""
 
     key = models.CharField(
-        "type",
+        _("type"),
         max_length=event_types.MAX_LENGTH,
         unique=True,
         validators=[validate_type_name],
-        help_text=f"The name senders use: {event_types.TYPE_NAME_RULE}.",
+        help_text=format_lazy(
+            _(
+                "The name senders use: lowercase letters, digits, - and _, starting with a letter or digit, "
+                "at most {length} characters."
+            ),
+            length=event_types.MAX_LENGTH,
+        ),
     )
-    label = models.CharField(max_length=event_types.MAX_LABEL_LENGTH, blank=True, help_text=_("The type in words."))
+    label = models.CharField(
+        verbose_name=_("label"), max_length=event_types.MAX_LABEL_LENGTH, blank=True, help_text=_("The type in words.")
+    )
     declared = models.BooleanField(
-        default=False, help_text=_("Named in the model file or the admin (not only seen in interactions).")
+        verbose_name=_("declared"),
+        default=False,
+        help_text=_("Named in the model file or the admin (not only seen in interactions)."),
     )
-    seen_count = models.BigIntegerField("interactions", default=0, editable=False)
-    first_seen_at = models.DateTimeField("first seen", null=True, blank=True, editable=False)
-    last_seen_at = models.DateTimeField("last seen", null=True, blank=True, editable=False)
+    seen_count = models.BigIntegerField(_("interactions"), default=0, editable=False)
+    first_seen_at = models.DateTimeField(_("first seen"), null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = _("event types")
@@ -60,7 +71,9 @@ class SegmentEvent(models.Model):
     name = models.CharField(
         _("Segment event name"), max_length=event_types.MAX_NAME_LENGTH, help_text=_('As sent, e.g. "Trial Started".')
     )
-    event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="segment_events")
+    event_type = models.ForeignKey(
+        EventType, verbose_name=_("event type"), on_delete=models.CASCADE, related_name="segment_events"
+    )
 
     class Meta:
         verbose_name_plural = _("Segment event names")

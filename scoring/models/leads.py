@@ -99,33 +99,51 @@ class Lead(models.Model):
 
     # A lead is known by its email, its external id (another system's), or both.
     # NULL, not "", when unknown: the case-insensitive unique index ignores NULLs.
-    email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001
-    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
-    first_name = models.CharField(max_length=100, blank=True)
-    last_name = models.CharField(max_length=100, blank=True)
-    title = models.CharField(max_length=200, blank=True)
-    department = models.CharField(max_length=100, blank=True)
-    company = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(verbose_name=_("email"), max_length=254, null=True, blank=True)  # noqa: DJ001
+    external_id = models.CharField(verbose_name=_("external id"), max_length=200, null=True, blank=True, unique=True)
+    first_name = models.CharField(verbose_name=_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(verbose_name=_("last name"), max_length=100, blank=True)
+    title = models.CharField(verbose_name=_("title"), max_length=200, blank=True)
+    department = models.CharField(verbose_name=_("department"), max_length=100, blank=True)
+    company = models.CharField(verbose_name=_("company"), max_length=200, blank=True)
     # Foreign keys without their own index where another index leads with the
     # column, or with a partial one where most rows are NULL: fewer indexes to
     # write on every score change.
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
+        Account,
+        verbose_name=_("account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_index=False,
     )
     # The account was named (by the API's account_id, or a person in the admin) rather
     # than found by the email's domain: the domain no longer moves the lead.
-    account_explicit = models.BooleanField(default=False, db_default=False, editable=False)
-    industry = models.CharField(max_length=100, blank=True)
-    company_size = models.PositiveIntegerField(null=True, blank=True, help_text=_("Number of employees."))
-    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
-    country = models.CharField(max_length=100, blank=True)
-    city = models.CharField(max_length=100, blank=True)
-    attributes = models.JSONField(
-        default=dict, blank=True, help_text=_("Custom attributes, read by rules as attributes.<name>.")
+    account_explicit = models.BooleanField(
+        verbose_name=_("account explicit"), default=False, db_default=False, editable=False
     )
-    lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
+    industry = models.CharField(verbose_name=_("industry"), max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(
+        verbose_name=_("company size"), null=True, blank=True, help_text=_("Number of employees.")
+    )
+    annual_revenue = models.DecimalField(
+        verbose_name=_("annual revenue"), max_digits=16, decimal_places=2, null=True, blank=True
+    )
+    country = models.CharField(verbose_name=_("country"), max_length=100, blank=True)
+    city = models.CharField(verbose_name=_("city"), max_length=100, blank=True)
+    attributes = models.JSONField(
+        verbose_name=_("attributes"),
+        default=dict,
+        blank=True,
+        help_text=_("Custom attributes, read by rules as attributes.<name>."),
+    )
+    lifecycle_stage = models.CharField(
+        verbose_name=_("lifecycle stage"), max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -137,18 +155,20 @@ class Lead(models.Model):
     # waiting leads in an index by score, so the sales queue page reads its top
     # leads without sorting the whole queue. Not a foreign key: scoring imports
     # no other app.
-    queue_team_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    queue_team_id = models.BigIntegerField(verbose_name=_("queue team id"), null=True, blank=True, editable=False)
     # Cached sums of the score ledger; only scoring.services writes them, in
     # the same transaction as the ledger rows, holding the lead's row lock.
-    fit_score = models.IntegerField(default=0, editable=False)
-    engagement_score = models.IntegerField(default=0, editable=False)
+    fit_score = models.IntegerField(verbose_name=_("fit score"), default=0, editable=False)
+    engagement_score = models.IntegerField(verbose_name=_("engagement score"), default=0, editable=False)
     total_score = models.GeneratedField(
+        verbose_name=_("total score"),
         expression=F("fit_score") + F("engagement_score"),
         output_field=models.IntegerField(),
         db_persist=True,
     )
     score_group = models.ForeignKey(
         ScoreGroup,
+        verbose_name=_("score group"),
         null=True,
         blank=True,
         editable=False,
@@ -156,24 +176,27 @@ class Lead(models.Model):
         related_name="leads",
         db_index=False,  # lead_group_score_idx leads with it
     )
-    last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_activity_at = models.DateTimeField(verbose_name=_("last activity at"), null=True, blank=True, editable=False)
     # Decay starts from here: the engagement right after the last change that
     # was not decay, and when that was (see scoring.decay).
-    engagement_base = models.IntegerField(default=0, editable=False)
-    engagement_base_at = models.DateTimeField(null=True, blank=True, editable=False)
+    engagement_base = models.IntegerField(verbose_name=_("engagement base"), default=0, editable=False)
+    engagement_base_at = models.DateTimeField(
+        verbose_name=_("engagement base at"), null=True, blank=True, editable=False
+    )
     time_zone = models.CharField(
+        verbose_name=_("time zone"),
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
         help_text=_("IANA name, e.g. Europe/Madrid; else the account's, else the site's."),
     )
     # Consent: once set, no nurture email is sent to this lead again.
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(verbose_name=_("unsubscribed at"), null=True, blank=True)
     # Set when attributes changed in bulk (ingestion); workers re-evaluate fit
     # and clear it, so a change is never left unscored even if the broker is down.
-    fit_pending = models.BooleanField(default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    fit_pending = models.BooleanField(verbose_name=_("fit pending"), default=False, editable=False)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("lead")
@@ -223,11 +246,15 @@ class Visitor(models.Model):
     they move to the lead and are scored then, once.
     """
 
-    key = models.CharField(max_length=64, unique=True, help_text=_("The visitor cookie's value."))
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="visitors")
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(auto_now=True)
-    identified_at = models.DateTimeField(null=True, blank=True)
+    key = models.CharField(
+        verbose_name=_("key"), max_length=64, unique=True, help_text=_("The visitor cookie's value.")
+    )
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE, related_name="visitors"
+    )
+    first_seen_at = models.DateTimeField(verbose_name=_("first seen at"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(verbose_name=_("last seen at"), auto_now=True)
+    identified_at = models.DateTimeField(verbose_name=_("identified at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("visitor")
@@ -239,22 +266,34 @@ class Visitor(models.Model):
 
 class Interaction(models.Model):
     lead = models.ForeignKey(
-        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions", db_index=False
+        Lead,
+        verbose_name=_("lead"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="interactions",
+        db_index=False,
     )  # interaction_lead_time_idx leads with it
     visitor = models.ForeignKey(
-        Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions", db_index=False
+        Visitor,
+        verbose_name=_("visitor"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="interactions",
+        db_index=False,
     )
     # A type name (scoring.event_types): built in or the company's own; EventType counts them.
-    type = models.CharField(max_length=event_types.MAX_LENGTH)
-    properties = models.JSONField(default=dict, blank=True)
-    occurred_at = models.DateTimeField()
-    source = models.CharField(max_length=100, blank=True)
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    received_at = models.DateTimeField(auto_now_add=True)
-    scored_at = models.DateTimeField(null=True, blank=True)
+    type = models.CharField(verbose_name=_("type"), max_length=event_types.MAX_LENGTH)
+    properties = models.JSONField(verbose_name=_("properties"), default=dict, blank=True)
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    source = models.CharField(verbose_name=_("source"), max_length=100, blank=True)
+    idempotency_key = models.CharField(verbose_name=_("idempotency key"), max_length=200, unique=True)
+    received_at = models.DateTimeField(verbose_name=_("received at"), auto_now_add=True)
+    scored_at = models.DateTimeField(verbose_name=_("scored at"), null=True, blank=True)
     # Scoring could not process it (see SetAside): neither scored nor waiting, so
     # workers do not claim it again and rescoring does not count it, until retried.
-    set_aside = models.BooleanField(default=False, db_default=False, editable=False)
+    set_aside = models.BooleanField(verbose_name=_("set aside"), default=False, db_default=False, editable=False)
 
     class Meta:
         verbose_name = _("interaction")

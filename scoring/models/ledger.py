@@ -27,26 +27,49 @@ class ScoreEntry(models.Model):
 
     # The ledger is the most written table: foreign keys are indexed only by
     # the composite or partial indexes below.
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_entries", db_index=False)
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="score_entries", db_index=False
+    )
     dimension = models.CharField(
+        verbose_name=_("dimension"),
         max_length=20,
         choices=[(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))],
     )
-    delta = models.IntegerField()
-    cause = models.CharField(max_length=20, choices=Cause.choices)
+    delta = models.IntegerField(verbose_name=_("delta"))
+    cause = models.CharField(verbose_name=_("cause"), max_length=20, choices=Cause.choices)
     # RESTRICT: history keeps its rules (deactivate a rule instead of deleting
     # it), but erasing a lead still removes its interactions and entries.
     rule = models.ForeignKey(
-        ScoringRule, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
+        ScoringRule,
+        verbose_name=_("rule"),
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="entries",
+        db_index=False,
     )
     interaction = models.ForeignKey(
-        Interaction, null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
+        Interaction,
+        verbose_name=_("interaction"),
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="entries",
+        db_index=False,
     )
-    occurred_at = models.DateTimeField(help_text=_("When what caused the change happened."))
-    created_at = models.DateTimeField(auto_now_add=True)
-    note = models.CharField(max_length=300, blank=True)
+    occurred_at = models.DateTimeField(
+        verbose_name=_("occurred at"), help_text=_("When what caused the change happened.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    note = models.CharField(verbose_name=_("note"), max_length=300, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -99,33 +122,62 @@ class GroupTransition(models.Model):
         UP = "up", _("Up")
         DOWN = "down", _("Down")
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions", db_index=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SCORE, db_default=Kind.SCORE)
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="transitions", db_index=False
+    )
+    kind = models.CharField(
+        verbose_name=_("kind"), max_length=20, choices=Kind.choices, default=Kind.SCORE, db_default=Kind.SCORE
+    )
     # No index on the groups: every scoring batch, decay run and routing pass writes
     # these rows, while only deleting a score group looks them up by group.
     from_group = models.ForeignKey(
-        ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        ScoreGroup,
+        verbose_name=_("from group"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     to_group = models.ForeignKey(
-        ScoreGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        ScoreGroup,
+        verbose_name=_("to group"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
-    direction = models.CharField(max_length=4, choices=Direction.choices, blank=True, db_default="")
+    direction = models.CharField(
+        verbose_name=_("direction"), max_length=4, choices=Direction.choices, blank=True, db_default=""
+    )
     previous_total = models.IntegerField(
-        null=True, blank=True, help_text=_("The lead's total right before the change.")
+        verbose_name=_("previous total"),
+        null=True,
+        blank=True,
+        help_text=_("The lead's total right before the change."),
     )
-    total_score = models.IntegerField(help_text=_("The lead's total right after the change."))
-    from_stage = models.CharField(max_length=20, blank=True, db_default="")
-    to_stage = models.CharField(max_length=20, blank=True, db_default="")
+    total_score = models.IntegerField(
+        verbose_name=_("total score"), help_text=_("The lead's total right after the change.")
+    )
+    from_stage = models.CharField(verbose_name=_("from stage"), max_length=20, blank=True, db_default="")
+    to_stage = models.CharField(verbose_name=_("to stage"), max_length=20, blank=True, db_default="")
     # Kind probability: the watched probability (percent) crossed, up or down (direction).
-    watch_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    watch_percent = models.PositiveSmallIntegerField(verbose_name=_("watch percent"), null=True, blank=True)
     detail = models.CharField(
-        max_length=300, blank=True, db_default="", help_text=_("A reason given by a person, if any.")
+        verbose_name=_("detail"),
+        max_length=300,
+        blank=True,
+        db_default="",
+        help_text=_("A reason given by a person, if any."),
     )
     cause = models.CharField(
-        max_length=20, help_text=_("What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales.")
+        verbose_name=_("cause"),
+        max_length=20,
+        help_text=_("What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales."),
     )
-    occurred_at = models.DateTimeField()
-    processed_at = models.DateTimeField(null=True, blank=True)
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    processed_at = models.DateTimeField(verbose_name=_("processed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("group transition")
@@ -153,12 +205,16 @@ class StageChange(models.Model):
     default a new lead starts at records nothing: its creation time says when it
     entered it)."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes", db_index=False)
-    from_stage = models.CharField(max_length=20, blank=True)
-    to_stage = models.CharField(max_length=20)
-    at = models.DateTimeField()
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="stage_changes", db_index=False
+    )
+    from_stage = models.CharField(verbose_name=_("from stage"), max_length=20, blank=True)
+    to_stage = models.CharField(verbose_name=_("to stage"), max_length=20)
+    at = models.DateTimeField(verbose_name=_("at"))
     cause = models.CharField(
-        max_length=20, help_text=_("What changed it: create or update (the API), admin, routing, sales.")
+        verbose_name=_("cause"),
+        max_length=20,
+        help_text=_("What changed it: create or update (the API), admin, routing, sales."),
     )
 
     class Meta:
@@ -174,11 +230,11 @@ class StageChange(models.Model):
 class DecayRun(models.Model):
     """One run of the nightly decay: what it did, for the admin."""
 
-    day = models.DateField()
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    leads = models.PositiveIntegerField(default=0)
-    points = models.IntegerField(default=0)
+    day = models.DateField(verbose_name=_("day"))
+    started_at = models.DateTimeField(verbose_name=_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
+    leads = models.PositiveIntegerField(verbose_name=_("leads"), default=0)
+    points = models.IntegerField(verbose_name=_("points"), default=0)
 
     class Meta:
         verbose_name = _("decay run")
@@ -206,27 +262,37 @@ class RescoreJob(models.Model):
 
     group = models.ForeignKey(
         ScoreGroup,
+        verbose_name=_("group"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
         help_text=_("Only leads in this group (empty: all leads)."),
     )
-    lead_ids = models.JSONField(null=True, blank=True, help_text=_("Only these leads (empty: as the group says)."))
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RESCORE, editable=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
+    lead_ids = models.JSONField(
+        verbose_name=_("lead ids"), null=True, blank=True, help_text=_("Only these leads (empty: as the group says).")
+    )
+    kind = models.CharField(
+        verbose_name=_("kind"), max_length=10, choices=Kind.choices, default=Kind.RESCORE, editable=False
+    )
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(verbose_name=_("total"), default=0)
+    done = models.PositiveIntegerField(verbose_name=_("done"), default=0)
     entries = models.PositiveIntegerField(
-        default=0, help_text=_("Ledger rows written (regroup: leads that changed group).")
+        verbose_name=_("entries"), default=0, help_text=_("Ledger rows written (regroup: leads that changed group).")
     )
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("rescore job")
@@ -248,12 +314,12 @@ class RescoreLane(models.Model):
     chunk: its cursor ``last_lead_id`` moves in the chunk's transaction, so a
     stopped worker's lane resumes exactly where its last chunk committed."""
 
-    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="lanes")
-    position = models.PositiveIntegerField()
-    low = models.BigIntegerField()
-    high = models.BigIntegerField()
-    last_lead_id = models.BigIntegerField(default=0)
-    finished = models.BooleanField(default=False)
+    job = models.ForeignKey(RescoreJob, verbose_name=_("job"), on_delete=models.CASCADE, related_name="lanes")
+    position = models.PositiveIntegerField(verbose_name=_("position"))
+    low = models.BigIntegerField(verbose_name=_("low"))
+    high = models.BigIntegerField(verbose_name=_("high"))
+    last_lead_id = models.BigIntegerField(verbose_name=_("last lead id"), default=0)
+    finished = models.BooleanField(verbose_name=_("finished"), default=False)
 
     class Meta:
         verbose_name = _("rescore lane")

@@ -18,19 +18,30 @@ class TrainedModel(models.Model):
         ACTIVE = "active", _("Active")
         RETIRED = "retired", _("Retired")
 
-    number = models.PositiveIntegerField(unique=True, editable=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RETIRED, editable=False)
-    algorithm = models.CharField(max_length=40, editable=False)
-    metrics = models.JSONField(default=dict, editable=False, help_text=_("AUC, Brier score, calibration, importance."))
-    features = models.JSONField(default=list, editable=False, help_text=_("The features it reads, by name."))
-    excluded_columns = models.JSONField(default=list, editable=False)
-    leads = models.PositiveIntegerField(default=0, editable=False, help_text=_("Closed leads it learned from."))
-    data_from = models.DateTimeField(null=True, blank=True, editable=False)
-    data_to = models.DateTimeField(null=True, blank=True, editable=False)
-    training_seconds = models.FloatField(default=0.0, editable=False)
+    number = models.PositiveIntegerField(verbose_name=_("number"), unique=True, editable=False)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.RETIRED, editable=False
+    )
+    algorithm = models.CharField(verbose_name=_("algorithm"), max_length=40, editable=False)
+    metrics = models.JSONField(
+        verbose_name=_("metrics"),
+        default=dict,
+        editable=False,
+        help_text=_("AUC, Brier score, calibration, importance."),
+    )
+    features = models.JSONField(
+        verbose_name=_("features"), default=list, editable=False, help_text=_("The features it reads, by name.")
+    )
+    excluded_columns = models.JSONField(verbose_name=_("excluded columns"), default=list, editable=False)
+    leads = models.PositiveIntegerField(
+        verbose_name=_("leads"), default=0, editable=False, help_text=_("Closed leads it learned from.")
+    )
+    data_from = models.DateTimeField(verbose_name=_("data from"), null=True, blank=True, editable=False)
+    data_to = models.DateTimeField(verbose_name=_("data to"), null=True, blank=True, editable=False)
+    training_seconds = models.FloatField(verbose_name=_("training seconds"), default=0.0, editable=False)
     # joblib bytes of scoring.predictive.model.PredictiveModel, written only by training here.
-    fitted = models.BinaryField(editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    fitted = models.BinaryField(verbose_name=_("fitted"), editable=False)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("trained model")
@@ -47,14 +58,18 @@ class TrainedModel(models.Model):
 class LeadPrediction(models.Model):
     """A lead's latest probability of converting, by the model that computed it."""
 
-    lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.CASCADE, related_name="prediction")
-    model = models.ForeignKey(TrainedModel, on_delete=models.CASCADE, related_name="+", db_index=False)
-    probability = models.FloatField()
-    reasons = models.JSONField(default=list)
+    lead = models.OneToOneField(
+        Lead, verbose_name=_("lead"), primary_key=True, on_delete=models.CASCADE, related_name="prediction"
+    )
+    model = models.ForeignKey(
+        TrainedModel, verbose_name=_("model"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    probability = models.FloatField(verbose_name=_("probability"))
+    reasons = models.JSONField(verbose_name=_("reasons"), default=list)
     # The watched probabilities (in percent) the lead is above, with hysteresis: routing's
     # "probability rises above / falls below" fire when this set changes.
-    above = models.JSONField(default=list)
-    computed_at = models.DateTimeField()
+    above = models.JSONField(verbose_name=_("above"), default=list)
+    computed_at = models.DateTimeField(verbose_name=_("computed at"))
 
     class Meta:
         verbose_name = _("lead prediction")
@@ -69,29 +84,36 @@ class PredictiveSettings(models.Model):
     """One row (id 1): how predictive scoring retrains and what it leaves out."""
 
     min_new_outcomes = models.PositiveIntegerField(
+        verbose_name=_("min new outcomes"),
         default=50,
         validators=[MinValueValidator(1)],
         help_text=_("Retrain when at least this many leads were won or lost since the active model was trained."),
     )
     excluded_columns = models.JSONField(
+        verbose_name=_("excluded columns"),
         default=list,
         blank=True,
         help_text=(
-            "Columns the model must not learn from, e.g. those sales fills in after talking to the lead"
-            " (they give the outcome away). Custom attributes by their name."
+            _(
+                "Columns the model must not learn from, e.g. those sales fills in after talking to the lead"
+                " (they give the outcome away). Custom attributes by their name."
+            )
         ),
     )
     hysteresis_points = models.PositiveSmallIntegerField(
+        verbose_name=_("hysteresis points"),
         default=5,
         validators=[MaxValueValidator(50)],
         help_text=_("A lead above a watched probability counts as falling below it only this many points lower."),
     )
     # Kept by routing: the probabilities (percent) its rules watch.
-    watched_percents = models.JSONField(default=list, blank=True, editable=False)
+    watched_percents = models.JSONField(verbose_name=_("watched percents"), default=list, blank=True, editable=False)
     # How far the refresh after score changes has read: the last ledger row, and when it ran
     # (leads whose fields changed since are refreshed too).
-    refreshed_through_entry = models.BigIntegerField(default=0, editable=False)
-    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refreshed_through_entry = models.BigIntegerField(
+        verbose_name=_("refreshed through entry"), default=0, editable=False
+    )
+    refreshed_at = models.DateTimeField(verbose_name=_("refreshed at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("predictive settings")

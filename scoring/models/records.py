@@ -28,12 +28,19 @@ class SuppressedAddress(models.Model):
         MANUAL = "manual", _("Added by hand")
 
     address_hash = models.CharField(
-        max_length=64, unique=True, editable=False, help_text=_("SHA-256 (hex) of the lower-cased, trimmed address.")
+        verbose_name=_("address hash"),
+        max_length=64,
+        unique=True,
+        editable=False,
+        help_text=_("SHA-256 (hex) of the lower-cased, trimmed address."),
     )
-    reason = models.CharField(max_length=20, choices=Reason.choices)
-    suppressed_at = models.DateTimeField()
+    reason = models.CharField(verbose_name=_("reason"), max_length=20, choices=Reason.choices)
+    suppressed_at = models.DateTimeField(verbose_name=_("suppressed at"))
     erased_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("When the lead with this address was erased: only the hash remains.")
+        verbose_name=_("erased at"),
+        null=True,
+        blank=True,
+        help_text=_("When the lead with this address was erased: only the hash remains."),
     )
 
     class Meta:
@@ -55,20 +62,22 @@ class SetAside(models.Model):
     counts up ``failures``.
     """
 
-    kind = models.CharField(max_length=40)
-    row_id = models.BigIntegerField()
+    kind = models.CharField(verbose_name=_("kind"), max_length=40)
+    row_id = models.BigIntegerField(verbose_name=_("row id"))
     # Not a foreign key: the row may be about a lead that another app's table
     # names; erasing a lead deletes these rows by this id (setaside_rows_erase).
-    lead_id = models.BigIntegerField(null=True, blank=True)
-    error_type = models.CharField(max_length=200)
-    error = models.TextField()
-    traceback = models.TextField(blank=True)
-    first_failed_at = models.DateTimeField()
-    last_failed_at = models.DateTimeField()
-    failures = models.PositiveIntegerField(default=1)
-    resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("Retried and back in its batch's way."))
-    retried_at = models.DateTimeField(null=True, blank=True)
-    retry_result = models.CharField(max_length=500, blank=True)
+    lead_id = models.BigIntegerField(verbose_name=_("lead id"), null=True, blank=True)
+    error_type = models.CharField(verbose_name=_("error type"), max_length=200)
+    error = models.TextField(verbose_name=_("error"))
+    traceback = models.TextField(verbose_name=_("traceback"), blank=True)
+    first_failed_at = models.DateTimeField(verbose_name=_("first failed at"))
+    last_failed_at = models.DateTimeField(verbose_name=_("last failed at"))
+    failures = models.PositiveIntegerField(verbose_name=_("failures"), default=1)
+    resolved_at = models.DateTimeField(
+        verbose_name=_("resolved at"), null=True, blank=True, help_text=_("Retried and back in its batch's way.")
+    )
+    retried_at = models.DateTimeField(verbose_name=_("retried at"), null=True, blank=True)
+    retry_result = models.CharField(verbose_name=_("retry result"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("set-aside row")

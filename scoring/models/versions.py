@@ -42,24 +42,56 @@ class ModelVersion(models.Model):
         RETIRED = "retired", _("Published earlier")
 
     number = models.PositiveIntegerField(
-        null=True, blank=True, unique=True, editable=False, help_text=_("Given when published: 1, 2, 3…")
+        verbose_name=_("number"),
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text=_("Given when published: 1, 2, 3…"),
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
-    name = models.CharField(max_length=200, blank=True, help_text=_("What this version changes, in a few words."))
-    note = models.TextField(blank=True, help_text=_("Why it was published, for whoever reads the history."))
-    spec = models.JSONField(null=True, blank=True, editable=False, help_text=_("The version as model-file data."))
+    status = models.CharField(
+        verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+    name = models.CharField(
+        verbose_name=_("name"), max_length=200, blank=True, help_text=_("What this version changes, in a few words.")
+    )
+    note = models.TextField(
+        verbose_name=_("note"), blank=True, help_text=_("Why it was published, for whoever reads the history.")
+    )
+    spec = models.JSONField(
+        verbose_name=_("spec"), null=True, blank=True, editable=False, help_text=_("The version as model-file data.")
+    )
     based_on = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        "self",
+        verbose_name=_("based on"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     published_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("published by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
-    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    published_at = models.DateTimeField(verbose_name=_("published at"), null=True, blank=True, editable=False)
     event_types = models.JSONField(
+        verbose_name=_("event types"),
         null=True,
         blank=True,
         editable=False,
@@ -70,6 +102,7 @@ class ModelVersion(models.Model):
         ),
     )
     base_spec = models.JSONField(
+        verbose_name=_("base spec"),
         null=True,
         blank=True,
         editable=False,
@@ -108,27 +141,42 @@ class ReplayRun(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     version = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, related_name="replays", help_text=_("The version to replay.")
+        ModelVersion,
+        verbose_name=_("version"),
+        on_delete=models.CASCADE,
+        related_name="replays",
+        help_text=_("The version to replay."),
     )
     days = models.PositiveIntegerField(
+        verbose_name=_("days"),
         default=90,
         validators=[MinValueValidator(1), MaxValueValidator(REPLAY_DAYS_MAX)],
         help_text=_("Replay the interactions of this many days before now."),
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, editable=False)
-    progress = models.PositiveSmallIntegerField(default=0, editable=False, help_text=_("Percent of the leads done."))
-    cancel_requested = models.BooleanField(default=False, editable=False)
-    window_end = models.DateTimeField(null=True, blank=True, editable=False)
-    live_spec = models.JSONField(null=True, blank=True, editable=False)
-    draft_spec = models.JSONField(null=True, blank=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    status = models.CharField(
+        verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED, editable=False
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True, editable=False)
-    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
-    error = models.TextField(blank=True, editable=False)
-    result = models.JSONField(null=True, blank=True, editable=False)
+    progress = models.PositiveSmallIntegerField(
+        verbose_name=_("progress"), default=0, editable=False, help_text=_("Percent of the leads done.")
+    )
+    cancel_requested = models.BooleanField(verbose_name=_("cancel requested"), default=False, editable=False)
+    window_end = models.DateTimeField(verbose_name=_("window end"), null=True, blank=True, editable=False)
+    live_spec = models.JSONField(verbose_name=_("live spec"), null=True, blank=True, editable=False)
+    draft_spec = models.JSONField(verbose_name=_("draft spec"), null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True, editable=False)
+    error = models.TextField(verbose_name=_("error"), blank=True, editable=False)
+    result = models.JSONField(verbose_name=_("result"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -13,6 +13,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from scoring.collector import collector_paused
+from scoring.event_types import gettext_noop
 from scoring.predictive.features import (
     ENGAGEMENT_SCORE,
     FIT_SCORE,
@@ -27,13 +28,13 @@ from scoring.predictive.features import (
 LOGISTIC = "logistic_regression"
 GRADIENT_BOOSTING = "gradient_boosting"
 ALGORITHM_LABELS = {
-    LOGISTIC: "Logistic regression (regularised)",
-    GRADIENT_BOOSTING: "Gradient-boosted trees",
+    LOGISTIC: gettext_noop("Logistic regression (regularised)"),
+    GRADIENT_BOOSTING: gettext_noop("Gradient-boosted trees"),
 }
 # How each algorithm's reasons are computed, in words for the screens.
 REASON_METHODS = {
-    LOGISTIC: "coefficient times standardised value (exact: they add up to the model's log-odds)",
-    GRADIENT_BOOSTING: (
+    LOGISTIC: gettext_noop("coefficient times standardised value (exact: they add up to the model's log-odds)"),
+    GRADIENT_BOOSTING: gettext_noop(
         "path attribution (Saabas): each split on the lead's path credits its feature with the change in the"
         " expected log-odds; an approximation of SHAP values that also adds up to the model's log-odds"
     ),

@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from scoring import bulk, outcomes
 from scoring.models import (
@@ -32,11 +33,14 @@ from scoring.models import (
     ScoreEntry,
     TrainedModel,
 )
+from scoring.models.design import DIMENSION_CHOICES
 from scoring.predictive import crossing, features
 from scoring.predictive import model as fitted
 from scoring.rules import email_domain
 
 logger = logging.getLogger(__name__)
+
+DIMENSIONS = dict(DIMENSION_CHOICES)
 
 REFRESH_BATCH = 5000
 # Lead fields the outcome itself writes: a won lead becomes a customer (the lifecycle
@@ -111,14 +115,27 @@ def retrain_status() -> RetrainStatus:
     active = active_model()
     new = len(outcomes.closed_outcomes(since=active.created_at if active else None))
     if new >= minimum:
-        return RetrainStatus(True, new, minimum, f"{new} leads won or lost since the last training: retraining is due.")
-    since = "since the active model was trained" if active else "so far"
-    return RetrainStatus(
-        False,
-        new,
-        minimum,
-        f"{new} leads won or lost {since}; the next training needs {minimum - new} more (minimum {minimum}).",
-    )
+        due = ngettext(
+            "{new} lead won or lost since the last training: retraining is due.",
+            "{new} leads won or lost since the last training: retraining is due.",
+            new,
+        )
+        return RetrainStatus(True, new, minimum, due.format(new=new))
+    if active:
+        text = ngettext(
+            "{new} lead won or lost since the active model was trained; "
+            "the next training needs {more} more (minimum {minimum}).",
+            "{new} leads won or lost since the active model was trained; "
+            "the next training needs {more} more (minimum {minimum}).",
+            new,
+        )
+    else:
+        text = ngettext(
+            "{new} lead won or lost so far; the next training needs {more} more (minimum {minimum}).",
+            "{new} leads won or lost so far; the next training needs {more} more (minimum {minimum}).",
+            new,
+        )
+    return RetrainStatus(False, new, minimum, text.format(new=new, more=minimum - new, minimum=minimum))
 
 
 def model_train(
@@ -329,6 +346,7 @@ def insights(*, now: datetime | None = None) -> dict[str, Any]:
             {
                 "rule": names.get(s.rule_id, str(s.rule_id)),
                 "dimension": by_id[s.rule_id].dimension.value,
+                "dimension_label": str(DIMENSIONS.get(by_id[s.rule_id].dimension.value, "")),
                 "points": by_id[s.rule_id].points,
                 "suggested": s.points,
                 "matched": s.matched,

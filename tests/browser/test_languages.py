@@ -3,16 +3,24 @@ for good (their preference follows them)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import Permission
 
 from people.models import Preference
+from scoring import model_file
+from scoring import services as scoring_services
 from scoring.models import ScoringRule
+from scoring.services import versions
+from tests.browser.test_reports import CANVAS_DRAWN
 from tests.factories import LeadFactory
+from tests.reports.closed_loop_data import closed_loop_history, reader
 from tests.reports.dataset import overview_data
 from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, group, marketer
+from tests.scoring.test_replay import DRAFT, history
+from tests.scoring.test_replay_admin import marketing_user
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -165,3 +173,116 @@ def test_a_spanish_marketer_reads_the_overview_a_refused_rule_and_the_sales_queu
     shown = page.locator("body").inner_text().lower()
     for english in ENGLISH_ON_THE_QUEUE:
         assert english.lower() not in shown, english
+
+
+# What the reports' own tables, notes and charts said in English before they were translated.
+ENGLISH_ON_THE_RULE_LIFT = [
+    "Leads scored",
+    "Converted (scored)",
+    "Conversion (not scored)",
+    "What the figures mean",
+    "Leads: those created in the date range",
+    "the conversion of leads it did not score",
+    "The dates select by",
+]
+ENGLISH_ON_THE_GRID = ["Engagement 1", "Fit A", "or more", "below", "Fit bands", "A1 is the best cell"]
+ENGLISH_ON_THE_PREDICTIVE_PAGE = ["No model is trained yet", "leads won or lost so far", "the next training needs"]
+
+
+def test_a_spanish_marketer_reads_the_reports_tables_notes_and_charts_in_spanish(
+    browser: Browser, live_server: object
+) -> None:
+    base = str(live_server)
+    closed_loop_history()
+    reader(username="ines")
+
+    page = browser.new_context(locale="es-ES").new_page()
+    page.goto(f"{base}/accounts/login/?next=/reports/all/")
+    page.get_by_label("Usuario").fill("ines")
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    page.wait_for_url(f"{base}/reports/all/")
+
+    page.goto(f"{base}/reports/rule-lift/")
+    page.wait_for_function("document.getElementById('report-chart-canvas').dataset.drawn")
+    headers = page.locator("#report-table thead th").all_text_contents()
+    assert headers[:5] == ["Regla", "Dimensión", "Puntos", "Activa", "Leads puntuados"]
+    assert headers[-1] == "Impacto"
+    legend = json.loads(page.locator("#report-chart").text_content() or "{}")["datasets"][0]["label"]
+    assert legend == "Impacto (\u00d7 la conversión de los leads que no puntuó)"
+    notes = page.locator(".notes").inner_text()
+    assert "Qué significan las cifras" in notes
+    assert "Por encima de \u00d71,00 la regla elige compradores" in notes
+    assert "Las fechas seleccionan por la creación del lead." in page.locator(".filter-note").inner_text()
+    shown = page.locator("body").inner_text()
+    for english in ENGLISH_ON_THE_RULE_LIFT:
+        assert english not in shown, english
+    # The CSV is the page's table, headings in the reader's language too.
+    href = page.get_attribute("#csv-link", "href")
+    exported = page.request.get(f"{base}{href}", headers={"Accept-Language": "es-ES,es"}).text()
+    assert exported.splitlines()[0].startswith("Regla,Dimensión,Puntos,Activa,Leads puntuados")
+
+    page.goto(f"{base}/reports/fit-engagement/")
+    grid = page.locator("table.heat-grid").inner_text()
+    for spanish in ["Interacción 1", "Perfil A", "15 o más", "menos de 5"]:
+        assert spanish in grid, spanish
+    assert (
+        "Franjas de perfil: A 15 o más, B 10\u201314, C 5\u20139, D menos de 5 puntos."
+        in page.locator(".notes").inner_text()
+    )
+    shown = page.locator("body").inner_text()
+    for english in ENGLISH_ON_THE_GRID:
+        assert english not in shown, english
+
+    page.goto(f"{base}/reports/predictive/")
+    shown = page.locator("main").inner_text()
+    assert "Aún no hay ningún modelo entrenado." in shown
+    assert "ganados o perdidos hasta ahora; el próximo entrenamiento necesita" in shown
+    for english in ENGLISH_ON_THE_PREDICTIVE_PAGE:
+        assert english not in shown, english
+
+
+ENGLISH_ON_THE_REPLAY = [
+    "Replay of",
+    "Leads per group",
+    "Leads that would move",
+    "Separation of won and lost leads",
+    "Rules whose points change most",
+    "Some leads that would move",
+    "Live model",
+    "would change group",
+]
+
+
+def test_a_spanish_marketer_reads_a_replay_in_spanish(browser: Browser, live_server: object) -> None:
+    base = str(live_server)
+    history()
+    draft = versions.draft_import(spec=model_file.load_data(DRAFT), user=None, name="formularios")
+    run = scoring_services.replay_start(version=draft, background=False)
+    scoring_services.replay_run(run_id=run.pk)
+    user = marketing_user()
+
+    page = browser.new_context(locale="es-ES").new_page()
+    page.goto(f"{base}/admin/login/?next=/admin/scoring/replayrun/{run.pk}/change/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(f"{base}/admin/scoring/replayrun/{run.pk}/change/")
+    content = page.locator("#content")
+    heading = page.locator("#content h1").inner_text()
+    assert heading.startswith("Reproducción de "), heading
+    assert heading.endswith(" sobre los últimos 90 días"), heading
+    for spanish in [
+        "Leads por grupo",
+        "Leads que cambiarían",
+        "Separación de leads ganados y perdidos",
+        "Modelo en vigor",
+    ]:
+        assert spanish in content.inner_text(), spanish
+    assert page.locator("#replay-status").inner_text() == "Terminado"
+    legend = json.loads(page.locator("#replay-roc-data").text_content() or "{}")["words"]
+    assert legend["live"] == "Modelo en vigor"
+    page.wait_for_function(f"({CANVAS_DRAWN})(document.getElementById('replay-roc'))", timeout=10_000)
+    shown = content.inner_text()
+    for english in ENGLISH_ON_THE_REPLAY:
+        assert english not in shown, english

@@ -61,7 +61,7 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     page.fill("#id_points", "20")
     with page.expect_navigation():  # "Save and continue" comes back to the same address
         page.locator("input[name=_continue]").click()
-    assert "matches 3 lead(s) now" in page.locator("body").inner_text()
+    assert "matches 3 leads now" in page.locator("body").inner_text()
     page.locator("input[name=_save]").click()
     page.wait_for_url(re.compile(r".*/admin/scoring/modelversion/\d+/change/$"))
 

@@ -159,9 +159,9 @@ def test_rule_lift_filters(history: History) -> None:
     assert shown("rule-lift", end="2026-10-01") == [
         [name, dim, pts, "yes", "0", "0", DASH, "0", "0", DASH, DASH]
         for name, dim, pts in (
-            ("Careers page", "engagement", "-5"),
-            ("Demo request", "engagement", "+30"),
-            ("Right industry", "fit", "+15"),
+            ("Careers page", "Engagement", "-5"),
+            ("Demo request", "Engagement", "+30"),
+            ("Right industry", "Fit", "+15"),
         )
     ]
 

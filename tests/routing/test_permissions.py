@@ -169,7 +169,7 @@ def test_marketers_see_and_retry_set_aside_rows() -> None:
     assert client.get(reverse("admin:scoring_setaside_change", args=[row.pk])).status_code == 200
     response = client.post(url, {"action": "retry", "_selected_action": [row.pk]}, follow=True)
 
-    assert "1 row(s) back in their batch: fit evaluated." in response.content.decode()
+    assert "1 row back in its batch: fit evaluated." in response.content.decode()
     row.refresh_from_db()
     assert (row.resolved_at is not None, row.retry_result) == (True, "fit evaluated")
 

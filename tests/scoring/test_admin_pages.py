@@ -163,7 +163,7 @@ def test_saving_a_group_regroups_leads_in_a_background_job_with_progress(admin: 
         follow=True,
     )
     job = RescoreJob.objects.get()
-    assert f"Regrouping 1 lead(s) in the background: see Rescore jobs (job {job.pk})" in text(response)
+    assert f"Regrouping 1 lead in the background: see Rescore jobs (job {job.pk})" in text(response)
     # The request only started the job: the workers regroup.
     assert (job.kind, job.status, job.total) == ("regroup", "queued", 1)
     assert Lead.objects.get(pk=lead.pk).score_group is None

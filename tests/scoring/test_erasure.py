@@ -309,8 +309,8 @@ def test_deleting_a_lead_in_the_admin_erases_it(admin_client_logged: Client) -> 
     assert response.status_code == 200
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Erased 1 lead(s) on request (interactions 1, set aside rows 1, admin log entries scrubbed 2)."
-        " 1 address(es) stay on the suppression list, as a hash.",
+        "Erased 1 lead on request. Rows removed: interactions 1, set aside rows 1, admin log entries scrubbed 2."
+        " 1 address stays on the suppression list, as a hash.",
         f"The lead “lead {lead.pk}” was deleted successfully.",
     ]
     assert_erased(lead)
@@ -330,8 +330,8 @@ def test_deleting_selected_leads_in_the_admin_erases_each(admin_client_logged: C
     assert response.status_code == 200
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Erased 2 lead(s) on request (interactions 2, set aside rows 2, admin log entries scrubbed 4)."
-        " 2 address(es) stay on the suppression list, as a hash.",
+        "Erased 2 leads on request. Rows removed: interactions 2, set aside rows 2, admin log entries scrubbed 4."
+        " 2 addresses stay on the suppression list, as a hash.",
         "Successfully deleted 2 leads.",
     ]
     for lead in leads:

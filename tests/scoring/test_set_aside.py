@@ -297,7 +297,7 @@ def test_the_admin_lists_set_aside_rows_with_their_error_and_retries_them(admin:
     plant("UPDATE scoring_lead SET attributes = '{}' WHERE id = %s", [bad.pk])
     response = admin.post(url, {"action": "retry", "_selected_action": [row.pk]}, follow=True)
 
-    assert "1 row(s) back in their batch: fit evaluated." in html.unescape(response.content.decode())
+    assert "1 row back in its batch: fit evaluated." in html.unescape(response.content.decode())
     row.refresh_from_db()
     assert (row.resolved_at is not None, row.retry_result) == (True, "fit evaluated")
     assert Lead.objects.values_list("fit_score", flat=True).get(pk=bad.pk) == 5

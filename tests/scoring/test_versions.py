@@ -361,7 +361,7 @@ def test_a_marketer_edits_a_draft_and_publishes_it_from_the_admin() -> None:
 
     rule = draft_rule(draft, "lives-or-works-in-san-jose")
     rule_page = page(client, reverse("admin:scoring_draftscoringrule_change", args=[rule.pk]))
-    assert "matches 3 lead(s) now" in rule_page
+    assert "matches 3 leads now" in rule_page
 
     publish = page(client, reverse("admin:scoring_modelversion_publish", args=[draft.pk]))
     assert "No lead changes group" in publish

@@ -7,6 +7,8 @@
   var COLORS = ["#3b5bdb", "#2b8a3e", "#f08c00", "#c2255c", "#0c8599", "#7048e8", "#5c940d", "#e8590c"];
   var GREY = "#adb5bd";
   var LATE = "#c92a2a";
+  // Legends in the page's language: the page gives the words (a json_script tag).
+  var WORDS = JSON.parse(document.getElementById("chart-words").textContent);
 
   function color(index, total) {
     // The last series of the trend is "No group": grey, so the groups stand out.
@@ -16,6 +18,7 @@
   function base(extra) {
     var options = {
       animation: false,
+      locale: document.documentElement.lang, // numbers on the axes and in tooltips as the page writes them
       responsive: true,
       maintainAspectRatio: false,
       plugins: { legend: { display: false } },
@@ -28,7 +31,7 @@
     groups: function (data) {
       return {
         type: "bar",
-        data: { labels: data.labels, datasets: [{ label: "Leads", data: data.values,
+        data: { labels: data.labels, datasets: [{ label: WORDS.leads, data: data.values,
           backgroundColor: data.labels.map(function (_, i) { return color(i, data.labels.length); }) }] },
         options: base()
       };
@@ -47,21 +50,21 @@
     funnel: function (data) {
       return {
         type: "bar",
-        data: { labels: data.labels, datasets: [{ label: "Leads that reached it", data: data.values, backgroundColor: COLORS[0] }] },
+        data: { labels: data.labels, datasets: [{ label: WORDS.reached, data: data.values, backgroundColor: COLORS[0] }] },
         options: base({ indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } })
       };
     },
     fit: function (data) {
       return {
         type: "bar",
-        data: { labels: data.labels, datasets: [{ label: "Leads", data: data.values, backgroundColor: COLORS[4] }] },
+        data: { labels: data.labels, datasets: [{ label: WORDS.leads, data: data.values, backgroundColor: COLORS[4] }] },
         options: base()
       };
     },
     engagement: function (data) {
       return {
         type: "bar",
-        data: { labels: data.labels, datasets: [{ label: "Leads", data: data.values, backgroundColor: COLORS[2] }] },
+        data: { labels: data.labels, datasets: [{ label: WORDS.leads, data: data.values, backgroundColor: COLORS[2] }] },
         options: base()
       };
     },
@@ -69,8 +72,8 @@
       return {
         type: "bar",
         data: { labels: data.labels, datasets: [
-          { label: "Waiting, within the SLA", data: data.within, backgroundColor: COLORS[0] },
-          { label: "Waiting past the SLA", data: data.late, backgroundColor: LATE }
+          { label: WORDS.within_sla, data: data.within, backgroundColor: COLORS[0] },
+          { label: WORDS.past_sla, data: data.late, backgroundColor: LATE }
         ] },
         options: base({ plugins: { legend: { display: true, position: "bottom" } },
           scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } })
@@ -80,8 +83,8 @@
       return {
         type: "bar",
         data: { labels: data.labels, datasets: [
-          { type: "bar", label: "MQLs delivered", data: data.delivered, backgroundColor: COLORS[1], order: 2 },
-          { type: "line", label: "Target", data: data.target, borderColor: LATE, backgroundColor: LATE,
+          { type: "bar", label: WORDS.mqls_delivered, data: data.delivered, backgroundColor: COLORS[1], order: 2 },
+          { type: "line", label: WORDS.target, data: data.target, borderColor: LATE, backgroundColor: LATE,
             borderWidth: 2, pointRadius: 4, spanGaps: false, order: 1 }
         ] },
         options: base({ plugins: { legend: { display: true, position: "bottom" } } })

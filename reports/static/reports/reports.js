@@ -21,6 +21,7 @@
     options: {
       indexAxis: spec.horizontal ? "y" : "x",
       animation: false, // drawn at once: what the page shows is final
+      locale: document.documentElement.lang, // numbers on the axes and in tooltips as the page writes them
       maintainAspectRatio: false,
       plugins: { legend: { display: spec.datasets.length > 1 } },
       scales: spec.percent ? { y: { beginAtZero: true, max: 100, ticks: { callback: function (v) { return v + "%"; } } } } : {},

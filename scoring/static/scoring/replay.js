@@ -42,17 +42,18 @@
     type: "scatter",
     data: {
       datasets: [
-        line("Live model", roc.live, "#3b5bdb", false),
-        line("Replayed", roc.draft, "#f59f00", false),
-        line("Coin toss", [[0, 0], [1, 1]], "#adb5bd", true),
+        line(roc.words.live, roc.live, "#3b5bdb", false),
+        line(roc.words.draft, roc.draft, "#f59f00", false),
+        line(roc.words.coin, [[0, 0], [1, 1]], "#adb5bd", true),
       ],
     },
     options: {
       animation: false, // drawn at once: what the page shows is final
+      locale: document.documentElement.lang, // numbers on the axes as the page writes them
       maintainAspectRatio: false,
       scales: {
-        x: { min: 0, max: 1, title: { display: true, text: "Lost leads above the threshold (false positive rate)" } },
-        y: { min: 0, max: 1, title: { display: true, text: "Won leads above the threshold (true positive rate)" } },
+        x: { min: 0, max: 1, title: { display: true, text: roc.words.x } },
+        y: { min: 0, max: 1, title: { display: true, text: roc.words.y } },
       },
     },
   });
