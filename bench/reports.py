@@ -388,7 +388,7 @@ def main() -> None:
         # 1. the nightly roll-ups -----------------------------------------------------------------
         for name, run in (
             ("score group trend", snapshots.group_counts_nightly),
-            ("lead origins (campaigns, funnel, source filter)", origins.origins_rebuild),
+            ("lead origins and rule lift sums (campaigns, funnel, source filter, rule lift)", origins.origins_rebuild),
         ):
             started = time.perf_counter()
             written = run()

@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from scoring.models import Lead, ScoreGroup
+from scoring.models import Lead, ScoreGroup, ScoringRule
 
 
 class Report(models.Model):
@@ -92,6 +92,11 @@ class LeadOrigin(models.Model):
     sql_at = models.DateTimeField(null=True, blank=True)
     opportunity_at = models.DateTimeField(null=True, blank=True)
     customer_at = models.DateTimeField(null=True, blank=True)
+    # The rule lift report: whether the lead has a won outcome, and the rules whose ledger
+    # rows for it sum to something (their ids, ascending). A won outcome or a rule's
+    # ledger row past the mark makes the row stale, as a stage change does.
+    won = models.BooleanField(default=False)
+    scored_rules = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = _("lead origin")
@@ -109,6 +114,11 @@ class RollupMark(models.Model):
     interaction_id = models.BigIntegerField()
     stage_change_id = models.BigIntegerField()
     lead_id = models.BigIntegerField(default=0)
+    score_entry_id = models.BigIntegerField(default=0)  # of a rule's ledger rows
+    outcome_id = models.BigIntegerField(default=0)  # of won outcomes
+    # The kept rows the rebuild counted into its sums (RuleLiftCount): fewer now means a
+    # lead was erased since, and the sums still count it.
+    kept = models.BigIntegerField(default=0)
     built_at = models.DateTimeField()
 
     class Meta:
@@ -117,3 +127,33 @@ class RollupMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: interactions to {self.interaction_id}, stage changes to {self.stage_change_id}"
+
+
+class RuleLiftCount(models.Model):
+    """The rule lift report's sums, kept by the origins' rebuild (:mod:`reports.lift`, its
+    only reader; :mod:`reports.origins`, its only writer): of the leads created on a day (in
+    Leadflow's time zone) whose source is ``source``, how many there are and how many
+    converted (``rule`` empty), or how many of them a rule scored and how many of those
+    converted. They add up the kept lead origins exactly; the report takes the leads read
+    live (changed since the rebuild) out of them and adds them back as they are now."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=100, blank=True)
+    rule = models.ForeignKey(ScoringRule, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    leads = models.PositiveIntegerField()
+    converted = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("rule lift count")
+        verbose_name_plural = _("rule lift counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "source", "rule"], condition=Q(rule__isnull=False), name="rulelift_one_per_rule"
+            ),
+            models.UniqueConstraint(
+                fields=["day", "source"], condition=Q(rule__isnull=True), name="rulelift_one_for_all_leads"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source or 'no source'} rule {self.rule_id or 'all'}: {self.leads} leads"
