@@ -1,7 +1,8 @@
 """The overview, every report and the admin's lead list at a million leads, on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/reports.py \\
-        [--leads 1000000] [--interactions 5000000] [--outcomes 50000] [--requests 20] [--reuse]
+        [--leads 1000000] [--interactions 5000000] [--outcomes 50000] [--requests 20] [--reuse] \\
+        [--only overview,rule-lift,admin]
 
 Creates its own database (``<name>_bench`` next to DATABASE_URL's) and fills it with SQL:
 ``--leads`` leads created over the last 90 days (names, companies, industries, countries,
@@ -337,6 +338,11 @@ def main() -> None:
         "--budget", type=float, default=20, help="seconds: a page slower than this is timed once, unfiltered only"
     )
     parser.add_argument("--fill-only", action="store_true", help="fill the database and stop (with --reuse later)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated pages to measure (overview, a report's slug, admin); every page when empty",
+    )
     args = parser.parse_args()
 
     bench_environment()
@@ -388,7 +394,7 @@ def main() -> None:
         # 1. the nightly roll-ups -----------------------------------------------------------------
         for name, run in (
             ("score group trend", snapshots.group_counts_nightly),
-            ("lead origins (campaigns, funnel, source filter)", origins.origins_rebuild),
+            ("lead origins and rule lift sums (campaigns, funnel, source filter, rule lift)", origins.origins_rebuild),
         ):
             started = time.perf_counter()
             written = run()
@@ -425,10 +431,13 @@ def main() -> None:
             filters, _ = filters_parse(query, applies=report.filters, choices=choices)
             return report.show(filters).table.rows
 
-        pages: list[tuple[str, str, dict[str, str], Callable[[], Any]]] = [
-            ("overview", "/reports/", {}, lambda: [s.rows for s in overview.overview()]),
-        ]
+        only = {name.strip() for name in args.only.split(",") if name.strip()}
+        pages: list[tuple[str, str, dict[str, str], Callable[[], Any]]] = []
+        if not only or "overview" in only:
+            pages.append(("overview", "/reports/", {}, lambda: [s.rows for s in overview.overview()]))
         for report in REPORTS:
+            if only and report.slug not in only:
+                continue
             for suffix, query in variants.items():
                 given = {k: v for k, v in query.items() if k in report.filters}
                 if suffix and given != query:
@@ -479,6 +488,8 @@ def main() -> None:
         print(f"   pages at or above 500 ms p95: {', '.join(misses) or 'none'}")
 
         # 3. the admin's lead list ---------------------------------------------------------------------
+        if only and "admin" not in only:
+            return
         groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", flat=True))
         kinds = {
             "list": [{}, {"p": "1"}],

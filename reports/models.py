@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from scoring.models import Lead, ScoreGroup
+from scoring.models import Lead, ScoreGroup, ScoringRule
 
 
 class Report(models.Model):
@@ -100,6 +100,11 @@ class LeadOrigin(models.Model):
     sql_at = models.DateTimeField(verbose_name=_("SQL at"), null=True, blank=True)
     opportunity_at = models.DateTimeField(verbose_name=_("opportunity at"), null=True, blank=True)
     customer_at = models.DateTimeField(verbose_name=_("customer at"), null=True, blank=True)
+    # The rule lift report: whether the lead has a won outcome, and the rules whose ledger
+    # rows for it sum to something (their ids, ascending). A won outcome or a rule's
+    # ledger row past the mark makes the row stale, as a stage change does.
+    won = models.BooleanField(verbose_name=_("won"), default=False)
+    scored_rules = models.JSONField(verbose_name=_("scored rules"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("lead origin")
@@ -117,6 +122,11 @@ class RollupMark(models.Model):
     interaction_id = models.BigIntegerField(verbose_name=_("interaction id"))
     stage_change_id = models.BigIntegerField(verbose_name=_("stage change id"))
     lead_id = models.BigIntegerField(verbose_name=_("lead id"), default=0)
+    score_entry_id = models.BigIntegerField(verbose_name=_("score entry id"), default=0)  # of a rule's ledger rows
+    outcome_id = models.BigIntegerField(verbose_name=_("outcome id"), default=0)  # of won outcomes
+    # The kept rows the rebuild counted into its sums (RuleLiftCount): fewer now means a
+    # lead was erased since, and the sums still count it.
+    kept = models.BigIntegerField(verbose_name=_("kept"), default=0)
     built_at = models.DateTimeField(verbose_name=_("built at"))
 
     class Meta:
@@ -125,3 +135,35 @@ class RollupMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: interactions to {self.interaction_id}, stage changes to {self.stage_change_id}"
+
+
+class RuleLiftCount(models.Model):
+    """The rule lift report's sums, kept by the origins' rebuild (:mod:`reports.lift`, its
+    only reader; :mod:`reports.origins`, its only writer): of the leads created on a day (in
+    Leadflow's time zone) whose source is ``source``, how many there are and how many
+    converted (``rule`` empty), or how many of them a rule scored and how many of those
+    converted. They add up the kept lead origins exactly; the report takes the leads read
+    live (changed since the rebuild) out of them and adds them back as they are now."""
+
+    day = models.DateField(verbose_name=_("day"))
+    source = models.CharField(verbose_name=_("source"), max_length=100, blank=True)
+    rule = models.ForeignKey(
+        ScoringRule, verbose_name=_("rule"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    leads = models.PositiveIntegerField(verbose_name=_("leads"))
+    converted = models.PositiveIntegerField(verbose_name=_("converted"))
+
+    class Meta:
+        verbose_name = _("rule lift count")
+        verbose_name_plural = _("rule lift counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "source", "rule"], condition=Q(rule__isnull=False), name="rulelift_one_per_rule"
+            ),
+            models.UniqueConstraint(
+                fields=["day", "source"], condition=Q(rule__isnull=True), name="rulelift_one_for_all_leads"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source or 'no source'} rule {self.rule_id or 'all'}: {self.leads} leads"

@@ -3,13 +3,17 @@ campaign touch, the furthest funnel step it reached and when it first reached ea
 once per lead so the campaigns report and the source filter read one row per lead rather
 than ranking every interaction per request (the funnel's columns are kept too; the
 overview's funnel still reads the stage history, which measured faster at a million leads).
+For the rule lift it keeps whether the lead won and which rules scored it, and the sums of
+those per day of creation, source and rule (:class:`~reports.models.RuleLiftCount`,
+read by :mod:`reports.queries.lift`).
 
 The interactions, the stage history and the leads stay the truth. The nightly rebuild
 writes what they say, touching only rows that differ (a second run writes nothing), and
 records how far it read (:class:`~reports.models.RollupMark`). A lead created after it,
 or with an interaction or a stage change past that mark, is read live from the same
 expressions the rebuild uses, so a report equals the naive computation at any moment; a
-lead never rebuilt is read live too. The stage now is part of a lead's origin: every
+lead never rebuilt is read live too; so is a lead with a ledger row of a rule or a won
+outcome past the mark. The stage now is part of a lead's origin: every
 change of stage records a stage change (scoring's services do, in the same transaction).
 
 Rows settle before the mark: the interactions' mark is the highest received ``SETTLE``
@@ -22,13 +26,14 @@ which makes the lead fresh. A lead erased takes its origin with it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import (
     Case,
     CharField,
+    Exists,
     F,
     IntegerField,
     Max,
@@ -37,6 +42,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -44,8 +50,9 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
-from reports.models import LeadOrigin, RollupMark
-from scoring.models import Interaction, Lead, LifecycleStage, StageChange
+from reports.models import LeadOrigin, RollupMark, RuleLiftCount
+from routing.models import Outcome
+from scoring.models import Interaction, Lead, LifecycleStage, ScoreEntry, StageChange
 
 NAME = "origins"
 SETTLE = timedelta(minutes=10)
@@ -60,6 +67,9 @@ FIELDS = (
     "created_at",
     *(f"{stage}_at" for stage in ("mql", "sql", "opportunity", "customer")),
 )
+# What else a kept row holds, for the rule lift (:mod:`reports.queries.lift`).
+LIFT_FIELDS = ("won", "scored_rules")
+KEPT = (*FIELDS, *LIFT_FIELDS)
 # The funnel's steps past "All leads", as the overview counts them.
 STEPS = {LifecycleStage.MQL: 1, LifecycleStage.SQL: 2, LifecycleStage.OPPORTUNITY: 3, LifecycleStage.CUSTOMER: 4}
 
@@ -118,8 +128,36 @@ def origins_of(leads: QuerySet[Lead]) -> QuerySet[Lead]:
         last_campaign=Coalesce(_campaign_touch("campaign_key", order=last), Value("")),
         last_campaign_at=_campaign_touch("occurred_at", order=last),
         reached_step=Greatest(Coalesce(Subquery(top), Value(0)), _step("lifecycle_stage")),
+        won=Exists(Outcome.objects.filter(lead_id=OuterRef("pk"), kind=Outcome.Kind.WON)),
         **reached_at,
     )
+
+
+def scored_rules_of(leads: QuerySet[Lead]) -> dict[int, list[int]]:
+    """The rules that scored each of ``leads`` (ascending ids), by lead: those whose
+    ledger rows for the lead sum to something (an award a rescore took back whole does
+    not count). A lead no rule scored is not in it."""
+    pairs = (
+        ScoreEntry.objects.filter(rule__isnull=False, lead_id__in=leads.order_by().values("pk"))
+        .order_by()
+        .values("lead_id", "rule_id")
+        .annotate(net=Sum("delta"))
+        .exclude(net=0)
+        .values_list("lead_id", "rule_id")
+    )
+    rules: dict[int, list[int]] = {}
+    for lead, rule in pairs:
+        rules.setdefault(lead, []).append(rule)
+    return {lead: sorted(found) for lead, found in rules.items()}
+
+
+def kept_of(leads: QuerySet[Lead]) -> dict[int, tuple[Any, ...]]:
+    """What a kept row of each of ``leads`` holds, computed now: :data:`FIELDS` then
+    :data:`LIFT_FIELDS`, by lead."""
+    rules = scored_rules_of(leads)
+    return {
+        row[0]: (*row[1:], rules.get(row[0], [])) for row in origins_of(leads).values_list("lead_id", *FIELDS, "won")
+    }
 
 
 def mark_read() -> RollupMark | None:
@@ -129,15 +167,19 @@ def mark_read() -> RollupMark | None:
 def fresh_leads(mark: RollupMark | None, *, field: str = "pk") -> Q:
     """Leads (by ``field``) the rebuild did not settle: created after it, or with an
     interaction or a stage change past its mark (every lead, before the first rebuild)."""
-    interaction_id, stage_change_id, lead_id = (
-        (mark.interaction_id, mark.stage_change_id, mark.lead_id) if mark else (0, 0, 0)
+    interaction_id, stage_change_id, lead_id, score_entry_id, outcome_id = (
+        (mark.interaction_id, mark.stage_change_id, mark.lead_id, mark.score_entry_id, mark.outcome_id)
+        if mark
+        else (0, 0, 0, 0, 0)
     )
     newer = Interaction.objects.filter(pk__gt=interaction_id, lead__isnull=False).order_by().values("lead_id")
     staged = StageChange.objects.filter(pk__gt=stage_change_id).order_by().values("lead_id")
     created = Lead.objects.filter(pk__gt=lead_id).order_by().values("pk")
+    scored = ScoreEntry.objects.filter(pk__gt=score_entry_id, rule__isnull=False).order_by().values("lead_id")
+    won = Outcome.objects.filter(pk__gt=outcome_id, kind=Outcome.Kind.WON).order_by().values("lead_id")
     # One list of ids (each part read by its primary key's index), so the leads are
     # looked up by id rather than every lead tested against each part.
-    return Q(**{f"{field}__in": newer.union(staged, created, all=True)})
+    return Q(**{f"{field}__in": newer.union(staged, created, scored, won, all=True)})
 
 
 def from_source(source: str, *, lead_ref: str) -> Q:
@@ -149,9 +191,16 @@ def from_source(source: str, *, lead_ref: str) -> Q:
     def matching(field: str) -> Q:
         return Q(**{field: source}) | Q(**{f"{field}__startswith": f"{source}:"})
 
-    kept = LeadOrigin.objects.exclude(fresh_leads(mark, field="lead_id")).filter(matching("source")).values("lead_id")
+    # The row's own origin looked up by its primary key: "in every kept origin of the
+    # source" hashed a quarter of a million origins per request to keep a few thousand
+    # outcomes (an OR of two IN lists is not turned into a join).
+    kept = Exists(
+        LeadOrigin.objects.filter(lead_id=OuterRef(lead_ref))
+        .filter(matching("source"))
+        .exclude(fresh_leads(mark, field="lead_id"))
+    )
     live = origins_of(Lead.objects.filter(fresh_leads(mark))).filter(matching("source")).values("pk")
-    return Q(**{f"{lead_ref}__in": kept}) | Q(**{f"{lead_ref}__in": live})
+    return Q(kept) | Q(**{f"{lead_ref}__in": live})
 
 
 def origins_now() -> tuple[str, list[Any]]:
@@ -183,27 +232,76 @@ def _chunks() -> Iterator[tuple[int, int]]:
 
 
 def _origin(lead: int, row: tuple[Any, ...]) -> LeadOrigin:
-    return LeadOrigin(lead_id=lead, **dict(zip(FIELDS, row, strict=True)))
+    return LeadOrigin(lead_id=lead, **dict(zip(KEPT, row, strict=True)))
+
+
+def lift_key(created_at: datetime | None, source: str) -> tuple[date, str] | None:
+    """Where a lead counts in the rule lift's sums: the day it was created, in
+    Leadflow's time zone, and its source."""
+    return (timezone.localdate(created_at), source) if created_at is not None else None
+
+
+def lift_counted(sums: dict[tuple[date, str, int | None], list[int]], row: tuple[Any, ...], sign: int = 1) -> None:
+    """Count a kept row (:data:`KEPT`) into the rule lift's ``sums``: its day and source
+    for all leads, and for each rule that scored it (``sign`` -1: take it out)."""
+    values = dict(zip(KEPT, row, strict=True))
+    key = lift_key(values["created_at"], values["source"])
+    if key is None:
+        return
+    for rule in (None, *values["scored_rules"]):
+        tally = sums.setdefault((*key, rule), [0, 0])
+        tally[0] += sign
+        tally[1] += sign * int(values["won"])
+
+
+def _lift_write(sums: dict[tuple[date, str, int | None], list[int]]) -> int:
+    """Make the kept rule lift sums ``sums``, changing only rows that differ; the rows
+    added, changed or removed."""
+    kept = {(row.day, row.source, row.rule_id): row for row in RuleLiftCount.objects.all()}
+    gone = [row.pk for key, row in kept.items() if key not in sums or sums[key][0] == 0]
+    new = [
+        RuleLiftCount(day=day, source=source, rule_id=rule, leads=leads, converted=converted)
+        for (day, source, rule), (leads, converted) in sums.items()
+        if leads and (day, source, rule) not in kept
+    ]
+    changed = []
+    for key, (leads, converted) in sums.items():
+        row = kept.get(key)
+        if row is not None and leads and (row.leads, row.converted) != (leads, converted):
+            row.leads, row.converted = leads, converted
+            changed.append(row)
+    RuleLiftCount.objects.filter(pk__in=gone).delete()
+    RuleLiftCount.objects.bulk_create(new, batch_size=5_000)
+    RuleLiftCount.objects.bulk_update(changed, ["leads", "converted"], batch_size=5_000)
+    return len(gone) + len(new) + len(changed)
 
 
 def origins_rebuild(*, now: datetime | None = None) -> int:
-    """Write every lead's origin as the interactions and the stage history say, changing
-    only rows that differ, and move the mark. Returns the rows added, changed or removed:
-    0 when run again with nothing new."""
+    """Write every lead's origin as the interactions, the stage history, the ledger and
+    the outcomes say, and the rule lift's sums of them, changing only rows that differ,
+    and move the mark. Returns the rows added, changed or removed: 0 when run again with
+    nothing new."""
     now = now or timezone.now()
     settled = (
         Interaction.objects.filter(received_at__lt=now - SETTLE).order_by("-pk").values_list("pk", flat=True).first()
     )
+    # Ledger rows are written by the scoring workers' transactions too: settled likewise.
+    scored = ScoreEntry.objects.filter(created_at__lt=now - SETTLE).order_by("-pk").values_list("pk", flat=True).first()
     stage_changes = StageChange.objects.aggregate(top=Max("pk"))["top"]
+    outcomes = Outcome.objects.aggregate(top=Max("pk"))["top"]
     leads = Lead.objects.aggregate(top=Max("pk"))["top"]
     written = 0
-    for low, high in _chunks():
-        with transaction.atomic():
-            in_range = Lead.objects.filter(pk__gte=low, pk__lt=high)
-            wanted = {row[0]: row[1:] for row in origins_of(in_range).values_list("lead_id", *FIELDS)}
+    sums: dict[tuple[date, str, int | None], list[int]] = {}
+    counted = 0
+    # One transaction: the rule lift takes the kept rows of unsettled leads out of the
+    # sums, so a reader must see the rows, the sums and the mark of one rebuild, never
+    # rows rewritten by a rebuild whose sums are not written yet.
+    with transaction.atomic():
+        for low, high in _chunks():
+            wanted = kept_of(Lead.objects.filter(pk__gte=low, pk__lt=high))
             kept = {
                 row[0]: row[1:]
-                for row in LeadOrigin.objects.filter(lead_id__gte=low, lead_id__lt=high).values_list("lead_id", *FIELDS)
+                for row in LeadOrigin.objects.filter(lead_id__gte=low, lead_id__lt=high).values_list("lead_id", *KEPT)
             }
             gone = [lead for lead in kept if lead not in wanted]
             new = [_origin(lead, row) for lead, row in wanted.items() if lead not in kept]
@@ -211,20 +309,28 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
             if gone:
                 LeadOrigin.objects.filter(lead_id__in=gone).delete()
             LeadOrigin.objects.bulk_create(new, batch_size=5_000)
-            LeadOrigin.objects.bulk_update(changed, FIELDS, batch_size=5_000)
+            LeadOrigin.objects.bulk_update(changed, KEPT, batch_size=5_000)
             written += len(gone) + len(new) + len(changed)
+            for row in wanted.values():
+                lift_counted(sums, row)
+            counted += len(wanted)
+        written += _lift_write(sums)
+        RollupMark.objects.update_or_create(
+            name=NAME,
+            defaults={
+                "interaction_id": settled or 0,
+                "stage_change_id": stage_changes or 0,
+                "lead_id": leads or 0,
+                "score_entry_id": scored or 0,
+                "outcome_id": outcomes or 0,
+                "kept": counted,
+                "built_at": now,
+            },
+        )
     if connection.vendor == "postgresql":
         # Fresh statistics for the reports' plans: a first build writes every row at once,
         # before autovacuum would look at the table.
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {LeadOrigin._meta.db_table}")
-    RollupMark.objects.update_or_create(
-        name=NAME,
-        defaults={
-            "interaction_id": settled or 0,
-            "stage_change_id": stage_changes or 0,
-            "lead_id": leads or 0,
-            "built_at": now,
-        },
-    )
+            cursor.execute(f"ANALYZE {RuleLiftCount._meta.db_table}")
     return written

@@ -6,14 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import connection
-from django.db.models import Count, Q, Sum
-
 from reports import figures
 from reports.filters import Filters
-from reports.queries.common import group_of, handoffs, in_dates, in_group, with_scores_at_handoff, with_source, won
-from routing.models import Outcome
-from scoring.models import Lead, ScoreEntry, ScoreGroup, ScoringRule
+from reports.queries.common import group_of, handoffs, in_group, with_scores_at_handoff, won
+from reports.queries.lift import lift_counts
+from scoring.models import ScoreGroup, ScoringRule
 
 
 @dataclass(frozen=True)
@@ -82,37 +79,11 @@ def rule_lift(filters: Filters) -> list[RuleLiftRow]:
     """For each rule: conversion of the leads it scored against the leads it did not,
     among the leads created in the range (of the source filtered on). Highest lift
     first; rules without a lift (nothing to compare) last."""
-    created = in_dates(Lead.objects.order_by(), field="created_at", filters=filters)
-    cohort = with_source(created, lead_ref="pk", filters=filters)
-    won_leads = Outcome.objects.filter(kind=Outcome.Kind.WON).order_by().values("lead_id")
-    # "In the won leads" (hashed once) rather than a look-up of each lead's outcomes.
-    totals = cohort.aggregate(leads=Count("pk"), converted=Count("pk", filter=Q(pk__in=won_leads)))
-    # Leads a rule scored: its ledger rows for the lead sum to something (an award a
-    # rescore took back whole does not count), then per rule how many, and how many won.
-    pairs = (
-        ScoreEntry.objects.filter(rule__isnull=False, lead_id__in=cohort.values("pk"))
-        .order_by()
-        .values("rule_id", "lead_id")
-        .annotate(net=Sum("delta"))
-        .exclude(net=0)
-        .values("rule_id", "lead_id")
-    )
-    pairs_sql, pairs_params = pairs.query.sql_with_params()
-    won_sql, won_params = won_leads.query.sql_with_params()
-    with connection.cursor() as cursor:
-        # "IN (won leads)" rather than a join: PostgreSQL hashes the won leads once,
-        # whatever it guesses of how many leads the source filter keeps (a join planned
-        # on a low guess compared every pair with every won lead).
-        cursor.execute(
-            f"SELECT p.rule_id, COUNT(*), SUM(CASE WHEN p.lead_id IN ({won_sql}) THEN 1 ELSE 0 END) "  # noqa: S608
-            f"FROM ({pairs_sql}) p GROUP BY p.rule_id",
-            [*won_params, *pairs_params],
-        )
-        by_rule = {rule_id: (int(n), int(c or 0)) for rule_id, n, c in cursor.fetchall()}
-    leads, converted = totals["leads"], totals["converted"]
+    counts = lift_counts(filters)
+    leads, converted = counts.leads, counts.converted
     rows = []
     for rule in ScoringRule.objects.order_by("name", "pk"):
-        scored, scored_converted = by_rule.get(rule.pk, (0, 0))
+        scored, scored_converted = counts.by_rule.get(rule.pk, (0, 0))
         rows.append(RuleLiftRow(rule, scored, scored_converted, leads - scored, converted - scored_converted))
     rows.sort(key=lambda row: (row.lift is None, -(row.lift or 0), -row.scored, row.rule.name))
     return rows

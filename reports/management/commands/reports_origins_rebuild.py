@@ -7,12 +7,15 @@ from reports import origins
 
 class Command(BaseCommand):
     help = (
-        "Rebuild every lead's origin (source, first and last campaign touch, furthest funnel step) "
-        "for the campaigns report, from the interactions and the stage history. Running it twice changes nothing."
+        "Rebuild every lead's origin (source, first and last campaign touch, furthest funnel step, won, "
+        "the rules that scored it) for the campaigns and rule lift reports, and the rule lift's sums, from the "
+        "interactions, the stage history, the ledger and the outcomes. Running it twice changes nothing."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         written = origins.origins_rebuild()
         self.stdout.write(
-            self.style.SUCCESS(f"{written} lead origin(s) added, changed or removed, the rest already right.")
+            self.style.SUCCESS(
+                f"{written} lead origin(s) and rule lift sum(s) added, changed or removed, the rest already right."
+            )
         )
