@@ -11,6 +11,7 @@ from scoring.models import (
     Account,
     AccountEntry,
     AccountSettings,
+    AccountTransition,
     EventType,
     Lead,
     RuleCondition,
@@ -259,3 +260,12 @@ def account_ledger_page(*, account_id: int, page: int = 1, per_page: int = 50) -
         .order_by("-id")[start : start + per_page + 1]
     )
     return rows[:per_page], len(rows) > per_page
+
+
+def account_transitions(*, account_id: int, limit: int = 50) -> list[AccountTransition]:
+    """The account's latest moves between account groups, newest first."""
+    return list(
+        AccountTransition.objects.filter(account_id=account_id)
+        .select_related("from_group", "to_group")
+        .order_by("-occurred_at", "-id")[:limit]
+    )

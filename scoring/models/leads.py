@@ -62,6 +62,16 @@ class Account(models.Model):
     total_score = models.GeneratedField(
         expression=F("lead_score") + F("fit_score"), output_field=models.IntegerField(), db_persist=True
     )
+    # The account group its total is in (with hysteresis), kept with the cached scores.
+    group = models.ForeignKey(
+        "scoring.AccountGroup",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="accounts",
+        db_index=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
