@@ -41,8 +41,10 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         ("domain", "external_id"),
         ("industry", "company_size", "annual_revenue"),
         ("country", "time_zone"),
+        "owner",
         "attributes",
     ]
+    raw_id_fields = ["owner"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
         # A count per row of the page (a subquery the database runs for those rows only),

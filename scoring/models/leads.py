@@ -62,6 +62,15 @@ class Account(models.Model):
     total_score = models.GeneratedField(
         expression=F("lead_score") + F("fit_score"), output_field=models.IntegerField(), db_persist=True
     )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text=_("Who looks after the account: routing's notifications about the account go to them."),
+    )
     # The account group its total is in (with hysteresis), kept with the cached scores.
     group = models.ForeignKey(
         "scoring.AccountGroup",

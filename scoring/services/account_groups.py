@@ -1,17 +1,20 @@
 """Account groups: which group each account's total is in, judged with hysteresis as
 leads' score groups are (:func:`scoring.rules.group_for`), every change kept as account
-transitions (one per group crossed, :func:`scoring.rules.group_moves`)."""
+transitions (one per group crossed, :func:`scoring.rules.group_moves`) and handed to
+routing as an event of the account's best lead."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from scoring import bulk
 from scoring import rules as pure
-from scoring.models import Account, AccountGroup, AccountTransition
+from scoring.models import Account, AccountGroup, AccountTransition, GroupTransition, Lead
 from scoring.services.background import enqueue
 
 
@@ -34,24 +37,63 @@ def accounts_regroup(*, before: Mapping[int, int], cause: str, at: datetime) -> 
     bands = account_bands()
     rows = Account.objects.filter(pk__in=sorted(before)).order_by("pk").values_list("pk", "total_score", "group_id")
     moved: list[tuple[int, int | None]] = []
-    transitions: list[tuple[int, int | None, int | None, str, int, int, str, datetime]] = []
+    transitions: list[AccountTransition] = []
     for pk, total, group_id in rows:
         wanted = pure.group_for(total, bands, current=group_id)
         if wanted == group_id:
             continue
         moved.append((pk, wanted))
         for step, up in pure.group_moves(group_id, wanted, before[pk], total, bands):
-            direction = AccountTransition.Direction.UP if up else AccountTransition.Direction.DOWN
             transitions.append(
-                (pk, step.from_group, step.to_group, direction, step.previous_total, step.total, cause, at)
+                AccountTransition(
+                    account_id=pk,
+                    from_group_id=step.from_group,
+                    to_group_id=step.to_group,
+                    direction=AccountTransition.Direction.UP if up else AccountTransition.Direction.DOWN,
+                    previous_total=step.previous_total,
+                    total_score=step.total,
+                    cause=cause,
+                    occurred_at=at,
+                )
             )
     bulk.values_update(Account, ["group"], moved)
-    bulk.values_insert(
-        AccountTransition,
-        ["account", "from_group", "to_group", "direction", "previous_total", "total_score", "cause", "occurred_at"],
-        transitions,
-    )
+    AccountTransition.objects.bulk_create(transitions)
+    _best_leads_notify(transitions)
     return len(moved)
+
+
+def _best_leads_notify(transitions: Sequence[AccountTransition]) -> None:
+    """Tell routing of each account move, through the lead outbox: an ``account`` event
+    on the account's best lead (highest total score, then the oldest), the lead its
+    routing rules act on ("route its best lead to sales"). In the same transaction as
+    the move, so routing hears of each move exactly once; an account without leads has
+    no lead to act on, and its move is only kept."""
+    if not transitions:
+        return
+    best = dict(
+        Lead.objects.filter(account_id__in={t.account_id for t in transitions})
+        .annotate(rank=Window(RowNumber(), partition_by=[F("account_id")], order_by=[F("total_score").desc(), F("id")]))
+        .filter(rank=1)
+        .values_list("account_id", "pk")
+    )
+    bulk.values_insert(
+        GroupTransition,
+        ["lead", "kind", "direction", "previous_total", "total_score", "cause", "account_transition", "occurred_at"],
+        [
+            (
+                best[t.account_id],
+                GroupTransition.Kind.ACCOUNT,
+                t.direction,
+                t.previous_total,
+                t.total_score,
+                t.cause,
+                t.pk,
+                t.occurred_at,
+            )
+            for t in transitions
+            if t.account_id in best
+        ],
+    )
 
 
 def account_groups_changed() -> None:
