@@ -54,7 +54,7 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         )
         return super().get_queryset(request).annotate(leads_counted=Coalesce(Subquery(count), 0))
 
-    @admin.display(description="leads", ordering="leads_counted")
+    @admin.display(description=_("leads"), ordering="leads_counted")
     def lead_count(self, obj: Account) -> int:
         return int(getattr(obj, "leads_counted", 0))
 

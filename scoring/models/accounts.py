@@ -21,9 +21,9 @@ class AccountSettings(models.Model):
     rollup = models.CharField(
         max_length=20,
         choices=[
-            (pure.Rollup.SUM.value, "Sum of its leads' scores"),
-            (pure.Rollup.MAX.value, "Its best lead's score"),
-            (pure.Rollup.TOP_AVERAGE.value, "Average of its best N leads' scores"),
+            (pure.Rollup.SUM.value, _("Sum of its leads' scores")),
+            (pure.Rollup.MAX.value, _("Its best lead's score")),
+            (pure.Rollup.TOP_AVERAGE.value, _("Average of its best N leads' scores")),
         ],
         default=pure.Rollup.SUM.value,
     )
@@ -31,7 +31,7 @@ class AccountSettings(models.Model):
         "N",
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
-        help_text="How many of the best leads the average reads.",
+        help_text=_("How many of the best leads the average reads."),
     )
 
     class Meta:
@@ -50,13 +50,13 @@ class AccountEntry(models.Model):
     """One row of the account ledger: the account's cached scores are its sums, by dimension."""
 
     class Dimension(models.TextChoices):
-        LEADS = "leads", "Leads' roll-up"
-        FIT = "fit", "Account fit"
+        LEADS = "leads", _("Leads' roll-up")
+        FIT = "fit", _("Account fit")
 
     class Cause(models.TextChoices):
-        ROLLUP = "rollup", "Its leads' scores or members changed"
-        RESCORE = "rescore", "Nightly recompute"
-        RULE = "rule", "Account fit rule"
+        ROLLUP = "rollup", _("Its leads' scores or members changed")
+        RESCORE = "rescore", _("Nightly recompute")
+        RULE = "rule", _("Account fit rule")
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="entries", db_index=False)
     dimension = models.CharField(max_length=10, choices=Dimension.choices)

@@ -195,7 +195,7 @@ def test_the_account_page_shows_its_group_and_its_moves(admin_client: Client, ba
     lead = Lead.objects.create(email="ana@acme.com", account=account)
     score_to(lead, 55)
     page = admin_client.get(reverse("admin:scoring_account_change", args=[account.pk])).content.decode()
-    assert "Group: Engaged" in page
+    assert "Account group: Engaged" in page
     assert "0 → 20" in page
     assert "20 → 55" in page
     listing = admin_client.get(reverse("admin:scoring_accountgroup_changelist")).content.decode()
