@@ -139,6 +139,7 @@ class Identity:
     fields: Mapping[str, Any] = field(default_factory=dict)
     external_id: str | None = None  # set unless another lead has it already
     visitor_key: str | None = None  # this anonymous visitor is the person
+    account_id: str | None = None  # the company's id in another system: the person's account from then on
 
 
 def leads_identify(identities: Sequence[Identity], *, now: datetime | None = None) -> int:
@@ -167,6 +168,10 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
             claims[identity.email] = identity.external_id
 
     ids, changed = scoring.leads_merge(fields=merged, external_ids=claims, at=now)
+    # The last company named for each person wins, as a later trait does.
+    accounts = {ids[i.email]: i.account_id for i in identities if i.account_id is not None}
+    if accounts:
+        changed += scoring.leads_accounts_assign(lead_ids=(), external_ids=accounts).leads
     lead_by_key = {i.visitor_key: ids[i.email] for i in reversed(identities) if i.visitor_key}
     if lead_by_key:
         visitors = _visitors_lock(set(lead_by_key))

@@ -168,12 +168,33 @@ class RoutingConditionInline(admin.TabularInline[RoutingCondition, RoutingRule])
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
-    list_display = ["name", "trigger", "group", "threshold", "probability", "stage", "active", "position"]
-    list_select_related = ["group"]
+    list_display = [
+        "name",
+        "trigger",
+        "group",
+        "account_group",
+        "threshold",
+        "probability",
+        "stage",
+        "active",
+        "position",
+    ]
+    list_select_related = ["group", "account_group"]
     list_filter = ["active", "trigger"]
     list_editable = ["active", "position"]
     prepopulated_fields = {"key": ["name"]}
-    fields = ["name", "key", "active", "position", "trigger", "group", "threshold", "probability", "stage"]
+    fields = [
+        "name",
+        "key",
+        "active",
+        "position",
+        "trigger",
+        "group",
+        "account_group",
+        "threshold",
+        "probability",
+        "stage",
+    ]
     inlines = [RoutingConditionInline, RoutingActionInline]
     change_form_template = "admin/routing/lead_fields_change_form.html"
 

@@ -16,6 +16,7 @@ model file from :meth:`routing.apps.RoutingConfig.ready`::
         name: Preferential leads go to sales
         trigger: enters_group          # see routing.triggers.Trigger
         group: preferential            # enters_group / leaves_group
+        # account_group: hot           # account_enters_group / account_leaves_group (the file's account_groups)
         conditions:                    # optional; lead fields, scoring's operators
           - {field: country, operator: one_of, value: [US, Canada]}
         actions:
@@ -61,10 +62,22 @@ from routing.services import score_watches_sync
 from routing.triggers import Trigger
 from scoring import file_checks as checks
 from scoring import model_file as scoring_file
-from scoring.models import LifecycleStage, ScoreGroup
+from scoring.models import AccountGroup, LifecycleStage, ScoreGroup
 
 _TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "feedback_days", "email"}
-_RULE_KEYS = {"key", "name", "active", "trigger", "group", "threshold", "probability", "stage", "conditions", "actions"}
+_RULE_KEYS = {
+    "key",
+    "name",
+    "active",
+    "trigger",
+    "group",
+    "account_group",
+    "threshold",
+    "probability",
+    "stage",
+    "conditions",
+    "actions",
+}
 _ACTION_KEYS = {"kind", "sequence", "team", "user", "stage", "tag", "url", "secret_env", "message"}
 _CONDITION_KEYS = {"field", "operator", "value"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -101,6 +114,7 @@ class RuleSpec:
     name: str
     trigger: str
     group: str = ""
+    account_group: str = ""  # for the account group triggers
     threshold: int | None = None
     probability: int | None = None  # percent, for the predicted-probability triggers
     stage: str = ""
@@ -176,6 +190,7 @@ def _rules(data: object, errors: list[str]) -> tuple[RuleSpec, ...]:
                 name=checks.text(item, "name", where, errors, required=True),
                 trigger=trigger,
                 group=checks.text(item, "group", where, errors),
+                account_group=checks.text(item, "account_group", where, errors),
                 threshold=checks.whole_number(item, "threshold", where, errors),
                 probability=checks.whole_number(item, "probability", where, errors),
                 stage=checks.choice(item, "stage", where, errors, LifecycleStage.values),
@@ -272,6 +287,8 @@ def _rule_data(rule: RuleSpec) -> dict[str, Any]:
     data["trigger"] = rule.trigger
     if rule.group:
         data["group"] = rule.group
+    if rule.account_group:
+        data["account_group"] = rule.account_group
     if rule.threshold is not None:
         data["threshold"] = rule.threshold
     if rule.probability is not None:
@@ -364,6 +381,7 @@ def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: l
 
 def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: list[str]) -> list[str]:
     groups = {g.key: g for g in ScoreGroup.objects.all()}
+    account_groups = {g.key: g for g in AccountGroup.objects.all()}
     sequences = {s.key: s for s in Sequence.objects.all()}
     user_model = get_user_model()
     wanted_users = {a.user for r in specs for a in r.actions if a.user}
@@ -385,7 +403,17 @@ def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: l
             errors,
             when_none="none yet: import the scoring model first",
         )
-        _full_clean(rule, where, errors, skip=["group"] if spec.group and rule.group is None else ())
+        rule.account_group = _lookup(
+            account_groups,
+            spec.account_group,
+            f"{where}.account_group",
+            "account group",
+            errors,
+            when_none="none yet: give them under account_groups",
+        )
+        looked_up = (("group", spec.group, rule.group), ("account_group", spec.account_group, rule.account_group))
+        unknown = [name for name, given, found in looked_up if given and found is None]
+        _full_clean(rule, where, errors, skip=unknown)
         old_actions = list(rule.actions.all()) if rule.pk else []
         actions = [
             _action(spec_action, f"{where}.actions[{position}]", position, old_actions, sequences, teams, users, errors)
@@ -517,7 +545,7 @@ def routing_model_export() -> RoutingSpec:
     )
     rules = []
     for rule in (
-        RoutingRule.objects.select_related("group")
+        RoutingRule.objects.select_related("group", "account_group")
         .prefetch_related("conditions", "actions__sequence", "actions__team", "actions__user")
         .order_by("position", "key")
     ):
@@ -527,6 +555,7 @@ def routing_model_export() -> RoutingSpec:
                 name=rule.name,
                 trigger=rule.trigger,
                 group=rule.group.key if rule.group is not None else "",
+                account_group=rule.account_group.key if rule.account_group is not None else "",
                 threshold=rule.threshold,
                 probability=rule.probability,
                 stage=rule.stage,

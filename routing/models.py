@@ -13,7 +13,7 @@ from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
 from scoring import rules as pure
 from scoring import sentences
-from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup
+from scoring.models import AccountGroup, GroupTransition, Lead, LifecycleStage, ScoreGroup
 
 
 class Team(models.Model):
@@ -154,6 +154,15 @@ class RoutingRule(models.Model):
         related_name="+",
         help_text=_("For 'enters group' and 'leaves group'."),
     )
+    account_group = models.ForeignKey(
+        AccountGroup,
+        verbose_name=_("account group"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("For 'account enters account group' and 'account leaves account group'."),
+    )
     threshold = models.IntegerField(
         verbose_name=_("threshold"), null=True, blank=True, help_text=_("For 'score rises to' and 'score falls below'.")
     )
@@ -185,6 +194,8 @@ class RoutingRule(models.Model):
         trigger = Trigger(self.trigger) if self.trigger in {t.value for t in Trigger} else None
         if trigger in (Trigger.ENTERS_GROUP, Trigger.LEAVES_GROUP) and self.group_id is None:
             errors["group"] = gettext("Choose the score group this trigger watches.")
+        if trigger in (Trigger.ACCOUNT_ENTERS_GROUP, Trigger.ACCOUNT_LEAVES_GROUP) and self.account_group_id is None:
+            errors["account_group"] = gettext("Choose the account group this trigger watches.")
         if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
             errors["threshold"] = gettext("Give the score this trigger watches.")
         if trigger in (Trigger.PROBABILITY_RISES, Trigger.PROBABILITY_FALLS) and self.probability is None:

@@ -19,6 +19,8 @@ class Trigger(StrEnum):
     DISQUALIFIED = "disqualified"
     PROBABILITY_RISES = "probability_rises"
     PROBABILITY_FALLS = "probability_falls"
+    ACCOUNT_ENTERS_GROUP = "account_enters_group"
+    ACCOUNT_LEAVES_GROUP = "account_leaves_group"
 
     @property
     def label(self) -> str:
@@ -32,6 +34,8 @@ class Trigger(StrEnum):
             "disqualified": "sales disqualifies or rejects the lead",
             "probability_rises": "predicted probability rises to N% or more",
             "probability_falls": "predicted probability falls below N%",
+            "account_enters_group": "account enters account group (acts on its best lead)",
+            "account_leaves_group": "account leaves account group (acts on its best lead)",
         }[self.value]
 
 
@@ -43,6 +47,7 @@ class EventKind(StrEnum):
     QUALIFIED = "qualified"
     DISQUALIFIED = "disqualified"
     PROBABILITY = "probability"
+    ACCOUNT = "account"
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,10 @@ class Event:
     # crossing only once the probability is clearly past it (hysteresis), so these fire once.
     watch_percent: int | None = None
     rose: bool = False
+    # Kind account: the account groups the lead's account moved between (the event is
+    # recorded on the account's best lead).
+    from_account_group: int | None = None
+    to_account_group: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class RuleTrigger:
     threshold: int | None = None
     stage: str = ""
     percent: int | None = None
+    account_group: int | None = None
     conditions: tuple[pure.Condition, ...] = field(default=())
 
 
@@ -91,6 +101,12 @@ def fires(rule: RuleTrigger, event: Event) -> bool:
         if rule.percent is None or event.watch_percent != rule.percent:
             return False
         return (t is Trigger.PROBABILITY_RISES and event.rose) or (t is Trigger.PROBABILITY_FALLS and not event.rose)
+    if event.kind is EventKind.ACCOUNT:
+        if t is Trigger.ACCOUNT_ENTERS_GROUP:
+            return event.to_account_group == rule.account_group and event.from_account_group != rule.account_group
+        if t is Trigger.ACCOUNT_LEAVES_GROUP:
+            return event.from_account_group == rule.account_group and event.to_account_group != rule.account_group
+        return False
     if event.kind is EventKind.STAGE:
         return t is Trigger.STAGE_CHANGES and event.from_stage != event.to_stage and rule.stage in ("", event.to_stage)
     if event.kind is EventKind.QUALIFIED:

@@ -33,8 +33,9 @@ none of them. A file holds the scoring part when it has ``score_groups``,
 model alone. The order of the keys in the file never matters: the scoring
 part is imported first, then each section after the ones it refers to.
 ``event_types`` (the company's own types with their labels, and the Segment
-event names mapped to each) is imported whenever present, with or without the
-scoring part.
+event names mapped to each) and ``account_groups`` (bands of an account's total,
+written as ``score_groups`` are) are imported whenever present, with or without
+the scoring part; a file without them leaves them as they are.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from scoring import rules as pure
 FORMAT_VERSION = 1
 NAME_MAX_LENGTH = 200  # the model's name column
 
-_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay", "event_types"}
+_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay", "event_types", "account_groups"}
 _SCORING_KEYS = ("score_groups", "rules", "decay")
 _GROUP_KEYS = {"key", "name", "min_score", "leave_below", "description"}
 _DECAY_KEYS = {"policy", "points_per_day", "after_days", "half_life_days", "window_days", "floor"}
@@ -143,6 +144,8 @@ class ModelSpec:
     sections: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # None: the file has no event_types (the declared types stay as they are).
     event_types: tuple[EventTypeSpec, ...] | None = None
+    # None: the file has no account_groups (the account groups stay as they are).
+    account_groups: tuple[GroupSpec, ...] | None = None
 
 
 # --- other apps' sections -------------------------------------------------------------
@@ -241,14 +244,17 @@ def load_data(data: object) -> ModelSpec:
     rules = _rules(data.get("rules", []), errors)
     decay = _decay(data.get("decay"), errors)
     declared = _event_types(data["event_types"], errors) if "event_types" in data else None
+    account_groups = _groups(data["account_groups"], errors, "account_groups") if "account_groups" in data else None
     parsed: dict[str, Any] = {}
     for section in sections():
         values = {key: data[key] for key in section.keys if key in data}
         if values:
             parsed[section.name] = section.parse(values, errors)
     scoring = any(key in data for key in _SCORING_KEYS)
-    if not scoring and not parsed and declared is None:
-        allowed = ", ".join([*_SCORING_KEYS, "event_types", *(k for s in _SECTIONS.values() for k in s.keys)])
+    if not scoring and not parsed and declared is None and account_groups is None:
+        allowed = ", ".join(
+            [*_SCORING_KEYS, "event_types", "account_groups", *(k for s in _SECTIONS.values() for k in s.keys)]
+        )
         errors.append(f"the file holds nothing to import (give one or more of {allowed})")
     if errors:
         raise ModelFileError(errors)
@@ -261,6 +267,7 @@ def load_data(data: object) -> ModelSpec:
         scoring=scoring,
         sections=MappingProxyType(parsed),
         event_types=None if declared is None else tuple(declared),
+        account_groups=None if account_groups is None else tuple(account_groups),
     )
 
 
@@ -312,12 +319,14 @@ def _event_types(data: object, errors: list[str]) -> list[EventTypeSpec]:
     return specs
 
 
-def _groups(data: object, errors: list[str]) -> list[GroupSpec]:
+def _groups(data: object, errors: list[str], section: str = "score_groups") -> list[GroupSpec]:
+    """A list of groups (``score_groups`` for leads, ``account_groups`` for accounts):
+    unique keys and thresholds, ``leave_below`` at most ``min_score``."""
     groups: list[GroupSpec] = []
     seen_keys: dict[str, str] = {}
     seen_scores: dict[int, str] = {}
-    for index, raw in enumerate(checks.items(data, "score_groups", errors)):
-        where = f"score_groups[{index}]"
+    for index, raw in enumerate(checks.items(data, section, errors)):
+        where = f"{section}[{index}]"
         item = checks.mapping(raw, where, errors, holding="with key, name and min_score")
         if item is None:
             continue
@@ -501,6 +510,8 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
             data["decay"] = _decay_data(spec.decay)
     if spec.event_types:
         data["event_types"] = [event_type_data(t) for t in spec.event_types]
+    if spec.account_groups:
+        data["account_groups"] = [_group_data(g) for g in spec.account_groups]
     for section in sections():
         if section.name in spec.sections:
             data.update(section.dump(spec.sections[section.name]))

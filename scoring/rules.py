@@ -761,6 +761,26 @@ def groups_crossed(
     return steps
 
 
+def group_moves(
+    from_group: int | None, to_group: int | None, previous_total: int, total: int, bands: Sequence[Band]
+) -> list[tuple[Step, bool]]:
+    """:func:`groups_crossed`, each step with its direction (True: up). A step between
+    two groups goes up when the group entered has the higher minimum (out of no group
+    is up); a step that stays in one group (a watched score crossed) goes the way its
+    total moved. Leads' and accounts' transitions are both recorded from this."""
+    minimum = {band.id: band.min_score for band in bands}
+    moves = []
+    for step in groups_crossed(from_group, to_group, previous_total, total, bands):
+        if step.from_group != step.to_group:
+            up = step.to_group is not None and (
+                step.from_group is None or minimum.get(step.to_group, 0) > minimum.get(step.from_group, 0)
+            )
+        else:
+            up = step.total > step.previous_total
+        moves.append((step, up))
+    return moves
+
+
 def crosses_watch(before: int, after: int, watched: Iterable[int]) -> bool:
     """Whether a total going from ``before`` to ``after`` crosses a watched score:
     rises to it (``before < v <= after``) or falls below it (``after < v <= before``)."""

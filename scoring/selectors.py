@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.utils.translation import gettext, gettext_lazy
 
 from scoring import event_types, sentences
 from scoring import rules as pure
@@ -11,6 +12,7 @@ from scoring.models import (
     Account,
     AccountEntry,
     AccountSettings,
+    AccountTransition,
     EventType,
     Lead,
     RuleCondition,
@@ -210,9 +212,9 @@ def lead_prediction(*, lead_id: int) -> dict[str, object] | None:
 # --- accounts ------------------------------------------------------------------------
 
 ROLLUP_WORDS = {
-    "sum": "the sum of its leads' scores",
-    "max": "its best lead's score",
-    "top_average": "the average of its best {n} leads' scores",
+    "sum": gettext_lazy("the sum of its leads' scores"),
+    "max": gettext_lazy("its best lead's score"),
+    "top_average": gettext_lazy("the average of its best {n} leads' scores"),
 }
 
 
@@ -228,7 +230,7 @@ def account_score_breakdown(*, account: Account) -> list[AccountLine]:
     points (from the account ledger, so the lines add up to the cached total)."""
     config = AccountSettings.objects.filter(pk=1).first() or AccountSettings()
     lines = [
-        AccountLine("Leads", ROLLUP_WORDS[config.rollup].format(n=config.top_n), account.lead_score),
+        AccountLine(gettext("Leads"), str(ROLLUP_WORDS[config.rollup]).format(n=config.top_n), account.lead_score),
     ]
     rows = (
         AccountEntry.objects.filter(account=account, dimension=AccountEntry.Dimension.FIT)
@@ -237,7 +239,9 @@ def account_score_breakdown(*, account: Account) -> list[AccountLine]:
         .order_by("-points", "rule__name")
     )
     lines.extend(
-        AccountLine(row["rule__name"] or "Other", "account fit rule", row["points"]) for row in rows if row["points"]
+        AccountLine(row["rule__name"] or gettext("Other"), gettext("account fit rule"), row["points"])
+        for row in rows
+        if row["points"]
     )
     return lines
 
@@ -259,3 +263,12 @@ def account_ledger_page(*, account_id: int, page: int = 1, per_page: int = 50) -
         .order_by("-id")[start : start + per_page + 1]
     )
     return rows[:per_page], len(rows) > per_page
+
+
+def account_transitions(*, account_id: int, limit: int = 50) -> list[AccountTransition]:
+    """The account's latest moves between account groups, newest first."""
+    return list(
+        AccountTransition.objects.filter(account_id=account_id)
+        .select_related("from_group", "to_group")
+        .order_by("-occurred_at", "-id")[:limit]
+    )

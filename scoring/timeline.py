@@ -249,7 +249,13 @@ def _ledger(window: Window) -> list[Event]:
 
 def _transitions(window: Window) -> list[Event]:
     rows = page_rows(
-        GroupTransition.objects.filter(lead_id=window.lead_id).select_related("from_group", "to_group"),
+        GroupTransition.objects.filter(lead_id=window.lead_id).select_related(
+            "from_group",
+            "to_group",
+            "account_transition__account",
+            "account_transition__from_group",
+            "account_transition__to_group",
+        ),
         at="occurred_at",
         source="transition",
         window=window,
@@ -275,6 +281,16 @@ def _transitions(window: Window) -> list[Event]:
             else:
                 title = gettext("Chance to convert fell below {percent}%").format(percent=row.watch_percent)
             kind = gettext("Prediction")
+        elif row.kind == GroupTransition.Kind.ACCOUNT and row.account_transition is not None:
+            move = row.account_transition
+            kind = gettext("Account")
+            title = gettext("{account}: {before} → {after} (score {before_score} → {after_score})").format(
+                account=move.account,
+                before=move.from_group.name if move.from_group else gettext("no group"),
+                after=move.to_group.name if move.to_group else gettext("no group"),
+                before_score=move.previous_total,
+                after_score=move.total_score,
+            )
         else:
             kind, title = gettext("Sales"), str(row.get_kind_display())
         detail = gettext("cause: {cause}").format(cause=row.cause) + (f" · {row.detail}" if row.detail else "")

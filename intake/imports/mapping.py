@@ -13,6 +13,7 @@ A mapping file::
       Do Not Email: {name: do_not_email, type: boolean}
     activity: {TotalVisits: total_visits}            # CSV column: attribute (whole number)
     outcome: {column: Converted, won: ["1"], lost: ["0"], reason: Lost before the import}
+    account: Company ID                              # optional: the company's id (the API's account_id)
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class Mapping:
     attributes: tuple[Attribute, ...] = ()
     activity: dict[str, str] = field(default_factory=dict)  # column -> attribute name
     outcome: Outcome | None = None
+    # The column holding the company's id in another system (the API's account_id): the
+    # lead belongs to that account from then on, whatever its email's domain.
+    account_column: str | None = None
     missing: tuple[str, ...] = DEFAULT_MISSING
     # None: found out from the file (a BOM, then UTF-8, then a detector); a delimiter likewise.
     encoding: str | None = None
@@ -97,6 +101,8 @@ class Mapping:
         found += [(column, f"activity.{column}") for column in self.activity]
         if self.outcome is not None:
             found.append((self.outcome.column, "outcome.column"))
+        if self.account_column is not None:
+            found.append((self.account_column, "account"))
         return found
 
     def is_missing(self, value: str) -> bool:
@@ -122,7 +128,7 @@ def mapping_from_dict(raw: object) -> Mapping:
     """The mapping a parsed YAML document (or the admin form's) describes."""
     if not isinstance(raw, dict):
         raise MappingError("mapping", "must be a YAML mapping with at least 'key'")
-    known = {"key", "missing", "fields", "attributes", "activity", "outcome", "encoding", "delimiter"}
+    known = {"key", "missing", "fields", "attributes", "activity", "outcome", "account", "encoding", "delimiter"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise MappingError(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
@@ -154,6 +160,7 @@ def mapping_from_dict(raw: object) -> Mapping:
         attributes=attributes,
         activity=activity,
         outcome=outcome,
+        account_column=_optional_text(raw.get("account"), "account"),
         missing=missing,
         encoding=encoding,
         delimiter=delimiter,

@@ -16,10 +16,11 @@ from django.db import models
 
 from intake import events as checks
 from intake.imports.mapping import Attribute, Mapping
-from scoring.models import Lead
+from scoring.models import Account, Lead
 from scoring.models.leads import validate_time_zone
 
 MAX_INT_COLUMN = 2_147_483_647
+ACCOUNT_ID_MAX_LENGTH: int = Account._meta.get_field("external_id").max_length or 0
 _NUMBER = re.compile(r"[-+]?\d[\d,.]*")
 _GROUPED = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _TRUE = frozenset({"true", "yes", "y", "1", "t", "on", "si", "sí", "oui", "ja"})
@@ -50,6 +51,7 @@ class ParsedRow:
     fields: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     outcome: str | None = None  # "won", "lost" or None
+    account_id: str | None = None  # the company's id in another system
 
 
 def number_parse(text: str) -> float | int:
@@ -211,6 +213,12 @@ def row_parse(
             parsed.attributes[name] = activity_value(text)
         except ValueError as exc:
             errors.append(RowError(line, column, str(exc), text))
+    if mapping.account_column is not None:
+        text = cell(mapping.account_column)
+        if text is not None and len(text) > ACCOUNT_ID_MAX_LENGTH:
+            errors.append(RowError(line, mapping.account_column, f"at most {ACCOUNT_ID_MAX_LENGTH} characters", text))
+        else:
+            parsed.account_id = text
     if mapping.outcome is not None:
         text = cell(mapping.outcome.column)
         if text is not None:

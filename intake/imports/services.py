@@ -125,7 +125,9 @@ def _set_aside(result: ImportResult, errors: list[RowError]) -> None:
 def _batch_write(result: ImportResult, mapping: Mapping, parsed: list[ParsedRow]) -> None:
     if not parsed:
         return
-    rows = [LeadRow(key=row.key, fields=row.fields, attributes=row.attributes) for row in parsed]
+    rows = [
+        LeadRow(key=row.key, fields=row.fields, attributes=row.attributes, account_id=row.account_id) for row in parsed
+    ]
     try:
         written = leads_write_rows(key_field=mapping.key_field, rows=rows)  # type: ignore[arg-type]
     except DatabaseError as exc:  # a row the database refuses: find it, keep the others

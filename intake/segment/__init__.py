@@ -21,8 +21,11 @@ beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
   admin and the model file, else Segment's names for the built-in types
   (``"Email Opened"``, ``"Form Submitted"``…), else the name made into a type
   name (``"Trial Started"`` → ``trial_started``; see scoring.event_types);
-  ``page`` records a page view. ``screen``, ``group`` and ``alias`` messages
-  are accepted and ignored (counted under ``ignored``).
+  ``page`` records a page view. ``group`` puts the person (``userId`` as an
+  email) in the account of the company ``groupId``, and an identify's
+  ``context.groupId`` or ``traits.company.id`` does the same (counted under
+  ``identified``). ``screen`` and ``alias`` messages are accepted and ignored
+  (counted under ``ignored``).
 - Time: ``timestamp`` corrected for the device's clock skew with ``sentAt``
   (occurred = timestamp + (received - sentAt)), as Segment does; a time
   before 1970 or more than a day ahead, as sent or once corrected, is refused

@@ -19,7 +19,9 @@ from intake.segment.keys import Refusal
 from scoring import event_types, lead_fields
 from scoring.timestamps import timestamp_in_range
 
-IGNORED_TYPES = {"screen", "group", "alias"}
+IGNORED_TYPES = {"screen", "alias"}
+# The longest company id (the account's external id, the API's account_id).
+ACCOUNT_ID_MAX_LENGTH = 200
 # Traits that set a lead field (scoring.lead_fields); "company" and "address" are read apart.
 TRAIT_FIELDS = lead_fields.TRAITS
 # The lead's company_size column (PostgreSQL integer) holds no more.
@@ -153,6 +155,47 @@ def _employees(value: object) -> int:
     return value
 
 
+def _account_id(message: Mapping[str, Any], places: tuple[str, ...]) -> str | dict[str, list[str]] | None:
+    """The company id the message gives at the first of ``places`` holding one (dotted
+    paths: ``groupId``, ``context.groupId``, ``traits.company.id``), checked; or the error
+    naming that place."""
+    for place in places:
+        value: Any = message
+        for part in place.split("."):
+            value = _object(value).get(part)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return {place: ["must be the company's id: text or a whole number"]}
+        text = str(value).strip()
+        if not text or len(text) > ACCOUNT_ID_MAX_LENGTH:
+            return {place: [f"must be the company's id, 1 to {ACCOUNT_ID_MAX_LENGTH} characters"]}
+        return text
+    return None
+
+
+def _group(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
+    """A group call: the person (``userId`` as an email, or the email RudderStack puts in
+    ``context.traits``) belongs to the company ``groupId``. The group's own traits
+    describe the company, not the person: they are not read."""
+    account_id = _account_id(message, ("groupId",))
+    if isinstance(account_id, dict):
+        return account_id
+    if account_id is None:
+        return {"groupId": ["group needs the company's id"]}
+    user_id = message.get("userId")
+    email = _object(_object(message.get("context")).get("traits")).get("email")
+    if email is None and isinstance(user_id, str) and "@" in user_id:
+        email = user_id
+    if email is None:
+        return {"userId": ["group needs the person's email: as userId or context.traits.email"]}
+    try:
+        email = checks.email_normalize(email)
+    except ValueError as exc:
+        return {"userId" if email == user_id else "context.traits.email": [str(exc)]}
+    return ingest.Identity(email=email, account_id=account_id, visitor_key=_visitor(message.get("anonymousId")))
+
+
 def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
     """What an identify says about its lead, checked; or errors by field."""
     context_traits = _object(message.get("context")).get("traits")
@@ -192,6 +235,11 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
             attributes[name] = value
     if attributes:
         fields["attributes"] = attributes
+    # Segment's SDKs send the person's company as context.groupId once group() was called,
+    # and its reserved company trait may carry the company's id.
+    account_id = _account_id(message, ("context.groupId", "traits.company.id", "context.traits.company.id"))
+    if isinstance(account_id, dict):
+        return account_id
     user_id = message.get("userId")
     external_id = None
     if isinstance(user_id, str) and "@" not in user_id and user_id.strip():
@@ -200,7 +248,11 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
         except ValueError as exc:
             return {"userId": [str(exc)]}
     return ingest.Identity(
-        email=email, fields=fields, external_id=external_id, visitor_key=_visitor(message.get("anonymousId"))
+        email=email,
+        fields=fields,
+        external_id=external_id,
+        visitor_key=_visitor(message.get("anonymousId")),
+        account_id=account_id,
     )
 
 
@@ -232,8 +284,8 @@ def messages_check(
             outcome.reject(index, message, {"type": ["must be identify, track, page, screen, group or alias"]})
         elif kind in IGNORED_TYPES:
             outcome.ignored += 1
-        elif kind == "identify":
-            identity = _identity(message)
+        elif kind in {"identify", "group"}:
+            identity = _identity(message) if kind == "identify" else _group(message)
             if isinstance(identity, ingest.Identity):
                 outcome.identities.append(identity)
             else:

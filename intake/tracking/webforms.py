@@ -2,7 +2,9 @@
 
 A post goes through the API's lead checks and is refused whole when anything is
 wrong; it writes only the lead fields the form lists (never stage, owner, scores
-or external id) and cannot set the properties Leadflow itself relies on.
+or external id) and cannot set the properties Leadflow itself relies on. A form that
+lists ``account_id`` (a company's landing page per account, with the id in a hidden
+field) puts the lead in that account, as the API's ``account_id`` does.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from scoring import lead_fields, services
 # by one, as "attributes.<name>". Owner and scores are no source's to write.
 FORM_LEAD_FIELDS = lead_fields.ANONYMOUS
 ATTRIBUTE_PREFIX = "attributes."
+# Not a lead field: the company's id in another system, which names the lead's account.
+ACCOUNT_FIELD = "account_id"
 # Interaction properties Leadflow sets, or that nurture and its figures read (the
 # form's key; a message's campaign, sequence, step and delivery; where it came from):
 # a posted field cannot replace them.
@@ -57,8 +61,8 @@ def form_lead_field_problems(names: object) -> list[str]:
             attribute = name.removeprefix(ATTRIBUTE_PREFIX)
             if not attribute or not attribute.isprintable() or len(name) > MAX_FIELD_NAME:
                 problems.append(f"{name!r}: name a custom attribute of at most {MAX_FIELD_NAME} characters")
-        elif name not in FORM_LEAD_FIELDS:
-            allowed = ", ".join(sorted(FORM_LEAD_FIELDS))
+        elif name not in FORM_LEAD_FIELDS and name != ACCOUNT_FIELD:
+            allowed = ", ".join(sorted({*FORM_LEAD_FIELDS, ACCOUNT_FIELD}))
             problems.append(f"{name!r} cannot be set by a form; use {allowed} or attributes.<name>")
     if len(set(names)) != len(names):
         problems.append("lists a field twice")
@@ -77,6 +81,7 @@ class FormSubmission:
     email: str
     lead_fields: dict[str, Any]  # as the API's lead checks return them, without email
     event: checks.Event
+    account_id: str | None = None  # the company's id, when the form lists account_id
 
 
 class FormRefused(Exception):
@@ -169,7 +174,8 @@ def form_submission_check(
         raise FormRefused(errors or {"email": ["must be an email address"]})
     fields = dict(incoming.validated_data)
     del fields["email"]
-    return FormSubmission(email=email, lead_fields=fields, event=event)
+    account_id = fields.pop(ACCOUNT_FIELD, None)
+    return FormSubmission(email=email, lead_fields=fields, event=event, account_id=account_id)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -220,7 +226,9 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         refusal = _form_answer(request, form, status=429, message="Too many submissions for this email address.")
         return too_many(refusal, wait)
     with transaction.atomic():
-        services.lead_upsert(email=submission.email, fields=submission.lead_fields)
+        services.lead_upsert(
+            email=submission.email, fields=submission.lead_fields, account_external_id=submission.account_id
+        )
         ingest.events_accept([submission.event], source=f"form:{form.key}")
     if _wants_json(request):
         return JsonResponse({"detail": "received"})

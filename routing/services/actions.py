@@ -23,7 +23,7 @@ from routing.sales import leads_queue_team_sync
 from routing.services.notifications import notifications_enqueue, team_addresses
 from routing.services.queue import leads_assign, leads_queue
 from scoring import services as scoring
-from scoring.models import Lead
+from scoring.models import Account, Lead
 
 
 @dataclass(frozen=True)
@@ -102,26 +102,41 @@ def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetim
 def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
     lead_ids = list(_by_lead(claims))
     leads = Lead.objects.filter(pk__in=lead_ids).select_related("owner", "score_group")
+    # An account event (its account crossed an account group) tells the account's owner.
+    accounts = Account.objects.select_related("owner", "group").in_bulk(
+        {c.event["account_id"] for c in claims if c.event.get("account_id") is not None}
+    )
+    account_of = {c.lead_id: accounts[c.event["account_id"]] for c in claims if c.event.get("account_id") in accounts}
     team_to = team_addresses(action.team) if action.team is not None else []
     rows = []
     outcome: dict[int, str] = {}
     for lead in leads:
-        to = team_to or ([lead.owner.email] if lead.owner is not None and lead.owner.email else [])
+        account = account_of.get(lead.pk)
+        owner = account.owner if account is not None else lead.owner
+        to = team_to or ([owner.email] if owner is not None and owner.email else [])
         if not to:
-            outcome[lead.pk] = "nobody to notify (no owner email, no team)"
+            whose = "account owner" if account is not None else "owner"
+            outcome[lead.pk] = f"nobody to notify (no {whose} email, no team)"
             continue
         # A team's notification in the site's language; the owner's in their own.
-        language = languages.site_language() if team_to else languages.language_of(lead.owner)
+        language = languages.site_language() if team_to else languages.language_of(owner)
         with translation.override(language):
+            if account is not None:
+                subject = gettext("Account {account}, lead {lead}: {rule}").format(
+                    account=account, lead=lead, rule=action.rule.name
+                )
+            else:
+                subject = gettext("Lead {lead}: {rule}").format(lead=lead, rule=action.rule.name)
             rows.append(
                 Notification(
                     to=to,
                     lead=lead,
-                    subject=gettext("Lead {lead}: {rule}").format(lead=lead, rule=action.rule.name),
+                    subject=subject,
                     body=render_to_string(
                         "routing/email/notify.txt",
                         {
                             "lead": lead,
+                            "account": account,
                             "rule": action.rule,
                             "message": action.message,
                             "base": settings.LEADFLOW_PUBLIC_URL,

@@ -29,7 +29,7 @@ from routing.models import ActionRun, RoutingAction, RoutingRule
 from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
-from scoring.models import GroupTransition
+from scoring.models import AccountTransition, GroupTransition
 from scoring.services import predictive
 
 # What the routing batch sets aside (scoring.setaside): a lead event its rules cannot be run for.
@@ -51,6 +51,7 @@ EVENT_FIELDS = (
     "occurred_at",
     "watch_percent",
     "direction",
+    "account_transition_id",
 )
 
 
@@ -73,6 +74,7 @@ def rules_load() -> list[LoadedRule]:
                 threshold=rule.threshold,
                 stage=rule.stage,
                 percent=rule.probability,
+                account_group=rule.account_group_id,
                 conditions=rule.conditions_pure(),
             ),
             tuple(rule.actions.all()),
@@ -99,7 +101,27 @@ def _event_of(row: Mapping[str, Any]) -> triggers.Event:
         to_stage=row["to_stage"],
         watch_percent=row["watch_percent"],
         rose=row["direction"] == GroupTransition.Direction.UP,
+        from_account_group=row.get("from_account_group"),
+        to_account_group=row.get("to_account_group"),
     )
+
+
+def _with_accounts(rows: list[dict[str, Any]]) -> None:
+    """Add to each account event the account and the account groups of its move (one
+    query, for the batch's account events only)."""
+    ids = {row["account_transition_id"] for row in rows if row["account_transition_id"] is not None}
+    if not ids:
+        return
+    moves = {
+        pk: (account, from_group, to_group)
+        for pk, account, from_group, to_group in AccountTransition.objects.filter(pk__in=ids).values_list(
+            "pk", "account_id", "from_group_id", "to_group_id"
+        )
+    }
+    for row in rows:
+        move = moves.get(row["account_transition_id"])
+        if move is not None:
+            row["account_id"], row["from_account_group"], row["to_account_group"] = move
 
 
 def transitions_route(*, batch_size: int = 1000, now: datetime | None = None) -> int:
@@ -185,6 +207,7 @@ def _events_processed(ids: list[int], at: datetime) -> None:
 def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datetime) -> None:
     if not rules:
         return
+    _with_accounts(rows)
     conditional = any(r.trigger.conditions for r in rules)
     waves: list[list[dict[str, Any]]] = []
     seen: dict[int, int] = defaultdict(int)

@@ -9,9 +9,10 @@ from django.contrib import admin
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
 from scoring import selectors, services
-from scoring.models import Account, AccountRule, AccountSettings, FreeMailDomain, Lead
+from scoring.models import Account, AccountGroup, AccountRule, AccountSettings, FreeMailDomain, Lead
 
 
 @admin.register(Account)
@@ -19,7 +20,19 @@ class AccountAdmin(admin.ModelAdmin[Account]):
     """Accounts by score; an account's page shows its leads by score, why it has its
     score (the roll-up and each fit rule) and its ledger, newest first, page by page."""
 
-    list_display = ["name", "domain", "total_score", "lead_score", "fit_score", "lead_count", "industry", "country"]
+    list_display = [
+        "name",
+        "domain",
+        "total_score",
+        "lead_score",
+        "fit_score",
+        "group",
+        "lead_count",
+        "industry",
+        "country",
+    ]
+    list_filter = ["group"]
+    list_select_related = ["group"]
     search_fields = ["name", "domain", "external_id"]
     ordering = ["-total_score", "id"]
     show_full_result_count = False
@@ -28,8 +41,10 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         ("domain", "external_id"),
         ("industry", "company_size", "annual_revenue"),
         ("country", "time_zone"),
+        "owner",
         "attributes",
     ]
+    raw_id_fields = ["owner"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
         # A count per row of the page (a subquery the database runs for those rows only),
@@ -39,7 +54,7 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         )
         return super().get_queryset(request).annotate(leads_counted=Coalesce(Subquery(count), 0))
 
-    @admin.display(description="leads", ordering="leads_counted")
+    @admin.display(description=_("leads"), ordering="leads_counted")
     def lead_count(self, obj: Account) -> int:
         return int(getattr(obj, "leads_counted", 0))
 
@@ -60,6 +75,7 @@ class AccountAdmin(admin.ModelAdmin[Account]):
                 "leads": selectors.account_leads(account_id=account.pk),
                 "lead_count": getattr(account, "leads_counted", 0),
                 "entries": entries,
+                "transitions": selectors.account_transitions(account_id=account.pk),
                 "newer": page - 1 if page > 1 else None,
                 "older": page + 1 if more else None,
             }
@@ -84,6 +100,37 @@ class AccountRuleAdmin(admin.ModelAdmin[AccountRule]):
     ) -> None:
         obj.save()
         services.account_rules_changed()
+
+
+@admin.register(AccountGroup)
+class AccountGroupAdmin(admin.ModelAdmin[AccountGroup]):
+    """Account groups (e.g. target, engaged, hot), as score groups are for leads; a change
+    regroups every account in the background (or in the nightly recompute)."""
+
+    list_display = ["name", "key", "min_score", "leave_below", "account_count", "description"]
+    prepopulated_fields = {"key": ["name"]}
+    ordering = ["min_score"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccountGroup]:
+        return super().get_queryset(request).annotate(account_count=Count("accounts"))
+
+    @admin.display(description=_("Accounts now"), ordering="account_count")
+    def account_count(self, obj: AccountGroup) -> int:
+        return int(getattr(obj, "account_count", 0))
+
+    def save_model(
+        self, request: HttpRequest, obj: AccountGroup, form: forms.ModelForm[AccountGroup], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        services.account_groups_changed()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccountGroup]) -> None:
+        super().delete_queryset(request, queryset)
+        services.account_groups_changed()
+
+    def delete_model(self, request: HttpRequest, obj: AccountGroup) -> None:
+        super().delete_model(request, obj)
+        services.account_groups_changed()
 
 
 @admin.register(FreeMailDomain)

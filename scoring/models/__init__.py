@@ -6,7 +6,14 @@ do (:mod:`~scoring.models.leads`), the ledger and what happens over time
 (:mod:`~scoring.models.versions`) and predictive scoring
 (:mod:`~scoring.models.predictive`). Every name is kept here."""
 
-from scoring.models.accounts import AccountEntry, AccountRule, AccountSettings, StaleAccount
+from scoring.models.accounts import (
+    AccountEntry,
+    AccountGroup,
+    AccountRule,
+    AccountSettings,
+    AccountTransition,
+    StaleAccount,
+)
 from scoring.models.design import Campaign, DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
 from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
@@ -18,8 +25,10 @@ from scoring.models.versions import DraftDecayPolicy, DraftScoreGroup, DraftScor
 __all__ = [
     "Account",
     "AccountEntry",
+    "AccountGroup",
     "AccountRule",
     "AccountSettings",
+    "AccountTransition",
     "Campaign",
     "DecayPolicy",
     "DecayRun",

@@ -1,11 +1,13 @@
 """What accounts are scored with: how their leads' scores roll up (one settings row), the
-account ledger, and the accounts waiting for their roll-up to be refreshed."""
+account ledger, the accounts waiting for their roll-up to be refreshed, and the account
+groups with the transitions between them."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure
@@ -19,9 +21,9 @@ class AccountSettings(models.Model):
     rollup = models.CharField(
         max_length=20,
         choices=[
-            (pure.Rollup.SUM.value, "Sum of its leads' scores"),
-            (pure.Rollup.MAX.value, "Its best lead's score"),
-            (pure.Rollup.TOP_AVERAGE.value, "Average of its best N leads' scores"),
+            (pure.Rollup.SUM.value, _("Sum of its leads' scores")),
+            (pure.Rollup.MAX.value, _("Its best lead's score")),
+            (pure.Rollup.TOP_AVERAGE.value, _("Average of its best N leads' scores")),
         ],
         default=pure.Rollup.SUM.value,
     )
@@ -29,7 +31,7 @@ class AccountSettings(models.Model):
         "N",
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
-        help_text="How many of the best leads the average reads.",
+        help_text=_("How many of the best leads the average reads."),
     )
 
     class Meta:
@@ -48,13 +50,13 @@ class AccountEntry(models.Model):
     """One row of the account ledger: the account's cached scores are its sums, by dimension."""
 
     class Dimension(models.TextChoices):
-        LEADS = "leads", "Leads' roll-up"
-        FIT = "fit", "Account fit"
+        LEADS = "leads", _("Leads' roll-up")
+        FIT = "fit", _("Account fit")
 
     class Cause(models.TextChoices):
-        ROLLUP = "rollup", "Its leads' scores or members changed"
-        RESCORE = "rescore", "Nightly recompute"
-        RULE = "rule", "Account fit rule"
+        ROLLUP = "rollup", _("Its leads' scores or members changed")
+        RESCORE = "rescore", _("Nightly recompute")
+        RULE = "rule", _("Account fit rule")
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="entries", db_index=False)
     dimension = models.CharField(max_length=10, choices=Dimension.choices)
@@ -166,3 +168,73 @@ class AccountRule(models.Model):
             match=rules.Match(self.match),
             active=self.active,
         )
+
+
+class AccountGroup(models.Model):
+    """A band of an account's total score (e.g. target, engaged, hot), with hysteresis,
+    judged as lead score groups are (:func:`scoring.rules.group_for`)."""
+
+    key = models.SlugField(max_length=60, unique=True, help_text=_("Stable name used in model files."))
+    name = models.CharField(max_length=100)
+    min_score = models.IntegerField(
+        unique=True, help_text=_("Accounts with at least this total score are in the group.")
+    )
+    leave_below = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Hysteresis: an account in this group leaves it only when its total falls below this "
+            "(at most the minimum score). Empty: leaves below the minimum score."
+        ),
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("account group")
+        verbose_name_plural = _("account groups")
+        ordering = ["min_score"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(leave_below__isnull=True) | Q(leave_below__lte=F("min_score")),
+                name="account_group_leave_below_at_most_min",
+                violation_error_message=_("'Leave below' must be at most the minimum score."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.min_score}+)"
+
+    def band(self) -> rules.Band:
+        return rules.Band(self.pk, self.min_score, self.leave_below)
+
+
+class AccountTransition(models.Model):
+    """An account moved from one account group to another (one row per group crossed,
+    in order), written in the same transaction as the score change that moved it."""
+
+    class Direction(models.TextChoices):
+        UP = "up", _("Up")
+        DOWN = "down", _("Down")
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="transitions", db_index=False)
+    from_group = models.ForeignKey(
+        AccountGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    to_group = models.ForeignKey(
+        AccountGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    previous_total = models.IntegerField(help_text=_("The account's total right before the change."))
+    total_score = models.IntegerField(help_text=_("The account's total right after the change."))
+    cause = models.CharField(
+        max_length=20, help_text=_("What caused it: rollup, rule, rescore or regroup (the groups changed).")
+    )
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("account transition")
+        verbose_name_plural = _("account transitions")
+        indexes = [models.Index(fields=["account", "-occurred_at", "-id"], name="account_transition_idx")]
+
+    def __str__(self) -> str:
+        return f"account {self.account_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"

@@ -33,21 +33,21 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     # NULL, not "", when unknown (an account known only by its external id): unique ignores NULLs.
     domain = models.CharField(
-        max_length=253, unique=True, null=True, blank=True, help_text="Leads with email at this domain belong here."
+        max_length=253, unique=True, null=True, blank=True, help_text=_("Leads with email at this domain belong here.")
     )
     external_id = models.CharField(
         max_length=200,
         unique=True,
         null=True,
         blank=True,
-        help_text="The company's id in another system (a CRM): the API's account_id on a lead.",
+        help_text=_("The company's id in another system (a CRM): the API's account_id on a lead."),
     )
     industry = models.CharField(max_length=100, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     country = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(
-        default=dict, blank=True, help_text="Custom attributes, read by account fit rules as attributes.<name>."
+        default=dict, blank=True, help_text=_("Custom attributes, read by account fit rules as attributes.<name>.")
     )
     time_zone = models.CharField(
         max_length=64,
@@ -57,10 +57,29 @@ class Account(models.Model):
     )
     # Cached sums of the account ledger (scoring.models.AccountEntry), by dimension; only
     # scoring.services.accounts writes them, with the ledger rows, holding the row lock.
-    lead_score = models.IntegerField(default=0, editable=False, help_text="Its leads' scores, rolled up.")
-    fit_score = models.IntegerField(default=0, editable=False, help_text="From the account fit rules.")
+    lead_score = models.IntegerField(default=0, editable=False, help_text=_("Its leads' scores, rolled up."))
+    fit_score = models.IntegerField(default=0, editable=False, help_text=_("From the account fit rules."))
     total_score = models.GeneratedField(
         expression=F("lead_score") + F("fit_score"), output_field=models.IntegerField(), db_persist=True
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text=_("Who looks after the account: routing's notifications about the account go to them."),
+    )
+    # The account group its total is in (with hysteresis), kept with the cached scores.
+    group = models.ForeignKey(
+        "scoring.AccountGroup",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="accounts",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -106,7 +106,9 @@ class GroupTransition(models.Model):
 
     Kinds: a score change that moved the lead to another group or across a
     watched score (``score``), a change of lifecycle stage (``stage``), sales
-    qualified or disqualified the lead. Written in the same transaction as the
+    qualified or disqualified the lead, its account crossed an account group
+    (``account``: recorded on the account's best lead then, with the account's
+    totals and its :class:`AccountTransition`). Written in the same transaction as the
     change; routing marks a row processed when it has acted on it, so a crash
     in between loses nothing and a re-run acts once.
     """
@@ -117,6 +119,7 @@ class GroupTransition(models.Model):
         QUALIFIED = "qualified", _("Qualified by sales")
         DISQUALIFIED = "disqualified", _("Disqualified by sales")
         PROBABILITY = "probability", _("Predicted probability crossed a watched value")
+        ACCOUNT = "account", _("Its account moved between account groups")
 
     class Direction(models.TextChoices):
         UP = "up", _("Up")
@@ -170,6 +173,10 @@ class GroupTransition(models.Model):
         blank=True,
         db_default="",
         help_text=_("A reason given by a person, if any."),
+    )
+    # Kind account: the account's move it reports.
+    account_transition = models.ForeignKey(
+        "scoring.AccountTransition", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     cause = models.CharField(
         verbose_name=_("cause"),

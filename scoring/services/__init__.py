@@ -9,10 +9,12 @@ beside the live model, writing no score), :mod:`~scoring.services.decay`,
 :mod:`~scoring.services.model` (the model file, regrouping),
 :mod:`~scoring.services.event_types` (types counted as they come, declared by the file) and
 :mod:`~scoring.services.background` (handing work to the workers),
-:mod:`~scoring.services.accounts` (which account a lead belongs to). The names other
+:mod:`~scoring.services.accounts` (which account a lead belongs to, its roll-up and fit),
+:mod:`~scoring.services.account_groups` (accounts' groups and transitions). The names other
 apps use are kept here.
 """
 
+from scoring.services.account_groups import account_groups_changed, accounts_regroup
 from scoring.services.accounts import (
     Assigned,
     account_rules_changed,
@@ -106,12 +108,14 @@ __all__ = [
     "LedgerRow",
     "ModelImportSummary",
     "RecordedInteraction",
+    "account_groups_changed",
     "account_rules_changed",
     "account_save",
     "account_settings_get",
     "account_settings_set",
     "accounts_refresh",
     "accounts_refresh_pending",
+    "accounts_regroup",
     "accounts_rescore",
     "accounts_rescore_fit",
     "decay_policy_set",

@@ -30,6 +30,7 @@ from scoring.models import (
     Lead,
     StaleAccount,
 )
+from scoring.services.account_groups import accounts_regroup
 from scoring.services.background import enqueue
 
 
@@ -225,17 +226,22 @@ def accounts_refresh(
     ids = sorted(set(account_ids))
     if not ids:
         return 0
-    current = dict(
-        Account.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk", "lead_score")
+    locked = (
+        Account.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", "lead_score", "total_score")
     )
+    current = {pk: (lead_score, total) for pk, lead_score, total in locked}
     targets = accounts_rollup(account_ids=list(current), config=account_settings_get())
-    moved = [(pk, targets[pk]) for pk, score in current.items() if targets[pk] != score]
+    moved = [(pk, targets[pk]) for pk, (score, _) in current.items() if targets[pk] != score]
     bulk.values_insert(
         AccountEntry,
         ["account", "dimension", "delta", "cause", "note", "created_at"],
-        [(pk, AccountEntry.Dimension.LEADS, target - current[pk], cause, "", at) for pk, target in moved],
+        [(pk, AccountEntry.Dimension.LEADS, target - current[pk][0], cause, "", at) for pk, target in moved],
     )
     bulk.values_update(Account, ["lead_score"], moved)
+    accounts_regroup(before={pk: current[pk][1] for pk, _ in moved}, cause=cause, at=at)
     return len(moved)
 
 
@@ -259,11 +265,16 @@ def accounts_refresh_pending(*, batch_size: int = 1000, at: datetime | None = No
             return written
 
 
+# The cause of account transitions that a change of the account groups made.
+REGROUP = "regroup"
+
+
 def accounts_rescore(*, chunk_size: int = 1000, at: datetime | None = None) -> int:
-    """Recompute every account's roll-up and fit (nightly, and after the roll-up settings
-    or the account fit rules change), ``chunk_size`` accounts per transaction. Writes a
-    ledger row only where the cached score was not what it should be: a second run
-    writes nothing. Returns the rows written."""
+    """Recompute every account's roll-up, fit and group (nightly, and after the roll-up
+    settings, the account fit rules or the account groups change), ``chunk_size``
+    accounts per transaction. Writes a ledger row only where the cached score was not
+    what it should be, and a transition only where the group was not: a second run
+    writes nothing. Returns the ledger rows written."""
     at = at or timezone.now()
     written = last_id = 0
     while True:
@@ -273,6 +284,10 @@ def accounts_rescore(*, chunk_size: int = 1000, at: datetime | None = None) -> i
         with transaction.atomic():
             written += accounts_refresh(account_ids=ids, cause=AccountEntry.Cause.RESCORE, at=at)
             written += accounts_rescore_fit(account_ids=ids, at=at)
+            # The accounts are locked by the two above; those whose score did not move
+            # may still change group when the groups changed.
+            totals = Account.objects.filter(pk__in=ids).values_list("pk", "total_score")
+            accounts_regroup(before=dict(totals), cause=REGROUP, at=at)
         last_id = ids[-1]
 
 
@@ -314,9 +329,9 @@ def accounts_rescore_fit(*, account_ids: Iterable[int], at: datetime | None = No
             entries.append((account.pk, AccountEntry.Dimension.FIT, delta, AccountEntry.Cause.RULE, rule_id, "", at))
             moved[account.pk] += delta
     bulk.values_insert(AccountEntry, ["account", "dimension", "delta", "cause", "rule", "note", "created_at"], entries)
-    bulk.values_update(
-        Account, ["fit_score"], [(pk, accounts[pk].fit_score + delta) for pk, delta in sorted(moved.items()) if delta]
-    )
+    changed = [(pk, accounts[pk].fit_score + delta) for pk, delta in sorted(moved.items()) if delta]
+    bulk.values_update(Account, ["fit_score"], changed)
+    accounts_regroup(before={pk: accounts[pk].total_score for pk, _ in changed}, cause=AccountEntry.Cause.RULE, at=at)
     return len(entries)
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from scoring import bulk, lead_fields
-from scoring.models import Lead
+from scoring.models import Account, Lead
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.engagement import scoring_enqueue
 
@@ -33,6 +33,8 @@ class LeadRow:
     key: str  # the email (lower-cased) or the external id
     fields: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    # The company's id in another system (the API's account_id): the lead's account from then on.
+    account_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
     result says for each row, in order, which lead it is and whether it was created,
     updated or already as the row says. A row whose other identity (an external id when
     keyed by email, or the other way round) belongs to another lead is refused naming
-    that field, and changes nothing. Attributes merge into those the lead has."""
+    that field, and changes nothing. Attributes merge into those the lead has. A row's
+    ``account_id`` puts its lead in that account (made if new), as the API's does."""
     unknown = {name for row in rows for name in row.fields} - ROW_FIELDS
     if unknown:
         raise ValueError(f"lead fields rows cannot set: {', '.join(sorted(unknown))}")
@@ -112,6 +115,10 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
         changed: dict[int, Lead] = {}
         names: set[str] = set()
         moved: set[int] = set()  # leads created or with a new email: their account is found again
+        named = {found[row.key]: row.account_id for n, row in enumerate(rows) if n not in results and row.account_id}
+        in_account = dict(
+            Account.objects.filter(pk__in={leads[pk].account_id for pk in named}).values_list("pk", "external_id")
+        )
         for n, row in enumerate(rows):
             if n in results:
                 continue
@@ -132,6 +139,9 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
                     lead.attributes = merged
                     names.add("attributes")
                     touched = True
+            there = lead.account_explicit and in_account.get(lead.account_id or 0) == row.account_id
+            if row.account_id and not there:
+                touched = True  # joins the account the row names
             if touched:
                 changed[lead.pk] = lead
             status: Literal["created", "updated", "unchanged"] = (
@@ -145,7 +155,7 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
                 for lead in sorted(changed.values(), key=lambda lead: lead.pk)
             ]
             bulk.values_update(Lead, columns, values)
-        leads_accounts_assign(lead_ids=moved)
+        leads_accounts_assign(lead_ids=moved, external_ids=named)
         if changed or created:
             transaction.on_commit(scoring_enqueue)
     return [results[n] for n in range(len(rows))]

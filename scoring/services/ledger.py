@@ -158,18 +158,11 @@ class Crossing(NamedTuple):
 def transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], *, at: datetime) -> None:
     """Write the outbox rows for leads whose score crossed a border: one per group
     crossed (:func:`scoring.rules.groups_crossed`)."""
-    minimum = {band.id: band.min_score for band in bands}
     rows = []
     for c in crossed:
         # One row per group crossed, in order: routing fires "enters MQL" on the way
         # to SQL-ready whether the points came in one batch or in many.
-        for step in pure.groups_crossed(c.from_group, c.to_group, c.previous_total, c.total, bands):
-            if step.from_group != step.to_group:
-                up = step.to_group is not None and (
-                    step.from_group is None or minimum.get(step.to_group, 0) > minimum.get(step.from_group, 0)
-                )
-            else:
-                up = step.total > step.previous_total
+        for step, up in pure.group_moves(c.from_group, c.to_group, c.previous_total, c.total, bands):
             direction = GroupTransition.Direction.UP if up else GroupTransition.Direction.DOWN
             rows.append(
                 (c.lead_id, step.from_group, step.to_group, direction, step.previous_total, step.total, c.cause, at)

@@ -5,7 +5,7 @@ change."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from scoring import bulk, event_types, model_file, selectors
 from scoring import rules as pure
-from scoring.models import DecayPolicy, Lead, ModelInfo, RuleCondition, ScoreGroup, ScoringRule
+from scoring.models import AccountGroup, DecayPolicy, Lead, ModelInfo, RuleCondition, ScoreGroup, ScoringRule
+from scoring.services.account_groups import account_groups_changed
 from scoring.services.decay import decay_policy_set
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.ledger import Crossing, transitions_record
@@ -60,6 +61,8 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     """
     lines = event_types_declare(specs=spec.event_types) if spec.event_types is not None else []
     summary = scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
+    if spec.account_groups is not None:
+        lines.append(account_groups_import(spec.account_groups))
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
@@ -80,6 +83,14 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     return dataclasses.replace(summary, sections=tuple(lines), warnings=tuple(warnings))
 
 
+def account_groups_import(specs: Sequence[model_file.GroupSpec]) -> str:
+    """Make the account groups the file's; every account is regrouped once this commits.
+    Returns the summary's line."""
+    created, updated, deleted = groups_write(AccountGroup, specs, section="account_groups")
+    account_groups_changed()
+    return f"account groups: {created} created, {updated} updated, {deleted} deleted"
+
+
 def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
     """What may be a mistake in the file's rules: a type never seen nor declared."""
     known = selectors.event_types_known()
@@ -95,36 +106,7 @@ def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
 
 def scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
     """Write the scoring part of ``spec`` over the live model, by key (call in a transaction)."""
-    existing_groups = {g.key: g for g in ScoreGroup.objects.select_for_update()}
-    wanted_groups = {g.key for g in spec.groups}
-    deleted = [g.pk for key, g in existing_groups.items() if key not in wanted_groups]
-    try:
-        ScoreGroup.objects.filter(pk__in=deleted).delete()
-    except ProtectedError as exc:
-        # Other apps' rows (a routing rule watching the group…) keep it: say which, by place.
-        missing = ", ".join(sorted(key for key in existing_groups if key not in wanted_groups))
-        raise model_file.ModelFileError(
-            [
-                f"score_groups: {missing} not in the file, but {obj._meta.verbose_name} '{obj}' uses it: "
-                "keep the group or change that first"
-                for obj in exc.protected_objects
-            ]
-        ) from None
-    # Thresholds are unique: park the kept ones out of the way before moving them.
-    ScoreGroup.objects.filter(key__in=wanted_groups).update(min_score=-F("id") - 10**9, leave_below=None)
-    groups_created = groups_updated = 0
-    for group in spec.groups:
-        _, created = ScoreGroup.objects.update_or_create(
-            key=group.key,
-            defaults={
-                "name": group.name,
-                "min_score": group.min_score,
-                "leave_below": group.leave_below,
-                "description": group.description,
-            },
-        )
-        groups_created += created
-        groups_updated += not created
+    groups_created, groups_updated, groups_deleted = groups_write(ScoreGroup, spec.groups, section="score_groups")
 
     existing_rules = {r.key: r for r in ScoringRule.objects.select_for_update()}
     rules_created = rules_updated = 0
@@ -157,7 +139,51 @@ def scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
     wanted_rules = {r.key for r in spec.rules}
     to_deactivate = sorted(k for k, r in existing_rules.items() if k not in wanted_rules and r.active)
     ScoringRule.objects.filter(key__in=to_deactivate).update(active=False)
-    return ModelImportSummary(groups_created, groups_updated, len(deleted), rules_created, rules_updated, to_deactivate)
+    return ModelImportSummary(
+        groups_created, groups_updated, groups_deleted, rules_created, rules_updated, to_deactivate
+    )
+
+
+def groups_write(
+    model: type[ScoreGroup] | type[AccountGroup], specs: Sequence[model_file.GroupSpec], *, section: str
+) -> tuple[int, int, int]:
+    """Make the groups of ``model`` (leads' score groups or account groups) those of
+    ``specs``, by key: created, updated, and deleted when missing from the file. Returns
+    how many of each. A group another app's row refers to (a routing rule watching it)
+    cannot be deleted: every such problem is raised as :class:`model_file.ModelFileError`
+    naming ``section``. Call in a transaction."""
+    manager = model.objects
+    existing = {g.key: g for g in manager.select_for_update()}
+    wanted = {g.key for g in specs}
+    deleted = [g.pk for key, g in existing.items() if key not in wanted]
+    try:
+        manager.filter(pk__in=deleted).delete()
+    except ProtectedError as exc:
+        # Other apps' rows (a routing rule watching the group…) keep it: say which, by place.
+        missing = ", ".join(sorted(key for key in existing if key not in wanted))
+        raise model_file.ModelFileError(
+            [
+                f"{section}: {missing} not in the file, but {obj._meta.verbose_name} '{obj}' uses it: "
+                "keep the group or change that first"
+                for obj in exc.protected_objects
+            ]
+        ) from None
+    # Thresholds are unique: park the kept ones out of the way before moving them.
+    manager.filter(key__in=wanted).update(min_score=-F("id") - 10**9, leave_below=None)
+    created = updated = 0
+    for group in specs:
+        _, made = manager.update_or_create(
+            key=group.key,
+            defaults={
+                "name": group.name,
+                "min_score": group.min_score,
+                "leave_below": group.leave_below,
+                "description": group.description,
+            },
+        )
+        created += made
+        updated += not made
+    return created, updated, len(deleted)
 
 
 def model_info_set(*, name: str, description: str) -> ModelInfo:
@@ -188,11 +214,14 @@ def rule_spec(rule: ScoringRule) -> model_file.RuleSpec:
     )
 
 
-def scoring_model_export() -> model_file.ModelSpec:
-    groups = tuple(
-        model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below)
-        for g in ScoreGroup.objects.order_by("min_score")
+def _group_specs(groups: Iterable[ScoreGroup | AccountGroup]) -> tuple[model_file.GroupSpec, ...]:
+    return tuple(
+        model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below) for g in groups
     )
+
+
+def scoring_model_export() -> model_file.ModelSpec:
+    groups = _group_specs(ScoreGroup.objects.order_by("min_score"))
     ordered = ScoringRule.objects.prefetch_related("conditions").order_by("dimension", "key")
     rules = [rule_spec(rule) for rule in ordered]
     info = ModelInfo.current()
@@ -204,6 +233,7 @@ def scoring_model_export() -> model_file.ModelSpec:
         decay=DecayPolicy.current(),
         sections={section.name: section.export() for section in model_file.sections()},
         event_types=event_types_export(),
+        account_groups=_group_specs(AccountGroup.objects.order_by("min_score")),
     )
 
 

@@ -114,7 +114,7 @@ def test_the_short_paths_take_their_message_type(key: str, path: str, message: d
     response = post(f"/v1/{path}", {"messageId": f"m-{path}", **message}, Authorization=basic(key))
     assert response.status_code == 200, response.json()
     answer = response.json()
-    counted = {"i": "identified", "t": "accepted", "p": "accepted"}.get(path, "ignored")
+    counted = {"i": "identified", "g": "identified", "t": "accepted", "p": "accepted"}.get(path, "ignored")
     assert answer[counted] == 1
 
 

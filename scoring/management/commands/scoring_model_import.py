@@ -73,6 +73,8 @@ class Command(BaseCommand):
         parts = [f"{len(spec.groups)} groups, {len(spec.rules)} rules"] if spec.scoring else []
         if spec.event_types is not None:
             parts.append(f"{len(spec.event_types)} event types")
+        if spec.account_groups is not None:
+            parts.append(f"{len(spec.account_groups)} account groups")
         parts += [s.title for s in sections]
         if check:
             self.stdout.write(self.style.SUCCESS(f"{path}: valid ({'; '.join(parts)})"))
@@ -99,6 +101,8 @@ class Command(BaseCommand):
     def _draft(self, path: Path, spec: model_file.ModelSpec) -> None:
         # Event types are kept in the draft (declared when it is published); other apps' sections are live only.
         live_only = [s.title for s in model_file.sections() if s.name in spec.sections]
+        if spec.account_groups is not None:
+            live_only.insert(0, "account groups")
         if live_only:
             self._fail(
                 path,
