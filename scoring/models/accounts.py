@@ -174,12 +174,17 @@ class AccountGroup(models.Model):
     """A band of an account's total score (e.g. target, engaged, hot), with hysteresis,
     judged as lead score groups are (:func:`scoring.rules.group_for`)."""
 
-    key = models.SlugField(max_length=60, unique=True, help_text=_("Stable name used in model files."))
-    name = models.CharField(max_length=100)
+    key = models.SlugField(
+        verbose_name=_("key"), max_length=60, unique=True, help_text=_("Stable name used in model files.")
+    )
+    name = models.CharField(verbose_name=_("name"), max_length=100)
     min_score = models.IntegerField(
-        unique=True, help_text=_("Accounts with at least this total score are in the group.")
+        verbose_name=_("minimum score"),
+        unique=True,
+        help_text=_("Accounts with at least this total score are in the group."),
     )
     leave_below = models.IntegerField(
+        verbose_name=_("leave below"),
         null=True,
         blank=True,
         help_text=_(
@@ -187,7 +192,7 @@ class AccountGroup(models.Model):
             "(at most the minimum score). Empty: leaves below the minimum score."
         ),
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(verbose_name=_("description"), blank=True)
 
     class Meta:
         verbose_name = _("account group")
@@ -216,20 +221,40 @@ class AccountTransition(models.Model):
         UP = "up", _("Up")
         DOWN = "down", _("Down")
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="transitions", db_index=False)
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.CASCADE, related_name="transitions", db_index=False
+    )
     from_group = models.ForeignKey(
-        AccountGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        AccountGroup,
+        verbose_name=_("from group"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     to_group = models.ForeignKey(
-        AccountGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        AccountGroup,
+        verbose_name=_("to group"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
-    direction = models.CharField(max_length=4, choices=Direction.choices)
-    previous_total = models.IntegerField(help_text=_("The account's total right before the change."))
-    total_score = models.IntegerField(help_text=_("The account's total right after the change."))
+    direction = models.CharField(verbose_name=_("direction"), max_length=4, choices=Direction.choices)
+    previous_total = models.IntegerField(
+        verbose_name=_("previous total"), help_text=_("The account's total right before the change.")
+    )
+    total_score = models.IntegerField(
+        verbose_name=_("total score"), help_text=_("The account's total right after the change.")
+    )
     cause = models.CharField(
-        max_length=20, help_text=_("What caused it: rollup, rule, rescore or regroup (the groups changed).")
+        verbose_name=_("cause"),
+        max_length=20,
+        help_text=_("What caused it: rollup, rule, rescore or regroup (the groups changed)."),
     )
-    occurred_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
 
     class Meta:
         verbose_name = _("account transition")

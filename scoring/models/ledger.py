@@ -176,7 +176,13 @@ class GroupTransition(models.Model):
     )
     # Kind account: the account's move it reports.
     account_transition = models.ForeignKey(
-        "scoring.AccountTransition", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        "scoring.AccountTransition",
+        verbose_name=_("account transition"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     cause = models.CharField(
         verbose_name=_("cause"),
