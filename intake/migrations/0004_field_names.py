@@ -5,6 +5,8 @@ import intake.models
 from django.conf import settings
 from django.db import migrations, models
 
+from scoring.migration_operations import AlterFieldLabels
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -13,172 +15,174 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="apikey",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="apikey",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="created by",
+        AlterFieldLabels(
+            migrations.AlterField(
+                model_name="apikey",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="apikey",
-            name="key_hash",
-            field=models.CharField(editable=False, max_length=64, verbose_name="key hash"),
-        ),
-        migrations.AlterField(
-            model_name="apikey",
-            name="last_used_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="last used at"),
-        ),
-        migrations.AlterField(
-            model_name="apikey",
-            name="name",
-            field=models.CharField(
-                help_text="Who uses it, e.g. 'Website' or 'Email tool'.", max_length=100, verbose_name="name"
+            migrations.AlterField(
+                model_name="apikey",
+                name="created_by",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="created by",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="apikey",
-            name="prefix",
-            field=models.CharField(editable=False, max_length=16, unique=True, verbose_name="prefix"),
-        ),
-        migrations.AlterField(
-            model_name="apikey",
-            name="revoked_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="revoked at"),
-        ),
-        migrations.AlterField(
-            model_name="apikey",
-            name="scopes",
-            field=models.JSONField(
-                default=intake.models.default_api_scopes,
-                help_text="What the key may do (see ApiScope); a request outside them gets 403.",
-                verbose_name="scopes",
+            migrations.AlterField(
+                model_name="apikey",
+                name="key_hash",
+                field=models.CharField(editable=False, max_length=64, verbose_name="key hash"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="created by",
+            migrations.AlterField(
+                model_name="apikey",
+                name="last_used_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="last used at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="data",
-            field=models.BinaryField(help_text="The CSV file as uploaded.", verbose_name="data"),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="done_rows",
-            field=models.PositiveIntegerField(default=0, verbose_name="done rows"),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="errors",
-            field=models.JSONField(
-                blank=True, default=list, help_text="Rows set aside: row, column, reason, value.", verbose_name="errors"
+            migrations.AlterField(
+                model_name="apikey",
+                name="name",
+                field=models.CharField(
+                    help_text="Who uses it, e.g. 'Website' or 'Email tool'.", max_length=100, verbose_name="name"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="failure",
-            field=models.TextField(
-                blank=True, help_text="Why the whole file could not be imported.", verbose_name="failure"
+            migrations.AlterField(
+                model_name="apikey",
+                name="prefix",
+                field=models.CharField(editable=False, max_length=16, unique=True, verbose_name="prefix"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="file_name",
-            field=models.CharField(max_length=255, verbose_name="file name"),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="finished_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="mapping",
-            field=models.TextField(help_text="The column mapping (YAML).", verbose_name="mapping"),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="started_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="started at"),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="status",
-            field=models.CharField(
-                choices=[
-                    ("queued", "Waiting for a worker"),
-                    ("running", "Importing"),
-                    ("done", "Done"),
-                    ("failed", "Failed"),
-                ],
-                default="queued",
-                max_length=10,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="apikey",
+                name="revoked_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="revoked at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadimport",
-            name="total_rows",
-            field=models.PositiveIntegerField(default=0, verbose_name="total rows"),
-        ),
-        migrations.AlterField(
-            model_name="trackedform",
-            name="active",
-            field=models.BooleanField(default=True, verbose_name="active"),
-        ),
-        migrations.AlterField(
-            model_name="trackedform",
-            name="key",
-            field=models.SlugField(
-                help_text="Used in the form's action URL.", max_length=100, unique=True, verbose_name="key"
+            migrations.AlterField(
+                model_name="apikey",
+                name="scopes",
+                field=models.JSONField(
+                    default=intake.models.default_api_scopes,
+                    help_text="What the key may do (see ApiScope); a request outside them gets 403.",
+                    verbose_name="scopes",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="trackedform",
-            name="lead_fields",
-            field=models.JSONField(
-                blank=True,
-                default=list,
-                help_text="Form fields copied to the lead (e.g. first_name, company, attributes.goal); the others are kept on the interaction.",
-                verbose_name="lead fields",
+            migrations.AlterField(
+                model_name="leadimport",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="trackedform",
-            name="name",
-            field=models.CharField(max_length=200, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="trackedform",
-            name="success_url",
-            field=models.URLField(
-                blank=True, help_text="Where the browser goes after submitting.", verbose_name="success URL"
+            migrations.AlterField(
+                model_name="leadimport",
+                name="created_by",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="created by",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="data",
+                field=models.BinaryField(help_text="The CSV file as uploaded.", verbose_name="data"),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="done_rows",
+                field=models.PositiveIntegerField(default=0, verbose_name="done rows"),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="errors",
+                field=models.JSONField(
+                    blank=True, default=list, help_text="Rows set aside: row, column, reason, value.", verbose_name="errors"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="failure",
+                field=models.TextField(
+                    blank=True, help_text="Why the whole file could not be imported.", verbose_name="failure"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="file_name",
+                field=models.CharField(max_length=255, verbose_name="file name"),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="finished_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="mapping",
+                field=models.TextField(help_text="The column mapping (YAML).", verbose_name="mapping"),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="started_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="started at"),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="status",
+                field=models.CharField(
+                    choices=[
+                        ("queued", "Waiting for a worker"),
+                        ("running", "Importing"),
+                        ("done", "Done"),
+                        ("failed", "Failed"),
+                    ],
+                    default="queued",
+                    max_length=10,
+                    verbose_name="status",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="leadimport",
+                name="total_rows",
+                field=models.PositiveIntegerField(default=0, verbose_name="total rows"),
+            ),
+            migrations.AlterField(
+                model_name="trackedform",
+                name="active",
+                field=models.BooleanField(default=True, verbose_name="active"),
+            ),
+            migrations.AlterField(
+                model_name="trackedform",
+                name="key",
+                field=models.SlugField(
+                    help_text="Used in the form's action URL.", max_length=100, unique=True, verbose_name="key"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="trackedform",
+                name="lead_fields",
+                field=models.JSONField(
+                    blank=True,
+                    default=list,
+                    help_text="Form fields copied to the lead (e.g. first_name, company, attributes.goal); the others are kept on the interaction.",
+                    verbose_name="lead fields",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="trackedform",
+                name="name",
+                field=models.CharField(max_length=200, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="trackedform",
+                name="success_url",
+                field=models.URLField(
+                    blank=True, help_text="Where the browser goes after submitting.", verbose_name="success URL"
+                ),
             ),
         ),
     ]

@@ -5,6 +5,8 @@ import django.db.models.deletion
 import nurture.models
 from django.db import migrations, models
 
+from scoring.migration_operations import AlterFieldLabels
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -13,294 +15,296 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="delivery",
-            name="attempts",
-            field=models.PositiveSmallIntegerField(default=0, verbose_name="attempts"),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="clicks",
-            field=models.PositiveIntegerField(default=0, verbose_name="clicks"),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="created_at",
-            field=models.DateTimeField(verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="enrollment",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="deliveries",
-                to="nurture.enrollment",
-                verbose_name="enrollment",
+        AlterFieldLabels(
+            migrations.AlterField(
+                model_name="delivery",
+                name="attempts",
+                field=models.PositiveSmallIntegerField(default=0, verbose_name="attempts"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="error",
-            field=models.TextField(blank=True, verbose_name="error"),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="message_id",
-            field=models.CharField(max_length=200, unique=True, verbose_name="message id"),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="opens",
-            field=models.PositiveIntegerField(default=0, verbose_name="opens"),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="sent_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="sent at"),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="status",
-            field=models.CharField(
-                choices=[
-                    ("pending", "Pending"),
-                    ("sent", "Sent"),
-                    ("failed_temporary", "Failed (will retry)"),
-                    ("failed_permanent", "Failed permanently"),
-                    ("bounced", "Bounced"),
-                    ("unknown", "Unknown (sender stopped mid-send)"),
-                ],
-                default="pending",
-                max_length=20,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="delivery",
+                name="clicks",
+                field=models.PositiveIntegerField(default=0, verbose_name="clicks"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="step",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="deliveries",
-                to="nurture.step",
-                verbose_name="step",
+            migrations.AlterField(
+                model_name="delivery",
+                name="created_at",
+                field=models.DateTimeField(verbose_name="created at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="delivery",
-            name="updated_at",
-            field=models.DateTimeField(verbose_name="updated at"),
-        ),
-        migrations.AlterField(
-            model_name="engagementcursor",
-            name="last_id",
-            field=models.BigIntegerField(default=0, verbose_name="last id"),
-        ),
-        migrations.AlterField(
-            model_name="engagementcursor",
-            name="updated_at",
-            field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="ended_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="ended at"),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="enrolled_at",
-            field=models.DateTimeField(verbose_name="enrolled at"),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="exit_reason",
-            field=models.CharField(
-                blank=True,
-                choices=[
-                    ("unsubscribed", "unsubscribed"),
-                    ("converted", "converted (became a customer)"),
-                    ("routed_to_sales", "routed to sales"),
-                    ("reached_group", "reached the goal score group"),
-                    ("left_group", "left the score group"),
-                    ("bounced", "bounced"),
-                    ("permanent_failure", "permanent failure"),
-                    ("manual", "exited by hand"),
-                    ("restarted", "restarted (enrolled again)"),
-                ],
-                max_length=30,
-                verbose_name="exit reason",
+            migrations.AlterField(
+                model_name="delivery",
+                name="enrollment",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="deliveries",
+                    to="nurture.enrollment",
+                    verbose_name="enrollment",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="lead",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="enrollments",
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="delivery",
+                name="error",
+                field=models.TextField(blank=True, verbose_name="error"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="next_run_at",
-            field=models.DateTimeField(
-                blank=True, help_text="When the next step is due (active only).", null=True, verbose_name="next run at"
+            migrations.AlterField(
+                model_name="delivery",
+                name="message_id",
+                field=models.CharField(max_length=200, unique=True, verbose_name="message id"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="position",
-            field=models.PositiveSmallIntegerField(
-                default=0,
-                help_text="Position of the last step sent (0: none yet); the next step is the one after it.",
-                verbose_name="position",
+            migrations.AlterField(
+                model_name="delivery",
+                name="opens",
+                field=models.PositiveIntegerField(default=0, verbose_name="opens"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="sequence",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="enrollments",
-                to="nurture.sequence",
-                verbose_name="sequence",
+            migrations.AlterField(
+                model_name="delivery",
+                name="sent_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="sent at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="enrollment",
-            name="status",
-            field=models.CharField(
-                choices=[("active", "Active"), ("paused", "Paused"), ("completed", "Completed"), ("exited", "Exited")],
-                default="active",
-                max_length=20,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="delivery",
+                name="status",
+                field=models.CharField(
+                    choices=[
+                        ("pending", "Pending"),
+                        ("sent", "Sent"),
+                        ("failed_temporary", "Failed (will retry)"),
+                        ("failed_permanent", "Failed permanently"),
+                        ("bounced", "Bounced"),
+                        ("unknown", "Unknown (sender stopped mid-send)"),
+                    ],
+                    default="pending",
+                    max_length=20,
+                    verbose_name="status",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="sequence",
-            name="active",
-            field=models.BooleanField(
-                default=True,
-                help_text="Inactive: nothing is sent and nobody is enrolled; enrollments wait.",
-                verbose_name="active",
+            migrations.AlterField(
+                model_name="delivery",
+                name="step",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.PROTECT,
+                    related_name="deliveries",
+                    to="nurture.step",
+                    verbose_name="step",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="sequence",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="sequence",
-            name="description",
-            field=models.TextField(blank=True, verbose_name="description"),
-        ),
-        migrations.AlterField(
-            model_name="sequence",
-            name="key",
-            field=models.SlugField(
-                help_text="Stable name used in sequence files and routing.",
-                max_length=80,
-                unique=True,
-                verbose_name="key",
+            migrations.AlterField(
+                model_name="delivery",
+                name="updated_at",
+                field=models.DateTimeField(verbose_name="updated at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="sequence",
-            name="name",
-            field=models.CharField(max_length=200, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="sequence",
-            name="updated_at",
-            field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="campaign",
-            field=models.SlugField(
-                blank=True,
-                help_text="Campaign key on the opens and clicks (default: the sequence key).",
-                max_length=100,
-                verbose_name="campaign",
+            migrations.AlterField(
+                model_name="engagementcursor",
+                name="last_id",
+                field=models.BigIntegerField(default=0, verbose_name="last id"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="language",
-            field=models.CharField(
-                blank=True,
-                choices=[("en", "English"), ("es", "Español")],
-                help_text="The language of the subject and bodies above (empty: the site's language).",
-                max_length=10,
-                verbose_name="language",
+            migrations.AlterField(
+                model_name="engagementcursor",
+                name="updated_at",
+                field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="position",
-            field=models.PositiveSmallIntegerField(
-                help_text="Steps go out in this order (1 first).",
-                validators=[django.core.validators.MinValueValidator(1)],
-                verbose_name="position",
+            migrations.AlterField(
+                model_name="enrollment",
+                name="ended_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="ended at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="send_hour_end",
-            field=models.PositiveSmallIntegerField(
-                default=24,
-                help_text="Send before this local hour (1-24); below the start hour it wraps past midnight.",
-                validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(24)],
-                verbose_name="send hour end",
+            migrations.AlterField(
+                model_name="enrollment",
+                name="enrolled_at",
+                field=models.DateTimeField(verbose_name="enrolled at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="send_hour_start",
-            field=models.PositiveSmallIntegerField(
-                default=0,
-                help_text="Earliest local hour to send (0-23).",
-                validators=[django.core.validators.MaxValueValidator(23)],
-                verbose_name="send hour start",
+            migrations.AlterField(
+                model_name="enrollment",
+                name="exit_reason",
+                field=models.CharField(
+                    blank=True,
+                    choices=[
+                        ("unsubscribed", "unsubscribed"),
+                        ("converted", "converted (became a customer)"),
+                        ("routed_to_sales", "routed to sales"),
+                        ("reached_group", "reached the goal score group"),
+                        ("left_group", "left the score group"),
+                        ("bounced", "bounced"),
+                        ("permanent_failure", "permanent failure"),
+                        ("manual", "exited by hand"),
+                        ("restarted", "restarted (enrolled again)"),
+                    ],
+                    max_length=30,
+                    verbose_name="exit reason",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="send_weekdays",
-            field=models.JSONField(
-                default=nurture.models._all_weekdays,
-                help_text="Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone.",
-                verbose_name="send weekdays",
+            migrations.AlterField(
+                model_name="enrollment",
+                name="lead",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="enrollments",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="sequence",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="steps",
-                to="nurture.sequence",
-                verbose_name="sequence",
+            migrations.AlterField(
+                model_name="enrollment",
+                name="next_run_at",
+                field=models.DateTimeField(
+                    blank=True, help_text="When the next step is due (active only).", null=True, verbose_name="next run at"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="translations",
-            field=models.JSONField(blank=True, default=dict, verbose_name="translations"),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="wait_days",
-            field=models.PositiveIntegerField(default=0, verbose_name="wait days"),
-        ),
-        migrations.AlterField(
-            model_name="step",
-            name="wait_hours",
-            field=models.PositiveIntegerField(
-                default=0,
-                help_text="Wait after the previous step went out (after enrollment, for the first).",
-                verbose_name="wait hours",
+            migrations.AlterField(
+                model_name="enrollment",
+                name="position",
+                field=models.PositiveSmallIntegerField(
+                    default=0,
+                    help_text="Position of the last step sent (0: none yet); the next step is the one after it.",
+                    verbose_name="position",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="enrollment",
+                name="sequence",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.PROTECT,
+                    related_name="enrollments",
+                    to="nurture.sequence",
+                    verbose_name="sequence",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="enrollment",
+                name="status",
+                field=models.CharField(
+                    choices=[("active", "Active"), ("paused", "Paused"), ("completed", "Completed"), ("exited", "Exited")],
+                    default="active",
+                    max_length=20,
+                    verbose_name="status",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="sequence",
+                name="active",
+                field=models.BooleanField(
+                    default=True,
+                    help_text="Inactive: nothing is sent and nobody is enrolled; enrollments wait.",
+                    verbose_name="active",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="sequence",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="sequence",
+                name="description",
+                field=models.TextField(blank=True, verbose_name="description"),
+            ),
+            migrations.AlterField(
+                model_name="sequence",
+                name="key",
+                field=models.SlugField(
+                    help_text="Stable name used in sequence files and routing.",
+                    max_length=80,
+                    unique=True,
+                    verbose_name="key",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="sequence",
+                name="name",
+                field=models.CharField(max_length=200, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="sequence",
+                name="updated_at",
+                field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="campaign",
+                field=models.SlugField(
+                    blank=True,
+                    help_text="Campaign key on the opens and clicks (default: the sequence key).",
+                    max_length=100,
+                    verbose_name="campaign",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="language",
+                field=models.CharField(
+                    blank=True,
+                    choices=[("en", "English"), ("es", "Español")],
+                    help_text="The language of the subject and bodies above (empty: the site's language).",
+                    max_length=10,
+                    verbose_name="language",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="position",
+                field=models.PositiveSmallIntegerField(
+                    help_text="Steps go out in this order (1 first).",
+                    validators=[django.core.validators.MinValueValidator(1)],
+                    verbose_name="position",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="send_hour_end",
+                field=models.PositiveSmallIntegerField(
+                    default=24,
+                    help_text="Send before this local hour (1-24); below the start hour it wraps past midnight.",
+                    validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(24)],
+                    verbose_name="send hour end",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="send_hour_start",
+                field=models.PositiveSmallIntegerField(
+                    default=0,
+                    help_text="Earliest local hour to send (0-23).",
+                    validators=[django.core.validators.MaxValueValidator(23)],
+                    verbose_name="send hour start",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="send_weekdays",
+                field=models.JSONField(
+                    default=nurture.models._all_weekdays,
+                    help_text="Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone.",
+                    verbose_name="send weekdays",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="sequence",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="steps",
+                    to="nurture.sequence",
+                    verbose_name="sequence",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="translations",
+                field=models.JSONField(blank=True, default=dict, verbose_name="translations"),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="wait_days",
+                field=models.PositiveIntegerField(default=0, verbose_name="wait days"),
+            ),
+            migrations.AlterField(
+                model_name="step",
+                name="wait_hours",
+                field=models.PositiveIntegerField(
+                    default=0,
+                    help_text="Wait after the previous step went out (after enrollment, for the first).",
+                    verbose_name="wait hours",
+                ),
             ),
         ),
     ]

@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from scoring.migration_operations import AlterFieldLabels
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -11,132 +13,134 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="dailygroupcount",
-            name="day",
-            field=models.DateField(verbose_name="day"),
-        ),
-        migrations.AlterField(
-            model_name="dailygroupcount",
-            name="group",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="scoring.scoregroup",
-                verbose_name="group",
+        AlterFieldLabels(
+            migrations.AlterField(
+                model_name="dailygroupcount",
+                name="day",
+                field=models.DateField(verbose_name="day"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="dailygroupcount",
-            name="leads",
-            field=models.PositiveIntegerField(verbose_name="leads"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="created_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="customer_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="customer at"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="first_campaign",
-            field=models.TextField(blank=True, verbose_name="first campaign"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="first_campaign_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="first campaign at"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="last_campaign",
-            field=models.TextField(blank=True, verbose_name="last campaign"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="last_campaign_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="last campaign at"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="lead",
-            field=models.OneToOneField(
-                on_delete=django.db.models.deletion.CASCADE,
-                primary_key=True,
-                related_name="+",
-                serialize=False,
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="dailygroupcount",
+                name="group",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="+",
+                    to="scoring.scoregroup",
+                    verbose_name="group",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="mql_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="MQL at"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="opportunity_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="opportunity at"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="reached_step",
-            field=models.PositiveSmallIntegerField(default=0, verbose_name="reached step"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="source",
-            field=models.CharField(blank=True, max_length=100, verbose_name="source"),
-        ),
-        migrations.AlterField(
-            model_name="leadorigin",
-            name="sql_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="SQL at"),
-        ),
-        migrations.AlterField(
-            model_name="mqltarget",
-            name="month",
-            field=models.DateField(
-                help_text="The month, written YYYY-MM (kept as its first day).", unique=True, verbose_name="month"
+            migrations.AlterField(
+                model_name="dailygroupcount",
+                name="leads",
+                field=models.PositiveIntegerField(verbose_name="leads"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="mqltarget",
-            name="target",
-            field=models.PositiveIntegerField(
-                help_text="MQLs marketing commits to deliver to sales in the month.", verbose_name="target"
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="created_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="created at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rollupmark",
-            name="built_at",
-            field=models.DateTimeField(verbose_name="built at"),
-        ),
-        migrations.AlterField(
-            model_name="rollupmark",
-            name="interaction_id",
-            field=models.BigIntegerField(verbose_name="interaction id"),
-        ),
-        migrations.AlterField(
-            model_name="rollupmark",
-            name="lead_id",
-            field=models.BigIntegerField(default=0, verbose_name="lead id"),
-        ),
-        migrations.AlterField(
-            model_name="rollupmark",
-            name="name",
-            field=models.CharField(max_length=50, unique=True, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="rollupmark",
-            name="stage_change_id",
-            field=models.BigIntegerField(verbose_name="stage change id"),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="customer_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="customer at"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="first_campaign",
+                field=models.TextField(blank=True, verbose_name="first campaign"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="first_campaign_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="first campaign at"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="last_campaign",
+                field=models.TextField(blank=True, verbose_name="last campaign"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="last_campaign_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="last campaign at"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="lead",
+                field=models.OneToOneField(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    primary_key=True,
+                    related_name="+",
+                    serialize=False,
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="mql_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="MQL at"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="opportunity_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="opportunity at"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="reached_step",
+                field=models.PositiveSmallIntegerField(default=0, verbose_name="reached step"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="source",
+                field=models.CharField(blank=True, max_length=100, verbose_name="source"),
+            ),
+            migrations.AlterField(
+                model_name="leadorigin",
+                name="sql_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="SQL at"),
+            ),
+            migrations.AlterField(
+                model_name="mqltarget",
+                name="month",
+                field=models.DateField(
+                    help_text="The month, written YYYY-MM (kept as its first day).", unique=True, verbose_name="month"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="mqltarget",
+                name="target",
+                field=models.PositiveIntegerField(
+                    help_text="MQLs marketing commits to deliver to sales in the month.", verbose_name="target"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rollupmark",
+                name="built_at",
+                field=models.DateTimeField(verbose_name="built at"),
+            ),
+            migrations.AlterField(
+                model_name="rollupmark",
+                name="interaction_id",
+                field=models.BigIntegerField(verbose_name="interaction id"),
+            ),
+            migrations.AlterField(
+                model_name="rollupmark",
+                name="lead_id",
+                field=models.BigIntegerField(default=0, verbose_name="lead id"),
+            ),
+            migrations.AlterField(
+                model_name="rollupmark",
+                name="name",
+                field=models.CharField(max_length=50, unique=True, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="rollupmark",
+                name="stage_change_id",
+                field=models.BigIntegerField(verbose_name="stage change id"),
+            ),
         ),
     ]

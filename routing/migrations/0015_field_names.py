@@ -7,6 +7,8 @@ import routing.encryption
 from django.conf import settings
 from django.db import migrations, models
 
+from scoring.migration_operations import AlterFieldLabels
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -17,826 +19,828 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="actionrun",
-            name="action",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="runs",
-                to="routing.routingaction",
-                verbose_name="action",
+        AlterFieldLabels(
+            migrations.AlterField(
+                model_name="actionrun",
+                name="action",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="runs",
+                    to="routing.routingaction",
+                    verbose_name="action",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="actionrun",
-            name="done_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="done at"),
-        ),
-        migrations.AlterField(
-            model_name="actionrun",
-            name="outcome",
-            field=models.CharField(blank=True, max_length=300, verbose_name="outcome"),
-        ),
-        migrations.AlterField(
-            model_name="actionrun",
-            name="transition",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="scoring.grouptransition",
-                verbose_name="transition",
+            migrations.AlterField(
+                model_name="actionrun",
+                name="done_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="done at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="attempts",
-            field=models.PositiveSmallIntegerField(
-                default=0, help_text="How many times a sender took it.", verbose_name="attempts"
+            migrations.AlterField(
+                model_name="actionrun",
+                name="outcome",
+                field=models.CharField(blank=True, max_length=300, verbose_name="outcome"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="body",
-            field=models.TextField(verbose_name="body"),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="claimed_at",
-            field=models.DateTimeField(
-                blank=True,
-                help_text="When a sender last took it; its lease runs from then.",
-                null=True,
-                verbose_name="claimed at",
+            migrations.AlterField(
+                model_name="actionrun",
+                name="transition",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="+",
+                    to="scoring.grouptransition",
+                    verbose_name="transition",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="error",
-            field=models.CharField(blank=True, max_length=300, verbose_name="error"),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="lead",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="notification",
+                name="attempts",
+                field=models.PositiveSmallIntegerField(
+                    default=0, help_text="How many times a sender took it.", verbose_name="attempts"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="sent_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="sent at"),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="status",
-            field=models.CharField(
-                choices=[
-                    ("pending", "Waiting to be sent"),
-                    ("sending", "Being sent"),
-                    ("sent", "Sent"),
-                    ("unknown", "Unknown (the sender stopped mid-send): check the mail server's log"),
-                ],
-                default="pending",
-                max_length=10,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="notification",
+                name="body",
+                field=models.TextField(verbose_name="body"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="subject",
-            field=models.CharField(max_length=300, verbose_name="subject"),
-        ),
-        migrations.AlterField(
-            model_name="notification",
-            name="to",
-            field=models.JSONField(help_text="Addresses.", verbose_name="to"),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="amount",
-            field=models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True, verbose_name="amount"),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="at",
-            field=models.DateTimeField(verbose_name="at"),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="client_id",
-            field=models.CharField(blank=True, max_length=200, null=True, verbose_name="client id"),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="item",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="outcomes",
-                to="routing.queueitem",
-                verbose_name="item",
+            migrations.AlterField(
+                model_name="notification",
+                name="claimed_at",
+                field=models.DateTimeField(
+                    blank=True,
+                    help_text="When a sender last took it; its lease runs from then.",
+                    null=True,
+                    verbose_name="claimed at",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("claimed", "Claimed"),
-                    ("accepted", "Accepted"),
-                    ("rejected", "Rejected"),
-                    ("qualified", "Qualified"),
-                    ("disqualified", "Disqualified"),
-                    ("opportunity", "Opportunity created"),
-                    ("won", "Won"),
-                    ("lost", "Lost"),
-                    ("escalated", "Escalated (SLA)"),
-                ],
-                max_length=20,
-                verbose_name="kind",
+            migrations.AlterField(
+                model_name="notification",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="lead",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="outcomes",
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="notification",
+                name="error",
+                field=models.CharField(blank=True, max_length=300, verbose_name="error"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="reason",
-            field=models.CharField(blank=True, max_length=300, verbose_name="reason"),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="source",
-            field=models.CharField(
-                blank=True,
-                db_default="",
-                help_text="Who reported it from outside, e.g. api:<key prefix>.",
-                max_length=100,
-                verbose_name="source",
+            migrations.AlterField(
+                model_name="notification",
+                name="lead",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="+",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="total_score",
-            field=models.IntegerField(help_text="The lead's total score when it happened.", verbose_name="total score"),
-        ),
-        migrations.AlterField(
-            model_name="outcome",
-            name="user",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="user",
+            migrations.AlterField(
+                model_name="notification",
+                name="sent_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="sent at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="authority",
-            field=models.CharField(blank=True, max_length=200, verbose_name="authority"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="budget",
-            field=models.CharField(blank=True, max_length=200, verbose_name="budget"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="claimed_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="claimed at"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="closed_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="closed at"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="entered_at",
-            field=models.DateTimeField(verbose_name="entered at"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="escalated_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="escalated at"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="lead",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="queue_items",
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="notification",
+                name="status",
+                field=models.CharField(
+                    choices=[
+                        ("pending", "Waiting to be sent"),
+                        ("sending", "Being sent"),
+                        ("sent", "Sent"),
+                        ("unknown", "Unknown (the sender stopped mid-send): check the mail server's log"),
+                    ],
+                    default="pending",
+                    max_length=10,
+                    verbose_name="status",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="need",
-            field=models.CharField(blank=True, max_length=200, verbose_name="need"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="owner",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="queue_items",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="owner",
+            migrations.AlterField(
+                model_name="notification",
+                name="subject",
+                field=models.CharField(max_length=300, verbose_name="subject"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="reason",
-            field=models.CharField(
-                blank=True,
-                help_text="Why it was rejected, disqualified or lost.",
-                max_length=300,
-                verbose_name="reason",
+            migrations.AlterField(
+                model_name="notification",
+                name="to",
+                field=models.JSONField(help_text="Addresses.", verbose_name="to"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="status",
-            field=models.CharField(
-                choices=[
-                    ("open", "Waiting"),
-                    ("claimed", "Claimed"),
-                    ("accepted", "Accepted"),
-                    ("qualified", "Qualified"),
-                    ("rejected", "Rejected"),
-                    ("disqualified", "Disqualified"),
-                    ("won", "Won"),
-                    ("lost", "Lost"),
-                ],
-                default="open",
-                max_length=20,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="outcome",
+                name="amount",
+                field=models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True, verbose_name="amount"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="team",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="items",
-                to="routing.team",
-                verbose_name="team",
+            migrations.AlterField(
+                model_name="outcome",
+                name="at",
+                field=models.DateTimeField(verbose_name="at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="timeline",
-            field=models.CharField(blank=True, max_length=200, verbose_name="timeline"),
-        ),
-        migrations.AlterField(
-            model_name="queueitem",
-            name="transition",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="scoring.grouptransition",
-                verbose_name="transition",
+            migrations.AlterField(
+                model_name="outcome",
+                name="client_id",
+                field=models.CharField(blank=True, max_length=200, null=True, verbose_name="client id"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rep",
-            name="available",
-            field=models.BooleanField(
-                default=True, help_text="Unavailable reps (holidays…) get no new leads.", verbose_name="available"
+            migrations.AlterField(
+                model_name="outcome",
+                name="item",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="outcomes",
+                    to="routing.queueitem",
+                    verbose_name="item",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rep",
-            name="capacity",
-            field=models.PositiveIntegerField(
-                default=50, help_text="At most this many open leads at once.", verbose_name="capacity"
+            migrations.AlterField(
+                model_name="outcome",
+                name="kind",
+                field=models.CharField(
+                    choices=[
+                        ("claimed", "Claimed"),
+                        ("accepted", "Accepted"),
+                        ("rejected", "Rejected"),
+                        ("qualified", "Qualified"),
+                        ("disqualified", "Disqualified"),
+                        ("opportunity", "Opportunity created"),
+                        ("won", "Won"),
+                        ("lost", "Lost"),
+                        ("escalated", "Escalated (SLA)"),
+                    ],
+                    max_length=20,
+                    verbose_name="kind",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rep",
-            name="team",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE, related_name="reps", to="routing.team", verbose_name="team"
+            migrations.AlterField(
+                model_name="outcome",
+                name="lead",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="outcomes",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rep",
-            name="user",
-            field=models.OneToOneField(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="rep",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="user",
+            migrations.AlterField(
+                model_name="outcome",
+                name="reason",
+                field=models.CharField(blank=True, max_length=300, verbose_name="reason"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("enroll", "Enroll in a nurture sequence"),
-                    ("exit_sequence", "Exit a nurture sequence"),
-                    ("exit_all", "Exit every nurture sequence"),
-                    ("route_to_queue", "Route to a team's sales queue"),
-                    ("assign_owner", "Assign an owner"),
-                    ("notify", "Notify the owner or team by email"),
-                    ("set_stage", "Set the lifecycle stage"),
-                    ("add_tag", "Add a tag"),
-                    ("webhook", "Call a webhook"),
-                ],
-                max_length=20,
-                verbose_name="kind",
+            migrations.AlterField(
+                model_name="outcome",
+                name="source",
+                field=models.CharField(
+                    blank=True,
+                    db_default="",
+                    help_text="Who reported it from outside, e.g. api:<key prefix>.",
+                    max_length=100,
+                    verbose_name="source",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="message",
-            field=models.CharField(
-                blank=True, help_text="Notify: a line added to the email.", max_length=300, verbose_name="message"
+            migrations.AlterField(
+                model_name="outcome",
+                name="total_score",
+                field=models.IntegerField(help_text="The lead's total score when it happened.", verbose_name="total score"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="position",
-            field=models.PositiveIntegerField(default=0, verbose_name="position"),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="rule",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="actions",
-                to="routing.routingrule",
-                verbose_name="rule",
+            migrations.AlterField(
+                model_name="outcome",
+                name="user",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="user",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="secret",
-            field=routing.encryption.EncryptedTextField(
-                blank=True,
-                help_text="Webhook: the shared secret of the HMAC-SHA256 signature.",
-                validators=[django.core.validators.MaxLengthValidator(200)],
-                verbose_name="secret",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="authority",
+                field=models.CharField(blank=True, max_length=200, verbose_name="authority"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="sequence",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="+",
-                to="nurture.sequence",
-                verbose_name="sequence",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="budget",
+                field=models.CharField(blank=True, max_length=200, verbose_name="budget"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="stage",
-            field=models.CharField(
-                blank=True,
-                choices=[
-                    ("subscriber", "Subscriber"),
-                    ("lead", "Lead"),
-                    ("mql", "Marketing qualified lead"),
-                    ("sql", "Sales qualified lead"),
-                    ("opportunity", "Opportunity"),
-                    ("customer", "Customer"),
-                    ("disqualified", "Disqualified"),
-                ],
-                max_length=20,
-                verbose_name="stage",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="claimed_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="claimed at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="tag",
-            field=models.CharField(
-                blank=True, help_text="Add tag: kept in the lead's attributes.tags.", max_length=60, verbose_name="tag"
+            migrations.AlterField(
+                model_name="queueitem",
+                name="closed_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="closed at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="team",
-            field=models.ForeignKey(
-                blank=True,
-                help_text="Route to queue, assign owner (by the team's assignment) and notify (the team).",
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="+",
-                to="routing.team",
-                verbose_name="team",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="entered_at",
+                field=models.DateTimeField(verbose_name="entered at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="url",
-            field=models.URLField(
-                blank=True,
-                help_text="Webhook: the URL that receives a signed JSON POST (a public address).",
-                validators=[routing.egress.validate_webhook_url],
-                verbose_name="URL",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="escalated_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="escalated at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingaction",
-            name="user",
-            field=models.ForeignKey(
-                blank=True,
-                help_text="Assign owner: this person (instead of a team's assignment).",
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="user",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="lead",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="queue_items",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingcondition",
-            name="field",
-            field=models.CharField(
-                help_text="A lead field (country, industry, company_size…) or attributes.<name>.",
-                max_length=120,
-                verbose_name="field",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="need",
+                field=models.CharField(blank=True, max_length=200, verbose_name="need"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingcondition",
-            name="operator",
-            field=models.CharField(
-                choices=[
-                    ("equals", "is"),
-                    ("not_equals", "is not"),
-                    ("one_of", "is one of"),
-                    ("not_one_of", "is none of"),
-                    ("contains", "contains"),
-                    ("gt", "is more than"),
-                    ("gte", "is at least"),
-                    ("lt", "is less than"),
-                    ("lte", "is at most"),
-                    ("between", "is between"),
-                    ("is_set", "is set"),
-                    ("is_empty", "is empty"),
-                    ("matches", "matches"),
-                ],
-                max_length=20,
-                verbose_name="operator",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="owner",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="queue_items",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="owner",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingcondition",
-            name="position",
-            field=models.PositiveSmallIntegerField(default=0, verbose_name="position"),
-        ),
-        migrations.AlterField(
-            model_name="routingcondition",
-            name="rule",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="conditions",
-                to="routing.routingrule",
-                verbose_name="rule",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="reason",
+                field=models.CharField(
+                    blank=True,
+                    help_text="Why it was rejected, disqualified or lost.",
+                    max_length=300,
+                    verbose_name="reason",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingcondition",
-            name="value",
-            field=models.JSONField(blank=True, null=True, verbose_name="value"),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="active",
-            field=models.BooleanField(default=True, verbose_name="active"),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="group",
-            field=models.ForeignKey(
-                blank=True,
-                help_text="For 'enters group' and 'leaves group'.",
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="+",
-                to="scoring.scoregroup",
-                verbose_name="group",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="status",
+                field=models.CharField(
+                    choices=[
+                        ("open", "Waiting"),
+                        ("claimed", "Claimed"),
+                        ("accepted", "Accepted"),
+                        ("qualified", "Qualified"),
+                        ("rejected", "Rejected"),
+                        ("disqualified", "Disqualified"),
+                        ("won", "Won"),
+                        ("lost", "Lost"),
+                    ],
+                    default="open",
+                    max_length=20,
+                    verbose_name="status",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="key",
-            field=models.SlugField(max_length=100, unique=True, verbose_name="key"),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="name",
-            field=models.CharField(max_length=200, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="position",
-            field=models.PositiveIntegerField(default=0, help_text="Rules run in this order.", verbose_name="position"),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="probability",
-            field=models.PositiveSmallIntegerField(
-                blank=True,
-                help_text="For 'predicted probability rises to / falls below': a percent, 1 to 99.",
-                null=True,
-                validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(99)],
-                verbose_name="probability",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="team",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=django.db.models.deletion.PROTECT,
+                    related_name="items",
+                    to="routing.team",
+                    verbose_name="team",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="stage",
-            field=models.CharField(
-                blank=True,
-                choices=[
-                    ("subscriber", "Subscriber"),
-                    ("lead", "Lead"),
-                    ("mql", "Marketing qualified lead"),
-                    ("sql", "Sales qualified lead"),
-                    ("opportunity", "Opportunity"),
-                    ("customer", "Customer"),
-                    ("disqualified", "Disqualified"),
-                ],
-                help_text="For 'lifecycle stage changes': only a change to this stage (empty: any change).",
-                max_length=20,
-                verbose_name="stage",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="timeline",
+                field=models.CharField(blank=True, max_length=200, verbose_name="timeline"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="threshold",
-            field=models.IntegerField(
-                blank=True,
-                help_text="For 'score rises to' and 'score falls below'.",
-                null=True,
-                verbose_name="threshold",
+            migrations.AlterField(
+                model_name="queueitem",
+                name="transition",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to="scoring.grouptransition",
+                    verbose_name="transition",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="routingrule",
-            name="trigger",
-            field=models.CharField(
-                choices=[
-                    ("enters_group", "enters group"),
-                    ("leaves_group", "leaves group"),
-                    ("score_rises_to", "score rises to N or more"),
-                    ("score_falls_below", "score falls below N"),
-                    ("stage_changes", "lifecycle stage changes"),
-                    ("qualified", "sales qualifies the lead"),
-                    ("disqualified", "sales disqualifies or rejects the lead"),
-                    ("probability_rises", "predicted probability rises to N% or more"),
-                    ("probability_falls", "predicted probability falls below N%"),
-                ],
-                max_length=20,
-                verbose_name="trigger",
+            migrations.AlterField(
+                model_name="rep",
+                name="available",
+                field=models.BooleanField(
+                    default=True, help_text="Unavailable reps (holidays…) get no new leads.", verbose_name="available"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="assignment",
-            field=models.CharField(
-                choices=[
-                    ("round_robin", "Round robin over available reps with room"),
-                    ("territory", "Territory rules (lead attributes), else the team queue"),
-                    ("queue", "Nobody: reps claim from the team queue"),
-                ],
-                default="round_robin",
-                max_length=20,
-                verbose_name="assignment",
+            migrations.AlterField(
+                model_name="rep",
+                name="capacity",
+                field=models.PositiveIntegerField(
+                    default=50, help_text="At most this many open leads at once.", verbose_name="capacity"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="email",
-            field=models.EmailField(
-                blank=True,
-                help_text="Where team notifications go (else the team lead's email).",
-                max_length=254,
-                verbose_name="email",
+            migrations.AlterField(
+                model_name="rep",
+                name="team",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE, related_name="reps", to="routing.team", verbose_name="team"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="feedback_days",
-            field=models.PositiveSmallIntegerField(
-                blank=True,
-                help_text="Sales promises an outcome (accepted, rejected, qualified…) within this many days of a hand-off; a lead without one after that is marked overdue. Empty: no deadline.",
-                null=True,
-                validators=[django.core.validators.MinValueValidator(1)],
-                verbose_name="feedback days",
+            migrations.AlterField(
+                model_name="rep",
+                name="user",
+                field=models.OneToOneField(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="rep",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="user",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="key",
-            field=models.SlugField(
-                help_text="Stable name used in model files.", max_length=60, unique=True, verbose_name="key"
+            migrations.AlterField(
+                model_name="routingaction",
+                name="kind",
+                field=models.CharField(
+                    choices=[
+                        ("enroll", "Enroll in a nurture sequence"),
+                        ("exit_sequence", "Exit a nurture sequence"),
+                        ("exit_all", "Exit every nurture sequence"),
+                        ("route_to_queue", "Route to a team's sales queue"),
+                        ("assign_owner", "Assign an owner"),
+                        ("notify", "Notify the owner or team by email"),
+                        ("set_stage", "Set the lifecycle stage"),
+                        ("add_tag", "Add a tag"),
+                        ("webhook", "Call a webhook"),
+                    ],
+                    max_length=20,
+                    verbose_name="kind",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="last_rep",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="routing.rep",
-                verbose_name="last rep",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="message",
+                field=models.CharField(
+                    blank=True, help_text="Notify: a line added to the email.", max_length=300, verbose_name="message"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="name",
-            field=models.CharField(max_length=100, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="sla_action",
-            field=models.CharField(
-                choices=[("reassign", "Reassign to the next rep (round robin)"), ("notify", "Notify the team lead")],
-                default="notify",
-                max_length=10,
-                verbose_name="SLA action",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="position",
+                field=models.PositiveIntegerField(default=0, verbose_name="position"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="sla_hours",
-            field=models.PositiveIntegerField(
-                blank=True,
-                help_text="A lead unclaimed this many hours is escalated once. Empty: no SLA.",
-                null=True,
-                verbose_name="SLA hours",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="rule",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="actions",
+                    to="routing.routingrule",
+                    verbose_name="rule",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="team",
-            name="team_lead",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="team lead",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="secret",
+                field=routing.encryption.EncryptedTextField(
+                    blank=True,
+                    help_text="Webhook: the shared secret of the HMAC-SHA256 signature.",
+                    validators=[django.core.validators.MaxLengthValidator(200)],
+                    verbose_name="secret",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="territoryrule",
-            name="field",
-            field=models.CharField(
-                help_text="A lead field such as country or industry, or attributes.<name>.",
-                max_length=120,
-                verbose_name="field",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="sequence",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.PROTECT,
+                    related_name="+",
+                    to="nurture.sequence",
+                    verbose_name="sequence",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="territoryrule",
-            name="position",
-            field=models.PositiveIntegerField(default=0, verbose_name="position"),
-        ),
-        migrations.AlterField(
-            model_name="territoryrule",
-            name="rep",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="territories",
-                to="routing.rep",
-                verbose_name="rep",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="stage",
+                field=models.CharField(
+                    blank=True,
+                    choices=[
+                        ("subscriber", "Subscriber"),
+                        ("lead", "Lead"),
+                        ("mql", "Marketing qualified lead"),
+                        ("sql", "Sales qualified lead"),
+                        ("opportunity", "Opportunity"),
+                        ("customer", "Customer"),
+                        ("disqualified", "Disqualified"),
+                    ],
+                    max_length=20,
+                    verbose_name="stage",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="territoryrule",
-            name="team",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="territories",
-                to="routing.team",
-                verbose_name="team",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="tag",
+                field=models.CharField(
+                    blank=True, help_text="Add tag: kept in the lead's attributes.tags.", max_length=60, verbose_name="tag"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="territoryrule",
-            name="values",
-            field=models.JSONField(
-                help_text='Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].', verbose_name="values"
+            migrations.AlterField(
+                model_name="routingaction",
+                name="team",
+                field=models.ForeignKey(
+                    blank=True,
+                    help_text="Route to queue, assign owner (by the team's assignment) and notify (the team).",
+                    null=True,
+                    on_delete=django.db.models.deletion.PROTECT,
+                    related_name="+",
+                    to="routing.team",
+                    verbose_name="team",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="webhookattempt",
-            name="at",
-            field=models.DateTimeField(verbose_name="at"),
-        ),
-        migrations.AlterField(
-            model_name="webhookattempt",
-            name="delivery",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="attempt_log",
-                to="routing.webhookdelivery",
-                verbose_name="delivery",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="url",
+                field=models.URLField(
+                    blank=True,
+                    help_text="Webhook: the URL that receives a signed JSON POST (a public address).",
+                    validators=[routing.egress.validate_webhook_url],
+                    verbose_name="URL",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="webhookattempt",
-            name="duration_ms",
-            field=models.PositiveIntegerField(default=0, verbose_name="duration (ms)"),
-        ),
-        migrations.AlterField(
-            model_name="webhookattempt",
-            name="error",
-            field=models.CharField(blank=True, max_length=300, verbose_name="error"),
-        ),
-        migrations.AlterField(
-            model_name="webhookattempt",
-            name="status_code",
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name="status code"),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="attempts",
-            field=models.PositiveIntegerField(default=0, verbose_name="attempts"),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="delivered_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="delivered at"),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="next_attempt_at",
-            field=models.DateTimeField(verbose_name="next attempt at"),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="payload",
-            field=models.JSONField(verbose_name="payload"),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="run",
-            field=models.OneToOneField(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="webhook",
-                to="routing.actionrun",
-                verbose_name="run",
+            migrations.AlterField(
+                model_name="routingaction",
+                name="user",
+                field=models.ForeignKey(
+                    blank=True,
+                    help_text="Assign owner: this person (instead of a team's assignment).",
+                    null=True,
+                    on_delete=django.db.models.deletion.PROTECT,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="user",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="status",
-            field=models.CharField(
-                choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed (gave up)")],
-                default="pending",
-                max_length=10,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="routingcondition",
+                name="field",
+                field=models.CharField(
+                    help_text="A lead field (country, industry, company_size…) or attributes.<name>.",
+                    max_length=120,
+                    verbose_name="field",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="webhookdelivery",
-            name="url",
-            field=models.URLField(verbose_name="URL"),
+            migrations.AlterField(
+                model_name="routingcondition",
+                name="operator",
+                field=models.CharField(
+                    choices=[
+                        ("equals", "is"),
+                        ("not_equals", "is not"),
+                        ("one_of", "is one of"),
+                        ("not_one_of", "is none of"),
+                        ("contains", "contains"),
+                        ("gt", "is more than"),
+                        ("gte", "is at least"),
+                        ("lt", "is less than"),
+                        ("lte", "is at most"),
+                        ("between", "is between"),
+                        ("is_set", "is set"),
+                        ("is_empty", "is empty"),
+                        ("matches", "matches"),
+                    ],
+                    max_length=20,
+                    verbose_name="operator",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="routingcondition",
+                name="position",
+                field=models.PositiveSmallIntegerField(default=0, verbose_name="position"),
+            ),
+            migrations.AlterField(
+                model_name="routingcondition",
+                name="rule",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="conditions",
+                    to="routing.routingrule",
+                    verbose_name="rule",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="routingcondition",
+                name="value",
+                field=models.JSONField(blank=True, null=True, verbose_name="value"),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="active",
+                field=models.BooleanField(default=True, verbose_name="active"),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="group",
+                field=models.ForeignKey(
+                    blank=True,
+                    help_text="For 'enters group' and 'leaves group'.",
+                    null=True,
+                    on_delete=django.db.models.deletion.PROTECT,
+                    related_name="+",
+                    to="scoring.scoregroup",
+                    verbose_name="group",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="key",
+                field=models.SlugField(max_length=100, unique=True, verbose_name="key"),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="name",
+                field=models.CharField(max_length=200, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="position",
+                field=models.PositiveIntegerField(default=0, help_text="Rules run in this order.", verbose_name="position"),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="probability",
+                field=models.PositiveSmallIntegerField(
+                    blank=True,
+                    help_text="For 'predicted probability rises to / falls below': a percent, 1 to 99.",
+                    null=True,
+                    validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(99)],
+                    verbose_name="probability",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="stage",
+                field=models.CharField(
+                    blank=True,
+                    choices=[
+                        ("subscriber", "Subscriber"),
+                        ("lead", "Lead"),
+                        ("mql", "Marketing qualified lead"),
+                        ("sql", "Sales qualified lead"),
+                        ("opportunity", "Opportunity"),
+                        ("customer", "Customer"),
+                        ("disqualified", "Disqualified"),
+                    ],
+                    help_text="For 'lifecycle stage changes': only a change to this stage (empty: any change).",
+                    max_length=20,
+                    verbose_name="stage",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="threshold",
+                field=models.IntegerField(
+                    blank=True,
+                    help_text="For 'score rises to' and 'score falls below'.",
+                    null=True,
+                    verbose_name="threshold",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="routingrule",
+                name="trigger",
+                field=models.CharField(
+                    choices=[
+                        ("enters_group", "enters group"),
+                        ("leaves_group", "leaves group"),
+                        ("score_rises_to", "score rises to N or more"),
+                        ("score_falls_below", "score falls below N"),
+                        ("stage_changes", "lifecycle stage changes"),
+                        ("qualified", "sales qualifies the lead"),
+                        ("disqualified", "sales disqualifies or rejects the lead"),
+                        ("probability_rises", "predicted probability rises to N% or more"),
+                        ("probability_falls", "predicted probability falls below N%"),
+                    ],
+                    max_length=20,
+                    verbose_name="trigger",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="assignment",
+                field=models.CharField(
+                    choices=[
+                        ("round_robin", "Round robin over available reps with room"),
+                        ("territory", "Territory rules (lead attributes), else the team queue"),
+                        ("queue", "Nobody: reps claim from the team queue"),
+                    ],
+                    default="round_robin",
+                    max_length=20,
+                    verbose_name="assignment",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="email",
+                field=models.EmailField(
+                    blank=True,
+                    help_text="Where team notifications go (else the team lead's email).",
+                    max_length=254,
+                    verbose_name="email",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="feedback_days",
+                field=models.PositiveSmallIntegerField(
+                    blank=True,
+                    help_text="Sales promises an outcome (accepted, rejected, qualified…) within this many days of a hand-off; a lead without one after that is marked overdue. Empty: no deadline.",
+                    null=True,
+                    validators=[django.core.validators.MinValueValidator(1)],
+                    verbose_name="feedback days",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="key",
+                field=models.SlugField(
+                    help_text="Stable name used in model files.", max_length=60, unique=True, verbose_name="key"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="last_rep",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to="routing.rep",
+                    verbose_name="last rep",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="name",
+                field=models.CharField(max_length=100, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="sla_action",
+                field=models.CharField(
+                    choices=[("reassign", "Reassign to the next rep (round robin)"), ("notify", "Notify the team lead")],
+                    default="notify",
+                    max_length=10,
+                    verbose_name="SLA action",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="sla_hours",
+                field=models.PositiveIntegerField(
+                    blank=True,
+                    help_text="A lead unclaimed this many hours is escalated once. Empty: no SLA.",
+                    null=True,
+                    verbose_name="SLA hours",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="team",
+                name="team_lead",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="team lead",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="territoryrule",
+                name="field",
+                field=models.CharField(
+                    help_text="A lead field such as country or industry, or attributes.<name>.",
+                    max_length=120,
+                    verbose_name="field",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="territoryrule",
+                name="position",
+                field=models.PositiveIntegerField(default=0, verbose_name="position"),
+            ),
+            migrations.AlterField(
+                model_name="territoryrule",
+                name="rep",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="territories",
+                    to="routing.rep",
+                    verbose_name="rep",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="territoryrule",
+                name="team",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="territories",
+                    to="routing.team",
+                    verbose_name="team",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="territoryrule",
+                name="values",
+                field=models.JSONField(
+                    help_text='Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].', verbose_name="values"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="webhookattempt",
+                name="at",
+                field=models.DateTimeField(verbose_name="at"),
+            ),
+            migrations.AlterField(
+                model_name="webhookattempt",
+                name="delivery",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="attempt_log",
+                    to="routing.webhookdelivery",
+                    verbose_name="delivery",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="webhookattempt",
+                name="duration_ms",
+                field=models.PositiveIntegerField(default=0, verbose_name="duration (ms)"),
+            ),
+            migrations.AlterField(
+                model_name="webhookattempt",
+                name="error",
+                field=models.CharField(blank=True, max_length=300, verbose_name="error"),
+            ),
+            migrations.AlterField(
+                model_name="webhookattempt",
+                name="status_code",
+                field=models.PositiveIntegerField(blank=True, null=True, verbose_name="status code"),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="attempts",
+                field=models.PositiveIntegerField(default=0, verbose_name="attempts"),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="delivered_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="delivered at"),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="next_attempt_at",
+                field=models.DateTimeField(verbose_name="next attempt at"),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="payload",
+                field=models.JSONField(verbose_name="payload"),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="run",
+                field=models.OneToOneField(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="webhook",
+                    to="routing.actionrun",
+                    verbose_name="run",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="status",
+                field=models.CharField(
+                    choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed (gave up)")],
+                    default="pending",
+                    max_length=10,
+                    verbose_name="status",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="webhookdelivery",
+                name="url",
+                field=models.URLField(verbose_name="URL"),
+            ),
         ),
     ]

@@ -8,6 +8,8 @@ import scoring.models.leads
 from django.conf import settings
 from django.db import migrations, models
 
+from scoring.migration_operations import AlterFieldLabels
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -16,1559 +18,1561 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="campaign",
-            name="channel",
-            field=models.CharField(
-                blank=True, help_text="E.g. email, paid search, events.", max_length=60, verbose_name="channel"
-            ),
-        ),
-        migrations.AlterField(
-            model_name="campaign",
-            name="cost",
-            field=models.DecimalField(
-                blank=True,
-                decimal_places=2,
-                help_text="What the campaign cost, in the currency deals are won in. Empty: not known.",
-                max_digits=14,
-                null=True,
-                validators=[django.core.validators.MinValueValidator(0)],
-                verbose_name="cost",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="campaign",
-            name="end_date",
-            field=models.DateField(blank=True, null=True, verbose_name="end date"),
-        ),
-        migrations.AlterField(
-            model_name="campaign",
-            name="key",
-            field=models.SlugField(
-                help_text="The value interactions carry in their campaign property, e.g. spring-sale.",
-                max_length=80,
-                unique=True,
-                verbose_name="key",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="campaign",
-            name="name",
-            field=models.CharField(max_length=200, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="campaign",
-            name="start_date",
-            field=models.DateField(blank=True, null=True, verbose_name="start date"),
-        ),
-        migrations.AlterField(
-            model_name="decaypolicy",
-            name="after_days",
-            field=models.PositiveIntegerField(
-                default=0,
-                help_text="Linear and half-life: days without activity before decay starts.",
-                verbose_name="after days",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="decaypolicy",
-            name="floor",
-            field=models.IntegerField(
-                default=0, help_text="Decay never takes engagement below this.", verbose_name="floor"
-            ),
-        ),
-        migrations.AlterField(
-            model_name="decaypolicy",
-            name="half_life_days",
-            field=models.FloatField(
-                default=0, help_text="Half-life: days for engagement to halve.", verbose_name="half life days"
-            ),
-        ),
-        migrations.AlterField(
-            model_name="decaypolicy",
-            name="kind",
-            field=models.CharField(
-                choices=[("none", "none"), ("linear", "linear"), ("half_life", "half life"), ("window", "window")],
-                default=scoring.decay.Kind["NONE"],
-                max_length=20,
-                verbose_name="kind",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="decaypolicy",
-            name="points_per_day",
-            field=models.PositiveIntegerField(
-                default=0, help_text="Linear: points lost per quiet day.", verbose_name="points per day"
-            ),
-        ),
-        migrations.AlterField(
-            model_name="decaypolicy",
-            name="version",
-            field=models.ForeignKey(
-                blank=True,
-                editable=False,
-                help_text="The draft this row belongs to; empty for the live model.",
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="scoring.modelversion",
-                verbose_name="version",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="decaypolicy",
-            name="window_days",
-            field=models.PositiveIntegerField(
-                default=0,
-                help_text="Time window: only engagement from the last N days counts.",
-                verbose_name="window days",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="decayrun",
-            name="day",
-            field=models.DateField(verbose_name="day"),
-        ),
-        migrations.AlterField(
-            model_name="decayrun",
-            name="finished_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
-        ),
-        migrations.AlterField(
-            model_name="decayrun",
-            name="leads",
-            field=models.PositiveIntegerField(default=0, verbose_name="leads"),
-        ),
-        migrations.AlterField(
-            model_name="decayrun",
-            name="points",
-            field=models.IntegerField(default=0, verbose_name="points"),
-        ),
-        migrations.AlterField(
-            model_name="decayrun",
-            name="started_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="started at"),
-        ),
-        migrations.AlterField(
-            model_name="eventtype",
-            name="declared",
-            field=models.BooleanField(
-                default=False,
-                help_text="Named in the model file or the admin (not only seen in interactions).",
-                verbose_name="declared",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="eventtype",
-            name="label",
-            field=models.CharField(blank=True, help_text="The type in words.", max_length=100, verbose_name="label"),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="cause",
-            field=models.CharField(
-                help_text="What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales.",
-                max_length=20,
-                verbose_name="cause",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="detail",
-            field=models.CharField(
-                blank=True,
-                db_default="",
-                help_text="A reason given by a person, if any.",
-                max_length=300,
-                verbose_name="detail",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="direction",
-            field=models.CharField(
-                blank=True,
-                choices=[("up", "Up"), ("down", "Down")],
-                db_default="",
-                max_length=4,
-                verbose_name="direction",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="from_group",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="scoring.scoregroup",
-                verbose_name="from group",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="from_stage",
-            field=models.CharField(blank=True, db_default="", max_length=20, verbose_name="from stage"),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("score", "Score change"),
-                    ("stage", "Lifecycle stage change"),
-                    ("qualified", "Qualified by sales"),
-                    ("disqualified", "Disqualified by sales"),
-                    ("probability", "Predicted probability crossed a watched value"),
-                ],
-                db_default="score",
-                default="score",
-                max_length=20,
-                verbose_name="kind",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="lead",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="transitions",
-                to="scoring.lead",
-                verbose_name="lead",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="occurred_at",
-            field=models.DateTimeField(verbose_name="occurred at"),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="previous_total",
-            field=models.IntegerField(
-                blank=True,
-                help_text="The lead's total right before the change.",
-                null=True,
-                verbose_name="previous total",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="processed_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="processed at"),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="to_group",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="scoring.scoregroup",
-                verbose_name="to group",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="to_stage",
-            field=models.CharField(blank=True, db_default="", max_length=20, verbose_name="to stage"),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="total_score",
-            field=models.IntegerField(help_text="The lead's total right after the change.", verbose_name="total score"),
-        ),
-        migrations.AlterField(
-            model_name="grouptransition",
-            name="watch_percent",
-            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="watch percent"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="idempotency_key",
-            field=models.CharField(max_length=200, unique=True, verbose_name="idempotency key"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="lead",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="interactions",
-                to="scoring.lead",
-                verbose_name="lead",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="occurred_at",
-            field=models.DateTimeField(verbose_name="occurred at"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="properties",
-            field=models.JSONField(blank=True, default=dict, verbose_name="properties"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="received_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="received at"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="scored_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="scored at"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="set_aside",
-            field=models.BooleanField(db_default=False, default=False, editable=False, verbose_name="set aside"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="source",
-            field=models.CharField(blank=True, max_length=100, verbose_name="source"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="type",
-            field=models.CharField(max_length=40, verbose_name="type"),
-        ),
-        migrations.AlterField(
-            model_name="interaction",
-            name="visitor",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="interactions",
-                to="scoring.visitor",
-                verbose_name="visitor",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="account",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="leads",
-                to="scoring.account",
-                verbose_name="account",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="account_explicit",
-            field=models.BooleanField(db_default=False, default=False, editable=False, verbose_name="account explicit"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="annual_revenue",
-            field=models.DecimalField(
-                blank=True, decimal_places=2, max_digits=16, null=True, verbose_name="annual revenue"
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="attributes",
-            field=models.JSONField(
-                blank=True,
-                default=dict,
-                help_text="Custom attributes, read by rules as attributes.<name>.",
-                verbose_name="attributes",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="city",
-            field=models.CharField(blank=True, max_length=100, verbose_name="city"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="company",
-            field=models.CharField(blank=True, max_length=200, verbose_name="company"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="company_size",
-            field=models.PositiveIntegerField(
-                blank=True, help_text="Number of employees.", null=True, verbose_name="company size"
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="country",
-            field=models.CharField(blank=True, max_length=100, verbose_name="country"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="department",
-            field=models.CharField(blank=True, max_length=100, verbose_name="department"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="email",
-            field=models.EmailField(blank=True, max_length=254, null=True, verbose_name="email"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="engagement_base",
-            field=models.IntegerField(default=0, editable=False, verbose_name="engagement base"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="engagement_base_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="engagement base at"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="engagement_score",
-            field=models.IntegerField(default=0, editable=False, verbose_name="engagement score"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="external_id",
-            field=models.CharField(blank=True, max_length=200, null=True, unique=True, verbose_name="external id"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="first_name",
-            field=models.CharField(blank=True, max_length=100, verbose_name="first name"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="fit_pending",
-            field=models.BooleanField(default=False, editable=False, verbose_name="fit pending"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="fit_score",
-            field=models.IntegerField(default=0, editable=False, verbose_name="fit score"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="industry",
-            field=models.CharField(blank=True, max_length=100, verbose_name="industry"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="last_activity_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="last activity at"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="last_name",
-            field=models.CharField(blank=True, max_length=100, verbose_name="last name"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="lifecycle_stage",
-            field=models.CharField(
-                choices=[
-                    ("subscriber", "Subscriber"),
-                    ("lead", "Lead"),
-                    ("mql", "Marketing qualified lead"),
-                    ("sql", "Sales qualified lead"),
-                    ("opportunity", "Opportunity"),
-                    ("customer", "Customer"),
-                    ("disqualified", "Disqualified"),
-                ],
-                default="lead",
-                max_length=20,
-                verbose_name="lifecycle stage",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="owner",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="owned_leads",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="owner",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="queue_team_id",
-            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name="queue team id"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="score_group",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="leads",
-                to="scoring.scoregroup",
-                verbose_name="score group",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="time_zone",
-            field=models.CharField(
-                blank=True,
-                help_text="IANA name, e.g. Europe/Madrid; else the account's, else the site's.",
-                max_length=64,
-                validators=[scoring.models.leads.validate_time_zone],
-                verbose_name="time zone",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="title",
-            field=models.CharField(blank=True, max_length=200, verbose_name="title"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="total_score",
-            field=models.GeneratedField(
-                db_persist=True,
-                expression=django.db.models.expressions.CombinedExpression(
-                    models.F("fit_score"), "+", models.F("engagement_score")
+        AlterFieldLabels(
+            migrations.AlterField(
+                model_name="campaign",
+                name="channel",
+                field=models.CharField(
+                    blank=True, help_text="E.g. email, paid search, events.", max_length=60, verbose_name="channel"
                 ),
-                output_field=models.IntegerField(),
-                verbose_name="total score",
             ),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="unsubscribed_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="unsubscribed at"),
-        ),
-        migrations.AlterField(
-            model_name="lead",
-            name="updated_at",
-            field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
-        ),
-        migrations.AlterField(
-            model_name="leadprediction",
-            name="above",
-            field=models.JSONField(default=list, verbose_name="above"),
-        ),
-        migrations.AlterField(
-            model_name="leadprediction",
-            name="computed_at",
-            field=models.DateTimeField(verbose_name="computed at"),
-        ),
-        migrations.AlterField(
-            model_name="leadprediction",
-            name="lead",
-            field=models.OneToOneField(
-                on_delete=django.db.models.deletion.CASCADE,
-                primary_key=True,
-                related_name="prediction",
-                serialize=False,
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="campaign",
+                name="cost",
+                field=models.DecimalField(
+                    blank=True,
+                    decimal_places=2,
+                    help_text="What the campaign cost, in the currency deals are won in. Empty: not known.",
+                    max_digits=14,
+                    null=True,
+                    validators=[django.core.validators.MinValueValidator(0)],
+                    verbose_name="cost",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadprediction",
-            name="model",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="scoring.trainedmodel",
-                verbose_name="model",
+            migrations.AlterField(
+                model_name="campaign",
+                name="end_date",
+                field=models.DateField(blank=True, null=True, verbose_name="end date"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="leadprediction",
-            name="probability",
-            field=models.FloatField(verbose_name="probability"),
-        ),
-        migrations.AlterField(
-            model_name="leadprediction",
-            name="reasons",
-            field=models.JSONField(default=list, verbose_name="reasons"),
-        ),
-        migrations.AlterField(
-            model_name="modelinfo",
-            name="description",
-            field=models.TextField(
-                blank=True, help_text="What the model is for, for whoever changes it next.", verbose_name="description"
+            migrations.AlterField(
+                model_name="campaign",
+                name="key",
+                field=models.SlugField(
+                    help_text="The value interactions carry in their campaign property, e.g. spring-sale.",
+                    max_length=80,
+                    unique=True,
+                    verbose_name="key",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelinfo",
-            name="name",
-            field=models.CharField(blank=True, help_text="The model file's name.", max_length=200, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="modelinfo",
-            name="updated_at",
-            field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="base_spec",
-            field=models.JSONField(
-                blank=True,
-                editable=False,
-                help_text="A draft's: the live model (model-file data) when the draft was made; publishing refuses when the live model changed since.",
-                null=True,
-                verbose_name="base spec",
+            migrations.AlterField(
+                model_name="campaign",
+                name="name",
+                field=models.CharField(max_length=200, verbose_name="name"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="based_on",
-            field=models.ForeignKey(
-                blank=True,
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="scoring.modelversion",
-                verbose_name="based on",
+            migrations.AlterField(
+                model_name="campaign",
+                name="start_date",
+                field=models.DateField(blank=True, null=True, verbose_name="start date"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="created by",
+            migrations.AlterField(
+                model_name="decaypolicy",
+                name="after_days",
+                field=models.PositiveIntegerField(
+                    default=0,
+                    help_text="Linear and half-life: days without activity before decay starts.",
+                    verbose_name="after days",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="name",
-            field=models.CharField(
-                blank=True, help_text="What this version changes, in a few words.", max_length=200, verbose_name="name"
+            migrations.AlterField(
+                model_name="decaypolicy",
+                name="floor",
+                field=models.IntegerField(
+                    default=0, help_text="Decay never takes engagement below this.", verbose_name="floor"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="note",
-            field=models.TextField(
-                blank=True, help_text="Why it was published, for whoever reads the history.", verbose_name="note"
+            migrations.AlterField(
+                model_name="decaypolicy",
+                name="half_life_days",
+                field=models.FloatField(
+                    default=0, help_text="Half-life: days for engagement to halve.", verbose_name="half life days"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="number",
-            field=models.PositiveIntegerField(
-                blank=True,
-                editable=False,
-                help_text="Given when published: 1, 2, 3…",
-                null=True,
-                unique=True,
-                verbose_name="number",
+            migrations.AlterField(
+                model_name="decaypolicy",
+                name="kind",
+                field=models.CharField(
+                    choices=[("none", "none"), ("linear", "linear"), ("half_life", "half life"), ("window", "window")],
+                    default=scoring.decay.Kind["NONE"],
+                    max_length=20,
+                    verbose_name="kind",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="published_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="published at"),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="published_by",
-            field=models.ForeignKey(
-                blank=True,
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="published by",
+            migrations.AlterField(
+                model_name="decaypolicy",
+                name="points_per_day",
+                field=models.PositiveIntegerField(
+                    default=0, help_text="Linear: points lost per quiet day.", verbose_name="points per day"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="spec",
-            field=models.JSONField(
-                blank=True, editable=False, help_text="The version as model-file data.", null=True, verbose_name="spec"
+            migrations.AlterField(
+                model_name="decaypolicy",
+                name="version",
+                field=models.ForeignKey(
+                    blank=True,
+                    editable=False,
+                    help_text="The draft this row belongs to; empty for the live model.",
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="+",
+                    to="scoring.modelversion",
+                    verbose_name="version",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="status",
-            field=models.CharField(
-                choices=[("draft", "Draft"), ("live", "Live"), ("retired", "Published earlier")],
-                default="draft",
-                editable=False,
-                max_length=10,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="decaypolicy",
+                name="window_days",
+                field=models.PositiveIntegerField(
+                    default=0,
+                    help_text="Time window: only engagement from the last N days counts.",
+                    verbose_name="window days",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="predictivesettings",
-            name="excluded_columns",
-            field=models.JSONField(
-                blank=True,
-                default=list,
-                help_text="Columns the model must not learn from, e.g. those sales fills in after talking to the lead (they give the outcome away). Custom attributes by their name.",
-                verbose_name="excluded columns",
+            migrations.AlterField(
+                model_name="decayrun",
+                name="day",
+                field=models.DateField(verbose_name="day"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="predictivesettings",
-            name="hysteresis_points",
-            field=models.PositiveSmallIntegerField(
-                default=5,
-                help_text="A lead above a watched probability counts as falling below it only this many points lower.",
-                validators=[django.core.validators.MaxValueValidator(50)],
-                verbose_name="hysteresis points",
+            migrations.AlterField(
+                model_name="decayrun",
+                name="finished_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="predictivesettings",
-            name="min_new_outcomes",
-            field=models.PositiveIntegerField(
-                default=50,
-                help_text="Retrain when at least this many leads were won or lost since the active model was trained.",
-                validators=[django.core.validators.MinValueValidator(1)],
-                verbose_name="min new outcomes",
+            migrations.AlterField(
+                model_name="decayrun",
+                name="leads",
+                field=models.PositiveIntegerField(default=0, verbose_name="leads"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="predictivesettings",
-            name="refreshed_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="refreshed at"),
-        ),
-        migrations.AlterField(
-            model_name="predictivesettings",
-            name="refreshed_through_entry",
-            field=models.BigIntegerField(default=0, editable=False, verbose_name="refreshed through entry"),
-        ),
-        migrations.AlterField(
-            model_name="predictivesettings",
-            name="watched_percents",
-            field=models.JSONField(blank=True, default=list, editable=False, verbose_name="watched percents"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="cancel_requested",
-            field=models.BooleanField(default=False, editable=False, verbose_name="cancel requested"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="created by",
+            migrations.AlterField(
+                model_name="decayrun",
+                name="points",
+                field=models.IntegerField(default=0, verbose_name="points"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="days",
-            field=models.PositiveIntegerField(
-                default=90,
-                help_text="Replay the interactions of this many days before now.",
-                validators=[
-                    django.core.validators.MinValueValidator(1),
-                    django.core.validators.MaxValueValidator(3650),
-                ],
-                verbose_name="days",
+            migrations.AlterField(
+                model_name="decayrun",
+                name="started_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="started at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="draft_spec",
-            field=models.JSONField(blank=True, editable=False, null=True, verbose_name="draft spec"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="error",
-            field=models.TextField(blank=True, editable=False, verbose_name="error"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="finished_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="finished at"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="live_spec",
-            field=models.JSONField(blank=True, editable=False, null=True, verbose_name="live spec"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="progress",
-            field=models.PositiveSmallIntegerField(
-                default=0, editable=False, help_text="Percent of the leads done.", verbose_name="progress"
+            migrations.AlterField(
+                model_name="eventtype",
+                name="declared",
+                field=models.BooleanField(
+                    default=False,
+                    help_text="Named in the model file or the admin (not only seen in interactions).",
+                    verbose_name="declared",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="result",
-            field=models.JSONField(blank=True, editable=False, null=True, verbose_name="result"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="started_at",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="started at"),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="status",
-            field=models.CharField(
-                choices=[
-                    ("queued", "Queued"),
-                    ("running", "Running"),
-                    ("done", "Done"),
-                    ("failed", "Failed"),
-                    ("cancelled", "Cancelled"),
-                ],
-                default="queued",
-                editable=False,
-                max_length=10,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="eventtype",
+                name="label",
+                field=models.CharField(blank=True, help_text="The type in words.", max_length=100, verbose_name="label"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="version",
-            field=models.ForeignKey(
-                help_text="The version to replay.",
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="replays",
-                to="scoring.modelversion",
-                verbose_name="version",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="cause",
+                field=models.CharField(
+                    help_text="What caused it: rule, manual, rescore, decay, regroup, api, admin, routing, sales.",
+                    max_length=20,
+                    verbose_name="cause",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="replayrun",
-            name="window_end",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="window end"),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="created by",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="detail",
+                field=models.CharField(
+                    blank=True,
+                    db_default="",
+                    help_text="A reason given by a person, if any.",
+                    max_length=300,
+                    verbose_name="detail",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="done",
-            field=models.PositiveIntegerField(default=0, verbose_name="done"),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="entries",
-            field=models.PositiveIntegerField(
-                default=0, help_text="Ledger rows written (regroup: leads that changed group).", verbose_name="entries"
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="direction",
+                field=models.CharField(
+                    blank=True,
+                    choices=[("up", "Up"), ("down", "Down")],
+                    db_default="",
+                    max_length=4,
+                    verbose_name="direction",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="error",
-            field=models.TextField(blank=True, verbose_name="error"),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="finished_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="group",
-            field=models.ForeignKey(
-                blank=True,
-                help_text="Only leads in this group (empty: all leads).",
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to="scoring.scoregroup",
-                verbose_name="group",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="from_group",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to="scoring.scoregroup",
+                    verbose_name="from group",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="kind",
-            field=models.CharField(
-                choices=[("rescore", "Rescore from history"), ("regroup", "Regroup (score groups changed)")],
-                default="rescore",
-                editable=False,
-                max_length=10,
-                verbose_name="kind",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="from_stage",
+                field=models.CharField(blank=True, db_default="", max_length=20, verbose_name="from stage"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="lead_ids",
-            field=models.JSONField(
-                blank=True, help_text="Only these leads (empty: as the group says).", null=True, verbose_name="lead ids"
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="kind",
+                field=models.CharField(
+                    choices=[
+                        ("score", "Score change"),
+                        ("stage", "Lifecycle stage change"),
+                        ("qualified", "Qualified by sales"),
+                        ("disqualified", "Disqualified by sales"),
+                        ("probability", "Predicted probability crossed a watched value"),
+                    ],
+                    db_default="score",
+                    default="score",
+                    max_length=20,
+                    verbose_name="kind",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="started_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="started at"),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="status",
-            field=models.CharField(
-                choices=[("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
-                default="queued",
-                max_length=10,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="lead",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="transitions",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rescorejob",
-            name="total",
-            field=models.PositiveIntegerField(default=0, verbose_name="total"),
-        ),
-        migrations.AlterField(
-            model_name="rescorelane",
-            name="finished",
-            field=models.BooleanField(default=False, verbose_name="finished"),
-        ),
-        migrations.AlterField(
-            model_name="rescorelane",
-            name="high",
-            field=models.BigIntegerField(verbose_name="high"),
-        ),
-        migrations.AlterField(
-            model_name="rescorelane",
-            name="job",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="lanes",
-                to="scoring.rescorejob",
-                verbose_name="job",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="occurred_at",
+                field=models.DateTimeField(verbose_name="occurred at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rescorelane",
-            name="last_lead_id",
-            field=models.BigIntegerField(default=0, verbose_name="last lead id"),
-        ),
-        migrations.AlterField(
-            model_name="rescorelane",
-            name="low",
-            field=models.BigIntegerField(verbose_name="low"),
-        ),
-        migrations.AlterField(
-            model_name="rescorelane",
-            name="position",
-            field=models.PositiveIntegerField(verbose_name="position"),
-        ),
-        migrations.AlterField(
-            model_name="rulecondition",
-            name="field",
-            field=models.CharField(
-                help_text="A lead field (industry, title, city…) or attributes.<name> for fit rules; an interaction property (campaign, form, url…) for engagement rules.",
-                max_length=120,
-                verbose_name="field",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="previous_total",
+                field=models.IntegerField(
+                    blank=True,
+                    help_text="The lead's total right before the change.",
+                    null=True,
+                    verbose_name="previous total",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rulecondition",
-            name="operator",
-            field=models.CharField(
-                choices=[
-                    ("equals", "is"),
-                    ("not_equals", "is not"),
-                    ("one_of", "is one of"),
-                    ("not_one_of", "is none of"),
-                    ("contains", "contains"),
-                    ("gt", "is more than"),
-                    ("gte", "is at least"),
-                    ("lt", "is less than"),
-                    ("lte", "is at most"),
-                    ("between", "is between"),
-                    ("is_set", "is set"),
-                    ("is_empty", "is empty"),
-                    ("matches", "matches"),
-                ],
-                max_length=20,
-                verbose_name="operator",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="processed_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="processed at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rulecondition",
-            name="position",
-            field=models.PositiveSmallIntegerField(default=0, verbose_name="position"),
-        ),
-        migrations.AlterField(
-            model_name="rulecondition",
-            name="rule",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="conditions",
-                to="scoring.scoringrule",
-                verbose_name="rule",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="to_group",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to="scoring.scoregroup",
+                    verbose_name="to group",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="rulecondition",
-            name="value",
-            field=models.JSONField(blank=True, null=True, verbose_name="value"),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="cause",
-            field=models.CharField(
-                choices=[
-                    ("rule", "Rule"),
-                    ("manual", "Manual adjustment"),
-                    ("rescore", "Rescore"),
-                    ("decay", "Decay"),
-                    ("revised", "Revised by a late interaction"),
-                ],
-                max_length=20,
-                verbose_name="cause",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="to_stage",
+                field=models.CharField(blank=True, db_default="", max_length=20, verbose_name="to stage"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="created by",
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="total_score",
+                field=models.IntegerField(help_text="The lead's total right after the change.", verbose_name="total score"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="delta",
-            field=models.IntegerField(verbose_name="delta"),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="dimension",
-            field=models.CharField(
-                choices=[("fit", "Fit"), ("engagement", "Engagement")], max_length=20, verbose_name="dimension"
+            migrations.AlterField(
+                model_name="grouptransition",
+                name="watch_percent",
+                field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="watch percent"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="interaction",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.RESTRICT,
-                related_name="entries",
-                to="scoring.interaction",
-                verbose_name="interaction",
+            migrations.AlterField(
+                model_name="interaction",
+                name="idempotency_key",
+                field=models.CharField(max_length=200, unique=True, verbose_name="idempotency key"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="lead",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="score_entries",
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="interaction",
+                name="lead",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="interactions",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="note",
-            field=models.CharField(blank=True, max_length=300, verbose_name="note"),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="occurred_at",
-            field=models.DateTimeField(help_text="When what caused the change happened.", verbose_name="occurred at"),
-        ),
-        migrations.AlterField(
-            model_name="scoreentry",
-            name="rule",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.RESTRICT,
-                related_name="entries",
-                to="scoring.scoringrule",
-                verbose_name="rule",
+            migrations.AlterField(
+                model_name="interaction",
+                name="occurred_at",
+                field=models.DateTimeField(verbose_name="occurred at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoregroup",
-            name="description",
-            field=models.TextField(blank=True, verbose_name="description"),
-        ),
-        migrations.AlterField(
-            model_name="scoregroup",
-            name="key",
-            field=models.SlugField(help_text="Stable name used in model files.", max_length=60, verbose_name="key"),
-        ),
-        migrations.AlterField(
-            model_name="scoregroup",
-            name="leave_below",
-            field=models.IntegerField(
-                blank=True,
-                help_text="Hysteresis: a lead in this group leaves it only when its total falls below this (at most the minimum score). Empty: leaves below the minimum score.",
-                null=True,
-                verbose_name="leave below",
+            migrations.AlterField(
+                model_name="interaction",
+                name="properties",
+                field=models.JSONField(blank=True, default=dict, verbose_name="properties"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoregroup",
-            name="min_score",
-            field=models.IntegerField(
-                help_text="Leads with at least this total score are in the group.", verbose_name="min score"
+            migrations.AlterField(
+                model_name="interaction",
+                name="received_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="received at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoregroup",
-            name="name",
-            field=models.CharField(max_length=100, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="scoregroup",
-            name="version",
-            field=models.ForeignKey(
-                blank=True,
-                editable=False,
-                help_text="The draft this row belongs to; empty for the live model.",
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="scoring.modelversion",
-                verbose_name="version",
+            migrations.AlterField(
+                model_name="interaction",
+                name="scored_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="scored at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scorewatch",
-            name="value",
-            field=models.IntegerField(unique=True, verbose_name="value"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="active",
-            field=models.BooleanField(default=True, verbose_name="active"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="cap_count",
-            field=models.PositiveIntegerField(
-                blank=True, help_text="At most this many times per lead.", null=True, verbose_name="cap count"
+            migrations.AlterField(
+                model_name="interaction",
+                name="set_aside",
+                field=models.BooleanField(db_default=False, default=False, editable=False, verbose_name="set aside"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="cap_points",
-            field=models.PositiveIntegerField(
-                blank=True, help_text="At most this many points per lead.", null=True, verbose_name="cap points"
+            migrations.AlterField(
+                model_name="interaction",
+                name="source",
+                field=models.CharField(blank=True, max_length=100, verbose_name="source"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="cap_window_days",
-            field=models.PositiveIntegerField(
-                blank=True,
-                help_text="Apply the caps per period of this many days instead of for ever.",
-                null=True,
-                verbose_name="cap window days",
+            migrations.AlterField(
+                model_name="interaction",
+                name="type",
+                field=models.CharField(max_length=40, verbose_name="type"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="description",
-            field=models.TextField(blank=True, verbose_name="description"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="dimension",
-            field=models.CharField(
-                choices=[("fit", "Fit"), ("engagement", "Engagement")], max_length=20, verbose_name="dimension"
+            migrations.AlterField(
+                model_name="interaction",
+                name="visitor",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="interactions",
+                    to="scoring.visitor",
+                    verbose_name="visitor",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="interaction_types",
-            field=models.JSONField(blank=True, default=list, verbose_name="interaction types"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="key",
-            field=models.SlugField(help_text="Stable name used in model files.", max_length=80, verbose_name="key"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="match",
-            field=models.CharField(
-                choices=[("all", "all conditions"), ("any", "any condition")],
-                default="all",
-                max_length=3,
-                verbose_name="match",
+            migrations.AlterField(
+                model_name="lead",
+                name="account",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="leads",
+                    to="scoring.account",
+                    verbose_name="account",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="name",
-            field=models.CharField(max_length=200, verbose_name="name"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="points",
-            field=models.IntegerField(help_text="Negative points subtract.", verbose_name="points"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="updated_at",
-            field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="valid_from",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="valid from"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="valid_until",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="valid until"),
-        ),
-        migrations.AlterField(
-            model_name="scoringrule",
-            name="version",
-            field=models.ForeignKey(
-                blank=True,
-                editable=False,
-                help_text="The draft this row belongs to; empty for the live model.",
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="scoring.modelversion",
-                verbose_name="version",
+            migrations.AlterField(
+                model_name="lead",
+                name="account_explicit",
+                field=models.BooleanField(db_default=False, default=False, editable=False, verbose_name="account explicit"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="segmentevent",
-            name="event_type",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="segment_events",
-                to="scoring.eventtype",
-                verbose_name="event type",
+            migrations.AlterField(
+                model_name="lead",
+                name="annual_revenue",
+                field=models.DecimalField(
+                    blank=True, decimal_places=2, max_digits=16, null=True, verbose_name="annual revenue"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="error",
-            field=models.TextField(verbose_name="error"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="error_type",
-            field=models.CharField(max_length=200, verbose_name="error type"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="failures",
-            field=models.PositiveIntegerField(default=1, verbose_name="failures"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="first_failed_at",
-            field=models.DateTimeField(verbose_name="first failed at"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="kind",
-            field=models.CharField(max_length=40, verbose_name="kind"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="last_failed_at",
-            field=models.DateTimeField(verbose_name="last failed at"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="lead_id",
-            field=models.BigIntegerField(blank=True, null=True, verbose_name="lead id"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="resolved_at",
-            field=models.DateTimeField(
-                blank=True, help_text="Retried and back in its batch's way.", null=True, verbose_name="resolved at"
+            migrations.AlterField(
+                model_name="lead",
+                name="attributes",
+                field=models.JSONField(
+                    blank=True,
+                    default=dict,
+                    help_text="Custom attributes, read by rules as attributes.<name>.",
+                    verbose_name="attributes",
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="retried_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="retried at"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="retry_result",
-            field=models.CharField(blank=True, max_length=500, verbose_name="retry result"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="row_id",
-            field=models.BigIntegerField(verbose_name="row id"),
-        ),
-        migrations.AlterField(
-            model_name="setaside",
-            name="traceback",
-            field=models.TextField(blank=True, verbose_name="traceback"),
-        ),
-        migrations.AlterField(
-            model_name="stagechange",
-            name="at",
-            field=models.DateTimeField(verbose_name="at"),
-        ),
-        migrations.AlterField(
-            model_name="stagechange",
-            name="cause",
-            field=models.CharField(
-                help_text="What changed it: create or update (the API), admin, routing, sales.",
-                max_length=20,
-                verbose_name="cause",
+            migrations.AlterField(
+                model_name="lead",
+                name="city",
+                field=models.CharField(blank=True, max_length=100, verbose_name="city"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="stagechange",
-            name="from_stage",
-            field=models.CharField(blank=True, max_length=20, verbose_name="from stage"),
-        ),
-        migrations.AlterField(
-            model_name="stagechange",
-            name="lead",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="stage_changes",
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="lead",
+                name="company",
+                field=models.CharField(blank=True, max_length=200, verbose_name="company"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="stagechange",
-            name="to_stage",
-            field=models.CharField(max_length=20, verbose_name="to stage"),
-        ),
-        migrations.AlterField(
-            model_name="suppressedaddress",
-            name="address_hash",
-            field=models.CharField(
-                editable=False,
-                help_text="SHA-256 (hex) of the lower-cased, trimmed address.",
-                max_length=64,
-                unique=True,
-                verbose_name="address hash",
+            migrations.AlterField(
+                model_name="lead",
+                name="company_size",
+                field=models.PositiveIntegerField(
+                    blank=True, help_text="Number of employees.", null=True, verbose_name="company size"
+                ),
             ),
-        ),
-        migrations.AlterField(
-            model_name="suppressedaddress",
-            name="erased_at",
-            field=models.DateTimeField(
-                blank=True,
-                help_text="When the lead with this address was erased: only the hash remains.",
-                null=True,
-                verbose_name="erased at",
+            migrations.AlterField(
+                model_name="lead",
+                name="country",
+                field=models.CharField(blank=True, max_length=100, verbose_name="country"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="suppressedaddress",
-            name="reason",
-            field=models.CharField(
-                choices=[
-                    ("unsubscribed", "Unsubscribed"),
-                    ("bounced", "Bounced"),
-                    ("complained", "Complained (marked as spam)"),
-                    ("manual", "Added by hand"),
-                ],
-                max_length=20,
-                verbose_name="reason",
+            migrations.AlterField(
+                model_name="lead",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="suppressedaddress",
-            name="suppressed_at",
-            field=models.DateTimeField(verbose_name="suppressed at"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="algorithm",
-            field=models.CharField(editable=False, max_length=40, verbose_name="algorithm"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="created_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="data_from",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="data from"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="data_to",
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="data to"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="excluded_columns",
-            field=models.JSONField(default=list, editable=False, verbose_name="excluded columns"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="features",
-            field=models.JSONField(
-                default=list, editable=False, help_text="The features it reads, by name.", verbose_name="features"
+            migrations.AlterField(
+                model_name="lead",
+                name="department",
+                field=models.CharField(blank=True, max_length=100, verbose_name="department"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="fitted",
-            field=models.BinaryField(verbose_name="fitted"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="leads",
-            field=models.PositiveIntegerField(
-                default=0, editable=False, help_text="Closed leads it learned from.", verbose_name="leads"
+            migrations.AlterField(
+                model_name="lead",
+                name="email",
+                field=models.EmailField(blank=True, max_length=254, null=True, verbose_name="email"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="metrics",
-            field=models.JSONField(
-                default=dict,
-                editable=False,
-                help_text="AUC, Brier score, calibration, importance.",
-                verbose_name="metrics",
+            migrations.AlterField(
+                model_name="lead",
+                name="engagement_base",
+                field=models.IntegerField(default=0, editable=False, verbose_name="engagement base"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="number",
-            field=models.PositiveIntegerField(editable=False, unique=True, verbose_name="number"),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="status",
-            field=models.CharField(
-                choices=[("active", "Active"), ("retired", "Retired")],
-                default="retired",
-                editable=False,
-                max_length=10,
-                verbose_name="status",
+            migrations.AlterField(
+                model_name="lead",
+                name="engagement_base_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="engagement base at"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="trainedmodel",
-            name="training_seconds",
-            field=models.FloatField(default=0.0, editable=False, verbose_name="training seconds"),
-        ),
-        migrations.AlterField(
-            model_name="visitor",
-            name="first_seen_at",
-            field=models.DateTimeField(auto_now_add=True, verbose_name="first seen at"),
-        ),
-        migrations.AlterField(
-            model_name="visitor",
-            name="identified_at",
-            field=models.DateTimeField(blank=True, null=True, verbose_name="identified at"),
-        ),
-        migrations.AlterField(
-            model_name="visitor",
-            name="key",
-            field=models.CharField(
-                help_text="The visitor cookie's value.", max_length=64, unique=True, verbose_name="key"
+            migrations.AlterField(
+                model_name="lead",
+                name="engagement_score",
+                field=models.IntegerField(default=0, editable=False, verbose_name="engagement score"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="visitor",
-            name="last_seen_at",
-            field=models.DateTimeField(auto_now=True, verbose_name="last seen at"),
-        ),
-        migrations.AlterField(
-            model_name="visitor",
-            name="lead",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="visitors",
-                to="scoring.lead",
-                verbose_name="lead",
+            migrations.AlterField(
+                model_name="lead",
+                name="external_id",
+                field=models.CharField(blank=True, max_length=200, null=True, unique=True, verbose_name="external id"),
             ),
-        ),
-        migrations.AlterField(
-            model_name="modelversion",
-            name="event_types",
-            field=models.JSONField(
-                blank=True,
-                editable=False,
-                help_text="A draft's event types and the Segment event names mapped to them (model-file data), declared when it is published; empty on drafts made before event types were versioned: the live ones stay.",
-                null=True,
-                verbose_name="event types",
+            migrations.AlterField(
+                model_name="lead",
+                name="first_name",
+                field=models.CharField(blank=True, max_length=100, verbose_name="first name"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="fit_pending",
+                field=models.BooleanField(default=False, editable=False, verbose_name="fit pending"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="fit_score",
+                field=models.IntegerField(default=0, editable=False, verbose_name="fit score"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="industry",
+                field=models.CharField(blank=True, max_length=100, verbose_name="industry"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="last_activity_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="last activity at"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="last_name",
+                field=models.CharField(blank=True, max_length=100, verbose_name="last name"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="lifecycle_stage",
+                field=models.CharField(
+                    choices=[
+                        ("subscriber", "Subscriber"),
+                        ("lead", "Lead"),
+                        ("mql", "Marketing qualified lead"),
+                        ("sql", "Sales qualified lead"),
+                        ("opportunity", "Opportunity"),
+                        ("customer", "Customer"),
+                        ("disqualified", "Disqualified"),
+                    ],
+                    default="lead",
+                    max_length=20,
+                    verbose_name="lifecycle stage",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="owner",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="owned_leads",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="owner",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="queue_team_id",
+                field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name="queue team id"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="score_group",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    editable=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="leads",
+                    to="scoring.scoregroup",
+                    verbose_name="score group",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="time_zone",
+                field=models.CharField(
+                    blank=True,
+                    help_text="IANA name, e.g. Europe/Madrid; else the account's, else the site's.",
+                    max_length=64,
+                    validators=[scoring.models.leads.validate_time_zone],
+                    verbose_name="time zone",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="title",
+                field=models.CharField(blank=True, max_length=200, verbose_name="title"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="total_score",
+                field=models.GeneratedField(
+                    db_persist=True,
+                    expression=django.db.models.expressions.CombinedExpression(
+                        models.F("fit_score"), "+", models.F("engagement_score")
+                    ),
+                    output_field=models.IntegerField(),
+                    verbose_name="total score",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="unsubscribed_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="unsubscribed at"),
+            ),
+            migrations.AlterField(
+                model_name="lead",
+                name="updated_at",
+                field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
+            ),
+            migrations.AlterField(
+                model_name="leadprediction",
+                name="above",
+                field=models.JSONField(default=list, verbose_name="above"),
+            ),
+            migrations.AlterField(
+                model_name="leadprediction",
+                name="computed_at",
+                field=models.DateTimeField(verbose_name="computed at"),
+            ),
+            migrations.AlterField(
+                model_name="leadprediction",
+                name="lead",
+                field=models.OneToOneField(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    primary_key=True,
+                    related_name="prediction",
+                    serialize=False,
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="leadprediction",
+                name="model",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="+",
+                    to="scoring.trainedmodel",
+                    verbose_name="model",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="leadprediction",
+                name="probability",
+                field=models.FloatField(verbose_name="probability"),
+            ),
+            migrations.AlterField(
+                model_name="leadprediction",
+                name="reasons",
+                field=models.JSONField(default=list, verbose_name="reasons"),
+            ),
+            migrations.AlterField(
+                model_name="modelinfo",
+                name="description",
+                field=models.TextField(
+                    blank=True, help_text="What the model is for, for whoever changes it next.", verbose_name="description"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelinfo",
+                name="name",
+                field=models.CharField(blank=True, help_text="The model file's name.", max_length=200, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="modelinfo",
+                name="updated_at",
+                field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="base_spec",
+                field=models.JSONField(
+                    blank=True,
+                    editable=False,
+                    help_text="A draft's: the live model (model-file data) when the draft was made; publishing refuses when the live model changed since.",
+                    null=True,
+                    verbose_name="base spec",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="based_on",
+                field=models.ForeignKey(
+                    blank=True,
+                    editable=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to="scoring.modelversion",
+                    verbose_name="based on",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="created_by",
+                field=models.ForeignKey(
+                    blank=True,
+                    editable=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="created by",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="name",
+                field=models.CharField(
+                    blank=True, help_text="What this version changes, in a few words.", max_length=200, verbose_name="name"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="note",
+                field=models.TextField(
+                    blank=True, help_text="Why it was published, for whoever reads the history.", verbose_name="note"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="number",
+                field=models.PositiveIntegerField(
+                    blank=True,
+                    editable=False,
+                    help_text="Given when published: 1, 2, 3…",
+                    null=True,
+                    unique=True,
+                    verbose_name="number",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="published_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="published at"),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="published_by",
+                field=models.ForeignKey(
+                    blank=True,
+                    editable=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="published by",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="spec",
+                field=models.JSONField(
+                    blank=True, editable=False, help_text="The version as model-file data.", null=True, verbose_name="spec"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="status",
+                field=models.CharField(
+                    choices=[("draft", "Draft"), ("live", "Live"), ("retired", "Published earlier")],
+                    default="draft",
+                    editable=False,
+                    max_length=10,
+                    verbose_name="status",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="predictivesettings",
+                name="excluded_columns",
+                field=models.JSONField(
+                    blank=True,
+                    default=list,
+                    help_text="Columns the model must not learn from, e.g. those sales fills in after talking to the lead (they give the outcome away). Custom attributes by their name.",
+                    verbose_name="excluded columns",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="predictivesettings",
+                name="hysteresis_points",
+                field=models.PositiveSmallIntegerField(
+                    default=5,
+                    help_text="A lead above a watched probability counts as falling below it only this many points lower.",
+                    validators=[django.core.validators.MaxValueValidator(50)],
+                    verbose_name="hysteresis points",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="predictivesettings",
+                name="min_new_outcomes",
+                field=models.PositiveIntegerField(
+                    default=50,
+                    help_text="Retrain when at least this many leads were won or lost since the active model was trained.",
+                    validators=[django.core.validators.MinValueValidator(1)],
+                    verbose_name="min new outcomes",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="predictivesettings",
+                name="refreshed_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="refreshed at"),
+            ),
+            migrations.AlterField(
+                model_name="predictivesettings",
+                name="refreshed_through_entry",
+                field=models.BigIntegerField(default=0, editable=False, verbose_name="refreshed through entry"),
+            ),
+            migrations.AlterField(
+                model_name="predictivesettings",
+                name="watched_percents",
+                field=models.JSONField(blank=True, default=list, editable=False, verbose_name="watched percents"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="cancel_requested",
+                field=models.BooleanField(default=False, editable=False, verbose_name="cancel requested"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="created_by",
+                field=models.ForeignKey(
+                    blank=True,
+                    editable=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="created by",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="days",
+                field=models.PositiveIntegerField(
+                    default=90,
+                    help_text="Replay the interactions of this many days before now.",
+                    validators=[
+                        django.core.validators.MinValueValidator(1),
+                        django.core.validators.MaxValueValidator(3650),
+                    ],
+                    verbose_name="days",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="draft_spec",
+                field=models.JSONField(blank=True, editable=False, null=True, verbose_name="draft spec"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="error",
+                field=models.TextField(blank=True, editable=False, verbose_name="error"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="finished_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="finished at"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="live_spec",
+                field=models.JSONField(blank=True, editable=False, null=True, verbose_name="live spec"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="progress",
+                field=models.PositiveSmallIntegerField(
+                    default=0, editable=False, help_text="Percent of the leads done.", verbose_name="progress"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="result",
+                field=models.JSONField(blank=True, editable=False, null=True, verbose_name="result"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="started_at",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="started at"),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="status",
+                field=models.CharField(
+                    choices=[
+                        ("queued", "Queued"),
+                        ("running", "Running"),
+                        ("done", "Done"),
+                        ("failed", "Failed"),
+                        ("cancelled", "Cancelled"),
+                    ],
+                    default="queued",
+                    editable=False,
+                    max_length=10,
+                    verbose_name="status",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="version",
+                field=models.ForeignKey(
+                    help_text="The version to replay.",
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="replays",
+                    to="scoring.modelversion",
+                    verbose_name="version",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="replayrun",
+                name="window_end",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="window end"),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="created_by",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="created by",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="done",
+                field=models.PositiveIntegerField(default=0, verbose_name="done"),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="entries",
+                field=models.PositiveIntegerField(
+                    default=0, help_text="Ledger rows written (regroup: leads that changed group).", verbose_name="entries"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="error",
+                field=models.TextField(blank=True, verbose_name="error"),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="finished_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="group",
+                field=models.ForeignKey(
+                    blank=True,
+                    help_text="Only leads in this group (empty: all leads).",
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to="scoring.scoregroup",
+                    verbose_name="group",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="kind",
+                field=models.CharField(
+                    choices=[("rescore", "Rescore from history"), ("regroup", "Regroup (score groups changed)")],
+                    default="rescore",
+                    editable=False,
+                    max_length=10,
+                    verbose_name="kind",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="lead_ids",
+                field=models.JSONField(
+                    blank=True, help_text="Only these leads (empty: as the group says).", null=True, verbose_name="lead ids"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="started_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="started at"),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="status",
+                field=models.CharField(
+                    choices=[("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                    default="queued",
+                    max_length=10,
+                    verbose_name="status",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rescorejob",
+                name="total",
+                field=models.PositiveIntegerField(default=0, verbose_name="total"),
+            ),
+            migrations.AlterField(
+                model_name="rescorelane",
+                name="finished",
+                field=models.BooleanField(default=False, verbose_name="finished"),
+            ),
+            migrations.AlterField(
+                model_name="rescorelane",
+                name="high",
+                field=models.BigIntegerField(verbose_name="high"),
+            ),
+            migrations.AlterField(
+                model_name="rescorelane",
+                name="job",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="lanes",
+                    to="scoring.rescorejob",
+                    verbose_name="job",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rescorelane",
+                name="last_lead_id",
+                field=models.BigIntegerField(default=0, verbose_name="last lead id"),
+            ),
+            migrations.AlterField(
+                model_name="rescorelane",
+                name="low",
+                field=models.BigIntegerField(verbose_name="low"),
+            ),
+            migrations.AlterField(
+                model_name="rescorelane",
+                name="position",
+                field=models.PositiveIntegerField(verbose_name="position"),
+            ),
+            migrations.AlterField(
+                model_name="rulecondition",
+                name="field",
+                field=models.CharField(
+                    help_text="A lead field (industry, title, city…) or attributes.<name> for fit rules; an interaction property (campaign, form, url…) for engagement rules.",
+                    max_length=120,
+                    verbose_name="field",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rulecondition",
+                name="operator",
+                field=models.CharField(
+                    choices=[
+                        ("equals", "is"),
+                        ("not_equals", "is not"),
+                        ("one_of", "is one of"),
+                        ("not_one_of", "is none of"),
+                        ("contains", "contains"),
+                        ("gt", "is more than"),
+                        ("gte", "is at least"),
+                        ("lt", "is less than"),
+                        ("lte", "is at most"),
+                        ("between", "is between"),
+                        ("is_set", "is set"),
+                        ("is_empty", "is empty"),
+                        ("matches", "matches"),
+                    ],
+                    max_length=20,
+                    verbose_name="operator",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rulecondition",
+                name="position",
+                field=models.PositiveSmallIntegerField(default=0, verbose_name="position"),
+            ),
+            migrations.AlterField(
+                model_name="rulecondition",
+                name="rule",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="conditions",
+                    to="scoring.scoringrule",
+                    verbose_name="rule",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="rulecondition",
+                name="value",
+                field=models.JSONField(blank=True, null=True, verbose_name="value"),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="cause",
+                field=models.CharField(
+                    choices=[
+                        ("rule", "Rule"),
+                        ("manual", "Manual adjustment"),
+                        ("rescore", "Rescore"),
+                        ("decay", "Decay"),
+                        ("revised", "Revised by a late interaction"),
+                    ],
+                    max_length=20,
+                    verbose_name="cause",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="created_by",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.SET_NULL,
+                    related_name="+",
+                    to=settings.AUTH_USER_MODEL,
+                    verbose_name="created by",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="delta",
+                field=models.IntegerField(verbose_name="delta"),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="dimension",
+                field=models.CharField(
+                    choices=[("fit", "Fit"), ("engagement", "Engagement")], max_length=20, verbose_name="dimension"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="interaction",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.RESTRICT,
+                    related_name="entries",
+                    to="scoring.interaction",
+                    verbose_name="interaction",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="lead",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="score_entries",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="note",
+                field=models.CharField(blank=True, max_length=300, verbose_name="note"),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="occurred_at",
+                field=models.DateTimeField(help_text="When what caused the change happened.", verbose_name="occurred at"),
+            ),
+            migrations.AlterField(
+                model_name="scoreentry",
+                name="rule",
+                field=models.ForeignKey(
+                    blank=True,
+                    db_index=False,
+                    null=True,
+                    on_delete=django.db.models.deletion.RESTRICT,
+                    related_name="entries",
+                    to="scoring.scoringrule",
+                    verbose_name="rule",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoregroup",
+                name="description",
+                field=models.TextField(blank=True, verbose_name="description"),
+            ),
+            migrations.AlterField(
+                model_name="scoregroup",
+                name="key",
+                field=models.SlugField(help_text="Stable name used in model files.", max_length=60, verbose_name="key"),
+            ),
+            migrations.AlterField(
+                model_name="scoregroup",
+                name="leave_below",
+                field=models.IntegerField(
+                    blank=True,
+                    help_text="Hysteresis: a lead in this group leaves it only when its total falls below this (at most the minimum score). Empty: leaves below the minimum score.",
+                    null=True,
+                    verbose_name="leave below",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoregroup",
+                name="min_score",
+                field=models.IntegerField(
+                    help_text="Leads with at least this total score are in the group.", verbose_name="min score"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoregroup",
+                name="name",
+                field=models.CharField(max_length=100, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="scoregroup",
+                name="version",
+                field=models.ForeignKey(
+                    blank=True,
+                    editable=False,
+                    help_text="The draft this row belongs to; empty for the live model.",
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="+",
+                    to="scoring.modelversion",
+                    verbose_name="version",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scorewatch",
+                name="value",
+                field=models.IntegerField(unique=True, verbose_name="value"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="active",
+                field=models.BooleanField(default=True, verbose_name="active"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="cap_count",
+                field=models.PositiveIntegerField(
+                    blank=True, help_text="At most this many times per lead.", null=True, verbose_name="cap count"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="cap_points",
+                field=models.PositiveIntegerField(
+                    blank=True, help_text="At most this many points per lead.", null=True, verbose_name="cap points"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="cap_window_days",
+                field=models.PositiveIntegerField(
+                    blank=True,
+                    help_text="Apply the caps per period of this many days instead of for ever.",
+                    null=True,
+                    verbose_name="cap window days",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="description",
+                field=models.TextField(blank=True, verbose_name="description"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="dimension",
+                field=models.CharField(
+                    choices=[("fit", "Fit"), ("engagement", "Engagement")], max_length=20, verbose_name="dimension"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="interaction_types",
+                field=models.JSONField(blank=True, default=list, verbose_name="interaction types"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="key",
+                field=models.SlugField(help_text="Stable name used in model files.", max_length=80, verbose_name="key"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="match",
+                field=models.CharField(
+                    choices=[("all", "all conditions"), ("any", "any condition")],
+                    default="all",
+                    max_length=3,
+                    verbose_name="match",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="name",
+                field=models.CharField(max_length=200, verbose_name="name"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="points",
+                field=models.IntegerField(help_text="Negative points subtract.", verbose_name="points"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="updated_at",
+                field=models.DateTimeField(auto_now=True, verbose_name="updated at"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="valid_from",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="valid from"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="valid_until",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="valid until"),
+            ),
+            migrations.AlterField(
+                model_name="scoringrule",
+                name="version",
+                field=models.ForeignKey(
+                    blank=True,
+                    editable=False,
+                    help_text="The draft this row belongs to; empty for the live model.",
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="+",
+                    to="scoring.modelversion",
+                    verbose_name="version",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="segmentevent",
+                name="event_type",
+                field=models.ForeignKey(
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="segment_events",
+                    to="scoring.eventtype",
+                    verbose_name="event type",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="error",
+                field=models.TextField(verbose_name="error"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="error_type",
+                field=models.CharField(max_length=200, verbose_name="error type"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="failures",
+                field=models.PositiveIntegerField(default=1, verbose_name="failures"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="first_failed_at",
+                field=models.DateTimeField(verbose_name="first failed at"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="kind",
+                field=models.CharField(max_length=40, verbose_name="kind"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="last_failed_at",
+                field=models.DateTimeField(verbose_name="last failed at"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="lead_id",
+                field=models.BigIntegerField(blank=True, null=True, verbose_name="lead id"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="resolved_at",
+                field=models.DateTimeField(
+                    blank=True, help_text="Retried and back in its batch's way.", null=True, verbose_name="resolved at"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="retried_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="retried at"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="retry_result",
+                field=models.CharField(blank=True, max_length=500, verbose_name="retry result"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="row_id",
+                field=models.BigIntegerField(verbose_name="row id"),
+            ),
+            migrations.AlterField(
+                model_name="setaside",
+                name="traceback",
+                field=models.TextField(blank=True, verbose_name="traceback"),
+            ),
+            migrations.AlterField(
+                model_name="stagechange",
+                name="at",
+                field=models.DateTimeField(verbose_name="at"),
+            ),
+            migrations.AlterField(
+                model_name="stagechange",
+                name="cause",
+                field=models.CharField(
+                    help_text="What changed it: create or update (the API), admin, routing, sales.",
+                    max_length=20,
+                    verbose_name="cause",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="stagechange",
+                name="from_stage",
+                field=models.CharField(blank=True, max_length=20, verbose_name="from stage"),
+            ),
+            migrations.AlterField(
+                model_name="stagechange",
+                name="lead",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="stage_changes",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="stagechange",
+                name="to_stage",
+                field=models.CharField(max_length=20, verbose_name="to stage"),
+            ),
+            migrations.AlterField(
+                model_name="suppressedaddress",
+                name="address_hash",
+                field=models.CharField(
+                    editable=False,
+                    help_text="SHA-256 (hex) of the lower-cased, trimmed address.",
+                    max_length=64,
+                    unique=True,
+                    verbose_name="address hash",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="suppressedaddress",
+                name="erased_at",
+                field=models.DateTimeField(
+                    blank=True,
+                    help_text="When the lead with this address was erased: only the hash remains.",
+                    null=True,
+                    verbose_name="erased at",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="suppressedaddress",
+                name="reason",
+                field=models.CharField(
+                    choices=[
+                        ("unsubscribed", "Unsubscribed"),
+                        ("bounced", "Bounced"),
+                        ("complained", "Complained (marked as spam)"),
+                        ("manual", "Added by hand"),
+                    ],
+                    max_length=20,
+                    verbose_name="reason",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="suppressedaddress",
+                name="suppressed_at",
+                field=models.DateTimeField(verbose_name="suppressed at"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="algorithm",
+                field=models.CharField(editable=False, max_length=40, verbose_name="algorithm"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="created_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="data_from",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="data from"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="data_to",
+                field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="data to"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="excluded_columns",
+                field=models.JSONField(default=list, editable=False, verbose_name="excluded columns"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="features",
+                field=models.JSONField(
+                    default=list, editable=False, help_text="The features it reads, by name.", verbose_name="features"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="fitted",
+                field=models.BinaryField(verbose_name="fitted"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="leads",
+                field=models.PositiveIntegerField(
+                    default=0, editable=False, help_text="Closed leads it learned from.", verbose_name="leads"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="metrics",
+                field=models.JSONField(
+                    default=dict,
+                    editable=False,
+                    help_text="AUC, Brier score, calibration, importance.",
+                    verbose_name="metrics",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="number",
+                field=models.PositiveIntegerField(editable=False, unique=True, verbose_name="number"),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="status",
+                field=models.CharField(
+                    choices=[("active", "Active"), ("retired", "Retired")],
+                    default="retired",
+                    editable=False,
+                    max_length=10,
+                    verbose_name="status",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="trainedmodel",
+                name="training_seconds",
+                field=models.FloatField(default=0.0, editable=False, verbose_name="training seconds"),
+            ),
+            migrations.AlterField(
+                model_name="visitor",
+                name="first_seen_at",
+                field=models.DateTimeField(auto_now_add=True, verbose_name="first seen at"),
+            ),
+            migrations.AlterField(
+                model_name="visitor",
+                name="identified_at",
+                field=models.DateTimeField(blank=True, null=True, verbose_name="identified at"),
+            ),
+            migrations.AlterField(
+                model_name="visitor",
+                name="key",
+                field=models.CharField(
+                    help_text="The visitor cookie's value.", max_length=64, unique=True, verbose_name="key"
+                ),
+            ),
+            migrations.AlterField(
+                model_name="visitor",
+                name="last_seen_at",
+                field=models.DateTimeField(auto_now=True, verbose_name="last seen at"),
+            ),
+            migrations.AlterField(
+                model_name="visitor",
+                name="lead",
+                field=models.ForeignKey(
+                    blank=True,
+                    null=True,
+                    on_delete=django.db.models.deletion.CASCADE,
+                    related_name="visitors",
+                    to="scoring.lead",
+                    verbose_name="lead",
+                ),
+            ),
+            migrations.AlterField(
+                model_name="modelversion",
+                name="event_types",
+                field=models.JSONField(
+                    blank=True,
+                    editable=False,
+                    help_text="A draft's event types and the Segment event names mapped to them (model-file data), declared when it is published; empty on drafts made before event types were versioned: the live ones stay.",
+                    null=True,
+                    verbose_name="event types",
+                ),
             ),
         ),
     ]
