@@ -239,6 +239,7 @@ def test_the_api_docs_say_which_scope_each_operation_needs(db: None) -> None:
         assert "403" in operation["responses"]
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_keys_made_before_scopes_keep_every_scope() -> None:
     executor = MigrationExecutor(connection)

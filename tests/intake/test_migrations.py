@@ -23,6 +23,7 @@ UNMOVED = [("intake", None), *BEFORE]  # intake's own migrations undone too
 KEY = "lf_0dd0dd00_" + "k" * 43
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_keys_forms_and_their_permissions_survive_the_move_to_intake() -> None:
     executor = MigrationExecutor(connection)
@@ -59,6 +60,7 @@ def test_keys_forms_and_their_permissions_survive_the_move_to_intake() -> None:
     assert web.get("/admin/intake/trackedform/").status_code == 200
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_move_goes_back_too() -> None:
     executor = MigrationExecutor(connection)

@@ -207,6 +207,7 @@ def test_two_senders_at_once_send_each_notification_once(postgres: None, transac
     assert Notification.objects.filter(status="sent").count() == 300
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_keeps_notifications_sent_before_as_sent(smtp: Sink) -> None:
     """Upgrading must not send the whole history again: what had a sent_at is "sent"."""

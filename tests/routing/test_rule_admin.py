@@ -299,6 +299,7 @@ def _insert(cursor: Any, sql: str, params: list[Any]) -> int:
     return int(cursor.fetchone()[0])
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_turns_condition_lists_into_rows_and_back() -> None:
     call_command("migrate", "routing", "0009", verbosity=0)

@@ -211,6 +211,7 @@ def test_a_new_webhook_in_the_admin_needs_its_secret() -> None:
 # --- the data migration -------------------------------------------------------------------------
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_the_secrets_already_stored_and_undoing_it_decrypts_them() -> None:
     call_command("migrate", "routing", "0005", verbosity=0)

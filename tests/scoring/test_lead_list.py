@@ -176,6 +176,7 @@ def sqlite_indexes(database: Path) -> dict[str, str]:
         return {name: str(sql) for name, sql in rows}
 
 
+@pytest.mark.migrations
 def test_the_lead_list_indexes_migrate_forward_and_back_on_sqlite(tmp_path: Path) -> None:
     database = tmp_path / "leadflow.sqlite3"
     manage("migrate", database=database)

@@ -86,6 +86,7 @@ def sqlite_index(database: Path) -> str:
     return str(sql)
 
 
+@pytest.mark.migrations
 def test_the_unscored_index_migrates_forward_and_back_on_sqlite(tmp_path: Path) -> None:
     database = tmp_path / "leadflow.sqlite3"
     manage("migrate", database=database)
@@ -98,6 +99,7 @@ def test_the_unscored_index_migrates_forward_and_back_on_sqlite(tmp_path: Path) 
     assert '"set_aside"' in sqlite_index(database)
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_event_types_migration_counts_the_interactions_already_stored_once() -> None:
     before, after = ("scoring", "0017_model_name_and_description"), ("scoring", "0018_event_types")

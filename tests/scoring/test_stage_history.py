@@ -111,6 +111,7 @@ def test_the_history_and_the_outbox_agree_and_erasure_takes_the_history() -> Non
     assert not StageChange.objects.exists()
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_copies_the_changes_recorded_before_it() -> None:
     executor = MigrationExecutor(connection)
