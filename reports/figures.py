@@ -5,7 +5,6 @@ figure with these functions, so the two always say the same."""
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -81,11 +80,11 @@ def times(value: float | None) -> str:
     return NONE if value is None else f"{TIMES}{value:.2f}"
 
 
-def median_hours(seconds: Sequence[float]) -> str:
-    """The median of durations in seconds, in hours with one decimal, e.g. "1.5"."""
-    if not seconds:
+def hours(seconds: float | None) -> str:
+    """A duration in seconds, in hours with one decimal, e.g. "1.5"."""
+    if seconds is None:
         return NONE
-    return f"{statistics.median(seconds) / 3600:.1f}"
+    return f"{seconds / 3600:.1f}"
 
 
 def heat(value: float | None, top: float | None) -> int:

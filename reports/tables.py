@@ -220,8 +220,8 @@ def show_rule_lift(filters: Filters) -> Shown:
     return Shown(table, chart=chart if with_lift else None)
 
 
-def _hours(seconds: list[float]) -> str:
-    return figures.median_hours(seconds)
+def _hours(seconds: float | None) -> str:
+    return figures.hours(seconds)
 
 
 def show_speed(filters: Filters) -> Shown:
@@ -268,8 +268,8 @@ def show_speed(filters: Filters) -> Shown:
     return Shown(table, chart=chart if teams else None)
 
 
-def _hours_value(seconds: list[float]) -> float | None:
-    text = figures.median_hours(seconds)
+def _hours_value(seconds: float | None) -> float | None:
+    text = figures.hours(seconds)
     return None if text == NONE else float(text)
 
 

@@ -86,6 +86,17 @@ def in_group(total: int, filters: Filters) -> bool:
     return (group.key if group else NO_GROUP) == filters.group
 
 
+def group_bounds(filters: Filters) -> tuple[int | None, int | None]:
+    """The totals the score group filter lets through, as [low, high) (None: unbounded):
+    what :func:`in_group` says of one total, for the database to apply."""
+    minimums = [group.min_score for group in filters.groups]
+    if filters.group == NO_GROUP:
+        return None, (minimums[0] if minimums else None)
+    keys = [group.key for group in filters.groups]
+    at = keys.index(filters.group)
+    return minimums[at], (minimums[at + 1] if at + 1 < len(minimums) else None)
+
+
 def handoffs(filters: Filters, *, first_only: bool = False) -> QuerySet[QueueItem]:
     """Queue items (hand-offs to sales) entered in the date range, of the team and the
     source filtered on. ``first_only``: each lead's first hand-off only."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from datetime import date
 from html import unescape
 
@@ -18,8 +19,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from reports import queries
-from reports.filters import ALL_FILTERS, Choices, Filters, filters_parse
+from reports.filters import ALL_FILTERS, NO_GROUP, Choices, Filters, filters_parse
 from reports.tables import BY_SLUG, REPORTS
+from scoring.models import ScoreGroup
 from tests.reports.closed_loop_data import History, at, closed_loop_history, more_history, reader
 from tests.routing.factories import RepFactory, UserFactory
 
@@ -289,6 +291,21 @@ def test_feedback_loop_filters(history: History) -> None:
     assert shown("feedback-loop", source="form:webinar") == [
         ["2026-11", "1", "1", "100.0%", "1", "100.0%", "1", "100.0%", "0"]
     ]
+
+
+def test_the_score_groups_share_out_every_handoff_of_the_feedback_loop(history: History) -> None:
+    """Each hand-off counts under exactly one group filter (or "none"): the groups' bounds
+    leave no total out and count none twice."""
+    every = Counter({row[0]: int(row[1]) for row in shown("feedback-loop")})
+    keys = [*ScoreGroup.objects.values_list("key", flat=True), NO_GROUP]
+    shared: Counter[str] = Counter()
+    per_group = {}
+    for key in keys:
+        per_group[key] = sum(int(row[1]) for row in shown("feedback-loop", group=key))
+        for row in shown("feedback-loop", group=key):
+            shared[row[0]] += int(row[1])
+    assert shared == every
+    assert sum(1 for n in per_group.values() if n) >= 2, per_group  # the history spans several groups
 
 
 # --- Filters -------------------------------------------------------------------------
