@@ -3,6 +3,7 @@ free-mail domains (which name no company)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -100,7 +101,9 @@ class FreeMailDomain(models.Model):
     usual providers (scoring's migration 0029); marketers edit the list in the admin, and
     ``manage.py accounts_assign`` moves existing leads after a change."""
 
-    domain = models.CharField(max_length=253, unique=True, help_text="Lower case, without '@': e.g. gmail.com.")
+    domain = models.CharField(
+        verbose_name=_("domain"), max_length=253, unique=True, help_text=_("Lower case, without '@': e.g. gmail.com.")
+    )
 
     class Meta:
         verbose_name_plural = _("free-mail domains")
@@ -112,3 +115,5 @@ class FreeMailDomain(models.Model):
 
     def clean(self) -> None:
         self.domain = self.domain.strip().lstrip("@").lower().rstrip(".")
+        if "." not in self.domain or any(c in self.domain for c in "@/ ") or self.domain.startswith("."):
+            raise ValidationError({"domain": _("Give the domain alone, with its dot, e.g. gmail.com.")})

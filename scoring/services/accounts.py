@@ -400,6 +400,15 @@ def account_save(*, account: Account, fields: Iterable[str] | None = None) -> No
     accounts_rescore_fit(account_ids=[account.pk])
 
 
+def free_mail_domains_changed() -> None:
+    """The free-mail list changed: a worker puts every lead in its account again once this
+    transaction commits (leads named explicitly keep theirs), and the next sweep refreshes
+    the accounts they left or joined."""
+    transaction.on_commit(
+        lambda: enqueue("scoring.accounts_assign_all", fallback="run manage.py accounts_assign to move the leads")
+    )
+
+
 def account_rules_changed() -> None:
     """The account fit rules changed: every account's fit is re-evaluated by a worker once
     this transaction commits (else by the nightly recompute)."""
