@@ -1,6 +1,6 @@
 """Who may do what with accounts: Marketing designs account scoring in the admin (accounts,
 account fit rules, account groups, the free-mail list, the roll-up settings); sales
-managers read it; reps have none of it."""
+managers read it; reps work the sales queue, which shows them a lead's account."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
-from scoring import services
+from scoring import rules, services
 from scoring.models import Account, AccountGroup, AccountRule, AccountSettings, FreeMailDomain, Lead
 from scoring.services import account_groups
 from scoring.services import accounts as account_services
-from tests.routing.factories import RepFactory, UserFactory, marketer
+from tests.routing.factories import QueueItemFactory, RepFactory, UserFactory, marketer
 
 pytestmark = pytest.mark.django_db
 
@@ -194,3 +194,21 @@ def test_a_rep_cannot_open_or_change_the_account_pages() -> None:
     assert Account.objects.count() == 1
     assert not FreeMailDomain.objects.filter(domain="x.example").exists()
 
+
+def test_a_rep_sees_the_lead_s_account_on_the_queue() -> None:
+    rep = RepFactory.create()
+    group = AccountGroup.objects.create(key="hot", name="Hot", min_score=20)
+    account = Account.objects.create(name="Acme", domain="acme.com")
+    lead = Lead.objects.create(email="ana@acme.com", account=account)
+    services.lead_adjust_score(lead_id=lead.pk, dimension=rules.Dimension.ENGAGEMENT, delta=25, note="seed")
+    services.accounts_refresh_pending()
+    item = QueueItemFactory.create(team=rep.team, lead=lead)
+    QueueItemFactory.create(team=rep.team)  # a lead without an account
+    client = Client()
+    client.force_login(rep.user)
+    page = client.get(reverse("sales:queue")).content.decode()
+    card = page[page.index(f'id="item-{item.pk}"') :]
+    card = card[: card.index("</li>")] if "</li>" in card else card
+    assert "Its account Acme: score 25" in card
+    assert f">{group.name}</span>" in card
+    assert page.count("Its account") == 1
