@@ -98,8 +98,8 @@ class SetAside(models.Model):
 class FreeMailDomain(models.Model):
     """An email domain anyone can have an address at (gmail.com, hotmail.es…): it names
     no company, so a lead with it belongs to no account by its domain. Seeded with the
-    usual providers (scoring's migration 0029); marketers edit the list in the admin, and
-    ``manage.py accounts_assign`` moves existing leads after a change."""
+    usual providers (scoring's migration 0029); marketers edit the list in the admin, which
+    then has a worker move the leads already there (``manage.py accounts_assign`` by hand)."""
 
     domain = models.CharField(
         verbose_name=_("domain"), max_length=253, unique=True, help_text=_("Lower case, without '@': e.g. gmail.com.")
