@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from intake.api import ErrorSerializer, ScopedAPIView, ScopeErrorSerializer
 from intake.models import ApiScope
 from scoring import selectors
-from scoring.models import Account
+from scoring.models import Account, AccountGroup
 
 PAGE = 50
 PAGE_MAX = 200
@@ -27,6 +27,12 @@ _ACCOUNT_OUT: dict[str, serializers.Field[Any, Any, Any, Any]] = {
     "lead_score": serializers.IntegerField(help_text="Its leads' scores, rolled up."),
     "fit_score": serializers.IntegerField(help_text="From the account fit rules."),
     "total_score": serializers.IntegerField(),
+    "group": inline_serializer(
+        "AccountGroupBrief",
+        {"key": serializers.CharField(), "name": serializers.CharField()},
+        allow_null=True,
+        help_text="The account group its total is in (with hysteresis), or null.",
+    ),
 }
 AccountListSerializer = inline_serializer(
     "AccountPage",
@@ -66,6 +72,7 @@ def account_data(account: Account, *, full: bool = False) -> dict[str, Any]:
         "lead_score": account.lead_score,
         "fit_score": account.fit_score,
         "total_score": account.lead_score + account.fit_score,
+        "group": {"key": account.group.key, "name": account.group.name} if account.group else None,
     }
     if full:
         data["breakdown"] = [
@@ -100,6 +107,7 @@ class AccountsView(ScopedAPIView):
             OpenApiParameter("cursor", int, description="From the previous page's next_cursor."),
             OpenApiParameter("domain", str, description="Only the account of this domain."),
             OpenApiParameter("external_id", str, description="Only the account with this id of yours."),
+            OpenApiParameter("group", str, description="Only the accounts now in the account group with this key."),
         ],
         responses={200: AccountListSerializer, 400: ErrorSerializer, 401: ErrorSerializer, 403: ScopeErrorSerializer},
     )
@@ -107,13 +115,19 @@ class AccountsView(ScopedAPIView):
         """Accounts by id, a page at a time (follow next_cursor), with their scores."""
         params = request.query_params
         limit = _positive(params.get("limit", str(PAGE)), name="limit", maximum=PAGE_MAX)
-        accounts = Account.objects.order_by("pk")
+        accounts = Account.objects.select_related("group").order_by("pk")
         if "cursor" in params:
             accounts = accounts.filter(pk__gt=_positive(params["cursor"], name="cursor", maximum=2**63 - 1))
         if params.get("domain"):
             accounts = accounts.filter(domain=params["domain"].strip().lower())
         if params.get("external_id"):
             accounts = accounts.filter(external_id=params["external_id"])
+        if "group" in params:
+            key = params["group"].strip()
+            if not AccountGroup.objects.filter(key=key).exists():
+                known = ", ".join(AccountGroup.objects.values_list("key", flat=True)) or "none defined"
+                raise exceptions.ValidationError({"group": [f"no account group has the key '{key}' ({known})"]})
+            accounts = accounts.filter(group__key=key)
         rows = list(accounts[: limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
@@ -132,7 +146,7 @@ class AccountView(ScopedAPIView):
     def get(self, request: Request, account_id: int) -> Response:
         """An account with its scores and why: its leads' roll-up and each fit rule, its
         best leads, and its recent ledger."""
-        account = Account.objects.filter(pk=account_id).first()
+        account = Account.objects.select_related("group").filter(pk=account_id).first()
         if account is None:
             raise exceptions.NotFound(f"There is no account {account_id}.")
         return Response(account_data(account, full=True))

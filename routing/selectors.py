@@ -160,7 +160,10 @@ _LEAD_FIELDS = (
     "engagement_score",
     "total_score",
     "score_group",
+    "account",
 )
+# What a rep sees of the lead's account (its score and group: "the account is hot").
+_ACCOUNT_FIELDS = ("name", "lead_score", "fit_score", "total_score", "group__name")
 
 
 class RepQueue(Sequence[QueueItem]):
@@ -206,8 +209,13 @@ class RepQueue(Sequence[QueueItem]):
         )
         return list(
             QueueItem.objects.filter(pk__in=page_ids)
-            .select_related("lead", "lead__score_group")
-            .only(*_ITEM_FIELDS, *(f"lead__{name}" for name in _LEAD_FIELDS), "lead__score_group__name")
+            .select_related("lead", "lead__score_group", "lead__account", "lead__account__group")
+            .only(
+                *_ITEM_FIELDS,
+                *(f"lead__{name}" for name in _LEAD_FIELDS),
+                "lead__score_group__name",
+                *(f"lead__account__{name}" for name in _ACCOUNT_FIELDS),
+            )
             # In the same query: whether sales gave feedback (the feedback deadline).
             .annotate(answered=Exists(Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=Outcome.FEEDBACK_KINDS)))
             .order_by(*order)

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 
 from scoring import rules
+from scoring.event_types import gettext_noop
 
 
 def email_domain(email: str | None) -> str:
@@ -69,14 +70,15 @@ ACCOUNT_FIELDS: dict[str, str] = {
 }
 
 
-def check_account_field(field_name: str) -> str | None:
+def check_account_field(field_name: str, *, words: rules.Words = rules.ENGLISH) -> str | None:
     """The reason an account fit rule cannot test ``field_name``, or None."""
     if field_name in ACCOUNT_FIELDS:
         return None
     if field_name.startswith(rules.CUSTOM_PREFIX):
-        return rules.check_field(field_name, dimension=rules.Dimension.FIT)
+        return rules.check_field(field_name, dimension=rules.Dimension.FIT, words=words)
     known = ", ".join(ACCOUNT_FIELDS)
-    return f"Unknown account field '{field_name}'. Use one of {known}, or attributes.<name>."
+    message = gettext_noop("Unknown account field '{field}'. Use one of {known}, or attributes.<name>.")
+    return words.phrase(message).format(field=field_name, known=known)
 
 
 def account_values(fields: Mapping[str, object], attributes: Mapping[str, object]) -> dict[str, object]:

@@ -46,3 +46,10 @@ def predictive_refresh_task() -> int:
 def accounts_rescore_task() -> int:
     """Recompute every account's roll-up (a second run writes nothing)."""
     return services.accounts_rescore()
+
+
+@shared_task(name="scoring.accounts_assign_all", acks_late=True, expires=6 * 3600)
+def accounts_assign_all_task() -> int:
+    """Put every lead in its account again after the free-mail list changed (a second run
+    moves nothing)."""
+    return services.leads_accounts_assign_all().leads

@@ -135,11 +135,31 @@ class AccountGroupAdmin(admin.ModelAdmin[AccountGroup]):
 
 @admin.register(FreeMailDomain)
 class FreeMailDomainAdmin(admin.ModelAdmin[FreeMailDomain]):
-    """The list is read when a lead is created or its email changes; after editing it,
-    ``manage.py accounts_assign`` moves the leads already there."""
+    """The list is read when a lead is created or its email changes; a change here moves
+    the leads already there too, in the background (``manage.py accounts_assign`` if no
+    worker runs)."""
 
     list_display = ["domain"]
     search_fields = ["domain"]
+
+    def _leads_follow(self, request: HttpRequest) -> None:
+        services.free_mail_domains_changed()
+        self.message_user(request, _("Leads are being put in their accounts again by the new list, in the background."))
+
+    def save_model(
+        self, request: HttpRequest, obj: FreeMailDomain, form: forms.ModelForm[FreeMailDomain], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or "domain" in form.changed_data:
+            self._leads_follow(request)
+
+    def delete_model(self, request: HttpRequest, obj: FreeMailDomain) -> None:
+        super().delete_model(request, obj)
+        self._leads_follow(request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[FreeMailDomain]) -> None:
+        super().delete_queryset(request, queryset)
+        self._leads_follow(request)
 
 
 @admin.register(AccountSettings)
@@ -149,7 +169,8 @@ class AccountSettingsAdmin(admin.ModelAdmin[AccountSettings]):
     fields = ["rollup", "top_n"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not AccountSettings.objects.exists()
+        # The one row, added once, by someone allowed to.
+        return super().has_add_permission(request) and not AccountSettings.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: AccountSettings | None = None) -> bool:
         return False

@@ -3,6 +3,7 @@ free-mail domains (which name no company)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -97,10 +98,12 @@ class SetAside(models.Model):
 class FreeMailDomain(models.Model):
     """An email domain anyone can have an address at (gmail.com, hotmail.es…): it names
     no company, so a lead with it belongs to no account by its domain. Seeded with the
-    usual providers (scoring's migration 0029); marketers edit the list in the admin, and
-    ``manage.py accounts_assign`` moves existing leads after a change."""
+    usual providers (scoring's migration 0029); marketers edit the list in the admin, which
+    then has a worker move the leads already there (``manage.py accounts_assign`` by hand)."""
 
-    domain = models.CharField(max_length=253, unique=True, help_text="Lower case, without '@': e.g. gmail.com.")
+    domain = models.CharField(
+        verbose_name=_("domain"), max_length=253, unique=True, help_text=_("Lower case, without '@': e.g. gmail.com.")
+    )
 
     class Meta:
         verbose_name_plural = _("free-mail domains")
@@ -112,3 +115,5 @@ class FreeMailDomain(models.Model):
 
     def clean(self) -> None:
         self.domain = self.domain.strip().lstrip("@").lower().rstrip(".")
+        if "." not in self.domain or any(c in self.domain for c in "@/ ") or self.domain.startswith("."):
+            raise ValidationError({"domain": _("Give the domain alone, with its dot, e.g. gmail.com.")})

@@ -25,6 +25,7 @@ from scoring.services.accounts import (
     accounts_refresh_pending,
     accounts_rescore,
     accounts_rescore_fit,
+    free_mail_domains_changed,
     leads_accounts_assign,
     leads_accounts_assign_all,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "event_types_declare",
     "event_types_export",
     "event_types_seen",
+    "free_mail_domains_changed",
     "interaction_record",
     "interactions_score_pending",
     "lead_adjust_score",

@@ -5,7 +5,7 @@ routing as an event of the account's best lead."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -34,16 +34,35 @@ def accounts_regroup(*, before: Mapping[int, int], cause: str, at: datetime) -> 
     accounts' new scores written."""
     if not before:
         return 0
-    bands = account_bands()
-    rows = Account.objects.filter(pk__in=sorted(before)).order_by("pk").values_list("pk", "total_score", "group_id")
+    rows = (
+        Account.objects.filter(bulk.ids_in("pk", sorted(before)))
+        .order_by("pk")
+        .values_list("pk", "total_score", "group_id")
+    )
+    moved, transitions = account_moves(
+        [(pk, before[pk], total, group_id) for pk, total, group_id in rows], cause=cause, at=at
+    )
+    bulk.values_update(Account, ["group"], moved)
+    account_transitions_record(transitions)
+    return len(moved)
+
+
+def account_moves(
+    rows: Iterable[tuple[int, int, int, int | None]], *, cause: str, at: datetime, bands: list[pure.Band] | None = None
+) -> tuple[list[tuple[int, int | None]], list[AccountTransition]]:
+    """What :func:`accounts_regroup` changes, for writers that know the new totals before
+    writing them (one ``UPDATE`` for score and group): for each (account id, total
+    before, total now, group now), the accounts whose group changes with their new
+    group, and the transitions to record (:func:`account_transitions_record`)."""
+    bands = account_bands() if bands is None else bands
     moved: list[tuple[int, int | None]] = []
     transitions: list[AccountTransition] = []
-    for pk, total, group_id in rows:
+    for pk, previous, total, group_id in rows:
         wanted = pure.group_for(total, bands, current=group_id)
         if wanted == group_id:
             continue
         moved.append((pk, wanted))
-        for step, up in pure.group_moves(group_id, wanted, before[pk], total, bands):
+        for step, up in pure.group_moves(group_id, wanted, previous, total, bands):
             transitions.append(
                 AccountTransition(
                     account_id=pk,
@@ -56,10 +75,14 @@ def accounts_regroup(*, before: Mapping[int, int], cause: str, at: datetime) -> 
                     occurred_at=at,
                 )
             )
-    bulk.values_update(Account, ["group"], moved)
+    return moved, transitions
+
+
+def account_transitions_record(transitions: Sequence[AccountTransition]) -> None:
+    """Write the transitions :func:`account_moves` made and hand them to routing, in the
+    transaction that moves the accounts."""
     AccountTransition.objects.bulk_create(transitions)
     _best_leads_notify(transitions)
-    return len(moved)
 
 
 def _best_leads_notify(transitions: Sequence[AccountTransition]) -> None:
@@ -71,7 +94,7 @@ def _best_leads_notify(transitions: Sequence[AccountTransition]) -> None:
     if not transitions:
         return
     best = dict(
-        Lead.objects.filter(account_id__in={t.account_id for t in transitions})
+        Lead.objects.filter(bulk.ids_in("account_id", sorted({t.account_id for t in transitions})))
         .annotate(rank=Window(RowNumber(), partition_by=[F("account_id")], order_by=[F("total_score").desc(), F("id")]))
         .filter(rank=1)
         .values_list("account_id", "pk")

@@ -30,7 +30,7 @@ from scoring.models import (
     Lead,
     StaleAccount,
 )
-from scoring.services.account_groups import accounts_regroup
+from scoring.services.account_groups import account_moves, account_transitions_record, accounts_regroup
 from scoring.services.background import enqueue
 
 
@@ -194,7 +194,7 @@ def _accounts_mark_stale_by_id(account_ids: Iterable[int]) -> None:
 def accounts_rollup(*, account_ids: Sequence[int], config: AccountSettings) -> dict[int, int]:
     """Each account's roll-up of its leads' total scores as ``config`` says (0 without
     leads), computed by the database: one query whatever the number of accounts."""
-    leads = Lead.objects.filter(account_id__in=list(account_ids)).order_by()
+    leads = Lead.objects.filter(bulk.ids_in("account_id", list(account_ids))).order_by()
     values: dict[int, int] = dict.fromkeys(account_ids, 0)
     method = config.method
     if method is pure.Rollup.TOP_AVERAGE:
@@ -228,20 +228,29 @@ def accounts_refresh(
         return 0
     locked = (
         Account.objects.select_for_update(no_key=True)
-        .filter(pk__in=ids)
+        .filter(bulk.ids_in("pk", ids))
         .order_by("pk")
-        .values_list("pk", "lead_score", "total_score")
+        .values_list("pk", "lead_score", "fit_score", "group_id")
     )
-    current = {pk: (lead_score, total) for pk, lead_score, total in locked}
+    current = {pk: (lead_score, fit, group) for pk, lead_score, fit, group in locked}
     targets = accounts_rollup(account_ids=list(current), config=account_settings_get())
-    moved = [(pk, targets[pk]) for pk, (score, _) in current.items() if targets[pk] != score]
+    moved = [(pk, targets[pk]) for pk, (score, _, _) in current.items() if targets[pk] != score]
+    # The new group is worked out before writing: score and group in one UPDATE.
+    regrouped, transitions = account_moves(
+        [(pk, current[pk][0] + current[pk][1], target + current[pk][1], current[pk][2]) for pk, target in moved],
+        cause=cause,
+        at=at,
+    )
+    groups = dict(regrouped)
     bulk.values_insert(
         AccountEntry,
         ["account", "dimension", "delta", "cause", "note", "created_at"],
         [(pk, AccountEntry.Dimension.LEADS, target - current[pk][0], cause, "", at) for pk, target in moved],
     )
-    bulk.values_update(Account, ["lead_score"], moved)
-    accounts_regroup(before={pk: current[pk][1] for pk, _ in moved}, cause=cause, at=at)
+    bulk.values_update(
+        Account, ["lead_score", "group"], [(pk, target, groups.get(pk, current[pk][2])) for pk, target in moved]
+    )
+    account_transitions_record(transitions)
     return len(moved)
 
 
@@ -252,17 +261,57 @@ def accounts_refresh_pending(*, batch_size: int = 1000, at: datetime | None = No
     written = 0
     while True:
         with transaction.atomic():
-            claimed = list(
-                StaleAccount.objects.select_for_update(skip_locked=True)
-                .order_by("pk")
-                .values_list("pk", "account_id")[:batch_size]
-            )
-            if not claimed:
+            claimed, accounts = _stale_accounts_claim(batch_size)
+            if not accounts:
                 return written
-            written += accounts_refresh(account_ids={account for _, account in claimed}, at=at)
-            StaleAccount.objects.filter(pk__in=[pk for pk, _ in claimed]).delete()
-        if len(claimed) < batch_size:
+            written += accounts_refresh(account_ids=accounts, at=at)
+        if claimed < batch_size:
             return written
+
+
+def _stale_accounts_claim(batch_size: int) -> tuple[int, list[int]]:
+    """Take the first ``batch_size`` queue rows no other worker holds, and every other
+    row of the same accounts no other worker holds (a busy account is queued by many
+    scoring batches: refreshed once for all of them). Deletes them in the caller's
+    transaction, so a failed refresh leaves them queued. Returns (the first rows' count,
+    their accounts in id order).
+
+    Precondition: the refresh reads the leads after this (a later statement of the same
+    transaction), so it sees every change whose queue row this took: those rows were
+    committed before this statement began."""
+    table = StaleAccount._meta.db_table
+    if connection.vendor == "postgresql":
+        first = [
+            account
+            for (account,) in bulk.pg_execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT %s"  # noqa: S608
+                " FOR UPDATE SKIP LOCKED) RETURNING account_id",
+                [batch_size],
+            )
+        ]
+        accounts = sorted(set(first))
+        _stale_accounts_forget(accounts)
+        return len(first), accounts
+    rows = list(StaleAccount.objects.order_by("pk").values_list("pk", "account_id")[:batch_size])
+    accounts = sorted({account for _, account in rows})
+    _stale_accounts_forget(accounts)
+    return len(rows), accounts
+
+
+def _stale_accounts_forget(account_ids: Sequence[int]) -> None:
+    """Delete the queue rows of these accounts that no other worker holds, in the
+    caller's transaction, before it reads their leads (see :func:`_stale_accounts_claim`)."""
+    if not account_ids:
+        return
+    table = StaleAccount._meta.db_table
+    if connection.vendor == "postgresql":
+        bulk.pg_execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"  # noqa: S608
+            " WHERE account_id = ANY(%s::bigint[]) FOR UPDATE SKIP LOCKED)",
+            [list(account_ids)],
+        )
+        return
+    StaleAccount.objects.filter(account_id__in=list(account_ids)).delete()
 
 
 # The cause of account transitions that a change of the account groups made.
@@ -282,11 +331,13 @@ def accounts_rescore(*, chunk_size: int = 1000, at: datetime | None = None) -> i
         if not ids:
             return written
         with transaction.atomic():
+            # Recomputed here, so the sweep has nothing left to do for them.
+            _stale_accounts_forget(ids)
             written += accounts_refresh(account_ids=ids, cause=AccountEntry.Cause.RESCORE, at=at)
             written += accounts_rescore_fit(account_ids=ids, at=at)
             # The accounts are locked by the two above; those whose score did not move
             # may still change group when the groups changed.
-            totals = Account.objects.filter(pk__in=ids).values_list("pk", "total_score")
+            totals = Account.objects.filter(bulk.ids_in("pk", ids)).values_list("pk", "total_score")
             accounts_regroup(before=dict(totals), cause=REGROUP, at=at)
         last_id = ids[-1]
 
@@ -304,7 +355,7 @@ def accounts_rescore_fit(*, account_ids: Iterable[int], at: datetime | None = No
     accounts = {
         account.pk: account
         for account in Account.objects.select_for_update(no_key=True)
-        .filter(pk__in=sorted(set(account_ids)))
+        .filter(bulk.ids_in("pk", sorted(set(account_ids))))
         .order_by("pk")
     }
     if not accounts:
@@ -313,7 +364,7 @@ def accounts_rescore_fit(*, account_ids: Iterable[int], at: datetime | None = No
     current: dict[int, dict[int, int]] = defaultdict(dict)
     for account_id, rule_id, points in (
         AccountEntry.objects.filter(
-            account_id__in=list(accounts), dimension=AccountEntry.Dimension.FIT, rule__isnull=False
+            bulk.ids_in("account_id", list(accounts)), dimension=AccountEntry.Dimension.FIT, rule__isnull=False
         )
         .values("account_id", "rule_id")
         .annotate(points=Sum("delta"))
@@ -347,6 +398,15 @@ def account_save(*, account: Account, fields: Iterable[str] | None = None) -> No
         if names:
             account.save(update_fields=names)
     accounts_rescore_fit(account_ids=[account.pk])
+
+
+def free_mail_domains_changed() -> None:
+    """The free-mail list changed: a worker puts every lead in its account again once this
+    transaction commits (leads named explicitly keep theirs), and the next sweep refreshes
+    the accounts they left or joined."""
+    transaction.on_commit(
+        lambda: enqueue("scoring.accounts_assign_all", fallback="run manage.py accounts_assign to move the leads")
+    )
 
 
 def account_rules_changed() -> None:

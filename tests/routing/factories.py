@@ -31,6 +31,7 @@ _mql_targets = importlib.import_module("reports.migrations.0003_mql_targets")
 _model_drafts = importlib.import_module("scoring.migrations.0025_model_drafts")
 _replay_runs = importlib.import_module("scoring.migrations.0026_replay_runs")
 _lead_imports = importlib.import_module("intake.migrations.0002_lead_imports")
+_accounts = importlib.import_module("scoring.migrations.0036_account_names_and_permissions")
 # Models that moved to intake since, their permissions with them.
 _to_intake = importlib.import_module("intake.migrations.0001_initial").MOVED
 
@@ -56,6 +57,7 @@ def group(name: str) -> Group:
         wanted += _model_drafts.MARKETING
         wanted += _replay_runs.MARKETING
         wanted += _lead_imports.MARKETING
+        wanted += _accounts.MARKETING
         wanted = [
             ("intake" if app == "scoring" and codename.split("_", 1)[1] in _to_intake else app, codename)
             for app, codename in wanted

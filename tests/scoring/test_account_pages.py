@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from intake.api_keys import api_key_issue
 from scoring import rules, services
-from scoring.models import Account, AccountEntry, AccountRule, Lead
+from scoring.models import Account, AccountEntry, AccountGroup, AccountRule, Lead
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +84,21 @@ def test_accounts_in_the_api_need_the_read_scope() -> None:
     other = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {writer}")
     assert other.get("/api/v1/accounts").status_code == 403
     assert Client(HTTP_HOST="localhost").get(f"/api/v1/accounts/{account.pk}").status_code in (401, 403)
+
+
+def test_the_api_gives_each_account_s_group_and_lists_a_group_s_accounts() -> None:
+    hot = AccountGroup.objects.create(key="hot", name="Hot", min_score=50)
+    account = acme()  # 57: hot
+    Account.objects.create(name="Cold Co", domain="cold.example")
+    reader = api_key_issue(name="BI", scopes=["leads:read"]).key
+    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {reader}")
+    assert api.get(f"/api/v1/accounts/{account.pk}").json()["group"] == {"key": "hot", "name": "Hot"}
+    listed = api.get("/api/v1/accounts").json()["results"]
+    assert [(a["name"], a["group"]) for a in listed] == [("Acme", {"key": "hot", "name": hot.name}), ("Cold Co", None)]
+    with CaptureQueriesContext(connection) as queries:
+        only_hot = api.get("/api/v1/accounts?group=hot")
+    assert [a["name"] for a in only_hot.json()["results"]] == ["Acme"]
+    assert len(queries) < 10
+    unknown = api.get("/api/v1/accounts?group=warm")
+    assert unknown.status_code == 400
+    assert unknown.json()["group"] == ["no account group has the key 'warm' (hot)"]

@@ -5,6 +5,7 @@ refreshed after scoring batches and recomputed nightly, writing nothing twice.""
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -139,3 +140,31 @@ def test_the_database_rolls_up_as_the_pure_function_does(
     assert got == {
         pk: pure.rollup(scores, method=method, top_n=top_n) for pk, scores in zip(ids, accounts, strict=True)
     }
+
+
+def test_a_sweep_claims_every_queue_row_of_an_account_at_once() -> None:
+    """A busy account is queued by many scoring batches: one refresh serves them all."""
+    set_rollup(pure.Rollup.SUM)
+    acme, initech = account_with([10, 20]), account_with([5], domain="initech.com")
+    StaleAccount.objects.all().delete()
+    StaleAccount.objects.bulk_create(StaleAccount(account=a) for a in (acme, initech, acme, acme))
+    with transaction.atomic():
+        assert account_services._stale_accounts_claim(1) == (1, [acme.pk])
+        assert list(StaleAccount.objects.values_list("account_id", flat=True)) == [initech.pk]
+        transaction.set_rollback(True)  # a refresh that fails leaves them queued
+    assert StaleAccount.objects.count() == 4
+    assert services.accounts_refresh_pending(batch_size=1) == 2
+    assert not StaleAccount.objects.exists()
+    assert (Account.objects.get(pk=acme.pk).lead_score, Account.objects.get(pk=initech.pk).lead_score) == (30, 5)
+    ledger_matches_cache()
+
+
+def test_the_nightly_recompute_leaves_the_sweep_nothing_for_the_accounts_it_recomputed() -> None:
+    set_rollup(pure.Rollup.SUM)
+    acme = account_with([10, 20])
+    assert StaleAccount.objects.filter(account=acme).exists()
+    assert services.accounts_rescore() == 1
+    assert not StaleAccount.objects.exists()
+    assert services.accounts_refresh_pending() == 0
+    assert Account.objects.get(pk=acme.pk).lead_score == 30
+    ledger_matches_cache()
