@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure
@@ -19,6 +20,7 @@ class AccountSettings(models.Model):
     """One row (id 1): how an account's leads' total scores make its lead score."""
 
     rollup = models.CharField(
+        verbose_name=_("roll-up"),
         max_length=20,
         choices=[
             (pure.Rollup.SUM.value, _("Sum of its leads' scores")),
@@ -28,7 +30,7 @@ class AccountSettings(models.Model):
         default=pure.Rollup.SUM.value,
     )
     top_n = models.PositiveSmallIntegerField(
-        "N",
+        _("N"),
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text=_("How many of the best leads the average reads."),
@@ -58,16 +60,28 @@ class AccountEntry(models.Model):
         RESCORE = "rescore", _("Nightly recompute")
         RULE = "rule", _("Account fit rule")
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="entries", db_index=False)
-    dimension = models.CharField(max_length=10, choices=Dimension.choices)
-    delta = models.IntegerField()
-    cause = models.CharField(max_length=20, choices=Cause.choices)
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.CASCADE, related_name="entries", db_index=False
+    )
+    dimension = models.CharField(verbose_name=_("dimension"), max_length=10, choices=Dimension.choices)
+    delta = models.IntegerField(
+        verbose_name=_("change"),
+    )
+    cause = models.CharField(verbose_name=_("cause"), max_length=20, choices=Cause.choices)
     # RESTRICT, as the lead ledger's rules: history keeps its rules (deactivate one instead).
     rule = models.ForeignKey(
-        "AccountRule", null=True, blank=True, on_delete=models.RESTRICT, related_name="entries", db_index=False
+        "AccountRule",
+        verbose_name=_("rule"),
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="entries",
+        db_index=False,
     )
-    note = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField()
+    note = models.CharField(verbose_name=_("note"), max_length=300, blank=True)
+    created_at = models.DateTimeField(
+        verbose_name=_("created at"),
+    )
 
     class Meta:
         verbose_name = _("account entry")
@@ -87,7 +101,9 @@ class StaleAccount(models.Model):
     update of the account row, which would make them wait on each other's accounts), and
     deleted by the refresh that reads it."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
 
     class Meta:
         verbose_name = _("stale account")
@@ -103,24 +119,33 @@ class AccountRule(models.Model):
     country, custom attributes) meet its conditions, tested with scoring's own operators
     (scoring.rules). Its points go to the account ledger with the rule as their cause."""
 
-    name = models.CharField(max_length=200)
-    points = models.IntegerField(help_text="Negative to subtract.")
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    points = models.IntegerField(verbose_name=_("points"), help_text=_("Negative to subtract."))
     match = models.CharField(
+        verbose_name=_("match"),
         max_length=3,
-        choices=[(rules.Match.ALL.value, "All conditions"), (rules.Match.ANY.value, "Any condition")],
+        choices=[(rules.Match.ALL.value, _("All conditions")), (rules.Match.ANY.value, _("Any condition"))],
         default=rules.Match.ALL.value,
     )
     conditions = models.JSONField(
+        verbose_name=_("conditions"),
         default=list,
-        help_text='A list of {"field": …, "operator": …, "value": …}, e.g. '
-        '[{"field": "industry", "operator": "one_of", "value": ["Retail", "Toys"]}]. Fields: '
-        + ", ".join(pure.ACCOUNT_FIELDS)
-        + ", or attributes.<name>; operators: "
-        + ", ".join(op.value for op in rules.Operator)
-        + ".",
+        help_text=format_lazy(
+            _(
+                'A list of {{"field": …, "operator": …, "value": …}}, e.g. [{{"field": "industry", "operator": '
+                '"one_of", "value": ["Retail", "Toys"]}}]. Fields: {fields}, or attributes.<name>; operators: '
+                "{operators}."
+            ),
+            fields=", ".join(pure.ACCOUNT_FIELDS),
+            operators=", ".join(op.value for op in rules.Operator),
+        ),
     )
-    active = models.BooleanField(default=True, help_text="Deactivate rather than delete: the ledger keeps its rules.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(
+        verbose_name=_("active"),
+        default=True,
+        help_text=_("Deactivate rather than delete: the ledger keeps its rules."),
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("account rule")

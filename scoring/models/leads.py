@@ -30,26 +30,38 @@ class Account(models.Model):
     or by its id in another system (``external_id``) when the API names it; scoring's
     services (scoring.services.accounts) keep the membership."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(verbose_name=_("name"), max_length=200)
     # NULL, not "", when unknown (an account known only by its external id): unique ignores NULLs.
     domain = models.CharField(
-        max_length=253, unique=True, null=True, blank=True, help_text=_("Leads with email at this domain belong here.")
+        verbose_name=_("domain"),
+        max_length=253,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("Leads with email at this domain belong here."),
     )
     external_id = models.CharField(
+        verbose_name=_("external id"),
         max_length=200,
         unique=True,
         null=True,
         blank=True,
         help_text=_("The company's id in another system (a CRM): the API's account_id on a lead."),
     )
-    industry = models.CharField(max_length=100, blank=True)
-    company_size = models.PositiveIntegerField(null=True, blank=True)
-    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
-    country = models.CharField(max_length=100, blank=True)
+    industry = models.CharField(verbose_name=_("industry"), max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(verbose_name=_("company size"), null=True, blank=True)
+    annual_revenue = models.DecimalField(
+        verbose_name=_("annual revenue"), max_digits=16, decimal_places=2, null=True, blank=True
+    )
+    country = models.CharField(verbose_name=_("country"), max_length=100, blank=True)
     attributes = models.JSONField(
-        default=dict, blank=True, help_text=_("Custom attributes, read by account fit rules as attributes.<name>.")
+        verbose_name=_("attributes"),
+        default=dict,
+        blank=True,
+        help_text=_("Custom attributes, read by account fit rules as attributes.<name>."),
     )
     time_zone = models.CharField(
+        verbose_name=_("time zone"),
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
@@ -57,13 +69,21 @@ class Account(models.Model):
     )
     # Cached sums of the account ledger (scoring.models.AccountEntry), by dimension; only
     # scoring.services.accounts writes them, with the ledger rows, holding the row lock.
-    lead_score = models.IntegerField(default=0, editable=False, help_text=_("Its leads' scores, rolled up."))
-    fit_score = models.IntegerField(default=0, editable=False, help_text=_("From the account fit rules."))
+    lead_score = models.IntegerField(
+        verbose_name=_("lead score"), default=0, editable=False, help_text=_("Its leads' scores, rolled up.")
+    )
+    fit_score = models.IntegerField(
+        verbose_name=_("fit score"), default=0, editable=False, help_text=_("From the account fit rules.")
+    )
     total_score = models.GeneratedField(
-        expression=F("lead_score") + F("fit_score"), output_field=models.IntegerField(), db_persist=True
+        verbose_name=_("total score"),
+        expression=F("lead_score") + F("fit_score"),
+        output_field=models.IntegerField(),
+        db_persist=True,
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -74,6 +94,7 @@ class Account(models.Model):
     # The account group its total is in (with hysteresis), kept with the cached scores.
     group = models.ForeignKey(
         "scoring.AccountGroup",
+        verbose_name=_("group"),
         null=True,
         blank=True,
         editable=False,
@@ -81,7 +102,7 @@ class Account(models.Model):
         related_name="accounts",
         db_index=False,
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("account")

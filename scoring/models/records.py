@@ -100,7 +100,9 @@ class FreeMailDomain(models.Model):
     usual providers (scoring's migration 0029); marketers edit the list in the admin, and
     ``manage.py accounts_assign`` moves existing leads after a change."""
 
-    domain = models.CharField(max_length=253, unique=True, help_text="Lower case, without '@': e.g. gmail.com.")
+    domain = models.CharField(
+        verbose_name=_("domain"), max_length=253, unique=True, help_text=_("Lower case, without '@': e.g. gmail.com.")
+    )
 
     class Meta:
         verbose_name_plural = _("free-mail domains")

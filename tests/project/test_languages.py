@@ -207,18 +207,12 @@ def test_the_admin_names_leadflow_s_models_in_spanish(admin_user: User) -> None:
     assert "scoring rule" not in add.lower()
 
 
-# Accounts' own models are named in their own change; every other model of Leadflow's is.
-NAMED_ELSEWHERE = {"Account", "AccountSettings", "AccountRule", "AccountEntry", "StaleAccount", "FreeMailDomain"}
-
-
 def test_every_field_of_leadflow_s_models_is_named_and_explained_through_gettext() -> None:
     """The admin's forms, list columns and filters print a field's verbose name and help
     text: a name made from the attribute's name ('occurred at') stays English."""
     unnamed = []
     for app in ["scoring", "routing", "nurture", "intake", "reports", "people"]:
         for model in django_apps.get_app_config(app).get_models():
-            if model.__name__ in NAMED_ELSEWHERE:
-                continue
             for field in [*model._meta.fields, *model._meta.many_to_many]:
                 if field.auto_created:
                     continue
