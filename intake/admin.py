@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from intake import tracking
@@ -60,7 +61,9 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         obj.pk, obj.prefix = issued.api_key.pk, issued.api_key.prefix
         self.message_user(
             request,
-            f"API key for {obj.name}: {issued.key} — copy it now; it is not shown again.",
+            gettext("API key for {name}: {key} — copy it now; it is not shown again.").format(
+                name=obj.name, key=issued.key
+            ),
             messages.WARNING,
         )
 

@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from intake import imports
@@ -22,6 +24,7 @@ from intake.imports import mapping as mappings
 from intake.imports.reading import table_read
 from intake.imports.services import columns_check, upload_max_bytes
 from intake.models import LeadImport
+from scoring import localized
 
 _FORM_FIELD = {  # where a mapping built from the form's fields is wrong: the form field to name
     "key": "key_column",
@@ -48,14 +51,14 @@ class LeadImportForm(forms.Form):
     )
     key_field = forms.ChoiceField(
         label=_("The key is"),
-        choices=[("email", "an email address"), ("external_id", "an id from another system")],
+        choices=[("email", _("an email address")), ("external_id", _("an id from another system"))],
         required=False,
     )
     columns = forms.CharField(
         label=_("Columns onto lead fields"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "First Name: first_name\nCity: city"}),
-        help_text=f"One a line, column: field. Fields: {', '.join(mappings.FIELDS)}.",
+        help_text=format_lazy(_("One a line, column: field. Fields: {fields}."), fields=", ".join(mappings.FIELDS)),
     )
     attributes = forms.CharField(
         label=_("Columns kept as custom attributes"),
@@ -78,7 +81,9 @@ class LeadImportForm(forms.Form):
     def clean_csv_file(self) -> Any:
         upload = self.cleaned_data["csv_file"]
         if upload.size > upload_max_bytes():
-            raise forms.ValidationError(f"The file is larger than {upload_max_bytes() // (1024 * 1024)} MB.")
+            raise forms.ValidationError(
+                gettext("The file is larger than {size} MB.").format(size=upload_max_bytes() // (1024 * 1024))
+            )
         return upload
 
     def clean(self) -> dict[str, Any]:
@@ -204,11 +209,13 @@ class LeadImportAdmin(admin.ModelAdmin[LeadImport]):
     @admin.display(description=_("Progress"))
     def progress(self, obj: LeadImport) -> SafeString:
         return format_html(
-            '<progress max="100" value="{}"></progress> {}% ({} of {} rows)',
+            '<progress max="100" value="{}"></progress> {}',
             obj.percent,
-            obj.percent,
-            obj.done_rows,
-            obj.total_rows,
+            gettext("{percent} ({done} of {total} rows)").format(
+                percent=localized.percent(obj.percent, 0),
+                done=localized.number(obj.done_rows),
+                total=localized.number(obj.total_rows),
+            ),
         )
 
     def save_model(self, request: HttpRequest, obj: LeadImport, form: Any, change: bool) -> None:
@@ -225,7 +232,9 @@ class LeadImportAdmin(admin.ModelAdmin[LeadImport]):
 
     def response_add(self, request: HttpRequest, obj: LeadImport, post_url_continue: str | None = None) -> Any:
         # To the import's own page, where its progress shows.
-        self.message_user(request, f"Importing {obj.file_name}: the page follows its progress.")
+        self.message_user(
+            request, gettext("Importing {file}: the page follows its progress.").format(file=obj.file_name)
+        )
         return HttpResponseRedirect(reverse("admin:intake_leadimport_change", args=[obj.pk]))
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

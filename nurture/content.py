@@ -27,6 +27,7 @@ from django.core import signing
 from django.template import Context, Engine, Template
 from django.template.base import Origin
 from django.urls import reverse
+from django.utils import translation
 from django.utils.safestring import mark_safe
 
 from nurture import links
@@ -53,7 +54,12 @@ STEP_ORIGIN = Origin(name="<nurture step>", template_name="step")
 def engine() -> Engine:
     """The engine for emails: the project's template folders, no request context,
     debug on so syntax errors carry their line."""
-    return Engine(dirs=[str(settings.BASE_DIR / "templates")], debug=True, autoescape=True)
+    return Engine(
+        dirs=[str(settings.BASE_DIR / "templates")],
+        debug=True,
+        autoescape=True,
+        libraries={"i18n": "django.templatetags.i18n"},
+    )
 
 
 @dataclass(frozen=True)
@@ -176,24 +182,32 @@ def render(
     sequence: Mapping[str, Any],
     unsubscribe: str,
     tracking: Tracking | None,
+    language: str = "",
 ) -> Message:
     """Render one message. ``tracking`` None (previews) leaves links and pixel out.
+    Leadflow's own words (the footer's unsubscribe line) are in ``language``, the
+    language the step's content is written in (empty: the site's).
 
     Raises whatever a template raises while rendering (a filter's error…).
     """
     context = {"lead": lead, "step": step, "sequence": sequence, "unsubscribe_url": unsubscribe}
     subject = _SPACES.sub(" ", compiled.subject.render(Context(context, autoescape=False))).strip()
     text_body = compiled.text.render(Context(context, autoescape=False))
-    text = (
-        engine()
-        .get_template("nurture/email/base.txt")
-        .render(Context({**context, "body": text_body}, autoescape=False))
-    )
+    words = language_code(language) or site_language()
+    with translation.override(words):
+        text = (
+            engine()
+            .get_template("nurture/email/base.txt")
+            .render(Context({**context, "body": text_body}, autoescape=False))
+        )
     html_message: str | None = None
     if compiled.html is not None:
         body = compiled.html.render(Context(context))
         layout = engine().get_template("nurture/email/base.html")
-        html_message = layout.render(Context({**context, "subject": subject, "body": mark_safe(body)}))  # noqa: S308
+        with translation.override(words):
+            html_message = layout.render(
+                Context({**context, "subject": subject, "body": mark_safe(body), "language": words})  # noqa: S308
+            )
         if tracking is not None:
             html_message = track_html(html_message, tracking=tracking, unsubscribe=unsubscribe)
     headers = {

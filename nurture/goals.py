@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from scoring.event_types import gettext_noop
+
 
 class ExitReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
@@ -23,16 +25,29 @@ class ExitReason(StrEnum):
 
 
 EXIT_REASON_LABELS: dict[ExitReason, str] = {
-    ExitReason.UNSUBSCRIBED: "unsubscribed",
-    ExitReason.CONVERTED: "converted (became a customer)",
-    ExitReason.ROUTED_TO_SALES: "routed to sales",
-    ExitReason.REACHED_GROUP: "reached the goal score group",
-    ExitReason.LEFT_GROUP: "left the score group",
-    ExitReason.BOUNCED: "bounced",
-    ExitReason.PERMANENT_FAILURE: "permanent failure",
-    ExitReason.MANUAL: "exited by hand",
-    ExitReason.RESTARTED: "restarted (enrolled again)",
+    ExitReason.UNSUBSCRIBED: gettext_noop("unsubscribed"),
+    ExitReason.CONVERTED: gettext_noop("converted (became a customer)"),
+    ExitReason.ROUTED_TO_SALES: gettext_noop("routed to sales"),
+    ExitReason.REACHED_GROUP: gettext_noop("reached the goal score group"),
+    ExitReason.LEFT_GROUP: gettext_noop("left the score group"),
+    ExitReason.BOUNCED: gettext_noop("bounced"),
+    ExitReason.PERMANENT_FAILURE: gettext_noop("permanent failure"),
+    ExitReason.MANUAL: gettext_noop("exited by hand"),
+    ExitReason.RESTARTED: gettext_noop("restarted (enrolled again)"),
 }
+
+# Why a lead may not start a sequence. They stay English where programs read them (the
+# API's enrolment answer, logs); a person's summary translates them (nurture.services).
+UNSUBSCRIBED = gettext_noop("unsubscribed")
+NO_EMAIL = gettext_noop("no email address")
+EMAIL_BOUNCED = gettext_noop("email address bounced")
+SEQUENCE_INACTIVE = gettext_noop("sequence inactive")
+NO_STEPS = gettext_noop("sequence has no steps")
+MEETS_EXIT_GOAL = gettext_noop("already meets an exit goal: {goal}")
+ENROLLED_ONCE = gettext_noop("already enrolled once (re-enrollment: never)")
+ALREADY_ENROLLED = gettext_noop("already enrolled")
+NO_LEAD = gettext_noop("lead no longer exists")
+SUPPRESSED = gettext_noop("suppressed")
 
 # Lifecycle stages (scoring.models.LifecycleStage values) that mean sales has the lead.
 SALES_STAGES = frozenset({"sql", "opportunity"})
@@ -125,20 +140,20 @@ def enrollment_decision(
 ) -> Decision:
     """May the lead start the sequence now? Consent and deliverability first, then the policy."""
     if lead.unsubscribed:
-        return Decision(False, refusal="unsubscribed")
+        return Decision(False, refusal=UNSUBSCRIBED)
     if not has_email:
-        return Decision(False, refusal="no email address")
+        return Decision(False, refusal=NO_EMAIL)
     if history.address_bounced:
-        return Decision(False, refusal="email address bounced")
+        return Decision(False, refusal=EMAIL_BOUNCED)
     if not sequence_active:
-        return Decision(False, refusal="sequence inactive")
+        return Decision(False, refusal=SEQUENCE_INACTIVE)
     if not has_steps:
-        return Decision(False, refusal="sequence has no steps")
+        return Decision(False, refusal=NO_STEPS)
     reason = exit_reason(goals, lead)
     if reason is not None:
-        return Decision(False, refusal=f"already meets an exit goal: {EXIT_REASON_LABELS[reason]}")
+        return Decision(False, refusal=MEETS_EXIT_GOAL.format(goal=EXIT_REASON_LABELS[reason]))
     if policy is ReenrollPolicy.NEVER and (history.has_open or history.has_ended):
-        return Decision(False, refusal="already enrolled once (re-enrollment: never)")
+        return Decision(False, refusal=ENROLLED_ONCE)
     if policy is ReenrollPolicy.AFTER_ENDED and history.has_open:
-        return Decision(False, refusal="already enrolled")
+        return Decision(False, refusal=ALREADY_ENROLLED)
     return Decision(True, close_open=history.has_open)

@@ -14,7 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from nurture import content, goals, timing
 from scoring.models import Lead, ScoreGroup
 
-EXIT_REASON_CHOICES = [(reason.value, goals.EXIT_REASON_LABELS[reason]) for reason in goals.ExitReason]
+# The labels are marked in nurture.goals (pure) and translated here, for the admin.
+EXIT_REASON_CHOICES = [(reason.value, _(goals.EXIT_REASON_LABELS[reason])) for reason in goals.ExitReason]
 
 
 def _all_weekdays() -> list[int]:

@@ -3,10 +3,10 @@ ended, and each email sent."""
 
 from __future__ import annotations
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from nurture.models import Delivery, Enrollment
-from scoring import timeline
+from scoring import localized, timeline
 from scoring.timeline import Event, Source, Window
 
 
@@ -59,8 +59,10 @@ def _deliveries(window: Window) -> list[Event]:
     )
     events = []
     for row in rows:
-        detail = gettext("{status} · {opens} open(s), {clicks} click(s)").format(
-            status=row.get_status_display(), opens=row.opens, clicks=row.clicks
+        opens = ngettext("{count} open", "{count} opens", row.opens).format(count=localized.number(row.opens))
+        clicks = ngettext("{count} click", "{count} clicks", row.clicks).format(count=localized.number(row.clicks))
+        detail = gettext("{status} · {opens}, {clicks}").format(
+            status=row.get_status_display(), opens=opens, clicks=clicks
         )
         if row.error:
             detail += f" · {row.error[:200]}"

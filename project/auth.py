@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
 
 TOO_MANY_REQUESTS = 429
 
@@ -24,6 +25,6 @@ def lockout_response(
         "cooloff_minutes": round(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
     }
     if request.path.startswith(reverse("admin:index")):
-        context.update(admin.site.each_context(request), title="Too many failed logins")
+        context.update(admin.site.each_context(request), title=gettext("Too many failed logins"))
         return render(request, "admin/locked_out.html", context, status=TOO_MANY_REQUESTS)
     return render(request, "registration/locked_out.html", context, status=TOO_MANY_REQUESTS)

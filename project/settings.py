@@ -191,6 +191,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = env_str("LEADFLOW_LANGUAGE", "en")
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# How each language writes numbers and dates (Leadflow's changes to Django's own).
+# Figures a person reads go through scoring.localized, which groups thousands; the
+# thousands separator stays off for every other number a template writes (ids in links
+# and forms, page numbers), so those never read "1.234".
+FORMAT_MODULE_PATH = ["project.formats"]
 if LANGUAGE_CODE not in dict(LANGUAGES):
     raise ImproperlyConfigured(f"LEADFLOW_LANGUAGE: {LANGUAGE_CODE!r} is not one of {', '.join(dict(LANGUAGES))}")
 TIME_ZONE = env_str("LEADFLOW_TIME_ZONE", "UTC")

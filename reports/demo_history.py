@@ -131,12 +131,19 @@ def reps_ensure(team: Team) -> list[int]:
     return users
 
 
-def demo_history_load(*, leads: int, days: int, seed: int, log: Callable[[str], None] | None = None) -> DemoSummary:
-    """Play the history of ``leads`` leads over the last ``days`` days (to yesterday)."""
+def demo_history_load(
+    *, leads: int, days: int, seed: int, language: str = "", log: Callable[[str], None] | None = None
+) -> DemoSummary:
+    """Play the history of ``leads`` leads over the last ``days`` days (to yesterday).
+    What people wrote in it (webinar titles, survey answers, the shoppers' reasons and
+    notes) is in ``language`` ("en" or "es"; empty: the site's, ``LEADFLOW_LANGUAGE``)."""
     if leads < 1:
         raise DemoRefused("leads: give at least 1")
     if not 1 <= days <= 3650:
         raise DemoRefused("days: give 1 to 3650")
+    words = plan.WORDS.get((language or settings.LANGUAGE_CODE)[:2].lower())
+    if words is None:
+        raise DemoRefused(f"language: give one of {', '.join(plan.WORDS)}, not {language!r}")
     team = toy_store_check()
     started = clock.monotonic()
     before = counts()
@@ -144,7 +151,7 @@ def demo_history_load(*, leads: int, days: int, seed: int, log: Callable[[str], 
     reps_ensure(team)
     first = timezone.localdate() - timedelta(days=days)
     weights = plan.arrival_weights(days, first_weekday=first.weekday())
-    plans = [plan.lead_plan(seed=seed, number=n, days=days, weights=weights) for n in range(1, leads + 1)]
+    plans = [plan.lead_plan(seed=seed, number=n, days=days, weights=weights, words=words) for n in range(1, leads + 1)]
     arriving: dict[int, list[plan.PlannedLead]] = defaultdict(list)
     happening: dict[int, list[tuple[plan.PlannedLead, plan.PlannedEvent]]] = defaultdict(list)
     for lead in plans:
@@ -160,6 +167,7 @@ def demo_history_load(*, leads: int, days: int, seed: int, log: Callable[[str], 
         with transaction.atomic():
             _day_play(
                 seed=seed,
+                words=words,
                 at=_clock(day),
                 arriving=arriving[k],
                 happening=happening[k],
@@ -196,6 +204,7 @@ _clock = _Clock
 def _day_play(
     *,
     seed: int,
+    words: plan.Words,
     at: _Clock,
     arriving: list[plan.PlannedLead],
     happening: list[tuple[plan.PlannedLead, plan.PlannedEvent]],
@@ -207,7 +216,7 @@ def _day_play(
     if not DecayRun.objects.filter(day=at.day).exists():
         scoring.leads_decay(today=at.day, now=at(NIGHT))
     routing.transitions_route(now=at(NIGHT))
-    _sales_work(seed=seed, today=at.day, at=at)
+    _sales_work(seed=seed, words=words, today=at.day, at=at)
     routing.transitions_route(now=at(SALES + 3600))
     responses = _nurture_send(seed=seed, now=at(SENDING), activity=activity, mail=mail)
     while routing.notifications_send(now=at(SENDING), email_connection=mail):
@@ -289,7 +298,7 @@ def _nurture_send(*, seed: int, now: datetime, activity: dict[int, str], mail: B
     return events
 
 
-def _sales_work(*, seed: int, today: date, at: Callable[[int], datetime]) -> None:
+def _sales_work(*, seed: int, words: plan.Words, today: date, at: Callable[[int], datetime]) -> None:
     """The personal shoppers' morning: each open item of a demo lead moves on as its plan
     says, through the sales queue's own actions (claim, accept or reject, qualify or
     disqualify, won or lost)."""
@@ -307,7 +316,7 @@ def _sales_work(*, seed: int, today: date, at: Callable[[int], datetime]) -> Non
         visits[item.lead_id] += 1
         if number is None or item.status in QueueItem.CLOSED_STATUSES or item.owner is None:
             continue
-        steps = plan.sales_plan(seed=seed, number=number, visit=visit, order=order)
+        steps = plan.sales_plan(seed=seed, number=number, visit=visit, order=order, words=words)
         entered = timezone.localtime(item.entered_at, tz).date()
         claim_day = entered + timedelta(days=steps.claim_after)
         decide_day = claim_day + timedelta(days=steps.decision_after)

@@ -48,11 +48,6 @@ _PAGES = ("/", "/toys/puzzles", "/toys/board-games", "/toys/stem", "/blog/wooden
 _NEWSLETTERS = ("newsletter-weekly", "newsletter-new-arrivals", "newsletter-events")
 _FORMS = ("newsletter-signup", "contact", "birthday-club", "workshop-signup")
 _DOWNLOADS = ("catalogue-2026.pdf", "25-activities.pdf", "gift-guide-by-age.pdf")
-_WEBINARS = ("Choosing STEM kits that last", "Board games for the classroom")
-_SURVEY = (
-    ("Who do you buy for?", ("my children", "my classroom", "my collection", "gifts")),
-    ("What would bring you to the shop?", ("workshops", "offers", "new arrivals", "advice")),
-)
 _NETWORKS = ("instagram", "facebook", "tiktok")
 
 _FIRST = (
@@ -80,31 +75,94 @@ _GOOD_GOALS = ("gifts for children", "classroom", "collecting")
 _OTHER_GOALS = ("resale", "just browsing")
 _SCHOOLS = ("Escuela Juan Rafael Mora", "Colegio Monterrey", "Escuela República de Chile", "Kinder Arcoíris")
 
-# What a personal shopper writes when turning a lead down, or losing it.
-REJECT_REASONS = (
-    "Wrong contact details",
-    "Already buys from another shop under contract",
-    "A student project, not a buyer",
-    "Duplicate of a lead already being served",
+
+@dataclass(frozen=True)
+class Words:
+    """What people wrote in the history, in one language: webinar titles, survey questions
+    and answers, the personal shoppers' reasons and BANT notes. Every language has as many
+    of each, in the same order, so a seed picks the same one in each: two histories of one
+    seed differ only in their words. (Lead fields the rules test, such as interests, are
+    data the store's forms send, and the same in every language.)"""
+
+    webinars: tuple[str, ...]
+    survey: tuple[tuple[str, tuple[str, ...]], ...]
+    reject_reasons: tuple[str, ...]
+    disqualify_reasons: tuple[str, ...]
+    lost_reasons: tuple[str, ...]
+    bant: dict[str, tuple[str, ...]]
+
+
+ENGLISH = Words(
+    webinars=("Choosing STEM kits that last", "Board games for the classroom"),
+    survey=(
+        ("Who do you buy for?", ("my children", "my classroom", "my collection", "gifts")),
+        ("What would bring you to the shop?", ("workshops", "offers", "new arrivals", "advice")),
+    ),
+    reject_reasons=(
+        "Wrong contact details",
+        "Already buys from another shop under contract",
+        "A student project, not a buyer",
+        "Duplicate of a lead already being served",
+    ),
+    disqualify_reasons=(
+        "Budget: no toy budget until next year",
+        "Authority: the school's purchasing office decides, not this contact",
+        "Need: looking for video games, which the shop does not sell",
+        "Timeline: buying only for next holiday season",
+    ),
+    lost_reasons=(
+        "Bought online elsewhere, cheaper",
+        "Went quiet after the quote",
+        "Chose a smaller gift than offered",
+        "Moved out of the city",
+    ),
+    bant={
+        "budget": ("About $80 a month on toys", "$300 for the classroom this term", "Up to $150 for a birthday"),
+        "authority": ("Buys for the family", "Head teacher, decides the classroom budget", "Collector, buys alone"),
+        "need": ("Gifts for two children, 4 and 7", "STEM kits for 25 pupils", "Rare puzzles for a collection"),
+        "timeline": ("Before the holidays", "This month", "Within two weeks"),
+    },
 )
-DISQUALIFY_REASONS = (
-    "Budget: no toy budget until next year",
-    "Authority: the school's purchasing office decides, not this contact",
-    "Need: looking for video games, which the shop does not sell",
-    "Timeline: buying only for next holiday season",
+SPANISH = Words(
+    webinars=("Cómo elegir kits STEM que duren", "Juegos de mesa para el aula"),
+    survey=(
+        ("¿Para quién compra?", ("mis hijos", "mi aula", "mi colección", "regalos")),
+        ("¿Qué le traería a la tienda?", ("talleres", "ofertas", "novedades", "consejos")),
+    ),
+    reject_reasons=(
+        "Datos de contacto equivocados",
+        "Ya compra en otra tienda con contrato",
+        "Un proyecto de estudiante, no un comprador",
+        "Duplicado de un lead que ya se atiende",
+    ),
+    disqualify_reasons=(
+        "Presupuesto: sin presupuesto para juguetes hasta el año que viene",
+        "Autoridad: decide la oficina de compras de la escuela, no este contacto",
+        "Necesidad: busca videojuegos, que la tienda no vende",
+        "Plazo: solo compra para la próxima temporada navideña",
+    ),
+    lost_reasons=(
+        "Compró más barato en línea en otro sitio",
+        "Dejó de responder tras la cotización",
+        "Eligió un regalo más pequeño que el ofrecido",
+        "Se mudó fuera de la ciudad",
+    ),
+    bant={
+        "budget": ("Unos $80 al mes en juguetes", "$300 para el aula este trimestre", "Hasta $150 para un cumpleaños"),
+        "authority": (
+            "Compra para la familia",
+            "Directora, decide el presupuesto del aula",
+            "Coleccionista, compra solo",
+        ),
+        "need": (
+            "Regalos para dos niños, de 4 y 7 años",
+            "Kits STEM para 25 alumnos",
+            "Rompecabezas raros para una colección",
+        ),
+        "timeline": ("Antes de las fiestas", "Este mes", "En dos semanas"),
+    },
 )
-LOST_REASONS = (
-    "Bought online elsewhere, cheaper",
-    "Went quiet after the quote",
-    "Chose a smaller gift than offered",
-    "Moved out of the city",
-)
-BANT = {
-    "budget": ("About $80 a month on toys", "$300 for the classroom this term", "Up to $150 for a birthday"),
-    "authority": ("Buys for the family", "Head teacher, decides the classroom budget", "Collector, buys alone"),
-    "need": ("Gifts for two children, 4 and 7", "STEM kits for 25 pupils", "Rare puzzles for a collection"),
-    "timeline": ("Before the holidays", "This month", "Within two weeks"),
-}
+WORDS = {"en": ENGLISH, "es": SPANISH}
 
 GOLDEN = 0.6180339887498949
 
@@ -151,7 +209,9 @@ def arrival_weights(days: int, *, first_weekday: int = 0) -> list[float]:
     ]
 
 
-def lead_plan(*, seed: int, number: int, days: int, weights: list[float] | None = None) -> PlannedLead:
+def lead_plan(
+    *, seed: int, number: int, days: int, weights: list[float] | None = None, words: Words = ENGLISH
+) -> PlannedLead:
     """Lead ``number`` of the history: who it is, when it arrives and what it does."""
     rng = _rng(seed, "lead", number)
     quality = rng.random()  # good fit and engagement go together, loosely
@@ -179,7 +239,7 @@ def lead_plan(*, seed: int, number: int, days: int, weights: list[float] | None 
     ext = external_id(number)
     email = f"{_ascii(first)}.{_ascii(last)}.{number}@example.com".lower()
     arrival = rng.choices(range(days), weights=weights or arrival_weights(days))[0]
-    events = _events_plan(rng, ext=ext, activity=activity, arrival=arrival, days=days)
+    events = _events_plan(rng, ext=ext, activity=activity, arrival=arrival, days=days, words=words)
     return PlannedLead(number, ext, email, fields, arrival, activity, events)
 
 
@@ -187,7 +247,9 @@ def _ascii(name: str) -> str:
     return name.translate(str.maketrans("áéíóúñÁÉÍÓÚÑ", "aeiounAEIOUN"))
 
 
-def _events_plan(rng: random.Random, *, ext: str, activity: str, arrival: int, days: int) -> tuple[PlannedEvent, ...]:
+def _events_plan(
+    rng: random.Random, *, ext: str, activity: str, arrival: int, days: int, words: Words
+) -> tuple[PlannedEvent, ...]:
     """The lead's sessions: days with a burst of activity, the first on its arrival (it signs
     up through a form), the next after gaps whose mean depends on how engaged it is."""
     sessions = rng.randint(*_SESSIONS[activity])
@@ -208,11 +270,11 @@ def _events_plan(rng: random.Random, *, ext: str, activity: str, arrival: int, d
         for kind in kinds:
             start = min(start + rng.randint(20, 900), 23 * 3600)
             key = f"{ext}-{len(events):03d}"
-            events.append(PlannedEvent(key, day, start, kind, _properties(rng, kind, first=n == 0)))
+            events.append(PlannedEvent(key, day, start, kind, _properties(rng, kind, first=n == 0, words=words)))
     return tuple(events)
 
 
-def _properties(rng: random.Random, kind: str, *, first: bool) -> dict[str, Any]:
+def _properties(rng: random.Random, kind: str, *, first: bool, words: Words) -> dict[str, Any]:
     if kind == "page_view":
         url = rng.choice(_LANDING) if rng.random() < 0.5 else rng.choice(_PAGES)
         return {"url": f"https://toys.example{url}", "seconds_on_page": rng.randint(5, 240)}
@@ -226,9 +288,9 @@ def _properties(rng: random.Random, kind: str, *, first: bool) -> dict[str, Any]
     if kind == "download":
         return {"file": rng.choice(_DOWNLOADS)}
     if kind == "webinar":
-        return {"title": rng.choice(_WEBINARS), "minutes_watched": rng.randint(5, 55)}
+        return {"title": rng.choice(words.webinars), "minutes_watched": rng.randint(5, 55)}
     if kind == "survey_answer":
-        question, answers = rng.choice(_SURVEY)
+        question, answers = rng.choice(words.survey)
         return {"question": question, "answer": rng.choice(answers)}
     return {"network": rng.choice(_NETWORKS), "sentiment": rng.choice(("positive", "positive", "neutral"))}
 
@@ -263,24 +325,24 @@ class SalesPlan:
     lost_reason: str
 
 
-def sales_plan(*, seed: int, number: int, visit: int, order: int) -> SalesPlan:
+def sales_plan(*, seed: int, number: int, visit: int, order: int, words: Words = ENGLISH) -> SalesPlan:
     """The plan for lead ``number``'s ``visit``-th queue item (0 first), the ``order``-th
     item of the history. Rejections and disqualifications are spread evenly over the
     items in order (a low-discrepancy sequence), so even a small history has each kind."""
     rng = _rng(seed, "item", number, visit)
     path = (order * GOLDEN + _rng(seed, "path").random()) % 1.0
-    rejected = rng.choice(REJECT_REASONS) if path < 0.14 else ""
-    disqualified = rng.choice(DISQUALIFY_REASONS) if 0.14 <= path < 0.32 else ""
+    rejected = rng.choice(words.reject_reasons) if path < 0.14 else ""
+    disqualified = rng.choice(words.disqualify_reasons) if 0.14 <= path < 0.32 else ""
     return SalesPlan(
         claim_after=rng.choice((0, 0, 1, 1, 2)),
         decision_after=rng.choice((0, 0, 1)),
         rejected=rejected,
         qualify_after=rng.randint(1, 3),
         disqualified=disqualified,
-        bant={name: rng.choice(values) for name, values in BANT.items()},
+        bant={name: rng.choice(values) for name, values in words.bant.items()},
         close_after=rng.randint(1, 6),
         close_draw=rng.random(),
-        lost_reason=rng.choice(LOST_REASONS),
+        lost_reason=rng.choice(words.lost_reasons),
     )
 
 

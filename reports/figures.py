@@ -1,6 +1,7 @@
 """The arithmetic of the reports, and how their figures are written: medians, rates,
 lift, the fit and engagement bands. Pure: no Django. The page and the CSV write every
-figure with these functions, so the two always say the same."""
+figure with these functions, so the two always say the same: each is a ``Figure``, the
+CSV's text ("33.3%"), which the page writes in the reader's language ("33,3 %")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+
+from scoring import figure
 
 NONE = "\u2014"  # a figure that has no value (a rate of nothing, a median of no times): an em dash
 EN_DASH = "\u2013"
@@ -66,7 +69,7 @@ def rate(part: int, whole: int) -> float | None:
 def percent(part: int, whole: int) -> str:
     """``part`` of ``whole`` as a percentage with one decimal, e.g. "33.3%"."""
     value = rate(part, whole)
-    return NONE if value is None else f"{100 * value:.1f}%"
+    return NONE if value is None else figure.percentage(100 * value)
 
 
 def lift(rate_with: float | None, rate_without: float | None) -> float | None:
@@ -77,14 +80,14 @@ def lift(rate_with: float | None, rate_without: float | None) -> float | None:
 
 
 def times(value: float | None) -> str:
-    return NONE if value is None else f"{TIMES}{value:.2f}"
+    return NONE if value is None else figure.times(value)
 
 
 def hours(seconds: float | None) -> str:
     """A duration in seconds, in hours with one decimal, e.g. "1.5"."""
     if seconds is None:
         return NONE
-    return f"{seconds / 3600:.1f}"
+    return figure.decimal(seconds / 3600, 1)
 
 
 def heat(value: float | None, top: float | None) -> int:
@@ -99,7 +102,7 @@ def heat(value: float | None, top: float | None) -> int:
 
 def money(value: Decimal | None) -> str:
     """An amount with two decimals, e.g. "1200.50"; no value: a dash."""
-    return NONE if value is None else f"{value.quantize(CENT, rounding=ROUND_HALF_UP)}"
+    return NONE if value is None else figure.decimal(value.quantize(CENT, rounding=ROUND_HALF_UP), 2)
 
 
 def money_per(amount: Decimal | None, count: int) -> str:
@@ -114,4 +117,4 @@ def return_on_cost(revenue: Decimal, cost: Decimal | None) -> float | None:
 
 def percent_of(value: float | None) -> str:
     """A ratio as a percentage with one decimal, e.g. 1.5 as "150.0%"; None: a dash."""
-    return NONE if value is None else f"{100 * value:.1f}%"
+    return NONE if value is None else figure.percentage(100 * value)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from nurture.models import Sequence
 from routing.models import Team
@@ -71,7 +71,9 @@ def _date(value: str, name: str, errors: dict[str, str]) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        errors[name] = f"'{value[:40]}' is not a date: write it as YYYY-MM-DD, e.g. 2026-11-30."
+        errors[name] = gettext("'{value}' is not a date: write it as YYYY-MM-DD, e.g. 2026-11-30.").format(
+            value=value[:40]
+        )
         return None
 
 
@@ -89,32 +91,44 @@ def filters_parse(
     start = _date(given("start"), "start", errors)
     end = _date(given("end"), "end", errors)
     if start and end and end < start:
-        errors["end"] = f"The end ({end}) is before the start ({start})."
+        errors["end"] = gettext("The end ({end}) is before the start ({start}).").format(end=end, start=start)
         end = None
     source = given("source")
     if len(source) > SOURCE_MAX_LENGTH:
-        errors["source"] = f"At most {SOURCE_MAX_LENGTH} characters (this has {len(source)})."
+        errors["source"] = ngettext(
+            "At most {limit} characters (this has {count}).",
+            "At most {limit} characters (this has {count}).",
+            len(source),
+        ).format(limit=SOURCE_MAX_LENGTH, count=len(source))
         source = ""
     team_id = None
     if team := given("team"):
         teams = {key: pk for pk, key, _ in choices.teams}
         team_id = teams.get(team)
         if team_id is None:
-            errors["team"] = f"No team '{team[:60]}' (known: {', '.join(teams) or 'none'})."
+            errors["team"] = gettext("No team '{key}' (known: {known}).").format(
+                key=team[:60], known=", ".join(teams) or gettext("none")
+            )
     sequence_id = None
     if sequence := given("sequence"):
         sequences = {key: pk for pk, key, _ in choices.sequences}
         sequence_id = sequences.get(sequence)
         if sequence_id is None:
-            errors["sequence"] = f"No sequence '{sequence[:60]}' (known: {', '.join(sorted(sequences)) or 'none'})."
+            errors["sequence"] = gettext("No sequence '{key}' (known: {known}).").format(
+                key=sequence[:60], known=", ".join(sorted(sequences)) or gettext("none")
+            )
     group = given("group")
     known_groups = [g.key for g in choices.groups]
     if group and group != NO_GROUP and group not in known_groups:
-        errors["group"] = f"No score group '{group[:60]}' (known: {', '.join([*known_groups, NO_GROUP])})."
+        errors["group"] = gettext("No score group '{key}' (known: {known}).").format(
+            key=group[:60], known=", ".join([*known_groups, NO_GROUP])
+        )
         group = ""
     attribution = given("attribution") or "first"
     if attribution not in ATTRIBUTIONS:
-        errors["attribution"] = f"'{attribution[:40]}' is not one of {', '.join(ATTRIBUTIONS)}."
+        errors["attribution"] = gettext("'{value}' is not one of {known}.").format(
+            value=attribution[:40], known=", ".join(ATTRIBUTIONS)
+        )
         attribution = "first"
     filters = Filters(
         attribution=attribution,

@@ -33,6 +33,8 @@ from reports import bins as binning
 from reports.models import DailyGroupCount, MqlTarget
 from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
+from scoring import figure
+from scoring.figure import count, signed
 from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup, StageChange
 
 NO_GROUP = gettext_lazy("No group")
@@ -63,11 +65,11 @@ class Section:
 
 
 def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else ""
+    return figure.percentage(100 * part / whole) if whole else ""
 
 
 def _local(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+    return figure.moment(timezone.localtime(moment))
 
 
 def groups_now() -> Section:
@@ -77,9 +79,10 @@ def groups_now() -> Section:
     )
     total = sum(counts.values())
     rows = [
-        [name, str(minimum), str(counts.get(pk, 0)), _percent(counts.get(pk, 0), total)] for pk, name, minimum in groups
+        [name, count(minimum), count(counts.get(pk, 0)), _percent(counts.get(pk, 0), total)]
+        for pk, name, minimum in groups
     ]
-    rows.append([str(NO_GROUP), "", str(counts.get(None, 0)), _percent(counts.get(None, 0), total)])
+    rows.append([str(NO_GROUP), "", count(counts.get(None, 0)), _percent(counts.get(None, 0), total)])
     return Section(
         "groups",
         gettext("Leads in each score group now"),
@@ -107,7 +110,7 @@ def groups_trend(*, today: date) -> Section:
     rows = []
     for day in days:
         counted = any((day, pk) in kept for pk, _ in series)
-        rows.append([day.isoformat(), *[str(kept.get((day, pk), 0)) if counted else "" for pk, _ in series]])
+        rows.append([figure.day(day), *[count(kept.get((day, pk), 0)) if counted else "" for pk, _ in series]])
     return Section(
         "trend",
         gettext("Score groups over the last {days} days").format(days=TREND_DAYS),
@@ -185,10 +188,10 @@ def funnel() -> Section:
         rows.append(
             [
                 str(label),
-                str(reached[i]),
+                count(reached[i]),
                 _percent(reached[i], reached[i - 1]) if i else "",
-                f"{max(median[0], 0.0):.1f}" if median else "",
-                str(median[1]) if median else "",
+                figure.decimal(max(median[0], 0.0), 1) if median else "",
+                count(median[1]) if median else "",
             ]
         )
     return Section(
@@ -229,7 +232,7 @@ HISTOGRAM_WORDS = {
 
 
 def _histogram(name: str, bins: binning.Bins | None, by_bin: dict[int, int]) -> Section:
-    rows = [[bins.label(i), str(by_bin.get(i, 0))] for i in range(bins.count)] if bins else []
+    rows = [[bins.label(i), count(by_bin.get(i, 0))] for i in range(bins.count)] if bins else []
     return Section(
         name,
         str(HISTOGRAM_WORDS[name][0]),
@@ -288,10 +291,10 @@ def queues(*, now: datetime) -> Section:
         rows.append(
             [
                 name,
-                str(row.get("waiting", 0)),
-                str(row.get("late", 0)) if hours is not None else "",
-                str(hours) if hours is not None else "no SLA",
-                f"{(now - oldest).total_seconds() / 3600:.1f}" if oldest else "",
+                count(row.get("waiting", 0)),
+                count(row.get("late", 0)) if hours is not None else "",
+                count(hours) if hours is not None else gettext("no SLA"),
+                figure.decimal((now - oldest).total_seconds() / 3600, 1) if oldest else "",
             ]
         )
     return Section(
@@ -327,11 +330,11 @@ def transitions() -> Section:
     rows = [
         [
             _local(t.occurred_at),
-            t.lead.name or t.lead.email or f"Lead {t.lead_id}",
+            t.lead.name or t.lead.email or gettext("Lead {id}").format(id=t.lead_id),
             t.from_group.name if t.from_group else str(NO_GROUP),
             t.to_group.name if t.to_group else str(NO_GROUP),
             gettext("up") if t.direction == GroupTransition.Direction.UP else gettext("down"),
-            str(t.total_score),
+            count(t.total_score),
         ]
         for t in latest
     ]
@@ -369,7 +372,7 @@ def _next_month(month: date) -> date:
 
 def _signed(difference: int) -> str:
     """Above or below the target: "+3", "-2", and "0" on it."""
-    return f"{difference:+d}" if difference else "0"
+    return signed(difference)
 
 
 def mqls_against_target(*, now: datetime) -> Section:
@@ -393,15 +396,17 @@ def mqls_against_target(*, now: datetime) -> Section:
     delivered = [int(counts[f"m{i}"] or 0) for i in range(len(months))]
     targets = dict(MqlTarget.objects.filter(month__in=months).values_list("month", "target"))
     rows = []
-    for month, count in zip(months, delivered, strict=True):
+    for month, mqls in zip(months, delivered, strict=True):
         target = targets.get(month)
         rows.append(
             [
-                f"{month:%Y-%m}" + (" (to date)" if month == this_month else ""),
-                "" if target is None else str(target),
-                str(count),
-                _percent(count, target) if target is not None else "",
-                "" if target is None else _signed(count - target),
+                gettext("{month} (to date)").format(month=f"{month:%Y-%m}")
+                if month == this_month
+                else f"{month:%Y-%m}",
+                "" if target is None else count(target),
+                count(mqls),
+                _percent(mqls, target) if target is not None else "",
+                "" if target is None else _signed(mqls - target),
             ]
         )
     return Section(

@@ -14,6 +14,8 @@ from reports import figures, queries
 from reports.figures import NONE, percent
 from reports.filters import ATTRIBUTIONS, Filters
 from routing.models import Outcome
+from scoring import localized
+from scoring.figure import count, signed
 from scoring.models import ScoreGroup
 from scoring.models.design import DIMENSION_CHOICES
 
@@ -92,8 +94,8 @@ def show_by_group(filters: Filters) -> Shown:
             [
                 _group_name(row),
                 _group_range(row.group, filters),
-                str(row.leads),
-                str(row.converted),
+                count(row.leads),
+                count(row.converted),
                 percent(row.converted, row.leads),
             ]
             for row in rows
@@ -139,8 +141,8 @@ def show_grid(filters: Filters) -> Shown:
                 fit_ranges[c.fit.name],
                 c.engagement.name,
                 engagement_ranges[c.engagement.name],
-                str(c.leads),
-                str(c.converted),
+                count(c.leads),
+                count(c.converted),
                 percent(c.converted, c.leads),
             ]
             for c in cells
@@ -158,7 +160,9 @@ def show_grid(filters: Filters) -> Shown:
                     {
                         "label": f"{c.fit.name}{c.engagement.name}",
                         "rate": percent(c.converted, c.leads),
-                        "count": gettext("{converted} of {leads}").format(converted=c.converted, leads=c.leads),
+                        "count": gettext("{converted} of {leads}").format(
+                            converted=localized.number(c.converted), leads=localized.number(c.leads)
+                        ),
                         "heat": figures.heat(figures.rate(c.converted, c.leads), top),
                     }
                     for c in cells
@@ -191,13 +195,13 @@ def show_rule_lift(filters: Filters) -> Shown:
             [
                 row.rule.name,
                 str(DIMENSIONS.get(row.rule.dimension, row.rule.dimension)),
-                f"{row.rule.points:+d}",
+                signed(row.rule.points),
                 gettext("yes") if row.rule.active else gettext("no"),
-                str(row.scored),
-                str(row.scored_converted),
+                count(row.scored),
+                count(row.scored_converted),
                 percent(row.scored_converted, row.scored),
-                str(row.others),
-                str(row.others_converted),
+                count(row.others),
+                count(row.others_converted),
                 percent(row.others_converted, row.others),
                 figures.times(row.lift),
             ]
@@ -243,14 +247,14 @@ def show_speed(filters: Filters) -> Shown:
             [
                 row.team,
                 row.rep or gettext("All reps"),
-                str(row.handoffs),
-                str(row.claimed),
+                count(row.handoffs),
+                count(row.claimed),
                 _hours(row.to_claim),
-                str(row.accepted),
+                count(row.accepted),
                 _hours(row.claim_to_accept),
                 _hours(row.to_accept),
-                str(row.breaches),
-                str(row.escalated),
+                count(row.breaches),
+                count(row.escalated),
             ]
             for row in rows
         ],
@@ -282,7 +286,7 @@ def show_reasons(filters: Filters) -> Shown:
             [
                 str(labels.get(row.kind, row.kind)),
                 row.reason or gettext("(no reason given)"),
-                str(row.count),
+                count(row.count),
                 percent(row.count, row.of_kind),
             ]
             for row in rows
@@ -313,14 +317,14 @@ def show_nurture(filters: Filters) -> Shown:
                 row.sequence,
                 gettext("All steps") if row.step is None else str(row.step),
                 row.subject,
-                str(row.sent),
-                str(row.opened),
+                count(row.sent),
+                count(row.opened),
                 percent(row.opened, row.sent),
-                str(row.clicked),
+                count(row.clicked),
                 percent(row.clicked, row.sent),
-                str(row.unsubscribed),
-                str(row.bounced),
-                str(row.converted),
+                count(row.unsubscribed),
+                count(row.bounced),
+                count(row.converted),
             ]
             for row in rows
         ],
@@ -346,14 +350,14 @@ def show_feedback(filters: Filters) -> Shown:
         [
             [
                 f"{row.month:%Y-%m}",
-                str(row.handoffs),
-                str(row.accepted),
+                count(row.handoffs),
+                count(row.accepted),
                 percent(row.accepted, row.handoffs),
-                str(row.qualified),
+                count(row.qualified),
                 percent(row.qualified, row.handoffs),
-                str(row.won),
+                count(row.won),
                 percent(row.won, row.handoffs),
-                str(row.turned_down),
+                count(row.turned_down),
             ]
             for row in rows
         ],
@@ -397,11 +401,11 @@ def show_campaigns(filters: Filters) -> Shown:
                 row.key,
                 row.campaign.name if row.campaign else gettext(NOT_DEFINED),
                 row.campaign.channel if row.campaign else "",
-                str(row.first_touch_leads),
-                str(row.last_touch_leads),
-                str(row.attributed.mqls),
-                str(row.attributed.sqls),
-                str(row.attributed.won),
+                count(row.first_touch_leads),
+                count(row.last_touch_leads),
+                count(row.attributed.mqls),
+                count(row.attributed.sqls),
+                count(row.attributed.won),
                 figures.money(row.attributed.revenue),
                 figures.money(row.campaign.cost if row.campaign else None),
                 figures.money_per(row.campaign.cost if row.campaign else None, row.attributed.mqls),
@@ -453,14 +457,14 @@ def show_deadlines(filters: Filters) -> Shown:
             [
                 row.team,
                 row.rep or gettext("All reps"),
-                str(row.days),
-                str(row.handoffs),
-                str(row.in_time),
-                str(row.late),
-                str(row.overdue),
-                str(row.waiting),
+                count(row.days),
+                count(row.handoffs),
+                count(row.in_time),
+                count(row.late),
+                count(row.overdue),
+                count(row.waiting),
                 percent(row.in_time, row.in_time + row.late + row.overdue),
-                str(row.most_overdue) if row.overdue else NONE,
+                count(row.most_overdue) if row.overdue else NONE,
             ]
             for row in rows
         ],

@@ -266,8 +266,8 @@ class NewRepForm(forms.ModelForm[Rep]):
     access = forms.ChoiceField(
         label=_("Password"),
         choices=[
-            (INVITE, "Email them an invitation to set their own password"),
-            (PASSWORD, "Set a password now (tell it to them yourself)"),
+            (INVITE, _("Email them an invitation to set their own password")),
+            (PASSWORD, _("Set a password now (tell it to them yourself)")),
         ],
         initial=INVITE,
         widget=forms.RadioSelect,
@@ -301,7 +301,9 @@ class NewRepForm(forms.ModelForm[Rep]):
         cleaned: dict[str, Any] = super().clean() or {}
         if not Group.objects.filter(name=services.SALES_GROUP).exists():
             raise forms.ValidationError(
-                f"The {services.SALES_GROUP} group is missing (the migrations make it): run manage.py migrate."
+                gettext("The {group} group is missing (the migrations make it): run manage.py migrate.").format(
+                    group=services.SALES_GROUP
+                )
             )
         if cleaned.get("access") != self.PASSWORD:
             return cleaned

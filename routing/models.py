@@ -144,7 +144,9 @@ class RoutingRule(models.Model):
     position = models.PositiveIntegerField(
         verbose_name=_("position"), default=0, help_text=_("Rules run in this order.")
     )
-    trigger = models.CharField(verbose_name=_("trigger"), max_length=20, choices=[(t.value, t.label) for t in Trigger])
+    trigger = models.CharField(
+        verbose_name=_("trigger"), max_length=20, choices=[(t.value, _(t.label)) for t in Trigger]
+    )
     group = models.ForeignKey(
         ScoreGroup,
         verbose_name=_("group"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.utils.translation import gettext
 
 from routing.models import ActionRun, Outcome, QueueItem
-from scoring import timeline
+from scoring import localized, timeline
 from scoring.timeline import Event, Source, Window
 
 
@@ -71,7 +71,7 @@ def _outcomes(window: Window) -> list[Event]:
     for row in rows:
         title = str(row.get_kind_display())
         if row.amount is not None:
-            title += ", " + gettext("amount {amount}").format(amount=f"{row.amount:,}")
+            title += ", " + gettext("amount {amount}").format(amount=localized.number(row.amount))
         parts = []
         if row.kind == Outcome.Kind.QUALIFIED and row.item is not None:
             item = row.item

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from scoring import rules as pure
+from scoring.event_types import gettext_noop
 
 
 class Trigger(StrEnum):
@@ -24,18 +25,20 @@ class Trigger(StrEnum):
 
     @property
     def label(self) -> str:
+        """What the trigger watches, in English (marked for the catalogue: the admin's
+        choices translate it)."""
         return {
-            "enters_group": "enters group",
-            "leaves_group": "leaves group",
-            "score_rises_to": "score rises to N or more",
-            "score_falls_below": "score falls below N",
-            "stage_changes": "lifecycle stage changes",
-            "qualified": "sales qualifies the lead",
-            "disqualified": "sales disqualifies or rejects the lead",
-            "probability_rises": "predicted probability rises to N% or more",
-            "probability_falls": "predicted probability falls below N%",
-            "account_enters_group": "account enters account group (acts on its best lead)",
-            "account_leaves_group": "account leaves account group (acts on its best lead)",
+            "enters_group": gettext_noop("enters group"),
+            "leaves_group": gettext_noop("leaves group"),
+            "score_rises_to": gettext_noop("score rises to N or more"),
+            "score_falls_below": gettext_noop("score falls below N"),
+            "stage_changes": gettext_noop("lifecycle stage changes"),
+            "qualified": gettext_noop("sales qualifies the lead"),
+            "disqualified": gettext_noop("sales disqualifies or rejects the lead"),
+            "probability_rises": gettext_noop("predicted probability rises to N% or more"),
+            "probability_falls": gettext_noop("predicted probability falls below N%"),
+            "account_enters_group": gettext_noop("account enters account group (acts on its best lead)"),
+            "account_leaves_group": gettext_noop("account leaves account group (acts on its best lead)"),
         }[self.value]
 
 

@@ -21,7 +21,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import router, transaction
 from django.db.models import Model, Q, QuerySet
 from django.db.models.deletion import Collector
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from scoring import setaside, suppression
 from scoring.models import Lead, SetAside
@@ -98,12 +99,23 @@ def lead_erase(*, lead_id: int, at: datetime | None = None) -> ErasureReport:
 
 
 def _kind(label: str) -> str:
-    """A report key for a model label: its plural name in snake case ("scoring.ScoreEntry"
-    -> "score_entries"), except the lead itself, which is one."""
+    """A report key for a model label: its English plural name in snake case
+    ("scoring.ScoreEntry" -> "score_entries"), except the lead itself, which is one. English
+    whatever the reader's language: the API answers with these keys."""
     model = apps.get_model(label)
     if model is Lead:
         return "lead"
-    return re.sub(r"[^a-z0-9]+", "_", str(model._meta.verbose_name_plural).lower()).strip("_")
+    with translation.override(None):
+        plural = str(model._meta.verbose_name_plural)
+    return re.sub(r"[^a-z0-9]+", "_", plural.lower()).strip("_")
+
+
+def kinds_named() -> dict[str, str]:
+    """Each report key's rows as a person reads them, in the active language
+    ("score_entries" -> "entradas del libro de puntos"), for a summary of an erasure."""
+    named = {_kind(model._meta.label): str(model._meta.verbose_name_plural) for model in apps.get_models()}
+    named["admin_log_entries_scrubbed"] = gettext("admin log entries scrubbed")
+    return named
 
 
 def _collected_ids(collector: Collector) -> dict[type[Model], Iterable[object]]:

@@ -25,7 +25,7 @@ from django.db.models import Model, Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext
 
-from scoring import event_types, selectors
+from scoring import event_types, localized, selectors
 from scoring.models import GroupTransition, Interaction, LeadPrediction, ScoreEntry
 
 PER_PAGE = 50
@@ -227,7 +227,7 @@ def _ledger(window: Window) -> list[Event]:
     )
     events = []
     for row in rows:
-        title = f"{row.delta:+d} {row.get_dimension_display().lower()}"
+        title = f"{localized.signed(row.delta)} {row.get_dimension_display().lower()}"
         if row.cause == ScoreEntry.Cause.RULE and row.rule is not None:
             title += " " + gettext("from rule “{rule}”").format(rule=row.rule.name)
         else:
@@ -273,7 +273,7 @@ def _transitions(window: Window) -> list[Event]:
             kind, title = gettext("Group"), f"{before} → {after}"
             if row.previous_total is not None:
                 title += " " + gettext("(score {before} → {after})").format(
-                    before=row.previous_total, after=row.total_score
+                    before=localized.number(row.previous_total), after=localized.number(row.total_score)
                 )
         elif row.kind == GroupTransition.Kind.PROBABILITY:
             if row.direction == GroupTransition.Direction.UP:
@@ -288,8 +288,8 @@ def _transitions(window: Window) -> list[Event]:
                 account=move.account,
                 before=move.from_group.name if move.from_group else gettext("no group"),
                 after=move.to_group.name if move.to_group else gettext("no group"),
-                before_score=move.previous_total,
-                after_score=move.total_score,
+                before_score=localized.number(move.previous_total),
+                after_score=localized.number(move.total_score),
             )
         else:
             kind, title = gettext("Sales"), str(row.get_kind_display())
@@ -310,7 +310,7 @@ def _prediction(window: Window) -> list[Event]:
     for row in rows:
         reasons = [str(r.get("text")) for r in row.reasons or () if isinstance(r, dict) and r.get("text")]
         title = gettext("Chance to convert: {percent} (predictive model version {version})").format(
-            percent=f"{row.probability:.0%}", version=row.model.number
+            percent=localized.percent(100 * row.probability, 0), version=row.model.number
         )
         events.append(
             Event(row.computed_at, "prediction", row.lead_id, gettext("Prediction"), title, " · ".join(reasons))

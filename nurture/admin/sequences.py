@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 from django.utils.text import format_lazy
 from django.utils.translation import gettext
@@ -184,9 +184,9 @@ class StepInline(admin.StackedInline[Step, Sequence]):
     @admin.display(description=_("Test email"))
     def test_email(self, obj: Step) -> SafeString:
         if obj.pk is None:
-            return SafeString("Save the step first: then preview it and send yourself a test.")
+            return SafeString(escape(gettext("Save the step first: then preview it and send yourself a test.")))
         url = reverse("admin:nurture_sequence_preview", args=[obj.sequence_id])
-        return format_html('<a href="{}#step-{}">Preview and send me a test</a>', url, obj.pk)
+        return format_html('<a href="{}#step-{}">{}</a>', url, obj.pk, gettext("Preview and send me a test"))
 
 
 class PreviewForm(forms.Form):

@@ -13,11 +13,12 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from nurture import goals
 from nurture.models import Delivery, Enrollment, Sequence
 from nurture.services.facts import OPEN, first_run_at, lead_facts, lead_time_zone, suppression_exits
-from scoring import bulk, suppression
+from scoring import bulk, localized, suppression
 from scoring import services as scoring
 from scoring.models import Lead
 
@@ -50,12 +51,37 @@ class EnrollSummary:
     unknown: list[str] = field(default_factory=list)  # emails of no lead
 
     def describe(self) -> str:
-        parts = [f"{self.enrolled} lead(s) enrolled."]
+        """The summary for a person, in their language: "2 leads enrolled. Not enrolled,
+        unsubscribed: ana@example.com." (at most 20 names per reason)."""
+        parts = [
+            ngettext("{count} lead enrolled.", "{count} leads enrolled.", self.enrolled).format(
+                count=localized.number(self.enrolled)
+            )
+        ]
         for reason, emails in sorted(self.refused.items()):
-            parts.append(f"Not enrolled, {reason}: {', '.join(emails[:20])}{' …' if len(emails) > 20 else ''}.")
+            parts.append(
+                gettext("Not enrolled, {reason}: {names}.").format(reason=refusal_shown(reason), names=_names(emails))
+            )
         if self.unknown:
-            parts.append(f"No lead with these emails: {', '.join(self.unknown[:20])}.")
+            parts.append(
+                ngettext(
+                    "No lead with this email: {emails}.", "No lead with these emails: {emails}.", len(self.unknown)
+                ).format(emails=_names(self.unknown))
+            )
         return " ".join(parts)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
+
+
+def refusal_shown(refusal: str) -> str:
+    """Why a lead was not enrolled, in the reader's language (``refusal`` is the English
+    the API answers with, one of nurture.goals' reasons)."""
+    goal_reason = goals.MEETS_EXIT_GOAL.split("{", 1)[0]
+    if refusal.startswith(goal_reason):
+        return gettext(goals.MEETS_EXIT_GOAL).format(goal=gettext(refusal.removeprefix(goal_reason)))
+    return gettext(refusal)
 
 
 def enrollments_start_by_email(
@@ -90,7 +116,7 @@ def _summarise(summary: EnrollSummary, named: Seq[tuple[str, int]], refusals: di
     of its email) is enrolled once: the second name is "already enrolled"."""
     seen: set[int] = set()
     for name, pk in named:
-        refusal = refusals[pk] or ("already enrolled" if pk in seen else "")
+        refusal = refusals[pk] or (goals.ALREADY_ENROLLED if pk in seen else "")
         seen.add(pk)
         if refusal:
             summary.refused.setdefault(refusal, []).append(name)
@@ -141,7 +167,7 @@ def _enrollments_start(*, sequence: Sequence, lead_ids: Iterable[int], now: date
             "enrollment__lead_id", flat=True
         )
     )
-    results: dict[int, str] = {pk: "lead no longer exists" for pk in ids}
+    results: dict[int, str] = {pk: goals.NO_LEAD for pk in ids}
     suppressed = suppression_exits(leads)
     restart: list[int] = []
     new: list[tuple[int, datetime]] = []  # (lead id, first step due)
@@ -149,7 +175,7 @@ def _enrollments_start(*, sequence: Sequence, lead_ids: Iterable[int], now: date
     first_run: dict[str, datetime] = {}  # by time zone: most leads share a few
     for lead in leads:
         if lead.pk in suppressed:
-            results[lead.pk] = "suppressed"
+            results[lead.pk] = goals.SUPPRESSED
             continue
         history = goals.History(
             has_open=bool(statuses[lead.pk] & set(OPEN)),

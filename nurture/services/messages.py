@@ -140,6 +140,7 @@ def _build_message(
         step={"position": step.position, "campaign": campaign},
         sequence={"key": sequence.key, "name": sequence.name},
         unsubscribe=unsubscribe,
+        language=version.language,
         tracking=content.Tracking(
             lead_id=lead.pk,
             campaign=campaign,

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import event_types as types
@@ -31,7 +32,9 @@ class EventTypeForm(forms.ModelForm[EventType]):
         label = str(self.cleaned_data.get("label") or "").strip()
         key = self.cleaned_data.get("key") or self.instance.key
         if label and key in types.BUILT_IN:
-            raise forms.ValidationError(f"{key} is built in, its label is '{types.BUILT_IN[key]}'.")
+            raise forms.ValidationError(
+                gettext("{key} is built in, its label is '{label}'.").format(key=key, label=types.BUILT_IN[key])
+            )
         return label
 
 

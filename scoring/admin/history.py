@@ -9,10 +9,10 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from scoring import services
+from scoring import localized, services
 from scoring.decay import check_policy as decay_checks
 from scoring.models import (
     DecayPolicy,
@@ -99,7 +99,13 @@ class RescoreJobAdmin(admin.ModelAdmin[RescoreJob]):
     @admin.display(description=_("Progress"))
     def progress(self, obj: RescoreJob) -> SafeString:
         return format_html(
-            '<progress max="100" value="{}"></progress> {}% ({} of {})', obj.percent, obj.percent, obj.done, obj.total
+            '<progress max="100" value="{}"></progress> {}',
+            obj.percent,
+            gettext("{percent} ({done} of {total})").format(
+                percent=localized.percent(obj.percent, 0),
+                done=localized.number(obj.done),
+                total=localized.number(obj.total),
+            ),
         )
 
     def save_model(

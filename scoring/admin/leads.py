@@ -15,13 +15,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
-from scoring import erasure, lead_export, selectors, services, timeline
+from scoring import erasure, lead_export, localized, selectors, services, timeline
 from scoring import rules as pure
 from scoring.admin.counting import EstimatedCountPaginator
 from scoring.models import (
@@ -180,13 +180,16 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
     def chance_to_convert(self, obj: Lead) -> SafeString:
         prediction = LeadPrediction.objects.filter(lead_id=obj.pk).select_related("model").first() if obj.pk else None
         if prediction is None:
-            return SafeString("Not predicted yet: a predictive model is trained from won and lost leads.")
+            return SafeString(
+                escape(gettext("Not predicted yet: a predictive model is trained from won and lost leads."))
+            )
         reasons = [str(r.get("text")) for r in prediction.reasons or () if isinstance(r, dict) and r.get("text")]
         return format_html(
-            "<strong>{}</strong> (predictive model version {}, {}){}",
-            f"{prediction.probability:.0%}",
-            prediction.model.number,
-            prediction.computed_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "<strong>{}</strong> {}{}",
+            localized.percent(100 * prediction.probability, 0),
+            gettext("(predictive model version {version}, {when})").format(
+                version=prediction.model.number, when=localized.when(prediction.computed_at)
+            ),
             format_html_join("", "<br>{}", ((reason,) for reason in reasons)),
         )
 
@@ -247,9 +250,14 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
             for kind, count in report.as_dict().items():
                 if kind not in ("lead", "suppressed"):
                     totals[kind] += count
-        removed = ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in totals.items() if count)
+        names = erasure.kinds_named()
+        removed = ", ".join(
+            f"{names.get(kind, kind.replace('_', ' '))} {localized.number(count)}"
+            for kind, count in totals.items()
+            if count
+        )
         text = ngettext("Erased {count} lead on request.", "Erased {count} leads on request.", len(lead_ids)).format(
-            count=len(lead_ids)
+            count=localized.number(len(lead_ids))
         )
         if removed:
             text += " " + gettext("Rows removed: {rows}.").format(rows=removed)
@@ -258,7 +266,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 "{count} address stays on the suppression list, as a hash.",
                 "{count} addresses stay on the suppression list, as a hash.",
                 suppressed,
-            ).format(count=suppressed)
+            ).format(count=localized.number(suppressed))
         self.message_user(request, text, messages.SUCCESS)
 
     actions = ["rescore_fit", "rescore_from_history", "export_csv"]
@@ -298,7 +306,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
 class InteractionTypeFilter(admin.SimpleListFilter):
     """The types to filter by, from the counted list of types: never a DISTINCT over the interactions."""
 
-    title = "type"
+    title = _("type")
     parameter_name = "type"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from scoring import services
+from scoring import localized, services
 from scoring.models import ModelVersion, ReplayRun
 
 # Leads that would move, shown a page at a time on the run's page.
@@ -67,7 +67,9 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
 
     @admin.display(description=_("Progress"))
     def progress_bar(self, obj: ReplayRun) -> SafeString:
-        return format_html('<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress)
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}', obj.progress, localized.percent(obj.progress, 0)
+        )
 
     def save_model(self, request: HttpRequest, obj: ReplayRun, form: forms.ModelForm[ReplayRun], change: bool) -> None:
         if change:

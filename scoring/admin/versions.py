@@ -138,7 +138,9 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
     def act(self, obj: ModelVersion) -> SafeString:
         if obj.status == ModelVersion.Status.DRAFT:
             return format_html(
-                '<a class="button" href="{}">Publish…</a>', reverse("admin:scoring_modelversion_publish", args=[obj.pk])
+                '<a class="button" href="{}">{}</a>',
+                reverse("admin:scoring_modelversion_publish", args=[obj.pk]),
+                gettext("Publish…"),
             )
         restore = reverse("admin:scoring_modelversion_restore", args=[obj.pk])
         words = "Restore as draft" if obj.status == ModelVersion.Status.RETIRED else "New draft from it"

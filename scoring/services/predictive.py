@@ -23,7 +23,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from scoring import bulk, outcomes
+from scoring import bulk, localized, outcomes
 from scoring.models import (
     GroupTransition,
     Interaction,
@@ -120,7 +120,7 @@ def retrain_status() -> RetrainStatus:
             "{new} leads won or lost since the last training: retraining is due.",
             new,
         )
-        return RetrainStatus(True, new, minimum, due.format(new=new))
+        return RetrainStatus(True, new, minimum, due.format(new=localized.number(new)))
     if active:
         text = ngettext(
             "{new} lead won or lost since the active model was trained; "
@@ -135,7 +135,12 @@ def retrain_status() -> RetrainStatus:
             "{new} leads won or lost so far; the next training needs {more} more (minimum {minimum}).",
             new,
         )
-    return RetrainStatus(False, new, minimum, text.format(new=new, more=minimum - new, minimum=minimum))
+    return RetrainStatus(
+        False,
+        new,
+        minimum,
+        text.format(new=localized.number(new), more=localized.number(minimum - new), minimum=localized.number(minimum)),
+    )
 
 
 def model_train(

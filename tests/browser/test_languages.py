@@ -4,6 +4,7 @@ for good (their preference follows them)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -104,6 +105,8 @@ ENGLISH_ON_THE_OVERVIEW = [
     "Download CSV",
     "Share of all leads",
     "Leads waiting for sales",
+    "no SLA",
+    "(to date)",
 ]
 ENGLISH_ON_THE_RULE_FORM = [
     "A rule worth 0 points does nothing",
@@ -143,6 +146,13 @@ def test_a_spanish_marketer_reads_the_overview_a_refused_rule_and_the_sales_queu
     shown = page.locator("main").inner_text()
     for english in ENGLISH_ON_THE_OVERVIEW:
         assert english not in shown, english
+    # Its figures and dates as Spanish writes them: "33,3 %", "03/12/2026".
+    shares = page.locator("#section-groups td").all_inner_texts()
+    assert "33,3\u00a0%" in shares, shares  # two of six leads
+    assert not [share for share in shares if re.search(r"\d\.\d", share)], shares
+    days = page.locator("#section-trend tbody th").all_text_contents()
+    assert days, days
+    assert all(re.fullmatch(r"\d{2}/\d{2}/\d{4}", day) for day in days), days
 
     # A fit rule worth 0 points and with no condition: refused, and told why in Spanish.
     page.goto(f"{base}/admin/scoring/scoringrule/add/")
@@ -170,6 +180,8 @@ def test_a_spanish_marketer_reads_the_overview_a_refused_rule_and_the_sales_queu
     card = page.locator("li.card").first
     assert card.get_by_role("button", name="Tomar").is_visible()
     assert "por qué esta puntuación" in card.inner_text().lower()  # shown in capitals
+    since = card.locator(".age").get_attribute("title") or ""
+    assert re.fullmatch(r"En la cola desde el \d{2}/\d{2}/\d{4} \d{2}:\d{2} \(\w+\)", since), since
     shown = page.locator("body").inner_text().lower()
     for english in ENGLISH_ON_THE_QUEUE:
         assert english.lower() not in shown, english

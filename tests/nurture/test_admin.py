@@ -192,9 +192,9 @@ def test_leads_are_enrolled_from_the_sequence_page(admin_client: Client) -> None
     )
 
     page = response.content.decode()
-    assert "1 lead(s) enrolled." in page
+    assert "1 lead enrolled." in page
     assert "Not enrolled, unsubscribed: out@example.com." in page
-    assert "No lead with these emails: nobody@example.com." in page
+    assert "No lead with this email: nobody@example.com." in page
     assert Enrollment.objects.filter(sequence=sequence, lead__email="ana@example.com", status="active").exists()
 
 
@@ -230,7 +230,7 @@ def test_the_lead_list_enrolls_and_exits_selected_leads(admin_client: Client) ->
         {"action": "enroll_leads_in_sequence", "_selected_action": selected, "apply": "1", "sequence": sequence.pk},
         follow=True,
     )
-    assert "2 lead(s) enrolled." in done.content.decode()
+    assert "2 leads enrolled." in done.content.decode()
     assert Enrollment.objects.filter(status="active").count() == 2
 
     admin_client.post(

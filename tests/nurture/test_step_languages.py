@@ -60,6 +60,10 @@ def test_each_lead_gets_the_step_in_its_language(smtp: Sink, language: str | Non
     [message] = smtp.messages
     assert message["Subject"] == subject
     assert ("juguetería" in text_part(message)) is subject.startswith("Hola")
+    # Leadflow's own footer is in the language of the version the lead got.
+    spanish = subject.startswith("Hola")
+    assert ("Date de baja con un clic" in text_part(message)) is spanish
+    assert ("Unsubscribe with one click" in text_part(message)) is not spanish
 
 
 def test_a_lead_without_a_language_gets_the_site_s(smtp: Sink, settings: Any) -> None:

@@ -309,7 +309,7 @@ def test_deleting_a_lead_in_the_admin_erases_it(admin_client_logged: Client) -> 
     assert response.status_code == 200
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Erased 1 lead on request. Rows removed: interactions 1, set aside rows 1, admin log entries scrubbed 2."
+        "Erased 1 lead on request. Rows removed: interactions 1, set-aside rows 1, admin log entries scrubbed 2."
         " 1 address stays on the suppression list, as a hash.",
         f"The lead “lead {lead.pk}” was deleted successfully.",
     ]
@@ -330,10 +330,24 @@ def test_deleting_selected_leads_in_the_admin_erases_each(admin_client_logged: C
     assert response.status_code == 200
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Erased 2 leads on request. Rows removed: interactions 2, set aside rows 2, admin log entries scrubbed 4."
+        "Erased 2 leads on request. Rows removed: interactions 2, set-aside rows 2, admin log entries scrubbed 4."
         " 2 addresses stay on the suppression list, as a hash.",
         "Successfully deleted 2 leads.",
     ]
     for lead in leads:
         assert_erased(lead)
     assert Lead.objects.filter(pk=bystander.pk).exists()
+
+
+def test_the_erasure_message_names_the_rows_in_the_reader_s_language(admin_client_logged: Client) -> None:
+    lead = a_lead_the_admin_knows(admin_client_logged, "hal@example.com")
+
+    url = reverse("admin:scoring_lead_delete", args=[lead.pk])
+    response = admin_client_logged.post(url, {"post": "yes"}, follow=True, headers={"accept-language": "es"})
+
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown[0] == (
+        "Borrado 1 lead a petición. Filas eliminadas: interacciones 1, filas apartadas 1, entradas del registro"
+        " del admin depuradas 2. 1 dirección se queda en la lista de supresión, como hash."
+    )
+    assert_erased(lead)

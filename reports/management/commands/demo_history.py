@@ -19,12 +19,19 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=90, help="Over how many days, up to yesterday (default 90).")
         parser.add_argument("--seed", type=int, default=1, help="The same seed gives the same history (default 1).")
         parser.add_argument(
+            "--language",
+            default="",
+            help="The language of what people wrote in it: en or es (default: the site's, LEADFLOW_LANGUAGE).",
+        )
+        parser.add_argument(
             "--first-run",
             action="store_true",
             help="Load only on a first run of the embedded defaults: DATABASE_URL unset and no lead yet (bin/run).",
         )
 
-    def handle(self, *args: Any, leads: int, days: int, seed: int, first_run: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, leads: int, days: int, seed: int, language: str, first_run: bool, **options: Any
+    ) -> None:
         if first_run:
             reason = first_run_skip()
             if reason:
@@ -32,7 +39,9 @@ class Command(BaseCommand):
                 return
         self.stdout.write(f"Loading the toy store's demo history: {leads} leads over {days} days (seed {seed})…")
         try:
-            summary = demo_history.demo_history_load(leads=leads, days=days, seed=seed, log=self.stdout.write)
+            summary = demo_history.demo_history_load(
+                leads=leads, days=days, seed=seed, language=language, log=self.stdout.write
+            )
         except demo_history.DemoRefused as exc:
             raise CommandError(str(exc)) from None
         if not summary.changed:
