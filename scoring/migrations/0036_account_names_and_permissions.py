@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 from scoring import group_permissions
+from scoring.migration_operations import AlterFieldLabels
 
 # Marketing designs accounts' scoring: the accounts themselves, their fit rules, their
 # groups, the free-mail list and the roll-up settings; it reads the account ledger and
@@ -39,6 +40,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        AlterFieldLabels(
         migrations.AlterField(
             model_name='account',
             name='annual_revenue',
@@ -193,6 +195,7 @@ class Migration(migrations.Migration):
             model_name='staleaccount',
             name='account',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scoring.account', verbose_name='account'),
+        ),
         ),
         group_permissions.granting({"Marketing": MARKETING, "Sales managers": SALES_MANAGERS}),
     ]
