@@ -20,7 +20,9 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -31,6 +33,8 @@ from intake.models import TrackedForm
 from intake.tracking.limits import client_network, rate_limited, too_many
 from intake.tracking.pages import VISITOR_COOKIE
 from scoring import lead_fields, services
+
+StrOrPromise = str | Promise
 
 # Lead fields a form may write (scoring.lead_fields): those the API may, less what only
 # the company decides (lifecycle stage, external id). Custom attributes are listed one
@@ -188,11 +192,14 @@ def _form_answer(
     *,
     status: int,
     errors: Mapping[str, list[str]] | None = None,
-    message: str = "",
+    message: StrOrPromise = "",
 ) -> HttpResponse:
-    """A refusal: JSON for a client that asks for it, else a page for the person."""
+    """A refusal: JSON for a client that asks for it (in English, like the API's), else a
+    page for the person in their language."""
     if _wants_json(request):
-        return JsonResponse({"errors": errors} if errors else {"detail": message}, status=status)
+        with translation.override("en"):
+            detail = str(message)
+        return JsonResponse({"errors": errors} if errors else {"detail": detail}, status=status)
     context = {"form": form, "errors": errors or {}, "message": message}
     return render(request, "intake/tracking/form_error.html", context, status=status)
 
@@ -206,7 +213,9 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
     written in one transaction: a refused post changes nothing."""
     wait = rate_limited(request, endpoint="form", kind="ip", value=client_network(request))
     if wait:
-        refusal = _form_answer(request, None, status=429, message="Too many submissions from this address.")
+        refusal = _form_answer(
+            request, None, status=429, message=gettext_lazy("Too many submissions from this address.")
+        )
         return too_many(refusal, wait)
     form = TrackedForm.objects.filter(key=key, active=True).first()
     if form is None:
@@ -223,7 +232,9 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         return _form_answer(request, form, status=400, errors=exc.errors)
     wait = rate_limited(request, endpoint="form", kind="lead", value=submission.email)
     if wait:
-        refusal = _form_answer(request, form, status=429, message="Too many submissions for this email address.")
+        refusal = _form_answer(
+            request, form, status=429, message=gettext_lazy("Too many submissions for this email address.")
+        )
         return too_many(refusal, wait)
     with transaction.atomic():
         services.lead_upsert(

@@ -231,6 +231,21 @@ def test_one_address_is_limited_but_an_office_behind_it_is_not(web: Client, sett
     assert other.status_code == 200, "counted per address"
 
 
+def test_a_person_over_the_limit_reads_why_in_their_language_and_a_program_in_english(
+    web: Client, settings: Settings
+) -> None:
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "form": {"ip": [], "lead": ["1/h"]}}
+    TrackedForm.objects.create(key="webinar", name="Webinar")
+    assert web.post("/t/f/webinar", {"email": "ana@example.com"}).status_code == 200
+    page = web.post("/t/f/webinar", {"email": "ana@example.com"}, headers={"Accept-Language": "es"})
+    assert page.status_code == 429
+    assert "Demasiados envíos para esta dirección de correo." in page.content.decode()
+    program = web.post(
+        "/t/f/webinar", {"email": "ana@example.com"}, headers={"Accept": "application/json", "Accept-Language": "es"}
+    )
+    assert program.json() == {"detail": "Too many submissions for this email address."}
+
+
 def test_a_click_over_the_limit_still_takes_the_person_to_the_link_but_is_not_recorded(
     web: Client, lead: Lead, settings: Settings
 ) -> None:
