@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from scoring import bulk, decay, selectors, setaside
 from scoring import rules as pure
-from scoring.models import DecayPolicy, DecayRun, Lead, ScoreEntry
+from scoring.models import DecayPolicy, DecayRun, Lead, Scorecard, ScoreEntry
 from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
 
 # What decay sets aside (scoring.setaside): a lead that cannot be decayed.
@@ -88,6 +88,7 @@ WITH goal AS (
         CASE WHEN now.id IS NOT NULL AND g.fit_score + g.goal >= COALESCE(now.leave_below, now.min_score)
             THEN now.id
             ELSE (SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
+                  AND s.version_id IS NULL AND s.scorecard_id IS NULL
                   ORDER BY s.min_score DESC LIMIT 1)
         END AS new_group
     FROM goal g LEFT JOIN scoring_scoregroup now ON now.id = g.old_group
@@ -117,6 +118,7 @@ WITH goal AS (
            s.id, COALESCE(s.leave_below, s.min_score) - 1
     FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
     JOIN scoring_scoregroup s ON s.min_score < o.min_score AND s.id <> o.id
+         AND s.version_id IS NULL AND s.scorecard_id IS NULL
     LEFT JOIN scoring_scoregroup n ON n.id = m.new_group
     WHERE m.old_group IS DISTINCT FROM m.new_group AND s.id IS DISTINCT FROM m.new_group
       AND (n.id IS NULL OR s.min_score > n.min_score)
@@ -152,13 +154,14 @@ RETURNING delta
 """
 
 
-def decay_policy_set(*, policy: decay.Policy) -> DecayPolicy:
-    """Make ``policy`` the model's decay policy (there is one)."""
+def decay_policy_set(*, policy: decay.Policy, scorecard: Scorecard | None = None) -> DecayPolicy:
+    """Make ``policy`` the decay policy of ``scorecard`` (the default one when None; each has one)."""
     errors = decay.check_policy(policy)
     if errors:
         raise ValueError("; ".join(f"{name}: {message}" for name, message in errors.items()))
-    DecayPolicy.objects.all().delete()
-    return DecayPolicy.objects.create(
+    DecayPolicy.every_scorecard.filter(scorecard=scorecard).delete()
+    return DecayPolicy.every_scorecard.create(
+        scorecard=scorecard,
         kind=policy.kind,
         points_per_day=policy.points_per_day,
         after_days=policy.after_days,
