@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -43,6 +44,31 @@ def score_watches() -> list[int]:
 
 def group_thresholds() -> list[pure.Band]:
     return [pure.Band(*row) for row in ScoreGroup.objects.values_list("id", "min_score", "leave_below")]
+
+
+def group_thresholds_by_scorecard() -> dict[int, list[pure.Band]]:
+    """The score groups of every scorecard other than the default one, by scorecard id; one query."""
+    bands: dict[int, list[pure.Band]] = defaultdict(list)
+    rows = ScoreGroup.every_scorecard.filter(scorecard__isnull=False).values_list(
+        "scorecard_id", "id", "min_score", "leave_below"
+    )
+    for card_id, pk, min_score, leave_below in rows:
+        bands[card_id].append(pure.Band(pk, min_score, leave_below))
+    return dict(bands)
+
+
+def scorecard_rules_pure(*, dimension: pure.Dimension | None = None) -> tuple[list[pure.Rule], dict[int, int]]:
+    """The rules of the active scorecards other than the default one as plain data, and each
+    rule's scorecard id (rule ids are unique across scorecards); two queries."""
+    queryset = ScoringRule.every_scorecard.filter(scorecard__active=True).prefetch_related(
+        Prefetch("conditions", queryset=RuleCondition.objects.order_by("position", "id"))
+    )
+    if dimension is not None:
+        queryset = queryset.filter(dimension=dimension.value)
+    rules = list(queryset)
+    return [rule.as_pure(list(rule.conditions.all())) for rule in rules], {
+        rule.pk: rule.scorecard_id for rule in rules if rule.scorecard_id is not None
+    }
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,28 @@
 """Scorecards: several scores per lead, each with its own rules, groups and decay, in
 the model file, the versions and the engine; the default scorecard is today's score."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.db.models import Q, Sum
+from django.utils import timezone
 
 from scoring import model_file, services
 from scoring.decay import Kind, Policy
-from scoring.models import DecayPolicy, Scorecard, ScoreGroup, ScoringRule
+from scoring.models import (
+    DecayPolicy,
+    GroupTransition,
+    Lead,
+    LeadScore,
+    Scorecard,
+    ScorecardEntry,
+    ScoreEntry,
+    ScoreGroup,
+    ScoringRule,
+)
 from scoring.services import versions
+from tests.factories import InteractionFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY_STORE = ROOT / "examples" / "toy_store.yaml"
@@ -200,3 +214,135 @@ def test_a_draft_holds_its_scorecards_and_publishing_makes_them_live() -> None:
         versions.version_spec(again)["scorecards"]
         == model_file.dump_data(services.scoring_model_export())["scorecards"]
     )
+
+
+# --- scoring on scorecards ------------------------------------------------------------
+
+T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+def scorecard_sums() -> dict[tuple[int, str], tuple[int, int]]:
+    """The scorecard ledger's sums by (lead, scorecard key): (fit, engagement)."""
+    rows = (
+        ScorecardEntry.objects.values("lead_id", "scorecard__key")
+        .annotate(
+            fit=Sum("delta", filter=Q(dimension="fit")), engagement=Sum("delta", filter=Q(dimension="engagement"))
+        )
+        .order_by()
+    )
+    return {(r["lead_id"], r["scorecard__key"]): (r["fit"] or 0, r["engagement"] or 0) for r in rows}
+
+
+def cached_scorecard_scores() -> dict[tuple[int, str], tuple[int, int]]:
+    rows = LeadScore.objects.values_list("lead_id", "scorecard__key", "fit_score", "engagement_score")
+    return {(lead, key): (fit, engagement) for lead, key, fit, engagement in rows}
+
+
+def assert_ledgers_equal_cached_scores() -> None:
+    assert cached_scorecard_scores() == scorecard_sums()
+    for lead in Lead.objects.all():
+        sums = ScoreEntry.objects.filter(lead=lead).aggregate(
+            fit=Sum("delta", filter=Q(dimension="fit")), engagement=Sum("delta", filter=Q(dimension="engagement"))
+        )
+        assert (lead.fit_score, lead.engagement_score) == (sums["fit"] or 0, sums["engagement"] or 0)
+
+
+def page_views(lead: Lead, section: str, count: int, *, start: int = 0) -> None:
+    for n in range(count):
+        InteractionFactory.create(
+            lead=lead,
+            type="page_view",
+            occurred_at=T0 + timedelta(hours=start + n),
+            properties={"url": f"https://shop.example/{section}/{n}"},
+        )
+
+
+@pytest.mark.django_db
+def test_a_lead_gets_a_score_per_scorecard_each_with_its_ledger_and_groups() -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"city": "San José", "title": "Parent"})
+    page_views(lead, "toys", 5)  # 4 points each, at most 3 times: 12
+    page_views(lead, "books", 2, start=10)  # 3 points each: 6
+    InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0)
+
+    services.interactions_score_pending()
+
+    lead.refresh_from_db()
+    # The default scorecard is the lead's own score, as before: the form and the city.
+    assert (lead.fit_score, lead.engagement_score) == (8, 5)
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (10, 12), (lead.pk, "books"): (0, 6)}
+    assert_ledgers_equal_cached_scores()
+    toys = LeadScore.objects.select_related("score_group").get(lead=lead, scorecard__key="toys")
+    assert toys.total_score == 22
+    assert toys.score_group is not None
+    assert toys.score_group.key == "toys-warm"
+    # Each group move is in the outbox with its scorecard (routing reads them there).
+    moves = GroupTransition.objects.filter(lead=lead).order_by("id")
+    assert {(m.scorecard.key if m.scorecard else "default", m.to_group.key) for m in moves if m.to_group} == {
+        ("toys", "toys-warm"),
+    }
+    # Scoring again changes nothing.
+    services.interactions_score_pending()
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (10, 12), (lead.pk, "books"): (0, 6)}
+
+
+@pytest.mark.django_db
+def test_fit_follows_the_lead_on_every_scorecard_and_a_retired_one_keeps_its_scores() -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"title": "Parent"})
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (10, 0)}
+
+    services.lead_upsert(email="ana@example.com", fields={"title": "Teacher"})
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (0, 0)}
+    services.lead_upsert(email="ana@example.com", fields={"title": "Parent"})
+
+    data = model_file.dump_data(services.scoring_model_export())
+    data["scorecards"] = [card for card in data["scorecards"] if card["key"] == "books"]
+    services.scoring_model_import(spec=model_file.load_data(data))
+    services.lead_upsert(email="ana@example.com", fields={"title": "Teacher"})
+    # Toys is retired: its score stays as it was, nothing takes it back.
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (10, 0)}
+    assert_ledgers_equal_cached_scores()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("batch_size", [1, 3, 1000])
+def test_batching_does_not_change_a_scorecard_score(batch_size: int) -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    leads = [services.lead_upsert(email=f"l{n}@example.com")[0] for n in range(3)]
+    for n, lead in enumerate(leads):
+        page_views(lead, "toys", 4 + n, start=n)
+        page_views(lead, "books", 1 + n, start=2 * n)
+
+    services.interactions_score_pending(batch_size=batch_size)
+
+    expected = {}
+    for n, lead in enumerate(leads):
+        expected[(lead.pk, "toys")] = (0, 4 * min(3, 4 + n))
+        expected[(lead.pk, "books")] = (0, 3 * (1 + n))
+    assert cached_scorecard_scores() == expected
+    assert_ledgers_equal_cached_scores()
+
+
+@pytest.mark.django_db
+def test_each_scorecard_decays_by_its_own_policy_once_a_day() -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"title": "Parent"})
+    page_views(lead, "toys", 3)  # 10 + 12 on toys (warm): half-life of 7 days after 3 quiet days
+    page_views(lead, "books", 2)  # 6 on books: no decay
+    services.interactions_score_pending()
+    day = timezone.localtime(T0).date() + timedelta(days=10)
+
+    summary = services.leads_decay(today=day)
+
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (10, 6), (lead.pk, "books"): (0, 6)}
+    assert (summary.leads, summary.points) == (1, -6)
+    entry = ScorecardEntry.objects.get(cause="decay")
+    assert (entry.scorecard.key, entry.delta) == ("toys", -6)
+    assert_ledgers_equal_cached_scores()
+    # The same day again moves nothing; the toys group is left on the way down.
+    services.leads_decay(today=day)
+    assert ScorecardEntry.objects.filter(cause="decay").count() == 1
+    toys = LeadScore.objects.get(lead=lead, scorecard__key="toys")
+    assert toys.score_group is None
+    assert GroupTransition.objects.filter(scorecard__key="toys", cause="decay", direction="down").count() == 1
