@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -20,6 +21,7 @@ from scoring.models import (
     AccountGroup,
     DecayPolicy,
     Lead,
+    LeadScore,
     ModelInfo,
     ModelVersion,
     RuleCondition,
@@ -365,5 +367,26 @@ def leads_regroup_some(*, lead_ids: Iterable[int]) -> int:
         if new != group_id:
             crossed.append(Crossing(pk, group_id, new, total, total, "regroup"))
     bulk.values_update(Lead, ["score_group"], [(c.lead_id, c.to_group) for c in crossed])
-    transitions_record(crossed, bands, at=timezone.now())
+    now = timezone.now()
+    transitions_record(crossed, bands, at=now)
+    return len(crossed) + _scorecards_regroup(lead_ids=[pk for pk, *_ in rows], at=now)
+
+
+def _scorecards_regroup(*, lead_ids: list[int], at: datetime) -> int:
+    """:func:`leads_regroup_some` for the leads' scores on the other scorecards (under the
+    leads' row locks); returns how many changed group."""
+    card_bands = selectors.group_thresholds_by_scorecard()
+    crossed: list[Crossing] = []
+    moved: list[tuple[int, int | None]] = []
+    rows = LeadScore.objects.filter(lead_id__in=lead_ids).values_list(
+        "pk", "lead_id", "scorecard_id", "total_score", "score_group_id"
+    )
+    for pk, lead_id, card_id, total, group_id in rows:
+        new = pure.group_for(total, card_bands.get(card_id, []), current=group_id)
+        if new != group_id:
+            crossed.append(Crossing(lead_id, group_id, new, total, total, "regroup", card_id))
+            moved.append((pk, new))
+    bulk.values_update(LeadScore, ["score_group"], moved)
+    for card in {c.scorecard_id for c in crossed if c.scorecard_id is not None}:
+        transitions_record([c for c in crossed if c.scorecard_id == card], card_bands.get(card, []), at=at)
     return len(crossed)

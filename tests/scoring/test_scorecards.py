@@ -346,3 +346,47 @@ def test_each_scorecard_decays_by_its_own_policy_once_a_day() -> None:
     toys = LeadScore.objects.get(lead=lead, scorecard__key="toys")
     assert toys.score_group is None
     assert GroupTransition.objects.filter(scorecard__key="toys", cause="decay", direction="down").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_rescore_after_a_scorecards_rules_change_writes_the_difference_once() -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com")
+    page_views(lead, "toys", 2)
+    page_views(lead, "books", 2, start=5)
+    services.interactions_score_pending()
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (0, 8), (lead.pk, "books"): (0, 6)}
+    data = model_file.dump_data(services.scoring_model_export())
+    books = next(card for card in data["scorecards"] if card["key"] == "books")
+    books["rules"][0]["points"] = 10
+    services.scoring_model_import(spec=model_file.load_data(data))
+
+    services.leads_rescore(lead_ids=[lead.pk])
+
+    assert cached_scorecard_scores() == {(lead.pk, "toys"): (0, 8), (lead.pk, "books"): (0, 20)}
+    assert ScorecardEntry.objects.filter(cause="rescore").count() == 2
+    assert_ledgers_equal_cached_scores()
+    rows = ScorecardEntry.objects.count()
+    services.leads_rescore(lead_ids=[lead.pk])
+    assert ScorecardEntry.objects.count() == rows
+
+
+@pytest.mark.django_db
+def test_changing_a_scorecards_groups_regroups_its_leads_with_transitions() -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com")
+    page_views(lead, "books", 3)  # 9 on books: below books-hot (20)
+    services.interactions_score_pending()
+    data = model_file.dump_data(services.scoring_model_export())
+    books = next(card for card in data["scorecards"] if card["key"] == "books")
+    books["score_groups"][0]["min_score"] = 5
+    services.scoring_model_import(spec=model_file.load_data(data))
+
+    assert services.leads_regroup() == 1
+
+    score = LeadScore.objects.select_related("score_group").get(lead=lead, scorecard__key="books")
+    assert score.score_group is not None
+    assert score.score_group.key == "books-hot"
+    move = GroupTransition.objects.get(scorecard__key="books")
+    assert (move.cause, move.direction, move.total_score) == ("regroup", "up", 9)
+    assert services.leads_regroup() == 0
