@@ -380,7 +380,8 @@ def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: l
 
 
 def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: list[str]) -> list[str]:
-    groups = {g.key: g for g in ScoreGroup.objects.all()}
+    # Any scorecard's group: keys are unique across scorecards.
+    groups = {g.key: g for g in ScoreGroup.every_scorecard.all()}
     account_groups = {g.key: g for g in AccountGroup.objects.all()}
     sequences = {s.key: s for s in Sequence.objects.all()}
     user_model = get_user_model()
