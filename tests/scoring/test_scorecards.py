@@ -1,11 +1,16 @@
 """Scorecards: several scores per lead, each with its own rules, groups and decay, in
 the model file, the versions and the engine; the default scorecard is today's score."""
 
+import html
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db.models import Q, Sum
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from scoring import model_file, services
@@ -390,3 +395,50 @@ def test_changing_a_scorecards_groups_regroups_its_leads_with_transitions() -> N
     move = GroupTransition.objects.get(scorecard__key="books")
     assert (move.cause, move.direction, move.total_score) == ("regroup", "up", 9)
     assert services.leads_regroup() == 0
+
+
+# --- the admin ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(admin_user: Any) -> Client:
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.mark.django_db
+def test_a_leads_page_shows_its_score_on_every_scorecard(admin: Client) -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"title": "Parent"})
+    page_views(lead, "toys", 3)
+    services.interactions_score_pending()
+
+    page = html.unescape(admin.get(reverse("admin:scoring_lead_change", args=[lead.pk])).content.decode())
+
+    cells = r"<tr>\s*<td>(.*?)</td>\s*<td>(-?\d+)</td>\s*<td>(-?\d+)</td>\s*<td>(-?\d+)</td>\s*<td>(.*?)</td>"
+    assert re.findall(cells, page) == [
+        ("Books (books)", "0", "0", "0", "no group"),
+        ("Toys (toys)", "10", "12", "22", "Warm for toys"),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_scorecard_is_renamed_or_retired_in_the_admin_but_its_key_stays(admin: Client) -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    toys = Scorecard.objects.get(key="toys")
+    url = reverse("admin:scoring_scorecard_change", args=[toys.pk])
+    page = html.unescape(admin.get(url).content.decode())
+    assert "Hot for toys (40+)" in page
+    assert "Toy pages: +4 (Engagement)" in page
+
+    response = admin.post(url, {"key": "changed", "name": "Toys and games", "description": "", "active": ""})
+
+    assert response.status_code == 302
+    toys.refresh_from_db()
+    assert (toys.key, toys.name, toys.active) == ("toys", "Toys and games", False)
+    # A retired scorecard scores nothing more.
+    lead, _ = services.lead_upsert(email="ana@example.com")
+    page_views(lead, "toys", 1)
+    services.interactions_score_pending()
+    assert not LeadScore.objects.filter(scorecard=toys).exists()
