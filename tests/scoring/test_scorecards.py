@@ -442,3 +442,23 @@ def test_a_scorecard_is_renamed_or_retired_in_the_admin_but_its_key_stays(admin:
     page_views(lead, "toys", 1)
     services.interactions_score_pending()
     assert not LeadScore.objects.filter(scorecard=toys).exists()
+
+
+@pytest.mark.django_db
+def test_decay_regroups_among_the_live_default_groups_only(postgres: None) -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    # A draft whose groups sit between the live ones: the set-based decay must not pick them.
+    data = model_file.dump_data(services.scoring_model_export())
+    data["score_groups"] = [{"key": "draft-mid", "name": "Draft", "min_score": 12}, *data["score_groups"]]
+    versions.draft_import(spec=model_file.load_data(data), user=None)
+    lead, _ = services.lead_upsert(email="ana@example.com")
+    for n in range(5):
+        InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0 + timedelta(minutes=n))
+    services.interactions_score_pending()  # 25 engagement: warm (20+)
+    day = timezone.localtime(T0).date() + timedelta(days=20)  # 10 days past the grace: 25 - 10
+
+    services.leads_decay(today=day)
+
+    lead.refresh_from_db()
+    assert (lead.engagement_score, lead.score_group_id) == (15, None)
+    assert_ledgers_equal_cached_scores()
