@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
-from routing import services
+from routing import selectors, services
 from routing.models import ActionRun
 from scoring import model_file
 from scoring import services as scoring
-from scoring.models import GroupTransition, Lead, ScoreGroup
-from tests.factories import InteractionFactory
-from tests.routing.factories import rule
+from scoring.models import GroupTransition, Lead, LeadScore, Scorecard, ScoreGroup
+from tests.factories import InteractionFactory, LeadFactory
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, rule
 
 T0 = datetime(2027, 3, 1, 9, tzinfo=UTC)
 
@@ -71,3 +73,47 @@ routing:
 
     exported = model_file.dump_data(scoring.scoring_model_export())
     assert exported["routing"][0]["group"] == "toys-hot"
+
+
+@pytest.mark.django_db
+def test_a_team_sorts_its_queue_by_its_scorecards_score() -> None:
+    scoring.scoring_model_import(spec=model_file.load_text(MODEL))
+    toys = Scorecard.objects.get(key="toys")
+    team = TeamFactory.create(scorecard=toys)
+    rep = RepFactory.create(team=team)
+    items = []
+    # The default score says a, b, c; the toys score says c, a, b (b has none on toys: 0).
+    for email, default, on_toys in [("a@example.com", 90, 10), ("b@example.com", 80, None), ("c@example.com", 70, 50)]:
+        lead = LeadFactory.create(email=email, engagement_score=default)
+        if on_toys is not None:
+            LeadScore.objects.create(lead=lead, scorecard=toys, engagement_score=on_toys)
+        items.append(QueueItemFactory.create(lead=lead, team=team, entered_at=T0))
+
+    page = selectors.queue_page(rep=rep, now=T0 + timedelta(hours=1))
+
+    assert [row.item.lead.email for row in page.rows] == ["c@example.com", "a@example.com", "b@example.com"]
+    client = Client()
+    client.force_login(rep.user)
+    shown = client.get(reverse("sales:queue")).content.decode()
+    assert "score on Toys" in shown
+    assert shown.index("Toys: 50") < shown.index("Toys: 10") < shown.index("Toys: 0")
+    # Without a scorecard the team sorts by the lead's score, as before.
+    team.scorecard = None
+    team.save()
+    rep.refresh_from_db()
+    page = selectors.queue_page(rep=rep, now=T0 + timedelta(hours=1))
+    assert [row.item.lead.email for row in page.rows] == ["a@example.com", "b@example.com", "c@example.com"]
+
+
+@pytest.mark.django_db
+def test_a_teams_scorecard_round_trips_through_the_model_file_and_a_wrong_one_is_named() -> None:
+    scoring.scoring_model_import(spec=model_file.load_text(MODEL))
+    teams = "leadflow_model: 1\nteams:\n  - {key: toy-sales, name: Toy sales, assignment: queue, scorecard: toys}\n"
+    scoring.scoring_model_import(spec=model_file.load_text(teams))
+    assert model_file.dump_data(scoring.scoring_model_export())["teams"][0]["scorecard"] == "toys"
+
+    with pytest.raises(model_file.ModelFileError) as caught:
+        scoring.scoring_model_import(spec=model_file.load_text(teams.replace("scorecard: toys", "scorecard: games")))
+    assert caught.value.errors == [
+        "teams[0].scorecard: 'games' is not an active scorecard of the model (scorecards: toys)"
+    ]
