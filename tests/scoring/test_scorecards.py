@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from scoring import model_file, services
+from scoring import erasure, model_file, services
 from scoring.decay import Kind, Policy
 from scoring.models import (
     DecayPolicy,
@@ -462,3 +462,18 @@ def test_decay_regroups_among_the_live_default_groups_only(postgres: None) -> No
     lead.refresh_from_db()
     assert (lead.engagement_score, lead.score_group_id) == (15, None)
     assert_ledgers_equal_cached_scores()
+
+
+@pytest.mark.django_db
+def test_erasing_a_lead_removes_its_scorecard_scores_and_ledger() -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"title": "Parent"})
+    page_views(lead, "toys", 2)
+    services.interactions_score_pending()
+    assert ScorecardEntry.objects.filter(lead=lead).exists()
+
+    report = erasure.lead_erase(lead_id=lead.pk)
+
+    assert not LeadScore.objects.exists()
+    assert not ScorecardEntry.objects.exists()
+    assert report.removed["scorecard_entries"] == 3
