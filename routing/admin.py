@@ -240,7 +240,17 @@ class TeamAdmin(admin.ModelAdmin[Team]):
     list_display = ["name", "assignment", "sla_hours", "sla_action", "feedback_days", "team_lead"]
     list_select_related = ["team_lead"]
     prepopulated_fields = {"key": ["name"]}
-    fields = ["name", "key", "assignment", "sla_hours", "sla_action", "feedback_days", "team_lead", "email"]
+    fields = [
+        "name",
+        "key",
+        "assignment",
+        "sla_hours",
+        "sla_action",
+        "feedback_days",
+        "team_lead",
+        "email",
+        "scorecard",
+    ]
     inlines = [RepInline, TerritoryInline]
     change_form_template = "admin/routing/lead_fields_change_form.html"
 

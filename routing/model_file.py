@@ -62,9 +62,9 @@ from routing.services import score_watches_sync
 from routing.triggers import Trigger
 from scoring import file_checks as checks
 from scoring import model_file as scoring_file
-from scoring.models import AccountGroup, LifecycleStage, ScoreGroup
+from scoring.models import AccountGroup, LifecycleStage, Scorecard, ScoreGroup
 
-_TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "feedback_days", "email"}
+_TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "feedback_days", "email", "scorecard"}
 _RULE_KEYS = {
     "key",
     "name",
@@ -93,6 +93,8 @@ class TeamSpec:
     sla_action: str = Team.SlaAction.NOTIFY.value
     email: str = ""
     feedback_days: int | None = None
+    # The key of the scorecard whose score orders the team's queue; "": the lead's score.
+    scorecard: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
                 or Team.SlaAction.NOTIFY.value,
                 email=checks.text(item, "email", where, errors),
                 feedback_days=feedback_days,
+                scorecard=checks.text(item, "scorecard", where, errors),
             )
         )
     return tuple(teams)
@@ -277,6 +280,8 @@ def _team_data(team: TeamSpec) -> dict[str, Any]:
         data["feedback_days"] = team.feedback_days
     if team.email:
         data["email"] = team.email
+    if team.scorecard:
+        data["scorecard"] = team.scorecard
     return data
 
 
@@ -359,6 +364,7 @@ def _full_clean(
 
 def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: list[str]) -> str:
     created = updated = 0
+    cards = {card.key: card for card in Scorecard.objects.filter(active=True)}
     for index, spec in enumerate(specs):
         team = teams.get(spec.key) or Team(key=spec.key)
         is_new = team.pk is None
@@ -366,6 +372,13 @@ def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: l
         team.sla_hours, team.sla_action = spec.sla_hours, spec.sla_action
         team.feedback_days = spec.feedback_days
         before = len(errors)
+        team.scorecard = cards.get(spec.scorecard) if spec.scorecard else None
+        if spec.scorecard and team.scorecard is None:
+            known = ", ".join(sorted(cards)) or "none"
+            errors.append(
+                f"teams[{index}].scorecard: '{spec.scorecard}' is not an active scorecard of the model "
+                f"(scorecards: {known})"
+            )
         _full_clean(team, f"teams[{index}]", errors, exclude=["team_lead", "last_rep"])
         teams[spec.key] = team  # known to the rules below even when it has problems
         if len(errors) == before:
@@ -380,7 +393,8 @@ def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: l
 
 
 def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: list[str]) -> list[str]:
-    groups = {g.key: g for g in ScoreGroup.objects.all()}
+    # Any scorecard's group: keys are unique across scorecards.
+    groups = {g.key: g for g in ScoreGroup.every_scorecard.all()}
     account_groups = {g.key: g for g in AccountGroup.objects.all()}
     sequences = {s.key: s for s in Sequence.objects.all()}
     user_model = get_user_model()
@@ -540,8 +554,17 @@ def _actions_save(rule: RoutingRule, actions: list[RoutingAction], old_actions: 
 
 def routing_model_export() -> RoutingSpec:
     teams = tuple(
-        TeamSpec(t.key, t.name, t.assignment, t.sla_hours, t.sla_action, t.email, t.feedback_days)
-        for t in Team.objects.order_by("key")
+        TeamSpec(
+            t.key,
+            t.name,
+            t.assignment,
+            t.sla_hours,
+            t.sla_action,
+            t.email,
+            t.feedback_days,
+            t.scorecard.key if t.scorecard is not None else "",
+        )
+        for t in Team.objects.select_related("scorecard").order_by("key")
     )
     rules = []
     for rule in (

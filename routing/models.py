@@ -13,7 +13,7 @@ from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
 from scoring import rules as pure
 from scoring import sentences
-from scoring.models import AccountGroup, GroupTransition, Lead, LifecycleStage, ScoreGroup
+from scoring.models import AccountGroup, GroupTransition, Lead, LifecycleStage, Scorecard, ScoreGroup
 
 
 class Team(models.Model):
@@ -68,6 +68,18 @@ class Team(models.Model):
     # The rep who got the last round-robin lead: the next one starts after them.
     last_rep = models.ForeignKey(
         "Rep", verbose_name=_("last rep"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    scorecard = models.ForeignKey(
+        Scorecard,
+        verbose_name=_("scorecard"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "The scorecard whose score orders the team's queue (e.g. the product line it sells). "
+            "Empty: the lead's score."
+        ),
     )
 
     class Meta:

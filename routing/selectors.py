@@ -11,9 +11,9 @@ from typing import Any, overload
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Sum, Window
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Sum, Value, Window
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from routing import sales
@@ -21,7 +21,7 @@ from routing.deadlines import feedback_days_overdue
 from routing.models import Outcome, QueueItem, Rep
 from scoring import event_types
 from scoring import selectors as scoring_selectors
-from scoring.models import Interaction, LeadPrediction, ScoreEntry
+from scoring.models import Interaction, LeadPrediction, LeadScore, ScoreEntry
 
 PER_PAGE = 25
 # Interaction properties worth a glance, in the order they are looked for.
@@ -137,6 +137,23 @@ _QUEUE_IDS_BY_PROBABILITY_SQL = (
 )
 assert _QUEUE_IDS_BY_PROBABILITY_SQL.count("LEFT JOIN scoring_leadprediction p") == 2
 assert _QUEUE_IDS_BY_PROBABILITY_SQL.count("ORDER BY score DESC,") == 3
+# The same queue by the leads' score on the team's scorecard (0 where they have none yet):
+# the team's waiting leads are sorted there, not read in the order of an index.
+_QUEUE_IDS_BY_SCORECARD_SQL = (
+    _QUEUE_IDS_SQL.replace("SELECT q.id, l.total_score AS score,", "SELECT q.id, COALESCE(s.total_score, 0) AS score,")
+    .replace(
+        "FROM scoring_lead l\n",
+        "FROM scoring_lead l\n        LEFT JOIN scoring_leadscore s ON s.lead_id = l.id AND s.scorecard_id = %s\n",
+    )
+    .replace(
+        "JOIN scoring_lead l ON l.id = q.lead_id\n",
+        "JOIN scoring_lead l ON l.id = q.lead_id\n"
+        "        LEFT JOIN scoring_leadscore s ON s.lead_id = l.id AND s.scorecard_id = %s\n",
+    )
+    .replace("ORDER BY l.total_score DESC,", "ORDER BY score DESC,")
+)
+assert _QUEUE_IDS_BY_SCORECARD_SQL.count("LEFT JOIN scoring_leadscore s") == 2
+assert _QUEUE_IDS_BY_SCORECARD_SQL.count("ORDER BY score DESC,") == 3
 SORTS = ("score", "probability")
 _QUEUE_COUNT_SQL = """
 SELECT (SELECT COUNT(*) FROM scoring_lead WHERE queue_team_id = %s)
@@ -200,16 +217,27 @@ class RepQueue(Sequence[QueueItem]):
         assert stop is not None, "the queue is read a page at a time"
         team, user = self.rep.team_id, self.rep.user_id
         # Constant SQL, bound parameters.
-        sql = _QUEUE_IDS_BY_PROBABILITY_SQL if self.sort == "probability" else _QUEUE_IDS_SQL
-        page_ids = RawSQL(sql, [team, stop, team, user, stop, stop - start, start])  # noqa: S611
-        order = (
-            (F("lead__prediction__probability").desc(nulls_last=True), "entered_at", "id")
-            if self.sort == "probability"
-            else ("-lead__total_score", "entered_at", "id")
-        )
+        card = self.rep.team.scorecard_id if self.sort == "score" else None
+        if card is not None:
+            # The team sorts by its scorecard's score.
+            page_ids = RawSQL(  # noqa: S611 (constant SQL, bound parameters)
+                _QUEUE_IDS_BY_SCORECARD_SQL, [card, team, stop, card, team, user, stop, stop - start, start]
+            )
+            on_card = LeadScore.objects.filter(lead_id=OuterRef("lead_id"), scorecard_id=card).values("total_score")
+            order: tuple[Any, ...] = ("-scorecard_score", "entered_at", "id")
+        else:
+            sql = _QUEUE_IDS_BY_PROBABILITY_SQL if self.sort == "probability" else _QUEUE_IDS_SQL
+            page_ids = RawSQL(sql, [team, stop, team, user, stop, stop - start, start])  # noqa: S611
+            order = (
+                (F("lead__prediction__probability").desc(nulls_last=True), "entered_at", "id")
+                if self.sort == "probability"
+                else ("-lead__total_score", "entered_at", "id")
+            )
+        items = QueueItem.objects.filter(pk__in=page_ids)
+        if card is not None:
+            items = items.annotate(scorecard_score=Coalesce(Subquery(on_card), Value(0), output_field=IntegerField()))
         return list(
-            QueueItem.objects.filter(pk__in=page_ids)
-            .select_related("lead", "lead__score_group", "lead__account", "lead__account__group")
+            items.select_related("lead", "lead__score_group", "lead__account", "lead__account__group")
             .only(
                 *_ITEM_FIELDS,
                 *(f"lead__{name}" for name in _LEAD_FIELDS),

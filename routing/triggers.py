@@ -72,6 +72,9 @@ class Event:
     # recorded on the account's best lead).
     from_account_group: int | None = None
     to_account_group: int | None = None
+    # Kind score: the scorecard whose score moved (None: the default one). Its groups are its
+    # own, so group triggers need nothing more; score thresholds watch the default score.
+    scorecard: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def fires(rule: RuleTrigger, event: Event) -> bool:
             return event.to_group == rule.group and event.from_group != rule.group
         if t is Trigger.LEAVES_GROUP:
             return event.from_group == rule.group and event.to_group != rule.group
-        if event.previous_total is None or rule.threshold is None:
+        if event.previous_total is None or rule.threshold is None or event.scorecard is not None:
             return False
         if t is Trigger.SCORE_RISES_TO:
             return event.previous_total < rule.threshold <= event.total

@@ -128,6 +128,8 @@ def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200,
             "queue": queue_page,
             "page_number": queue_page.page.number,
             "sort": sort,
+            # The scorecard whose score orders the team's queue (None: the lead's score).
+            "scorecard": rep.team.scorecard if sort == "score" else None,
             "sort_query": "&sort=probability" if sort == "probability" else "",
             "reason_forms": REASON_FORMS,
             "reason_max": sales.REASON_MAX_LENGTH,

@@ -22,6 +22,20 @@ A model file is YAML (JSON is valid YAML too)::
         cap: {count: 5, window_days: 30}
     event_types:
       - {key: trial_started, label: Trial started, segment_events: [Trial Started]}
+    scorecards:
+      - key: books
+        name: Books
+        score_groups:
+          - {key: books-hot, name: Hot for books, min_score: 30}
+        rules:
+          - {key: book-pages, name: Reads book pages, dimension: engagement, points: 3,
+             interaction_types: [page_view], conditions: [{field: url, operator: contains, value: /books}]}
+        decay: {policy: linear, points_per_day: 1, after_days: 14}
+
+The top-level ``score_groups``, ``rules`` and ``decay`` are the default scorecard (the
+lead's own score); each of ``scorecards`` is another score with its own, named by
+``key``. Rule keys and group keys are unique across the whole file (routing and the
+ledger name them alone); a group's ``min_score`` is unique within its scorecard.
 
 Every problem is reported with its place ("rules[2].conditions[0].value: …"),
 all at once, so one import attempt shows everything to fix.
@@ -57,8 +71,22 @@ from scoring import rules as pure
 FORMAT_VERSION = 1
 NAME_MAX_LENGTH = 200  # the model's name column
 
-_TOP_KEYS = {"leadflow_model", "name", "description", "score_groups", "rules", "decay", "event_types", "account_groups"}
-_SCORING_KEYS = ("score_groups", "rules", "decay")
+_TOP_KEYS = {
+    "leadflow_model",
+    "name",
+    "description",
+    "score_groups",
+    "rules",
+    "decay",
+    "event_types",
+    "account_groups",
+    "scorecards",
+}
+_SCORING_KEYS = ("score_groups", "rules", "decay", "scorecards")
+_SCORECARD_KEYS = {"key", "name", "description", "score_groups", "rules", "decay"}
+SCORECARD_KEY_MAX_LENGTH = 60  # the scorecard's key column
+# The default scorecard's key, taken by no scorecard of the file.
+DEFAULT_SCORECARD = "default"
 _GROUP_KEYS = {"key", "name", "min_score", "leave_below", "description"}
 _DECAY_KEYS = {"policy", "points_per_day", "after_days", "half_life_days", "window_days", "floor"}
 _RULE_KEYS = {
@@ -131,6 +159,18 @@ class EventTypeSpec:
 
 
 @dataclass(frozen=True)
+class ScorecardSpec:
+    """A scorecard beside the default one: its own groups, rules and decay."""
+
+    key: str
+    name: str
+    description: str = ""
+    groups: tuple[GroupSpec, ...] = ()
+    rules: tuple[RuleSpec, ...] = ()
+    decay: decay_math.Policy = field(default_factory=decay_math.Policy)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     # None: not in the file (then kept by a file without the scoring part, emptied by one with it).
     name: str | None = None
@@ -146,6 +186,8 @@ class ModelSpec:
     event_types: tuple[EventTypeSpec, ...] | None = None
     # None: the file has no account_groups (the account groups stay as they are).
     account_groups: tuple[GroupSpec, ...] | None = None
+    # The scorecards beside the default one (whose groups, rules and decay are the fields above).
+    scorecards: tuple[ScorecardSpec, ...] = ()
 
 
 # --- other apps' sections -------------------------------------------------------------
@@ -240,9 +282,12 @@ def load_data(data: object) -> ModelSpec:
     if name is not None and len(name) > NAME_MAX_LENGTH:
         errors.append(f"name: at most {NAME_MAX_LENGTH} characters, not {len(name)}")
     description = checks.text(data, "description", "", errors) if "description" in data else None
-    groups = _groups(data.get("score_groups", []), errors)
-    rules = _rules(data.get("rules", []), errors)
+    group_keys: dict[str, str] = {}
+    rule_keys: dict[str, str] = {}
+    groups = _groups(data.get("score_groups", []), errors, seen_keys=group_keys)
+    rules = _rules(data.get("rules", []), errors, seen=rule_keys)
     decay = _decay(data.get("decay"), errors)
+    scorecards = _scorecards(data.get("scorecards", []), errors, group_keys, rule_keys)
     declared = _event_types(data["event_types"], errors) if "event_types" in data else None
     account_groups = _groups(data["account_groups"], errors, "account_groups") if "account_groups" in data else None
     parsed: dict[str, Any] = {}
@@ -268,7 +313,41 @@ def load_data(data: object) -> ModelSpec:
         sections=MappingProxyType(parsed),
         event_types=None if declared is None else tuple(declared),
         account_groups=None if account_groups is None else tuple(account_groups),
+        scorecards=tuple(scorecards),
     )
+
+
+def _scorecards(
+    data: object, errors: list[str], group_keys: dict[str, str], rule_keys: dict[str, str]
+) -> list[ScorecardSpec]:
+    """The ``scorecards`` section: [{key, name, description, score_groups, rules, decay}, …].
+    ``group_keys`` and ``rule_keys`` hold the keys given so far (key -> place): keys are
+    unique across the whole file."""
+    specs: list[ScorecardSpec] = []
+    seen: dict[str, str] = {DEFAULT_SCORECARD: "the default scorecard (the top-level score_groups, rules and decay)"}
+    for index, raw in enumerate(checks.items(data, "scorecards", errors)):
+        where = f"scorecards[{index}]"
+        item = checks.mapping(raw, where, errors, holding="with key, name, score_groups, rules and decay")
+        if item is None:
+            continue
+        checks.unknown_keys(item, _SCORECARD_KEYS, where, errors)
+        key = checks.key(item, where, seen, errors, max_length=SCORECARD_KEY_MAX_LENGTH)
+        name = checks.text(item, "name", where, errors, required=True)
+        if len(name) > 100:
+            errors.append(f"{where}.name: at most 100 characters, not {len(name)}")
+        specs.append(
+            ScorecardSpec(
+                key=key,
+                name=name,
+                description=checks.text(item, "description", where, errors),
+                groups=tuple(
+                    _groups(item.get("score_groups", []), errors, f"{where}.score_groups", seen_keys=group_keys)
+                ),
+                rules=tuple(_rules(item.get("rules", []), errors, f"{where}.rules", seen=rule_keys)),
+                decay=_decay(item.get("decay"), errors, f"{where}.decay"),
+            )
+        )
+    return specs
 
 
 def _event_types(data: object, errors: list[str]) -> list[EventTypeSpec]:
@@ -319,11 +398,14 @@ def _event_types(data: object, errors: list[str]) -> list[EventTypeSpec]:
     return specs
 
 
-def _groups(data: object, errors: list[str], section: str = "score_groups") -> list[GroupSpec]:
+def _groups(
+    data: object, errors: list[str], section: str = "score_groups", *, seen_keys: dict[str, str] | None = None
+) -> list[GroupSpec]:
     """A list of groups (``score_groups`` for leads, ``account_groups`` for accounts):
-    unique keys and thresholds, ``leave_below`` at most ``min_score``."""
+    unique keys (also among ``seen_keys``, key -> place, when given) and thresholds,
+    ``leave_below`` at most ``min_score``."""
     groups: list[GroupSpec] = []
-    seen_keys: dict[str, str] = {}
+    seen_keys = {} if seen_keys is None else seen_keys
     seen_scores: dict[int, str] = {}
     for index, raw in enumerate(checks.items(data, section, errors)):
         where = f"{section}[{index}]"
@@ -349,27 +431,27 @@ def _groups(data: object, errors: list[str], section: str = "score_groups") -> l
     return groups
 
 
-def _decay(data: object, errors: list[str]) -> decay_math.Policy:
+def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.Policy:
     """The ``decay`` section: {policy: none|linear|half_life|window, …}."""
     if data is None:
         return decay_math.Policy()
-    section = checks.mapping(data, "decay", errors, holding="with policy and its settings")
+    section = checks.mapping(data, where, errors, holding="with policy and its settings")
     if section is None:
         return decay_math.Policy()
-    checks.unknown_keys(section, _DECAY_KEYS, "decay", errors)
+    checks.unknown_keys(section, _DECAY_KEYS, where, errors)
     kind_text = section.get("policy", "none")
     try:
         kind = decay_math.Kind(kind_text)
     except ValueError:
-        errors.append(f"decay.policy: {kind_text!r} is not one of {', '.join(k.value for k in decay_math.Kind)}")
+        errors.append(f"{where}.policy: {kind_text!r} is not one of {', '.join(k.value for k in decay_math.Kind)}")
         return decay_math.Policy()
     numbers = {
-        name: checks.whole_number(section, name, "decay", errors)
+        name: checks.whole_number(section, name, where, errors)
         for name in ("points_per_day", "after_days", "window_days")
     }
     half_life = section.get("half_life_days", 0)
     if not isinstance(half_life, int | float) or isinstance(half_life, bool):
-        errors.append("decay.half_life_days: must be a number of days")
+        errors.append(f"{where}.half_life_days: must be a number of days")
         half_life = 0
     policy = decay_math.Policy(
         kind=kind,
@@ -377,10 +459,10 @@ def _decay(data: object, errors: list[str]) -> decay_math.Policy:
         after_days=numbers["after_days"] or 0,
         half_life_days=float(half_life),
         window_days=numbers["window_days"] or 0,
-        floor=checks.whole_number(section, "floor", "decay", errors) or 0,
+        floor=checks.whole_number(section, "floor", where, errors) or 0,
     )
     for name, message in decay_math.check_policy(policy).items():
-        errors.append(f"decay.{name}: {message}")
+        errors.append(f"{where}.{name}: {message}")
     return policy
 
 
@@ -403,11 +485,14 @@ def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> date
     return value
 
 
-def _rules(data: object, errors: list[str]) -> list[RuleSpec]:
+def _rules(
+    data: object, errors: list[str], section: str = "rules", *, seen: dict[str, str] | None = None
+) -> list[RuleSpec]:
+    """A list of rules; keys unique, also among ``seen`` (key -> place) when given."""
     specs: list[RuleSpec] = []
-    seen: dict[str, str] = {}
-    for index, raw in enumerate(checks.items(data, "rules", errors)):
-        where = f"rules[{index}]"
+    seen = {} if seen is None else seen
+    for index, raw in enumerate(checks.items(data, section, errors)):
+        where = f"{section}[{index}]"
         item = checks.mapping(raw, where, errors)
         if item is None:
             continue
@@ -508,6 +593,9 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
         data["rules"] = [_rule_data(r) for r in spec.rules]
         if spec.decay.kind is not decay_math.Kind.NONE:
             data["decay"] = _decay_data(spec.decay)
+        # Only when there are some: a single-score model's file stays as it always was.
+        if spec.scorecards:
+            data["scorecards"] = [_scorecard_data(s) for s in spec.scorecards]
     if spec.event_types:
         data["event_types"] = [event_type_data(t) for t in spec.event_types]
     if spec.account_groups:
@@ -515,6 +603,17 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
     for section in sections():
         if section.name in spec.sections:
             data.update(section.dump(spec.sections[section.name]))
+    return data
+
+
+def _scorecard_data(spec: ScorecardSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": spec.key, "name": spec.name}
+    if spec.description:
+        data["description"] = spec.description
+    data["score_groups"] = [_group_data(g) for g in spec.groups]
+    data["rules"] = [_rule_data(r) for r in spec.rules]
+    if spec.decay.kind is not decay_math.Kind.NONE:
+        data["decay"] = _decay_data(spec.decay)
     return data
 
 

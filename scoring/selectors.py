@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,7 +16,9 @@ from scoring.models import (
     AccountTransition,
     EventType,
     Lead,
+    LeadScore,
     RuleCondition,
+    Scorecard,
     ScoreEntry,
     ScoreGroup,
     ScoreWatch,
@@ -43,6 +46,74 @@ def score_watches() -> list[int]:
 
 def group_thresholds() -> list[pure.Band]:
     return [pure.Band(*row) for row in ScoreGroup.objects.values_list("id", "min_score", "leave_below")]
+
+
+def group_thresholds_by_scorecard() -> dict[int, list[pure.Band]]:
+    """The score groups of every scorecard other than the default one, by scorecard id; one query."""
+    bands: dict[int, list[pure.Band]] = defaultdict(list)
+    rows = ScoreGroup.every_scorecard.filter(scorecard__isnull=False).values_list(
+        "scorecard_id", "id", "min_score", "leave_below"
+    )
+    for card_id, pk, min_score, leave_below in rows:
+        bands[card_id].append(pure.Band(pk, min_score, leave_below))
+    return dict(bands)
+
+
+def scorecard_rules_pure(*, dimension: pure.Dimension | None = None) -> tuple[list[pure.Rule], dict[int, int]]:
+    """The rules of the active scorecards other than the default one as plain data, and each
+    rule's scorecard id (rule ids are unique across scorecards); two queries."""
+    queryset = ScoringRule.every_scorecard.filter(scorecard__active=True).prefetch_related(
+        Prefetch("conditions", queryset=RuleCondition.objects.order_by("position", "id"))
+    )
+    if dimension is not None:
+        queryset = queryset.filter(dimension=dimension.value)
+    rules = list(queryset)
+    return [rule.as_pure(list(rule.conditions.all())) for rule in rules], {
+        rule.pk: rule.scorecard_id for rule in rules if rule.scorecard_id is not None
+    }
+
+
+@dataclass(frozen=True)
+class ScorecardScore:
+    """A lead's score on one scorecard other than the default one."""
+
+    key: str
+    name: str
+    active: bool
+    fit: int
+    engagement: int
+    group: str  # the group's name, or "" when in none
+
+    @property
+    def total(self) -> int:
+        return self.fit + self.engagement
+
+
+def lead_scorecard_scores(*, lead_id: int) -> list[ScorecardScore]:
+    """The lead's score on every live scorecard (0 where nothing scored it yet), the active
+    ones first, then those retired where the lead has a score; two queries."""
+    scores = {
+        row.scorecard_id: row
+        for row in LeadScore.objects.filter(lead_id=lead_id)
+        .select_related("score_group")
+        .only("scorecard_id", "fit_score", "engagement_score", "score_group__name")
+    }
+    lines = []
+    for card in Scorecard.objects.order_by("-active", "name", "key"):
+        row = scores.get(card.pk)
+        if row is None and not card.active:
+            continue
+        lines.append(
+            ScorecardScore(
+                card.key,
+                card.name,
+                card.active,
+                row.fit_score if row else 0,
+                row.engagement_score if row else 0,
+                row.score_group.name if row and row.score_group else "",
+            )
+        )
+    return lines
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ EVENT_FIELDS = (
     "watch_percent",
     "direction",
     "account_transition_id",
+    "scorecard_id",
 )
 
 
@@ -103,6 +104,7 @@ def _event_of(row: Mapping[str, Any]) -> triggers.Event:
         rose=row["direction"] == GroupTransition.Direction.UP,
         from_account_group=row.get("from_account_group"),
         to_account_group=row.get("to_account_group"),
+        scorecard=row.get("scorecard_id"),
     )
 
 

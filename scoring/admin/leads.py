@@ -105,6 +105,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         "why_this_score",
         "ledger_history",
         "chance_to_convert",
+        "scorecard_scores",
     ]
     autocomplete_fields = ["account"]
     # The editable fields first; below them the score, why, and the lead's whole story
@@ -127,7 +128,19 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 ]
             },
         ),
-        (_("Score"), {"fields": ["total_score", "fit_score", "engagement_score", "score_group", "last_activity_at"]}),
+        (
+            _("Score"),
+            {
+                "fields": [
+                    "total_score",
+                    "fit_score",
+                    "engagement_score",
+                    "score_group",
+                    "last_activity_at",
+                    "scorecard_scores",
+                ]
+            },
+        ),
         (_("Why this score"), {"fields": ["why_this_score", "ledger_history"]}),
         (_("Predicted chance to convert"), {"fields": ["chance_to_convert"]}),
     ]
@@ -191,6 +204,16 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 version=prediction.model.number, when=localized.when(prediction.computed_at)
             ),
             format_html_join("", "<br>{}", ((reason,) for reason in reasons)),
+        )
+
+    @admin.display(description=_("Scorecards"))
+    def scorecard_scores(self, obj: Lead) -> SafeString:
+        if obj.pk is None:
+            return SafeString("")
+        return SafeString(
+            render_to_string(
+                "admin/scoring/lead/scorecards.html", {"lines": selectors.lead_scorecard_scores(lead_id=obj.pk)}
+            )
         )
 
     @admin.display(description=_("Breakdown by rule"))

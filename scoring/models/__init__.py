@@ -14,15 +14,34 @@ from scoring.models.accounts import (
     AccountTransition,
     StaleAccount,
 )
-from scoring.models.design import Campaign, DecayPolicy, ModelInfo, RuleCondition, ScoreGroup, ScoreWatch, ScoringRule
+from scoring.models.design import (
+    DEFAULT_SCORECARD_KEY,
+    Campaign,
+    DecayPolicy,
+    ModelInfo,
+    RuleCondition,
+    Scorecard,
+    ScoreGroup,
+    ScoreWatch,
+    ScoringRule,
+)
 from scoring.models.events import EventType, SegmentEvent
-from scoring.models.leads import Account, Interaction, Lead, LifecycleStage, Visitor, validate_time_zone
-from scoring.models.ledger import DecayRun, GroupTransition, RescoreJob, RescoreLane, ScoreEntry, StageChange
+from scoring.models.leads import Account, Interaction, Lead, LeadScore, LifecycleStage, Visitor, validate_time_zone
+from scoring.models.ledger import (
+    DecayRun,
+    GroupTransition,
+    RescoreJob,
+    RescoreLane,
+    ScorecardEntry,
+    ScoreEntry,
+    StageChange,
+)
 from scoring.models.predictive import LeadPrediction, PredictiveSettings, TrainedModel
 from scoring.models.records import FreeMailDomain, SetAside, SuppressedAddress
 from scoring.models.versions import DraftDecayPolicy, DraftScoreGroup, DraftScoringRule, ModelVersion, ReplayRun
 
 __all__ = [
+    "DEFAULT_SCORECARD_KEY",
     "Account",
     "AccountEntry",
     "AccountGroup",
@@ -41,6 +60,7 @@ __all__ = [
     "Interaction",
     "Lead",
     "LeadPrediction",
+    "LeadScore",
     "LifecycleStage",
     "ModelInfo",
     "ModelVersion",
@@ -52,6 +72,8 @@ __all__ = [
     "ScoreEntry",
     "ScoreGroup",
     "ScoreWatch",
+    "Scorecard",
+    "ScorecardEntry",
     "ScoringRule",
     "SegmentEvent",
     "SetAside",

@@ -3,6 +3,7 @@ conditions, the decay policy, and the scores routing watches."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.exceptions import ValidationError
@@ -29,6 +30,30 @@ class LiveManager(models.Manager[_M]):
 
 class AllVersionsManager(models.Manager[_M]):
     """Every row: the live model's and every draft's (a row's ``version`` tells which)."""
+
+
+class DefaultScorecardManager(LiveManager[_M]):
+    """The live model's rows of the default scorecard (``scorecard`` empty): today's single
+    score, which every reader that knows nothing of scorecards (reports, routing, nurture,
+    the admin's lists) keeps seeing. The other scorecards' rows are read through
+    ``every_scorecard``."""
+
+    def get_queryset(self) -> models.QuerySet[_M]:
+        return super().get_queryset().filter(scorecard__isnull=True)
+
+
+def _scorecard_field(
+    on_delete: Callable[..., None], related_name: str
+) -> models.ForeignKey[Scorecard | None, Scorecard | None]:
+    return models.ForeignKey(
+        "scoring.Scorecard",
+        null=True,
+        blank=True,
+        on_delete=on_delete,
+        related_name=related_name,
+        verbose_name=_("scorecard"),
+        help_text=_("The scorecard this belongs to; empty for the default scorecard."),
+    )
 
 
 def _version_field() -> models.ForeignKey:  # type: ignore[type-arg]
@@ -59,8 +84,53 @@ def _live_and_draft_unique(model: str, field: str, message: str) -> list[models.
     ]
 
 
+# The key a model file, the API and the admin give the default scorecard (which has no row).
+DEFAULT_SCORECARD_KEY = "default"
+
+
+class Scorecard(models.Model):
+    """A named score beside the default one (e.g. one per product line), with rules, score
+    groups and a decay policy of its own; a lead has a score on each (:class:`LeadScore`),
+    kept in a ledger of its own (:class:`ScorecardEntry`). The default scorecard is the
+    lead's own columns and has no row. A scorecard a model file leaves out is retired
+    (``active`` off): it keeps its history but scores nothing."""
+
+    key = models.SlugField(
+        verbose_name=_("key"), max_length=60, help_text=_("Stable name used in model files and the API.")
+    )
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    active = models.BooleanField(
+        verbose_name=_("active"),
+        default=True,
+        help_text=_("A retired scorecard keeps its leads' scores and history but scores nothing more."),
+    )
+    version = _version_field()
+
+    objects = LiveManager()
+    all_versions = AllVersionsManager()
+
+    class Meta:
+        verbose_name = _("scorecard")
+        verbose_name_plural = _("scorecards")
+        ordering = ["key"]
+        constraints = [
+            *_live_and_draft_unique("scorecard", "key", "A scorecard with this key already exists."),
+            models.CheckConstraint(
+                condition=~Q(key=DEFAULT_SCORECARD_KEY),
+                name="scorecard_key_not_default",
+                violation_error_message=_("'default' names the default scorecard: choose another key."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
 class ScoreGroup(models.Model):
-    """A band of total score, from ``min_score`` up to the next group's threshold."""
+    """A band of total score, from ``min_score`` up to the next group's threshold, on one
+    scorecard. Keys are unique across the whole model (routing names a group by its key
+    alone); thresholds are unique within a scorecard."""
 
     key = models.SlugField(verbose_name=_("key"), max_length=60, help_text=_("Stable name used in model files."))
     name = models.CharField(verbose_name=_("name"), max_length=100)
@@ -77,9 +147,11 @@ class ScoreGroup(models.Model):
         ),
     )
     description = models.TextField(verbose_name=_("description"), blank=True)
+    scorecard = _scorecard_field(models.CASCADE, "+")
     version = _version_field()
 
-    objects = LiveManager()
+    objects = DefaultScorecardManager()
+    every_scorecard = LiveManager()
     all_versions = AllVersionsManager()
 
     class Meta:
@@ -88,7 +160,23 @@ class ScoreGroup(models.Model):
         ordering = ["min_score"]
         constraints = [
             *_live_and_draft_unique("scoregroup", "key", "A score group with this key already exists."),
-            *_live_and_draft_unique("scoregroup", "min_score", "Another score group has this minimum score."),
+            models.UniqueConstraint(
+                fields=["min_score"],
+                condition=Q(version__isnull=True, scorecard__isnull=True),
+                name="scoregroup_live_min_score_unique",
+                violation_error_message="Another score group has this minimum score.",
+            ),
+            models.UniqueConstraint(
+                fields=["version", "min_score"],
+                condition=Q(scorecard__isnull=True),
+                name="scoregroup_draft_min_score_unique",
+                violation_error_message="Another score group has this minimum score.",
+            ),
+            models.UniqueConstraint(
+                fields=["scorecard", "min_score"],
+                name="scoregroup_scorecard_min_score_unique",
+                violation_error_message="Another score group of this scorecard has this minimum score.",
+            ),
             models.CheckConstraint(
                 condition=Q(leave_below__isnull=True) | Q(leave_below__lte=F("min_score")),
                 name="group_leave_below_at_most_min",
@@ -137,9 +225,12 @@ class ScoringRule(models.Model):
     valid_until = models.DateTimeField(verbose_name=_("valid until"), null=True, blank=True)
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+    # RESTRICT: a scorecard goes with its rules only (the ledger keeps rules: they are retired).
+    scorecard = _scorecard_field(models.RESTRICT, "+")
     version = _version_field()
 
-    objects = LiveManager()
+    objects = DefaultScorecardManager()
+    every_scorecard = LiveManager()
     all_versions = AllVersionsManager()
 
     class Meta:
@@ -236,15 +327,22 @@ class DecayPolicy(models.Model):
     floor = models.IntegerField(
         verbose_name=_("floor"), default=0, help_text=_("Decay never takes engagement below this.")
     )
+    scorecard = _scorecard_field(models.CASCADE, "+")
     version = _version_field()
 
-    objects = LiveManager()
+    objects = DefaultScorecardManager()
+    every_scorecard = LiveManager()
     all_versions = AllVersionsManager()
 
     class Meta:
         verbose_name = _("decay policy")
         verbose_name_plural = _("decay policy")
-        constraints = [models.UniqueConstraint(fields=["version"], name="decaypolicy_one_per_draft")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version"], condition=Q(scorecard__isnull=True), name="decaypolicy_one_per_draft"
+            ),
+            models.UniqueConstraint(fields=["scorecard"], name="decaypolicy_one_per_scorecard"),
+        ]
 
     def __str__(self) -> str:
         return f"Decay: {self.get_kind_display()}"

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from scoring import accounts as pure_accounts
 from scoring import event_types, lead_fields
 from scoring import rules as pure
-from scoring.models.design import ScoreGroup
+from scoring.models.design import Scorecard, ScoreGroup
 
 
 def validate_time_zone(value: str) -> None:
@@ -279,6 +279,55 @@ class Lead(models.Model):
             value = getattr(self, name)
             fields[name] = float(value) if name == "annual_revenue" and value is not None else value
         return pure.lead_values(fields, self.attributes or {})
+
+
+class LeadScore(models.Model):
+    """A lead's score on a scorecard other than the default one (whose score is the lead's own
+    columns): cached sums of the scorecard ledger (:class:`ScorecardEntry`) by dimension, the
+    scorecard's group and the decay base, as on the lead. Only scoring's services write it,
+    with the ledger rows, holding the lead's row lock. No row: nothing scored yet (all 0)."""
+
+    lead = models.ForeignKey(
+        Lead,
+        verbose_name=_("lead"),
+        on_delete=models.CASCADE,
+        related_name="scorecard_scores",
+        db_index=False,  # leadscore_one_per_scorecard leads with it
+    )
+    scorecard = models.ForeignKey(
+        Scorecard, verbose_name=_("scorecard"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    fit_score = models.IntegerField(verbose_name=_("fit score"), default=0)
+    engagement_score = models.IntegerField(verbose_name=_("engagement score"), default=0)
+    total_score = models.GeneratedField(
+        verbose_name=_("total score"),
+        expression=F("fit_score") + F("engagement_score"),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
+    score_group = models.ForeignKey(
+        ScoreGroup,
+        verbose_name=_("score group"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    engagement_base = models.IntegerField(verbose_name=_("engagement base"), default=0)
+    engagement_base_at = models.DateTimeField(verbose_name=_("engagement base at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lead's scorecard score")
+        verbose_name_plural = _("leads' scorecard scores")
+        constraints = [models.UniqueConstraint(fields=["lead", "scorecard"], name="leadscore_one_per_scorecard")]
+        indexes = [
+            # A scorecard's leads by score (the sales queue and the lists sorted by a scorecard).
+            models.Index(fields=["scorecard", "-total_score", "lead"], name="leadscore_scorecard_total_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} on scorecard {self.scorecard_id}: {self.fit_score} + {self.engagement_score}"
 
 
 class Visitor(models.Model):

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from scoring import rules as pure
-from scoring.models.design import ScoreGroup, ScoringRule
+from scoring.models.design import Scorecard, ScoreGroup, ScoringRule
 from scoring.models.leads import Interaction, Lead
 
 
@@ -101,6 +101,86 @@ class ScoreEntry(models.Model):
         return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} ({self.cause})"
 
 
+class ScorecardEntry(models.Model):
+    """One row of the ledger of the scorecards other than the default one: as a
+    :class:`ScoreEntry`, with its scorecard. Apart from the default ledger so that every
+    reader of a lead's single score (reports, the breakdown, predictive scoring) reads
+    what it always did, and the default ledger's indexes stay as narrow. A lead's
+    :class:`LeadScore` on a scorecard equals its rows' sums by dimension."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="+", db_index=False)
+    scorecard = models.ForeignKey(
+        Scorecard, verbose_name=_("scorecard"), on_delete=models.RESTRICT, related_name="+", db_index=False
+    )
+    dimension = models.CharField(
+        verbose_name=_("dimension"),
+        max_length=20,
+        choices=[(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))],
+    )
+    delta = models.IntegerField(verbose_name=_("delta"))
+    cause = models.CharField(verbose_name=_("cause"), max_length=20, choices=ScoreEntry.Cause.choices)
+    rule = models.ForeignKey(
+        ScoringRule,
+        verbose_name=_("rule"),
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="+",
+        db_index=False,
+    )
+    interaction = models.ForeignKey(
+        Interaction,
+        verbose_name=_("interaction"),
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="+",
+        db_index=False,
+    )
+    occurred_at = models.DateTimeField(
+        verbose_name=_("occurred at"), help_text=_("When what caused the change happened.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    note = models.CharField(verbose_name=_("note"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+
+    class Meta:
+        verbose_name = _("scorecard entry")
+        verbose_name_plural = _("scorecard entries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["interaction", "rule"],
+                condition=Q(interaction__isnull=False, cause="rule"),
+                name="sc_ledger_one_award_per_interaction_rule",
+            ),
+        ]
+        indexes = [
+            # The sums by (lead, scorecard, dimension) and by (lead, rule) read from the index alone.
+            models.Index(
+                fields=["lead", "scorecard", "rule", "occurred_at"],
+                include=["dimension", "delta", "interaction"],
+                name="sc_ledger_lead_rule_idx",
+            ),
+            models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="sc_ledger_rule_idx"),
+            models.Index(
+                fields=["interaction"], condition=Q(interaction__isnull=False), name="sc_ledger_interaction_idx"
+            ),
+            models.Index(fields=["scorecard"], name="sc_ledger_scorecard_idx"),
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="sc_ledger_created_by_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} on scorecard {self.scorecard_id}"
+
+
 class GroupTransition(models.Model):
     """Something routing acts on happened to a lead: an outbox that routing consumes.
 
@@ -173,6 +253,16 @@ class GroupTransition(models.Model):
         blank=True,
         db_default="",
         help_text=_("A reason given by a person, if any."),
+    )
+    # Kind score: the scorecard whose score moved; empty for the default scorecard.
+    scorecard = models.ForeignKey(
+        Scorecard,
+        verbose_name=_("scorecard"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     # Kind account: the account's move it reports.
     account_transition = models.ForeignKey(

@@ -11,14 +11,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
 from scoring import bulk, decay, selectors, setaside
 from scoring import rules as pure
-from scoring.models import DecayPolicy, DecayRun, Lead, ScoreEntry
-from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+from scoring.models import DecayPolicy, DecayRun, Lead, LeadScore, Scorecard, ScorecardEntry, ScoreEntry
+from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock, scorecard_states
 
 # What decay sets aside (scoring.setaside): a lead that cannot be decayed.
 SET_ASIDE_DECAY = "decay"
@@ -88,6 +88,7 @@ WITH goal AS (
         CASE WHEN now.id IS NOT NULL AND g.fit_score + g.goal >= COALESCE(now.leave_below, now.min_score)
             THEN now.id
             ELSE (SELECT s.id FROM scoring_scoregroup s WHERE s.min_score <= g.fit_score + g.goal
+                  AND s.version_id IS NULL AND s.scorecard_id IS NULL
                   ORDER BY s.min_score DESC LIMIT 1)
         END AS new_group
     FROM goal g LEFT JOIN scoring_scoregroup now ON now.id = g.old_group
@@ -117,6 +118,7 @@ WITH goal AS (
            s.id, COALESCE(s.leave_below, s.min_score) - 1
     FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
     JOIN scoring_scoregroup s ON s.min_score < o.min_score AND s.id <> o.id
+         AND s.version_id IS NULL AND s.scorecard_id IS NULL
     LEFT JOIN scoring_scoregroup n ON n.id = m.new_group
     WHERE m.old_group IS DISTINCT FROM m.new_group AND s.id IS DISTINCT FROM m.new_group
       AND (n.id IS NULL OR s.min_score > n.min_score)
@@ -152,13 +154,14 @@ RETURNING delta
 """
 
 
-def decay_policy_set(*, policy: decay.Policy) -> DecayPolicy:
-    """Make ``policy`` the model's decay policy (there is one)."""
+def decay_policy_set(*, policy: decay.Policy, scorecard: Scorecard | None = None) -> DecayPolicy:
+    """Make ``policy`` the decay policy of ``scorecard`` (the default one when None; each has one)."""
     errors = decay.check_policy(policy)
     if errors:
         raise ValueError("; ".join(f"{name}: {message}" for name, message in errors.items()))
-    DecayPolicy.objects.all().delete()
-    return DecayPolicy.objects.create(
+    DecayPolicy.every_scorecard.filter(scorecard=scorecard).delete()
+    return DecayPolicy.every_scorecard.create(
+        scorecard=scorecard,
         kind=policy.kind,
         points_per_day=policy.points_per_day,
         after_days=policy.after_days,
@@ -245,6 +248,7 @@ def leads_decay(
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 for part in pool.map(lambda k: _leads_decay_chunks(work, chunks[k::jobs]), range(jobs)):
                     deltas += part
+    deltas += _scorecards_decay(today, chunk_size=min(chunk_size, 5000), at=now)
     run.finished_at, run.leads, run.points = now or timezone.now(), len(deltas), sum(deltas)
     run.save(update_fields=["finished_at", "leads", "points"])
     return DecaySummary(today, len(deltas), sum(deltas))
@@ -365,6 +369,92 @@ def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
         if delta:
             entries.append(LedgerRow(pk, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.DECAY, at, note=work.note))
     entries_apply(states=states, entries=entries, now=at)
+    return [e.delta for e in entries]
+
+
+def _scorecards_decay(today: date, *, chunk_size: int, at: datetime | None) -> list[int]:
+    """Decay each active scorecard's quiet leads by the scorecard's own policy, as the default
+    score is (same goals, same idempotence), a transaction per chunk of leads; returns the
+    deltas. In Python on every database: a scorecard's leads are those with a score on it."""
+    deltas: list[int] = []
+    rows = DecayPolicy.every_scorecard.filter(scorecard__isnull=False, scorecard__active=True).order_by("scorecard_id")
+    for row in rows:
+        policy, card_id = row.as_pure(), row.scorecard_id
+        if card_id is None or policy.kind is decay.Kind.NONE or decay.check_policy(policy):
+            continue
+        work = _decay_pass(policy, today, at=at)
+        if work.quiet_since is None:
+            continue
+        last = 0
+        while True:
+            ids = list(
+                LeadScore.objects.filter(
+                    scorecard_id=card_id,
+                    lead_id__gt=last,
+                    engagement_score__gt=policy.floor,
+                    engagement_base_at__lt=work.quiet_since,
+                )
+                .order_by("lead_id")
+                .values_list("lead_id", flat=True)[:chunk_size]
+            )
+            if not ids:
+                break
+            with transaction.atomic():
+                deltas += _scorecard_decay_chunk(work, card_id, ids)
+            last = ids[-1]
+    return deltas
+
+
+def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[int]) -> list[int]:
+    """Decay these leads' scores on one scorecard (call in a transaction); returns the deltas."""
+    policy = work.policy
+    locked = lead_states_lock(lead_ids)
+    states = {
+        lead_id: state
+        for (lead_id, card_id), state in scorecard_states(lead_ids=locked).items()
+        if card_id == scorecard_id
+    }
+    recent: dict[int, int] = {}
+    if policy.kind is decay.Kind.WINDOW:
+        counted = ScorecardEntry.objects.filter(
+            lead_id__in=list(states), scorecard_id=scorecard_id, dimension=pure.Dimension.ENGAGEMENT
+        )
+        if work.window_start is not None:
+            counted = counted.filter(occurred_at__gte=work.window_start)
+        recent = dict(
+            counted.exclude(cause=ScoreEntry.Cause.DECAY)
+            .values("lead_id")
+            .annotate(points=Sum("delta"))
+            .values_list("lead_id", "points")
+        )
+    entries = []
+    at = work.at or timezone.now()
+    tz = timezone.get_current_timezone()
+    for pk, state in states.items():
+        # Read again under the lock: skip what moved since the candidates were listed.
+        if state.engagement <= policy.floor or state.engagement_base_at is None:
+            continue
+        if work.quiet_since is not None and state.engagement_base_at >= work.quiet_since:
+            continue
+        if policy.kind is decay.Kind.WINDOW:
+            goal = decay.window_target(policy, recent=recent.get(pk, 0))
+        else:
+            days = decay.quiet_days_since(state.engagement_base_at, work.today, tz)
+            goal = decay.target(policy, base=state.engagement_base, days=days)
+        delta = decay.decay_delta(policy, current=state.engagement, goal=goal)
+        if delta:
+            entries.append(
+                LedgerRow(
+                    pk,
+                    pure.Dimension.ENGAGEMENT,
+                    delta,
+                    ScoreEntry.Cause.DECAY,
+                    at,
+                    note=work.note,
+                    scorecard_id=scorecard_id,
+                )
+            )
+    entries_apply(states=locked, entries=entries, now=at)
     return [e.delta for e in entries]
 
 

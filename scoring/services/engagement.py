@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from scoring import bulk, event_types, selectors, setaside
 from scoring import rules as pure
-from scoring.models import Interaction, Lead, ScoreEntry
+from scoring.models import Interaction, Lead, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
@@ -191,8 +191,12 @@ def _interactions_score(facts: Sequence[pure.InteractionFacts], *, now: datetime
     if not facts:
         return
     states = lead_states_lock(f.lead_id for f in facts)
+    # Every scorecard's rules at once: rule ids are unique across scorecards and a rule's
+    # caps are its own, so each award is the same as if each scorecard were scored apart.
     rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
-    history = _cap_history(lead_ids=states, rules=rules)
+    card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+    rules += card_rules
+    history = _cap_history(lead_ids=states, rules=rules, card_of=card_of)
     later = _interactions_to_judge_again(pure.late_starts(rules, facts, history), rules, facts)
     changes = pure.score_interactions_in_order(rules, facts, history, later)
     entries = [
@@ -204,6 +208,7 @@ def _interactions_score(facts: Sequence[pure.InteractionFacts], *, now: datetime
             c.occurred_at,
             rule_id=c.rule_id,
             interaction_id=c.interaction_id,
+            scorecard_id=card_of.get(c.rule_id),
         )
         for c in changes
     ]
@@ -214,24 +219,33 @@ def _interactions_score(facts: Sequence[pure.InteractionFacts], *, now: datetime
     entries_apply(states=states, entries=entries, activity=latest, now=now)
 
 
-def _cap_history(*, lead_ids: Iterable[int], rules: Sequence[pure.Rule]) -> dict[tuple[int, int], list[pure.Award]]:
+def _cap_history(
+    *, lead_ids: Iterable[int], rules: Sequence[pure.Rule], card_of: Mapping[int, int] | None = None
+) -> dict[tuple[int, int], list[pure.Award]]:
     """What capped rules gave these leads so far, by (lead, rule): the net points of
-    each interaction (its award, revisions and rescores), those not 0. One query,
-    read from the ledger's (lead, rule, occurred_at) index."""
+    each interaction (its award, revisions and rescores), those not 0. One query per
+    ledger holding capped rules (the default one, the scorecards' one: ``card_of`` says
+    which rules are on a scorecard), read from its (lead, …, rule, occurred_at) index."""
+    card_of = card_of or {}
     capped = [r.id for r in rules if r.cap is not None]
     history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
-    if not capped:
-        return history
-    rows = (
-        ScoreEntry.objects.filter(lead_id__in=list(lead_ids), rule_id__in=capped, interaction__isnull=False)
-        .values("lead_id", "rule_id", "interaction_id", "occurred_at")
-        .annotate(points=Sum("delta"))
-        .order_by()
-        .values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "points")
-    )
-    for lead_id, rule_id, interaction_id, occurred_at, points in rows:
-        if points:
-            history[(lead_id, rule_id)].append(pure.Award(lead_id, rule_id, interaction_id, occurred_at, points))
+    lead_ids = list(lead_ids)
+    for ledger, ids in (
+        (ScoreEntry, [pk for pk in capped if pk not in card_of]),
+        (ScorecardEntry, [pk for pk in capped if pk in card_of]),
+    ):
+        if not ids:
+            continue
+        rows = (
+            ledger.objects.filter(lead_id__in=lead_ids, rule_id__in=ids, interaction__isnull=False)
+            .values("lead_id", "rule_id", "interaction_id", "occurred_at")
+            .annotate(points=Sum("delta"))
+            .order_by()
+            .values_list("lead_id", "rule_id", "interaction_id", "occurred_at", "points")
+        )
+        for lead_id, rule_id, interaction_id, occurred_at, points in rows:
+            if points:
+                history[(lead_id, rule_id)].append(pure.Award(lead_id, rule_id, interaction_id, occurred_at, points))
     return history
 
 

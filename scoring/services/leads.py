@@ -17,12 +17,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from scoring import lead_fields, selectors
 from scoring import rules as pure
-from scoring.models import Lead, LifecycleStage, ScoreEntry
+from scoring.models import Lead, LifecycleStage, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.ledger import (
     LeadState,
@@ -50,19 +50,42 @@ def leads_rescore_fit(
     if not leads:
         return 0
     fit_rules = selectors.rules_pure(dimension=pure.Dimension.FIT)
+    # The active scorecards' fit rules with the default's (rule ids are unique across them).
+    card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.FIT)
+    fit_rules += card_rules
     current: dict[int, dict[int, int]] = defaultdict(dict)
-    for row in (
+    rows: list[QuerySet[Any, dict[str, Any]]] = [
         ScoreEntry.objects.filter(lead_id__in=leads, dimension=pure.Dimension.FIT, rule__isnull=False)
         .values("lead_id", "rule_id")
         .annotate(points=Sum("delta"))
         .order_by()
-    ):
-        current[row["lead_id"]][row["rule_id"]] = row["points"]
+    ]
+    if card_of:
+        # Of active scorecards only: a retired one keeps its scores as they were.
+        cards = set(card_of.values())
+        rows.append(
+            ScorecardEntry.objects.filter(
+                lead_id__in=leads, scorecard_id__in=cards, dimension=pure.Dimension.FIT, rule__isnull=False
+            )
+            .values("lead_id", "rule_id", "scorecard_id")
+            .annotate(points=Sum("delta"))
+            .order_by()
+        )
+    on_card: dict[int, int] = dict(card_of)
+    for queryset in rows:
+        for row in queryset:
+            current[row["lead_id"]][row["rule_id"]] = row["points"]
+            if row.get("scorecard_id") is not None:
+                on_card[row["rule_id"]] = row["scorecard_id"]
     entries: list[LedgerRow] = []
     for lead in leads.values():
         targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
         for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
-            entries.append(LedgerRow(lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id))
+            entries.append(
+                LedgerRow(
+                    lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id, scorecard_id=on_card.get(rule_id)
+                )
+            )
     entries_apply(states={pk: LeadState.of(lead) for pk, lead in leads.items()}, entries=entries, now=at)
     return len(entries)
 

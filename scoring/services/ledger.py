@@ -15,7 +15,16 @@ from django.utils import timezone
 
 from scoring import bulk, selectors
 from scoring import rules as pure
-from scoring.models import GroupTransition, Lead, ScoreEntry, ScoreWatch, StageChange
+from scoring.models import (
+    GroupTransition,
+    Lead,
+    LeadScore,
+    Scorecard,
+    ScorecardEntry,
+    ScoreEntry,
+    ScoreWatch,
+    StageChange,
+)
 from scoring.services.accounts import accounts_mark_stale
 
 
@@ -31,9 +40,13 @@ class LedgerRow(NamedTuple):
     interaction_id: int | None = None
     note: str = ""
     created_by_id: int | None = None
+    # The scorecard whose score the row moves; None: the default one (the lead's own columns).
+    scorecard_id: int | None = None
 
 
-LEDGER_FIELDS = (*LedgerRow._fields, "created_at")
+# The default ledger's columns, in LedgerRow's order (without its scorecard), then the time written.
+LEDGER_FIELDS = (*LedgerRow._fields[:-1], "created_at")
+SCORECARD_LEDGER_FIELDS = (*LedgerRow._fields, "created_at")
 
 
 class LeadState(NamedTuple):
@@ -92,7 +105,11 @@ def entries_apply(
     ledger's under any interleaving of workers.
     """
     now = now or timezone.now()
-    bulk.values_insert(ScoreEntry, LEDGER_FIELDS, [(*entry, now) for entry in entries])
+    on_cards = [entry for entry in entries if entry.scorecard_id is not None]
+    if on_cards or (activity and _scorecards_live()):
+        _scorecard_entries_apply(entries=on_cards, activity=activity or {}, now=now)
+        entries = [entry for entry in entries if entry.scorecard_id is None]
+    bulk.values_insert(ScoreEntry, LEDGER_FIELDS, [(*entry[:-1], now) for entry in entries])
     moved = pure.scores_moved(
         {pk: pure.Scores(state.fit, state.engagement) for pk, state in states.items()},
         ((e.lead_id, e.dimension, e.delta) for e in entries),
@@ -144,6 +161,105 @@ def entries_apply(
     return changed
 
 
+def _scorecards_live() -> bool:
+    return Scorecard.objects.filter(active=True).exists()
+
+
+class ScorecardState(NamedTuple):
+    """A lead's cached score columns on a scorecard (:class:`LeadScore`)."""
+
+    fit: int
+    engagement: int
+    group_id: int | None
+    engagement_base: int
+    engagement_base_at: datetime | None
+
+
+SCORECARD_STATE_FIELDS = ("fit_score", "engagement_score", "score_group", "engagement_base", "engagement_base_at")
+
+
+def scorecard_states(*, lead_ids: Iterable[int]) -> dict[tuple[int, int], ScorecardState]:
+    """The leads' scores on every scorecard they have one on, by (lead, scorecard); one query.
+    Read under the leads' row locks: only their holders write these rows."""
+    rows = LeadScore.objects.filter(lead_id__in=sorted(set(lead_ids))).values_list(
+        "lead_id", "scorecard_id", *SCORECARD_STATE_FIELDS
+    )
+    return {(lead_id, card_id): ScorecardState(*state) for lead_id, card_id, *state in rows}
+
+
+def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[int, datetime], now: datetime) -> None:
+    """:func:`entries_apply` for the rows of scorecards other than the default one: the
+    scorecard ledger's rows, the leads' :class:`LeadScore` moved by the same amounts (made
+    when missing) with their groups, decay base and transitions. A statement per table
+    whatever the number of leads and scorecards. Same precondition: the leads' row locks."""
+    bulk.values_insert(ScorecardEntry, SCORECARD_LEDGER_FIELDS, [(*entry, now) for entry in entries])
+    states = scorecard_states(lead_ids={e.lead_id for e in entries} | set(activity))
+    moved: dict[tuple[int, int], pure.Scores] = {}
+    shift: dict[tuple[int, int], int] = defaultdict(int)
+    moment: dict[tuple[int, int], datetime | None] = {}
+    causes: dict[tuple[int, int], str] = {}
+    for e in entries:
+        assert e.scorecard_id is not None
+        pair = (e.lead_id, e.scorecard_id)
+        state = states.get(pair)
+        so_far = moved.get(pair) or (pure.Scores(state.fit, state.engagement) if state else pure.Scores())
+        fit, engagement = so_far.fit, so_far.engagement
+        if e.dimension == pure.Dimension.FIT:
+            fit += e.delta
+        else:
+            engagement += e.delta
+        moved[pair] = pure.Scores(fit, engagement)
+        causes[pair] = e.cause
+        # The decay base, as on the lead (see entries_apply).
+        if e.dimension == pure.Dimension.ENGAGEMENT and e.cause != ScoreEntry.Cause.DECAY:
+            shift[pair] += e.delta
+            if e.cause != ScoreEntry.Cause.RESCORE:
+                moment[pair] = _later(moment.get(pair), e.occurred_at)
+    bands = selectors.group_thresholds_by_scorecard() if moved else {}
+    changed: dict[tuple[int, int], ScorecardState] = {}
+    crossed: list[Crossing] = []
+    # A lead's activity moves the decay base of every scorecard it has a score on.
+    pairs = moved.keys() | {pair for pair in states if pair[0] in activity}
+    for pair in pairs:
+        lead_id, card_id = pair
+        state = states.get(pair) or ScorecardState(0, 0, None, 0, None)
+        scores = moved.get(pair, pure.Scores(state.fit, state.engagement))
+        group_id = state.group_id
+        if pair in moved:
+            card_bands = bands.get(card_id, [])
+            group_id = pure.group_for(scores.total, card_bands, current=state.group_id)
+            before = state.fit + state.engagement
+            if group_id != state.group_id:
+                crossed.append(Crossing(lead_id, state.group_id, group_id, before, scores.total, causes[pair], card_id))
+        base, base_at = state.engagement_base + shift.get(pair, 0), state.engagement_base_at
+        since = _later(moment.get(pair), activity.get(lead_id))
+        if since is not None and (base_at is None or since > base_at):
+            base, base_at = scores.engagement, since
+        new = ScorecardState(scores.fit, scores.engagement, group_id, base, base_at)
+        if new != state or pair not in states:
+            changed[pair] = new
+    if changed:
+        LeadScore.objects.bulk_create(
+            [
+                LeadScore(
+                    lead_id=lead_id,
+                    scorecard_id=card_id,
+                    fit_score=new.fit,
+                    engagement_score=new.engagement,
+                    score_group_id=new.group_id,
+                    engagement_base=new.engagement_base,
+                    engagement_base_at=new.engagement_base_at,
+                )
+                for (lead_id, card_id), new in sorted(changed.items())
+            ],
+            update_conflicts=True,
+            unique_fields=["lead", "scorecard"],
+            update_fields=list(SCORECARD_STATE_FIELDS),
+        )
+    for card in {c.scorecard_id for c in crossed if c.scorecard_id is not None}:
+        transitions_record([c for c in crossed if c.scorecard_id == card], bands.get(card, []), at=now)
+
+
 class Crossing(NamedTuple):
     """A score change routing must hear of: a change of group or a watched score crossed."""
 
@@ -153,11 +269,14 @@ class Crossing(NamedTuple):
     previous_total: int
     total: int
     cause: str
+    # The scorecard whose group changed; None: the default one.
+    scorecard_id: int | None = None
 
 
 def transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], *, at: datetime) -> None:
     """Write the outbox rows for leads whose score crossed a border: one per group
-    crossed (:func:`scoring.rules.groups_crossed`)."""
+    crossed (:func:`scoring.rules.groups_crossed`). ``bands`` are the groups of the
+    crossings' scorecard (all of ``crossed`` are on one)."""
     rows = []
     for c in crossed:
         # One row per group crossed, in order: routing fires "enters MQL" on the way
@@ -165,11 +284,31 @@ def transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], 
         for step, up in pure.group_moves(c.from_group, c.to_group, c.previous_total, c.total, bands):
             direction = GroupTransition.Direction.UP if up else GroupTransition.Direction.DOWN
             rows.append(
-                (c.lead_id, step.from_group, step.to_group, direction, step.previous_total, step.total, c.cause, at)
+                (
+                    c.lead_id,
+                    step.from_group,
+                    step.to_group,
+                    direction,
+                    step.previous_total,
+                    step.total,
+                    c.cause,
+                    at,
+                    c.scorecard_id,
+                )
             )
     bulk.values_insert(
         GroupTransition,
-        ["lead", "from_group", "to_group", "direction", "previous_total", "total_score", "cause", "occurred_at"],
+        [
+            "lead",
+            "from_group",
+            "to_group",
+            "direction",
+            "previous_total",
+            "total_score",
+            "cause",
+            "occurred_at",
+            "scorecard",
+        ],
         rows,
     )
 

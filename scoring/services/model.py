@@ -7,14 +7,28 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from scoring import bulk, event_types, model_file, selectors
+from scoring import decay as decay_math
 from scoring import rules as pure
-from scoring.models import AccountGroup, DecayPolicy, Lead, ModelInfo, RuleCondition, ScoreGroup, ScoringRule
+from scoring.models import (
+    AccountGroup,
+    DecayPolicy,
+    Lead,
+    LeadScore,
+    ModelInfo,
+    ModelVersion,
+    RuleCondition,
+    Scorecard,
+    ScoreGroup,
+    ScoringRule,
+)
 from scoring.services.account_groups import account_groups_changed
 from scoring.services.decay import decay_policy_set
 from scoring.services.event_types import event_types_declare, event_types_export
@@ -95,65 +109,120 @@ def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
     """What may be a mistake in the file's rules: a type never seen nor declared."""
     known = selectors.event_types_known()
     warnings = []
-    for index, rule in enumerate(spec.rules):
+    places = [(f"rules[{i}]", rule) for i, rule in enumerate(spec.rules)]
+    places += [
+        (f"scorecards[{n}].rules[{i}]", r) for n, card in enumerate(spec.scorecards) for i, r in enumerate(card.rules)
+    ]
+    for where, rule in places:
         for kind in event_types.unknown(rule.interaction_types, known):
             warnings.append(
-                f"rules[{index}].interaction_types: '{kind}' has never been seen nor declared "
+                f"{where}.interaction_types: '{kind}' has never been seen nor declared "
                 "(declare it under event_types, or check the spelling); the rule scores it once it comes"
             )
     return warnings
 
 
 def scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
-    """Write the scoring part of ``spec`` over the live model, by key (call in a transaction)."""
-    groups_created, groups_updated, groups_deleted = groups_write(ScoreGroup, spec.groups, section="score_groups")
+    """Write the scoring part of ``spec`` over the live model, by key (call in a transaction).
 
-    existing_rules = {r.key: r for r in ScoringRule.objects.select_for_update()}
+    The scorecards of the file are made or updated by key; a live scorecard the file leaves
+    out is retired (it keeps its history, its rules are deactivated, its groups deleted and
+    its decay set to none), as a rule missing from a file is. Rule and group keys are unique
+    across the model, so a rule or group the file moves to another scorecard moves."""
+    scorecards = scorecards_write(spec.scorecards)
+    parts: list[tuple[Scorecard | None, model_file.ScorecardSpec | model_file.ModelSpec]] = [(None, spec)]
+    parts += [(scorecards[s.key], s) for s in spec.scorecards]
+    places = ["score_groups", *(f"scorecards[{n}].score_groups" for n in range(len(spec.scorecards)))]
+    retired = [card for key, card in scorecards.items() if key not in {s.key for s in spec.scorecards}]
+    groups_created = groups_updated = groups_deleted = 0
+    for (card, part), where in zip(parts, places, strict=True):
+        made, kept, gone = groups_write(ScoreGroup, part.groups, section=where, scorecard=card)
+        groups_created, groups_updated, groups_deleted = (
+            groups_created + made,
+            groups_updated + kept,
+            groups_deleted + gone,
+        )
+    for card in retired:
+        groups_deleted += groups_write(ScoreGroup, (), section=f"scorecards ({card.key} left out)", scorecard=card)[2]
+
+    existing_rules = {r.key: r for r in ScoringRule.every_scorecard.select_for_update()}
     rules_created = rules_updated = 0
-    for rule in spec.rules:
-        obj, created = ScoringRule.objects.update_or_create(
-            key=rule.key,
-            defaults={
-                "name": rule.name,
-                "description": rule.description,
-                "dimension": rule.dimension,
-                "points": rule.points,
-                "match": rule.match,
-                "interaction_types": list(rule.interaction_types),
-                "cap_count": rule.cap_count,
-                "cap_points": rule.cap_points,
-                "cap_window_days": rule.cap_window_days,
-                "active": rule.active,
-                "valid_from": rule.valid_from,
-                "valid_until": rule.valid_until,
-            },
-        )
-        rules_created += created
-        rules_updated += not created
-        obj.conditions.all().delete()
-        RuleCondition.objects.bulk_create(
-            RuleCondition(rule=obj, position=i, field=c.field, operator=c.operator, value=c.value)
-            for i, c in enumerate(rule.conditions)
-        )
-    decay_policy_set(policy=spec.decay)
-    wanted_rules = {r.key for r in spec.rules}
+    for card, part in parts:
+        for rule in part.rules:
+            obj, created = ScoringRule.every_scorecard.update_or_create(
+                key=rule.key,
+                defaults={
+                    "name": rule.name,
+                    "description": rule.description,
+                    "dimension": rule.dimension,
+                    "points": rule.points,
+                    "match": rule.match,
+                    "interaction_types": list(rule.interaction_types),
+                    "cap_count": rule.cap_count,
+                    "cap_points": rule.cap_points,
+                    "cap_window_days": rule.cap_window_days,
+                    "active": rule.active,
+                    "valid_from": rule.valid_from,
+                    "valid_until": rule.valid_until,
+                    "scorecard": card,
+                },
+            )
+            rules_created += created
+            rules_updated += not created
+            RuleCondition.objects.filter(rule=obj).delete()
+            RuleCondition.objects.bulk_create(
+                RuleCondition(rule=obj, position=i, field=c.field, operator=c.operator, value=c.value)
+                for i, c in enumerate(rule.conditions)
+            )
+        decay_policy_set(policy=part.decay, scorecard=card)
+    for card in retired:
+        decay_policy_set(policy=decay_math.Policy(), scorecard=card)
+    wanted_rules = {r.key for _, part in parts for r in part.rules}
     to_deactivate = sorted(k for k, r in existing_rules.items() if k not in wanted_rules and r.active)
-    ScoringRule.objects.filter(key__in=to_deactivate).update(active=False)
+    ScoringRule.every_scorecard.filter(key__in=to_deactivate).update(active=False)
     return ModelImportSummary(
         groups_created, groups_updated, groups_deleted, rules_created, rules_updated, to_deactivate
     )
 
 
+def scorecards_write(specs: Sequence[model_file.ScorecardSpec]) -> dict[str, Scorecard]:
+    """Make the live scorecards those of ``specs`` by key: made or updated and active; the
+    others retired (``active`` off). Returns every live scorecard by key. Call in a transaction."""
+    existing = {card.key: card for card in Scorecard.objects.select_for_update()}
+    for spec in specs:
+        card = existing.get(spec.key) or Scorecard(key=spec.key)
+        card.name, card.description, card.active = spec.name, spec.description, True
+        card.save()
+        existing[spec.key] = card
+    wanted = {spec.key for spec in specs}
+    for key, card in existing.items():
+        if key not in wanted and card.active:
+            card.active = False
+            card.save(update_fields=["active"])
+    return existing
+
+
 def groups_write(
-    model: type[ScoreGroup] | type[AccountGroup], specs: Sequence[model_file.GroupSpec], *, section: str
+    model: type[ScoreGroup] | type[AccountGroup],
+    specs: Sequence[model_file.GroupSpec],
+    *,
+    section: str,
+    scorecard: Scorecard | None = None,
 ) -> tuple[int, int, int]:
-    """Make the groups of ``model`` (leads' score groups or account groups) those of
-    ``specs``, by key: created, updated, and deleted when missing from the file. Returns
-    how many of each. A group another app's row refers to (a routing rule watching it)
-    cannot be deleted: every such problem is raised as :class:`model_file.ModelFileError`
-    naming ``section``. Call in a transaction."""
-    manager = model.objects
-    existing = {g.key: g for g in manager.select_for_update()}
+    """Make the groups of ``model`` (leads' score groups of ``scorecard``, the default one
+    when None, or account groups) those of ``specs``, by key: created, updated, and
+    deleted when missing from the file. Returns how many of each. A group another app's
+    row refers to (a routing rule watching it) cannot be deleted: every such problem is
+    raised as :class:`model_file.ModelFileError` naming ``section``. Call in a transaction."""
+    if model is ScoreGroup:
+        # Keys are unique across scorecards: a key is looked up among them all.
+        manager: Any = ScoreGroup.every_scorecard
+        scope = manager.filter(scorecard=scorecard)
+        extra: dict[str, Any] = {"scorecard": scorecard}
+    else:
+        manager, extra = model.objects, {}
+        scope = manager.all()
+    existing = {g.key: g for g in scope.select_for_update()}
     wanted = {g.key for g in specs}
     deleted = [g.pk for key, g in existing.items() if key not in wanted]
     try:
@@ -169,7 +238,7 @@ def groups_write(
             ]
         ) from None
     # Thresholds are unique: park the kept ones out of the way before moving them.
-    manager.filter(key__in=wanted).update(min_score=-F("id") - 10**9, leave_below=None)
+    scope.filter(key__in=wanted).update(min_score=-F("id") - 10**9, leave_below=None)
     created = updated = 0
     for group in specs:
         _, made = manager.update_or_create(
@@ -179,6 +248,7 @@ def groups_write(
                 "min_score": group.min_score,
                 "leave_below": group.leave_below,
                 "description": group.description,
+                **extra,
             },
         )
         created += made
@@ -220,6 +290,34 @@ def _group_specs(groups: Iterable[ScoreGroup | AccountGroup]) -> tuple[model_fil
     )
 
 
+def scorecard_specs(version: ModelVersion | None = None) -> tuple[model_file.ScorecardSpec, ...]:
+    """The active scorecards of the live model (or of the draft ``version``) as the model
+    file writes them; four queries whatever their number."""
+    cards = list(Scorecard.all_versions.filter(version=version, active=True).order_by("key"))
+    if not cards:
+        return ()
+    ids = [card.pk for card in cards]
+    groups: dict[int, list[ScoreGroup]] = {pk: [] for pk in ids}
+    for group in ScoreGroup.all_versions.filter(scorecard__in=ids).order_by("min_score"):
+        groups[group.scorecard_id].append(group)  # type: ignore[index]
+    rules: dict[int, list[model_file.RuleSpec]] = {pk: [] for pk in ids}
+    ordered = ScoringRule.all_versions.filter(scorecard__in=ids).prefetch_related("conditions")
+    for rule in ordered.order_by("dimension", "key"):
+        rules[rule.scorecard_id].append(rule_spec(rule))  # type: ignore[index]
+    decays = {row.scorecard_id: row.as_pure() for row in DecayPolicy.all_versions.filter(scorecard__in=ids)}
+    return tuple(
+        model_file.ScorecardSpec(
+            key=card.key,
+            name=card.name,
+            description=card.description,
+            groups=_group_specs(groups[card.pk]),
+            rules=tuple(rules[card.pk]),
+            decay=decays.get(card.pk, decay_math.Policy()),
+        )
+        for card in cards
+    )
+
+
 def scoring_model_export() -> model_file.ModelSpec:
     groups = _group_specs(ScoreGroup.objects.order_by("min_score"))
     ordered = ScoringRule.objects.prefetch_related("conditions").order_by("dimension", "key")
@@ -231,6 +329,7 @@ def scoring_model_export() -> model_file.ModelSpec:
         groups=groups,
         rules=tuple(rules),
         decay=DecayPolicy.current(),
+        scorecards=scorecard_specs(),
         sections={section.name: section.export() for section in model_file.sections()},
         event_types=event_types_export(),
         account_groups=_group_specs(AccountGroup.objects.order_by("min_score")),
@@ -268,5 +367,26 @@ def leads_regroup_some(*, lead_ids: Iterable[int]) -> int:
         if new != group_id:
             crossed.append(Crossing(pk, group_id, new, total, total, "regroup"))
     bulk.values_update(Lead, ["score_group"], [(c.lead_id, c.to_group) for c in crossed])
-    transitions_record(crossed, bands, at=timezone.now())
+    now = timezone.now()
+    transitions_record(crossed, bands, at=now)
+    return len(crossed) + _scorecards_regroup(lead_ids=[pk for pk, *_ in rows], at=now)
+
+
+def _scorecards_regroup(*, lead_ids: list[int], at: datetime) -> int:
+    """:func:`leads_regroup_some` for the leads' scores on the other scorecards (under the
+    leads' row locks); returns how many changed group."""
+    card_bands = selectors.group_thresholds_by_scorecard()
+    crossed: list[Crossing] = []
+    moved: list[tuple[int, int | None]] = []
+    rows = LeadScore.objects.filter(lead_id__in=lead_ids).values_list(
+        "pk", "lead_id", "scorecard_id", "total_score", "score_group_id"
+    )
+    for pk, lead_id, card_id, total, group_id in rows:
+        new = pure.group_for(total, card_bands.get(card_id, []), current=group_id)
+        if new != group_id:
+            crossed.append(Crossing(lead_id, group_id, new, total, total, "regroup", card_id))
+            moved.append((pk, new))
+    bulk.values_update(LeadScore, ["score_group"], moved)
+    for card in {c.scorecard_id for c in crossed if c.scorecard_id is not None}:
+        transitions_record([c for c in crossed if c.scorecard_id == card], card_bands.get(card, []), at=at)
     return len(crossed)

@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from scoring import rules as pure
 from scoring import selectors, setaside
-from scoring.models import DecayPolicy, Interaction, Lead, RescoreJob, RescoreLane, ScoreEntry, ScoreGroup
+from scoring.models import (
+    DecayPolicy,
+    Interaction,
+    Lead,
+    RescoreJob,
+    RescoreLane,
+    ScorecardEntry,
+    ScoreEntry,
+    ScoreGroup,
+)
 from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit
 from scoring.services.ledger import LeadState, LedgerRow, entries_apply, lead_states_lock
@@ -48,6 +57,9 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     written = leads_rescore_fit(lead_ids=ids, at=at, cause=ScoreEntry.Cause.RESCORE)
     states = lead_states_lock(ids)
     rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+    # The active scorecards' rules too, in the same pass (rule ids are unique across scorecards).
+    card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.ENGAGEMENT)
+    rules += card_rules
     # Interactions a worker has not scored yet are left to it (it counts them once).
     facts = [
         pure.InteractionFacts(pk, lead_id, kind, occurred_at, properties or {})
@@ -71,6 +83,23 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
         .order_by()
         .values_list("lead_id", "rule_id", "interaction_id", "points")
     }
+    if card_of:
+        # Of active scorecards only: a retired one keeps its scores as they were.
+        so_far.update(
+            {
+                (lead_id, rule_id, interaction_id): points
+                for lead_id, rule_id, interaction_id, points in ScorecardEntry.objects.filter(
+                    lead_id__in=ids,
+                    scorecard_id__in=set(card_of.values()),
+                    dimension=pure.Dimension.ENGAGEMENT,
+                    rule__isnull=False,
+                )
+                .values("lead_id", "rule_id", "interaction_id")
+                .annotate(points=Sum("delta"))
+                .order_by()
+                .values_list("lead_id", "rule_id", "interaction_id", "points")
+            }
+        )
     entries = [
         LedgerRow(
             lead_id,
@@ -80,12 +109,14 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
             when.get(interaction_id, at) if interaction_id is not None else at,
             rule_id=rule_id,
             interaction_id=interaction_id,
+            scorecard_id=card_of.get(rule_id),
         )
         for key in sorted(goal.keys() | so_far.keys(), key=_by_ids)
         if (delta := goal.get(key, 0) - so_far.get(key, 0))
         for lead_id, rule_id, interaction_id in [key]
     ]
-    entries += _decay_given_back(states, entries, at=at)
+    # The floor is the default scorecard's (a scorecard's decay is not given back yet).
+    entries += _decay_given_back(states, [e for e in entries if e.scorecard_id is None], at=at)
     entries_apply(states=states, entries=entries)
     return written + len(entries)
 

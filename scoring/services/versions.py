@@ -23,9 +23,18 @@ from django.utils import timezone
 
 from scoring import model_file
 from scoring import rules as pure
-from scoring.models import DecayPolicy, Lead, ModelVersion, RescoreJob, RuleCondition, ScoreGroup, ScoringRule
+from scoring.models import (
+    DecayPolicy,
+    Lead,
+    ModelVersion,
+    RescoreJob,
+    RuleCondition,
+    Scorecard,
+    ScoreGroup,
+    ScoringRule,
+)
 from scoring.services.event_types import event_types_declare, event_types_export
-from scoring.services.model import ModelImportSummary, rule_spec, scoring_part_import
+from scoring.services.model import ModelImportSummary, rule_spec, scorecard_specs, scoring_part_import
 from scoring.services.rescore import rescore_job_start
 
 PUBLISH_PERMISSION = "scoring.publish_modelversion"
@@ -51,10 +60,15 @@ class VersionStale(VersionError):
 def _scoring_spec(version: ModelVersion | None) -> model_file.ModelSpec:
     """The scoring part of the live model (``version`` None) or of a draft, from its rows,
     with its event types (the live ones for a draft made before they were versioned)."""
-    groups = ScoreGroup.all_versions.filter(version=version).order_by("min_score")
-    rules = ScoringRule.all_versions.filter(version=version).prefetch_related("conditions").order_by("dimension", "key")
-    decay_row = DecayPolicy.all_versions.filter(version=version).order_by("pk").first()
+    groups = ScoreGroup.all_versions.filter(version=version, scorecard=None).order_by("min_score")
+    rules = (
+        ScoringRule.all_versions.filter(version=version, scorecard=None)
+        .prefetch_related("conditions")
+        .order_by("dimension", "key")
+    )
+    decay_row = DecayPolicy.all_versions.filter(version=version, scorecard=None).order_by("pk").first()
     return model_file.ModelSpec(
+        scorecards=scorecard_specs(version),
         groups=tuple(
             model_file.GroupSpec(g.key, g.name, g.min_score, g.description, leave_below=g.leave_below) for g in groups
         ),
@@ -99,14 +113,15 @@ def version_spec(version: ModelVersion) -> dict[str, Any]:
 
 def version_rules_pure(version: ModelVersion | None) -> list[pure.Rule]:
     """A draft's rules (``version`` None: the live ones) as the engine's plain data, in two
-    queries: what a replay scores a draft with."""
-    rules = ScoringRule.all_versions.filter(version=version).prefetch_related("conditions")
+    queries: what a replay scores a draft with. The default scorecard's: a replay compares
+    the default score only."""
+    rules = ScoringRule.all_versions.filter(version=version, scorecard=None).prefetch_related("conditions")
     return [rule.as_pure(list(rule.conditions.all())) for rule in rules]
 
 
 def version_bands(version: ModelVersion | None) -> list[pure.Band]:
     """A draft's score groups (``version`` None: the live ones) as the engine's thresholds."""
-    rows = ScoreGroup.all_versions.filter(version=version).values_list("id", "min_score", "leave_below")
+    rows = ScoreGroup.all_versions.filter(version=version, scorecard=None).values_list("id", "min_score", "leave_below")
     return [pure.Band(*row) for row in rows]
 
 
@@ -127,21 +142,31 @@ def _user_id(user: User | None) -> int | None:
 
 
 def _rows_write(version: ModelVersion, spec: model_file.ModelSpec) -> None:
-    """A draft's rows for ``spec`` (groups, rules with their conditions, decay): a few bulk inserts."""
+    """A draft's rows for ``spec`` (scorecards; groups, rules with their conditions and decay
+    of each): a few bulk inserts."""
+    cards = {
+        s.key: Scorecard.all_versions.create(version=version, key=s.key, name=s.name, description=s.description)
+        for s in spec.scorecards
+    }
+    parts: list[tuple[Scorecard | None, model_file.ModelSpec | model_file.ScorecardSpec]] = [(None, spec)]
+    parts += [(cards[s.key], s) for s in spec.scorecards]
     ScoreGroup.all_versions.bulk_create(
         ScoreGroup(
             version=version,
+            scorecard=card,
             key=g.key,
             name=g.name,
             min_score=g.min_score,
             leave_below=g.leave_below,
             description=g.description,
         )
-        for g in spec.groups
+        for card, part in parts
+        for g in part.groups
     )
     rules = ScoringRule.all_versions.bulk_create(
         ScoringRule(
             version=version,
+            scorecard=card,
             key=r.key,
             name=r.name,
             description=r.description,
@@ -156,25 +181,30 @@ def _rows_write(version: ModelVersion, spec: model_file.ModelSpec) -> None:
             valid_from=r.valid_from,
             valid_until=r.valid_until,
         )
-        for r in spec.rules
+        for card, part in parts
+        for r in part.rules
     )
     if any(rule.pk is None for rule in rules):  # backends that do not return ids from a bulk insert
         rules = list(ScoringRule.all_versions.filter(version=version).order_by("pk"))
     by_key = {rule.key: rule for rule in rules}
     RuleCondition.objects.bulk_create(
         RuleCondition(rule=by_key[r.key], position=i, field=c.field, operator=c.operator, value=c.value)
-        for r in spec.rules
+        for _, part in parts
+        for r in part.rules
         for i, c in enumerate(r.conditions)
     )
-    p = spec.decay
-    DecayPolicy.all_versions.create(
-        version=version,
-        kind=p.kind.value,
-        points_per_day=p.points_per_day,
-        after_days=p.after_days,
-        half_life_days=p.half_life_days,
-        window_days=p.window_days,
-        floor=p.floor,
+    DecayPolicy.all_versions.bulk_create(
+        DecayPolicy(
+            version=version,
+            scorecard=card,
+            kind=part.decay.kind.value,
+            points_per_day=part.decay.points_per_day,
+            after_days=part.decay.after_days,
+            half_life_days=part.decay.half_life_days,
+            window_days=part.decay.window_days,
+            floor=part.decay.floor,
+        )
+        for card, part in parts
     )
 
 
@@ -307,7 +337,7 @@ def version_publish(
                 summary = scoring_part_import(spec)
         except model_file.ModelFileError as exc:
             raise VersionError(exc.errors) from None
-        for versioned in (ScoringRule, ScoreGroup, DecayPolicy):
+        for versioned in (ScoringRule, ScoreGroup, DecayPolicy, Scorecard):
             versioned.all_versions.filter(version=locked).delete()
         locked.status, locked.number, locked.spec, locked.base_spec, locked.event_types = (
             ModelVersion.Status.LIVE,
@@ -340,7 +370,7 @@ def publish_crossings(*, draft: ModelVersion) -> list[GroupMove]:
     shows after the rescore). One GROUP BY over the leads, then per distinct
     (group, score) pair, not per lead."""
     live_groups = {g.pk: g for g in ScoreGroup.objects.all()}
-    draft_groups = list(ScoreGroup.all_versions.filter(version=draft))
+    draft_groups = list(ScoreGroup.all_versions.filter(version=draft, scorecard=None))
     by_key = {g.key: g for g in draft_groups}
     bands = version_bands(draft)
     moves: dict[tuple[str, str], int] = {}

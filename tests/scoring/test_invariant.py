@@ -165,3 +165,52 @@ def test_fit_rescoring_lands_on_the_targets_from_any_start(
     rows = len(ledger.rows)
     ledger.rescore_fit(1, values)
     assert len(ledger.rows) == rows
+
+
+# Rules 1-3 on the default scorecard, 4 (a windowed cap) and 7-8 on scorecard 10, 9 on 20: the
+# engine scores every scorecard's rules in one pass, each award keyed by its rule's scorecard.
+CARD_OF = {4: 10, 7: 10, 8: 10, 9: 20}
+CARD_RULES = [
+    *RULES,
+    Rule(id=7, dimension=Dimension.ENGAGEMENT, points=5, interaction_types=frozenset({"page_view"}), cap=Cap(count=2)),
+    Rule(id=8, dimension=Dimension.ENGAGEMENT, points=1, interaction_types=frozenset({"email_open", "page_view"})),
+    Rule(
+        id=9, dimension=Dimension.ENGAGEMENT, points=-2, interaction_types=frozenset({"form_submit"}), cap=Cap(points=5)
+    ),
+]
+
+
+def scorecard_totals(awards: list[pure.Award], *, order_free_only: bool) -> dict[tuple[int, int | None], int]:
+    totals: dict[tuple[int, int | None], int] = defaultdict(int)
+    for award in awards:
+        if order_free_only and award.rule_id == 4:  # the windowed cap depends on arrival order
+            continue
+        totals[(award.lead_id, CARD_OF.get(award.rule_id))] += award.points
+    return dict(totals)
+
+
+@settings(max_examples=300, deadline=None)
+@given(interactions=interactions_st, data=st.data())
+def test_batching_does_not_change_any_scorecards_score(
+    interactions: list[InteractionFacts], data: st.DataObject
+) -> None:
+    """Each scorecard's score is the same whether its rules are scored alone in one go or with
+    every other scorecard's, in batches of any size and order (for rules whose outcome does not
+    depend on arrival order)."""
+    alone: list[pure.Award] = []
+    for card in (None, 10, 20):
+        rules = [r for r in CARD_RULES if CARD_OF.get(r.id) == card]
+        alone += pure.score_interactions(rules, interactions, {})
+
+    together: list[pure.Award] = []
+    history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
+    pending = data.draw(st.permutations(interactions))
+    while pending:
+        size = data.draw(st.integers(1, len(pending)))
+        batch = pure.score_interactions(CARD_RULES, pending[:size], history)
+        for award in batch:
+            history[(award.lead_id, award.rule_id)].append(award)
+        together += batch
+        pending = pending[size:]
+
+    assert scorecard_totals(together, order_free_only=True) == scorecard_totals(alone, order_free_only=True)
