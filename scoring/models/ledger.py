@@ -13,8 +13,11 @@ from scoring.models.design import Scorecard, ScoreGroup, ScoringRule
 from scoring.models.leads import Interaction, Lead
 
 
-class ScoreEntry(models.Model):
-    """One row of the append-only score ledger."""
+class LedgerRow(models.Model):
+    """What a row of either score ledger says: a change of a lead's score on one dimension,
+    its cause and when. :class:`ScoreEntry` (the default scorecard) and
+    :class:`ScorecardEntry` (the others) add the lead, the rule and the interaction, whose
+    reverse names differ."""
 
     class Cause(models.TextChoices):
         RULE = "rule", _("Rule")
@@ -25,11 +28,6 @@ class ScoreEntry(models.Model):
         # later (caps and windows are judged in the order things happened).
         REVISED = "revised", _("Revised by a late interaction")
 
-    # The ledger is the most written table: foreign keys are indexed only by
-    # the composite or partial indexes below.
-    lead = models.ForeignKey(
-        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="score_entries", db_index=False
-    )
     dimension = models.CharField(
         verbose_name=_("dimension"),
         max_length=20,
@@ -37,6 +35,33 @@ class ScoreEntry(models.Model):
     )
     delta = models.IntegerField(verbose_name=_("delta"))
     cause = models.CharField(verbose_name=_("cause"), max_length=20, choices=Cause.choices)
+    occurred_at = models.DateTimeField(
+        verbose_name=_("occurred at"), help_text=_("When what caused the change happened.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    note = models.CharField(verbose_name=_("note"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ScoreEntry(LedgerRow):
+    """One row of the append-only score ledger."""
+
+    # The ledger is the most written table: foreign keys are indexed only by
+    # the composite or partial indexes below.
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="score_entries", db_index=False
+    )
     # RESTRICT: history keeps its rules (deactivate a rule instead of deleting
     # it), but erasing a lead still removes its interactions and entries.
     rule = models.ForeignKey(
@@ -55,20 +80,6 @@ class ScoreEntry(models.Model):
         blank=True,
         on_delete=models.RESTRICT,
         related_name="entries",
-        db_index=False,
-    )
-    occurred_at = models.DateTimeField(
-        verbose_name=_("occurred at"), help_text=_("When what caused the change happened.")
-    )
-    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
-    note = models.CharField(verbose_name=_("note"), max_length=300, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
         db_index=False,
     )
 
@@ -101,7 +112,7 @@ class ScoreEntry(models.Model):
         return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} ({self.cause})"
 
 
-class ScorecardEntry(models.Model):
+class ScorecardEntry(LedgerRow):
     """One row of the ledger of the scorecards other than the default one: as a
     :class:`ScoreEntry`, with its scorecard. Apart from the default ledger so that every
     reader of a lead's single score (reports, the breakdown, predictive scoring) reads
@@ -112,13 +123,6 @@ class ScorecardEntry(models.Model):
     scorecard = models.ForeignKey(
         Scorecard, verbose_name=_("scorecard"), on_delete=models.RESTRICT, related_name="+", db_index=False
     )
-    dimension = models.CharField(
-        verbose_name=_("dimension"),
-        max_length=20,
-        choices=[(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))],
-    )
-    delta = models.IntegerField(verbose_name=_("delta"))
-    cause = models.CharField(verbose_name=_("cause"), max_length=20, choices=ScoreEntry.Cause.choices)
     rule = models.ForeignKey(
         ScoringRule,
         verbose_name=_("rule"),
@@ -134,20 +138,6 @@ class ScorecardEntry(models.Model):
         null=True,
         blank=True,
         on_delete=models.RESTRICT,
-        related_name="+",
-        db_index=False,
-    )
-    occurred_at = models.DateTimeField(
-        verbose_name=_("occurred at"), help_text=_("When what caused the change happened.")
-    )
-    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
-    note = models.CharField(verbose_name=_("note"), max_length=300, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
     )
