@@ -24,6 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext
 
 from intake.errors import INVALID, REQUIRED, UNKNOWN_FIELD
 from scoring import event_types
@@ -91,17 +92,17 @@ def timestamp_check(value: object, *, now: datetime) -> datetime:
 def email_normalize(value: object) -> str:
     """A checked email address, lower-cased (leads are unique case-insensitively)."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be an email address")
+        raise ValueError(gettext("must be an email address"))
     email = value.strip()
     problem = text_problem(email)
     if problem:
         raise ValueError(problem)
     if len(email) > MAX_EMAIL_LENGTH:
-        raise ValueError(f"at most {MAX_EMAIL_LENGTH} characters")
+        raise ValueError(gettext("at most {count} characters").format(count=MAX_EMAIL_LENGTH))
     try:
         validate_email(email)
     except ValidationError:
-        raise ValueError(f"'{email}' is not a valid email address") from None
+        raise ValueError(gettext("'{email}' is not a valid email address").format(email=email)) from None
     return email.lower()
 
 

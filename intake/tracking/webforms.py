@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -109,14 +110,14 @@ def form_submission_check(
     email = emails[-1] if emails else ""
     try:
         if len(emails) > 1:
-            raise ValueError("give one value")
+            raise ValueError(gettext("give one value"))
         email = checks.email_normalize(email)
     except ValueError as exc:
         fail("email", str(exc))
 
     visitor_id = post.get("visitor_id") or None
     if visitor_id is not None and not checks.is_visitor_id(visitor_id):
-        fail("visitor_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+        fail("visitor_id", gettext("must be 1 to 64 letters, digits, '.', '_' or '-'"))
     elif visitor_id is None and checks.is_visitor_id(cookie_visitor):
         visitor_id = cookie_visitor
 
@@ -130,28 +131,33 @@ def form_submission_check(
         values = post.getlist(name)
         shown = name if len(name) <= MAX_FIELD_NAME else f"{name[:40]}…"
         if len(name) > MAX_FIELD_NAME or not name.isprintable():
-            fail(shown, f"field names are at most {MAX_FIELD_NAME} printable characters")
+            fail(shown, gettext("field names are at most {count} printable characters").format(count=MAX_FIELD_NAME))
             continue
         if any(len(value) > MAX_FIELD_VALUE for value in values):
-            fail(name, f"at most {MAX_FIELD_VALUE} characters")
+            fail(name, gettext("at most {count} characters").format(count=MAX_FIELD_VALUE))
             continue
         if checks.has_nul(values):
             fail(name, checks.NUL_MESSAGE)
             continue
         if name in listed:
             if len(values) > 1:
-                fail(name, "give one value")
+                fail(name, gettext("give one value"))
             elif values[0].strip():  # a field left blank changes nothing
                 if name.startswith(ATTRIBUTE_PREFIX):
                     attributes[name.removeprefix(ATTRIBUTE_PREFIX)] = values[0]
                 else:
                     lead_data[name] = values[0]
         elif name in RESERVED_PROPERTIES:
-            fail(name, "reserved: Leadflow sets this property; give the form's field another name")
+            fail(name, gettext("reserved: Leadflow sets this property; give the form's field another name"))
         else:
             properties[name] = values[0] if len(values) == 1 else values
     if len(properties) > MAX_FORM_PROPERTIES:
-        fail("fields", f"at most {MAX_FORM_PROPERTIES} fields besides the lead's, got {len(properties)}")
+        fail(
+            "fields",
+            gettext("at most {count} fields besides the lead's, got {got}").format(
+                count=MAX_FORM_PROPERTIES, got=len(properties)
+            ),
+        )
 
     incoming = LeadInSerializer(
         data={"email": email, **lead_data, **({"attributes": attributes} if attributes else {})}
@@ -225,9 +231,11 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
     except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, MultiPartParserError) as exc:
         return _form_answer(request, form, status=400, errors={"body": [str(exc)]})
     try:
-        submission = form_submission_check(
-            form=form, post=post, cookie_visitor=request.COOKIES.get(VISITOR_COOKIE), now=timezone.now()
-        )
+        # A person reads why in their language; a program asking for JSON, in English.
+        with translation.override("en") if _wants_json(request) else nullcontext():
+            submission = form_submission_check(
+                form=form, post=post, cookie_visitor=request.COOKIES.get(VISITOR_COOKIE), now=timezone.now()
+            )
     except FormRefused as exc:
         return _form_answer(request, form, status=400, errors=exc.errors)
     wait = rate_limited(request, endpoint="form", kind="lead", value=submission.email)

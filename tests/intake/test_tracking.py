@@ -6,6 +6,7 @@ import ipaddress
 import json
 import socket
 from collections import Counter
+from html import unescape
 from typing import Any
 
 import pytest
@@ -244,6 +245,22 @@ def test_a_person_over_the_limit_reads_why_in_their_language_and_a_program_in_en
         "/t/f/webinar", {"email": "ana@example.com"}, headers={"Accept": "application/json", "Accept-Language": "es"}
     )
     assert program.json() == {"detail": "Too many submissions for this email address."}
+
+
+def test_a_person_reads_a_refused_forms_reasons_in_their_language_and_a_program_in_english(web: Client) -> None:
+    TrackedForm.objects.create(key="webinar", name="Webinar")
+    refused = {"email": "no es un correo", "visitor_id": "!"}
+    page = web.post("/t/f/webinar", refused, headers={"Accept-Language": "es"})
+    assert page.status_code == 400
+    text = unescape(page.content.decode())
+    assert "'no es un correo' no es una dirección de correo válida" in text
+    assert "debe tener de 1 a 64 letras, dígitos, '.', '_' o '-'" in text
+    program = web.post("/t/f/webinar", refused, headers={"Accept": "application/json", "Accept-Language": "es"})
+    assert program.json()["errors"] == {
+        "email": ["'no es un correo' is not a valid email address"],
+        "visitor_id": ["must be 1 to 64 letters, digits, '.', '_' or '-'"],
+    }
+    assert not Lead.objects.exists()
 
 
 def test_a_click_over_the_limit_still_takes_the_person_to_the_link_but_is_not_recorded(
