@@ -289,6 +289,18 @@ def lead_data(lead: Lead, *, full: bool = True) -> dict[str, Any]:
         "prediction": selectors.lead_prediction(lead_id=lead.pk),
     }
     if full:
+        data["scorecards"] = [
+            {
+                "key": line.key,
+                "name": line.name,
+                "active": line.active,
+                "fit_score": line.fit,
+                "engagement_score": line.engagement,
+                "total_score": line.total,
+                "score_group": {"key": line.group_key, "name": line.group} if line.group_key else None,
+            }
+            for line in selectors.lead_scorecard_scores(lead_id=lead.pk)
+        ]
         data["breakdown"] = [
             {"label": line.label, "sentence": line.sentence, "dimension": line.dimension, "points": line.points,
              "times": line.times}
@@ -320,6 +332,27 @@ _LEAD_OUT: dict[str, serializers.Field[Any, Any, Any, Any]] = {
     "owner": serializers.CharField(allow_null=True),
     "prediction": serializers.DictField(
         allow_null=True, help_text="Predicted probability of converting: {probability, model_version, reasons}."
+    ),
+    "scorecards": serializers.ListField(
+        child=inline_serializer(
+            "LeadScorecardScore",
+            {
+                "key": serializers.CharField(help_text="The scorecard's key."),
+                "name": serializers.CharField(),
+                "active": serializers.BooleanField(help_text="False: retired, the score kept but no longer changed."),
+                "fit_score": serializers.IntegerField(),
+                "engagement_score": serializers.IntegerField(),
+                "total_score": serializers.IntegerField(),
+                "score_group": serializers.DictField(
+                    allow_null=True, help_text="The scorecard's group the lead is in: {key, name}; null: none."
+                ),
+            },
+        ),
+        help_text=(
+            "The lead's score on each scorecard beside the default one (whose score is fit_score, "
+            "engagement_score, total_score and score_group above): every active scorecard (0 where "
+            "nothing scored it yet), then the retired ones the lead has a score on. Read-only."
+        ),
     ),
     "breakdown": serializers.ListField(child=serializers.DictField()),
     "recent_ledger": serializers.ListField(child=serializers.DictField()),

@@ -12,30 +12,40 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 
 from nurture.models import Sequence
 from routing.models import Team
-from scoring.models import ScoreGroup
+from scoring.models import Scorecard, ScoreGroup
+from scoring.models.design import DEFAULT_SCORECARD_KEY
 
 NO_GROUP = "none"  # the group filter's value for leads below the lowest group
 SOURCE_MAX_LENGTH = 100
-ALL_FILTERS = ("start", "end", "source", "team", "sequence", "group", "attribution")
+ALL_FILTERS = ("start", "end", "source", "team", "sequence", "scorecard", "group", "attribution")
 # Which of a lead's campaign touches gets its MQL, SQL, win and revenue.
 ATTRIBUTIONS = {"first": gettext_noop("first touch"), "last": gettext_noop("last touch")}
 
 
 @dataclass(frozen=True)
 class Choices:
-    """What the team, sequence and score group filters may be: (id, key, name) each,
-    by name, and the score groups from the lowest up."""
+    """What the team, sequence, scorecard and score group filters may be: (id, key, name)
+    each, by name (scorecards by key), and the default scorecard's score groups from the
+    lowest up, those of the other scorecards by scorecard id."""
 
     teams: list[tuple[int, str, str]]
     sequences: list[tuple[int, str, str]]
     groups: list[ScoreGroup]
+    scorecards: list[tuple[int, str, str]] = field(default_factory=list)
+    scorecard_groups: dict[int, list[ScoreGroup]] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> Choices:
+        scorecard_groups: dict[int, list[ScoreGroup]] = {}
+        for group in ScoreGroup.every_scorecard.filter(scorecard__isnull=False).order_by("min_score"):
+            assert group.scorecard_id is not None  # filtered on
+            scorecard_groups.setdefault(group.scorecard_id, []).append(group)
         return cls(
             teams=list(Team.objects.order_by("name").values_list("pk", "key", "name")),
             sequences=list(Sequence.objects.order_by("name").values_list("pk", "key", "name")),
             groups=list(ScoreGroup.objects.order_by("min_score")),
+            scorecards=list(Scorecard.objects.order_by("key").values_list("pk", "key", "name")),
+            scorecard_groups=scorecard_groups,
         )
 
 
@@ -48,8 +58,9 @@ class Filters:
     source: str = ""
     team_id: int | None = None
     sequence_id: int | None = None
+    scorecard_id: int | None = None  # None: the default scorecard (the lead's own score)
     group: str = ""  # a score group's key, NO_GROUP, or "" (all)
-    groups: list[ScoreGroup] = field(default_factory=list)  # every group, lowest first
+    groups: list[ScoreGroup] = field(default_factory=list)  # every group of the scorecard, lowest first
     attribution: str = "first"  # a key of ATTRIBUTIONS
 
     def since(self) -> datetime | None:
@@ -117,12 +128,28 @@ def filters_parse(
             errors["sequence"] = gettext("No sequence '{key}' (known: {known}).").format(
                 key=sequence[:60], known=", ".join(sorted(sequences)) or gettext("none")
             )
+    scorecard_id = None
+    groups = choices.groups
+    if (scorecard := given("scorecard")) and scorecard != DEFAULT_SCORECARD_KEY:
+        scorecards = {key: pk for pk, key, _ in choices.scorecards}
+        scorecard_id = scorecards.get(scorecard)
+        if scorecard_id is None:
+            errors["scorecard"] = gettext("No scorecard '{key}' (known: {known}).").format(
+                key=scorecard[:60], known=", ".join([DEFAULT_SCORECARD_KEY, *sorted(scorecards)])
+            )
+        else:
+            groups = choices.scorecard_groups.get(scorecard_id, [])
     group = given("group")
-    known_groups = [g.key for g in choices.groups]
-    if group and group != NO_GROUP and group not in known_groups:
-        errors["group"] = gettext("No score group '{key}' (known: {known}).").format(
-            key=group[:60], known=", ".join([*known_groups, NO_GROUP])
-        )
+    known_groups = [g.key for g in groups]
+    if group and group != NO_GROUP and group not in known_groups and "scorecard" not in errors:
+        if scorecard_id is None:
+            errors["group"] = gettext("No score group '{key}' (known: {known}).").format(
+                key=group[:60], known=", ".join([*known_groups, NO_GROUP])
+            )
+        else:
+            errors["group"] = gettext("No score group '{key}' on scorecard '{scorecard}' (known: {known}).").format(
+                key=group[:60], scorecard=scorecard, known=", ".join([*known_groups, NO_GROUP])
+            )
         group = ""
     attribution = given("attribution") or "first"
     if attribution not in ATTRIBUTIONS:
@@ -137,7 +164,8 @@ def filters_parse(
         source=source,
         team_id=team_id,
         sequence_id=sequence_id,
+        scorecard_id=scorecard_id,
         group=group,
-        groups=choices.groups,
+        groups=groups,
     )
     return filters, errors

@@ -20,6 +20,10 @@ from scoring.models import ScoreGroup
 from scoring.models.design import DIMENSION_CHOICES
 
 CONVERTED = gettext_noop("Converted: the lead has a won outcome (sales marked it won), at any time.")
+ON_SCORECARD = gettext_noop(
+    "Scorecard: the scores and score groups are those of the scorecard chosen, read back from its own ledger "
+    "and placed by its groups; without one, the lead's default score."
+)
 DIMENSIONS = dict(DIMENSION_CHOICES)
 
 
@@ -498,9 +502,10 @@ REPORTS: tuple[Report, ...] = (
                 "sales (entered a sales queue): the score it had then, read back from the score ledger, placed "
                 "by the groups' minimum scores as they are now."
             ),
+            ON_SCORECARD,
             CONVERTED,
         ),
-        ("start", "end", "source", "team"),
+        ("start", "end", "source", "team", "scorecard"),
         show_by_group,
         dates=gettext_noop("the lead's first hand-off to sales"),
     ),
@@ -517,9 +522,10 @@ REPORTS: tuple[Report, ...] = (
                 "Fit bands: {fit_bands} points. Engagement bands: {engagement_bands} points. A1 is the best cell."
             ),
             gettext_noop("The colour of a cell grows with its conversion rate, relative to the best cell shown."),
+            ON_SCORECARD,
             CONVERTED,
         ),
-        ("start", "end", "source", "team", "group"),
+        ("start", "end", "source", "team", "scorecard", "group"),
         show_grid,
         dates=gettext_noop("the lead's first hand-off to sales"),
     ),
@@ -609,8 +615,12 @@ REPORTS: tuple[Report, ...] = (
                 "Won those won. Percentages are of the hand-offs of the month."
             ),
             gettext_noop("The score group filter uses the group the lead's score was in at the hand-off."),
+            gettext_noop(
+                "Scorecard: the score group filter uses that scorecard's groups and the lead's score on it at "
+                "the hand-off, read back from the scorecard's own ledger; the scorecard alone filters nothing."
+            ),
         ),
-        ("start", "end", "source", "team", "group"),
+        ("start", "end", "source", "team", "scorecard", "group"),
         show_feedback,
         dates=gettext_noop("entering the sales queue"),
     ),

@@ -151,6 +151,7 @@ def report_page(request: HttpRequest, slug: str) -> HttpResponse:
         "given": {name: request.GET.get(name, "") for name in report.filters},
         "applies": set(report.filters),
         "choices": choices,
+        "groups": filters.groups,  # those of the scorecard filtered on
         "no_group": NO_GROUP,
         "attributions": ATTRIBUTIONS,
         "csv_url": reverse(f"reports:{slug}-csv") + (f"?{query}" if query else ""),

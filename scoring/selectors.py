@@ -83,6 +83,7 @@ class ScorecardScore:
     fit: int
     engagement: int
     group: str  # the group's name, or "" when in none
+    group_key: str = ""  # the group's key, or "" when in none
 
     @property
     def total(self) -> int:
@@ -96,7 +97,7 @@ def lead_scorecard_scores(*, lead_id: int) -> list[ScorecardScore]:
         row.scorecard_id: row
         for row in LeadScore.objects.filter(lead_id=lead_id)
         .select_related("score_group")
-        .only("scorecard_id", "fit_score", "engagement_score", "score_group__name")
+        .only("scorecard_id", "fit_score", "engagement_score", "score_group__key", "score_group__name")
     }
     lines = []
     for card in Scorecard.objects.order_by("-active", "name", "key"):
@@ -111,6 +112,7 @@ def lead_scorecard_scores(*, lead_id: int) -> list[ScorecardScore]:
                 row.fit_score if row else 0,
                 row.engagement_score if row else 0,
                 row.score_group.name if row and row.score_group else "",
+                row.score_group.key if row and row.score_group else "",
             )
         )
     return lines

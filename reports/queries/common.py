@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from reports import origins
 from reports.filters import NO_GROUP, Filters
 from routing.models import Outcome, QueueItem
-from scoring.models import ScoreEntry, ScoreGroup
+from scoring.models import ScorecardEntry, ScoreEntry, ScoreGroup
 
 M = TypeVar("M", bound=Model)
 
@@ -47,14 +47,17 @@ def in_dates(rows: QuerySet[M], *, field: str, filters: Filters) -> QuerySet[M]:
     return rows
 
 
-def score_at_handoff(dimension: str) -> Coalesce:
+def score_at_handoff(dimension: str, *, scorecard_id: int | None = None) -> Coalesce:
     """The lead's ``dimension`` score when the queue item (the outer row) entered the queue:
     the sum of the ledger rows written until then (the cached score always equals the
-    ledger's sum, so this is the score the lead had at that moment)."""
+    ledger's sum, so this is the score the lead had at that moment). On a scorecard other
+    than the default one (``scorecard_id``), its own ledger's rows: each scorecard's cached
+    score equals its ledger's sums in the same way."""
+    ledger: QuerySet[Any] = (
+        ScoreEntry.objects.all() if scorecard_id is None else ScorecardEntry.objects.filter(scorecard_id=scorecard_id)
+    )
     rows = (
-        ScoreEntry.objects.filter(
-            lead_id=OuterRef("lead_id"), dimension=dimension, created_at__lte=OuterRef("entered_at")
-        )
+        ledger.filter(lead_id=OuterRef("lead_id"), dimension=dimension, created_at__lte=OuterRef("entered_at"))
         .order_by()
         .values("lead_id")
         .annotate(total=Sum("delta"))
@@ -63,8 +66,14 @@ def score_at_handoff(dimension: str) -> Coalesce:
     return Coalesce(Subquery(rows), Value(0))
 
 
-def with_scores_at_handoff(items: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
-    return items.annotate(fit_at=score_at_handoff("fit"), engagement_at=score_at_handoff("engagement"))
+def with_scores_at_handoff(items: QuerySet[QueueItem], filters: Filters) -> QuerySet[QueueItem]:
+    """The queue items with the lead's fit and engagement at the hand-off (``fit_at``,
+    ``engagement_at``) on the scorecard filtered on (the default one if none)."""
+    scorecard_id = filters.scorecard_id
+    return items.annotate(
+        fit_at=score_at_handoff("fit", scorecard_id=scorecard_id),
+        engagement_at=score_at_handoff("engagement", scorecard_id=scorecard_id),
+    )
 
 
 def group_of(total: int, groups: Sequence[ScoreGroup]) -> ScoreGroup | None:

@@ -187,7 +187,7 @@ def feedback_by_month(filters: Filters) -> list[MonthRow]:
     kind = Outcome.Kind
     items = handoffs(filters)
     if filters.group:
-        items = with_scores_at_handoff(items).annotate(total_at=F("fit_at") + F("engagement_at"))
+        items = with_scores_at_handoff(items, filters).annotate(total_at=F("fit_at") + F("engagement_at"))
         low, high = group_bounds(filters)
         if low is not None:
             items = items.filter(total_at__gte=low)
