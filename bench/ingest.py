@@ -3,7 +3,8 @@ PostgreSQL + Redis, with a real HTTP server (gunicorn) and real Celery workers.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/14 \\
-    .venv/bin/python bench/ingest.py [--events 200000] [--leads 50000]
+    .venv/bin/python bench/ingest.py [--events 200000] [--leads 50000] \\
+        [--scorecards 3 --accounts] [--bulk-only]
 
 It creates its own database (``<name>_bench`` next to DATABASE_URL's) and
 drops it afterwards. In one run it measures and prints:
@@ -15,6 +16,16 @@ drops it afterwards. In one run it measures and prints:
 4. a trickle of 100 single events/s for 60 s: p50/p95 from the API's 202 to
    the score being visible in the database;
 5. the Celery worker processes' peak resident memory.
+
+With ``--scorecards N`` (N scorecards in all, the default one included) and/or
+``--accounts``, step 1 is the single-scorecard figure (its leads' domain on the
+free-mail list, so they belong to no account), and is followed in the same run by
+1b: the model published again with N - 1 further scorecards (each with rules that
+match the events), account groups and account fit rules, and the same number of
+events for as many new leads with company domains (four leads an account); it
+waits until every event is scored and every account's roll-up refreshed, and
+prints the rate and its ratio to step 1's (target >= 0.7). ``--bulk-only`` stops
+after step 1 (and 1b).
 """
 
 from __future__ import annotations
@@ -43,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 from common import PeakMemory, bench_database, bench_environment, recreate_database  # noqa: E402
 
-PORT = 18931
+# Another port when two runs share a machine (LEADFLOW_BENCH_PORT).
+PORT = int(os.environ.get("LEADFLOW_BENCH_PORT", "18931"))
 TOY_TYPES = [
     ("page_view", {"url": "https://toys.example/landing/spring"}),
     ("page_view", {"url": "https://toys.example/blog/puzzles"}),
@@ -54,7 +66,9 @@ TOY_TYPES = [
 ]
 
 
-def make_events(count: int, leads: int, *, prefix: str, seed: int = 1) -> list[dict[str, object]]:
+def make_events(count: int, leads: int, *, prefix: str, seed: int = 1, accounts: int = 0) -> list[dict[str, object]]:
+    """``count`` events of ``leads`` leads; with ``accounts``, the leads' emails are on
+    that many company domains (``p7@co3.example``), else all on ``bench.example``."""
     generator = random.Random(seed)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     events: list[dict[str, object]] = []
@@ -65,11 +79,53 @@ def make_events(count: int, leads: int, *, prefix: str, seed: int = 1) -> list[d
                 "id": f"{prefix}-{n}",
                 "type": kind,
                 "occurred_at": (start + timedelta(seconds=generator.randrange(20 * 86400))).isoformat(),
-                "lead": {"email": f"lead{generator.randrange(leads)}@bench.example"},
+                "lead": {"email": email(generator.randrange(leads), accounts)},
                 "properties": properties,
             }
         )
     return events
+
+
+def email(lead: int, accounts: int) -> str:
+    return f"p{lead}@co{lead % accounts}.example" if accounts else f"lead{lead}@bench.example"
+
+
+# Each further scorecard scores every event type the bench sends, with its own points,
+# groups (with hysteresis) and decay.
+SCORECARD = """
+  - key: {key}
+    name: {name}
+    score_groups:
+      - {{key: {key}-warm, name: Warm for {name}, min_score: 10}}
+      - {{key: {key}-hot, name: Hot for {name}, min_score: 30, leave_below: 25}}
+    rules:
+      - {{key: {key}-pages, name: Reads {name} pages, dimension: engagement, points: 2,
+         interaction_types: [page_view], conditions: [{{field: url, operator: contains, value: /landing/}}]}}
+      - {{key: {key}-blog, name: Reads the blog, dimension: engagement, points: 1,
+         interaction_types: [page_view], conditions: [{{field: url, operator: contains, value: /blog/}}]}}
+      - {{key: {key}-email, name: {name} email, dimension: engagement, points: 3,
+         interaction_types: [email_open, email_click]}}
+      - {{key: {key}-forms, name: {name} forms and downloads, dimension: engagement, points: 5,
+         interaction_types: [form_submit, download]}}
+    decay: {{policy: linear, points_per_day: 1, after_days: 14}}
+"""
+ACCOUNT_GROUPS = """
+account_groups:
+  - {key: target, name: Target, min_score: 20}
+  - {key: engaged, name: Engaged, min_score: 50, leave_below: 45}
+  - {key: hot, name: Hot, min_score: 80, leave_below: 70}
+"""
+
+
+def model_with_scorecards(scorecards: int) -> str:
+    """The toy store's model file with ``scorecards - 1`` further scorecards and account groups."""
+    text = (ROOT / "examples/toy_store.yaml").read_text() + ACCOUNT_GROUPS
+    names = ["Puzzles", "Books", "Games", "Kits", "Dolls", "Blocks", "Trains", "Crafts", "Music"]
+    if scorecards > 1:
+        text += "scorecards:" + "".join(
+            SCORECARD.format(key=f"card-{n}", name=names[n % len(names)]) for n in range(1, scorecards)
+        )
+    return text
 
 
 class Api:
@@ -140,7 +196,13 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=3000)
     parser.add_argument("--trickle-seconds", type=int, default=60)
     parser.add_argument("--trickle-rate", type=int, default=100)
+    parser.add_argument("--scorecards", type=int, default=1, help="1b: scorecards in all (the default one included)")
+    parser.add_argument("--accounts", action="store_true", help="1b: leads with company domains, in accounts")
+    parser.add_argument("--bulk-only", action="store_true", help="stop after step 1 (and 1b)")
     args = parser.parse_args()
+    if args.scorecards < 1:
+        raise SystemExit("--scorecards: at least 1 (the default scorecard)")
+    compare = args.scorecards > 1 or args.accounts
 
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
     if not broker.startswith("redis://"):
@@ -165,11 +227,15 @@ def main() -> None:
 
     from intake.api_keys import api_key_issue
     from project.celery import app
+    from scoring.models import AccountRule, FreeMailDomain
 
     print(f"Database {bench_name}, broker {broker}; {os.cpu_count()} cores")
     call_command("migrate", verbosity=0)
     call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
     key = api_key_issue(name="bench").key
+    if compare:
+        # Step 1 is the single-scorecard figure without accounts: its leads' domain is free mail.
+        FreeMailDomain.objects.get_or_create(domain="bench.example")
     app.control.purge()
     connection.close()
 
@@ -209,34 +275,102 @@ def main() -> None:
         time.sleep(2)  # the worker's start
         api = Api(key)
 
+        def bulk(events: list[dict[str, object]], *, accounts: bool) -> float:
+            """POST ``events`` in batches until every one is scored (and, with ``accounts``,
+            every account's roll-up refreshed); print the figures and return events/s."""
+            bodies = [
+                json.dumps({"events": events[i : i + args.batch]}).encode() for i in range(0, len(events), args.batch)
+            ]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(args.senders) as pool:
+                results = list(pool.map(lambda body: api.post("/api/v1/events", body), bodies))
+            accepted_at = time.perf_counter()
+            accepted = sum(int(r["accepted"]) for r in results)  # type: ignore[call-overload]
+            assert accepted == len(events), f"accepted {accepted} of {len(events)}"
+            wait_until(
+                lambda: (
+                    count("SELECT count(*) FROM scoring_interaction WHERE scored_at IS NULL") == 0
+                    and count("SELECT count(*) FROM scoring_staleaccount") == 0
+                ),
+                timeout=1800,
+                what="scoring",
+            )
+            scored_at = time.perf_counter()
+            rate = len(events) / (scored_at - started)
+            print(f"   {len(bodies)} requests of {args.batch}; accepted in {accepted_at - started:.1f} s"
+                  f" ({len(events) / (accepted_at - started):,.0f} events/s)")  # fmt: skip
+            done = "scored and rolled up" if accounts else "scored"
+            print(f"   all {done} {scored_at - started:.1f} s after the first request")
+            print(f"   END TO END: {rate:,.0f} events/s")
+            return rate
+
+        def check_ledgers() -> None:
+            ledger = count("SELECT count(*) FROM scoring_scoreentry WHERE interaction_id IS NOT NULL")
+            mismatch = count(
+                "SELECT count(*) FROM scoring_lead l LEFT JOIN (SELECT lead_id, sum(delta) s FROM scoring_scoreentry"
+                " GROUP BY lead_id) e ON e.lead_id = l.id WHERE l.fit_score + l.engagement_score <> coalesce(e.s, 0)"
+            )
+            print(f"   {ledger:,} ledger rows; leads whose cached score differs from the ledger: {mismatch}")
+
         # 1. bulk path ------------------------------------------------------------------
         events = make_events(args.events, args.leads, prefix="bulk")
-        bodies = [
-            json.dumps({"events": events[i : i + args.batch]}).encode() for i in range(0, len(events), args.batch)
-        ]
-        print(f"\n1. Bulk: {len(events):,} events for {args.leads:,} leads, {len(bodies)} requests of {args.batch}")
-        started = time.perf_counter()
-        with ThreadPoolExecutor(args.senders) as pool:
-            results = list(pool.map(lambda body: api.post("/api/v1/events", body), bodies))
-        accepted_at = time.perf_counter()
-        accepted = sum(int(r["accepted"]) for r in results)  # type: ignore[call-overload]
-        assert accepted == len(events), f"accepted {accepted} of {len(events)}"
-        wait_until(
-            lambda: count("SELECT count(*) FROM scoring_interaction WHERE scored_at IS NULL") == 0,
-            timeout=1800,
-            what="scoring",
+        print(
+            f"\n1. Bulk: {len(events):,} events for {args.leads:,} leads"
+            + (", one scorecard, no accounts" if compare else "")
         )
-        scored_at = time.perf_counter()
-        bulk_rate = len(events) / (scored_at - started)
-        print(f"   accepted in {accepted_at - started:.1f} s ({len(events) / (accepted_at - started):,.0f} events/s)")
-        print(f"   all scored {scored_at - started:.1f} s after the first request")
-        print(f"   END TO END: {bulk_rate:,.0f} events/s")
-        ledger = count("SELECT count(*) FROM scoring_scoreentry WHERE interaction_id IS NOT NULL")
-        mismatch = count(
-            "SELECT count(*) FROM scoring_lead l LEFT JOIN (SELECT lead_id, sum(delta) s FROM scoring_scoreentry"
-            " GROUP BY lead_id) e ON e.lead_id = l.id WHERE l.fit_score + l.engagement_score <> coalesce(e.s, 0)"
-        )
-        print(f"   {ledger:,} ledger rows; leads whose cached score differs from the ledger: {mismatch}")
+        bulk_rate = bulk(events, accounts=False)
+        check_ledgers()
+
+        # 1b. several scorecards and accounts ------------------------------------------------
+        if compare:
+            accounts = max(1, args.leads // 4) if args.accounts else 0
+            cards_label = f"{args.scorecards} scorecard{'s' if args.scorecards > 1 else ''}"
+            with tempfile.NamedTemporaryFile("w", suffix=".yaml") as model:
+                model.write(model_with_scorecards(args.scorecards))
+                model.flush()
+                call_command("scoring_model_import", "--publish", model.name, verbosity=0)
+            if args.accounts:
+                AccountRule.objects.create(
+                    name="Toys or retail",
+                    points=40,
+                    conditions=[{"field": "industry", "operator": "one_of", "value": ["Toys", "Retail"]}],
+                )
+                AccountRule.objects.create(
+                    name="2,000 people or more",
+                    points=25,
+                    conditions=[{"field": "company_size", "operator": "gte", "value": 2000}],
+                )
+            connection.close()
+            time.sleep(2)  # let the workers see the new model (as after any publishing)
+            cards = make_events(args.events, args.leads, prefix="cards", seed=4, accounts=accounts)
+            print(f"\n1b. Bulk with {cards_label}"
+                  + (f" and accounts ({accounts:,} companies)" if accounts else "")
+                  + f": {len(cards):,} events for {args.leads:,} new leads")  # fmt: skip
+            cards_rate = bulk(cards, accounts=bool(accounts))
+            check_ledgers()
+            card_rows = count("SELECT count(*) FROM scoring_scorecardentry")
+            card_mismatch = count(
+                "SELECT count(*) FROM scoring_leadscore s LEFT JOIN (SELECT lead_id, scorecard_id, sum(delta) d"
+                " FROM scoring_scorecardentry GROUP BY lead_id, scorecard_id) e"
+                " ON e.lead_id = s.lead_id AND e.scorecard_id = s.scorecard_id"
+                " WHERE s.fit_score + s.engagement_score <> coalesce(e.d, 0)"
+            )
+            print(f"   {card_rows:,} scorecard ledger rows; lead scores differing from their ledger: {card_mismatch}")
+            if accounts:
+                in_accounts = count("SELECT count(*) FROM scoring_lead WHERE account_id IS NOT NULL")
+                companies = count("SELECT count(*) FROM scoring_account")
+                account_rows = count("SELECT count(*) FROM scoring_accountentry")
+                rollup = count(
+                    "SELECT count(*) FROM scoring_account a LEFT JOIN (SELECT account_id, sum(total_score) t"
+                    " FROM scoring_lead WHERE account_id IS NOT NULL GROUP BY account_id) l ON l.account_id = a.id"
+                    " WHERE a.lead_score <> coalesce(l.t, 0)"
+                )
+                print(f"   {in_accounts:,} leads in {companies:,} accounts, {account_rows:,} account ledger rows;"
+                      f" accounts whose lead score is not their leads' sum: {rollup}")  # fmt: skip
+            print(f"   {cards_label}{' and accounts' if accounts else ''} / one scorecard:"
+                  f" {cards_rate / bulk_rate:.2f}   (target >= 0.7)")  # fmt: skip
+        if args.bulk_only:
+            return
 
         # 2. raw COPY ---------------------------------------------------------------------
         db.execute(

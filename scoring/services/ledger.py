@@ -238,24 +238,17 @@ def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[
         new = ScorecardState(scores.fit, scores.engagement, group_id, base, base_at)
         if new != state or pair not in states:
             changed[pair] = new
-    if changed:
-        LeadScore.objects.bulk_create(
-            [
-                LeadScore(
-                    lead_id=lead_id,
-                    scorecard_id=card_id,
-                    fit_score=new.fit,
-                    engagement_score=new.engagement,
-                    score_group_id=new.group_id,
-                    engagement_base=new.engagement_base,
-                    engagement_base_at=new.engagement_base_at,
-                )
-                for (lead_id, card_id), new in sorted(changed.items())
-            ],
-            update_conflicts=True,
-            unique_fields=["lead", "scorecard"],
-            update_fields=list(SCORECARD_STATE_FIELDS),
-        )
+    # One INSERT … ON CONFLICT of arrays: building a model instance per row (bulk_create)
+    # cost more than the statement itself with a few scorecards.
+    bulk.values_upsert(
+        LeadScore,
+        ["lead", "scorecard", *SCORECARD_STATE_FIELDS],
+        [
+            (lead_id, card_id, new.fit, new.engagement, new.group_id, new.engagement_base, new.engagement_base_at)
+            for (lead_id, card_id), new in sorted(changed.items())
+        ],
+        unique=["lead", "scorecard"],
+    )
     for card in {c.scorecard_id for c in crossed if c.scorecard_id is not None}:
         transitions_record([c for c in crossed if c.scorecard_id == card], bands.get(card, []), at=now)
 
