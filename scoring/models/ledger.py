@@ -13,7 +13,7 @@ from scoring.models.design import Scorecard, ScoreGroup, ScoringRule
 from scoring.models.leads import Interaction, Lead
 
 
-class LedgerRow(models.Model):
+class LedgerFields(models.Model):
     """What a row of either score ledger says: a change of a lead's score on one dimension,
     its cause and when. :class:`ScoreEntry` (the default scorecard) and
     :class:`ScorecardEntry` (the others) add the lead, the rule and the interaction, whose
@@ -54,7 +54,7 @@ class LedgerRow(models.Model):
         abstract = True
 
 
-class ScoreEntry(LedgerRow):
+class ScoreEntry(LedgerFields):
     """One row of the append-only score ledger."""
 
     # The ledger is the most written table: foreign keys are indexed only by
@@ -112,7 +112,7 @@ class ScoreEntry(LedgerRow):
         return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} ({self.cause})"
 
 
-class ScorecardEntry(LedgerRow):
+class ScorecardEntry(LedgerFields):
     """One row of the ledger of the scorecards other than the default one: as a
     :class:`ScoreEntry`, with its scorecard. Apart from the default ledger so that every
     reader of a lead's single score (reports, the breakdown, predictive scoring) reads

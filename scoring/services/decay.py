@@ -410,14 +410,12 @@ def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[i
     policy = work.policy
     locked = lead_states_lock(lead_ids)
     states = {
-        lead_id: state
-        for (lead_id, card_id), state in scorecard_states(lead_ids=locked).items()
-        if card_id == scorecard_id
+        lead_id: state for (lead_id, _), state in scorecard_states(lead_ids=locked, scorecard_id=scorecard_id).items()
     }
     recent: dict[int, int] = {}
     if policy.kind is decay.Kind.WINDOW:
         counted = ScorecardEntry.objects.filter(
-            lead_id__in=list(states), scorecard_id=scorecard_id, dimension=pure.Dimension.ENGAGEMENT
+            bulk.ids_in("lead_id", list(states)), scorecard_id=scorecard_id, dimension=pure.Dimension.ENGAGEMENT
         )
         if work.window_start is not None:
             counted = counted.filter(occurred_at__gte=work.window_start)

@@ -178,12 +178,16 @@ class ScorecardState(NamedTuple):
 SCORECARD_STATE_FIELDS = ("fit_score", "engagement_score", "score_group", "engagement_base", "engagement_base_at")
 
 
-def scorecard_states(*, lead_ids: Iterable[int]) -> dict[tuple[int, int], ScorecardState]:
-    """The leads' scores on every scorecard they have one on, by (lead, scorecard); one query.
-    Read under the leads' row locks: only their holders write these rows."""
-    rows = LeadScore.objects.filter(lead_id__in=sorted(set(lead_ids))).values_list(
-        "lead_id", "scorecard_id", *SCORECARD_STATE_FIELDS
-    )
+def scorecard_states(
+    *, lead_ids: Iterable[int], scorecard_id: int | None = None
+) -> dict[tuple[int, int], ScorecardState]:
+    """The leads' scores on every scorecard they have one on (or on ``scorecard_id`` only),
+    by (lead, scorecard); one query. Read under the leads' row locks: only their holders
+    write these rows."""
+    scores = LeadScore.objects.filter(bulk.ids_in("lead_id", sorted(set(lead_ids))))
+    if scorecard_id is not None:
+        scores = scores.filter(scorecard_id=scorecard_id)
+    rows = scores.values_list("lead_id", "scorecard_id", *SCORECARD_STATE_FIELDS)
     return {(lead_id, card_id): ScorecardState(*state) for lead_id, card_id, *state in rows}
 
 
