@@ -4,15 +4,15 @@ PostgreSQL, the same goals in Python elsewhere; idempotent per day."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, Min, QuerySet, Sum
 from django.utils import timezone
 
 from scoring import bulk, decay, selectors, setaside
@@ -344,20 +344,53 @@ def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
         .values_list("pk", flat=True)
     )
     states = lead_states_lock(ids)
-    recent: dict[int, int] = {}
-    if policy.kind is decay.Kind.WINDOW:
-        counted = ScoreEntry.objects.filter(lead_id__in=states, dimension=pure.Dimension.ENGAGEMENT)
-        if work.window_start is not None:
-            counted = counted.filter(occurred_at__gte=work.window_start)
-        recent = dict(
-            counted.exclude(cause=ScoreEntry.Cause.DECAY)
-            .values("lead_id")
-            .annotate(points=Sum("delta"))
-            .values_list("lead_id", "points")
-        )
-    entries = []
+    recent = _window_points(work, ScoreEntry.objects.filter(lead_id__in=states))
     at = work.at or timezone.now()
+    entries = _decay_rows(work, states, recent, at=at)
+    entries_apply(states=states, entries=entries, now=at)
+    return [e.delta for e in entries]
+
+
+class _Decaying(Protocol):
+    """What decay reads of a score under its lead's lock (a lead's, or a lead's on a scorecard)."""
+
+    @property
+    def engagement(self) -> int: ...
+    @property
+    def engagement_base(self) -> int: ...
+    @property
+    def engagement_base_at(self) -> datetime | None: ...
+
+
+def _window_points(work: _DecayPass, rows: QuerySet[Any]) -> dict[int, int]:
+    """For a window policy, what each lead's engagement gained in the window (``rows``: its
+    ledger rows), decay excluded: the window's goal. Empty for other policies."""
+    if work.policy.kind is not decay.Kind.WINDOW:
+        return {}
+    counted = rows.filter(dimension=pure.Dimension.ENGAGEMENT)
+    if work.window_start is not None:
+        counted = counted.filter(occurred_at__gte=work.window_start)
+    return dict(
+        counted.exclude(cause=ScoreEntry.Cause.DECAY)
+        .values("lead_id")
+        .annotate(points=Sum("delta"))
+        .values_list("lead_id", "points")
+    )
+
+
+def _decay_rows(
+    work: _DecayPass,
+    states: Mapping[int, _Decaying],
+    recent: Mapping[int, int],
+    *,
+    at: datetime,
+    scorecard_id: int | None = None,
+) -> list[LedgerRow]:
+    """The decay ledger rows of these leads' scores (on ``scorecard_id``; None: the default
+    one): each brought down to its policy's goal for today."""
+    policy = work.policy
     tz = timezone.get_current_timezone()
+    entries = []
     for pk, state in states.items():
         if policy.kind is decay.Kind.WINDOW:
             goal = decay.window_target(policy, recent=recent.get(pk, 0))
@@ -367,9 +400,18 @@ def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
             goal = decay.target(policy, base=state.engagement_base, days=days)
         delta = decay.decay_delta(policy, current=state.engagement, goal=goal)
         if delta:
-            entries.append(LedgerRow(pk, pure.Dimension.ENGAGEMENT, delta, ScoreEntry.Cause.DECAY, at, note=work.note))
-    entries_apply(states=states, entries=entries, now=at)
-    return [e.delta for e in entries]
+            entries.append(
+                LedgerRow(
+                    pk,
+                    pure.Dimension.ENGAGEMENT,
+                    delta,
+                    ScoreEntry.Cause.DECAY,
+                    at,
+                    note=work.note,
+                    scorecard_id=scorecard_id,
+                )
+            )
+    return entries
 
 
 def _scorecards_decay(today: date, *, chunk_size: int, at: datetime | None) -> list[int]:
@@ -412,46 +454,18 @@ def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[i
     states = {
         lead_id: state for (lead_id, _), state in scorecard_states(lead_ids=locked, scorecard_id=scorecard_id).items()
     }
-    recent: dict[int, int] = {}
-    if policy.kind is decay.Kind.WINDOW:
-        counted = ScorecardEntry.objects.filter(
-            bulk.ids_in("lead_id", list(states)), scorecard_id=scorecard_id, dimension=pure.Dimension.ENGAGEMENT
-        )
-        if work.window_start is not None:
-            counted = counted.filter(occurred_at__gte=work.window_start)
-        recent = dict(
-            counted.exclude(cause=ScoreEntry.Cause.DECAY)
-            .values("lead_id")
-            .annotate(points=Sum("delta"))
-            .values_list("lead_id", "points")
-        )
-    entries = []
+    # Read again under the lock: skip what moved since the candidates were listed.
+    quiet = {
+        pk: state
+        for pk, state in states.items()
+        if state.engagement > policy.floor
+        and state.engagement_base_at is not None
+        and (work.quiet_since is None or state.engagement_base_at < work.quiet_since)
+    }
+    rows = ScorecardEntry.objects.filter(bulk.ids_in("lead_id", list(quiet)), scorecard_id=scorecard_id)
+    recent = _window_points(work, rows)
     at = work.at or timezone.now()
-    tz = timezone.get_current_timezone()
-    for pk, state in states.items():
-        # Read again under the lock: skip what moved since the candidates were listed.
-        if state.engagement <= policy.floor or state.engagement_base_at is None:
-            continue
-        if work.quiet_since is not None and state.engagement_base_at >= work.quiet_since:
-            continue
-        if policy.kind is decay.Kind.WINDOW:
-            goal = decay.window_target(policy, recent=recent.get(pk, 0))
-        else:
-            days = decay.quiet_days_since(state.engagement_base_at, work.today, tz)
-            goal = decay.target(policy, base=state.engagement_base, days=days)
-        delta = decay.decay_delta(policy, current=state.engagement, goal=goal)
-        if delta:
-            entries.append(
-                LedgerRow(
-                    pk,
-                    pure.Dimension.ENGAGEMENT,
-                    delta,
-                    ScoreEntry.Cause.DECAY,
-                    at,
-                    note=work.note,
-                    scorecard_id=scorecard_id,
-                )
-            )
+    entries = _decay_rows(work, quiet, recent, at=at, scorecard_id=scorecard_id)
     entries_apply(states=locked, entries=entries, now=at)
     return [e.delta for e in entries]
 
