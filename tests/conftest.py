@@ -22,6 +22,7 @@ from typing import TypeVar
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import translation
 
 from scoring.database import database_url
 
@@ -63,6 +64,16 @@ def fresh_rate_limits(monkeypatch: pytest.MonkeyPatch) -> str:
     prefix = f"rl:test-{uuid.uuid4().hex}:"
     monkeypatch.setattr(settings, "RATELIMIT_CACHE_PREFIX", prefix, raising=False)
     return prefix
+
+
+@pytest.fixture(autouse=True)
+def site_language() -> Iterator[None]:
+    """Each test starts in the site's language. A request of the test client in another
+    language (Accept-Language, a signed-in person's choice) leaves that language active in
+    the thread, as a server's next request would reset it: a later test calling gettext
+    directly would read it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
