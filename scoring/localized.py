@@ -24,7 +24,11 @@ def number(value: int | float | Decimal, decimals: int | None = None) -> str:
 
 def signed(value: int) -> str:
     """A whole number with its sign, zero without one: "+1,234", "-3", "0"."""
-    return ("+" if value > 0 else "") + number(value)
+    return _with_sign(value, number(value))
+
+
+def _with_sign(value: int | float | Decimal, written: str) -> str:
+    return "+" + written if value > 0 else written
 
 
 def when(value: date) -> str:
@@ -38,7 +42,11 @@ def when(value: date) -> str:
 
 def percent(value: float | Decimal, decimals: int = 1) -> str:
     """A percentage (already times 100): "12.5%" in English, "12,5 %" in Spanish."""
-    return pgettext("a percentage; {number} is written already", "{number}%").format(number=number(value, decimals))
+    return _as_percent(number(value, decimals))
+
+
+def _as_percent(written: str) -> str:
+    return pgettext("a percentage; {number} is written already", "{number}%").format(number=written)
 
 
 def figure(value: object) -> object:
@@ -50,10 +58,10 @@ def figure(value: object) -> object:
         if isinstance(value.value, date):
             return when(value.value)
         written = number(value.value, value.decimals)
-        if value.signed and value.value > 0:
-            written = "+" + written
+        if value.signed:
+            written = _with_sign(value.value, written)
         if value.unit == "percent":
-            return pgettext("a percentage; {number} is written already", "{number}%").format(number=written)
+            return _as_percent(written)
         if value.unit == "times":
             return "\u00d7" + written
         return written

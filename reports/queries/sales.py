@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -69,6 +70,14 @@ GROUP BY GROUPING SETS ((items.team_id), (items.team_id, items.owner_id))
 """
 
 
+def _rep_names(user_ids: Iterable[int | None]) -> dict[int, str]:
+    """The reps' names as the reports show them (full name, else user name), by user id; one query."""
+    return {
+        u.pk: u.get_full_name() or u.get_username()
+        for u in get_user_model().objects.filter(pk__in={pk for pk in user_ids if pk is not None})
+    }
+
+
 def speed_to_lead(filters: Filters, *, now: datetime | None = None) -> list[SpeedRow]:
     """Routed → claimed → accepted, per team and per rep (the item's owner), for the
     hand-offs entered in the range: each team's row, then its reps' by name."""
@@ -79,10 +88,7 @@ def speed_to_lead(filters: Filters, *, now: datetime | None = None) -> list[Spee
     else:
         counted = _speed_counted_here(items, now=now)
     teams = {t.pk: t.name for t in Team.objects.filter(pk__in={team_id for team_id, _ in counted})}
-    users = {
-        u.pk: u.get_full_name() or u.get_username()
-        for u in get_user_model().objects.filter(pk__in={owner for _, owner in counted if owner is not None})
-    }
+    users = _rep_names(owner for _, owner in counted)
     rows = []
     for (team_id, owner_id), row in counted.items():
         row.team = teams[team_id]
@@ -251,10 +257,7 @@ def feedback_deadlines(filters: Filters, *, now: datetime | None = None) -> list
     items = handoffs(filters).filter(team__feedback_days__isnull=False).annotate(answered_at=first_feedback_at())
     facts = list(items.values_list("team_id", "owner_id", "entered_at", "answered_at"))
     teams = {t.pk: t for t in Team.objects.filter(pk__in={f[0] for f in facts})}
-    users = {
-        u.pk: u.get_full_name() or u.get_username()
-        for u in get_user_model().objects.filter(pk__in={f[1] for f in facts if f[1] is not None})
-    }
+    users = _rep_names(f[1] for f in facts)
     rows: dict[tuple[int, int | None, bool], DeadlineRow] = {}
     for team_id, owner_id, entered, answered in facts:
         team = teams[team_id]
