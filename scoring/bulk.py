@@ -28,7 +28,7 @@ from django.db.models.expressions import RawSQL
 
 
 @contextmanager
-def _binary_cursor() -> Iterator[CursorWrapper]:
+def _binary_cursor(*, binary_results: bool = False) -> Iterator[CursorWrapper]:
     """A psycopg cursor with server-side, binary parameters on Django's PostgreSQL
     connection (same transaction), wrapped as Django wraps its own: its statements are
     counted by ``CaptureQueriesContext`` and logged with DEBUG, pass through
@@ -37,6 +37,8 @@ def _binary_cursor() -> Iterator[CursorWrapper]:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     cursor = psycopg.Cursor(connection.connection)
+    if binary_results:
+        cursor.format = psycopg.pq.Format.BINARY
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     with wrap(cursor) as wrapped:  # type: ignore[arg-type]  # it takes the driver's cursor, as Django passes it
         yield wrapped
@@ -51,6 +53,16 @@ def pg_execute(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         # %b: binary parameters (psycopg would send text for str by default).
         cursor.execute(sql.replace("%s", "%b"), params)
         return cursor.fetchall() if cursor.description else []
+
+
+def pg_fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a query of thousands of rows, read as the database's binary values: no
+    timestamps or JSON to parse from text (most of the time of reading interactions was
+    spent there). Same placeholders and connection as :func:`pg_execute`."""
+    with _binary_cursor(binary_results=True) as cursor:
+        cursor.execute(sql.replace("%s", "%b"), params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def pg_execute_named(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

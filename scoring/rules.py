@@ -512,11 +512,16 @@ def score_interactions(
 
     ``history`` holds earlier awards by (lead id, rule id); it is not changed.
     """
-    engagement_rules = [r for r in rules if r.dimension is Dimension.ENGAGEMENT]
+    # Each interaction is tried against the rules of its type only, in the rules' order.
+    by_type: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if rule.dimension is Dimension.ENGAGEMENT:
+            for kind in rule.interaction_types:
+                by_type.setdefault(kind, []).append(rule)
     awarded: dict[tuple[int, int], list[Award]] = {}
     awards: list[Award] = []
     for interaction in sorted(interactions, key=_in_order):
-        for rule in engagement_rules:
+        for rule in by_type.get(interaction.type, ()):
             if not rule_matches_interaction(rule, interaction):
                 continue
             key = (interaction.lead_id, rule.id)

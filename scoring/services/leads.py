@@ -45,10 +45,18 @@ def leads_rescore_fit(
     Writes one ledger row per rule whose contribution changes (rules that no
     longer apply are taken back to 0). Returns the number of rows written.
     """
-    at = at or timezone.now()
-    leads = leads_locked(lead_ids)
+    written, _ = leads_rescore_fit_locked(leads=leads_locked(lead_ids, fit=True), at=at or timezone.now(), cause=cause)
+    return written
+
+
+def leads_rescore_fit_locked(
+    *, leads: Mapping[int, Lead], at: datetime, cause: str
+) -> tuple[int, dict[int, LeadState]]:
+    """:func:`leads_rescore_fit` of leads already locked and read (with their fit fields and
+    score columns): the rows written, and every lead's score columns after them."""
+    states = {pk: LeadState.of(lead) for pk, lead in leads.items()}
     if not leads:
-        return 0
+        return 0, states
     fit_rules = selectors.rules_pure(dimension=pure.Dimension.FIT)
     # The active scorecards' fit rules with the default's (rule ids are unique across them).
     card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.FIT)
@@ -86,8 +94,8 @@ def leads_rescore_fit(
                     lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id, scorecard_id=on_card.get(rule_id)
                 )
             )
-    entries_apply(states={pk: LeadState.of(lead) for pk, lead in leads.items()}, entries=entries, now=at)
-    return len(entries)
+    states.update(entries_apply(states=states, entries=entries, now=at))
+    return len(entries), states
 
 
 def leads_rescore_fit_all(*, chunk_size: int = 1000, at: datetime | None = None) -> int:

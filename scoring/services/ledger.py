@@ -360,14 +360,18 @@ def score_watches_set(*, values: Iterable[int]) -> None:
     ScoreWatch.objects.bulk_create([ScoreWatch(value=v) for v in sorted(wanted)], ignore_conflicts=True)
 
 
-def leads_locked(lead_ids: Iterable[int]) -> dict[int, Lead]:
+def leads_locked(lead_ids: Iterable[int], *, fit: bool = False) -> dict[int, Lead]:
     """Lock leads in id order: two workers locking overlapping sets never deadlock.
 
     ``FOR NO KEY UPDATE``: scores are not keys, so requests inserting
     interactions of these leads (which take a key-share lock through the
     foreign key) are not blocked, and cannot deadlock with a worker.
+    With ``fit``, only what fit rules read and the score columns are loaded.
     """
-    leads = Lead.objects.select_for_update(no_key=True).filter(pk__in=set(lead_ids)).order_by("pk")
+    ids = sorted(set(lead_ids))
+    leads = Lead.objects.select_for_update(no_key=True).filter(bulk.ids_in("id", ids)).order_by("pk")
+    if fit:
+        leads = leads.only(*Lead.FIT_FIELDS, "attributes", *LEAD_STATE_FIELDS)
     return {lead.pk: lead for lead in leads}
 
 

@@ -11,13 +11,13 @@ from enum import Enum
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from scoring import bulk, selectors, setaside
 from scoring import rules as pure
-from scoring import selectors, setaside
 from scoring.models import (
     DecayPolicy,
     Interaction,
@@ -29,8 +29,8 @@ from scoring.models import (
     ScoreGroup,
 )
 from scoring.services.background import enqueue
-from scoring.services.leads import leads_rescore_fit
-from scoring.services.ledger import LeadState, LedgerRow, entries_apply, lead_states_lock
+from scoring.services.leads import leads_rescore_fit_locked
+from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_locked
 from scoring.services.model import leads_regroup_some
 
 # What a rescore job sets aside (scoring.setaside): a lead that cannot be rescored.
@@ -54,19 +54,13 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     """
     at = at or timezone.now()
     ids = sorted(set(lead_ids))
-    written = leads_rescore_fit(lead_ids=ids, at=at, cause=ScoreEntry.Cause.RESCORE)
-    states = lead_states_lock(ids)
+    # Fit first, under the leads' locks; engagement goes on from the states it leaves.
+    written, states = leads_rescore_fit_locked(leads=leads_locked(ids, fit=True), at=at, cause=ScoreEntry.Cause.RESCORE)
     rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
     # The active scorecards' rules too, in the same pass (rule ids are unique across scorecards).
     card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.ENGAGEMENT)
     rules += card_rules
-    # Interactions a worker has not scored yet are left to it (it counts them once).
-    facts = [
-        pure.InteractionFacts(pk, lead_id, kind, occurred_at, properties or {})
-        for pk, lead_id, kind, occurred_at, properties in Interaction.objects.filter(
-            lead_id__in=ids, scored_at__isnull=False
-        ).values_list("pk", "lead_id", "type", "occurred_at", "properties")
-    ]
+    facts = _scored_interactions(ids, rules)
     when = {f.id: f.occurred_at for f in facts}
     goal: dict[tuple[int, int, int | None], int] = defaultdict(int)
     for award in pure.score_interactions(rules, facts, {}):
@@ -76,7 +70,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     so_far: dict[tuple[int, int, int | None], int] = {
         (lead_id, rule_id, interaction_id): points
         for lead_id, rule_id, interaction_id, points in ScoreEntry.objects.filter(
-            lead_id__in=ids, dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
+            bulk.ids_in("lead_id", ids), dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
         )
         .values("lead_id", "rule_id", "interaction_id")
         .annotate(points=Sum("delta"))
@@ -89,7 +83,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
             {
                 (lead_id, rule_id, interaction_id): points
                 for lead_id, rule_id, interaction_id, points in ScorecardEntry.objects.filter(
-                    lead_id__in=ids,
+                    bulk.ids_in("lead_id", ids),
                     scorecard_id__in=set(card_of.values()),
                     dimension=pure.Dimension.ENGAGEMENT,
                     rule__isnull=False,
@@ -119,6 +113,32 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     entries += _decay_given_back(states, [e for e in entries if e.scorecard_id is None], at=at)
     entries_apply(states=states, entries=entries)
     return written + len(entries)
+
+
+_SCORED_INTERACTIONS_SQL = (
+    "SELECT id, lead_id, type::text, occurred_at, CASE WHEN type = ANY(%s::text[]) THEN properties END"
+    " FROM scoring_interaction WHERE lead_id = ANY(%s::bigint[]) AND scored_at IS NOT NULL"
+)
+
+
+def _scored_interactions(ids: list[int], rules: Sequence[pure.Rule]) -> list[pure.InteractionFacts]:
+    """The leads' interactions a worker has scored (one it has not is left to it: it
+    counts it once). Properties are read only for the types a rule's conditions test;
+    on PostgreSQL as binary values (no timestamps or JSON parsed from text)."""
+    tested = {kind for rule in rules if rule.conditions for kind in rule.interaction_types}
+    if connection.vendor == "postgresql":
+        rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL, [sorted(tested), ids])
+    else:
+        rows = list(
+            Interaction.objects.filter(lead_id__in=ids, scored_at__isnull=False).values_list(
+                "pk", "lead_id", "type", "occurred_at", "properties"
+            )
+        )
+    empty: dict[str, object] = {}
+    return [
+        pure.InteractionFacts(pk, lead_id, kind, occurred_at, (properties or empty) if kind in tested else empty)
+        for pk, lead_id, kind, occurred_at, properties in rows
+    ]
 
 
 def _by_ids(key: tuple[int, int, int | None]) -> tuple[int, int, int]:
@@ -295,6 +315,12 @@ def _rescore_step(job: RescoreJob, *, chunk_size: int, isolate: bool) -> _Rescor
         lane.finished = True
         lane.save(update_fields=["finished"])
         return _RescoreStep.LANE
+    if connection.vendor == "postgresql":
+        # A chunk's rows and its lane's cursor commit together, and a job resumes from its
+        # cursors: a chunk lost in a crash is done again, so it need not wait for its WAL to
+        # reach the disk. The job's last write (marking it done) is a normal commit, which
+        # waits for every chunk before it too.
+        bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
     process = _JOB_PROCESS[RescoreJob.Kind(job.kind)]
     if isolate:
         done = setaside.rows_isolate(kind=SET_ASIDE_RESCORE, rows=[(pk, pk) for pk in ids], process=process)
