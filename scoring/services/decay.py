@@ -254,11 +254,13 @@ WITH p AS ({policies}), goal AS (
               g.before, g.note
 ), passed AS (
     -- scoring.rules.groups_crossed going down, among the scorecard's groups (see _DECAY_SQL).
-    SELECT m.id, m.before, m.total, 0::bigint AS k, m.old_group AS grp, COALESCE(o.leave_below, o.min_score) - 1 AS edge
+    SELECT m.id, m.lead_id, m.scorecard_id, m.before, m.total, 0::bigint AS k, m.old_group AS grp,
+           COALESCE(o.leave_below, o.min_score) - 1 AS edge
     FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
     WHERE m.old_group IS DISTINCT FROM m.new_group
     UNION ALL
-    SELECT m.id, m.before, m.total, row_number() OVER (PARTITION BY m.id ORDER BY s.min_score DESC, s.id DESC),
+    SELECT m.id, m.lead_id, m.scorecard_id, m.before, m.total,
+           row_number() OVER (PARTITION BY m.id ORDER BY s.min_score DESC, s.id DESC),
            s.id, COALESCE(s.leave_below, s.min_score) - 1
     FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
     JOIN scoring_scoregroup s ON s.min_score < o.min_score AND s.id <> o.id
@@ -267,25 +269,25 @@ WITH p AS ({policies}), goal AS (
     WHERE m.old_group IS DISTINCT FROM m.new_group AND s.id IS DISTINCT FROM m.new_group
       AND (n.id IS NULL OR s.min_score > n.min_score)
     UNION ALL
-    SELECT m.id, m.before, m.total, 2147483647, m.new_group, NULL FROM moved m
+    SELECT m.id, m.lead_id, m.scorecard_id, m.before, m.total, 2147483647, m.new_group, NULL FROM moved m
     WHERE m.old_group IS DISTINCT FROM m.new_group
 ), ends AS (
-    SELECT id, k, grp AS from_group, LEAD(grp) OVER w AS to_group, before,
+    SELECT id, lead_id, scorecard_id, k, grp AS from_group, LEAD(grp) OVER w AS to_group, before,
         CASE WHEN LEAD(k) OVER w = 2147483647 THEN total
              ELSE GREATEST(total, LEAST(before, MIN(edge) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)))
         END AS step_end
     FROM passed WINDOW w AS (PARTITION BY id ORDER BY k)
 ), steps AS (
-    SELECT id, from_group, to_group, COALESCE(LAG(step_end) OVER (PARTITION BY id ORDER BY k), before) AS previous,
-           step_end, k
+    SELECT lead_id, scorecard_id, from_group, to_group,
+           COALESCE(LAG(step_end) OVER (PARTITION BY id ORDER BY k), before) AS previous, step_end, k
     FROM ends WHERE k < 2147483647
 ), crossed AS (
     INSERT INTO scoring_grouptransition (lead_id, kind, from_group_id, to_group_id, direction, previous_total,
                                          total_score, cause, from_stage, to_stage, detail, occurred_at, scorecard_id)
-    SELECT m.lead_id, 'score', t.from_group, t.to_group, 'down', t.previous, t.step_end, 'decay', '', '', '', %(at)s,
-           m.scorecard_id
-    FROM steps t JOIN moved m ON m.id = t.id
-    ORDER BY m.scorecard_id, m.lead_id, t.k
+    SELECT lead_id, 'score', from_group, to_group, 'down', previous, step_end, 'decay', '', '', '', %(at)s,
+           scorecard_id
+    FROM steps
+    ORDER BY scorecard_id, lead_id, k
 )
 INSERT INTO scoring_scorecardentry (lead_id, scorecard_id, dimension, delta, cause, occurred_at, created_at, note)
 SELECT lead_id, scorecard_id, 'engagement', delta, 'decay', %(at)s, %(at)s, note FROM moved

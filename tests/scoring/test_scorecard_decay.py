@@ -3,6 +3,7 @@ portable one (Python) over one hand-built history, and the accounts decay queues
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -177,8 +178,11 @@ def test_the_sql_and_python_paths_decay_several_scorecards_alike(
     # The history is worth comparing: every scorecard decayed, and a night crossed two groups at once.
     result = found["sql"]
     assert {card for _, card, *_ in result["decay"]} == {"toys", "books", "games"}
-    downs = [move for moves in result["moves"].values() for move in moves if move[5] == "decay"]
-    assert any(a[1] == b[0] and a[6] == b[6] for a, b in zip(downs, downs[1:], strict=False))
+    assert any(
+        a[5] == b[5] == "decay" and a[1] == b[0] and a[6] == b[6]
+        for moves in result["moves"].values()
+        for a, b in itertools.pairwise(moves)
+    )
 
 
 @pytest.mark.django_db
