@@ -4,7 +4,7 @@ PostgreSQL, the same goals in Python elsewhere; idempotent per day."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -36,28 +36,56 @@ class DecaySummary:
 # after the first instant PostgreSQL stores (4714-11-24 BC), whose local time west
 # of UTC does not exist; -infinity counts from there too.
 _DECAY_DAYS_SQL = (
-    "(%(today)s::date - (GREATEST(l.engagement_base_at, '4714-11-25 00:00:00+00 BC'::timestamptz)"
+    "(%(today)s::date - (GREATEST({score}.engagement_base_at, '4714-11-25 00:00:00+00 BC'::timestamptz)"
     " AT TIME ZONE %(tz)s)::date)::bigint"
 )
 
 # The goals of scoring.decay.target, in bigint and float8 so that no base, floor,
 # points per day or date can overflow (a goal lies between the floor and the base,
 # so it fits the column again) and the half-life's power never underflows: past
-# decay.HALF_LIVES_MAX half-lives it is 0 to the nearest point anyway.
+# decay.HALF_LIVES_MAX half-lives it is 0 to the nearest point anyway. ``{score}`` is
+# the row of the score (a lead's, or a lead's on a scorecard), the policy's numbers are
+# parameters (the default score) or columns (one policy per scorecard), and
+# ``{window_points}`` is what the score gained within the window, decay excluded.
 _DECAY_GOAL_SQL = {
     decay.Kind.LINEAR: (
-        "GREATEST(%(floor)s::bigint, l.engagement_base::bigint"
-        " - %(per_day)s::bigint * GREATEST(0, {days} - %(after)s::bigint))"
+        "GREATEST({floor}::bigint, {score}.engagement_base::bigint"
+        " - {per_day}::bigint * GREATEST(0, {days} - {after}::bigint))"
     ),
     decay.Kind.HALF_LIFE: (
-        "GREATEST(%(floor)s::bigint, %(floor)s::bigint + floor((l.engagement_base::bigint - %(floor)s::bigint)"
-        " * power(0.5, LEAST(GREATEST(0, {days} - %(after)s::bigint)::float8, %(half_life_cap)s::float8)"
-        " / %(half_life)s::float8) + 0.5)::bigint)"
+        "GREATEST({floor}::bigint, {floor}::bigint + floor(({score}.engagement_base::bigint - {floor}::bigint)"
+        " * power(0.5, LEAST(GREATEST(0, {days} - {after}::bigint)::float8, {half_life_cap}::float8)"
+        " / {half_life}::float8) + 0.5)::bigint)"
     ),
-    decay.Kind.WINDOW: (
-        "GREATEST(%(floor)s::bigint, COALESCE((SELECT sum(e.delta) FROM scoring_scoreentry e WHERE e.lead_id = l.id"
-        " AND e.dimension = 'engagement' AND e.cause <> 'decay' AND e.occurred_at >= %(window_start)s::timestamptz),"
-        " 0))"
+    decay.Kind.WINDOW: "GREATEST({floor}::bigint, COALESCE(({window_points}), 0))",
+}
+
+# The default score's policy: parameters of the statement.
+_DEFAULT_POLICY_SQL = {
+    "score": "l",
+    "floor": "%(floor)s",
+    "per_day": "%(per_day)s",
+    "after": "%(after)s",
+    "half_life": "%(half_life)s",
+    "half_life_cap": "%(half_life_cap)s",
+    "window_points": (
+        "SELECT sum(e.delta) FROM scoring_scoreentry e WHERE e.lead_id = l.id AND e.dimension = 'engagement'"
+        " AND e.cause <> 'decay' AND e.occurred_at >= %(window_start)s::timestamptz"
+    ),
+}
+
+# Each scorecard's policy: the columns of its row ``p`` (see _SCORECARDS_DECAY_SQL).
+_SCORECARD_POLICY_SQL = {
+    "score": "s",
+    "floor": "p.floor_points",
+    "per_day": "p.per_day",
+    "after": "p.after_days",
+    "half_life": "p.half_life",
+    "half_life_cap": "p.half_life_cap",
+    "window_points": (
+        "SELECT sum(e.delta) FROM scoring_scorecardentry e WHERE e.lead_id = s.lead_id"
+        " AND e.scorecard_id = s.scorecard_id AND e.dimension = 'engagement' AND e.cause <> 'decay'"
+        " AND e.occurred_at >= p.window_start"
     ),
 }
 
@@ -65,8 +93,20 @@ _DECAY_GOAL_SQL = {
 def _decay_goal_sql(kind: decay.Kind) -> str:
     """The goal of a lead ``l`` (engagement_base, engagement_base_at, engagement_score,
     id), raised where needed so that one ledger row can hold the change (decay.DELTA_MIN)."""
-    goal = _DECAY_GOAL_SQL[kind].format(days=_DECAY_DAYS_SQL)
+    days = _DECAY_DAYS_SQL.format(score="l")
+    goal = _DECAY_GOAL_SQL[kind].format(days=days, **_DEFAULT_POLICY_SQL)
     return f"GREATEST({goal}, l.engagement_score::bigint + {decay.DELTA_MIN})"
+
+
+def _scorecard_decay_goal_sql() -> str:
+    """The goal of a lead's score ``s`` on a scorecard by its policy ``p`` (whichever kind it
+    is), raised as :func:`_decay_goal_sql` raises it."""
+    days = _DECAY_DAYS_SQL.format(score="s")
+    goals = " ".join(
+        f"WHEN '{kind.value}' THEN {_DECAY_GOAL_SQL[kind].format(days=days, **_SCORECARD_POLICY_SQL)}"
+        for kind in (decay.Kind.LINEAR, decay.Kind.HALF_LIFE, decay.Kind.WINDOW)
+    )
+    return f"GREATEST(CASE p.kind {goals} END, s.engagement_score::bigint + {decay.DELTA_MIN})"
 
 
 # One statement per chunk: lower the quiet leads' engagement to the policy's
@@ -105,7 +145,12 @@ WITH goal AS (
       AND l.engagement_score = g.current AND l.fit_score = g.fit_score
       AND l.engagement_base = g.base AND l.engagement_base_at = g.base_at
       AND l.score_group_id IS NOT DISTINCT FROM g.old_group
-    RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total, g.fit_score + g.current AS before
+    RETURNING l.id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total, g.fit_score + g.current AS before,
+              l.account_id
+), stale AS (
+    -- Their accounts' roll-ups follow, as after any other change of score (the next sweep).
+    INSERT INTO scoring_staleaccount (account_id)
+    SELECT DISTINCT account_id FROM moved WHERE account_id IS NOT NULL
 ), passed AS (
     -- scoring.rules.groups_crossed, going down: the old group, each group whose minimum
     -- lies between the old and the new group's (highest first), then the new group.
@@ -150,6 +195,103 @@ WITH goal AS (
 )
 INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, occurred_at, created_at, note)
 SELECT id, 'engagement', delta, 'decay', %(at)s, %(at)s, %(note)s FROM moved
+RETURNING delta
+"""
+
+
+# Each scorecard's policy as a row (parallel arrays, one element per scorecard).
+_SCORECARD_POLICIES_SQL = """
+    SELECT card, kind, floor_points, per_day, after_days, half_life, half_life_cap,
+           window_start::timestamptz AS window_start, quiet_since::timestamptz AS quiet_since, note
+    FROM unnest(%(cards)s::bigint[], %(kinds)s::text[], %(floors)s::bigint[], %(per_days)s::bigint[],
+                %(afters)s::bigint[], %(half_lives)s::float8[], %(half_life_caps)s::float8[],
+                %(window_starts)s::text[], %(quiet_sinces)s::text[], %(notes)s::text[])
+         AS p(card, kind, floor_points, per_day, after_days, half_life, half_life_cap, window_start, quiet_since, note)
+"""
+
+# The leads with a score some scorecard may decay, ids in [low, high), locked in id order
+# as every writer of scores locks them.
+_SCORECARDS_DECAY_LOCK_SQL = """
+WITH p AS ({policies})
+SELECT l.id FROM scoring_lead l
+WHERE l.id IN (SELECT s.lead_id FROM p JOIN scoring_leadscore s ON s.scorecard_id = p.card
+               WHERE s.lead_id >= %(low)s AND s.lead_id < %(high)s
+                 AND s.engagement_score > p.floor_points AND s.engagement_base_at < p.quiet_since)
+ORDER BY l.id FOR NO KEY UPDATE OF l
+"""
+
+# The scorecards' decay, one statement per chunk for every scorecard at once, as
+# _DECAY_SQL is the default score's: each score's goal by its scorecard's policy
+# (one row of ``p`` each), the scores lowered and regrouped among their scorecard's
+# groups, a scorecard ledger row per score moved and a transition per group crossed.
+# No score watches: those are the default score's. Call holding the row locks of the
+# leads in %(ids)s (a worker scoring them reads their LeadScore rows under those locks).
+_SCORECARDS_DECAY_SQL = """
+WITH p AS ({policies}), goal AS (
+    SELECT s.ctid AS tid, s.id, s.lead_id, s.scorecard_id, s.engagement_score AS current, s.fit_score,
+           s.score_group_id AS old_group, p.floor_points, p.note, {goal} AS goal
+    FROM p JOIN scoring_leadscore s ON s.scorecard_id = p.card
+    WHERE s.lead_id = ANY(%(ids)s::bigint[])
+      AND s.engagement_score > p.floor_points AND s.engagement_base_at < p.quiet_since
+), grouped AS (
+    -- scoring.rules.group_for among the scorecard's groups, as in _DECAY_SQL.
+    SELECT g.tid, g.id, g.lead_id, g.scorecard_id, g.current, g.goal, g.old_group, g.note,
+           g.fit_score + g.goal AS total, g.fit_score + g.current AS before,
+        CASE WHEN now.id IS NOT NULL AND g.fit_score + g.goal >= COALESCE(now.leave_below, now.min_score)
+            THEN now.id
+            ELSE (SELECT x.id FROM scoring_scoregroup x WHERE x.min_score <= g.fit_score + g.goal
+                  AND x.version_id IS NULL AND x.scorecard_id = g.scorecard_id
+                  ORDER BY x.min_score DESC LIMIT 1)
+        END AS new_group
+    FROM goal g LEFT JOIN scoring_scoregroup now
+         ON now.id = g.old_group AND now.scorecard_id = g.scorecard_id AND now.version_id IS NULL
+    WHERE g.goal < g.current AND g.goal >= g.floor_points
+), moved AS (
+    UPDATE scoring_leadscore s SET engagement_score = g.goal, score_group_id = g.new_group
+    FROM grouped g
+    WHERE s.ctid = g.tid AND s.id = g.id
+    RETURNING s.id, s.lead_id, s.scorecard_id, g.goal - g.current AS delta, g.old_group, g.new_group, g.total,
+              g.before, g.note
+), passed AS (
+    -- scoring.rules.groups_crossed going down, among the scorecard's groups (see _DECAY_SQL).
+    SELECT m.id, m.lead_id, m.scorecard_id, m.before, m.total, 0::bigint AS k, m.old_group AS grp,
+           COALESCE(o.leave_below, o.min_score) - 1 AS edge
+    FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
+    WHERE m.old_group IS DISTINCT FROM m.new_group
+    UNION ALL
+    SELECT m.id, m.lead_id, m.scorecard_id, m.before, m.total,
+           row_number() OVER (PARTITION BY m.id ORDER BY s.min_score DESC, s.id DESC),
+           s.id, COALESCE(s.leave_below, s.min_score) - 1
+    FROM moved m JOIN scoring_scoregroup o ON o.id = m.old_group
+    JOIN scoring_scoregroup s ON s.min_score < o.min_score AND s.id <> o.id
+         AND s.version_id IS NULL AND s.scorecard_id = m.scorecard_id
+    LEFT JOIN scoring_scoregroup n ON n.id = m.new_group
+    WHERE m.old_group IS DISTINCT FROM m.new_group AND s.id IS DISTINCT FROM m.new_group
+      AND (n.id IS NULL OR s.min_score > n.min_score)
+    UNION ALL
+    SELECT m.id, m.lead_id, m.scorecard_id, m.before, m.total, 2147483647, m.new_group, NULL FROM moved m
+    WHERE m.old_group IS DISTINCT FROM m.new_group
+), ends AS (
+    SELECT id, lead_id, scorecard_id, k, grp AS from_group, LEAD(grp) OVER w AS to_group, before,
+        CASE WHEN LEAD(k) OVER w = 2147483647 THEN total
+             ELSE GREATEST(total, LEAST(before, MIN(edge) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)))
+        END AS step_end
+    FROM passed WINDOW w AS (PARTITION BY id ORDER BY k)
+), steps AS (
+    SELECT lead_id, scorecard_id, from_group, to_group,
+           COALESCE(LAG(step_end) OVER (PARTITION BY id ORDER BY k), before) AS previous, step_end, k
+    FROM ends WHERE k < 2147483647
+), crossed AS (
+    INSERT INTO scoring_grouptransition (lead_id, kind, from_group_id, to_group_id, direction, previous_total,
+                                         total_score, cause, from_stage, to_stage, detail, occurred_at, scorecard_id)
+    SELECT lead_id, 'score', from_group, to_group, 'down', previous, step_end, 'decay', '', '', '', %(at)s,
+           scorecard_id
+    FROM steps
+    ORDER BY scorecard_id, lead_id, k
+)
+INSERT INTO scoring_scorecardentry (lead_id, scorecard_id, dimension, delta, cause, occurred_at, created_at, note)
+SELECT lead_id, scorecard_id, 'engagement', delta, 'decay', %(at)s, %(at)s, note FROM moved
+ORDER BY scorecard_id, lead_id
 RETURNING delta
 """
 
@@ -231,35 +373,15 @@ def leads_decay(
     run = DecayRun.objects.create(day=today)
     deltas: list[int] = []
     bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
+    jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
     if policy.kind is not decay.Kind.NONE and bounds["high"] is not None:
         work = _decay_pass(policy, today, skip=selectors.set_aside_open_ids(kind=SET_ASIDE_DECAY), at=now)
         chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
-        jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
-        if connection.vendor != "postgresql" or connection.in_atomic_block:
-            # One writer on SQLite; and other sessions could not see what a caller's
-            # open transaction holds.
-            jobs = 1
-        if jobs == 1:
-            for low, high in chunks:
-                deltas += _leads_decay_chunk(work, low, high)
-        else:
-            # Each session takes every jobs-th chunk: neighbours share no rows, and
-            # the sessions' work stays even however the quiet leads are spread.
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for part in pool.map(lambda k: _leads_decay_chunks(work, chunks[k::jobs]), range(jobs)):
-                    deltas += part
-    deltas += _scorecards_decay(today, chunk_size=min(chunk_size, 5000), at=now)
+        deltas += _chunks_run(chunks, lambda low, high: _leads_decay_chunk(work, low, high), jobs=jobs)
+    deltas += _scorecards_decay(today, chunk_size=chunk_size, jobs=jobs, at=now)
     run.finished_at, run.leads, run.points = now or timezone.now(), len(deltas), sum(deltas)
     run.save(update_fields=["finished_at", "leads", "points"])
     return DecaySummary(today, len(deltas), sum(deltas))
-
-
-def _leads_decay_chunks(work: _DecayPass, chunks: Sequence[tuple[int, int]]) -> list[int]:
-    """:func:`_leads_decay_chunk` for each chunk, in a thread's own database session."""
-    try:
-        return [delta for low, high in chunks for delta in _leads_decay_chunk(work, low, high)]
-    finally:
-        connection.close()
 
 
 def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> list[int]:
@@ -414,20 +536,108 @@ def _decay_rows(
     return entries
 
 
-def _scorecards_decay(today: date, *, chunk_size: int, at: datetime | None) -> list[int]:
-    """Decay each active scorecard's quiet leads by the scorecard's own policy, as the default
-    score is (same goals, same idempotence), a transaction per chunk of leads; returns the
-    deltas. In Python on every database: a scorecard's leads are those with a score on it."""
-    deltas: list[int] = []
+def _scorecard_passes(today: date, *, at: datetime | None) -> list[tuple[int, _DecayPass]]:
+    """Each active scorecard's decay pass by its own policy, by scorecard id; those whose
+    policy decays nothing today (none, unusable, or no lead can have been quiet so long) left out."""
+    passes = []
     rows = DecayPolicy.every_scorecard.filter(scorecard__isnull=False, scorecard__active=True).order_by("scorecard_id")
     for row in rows:
         policy, card_id = row.as_pure(), row.scorecard_id
         if card_id is None or policy.kind is decay.Kind.NONE or decay.check_policy(policy):
             continue
         work = _decay_pass(policy, today, at=at)
-        if work.quiet_since is None:
-            continue
-        last = 0
+        if work.quiet_since is not None:
+            passes.append((card_id, work))
+    return passes
+
+
+def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime | None) -> list[int]:
+    """Decay each active scorecard's quiet leads by the scorecard's own policy, as the default
+    score is (same goals, same idempotence), a transaction per chunk of leads; returns the
+    deltas. On PostgreSQL every scorecard at once, one statement per chunk of lead ids (in
+    ``jobs`` sessions as the default score's); elsewhere in Python, a scorecard at a time."""
+    passes = _scorecard_passes(today, at=at)
+    if not passes:
+        return []
+    if not _decay_set_based():
+        return _scorecards_decay_portable(passes, chunk_size=min(chunk_size, 5000))
+    bounds = LeadScore.objects.filter(scorecard_id__in=[card for card, _ in passes]).aggregate(
+        low=Min("lead_id"), high=Max("lead_id")
+    )
+    if bounds["high"] is None:
+        return []
+    chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
+    return _chunks_run(chunks, lambda low, high: _scorecards_decay_range(passes, low, high), jobs=jobs)
+
+
+def _chunks_run(chunks: Sequence[tuple[int, int]], run: Callable[[int, int], list[int]], *, jobs: int) -> list[int]:
+    """``run`` each chunk of lead ids; in ``jobs`` database sessions at once on PostgreSQL when
+    the caller holds no transaction (other sessions could not see what it holds), each session
+    taking every jobs-th chunk: neighbours share no rows, and the sessions' work stays even
+    however the quiet leads are spread. Returns the deltas."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        jobs = 1
+    if jobs == 1:
+        return [delta for low, high in chunks for delta in run(low, high)]
+
+    def session(part: Sequence[tuple[int, int]]) -> list[int]:
+        try:
+            return [delta for low, high in part for delta in run(low, high)]
+        finally:
+            connection.close()
+
+    deltas: list[int] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for done in pool.map(lambda k: session(chunks[k::jobs]), range(jobs)):
+            deltas += done
+    return deltas
+
+
+def _scorecards_decay_params(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> dict[str, Any]:
+    policies = [work.policy for _, work in passes]
+    return {
+        "low": low,
+        "high": high,
+        "cards": [card for card, _ in passes],
+        "kinds": [policy.kind.value for policy in policies],
+        "floors": [policy.floor for policy in policies],
+        "per_days": [policy.points_per_day for policy in policies],
+        "afters": [policy.after_days for policy in policies],
+        "half_lives": [float(policy.half_life_days or 1.0) for policy in policies],
+        "half_life_caps": [decay.HALF_LIVES_MAX * (policy.half_life_days or 1.0) for policy in policies],
+        # Days before the year 1: PostgreSQL's -infinity (Python has no such date).
+        "window_starts": [work.window_start.isoformat() if work.window_start else "-infinity" for _, work in passes],
+        "quiet_sinces": [work.quiet_since.isoformat() if work.quiet_since else "-infinity" for _, work in passes],
+        "notes": [work.note for _, work in passes],
+        "today": passes[0][1].today,
+        "tz": str(timezone.get_current_timezone()),
+        "at": passes[0][1].at or timezone.now(),
+    }
+
+
+def _scorecards_decay_range(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> list[int]:
+    """Decay every scorecard's scores of the leads with ids in [low, high), in one transaction:
+    the leads locked, then one statement. Returns the deltas."""
+    params = _scorecards_decay_params(passes, low, high)
+    policies = _SCORECARD_POLICIES_SQL
+    with transaction.atomic():
+        # As the default score's chunks: all or nothing, and redone by the next run.
+        bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
+        locked = bulk.pg_execute_named(_SCORECARDS_DECAY_LOCK_SQL.format(policies=policies), params)
+        if not locked:
+            return []
+        # Read again under the locks (a new snapshot): what moved since is decayed from where it is now.
+        params["ids"] = [row[0] for row in locked]
+        sql = _SCORECARDS_DECAY_SQL.format(policies=policies, goal=_scorecard_decay_goal_sql())
+        return [row[0] for row in bulk.pg_execute_named(sql, params)]
+
+
+def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chunk_size: int) -> list[int]:
+    """:func:`_scorecards_decay` without PostgreSQL: a scorecard at a time, chunks of its
+    quiet leads, the goals in Python."""
+    deltas: list[int] = []
+    for card_id, work in passes:
+        policy, last = work.policy, 0
         while True:
             ids = list(
                 LeadScore.objects.filter(

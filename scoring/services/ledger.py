@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -184,10 +184,23 @@ def scorecard_states(
     """The leads' scores on every scorecard they have one on (or on ``scorecard_id`` only),
     by (lead, scorecard); one query. Read under the leads' row locks: only their holders
     write these rows."""
-    scores = LeadScore.objects.filter(bulk.ids_in("lead_id", sorted(set(lead_ids))))
-    if scorecard_id is not None:
-        scores = scores.filter(scorecard_id=scorecard_id)
-    rows = scores.values_list("lead_id", "scorecard_id", *SCORECARD_STATE_FIELDS)
+    ids = sorted(set(lead_ids))
+    if connection.vendor == "postgresql":
+        # Raw rows: the ORM's per-row conversion cost more than the query with a few scorecards.
+        sql = (
+            "SELECT lead_id, scorecard_id, fit_score, engagement_score, score_group_id, engagement_base,"
+            " engagement_base_at FROM scoring_leadscore WHERE lead_id = ANY(%s::bigint[])"
+        )
+        params: list[Any] = [ids]
+        if scorecard_id is not None:
+            sql += " AND scorecard_id = %s"
+            params.append(scorecard_id)
+        rows: Iterable[Sequence[Any]] = bulk.pg_execute(sql, params)
+    else:
+        scores = LeadScore.objects.filter(lead_id__in=ids)
+        if scorecard_id is not None:
+            scores = scores.filter(scorecard_id=scorecard_id)
+        rows = scores.values_list("lead_id", "scorecard_id", *SCORECARD_STATE_FIELDS)
     return {(lead_id, card_id): ScorecardState(*state) for lead_id, card_id, *state in rows}
 
 
@@ -198,27 +211,32 @@ def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[
     whatever the number of leads and scorecards. Same precondition: the leads' row locks."""
     bulk.values_insert(ScorecardEntry, SCORECARD_LEDGER_FIELDS, [(*entry, now) for entry in entries])
     states = scorecard_states(lead_ids={e.lead_id for e in entries} | set(activity))
-    moved: dict[tuple[int, int], pure.Scores] = {}
+    # Sums by (lead, scorecard) first, then one Scores each: a few rows per lead and scorecard.
+    fit_delta: dict[tuple[int, int], int] = defaultdict(int)
+    engagement_delta: dict[tuple[int, int], int] = defaultdict(int)
     shift: dict[tuple[int, int], int] = defaultdict(int)
     moment: dict[tuple[int, int], datetime | None] = {}
     causes: dict[tuple[int, int], str] = {}
     for e in entries:
         assert e.scorecard_id is not None
         pair = (e.lead_id, e.scorecard_id)
-        state = states.get(pair)
-        so_far = moved.get(pair) or (pure.Scores(state.fit, state.engagement) if state else pure.Scores())
-        fit, engagement = so_far.fit, so_far.engagement
-        if e.dimension == pure.Dimension.FIT:
-            fit += e.delta
-        else:
-            engagement += e.delta
-        moved[pair] = pure.Scores(fit, engagement)
         causes[pair] = e.cause
+        if e.dimension == pure.Dimension.FIT:
+            fit_delta[pair] += e.delta
+            continue
+        engagement_delta[pair] += e.delta
         # The decay base, as on the lead (see entries_apply).
-        if e.dimension == pure.Dimension.ENGAGEMENT and e.cause != ScoreEntry.Cause.DECAY:
+        if e.cause != ScoreEntry.Cause.DECAY:
             shift[pair] += e.delta
             if e.cause != ScoreEntry.Cause.RESCORE:
                 moment[pair] = _later(moment.get(pair), e.occurred_at)
+    moved: dict[tuple[int, int], pure.Scores] = {}
+    for pair in causes:
+        state = states.get(pair)
+        moved[pair] = pure.Scores(
+            (state.fit if state else 0) + fit_delta.get(pair, 0),
+            (state.engagement if state else 0) + engagement_delta.get(pair, 0),
+        )
     bands = selectors.group_thresholds_by_scorecard() if moved else {}
     changed: dict[tuple[int, int], ScorecardState] = {}
     crossed: list[Crossing] = []
