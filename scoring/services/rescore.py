@@ -12,7 +12,7 @@ from enum import Enum
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, QuerySet, Sum, Value
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit
 from scoring.services.ledger import LeadState, LedgerRow, entries_apply, lead_states_lock
 from scoring.services.model import leads_regroup_some
+from scoring.services.retention import history_horizon
 
 # What a rescore job sets aside (scoring.setaside): a lead that cannot be rescored.
 SET_ASIDE_RESCORE = "rescore"
@@ -51,8 +52,12 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     that decay never leaves engagement below the floor: when the rules now give
     less than decay took back to the floor, the decay that would cross it is
     given back (cause: decay). Returns the rows written.
+
+    With retention on, it sees back to the horizon (:func:`history_horizon`): what is
+    older is in the opening balance, which it leaves as it is.
     """
     at = at or timezone.now()
+    seen = Q() if (horizon := history_horizon(now=at)) is None else Q(occurred_at__gte=horizon)
     ids = sorted(set(lead_ids))
     written = leads_rescore_fit(lead_ids=ids, at=at, cause=ScoreEntry.Cause.RESCORE)
     states = lead_states_lock(ids)
@@ -64,7 +69,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     facts = [
         pure.InteractionFacts(pk, lead_id, kind, occurred_at, properties or {})
         for pk, lead_id, kind, occurred_at, properties in Interaction.objects.filter(
-            lead_id__in=ids, scored_at__isnull=False
+            seen, lead_id__in=ids, scored_at__isnull=False
         ).values_list("pk", "lead_id", "type", "occurred_at", "properties")
     ]
     when = {f.id: f.occurred_at for f in facts}
@@ -76,7 +81,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     so_far: dict[tuple[int, int, int | None], int] = {
         (lead_id, rule_id, interaction_id): points
         for lead_id, rule_id, interaction_id, points in ScoreEntry.objects.filter(
-            lead_id__in=ids, dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
+            seen, lead_id__in=ids, dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
         )
         .values("lead_id", "rule_id", "interaction_id")
         .annotate(points=Sum("delta"))
@@ -89,6 +94,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
             {
                 (lead_id, rule_id, interaction_id): points
                 for lead_id, rule_id, interaction_id, points in ScorecardEntry.objects.filter(
+                    seen,
                     lead_id__in=ids,
                     scorecard_id__in=set(card_of.values()),
                     dimension=pure.Dimension.ENGAGEMENT,
