@@ -102,7 +102,8 @@ def fill(url: str, *, partitioned: bool, interactions: int, leads: int) -> None:
             [now, now],
         )
         cursor.execute(
-            "INSERT INTO scoring_interactionkey (key, occurred_at) SELECT 'evt-' || id, occurred_at FROM generated"
+            "INSERT INTO scoring_interactionkey (key, occurred_at, lead_id)"
+            " SELECT 'evt-' || id, occurred_at, lead_id FROM generated"
         )
         cursor.execute(
             "INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, rule_id, interaction_id, occurred_at,"

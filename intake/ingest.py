@@ -211,7 +211,8 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
             select = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in _COLUMNS)
             sql = (
                 f"WITH v AS (SELECT * FROM unnest({arrays}) AS v ({names})),"  # noqa: S608
-                f" k AS (INSERT INTO {_KEYS} (key, occurred_at) SELECT idempotency_key, occurred_at FROM v"
+                f" k AS (INSERT INTO {_KEYS} (key, occurred_at, lead_id)"
+                " SELECT idempotency_key, occurred_at, lead_id FROM v"
                 " ON CONFLICT DO NOTHING RETURNING key)"
                 f" INSERT INTO {table} ({names}) SELECT {select} FROM v"
                 " WHERE idempotency_key IN (SELECT key FROM k) RETURNING idempotency_key"
@@ -221,10 +222,11 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
         placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
-            values = ", ".join(["(%s, %s)"] * len(chunk))
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
             cursor.execute(
-                f"INSERT INTO {_KEYS} (key, occurred_at) VALUES {values} ON CONFLICT DO NOTHING RETURNING key",  # noqa: S608
-                [value for row in chunk for value in (row[0], row[4])],
+                f"INSERT INTO {_KEYS} (key, occurred_at, lead_id) VALUES {values}"  # noqa: S608
+                " ON CONFLICT DO NOTHING RETURNING key",
+                [value for row in chunk for value in (row[0], row[4], row[1])],
             )
             new = {row[0] for row in cursor.fetchall()}
             chunk = [row for row in chunk if row[0] in new]

@@ -9,8 +9,8 @@ from scoring import partitions
 def keys_fill(apps, schema_editor):  # type: ignore[no-untyped-def]
     """Every stored interaction's key, now that its own table keeps them unique."""
     schema_editor.execute(
-        "INSERT INTO scoring_interactionkey (key, occurred_at)"
-        " SELECT idempotency_key, min(occurred_at) FROM scoring_interaction GROUP BY idempotency_key"
+        "INSERT INTO scoring_interactionkey (key, occurred_at, lead_id)"
+        " SELECT idempotency_key, min(occurred_at), min(lead_id) FROM scoring_interaction GROUP BY idempotency_key"
     )
 
 
@@ -46,6 +46,18 @@ class Migration(migrations.Migration):
             fields=[
                 ("key", models.CharField(max_length=200, primary_key=True, serialize=False, verbose_name="key")),
                 ("occurred_at", models.DateTimeField(verbose_name="occurred at")),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="scoring.lead",
+                        verbose_name="lead",
+                    ),
+                ),
             ],
             options={
                 "verbose_name": "interaction key",

@@ -420,6 +420,18 @@ class InteractionKey(models.Model):
 
     key = models.CharField(verbose_name=_("key"), max_length=200, primary_key=True)
     occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    # Deleting (erasing) a lead deletes its keys with its interactions, so its events sent
+    # again are stored again, as before the keys had a table. No constraint in the
+    # database: a check per row on the hot path, for what the ORM's delete already does.
+    lead = models.ForeignKey(
+        Lead,
+        verbose_name=_("lead"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("interaction key")

@@ -66,9 +66,9 @@ def interaction_record(
         # caller with the same key waits on it, then finds it taken.
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO scoring_interactionkey (key, occurred_at) VALUES (%s, %s)"
+                "INSERT INTO scoring_interactionkey (key, occurred_at, lead_id) VALUES (%s, %s, %s)"
                 " ON CONFLICT DO NOTHING RETURNING key",
-                [idempotency_key, occurred_at],
+                [idempotency_key, occurred_at, lead.pk],
             )
             created = cursor.fetchone() is not None
         if created:
