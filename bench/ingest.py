@@ -416,6 +416,11 @@ def main() -> None:
         lock = threading.Lock()
         done = threading.Event()
 
+        # The trickle's rows come after every id stored so far: the watcher reads them by the
+        # primary key's index (the interactions have no index on the key: it is unique in its own table).
+        with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as first:
+            (before,) = first.execute("SELECT COALESCE(max(id), 0) FROM scoring_interaction").fetchone() or (0,)
+
         def watch() -> None:
             watcher = psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True)
             while not done.is_set() or len(visible_times) < len(accepted_times):
@@ -424,8 +429,8 @@ def main() -> None:
                 if waiting:
                     rows = watcher.execute(
                         "SELECT idempotency_key FROM scoring_interaction"
-                        " WHERE idempotency_key = ANY(%s) AND scored_at IS NOT NULL",
-                        (waiting,),
+                        " WHERE id > %s AND idempotency_key = ANY(%s) AND scored_at IS NOT NULL",
+                        (before, waiting),
                     ).fetchall()
                     seen = time.perf_counter()
                     for (k,) in rows:

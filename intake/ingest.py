@@ -189,15 +189,19 @@ _COLUMNS = (
     ("source", "text"),
     ("received_at", "timestamptz"),
 )
-_CONFLICT = "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key"
+_KEYS = "scoring_interactionkey"
 
 
 def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
     """Insert interaction rows, skipping ids already stored; return the ids of the new ones.
 
-    Only quoted identifiers and placeholders are formatted into the SQL; the
-    values are parameters. On PostgreSQL each column is one array parameter
-    (``unnest``), so the statement's size does not grow with the batch.
+    An id is claimed in the keys' table (``INSERT … ON CONFLICT DO NOTHING RETURNING``),
+    and only the rows whose id it returns are stored: the interactions' table cannot be
+    unique on the id alone when it is partitioned by month (scoring.partitions).
+    Only quoted identifiers and placeholders are formatted into the SQL; the values
+    are parameters. On PostgreSQL each column is one array parameter (``unnest``), so
+    the statement's size does not grow with the batch, and keys and rows are written
+    by one statement.
     """
     table = connection.ops.quote_name(Interaction._meta.db_table)
     names = ", ".join(name for name, _ in _COLUMNS)
@@ -205,16 +209,32 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
         if connection.vendor == "postgresql":
             arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in _COLUMNS)
             select = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in _COLUMNS)
-            sql = f"INSERT INTO {table} ({names}) SELECT {select} FROM unnest({arrays}) AS v ({names}) {_CONFLICT}"  # noqa: S608
+            sql = (
+                f"WITH v AS (SELECT * FROM unnest({arrays}) AS v ({names})),"  # noqa: S608
+                f" k AS (INSERT INTO {_KEYS} (key, occurred_at, lead_id)"
+                " SELECT idempotency_key, occurred_at, lead_id FROM v"
+                " ON CONFLICT DO NOTHING RETURNING key)"
+                f" INSERT INTO {table} ({names}) SELECT {select} FROM v"
+                " WHERE idempotency_key IN (SELECT key FROM k) RETURNING idempotency_key"
+            )
             return {row[0] for row in bulk.pg_execute(sql, [list(column) for column in zip(*rows, strict=True)])}
         inserted: set[str] = set()
         placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
-            values = ", ".join([placeholders] * len(chunk))
-            sql = f"INSERT INTO {table} ({names}) VALUES {values} {_CONFLICT}"  # noqa: S608
-            cursor.execute(sql, [value for row in chunk for value in row])
-            inserted.update(row[0] for row in cursor.fetchall())
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {_KEYS} (key, occurred_at, lead_id) VALUES {values}"  # noqa: S608
+                " ON CONFLICT DO NOTHING RETURNING key",
+                [value for row in chunk for value in (row[0], row[4], row[1])],
+            )
+            new = {row[0] for row in cursor.fetchall()}
+            chunk = [row for row in chunk if row[0] in new]
+            if chunk:
+                values = ", ".join([placeholders] * len(chunk))
+                sql = f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608
+                cursor.execute(sql, [value for row in chunk for value in row])
+            inserted |= new
         return inserted
 
 

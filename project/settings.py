@@ -350,6 +350,13 @@ LEADFLOW_DECAY_JOBS = env_int("LEADFLOW_DECAY_JOBS", 2)
 LEADFLOW_RESCORE_JOBS = env_int("LEADFLOW_RESCORE_JOBS", 2)
 # Processes a replay (what-if) splits its leads over, on PostgreSQL.
 LEADFLOW_REPLAY_PROCESSES = env_int("LEADFLOW_REPLAY_PROCESSES", 2)
+# Retention, in months (0: off, keep everything). Each night, raw interactions and ledger
+# rows older than this many whole months go: per-lead monthly counts of the interactions
+# and an opening balance per lead and dimension of the ledger's rows are kept instead.
+# Keep it longer than every rule's cap window. On PostgreSQL a month goes a partition at a time.
+LEADFLOW_RETENTION_MONTHS = env_int("LEADFLOW_RETENTION_MONTHS", 0)
+if LEADFLOW_RETENTION_MONTHS < 0:
+    raise ValueError("LEADFLOW_RETENTION_MONTHS must be 0 (off) or a number of months")
 
 LOGGING = {
     "version": 1,

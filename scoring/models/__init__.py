@@ -26,7 +26,17 @@ from scoring.models.design import (
     ScoringRule,
 )
 from scoring.models.events import EventType, SegmentEvent
-from scoring.models.leads import Account, Interaction, Lead, LeadScore, LifecycleStage, Visitor, validate_time_zone
+from scoring.models.leads import (
+    Account,
+    Interaction,
+    InteractionKey,
+    InteractionRollup,
+    Lead,
+    LeadScore,
+    LifecycleStage,
+    Visitor,
+    validate_time_zone,
+)
 from scoring.models.ledger import (
     DecayRun,
     GroupTransition,
@@ -58,6 +68,8 @@ __all__ = [
     "FreeMailDomain",
     "GroupTransition",
     "Interaction",
+    "InteractionKey",
+    "InteractionRollup",
     "Lead",
     "LeadPrediction",
     "LeadScore",

@@ -379,7 +379,10 @@ class Interaction(models.Model):
     properties = models.JSONField(verbose_name=_("properties"), default=dict, blank=True)
     occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
     source = models.CharField(verbose_name=_("source"), max_length=100, blank=True)
-    idempotency_key = models.CharField(verbose_name=_("idempotency key"), max_length=200, unique=True)
+    # Unique through InteractionKey, not here: on PostgreSQL the table is partitioned by
+    # month of occurred_at, and a unique index there must include it, while a retried
+    # event without a time of its own gets a new occurred_at.
+    idempotency_key = models.CharField(verbose_name=_("idempotency key"), max_length=200)
     received_at = models.DateTimeField(verbose_name=_("received at"), auto_now_add=True)
     scored_at = models.DateTimeField(verbose_name=_("scored at"), null=True, blank=True)
     # Scoring could not process it (see SetAside): neither scored nor waiting, so
@@ -408,3 +411,53 @@ class Interaction(models.Model):
     def __str__(self) -> str:
         who = f"lead {self.lead_id}" if self.lead_id else f"visitor {self.visitor_id}"
         return f"{self.type} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class InteractionKey(models.Model):
+    """The idempotency key of every interaction stored: an event is stored once by its key.
+    A table of its own, since the interactions' table is partitioned by month on PostgreSQL
+    (see scoring.partitions), where a unique key must include the month."""
+
+    key = models.CharField(verbose_name=_("key"), max_length=200, primary_key=True)
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    # Deleting (erasing) a lead deletes its keys with its interactions, so its events sent
+    # again are stored again, as before the keys had a table. No constraint in the
+    # database: a check per row on the hot path, for what the ORM's delete already does.
+    lead = models.ForeignKey(
+        Lead,
+        verbose_name=_("lead"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("interaction key")
+        verbose_name_plural = _("interaction keys")
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class InteractionRollup(models.Model):
+    """How many interactions of a type a lead had in a month, for the months whose raw
+    interactions retention dropped (scoring.services.retention): what readers of the
+    history still need from them."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="+", db_index=False)
+    type = models.CharField(verbose_name=_("type"), max_length=event_types.MAX_LENGTH)
+    month = models.DateField(verbose_name=_("month"), help_text=_("The first day of the month."))
+    count = models.PositiveIntegerField(verbose_name=_("count"))
+
+    class Meta:
+        verbose_name = _("interaction roll-up")
+        verbose_name_plural = _("interaction roll-ups")
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "type", "month"], name="interaction_rollup_one_per_month")
+        ]
+        indexes = [models.Index(fields=["month", "type"], name="interaction_rollup_month_idx")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: {self.count} {self.type} in {self.month:%Y-%m}"

@@ -27,6 +27,8 @@ class LedgerFields(models.Model):
         # An award changed because an interaction that happened earlier arrived
         # later (caps and windows are judged in the order things happened).
         REVISED = "revised", _("Revised by a late interaction")
+        # The sum of the rows retention compacted: those older than the months it keeps.
+        OPENING = "opening", _("Opening balance")
 
     dimension = models.CharField(
         verbose_name=_("dimension"),
@@ -73,12 +75,17 @@ class ScoreEntry(LedgerFields):
         related_name="entries",
         db_index=False,
     )
+    # No constraint in the database: on PostgreSQL interactions are partitioned by month,
+    # and a foreign key to a partitioned table must name its whole key (id and month).
+    # Django's collector still keeps RESTRICT; retention drops an interaction's month only
+    # after compacting the rows here that name it.
     interaction = models.ForeignKey(
         Interaction,
         verbose_name=_("interaction"),
         null=True,
         blank=True,
         on_delete=models.RESTRICT,
+        db_constraint=False,
         related_name="entries",
         db_index=False,
     )
@@ -90,7 +97,9 @@ class ScoreEntry(LedgerFields):
             # A rule scores an interaction at most once, whatever the workers do
             # (revisions and rescores of that award are further rows of their own causes).
             models.UniqueConstraint(
-                fields=["interaction", "rule"],
+                # With occurred_at, which the table is partitioned by on PostgreSQL: an
+                # award's is its interaction's, so this is still one per (interaction, rule).
+                fields=["interaction", "rule", "occurred_at"],
                 condition=Q(interaction__isnull=False, cause="rule"),
                 name="ledger_one_award_per_interaction_rule",
             ),
@@ -132,12 +141,17 @@ class ScorecardEntry(LedgerFields):
         related_name="+",
         db_index=False,
     )
+    # No constraint in the database: on PostgreSQL interactions are partitioned by month,
+    # and a foreign key to a partitioned table must name its whole key (id and month).
+    # Django's collector still keeps RESTRICT; retention drops an interaction's month only
+    # after compacting the rows here that name it.
     interaction = models.ForeignKey(
         Interaction,
         verbose_name=_("interaction"),
         null=True,
         blank=True,
         on_delete=models.RESTRICT,
+        db_constraint=False,
         related_name="+",
         db_index=False,
     )
@@ -147,7 +161,7 @@ class ScorecardEntry(LedgerFields):
         verbose_name_plural = _("scorecard entries")
         constraints = [
             models.UniqueConstraint(
-                fields=["interaction", "rule"],
+                fields=["interaction", "rule", "occurred_at"],
                 condition=Q(interaction__isnull=False, cause="rule"),
                 name="sc_ledger_one_award_per_interaction_rule",
             ),

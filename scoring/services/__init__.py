@@ -90,6 +90,13 @@ from scoring.services.rescore import (
     rescore_job_start,
     score_groups_delete,
 )
+from scoring.services.retention import (
+    RetentionResult,
+    history_horizon,
+    history_maintain,
+    partitions_ahead,
+    retention_apply,
+)
 
 __all__ = [
     "LEAD_EDITABLE_FIELDS",
@@ -109,6 +116,7 @@ __all__ = [
     "LedgerRow",
     "ModelImportSummary",
     "RecordedInteraction",
+    "RetentionResult",
     "account_groups_changed",
     "account_rules_changed",
     "account_save",
@@ -125,6 +133,8 @@ __all__ = [
     "event_types_export",
     "event_types_seen",
     "free_mail_domains_changed",
+    "history_horizon",
+    "history_maintain",
     "interaction_record",
     "interactions_score_pending",
     "lead_adjust_score",
@@ -151,6 +161,7 @@ __all__ = [
     "leads_tag",
     "model_info_set",
     "model_rules_warnings",
+    "partitions_ahead",
     "regroup_job_start",
     "replay_cancel",
     "replay_check",
@@ -158,6 +169,7 @@ __all__ = [
     "replay_start",
     "rescore_job_run",
     "rescore_job_start",
+    "retention_apply",
     "score_groups_delete",
     "score_watches_set",
     "scoring_enqueue",

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from scoring import bulk, event_types, selectors, setaside
 from scoring import rules as pure
-from scoring.models import Interaction, Lead, ScorecardEntry, ScoreEntry
+from scoring.models import Interaction, InteractionKey, Lead, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
@@ -62,19 +62,30 @@ def interaction_record(
     except ValueError as exc:
         raise ValueError(f"occurred_at: {exc}") from None
     with transaction.atomic():
-        interaction, created = Interaction.objects.get_or_create(
-            idempotency_key=idempotency_key,
-            defaults={
-                "lead": lead,
-                "type": type,
-                "occurred_at": occurred_at,
-                "properties": dict(properties or {}),
-                "source": source,
-            },
-        )
+        # The key's row says whether it is new (scoring.models.InteractionKey); a concurrent
+        # caller with the same key waits on it, then finds it taken.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO scoring_interactionkey (key, occurred_at, lead_id) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING key",
+                [idempotency_key, occurred_at, lead.pk],
+            )
+            created = cursor.fetchone() is not None
         if created:
+            interaction = Interaction.objects.create(
+                idempotency_key=idempotency_key,
+                lead=lead,
+                type=type,
+                occurred_at=occurred_at,
+                properties=dict(properties or {}),
+                source=source,
+            )
             event_types_seen(seen=[(type, occurred_at)])
             transaction.on_commit(scoring_enqueue)
+        else:
+            # Its month, from the key, so PostgreSQL reads one partition.
+            first = InteractionKey.objects.get(pk=idempotency_key).occurred_at
+            interaction = Interaction.objects.get(idempotency_key=idempotency_key, occurred_at=first)
     return RecordedInteraction(interaction, created)
 
 

@@ -19,6 +19,7 @@ from django.db import connection, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Least
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from scoring import model_file, outcomes
 from scoring import replay as pure_replay
@@ -28,6 +29,7 @@ from scoring.models import Interaction, Lead, ModelVersion, ReplayRun
 from scoring.models.versions import REPLAY_DAYS_MAX
 from scoring.services import versions
 from scoring.services.background import enqueue
+from scoring.services.retention import history_horizon
 
 # Leads scored (under both models) between two looks at the cancel flag and two saves of the progress.
 REPLAY_CHUNK = 5000
@@ -72,6 +74,11 @@ def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:
     errors: dict[str, str] = {}
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= REPLAY_DAYS_MAX:
         errors["days"] = f"Give a whole number of days from 1 to {REPLAY_DAYS_MAX}, not {days!r}."
+    elif (horizon := history_horizon()) is not None and timezone.now() - timedelta(days=days) < horizon:
+        # Older interactions are only counted by month (retention): a replay cannot see them.
+        errors["days"] = gettext("Retention keeps the history since {date} only: give at most {days} days.").format(
+            date=horizon.date().isoformat(), days=(timezone.now() - horizon).days
+        )
     for name, spec in (("this version", _version_spec(version)), ("the live model", _live_spec())):
         try:
             pure_replay.spec_load(_scoring_part(spec))

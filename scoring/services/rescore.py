@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, QuerySet, Sum, Value
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit_locked
 from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_locked
 from scoring.services.model import leads_regroup_some
+from scoring.services.retention import history_horizon
 
 # What a rescore job sets aside (scoring.setaside): a lead that cannot be rescored.
 SET_ASIDE_RESCORE = "rescore"
@@ -51,8 +52,12 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     that decay never leaves engagement below the floor: when the rules now give
     less than decay took back to the floor, the decay that would cross it is
     given back (cause: decay). Returns the rows written.
+
+    With retention on, it sees back to the horizon (:func:`history_horizon`): what is
+    older is in the opening balance, which it leaves as it is.
     """
     at = at or timezone.now()
+    seen = Q() if (horizon := history_horizon(now=at)) is None else Q(occurred_at__gte=horizon)
     ids = sorted(set(lead_ids))
     # Fit first, under the leads' locks; engagement goes on from the states it leaves.
     written, states = leads_rescore_fit_locked(leads=leads_locked(ids, fit=True), at=at, cause=ScoreEntry.Cause.RESCORE)
@@ -60,7 +65,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     # The active scorecards' rules too, in the same pass (rule ids are unique across scorecards).
     card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.ENGAGEMENT)
     rules += card_rules
-    facts = _scored_interactions(ids, rules)
+    facts = _scored_interactions(ids, rules, since=horizon)
     when = {f.id: f.occurred_at for f in facts}
     goal: dict[tuple[int, int, int | None], int] = defaultdict(int)
     for award in pure.score_interactions(rules, facts, {}):
@@ -70,7 +75,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     so_far: dict[tuple[int, int, int | None], int] = {
         (lead_id, rule_id, interaction_id): points
         for lead_id, rule_id, interaction_id, points in ScoreEntry.objects.filter(
-            bulk.ids_in("lead_id", ids), dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
+            seen, bulk.ids_in("lead_id", ids), dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
         )
         .values("lead_id", "rule_id", "interaction_id")
         .annotate(points=Sum("delta"))
@@ -83,6 +88,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
             {
                 (lead_id, rule_id, interaction_id): points
                 for lead_id, rule_id, interaction_id, points in ScorecardEntry.objects.filter(
+                    seen,
                     bulk.ids_in("lead_id", ids),
                     scorecard_id__in=set(card_of.values()),
                     dimension=pure.Dimension.ENGAGEMENT,
@@ -118,22 +124,26 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
 _SCORED_INTERACTIONS_SQL = (
     "SELECT id, lead_id, type::text, occurred_at, CASE WHEN type = ANY(%s::text[]) THEN properties END"
     " FROM scoring_interaction WHERE lead_id = ANY(%s::bigint[]) AND scored_at IS NOT NULL"
+    " AND occurred_at >= %s"
 )
+_NO_HORIZON = datetime(1, 1, 2, tzinfo=UTC)  # before every interaction
 
 
-def _scored_interactions(ids: list[int], rules: Sequence[pure.Rule]) -> list[pure.InteractionFacts]:
-    """The leads' interactions a worker has scored (one it has not is left to it: it
-    counts it once). Properties are read only for the types a rule's conditions test;
-    on PostgreSQL as binary values (no timestamps or JSON parsed from text)."""
+def _scored_interactions(
+    ids: list[int], rules: Sequence[pure.Rule], *, since: datetime | None
+) -> list[pure.InteractionFacts]:
+    """The leads' interactions a worker has scored since ``since`` (the retention horizon;
+    None: all). One a worker has not scored yet is left to it (it counts it once).
+    Properties are read only for the types a rule's conditions test; on PostgreSQL as
+    binary values (no timestamps or JSON parsed from text)."""
     tested = {kind for rule in rules if rule.conditions for kind in rule.interaction_types}
     if connection.vendor == "postgresql":
-        rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL, [sorted(tested), ids])
+        rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL, [sorted(tested), ids, since or _NO_HORIZON])
     else:
-        rows = list(
-            Interaction.objects.filter(lead_id__in=ids, scored_at__isnull=False).values_list(
-                "pk", "lead_id", "type", "occurred_at", "properties"
-            )
-        )
+        interactions = Interaction.objects.filter(lead_id__in=ids, scored_at__isnull=False)
+        if since is not None:
+            interactions = interactions.filter(occurred_at__gte=since)
+        rows = list(interactions.values_list("pk", "lead_id", "type", "occurred_at", "properties"))
     empty: dict[str, object] = {}
     return [
         pure.InteractionFacts(pk, lead_id, kind, occurred_at, (properties or empty) if kind in tested else empty)

@@ -59,7 +59,9 @@ def test_the_unscored_index_is_rebuilt_concurrently_forward_and_back(postgres: N
         executor.migrate(executor.loader.graph.leaf_nodes())
 
     for captured in (backward, forward):
-        built = [sql for sql in statements(captured) if sql.startswith("CREATE INDEX")]
+        # Going back past the monthly partitions (0038) rebuilds the whole table, its indexes
+        # read from the partitioned one ("ON ONLY"): a copy under the table's lock, not a build.
+        built = [sql for sql in statements(captured) if sql.startswith("CREATE INDEX") and " ON ONLY " not in sql]
         dropped = [sql for sql in statements(captured) if sql.startswith("DROP INDEX")]
         assert built, statements(captured)
         assert dropped, statements(captured)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext
 
 from scoring import services
 from scoring.models import ModelVersion, ReplayRun
@@ -42,9 +43,19 @@ class Command(BaseCommand):
             raise CommandError(f"replay {done.pk} {done.status}: {done.error}")
         result = done.result
         self.stdout.write(f"Replay {done.pk}: {result['leads']} leads over {done.days} days")
+        self.stdout.write(f"  {_history_seen()}")
         for group in result["groups"]:
             self.stdout.write(f"  {group['name']}: live {group['live']}, replayed {group['draft']}")
         self.stdout.write(f"  leads that would move: {result['moved']}")
         for side in ("live", "draft"):
             auc = result["separation"][side]["auc"]
             self.stdout.write(f"  AUC {side}: {'n/a (needs won and lost leads)' if auc is None else auc}")
+
+
+def _history_seen() -> str:
+    horizon = services.history_horizon()
+    if horizon is None:
+        return gettext("History kept: all of it (retention is off).")
+    return gettext("History kept since {date}: older interactions are counted by month only.").format(
+        date=horizon.date().isoformat()
+    )

@@ -7,6 +7,7 @@ from typing import Any, Never
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.utils.translation import gettext
 from tqdm import tqdm
 
 from scoring import services
@@ -84,6 +85,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Rescore job {job.pk}: {job.done} leads rescored, {job.entries} ledger rows written.")
         )
+        self.stdout.write(_history_seen())
 
     def _helpers(self, job_id: int, chunk: int, jobs: int | None) -> list[subprocess.Popen[bytes]]:
         """``jobs - 1`` processes working on the job beside this one, on the same database.
@@ -95,3 +97,12 @@ class Command(BaseCommand):
         command = [sys.executable, "-m", "django", "scoring_rescore", "--resume", str(job_id)]
         command += ["--chunk", str(chunk), "--quiet"]
         return [subprocess.Popen(command, cwd=settings.BASE_DIR, env=env) for _ in range(jobs - 1)]
+
+
+def _history_seen() -> str:
+    horizon = services.history_horizon()
+    if horizon is None:
+        return gettext("History seen: all of it (retention is off).")
+    return gettext("History seen since {date}: what is older is in each lead's opening balance, left as it is.").format(
+        date=horizon.date().isoformat()
+    )
