@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from reports import bins as binning
+from reports.funnel import funnel_figures, funnel_live
 from reports.models import DailyGroupCount, MqlTarget
 from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
@@ -48,8 +48,6 @@ FUNNEL = (
     (gettext_lazy("Opportunity"), LifecycleStage.OPPORTUNITY),
     (gettext_lazy("Won (customer)"), LifecycleStage.CUSTOMER),
 )
-# Stages off the path (subscriber, lead, disqualified) reach no step beyond "All leads".
-STAGE_STEP = {stage: step for step, (_, stage) in enumerate(FUNNEL) if stage}
 
 
 @dataclass
@@ -130,58 +128,11 @@ def groups_trend(*, today: date) -> Section:
     )
 
 
-def _days_between(earlier: str, later: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0"
-    return f"(julianday({later}) - julianday({earlier}))"
-
-
-def _step_of(column: str) -> str:
-    whens = " ".join(f"WHEN '{stage}' THEN {step}" for stage, step in STAGE_STEP.items())
-    return f"(CASE {column} {whens} ELSE 0 END)"
-
-
-def _per_lead_sql() -> str:
-    """Per lead: when it was created (step 0), first reached each step (or a later one)
-    by its stage history (r1…r4, NULL: not known), and the furthest step it reached by
-    its history or its stage now."""
-    steps = range(1, len(FUNNEL))
-    firsts = ", ".join(f"MIN(CASE WHEN {_step_of('s.to_stage')} >= {i} THEN s.at END) AS r{i}" for i in steps)
-    return (
-        f"SELECT l.created_at AS r0, {', '.join(f'f.r{i}' for i in steps)},"  # noqa: S608
-        f" CASE WHEN COALESCE(f.top, 0) > {_step_of('l.lifecycle_stage')} THEN f.top"
-        f" ELSE {_step_of('l.lifecycle_stage')} END AS reached"
-        f" FROM {Lead._meta.db_table} l LEFT JOIN ("
-        f"SELECT s.lead_id, {firsts}, MAX({_step_of('s.to_stage')}) AS top"
-        f" FROM {StageChange._meta.db_table} s GROUP BY s.lead_id) f ON f.lead_id = l.id"
-    )
-
-
-def funnel() -> Section:
-    steps = range(1, len(FUNNEL))
-    per_lead = _per_lead_sql()
-    counts = ", ".join(["COUNT(*)", *(f"SUM(CASE WHEN reached >= {i} THEN 1 ELSE 0 END)" for i in steps)])
-    durations = " UNION ALL ".join(
-        f"SELECT {i} AS step, {_days_between(f'r{i - 1}', f'r{i}')} AS days FROM p WHERE r{i} IS NOT NULL"  # noqa: S608
-        for i in steps
-    )
-    # One statement, so the leads and their history are read once (PostgreSQL keeps a CTE
-    # read twice): the counts, and the median of each step (PostgreSQL and SQLite alike:
-    # the middle row, or the mean of the two middle rows, of the step's durations in
-    # order), a row per step with a median, the counts repeated on each (one row with no
-    # step when there is none).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH p AS ({per_lead}), c AS (SELECT {counts} FROM p), d AS ({durations}),"  # noqa: S608
-            " o AS (SELECT step, days, ROW_NUMBER() OVER (PARTITION BY step ORDER BY days) AS rn,"
-            " COUNT(*) OVER (PARTITION BY step) AS n FROM d),"
-            " m AS (SELECT step, AVG(days) AS days, MAX(n) AS n FROM o"
-            " WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY step)"
-            " SELECT c.*, m.step, m.days, m.n FROM c LEFT JOIN m ON 1 = 1"
-        )
-        found = cursor.fetchall()
-    reached = [int(n or 0) for n in found[0][: len(FUNNEL)]]
-    medians = {int(step): (float(days), int(n)) for *_, step, days, n in found if step is not None}
+def funnel(*, live: bool = False) -> Section:
+    """The funnel, from the nightly roll-up and the leads changed since (``live``: from
+    every lead and its whole stage history; the same figures)."""
+    figures = funnel_live() if live else funnel_figures()
+    reached, medians = figures.reached, figures.medians
     rows = []
     for i, (label, _) in enumerate(FUNNEL):
         median = medians.get(i)
@@ -436,13 +387,14 @@ def mqls_against_target(*, now: datetime) -> Section:
     )
 
 
-def overview(*, now: datetime | None = None) -> list[Section]:
-    """Every section of the overview, in page order."""
+def overview(*, now: datetime | None = None, live: bool = False) -> list[Section]:
+    """Every section of the overview, in page order (``live``: every figure read from the
+    leads and their history rather than the nightly roll-ups: the same numbers)."""
     now = now or timezone.now()
     return [
         groups_now(),
         groups_trend(today=timezone.localdate(now)),
-        funnel(),
+        funnel(live=live),
         *histograms(),
         queues(now=now),
         transitions(),
