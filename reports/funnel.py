@@ -5,10 +5,10 @@ Counted live, it read every lead and the whole stage history on each request (se
 at a million leads). The origins' nightly rebuild (:mod:`reports.origins`) keeps, for
 each lead, the furthest step it reached and how long each step took, and their sums
 (:class:`~reports.models.FunnelCount`): leads per furthest step, and per step the
-durations counted by whole day. A request adds up the sums, takes out the kept rows of
+durations counted by whole hour. A request adds up the sums, takes out the kept rows of
 the leads the rebuild did not settle (a stage change or an interaction past its mark, or
 created since) and adds those leads back as they are now; then, for each step, reads the
-durations of the one or two days holding its middle (:mod:`reports.medians`): the same
+durations of the one or two hours holding its middle (:mod:`reports.medians`): the same
 figures as :func:`funnel_live`, at any moment, in a fixed number of queries. A lead
 erased since the rebuild is still in the sums with nothing to take it out by; until the
 next rebuild the funnel is then counted live.
@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import IntegerField, QuerySet, Value
+from django.db.models import Count, IntegerField, QuerySet, Value
 
 from reports import medians, origins
 from reports.models import FunnelCount, LeadOrigin
@@ -110,16 +110,15 @@ def funnel_figures() -> Figures:
     if mark is None or LeadOrigin.objects.count() != mark.kept:
         return funnel_live()
     sums: origins.FunnelSums = dict(
-        ((step, days), n) for step, days, n in FunnelCount.objects.values_list("step", "days", "leads")
+        ((step, hours), n) for step, hours, n in FunnelCount.objects.values_list("step", "hours", "leads")
     )
     # The leads the rebuild did not settle: out as kept, back in as they are now.
-    _counted(
-        sums,
+    out: list[tuple[Any, ...]] = list(
         LeadOrigin.objects.filter(origins.fresh_leads(mark, field="lead_id")).values_list(
             "reached_step", *origins.STEP_TIMES
-        ),
-        sign=-1,
+        )
     )
+    _counted(sums, out, sign=-1)
     live: list[tuple[Any, ...]] = list(
         origins.origins_of(Lead.objects.filter(origins.fresh_leads(mark))).values_list(
             "reached_step", *origins.STEP_TIMES
@@ -131,32 +130,39 @@ def funnel_figures() -> Figures:
     middles = {
         step: middle
         for step in range(1, STEPS)
-        if (middle := medians.middle_of({days: n for (at, days), n in sums.items() if at == step and days is not None}))
+        if (
+            middle := medians.middle_of(
+                {hours: n for (at, hours), n in sums.items() if at == step and hours is not None}
+            )
+        )
     }
     if not middles:
         return figures
-    # The durations of each step's middle days: the kept ones of settled leads, one
-    # statement for every step, and the live ones of the others.
-    settled = LeadOrigin.objects.exclude(origins.fresh_leads(mark, field="lead_id")).order_by()
+    # The durations of each step's middle hours, counted by value: every kept one (one
+    # statement for every step, read from the step's index), less the kept ones of the
+    # leads the rebuild did not settle, plus those leads' live ones.
     parts: list[QuerySet[LeadOrigin, Any]] = [
-        settled.filter(
+        LeadOrigin.objects.order_by()
+        .filter(
             **{
-                f"{origins.AFTER[step - 1]}__gte": timedelta(days=middle.first),
-                f"{origins.AFTER[step - 1]}__lt": timedelta(days=middle.last + 1),
+                f"{origins.AFTER[step - 1]}__gte": timedelta(hours=middle.first),
+                f"{origins.AFTER[step - 1]}__lt": timedelta(hours=middle.last + 1),
             }
         )
-        .annotate(step=Value(step, output_field=IntegerField()))
-        .values_list("step", origins.AFTER[step - 1])
+        .values(origins.AFTER[step - 1])
+        .annotate(step=Value(step, output_field=IntegerField()), n=Count("*"))
+        .values_list("step", origins.AFTER[step - 1], "n")
         for step, middle in middles.items()
     ]
-    durations: dict[int, list[timedelta]] = {step: [] for step in middles}
-    for step, duration in parts[0].union(*parts[1:], all=True):
-        durations[step].append(duration)
-    for _, *times in live:
-        for step, duration in enumerate(origins.steps_after(times), start=1):
-            middle = middles.get(step)
-            if duration is not None and middle and middle.first <= medians.day_of(duration) <= middle.last:
-                durations[step].append(duration)
+    durations: dict[int, dict[timedelta, int]] = {step: {} for step in middles}
+    for step, duration, n in parts[0].union(*parts[1:], all=True):
+        durations[step][duration] = durations[step].get(duration, 0) + n
+    for rows, sign in ((out, -1), (live, 1)):
+        for _, *times in rows:
+            for step, duration in enumerate(origins.steps_after(times), start=1):
+                middle = middles.get(step)
+                if duration is not None and middle and middle.first <= medians.hour_of(duration) <= middle.last:
+                    durations[step][duration] = durations[step].get(duration, 0) + sign
     for step, middle in middles.items():
         figures.medians[step] = (medians.median_days(middle, durations[step]), middle.count)
     return figures

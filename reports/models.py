@@ -107,7 +107,7 @@ class LeadOrigin(models.Model):
     scored_rules = models.JSONField(verbose_name=_("scored rules"), default=list, blank=True)
     # The funnel's days from step to step: each step's time less the one before it (empty:
     # the history does not say when the lead reached the step). Indexed, so the median's
-    # middle day (FunnelCount) is read by its durations alone.
+    # middle hour (FunnelCount) is read by its durations alone.
     mql_after = models.DurationField(verbose_name=_("MQL after"), null=True, blank=True)
     sql_after = models.DurationField(verbose_name=_("SQL after"), null=True, blank=True)
     opportunity_after = models.DurationField(verbose_name=_("opportunity after"), null=True, blank=True)
@@ -184,12 +184,12 @@ class FunnelCount(models.Model):
     """The overview's funnel counted over the kept lead origins, by the origins' rebuild
     (:mod:`reports.origins`, its only writer; :mod:`reports.funnel` reads it): with
     ``days`` empty, how many leads reached ``step`` as their furthest (0: none past "All
-    leads"); with ``days``, how many took from ``days`` to less than ``days`` + 1 days to
-    reach ``step`` from the step before (:mod:`reports.medians`). A request takes the
+    leads"); with ``hours``, how many took from ``hours`` to less than ``hours`` + 1
+    hours to reach ``step`` from the step before (:mod:`reports.medians`). A request takes the
     leads read live out of these sums and adds them back as they are now."""
 
     step = models.PositiveSmallIntegerField(verbose_name=_("step"))
-    days = models.IntegerField(verbose_name=_("days"), null=True, blank=True)
+    hours = models.IntegerField(verbose_name=_("hours"), null=True, blank=True)
     leads = models.PositiveIntegerField(verbose_name=_("leads"))
 
     class Meta:
@@ -197,10 +197,10 @@ class FunnelCount(models.Model):
         verbose_name_plural = _("funnel counts")
         constraints = [
             models.UniqueConstraint(
-                fields=["step", "days"], condition=Q(days__isnull=False), name="funnel_one_per_day"
+                fields=["step", "hours"], condition=Q(hours__isnull=False), name="funnel_one_per_hour"
             ),
-            models.UniqueConstraint(fields=["step"], condition=Q(days__isnull=True), name="funnel_one_per_reached"),
+            models.UniqueConstraint(fields=["step"], condition=Q(hours__isnull=True), name="funnel_one_per_reached"),
         ]
 
     def __str__(self) -> str:
-        return f"step {self.step}, day {self.days if self.days is not None else 'reached'}: {self.leads} leads"
+        return f"step {self.step}, hour {self.hours if self.hours is not None else 'reached'}: {self.leads} leads"

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, DateField, F, Min, Q
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
@@ -70,11 +71,26 @@ def _local(moment: datetime) -> str:
     return figure.moment(timezone.localtime(moment))
 
 
-def groups_now() -> Section:
-    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name", "min_score"))
-    counts: dict[int | None, int] = dict(
-        Lead.objects.values("score_group").annotate(n=Count("id")).values_list("score_group", "n")
+# Leads by (score group, fit score, engagement score): a few thousand rows.
+ScoreCounts = list[tuple[int | None, int, int, int]]
+
+
+def score_counts() -> ScoreCounts:
+    """How many leads have each group, fit and engagement: one pass over the leads gives
+    the groups now and both histograms."""
+    return list(
+        Lead.objects.order_by()
+        .values("score_group", "fit_score", "engagement_score")
+        .annotate(n=Count("id"))
+        .values_list("score_group", "fit_score", "engagement_score", "n")
     )
+
+
+def groups_now(scores: ScoreCounts | None = None) -> Section:
+    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name", "min_score"))
+    counts: dict[int | None, int] = defaultdict(int)
+    for group, _, _, n in score_counts() if scores is None else scores:
+        counts[group] += n
     total = sum(counts.values())
     rows = [
         [name, count(minimum), count(counts.get(pk, 0)), _percent(counts.get(pk, 0), total)]
@@ -194,33 +210,18 @@ def _histogram(name: str, bins: binning.Bins | None, by_bin: dict[int, int]) -> 
     )
 
 
-def histograms() -> list[Section]:
-    """Fit and engagement apart, from one pass over the leads: counted by the pair of
-    bins (at most 20 x 20 rows), then added up for each."""
-    span = Lead.objects.aggregate(
-        fit_low=Min("fit_score"),
-        fit_high=Max("fit_score"),
-        eng_low=Min("engagement_score"),
-        eng_high=Max("engagement_score"),
-    )
+def histograms(scores: ScoreCounts | None = None) -> list[Section]:
+    """Fit and engagement apart, from the leads counted by group, fit and engagement."""
+    scores = score_counts() if scores is None else scores
     fit: dict[int, int] = defaultdict(int)
     engagement: dict[int, int] = defaultdict(int)
-    if span["fit_low"] is None:  # no leads
+    if not scores:  # no leads
         return [_histogram("fit", None, fit), _histogram("engagement", None, engagement)]
-    fit_bins = binning.bins_for(span["fit_low"], span["fit_high"])
-    engagement_bins = binning.bins_for(span["eng_low"], span["eng_high"])
-    pairs = (
-        Lead.objects.annotate(
-            fit_bin=(F("fit_score") - fit_bins.start) / fit_bins.width,
-            engagement_bin=(F("engagement_score") - engagement_bins.start) / engagement_bins.width,
-        )
-        .values("fit_bin", "engagement_bin")
-        .annotate(n=Count("id"))
-        .values_list("fit_bin", "engagement_bin", "n")
-    )
-    for fit_bin, engagement_bin, n in pairs:
-        fit[fit_bin] += n
-        engagement[engagement_bin] += n
+    fit_bins = binning.bins_for(min(row[1] for row in scores), max(row[1] for row in scores))
+    engagement_bins = binning.bins_for(min(row[2] for row in scores), max(row[2] for row in scores))
+    for _, fit_score, engagement_score, n in scores:
+        fit[(fit_score - fit_bins.start) // fit_bins.width] += n
+        engagement[(engagement_score - engagement_bins.start) // engagement_bins.width] += n
     return [_histogram("fit", fit_bins, fit), _histogram("engagement", engagement_bins, engagement)]
 
 
@@ -338,13 +339,15 @@ def mqls_against_target(*, now: datetime) -> Section:
     reached = StageChange.objects.filter(to_stage__in=MQL_OR_LATER, at__gte=bounds[0], at__lt=bounds[-1]).exclude(
         from_stage__in=MQL_OR_LATER
     )
-    counts = reached.aggregate(
-        **{
-            f"m{i}": Count("lead_id", distinct=True, filter=Q(at__gte=bounds[i], at__lt=bounds[i + 1]))
-            for i in range(len(months))
-        }
+    # One count per month (its start in the site's time zone, as the bounds), so the
+    # history is sorted once rather than once per month.
+    counts = dict(
+        reached.annotate(month=TruncMonth("at", output_field=DateField()))
+        .values("month")
+        .annotate(n=Count("lead_id", distinct=True))
+        .values_list("month", "n")
     )
-    delivered = [int(counts[f"m{i}"] or 0) for i in range(len(months))]
+    delivered = [int(counts.get(month, 0)) for month in months]
     targets = dict(MqlTarget.objects.filter(month__in=months).values_list("month", "target"))
     rows = []
     for month, mqls in zip(months, delivered, strict=True):
@@ -391,11 +394,12 @@ def overview(*, now: datetime | None = None, live: bool = False) -> list[Section
     """Every section of the overview, in page order (``live``: every figure read from the
     leads and their history rather than the nightly roll-ups: the same numbers)."""
     now = now or timezone.now()
+    scores = score_counts()
     return [
-        groups_now(),
+        groups_now(scores),
         groups_trend(today=timezone.localdate(now)),
         funnel(live=live),
-        *histograms(),
+        *histograms(scores),
         queues(now=now),
         transitions(),
         mqls_against_target(now=now),
@@ -406,7 +410,7 @@ def section(key: str, *, now: datetime | None = None) -> Section | None:
     """One section by key (its CSV download), or None if there is no such section."""
     now = now or timezone.now()
     readers: dict[str, Callable[[], Section]] = {
-        "groups": groups_now,
+        "groups": lambda: groups_now(),
         "trend": lambda: groups_trend(today=timezone.localdate(now)),
         "funnel": funnel,
         "fit": lambda: histograms()[0],

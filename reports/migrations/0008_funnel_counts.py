@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('step', models.PositiveSmallIntegerField(verbose_name='step')),
-                ('days', models.IntegerField(blank=True, null=True, verbose_name='days')),
+                ('hours', models.IntegerField(blank=True, null=True, verbose_name='hours')),
                 ('leads', models.PositiveIntegerField(verbose_name='leads')),
             ],
             options={
@@ -78,10 +78,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='funnelcount',
-            constraint=models.UniqueConstraint(condition=models.Q(('days__isnull', False)), fields=('step', 'days'), name='funnel_one_per_day'),
+            constraint=models.UniqueConstraint(condition=models.Q(('hours__isnull', False)), fields=('step', 'hours'), name='funnel_one_per_hour'),
         ),
         migrations.AddConstraint(
             model_name='funnelcount',
-            constraint=models.UniqueConstraint(condition=models.Q(('days__isnull', True)), fields=('step',), name='funnel_one_per_reached'),
+            constraint=models.UniqueConstraint(condition=models.Q(('hours__isnull', True)), fields=('step',), name='funnel_one_per_reached'),
         ),
     ]

@@ -56,7 +56,7 @@ def same(kept: Figures, live: Figures) -> bool:
 
 
 def kept_sums() -> list[tuple[Any, ...]]:
-    return list(FunnelCount.objects.order_by("step", "days").values_list("step", "days", "leads"))
+    return list(FunnelCount.objects.order_by("step", "hours").values_list("step", "hours", "leads"))
 
 
 def test_the_kept_funnel_is_the_hand_counted_one(data: dict[str, Any]) -> None:

@@ -135,7 +135,7 @@ def test_an_erased_lead_takes_its_origin_with_it(history: History) -> None:
     Lead.objects.filter(first_name="L5").delete()
     assert every_variant() == from_the_interactions()
     # Its origin went with it; the rule lift's sum of its day (its alone) goes now, and the
-    # funnel's counts of its furthest step (MQL, one lead fewer) and of its days to MQL (its alone).
+    # funnel's counts of its furthest step (MQL, one lead fewer) and of its hours to MQL (its alone).
     assert rebuilt() == 3
     assert rebuilt() == 0
 
