@@ -222,7 +222,7 @@ def of_source(source: str, *, lead_ref: str) -> Q:
     live = origins_of(Lead.objects.filter(fresh_leads(mark))).filter(
         Q(source=source) | Q(source__startswith=f"{source}:")
     )
-    return Q(**{f"{lead_ref}__in": kept.order_by().values("lead_id").union(live.values("lead_id"), all=True)})
+    return Q(**{f"{lead_ref}__in": kept.order_by().values("lead_id").union(live.values("pk"), all=True)})
 
 
 def origins_now() -> tuple[str, list[Any]]:
