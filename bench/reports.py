@@ -339,6 +339,9 @@ def main() -> None:
     )
     parser.add_argument("--fill-only", action="store_true", help="fill the database and stop (with --reuse later)")
     parser.add_argument(
+        "--no-rollups", action="store_true", help="with --reuse: keep the nightly roll-ups an earlier run made"
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="comma-separated pages to measure (overview, a report's slug, admin); every page when empty",
@@ -393,8 +396,15 @@ def main() -> None:
 
         # 1. the nightly roll-ups -----------------------------------------------------------------
         for name, run in (
-            ("score group trend", snapshots.group_counts_nightly),
-            ("lead origins and rule lift sums (campaigns, funnel, source filter, rule lift)", origins.origins_rebuild),
+            ()
+            if args.no_rollups
+            else (
+                ("score group trend", snapshots.group_counts_nightly),
+                (
+                    "lead origins and rule lift sums (campaigns, funnel, source filter, rule lift)",
+                    origins.origins_rebuild,
+                ),
+            )
         ):
             started = time.perf_counter()
             written = run()
@@ -434,7 +444,7 @@ def main() -> None:
         only = {name.strip() for name in args.only.split(",") if name.strip()}
         pages: list[tuple[str, str, dict[str, str], Callable[[], Any]]] = []
         if not only or "overview" in only:
-            pages.append(("overview", "/reports/", {}, lambda: [s.rows for s in overview.overview()]))
+            pages.append(("overview", "/reports/", {}, lambda: [s.rows for s in overview.overview(live=True)]))
         for report in REPORTS:
             if only and report.slug not in only:
                 continue

@@ -105,10 +105,21 @@ class LeadOrigin(models.Model):
     # ledger row past the mark makes the row stale, as a stage change does.
     won = models.BooleanField(verbose_name=_("won"), default=False)
     scored_rules = models.JSONField(verbose_name=_("scored rules"), default=list, blank=True)
+    # The funnel's days from step to step: each step's time less the one before it (empty:
+    # the history does not say when the lead reached the step). Indexed, so the median's
+    # middle hour (FunnelCount) is read by its durations alone.
+    mql_after = models.DurationField(verbose_name=_("MQL after"), null=True, blank=True)
+    sql_after = models.DurationField(verbose_name=_("SQL after"), null=True, blank=True)
+    opportunity_after = models.DurationField(verbose_name=_("opportunity after"), null=True, blank=True)
+    customer_after = models.DurationField(verbose_name=_("customer after"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("lead origin")
         verbose_name_plural = _("lead origins")
+        indexes = [
+            models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"origin_{name}_idx")
+            for name in ("mql_after", "sql_after", "opportunity_after", "customer_after")
+        ]
 
     def __str__(self) -> str:
         return f"lead {self.lead_id}: {self.source or 'no source'}, {self.first_campaign or 'no campaign'}"
@@ -167,3 +178,29 @@ class RuleLiftCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.source or 'no source'} rule {self.rule_id or 'all'}: {self.leads} leads"
+
+
+class FunnelCount(models.Model):
+    """The overview's funnel counted over the kept lead origins, by the origins' rebuild
+    (:mod:`reports.origins`, its only writer; :mod:`reports.funnel` reads it): with
+    ``days`` empty, how many leads reached ``step`` as their furthest (0: none past "All
+    leads"); with ``hours``, how many took from ``hours`` to less than ``hours`` + 1
+    hours to reach ``step`` from the step before (:mod:`reports.medians`). A request takes the
+    leads read live out of these sums and adds them back as they are now."""
+
+    step = models.PositiveSmallIntegerField(verbose_name=_("step"))
+    hours = models.IntegerField(verbose_name=_("hours"), null=True, blank=True)
+    leads = models.PositiveIntegerField(verbose_name=_("leads"))
+
+    class Meta:
+        verbose_name = _("funnel count")
+        verbose_name_plural = _("funnel counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step", "hours"], condition=Q(hours__isnull=False), name="funnel_one_per_hour"
+            ),
+            models.UniqueConstraint(fields=["step"], condition=Q(hours__isnull=True), name="funnel_one_per_reached"),
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.step}, hour {self.hours if self.hours is not None else 'reached'}: {self.leads} leads"

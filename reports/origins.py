@@ -1,11 +1,12 @@
 """Each lead's origin (:class:`~reports.models.LeadOrigin`): its source, its first and last
 campaign touch, the furthest funnel step it reached and when it first reached each, kept
 once per lead so the campaigns report and the source filter read one row per lead rather
-than ranking every interaction per request (the funnel's columns are kept too; the
-overview's funnel still reads the stage history, which measured faster at a million leads).
-For the rule lift it keeps whether the lead won and which rules scored it, and the sums of
-those per day of creation, source and rule (:class:`~reports.models.RuleLiftCount`,
-read by :mod:`reports.queries.lift`).
+than ranking every interaction per request. For the overview's funnel it keeps when the
+lead first reached each step and how long each step took, and the funnel's sums of those
+(:class:`~reports.models.FunnelCount`, read by :mod:`reports.funnel`). For the rule lift
+it keeps whether the lead won and which rules scored it, and the sums of those per day of
+creation, source and rule (:class:`~reports.models.RuleLiftCount`, read by
+:mod:`reports.queries.lift`).
 
 The interactions, the stage history and the leads stay the truth. The nightly rebuild
 writes what they say, touching only rows that differ (a second run writes nothing), and
@@ -25,8 +26,9 @@ which makes the lead fresh. A lead erased takes its origin with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from django.db import connection, transaction
@@ -50,7 +52,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
-from reports.models import LeadOrigin, RollupMark, RuleLiftCount
+from reports import medians
+from reports.models import FunnelCount, LeadOrigin, RollupMark, RuleLiftCount
 from routing.models import Outcome
 from scoring.models import Interaction, Lead, LifecycleStage, ScoreEntry, StageChange
 
@@ -70,6 +73,10 @@ FIELDS = (
 # What else a kept row holds, for the rule lift (:mod:`reports.queries.lift`).
 LIFT_FIELDS = ("won", "scored_rules")
 KEPT = (*FIELDS, *LIFT_FIELDS)
+# When the lead was at each step of the funnel, and the time each step took from the one
+# before (derived from those, written with them: :func:`steps_after`).
+STEP_TIMES = ("created_at", "mql_at", "sql_at", "opportunity_at", "customer_at")
+AFTER = ("mql_after", "sql_after", "opportunity_after", "customer_after")
 # The funnel's steps past "All leads", as the overview counts them.
 STEPS = {LifecycleStage.MQL: 1, LifecycleStage.SQL: 2, LifecycleStage.OPPORTUNITY: 3, LifecycleStage.CUSTOMER: 4}
 
@@ -203,6 +210,21 @@ def from_source(source: str, *, lead_ref: str) -> Q:
     return Q(kept) | Q(**{f"{lead_ref}__in": live})
 
 
+def of_source(source: str, *, lead_ref: str) -> Q:
+    """Rows whose lead (``lead_ref``) came from ``source`` (as :func:`from_source` says), as
+    one set of leads rather than a look-up per row: the kept origins of the source and
+    the live ones of the leads the rebuild did not settle, read once. For reports of many
+    rows per lead (nurture's deliveries, every hand-off before its lead's first is left
+    out): a look-up per row read their origin once per row."""
+    mark = mark_read()
+    fresh = fresh_leads(mark, field="lead_id")
+    kept = LeadOrigin.objects.filter(Q(source=source) | Q(source__startswith=f"{source}:")).exclude(fresh)
+    live = origins_of(Lead.objects.filter(fresh_leads(mark))).filter(
+        Q(source=source) | Q(source__startswith=f"{source}:")
+    )
+    return Q(**{f"{lead_ref}__in": kept.order_by().values("lead_id").union(live.values("pk"), all=True)})
+
+
 def origins_now() -> tuple[str, list[Any]]:
     """SQL (and its parameters) of every lead's origin as it is now, with the columns
     ``lead_id`` and :data:`FIELDS`: the kept rows of settled leads, and the others
@@ -231,8 +253,54 @@ def _chunks() -> Iterator[tuple[int, int]]:
         low += CHUNK
 
 
+def steps_after(times: Sequence[datetime | None]) -> tuple[timedelta | None, ...]:
+    """From the times a lead was at each funnel step (:data:`STEP_TIMES`), the time each
+    step after the first took from the one before (None: not known)."""
+    return tuple(
+        later - earlier if later is not None and earlier is not None else None for earlier, later in pairwise(times)
+    )
+
+
 def _origin(lead: int, row: tuple[Any, ...]) -> LeadOrigin:
-    return LeadOrigin(lead_id=lead, **dict(zip(KEPT, row, strict=True)))
+    values = dict(zip(KEPT, row, strict=True))
+    after = steps_after([values[name] for name in STEP_TIMES])
+    return LeadOrigin(lead_id=lead, **values, **dict(zip(AFTER, after, strict=True)))
+
+
+FunnelSums = dict[tuple[int, int | None], int]
+
+
+def funnel_counted(sums: FunnelSums, reached: int, after: Sequence[timedelta | None], sign: int = 1) -> None:
+    """Count a lead into the funnel's ``sums`` (:class:`~reports.models.FunnelCount`): the
+    furthest step it ``reached``, and the whole hour of each step's time ``after`` the one
+    before (``sign`` -1: take it out)."""
+    sums[(reached, None)] = sums.get((reached, None), 0) + sign
+    for step, duration in enumerate(after, start=1):
+        if duration is not None:
+            key = (step, medians.hour_of(duration))
+            sums[key] = sums.get(key, 0) + sign
+
+
+def _funnel_write(sums: FunnelSums) -> int:
+    """Make the kept funnel sums ``sums``, changing only rows that differ; the rows added,
+    changed or removed."""
+    kept = {(row.step, row.hours): row for row in FunnelCount.objects.all()}
+    gone = [row.pk for key, row in kept.items() if not sums.get(key)]
+    new = [
+        FunnelCount(step=step, hours=hours, leads=n)
+        for (step, hours), n in sums.items()
+        if n and (step, hours) not in kept
+    ]
+    changed = []
+    for key, n in sums.items():
+        row = kept.get(key)
+        if row is not None and n and row.leads != n:
+            row.leads = n
+            changed.append(row)
+    FunnelCount.objects.filter(pk__in=gone).delete()
+    FunnelCount.objects.bulk_create(new, batch_size=5_000)
+    FunnelCount.objects.bulk_update(changed, ["leads"], batch_size=5_000)
+    return len(gone) + len(new) + len(changed)
 
 
 def lift_key(created_at: datetime | None, source: str) -> tuple[date, str] | None:
@@ -292,6 +360,7 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
     leads = Lead.objects.aggregate(top=Max("pk"))["top"]
     written = 0
     sums: dict[tuple[date, str, int | None], list[int]] = {}
+    funnel: FunnelSums = {}
     counted = 0
     # One transaction: the rule lift takes the kept rows of unsettled leads out of the
     # sums, so a reader must see the rows, the sums and the mark of one rebuild, never
@@ -309,12 +378,15 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
             if gone:
                 LeadOrigin.objects.filter(lead_id__in=gone).delete()
             LeadOrigin.objects.bulk_create(new, batch_size=5_000)
-            LeadOrigin.objects.bulk_update(changed, KEPT, batch_size=5_000)
+            LeadOrigin.objects.bulk_update(changed, (*KEPT, *AFTER), batch_size=5_000)
             written += len(gone) + len(new) + len(changed)
             for row in wanted.values():
                 lift_counted(sums, row)
+                values = dict(zip(KEPT, row, strict=True))
+                funnel_counted(funnel, values["reached_step"], steps_after([values[name] for name in STEP_TIMES]))
             counted += len(wanted)
         written += _lift_write(sums)
+        written += _funnel_write(funnel)
         RollupMark.objects.update_or_create(
             name=NAME,
             defaults={
@@ -329,8 +401,11 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
         )
     if connection.vendor == "postgresql":
         # Fresh statistics for the reports' plans: a first build writes every row at once,
-        # before autovacuum would look at the table.
+        # before autovacuum would look at the table. Vacuumed too when not inside a
+        # transaction, so the funnel's middle hours are read from the index alone.
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {LeadOrigin._meta.db_table}")
+            vacuum = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+            cursor.execute(f"{vacuum} {LeadOrigin._meta.db_table}")
             cursor.execute(f"ANALYZE {RuleLiftCount._meta.db_table}")
+            cursor.execute(f"ANALYZE {FunnelCount._meta.db_table}")
     return written

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, DateField, F, Min, Q
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from reports import bins as binning
+from reports.funnel import funnel_figures, funnel_live
 from reports.models import DailyGroupCount, MqlTarget
 from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
@@ -48,8 +49,6 @@ FUNNEL = (
     (gettext_lazy("Opportunity"), LifecycleStage.OPPORTUNITY),
     (gettext_lazy("Won (customer)"), LifecycleStage.CUSTOMER),
 )
-# Stages off the path (subscriber, lead, disqualified) reach no step beyond "All leads".
-STAGE_STEP = {stage: step for step, (_, stage) in enumerate(FUNNEL) if stage}
 
 
 @dataclass
@@ -72,11 +71,26 @@ def _local(moment: datetime) -> str:
     return figure.moment(timezone.localtime(moment))
 
 
-def groups_now() -> Section:
-    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name", "min_score"))
-    counts: dict[int | None, int] = dict(
-        Lead.objects.values("score_group").annotate(n=Count("id")).values_list("score_group", "n")
+# Leads by (score group, fit score, engagement score): a few thousand rows.
+ScoreCounts = list[tuple[int | None, int, int, int]]
+
+
+def score_counts() -> ScoreCounts:
+    """How many leads have each group, fit and engagement: one pass over the leads gives
+    the groups now and both histograms."""
+    return list(
+        Lead.objects.order_by()
+        .values("score_group", "fit_score", "engagement_score")
+        .annotate(n=Count("id"))
+        .values_list("score_group", "fit_score", "engagement_score", "n")
     )
+
+
+def groups_now(scores: ScoreCounts | None = None) -> Section:
+    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name", "min_score"))
+    counts: dict[int | None, int] = defaultdict(int)
+    for group, _, _, n in score_counts() if scores is None else scores:
+        counts[group] += n
     total = sum(counts.values())
     rows = [
         [name, count(minimum), count(counts.get(pk, 0)), _percent(counts.get(pk, 0), total)]
@@ -130,58 +144,11 @@ def groups_trend(*, today: date) -> Section:
     )
 
 
-def _days_between(earlier: str, later: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0"
-    return f"(julianday({later}) - julianday({earlier}))"
-
-
-def _step_of(column: str) -> str:
-    whens = " ".join(f"WHEN '{stage}' THEN {step}" for stage, step in STAGE_STEP.items())
-    return f"(CASE {column} {whens} ELSE 0 END)"
-
-
-def _per_lead_sql() -> str:
-    """Per lead: when it was created (step 0), first reached each step (or a later one)
-    by its stage history (r1…r4, NULL: not known), and the furthest step it reached by
-    its history or its stage now."""
-    steps = range(1, len(FUNNEL))
-    firsts = ", ".join(f"MIN(CASE WHEN {_step_of('s.to_stage')} >= {i} THEN s.at END) AS r{i}" for i in steps)
-    return (
-        f"SELECT l.created_at AS r0, {', '.join(f'f.r{i}' for i in steps)},"  # noqa: S608
-        f" CASE WHEN COALESCE(f.top, 0) > {_step_of('l.lifecycle_stage')} THEN f.top"
-        f" ELSE {_step_of('l.lifecycle_stage')} END AS reached"
-        f" FROM {Lead._meta.db_table} l LEFT JOIN ("
-        f"SELECT s.lead_id, {firsts}, MAX({_step_of('s.to_stage')}) AS top"
-        f" FROM {StageChange._meta.db_table} s GROUP BY s.lead_id) f ON f.lead_id = l.id"
-    )
-
-
-def funnel() -> Section:
-    steps = range(1, len(FUNNEL))
-    per_lead = _per_lead_sql()
-    counts = ", ".join(["COUNT(*)", *(f"SUM(CASE WHEN reached >= {i} THEN 1 ELSE 0 END)" for i in steps)])
-    durations = " UNION ALL ".join(
-        f"SELECT {i} AS step, {_days_between(f'r{i - 1}', f'r{i}')} AS days FROM p WHERE r{i} IS NOT NULL"  # noqa: S608
-        for i in steps
-    )
-    # One statement, so the leads and their history are read once (PostgreSQL keeps a CTE
-    # read twice): the counts, and the median of each step (PostgreSQL and SQLite alike:
-    # the middle row, or the mean of the two middle rows, of the step's durations in
-    # order), a row per step with a median, the counts repeated on each (one row with no
-    # step when there is none).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH p AS ({per_lead}), c AS (SELECT {counts} FROM p), d AS ({durations}),"  # noqa: S608
-            " o AS (SELECT step, days, ROW_NUMBER() OVER (PARTITION BY step ORDER BY days) AS rn,"
-            " COUNT(*) OVER (PARTITION BY step) AS n FROM d),"
-            " m AS (SELECT step, AVG(days) AS days, MAX(n) AS n FROM o"
-            " WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY step)"
-            " SELECT c.*, m.step, m.days, m.n FROM c LEFT JOIN m ON 1 = 1"
-        )
-        found = cursor.fetchall()
-    reached = [int(n or 0) for n in found[0][: len(FUNNEL)]]
-    medians = {int(step): (float(days), int(n)) for *_, step, days, n in found if step is not None}
+def funnel(*, live: bool = False) -> Section:
+    """The funnel, from the nightly roll-up and the leads changed since (``live``: from
+    every lead and its whole stage history; the same figures)."""
+    figures = funnel_live() if live else funnel_figures()
+    reached, medians = figures.reached, figures.medians
     rows = []
     for i, (label, _) in enumerate(FUNNEL):
         median = medians.get(i)
@@ -243,33 +210,18 @@ def _histogram(name: str, bins: binning.Bins | None, by_bin: dict[int, int]) -> 
     )
 
 
-def histograms() -> list[Section]:
-    """Fit and engagement apart, from one pass over the leads: counted by the pair of
-    bins (at most 20 x 20 rows), then added up for each."""
-    span = Lead.objects.aggregate(
-        fit_low=Min("fit_score"),
-        fit_high=Max("fit_score"),
-        eng_low=Min("engagement_score"),
-        eng_high=Max("engagement_score"),
-    )
+def histograms(scores: ScoreCounts | None = None) -> list[Section]:
+    """Fit and engagement apart, from the leads counted by group, fit and engagement."""
+    scores = score_counts() if scores is None else scores
     fit: dict[int, int] = defaultdict(int)
     engagement: dict[int, int] = defaultdict(int)
-    if span["fit_low"] is None:  # no leads
+    if not scores:  # no leads
         return [_histogram("fit", None, fit), _histogram("engagement", None, engagement)]
-    fit_bins = binning.bins_for(span["fit_low"], span["fit_high"])
-    engagement_bins = binning.bins_for(span["eng_low"], span["eng_high"])
-    pairs = (
-        Lead.objects.annotate(
-            fit_bin=(F("fit_score") - fit_bins.start) / fit_bins.width,
-            engagement_bin=(F("engagement_score") - engagement_bins.start) / engagement_bins.width,
-        )
-        .values("fit_bin", "engagement_bin")
-        .annotate(n=Count("id"))
-        .values_list("fit_bin", "engagement_bin", "n")
-    )
-    for fit_bin, engagement_bin, n in pairs:
-        fit[fit_bin] += n
-        engagement[engagement_bin] += n
+    fit_bins = binning.bins_for(min(row[1] for row in scores), max(row[1] for row in scores))
+    engagement_bins = binning.bins_for(min(row[2] for row in scores), max(row[2] for row in scores))
+    for _, fit_score, engagement_score, n in scores:
+        fit[(fit_score - fit_bins.start) // fit_bins.width] += n
+        engagement[(engagement_score - engagement_bins.start) // engagement_bins.width] += n
     return [_histogram("fit", fit_bins, fit), _histogram("engagement", engagement_bins, engagement)]
 
 
@@ -387,13 +339,15 @@ def mqls_against_target(*, now: datetime) -> Section:
     reached = StageChange.objects.filter(to_stage__in=MQL_OR_LATER, at__gte=bounds[0], at__lt=bounds[-1]).exclude(
         from_stage__in=MQL_OR_LATER
     )
-    counts = reached.aggregate(
-        **{
-            f"m{i}": Count("lead_id", distinct=True, filter=Q(at__gte=bounds[i], at__lt=bounds[i + 1]))
-            for i in range(len(months))
-        }
+    # One count per month (its start in the site's time zone, as the bounds), so the
+    # history is sorted once rather than once per month.
+    counts = dict(
+        reached.annotate(month=TruncMonth("at", output_field=DateField()))
+        .values("month")
+        .annotate(n=Count("lead_id", distinct=True))
+        .values_list("month", "n")
     )
-    delivered = [int(counts[f"m{i}"] or 0) for i in range(len(months))]
+    delivered = [int(counts.get(month, 0)) for month in months]
     targets = dict(MqlTarget.objects.filter(month__in=months).values_list("month", "target"))
     rows = []
     for month, mqls in zip(months, delivered, strict=True):
@@ -436,14 +390,16 @@ def mqls_against_target(*, now: datetime) -> Section:
     )
 
 
-def overview(*, now: datetime | None = None) -> list[Section]:
-    """Every section of the overview, in page order."""
+def overview(*, now: datetime | None = None, live: bool = False) -> list[Section]:
+    """Every section of the overview, in page order (``live``: every figure read from the
+    leads and their history rather than the nightly roll-ups: the same numbers)."""
     now = now or timezone.now()
+    scores = score_counts()
     return [
-        groups_now(),
+        groups_now(scores),
         groups_trend(today=timezone.localdate(now)),
-        funnel(),
-        *histograms(),
+        funnel(live=live),
+        *histograms(scores),
         queues(now=now),
         transitions(),
         mqls_against_target(now=now),
@@ -454,7 +410,7 @@ def section(key: str, *, now: datetime | None = None) -> Section | None:
     """One section by key (its CSV download), or None if there is no such section."""
     now = now or timezone.now()
     readers: dict[str, Callable[[], Section]] = {
-        "groups": groups_now,
+        "groups": lambda: groups_now(),
         "trend": lambda: groups_trend(today=timezone.localdate(now)),
         "funnel": funnel,
         "fit": lambda: histograms()[0],

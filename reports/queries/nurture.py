@@ -40,7 +40,7 @@ def nurture_steps(filters: Filters) -> list[StepRow]:
     if filters.sequence_id is not None:
         deliveries = deliveries.filter(step__sequence_id=filters.sequence_id)
         steps = steps.filter(sequence_id=filters.sequence_id)
-    deliveries = with_source(deliveries, lead_ref="enrollment__lead_id", filters=filters)
+    deliveries = with_source(deliveries, lead_ref="enrollment__lead_id", filters=filters, as_set=True)
     converted_after = Exists(
         Outcome.objects.filter(
             lead_id=OuterRef("enrollment__lead_id"), kind=Outcome.Kind.WON, at__gte=OuterRef("sent_at")

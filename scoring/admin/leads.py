@@ -23,6 +23,7 @@ from django_stubs_ext import StrOrPromise
 
 from scoring import erasure, lead_export, localized, selectors, services, timeline
 from scoring import rules as pure
+from scoring.admin import changelist
 from scoring.admin.counting import EstimatedCountPaginator
 from scoring.models import (
     Interaction,
@@ -144,6 +145,18 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         (_("Why this score"), {"fields": ["why_this_score", "ledger_history"]}),
         (_("Predicted chance to convert"), {"fields": ["chance_to_convert"]}),
     ]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[changelist.QuickRowsChangeList]:
+        return changelist.QuickRowsChangeList
+
+    def get_empty_value_display(self) -> SafeString:
+        return changelist.empty_value_display(
+            getattr(self, "empty_value_display", None) or self.admin_site.empty_value_display
+        )
+
+    @admin.display(description=getattr(admin.ModelAdmin.action_checkbox, "short_description", ""))
+    def action_checkbox(self, obj: Lead) -> SafeString:
+        return changelist.action_checkbox(obj)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None

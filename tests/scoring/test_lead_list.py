@@ -190,3 +190,24 @@ def test_the_lead_list_indexes_migrate_forward_and_back_on_sqlite(tmp_path: Path
 
     manage("migrate", database=database)
     assert '"total_score" DESC, "id"' in sqlite_indexes(database)["lead_total_score_idx"]
+
+
+@pytest.mark.django_db
+def test_a_filtered_lists_rows_link_back_to_it_and_carry_their_checkbox_as_django_writes_them(client: Client) -> None:
+    hot = ScoreGroupFactory.create(key="hot", name="Hot", min_score=80)
+    leads = [LeadFactory.create(email=f"row{i}@example.com") for i in range(3)]
+    Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(score_group=hot)
+    response = client.get(URL, {"score_group__id__exact": str(hot.pk), "q": "row"})
+    page = response.content.decode()
+    for lead in leads:
+        # The change page leads back to the same filtered list (Django's _changelist_filters).
+        assert (
+            f'href="/admin/scoring/lead/{lead.pk}/change/?_changelist_filters=score_group__id__exact%3D{hot.pk}%26q%3Drow"'
+            in page
+        )
+        assert (
+            f'<input type="checkbox" name="_selected_action" value="{lead.pk}" class="action-select"'
+            f' aria-label="Select this object for an action - {lead.email}">' in page
+        )
+    unfiltered = client.get(URL).content.decode()
+    assert f'href="/admin/scoring/lead/{leads[0].pk}/change/"' in unfiltered

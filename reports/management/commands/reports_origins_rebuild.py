@@ -8,7 +8,8 @@ from reports import origins
 class Command(BaseCommand):
     help = (
         "Rebuild every lead's origin (source, first and last campaign touch, furthest funnel step, won, "
-        "the rules that scored it) for the campaigns and rule lift reports, and the rule lift's sums, from the "
+        "the rules that scored it) for the campaigns and rule lift reports, and the rule lift's and the overview "
+        "funnel's sums, from the "
         "interactions, the stage history, the ledger and the outcomes. Running it twice changes nothing."
     )
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
         written = origins.origins_rebuild()
         self.stdout.write(
             self.style.SUCCESS(
-                f"{written} lead origin(s) and rule lift sum(s) added, changed or removed, the rest already right."
+                f"{written} lead origin(s), rule lift and funnel sum(s) added, changed or removed, "
+                "the rest already right."
             )
         )
