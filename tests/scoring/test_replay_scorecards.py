@@ -91,8 +91,9 @@ def replayed(version: ModelVersion, *, chunk_size: int = 5000) -> dict[str, Any]
     run = services.replay_start(version=version, days=90, background=False)
     done = services.replay_run(run_id=run.pk, chunk_size=chunk_size)
     assert done.status == ReplayRun.Status.DONE, done.error
-    assert done.result is not None
-    return done.result
+    result: dict[str, Any] | None = done.result
+    assert result is not None
+    return result
 
 
 def check_by_hand(result: dict[str, Any], leads: dict[str, Lead]) -> None:
