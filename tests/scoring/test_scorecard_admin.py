@@ -169,3 +169,12 @@ def test_a_draft_decay_policy_shows_its_scorecard_and_cannot_take_another_s(admi
     assert default_policy.pk != policy.pk
     draft_page = page(admin, reverse("admin:scoring_modelversion_change", args=[draft.pk]))
     assert "Toys: " in draft_page
+
+
+def test_a_scorecard_s_live_group_deleted_from_the_list_is_deleted(admin: Client) -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    hot = ScoreGroup.every_scorecard.get(key="toys-hot")
+    url = reverse("admin:scoring_scoregroup_changelist")
+    response = admin.post(url, {"action": "delete_selected", "_selected_action": [str(hot.pk)], "post": "yes"})
+    assert response.status_code == 302
+    assert not ScoreGroup.every_scorecard.filter(key="toys-hot").exists()
