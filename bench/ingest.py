@@ -330,16 +330,10 @@ def main() -> None:
                 model.flush()
                 call_command("scoring_model_import", "--publish", model.name, verbosity=0)
             if args.accounts:
-                AccountRule.objects.create(
-                    name="Toys or retail",
-                    points=40,
-                    conditions=[{"field": "industry", "operator": "one_of", "value": ["Toys", "Retail"]}],
-                )
-                AccountRule.objects.create(
-                    name="2,000 people or more",
-                    points=25,
-                    conditions=[{"field": "company_size", "operator": "gte", "value": 2000}],
-                )
+                toys = AccountRule.objects.create(name="Toys or retail", points=40)
+                toys.conditions.create(field="industry", operator="one_of", value=["Toys", "Retail"])
+                big = AccountRule.objects.create(name="2,000 people or more", points=25)
+                big.conditions.create(field="company_size", operator="gte", value=2000)
             connection.close()
             time.sleep(2)  # let the workers see the new model (as after any publishing)
             cards = make_events(args.events, args.leads, prefix="cards", seed=4, accounts=accounts)

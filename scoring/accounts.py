@@ -81,6 +81,48 @@ def check_account_field(field_name: str, *, words: rules.Words = rules.ENGLISH) 
     return words.phrase(message).format(field=field_name, known=known)
 
 
+def check_account_condition(
+    field_name: str, operator: str, value: object, *, words: rules.Words = rules.ENGLISH
+) -> dict[str, str]:
+    """What is wrong with one condition of an account fit rule, by its part ("field",
+    "operator", "value"), every part at once; empty when it can be tested."""
+    errors: dict[str, str] = {}
+    field_problem = check_account_field(field_name, words=words)
+    if field_problem:
+        errors["field"] = field_problem
+    try:
+        checked = rules.Operator(operator)
+    except ValueError:
+        message = gettext_noop("Unknown operator '{operator}'. Use one of {known}.")
+        errors["operator"] = words.phrase(message).format(
+            operator=operator, known=", ".join(o.value for o in rules.Operator)
+        )
+        return errors
+    value_problem = rules.check_value(checked, value, words=words)
+    if value_problem:
+        errors["value"] = value_problem
+    return errors
+
+
+_PARTS = {"field": gettext_noop("field"), "operator": gettext_noop("operator"), "value": gettext_noop("value")}
+
+
+def check_account_conditions(
+    conditions: Iterable[tuple[str, str, object]], *, words: rules.Words = rules.ENGLISH
+) -> list[str]:
+    """Every problem of an account fit rule's conditions, each with its place ("condition
+    2, field: …"); a rule needs at least one."""
+    problems: list[str] = []
+    count = 0
+    for count, (field_name, operator, value) in enumerate(conditions, start=1):
+        for part, problem in check_account_condition(field_name, operator, value, words=words).items():
+            where = words.phrase(gettext_noop("condition {n}, {part}")).format(n=count, part=words.phrase(_PARTS[part]))
+            problems.append(f"{where}: {problem}")
+    if not count:
+        problems.append(words.phrase(gettext_noop("An account fit rule needs at least one condition.")))
+    return problems
+
+
 def account_values(fields: Mapping[str, object], attributes: Mapping[str, object]) -> dict[str, object]:
     """The flat mapping account fit conditions read: its fields plus ``attributes.<key>``."""
     return {**fields, **{rules.CUSTOM_PREFIX + key: value for key, value in attributes.items()}}

@@ -34,7 +34,7 @@ from scoring import decay, model_file
 from scoring import rules as pure
 
 # The model file's keys that make the scoring model (other apps' sections are not replayed).
-_SCORING_KEYS = ("leadflow_model", "score_groups", "rules", "decay")
+_SCORING_KEYS = ("leadflow_model", "score_groups", "rules", "decay", "scorecards")
 # Leads that would move kept as examples in a result, the lowest ids first.
 SAMPLE_SIZE = 500
 # A lead in no group (below every threshold).
@@ -75,7 +75,43 @@ def models_build(*specs: model_file.ModelSpec) -> list[Model]:
     return [_model(spec, rule_ids, group_ids) for spec in specs]
 
 
-def _model(spec: model_file.ModelSpec, rule_ids: Mapping[str, int], group_ids: Mapping[str, int]) -> Model:
+@dataclass(frozen=True)
+class ScorecardPair:
+    """One scorecard beside the default one, as the live model and the replayed one hold
+    it: a scorecard only one of them has is an empty model (no rules, no groups) in the other."""
+
+    key: str
+    name: str
+    live: Model
+    draft: Model
+
+
+def scorecards_build(live: model_file.ModelSpec, draft: model_file.ModelSpec) -> tuple[ScorecardPair, ...]:
+    """The scorecards of either spec (the draft's order, then those only the live model
+    has), each as a pair of models whose rules and groups share ids by key."""
+    live_cards = {card.key: card for card in live.scorecards}
+    draft_cards = {card.key: card for card in draft.scorecards}
+    pairs = []
+    for key in [*draft_cards, *(k for k in live_cards if k not in draft_cards)]:
+        named = draft_cards.get(key) or live_cards[key]
+        empty = model_file.ScorecardSpec(key=key, name=named.name)
+        before, after = live_cards.get(key, empty), draft_cards.get(key, empty)
+        rule_ids = {k: n for n, k in enumerate(sorted({r.key for s in (before, after) for r in s.rules}), start=1)}
+        group_ids = {k: n for n, k in enumerate(sorted({g.key for s in (before, after) for g in s.groups}), start=1)}
+        pairs.append(
+            ScorecardPair(key, named.name, _model(before, rule_ids, group_ids), _model(after, rule_ids, group_ids))
+        )
+    return tuple(pairs)
+
+
+def pair_models(pairs: Iterable[ScorecardPair]) -> list[Model]:
+    """Every model of ``pairs``, both sides."""
+    return [model for pair in pairs for model in (pair.live, pair.draft)]
+
+
+def _model(
+    spec: model_file.ModelSpec | model_file.ScorecardSpec, rule_ids: Mapping[str, int], group_ids: Mapping[str, int]
+) -> Model:
     rules = []
     for r in spec.rules:
         cap = None
@@ -317,6 +353,7 @@ class Side:
 
     groups: Counter[str] = field(default_factory=Counter)
     rule_points: Counter[int] = field(default_factory=Counter)
+    points: int = 0  # the leads' totals added up
     # (group, won) -> leads with that closed outcome
     outcomes: Counter[tuple[str, bool]] = field(default_factory=Counter)
     # (total, won) -> leads with that closed outcome: the AUC and ROC from it, exactly
@@ -325,6 +362,7 @@ class Side:
     def add(self, score: LeadScore, won: bool | None) -> None:
         self.groups[score.group] += 1
         self.rule_points.update(score.points)
+        self.points += score.total
         if won is not None:
             self.outcomes[(score.group, won)] += 1
             self.totals[(score.total, won)] += 1
@@ -332,6 +370,7 @@ class Side:
     def merge(self, other: Side) -> None:
         self.groups.update(other.groups)
         self.rule_points.update(other.rule_points)
+        self.points += other.points
         self.outcomes.update(other.outcomes)
         self.totals.update(other.totals)
 
@@ -355,11 +394,20 @@ class Comparison:
     draft: Side = field(default_factory=Side)
     moves: Counter[tuple[str, str]] = field(default_factory=Counter)
     sample: list[Moved] = field(default_factory=list)
+    raised: int = 0  # leads whose total the draft raises
+    lowered: int = 0  # and lowers
+    # The same for each scorecard beside the default one, by its key.
+    scorecards: dict[str, Comparison] = field(default_factory=dict)
 
     def add(self, lead: LeadFacts, live: LeadScore, draft: LeadScore, won: bool | None) -> None:
         self.leads += 1
         self.live.add(live, won)
         self.draft.add(draft, won)
+        if draft.total != live.total:
+            if draft.total > live.total:
+                self.raised += 1
+            else:
+                self.lowered += 1
         if live.group != draft.group:
             self.moves[(live.group, draft.group)] += 1
             if len(self.sample) < SAMPLE_SIZE or lead.id < self.sample[-1].lead_id:
@@ -372,7 +420,11 @@ class Comparison:
         self.live.merge(other.live)
         self.draft.merge(other.draft)
         self.moves.update(other.moves)
+        self.raised += other.raised
+        self.lowered += other.lowered
         self.sample = sorted([*self.sample, *other.sample], key=lambda m: m.lead_id)[:SAMPLE_SIZE]
+        for key, theirs in other.scorecards.items():
+            self.scorecards.setdefault(key, Comparison()).merge(theirs)
 
 
 def compare(
@@ -382,9 +434,18 @@ def compare(
     interactions: Sequence[pure.InteractionFacts],
     outcomes: Mapping[int, bool],
     clock: Clock,
+    scorecards: Sequence[ScorecardPair] = (),
 ) -> Comparison:
-    """One chunk of leads scored under both models, as a comparison."""
-    chunk = _Chunk(leads, interactions, clock, fit_reads([live, draft]))
+    """One chunk of leads scored under both models, as a comparison; each of ``scorecards``
+    scored under both of its models too, into the comparison's ``scorecards``."""
+    chunk = _Chunk(leads, interactions, clock, fit_reads([live, draft, *pair_models(scorecards)]))
+    comparison = _compared(chunk, live, draft, outcomes)
+    for pair in scorecards:
+        comparison.scorecards[pair.key] = _compared(chunk, pair.live, pair.draft, outcomes)
+    return comparison
+
+
+def _compared(chunk: _Chunk, live: Model, draft: Model, outcomes: Mapping[int, bool]) -> Comparison:
     live_scores, draft_scores = chunk.scores(live), chunk.scores(draft)
     comparison = Comparison()
     for lead in chunk.leads:
@@ -426,8 +487,24 @@ def roc(totals: Mapping[tuple[int, bool], int]) -> Roc:
     return Roc(area / (won * lost), tuple(points), won, lost)
 
 
-def comparison_result(comparison: Comparison, live: Model, draft: Model) -> dict[str, Any]:
-    """A comparison as the run keeps it (JSON) and its page shows it."""
+def comparison_result(
+    comparison: Comparison, live: Model, draft: Model, scorecards: Sequence[ScorecardPair] = ()
+) -> dict[str, Any]:
+    """A comparison as the run keeps it (JSON) and its page shows it; each of ``scorecards``
+    as one too, under ``scorecards`` (with its key and name), in their order."""
+    result = _side_by_side(comparison, live, draft)
+    result["scorecards"] = [
+        {
+            "key": pair.key,
+            "name": pair.name,
+            **_side_by_side(comparison.scorecards.get(pair.key, Comparison()), pair.live, pair.draft),
+        }
+        for pair in scorecards
+    ]
+    return result
+
+
+def _side_by_side(comparison: Comparison, live: Model, draft: Model) -> dict[str, Any]:
     names = {**live.group_names, **draft.group_names, NO_GROUP: "No group"}
     order = {key: band.min_score for m in (live, draft) for band in m.bands for key in [m.group_keys[band.id]]}
     keys = sorted(
@@ -472,6 +549,13 @@ def comparison_result(comparison: Comparison, live: Model, draft: Model) -> dict
     changed.sort(key=lambda r: (-abs(r["change"]), r["key"]))
     return {
         "leads": comparison.leads,
+        "scores": {
+            "live": comparison.live.points,
+            "draft": comparison.draft.points,
+            "change": comparison.draft.points - comparison.live.points,
+            "raised": comparison.raised,
+            "lowered": comparison.lowered,
+        },
         "groups": groups,
         "moves": moves,
         "moved": sum(comparison.moves.values()),

@@ -8,11 +8,21 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from scoring import selectors, services
-from scoring.models import Account, AccountGroup, AccountRule, AccountSettings, FreeMailDomain, Lead
+from scoring import accounts, rules, selectors, sentences, services
+from scoring.models import (
+    Account,
+    AccountGroup,
+    AccountRule,
+    AccountRuleCondition,
+    AccountSettings,
+    FreeMailDomain,
+    Lead,
+)
 
 
 @admin.register(Account)
@@ -87,18 +97,98 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         services.account_save(account=obj, fields=form.changed_data if change else None)
 
 
+class AccountRuleConditionForm(forms.ModelForm[AccountRuleCondition]):
+    """A condition with its value typed as a person would ("Toys, Retail", "10-50"), as a
+    lead rule's condition is."""
+
+    value_text = forms.CharField(
+        label=_("Value"),
+        required=False,
+        help_text=_("Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything."),
+    )
+
+    class Meta:
+        model = AccountRuleCondition
+        fields = ["position", "field", "operator"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.operator:
+            self.fields["value_text"].initial = rules.format_value_text(
+                rules.Operator(self.instance.operator), self.instance.value
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        operator = cleaned.get("operator")
+        if operator:
+            try:
+                cleaned["value"] = rules.parse_value_text(
+                    rules.Operator(operator), cleaned.get("value_text") or "", words=sentences.WORDS
+                )
+            except ValueError as exc:
+                self.add_error("value_text", str(exc))
+        # Every problem of the condition at once, each on its own field.
+        problems = accounts.check_account_condition(
+            cleaned.get("field") or "", operator or "", cleaned.get("value"), words=sentences.WORDS
+        )
+        for name, message in problems.items():
+            shown = "value_text" if name == "value" else name
+            if shown not in self.errors:  # a value that did not parse, an operator not chosen: said already
+                self.add_error(shown, message)
+        return cleaned
+
+    def save(self, commit: bool = True) -> AccountRuleCondition:
+        self.instance.value = self.cleaned_data.get("value")
+        condition: AccountRuleCondition = super().save(commit=commit)
+        return condition
+
+
+class AccountRuleConditionFormSet(
+    BaseInlineFormSet[AccountRuleCondition, AccountRule, forms.ModelForm[AccountRuleCondition]]
+):
+    def clean(self) -> None:
+        super().clean()
+        kept = [
+            form for form in self.forms if getattr(form, "cleaned_data", None) and not form.cleaned_data.get("DELETE")
+        ]
+        if not kept and not any(form.errors for form in self.forms):
+            raise forms.ValidationError(gettext("An account fit rule needs at least one condition."))
+
+
+class AccountRuleConditionInline(admin.TabularInline[AccountRuleCondition, AccountRule]):
+    model = AccountRuleCondition
+    form = AccountRuleConditionForm
+    formset = AccountRuleConditionFormSet
+    fields = ["position", "field", "operator", "value_text"]
+    verbose_name = _("condition")
+    verbose_name_plural = _("conditions")
+    extra = 1
+
+
 @admin.register(AccountRule)
 class AccountRuleAdmin(admin.ModelAdmin[AccountRule]):
-    """Account fit rules; a change is applied to every account by a worker (or the nightly recompute)."""
+    """Account fit rules with their conditions as rows; a change is applied to every account
+    by a worker (or the nightly recompute)."""
 
-    list_display = ["name", "points", "match", "active"]
+    list_display = ["name", "sentence", "points", "match", "active"]
     list_filter = ["active"]
     search_fields = ["name"]
+    fields = ["name", "points", "match", "active"]
+    inlines = [AccountRuleConditionInline]
 
-    def save_model(
-        self, request: HttpRequest, obj: AccountRule, form: forms.ModelForm[AccountRule], change: bool
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccountRule]:
+        return super().get_queryset(request).prefetch_related("conditions")
+
+    @admin.display(description=_("Rule"))
+    def sentence(self, obj: AccountRule) -> str:
+        return rules.describe_rule(obj.to_pure(), words=sentences.WORDS)
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm[AccountRule], formsets: Any, change: bool
     ) -> None:
-        obj.save()
+        super().save_related(request, form, formsets, change)
+        # After the conditions are saved: the accounts' fit follows the rule as it now is.
         services.account_rules_changed()
 
 

@@ -48,15 +48,19 @@ class GroupTransitionAdmin(admin.ModelAdmin[GroupTransition]):
         return False
 
 
+# The policy's own fields (a draft's page adds the scorecard it belongs to).
+POLICY_FIELDS = ("kind", "points_per_day", "after_days", "half_life_days", "window_days", "floor")
+
+
 class DecayPolicyForm(forms.ModelForm[DecayPolicy]):
     class Meta:
         model = DecayPolicy
-        fields = ["kind", "points_per_day", "after_days", "half_life_days", "window_days", "floor"]
+        fields = list(POLICY_FIELDS)
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
-        if all(cleaned.get(name) is not None for name in self.Meta.fields):
-            policy = DecayPolicy(**{name: cleaned[name] for name in self.Meta.fields}).as_pure()
+        if all(cleaned.get(name) is not None for name in POLICY_FIELDS):
+            policy = DecayPolicy(**{name: cleaned[name] for name in POLICY_FIELDS}).as_pure()
             for name, message in decay_checks(policy).items():
                 self.add_error(name, message)
         return cleaned

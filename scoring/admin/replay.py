@@ -133,6 +133,8 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
             "result": result,
             "sample": sample,
             "roc": roc,
+            "scorecard_sample": SAMPLE_PAGE,
+            "scorecard_slice": f":{SAMPLE_PAGE}",
             "can_cancel": not run.finished and self.has_change_permission(request, run),
             "title": str(run),
         }

@@ -6,7 +6,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -17,7 +18,9 @@ from django.utils.translation import gettext_lazy as _
 
 from scoring import rules as pure
 from scoring import selectors, sentences, services
+from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
 from scoring.models import (
+    LeadScore,
     ModelInfo,
     RescoreJob,
     RuleCondition,
@@ -121,6 +124,7 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
             "name",
             "key",
             "description",
+            "scorecard",
             "dimension",
             "points",
             "interaction_types",
@@ -137,6 +141,7 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        scorecard_choices(self, None)  # a draft's page offers the draft's own instead
         known = selectors.event_types_known()
         # A type the rule already has stays on offer (and ticked), known or not.
         for kind in self.instance.interaction_types or ():
@@ -172,12 +177,21 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     form = ScoringRuleForm
     inlines = [RuleConditionInline]
     # With the rule as a sentence after its name (get_list_display).
-    list_display = ["name", "dimension", "points", "active", "valid_from", "valid_until"]
-    list_filter = ["dimension", "active"]
+    list_display = [
+        "name",
+        scorecard_column,
+        "dimension",
+        "points",
+        "active",
+        "valid_from",
+        "valid_until",
+    ]
+    list_filter = [ScorecardFilter, "dimension", "active"]
+    list_select_related = ["scorecard"]
     search_fields = ["name", "key", "description"]
     prepopulated_fields = {"key": ["name"]}
     fieldsets = [
-        (None, {"fields": ["name", "key", "description", "dimension", "points", "active"]}),
+        (None, {"fields": ["name", "key", "description", "scorecard", "dimension", "points", "active"]}),
         (_("Engagement"), {"fields": ["interaction_types"], "description": _("Leave empty for fit rules.")}),
         (_("Conditions"), {"fields": ["match"]}),
         (_("Caps (engagement only)"), {"fields": ["cap_count", "cap_points", "cap_window_days"]}),
@@ -185,8 +199,19 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     ]
     actions = ["activate", "deactivate"]
 
+    # The rows listed: every scorecard's live rules (a draft's page lists the draft's).
+    rows_manager = "every_scorecard"
+    # A live rule stays on its scorecard: its ledger rows are that scorecard's.
+    scorecard_fixed = True
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[ScoringRule]:
-        return super().get_queryset(request).prefetch_related("conditions")
+        rows: QuerySet[ScoringRule] = getattr(self.model, self.rows_manager).all()
+        ordering = self.get_ordering(request)
+        return (rows.order_by(*ordering) if ordering else rows).prefetch_related("conditions")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ScoringRule | None = None) -> Any:
+        fixed = ["scorecard"] if obj is not None and self.scorecard_fixed else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         return super().changelist_view(request, {"subtitle": LIVE_MODEL_NOTE, **(extra_context or {})})
@@ -236,19 +261,50 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
 
 @admin.register(ScoreGroup)
 class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
-    list_display = ["name", "key", "min_score", "leave_below", "lead_count", "description"]
+    list_display = ["name", "key", scorecard_column, "min_score", "leave_below", "lead_count", "description"]
+    list_filter = [ScorecardFilter]
+    list_select_related = ["scorecard"]
     prepopulated_fields = {"key": ["name"]}
-    ordering = ["min_score"]
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        # The default scorecard's groups first, then each scorecard's, each from its lowest.
+        return [F("scorecard__key").asc(nulls_first=True), "min_score"]
+
+    def get_form(self, request: HttpRequest, obj: ScoreGroup | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)
+
+        class Form(form_class):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                scorecard_choices(self, None)
+
+        return Form
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ScoreGroup | None = None) -> Any:
+        # A live group stays on its scorecard: its leads and transitions are that scorecard's.
+        return [*super().get_readonly_fields(request, obj), *(["scorecard"] if obj is not None else [])]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         return super().changelist_view(request, {"subtitle": LIVE_MODEL_NOTE, **(extra_context or {})})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ScoreGroup]:
-        # The counts in the list's own query (one GROUP BY), not a query per group.
-        return super().get_queryset(request).annotate(lead_count=Count("leads"))
+        # Every scorecard's live groups, with the counts in the list's own query (one GROUP BY
+        # for the default scorecard's, one subquery for a scorecard's), not a query per group.
+        on_card = (
+            LeadScore.objects.filter(score_group=OuterRef("pk"))
+            .order_by()
+            .values("score_group")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        rows = ScoreGroup.every_scorecard.order_by(*(self.get_ordering(request) or ()))
+        return rows.annotate(lead_count=Count("leads"), card_count=Coalesce(Subquery(on_card), 0))
 
     @admin.display(description=_("Leads now"), ordering="lead_count")
     def lead_count(self, obj: ScoreGroup) -> SafeString | int:
+        if obj.scorecard_id is not None:  # a scorecard's leads are in its own scores
+            found: int | None = getattr(obj, "card_count", None)
+            return found if found is not None else LeadScore.objects.filter(score_group=obj).count()
         count: int | None = getattr(obj, "lead_count", None)
         if count is None:  # a group not read through the list's query
             return obj.leads.count()

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -21,14 +21,16 @@ from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
 from scoring import rule_matching, selectors, sentences
-from scoring.admin.history import DecayPolicyForm
+from scoring.admin.history import POLICY_FIELDS, DecayPolicyForm
 from scoring.admin.rules import RuleConditionInline, ScoringRuleAdmin
+from scoring.admin.scorecard_column import DraftScorecardFilter, scorecard_choices, scorecard_column
 from scoring.models import (
     DecayPolicy,
     DraftDecayPolicy,
     DraftScoreGroup,
     DraftScoringRule,
     ModelVersion,
+    Scorecard,
     ScoreGroup,
     ScoringRule,
 )
@@ -157,8 +159,17 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
             "event_types": versions.version_spec(obj).get("event_types"),
         }
         if obj.status == ModelVersion.Status.DRAFT:
-            groups = ScoreGroup.all_versions.filter(version=obj).order_by("min_score")
-            rules = list(ScoringRule.all_versions.filter(version=obj).prefetch_related("conditions"))
+            # The default scorecard's rows first, then each scorecard's (by key).
+            first = F("scorecard__key").asc(nulls_first=True)
+            groups = (
+                ScoreGroup.all_versions.filter(version=obj).select_related("scorecard").order_by(first, "min_score")
+            )
+            rules = list(
+                ScoringRule.all_versions.filter(version=obj)
+                .select_related("scorecard")
+                .prefetch_related("conditions")
+                .order_by(first, "dimension", "key")
+            )
             labels = selectors.event_type_labels()
             context.update(
                 draft=True,
@@ -166,7 +177,8 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                 rules=[
                     (r, sentences.describe_rule(r.as_pure(list(r.conditions.all())), type_labels=labels)) for r in rules
                 ],
-                decay=DecayPolicy.all_versions.filter(version=obj).first(),
+                decays=DecayPolicy.all_versions.filter(version=obj).select_related("scorecard").order_by(first),
+                scorecards=Scorecard.all_versions.filter(version=obj).exists(),
                 stale=versions.draft_is_stale(obj),
                 replay_url=replay_url(obj),
             )
@@ -263,6 +275,11 @@ class _DraftRowAdmin(admin.ModelAdmin[Any]):
 
     # (field, error) pairs unique within one draft (the tables' own constraints hold per draft too).
     unique_in_draft: tuple[tuple[str, StrOrPromise], ...] = ()
+    # (field, error) pairs unique within one scorecard of a draft.
+    unique_in_scorecard: tuple[tuple[str, StrOrPromise], ...] = ()
+    rows_manager = "objects"  # the drafts' rows
+    scorecard_fixed = False  # a draft's row may move to another of the draft's scorecards
+    list_filter = [DraftScorecardFilter, "version"]
 
     def _draft_of(self, request: HttpRequest, obj: Any) -> ModelVersion | None:
         if obj is not None:
@@ -288,18 +305,26 @@ class _DraftRowAdmin(admin.ModelAdmin[Any]):
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form_class = super().get_form(request, obj, change, **kwargs)
         version = self._draft_of(request, obj)
-        checks = self.unique_in_draft
+        checks = [(field, words, False) for field, words in self.unique_in_draft]
+        checks += [(field, words, True) for field, words in self.unique_in_scorecard]
 
         class Form(form_class):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                scorecard_choices(self, version)  # the draft's own scorecards only
+
             def clean(self) -> dict[str, Any]:
                 cleaned: dict[str, Any] = super().clean()
                 if version is None:
                     raise forms.ValidationError(_("Open this page from a draft (Model versions)."))
                 self.instance.version = version  # so the model's own checks know it is a draft's row
-                for field, words in checks:
+                card = cleaned.get("scorecard", self.instance.scorecard)
+                for field, words, per_scorecard in checks:
                     value = cleaned.get(field)
                     clash = type(self.instance).all_versions.filter(version=version, **{field: value})
-                    if value is not None and clash.exclude(pk=self.instance.pk).exists():
+                    if per_scorecard:
+                        clash = clash.filter(scorecard=card)
+                    if field in cleaned and clash.exclude(pk=self.instance.pk).exists():
                         self.add_error(field, words)
                 return cleaned
 
@@ -336,6 +361,7 @@ class _DraftRowAdmin(admin.ModelAdmin[Any]):
 @admin.register(DraftScoringRule)
 class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
     inlines = [RuleConditionInline]
+    list_filter = [DraftScorecardFilter, "version", "dimension", "active"]
     actions: Any = []
     readonly_fields = ["matches"]
     unique_in_draft = (("key", _("The draft has a rule with this key already.")),)
@@ -356,17 +382,21 @@ class DraftScoringRuleAdmin(_DraftRowAdmin, ScoringRuleAdmin):
 
 @admin.register(DraftScoreGroup)
 class DraftScoreGroupAdmin(_DraftRowAdmin):
-    fields = ["name", "key", "min_score", "leave_below", "description"]
+    fields = ["name", "key", "scorecard", "min_score", "leave_below", "description"]
+    list_display = ["name", "key", scorecard_column, "min_score", "leave_below", "version"]
+    list_select_related = ["scorecard", "version"]
     prepopulated_fields = {"key": ["name"]}
-    unique_in_draft = (
-        ("key", _("The draft has a group with this key already.")),
-        ("min_score", _("Another group of the draft has this minimum score.")),
-    )
+    unique_in_draft = (("key", _("The draft has a group with this key already.")),)
+    unique_in_scorecard = (("min_score", _("Another group of this scorecard in the draft has this minimum score.")),)
 
 
 @admin.register(DraftDecayPolicy)
 class DraftDecayPolicyAdmin(_DraftRowAdmin):
     form = DecayPolicyForm
+    fields = ["scorecard", *POLICY_FIELDS]
+    list_display = ["__str__", scorecard_column, "version"]
+    list_select_related = ["scorecard", "version"]
+    unique_in_scorecard = (("scorecard", _("This scorecard has a decay policy in the draft already.")),)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # each draft has its policy from the start

@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure
@@ -125,19 +125,6 @@ class AccountRule(models.Model):
         choices=[(rules.Match.ALL.value, _("All conditions")), (rules.Match.ANY.value, _("Any condition"))],
         default=rules.Match.ALL.value,
     )
-    conditions = models.JSONField(
-        verbose_name=_("conditions"),
-        default=list,
-        help_text=format_lazy(
-            _(
-                'A list of {{"field": …, "operator": …, "value": …}}, e.g. '
-                '[{{"field": "industry", "operator": "one_of", "value": ["Retail", "Toys"]}}]. '
-                "Fields: {fields}, or attributes.<name>; operators: {operators}."
-            ),
-            fields=", ".join(pure.ACCOUNT_FIELDS),
-            operators=", ".join(op.value for op in rules.Operator),
-        ),
-    )
     active = models.BooleanField(
         verbose_name=_("active"),
         default=True,
@@ -154,47 +141,55 @@ class AccountRule(models.Model):
         return self.name
 
     def clean(self) -> None:
-        errors: list[str] = []
         if self.points == 0:
             raise ValidationError(
                 {"points": _("A rule worth 0 points does nothing; give it positive or negative points.")}
             )
-        if not isinstance(self.conditions, list) or not self.conditions:
-            raise ValidationError({"conditions": _("An account fit rule needs at least one condition.")})
-        for n, condition in enumerate(self.conditions, start=1):
-            if not isinstance(condition, dict) or set(condition) - {"field", "operator", "value"}:
-                errors.append(gettext("condition {n}: give field, operator and value").format(n=n))
-                continue
-            field_problem = pure.check_account_field(str(condition.get("field") or ""), words=WORDS)
-            if field_problem:
-                errors.append(gettext("condition {n}: {problem}").format(n=n, problem=field_problem))
-            try:
-                operator = rules.Operator(str(condition.get("operator") or ""))
-            except ValueError:
-                known = ", ".join(op.value for op in rules.Operator)
-                errors.append(
-                    gettext("condition {n}: unknown operator '{operator}' (use one of {known})").format(
-                        n=n, operator=condition.get("operator"), known=known
-                    )
-                )
-                continue
-            value_problem = rules.check_value(operator, condition.get("value"), words=WORDS)
-            if value_problem:
-                errors.append(gettext("condition {n}: {problem}").format(n=n, problem=value_problem))
-        if errors:
-            raise ValidationError({"conditions": errors})
 
     def to_pure(self) -> rules.Rule:
+        """The rule for the engine, with its conditions (prefetch ``conditions`` for many rules)."""
         return rules.Rule(
             id=self.pk,
             dimension=rules.Dimension.FIT,
             points=self.points,
-            conditions=tuple(
-                rules.Condition(c["field"], rules.Operator(c["operator"]), c.get("value")) for c in self.conditions
-            ),
+            conditions=tuple(c.to_pure() for c in self.conditions.all()),
             match=rules.Match(self.match),
             active=self.active,
         )
+
+
+class AccountRuleCondition(models.Model):
+    """One condition of an account fit rule: an account field (or ``attributes.<name>``),
+    one of scoring's operators and a value (:func:`scoring.accounts.check_account_condition`)."""
+
+    rule = models.ForeignKey(
+        AccountRule, verbose_name=_("account rule"), on_delete=models.CASCADE, related_name="conditions"
+    )
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
+    field = models.CharField(
+        verbose_name=_("field"),
+        max_length=120,
+        help_text=format_lazy(
+            _("An account field ({fields}) or attributes.<name>."), fields=", ".join(pure.ACCOUNT_FIELDS)
+        ),
+    )
+    operator = models.CharField(
+        verbose_name=_("operator"),
+        max_length=20,
+        choices=[(o.value, gettext_lazy(rules.OPERATOR_PHRASES[o])) for o in rules.Operator],
+    )
+    value = models.JSONField(verbose_name=_("value"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account rule condition")
+        verbose_name_plural = _("account rule conditions")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return rules.describe_condition(self.to_pure(), dimension=rules.Dimension.FIT, words=WORDS)
+
+    def to_pure(self) -> rules.Condition:
+        return rules.Condition(self.field, rules.Operator(self.operator), self.value)
 
 
 class AccountGroup(models.Model):

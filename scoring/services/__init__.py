@@ -17,6 +17,7 @@ apps use are kept here.
 from scoring.services.account_groups import account_groups_changed, accounts_regroup
 from scoring.services.accounts import (
     Assigned,
+    account_rule_create,
     account_rules_changed,
     account_save,
     account_settings_get,
@@ -118,6 +119,7 @@ __all__ = [
     "RecordedInteraction",
     "RetentionResult",
     "account_groups_changed",
+    "account_rule_create",
     "account_rules_changed",
     "account_save",
     "account_settings_get",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Max, Sum, Window
 from django.db.models.functions import RowNumber
@@ -25,11 +26,13 @@ from scoring.models import (
     Account,
     AccountEntry,
     AccountRule,
+    AccountRuleCondition,
     AccountSettings,
     FreeMailDomain,
     Lead,
     StaleAccount,
 )
+from scoring.sentences import WORDS
 from scoring.services.account_groups import account_moves, account_transitions_record, accounts_regroup
 from scoring.services.background import enqueue
 
@@ -360,7 +363,7 @@ def accounts_rescore_fit(*, account_ids: Iterable[int], at: datetime | None = No
     }
     if not accounts:
         return 0
-    fit_rules = [rule.to_pure() for rule in AccountRule.objects.all()]
+    fit_rules = [rule.to_pure() for rule in AccountRule.objects.prefetch_related("conditions")]
     current: dict[int, dict[int, int]] = defaultdict(dict)
     for account_id, rule_id, points in (
         AccountEntry.objects.filter(
@@ -407,6 +410,39 @@ def free_mail_domains_changed() -> None:
     transaction.on_commit(
         lambda: enqueue("scoring.accounts_assign_all", fallback="run manage.py accounts_assign to move the leads")
     )
+
+
+def account_rule_create(
+    *,
+    name: str,
+    points: int,
+    conditions: Sequence[tuple[str, str, object]],
+    match: str = rules.Match.ALL.value,
+    active: bool = True,
+) -> AccountRule:
+    """An account fit rule with its conditions (field, operator, value), checked as the
+    admin checks them: ValidationError names every problem at once, by field
+    ("conditions" for the conditions, each with its number). Every account's fit follows
+    once the transaction commits (:func:`account_rules_changed`)."""
+    rule = AccountRule(name=name, points=points, match=match, active=active)
+    errors: dict[str, list[str]] = {}
+    try:
+        rule.full_clean()
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    problems = pure.check_account_conditions(conditions, words=WORDS)
+    if problems:
+        errors["conditions"] = problems
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        rule.save()
+        AccountRuleCondition.objects.bulk_create(
+            AccountRuleCondition(rule=rule, position=n, field=field, operator=operator, value=value)
+            for n, (field, operator, value) in enumerate(conditions)
+        )
+    account_rules_changed()
+    return rule
 
 
 def account_rules_changed() -> None:

@@ -65,7 +65,7 @@ def _live_spec() -> dict[str, Any]:
 
 
 def _scoring_part(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: data[key] for key in ("leadflow_model", "score_groups", "rules", "decay") if key in data}
+    return {key: data[key] for key in ("leadflow_model", "score_groups", "rules", "decay", "scorecards") if key in data}
 
 
 def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:
@@ -165,7 +165,7 @@ def replay_run(*, run_id: int, chunk_size: int = REPLAY_CHUNK) -> ReplayRun:
 
 def _replay(run: ReplayRun, *, chunk_size: int) -> dict[str, Any]:
     assert run.window_end is not None
-    live, draft = _models(run)
+    live, draft, scorecards = _models(run)
     start = run.window_end - timedelta(days=run.days)
     total = Lead.objects.count()
     ranges = _lead_ranges(_processes(), total)
@@ -181,15 +181,21 @@ def _replay(run: ReplayRun, *, chunk_size: int) -> dict[str, Any]:
             comparison = _replay_range(run.pk, ranges[0], chunk_size=chunk_size, total=total)
             for part in parts:
                 comparison.merge(part.result())
-    result = pure_replay.comparison_result(comparison, live, draft)
+    result = pure_replay.comparison_result(comparison, live, draft, scorecards)
     result["window"] = {"start": start.isoformat(), "end": run.window_end.isoformat(), "days": run.days}
     return result
 
 
-def _models(run: ReplayRun) -> list[pure_replay.Model]:
+def _models(
+    run: ReplayRun,
+) -> tuple[pure_replay.Model, pure_replay.Model, tuple[pure_replay.ScorecardPair, ...]]:
+    """The run's default scorecard under the live model and the replayed one, and its other
+    scorecards as pairs (a run queued before scorecards were replayed has none)."""
     assert run.live_spec is not None
     assert run.draft_spec is not None
-    return pure_replay.models_build(pure_replay.spec_load(run.live_spec), pure_replay.spec_load(run.draft_spec))
+    live_spec, draft_spec = pure_replay.spec_load(run.live_spec), pure_replay.spec_load(run.draft_spec)
+    live, draft = pure_replay.models_build(live_spec, draft_spec)
+    return live, draft, pure_replay.scorecards_build(live_spec, draft_spec)
 
 
 def _processes() -> int:
@@ -227,11 +233,12 @@ def _replay_range(
     this range's share."""
     run = ReplayRun.objects.get(pk=run_id)
     assert run.window_end is not None
-    live, draft = _models(run)
+    live, draft, scorecards = _models(run)
+    models = [live, draft, *pure_replay.pair_models(scorecards)]
     clock = pure_replay.Clock(end=run.window_end, tz=timezone.get_current_timezone())
     start = run.window_end - timedelta(days=run.days)
-    columns = ["email", *sorted(pure_replay.fit_fields([live, draft]) - {"email"})]
-    properties = sorted(pure_replay.types_with_conditions([live, draft]))
+    columns = ["email", *sorted(pure_replay.fit_fields(models) - {"email"})]
+    properties = sorted(pure_replay.types_with_conditions(models))
     closed = outcomes.closed_outcomes()
     comparison = pure_replay.Comparison()
     done = 0
@@ -239,7 +246,7 @@ def _replay_range(
     for leads in _lead_chunks(columns, chunk_size, after=after, upto=upto):
         with collector_paused():
             facts = _interactions(leads[0].id, leads[-1].id, start, run.window_end, properties=properties)
-            comparison.merge(pure_replay.compare(live, draft, leads, facts, closed, clock))
+            comparison.merge(pure_replay.compare(live, draft, leads, facts, closed, clock, scorecards))
         if ReplayRun.objects.filter(pk=run_id, cancel_requested=True).exists():
             raise _Cancelled
         # This range's share of the percentage: the ranges' shares add up to at most the whole's.

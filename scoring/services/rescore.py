@@ -238,7 +238,7 @@ def score_groups_delete(*, group_ids: Iterable[int], user: AbstractBaseUser | No
     """Delete score groups (one, or the admin's selection alike) and regroup every lead
     in the background. A group a routing rule or sequence still names is protected:
     :class:`django.db.models.ProtectedError`, and nothing is deleted."""
-    ScoreGroup.objects.filter(pk__in=list(group_ids)).delete()
+    ScoreGroup.every_scorecard.filter(pk__in=list(group_ids)).delete()
     return regroup_job_start(user=user)
 
 

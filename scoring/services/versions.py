@@ -113,8 +113,7 @@ def version_spec(version: ModelVersion) -> dict[str, Any]:
 
 def version_rules_pure(version: ModelVersion | None) -> list[pure.Rule]:
     """A draft's rules (``version`` None: the live ones) as the engine's plain data, in two
-    queries: what a replay scores a draft with. The default scorecard's: a replay compares
-    the default score only."""
+    queries: the default scorecard's only."""
     rules = ScoringRule.all_versions.filter(version=version, scorecard=None).prefetch_related("conditions")
     return [rule.as_pure(list(rule.conditions.all())) for rule in rules]
 

@@ -12,7 +12,7 @@ import pytest
 
 from scoring import accounts as pure
 from scoring import rules, services
-from scoring.models import Account, AccountGroup, AccountRule, AccountSettings, Lead
+from scoring.models import Account, AccountGroup, AccountSettings, Lead
 from tests.routing.factories import PASSWORD, UserFactory
 
 if TYPE_CHECKING:
@@ -45,9 +45,7 @@ def an_account() -> Account:
         lead = Lead.objects.create(email=email, first_name=first_name, account=account)
         services.lead_adjust_score(lead_id=lead.pk, dimension=rules.Dimension.ENGAGEMENT, delta=points, note="seed")
     services.accounts_refresh_pending()  # 85: engaged, then hot
-    AccountRule.objects.create(
-        name="Toy makers", points=10, conditions=[{"field": "industry", "operator": "equals", "value": "toys"}]
-    )
+    services.account_rule_create(name="Toy makers", points=10, conditions=[("industry", "equals", "toys")])
     services.accounts_rescore_fit(account_ids=[account.pk])
     return account
 

@@ -16,15 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def rule(points: int, *conditions: tuple[str, str, object], match: str = "all", name: str = "r") -> AccountRule:
-    made = AccountRule(
-        name=name,
-        points=points,
-        match=match,
-        conditions=[{"field": f, "operator": op, "value": value} for f, op, value in conditions],
-    )
-    made.full_clean()
-    made.save()
-    return made
+    return services.account_rule_create(name=name, points=points, match=match, conditions=conditions)
 
 
 def fit_by_rule(account: Account) -> dict[str, int]:
@@ -85,16 +77,32 @@ def test_a_change_of_the_account_or_of_the_rules_is_reflected() -> None:
     ("conditions", "problem"),
     [
         ([], "at least one condition"),
-        ([{"field": "title", "operator": "equals", "value": "CEO"}], "Unknown account field 'title'"),
-        ([{"field": "industry", "operator": "near", "value": "x"}], "unknown operator 'near'"),
-        ([{"field": "company_size", "operator": "gt", "value": "big"}], "needs a number"),
-        ([{"field": "attributes.bad key", "operator": "is_set", "value": None}], "not a valid custom attribute"),
+        ([("title", "equals", "CEO")], "condition 1, field: Unknown account field 'title'"),
+        ([("industry", "near", "x")], "condition 1, operator: Unknown operator 'near'"),
+        ([("company_size", "gt", "big")], "condition 1, value:"),
+        ([("attributes.bad key", "is_set", None)], "not a valid custom attribute"),
     ],
 )
-def test_a_rule_that_cannot_work_says_why(conditions: list[dict[str, object]], problem: str) -> None:
+def test_a_rule_that_cannot_work_says_why(conditions: list[tuple[str, str, object]], problem: str) -> None:
     with pytest.raises(ValidationError) as refused:
-        AccountRule(name="x", points=5, conditions=conditions).full_clean()
+        services.account_rule_create(name="x", points=5, conditions=conditions)
     assert problem in str(refused.value)
+    assert not AccountRule.objects.exists()
+
+
+def test_every_problem_of_a_rule_is_reported_at_once_by_its_place() -> None:
+    with pytest.raises(ValidationError) as refused:
+        services.account_rule_create(
+            name="x", points=0, conditions=[("title", "gt", "big"), ("industry", "equals", "Toys"), ("size", "near", 1)]
+        )
+    errors = refused.value.message_dict
+    assert list(errors) == ["points", "conditions"]
+    assert [e.split(":")[0] for e in errors["conditions"]] == [
+        "condition 1, field",
+        "condition 1, value",
+        "condition 3, field",
+        "condition 3, operator",
+    ]
 
 
 def test_editing_an_account_in_the_admin_re_evaluates_its_fit(admin_client: Client) -> None:

@@ -13,7 +13,7 @@ from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from scoring import accounts as pure
 from scoring import model_file, rules, services
-from scoring.models import Account, AccountGroup, AccountRule, AccountSettings, AccountTransition, Lead
+from scoring.models import Account, AccountGroup, AccountSettings, AccountTransition, Lead
 from scoring.services import account_groups
 
 pytestmark = pytest.mark.django_db
@@ -88,9 +88,7 @@ def test_an_account_crosses_each_group_in_order_and_hovering_at_a_border_moves_n
 
 def test_an_account_fit_rule_moves_the_account_into_a_group(bands: dict[str, AccountGroup]) -> None:
     account = Account.objects.create(name="Toys Inc", domain="toys.example", industry="Toys")
-    AccountRule.objects.create(
-        name="Toy makers", points=55, conditions=[{"field": "industry", "operator": "equals", "value": "toys"}]
-    )
+    services.account_rule_create(name="Toy makers", points=55, conditions=[("industry", "equals", "toys")])
     services.accounts_rescore_fit(account_ids=[account.pk])
     account.refresh_from_db()
     assert (account.total_score, account.group) == (55, bands["engaged"])

@@ -10,15 +10,13 @@ from django.test.utils import CaptureQueriesContext
 
 from intake.api_keys import api_key_issue
 from scoring import rules, services
-from scoring.models import Account, AccountEntry, AccountGroup, AccountRule, Lead
+from scoring.models import Account, AccountEntry, AccountGroup, Lead
 
 pytestmark = pytest.mark.django_db
 
 
 def acme() -> Account:
-    AccountRule.objects.create(
-        name="Retail", points=10, conditions=[{"field": "industry", "operator": "equals", "value": "Retail"}]
-    )
+    services.account_rule_create(name="Retail", points=10, conditions=[("industry", "equals", "Retail")])
     account = Account.objects.create(name="Acme", domain="acme.com", industry="Retail", external_id="crm-1")
     for n, score in enumerate([30, 5, 12]):
         lead = Lead.objects.create(email=f"p{n}@acme.com", account=account)

@@ -20,14 +20,14 @@ from tests.routing.factories import QueueItemFactory, RepFactory, UserFactory, m
 pytestmark = pytest.mark.django_db
 
 ACCOUNT_MODELS = ["account", "accountrule", "accountgroup", "freemaildomain", "accountsettings"]
+# Edited on their rule's page (not listed on the admin's home), with the same permissions.
+CONDITIONS = "accountrulecondition"
 
 
 def some_of_each() -> dict[str, int]:
     """One row of each model a marketer edits, by model name."""
     account = Account.objects.create(name="Acme", domain="acme.com", industry="Retail")
-    rule = AccountRule.objects.create(
-        name="Retail", points=10, conditions=[{"field": "industry", "operator": "equals", "value": "Retail"}]
-    )
+    rule = services.account_rule_create(name="Retail", points=10, conditions=[("industry", "equals", "Retail")])
     group = AccountGroup.objects.create(key="hot", name="Hot", min_score=100)
     domain, _ = FreeMailDomain.objects.get_or_create(domain="gmail.com")
     settings = services.account_settings_get()
@@ -49,8 +49,15 @@ def sales_manager() -> User:
 @pytest.mark.parametrize(
     ("group", "allowed"),
     [
-        ("Marketing", {f"{verb}_{model}" for model in ACCOUNT_MODELS for verb in ("view", "add", "change", "delete")}),
-        ("Sales managers", {f"view_{model}" for model in ACCOUNT_MODELS}),
+        (
+            "Marketing",
+            {
+                f"{verb}_{model}"
+                for model in [*ACCOUNT_MODELS, CONDITIONS]
+                for verb in ("view", "add", "change", "delete")
+            },
+        ),
+        ("Sales managers", {f"view_{model}" for model in [*ACCOUNT_MODELS, CONDITIONS]}),
         ("Sales", set()),
     ],
 )
@@ -59,7 +66,7 @@ def test_the_migration_gives_marketing_the_account_models_and_sales_managers_a_r
 ) -> None:
     codenames = set(
         Group.objects.get(name=group)
-        .permissions.filter(content_type__app_label="scoring", content_type__model__in=ACCOUNT_MODELS)
+        .permissions.filter(content_type__app_label="scoring", content_type__model__in=[*ACCOUNT_MODELS, CONDITIONS])
         .values_list("codename", flat=True)
     )
     assert codenames == allowed
@@ -107,7 +114,9 @@ def test_a_marketer_changes_accounts_rules_groups_free_mail_and_settings(
     post(
         "accountrule",
         {"name": "Big", "points": "5", "match": "all", "active": "on",
-         "conditions": '[{"field": "company_size", "operator": "gte", "value": 500}]'},
+         "conditions-TOTAL_FORMS": "1", "conditions-INITIAL_FORMS": "0", "conditions-MIN_NUM_FORMS": "0",
+         "conditions-MAX_NUM_FORMS": "1000", "conditions-0-position": "0", "conditions-0-field": "company_size",
+         "conditions-0-operator": "gte", "conditions-0-value_text": "500"},
     )  # fmt: skip
     post(
         "accountgroup",
@@ -118,7 +127,8 @@ def test_a_marketer_changes_accounts_rules_groups_free_mail_and_settings(
     post("accountsettings", {"rollup": "max", "top_n": "3"}, rows["accountsettings"])
 
     assert Account.objects.get(pk=rows["account"]).name == "Acme Inc"
-    assert AccountRule.objects.filter(name="Big", points=5).exists()
+    big = AccountRule.objects.get(name="Big", points=5)
+    assert [(c.field, c.operator, c.value) for c in big.conditions.all()] == [("company_size", "gte", 500)]
     assert AccountGroup.objects.get(pk=rows["accountgroup"]).name == "Very hot"
     assert FreeMailDomain.objects.filter(domain="mail.example").exists()
     assert AccountSettings.objects.get().rollup == "max"

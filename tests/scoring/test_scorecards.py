@@ -428,7 +428,7 @@ def test_a_scorecard_is_renamed_or_retired_in_the_admin_but_its_key_stays(admin:
     services.scoring_model_import(spec=two_scorecards())
     toys = Scorecard.objects.get(key="toys")
     url = reverse("admin:scoring_scorecard_change", args=[toys.pk])
-    page = html.unescape(admin.get(url).content.decode())
+    page = re.sub(r"<[^>]+>", "", html.unescape(admin.get(url).content.decode()))
     assert "Hot for toys (40+)" in page
     assert "Toy pages: +4 (Engagement)" in page
 

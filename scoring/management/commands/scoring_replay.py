@@ -50,6 +50,10 @@ class Command(BaseCommand):
         for side in ("live", "draft"):
             auc = result["separation"][side]["auc"]
             self.stdout.write(f"  AUC {side}: {'n/a (needs won and lost leads)' if auc is None else auc}")
+        for card in result.get("scorecards", []):
+            self.stdout.write(f"Scorecard {card['key']} ({card['name']}): leads that would move: {card['moved']}")
+            for group in card["groups"]:
+                self.stdout.write(f"  {group['name']}: live {group['live']}, replayed {group['draft']}")
 
 
 def _history_seen() -> str:
