@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts, rules, selectors, sentences, services
+from scoring.admin.rules import ConditionValueForm
 from scoring.models import (
     Account,
     AccountGroup,
@@ -97,51 +98,22 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         services.account_save(account=obj, fields=form.changed_data if change else None)
 
 
-class AccountRuleConditionForm(forms.ModelForm[AccountRuleCondition]):
-    """A condition with its value typed as a person would ("Toys, Retail", "10-50"), as a
-    lead rule's condition is."""
-
-    value_text = forms.CharField(
-        label=_("Value"),
-        required=False,
-        help_text=_("Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything."),
-    )
-
+class AccountRuleConditionForm(ConditionValueForm[AccountRuleCondition]):
     class Meta:
         model = AccountRuleCondition
         fields = ["position", "field", "operator"]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk and self.instance.operator:
-            self.fields["value_text"].initial = rules.format_value_text(
-                rules.Operator(self.instance.operator), self.instance.value
-            )
-
     def clean(self) -> dict[str, Any]:
-        cleaned: dict[str, Any] = super().clean() or {}
-        operator = cleaned.get("operator")
-        if operator:
-            try:
-                cleaned["value"] = rules.parse_value_text(
-                    rules.Operator(operator), cleaned.get("value_text") or "", words=sentences.WORDS
-                )
-            except ValueError as exc:
-                self.add_error("value_text", str(exc))
+        cleaned = super().clean()
         # Every problem of the condition at once, each on its own field.
         problems = accounts.check_account_condition(
-            cleaned.get("field") or "", operator or "", cleaned.get("value"), words=sentences.WORDS
+            cleaned.get("field") or "", cleaned.get("operator") or "", cleaned.get("value"), words=sentences.WORDS
         )
         for name, message in problems.items():
             shown = "value_text" if name == "value" else name
             if shown not in self.errors:  # a value that did not parse, an operator not chosen: said already
                 self.add_error(shown, message)
         return cleaned
-
-    def save(self, commit: bool = True) -> AccountRuleCondition:
-        self.instance.value = self.cleaned_data.get("value")
-        condition: AccountRuleCondition = super().save(commit=commit)
-        return condition
 
 
 class AccountRuleConditionFormSet(

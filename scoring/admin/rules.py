@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin
@@ -20,6 +20,7 @@ from scoring import rules as pure
 from scoring import selectors, sentences, services
 from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
 from scoring.models import (
+    AccountRuleCondition,
     LeadScore,
     ModelInfo,
     RescoreJob,
@@ -28,6 +29,8 @@ from scoring.models import (
     ScoringRule,
 )
 
+_Condition = TypeVar("_Condition", bound=RuleCondition | AccountRuleCondition)
+
 # Over the live model's lists: where to change it without touching the live model at once.
 LIVE_MODEL_NOTE = _(
     "The live model: a change here applies at once. To prepare changes and see what they "
@@ -35,18 +38,15 @@ LIVE_MODEL_NOTE = _(
 )
 
 
-class RuleConditionForm(forms.ModelForm[RuleCondition]):
-    """A condition with its value typed as a person would: "Toys, Retail", "10-50"."""
+class ConditionValueForm(forms.ModelForm[_Condition]):
+    """A condition (a lead rule's or an account rule's) with its value typed as a person
+    would: "Toys, Retail", "10-50"."""
 
     value_text = forms.CharField(
         label=_("Value"),
         required=False,
         help_text=_("Lists: comma-separated. Ranges: 10-50. Patterns: * matches anything."),
     )
-
-    class Meta:
-        model = RuleCondition
-        fields = ["field", "operator"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -67,10 +67,15 @@ class RuleConditionForm(forms.ModelForm[RuleCondition]):
                 self.add_error("value_text", str(exc))
         return cleaned
 
-    def save(self, commit: bool = True) -> RuleCondition:
+    def save(self, commit: bool = True) -> _Condition:
         self.instance.value = self.cleaned_data.get("value")
-        condition: RuleCondition = super().save(commit=commit)
-        return condition
+        return super().save(commit=commit)
+
+
+class RuleConditionForm(ConditionValueForm[RuleCondition]):
+    class Meta:
+        model = RuleCondition
+        fields = ["field", "operator"]
 
 
 class RuleConditionFormSet(BaseInlineFormSet[RuleCondition, ScoringRule, forms.ModelForm[RuleCondition]]):
