@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 
 from django.conf import settings
@@ -124,9 +124,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
 _SCORED_INTERACTIONS_SQL = (
     "SELECT id, lead_id, type::text, occurred_at, CASE WHEN type = ANY(%s::text[]) THEN properties END"
     " FROM scoring_interaction WHERE lead_id = ANY(%s::bigint[]) AND scored_at IS NOT NULL"
-    " AND occurred_at >= %s"
 )
-_NO_HORIZON = datetime(1, 1, 2, tzinfo=UTC)  # before every interaction
 
 
 def _scored_interactions(
@@ -138,7 +136,10 @@ def _scored_interactions(
     binary values (no timestamps or JSON parsed from text)."""
     tested = {kind for rule in rules if rule.conditions for kind in rule.interaction_types}
     if connection.vendor == "postgresql":
-        rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL, [sorted(tested), ids, since or _NO_HORIZON])
+        if since is None:
+            rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL, [sorted(tested), ids])
+        else:
+            rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL + " AND occurred_at >= %s", [sorted(tested), ids, since])
     else:
         interactions = Interaction.objects.filter(lead_id__in=ids, scored_at__isnull=False)
         if since is not None:
