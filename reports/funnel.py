@@ -107,7 +107,7 @@ def _counted(sums: origins.FunnelSums, rows: Any, *, sign: int) -> None:
 def funnel_figures() -> Figures:
     """The figures from the kept sums and the leads read live (see the module)."""
     mark = origins.mark_read()
-    if mark is None or LeadOrigin.objects.count() != mark.kept:
+    if not origins.sums_usable(mark):
         return funnel_live()
     sums: origins.FunnelSums = dict(
         ((step, hours), n) for step, hours, n in FunnelCount.objects.values_list("step", "hours", "leads")

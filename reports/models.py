@@ -112,6 +112,12 @@ class LeadOrigin(models.Model):
     sql_after = models.DurationField(verbose_name=_("SQL after"), null=True, blank=True)
     opportunity_after = models.DurationField(verbose_name=_("opportunity after"), null=True, blank=True)
     customer_after = models.DurationField(verbose_name=_("customer after"), null=True, blank=True)
+    # The overview's groups now and histograms (ScoreCount): the lead's score group (its
+    # id, not a relation: a group deleted since leaves its id here, which tells the overview
+    # the kept counts are stale), fit and engagement scores when the rebuild read them.
+    score_group_id = models.BigIntegerField(verbose_name=_("score group id"), null=True, blank=True)
+    fit_score = models.IntegerField(verbose_name=_("fit score"), default=0)
+    engagement_score = models.IntegerField(verbose_name=_("engagement score"), default=0)
 
     class Meta:
         verbose_name = _("lead origin")
@@ -135,9 +141,13 @@ class RollupMark(models.Model):
     lead_id = models.BigIntegerField(verbose_name=_("lead id"), default=0)
     score_entry_id = models.BigIntegerField(verbose_name=_("score entry id"), default=0)  # of a rule's ledger rows
     outcome_id = models.BigIntegerField(verbose_name=_("outcome id"), default=0)  # of won outcomes
-    # The kept rows the rebuild counted into its sums (RuleLiftCount): fewer now means a
-    # lead was erased since, and the sums still count it.
+    # The kept rows the rebuild counted into its sums.
     kept = models.BigIntegerField(verbose_name=_("kept"), default=0)
+    transition_id = models.BigIntegerField(verbose_name=_("group transition id"), default=0)
+    # How many leads had been erased (LeadErasures) when the rebuild began: more now means
+    # a lead counted in the sums may be gone, and the reports read every lead live until
+    # the next rebuild.
+    erased_before = models.BigIntegerField(verbose_name=_("leads erased before the rebuild"), default=0)
     built_at = models.DateTimeField(verbose_name=_("built at"))
 
     class Meta:
@@ -204,3 +214,57 @@ class FunnelCount(models.Model):
 
     def __str__(self) -> str:
         return f"step {self.step}, hour {self.hours if self.hours is not None else 'reached'}: {self.leads} leads"
+
+
+class ScoreCount(models.Model):
+    """The overview's leads per score group and its fit and engagement histograms, counted
+    over the kept lead origins by the origins' rebuild (:mod:`reports.origins`, its only
+    writer; :mod:`reports.scores` reads it): how many leads had the group ``group_id``
+    (empty: none), the fit score and the engagement score. A request takes the leads scored
+    or moved between groups since the rebuild out of these sums and adds them back as they
+    are now."""
+
+    group_id = models.BigIntegerField(verbose_name=_("score group id"), null=True, blank=True)
+    fit_score = models.IntegerField(verbose_name=_("fit score"))
+    engagement_score = models.IntegerField(verbose_name=_("engagement score"))
+    leads = models.PositiveIntegerField(verbose_name=_("leads"))
+
+    class Meta:
+        verbose_name = _("score count")
+        verbose_name_plural = _("score counts")
+
+    def __str__(self) -> str:
+        return f"group {self.group_id}, fit {self.fit_score}, engagement {self.engagement_score}: {self.leads} leads"
+
+
+class MqlMonthCount(models.Model):
+    """The MQLs of each month (its first day, in Leadflow's time zone) by the stage history
+    the origins' rebuild read (:mod:`reports.origins`, its only writer;
+    :func:`reports.overview.mqls_against_target` reads it): the leads that reached MQL in
+    the month, each once. A request takes out and adds back the months of the leads with a
+    stage change since the rebuild."""
+
+    month = models.DateField(verbose_name=_("month"), unique=True)
+    leads = models.PositiveIntegerField(verbose_name=_("leads"))
+
+    class Meta:
+        verbose_name = _("MQL month count")
+        verbose_name_plural = _("MQL month counts")
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.leads} MQLs"
+
+
+class LeadErasures(models.Model):
+    """How many leads have been deleted (erased), counted as each is
+    (:mod:`reports.signals`, its only writer): one row, made by the migration. A cheap
+    sign that a lead the roll-ups count is gone (:class:`RollupMark`)."""
+
+    count = models.BigIntegerField(verbose_name=_("count"), default=0)
+
+    class Meta:
+        verbose_name = _("lead erasures")
+        verbose_name_plural = _("lead erasures")
+
+    def __str__(self) -> str:
+        return f"{self.count} leads erased"

@@ -52,10 +52,18 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
-from reports import medians
-from reports.models import FunnelCount, LeadOrigin, RollupMark, RuleLiftCount
+from reports import medians, mqls
+from reports.models import (
+    FunnelCount,
+    LeadErasures,
+    LeadOrigin,
+    MqlMonthCount,
+    RollupMark,
+    RuleLiftCount,
+    ScoreCount,
+)
 from routing.models import Outcome
-from scoring.models import Interaction, Lead, LifecycleStage, ScoreEntry, StageChange
+from scoring.models import GroupTransition, Interaction, Lead, LifecycleStage, ScoreEntry, StageChange
 
 NAME = "origins"
 SETTLE = timedelta(minutes=10)
@@ -72,7 +80,10 @@ FIELDS = (
 )
 # What else a kept row holds, for the rule lift (:mod:`reports.queries.lift`).
 LIFT_FIELDS = ("won", "scored_rules")
-KEPT = (*FIELDS, *LIFT_FIELDS)
+# What else: the lead's group (its id) and scores, for the overview's groups now and its
+# histograms (:mod:`reports.scores`).
+SCORE_FIELDS = ("score_group_id", "fit_score", "engagement_score")
+KEPT = (*FIELDS, *LIFT_FIELDS, *SCORE_FIELDS)
 # When the lead was at each step of the funnel, and the time each step took from the one
 # before (derived from those, written with them: :func:`steps_after`).
 STEP_TIMES = ("created_at", "mql_at", "sql_at", "opportunity_at", "customer_at")
@@ -159,21 +170,33 @@ def scored_rules_of(leads: QuerySet[Lead]) -> dict[int, list[int]]:
 
 
 def kept_of(leads: QuerySet[Lead]) -> dict[int, tuple[Any, ...]]:
-    """What a kept row of each of ``leads`` holds, computed now: :data:`FIELDS` then
-    :data:`LIFT_FIELDS`, by lead."""
+    """What a kept row of each of ``leads`` holds, computed now: :data:`KEPT`, by lead."""
     rules = scored_rules_of(leads)
+    scores = len(SCORE_FIELDS)
     return {
-        row[0]: (*row[1:], rules.get(row[0], [])) for row in origins_of(leads).values_list("lead_id", *FIELDS, "won")
+        row[0]: (*row[1 : -scores - 1], row[-scores - 1], rules.get(row[0], []), *row[-scores:])
+        for row in origins_of(leads).values_list("lead_id", *FIELDS, "won", *SCORE_FIELDS)
     }
 
 
 def mark_read() -> RollupMark | None:
-    return RollupMark.objects.filter(name=NAME).first()
+    """The mark, with how many leads have been erased now (``erased_now``)."""
+    erased = LeadErasures.objects.order_by().values("count")[:1]
+    return RollupMark.objects.filter(name=NAME).annotate(erased_now=Coalesce(Subquery(erased), Value(0))).first()
 
 
-def fresh_leads(mark: RollupMark | None, *, field: str = "pk") -> Q:
+def sums_usable(mark: RollupMark | None) -> bool:
+    """Whether the kept sums can be read with the leads changed since: there has been a
+    rebuild, and no lead was erased since it began (an erased lead stays in the sums with
+    nothing to take it out by; until the next rebuild, the reports count live)."""
+    return mark is not None and getattr(mark, "erased_now", 0) == mark.erased_before
+
+
+def fresh_leads(mark: RollupMark | None, *, field: str = "pk", scores: bool = False) -> Q:
     """Leads (by ``field``) the rebuild did not settle: created after it, or with an
-    interaction or a stage change past its mark (every lead, before the first rebuild)."""
+    interaction or a stage change past its mark (every lead, before the first rebuild);
+    with ``scores``, also those with any ledger row or group transition past it (their
+    scores or group may have changed)."""
     interaction_id, stage_change_id, lead_id, score_entry_id, outcome_id = (
         (mark.interaction_id, mark.stage_change_id, mark.lead_id, mark.score_entry_id, mark.outcome_id)
         if mark
@@ -184,9 +207,15 @@ def fresh_leads(mark: RollupMark | None, *, field: str = "pk") -> Q:
     created = Lead.objects.filter(pk__gt=lead_id).order_by().values("pk")
     scored = ScoreEntry.objects.filter(pk__gt=score_entry_id, rule__isnull=False).order_by().values("lead_id")
     won = Outcome.objects.filter(pk__gt=outcome_id, kind=Outcome.Kind.WON).order_by().values("lead_id")
+    parts = [staged, created, scored, won]
+    if scores:
+        parts += [
+            ScoreEntry.objects.filter(pk__gt=score_entry_id).order_by().values("lead_id"),
+            GroupTransition.objects.filter(pk__gt=mark.transition_id if mark else 0).order_by().values("lead_id"),
+        ]
     # One list of ids (each part read by its primary key's index), so the leads are
     # looked up by id rather than every lead tested against each part.
-    return Q(**{f"{field}__in": newer.union(staged, created, scored, won, all=True)})
+    return Q(**{f"{field}__in": newer.union(*parts, all=True)})
 
 
 def from_source(source: str, *, lead_ref: str) -> Q:
@@ -344,6 +373,54 @@ def _lift_write(sums: dict[tuple[date, str, int | None], list[int]]) -> int:
     return len(gone) + len(new) + len(changed)
 
 
+ScoreSums = dict[tuple[int | None, int, int], int]
+
+
+def score_counted(sums: ScoreSums, key: tuple[Any, ...], sign: int = 1) -> None:
+    """Count a lead's (group id, fit score, engagement score) into ``sums`` (``sign`` -1:
+    take it out)."""
+    group, fit, engagement = key
+    sums[(group, fit, engagement)] = sums.get((group, fit, engagement), 0) + sign
+
+
+def _scores_write(sums: ScoreSums) -> int:
+    """Make the kept score counts ``sums``, changing only rows that differ."""
+    kept = {(row.group_id, row.fit_score, row.engagement_score): row for row in ScoreCount.objects.all()}
+    gone = [row.pk for key, row in kept.items() if not sums.get(key)]
+    new = [
+        ScoreCount(group_id=group, fit_score=fit, engagement_score=engagement, leads=n)
+        for (group, fit, engagement), n in sums.items()
+        if n and (group, fit, engagement) not in kept
+    ]
+    changed = []
+    for key, n in sums.items():
+        row = kept.get(key)
+        if row is not None and n and row.leads != n:
+            row.leads = n
+            changed.append(row)
+    ScoreCount.objects.filter(pk__in=gone).delete()
+    ScoreCount.objects.bulk_create(new, batch_size=5_000)
+    ScoreCount.objects.bulk_update(changed, ["leads"], batch_size=5_000)
+    return len(gone) + len(new) + len(changed)
+
+
+def _mqls_write(counts: dict[date, int]) -> int:
+    """Make the kept MQLs per month ``counts``, changing only rows that differ."""
+    kept = {row.month: row for row in MqlMonthCount.objects.all()}
+    gone = [row.pk for month, row in kept.items() if not counts.get(month)]
+    new = [MqlMonthCount(month=month, leads=n) for month, n in counts.items() if n and month not in kept]
+    changed = []
+    for month, n in counts.items():
+        row = kept.get(month)
+        if row is not None and n and row.leads != n:
+            row.leads = n
+            changed.append(row)
+    MqlMonthCount.objects.filter(pk__in=gone).delete()
+    MqlMonthCount.objects.bulk_create(new)
+    MqlMonthCount.objects.bulk_update(changed, ["leads"])
+    return len(gone) + len(new) + len(changed)
+
+
 def origins_rebuild(*, now: datetime | None = None) -> int:
     """Write every lead's origin as the interactions, the stage history, the ledger and
     the outcomes say, and the rule lift's sums of them, changing only rows that differ,
@@ -358,7 +435,16 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
     stage_changes = StageChange.objects.aggregate(top=Max("pk"))["top"]
     outcomes = Outcome.objects.aggregate(top=Max("pk"))["top"]
     leads = Lead.objects.aggregate(top=Max("pk"))["top"]
+    transitions = (
+        GroupTransition.objects.filter(occurred_at__lt=now - SETTLE)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    # Read before any lead: an erasure while the rebuild reads makes the readers count live.
+    erased_before = LeadErasures.objects.values_list("count", flat=True).first() or 0
     written = 0
+    scores: ScoreSums = {}
     sums: dict[tuple[date, str, int | None], list[int]] = {}
     funnel: FunnelSums = {}
     counted = 0
@@ -375,18 +461,24 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
             gone = [lead for lead in kept if lead not in wanted]
             new = [_origin(lead, row) for lead, row in wanted.items() if lead not in kept]
             changed = [_origin(lead, row) for lead, row in wanted.items() if lead in kept and kept[lead] != row]
-            if gone:
-                LeadOrigin.objects.filter(lead_id__in=gone).delete()
-            LeadOrigin.objects.bulk_create(new, batch_size=5_000)
-            LeadOrigin.objects.bulk_update(changed, (*KEPT, *AFTER), batch_size=5_000)
+            # A changed row is deleted and written anew: an update of thousands of rows names
+            # each row in a CASE per column, which PostgreSQL tests row by row (minutes per
+            # chunk when a night's decay changed the scores of most leads).
+            stale = [*gone, *(row.lead_id for row in changed)]
+            for start in range(0, len(stale), 5_000):  # well under SQLite's variable limit
+                LeadOrigin.objects.filter(lead_id__in=stale[start : start + 5_000]).delete()
+            LeadOrigin.objects.bulk_create([*new, *changed], batch_size=5_000)
             written += len(gone) + len(new) + len(changed)
             for row in wanted.values():
                 lift_counted(sums, row)
                 values = dict(zip(KEPT, row, strict=True))
                 funnel_counted(funnel, values["reached_step"], steps_after([values[name] for name in STEP_TIMES]))
+                score_counted(scores, tuple(values[name] for name in SCORE_FIELDS))
             counted += len(wanted)
         written += _lift_write(sums)
         written += _funnel_write(funnel)
+        written += _scores_write(scores)
+        written += _mqls_write(mqls.months_counted(upto=stage_changes or 0))
         RollupMark.objects.update_or_create(
             name=NAME,
             defaults={
@@ -396,6 +488,8 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
                 "score_entry_id": scored or 0,
                 "outcome_id": outcomes or 0,
                 "kept": counted,
+                "transition_id": transitions or 0,
+                "erased_before": erased_before,
                 "built_at": now,
             },
         )
@@ -408,4 +502,5 @@ def origins_rebuild(*, now: datetime | None = None) -> int:
             cursor.execute(f"{vacuum} {LeadOrigin._meta.db_table}")
             cursor.execute(f"ANALYZE {RuleLiftCount._meta.db_table}")
             cursor.execute(f"ANALYZE {FunnelCount._meta.db_table}")
+            cursor.execute(f"ANALYZE {ScoreCount._meta.db_table}")
     return written

@@ -24,19 +24,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, DateField, F, Min, Q
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from reports import bins as binning
+from reports import mqls as mql_months
+from reports import origins
+from reports import scores as scores_read
 from reports.funnel import funnel_figures, funnel_live
 from reports.models import DailyGroupCount, MqlTarget
 from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
 from scoring import figure
 from scoring.figure import count, signed
-from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup, StageChange
+from scoring.models import GroupTransition, LifecycleStage, ScoreGroup
 
 NO_GROUP = gettext_lazy("No group")
 LATEST_TRANSITIONS = 20
@@ -71,19 +73,13 @@ def _local(moment: datetime) -> str:
     return figure.moment(timezone.localtime(moment))
 
 
-# Leads by (score group, fit score, engagement score): a few thousand rows.
-ScoreCounts = list[tuple[int | None, int, int, int]]
+ScoreCounts = scores_read.ScoreCounts
 
 
-def score_counts() -> ScoreCounts:
-    """How many leads have each group, fit and engagement: one pass over the leads gives
-    the groups now and both histograms."""
-    return list(
-        Lead.objects.order_by()
-        .values("score_group", "fit_score", "engagement_score")
-        .annotate(n=Count("id"))
-        .values_list("score_group", "fit_score", "engagement_score", "n")
-    )
+def score_counts(*, live: bool = False) -> ScoreCounts:
+    """How many leads have each group, fit and engagement: the groups now and both
+    histograms (``live``: one pass over the leads; the same counts)."""
+    return scores_read.score_counts_live() if live else scores_read.score_counts()
 
 
 def groups_now(scores: ScoreCounts | None = None) -> Section:
@@ -309,8 +305,6 @@ def transitions() -> Section:
 
 
 MQL_MONTHS = 6  # full months before the current one
-# Reaching MQL: entering MQL or a stage past it (on the way to a sale) from one before it.
-MQL_OR_LATER = (LifecycleStage.MQL, LifecycleStage.SQL, LifecycleStage.OPPORTUNITY, LifecycleStage.CUSTOMER)
 
 
 def _month_start(month: date) -> datetime:
@@ -327,25 +321,21 @@ def _signed(difference: int) -> str:
     return signed(difference)
 
 
-def mqls_against_target(*, now: datetime) -> Section:
+def mqls_against_target(*, now: datetime, live: bool = False) -> Section:
     """Marketing's monthly MQL target against the leads that reached MQL in each of the
-    last six months and the current one (to date): two queries, one counting every month."""
+    last six months and the current one (to date), from the nightly roll-up and the leads
+    with a stage change since (``live``: from the stage history; the same counts)."""
     this_month = timezone.localtime(now).date().replace(day=1)
     months = [this_month]
     for _ in range(MQL_MONTHS):
         previous = months[0] - timedelta(days=1)
         months.insert(0, previous.replace(day=1))
     bounds = [_month_start(month) for month in [*months, _next_month(this_month)]]
-    reached = StageChange.objects.filter(to_stage__in=MQL_OR_LATER, at__gte=bounds[0], at__lt=bounds[-1]).exclude(
-        from_stage__in=MQL_OR_LATER
-    )
-    # One count per month (its start in the site's time zone, as the bounds), so the
-    # history is sorted once rather than once per month.
-    counts = dict(
-        reached.annotate(month=TruncMonth("at", output_field=DateField()))
-        .values("month")
-        .annotate(n=Count("lead_id", distinct=True))
-        .values_list("month", "n")
+    mark = origins.mark_read()
+    counts = (
+        mql_months.months_kept(mark, months, bounds[0], bounds[-1])
+        if not live and mark is not None and origins.sums_usable(mark)
+        else mql_months.months_live(bounds[0], bounds[-1])
     )
     delivered = [int(counts.get(month, 0)) for month in months]
     targets = dict(MqlTarget.objects.filter(month__in=months).values_list("month", "target"))
@@ -394,7 +384,7 @@ def overview(*, now: datetime | None = None, live: bool = False) -> list[Section
     """Every section of the overview, in page order (``live``: every figure read from the
     leads and their history rather than the nightly roll-ups: the same numbers)."""
     now = now or timezone.now()
-    scores = score_counts()
+    scores = score_counts(live=live)
     return [
         groups_now(scores),
         groups_trend(today=timezone.localdate(now)),
@@ -402,7 +392,7 @@ def overview(*, now: datetime | None = None, live: bool = False) -> list[Section
         *histograms(scores),
         queues(now=now),
         transitions(),
-        mqls_against_target(now=now),
+        mqls_against_target(now=now, live=live),
     ]
 
 

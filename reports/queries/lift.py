@@ -83,7 +83,7 @@ def lift_counts(filters: Filters) -> LiftCounts:
     """The figures from the kept sums and the leads read live (see the module): a fixed
     number of queries."""
     mark = origins.mark_read()
-    if mark is None or LeadOrigin.objects.count() != mark.kept:
+    if not origins.sums_usable(mark):
         return lift_counts_live(filters)
     sums = RuleLiftCount.objects.order_by()
     if filters.start:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from reports import origins, overview
 from reports.filters import Choices, filters_parse
-from reports.models import FunnelCount, LeadOrigin, RollupMark, RuleLiftCount
+from reports.models import FunnelCount, LeadOrigin, MqlMonthCount, RollupMark, RuleLiftCount, ScoreCount
 from reports.tables import BY_SLUG
 from reports.tasks import origins_nightly_task
 from routing.models import Outcome
@@ -74,7 +74,13 @@ def kept_rows() -> list[tuple[Any, ...]]:
 
 
 def test_a_second_rebuild_writes_nothing_and_keeps_the_same_rows(history: History) -> None:
-    assert rebuilt() == Lead.objects.count() + RuleLiftCount.objects.count() + FunnelCount.objects.count()
+    assert rebuilt() == (
+        Lead.objects.count()
+        + RuleLiftCount.objects.count()
+        + FunnelCount.objects.count()
+        + ScoreCount.objects.count()
+        + MqlMonthCount.objects.count()
+    )
     first = kept_rows()
     assert rebuilt() == 0
     assert kept_rows() == first
@@ -135,19 +141,26 @@ def test_an_erased_lead_takes_its_origin_with_it(history: History) -> None:
     Lead.objects.filter(first_name="L5").delete()
     assert every_variant() == from_the_interactions()
     # Its origin went with it; the rule lift's sum of its day (its alone) goes now, and the
-    # funnel's counts of its furthest step (MQL, one lead fewer) and of its hours to MQL (its alone).
-    assert rebuilt() == 3
+    # funnel's counts of its furthest step (MQL, one lead fewer) and of its hours to MQL (its alone),
+    # the score count of its group and scores (its alone) and its month's MQLs (one fewer).
+    assert rebuilt() == 5
     assert rebuilt() == 0
 
 
 def test_the_nightly_task_and_the_command_rebuild(history: History) -> None:
     # Just recorded: not settled yet, so the mark stays before them and they are read live.
-    assert origins_nightly_task() == Lead.objects.count() + RuleLiftCount.objects.count() + FunnelCount.objects.count()
+    assert origins_nightly_task() == (
+        Lead.objects.count()
+        + RuleLiftCount.objects.count()
+        + FunnelCount.objects.count()
+        + ScoreCount.objects.count()
+        + MqlMonthCount.objects.count()
+    )
     assert RollupMark.objects.get(name=origins.NAME).interaction_id == 0
     assert every_variant() == from_the_interactions()
     out = io.StringIO()
     call_command("reports_origins_rebuild", stdout=out)
-    assert "0 lead origin(s), rule lift and funnel sum(s) added, changed or removed" in out.getvalue()
+    assert "0 lead origin(s), rule lift, funnel, score and MQL sum(s) added, changed or removed" in out.getvalue()
     assert LeadOrigin.objects.count() == Lead.objects.count()
     assert timezone.now() - RollupMark.objects.get(name=origins.NAME).built_at < timedelta(minutes=1)
 
