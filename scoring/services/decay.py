@@ -216,7 +216,8 @@ WITH p AS ({policies})
 SELECT l.id FROM scoring_lead l
 WHERE l.id IN (SELECT s.lead_id FROM p JOIN scoring_leadscore s ON s.scorecard_id = p.card
                WHERE s.lead_id >= %(low)s AND s.lead_id < %(high)s
-                 AND s.engagement_score > p.floor_points AND s.engagement_base_at < p.quiet_since)
+                 AND s.engagement_score > p.floor_points AND s.engagement_base_at < p.quiet_since
+                 AND s.lead_id <> ALL(%(skip)s::bigint[]))
 ORDER BY l.id FOR NO KEY UPDATE OF l
 """
 
@@ -538,14 +539,17 @@ def _decay_rows(
 
 def _scorecard_passes(today: date, *, at: datetime | None) -> list[tuple[int, _DecayPass]]:
     """Each active scorecard's decay pass by its own policy, by scorecard id; those whose
-    policy decays nothing today (none, unusable, or no lead can have been quiet so long) left out."""
+    policy decays nothing today (none, unusable, or no lead can have been quiet so long) left out.
+    A lead decay set aside is out of every scorecard's way too, until it is retried: the
+    failure may be the lead's, whichever score decays."""
     passes = []
+    skip = selectors.set_aside_open_ids(kind=SET_ASIDE_DECAY)
     rows = DecayPolicy.every_scorecard.filter(scorecard__isnull=False, scorecard__active=True).order_by("scorecard_id")
     for row in rows:
         policy, card_id = row.as_pure(), row.scorecard_id
         if card_id is None or policy.kind is decay.Kind.NONE or decay.check_policy(policy):
             continue
-        work = _decay_pass(policy, today, at=at)
+        work = _decay_pass(policy, today, skip=skip, at=at)
         if work.quiet_since is not None:
             passes.append((card_id, work))
     return passes
@@ -609,6 +613,8 @@ def _scorecards_decay_params(passes: Sequence[tuple[int, _DecayPass]], low: int,
         "window_starts": [work.window_start.isoformat() if work.window_start else "-infinity" for _, work in passes],
         "quiet_sinces": [work.quiet_since.isoformat() if work.quiet_since else "-infinity" for _, work in passes],
         "notes": [work.note for _, work in passes],
+        # Every pass skips the same leads (those decay set aside).
+        "skip": list(passes[0][1].skip),
         "today": passes[0][1].today,
         "tz": str(timezone.get_current_timezone()),
         "at": passes[0][1].at or timezone.now(),
@@ -646,6 +652,7 @@ def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chun
                     engagement_score__gt=policy.floor,
                     engagement_base_at__lt=work.quiet_since,
                 )
+                .exclude(lead_id__in=work.skip)
                 .order_by("lead_id")
                 .values_list("lead_id", flat=True)[:chunk_size]
             )

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 
-from scoring import model_file, services
-from scoring.models import GroupTransition, Lead, LeadScore, ScorecardEntry, StaleAccount
+from scoring import model_file, services, setaside
+from scoring.models import GroupTransition, Lead, LeadScore, ScorecardEntry, SetAside, StaleAccount
 from scoring.services import decay as decay_service
 from tests.factories import InteractionFactory
 
@@ -207,3 +207,53 @@ def test_the_default_scores_decay_queues_the_accounts_of_the_leads_it_moved(
     # Only the quiet lead's account: its roll-up follows at the next sweep, not at 03:30.
     assert set(StaleAccount.objects.values_list("account_id", flat=True)) == {quiet.account_id}
     assert quiet.account_id is not None
+
+
+REFUSES_TO_DECAY = """
+CREATE FUNCTION test_lead_refuses() RETURNS trigger AS $$
+BEGIN
+    IF NEW.id = {lead_id} AND NEW.engagement_score <> OLD.engagement_score THEN
+        RAISE EXCEPTION 'lead % refuses to decay', NEW.id;
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER test_lead_refuses BEFORE UPDATE ON scoring_lead FOR EACH ROW EXECUTE FUNCTION test_lead_refuses();
+"""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_a_lead_decay_set_aside_keeps_its_scorecard_scores_until_it_is_retried(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
+    services.scoring_model_import(spec=model_file.load_text(THREE_SCORECARDS))
+    bad, _ = services.lead_upsert(email="ana@acme.example")
+    good, _ = services.lead_upsert(email="bo@globex.example")
+    for lead in (bad, good):
+        for n in range(3):
+            InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0 + timedelta(minutes=n))
+        visits(lead, "toys", 3, T0)
+    services.interactions_score_pending(now=T0 + timedelta(hours=1))
+    with connection.cursor() as cursor:
+        cursor.execute(REFUSES_TO_DECAY.format(lead_id=int(bad.pk)))
+
+    def toys() -> dict[int, int]:
+        return dict(LeadScore.objects.filter(scorecard__key="toys").values_list("lead_id", "engagement_score"))
+
+    # Six quiet days: toys decays 3 a day after 2 days, 18 -> 6.
+    services.leads_decay(today=DAY0 + timedelta(days=6), now=night(6))
+
+    row = SetAside.objects.get()
+    assert (row.kind, row.row_id) == ("decay", bad.pk)
+    assert toys() == {good.pk: 18 - 3 * 4, bad.pk: 18}
+    assert not ScorecardEntry.objects.filter(lead=bad, cause="decay").exists()
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_lead_refuses ON scoring_lead")
+    (retried,) = setaside.rows_retry(ids=[row.pk])
+    assert retried.ok
+    # Retried, it is decayed again by the next night: its toys score catches up to that night's goal.
+    services.leads_decay(today=DAY0 + timedelta(days=7), now=night(7))
+    assert toys() == {good.pk: 18 - 3 * 5, bad.pk: 18 - 3 * 5}
+    assert_ledgers_equal_cached_scores()
