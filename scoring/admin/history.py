@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -13,12 +14,15 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import localized, services
+from scoring.admin.rules import LIVE_MODEL_NOTE
+from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
 from scoring.decay import check_policy as decay_checks
 from scoring.models import (
     DecayPolicy,
     DecayRun,
     GroupTransition,
     RescoreJob,
+    Scorecard,
 )
 
 
@@ -66,13 +70,58 @@ class DecayPolicyForm(forms.ModelForm[DecayPolicy]):
         return cleaned
 
 
+class LiveDecayPolicyForm(DecayPolicyForm):
+    """A live policy: a new one chooses its scorecard among those without one (each has one)."""
+
+    class Meta(DecayPolicyForm.Meta):
+        fields = ["scorecard", *POLICY_FIELDS]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        scorecard_choices(self, None)
+
+    def clean_scorecard(self) -> Scorecard | None:
+        card: Scorecard | None = self.cleaned_data.get("scorecard")
+        if DecayPolicy.every_scorecard.filter(scorecard=card).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(_("This scorecard has a decay policy already: change that one."))
+        return card
+
+
 @admin.register(DecayPolicy)
 class DecayPolicyAdmin(admin.ModelAdmin[DecayPolicy]):
-    form = DecayPolicyForm
-    list_display = ["__str__", "points_per_day", "after_days", "half_life_days", "window_days", "floor"]
+    """Every scorecard's live decay policy, one each (a draft's are on the draft's page)."""
+
+    form = LiveDecayPolicyForm
+    list_display = [
+        "__str__",
+        scorecard_column,
+        "points_per_day",
+        "after_days",
+        "half_life_days",
+        "window_days",
+        "floor",
+    ]
+    list_filter = [ScorecardFilter, "kind"]
+    list_select_related = ["scorecard"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DecayPolicy]:
+        # The default scorecard's first, then each scorecard's by key.
+        return DecayPolicy.every_scorecard.select_related("scorecard").order_by(
+            F("scorecard__key").asc(nulls_first=True)
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DecayPolicy | None = None) -> Any:
+        # A live policy stays with its scorecard: its decay rows are that scorecard's.
+        return [*super().get_readonly_fields(request, obj), *(["scorecard"] if obj is not None else [])]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {"subtitle": LIVE_MODEL_NOTE, **(extra_context or {})})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not DecayPolicy.objects.exists()  # there is one policy
+        # One policy per scorecard: a new one only while the default or a live scorecard has none.
+        covered = DecayPolicy.every_scorecard.filter(scorecard__isnull=False).values("scorecard")
+        missing = not DecayPolicy.objects.exists() or Scorecard.objects.exclude(pk__in=covered).exists()
+        return missing and super().has_add_permission(request)
 
 
 @admin.register(DecayRun)

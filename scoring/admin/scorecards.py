@@ -93,4 +93,7 @@ class ScorecardAdmin(admin.ModelAdmin[Scorecard]):
     @admin.display(description=_("Decay"))
     def decay(self, obj: Scorecard) -> str:
         row = DecayPolicy.every_scorecard.filter(scorecard=obj).first() if obj.pk else None
-        return str(row.get_kind_display()) if row is not None else str(_("none"))
+        if row is None:
+            return str(_("none"))
+        url = reverse("admin:scoring_decaypolicy_change", args=[row.pk])
+        return format_html('<a href="{}">{}</a>', url, row.get_kind_display())

@@ -178,3 +178,59 @@ def test_a_scorecard_s_live_group_deleted_from_the_list_is_deleted(admin: Client
     response = admin.post(url, {"action": "delete_selected", "_selected_action": [str(hot.pk)], "post": "yes"})
     assert response.status_code == 302
     assert not ScoreGroup.every_scorecard.filter(key="toys-hot").exists()
+
+
+def test_every_scorecard_s_live_decay_policy_is_listed_and_changed_on_its_own_scorecard(admin: Client) -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    url = reverse("admin:scoring_decaypolicy_changelist")
+    listed = rows(page(admin, url))
+    assert [(row[0], row[1]) for row in listed] == [
+        ("Decay: linear", "Default scorecard"),
+        ("Decay: none", "Books"),
+        ("Decay: half life", "Toys"),
+    ]
+    assert [row[1] for row in rows(page(admin, url + "?scorecard=toys"))] == ["Toys"]
+
+    toys = DecayPolicy.every_scorecard.get(scorecard__key="toys")
+    change = reverse("admin:scoring_decaypolicy_change", args=[toys.pk])
+    # The scorecard's page links to it.
+    card_page = page(admin, reverse("admin:scoring_scorecard_change", args=[toys.scorecard_id]))
+    assert f'<a href="{change}">half life</a>' in card_page
+    text = page(admin, change)
+    assert 'name="scorecard"' not in text  # a live policy stays with its scorecard
+    assert "Toys" in text.split("field-scorecard")[1][:400]
+    form = {"kind": "linear", "points_per_day": "2", "after_days": "5", "half_life_days": "0", "window_days": "0"}
+    saved = admin.post(change, {**form, "floor": "1"})
+    assert saved.status_code == 302
+    toys.refresh_from_db()
+    assert (toys.scorecard.key, toys.kind, toys.points_per_day, toys.floor) == ("toys", "linear", 2, 1)  # type: ignore[union-attr]
+    # The default scorecard's policy is untouched.
+    assert (DecayPolicy.objects.get().kind, DecayPolicy.objects.get().points_per_day) == ("linear", 1)
+    refused = admin.post(change, {**form, "points_per_day": "0", "floor": "0"})
+    assert refused.status_code == 200
+    assert "a linear decay needs a positive number of points per day" in html.unescape(refused.content.decode())
+
+
+def test_a_live_decay_policy_is_added_only_for_a_scorecard_without_one(admin: Client) -> None:
+    services.scoring_model_import(spec=two_scorecards())
+    add = reverse("admin:scoring_decaypolicy_add")
+    assert admin.get(add).status_code == 403  # every scorecard has its policy
+    games = Scorecard.objects.create(key="games", name="Games")
+    form = {
+        "kind": "window",
+        "points_per_day": "0",
+        "after_days": "0",
+        "half_life_days": "0",
+        "window_days": "30",
+        "floor": "0",
+    }
+    toys = Scorecard.objects.get(key="toys")
+    refused = admin.post(add, {**form, "scorecard": str(toys.pk)})
+    assert refused.status_code == 200
+    assert "This scorecard has a decay policy already: change that one." in html.unescape(refused.content.decode())
+    refused = admin.post(add, {**form, "scorecard": ""})
+    assert "This scorecard has a decay policy already: change that one." in html.unescape(refused.content.decode())
+    saved = admin.post(add, {**form, "scorecard": str(games.pk)})
+    assert saved.status_code == 302
+    assert DecayPolicy.every_scorecard.get(scorecard=games).window_days == 30
+    assert DecayPolicy.every_scorecard.count() == 4
