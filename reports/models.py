@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from scoring.models import Lead, ScoreGroup, ScoringRule
+from scoring.models import Lead, Scorecard, ScoreGroup, ScoringRule
 
 
 class Report(models.Model):
@@ -21,13 +21,17 @@ class Report(models.Model):
 
 
 class DailyGroupCount(models.Model):
-    """How many leads were in a score group (``group`` empty: in none) at the end of a
-    day, in Leadflow's time zone: the overview's 90-day trend. A nightly task fills it
-    from the group transitions (:mod:`reports.snapshots`, its only writer); every day it
-    covers has a row for each group and one for no group, zeros included, so a day
-    without rows is a day not yet counted."""
+    """How many leads were in a score group (``group`` empty: in none) of a scorecard
+    (``scorecard`` empty: the default one) at the end of a day, in Leadflow's time zone:
+    the overview's 90-day trend. A nightly task fills it from the group transitions
+    (:mod:`reports.snapshots`, its only writer); every day it covers has a row for each
+    group of each scorecard and one for no group per scorecard, zeros included, so a day
+    without a scorecard's rows is a day not yet counted for it."""
 
     day = models.DateField(verbose_name=_("day"))
+    scorecard = models.ForeignKey(
+        Scorecard, verbose_name=_("scorecard"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     group = models.ForeignKey(
         ScoreGroup, verbose_name=_("group"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
@@ -41,11 +45,18 @@ class DailyGroupCount(models.Model):
             models.UniqueConstraint(
                 fields=["day", "group"], condition=Q(group__isnull=False), name="daily_one_per_group"
             ),
-            models.UniqueConstraint(fields=["day"], condition=Q(group__isnull=True), name="daily_one_without_group"),
+            models.UniqueConstraint(
+                fields=["day"], condition=Q(group__isnull=True, scorecard__isnull=True), name="daily_one_without_group"
+            ),
+            models.UniqueConstraint(
+                fields=["day", "scorecard"],
+                condition=Q(group__isnull=True, scorecard__isnull=False),
+                name="daily_one_without_group_per_scorecard",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.day}: {self.leads} leads in {self.group or 'no group'}"
+        return f"{self.day}: {self.leads} leads in {self.group or 'no group'} ({self.scorecard or 'default'})"
 
 
 class MqlTarget(models.Model):

@@ -10,6 +10,10 @@ Choices the page explains in its own words:
   directly counts as MQL too. "Won" is reaching the customer stage; marking a deal won
   in the sales queue makes the lead a customer in the same transaction, so every won
   deal counts, and so does a customer set by a routing rule or another system.
+- A scorecard chosen (``scorecard_id``; None: the default one) gives its own groups, its
+  leads' scores on it and its moves to the groups now, the trend, both histograms and the
+  latest moves. The funnel, the leads waiting for sales and the MQLs follow stages and
+  queues, which every scorecard shares: they stay the same.
 - Days from step to step: from the first time a lead was at a step (or a later one)
   to the first time it was at the next (or a later one), for leads whose history says
   when; the median, so a few slow leads do not move it. A lead's first step is its
@@ -76,21 +80,35 @@ def _local(moment: datetime) -> str:
 ScoreCounts = scores_read.ScoreCounts
 
 
-def score_counts(*, live: bool = False) -> ScoreCounts:
+def score_counts(*, live: bool = False, scorecard_id: int | None = None) -> ScoreCounts:
     """How many leads have each group, fit and engagement: the groups now and both
-    histograms (``live``: one pass over the leads; the same counts)."""
+    histograms (``live``: one pass over the leads; the same counts). Another scorecard
+    than the default one is read from its scores (the roll-ups keep the default one's)."""
+    if scorecard_id is not None:
+        return scores_read.scorecard_counts(scorecard_id=scorecard_id)
     return scores_read.score_counts_live() if live else scores_read.score_counts()
 
 
-def groups_now(scores: ScoreCounts | None = None) -> Section:
-    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name", "min_score"))
+def _of_scorecard(scorecard_id: int | None) -> Q:
+    """The rows of a scorecard (None: the default one, whose rows name none)."""
+    return Q(scorecard__isnull=True) if scorecard_id is None else Q(scorecard_id=scorecard_id)
+
+
+def scorecard_groups(scorecard_id: int | None) -> list[ScoreGroup]:
+    """The live groups of a scorecard (None: the default one), lowest first."""
+    return list(ScoreGroup.every_scorecard.filter(_of_scorecard(scorecard_id)).order_by("min_score"))
+
+
+def groups_now(scores: ScoreCounts | None = None, *, groups: Sequence[ScoreGroup] | None = None) -> Section:
+    """``groups``: the scorecard's (default: the default scorecard's), lowest first."""
+    groups = scorecard_groups(None) if groups is None else groups
     counts: dict[int | None, int] = defaultdict(int)
     for group, _, _, n in score_counts() if scores is None else scores:
         counts[group] += n
     total = sum(counts.values())
     rows = [
-        [name, count(minimum), count(counts.get(pk, 0)), _percent(counts.get(pk, 0), total)]
-        for pk, name, minimum in groups
+        [group.name, count(group.min_score), count(counts.get(group.pk, 0)), _percent(counts.get(group.pk, 0), total)]
+        for group in groups
     ]
     rows.append([str(NO_GROUP), "", count(counts.get(None, 0)), _percent(counts.get(None, 0), total)])
     return Section(
@@ -106,17 +124,20 @@ def groups_now(scores: ScoreCounts | None = None) -> Section:
     )
 
 
-def groups_trend(*, today: date) -> Section:
+def groups_trend(
+    *, today: date, scorecard_id: int | None = None, groups: Sequence[ScoreGroup] | None = None
+) -> Section:
+    """The scorecard's groups (None: the default one's) day by day, as kept every night."""
     first, last = today - timedelta(days=TREND_DAYS), today - timedelta(days=1)
-    groups = list(ScoreGroup.objects.order_by("min_score").values_list("pk", "name"))
+    groups = scorecard_groups(scorecard_id) if groups is None else groups
     kept: dict[tuple[date, int | None], int] = {
         (day, group): n
-        for day, group, n in DailyGroupCount.objects.filter(day__gte=first, day__lte=last).values_list(
-            "day", "group", "leads"
-        )
+        for day, group, n in DailyGroupCount.objects.filter(
+            _of_scorecard(scorecard_id), day__gte=first, day__lte=last
+        ).values_list("day", "group", "leads")
     }
     days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
-    series = [(pk, name) for pk, name in groups] + [(None, str(NO_GROUP))]
+    series = [(group.pk, group.name) for group in groups] + [(None, str(NO_GROUP))]
     rows = []
     for day in days:
         counted = any((day, pk) in kept for pk, _ in series)
@@ -268,9 +289,10 @@ def queues(*, now: datetime) -> Section:
     )
 
 
-def transitions() -> Section:
+def transitions(*, scorecard_id: int | None = None) -> Section:
+    """The latest moves between the groups of a scorecard (None: the default one)."""
     latest = (
-        GroupTransition.objects.filter(kind=GroupTransition.Kind.SCORE)
+        GroupTransition.objects.filter(_of_scorecard(scorecard_id), kind=GroupTransition.Kind.SCORE)
         .exclude(from_group=F("to_group"))
         .select_related("lead", "from_group", "to_group")
         .order_by("-id")[:LATEST_TRANSITIONS]
@@ -380,33 +402,53 @@ def mqls_against_target(*, now: datetime, live: bool = False) -> Section:
     )
 
 
-def overview(*, now: datetime | None = None, live: bool = False) -> list[Section]:
+def overview(
+    *,
+    now: datetime | None = None,
+    live: bool = False,
+    scorecard_id: int | None = None,
+    groups: Sequence[ScoreGroup] | None = None,
+) -> list[Section]:
     """Every section of the overview, in page order (``live``: every figure read from the
-    leads and their history rather than the nightly roll-ups: the same numbers)."""
+    leads and their history rather than the nightly roll-ups: the same numbers), the score
+    sections those of the scorecard ``scorecard_id`` (None: the default one), whose groups
+    ``groups`` are (read when not given)."""
     now = now or timezone.now()
-    scores = score_counts(live=live)
+    groups = scorecard_groups(scorecard_id) if groups is None else groups
+    scores = score_counts(live=live, scorecard_id=scorecard_id)
     return [
-        groups_now(scores),
-        groups_trend(today=timezone.localdate(now)),
+        groups_now(scores, groups=groups),
+        groups_trend(today=timezone.localdate(now), scorecard_id=scorecard_id, groups=groups),
         funnel(live=live),
         *histograms(scores),
         queues(now=now),
-        transitions(),
+        transitions(scorecard_id=scorecard_id),
         mqls_against_target(now=now, live=live),
     ]
 
 
-def section(key: str, *, now: datetime | None = None) -> Section | None:
-    """One section by key (its CSV download), or None if there is no such section."""
+def section(
+    key: str,
+    *,
+    now: datetime | None = None,
+    scorecard_id: int | None = None,
+    groups: Sequence[ScoreGroup] | None = None,
+) -> Section | None:
+    """One section by key (its CSV download), or None if there is no such section; the
+    score sections those of the scorecard ``scorecard_id`` (None: the default one)."""
     now = now or timezone.now()
+
+    def scores() -> ScoreCounts:
+        return score_counts(scorecard_id=scorecard_id)
+
     readers: dict[str, Callable[[], Section]] = {
-        "groups": lambda: groups_now(),
-        "trend": lambda: groups_trend(today=timezone.localdate(now)),
+        "groups": lambda: groups_now(scores(), groups=scorecard_groups(scorecard_id) if groups is None else groups),
+        "trend": lambda: groups_trend(today=timezone.localdate(now), scorecard_id=scorecard_id, groups=groups),
         "funnel": funnel,
-        "fit": lambda: histograms()[0],
-        "engagement": lambda: histograms()[1],
+        "fit": lambda: histograms(scores())[0],
+        "engagement": lambda: histograms(scores())[1],
         "queues": lambda: queues(now=now),
-        "transitions": transitions,
+        "transitions": lambda: transitions(scorecard_id=scorecard_id),
         "mqls": lambda: mqls_against_target(now=now),
     }
     reader = readers.get(key)

@@ -18,7 +18,7 @@ from django.db.models import Count
 
 from reports import origins
 from reports.models import LeadOrigin, ScoreCount
-from scoring.models import Lead, ScoreGroup
+from scoring.models import Lead, LeadScore, ScoreGroup
 
 # Leads by (score group, fit score, engagement score): a few thousand rows.
 ScoreCounts = list[tuple[int | None, int, int, int]]
@@ -31,6 +31,26 @@ def score_counts_live() -> ScoreCounts:
         .values("score_group", "fit_score", "engagement_score")
         .annotate(n=Count("id"))
         .values_list("score_group", "fit_score", "engagement_score", "n")
+    )
+
+
+def scorecard_counts(*, scorecard_id: int) -> ScoreCounts:
+    """A scorecard's, read live from its scores (two queries): the roll-ups keep the default
+    scorecard's only. A lead with no score on the scorecard yet has 0 and 0 there, in no group."""
+    rows = (
+        LeadScore.objects.filter(scorecard_id=scorecard_id)
+        .order_by()
+        .values("score_group", "fit_score", "engagement_score")
+        .annotate(n=Count("id"))
+        .values_list("score_group", "fit_score", "engagement_score", "n")
+    )
+    sums: dict[tuple[int | None, int, int], int] = {(group, fit, engagement): n for group, fit, engagement, n in rows}
+    unscored = Lead.objects.count() - sum(sums.values())
+    if unscored > 0:
+        sums[(None, 0, 0)] = sums.get((None, 0, 0), 0) + unscored
+    return sorted(
+        ((group, fit, engagement, n) for (group, fit, engagement), n in sums.items()),
+        key=lambda row: (row[0] is None, row[0] or 0, row[1], row[2]),
     )
 
 

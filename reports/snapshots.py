@@ -1,5 +1,6 @@
 """The daily count of leads per score group (:class:`~reports.models.DailyGroupCount`):
-how many leads were in each group at the end of each day, in Leadflow's time zone.
+how many leads were in each group of each scorecard at the end of each day, in Leadflow's
+time zone.
 
 Counted from the group transitions scoring records for every change of group, never
 from the leads as they are now, so a day is counted the same whenever it is counted:
@@ -9,7 +10,8 @@ erasing a lead changes the past (its transitions go with it), as it should.
 
 A few statements per range of days, whatever its length: the groups at the start of
 the range (each lead's latest transition before it), then each day's moves in and out
-of each group and the leads created each day.
+of each group and the leads created each day, each grouped by scorecard, so every
+scorecard is counted by the same statements.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from reports.models import DailyGroupCount
-from scoring.models import GroupTransition, Lead, ScoreGroup
+from scoring.models import GroupTransition, Lead, Scorecard, ScoreGroup
 
 # The overview's trend covers this many days; the nightly task keeps them counted.
 TREND_DAYS = 90
 
 Counts = dict[date, dict[int | None, int]]
+# By scorecard id (None: the default scorecard).
+EveryCounts = dict[int | None, Counts]
 
 
 def day_start(day: date) -> datetime:
@@ -36,32 +40,49 @@ def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
-def group_counts_count(*, first: date, last: date) -> Counts:
+def scorecard_groups() -> dict[int | None, list[int]]:
+    """Every live scorecard's group ids (None: the default scorecard), each key there even
+    without a group."""
+    cards: dict[int | None, list[int]] = {None: []}
+    cards.update({pk: [] for pk in Scorecard.objects.values_list("pk", flat=True)})
+    for card, group in ScoreGroup.every_scorecard.values_list("scorecard_id", "pk"):
+        if card in cards:
+            cards[card].append(group)
+    return cards
+
+
+def group_counts_every(*, first: date, last: date) -> EveryCounts:
     """Leads per group (None: in no group) at the end of each day from ``first`` to
-    ``last`` (included), for every group there is now."""
+    ``last`` (included), for every group there is now, of every scorecard. Every lead is
+    counted on every scorecard: in no group of it until its first move there. The same
+    statements whatever the number of scorecards (each grouped by scorecard)."""
     if last < first:
         return {}
     start, end = day_start(first), day_start(last + timedelta(days=1))
     tz = timezone.get_current_timezone()
-    groups = list(ScoreGroup.objects.values_list("pk", flat=True))
+    groups = scorecard_groups()
     score = GroupTransition.objects.filter(kind=GroupTransition.Kind.SCORE)
-    # Each lead's group at the start: the one its latest transition before then went to.
-    # A lead's transitions are written in order under its row lock, so its latest is its highest id.
-    latest = score.filter(occurred_at__lt=start).values("lead").annotate(last=Max("id")).values("last")
-    current: dict[int | None, int] = defaultdict(int)
-    for group, n in score.filter(pk__in=latest).values("to_group").annotate(n=Count("id")).values_list("to_group", "n"):
-        current[group] += n
-    current[None] = Lead.objects.filter(created_at__lt=start).count() - sum(
-        n for group, n in current.items() if group is not None
-    )
-    moves: dict[date, dict[int | None, int]] = defaultdict(lambda: defaultdict(int))
+    # Each lead's group on each scorecard at the start: the one its latest transition there
+    # before then went to. A lead's transitions are written in order under its row lock, so
+    # its latest is its highest id.
+    latest = score.filter(occurred_at__lt=start).values("lead", "scorecard").annotate(last=Max("id")).values("last")
+    current: dict[int | None, dict[int | None, int]] = {card: defaultdict(int) for card in groups}
+    card: int | None
+    placed = score.filter(pk__in=latest).values("scorecard", "to_group").annotate(n=Count("id"))
+    for card, group, n in placed.values_list("scorecard", "to_group", "n"):
+        if card in current:
+            current[card][group] += n
+    before = Lead.objects.filter(created_at__lt=start).count()
+    for by_group in current.values():
+        by_group[None] = before - sum(n for group, n in by_group.items() if group is not None)
+    moves: dict[date, dict[tuple[int | None, int | None], int]] = defaultdict(lambda: defaultdict(int))
     during = score.filter(occurred_at__gte=start, occurred_at__lt=end).annotate(day=TruncDate("occurred_at", tzinfo=tz))
-    for day, group, n in (
-        during.values("day", "from_group").annotate(n=Count("id")).values_list("day", "from_group", "n")
-    ):
-        moves[day][group] -= n
-    for day, group, n in during.values("day", "to_group").annotate(n=Count("id")).values_list("day", "to_group", "n"):
-        moves[day][group] += n
+    left = during.values("day", "scorecard", "from_group").annotate(n=Count("id"))
+    for day, card, group, n in left.values_list("day", "scorecard", "from_group", "n"):
+        moves[day][(card, group)] -= n
+    entered = during.values("day", "scorecard", "to_group").annotate(n=Count("id"))
+    for day, card, group, n in entered.values_list("day", "scorecard", "to_group", "n"):
+        moves[day][(card, group)] += n
     created = (
         Lead.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(day=TruncDate("created_at", tzinfo=tz))
@@ -70,26 +91,43 @@ def group_counts_count(*, first: date, last: date) -> Counts:
         .values_list("day", "n")
     )
     for created_on, n in created:
-        moves[created_on][None] += n  # a new lead is in no group until its first transition
-    counts: Counts = {}
+        for card in groups:
+            moves[created_on][(card, None)] += n  # a new lead is in no group until its first transition
+    counts: EveryCounts = {card: {} for card in groups}
     day = first
     while day <= last:
-        for key, moved in moves.get(day, {}).items():
-            current[key] += moved
-        # Never below 0: leads given a group without a transition (written by hand, say)
-        # would otherwise take "no group" negative.
-        counts[day] = {group: max(0, current.get(group, 0)) for group in [*groups, None]}
+        for (card, key), moved in moves.get(day, {}).items():
+            if card in current:
+                current[card][key] += moved
+        for card, card_groups in groups.items():
+            # Never below 0: leads given a group without a transition (written by hand, say)
+            # would otherwise take "no group" negative.
+            counts[card][day] = {group: max(0, current[card].get(group, 0)) for group in [*card_groups, None]}
         day += timedelta(days=1)
     return counts
 
 
+def group_counts_count(*, first: date, last: date, scorecard_id: int | None = None) -> Counts:
+    """:func:`group_counts_every` of one scorecard (None: the default one)."""
+    return group_counts_every(first=first, last=last).get(scorecard_id, {})
+
+
 @transaction.atomic
 def group_counts_snapshot(*, first: date, last: date) -> int:
-    """Count the days from ``first`` to ``last`` and keep them, rewriting only rows that
-    differ (a second run writes nothing). Returns how many rows were added or changed."""
-    counts = group_counts_count(first=first, last=last)
-    wanted = {(day, group): n for day, by_group in counts.items() for group, n in by_group.items()}
-    kept = {(row.day, row.group_id): row for row in DailyGroupCount.objects.filter(day__gte=first, day__lte=last)}
+    """Count the days from ``first`` to ``last`` for every scorecard and keep them,
+    rewriting only rows that differ (a second run writes nothing). Returns how many rows
+    were added or changed."""
+    every = group_counts_every(first=first, last=last)
+    wanted = {
+        (day, card, group): n
+        for card, counts in every.items()
+        for day, by_group in counts.items()
+        for group, n in by_group.items()
+    }
+    kept = {
+        (row.day, row.scorecard_id, row.group_id): row
+        for row in DailyGroupCount.objects.filter(day__gte=first, day__lte=last)
+    }
     stale = [row.pk for key, row in kept.items() if key not in wanted]
     changed = []
     for key, row in kept.items():
@@ -97,9 +135,9 @@ def group_counts_snapshot(*, first: date, last: date) -> int:
             row.leads = wanted[key]
             changed.append(row)
     new = [
-        DailyGroupCount(day=day, group_id=group, leads=n)
-        for (day, group), n in wanted.items()
-        if (day, group) not in kept
+        DailyGroupCount(day=day, scorecard_id=card, group_id=group, leads=n)
+        for (day, card, group), n in wanted.items()
+        if (day, card, group) not in kept
     ]
     if stale:
         DailyGroupCount.objects.filter(pk__in=stale).delete()
@@ -115,9 +153,13 @@ def group_counts_nightly(*, today: date | None = None) -> int:
     today = today or timezone.localdate()
     last = today - timedelta(days=1)
     window = today - timedelta(days=TREND_DAYS)
-    counted = set(
-        DailyGroupCount.objects.filter(day__gte=window, day__lte=last).values_list("day", flat=True).distinct()
-    )
+    # A day is counted once every scorecard has its rows (a scorecard added since is counted back too).
+    cards = {None, *Scorecard.objects.values_list("pk", flat=True)}
+    by_day: dict[date, set[int | None]] = defaultdict(set)
+    rows = DailyGroupCount.objects.filter(day__gte=window, day__lte=last, group__isnull=True)
+    for day, card in rows.values_list("day", "scorecard"):
+        by_day[day].add(card)
+    counted = {day for day, found in by_day.items() if cards <= found}
     first = next(
         (window + timedelta(days=i) for i in range(TREND_DAYS) if window + timedelta(days=i) not in counted), last
     )

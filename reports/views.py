@@ -9,6 +9,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import connection, transaction
@@ -93,33 +94,43 @@ def _csv(filename: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -
 
 @readers_only
 def overview(request: HttpRequest) -> HttpResponse:
-    """The page, or with ``?format=csv&section=KEY`` one section's table as CSV."""
+    """The page, or with ``?format=csv&section=KEY`` one section's table as CSV; with
+    ``scorecard=KEY`` the score sections are that scorecard's."""
     form = request.GET.get("format", "html")
+    if form not in ("html", "csv"):
+        return HttpResponseBadRequest(
+            f"format: '{form}' is not a format here (html or csv).", content_type="text/plain"
+        )
+    choices = Choices.load()
+    chosen, errors = filters_parse(request.GET, applies=("scorecard",), choices=choices)
+    scorecard = request.GET.get("scorecard", "").strip()
     if form == "csv":
+        if errors:
+            text = "".join(f"{name}: {message}\n" for name, message in errors.items())
+            return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
         key = request.GET.get("section", "")
-        found = sections.section(key) if key else None
+        found = sections.section(key, scorecard_id=chosen.scorecard_id, groups=chosen.groups) if key else None
         if found is None:
             return HttpResponseBadRequest(
                 f"section: '{key}' is not a section of the overview ({', '.join(sections.SECTION_KEYS)}).",
                 content_type="text/plain",
             )
-        return _csv(f"leadflow-overview-{found.key}", found.columns, found.rows)
-    if form != "html":
-        return HttpResponseBadRequest(
-            f"format: '{form}' is not a format here (html or csv).", content_type="text/plain"
-        )
+        name = f"leadflow-overview-{found.key}" + (f"-{scorecard}" if chosen.scorecard_id is not None else "")
+        return _csv(name, found.columns, found.rows)
     now = timezone.now()
-    found_all = sections.overview(now=now)
-    return render(
-        request,
-        "reports/overview.html",
-        {
-            "sections": {s.key: s for s in found_all},
-            "charts": {s.key: s.chart for s in found_all if s.chart},
-            "chart_words": chart_words(),
-            "now": now,
-        },
-    )
+    found_all = [] if errors else sections.overview(now=now, scorecard_id=chosen.scorecard_id, groups=chosen.groups)
+    context = {
+        "sections": {s.key: s for s in found_all},
+        "charts": {s.key: s.chart for s in found_all if s.chart},
+        "chart_words": chart_words(),
+        "now": now,
+        "choices": choices,
+        "given": {"scorecard": scorecard},
+        "errors": errors,
+        # The CSV links keep the scorecard chosen.
+        "csv_query": f"&scorecard={quote(scorecard)}" if chosen.scorecard_id is not None else "",
+    }
+    return render(request, "reports/overview.html", context, status=400 if errors else 200)
 
 
 @readers_only
