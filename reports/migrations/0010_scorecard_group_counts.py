@@ -7,6 +7,11 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def scorecards_forget(apps, schema_editor):  # type: ignore[no-untyped-def]
+    """Going back: the scorecards' rows go (the default scorecard's stay what they were)."""
+    apps.get_model("reports", "DailyGroupCount").objects.filter(scorecard__isnull=False).delete()
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("reports", "0009_score_and_mql_counts"),
@@ -46,4 +51,6 @@ class Migration(migrations.Migration):
                 name="daily_one_without_group_per_scorecard",
             ),
         ),
+        # Run first going back, before the column and its constraints go.
+        migrations.RunPython(migrations.RunPython.noop, scorecards_forget),
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -274,3 +275,24 @@ def test_a_scorecard_added_later_is_counted_back_by_the_next_night(leads: dict[s
     assert not DailyGroupCount.objects.filter(scorecard=games).exists()
     snapshots.group_counts_nightly(today=today)
     assert DailyGroupCount.objects.filter(scorecard=games, group__isnull=True).count() == TREND_DAYS
+
+
+@pytest.mark.migrations
+@pytest.mark.django_db(transaction=True)
+def test_the_scorecards_counts_go_back_and_forward_with_their_migration() -> None:
+    services.scoring_model_import(spec=model_file.load_text(TWO_LINES))
+    snapshots.group_counts_snapshot(first=date(2026, 11, 1), last=date(2026, 11, 2))
+    before, after = ("reports", "0009_score_and_mql_counts"), ("reports", "0010_scorecard_group_counts")
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate([before])
+        old = executor.loader.project_state([before]).apps.get_model("reports", "DailyGroupCount")
+        # The default scorecard's rows stay (Warm and no group, two days); the scorecards' go.
+        kept_back = old.objects.count()
+        executor = MigrationExecutor(connection)
+        executor.migrate([after])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert kept_back == 2 * 2
+    assert DailyGroupCount.objects.filter(scorecard__isnull=True).count() == 2 * 2
