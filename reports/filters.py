@@ -36,14 +36,30 @@ class Choices:
 
     @classmethod
     def load(cls) -> Choices:
-        scorecard_groups: dict[int, list[ScoreGroup]] = {}
-        for group in ScoreGroup.every_scorecard.filter(scorecard__isnull=False).order_by("min_score"):
-            assert group.scorecard_id is not None  # filtered on
-            scorecard_groups.setdefault(group.scorecard_id, []).append(group)
+        scorecards = cls.scorecards_load()
         return cls(
             teams=list(Team.objects.order_by("name").values_list("pk", "key", "name")),
             sequences=list(Sequence.objects.order_by("name").values_list("pk", "key", "name")),
-            groups=list(ScoreGroup.objects.order_by("min_score")),
+            groups=scorecards.groups,
+            scorecards=scorecards.scorecards,
+            scorecard_groups=scorecards.scorecard_groups,
+        )
+
+    @classmethod
+    def scorecards_load(cls) -> Choices:
+        """The scorecards and every live group, no teams or sequences (two queries): what a
+        page choosing only a scorecard needs."""
+        groups: list[ScoreGroup] = []
+        scorecard_groups: dict[int, list[ScoreGroup]] = {}
+        for group in ScoreGroup.every_scorecard.order_by("min_score"):
+            if group.scorecard_id is None:
+                groups.append(group)
+            else:
+                scorecard_groups.setdefault(group.scorecard_id, []).append(group)
+        return cls(
+            teams=[],
+            sequences=[],
+            groups=groups,
             scorecards=list(Scorecard.objects.order_by("key").values_list("pk", "key", "name")),
             scorecard_groups=scorecard_groups,
         )

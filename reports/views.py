@@ -101,7 +101,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(
             f"format: '{form}' is not a format here (html or csv).", content_type="text/plain"
         )
-    choices = Choices.load()
+    choices = Choices.scorecards_load()
     chosen, errors = filters_parse(request.GET, applies=("scorecard",), choices=choices)
     scorecard = request.GET.get("scorecard", "").strip()
     if form == "csv":
