@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import runpy
 import secrets
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from reports import replica
+from reports import origins, replica
+from reports.models import MqlTarget
 from reports.replica import ReportsReplicaRouter
 from reports.tables import REPORTS
 from scoring.models import Lead
@@ -152,19 +154,36 @@ def test_every_report_reads_from_the_replica(postgres: None, replica_on: None) -
 
 @pytest.mark.django_db(transaction=True, databases=BOTH)
 def test_a_write_during_a_report_goes_to_the_primary(postgres: None, replica_on: None) -> None:
-    overview_data()
+    MqlTarget.objects.create(month=date(2026, 11, 1), target=3)
     with (
         replica.reading(),
         CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as primary,
         CaptureQueriesContext(connections["reports"]) as replica_,
     ):
-        found = Lead.objects.get(first_name="Ada")
+        found = MqlTarget.objects.get(month=date(2026, 11, 1))
         assert found._state.db == "reports"
-        found.city = "London"
-        found.save(update_fields=["city"])
+        found.target = 5
+        found.save(update_fields=["target"])
     assert [q["sql"] for q in replica_.captured_queries if q["sql"].startswith("UPDATE")] == []
     assert [q["sql"] for q in primary.captured_queries if q["sql"].startswith("UPDATE")] != []
-    assert Lead.objects.using(DEFAULT_DB_ALIAS).get(pk=found.pk).city == "London"
+    assert MqlTarget.objects.using(DEFAULT_DB_ALIAS).get(pk=found.pk).target == 5
+
+
+@pytest.mark.django_db(transaction=True, databases=BOTH)
+def test_the_nightly_roll_up_is_written_on_the_primary_and_read_from_the_replica(
+    postgres: None, replica_on: None
+) -> None:
+    overview_data()
+    with CaptureQueriesContext(connections["reports"]) as during_rebuild:
+        origins.origins_rebuild()
+    assert during_rebuild.captured_queries == []
+    client = Client()
+    client.force_login(marketer(username="mia"))
+    primary, reports = read(client, "/reports/?format=csv&section=groups")
+    assert any('"reports_scorecount"' in sql for sql in reports)  # the kept counts, not every lead
+    assert not any('"reports_' in sql for sql in primary)
+    page = client.get("/reports/?format=csv&section=groups").content.decode()
+    assert "Nurture,40,2,40.0%" in page.replace("\r", "")
 
 
 @pytest.mark.django_db(transaction=True, databases=BOTH)
