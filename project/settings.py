@@ -177,6 +177,34 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # write lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
+# --- A read replica for the reports ------------------------------------------------
+# With LEADFLOW_REPORTS_DATABASE_URL (a replica of DATABASE_URL's database, e.g. a
+# PostgreSQL hot standby), the overview, the report pages, their CSV and the predictive
+# page read from it; everything that writes (scoring, the nightly roll-ups, any write a
+# report page makes) stays on DATABASE_URL. Unset, there is one database and nothing routes.
+LEADFLOW_REPORTS_DATABASE: str | None = None
+DATABASE_ROUTERS: list[str] = []
+_reports_url = env_str("LEADFLOW_REPORTS_DATABASE_URL", "")
+if _reports_url:
+    try:
+        _reports_database = dj_database_url.parse(_reports_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))
+    except ValueError as _error:  # the URL itself stays out of the message: it may hold a password
+        raise ImproperlyConfigured(
+            f"LEADFLOW_REPORTS_DATABASE_URL is not a database URL ({type(_error).__name__}): "
+            "give one such as postgres://user:password@replica-host:5432/leadflow"
+        ) from None
+    if _reports_database["ENGINE"] != DATABASES["default"]["ENGINE"] or not _reports_database.get("NAME"):
+        raise ImproperlyConfigured(
+            "LEADFLOW_REPORTS_DATABASE_URL must name a replica of DATABASE_URL's database: the same kind "
+            f"of database ({DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}) with a database name"
+        )
+    # A replica holds what the primary holds, so tests use the primary's test database
+    # through it rather than make one of their own; nothing is ever migrated on it.
+    _reports_database["TEST"] = {"MIRROR": "default"}
+    DATABASES["reports"] = _reports_database
+    LEADFLOW_REPORTS_DATABASE = "reports"
+    DATABASE_ROUTERS = ["reports.replica.ReportsReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, IntegerField, QuerySet, Value
 
-from reports import medians, origins
+from reports import medians, origins, replica
 from reports.models import FunnelCount, LeadOrigin
 from scoring.models import Lead, LifecycleStage, StageChange
 
@@ -42,7 +42,7 @@ class Figures:
 
 
 def _days_between(earlier: str, later: str) -> str:
-    if connection.vendor == "postgresql":
+    if connections[replica.alias()].vendor == "postgresql":
         return f"EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0"
     return f"(julianday({later}) - julianday({earlier}))"
 
@@ -82,7 +82,7 @@ def funnel_live() -> Figures:
     # the middle row, or the mean of the two middle rows, of the step's durations in
     # order), a row per step with a median, the counts repeated on each (one row with no
     # step when there is none).
-    with connection.cursor() as cursor:
+    with connections[replica.alias()].cursor() as cursor:
         cursor.execute(
             f"WITH p AS ({per_lead}), c AS (SELECT {counts} FROM p), d AS ({durations}),"  # noqa: S608
             " o AS (SELECT step, days, ROW_NUMBER() OVER (PARTITION BY step ORDER BY days) AS rn,"

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,6 +21,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from reports import overview as sections
+from reports import replica
 from reports.filters import ATTRIBUTIONS, NO_GROUP, Choices, filters_parse
 from reports.tables import BY_SLUG, REPORTS, Report
 from scoring.services import predictive as predictive_scoring
@@ -46,7 +47,8 @@ def chart_words() -> dict[str, str]:
 
 
 def report_settings(view: View) -> View:
-    """Run the view's queries in one transaction with PostgreSQL's JIT compiler off.
+    """Run the view's queries in one transaction (on the database reports read: the
+    replica when one is configured) with PostgreSQL's JIT compiler off.
 
     The reports' statements are large aggregates PostgreSQL's planner prices high enough to
     compile to machine code, which at a million leads costs more (hundreds of milliseconds
@@ -54,10 +56,11 @@ def report_settings(view: View) -> View:
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if connection.vendor != "postgresql":
+        reads = connections[replica.alias()]
+        if reads.vendor != "postgresql":
             return view(request, *args, **kwargs)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
+        with transaction.atomic(using=reads.alias):
+            with reads.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
             return view(request, *args, **kwargs)
 
@@ -65,9 +68,13 @@ def report_settings(view: View) -> View:
 
 
 def readers_only(view: View) -> View:
-    """Anonymous users go to the login page; signed-in users without the permission get 403."""
+    """Anonymous users go to the login page; signed-in users without the permission get 403.
+    The page itself reads from the reports' replica when one is configured (the sign-in
+    and permission checks before it read the primary, as every other page does)."""
     return login_required(
-        permission_required("reports.view_reports", raise_exception=True)(require_GET(report_settings(view)))
+        permission_required("reports.view_reports", raise_exception=True)(
+            require_GET(replica.reads_replica(report_settings(view)))
+        )
     )
 
 

@@ -38,3 +38,14 @@ if _worker.startswith("gw") and _broker.startswith("redis://") and os.environ.ge
     os.environ["LEADFLOW_TEST_REDIS_OF"] = _worker
 
 from project.settings import *  # noqa: E402, F403  (after the environment above is set)
+
+# The reports' replica (LEADFLOW_REPORTS_DATABASE_URL) on PostgreSQL: a second connection
+# to the test database, as a replica is a second server holding the same rows. Routing to
+# it stays off here: most tests run inside a transaction their own connection alone sees,
+# so a second connection would read an empty database. The tests about the replica
+# (tests/reports/test_replica.py) turn it on with their rows committed.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES.setdefault("reports", {**DATABASES["default"]})  # noqa: F405
+    DATABASES["reports"]["TEST"] = {"MIRROR": "default"}  # noqa: F405
+LEADFLOW_REPORTS_DATABASE = None
+DATABASE_ROUTERS = []

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 from django.db.models import DecimalField, Sum, Value
 from django.db.models.functions import Coalesce
 
-from reports import origins
+from reports import origins, replica
 from reports.filters import Filters
 from routing.models import Outcome
 from scoring.models import Campaign
@@ -58,16 +58,17 @@ def touches_by_campaign(filters: Filters, *, last: bool, outcomes: bool = True) 
     touched in the range, of the source filtered on; and (``outcomes``) how many of them
     reached MQL, SQL and won, with the revenue of their wins. Two queries, over each
     lead's origin (:mod:`reports.origins`) rather than over the interactions."""
+    reads = connections[replica.alias()]
     origins_sql, origins_params = origins.origins_now()
     key, moment = ("last_campaign", "last_campaign_at") if last else ("first_campaign", "first_campaign_at")
     where = [f"o.{key} IS NOT NULL", f"o.{key} <> ''"]
     where_params: list[Any] = []
     if since := filters.since():
         where.append(f"o.{moment} >= %s")
-        where_params.append(connection.ops.adapt_datetimefield_value(since))
+        where_params.append(reads.ops.adapt_datetimefield_value(since))
     if before := filters.before():
         where.append(f"o.{moment} < %s")
-        where_params.append(connection.ops.adapt_datetimefield_value(before))
+        where_params.append(reads.ops.adapt_datetimefield_value(before))
     if filters.source:
         # "<source>:" begins "<the lead's source>:" exactly when the lead's source is that
         # source or one of its kind ("form" is every "form:…").
@@ -92,7 +93,7 @@ def touches_by_campaign(filters: Filters, *, last: bool, outcomes: bool = True) 
         )
         joins = f" LEFT JOIN ({won_sql}) w ON w.lead_id = o.lead_id"
         joins_params = list(won_params)
-    with connection.cursor() as cursor:
+    with reads.cursor() as cursor:
         cursor.execute(
             f"SELECT o.{key}, COUNT(*), {figures} FROM ({origins_sql}) o{joins}"  # noqa: S608
             f" WHERE {' AND '.join(where)} GROUP BY o.{key}",

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, Q, Sum
 
-from reports import origins
+from reports import origins, replica
 from reports.filters import Filters
 from reports.models import LeadOrigin, RuleLiftCount
 from reports.queries.common import in_dates, with_source
@@ -58,7 +58,7 @@ def lift_counts_live(filters: Filters) -> LiftCounts:
     )
     pairs_sql, pairs_params = pairs.query.sql_with_params()
     won_sql, won_params = won_leads.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with connections[replica.alias()].cursor() as cursor:
         # "IN (won leads)" rather than a join: PostgreSQL hashes the won leads once,
         # whatever it guesses of how many leads the source filter keeps (a join planned
         # on a low guess compared every pair with every won lead).

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, DateField, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from reports import replica
 from reports.filters import Filters
 from reports.queries.common import (
     first_accepted_at,
@@ -83,7 +84,7 @@ def speed_to_lead(filters: Filters, *, now: datetime | None = None) -> list[Spee
     hand-offs entered in the range: each team's row, then its reps' by name."""
     now = now or timezone.now()
     items = handoffs(filters).annotate(accepted_at=first_accepted_at(), escalated=has_outcome(Outcome.Kind.ESCALATED))
-    if connection.vendor == "postgresql":
+    if connections[replica.alias()].vendor == "postgresql":
         counted = _speed_counted_in_sql(items, now=now)
     else:
         counted = _speed_counted_here(items, now=now)
@@ -100,10 +101,9 @@ def speed_to_lead(filters: Filters, *, now: datetime | None = None) -> list[Spee
 def _speed_counted_in_sql(items: QuerySet[QueueItem], *, now: datetime) -> dict[tuple[int, int | None], SpeedRow]:
     sql, params = items.values_list(*_SPEED_FACTS).query.sql_with_params()
     counted: dict[tuple[int, int | None], SpeedRow] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _SPEED_SQL.format(items=sql, team=connection.ops.quote_name(Team._meta.db_table)), [now, *params]
-        )
+    reads = connections[replica.alias()]
+    with reads.cursor() as cursor:
+        cursor.execute(_SPEED_SQL.format(items=sql, team=reads.ops.quote_name(Team._meta.db_table)), [now, *params])
         for team_id, owner_id, whole_team, *figures in cursor.fetchall():
             if not whole_team and owner_id is None:
                 continue  # the hand-offs nobody owns count in their team's row only
