@@ -230,18 +230,18 @@ def accounts_rollup(*, account_ids: Sequence[int], config: AccountSettings) -> d
 _ROLLUP_SQL: dict[pure.Rollup, str] = {
     pure.Rollup.SUM: (
         "SELECT account_id, sum(total_score)::int AS value FROM scoring_lead"
-        " WHERE account_id = ANY(%(ids)s::bigint[]) GROUP BY account_id"
+        " WHERE account_id = ANY(%(ids)b::bigint[]) GROUP BY account_id"
     ),
     pure.Rollup.MAX: (
         "SELECT account_id, max(total_score) AS value FROM scoring_lead"
-        " WHERE account_id = ANY(%(ids)s::bigint[]) GROUP BY account_id"
+        " WHERE account_id = ANY(%(ids)b::bigint[]) GROUP BY account_id"
     ),
     pure.Rollup.TOP_AVERAGE: (
         "SELECT account_id, (sign(sum(total_score))"
         " * ((2 * abs(sum(total_score)) + count(*)) / (2 * count(*))))::int AS value"
         " FROM (SELECT account_id, total_score, row_number() OVER (PARTITION BY account_id"
         " ORDER BY total_score DESC, id) AS rank FROM scoring_lead"
-        " WHERE account_id = ANY(%(ids)s::bigint[])) AS ranked"
+        " WHERE account_id = ANY(%(ids)b::bigint[])) AS ranked"
         " WHERE rank <= %(top_n)s GROUP BY account_id"
     ),
 }
@@ -251,14 +251,14 @@ _ROLLUP_SQL: dict[pure.Rollup, str] = {
 _MOVED_SQL = """
 SELECT a.id, coalesce(r.value, 0), a.lead_score, a.fit_score, a.group_id
 FROM scoring_account a LEFT JOIN ({rollup}) r ON r.account_id = a.id
-WHERE a.id = ANY(%(ids)s::bigint[]) AND a.lead_score <> coalesce(r.value, 0)
+WHERE a.id = ANY(%(ids)b::bigint[]) AND a.lead_score <> coalesce(r.value, 0)
 ORDER BY a.id
 """
 
 # One ledger row and the new lead score and group for each moved account, in one
 # statement (no round trip per table).
 _WRITE_SQL = """
-WITH v AS (SELECT * FROM unnest(%(ids)s::bigint[], %(targets)s::int[], %(deltas)s::int[], %(groups)s::bigint[])
+WITH v AS (SELECT * FROM unnest(%(ids)b::bigint[], %(targets)b::int[], %(deltas)b::int[], %(groups)b::bigint[])
            AS v (id, target, delta, group_id)),
      entries AS (INSERT INTO scoring_accountentry (account_id, dimension, delta, cause, note, created_at)
                  SELECT id, %(dimension)s, delta, %(cause)s, '', %(at)s FROM v)
@@ -392,7 +392,7 @@ WITH first AS (SELECT id, account_id FROM scoring_staleaccount ORDER BY id LIMIT
      others AS (SELECT id FROM scoring_staleaccount
                 WHERE account_id IN (SELECT account_id FROM first) FOR UPDATE SKIP LOCKED),
      gone AS (DELETE FROM scoring_staleaccount
-              WHERE id IN (SELECT id FROM first UNION SELECT id FROM others) RETURNING account_id),
+              WHERE id = ANY(ARRAY(SELECT id FROM first UNION SELECT id FROM others)) RETURNING account_id),
      locked AS (SELECT id FROM scoring_account WHERE id IN (SELECT account_id FROM gone)
                 ORDER BY id FOR NO KEY UPDATE)
 SELECT (SELECT count(*) FROM first), coalesce((SELECT array_agg(id ORDER BY id) FROM locked), '{}')
