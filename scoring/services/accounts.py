@@ -373,8 +373,9 @@ def accounts_refresh_pending(*, batch_size: int = 5000, at: datetime | None = No
                 return written
             if claimed >= batch_size and connection.vendor == "postgresql":
                 # A chunk is all or nothing and its queue rows come back with it: a chunk
-                # lost in a crash is swept again. Not waiting for its WAL to reach the
-                # disk is safe; the last chunk's commit waits, for every chunk before it.
+                # lost in a crash is swept again, so it need not wait for its WAL to reach
+                # the disk. Only full chunks skip the wait: the sweep's last one (fewer
+                # rows) commits normally, which flushes every chunk before it too.
                 bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
             written += _accounts_refresh_locked(
                 accounts, cause=AccountEntry.Cause.ROLLUP, at=at, config=config, bands=bands
