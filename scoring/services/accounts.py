@@ -33,7 +33,12 @@ from scoring.models import (
     StaleAccount,
 )
 from scoring.sentences import WORDS
-from scoring.services.account_groups import account_moves, account_transitions_record, accounts_regroup
+from scoring.services.account_groups import (
+    account_bands,
+    account_moves,
+    account_transitions_record,
+    accounts_regroup,
+)
 from scoring.services.background import enqueue
 
 
@@ -197,8 +202,12 @@ def _accounts_mark_stale_by_id(account_ids: Iterable[int]) -> None:
 def accounts_rollup(*, account_ids: Sequence[int], config: AccountSettings) -> dict[int, int]:
     """Each account's roll-up of its leads' total scores as ``config`` says (0 without
     leads), computed by the database: one query whatever the number of accounts."""
-    leads = Lead.objects.filter(bulk.ids_in("account_id", list(account_ids))).order_by()
     values: dict[int, int] = dict.fromkeys(account_ids, 0)
+    if connection.vendor == "postgresql":
+        sql = _ROLLUP_SQL[config.method]
+        values.update(bulk.pg_execute_named(sql, {"ids": list(account_ids), "top_n": config.top_n}))
+        return values
+    leads = Lead.objects.filter(bulk.ids_in("account_id", list(account_ids))).order_by()
     method = config.method
     if method is pure.Rollup.TOP_AVERAGE:
         ranked = leads.annotate(
@@ -215,6 +224,48 @@ def accounts_rollup(*, account_ids: Sequence[int], config: AccountSettings) -> d
     return values
 
 
+# Each account's roll-up (account_id, value) of the leads of the accounts %(ids)s, by
+# method, as :func:`scoring.accounts.rollup` computes it (the average of the best N
+# rounded to the nearest point, halves away from zero, as pure.rounded_average does).
+_ROLLUP_SQL: dict[pure.Rollup, str] = {
+    pure.Rollup.SUM: (
+        "SELECT account_id, sum(total_score)::int AS value FROM scoring_lead"
+        " WHERE account_id = ANY(%(ids)b::bigint[]) GROUP BY account_id"
+    ),
+    pure.Rollup.MAX: (
+        "SELECT account_id, max(total_score) AS value FROM scoring_lead"
+        " WHERE account_id = ANY(%(ids)b::bigint[]) GROUP BY account_id"
+    ),
+    pure.Rollup.TOP_AVERAGE: (
+        "SELECT account_id, (sign(sum(total_score))"
+        " * ((2 * abs(sum(total_score)) + count(*)) / (2 * count(*))))::int AS value"
+        " FROM (SELECT account_id, total_score, row_number() OVER (PARTITION BY account_id"
+        " ORDER BY total_score DESC, id) AS rank FROM scoring_lead"
+        " WHERE account_id = ANY(%(ids)b::bigint[])) AS ranked"
+        " WHERE rank <= %(top_n)s GROUP BY account_id"
+    ),
+}
+
+# The accounts %(ids)s (locked by the caller) whose lead score is not their roll-up, with
+# what the refresh needs of them, in id order: one statement, after the locks were taken.
+_MOVED_SQL = """
+SELECT a.id, coalesce(r.value, 0), a.lead_score, a.fit_score, a.group_id
+FROM scoring_account a LEFT JOIN ({rollup}) r ON r.account_id = a.id
+WHERE a.id = ANY(%(ids)b::bigint[]) AND a.lead_score <> coalesce(r.value, 0)
+ORDER BY a.id
+"""
+
+# One ledger row and the new lead score and group for each moved account, in one
+# statement (no round trip per table).
+_WRITE_SQL = """
+WITH v AS (SELECT * FROM unnest(%(ids)b::bigint[], %(targets)b::int[], %(deltas)b::int[], %(groups)b::bigint[])
+           AS v (id, target, delta, group_id)),
+     entries AS (INSERT INTO scoring_accountentry (account_id, dimension, delta, cause, note, created_at)
+                 SELECT id, %(dimension)s, delta, %(cause)s, '', %(at)s FROM v)
+UPDATE scoring_account a SET lead_score = v.target, group_id = v.group_id FROM v WHERE a.id = v.id
+"""
+
+
 @transaction.atomic(savepoint=False)
 def accounts_refresh(
     *, account_ids: Iterable[int], cause: str = AccountEntry.Cause.ROLLUP, at: datetime | None = None
@@ -225,80 +276,148 @@ def accounts_refresh(
     overlapping accounts wait, never deadlock) and reads the leads unlocked: whoever
     changes a lead's score queues its account again (:func:`accounts_mark_stale`).
     Returns the number of ledger rows written."""
-    at = at or timezone.now()
     ids = sorted(set(account_ids))
     if not ids:
         return 0
-    locked = (
+    locked = list(
         Account.objects.select_for_update(no_key=True)
         .filter(bulk.ids_in("pk", ids))
         .order_by("pk")
-        .values_list("pk", "lead_score", "fit_score", "group_id")
+        .values_list("pk", flat=True)
     )
-    current = {pk: (lead_score, fit, group) for pk, lead_score, fit, group in locked}
-    targets = accounts_rollup(account_ids=list(current), config=account_settings_get())
-    moved = [(pk, targets[pk]) for pk, (score, _, _) in current.items() if targets[pk] != score]
+    return _accounts_refresh_locked(locked, cause=cause, at=at or timezone.now(), config=account_settings_get())
+
+
+def _accounts_refresh_locked(
+    ids: Sequence[int],
+    *,
+    cause: str,
+    at: datetime,
+    config: AccountSettings,
+    bands: list[rules.Band] | None = None,
+) -> int:
+    """:func:`accounts_refresh` of accounts whose rows this transaction has locked.
+
+    Precondition: the locks were taken by an earlier statement than this function's, so
+    the leads it reads are at least as recent as those of whoever wrote the accounts last
+    (the last writer of an account never writes an older roll-up)."""
+    if not ids:
+        return 0
+    moved = _accounts_moved(ids, config=config)
     # The new group is worked out before writing: score and group in one UPDATE.
     regrouped, transitions = account_moves(
-        [(pk, current[pk][0] + current[pk][1], target + current[pk][1], current[pk][2]) for pk, target in moved],
+        [(pk, score + fit, target + fit, group) for pk, target, score, fit, group in moved],
         cause=cause,
         at=at,
+        bands=bands,
     )
     groups = dict(regrouped)
-    bulk.values_insert(
-        AccountEntry,
-        ["account", "dimension", "delta", "cause", "note", "created_at"],
-        [(pk, AccountEntry.Dimension.LEADS, target - current[pk][0], cause, "", at) for pk, target in moved],
-    )
-    bulk.values_update(
-        Account, ["lead_score", "group"], [(pk, target, groups.get(pk, current[pk][2])) for pk, target in moved]
-    )
+    rows = [(pk, target, target - score, groups.get(pk, group)) for pk, target, score, _, group in moved]
+    if connection.vendor == "postgresql":
+        if rows:
+            ids_, targets, deltas, new_groups = (list(column) for column in zip(*rows, strict=True))
+            bulk.pg_execute_named(
+                _WRITE_SQL,
+                {
+                    "ids": ids_,
+                    "targets": targets,
+                    "deltas": deltas,
+                    "groups": new_groups,
+                    "dimension": AccountEntry.Dimension.LEADS.value,
+                    "cause": str(cause),
+                    "at": at,
+                },
+            )
+    else:
+        bulk.values_insert(
+            AccountEntry,
+            ["account", "dimension", "delta", "cause", "note", "created_at"],
+            [(pk, AccountEntry.Dimension.LEADS, delta, cause, "", at) for pk, _, delta, _ in rows],
+        )
+        bulk.values_update(Account, ["lead_score", "group"], [(pk, target, group) for pk, target, _, group in rows])
     account_transitions_record(transitions)
-    return len(moved)
+    return len(rows)
 
 
-def accounts_refresh_pending(*, batch_size: int = 1000, at: datetime | None = None) -> int:
+def _accounts_moved(ids: Sequence[int], *, config: AccountSettings) -> list[tuple[int, int, int, int, int | None]]:
+    """(account id, its roll-up, lead score, fit score, group id) of the accounts ``ids``
+    whose lead score is not their roll-up, in id order."""
+    if connection.vendor == "postgresql":
+        sql = _MOVED_SQL.format(rollup=_ROLLUP_SQL[config.method])
+        return [
+            (pk, target, score, fit, group)
+            for pk, target, score, fit, group in bulk.pg_execute_named(sql, {"ids": list(ids), "top_n": config.top_n})
+        ]
+    current = (
+        Account.objects.filter(bulk.ids_in("pk", list(ids)))
+        .order_by("pk")
+        .values_list("pk", "lead_score", "fit_score", "group_id")
+    )
+    targets = accounts_rollup(account_ids=list(ids), config=config)
+    return [(pk, targets[pk], score, fit, group) for pk, score, fit, group in current if targets[pk] != score]
+
+
+def accounts_refresh_pending(*, batch_size: int = 5000, at: datetime | None = None) -> int:
     """Refresh the accounts queued by :func:`accounts_mark_stale`, batch by batch; many
     workers may run it at once (each claims its queue rows, skipping those another has).
     Returns the ledger rows written."""
+    at = at or timezone.now()
+    # Read once per sweep: a change of either recomputes every account (a worker's
+    # accounts_rescore) after it commits.
+    config, bands = account_settings_get(), account_bands()
     written = 0
     while True:
         with transaction.atomic():
             claimed, accounts = _stale_accounts_claim(batch_size)
             if not accounts:
                 return written
-            written += accounts_refresh(account_ids=accounts, at=at)
+            if claimed >= batch_size and connection.vendor == "postgresql":
+                # A chunk is all or nothing and its queue rows come back with it: a chunk
+                # lost in a crash is swept again, so it need not wait for its WAL to reach
+                # the disk. Only full chunks skip the wait: the sweep's last one (fewer
+                # rows) commits normally, which flushes every chunk before it too.
+                bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
+            written += _accounts_refresh_locked(
+                accounts, cause=AccountEntry.Cause.ROLLUP, at=at, config=config, bands=bands
+            )
         if claimed < batch_size:
             return written
+
+
+# Claims queue rows and locks their accounts, in one statement: the first %(limit)s rows no
+# other worker holds, every other row of the same accounts no other worker holds (a busy
+# account is queued by many scoring batches: refreshed once for all of them), deleted;
+# then their accounts locked in id order. Returns the first rows' count and the locked ids.
+_CLAIM_SQL = """
+WITH first AS (SELECT id, account_id FROM scoring_staleaccount ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+     others AS (SELECT id FROM scoring_staleaccount
+                WHERE account_id IN (SELECT account_id FROM first) FOR UPDATE SKIP LOCKED),
+     gone AS (DELETE FROM scoring_staleaccount
+              WHERE id = ANY(ARRAY(SELECT id FROM first UNION SELECT id FROM others)) RETURNING account_id),
+     locked AS (SELECT id FROM scoring_account WHERE id IN (SELECT account_id FROM gone)
+                ORDER BY id FOR NO KEY UPDATE)
+SELECT (SELECT count(*) FROM first), coalesce((SELECT array_agg(id ORDER BY id) FROM locked), '{}')
+"""
 
 
 def _stale_accounts_claim(batch_size: int) -> tuple[int, list[int]]:
     """Take the first ``batch_size`` queue rows no other worker holds, and every other
     row of the same accounts no other worker holds (a busy account is queued by many
-    scoring batches: refreshed once for all of them). Deletes them in the caller's
-    transaction, so a failed refresh leaves them queued. Returns (the first rows' count,
-    their accounts in id order).
+    scoring batches: refreshed once for all of them), and lock their accounts in id
+    order. Deletes the rows in the caller's transaction, so a failed refresh leaves them
+    queued. Returns (the first rows' count, their accounts in id order).
 
     Precondition: the refresh reads the leads after this (a later statement of the same
     transaction), so it sees every change whose queue row this took: those rows were
     committed before this statement began."""
-    table = StaleAccount._meta.db_table
     if connection.vendor == "postgresql":
-        first = [
-            account
-            for (account,) in bulk.pg_execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT %s"  # noqa: S608
-                " FOR UPDATE SKIP LOCKED) RETURNING account_id",
-                [batch_size],
-            )
-        ]
-        accounts = sorted(set(first))
-        _stale_accounts_forget(accounts)
-        return len(first), accounts
+        ((claimed, accounts),) = bulk.pg_execute_named(_CLAIM_SQL, {"limit": batch_size})
+        return claimed, list(accounts)
     rows = list(StaleAccount.objects.order_by("pk").values_list("pk", "account_id")[:batch_size])
     accounts = sorted({account for _, account in rows})
     _stale_accounts_forget(accounts)
-    return len(rows), accounts
+    locked = Account.objects.select_for_update(no_key=True).filter(pk__in=accounts).order_by("pk")
+    return len(rows), list(locked.values_list("pk", flat=True))
 
 
 def _stale_accounts_forget(account_ids: Sequence[int]) -> None:

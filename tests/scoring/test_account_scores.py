@@ -14,6 +14,7 @@ from scoring import accounts as pure
 from scoring import rules, services
 from scoring.models import Account, AccountEntry, AccountSettings, Lead, ScoreEntry, StaleAccount
 from scoring.services import accounts as account_services
+from tests.conftest import at_once
 from tests.factories import InteractionFactory, ScoringRuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -167,4 +168,26 @@ def test_the_nightly_recompute_leaves_the_sweep_nothing_for_the_accounts_it_reco
     assert not StaleAccount.objects.exists()
     assert services.accounts_refresh_pending() == 0
     assert Account.objects.get(pk=acme.pk).lead_score == 30
+    ledger_matches_cache()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_workers_sweeping_at_once_write_each_account_s_move_once(postgres: None) -> None:
+    """Three sweeps over one queue, in small chunks so that they meet on the same accounts:
+    each account moves by its leads' change once, whoever claimed its rows."""
+    set_rollup(pure.Rollup.SUM)
+    accounts = [account_with([n, 2 * n], domain=f"co{n}.example") for n in range(1, 31)]
+    StaleAccount.objects.all().delete()
+    AccountEntry.objects.all().delete()
+    Account.objects.update(lead_score=0)
+    # Each account queued by several scoring batches, in the order batches queue them.
+    StaleAccount.objects.bulk_create(StaleAccount(account=a) for _ in range(3) for a in accounts)
+
+    written = at_once(*[lambda: services.accounts_refresh_pending(batch_size=4)] * 3)
+
+    assert sum(written) == len(accounts)
+    assert not StaleAccount.objects.exists()
+    assert dict(Account.objects.values_list("pk", "lead_score")) == {a.pk: 3 * (n + 1) for n, a in enumerate(accounts)}
+    assert AccountEntry.objects.count() == len(accounts)
     ledger_matches_cache()
