@@ -265,6 +265,17 @@ def test_nurture_filters(history: History) -> None:
         "0",
     ]
     assert [row[3] for row in shown("nurture", source="form", sequence="welcome")] == ["3", "2", "1"]
+    # The source filter applies to the converted leads too: the two welcome leads won after
+    # their steps came in by a form; the long-term lead's win came before its step.
+    assert shown("nurture", source="form") == [
+        ["Long-term", "All steps", "", "1", "0", "0.0%", "0", "0.0%", "0", "0", "0"],
+        ["Long-term", "1", "Still there?", "1", "0", "0.0%", "0", "0.0%", "0", "0", "0"],
+        ["Welcome", "All steps", "", "3", "3", "100.0%", "2", "66.7%", "1", "0", "2"],
+        ["Welcome", "1", "Hello", "2", "2", "100.0%", "2", "100.0%", "1", "0", "2"],
+        ["Welcome", "2", "Offer", "1", "1", "100.0%", "0", "0.0%", "0", "0", "1"],
+    ]
+    assert [row[10] for row in shown("nurture", source="tracking")] == ["0"] * 5
+    assert [row[10] for row in shown("nurture", source="api")] == ["0"] * 5
 
 
 # --- Feedback loop -------------------------------------------------------------------
