@@ -274,9 +274,10 @@ def of_source_per_row(rows: QuerySet[M], source: str, *, lead_ref: str) -> Query
     live = origins_of(Lead.objects.filter(fresh_leads(mark))).filter(
         Q(source=source) | Q(source__startswith=f"{source}:")
     )
-    return rows.alias(kept_source_key=kept_source).filter(
+    matching: QuerySet[M] = rows.alias(kept_source_key=kept_source).filter(
         (Q(kept_source_key__startswith=f"{source}:") & ~fresh) | Q(**{f"{lead_ref}__in": live.values("pk")})
     )
+    return matching
 
 
 def origins_now() -> tuple[str, list[Any]]:
