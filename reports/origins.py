@@ -242,21 +242,6 @@ def from_source(source: str, *, lead_ref: str) -> Q:
     return Q(kept) | Q(**{f"{lead_ref}__in": live})
 
 
-def of_source(source: str, *, lead_ref: str) -> Q:
-    """Rows whose lead (``lead_ref``) came from ``source`` (as :func:`from_source` says), as
-    one set of leads rather than a look-up per row: the kept origins of the source and
-    the live ones of the leads the rebuild did not settle, read once. For reports of many
-    rows per lead (nurture's deliveries, every hand-off before its lead's first is left
-    out): a look-up per row read their origin once per row."""
-    mark = mark_read()
-    fresh = fresh_leads(mark, field="lead_id")
-    kept = LeadOrigin.objects.filter(Q(source=source) | Q(source__startswith=f"{source}:")).exclude(fresh)
-    live = origins_of(Lead.objects.filter(fresh_leads(mark))).filter(
-        Q(source=source) | Q(source__startswith=f"{source}:")
-    )
-    return Q(**{f"{lead_ref}__in": kept.order_by().values("lead_id").union(live.values("pk"), all=True)})
-
-
 def of_source_per_row(rows: QuerySet[M], source: str, *, lead_ref: str) -> QuerySet[M]:
     """Rows whose lead (``lead_ref``) came from ``source`` (as :func:`from_source` says), its
     kept origin read by its primary key for each row: for a report whose rows are a small

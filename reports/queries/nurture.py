@@ -12,7 +12,7 @@ from nurture.goals import ExitReason
 from nurture.models import Delivery, Step
 from reports import origins
 from reports.filters import Filters
-from reports.queries.common import in_dates
+from reports.queries.common import in_dates, with_source
 from routing.models import Outcome
 from scoring.models import Lead
 
@@ -46,8 +46,7 @@ def nurture_steps(filters: Filters) -> list[StepRow]:
         deliveries = deliveries.filter(step__sequence_id=filters.sequence_id)
         steps = steps.filter(sequence_id=filters.sequence_id)
     in_range = deliveries
-    if filters.source:
-        deliveries = origins.of_source_per_row(deliveries, filters.source, lead_ref="enrollment__lead_id")
+    deliveries = with_source(deliveries, lead_ref="enrollment__lead_id", filters=filters)
     sent = Q(status=Delivery.Status.SENT)
     # Counted by step and by the position the lead's enrollment ended at, rather than
     # against each step's own position in SQL: a join of every delivery to its step
