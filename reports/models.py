@@ -134,8 +134,13 @@ class LeadOrigin(models.Model):
         verbose_name = _("lead origin")
         verbose_name_plural = _("lead origins")
         indexes = [
-            models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"origin_{name}_idx")
-            for name in ("mql_after", "sql_after", "opportunity_after", "customer_after")
+            *(
+                models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"origin_{name}_idx")
+                for name in ("mql_after", "sql_after", "opportunity_after", "customer_after")
+            ),
+            # The source filter looks up each row's lead's source by its key: from the
+            # index alone on PostgreSQL (the rows are wide), a fraction of a read of the row.
+            models.Index(fields=["lead"], include=["source"], name="origin_lead_source_idx"),
         ]
 
     def __str__(self) -> str:

@@ -27,18 +27,19 @@ def has_outcome(*kinds: str) -> Exists:
     return Exists(Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=kinds))
 
 
-def with_source(rows: QuerySet[M], *, lead_ref: str, filters: Filters, as_set: bool = False) -> QuerySet[M]:
+def with_source(rows: QuerySet[M], *, lead_ref: str, filters: Filters, every_lead: bool = False) -> QuerySet[M]:
     """Only rows of leads from ``filters.source``: the source of the lead's first
     interaction (the door it came in by: ``form:<key>``, ``api:<key prefix>``,
     ``segment:<key prefix>``, ``tracking``…) is that source exactly, or any of its kind
     ("form" is every ``form:…``). Read from each lead's kept origin (:mod:`reports.origins`)
-    rather than from its interactions, row by row. ``as_set``: the leads of the source read
-    once, as a set, for many rows (:func:`reports.origins.of_source`)."""
+    rather than from its interactions: looked up by its key for each row (hand-offs,
+    outcomes, deliveries: a share of the leads), or, with ``every_lead`` (rows that are
+    leads, a cohort of most of them), the source's kept origins read once."""
     if not filters.source:
         return rows
-    if as_set:
-        return rows.filter(origins.of_source(filters.source, lead_ref=lead_ref))
-    return rows.filter(origins.from_source(filters.source, lead_ref=lead_ref))
+    if every_lead:
+        return rows.filter(origins.from_source(filters.source, lead_ref=lead_ref))
+    return origins.of_source_per_row(rows, filters.source, lead_ref=lead_ref)
 
 
 def in_dates(rows: QuerySet[M], *, field: str, filters: Filters) -> QuerySet[M]:
@@ -109,10 +110,9 @@ def group_bounds(filters: Filters) -> tuple[int | None, int | None]:
     return minimums[at], (minimums[at + 1] if at + 1 < len(minimums) else None)
 
 
-def handoffs(filters: Filters, *, first_only: bool = False, source_as_set: bool = False) -> QuerySet[QueueItem]:
+def handoffs(filters: Filters, *, first_only: bool = False) -> QuerySet[QueueItem]:
     """Queue items (hand-offs to sales) entered in the date range, of the team and the
-    source filtered on. ``first_only``: each lead's first hand-off only. ``source_as_set``:
-    the source's leads read once (:func:`with_source`)."""
+    source filtered on. ``first_only``: each lead's first hand-off only."""
     items = in_dates(QueueItem.objects.order_by(), field="entered_at", filters=filters)
     if filters.team_id is not None:
         items = items.filter(team_id=filters.team_id)
@@ -121,7 +121,7 @@ def handoffs(filters: Filters, *, first_only: bool = False, source_as_set: bool 
             Q(entered_at__lt=OuterRef("entered_at")) | Q(entered_at=OuterRef("entered_at"), pk__lt=OuterRef("pk"))
         )
         items = items.filter(~Exists(earlier))
-    return with_source(items, lead_ref="lead_id", filters=filters, as_set=source_as_set)
+    return with_source(items, lead_ref="lead_id", filters=filters)
 
 
 def first_accepted_at() -> Subquery:

@@ -22,9 +22,7 @@ class GroupRow:
 
 def _first_handoff_scores(filters: Filters) -> list[tuple[int, int, bool]]:
     """(fit, engagement, converted) of each lead at its first hand-off in the range."""
-    items = with_scores_at_handoff(handoffs(filters, first_only=True, source_as_set=True), filters).annotate(
-        converted=won()
-    )
+    items = with_scores_at_handoff(handoffs(filters, first_only=True), filters).annotate(converted=won())
     return list(items.values_list("fit_at", "engagement_at", "converted"))
 
 

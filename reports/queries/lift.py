@@ -42,7 +42,7 @@ class LiftCounts:
 def lift_counts_live(filters: Filters) -> LiftCounts:
     """The figures computed from the ledger and the outcomes, every lead read."""
     created = in_dates(Lead.objects.order_by(), field="created_at", filters=filters)
-    cohort = with_source(created, lead_ref="pk", filters=filters)
+    cohort = with_source(created, lead_ref="pk", filters=filters, every_lead=True)
     won_leads = Outcome.objects.filter(kind=Outcome.Kind.WON).order_by().values("lead_id")
     # "In the won leads" (hashed once) rather than a look-up of each lead's outcomes.
     totals = cohort.aggregate(leads=Count("pk"), converted=Count("pk", filter=Q(pk__in=won_leads)))

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, F, Q
 
 from nurture.goals import ExitReason
 from nurture.models import Delivery, Step
+from reports import origins
 from reports.filters import Filters
 from reports.queries.common import in_dates, with_source
 from routing.models import Outcome
+from scoring.models import Lead
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class StepRow:
     converted: int  # leads with a won outcome after the step was sent to them
 
 
+FIGURES = ("sent", "opened", "clicked", "unsubscribed", "bounced", "converted")
+
+
 def nurture_steps(filters: Filters) -> list[StepRow]:
     """Per sequence (by name): its totals, then each step in order, for the deliveries
     created in the range (of the sequence and source filtered on). Every step of the
@@ -40,38 +45,53 @@ def nurture_steps(filters: Filters) -> list[StepRow]:
     if filters.sequence_id is not None:
         deliveries = deliveries.filter(step__sequence_id=filters.sequence_id)
         steps = steps.filter(sequence_id=filters.sequence_id)
-    deliveries = with_source(deliveries, lead_ref="enrollment__lead_id", filters=filters, as_set=True)
-    converted_after = Exists(
-        Outcome.objects.filter(
-            lead_id=OuterRef("enrollment__lead_id"), kind=Outcome.Kind.WON, at__gte=OuterRef("sent_at")
-        )
-    )
+    in_range = deliveries
+    deliveries = with_source(deliveries, lead_ref="enrollment__lead_id", filters=filters)
     sent = Q(status=Delivery.Status.SENT)
-    per_step = {
-        row["step_id"]: row
-        for row in deliveries.annotate(converted_after=converted_after)
-        .values("step_id")
-        .annotate(
-            sent=Count("pk", filter=sent),
-            opened=Count("pk", filter=sent & Q(opens__gt=0)),
-            clicked=Count("pk", filter=sent & Q(clicks__gt=0)),
-            unsubscribed=Count(
-                "pk",
-                filter=Q(enrollment__exit_reason=ExitReason.UNSUBSCRIBED, enrollment__position=F("step__position")),
-            ),
-            bounced=Count("pk", filter=Q(status=Delivery.Status.BOUNCED)),
-            converted=Count("pk", filter=sent & Q(converted_after=True)),
+    # Counted by step and by the position the lead's enrollment ended at, rather than
+    # against each step's own position in SQL: a join of every delivery to its step
+    # (and an outcome look-up per delivery) cost more than the counts themselves.
+    per_step: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FIGURES, 0))
+    position_of = {step.pk: step.position for step in steps}
+    for row in deliveries.values("step_id", "enrollment__position").annotate(
+        sent=Count("pk", filter=sent),
+        opened=Count("pk", filter=sent & Q(opens__gt=0)),
+        clicked=Count("pk", filter=sent & Q(clicks__gt=0)),
+        unsubscribed=Count("pk", filter=Q(enrollment__exit_reason=ExitReason.UNSUBSCRIBED)),
+        bounced=Count("pk", filter=Q(status=Delivery.Status.BOUNCED)),
+    ):
+        counts = per_step[row["step_id"]]
+        for name in ("sent", "opened", "clicked", "bounced"):
+            counts[name] += row[name]
+        if row["enrollment__position"] == position_of.get(row["step_id"]):
+            counts["unsubscribed"] += row["unsubscribed"]
+    # Converted: a won outcome at or after the sending, found by joining the few won
+    # outcomes to the deliveries of their leads (a lead won twice counts once). The source
+    # filter is applied to those leads alone: filtering every delivery of the range by
+    # source again cost more than the rest of the report.
+    converted = (
+        in_range.filter(
+            sent,
+            enrollment__lead__outcomes__kind=Outcome.Kind.WON,
+            enrollment__lead__outcomes__at__gte=F("sent_at"),
         )
-    }
-    per_sequence = dict(
-        deliveries.filter(sent)
-        .annotate(converted_after=converted_after)
-        .filter(converted_after=True)
-        .values("step__sequence_id")
-        .annotate(leads=Count("enrollment__lead_id", distinct=True))
-        .values_list("step__sequence_id", "leads")
+        .values_list("step_id", "step__sequence_id", "enrollment__lead_id")
+        .annotate(n=Count("pk", distinct=True))
     )
-    figures = ("sent", "opened", "clicked", "unsubscribed", "bounced", "converted")
+    rows_converted = list(converted)
+    if filters.source:
+        leads = {lead for _, _, lead, _ in rows_converted}
+        of_source = set(
+            Lead.objects.filter(pk__in=leads)
+            .filter(origins.from_source(filters.source, lead_ref="pk"))
+            .values_list("pk", flat=True)
+        )
+        rows_converted = [row for row in rows_converted if row[2] in of_source]
+    leads_of: dict[int, set[int]] = defaultdict(set)
+    for step_id, sequence_id, lead, n in rows_converted:
+        per_step[step_id]["converted"] += n
+        leads_of[sequence_id].add(lead)
+    per_sequence = {sequence_id: len(leads) for sequence_id, leads in leads_of.items()}
     by_sequence: dict[int, list[Step]] = defaultdict(list)
     for step in steps:
         by_sequence[step.sequence_id].append(step)
@@ -83,11 +103,11 @@ def nurture_steps(filters: Filters) -> list[StepRow]:
                 sequence.name,
                 step.position,
                 step.subject_template,
-                *(per_step.get(step.pk, {}).get(name, 0) for name in figures),
+                *(per_step[step.pk][name] for name in FIGURES),
             )
             for step in sequence_steps
         ]
-        totals = {name: sum(getattr(row, name) for row in step_rows) for name in figures}
+        totals = {name: sum(getattr(row, name) for row in step_rows) for name in FIGURES}
         totals["converted"] = per_sequence.get(sequence.pk, 0)
         rows.append(StepRow(sequence.name, None, "", **totals))
         rows.extend(step_rows)

@@ -21,8 +21,16 @@ from django.urls import reverse
 from reports import queries
 from reports.filters import ALL_FILTERS, NO_GROUP, Choices, Filters, filters_parse
 from reports.tables import BY_SLUG, REPORTS
-from scoring.models import ScoreGroup
-from tests.reports.closed_loop_data import History, at, closed_loop_history, more_history, reader
+from scoring.models import Lead, ScoreGroup
+from tests.reports.closed_loop_data import (
+    History,
+    at,
+    came_from,
+    closed_loop_history,
+    more_history,
+    reader,
+    rebuilt,
+)
 from tests.routing.factories import RepFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -265,6 +273,33 @@ def test_nurture_filters(history: History) -> None:
         "0",
     ]
     assert [row[3] for row in shown("nurture", source="form", sequence="welcome")] == ["3", "2", "1"]
+    # The source filter applies to the converted leads too: the two welcome leads won after
+    # their steps came in by a form; the long-term lead's win came before its step.
+    assert shown("nurture", source="form") == [
+        ["Long-term", "All steps", "", "1", "0", "0.0%", "0", "0.0%", "0", "0", "0"],
+        ["Long-term", "1", "Still there?", "1", "0", "0.0%", "0", "0.0%", "0", "0", "0"],
+        ["Welcome", "All steps", "", "3", "3", "100.0%", "2", "66.7%", "1", "0", "2"],
+        ["Welcome", "1", "Hello", "2", "2", "100.0%", "2", "100.0%", "1", "0", "2"],
+        ["Welcome", "2", "Offer", "1", "1", "100.0%", "0", "0.0%", "0", "0", "1"],
+    ]
+    assert [row[10] for row in shown("nurture", source="tracking")] == ["0"] * 5
+    assert [row[10] for row in shown("nurture", source="api")] == ["0"] * 5
+
+
+def test_nurture_source_filter_reads_the_kept_origins_and_a_changed_lead_live(history: History) -> None:
+    sources = ("form", "tracking", "api")
+    live = {source: shown("nurture", source=source) for source in sources}
+    rebuilt()
+    assert {source: shown("nurture", source=source) for source in sources} == live
+    # An interaction arriving late, before any of L3's, makes L3 (welcomed, then won) a
+    # tracking lead: read live until the next rebuild, with its deliveries and its win.
+    came_from(Lead.objects.get(first_name="L3"), "tracking", at(10, 1))
+    moved = {source: shown("nurture", source=source) for source in sources}
+    assert moved != live
+    assert [row[10] for row in moved["form"] if row[1] == "All steps"] == ["0", "1"]
+    assert [row[10] for row in moved["tracking"] if row[1] == "All steps"] == ["0", "1"]
+    rebuilt()
+    assert {source: shown("nurture", source=source) for source in sources} == moved
 
 
 # --- Feedback loop -------------------------------------------------------------------
