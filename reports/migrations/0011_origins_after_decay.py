@@ -48,7 +48,7 @@ def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reports", "0009_score_and_mql_counts"),
+        ("reports", "0010_scorecard_group_counts"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

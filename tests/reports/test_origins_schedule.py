@@ -32,12 +32,12 @@ def migrate(target: list[tuple[str, str]]) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_upgrading_moves_the_old_time_and_keeps_an_edited_one():
     try:
-        migrate([("reports", "0009_score_and_mql_counts")])
+        migrate([("reports", "0010_scorecard_group_counts")])
         assert at(REBUILD) == (0, 40)
         migrate([("reports", "0011_origins_after_decay")])
         assert at(REBUILD) == (4, 0)
 
-        migrate([("reports", "0009_score_and_mql_counts")])
+        migrate([("reports", "0010_scorecard_group_counts")])
         assert at(REBUILD) == (0, 40)
         edited, _ = CrontabSchedule.objects.get_or_create(
             minute="15", hour="1", day_of_week="*", day_of_month="*", month_of_year="*"
