@@ -615,8 +615,13 @@ def score_interactions_in_order(
     changes: list[Change] = []
     for lead_id, new in new_by_lead.items():
         new_ids = {i.id for i in new}
+        # Only the rules of the types this lead's interactions have are tried (with several
+        # scorecards most rules are of other types), still in the rules' order.
+        types = {i.type for i in new}
         for rule in engagement_rules:
-            matching = [i for i in new if rule_matches_interaction(rule, i)]
+            if types.isdisjoint(rule.interaction_types):
+                continue
+            matching = [i for i in new if i.type in rule.interaction_types and rule_matches_interaction(rule, i)]
             if not matching:
                 continue
             past = history.get((lead_id, rule.id), ()) if rule.cap is not None else ()
