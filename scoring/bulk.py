@@ -106,11 +106,23 @@ def values_insert(model: type[Model], field_names: Sequence[str], rows: Sequence
         model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
         return
     quote = connection.ops.quote_name
+    columns = _columns(rows, len(fields))
+    # A column holding one value in every row (a batch's cause, time written, empty note…)
+    # goes as that value once: sending and converting it row by row was a large part of the
+    # statement's cost in Python. At least one column stays an array: it gives the rows.
+    same = [len(rows) > 1 and column.count(column[0]) == len(column) for column in columns]
+    if all(same):
+        same[0] = False
+    arrays = [i for i, constant in enumerate(same) if not constant]
+    names = ", ".join(f"c{i}" for i in arrays)
+    selected = ", ".join(f"%s::{f.db_type(connection)}" if same[i] else f"u.c{i}" for i, f in enumerate(fields))
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"SELECT * FROM unnest({_unnest(fields)})"
+        f"SELECT {selected} FROM unnest({_unnest([fields[i] for i in arrays])}) AS u ({names})"
     )
-    pg_execute(sql, _columns(rows, len(fields)))
+    # Placeholders in the order they appear: the constants of the select list, then the arrays.
+    params = [columns[i][0] for i, constant in enumerate(same) if constant] + [columns[i] for i in arrays]
+    pg_execute(sql, params)
 
 
 def values_upsert(

@@ -121,3 +121,29 @@ def test_an_upsert_inserts_new_rows_and_updates_existing_ones_with_their_json() 
         assert "ON CONFLICT" in statement
     got = {p.lead_id: (p.probability, p.reasons, p.above) for p in LeadPrediction.objects.all()}
     assert got == {kept.pk: (0.1, [], []), changed.pk: (0.7, reasons, [50]), new.pk: (0.9, [], [50, 80])}
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_an_insert_writes_every_row_whether_its_columns_vary_or_hold_one_value(count: int) -> None:
+    """A column holding one value in every row goes to PostgreSQL once; the rows written are
+    still every row given, with every value, also when no column varies (identical rows)."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    leads = LeadFactory.create_batch(count)
+    rows = [(lead.pk, "engagement", 3, "rule", now, None, None, "", None, now) for lead in leads]
+    same = [(leads[0].pk, "fit", 2, "manual", now, None, None, "by hand", None, now)] * count
+
+    with CaptureQueriesContext(connection) as queries:
+        bulk.values_insert(ScoreEntry, services.LEDGER_FIELDS, rows)
+        bulk.values_insert(ScoreEntry, services.LEDGER_FIELDS, same)
+
+    if connection.vendor == "postgresql":
+        assert len(queries) == 2
+    written = sorted(
+        ScoreEntry.objects.values_list("lead_id", "dimension", "delta", "cause", "occurred_at", "note")
+    )
+    assert written == sorted(
+        [(lead.pk, "engagement", 3, "rule", now, "") for lead in leads]
+        + [(leads[0].pk, "fit", 2, "manual", now, "by hand")] * count
+    )
