@@ -123,10 +123,11 @@ def _interactions_claim(
     SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
     """
     if connection.vendor == "postgresql":
+        # Binary rows: no timestamps or JSON to parse from text.
         if ids is None:
-            rows = bulk.pg_execute(_CLAIM_SQL, [now, batch_size])
+            rows = bulk.pg_fetch(_CLAIM_SQL, [now, batch_size])
         else:
-            rows = bulk.pg_execute(_CLAIM_IDS_SQL, [now, list(ids)])
+            rows = bulk.pg_fetch(_CLAIM_IDS_SQL, [now, list(ids)])
     else:
         waiting = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
         if ids is not None:
