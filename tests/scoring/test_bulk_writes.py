@@ -140,9 +140,7 @@ def test_an_insert_writes_every_row_whether_its_columns_vary_or_hold_one_value(c
 
     if connection.vendor == "postgresql":
         assert len(queries) == 2
-    written = sorted(
-        ScoreEntry.objects.values_list("lead_id", "dimension", "delta", "cause", "occurred_at", "note")
-    )
+    written = sorted(ScoreEntry.objects.values_list("lead_id", "dimension", "delta", "cause", "occurred_at", "note"))
     assert written == sorted(
         [(lead.pk, "engagement", 3, "rule", now, "") for lead in leads]
         + [(leads[0].pk, "fit", 2, "manual", now, "by hand")] * count
