@@ -36,14 +36,19 @@ CELLS = """table => Array.from(table.querySelectorAll("tr:not(.empty)")).map(
   row => Array.from(row.querySelectorAll("th, td")).map(cell => cell.textContent.trim()))"""
 
 
+def a_reports_reader(username: str) -> None:
+    """A marketer who reads the reports. A transactional test's flush took the migrations'
+    grants: Marketing is given its reports again."""
+    reading = Permission.objects.get(content_type__app_label="reports", codename="view_reports")
+    group("Marketing").permissions.add(reading)
+    marketer(username=username)
+
+
 def test_a_marketer_lands_on_the_overview_and_every_chart_is_drawn(
     browser: Browser, live_server: object, tmp_path: Path
 ) -> None:
     base = str(live_server)
-    # A transactional test's flush took the migrations' grants: give Marketing its reports again.
-    reading = Permission.objects.get(content_type__app_label="reports", codename="view_reports")
-    group("Marketing").permissions.add(reading)
-    marketer(username="mia")
+    a_reports_reader("mia")
     data = overview_data()
     MqlTarget.objects.create(month=data["today"].replace(day=1), target=3)
     page = browser.new_context().new_page()

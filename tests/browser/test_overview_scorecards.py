@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from django.contrib.auth.models import Permission
 
-from tests.browser.test_overview import BLANK, CELLS
+from tests.browser.test_overview import BLANK, CELLS, a_reports_reader
 from tests.reports.test_overview_scorecards import scored_leads
-from tests.routing.factories import PASSWORD, group, marketer
+from tests.routing.factories import PASSWORD
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -25,10 +24,7 @@ def test_a_marketer_chooses_a_scorecard_and_sees_its_groups(
     browser: Browser, live_server: object, tmp_path: Path
 ) -> None:
     base = str(live_server)
-    # A transactional test's flush took the migrations' grants: give Marketing its reports again.
-    reading = Permission.objects.get(content_type__app_label="reports", codename="view_reports")
-    group("Marketing").permissions.add(reading)
-    marketer(username="mia")
+    a_reports_reader("mia")
     scored_leads()
     page = browser.new_context().new_page()
     errors: list[str] = []

@@ -16,6 +16,7 @@ from scoring import model_file, services, setaside
 from scoring.models import GroupTransition, Lead, LeadScore, ScorecardEntry, SetAside, StaleAccount
 from scoring.services import decay as decay_service
 from tests.factories import InteractionFactory
+from tests.scoring.test_decay import FAIL_FOR_ONE
 
 # Three scorecards, one of each decaying kind, with groups close enough that a night's
 # decay crosses several of them, and hysteresis on the way down.
@@ -209,18 +210,6 @@ def test_the_default_scores_decay_queues_the_accounts_of_the_leads_it_moved(
     assert quiet.account_id is not None
 
 
-REFUSES_TO_DECAY = """
-CREATE FUNCTION test_lead_refuses() RETURNS trigger AS $$
-BEGIN
-    IF NEW.id = {lead_id} AND NEW.engagement_score <> OLD.engagement_score THEN
-        RAISE EXCEPTION 'lead % refuses to decay', NEW.id;
-    END IF;
-    RETURN NEW;
-END $$ LANGUAGE plpgsql;
-CREATE TRIGGER test_lead_refuses BEFORE UPDATE ON scoring_lead FOR EACH ROW EXECUTE FUNCTION test_lead_refuses();
-"""
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["sql", "python"])
 def test_a_lead_decay_set_aside_keeps_its_scorecard_scores_until_it_is_retried(
@@ -236,7 +225,7 @@ def test_a_lead_decay_set_aside_keeps_its_scorecard_scores_until_it_is_retried(
         visits(lead, "toys", 3, T0)
     services.interactions_score_pending(now=T0 + timedelta(hours=1))
     with connection.cursor() as cursor:
-        cursor.execute(REFUSES_TO_DECAY.format(lead_id=int(bad.pk)))
+        cursor.execute(FAIL_FOR_ONE.format(lead_id=int(bad.pk)))
 
     def toys() -> dict[int, int]:
         return dict(LeadScore.objects.filter(scorecard__key="toys").values_list("lead_id", "engagement_score"))
@@ -250,7 +239,7 @@ def test_a_lead_decay_set_aside_keeps_its_scorecard_scores_until_it_is_retried(
     assert not ScorecardEntry.objects.filter(lead=bad, cause="decay").exists()
 
     with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER test_lead_refuses ON scoring_lead")
+        cursor.execute("DROP TRIGGER test_decay_refuses ON scoring_lead")
     (retried,) = setaside.rows_retry(ids=[row.pk])
     assert retried.ok
     # Retried, it is decayed again by the next night: its toys score catches up to that night's goal.
