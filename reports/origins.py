@@ -324,23 +324,7 @@ def funnel_counted(sums: FunnelSums, reached: int, after: Sequence[timedelta | N
 def _funnel_write(sums: FunnelSums) -> int:
     """Make the kept funnel sums ``sums``, changing only rows that differ; the rows added,
     changed or removed."""
-    kept = {(row.step, row.hours): row for row in FunnelCount.objects.all()}
-    gone = [row.pk for key, row in kept.items() if not sums.get(key)]
-    new = [
-        FunnelCount(step=step, hours=hours, leads=n)
-        for (step, hours), n in sums.items()
-        if n and (step, hours) not in kept
-    ]
-    changed = []
-    for key, n in sums.items():
-        row = kept.get(key)
-        if row is not None and n and row.leads != n:
-            row.leads = n
-            changed.append(row)
-    FunnelCount.objects.filter(pk__in=gone).delete()
-    FunnelCount.objects.bulk_create(new, batch_size=5_000)
-    FunnelCount.objects.bulk_update(changed, ["leads"], batch_size=5_000)
-    return len(gone) + len(new) + len(changed)
+    return _kept_write(FunnelCount, ("step", "hours"), ("leads",), {key: (n,) for key, n in sums.items()})
 
 
 def lift_key(created_at: datetime | None, source: str) -> tuple[date, str] | None:
@@ -365,23 +349,9 @@ def lift_counted(sums: dict[tuple[date, str, int | None], list[int]], row: tuple
 def _lift_write(sums: dict[tuple[date, str, int | None], list[int]]) -> int:
     """Make the kept rule lift sums ``sums``, changing only rows that differ; the rows
     added, changed or removed."""
-    kept = {(row.day, row.source, row.rule_id): row for row in RuleLiftCount.objects.all()}
-    gone = [row.pk for key, row in kept.items() if key not in sums or sums[key][0] == 0]
-    new = [
-        RuleLiftCount(day=day, source=source, rule_id=rule, leads=leads, converted=converted)
-        for (day, source, rule), (leads, converted) in sums.items()
-        if leads and (day, source, rule) not in kept
-    ]
-    changed = []
-    for key, (leads, converted) in sums.items():
-        row = kept.get(key)
-        if row is not None and leads and (row.leads, row.converted) != (leads, converted):
-            row.leads, row.converted = leads, converted
-            changed.append(row)
-    RuleLiftCount.objects.filter(pk__in=gone).delete()
-    RuleLiftCount.objects.bulk_create(new, batch_size=5_000)
-    RuleLiftCount.objects.bulk_update(changed, ["leads", "converted"], batch_size=5_000)
-    return len(gone) + len(new) + len(changed)
+    return _kept_write(
+        RuleLiftCount, ("day", "source", "rule_id"), ("leads", "converted"), {k: tuple(v) for k, v in sums.items()}
+    )
 
 
 ScoreSums = dict[tuple[int | None, int, int], int]
@@ -396,39 +366,39 @@ def score_counted(sums: ScoreSums, key: tuple[Any, ...], sign: int = 1) -> None:
 
 def _scores_write(sums: ScoreSums) -> int:
     """Make the kept score counts ``sums``, changing only rows that differ."""
-    kept = {(row.group_id, row.fit_score, row.engagement_score): row for row in ScoreCount.objects.all()}
-    gone = [row.pk for key, row in kept.items() if not sums.get(key)]
-    new = [
-        ScoreCount(group_id=group, fit_score=fit, engagement_score=engagement, leads=n)
-        for (group, fit, engagement), n in sums.items()
-        if n and (group, fit, engagement) not in kept
-    ]
-    changed = []
-    for key, n in sums.items():
-        row = kept.get(key)
-        if row is not None and n and row.leads != n:
-            row.leads = n
-            changed.append(row)
-    ScoreCount.objects.filter(pk__in=gone).delete()
-    ScoreCount.objects.bulk_create(new, batch_size=5_000)
-    ScoreCount.objects.bulk_update(changed, ["leads"], batch_size=5_000)
-    return len(gone) + len(new) + len(changed)
+    return _kept_write(
+        ScoreCount, ("group_id", "fit_score", "engagement_score"), ("leads",), {key: (n,) for key, n in sums.items()}
+    )
 
 
 def _mqls_write(counts: dict[date, int]) -> int:
     """Make the kept MQLs per month ``counts``, changing only rows that differ."""
-    kept = {row.month: row for row in MqlMonthCount.objects.all()}
-    gone = [row.pk for month, row in kept.items() if not counts.get(month)]
-    new = [MqlMonthCount(month=month, leads=n) for month, n in counts.items() if n and month not in kept]
+    return _kept_write(MqlMonthCount, ("month",), ("leads",), {(month,): (n,) for month, n in counts.items()})
+
+
+def _kept_write(
+    model: type[Model], keys: tuple[str, ...], figures: tuple[str, ...], sums: dict[Any, tuple[int, ...]]
+) -> int:
+    """Make ``model``'s rows (one per value of its ``keys`` fields) hold ``sums`` in their
+    ``figures`` fields, changing only rows that differ: a key whose first figure is 0 (or
+    not in ``sums``) has no row. Returns the rows added, changed or removed."""
+    kept = {tuple(getattr(row, name) for name in keys): row for row in model._default_manager.all()}
+    gone = [row.pk for key, row in kept.items() if not sums.get(key, (0,))[0]]
+    new = [
+        model(**dict(zip(keys, key, strict=True)), **dict(zip(figures, values, strict=True)))
+        for key, values in sums.items()
+        if values[0] and key not in kept
+    ]
     changed = []
-    for month, n in counts.items():
-        row = kept.get(month)
-        if row is not None and n and row.leads != n:
-            row.leads = n
+    for key, values in sums.items():
+        row = kept.get(key)
+        if row is not None and values[0] and tuple(getattr(row, name) for name in figures) != values:
+            for name, value in zip(figures, values, strict=True):
+                setattr(row, name, value)
             changed.append(row)
-    MqlMonthCount.objects.filter(pk__in=gone).delete()
-    MqlMonthCount.objects.bulk_create(new)
-    MqlMonthCount.objects.bulk_update(changed, ["leads"])
+    model._default_manager.filter(pk__in=gone).delete()
+    model._default_manager.bulk_create(new, batch_size=5_000)
+    model._default_manager.bulk_update(changed, list(figures), batch_size=5_000)
     return len(gone) + len(new) + len(changed)
 
 
