@@ -320,11 +320,11 @@ class LeadScore(models.Model):
     class Meta:
         verbose_name = _("lead's scorecard score")
         verbose_name_plural = _("leads' scorecard scores")
+        # No index on the scores: scoring and decay change them on every write, and an index
+        # on them makes each such update write every index anew (no HOT update). No one reads a
+        # scorecard's leads in score order: the sales queue sorts its own leads' scores, read by
+        # (lead, scorecard); the reports count a scorecard's scores whole.
         constraints = [models.UniqueConstraint(fields=["lead", "scorecard"], name="leadscore_one_per_scorecard")]
-        indexes = [
-            # A scorecard's leads by score (the sales queue and the lists sorted by a scorecard).
-            models.Index(fields=["scorecard", "-total_score", "lead"], name="leadscore_scorecard_total_idx"),
-        ]
 
     def __str__(self) -> str:
         return f"lead {self.lead_id} on scorecard {self.scorecard_id}: {self.fit_score} + {self.engagement_score}"

@@ -166,6 +166,11 @@ class ScorecardEntry(LedgerFields):
                 name="sc_ledger_one_award_per_interaction_rule",
             ),
         ]
+        # Every scoring batch and decay run writes rows here, a row per scorecard: each index
+        # is paid on every row. Every reader of rows names their leads (the first index); no
+        # index by rule or by scorecard alone, which only deleting a rule or a scorecard would
+        # read (the RESTRICT check, made on publishing and discarding a draft, whose rows are
+        # never scored): that check reads the table once per delete instead.
         indexes = [
             # The sums by (lead, scorecard, dimension) and by (lead, rule) read from the index alone.
             models.Index(
@@ -173,11 +178,10 @@ class ScorecardEntry(LedgerFields):
                 include=["dimension", "delta", "interaction"],
                 name="sc_ledger_lead_rule_idx",
             ),
-            models.Index(fields=["rule"], condition=Q(rule__isnull=False), name="sc_ledger_rule_idx"),
+            # Erasing a lead and retention delete interactions: the RESTRICT check by interaction.
             models.Index(
                 fields=["interaction"], condition=Q(interaction__isnull=False), name="sc_ledger_interaction_idx"
             ),
-            models.Index(fields=["scorecard"], name="sc_ledger_scorecard_idx"),
             models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="sc_ledger_created_by_idx"),
         ]
 
