@@ -687,20 +687,55 @@ def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[i
     return [e.delta for e in entries]
 
 
+def _scorecards_decay_leads(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> list[int]:
+    """Decay every scorecard's scores of the leads with ids in [low, high) (call in a
+    transaction), by the set-based statement on PostgreSQL, else in Python; returns the deltas."""
+    if _decay_set_based():
+        return _scorecards_decay_range(passes, low, high)
+    deltas: list[int] = []
+    for card_id, work in passes:
+        ids = list(
+            LeadScore.objects.filter(
+                scorecard_id=card_id,
+                lead_id__gte=low,
+                lead_id__lt=high,
+                engagement_score__gt=work.policy.floor,
+                engagement_base_at__lt=work.quiet_since,
+            )
+            .exclude(lead_id__in=work.skip)
+            .order_by("lead_id")
+            .values_list("lead_id", flat=True)
+        )
+        if ids:
+            deltas += _scorecard_decay_chunk(work, card_id, ids)
+    return deltas
+
+
 def _decay_retry(ids: list[int]) -> dict[int, str]:
-    """Retry leads decay set aside: decayed now, each on its own, to today's goal."""
+    """Retry leads decay set aside: decayed now, each on its own, to today's goal, on the
+    default scorecard and on every other one (whose decay skipped them too)."""
     policy = _decay_policy()
-    if policy.kind is decay.Kind.NONE:
+    today = timezone.localdate()
+    work = _decay_pass(policy, today) if policy.kind is not decay.Kind.NONE else None
+    # The retried rows are resolved already: these passes skip only the leads still set aside.
+    passes = _scorecard_passes(today, at=None)
+    if work is None and not passes:
         return {pk: "no decay policy: nothing to do" for pk in ids}
-    work = _decay_pass(policy, timezone.localdate())
+
+    def process(part: list[int]) -> tuple[list[int], list[int]]:
+        low, high = part[0], part[-1] + 1
+        own = _leads_decay_range(work, low, high) if work is not None else []
+        return own, (_scorecards_decay_leads(passes, low, high) if passes else [])
+
     outcome: dict[int, str] = {}
     for pk in ids:
-        done = setaside.rows_isolate(
-            kind=SET_ASIDE_DECAY, rows=[(pk, pk)], process=lambda part: _leads_decay_range(work, part[0], part[-1] + 1)
-        )
+        done = setaside.rows_isolate(kind=SET_ASIDE_DECAY, rows=[(pk, pk)], process=process)
         if done.results:
-            points = sum(done.results[0])
-            outcome[pk] = f"decayed by {-points} points" if points else "nothing to decay today"
+            own, on_cards = done.results[0]
+            text = f"decayed by {-sum(own)} points" if own else "nothing to decay today"
+            if on_cards:
+                text += f"; on its other scorecards by {-sum(on_cards)} points"
+            outcome[pk] = text
     return outcome
 
 

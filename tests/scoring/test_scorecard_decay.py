@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.db.models import Q, Sum
+from django.utils import timezone
 
 from scoring import model_file, services, setaside
 from scoring.models import GroupTransition, Lead, LeadScore, ScorecardEntry, SetAside, StaleAccount
@@ -242,7 +243,58 @@ def test_a_lead_decay_set_aside_keeps_its_scorecard_scores_until_it_is_retried(
         cursor.execute("DROP TRIGGER test_decay_refuses ON scoring_lead")
     (retried,) = setaside.rows_retry(ids=[row.pk])
     assert retried.ok
-    # Retried, it is decayed again by the next night: its toys score catches up to that night's goal.
+    # Retried, its scorecard scores are decayed at once to today's goal, as its default score is
+    # (a month after the visits: the toys floor), and the next night moves them no further.
+    assert toys()[bad.pk] == 2
+    assert ScorecardEntry.objects.filter(lead=bad, cause="decay").count() == 1
     services.leads_decay(today=DAY0 + timedelta(days=7), now=night(7))
-    assert toys() == {good.pk: 18 - 3 * 5, bad.pk: 18 - 3 * 5}
+    assert toys() == {good.pk: 18 - 3 * 5, bad.pk: 2}
+    assert ScorecardEntry.objects.filter(lead=bad, cause="decay").count() == 1
     assert_ledgers_equal_cached_scores()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_a_retried_lead_gets_every_scorecards_decay_of_the_day_at_once(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A lead decay set aside and then retried ends the day where the same lead decayed on
+    time does, on every scorecard: not one night later on the scorecards other than the
+    default one."""
+    monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
+    services.scoring_model_import(spec=model_file.load_text(THREE_SCORECARDS))
+    today = timezone.localdate()
+    at = datetime.combine(today - timedelta(days=5), time(9), tzinfo=timezone.get_current_timezone())
+    bad, _ = services.lead_upsert(email="ana@acme.example")
+    good, _ = services.lead_upsert(email="bo@globex.example")
+    for lead in (bad, good):
+        for n in range(3):
+            InteractionFactory.create(lead=lead, type="form_submit", occurred_at=at + timedelta(minutes=n))
+        visits(lead, "toys", 3, at)
+        visits(lead, "books", 4, at)
+    services.interactions_score_pending(now=at + timedelta(hours=1))
+    with connection.cursor() as cursor:
+        cursor.execute(FAIL_FOR_ONE.format(lead_id=int(bad.pk)))
+    services.leads_decay(today=today)
+
+    def scores(lead: Lead) -> dict[str | None, int]:
+        lead.refresh_from_db()
+        on_cards = LeadScore.objects.filter(lead=lead).values_list("scorecard__key", "engagement_score")
+        return {None: lead.engagement_score, **dict(on_cards)}
+
+    # Five quiet days: the default score 15 -> 15 - 2 * 4, toys 18 -> 18 - 3 * 3, books 28 halved twice.
+    assert scores(good) == {None: 7, "toys": 9, "books": 7}
+    assert scores(bad) == {None: 15, "toys": 18, "books": 28}
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_decay_refuses ON scoring_lead")
+
+    (retried,) = setaside.rows_retry(ids=[SetAside.objects.get().pk])
+
+    assert retried.ok
+    assert scores(bad) == scores(good)
+    assert retried.result == "decayed by 8 points; on its other scorecards by 30 points"
+    assert_ledgers_equal_cached_scores()
+    # The night's run again, as the retry's is the same day's: nothing moves twice.
+    services.leads_decay(today=today)
+    assert scores(bad) == scores(good) == {None: 7, "toys": 9, "books": 7}
+    assert ScorecardEntry.objects.filter(lead=bad, cause="decay").count() == 2
