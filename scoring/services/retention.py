@@ -313,7 +313,8 @@ def retention_apply(*, now: datetime | None = None) -> RetentionResult:
             horizon,
             total.interactions + step.interactions,
             total.rollups + step.rollups,
-            total.entries + step.entries,
+            # Each month's count holds the opening balances the month before wrote: not counted twice.
+            total.entries + step.entries - total.openings,
             # An opening balance is merged into the next month's: the last month's are those left.
             step.openings,
             total.months + step.months,

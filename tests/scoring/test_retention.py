@@ -238,8 +238,11 @@ def test_caps_count_the_awards_retention_compacted(
     now, horizon, lead, rules = capped
     before = _score(lead)
     assert before == (0, 10 + 10 + 5 + 3 + 3)
+    old = ScoreEntry.objects.filter(occurred_at__lt=horizon).count()
 
-    services.retention_apply(now=now)
+    result = services.retention_apply(now=now)
+
+    assert (result.entries, result.openings) == (old, 1)
 
     assert not ScoreEntry.objects.filter(occurred_at__lt=horizon).exists()
     assert _score(lead) == before
