@@ -146,9 +146,9 @@ class InteractionFacts:
 
 @dataclass(frozen=True)
 class Award:
-    """Points a rule gave a lead for one interaction (a ledger row); or, with ``awards``
-    more than 1, several awards at once: those whose ledger rows retention compacted
-    (``interaction_id`` 0, ``points`` the sum of theirs taken as positive)."""
+    """Points a rule gave a lead for one interaction (a ledger row); or ``awards`` awards
+    whose ledger rows retention compacted (``interaction_id`` 0, ``points`` the sum of
+    theirs taken as positive), which count against caps as they did."""
 
     lead_id: int
     rule_id: int

@@ -17,7 +17,17 @@ from intake.events import events_check
 from intake.ingest import events_accept
 from scoring import partitions, services
 from scoring import rules as pure
-from scoring.models import AwardRollup, Interaction, InteractionKey, InteractionRollup, Lead, ScoreEntry
+from scoring.models import (
+    AwardRollup,
+    Interaction,
+    InteractionKey,
+    InteractionRollup,
+    Lead,
+    LeadScore,
+    Scorecard,
+    ScorecardEntry,
+    ScoreEntry,
+)
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, built_in_event_types
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +200,7 @@ def test_after_retention_caps_with_windows_and_idempotency_still_hold(
 def capped(settings: SettingsWrapper) -> tuple[datetime, datetime, Lead, dict[str, int]]:
     """A lead's awards of capped rules, most before the horizon (retention: 2 months):
     a rule once per lead, one of at most 15 points per lead, one once per 10 days whose
-    last award before the horizon is 2 days before it."""
+    last award before the horizon is 2 days before it, and a scorecard's rule once per lead."""
     built_in_event_types()
     settings.LEADFLOW_RETENTION_MONTHS = 2
     now = timezone.now()
@@ -200,6 +210,12 @@ def capped(settings: SettingsWrapper) -> tuple[datetime, datetime, Lead, dict[st
         "once": ScoringRuleFactory.create(points=10, interaction_types=["form_submit"], cap_count=1),
         "pages": ScoringRuleFactory.create(points=10, interaction_types=["page_view"], cap_points=15),
         "opens": ScoringRuleFactory.create(points=3, interaction_types=["email_open"], cap_count=1, cap_window_days=10),
+        "toys": ScoringRuleFactory.create(
+            points=10,
+            interaction_types=["download"],
+            cap_count=1,
+            scorecard=Scorecard.objects.create(key="toys", name="Toys"),
+        ),
     }
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -217,6 +233,8 @@ def capped(settings: SettingsWrapper) -> tuple[datetime, datetime, Lead, dict[st
         ("email_open", -2),  # 3
         ("email_open", 3),  # 0: 5 days after the last
         ("email_open", 20),  # 3
+        ("download", -80),  # 10 on toys
+        ("download", -30),  # 0: once per lead
     ):
         InteractionFactory.create(lead=lead, type=kind, occurred_at=horizon + timedelta(days=days, hours=1))
     services.interactions_score_pending()
@@ -226,6 +244,12 @@ def capped(settings: SettingsWrapper) -> tuple[datetime, datetime, Lead, dict[st
 def _score(lead: Lead) -> tuple[int, int]:
     lead.refresh_from_db()
     return lead.fit_score, lead.engagement_score
+
+
+def _toys(lead: Lead) -> tuple[int, int | None]:
+    """The lead's engagement on the scorecard toys, and its ledger's sum."""
+    score = LeadScore.objects.get(lead=lead, scorecard__key="toys").engagement_score
+    return score, ScorecardEntry.objects.filter(lead=lead).aggregate(total=Sum("delta"))["total"]
 
 
 def _rollups() -> dict[tuple[int, bool, datetime], tuple[int, int]]:
@@ -238,11 +262,11 @@ def test_caps_count_the_awards_retention_compacted(
     now, horizon, lead, rules = capped
     before = _score(lead)
     assert before == (0, 10 + 10 + 5 + 3 + 3)
-    old = ScoreEntry.objects.filter(occurred_at__lt=horizon).count()
+    old = sum(ledger.objects.filter(occurred_at__lt=horizon).count() for ledger in (ScoreEntry, ScorecardEntry))
 
     result = services.retention_apply(now=now)
 
-    assert (result.entries, result.openings) == (old, 1)
+    assert (result.entries, result.openings) == (old, 2)  # an opening balance on each scorecard
 
     assert not ScoreEntry.objects.filter(occurred_at__lt=horizon).exists()
     assert _score(lead) == before
@@ -252,6 +276,8 @@ def test_caps_count_the_awards_retention_compacted(
     assert rollups[(rules["pages"], True, horizon - timedelta(days=50, hours=-1))] == (2, 15)
     # The rule with a window keeps its last award before the horizon one by one: 10 days reach past it.
     assert rollups[(rules["opens"], False, horizon - timedelta(days=2, hours=-1))] == (1, 3)
+    assert rollups[(rules["toys"], True, horizon - timedelta(days=80, hours=-1))] == (1, 10)
+    assert _toys(lead) == (10, 10)
     # Rescore sees the awards before the horizon too: nothing changes.
     assert services.leads_rescore(lead_ids=[lead.pk]) == 0
     assert _score(lead) == before
@@ -263,10 +289,12 @@ def test_caps_count_the_awards_retention_compacted(
         ("page_view", now - timedelta(hours=1)),
         ("email_open", horizon + timedelta(days=5)),
         ("email_open", now - timedelta(hours=2)),
+        ("download", now - timedelta(hours=1)),
     ):
         InteractionFactory.create(lead=lead, type=kind, occurred_at=at)
     services.interactions_score_pending()
     assert _score(lead) == (0, before[1] + 3)
+    assert _toys(lead) == (10, 10)
     assert _ledger_equals_cache() == []
     assert services.leads_rescore(lead_ids=[lead.pk]) == 0
 
@@ -341,11 +369,12 @@ def test_catching_up_months_goes_a_month_at_a_time_and_a_stopped_run_is_finished
         (rules["pages"], True): (2, 15),
         (rules["opens"], True): (1, 3),
         (rules["opens"], False): (1, 3),
+        (rules["toys"], True): (1, 10),
     }
     assert Counter(InteractionRollup.objects.values_list("type", flat=True)) == Counter(
-        {"form_submit": 2, "page_view": 2, "email_open": 1}
+        {"form_submit": 2, "page_view": 2, "email_open": 1, "download": 2}
     )
-    assert sum(InteractionRollup.objects.values_list("count", flat=True)) == 6
+    assert sum(InteractionRollup.objects.values_list("count", flat=True)) == 8
     if connection.vendor == "postgresql":
         assert len(result.months) > len(partitions.PARTITIONED)  # several months of each table
         with connection.cursor() as cursor:
