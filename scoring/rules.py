@@ -146,13 +146,16 @@ class InteractionFacts:
 
 @dataclass(frozen=True)
 class Award:
-    """Points a rule gave a lead for one interaction (a ledger row)."""
+    """Points a rule gave a lead for one interaction (a ledger row); or ``awards`` awards
+    whose ledger rows retention compacted (``interaction_id`` 0, ``points`` the sum of
+    theirs taken as positive), which count against caps as they did."""
 
     lead_id: int
     rule_id: int
     interaction_id: int
     occurred_at: datetime
     points: int
+    awards: int = 1
 
 
 # --- words -------------------------------------------------------------------
@@ -493,7 +496,7 @@ def capped_points(rule: Rule, occurred_at: datetime, past: Sequence[Award]) -> i
         return rule.points
     window = cap.window
     relevant = past if window is None else [a for a in past if abs(a.occurred_at - occurred_at) < window]
-    if cap.count is not None and len(relevant) >= cap.count:
+    if cap.count is not None and sum(a.awards for a in relevant) >= cap.count:
         return 0
     if cap.points is None:
         return rule.points

@@ -39,6 +39,7 @@ from scoring.models.leads import (
     validate_time_zone,
 )
 from scoring.models.ledger import (
+    AwardRollup,
     DecayRun,
     GroupTransition,
     RescoreJob,
@@ -60,6 +61,7 @@ __all__ = [
     "AccountRuleCondition",
     "AccountSettings",
     "AccountTransition",
+    "AwardRollup",
     "Campaign",
     "DecayPolicy",
     "DecayRun",

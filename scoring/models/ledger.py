@@ -189,6 +189,41 @@ class ScorecardEntry(LedgerFields):
         return f"{self.delta:+d} {self.dimension} for lead {self.lead_id} on scorecard {self.scorecard_id}"
 
 
+class AwardRollup(models.Model):
+    """What a rule gave a lead for the interactions whose ledger rows retention compacted
+    (scoring.services.retention), kept for the rule's caps: the number of awards (those
+    whose net points are not 0) and the sum of their points, taken as positive.
+
+    ``whole`` rows hold all of them, one per (lead, rule), ``occurred_at`` the last one's
+    time: a cap with no window counts them. The others hold the awards of one moment
+    that are less than the rule's window before the horizon, where a cap with a window
+    can still see them; older ones are dropped."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="+", db_index=False)
+    # RESTRICT, as the ledger's: history keeps its rules.
+    rule = models.ForeignKey(
+        ScoringRule, verbose_name=_("rule"), on_delete=models.RESTRICT, related_name="+", db_index=False
+    )
+    whole = models.BooleanField(verbose_name=_("all of them"))
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    awards = models.PositiveIntegerField(verbose_name=_("awards"))
+    points = models.PositiveIntegerField(verbose_name=_("points"))
+
+    class Meta:
+        verbose_name = _("award roll-up")
+        verbose_name_plural = _("award roll-ups")
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "rule"], condition=Q(whole=True), name="award_rollup_whole"),
+            models.UniqueConstraint(
+                fields=["lead", "rule", "occurred_at"], condition=Q(whole=False), name="award_rollup_moment"
+            ),
+        ]
+        indexes = [models.Index(fields=["rule"], name="award_rollup_rule_idx")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}, rule {self.rule_id}: {self.awards} awards, {self.points} points"
+
+
 class GroupTransition(models.Model):
     """Something routing acts on happened to a lead: an outbox that routing consumes.
 

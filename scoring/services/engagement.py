@@ -6,7 +6,6 @@ cannot process is set aside (:mod:`scoring.setaside`) and the batch goes on."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
 from scoring.services.leads import leads_rescore_fit
 from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+from scoring.services.retention import award_rollups
 from scoring.timestamps import timestamp_in_range
 
 # What these batches set aside (scoring.setaside): an interaction the workers cannot
@@ -237,11 +237,12 @@ def _cap_history(
     """What capped rules gave these leads so far, by (lead, rule): the net points of
     each interaction (its award, revisions and rescores), those not 0. One query per
     ledger holding capped rules (the default one, the scorecards' one: ``card_of`` says
-    which rules are on a scorecard), read from its (lead, …, rule, occurred_at) index."""
+    which rules are on a scorecard), read from its (lead, …, rule, occurred_at) index;
+    and what they gave for the interactions whose rows retention compacted."""
     card_of = card_of or {}
     capped = [r.id for r in rules if r.cap is not None]
-    history: dict[tuple[int, int], list[pure.Award]] = defaultdict(list)
     lead_ids = list(lead_ids)
+    history = award_rollups(lead_ids=lead_ids, rules=rules)
     for ledger, ids in (
         (ScoreEntry, [pk for pk in capped if pk not in card_of]),
         (ScorecardEntry, [pk for pk in capped if pk in card_of]),

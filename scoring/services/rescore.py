@@ -32,7 +32,7 @@ from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit_locked
 from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_locked
 from scoring.services.model import leads_regroup_some
-from scoring.services.retention import history_horizon
+from scoring.services.retention import award_rollups, history_horizon
 
 # What a rescore job sets aside (scoring.setaside): a lead that cannot be rescored.
 SET_ASIDE_RESCORE = "rescore"
@@ -54,7 +54,8 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     given back (cause: decay). Returns the rows written.
 
     With retention on, it sees back to the horizon (:func:`history_horizon`): what is
-    older is in the opening balance, which it leaves as it is.
+    older is in the opening balance, which it leaves as it is, and its awards still
+    count against caps (:func:`award_rollups`).
     """
     at = at or timezone.now()
     seen = Q() if (horizon := history_horizon(now=at)) is None else Q(occurred_at__gte=horizon)
@@ -68,7 +69,8 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     facts = _scored_interactions(ids, rules, since=horizon)
     when = {f.id: f.occurred_at for f in facts}
     goal: dict[tuple[int, int, int | None], int] = defaultdict(int)
-    for award in pure.score_interactions(rules, facts, {}):
+    # The awards older than the horizon count against caps as they did (retention keeps them).
+    for award in pure.score_interactions(rules, facts, award_rollups(lead_ids=ids, rules=rules)):
         goal[(award.lead_id, award.rule_id, award.interaction_id)] += award.points
     # What each rule gave each interaction so far; rows without an interaction are
     # rescores of the time when they were written per rule: taken back to 0 too.

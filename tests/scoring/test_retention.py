@@ -17,7 +17,17 @@ from intake.events import events_check
 from intake.ingest import events_accept
 from scoring import partitions, services
 from scoring import rules as pure
-from scoring.models import Interaction, InteractionKey, InteractionRollup, Lead, ScoreEntry
+from scoring.models import (
+    AwardRollup,
+    Interaction,
+    InteractionKey,
+    InteractionRollup,
+    Lead,
+    LeadScore,
+    Scorecard,
+    ScorecardEntry,
+    ScoreEntry,
+)
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, built_in_event_types
 
 pytestmark = pytest.mark.django_db
@@ -184,3 +194,194 @@ def test_after_retention_caps_with_windows_and_idempotency_still_hold(
     after = Lead.objects.get(pk=lead.pk).engagement_score
     assert after - before == 2 * 2  # the cap: 2 opens a week (the last ones were 10 days ago)
     assert _ledger_equals_cache() == []
+
+
+@pytest.fixture
+def capped(settings: SettingsWrapper) -> tuple[datetime, datetime, Lead, dict[str, int]]:
+    """A lead's awards of capped rules, most before the horizon (retention: 2 months):
+    a rule once per lead, one of at most 15 points per lead, one once per 10 days whose
+    last award before the horizon is 2 days before it, and a scorecard's rule once per lead."""
+    built_in_event_types()
+    settings.LEADFLOW_RETENTION_MONTHS = 2
+    now = timezone.now()
+    horizon = services.history_horizon(now=now)
+    assert horizon is not None
+    rules = {
+        "once": ScoringRuleFactory.create(points=10, interaction_types=["form_submit"], cap_count=1),
+        "pages": ScoringRuleFactory.create(points=10, interaction_types=["page_view"], cap_points=15),
+        "opens": ScoringRuleFactory.create(points=3, interaction_types=["email_open"], cap_count=1, cap_window_days=10),
+        "toys": ScoringRuleFactory.create(
+            points=10,
+            interaction_types=["download"],
+            cap_count=1,
+            scorecard=Scorecard.objects.create(key="toys", name="Toys"),
+        ),
+    }
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for back in range(8):
+                month = partitions.month_add(partitions.month_of(now), -back)
+                for table in partitions.PARTITIONED:
+                    partitions.month_create(cursor, table, month)
+    lead = LeadFactory.create()
+    for kind, days in (
+        ("form_submit", -100),  # 10
+        ("form_submit", -40),  # 0: once per lead
+        ("page_view", -70),  # 10
+        ("page_view", -50),  # 5: 15 points per lead
+        ("page_view", -45),  # 0
+        ("email_open", -2),  # 3
+        ("email_open", 3),  # 0: 5 days after the last
+        ("email_open", 20),  # 3
+        ("download", -80),  # 10 on toys
+        ("download", -30),  # 0: once per lead
+    ):
+        InteractionFactory.create(lead=lead, type=kind, occurred_at=horizon + timedelta(days=days, hours=1))
+    services.interactions_score_pending()
+    return now, horizon, lead, {key: rule.pk for key, rule in rules.items()}
+
+
+def _score(lead: Lead) -> tuple[int, int]:
+    lead.refresh_from_db()
+    return lead.fit_score, lead.engagement_score
+
+
+def _toys(lead: Lead) -> tuple[int, int | None]:
+    """The lead's engagement on the scorecard toys, and its ledger's sum."""
+    score = LeadScore.objects.get(lead=lead, scorecard__key="toys").engagement_score
+    return score, ScorecardEntry.objects.filter(lead=lead).aggregate(total=Sum("delta"))["total"]
+
+
+def _rollups() -> dict[tuple[int, bool, datetime], tuple[int, int]]:
+    return {(r.rule_id, r.whole, r.occurred_at): (r.awards, r.points) for r in AwardRollup.objects.all()}
+
+
+def test_caps_count_the_awards_retention_compacted(
+    capped: tuple[datetime, datetime, Lead, dict[str, int]],
+) -> None:
+    now, horizon, lead, rules = capped
+    before = _score(lead)
+    assert before == (0, 10 + 10 + 5 + 3 + 3)
+    old = sum(ledger.objects.filter(occurred_at__lt=horizon).count() for ledger in (ScoreEntry, ScorecardEntry))
+
+    result = services.retention_apply(now=now)
+
+    assert (result.entries, result.openings) == (old, 2)  # an opening balance on each scorecard
+
+    assert not ScoreEntry.objects.filter(occurred_at__lt=horizon).exists()
+    assert _score(lead) == before
+    assert _ledger_equals_cache() == []
+    rollups = _rollups()
+    assert rollups[(rules["once"], True, horizon - timedelta(days=100, hours=-1))] == (1, 10)
+    assert rollups[(rules["pages"], True, horizon - timedelta(days=50, hours=-1))] == (2, 15)
+    # The rule with a window keeps its last award before the horizon one by one: 10 days reach past it.
+    assert rollups[(rules["opens"], False, horizon - timedelta(days=2, hours=-1))] == (1, 3)
+    assert rollups[(rules["toys"], True, horizon - timedelta(days=80, hours=-1))] == (1, 10)
+    assert _toys(lead) == (10, 10)
+    # Rescore sees the awards before the horizon too: nothing changes.
+    assert services.leads_rescore(lead_ids=[lead.pk]) == 0
+    assert _score(lead) == before
+
+    # New interactions: the rules capped for life give nothing more, nor does the window
+    # reaching back past the horizon; an open far from the others still counts.
+    for kind, at in (
+        ("form_submit", now - timedelta(hours=1)),
+        ("page_view", now - timedelta(hours=1)),
+        ("email_open", horizon + timedelta(days=5)),
+        ("email_open", now - timedelta(hours=2)),
+        ("download", now - timedelta(hours=1)),
+    ):
+        InteractionFactory.create(lead=lead, type=kind, occurred_at=at)
+    services.interactions_score_pending()
+    assert _score(lead) == (0, before[1] + 3)
+    assert _toys(lead) == (10, 10)
+    assert _ledger_equals_cache() == []
+    assert services.leads_rescore(lead_ids=[lead.pk]) == 0
+
+    # A second run changes nothing: the roll-ups are not counted twice.
+    services.retention_apply(now=now)
+    assert _rollups() == rollups
+    assert services.leads_rescore(lead_ids=[lead.pk]) == 0
+    assert _score(lead) == (0, before[1] + 3)
+
+
+def test_awards_kept_for_a_window_go_once_no_window_reaches_them(
+    capped: tuple[datetime, datetime, Lead, dict[str, int]],
+) -> None:
+    now, _, _, rules = capped
+    services.retention_apply(now=now)
+    assert AwardRollup.objects.filter(rule_id=rules["opens"], whole=False).count() == 1
+    # Two months later the horizon is past it by more than the window.
+    services.retention_apply(now=now + timedelta(days=62))
+    assert not AwardRollup.objects.filter(rule_id=rules["opens"], whole=False).exists()
+    # All of them still count for a cap with no window.
+    assert AwardRollup.objects.get(rule_id=rules["opens"], whole=True).awards == 2  # h-2 days, h+20 days
+    assert _ledger_equals_cache() == []
+
+
+def test_catching_up_months_goes_a_month_at_a_time_and_a_stopped_run_is_finished_by_the_next(
+    capped: tuple[datetime, datetime, Lead, dict[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scoring.services import retention
+
+    now, horizon, lead, rules = capped
+    before = _score(lead)
+    steps: list[datetime] = []
+    month_apply = retention._month_apply
+
+    def stop_after_the_first(before: datetime, **kwargs: object) -> retention.RetentionResult:
+        """A run that stops after the first month with ledger rows (earlier ones may be
+        empty partitions)."""
+        if steps:
+            raise RuntimeError("stopped")
+        result = month_apply(before, **kwargs)  # type: ignore[arg-type]
+        if result.entries:
+            steps.append(before)
+        return result
+
+    monkeypatch.setattr(retention, "_month_apply", stop_after_the_first)
+    with pytest.raises(RuntimeError, match="stopped"):
+        services.retention_apply(now=now)
+    # The first month is done and committed, the others wait; the invariant holds.
+    (first,) = steps
+    assert first <= horizon - timedelta(days=40)
+    assert not ScoreEntry.objects.filter(occurred_at__lt=first).exists()
+    assert not Interaction.objects.filter(occurred_at__lt=first).exists()
+    assert Interaction.objects.filter(occurred_at__lt=horizon).exists()
+    assert _score(lead) == before
+    assert _ledger_equals_cache() == []
+    assert AwardRollup.objects.get(rule_id=rules["once"], whole=True).awards == 1
+
+    monkeypatch.setattr(retention, "_month_apply", month_apply)
+    result = services.retention_apply(now=now)
+
+    assert not ScoreEntry.objects.filter(occurred_at__lt=horizon).exists()
+    assert not Interaction.objects.filter(occurred_at__lt=horizon).exists()
+    # One opening balance per lead and dimension, at the horizon: each month's merged into the next.
+    assert list(ScoreEntry.objects.filter(cause="opening").values_list("lead_id", "dimension", "occurred_at")) == [
+        (lead.pk, "engagement", horizon)
+    ]
+    assert _score(lead) == before
+    assert _ledger_equals_cache() == []
+    assert {(r.rule_id, r.whole): (r.awards, r.points) for r in AwardRollup.objects.all()} == {
+        (rules["once"], True): (1, 10),
+        (rules["pages"], True): (2, 15),
+        (rules["opens"], True): (1, 3),
+        (rules["opens"], False): (1, 3),
+        (rules["toys"], True): (1, 10),
+    }
+    assert Counter(InteractionRollup.objects.values_list("type", flat=True)) == Counter(
+        {"form_submit": 2, "page_view": 2, "email_open": 1, "download": 2}
+    )
+    assert sum(InteractionRollup.objects.values_list("count", flat=True)) == 8
+    if connection.vendor == "postgresql":
+        assert len(result.months) > len(partitions.PARTITIONED)  # several months of each table
+        with connection.cursor() as cursor:
+            for table in partitions.PARTITIONED:
+                assert min(partitions.months(cursor, table)) == partitions.month_of(horizon)
+    # Caps hold.
+    InteractionFactory.create(lead=lead, type="form_submit", occurred_at=now - timedelta(hours=1))
+    services.interactions_score_pending()
+    assert _score(lead) == before
+    assert services.leads_rescore(lead_ids=[lead.pk]) == 0
