@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scoring", "0040_account_rule_conditions"),
+        ("scoring", "0041_scorecard_writes_fewer_indexes"),
     ]
 
     operations = [
