@@ -5,14 +5,18 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from scoring import services
 from scoring.models import Lead, RescoreJob, ScoreEntry, ScoringRule
 from scoring.services import rescore
+from scoring.services.ledger import LeadState, leads_fit_locked
 from tests.factories import InteractionFactory, ScoringRuleFactory, fit_rule
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +82,54 @@ def test_rescore_equals_scoring_from_scratch_and_twice_changes_nothing(history: 
     rows = ScoreEntry.objects.count()
     services.leads_rescore(lead_ids=[lead.pk for lead in history])
     assert ScoreEntry.objects.count() == rows
+
+
+def test_a_rescore_with_nothing_to_change_writes_nothing(history: list[Lead]) -> None:
+    """Nothing changed since the leads were scored: no ledger row, no lead row, nothing else."""
+    with CaptureQueriesContext(connection) as queries:
+        assert services.leads_rescore(lead_ids=[lead.pk for lead in history]) == 0
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    assert writes == []
+    assert [scores(lead) for lead in history] == [(0, 2 + 4), (5, 3 + 4), (5, 4 + 4)]
+
+
+def test_a_rescore_after_retention_sees_back_to_the_horizon_only(history: list[Lead], settings: Any) -> None:
+    """What each rule gave so far is read from the horizon on, as the interactions are: an
+    award older than it is in the opening balance and stays as it is."""
+    settings.LEADFLOW_RETENTION_MONTHS = 1
+    at = T0 + timedelta(days=75)  # the horizon (December 1st) is after every interaction: nothing to see
+    ScoringRule.objects.filter(key="opens").update(points=3)
+    assert services.leads_rescore(lead_ids=[lead.pk for lead in history], at=at) == 0
+    assert [scores(lead) for lead in history] == [(0, 2 + 4), (5, 3 + 4), (5, 4 + 4)]
+
+
+@pytest.mark.services
+def test_fit_read_for_a_rescore_is_what_the_model_reads(postgres: None) -> None:
+    """On PostgreSQL a rescore reads its leads' fit fields as a row, not as model instances:
+    the same values for every kind of field (a Decimal revenue, attributes, the email's
+    domain, empty ones), and the same score columns."""
+    fit_rule(4, "annual_revenue", "gte", 1_000_000, key="big")
+    fit_rule(3, "attributes.plan", "equals", "Pro", key="pro")
+    fit_rule(2, "email_domain", "equals", "toys.example", key="toys")
+    full, _ = services.lead_upsert(
+        email="Ann@Toys.Example",
+        fields={"annual_revenue": "2500000.50", "company_size": 40, "title": "Buyer", "attributes": {"plan": "Pro"}},
+    )
+    empty = Lead.objects.create(external_id="no-email")
+    expected = {
+        lead.pk: (lead.rule_values(), LeadState.of(lead)) for lead in Lead.objects.filter(pk__in=[full.pk, empty.pk])
+    }
+
+    with transaction.atomic():
+        read = leads_fit_locked([empty.pk, full.pk, full.pk])
+
+    assert {pk: (lead.values, lead.state) for pk, lead in read.items()} == expected
+    assert list(read) == sorted(expected)
+    assert read[full.pk].values["annual_revenue"] == 2500000.5
+    assert scores(full) == (4 + 3 + 2, 0)
+    ScoringRule.objects.filter(key="big").update(points=6)
+    services.leads_rescore(lead_ids=[full.pk, empty.pk])
+    assert (scores(full), scores(empty)) == ((6 + 3 + 2, 0), (0, 0))
 
 
 def test_a_deactivated_rule_is_taken_back(history: list[Lead]) -> None:
