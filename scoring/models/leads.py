@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -275,15 +274,11 @@ class Lead(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
     def rule_values(self) -> dict[str, object]:
-        return self.values_for_rules({name: getattr(self, name) for name in self.FIT_FIELDS}, self.attributes)
-
-    @classmethod
-    def values_for_rules(cls, fields: dict[str, object], attributes: Mapping[str, object] | None) -> dict[str, object]:
-        """What fit rules read of a lead with these :attr:`FIT_FIELDS` values (a dict it
-        takes over) and attributes: of a model instance, or of a row a rescore read without one."""
-        if (revenue := fields.get("annual_revenue")) is not None:
-            fields["annual_revenue"] = float(revenue)  # type: ignore[arg-type]  # a Decimal
-        return pure.lead_values(fields, attributes or {})
+        fields: dict[str, object] = {}
+        for name in self.FIT_FIELDS:
+            value = getattr(self, name)
+            fields[name] = float(value) if name == "annual_revenue" and value is not None else value
+        return pure.lead_values(fields, self.attributes or {})
 
 
 class LeadScore(models.Model):

@@ -20,17 +20,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from scoring import bulk, lead_fields, selectors
+from scoring import lead_fields, selectors
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.ledger import (
-    FitLead,
     LeadState,
     LedgerRow,
     entries_apply,
     lead_states_lock,
-    leads_fit_locked,
+    leads_locked,
     stage_changes_record,
 )
 
@@ -46,16 +45,16 @@ def leads_rescore_fit(
     Writes one ledger row per rule whose contribution changes (rules that no
     longer apply are taken back to 0). Returns the number of rows written.
     """
-    written, _ = leads_rescore_fit_locked(leads=leads_fit_locked(lead_ids), at=at or timezone.now(), cause=cause)
+    written, _ = leads_rescore_fit_locked(leads=leads_locked(lead_ids, fit=True), at=at or timezone.now(), cause=cause)
     return written
 
 
 def leads_rescore_fit_locked(
-    *, leads: Mapping[int, FitLead], at: datetime, cause: str
+    *, leads: Mapping[int, Lead], at: datetime, cause: str
 ) -> tuple[int, dict[int, LeadState]]:
-    """:func:`leads_rescore_fit` of leads already locked and read (:func:`leads_fit_locked`):
-    the rows written, and every lead's score columns after them."""
-    states = {pk: lead.state for pk, lead in leads.items()}
+    """:func:`leads_rescore_fit` of leads already locked and read (with their fit fields and
+    score columns): the rows written, and every lead's score columns after them."""
+    states = {pk: LeadState.of(lead) for pk, lead in leads.items()}
     if not leads:
         return 0, states
     fit_rules = selectors.rules_pure(dimension=pure.Dimension.FIT)
@@ -64,7 +63,7 @@ def leads_rescore_fit_locked(
     fit_rules += card_rules
     current: dict[int, dict[int, int]] = defaultdict(dict)
     rows: list[QuerySet[Any, dict[str, Any]]] = [
-        ScoreEntry.objects.filter(bulk.ids_in("lead_id", list(leads)), dimension=pure.Dimension.FIT, rule__isnull=False)
+        ScoreEntry.objects.filter(lead_id__in=leads, dimension=pure.Dimension.FIT, rule__isnull=False)
         .values("lead_id", "rule_id")
         .annotate(points=Sum("delta"))
         .order_by()
@@ -74,10 +73,7 @@ def leads_rescore_fit_locked(
         cards = set(card_of.values())
         rows.append(
             ScorecardEntry.objects.filter(
-                bulk.ids_in("lead_id", list(leads)),
-                scorecard_id__in=cards,
-                dimension=pure.Dimension.FIT,
-                rule__isnull=False,
+                lead_id__in=leads, scorecard_id__in=cards, dimension=pure.Dimension.FIT, rule__isnull=False
             )
             .values("lead_id", "rule_id", "scorecard_id")
             .annotate(points=Sum("delta"))
@@ -90,11 +86,13 @@ def leads_rescore_fit_locked(
             if row.get("scorecard_id") is not None:
                 on_card[row["rule_id"]] = row["scorecard_id"]
     entries: list[LedgerRow] = []
-    for pk, lead in leads.items():
-        targets = pure.fit_targets(fit_rules, lead.values, at=at)
-        for rule_id, delta in pure.fit_deltas(targets, current[pk]).items():
+    for lead in leads.values():
+        targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
+        for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
             entries.append(
-                LedgerRow(pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id, scorecard_id=on_card.get(rule_id))
+                LedgerRow(
+                    lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id, scorecard_id=on_card.get(rule_id)
+                )
             )
     states.update(entries_apply(states=states, entries=entries, now=at))
     return len(entries), states

@@ -393,39 +393,6 @@ def leads_locked(lead_ids: Iterable[int], *, fit: bool = False) -> dict[int, Lea
     return {lead.pk: lead for lead in leads}
 
 
-class FitLead(NamedTuple):
-    """A lead locked to rescore its fit: what fit rules read of it, and its score columns."""
-
-    values: dict[str, object]
-    state: LeadState
-
-
-def leads_fit_locked(lead_ids: Iterable[int]) -> dict[int, FitLead]:
-    """:func:`leads_locked` with ``fit``, as what fit rules read and the score columns. On
-    PostgreSQL one statement read as binary values and no model instance per lead: building
-    those took a tenth of a rescore's time."""
-    ids = sorted(set(lead_ids))
-    if connection.vendor != "postgresql":
-        return {pk: FitLead(lead.rule_values(), LeadState.of(lead)) for pk, lead in leads_locked(ids, fit=True).items()}
-    fit = len(Lead.FIT_FIELDS)
-    columns = [_column(name) for name in (*Lead.FIT_FIELDS, *LEAD_STATE_FIELDS)]
-    rows = bulk.pg_fetch(
-        f"SELECT id, attributes, {', '.join(columns)} FROM scoring_lead"  # noqa: S608 (the model's columns)
-        " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
-        [ids],
-    )
-    return {
-        pk: FitLead(
-            Lead.values_for_rules(dict(zip(Lead.FIT_FIELDS, row[:fit], strict=True)), attributes), LeadState(*row[fit:])
-        )
-        for pk, attributes, *row in rows
-    }
-
-
-def _column(name: str) -> str:
-    return str(Lead._meta.get_field(name).column)  # type: ignore[union-attr]
-
-
 def leads_lock(*, lead_ids: Iterable[int]) -> None:
     """Take the row locks of :func:`leads_locked` (in id order) without reading the
     leads: for other apps' batches about to change many leads, so they and the

@@ -30,7 +30,7 @@ from scoring.models import (
 )
 from scoring.services.background import enqueue
 from scoring.services.leads import leads_rescore_fit_locked
-from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_fit_locked
+from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_locked
 from scoring.services.model import leads_regroup_some
 from scoring.services.retention import history_horizon
 
@@ -60,7 +60,7 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     seen = Q() if (horizon := history_horizon(now=at)) is None else Q(occurred_at__gte=horizon)
     ids = sorted(set(lead_ids))
     # Fit first, under the leads' locks; engagement goes on from the states it leaves.
-    written, states = leads_rescore_fit_locked(leads=leads_fit_locked(ids), at=at, cause=ScoreEntry.Cause.RESCORE)
+    written, states = leads_rescore_fit_locked(leads=leads_locked(ids, fit=True), at=at, cause=ScoreEntry.Cause.RESCORE)
     rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
     # The active scorecards' rules too, in the same pass (rule ids are unique across scorecards).
     card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.ENGAGEMENT)
@@ -72,7 +72,16 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
         goal[(award.lead_id, award.rule_id, award.interaction_id)] += award.points
     # What each rule gave each interaction so far; rows without an interaction are
     # rescores of the time when they were written per rule: taken back to 0 too.
-    so_far = _given_so_far(ids, since=horizon)
+    so_far: dict[tuple[int, int, int | None], int] = {
+        (lead_id, rule_id, interaction_id): points
+        for lead_id, rule_id, interaction_id, points in ScoreEntry.objects.filter(
+            seen, bulk.ids_in("lead_id", ids), dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
+        )
+        .values("lead_id", "rule_id", "interaction_id")
+        .annotate(points=Sum("delta"))
+        .order_by()
+        .values_list("lead_id", "rule_id", "interaction_id", "points")
+    }
     if card_of:
         # Of active scorecards only: a retired one keeps its scores as they were.
         so_far.update(
@@ -91,56 +100,25 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
                 .values_list("lead_id", "rule_id", "interaction_id", "points")
             }
         )
-    # Only what changes is sorted (most of a chunk's keys are as they were).
-    changed = [key for key in goal.keys() | so_far.keys() if goal.get(key, 0) != so_far.get(key, 0)]
     entries = [
         LedgerRow(
             lead_id,
             pure.Dimension.ENGAGEMENT,
-            goal.get(key, 0) - so_far.get(key, 0),
+            delta,
             ScoreEntry.Cause.RESCORE,
             when.get(interaction_id, at) if interaction_id is not None else at,
             rule_id=rule_id,
             interaction_id=interaction_id,
             scorecard_id=card_of.get(rule_id),
         )
-        for key in sorted(changed, key=_by_ids)
+        for key in sorted(goal.keys() | so_far.keys(), key=_by_ids)
+        if (delta := goal.get(key, 0) - so_far.get(key, 0))
         for lead_id, rule_id, interaction_id in [key]
     ]
     # The floor is the default scorecard's (a scorecard's decay is not given back yet).
     entries += _decay_given_back(states, [e for e in entries if e.scorecard_id is None], at=at)
     entries_apply(states=states, entries=entries)
     return written + len(entries)
-
-
-_GIVEN_SO_FAR_SQL = (
-    "SELECT lead_id, rule_id, interaction_id, sum(delta) FROM scoring_scoreentry"
-    " WHERE lead_id = ANY(%s::bigint[]) AND dimension = %s AND rule_id IS NOT NULL"
-)
-
-
-def _given_so_far(ids: list[int], *, since: datetime | None) -> dict[tuple[int, int, int | None], int]:
-    """What each engagement rule gave each of the leads' interactions so far (since ``since``,
-    the retention horizon; None: all), by (lead id, rule id, interaction id). On PostgreSQL
-    read as binary values: through the ORM, converting its rows took longer than the query."""
-    if connection.vendor == "postgresql":
-        sql = _GIVEN_SO_FAR_SQL
-        params: list[object] = [ids, pure.Dimension.ENGAGEMENT.value]
-        if since is not None:
-            sql, params = sql + " AND occurred_at >= %s", [*params, since]
-        rows = bulk.pg_fetch(sql + " GROUP BY lead_id, rule_id, interaction_id", params)
-    else:
-        seen = Q() if since is None else Q(occurred_at__gte=since)
-        rows = list(
-            ScoreEntry.objects.filter(
-                seen, bulk.ids_in("lead_id", ids), dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
-            )
-            .values("lead_id", "rule_id", "interaction_id")
-            .annotate(points=Sum("delta"))
-            .order_by()
-            .values_list("lead_id", "rule_id", "interaction_id", "points")
-        )
-    return {(lead_id, rule_id, interaction_id): points for lead_id, rule_id, interaction_id, points in rows}
 
 
 _SCORED_INTERACTIONS_SQL = (

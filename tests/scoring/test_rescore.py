@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 from scoring import services
 from scoring.models import Lead, RescoreJob, ScoreEntry, ScoringRule
 from scoring.services import rescore
-from scoring.services.ledger import LeadState, leads_fit_locked
 from tests.factories import InteractionFactory, ScoringRuleFactory, fit_rule
 
 pytestmark = pytest.mark.django_db
@@ -101,35 +100,6 @@ def test_a_rescore_after_retention_sees_back_to_the_horizon_only(history: list[L
     ScoringRule.objects.filter(key="opens").update(points=3)
     assert services.leads_rescore(lead_ids=[lead.pk for lead in history], at=at) == 0
     assert [scores(lead) for lead in history] == [(0, 2 + 4), (5, 3 + 4), (5, 4 + 4)]
-
-
-@pytest.mark.services
-def test_fit_read_for_a_rescore_is_what_the_model_reads(postgres: None) -> None:
-    """On PostgreSQL a rescore reads its leads' fit fields as a row, not as model instances:
-    the same values for every kind of field (a Decimal revenue, attributes, the email's
-    domain, empty ones), and the same score columns."""
-    fit_rule(4, "annual_revenue", "gte", 1_000_000, key="big")
-    fit_rule(3, "attributes.plan", "equals", "Pro", key="pro")
-    fit_rule(2, "email_domain", "equals", "toys.example", key="toys")
-    full, _ = services.lead_upsert(
-        email="Ann@Toys.Example",
-        fields={"annual_revenue": "2500000.50", "company_size": 40, "title": "Buyer", "attributes": {"plan": "Pro"}},
-    )
-    empty = Lead.objects.create(external_id="no-email")
-    expected = {
-        lead.pk: (lead.rule_values(), LeadState.of(lead)) for lead in Lead.objects.filter(pk__in=[full.pk, empty.pk])
-    }
-
-    with transaction.atomic():
-        read = leads_fit_locked([empty.pk, full.pk, full.pk])
-
-    assert {pk: (lead.values, lead.state) for pk, lead in read.items()} == expected
-    assert list(read) == sorted(expected)
-    assert read[full.pk].values["annual_revenue"] == 2500000.5
-    assert scores(full) == (4 + 3 + 2, 0)
-    ScoringRule.objects.filter(key="big").update(points=6)
-    services.leads_rescore(lead_ids=[full.pk, empty.pk])
-    assert (scores(full), scores(empty)) == ((6 + 3 + 2, 0), (0, 0))
 
 
 def test_a_deactivated_rule_is_taken_back(history: list[Lead]) -> None:
