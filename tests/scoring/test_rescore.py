@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from scoring import services
 from scoring.models import Lead, RescoreJob, ScoreEntry, ScoringRule
@@ -78,6 +81,25 @@ def test_rescore_equals_scoring_from_scratch_and_twice_changes_nothing(history: 
     rows = ScoreEntry.objects.count()
     services.leads_rescore(lead_ids=[lead.pk for lead in history])
     assert ScoreEntry.objects.count() == rows
+
+
+def test_a_rescore_with_nothing_to_change_writes_nothing(history: list[Lead]) -> None:
+    """Nothing changed since the leads were scored: no ledger row, no lead row, nothing else."""
+    with CaptureQueriesContext(connection) as queries:
+        assert services.leads_rescore(lead_ids=[lead.pk for lead in history]) == 0
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    assert writes == []
+    assert [scores(lead) for lead in history] == [(0, 2 + 4), (5, 3 + 4), (5, 4 + 4)]
+
+
+def test_a_rescore_after_retention_sees_back_to_the_horizon_only(history: list[Lead], settings: Any) -> None:
+    """What each rule gave so far is read from the horizon on, as the interactions are: an
+    award older than it is in the opening balance and stays as it is."""
+    settings.LEADFLOW_RETENTION_MONTHS = 1
+    at = T0 + timedelta(days=75)  # the horizon (December 1st) is after every interaction: nothing to see
+    ScoringRule.objects.filter(key="opens").update(points=3)
+    assert services.leads_rescore(lead_ids=[lead.pk for lead in history], at=at) == 0
+    assert [scores(lead) for lead in history] == [(0, 2 + 4), (5, 3 + 4), (5, 4 + 4)]
 
 
 def test_a_deactivated_rule_is_taken_back(history: list[Lead]) -> None:
