@@ -638,24 +638,29 @@ def _scorecards_decay_range(passes: Sequence[tuple[int, _DecayPass]], low: int, 
         return [row[0] for row in bulk.pg_execute_named(sql, params)]
 
 
+def _scorecard_quiet(card_id: int, work: _DecayPass) -> QuerySet[LeadScore, int]:
+    """The ids, in order, of the leads whose score on this scorecard has gone quiet above
+    the floor (those set aside left out): what its decay moves."""
+    return (
+        LeadScore.objects.filter(
+            scorecard_id=card_id,
+            engagement_score__gt=work.policy.floor,
+            engagement_base_at__lt=work.quiet_since,
+        )
+        .exclude(lead_id__in=work.skip)
+        .order_by("lead_id")
+        .values_list("lead_id", flat=True)
+    )
+
+
 def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chunk_size: int) -> list[int]:
     """:func:`_scorecards_decay` without PostgreSQL: a scorecard at a time, chunks of its
     quiet leads, the goals in Python."""
     deltas: list[int] = []
     for card_id, work in passes:
-        policy, last = work.policy, 0
+        last = 0
         while True:
-            ids = list(
-                LeadScore.objects.filter(
-                    scorecard_id=card_id,
-                    lead_id__gt=last,
-                    engagement_score__gt=policy.floor,
-                    engagement_base_at__lt=work.quiet_since,
-                )
-                .exclude(lead_id__in=work.skip)
-                .order_by("lead_id")
-                .values_list("lead_id", flat=True)[:chunk_size]
-            )
+            ids = list(_scorecard_quiet(card_id, work).filter(lead_id__gt=last)[:chunk_size])
             if not ids:
                 break
             with transaction.atomic():
@@ -694,18 +699,7 @@ def _scorecards_decay_leads(passes: Sequence[tuple[int, _DecayPass]], low: int, 
         return _scorecards_decay_range(passes, low, high)
     deltas: list[int] = []
     for card_id, work in passes:
-        ids = list(
-            LeadScore.objects.filter(
-                scorecard_id=card_id,
-                lead_id__gte=low,
-                lead_id__lt=high,
-                engagement_score__gt=work.policy.floor,
-                engagement_base_at__lt=work.quiet_since,
-            )
-            .exclude(lead_id__in=work.skip)
-            .order_by("lead_id")
-            .values_list("lead_id", flat=True)
-        )
+        ids = list(_scorecard_quiet(card_id, work).filter(lead_id__gte=low, lead_id__lt=high))
         if ids:
             deltas += _scorecard_decay_chunk(work, card_id, ids)
     return deltas
