@@ -144,7 +144,7 @@ def _awards_roll_up(
     cursor.execute(
         "INSERT INTO scoring_awardrollup (lead_id, rule_id, whole, occurred_at, awards, points)"  # noqa: S608
         f" SELECT lead_id, rule_id, %s, max(at), count(*), sum(abs(net)) FROM ({net}) a"
-        " WHERE 1 = 1 GROUP BY lead_id, rule_id"
+        " GROUP BY lead_id, rule_id"
         ' ON CONFLICT (lead_id, rule_id) WHERE "whole" DO UPDATE SET'
         " awards = scoring_awardrollup.awards + excluded.awards,"
         " points = scoring_awardrollup.points + excluded.points,"
@@ -161,7 +161,7 @@ def _awards_roll_up(
         cursor.execute(
             "INSERT INTO scoring_awardrollup (lead_id, rule_id, whole, occurred_at, awards, points)"  # noqa: S608
             f" SELECT lead_id, rule_id, %s, at, count(*), sum(abs(net)) FROM ({net}) a"
-            " WHERE 1 = 1 GROUP BY lead_id, rule_id, at"
+            " GROUP BY lead_id, rule_id, at"
             ' ON CONFLICT (lead_id, rule_id, occurred_at) WHERE NOT "whole" DO UPDATE SET'
             " awards = scoring_awardrollup.awards + excluded.awards,"
             " points = scoring_awardrollup.points + excluded.points",
