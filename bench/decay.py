@@ -471,11 +471,16 @@ class SessionCpu:
         return sum(self.seen.values())
 
 
+def database_copy(admin_url: str, source: str, target: str) -> None:
+    """Make ``target`` a fresh copy of ``source`` (no session may be open on ``source``)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+
+
 def keep_filled(admin_url: str, name: str, filled: str) -> None:
     """Keep a copy of the database just filled, for the next ``--only-rescore`` runs."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{filled}"')
-        conn.execute(f'CREATE DATABASE "{filled}" TEMPLATE "{name}"')
+    database_copy(admin_url, name, filled)
     print(f"   kept as {filled} for the next --only-rescore runs")
 
 
@@ -484,8 +489,7 @@ def copy_filled(admin_url: str, filled: str, name: str) -> bool:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [filled]).fetchone():
             return False
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{filled}"')
+    database_copy(admin_url, filled, name)
     return True
 
 
