@@ -324,7 +324,7 @@ def main() -> None:
         db.execute("CREATE TEMP TABLE before AS SELECT id, engagement_score, score_group_id FROM scoring_lead")
         serial, elapsed, peak_serial, output = decay("--jobs", "1")
         print(f"\n2. Nightly decay in one session: {serial:.1f} s of work ({elapsed:.1f} s with the process start)")
-        print(f"   ({output})  decay / raw UPDATE = {serial / raw:.2f}   peak RSS {peak_serial:.0f} MB")
+        print(f"   ({output})  decay / raw UPDATE = {serial / raw:.2f}   (target <= 1.5)   peak {peak_serial:.0f} MB")
         db.execute(
             "UPDATE scoring_lead l SET engagement_score = b.engagement_score, score_group_id = b.score_group_id"
             " FROM before b WHERE l.id = b.id AND l.engagement_score <> b.engagement_score"
@@ -342,7 +342,7 @@ def main() -> None:
             f"   with {jobs} sessions (LEADFLOW_DECAY_JOBS): {decay_seconds:.1f} s of work ({elapsed:.1f} s with start)"
         )
         print(
-            f"   ({output})  decay / raw UPDATE = {decay_seconds / raw:.2f}   (target <= 2)"
+            f"   ({output})  decay / raw UPDATE = {decay_seconds / raw:.2f}   (target <= 1.2)"
             f"   peak RSS {peak:.0f} MB (target < 300)"
         )
         again, _, output = run_measured([python, "manage.py", "scoring_decay", "--day", TODAY.isoformat()], env)

@@ -11,10 +11,11 @@ import fnmatch
 import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 from typing import Protocol
 
 from scoring import event_types, lead_fields
@@ -525,10 +526,13 @@ def score_interactions(
     awards: list[Award] = []
     for interaction in sorted(interactions, key=_in_order):
         for rule in by_type.get(interaction.type, ()):
-            if not rule_matches_interaction(rule, interaction):
+            # An engagement rule of its type: the rest of rule_matches_interaction.
+            if not (rule.in_force(interaction.occurred_at) and conditions_hold(rule, interaction.properties)):
                 continue
             key = (interaction.lead_id, rule.id)
-            past = awarded.setdefault(key, list(history.get(key, ())))
+            past = awarded.get(key)
+            if past is None:
+                past = awarded[key] = list(history.get(key, ()))
             points = capped_points(rule, interaction.occurred_at, past)
             if points == 0:
                 continue
@@ -546,8 +550,7 @@ def score_interactions(
 
 # Caps and windows are judged in the order things happened: by time, and among
 # interactions of the same moment by id (the order they were recorded in).
-def _in_order(interaction: InteractionFacts) -> tuple[datetime, int]:
-    return (interaction.occurred_at, interaction.id)
+_in_order: Callable[[InteractionFacts], tuple[datetime, int]] = attrgetter("occurred_at", "id")
 
 
 def _award_order(award: Award) -> tuple[datetime, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -274,11 +275,16 @@ class Lead(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
     def rule_values(self) -> dict[str, object]:
-        fields: dict[str, object] = {}
-        for name in self.FIT_FIELDS:
-            value = getattr(self, name)
-            fields[name] = float(value) if name == "annual_revenue" and value is not None else value
-        return pure.lead_values(fields, self.attributes or {})
+        return self.values_of({name: getattr(self, name) for name in self.FIT_FIELDS}, self.attributes)
+
+    @staticmethod
+    def values_of(fields: dict[str, object], attributes: Mapping[str, object] | None) -> dict[str, object]:
+        """What fit rules read of a lead whose ``FIT_FIELDS`` and attributes are these
+        (read without building the lead: a rescore reads them as rows)."""
+        revenue = fields.get("annual_revenue")
+        if revenue is not None:
+            fields["annual_revenue"] = float(revenue)  # type: ignore[arg-type]
+        return pure.lead_values(fields, attributes or {})
 
 
 class LeadScore(models.Model):

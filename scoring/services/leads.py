@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -25,11 +25,12 @@ from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.ledger import (
+    FitLead,
     LeadState,
     LedgerRow,
     entries_apply,
     lead_states_lock,
-    leads_locked,
+    leads_fit_locked,
     stage_changes_record,
 )
 
@@ -45,54 +46,68 @@ def leads_rescore_fit(
     Writes one ledger row per rule whose contribution changes (rules that no
     longer apply are taken back to 0). Returns the number of rows written.
     """
-    written, _ = leads_rescore_fit_locked(leads=leads_locked(lead_ids, fit=True), at=at or timezone.now(), cause=cause)
+    written, _ = leads_rescore_fit_locked(leads=leads_fit_locked(lead_ids), at=at or timezone.now(), cause=cause)
     return written
 
 
+class FitSums(NamedTuple):
+    """What each fit rule has given each lead so far (the ledger's sums, by lead then
+    rule), and the scorecard of every rule they hold that is on one."""
+
+    by_lead: dict[int, dict[int, int]]
+    card_of: dict[int, int]
+
+
+def fit_sums(*, lead_ids: Iterable[int], card_ids: Iterable[int]) -> FitSums:
+    """:class:`FitSums` of these leads, on the default scorecard and on ``card_ids`` (the
+    active ones: a retired scorecard keeps its scores as they were)."""
+    sums = FitSums(defaultdict(dict), {})
+    ids = list(lead_ids)
+    rows: list[QuerySet[Any, dict[str, Any]]] = [
+        ScoreEntry.objects.filter(lead_id__in=ids, dimension=pure.Dimension.FIT, rule__isnull=False)
+        .values("lead_id", "rule_id")
+        .annotate(points=Sum("delta"))
+        .order_by()
+    ]
+    if cards := set(card_ids):
+        rows.append(
+            ScorecardEntry.objects.filter(
+                lead_id__in=ids, scorecard_id__in=cards, dimension=pure.Dimension.FIT, rule__isnull=False
+            )
+            .values("lead_id", "rule_id", "scorecard_id")
+            .annotate(points=Sum("delta"))
+            .order_by()
+        )
+    for queryset in rows:
+        for row in queryset:
+            sums.by_lead[row["lead_id"]][row["rule_id"]] = row["points"]
+            if row.get("scorecard_id") is not None:
+                sums.card_of[row["rule_id"]] = row["scorecard_id"]
+    return sums
+
+
 def leads_rescore_fit_locked(
-    *, leads: Mapping[int, Lead], at: datetime, cause: str
+    *, leads: Mapping[int, FitLead], at: datetime, cause: str, sums: FitSums | None = None
 ) -> tuple[int, dict[int, LeadState]]:
-    """:func:`leads_rescore_fit` of leads already locked and read (with their fit fields and
-    score columns): the rows written, and every lead's score columns after them."""
-    states = {pk: LeadState.of(lead) for pk, lead in leads.items()}
+    """:func:`leads_rescore_fit` of leads already locked and read (:func:`leads_fit_locked`):
+    the rows written, and every lead's score columns after them. ``sums``: their
+    :func:`fit_sums`, when the caller read them already."""
+    states = {pk: lead.state for pk, lead in leads.items()}
     if not leads:
         return 0, states
     fit_rules = selectors.rules_pure(dimension=pure.Dimension.FIT)
     # The active scorecards' fit rules with the default's (rule ids are unique across them).
     card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.FIT)
     fit_rules += card_rules
-    current: dict[int, dict[int, int]] = defaultdict(dict)
-    rows: list[QuerySet[Any, dict[str, Any]]] = [
-        ScoreEntry.objects.filter(lead_id__in=leads, dimension=pure.Dimension.FIT, rule__isnull=False)
-        .values("lead_id", "rule_id")
-        .annotate(points=Sum("delta"))
-        .order_by()
-    ]
-    if card_of:
-        # Of active scorecards only: a retired one keeps its scores as they were.
-        cards = set(card_of.values())
-        rows.append(
-            ScorecardEntry.objects.filter(
-                lead_id__in=leads, scorecard_id__in=cards, dimension=pure.Dimension.FIT, rule__isnull=False
-            )
-            .values("lead_id", "rule_id", "scorecard_id")
-            .annotate(points=Sum("delta"))
-            .order_by()
-        )
-    on_card: dict[int, int] = dict(card_of)
-    for queryset in rows:
-        for row in queryset:
-            current[row["lead_id"]][row["rule_id"]] = row["points"]
-            if row.get("scorecard_id") is not None:
-                on_card[row["rule_id"]] = row["scorecard_id"]
+    if sums is None:
+        sums = fit_sums(lead_ids=leads, card_ids=card_of.values())
+    on_card = {**card_of, **sums.card_of}
     entries: list[LedgerRow] = []
-    for lead in leads.values():
-        targets = pure.fit_targets(fit_rules, lead.rule_values(), at=at)
-        for rule_id, delta in pure.fit_deltas(targets, current[lead.pk]).items():
+    for pk, lead in leads.items():
+        targets = pure.fit_targets(fit_rules, lead.values, at=at)
+        for rule_id, delta in pure.fit_deltas(targets, sums.by_lead.get(pk, {})).items():
             entries.append(
-                LedgerRow(
-                    lead.pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id, scorecard_id=on_card.get(rule_id)
-                )
+                LedgerRow(pk, pure.Dimension.FIT, delta, cause, at, rule_id=rule_id, scorecard_id=on_card.get(rule_id))
             )
     states.update(entries_apply(states=states, entries=entries, now=at))
     return len(entries), states

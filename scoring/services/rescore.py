@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -29,8 +30,8 @@ from scoring.models import (
     ScoreGroup,
 )
 from scoring.services.background import enqueue
-from scoring.services.leads import leads_rescore_fit_locked
-from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_locked
+from scoring.services.leads import FitSums, fit_sums, leads_rescore_fit_locked
+from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_fit_locked
 from scoring.services.model import leads_regroup_some
 from scoring.services.retention import award_rollups, history_horizon
 
@@ -58,50 +59,23 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     count against caps (:func:`award_rollups`).
     """
     at = at or timezone.now()
-    seen = Q() if (horizon := history_horizon(now=at)) is None else Q(occurred_at__gte=horizon)
+    horizon = history_horizon(now=at)
     ids = sorted(set(lead_ids))
-    # Fit first, under the leads' locks; engagement goes on from the states it leaves.
-    written, states = leads_rescore_fit_locked(leads=leads_locked(ids, fit=True), at=at, cause=ScoreEntry.Cause.RESCORE)
+    leads = leads_fit_locked(ids)
     rules = selectors.rules_pure(dimension=pure.Dimension.ENGAGEMENT)
     # The active scorecards' rules too, in the same pass (rule ids are unique across scorecards).
     card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.ENGAGEMENT)
     rules += card_rules
+    fit_cards = set(selectors.scorecard_rules_pure(dimension=pure.Dimension.FIT)[1].values())
+    fit, so_far = _ledger_sums(ids, fit_cards=fit_cards, cards=set(card_of.values()), since=horizon)
+    # Fit first, under the leads' locks; engagement goes on from the states it leaves.
+    written, states = leads_rescore_fit_locked(leads=leads, at=at, cause=ScoreEntry.Cause.RESCORE, sums=fit)
     facts = _scored_interactions(ids, rules, since=horizon)
     when = {f.id: f.occurred_at for f in facts}
     goal: dict[tuple[int, int, int | None], int] = defaultdict(int)
     # The awards older than the horizon count against caps as they did (retention keeps them).
     for award in pure.score_interactions(rules, facts, award_rollups(lead_ids=ids, rules=rules)):
         goal[(award.lead_id, award.rule_id, award.interaction_id)] += award.points
-    # What each rule gave each interaction so far; rows without an interaction are
-    # rescores of the time when they were written per rule: taken back to 0 too.
-    so_far: dict[tuple[int, int, int | None], int] = {
-        (lead_id, rule_id, interaction_id): points
-        for lead_id, rule_id, interaction_id, points in ScoreEntry.objects.filter(
-            seen, bulk.ids_in("lead_id", ids), dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
-        )
-        .values("lead_id", "rule_id", "interaction_id")
-        .annotate(points=Sum("delta"))
-        .order_by()
-        .values_list("lead_id", "rule_id", "interaction_id", "points")
-    }
-    if card_of:
-        # Of active scorecards only: a retired one keeps its scores as they were.
-        so_far.update(
-            {
-                (lead_id, rule_id, interaction_id): points
-                for lead_id, rule_id, interaction_id, points in ScorecardEntry.objects.filter(
-                    seen,
-                    bulk.ids_in("lead_id", ids),
-                    scorecard_id__in=set(card_of.values()),
-                    dimension=pure.Dimension.ENGAGEMENT,
-                    rule__isnull=False,
-                )
-                .values("lead_id", "rule_id", "interaction_id")
-                .annotate(points=Sum("delta"))
-                .order_by()
-                .values_list("lead_id", "rule_id", "interaction_id", "points")
-            }
-        )
     entries = [
         LedgerRow(
             lead_id,
@@ -121,6 +95,63 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     entries += _decay_given_back(states, [e for e in entries if e.scorecard_id is None], at=at)
     entries_apply(states=states, entries=entries)
     return written + len(entries)
+
+
+# What each rule has given each of a chunk's leads so far, one row per (lead, rule,
+# interaction): fit on the default scorecard and the given ones, engagement since a time.
+_LEDGER_SUMS_SQL = (
+    "SELECT lead_id, dimension, rule_id, interaction_id, NULL::bigint, sum(delta) FROM scoring_scoreentry"
+    " WHERE lead_id = ANY(%s::bigint[]) AND rule_id IS NOT NULL AND (dimension = %s OR ({seen}))"
+    " GROUP BY lead_id, dimension, rule_id, interaction_id"
+    " UNION ALL"
+    " SELECT lead_id, dimension, rule_id, interaction_id, scorecard_id, sum(delta) FROM scoring_scorecardentry"
+    " WHERE lead_id = ANY(%s::bigint[]) AND rule_id IS NOT NULL"
+    " AND (dimension = %s AND scorecard_id = ANY(%s::bigint[]) OR scorecard_id = ANY(%s::bigint[]) AND ({seen}))"
+    " GROUP BY lead_id, dimension, rule_id, interaction_id, scorecard_id"
+)
+
+
+def _ledger_sums(
+    ids: list[int], *, fit_cards: set[int], cards: set[int], since: datetime | None
+) -> tuple[FitSums, dict[tuple[int, int, int | None], int]]:
+    """What each rule gave the leads so far: their fit (:func:`fit_sums`), and the engagement
+    per (lead, rule, interaction) since ``since`` on the default scorecard and on ``cards``;
+    rows without an interaction are rescores of the time when they were written per rule.
+    On PostgreSQL both from one statement (the ledger's rows of a chunk read once)."""
+    so_far: dict[tuple[int, int, int | None], int] = {}
+    if connection.vendor == "postgresql":
+        fit = FitSums(defaultdict(dict), {})
+        seen = "dimension = %s" if since is None else "dimension = %s AND occurred_at >= %s"
+        window: list[object] = [pure.Dimension.ENGAGEMENT] if since is None else [pure.Dimension.ENGAGEMENT, since]
+        params = [ids, pure.Dimension.FIT, *window, ids, pure.Dimension.FIT, sorted(fit_cards), sorted(cards), *window]
+        for lead_id, dimension, rule_id, interaction_id, card_id, points in bulk.pg_fetch(
+            _LEDGER_SUMS_SQL.format(seen=seen), params
+        ):
+            if dimension == pure.Dimension.FIT:
+                fit.by_lead[lead_id][rule_id] = points
+                if card_id is not None:
+                    fit.card_of[rule_id] = card_id
+            else:
+                so_far[(lead_id, rule_id, interaction_id)] = points
+        return fit, so_far
+    recent = Q() if since is None else Q(occurred_at__gte=since)
+    ledgers: list[QuerySet[Any, Any]] = [ScoreEntry.objects.filter(recent, lead_id__in=ids)]
+    if cards:
+        ledgers.append(ScorecardEntry.objects.filter(recent, lead_id__in=ids, scorecard_id__in=cards))
+    for ledger in ledgers:
+        so_far.update(
+            {
+                (lead_id, rule_id, interaction_id): points
+                for lead_id, rule_id, interaction_id, points in ledger.filter(
+                    dimension=pure.Dimension.ENGAGEMENT, rule__isnull=False
+                )
+                .values("lead_id", "rule_id", "interaction_id")
+                .annotate(points=Sum("delta"))
+                .order_by()
+                .values_list("lead_id", "rule_id", "interaction_id", "points")
+            }
+        )
+    return fit_sums(lead_ids=ids, card_ids=fit_cards), so_far
 
 
 _SCORED_INTERACTIONS_SQL = (
