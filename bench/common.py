@@ -39,6 +39,14 @@ def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> 
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def settle(db: psycopg.Connection, *tables: str) -> None:
+    """Start a timed step from the state autovacuum keeps a live database in (this
+    machine's PostgreSQL runs without it): ``tables`` (default: all) vacuumed and
+    analysed, then a fresh checkpoint. ``db`` in autocommit."""
+    db.execute(f"VACUUM ANALYZE {', '.join(tables)}")
+    db.execute("CHECKPOINT")
+
+
 class PeakMemory:
     """Samples the resident memory of a process tree; keeps the largest single process
     (``peak``) and the largest sum over the tree at one moment (``peak_total``). The sum

@@ -50,15 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import PeakMemory, bench_database, bench_environment, recreate_database  # noqa: E402
+from common import PeakMemory, bench_database, bench_environment, recreate_database, settle  # noqa: E402
 
 TODAY = datetime(2026, 11, 24, tzinfo=UTC).date()
-
-
-def settle(db: psycopg.Connection) -> None:
-    """Start a timed step from the same state: dead rows vacuumed, a fresh checkpoint."""
-    db.execute("VACUUM ANALYZE scoring_lead")
-    db.execute("CHECKPOINT")
 
 
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -296,7 +290,7 @@ def main() -> None:
             " WHERE engagement_score > 0 AND engagement_base_at < %s",
             (quiet_since,),
         )
-        settle(db)
+        settle(db, "scoring_lead")
         started = time.perf_counter()
         with db.transaction():
             updated = db.execute(
@@ -307,7 +301,7 @@ def main() -> None:
         raw = time.perf_counter() - started
         db.execute("UPDATE scoring_lead l SET engagement_score = s.engagement_score FROM saved s WHERE l.id = s.id")
         db.execute("DROP TABLE saved")
-        settle(db)
+        settle(db, "scoring_lead")
         print(f"\n1. Raw UPDATE of the {updated:,} quiet leads (committed, then undone): {raw:.1f} s")
 
         # --- 2. decay ------------------------------------------------------------------------
@@ -332,11 +326,11 @@ def main() -> None:
         db.execute("DELETE FROM scoring_scoreentry WHERE cause = 'decay'")
         db.execute("DELETE FROM scoring_grouptransition WHERE cause = 'decay'")
         db.execute("DROP TABLE before")
-        settle(db)
+        settle(db, "scoring_lead")
         jobs = os.environ.get("LEADFLOW_DECAY_JOBS", "2")
         if compare:
             db.execute("CREATE TEMP TABLE before AS SELECT id, engagement_score, score_group_id FROM scoring_lead")
-            settle(db)
+            settle(db, "scoring_lead")
         decay_seconds, elapsed, peak, output = decay()
         print(
             f"   with {jobs} sessions (LEADFLOW_DECAY_JOBS): {decay_seconds:.1f} s of work ({elapsed:.1f} s with start)"
@@ -365,7 +359,7 @@ def main() -> None:
             label = f"{args.scorecards} scorecard{'s' if args.scorecards > 1 else ''}"
             print(f"\n2b. With {label}{' and accounts' if args.accounts else ''}")
             with_scorecards(db, scorecards=args.scorecards, accounts=args.accounts, leads=args.leads)
-            settle(db)
+            settle(db, "scoring_lead")
             cards_seconds, elapsed, _, output = decay()
             print(f"   nightly decay with {jobs} sessions: {cards_seconds:.1f} s of work ({elapsed:.1f} s with start)")
             print(f"   ({output})")
@@ -417,7 +411,7 @@ def rescore(args: argparse.Namespace, database_url: str, admin_url: str, name: s
     try:
         with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as db:
             db.execute("UPDATE scoring_scoringrule SET points = 3 WHERE key = 'email-interaction'")
-            settle(db)
+            settle(db, "scoring_lead")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         sessions = SessionCpu(admin_url, name)
         elapsed, peak, output = run_measured(
