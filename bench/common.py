@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
@@ -117,3 +118,54 @@ def bench_settings(suffix: str) -> tuple[str, str]:
         }
     )
     return admin_url, name
+
+
+class SessionCpu:
+    """Samples the processor time of the server processes of one database's sessions (read
+    from /proc: the server must run on this machine); ``stop`` returns what they used since
+    the start (a session open then counts from what it had used; one that ends between two
+    samples loses up to 0.2 s)."""
+
+    def __init__(self, admin_url: str, name: str) -> None:
+        self.conn = psycopg.connect(admin_url, autocommit=True)
+        self.name = name
+        self.seen: dict[int, float] = {}
+        self.sample()
+        self.base = dict(self.seen)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def sample(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = %s AND pid <> pg_backend_pid()",
+            [self.name, "client backend"],
+        ).fetchall()
+        for (pid,) in rows:
+            with contextlib.suppress(OSError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                self.seen[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.2):
+            self.sample()
+
+    def stop(self) -> float:
+        self.stop_event.set()
+        self.thread.join()
+        self.sample()
+        self.conn.close()
+        return sum(used - self.base.get(pid, 0.0) for pid, used in self.seen.items())
+
+
+def tree_cpu(pid: int) -> float:
+    """Processor seconds used so far by a process and its living descendants (a server's
+    workers, a Celery pool's processes)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total

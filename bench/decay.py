@@ -31,14 +31,12 @@ starts from the same rows without filling them again.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import PeakMemory, bench_database, bench_environment, recreate_database, settle  # noqa: E402
+from common import PeakMemory, SessionCpu, bench_database, bench_environment, recreate_database, settle  # noqa: E402
 
 TODAY = datetime(2026, 11, 24, tzinfo=UTC).date()
 
@@ -431,38 +429,6 @@ def rescore(args: argparse.Namespace, database_url: str, admin_url: str, name: s
     finally:
         if not os.environ.get("LEADFLOW_BENCH_KEEP"):
             recreate_database(admin_url, name, drop_only=True)
-
-
-class SessionCpu:
-    """Samples the processor time of the server processes of one database's sessions (read
-    from /proc: the server must run on this machine); ``stop`` returns their sum, each as last
-    seen (a session that ends between two samples loses up to 0.2 s)."""
-
-    def __init__(self, admin_url: str, name: str) -> None:
-        self.conn = psycopg.connect(admin_url, autocommit=True)
-        self.name = name
-        self.seen: dict[int, float] = {}
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
-        while not self.stop_event.wait(0.2):
-            rows = self.conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = %s",
-                [self.name, "client backend"],
-            ).fetchall()
-            for (pid,) in rows:
-                with contextlib.suppress(OSError, IndexError):
-                    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-                    self.seen[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-
-    def stop(self) -> float:
-        self.stop_event.set()
-        self.thread.join()
-        self.conn.close()
-        return sum(self.seen.values())
 
 
 def database_copy(admin_url: str, source: str, target: str) -> None:

@@ -53,7 +53,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import PeakMemory, bench_database, bench_environment, recreate_database, settle  # noqa: E402
+from common import PeakMemory, SessionCpu, bench_database, bench_environment, recreate_database, settle, tree_cpu  # noqa: E402
 
 # Another port when two runs share a machine (LEADFLOW_BENCH_PORT).
 PORT = int(os.environ.get("LEADFLOW_BENCH_PORT", "18931"))
@@ -243,7 +243,7 @@ def main() -> None:
 
     processes = Processes(env)
     python = sys.executable
-    processes.start(
+    web = processes.start(
         "web",
         [
             python, "-m", "gunicorn", "project.wsgi", f"--bind=127.0.0.1:{PORT}",
@@ -277,16 +277,20 @@ def main() -> None:
         time.sleep(2)  # the worker's start
         api = Api(key)
 
-        def bulk(events: list[dict[str, object]], *, accounts: bool) -> float:
+        def bulk(events: list[dict[str, object]], *, accounts: bool) -> tuple[float, float]:
             """POST ``events`` in batches until every one is scored (and, with ``accounts``,
-            every account's roll-up refreshed); print the figures and return events/s."""
+            every account's roll-up refreshed); print the figures and return events/s end to
+            end and accepted."""
             bodies = [
                 json.dumps({"events": events[i : i + args.batch]}).encode() for i in range(0, len(events), args.batch)
             ]
+            sessions = SessionCpu(admin_url, bench_name)
+            web_before, worker_before = tree_cpu(web.pid), tree_cpu(worker.pid)
             started = time.perf_counter()
             with ThreadPoolExecutor(args.senders) as pool:
                 results = list(pool.map(lambda body: api.post("/api/v1/events", body), bodies))
             accepted_at = time.perf_counter()
+            web_cpu = tree_cpu(web.pid) - web_before
             accepted = sum(int(r["accepted"]) for r in results)  # type: ignore[call-overload]
             assert accepted == len(events), f"accepted {accepted} of {len(events)}"
             # Polled through the workers' own index of what is left to score (counting every
@@ -304,6 +308,8 @@ def main() -> None:
                 what="scoring",
             )
             scored_at = time.perf_counter()
+            worker_cpu = tree_cpu(worker.pid) - worker_before
+            database_cpu = sessions.stop()
             unscored = count("SELECT count(*) FROM scoring_interaction WHERE scored_at IS NULL")
             assert unscored == 0, f"{unscored} interactions left unscored (set aside?)"
             rate = len(events) / (scored_at - started)
@@ -312,7 +318,11 @@ def main() -> None:
             done = "scored and rolled up" if accounts else "scored"
             print(f"   all {done} {scored_at - started:.1f} s after the first request")
             print(f"   END TO END: {rate:,.0f} events/s")
-            return rate
+            per_event = 1e6 / len(events)
+            print(f"   processor time per event: web {web_cpu * per_event:,.0f} µs (accepting), worker"
+                  f" {worker_cpu * per_event:,.0f} µs, database {database_cpu * per_event:,.0f} µs"
+                  " (all the benchmark database's sessions)")  # fmt: skip
+            return rate, len(events) / (accepted_at - started)
 
         def check_ledgers() -> None:
             ledger = count("SELECT count(*) FROM scoring_scoreentry WHERE interaction_id IS NOT NULL")
@@ -328,7 +338,7 @@ def main() -> None:
             f"\n1. Bulk: {len(events):,} events for {args.leads:,} leads"
             + (", one scorecard, no accounts" if compare else "")
         )
-        bulk_rate = bulk(events, accounts=False)
+        bulk_rate, accept_rate = bulk(events, accounts=False)
         check_ledgers()
 
         # 1b. several scorecards and accounts ------------------------------------------------
@@ -351,7 +361,7 @@ def main() -> None:
             print(f"\n1b. Bulk with {cards_label}"
                   + (f" and accounts ({accounts:,} companies)" if accounts else "")
                   + f": {len(cards):,} events for {args.leads:,} new leads")  # fmt: skip
-            cards_rate = bulk(cards, accounts=bool(accounts))
+            cards_rate, _ = bulk(cards, accounts=bool(accounts))
             check_ledgers()
             card_rows = count("SELECT count(*) FROM scoring_scorecardentry")
             card_mismatch = count(
@@ -472,11 +482,12 @@ def main() -> None:
 
         peak = memory.stop()
         print("\nSummary")
-        print(f"   bulk end to end      {bulk_rate:>10,.0f} events/s   (target >= 10,000)")
+        print(f"   bulk end to end      {bulk_rate:>10,.0f} events/s   (target >= 25,000)")
+        print(f"   bulk accepted        {accept_rate:>10,.0f} events/s   (target >= 50,000)")
         print(f"   raw COPY             {copy_rate:>10,.0f} events/s   bulk/COPY = {bulk_rate / copy_rate:.3f}")
         print(f"   naive per-event      {naive_rate:>10,.0f} events/s   bulk/naive = {bulk_rate / naive_rate:.1f}x"
               "   (target >= 20x)")  # fmt: skip
-        print(f"   trickle p95          {p95 * 1000:>10.0f} ms         (target < 1000)")
+        print(f"   trickle p95          {p95 * 1000:>10.0f} ms         (target < 250)")
         print(f"   worker peak RSS      {peak / 2**20:>10.0f} MB         (target < 300, largest worker process)")
     finally:
         memory.stop()
