@@ -136,7 +136,14 @@ def leads_by_email(emails: Iterable[str]) -> dict[str, int]:
     emails = set(emails)
     if not emails:
         return {}
-    # Lower("email") matches the unique index, so this is an index lookup.
+    # lower(email) matches the unique index, so this is an index lookup.
+    if connection.vendor == "postgresql":
+        # The emails as one array parameter: the ORM's thousand placeholders (an API
+        # request's batch) took most of this lookup's time in Python.
+        found = bulk.pg_execute(
+            "SELECT lower(email), id FROM scoring_lead WHERE lower(email) = ANY(%s::text[])", [sorted(emails)]
+        )
+        return dict(found)
     rows = Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails).values_list("email_ci", "pk")
     return dict(rows)
 
