@@ -278,13 +278,13 @@ class Lead(models.Model):
         return self.values_of({name: getattr(self, name) for name in self.FIT_FIELDS}, self.attributes)
 
     @staticmethod
-    def values_of(fields: dict[str, object], attributes: Mapping[str, object] | None) -> dict[str, object]:
+    def values_of(fields: Mapping[str, object], attributes: Mapping[str, object] | None) -> dict[str, object]:
         """What fit rules read of a lead whose ``FIT_FIELDS`` and attributes are these
         (read without building the lead: a rescore reads them as rows)."""
-        revenue = fields.get("annual_revenue")
-        if revenue is not None:
-            fields["annual_revenue"] = float(revenue)  # type: ignore[arg-type]
-        return pure.lead_values(fields, attributes or {})
+        values = pure.lead_values(fields, attributes or {})
+        if (revenue := values.get("annual_revenue")) is not None:
+            values["annual_revenue"] = float(revenue)  # type: ignore[arg-type]
+        return values
 
 
 class LeadScore(models.Model):

@@ -86,19 +86,28 @@ def fit_sums(*, lead_ids: Iterable[int], card_ids: Iterable[int]) -> FitSums:
     return sums
 
 
+def fit_rules_live() -> tuple[list[pure.Rule], dict[int, int]]:
+    """The fit rules of the default scorecard and of the active ones (rule ids are unique
+    across them), and the scorecard of each rule that is on one."""
+    card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.FIT)
+    return selectors.rules_pure(dimension=pure.Dimension.FIT) + card_rules, card_of
+
+
 def leads_rescore_fit_locked(
-    *, leads: Mapping[int, FitLead], at: datetime, cause: str, sums: FitSums | None = None
+    *,
+    leads: Mapping[int, FitLead],
+    at: datetime,
+    cause: str,
+    rules: tuple[list[pure.Rule], dict[int, int]] | None = None,
+    sums: FitSums | None = None,
 ) -> tuple[int, dict[int, LeadState]]:
     """:func:`leads_rescore_fit` of leads already locked and read (:func:`leads_fit_locked`):
-    the rows written, and every lead's score columns after them. ``sums``: their
-    :func:`fit_sums`, when the caller read them already."""
+    the rows written, and every lead's score columns after them. ``rules`` (their
+    :func:`fit_rules_live`) and ``sums`` (their :func:`fit_sums`): when the caller read them already."""
     states = {pk: lead.state for pk, lead in leads.items()}
     if not leads:
         return 0, states
-    fit_rules = selectors.rules_pure(dimension=pure.Dimension.FIT)
-    # The active scorecards' fit rules with the default's (rule ids are unique across them).
-    card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.FIT)
-    fit_rules += card_rules
+    fit_rules, card_of = fit_rules_live() if rules is None else rules
     if sums is None:
         sums = fit_sums(lead_ids=leads, card_ids=card_of.values())
     on_card = {**card_of, **sums.card_of}

@@ -30,7 +30,7 @@ from scoring.models import (
     ScoreGroup,
 )
 from scoring.services.background import enqueue
-from scoring.services.leads import FitSums, fit_sums, leads_rescore_fit_locked
+from scoring.services.leads import FitSums, fit_rules_live, fit_sums, leads_rescore_fit_locked
 from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_fit_locked
 from scoring.services.model import leads_regroup_some
 from scoring.services.retention import award_rollups, history_horizon
@@ -66,10 +66,12 @@ def leads_rescore(*, lead_ids: Iterable[int], at: datetime | None = None) -> int
     # The active scorecards' rules too, in the same pass (rule ids are unique across scorecards).
     card_rules, card_of = selectors.scorecard_rules_pure(dimension=pure.Dimension.ENGAGEMENT)
     rules += card_rules
-    fit_cards = set(selectors.scorecard_rules_pure(dimension=pure.Dimension.FIT)[1].values())
-    fit, so_far = _ledger_sums(ids, fit_cards=fit_cards, cards=set(card_of.values()), since=horizon)
+    fit_rules = fit_rules_live()
+    fit, so_far = _ledger_sums(ids, fit_cards=set(fit_rules[1].values()), cards=set(card_of.values()), since=horizon)
     # Fit first, under the leads' locks; engagement goes on from the states it leaves.
-    written, states = leads_rescore_fit_locked(leads=leads, at=at, cause=ScoreEntry.Cause.RESCORE, sums=fit)
+    written, states = leads_rescore_fit_locked(
+        leads=leads, at=at, cause=ScoreEntry.Cause.RESCORE, rules=fit_rules, sums=fit
+    )
     facts = _scored_interactions(ids, rules, since=horizon)
     when = {f.id: f.occurred_at for f in facts}
     goal: dict[tuple[int, int, int | None], int] = defaultdict(int)
