@@ -78,6 +78,23 @@ def visits(lead: Lead, section: str, count: int, at: datetime) -> None:
         )
 
 
+def two_leads_one_refusing_decay(at: datetime, **page_views: int) -> tuple[Lead, Lead]:
+    """Two leads with the same history at ``at`` (three forms, and ``page_views`` visits per
+    section), scored an hour later; decay fails for the first one (its row refuses the
+    update until the trigger ``test_decay_refuses`` is dropped): (failing lead, other lead)."""
+    bad, _ = services.lead_upsert(email="ana@acme.example")
+    good, _ = services.lead_upsert(email="bo@globex.example")
+    for lead in (bad, good):
+        for n in range(3):
+            InteractionFactory.create(lead=lead, type="form_submit", occurred_at=at + timedelta(minutes=n))
+        for section, count in page_views.items():
+            visits(lead, section, count, at)
+    services.interactions_score_pending(now=at + timedelta(hours=1))
+    with connection.cursor() as cursor:
+        cursor.execute(FAIL_FOR_ONE.format(lead_id=int(bad.pk)))
+    return bad, good
+
+
 def night(day: int) -> datetime:
     return T0.replace(hour=3) + timedelta(days=day)
 
@@ -218,15 +235,7 @@ def test_a_lead_decay_set_aside_keeps_its_scorecard_scores_until_it_is_retried(
 ) -> None:
     monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
     services.scoring_model_import(spec=model_file.load_text(THREE_SCORECARDS))
-    bad, _ = services.lead_upsert(email="ana@acme.example")
-    good, _ = services.lead_upsert(email="bo@globex.example")
-    for lead in (bad, good):
-        for n in range(3):
-            InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0 + timedelta(minutes=n))
-        visits(lead, "toys", 3, T0)
-    services.interactions_score_pending(now=T0 + timedelta(hours=1))
-    with connection.cursor() as cursor:
-        cursor.execute(FAIL_FOR_ONE.format(lead_id=int(bad.pk)))
+    bad, good = two_leads_one_refusing_decay(T0, toys=3)
 
     def toys() -> dict[int, int]:
         return dict(LeadScore.objects.filter(scorecard__key="toys").values_list("lead_id", "engagement_score"))
@@ -265,16 +274,7 @@ def test_a_retried_lead_gets_every_scorecards_decay_of_the_day_at_once(
     services.scoring_model_import(spec=model_file.load_text(THREE_SCORECARDS))
     today = timezone.localdate()
     at = datetime.combine(today - timedelta(days=5), time(9), tzinfo=timezone.get_current_timezone())
-    bad, _ = services.lead_upsert(email="ana@acme.example")
-    good, _ = services.lead_upsert(email="bo@globex.example")
-    for lead in (bad, good):
-        for n in range(3):
-            InteractionFactory.create(lead=lead, type="form_submit", occurred_at=at + timedelta(minutes=n))
-        visits(lead, "toys", 3, at)
-        visits(lead, "books", 4, at)
-    services.interactions_score_pending(now=at + timedelta(hours=1))
-    with connection.cursor() as cursor:
-        cursor.execute(FAIL_FOR_ONE.format(lead_id=int(bad.pk)))
+    bad, good = two_leads_one_refusing_decay(at, toys=3, books=4)
     services.leads_decay(today=today)
 
     def scores(lead: Lead) -> dict[str | None, int]:
