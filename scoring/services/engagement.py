@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -94,18 +94,26 @@ def scoring_enqueue() -> None:
     enqueue("scoring.score_pending", fallback="the periodic sweep will score pending interactions")
 
 
-_CLAIM_SQL = """
-    UPDATE scoring_interaction SET scored_at = %s
-    WHERE id IN (
-        SELECT id FROM scoring_interaction
+# What a worker takes on PostgreSQL: up to %s waiting interactions no other worker holds,
+# and of those, the ones whose leads no other transaction holds (both SKIP LOCKED, the
+# leads in id order): two workers whose batches share leads score the others side by
+# side instead of the second waiting for the first's commit. Those left, still waiting,
+# go to a later batch; their order does not matter (see _interactions_score).
+_TAKE_SQL = """
+    WITH waiting AS MATERIALIZED (
+        SELECT id, lead_id FROM scoring_interaction
         WHERE scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
         ORDER BY id LIMIT %s
         FOR NO KEY UPDATE SKIP LOCKED
+    ), held AS MATERIALIZED (
+        SELECT id FROM scoring_lead WHERE id IN (SELECT lead_id FROM waiting)
+        ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
     )
-    RETURNING id, lead_id, type, occurred_at, properties
+    SELECT id, lead_id IN (SELECT id FROM held) FROM waiting
 """
 
-# The same for given interactions, already locked by the caller (see _interactions_lock).
+# Given interactions, already locked by the caller (_TAKE_SQL, _interactions_lock): marked
+# scored and read.
 _CLAIM_IDS_SQL = """
     UPDATE scoring_interaction SET scored_at = %s
     WHERE id = ANY(%s::bigint[]) AND scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
@@ -113,37 +121,48 @@ _CLAIM_IDS_SQL = """
 """
 
 
-def _interactions_claim(
-    *, batch_size: int, now: datetime, ids: Sequence[int] | None = None
-) -> list[pure.InteractionFacts]:
+class Claimed(NamedTuple):
+    facts: list[pure.InteractionFacts]
+    # More may wait: the batch was full, or some of it was left for a later one.
+    more: bool
+
+
+def _interactions_claim(*, batch_size: int, now: datetime, ids: Sequence[int] | None = None) -> Claimed:
     """Take up to ``batch_size`` unscored interactions of known leads (or those of
     ``ids`` that still wait) and mark them scored (rolled back with the
     transaction if scoring fails).
 
     SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
     """
+    locked = None
     if connection.vendor == "postgresql":
-        # Binary rows: no timestamps or JSON to parse from text.
         if ids is None:
-            rows = bulk.pg_fetch(_CLAIM_SQL, [now, batch_size])
-        else:
-            rows = bulk.pg_fetch(_CLAIM_IDS_SQL, [now, list(ids)])
+            waiting = bulk.pg_execute(_TAKE_SQL, [batch_size])
+            locked = len(waiting)
+            ids = [pk for pk, free in waiting if free]
+            if waiting and not ids:
+                # Every lead is another's: wait for them (lead_states_lock) rather than spin.
+                ids = [pk for pk, _ in waiting]
+        # Binary rows: no timestamps or JSON to parse from text.
+        rows = bulk.pg_fetch(_CLAIM_IDS_SQL, [now, list(ids)]) if ids else []
     else:
-        waiting = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
+        pending = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
         if ids is not None:
-            waiting = waiting.filter(pk__in=list(ids))
+            pending = pending.filter(pk__in=list(ids))
         rows = list(
-            waiting.select_for_update(skip_locked=True, no_key=True)
+            pending.select_for_update(skip_locked=True, no_key=True)
             .order_by("pk")
             .values_list("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
         )
         Interaction.objects.filter(pk__in=[row[0] for row in rows]).update(scored_at=now)
-    return [
+    facts = [
         pure.InteractionFacts(
             pk, lead_id, kind, occurred_at, (json.loads(props) if isinstance(props, str) else props) or {}
         )
         for pk, lead_id, kind, occurred_at, props in rows
     ]
+    locked = len(facts) if locked is None else locked
+    return Claimed(facts, more=locked >= batch_size or locked > len(facts))
 
 
 def _interactions_lock(*, batch_size: int, ids: Sequence[int] | None = None) -> list[tuple[int, int | None]]:
@@ -164,20 +183,21 @@ def _interactions_set_aside(ids: list[int]) -> None:
     Interaction.objects.filter(pk__in=ids).update(set_aside=True)
 
 
-def _interactions_score_batch(*, batch_size: int, now: datetime) -> int:
+def _interactions_score_batch(*, batch_size: int, now: datetime) -> tuple[int, bool]:
     """Claim up to ``batch_size`` unscored interactions and score them in one
     transaction. If that fails, claim and score them again in parts, setting aside
-    those that fail alone (:mod:`scoring.setaside`). Returns how many were taken."""
+    those that fail alone (:mod:`scoring.setaside`). Returns how many were taken,
+    and whether more may wait."""
 
-    def run() -> int:
-        facts = _interactions_claim(batch_size=batch_size, now=now)
-        _interactions_score(facts, now=now)
-        return len(facts)
+    def run() -> tuple[int, bool]:
+        claimed = _interactions_claim(batch_size=batch_size, now=now)
+        _interactions_score(claimed.facts, now=now)
+        return len(claimed.facts), claimed.more
 
-    def isolated() -> int:
+    def isolated() -> tuple[int, bool]:
         rows = _interactions_lock(batch_size=batch_size)
         _interactions_isolate(rows, now=now)
-        return len(rows)
+        return len(rows), len(rows) >= batch_size
 
     return setaside.batch_run(kind=SET_ASIDE_INTERACTION, run=run, isolated=isolated)
 
@@ -187,7 +207,9 @@ def _interactions_isolate(rows: list[tuple[int, int | None]], *, now: datetime) 
     return setaside.rows_isolate(
         kind=SET_ASIDE_INTERACTION,
         rows=rows,
-        process=lambda part: _interactions_score(_interactions_claim(batch_size=len(part), now=now, ids=part), now=now),
+        process=lambda part: _interactions_score(
+            _interactions_claim(batch_size=len(part), now=now, ids=part).facts, now=now
+        ),
         leave=_interactions_set_aside,
     ).set_aside
 
@@ -378,9 +400,9 @@ def interactions_score_pending(*, batch_size: int | None = None, now: datetime |
     leads_rescore_fit_pending(batch_size=batch_size, at=now)
     total = 0
     while True:
-        scored = _interactions_score_batch(batch_size=batch_size, now=now or timezone.now())
+        scored, more = _interactions_score_batch(batch_size=batch_size, now=now or timezone.now())
         total += scored
-        if scored < batch_size:
+        if not more:
             break
     # The accounts of the leads whose scores moved (here, or by decay, rescore or a person
     # since the last sweep): after the batches, in transactions of their own.

@@ -1,0 +1,80 @@
+"""How scoring batches share the work on PostgreSQL: a lead another transaction holds
+does not hold up the interactions of the other leads."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from scoring import services
+from scoring.models import Interaction, Lead, ScoreEntry
+from tests.conftest import wait_for
+from tests.factories import LeadFactory, ScoringRuleFactory
+
+pytestmark = pytest.mark.services
+
+T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
+
+
+def scored_now(lead: Lead) -> tuple[int, int]:
+    """(scored, waiting) interactions of ``lead``, as this thread's connection sees them."""
+    rows = Interaction.objects.filter(lead=lead)
+    return rows.filter(scored_at__isnull=False).count(), rows.filter(scored_at__isnull=True).count()
+
+
+def someone_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lead_held_elsewhere_does_not_hold_up_the_others_and_is_scored_once_free(postgres: None) -> None:
+    ScoringRuleFactory.create(name="Any open", points=2, interaction_types=["email_open"])
+    busy, free = LeadFactory.create(), LeadFactory.create()
+    # In id order the busy lead's interactions come first: a batch of all of them used to
+    # wait for the busy lead before it wrote anything.
+    Interaction.objects.bulk_create(
+        Interaction(lead=lead, type="email_open", occurred_at=T0 + timedelta(minutes=n), idempotency_key=f"e-{n}")
+        for n, lead in enumerate([busy] * 3 + [free] * 4)
+    )
+    seen: dict[str, tuple[int, int]] = {}
+    holding, failed = threading.Event(), []
+
+    def hold_the_busy_lead() -> None:
+        # Another transaction on the busy lead (a person's edit, decay, another worker…),
+        # kept until the scoring below waits for it.
+        try:
+            with transaction.atomic():
+                Lead.objects.select_for_update(no_key=True).get(pk=busy.pk)
+                holding.set()
+                wait_for(someone_waits_on_a_lock, timeout=60, message="the scoring to wait for the busy lead")
+                seen["free"], seen["busy"] = scored_now(free), scored_now(busy)
+        except (AssertionError, DatabaseError) as exc:  # reported below
+            failed.append(exc)
+            holding.set()
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_busy_lead)
+    holder.start()
+    assert holding.wait(30)
+    try:
+        taken = services.interactions_score_pending(batch_size=100)
+    finally:
+        holder.join(60)
+    assert not failed, failed
+    # While the busy lead was held, the free lead's interactions were scored and committed;
+    # the busy lead's waited, then were scored once it was free.
+    assert seen == {"free": (4, 0), "busy": (0, 3)}
+    assert taken == 7
+    assert scored_now(busy) == (3, 0)
+    busy.refresh_from_db()
+    free.refresh_from_db()
+    assert (busy.engagement_score, free.engagement_score) == (6, 8)
+    assert ScoreEntry.objects.filter(cause="rule").count() == 7
