@@ -1,0 +1,48 @@
+"""The ledgers' lead, rule and scorecard keys have no constraint in the database (see
+"Keys unchecked" in scoring.models.ledger): what the constraints used to guard still holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db.models import RestrictedError
+
+from scoring import erasure
+from scoring.models import Scorecard, ScorecardEntry, ScoreEntry
+from tests.factories import LeadFactory, ScoringRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
+
+
+def rows_for(lead_id: int, rule_id: int, card: Scorecard) -> None:
+    common = {"dimension": "engagement", "delta": 3, "cause": "manual", "occurred_at": T0, "rule_id": rule_id}
+    ScoreEntry.objects.create(lead_id=lead_id, **common)
+    ScorecardEntry.objects.create(lead_id=lead_id, scorecard=card, **common)
+
+
+def test_a_rule_or_scorecard_with_ledger_rows_is_not_deleted() -> None:
+    rule = ScoringRuleFactory.create()
+    card = Scorecard.objects.create(key="toys", name="Toys")
+    rows_for(LeadFactory.create().pk, rule.pk, card)
+
+    with pytest.raises(RestrictedError):
+        rule.delete()
+    with pytest.raises(RestrictedError):
+        card.delete()
+    assert (ScoreEntry.objects.count(), ScorecardEntry.objects.count()) == (1, 1)
+
+
+def test_erasing_a_lead_removes_its_rows_in_both_ledgers_and_no_other() -> None:
+    rule = ScoringRuleFactory.create()
+    card = Scorecard.objects.create(key="toys", name="Toys")
+    erased, kept = LeadFactory.create(), LeadFactory.create()
+    rows_for(erased.pk, rule.pk, card)
+    rows_for(kept.pk, rule.pk, card)
+
+    erasure.lead_erase(lead_id=erased.pk)
+
+    assert set(ScoreEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
+    assert set(ScorecardEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
