@@ -96,14 +96,20 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def values_insert(model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """INSERT ``rows`` (one value per field of ``field_names``) into ``model``'s table."""
+def values_insert(
+    model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]], *, ignore_conflicts: bool = False
+) -> None:
+    """INSERT ``rows`` (one value per field of ``field_names``) into ``model``'s table;
+    with ``ignore_conflicts``, a row a unique constraint refuses is skipped (as
+    ``bulk_create(ignore_conflicts=True)``)."""
     if not rows:
         return
     fields = _fields(model, field_names)
     if connection.vendor != "postgresql":
         attnames = [f.attname for f in fields]
-        model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
+        model._default_manager.bulk_create(
+            [model(**dict(zip(attnames, row, strict=True))) for row in rows], ignore_conflicts=ignore_conflicts
+        )
         return
     quote = connection.ops.quote_name
     columns = _columns(rows, len(fields))
@@ -119,6 +125,7 @@ def values_insert(model: type[Model], field_names: Sequence[str], rows: Sequence
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
         f"SELECT {selected} FROM unnest({_unnest([fields[i] for i in arrays])}) AS u ({names})"
+        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
     )
     # Placeholders in the order they appear: the constants of the select list, then the arrays.
     params = [columns[i][0] for i, constant in enumerate(same) if constant] + [columns[i] for i in arrays]

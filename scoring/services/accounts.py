@@ -68,6 +68,18 @@ def _accounts_ensure(*, field: str, names: Mapping[str, str]) -> dict[str, int]:
     return found
 
 
+def accounts_of_new_leads(emails: Iterable[str]) -> dict[str, int]:
+    """The account of each email's domain, for leads about to be created with these emails
+    (inserted in their accounts, as :func:`leads_accounts_assign` would put a lead with that
+    email and no company): made if new, and queued for a refresh of their roll-ups (which
+    count the new leads). Free-mail addresses have none. Call in the creating transaction."""
+    free = free_mail_domains()
+    domains = {email: domain for email in emails if (domain := pure.business_domain(email, free_mail=free))}
+    accounts = _accounts_ensure(field="domain", names={domain: domain for domain in domains.values()})
+    _accounts_mark_stale_by_id(accounts.values())
+    return {email: accounts[domain] for email, domain in domains.items()}
+
+
 # No savepoint: inside a caller's transaction (a lead upsert, an import's batch) an error
 # rolls the caller's whole transaction back.
 @transaction.atomic(savepoint=False)

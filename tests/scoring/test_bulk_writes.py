@@ -145,3 +145,23 @@ def test_an_insert_writes_every_row_whether_its_columns_vary_or_hold_one_value(c
         [(lead.pk, "engagement", 3, "rule", now, "") for lead in leads]
         + [(leads[0].pk, "fit", 2, "manual", now, "by hand")] * count
     )
+
+
+def test_leads_created_in_bulk_are_the_leads_the_orm_makes_and_skip_those_taken() -> None:
+    taken = Lead.objects.create(email="taken@example.com", first_name="Ana")
+    made = Lead.objects.create(email="orm@example.com", fit_pending=True)
+
+    services.leads_create(keys=[("new@example.com", None), ("TAKEN@example.com", None), (None, "crm-7")])
+
+    def fields(lead: Lead) -> dict[str, Any]:
+        skip = {"id", "email", "external_id", "account", "created_at", "updated_at"}
+        return {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields if f.name not in skip}
+
+    new, by_id = Lead.objects.get(email="new@example.com"), Lead.objects.get(external_id="crm-7")
+    assert fields(new) == fields(by_id) == fields(made)
+    # Created in the account of the email's domain; by external id alone, in none.
+    assert (new.account and new.account.domain, by_id.account) == ("example.com", None)
+    assert new.created_at > made.created_at and new.updated_at > made.updated_at  # made now
+    # The one whose email was taken (in another case) is left as it was.
+    assert Lead.objects.filter(email__iexact="taken@example.com").count() == 1
+    assert Lead.objects.get(pk=taken.pk).first_name == "Ana"
