@@ -62,8 +62,16 @@ class AccountEntry(models.Model):
         RESCORE = "rescore", _("Nightly recompute")
         RULE = "rule", _("Account fit rule")
 
+    # No constraint in the database, as the lead ledger's lead (see "Keys unchecked" in
+    # scoring.models.ledger): the rows are written holding the account's row lock, and
+    # deleted through Django's collector.
     account = models.ForeignKey(
-        Account, verbose_name=_("account"), on_delete=models.CASCADE, related_name="entries", db_index=False
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="entries",
+        db_index=False,
     )
     dimension = models.CharField(verbose_name=_("dimension"), max_length=10, choices=Dimension.choices)
     delta = models.IntegerField(verbose_name=_("delta"))
@@ -99,8 +107,17 @@ class StaleAccount(models.Model):
     update of the account row, which would make them wait on each other's accounts), and
     deleted by the refresh that reads it."""
 
+    # No constraint in the database: its check took a key-share lock on the account row for
+    # every queue row (many transactions sharing an account's row lock) at a check per row;
+    # a row whose account is gone is claimed and dropped by the refresh, which finds no
+    # account to lock, and Django's collector deletes an account's rows with it.
     account = models.ForeignKey(
-        Account, verbose_name=_("account"), on_delete=models.CASCADE, related_name="+", db_index=False
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:

@@ -1,5 +1,6 @@
-"""The ledgers' lead, rule and scorecard keys have no constraint in the database (see
-"Keys unchecked" in scoring.models.ledger): what the constraints used to guard still holds."""
+"""The ledgers' lead, rule and scorecard keys, and the account ledger's and the stale-account
+queue's account keys, have no constraint in the database (see "Keys unchecked" in
+scoring.models.ledger): what the constraints used to guard still holds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from django.db.models import RestrictedError
 
 from scoring import erasure
-from scoring.models import Scorecard, ScorecardEntry, ScoreEntry
+from scoring.models import Account, Scorecard, ScorecardEntry, ScoreEntry, StaleAccount
+from scoring.services import accounts_refresh_pending
 from tests.factories import LeadFactory, ScoringRuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,3 +48,19 @@ def test_erasing_a_lead_removes_its_rows_in_both_ledgers_and_no_other() -> None:
 
     assert set(ScoreEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
     assert set(ScorecardEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
+
+
+def test_a_queued_account_that_is_gone_is_dropped_by_the_refresh() -> None:
+    kept, gone = (
+        Account.objects.create(domain="acme.com", name="Acme"),
+        Account.objects.create(domain="x.com", name="X"),
+    )
+    LeadFactory.create(email="ana@acme.com", account=kept, engagement_score=5)
+    StaleAccount.objects.create(account=kept)
+    StaleAccount.objects.create(account_id=gone.pk)
+    Account.objects.filter(pk=gone.pk)._raw_delete(using="default")  # as a raw delete would leave it
+
+    assert accounts_refresh_pending() == 1
+
+    assert not StaleAccount.objects.exists()
+    assert Account.objects.get(pk=kept.pk).lead_score == 5
