@@ -291,3 +291,20 @@ def test_properties_nested_past_ten_levels_reject_the_event_naming_the_place(api
     assert body["rejected"][0]["errors"] == {
         "properties" + ".a" * 10: ["nested deeper than 10 levels (objects and lists)"]
     }
+
+
+def test_a_value_that_cannot_be_stored_is_named_by_its_place_in_objects_and_lists() -> None:
+    def problem(value: object) -> tuple[str, str] | None:
+        return checks.json_value_problem(value, path="properties", max_depth=10)
+
+    assert problem({"tags": ["ok", {"x": float("nan")}]}) == ("properties.tags[1].x", "must be a finite number")
+    assert problem({"ok": ["a", "b\x00"]}) == ("properties.ok[1]", checks.NUL_MESSAGE)
+    assert problem({"é": ["\ud800"]}) == ("properties.é[0]", checks.SURROGATE_MESSAGE)
+    assert problem({"ok": ["ü", {"ñ": 1.5}]}) is None
+
+
+def test_an_address_is_judged_the_same_the_second_time() -> None:
+    assert checks.email_normalize(" Ana@Example.COM ") == checks.email_normalize("Ana@Example.COM") == "ana@example.com"
+    for _ in range(2):
+        with pytest.raises(ValueError, match="is not a valid email address"):
+            checks.email_normalize("ana@@example.com")
