@@ -350,7 +350,7 @@ def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None) -> list
 def _fit_pending_evaluate(ids: list[int], *, at: datetime | None = None) -> None:
     if ids:
         leads_rescore_fit(lead_ids=ids, at=at)
-        Lead.objects.filter(pk__in=ids).update(fit_pending=False)
+        Lead.objects.filter(bulk.ids_in("pk", ids)).update(fit_pending=False)
 
 
 def _fit_pending_set_aside(ids: list[int]) -> None:

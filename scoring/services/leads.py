@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from scoring import lead_fields, selectors
+from scoring import bulk, lead_fields, selectors
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import leads_accounts_assign
@@ -64,7 +64,7 @@ def fit_sums(*, lead_ids: Iterable[int], card_ids: Iterable[int]) -> FitSums:
     sums = FitSums(defaultdict(dict), {})
     ids = list(lead_ids)
     rows: list[QuerySet[Any, dict[str, Any]]] = [
-        ScoreEntry.objects.filter(lead_id__in=ids, dimension=pure.Dimension.FIT, rule__isnull=False)
+        ScoreEntry.objects.filter(bulk.ids_in("lead_id", ids), dimension=pure.Dimension.FIT, rule__isnull=False)
         .values("lead_id", "rule_id")
         .annotate(points=Sum("delta"))
         .order_by()
@@ -72,7 +72,7 @@ def fit_sums(*, lead_ids: Iterable[int], card_ids: Iterable[int]) -> FitSums:
     if cards := set(card_ids):
         rows.append(
             ScorecardEntry.objects.filter(
-                lead_id__in=ids, scorecard_id__in=cards, dimension=pure.Dimension.FIT, rule__isnull=False
+                bulk.ids_in("lead_id", ids), scorecard_id__in=cards, dimension=pure.Dimension.FIT, rule__isnull=False
             )
             .values("lead_id", "rule_id", "scorecard_id")
             .annotate(points=Sum("delta"))
