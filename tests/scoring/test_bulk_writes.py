@@ -161,7 +161,8 @@ def test_leads_created_in_bulk_are_the_leads_the_orm_makes_and_skip_those_taken(
     assert fields(new) == fields(by_id) == fields(made)
     # Created in the account of the email's domain; by external id alone, in none.
     assert (new.account and new.account.domain, by_id.account) == ("example.com", None)
-    assert new.created_at > made.created_at and new.updated_at > made.updated_at  # made now
+    assert new.created_at > made.created_at  # made now
+    assert new.updated_at > made.updated_at
     # The one whose email was taken (in another case) is left as it was.
     assert Lead.objects.filter(email__iexact="taken@example.com").count() == 1
     assert Lead.objects.get(pk=taken.pk).first_name == "Ana"
