@@ -1,3 +1,4 @@
+import gc
 import os
 import subprocess
 import sys
@@ -42,6 +43,9 @@ class Command(BaseCommand):
         quiet: bool,
         **options: Any,
     ) -> None:
+        # What the process holds once Django is set up, out of the garbage collector's walks
+        # (project/celery.py says why): a third of a rescore's processor time went there.
+        gc.freeze()
         if chunk < 1:
             raise CommandError(f"--chunk: {chunk} is not 1 or more")
         if jobs is not None and jobs < 1:
