@@ -139,7 +139,7 @@ class Rule:
 
 # InteractionFacts and Award are named tuples, not frozen dataclasses: a rescore or a
 # replay builds millions of them, and a frozen dataclass's __init__ (one
-# object.__setattr__ per field) took three times a tuple's time.
+# object.__setattr__ per field) took 2.6 times a tuple's time.
 _NO_PROPERTIES: Mapping[str, object] = MappingProxyType({})
 
 
