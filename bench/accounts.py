@@ -155,8 +155,8 @@ def fill(db: psycopg.Connection[Any], *, accounts: int, leads: int, rules: dict[
 def day_of_events(db: psycopg.Connection[Any], *, share: float, seed: float, rule_id: int) -> tuple[int, int]:
     """A day's scoring, as the scoring batches write it: each touched lead gains (or, one in
     five, loses) engagement points with a ledger row, and the accounts of each batch of
-    2,000 leads (in the random order interactions arrive in) are queued as stale, one
-    ``INSERT … SELECT DISTINCT`` per batch as :func:`accounts_mark_stale` does. Returns
+    2,000 leads (in the random order interactions arrive in) are queued as stale, each
+    account once per batch as :func:`accounts_mark_stale` does. Returns
     (leads touched, queue rows)."""
     started = time.perf_counter()
     now = datetime.now(UTC)

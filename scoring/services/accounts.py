@@ -76,7 +76,7 @@ def accounts_of_new_leads(emails: Iterable[str]) -> dict[str, int]:
     free = free_mail_domains()
     domains = {email: domain for email in emails if (domain := pure.business_domain(email, free_mail=free))}
     accounts = _accounts_ensure(field="domain", names={domain: domain for domain in domains.values()})
-    _accounts_mark_stale_by_id(accounts.values())
+    accounts_mark_stale(account_ids=accounts.values())
     return {email: accounts[domain] for email, domain in domains.items()}
 
 
@@ -139,7 +139,7 @@ def leads_accounts_assign(
             changes.append((pk, *wanted))
             touched.update(account for account in (account_id, wanted[0]) if account is not None)
     bulk.values_update(Lead, ["account", "account_explicit"], changes)
-    _accounts_mark_stale_by_id(touched)
+    accounts_mark_stale(account_ids=touched)
     return Assigned(len(changes), frozenset(touched))
 
 
@@ -182,33 +182,11 @@ def account_settings_set(*, rollup: str, top_n: int) -> AccountSettings:
     return config
 
 
-def accounts_mark_stale(*, lead_ids: Iterable[int]) -> None:
-    """Queue the accounts of these leads for a refresh of their roll-up (their scores or
-    members changed): one ``INSERT … SELECT``, in the caller's transaction. Inserts only,
-    so transactions changing leads of one account never wait on each other here."""
-    ids = sorted(set(lead_ids))
-    if not ids:
-        return
-    table = StaleAccount._meta.db_table
-    if connection.vendor == "postgresql":
-        bulk.pg_execute(
-            f"INSERT INTO {table} (account_id) SELECT DISTINCT account_id FROM scoring_lead"  # noqa: S608
-            " WHERE id = ANY(%s::bigint[]) AND account_id IS NOT NULL",
-            [ids],
-        )
-        return
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), 900):
-            part = ids[start : start + 900]
-            cursor.execute(
-                f"INSERT INTO {table} (account_id) SELECT DISTINCT account_id FROM scoring_lead"  # noqa: S608
-                f" WHERE id IN ({', '.join(['%s'] * len(part))}) AND account_id IS NOT NULL",
-                part,
-            )
-
-
-def _accounts_mark_stale_by_id(account_ids: Iterable[int]) -> None:
-    StaleAccount.objects.bulk_create([StaleAccount(account_id=pk) for pk in sorted(set(account_ids))])
+def accounts_mark_stale(*, account_ids: Iterable[int]) -> None:
+    """Queue these accounts for a refresh of their roll-up (their leads' scores or members
+    changed): one insert, in the caller's transaction. Inserts only, so transactions
+    changing leads of one account never wait on each other here."""
+    bulk.values_insert(StaleAccount, ["account"], [(pk,) for pk in sorted(set(account_ids))])
 
 
 def accounts_rollup(*, account_ids: Sequence[int], config: AccountSettings) -> dict[int, int]:

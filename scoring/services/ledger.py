@@ -58,19 +58,12 @@ class LeadState(NamedTuple):
     last_activity_at: datetime | None
     engagement_base: int  # engagement after the last change that was not decay
     engagement_base_at: datetime | None  # … and when it happened: decay counts from here
-
-    @classmethod
-    def of(cls, lead: Lead) -> LeadState:
-        return cls(
-            lead.fit_score,
-            lead.engagement_score,
-            lead.score_group_id,
-            lead.last_activity_at,
-            lead.engagement_base,
-            lead.engagement_base_at,
-        )
+    # Read, never written here: the account whose roll-up a change of score makes stale
+    # (known under the lead's lock, so queueing it needs no second read of the lead).
+    account_id: int | None
 
 
+# The score columns of LeadState, in its order: what entries_apply writes.
 LEAD_STATE_FIELDS = (
     "fit_score",
     "engagement_score",
@@ -79,6 +72,8 @@ LEAD_STATE_FIELDS = (
     "engagement_base",
     "engagement_base_at",
 )
+# … and what a lock reads: LeadState's fields.
+LEAD_STATE_READ = (*LEAD_STATE_FIELDS, "account")
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -151,13 +146,14 @@ def entries_apply(
             _later(state.last_activity_at, (activity or {}).get(lead_id)),
             base,
             base_at,
+            state.account_id,
         )
         if new != state:
             changed[lead_id] = new
-    bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state) for pk, state in changed.items()])
+    bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state[:-1]) for pk, state in changed.items()])
     transitions_record(crossed, bands, at=now)
     # Their accounts' roll-ups follow (refreshed by the next sweep, outside these leads' locks).
-    accounts_mark_stale(lead_ids=moved)
+    accounts_mark_stale(account_ids={account for pk in moved if (account := states[pk].account_id) is not None})
     return changed
 
 
@@ -195,7 +191,8 @@ def scorecard_states(
         if scorecard_id is not None:
             sql += " AND scorecard_id = %s"
             params.append(scorecard_id)
-        rows: Iterable[Sequence[Any]] = bulk.pg_execute(sql, params)
+        # Binary values: the text timestamps' parsing was most of the read's time in Python.
+        rows: Iterable[Sequence[Any]] = bulk.pg_fetch(sql, params)
     else:
         scores = LeadScore.objects.filter(lead_id__in=ids)
         if scorecard_id is not None:
@@ -396,7 +393,7 @@ def leads_fit_locked(lead_ids: Iterable[int]) -> dict[int, FitLead]:
     foreign key) are not blocked, and cannot deadlock with a worker.
     """
     ids = sorted(set(lead_ids))
-    fields = (*Lead.FIT_FIELDS, "attributes", *LEAD_STATE_FIELDS)
+    fields = (*Lead.FIT_FIELDS, "attributes", *LEAD_STATE_READ)
     if connection.vendor == "postgresql":
         columns = ", ".join(str(Lead._meta.get_field(name).column) for name in fields)  # type: ignore[union-attr]
         rows: Iterable[Sequence[Any]] = bulk.pg_fetch(
@@ -433,9 +430,10 @@ def leads_lock(*, lead_ids: Iterable[int]) -> None:
 def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
     """:func:`leads_fit_locked`, reading only the score columns."""
     ids = sorted(set(lead_ids))
-    columns = ["id", *(str(Lead._meta.get_field(name).column) for name in LEAD_STATE_FIELDS)]  # type: ignore[union-attr]
+    columns = ["id", *(str(Lead._meta.get_field(name).column) for name in LEAD_STATE_READ)]  # type: ignore[union-attr]
     if connection.vendor == "postgresql":
-        rows = bulk.pg_execute(
+        # Binary values, as leads_fit_locked reads them (no timestamps parsed from text).
+        rows = bulk.pg_fetch(
             f"SELECT {', '.join(columns)} FROM scoring_lead WHERE id = ANY(%s::bigint[])"  # noqa: S608
             " ORDER BY id FOR NO KEY UPDATE",
             [ids],
@@ -445,6 +443,6 @@ def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
             Lead.objects.select_for_update(no_key=True)
             .filter(pk__in=ids)
             .order_by("pk")
-            .values_list("pk", *LEAD_STATE_FIELDS)
+            .values_list("pk", *LEAD_STATE_READ)
         )
     return {pk: LeadState(*state) for pk, *state in rows}
