@@ -717,10 +717,15 @@ def group_for(total: int, bands: Sequence[Band | tuple[int, int]], current: int 
     total is at least that group's ``leave_below``, so a score hovering at a
     border does not bounce between groups. Moving up is never held back.
     """
-    known = [b if isinstance(b, Band) else Band(*b) for b in bands]
-    reached = [b for b in known if total >= b.min_score]
-    raw = max(reached, key=lambda b: b.min_score) if reached else None
-    now = next((b for b in known if b.id == current), None)
+    # One pass (scoring calls this for every lead and scorecard a batch moves): the first
+    # of the highest groups reached, and the first band of the current group.
+    raw = now = None
+    for band in bands:
+        b = band if isinstance(band, Band) else Band(*band)
+        if total >= b.min_score and (raw is None or b.min_score > raw.min_score):
+            raw = b
+        if now is None and b.id == current:
+            now = b
     if now is None or raw is now or (raw is not None and raw.min_score > now.min_score):
         return raw.id if raw else None
     keep_from = now.leave_below if now.leave_below is not None else now.min_score

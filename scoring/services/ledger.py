@@ -171,6 +171,9 @@ class ScorecardState(NamedTuple):
     engagement_base_at: datetime | None
 
 
+# A lead's state on a scorecard it has no score row on yet.
+_NOTHING_SCORED = ScorecardState(0, 0, None, 0, None)
+
 SCORECARD_STATE_FIELDS = ("fit_score", "engagement_score", "score_group", "engagement_base", "engagement_base_at")
 
 
@@ -214,19 +217,23 @@ def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[
     shift: dict[tuple[int, int], int] = defaultdict(int)
     moment: dict[tuple[int, int], datetime | None] = {}
     causes: dict[tuple[int, int], str] = {}
-    for e in entries:
-        assert e.scorecard_id is not None
-        pair = (e.lead_id, e.scorecard_id)
-        causes[pair] = e.cause
-        if e.dimension == pure.Dimension.FIT:
-            fit_delta[pair] += e.delta
+    # Constants in locals: this loop runs for every row of every scorecard.
+    fit, decay, rescore = pure.Dimension.FIT, ScoreEntry.Cause.DECAY, ScoreEntry.Cause.RESCORE
+    for lead_id, dimension, delta, cause, occurred_at, _rule, _interaction, _note, _by, card_id in entries:
+        assert card_id is not None
+        pair = (lead_id, card_id)
+        causes[pair] = cause
+        if dimension == fit:
+            fit_delta[pair] += delta
             continue
-        engagement_delta[pair] += e.delta
+        engagement_delta[pair] += delta
         # The decay base, as on the lead (see entries_apply).
-        if e.cause != ScoreEntry.Cause.DECAY:
-            shift[pair] += e.delta
-            if e.cause != ScoreEntry.Cause.RESCORE:
-                moment[pair] = _later(moment.get(pair), e.occurred_at)
+        if cause != decay:
+            shift[pair] += delta
+            if cause != rescore:
+                seen = moment.get(pair)
+                if seen is None or occurred_at > seen:
+                    moment[pair] = occurred_at
     moved: dict[tuple[int, int], pure.Scores] = {}
     for pair in causes:
         state = states.get(pair)
@@ -241,7 +248,7 @@ def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[
     pairs = moved.keys() | {pair for pair in states if pair[0] in activity}
     for pair in pairs:
         lead_id, card_id = pair
-        state = states.get(pair) or ScorecardState(0, 0, None, 0, None)
+        state = states.get(pair, _NOTHING_SCORED)
         scores = moved.get(pair, pure.Scores(state.fit, state.engagement))
         group_id = state.group_id
         if pair in moved:

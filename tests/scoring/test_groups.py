@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scoring import decay, services
 from scoring import rules as pure
@@ -31,6 +33,40 @@ def test_entering_ignores_hysteresis_and_leaving_honours_it() -> None:
 
 def test_a_deleted_current_group_does_not_hold_the_lead() -> None:
     assert pure.group_for(57, BANDS, current=99) == 1
+
+
+def group_by_definition(total: int, bands: list[Band], current: int | None) -> int | None:
+    """group_for as its docstring says it, written for clarity rather than speed."""
+    reached = [b for b in bands if total >= b.min_score]
+    raw = max(reached, key=lambda b: b.min_score) if reached else None  # the first of equals
+    now = next((b for b in bands if b.id == current), None)
+    if now is None or raw is now or (raw is not None and raw.min_score > now.min_score):
+        return raw.id if raw else None
+    keep_from = now.leave_below if now.leave_below is not None else now.min_score
+    return now.id if total >= keep_from else (raw.id if raw else None)
+
+
+bands_drawn = st.lists(
+    st.builds(
+        Band,
+        id=st.integers(1, 6),
+        # Few values: ties between groups' thresholds come up often.
+        min_score=st.integers(0, 8),
+        leave_below=st.none() | st.integers(-2, 8),
+    ),
+    max_size=6,
+)
+
+
+@given(bands=bands_drawn, total=st.integers(-3, 10), current=st.none() | st.integers(1, 7))
+def test_group_for_is_what_its_definition_says(bands: list[Band], total: int, current: int | None) -> None:
+    """Ties in thresholds, repeated ids, a current group that is gone: the one-pass
+    version picks what the definition picks."""
+    assert pure.group_for(total, bands, current=current) == group_by_definition(total, bands, current)
+    # (id, min_score) pairs: bands without hysteresis.
+    pairs = [(b.id, b.min_score) for b in bands]
+    plain = [Band(b.id, b.min_score) for b in bands]
+    assert pure.group_for(total, pairs, current=current) == group_by_definition(total, plain, current)
 
 
 @pytest.fixture
