@@ -137,9 +137,10 @@ class Rule:
         return self.valid_until is None or at < self.valid_until
 
 
-# InteractionFacts and Award are named tuples, not frozen dataclasses: a rescore or a
-# replay builds millions of them, and a frozen dataclass's __init__ (one
-# object.__setattr__ per field) took 2.6 times a tuple's time.
+# InteractionFacts, Award, Change and Scores are named tuples, not frozen dataclasses: a
+# rescore or a replay builds millions of them, a scoring batch one per award and per lead
+# and scorecard it moves, and a frozen dataclass's __init__ (one object.__setattr__ per
+# field) took 2.6 times a tuple's time.
 _NO_PROPERTIES: Mapping[str, object] = MappingProxyType({})
 
 
@@ -565,8 +566,7 @@ def _award_order(award: Award) -> tuple[datetime, int]:
     return (award.occurred_at, award.interaction_id)
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A change to the points ``rule_id`` gives ``interaction_id``: its award (``revised``
     False), or a revision of an earlier award, because an interaction that happened
     before it was scored after it (``revised``)."""
@@ -674,8 +674,9 @@ def score_interactions_in_order(
 # --- cached scores -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scores:
+class Scores(NamedTuple):
+    """A lead's cached scores on one scorecard (a named tuple: see InteractionFacts)."""
+
     fit: int = 0
     engagement: int = 0
 

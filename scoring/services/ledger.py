@@ -128,7 +128,7 @@ def entries_apply(
     crossed: list[Crossing] = []
     for lead_id in moved.keys() | (activity or {}).keys():
         state = states[lead_id]
-        scores = moved.get(lead_id, pure.Scores(state.fit, state.engagement))
+        scores = moved[lead_id] if lead_id in moved else pure.Scores(state.fit, state.engagement)
         group_id = state.group_id
         if lead_id in moved:
             group_id = pure.group_for(scores.total, bands, current=state.group_id)
@@ -249,7 +249,7 @@ def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[
     for pair in pairs:
         lead_id, card_id = pair
         state = states.get(pair, _NOTHING_SCORED)
-        scores = moved.get(pair, pure.Scores(state.fit, state.engagement))
+        scores = moved[pair] if pair in moved else pure.Scores(state.fit, state.engagement)
         group_id = state.group_id
         if pair in moved:
             card_bands = bands.get(card_id, [])
