@@ -150,7 +150,8 @@ def entries_apply(
         )
         if new != state:
             changed[lead_id] = new
-    bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state[:-1]) for pk, state in changed.items()])
+    written = len(LEAD_STATE_FIELDS)
+    bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state[:written]) for pk, state in changed.items()])
     transitions_record(crossed, bands, at=now)
     # Their accounts' roll-ups follow (refreshed by the next sweep, outside these leads' locks).
     accounts_mark_stale(account_ids={account for pk in moved if (account := states[pk].account_id) is not None})
@@ -231,9 +232,7 @@ def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[
         if cause != decay:
             shift[pair] += delta
             if cause != rescore:
-                seen = moment.get(pair)
-                if seen is None or occurred_at > seen:
-                    moment[pair] = occurred_at
+                moment[pair] = _later(moment.get(pair), occurred_at)
     moved: dict[tuple[int, int], pure.Scores] = {}
     for pair in causes:
         state = states.get(pair)
@@ -435,7 +434,7 @@ def leads_lock(*, lead_ids: Iterable[int]) -> None:
 
 
 def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
-    """:func:`leads_fit_locked`, reading only the score columns."""
+    """:func:`leads_fit_locked`, reading only the score columns and the account."""
     ids = sorted(set(lead_ids))
     columns = ["id", *(str(Lead._meta.get_field(name).column) for name in LEAD_STATE_READ)]  # type: ignore[union-attr]
     if connection.vendor == "postgresql":
