@@ -416,7 +416,7 @@ class LeadsView(ScopedAPIView):
         email = request.query_params.get("email", "").strip()
         if not email:
             raise exceptions.ValidationError({"email": ["give ?email=… to find a lead"]}, code=errors.REQUIRED)
-        leads = Lead.objects.select_related("score_group", "owner").filter(email__iexact=email)
+        leads = Lead.objects.select_related("score_group", "owner").with_email(email)
         return Response([lead_data(lead) for lead in leads])
 
 

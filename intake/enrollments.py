@@ -37,7 +37,7 @@ def _target(data: Any) -> tuple[Lead, Sequence]:
     sequence = Sequence.objects.filter(key=incoming.validated_data["sequence"]).first()
     if sequence is None:
         raise exceptions.ValidationError({"sequence": ["no sequence has this key"]})
-    lead = Lead.objects.filter(email__iexact=incoming.validated_data["email"]).first()
+    lead = Lead.objects.with_email(incoming.validated_data["email"]).first()
     if lead is None:
         raise exceptions.ValidationError({"email": ["no lead has this email; create it with POST /api/v1/leads"]})
     return lead, sequence

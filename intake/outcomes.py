@@ -120,7 +120,7 @@ def _lead_by_ref(data: Any) -> int:
             email = checks.email_normalize(ref["email"])
         except ValueError as exc:
             raise exceptions.ValidationError({"lead.email": [str(exc)]}) from None
-        found = Lead.objects.filter(email__iexact=email).values_list("pk", flat=True).first()
+        found = Lead.objects.with_email(email).values_list("pk", flat=True).first()
         if found is None:
             raise exceptions.NotFound({"lead.email": [f"no lead has the email {email}"]})
         return found

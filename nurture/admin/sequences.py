@@ -196,11 +196,7 @@ class PreviewForm(forms.Form):
         value = (self.cleaned_data.get("lead") or "").strip()
         if not value:
             return None
-        lead = (
-            Lead.objects.filter(pk=int(value)).first()
-            if value.isdigit()
-            else Lead.objects.filter(email__iexact=value).first()
-        )
+        lead = Lead.objects.filter(pk=int(value)).first() if value.isdigit() else Lead.objects.with_email(value).first()
         if lead is None:
             raise forms.ValidationError(gettext("No lead with id or email {value!r}.").format(value=value))
         return lead

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
@@ -89,11 +88,7 @@ def enrollments_start_by_email(
 ) -> EnrollSummary:
     """Enroll the leads with these emails (case-insensitive) with :func:`enrollments_start_many`."""
     wanted = list(dict.fromkeys(e.strip() for e in emails if e.strip()))
-    leads = dict(
-        Lead.objects.annotate(email_lower=Lower("email"))
-        .filter(email_lower__in=[e.lower() for e in wanted])
-        .values_list("email_lower", "pk")
-    )
+    leads = scoring.leads_by_email(e.lower() for e in wanted)
     summary = EnrollSummary()
     known = [(email, leads[email.lower()]) for email in wanted if email.lower() in leads]
     summary.unknown = [email for email in wanted if email.lower() not in leads]

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.db import connection, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -21,6 +20,7 @@ from scoring import bulk, lead_fields
 from scoring.models import Account, Lead
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.engagement import scoring_enqueue
+from scoring.services.fields import leads_by_email
 
 KeyField = Literal["email", "external_id"]
 # What a row may set: the writable fields but the stage (outcomes move it) and the
@@ -53,8 +53,7 @@ def _by(field_name: KeyField, values: set[str]) -> dict[str, int]:
     if not values:
         return {}
     if field_name == "email":
-        found = Lead.objects.annotate(key=Lower("email")).filter(key__in=values).values_list("key", "pk")
-        return {str(key): pk for key, pk in found}
+        return leads_by_email(values)
     return {str(key): pk for key, pk in Lead.objects.filter(external_id__in=values).values_list("external_id", "pk")}
 
 

@@ -177,7 +177,7 @@ def lead_upsert(
     # the same email between the look-up and the insert (the second try updates
     # that lead). Anything else that breaks a unique index is answered, not retried.
     for attempt in (1, 2):
-        found = Lead.objects.select_for_update(no_key=True).filter(email__iexact=email).first()
+        found = Lead.objects.select_for_update(no_key=True).with_email(email).first()
         created = found is None
         lead = found if found is not None else Lead(email=email)
         changed = False
@@ -202,7 +202,7 @@ def lead_upsert(
             with transaction.atomic():
                 lead.save()
         except IntegrityError:
-            if created and attempt == 1 and Lead.objects.filter(email__iexact=email).exists():
+            if created and attempt == 1 and Lead.objects.with_email(email).exists():
                 continue
             conflict_check(lead)  # a concurrent request took the external_id meanwhile
             raise
