@@ -18,8 +18,8 @@ def scans() -> tuple[int, int]:
     """Whole-table reads of the lead table, and probes of its email index, so far in this transaction."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce((SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'scoring_lead'::regclass), 0),"
-            " pg_stat_get_xact_numscans(%s::regclass)",
+            "SELECT coalesce((SELECT seq_scan FROM pg_stat_xact_user_tables"
+            " WHERE relid = 'scoring_lead'::regclass), 0), pg_stat_get_xact_numscans(%s::regclass)",
             [EMAIL_INDEX],
         )
         whole, probes = cursor.fetchone()
@@ -52,10 +52,10 @@ def test_a_batch_of_emails_probes_the_email_index_and_never_reads_the_whole_tabl
         cursor.execute("ANALYZE scoring_lead")
     # An API request's worth of emails, most of them known: asked as lower(email) = ANY(…),
     # the planner read the whole table of a few hundred thousand leads or fewer.
-    wanted = [lead.email.lower() for lead in leads[:450]] + [f"new{n}@example.com" for n in range(50)]
+    wanted = [str(lead.email).lower() for lead in leads[:450]] + [f"new{n}@example.com" for n in range(50)]
     whole, probes = scans()
     found = scoring.leads_by_email(wanted)
-    assert found == {lead.email.lower(): lead.pk for lead in leads[:450]}
+    assert found == {str(lead.email).lower(): lead.pk for lead in leads[:450]}
     after = scans()
     assert after[0] == whole
     assert after[1] > probes
