@@ -450,7 +450,7 @@ class QueueItemAdmin(ReadOnlyAdmin):
     list_display = ["lead", "team", "owner", "status", "entered_at", "claimed_at", "escalated_at", "reason"]
     list_filter = ["status", "team"]
     list_select_related = ["lead", "team", "owner"]
-    search_fields = ["lead__email", "reason"]
+    search_fields = ["lead__id__lead_search", "reason"]
     raw_id_fields = ["lead"]
 
 
@@ -459,7 +459,7 @@ class OutcomeAdmin(ReadOnlyAdmin):
     list_display = ["at", "lead", "kind", "amount", "reason", "total_score", "user", "source"]
     list_filter = ["kind"]
     list_select_related = ["lead", "user"]
-    search_fields = ["lead__email", "reason"]
+    search_fields = ["lead__id__lead_search", "reason"]
 
 
 @admin.register(ActionRun)

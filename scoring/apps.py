@@ -11,6 +11,10 @@ class ScoringConfig(AppConfig):
         from scoring.services import campaigns
 
         campaigns.register()
+        # The admin's lead search (id__lead_search), on the lead list and on lists of a lead's rows.
+        from scoring import lead_search
+
+        lead_search.register()
         # Services enqueue tasks by name; importing the tasks registers them, with the
         # options they are declared with (expiry), in every process, web ones too.
         from scoring import tasks  # noqa: F401

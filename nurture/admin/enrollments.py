@@ -28,7 +28,7 @@ class EnrollmentAdmin(admin.ModelAdmin[Enrollment]):
     list_display = ["lead", "sequence", "status", "position", "next_run_at", "exit_reason", "enrolled_at", "ended_at"]
     list_filter = ["status", "sequence", "exit_reason"]
     list_select_related = ["lead", "sequence"]
-    search_fields = ["lead__email"]
+    search_fields = ["lead__id__lead_search"]
     date_hierarchy = "enrolled_at"
     readonly_fields = [
         "lead",
@@ -63,7 +63,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
     list_display = ["message_id", "lead", "step", "status", "attempts", "sent_at", "opens", "clicks", "updated_at"]
     list_filter = ["status", "step__sequence"]
     list_select_related = ["enrollment__lead", "step__sequence"]
-    search_fields = ["message_id", "enrollment__lead__email"]
+    search_fields = ["message_id", "enrollment__lead__id__lead_search"]
 
     @admin.display(description=_("Lead"))
     def lead(self, obj: Delivery) -> str:

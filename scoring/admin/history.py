@@ -42,7 +42,7 @@ class GroupTransitionAdmin(admin.ModelAdmin[GroupTransition]):
     ]
     list_filter = ["direction", "cause", "to_group"]
     list_select_related = ["lead", "from_group", "to_group"]
-    search_fields = ["lead__email"]
+    search_fields = ["lead__id__lead_search"]
     date_hierarchy = "occurred_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -264,8 +264,8 @@ class Lead(models.Model):
         ]
         indexes = [
             # The admin's lead list: its order, and its filters by group and by stage, read
-            # in index order with the tie-break on id. Its search reads a trigram index that
-            # only PostgreSQL has (lead_search_trgm_idx, made by scoring's migration 0022).
+            # in index order with the tie-break on id. Its search reads a table of its own
+            # that only PostgreSQL has (scoring.lead_search, scoring's migration 0047).
             models.Index(fields=["-total_score", "id"], name="lead_total_score_idx"),
             models.Index(fields=["score_group", "-total_score", "id"], name="lead_group_score_idx"),
             models.Index(fields=["lifecycle_stage", "-total_score", "id"], name="lead_stage_score_idx"),
