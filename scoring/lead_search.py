@@ -5,7 +5,7 @@ lead list, ``lead__id__lead_search`` on the lists of a lead's rows), which the a
 
 On PostgreSQL it reads a table of its own, ``scoring_leadsearch`` (scoring's migration
 0047): one row per lead with those five fields in capitals, one after the other and
-apart (:data:`SEPARATOR`), under a trigram index, and the external id under a b-tree.
+apart (chr(1), see there), under a trigram index, and the external id under a b-tree.
 Triggers on the lead table write it when a lead is created, when one of those fields
 changes, and when leads are deleted. Score changes, which rewrite a lead's row many times
 a day, leave it alone: its index was on the lead table until then, and every score change
@@ -24,10 +24,6 @@ from django.db.models import Lookup
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.text import smart_split, unescape_string_literal
 
-# Between two fields in a row's document: no search term holds it, so no term matches
-# across two fields (as Django's search, one field at a time), and pg_trgm reads it as a
-# break between words, as it does a space.
-SEPARATOR = "\x01"
 SEARCHED = ("email", "first_name", "last_name", "company", "city")
 TABLE = "scoring_leadsearch"
 

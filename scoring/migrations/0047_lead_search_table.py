@@ -20,7 +20,9 @@ from django.db import migrations
 OLD_INDEX = "lead_search_trgm_idx"
 OLD_SEARCHED = ["email", "first_name", "last_name", "company", "city"]
 
-# scoring.lead_search.SEPARATOR between the fields (chr(1)); NULLs are left out.
+# chr(1) between the fields (NULLs are left out): no search term holds it, so no term
+# matches across two fields (as Django's search, one field at a time), and pg_trgm reads
+# it as a break between words, as it does a space.
 DOCUMENT = "upper(concat_ws(chr(1), {0}.email, {0}.first_name, {0}.last_name, {0}.company, {0}.city))"
 
 CREATE = [

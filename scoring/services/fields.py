@@ -211,10 +211,10 @@ def leads_merge(
     emails = set(fields) | set(external_ids)
     if not emails:
         return {}, 0
-    missing = emails - set(leads_by_email(emails))
-    if missing:
-        leads_create(keys=[(email, None) for email in missing])  # and puts them in their accounts
     ids = leads_by_email(emails)
+    if missing := emails - set(ids):
+        leads_create(keys=[(email, None) for email in missing])  # and puts them in their accounts
+        ids.update(leads_by_email(missing))
     # Locked by primary key (the emails' lookup probes the email index; a filter on
     # lower(email) could read the whole table).
     locked = Lead.objects.select_for_update(no_key=True).filter(pk__in=ids.values()).order_by("pk")
