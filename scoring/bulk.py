@@ -44,14 +44,40 @@ def _binary_cursor(*, binary_results: bool = False) -> Iterator[CursorWrapper]:
         yield wrapped
 
 
+def _placed(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``sql``'s ``%s`` placeholders made binary (``%b``: psycopg would send a str as text),
+    but for a list of ints (None allowed): that goes as the text of an array literal,
+    ``{1,2,NULL}``, which the statement's cast (``%s::bigint[]``) reads. psycopg dumps a
+    binary array value by value in Python, about twice the time of ``str`` joined in C,
+    and the scoring batches' id columns are most of what they send."""
+    parts = sql.split("%s")
+    if len(parts) != len(params) + 1:
+        raise ValueError(f"{len(parts) - 1} placeholders for {len(params)} parameters")
+    query, values = [parts[0]], []
+    for value, part in zip(params, parts[1:], strict=True):
+        literal = _int_array(value) if type(value) is list and value else None
+        query.append("%t" if literal is not None else "%b")
+        values.append(literal if literal is not None else value)
+        query.append(part)
+    return "".join(query), values
+
+
+def _int_array(values: list[Any]) -> str | None:
+    """The text of an array literal of ``values`` if they are all ints or None, else None."""
+    if all(type(v) is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    if all(type(v) is int or v is None for v in values):
+        return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+    return None
+
+
 def pg_execute(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Run ``sql`` on Django's PostgreSQL connection (same transaction) with
     server-side, binary parameters: arrays of thousands of values are sent as
     they are, neither quoted nor escaped into the SQL text. ``sql`` holds only
     ``%s`` placeholders and no literal percent signs. Returns the rows, if any."""
     with _binary_cursor() as cursor:
-        # %b: binary parameters (psycopg would send text for str by default).
-        cursor.execute(sql.replace("%s", "%b"), params)
+        cursor.execute(*_placed(sql, params))
         return cursor.fetchall() if cursor.description else []
 
 
@@ -62,7 +88,7 @@ def pg_fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     binary COPY of the same rows takes). Same placeholders and connection as
     :func:`pg_execute`."""
     with _binary_cursor(binary_results=True) as cursor:
-        cursor.execute(sql.replace("%s", "%b"), params)
+        cursor.execute(*_placed(sql, params))
         rows: list[tuple[Any, ...]] = cursor.fetchall()
         return rows
 

@@ -166,3 +166,32 @@ def test_leads_created_in_bulk_are_the_leads_the_orm_makes_and_skip_those_taken(
     # The one whose email was taken (in another case) is left as it was.
     assert Lead.objects.filter(email__iexact="taken@example.com").count() == 1
     assert Lead.objects.get(pk=taken.pk).first_name == "Ana"
+
+
+def test_id_columns_go_as_array_literals_and_read_back_whole(postgres: None) -> None:
+    """A list of ints (None among them or not) is sent as the text of an array literal,
+    any other list as psycopg's binary array: the database reads the same values either way,
+    past the 32-bit range and with NULLs where the list has None."""
+    big = 2**40
+    sent: list[Any] = []
+
+    def record(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        sent.extend(params)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        rows = bulk.pg_fetch(
+            "SELECT a, b, c FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS u (a, b, c) ORDER BY a",
+            [[3, 1, big], [None, 7, -2], ["x", "", "z"]],
+        )
+
+    assert sent == [f"{{3,1,{big}}}", "{NULL,7,-2}", ["x", "", "z"]]
+    assert rows == [(1, 7, ""), (3, None, "x"), (big, -2, "z")]
+    # Lists of anything else (bools are ints to Python, digits in text) keep psycopg's own arrays.
+    flags, texts = [True, False], ["1", "a"]
+    assert bulk.pg_execute("SELECT %s::bool[], %s::text[]", [flags, texts]) == [(flags, texts)]
+
+
+def test_a_placeholder_without_its_parameter_is_refused_before_the_database(postgres: None) -> None:
+    with pytest.raises(ValueError, match="2 placeholders for 1 parameters"):
+        bulk.pg_execute("SELECT %s::int, %s::int", [1])
