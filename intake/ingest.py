@@ -10,7 +10,6 @@ exactly once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from intake.bodies import json_text
 from intake.events import Event
 from scoring import bulk
 from scoring import services as scoring
@@ -263,7 +263,7 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
                 visitor.pk if visitor else None,
                 e.type,
                 e.occurred_at,
-                json.dumps(e.properties, separators=(",", ":"), ensure_ascii=False),
+                json_text(e.properties),
                 source,
                 now,
             )

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intake.api_keys import api_key_issue
-from intake.bodies import MAX_BODY_DEPTH, BodyError, json_parse
+from intake.bodies import MAX_BODY_DEPTH, BodyError, json_parse, json_text
 from intake.models import ApiScope
 from scoring.models import Interaction, Lead, Visitor
 
@@ -182,6 +182,28 @@ def test_the_parser_answers_a_value_or_a_body_error_for_any_text(text: str) -> N
     except BodyError as exc:
         error = exc
     assert error is None or (error.status == 400 and error.reason)
+
+
+exact_json_texts = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=20,
+).map(json.dumps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=exact_json_texts)
+def test_a_body_reads_as_pythons_parser_reads_it_and_is_stored_as_it_was_sent(text: str) -> None:
+    """Integers past 64 bits stay whole, 1 and 1.0 stay apart, -0.0 stays -0.0: whichever
+    parser reads the body, and whichever writes the stored text."""
+    value = json_parse(text.encode("utf-8", "surrogatepass"))
+    expected = json.loads(text)
+    assert json.dumps(value) == json.dumps(expected)
+    assert json.dumps(json.loads(json_text(value))) == json.dumps(expected)
 
 
 SITE = "https://toys.example"

@@ -1,0 +1,79 @@
+"""What reading an events request costs the web process in JSON: the body parsed, and each
+event's properties written as the text the database stores.
+
+    .venv/bin/python bench/intake_body.py [--events 1000] [--repeat 200]
+
+A body of ``--events`` events as ``bench/ingest.py`` sends them, ``--repeat`` times, two
+ways, alternating twice:
+
+- the baseline: Python's ``json`` as the intake used it (``json.loads`` with the finite-number
+  and constant hooks, then ``json.dumps`` of each event's properties, compact, non-ASCII kept);
+- the intake as it is (``intake.bodies.json_parse`` and ``json_text``).
+
+Both parse the same checked structure (depth, surrogates) and store the same values; it
+prints the processor time per body and per event, and the ratio to the baseline measured in
+the same run (lower is better). No database needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import bench_environment  # noqa: E402
+from ingest import make_events  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1000, help="events per body (the API's batch)")
+    parser.add_argument("--repeat", type=int, default=200, help="bodies per measurement")
+    args = parser.parse_args()
+    bench_environment()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    from intake import bodies
+
+    body = json.dumps({"events": make_events(args.events, max(1, args.events // 4), prefix="body")}).encode()
+
+    def before() -> list[str]:
+        data = json.loads(body.decode(), parse_float=bodies._finite, parse_constant=bodies._no_constant)
+        bodies._structure_check(data, surrogates=bool(bodies._SURROGATE_ESCAPE.search(body.decode())))
+        return [json.dumps(e["properties"], separators=(",", ":"), ensure_ascii=False) for e in data["events"]]
+
+    def now() -> list[str]:
+        return [bodies.json_text(e["properties"]) for e in bodies.json_parse(body)["events"]]
+
+    assert [json.loads(text) for text in before()] == [json.loads(text) for text in now()]
+
+    repeat: int = args.repeat
+
+    def measure(read: Callable[[], object]) -> float:
+        for _ in range(10):
+            read()
+        started = time.process_time()
+        for _ in range(repeat):
+            read()
+        return (time.process_time() - started) / repeat
+
+    print(f"A body of {args.events:,} events ({len(body):,} bytes), {args.repeat} times; processor time")
+    for round_ in (1, 2):
+        base, cpu = measure(before), measure(now)
+        print(
+            f"  round {round_}: Python's json (baseline) {base * 1e3:.2f} ms a body ({base / args.events * 1e6:.1f} µs"
+            f" an event); the intake {cpu * 1e3:.2f} ms ({cpu / args.events * 1e6:.1f} µs); ratio {cpu / base:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
