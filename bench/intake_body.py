@@ -10,6 +10,9 @@ ways, alternating twice:
   and constant hooks, then ``json.dumps`` of each event's properties, compact, non-ASCII kept);
 - the intake as it is (``intake.bodies.json_parse`` and ``json_text``).
 
+It prints, before those, what checking the parsed events costs (``events_check``: their
+fields, times, addresses and properties), a figure without a baseline of its own.
+
 Both parse the same checked structure (depth, surrogates) and store the same values; it
 prints the processor time per body and per event, and the ratio to the baseline measured in
 the same run (lower is better). No database needed.
@@ -66,7 +69,14 @@ def main() -> None:
             read()
         return (time.process_time() - started) / repeat
 
+    from django.utils import timezone
+
+    from intake.events import events_check
+
+    raws, moment = bodies.json_parse(body)["events"], timezone.now()
     print(f"A body of {args.events:,} events ({len(body):,} bytes), {args.repeat} times; processor time")
+    check = measure(lambda: events_check(raws, now=moment))
+    print(f"  the event checks after parsing (intake.events.events_check): {check / args.events * 1e6:.1f} µs an event")
     for round_ in (1, 2):
         base, cpu = measure(before), measure(now)
         print(

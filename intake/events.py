@@ -155,6 +155,8 @@ def json_value_problem(value: object, *, path: str, max_depth: int) -> tuple[str
 
     Iterative, so a deep value cannot exhaust the stack. ``value`` itself is at depth 1.
     """
+    if type(value) is dict and max_depth >= 1 and _flat_storable(value):
+        return None
     # Each item's place as the steps to it (a key, or a list's index as a 1-tuple), written
     # out as a field path only for the item at fault.
     stack: list[tuple[object, tuple[object, ...], int]] = [(value, (), 1)]
@@ -183,6 +185,25 @@ def json_value_problem(value: object, *, path: str, max_depth: int) -> tuple[str
     return None
 
 
+def _flat_storable(value: dict[Any, Any]) -> bool:
+    """Whether ``value`` holds only text keys and, under them, text, whole numbers, booleans,
+    None or finite numbers, all storable: most events' properties, answered without the walk
+    (and the place of each item) that :func:`json_value_problem` makes otherwise."""
+    for key, child in value.items():
+        if type(key) is not str or text_problem(key):
+            return False
+        kind = type(child)
+        if kind is str:
+            if text_problem(child):
+                return False
+        elif kind is float:
+            if not math.isfinite(child):
+                return False
+        elif not (kind is int or kind is bool or child is None):
+            return False
+    return True
+
+
 def _field_path(path: str, steps: Sequence[object]) -> str:
     return path + "".join(f"[{step[0]}]" if isinstance(step, tuple) else f".{_path_key(step)}" for step in steps)
 
@@ -208,7 +229,7 @@ def lead_id_check(value: object) -> str:
 
 def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
     """One event, checked; every problem is named by its field."""
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):
         return Rejection(
             index, None, {"non_field_errors": ["an event must be a JSON object"]}, {"non_field_errors": [INVALID]}
         )
@@ -219,8 +240,9 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
         errors.setdefault(name, []).append(message)
         codes.setdefault(name, []).append(code)
 
-    for name in sorted(set(raw) - EVENT_FIELDS):
-        fail(name, "unknown field", UNKNOWN_FIELD)
+    if not EVENT_FIELDS.issuperset(raw):
+        for name in sorted(set(raw) - EVENT_FIELDS):
+            fail(name, "unknown field", UNKNOWN_FIELD)
 
     event_id = ""
     if "id" not in raw or raw["id"] is None:
@@ -249,11 +271,12 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
     email = external_id = visitor_id = None
     lead = raw.get("lead")
     if lead is not None:
-        if not isinstance(lead, Mapping):
+        if type(lead) is not dict and not isinstance(lead, Mapping):
             fail("lead", 'must be an object: {"email": …} or {"external_id": …}')
         else:
-            for name in sorted(set(lead) - LEAD_REF_FIELDS):
-                fail(f"lead.{name}", "unknown field; send lead attributes to /api/v1/leads", UNKNOWN_FIELD)
+            if not LEAD_REF_FIELDS.issuperset(lead):
+                for name in sorted(set(lead) - LEAD_REF_FIELDS):
+                    fail(f"lead.{name}", "unknown field; send lead attributes to /api/v1/leads", UNKNOWN_FIELD)
             if lead.get("email") is not None:
                 try:
                     email = email_normalize(lead["email"])
@@ -278,7 +301,7 @@ def event_check(raw: object, *, index: int, now: datetime) -> Event | Rejection:
     properties = raw.get("properties")
     if properties is None:
         properties = {}
-    elif not isinstance(properties, Mapping):
+    elif type(properties) is not dict and not isinstance(properties, Mapping):
         fail("properties", "must be an object")
     else:
         problem = json_value_problem(properties, path="properties", max_depth=MAX_PROPERTIES_DEPTH)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -301,6 +302,23 @@ def test_a_value_that_cannot_be_stored_is_named_by_its_place_in_objects_and_list
     assert problem({"ok": ["a", "b\x00"]}) == ("properties.ok[1]", checks.NUL_MESSAGE)
     assert problem({"é": ["\ud800"]}) == ("properties.é[0]", checks.SURROGATE_MESSAGE)
     assert problem({"ok": ["ü", {"ñ": 1.5}]}) is None
+
+
+any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=6) | st.sampled_from(
+    ["", "a\x00", "\ud800", "ñ", "\udfff x"]
+)
+
+
+plain_or_not = st.none() | st.booleans() | st.integers() | st.floats() | any_text
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.dictionaries(any_text, plain_or_not | st.lists(plain_or_not, max_size=2), max_size=4))
+def test_flat_properties_are_judged_as_the_walk_judges_them(value: dict[str, object]) -> None:
+    """Most events' properties are a flat object of plain values, answered without the walk:
+    the same answer, field and reason as the walk gives (a read-only mapping takes the walk)."""
+    walked = checks.json_value_problem(MappingProxyType(value), path="properties", max_depth=10)
+    assert checks.json_value_problem(value, path="properties", max_depth=10) == walked
 
 
 def test_an_address_is_judged_the_same_the_second_time() -> None:
