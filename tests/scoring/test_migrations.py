@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
@@ -126,3 +126,65 @@ def test_the_event_types_migration_counts_the_interactions_already_stored_once()
     assert counted["download"] == (1, datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
     assert counted["email_open"] == (0, None, None)  # built in, listed before it is seen
     assert len(counted) == 8
+
+
+PATTERN_BEFORE = ("scoring", "0047_lead_search_table")
+PATTERN_DROPPED = ("scoring", "0048_pattern_indexes_dropped")
+# The intake's write tables and their unique text keys: each had a varchar_pattern_ops copy.
+PATTERN_KEYED = {
+    "scoring_interactionkey": ["key"],
+    "scoring_visitor": ["key"],
+    "scoring_lead": ["external_id"],
+    "scoring_account": ["domain", "external_id"],
+}
+
+
+def pattern_indexed() -> set[tuple[str, str]]:
+    """(table, column) of the intake's write tables that have a pattern index."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND indexdef LIKE %s",
+            [list(PATTERN_KEYED), "%varchar_pattern_ops%"],
+        )
+        rows = cursor.fetchall()
+    return {
+        (table, column) for table, definition in rows for column in PATTERN_KEYED[table] if f"({column} " in definition
+    }
+
+
+def lookup_plan(sql: str, value: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table: ask which index serves it
+        cursor.execute(f"EXPLAIN {sql}", [value])
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_intake_tables_lose_their_pattern_indexes_concurrently_and_keep_their_lookups(postgres: None) -> None:
+    every = {(table, column) for table, columns in PATTERN_KEYED.items() for column in columns}
+    try:
+        with CaptureQueriesContext(connection) as backward:
+            MigrationExecutor(connection).migrate([PATTERN_BEFORE])
+        assert pattern_indexed() == every
+        with CaptureQueriesContext(connection) as forward:
+            MigrationExecutor(connection).migrate([PATTERN_DROPPED])
+        assert pattern_indexed() == set()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    dropped = [q["sql"] for q in forward.captured_queries if "_like" in q["sql"]]
+    built = [q["sql"] for q in backward.captured_queries if "_like" in q["sql"]]
+    assert len(dropped) == len(built) == len(every)
+    # The API and the workers go on writing these tables meanwhile.
+    assert all(sql.startswith("DROP INDEX CONCURRENTLY") for sql in dropped), dropped
+    assert all(sql.startswith("CREATE INDEX CONCURRENTLY") for sql in built), built
+    # What Leadflow asks of these keys is equality, which their unique indexes still answer.
+    with transaction.atomic():
+        for sql, index in (
+            ("SELECT 1 FROM scoring_interactionkey WHERE key = %s", "scoring_interactionkey_pkey"),
+            ("SELECT 1 FROM scoring_visitor WHERE key = %s", "scoring_visitor_key_key"),
+            ("SELECT 1 FROM scoring_lead WHERE external_id = %s", "scoring_lead_external_id_key"),
+            ("SELECT 1 FROM scoring_account WHERE domain = %s", "scoring_account_domain_key"),
+            ("SELECT 1 FROM scoring_account WHERE external_id = %s", "scoring_account_external_id_key"),
+        ):
+            assert index in lookup_plan(sql, "acme"), sql
