@@ -11,7 +11,10 @@ ways, alternating twice:
 - the intake as it is (``intake.bodies.json_parse`` and ``json_text``).
 
 It prints, before those, what checking the parsed events costs (``events_check``: their
-fields, times, addresses and properties), a figure without a baseline of its own.
+fields, times, addresses and properties; the body's addresses are remembered after its first
+time), a figure without a baseline of its own; and what checking ``--addresses`` addresses
+seen for the first time costs (people of 50 companies), alternating twice: Django's
+``validate_email`` (the baseline) and the intake's check as it is.
 
 Both parse the same checked structure (depth, surrogates) and store the same values; it
 prints the processor time per body and per event, and the ratio to the baseline measured in
@@ -39,15 +42,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1000, help="events per body (the API's batch)")
     parser.add_argument("--repeat", type=int, default=200, help="bodies per measurement")
+    parser.add_argument("--addresses", type=int, default=100_000, help="new addresses per measurement")
     args = parser.parse_args()
     bench_environment()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
     import django
 
     django.setup()
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
     from django.utils import timezone
 
     from intake import bodies
+    from intake import events as checks
     from intake.events import events_check
 
     body = json.dumps({"events": make_events(args.events, max(1, args.events // 4), prefix="body")}).encode()
@@ -78,6 +85,31 @@ def main() -> None:
     print(f"A body of {args.events:,} events ({len(body):,} bytes), {args.repeat} times; processor time")
     check = measure(lambda: events_check(raws, now=moment))
     print(f"  the event checks after parsing (intake.events.events_check): {check / args.events * 1e6:.1f} µs an event")
+    addresses = [f"person{n}@company{n % 50}.example" for n in range(args.addresses)]
+
+    def django_check() -> None:
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise AssertionError(address) from None
+
+    def intake_check() -> None:
+        checks._email_valid.cache_clear()  # each address new, as the first time the intake sees it
+        checks._email_domain_valid.cache_clear()
+        assert all(checks._email_valid(address) for address in addresses)
+
+    def timed(check_: Callable[[], None]) -> float:
+        started = time.process_time()
+        check_()
+        return (time.process_time() - started) / len(addresses)
+
+    for round_ in (1, 2):
+        base, cpu = timed(django_check), timed(intake_check)
+        print(
+            f"  addresses seen for the first time, round {round_}: Django's validate_email (baseline)"
+            f" {base * 1e6:.2f} µs an address; the intake {cpu * 1e6:.2f} µs; ratio {cpu / base:.2f}"
+        )
     for round_ in (1, 2):
         base, cpu = measure(before), measure(now)
         print(

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext
 
@@ -105,15 +104,28 @@ def email_normalize(value: object) -> str:
     return email.lower()
 
 
+# Django's validate_email in its two parts, the domain's remembered apart: the leads of a
+# company share it, and its expression was most of the check of an address seen for the
+# first time (3.5-3.8 us an address with Django's validator, 0.5 us so). The same
+# expressions and order as EmailValidator.__call__ (the user part, then the domain unless
+# allowed); tests/intake/test_events.py holds the two to the same answers.
+_EMAIL_USER = re.compile(validate_email.user_regex.pattern, validate_email.user_regex.flags)
+_EMAIL_MAX_LENGTH = 320  # EmailValidator's, RFC 3696 section 3
+
+
+@functools.lru_cache(maxsize=10_000)
+def _email_domain_valid(domain: str) -> bool:
+    return domain in validate_email.domain_allowlist or bool(validate_email.validate_domain_part(domain))
+
+
 @functools.lru_cache(maxsize=50_000)
 def _email_valid(email: str) -> bool:
-    """Django's email validation, remembered per address: a lead's events name it again and
-    again, and the validator's expressions were an eighth of the API's time per event."""
-    try:
-        validate_email(email)
-    except ValidationError:
+    """Whether Django's ``validate_email`` accepts ``email``, remembered per address: a
+    lead's events name it again and again."""
+    if "@" not in email or len(email) > _EMAIL_MAX_LENGTH:
         return False
-    return True
+    user, domain = email.rsplit("@", 1)
+    return _EMAIL_USER.match(user) is not None and _email_domain_valid(domain)
 
 
 def has_nul(value: object) -> bool:

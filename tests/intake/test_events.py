@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -326,3 +328,50 @@ def test_an_address_is_judged_the_same_the_second_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="is not a valid email address"):
             checks.email_normalize("ana@@example.com")
+
+
+def django_accepts(email: str) -> bool:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return True
+
+
+# Parts of addresses near the validator's edges: quoted users, dots, IP literals, IDNs,
+# "localhost" (allowed by name), labels of 63 characters and more, past 320 characters.
+EDGE_USERS = ["ana", "a.b", ".a", "a..b", '"a b"', '"a@b"', '"a\\"b"', "a+tag", "ñ", "", "x" * 64]
+EDGE_DOMAINS = [
+    "example.com",
+    "localhost",
+    "[127.0.0.1]",
+    "[IPv6:::1]",
+    "[300.1.1.1]",
+    "münchen.de",
+    "xn--mnchen-3ya.de",
+    "a-.com",
+    "-a.com",
+    "example.c",
+    "example.123",
+    f"{'a' * 63}.com",
+    f"{'a' * 64}.com",
+    ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 63, "com"]),
+    "example.com.",
+    "",
+]
+
+
+def test_addresses_at_the_validators_edges_are_judged_as_django_judges_them() -> None:
+    """The check splits Django's validation in two and remembers the domain's part: every
+    address gets the validator's answer, whatever domain was judged before it."""
+    for user in EDGE_USERS:
+        for domain in EDGE_DOMAINS:
+            for email in (f"{user}@{domain}", f"{user}@@{domain}", f"{user}@{domain}".upper()):
+                assert checks._email_valid(email) is django_accepts(email), email
+
+
+@settings(max_examples=500, deadline=None)
+@given(user=st.sampled_from(EDGE_USERS) | any_text, domain=st.sampled_from(EDGE_DOMAINS) | any_text)
+def test_any_address_is_judged_as_djangos_validator_judges_it(user: str, domain: str) -> None:
+    for text in (f"{user}@{domain}", user, domain, f"{user}@{domain}" * 2):
+        assert checks._email_valid(text) is django_accepts(text), text
