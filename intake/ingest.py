@@ -238,9 +238,15 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
         return inserted
 
 
-@transaction.atomic
 def events_accept(events: Sequence[Event], *, source: str, now: datetime | None = None) -> Accepted:
-    """Store ``events`` (already checked) once each and enqueue their scoring."""
+    """Store ``events`` (already checked) once each and enqueue their scoring.
+
+    The leads they name are found or created first, in a transaction of their own (a
+    savepoint inside the caller's, when there is one), and the events stored in a second.
+    A request creating a lead holds its row until it commits, and every other request
+    naming the same new person waits for that: for the few statements that create it, not
+    for the whole request. A lead so created stays if storing the events then fails; the
+    events sent again find it."""
     now = now or timezone.now()
     seen: set[str] = set()
     unique = []
@@ -250,7 +256,17 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
             unique.append(event)
     if not unique:
         return Accepted(0, len(events))
-    leads = leads_resolve(unique)
+    with transaction.atomic():
+        leads = leads_resolve(unique)
+    with transaction.atomic():
+        return _events_store(unique, leads, source=source, now=now, repeats=len(events) - len(unique))
+
+
+def _events_store(
+    unique: Sequence[Event], leads: dict[int, int], *, source: str, now: datetime, repeats: int
+) -> Accepted:
+    """:func:`events_accept`'s second transaction: the visitors, the interactions and their
+    types; ``repeats``: the events left out as repeats of one in the same batch."""
     visitors = visitors_resolve(unique, leads, now=now)
     rows: list[tuple[Any, ...]] = []
     for e in unique:
@@ -274,4 +290,4 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
         # Last, so the type rows (which every concurrent batch may touch) stay locked only until the commit.
         event_types_seen(seen=[(e.type, e.occurred_at) for e in unique if e.id in inserted])
         transaction.on_commit(scoring_enqueue)
-    return Accepted(len(inserted), len(events) - len(inserted))
+    return Accepted(len(inserted), len(unique) - len(inserted) + repeats)

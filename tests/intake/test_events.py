@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import DatabaseError, connection
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -189,6 +191,73 @@ def test_concurrent_requests_with_the_same_ids_store_each_once(postgres: None) -
     assert sum(r["duplicates"] for r in results) == 600
     assert Interaction.objects.count() == 200
     assert Lead.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_storing_its_events_does_not_hold_back_others_naming_its_new_leads(
+    postgres: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new lead is committed before the request stores its events: another request naming
+    the same person finds it instead of waiting for the first request's commit."""
+    from intake import ingest
+
+    stored, release = threading.Event(), threading.Event()
+    store = ingest._insert_new
+
+    def slow_store(rows: list[tuple[Any, ...]]) -> set[str]:
+        if threading.current_thread() is not threading.main_thread():
+            stored.set()
+            assert release.wait(timeout=60)  # the first request holds its events' transaction open
+        return store(rows)
+
+    monkeypatch.setattr(ingest, "_insert_new", slow_store)
+    key = api_key_issue(name="Website").key
+    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    answers: list[int] = []
+
+    def first() -> None:
+        answers.append(
+            post(client, {"id": "evt-first", "type": "email_open", "lead": {"email": "new@example.com"}}).status_code
+        )
+
+    thread = threading.Thread(target=lambda: (first(), connection.close()))
+    thread.start()
+    try:
+        assert stored.wait(timeout=60)
+        with connection.cursor() as cursor:
+            # Waiting on the first request's new lead would fail this request rather than hang.
+            cursor.execute("SET lock_timeout = '5s'")
+        second = post(client, {"id": "evt-second", "type": "email_open", "lead": {"email": "NEW@example.com"}})
+        assert second.status_code == 202, second.content
+        assert second.json()["accepted"] == 1
+    finally:
+        release.set()
+        thread.join(timeout=60)
+    assert answers == [202]
+    assert Lead.objects.get().email == "new@example.com"
+    assert sorted(Interaction.objects.values_list("idempotency_key", flat=True)) == ["evt-first", "evt-second"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_lead_stays_when_storing_its_events_fails_and_the_retry_finds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from intake import ingest
+
+    def broken(rows: list[tuple[Any, ...]]) -> set[str]:
+        raise DatabaseError("the disk is full")
+
+    key = api_key_issue(name="Website").key
+    client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}", raise_request_exception=False)
+    body = {"id": "evt-1", "type": "email_open", "lead": {"email": "ana@example.com"}}
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest, "_insert_new", broken)
+        assert post(client, body).status_code >= 500
+    assert Interaction.objects.count() == 0
+    assert list(Lead.objects.values_list("email", "fit_pending")) == [("ana@example.com", True)]
+    again = post(client, body)
+    assert again.json()["accepted"] == 1
+    assert Interaction.objects.get().lead == Lead.objects.get()
 
 
 def test_the_openapi_schema_validates(db: None) -> None:
