@@ -15,9 +15,11 @@ leads' search has a table of its own), yet every row written pays an entry in it
 bench/key_writes.py measures it: the database's processor time for inserting 200,000
 interaction keys 1.63-1.67 s with the copy, 1.20-1.23 s without (0.72-0.75); visitors
 0.83-0.86; a score update of 50,000 accounts 0.89-0.95. A lead's row has ten other
-indexes: there it is within the noise (0.95-1.05). Dropped CONCURRENTLY, so the API and workers go
-on writing meanwhile. Going back builds them again, CONCURRENTLY. Not in the models'
-state: Django adds these indexes outside it, and SQLite has none.
+indexes: there the difference is within the noise (0.95-1.05).
+
+Dropped CONCURRENTLY, so the API and workers go on writing meanwhile. Going back builds
+them again, CONCURRENTLY. Not in the models' state: Django adds these indexes outside it,
+and SQLite has none.
 """
 
 from collections.abc import Iterator
