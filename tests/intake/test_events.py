@@ -216,11 +216,13 @@ def test_a_request_storing_its_events_does_not_hold_back_others_naming_its_new_l
     answers: list[int] = []
 
     def first() -> None:
-        answers.append(
-            post(client, {"id": "evt-first", "type": "email_open", "lead": {"email": "new@example.com"}}).status_code
-        )
+        try:
+            body = {"id": "evt-first", "type": "email_open", "lead": {"email": "new@example.com"}}
+            answers.append(post(client, body).status_code)
+        finally:
+            connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=lambda: (first(), connection.close()))
+    thread = threading.Thread(target=first)
     thread.start()
     try:
         assert stored.wait(timeout=60)
