@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
@@ -619,7 +619,12 @@ def score_interactions_in_order(
     is revised by the difference. The result is what scoring every interaction in
     one batch, in time order, would have given.
     """
-    engagement_rules = [r for r in rules if r.dimension is Dimension.ENGAGEMENT]
+    # The rules of each type, in the rules' order: a lead's interactions are tried against
+    # the rules of their types only (with several scorecards most rules are of other types).
+    by_type: dict[str, list[tuple[int, Rule]]] = {}
+    for position, rule in enumerate(r for r in rules if r.dimension is Dimension.ENGAGEMENT):
+        for kind in rule.interaction_types:
+            by_type.setdefault(kind, []).append((position, rule))
     new_by_lead: dict[int, list[InteractionFacts]] = {}
     for interaction in interactions:
         new_by_lead.setdefault(interaction.lead_id, []).append(interaction)
@@ -628,17 +633,24 @@ def score_interactions_in_order(
         later_by_lead.setdefault(interaction.lead_id, []).append(interaction)
     changes: list[Change] = []
     for lead_id, new in new_by_lead.items():
-        new_ids = {i.id for i in new}
-        # Only the rules of the types this lead's interactions have are tried (with several
-        # scorecards most rules are of other types), still in the rules' order.
-        types = {i.type for i in new}
-        for rule in engagement_rules:
-            if types.isdisjoint(rule.interaction_types):
-                continue
-            matching = [i for i in new if i.type in rule.interaction_types and rule_matches_interaction(rule, i)]
+        if len(new) == 1 or len(kinds := {i.type for i in new}) == 1:
+            tried = by_type.get(new[0].type, [])
+        else:
+            tried = sorted({p: (p, r) for kind in kinds for p, r in by_type.get(kind, [])}.values(), key=itemgetter(0))
+        new_ids: set[int] | None = None
+        for _, rule in tried:
+            matching = [i for i in new if rule_matches_interaction(rule, i)]
             if not matching:
                 continue
-            past = history.get((lead_id, rule.id), ()) if rule.cap is not None else ()
+            if rule.cap is None:
+                # Nothing to judge again: each interaction it matches gets its points, in order.
+                if rule.points:
+                    matching.sort(key=_in_order)
+                    changes.extend(Change(lead_id, rule.id, i.id, i.occurred_at, rule.points) for i in matching)
+                continue
+            if new_ids is None:
+                new_ids = {i.id for i in new}
+            past = history.get((lead_id, rule.id), ())
             start = min(_in_order(i) for i in matching)
             again = {a.interaction_id: a for a in past if _award_order(a) >= start}
             candidates = matching

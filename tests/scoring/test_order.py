@@ -5,6 +5,7 @@ crosses several groups crosses each, and decay counts from the last interaction.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta
 
@@ -286,3 +287,83 @@ def test_decay_across_several_groups_crosses_each_in_order() -> None:
         (mql.pk, warm.pk, "down", 59, 34),
         (warm.pk, None, "down", 34, 10),
     ]
+
+
+# --- the awards of one batch, rule by rule ----------------------------------------------
+
+KINDS = ["email_open", "email_click", "page_view", "webinar"]
+conditions = st.sampled_from([(), (pure.Condition("x", pure.Operator.EQUALS, 1),)])
+caps = st.none() | st.builds(
+    pure.Cap,
+    count=st.none() | st.integers(1, 2),
+    points=st.none() | st.integers(1, 6),
+    window_days=st.none() | st.integers(1, 3),
+)
+
+
+@st.composite
+def batches(draw: st.DrawFn, *, capped: bool) -> tuple[list[pure.Rule], list[pure.InteractionFacts]]:
+    """Rules of one or more types (any order, some of no type, some of fit) and a batch of
+    interactions of a few leads, at moments that tie now and then."""
+    rules = [
+        pure.Rule(
+            id=100 + n,
+            dimension=draw(st.sampled_from([pure.Dimension.ENGAGEMENT] * 4 + [pure.Dimension.FIT])),
+            points=draw(st.integers(-3, 5)),
+            conditions=draw(conditions),
+            interaction_types=frozenset(draw(st.lists(st.sampled_from(KINDS), max_size=3))),
+            cap=draw(caps) if capped else None,
+            valid_until=draw(st.sampled_from([None, day(3)])),
+        )
+        for n in range(draw(st.integers(1, 8)))
+    ]
+    interactions = [
+        pure.InteractionFacts(
+            n,
+            draw(st.integers(1, 3)),
+            draw(st.sampled_from(KINDS)),
+            day(draw(st.integers(1, 5))),
+            draw(st.sampled_from([{}, {"x": 1}, {"x": 2}])),
+        )
+        for n in draw(st.permutations(range(1, draw(st.integers(0, 12)) + 1)))
+    ]
+    return rules, interactions
+
+
+@given(batch=batches(capped=False))
+def test_rules_without_a_cap_give_their_points_to_every_interaction_they_match_in_order(
+    batch: tuple[list[pure.Rule], list[pure.InteractionFacts]],
+) -> None:
+    rules, interactions = batch
+    expected = []
+    for lead_id in dict.fromkeys(i.lead_id for i in interactions):
+        for rule in rules:
+            for i in sorted(interactions, key=lambda i: (i.occurred_at, i.id)):
+                if i.lead_id == lead_id and pure.rule_matches_interaction(rule, i) and rule.points:
+                    expected.append(pure.Change(lead_id, rule.id, i.id, i.occurred_at, rule.points))
+    assert pure.score_interactions_in_order(rules, interactions, {}) == expected
+
+
+@given(batch=batches(capped=True), earlier=st.lists(st.integers(1, 5), max_size=4))
+def test_a_rule_without_a_cap_awards_as_one_whose_cap_is_never_reached(
+    batch: tuple[list[pure.Rule], list[pure.InteractionFacts]], earlier: list[int]
+) -> None:
+    """Rules without a cap take a short way; with a cap no lead can reach they take the
+    long one, which judges them in order as it judges capped rules. Both give the same."""
+    rules, interactions = batch
+    capped = [r for r in rules if r.cap is not None and r.dimension is pure.Dimension.ENGAGEMENT]
+    # What the capped rules gave before, and the interactions after it judged again.
+    history = {
+        (lead_id, rule.id): [pure.Award(lead_id, rule.id, 900 + n, day(d), rule.points) for n, d in enumerate(earlier)]
+        for lead_id in (1, 2, 3)
+        for rule in capped
+    }
+    later = [pure.InteractionFacts(900 + n, 1, KINDS[n % len(KINDS)], day(d), {"x": 1}) for n, d in enumerate(earlier)]
+    never = pure.Cap(count=10**9)
+    unreachable = [
+        dataclasses.replace(r, cap=never) if r.cap is None and r.dimension is pure.Dimension.ENGAGEMENT else r
+        for r in rules
+    ]
+    assert pure.score_interactions_in_order(rules, interactions, history, later) == pure.score_interactions_in_order(
+        unreachable, interactions, history, later
+    )
