@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import bench_environment  # noqa: E402
+from common import django_setup  # noqa: E402
 from ingest import make_events  # noqa: E402
 
 
@@ -39,11 +38,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1500, help="interactions in the batch (a worker's batch)")
     parser.add_argument("--repeat", type=int, default=200, help="batches per measurement")
     args = parser.parse_args()
-    bench_environment()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
+    django_setup()
     from scoring import rules as pure
 
     def rule(pk: int, points: int, kinds: list[str], url: str | None = None, operator: str = "contains") -> pure.Rule:

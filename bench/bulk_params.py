@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import bench_environment  # noqa: E402
+from common import django_setup  # noqa: E402
 
 SQL = (
     "SELECT count(*) FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::bigint[], %s::timestamptz[])"
@@ -46,11 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         raise SystemExit("DATABASE_URL: a PostgreSQL database (the parameters are PostgreSQL's)")
-    bench_environment()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
+    django_setup()
     from scoring import bulk
 
     start = datetime(2026, 11, 1, tzinfo=UTC)

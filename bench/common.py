@@ -23,6 +23,17 @@ def bench_environment() -> None:
     os.environ.setdefault("LEADFLOW_HTTPS_ONLY", "false")
 
 
+def django_setup() -> None:
+    """Django set up in this process for a benchmark of one piece that makes no database of
+    its own (:func:`bench_environment`, the project's settings as the environment gives
+    them)."""
+    bench_environment()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+
+
 def bench_database_url(base: str, suffix: str = "bench") -> tuple[str, str, str]:
     """(URL of the benchmark's own database next to ``base``'s, URL of the
     server's ``postgres`` database for creating it, its name)."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import bench_environment  # noqa: E402
+from common import django_setup  # noqa: E402
 from ingest import make_events  # noqa: E402
 
 
@@ -44,11 +43,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200, help="bodies per measurement")
     parser.add_argument("--addresses", type=int, default=100_000, help="new addresses per measurement")
     args = parser.parse_args()
-    bench_environment()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
+    django_setup()
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
     from django.utils import timezone
