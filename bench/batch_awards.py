@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import django_setup  # noqa: E402
+from common import cpu_per_call, django_setup  # noqa: E402
 from ingest import make_events  # noqa: E402
 
 
@@ -75,12 +74,7 @@ def main() -> None:
     repeat: int = args.repeat
 
     def measure(rules: Sequence[pure.Rule]) -> float:
-        for _ in range(10):
-            pure.score_interactions_in_order(rules, batch, {})
-        started = time.process_time()
-        for _ in range(repeat):
-            pure.score_interactions_in_order(rules, batch, {})
-        return (time.process_time() - started) / repeat / len(batch)
+        return cpu_per_call(lambda: pure.score_interactions_in_order(rules, batch, {}), repeat) / len(batch)
 
     print(f"A batch of {len(batch):,} interactions, {repeat} times; processor time per interaction")
     for label, rules in (("the toy store (3 rules)", toy_store), ("3 scorecards (11 rules)", toy_store + scorecards)):

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import django_setup  # noqa: E402
+from common import cpu_per_call, django_setup  # noqa: E402
 from ingest import make_events  # noqa: E402
 
 
@@ -69,12 +69,7 @@ def main() -> None:
     repeat: int = args.repeat
 
     def measure(read: Callable[[], object]) -> float:
-        for _ in range(10):
-            read()
-        started = time.process_time()
-        for _ in range(repeat):
-            read()
-        return (time.process_time() - started) / repeat
+        return cpu_per_call(read, repeat)
 
     raws, moment = bodies.json_parse(body)["events"], timezone.now()
     print(f"A body of {args.events:,} events ({len(body):,} bytes), {args.repeat} times; processor time")
