@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
@@ -619,12 +619,13 @@ def score_interactions_in_order(
     is revised by the difference. The result is what scoring every interaction in
     one batch, in time order, would have given.
     """
+    engagement_rules = [r for r in rules if r.dimension is Dimension.ENGAGEMENT]
     # The rules of each type, in the rules' order: a lead's interactions are tried against
     # the rules of their types only (with several scorecards most rules are of other types).
-    by_type: dict[str, list[tuple[int, Rule]]] = {}
-    for position, rule in enumerate(r for r in rules if r.dimension is Dimension.ENGAGEMENT):
+    by_type: dict[str, list[Rule]] = {}
+    for rule in engagement_rules:
         for kind in rule.interaction_types:
-            by_type.setdefault(kind, []).append((position, rule))
+            by_type.setdefault(kind, []).append(rule)
     new_by_lead: dict[int, list[InteractionFacts]] = {}
     for interaction in interactions:
         new_by_lead.setdefault(interaction.lead_id, []).append(interaction)
@@ -636,9 +637,9 @@ def score_interactions_in_order(
         if len(new) == 1 or len(kinds := {i.type for i in new}) == 1:
             tried = by_type.get(new[0].type, [])
         else:
-            tried = sorted({p: (p, r) for kind in kinds for p, r in by_type.get(kind, [])}.values(), key=itemgetter(0))
+            tried = [r for r in engagement_rules if not kinds.isdisjoint(r.interaction_types)]
         new_ids: set[int] | None = None
-        for _, rule in tried:
+        for rule in tried:
             matching = [i for i in new if rule_matches_interaction(rule, i)]
             if not matching:
                 continue
