@@ -161,15 +161,13 @@ class SessionCpu:
         self.thread.start()
 
     def sample(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
         rows = self.conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = %s AND pid <> pg_backend_pid()",
             [self.name, "client backend"],
         ).fetchall()
         for (pid,) in rows:
             with contextlib.suppress(OSError, IndexError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-                self.seen[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+                self.seen[pid] = server_process_seconds(pid)
 
     def run(self) -> None:
         while not self.stop_event.wait(0.2):
@@ -181,6 +179,13 @@ class SessionCpu:
         self.sample()
         self.conn.close()
         return sum(used - self.base.get(pid, 0.0) for pid, used in self.seen.items())
+
+
+def server_process_seconds(pid: int) -> float:
+    """Processor seconds used so far by the database server's process of one session
+    (``SELECT pg_backend_pid()``), read from /proc: the server must run on this machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def tree_cpu(pid: int) -> float:

@@ -23,7 +23,6 @@ from /proc) and its ratio to the baseline's in the same round (lower is better).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -31,7 +30,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import bench_settings, recreate_database  # noqa: E402
+from common import bench_settings, recreate_database, server_process_seconds  # noqa: E402
 
 REQUEST = 1000
 
@@ -106,13 +105,11 @@ def run(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     cursor = connection.cursor()
-    ticks = os.sysconf("SC_CLK_TCK")
     cursor.execute("SELECT pg_backend_pid()")
     (pid,) = cursor.fetchone()
 
     def server_seconds() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return server_process_seconds(pid)
 
     def columns(table: str) -> str:
         cursor.execute(
