@@ -44,6 +44,25 @@ def _binary_cursor(*, binary_results: bool = False) -> Iterator[CursorWrapper]:
         yield wrapped
 
 
+@contextmanager
+def index_scans_only() -> Iterator[None]:
+    """Inside: PostgreSQL plans with index scans only (no sequential or bitmap scans),
+    for a queue's ``ORDER BY id LIMIT n … SKIP LOCKED`` on a partial index. Planned from
+    the statistics of a table still small (a new month's partition, a bulk load faster
+    than autovacuum's next analyze), the statement otherwise reads the whole backlog
+    with a bitmap scan and sorts it for each batch, and the prepared statement keeps
+    that plan. The transaction's own settings come back at the end (``SET LOCAL``; a
+    failure inside rolls them back with the transaction). Elsewhere: nothing."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT")
+
+
 def _placed(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
     """``sql``'s ``%s`` placeholders made binary (``%b``: psycopg would send a str as text),
     but for a list of ints (None allowed): that goes as the text of an array literal,

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -137,7 +137,7 @@ def _interactions_claim(*, batch_size: int, now: datetime, ids: Sequence[int] | 
     locked = None
     if connection.vendor == "postgresql":
         if ids is None:
-            waiting = bulk.pg_execute(_TAKE_SQL, [batch_size])
+            waiting = _interactions_take(batch_size)
             locked = len(waiting)
             ids = [pk for pk, free in waiting if free]
             if waiting and not ids:
@@ -163,6 +163,15 @@ def _interactions_claim(*, batch_size: int, now: datetime, ids: Sequence[int] | 
     ]
     locked = len(facts) if locked is None else locked
     return Claimed(facts, more=locked >= batch_size or locked > len(facts))
+
+
+def _interactions_take(batch_size: int) -> list[tuple[int, bool]]:
+    """PostgreSQL: lock the first ``batch_size`` waiting interactions no other worker
+    holds, and their leads no other transaction holds (:data:`_TAKE_SQL`); (id, whether
+    its lead is held here) each. Read from the waiting index in id order, never by
+    reading the whole backlog and sorting it (:func:`bulk.index_scans_only`)."""
+    with bulk.index_scans_only():
+        return cast(list[tuple[int, bool]], bulk.pg_execute(_TAKE_SQL, [batch_size]))
 
 
 def _interactions_lock(*, batch_size: int, ids: Sequence[int] | None = None) -> list[tuple[int, int | None]]:

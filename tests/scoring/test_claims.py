@@ -78,3 +78,43 @@ def test_a_lead_held_elsewhere_does_not_hold_up_the_others_and_is_scored_once_fr
     free.refresh_from_db()
     assert (busy.engagement_score, free.engagement_score) == (6, 8)
     assert ScoreEntry.objects.filter(cause="rule").count() == 7
+
+
+@pytest.mark.django_db
+def test_a_batch_is_read_from_the_waiting_index_in_id_order_not_by_sorting_the_backlog(postgres: None) -> None:
+    # Statistics taken while the table was empty (a new month's partition; autovacuum's
+    # next analyse not yet come): planned from them, the take reads every waiting
+    # interaction and sorts them, and a worker's prepared statement keeps that plan for
+    # each batch while a backlog grows.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scoring_interaction")
+    ScoringRuleFactory.create(name="Any open", points=2, interaction_types=["email_open"])
+    leads = LeadFactory.create_batch(5)
+    Interaction.objects.bulk_create(
+        Interaction(lead=leads[n % 5], type="email_open", occurred_at=T0 + timedelta(seconds=n), idempotency_key=str(n))
+        for n in range(600)
+    )
+    plans: list[str] = []
+
+    def explain_the_take(execute, sql, params, many, context):
+        if "WITH waiting" in sql:
+            execute(f"EXPLAIN (COSTS OFF) {sql}", params, many, context)
+            plans.append("\n".join(row[0] for row in context["cursor"].fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain_the_take):
+        taken = services.interactions_score_pending(batch_size=1000)
+    assert taken == 600
+    assert plans
+    for plan in plans:
+        waiting = plan.partition("CTE held")[0]  # the interactions' part (the leads' is sorted by id)
+        assert "Merge Append" in waiting, plan
+        assert "Index Scan using" in waiting, plan
+        for reading_all in ("Bitmap", "Seq Scan", "->  Sort"):
+            assert reading_all not in waiting, plan
+    assert Lead.objects.filter(engagement_score=240).count() == 5
+    # The statements after the take, in the same transaction, are planned as usual.
+    with transaction.atomic(), connection.cursor() as cursor:
+        services.engagement._interactions_take(10)
+        cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan')")
+        assert cursor.fetchone() == ("on", "on")

@@ -1,0 +1,135 @@
+"""What a scoring worker's take of a batch costs once a backlog waits, planned as it is
+(index scans only) and as it was (the planner's choice from the statistics it has).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/claim_plan.py \\
+        [--backlog 100000] [--batch 2000] [--takes 20] [--rounds 3]
+
+In its own database (``<name>_claim``, dropped afterwards): 10,000 leads, the
+interactions' statistics taken while the table was empty (a new month's partition
+before autovacuum's next analyse), and 500 waiting interactions. Two sessions, as two
+workers, each take a batch a dozen times, so that each has its statement prepared and
+its plan cached; then ``--backlog`` more interactions arrive (a burst; a broker outage
+caught up by the sweep). Alternating, ``--rounds`` times, each session takes a batch
+of ``--batch`` ``--takes`` times (each take rolled back, so the backlog stays):
+
+- the baseline: the take's statement as the workers ran it before;
+- as it is: ``scoring.services.engagement._interactions_take``.
+
+It prints the database server's processor time and the wall time per take, and the
+ratio to the baseline's in the same round (lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import bench_settings, recreate_database, server_process_seconds  # noqa: E402
+
+LEADS = 10_000
+WARM_BACKLOG = 500
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backlog", type=int, default=100_000, help="interactions waiting when timed")
+    parser.add_argument("--batch", type=int, default=2000, help="a worker's batch (LEADFLOW_SCORING_BATCH_SIZE)")
+    parser.add_argument("--takes", type=int, default=20, help="takes timed per round and way")
+    parser.add_argument("--rounds", type=int, default=3, help="times each way, alternating")
+    args = parser.parse_args()
+    admin_url, name = bench_settings("claim")
+    try:
+        run(args)
+    finally:
+        recreate_database(admin_url, name, drop_only=True)
+
+
+def run(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.db.models import Field
+
+    from scoring import bulk
+    from scoring.models import Lead
+    from scoring.services import engagement
+    from scoring.services.fields import _new_lead_template
+
+    call_command("migrate", verbosity=0)
+    cursor = connection.cursor()
+    names, values = _new_lead_template()  # a new lead's columns, as the intake writes them
+    fields = [Lead._meta.get_field(name) for name in names]
+    lead_columns = ", ".join(connection.ops.quote_name(f.column) for f in fields if isinstance(f, Field))
+    cursor.execute(
+        f"INSERT INTO scoring_lead ({lead_columns}, email) SELECT {', '.join(['%s'] * len(values))},"  # noqa: S608
+        " 'person' || g || '@company.example' FROM generate_series(1, %s) g",
+        [*values, LEADS],
+    )
+    cursor.execute("ANALYZE scoring_interaction")
+
+    def arrive(count: int, start: int) -> None:
+        connection.cursor().execute(
+            "INSERT INTO scoring_interaction (type, properties, occurred_at, source, idempotency_key, received_at,"
+            " lead_id, set_aside) SELECT 'page_view', '{\"url\": \"/pricing\"}', now() - g * interval '1 ms', 'bench',"
+            " 'evt-' || g, now(), (SELECT min(id) FROM scoring_lead) + g %% %s, false"
+            " FROM generate_series(%s, %s) g",
+            [LEADS, start, start + count - 1],
+        )
+
+    arrive(WARM_BACKLOG, 1)
+    connection.close()
+
+    def before(batch: int) -> object:
+        return bulk.pg_execute(engagement._TAKE_SQL, [batch])
+
+    def now(batch: int) -> object:
+        return engagement._interactions_take(batch)
+
+    # One thread, so one session, each way.
+    ways = {"before (baseline)": (before, ThreadPoolExecutor(1)), "as it is": (now, ThreadPoolExecutor(1))}
+
+    def takes(take: Callable[[int], object], batch: int, times: int) -> tuple[float, float, int]:
+        """(server seconds, wall seconds, rows) of ``times`` takes, each rolled back."""
+        with connection.cursor() as session:
+            session.execute("SELECT pg_backend_pid()")
+            (pid,) = session.fetchone()
+        server, wall, rows = server_process_seconds(pid), time.perf_counter(), 0
+        for _ in range(times):
+            with transaction.atomic():
+                rows += len(take(batch))  # type: ignore[arg-type]
+                transaction.set_rollback(True)
+        return server_process_seconds(pid) - server, time.perf_counter() - wall, rows
+
+    for take, pool in ways.values():
+        pool.submit(takes, take, 100, 12).result()  # prepared, its plan cached
+    arrive(args.backlog, WARM_BACKLOG + 1)
+    connection.close()
+    print(f"A take of {args.batch:,} from a backlog of {args.backlog + WARM_BACKLOG:,} waiting interactions, per take")
+    ratios = []
+    for round_ in range(1, args.rounds + 1):
+        figures = {}
+        for way, (take, pool) in ways.items():
+            server, wall, rows = pool.submit(takes, take, args.batch, args.takes).result()
+            assert rows == args.batch * args.takes, rows
+            figures[way] = (server / args.takes * 1000, wall / args.takes * 1000)
+        (base_server, base_wall), (server, wall) = figures.values()
+        ratios.append(server / base_server)
+        print(f"  round {round_}: before (baseline) {base_server:.1f} ms of the server's processor ({base_wall:.1f} ms"
+              f" wall), as it is {server:.1f} ({wall:.1f}); ratio {server / base_server:.2f}")  # fmt: skip
+    print(f"  ratio {min(ratios):.2f}-{max(ratios):.2f}")
+    for _, pool in ways.values():
+        pool.submit(lambda: connection.close()).result()
+        pool.shutdown()
+
+
+if __name__ == "__main__":
+    main()
