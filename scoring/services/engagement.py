@@ -99,17 +99,33 @@ def scoring_enqueue() -> None:
 # leads in id order): two workers whose batches share leads score the others side by
 # side instead of the second waiting for the first's commit. Those left, still waiting,
 # go to a later batch; their order does not matter (see _interactions_score).
+# Then up to %s more: the other waiting interactions of the leads it holds (up to 20 a
+# lead, those since the earliest of the first part), so that a lead whose events wait in
+# a backlog is written once for all of them rather than once a batch. They are found
+# from the lead's index: "set_aside IS NOT TRUE" (the same, as the column is never NULL)
+# keeps the planner off the waiting index, whose whole length it would read for each lead.
 _TAKE_SQL = """
     WITH waiting AS MATERIALIZED (
-        SELECT id, lead_id FROM scoring_interaction
+        SELECT id, lead_id, occurred_at FROM scoring_interaction
         WHERE scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
         ORDER BY id LIMIT %s
         FOR NO KEY UPDATE SKIP LOCKED
     ), held AS MATERIALIZED (
         SELECT id FROM scoring_lead WHERE id IN (SELECT lead_id FROM waiting)
         ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+    ), later AS MATERIALIZED (
+        SELECT later.id FROM held CROSS JOIN LATERAL (
+            SELECT id FROM scoring_interaction
+            WHERE lead_id = held.id AND occurred_at >= (SELECT min(occurred_at) FROM waiting)
+              AND scored_at IS NULL AND set_aside IS NOT TRUE
+            LIMIT 20
+            FOR NO KEY UPDATE SKIP LOCKED
+        ) later
+        WHERE later.id NOT IN (SELECT id FROM waiting)
+        LIMIT %s
     )
     SELECT id, lead_id IN (SELECT id FROM held) FROM waiting
+    UNION ALL SELECT id, true FROM later
 """
 
 # Given interactions, already locked by the caller (_TAKE_SQL, _interactions_lock): marked
@@ -167,11 +183,12 @@ def _interactions_claim(*, batch_size: int, now: datetime, ids: Sequence[int] | 
 
 def _interactions_take(batch_size: int) -> list[tuple[int, bool]]:
     """PostgreSQL: lock the first ``batch_size`` waiting interactions no other worker
-    holds, and their leads no other transaction holds (:data:`_TAKE_SQL`); (id, whether
-    its lead is held here) each. Read from the waiting index in id order, never by
-    reading the whole backlog and sorting it (:func:`bulk.index_scans_only`)."""
+    holds, their leads no other transaction holds, and up to ``batch_size`` other waiting
+    interactions of those leads (:data:`_TAKE_SQL`); (id, whether its lead is held here)
+    each. Read from the indexes, never by reading the whole backlog and sorting it
+    (:func:`bulk.index_scans_only`)."""
     with bulk.index_scans_only():
-        return cast(list[tuple[int, bool]], bulk.pg_execute(_TAKE_SQL, [batch_size]))
+        return cast(list[tuple[int, bool]], bulk.pg_execute(_TAKE_SQL, [batch_size, batch_size]))
 
 
 def _interactions_lock(*, batch_size: int, ids: Sequence[int] | None = None) -> list[tuple[int, int | None]]:

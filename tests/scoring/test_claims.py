@@ -112,9 +112,39 @@ def test_a_batch_is_read_from_the_waiting_index_in_id_order_not_by_sorting_the_b
         assert "Index Scan using" in waiting, plan
         for reading_all in ("Bitmap", "Seq Scan", "->  Sort"):
             assert reading_all not in waiting, plan
+        # The held leads' other waiting interactions: looked up by lead, not by reading the
+        # waiting index (named "<partition>_id_idx") once for each lead.
+        later = plan.partition("CTE later")[2]
+        assert "lead_id_occurred_at_idx" in later, plan
+        assert "_id_idx on" not in later, plan
+        assert "Seq Scan" not in later, plan
     assert Lead.objects.filter(engagement_score=240).count() == 5
     # The statements after the take, in the same transaction, are planned as usual.
     with transaction.atomic(), connection.cursor() as cursor:
         services.engagement._interactions_take(10)
         cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan')")
         assert cursor.fetchone() == ("on", "on")
+
+
+@pytest.mark.django_db
+def test_a_batch_takes_the_other_waiting_interactions_of_the_leads_it_holds(postgres: None) -> None:
+    ScoringRuleFactory.create(name="Any open", points=2, interaction_types=["email_open"])
+    first, second, third = LeadFactory.create_batch(3)
+    # In id order; the last happened before the others.
+    when = [T0 + timedelta(minutes=n) for n in (5, 6, 7, 8)] + [T0]
+    rows = Interaction.objects.bulk_create(
+        Interaction(lead=lead, type="email_open", occurred_at=at, idempotency_key=str(n))
+        for n, (lead, at) in enumerate(zip([first, second, first, third, first], when, strict=True))
+    )
+    with transaction.atomic():
+        claimed = services.engagement._interactions_claim(batch_size=2, now=T0)
+        transaction.set_rollback(True)
+    # The first two, and the first lead's third: its fifth happened before the batch's
+    # earliest, and waits for a later batch with the third lead's.
+    assert sorted(f.id for f in claimed.facts) == [rows[0].pk, rows[1].pk, rows[2].pk]
+    assert claimed.more
+    assert services.interactions_score_pending(batch_size=2) == 5
+    assert Interaction.objects.filter(scored_at__isnull=True).count() == 0
+    scores = dict(Lead.objects.values_list("pk", "engagement_score"))
+    assert (scores[first.pk], scores[second.pk], scores[third.pk]) == (6, 2, 2)
+    assert ScoreEntry.objects.filter(cause="rule").count() == 5
