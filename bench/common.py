@@ -144,6 +144,16 @@ def bench_settings(suffix: str) -> tuple[str, str]:
     return admin_url, name
 
 
+def run_in_bench_database(suffix: str, run: Callable[[], None]) -> None:
+    """``run()`` on a fresh database of its own (:func:`bench_settings`), then that database
+    dropped whether or not it finished (sessions still open on it are ended)."""
+    admin_url, name = bench_settings(suffix)
+    try:
+        run()
+    finally:
+        recreate_database(admin_url, name, drop_only=True)
+
+
 class SessionCpu:
     """Samples the processor time of the server processes of one database's sessions (read
     from /proc: the server must run on this machine); ``stop`` returns what they used since

@@ -30,7 +30,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import bench_settings, recreate_database, server_process_seconds  # noqa: E402
+from common import run_in_bench_database, server_process_seconds  # noqa: E402
 
 REQUEST = 1000
 
@@ -40,14 +40,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="keys inserted per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="times each way, alternating")
     args = parser.parse_args()
-    admin_url, name = bench_settings("keys")
-    try:
-        run(args)
-    finally:
-        from django.db import connection
-
-        connection.close()
-        recreate_database(admin_url, name, drop_only=True)
+    run_in_bench_database("keys", lambda: run(args))
 
 
 class Case(NamedTuple):
