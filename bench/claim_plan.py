@@ -27,14 +27,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import run_in_bench_database, server_process_seconds  # noqa: E402
+from common import new_leads_insert, run_in_bench_database, server_process_seconds  # noqa: E402
 
 LEADS = 10_000
 WARM_BACKLOG = 500
@@ -56,24 +56,13 @@ def run(args: argparse.Namespace) -> None:
     django.setup()
     from django.core.management import call_command
     from django.db import connection, transaction
-    from django.db.models import Field
 
     from scoring import bulk
-    from scoring.models import Lead
     from scoring.services import engagement
-    from scoring.services.fields import _new_lead_template
 
     call_command("migrate", verbosity=0)
-    cursor = connection.cursor()
-    names, values = _new_lead_template()  # a new lead's columns, as the intake writes them
-    fields = [Lead._meta.get_field(name) for name in names]
-    lead_columns = ", ".join(connection.ops.quote_name(f.column) for f in fields if isinstance(f, Field))
-    cursor.execute(
-        f"INSERT INTO scoring_lead ({lead_columns}, email) SELECT {', '.join(['%s'] * len(values))},"  # noqa: S608
-        " 'person' || g || '@company.example' FROM generate_series(1, %s) g",
-        [*values, LEADS],
-    )
-    cursor.execute("ANALYZE scoring_interaction")
+    new_leads_insert(LEADS)
+    connection.cursor().execute("ANALYZE scoring_interaction")
 
     def arrive(count: int, start: int) -> None:
         connection.cursor().execute(
@@ -88,16 +77,16 @@ def run(args: argparse.Namespace) -> None:
     arrive(WARM_BACKLOG, 1)
     connection.close()
 
-    def before(batch: int) -> object:
+    def before(batch: int) -> Sized:
         return bulk.pg_execute(engagement._TAKE_SQL, [batch, batch])
 
-    def now(batch: int) -> object:
+    def now(batch: int) -> Sized:
         return engagement._interactions_take(batch)
 
     # One thread, so one session, each way.
     ways = {"before (baseline)": (before, ThreadPoolExecutor(1)), "as it is": (now, ThreadPoolExecutor(1))}
 
-    def takes(take: Callable[[int], object], batch: int, times: int) -> tuple[float, float, int]:
+    def takes(take: Callable[[int], Sized], batch: int, times: int) -> tuple[float, float, int]:
         """(server seconds, wall seconds, rows) of ``times`` takes, each rolled back."""
         with connection.cursor() as session:
             session.execute("SELECT pg_backend_pid()")
@@ -105,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
         server, wall, rows = server_process_seconds(pid), time.perf_counter(), 0
         for _ in range(times):
             with transaction.atomic():
-                rows += len(take(batch))  # type: ignore[arg-type]
+                rows += len(take(batch))
                 transaction.set_rollback(True)
         return server_process_seconds(pid) - server, time.perf_counter() - wall, rows
 

@@ -154,6 +154,28 @@ def run_in_bench_database(suffix: str, run: Callable[[], None]) -> None:
         recreate_database(admin_url, name, drop_only=True)
 
 
+def new_leads_insert(count: int) -> None:
+    """``count`` leads in one statement on Django's connection (Django set up), with the
+    columns the intake writes for a new lead and emails ``person<g>@company<g>.example``
+    (g = 1…count)."""
+    from django.db import connection
+    from django.db.models import Field
+
+    from scoring.models import Lead
+    from scoring.services.fields import _new_lead_template
+
+    names, values = _new_lead_template()
+    fields = [Lead._meta.get_field(name) for name in names]
+    lead_columns = ", ".join(connection.ops.quote_name(f.column) for f in fields if isinstance(f, Field))
+    assert len(fields) == len(values) == lead_columns.count(",") + 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO scoring_lead ({lead_columns}, email) SELECT {', '.join(['%s'] * len(values))},"  # noqa: S608
+            " 'person' || g || '@company' || g || '.example' FROM generate_series(1, %s) g",
+            [*values, count],
+        )
+
+
 class SessionCpu:
     """Samples the processor time of the server processes of one database's sessions (read
     from /proc: the server must run on this machine); ``stop`` returns what they used since

@@ -30,7 +30,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import run_in_bench_database, server_process_seconds  # noqa: E402
+from common import new_leads_insert, run_in_bench_database, server_process_seconds  # noqa: E402
 
 REQUEST = 1000
 
@@ -91,10 +91,6 @@ def run(args: argparse.Namespace) -> None:
     django.setup()
     from django.core.management import call_command
     from django.db import connection
-    from django.db.models import Field
-
-    from scoring.models import Lead
-    from scoring.services.fields import _new_lead_template
 
     call_command("migrate", verbosity=0)
     cursor = connection.cursor()
@@ -149,15 +145,7 @@ def run(args: argparse.Namespace) -> None:
         " FROM generate_series(1, %s) g",
         [updated],
     )
-    names, values = _new_lead_template()  # a new lead's columns, as the intake writes them
-    fields = [Lead._meta.get_field(name) for name in names]
-    lead_columns = ", ".join(connection.ops.quote_name(f.column) for f in fields if isinstance(f, Field))
-    assert len(fields) == len(values) == lead_columns.count(",") + 1
-    cursor.execute(
-        f"INSERT INTO scoring_lead ({lead_columns}, email) SELECT {', '.join(['%s'] * len(values))},"  # noqa: S608
-        " 'person' || g || '@company' || g || '.example' FROM generate_series(1, %s) g",
-        [*values, updated],
-    )
+    new_leads_insert(updated)  # a new lead's columns, as the intake writes them
     print(f"Server processor time, s ({args.rows:,} keys inserted; half of {updated:,} rows updated)")
     for case in CASES:
         copy = baseline(case)
