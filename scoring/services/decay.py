@@ -232,7 +232,9 @@ WITH p AS ({policies}), goal AS (
     SELECT s.ctid AS tid, s.id, s.lead_id, s.scorecard_id, s.engagement_score AS current, s.fit_score,
            s.score_group_id AS old_group, p.floor_points, p.note, {goal} AS goal
     FROM p JOIN scoring_leadscore s ON s.scorecard_id = p.card
-    WHERE s.lead_id = ANY(%(ids)s::bigint[])
+    -- The chunk's range as well as its ids: the planner reads the range from the index,
+    -- where tens of thousands of ids alone made it scan the whole table for each chunk.
+    WHERE s.lead_id >= %(low)s AND s.lead_id < %(high)s AND s.lead_id = ANY(%(ids)s::bigint[])
       AND s.engagement_score > p.floor_points AND s.engagement_base_at < p.quiet_since
 ), grouped AS (
     -- scoring.rules.group_for among the scorecard's groups, as in _DECAY_SQL.
