@@ -355,10 +355,10 @@ def accounts_refresh_pending(*, batch_size: int = 5000, at: datetime | None = No
     # Read once per sweep: a change of either recomputes every account (a worker's
     # accounts_rescore) after it commits.
     config, bands = account_settings_get(), account_bands()
-    written = 0
+    written = last = 0
     while True:
         with transaction.atomic():
-            claimed, accounts = _stale_accounts_claim(batch_size)
+            claimed, accounts, last = _stale_accounts_claim(batch_size, after=last)
             if not accounts:
                 return written
             if claimed >= batch_size and connection.vendor == "postgresql":
@@ -377,37 +377,46 @@ def accounts_refresh_pending(*, batch_size: int = 5000, at: datetime | None = No
 # Claims queue rows and locks their accounts, in one statement: the first %(limit)s rows no
 # other worker holds, every other row of the same accounts no other worker holds (a busy
 # account is queued by many scoring batches: refreshed once for all of them), deleted;
-# then their accounts locked in id order. Returns the first rows' count and the locked ids.
+# then their accounts locked in id order. Returns the first rows' count, the locked ids and
+# the last of the first rows' ids. The first rows are those after %(after)s: the sweep's
+# deleted rows stay in the index until a vacuum, and a claim from the start stepped over
+# all of them again, each batch more than the last.
 _CLAIM_SQL = """
-WITH first AS (SELECT id, account_id FROM scoring_staleaccount ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+WITH first AS (SELECT id, account_id FROM scoring_staleaccount WHERE id > %(after)s
+               ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
      others AS (SELECT id FROM scoring_staleaccount
                 WHERE account_id IN (SELECT account_id FROM first) FOR UPDATE SKIP LOCKED),
      gone AS (DELETE FROM scoring_staleaccount
               WHERE id = ANY(ARRAY(SELECT id FROM first UNION SELECT id FROM others)) RETURNING account_id),
      locked AS (SELECT id FROM scoring_account WHERE id IN (SELECT account_id FROM gone)
                 ORDER BY id FOR NO KEY UPDATE)
-SELECT (SELECT count(*) FROM first), coalesce((SELECT array_agg(id ORDER BY id) FROM locked), '{}')
+SELECT (SELECT count(*) FROM first), coalesce((SELECT array_agg(id ORDER BY id) FROM locked), '{}'),
+       coalesce((SELECT max(id) FROM first), %(after)s)
 """
 
 
-def _stale_accounts_claim(batch_size: int) -> tuple[int, list[int]]:
-    """Take the first ``batch_size`` queue rows no other worker holds, and every other
-    row of the same accounts no other worker holds (a busy account is queued by many
-    scoring batches: refreshed once for all of them), and lock their accounts in id
-    order. Deletes the rows in the caller's transaction, so a failed refresh leaves them
-    queued. Returns (the first rows' count, their accounts in id order).
+def _stale_accounts_claim(batch_size: int, *, after: int = 0) -> tuple[int, list[int], int]:
+    """Take the first ``batch_size`` queue rows after ``after`` (a queue row id) that no
+    other worker holds, and every other row of the same accounts no other worker holds (a
+    busy account is queued by many scoring batches: refreshed once for all of them), and
+    lock their accounts in id order. Deletes the rows in the caller's transaction, so a
+    failed refresh leaves them queued. Returns (the first rows' count, their accounts in id
+    order, the last first row's id: where the sweep's next claim starts; ``after`` if none).
+
+    A sweep's claims go forward only. A row left behind (another worker held it, or its
+    transaction committed after a later id's) is the next sweep's: the next scoring run's.
 
     Precondition: the refresh reads the leads after this (a later statement of the same
     transaction), so it sees every change whose queue row this took: those rows were
     committed before this statement began."""
     if connection.vendor == "postgresql":
-        ((claimed, accounts),) = bulk.pg_execute_named(_CLAIM_SQL, {"limit": batch_size})
-        return claimed, list(accounts)
-    rows = list(StaleAccount.objects.order_by("pk").values_list("pk", "account_id")[:batch_size])
+        ((claimed, accounts, last),) = bulk.pg_execute_named(_CLAIM_SQL, {"limit": batch_size, "after": after})
+        return claimed, list(accounts), last
+    rows = list(StaleAccount.objects.filter(pk__gt=after).order_by("pk").values_list("pk", "account_id")[:batch_size])
     accounts = sorted({account for _, account in rows})
     _stale_accounts_forget(accounts)
     locked = Account.objects.select_for_update(no_key=True).filter(pk__in=accounts).order_by("pk")
-    return len(rows), list(locked.values_list("pk", flat=True))
+    return len(rows), list(locked.values_list("pk", flat=True)), rows[-1][0] if rows else after
 
 
 def _stale_accounts_forget(account_ids: Sequence[int]) -> None:

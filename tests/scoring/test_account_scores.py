@@ -149,14 +149,34 @@ def test_a_sweep_claims_every_queue_row_of_an_account_at_once() -> None:
     acme, initech = account_with([10, 20]), account_with([5], domain="initech.com")
     StaleAccount.objects.all().delete()
     StaleAccount.objects.bulk_create(StaleAccount(account=a) for a in (acme, initech, acme, acme))
+    first = StaleAccount.objects.order_by("pk").first()
+    assert first is not None
     with transaction.atomic():
-        assert account_services._stale_accounts_claim(1) == (1, [acme.pk])
+        assert account_services._stale_accounts_claim(1) == (1, [acme.pk], first.pk)
         assert list(StaleAccount.objects.values_list("account_id", flat=True)) == [initech.pk]
         transaction.set_rollback(True)  # a refresh that fails leaves them queued
     assert StaleAccount.objects.count() == 4
     assert services.accounts_refresh_pending(batch_size=1) == 2
     assert not StaleAccount.objects.exists()
     assert (Account.objects.get(pk=acme.pk).lead_score, Account.objects.get(pk=initech.pk).lead_score) == (30, 5)
+    ledger_matches_cache()
+
+
+def test_a_sweep_claims_forward_from_its_last_claim_and_the_next_sweep_starts_over() -> None:
+    """Each claim starts after the last row the sweep took (not over the rows it deleted);
+    a row behind it is left to the next sweep, which starts from the beginning."""
+    set_rollup(pure.Rollup.SUM)
+    acme, initech = account_with([10, 20]), account_with([5], domain="initech.com")
+    globex = account_with([7], domain="globex.com")
+    StaleAccount.objects.all().delete()
+    rows = StaleAccount.objects.bulk_create(StaleAccount(account=a) for a in (acme, initech, globex))
+    with transaction.atomic():
+        assert account_services._stale_accounts_claim(1, after=rows[0].pk) == (1, [initech.pk], rows[1].pk)
+        assert account_services._stale_accounts_claim(5, after=rows[2].pk) == (0, [], rows[2].pk)
+        assert set(StaleAccount.objects.values_list("account_id", flat=True)) == {acme.pk, globex.pk}
+        transaction.set_rollback(True)
+    assert services.accounts_refresh_pending(batch_size=1) == 3
+    assert not StaleAccount.objects.exists()
     ledger_matches_cache()
 
 
