@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -18,7 +18,10 @@ from django.utils import timezone
 from scoring import bulk, decay, selectors, setaside
 from scoring import rules as pure
 from scoring.models import DecayPolicy, DecayRun, Lead, LeadScore, Scorecard, ScorecardEntry, ScoreEntry
+from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock, scorecard_states
+
+T = TypeVar("T")
 
 # What decay sets aside (scoring.setaside): a lead that cannot be decayed.
 SET_ASIDE_DECAY = "decay"
@@ -29,6 +32,8 @@ class DecaySummary:
     day: date
     leads: int
     points: int
+    # Account ledger rows written bringing the moved leads' accounts in line.
+    accounts: int = 0
 
 
 # Whole days from the lead's decay base to today, on the site's calendar, as the
@@ -382,9 +387,13 @@ def leads_decay(
         chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
         deltas += _chunks_run(chunks, lambda low, high: _leads_decay_chunk(work, low, high), jobs=jobs)
     deltas += _scorecards_decay(today, chunk_size=chunk_size, jobs=jobs, at=now)
+    # The accounts of the leads decay moved (queued by each chunk) brought in line here, in
+    # the same sessions, rather than by the next scoring run's sweep: one worker, fresh
+    # events waiting behind a night's accounts.
+    accounts = sum(_sessions_run(jobs, lambda _k, _n: accounts_refresh_pending(at=now)))
     run.finished_at, run.leads, run.points = now or timezone.now(), len(deltas), sum(deltas)
     run.save(update_fields=["finished_at", "leads", "points"])
-    return DecaySummary(today, len(deltas), sum(deltas))
+    return DecaySummary(today, len(deltas), sum(deltas), accounts)
 
 
 def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> list[int]:
@@ -577,26 +586,29 @@ def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime |
 
 
 def _chunks_run(chunks: Sequence[tuple[int, int]], run: Callable[[int, int], list[int]], *, jobs: int) -> list[int]:
-    """``run`` each chunk of lead ids; in ``jobs`` database sessions at once on PostgreSQL when
-    the caller holds no transaction (other sessions could not see what it holds), each session
-    taking every jobs-th chunk: neighbours share no rows, and the sessions' work stays even
-    however the quiet leads are spread. Returns the deltas."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        jobs = 1
-    if jobs == 1:
-        return [delta for low, high in chunks for delta in run(low, high)]
+    """``run`` each chunk of lead ids, in ``jobs`` sessions (:func:`_sessions_run`), each
+    session taking every jobs-th chunk: neighbours share no rows, and the sessions' work
+    stays even however the quiet leads are spread. Returns the deltas."""
+    parts = _sessions_run(jobs, lambda k, n: [delta for low, high in chunks[k::n] for delta in run(low, high)])
+    return [delta for part in parts for delta in part]
 
-    def session(part: Sequence[tuple[int, int]]) -> list[int]:
+
+def _sessions_run(jobs: int, run: Callable[[int, int], T]) -> list[T]:
+    """``run(k, n)`` for k in 0..n-1: n = ``jobs`` sessions at once on PostgreSQL when the
+    caller holds no transaction (other sessions could not see what it holds), each in a
+    database session of its own, closed afterwards; else n = 1, in the caller's session.
+    Returns the results in k's order."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block or jobs <= 1:
+        return [run(0, 1)]
+
+    def session(k: int) -> T:
         try:
-            return [delta for low, high in part for delta in run(low, high)]
+            return run(k, jobs)
         finally:
             connection.close()
 
-    deltas: list[int] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for done in pool.map(lambda k: session(chunks[k::jobs]), range(jobs)):
-            deltas += done
-    return deltas
+        return list(pool.map(session, range(jobs)))
 
 
 def _scorecards_decay_params(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> dict[str, Any]:

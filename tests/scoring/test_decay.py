@@ -14,7 +14,17 @@ from hypothesis import strategies as st
 
 from scoring import bulk, decay, services, setaside
 from scoring.decay import Kind, Policy
-from scoring.models import DecayRun, GroupTransition, Lead, ScoreEntry, SetAside
+from scoring.models import (
+    Account,
+    AccountEntry,
+    AccountSettings,
+    DecayRun,
+    GroupTransition,
+    Lead,
+    ScoreEntry,
+    SetAside,
+    StaleAccount,
+)
 from scoring.rules import Dimension
 from scoring.services import decay as decay_service
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
@@ -276,10 +286,19 @@ def test_setting_up_the_schedule_again_changes_nothing_and_keeps_edits() -> None
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("forms")
 def test_decay_in_parallel_sessions_equals_one_session(postgres: None) -> None:
-    """Several database sessions on disjoint chunks give what one gives, once each."""
+    """Several database sessions on disjoint chunks give what one gives, once each; then
+    they bring the accounts of the leads it moved in line with them."""
     use(LINEAR)
     ScoreGroupFactory.create(key="warm", min_score=10)
+    AccountSettings.objects.update_or_create(pk=1, defaults={"rollup": "sum", "top_n": 3})
     leads = [engaged_lead(2 * (1 + n % 10), at=T0 - timedelta(days=n % 4)) for n in range(40)]
+    # Eight accounts of five leads each, their leads in every chunk; in line before the night.
+    accounts = [Account.objects.create(name=f"co{n}", domain=f"co{n}.example") for n in range(8)]
+    for n, lead in enumerate(leads):
+        Lead.objects.filter(pk=lead.pk).update(account=accounts[n % 8])
+    services.accounts_rescore()
+    StaleAccount.objects.all().delete()
+    before = AccountEntry.objects.count()
     day = DAY0 + timedelta(days=10)
     expected = {
         lead.pk: decay.target(LINEAR, base=lead.engagement_score, days=(day - (DAY0 - timedelta(days=n % 4))).days)
@@ -288,13 +307,26 @@ def test_decay_in_parallel_sessions_equals_one_session(postgres: None) -> None:
 
     summary = services.leads_decay(today=day, chunk_size=3, jobs=3)
 
+    moved = {n % 8 for n, lead in enumerate(leads) if expected[lead.pk] != lead.engagement_score}
     got = dict(Lead.objects.values_list("pk", "engagement_score"))
     assert got == expected
     assert summary.leads == sum(1 for lead in leads if expected[lead.pk] != lead.engagement_score)
     assert ScoreEntry.objects.filter(cause="decay").count() == summary.leads
     for lead in leads:
         assert_ledger_matches(lead)
-    assert services.leads_decay(today=day, chunk_size=3, jobs=3).leads == 0
+    totals = {account.pk: 0 for account in accounts}
+    for account_id, total in Lead.objects.values_list("account_id", "total_score"):
+        totals[account_id] += total
+    assert dict(Account.objects.values_list("pk", "lead_score")) == totals
+    assert not StaleAccount.objects.exists()
+    # One account ledger row for each account whose leads moved, whichever session took it.
+    assert summary.accounts == len(moved) == AccountEntry.objects.count() - before
+    for account in Account.objects.all():
+        assert account.lead_score == sum(
+            AccountEntry.objects.filter(account=account, dimension="leads").values_list("delta", flat=True)
+        )
+    again = services.leads_decay(today=day, chunk_size=3, jobs=3)
+    assert (again.leads, again.accounts) == (0, 0)
 
 
 # --- old data, extreme values: decay never stops -------------------------------------

@@ -14,7 +14,16 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from scoring import model_file, services, setaside
-from scoring.models import GroupTransition, Lead, LeadScore, ScorecardEntry, SetAside, StaleAccount
+from scoring.models import (
+    Account,
+    AccountEntry,
+    GroupTransition,
+    Lead,
+    LeadScore,
+    ScorecardEntry,
+    SetAside,
+    StaleAccount,
+)
 from scoring.services import decay as decay_service
 from tests.factories import InteractionFactory
 from tests.scoring.test_decay import FAIL_FOR_ONE
@@ -206,7 +215,7 @@ def test_the_sql_and_python_paths_decay_several_scorecards_alike(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["sql", "python"])
-def test_the_default_scores_decay_queues_the_accounts_of_the_leads_it_moved(
+def test_the_default_scores_decay_brings_the_accounts_of_the_leads_it_moved_in_line(
     postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
@@ -223,9 +232,13 @@ def test_the_default_scores_decay_queues_the_accounts_of_the_leads_it_moved(
 
     quiet.refresh_from_db()
     assert quiet.engagement_score == 15 - 2 * 5
-    # Only the quiet lead's account: its roll-up follows at the next sweep, not at 03:30.
-    assert set(StaleAccount.objects.values_list("account_id", flat=True)) == {quiet.account_id}
+    # Only the quiet lead's account, and by the decay itself: not at the next sweep, nor at 03:30.
     assert quiet.account_id is not None
+    assert active.account_id is not None
+    assert not StaleAccount.objects.exists()
+    entries = AccountEntry.objects.filter(created_at=night(6))
+    assert list(entries.values_list("account_id", "cause", "delta")) == [(quiet.account_id, "rollup", -2 * 5)]
+    assert Account.objects.get(pk=quiet.account_id).lead_score == quiet.total_score
 
 
 @pytest.mark.django_db

@@ -23,6 +23,7 @@ class Command(BaseCommand):
         if jobs is not None and jobs < 1:
             raise CommandError(f"--jobs: {jobs} is not 1 or more")
         summary = services.leads_decay(today=today, jobs=jobs)
-        self.stdout.write(
-            self.style.SUCCESS(f"Decay of {summary.day}: {summary.leads} lead(s) lost {-summary.points} point(s).")
-        )
+        text = f"Decay of {summary.day}: {summary.leads} lead(s) lost {-summary.points} point(s)"
+        if summary.accounts:
+            text += f"; {summary.accounts} account score(s) brought in line with their leads"
+        self.stdout.write(self.style.SUCCESS(text + "."))
