@@ -9,6 +9,7 @@ due time that is inside the window".
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -92,7 +93,8 @@ def next_send_time(due: datetime, window: Window, tz: tzinfo) -> datetime:
     local hour at which an allowed hour starts (both readings of an hour that
     happens twice), so the answer is the smallest one that is allowed: local
     hour and weekday only change at a local hour boundary or at a zone's
-    offset change, and every real zone changes offset at a whole local hour.
+    offset change, so each day's offset changes are candidates too (most zones
+    change at a whole local hour; Chatham's clocks jump from 02:45 to 03:45).
 
     Raises :class:`EmptyWindowError` when no instant in the next two weeks fits.
     """
@@ -119,8 +121,10 @@ def _day_start(day: date, tz: tzinfo) -> datetime:
 
 
 def _openings(day: date, window: Window, tz: tzinfo) -> list[datetime]:
-    """Instants of ``day`` at which an allowed hour starts (previous hour not allowed, or a new day)."""
-    result = []
+    """Instants of ``day`` at which an allowed hour starts (previous hour not allowed, or a
+    new day), and the instants around it at which the zone's offset changes."""
+    start = _day_start(day, tz)
+    result = _offset_changes(start, start + timedelta(hours=30), tz)
     for hour in range(24):
         if not window.allows_hour(hour):
             continue
@@ -130,6 +134,26 @@ def _openings(day: date, window: Window, tz: tzinfo) -> list[datetime]:
             local = datetime.combine(day, time(hour), tzinfo=tz).replace(fold=fold)
             result.append(local.astimezone(UTC))
     return result
+
+
+def _offset_changes(start: datetime, end: datetime, tz: tzinfo) -> list[datetime]:
+    """The instants in ``(start, end]`` at which ``tz``'s UTC offset changes (on a whole
+    second, as every zone's do), found by halving; at most one change per half day."""
+    if start.astimezone(tz).utcoffset() == end.astimezone(tz).utcoffset():
+        return []
+    if end - start > timedelta(hours=12):
+        half = start + (end - start) / 2
+        return _offset_changes(start, half, tz) + _offset_changes(half, end, tz)
+    # In whole seconds since the epoch: the old offset at ``before``, the new one at ``after``.
+    old = start.astimezone(tz).utcoffset()
+    before, after = math.floor(start.timestamp()), math.ceil(end.timestamp())
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, tz).utcoffset() == old:
+            before = middle
+        else:
+            after = middle
+    return [datetime.fromtimestamp(after, UTC)]
 
 
 def step_due(*, previous: datetime, wait: timedelta) -> datetime:

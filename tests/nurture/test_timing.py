@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import zoneinfo
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -71,7 +71,9 @@ def check_next_send_time(due: datetime, window: Window, zone: str) -> None:
         assert not window.allows(due.astimezone(tz))
         earlier = [t for t in quarter_hours_between(due, result) if window.allows(t.astimezone(tz))]
         assert earlier == [], "minimal: no earlier instant is inside the window"
-    assert result - due <= timedelta(days=8), "a window open once a week opens within 8 days"
+    # A window open once a week opens within 8 days; within 15 when a clock change skips
+    # all of its hours that week (Sunday 02:00-03:00 on a spring-forward night in Madrid).
+    assert result - due <= timedelta(days=15), "a window open once a week opens within 15 days"
 
 
 @settings(max_examples=300, deadline=None)
@@ -111,6 +113,25 @@ def test_next_send_time_holds_across_daylight_saving_changes(
 ) -> None:
     zone, instant = change
     check_next_send_time(instant + shift, window, zone)
+
+
+def test_a_window_opened_by_a_change_at_a_quarter_hour_opens_at_the_change() -> None:
+    """Chatham's clocks jump from 02:45 to 03:45 (its offset +12:45 to +13:45): a window of
+    03:00-04:00 on that Sunday opens at the jump, 03:45, not a week later."""
+    chatham = zoneinfo.ZoneInfo("Pacific/Chatham")
+    window = Window(3, 4, frozenset({6}))
+    due = datetime(2026, 9, 25, 14, 0, tzinfo=UTC)  # Saturday 02:45 there
+    sent = timing.next_send_time(due, window, chatham)
+    assert sent == datetime(2026, 9, 26, 14, 0, tzinfo=UTC)
+    assert (sent.astimezone(chatham).weekday(), sent.astimezone(chatham).time()) == (6, time(3, 45))
+
+
+def test_a_window_whose_hours_a_clock_change_skips_opens_the_next_week() -> None:
+    """Sunday 02:00-03:00 does not happen on Madrid's spring-forward night: the next one is
+    a week later (not at 03:00, outside the window), more than 8 days after Friday night."""
+    window = Window(2, 3, frozenset({6}))
+    due = datetime(2027, 3, 26, 23, 45, tzinfo=UTC)  # Saturday 00:45 in Madrid
+    assert timing.next_send_time(due, window, MADRID) == datetime(2027, 4, 4, 0, 0, tzinfo=UTC)  # 02:00 CEST
 
 
 def test_inside_the_window_sends_at_once() -> None:
