@@ -139,13 +139,13 @@ def _openings(day: date, window: Window, tz: tzinfo) -> list[datetime]:
 def _offset_changes(start: datetime, end: datetime, tz: tzinfo) -> list[datetime]:
     """The instants in ``(start, end]`` at which ``tz``'s UTC offset changes (on a whole
     second, as every zone's do), found by halving; at most one change per half day."""
-    if start.astimezone(tz).utcoffset() == end.astimezone(tz).utcoffset():
+    old = start.astimezone(tz).utcoffset()
+    if old == end.astimezone(tz).utcoffset():
         return []
     if end - start > timedelta(hours=12):
         half = start + (end - start) / 2
         return _offset_changes(start, half, tz) + _offset_changes(half, end, tz)
     # In whole seconds since the epoch: the old offset at ``before``, the new one at ``after``.
-    old = start.astimezone(tz).utcoffset()
     before, after = math.floor(start.timestamp()), math.ceil(end.timestamp())
     while after - before > 1:
         middle = (before + after) // 2
