@@ -63,7 +63,7 @@ def lead_defaults() -> tuple[psycopg.sql.Composable, psycopg.sql.Composable]:
     from scoring.models import Lead
 
     own = {"email", "company", "account_id", "fit_score", "engagement_score", "engagement_base", "created_at",
-           "updated_at", "fit_pending"}  # fmt: skip
+           "updated_at"}  # fmt: skip
     fixed = {
         f.column: f.get_default()
         for f in Lead._meta.concrete_fields
@@ -101,9 +101,9 @@ def fill(db: psycopg.Connection[Any], *, accounts: int, leads: int, rules: dict[
             psycopg.sql.SQL(
                 """
                 INSERT INTO scoring_lead (id, {columns}, email, company, account_id, fit_score, engagement_score,
-                                          engagement_base, fit_pending, created_at, updated_at)
+                                          engagement_base, created_at, updated_at)
                 SELECT n, {values}, 'p' || n || '@co' || a || '.example', 'Company ' || a, a,
-                       floor(random() * 30)::int, e, e, false, %(now)s, %(now)s
+                       floor(random() * 30)::int, e, e, %(now)s, %(now)s
                 FROM (SELECT n, CASE WHEN n <= %(accounts)s THEN n
                                      ELSE 1 + floor(%(accounts)s * power(random(), 1.5))::bigint END AS a,
                              floor(random() * 80)::int AS e

@@ -52,7 +52,7 @@ def fill(db: Any, *, leads: int) -> None:
             """
             INSERT INTO scoring_lead (email, first_name, last_name, title, department, company, industry,
                 country, city, attributes, lifecycle_stage, fit_score, engagement_score, engagement_base,
-                engagement_base_at, last_activity_at, time_zone, fit_pending, created_at, updated_at,
+                engagement_base_at, last_activity_at, time_zone, created_at, updated_at,
                 account_explicit)
             SELECT lower(f) || '.' || lower(l) || i || '@' || 'co' || mod(h, 20000) || '.example', f, l || mod(h, 997),
                 'Buyer', 'Purchasing', 'Company ' || mod(h, 20000) || ' ' || l,
@@ -60,7 +60,7 @@ def fill(db: Any, *, leads: int) -> None:
                 (ARRAY['US','Spain','Canada','Mexico','Germany'])[1 + mod(i, 5)],
                 CASE WHEN mod(h, 5000) = 0 THEN 'Valparaiso' ELSE c END, '{}'::jsonb, s,
                 mod(h, 40) - 5, mod(h / 40, 90), mod(h / 40, 90), now(), now() - mod(h, 900) * interval '1 hour',
-                '', false, now(), now(), false
+                '', now(), now(), false
             FROM (SELECT i, abs(hashtext(i::text)) AS h,
                          (%(first)s::text[])[1 + mod(i, %(nfirst)s)] AS f,
                          (%(last)s::text[])[1 + mod(i / 7, %(nlast)s)] AS l,

@@ -44,9 +44,9 @@ def fill(db: Any, *, leads: int, staged: float, queued: int) -> None:
             """
             INSERT INTO scoring_lead (email, first_name, last_name, title, department, company, industry,
                 country, city, attributes, lifecycle_stage, fit_score, engagement_score, engagement_base,
-                engagement_base_at, last_activity_at, time_zone, fit_pending, created_at, updated_at)
+                engagement_base_at, last_activity_at, time_zone, created_at, updated_at)
             SELECT 'lead' || i || '@bench.example', 'First' || i, 'Last' || i, '', '', '', '', '', '', '{}'::jsonb,
-                'lead', mod(h, 40) - 5, mod(h / 40, 90), mod(h / 40, 90), now(), now(), '', false,
+                'lead', mod(h, 40) - 5, mod(h / 40, 90), mod(h / 40, 90), now(), now(), '',
                 now() - mod(h, 180 * 24) * interval '1 hour', now()
             FROM (SELECT i, abs(hashtext(i::text)) AS h FROM generate_series(1, %s) AS i) AS s
             """,

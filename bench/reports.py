@@ -63,12 +63,12 @@ def fill_leads(db: Any, *, leads: int) -> None:
             """
             INSERT INTO scoring_lead (email, first_name, last_name, title, department, company, industry,
                 country, city, attributes, lifecycle_stage, fit_score, engagement_score, engagement_base,
-                engagement_base_at, last_activity_at, time_zone, fit_pending, created_at, updated_at)
+                engagement_base_at, last_activity_at, time_zone, created_at, updated_at)
             SELECT lower(f) || '.' || lower(l) || i || '@co' || mod(h, 20000) || '.example', f, l || mod(h, 997),
                 'Buyer', 'Purchasing', 'Company ' || mod(h, 20000) || ' ' || l,
                 (%(industries)s::text[])[1 + mod(h / 7, %(nindustries)s)],
                 (%(countries)s::text[])[1 + mod(h / 11, %(ncountries)s)],
-                c, '{}'::jsonb, 'lead', mod(h, 40) - 5, mod(h / 40, 90), mod(h / 40, 90), now(), now(), '', false,
+                c, '{}'::jsonb, 'lead', mod(h, 40) - 5, mod(h / 40, 90), mod(h / 40, 90), now(), now(), '',
                 now() - mod(h / 3, %(days)s * 24 * 60) * interval '1 minute', now()
             FROM (SELECT i, abs(hashtext(i::text)) AS h,
                          (%(first)s::text[])[1 + mod(i, %(nfirst)s)] AS f,

@@ -82,9 +82,9 @@ def fill(url: str, *, partitioned: bool, interactions: int, leads: int) -> None:
         cursor.execute(
             "INSERT INTO scoring_lead (id, email, first_name, last_name, title, department, company, industry,"
             " country, city, attributes, lifecycle_stage, fit_score, engagement_score, engagement_base,"
-            " fit_pending, account_explicit, time_zone, created_at, updated_at)"
+            " account_explicit, time_zone, created_at, updated_at)"
             " SELECT i, 'lead' || i || '@bench.example', '', '', '', '', '', '', '', '', '{}', 'lead', 0, 0, 0,"
-            " false, false, '', %s, %s FROM generate_series(1, %s) AS i",
+            " false, '', %s, %s FROM generate_series(1, %s) AS i",
             [now, now, leads],
         )
         cursor.execute("SELECT setval(pg_get_serial_sequence('scoring_lead', 'id'), %s)", [leads])

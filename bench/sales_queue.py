@@ -54,12 +54,12 @@ def fill(db: Any, *, leads: int, queued: int) -> None:
             """
             INSERT INTO scoring_lead (email, first_name, last_name, title, department, company, industry,
                 country, city, attributes, lifecycle_stage, fit_score, engagement_score, engagement_base,
-                engagement_base_at, last_activity_at, time_zone, fit_pending, created_at, updated_at)
+                engagement_base_at, last_activity_at, time_zone, created_at, updated_at)
             SELECT 'lead' || i || '@bench.example', 'First' || i, 'Last' || i, 'Buyer', 'Purchasing',
                 'Company ' || mod(i, 5000), (ARRAY['Toys','Retail','Education','Software'])[1 + mod(i, 4)],
                 (ARRAY['US','Spain','Canada','Mexico','Germany'])[1 + mod(i, 5)], 'City', '{}'::jsonb, 'lead',
                 mod(hashint, 40), mod(hashint / 40, 70), mod(hashint / 40, 70),
-                now() - interval '3 days', now() - interval '3 days', '', false, now(), now()
+                now() - interval '3 days', now() - interval '3 days', '', now(), now()
             FROM (SELECT i, abs(hashtext(i::text)) AS hashint FROM generate_series(1, %s) AS i) AS s
             """,
             [leads],

@@ -49,8 +49,8 @@ def _leads_by_external_id(ids: set[str]) -> dict[str, int]:
 def leads_resolve(events: Sequence[Event]) -> dict[int, int]:
     """Lead id for each event index that names a lead; new leads are created.
 
-    A lead is found by email first, then by external id. New leads are marked
-    ``fit_pending`` so a worker evaluates their fit. Safe against concurrent
+    A lead is found by email first, then by external id. New leads are queued for a
+    worker to evaluate their fit. Safe against concurrent
     requests creating the same lead: conflicts are ignored and re-read.
     """
     named = [e for e in events if e.email or e.external_id]
@@ -150,7 +150,7 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
     As if applied one by one in order: a later value wins, attributes merge. An
     external id stays with the lead that has it (in the database, or first in the
     batch). Scoring writes the leads (:func:`scoring.services.leads_merge`): changed
-    leads are marked ``fit_pending`` and a worker evaluates their fit. Call inside a
+    leads are queued for a worker to evaluate their fit. Call inside a
     transaction (leads are locked until it ends).
     """
     if not identities:

@@ -142,20 +142,28 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 
 def values_insert(
-    model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]], *, ignore_conflicts: bool = False
-) -> None:
+    model: type[Model],
+    field_names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    ignore_conflicts: bool = False,
+    returning_pk: bool = False,
+) -> list[Any]:
     """INSERT ``rows`` (one value per field of ``field_names``) into ``model``'s table;
     with ``ignore_conflicts``, a row a unique constraint refuses is skipped (as
-    ``bulk_create(ignore_conflicts=True)``)."""
+    ``bulk_create(ignore_conflicts=True)``). With ``returning_pk`` (PostgreSQL only),
+    returns the primary keys of the rows inserted, a skipped row's not among them."""
     if not rows:
-        return
+        return []
     fields = _fields(model, field_names)
     if connection.vendor != "postgresql":
+        if returning_pk:
+            raise NotImplementedError("values_insert(returning_pk=True) needs PostgreSQL")
         attnames = [f.attname for f in fields]
         model._default_manager.bulk_create(
             [model(**dict(zip(attnames, row, strict=True))) for row in rows], ignore_conflicts=ignore_conflicts
         )
-        return
+        return []
     quote = connection.ops.quote_name
     columns = _columns(rows, len(fields))
     # A column holding one value in every row (a batch's cause, time written, empty note…)
@@ -171,10 +179,11 @@ def values_insert(
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
         f"SELECT {selected} FROM unnest({_unnest([fields[i] for i in arrays])}) AS u ({names})"
         + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+        + (f" RETURNING {quote(model._meta.pk.column)}" if returning_pk else "")
     )
     # Placeholders in the order they appear: the constants of the select list, then the arrays.
     params = [columns[i][0] for i, constant in enumerate(same) if constant] + [columns[i] for i in arrays]
-    pg_execute(sql, params)
+    return [row[0] for row in pg_execute(sql, params)]
 
 
 def values_upsert(

@@ -3,18 +3,27 @@ from datetime import UTC, datetime
 from factory.declarations import LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 from factory.faker import Faker
+from factory.helpers import post_generation
 
 from scoring import event_types
-from scoring.models import EventType, Interaction, Lead, RuleCondition, ScoreGroup, ScoringRule
+from scoring.models import EventType, Interaction, Lead, PendingFit, RuleCondition, ScoreGroup, ScoringRule
 
 
 class LeadFactory(DjangoModelFactory[Lead]):
     class Meta:
         model = Lead
+        skip_postgeneration_save = True  # the hook below writes a row of its own, not the lead
 
     email = Sequence(lambda n: f"lead{n}@example.com")
     first_name = Faker("first_name")
     last_name = Faker("last_name")
+
+    @post_generation
+    def fit_pending(lead: Lead, create: bool, extracted: bool | None, **kwargs: object) -> None:
+        """``fit_pending=True``: the lead waits for a scoring batch to evaluate its fit, as
+        one created or changed in bulk does."""
+        if create and extracted:
+            PendingFit.objects.create(lead=lead)
 
 
 class ScoreGroupFactory(DjangoModelFactory[ScoreGroup]):

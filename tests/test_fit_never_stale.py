@@ -21,7 +21,7 @@ from intake.models import TrackedForm
 from routing import sales
 from routing import services as routing
 from scoring import services
-from scoring.models import GroupTransition, Lead, ScoreEntry, ScoreGroup
+from scoring.models import GroupTransition, Lead, PendingFit, ScoreEntry, ScoreGroup
 from tests.factories import LeadFactory, ScoreGroupFactory, fit_rule
 from tests.routing.factories import QueueItemFactory, RepFactory, adjust
 from tests.routing.factories import rule as routing_rule
@@ -135,12 +135,9 @@ def test_segment_identifies_mark_fit_pending_and_the_next_batch_evaluates_it() -
     ]
     response = segment.post("/v1/batch", json.dumps({"batch": messages}), content_type="application/json")
     assert response.status_code == 200, response.content
-    assert set(Lead.objects.filter(fit_pending=True).values_list("email", flat=True)) == {
-        "p1@example.com",
-        "p2@example.com",
-    }
+    assert set(PendingFit.objects.values_list("lead__email", flat=True)) == {"p1@example.com", "p2@example.com"}
     services.interactions_score_pending()
-    assert not Lead.objects.filter(fit_pending=True).exists()
+    assert not PendingFit.objects.exists()
     assert fit_of(lead) == 12
     assert fit_of(Lead.objects.get(email="p2@example.com")) == 8
 

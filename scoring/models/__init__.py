@@ -35,6 +35,7 @@ from scoring.models.leads import (
     Lead,
     LeadScore,
     LifecycleStage,
+    PendingFit,
     Visitor,
     validate_time_zone,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "LifecycleStage",
     "ModelInfo",
     "ModelVersion",
+    "PendingFit",
     "PredictiveSettings",
     "ReplayRun",
     "RescoreJob",

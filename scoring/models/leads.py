@@ -245,9 +245,6 @@ class Lead(models.Model):
     )
     # Consent: once set, no nurture email is sent to this lead again.
     unsubscribed_at = models.DateTimeField(verbose_name=_("unsubscribed at"), null=True, blank=True)
-    # Set when attributes changed in bulk (ingestion); workers re-evaluate fit
-    # and clear it, so a change is never left unscored even if the broker is down.
-    fit_pending = models.BooleanField(verbose_name=_("fit pending"), default=False, editable=False)
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
@@ -269,7 +266,6 @@ class Lead(models.Model):
             models.Index(fields=["-total_score", "id"], name="lead_total_score_idx"),
             models.Index(fields=["score_group", "-total_score", "id"], name="lead_group_score_idx"),
             models.Index(fields=["lifecycle_stage", "-total_score", "id"], name="lead_stage_score_idx"),
-            models.Index(fields=["id"], condition=Q(fit_pending=True), name="lead_fit_pending_idx"),
             models.Index(fields=["account"], condition=Q(account__isnull=False), name="lead_account_idx"),
             models.Index(fields=["owner"], condition=Q(owner__isnull=False), name="lead_owner_idx"),
             models.Index(
@@ -297,6 +293,33 @@ class Lead(models.Model):
         if (revenue := values.get("annual_revenue")) is not None:
             values["annual_revenue"] = float(revenue)  # type: ignore[arg-type]
         return values
+
+
+class PendingFit(models.Model):
+    """A lead whose fit waits for a worker: created in bulk (intake, an import) or with
+    fields changed in bulk (an import, an identify). Inserted by the transaction that
+    writes the lead, while it holds the lead's row, and deleted by the batch that
+    evaluates the fit, while that batch holds it: a change is never left unscored, even
+    with the broker down, and the lead's row is not written a second time to clear a flag
+    (a flag in an index's predicate made that update write every index of the table)."""
+
+    # No constraint in the database: its check took a key-share lock on the lead for every
+    # row. Django's collector deletes a lead's row with the lead.
+    lead = models.OneToOneField(
+        Lead,
+        verbose_name=_("lead"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("lead waiting for its fit")
+        verbose_name_plural = _("leads waiting for their fit")
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: fit to evaluate"
 
 
 class LeadScore(models.Model):

@@ -1,6 +1,6 @@
 """Engagement scoring: interactions recorded once each, then claimed by workers in
 batches (``SKIP LOCKED``), scored by the rules in force and written to the ledger;
-leads whose fit waits for evaluation (``fit_pending``) go first. A row a batch
+leads whose fit waits for evaluation (:class:`~scoring.models.PendingFit`) go first. A row a batch
 cannot process is set aside (:mod:`scoring.setaside`) and the batch goes on."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from scoring import bulk, event_types, selectors, setaside
 from scoring import rules as pure
-from scoring.models import Interaction, InteractionKey, Lead, ScorecardEntry, ScoreEntry
+from scoring.models import Interaction, InteractionKey, Lead, PendingFit, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
-from scoring.services.leads import leads_rescore_fit
+from scoring.services.leads import leads_fit_queue, leads_rescore_fit
 from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
 from scoring.services.retention import award_rollups
 from scoring.timestamps import timestamp_in_range
@@ -351,9 +351,9 @@ def _interactions_retry(ids: list[int]) -> dict[int, str]:
 
 
 def leads_rescore_fit_pending(*, batch_size: int = 500, at: datetime | None = None) -> int:
-    """Evaluate the fit of leads created or changed in bulk (``fit_pending``), as of
-    ``at`` (default: now). A lead whose fit cannot be evaluated is set aside (no
-    longer pending) and the others go on."""
+    """Evaluate the fit of the leads queued for it (created or changed in bulk,
+    :class:`~scoring.models.PendingFit`), as of ``at`` (default: now). A lead whose fit
+    cannot be evaluated is set aside (no longer queued) and the others go on."""
     total = 0
     while True:
         taken = _fit_pending_batch(batch_size, at=at)
@@ -363,7 +363,9 @@ def leads_rescore_fit_pending(*, batch_size: int = 500, at: datetime | None = No
 
 
 def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None) -> list[int]:
-    pending = Lead.objects.filter(fit_pending=True)
+    """Queued leads, their rows locked: a lead another transaction holds (writing its
+    fields, which queues it again) is left to a later batch."""
+    pending = Lead.objects.filter(pk__in=PendingFit.objects.values("lead_id"))
     if ids is not None:
         pending = pending.filter(pk__in=list(ids))
     return list(
@@ -376,11 +378,12 @@ def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None) -> list
 def _fit_pending_evaluate(ids: list[int], *, at: datetime | None = None) -> None:
     if ids:
         leads_rescore_fit(lead_ids=ids, at=at)
-        Lead.objects.filter(bulk.ids_in("pk", ids)).update(fit_pending=False)
+        _fit_pending_dequeue(ids)
 
 
-def _fit_pending_set_aside(ids: list[int]) -> None:
-    Lead.objects.filter(pk__in=ids).update(fit_pending=False)
+def _fit_pending_dequeue(ids: list[int]) -> None:
+    """Evaluated, or set aside: no longer queued."""
+    PendingFit.objects.filter(bulk.ids_in("lead_id", ids)).delete()
 
 
 def _fit_pending_batch(batch_size: int, *, at: datetime | None = None) -> int:
@@ -404,13 +407,13 @@ def _fit_pending_isolate(ids: list[int], *, at: datetime | None = None) -> list[
         kind=SET_ASIDE_FIT,
         rows=[(pk, pk) for pk in ids],
         process=lambda part: _fit_pending_evaluate(part, at=at),
-        leave=_fit_pending_set_aside,
+        leave=_fit_pending_dequeue,
     ).set_aside
 
 
 def _fit_retry(ids: list[int]) -> dict[int, str]:
-    """Retry leads whose fit could not be evaluated: pending again, and evaluated now."""
-    Lead.objects.filter(pk__in=ids).update(fit_pending=True)
+    """Retry leads whose fit could not be evaluated: queued again, and evaluated now."""
+    leads_fit_queue(Lead.objects.filter(pk__in=ids).values_list("pk", flat=True))
     locked = _fit_pending_lock(len(ids), ids=ids)
     _fit_pending_isolate(locked)
     return {pk: "fit evaluated" if pk in locked else "left to the next scoring batch (lead busy or gone)" for pk in ids}

@@ -2,8 +2,8 @@
 ``set_stage``, sales' won), tags (routing's ``add_tag``), owners and the queue a lead
 waits in (the sales queue), what Segment's identify says about people, consent. Other
 apps never write the lead table themselves: they ask here, so a change of a field fit
-rules read re-evaluates fit in the same transaction (or marks the lead ``fit_pending``
-for the next scoring batch, for bulk identifies), whoever makes it."""
+rules read re-evaluates fit in the same transaction (or queues the lead's fit for the
+next scoring batch, :func:`leads_fit_queue`, for bulk identifies), whoever makes it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, RuleCondition
 from scoring.services.accounts import accounts_of_new_leads
 from scoring.services.background import enqueue
-from scoring.services.leads import leads_rescore_fit
+from scoring.services.leads import leads_fit_queue, leads_rescore_fit
 from scoring.services.ledger import stage_changes_record
 
 
@@ -158,9 +158,9 @@ def leads_by_email(emails: Iterable[str]) -> dict[str, int]:
 
 def leads_create(*, keys: Iterable[tuple[str | None, str | None]]) -> None:
     """Create a lead for each (email, external id), skipping those another request
-    created meanwhile (ignored conflicts: read them back). New leads are marked
-    ``fit_pending``: a worker evaluates their fit. Leads with an email are created in
-    the account of its domain (see :func:`leads_accounts_assign`)."""
+    created meanwhile (ignored conflicts: read them back). A worker evaluates the new
+    leads' fit (:func:`leads_fit_queue`). Leads with an email are created in the account
+    of its domain (see :func:`leads_accounts_assign`)."""
     # In key order: concurrent requests creating overlapping leads then wait for each
     # other on the unique index instead of deadlocking.
     ordered = sorted(set(keys), key=lambda k: (k[0] or "", k[1] or ""))
@@ -170,15 +170,30 @@ def leads_create(*, keys: Iterable[tuple[str | None, str | None]]) -> None:
     accounts = accounts_of_new_leads(email for email, _ in ordered if email)
     fields, template = _new_lead_template()
     rows = [(*template, email, external_id, accounts.get(email) if email else None) for email, external_id in ordered]
+    columns = [*fields, "email", "external_id", "account"]
     # One statement of arrays: the ORM built a model instance per lead (28 % of the web
     # processes' time while a bulk created leads); the columns every new lead shares go once.
-    bulk.values_insert(Lead, [*fields, "email", "external_id", "account"], rows, ignore_conflicts=True)
+    if connection.vendor == "postgresql":
+        leads_fit_queue(bulk.values_insert(Lead, columns, rows, ignore_conflicts=True, returning_pk=True))
+        return
+    before = _ids_of_keys(ordered)
+    bulk.values_insert(Lead, columns, rows, ignore_conflicts=True)
+    leads_fit_queue(_ids_of_keys(ordered) - before)
+
+
+def _ids_of_keys(keys: list[tuple[str | None, str | None]]) -> set[int]:
+    """The leads of these (email, external id) keys: by email, or by external id for a key without one."""
+    by_email = leads_by_email({email for email, _ in keys if email})
+    external_ids = {external_id for email, external_id in keys if not email and external_id}
+    return set(by_email.values()) | set(
+        Lead.objects.filter(external_id__in=external_ids).values_list("pk", flat=True) if external_ids else []
+    )
 
 
 def _new_lead_template() -> tuple[list[str], tuple[Any, ...]]:
     """The fields of a new lead other than its email, external id and account, and their
-    values: the model's defaults (created and updated now), ``fit_pending`` set."""
-    lead = Lead(fit_pending=True)
+    values: the model's defaults (created and updated now)."""
+    lead = Lead()
     names, values = [], []
     for field in Lead._meta.concrete_fields:
         if field.primary_key or field.generated or field.name in ("email", "external_id", "account"):
@@ -199,9 +214,9 @@ def leads_merge(
     """Write what other systems say about people, by email (lower-cased): the leads
     are created if new, ``fields`` (writable lead fields but stage and external id;
     ``attributes`` merge into those known) set, and ``external_ids`` given to leads
-    unless another lead has that id already. Every lead created or changed is marked
-    ``fit_pending`` and a scoring batch asked for: a worker evaluates its fit (set-based
-    here, whatever the number of leads). Returns the lead id per email, and how many
+    unless another lead has that id already. Every lead created or changed is queued for
+    a worker's fit evaluation (:func:`leads_fit_queue`) and a scoring batch asked for
+    (set-based here, whatever the number of leads). Returns the lead id per email, and how many
     leads changed. Call inside a transaction (the leads stay locked until it ends)."""
     external_ids = external_ids or {}
     for email, values in fields.items():
@@ -239,13 +254,14 @@ def leads_merge(
                 changed[lead.pk] = lead
                 names.add(name)
     if changed:
-        columns = [*sorted(names), "fit_pending", "updated_at"]
+        columns = [*sorted(names), "updated_at"]
         rows = [
-            (lead.pk, *[_column_value(lead, name) for name in columns[:-2]], True, at)
+            (lead.pk, *[_column_value(lead, name) for name in columns[:-1]], at)
             for lead in sorted(changed.values(), key=lambda lead: lead.pk)
         ]
         # One statement whatever the number of leads (bulk_update's CASE per row and field took seconds).
         bulk.values_update(Lead, columns, rows)
+        leads_fit_queue(changed)
     if changed or missing:
         transaction.on_commit(_scoring_enqueue)
     return {email: lead.pk for email, lead in leads.items()}, len(changed)

@@ -2,8 +2,8 @@
 names its lead by one key (email or external id) and the fields and custom attributes
 to set. A few statements per batch whatever its size: look the leads up, create the new
 ones, lock them all in id order, and write the changes as one ``UPDATE``. Leads created
-or changed are marked ``fit_pending`` (a scoring batch evaluates their fit), as bulk
-identifies are."""
+or changed are queued for a scoring batch to evaluate their fit, as bulk identifies
+are."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from scoring.models import Account, Lead
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.engagement import scoring_enqueue
 from scoring.services.fields import leads_by_email
+from scoring.services.leads import leads_fit_queue
 
 KeyField = Literal["email", "external_id"]
 # What a row may set: the writable fields but the stage (outcomes move it) and the
@@ -99,7 +100,6 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
                     Lead(
                         **{**row.fields, key_field: row.key},
                         attributes=dict(row.attributes),
-                        fit_pending=True,
                     )
                     for _, row in creating
                 ],
@@ -148,12 +148,13 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
             )
             results[n] = RowWritten(lead.pk, status)
         if changed:
-            columns = [*sorted(names), "fit_pending", "updated_at"]
+            columns = [*sorted(names), "updated_at"]
             values = [
-                (lead.pk, *[_column_value(lead, name) for name in columns[:-2]], True, at)
+                (lead.pk, *[_column_value(lead, name) for name in columns[:-1]], at)
                 for lead in sorted(changed.values(), key=lambda lead: lead.pk)
             ]
             bulk.values_update(Lead, columns, values)
+        leads_fit_queue([*changed, *(found[rows[n].key] for n in created)])
         leads_accounts_assign(lead_ids=moved, external_ids=named)
         if changed or created:
             transaction.on_commit(scoring_enqueue)

@@ -5,8 +5,8 @@ adjusted with a reason, engagement reset for a fresh start).
 Every change of a lead's fields goes through this module, whoever asks (the API, a
 form, the admin, routing's actions, sales, Segment's identify): a change of a field
 fit rules read re-evaluates fit in the same transaction (one lead, or a routing batch's
-leads at once), or marks the lead ``fit_pending`` for the next scoring batch (bulk
-identifies), so fit is never left stale."""
+leads at once), or queues the lead's fit for the next scoring batch (bulk identifies,
+:func:`leads_fit_queue`), so fit is never left stale."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from scoring import bulk, lead_fields, selectors
 from scoring import rules as pure
-from scoring.models import Lead, LifecycleStage, ScorecardEntry, ScoreEntry
+from scoring.models import Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.ledger import (
     FitLead,
@@ -38,6 +38,13 @@ from scoring.services.ledger import (
 # No savepoint inside a caller's transaction (a routing batch acting on many leads): on an
 # error the caller's whole transaction rolls back.
 @transaction.atomic(savepoint=False)
+def leads_fit_queue(lead_ids: Iterable[int]) -> None:
+    """Queue these leads' fit for the next scoring batch (:class:`~scoring.models.PendingFit`; a lead
+    queued already stays queued once). Call in the transaction that creates the leads or
+    holds their rows: the batch takes a lead only with its row."""
+    bulk.values_insert(PendingFit, ["lead"], [(pk,) for pk in sorted(set(lead_ids))], ignore_conflicts=True)
+
+
 def leads_rescore_fit(
     *, lead_ids: Iterable[int], at: datetime | None = None, cause: str = ScoreEntry.Cause.RULE
 ) -> int:

@@ -13,7 +13,7 @@ from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 
 from scoring import bulk, services
-from scoring.models import Lead, ScoreEntry
+from scoring.models import Lead, PendingFit, ScoreEntry
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -149,7 +149,7 @@ def test_an_insert_writes_every_row_whether_its_columns_vary_or_hold_one_value(c
 
 def test_leads_created_in_bulk_are_the_leads_the_orm_makes_and_skip_those_taken() -> None:
     taken = Lead.objects.create(email="taken@example.com", first_name="Ana")
-    made = Lead.objects.create(email="orm@example.com", fit_pending=True)
+    made = Lead.objects.create(email="orm@example.com")
 
     services.leads_create(keys=[("new@example.com", None), ("TAKEN@example.com", None), (None, "crm-7")])
 
@@ -163,6 +163,8 @@ def test_leads_created_in_bulk_are_the_leads_the_orm_makes_and_skip_those_taken(
     assert (new.account and new.account.domain, by_id.account) == ("example.com", None)
     assert new.created_at > made.created_at  # made now
     assert new.updated_at > made.updated_at
+    # The new leads wait for a worker to evaluate their fit; the one taken already does not.
+    assert set(PendingFit.objects.values_list("lead_id", flat=True)) == {new.pk, by_id.pk}
     # The one whose email was taken (in another case) is left as it was.
     assert Lead.objects.filter(email__iexact="taken@example.com").count() == 1
     assert Lead.objects.get(pk=taken.pk).first_name == "Ana"

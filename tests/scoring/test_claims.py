@@ -10,9 +10,9 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from scoring import services
-from scoring.models import Interaction, Lead, ScoreEntry
+from scoring.models import Interaction, Lead, PendingFit, ScoreEntry
 from tests.conftest import wait_for
-from tests.factories import LeadFactory, ScoringRuleFactory
+from tests.factories import LeadFactory, ScoringRuleFactory, fit_rule
 
 pytestmark = pytest.mark.services
 
@@ -148,3 +148,45 @@ def test_a_batch_takes_the_other_waiting_interactions_of_the_leads_it_holds(post
     scores = dict(Lead.objects.values_list("pk", "engagement_score"))
     assert (scores[first.pk], scores[second.pk], scores[third.pk]) == (6, 2, 2)
     assert ScoreEntry.objects.filter(cause="rule").count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lead_whose_fields_are_being_written_keeps_its_fit_queued_until_they_are_committed(
+    postgres: None,
+) -> None:
+    """The queue row of a lead already waiting is not written again by a change of its
+    fields; the lead's row, which the change holds, is what keeps a batch from reading
+    the fields before the change and dropping the lead from the queue."""
+    fit_rule(5, "industry", "equals", "Toys")
+    lead = LeadFactory.create(email="reader@example.com", industry="Books", fit_pending=True)
+    written, evaluated, failed = threading.Event(), threading.Event(), []
+
+    def import_the_new_industry() -> None:
+        try:
+            with transaction.atomic():
+                services.leads_merge(fields={"reader@example.com": {"industry": "Toys"}})
+                written.set()
+                assert evaluated.wait(30), "the batch below did not finish"
+        except (AssertionError, DatabaseError) as exc:  # reported below
+            failed.append(exc)
+        finally:
+            written.set()
+            connection.close()
+
+    writer = threading.Thread(target=import_the_new_industry)
+    writer.start()
+    assert written.wait(30)
+    try:
+        during = services.leads_rescore_fit_pending()
+        queued_during = PendingFit.objects.filter(lead=lead).exists()
+    finally:
+        evaluated.set()
+        writer.join(60)
+    assert not failed, failed
+    # The batch left the held lead to a later one rather than wait for it or read it stale.
+    assert (during, queued_during) == (0, True)
+    assert Lead.objects.values_list("fit_score", flat=True).get(pk=lead.pk) == 0
+
+    assert services.leads_rescore_fit_pending() == 1
+    assert Lead.objects.values_list("industry", "fit_score").get(pk=lead.pk) == ("Toys", 5)
+    assert not PendingFit.objects.exists()

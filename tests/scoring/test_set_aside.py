@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scoring import services, setaside
-from scoring.models import Interaction, Lead, RescoreJob, ScoreEntry, ScoringRule, SetAside
+from scoring.models import Interaction, Lead, PendingFit, RescoreJob, ScoreEntry, ScoringRule, SetAside
 from scoring.services import engagement as engagement_service
 from tests.conftest import Workers, wait_for
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, fit_rule
@@ -166,7 +166,7 @@ def test_a_lead_whose_fit_cannot_be_evaluated_is_set_aside_and_the_others_are_ev
 
     fit = dict(Lead.objects.values_list("pk", "fit_score"))
     assert [fit[lead.pk] for lead in leads] == [5, 5, 0, 5, 5]
-    assert not Lead.objects.filter(fit_pending=True).exists()
+    assert not PendingFit.objects.exists()
     (row,) = open_set_aside("fit")
     assert (row.row_id, row.lead_id, row.error_type) == (bad.pk, bad.pk, "AttributeError")
 
