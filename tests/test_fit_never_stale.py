@@ -22,6 +22,7 @@ from routing import sales
 from routing import services as routing
 from scoring import services
 from scoring.models import GroupTransition, Lead, PendingFit, ScoreEntry, ScoreGroup
+from scoring.services import engagement as engagement_service
 from tests.factories import LeadFactory, ScoreGroupFactory, fit_rule
 from tests.routing.factories import QueueItemFactory, RepFactory, adjust
 from tests.routing.factories import rule as routing_rule
@@ -140,6 +141,22 @@ def test_segment_identifies_mark_fit_pending_and_the_next_batch_evaluates_it() -
     assert not PendingFit.objects.exists()
     assert fit_of(lead) == 12
     assert fit_of(Lead.objects.get(email="p2@example.com")) == 8
+
+
+def test_a_run_s_fit_batches_claim_forward_and_the_next_run_starts_over() -> None:
+    """Each batch of a run starts after the last lead the one before took (not over the
+    queue rows it deleted); a lead behind it is left to the next run, from the start."""
+    fit_rule(3, "industry", "equals", "Toys")
+    first, second, third = (LeadFactory.create(industry="Toys", fit_pending=True) for _ in range(3))
+
+    assert engagement_service._fit_pending_batch(1, after=first.pk) == (1, second.pk)
+    assert engagement_service._fit_pending_batch(5, after=third.pk) == (0, third.pk)
+    assert set(PendingFit.objects.values_list("lead_id", flat=True)) == {first.pk, third.pk}
+    assert [fit_of(lead) for lead in (first, second, third)] == [0, 3, 0]
+
+    assert services.leads_rescore_fit_pending(batch_size=1) == 2
+    assert not PendingFit.objects.exists()
+    assert [fit_of(lead) for lead in (first, second, third)] == [3, 3, 3]
 
 
 def test_leads_stage_set_rescores_fit_of_the_leads_it_moves_only() -> None:

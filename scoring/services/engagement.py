@@ -354,18 +354,20 @@ def leads_rescore_fit_pending(*, batch_size: int = 500, at: datetime | None = No
     """Evaluate the fit of the leads queued for it (created or changed in bulk,
     :class:`~scoring.models.PendingFit`), as of ``at`` (default: now). A lead whose fit
     cannot be evaluated is set aside (no longer queued) and the others go on."""
-    total = 0
+    total, after = 0, 0
     while True:
-        taken = _fit_pending_batch(batch_size, at=at)
+        taken, after = _fit_pending_batch(batch_size, at=at, after=after)
         total += taken
         if taken < batch_size:
             return total
 
 
-def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None) -> list[int]:
-    """Queued leads, their rows locked: a lead another transaction holds (writing its
-    fields, which queues it again) is left to a later batch."""
-    pending = Lead.objects.filter(pk__in=PendingFit.objects.values("lead_id"))
+def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None, *, after: int = 0) -> list[int]:
+    """Queued leads after lead ``after``, their rows locked: a lead another transaction
+    holds (writing its fields, which queues it again) is left to a later run. Each batch
+    of a run starts after the last lead the one before took: the queue rows it deleted
+    stay in the index until a vacuum, and a claim from the start stepped over them all."""
+    pending = Lead.objects.filter(pk__in=PendingFit.objects.filter(lead_id__gt=after).values("lead_id"))
     if ids is not None:
         pending = pending.filter(pk__in=list(ids))
     return list(
@@ -386,20 +388,22 @@ def _fit_pending_dequeue(ids: list[int]) -> None:
     PendingFit.objects.filter(bulk.ids_in("lead_id", ids)).delete()
 
 
-def _fit_pending_batch(batch_size: int, *, at: datetime | None = None) -> int:
-    """One batch of :func:`leads_rescore_fit_pending`; returns how many leads it took."""
+def _fit_pending_batch(batch_size: int, *, at: datetime | None = None, after: int = 0) -> tuple[int, int]:
+    """One batch of :func:`leads_rescore_fit_pending`, from lead ``after`` on; returns how
+    many leads it took and the last one."""
 
-    def run() -> int:
-        ids = _fit_pending_lock(batch_size)
+    def run() -> list[int]:
+        ids = _fit_pending_lock(batch_size, after=after)
         _fit_pending_evaluate(ids, at=at)
-        return len(ids)
+        return ids
 
-    def isolated() -> int:
-        ids = _fit_pending_lock(batch_size)
+    def isolated() -> list[int]:
+        ids = _fit_pending_lock(batch_size, after=after)
         _fit_pending_isolate(ids, at=at)
-        return len(ids)
+        return ids
 
-    return setaside.batch_run(kind=SET_ASIDE_FIT, run=run, isolated=isolated)
+    taken = setaside.batch_run(kind=SET_ASIDE_FIT, run=run, isolated=isolated)
+    return len(taken), max(taken, default=after)
 
 
 def _fit_pending_isolate(ids: list[int], *, at: datetime | None = None) -> list[int]:
