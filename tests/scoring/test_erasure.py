@@ -29,7 +29,7 @@ from routing import services as routing
 from routing.models import ActionRun, QueueItem, WebhookAttempt, WebhookDelivery
 from scoring import erasure, setaside, suppression
 from scoring import services as scoring
-from scoring.models import Account, Interaction, Lead, SetAside, SuppressedAddress, Visitor
+from scoring.models import Account, Interaction, Lead, PendingFit, SetAside, SuppressedAddress, Visitor
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture import conftest as nurture_fixtures
 from tests.nurture.conftest import Sink
@@ -351,3 +351,12 @@ def test_the_erasure_message_names_the_rows_in_the_reader_s_language(admin_clien
         " del admin depuradas 2. 1 dirección se queda en la lista de supresión, como hash."
     )
     assert_erased(lead)
+
+
+def test_a_lead_waiting_for_its_fit_leaves_no_queue_row_behind() -> None:
+    lead, other = LeadFactory.create(fit_pending=True), LeadFactory.create(fit_pending=True)
+
+    report = erasure.lead_erase(lead_id=lead.pk)
+
+    assert report.removed == {"lead": 1, "leads_waiting_for_their_fit": 1}
+    assert list(PendingFit.objects.values_list("lead_id", flat=True)) == [other.pk]
