@@ -124,7 +124,7 @@ def test_a_lead_won_by_sales_becomes_a_customer_with_its_fit_rescored() -> None:
     assert fit_of(item.lead) == 20
 
 
-def test_segment_identifies_mark_fit_pending_and_the_next_batch_evaluates_it() -> None:
+def test_segment_identifies_queue_the_leads_fit_and_the_next_batch_evaluates_it() -> None:
     fit_rule(8, "city", "equals", "San José")
     fit_rule(4, "attributes.plan", "equals", "gold")
     lead = LeadFactory.create(email="p1@example.com", city="Lima")
