@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
@@ -23,6 +24,7 @@ from routing import services as routing
 from scoring import services
 from scoring.models import GroupTransition, Lead, PendingFit, ScoreEntry, ScoreGroup
 from scoring.services import engagement as engagement_service
+from scoring.services import leads as leads_service
 from tests.factories import LeadFactory, ScoreGroupFactory, fit_rule
 from tests.routing.factories import QueueItemFactory, RepFactory, adjust
 from tests.routing.factories import rule as routing_rule
@@ -169,3 +171,23 @@ def test_leads_stage_set_rescores_fit_of_the_leads_it_moves_only() -> None:
     assert GroupTransition.objects.filter(kind=GroupTransition.Kind.STAGE).count() == 1
     with pytest.raises(ValueError, match="stage: 'king' is not a lifecycle stage"):
         services.leads_stage_set(lead_ids=[moved.pk], stage="king", cause="api")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fit_evaluation_called_outside_a_transaction_runs_in_one_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin's "re-evaluate fit" and a model import call it outside any transaction: the
+    leads' row locks must last until their ledger rows and cached fit are written, or two
+    evaluations at once each write the rule's points."""
+    fit_rule(5, "industry", "equals", "Toys")
+    lead = LeadFactory.create(industry="Toys")
+    inside: list[bool] = []
+    evaluate = leads_service.leads_rescore_fit_locked
+
+    def watched(**kwargs: Any) -> Any:
+        inside.append(connection.in_atomic_block)
+        return evaluate(**kwargs)
+
+    monkeypatch.setattr(leads_service, "leads_rescore_fit_locked", watched)
+    assert services.leads_rescore_fit(lead_ids=[lead.pk]) == 1
+    assert inside == [True]
+    assert fit_of(lead) == 5

@@ -35,9 +35,6 @@ from scoring.services.ledger import (
 )
 
 
-# No savepoint inside a caller's transaction (a routing batch acting on many leads): on an
-# error the caller's whole transaction rolls back.
-@transaction.atomic(savepoint=False)
 def leads_fit_queue(lead_ids: Iterable[int]) -> None:
     """Queue these leads' fit for the next scoring batch (:class:`~scoring.models.PendingFit`; a lead
     queued already stays queued once). Call in the transaction that creates the leads or
@@ -45,6 +42,9 @@ def leads_fit_queue(lead_ids: Iterable[int]) -> None:
     bulk.values_insert(PendingFit, ["lead"], [(pk,) for pk in sorted(set(lead_ids))], ignore_conflicts=True)
 
 
+# No savepoint inside a caller's transaction (a routing batch acting on many leads): on an
+# error the caller's whole transaction rolls back.
+@transaction.atomic(savepoint=False)
 def leads_rescore_fit(
     *, lead_ids: Iterable[int], at: datetime | None = None, cause: str = ScoreEntry.Cause.RULE
 ) -> int:
