@@ -367,7 +367,9 @@ def _fit_pending_lock(batch_size: int, ids: Sequence[int] | None = None, *, afte
     holds (writing its fields, which queues it again) is left to a later run. Each batch
     of a run starts after the last lead the one before took: the queue rows it deleted
     stay in the index until a vacuum, and a claim from the start stepped over them all."""
-    pending = Lead.objects.filter(pk__in=PendingFit.objects.filter(lead_id__gt=after).values("lead_id"))
+    # The bound on both sides: with the queue's statistics out of date the planner may join
+    # the two in id order, reading the lead table's key from its start.
+    pending = Lead.objects.filter(pk__gt=after, pk__in=PendingFit.objects.filter(lead_id__gt=after).values("lead_id"))
     if ids is not None:
         pending = pending.filter(pk__in=list(ids))
     return list(
