@@ -1,7 +1,8 @@
 """Engagement scoring: interactions recorded once each, then claimed by workers in
 batches (``SKIP LOCKED``), scored by the rules in force and written to the ledger;
-leads whose fit waits for evaluation (:class:`~scoring.models.PendingFit`) go first. A row a batch
-cannot process is set aside (:mod:`scoring.setaside`) and the batch goes on."""
+leads whose fit waits for evaluation (:class:`~scoring.models.PendingFit`) go first. A
+row a batch cannot process is set aside (:mod:`scoring.setaside`) and the batch goes
+on."""
 
 from __future__ import annotations
 

@@ -216,8 +216,9 @@ def leads_merge(
     ``attributes`` merge into those known) set, and ``external_ids`` given to leads
     unless another lead has that id already. Every lead created or changed is queued for
     a worker's fit evaluation (:func:`leads_fit_queue`) and a scoring batch asked for
-    (set-based here, whatever the number of leads). Returns the lead id per email, and how many
-    leads changed. Call inside a transaction (the leads stay locked until it ends)."""
+    (set-based here, whatever the number of leads). Returns the lead id per email, and
+    how many leads changed. Call inside a transaction (the leads stay locked until it
+    ends)."""
     external_ids = external_ids or {}
     for email, values in fields.items():
         if {"lifecycle_stage", "external_id"} & set(values):
@@ -254,17 +255,23 @@ def leads_merge(
                 changed[lead.pk] = lead
                 names.add(name)
     if changed:
-        columns = [*sorted(names), "updated_at"]
-        rows = [
-            (lead.pk, *[_column_value(lead, name) for name in columns[:-1]], at)
-            for lead in sorted(changed.values(), key=lambda lead: lead.pk)
-        ]
-        # One statement whatever the number of leads (bulk_update's CASE per row and field took seconds).
-        bulk.values_update(Lead, columns, rows)
+        leads_changes_write(changed, names, at=at)
         leads_fit_queue(changed)
     if changed or missing:
         transaction.on_commit(_scoring_enqueue)
     return {email: lead.pk for email, lead in leads.items()}, len(changed)
+
+
+def leads_changes_write(changed: Mapping[int, Lead], names: Iterable[str], *, at: datetime) -> None:
+    """Write the fields ``names`` of the ``changed`` leads (by id), and their ``updated_at``
+    = ``at``: one statement whatever the number of leads (bulk_update's CASE per row and
+    field took seconds). Call holding the leads' rows."""
+    columns = [*sorted(names), "updated_at"]
+    rows = [
+        (lead.pk, *[_column_value(lead, name) for name in columns[:-1]], at)
+        for lead in sorted(changed.values(), key=lambda lead: lead.pk)
+    ]
+    bulk.values_update(Lead, columns, rows)
 
 
 def _column_value(lead: Lead, name: str) -> Any:

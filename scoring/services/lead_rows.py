@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
-from scoring import bulk, lead_fields
+from scoring import lead_fields
 from scoring.models import Account, Lead
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.engagement import scoring_enqueue
-from scoring.services.fields import leads_by_email
+from scoring.services.fields import leads_by_email, leads_changes_write
 from scoring.services.leads import leads_fit_queue
 
 KeyField = Literal["email", "external_id"]
@@ -148,20 +147,9 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
             )
             results[n] = RowWritten(lead.pk, status)
         if changed:
-            columns = [*sorted(names), "updated_at"]
-            values = [
-                (lead.pk, *[_column_value(lead, name) for name in columns[:-1]], at)
-                for lead in sorted(changed.values(), key=lambda lead: lead.pk)
-            ]
-            bulk.values_update(Lead, columns, values)
+            leads_changes_write(changed, names, at=at)
         leads_fit_queue([*changed, *(found[rows[n].key] for n in created)])
         leads_accounts_assign(lead_ids=moved, external_ids=named)
         if changed or created:
             transaction.on_commit(scoring_enqueue)
     return [results[n] for n in range(len(rows))]
-
-
-def _column_value(lead: Lead, name: str) -> Any:
-    value = getattr(lead, name)
-    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
-    return Jsonb(value) if name == "attributes" and connection.vendor == "postgresql" else value
