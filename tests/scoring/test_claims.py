@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
-from scoring import services
+from scoring import partitions, services
 from scoring.models import Interaction, Lead, PendingFit, ScoreEntry
 from tests.conftest import wait_for
 from tests.factories import LeadFactory, ScoringRuleFactory, fit_rule
@@ -95,6 +96,7 @@ def test_a_batch_is_read_from_the_waiting_index_in_id_order_not_by_sorting_the_b
         for n in range(600)
     )
     plans: list[str] = []
+    this_month = partitions.month_of(timezone.now())
 
     def explain_the_take(execute, sql, params, many, context):
         if "WITH waiting" in sql:
@@ -118,6 +120,11 @@ def test_a_batch_is_read_from_the_waiting_index_in_id_order_not_by_sorting_the_b
         assert "lead_id_occurred_at_idx" in later, plan
         assert "_id_idx on" not in later, plan
         assert "Seq Scan" not in later, plan
+        # … in the months it may hold, not in the empty months made ahead of this one.
+        assert "Subplans Removed" in later, plan
+        for ahead in range(2, partitions.MONTHS_AHEAD + 1):
+            month = partitions.partition_name("scoring_interaction", partitions.month_add(this_month, ahead))
+            assert f" {month}_" not in later, plan
     assert Lead.objects.filter(engagement_score=240).count() == 5
     # The statements after the take, in the same transaction, are planned as usual.
     with transaction.atomic(), connection.cursor() as cursor:
