@@ -262,11 +262,30 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
         return _events_store(unique, leads, source=source, now=now, repeats=len(events) - len(unique))
 
 
+def _leads_held(events: Sequence[Event], leads: dict[int, int]) -> dict[int, int]:
+    """``leads`` (lead id by event index, from the first transaction), each held until this
+    transaction ends (:func:`scoring.services.leads_hold`: the database checks no key from
+    an interaction to its lead). A lead erased since is resolved again, as a later event
+    naming the person would be: created anew, or found if another request has."""
+    for _ in range(_HOLD_ATTEMPTS):
+        gone = set(leads.values()) - scoring.leads_hold(leads.values())
+        if not gone:
+            return leads
+        leads = {**leads, **leads_resolve([e for e in events if leads.get(e.index) in gone])}
+    raise RuntimeError(f"leads erased again and again while storing their events: {sorted(gone)}")
+
+
+# Each attempt finds a lead erased between two statements of this request: the second
+# creates the person's lead in this transaction, which nothing else can erase first.
+_HOLD_ATTEMPTS = 5
+
+
 def _events_store(
     unique: Sequence[Event], leads: dict[int, int], *, source: str, now: datetime, repeats: int
 ) -> Accepted:
     """:func:`events_accept`'s second transaction: the visitors, the interactions and their
     types; ``repeats``: the events left out as repeats of one in the same batch."""
+    leads = _leads_held(unique, leads)
     visitors = visitors_resolve(unique, leads, now=now)
     rows: list[tuple[Any, ...]] = []
     for e in unique:

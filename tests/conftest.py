@@ -188,6 +188,15 @@ def wait_for(check: Callable[[], bool], *, timeout: float = 60, message: str = "
         time.sleep(0.2)
 
 
+def someone_waits_on_a_lock() -> bool:
+    """PostgreSQL: whether a session of this database waits for a lock another holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(cursor.fetchone()[0])
+
+
 def unreadable_time() -> tuple[str, str]:
     """A time as an old bug or a restore could leave it in a row, past every check, that
     reading the row back cannot turn into a datetime; and words of the error that raises."""

@@ -292,7 +292,9 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
     def _leads_erase(self, request: HttpRequest, lead_ids: list[int]) -> None:
         totals: dict[str, int] = defaultdict(int)
         suppressed = 0
-        for lead_id in lead_ids:
+        # In id order, the order the intake holds its leads in: neither waits for the other
+        # holding a lead it wants (scoring.services.leads_hold).
+        for lead_id in sorted(lead_ids):
             report = erasure.lead_erase(lead_id=lead_id)
             suppressed += report.suppressed
             for kind, count in report.as_dict().items():

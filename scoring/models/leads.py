@@ -411,12 +411,17 @@ class Visitor(models.Model):
 
 
 class Interaction(models.Model):
+    # No constraint in the database: its check was a query per row stored, as costly as
+    # storing the row. Whoever writes an interaction's lead holds the lead's row until it
+    # commits (intake: scoring.services.leads_hold), and erasure locks the row before it
+    # collects what it deletes, so neither can miss the other's rows.
     lead = models.ForeignKey(
         Lead,
         verbose_name=_("lead"),
         null=True,
         blank=True,
         on_delete=models.CASCADE,
+        db_constraint=False,
         related_name="interactions",
         db_index=False,
     )  # interaction_lead_time_idx leads with it

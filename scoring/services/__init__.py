@@ -69,6 +69,7 @@ from scoring.services.ledger import (
     LedgerRow,
     lead_events_processed,
     lead_events_record,
+    leads_hold,
     leads_lock,
     score_watches_set,
 )
@@ -152,6 +153,7 @@ __all__ = [
     "leads_create",
     "leads_decay",
     "leads_engagement_reset",
+    "leads_hold",
     "leads_lock",
     "leads_merge",
     "leads_regroup",

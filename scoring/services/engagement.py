@@ -24,7 +24,7 @@ from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
 from scoring.services.leads import leads_fit_queue, leads_rescore_fit
-from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock
+from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock, leads_hold
 from scoring.services.retention import award_rollups
 from scoring.timestamps import timestamp_in_range
 
@@ -73,6 +73,8 @@ def interaction_record(
             )
             created = cursor.fetchone() is not None
         if created:
+            if not leads_hold([lead.pk]):
+                raise ValueError(f"lead: {lead.pk} was erased")
             interaction = Interaction.objects.create(
                 idempotency_key=idempotency_key,
                 lead=lead,

@@ -433,6 +433,25 @@ def leads_lock(*, lead_ids: Iterable[int]) -> None:
         list(Lead.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
+def leads_hold(lead_ids: Iterable[int]) -> set[int]:
+    """Keep these leads from being erased until this transaction ends; returns those that
+    are still there. For writers of rows that name a lead where the database checks no key
+    (the interactions): erasure locks the lead's row (``FOR UPDATE``) before it collects
+    what it deletes, so it waits for them, or they find the lead gone. ``FOR KEY SHARE``,
+    in id order: no wait for the scoring workers or anyone else changing the leads' other
+    columns. Call inside a transaction."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return set()
+    if connection.vendor == "postgresql":
+        rows = bulk.pg_execute(
+            "SELECT id FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR KEY SHARE", [ids]
+        )
+    else:  # one writer at a time: whoever writes next sees the lead or its absence
+        rows = list(Lead.objects.filter(pk__in=ids).values_list("pk"))
+    return {pk for (pk,) in rows}
+
+
 def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
     """:func:`leads_fit_locked`, reading only the score columns and the account."""
     ids = sorted(set(lead_ids))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,8 +20,8 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from intake import events as checks
 from intake.api_keys import api_key_issue, api_key_revoke
 from scoring import services, timestamps
-from scoring.models import Interaction, Lead, PendingFit, ScoreEntry, Visitor
-from tests.conftest import at_once
+from scoring.models import Interaction, InteractionKey, Lead, PendingFit, ScoreEntry, Visitor
+from tests.conftest import at_once, someone_waits_on_a_lock, wait_for
 from tests.factories import LeadFactory, ScoringRuleFactory
 
 URL = "/api/v1/events"
@@ -261,6 +261,78 @@ def test_a_new_lead_stays_when_storing_its_events_fails_and_the_retry_finds_it(
     again = post(client, body)
     assert again.json()["accepted"] == 1
     assert Interaction.objects.get().lead == Lead.objects.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erasure_waits_for_a_request_storing_the_lead_s_events_and_removes_them_too(
+    postgres: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key in the database ties an interaction to its lead: the request holds its leads'
+    rows while it stores, so an erasure started meanwhile waits for its commit and then
+    finds (and deletes) the new events rather than leave them naming a lead that is gone."""
+    from intake import ingest
+    from scoring import erasure
+
+    ana = LeadFactory.create(email="ana@example.com")
+    stored, failed = threading.Event(), []
+    store = ingest._insert_new
+
+    def store_then_wait(rows: list[tuple[Any, ...]]) -> set[str]:
+        new = store(rows)
+        stored.set()
+        wait_for(someone_waits_on_a_lock, timeout=60, message="the erasure to wait for the request")
+        return new
+
+    def request() -> None:
+        try:
+            events, _ = checks.events_check([event(0, lead={"email": "ana@example.com"})], now=datetime.now(UTC))
+            ingest.events_accept(events, source="api")
+        except (AssertionError, DatabaseError) as exc:  # reported below
+            failed.append(exc)
+            stored.set()
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(ingest, "_insert_new", store_then_wait)
+    thread = threading.Thread(target=request)
+    thread.start()
+    try:
+        assert stored.wait(timeout=60)
+        with transaction.atomic():
+            report = erasure.lead_erase(lead_id=ana.pk)
+    finally:
+        thread.join(timeout=60)
+    assert not failed, failed
+    assert report.removed["interactions"] == 1
+    assert not Interaction.objects.exists()
+    assert not InteractionKey.objects.exists()
+
+
+@pytest.mark.parametrize("found_by", ["email", "external_id"])
+def test_a_lead_erased_before_its_events_are_stored_is_created_again_for_them(
+    db: None, monkeypatch: pytest.MonkeyPatch, found_by: str
+) -> None:
+    """The lead a request found or created in its first transaction was erased before its
+    second: the events are stored for the person's lead made anew, as a later event naming
+    them would be, not for the id that is gone."""
+    from intake import ingest
+    from scoring import erasure
+
+    ana = LeadFactory.create(email="ana@example.com", external_id="crm-1")
+    store = ingest._events_store
+
+    def erased_meanwhile(unique: Any, leads: dict[int, int], **kwargs: Any) -> Any:
+        erasure.lead_erase(lead_id=ana.pk)
+        return store(unique, leads, **kwargs)
+
+    monkeypatch.setattr(ingest, "_events_store", erased_meanwhile)
+    reference = {"email": "ana@example.com"} if found_by == "email" else {"external_id": "crm-1"}
+    events, _ = checks.events_check([event(0, lead=reference), event(1, lead=reference)], now=datetime.now(UTC))
+    assert ingest.events_accept(events, source="api").accepted == 2
+    again = Lead.objects.get()
+    assert again.pk != ana.pk
+    assert getattr(again, found_by) == reference[found_by]
+    assert set(Interaction.objects.values_list("lead_id", flat=True)) == {again.pk}
 
 
 def test_the_openapi_schema_validates(db: None) -> None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from scoring import partitions, services
 from scoring.models import Interaction, Lead, PendingFit, ScoreEntry
-from tests.conftest import wait_for
+from tests.conftest import someone_waits_on_a_lock, wait_for
 from tests.factories import LeadFactory, ScoringRuleFactory, fit_rule
 
 pytestmark = pytest.mark.services
@@ -24,14 +24,6 @@ def scored_now(lead: Lead) -> tuple[int, int]:
     """(scored, waiting) interactions of ``lead``, as this thread's connection sees them."""
     rows = Interaction.objects.filter(lead=lead)
     return rows.filter(scored_at__isnull=False).count(), rows.filter(scored_at__isnull=True).count()
-
-
-def someone_waits_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return bool(cursor.fetchone()[0])
 
 
 @pytest.mark.django_db(transaction=True)
