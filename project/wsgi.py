@@ -7,13 +7,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 application = get_wsgi_application()
 
-# Celery's message sender, built now rather than by the first request that asks a worker
-# for something: building it imports Celery's events and costs about 160 ms of processor
-# time, which the first such request of every web process paid. Nothing connects to the
-# broker here (the first message still does), so the web starts with the broker down.
-from project.celery import app as celery_app  # noqa: E402
+# Celery's message sender, built at start rather than by the first request that enqueues
+# scoring (see message_sender_build); nothing connects to the broker yet.
+from project.celery import message_sender_build  # noqa: E402
 
-celery_app.amqp.send_task_message  # noqa: B018
+message_sender_build()
 
 # What the process holds once Django is set up is never freed: out of the cyclic garbage
 # collector's reach, it is not walked again at every full collection (as for the workers,
