@@ -284,6 +284,15 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         self._leads_erase(request, list(queryset.values_list("pk", flat=True)))
 
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
+        # Whoever may delete a lead erases every row about the person, including the rows
+        # no one deletes one by one here (the ledgers', the interactions'): the confirmation
+        # lists them without asking for a permission to delete each kind.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def response_delete(self, request: HttpRequest, obj_display: str, obj_id: int) -> HttpResponse:
         # str(lead) is the person's address: not in the message that says it is gone.
         return super().response_delete(request, gettext("lead {id}").format(id=obj_id), obj_id)
@@ -368,6 +377,10 @@ class InteractionTypeFilter(admin.SimpleListFilter):
 
 @admin.register(Interaction)
 class InteractionAdmin(admin.ModelAdmin[Interaction]):
+    """What leads did, as the intake stored it: readable here, never changed or deleted one
+    by one (the ledgers' rows that name an interaction would be left naming nothing). A
+    person's interactions go when the lead is erased (Delete on the lead's page)."""
+
     list_display = ["occurred_at", "type", "lead", "source", "scored_at"]
     list_filter = [InteractionTypeFilter, "source"]
     list_select_related = ["lead"]
@@ -379,6 +392,9 @@ class InteractionAdmin(admin.ModelAdmin[Interaction]):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Interaction | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Interaction | None = None) -> bool:
         return False
 
 

@@ -18,7 +18,11 @@ from scoring.models.leads import Interaction, Lead
 # ensure. Every writer of ledger rows holds the lead's row lock, or (decay) updates the lead
 # in the same statement; erasing a lead takes that lock first and deletes the rows through
 # Django's collector, which keeps CASCADE and RESTRICT (a rule or scorecard with rows is
-# not deleted) as it does for the interaction key below.
+# not deleted). The interaction key is not even checked by the collector (DO_NOTHING): an
+# interaction is deleted only with its lead, whose rows here go with it, or by retention,
+# after it has compacted them; asking the ledger for rows by interaction read the whole
+# default ledger at every erasure (it has no index by interaction; the scorecards' ledger
+# had one only for that, an entry paid by each of its rows).
 
 
 class LedgerFields(models.Model):
@@ -91,15 +95,15 @@ class ScoreEntry(LedgerFields):
         db_index=False,
     )
     # No constraint in the database: on PostgreSQL interactions are partitioned by month,
-    # and a foreign key to a partitioned table must name its whole key (id and month).
-    # Django's collector still keeps RESTRICT; retention drops an interaction's month only
-    # after compacting the rows here that name it.
+    # and a foreign key to a partitioned table must name its whole key (id and month). Nor
+    # in the collector (see "Keys unchecked" above); retention drops an interaction's month
+    # only after compacting the rows here that name it.
     interaction = models.ForeignKey(
         Interaction,
         verbose_name=_("interaction"),
         null=True,
         blank=True,
-        on_delete=models.RESTRICT,
+        on_delete=models.DO_NOTHING,
         db_constraint=False,
         related_name="entries",
         db_index=False,
@@ -166,15 +170,15 @@ class ScorecardEntry(LedgerFields):
         db_index=False,
     )
     # No constraint in the database: on PostgreSQL interactions are partitioned by month,
-    # and a foreign key to a partitioned table must name its whole key (id and month).
-    # Django's collector still keeps RESTRICT; retention drops an interaction's month only
-    # after compacting the rows here that name it.
+    # and a foreign key to a partitioned table must name its whole key (id and month). Nor
+    # in the collector (see "Keys unchecked" above); retention drops an interaction's month
+    # only after compacting the rows here that name it.
     interaction = models.ForeignKey(
         Interaction,
         verbose_name=_("interaction"),
         null=True,
         blank=True,
-        on_delete=models.RESTRICT,
+        on_delete=models.DO_NOTHING,
         db_constraint=False,
         related_name="+",
         db_index=False,
@@ -194,17 +198,14 @@ class ScorecardEntry(LedgerFields):
         # is paid on every row. Every reader of rows names their leads (the first index); no
         # index by rule or by scorecard alone, which only deleting a rule or a scorecard would
         # read (the RESTRICT check, made on publishing and discarding a draft, whose rows are
-        # never scored): that check reads the table once per delete instead.
+        # never scored): that check reads the table once per delete instead. None by
+        # interaction either: nothing asks for rows by it (see "Keys unchecked" above).
         indexes = [
             # The sums by (lead, scorecard, dimension) and by (lead, rule) read from the index alone.
             models.Index(
                 fields=["lead", "scorecard", "rule", "occurred_at"],
                 include=["dimension", "delta", "interaction"],
                 name="sc_ledger_lead_rule_idx",
-            ),
-            # Erasing a lead and retention delete interactions: the RESTRICT check by interaction.
-            models.Index(
-                fields=["interaction"], condition=Q(interaction__isnull=False), name="sc_ledger_interaction_idx"
             ),
             models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="sc_ledger_created_by_idx"),
         ]

@@ -7,12 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 from django.db.models import RestrictedError
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from scoring import erasure
-from scoring.models import Account, Scorecard, ScorecardEntry, ScoreEntry, StaleAccount
+from scoring.models import Account, Interaction, Scorecard, ScorecardEntry, ScoreEntry, StaleAccount
 from scoring.services import accounts_refresh_pending
-from tests.factories import LeadFactory, ScoringRuleFactory
+from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +52,44 @@ def test_erasing_a_lead_removes_its_rows_in_both_ledgers_and_no_other() -> None:
 
     assert set(ScoreEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
     assert set(ScorecardEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
+
+
+def test_erasing_a_lead_asks_neither_ledger_for_rows_by_interaction() -> None:
+    """The rows naming a lead's interactions are the lead's own, deleted by lead: asking a
+    ledger for them by interaction read the whole default ledger (it has no index by
+    interaction), and kept an index on the scorecards' ledger for that alone."""
+    rule = ScoringRuleFactory.create()
+    card = Scorecard.objects.create(key="toys", name="Toys")
+    erased, kept = LeadFactory.create(), LeadFactory.create()
+    for lead in (erased, kept):
+        for interaction in InteractionFactory.create_batch(2, lead=lead, occurred_at=T0):
+            common = {"lead_id": lead.pk, "rule_id": rule.pk, "interaction_id": interaction.pk, "occurred_at": T0}
+            ScoreEntry.objects.create(dimension="engagement", delta=3, cause="rule", **common)
+            ScorecardEntry.objects.create(dimension="engagement", delta=2, cause="rule", scorecard=card, **common)
+
+    with CaptureQueriesContext(connection) as queries:
+        report = erasure.lead_erase(lead_id=erased.pk)
+
+    by_interaction = [
+        q["sql"] for q in queries.captured_queries if "entry" in q["sql"] and '"interaction_id" IN' in q["sql"]
+    ]
+    assert by_interaction == []
+    assert (report.removed["interactions"], report.removed["score_entries"]) == (2, 2)
+    assert set(ScoreEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
+    assert set(ScorecardEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
+    assert set(Interaction.objects.values_list("lead_id", flat=True)) == {kept.pk}
+
+
+def test_the_admin_deletes_no_interaction_one_by_one(admin_client: Client) -> None:
+    interaction = InteractionFactory.create(lead=LeadFactory.create(), occurred_at=T0)
+
+    page = admin_client.get(reverse("admin:scoring_interaction_delete", args=[interaction.pk]))
+    listed = admin_client.get(reverse("admin:scoring_interaction_changelist"))
+
+    assert page.status_code == 403
+    assert listed.status_code == 200
+    assert "delete_selected" not in listed.content.decode()
+    assert Interaction.objects.filter(pk=interaction.pk).exists()
 
 
 def test_a_queued_account_that_is_gone_is_dropped_by_the_refresh() -> None:
