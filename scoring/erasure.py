@@ -25,7 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from scoring import setaside, suppression
-from scoring.models import Lead, SetAside
+from scoring.models import Interaction, Lead, SetAside, Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,11 @@ def lead_erase(*, lead_id: int, at: datetime | None = None) -> ErasureReport:
     suppressed = suppression.address_erased(
         address=lead.email or "", unsubscribed=lead.unsubscribed_at is not None, at=at
     )
+    # Another person's events may carry this person's visitor (a shared browser, sent by
+    # the other's email): they are the other lead's, and stay, without the visitor.
+    Interaction.objects.filter(visitor__in=Visitor.objects.filter(lead=lead), lead__isnull=False).exclude(
+        lead=lead
+    ).update(visitor=None)
     collector = Collector(using=router.db_for_write(Lead), origin=lead)
     collector.collect([lead])
     targets = _collected_ids(collector)  # read before the rows are gone

@@ -13,8 +13,17 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from scoring import erasure
-from scoring.models import Account, Interaction, Scorecard, ScorecardEntry, ScoreEntry, StaleAccount
+from scoring import erasure, services
+from scoring.models import (
+    Account,
+    Interaction,
+    InteractionKey,
+    Lead,
+    Scorecard,
+    ScorecardEntry,
+    ScoreEntry,
+    StaleAccount,
+)
 from scoring.services import accounts_refresh_pending
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 
@@ -78,6 +87,34 @@ def test_erasing_a_lead_asks_neither_ledger_for_rows_by_interaction() -> None:
     assert set(ScoreEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
     assert set(ScorecardEntry.objects.values_list("lead_id", flat=True)) == {kept.pk}
     assert set(Interaction.objects.values_list("lead_id", flat=True)) == {kept.pk}
+
+
+def test_erasing_a_lead_keeps_another_person_s_events_that_carried_its_visitor() -> None:
+    """A shared browser: the visitor is Ana's, and Bob's event (sent with his email) carried
+    it. Erasing Ana removes her visitor, not Bob's event, its key or the points it gave him."""
+    from intake import events as checks
+    from intake import ingest
+
+    ScoringRuleFactory.create(name="Opens", points=5, interaction_types=["email_open"])
+    sent = [
+        {"id": "a-1", "type": "email_open", "lead": {"email": "ana@example.com"}, "visitor_id": "v-1"},
+        {"id": "b-1", "type": "email_open", "lead": {"email": "bob@example.com"}, "visitor_id": "v-1"},
+    ]
+    for raw in sent:  # one request each: Ana's identifies the visitor first
+        events, _ = checks.events_check([raw], now=datetime.now(UTC))
+        ingest.events_accept(events, source="api")
+    services.interactions_score_pending()
+    ana, bob = Lead.objects.get(email="ana@example.com"), Lead.objects.get(email="bob@example.com")
+
+    report = erasure.lead_erase(lead_id=ana.pk)
+
+    assert report.removed["interactions"] == 1
+    kept = Interaction.objects.get()
+    assert (kept.lead_id, kept.visitor_id, kept.idempotency_key) == (bob.pk, None, "b-1")
+    assert list(InteractionKey.objects.values_list("key", flat=True)) == ["b-1"]
+    assert list(ScoreEntry.objects.values_list("lead_id", "interaction_id", "delta")) == [(bob.pk, kept.pk, 5)]
+    bob.refresh_from_db()
+    assert bob.engagement_score == 5
 
 
 def test_the_admin_deletes_no_interaction_one_by_one(admin_client: Client) -> None:
