@@ -10,7 +10,7 @@ exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -262,21 +262,29 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
         return _events_store(unique, leads, source=source, now=now, repeats=len(events) - len(unique))
 
 
-def _leads_held(events: Sequence[Event], leads: dict[int, int]) -> dict[int, int]:
-    """``leads`` (lead id by event index, from the first transaction), each held until this
-    transaction ends (:func:`scoring.services.leads_hold`: the database checks no key from
-    an interaction to its lead). A lead erased since is resolved again, as a later event
-    naming the person would be: created anew, or found if another request has."""
+def _leads_held(
+    events: Sequence[Event], leads: dict[int, int], *, also: Iterable[int] = ()
+) -> tuple[dict[int, int], set[int]]:
+    """``leads`` (lead id by event index, from the first transaction) and ``also`` (the
+    leads of the events' visitors), each held until this transaction ends
+    (:func:`scoring.services.leads_hold`: the database checks no key from an interaction to
+    its lead); returns them and the ids held. An event's lead erased since is resolved
+    again, as a later event naming the person would be: created anew, or found if another
+    request has; a visitor's lead erased since went with its visitor."""
+    also = set(also)
     for _ in range(_HOLD_ATTEMPTS):
-        gone = set(leads.values()) - scoring.leads_hold(leads.values())
+        held = scoring.leads_hold(set(leads.values()) | also)
+        gone = set(leads.values()) - held
         if not gone:
-            return leads
+            return leads, held
+        also &= held
         leads = {**leads, **leads_resolve([e for e in events if leads.get(e.index) in gone])}
     raise RuntimeError(f"leads erased again and again while storing their events: {sorted(gone)}")
 
 
-# Each attempt finds a lead erased between two statements of this request: the second
-# creates the person's lead in this transaction, which nothing else can erase first.
+# Each attempt finds a lead erased between two statements of this request; the next finds
+# the person's lead another request has made since, or makes it in this transaction, where
+# nothing else can erase it first.
 _HOLD_ATTEMPTS = 5
 
 
@@ -285,12 +293,18 @@ def _events_store(
 ) -> Accepted:
     """:func:`events_accept`'s second transaction: the visitors, the interactions and their
     types; ``repeats``: the events left out as repeats of one in the same batch."""
-    leads = _leads_held(unique, leads)
+    # The leads of the events' visitors are held with the events' own, before the visitors'
+    # rows are locked: erasure takes a lead, then deletes its visitors, in that order too.
+    keys = {e.visitor_id for e in unique if e.visitor_id}
+    tied = Visitor.objects.filter(key__in=keys, lead__isnull=False).values_list("lead_id", flat=True) if keys else []
+    leads, held = _leads_held(unique, leads, also=tied)
     visitors = visitors_resolve(unique, leads, now=now)
+    if late := {v.lead_id for v in visitors.values() if v.lead_id is not None} - held:
+        held |= scoring.leads_hold(late)  # a visitor tied to a lead since the read above
     rows: list[tuple[Any, ...]] = []
     for e in unique:
         visitor = visitors[e.visitor_id] if e.visitor_id else None
-        lead_id = leads.get(e.index) or (visitor.lead_id if visitor else None)
+        lead_id = leads.get(e.index) or (visitor.lead_id if visitor and visitor.lead_id in held else None)
         rows.append(
             (
                 e.id,

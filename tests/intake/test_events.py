@@ -264,16 +264,21 @@ def test_a_new_lead_stays_when_storing_its_events_fails_and_the_retry_finds_it(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "naming", [{"lead": {"email": "ana@example.com"}}, {"visitor_id": "v-1"}], ids=["by email", "by her visitor"]
+)
 def test_an_erasure_waits_for_a_request_storing_the_lead_s_events_and_removes_them_too(
-    postgres: None, monkeypatch: pytest.MonkeyPatch
+    postgres: None, monkeypatch: pytest.MonkeyPatch, naming: dict[str, Any]
 ) -> None:
     """No key in the database ties an interaction to its lead: the request holds its leads'
-    rows while it stores, so an erasure started meanwhile waits for its commit and then
-    finds (and deletes) the new events rather than leave them naming a lead that is gone."""
+    rows (those its events name, and its visitors') while it stores, so an erasure started
+    meanwhile waits for its commit and then finds (and deletes) the new events rather than
+    leave them naming a lead, or a visitor, that is gone."""
     from intake import ingest
     from scoring import erasure
 
     ana = LeadFactory.create(email="ana@example.com")
+    Visitor.objects.create(key="v-1", lead=ana)
     stored, failed = threading.Event(), []
     store = ingest._insert_new
 
@@ -285,7 +290,8 @@ def test_an_erasure_waits_for_a_request_storing_the_lead_s_events_and_removes_th
 
     def request() -> None:
         try:
-            events, _ = checks.events_check([event(0, lead={"email": "ana@example.com"})], now=datetime.now(UTC))
+            raw = {"id": "e-0", "type": "page_view", **naming}
+            events, _ = checks.events_check([raw], now=datetime.now(UTC))
             ingest.events_accept(events, source="api")
         except (AssertionError, DatabaseError) as exc:  # reported below
             failed.append(exc)
@@ -303,7 +309,7 @@ def test_an_erasure_waits_for_a_request_storing_the_lead_s_events_and_removes_th
     finally:
         thread.join(timeout=60)
     assert not failed, failed
-    assert report.removed["interactions"] == 1
+    assert (report.removed["interactions"], report.removed["visitors"]) == (1, 1)
     assert not Interaction.objects.exists()
     assert not InteractionKey.objects.exists()
 
@@ -427,6 +433,17 @@ def test_interaction_record_refuses_a_time_outside_the_range_naming_the_field(db
         with pytest.raises(ValueError, match=rf"^occurred_at: {reason}$"):
             services.interaction_record(lead=lead, type="email_open", occurred_at=when, idempotency_key="k")
     assert not Interaction.objects.exists()
+
+
+def test_interaction_record_refuses_a_lead_erased_meanwhile_and_keeps_no_key(db: None) -> None:
+    from scoring import erasure
+
+    lead = LeadFactory.create()
+    erasure.lead_erase(lead_id=lead.pk)  # the caller still holds the lead it read before
+    with pytest.raises(ValueError, match=rf"^lead: {lead.pk} was erased$"):
+        services.interaction_record(lead=lead, type="email_open", occurred_at=datetime.now(UTC), idempotency_key="k")
+    assert not Interaction.objects.exists()
+    assert not InteractionKey.objects.exists()
 
 
 def test_properties_nested_past_ten_levels_reject_the_event_naming_the_place(api: Client) -> None:
