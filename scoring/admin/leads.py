@@ -297,14 +297,19 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         # str(lead) is the person's address: not in the message that says it is gone.
         return super().response_delete(request, gettext("lead {id}").format(id=obj_id), obj_id)
 
-    @transaction.atomic
     def _leads_erase(self, request: HttpRequest, lead_ids: list[int]) -> None:
         totals: dict[str, int] = defaultdict(int)
         suppressed = 0
-        # In id order, the order the intake holds its leads in: neither waits for the other
-        # holding a lead it wants (scoring.services.leads_hold).
+        # Each in a transaction of its own, as the API erases one: holding an erased lead's
+        # locks while taking the next one's could wait on a request that waits on them.
+        erased = 0
         for lead_id in sorted(lead_ids):
-            report = erasure.lead_erase(lead_id=lead_id)
+            try:
+                with transaction.atomic():
+                    report = erasure.lead_erase(lead_id=lead_id)
+            except Lead.DoesNotExist:  # erased meanwhile (the API, another person)
+                continue
+            erased += 1
             suppressed += report.suppressed
             for kind, count in report.as_dict().items():
                 if kind not in ("lead", "suppressed"):
@@ -315,8 +320,8 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
             for kind, count in totals.items()
             if count
         )
-        text = ngettext("Erased {count} lead on request.", "Erased {count} leads on request.", len(lead_ids)).format(
-            count=localized.number(len(lead_ids))
+        text = ngettext("Erased {count} lead on request.", "Erased {count} leads on request.", erased).format(
+            count=localized.number(erased)
         )
         if removed:
             text += " " + gettext("Rows removed: {rows}.").format(rows=removed)

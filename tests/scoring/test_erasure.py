@@ -317,6 +317,31 @@ def test_deleting_a_lead_in_the_admin_erases_it(admin_client_logged: Client) -> 
     assert Lead.objects.filter(pk=bystander.pk).exists()
 
 
+def test_a_scored_lead_is_erased_in_the_admin_though_no_one_deletes_its_rows_one_by_one(
+    admin_client_logged: Client,
+) -> None:
+    """Its ledger rows and interactions have no Delete of their own in the admin; erasing
+    the lead removes them all, and the confirmation asks for no permission per kind."""
+    lead = a_lead_the_admin_knows(admin_client_logged, "hal@example.com")
+    ScoringRuleFactory.create(name="Opens", points=5, interaction_types=["email_open"])
+    InteractionFactory.create(lead=lead, type="email_open")
+    scoring.interactions_score_pending()
+    url = reverse("admin:scoring_lead_delete", args=[lead.pk])
+
+    confirm = admin_client_logged.get(url)
+    response = admin_client_logged.post(url, {"post": "yes"}, follow=True)
+
+    assert confirm.status_code == 200
+    assert not confirm.context["perms_lacking"]
+    assert response.status_code == 200
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown[0] == (
+        "Erased 1 lead on request. Rows removed: interactions 2, score entries 2, set-aside rows 1,"
+        " admin log entries scrubbed 2. 1 address stays on the suppression list, as a hash."
+    )
+    assert_erased(lead)
+
+
 def test_deleting_selected_leads_in_the_admin_erases_each(admin_client_logged: Client) -> None:
     leads = [a_lead_the_admin_knows(admin_client_logged, f"{name}@example.com") for name in ("hal", "kyle")]
     bystander = LeadFactory.create(email="ivy@example.com")
