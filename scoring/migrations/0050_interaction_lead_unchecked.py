@@ -8,7 +8,8 @@ statement, until it commits (``scoring.services.leads_hold``), and erasure locks
 lead's row before it collects the rows it deletes.
 
 Dropping the constraint is quick (no row is read). Going back adds it again, reading every
-interaction to check it.
+interaction to check it; it fails if one names a lead that is gone (none should: delete such
+rows first).
 """
 
 import django.db.models.deletion

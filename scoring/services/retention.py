@@ -238,10 +238,13 @@ def _interactions_roll_up(*, before: datetime) -> tuple[int, int, list[str], flo
         (removed,) = cursor.fetchone()
         rollups = 0
         if removed:
+            # Only interactions whose lead is there: the database checks no key from an
+            # interaction to its lead (the intake and erasure keep it by their locks), and
+            # the roll-ups' is checked; one naming a lead that is gone goes uncounted.
             cursor.execute(
                 "INSERT INTO scoring_interactionrollup (lead_id, type, month, count)"  # noqa: S608
                 f" SELECT lead_id, type, {_month_sql()}, count(*) FROM {table}"
-                " WHERE occurred_at < %s AND lead_id IS NOT NULL GROUP BY 1, 2, 3"
+                " WHERE occurred_at < %s AND lead_id IN (SELECT id FROM scoring_lead) GROUP BY 1, 2, 3"
                 " ON CONFLICT (lead_id, type, month) DO UPDATE"
                 " SET count = scoring_interactionrollup.count + excluded.count",
                 [before],

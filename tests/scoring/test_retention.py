@@ -175,6 +175,24 @@ def test_retention_keeps_counts_and_the_invariant_and_rescore_sees_no_change(
     assert services.retention_apply(now=now).interactions == 0
 
 
+def test_an_old_interaction_naming_a_lead_that_is_gone_is_dropped_uncounted(
+    history: tuple[datetime, list[Lead]],
+) -> None:
+    """The database checks no key from an interaction to its lead; should one name a lead
+    that is gone (a restore, a hand's SQL), the month's roll-up still runs, without it."""
+    now, leads = history
+    horizon = services.history_horizon(now=now)
+    assert horizon is not None
+    stray = InteractionFactory.create(lead=leads[2], type="page_view", occurred_at=horizon - timedelta(days=40))
+    Interaction.objects.filter(pk=stray.pk).update(lead_id=leads[2].pk + 1000)
+
+    services.retention_apply(now=now)
+
+    assert not Interaction.objects.filter(occurred_at__lt=horizon).exists()
+    assert not InteractionRollup.objects.filter(type="page_view").exists()
+    assert InteractionRollup.objects.filter(type="email_open").exists()
+
+
 def test_after_retention_caps_with_windows_and_idempotency_still_hold(
     history: tuple[datetime, list[Lead]],
 ) -> None:
