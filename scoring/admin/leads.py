@@ -3,13 +3,16 @@ interactions, ledger rows and visitors."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,6 +36,8 @@ from scoring.models import (
     Visitor,
 )
 from scoring.models.design import DIMENSION_CHOICES
+
+logger = logging.getLogger(__name__)
 
 
 class ScoreBandFilter(admin.SimpleListFilter):
@@ -302,12 +307,15 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
         suppressed = 0
         # Each in a transaction of its own, as the API erases one: holding an erased lead's
         # locks while taking the next one's could wait on a request that waits on them.
-        erased = 0
+        erased, failed = 0, []
         for lead_id in sorted(lead_ids):
             try:
-                with transaction.atomic():
-                    report = erasure.lead_erase(lead_id=lead_id)
+                report = erasure.lead_erase(lead_id=lead_id)
             except Lead.DoesNotExist:  # erased meanwhile (the API, another person)
+                continue
+            except DatabaseError:  # rolled back whole: this lead is as it was
+                logger.exception("erasing lead %s failed", lead_id)
+                failed.append(lead_id)
                 continue
             erased += 1
             suppressed += report.suppressed
@@ -332,6 +340,31 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
                 suppressed,
             ).format(count=localized.number(suppressed))
         self.message_user(request, text, messages.SUCCESS)
+        if failed:
+            self.message_user(
+                request,
+                gettext("Not erased, try again: {leads}.").format(
+                    leads=", ".join(gettext("lead {id}").format(id=pk) for pk in failed)
+                ),
+                messages.ERROR,
+            )
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> list[LogEntry]:
+        # Written before the leads are erased, and scrubbed by their erasure: the entry names
+        # the lead by id, never by its address (str(lead)), which a lead erased meanwhile by
+        # another (left out of this erasure) would have kept in the history.
+        content_type = ContentType.objects.get_for_model(Lead)
+        user_id = cast(int, request.user.pk)  # the admin's pages are for signed-in staff only
+        return LogEntry.objects.bulk_create(
+            LogEntry(
+                user_id=user_id,
+                content_type=content_type,
+                object_id=str(lead.pk),
+                object_repr=gettext("lead {id}").format(id=lead.pk),
+                action_flag=DELETION,
+            )
+            for lead in queryset
+        )
 
     actions = ["rescore_fit", "rescore_from_history", "export_csv"]
 

@@ -14,6 +14,7 @@ import pytest
 from django.apps import apps
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import User
+from django.db import DatabaseError
 from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
@@ -362,6 +363,37 @@ def test_deleting_selected_leads_in_the_admin_erases_each(admin_client_logged: C
     for lead in leads:
         assert_erased(lead)
     assert Lead.objects.filter(pk=bystander.pk).exists()
+
+
+def test_selected_leads_erased_meanwhile_or_failing_leave_no_address_and_are_said_so(
+    admin_client_logged: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One of the selected leads is erased by the API while the admin confirms; another's
+    erasure fails. The others are erased; the history names no address; the page says
+    which lead to try again."""
+    gone, failing, kept = (LeadFactory.create(email=f"{name}@example.com") for name in ("gus", "hal", "ivy"))
+    erase = erasure.lead_erase
+
+    def meanwhile(*, lead_id: int, **kwargs: Any) -> Any:
+        if lead_id == gone.pk:
+            erase(lead_id=lead_id)  # the API's, committed first
+        if lead_id == failing.pk:
+            raise DatabaseError("deadlock detected")
+        return erase(lead_id=lead_id, **kwargs)
+
+    monkeypatch.setattr(erasure, "lead_erase", meanwhile)
+    response = admin_client_logged.post(
+        reverse("admin:scoring_lead_changelist"),
+        {"action": "delete_selected", "_selected_action": [gone.pk, failing.pk, kept.pk], "post": "yes"},
+        follow=True,
+    )
+
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown[0].startswith("Erased 1 lead on request.")
+    assert shown[1] == f"Not erased, try again: lead {failing.pk}."
+    assert list(Lead.objects.values_list("pk", flat=True)) == [failing.pk]
+    for text in ("gus@", "hal@", "ivy@"):
+        assert not LogEntry.objects.filter(object_repr__icontains=text).exists()
 
 
 def test_the_erasure_message_names_the_rows_in_the_reader_s_language(admin_client_logged: Client) -> None:
