@@ -314,6 +314,32 @@ def test_an_erasure_waits_for_a_request_storing_the_lead_s_events_and_removes_th
     assert not InteractionKey.objects.exists()
 
 
+def test_a_visitor_whose_lead_is_erased_before_its_events_are_stored_comes_back_anonymous(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The visitor's lead was read, then erased (with the visitor) before the request held
+    it: the page view is stored for the visitor made anew, anonymous, as a first visit."""
+    from intake import ingest
+    from scoring import erasure
+
+    ana = LeadFactory.create(email="ana@example.com")
+    Visitor.objects.create(key="v-1", lead=ana)
+    hold = services.leads_hold
+
+    def erased_first(lead_ids: Any) -> set[int]:
+        if Lead.objects.filter(pk=ana.pk).exists():
+            erasure.lead_erase(lead_id=ana.pk)
+        return hold(lead_ids)
+
+    monkeypatch.setattr(ingest.scoring, "leads_hold", erased_first)
+    events, _ = checks.events_check([{"id": "pv-1", "type": "page_view", "visitor_id": "v-1"}], now=datetime.now(UTC))
+    assert ingest.events_accept(events, source="api").accepted == 1
+    stored = Interaction.objects.get()
+    assert stored.lead_id is None
+    assert (stored.visitor.key, stored.visitor.lead_id) == ("v-1", None)
+    assert not Lead.objects.exists()
+
+
 @pytest.mark.parametrize("found_by", ["email", "external_id"])
 def test_a_lead_erased_before_its_events_are_stored_is_created_again_for_them(
     db: None, monkeypatch: pytest.MonkeyPatch, found_by: str
