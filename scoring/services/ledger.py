@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -424,13 +424,7 @@ def leads_lock(*, lead_ids: Iterable[int]) -> None:
     """Take the row locks of :func:`leads_fit_locked` (in id order) without reading the
     leads: for other apps' batches about to change many leads, so they and the
     scoring workers never deadlock. Call inside a transaction."""
-    ids = sorted(set(lead_ids))
-    if not ids:
-        return
-    if connection.vendor == "postgresql":
-        bulk.pg_execute("SELECT id FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE", [ids])
-    else:
-        list(Lead.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+    _leads_rows_locked(lead_ids, "NO KEY UPDATE")
 
 
 def leads_hold(lead_ids: Iterable[int]) -> set[int]:
@@ -440,15 +434,21 @@ def leads_hold(lead_ids: Iterable[int]) -> set[int]:
     what it deletes, so it waits for them, or they find the lead gone. ``FOR KEY SHARE``,
     in id order: no wait for the scoring workers or anyone else changing the leads' other
     columns. Call inside a transaction."""
+    return _leads_rows_locked(lead_ids, "KEY SHARE")
+
+
+def _leads_rows_locked(lead_ids: Iterable[int], strength: Literal["NO KEY UPDATE", "KEY SHARE"]) -> set[int]:
+    """Lock the rows of these leads ``FOR <strength>`` in id order, in one statement; the
+    ids of those that exist. SQLite has no row locks: one writer at a time, whoever writes
+    next sees the lead or its absence."""
     ids = sorted(set(lead_ids))
     if not ids:
         return set()
     if connection.vendor == "postgresql":
-        rows = bulk.pg_execute(
-            "SELECT id FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR KEY SHARE", [ids]
-        )
-    else:  # one writer at a time: whoever writes next sees the lead or its absence
-        rows = list(Lead.objects.filter(pk__in=ids).values_list("pk"))
+        sql = f"SELECT id FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR {strength}"  # noqa: S608
+        rows = bulk.pg_execute(sql, [ids])
+    else:
+        rows = list(Lead.objects.filter(pk__in=ids).order_by("pk").values_list("pk"))
     return {pk for (pk,) in rows}
 
 
