@@ -5,8 +5,8 @@
         [--backlog 100000] [--batch 2000] [--takes 20] [--rounds 3]
 
 In its own database (``<name>_claim``, dropped afterwards): 10,000 leads, the
-interactions' statistics taken while the table was empty (a new month's partition
-before autovacuum's next analyse), and 500 waiting interactions. Two sessions, as two
+waiting interactions' statistics taken while the table was empty (before
+autovacuum's next analyse), and 500 waiting interactions. Two sessions, as two
 workers, each take a batch a dozen times, so that each has its statement prepared and
 its plan cached; then ``--backlog`` more interactions arrive (a burst; a broker outage
 caught up by the sweep). Alternating, ``--rounds`` times, each session takes a batch
@@ -62,15 +62,17 @@ def run(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     new_leads_insert(LEADS)
-    connection.cursor().execute("ANALYZE scoring_interaction")
+    connection.cursor().execute("ANALYZE scoring_interaction, scoring_waitinginteraction")
 
     def arrive(count: int, start: int) -> None:
         connection.cursor().execute(
-            "INSERT INTO scoring_interaction (type, properties, occurred_at, source, idempotency_key, received_at,"
-            " lead_id, set_aside) SELECT 'page_view', '{\"url\": \"/pricing\"}',"
+            "WITH i AS (INSERT INTO scoring_interaction (type, properties, occurred_at, source, idempotency_key,"
+            " received_at, lead_id, set_aside) SELECT 'page_view', '{\"url\": \"/pricing\"}',"
             " now() - interval '1 day' + g * interval '1 ms', 'bench',"
             " 'evt-' || g, now(), (SELECT min(id) FROM scoring_lead) + g %% %s, false"
-            " FROM generate_series(%s, %s) g",
+            " FROM generate_series(%s, %s) g RETURNING id, lead_id, type, properties, occurred_at)"
+            " INSERT INTO scoring_waitinginteraction (interaction_id, lead_id, type, properties, occurred_at)"
+            " SELECT * FROM i",
             [LEADS, start, start + count - 1],
         )
 

@@ -119,11 +119,11 @@ def generate(db: psycopg.Connection, *, leads: int, interactions: int, rules: di
         db.execute(
             """
             INSERT INTO scoring_interaction (id, lead_id, type, occurred_at, properties, source,
-                                             idempotency_key, received_at, scored_at)
+                                             idempotency_key, received_at)
             SELECT id, lead_id, type, occurred_at,
                    CASE type WHEN 'page_view' THEN '{"url": "https://toys.example/landing/a"}'::jsonb
                              ELSE '{}'::jsonb END,
-                   'bench', 'evt-' || id, %(now)s, %(now)s
+                   'bench', 'evt-' || id, %(now)s
             FROM generated
             """,
             {"now": now},

@@ -293,14 +293,10 @@ def main() -> None:
             web_cpu = tree_cpu(web.pid) - web_before
             accepted = sum(int(r["accepted"]) for r in results)  # type: ignore[call-overload]
             assert accepted == len(events), f"accepted {accepted} of {len(events)}"
-            # Polled through the workers' own index of what is left to score (counting every
-            # unscored row took ~40 ms a poll, half a core beside the workers); checked whole after.
+            # Polled through the workers' own table of what is left to score; checked whole after.
             wait_until(
                 lambda: (
-                    count(
-                        "SELECT count(*) FROM (SELECT 1 FROM scoring_interaction WHERE lead_id IS NOT NULL"
-                        " AND scored_at IS NULL AND NOT set_aside LIMIT 1) AS left_to_score"
-                    )
+                    count("SELECT count(*) FROM (SELECT 1 FROM scoring_waitinginteraction LIMIT 1) AS left_to_score")
                     == 0
                     and count("SELECT count(*) FROM (SELECT 1 FROM scoring_staleaccount LIMIT 1) AS stale") == 0
                 ),
@@ -310,7 +306,9 @@ def main() -> None:
             scored_at = time.perf_counter()
             worker_cpu = tree_cpu(worker.pid) - worker_before
             database_cpu = sessions.stop()
-            unscored = count("SELECT count(*) FROM scoring_interaction WHERE scored_at IS NULL")
+            unscored = count("SELECT count(*) FROM scoring_interaction WHERE lead_id IS NULL OR set_aside") + count(
+                "SELECT count(*) FROM scoring_waitinginteraction"
+            )
             assert unscored == 0, f"{unscored} interactions left unscored (set aside?)"
             rate = len(events) / (scored_at - started)
             print(f"   {len(bodies)} requests of {args.batch}; accepted in {accepted_at - started:.1f} s"
@@ -411,8 +409,8 @@ def main() -> None:
             naive_task.apply_async(args=(event,))
         wait_until(
             lambda: (
-                count("SELECT count(*) FROM scoring_interaction WHERE source = 'bench-naive' AND scored_at IS NOT NULL")
-                == len(sample)
+                # Each task stores and scores its event in one transaction.
+                count("SELECT count(*) FROM scoring_interaction WHERE source = 'bench-naive'") == len(sample)
             ),
             timeout=1800,
             what="the naive tasks",
@@ -444,8 +442,9 @@ def main() -> None:
                     waiting = [k for k in accepted_times if k not in visible_times]
                 if waiting:
                     rows = watcher.execute(
-                        "SELECT idempotency_key FROM scoring_interaction"
-                        " WHERE id > %s AND idempotency_key = ANY(%s) AND scored_at IS NOT NULL",
+                        "SELECT idempotency_key FROM scoring_interaction i WHERE id > %s"
+                        " AND idempotency_key = ANY(%s) AND NOT EXISTS"
+                        " (SELECT FROM scoring_waitinginteraction w WHERE w.interaction_id = i.id)",
                         (before, waiting),
                     ).fetchall()
                     seen = time.perf_counter()

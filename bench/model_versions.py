@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, bench_name: str) -> None:
 
     def score_batch() -> float:
         nonlocal made
-        Interaction.objects.bulk_create(
+        stored = Interaction.objects.bulk_create(
             Interaction(
                 lead_id=lead_ids[n % len(lead_ids)],
                 type=("email_open", "email_click", "page_view")[n % 3],
@@ -132,6 +132,7 @@ def run(args: argparse.Namespace, bench_name: str) -> None:
             )
             for n in range(args.interactions)
         )
+        services.interactions_wait(stored)
         made += args.interactions
         started = time.perf_counter()
         services.interactions_score_pending()

@@ -8,7 +8,6 @@ from typing import Any
 from celery import shared_task
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
 from intake.events import timestamp_parse
 from scoring import rules as pure
@@ -48,5 +47,3 @@ def naive_event(event: dict[str, Any]) -> None:
                 occurred_at=interaction.occurred_at,
             )
             Lead.objects.filter(pk=lead.pk).update(engagement_score=F("engagement_score") + rule.points)
-        interaction.scored_at = timezone.now()
-        interaction.save(update_fields=["scored_at"])

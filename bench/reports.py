@@ -134,13 +134,13 @@ def fill_interactions(db: Any, *, interactions: int) -> None:
         c.execute(
             """
             INSERT INTO scoring_interaction (lead_id, type, properties, occurred_at, source, idempotency_key,
-                received_at, scored_at, set_aside)
+                received_at, set_aside)
             SELECT l.id, (ARRAY['page_view', 'email_open', 'email_click', 'form_submit'])[1 + mod(s.h, 4)],
                 CASE WHEN mod(s.h / 4, 5) = 0
                      THEN jsonb_build_object('campaign', 'campaign-' || mod(s.h / 20, %(campaigns)s))
                      ELSE '{}'::jsonb END,
                 t.at, (ARRAY['form:contact', 'api:ab12cd34', 'segment:ef56', 'tracking'])[1 + mod(l.id, 4)],
-                'bench-' || s.i, t.at, t.at, false
+                'bench-' || s.i, t.at, false
             FROM (SELECT i, abs(hashtext('i' || i::text)) AS h FROM generate_series(1, %(n)s) AS i) AS s
             JOIN scoring_lead l ON l.id = %(first)s + mod(s.h, %(leads)s)
             CROSS JOIN LATERAL (SELECT l.created_at + mod(s.h / 7, greatest(1,

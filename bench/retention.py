@@ -97,9 +97,9 @@ def fill(url: str, *, partitioned: bool, interactions: int, leads: int) -> None:
         )
         cursor.execute(
             "INSERT INTO scoring_interaction (id, lead_id, type, occurred_at, properties, source, idempotency_key,"
-            " received_at, scored_at, set_aside)"
-            " SELECT id, lead_id, type, occurred_at, '{}', 'bench', 'evt-' || id, %s, %s, false FROM generated",
-            [now, now],
+            " received_at, set_aside)"
+            " SELECT id, lead_id, type, occurred_at, '{}', 'bench', 'evt-' || id, %s, false FROM generated",
+            [now],
         )
         cursor.execute(
             "INSERT INTO scoring_interactionkey (key, occurred_at, lead_id)"

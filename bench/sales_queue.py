@@ -147,10 +147,10 @@ def fill(db: Any, *, leads: int, queued: int) -> None:
         c.execute(
             """
             INSERT INTO scoring_interaction (lead_id, type, properties, occurred_at, source, idempotency_key,
-                received_at, scored_at)
+                received_at)
             SELECT q.lead_id, (ARRAY['email_open','page_view','download','webinar','form_submit'])[k],
                 jsonb_build_object('url', 'https://toys.example/p/' || k), now() - k * interval '1 hour', 'bench',
-                'bench-' || q.lead_id || '-' || k, now(), now()
+                'bench-' || q.lead_id || '-' || k, now()
             FROM routing_queueitem q CROSS JOIN generate_series(1, 5) AS k
             """
         )

@@ -108,11 +108,11 @@ def _visitors_lock(keys: set[str]) -> dict[str, Visitor]:
 
 def _visitors_identify(visitors: Mapping[str, Visitor], *, lead_by_key: Mapping[str, int], now: datetime) -> int:
     """Tie each visitor not yet tied to a lead to its lead in ``lead_by_key``, and
-    hand its past interactions over; returns how many moved. Two statements whatever
+    hand its past interactions over; returns how many moved. Four statements whatever
     the number of visitors.
 
-    Precondition: the visitors' rows are locked. The moved interactions are
-    still unscored, so workers score them once, now for the lead.
+    Precondition: the visitors' rows are locked. The moved interactions were never
+    scored; they wait for a worker now, which scores them once, for the lead.
     """
     fresh = [v for key, v in visitors.items() if v.lead_id is None and key in lead_by_key]
     if not fresh:
@@ -120,13 +120,19 @@ def _visitors_identify(visitors: Mapping[str, Visitor], *, lead_by_key: Mapping[
     for visitor in fresh:
         visitor.lead_id, visitor.identified_at = lead_by_key[visitor.key], now
     bulk.values_update(Visitor, ["lead", "identified_at"], [(v.pk, v.lead_id, now) for v in fresh])
+    lead_of = {v.pk: v.lead_id for v in fresh}
+    anonymous = Interaction.objects.filter(visitor__in=list(lead_of), lead__isnull=True)
+    moved = list(anonymous)
+    if not moved:
+        return 0
     their_lead = Visitor.objects.filter(pk=OuterRef("visitor_id")).values("lead_id")[:1]
-    moved = Interaction.objects.filter(visitor__in=[v.pk for v in fresh], lead__isnull=True).update(
-        lead_id=Subquery(their_lead)
-    )
-    if moved:
-        transaction.on_commit(scoring_enqueue)
-    return moved
+    anonymous.update(lead_id=Subquery(their_lead))
+    for interaction in moved:
+        if interaction.visitor_id is not None:
+            interaction.lead_id = lead_of[interaction.visitor_id]
+    scoring.interactions_wait(moved)
+    transaction.on_commit(scoring_enqueue)
+    return len(moved)
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,9 @@ _COLUMNS = (
     ("received_at", "timestamptz"),
 )
 _KEYS = "scoring_interactionkey"
+# Interactions of known leads wait for a worker (scoring.models.WaitingInteraction).
+_WAITING = "scoring_waitinginteraction"
+_WAITING_COLUMNS = "interaction_id, lead_id, type, properties, occurred_at"
 
 
 def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
@@ -198,10 +207,11 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
     An id is claimed in the keys' table (``INSERT … ON CONFLICT DO NOTHING RETURNING``),
     and only the rows whose id it returns are stored: the interactions' table cannot be
     unique on the id alone when it is partitioned by month (scoring.partitions).
-    Only quoted identifiers and placeholders are formatted into the SQL; the values
-    are parameters. On PostgreSQL each column is one array parameter (``unnest``), so
-    the statement's size does not grow with the batch, and keys and rows are written
-    by one statement.
+    Those with a lead wait for a worker: a :class:`~scoring.models.WaitingInteraction`
+    each, written with them. Only quoted identifiers and placeholders are formatted into
+    the SQL; the values are parameters. On PostgreSQL each column is one array parameter
+    (``unnest``), so the statement's size does not grow with the batch, and keys, rows and
+    waiting rows are written by one statement.
     """
     table = connection.ops.quote_name(Interaction._meta.db_table)
     names = ", ".join(name for name, _ in _COLUMNS)
@@ -213,9 +223,13 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
                 f"WITH v AS (SELECT * FROM unnest({arrays}) AS v ({names})),"  # noqa: S608
                 f" k AS (INSERT INTO {_KEYS} (key, occurred_at, lead_id)"
                 " SELECT idempotency_key, occurred_at, lead_id FROM v"
-                " ON CONFLICT DO NOTHING RETURNING key)"
-                f" INSERT INTO {table} ({names}) SELECT {select} FROM v"
-                " WHERE idempotency_key IN (SELECT key FROM k) RETURNING idempotency_key"
+                " ON CONFLICT DO NOTHING RETURNING key),"
+                f" i AS (INSERT INTO {table} ({names}) SELECT {select} FROM v"
+                " WHERE idempotency_key IN (SELECT key FROM k)"
+                " RETURNING id, lead_id, type, properties, occurred_at, idempotency_key),"
+                f" w AS (INSERT INTO {_WAITING} ({_WAITING_COLUMNS})"
+                " SELECT id, lead_id, type, properties, occurred_at FROM i WHERE lead_id IS NOT NULL)"
+                " SELECT idempotency_key FROM i"
             )
             return {row[0] for row in bulk.pg_execute(sql, [list(column) for column in zip(*rows, strict=True)])}
         inserted: set[str] = set()
@@ -232,8 +246,17 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
             chunk = [row for row in chunk if row[0] in new]
             if chunk:
                 values = ", ".join([placeholders] * len(chunk))
-                sql = f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608
+                sql = (
+                    f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608
+                    " RETURNING id, lead_id, type, properties, occurred_at"
+                )
                 cursor.execute(sql, [value for row in chunk for value in row])
+                waiting = [row for row in cursor.fetchall() if row[1] is not None]
+                if waiting:
+                    cursor.executemany(
+                        f"INSERT INTO {_WAITING} ({_WAITING_COLUMNS}) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
+                        waiting,
+                    )
             inserted |= new
         return inserted
 

@@ -1,12 +1,24 @@
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
+from django.db.models import Exists, OuterRef, QuerySet
 from factory.declarations import LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 from factory.faker import Faker
 from factory.helpers import post_generation
 
-from scoring import event_types
-from scoring.models import EventType, Interaction, Lead, PendingFit, RuleCondition, ScoreGroup, ScoringRule
+from scoring import event_types, services
+from scoring.models import (
+    EventType,
+    Interaction,
+    Lead,
+    PendingFit,
+    RuleCondition,
+    ScoreGroup,
+    ScoringRule,
+    WaitingInteraction,
+)
 
 
 class LeadFactory(DjangoModelFactory[Lead]):
@@ -62,7 +74,32 @@ class InteractionFactory(DjangoModelFactory[Interaction]):
     idempotency_key = Sequence(lambda n: f"evt-{n}")
     properties = LazyFunction(dict)
 
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Interaction:
+        """Stored as the intake does: one of a known lead waits for a worker."""
+        interaction: Interaction = model_class.objects.create(*args, **kwargs)
+        services.interactions_wait([interaction])
+        return interaction
+
 
 def built_in_event_types() -> None:
     """The built-in types' rows, as the migration makes them (a transactional test's flush removes them)."""
     EventType.objects.bulk_create([EventType(key=key) for key in event_types.BUILT_IN], ignore_conflicts=True)
+
+
+def interactions_create(interactions: Iterable[Interaction], *, batch_size: int | None = None) -> list[Interaction]:
+    """Store interactions as the intake does: those of known leads wait for a worker."""
+    rows = Interaction.objects.bulk_create(interactions, batch_size=batch_size)
+    services.interactions_wait(rows)
+    return rows
+
+
+def interaction_create(**fields: Any) -> Interaction:
+    """One interaction stored as the intake does (:func:`interactions_create`)."""
+    return interactions_create([Interaction(**fields)])[0]
+
+
+def interactions_scored(**filters: Any) -> QuerySet[Interaction]:
+    """The interactions (of ``filters``) a worker has scored: a lead's, not set aside, no longer waiting."""
+    waiting = WaitingInteraction.objects.filter(pk=OuterRef("pk"))
+    return Interaction.objects.filter(lead__isnull=False, set_aside=False, **filters).exclude(Exists(waiting))

@@ -13,7 +13,7 @@ from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -34,6 +34,7 @@ from scoring.models import (
     LeadPrediction,
     ScoreEntry,
     Visitor,
+    WaitingInteraction,
 )
 from scoring.models.design import DIMENSION_CHOICES
 
@@ -419,12 +420,24 @@ class InteractionAdmin(admin.ModelAdmin[Interaction]):
     by one (the ledgers' rows that name an interaction would be left naming nothing). A
     person's interactions go when the lead is erased (Delete on the lead's page)."""
 
-    list_display = ["occurred_at", "type", "lead", "source", "scored_at"]
+    list_display = ["occurred_at", "type", "lead", "source", "scoring_state"]
     list_filter = [InteractionTypeFilter, "source"]
     list_select_related = ["lead"]
     search_fields = ["lead__id__lead_search", "idempotency_key"]
     date_hierarchy = "occurred_at"
-    readonly_fields = [f.name for f in Interaction._meta.fields]
+    readonly_fields = [*(f.name for f in Interaction._meta.fields), "scoring_state"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Interaction]:
+        waiting = WaitingInteraction.objects.filter(interaction_id=OuterRef("pk"))
+        return super().get_queryset(request).annotate(waiting=Exists(waiting))
+
+    @admin.display(description=_("scoring"))
+    def scoring_state(self, obj: Interaction) -> str:
+        if obj.lead_id is None:
+            return gettext("waits for its visitor to be identified")
+        if obj.set_aside:
+            return gettext("set aside")
+        return gettext("waiting to be scored") if getattr(obj, "waiting", False) else gettext("scored")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -37,6 +37,7 @@ from scoring.models.leads import (
     LifecycleStage,
     PendingFit,
     Visitor,
+    WaitingInteraction,
     validate_time_zone,
 )
 from scoring.models.ledger import (
@@ -100,5 +101,6 @@ __all__ = [
     "SuppressedAddress",
     "TrainedModel",
     "Visitor",
+    "WaitingInteraction",
     "validate_time_zone",
 ]

@@ -444,9 +444,9 @@ class Interaction(models.Model):
     # event without a time of its own gets a new occurred_at.
     idempotency_key = models.CharField(verbose_name=_("idempotency key"), max_length=200)
     received_at = models.DateTimeField(verbose_name=_("received at"), auto_now_add=True)
-    scored_at = models.DateTimeField(verbose_name=_("scored at"), null=True, blank=True)
     # Scoring could not process it (see SetAside): neither scored nor waiting, so
     # workers do not claim it again and rescoring does not count it, until retried.
+    # Scored: it has a lead, is not set aside and no longer waits (WaitingInteraction).
     set_aside = models.BooleanField(verbose_name=_("set aside"), default=False, db_default=False, editable=False)
 
     class Meta:
@@ -454,13 +454,9 @@ class Interaction(models.Model):
         verbose_name_plural = _("interactions")
         indexes = [
             models.Index(fields=["lead", "-occurred_at"], name="interaction_lead_time_idx"),
-            # What workers claim: unscored interactions of known leads.
-            models.Index(
-                fields=["id"],
-                condition=Q(scored_at__isnull=True, lead__isnull=False, set_aside=False),
-                name="interaction_unscored_idx",
-            ),
             models.Index(fields=["visitor"], condition=Q(visitor__isnull=False), name="interaction_visitor_idx"),
+            # What a retry of set-aside interactions finds them by (a few rows at most).
+            models.Index(fields=["id"], condition=Q(set_aside=True), name="interaction_set_aside_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -471,6 +467,45 @@ class Interaction(models.Model):
     def __str__(self) -> str:
         who = f"lead {self.lead_id}" if self.lead_id else f"visitor {self.visitor_id}"
         return f"{self.type} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class WaitingInteraction(models.Model):
+    """An interaction of a known lead waiting for a worker to score it, with what scoring
+    reads of it. Inserted with the interaction (or when an anonymous visitor's lead becomes
+    known), deleted by the batch that scores it, in that batch's transaction: the
+    interaction's own row is written once, never again to say it was scored (a column in
+    an index's predicate made that second write a new version in every index)."""
+
+    # No constraints in the database (each a check per row written). Django's collector
+    # deletes a lead's rows with the lead; an interaction is only deleted with its lead.
+    interaction = models.OneToOneField(
+        Interaction,
+        verbose_name=_("interaction"),
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    lead = models.ForeignKey(
+        Lead,
+        verbose_name=_("lead"),
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+        db_index=False,  # waiting_lead_time_idx leads with it
+    )
+    type = models.CharField(verbose_name=_("type"), max_length=event_types.MAX_LENGTH)
+    properties = models.JSONField(verbose_name=_("properties"), default=dict, blank=True)
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+
+    class Meta:
+        verbose_name = _("interaction waiting to be scored")
+        verbose_name_plural = _("interactions waiting to be scored")
+        # A batch takes a lead's other waiting interactions from here (scoring.services.engagement).
+        indexes = [models.Index(fields=["lead", "occurred_at"], name="waiting_lead_time_idx")]
+
+    def __str__(self) -> str:
+        return f"interaction {self.interaction_id} of lead {self.lead_id}: to score"
 
 
 class InteractionKey(models.Model):

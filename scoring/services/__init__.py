@@ -38,6 +38,7 @@ from scoring.services.engagement import (
     RecordedInteraction,
     interaction_record,
     interactions_score_pending,
+    interactions_wait,
     leads_rescore_fit_pending,
     scoring_enqueue,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "history_maintain",
     "interaction_record",
     "interactions_score_pending",
+    "interactions_wait",
     "lead_adjust_score",
     "lead_events_processed",
     "lead_events_record",

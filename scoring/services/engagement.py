@@ -14,12 +14,20 @@ from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from scoring import bulk, event_types, selectors, setaside
 from scoring import rules as pure
-from scoring.models import Interaction, InteractionKey, Lead, PendingFit, ScorecardEntry, ScoreEntry
+from scoring.models import (
+    Interaction,
+    InteractionKey,
+    Lead,
+    PendingFit,
+    ScorecardEntry,
+    ScoreEntry,
+    WaitingInteraction,
+)
 from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
@@ -83,6 +91,7 @@ def interaction_record(
                 properties=dict(properties or {}),
                 source=source,
             )
+            interactions_wait([interaction])
             event_types_seen(seen=[(type, occurred_at)])
             transaction.on_commit(scoring_enqueue)
         else:
@@ -97,6 +106,21 @@ def scoring_enqueue() -> None:
     enqueue("scoring.score_pending", fallback="the periodic sweep will score pending interactions")
 
 
+def interactions_wait(interactions: Iterable[Interaction]) -> None:
+    """Put interactions of known leads in the workers' way (:class:`WaitingInteraction`),
+    in the transaction that stores them or gives them their lead."""
+    WaitingInteraction.objects.bulk_create(
+        [
+            WaitingInteraction(
+                interaction_id=i.pk, lead_id=i.lead_id, type=i.type, properties=i.properties, occurred_at=i.occurred_at
+            )
+            for i in interactions
+            if i.lead_id is not None
+        ],
+        ignore_conflicts=True,
+    )
+
+
 # What a worker takes on PostgreSQL: up to %s waiting interactions no other worker holds,
 # and of those, the ones whose leads no other transaction holds (both SKIP LOCKED, the
 # leads in id order): two workers whose batches share leads score the others side by
@@ -104,31 +128,22 @@ def scoring_enqueue() -> None:
 # go to a later batch; their order does not matter (see _interactions_score).
 # Then up to %s more: the other waiting interactions of the leads it holds (up to 20 a
 # lead, those since the earliest of the first part), so that a lead whose events wait in
-# a backlog is written once for all of them rather than once a batch. They are found
-# from the lead's index: "set_aside IS NOT TRUE" (the same, as the column is never NULL)
-# keeps the planner off the waiting index, whose whole length it would read for each lead.
-# On PostgreSQL that index is one per month (scoring.partitions): the upper bound, two
-# days after now (an event may say a day ahead, scoring.timestamps, and the web's clock
-# may lead the database's), spares each lead a probe of every empty month made ahead
-# (3 of the 6 partitions each read in bench/ingest.py's database). An interaction beyond
-# it is left to a later batch's first part, as any the limits leave.
+# a backlog is written once for all of them rather than once a batch. All read from the
+# waiting table's indexes: it holds only what waits, a few rows a lead.
 _TAKE_SQL = """
     WITH waiting AS MATERIALIZED (
-        SELECT id, lead_id, occurred_at FROM scoring_interaction
-        WHERE scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
-        ORDER BY id LIMIT %s
-        FOR NO KEY UPDATE SKIP LOCKED
+        SELECT interaction_id AS id, lead_id, occurred_at FROM scoring_waitinginteraction
+        ORDER BY interaction_id LIMIT %s
+        FOR UPDATE SKIP LOCKED
     ), held AS MATERIALIZED (
         SELECT id FROM scoring_lead WHERE id IN (SELECT lead_id FROM waiting)
         ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
     ), later AS MATERIALIZED (
         SELECT later.id FROM held CROSS JOIN LATERAL (
-            SELECT id FROM scoring_interaction
+            SELECT interaction_id AS id FROM scoring_waitinginteraction
             WHERE lead_id = held.id AND occurred_at >= (SELECT min(occurred_at) FROM waiting)
-              AND occurred_at <= now() + interval '2 days'
-              AND scored_at IS NULL AND set_aside IS NOT TRUE
             LIMIT 20
-            FOR NO KEY UPDATE SKIP LOCKED
+            FOR UPDATE SKIP LOCKED
         ) later
         WHERE later.id NOT IN (SELECT id FROM waiting)
         LIMIT %s
@@ -137,12 +152,11 @@ _TAKE_SQL = """
     UNION ALL SELECT id, true FROM later
 """
 
-# Given interactions, already locked by the caller (_TAKE_SQL, _interactions_lock): marked
-# scored and read.
+# Given waiting interactions, already locked by the caller (_TAKE_SQL, _interactions_lock):
+# taken out of the waiting table, and read from it.
 _CLAIM_IDS_SQL = """
-    UPDATE scoring_interaction SET scored_at = %s
-    WHERE id = ANY(%s::bigint[]) AND scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside
-    RETURNING id, lead_id, type, occurred_at, properties
+    DELETE FROM scoring_waitinginteraction WHERE interaction_id = ANY(%s::bigint[])
+    RETURNING interaction_id, lead_id, type, occurred_at, properties
 """
 
 
@@ -152,10 +166,10 @@ class Claimed(NamedTuple):
     more: bool
 
 
-def _interactions_claim(*, batch_size: int, now: datetime, ids: Sequence[int] | None = None) -> Claimed:
-    """Take up to ``batch_size`` unscored interactions of known leads (or those of
-    ``ids`` that still wait) and mark them scored (rolled back with the
-    transaction if scoring fails).
+def _interactions_claim(*, batch_size: int, ids: Sequence[int] | None = None) -> Claimed:
+    """Take up to ``batch_size`` interactions waiting to be scored (or those of ``ids``
+    that still wait) out of the waiting table (put back by the transaction's rollback if
+    scoring fails).
 
     SKIP LOCKED: concurrent workers take disjoint batches instead of waiting.
     """
@@ -169,17 +183,17 @@ def _interactions_claim(*, batch_size: int, now: datetime, ids: Sequence[int] | 
                 # Every lead is another's: wait for them (lead_states_lock) rather than spin.
                 ids = [pk for pk, _ in waiting]
         # Binary rows: no timestamps or JSON to parse from text.
-        rows = bulk.pg_fetch(_CLAIM_IDS_SQL, [now, list(ids)]) if ids else []
+        rows = bulk.pg_fetch(_CLAIM_IDS_SQL, [list(ids)]) if ids else []
     else:
-        pending = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
+        pending = WaitingInteraction.objects.all()
         if ids is not None:
             pending = pending.filter(pk__in=list(ids))
         rows = list(
-            pending.select_for_update(skip_locked=True, no_key=True)
+            pending.select_for_update(skip_locked=True)
             .order_by("pk")
             .values_list("pk", "lead_id", "type", "occurred_at", "properties")[:batch_size]
         )
-        Interaction.objects.filter(pk__in=[row[0] for row in rows]).update(scored_at=now)
+        WaitingInteraction.objects.filter(pk__in=[row[0] for row in rows]).delete()
     facts = [
         pure.InteractionFacts(
             pk, lead_id, kind, occurred_at, (json.loads(props) if isinstance(props, str) else props) or {}
@@ -203,19 +217,21 @@ def _interactions_take(batch_size: int) -> list[tuple[int, bool]]:
 def _interactions_lock(*, batch_size: int, ids: Sequence[int] | None = None) -> list[tuple[int, int | None]]:
     """Lock up to ``batch_size`` interactions waiting to be scored (or those of ``ids``),
     reading only (id, lead id): what the slow path splits, whatever the rows hold."""
-    waiting = Interaction.objects.filter(scored_at__isnull=True, lead__isnull=False, set_aside=False)
+    waiting = WaitingInteraction.objects.all()
     if ids is not None:
         waiting = waiting.filter(pk__in=list(ids))
-    return list(
-        waiting.select_for_update(skip_locked=True, no_key=True)
-        .order_by("pk")
-        .values_list("pk", "lead_id")[:batch_size]
-    )
+    return list(waiting.select_for_update(skip_locked=True).order_by("pk").values_list("pk", "lead_id")[:batch_size])
 
 
 def _interactions_set_aside(ids: list[int]) -> None:
-    """Take interactions out of the workers' way (and out of rescoring's) until retried."""
-    Interaction.objects.filter(pk__in=ids).update(set_aside=True)
+    """Take waiting interactions out of the workers' way (and out of rescoring's) until
+    retried. Each found by its lead and time, from the waiting row (the interactions'
+    table has no index by id alone), without reading them: what failed may not read."""
+    waiting = WaitingInteraction.objects.filter(pk__in=ids)
+    Interaction.objects.filter(
+        pk__in=ids, lead_id__in=waiting.values("lead_id"), occurred_at__in=waiting.values("occurred_at")
+    ).update(set_aside=True)
+    waiting.delete()
 
 
 def _interactions_score_batch(*, batch_size: int, now: datetime) -> tuple[int, bool]:
@@ -225,7 +241,7 @@ def _interactions_score_batch(*, batch_size: int, now: datetime) -> tuple[int, b
     and whether more may wait."""
 
     def run() -> tuple[int, bool]:
-        claimed = _interactions_claim(batch_size=batch_size, now=now)
+        claimed = _interactions_claim(batch_size=batch_size)
         _interactions_score(claimed.facts, now=now)
         return len(claimed.facts), claimed.more
 
@@ -242,9 +258,7 @@ def _interactions_isolate(rows: list[tuple[int, int | None]], *, now: datetime) 
     return setaside.rows_isolate(
         kind=SET_ASIDE_INTERACTION,
         rows=rows,
-        process=lambda part: _interactions_score(
-            _interactions_claim(batch_size=len(part), now=now, ids=part).facts, now=now
-        ),
+        process=lambda part: _interactions_score(_interactions_claim(batch_size=len(part), ids=part).facts, now=now),
         leave=_interactions_set_aside,
     ).set_aside
 
@@ -338,8 +352,9 @@ def _interactions_to_judge_again(
     for lead_id, at in since.items():
         which |= Q(lead_id=lead_id, occurred_at__gte=at)
     rows = (
-        Interaction.objects.filter(which, scored_at__isnull=False, set_aside=False, type__in=sorted(types))
+        Interaction.objects.filter(which, set_aside=False, type__in=sorted(types))
         .exclude(pk__in=[f.id for f in facts])
+        .exclude(Exists(WaitingInteraction.objects.filter(pk=OuterRef("pk"))))
         .values_list("pk", "lead_id", "type", "occurred_at", "properties")
     )
     return [
@@ -350,7 +365,9 @@ def _interactions_to_judge_again(
 
 def _interactions_retry(ids: list[int]) -> dict[int, str]:
     """Retry set-aside interactions: back in the workers' way, and scored now."""
-    Interaction.objects.filter(pk__in=ids, scored_at__isnull=True).update(set_aside=False)
+    retried = list(Interaction.objects.filter(pk__in=ids, set_aside=True, lead__isnull=False))
+    Interaction.objects.filter(pk__in=[i.pk for i in retried], set_aside=True).update(set_aside=False)
+    interactions_wait(retried)
     rows = _interactions_lock(batch_size=len(ids), ids=ids)
     _interactions_isolate(rows, now=timezone.now())
     waiting = {pk for pk, _ in rows}

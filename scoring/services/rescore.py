@@ -28,6 +28,7 @@ from scoring.models import (
     ScorecardEntry,
     ScoreEntry,
     ScoreGroup,
+    WaitingInteraction,
 )
 from scoring.services.background import enqueue
 from scoring.services.leads import FitSums, fit_rules_live, fit_sums, leads_rescore_fit_locked
@@ -158,7 +159,8 @@ def _ledger_sums(
 
 _SCORED_INTERACTIONS_SQL = (
     "SELECT id, lead_id, type::text, occurred_at, CASE WHEN type = ANY(%s::text[]) THEN properties END"
-    " FROM scoring_interaction WHERE lead_id = ANY(%s::bigint[]) AND scored_at IS NOT NULL"
+    " FROM scoring_interaction i WHERE lead_id = ANY(%s::bigint[]) AND NOT set_aside"
+    " AND NOT EXISTS (SELECT FROM scoring_waitinginteraction w WHERE w.interaction_id = i.id)"
 )
 
 
@@ -176,7 +178,8 @@ def _scored_interactions(
         else:
             rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL + " AND occurred_at >= %s", [sorted(tested), ids, since])
     else:
-        interactions = Interaction.objects.filter(lead_id__in=ids, scored_at__isnull=False)
+        waiting = WaitingInteraction.objects.filter(pk=OuterRef("pk"))
+        interactions = Interaction.objects.filter(lead_id__in=ids, set_aside=False).exclude(Exists(waiting))
         if since is not None:
             interactions = interactions.filter(occurred_at__gte=since)
         rows = list(interactions.values_list("pk", "lead_id", "type", "occurred_at", "properties"))

@@ -250,6 +250,9 @@ def _interactions_roll_up(*, before: datetime) -> tuple[int, int, list[str], flo
                 [before],
             )
             rollups = cursor.rowcount
+            # One still waiting for a worker goes with its row, never scored (as before the
+            # waiting table: its row was dropped unscored); a worker must not score a row gone.
+            cursor.execute("DELETE FROM scoring_waitinginteraction WHERE occurred_at < %s", [before])
         started = _remove(cursor, table, old, before) if removed or old else None
     return removed, rollups, old, _held(started)
 

@@ -20,7 +20,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from intake import events as checks
 from intake.api_keys import api_key_issue, api_key_revoke
 from scoring import services, timestamps
-from scoring.models import Interaction, InteractionKey, Lead, PendingFit, ScoreEntry, Visitor
+from scoring.models import Interaction, InteractionKey, Lead, PendingFit, ScoreEntry, Visitor, WaitingInteraction
 from tests.conftest import at_once, someone_waits_on_a_lock, wait_for
 from tests.factories import LeadFactory, ScoringRuleFactory
 
@@ -162,7 +162,8 @@ def test_a_visitor_is_merged_into_the_lead_when_it_identifies(api: Client) -> No
     assert post(api, {"events": pages}).json()["accepted"] == 2
     assert not Lead.objects.exists()
     services.interactions_score_pending()
-    assert Interaction.objects.filter(scored_at__isnull=True).count() == 2  # waiting for a lead
+    assert Interaction.objects.filter(lead__isnull=True).count() == 2  # waiting for a lead
+    assert not WaitingInteraction.objects.exists()  # … not for a worker
 
     form = {"id": "form-1", "type": "form_submit", "visitor_id": "v-1", "lead": {"email": "Ana@Example.com"}}
     assert post(api, form).json()["accepted"] == 1

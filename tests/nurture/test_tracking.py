@@ -15,7 +15,7 @@ from nurture import selectors, services
 from nurture.models import Delivery
 from scoring import services as scoring_services
 from scoring.models import Interaction, Lead, RuleCondition
-from tests.factories import LeadFactory, ScoringRuleFactory
+from tests.factories import LeadFactory, ScoringRuleFactory, interaction_create
 from tests.nurture.conftest import Sink
 from tests.nurture.factories import SequenceFactory, StepFactory
 
@@ -92,7 +92,7 @@ def test_opens_and_clicks_are_tallied_onto_deliveries_once_and_only_when_settled
     now = timezone.now()
 
     def record(kind: str, key: str, **properties: object) -> None:
-        Interaction.objects.create(lead=lead, type=kind, occurred_at=now, idempotency_key=key, properties=properties)
+        interaction_create(lead=lead, type=kind, occurred_at=now, idempotency_key=key, properties=properties)
 
     record("email_open", "o1", delivery=delivery.pk)
     record("page_view", "p1", url="https://toys.example/")

@@ -233,9 +233,9 @@ def test_the_admin_s_forms_columns_and_filters_name_fields_in_spanish(admin_user
         assert english not in form, english
     InteractionFactory.create(lead=lead)
     interactions = _page(client, reverse("admin:scoring_interaction_changelist"))
-    for spanish in ["Ocurrió el", "Puntuado el", "Por origen"]:
+    for spanish in ["Ocurrió el", "Puntuación", "esperando a ser puntuada", "Por origen"]:
         assert spanish in interactions, spanish
-    for english in ["Occurred at", "Scored at", "By source"]:
+    for english in ["Occurred at", "Scoring", "waiting to be scored", "By source"]:
         assert english not in interactions, english
     with translation.override("en"):
         assert str(Lead._meta.get_field("last_name").verbose_name) == "last name"

@@ -20,9 +20,9 @@ from nurture.models import Enrollment
 from routing import services as routing
 from routing.models import ActionRun
 from scoring import services as scoring
-from scoring.models import GroupTransition, Interaction, Lead, ScoreEntry
+from scoring.models import GroupTransition, Lead, ScoreEntry
 from scoring.rules import Dimension
-from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
+from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory, interaction_create
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import rule
 
@@ -158,21 +158,19 @@ def test_a_lead_crossing_every_group_in_one_batch_fires_each_group_rule_in_order
     stage mql that the event before it set in the same routing batch."""
     lead = model[0]
     for n in range(2):
-        Interaction.objects.create(
-            lead=lead, type="webinar", occurred_at=T0 + timedelta(days=n), idempotency_key=f"w{n}"
-        )
-    Interaction.objects.create(lead=lead, type="download", occurred_at=T0, idempotency_key="d")
+        interaction_create(lead=lead, type="webinar", occurred_at=T0 + timedelta(days=n), idempotency_key=f"w{n}")
+    interaction_create(lead=lead, type="download", occurred_at=T0, idempotency_key="d")
     scoring.interactions_score_pending()
     routing.transitions_route()
     lead.refresh_from_db()
     assert lead.total_score == 14
     assert lead.score_group is not None
     assert lead.score_group.key == "mql"
-    Interaction.objects.create(lead=lead, type="download", occurred_at=T0, idempotency_key="d2")
-    Interaction.objects.create(lead=lead, type="email_open", occurred_at=T0, idempotency_key="o")
+    interaction_create(lead=lead, type="download", occurred_at=T0, idempotency_key="d2")
+    interaction_create(lead=lead, type="email_open", occurred_at=T0, idempotency_key="o")
     other = model[1]
     for n, kind in enumerate(["webinar", "webinar", "download", "download", "email_open"]):
-        Interaction.objects.create(lead=other, type=kind, occurred_at=T0, idempotency_key=f"x{n}")
+        interaction_create(lead=other, type=kind, occurred_at=T0, idempotency_key=f"x{n}")
     scoring.interactions_score_pending()
     routing.transitions_route()
     for each in (lead, other):

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
 
-from scoring import partitions, services
-from scoring.models import Interaction, Lead, PendingFit, ScoreEntry
+from scoring import services
+from scoring.models import Interaction, Lead, PendingFit, ScoreEntry, WaitingInteraction
 from tests.conftest import someone_waits_on_a_lock, wait_for
-from tests.factories import LeadFactory, ScoringRuleFactory, fit_rule
+from tests.factories import LeadFactory, ScoringRuleFactory, fit_rule, interactions_create, interactions_scored
 
 pytestmark = pytest.mark.services
 
@@ -22,8 +21,7 @@ T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
 def scored_now(lead: Lead) -> tuple[int, int]:
     """(scored, waiting) interactions of ``lead``, as this thread's connection sees them."""
-    rows = Interaction.objects.filter(lead=lead)
-    return rows.filter(scored_at__isnull=False).count(), rows.filter(scored_at__isnull=True).count()
+    return interactions_scored(lead=lead).count(), WaitingInteraction.objects.filter(lead=lead).count()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -32,7 +30,7 @@ def test_a_lead_held_elsewhere_does_not_hold_up_the_others_and_is_scored_once_fr
     busy, free = LeadFactory.create(), LeadFactory.create()
     # In id order the busy lead's interactions come first: a batch of all of them used to
     # wait for the busy lead before it wrote anything.
-    Interaction.objects.bulk_create(
+    interactions_create(
         Interaction(lead=lead, type="email_open", occurred_at=T0 + timedelta(minutes=n), idempotency_key=f"e-{n}")
         for n, lead in enumerate([busy] * 3 + [free] * 4)
     )
@@ -75,20 +73,18 @@ def test_a_lead_held_elsewhere_does_not_hold_up_the_others_and_is_scored_once_fr
 
 @pytest.mark.django_db
 def test_a_batch_is_read_from_the_waiting_index_in_id_order_not_by_sorting_the_backlog(postgres: None) -> None:
-    # Statistics taken while the table was empty (a new month's partition; autovacuum's
-    # next analyse not yet come): planned from them, the take reads every waiting
-    # interaction and sorts them, and a worker's prepared statement keeps that plan for
-    # each batch while a backlog grows.
+    # Statistics taken while the table was empty (autovacuum's next analyse not yet come):
+    # planned from them, the take reads every waiting interaction and sorts them, and a
+    # worker's prepared statement keeps that plan for each batch while a backlog grows.
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE scoring_interaction")
+        cursor.execute("ANALYZE scoring_waitinginteraction")
     ScoringRuleFactory.create(name="Any open", points=2, interaction_types=["email_open"])
     leads = LeadFactory.create_batch(5)
-    Interaction.objects.bulk_create(
+    interactions_create(
         Interaction(lead=leads[n % 5], type="email_open", occurred_at=T0 + timedelta(seconds=n), idempotency_key=str(n))
         for n in range(600)
     )
     plans: list[str] = []
-    this_month = partitions.month_of(timezone.now())
 
     def explain_the_take(execute, sql, params, many, context):
         if "WITH waiting" in sql:
@@ -102,21 +98,15 @@ def test_a_batch_is_read_from_the_waiting_index_in_id_order_not_by_sorting_the_b
     assert plans
     for plan in plans:
         waiting = plan.partition("CTE held")[0]  # the interactions' part (the leads' is sorted by id)
-        assert "Merge Append" in waiting, plan
-        assert "Index Scan using" in waiting, plan
+        assert "Index Scan using scoring_waitinginteraction_pkey" in waiting, plan
         for reading_all in ("Bitmap", "Seq Scan", "->  Sort"):
             assert reading_all not in waiting, plan
         # The held leads' other waiting interactions: looked up by lead, not by reading the
-        # waiting index (named "<partition>_id_idx") once for each lead.
+        # waiting table in id order once for each lead.
         later = plan.partition("CTE later")[2]
-        assert "lead_id_occurred_at_idx" in later, plan
-        assert "_id_idx on" not in later, plan
+        assert "waiting_lead_time_idx" in later, plan
+        assert "pkey" not in later, plan
         assert "Seq Scan" not in later, plan
-        # … in the months it may hold, not in the empty months made ahead of this one.
-        assert "Subplans Removed" in later, plan
-        for ahead in range(2, partitions.MONTHS_AHEAD + 1):
-            month = partitions.partition_name("scoring_interaction", partitions.month_add(this_month, ahead))
-            assert f" {month}_" not in later, plan
     assert Lead.objects.filter(engagement_score=240).count() == 5
     # The statements after the take, in the same transaction, are planned as usual.
     with transaction.atomic(), connection.cursor() as cursor:
@@ -131,19 +121,19 @@ def test_a_batch_takes_the_other_waiting_interactions_of_the_leads_it_holds(post
     first, second, third = LeadFactory.create_batch(3)
     # In id order; the last happened before the others.
     when = [T0 + timedelta(minutes=n) for n in (5, 6, 7, 8)] + [T0]
-    rows = Interaction.objects.bulk_create(
+    rows = interactions_create(
         Interaction(lead=lead, type="email_open", occurred_at=at, idempotency_key=str(n))
         for n, (lead, at) in enumerate(zip([first, second, first, third, first], when, strict=True))
     )
     with transaction.atomic():
-        claimed = services.engagement._interactions_claim(batch_size=2, now=T0)
+        claimed = services.engagement._interactions_claim(batch_size=2)
         transaction.set_rollback(True)
     # The first two, and the first lead's third: its fifth happened before the batch's
     # earliest, and waits for a later batch with the third lead's.
     assert sorted(f.id for f in claimed.facts) == [rows[0].pk, rows[1].pk, rows[2].pk]
     assert claimed.more
     assert services.interactions_score_pending(batch_size=2) == 5
-    assert Interaction.objects.filter(scored_at__isnull=True).count() == 0
+    assert not WaitingInteraction.objects.exists()
     scores = dict(Lead.objects.values_list("pk", "engagement_score"))
     assert (scores[first.pk], scores[second.pk], scores[third.pk]) == (6, 2, 2)
     assert ScoreEntry.objects.filter(cause="rule").count() == 5

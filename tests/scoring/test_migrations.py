@@ -1,6 +1,7 @@
 """Migrations that touch the biggest table: the index the scoring workers claim from is
 rebuilt on PostgreSQL without blocking writes (CONCURRENTLY, outside a transaction), and
-the migration goes forward and back on PostgreSQL and on SQLite."""
+the migration goes forward and back on PostgreSQL and on SQLite; what waits to be scored
+moves to a table of its own and back."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BEFORE = ("scoring", "0014_set_aside")
 REBUILT = ("scoring", "0015_interaction_unscored_concurrently")
 INDEX = "interaction_unscored_idx"
+WAITING_BEFORE = ("scoring", "0051_ledger_interaction_unasked")
 
 
 def index_definition() -> tuple[str, bool]:
@@ -43,6 +45,8 @@ def statements(captured: CaptureQueriesContext) -> list[str]:
 @pytest.mark.django_db(transaction=True)
 def test_the_unscored_index_is_rebuilt_concurrently_forward_and_back(postgres: None) -> None:
     try:
+        # Back before the table of waiting interactions first (0052 drops the index).
+        MigrationExecutor(connection).migrate([WAITING_BEFORE])
         with CaptureQueriesContext(connection) as backward:
             MigrationExecutor(connection).migrate([BEFORE])
         definition, valid = index_definition()
@@ -82,23 +86,66 @@ def manage(*args: str, database: Path) -> None:
     )
 
 
-def sqlite_index(database: Path) -> str:
+def sqlite_index(database: Path) -> str | None:
     with sqlite3.connect(database) as db:
-        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", [INDEX]).fetchone()
-    return str(sql)
+        row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", [INDEX]).fetchone()
+    return None if row is None else str(row[0])
 
 
 @pytest.mark.migrations
 def test_the_unscored_index_migrates_forward_and_back_on_sqlite(tmp_path: Path) -> None:
     database = tmp_path / "leadflow.sqlite3"
     manage("migrate", database=database)
-    assert '"set_aside"' in sqlite_index(database)
+    assert sqlite_index(database) is None  # what waits has a table of its own (0052)
+
+    manage("migrate", *WAITING_BEFORE, database=database)
+    assert '"set_aside"' in (sqlite_index(database) or "")
 
     manage("migrate", *BEFORE, database=database)
-    assert "set_aside" not in sqlite_index(database)
+    assert "set_aside" not in (sqlite_index(database) or "set_aside")
 
     manage("migrate", database=database)
-    assert '"set_aside"' in sqlite_index(database)
+    assert sqlite_index(database) is None
+
+
+@pytest.mark.migrations
+@pytest.mark.django_db(transaction=True)
+def test_what_waited_to_be_scored_waits_in_its_table_and_goes_back_to_unscored() -> None:
+    waiting_after = ("scoring", "0052_interactions_waiting")
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate([WAITING_BEFORE])
+        apps = executor.loader.project_state([WAITING_BEFORE]).apps
+        lead = apps.get_model("scoring", "Lead").objects.create(email="old@example.com")
+        visitor = apps.get_model("scoring", "Visitor").objects.create(key="v-old")
+        interaction = apps.get_model("scoring", "Interaction").objects
+        scored = interaction.create(lead=lead, type="webinar", occurred_at=at, idempotency_key="s", scored_at=at)
+        waiting = interaction.create(
+            lead=lead, type="page_view", occurred_at=at, idempotency_key="w", properties={"url": "/pricing"}
+        )
+        aside = interaction.create(lead=lead, type="download", occurred_at=at, idempotency_key="a", set_aside=True)
+        anonymous = interaction.create(visitor=visitor, type="page_view", occurred_at=at, idempotency_key="v")
+
+        executor = MigrationExecutor(connection)
+        executor.migrate([waiting_after])
+        apps = executor.loader.project_state([waiting_after]).apps
+        moved = list(
+            apps.get_model("scoring", "WaitingInteraction").objects.values_list(
+                "interaction_id", "lead_id", "type", "properties", "occurred_at"
+            )
+        )
+        assert moved == [(waiting.pk, lead.pk, "page_view", {"url": "/pricing"}, at)]
+
+        executor = MigrationExecutor(connection)
+        executor.migrate([WAITING_BEFORE])
+        apps = executor.loader.project_state([WAITING_BEFORE]).apps
+        unscored = apps.get_model("scoring", "Interaction").objects.filter(scored_at__isnull=True)
+        assert sorted(unscored.values_list("pk", flat=True)) == sorted([waiting.pk, aside.pk, anonymous.pk])
+        assert scored.pk not in unscored.values_list("pk", flat=True)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.migrations

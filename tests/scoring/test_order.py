@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from scoring import decay, services
 from scoring import rules as pure
-from scoring.models import GroupTransition, Interaction, Lead, ScoreEntry, ScoringRule
+from scoring.models import GroupTransition, Lead, ScoreEntry, ScoringRule, WaitingInteraction
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
@@ -154,7 +154,7 @@ def test_a_rescore_takes_back_what_the_rescores_of_old_wrote_per_rule() -> None:
     lead = LeadFactory.create()
     for n in range(4):
         InteractionFactory.create(lead=lead, type="webinar", occurred_at=day(n + 1))
-    Interaction.objects.update(scored_at=T0)
+    WaitingInteraction.objects.all().delete()  # scored, by the rescores of old
     ScoreEntry.objects.create(lead=lead, dimension="engagement", delta=10, cause="rescore", rule=rule, occurred_at=T0)
     Lead.objects.filter(pk=lead.pk).update(engagement_score=10, total_score=10)
 

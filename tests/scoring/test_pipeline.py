@@ -17,10 +17,10 @@ from django_celery_beat.models import PeriodicTask
 from project.celery import app
 from scoring import rules as pure
 from scoring import schedule, selectors, services
-from scoring.models import Interaction, Lead, ScoreEntry
+from scoring.models import Interaction, Lead, ScoreEntry, WaitingInteraction
 from scoring.tasks import interactions_score_pending_task
 from tests.conftest import Workers, wait_for
-from tests.factories import LeadFactory, ScoringRuleFactory
+from tests.factories import LeadFactory, ScoringRuleFactory, interactions_create
 
 pytestmark = pytest.mark.services
 
@@ -28,7 +28,7 @@ T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
 
 def unscored() -> int:
-    return Interaction.objects.filter(scored_at__isnull=True).count()
+    return WaitingInteraction.objects.count()
 
 
 def assert_ledger_exact() -> None:
@@ -114,7 +114,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(celery
     leads = [LeadFactory.create() for _ in range(40)]
     generator = random.Random(3)
     total = 30_000
-    Interaction.objects.bulk_create(
+    interactions_create(
         (
             Interaction(
                 lead=generator.choice(leads),
@@ -136,7 +136,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(celery
     assert 0 < left < total, "the kill should land mid-way"
     # Killed transactions rolled back: what is committed is consistent already.
     connection.close()
-    assert ScoreEntry.objects.filter(interaction__scored_at__isnull=True).count() == 0
+    assert ScoreEntry.objects.filter(interaction_id__in=WaitingInteraction.objects.values("pk")).count() == 0
 
     celery_workers.start(1, concurrency=2)
     interactions_score_pending_task.delay()

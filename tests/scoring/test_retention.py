@@ -27,6 +27,7 @@ from scoring.models import (
     Scorecard,
     ScorecardEntry,
     ScoreEntry,
+    WaitingInteraction,
 )
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, built_in_event_types
 
@@ -191,6 +192,27 @@ def test_an_old_interaction_naming_a_lead_that_is_gone_is_dropped_uncounted(
     assert not Interaction.objects.filter(occurred_at__lt=horizon).exists()
     assert not InteractionRollup.objects.filter(type="page_view").exists()
     assert InteractionRollup.objects.filter(type="email_open").exists()
+
+
+def test_an_old_interaction_still_waiting_goes_unscored_with_its_month(
+    history: tuple[datetime, list[Lead]],
+) -> None:
+    """One older than the horizon that no worker scored yet (the workers stopped for
+    months, say) goes with its month; no worker scores it afterwards."""
+    now, leads = history
+    horizon = services.history_horizon(now=now)
+    assert horizon is not None
+    kept = InteractionFactory.create(lead=leads[1], type="email_open", occurred_at=horizon + timedelta(days=1))
+    InteractionFactory.create(lead=leads[1], type="email_open", occurred_at=horizon - timedelta(days=40))
+    assert WaitingInteraction.objects.count() == 2
+
+    services.retention_apply(now=now)
+
+    assert list(WaitingInteraction.objects.values_list("pk", flat=True)) == [kept.pk]
+    before = ScoreEntry.objects.count()
+    assert services.interactions_score_pending() == 1
+    assert set(ScoreEntry.objects.order_by("pk")[before:].values_list("interaction_id", flat=True)) == {kept.pk}
+    assert _ledger_equals_cache() == []
 
 
 def test_after_retention_caps_with_windows_and_idempotency_still_hold(

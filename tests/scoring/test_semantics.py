@@ -117,7 +117,7 @@ def test_validity_dates_apply_to_when_the_interaction_happened_not_when_it_arriv
     rule = ScoringRuleFactory.create(points=4, interaction_types=["download"], valid_from=start, valid_until=end)
     lead = LeadFactory.create()
     interactions(lead, "download", start - timedelta(seconds=1), start, end - timedelta(seconds=1), end)
-    assert not Interaction.objects.filter(lead=lead, scored_at__lt=end).exists()  # all arrived after the end
+    assert not Interaction.objects.filter(lead=lead, received_at__lt=end).exists()  # all arrived after the end
     assert awards(rule) == [(start, 4), (end - timedelta(seconds=1), 4)]
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.db.models import Sum
 
 from scoring import selectors, services
-from scoring.models import Interaction, Lead, RuleCondition, ScoreEntry
+from scoring.models import Interaction, Lead, RuleCondition, ScoreEntry, WaitingInteraction
 from scoring.rules import Dimension
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory, fit_rule
 
@@ -70,7 +70,7 @@ def test_interactions_are_scored_once_with_caps_and_groups() -> None:
     assert lead.engagement_score == 2 + 2 + 5
     assert lead.score_group == nurture
     assert lead.last_activity_at == T0 + timedelta(hours=2)
-    assert not Interaction.objects.filter(scored_at__isnull=True).exists()
+    assert not WaitingInteraction.objects.exists()
 
     # Running it again finds nothing to do and changes nothing.
     assert services.interactions_score_pending() == 0

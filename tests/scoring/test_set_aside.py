@@ -19,10 +19,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scoring import services, setaside
-from scoring.models import Interaction, Lead, PendingFit, RescoreJob, ScoreEntry, ScoringRule, SetAside
+from scoring.models import (
+    Interaction,
+    Lead,
+    PendingFit,
+    RescoreJob,
+    ScoreEntry,
+    ScoringRule,
+    SetAside,
+    WaitingInteraction,
+)
 from scoring.services import engagement as engagement_service
 from tests.conftest import Workers, wait_for
-from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, fit_rule
+from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, fit_rule, interactions_scored
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +39,15 @@ T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
 
 def plant(sql: str, params: list[Any]) -> None:
-    """Write past every check, as a bug or a restore would."""
+    """Write past every check, as a bug or a restore would. A change of an interaction is
+    made to its waiting row too (what a worker reads), as the intake would have copied it."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        if sql.startswith("UPDATE scoring_interaction SET"):
+            waiting = sql.replace("scoring_interaction", "scoring_waitinginteraction").replace(
+                "WHERE id =", "WHERE interaction_id ="
+            )
+            cursor.execute(waiting, params)
 
 
 def engagement(lead: Lead) -> tuple[int, int]:
@@ -76,7 +91,8 @@ def test_an_interaction_from_1_bc_is_set_aside_and_the_batch_around_it_is_scored
 
     assert scored == 17
     assert engagement(lead) == engagement(twin) == (2 + 4 * 2, 6)
-    assert Interaction.objects.filter(pk=bad.pk).values_list("scored_at", "set_aside").get() == (None, True)
+    assert Interaction.objects.filter(pk=bad.pk).values_list("set_aside", flat=True).get()
+    assert not WaitingInteraction.objects.exists()
     (row,) = open_set_aside("interaction")
     assert (row.row_id, row.lead_id, row.failures, row.error_type) == (bad.pk, lead.pk, 1, "django.db.utils.DataError")
     assert "before year 1" in row.error
@@ -153,7 +169,8 @@ def test_an_error_that_may_pass_stops_the_batch_and_sets_nothing_aside(
     with pytest.raises(OperationalError):
         services.interactions_score_pending()
     assert not SetAside.objects.exists()
-    assert Interaction.objects.filter(scored_at__isnull=True, set_aside=False).count() == 1
+    assert WaitingInteraction.objects.count() == 1
+    assert not Interaction.objects.filter(set_aside=True).exists()
 
 
 def test_a_lead_whose_fit_cannot_be_evaluated_is_set_aside_and_the_others_are_evaluated() -> None:
@@ -344,9 +361,7 @@ def test_a_worker_scores_around_a_planted_row_and_the_admin_retries_it(
 
     good = [i.pk for i in before + after]
     wait_for(
-        lambda: (
-            Interaction.objects.filter(pk__in=good, scored_at__isnull=False).count() == 6 and SetAside.objects.exists()
-        ),
+        lambda: interactions_scored(pk__in=good).count() == 6 and SetAside.objects.exists(),
         message=f"the worker to score around the bad row\n{celery_workers.logs()}",
     )
     assert engagement(lead) == (12, 6)

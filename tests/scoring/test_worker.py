@@ -12,10 +12,10 @@ from django.db.models.functions import Abs
 
 from scoring import model_file, selectors, services
 from scoring import rules as pure
-from scoring.models import GroupTransition, Interaction, Lead, LeadScore, ScorecardEntry, ScoreEntry
+from scoring.models import GroupTransition, Interaction, Lead, LeadScore, ScorecardEntry, ScoreEntry, WaitingInteraction
 from scoring.tasks import interactions_score_pending_task
 from tests.conftest import Workers, wait_for
-from tests.factories import LeadFactory, ScoringRuleFactory, fit_rule
+from tests.factories import LeadFactory, ScoringRuleFactory, fit_rule, interactions_create
 
 pytestmark = pytest.mark.services
 
@@ -23,7 +23,7 @@ T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
 
 def unscored() -> int:
-    return Interaction.objects.filter(scored_at__isnull=True).count()
+    return WaitingInteraction.objects.count()
 
 
 def test_a_recorded_interaction_is_scored_by_a_worker(celery_workers: Workers) -> None:
@@ -58,7 +58,7 @@ def test_workers_scoring_the_same_leads_at_once_lose_nothing_and_count_nothing_t
     leads = [LeadFactory.create() for _ in range(12)]
     generator = random.Random(7)
     types = ["email_open", "email_click", "form_submit", "page_view", "survey_answer", "download"]
-    Interaction.objects.bulk_create(
+    interactions_create(
         Interaction(
             lead=generator.choice(leads),
             type=generator.choice(types),
@@ -188,7 +188,7 @@ scorecards:
     leads = [LeadFactory.create() for _ in range(10)]
     generator = random.Random(11)
     types = ["email_open", "email_click", "form_submit", "page_view", "download"]
-    Interaction.objects.bulk_create(
+    interactions_create(
         Interaction(
             lead=generator.choice(leads),
             type=generator.choice(types),
