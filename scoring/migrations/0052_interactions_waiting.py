@@ -52,6 +52,12 @@ class Migration(migrations.Migration):
             model_name="waitinginteraction",
             index=models.Index(fields=["lead", "occurred_at"], name="waiting_lead_time_idx"),
         ),
+        # First: dropping the index takes the table's lock until the commit, so no process
+        # still running marks an interaction scored after the copy below has read it.
+        migrations.RemoveIndex(
+            model_name="interaction",
+            name="interaction_unscored_idx",
+        ),
         migrations.RunSQL(
             # What waited (never scored, a lead known, not set aside) waits in the new table.
             "INSERT INTO scoring_waitinginteraction (interaction_id, lead_id, type, properties, occurred_at)"
@@ -59,11 +65,7 @@ class Migration(migrations.Migration):
             " WHERE scored_at IS NULL AND lead_id IS NOT NULL AND NOT set_aside",
             # Back: what no longer waits was scored (when, the table did not keep: on arrival).
             "UPDATE scoring_interaction SET scored_at = received_at WHERE lead_id IS NOT NULL AND NOT set_aside"
-            " AND id NOT IN (SELECT interaction_id FROM scoring_waitinginteraction)",
-        ),
-        migrations.RemoveIndex(
-            model_name="interaction",
-            name="interaction_unscored_idx",
+            " AND NOT EXISTS (SELECT 1 FROM scoring_waitinginteraction w WHERE w.interaction_id = scoring_interaction.id)",
         ),
         migrations.RemoveField(
             model_name="interaction",

@@ -39,6 +39,7 @@ from scoring.services.engagement import (
     interaction_record,
     interactions_score_pending,
     interactions_wait,
+    interactions_wait_moved,
     leads_rescore_fit_pending,
     scoring_enqueue,
 )
@@ -142,6 +143,7 @@ __all__ = [
     "interaction_record",
     "interactions_score_pending",
     "interactions_wait",
+    "interactions_wait_moved",
     "lead_adjust_score",
     "lead_events_processed",
     "lead_events_record",

@@ -228,9 +228,14 @@ def _interactions_set_aside(ids: list[int]) -> None:
     retried. Each found by its lead and time, from the waiting row (the interactions'
     table has no index by id alone), without reading them: what failed may not read."""
     waiting = WaitingInteraction.objects.filter(pk__in=ids)
-    Interaction.objects.filter(
-        pk__in=ids, lead_id__in=waiting.values("lead_id"), occurred_at__in=waiting.values("occurred_at")
-    ).update(set_aside=True)
+    interactions = Interaction.objects.filter(pk__in=ids)
+    if connection.vendor == "postgresql":
+        # By the lead's index, in the months the waiting rows name (SQLite's table is not
+        # partitioned, and its id is its key).
+        interactions = interactions.filter(
+            lead_id__in=waiting.values("lead_id"), occurred_at__in=waiting.values("occurred_at")
+        )
+    interactions.update(set_aside=True)
     waiting.delete()
 
 
@@ -363,11 +368,58 @@ def _interactions_to_judge_again(
     ]
 
 
+_WAITING_COPY = (
+    "INSERT INTO scoring_waitinginteraction (interaction_id, lead_id, type, properties, occurred_at)"
+    " SELECT id, lead_id, type, properties, occurred_at FROM {rows} AS moved WHERE lead_id IS NOT NULL"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+def interactions_wait_moved(*, moved_sql: str, params: Sequence[Any], ids_sql: str) -> int:
+    """Change interactions with ``moved_sql`` (an ``UPDATE scoring_interaction … WHERE …``
+    whose rows are those to wait) and put those of known leads in the workers' way, copied
+    in the database, never read into Python (a row a batch set aside may not read). On
+    PostgreSQL one statement (the ``UPDATE … RETURNING`` feeds the copy); on SQLite the
+    rows' ids are read first with ``ids_sql`` (the same ``WHERE``, taking the same
+    ``params``). Returns how many changed."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH moved AS ({moved_sql} RETURNING id, lead_id, type, properties, occurred_at),"  # noqa: S608
+                f" waiting AS ({_WAITING_COPY.format(rows='moved')} RETURNING 1)"
+                " SELECT count(*) FROM moved",
+                params,
+            )
+            return int(cursor.fetchone()[0])
+        cursor.execute(ids_sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return 0
+        cursor.execute(moved_sql, params)
+        marks = ", ".join(["%s"] * len(ids))
+        cursor.execute(
+            _WAITING_COPY.format(rows=f"(SELECT * FROM scoring_interaction WHERE id IN ({marks}))"),  # noqa: S608
+            ids,
+        )
+        return len(ids)
+
+
+def _interactions_set_aside_undo(ids: list[int]) -> int:
+    """Set-aside interactions of ``ids`` back in the workers' way."""
+    if not ids:
+        return 0
+    marks = ", ".join(["%s"] * len(ids))
+    where = f" WHERE id IN ({marks}) AND set_aside AND lead_id IS NOT NULL"
+    return interactions_wait_moved(
+        moved_sql=f"UPDATE scoring_interaction SET set_aside = false{where}",  # noqa: S608
+        params=list(ids),
+        ids_sql=f"SELECT id FROM scoring_interaction{where}",  # noqa: S608
+    )
+
+
 def _interactions_retry(ids: list[int]) -> dict[int, str]:
     """Retry set-aside interactions: back in the workers' way, and scored now."""
-    retried = list(Interaction.objects.filter(pk__in=ids, set_aside=True, lead__isnull=False))
-    Interaction.objects.filter(pk__in=[i.pk for i in retried], set_aside=True).update(set_aside=False)
-    interactions_wait(retried)
+    _interactions_set_aside_undo(ids)
     rows = _interactions_lock(batch_size=len(ids), ids=ids)
     _interactions_isolate(rows, now=timezone.now())
     waiting = {pk for pk, _ in rows}

@@ -269,7 +269,8 @@ def test_leads_that_unsubscribed_before_the_list_existed_are_listed_by_the_migra
 
 
 def a_lead_the_admin_knows(admin_client_logged: Client, email: str) -> Lead:
-    """An unsubscribed lead with interactions, a set-aside row, and an edit in the admin's history."""
+    """An unsubscribed lead with interactions (one set aside, one waiting to be scored), a
+    set-aside row, and an edit in the admin's history."""
     lead = LeadFactory.create(email=email, first_name="Hal", last_name="Jordan", unsubscribed_at=timezone.now())
     interaction = InteractionFactory.create(lead=lead)
     # As a scoring batch sets one aside: out of the workers' way, with its error.
@@ -277,6 +278,7 @@ def a_lead_the_admin_knows(admin_client_logged: Client, email: str) -> Lead:
     setaside.rows_set_aside(
         kind="interaction", failures=[setaside.Failure.of(interaction.pk, lead.pk, ValueError(f"bad row of {email}"))]
     )
+    InteractionFactory.create(lead=lead, type="page_view")  # waiting for a worker
     url = reverse("admin:scoring_lead_change", args=[lead.pk])
     form = admin_client_logged.get(url).context["adminform"].form
     data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
@@ -312,7 +314,8 @@ def test_deleting_a_lead_in_the_admin_erases_it(admin_client_logged: Client) -> 
     assert response.status_code == 200
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Erased 1 lead on request. Rows removed: interactions 1, set-aside rows 1, admin log entries scrubbed 2."
+        "Erased 1 lead on request. Rows removed: interactions 2, interactions waiting to be scored 1,"
+        " set-aside rows 1, admin log entries scrubbed 2."
         " 1 address stays on the suppression list, as a hash.",
         f"The lead “lead {lead.pk}” was deleted successfully.",
     ]
@@ -339,7 +342,7 @@ def test_a_scored_lead_is_erased_in_the_admin_though_no_one_deletes_its_rows_one
     assert response.status_code == 200
     shown = [str(message) for message in response.context["messages"]]
     assert shown[0] == (
-        "Erased 1 lead on request. Rows removed: interactions 2, score entries 1, set-aside rows 1,"
+        "Erased 1 lead on request. Rows removed: interactions 3, score entries 1, set-aside rows 1,"
         " admin log entries scrubbed 2. 1 address stays on the suppression list, as a hash."
     )
     assert_erased(lead)
@@ -358,7 +361,8 @@ def test_deleting_selected_leads_in_the_admin_erases_each(admin_client_logged: C
     assert response.status_code == 200
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Erased 2 leads on request. Rows removed: interactions 2, set-aside rows 2, admin log entries scrubbed 4."
+        "Erased 2 leads on request. Rows removed: interactions 4, interactions waiting to be scored 2,"
+        " set-aside rows 2, admin log entries scrubbed 4."
         " 2 addresses stay on the suppression list, as a hash.",
         "Successfully deleted 2 leads.",
     ]
@@ -406,7 +410,8 @@ def test_the_erasure_message_names_the_rows_in_the_reader_s_language(admin_clien
 
     shown = [str(message) for message in response.context["messages"]]
     assert shown[0] == (
-        "Borrado 1 lead a petición. Filas eliminadas: interacciones 1, filas apartadas 1, entradas del registro"
+        "Borrado 1 lead a petición. Filas eliminadas: interacciones 2, interacciones esperando a ser puntuadas 1,"
+        " filas apartadas 1, entradas del registro"
         " del admin depuradas 2. 1 dirección se queda en la lista de supresión, como hash."
     )
     assert_erased(lead)

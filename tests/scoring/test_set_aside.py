@@ -15,9 +15,12 @@ from django.db import OperationalError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from intake.events import events_check
+from intake.ingest import events_accept
 from scoring import services, setaside
 from scoring.models import (
     Interaction,
@@ -379,3 +382,42 @@ def test_a_worker_scores_around_a_planted_row_and_the_admin_retries_it(
     sweep = interactions_score_pending_task.delay()  # the sweep after: nothing left, nothing twice
     wait_for(lambda: f"{sweep.id}] succeeded" in celery_workers.logs(), message=f"the sweep\n{celery_workers.logs()}")
     assert engagement(lead) == (14, 7)
+
+
+def test_an_event_a_visitor_s_identify_handed_over_is_set_aside_and_retried_until_it_is_scored() -> None:
+    """Stored by the API (as the intake writes it), handed to the lead by an identify, then
+    set aside: it stays set aside through each retry without a fix (never lost between
+    "set aside" and "waiting"), and is scored once fixed."""
+    ScoringRuleFactory.create(key="spring", points=5, interaction_types=["download"])
+    ScoringRule.objects.get(key="spring").conditions.create(field="campaign", operator="equals", value="spring")
+    now = timezone.now()
+
+    def accept(*raws: dict[str, Any]) -> None:
+        checked, problems = events_check(list(raws), now=now)
+        assert not problems
+        events_accept(checked, source="test")
+
+    accept({"id": "dl-1", "type": "download", "visitor_id": "v-9", "properties": {"campaign": "spring"}})
+    bad = Interaction.objects.get(idempotency_key="dl-1")
+    plant("UPDATE scoring_interaction SET properties = '[\"spring\"]' WHERE id = %s", [bad.pk])
+    accept({"id": "pv-1", "type": "page_view", "visitor_id": "v-9", "lead": {"email": "ana@example.com"}})
+    assert WaitingInteraction.objects.filter(pk=bad.pk).exists()  # handed to the lead, waiting
+
+    services.interactions_score_pending()
+
+    assert Interaction.objects.get(pk=bad.pk).set_aside
+    assert not WaitingInteraction.objects.exists()
+    (row,) = open_set_aside("interaction")
+    for failures in (2, 3):
+        (retried,) = setaside.rows_retry(ids=[row.pk])
+        assert retried.result.startswith("failed again: AttributeError"), retried.result
+        row.refresh_from_db()
+        assert row.failures == failures
+        assert Interaction.objects.get(pk=bad.pk).set_aside
+        assert not WaitingInteraction.objects.exists()
+
+    plant('UPDATE scoring_interaction SET properties = \'{"campaign": "spring"}\' WHERE id = %s', [bad.pk])
+    (retried,) = setaside.rows_retry(ids=[row.pk])
+    assert retried.ok, retried.result
+    assert list(ScoreEntry.objects.values_list("interaction_id", "delta")) == [(bad.pk, 5)]
+    assert interactions_scored(pk=bad.pk).exists()
