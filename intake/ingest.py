@@ -120,13 +120,12 @@ def _visitors_identify(visitors: Mapping[str, Visitor], *, lead_by_key: Mapping[
         visitor.lead_id, visitor.identified_at = lead_by_key[visitor.key], now
     bulk.values_update(Visitor, ["lead", "identified_at"], [(v.pk, v.lead_id, now) for v in fresh])
     ids = [v.pk for v in fresh]
-    # Placeholders only are formatted in; the ids are parameters.
-    where = f" WHERE visitor_id IN ({', '.join(['%s'] * len(ids))}) AND lead_id IS NULL"
     their_lead = "(SELECT lead_id FROM scoring_visitor WHERE scoring_visitor.id = scoring_interaction.visitor_id)"
     moved: int = scoring.interactions_wait_moved(
-        moved_sql=f"UPDATE scoring_interaction SET lead_id = {their_lead}{where}",  # noqa: S608
+        changes=f"lead_id = {their_lead}",
+        where=f"WHERE visitor_id IN ({', '.join(['%s'] * len(ids))}) AND lead_id IS NULL",
         params=ids,
-        ids_sql=f"SELECT id FROM scoring_interaction{where}",  # noqa: S608
+        lead=their_lead,
     )
     if moved:
         transaction.on_commit(scoring_enqueue)

@@ -2,8 +2,15 @@
 are scored, instead of a second write of each interaction (scored_at) that was never HOT:
 the column was in the waiting index's predicate."""
 
+from typing import Any
+
 import django.db.models.deletion
 from django.db import migrations, models
+
+
+def _waiting_lock(apps: object, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("LOCK TABLE scoring_waitinginteraction IN EXCLUSIVE MODE")
 
 
 class Migration(migrations.Migration):
@@ -71,10 +78,8 @@ class Migration(migrations.Migration):
             model_name="interaction",
             name="scored_at",
         ),
-        migrations.AddIndex(
-            model_name="interaction",
-            index=models.Index(
-                condition=models.Q(("set_aside", True)), fields=["id"], name="interaction_set_aside_idx"
-            ),
-        ),
+        # Last, so that going back it runs first: no worker of this version deletes a waiting
+        # row between the going-back UPDATE's read of them and its commit (PostgreSQL; SQLite
+        # holds its one writer's lock from the first step).
+        migrations.RunPython(migrations.RunPython.noop, _waiting_lock),
     ]

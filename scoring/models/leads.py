@@ -455,8 +455,6 @@ class Interaction(models.Model):
         indexes = [
             models.Index(fields=["lead", "-occurred_at"], name="interaction_lead_time_idx"),
             models.Index(fields=["visitor"], condition=Q(visitor__isnull=False), name="interaction_visitor_idx"),
-            # What a retry of set-aside interactions finds them by (a few rows at most).
-            models.Index(fields=["id"], condition=Q(set_aside=True), name="interaction_set_aside_idx"),
         ]
         constraints = [
             models.CheckConstraint(

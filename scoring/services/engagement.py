@@ -225,18 +225,9 @@ def _interactions_lock(*, batch_size: int, ids: Sequence[int] | None = None) -> 
 
 def _interactions_set_aside(ids: list[int]) -> None:
     """Take waiting interactions out of the workers' way (and out of rescoring's) until
-    retried. Each found by its lead and time, from the waiting row (the interactions'
-    table has no index by id alone), without reading them: what failed may not read."""
-    waiting = WaitingInteraction.objects.filter(pk__in=ids)
-    interactions = Interaction.objects.filter(pk__in=ids)
-    if connection.vendor == "postgresql":
-        # By the lead's index, in the months the waiting rows name (SQLite's table is not
-        # partitioned, and its id is its key).
-        interactions = interactions.filter(
-            lead_id__in=waiting.values("lead_id"), occurred_at__in=waiting.values("occurred_at")
-        )
-    interactions.update(set_aside=True)
-    waiting.delete()
+    retried, without reading them: what failed may not read."""
+    Interaction.objects.filter(pk__in=ids).update(set_aside=True)
+    WaitingInteraction.objects.filter(pk__in=ids).delete()
 
 
 def _interactions_score_batch(*, batch_size: int, now: datetime) -> tuple[int, bool]:
@@ -368,40 +359,38 @@ def _interactions_to_judge_again(
     ]
 
 
+# The copy of interactions into the waiting table: afresh for one that has a waiting row
+# already (a retry after a row was queued by hand, README "Rows a batch cannot process").
 _WAITING_COPY = (
     "INSERT INTO scoring_waitinginteraction (interaction_id, lead_id, type, properties, occurred_at)"
-    " SELECT id, lead_id, type, properties, occurred_at FROM {rows} AS moved WHERE lead_id IS NOT NULL"
-    " ON CONFLICT DO NOTHING"
+    " SELECT id, {lead}, type, properties, occurred_at FROM {rows} WHERE {lead} IS NOT NULL"
+    " ON CONFLICT (interaction_id) DO UPDATE SET lead_id = EXCLUDED.lead_id, type = EXCLUDED.type,"
+    " properties = EXCLUDED.properties, occurred_at = EXCLUDED.occurred_at"
 )
 
 
-def interactions_wait_moved(*, moved_sql: str, params: Sequence[Any], ids_sql: str) -> int:
-    """Change interactions with ``moved_sql`` (an ``UPDATE scoring_interaction … WHERE …``
-    whose rows are those to wait) and put those of known leads in the workers' way, copied
-    in the database, never read into Python (a row a batch set aside may not read). On
-    PostgreSQL one statement (the ``UPDATE … RETURNING`` feeds the copy); on SQLite the
-    rows' ids are read first with ``ids_sql`` (the same ``WHERE``, taking the same
-    ``params``). Returns how many changed."""
+def interactions_wait_moved(*, changes: str, where: str, params: Sequence[Any], lead: str = "lead_id") -> int:
+    """``UPDATE scoring_interaction SET {changes} {where}``, and put the rows it changes
+    that have a lead (``lead``: the lead they have once changed, as SQL over the row) in
+    the workers' way: copied in the database, never read into Python (a row a batch set
+    aside may not read). On PostgreSQL one statement (the ``UPDATE … RETURNING`` feeds the
+    copy); on SQLite the copy, then the update (its one writer's lock holds the rows
+    between the two). Returns how many changed. Only placeholders may be formatted into
+    ``where``; the values are ``params``."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            returning = "RETURNING id, lead_id, type, properties, occurred_at"
+            moved = f"UPDATE scoring_interaction SET {changes} {where} {returning}"  # noqa: S608
             cursor.execute(
-                f"WITH moved AS ({moved_sql} RETURNING id, lead_id, type, properties, occurred_at),"  # noqa: S608
-                f" waiting AS ({_WAITING_COPY.format(rows='moved')} RETURNING 1)"
+                f"WITH moved AS ({moved}), waiting AS ({_WAITING_COPY.format(lead='lead_id', rows='moved')})"  # noqa: S608
                 " SELECT count(*) FROM moved",
                 params,
             )
             return int(cursor.fetchone()[0])
-        cursor.execute(ids_sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return 0
-        cursor.execute(moved_sql, params)
-        marks = ", ".join(["%s"] * len(ids))
-        cursor.execute(
-            _WAITING_COPY.format(rows=f"(SELECT * FROM scoring_interaction WHERE id IN ({marks}))"),  # noqa: S608
-            ids,
-        )
-        return len(ids)
+        rows = f"(SELECT * FROM scoring_interaction {where}) AS scoring_interaction"  # noqa: S608
+        cursor.execute(_WAITING_COPY.format(lead=lead, rows=rows), params)
+        cursor.execute(f"UPDATE scoring_interaction SET {changes} {where}", params)  # noqa: S608
+        return int(cursor.rowcount)
 
 
 def _interactions_set_aside_undo(ids: list[int]) -> int:
@@ -409,11 +398,8 @@ def _interactions_set_aside_undo(ids: list[int]) -> int:
     if not ids:
         return 0
     marks = ", ".join(["%s"] * len(ids))
-    where = f" WHERE id IN ({marks}) AND set_aside AND lead_id IS NOT NULL"
     return interactions_wait_moved(
-        moved_sql=f"UPDATE scoring_interaction SET set_aside = false{where}",  # noqa: S608
-        params=list(ids),
-        ids_sql=f"SELECT id FROM scoring_interaction{where}",  # noqa: S608
+        changes="set_aside = false", where=f"WHERE id IN ({marks}) AND set_aside AND lead_id IS NOT NULL", params=ids
     )
 
 

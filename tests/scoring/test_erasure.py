@@ -30,7 +30,16 @@ from routing import services as routing
 from routing.models import ActionRun, QueueItem, WebhookAttempt, WebhookDelivery
 from scoring import erasure, setaside, suppression
 from scoring import services as scoring
-from scoring.models import Account, Interaction, Lead, PendingFit, SetAside, SuppressedAddress, Visitor
+from scoring.models import (
+    Account,
+    Interaction,
+    Lead,
+    PendingFit,
+    SetAside,
+    SuppressedAddress,
+    Visitor,
+    WaitingInteraction,
+)
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture import conftest as nurture_fixtures
 from tests.nurture.conftest import Sink
@@ -291,6 +300,7 @@ def assert_erased(lead: Lead) -> None:
     assert not Lead.objects.filter(pk=lead.pk).exists()
     assert not Interaction.objects.filter(lead_id=lead.pk).exists()
     assert not SetAside.objects.filter(lead_id=lead.pk).exists()
+    assert not WaitingInteraction.objects.filter(lead_id=lead.pk).exists()
     # The address stays on the suppression list, as a hash: the person had unsubscribed.
     assert suppression.addresses_suppressed(addresses=[lead.email or ""]) == {
         lead.email: suppression.Reason.UNSUBSCRIBED

@@ -421,3 +421,26 @@ def test_an_event_a_visitor_s_identify_handed_over_is_set_aside_and_retried_unti
     assert retried.ok, retried.result
     assert list(ScoreEntry.objects.values_list("interaction_id", "delta")) == [(bad.pk, 5)]
     assert interactions_scored(pk=bad.pk).exists()
+
+
+@pytest.mark.usefixtures("rules")
+def test_a_retry_of_a_row_that_cannot_be_read_beside_a_fixed_one_scores_the_fixed_one(postgres: None) -> None:
+    """Retried together, the one still unreadable is set aside again and the one fixed is
+    scored: the retry puts them back in the workers' way without reading them."""
+    lead = LeadFactory.create()
+    broken = InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0)
+    fixed = InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0 + timedelta(hours=1))
+    for row in (broken, fixed):
+        plant("UPDATE scoring_interaction SET occurred_at = '0001-01-01 00:00:00+14 BC' WHERE id = %s", [row.pk])
+    services.interactions_score_pending()
+    rows = {row.row_id: row for row in open_set_aside("interaction")}
+    assert set(rows) == {broken.pk, fixed.pk}
+    plant("UPDATE scoring_interaction SET occurred_at = %s WHERE id = %s", [T0 + timedelta(hours=1), fixed.pk])
+
+    results = {r.row_id: r for r in setaside.rows_retry(ids=[rows[broken.pk].pk, rows[fixed.pk].pk])}
+
+    assert results[fixed.pk].ok, results[fixed.pk].result
+    assert results[broken.pk].result.startswith("failed again: django.db.utils.DataError"), results[broken.pk].result
+    assert list(ScoreEntry.objects.values_list("interaction_id", "delta")) == [(fixed.pk, 2)]
+    assert Interaction.objects.filter(pk=broken.pk).values_list("set_aside", flat=True).get()
+    assert not WaitingInteraction.objects.exists()
