@@ -4,7 +4,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Sum
 from django.utils.translation import gettext, gettext_lazy
 
 from scoring import event_types, sentences
@@ -15,6 +15,7 @@ from scoring.models import (
     AccountSettings,
     AccountTransition,
     EventType,
+    Interaction,
     Lead,
     LeadScore,
     RuleCondition,
@@ -25,7 +26,15 @@ from scoring.models import (
     ScoringRule,
     SegmentEvent,
     SetAside,
+    WaitingInteraction,
 )
+
+
+def interactions_scored() -> QuerySet[Interaction]:
+    """The interactions a worker has scored: a lead's, not set aside, and no longer waiting
+    (:class:`~scoring.models.WaitingInteraction`)."""
+    waiting = WaitingInteraction.objects.filter(pk=OuterRef("pk"))
+    return Interaction.objects.filter(lead__isnull=False, set_aside=False).exclude(Exists(waiting))
 
 
 def rules_pure(*, dimension: pure.Dimension | None = None, ids: list[int] | None = None) -> list[pure.Rule]:

@@ -2,13 +2,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from factory.declarations import LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 from factory.faker import Faker
 from factory.helpers import post_generation
 
-from scoring import event_types, services
+from scoring import event_types, selectors, services
 from scoring.models import (
     EventType,
     Interaction,
@@ -17,7 +17,6 @@ from scoring.models import (
     RuleCondition,
     ScoreGroup,
     ScoringRule,
-    WaitingInteraction,
 )
 
 
@@ -101,5 +100,4 @@ def interaction_create(**fields: Any) -> Interaction:
 
 def interactions_scored(**filters: Any) -> QuerySet[Interaction]:
     """The interactions (of ``filters``) a worker has scored: a lead's, not set aside, no longer waiting."""
-    waiting = WaitingInteraction.objects.filter(pk=OuterRef("pk"))
-    return Interaction.objects.filter(lead__isnull=False, set_aside=False, **filters).exclude(Exists(waiting))
+    return selectors.interactions_scored().filter(**filters)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from scoring import bulk, event_types, selectors, setaside
@@ -348,9 +348,9 @@ def _interactions_to_judge_again(
     for lead_id, at in since.items():
         which |= Q(lead_id=lead_id, occurred_at__gte=at)
     rows = (
-        Interaction.objects.filter(which, set_aside=False, type__in=sorted(types))
+        selectors.interactions_scored()
+        .filter(which, type__in=sorted(types))
         .exclude(pk__in=[f.id for f in facts])
-        .exclude(Exists(WaitingInteraction.objects.filter(pk=OuterRef("pk"))))
         .values_list("pk", "lead_id", "type", "occurred_at", "properties")
     )
     return [

@@ -21,14 +21,12 @@ from scoring import bulk, selectors, setaside
 from scoring import rules as pure
 from scoring.models import (
     DecayPolicy,
-    Interaction,
     Lead,
     RescoreJob,
     RescoreLane,
     ScorecardEntry,
     ScoreEntry,
     ScoreGroup,
-    WaitingInteraction,
 )
 from scoring.services.background import enqueue
 from scoring.services.leads import FitSums, fit_rules_live, fit_sums, leads_rescore_fit_locked
@@ -178,8 +176,7 @@ def _scored_interactions(
         else:
             rows = bulk.pg_fetch(_SCORED_INTERACTIONS_SQL + " AND occurred_at >= %s", [sorted(tested), ids, since])
     else:
-        waiting = WaitingInteraction.objects.filter(pk=OuterRef("pk"))
-        interactions = Interaction.objects.filter(lead_id__in=ids, set_aside=False).exclude(Exists(waiting))
+        interactions = selectors.interactions_scored().filter(lead_id__in=ids)
         if since is not None:
             interactions = interactions.filter(occurred_at__gte=since)
         rows = list(interactions.values_list("pk", "lead_id", "type", "occurred_at", "properties"))
