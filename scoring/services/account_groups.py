@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
@@ -39,62 +40,112 @@ def accounts_regroup(*, before: Mapping[int, int], cause: str, at: datetime) -> 
         .order_by("pk")
         .values_list("pk", "total_score", "group_id")
     )
-    moved, transitions = account_moves(
-        [(pk, before[pk], total, group_id) for pk, total, group_id in rows], cause=cause, at=at
-    )
+    moved, steps = account_moves([(pk, before[pk], total, group_id) for pk, total, group_id in rows])
     bulk.values_update(Account, ["group"], moved)
-    account_transitions_record(transitions)
+    account_transitions_record(steps, cause=cause, at=at)
     return len(moved)
 
 
+class AccountMove(NamedTuple):
+    """One group an account crossed (an :class:`AccountTransition` to write)."""
+
+    account_id: int
+    from_group: int | None
+    to_group: int | None
+    up: bool
+    previous_total: int
+    total: int
+
+
 def account_moves(
-    rows: Iterable[tuple[int, int, int, int | None]], *, cause: str, at: datetime, bands: list[pure.Band] | None = None
-) -> tuple[list[tuple[int, int | None]], list[AccountTransition]]:
+    rows: Iterable[tuple[int, int, int, int | None]], *, bands: list[pure.Band] | None = None
+) -> tuple[list[tuple[int, int | None]], list[AccountMove]]:
     """What :func:`accounts_regroup` changes, for writers that know the new totals before
     writing them (one ``UPDATE`` for score and group): for each (account id, total
     before, total now, group now), the accounts whose group changes with their new
     group, and the transitions to record (:func:`account_transitions_record`)."""
     bands = account_bands() if bands is None else bands
     moved: list[tuple[int, int | None]] = []
-    transitions: list[AccountTransition] = []
+    steps: list[AccountMove] = []
     for pk, previous, total, group_id in rows:
         wanted = pure.group_for(total, bands, current=group_id)
         if wanted == group_id:
             continue
         moved.append((pk, wanted))
-        for step, up in pure.group_moves(group_id, wanted, previous, total, bands):
-            transitions.append(
-                AccountTransition(
-                    account_id=pk,
-                    from_group_id=step.from_group,
-                    to_group_id=step.to_group,
-                    direction=AccountTransition.Direction.UP if up else AccountTransition.Direction.DOWN,
-                    previous_total=step.previous_total,
-                    total_score=step.total,
-                    cause=cause,
-                    occurred_at=at,
-                )
-            )
-    return moved, transitions
+        steps += (
+            AccountMove(pk, step.from_group, step.to_group, up, step.previous_total, step.total)
+            for step, up in pure.group_moves(group_id, wanted, previous, total, bands)
+        )
+    return moved, steps
 
 
-def account_transitions_record(transitions: Sequence[AccountTransition]) -> None:
-    """Write the transitions :func:`account_moves` made and hand them to routing, in the
-    transaction that moves the accounts."""
-    AccountTransition.objects.bulk_create(transitions)
-    _best_leads_notify(transitions)
+# The account transitions of %(...)s arrays (one element per step, in order) and, for each,
+# the ``account`` event on its account's best lead (highest total score, then the oldest)
+# in the lead outbox: one statement, no row read into Python.
+_TRANSITIONS_SQL = """
+WITH t AS (
+    INSERT INTO scoring_accounttransition (account_id, from_group_id, to_group_id, direction, previous_total,
+                                           total_score, cause, occurred_at)
+    SELECT account_id, from_group_id, to_group_id, direction, previous_total, total_score, %(cause)s, %(at)s
+    FROM unnest(%(accounts)s::bigint[], %(from_groups)s::bigint[], %(to_groups)s::bigint[], %(directions)s::text[],
+                %(previous)s::int[], %(totals)s::int[]) WITH ORDINALITY
+         AS u (account_id, from_group_id, to_group_id, direction, previous_total, total_score, n)
+    ORDER BY n
+    RETURNING id, account_id, direction, previous_total, total_score
+), best AS (
+    SELECT DISTINCT ON (l.account_id) l.account_id, l.id FROM scoring_lead l
+    WHERE l.account_id = ANY(%(accounts)s::bigint[])
+    ORDER BY l.account_id, l.total_score DESC, l.id
+)
+INSERT INTO scoring_grouptransition (lead_id, kind, direction, previous_total, total_score, cause,
+                                     account_transition_id, occurred_at)
+SELECT best.id, %(kind)s, t.direction, t.previous_total, t.total_score, %(cause)s, t.id, %(at)s
+FROM t JOIN best ON best.account_id = t.account_id
+ORDER BY t.id
+"""
 
 
-def _best_leads_notify(transitions: Sequence[AccountTransition]) -> None:
-    """Tell routing of each account move, through the lead outbox: an ``account`` event
-    on the account's best lead (highest total score, then the oldest), the lead its
-    routing rules act on ("route its best lead to sales"). In the same transaction as
-    the move, so routing hears of each move exactly once; an account without leads has
-    no lead to act on, and its move is only kept."""
-    if not transitions:
+def account_transitions_record(steps: Sequence[AccountMove], *, cause: str, at: datetime) -> None:
+    """Write the transitions :func:`account_moves` made and hand each to routing, in the
+    transaction that moves the accounts: an ``account`` event on the account's best lead
+    (highest total score, then the oldest), the lead its routing rules act on ("route its
+    best lead to sales"). In the same transaction as the move, so routing hears of each
+    move exactly once; an account without leads has no lead to act on, and its move is
+    only kept."""
+    if not steps:
         return
+    up, down = AccountTransition.Direction.UP.value, AccountTransition.Direction.DOWN.value
+    if connection.vendor == "postgresql":
+        bulk.pg_execute_named(
+            _TRANSITIONS_SQL,
+            {
+                "accounts": [s.account_id for s in steps],
+                "from_groups": [s.from_group for s in steps],
+                "to_groups": [s.to_group for s in steps],
+                "directions": [up if s.up else down for s in steps],
+                "previous": [s.previous_total for s in steps],
+                "totals": [s.total for s in steps],
+                "cause": str(cause),
+                "at": at,
+                "kind": GroupTransition.Kind.ACCOUNT.value,
+            },
+        )
+        return
+    transitions = AccountTransition.objects.bulk_create(
+        AccountTransition(
+            account_id=s.account_id,
+            from_group_id=s.from_group,
+            to_group_id=s.to_group,
+            direction=up if s.up else down,
+            previous_total=s.previous_total,
+            total_score=s.total,
+            cause=cause,
+            occurred_at=at,
+        )
+        for s in steps
+    )
     best = dict(
-        Lead.objects.filter(bulk.ids_in("account_id", sorted({t.account_id for t in transitions})))
+        Lead.objects.filter(bulk.ids_in("account_id", sorted({s.account_id for s in steps})))
         .annotate(rank=Window(RowNumber(), partition_by=[F("account_id")], order_by=[F("total_score").desc(), F("id")]))
         .filter(rank=1)
         .values_list("account_id", "pk")
@@ -109,9 +160,9 @@ def _best_leads_notify(transitions: Sequence[AccountTransition]) -> None:
                 t.direction,
                 t.previous_total,
                 t.total_score,
-                t.cause,
+                cause,
                 t.pk,
-                t.occurred_at,
+                at,
             )
             for t in transitions
             if t.account_id in best

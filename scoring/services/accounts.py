@@ -295,11 +295,8 @@ def _accounts_refresh_locked(
         return 0
     moved = _accounts_moved(ids, config=config)
     # The new group is worked out before writing: score and group in one UPDATE.
-    regrouped, transitions = account_moves(
-        [(pk, score + fit, target + fit, group) for pk, target, score, fit, group in moved],
-        cause=cause,
-        at=at,
-        bands=bands,
+    regrouped, steps = account_moves(
+        [(pk, score + fit, target + fit, group) for pk, target, score, fit, group in moved], bands=bands
     )
     groups = dict(regrouped)
     rows = [(pk, target, target - score, groups.get(pk, group)) for pk, target, score, _, group in moved]
@@ -325,7 +322,7 @@ def _accounts_refresh_locked(
             [(pk, AccountEntry.Dimension.LEADS, delta, cause, "", at) for pk, _, delta, _ in rows],
         )
         bulk.values_update(Account, ["lead_score", "group"], [(pk, target, group) for pk, target, _, group in rows])
-    account_transitions_record(transitions)
+    account_transitions_record(steps, cause=cause, at=at)
     return len(rows)
 
 

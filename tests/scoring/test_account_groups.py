@@ -13,7 +13,7 @@ from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from scoring import accounts as pure
 from scoring import model_file, rules, services
-from scoring.models import Account, AccountGroup, AccountSettings, AccountTransition, Lead
+from scoring.models import Account, AccountGroup, AccountSettings, AccountTransition, GroupTransition, Lead
 from scoring.services import account_groups
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +84,12 @@ def test_an_account_crosses_each_group_in_order_and_hovering_at_a_border_moves_n
     # Every transition carries its time and cause.
     assert set(AccountTransition.objects.values_list("cause", flat=True)) == {"rollup"}
     assert all(t.occurred_at <= timezone.now() for t in AccountTransition.objects.all())
+    # Routing hears of each move, in order: an ``account`` event on the account's best lead.
+    events = GroupTransition.objects.filter(kind=GroupTransition.Kind.ACCOUNT).order_by("id")
+    assert [(e.lead_id, e.account_transition_id, e.direction, e.previous_total, e.total_score) for e in events] == [
+        (lead.pk, t.pk, t.direction, t.previous_total, t.total_score)
+        for t in AccountTransition.objects.filter(account=account).order_by("id")
+    ]
 
 
 def test_an_account_fit_rule_moves_the_account_into_a_group(bands: dict[str, AccountGroup]) -> None:
