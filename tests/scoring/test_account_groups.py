@@ -103,6 +103,47 @@ def test_an_account_fit_rule_moves_the_account_into_a_group(bands: dict[str, Acc
     assert AccountTransition.objects.filter(account=account).count() == 2
 
 
+def test_each_move_is_told_on_its_own_accounts_best_lead(bands: dict[str, AccountGroup]) -> None:
+    """Accounts moving in one refresh: each move's event goes to the best lead of its own
+    account (the highest total, the oldest of those tied), never to a lead of no account;
+    an account without leads moves with no event (no lead for routing to act on)."""
+    tied = Account.objects.create(name="Tied", domain="tied.example")
+    other = Account.objects.create(name="Other", domain="other.example")
+    first = Lead.objects.create(email="a@tied.example", account=tied)
+    second = Lead.objects.create(email="b@tied.example", account=tied)
+    lone = Lead.objects.create(email="c@other.example", account=other)
+    stray = Lead.objects.create(email="d@nowhere.example")
+    for lead, points in ((first, 30), (second, 30), (lone, 55), (stray, 90)):
+        services.lead_adjust_score(lead_id=lead.pk, dimension=rules.Dimension.ENGAGEMENT, delta=points, note="test")
+    services.accounts_refresh_pending()  # both accounts in one batch: 60 and 55, engaged
+    empty = Account.objects.create(name="Empty", domain="empty.example", industry="Toys")
+    services.account_rule_create(name="Toy makers", points=25, conditions=[("industry", "equals", "toys")])
+    services.accounts_rescore_fit(account_ids=[empty.pk])  # 25: target, and no lead to tell
+
+    def told(account: Account) -> list[tuple[object, ...]]:
+        return [
+            (e.lead_id, e.account_transition_id, e.direction, e.previous_total, e.total_score, e.cause, e.occurred_at)
+            for e in GroupTransition.objects.filter(
+                kind=GroupTransition.Kind.ACCOUNT, account_transition__account=account
+            ).order_by("id")
+        ]
+
+    for account, best in ((tied, first), (other, lone)):
+        transitions = AccountTransition.objects.filter(account=account).order_by("id")
+        assert [(t.from_group, t.to_group) for t in transitions] == [
+            (None, bands["target"]),
+            (bands["target"], bands["engaged"]),
+        ]
+        assert told(account) == [
+            (best.pk, t.pk, t.direction, t.previous_total, t.total_score, t.cause, t.occurred_at) for t in transitions
+        ]
+    assert [(t.to_group, t.cause) for t in AccountTransition.objects.filter(account=empty)] == [
+        (bands["target"], "rule")
+    ]
+    assert told(empty) == []
+    assert not GroupTransition.objects.filter(lead=stray, kind=GroupTransition.Kind.ACCOUNT).exists()
+
+
 def test_changed_groups_regroup_every_account_once_keeping_hysteresis(bands: dict[str, AccountGroup]) -> None:
     account = Account.objects.create(name="Acme", domain="acme.com")
     lead = Lead.objects.create(email="ana@acme.com", account=account)
