@@ -30,10 +30,17 @@ SET_ASIDE_DECAY = "decay"
 @dataclass(frozen=True)
 class DecaySummary:
     day: date
+    # The leads whose score went down, on any scorecard, and the points they lost on all.
     leads: int
     points: int
     # Account ledger rows written bringing the moved leads' accounts in line.
     accounts: int = 0
+    # The scores lowered: a lead's score on each scorecard counts once (``leads`` with one scorecard).
+    scores: int = 0
+
+
+# What a decay step lowered: (lead id, delta) for each score, on whichever scorecard.
+Lowered = list[tuple[int, int]]
 
 
 # Whole days from the lead's decay base to today, on the site's calendar, as the
@@ -200,7 +207,7 @@ WITH goal AS (
 )
 INSERT INTO scoring_scoreentry (lead_id, dimension, delta, cause, occurred_at, created_at, note)
 SELECT id, 'engagement', delta, 'decay', %(at)s, %(at)s, %(note)s FROM moved
-RETURNING delta
+RETURNING lead_id, delta
 """
 
 
@@ -300,7 +307,7 @@ WITH p AS ({policies}), goal AS (
 INSERT INTO scoring_scorecardentry (lead_id, scorecard_id, dimension, delta, cause, occurred_at, created_at, note)
 SELECT lead_id, scorecard_id, 'engagement', delta, 'decay', %(at)s, %(at)s, note FROM moved
 ORDER BY scorecard_id, lead_id
-RETURNING delta
+RETURNING lead_id, delta
 """
 
 
@@ -379,7 +386,7 @@ def leads_decay(
     today = today or timezone.localdate()
     policy = _decay_policy()
     run = DecayRun.objects.create(day=today)
-    deltas: list[int] = []
+    deltas: Lowered = []
     bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
     jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
     if policy.kind is not decay.Kind.NONE and bounds["high"] is not None:
@@ -391,17 +398,18 @@ def leads_decay(
     # the same sessions, rather than by the next scoring run's sweep: one worker, fresh
     # events waiting behind a night's accounts.
     accounts = sum(_sessions_run(jobs, lambda _k, _n: accounts_refresh_pending(at=now)))
-    run.finished_at, run.leads, run.points = now or timezone.now(), len(deltas), sum(deltas)
+    leads, points = len({lead for lead, _ in deltas}), sum(delta for _, delta in deltas)
+    run.finished_at, run.leads, run.points = now or timezone.now(), leads, points
     run.save(update_fields=["finished_at", "leads", "points"])
-    return DecaySummary(today, len(deltas), sum(deltas), accounts)
+    return DecaySummary(today, leads, points, accounts, len(deltas))
 
 
-def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> list[int]:
-    """Decay the leads with ids in [low, high) in one transaction; returns the deltas.
+def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> Lowered:
+    """Decay the leads with ids in [low, high) in one transaction; returns what it lowered.
     If that fails, the chunk is decayed again in parts down to the lead, and the
     leads that fail alone are set aside."""
 
-    def isolated() -> list[int]:
+    def isolated() -> Lowered:
         if work.quiet_since is None:
             return []
         ids = list(
@@ -421,7 +429,7 @@ def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> list[int]:
             rows=[(pk, pk) for pk in ids],
             process=lambda part: _leads_decay_range(work, part[0], part[-1] + 1),
         )
-        return [delta for deltas in done.results for delta in deltas]
+        return [moved for lowered in done.results for moved in lowered]
 
     return setaside.batch_run(kind=SET_ASIDE_DECAY, run=lambda: _leads_decay_range(work, low, high), isolated=isolated)
 
@@ -452,8 +460,8 @@ def _decay_params(work: _DecayPass, low: int, high: int) -> dict[str, Any]:
     }
 
 
-def _leads_decay_range(work: _DecayPass, low: int, high: int) -> list[int]:
-    """Decay the leads with ids in [low, high); call in a transaction. Returns the deltas."""
+def _leads_decay_range(work: _DecayPass, low: int, high: int) -> Lowered:
+    """Decay the leads with ids in [low, high); call in a transaction. Returns what it lowered."""
     if not _decay_set_based():
         return _leads_decay_portable(work, low, high)
     # Each chunk is all or nothing, and decay can be redone (idempotent, and a
@@ -462,10 +470,10 @@ def _leads_decay_range(work: _DecayPass, low: int, high: int) -> list[int]:
     # wait, for every chunk before it too.
     bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
     sql = _DECAY_SQL.format(goal=_decay_goal_sql(work.policy.kind))
-    return [row[0] for row in bulk.pg_execute_named(sql, _decay_params(work, low, high))]
+    return [(lead, delta) for lead, delta in bulk.pg_execute_named(sql, _decay_params(work, low, high))]
 
 
-def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
+def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> Lowered:
     """:func:`leads_decay` for one chunk, without PostgreSQL: the same goals, in Python."""
     policy = work.policy
     if work.quiet_since is None:
@@ -482,7 +490,7 @@ def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> list[int]:
     at = work.at or timezone.now()
     entries = _decay_rows(work, states, recent, at=at)
     entries_apply(states=states, entries=entries, now=at)
-    return [e.delta for e in entries]
+    return [(e.lead_id, e.delta) for e in entries]
 
 
 class _Decaying(Protocol):
@@ -566,10 +574,10 @@ def _scorecard_passes(today: date, *, at: datetime | None) -> list[tuple[int, _D
     return passes
 
 
-def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime | None) -> list[int]:
+def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime | None) -> Lowered:
     """Decay each active scorecard's quiet leads by the scorecard's own policy, as the default
-    score is (same goals, same idempotence), a transaction per chunk of leads; returns the
-    deltas. On PostgreSQL every scorecard at once, one statement per chunk of lead ids (in
+    score is (same goals, same idempotence), a transaction per chunk of leads; returns what
+    it lowered. On PostgreSQL every scorecard at once, one statement per chunk of lead ids (in
     ``jobs`` sessions as the default score's); elsewhere in Python, a scorecard at a time."""
     passes = _scorecard_passes(today, at=at)
     if not passes:
@@ -585,10 +593,10 @@ def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime |
     return _chunks_run(chunks, lambda low, high: _scorecards_decay_range(passes, low, high), jobs=jobs)
 
 
-def _chunks_run(chunks: Sequence[tuple[int, int]], run: Callable[[int, int], list[int]], *, jobs: int) -> list[int]:
+def _chunks_run(chunks: Sequence[tuple[int, int]], run: Callable[[int, int], Lowered], *, jobs: int) -> Lowered:
     """``run`` each chunk of lead ids, in ``jobs`` sessions (:func:`_sessions_run`), each
     session taking every jobs-th chunk: neighbours share no rows, and the sessions' work
-    stays even however the quiet leads are spread. Returns the deltas."""
+    stays even however the quiet leads are spread. Returns what they lowered."""
     parts = _sessions_run(jobs, lambda k, n: [delta for low, high in chunks[k::n] for delta in run(low, high)])
     return [delta for part in parts for delta in part]
 
@@ -635,9 +643,9 @@ def _scorecards_decay_params(passes: Sequence[tuple[int, _DecayPass]], low: int,
     }
 
 
-def _scorecards_decay_range(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> list[int]:
+def _scorecards_decay_range(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> Lowered:
     """Decay every scorecard's scores of the leads with ids in [low, high), in one transaction:
-    the leads locked, then one statement. Returns the deltas."""
+    the leads locked, then one statement. Returns what it lowered."""
     params = _scorecards_decay_params(passes, low, high)
     policies = _SCORECARD_POLICIES_SQL
     with transaction.atomic():
@@ -649,7 +657,7 @@ def _scorecards_decay_range(passes: Sequence[tuple[int, _DecayPass]], low: int, 
         # Read again under the locks (a new snapshot): what moved since is decayed from where it is now.
         params["ids"] = [row[0] for row in locked]
         sql = _SCORECARDS_DECAY_SQL.format(policies=policies, goal=_scorecard_decay_goal_sql())
-        return [row[0] for row in bulk.pg_execute_named(sql, params)]
+        return [(lead, delta) for lead, delta in bulk.pg_execute_named(sql, params)]
 
 
 def _scorecard_quiet(card_id: int, work: _DecayPass) -> QuerySet[LeadScore, int]:
@@ -667,10 +675,10 @@ def _scorecard_quiet(card_id: int, work: _DecayPass) -> QuerySet[LeadScore, int]
     )
 
 
-def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chunk_size: int) -> list[int]:
+def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chunk_size: int) -> Lowered:
     """:func:`_scorecards_decay` without PostgreSQL: a scorecard at a time, chunks of its
     quiet leads, the goals in Python."""
-    deltas: list[int] = []
+    deltas: Lowered = []
     for card_id, work in passes:
         last = 0
         while True:
@@ -683,8 +691,8 @@ def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chun
     return deltas
 
 
-def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[int]) -> list[int]:
-    """Decay these leads' scores on one scorecard (call in a transaction); returns the deltas."""
+def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[int]) -> Lowered:
+    """Decay these leads' scores on one scorecard (call in a transaction); returns what it lowered."""
     policy = work.policy
     locked = lead_states_lock(lead_ids)
     states = {
@@ -703,15 +711,15 @@ def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[i
     at = work.at or timezone.now()
     entries = _decay_rows(work, quiet, recent, at=at, scorecard_id=scorecard_id)
     entries_apply(states=locked, entries=entries, now=at)
-    return [e.delta for e in entries]
+    return [(e.lead_id, e.delta) for e in entries]
 
 
-def _scorecards_decay_leads(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> list[int]:
+def _scorecards_decay_leads(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> Lowered:
     """Decay every scorecard's scores of the leads with ids in [low, high) (call in a
-    transaction), by the set-based statement on PostgreSQL, else in Python; returns the deltas."""
+    transaction), by the set-based statement on PostgreSQL, else in Python; returns what it lowered."""
     if _decay_set_based():
         return _scorecards_decay_range(passes, low, high)
-    deltas: list[int] = []
+    deltas: Lowered = []
     for card_id, work in passes:
         ids = list(_scorecard_quiet(card_id, work).filter(lead_id__gte=low, lead_id__lt=high))
         if ids:
@@ -730,7 +738,7 @@ def _decay_retry(ids: list[int]) -> dict[int, str]:
     if work is None and not passes:
         return {pk: "no decay policy: nothing to do" for pk in ids}
 
-    def process(part: list[int]) -> tuple[list[int], list[int]]:
+    def process(part: list[int]) -> tuple[Lowered, Lowered]:
         low, high = part[0], part[-1] + 1
         own = _leads_decay_range(work, low, high) if work is not None else []
         return own, (_scorecards_decay_leads(passes, low, high) if passes else [])
@@ -740,9 +748,9 @@ def _decay_retry(ids: list[int]) -> dict[int, str]:
         done = setaside.rows_isolate(kind=SET_ASIDE_DECAY, rows=[(pk, pk)], process=process)
         if done.results:
             own, on_cards = done.results[0]
-            text = f"decayed by {-sum(own)} points" if own else "nothing to decay today"
+            text = f"decayed by {-sum(d for _, d in own)} points" if own else "nothing to decay today"
             if on_cards:
-                text += f"; on its other scorecards by {-sum(on_cards)} points"
+                text += f"; on its other scorecards by {-sum(d for _, d in on_cards)} points"
             outcome[pk] = text
     return outcome
 

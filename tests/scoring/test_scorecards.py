@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db.models import Q, Sum
 from django.test import Client
 from django.urls import reverse
@@ -17,6 +18,7 @@ from scoring import erasure, model_file, services
 from scoring.decay import Kind, Policy
 from scoring.models import (
     DecayPolicy,
+    DecayRun,
     GroupTransition,
     Lead,
     LeadScore,
@@ -326,6 +328,34 @@ def test_batching_does_not_change_a_scorecard_score(batch_size: int) -> None:
         expected[(lead.pk, "toys")] = (0, 4 * min(3, 4 + n))
         expected[(lead.pk, "books")] = (0, 3 * (1 + n))
     assert cached_scorecard_scores() == expected
+    assert_ledgers_equal_cached_scores()
+
+
+@pytest.mark.django_db
+def test_a_decay_counts_a_lead_once_whichever_of_its_scores_went_down(capsys: pytest.CaptureFixture[str]) -> None:
+    """The run's figures are leads (as its admin list and the command say), not scores: a lead
+    whose default and toys scores both decay is one lead, its points lost on both."""
+    services.scoring_model_import(spec=two_scorecards())
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"title": "Parent"})
+    InteractionFactory.create(lead=lead, type="form_submit", occurred_at=T0, properties={})  # 5 on the default
+    page_views(lead, "toys", 3)  # 12 on toys
+    other, _ = services.lead_upsert(email="luis@example.com")
+    InteractionFactory.create(lead=other, type="form_submit", occurred_at=T0, properties={})
+    services.interactions_score_pending()
+    day = timezone.localtime(T0).date() + timedelta(days=20)
+
+    call_command("scoring_decay", "--day", day.isoformat())
+
+    lost_default = list(ScoreEntry.objects.filter(cause="decay").values_list("lead_id", "delta"))
+    lost_toys = list(ScorecardEntry.objects.filter(cause="decay").values_list("lead_id", "delta"))
+    assert {pk for pk, _ in lost_default} == {lead.pk, other.pk}
+    assert [pk for pk, _ in lost_toys] == [lead.pk]
+    points = sum(delta for _, delta in lost_default + lost_toys)
+    run = DecayRun.objects.get(day=day)
+    assert (run.leads, run.points) == (2, points)
+    assert capsys.readouterr().out.startswith(
+        f"Decay of {day}: 2 lead(s) lost {-points} point(s) over 3 score(s) on their scorecards"
+    )
     assert_ledgers_equal_cached_scores()
 
 

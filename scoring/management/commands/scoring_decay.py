@@ -24,6 +24,8 @@ class Command(BaseCommand):
             raise CommandError(f"--jobs: {jobs} is not 1 or more")
         summary = services.leads_decay(today=today, jobs=jobs)
         text = f"Decay of {summary.day}: {summary.leads} lead(s) lost {-summary.points} point(s)"
+        if summary.scores != summary.leads:
+            text += f" over {summary.scores} score(s) on their scorecards"
         if summary.accounts:
             text += f"; {summary.accounts} account score(s) brought in line with their leads"
         self.stdout.write(self.style.SUCCESS(text + "."))
