@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -41,6 +41,26 @@ class DecaySummary:
 
 # What a decay step lowered: (lead id, delta) for each score, on whichever scorecard.
 Lowered = list[tuple[int, int]]
+
+
+@dataclass
+class _Tally:
+    """What a run lowered so far, kept small: the leads (a lead counts once whichever of its
+    scores went down), the points and the scores, not a row per score."""
+
+    leads: set[int] = field(default_factory=set)
+    points: int = 0
+    scores: int = 0
+
+    def add(self, lowered: Lowered) -> None:
+        self.leads.update(lead for lead, _ in lowered)
+        self.points += sum(delta for _, delta in lowered)
+        self.scores += len(lowered)
+
+    def merge(self, other: _Tally) -> None:
+        self.leads |= other.leads
+        self.points += other.points
+        self.scores += other.scores
 
 
 # Whole days from the lead's decay base to today, on the site's calendar, as the
@@ -386,22 +406,21 @@ def leads_decay(
     today = today or timezone.localdate()
     policy = _decay_policy()
     run = DecayRun.objects.create(day=today)
-    deltas: Lowered = []
+    tally = _Tally()
     bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"))
     jobs = max(1, jobs or settings.LEADFLOW_DECAY_JOBS)
     if policy.kind is not decay.Kind.NONE and bounds["high"] is not None:
         work = _decay_pass(policy, today, skip=selectors.set_aside_open_ids(kind=SET_ASIDE_DECAY), at=now)
         chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
-        deltas += _chunks_run(chunks, lambda low, high: _leads_decay_chunk(work, low, high), jobs=jobs)
-    deltas += _scorecards_decay(today, chunk_size=chunk_size, jobs=jobs, at=now)
+        tally.merge(_chunks_run(chunks, lambda low, high: _leads_decay_chunk(work, low, high), jobs=jobs))
+    tally.merge(_scorecards_decay(today, chunk_size=chunk_size, jobs=jobs, at=now))
     # The accounts of the leads decay moved (queued by each chunk) brought in line here, in
     # the same sessions, rather than by the next scoring run's sweep: one worker, fresh
     # events waiting behind a night's accounts.
     accounts = sum(_sessions_run(jobs, lambda _k, _n: accounts_refresh_pending(at=now)))
-    leads, points = len({lead for lead, _ in deltas}), sum(delta for _, delta in deltas)
-    run.finished_at, run.leads, run.points = now or timezone.now(), leads, points
+    run.finished_at, run.leads, run.points = now or timezone.now(), len(tally.leads), tally.points
     run.save(update_fields=["finished_at", "leads", "points"])
-    return DecaySummary(today, leads, points, accounts, len(deltas))
+    return DecaySummary(today, len(tally.leads), tally.points, accounts, tally.scores)
 
 
 def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> Lowered:
@@ -574,31 +593,42 @@ def _scorecard_passes(today: date, *, at: datetime | None) -> list[tuple[int, _D
     return passes
 
 
-def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime | None) -> Lowered:
+def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime | None) -> _Tally:
     """Decay each active scorecard's quiet leads by the scorecard's own policy, as the default
     score is (same goals, same idempotence), a transaction per chunk of leads; returns what
     it lowered. On PostgreSQL every scorecard at once, one statement per chunk of lead ids (in
     ``jobs`` sessions as the default score's); elsewhere in Python, a scorecard at a time."""
+    tally = _Tally()
     passes = _scorecard_passes(today, at=at)
     if not passes:
-        return []
+        return tally
     if not _decay_set_based():
-        return _scorecards_decay_portable(passes, chunk_size=min(chunk_size, 5000))
+        tally.add(_scorecards_decay_portable(passes, chunk_size=min(chunk_size, 5000)))
+        return tally
     bounds = LeadScore.objects.filter(scorecard_id__in=[card for card, _ in passes]).aggregate(
         low=Min("lead_id"), high=Max("lead_id")
     )
     if bounds["high"] is None:
-        return []
+        return tally
     chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
     return _chunks_run(chunks, lambda low, high: _scorecards_decay_range(passes, low, high), jobs=jobs)
 
 
-def _chunks_run(chunks: Sequence[tuple[int, int]], run: Callable[[int, int], Lowered], *, jobs: int) -> Lowered:
+def _chunks_run(chunks: Sequence[tuple[int, int]], run: Callable[[int, int], Lowered], *, jobs: int) -> _Tally:
     """``run`` each chunk of lead ids, in ``jobs`` sessions (:func:`_sessions_run`), each
     session taking every jobs-th chunk: neighbours share no rows, and the sessions' work
-    stays even however the quiet leads are spread. Returns what they lowered."""
-    parts = _sessions_run(jobs, lambda k, n: [delta for low, high in chunks[k::n] for delta in run(low, high)])
-    return [delta for part in parts for delta in part]
+    stays even however the quiet leads are spread. Returns what they lowered, tallied."""
+
+    def session(k: int, n: int) -> _Tally:
+        tally = _Tally()
+        for low, high in chunks[k::n]:
+            tally.add(run(low, high))
+        return tally
+
+    total = _Tally()
+    for part in _sessions_run(jobs, session):
+        total.merge(part)
+    return total
 
 
 def _sessions_run(jobs: int, run: Callable[[int, int], T]) -> list[T]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -140,10 +142,16 @@ def forms() -> None:
 def test_nightly_linear_decay_writes_the_ledger_and_is_idempotent_per_day() -> None:
     use(LINEAR)
     quiet, active = engaged_lead(20), engaged_lead(20, at=T0 + timedelta(days=9))
+    out = io.StringIO()
 
-    summary = services.leads_decay(today=DAY0 + timedelta(days=10))
+    call_command("scoring_decay", "--day", (DAY0 + timedelta(days=10)).isoformat(), stdout=out)
 
-    assert (summary.leads, summary.points) == (1, -6)
+    run = DecayRun.objects.get()
+    assert (run.leads, run.points) == (1, -6)
+    # One scorecard: as many scores as leads, so the command does not count them apart.
+    said = out.getvalue()
+    assert said.startswith(f"Decay of {DAY0 + timedelta(days=10)}: 1 lead(s) lost 6 point(s)")
+    assert "score(s)" not in said
     quiet.refresh_from_db()
     assert quiet.engagement_score == 14
     entry = ScoreEntry.objects.get(lead=quiet, cause="decay")
