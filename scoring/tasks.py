@@ -60,4 +60,9 @@ def history_maintain_task() -> str:
     """Make the months ahead of the partitioned tables, then apply retention (a second
     run does nothing)."""
     result = services.history_maintain()
-    return f"horizon {result.horizon}, {result.interactions} interactions, {result.entries} ledger rows compacted"
+    text = f"horizon {result.horizon}, {result.interactions} interactions, {result.entries} ledger rows compacted"
+    if result.orphans:
+        text += f", {result.orphans} interactions of leads gone dropped uncounted"
+    if result.unscored:
+        text += f", {result.unscored} interactions dropped still waiting to be scored"
+    return text

@@ -20,6 +20,7 @@ current one (UTC). Rescore and replay see back to it (:func:`history_horizon`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,8 @@ from django.utils import timezone
 from scoring import bulk, partitions
 from scoring import rules as pure
 from scoring.models import AwardRollup, ScoreEntry, ScoringRule
+
+logger = logging.getLogger(__name__)
 
 OPENING_NOTE = "opening balance: the sum of the rows older than the months retention keeps"
 
@@ -52,6 +55,8 @@ class RetentionResult:
     openings: int = 0  # opening-balance rows written
     months: tuple[str, ...] = ()  # partitions dropped
     lock_seconds: float = 0.0  # the longest time a table was locked by a drop
+    orphans: int = 0  # interactions removed uncounted: they named a lead that is gone
+    unscored: int = 0  # interactions removed while still waiting to be scored
 
 
 def history_horizon(*, now: datetime | None = None) -> datetime | None:
@@ -229,32 +234,74 @@ def _ledger_compact(
     return compacted, openings, old, _held(started)
 
 
-def _interactions_roll_up(*, before: datetime) -> tuple[int, int, list[str], float]:
+# Each lead's interactions older than %s, per type and month (``grouped``), and those of
+# them to count into the roll-ups (``counted``): only those whose lead is there, as the
+# database checks no key from an interaction to its lead (the intake and erasure keep it by
+# their locks) and the roll-ups' is checked. Anonymous ones (a visitor never identified)
+# count for nobody.
+_ROLL_UP_READ = """
+WITH grouped AS (
+    SELECT lead_id, type, {month} AS month, count(*) AS n FROM scoring_interaction
+    WHERE occurred_at < %s AND lead_id IS NOT NULL GROUP BY 1, 2, 3
+), counted AS (
+    SELECT * FROM grouped WHERE lead_id IN (SELECT id FROM scoring_lead)
+)"""
+_ROLL_UP_WRITE = (
+    "INSERT INTO scoring_interactionrollup (lead_id, type, month, count)"
+    " SELECT lead_id, type, month, n FROM counted WHERE true"
+    " ON CONFLICT (lead_id, type, month) DO UPDATE SET count = scoring_interactionrollup.count + excluded.count"
+)
+# The interactions left uncounted though they name a lead: one that is gone.
+_ROLL_UP_ORPHANS = "(SELECT coalesce(sum(n), 0) FROM grouped) - (SELECT coalesce(sum(n), 0) FROM counted)"
+
+
+def _interactions_roll_up(*, before: datetime) -> tuple[int, int, int, int, list[str], float]:
+    """(interactions removed, roll-up rows written, interactions left uncounted naming a lead
+    that is gone, interactions removed still waiting to be scored, partitions dropped, the
+    drop's lock seconds)."""
     table = "scoring_interaction"
     with transaction.atomic(), connection.cursor() as cursor:
         old = _old_months(cursor, table, before)
         _lock(cursor, table, old)
         cursor.execute(f"SELECT count(*) FROM {table} WHERE occurred_at < %s", [before])  # noqa: S608
         (removed,) = cursor.fetchone()
-        rollups = 0
+        rollups = orphans = unscored = 0
         if removed:
-            # Only interactions whose lead is there: the database checks no key from an
-            # interaction to its lead (the intake and erasure keep it by their locks), and
-            # the roll-ups' is checked; one naming a lead that is gone goes uncounted.
-            cursor.execute(
-                "INSERT INTO scoring_interactionrollup (lead_id, type, month, count)"  # noqa: S608
-                f" SELECT lead_id, type, {_month_sql()}, count(*) FROM {table}"
-                " WHERE occurred_at < %s AND lead_id IN (SELECT id FROM scoring_lead) GROUP BY 1, 2, 3"
-                " ON CONFLICT (lead_id, type, month) DO UPDATE"
-                " SET count = scoring_interactionrollup.count + excluded.count",
-                [before],
-            )
-            rollups = cursor.rowcount
+            rollups, orphans = _interactions_count(cursor, before)
             # One still waiting for a worker goes with its row, never scored (as before the
             # waiting table: its row was dropped unscored); a worker must not score a row gone.
             cursor.execute("DELETE FROM scoring_waitinginteraction WHERE occurred_at < %s", [before])
+            unscored = cursor.rowcount
         started = _remove(cursor, table, old, before) if removed or old else None
-    return removed, rollups, old, _held(started)
+    if orphans:
+        logger.warning(
+            "retention: %d interactions before %s named a lead that is gone: dropped, not counted", orphans, before
+        )
+    if unscored:
+        logger.warning(
+            "retention: %d interactions before %s were still waiting to be scored: dropped", unscored, before
+        )
+    return removed, rollups, orphans, unscored, old, _held(started)
+
+
+def _interactions_count(cursor: Any, before: datetime) -> tuple[int, int]:
+    """The roll-ups of the interactions older than ``before``: (roll-up rows written,
+    interactions left uncounted naming a lead that is gone). One statement on PostgreSQL;
+    elsewhere the write, then the count."""
+    read = _ROLL_UP_READ.format(month=_month_sql())
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"{read}, written AS ({_ROLL_UP_WRITE} RETURNING 1)"  # noqa: S608 (constants)
+            f" SELECT (SELECT count(*) FROM written), {_ROLL_UP_ORPHANS}",
+            [before],
+        )
+        rollups, orphans = cursor.fetchone()
+        return int(rollups), int(orphans)
+    cursor.execute(f"{read} {_ROLL_UP_WRITE}", [before])
+    rollups = cursor.rowcount
+    cursor.execute(f"{read} SELECT {_ROLL_UP_ORPHANS}", [before])
+    (orphans,) = cursor.fetchone()
+    return rollups, int(orphans)
 
 
 def _month_sql() -> str:
@@ -298,8 +345,10 @@ def _month_apply(
         )
         entries, openings, held = entries + n, openings + o, max(held, seconds)
         dropped += old
-    removed, rollups, old, seconds = _interactions_roll_up(before=before)
-    return RetentionResult(horizon, removed, rollups, entries, openings, tuple(dropped + old), max(held, seconds))
+    removed, rollups, orphans, unscored, old, seconds = _interactions_roll_up(before=before)
+    return RetentionResult(
+        horizon, removed, rollups, entries, openings, tuple(dropped + old), max(held, seconds), orphans, unscored
+    )
 
 
 def retention_apply(*, now: datetime | None = None) -> RetentionResult:
@@ -325,6 +374,8 @@ def retention_apply(*, now: datetime | None = None) -> RetentionResult:
             step.openings,
             total.months + step.months,
             max(total.lock_seconds, step.lock_seconds),
+            total.orphans + step.orphans,
+            total.unscored + step.unscored,
         )
     _awards_prune(horizon=horizon, windows=windows)
     return total

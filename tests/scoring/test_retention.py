@@ -4,6 +4,7 @@ windows and rescore hold across partitions and after retention."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,7 @@ from scoring.models import (
     Scorecard,
     ScorecardEntry,
     ScoreEntry,
+    Visitor,
     WaitingInteraction,
 )
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory, built_in_event_types
@@ -177,7 +179,7 @@ def test_retention_keeps_counts_and_the_invariant_and_rescore_sees_no_change(
 
 
 def test_an_old_interaction_naming_a_lead_that_is_gone_is_dropped_uncounted(
-    history: tuple[datetime, list[Lead]],
+    history: tuple[datetime, list[Lead]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The database checks no key from an interaction to its lead; should one name a lead
     that is gone (a restore, a hand's SQL), the month's roll-up still runs, without it."""
@@ -186,12 +188,20 @@ def test_an_old_interaction_naming_a_lead_that_is_gone_is_dropped_uncounted(
     assert horizon is not None
     stray = InteractionFactory.create(lead=leads[2], type="page_view", occurred_at=horizon - timedelta(days=40))
     Interaction.objects.filter(pk=stray.pk).update(lead_id=leads[2].pk + 1000)
+    anonymous = InteractionFactory.create(lead=leads[1], type="page_view", occurred_at=horizon - timedelta(days=41))
+    stranger = Visitor.objects.create(key="never-identified")
+    Interaction.objects.filter(pk=anonymous.pk).update(lead_id=None, visitor=stranger)  # a visitor's, anonymous
 
-    services.retention_apply(now=now)
+    with caplog.at_level(logging.WARNING, logger="scoring.services.retention"):
+        result = services.retention_apply(now=now)
 
     assert not Interaction.objects.filter(occurred_at__lt=horizon).exists()
     assert not InteractionRollup.objects.filter(type="page_view").exists()
     assert InteractionRollup.objects.filter(type="email_open").exists()
+    # The stray one is told of (the anonymous one counts for nobody, as it always did).
+    assert result.orphans == 1
+    told = [r.getMessage() for r in caplog.records if "named a lead that is gone" in r.getMessage()]
+    assert [text.split(" before ")[0] for text in told] == ["retention: 1 interactions"]
 
 
 def test_an_old_interaction_still_waiting_goes_unscored_with_its_month(
@@ -206,8 +216,9 @@ def test_an_old_interaction_still_waiting_goes_unscored_with_its_month(
     InteractionFactory.create(lead=leads[1], type="email_open", occurred_at=horizon - timedelta(days=40))
     assert WaitingInteraction.objects.count() == 2
 
-    services.retention_apply(now=now)
+    result = services.retention_apply(now=now)
 
+    assert result.unscored == 1
     assert list(WaitingInteraction.objects.values_list("pk", flat=True)) == [kept.pk]
     before = ScoreEntry.objects.count()
     assert services.interactions_score_pending() == 1
