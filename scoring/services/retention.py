@@ -298,7 +298,10 @@ def _interactions_count(cursor: Any, before: datetime) -> tuple[int, int]:
         rollups, orphans = cursor.fetchone()
         return int(rollups), int(orphans)
     cursor.execute(f"{read} {_ROLL_UP_WRITE}", [before])
-    rollups = cursor.rowcount
+    # Not the cursor's rowcount: Python's sqlite3 gives one only for a statement that starts
+    # with INSERT, UPDATE, DELETE or REPLACE (this one starts with WITH).
+    cursor.execute("SELECT changes()")
+    (rollups,) = cursor.fetchone()
     cursor.execute(f"{read} SELECT {_ROLL_UP_ORPHANS}", [before])
     (orphans,) = cursor.fetchone()
     return rollups, int(orphans)

@@ -158,6 +158,7 @@ def test_retention_keeps_counts_and_the_invariant_and_rescore_sees_no_change(
     result = services.retention_apply(now=now)
 
     assert result.interactions == sum(old.values())
+    assert result.rollups == len(old)  # a row per lead, type and month
     assert not Interaction.objects.filter(occurred_at__lt=horizon).exists()
     assert not ScoreEntry.objects.filter(occurred_at__lt=horizon).exists()
     assert {(r.lead_id, r.type, r.month): r.count for r in InteractionRollup.objects.all()} == dict(old)
