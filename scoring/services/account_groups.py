@@ -52,7 +52,7 @@ class AccountMove(NamedTuple):
     account_id: int
     from_group: int | None
     to_group: int | None
-    up: bool
+    direction: str  # AccountTransition.Direction
     previous_total: int
     total: int
 
@@ -65,6 +65,7 @@ def account_moves(
     before, total now, group now), the accounts whose group changes with their new
     group, and the transitions to record (:func:`account_transitions_record`)."""
     bands = account_bands() if bands is None else bands
+    up, down = AccountTransition.Direction.UP.value, AccountTransition.Direction.DOWN.value
     moved: list[tuple[int, int | None]] = []
     steps: list[AccountMove] = []
     for pk, previous, total, group_id in rows:
@@ -73,8 +74,8 @@ def account_moves(
             continue
         moved.append((pk, wanted))
         steps += (
-            AccountMove(pk, step.from_group, step.to_group, up, step.previous_total, step.total)
-            for step, up in pure.group_moves(group_id, wanted, previous, total, bands)
+            AccountMove(pk, step.from_group, step.to_group, up if rising else down, step.previous_total, step.total)
+            for step, rising in pure.group_moves(group_id, wanted, previous, total, bands)
         )
     return moved, steps
 
@@ -114,7 +115,6 @@ def account_transitions_record(steps: Sequence[AccountMove], *, cause: str, at: 
     only kept."""
     if not steps:
         return
-    up, down = AccountTransition.Direction.UP.value, AccountTransition.Direction.DOWN.value
     if connection.vendor == "postgresql":
         bulk.pg_execute_named(
             _TRANSITIONS_SQL,
@@ -122,7 +122,7 @@ def account_transitions_record(steps: Sequence[AccountMove], *, cause: str, at: 
                 "accounts": [s.account_id for s in steps],
                 "from_groups": [s.from_group for s in steps],
                 "to_groups": [s.to_group for s in steps],
-                "directions": [up if s.up else down for s in steps],
+                "directions": [s.direction for s in steps],
                 "previous": [s.previous_total for s in steps],
                 "totals": [s.total for s in steps],
                 "cause": str(cause),
@@ -136,7 +136,7 @@ def account_transitions_record(steps: Sequence[AccountMove], *, cause: str, at: 
             account_id=s.account_id,
             from_group_id=s.from_group,
             to_group_id=s.to_group,
-            direction=up if s.up else down,
+            direction=s.direction,
             previous_total=s.previous_total,
             total_score=s.total,
             cause=cause,

@@ -603,8 +603,7 @@ def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime |
     if not passes:
         return tally
     if not _decay_set_based():
-        tally.add(_scorecards_decay_portable(passes, chunk_size=min(chunk_size, 5000)))
-        return tally
+        return _scorecards_decay_portable(passes, chunk_size=min(chunk_size, 5000))
     bounds = LeadScore.objects.filter(scorecard_id__in=[card for card, _ in passes]).aggregate(
         low=Min("lead_id"), high=Max("lead_id")
     )
@@ -705,10 +704,10 @@ def _scorecard_quiet(card_id: int, work: _DecayPass) -> QuerySet[LeadScore, int]
     )
 
 
-def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chunk_size: int) -> Lowered:
+def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chunk_size: int) -> _Tally:
     """:func:`_scorecards_decay` without PostgreSQL: a scorecard at a time, chunks of its
     quiet leads, the goals in Python."""
-    deltas: Lowered = []
+    tally = _Tally()
     for card_id, work in passes:
         last = 0
         while True:
@@ -716,9 +715,9 @@ def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chun
             if not ids:
                 break
             with transaction.atomic():
-                deltas += _scorecard_decay_chunk(work, card_id, ids)
+                tally.add(_scorecard_decay_chunk(work, card_id, ids))
             last = ids[-1]
-    return deltas
+    return tally
 
 
 def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[int]) -> Lowered:
