@@ -428,10 +428,10 @@ def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> Lowered:
     If that fails, the chunk is decayed again in parts down to the lead, and the
     leads that fail alone are set aside."""
 
-    def isolated() -> Lowered:
+    def candidates() -> list[int]:
         if work.quiet_since is None:
             return []
-        ids = list(
+        return list(
             Lead.objects.filter(
                 pk__gte=low,
                 pk__lt=high,
@@ -442,15 +442,29 @@ def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> Lowered:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
+
+    return _chunk_isolating(
+        run=lambda: _leads_decay_range(work, low, high),
+        candidates=candidates,
+        part=lambda part: _leads_decay_range(work, part[0], part[-1] + 1),
+    )
+
+
+def _chunk_isolating(
+    *, run: Callable[[], Lowered], candidates: Callable[[], list[int]], part: Callable[[list[int]], Lowered]
+) -> Lowered:
+    """``run`` a chunk of decay in a transaction of its own; returns what it lowered. If it
+    fails, its ``candidates`` (the ids of the leads it would move, in order, listed anew)
+    are decayed in parts (``part``), split down to the lead, and the leads that fail alone
+    are set aside (:mod:`scoring.setaside`): out of decay's way on every scorecard until
+    retried. The rest of the chunk, and the chunks after it, decay as usual."""
+
+    def isolated() -> Lowered:
         # Each part is the id range of consecutive candidates: the same statement as a chunk.
-        done = setaside.rows_isolate(
-            kind=SET_ASIDE_DECAY,
-            rows=[(pk, pk) for pk in ids],
-            process=lambda part: _leads_decay_range(work, part[0], part[-1] + 1),
-        )
+        done = setaside.rows_isolate(kind=SET_ASIDE_DECAY, rows=[(pk, pk) for pk in candidates()], process=part)
         return [moved for lowered in done.results for moved in lowered]
 
-    return setaside.batch_run(kind=SET_ASIDE_DECAY, run=lambda: _leads_decay_range(work, low, high), isolated=isolated)
+    return setaside.batch_run(kind=SET_ASIDE_DECAY, run=run, isolated=isolated)
 
 
 def _decay_set_based() -> bool:
@@ -610,7 +624,27 @@ def _scorecards_decay(today: date, *, chunk_size: int, jobs: int, at: datetime |
     if bounds["high"] is None:
         return tally
     chunks = [(low, low + chunk_size) for low in range(bounds["low"], bounds["high"] + 1, chunk_size)]
-    return _chunks_run(chunks, lambda low, high: _scorecards_decay_range(passes, low, high), jobs=jobs)
+    return _chunks_run(chunks, lambda low, high: _scorecards_decay_chunk(passes, low, high), jobs=jobs)
+
+
+def _scorecards_decay_chunk(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> Lowered:
+    """Decay every scorecard's scores of the leads with ids in [low, high) in one
+    transaction, as :func:`_leads_decay_chunk` does the default score's: if that fails, in
+    parts down to the lead, the leads that fail alone set aside."""
+    return _chunk_isolating(
+        run=lambda: _scorecards_decay_leads(passes, low, high),
+        candidates=lambda: _scorecards_quiet(passes, low, high),
+        part=lambda part: _scorecards_decay_leads(passes, part[0], part[-1] + 1),
+    )
+
+
+def _scorecards_quiet(passes: Sequence[tuple[int, _DecayPass]], low: int, high: int) -> list[int]:
+    """The ids, in order, of the leads in [low, high) whose score has gone quiet on any of
+    the scorecards of ``passes``."""
+    quiet: set[int] = set()
+    for card_id, work in passes:
+        quiet.update(_scorecard_quiet(card_id, work).filter(lead_id__gte=low, lead_id__lt=high))
+    return sorted(quiet)
 
 
 def _chunks_run(chunks: Sequence[tuple[int, int]], run: Callable[[int, int], Lowered], *, jobs: int) -> _Tally:
@@ -706,18 +740,31 @@ def _scorecard_quiet(card_id: int, work: _DecayPass) -> QuerySet[LeadScore, int]
 
 def _scorecards_decay_portable(passes: Sequence[tuple[int, _DecayPass]], *, chunk_size: int) -> _Tally:
     """:func:`_scorecards_decay` without PostgreSQL: a scorecard at a time, chunks of its
-    quiet leads, the goals in Python."""
+    quiet leads, the goals in Python. A chunk that fails is decayed in parts down to the
+    lead, as the default score's is; a lead set aside on one scorecard is left out of the
+    scorecards after it (its retry decays them all)."""
     tally = _Tally()
     for card_id, work in passes:
         last = 0
         while True:
-            ids = list(_scorecard_quiet(card_id, work).filter(lead_id__gt=last)[:chunk_size])
+            quiet = _scorecard_quiet(card_id, work).exclude(
+                lead_id__in=selectors.set_aside_open(kind=SET_ASIDE_DECAY).values("row_id")
+            )
+            ids = list(quiet.filter(lead_id__gt=last)[:chunk_size])
             if not ids:
                 break
-            with transaction.atomic():
-                tally.add(_scorecard_decay_chunk(work, card_id, ids))
+            tally.add(_scorecard_decay_isolating(work, card_id, ids))
             last = ids[-1]
     return tally
+
+
+def _scorecard_decay_isolating(work: _DecayPass, scorecard_id: int, lead_ids: list[int]) -> Lowered:
+    """:func:`_scorecard_decay_chunk` in a transaction of its own, in parts if it fails."""
+    return _chunk_isolating(
+        run=lambda: _scorecard_decay_chunk(work, scorecard_id, lead_ids),
+        candidates=lambda: lead_ids,
+        part=lambda part: _scorecard_decay_chunk(work, scorecard_id, part),
+    )
 
 
 def _scorecard_decay_chunk(work: _DecayPass, scorecard_id: int, lead_ids: list[int]) -> Lowered:

@@ -275,6 +275,71 @@ def test_a_lead_decay_set_aside_keeps_its_scorecard_scores_until_it_is_retried(
     assert_ledgers_equal_cached_scores()
 
 
+# A lead whose scores on the scorecards refuse to go down (its default score decays).
+FAIL_ON_SCORECARDS = """
+CREATE FUNCTION test_scorecard_decay_refuses() RETURNS trigger AS $$
+BEGIN
+    IF NEW.lead_id = {lead_id} AND NEW.engagement_score < OLD.engagement_score THEN
+        RAISE EXCEPTION 'lead % refuses to decay on scorecard %', NEW.lead_id, NEW.scorecard_id;
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER test_scorecard_decay_refuses BEFORE UPDATE ON scoring_leadscore
+    FOR EACH ROW EXECUTE FUNCTION test_scorecard_decay_refuses();
+"""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_a_lead_whose_scorecard_decay_fails_is_set_aside_and_the_others_decay(
+    postgres: None, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The scorecards' decay sets a lead it cannot decay aside, as the default score's does:
+    the leads before and after it in the same chunk decay, the night's run ends, and the
+    lead stays out of every decay until it is retried."""
+    monkeypatch.setattr(decay_service, "_decay_set_based", lambda: path == "sql")
+    services.scoring_model_import(spec=model_file.load_text(THREE_SCORECARDS))
+    today = timezone.localdate()
+    at = datetime.combine(today - timedelta(days=5), time(9), tzinfo=timezone.get_current_timezone())
+    leads = [services.lead_upsert(email=f"{name}@acme.example")[0] for name in ("ana", "bo", "cy")]
+    for lead in leads:
+        for n in range(3):
+            InteractionFactory.create(lead=lead, type="form_submit", occurred_at=at + timedelta(minutes=n))
+        visits(lead, "toys", 3, at)
+        visits(lead, "books", 4, at)
+    services.interactions_score_pending(now=at + timedelta(hours=1))
+    first, bad, last = leads
+    with connection.cursor() as cursor:
+        cursor.execute(FAIL_ON_SCORECARDS.format(lead_id=int(bad.pk)))
+
+    summary = services.leads_decay(today=today)
+
+    def scores(lead: Lead) -> dict[str | None, int]:
+        lead.refresh_from_db()
+        on_cards = LeadScore.objects.filter(lead=lead).values_list("scorecard__key", "engagement_score")
+        return {None: lead.engagement_score, **dict(on_cards)}
+
+    # Five quiet days: the default score 15 -> 7, toys 18 -> 9, books 28 halved twice.
+    decayed = {None: 7, "toys": 9, "books": 7}
+    assert scores(first) == scores(last) == decayed
+    assert scores(bad) == {None: 7, "toys": 18, "books": 28}
+    assert summary.leads == 3  # the failing lead's default score went down
+    row = SetAside.objects.get()
+    assert (row.kind, row.row_id, row.lead_id) == ("decay", bad.pk, bad.pk)
+    assert f"lead {bad.pk} refuses to decay on scorecard" in row.error
+    assert not ScorecardEntry.objects.filter(lead=bad, cause="decay").exists()
+    assert_ledgers_equal_cached_scores()
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_scorecard_decay_refuses ON scoring_leadscore")
+    (retried,) = setaside.rows_retry(ids=[row.pk])
+
+    assert retried.ok
+    assert retried.result == "nothing to decay today; on its other scorecards by 30 points"
+    assert scores(bad) == decayed
+    assert_ledgers_equal_cached_scores()
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["sql", "python"])
 def test_a_retried_lead_gets_every_scorecards_decay_of_the_day_at_once(
