@@ -454,8 +454,8 @@ def _chunk_isolating(
     *, run: Callable[[], Lowered], candidates: Callable[[], list[int]], part: Callable[[list[int]], Lowered]
 ) -> Lowered:
     """``run`` a chunk of decay in a transaction of its own; returns what it lowered. If it
-    fails, its ``candidates`` (the ids of the leads it would move, in order, listed anew)
-    are decayed in parts (``part``), split down to the lead, and the leads that fail alone
+    fails, its ``candidates`` (the ids of the leads it would move, in order) are decayed in
+    a new transaction in parts (``part``), split down to the lead, and the leads that fail alone
     are set aside (:mod:`scoring.setaside`): out of decay's way on every scorecard until
     retried. The rest of the chunk, and the chunks after it, decay as usual."""
 
@@ -711,7 +711,8 @@ def _scorecards_decay_range(passes: Sequence[tuple[int, _DecayPass]], low: int, 
     the leads locked, then one statement. Returns what it lowered."""
     params = _scorecards_decay_params(passes, low, high)
     policies = _SCORECARD_POLICIES_SQL
-    with transaction.atomic():
+    # Its callers' transaction or savepoint (a chunk's, a part's): no savepoint of its own.
+    with transaction.atomic(savepoint=False):
         # As the default score's chunks: all or nothing, and redone by the next run.
         bulk.pg_execute("SET LOCAL synchronous_commit TO OFF", [])
         locked = bulk.pg_execute_named(_SCORECARDS_DECAY_LOCK_SQL.format(policies=policies), params)
