@@ -17,7 +17,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg
@@ -45,22 +45,28 @@ def _binary_cursor(*, binary_results: bool = False) -> Iterator[CursorWrapper]:
 
 
 @contextmanager
-def index_scans_only() -> Iterator[None]:
-    """Inside: PostgreSQL plans with index scans only (no sequential or bitmap scans),
-    for a queue's ``ORDER BY id LIMIT n … SKIP LOCKED`` on a partial index. Planned from
-    the statistics of a table still small (a new month's partition, a bulk load faster
-    than autovacuum's next analyze), the statement otherwise reads the whole backlog
-    with a bitmap scan and sorts it for each batch, and the prepared statement keeps
-    that plan. The transaction's own settings come back at the end (``SET LOCAL``; a
-    failure inside rolls them back with the transaction). Elsewhere: nothing."""
+def index_scans_only(*, nested_loops: bool = False) -> Iterator[None]:
+    """Inside: PostgreSQL plans with index scans only (no sequential or bitmap scans), and
+    with ``nested_loops`` joins only by nested loop, each row of the outer side looked up
+    in the inner side's index (no hash or merge join, which would read all of an index).
+    For statements that find a batch's rows by key or take a queue's ``ORDER BY id LIMIT n
+    … SKIP LOCKED`` on a partial index: planned from the statistics of a table that grew
+    since its last analyze (a new month's partition, a new installation's first hour, a
+    bulk load faster than autovacuum's next analyze), they otherwise read the whole table
+    or backlog for each batch, and a prepared statement keeps that plan. The transaction's
+    own settings come back at the end (``SET LOCAL``; a failure inside rolls them back with
+    the transaction). Elsewhere: nothing."""
     if connection.vendor != "postgresql":
         yield
         return
+    names = ["enable_seqscan", "enable_bitmapscan"]
+    if nested_loops:
+        names += ["enable_hashjoin", "enable_mergejoin"]
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        cursor.execute("; ".join(f"SET LOCAL {name} = off" for name in names))
     yield
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT")
+        cursor.execute("; ".join(f"SET LOCAL {name} TO DEFAULT" for name in names))
 
 
 def _placed(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -244,7 +250,16 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"UPDATE {table} SET {assignments} FROM unnest({_unnest(fields)}) AS v ({names}) "  # noqa: S608
         f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
     )
-    pg_execute(sql, _columns(rows, len(fields)))
+    # A batch's rows, each found through the primary key (SET LOCAL: in a transaction only).
+    by_key = connection.in_atomic_block and len(rows) <= BY_KEY_ROWS
+    with index_scans_only(nested_loops=True) if by_key else nullcontext():
+        pg_execute(sql, _columns(rows, len(fields)))
+
+
+# Up to this many rows, values_update finds each through the primary key whatever the
+# statistics say; past it, the planner's choice stands (reading the whole table may be
+# cheaper, as for a new model's regrouping of every lead).
+BY_KEY_ROWS = 20_000
 
 
 # SQLite's smallest limit of parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER before 3.32).

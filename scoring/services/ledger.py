@@ -402,11 +402,7 @@ def leads_fit_locked(lead_ids: Iterable[int]) -> dict[int, FitLead]:
     fields = (*Lead.FIT_FIELDS, "attributes", *LEAD_STATE_READ)
     if connection.vendor == "postgresql":
         columns = ", ".join(str(Lead._meta.get_field(name).column) for name in fields)  # type: ignore[union-attr]
-        rows: Iterable[Sequence[Any]] = bulk.pg_fetch(
-            f"SELECT id, {columns} FROM scoring_lead WHERE id = ANY(%s::bigint[])"  # noqa: S608
-            " ORDER BY id FOR NO KEY UPDATE",
-            [ids],
-        )
+        rows: Iterable[Sequence[Any]] = _leads_select_locked(f"id, {columns}", ids, "NO KEY UPDATE")
     else:
         rows = Lead.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk", *fields)
     width = len(Lead.FIT_FIELDS)
@@ -445,11 +441,26 @@ def _leads_rows_locked(lead_ids: Iterable[int], strength: Literal["NO KEY UPDATE
     if not ids:
         return set()
     if connection.vendor == "postgresql":
-        sql = f"SELECT id FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR {strength}"  # noqa: S608
-        rows = bulk.pg_execute(sql, [ids])
+        rows = _leads_select_locked("id", ids, strength)
     else:
         rows = list(Lead.objects.filter(pk__in=ids).order_by("pk").values_list("pk"))
     return {pk for (pk,) in rows}
+
+
+def _leads_select_locked(
+    columns: str, ids: list[int], strength: Literal["NO KEY UPDATE", "KEY SHARE"]
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: ``columns`` of the leads of ``ids`` (sorted), their rows locked ``FOR
+    <strength>`` in id order, in one statement; binary values (no timestamps parsed from
+    text). Read through the primary key whatever the statistics say
+    (:func:`bulk.index_scans_only`): planned from those of a lead table that grew since its
+    last analyze (a new installation's first hour, a large import), a batch's thousand ids
+    were looked for by reading every lead, once per request and per scoring batch."""
+    with bulk.index_scans_only():
+        return bulk.pg_fetch(
+            f"SELECT {columns} FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR {strength}",  # noqa: S608
+            [ids],
+        )
 
 
 def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
@@ -457,12 +468,7 @@ def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
     ids = sorted(set(lead_ids))
     columns = ["id", *(str(Lead._meta.get_field(name).column) for name in LEAD_STATE_READ)]  # type: ignore[union-attr]
     if connection.vendor == "postgresql":
-        # Binary values, as leads_fit_locked reads them (no timestamps parsed from text).
-        rows = bulk.pg_fetch(
-            f"SELECT {', '.join(columns)} FROM scoring_lead WHERE id = ANY(%s::bigint[])"  # noqa: S608
-            " ORDER BY id FOR NO KEY UPDATE",
-            [ids],
-        )
+        rows = _leads_select_locked(", ".join(columns), ids, "NO KEY UPDATE")
     else:
         rows = list(
             Lead.objects.select_for_update(no_key=True)

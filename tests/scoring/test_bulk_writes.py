@@ -14,9 +14,14 @@ from django.test.utils import CaptureQueriesContext
 
 from scoring import bulk, services
 from scoring.models import Lead, PendingFit, ScoreEntry
+from scoring.services.ledger import lead_states_lock
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 
 pytestmark = pytest.mark.django_db
+
+
+# Inside a transaction, a batch's update is planned to find each row through the key.
+BY_KEY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off;"
 
 
 def test_a_bulk_update_on_postgresql_is_one_counted_statement(postgres: None) -> None:
@@ -25,7 +30,9 @@ def test_a_bulk_update_on_postgresql_is_one_counted_statement(postgres: None) ->
     with CaptureQueriesContext(connection) as queries:
         bulk.values_update(Lead, ["fit_score"], [(lead.pk, 10 + n) for n, lead in enumerate(leads)])
 
-    (statement,) = [query["sql"] for query in queries]
+    plan, statement, plan_back = [query["sql"] for query in queries]
+    assert plan.startswith(BY_KEY)
+    assert plan_back.startswith("SET LOCAL enable_seqscan TO DEFAULT")
     assert statement.startswith('UPDATE "scoring_lead" SET "fit_score"')
     assert "unnest" in statement
     assert list(Lead.objects.order_by("pk").values_list("fit_score", flat=True)) == [10, 11, 12]
@@ -56,8 +63,34 @@ def test_execute_wrappers_see_bulk_statements(postgres: None) -> None:
     with connection.execute_wrapper(record):
         bulk.values_update(Lead, ["engagement_score"], [(lead.pk, 4)])
 
-    assert len(seen) == 1
-    assert seen[0].startswith('UPDATE "scoring_lead"')
+    assert len(seen) == 3
+    assert seen[0].startswith(BY_KEY)
+    assert seen[1].startswith('UPDATE "scoring_lead"')
+
+
+def test_a_batch_finds_its_leads_through_the_key_when_the_statistics_are_old(postgres: None) -> None:
+    """Planned from statistics taken when the lead table was small (a new installation, a
+    large import faster than autovacuum's next analyze), looking a batch's leads up by id
+    read the whole table, once per request and per scoring batch: the intake's hold, the
+    workers' lock and their update of the scores find each lead through the primary key."""
+    services.leads_create(keys=[(f"early{n}@acme.example", None) for n in range(20)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scoring_lead")
+    services.leads_create(keys=[(f"p{n}@acme.example", None) for n in range(20_000)])
+    ids = sorted(Lead.objects.values_list("pk", flat=True))[::20]
+
+    def whole_table_reads() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'scoring_lead'")
+            return int(cursor.fetchone()[0])
+
+    before = whole_table_reads()
+    assert services.leads_hold(ids) == set(ids)
+    assert set(lead_states_lock(ids)) == set(ids)
+    bulk.values_update(Lead, ["engagement_score"], [(pk, 4) for pk in ids])
+
+    assert whole_table_reads() == before
+    assert Lead.objects.filter(engagement_score=4).count() == len(ids)
 
 
 def test_a_refused_bulk_statement_raises_djangos_error_as_the_orm_does(postgres: None) -> None:
