@@ -53,9 +53,9 @@ def index_scans_only(*, nested_loops: bool = False) -> Iterator[None]:
     … SKIP LOCKED`` on a partial index: planned from the statistics of a table that grew
     since its last analyze (a new month's partition, a new installation's first hour, a
     bulk load faster than autovacuum's next analyze), they otherwise read the whole table
-    or backlog for each batch, and a prepared statement keeps that plan. The transaction's
-    own settings come back at the end (``SET LOCAL``; a failure inside rolls them back with
-    the transaction). Elsewhere: nothing."""
+    or backlog for each batch, and a prepared statement keeps that plan. The settings go
+    back to their defaults at the end (``SET LOCAL``: in a transaction only; a failure
+    inside rolls them back with the transaction or savepoint). Elsewhere: nothing."""
     if connection.vendor != "postgresql":
         yield
         return
@@ -250,16 +250,18 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"UPDATE {table} SET {assignments} FROM unnest({_unnest(fields)}) AS v ({names}) "  # noqa: S608
         f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
     )
+    columns = _columns(rows, len(fields))
     # A batch's rows, each found through the primary key (SET LOCAL: in a transaction only).
-    by_key = connection.in_atomic_block and len(rows) <= BY_KEY_ROWS
+    by_key = connection.in_atomic_block and BY_KEY_ROWS[0] < len(rows) <= BY_KEY_ROWS[1]
     with index_scans_only(nested_loops=True) if by_key else nullcontext():
-        pg_execute(sql, _columns(rows, len(fields)))
+        pg_execute(sql, columns)
 
 
-# Up to this many rows, values_update finds each through the primary key whatever the
-# statistics say; past it, the planner's choice stands (reading the whole table may be
-# cheaper, as for a new model's regrouping of every lead).
-BY_KEY_ROWS = 20_000
+# From and up to how many rows a batch's statement finds each through the primary key
+# whatever the statistics say (values_update, the lookups of a batch's leads): below, the
+# planner takes the key anyway, and two more round trips would cost more than they save;
+# above, its choice stands (reading the whole table may be the cheaper).
+BY_KEY_ROWS = (100, 20_000)
 
 
 # SQLite's smallest limit of parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER before 3.32).

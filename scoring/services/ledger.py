@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -195,8 +196,10 @@ def scorecard_states(
         if scorecard_id is not None:
             sql += " AND scorecard_id = %s"
             params.append(scorecard_id)
-        # Binary values: the text timestamps' parsing was most of the read's time in Python.
-        rows: Iterable[Sequence[Any]] = bulk.pg_fetch(sql, params)
+        # Binary values: the text timestamps' parsing was most of the read's time in Python;
+        # through the (lead, scorecard) key, as the leads' rows are (_leads_select_locked).
+        with bulk.index_scans_only() if len(ids) > bulk.BY_KEY_ROWS[0] else nullcontext():
+            rows: Iterable[Sequence[Any]] = bulk.pg_fetch(sql, params)
     else:
         scores = LeadScore.objects.filter(lead_id__in=ids)
         if scorecard_id is not None:
@@ -456,11 +459,9 @@ def _leads_select_locked(
     (:func:`bulk.index_scans_only`): planned from those of a lead table that grew since its
     last analyze (a new installation's first hour, a large import), a batch's thousand ids
     were looked for by reading every lead, once per request and per scoring batch."""
-    with bulk.index_scans_only():
-        return bulk.pg_fetch(
-            f"SELECT {columns} FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR {strength}",  # noqa: S608
-            [ids],
-        )
+    sql = f"SELECT {columns} FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR {strength}"  # noqa: S608
+    with bulk.index_scans_only() if len(ids) > bulk.BY_KEY_ROWS[0] else nullcontext():
+        return bulk.pg_fetch(sql, [ids])
 
 
 def lead_states_lock(lead_ids: Iterable[int]) -> dict[int, LeadState]:
