@@ -17,7 +17,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import psycopg
@@ -251,17 +251,24 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
     )
     columns = _columns(rows, len(fields))
-    # A batch's rows, each found through the primary key (SET LOCAL: in a transaction only).
-    by_key = connection.in_atomic_block and BY_KEY_ROWS[0] < len(rows) <= BY_KEY_ROWS[1]
-    with index_scans_only(nested_loops=True) if by_key else nullcontext():
+    with by_key(len(rows), nested_loops=True):  # each row found through the primary key
         pg_execute(sql, columns)
 
 
-# From and up to how many rows a batch's statement finds each through the primary key
-# whatever the statistics say (values_update, the lookups of a batch's leads): below, the
-# planner takes the key anyway, and two more round trips would cost more than they save;
-# above, its choice stands (reading the whole table may be the cheaper).
+# From and up to how many rows a batch's statement finds each through the key whatever
+# the statistics say (:func:`by_key`): below, the planner takes the key anyway, and two
+# more round trips would cost more than they save; above, its choice stands (reading the
+# whole table may be the cheaper).
 BY_KEY_ROWS = (100, 20_000)
+
+
+def by_key(rows: int, *, nested_loops: bool = False) -> AbstractContextManager[None]:
+    """:func:`index_scans_only` around a statement that finds a batch's ``rows`` rows by
+    their key, when it is worth it (:data:`BY_KEY_ROWS`) and can be (in a transaction:
+    ``SET LOCAL``); else nothing."""
+    if connection.in_atomic_block and BY_KEY_ROWS[0] < rows <= BY_KEY_ROWS[1]:
+        return index_scans_only(nested_loops=nested_loops)
+    return nullcontext()
 
 
 # SQLite's smallest limit of parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER before 3.32).

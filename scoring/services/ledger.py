@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -198,7 +197,7 @@ def scorecard_states(
             params.append(scorecard_id)
         # Binary values: the text timestamps' parsing was most of the read's time in Python;
         # through the (lead, scorecard) key, as the leads' rows are (_leads_select_locked).
-        with bulk.index_scans_only() if len(ids) > bulk.BY_KEY_ROWS[0] else nullcontext():
+        with bulk.by_key(len(ids)):
             rows: Iterable[Sequence[Any]] = bulk.pg_fetch(sql, params)
     else:
         scores = LeadScore.objects.filter(lead_id__in=ids)
@@ -456,11 +455,11 @@ def _leads_select_locked(
     """PostgreSQL: ``columns`` of the leads of ``ids`` (sorted), their rows locked ``FOR
     <strength>`` in id order, in one statement; binary values (no timestamps parsed from
     text). Read through the primary key whatever the statistics say
-    (:func:`bulk.index_scans_only`): planned from those of a lead table that grew since its
+    (:func:`bulk.by_key`): planned from those of a lead table that grew since its
     last analyze (a new installation's first hour, a large import), a batch's thousand ids
     were looked for by reading every lead, once per request and per scoring batch."""
     sql = f"SELECT {columns} FROM scoring_lead WHERE id = ANY(%s::bigint[]) ORDER BY id FOR {strength}"  # noqa: S608
-    with bulk.index_scans_only() if len(ids) > bulk.BY_KEY_ROWS[0] else nullcontext():
+    with bulk.by_key(len(ids)):
         return bulk.pg_fetch(sql, [ids])
 
 
