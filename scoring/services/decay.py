@@ -428,24 +428,9 @@ def _leads_decay_chunk(work: _DecayPass, low: int, high: int) -> Lowered:
     If that fails, the chunk is decayed again in parts down to the lead, and the
     leads that fail alone are set aside."""
 
-    def candidates() -> list[int]:
-        if work.quiet_since is None:
-            return []
-        return list(
-            Lead.objects.filter(
-                pk__gte=low,
-                pk__lt=high,
-                engagement_score__gt=work.policy.floor,
-                engagement_base_at__lt=work.quiet_since,
-            )
-            .exclude(pk__in=work.skip)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-
     return _chunk_isolating(
         run=lambda: _leads_decay_range(work, low, high),
-        candidates=candidates,
+        candidates=lambda: list(_leads_quiet(work, low, high)),
         part=lambda part: _leads_decay_range(work, part[0], part[-1] + 1),
     )
 
@@ -506,18 +491,27 @@ def _leads_decay_range(work: _DecayPass, low: int, high: int) -> Lowered:
     return [(lead, delta) for lead, delta in bulk.pg_execute_named(sql, _decay_params(work, low, high))]
 
 
-def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> Lowered:
-    """:func:`leads_decay` for one chunk, without PostgreSQL: the same goals, in Python."""
-    policy = work.policy
+def _leads_quiet(work: _DecayPass, low: int, high: int) -> QuerySet[Lead, int] | list[int]:
+    """The ids, in order, of the leads in [low, high) whose default score has gone quiet
+    above the floor (those set aside left out): what its decay moves (none when no lead can
+    have been quiet so long). The default score's twin of :func:`_scorecard_quiet`."""
     if work.quiet_since is None:
         return []
-    ids = (
+    return (
         Lead.objects.filter(
-            pk__gte=low, pk__lt=high, engagement_score__gt=policy.floor, engagement_base_at__lt=work.quiet_since
+            pk__gte=low, pk__lt=high, engagement_score__gt=work.policy.floor, engagement_base_at__lt=work.quiet_since
         )
         .exclude(pk__in=work.skip)
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def _leads_decay_portable(work: _DecayPass, low: int, high: int) -> Lowered:
+    """:func:`leads_decay` for one chunk, without PostgreSQL: the same goals, in Python."""
+    ids = list(_leads_quiet(work, low, high))
+    if not ids:
+        return []
     states = lead_states_lock(ids)
     recent = _window_points(work, ScoreEntry.objects.filter(lead_id__in=states))
     at = work.at or timezone.now()
