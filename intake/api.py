@@ -13,7 +13,6 @@ from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
-from rest_framework.exceptions import ErrorDetail
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -233,8 +232,7 @@ class LeadInSerializer(serializers.Serializer[Any]):
 
     def to_internal_value(self, data: Any) -> Any:
         # Unknown fields are refused by name, with the other fields' problems (all at once).
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        refused = {name: [ErrorDetail("unknown field", code=errors.UNKNOWN_FIELD)] for name in unknown}
+        refused = errors.unknown_fields(set(data) - set(self.fields) if isinstance(data, dict) else ())
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:

@@ -9,6 +9,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from intake import errors
 from intake.api import ErrorSerializer, ScopedAPIView, ScopeErrorSerializer
 from intake.models import ApiScope
 from nurture import services
@@ -32,6 +33,9 @@ EnrollmentOutSerializer = inline_serializer(
 
 
 def _target(data: Any) -> tuple[Lead, Sequence]:
+    if isinstance(data, dict) and (unknown := set(data) - set(EnrollmentInSerializer().fields)):
+        # Refused by name rather than ignored: a stage, owner or score sent here changes nothing.
+        raise exceptions.ValidationError(errors.unknown_fields(unknown))
     incoming = EnrollmentInSerializer(data=data)
     incoming.is_valid(raise_exception=True)
     sequence = Sequence.objects.filter(key=incoming.validated_data["sequence"]).first()

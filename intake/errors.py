@@ -17,8 +17,10 @@ the README).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -53,6 +55,12 @@ def with_codes(body: dict[str, Any]) -> dict[str, Any]:
 def field_refusal(field: str, reason: str, code: str) -> dict[str, Any]:
     """One field refused, in the API's shape."""
     return {field: [reason], CODES_KEY: {field: [code]}}
+
+
+def unknown_fields(names: Iterable[str], *, prefix: str = "") -> dict[str, list[ErrorDetail]]:
+    """Fields a door does not take, each refused by name (``prefix`` + name) with the code
+    ``unknown_field``, in name order."""
+    return {f"{prefix}{name}": [ErrorDetail("unknown field", code=UNKNOWN_FIELD)] for name in sorted(names)}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

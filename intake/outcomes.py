@@ -15,6 +15,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from intake import errors
 from intake import events as checks
 from intake.api import ErrorSerializer, LeadRefSerializer, ScopedAPIView, ScopeErrorSerializer, body_size_check
 from intake.api_keys import request_api_key
@@ -58,9 +59,9 @@ class OutcomeInSerializer(serializers.Serializer[Any]):
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
-        unknown = sorted(set(data) - set(self.fields) - {"lead"})
+        unknown = set(data) - set(self.fields) - {"lead"}
         if unknown:
-            raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+            raise serializers.ValidationError(errors.unknown_fields(unknown))
         # The time with the events' check (a time zone required, a sane range), not DRF's (naive times pass).
         occurred_at = data.get("occurred_at")
         value = super().to_internal_value({k: v for k, v in data.items() if k not in ("occurred_at", "lead")})
@@ -112,9 +113,9 @@ def _lead_by_ref(data: Any) -> int:
     ref = data.get("lead") if isinstance(data, dict) else None
     if not isinstance(ref, dict) or not ({"email", "external_id"} & set(ref)):
         raise exceptions.ValidationError({"lead": ['give the lead as {"email": …} or {"external_id": …}']})
-    unknown = sorted(set(ref) - {"email", "external_id"})
+    unknown = set(ref) - {"email", "external_id"}
     if unknown:
-        raise exceptions.ValidationError({f"lead.{name}": ["unknown field"] for name in unknown})
+        raise exceptions.ValidationError(errors.unknown_fields(unknown, prefix="lead."))
     if ref.get("email") is not None:
         try:
             email = checks.email_normalize(ref["email"])

@@ -15,5 +15,6 @@ urlpatterns = [
     path("accounts", account_api.AccountsView.as_view(), name="accounts"),
     path("accounts/<int:account_id>", account_api.AccountView.as_view(), name="account"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Read only: an OPTIONS answered with the page's renderer had no template to render.
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema", http_method_names=["get", "head"]), name="docs"),
 ]

@@ -24,9 +24,13 @@ MAX_URL = 2000
 def web_url(url: object) -> str:
     if not isinstance(url, str):
         raise ValueError("only text URLs can be tracked")
-    parts = urlsplit(url)
+    refusal = f"only http(s) URLs of at most {MAX_URL} characters can be tracked, not {url[:80]!r}"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 address)
+        raise ValueError(refusal) from None
     if parts.scheme not in {"http", "https"} or not parts.netloc or len(url) > MAX_URL:
-        raise ValueError(f"only http(s) URLs of at most {MAX_URL} characters can be tracked, not {url[:80]!r}")
+        raise ValueError(refusal)
     return url
 
 

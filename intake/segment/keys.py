@@ -4,7 +4,6 @@ may send events, and the refusal answered in Segment's shape."""
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +36,7 @@ def request_write_key(request: HttpRequest, body: Mapping[str, Any], *, in_query
     if scheme.lower() == "basic":
         try:
             key = base64.b64decode(credentials).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
             raise Refusal(401, "the Basic credentials are not valid base64") from None
     elif scheme.lower() == "bearer":
         key = credentials

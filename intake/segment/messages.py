@@ -83,8 +83,10 @@ def _traits(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _trait_name(message: Mapping[str, Any], name: str) -> str:
-    """Where the trait ``name`` was read from, for an error the sender can find."""
-    return f"traits.{name}" if name in _object(message.get("traits")) else f"context.traits.{name}"
+    """Where the trait ``name`` (or a part of one: ``address.city``) was read from, for an
+    error the sender can find."""
+    top = name.partition(".")[0]
+    return f"traits.{name}" if top in _object(message.get("traits")) else f"context.traits.{name}"
 
 
 def _lead_ref(message: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -196,6 +198,15 @@ def _group(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]
     return ingest.Identity(email=email, account_id=account_id, visitor_key=_visitor(message.get("anonymousId")))
 
 
+def _text_trait(value: object, limit: int) -> str:
+    """A trait kept in a text field of the lead: text, or a number written as text (a postal
+    code, a phone); cut to ``limit`` characters. Anything else (an object, a list, true or
+    false) is refused rather than stored as its Python spelling."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("must be text")
+    return str(value)[:limit]
+
+
 def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
     """What an identify says about its lead, checked; or errors by field."""
     context_traits = _object(message.get("context")).get("traits")
@@ -218,21 +229,26 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
     for name, value in traits.items():
         if name == "email":
             continue
-        if name == "company":
-            fields["company"] = str(value.get("name", "") if isinstance(value, Mapping) else value)[:200]
-        elif name == "address" and isinstance(value, Mapping):
-            fields.update({k: str(value[k])[:100] for k in ("city", "country") if value.get(k)})
-        elif name in TRAIT_FIELDS:
-            target = TRAIT_FIELDS[name]
-            if target == "company_size":
-                try:
+        try:
+            if name == "company":
+                company = value.get("name") if isinstance(value, Mapping) else value
+                where = f"{name}.name" if isinstance(value, Mapping) else name
+                if company is not None:
+                    fields["company"] = _text_trait(company, 200)
+            elif name == "address" and isinstance(value, Mapping):
+                for where in (f"{name}.city", f"{name}.country"):
+                    if value.get(part := where.partition(".")[2]) is not None:
+                        fields[part] = _text_trait(value[part], 100)
+            elif name in TRAIT_FIELDS:
+                target, where = TRAIT_FIELDS[name], name
+                if target == "company_size":
                     fields[target] = _employees(value)
-                except ValueError as exc:
-                    return {_trait_name(message, name): [str(exc)]}
+                elif value is not None:
+                    fields[target] = _text_trait(value, 100)
             else:
-                fields[target] = str(value)[:100]
-        else:
-            attributes[name] = value
+                attributes[name] = value
+        except ValueError as exc:
+            return {_trait_name(message, where): [str(exc)]}
     if attributes:
         fields["attributes"] = attributes
     # Segment's SDKs send the person's company as context.groupId once group() was called,

@@ -63,12 +63,13 @@ def page_view(request: HttpRequest) -> HttpResponse:
         errors["visitor_id"] = ["must be 1 to 64 letters, digits, '.', '_' or '-'"]
     url = _text(data, "url", MAX_URL, errors)
     try:
-        web_url(url)
+        path = urlsplit(web_url(url)).path
     except ValueError as exc:
         errors.setdefault("url", []).append(str(exc))
+        path = ""
     properties: dict[str, Any] = {
         "url": url,
-        "path": urlsplit(url).path,
+        "path": path,
         "title": _text(data, "title", 500, errors),
         "referrer": _text(data, "referrer", MAX_URL, errors),
     }
