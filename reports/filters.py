@@ -92,16 +92,27 @@ def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+# The days a report's period may name: the day after the last one must be a date too, and
+# each day's midnight a time in every time zone.
+DAYS = (date(1900, 1, 1), date(2999, 12, 31))
+
+
 def _date(value: str, name: str, errors: dict[str, str]) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         errors[name] = gettext("'{value}' is not a date: write it as YYYY-MM-DD, e.g. 2026-11-30.").format(
             value=value[:40]
         )
         return None
+    if not DAYS[0] <= day <= DAYS[1]:
+        errors[name] = gettext("{value} is out of range: give a day from {first} to {last}.").format(
+            value=value[:40], first=DAYS[0].isoformat(), last=DAYS[1].isoformat()
+        )
+        return None
+    return day
 
 
 def filters_parse(

@@ -134,3 +134,17 @@ def test_the_page_draws_revenue_against_cost(history: History, client: Client) -
         {"label": "Cost", "data": [None, 600.0, 1000.0]},
     ]
     assert '<option value="last" selected>Last touch</option>' in page.content.decode()
+
+
+@pytest.mark.parametrize(("name", "value"), [("end", "9999-12-31"), ("start", "0001-01-01"), ("end", "0900-01-01")])
+def test_a_day_out_of_range_is_named_on_every_report(history: History, client: Client, name: str, value: str) -> None:
+    # The day after 9999-12-31 is no date, and midnight of 0001-01-01 is no time east of UTC.
+    client.force_login(reader())
+    for slug in ("campaigns", "conversion-by-group", "speed-to-lead"):
+        page = client.get(reverse(f"reports:{slug}"), {name: value})
+        assert page.status_code == 400, slug
+        shown = unescape(page.content.decode())
+        assert f"<strong>{name}</strong>: {value} is out of range: give a day from 1900-01-01 to 2999-12-31." in shown
+    exported = client.get(reverse("reports:campaigns-csv"), {name: value})
+    assert exported.status_code == 400
+    assert exported.content.decode().startswith(f"{name}: {value} is out of range")
