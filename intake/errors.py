@@ -17,12 +17,18 @@ the README).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from scoring import setaside
+
+logger = logging.getLogger(__name__)
 
 # Leadflow's own codes, beside DRF's.
 UNKNOWN_FIELD = "unknown_field"
@@ -31,6 +37,7 @@ INVALID = "invalid"
 TOO_LARGE = "too_large"
 TOO_DEEP = "too_deep"
 CONFLICT = "conflict"
+BUSY = "busy"
 
 CODES_KEY = "error_codes"
 
@@ -69,3 +76,36 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is not None and isinstance(response.data, dict):
         response.data = with_codes(response.data)
     return response
+
+
+# The doors programs call (the API, the Segment and RudderStack doors, the tracking
+# beacons): a refusal there is JSON in the API's shape; elsewhere (pages) text.
+_PROGRAM_DOORS = ("/api/", "/v1/", "/beacon/", "/sourceConfig/", "/t/")
+
+
+class DatabaseBusy:
+    """Middleware: a request the database could not serve for a reason of the moment (a
+    lock waited for too long, SQLite's "database is locked", a deadlock or serialization
+    failure it lost, the connection gone: :func:`scoring.setaside.is_transient`) is
+    answered 503 with ``Retry-After`` rather than 500. The statement that failed went
+    back with its transaction, so what the request sent in it was not kept: sending it
+    again is the cure (the event doors ignore the events already stored by their ids)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not setaside.is_transient(exception):
+            return None
+        logger.warning("%s %s: the database was busy (%s); answered 503", request.method, request.path, exception)
+        reason = "The database is busy: what this request sent was not kept. Send it again in a moment."
+        response: HttpResponse
+        if request.path.startswith(_PROGRAM_DOORS):
+            response = JsonResponse({"detail": reason, "code": BUSY}, status=503)
+        else:
+            response = HttpResponse(reason, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = "1"
+        return response

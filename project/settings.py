@@ -145,6 +145,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it turns a refused login (AXES_ above) into the page that says why.
     "axes.middleware.AxesMiddleware",
+    # A database busy for a moment (a lock, a deadlock lost) answers 503 and Retry-After, not 500.
+    "intake.errors.DatabaseBusy",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -176,6 +178,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share one SQLite file: wait for the
     # write lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # And take it when a transaction begins (BEGIN IMMEDIATE): a transaction that read
+    # first and wrote second while another process wrote was refused at once ("database
+    # is locked"), without waiting.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 # --- A read replica for the reports ------------------------------------------------
 # With LEADFLOW_REPORTS_DATABASE_URL (a replica of DATABASE_URL's database, e.g. a

@@ -1,15 +1,23 @@
 """What an attacker tried at the HTTP doors and got a 500 for, or got through: each is now
-refused with a 4xx naming the field and the reason, and nothing is written."""
+refused with a 4xx naming the field and the reason, or answered 503 when the database is
+busy, and nothing is written."""
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import OperationalError, connection
+from django.db.backends.sqlite3.base import DatabaseWrapper
 from django.test import Client
 
+from intake import ingest
 from intake.api_keys import api_key_issue
 from nurture.models import Enrollment
 from scoring.models import Interaction, Lead
@@ -128,3 +136,101 @@ def test_an_identify_keeps_numbers_as_text_and_leaves_a_null_trait_as_it_was() -
     assert response.status_code == 200, response.content
     lead = Lead.objects.get()
     assert (lead.first_name, lead.title, lead.city) == ("Ana", "42", "1010")
+
+
+def test_a_request_the_database_is_too_busy_for_is_answered_503_with_retry_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def busy(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(ingest, "events_accept", busy)
+    client = client_with("events:write")
+    event = {"id": "e-1", "type": "email_open", "lead": {"email": "ana@example.com"}}
+    response = post(client, "/api/v1/events", {"events": [event]})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json() == {
+        "detail": "The database is busy: what this request sent was not kept. Send it again in a moment.",
+        "code": "busy",
+    }
+    beacon = Client(HTTP_HOST="localhost").post(
+        "/t/p", json.dumps({"visitor_id": "v1", "url": "https://toys.example/"}), content_type="text/plain"
+    )
+    assert (beacon.status_code, beacon.json()["code"]) == (503, "busy")
+
+
+def test_an_error_that_is_not_the_databases_moment_stays_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(ingest, "events_accept", broken)
+    event = {"id": "e-1", "type": "email_open", "lead": {"email": "ana@example.com"}}
+    with pytest.raises(ZeroDivisionError):
+        post(client_with("events:write"), "/api/v1/events", {"events": [event]})
+
+
+@contextmanager
+def transaction_on(database: DatabaseWrapper) -> Iterator[None]:
+    """A transaction as ``transaction.atomic`` begins it (by the settings' OPTIONS), on a
+    connection of its own outside Django's registry."""
+    database.ensure_connection()
+    database.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+    try:
+        yield
+        database.commit()
+    except BaseException:
+        database.rollback()
+        raise
+    finally:
+        database.set_autocommit(True)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's locking")
+def test_on_sqlite_a_transaction_that_reads_then_writes_waits_for_another_writer(tmp_path: Path) -> None:
+    """The embedded default: the web server, the worker and beat share one file. A transaction
+    that read and then wrote while another process was writing was refused at once
+    ("database is locked", a 500), whatever the timeout; it now waits its turn."""
+    shared = {**connection.settings_dict, "NAME": str(tmp_path / "shared.sqlite3")}
+    writing, done = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def process(name: str, work: Callable[[DatabaseWrapper], None]) -> None:
+        database = DatabaseWrapper(dict(shared), alias=name)  # a connection of this thread's own
+        try:
+            work(database)
+        except OperationalError as exc:
+            errors.append(f"{name}: {exc}")
+        finally:
+            done.set()
+            database.close()
+
+    def worker(database: DatabaseWrapper) -> None:
+        with transaction_on(database), database.cursor() as cursor:
+            cursor.execute("INSERT INTO t VALUES (1)")
+            writing.set()
+            done.wait(2)  # the write lock held a moment
+
+    def web(database: DatabaseWrapper) -> None:
+        writing.wait(5)
+        with transaction_on(database), database.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM t")
+            cursor.execute("INSERT INTO t VALUES (2)")
+
+    setup = DatabaseWrapper(dict(shared), alias="setup")
+    with setup.cursor() as cursor:
+        cursor.execute("CREATE TABLE t (n integer)")
+    threads = [threading.Thread(target=process, args=(name, work)) for name, work in (("worker", worker), ("web", web))]
+    for thread in threads:
+        thread.start()
+    writing.wait(5)
+    threading.Timer(0.3, done.set).start()
+    for thread in threads:
+        thread.join(30)
+    try:
+        assert errors == []
+        with setup.cursor() as cursor:
+            cursor.execute("SELECT n FROM t ORDER BY n")
+            assert cursor.fetchall() == [(1,), (2,)]
+    finally:
+        setup.close()
