@@ -18,15 +18,15 @@ the README).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
-
-from scoring import setaside
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +83,29 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 _PROGRAM_DOORS = ("/api/", "/v1/", "/beacon/", "/sourceConfig/", "/t/")
 
 
+def database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not serve a request just then: the
+    connection went away (``InterfaceError``), or PostgreSQL's operational errors (a
+    deadlock or serialization failure lost, a lock or statement timeout, the server
+    shutting down or out of connections: Django's ``OperationalError``; a missing table
+    or column is a ``ProgrammingError`` there), or SQLite's locked or busy database (its
+    other operational errors, "no such table" among them, are bugs, not moments)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.OperationalError):
+        return any(word in str(cause) for word in ("locked", "busy"))
+    return True
+
+
 class DatabaseBusy:
-    """Middleware: a request the database could not serve for a reason of the moment (a
-    lock waited for too long, SQLite's "database is locked", a deadlock or serialization
-    failure it lost, the connection gone: :func:`scoring.setaside.is_transient`) is
-    answered 503 with ``Retry-After`` rather than 500. The statement that failed went
-    back with its transaction, so what the request sent in it was not kept: sending it
-    again is the cure (the event doors ignore the events already stored by their ids)."""
+    """Middleware: a request the database could not serve for a reason of the moment
+    (:func:`database_busy`) is answered 503 with ``Retry-After`` rather than 500. The
+    statement that failed went back with its transaction, so what the request sent in
+    it was not kept: sending it again is the cure (the event doors ignore the events
+    already stored by their ids)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -98,7 +114,7 @@ class DatabaseBusy:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not setaside.is_transient(exception):
+        if not database_busy(exception):
             return None
         logger.warning("%s %s: the database was busy (%s); answered 503", request.method, request.path, exception)
         reason = "The database is busy: what this request sent was not kept. Send it again in a moment."

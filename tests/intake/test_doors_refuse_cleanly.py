@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,7 +143,7 @@ def test_a_request_the_database_is_too_busy_for_is_answered_503_with_retry_after
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def busy(*args: Any, **kwargs: Any) -> None:
-        raise OperationalError("database is locked")
+        raise OperationalError("database is locked") from sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr(ingest, "events_accept", busy)
     client = client_with("events:write")
@@ -160,13 +161,26 @@ def test_a_request_the_database_is_too_busy_for_is_answered_503_with_retry_after
     assert (beacon.status_code, beacon.json()["code"]) == (503, "busy")
 
 
-def test_an_error_that_is_not_the_databases_moment_stays_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        ZeroDivisionError(),
+        # SQLite's operational errors other than a locked database are bugs: a 500 shows them.
+        OperationalError("no such table: scoring_lead"),
+    ],
+)
+def test_an_error_that_is_not_the_databases_moment_stays_a_server_error(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    if isinstance(error, OperationalError):
+        error.__cause__ = sqlite3.OperationalError(str(error))
+
     def broken(*args: Any, **kwargs: Any) -> None:
-        raise ZeroDivisionError
+        raise error
 
     monkeypatch.setattr(ingest, "events_accept", broken)
     event = {"id": "e-1", "type": "email_open", "lead": {"email": "ana@example.com"}}
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(type(error)):
         post(client_with("events:write"), "/api/v1/events", {"events": [event]})
 
 
