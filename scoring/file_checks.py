@@ -23,10 +23,34 @@ def place(where: str, key: object) -> str:
     return f"{where}.{key}" if where else str(key)
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML forbids it; the
+    plain loader keeps the last value, so a typo'd second ``points:`` won silently). A
+    merge (``<<: *anchor``) may still be overridden by the mapping's own keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                line = first.get(key)
+            except TypeError:  # an unhashable key: the loader refuses it as before
+                continue
+            if line is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice, first on line {line + 1}", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def yaml_load(text: str) -> object:
-    """The file's data, or ValueError saying where the YAML is broken."""
+    """The file's data, or ValueError saying where the YAML is broken (a key given twice
+    in one mapping included)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506  (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

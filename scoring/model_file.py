@@ -89,6 +89,13 @@ SCORECARD_KEY_MAX_LENGTH = 60  # the scorecard's key column
 DEFAULT_SCORECARD = "default"
 _GROUP_KEYS = {"key", "name", "min_score", "leave_below", "description"}
 _DECAY_KEYS = {"policy", "points_per_day", "after_days", "half_life_days", "window_days", "floor"}
+# The settings each policy reads (and the export writes): another is refused, not ignored.
+_DECAY_SETTINGS = {
+    decay_math.Kind.NONE: set(),
+    decay_math.Kind.LINEAR: {"points_per_day", "after_days", "floor"},
+    decay_math.Kind.HALF_LIFE: {"half_life_days", "after_days", "floor"},
+    decay_math.Kind.WINDOW: {"window_days", "floor"},
+}
 _RULE_KEYS = {
     "key",
     "name",
@@ -445,6 +452,10 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
     except ValueError:
         errors.append(f"{where}.policy: {kind_text!r} is not one of {', '.join(k.value for k in decay_math.Kind)}")
         return decay_math.Policy()
+    used = _DECAY_SETTINGS[kind]
+    for key in sorted(set(section) & _DECAY_KEYS - used - {"policy"}):
+        uses = ", ".join(sorted(used)) or "none"
+        errors.append(f"{where}.{key}: not used by the {kind.value} policy (its settings: {uses})")
     numbers = {
         name: checks.whole_number(section, name, where, errors)
         for name in ("points_per_day", "after_days", "window_days")

@@ -200,3 +200,50 @@ def test_the_name_and_description_must_be_text_and_the_name_fit_its_column() -> 
     assert raised.value.errors == ["name: at most 200 characters, not 201", "description: must be text, not list"]
     spec = model_file.load_text("leadflow_model: 1\nrules: []\n")
     assert (spec.name, spec.description) == (None, None)  # not given: see scoring_model_import
+
+
+def test_a_key_given_twice_is_refused_with_its_line_and_nothing_is_imported(db: None) -> None:
+    # The plain YAML loader kept the last value: a typo'd second points: won silently.
+    text = (
+        "leadflow_model: 1\nrules:\n  - key: director\n    name: Director\n    dimension: fit\n"
+        "    points: 15\n    points: 150\n    conditions: [{field: title, operator: contains, value: director}]\n"
+    )
+    with pytest.raises(model_file.ModelFileError) as raised:
+        model_file.load_text(text)
+    assert raised.value.errors == [
+        "line 7, column 5: not valid YAML (the key 'points' is given twice, first on line 6)"
+    ]
+    with pytest.raises(model_file.ModelFileError):
+        model_file.load_text("leadflow_model: 1\nname: A\nname: B\nrules: []\n")
+    # A merge may still be overridden by the mapping's own keys, as YAML means it.
+    merged = model_file.load_text(
+        "leadflow_model: 1\nrules:\n"
+        "  - &director {key: director, name: Director, dimension: fit, points: 15,\n"
+        "      conditions: [{field: title, operator: contains, value: director}]}\n"
+        "  - <<: *director\n    key: cfo\n    points: 20\n"
+    )
+    assert [(rule.key, rule.name, rule.points) for rule in merged.rules] == [
+        ("director", "Director", 15),
+        ("cfo", "Director", 20),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("decay", "refused"),
+    [
+        ("{policy: linear, points_per_day: 2, after_days: 10, half_life_days: 3, window_days: 45}",
+         ["decay.half_life_days: not used by the linear policy (its settings: after_days, floor, points_per_day)",
+          "decay.window_days: not used by the linear policy (its settings: after_days, floor, points_per_day)"]),
+        ("{policy: window, window_days: 30, after_days: 3}",
+         ["decay.after_days: not used by the window policy (its settings: floor, window_days)"]),
+        ("{policy: none, floor: 5}", ["decay.floor: not used by the none policy (its settings: none)"]),
+    ],
+)  # fmt: skip
+def test_a_decay_setting_its_policy_does_not_use_is_refused_rather_than_dropped(decay: str, refused: list[str]) -> None:
+    with pytest.raises(model_file.ModelFileError) as raised:
+        model_file.load_text(f"leadflow_model: 1\nrules: []\ndecay: {decay}\n")
+    assert raised.value.errors == refused
+    spec = model_file.load_text(
+        "leadflow_model: 1\nrules: []\ndecay: {policy: half_life, half_life_days: 7, floor: 2}\n"
+    )
+    assert (spec.decay.kind, spec.decay.half_life_days, spec.decay.floor) == (Kind.HALF_LIFE, 7.0, 2)
