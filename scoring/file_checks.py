@@ -150,7 +150,9 @@ def key(
     value = text(item, "key", where, errors, required=True)
     if value and not is_key(value, max_length=max_length):
         longest = f" (at most {max_length})" if max_length is not None else ""
-        errors.append(f"{place(where, 'key')}: '{value}' may hold only letters, digits, - and _{longest}")
+        errors.append(
+            f"{place(where, 'key')}: '{value}' may hold only ASCII letters (a-z, A-Z), digits, - and _{longest}"
+        )
     if value in seen:
         errors.append(f"{place(where, 'key')}: '{value}' is also the key of {seen[value]}")
     elif value:

@@ -91,7 +91,7 @@ sequences:
     message = str(raised.value)
     assert "nothing was imported" in message
     for expected in (
-        "sequences[0].key: 'bad key' may hold only letters, digits, - and _ (at most 80)",
+        "sequences[0].key: 'bad key' may hold only ASCII letters (a-z, A-Z), digits, - and _ (at most 80)",
         "sequences[0].reenroll: 'sometimes' is not one of never, after_ended, always",
         "sequences[0].colour: unknown key",
         "sequences[0].send_window.hours: end hour must differ from the start hour",

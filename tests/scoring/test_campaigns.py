@@ -107,7 +107,7 @@ def test_every_problem_is_named_by_section_and_field() -> None:
     with pytest.raises(model_file.ModelFileError) as raised:
         model_file.load_text(BROKEN)
     assert raised.value.errors == [
-        "campaigns[0].key: 'spring sale' may hold only letters, digits, - and _ (at most 80)",
+        "campaigns[0].key: 'spring sale' may hold only ASCII letters (a-z, A-Z), digits, - and _ (at most 80)",
         "campaigns[0].cost: must be 0 or more",
         "campaigns[1].colour: unknown key (allowed: channel, cost, end_date, key, name, start_date)",
         "campaigns[1].name: required",

@@ -55,7 +55,10 @@ def test_a_key_used_twice_is_named_with_the_place_of_the_first(section: str) -> 
 def test_a_key_is_letters_digits_dashes_and_underscores_in_every_file(section: str, key: str) -> None:
     errors_of, items = FILES[section]
     errors = errors_of([{**items[0], "key": key}])
-    assert any(e.startswith(f"{section}[0].key: '{key}' may hold only letters, digits, - and _") for e in errors)
+    assert any(
+        e.startswith(f"{section}[0].key: '{key}' may hold only ASCII letters (a-z, A-Z), digits, - and _")
+        for e in errors
+    )
 
 
 @pytest.mark.parametrize("section", FILES)
