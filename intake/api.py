@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
@@ -448,3 +449,9 @@ class LeadView(ScopedAPIView):
         except Lead.DoesNotExist:
             raise exceptions.NotFound(f"There is no lead {lead_id}.") from None
         return Response({"erased": report.as_dict()})
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """A path under ``/api/v1/`` that names nothing (``/api/v1/leads/-1``): 404 in the
+    API's shape, not the site's HTML page."""
+    return JsonResponse({"detail": "No such endpoint or object.", "code": "not_found"}, status=404)

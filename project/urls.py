@@ -1,20 +1,25 @@
 from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import include, path
+from django.urls import include, path, re_path, reverse
+from django.utils.translation import gettext_lazy as _
 
 from intake import enrollments, sdk_settings, segment
+from intake.api import api_not_found
 from people import languages
 
 admin.site.site_header = "Leadflow"
 admin.site.site_title = "Leadflow"
-admin.site.index_title = "Scoring, nurture and routing"
+admin.site.index_title = _("Scoring, nurture and routing")
 
 
 def home(request: HttpRequest) -> HttpResponse:
     """The first page after signing in: those who read the reports (Marketing, sales
-    managers) to the overview, sales reps to their queue, everyone else (not signed in
-    included) to the admin."""
+    managers) to the overview, sales reps to their queue, everyone else to the admin.
+    Not signed in: to the sign-in page, and back here after it."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url=reverse("admin:login"))
     if request.user.has_perm("reports.view_reports"):
         return redirect("reports:overview")
     if request.user.has_perm("routing.work_queue") and not request.user.is_staff:
@@ -37,4 +42,6 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("language", languages.language_set, name="language"),
+    # Last: any other path under the API is answered as the API answers (JSON, a code).
+    re_path(r"^api/v1/", api_not_found),
 ]

@@ -248,3 +248,10 @@ def test_on_sqlite_a_transaction_that_reads_then_writes_waits_for_another_writer
             assert cursor.fetchall() == [(1,), (2,)]
     finally:
         setup.close()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/leads/-1", "/api/v1/leads/1%20OR%201=1"])
+def test_a_path_under_the_api_that_names_nothing_is_a_404_in_the_apis_shape(path: str) -> None:
+    response = client_with("leads:read").get(path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such endpoint or object.", "code": "not_found"}

@@ -189,9 +189,10 @@ def test_a_lead_s_admin_page_and_the_admin_s_home_speak_spanish(admin_user: User
     assert "Ajustar la puntuación de" in adjust
     assert "Puntos que sumar; negativos para restar." in adjust
     home = _page(client, reverse("admin:index"))
-    for spanish in ["Enrutamiento y ventas", "Entrada de datos", "Informes"]:
+    for spanish in ["Enrutamiento y ventas", "Entrada de datos", "Informes", "Puntuación, nurturing y enrutamiento"]:
         assert spanish in home, spanish
     assert "Routing and sales" not in home
+    assert "Scoring, nurture and routing" not in home
 
 
 @pytest.mark.django_db

@@ -142,7 +142,7 @@ def test_a_rep_sees_and_acts_only_on_their_own_team() -> None:
 
 def test_the_front_page_sends_reps_to_the_queue_marketers_to_the_overview_and_others_to_the_admin() -> None:
     client = Client()
-    assert client.get("/")["Location"] == reverse("admin:index")
+    assert client.get("/")["Location"] == f"{reverse('admin:login')}?next=/"
     client.force_login(RepFactory.create().user)
     assert client.get("/")["Location"] == reverse("sales:queue")
     client.force_login(marketer())
@@ -218,3 +218,12 @@ def test_sales_users_cannot_see_or_retry_set_aside_rows_nor_touch_the_suppressio
     row.refresh_from_db()
     assert row.resolved_at is None
     assert list(SuppressedAddress.objects.values_list("pk", flat=True)) == [entry.pk]
+
+
+def test_a_marketer_signing_in_from_the_front_page_lands_on_the_overview() -> None:
+    # The front page sent everyone not signed in to the admin, and back there after signing in.
+    marketer(username="mia")
+    client = Client()
+    sign_in = client.get("/")["Location"]
+    landed = client.post(sign_in, {"username": "mia", "password": PASSWORD}, follow=True)
+    assert landed.redirect_chain[-1][0] == reverse("reports:overview")
