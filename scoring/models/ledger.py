@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from scoring import rules as pure
@@ -52,7 +53,10 @@ class LedgerFields(models.Model):
     occurred_at = models.DateTimeField(
         verbose_name=_("occurred at"), help_text=_("When what caused the change happened.")
     )
-    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    # When the row was written: now, unless the writer says (a batch writes its rows at its
+    # own time, as decay's night or a demo history's day; auto_now_add overrode that on the
+    # ORM's path, SQLite's, while PostgreSQL's statements kept it).
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now, editable=False)
     note = models.CharField(verbose_name=_("note"), max_length=300, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
