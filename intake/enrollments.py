@@ -33,11 +33,13 @@ EnrollmentOutSerializer = inline_serializer(
 
 
 def _target(data: Any) -> tuple[Lead, Sequence]:
-    if isinstance(data, dict) and (unknown := set(data) - set(EnrollmentInSerializer().fields)):
-        # Refused by name rather than ignored: a stage, owner or score sent here changes nothing.
-        raise exceptions.ValidationError(errors.unknown_fields(unknown))
     incoming = EnrollmentInSerializer(data=data)
-    incoming.is_valid(raise_exception=True)
+    valid = incoming.is_valid()
+    # Fields it does not take are refused by name rather than ignored (a stage, owner or
+    # score sent here changes nothing), with the other fields' problems, all at once.
+    unknown = errors.unknown_fields(set(data) - set(incoming.fields) if isinstance(data, dict) else ())
+    if unknown or not valid:
+        raise exceptions.ValidationError({**(incoming.errors if not valid else {}), **unknown})
     sequence = Sequence.objects.filter(key=incoming.validated_data["sequence"]).first()
     if sequence is None:
         raise exceptions.ValidationError({"sequence": ["no sequence has this key"]})

@@ -28,6 +28,8 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from intake.cors import cors
+
 logger = logging.getLogger(__name__)
 
 # Leadflow's own codes, beside DRF's.
@@ -78,34 +80,41 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-# The doors programs call (the API, the Segment and RudderStack doors, the tracking
-# beacons): a refusal there is JSON in the API's shape; elsewhere (pages) text.
-_PROGRAM_DOORS = ("/api/", "/v1/", "/beacon/", "/sourceConfig/", "/t/")
+# The doors programs call (the API, the Segment and RudderStack doors, the page-view
+# beacon): a refusal there is JSON; elsewhere (pages, a tracked click, a form) text.
+_PROGRAM_DOORS = ("/api/", "/v1/", "/beacon/", "/sourceConfig/", "/t/p")
+# The Segment-compatible doors answer in Segment's shape ({"success": false, …}).
+_SEGMENT_DOORS = ("/v1/", "/beacon/")
+# PostgreSQL's codes of a moment's trouble: a serialization failure or deadlock lost, a lock
+# not available (lock_timeout), the server shutting down, too many connections; and any
+# connection exception (class 08). A statement timeout or a full disk is not a moment.
+_BUSY_STATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
 
 
 def database_busy(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not serve a request just then: the
-    connection went away (``InterfaceError``), or PostgreSQL's operational errors (a
-    deadlock or serialization failure lost, a lock or statement timeout, the server
-    shutting down or out of connections: Django's ``OperationalError``; a missing table
-    or column is a ``ProgrammingError`` there), or SQLite's locked or busy database (its
-    other operational errors, "no such table" among them, are bugs, not moments)."""
+    connection went away (``InterfaceError``, or an operational error without a code),
+    PostgreSQL's codes of a moment's trouble (:data:`_BUSY_STATES`, class 08), or SQLite's
+    busy database (``SQLITE_BUSY``: another connection holds the write lock). Other
+    operational errors (a statement timeout, SQLite's "no such table") are not."""
     if isinstance(exc, InterfaceError):
         return True
     if not isinstance(exc, OperationalError):
         return False
     cause = exc.__cause__
-    if isinstance(cause, sqlite3.OperationalError):
-        return any(word in str(cause) for word in ("locked", "busy"))
-    return True
+    if isinstance(cause, sqlite3.Error):
+        return getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    state = getattr(cause, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _BUSY_STATES
 
 
 class DatabaseBusy:
     """Middleware: a request the database could not serve for a reason of the moment
-    (:func:`database_busy`) is answered 503 with ``Retry-After`` rather than 500. The
-    statement that failed went back with its transaction, so what the request sent in
-    it was not kept: sending it again is the cure (the event doors ignore the events
-    already stored by their ids)."""
+    (:func:`database_busy`) is answered 503 with ``Retry-After`` rather than 500, with the
+    CORS headers of the cross-site doors. The request did not complete: what it did before
+    (a new lead an events request had committed) may stay, and sending it again is safe
+    on the doors that take ids (events, outcomes with ``client_id``, Segment's
+    ``messageId``): what was stored is not stored twice."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -116,12 +125,15 @@ class DatabaseBusy:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not database_busy(exception):
             return None
-        logger.warning("%s %s: the database was busy (%s); answered 503", request.method, request.path, exception)
-        reason = "The database is busy: what this request sent was not kept. Send it again in a moment."
+        path = request.path_info
+        logger.warning("%s %s: the database was busy; answered 503", request.method, path, exc_info=exception)
+        reason = "The database was busy and the request did not complete. Send it again in a moment."
         response: HttpResponse
-        if request.path.startswith(_PROGRAM_DOORS):
+        if path.startswith(_SEGMENT_DOORS):
+            response = JsonResponse({"success": False, "detail": reason, "code": BUSY}, status=503)
+        elif path.startswith(_PROGRAM_DOORS):
             response = JsonResponse({"detail": reason, "code": BUSY}, status=503)
         else:
             response = HttpResponse(reason, status=503, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = "1"
-        return response
+        return cors(request, response) if path.startswith(_PROGRAM_DOORS) else response

@@ -241,10 +241,9 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
                         fields[part] = _text_trait(value[part], 100)
             elif name in TRAIT_FIELDS:
                 target, where = TRAIT_FIELDS[name], name
-                if target == "company_size":
-                    fields[target] = _employees(value)
-                elif value is not None:
-                    fields[target] = _text_trait(value, 100)
+                if value is None:  # a cached trait sent again empty: the field stays as it is
+                    continue
+                fields[target] = _employees(value) if target == "company_size" else _text_trait(value, 100)
             else:
                 attributes[name] = value
         except ValueError as exc:

@@ -13,13 +13,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import OperationalError, connection
 from django.db.backends.sqlite3.base import DatabaseWrapper
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 
 from intake import ingest
 from intake.api_keys import api_key_issue
+from intake.errors import DatabaseBusy
 from nurture.models import Enrollment
 from scoring.models import Interaction, Lead
 from tests.factories import LeadFactory
@@ -129,58 +132,114 @@ def test_an_identify_whose_text_trait_is_not_text_is_refused_by_its_place(traits
 
 
 def test_an_identify_keeps_numbers_as_text_and_leaves_a_null_trait_as_it_was() -> None:
-    LeadFactory.create(email="ana@example.com", first_name="Ana", title="Buyer")
-    traits = {"title": 42, "firstName": None, "company": {"name": None}, "address": {"city": 1010}}
+    LeadFactory.create(email="ana@example.com", first_name="Ana", title="Buyer", company="Toys", company_size=12)
+    traits = {"title": 42, "firstName": None, "company": {"name": None}, "address": {"city": 1010}, "employees": None}
     response = post(
         segment_client(), "/v1/identify", {"messageId": "i-2", "userId": "ana@example.com", "traits": traits}
     )
     assert response.status_code == 200, response.content
     lead = Lead.objects.get()
-    assert (lead.first_name, lead.title, lead.city) == ("Ana", "42", "1010")
+    kept = (lead.first_name, lead.title, lead.city, lead.company, lead.company_size)
+    assert kept == ("Ana", "42", "1010", "Toys", 12)
 
 
+def operational_error(cause: Exception) -> OperationalError:
+    """Django's error as its database wrapper raises it: the driver's error its cause."""
+    error = OperationalError(str(cause))
+    error.__cause__ = cause
+    return error
+
+
+def sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code  # as the driver sets it
+    return error
+
+
+BUSY = [
+    sqlite_error("database is locked", sqlite3.SQLITE_BUSY),
+    psycopg.errors.DeadlockDetected("deadlock detected"),
+    psycopg.errors.SerializationFailure("could not serialize access"),
+    psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"),
+    psycopg.OperationalError("connection failed: server closed the connection unexpectedly"),
+]
+NOT_BUSY = [
+    # A bug or a lasting condition: a 500 shows it (and its traceback in the log).
+    sqlite_error("no such table: scoring_lead", sqlite3.SQLITE_ERROR),
+    sqlite_error("database table is locked", sqlite3.SQLITE_LOCKED),
+    psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+    psycopg.errors.DiskFull("could not extend file"),
+]
+
+
+@pytest.fixture
+def busy_intake(monkeypatch: pytest.MonkeyPatch) -> list[Exception]:
+    """The intake's storing raises what the list holds (the first item)."""
+    raised: list[Exception] = []
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise raised[0]
+
+    monkeypatch.setattr(ingest, "events_accept", fail)
+    return raised
+
+
+@pytest.mark.parametrize("cause", BUSY, ids=lambda e: type(e).__name__)
 def test_a_request_the_database_is_too_busy_for_is_answered_503_with_retry_after(
-    monkeypatch: pytest.MonkeyPatch,
+    busy_intake: list[Exception], cause: Exception
 ) -> None:
-    def busy(*args: Any, **kwargs: Any) -> None:
-        raise OperationalError("database is locked") from sqlite3.OperationalError("database is locked")
-
-    monkeypatch.setattr(ingest, "events_accept", busy)
-    client = client_with("events:write")
+    busy_intake.append(operational_error(cause))
     event = {"id": "e-1", "type": "email_open", "lead": {"email": "ana@example.com"}}
-    response = post(client, "/api/v1/events", {"events": [event]})
+    response = post(client_with("events:write"), "/api/v1/events", {"events": [event]})
     assert response.status_code == 503
     assert response["Retry-After"] == "1"
     assert response.json() == {
-        "detail": "The database is busy: what this request sent was not kept. Send it again in a moment.",
+        "detail": "The database was busy and the request did not complete. Send it again in a moment.",
         "code": "busy",
     }
-    beacon = Client(HTTP_HOST="localhost").post(
+
+
+def test_the_busy_answer_of_the_cross_site_doors_keeps_their_shape_and_cors_headers(
+    busy_intake: list[Exception], settings: Any
+) -> None:
+    settings.LEADFLOW_TRACKING_ORIGINS = ["https://toys.example"]
+    busy_intake.append(operational_error(sqlite_error("database is locked", sqlite3.SQLITE_BUSY)))
+    site = Client(HTTP_HOST="localhost", headers={"Origin": "https://toys.example"})
+    beacon = site.post(
         "/t/p", json.dumps({"visitor_id": "v1", "url": "https://toys.example/"}), content_type="text/plain"
     )
     assert (beacon.status_code, beacon.json()["code"]) == (503, "busy")
+    assert beacon["Access-Control-Allow-Origin"] == "https://toys.example"
+    key = api_key_issue(name="Segment").key
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    track = {"messageId": "m-1", "userId": "ana@example.com", "event": "Email Opened"}
+    segment = site.post(
+        "/v1/track", json.dumps(track), content_type="application/json", HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    assert segment.status_code == 503
+    assert (segment.json()["success"], segment.json()["code"]) == (False, "busy")
+    assert segment["Access-Control-Allow-Origin"] == "https://toys.example"
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        ZeroDivisionError(),
-        # SQLite's operational errors other than a locked database are bugs: a 500 shows them.
-        OperationalError("no such table: scoring_lead"),
-    ],
-)
+def test_a_page_a_person_sees_answers_busy_in_text() -> None:
+    # A tracked click, a form, an admin page: a person reads it, not a program.
+    busy = operational_error(sqlite_error("database is locked", sqlite3.SQLITE_BUSY))
+    middleware = DatabaseBusy(lambda request: HttpResponse())
+    for path in ("/t/c/a-token", "/admin/scoring/lead/", "/sales/"):
+        response = middleware.process_exception(RequestFactory().get(path), busy)
+        assert response is not None
+        assert (response.status_code, response["Content-Type"]) == (503, "text/plain; charset=utf-8"), path
+        assert response.content.decode().startswith("The database was busy")
+
+
+@pytest.mark.parametrize("error", [ZeroDivisionError(), *NOT_BUSY], ids=lambda e: type(e).__name__ + str(e)[:12])
 def test_an_error_that_is_not_the_databases_moment_stays_a_server_error(
-    monkeypatch: pytest.MonkeyPatch, error: Exception
+    busy_intake: list[Exception], error: Exception
 ) -> None:
-    if isinstance(error, OperationalError):
-        error.__cause__ = sqlite3.OperationalError(str(error))
-
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise error
-
-    monkeypatch.setattr(ingest, "events_accept", broken)
+    raised = error if isinstance(error, ZeroDivisionError) else operational_error(error)
+    busy_intake.append(raised)
     event = {"id": "e-1", "type": "email_open", "lead": {"email": "ana@example.com"}}
-    with pytest.raises(type(error)):
+    with pytest.raises(type(raised)):
         post(client_with("events:write"), "/api/v1/events", {"events": [event]})
 
 
@@ -255,3 +314,11 @@ def test_a_path_under_the_api_that_names_nothing_is_a_404_in_the_apis_shape(path
     response = client_with("leads:read").get(path)
     assert response.status_code == 404
     assert response.json() == {"detail": "No such endpoint or object.", "code": "not_found"}
+
+
+def test_an_enrollment_names_its_unknown_fields_with_its_other_problems_at_once() -> None:
+    response = post(client_with("enrollments:write"), "/api/v1/enrollments", {"sequence": "", "extra": 1})
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"sequence", "email", "extra", "error_codes"}
+    assert body["error_codes"]["extra"] == ["unknown_field"]
