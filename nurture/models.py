@@ -41,12 +41,14 @@ class Sequence(models.Model):
         default=True,
         help_text=_("Inactive: nothing is sent and nobody is enrolled; enrollments wait."),
     )
-    # Exit goals (checked before every step; unsubscribing always exits).
+    # Exit goals (checked before every step; unsubscribing always exits). A group a goal
+    # names is not deleted (a model file leaving it out is refused, naming the sequence):
+    # the goal went silently, and a sequence meant to end there ran on.
     exit_on_group_reached = models.ForeignKey(
         ScoreGroup,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("exit when reaching group"),
         help_text=_("The lead exits on reaching this group or a higher one."),
@@ -55,7 +57,7 @@ class Sequence(models.Model):
         ScoreGroup,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("exit when not in group"),
         help_text=_("The lead exits when it is not (or no longer) in this group."),

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, ProtectedError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from scoring import bulk, event_types, model_file, selectors
 from scoring import decay as decay_math
@@ -228,15 +228,23 @@ def groups_write(
     try:
         manager.filter(pk__in=deleted).delete()
     except ProtectedError as exc:
-        # Other apps' rows (a routing rule watching the group…) keep it: say which, by place.
-        missing = ", ".join(sorted(key for key in existing if key not in wanted))
-        raise model_file.ModelFileError(
-            [
-                f"{section}: {missing} not in the file, but {obj._meta.verbose_name} '{obj}' uses it: "
+        # Other apps' rows (a routing rule watching the group, a sequence exiting on it…)
+        # keep it: say which row keeps which of the groups left out.
+        keys = {g.pk: key for key, g in existing.items() if key not in wanted}
+        errors = []
+        for obj in exc.protected_objects:
+            used = sorted(
+                keys[value]
+                for f in obj._meta.concrete_fields
+                if f.is_relation and f.related_model is model and (value := getattr(obj, f.attname)) in keys
+            )
+            with translation.override("en"):  # a model file's errors are English
+                kind = str(obj._meta.verbose_name)
+            errors.append(
+                f"{section}: {', '.join(used or sorted(keys.values()))} not in the file, but {kind} '{obj}' uses it: "
                 "keep the group or change that first"
-                for obj in exc.protected_objects
-            ]
-        ) from None
+            )
+        raise model_file.ModelFileError(sorted(errors)) from None
     # Thresholds are unique: park the kept ones out of the way before moving them.
     scope.filter(key__in=wanted).update(min_score=-F("id") - 10**9, leave_below=None)
     created = updated = 0

@@ -291,7 +291,8 @@ def test_a_group_routing_still_watches_is_not_deleted(tmp_path: Path) -> None:
     with pytest.raises(CommandError) as raised:
         call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
     assert (
-        "score_groups: frequent, preferential not in the file, but routing rule "
+        # Each row names the groups it uses, not every group left out.
+        "score_groups: frequent not in the file, but routing rule "
         "'Entering Frequent moves to the frequent sequence' uses it" in str(raised.value)
     )
     assert ScoreGroup.objects.count() == 3
