@@ -27,9 +27,15 @@ def web_url(url: object) -> str:
     refusal = f"only http(s) URLs of at most {MAX_URL} characters can be tracked, not {url[:80]!r}"
     try:
         parts = urlsplit(url)
-    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 address)
+        parts.port  # noqa: B018  (read to check it: "http://example.com:abc/" raises)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 address), a port not a number
         raise ValueError(refusal) from None
-    if parts.scheme not in {"http", "https"} or not parts.netloc or len(url) > MAX_URL:
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or any(c.isspace() for c in parts.netloc)
+        or len(url) > MAX_URL
+    ):
         raise ValueError(refusal)
     return url
 

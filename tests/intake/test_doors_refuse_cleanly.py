@@ -40,7 +40,10 @@ def post(client: Client, url: str, body: object, method: str = "post") -> Any:
     return getattr(client, method)(url, json.dumps(body), content_type="application/json")
 
 
-@pytest.mark.parametrize("url", ["http://[abc", "https://]x", "http://[::1"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://[abc", "https://]x", "http://[::1", "http://example.com:abc/", "http://ex ample.com/", "http://:80/"],
+)
 def test_a_page_view_of_an_unreadable_address_is_refused_by_its_field(url: str) -> None:
     response = Client(HTTP_HOST="localhost").post(
         "/t/p", json.dumps({"visitor_id": "v1", "url": url}), content_type="text/plain"
