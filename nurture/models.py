@@ -41,14 +41,12 @@ class Sequence(models.Model):
         default=True,
         help_text=_("Inactive: nothing is sent and nobody is enrolled; enrollments wait."),
     )
-    # Exit goals (checked before every step; unsubscribing always exits). A group a goal
-    # names is not deleted (a model file leaving it out is refused, naming the sequence):
-    # the goal went silently, and a sequence meant to end there ran on.
+    # Exit goals (checked before every step; unsubscribing always exits).
     exit_on_group_reached = models.ForeignKey(
         ScoreGroup,
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("exit when reaching group"),
         help_text=_("The lead exits on reaching this group or a higher one."),
@@ -57,7 +55,7 @@ class Sequence(models.Model):
         ScoreGroup,
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("exit when not in group"),
         help_text=_("The lead exits when it is not (or no longer) in this group."),

@@ -11,7 +11,6 @@ from django_celery_beat.models import PeriodicTask
 
 from nurture import content, sequence_file, services
 from nurture.models import Delivery, Enrollment, Sequence, Step
-from scoring.models import ScoreGroup
 
 pytestmark = pytest.mark.django_db
 
@@ -189,27 +188,3 @@ sequences:
         sequence_file.load_data({"leadflow_nurture": 1, "sequences": [shared]}).sequences
     )
     assert again == [shared]
-
-
-def test_a_group_a_sequence_exits_on_is_not_deleted_by_a_model_file() -> None:
-    # Leaving it out deleted the group and with it, silently, the sequence's exit goal.
-    from scoring import model_file
-    from scoring import services as scoring
-    from tests.nurture.factories import SequenceFactory
-
-    groups = (
-        "score_groups:\n  - {key: nurture, name: Nurture, min_score: 40}\n  - {key: vip, name: VIP, min_score: 80}\n"
-    )
-    scoring.scoring_model_import(spec=model_file.load_text(f"leadflow_model: 1\n{groups}rules: []\n"))
-    vip = ScoreGroup.objects.get(key="vip")
-    SequenceFactory.create(name="Welcome", exit_on_group_reached=vip)
-    SequenceFactory.create(name="Nurturing", exit_on_group_left=ScoreGroup.objects.get(key="nurture"))
-    with pytest.raises(model_file.ModelFileError) as refused:
-        scoring.scoring_model_import(spec=model_file.load_text("leadflow_model: 1\nscore_groups: []\nrules: []\n"))
-    keep = "not in the file, but sequence '{}' uses it: keep the group or change that first"
-    assert refused.value.errors == [
-        f"score_groups: nurture {keep.format('Nurturing')}",
-        f"score_groups: vip {keep.format('Welcome')}",
-    ]
-    assert Sequence.objects.get(name="Welcome").exit_on_group_reached == vip
-    assert ScoreGroup.objects.count() == 2
