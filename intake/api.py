@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
@@ -451,7 +452,8 @@ class LeadView(ScopedAPIView):
         return Response({"erased": report.as_dict()})
 
 
-def api_not_found(request: HttpRequest) -> JsonResponse:
+@csrf_exempt  # a program's mistyped POST gets the API's 404, not the CSRF page
+def api_not_found(request: HttpRequest, *args: object) -> JsonResponse:
     """A path under ``/api/v1/`` that names nothing (``/api/v1/leads/-1``): 404 in the
     API's shape, not the site's HTML page."""
     return JsonResponse({"detail": "No such endpoint or object.", "code": "not_found"}, status=404)

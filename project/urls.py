@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import include, path, re_path, reverse
+from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 
 from intake import enrollments, sdk_settings, segment
@@ -19,7 +19,8 @@ def home(request: HttpRequest) -> HttpResponse:
     managers) to the overview, sales reps to their queue, everyone else to the admin.
     Not signed in: to the sign-in page, and back here after it."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), login_url=reverse("admin:login"))
+        # The site's sign-in (LOGIN_URL), not the admin's: that one takes staff only, and reps are not.
+        return redirect_to_login(request.get_full_path())
     if request.user.has_perm("reports.view_reports"):
         return redirect("reports:overview")
     if request.user.has_perm("routing.work_queue") and not request.user.is_staff:
@@ -43,5 +44,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("language", languages.language_set, name="language"),
     # Last: any other path under the API is answered as the API answers (JSON, a code).
-    re_path(r"^api/v1/", api_not_found),
+    re_path(r"^api/v1(/|$)", api_not_found),
 ]

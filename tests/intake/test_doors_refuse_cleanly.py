@@ -42,7 +42,16 @@ def post(client: Client, url: str, body: object, method: str = "post") -> Any:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://[abc", "https://]x", "http://[::1", "http://example.com:abc/", "http://ex ample.com/", "http://:80/"],
+    [
+        "http://[abc",
+        "https://]x",
+        "http://[::1",
+        "http://example.com:abc/",
+        "http://ex ample.com/",
+        "http://ex\nample.com/",
+        "http://example.com:8\t0/",
+        "http://:80/",
+    ],
 )
 def test_a_page_view_of_an_unreadable_address_is_refused_by_its_field(url: str) -> None:
     response = Client(HTTP_HOST="localhost").post(
@@ -314,9 +323,12 @@ def test_on_sqlite_a_transaction_that_reads_then_writes_waits_for_another_writer
 
 @pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/leads/-1", "/api/v1/leads/1%20OR%201=1"])
 def test_a_path_under_the_api_that_names_nothing_is_a_404_in_the_apis_shape(path: str) -> None:
-    response = client_with("leads:read").get(path)
-    assert response.status_code == 404
-    assert response.json() == {"detail": "No such endpoint or object.", "code": "not_found"}
+    client = client_with("leads:read")
+    # As a program posts: no CSRF cookie, and the checks on (the test client turns them off).
+    strict = Client(HTTP_HOST="localhost", enforce_csrf_checks=True)
+    for response in (client.get(path), strict.post(path, "{}", content_type="application/json")):
+        assert response.status_code == 404
+        assert response.json() == {"detail": "No such endpoint or object.", "code": "not_found"}
 
 
 def test_an_enrollment_names_its_unknown_fields_with_its_other_problems_at_once() -> None:

@@ -142,7 +142,7 @@ def test_a_rep_sees_and_acts_only_on_their_own_team() -> None:
 
 def test_the_front_page_sends_reps_to_the_queue_marketers_to_the_overview_and_others_to_the_admin() -> None:
     client = Client()
-    assert client.get("/")["Location"] == f"{reverse('admin:login')}?next=/"
+    assert client.get("/")["Location"] == f"{reverse('login')}?next=/"
     client.force_login(RepFactory.create().user)
     assert client.get("/")["Location"] == reverse("sales:queue")
     client.force_login(marketer())
@@ -220,10 +220,13 @@ def test_sales_users_cannot_see_or_retry_set_aside_rows_nor_touch_the_suppressio
     assert list(SuppressedAddress.objects.values_list("pk", flat=True)) == [entry.pk]
 
 
-def test_a_marketer_signing_in_from_the_front_page_lands_on_the_overview() -> None:
-    # The front page sent everyone not signed in to the admin, and back there after signing in.
+def test_signing_in_from_the_front_page_lands_each_on_their_first_page() -> None:
+    # The front page sent everyone not signed in to the admin, and back there after signing in
+    # (a rep, not staff, could not even sign in there).
     marketer(username="mia")
-    client = Client()
-    sign_in = client.get("/")["Location"]
-    landed = client.post(sign_in, {"username": "mia", "password": PASSWORD}, follow=True)
-    assert landed.redirect_chain[-1][0] == reverse("reports:overview")
+    RepFactory.create(user__username="rafa")
+    for username, first_page in (("mia", reverse("reports:overview")), ("rafa", reverse("sales:queue"))):
+        client = Client()
+        sign_in = client.get("/")["Location"]
+        landed = client.post(sign_in, {"username": username, "password": PASSWORD}, follow=True)
+        assert landed.redirect_chain[-1][0] == first_page, username
