@@ -647,7 +647,7 @@ def _decay_data(policy: decay_math.Policy) -> dict[str, Any]:
         data["half_life_days"] = policy.half_life_days
     if policy.kind is decay_math.Kind.WINDOW:
         data["window_days"] = policy.window_days
-    if policy.floor and "floor" in _DECAY_SETTINGS[policy.kind]:
+    if policy.floor:
         data["floor"] = policy.floor
     return data
 

@@ -247,10 +247,3 @@ def test_a_decay_setting_its_policy_does_not_use_is_refused_rather_than_dropped(
         "leadflow_model: 1\nrules: []\ndecay: {policy: half_life, half_life_days: 7, floor: 2}\n"
     )
     assert (spec.decay.kind, spec.decay.half_life_days, spec.decay.floor) == (Kind.HALF_LIFE, 7.0, 2)
-
-
-def test_an_exported_decay_imports_again_whatever_was_left_in_the_unused_settings() -> None:
-    # A policy switched to none in the admin keeps its old floor: the export leaves it out.
-    for policy in (Policy(kind=Kind.NONE, floor=5), Policy(kind=Kind.WINDOW, window_days=30, after_days=4, floor=1)):
-        text = model_file.dump_text(model_file.ModelSpec(decay=policy))
-        assert model_file.load_text(text).decay.kind is policy.kind
