@@ -128,12 +128,11 @@ class DatabaseBusy:
         path = request.path_info
         logger.warning("%s %s: the database was busy; answered 503", request.method, path, exc_info=exception)
         reason = "The database was busy and the request did not complete. Send it again in a moment."
-        response: HttpResponse
-        if path.startswith(_SEGMENT_DOORS):
-            response = JsonResponse({"success": False, "detail": reason, "code": BUSY}, status=503)
-        elif path.startswith(_PROGRAM_DOORS):
-            response = JsonResponse({"detail": reason, "code": BUSY}, status=503)
-        else:
-            response = HttpResponse(reason, status=503, content_type="text/plain; charset=utf-8")
+        if not path.startswith(_PROGRAM_DOORS):
+            page = HttpResponse(reason, status=503, content_type="text/plain; charset=utf-8")
+            page["Retry-After"] = "1"
+            return page
+        segment = {"success": False} if path.startswith(_SEGMENT_DOORS) else {}
+        response = JsonResponse({**segment, "detail": reason, "code": BUSY}, status=503)
         response["Retry-After"] = "1"
-        return cors(request, response) if path.startswith(_PROGRAM_DOORS) else response
+        return cors(request, response)

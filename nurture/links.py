@@ -30,12 +30,11 @@ def web_url(url: object) -> str:
         parts.port  # noqa: B018  (read to check it: "http://example.com:abc/" raises)
     except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 address), a port not a number
         raise ValueError(refusal) from None
-    # urlsplit drops tabs and line breaks before it splits: they are looked for in the text.
-    host = url.partition("//")[2].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if (
         parts.scheme not in {"http", "https"}
         or not parts.hostname
-        or any(c.isspace() for c in host)
+        or any(c.isspace() for c in parts.netloc)
+        # Anywhere in the text: urlsplit drops tabs and line breaks before it splits.
         or any(ord(c) < 32 or ord(c) == 127 for c in url)
         or len(url) > MAX_URL
     ):

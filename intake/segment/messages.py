@@ -236,8 +236,9 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
                 if company is not None:
                     fields["company"] = _text_trait(company, 200)
             elif name == "address" and isinstance(value, Mapping):
-                for where in (f"{name}.city", f"{name}.country"):
-                    if value.get(part := where.partition(".")[2]) is not None:
+                for part in ("city", "country"):
+                    where = f"{name}.{part}"
+                    if value.get(part) is not None:
                         fields[part] = _text_trait(value[part], 100)
             elif name in TRAIT_FIELDS:
                 target, where = TRAIT_FIELDS[name], name
