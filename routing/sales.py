@@ -9,7 +9,7 @@ in scoring's outbox, so routing rules (back to nurture, say) act on them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,6 +20,9 @@ from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from routing.models import Outcome, QueueItem, Rep
 from scoring import outcomes as reported_outcomes
@@ -34,8 +37,13 @@ class ActionRefused(Exception):
 
 
 class InputRefused(ActionRefused):
-    """What the rep typed cannot be kept (missing, too long, not storable text); the
-    message names each field and why. Nothing was changed."""
+    """What the rep typed cannot be kept (missing, too long, not storable text): ``problems``
+    holds each field's name (``reason``, ``amount``, ``budget``…) and why, in the rep's
+    language; the message names them all. Nothing was changed."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        super().__init__(" ".join(f"{field}: {message}" for field, message in problems.items()))
 
 
 BANT_FIELDS = ("budget", "authority", "need", "timeline")
@@ -56,23 +64,35 @@ class Bant:
         for name in BANT_FIELDS:
             value = getattr(self, name).strip()
             if not value:
-                problems[name] = "Say what you learned about the lead's " + name + "."
+                problems[name] = _(BANT_MISSING[name])
             elif len(value) > BANT_MAX_LENGTH:
-                problems[name] = f"At most {BANT_MAX_LENGTH} characters (this has {len(value)})."
+                problems[name] = _too_long(BANT_MAX_LENGTH, len(value))
             elif problem := text_problem(value):
-                problems[name] = problem[0].upper() + problem[1:]
+                problems[name] = capfirst(_(problem))
         return problems
+
+
+BANT_MISSING = {
+    "budget": gettext_noop("Say what you learned about the lead's budget."),
+    "authority": gettext_noop("Say what you learned about the lead's authority."),
+    "need": gettext_noop("Say what you learned about the lead's need."),
+    "timeline": gettext_noop("Say what you learned about the lead's timeline."),
+}
+
+
+def _too_long(maximum: int, length: int) -> str:
+    return _("At most {maximum} characters (this has {length}).").format(maximum=maximum, length=length)
 
 
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as text (PostgreSQL refuses NUL; UTF-8 has no lone
     surrogates), or None."""
     if "\x00" in value:
-        return "may not contain the NUL character."
+        return gettext_noop("may not contain the NUL character.")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "may not contain unpaired surrogate characters."
+        return gettext_noop("may not contain unpaired surrogate characters.")
     return None
 
 
@@ -157,13 +177,14 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
     item = QueueItem.objects.filter(pk=item_id).select_related("owner").first()
     if not claimed:
         if item is None or item.team_id != rep.team_id:
-            raise ActionRefused("This lead is not in your team's queue.")
+            raise ActionRefused(_("This lead is not in your team's queue."))
         if item.owner_id and item.owner_id != user.pk:
-            who = item.owner.get_username() if item.owner else "another rep"
+            who = item.owner.get_username() if item.owner else _("another rep")
             if item.status == Status.OPEN:
-                raise ActionRefused(f"Already assigned to {who}.")
-            raise ActionRefused(f"Already claimed by {who}.")
-        raise ActionRefused(f"This lead is {item.get_status_display().lower()}, not waiting.")
+                raise ActionRefused(_("Already assigned to {rep}.").format(rep=who))
+            raise ActionRefused(_("Already claimed by {rep}.").format(rep=who))
+        status = item.get_status_display().lower()
+        raise ActionRefused(_("This lead is {status}, not waiting.").format(status=status))
     assert item is not None
     scoring.leads_assignment_set(owners={item.lead_id: user.pk}, queue_teams={item.lead_id: None})
     outcomes_record(rows=[(item.pk, item.lead_id, "")], kind=Outcome.Kind.CLAIMED, user=user, now=now)
@@ -188,23 +209,22 @@ def item_act(
         raise ActionRefused(f"Unknown action '{kind}'.")
     if amount is not None:
         if kind != Outcome.Kind.WON:
-            raise InputRefused("amount: only a deal won has an amount.")
-        if problem := amount_problem(amount):
-            raise InputRefused(f"amount: {problem}")
+            raise InputRefused({"amount": _("only a deal won has an amount.")})
+        if problem := amount_problem(amount, translate=_):
+            raise InputRefused({"amount": problem})
     reason = reason.strip()
     if kind in _NEEDS_REASON and not reason:
-        raise InputRefused("reason: say why.")
+        raise InputRefused({"reason": _("say why.")})
     if len(reason) > REASON_MAX_LENGTH:
-        raise InputRefused(f"reason: at most {REASON_MAX_LENGTH} characters (this has {len(reason)}).")
+        raise InputRefused({"reason": _too_long(REASON_MAX_LENGTH, len(reason)).lower()})
     if problem := text_problem(reason):
-        raise InputRefused(f"reason: {problem}")
+        raise InputRefused({"reason": _(problem)})
     rep = rep_of(user)
     changes: dict[str, Any] = {"status": _MOVES[kind][1]}
     if kind == Outcome.Kind.QUALIFIED:
         bant = bant or Bant()
-        missing = bant.check()
-        if missing:
-            raise InputRefused(" ".join(f"{name}: {message}" for name, message in missing.items()))
+        if missing := bant.check():
+            raise InputRefused(missing)
         changes.update(budget=bant.budget, authority=bant.authority, need=bant.need, timeline=bant.timeline)
     if kind == Outcome.Kind.ACCEPTED:
         changes["claimed_at"] = Coalesce(F("claimed_at"), Value(now))
@@ -216,10 +236,11 @@ def item_act(
     item = QueueItem.objects.filter(pk=item_id).first()
     if not moved:
         if item is None or item.team_id != rep.team_id:
-            raise ActionRefused("This lead is not in your team's queue.")
+            raise ActionRefused(_("This lead is not in your team's queue."))
         if item.owner_id != user.pk:
-            raise ActionRefused("This lead is not yours: claim it first.")
-        raise ActionRefused(f"This lead is {item.get_status_display().lower()}: it cannot be {kind} now.")
+            raise ActionRefused(_("This lead is not yours: claim it first."))
+        status, to = item.get_status_display().lower(), Status(_MOVES[kind][1]).label.lower()
+        raise ActionRefused(_("This lead is {status}: it cannot be {kind} now.").format(status=status, kind=to))
     assert item is not None
     leads_queue_team_sync(lead_ids=[item.lead_id])
     outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=kind, user=user, now=now, amount=amount)
@@ -251,14 +272,16 @@ assert set(reported_outcomes.KINDS) <= set(Outcome.Kind.values)
 assert Outcome._meta.get_field("amount").max_digits == reported_outcomes.AMOUNT_MAX_DIGITS
 
 
-def amount_problem(amount: Decimal) -> str | None:
-    """What is wrong with a deal's amount (the sales page's or a CRM's), or None."""
+def amount_problem(amount: Decimal, *, translate: Callable[[str], str] = str) -> str | None:
+    """What is wrong with a deal's amount (the sales page's, in the rep's language with
+    ``translate=gettext``, or a CRM's), or None."""
     if not amount.is_finite() or amount < 0:
-        return "must be a number, zero or more."
+        return translate(gettext_noop("must be a number, zero or more."))
     if amount > reported_outcomes.AMOUNT_MAX:
-        return f"at most {reported_outcomes.AMOUNT_MAX}."
+        return translate(gettext_noop("at most {maximum}.")).format(maximum=reported_outcomes.AMOUNT_MAX)
     if amount != amount.quantize(Decimal("0.01")):
-        return f"at most {reported_outcomes.AMOUNT_DECIMAL_PLACES} decimal places."
+        places = reported_outcomes.AMOUNT_DECIMAL_PLACES
+        return translate(gettext_noop("at most {places} decimal places.")).format(places=places)
     return None
 
 

@@ -36,6 +36,15 @@ VERBS = {
     "win": Outcome.Kind.WON,
     "lose": Outcome.Kind.LOST,
 }
+# The fields of the action forms, as the rep reads them.
+FIELD_LABELS = {
+    "reason": gettext_lazy("Reason"),
+    "amount": gettext_lazy("Deal amount"),
+    "budget": gettext_lazy("Budget"),
+    "authority": gettext_lazy("Authority"),
+    "need": gettext_lazy("Need"),
+    "timeline": gettext_lazy("Timeline"),
+}
 DONE = {
     Outcome.Kind.ACCEPTED: gettext_lazy("Accepted {lead}."),
     Outcome.Kind.REJECTED: gettext_lazy("Rejected {lead}; the reason is kept."),
@@ -116,7 +125,20 @@ def queue(request: HttpRequest, rep: Rep) -> HttpResponse:
     return _queue_page(request, rep, page=_page_number(request.GET.get("page", "")), sort=request.GET.get("sort", ""))
 
 
-def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200, sort: str = "") -> HttpResponse:
+@dataclass(frozen=True)
+class Refused:
+    """A form the server refused: its item and action, what the rep typed (shown again)
+    and each field's problem (shown at the field)."""
+
+    item_id: int
+    verb: str
+    values: dict[str, str]
+    problems: dict[str, str]
+
+
+def _queue_page(
+    request: HttpRequest, rep: Rep, *, page: int, status: int = 200, sort: str = "", refused: Refused | None = None
+) -> HttpResponse:
     sort = sort if sort in selectors.SORTS else "score"
     queue_page = selectors.queue_page(rep=rep, page=page, sort=sort)
     return render(
@@ -136,6 +158,7 @@ def _queue_page(request: HttpRequest, rep: Rep, *, page: int, status: int = 200,
             "bant_max": sales.BANT_MAX_LENGTH,
             # A lead's name links to its timeline in the admin, for those who may open it there.
             "lead_admin": request.user.is_staff and request.user.has_perm("scoring.view_lead"),
+            "refused": refused,
         },
         status=status,
     )
@@ -181,9 +204,14 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
             amount=amount,
         )
     except sales.InputRefused as exc:
-        # What was typed is wrong, not the moment: the page again, with the field and the reason.
-        messages.error(request, f"{_label(item)}: {exc}")
-        return _queue_page(request, rep, page=_page_number(request.POST.get("page", "")), status=400)
+        # What was typed is wrong, not the moment: the page again, the form open with what
+        # was typed, each problem at its field (and together in the banner).
+        fields = " ".join(f"{FIELD_LABELS[field]}: {problem}" for field, problem in exc.problems.items())
+        messages.error(request, f"{_label(item)}: {fields}")
+        typed = {name: request.POST.get(name, "") for name in ("reason", "amount", *sales.BANT_FIELDS)}
+        refused = Refused(item_id=item.pk, verb=verb, values=typed, problems=exc.problems)
+        page = _page_number(request.POST.get("page", ""))
+        return _queue_page(request, rep, page=page, status=400, refused=refused)
     except sales.ActionRefused as exc:
         messages.error(request, f"{_label(item)}: {exc}")
     else:
@@ -197,7 +225,7 @@ def _amount(text: str) -> Decimal | None:
     if not text:
         return None
     if not _AMOUNT.fullmatch(text):
-        raise sales.InputRefused(_("amount: a number such as 12500 or 12500.50, or nothing."))
+        raise sales.InputRefused({"amount": _("a number such as 12500 or 12500.50, or nothing.")})
     return Decimal(text)
 
 

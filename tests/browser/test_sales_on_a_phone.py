@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.factories import LeadFactory
+from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, TeamFactory
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def test_the_header_and_the_queue_fit_a_phone(browser: Browser, live_server: obj
         last_name="Featherstonehaugh",
         company="Analytical Engines and Difference Machines",
         email="bartholomew.featherstonehaugh@analytical-engines.example",
+        score_group=ScoreGroupFactory.create(name="Preferential"),
     )
     QueueItemFactory.create(lead=lead, team=team)
 
@@ -57,6 +58,14 @@ def test_the_header_and_the_queue_fit_a_phone(browser: Browser, live_server: obj
         assert box["height"] <= 40, f"{part} takes {box['height']} px: wrapped onto several lines"
     assert header.get_by_role("button", name="Log out").is_visible()
     assert header.get_by_role("link", name="Sales queue").is_visible()
+
+    # The score group's name is inside the score's box, not running out of it.
+    score = page.locator(".score").bounding_box()
+    group = page.locator(".score-group").bounding_box()
+    assert score is not None
+    assert group is not None
+    assert score["x"] <= group["x"], (score, group)
+    assert group["x"] + group["width"] <= score["x"] + score["width"], (score, group)
 
     # No element makes the page wider than the screen (no sideways scrolling).
     widths = page.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth]")

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
@@ -117,7 +118,7 @@ def test_marking_lost_needs_a_reason_and_keeps_it() -> None:
     client = signed_in(rep)
 
     _, said = post(client, item, "lose", reason="")
-    assert said == ["Grace Hopper: reason: say why."]
+    assert said == ["Grace Hopper: Reason: say why."]
     _, said = post(client, item, "lose", reason="Chose a competitor")
     assert said == ["Marked Grace Hopper lost; the reason is kept."]
     item.refresh_from_db()
@@ -133,16 +134,16 @@ def test_errors_name_the_field_and_change_nothing() -> None:
     response, said = post(client, item, "qualify", budget="10k", authority="", need="x" * 201, timeline="soon")
     assert response.status_code == 400  # the page again, with what to fix
     assert said == [
-        "Grace Hopper: authority: Say what you learned about the lead's authority. "
-        "need: At most 200 characters (this has 201)."
+        "Grace Hopper: Authority: Say what you learned about the lead's authority. "
+        "Need: At most 200 characters (this has 201)."
     ]
     assert escape(said[0]) in response.content.decode()
     response, said = post(client, item, "reject", reason="y" * 301)
     assert response.status_code == 400
-    assert said == ["Grace Hopper: reason: at most 300 characters (this has 301)."]
+    assert said == ["Grace Hopper: Reason: at most 300 characters (this has 301)."]
     response, said = post(client, item, "disqualify", reason="   ")
     assert response.status_code == 400
-    assert said == ["Grace Hopper: reason: say why."]
+    assert said == ["Grace Hopper: Reason: say why."]
     item.refresh_from_db()
     assert item.status == Status.ACCEPTED
     assert not Outcome.objects.exists()
@@ -152,11 +153,11 @@ def test_errors_name_the_field_and_change_nothing() -> None:
 @pytest.mark.parametrize(
     ("verb", "data", "said"),
     [
-        ("reject", {"reason": "no budget\x00"}, "reason: may not contain the NUL character."),
-        ("lose", {"reason": "\x00"}, "reason: may not contain the NUL character."),
-        ("accept", {"reason": "\x00"}, "reason: may not contain the NUL character."),
-        ("qualify", {**BANT, "need": "a\x00b"}, "need: May not contain the NUL character."),
-        ("qualify", {**BANT, "budget": "\x00", "timeline": "\x00"}, "budget: May not contain the NUL character. "),
+        ("reject", {"reason": "no budget\x00"}, "Reason: may not contain the NUL character."),
+        ("lose", {"reason": "\x00"}, "Reason: may not contain the NUL character."),
+        ("accept", {"reason": "\x00"}, "Reason: may not contain the NUL character."),
+        ("qualify", {**BANT, "need": "a\x00b"}, "Need: May not contain the NUL character."),
+        ("qualify", {**BANT, "budget": "\x00", "timeline": "\x00"}, "Budget: May not contain the NUL character. "),
     ],
 )
 def test_a_nul_in_a_reason_or_bant_field_is_a_form_error_naming_the_field(
@@ -208,6 +209,13 @@ def test_refusals_tell_the_rep_why() -> None:
     assert post(client, mine, "claim")[1] == ["This lead is claimed, not waiting."]
     assert QueueItem.objects.get(pk=claimed_by_bob.pk).owner_id == bob.user_id
     assert QueueItem.objects.get(pk=mine.pk).status == Status.CLAIMED
+
+    # In the rep's language: Spanish.
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "es"
+    assert post(client, claimed_by_bob, "claim")[1] == ["Ya lo tomó bob."]
+    assert post(client, waiting, "accept")[1] == ["Grace Hopper: Este lead no es tuyo: tómalo primero."]
+    assert post(client, mine, "win")[1] == ["Grace Hopper: Este lead está tomado: ahora no puede pasar a ganado."]
+    assert post(client, mine, "lose", reason=" ")[1] == ["Grace Hopper: Motivo: di por qué."]
 
 
 @pytest.mark.django_db
@@ -284,10 +292,10 @@ def test_a_rep_marks_a_deal_won_with_its_amount_or_none(typed: str, kept: str | 
 @pytest.mark.parametrize(
     ("typed", "told"),
     [
-        ("twelve", "amount: a number such as 12500 or 12500.50, or nothing."),
-        ("-5", "amount: a number such as 12500 or 12500.50, or nothing."),
-        ("1.005", "amount: a number such as 12500 or 12500.50, or nothing."),
-        ("9" * 15, f"amount: at most {AMOUNT_MAX}."),
+        ("twelve", "Deal amount: a number such as 12500 or 12500.50, or nothing."),
+        ("-5", "Deal amount: a number such as 12500 or 12500.50, or nothing."),
+        ("1.005", "Deal amount: a number such as 12500 or 12500.50, or nothing."),
+        ("9" * 15, f"Deal amount: at most {AMOUNT_MAX}."),
     ],
 )
 def test_an_amount_that_is_not_one_is_named_and_nothing_changes(typed: str, told: str) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routing import sales
+from routing import sales, views
 from routing.models import Outcome, QueueItem, Rep
 from scoring.models import GroupTransition
 from tests.routing.factories import QueueItemFactory, RepFactory
@@ -102,7 +102,7 @@ def test_no_input_makes_a_sales_action_fail(
     if response.status_code == 400:
         [(level, message)] = said
         assert level == "error"
-        assert any(f"{field}: " in message for field in ("reason", *sales.BANT_FIELDS)), message
+        assert any(f"{label}: " in message for label in views.FIELD_LABELS.values()), message
     if response.status_code != 302 or any(level == "error" for level, _ in said):
         assert (snapshot(mine.pk), snapshot(theirs.pk)) == before  # nothing half-stored
     if response.status_code == 302:
