@@ -23,13 +23,18 @@ rules that enroll leads in them::
 Whatever the order of the keys, the model import writes the score groups first,
 then the sequences, then routing (which declares ``after=("nurture",)``), all in
 one transaction. Sequences are matched by key; the ones not in the file are left
-as they are (they have enrollments and deliveries).
+as they are (they have enrollments and deliveries). The groups the file leaves
+out are deleted last: a sequence whose exit goal still names one then refuses
+the file (:func:`sequences_groups_leaving`), so a file may rename a group and
+move the goals to the new one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
+
+from django.db.models import Q
 
 from nurture import content, sequence_file
 from nurture.models import Sequence
@@ -104,6 +109,23 @@ def sequences_model_export() -> sequence_file.FileSpec:
     return sequence_file.FileSpec(tuple(sequences))
 
 
+def sequences_groups_leaving(kind: scoring_file.GroupKind, ids: Collection[int]) -> list[scoring_file.GroupUse]:
+    """The exit goals that still name score groups the model file leaves out, once it is
+    written: deleting the group would drop the goal silently (its foreign key sets null),
+    and the sequence meant to end there would run on."""
+    if kind != "score":
+        return []
+    uses = []
+    for sequence in Sequence.objects.filter(Q(exit_on_group_reached__in=ids) | Q(exit_on_group_left__in=ids)):
+        for group_id, field in (
+            (sequence.exit_on_group_reached_id, "exit.reaches_group"),
+            (sequence.exit_on_group_left_id, "exit.leaves_group"),
+        ):
+            if group_id is not None and group_id in ids:
+                uses.append(scoring_file.GroupUse(group_id, "sequence", sequence.name, field))
+    return uses
+
+
 def sequences_loaded() -> bool:
     return Sequence.objects.exists()
 
@@ -119,5 +141,6 @@ def register() -> None:
             import_=sequences_model_import,
             export=sequences_model_export,
             loaded=sequences_loaded,
+            groups_leaving=sequences_groups_leaving,
         )
     )

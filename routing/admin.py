@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 import smtplib
 from typing import Any
@@ -10,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -166,6 +168,23 @@ class RoutingConditionInline(admin.TabularInline[RoutingCondition, RoutingRule])
     verbose_name = _("condition (the rule acts only for leads passing all of them)")
 
 
+class RoutingRuleListForm(forms.ModelForm[RoutingRule]):
+    """The list's own editing (active, position). Turning on a rule that has lost its group
+    (a model file deleted it while the rule was off) is refused on the rule's row: the
+    rule's own check would name the group, which the list does not edit."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("active") and not self.instance.active:
+            turned_on = copy.copy(self.instance)
+            turned_on.active = True
+            try:
+                turned_on.clean()
+            except ValidationError as exc:
+                self.add_error("active", exc.messages)  # keeps the rule off
+        return cleaned
+
+
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
     list_display = [
@@ -200,6 +219,9 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         return super().render_change_form(request, _with_lead_fields(context), *args, **kwargs)
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return super().get_changelist_form(request, form=RoutingRuleListForm, **kwargs)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -41,14 +41,17 @@ other problem.
 
 Rules missing from the file are deactivated (their action history stays);
 teams missing from it are kept, since reps, territories and queued leads
-belong to them.
+belong to them. The groups the file leaves out are deleted after this runs: an
+active rule still watching one refuses the file, an inactive one lets go of it
+(:func:`rules_groups_leaving`), so a file may rename a group and move or
+deactivate the rules that watched it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -604,6 +607,21 @@ def routing_model_export() -> RoutingSpec:
     return RoutingSpec(teams=teams or None, rules=tuple(rules) or None)
 
 
+def rules_groups_leaving(kind: scoring_file.GroupKind, ids: Collection[int]) -> list[scoring_file.GroupUse]:
+    """The active rules that still watch groups the model file leaves out, once it is
+    written (each refuses the file); the inactive ones watching them are emptied of the
+    group instead, since they do nothing and keep their history (they need a group again
+    to be turned on)."""
+    field = "group" if kind == "score" else "account_group"
+    watching = RoutingRule.objects.filter(**{f"{field}__in": ids})
+    uses = [
+        scoring_file.GroupUse(getattr(rule, f"{field}_id"), "routing rule", rule.name, field)
+        for rule in watching.filter(active=True)
+    ]
+    watching.filter(active=False).update(**{field: None})
+    return uses
+
+
 def routing_loaded() -> bool:
     return Team.objects.exists() or RoutingRule.objects.exists()
 
@@ -619,6 +637,7 @@ def register() -> None:
             import_=routing_model_import,
             export=routing_model_export,
             loaded=routing_loaded,
+            groups_leaving=rules_groups_leaving,
             # Actions name nurture sequences: the file's are written first, whatever its order.
             after=("nurture",),
         )

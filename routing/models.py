@@ -206,9 +206,11 @@ class RoutingRule(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         trigger = Trigger(self.trigger) if self.trigger in {t.value for t in Trigger} else None
-        if trigger in (Trigger.ENTERS_GROUP, Trigger.LEAVES_GROUP) and self.group_id is None:
+        # An inactive rule may have lost its group: a model file deleted it while the rule was off.
+        if self.active and trigger in (Trigger.ENTERS_GROUP, Trigger.LEAVES_GROUP) and self.group_id is None:
             errors["group"] = gettext("Choose the score group this trigger watches.")
-        if trigger in (Trigger.ACCOUNT_ENTERS_GROUP, Trigger.ACCOUNT_LEAVES_GROUP) and self.account_group_id is None:
+        account_triggers = (Trigger.ACCOUNT_ENTERS_GROUP, Trigger.ACCOUNT_LEAVES_GROUP)
+        if self.active and trigger in account_triggers and self.account_group_id is None:
             errors["account_group"] = gettext("Choose the account group this trigger watches.")
         if trigger in (Trigger.SCORE_RISES_TO, Trigger.SCORE_FALLS_BELOW) and self.threshold is None:
             errors["threshold"] = gettext("Give the score this trigger watches.")

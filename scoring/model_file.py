@@ -55,11 +55,11 @@ the scoring part; a file without them leaves them as they are.
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -200,6 +200,19 @@ class ModelSpec:
 # --- other apps' sections -------------------------------------------------------------
 
 
+GroupKind = Literal["score", "account"]
+
+
+@dataclass(frozen=True)
+class GroupUse:
+    """A row of another app that uses a group the file leaves out, for the refusal."""
+
+    group_id: int
+    kind: str  # what the row is, in English: "sequence", "routing rule"
+    name: str
+    field: str  # where the file would name the group: "exit.reaches_group", "group"
+
+
 @dataclass(frozen=True)
 class Section:
     """Top-level keys of the model file that another app owns.
@@ -216,6 +229,13 @@ class Section:
     section's spec from the database. ``loaded()`` says whether the database
     already holds this part (for a first-run import that leaves a loaded
     model alone).
+
+    ``groups_leaving(kind, ids)`` is asked, once the whole file is written and
+    whether or not the file holds the section's keys, about the groups the file
+    leaves out (score or account groups, by id) before they are deleted: it
+    returns every use of them the app's rows still make (each refuses the file,
+    as deleting the group would silently drop or block it) and lets go of the
+    uses that need not keep a group (an inactive routing rule's).
     """
 
     name: str
@@ -228,6 +248,7 @@ class Section:
     loaded: Callable[[], bool]
     # Sections whose rows this one refers to: they are imported first, whatever the file's order.
     after: tuple[str, ...] = ()
+    groups_leaving: Callable[[GroupKind, Collection[int]], list[GroupUse]] | None = None
 
 
 _SECTIONS: dict[str, Section] = {}

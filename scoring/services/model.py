@@ -8,11 +8,9 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
-from django.db.models import F, ProtectedError
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from scoring import bulk, event_types, model_file, selectors
 from scoring import decay as decay_math
@@ -33,6 +31,7 @@ from scoring.services.account_groups import account_groups_changed
 from scoring.services.decay import decay_policy_set
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.ledger import Crossing, transitions_record
+from scoring.services.model_groups import LeftOut, groups_left_out_delete, groups_write
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,11 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     """Make the database's model that of ``spec``, all or nothing.
 
     Groups and rules are matched by key. Groups missing from the file are
-    deleted; rules missing from it are deactivated, since the ledger keeps
-    their history. Leads' fit scores and groups are brought up to date
-    afterwards by :func:`leads_rescore_fit_all` and :func:`leads_regroup`.
+    deleted once the whole file is written (:class:`LeftOut`), so its sequences
+    and routing rules may move from a group it renames to the new one; rules
+    missing from it are deactivated, since the ledger keeps their history.
+    Leads' fit scores and groups are brought up to date afterwards by
+    :func:`leads_rescore_fit_all` and :func:`leads_regroup`.
     A file without the scoring part (``spec.scoring`` false) leaves it alone.
 
     The file's ``name`` and ``description`` are stored (:class:`ModelInfo`) when
@@ -74,9 +75,11 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     imported with a warning (a typo, or a type no sender has sent yet).
     """
     lines = event_types_declare(specs=spec.event_types) if spec.event_types is not None else []
-    summary = scoring_part_import(spec) if spec.scoring else ModelImportSummary(0, 0, 0, 0, 0, [])
+    summary, left_out = scoring_part_import(spec) if spec.scoring else (ModelImportSummary(0, 0, 0, 0, 0, []), [])
     if spec.account_groups is not None:
-        lines.append(account_groups_import(spec.account_groups))
+        line, account_left_out = account_groups_import(spec.account_groups)
+        lines.append(line)
+        left_out.append(account_left_out)
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
@@ -91,18 +94,20 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
             errors.extend(exc.errors)
     if errors:
         raise model_file.ModelFileError(errors)
+    groups_left_out_delete(left_out)
     warnings = model_rules_warnings(spec) if spec.scoring else []
     if dry_run:
         transaction.set_rollback(True)
     return dataclasses.replace(summary, sections=tuple(lines), warnings=tuple(warnings))
 
 
-def account_groups_import(specs: Sequence[model_file.GroupSpec]) -> str:
+def account_groups_import(specs: Sequence[model_file.GroupSpec]) -> tuple[str, LeftOut]:
     """Make the account groups the file's; every account is regrouped once this commits.
-    Returns the summary's line."""
-    created, updated, deleted = groups_write(AccountGroup, specs, section="account_groups")
+    Returns the summary's line and the groups left out (for :func:`groups_left_out_delete`)."""
+    created, updated, left_out = groups_write(AccountGroup, specs, section="account_groups")
     account_groups_changed()
-    return f"account groups: {created} created, {updated} updated, {deleted} deleted"
+    line = f"account groups: {created} created, {updated} updated, {len(left_out)} deleted"
+    return line, LeftOut("account", left_out)
 
 
 def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
@@ -122,28 +127,32 @@ def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
     return warnings
 
 
-def scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
+def scoring_part_import(spec: model_file.ModelSpec) -> tuple[ModelImportSummary, list[LeftOut]]:
     """Write the scoring part of ``spec`` over the live model, by key (call in a transaction).
 
     The scorecards of the file are made or updated by key; a live scorecard the file leaves
     out is retired (it keeps its history, its rules are deactivated, its groups deleted and
     its decay set to none), as a rule missing from a file is. Rule and group keys are unique
-    across the model, so a rule or group the file moves to another scorecard moves."""
+    across the model, so a rule or group the file moves to another scorecard moves.
+
+    The groups the file leaves out are returned, not yet deleted: call
+    :func:`groups_left_out_delete` once the rest of the file is written."""
     scorecards = scorecards_write(spec.scorecards)
     parts: list[tuple[Scorecard | None, model_file.ScorecardSpec | model_file.ModelSpec]] = [(None, spec)]
     parts += [(scorecards[s.key], s) for s in spec.scorecards]
     places = ["score_groups", *(f"scorecards[{n}].score_groups" for n in range(len(spec.scorecards)))]
     retired = [card for key, card in scorecards.items() if key not in {s.key for s in spec.scorecards}]
-    groups_created = groups_updated = groups_deleted = 0
+    groups_created = groups_updated = 0
+    left_out: dict[int, tuple[str, str]] = {}
     for (card, part), where in zip(parts, places, strict=True):
         made, kept, gone = groups_write(ScoreGroup, part.groups, section=where, scorecard=card)
-        groups_created, groups_updated, groups_deleted = (
-            groups_created + made,
-            groups_updated + kept,
-            groups_deleted + gone,
-        )
+        groups_created, groups_updated = groups_created + made, groups_updated + kept
+        left_out.update(gone)
     for card in retired:
-        groups_deleted += groups_write(ScoreGroup, (), section=f"scorecards ({card.key} left out)", scorecard=card)[2]
+        left_out.update(groups_write(ScoreGroup, (), section=f"scorecards ({card.key} left out)", scorecard=card)[2])
+    # A group one scorecard leaves out and another of the file holds has moved there.
+    wanted_groups = {g.key for _, part in parts for g in part.groups}
+    left_out = {pk: (where, key) for pk, (where, key) in left_out.items() if key not in wanted_groups}
 
     existing_rules = {r.key: r for r in ScoringRule.every_scorecard.select_for_update()}
     rules_created = rules_updated = 0
@@ -180,9 +189,10 @@ def scoring_part_import(spec: model_file.ModelSpec) -> ModelImportSummary:
     wanted_rules = {r.key for _, part in parts for r in part.rules}
     to_deactivate = sorted(k for k, r in existing_rules.items() if k not in wanted_rules and r.active)
     ScoringRule.every_scorecard.filter(key__in=to_deactivate).update(active=False)
-    return ModelImportSummary(
-        groups_created, groups_updated, groups_deleted, rules_created, rules_updated, to_deactivate
+    summary = ModelImportSummary(
+        groups_created, groups_updated, len(left_out), rules_created, rules_updated, to_deactivate
     )
+    return summary, [LeftOut("score", left_out)]
 
 
 def scorecards_write(specs: Sequence[model_file.ScorecardSpec]) -> dict[str, Scorecard]:
@@ -200,68 +210,6 @@ def scorecards_write(specs: Sequence[model_file.ScorecardSpec]) -> dict[str, Sco
             card.active = False
             card.save(update_fields=["active"])
     return existing
-
-
-def groups_write(
-    model: type[ScoreGroup] | type[AccountGroup],
-    specs: Sequence[model_file.GroupSpec],
-    *,
-    section: str,
-    scorecard: Scorecard | None = None,
-) -> tuple[int, int, int]:
-    """Make the groups of ``model`` (leads' score groups of ``scorecard``, the default one
-    when None, or account groups) those of ``specs``, by key: created, updated, and
-    deleted when missing from the file. Returns how many of each. A group another app's
-    row refers to (a routing rule watching it) cannot be deleted: every such problem is
-    raised as :class:`model_file.ModelFileError` naming ``section``. Call in a transaction."""
-    if model is ScoreGroup:
-        # Keys are unique across scorecards: a key is looked up among them all.
-        manager: Any = ScoreGroup.every_scorecard
-        scope = manager.filter(scorecard=scorecard)
-        extra: dict[str, Any] = {"scorecard": scorecard}
-    else:
-        manager, extra = model.objects, {}
-        scope = manager.all()
-    existing = {g.key: g for g in scope.select_for_update()}
-    wanted = {g.key for g in specs}
-    deleted = [g.pk for key, g in existing.items() if key not in wanted]
-    try:
-        manager.filter(pk__in=deleted).delete()
-    except ProtectedError as exc:
-        # Other apps' rows (a routing rule watching the group, a sequence exiting on it…)
-        # keep it: say which row keeps which of the groups left out.
-        keys = {g.pk: key for key, g in existing.items() if key not in wanted}
-        errors = []
-        for obj in exc.protected_objects:
-            used = sorted(
-                keys[value]
-                for f in obj._meta.concrete_fields
-                if f.is_relation and f.related_model is model and (value := getattr(obj, f.attname)) in keys
-            )
-            with translation.override("en"):  # a model file's errors are English
-                kind = str(obj._meta.verbose_name)
-            errors.append(
-                f"{section}: {', '.join(used or sorted(keys.values()))} not in the file, but {kind} '{obj}' uses it: "
-                "keep the group or change that first"
-            )
-        raise model_file.ModelFileError(sorted(errors)) from None
-    # Thresholds are unique: park the kept ones out of the way before moving them.
-    scope.filter(key__in=wanted).update(min_score=-F("id") - 10**9, leave_below=None)
-    created = updated = 0
-    for group in specs:
-        _, made = manager.update_or_create(
-            key=group.key,
-            defaults={
-                "name": group.name,
-                "min_score": group.min_score,
-                "leave_below": group.leave_below,
-                "description": group.description,
-                **extra,
-            },
-        )
-        created += made
-        updated += not made
-    return created, updated, len(deleted)
 
 
 def model_info_set(*, name: str, description: str) -> ModelInfo:

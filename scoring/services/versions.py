@@ -35,6 +35,7 @@ from scoring.models import (
 )
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.model import ModelImportSummary, rule_spec, scorecard_specs, scoring_part_import
+from scoring.services.model_groups import groups_left_out_delete
 from scoring.services.rescore import rescore_job_start
 
 PUBLISH_PERMISSION = "scoring.publish_modelversion"
@@ -295,8 +296,9 @@ def version_publish(
 
     ``user`` None is the command line (trusted); a person needs the publish permission
     (:class:`PermissionDenied`). When the live model changed after the draft was made,
-    :class:`VersionStale` unless ``stale_ok``. A draft that does not fit (a routing rule
-    watches a group the draft lacks): :class:`VersionError` listing why, nothing changes.
+    :class:`VersionStale` unless ``stale_ok``. A draft that does not fit (an active routing
+    rule watches a group the draft lacks, or a nurture sequence exits on one):
+    :class:`VersionError` listing why, nothing changes.
     """
     if user is not None and not may_publish(user):
         raise PermissionDenied("Publishing a model version needs the permission to publish model versions.")
@@ -333,7 +335,8 @@ def version_publish(
             with transaction.atomic():
                 # The draft's event types first (its rules may score a type it declares), then its scoring part.
                 event_types_declare(specs=spec.event_types or ())
-                summary = scoring_part_import(spec)
+                summary, left_out = scoring_part_import(spec)
+                groups_left_out_delete(left_out)
         except model_file.ModelFileError as exc:
             raise VersionError(exc.errors) from None
         for versioned in (ScoringRule, ScoreGroup, DecayPolicy, Scorecard):

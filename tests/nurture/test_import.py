@@ -11,6 +11,10 @@ from django_celery_beat.models import PeriodicTask
 
 from nurture import content, sequence_file, services
 from nurture.models import Delivery, Enrollment, Sequence, Step
+from scoring import model_file
+from scoring import services as scoring
+from scoring.models import ScoreGroup
+from scoring.services import versions
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +192,81 @@ sequences:
         sequence_file.load_data({"leadflow_nurture": 1, "sequences": [shared]}).sequences
     )
     assert again == [shared]
+
+
+# --- a model file's score groups and the sequences' exit goals ------------------------------
+
+EXITS = """leadflow_model: 1
+score_groups:
+  - {key: nurture, name: Nurture, min_score: 40}
+  - {key: vip, name: VIP, min_score: 80}
+rules: []
+sequences:
+  - key: welcome
+    name: Welcome
+    exit: {reaches_group: vip}
+    steps: [{subject: Hi, text: Hello}]
+  - key: nurturing
+    name: Nurturing
+    exit: {leaves_group: nurture}
+    steps: [{subject: Hi, text: Hello}]
+"""
+
+
+def exits() -> dict[str, tuple[str | None, str | None]]:
+    return {
+        s.key: (
+            s.exit_on_group_reached.key if s.exit_on_group_reached else None,
+            s.exit_on_group_left.key if s.exit_on_group_left else None,
+        )
+        for s in Sequence.objects.select_related("exit_on_group_reached", "exit_on_group_left")
+    }
+
+
+def test_a_model_file_leaving_out_a_group_a_sequence_exits_on_is_refused_whole() -> None:
+    # The group was deleted and with it, silently, the sequence's exit goal: it ran on past the group.
+
+    scoring.scoring_model_import(spec=model_file.load_text(EXITS))
+    renamed = "leadflow_model: 1\nscore_groups:\n  - {key: warm, name: Warm, min_score: 40}\nrules: []\n"
+    with pytest.raises(model_file.ModelFileError) as refused:
+        scoring.scoring_model_import(spec=model_file.load_text(renamed))
+    keep = "keep the group or change that first"
+    assert refused.value.errors == [
+        f"score_groups: nurture not in the file, but sequence 'Nurturing' uses it in exit.leaves_group: {keep}",
+        f"score_groups: vip not in the file, but sequence 'Welcome' uses it in exit.reaches_group: {keep}",
+    ]
+    # Nothing of the file is applied: not its new group either.
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
+    assert exits() == {"welcome": ("vip", None), "nurturing": (None, "nurture")}
+
+
+def test_a_model_file_renaming_a_group_may_move_the_exit_goals_to_the_new_one() -> None:
+    # The groups are written before the sequences: deleting the old ones then refused the file or dropped the goal.
+
+    scoring.scoring_model_import(spec=model_file.load_text(EXITS))
+    moved = (
+        EXITS.replace("{key: vip, name: VIP", "{key: preferential, name: Preferential")
+        .replace("{key: nurture, name: Nurture", "{key: warm, name: Warm")
+        .replace("reaches_group: vip", "reaches_group: preferential")
+        .replace("exit: {leaves_group: nurture}", "exit: {converted: true}")  # its goal removed
+    )
+    summary = scoring.scoring_model_import(spec=model_file.load_text(moved))
+    assert (summary.groups_created, summary.groups_deleted) == (2, 2)
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["preferential", "warm"]
+    assert exits() == {"welcome": ("preferential", None), "nurturing": (None, None)}
+
+
+def test_publishing_a_draft_without_a_group_a_sequence_exits_on_is_refused() -> None:
+
+    scoring.scoring_model_import(spec=model_file.load_text(EXITS))
+    draft = versions.draft_import(
+        spec=model_file.load_text("leadflow_model: 1\nscore_groups:\n  - {key: vip, name: VIP, min_score: 80}\n"),
+        user=None,
+    )
+    with pytest.raises(versions.VersionError) as refused:
+        versions.version_publish(draft=draft, user=None, rescore=False)
+    assert refused.value.errors == [
+        "score_groups: nurture not in the file, but sequence 'Nurturing' uses it in exit.leaves_group: "
+        "keep the group or change that first"
+    ]
+    assert exits()["nurturing"] == (None, "nurture")

@@ -184,7 +184,8 @@ def test_a_watched_account_group_is_not_deleted_by_a_model_file(hot: AccountGrou
             spec=model_file.load_text("leadflow_model: 1\naccount_groups:\n  - {key: engaged, name: E, min_score: 40}")
         )
     assert refused.value.errors == [
-        "account_groups: hot not in the file, but routing rule 'Rule 0' uses it: keep the group or change that first"
+        "account_groups: hot not in the file, but routing rule 'Rule 0' uses it in account_group: "
+        "keep the group or change that first"
     ]
 
 

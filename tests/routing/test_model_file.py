@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from nurture.models import Enrollment
@@ -20,7 +22,7 @@ from scoring import services as scoring
 from scoring.models import GroupTransition, Lead, PredictiveSettings, ScoreGroup
 from scoring.rules import Dimension
 from tests.factories import LeadFactory
-from tests.routing.factories import RepFactory, UserFactory
+from tests.routing.factories import RepFactory, UserFactory, marketer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -405,3 +407,77 @@ def test_a_probability_trigger_round_trips_through_the_file_and_is_watched(tmp_p
     broken = text.replace(" probability: 70,", "")
     with pytest.raises(CommandError, match=r"routing\[0\]\.probability: Give the probability"):
         call_command("scoring_model_import", "--publish", str(write(tmp_path, broken)))
+
+
+# --- a renamed group and the rules that watched it --------------------------------------
+
+WATCHED = """leadflow_model: 1
+score_groups:
+  - {key: nurture, name: Nurture, min_score: 40}
+  - {key: vip, name: VIP, min_score: 80}
+rules: []
+routing:
+  - {key: vip-tag, name: VIP leads are tagged, trigger: enters_group, group: vip,
+     actions: [{kind: add_tag, tag: vip}]}
+  - {key: vip-left, name: Leaving VIP is tagged, trigger: leaves_group, group: vip,
+     actions: [{kind: add_tag, tag: cooled}]}
+"""
+RENAMED = WATCHED.replace("{key: vip, name: VIP", "{key: preferential, name: Preferential")
+
+
+def watched_groups() -> dict[str, tuple[bool, str | None]]:
+    return {
+        r.key: (r.active, r.group.key if r.group is not None else None)
+        for r in RoutingRule.objects.select_related("group")
+    }
+
+
+@pytest.mark.django_db
+def test_a_file_renaming_a_group_moves_the_rules_that_watched_it() -> None:
+    scoring.scoring_model_import(spec=model_file.load_text(WATCHED))
+    # Renamed, but the rules still watch the old group: refused, naming each rule and its field.
+    with pytest.raises(model_file.ModelFileError) as refused:
+        scoring.scoring_model_import(spec=model_file.load_text(RENAMED))
+    keep = "keep the group or change that first"
+    assert refused.value.errors == [
+        f"score_groups: vip not in the file, but routing rule 'Leaving VIP is tagged' uses it in group: {keep}",
+        f"score_groups: vip not in the file, but routing rule 'VIP leads are tagged' uses it in group: {keep}",
+    ]
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
+    # Moved in the same file: accepted (the groups were written before the rules, so the
+    # rules the file was moving kept the old group and refused it).
+    scoring.scoring_model_import(spec=model_file.load_text(RENAMED.replace("group: vip", "group: preferential")))
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "preferential"]
+    assert watched_groups() == {"vip-tag": (True, "preferential"), "vip-left": (True, "preferential")}
+
+
+@pytest.mark.django_db
+def test_a_file_renaming_a_group_may_deactivate_the_rules_that_watched_it() -> None:
+    scoring.scoring_model_import(spec=model_file.load_text(WATCHED))
+    # One rule turned off in the file, the other left out of it (so deactivated too).
+    text = RENAMED.replace("trigger: enters_group", "active: false, trigger: enters_group")
+    text = text[: text.index("  - {key: vip-left")]
+    scoring.scoring_model_import(spec=model_file.load_text(text))
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "preferential"]
+    # An inactive rule lets go of the group it watched; it keeps its actions and history.
+    assert watched_groups() == {"vip-tag": (False, None), "vip-left": (False, None)}
+    assert RoutingAction.objects.filter(rule__key="vip-left").exists()
+    # Its export imports again as it is.
+    exported = model_file.dump_text(scoring.scoring_model_export())
+    scoring.scoring_model_import(spec=model_file.load_text(exported))
+    assert model_file.dump_text(scoring.scoring_model_export()) == exported
+    # The list's own editing still saves, and turning such a rule on asks for its group on its row.
+    client = Client()
+    client.force_login(marketer())
+    changelist = reverse("admin:routing_routingrule_changelist")
+    rules = list(RoutingRule.objects.order_by("key"))
+    data = {"form-TOTAL_FORMS": "2", "form-INITIAL_FORMS": "2", "_save": "Save"}
+    for index, rule in enumerate(rules):
+        data |= {f"form-{index}-id": str(rule.pk), f"form-{index}-position": str(index + 5)}
+    assert client.post(changelist, data).status_code == 302
+    assert RoutingRule.objects.get(key="vip-tag").position == 6
+    on = rules.index(RoutingRule.objects.get(key="vip-tag"))
+    response = client.post(changelist, data | {f"form-{on}-active": "on"})
+    assert response.status_code == 200
+    assert "Choose the score group this trigger watches." in response.content.decode()
+    assert not RoutingRule.objects.get(key="vip-tag").active
