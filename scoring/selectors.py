@@ -146,25 +146,46 @@ def leads_rule_values(*, lead_ids: Iterable[int]) -> dict[int, dict[str, object]
 
 
 def lead_score_breakdown(*, lead: Lead) -> list[BreakdownLine]:
-    """Why this lead has its score: the ledger summed by rule and cause, largest first."""
+    """Why this lead has its score: the ledger summed by rule (and, for rows of no rule,
+    by cause), largest first.
+
+    A rule's line nets every row it wrote, whatever the cause: its awards, the revisions
+    late interactions made to them and the rescores that changed them are one reason, so a
+    rule changed and rescored shows once, with the points it gives now. Its times are the
+    interactions (or, for fit, the award) it still gives points for: a rescore that took an
+    award back under a new cap does not count it."""
     sums = (
         ScoreEntry.objects.filter(lead=lead)
-        .values("dimension", "cause", "rule_id")
+        .values("dimension", "cause", "rule_id", "interaction_id")
         .annotate(points=Sum("delta"), times=Count("id"))
         .order_by()
     )
-    rows = [row for row in sums if row["points"] or row["cause"] != ScoreEntry.Cause.RULE]
-    rules = {rule.id: rule for rule in rules_pure(ids=[r["rule_id"] for r in rows if r["rule_id"]])}
+    by_rule: dict[tuple[str, int], dict[int | None, int]] = defaultdict(lambda: defaultdict(int))
+    by_cause: dict[tuple[str, str], list[int]] = {}
+    for row in sums:
+        if row["rule_id"] is not None:
+            by_rule[(row["dimension"], row["rule_id"])][row["interaction_id"]] += row["points"]
+        else:
+            points_times = by_cause.setdefault((row["dimension"], row["cause"]), [0, 0])
+            points_times[0] += row["points"]
+            points_times[1] += row["times"]
+    rules = {rule.id: rule for rule in rules_pure(ids=[rule_id for _, rule_id in by_rule])}
     names = dict(ScoringRule.objects.filter(id__in=rules).values_list("id", "name"))
     cause_labels = dict(ScoreEntry.Cause.choices)
     lines = []
-    for row in rows:
-        rule = rules.get(row["rule_id"]) if row["rule_id"] else None
+    for (dimension, rule_id), awards in by_rule.items():
+        points = sum(awards.values())
+        if not points:
+            continue
+        times = sum(1 for net in awards.values() if net)
+        rule = rules.get(rule_id)
         if rule is not None:
             label, sentence = names[rule.id], sentences.describe_rule(rule)
-        else:
-            label, sentence = cause_labels.get(row["cause"], row["cause"]), ""
-        lines.append(BreakdownLine(label, sentence, row["dimension"], row["points"], row["times"]))
+        else:  # not a live rule of the default scorecard: its points still count
+            label, sentence = str(cause_labels[ScoreEntry.Cause.RULE]), ""
+        lines.append(BreakdownLine(label, sentence, dimension, points, times))
+    for (dimension, cause), (points, times) in by_cause.items():
+        lines.append(BreakdownLine(str(cause_labels.get(cause, cause)), "", dimension, points, times))
     lines.sort(key=lambda line: (-abs(line.points), line.label))
     return lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any
@@ -233,6 +234,34 @@ def test_a_lead_page_explains_its_score(admin: Client) -> None:
         "Total (fit 7 + engagement 6)",
     ]:
         assert expected in page, expected
+
+
+def breakdown_rows(page: str) -> list[list[str]]:
+    """The cells of each row of the lead page's breakdown by rule, as a person reads them."""
+    table = page.split('<table class="leadflow-breakdown">', 1)[1].split("</tbody>", 1)[0]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        for row in table.split("<tr>")[2:]
+    ]
+
+
+def test_after_a_rescore_the_breakdown_shows_each_rule_once_with_its_net_points(admin: Client) -> None:
+    toys = fit_rule(8, "city", "equals", "San José", name="Lives in San José")
+    opens = ScoringRuleFactory.create(name="Email opens", points=2, interaction_types=["email_open"])
+    lead, _ = services.lead_upsert(email="ana@example.com", fields={"city": "San José"})
+    InteractionFactory.create_batch(3, lead=lead, occurred_at=datetime(2026, 11, 2, tzinfo=UTC))
+    services.interactions_score_pending()
+    # The marketer changes both rules, then rescores the lead from its history.
+    ScoringRule.objects.filter(pk=toys.pk).update(points=10)
+    ScoringRule.objects.filter(pk=opens.pk).update(points=3, cap_count=2)
+    job = services.rescore_job_start(lead_ids=[lead.pk], background=False)
+    services.rescore_job_run(job_id=job.pk)
+    assert ScoreEntry.objects.filter(lead=lead, cause="rescore").count() == 4  # fit, and each of the 3 opens
+
+    page = text(admin.get(reverse("admin:scoring_lead_change", args=[lead.pk])))
+    rows = breakdown_rows(page)
+    assert [(r[0], r[3], r[4]) for r in rows] == [("Lives in San José", "1", "+10"), ("Email opens", "2", "+6")]
+    assert "Total (fit 10 + engagement 6)" in page
 
 
 def test_editing_a_lead_in_the_admin_rescores_its_fit(admin: Client) -> None:
