@@ -34,7 +34,7 @@ from scoring.models import (
     ScoreGroup,
     ScoringRule,
 )
-from scoring.services import versions
+from scoring.services import replay_latest, versions
 
 
 def _user(request: HttpRequest) -> Any:
@@ -259,6 +259,8 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
             "allowed": allowed,
             "stale": stale,
             "moves": versions.publish_crossings(draft=draft),
+            "replay": replay_latest(version=draft),
+            "replay_url": replay_url(draft),
             "live": versions.live_version(),
             "title": gettext("Publish {draft}").format(draft=draft),
         }

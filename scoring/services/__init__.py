@@ -83,7 +83,7 @@ from scoring.services.model import (
     scoring_model_export,
     scoring_model_import,
 )
-from scoring.services.replay import replay_cancel, replay_check, replay_run, replay_start
+from scoring.services.replay import ReplayFound, replay_cancel, replay_check, replay_latest, replay_run, replay_start
 from scoring.services.rescore import (
     RESCORE_LANE_MIN,
     RESCORE_LANES,
@@ -120,6 +120,7 @@ __all__ = [
     "LedgerRow",
     "ModelImportSummary",
     "RecordedInteraction",
+    "ReplayFound",
     "RetentionResult",
     "account_groups_changed",
     "account_rule_create",
@@ -173,6 +174,7 @@ __all__ = [
     "regroup_job_start",
     "replay_cancel",
     "replay_check",
+    "replay_latest",
     "replay_run",
     "replay_start",
     "rescore_job_run",

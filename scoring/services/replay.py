@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +66,28 @@ def _live_spec() -> dict[str, Any]:
 
 def _scoring_part(data: dict[str, Any]) -> dict[str, Any]:
     return {key: data[key] for key in ("leadflow_model", "score_groups", "rules", "decay", "scorecards") if key in data}
+
+
+@dataclass(frozen=True)
+class ReplayFound:
+    """A version's latest finished replay, as the publish page tells it."""
+
+    run: ReplayRun
+    leads: int  # leads replayed
+    moved: int  # of those, the leads the version would put in another group than the live model
+    current: bool  # the version and the live model are still as the replay froze them
+
+
+def replay_latest(*, version: ModelVersion) -> ReplayFound | None:
+    """The latest replay of ``version`` that ran to its end, if any; two queries and the
+    models' rows (to tell whether either changed since)."""
+    run = (
+        ReplayRun.objects.filter(version=version, status=ReplayRun.Status.DONE).order_by("-finished_at", "-pk").first()
+    )
+    if run is None or not run.result:
+        return None
+    current = run.draft_spec == _scoring_part(_version_spec(version)) and run.live_spec == _scoring_part(_live_spec())
+    return ReplayFound(run, int(run.result.get("leads", 0)), int(run.result.get("moved", 0)), current)
 
 
 def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:

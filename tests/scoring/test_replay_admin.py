@@ -4,6 +4,7 @@ error, never a 500."""
 
 from __future__ import annotations
 
+import html
 import importlib
 
 import pytest
@@ -11,7 +12,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 from scoring import model_file, services
-from scoring.models import ModelVersion, ReplayRun
+from scoring.models import ModelVersion, ReplayRun, ScoringRule
 from scoring.services import versions
 from tests.routing.factories import RepFactory, marketer
 from tests.scoring.test_replay import DRAFT, history
@@ -139,3 +140,35 @@ def test_the_migration_lets_marketing_replay_and_not_sales() -> None:
     assert "delete_replayrun" not in marketing
     sales = set(Group.objects.get(name="Sales").permissions.values_list("codename", flat=True))
     assert not {code for code in sales if code.endswith("_replayrun")}
+
+
+def test_the_publish_page_says_what_each_count_measures_and_links_to_the_replay(version: ModelVersion) -> None:
+    """The draft changes rules, not groups: at today's scores no lead changes group, while
+    its replay finds two that would. The page says why both are true and where to look."""
+    client = logged_in(marketing_user())
+    publish = f"/admin/scoring/modelversion/{version.pk}/publish/"
+    before = html.unescape(client.get(publish).content.decode())
+    assert "No lead changes group at today's scores" in before
+    assert "not counted here: the rescore after publishing applies them" in before
+    assert "No replay of this draft yet" in before
+    assert f'href="/admin/scoring/replayrun/add/?version={version.pk}"' in before
+
+    run = services.replay_run(run_id=services.replay_start(version=version, background=False).pk)
+    after = " ".join(html.unescape(client.get(publish).content.decode()).split())
+    assert "No lead changes group at today's scores" in after
+    assert "the interactions of the last 90 days" in after
+    assert "<strong>2</strong> of 6 leads would end in another group under this draft" in after
+    assert f'href="/admin/scoring/replayrun/{run.pk}/change/"' in after
+    assert "changed after that replay" not in after
+    spanish = logged_in(marketing_user())
+    spanish.defaults["HTTP_ACCEPT_LANGUAGE"] = "es-CR,es;q=0.9"
+    leido = " ".join(html.unescape(spanish.get(publish).content.decode()).split())
+    assert "Leads que cambiarían de grupo con las puntuaciones de hoy" in leido
+    assert "<strong>2</strong> de 6 leads acabarían en otro grupo con este borrador" in leido
+    assert "Los dos recuentos miden cosas distintas" in leido
+
+    # Edited after the replay: its figure no longer describes the draft, and the page says so.
+    ScoringRule.all_versions.filter(version=version, key="forms").update(points=45)
+    assert "This draft or the live model changed after that replay" in html.unescape(
+        client.get(publish).content.decode()
+    )
