@@ -142,13 +142,22 @@ def groups_trend(
     for day in days:
         counted = any((day, pk) in kept for pk, _ in series)
         rows.append([figure.day(day), *[count(kept.get((day, pk), 0)) if counted else "" for pk, _ in series]])
+    explanation = gettext(
+        "How many leads were in each score group at the end of each day. The count is taken every "
+        "night; a day left blank was not counted yet (manage.py reports_snapshot_rebuild counts past days)."
+    )
+    if not kept:
+        # Before the first night: say when the trend comes rather than show 90 blank days.
+        rows = []
+        explanation = gettext(
+            "Not counted yet: the leads in each score group are counted every night, and the first night's "
+            "count fills the last {days} days from the leads' moves between groups, so the trend appears after "
+            "Leadflow's first night (manage.py reports_snapshot_rebuild counts them now)."
+        ).format(days=TREND_DAYS)
     return Section(
         "trend",
         gettext("Score groups over the last {days} days").format(days=TREND_DAYS),
-        gettext(
-            "How many leads were in each score group at the end of each day. The count is taken every "
-            "night; a day left blank was not counted yet (manage.py reports_snapshot_rebuild counts past days)."
-        ),
+        explanation,
         [gettext("Day"), *[name for _, name in series]],
         rows,
         {

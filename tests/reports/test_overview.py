@@ -5,6 +5,7 @@ constant number of queries whatever the data's size."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections import Counter
 from datetime import date, timedelta
@@ -12,17 +13,18 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from reports import snapshots
 from reports.models import MqlTarget
 from reports.snapshots import TREND_DAYS
 from scoring.models import Lead
-from tests.factories import ScoreGroupFactory
+from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.reports.dataset import lead, moved, overview_data, stages
 from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer
 
@@ -322,3 +324,22 @@ def test_the_reports_permission_is_needed_not_staff() -> None:
     client = Client()
     client.force_login(user)
     assert client.get(URL).status_code == 200
+
+
+def test_before_the_first_nightly_count_the_trend_says_when_it_will_appear() -> None:
+    ScoreGroupFactory.create(name="Warm", min_score=10)
+    LeadFactory.create()
+    client = reader()
+    page = client.get(URL).content.decode()
+    assert tables(page)["trend"] == [["Day", "Warm", "No group"]]  # no 90 rows of blanks
+    explanation = html.unescape(page.split('id="section-trend"', 1)[1].split("</p>", 1)[0])
+    assert "Not counted yet: the leads in each score group are counted every night" in explanation
+    assert f"the first night's count fills the last {TREND_DAYS} days" in explanation
+    spanish = Client(headers={"accept-language": "es-CR,es;q=0.9"})
+    spanish.force_login(User.objects.get(username="mia"))
+    assert "Aún sin contar: los leads de cada grupo" in spanish.get(URL).content.decode()
+
+    snapshots.group_counts_nightly()
+    page = client.get(URL).content.decode()
+    assert len(tables(page)["trend"]) == 1 + TREND_DAYS
+    assert "Not counted yet" not in page
