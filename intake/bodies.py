@@ -240,6 +240,14 @@ def body_read(request: HttpRequest, *, limit: int) -> bytes:
             raise BodyError(400, None, "the body is not valid gzip") from None
         if len(raw) > limit:
             raise BodyError(413, None, f"The decompressed body is over the limit of {limit} bytes.")
+        # zlib checks the checksum and length only at the end of the gzip data, and reads a
+        # body cut short before it as far as it goes without a word: without these checks a
+        # body missing its last bytes was stored, and one with more after its end (a second
+        # gzip member) lost the rest.
+        if not inflater.eof:
+            raise BodyError(400, None, "the body is not valid gzip: it is cut short before the end of its gzip data")
+        if inflater.unused_data:
+            raise BodyError(400, None, "the body is not valid gzip: it goes on after the end of its gzip data")
     if len(raw) > limit:
         raise BodyError(413, None, f"The body is {len(raw)} bytes; the limit is {limit} bytes.")
     return raw

@@ -3,6 +3,7 @@ PostgreSQL cannot store with a 4xx naming the field, before any key is looked up
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -242,3 +243,50 @@ def test_the_api_refusals_carry_no_cors_headers(settings: Any) -> None:
     )
     assert response.status_code == 400
     assert "Access-Control-Allow-Origin" not in response
+
+
+# A body each door that reads gzip stores (how it is sent: path, content type), and what it stores.
+GZIP_DOORS = [
+    ("/api/v1/events", "application/json", {"id": "e-1", "type": "page_view", "lead": {"email": "ana@example.com"}}),
+    ("/api/v1/leads", "application/json", {"email": "ana@example.com"}),
+    ("/v1/track", "application/json", {"messageId": "m-1", "userId": "ana@example.com", "event": "Form Submitted"}),
+    ("/v1/batch", "application/json", {"batch": [{"type": "page", "messageId": "m-1", "anonymousId": "v-1"}]}),
+    ("/beacon/v1/batch", "text/plain", {"batch": [{"type": "page", "messageId": "m-1", "anonymousId": "v-1"}]}),
+    ("/t/p", "text/plain", {"visitor_id": "v-1", "url": "https://toys.example/"}),
+]
+
+
+def _crc_broken(zipped: bytes) -> bytes:
+    """``zipped`` with one bit of its CRC-32 (the trailer's first four bytes) flipped."""
+    return zipped[:-8] + bytes([zipped[-8] ^ 1]) + zipped[-7:]
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda zipped: zipped[:-8], "cut short"),  # the whole trailer (CRC and length) missing
+        (lambda zipped: zipped[:-1], "cut short"),
+        (_crc_broken, "not valid gzip"),
+        (lambda zipped: zipped + zipped, "goes on after the end"),  # a second member was dropped
+    ],
+    ids=["no-trailer", "last-byte-missing", "wrong-crc", "two-members"],
+)
+@pytest.mark.parametrize(("door", "content_type", "body"), GZIP_DOORS, ids=[door for door, *_ in GZIP_DOORS])
+def test_a_gzip_body_cut_short_or_corrupted_is_refused_and_nothing_stored(
+    door: str, content_type: str, body: object, damage: Any, reason: str
+) -> None:
+    """zlib reads a gzip body cut before its trailer as far as it goes, so the JSON of one
+    missing only its last bytes was whole and stored; the body must be whole gzip."""
+    key = api_key_issue(name="All", scopes=[scope.value for scope in ApiScope]).key
+    sender = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    url = f"{door}?writeKey={key}" if door.startswith("/beacon/") else door
+    zipped = gzip.compress(json.dumps(body).encode())
+
+    refused = sender.post(url, damage(zipped), content_type=content_type, headers={"Content-Encoding": "gzip"})
+    assert refused.status_code == 400
+    assert reason in refused.json()["detail"]
+    assert nothing_stored()
+
+    whole = sender.post(url, zipped, content_type=content_type, headers={"Content-Encoding": "gzip"})
+    assert whole.status_code < 300
+    assert not nothing_stored()
