@@ -180,6 +180,7 @@ class EventsView(ScopedAPIView):
             raise exceptions.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
         events, rejected = checks.events_check(raws, now=timezone.now())
         result = ingest.events_accept(events, source=f"api:{api_key.prefix}")
+        rejected = sorted([*rejected, *result.rejected], key=lambda r: r.index)
         return Response(
             {
                 "accepted": result.accepted,

@@ -39,6 +39,8 @@ INVALID = "invalid"
 TOO_LARGE = "too_large"
 TOO_DEEP = "too_deep"
 CONFLICT = "conflict"
+# A lead named by an email of one lead and the external id of another (intake.lead_refs).
+LEAD_MISMATCH = "lead_mismatch"
 BUSY = "busy"
 
 CODES_KEY = "error_codes"

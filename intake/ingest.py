@@ -18,11 +18,12 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from intake import lead_refs
 from intake.bodies import json_text
-from intake.events import Event
+from intake.events import Event, Rejection
 from scoring import bulk
 from scoring import services as scoring
-from scoring.models import Interaction, Lead, Visitor
+from scoring.models import Interaction, Visitor
 from scoring.services import event_types_seen, scoring_enqueue
 
 INSERT_CHUNK = 500
@@ -32,6 +33,9 @@ INSERT_CHUNK = 500
 class Accepted:
     accepted: int
     duplicates: int
+    # Events refused once their leads were looked up (an email and an external id naming
+    # two different leads), by the index they were given; nothing of them was stored.
+    rejected: tuple[Rejection, ...] = ()
 
 
 def _leads_by_email(emails: set[str]) -> dict[str, int]:
@@ -39,24 +43,25 @@ def _leads_by_email(emails: set[str]) -> dict[str, int]:
 
 
 def _leads_by_external_id(ids: set[str]) -> dict[str, int]:
-    if not ids:
-        return {}
-    rows = Lead.objects.filter(external_id__in=ids).values_list("external_id", "pk")
-    return {external_id: pk for external_id, pk in rows if external_id}
+    return lead_refs.lead_refs_find(emails=(), external_ids=ids).by_external_id
 
 
-def leads_resolve(events: Sequence[Event]) -> dict[int, int]:
+def _leads_found(events: Sequence[Event]) -> lead_refs.LeadsFound:
+    return lead_refs.lead_refs_find(
+        emails={e.email for e in events if e.email}, external_ids={e.external_id for e in events if e.external_id}
+    )
+
+
+def leads_resolve(events: Sequence[Event], *, found: lead_refs.LeadsFound | None = None) -> dict[int, int]:
     """Lead id for each event index that names a lead; new leads are created.
 
-    A lead is found by email first, then by external id. New leads are queued for a
-    worker to evaluate their fit. Safe against concurrent
-    requests creating the same lead: conflicts are ignored and re-read.
+    A lead is found by email first, then by external id (``found``: the leads they name,
+    looked up already). New leads are queued for a worker to evaluate their fit. Safe
+    against concurrent requests creating the same lead: conflicts are ignored and re-read.
     """
     named = [e for e in events if e.email or e.external_id]
-    emails = {e.email for e in named if e.email}
-    external_ids = {e.external_id for e in named if e.external_id}
-    by_email = _leads_by_email(emails)
-    by_external = _leads_by_external_id(external_ids)
+    found = found or _leads_found(named)
+    by_email, by_external = dict(found.by_email), dict(found.by_external_id)
 
     new: dict[tuple[str | None, str | None], str | None] = {}
     for e in named:
@@ -277,9 +282,21 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
     if not unique:
         return Accepted(0, len(events))
     with transaction.atomic():
-        leads = leads_resolve(unique)
+        found = _leads_found(unique)
+        rejected = []
+        for event in unique:
+            mismatch = lead_refs.lead_ref_mismatch(found, email=event.email, external_id=event.external_id)
+            if mismatch is not None:
+                rejected.append(Rejection(event.index, event.id, mismatch.errors, mismatch.codes))
+        if rejected:
+            refused = {r.index for r in rejected}
+            unique = [e for e in unique if e.index not in refused]
+        leads = leads_resolve(unique, found=found)
+    if not unique:
+        return Accepted(0, len(events) - len(rejected), tuple(rejected))
     with transaction.atomic():
-        return _events_store(unique, leads, source=source, now=now, repeats=len(events) - len(unique))
+        stored = _events_store(unique, leads, source=source, now=now, repeats=len(events) - len(unique) - len(rejected))
+    return Accepted(stored.accepted, stored.duplicates, tuple(rejected))
 
 
 def _leads_held(

@@ -15,7 +15,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from intake import errors
+from intake import errors, lead_refs
 from intake import events as checks
 from intake.api import ErrorSerializer, LeadRefSerializer, ScopedAPIView, ScopeErrorSerializer, body_size_check
 from intake.api_keys import request_api_key
@@ -109,30 +109,40 @@ _OUTCOME_EXAMPLES = [
 
 
 def _lead_by_ref(data: Any) -> int:
-    """The id of the lead ``data["lead"]`` names (email or external id), or 400/404 naming the field."""
+    """The id of the lead ``data["lead"]`` names (email, external id or both), or 400/404
+    naming the field: given both, they must name the same lead."""
     ref = data.get("lead") if isinstance(data, dict) else None
     if not isinstance(ref, dict) or not ({"email", "external_id"} & set(ref)):
         raise exceptions.ValidationError({"lead": ['give the lead as {"email": …} or {"external_id": …}']})
     unknown = set(ref) - {"email", "external_id"}
     if unknown:
         raise exceptions.ValidationError(errors.unknown_fields(unknown, prefix="lead."))
+    email = external_id = None
+    problems: dict[str, list[str]] = {}
     if ref.get("email") is not None:
         try:
             email = checks.email_normalize(ref["email"])
         except ValueError as exc:
-            raise exceptions.ValidationError({"lead.email": [str(exc)]}) from None
-        found = Lead.objects.with_email(email).values_list("pk", flat=True).first()
-        if found is None:
-            raise exceptions.NotFound({"lead.email": [f"no lead has the email {email}"]})
-        return found
-    try:
-        external_id = checks.lead_id_check(ref.get("external_id"))
-    except ValueError as exc:
-        raise exceptions.ValidationError({"lead.external_id": [str(exc)]}) from None
-    found = Lead.objects.filter(external_id=external_id).values_list("pk", flat=True).first()
-    if found is None:
-        raise exceptions.NotFound({"lead.external_id": [f"no lead has the external id {external_id}"]})
-    return found
+            problems[lead_refs.EMAIL_FIELD] = [str(exc)]
+    if ref.get("external_id") is not None or ref.get("email") is None:
+        try:
+            external_id = checks.lead_id_check(ref.get("external_id"))
+        except ValueError as exc:
+            problems[lead_refs.EXTERNAL_ID_FIELD] = [str(exc)]
+    if problems:
+        raise exceptions.ValidationError(problems)
+    found = lead_refs.lead_refs_find(emails=[email] if email else [], external_ids=[external_id] if external_id else [])
+    mismatch = lead_refs.lead_ref_mismatch(found, email=email, external_id=external_id)
+    if mismatch is not None:
+        raise exceptions.ValidationError(mismatch.detail())
+    if email is not None:
+        if email not in found.by_email:
+            raise exceptions.NotFound({lead_refs.EMAIL_FIELD: [f"no lead has the email {email}"]})
+        return found.by_email[email]
+    assert external_id is not None
+    if external_id not in found.by_external_id:
+        raise exceptions.NotFound({lead_refs.EXTERNAL_ID_FIELD: [f"no lead has the external id {external_id}"]})
+    return found.by_external_id[external_id]
 
 
 def _outcome_record(request: Request, lead_id: int) -> Response:

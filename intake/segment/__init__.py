@@ -54,10 +54,16 @@ from django.utils import timezone
 from intake import bodies, ingest
 from intake.cors import cross_site
 from intake.segment.keys import Refusal, request_write_key, write_key_verify
-from intake.segment.messages import body_messages, messages_check
+from intake.segment.messages import body_messages, event_errors_named, messages_check
 from scoring import selectors
 
 logger = logging.getLogger(__name__)
+
+
+def _message_refused(errors: Mapping[str, list[str]]) -> JsonResponse:
+    """The answer of a single-message endpoint whose message is refused."""
+    detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())
+    return Refusal(400, detail, dict(errors)).response()
 
 
 def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -> JsonResponse:
@@ -77,9 +83,7 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
     tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
     outcome = messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
     if only is not None and outcome.rejected:
-        errors = outcome.rejected[0]["errors"]
-        detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())
-        return Refusal(400, detail, errors).response()
+        return _message_refused(outcome.rejected[0]["errors"])
     try:
         # All or nothing: a failure part-way leaves no trait written and no event stored.
         with transaction.atomic():
@@ -92,6 +96,12 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
         answer = Refusal(503, "a concurrent request wrote the same leads; nothing was kept: send it again").response()
         answer["Retry-After"] = "1"
         return answer
+    for rejection in result.rejected:
+        message = messages[rejection.index]
+        outcome.reject(rejection.index, message, event_errors_named(message, rejection.errors))
+    if only is not None and outcome.rejected:  # its one event refused: nothing was stored
+        return _message_refused(outcome.rejected[0]["errors"])
+    outcome.rejected.sort(key=lambda rejected: rejected["index"])
     return JsonResponse(
         {
             "success": True,

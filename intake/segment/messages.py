@@ -147,6 +147,13 @@ def _event_errors(errors: Mapping[str, list[str]], *, kind: str, email_from_trai
     return named
 
 
+def event_errors_named(message: Mapping[str, Any], errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The errors of the event ``message`` stands for, found once its leads were looked up
+    (intake.ingest), under the names the message used."""
+    kind = str(message.get("type"))
+    return _event_errors(errors, kind=kind, email_from_traits="email" in _traits(message))
+
+
 def _employees(value: object) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())

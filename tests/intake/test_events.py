@@ -94,6 +94,34 @@ def test_a_batch_keeps_the_valid_events_and_names_every_problem(api: Client) -> 
     assert set(Interaction.objects.values_list("idempotency_key", flat=True)) == {"e-1", "e-11"}
 
 
+def test_an_event_naming_two_different_leads_is_rejected_naming_both_and_the_rest_kept(api: Client) -> None:
+    ana = Lead.objects.create(email="ana@example.com", external_id="crm-1")
+    bea = Lead.objects.create(email="bea@example.com", external_id="crm-2")
+    batch = [
+        {"id": "e-0", "type": "email_open", "lead": {"email": "ana@example.com", "external_id": "crm-2"}},
+        {"id": "e-1", "type": "email_open", "lead": {"email": "ana@example.com", "external_id": "crm-1"}},
+        {"id": "e-2", "type": "?!", "lead": {"email": "ana@example.com"}},
+        {"id": "e-3", "type": "email_open", "lead": {"email": "BEA@example.com", "external_id": "crm-1"}},
+        {"id": "e-4", "type": "email_open", "lead": {"external_id": "crm-2"}},
+    ]
+
+    body = post(api, {"events": batch}).json()
+
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    assert [(r["index"], r["id"], sorted(r["errors"])) for r in body["rejected"]] == [
+        (0, "e-0", ["lead.email", "lead.external_id"]),
+        (2, "e-2", ["type"]),
+        (3, "e-3", ["lead.email", "lead.external_id"]),
+    ]
+    assert body["rejected"][0]["codes"] == {"lead.email": ["lead_mismatch"], "lead.external_id": ["lead_mismatch"]}
+    assert "different lead" in body["rejected"][0]["errors"]["lead.email"][0]
+    assert sorted(Interaction.objects.values_list("idempotency_key", "lead_id")) == [("e-1", ana.pk), ("e-4", bea.pk)]
+    assert Lead.objects.count() == 2
+    # Sent again, the refused one is refused again (its id was not used up).
+    again = post(api, batch[0]).json()
+    assert (again["accepted"], again["duplicates"], len(again["rejected"])) == (0, 0, 1)
+
+
 def test_repeated_ids_count_once_within_a_batch_and_across_requests(api: Client) -> None:
     assert post(api, {"events": [event(1), event(1), event(2)]}).json()["duplicates"] == 1
     again = post(api, {"events": [event(1), event(2), event(3)]}).json()

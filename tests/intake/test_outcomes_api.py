@@ -204,6 +204,28 @@ def test_the_lead_may_be_named_by_email_or_external_id(crm: Client) -> None:
         assert field in response.json(), (bad, response.json())
 
 
+def test_an_email_and_an_external_id_of_two_different_leads_are_refused_naming_both(crm: Client) -> None:
+    ada = LeadFactory.create(email="ada@example.com", external_id="crm-1")
+    LeadFactory.create(email="bea@example.com", external_id="crm-2")
+
+    mixed = report_by_ref(crm, {"lead": {"email": "ada@example.com", "external_id": "crm-2"}, "kind": "won"})
+
+    assert mixed.status_code == 400
+    body = mixed.json()
+    assert body["lead.email"] == ["names a different lead than the external id does; give one lead"]
+    assert body["lead.external_id"] == ["names a different lead than the email does; give one lead"]
+    assert body["error_codes"] == {"lead.email": ["lead_mismatch"], "lead.external_id": ["lead_mismatch"]}
+    assert not Outcome.objects.exists()
+    # The same lead named both ways, or an email with an external id no lead has, still names it.
+    same = report_by_ref(crm, {"lead": {"email": "Ada@example.com", "external_id": "crm-1"}, "kind": "opportunity"})
+    assert (same.status_code, same.json()["lead"]) == (201, ada.pk)
+    unknown_id = report_by_ref(crm, {"lead": {"email": "ada@example.com", "external_id": "crm-9"}, "kind": "won"})
+    assert (unknown_id.status_code, unknown_id.json()["lead"]) == (201, ada.pk)
+    # A bad external id beside a good email is named, not ignored.
+    bad = report_by_ref(crm, {"lead": {"email": "ada@example.com", "external_id": ""}, "kind": "won"})
+    assert (bad.status_code, list(bad.json())) == (400, ["lead.external_id", "error_codes"])
+
+
 def test_outcomes_need_their_scope() -> None:
     lead = LeadFactory.create()
     key = api_key_issue(name="Site", scopes=["events:write", "leads:write", "leads:read"]).key

@@ -134,6 +134,26 @@ def test_an_event_that_names_no_type_is_rejected_naming_event_and_the_rest_kept(
 # --- limits, all or nothing, times, fields -------------------------------------------
 
 
+def test_a_track_whose_email_and_user_id_name_two_different_leads_is_rejected_naming_both(
+    segment: tuple[Client, str],
+) -> None:
+    client, _ = segment
+    Lead.objects.create(email="ana@example.com", external_id="crm-1")
+    Lead.objects.create(email="bea@example.com", external_id="crm-2")
+    mixed: dict[str, Any] = {"type": "track", "messageId": "m-0", "userId": "crm-2", "event": "Form Submitted"}
+    mixed["traits"] = {"email": "ana@example.com"}
+    fine = {**mixed, "messageId": "m-1", "userId": "crm-1"}
+
+    body = send(client, "batch", {"batch": [mixed, fine]}).json()
+
+    assert (body["accepted"], [r["index"] for r in body["rejected"]]) == (1, [0])
+    assert sorted(body["rejected"][0]["errors"]) == ["traits.email", "userId"]
+    single = send(client, "track", {**mixed, "messageId": "m-2"})
+    assert single.status_code == 400
+    assert sorted(single.json()["errors"]) == ["traits.email", "userId"]
+    assert list(Interaction.objects.values_list("idempotency_key", flat=True)) == ["m-1"]
+
+
 def identify(n: int, **traits: Any) -> dict[str, Any]:
     return {"type": "identify", "messageId": f"i-{n}", "userId": f"p{n}@example.com", "traits": traits}
 
