@@ -75,6 +75,26 @@ _GOOD_GOALS = ("gifts for children", "classroom", "collecting")
 _OTHER_GOALS = ("resale", "just browsing")
 _SCHOOLS = ("Escuela Juan Rafael Mora", "Colegio Monterrey", "Escuela República de Chile", "Kinder Arcoíris")
 
+# Where the leads' addresses are: every domain under the .example top-level domain,
+# reserved for examples (RFC 2606), so no address of the demo can reach a mailbox. An
+# account is a whole email domain (scoring.accounts.email_domain), so each domain below
+# is an account, but the free-mail ones, which the demo puts on the free-mail list.
+FREE_MAIL = ("correo.example", "buzon.example")
+_FREE_MAIL_WEIGHTS = (3, 1)
+# Companies whose people buy at the shop, the first the most often (several leads each).
+_EMPLOYERS = (
+    "Banco del Valle Central", "Clínica Los Robles", "Constructora Volcán Azul", "Hotel Playa Serena",
+    "Cafetalera Tres Colinas", "Seguros Cordillera", "Laboratorios Ceiba", "Supermercados La Cosecha",
+    "Transportes Ruta Sur", "Agencia Brisa Digital", "Farmacias Santa Elena", "Telecom Istmo",
+)  # fmt: skip
+_EMPLOYER_WEIGHTS = tuple(1 / (k + 1) for k in range(len(_EMPLOYERS)))
+# Small businesses of their own: "Ferretería Mora Vargas" (mostly one lead each).
+_TRADES = (
+    "Ferretería", "Panadería", "Consultorio", "Abogados", "Diseño", "Contadores", "Veterinaria", "Taller",
+)  # fmt: skip
+# Of the leads that are not teachers: at a free-mail address, at an employer, at their own business.
+_AT_FREE_MAIL, _AT_EMPLOYER = 0.5, 0.85
+
 
 @dataclass(frozen=True)
 class Words:
@@ -237,7 +257,10 @@ def lead_plan(
     if attributes["goal"] == "classroom":
         fields.update(title="Teacher", company=rng.choice(_SCHOOLS), industry="Education")
     ext = external_id(number)
-    email = f"{_ascii(first)}.{_ascii(last)}.{number}@example.com".lower()
+    domain, company = _workplace(seed, number, school=fields.get("company"))
+    if company is not None:
+        fields.setdefault("company", company)
+    email = f"{_ascii(first)}.{_ascii(last)}.{number}@{domain}".lower()
     arrival = rng.choices(range(days), weights=weights or arrival_weights(days))[0]
     events = _events_plan(rng, ext=ext, activity=activity, arrival=arrival, days=days, words=words)
     return PlannedLead(number, ext, email, fields, arrival, activity, events)
@@ -245,6 +268,27 @@ def lead_plan(
 
 def _ascii(name: str) -> str:
     return name.translate(str.maketrans("áéíóúñÁÉÍÓÚÑ", "aeiounAEIOUN"))
+
+
+def _domain(company: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in _ascii(company).lower()).split()) + ".example"
+
+
+def _workplace(seed: int, number: int, *, school: str | None) -> tuple[str, str | None]:
+    """The domain of lead ``number``'s email, and its company if that is where it works:
+    a teacher's school, else a free-mail provider, an employer of several leads, or a
+    business of its own. Drawn apart from the rest of the lead, which stays as it was."""
+    if school is not None:
+        return _domain(school), school
+    rng = _rng(seed, "workplace", number)
+    where = rng.random()
+    if where < _AT_FREE_MAIL:
+        return rng.choices(FREE_MAIL, weights=_FREE_MAIL_WEIGHTS)[0], None
+    if where < _AT_EMPLOYER:
+        company = rng.choices(_EMPLOYERS, weights=_EMPLOYER_WEIGHTS)[0]
+    else:
+        company = " ".join([rng.choice(_TRADES), *rng.sample(_LAST, 2)])
+    return _domain(company), company
 
 
 def _events_plan(

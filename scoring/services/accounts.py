@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max, Sum, Window
+from django.db.models import F, Max, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -525,6 +525,22 @@ def free_mail_domains_changed() -> None:
     transaction.on_commit(
         lambda: enqueue("scoring.accounts_assign_all", fallback="run manage.py accounts_assign to move the leads")
     )
+
+
+def free_mail_domains_add(*, domains: Iterable[str]) -> list[str]:
+    """Put ``domains`` on the free-mail list where missing; returns those added. Leads
+    already at an added domain leave their accounts, as after a change in the admin."""
+    wanted = {domain.strip().lower() for domain in domains}
+    added = sorted(wanted - set(FreeMailDomain.objects.filter(domain__in=wanted).values_list("domain", flat=True)))
+    if not added:
+        return []
+    FreeMailDomain.objects.bulk_create([FreeMailDomain(domain=domain) for domain in added], ignore_conflicts=True)
+    at_them = Q()
+    for domain in added:
+        at_them |= Q(email__iendswith=f"@{domain}")
+    if Lead.objects.filter(at_them).exists():
+        free_mail_domains_changed()
+    return added
 
 
 def account_rule_create(

@@ -3,6 +3,7 @@ a seed, idempotent, and loaded by bin/run only on a first run of the embedded de
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -17,7 +18,7 @@ from reports import demo_history
 from reports import demo_plan as plan
 from routing.models import Outcome, QueueItem
 from scoring.event_types import BUILT_IN
-from scoring.models import DecayRun, GroupTransition, Interaction, Lead, ScoreEntry
+from scoring.models import Account, DecayRun, GroupTransition, Interaction, Lead, ScoreEntry
 from tests.routing.test_model_file import toy_store_import
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +122,27 @@ def test_the_same_seed_gives_the_same_history_and_another_seed_another() -> None
     assert plan.lead_plan(seed=8, number=5, days=20) != a
     # A lead is the same lead whatever the history's size.
     assert plan.lead_plan(seed=7, number=5, days=20, weights=plan.arrival_weights(20)) == a
+
+
+def test_the_demo_leads_fall_into_many_accounts_at_addresses_no_mailbox_has() -> None:
+    """Every demo lead was at example.com, so the demo had one account of all its leads."""
+    toy_store_import()
+    load("--leads", "120", "--days", "5", "--seed", "1")
+
+    leads = Lead.objects.filter(external_id__startswith="demo-")
+    per_account = Counter(leads.exclude(account=None).values_list("account__domain", flat=True))
+    assert len(per_account) >= 10
+    assert max(per_account.values()) >= 5  # an employer or a school of several leads
+    assert min(per_account.values()) == 1  # and businesses of one
+    # Those at the demo's free-mail providers belong to no account.
+    free = leads.filter(account=None).values_list("email", flat=True)
+    assert free
+    assert {(email or "").rpartition("@")[2] for email in free} <= set(plan.FREE_MAIL)
+    # Every address is under .example, a name reserved for examples (RFC 2606).
+    assert all((email or "").endswith(".example") for email in leads.values_list("email", flat=True))
+    # A school's account holds its teachers.
+    school = Account.objects.get(domain="colegio-monterrey.example")
+    assert set(school.leads.values_list("company", "title")) == {("Colegio Monterrey", "Teacher")}
 
 
 def test_it_refuses_without_the_toy_store_or_with_bad_sizes() -> None:
