@@ -311,18 +311,27 @@ def leads_score_reasons(*, lead_ids: Sequence[int], limit: int = REASONS_SHOWN) 
         return {}
     sums = (
         ScoreEntry.objects.filter(lead_id__in=lead_ids)
-        .values("lead_id", "cause", "rule_id", "rule__name")
+        .values("lead_id", "cause", "rule_id", "rule__name", "interaction_id")
         .annotate(points=Sum("delta"), times=Count("id"))
         .order_by()
     )
     causes = dict(ScoreEntry.Cause.choices)
-    # Per lead and label: a rule's awards and the revisions of them are one reason.
+    # Per lead and label: a rule's awards, the revisions and the rescores of them are one
+    # reason; its times are the interactions (or, for fit, the award) it still gives points
+    # for, so an award a rescore took back is not counted.
+    nets: dict[tuple[int, str], dict[int | None, int]] = defaultdict(lambda: defaultdict(int))
     found: dict[int, dict[str, list[int]]] = defaultdict(dict)
     for row in sums:
-        label = row["rule__name"] or causes.get(row["cause"], row["cause"])
-        points_times = found[row["lead_id"]].setdefault(label, [0, 0])
+        if row["rule_id"] is not None:
+            nets[(row["lead_id"], row["rule__name"])][row["interaction_id"]] += row["points"]
+            continue
+        points_times = found[row["lead_id"]].setdefault(str(causes.get(row["cause"], row["cause"])), [0, 0])
         points_times[0] += row["points"]
-        points_times[1] += row["times"] if row["cause"] != ScoreEntry.Cause.REVISED else 0
+        points_times[1] += row["times"]
+    for (lead_id, label), awards in nets.items():
+        points_times = found[lead_id].setdefault(label, [0, 0])
+        points_times[0] += sum(awards.values())
+        points_times[1] += sum(1 for net in awards.values() if net)
     result: dict[int, list[Reason]] = {}
     for lead_id, by_label in found.items():
         reasons = sorted(

@@ -31,6 +31,8 @@ def scored_lead(points: int, **kwargs: object) -> Lead:
 
 
 def award(lead: Lead, rule: ScoringRule | None, points: int, times: int = 1) -> None:
+    """``points`` in ``times`` equal rows: a rule's for as many interactions of a month ago
+    (older than any a test shows as recent), else manual ones."""
     now = timezone.now()
     ScoreEntry.objects.bulk_create(
         ScoreEntry(
@@ -39,6 +41,7 @@ def award(lead: Lead, rule: ScoringRule | None, points: int, times: int = 1) -> 
             delta=points // times,
             cause="rule" if rule else "manual",
             rule=rule,
+            interaction=InteractionFactory.create(lead=lead, occurred_at=now - timedelta(days=30)) if rule else None,
             occurred_at=now,
         )
         for _ in range(times)
@@ -147,6 +150,26 @@ def test_each_lead_shows_reasons_adding_up_to_its_score_and_last_three_interacti
     assert "old-news" in html
     assert "Spring catalogue" not in html
     assert "Together: 46" in html
+
+
+def test_a_rule_rescored_is_one_reason_counting_the_interactions_it_still_scores() -> None:
+    rep = RepFactory.create()
+    lead = LeadFactory.create()
+    rule = ScoringRuleFactory.create(name="Visited pricing")
+    award(lead, rule, 15, times=3)
+    # A rescore under a new cap takes back one visit's award and raises another's.
+    first, second, _ = ScoreEntry.objects.filter(lead=lead, rule=rule).order_by("pk")
+    for entry, delta in ((first, -5), (second, 2)):
+        ScoreEntry.objects.create(
+            lead=lead, dimension="engagement", delta=delta, cause="rescore", rule=rule,
+            interaction_id=entry.interaction_id, occurred_at=timezone.now(),
+        )  # fmt: skip
+    Lead.objects.filter(pk=lead.pk).update(engagement_score=12)
+    QueueItemFactory.create(lead=lead, team=rep.team, entered_at=timezone.now())
+
+    (row,) = signed_in(rep).get(reverse("sales:queue")).context["queue"].rows
+
+    assert [(r.label, r.points, r.times) for r in row.reasons] == [("Visited pricing", 12, 2)]
 
 
 def test_fit_points_and_many_causes_still_add_up_to_the_score() -> None:
