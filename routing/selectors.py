@@ -15,6 +15,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery,
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from routing import sales
 from routing.deadlines import feedback_days_overdue
@@ -305,8 +306,8 @@ def _prediction_of(row: Mapping[str, Any] | None) -> dict[str, Any]:
 def leads_score_reasons(*, lead_ids: Sequence[int], limit: int = REASONS_SHOWN) -> dict[int, list[Reason]]:
     """Why each lead has its score, in one query: the ledger summed by rule and cause,
     fit and negative points included, largest first. Past ``limit`` causes the rest are
-    one line, "Other causes", so a lead's reasons always add up to its score (the
-    ledger's sum is the cached score)."""
+    one line, "Other causes" in the reader's language, so a lead's reasons always add
+    up to its score (the ledger's sum is the cached score)."""
     if not lead_ids:
         return {}
     sums = (
@@ -340,7 +341,7 @@ def leads_score_reasons(*, lead_ids: Sequence[int], limit: int = REASONS_SHOWN) 
         )
         if len(reasons) > limit:
             rest = reasons[limit - 1 :]
-            reasons = [*reasons[: limit - 1], Reason("Other causes", sum(r.points for r in rest), 0)]
+            reasons = [*reasons[: limit - 1], Reason(gettext("Other causes"), sum(r.points for r in rest), 0)]
         result[lead_id] = reasons
     return result
 

@@ -18,14 +18,15 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 
 from people.models import Preference
 from scoring import lead_fields, sentences
 from scoring import rules as pure
-from scoring.models import Lead
+from scoring.models import Lead, ScoreEntry
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
+from tests.routing.factories import QueueItemFactory, RepFactory
 
 ROOT = Path(settings.BASE_DIR)
 CATALOGUE = ROOT / "locale" / "es" / "LC_MESSAGES" / "django.po"
@@ -265,3 +266,21 @@ def test_the_admin_s_counts_agree_with_their_number_in_both_languages(admin_user
     english.force_login(admin_user)
     assert activate(english, [one.pk]) == ["1 rule activated. Fit scores follow when leads are rescored."]
     assert activate(english, [one.pk, two.pk]) == ["2 rules activated. Fit scores follow when leads are rescored."]
+
+
+@pytest.mark.django_db
+def test_a_rep_s_card_names_the_causes_not_shown_one_by_one_in_spanish() -> None:
+    rep = RepFactory.create()
+    lead = LeadFactory.create()
+    now = timezone.now()
+    for n in range(7):
+        rule = ScoringRuleFactory.create(name=f"Regla {n}")
+        ScoreEntry.objects.create(
+            lead=lead, dimension="engagement", delta=n + 1, cause="rule", rule=rule, occurred_at=now
+        )
+    QueueItemFactory.create(lead=lead, team=rep.team, entered_at=now)
+    client = Client(headers={"accept-language": "es"})
+    client.force_login(rep.user)
+    page = _page(client, reverse("sales:queue"))
+    assert "Otras causas" in page
+    assert "Other causes" not in page
