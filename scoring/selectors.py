@@ -133,9 +133,14 @@ class BreakdownLine:
 
     label: str
     sentence: str
-    dimension: str
+    dimension: str  # the key ("fit", "engagement"), as the API gives it
     points: int
     times: int
+
+    @property
+    def dimension_label(self) -> str:
+        """The dimension in the reader's language (Perfil, Interacción), for pages."""
+        return str(dict(ScoreEntry._meta.get_field("dimension").choices or ()).get(self.dimension, self.dimension))
 
 
 def leads_rule_values(*, lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:

@@ -284,3 +284,19 @@ def test_a_rep_s_card_names_the_causes_not_shown_one_by_one_in_spanish() -> None
     page = _page(client, reverse("sales:queue"))
     assert "Otras causas" in page
     assert "Other causes" not in page
+
+
+@pytest.mark.django_db
+def test_a_lead_s_score_breakdown_and_ledger_name_their_dimensions_in_spanish(admin_user: User) -> None:
+    lead = LeadFactory.create()
+    now = timezone.now()
+    ScoreEntry.objects.create(lead=lead, dimension="fit", delta=4, cause="manual", occurred_at=now)
+    ScoreEntry.objects.create(lead=lead, dimension="engagement", delta=-2, cause="decay", occurred_at=now)
+    page = _page(_spanish_admin(admin_user), reverse("admin:scoring_lead_change", args=[lead.pk]))
+    for table in ["leadflow-breakdown", "leadflow-ledger"]:
+        shown = page[page.index(f'class="{table}"') :]
+        shown = shown[: shown.index("</table>")]
+        assert "<td>Perfil</td>" in shown, table
+        assert "<td>Interacción</td>" in shown, table
+        assert "<td>fit</td>" not in shown, table
+        assert "<td>engagement</td>" not in shown, table
