@@ -84,7 +84,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         context = dict(extra_context or {})
         if versions.live_version() is None:
-            context["subtitle"] = (
+            context["subtitle"] = gettext(
                 "The live model has no version yet: it joins the history as the model before versions "
                 "when the first draft is published. Add one to start a draft from it."
             )
@@ -145,7 +145,9 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                 gettext("Publish…"),
             )
         restore = reverse("admin:scoring_modelversion_restore", args=[obj.pk])
-        words = "Restore as draft" if obj.status == ModelVersion.Status.RETIRED else "New draft from it"
+        words = (
+            gettext("Restore as draft") if obj.status == ModelVersion.Status.RETIRED else gettext("New draft from it")
+        )
         # The changelist is a form (with its CSRF token): the button posts it to the restore view.
         return format_html('<button type="submit" formaction="{}" class="button">{}</button>', restore, words)
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import campaign_file, decay, model_file, sentences
@@ -345,7 +345,7 @@ class DecayPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Decay: {self.get_kind_display()}"
+        return gettext("Decay: {kind}").format(kind=self.get_kind_display())
 
     def as_pure(self) -> decay.Policy:
         return decay.Policy(

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring.models.design import DecayPolicy, ScoreGroup, ScoringRule
@@ -123,8 +124,12 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         if self.number is not None:
-            return f"Version {self.number}" + (f": {self.name}" if self.name else "")
-        return f"Draft: {self.name}" if self.name else f"Draft #{self.pk}"
+            if self.name:
+                return gettext("Version {number}: {name}").format(number=self.number, name=self.name)
+            return gettext("Version {number}").format(number=self.number)
+        if self.name:
+            return gettext("Draft: {name}").format(name=self.name)
+        return gettext("Draft #{id}").format(id=self.pk)
 
 
 class ReplayRun(models.Model):
@@ -184,7 +189,9 @@ class ReplayRun(models.Model):
         verbose_name_plural = _("replays")
 
     def __str__(self) -> str:
-        return f"Replay {self.pk}: {self.version} over {self.days} days"
+        return ngettext(
+            "Replay {id}: {version} over {days} day", "Replay {id}: {version} over {days} days", self.days
+        ).format(id=self.pk, version=self.version, days=self.days)
 
     @property
     def finished(self) -> bool:

@@ -24,7 +24,7 @@ from django.utils.functional import Promise
 from people.models import Preference
 from scoring import lead_fields, sentences
 from scoring import rules as pure
-from scoring.models import Lead, ScoreEntry
+from scoring.models import DecayPolicy, Lead, ModelVersion, ReplayRun, ScoreEntry
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 from tests.routing.factories import QueueItemFactory, RepFactory
 
@@ -300,3 +300,35 @@ def test_a_lead_s_score_breakdown_and_ledger_name_their_dimensions_in_spanish(ad
         assert "<td>Interacción</td>" in shown, table
         assert "<td>fit</td>" not in shown, table
         assert "<td>engagement</td>" not in shown, table
+
+
+@pytest.mark.django_db
+def test_model_versions_replays_and_decay_policies_are_named_in_spanish(admin_user: User) -> None:
+    client = _spanish_admin(admin_user)
+    published = ModelVersion.objects.create(number=3, status=ModelVersion.Status.RETIRED)
+    ModelVersion.objects.create(name="Más puntos por formularios")
+    unnamed = ModelVersion.objects.create()
+    versions = _page(client, reverse("admin:scoring_modelversion_changelist"))
+    for spanish in [
+        "Versión 3",
+        "Borrador: Más puntos por formularios",
+        f"Borrador n.º {unnamed.pk}",
+        "Restaurar como borrador",
+        "El modelo en vigor aún no tiene versión",
+    ]:
+        assert spanish in versions, spanish
+    for english in ["Version 3", "Draft: ", "Draft #", "Restore as draft", "The live model has no version yet"]:
+        assert english not in versions, english
+    run = ReplayRun.objects.create(version=published, days=90)
+    replays = _page(client, reverse("admin:scoring_replayrun_changelist"))
+    assert f"Reproducción {run.pk}: Versión 3 sobre 90 días" in replays
+    assert " over 90 days" not in replays
+    run_page = _page(client, reverse("admin:scoring_replayrun_change", args=[run.pk]))
+    assert "Reproducción de Versión 3 sobre los últimos 90 días" in run_page
+    assert "Version 3" not in run_page
+    policy = DecayPolicy.objects.first() or DecayPolicy(kind="linear")
+    policy.kind = "linear"
+    policy.save()
+    policies = _page(client, reverse("admin:scoring_decaypolicy_changelist"))
+    assert "Decaimiento: lineal" in policies
+    assert "Decay: " not in policies
