@@ -61,9 +61,9 @@ class ReenrollPolicy(StrEnum):
 
 
 REENROLL_LABELS: dict[ReenrollPolicy, str] = {
-    ReenrollPolicy.NEVER: "never: once per lead",
-    ReenrollPolicy.AFTER_ENDED: "after the previous enrollment ended (completed or exited)",
-    ReenrollPolicy.ALWAYS: "always: an open enrollment restarts from the first step",
+    ReenrollPolicy.NEVER: gettext_noop("never: once per lead"),
+    ReenrollPolicy.AFTER_ENDED: gettext_noop("after the previous enrollment ended (completed or exited)"),
+    ReenrollPolicy.ALWAYS: gettext_noop("always: an open enrollment restarts from the first step"),
 }
 
 

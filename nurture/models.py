@@ -24,9 +24,12 @@ def _all_weekdays() -> list[int]:
 
 class Sequence(models.Model):
     class Reenroll(models.TextChoices):
-        NEVER = goals.ReenrollPolicy.NEVER.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.NEVER]
-        AFTER_ENDED = goals.ReenrollPolicy.AFTER_ENDED.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.AFTER_ENDED]
-        ALWAYS = goals.ReenrollPolicy.ALWAYS.value, goals.REENROLL_LABELS[goals.ReenrollPolicy.ALWAYS]
+        NEVER = goals.ReenrollPolicy.NEVER.value, _(goals.REENROLL_LABELS[goals.ReenrollPolicy.NEVER])
+        AFTER_ENDED = (
+            goals.ReenrollPolicy.AFTER_ENDED.value,
+            _(goals.REENROLL_LABELS[goals.ReenrollPolicy.AFTER_ENDED]),
+        )
+        ALWAYS = goals.ReenrollPolicy.ALWAYS.value, _(goals.REENROLL_LABELS[goals.ReenrollPolicy.ALWAYS])
 
     key = models.SlugField(
         verbose_name=_("key"),

@@ -230,7 +230,7 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
             _("Exit goals"),
             {
                 "fields": ["exit_on_group_reached", "exit_on_group_left", "exit_on_conversion", "exit_on_sales"],
-                "description": "Checked before every step. Unsubscribing always exits.",
+                "description": _("Checked before every step. Unsubscribing always exits."),
             },
         ),
         (_("Figures per step"), {"fields": ["figures"]}),

@@ -96,7 +96,7 @@ class LeadAdmin(admin.ModelAdmin[Lead]):
     # listing their values would too (search by city instead, or filter by group).
     list_filter = ["score_group", "lifecycle_stage", ScoreBandFilter]
     search_fields = ["id__lead_search"]
-    search_help_text = "Part of an email, first or last name, company or city; or a whole external id."
+    search_help_text = _("Part of an email, first or last name, company or city; or a whole external id.")
     sortable_by = ["total_score"]
     ordering = ["-total_score", "id"]
     # The list's count: estimated for the whole table when it is large, exact once filtered;

@@ -43,7 +43,7 @@ class SuppressedAddressAdmin(admin.ModelAdmin[SuppressedAddress]):
     list_display = ["short_hash", "reason", "suppressed_at", "erased_at"]
     list_filter = ["reason", ("erased_at", admin.EmptyFieldListFilter)]
     search_fields = ["address_hash"]
-    search_help_text = "A whole email address (case and spaces do not matter)."
+    search_help_text = _("A whole email address (case and spaces do not matter).")
 
     @admin.display(description=_("address (SHA-256)"), ordering="address_hash")
     def short_hash(self, obj: SuppressedAddress) -> str:

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 
+from nurture.models import Sequence
 from people.models import Preference
 from scoring import lead_fields, sentences
 from scoring import rules as pure
@@ -332,3 +333,27 @@ def test_model_versions_replays_and_decay_policies_are_named_in_spanish(admin_us
     policies = _page(client, reverse("admin:scoring_decaypolicy_changelist"))
     assert "Decaimiento: lineal" in policies
     assert "Decay: " not in policies
+
+
+@pytest.mark.django_db
+def test_the_admin_s_search_help_and_the_sequences_re_enrollment_are_in_spanish(admin_user: User) -> None:
+    client = _spanish_admin(admin_user)
+    leads = _page(client, reverse("admin:scoring_lead_changelist"))
+    assert "Parte de un email, del nombre o los apellidos" in leads
+    assert "Part of an email" not in leads
+    suppressed = _page(client, reverse("admin:scoring_suppressedaddress_changelist"))
+    assert "Una dirección de email completa" in suppressed
+    assert "A whole email address" not in suppressed
+    Sequence.objects.create(key="bienvenida", name="Bienvenida", reenroll=Sequence.Reenroll.NEVER)
+    sequences = _page(client, reverse("admin:nurture_sequence_changelist"))
+    assert "nunca: una vez por lead" in sequences
+    assert "never: once per lead" not in sequences
+    add = _page(client, reverse("admin:nurture_sequence_add"))
+    for spanish in [
+        "cuando terminó la inscripción anterior",
+        "siempre: una inscripción abierta",
+        "Se comprueban antes",
+    ]:
+        assert spanish in add, spanish
+    for english in ["after the previous enrollment ended", "always: an open enrollment", "Checked before every step"]:
+        assert english not in add, english
