@@ -302,3 +302,10 @@ class AccountTransition(models.Model):
 
     def __str__(self) -> str:
         return f"account {self.account_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"
+
+    @property
+    def cause_label(self) -> str:
+        """The cause as a person reads it: the ledger's causes, and "regroup" (the account
+        groups changed, not the score), which the ledger never records."""
+        labels = {**dict(AccountEntry.Cause.choices), "regroup": _("The account groups changed")}
+        return str(labels.get(self.cause, self.cause))

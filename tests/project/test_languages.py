@@ -25,7 +25,17 @@ from nurture.models import Sequence
 from people.models import Preference
 from scoring import lead_fields, sentences
 from scoring import rules as pure
-from scoring.models import DecayPolicy, Lead, ModelVersion, ReplayRun, ScoreEntry
+from scoring.models import (
+    Account,
+    AccountGroup,
+    AccountTransition,
+    DecayPolicy,
+    GroupTransition,
+    Lead,
+    ModelVersion,
+    ReplayRun,
+    ScoreEntry,
+)
 from tests.factories import InteractionFactory, LeadFactory, ScoringRuleFactory
 from tests.routing.factories import QueueItemFactory, RepFactory
 
@@ -357,3 +367,33 @@ def test_the_admin_s_search_help_and_the_sequences_re_enrollment_are_in_spanish(
         assert spanish in add, spanish
     for english in ["after the previous enrollment ended", "always: an open enrollment", "Checked before every step"]:
         assert english not in add, english
+
+
+@pytest.mark.django_db
+def test_an_account_s_moves_between_groups_say_their_cause_in_spanish(admin_user: User) -> None:
+    account = Account.objects.create(name="Acme", domain="acme.com")
+    hot = AccountGroup.objects.create(key="hot", name="Hot", min_score=80)
+    now = timezone.now()
+    for cause in ["rollup", "regroup"]:
+        move = AccountTransition.objects.create(
+            account=account,
+            to_group=hot,
+            direction="up",
+            previous_total=10,
+            total_score=90,
+            cause=cause,
+            occurred_at=now,
+        )
+    lead = LeadFactory.create(account=account)
+    GroupTransition.objects.create(
+        lead=lead, kind="account", account_transition=move, total_score=0, cause="regroup", occurred_at=now
+    )
+    page = _page(_spanish_admin(admin_user), reverse("admin:scoring_account_change", args=[account.pk]))
+    moves = page[page.index('id="account-groups"') : page.index('id="account-ledger"')]
+    assert "<td>Cambiaron las puntuaciones o los miembros de sus leads</td>" in moves
+    assert "<td>Cambiaron los grupos de cuentas</td>" in moves
+    assert "<td>rollup</td>" not in moves
+    assert "<td>regroup</td>" not in moves
+    timeline = _page(_spanish_admin(admin_user), reverse("admin:scoring_lead_change", args=[lead.pk]))
+    assert "causa: Cambiaron los grupos de cuentas" in timeline
+    assert "causa: regroup" not in timeline
