@@ -135,6 +135,11 @@ class Refused:
     values: dict[str, str]
     problems: dict[str, str]
 
+    @property
+    def first(self) -> str:
+        """The first field at fault: the cursor goes there."""
+        return next(iter(self.problems), "")
+
 
 def _queue_page(
     request: HttpRequest, rep: Rep, *, page: int, status: int = 200, sort: str = "", refused: Refused | None = None
@@ -211,7 +216,7 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
         typed = {name: request.POST.get(name, "") for name in ("reason", "amount", *sales.BANT_FIELDS)}
         refused = Refused(item_id=item.pk, verb=verb, values=typed, problems=exc.problems)
         page = _page_number(request.POST.get("page", ""))
-        return _queue_page(request, rep, page=page, status=400, refused=refused)
+        return _queue_page(request, rep, page=page, status=400, sort=request.POST.get("sort", ""), refused=refused)
     except sales.ActionRefused as exc:
         messages.error(request, f"{_label(item)}: {exc}")
     else:
@@ -241,9 +246,11 @@ def _label(item: QueueItem) -> str:
 
 
 def _back(request: HttpRequest) -> HttpResponse:
-    """To the queue page the form was on (a page number, never a URL from the form)."""
-    url = reverse("sales:queue")
-    page = _page_number(request.POST.get("page", ""))
-    if page > 1:
-        url += f"?page={page}"
-    return HttpResponseRedirect(url)
+    """To the queue page the form was on, in its order (a page number and a known order,
+    never a URL from the form)."""
+    query: dict[str, object] = {}
+    if (page := _page_number(request.POST.get("page", ""))) > 1:
+        query["page"] = page
+    if request.POST.get("sort") == "probability":
+        query["sort"] = "probability"
+    return HttpResponseRedirect(reverse("sales:queue", query=query or None))

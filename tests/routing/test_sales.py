@@ -150,6 +150,24 @@ def test_errors_name_the_field_and_change_nothing() -> None:
 
 
 @pytest.mark.django_db
+def test_a_refused_form_comes_back_in_the_order_it_was_sent_from_with_the_cursor_on_the_first_fault() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.ACCEPTED)
+    client = signed_in(rep)
+
+    response, _ = post(client, item, "qualify", budget="10k", authority=" ", need=" ", sort="probability")
+
+    assert response.status_code == 400
+    assert response.context["sort"] == "probability"
+    html = response.content.decode()
+    assert html.count(" autofocus") == 1
+    assert f'id="authority-{item.pk}" type="text" maxlength="200" required' in html
+    assert html.index(" autofocus") < html.index(f'id="need-{item.pk}"')  # on authority, the first at fault
+    response = client.post(reverse("sales:act", args=[item.pk, "qualify"]), {**BANT, "sort": "probability"})
+    assert response["Location"] == reverse("sales:queue") + "?sort=probability"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("verb", "data", "said"),
     [
