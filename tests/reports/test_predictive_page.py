@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from scoring.models import PredictiveSettings
+from scoring.models import PredictiveSettings, TrainedModel
 from scoring.services import predictive
 from tests.factories import ScoringRuleFactory, fit_rule
 from tests.routing.factories import RepFactory, TeamFactory, marketer
@@ -54,3 +54,6 @@ def test_a_marketer_sees_the_models_quality_signals_and_suggested_points() -> No
     assert suggestions["Enterprise plan"]["suggested"] > 10  # enterprise leads convert far more often
     assert suggestions["Opened an email"]["suggested"] is None  # nobody opened one: nothing to say
     assert "/static/reports/vendor/chart.umd.min.js" in page
+    # How many leads it learned from reads grouped, as every figure on the page does.
+    TrainedModel.objects.filter(pk=version.pk).update(leads=12345)
+    assert "12,345 leads (" in client.get(URL).content.decode()

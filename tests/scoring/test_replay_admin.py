@@ -68,6 +68,15 @@ def test_a_marketer_starts_a_replay_from_the_version_s_link_and_reads_the_compar
     assert "<strong>2</strong> would change group" in done
     assert 'id="replay-roc-data"' in done
     assert "d@example.com" in done
+    # A count of leads reads grouped, as every figure on the page does.
+    ReplayRun.objects.filter(pk=run.pk).update(result={**run_result(run.pk), "leads": 12345})
+    assert "12,345 leads replayed" in client.get(f"/admin/scoring/replayrun/{run.pk}/change/").content.decode()
+
+
+def run_result(run_id: int) -> dict[str, object]:
+    result = ReplayRun.objects.get(pk=run_id).result
+    assert isinstance(result, dict)
+    return result
 
 
 def test_a_marketer_cancels_a_queued_replay(version: ModelVersion) -> None:
