@@ -48,7 +48,9 @@ class ModelImportSummary:
 
 
 @transaction.atomic
-def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -> ModelImportSummary:
+def scoring_model_import(
+    *, spec: model_file.ModelSpec, dry_run: bool = False, left_out: Sequence[LeftOut] = ()
+) -> ModelImportSummary:
     """Make the database's model that of ``spec``, all or nothing.
 
     Groups and rules are matched by key. Groups missing from the file are
@@ -57,7 +59,10 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     missing from it are deactivated, since the ledger keeps their history.
     Leads' fit scores and groups are brought up to date afterwards by
     :func:`leads_rescore_fit_all` and :func:`leads_regroup`.
-    A file without the scoring part (``spec.scoring`` false) leaves it alone.
+    A file without the scoring part (``spec.scoring`` false) leaves it alone;
+    ``left_out`` are groups the caller's transaction already left out of the
+    model (the file's scoring part, published as a version first), deleted with
+    the file's own once its sections are written.
 
     The file's ``name`` and ``description`` are stored (:class:`ModelInfo`) when
     it holds the scoring part or gives either of them; one it leaves out is
@@ -75,11 +80,12 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
     imported with a warning (a typo, or a type no sender has sent yet).
     """
     lines = event_types_declare(specs=spec.event_types) if spec.event_types is not None else []
-    summary, left_out = scoring_part_import(spec) if spec.scoring else (ModelImportSummary(0, 0, 0, 0, 0, []), [])
+    summary, leaving = scoring_part_import(spec) if spec.scoring else (ModelImportSummary(0, 0, 0, 0, 0, []), [])
+    leaving = [*left_out, *leaving]
     if spec.account_groups is not None:
         line, account_left_out = account_groups_import(spec.account_groups)
         lines.append(line)
-        left_out.append(account_left_out)
+        leaving.append(account_left_out)
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
@@ -94,7 +100,7 @@ def scoring_model_import(*, spec: model_file.ModelSpec, dry_run: bool = False) -
             errors.extend(exc.errors)
     if errors:
         raise model_file.ModelFileError(errors)
-    groups_left_out_delete(left_out)
+    groups_left_out_delete(leaving)
     warnings = model_rules_warnings(spec) if spec.scoring else []
     if dry_run:
         transaction.set_rollback(True)

@@ -35,7 +35,7 @@ from scoring.models import (
 )
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.model import ModelImportSummary, rule_spec, scorecard_specs, scoring_part_import
-from scoring.services.model_groups import groups_left_out_delete
+from scoring.services.model_groups import LeftOut, groups_left_out_delete
 from scoring.services.rescore import rescore_job_start
 
 PUBLISH_PERMISSION = "scoring.publish_modelversion"
@@ -274,6 +274,8 @@ class Published:
     job: RescoreJob | None  # the rescore started (none when the caller rescores itself)
     retired: ModelVersion | None
     summary: ModelImportSummary | None = None  # what changed in the live rows
+    # The groups the draft leaves out, not yet deleted (``groups_deleted_later``): the caller's.
+    left_out: tuple[LeftOut, ...] = ()
 
 
 def _next_number() -> int:
@@ -287,6 +289,7 @@ def version_publish(
     note: str = "",
     stale_ok: bool = False,
     rescore: bool = True,
+    groups_deleted_later: bool = False,
 ) -> Published:
     """Make a draft the live model, in one transaction: its groups, rules and decay are
     written over the live rows by key (a live rule the draft lacks is deactivated, a
@@ -299,6 +302,11 @@ def version_publish(
     :class:`VersionStale` unless ``stale_ok``. A draft that does not fit (an active routing
     rule watches a group the draft lacks, or a nurture sequence exits on one):
     :class:`VersionError` listing why, nothing changes.
+
+    ``groups_deleted_later`` leaves the groups the draft lacks in place (parked) and hands
+    them back in :attr:`Published.left_out`, for a caller that writes more of the model in
+    the same transaction (a model file's sequences and routing rules, which may move off
+    them) and then deletes them with :func:`groups_left_out_delete`, which checks their uses.
     """
     if user is not None and not may_publish(user):
         raise PermissionDenied("Publishing a model version needs the permission to publish model versions.")
@@ -336,7 +344,8 @@ def version_publish(
                 # The draft's event types first (its rules may score a type it declares), then its scoring part.
                 event_types_declare(specs=spec.event_types or ())
                 summary, left_out = scoring_part_import(spec)
-                groups_left_out_delete(left_out)
+                if not groups_deleted_later:
+                    groups_left_out_delete(left_out)
         except model_file.ModelFileError as exc:
             raise VersionError(exc.errors) from None
         for versioned in (ScoringRule, ScoreGroup, DecayPolicy, Scorecard):
@@ -353,7 +362,7 @@ def version_publish(
         job = None
         if rescore:
             job = rescore_job_start(user=user if isinstance(user, AbstractBaseUser) else None)
-    return Published(locked, job, retired, summary)
+    return Published(locked, job, retired, summary, tuple(left_out) if groups_deleted_later else ())
 
 
 # --- what a publish would do ------------------------------------------------------------

@@ -13,13 +13,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from nurture.models import Enrollment
+from nurture.models import Enrollment, Sequence
 from routing import services
 from routing.model_file import RoutingSpec
 from routing.models import ActionRun, Notification, QueueItem, RoutingAction, RoutingRule, Team
 from scoring import model_file
 from scoring import services as scoring
-from scoring.models import GroupTransition, Lead, PredictiveSettings, ScoreGroup
+from scoring.models import GroupTransition, Lead, ModelVersion, PredictiveSettings, ScoreGroup
 from scoring.rules import Dimension
 from tests.factories import LeadFactory
 from tests.routing.factories import RepFactory, UserFactory, marketer
@@ -481,3 +481,46 @@ def test_a_file_renaming_a_group_may_deactivate_the_rules_that_watched_it() -> N
     assert response.status_code == 200
     assert "Choose the score group this trigger watches." in response.content.decode()
     assert not RoutingRule.objects.get(key="vip-tag").active
+
+
+WATCHED_AND_EXITED = (
+    WATCHED
+    + """sequences:
+  - key: welcome
+    name: Welcome
+    exit: {reaches_group: vip}
+    steps: [{subject: Hi, text: Hello}]
+"""
+)
+
+
+def sequence_goal() -> str | None:
+    group = Sequence.objects.select_related("exit_on_group_reached").get(key="welcome").exit_on_group_reached
+    return group.key if group is not None else None
+
+
+@pytest.mark.django_db
+def test_the_import_command_publishing_a_file_that_renames_a_group_writes_its_moves_first(tmp_path: Path) -> None:
+    # --check said the file was valid, --publish refused it: publishing the scoring part
+    # deleted the left-out group before the file's rules and sequences were written.
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, WATCHED_AND_EXITED)))
+    renamed = WATCHED_AND_EXITED.replace("{key: vip, name: VIP", "{key: preferential, name: Preferential")
+    # Not moved: refused by the check and the publish alike, nothing applied.
+    for flags in (["--check"], ["--publish"]):
+        with pytest.raises(CommandError) as refused:
+            call_command("scoring_model_import", *flags, str(write(tmp_path, renamed)))
+        assert "3 problem(s); nothing was imported" in str(refused.value)
+        assert "sequence 'Welcome' uses it in exit.reaches_group" in str(refused.value)
+        assert "routing rule 'VIP leads are tagged' uses it in group" in str(refused.value)
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
+    assert ModelVersion.objects.filter(status=ModelVersion.Status.LIVE).count() == 1
+    assert watched_groups() == {"vip-tag": (True, "vip"), "vip-left": (True, "vip")}
+    # Moved in the same file: the check and the publish both accept it.
+    moved = renamed.replace("group: vip", "group: preferential").replace(
+        "reaches_group: vip", "reaches_group: preferential"
+    )
+    call_command("scoring_model_import", "--check", str(write(tmp_path, moved)))
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, moved)))
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "preferential"]
+    assert watched_groups() == {"vip-tag": (True, "preferential"), "vip-left": (True, "preferential")}
+    assert sequence_goal() == "preferential"

@@ -121,11 +121,16 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def _publish(self, spec: model_file.ModelSpec, note: str) -> services.ModelImportSummary:
-        """The scoring part as a new live version, then the file's other parts, in one transaction."""
+        """The scoring part as a new live version, then the file's other parts, in one transaction.
+        The groups the file leaves out are deleted last, so its sequences and routing rules may
+        move off them first (as when the file is imported without a version)."""
         draft = versions.draft_import(spec=spec, user=None)
-        published = versions.version_publish(draft=draft, user=None, note=note, stale_ok=True, rescore=False)
+        published = versions.version_publish(
+            draft=draft, user=None, note=note, stale_ok=True, rescore=False, groups_deleted_later=True
+        )
         rest = services.scoring_model_import(
-            spec=dataclasses.replace(spec, scoring=False, name=spec.name or "", description=spec.description or "")
+            spec=dataclasses.replace(spec, scoring=False, name=spec.name or "", description=spec.description or ""),
+            left_out=published.left_out,
         )
         assert published.summary is not None
         return dataclasses.replace(
