@@ -53,9 +53,10 @@ def dump(spec: sequence_file.FileSpec) -> dict[str, Any]:
 
 def sequences_model_import(spec: sequence_file.FileSpec) -> list[str]:
     """Import the file's sequences inside the model import's transaction, after its
-    score groups are written (the exit goals name them); returns summary lines."""
+    score groups are written (the exit goals name them); returns summary lines. A group
+    the file leaves out is not one a goal may name, though it is deleted only later."""
     try:
-        summary = sequences_import(spec=spec)
+        summary = sequences_import(spec=spec, groups_left_out=scoring_file.groups_left_out("score"))
     except SequenceImportError as exc:
         raise scoring_file.ModelFileError(exc.errors) from None
     line = f"Nurture sequences: {len(summary.created)} created, {len(summary.updated)} updated."

@@ -396,9 +396,9 @@ def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: l
 
 
 def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: list[str]) -> list[str]:
-    # Any scorecard's group: keys are unique across scorecards.
-    groups = {g.key: g for g in ScoreGroup.every_scorecard.all()}
-    account_groups = {g.key: g for g in AccountGroup.objects.all()}
+    # Any scorecard's group (keys are unique across scorecards), but not one the file leaves out.
+    groups = {g.key: g for g in ScoreGroup.every_scorecard.exclude(pk__in=scoring_file.groups_left_out("score"))}
+    account_groups = {g.key: g for g in AccountGroup.objects.exclude(pk__in=scoring_file.groups_left_out("account"))}
     sequences = {s.key: s for s in Sequence.objects.all()}
     user_model = get_user_model()
     wanted_users = {a.user for r in specs for a in r.actions if a.user}

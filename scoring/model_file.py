@@ -55,7 +55,9 @@ the scoring part; a file without them leaves them as they are.
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -225,7 +227,10 @@ class Section:
     the file's score groups) and after the sections named in ``after`` (so
     it sees what they name, e.g. routing the file's nurture sequences), and
     returns lines for the summary; it raises :class:`ModelFileError` listing
-    every problem, which undoes the whole import. ``export()`` reads the
+    every problem, which undoes the whole import. The groups the file leaves
+    out are still in the database then (they are deleted last): its lookups of
+    the groups the file names must leave out :func:`groups_left_out`, so a row
+    naming one is refused by its field, as it will be once they are gone. ``export()`` reads the
     section's spec from the database. ``loaded()`` says whether the database
     already holds this part (for a first-run import that leaves a loaded
     model alone).
@@ -272,6 +277,26 @@ def sections() -> tuple[Section, ...]:
     ``after`` (a name not registered is ignored: that app is not installed), otherwise in
     registration order."""
     return _in_order(_SECTIONS)
+
+
+_LEFT_OUT: ContextVar[Mapping[GroupKind, frozenset[int]]] = ContextVar("model_file_left_out")
+
+
+@contextmanager
+def groups_leaving(left_out: Mapping[GroupKind, Collection[int]]) -> Iterator[None]:
+    """While the sections of a file are imported: the ids of the groups it leaves out,
+    which stay in the database until the whole file is written, for :func:`groups_left_out`."""
+    token = _LEFT_OUT.set({kind: frozenset(ids) for kind, ids in left_out.items()})
+    try:
+        yield
+    finally:
+        _LEFT_OUT.reset(token)
+
+
+def groups_left_out(kind: GroupKind) -> frozenset[int]:
+    """The ids of the groups of ``kind`` the model file being imported leaves out (none
+    outside an import): a section looking up the groups the file names must not find them."""
+    return _LEFT_OUT.get({}).get(kind, frozenset())
 
 
 def _in_order(registered: Mapping[str, Section]) -> tuple[Section, ...]:

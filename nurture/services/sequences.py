@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -26,16 +27,17 @@ class SequenceImportError(Exception):
 
 
 @transaction.atomic
-def sequences_import(*, spec: sequence_file.FileSpec) -> ImportSummary:
+def sequences_import(*, spec: sequence_file.FileSpec, groups_left_out: Collection[int] = ()) -> ImportSummary:
     """Create or update the file's sequences (matched by key), all or nothing.
 
     Steps are matched by position. A step no longer in the file is deleted,
     unless it was delivered (its figures are history): then nothing is
     imported and the error says which step. Sequences not in the file are
-    left as they are.
+    left as they are. An exit goal may not name one of ``groups_left_out`` (ids): the
+    groups a model file holding the sequences leaves out, deleted once it is written.
     """
     errors: list[str] = []
-    groups = dict(ScoreGroup.objects.values_list("key", "pk"))
+    groups = dict(ScoreGroup.objects.exclude(pk__in=groups_left_out).values_list("key", "pk"))
     for s_index, seq in enumerate(spec.sequences):
         for name, key in (("reaches_group", seq.exit_reaches_group), ("leaves_group", seq.exit_leaves_group)):
             if key and key not in groups:

@@ -89,12 +89,15 @@ def scoring_model_import(
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
+    leaving_ids: dict[model_file.GroupKind, set[int]] = {}
+    for part in leaving:
+        leaving_ids.setdefault(part.kind, set()).update(part.groups)
     for section in model_file.sections():
         if section.name not in spec.sections:
             continue
         try:
             # A savepoint: a section that fails part-way leaves the transaction usable for the next one's checks.
-            with transaction.atomic():
+            with transaction.atomic(), model_file.groups_leaving(leaving_ids):
                 lines.extend(section.import_(spec.sections[section.name]))
         except model_file.ModelFileError as exc:
             errors.extend(exc.errors)

@@ -270,3 +270,18 @@ def test_publishing_a_draft_without_a_group_a_sequence_exits_on_is_refused() -> 
         "keep the group or change that first"
     ]
     assert exits()["nurturing"] == (None, "nurture")
+
+
+def test_an_exit_goal_naming_a_group_its_own_file_leaves_out_is_refused_the_first_time() -> None:
+    # The group was still in the database (parked) while the sequences were written: the
+    # goal was taken, then the group's deletion refused the file with a misleading reason.
+    scoring.scoring_model_import(spec=model_file.load_text(EXITS))
+    renamed = EXITS.replace("{key: vip, name: VIP", "{key: preferential, name: Preferential")
+    for _ in range(2):
+        with pytest.raises(model_file.ModelFileError) as refused:
+            scoring.scoring_model_import(spec=model_file.load_text(renamed))
+        assert refused.value.errors == [
+            "sequences[0].exit.reaches_group: no score group 'vip' (known: nurture, preferential)"
+        ]
+        assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
+        assert exits() == {"welcome": ("vip", None), "nurturing": (None, "nurture")}

@@ -189,6 +189,17 @@ def test_a_watched_account_group_is_not_deleted_by_a_model_file(hot: AccountGrou
     ]
 
 
+@pytest.mark.django_db
+def test_a_rule_naming_an_account_group_its_own_file_leaves_out_is_refused(hot: AccountGroup) -> None:
+    # Even an inactive one: the group was still there while the rules were written.
+    text = ROUTING_FILE.replace("GROUP", "hot").replace("    trigger:", "    active: false\n    trigger:")
+    text += "account_groups:\n  - {key: engaged, name: E, min_score: 40}\n"
+    with pytest.raises(model_file.ModelFileError) as refused:
+        scoring.scoring_model_import(spec=model_file.load_text(text))
+    assert refused.value.errors == ["routing[0].account_group: no account group with key 'hot' (known: engaged)"]
+    assert set(AccountGroup.objects.values_list("key", flat=True)) == {"engaged", "hot"}
+
+
 # --- PostgreSQL, Redis and real workers ------------------------------------------------
 
 

@@ -435,9 +435,16 @@ def watched_groups() -> dict[str, tuple[bool, str | None]]:
 @pytest.mark.django_db
 def test_a_file_renaming_a_group_moves_the_rules_that_watched_it() -> None:
     scoring.scoring_model_import(spec=model_file.load_text(WATCHED))
-    # Renamed, but the rules still watch the old group: refused, naming each rule and its field.
+    # Renamed, but the file's rules still name the old group: refused on each rule's field.
     with pytest.raises(model_file.ModelFileError) as refused:
         scoring.scoring_model_import(spec=model_file.load_text(RENAMED))
+    assert refused.value.errors == [
+        "routing[0].group: no score group with key 'vip' (known: nurture, preferential)",
+        "routing[1].group: no score group with key 'vip' (known: nurture, preferential)",
+    ]
+    # Renamed by a file without routing: the rules still watch the old group, refused by name.
+    with pytest.raises(model_file.ModelFileError) as refused:
+        scoring.scoring_model_import(spec=model_file.load_text(RENAMED[: RENAMED.index("routing:")]))
     keep = "keep the group or change that first"
     assert refused.value.errors == [
         f"score_groups: vip not in the file, but routing rule 'Leaving VIP is tagged' uses it in group: {keep}",
@@ -454,8 +461,9 @@ def test_a_file_renaming_a_group_moves_the_rules_that_watched_it() -> None:
 @pytest.mark.django_db
 def test_a_file_renaming_a_group_may_deactivate_the_rules_that_watched_it() -> None:
     scoring.scoring_model_import(spec=model_file.load_text(WATCHED))
-    # One rule turned off in the file, the other left out of it (so deactivated too).
-    text = RENAMED.replace("trigger: enters_group", "active: false, trigger: enters_group")
+    # One rule turned off in the file (naming no group: the file has no vip), the other
+    # left out of it (so deactivated too).
+    text = RENAMED.replace("trigger: enters_group, group: vip", "active: false, trigger: enters_group")
     text = text[: text.index("  - {key: vip-left")]
     scoring.scoring_model_import(spec=model_file.load_text(text))
     assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "preferential"]
@@ -505,22 +513,40 @@ def test_the_import_command_publishing_a_file_that_renames_a_group_writes_its_mo
     # deleted the left-out group before the file's rules and sequences were written.
     call_command("scoring_model_import", "--publish", str(write(tmp_path, WATCHED_AND_EXITED)))
     renamed = WATCHED_AND_EXITED.replace("{key: vip, name: VIP", "{key: preferential, name: Preferential")
-    # Not moved: refused by the check and the publish alike, nothing applied.
+    moved = renamed.replace("group: vip", "group: preferential").replace(
+        "reaches_group: vip", "reaches_group: preferential"
+    )
+    # The rules moved, but not the sequence (the file leaves it as it is): refused by the
+    # check and the publish alike, nothing applied.
+    not_moved = moved[: moved.index("sequences:")]
     for flags in (["--check"], ["--publish"]):
         with pytest.raises(CommandError) as refused:
-            call_command("scoring_model_import", *flags, str(write(tmp_path, renamed)))
-        assert "3 problem(s); nothing was imported" in str(refused.value)
-        assert "sequence 'Welcome' uses it in exit.reaches_group" in str(refused.value)
-        assert "routing rule 'VIP leads are tagged' uses it in group" in str(refused.value)
+            call_command("scoring_model_import", *flags, str(write(tmp_path, not_moved)))
+        assert "1 problem(s); nothing was imported" in str(refused.value)
+        assert "vip not in the file, but sequence 'Welcome' uses it in exit.reaches_group" in str(refused.value)
     assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
     assert ModelVersion.objects.filter(status=ModelVersion.Status.LIVE).count() == 1
     assert watched_groups() == {"vip-tag": (True, "vip"), "vip-left": (True, "vip")}
     # Moved in the same file: the check and the publish both accept it.
-    moved = renamed.replace("group: vip", "group: preferential").replace(
-        "reaches_group: vip", "reaches_group: preferential"
-    )
     call_command("scoring_model_import", "--check", str(write(tmp_path, moved)))
     call_command("scoring_model_import", "--publish", str(write(tmp_path, moved)))
     assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "preferential"]
     assert watched_groups() == {"vip-tag": (True, "preferential"), "vip-left": (True, "preferential")}
     assert sequence_goal() == "preferential"
+
+
+@pytest.mark.django_db
+def test_a_rule_naming_a_group_its_own_file_leaves_out_is_refused_the_first_time() -> None:
+    # The group was still in the database (parked) while the rules were written, so the
+    # inactive rule was accepted, then emptied of it: the same file was refused the second time.
+    scoring.scoring_model_import(spec=model_file.load_text(WATCHED))
+    text = RENAMED.replace("trigger: enters_group", "active: false, trigger: enters_group")
+    text = text.replace("trigger: leaves_group, group: vip", "trigger: leaves_group, group: preferential")
+    for _ in range(2):
+        with pytest.raises(model_file.ModelFileError) as refused:
+            scoring.scoring_model_import(spec=model_file.load_text(text))
+        assert refused.value.errors == [
+            "routing[0].group: no score group with key 'vip' (known: nurture, preferential)"
+        ]
+        assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
+        assert watched_groups() == {"vip-tag": (True, "vip"), "vip-left": (True, "vip")}
