@@ -236,7 +236,8 @@ class Section:
     model alone).
 
     ``groups_leaving(kind, ids)`` is asked, once the whole file is written and
-    whether or not the file holds the section's keys, about the groups the file
+    whether or not the file holds the section's keys (but not when the section's
+    own part failed: its rows are not the file's), about the groups the file
     leaves out (score or account groups, by id) before they are deleted: it
     returns every use of them the app's rows still make (each refuses the file,
     as deleting the group would silently drop or block it) and lets go of the

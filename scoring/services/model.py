@@ -31,7 +31,7 @@ from scoring.services.account_groups import account_groups_changed
 from scoring.services.decay import decay_policy_set
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.ledger import Crossing, transitions_record
-from scoring.services.model_groups import LeftOut, groups_left_out_delete, groups_write
+from scoring.services.model_groups import LeftOut, groups_left_out_delete, groups_left_out_uses, groups_write
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ def scoring_model_import(
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
+    failed: set[str] = set()
     leaving_ids: dict[model_file.GroupKind, set[int]] = {}
     for part in leaving:
         leaving_ids.setdefault(part.kind, set()).update(part.groups)
@@ -101,9 +102,12 @@ def scoring_model_import(
                 lines.extend(section.import_(spec.sections[section.name]))
         except model_file.ModelFileError as exc:
             errors.extend(exc.errors)
+            failed.add(section.name)
+    # Reported with the sections' problems, but not about a failed section's rows (not written).
+    errors.extend(groups_left_out_uses(leaving, skip=failed))
     if errors:
         raise model_file.ModelFileError(errors)
-    groups_left_out_delete(leaving)
+    groups_left_out_delete(leaving, uses_checked=True)
     warnings = model_rules_warnings(spec) if spec.scoring else []
     if dry_run:
         transaction.set_rollback(True)

@@ -3,7 +3,7 @@ out deleted once the rest of the file is written (other apps' rows may move off 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,18 +67,18 @@ def groups_write(
     return created, updated, {g.pk: (section, key) for key, g in existing.items() if key not in wanted}
 
 
-def groups_left_out_delete(left_out: Iterable[LeftOut]) -> None:
-    """Delete the groups a model file left out, once the rest of it is written (call in its
-    transaction). A row of another app still using one of them (a sequence's exit goal, an
-    active routing rule: :attr:`model_file.Section.groups_leaving`) refuses the file with
-    :class:`model_file.ModelFileError`, naming the row, where the file names the group, and
-    the group; deleting the group would drop the sequence's goal silently."""
+def groups_left_out_uses(left_out: Iterable[LeftOut], *, skip: Collection[str] = ()) -> list[str]:
+    """The refusals of the groups a model file left out that rows of other apps still use
+    (a sequence's exit goal, an active routing rule: :attr:`model_file.Section.groups_leaving`),
+    each naming the row, where the file names the group, and the group; the sections named
+    in ``skip`` are not asked (their part of the file failed and was not written, so their
+    rows are not what the file makes them). Lets go of the uses that need not keep a group."""
     errors = []
     for part in left_out:
         if not part.groups:
             continue
         for section in model_file.sections():
-            if section.groups_leaving is None:
+            if section.groups_leaving is None or section.name in skip:
                 continue
             for use in section.groups_leaving(part.kind, set(part.groups)):
                 where, key = part.groups[use.group_id]
@@ -86,8 +86,19 @@ def groups_left_out_delete(left_out: Iterable[LeftOut]) -> None:
                     f"{where}: {key} not in the file, but {use.kind} '{use.name}' uses it in {use.field}: "
                     "keep the group or change that first"
                 )
+    return sorted(errors)
+
+
+def groups_left_out_delete(left_out: Iterable[LeftOut], *, uses_checked: bool = False) -> None:
+    """Delete the groups a model file left out, once the rest of it is written (call in its
+    transaction). A row of another app still using one of them refuses the file with
+    :class:`model_file.ModelFileError` (:func:`groups_left_out_uses`, unless ``uses_checked``:
+    the caller reported them already); deleting the group would drop the sequence's goal
+    silently."""
+    left_out = list(left_out)
+    errors = [] if uses_checked else groups_left_out_uses(left_out)
     if errors:
-        raise model_file.ModelFileError(sorted(errors))
+        raise model_file.ModelFileError(errors)
     for part in left_out:
         model: type[ScoreGroup] | type[AccountGroup] = ScoreGroup if part.kind == "score" else AccountGroup
         manager: Any = ScoreGroup.every_scorecard if model is ScoreGroup else AccountGroup.objects

@@ -550,3 +550,24 @@ def test_a_rule_naming_a_group_its_own_file_leaves_out_is_refused_the_first_time
         ]
         assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
         assert watched_groups() == {"vip-tag": (True, "vip"), "vip-left": (True, "vip")}
+
+
+@pytest.mark.django_db
+def test_a_group_still_in_use_is_reported_with_the_other_sections_problems() -> None:
+    # They came one import after the other: the sections' problems first, then the groups'.
+    scoring.scoring_model_import(spec=model_file.load_text(WATCHED_AND_EXITED))
+    moved = WATCHED_AND_EXITED.replace("{key: vip, name: VIP", "{key: preferential, name: Preferential").replace(
+        "group: vip", "group: preferential"
+    )
+    # The rules move (but one has a typo); the sequence, left out of the file, keeps vip.
+    broken = moved[: moved.index("sequences:")].replace("tag: cooled", "tag: cooled, team: nowhere")
+    broken = broken.replace("{kind: add_tag, tag: cooled, team: nowhere}", "{kind: route_to_queue, team: nowhere}")
+    with pytest.raises(model_file.ModelFileError) as refused:
+        scoring.scoring_model_import(spec=model_file.load_text(broken))
+    # The failed routing section's rules are not taken as still watching vip (they were moving).
+    assert refused.value.errors == [
+        "routing[1].actions[0].team: no team with key 'nowhere' (known: none yet)",
+        "score_groups: vip not in the file, but sequence 'Welcome' uses it in exit.reaches_group: "
+        "keep the group or change that first",
+    ]
+    assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
