@@ -67,12 +67,16 @@ def groups_write(
     return created, updated, {g.pk: (section, key) for key, g in existing.items() if key not in wanted}
 
 
-def groups_left_out_uses(left_out: Iterable[LeftOut], *, skip: Collection[str] = ()) -> list[str]:
+def groups_left_out_uses(
+    left_out: Iterable[LeftOut], *, skip: Collection[str] = (), missing_from: str = "the file"
+) -> list[str]:
     """The refusals of the groups a model file left out that rows of other apps still use
     (a sequence's exit goal, an active routing rule: :attr:`model_file.Section.groups_leaving`),
     each naming the row, where the file names the group, and the group; the sections named
     in ``skip`` are not asked (their part of the file failed and was not written, so their
-    rows are not what the file makes them). Lets go of the uses that need not keep a group."""
+    rows are not what the file makes them). ``missing_from`` is what lacks the groups, for
+    the refusal (a model version published has no file). Lets go of the uses that need not
+    keep a group."""
     errors = []
     for part in left_out:
         if not part.groups:
@@ -83,20 +87,22 @@ def groups_left_out_uses(left_out: Iterable[LeftOut], *, skip: Collection[str] =
             for use in section.groups_leaving(part.kind, set(part.groups)):
                 where, key = part.groups[use.group_id]
                 errors.append(
-                    f"{where}: {key} not in the file, but {use.kind} '{use.name}' uses it in {use.field}: "
+                    f"{where}: {key} not in {missing_from}, but {use.kind} '{use.name}' uses it in {use.field}: "
                     "keep the group or change that first"
                 )
     return sorted(errors)
 
 
-def groups_left_out_delete(left_out: Iterable[LeftOut], *, uses_checked: bool = False) -> None:
+def groups_left_out_delete(
+    left_out: Iterable[LeftOut], *, uses_checked: bool = False, missing_from: str = "the file"
+) -> None:
     """Delete the groups a model file left out, once the rest of it is written (call in its
     transaction). A row of another app still using one of them refuses the file with
     :class:`model_file.ModelFileError` (:func:`groups_left_out_uses`, unless ``uses_checked``:
     the caller reported them already); deleting the group would drop the sequence's goal
     silently."""
     left_out = list(left_out)
-    errors = [] if uses_checked else groups_left_out_uses(left_out)
+    errors = [] if uses_checked else groups_left_out_uses(left_out, missing_from=missing_from)
     if errors:
         raise model_file.ModelFileError(errors)
     for part in left_out:
@@ -106,12 +112,14 @@ def groups_left_out_delete(left_out: Iterable[LeftOut], *, uses_checked: bool = 
             manager.filter(pk__in=part.groups).delete()
         except ProtectedError as exc:
             # A row of an app that says nothing of its uses keeps the group: say which row keeps which.
-            errors.extend(_protected(model, part, exc))
+            errors.extend(_protected(model, part, exc, missing_from))
     if errors:
         raise model_file.ModelFileError(sorted(errors))
 
 
-def _protected(model: type[ScoreGroup] | type[AccountGroup], part: LeftOut, exc: ProtectedError) -> list[str]:
+def _protected(
+    model: type[ScoreGroup] | type[AccountGroup], part: LeftOut, exc: ProtectedError, missing_from: str
+) -> list[str]:
     errors = []
     for obj in exc.protected_objects:
         used = sorted(
@@ -123,6 +131,6 @@ def _protected(model: type[ScoreGroup] | type[AccountGroup], part: LeftOut, exc:
             kind = str(obj._meta.verbose_name)
         for where, key in used or sorted(part.groups.values()):
             errors.append(
-                f"{where}: {key} not in the file, but {kind} '{obj}' uses it: keep the group or change that first"
+                f"{where}: {key} not in {missing_from}, but {kind} '{obj}' uses it: keep the group or change that first"
             )
     return errors

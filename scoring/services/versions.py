@@ -345,7 +345,7 @@ def version_publish(
                 event_types_declare(specs=spec.event_types or ())
                 summary, left_out = scoring_part_import(spec)
                 if not groups_deleted_later:
-                    groups_left_out_delete(left_out)
+                    groups_left_out_delete(left_out, missing_from="the version")
         except model_file.ModelFileError as exc:
             raise VersionError(exc.errors) from None
         for versioned in (ScoringRule, ScoreGroup, DecayPolicy, Scorecard):

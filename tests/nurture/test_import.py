@@ -265,8 +265,9 @@ def test_publishing_a_draft_without_a_group_a_sequence_exits_on_is_refused() -> 
     )
     with pytest.raises(versions.VersionError) as refused:
         versions.version_publish(draft=draft, user=None, rescore=False)
+    # The version is no file: the refusal says what lacks the group.
     assert refused.value.errors == [
-        "score_groups: nurture not in the file, but sequence 'Nurturing' uses it in exit.leaves_group: "
+        "score_groups: nurture not in the version, but sequence 'Nurturing' uses it in exit.leaves_group: "
         "keep the group or change that first"
     ]
     assert exits()["nurturing"] == (None, "nurture")
