@@ -11,7 +11,7 @@ from typing import Any, overload
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Sum, Value, Window
+from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Value, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
@@ -310,29 +310,16 @@ def leads_score_reasons(*, lead_ids: Sequence[int], limit: int = REASONS_SHOWN) 
     up to its score (the ledger's sum is the cached score)."""
     if not lead_ids:
         return {}
-    sums = (
-        ScoreEntry.objects.filter(lead_id__in=lead_ids)
-        .values("lead_id", "cause", "rule_id", "rule__name", "interaction_id")
-        .annotate(points=Sum("delta"), times=Count("id"))
-        .order_by()
-    )
     causes = dict(ScoreEntry.Cause.choices)
     # Per lead and label: a rule's awards, the revisions and the rescores of them are one
-    # reason; its times are the interactions (or, for fit, the award) it still gives points
-    # for, so an award a rescore took back is not counted.
-    nets: dict[tuple[int, str], dict[int | None, int]] = defaultdict(lambda: defaultdict(int))
+    # reason, counted in the interactions it still gives points for (ledger_sums).
     found: dict[int, dict[str, list[int]]] = defaultdict(dict)
-    for row in sums:
-        if row["rule_id"] is not None:
-            nets[(row["lead_id"], row["rule__name"])][row["interaction_id"]] += row["points"]
-            continue
-        points_times = found[row["lead_id"]].setdefault(str(causes.get(row["cause"], row["cause"])), [0, 0])
-        points_times[0] += row["points"]
-        points_times[1] += row["times"]
-    for (lead_id, label), awards in nets.items():
-        points_times = found[lead_id].setdefault(label, [0, 0])
-        points_times[0] += sum(awards.values())
-        points_times[1] += sum(1 for net in awards.values() if net)
+    for row in scoring_selectors.ledger_sums(lead_ids=lead_ids):
+        cause = ScoreEntry.Cause.RULE if row.rule_id is not None else row.cause or ""
+        label = row.rule_name or str(causes.get(cause, cause))
+        points_times = found[row.lead_id].setdefault(label, [0, 0])
+        points_times[0] += row.points
+        points_times[1] += row.times
     result: dict[int, list[Reason]] = {}
     for lead_id, by_label in found.items():
         reasons = sorted(
