@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -130,6 +131,13 @@ class ModelVersion(models.Model):
         if self.name:
             return gettext("Draft: {name}").format(name=self.name)
         return gettext("Draft #{id}").format(id=self.pk)
+
+    def english_name(self) -> str:
+        """The name in English, for what is stored or is English whatever the reader's
+        language (a restore's name, the model's errors, the command line); ``str()`` is
+        the reader's, for pages."""
+        with translation.override("en"):
+            return str(self)
 
 
 class ReplayRun(models.Model):

@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Max
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from scoring import model_file
 from scoring import rules as pure
@@ -233,13 +233,13 @@ def draft_create(*, user: User | None, based_on: ModelVersion | None = None, nam
     if based_on is None or based_on.status == ModelVersion.Status.LIVE:
         return _draft_new(spec=_scoring_spec(None), user=user, based_on=live_version(), name=name)
     spec = model_file.load_data(version_spec(based_on))
-    return _draft_new(spec=spec, user=user, based_on=based_on, name=name or f"Restore of {based_on}")
+    return _draft_new(spec=spec, user=user, based_on=based_on, name=name or f"Restore of {based_on.english_name()}")
 
 
 def version_restore(*, version: ModelVersion, user: User | None) -> ModelVersion:
     """An earlier (or the live) version as a new draft, to publish again."""
     if version.status == ModelVersion.Status.DRAFT:
-        raise VersionError([f"{version} is a draft already: edit it, or publish it"])
+        raise VersionError([f"{version.english_name()} is a draft already: edit it, or publish it"])
     return draft_create(user=user, based_on=version)
 
 
@@ -256,7 +256,7 @@ def draft_discard(*, draft: ModelVersion) -> None:
     """Delete a draft and its rows."""
     locked = ModelVersion.objects.select_for_update().get(pk=draft.pk)
     if locked.status != ModelVersion.Status.DRAFT:
-        raise VersionError([f"{locked} is not a draft: the history keeps it"])
+        raise VersionError([f"{locked.english_name()} is not a draft: the history keeps it"])
     locked.delete()
 
 
@@ -315,7 +315,8 @@ def version_publish(
         live = ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.LIVE).first()
         locked = ModelVersion.objects.select_for_update().get(pk=draft.pk)
         if locked.status != ModelVersion.Status.DRAFT:
-            raise VersionError([f"{locked} is not a draft (it is {locked.get_status_display().lower()})"])
+            with translation.override("en"):  # the model's errors are English
+                raise VersionError([f"{locked} is not a draft (it is {locked.get_status_display().lower()})"])
         current = live_spec()
         if not stale_ok and locked.base_spec is not None and locked.base_spec != current:
             raise VersionStale(

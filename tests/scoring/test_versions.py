@@ -1,6 +1,7 @@
 """Versions of the scoring model: drafts apart from the live model, publish, restore."""
 
 import html
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from scoring import model_file, services
 from scoring.models import EventType, ModelVersion, RescoreJob, ScoreEntry, ScoreGroup, ScoringRule, SegmentEvent
@@ -466,3 +468,44 @@ def test_publishing_has_a_worker_rescore_the_leads_under_the_new_version(celery_
     for lead in leads:
         lead.refresh_from_db()
         assert (lead.fit_score, lead.score_group_id) == (45, nurture.pk)
+
+
+def test_a_restore_made_by_a_spanish_reader_is_stored_with_an_english_name() -> None:
+    """The name is stored and shown to every reader: it is built from the version's English
+    name, like the model's other stored texts, whatever language restored it."""
+    toy_store_live()
+    first = versions.live_version()
+    assert first is not None
+    versions.version_publish(draft=versions.draft_create(user=None), user=None)
+    first.refresh_from_db()
+    with translation.override("es"):
+        restored = versions.version_restore(version=first, user=None)
+        assert str(restored) == "Borrador: Restore of Version 1: Toy store"
+    restored.refresh_from_db()
+    assert restored.name == "Restore of Version 1: Toy store"
+    with translation.override("en"):
+        assert str(restored) == "Draft: Restore of Version 1: Toy store"
+
+
+def test_version_errors_raised_for_a_spanish_reader_are_english_like_the_other_model_errors(tmp_path: Path) -> None:
+    toy_store_live()
+    live = versions.live_version()
+    assert live is not None
+    draft = versions.draft_create(user=None)
+    with translation.override("es"):
+        with pytest.raises(versions.VersionError) as restoring:
+            versions.version_restore(version=draft, user=None)
+        with pytest.raises(versions.VersionError) as discarding:
+            versions.draft_discard(draft=live)
+        with pytest.raises(versions.VersionError) as publishing:
+            versions.version_publish(draft=live, user=None)
+    assert restoring.value.errors == [f"Draft #{draft.pk} is a draft already: edit it, or publish it"]
+    assert discarding.value.errors == ["Version 1: Toy store is not a draft: the history keeps it"]
+    assert publishing.value.errors == ["Version 1: Toy store is not a draft (it is live)"]
+
+
+def test_the_command_line_names_an_imported_draft_in_english_whatever_the_language() -> None:
+    out = io.StringIO()
+    with translation.override("es"):
+        call_command("scoring_model_import", str(TOY_STORE), stdout=out)
+    assert "imported as a draft (Draft: Toy store, 3 groups" in out.getvalue(), out.getvalue()

@@ -111,7 +111,7 @@ class Command(BaseCommand):
                     "import it with --publish, or keep only the scoring part (score_groups, rules, decay) in it"
                 ],
             )
-        draft = versions.draft_import(spec=spec, user=None)
+        draft = versions.draft_import(spec=spec, user=None).english_name()
         self.stdout.write(
             self.style.SUCCESS(
                 f"{path}: imported as a draft ({draft}, {len(spec.groups)} groups, {len(spec.rules)} rules); "
