@@ -181,3 +181,19 @@ def test_the_publish_page_says_what_each_count_measures_and_links_to_the_replay(
     assert "This draft or the live model changed after that replay" in html.unescape(
         client.get(publish).content.decode()
     )
+
+
+def test_the_publish_page_reads_a_big_count_grouped_and_a_one_day_replay_in_the_singular(
+    version: ModelVersion,
+) -> None:
+    run = services.replay_run(run_id=services.replay_start(version=version, days=1, background=False).pk)
+    ReplayRun.objects.filter(pk=run.pk).update(result={**run_result(run.pk), "leads": 12345})
+    publish = f"/admin/scoring/modelversion/{version.pk}/publish/"
+    page = " ".join(html.unescape(logged_in(marketing_user()).get(publish).content.decode()).split())
+    assert "scored the interactions of the last day afresh" in page
+    assert "</strong> of 12,345 leads would end in another group under this draft" in page
+    spanish = logged_in(marketing_user())
+    spanish.defaults["HTTP_ACCEPT_LANGUAGE"] = "es-CR,es;q=0.9"
+    leido = " ".join(html.unescape(spanish.get(publish).content.decode()).split())
+    assert "puntuó de nuevo las interacciones del último día" in leido
+    assert "</strong> de 12.345 leads acabarían en otro grupo con este borrador" in leido
