@@ -293,8 +293,7 @@ def _transitions(window: Window) -> list[Event]:
             )
         else:
             kind, title = gettext("Sales"), str(row.get_kind_display())
-        cause = row.account_transition.cause_label if row.account_transition is not None else row.cause
-        detail = gettext("cause: {cause}").format(cause=cause) + (f" · {row.detail}" if row.detail else "")
+        detail = gettext("cause: {cause}").format(cause=row.cause_label) + (f" · {row.detail}" if row.detail else "")
         events.append(Event(row.occurred_at, "transition", row.pk, kind, title, detail))
     return events
 

@@ -253,6 +253,23 @@ class AwardRollup(models.Model):
         return f"lead {self.lead_id}, rule {self.rule_id}: {self.awards} awards, {self.points} points"
 
 
+def _lead_causes() -> dict[str, object]:
+    """A lead's group transition's stored causes: the ledger's, and those of the moves no
+    ledger row records (the score groups changed, a stage set, a sales outcome)."""
+    return {
+        **dict(ScoreEntry.Cause.choices),
+        "regroup": _("The score groups changed"),
+        "create": _("Lead created"),
+        "update": _("Lead edited"),
+        "admin": _("Changed in the admin"),
+        "api": _("Reported through the API"),
+        "routing": _("Routing"),
+        "sales": _("Sales"),
+        "rejected": _("Rejected"),
+        "disqualified": _("Disqualified"),
+    }
+
+
 class GroupTransition(models.Model):
     """Something routing acts on happened to a lead: an outbox that routing consumes.
 
@@ -368,6 +385,14 @@ class GroupTransition(models.Model):
         if self.kind != self.Kind.SCORE:
             return f"lead {self.lead_id}: {self.get_kind_display()} ({self.cause})"
         return f"lead {self.lead_id}: {self.from_group_id} -> {self.to_group_id} ({self.cause})"
+
+    @property
+    def cause_label(self) -> str:
+        """The cause as a person reads it; an account's move says its own (see
+        :attr:`AccountTransition.cause_label`)."""
+        if self.account_transition is not None:
+            return self.account_transition.cause_label
+        return str(_lead_causes().get(self.cause, self.cause))
 
 
 class StageChange(models.Model):

@@ -397,3 +397,21 @@ def test_an_account_s_moves_between_groups_say_their_cause_in_spanish(admin_user
     timeline = _page(_spanish_admin(admin_user), reverse("admin:scoring_lead_change", args=[lead.pk]))
     assert "causa: Cambiaron los grupos de cuentas" in timeline
     assert "causa: regroup" not in timeline
+
+
+@pytest.mark.django_db
+def test_a_lead_s_own_moves_say_their_cause_in_spanish(admin_user: User) -> None:
+    lead = LeadFactory.create()
+    now = timezone.now()
+    for kind, cause in [("score", "rule"), ("score", "regroup"), ("stage", "routing"), ("disqualified", "rejected")]:
+        GroupTransition.objects.create(lead=lead, kind=kind, total_score=0, cause=cause, occurred_at=now)
+    timeline = _page(_spanish_admin(admin_user), reverse("admin:scoring_lead_change", args=[lead.pk]))
+    for spanish in [
+        "causa: Regla",
+        "causa: Cambiaron los grupos de puntuación",
+        "causa: Enrutamiento",
+        "causa: Rechazado",
+    ]:
+        assert spanish in timeline, spanish
+    for stored in ["rule", "regroup", "routing", "rejected"]:
+        assert f"causa: {stored}" not in timeline, stored
