@@ -52,38 +52,95 @@ def _leads_found(events: Sequence[Event]) -> lead_refs.LeadsFound:
     )
 
 
-def leads_resolve(events: Sequence[Event], *, found: lead_refs.LeadsFound | None = None) -> dict[int, int]:
+@dataclass(frozen=True)
+class Resolved:
+    """What :func:`leads_resolve` found: the lead of each event naming one (lead id by
+    event index), and the events refused for naming two different leads."""
+
+    leads: dict[int, int]
+    rejected: tuple[Rejection, ...] = ()
+
+
+# A lead this batch creates: (email, None), or (None, external id) for one named only so.
+_NewLead = tuple[str | None, str | None]
+
+# Tries to create a batch's new leads when a concurrent request takes an external id
+# one of them asked for (each try looks the references up again).
+_RESOLVE_ATTEMPTS = 3
+
+
+def leads_resolve(events: Sequence[Event]) -> Resolved:
     """Lead id for each event index that names a lead; new leads are created.
 
-    A lead is found by email first, then by external id (``found``: the leads they name,
-    looked up already). New leads are queued for a worker to evaluate their fit. Safe
-    against concurrent requests creating the same lead: conflicts are ignored and re-read.
+    A lead is found by email first, then by external id. An event giving both is refused (``lead_mismatch``, naming both
+    fields) when they name two different leads, counting the leads this batch creates: an
+    external id an earlier event of the batch gave a new lead names that lead. New leads are
+    queued for a worker to evaluate their fit. Safe against concurrent requests creating
+    the same lead: conflicts are ignored and re-read.
     """
+    return _leads_resolve(events, attempts=_RESOLVE_ATTEMPTS)
+
+
+def _leads_resolve(events: Sequence[Event], *, attempts: int) -> Resolved:
     named = [e for e in events if e.email or e.external_id]
-    found = found or _leads_found(named)
+    found = _leads_found(named)
     by_email, by_external = dict(found.by_email), dict(found.by_external_id)
 
-    new: dict[tuple[str | None, str | None], str | None] = {}
+    target: dict[int, int | _NewLead] = {}  # by event index: a lead's id, or the new lead it makes
+    new: dict[_NewLead, str | None] = {}  # the new leads, and the external id each is given
+    claimed: dict[str, _NewLead] = {}  # external id -> the new lead given it
+    rejected: list[Rejection] = []
     for e in named:
-        if (e.email and e.email in by_email) or (not e.email and e.external_id in by_external):
+        by_id: int | _NewLead | None = None
+        if e.external_id:
+            by_id = by_external.get(e.external_id) or claimed.get(e.external_id)
+        if not e.email:
+            if by_id is None:
+                by_id = (None, e.external_id)
+                new[by_id] = e.external_id
+                claimed[str(e.external_id)] = by_id
+            target[e.index] = by_id
             continue
-        external_id = e.external_id if e.external_id not in by_external else None
-        key = (e.email, None) if e.email else (None, e.external_id)
-        new.setdefault(key, external_id)
+        by_mail: int | _NewLead = by_email.get(e.email) or (e.email, None)
+        if by_id is not None and by_id != by_mail and not (isinstance(by_mail, tuple) and isinstance(by_id, int)):
+            refusal = lead_refs.mismatch()
+            rejected.append(Rejection(e.index, e.id, refusal.errors, refusal.codes))
+            continue
+        # A new lead takes the first external id its events give that names no lead yet.
+        if isinstance(by_mail, tuple) and new.setdefault(by_mail, None) is None and e.external_id and by_id is None:
+            new[by_mail] = e.external_id
+            claimed[e.external_id] = by_mail
+        target[e.index] = by_mail
+
+    made: dict[_NewLead, int] = {}
     if new:
         scoring.leads_create(keys=[(email, external_id) for (email, _), external_id in new.items()])
-        by_email.update(_leads_by_email({email for email, _ in new if email}))
-        by_external.update(_leads_by_external_id({eid for email, eid in new if not email and eid}))
+        made_by_email = _leads_by_email({email for email, _ in new if email})
+        made_by_external = _leads_by_external_id({eid for email, eid in new if not email and eid})
+        for key in new:
+            email, external_id = key
+            lead_id = made_by_email.get(email) if email else made_by_external.get(external_id or "")
+            if lead_id is not None:
+                made[key] = lead_id
 
     resolved: dict[int, int] = {}
+    unmade: list[Event] = []
     for e in named:
-        lead_id = by_email.get(e.email) if e.email else by_external.get(e.external_id or "")
-        if lead_id is None and e.external_id:
-            # Email taken by nobody but the external id was: use that lead.
-            lead_id = by_external.get(e.external_id)
+        if e.index not in target:
+            continue
+        to = target[e.index]
+        lead_id = to if isinstance(to, int) else made.get(to)
         if lead_id is not None:
             resolved[e.index] = lead_id
-    return resolved
+        else:  # its external id taken meanwhile by a concurrent request: look it up again
+            unmade.append(e)
+    if unmade:
+        if attempts <= 1:
+            raise RuntimeError(f"leads taken again and again while creating them: {[e.id for e in unmade]}")
+        again = _leads_resolve(unmade, attempts=attempts - 1)
+        resolved.update(again.leads)
+        rejected.extend(again.rejected)
+    return Resolved(resolved, tuple(sorted(rejected, key=lambda r: r.index)))
 
 
 def visitors_resolve(events: Sequence[Event], leads: dict[int, int], *, now: datetime) -> dict[str, Visitor]:
@@ -282,40 +339,43 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
     if not unique:
         return Accepted(0, len(events))
     with transaction.atomic():
-        found = _leads_found(unique)
-        rejected = []
-        for event in unique:
-            mismatch = lead_refs.lead_ref_mismatch(found, email=event.email, external_id=event.external_id)
-            if mismatch is not None:
-                rejected.append(Rejection(event.index, event.id, mismatch.errors, mismatch.codes))
-        if rejected:
-            refused = {r.index for r in rejected}
-            unique = [e for e in unique if e.index not in refused]
-        leads = leads_resolve(unique, found=found)
+        resolved = leads_resolve(unique)
+    rejected = list(resolved.rejected)
+    if rejected:
+        refused = {r.index for r in rejected}
+        unique = [e for e in unique if e.index not in refused]
+    repeats = len(events) - len(unique) - len(rejected)
     if not unique:
-        return Accepted(0, len(events) - len(rejected), tuple(rejected))
+        return Accepted(0, repeats, tuple(rejected))
     with transaction.atomic():
-        stored = _events_store(unique, leads, source=source, now=now, repeats=len(events) - len(unique) - len(rejected))
+        stored = _events_store(unique, resolved.leads, source=source, now=now, repeats=repeats)
+    if stored.rejected:  # refused only when their lead, erased meanwhile, was looked up again
+        rejected = sorted([*rejected, *stored.rejected], key=lambda r: r.index)
     return Accepted(stored.accepted, stored.duplicates, tuple(rejected))
 
 
 def _leads_held(
     events: Sequence[Event], leads: dict[int, int], *, also: Iterable[int] = ()
-) -> tuple[dict[int, int], set[int]]:
+) -> tuple[dict[int, int], set[int], list[Rejection]]:
     """``leads`` (lead id by event index, from the first transaction) and ``also`` (the
     leads of the events' visitors), each held until this transaction ends
     (:func:`scoring.services.leads_hold`: the database checks no key from an interaction to
-    its lead); returns them and the ids held. An event's lead erased since is resolved
-    again, as a later event naming the person would be: created anew, or found if another
-    request has; a visitor's lead erased since went with its visitor."""
+    its lead); returns them, the ids held and the events refused. An event's lead erased
+    since is resolved again, as a later event naming the person would be: created anew,
+    found if another request has, or refused if its references now name two leads; a
+    visitor's lead erased since went with its visitor."""
     also = set(also)
+    rejected: list[Rejection] = []
     for _ in range(_HOLD_ATTEMPTS):
         held = scoring.leads_hold(set(leads.values()) | also)
         gone = set(leads.values()) - held
         if not gone:
-            return leads, held
+            return leads, held, rejected
         also &= held
-        leads = {**leads, **leads_resolve([e for e in events if leads.get(e.index) in gone])}
+        again = leads_resolve([e for e in events if leads.get(e.index) in gone])
+        refused = {r.index for r in again.rejected}
+        leads = {index: lead for index, lead in leads.items() if index not in refused} | again.leads
+        rejected.extend(again.rejected)
     raise RuntimeError(f"leads erased again and again while storing their events: {sorted(gone)}")
 
 
@@ -334,7 +394,10 @@ def _events_store(
     # rows are locked: erasure takes a lead, then deletes its visitors, in that order too.
     keys = {e.visitor_id for e in unique if e.visitor_id}
     tied = Visitor.objects.filter(key__in=keys, lead__isnull=False).values_list("lead_id", flat=True) if keys else []
-    leads, held = _leads_held(unique, leads, also=tied)
+    leads, held, rejected = _leads_held(unique, leads, also=tied)
+    if rejected:
+        refused = {r.index for r in rejected}
+        unique = [e for e in unique if e.index not in refused]
     visitors = visitors_resolve(unique, leads, now=now)
     if late := {v.lead_id for v in visitors.values() if v.lead_id is not None} - held:
         # A visitor tied to a lead since the read above: its lead held after its row, the
@@ -358,9 +421,9 @@ def _events_store(
             )
         )
     rows.sort(key=lambda row: row[0])  # key order, for the same reason as the leads
-    inserted = _insert_new(rows)
+    inserted = _insert_new(rows) if rows else set()
     if inserted:
         # Last, so the type rows (which every concurrent batch may touch) stay locked only until the commit.
         event_types_seen(seen=[(e.type, e.occurred_at) for e in unique if e.id in inserted])
         transaction.on_commit(scoring_enqueue)
-    return Accepted(len(inserted), len(unique) - len(inserted) + repeats)
+    return Accepted(len(inserted), len(unique) - len(inserted) + repeats, tuple(rejected))

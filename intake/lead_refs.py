@@ -60,6 +60,11 @@ def lead_ref_mismatch(found: LeadsFound, *, email: str | None, external_id: str 
     by_external_id = found.by_external_id.get(external_id) if external_id else None
     if by_email is None or by_external_id is None or by_email == by_external_id:
         return None
+    return mismatch()
+
+
+def mismatch() -> Mismatch:
+    """The refusal of a reference whose email and external id name two different leads."""
     reasons = {
         EMAIL_FIELD: gettext("names a different lead than the external id does; give one lead"),
         EXTERNAL_ID_FIELD: gettext("names a different lead than the email does; give one lead"),

@@ -122,6 +122,30 @@ def test_an_event_naming_two_different_leads_is_rejected_naming_both_and_the_res
     assert (again["accepted"], again["duplicates"], len(again["rejected"])) == (0, 0, 1)
 
 
+def test_two_new_leads_asking_for_one_external_id_keep_it_for_the_first_and_refuse_the_second(api: Client) -> None:
+    batch = [
+        {"id": "e-0", "type": "email_open", "lead": {"email": "a@x.example", "external_id": "X"}},
+        {"id": "e-1", "type": "email_open", "lead": {"email": "b@x.example", "external_id": "X"}},
+        {"id": "e-2", "type": "email_open", "lead": {"email": "c@x.example"}},
+    ]
+
+    response = post(api, {"events": batch})
+
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    assert [(r["index"], r["id"], r["codes"]) for r in body["rejected"]] == [
+        (1, "e-1", {"lead.email": ["lead_mismatch"], "lead.external_id": ["lead_mismatch"]})
+    ]
+    a = Lead.objects.get(email="a@x.example")
+    assert a.external_id == "X"
+    assert not Lead.objects.filter(email="b@x.example").exists()
+    assert dict(Interaction.objects.values_list("idempotency_key", "lead__email")) == {
+        "e-0": "a@x.example",
+        "e-2": "c@x.example",
+    }
+
+
 def test_repeated_ids_count_once_within_a_batch_and_across_requests(api: Client) -> None:
     assert post(api, {"events": [event(1), event(1), event(2)]}).json()["duplicates"] == 1
     again = post(api, {"events": [event(1), event(2), event(3)]}).json()

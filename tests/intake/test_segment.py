@@ -154,6 +154,23 @@ def test_a_track_whose_email_and_user_id_name_two_different_leads_is_rejected_na
     assert list(Interaction.objects.values_list("idempotency_key", flat=True)) == ["m-1"]
 
 
+def test_two_tracks_giving_one_new_user_id_to_two_new_emails_keep_the_first_and_refuse_the_second(
+    segment: tuple[Client, str],
+) -> None:
+    client, _ = segment
+    first: dict[str, Any] = {"type": "track", "messageId": "m-0", "userId": "X", "event": "Form Submitted"}
+    first["traits"] = {"email": "a@x.example"}
+    second = {**first, "messageId": "m-1", "traits": {"email": "b@x.example"}}
+
+    response = send(client, "batch", {"batch": [first, second]})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], [r["index"] for r in body["rejected"]]) == (1, [1])
+    assert sorted(body["rejected"][0]["errors"]) == ["traits.email", "userId"]
+    assert list(Interaction.objects.values_list("idempotency_key", "lead__email")) == [("m-0", "a@x.example")]
+
+
 def identify(n: int, **traits: Any) -> dict[str, Any]:
     return {"type": "identify", "messageId": f"i-{n}", "userId": f"p{n}@example.com", "traits": traits}
 
