@@ -72,11 +72,14 @@ _RESOLVE_ATTEMPTS = 3
 def leads_resolve(events: Sequence[Event]) -> Resolved:
     """Lead id for each event index that names a lead; new leads are created.
 
-    A lead is found by email first, then by external id. An event giving both is refused (``lead_mismatch``, naming both
-    fields) when they name two different leads, counting the leads this batch creates: an
-    external id an earlier event of the batch gave a new lead names that lead. New leads are
-    queued for a worker to evaluate their fit. Safe against concurrent requests creating
-    the same lead: conflicts are ignored and re-read.
+    A lead is found by email first, then by external id. An event giving both is refused
+    (``lead_mismatch``, naming both fields) unless they name the same lead, counting the
+    leads this batch creates: an email no lead has yet makes a new lead, a different one
+    from the lead an external id names (one that has it, or the new lead an earlier event
+    of the batch gave it to). So an event is refused, or its lead found, alike each time
+    it is sent. An email with an external id no lead has works: a new lead is given it.
+    New leads are queued for a worker to evaluate their fit. Safe against concurrent
+    requests creating the same lead: conflicts are ignored and re-read.
     """
     return _leads_resolve(events, attempts=_RESOLVE_ATTEMPTS)
 
@@ -102,7 +105,7 @@ def _leads_resolve(events: Sequence[Event], *, attempts: int) -> Resolved:
             target[e.index] = by_id
             continue
         by_mail: int | _NewLead = by_email.get(e.email) or (e.email, None)
-        if by_id is not None and by_id != by_mail and not (isinstance(by_mail, tuple) and isinstance(by_id, int)):
+        if by_id is not None and by_id != by_mail:
             refusal = lead_refs.mismatch()
             rejected.append(Rejection(e.index, e.id, refusal.errors, refusal.codes))
             continue

@@ -2,9 +2,12 @@
 reference (``{"email": …, "external_id": …}``) reads it: events (the API's, and
 Segment's track and page) and outcomes.
 
-Named both ways, the two must name the same lead (or only one of them a lead yet): an
-email of one lead with the external id of another is refused naming both, rather than
-the one looked up first silently winning.
+Named both ways, the two must name the same lead: an email of one lead with the
+external id of another is refused naming both, rather than the one looked up first
+silently winning. An external id no lead has is no mismatch. An email no
+lead has with the external id of a lead is refused too: an event (intake.ingest) would
+make a new lead, a different one, and is refused naming both; an outcome, which makes no
+lead, answers that no lead has the email.
 """
 
 from __future__ import annotations

@@ -144,6 +144,38 @@ def test_two_new_leads_asking_for_one_external_id_keep_it_for_the_first_and_refu
         "e-0": "a@x.example",
         "e-2": "c@x.example",
     }
+    # Sent again: the same answer, the stored ones now repeats.
+    again = post(api, {"events": batch}).json()
+    assert (again["accepted"], again["duplicates"], [r["index"] for r in again["rejected"]]) == (0, 2, [1])
+
+
+def test_a_new_email_with_the_external_id_of_a_lead_is_rejected_every_time_it_is_sent(api: Client) -> None:
+    Lead.objects.create(email="bea@example.com", external_id="crm-2")
+    mixed = {"id": "e-0", "type": "email_open", "lead": {"email": "new@x.example", "external_id": "crm-2"}}
+
+    for _ in range(2):
+        body = post(api, {"events": [mixed]}).json()
+        assert (body["accepted"], body["duplicates"]) == (0, 0)
+        assert [(r["index"], r["codes"]) for r in body["rejected"]] == [
+            (0, {"lead.email": ["lead_mismatch"], "lead.external_id": ["lead_mismatch"]})
+        ]
+    assert not Lead.objects.filter(email="new@x.example").exists()
+    assert not Interaction.objects.exists()
+
+
+def test_an_email_a_batch_makes_a_lead_of_with_the_external_id_of_another_is_rejected_every_time(api: Client) -> None:
+    Lead.objects.create(email="bea@example.com", external_id="crm-2")
+    batch = [
+        {"id": "e-1", "type": "email_open", "lead": {"email": "new@x.example"}},
+        {"id": "e-2", "type": "email_open", "lead": {"email": "new@x.example", "external_id": "crm-2"}},
+    ]
+
+    body = post(api, {"events": batch}).json()
+    assert (body["accepted"], body["duplicates"], [r["id"] for r in body["rejected"]]) == (1, 0, ["e-2"])
+    again = post(api, {"events": batch}).json()
+    assert (again["accepted"], again["duplicates"], [r["id"] for r in again["rejected"]]) == (0, 1, ["e-2"])
+    assert Lead.objects.get(email="new@x.example").external_id is None
+    assert list(Interaction.objects.values_list("idempotency_key", flat=True)) == ["e-1"]
 
 
 def test_repeated_ids_count_once_within_a_batch_and_across_requests(api: Client) -> None:

@@ -169,6 +169,8 @@ def test_two_tracks_giving_one_new_user_id_to_two_new_emails_keep_the_first_and_
     assert (body["accepted"], [r["index"] for r in body["rejected"]]) == (1, [1])
     assert sorted(body["rejected"][0]["errors"]) == ["traits.email", "userId"]
     assert list(Interaction.objects.values_list("idempotency_key", "lead__email")) == [("m-0", "a@x.example")]
+    again = send(client, "batch", {"batch": [first, second]}).json()
+    assert (again["accepted"], again["duplicates"], [r["index"] for r in again["rejected"]]) == (0, 1, [1])
 
 
 def identify(n: int, **traits: Any) -> dict[str, Any]:
