@@ -527,10 +527,18 @@ def free_mail_domains_changed() -> None:
     )
 
 
+@transaction.atomic
 def free_mail_domains_add(*, domains: Iterable[str]) -> list[str]:
-    """Put ``domains`` on the free-mail list where missing; returns those added. Leads
-    already at an added domain leave their accounts, as after a change in the admin."""
-    wanted = {domain.strip().lower() for domain in domains}
+    """Put ``domains`` on the free-mail list where missing, written as the admin keeps
+    them (:meth:`FreeMailDomain.clean`: lower case, no '@', no final dot); returns those
+    added. A value that is no domain raises ValidationError naming ``domain``, and none is
+    added. Leads already at an added domain leave their accounts, as after a change in the
+    admin."""
+    wanted = set()
+    for domain in domains:
+        row = FreeMailDomain(domain=domain)
+        row.clean()
+        wanted.add(row.domain)
     added = sorted(wanted - set(FreeMailDomain.objects.filter(domain__in=wanted).values_list("domain", flat=True)))
     if not added:
         return []

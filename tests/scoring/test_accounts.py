@@ -7,6 +7,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
@@ -201,3 +202,16 @@ def test_a_person_choosing_the_account_in_the_admin_keeps_it(free_mail: None, ad
     lead.account = None
     services.lead_save(lead=lead, fields=["account"], cause="admin")
     assert Lead.objects.get(pk=lead.pk).account == Account.objects.get(domain="acme.com")
+
+
+@pytest.mark.django_db
+def test_free_mail_domains_are_added_as_the_admin_keeps_them_or_refused_naming_the_field() -> None:
+    FreeMailDomain.objects.filter(domain="mail.example").delete()
+    assert services.free_mail_domains_add(domains=["@Mail.Example.", "mail.example"]) == ["mail.example"]
+    assert FreeMailDomain.objects.filter(domain="mail.example").count() == 1
+    assert services.free_mail_domains_add(domains=["MAIL.example"]) == []
+
+    with pytest.raises(ValidationError) as refused:
+        services.free_mail_domains_add(domains=["post.example", "localhost"])
+    assert list(refused.value.message_dict) == ["domain"]
+    assert not FreeMailDomain.objects.filter(domain="post.example").exists()
