@@ -167,7 +167,7 @@ class LedgerSum:
 
 def ledger_sums(*, lead_ids: Sequence[int]) -> list[LedgerSum]:
     """The leads' ledgers summed by rule, and by cause for rows of no rule, in one
-    statement. A rule's rows for one interaction (its award, the revisions late
+    statement (one pass over their rows). A rule's rows for one interaction (its award, the revisions late
     interactions made to it, the rescores that changed it) are netted first, so its times
     are the interactions (for a fit rule, the award) it still gives points for: an award a
     rescore took back does not count. The database nets them: a lead may have a hundred
@@ -177,20 +177,22 @@ def ledger_sums(*, lead_ids: Sequence[int]) -> list[LedgerSum]:
     ledger = connection.ops.quote_name(ScoreEntry._meta.db_table)
     rules = connection.ops.quote_name(ScoringRule._meta.db_table)
     marks = ", ".join(["%s"] * len(lead_ids))
+    # One pass over the leads' rows: a rule's netted by interaction, the others by cause.
     sql = f"""
-        SELECT n.lead_id, n.rule_id, r.name, n.dimension, NULL,
-               SUM(n.net), SUM(CASE WHEN n.net <> 0 THEN 1 ELSE 0 END)
-        FROM (SELECT lead_id, rule_id, dimension, interaction_id, SUM(delta) AS net FROM {ledger}
-              WHERE lead_id IN ({marks}) AND rule_id IS NOT NULL
-              GROUP BY lead_id, rule_id, dimension, interaction_id) AS n
+        SELECT n.lead_id, n.rule_id, r.name, n.dimension, n.cause, SUM(n.net),
+               SUM(CASE WHEN n.rule_id IS NULL THEN n.rows WHEN n.net <> 0 THEN 1 ELSE 0 END)
+        FROM (SELECT lead_id, rule_id, dimension,
+                     CASE WHEN rule_id IS NULL THEN cause END AS cause,
+                     CASE WHEN rule_id IS NOT NULL THEN interaction_id END AS interaction,
+                     SUM(delta) AS net, COUNT(*) AS rows
+              FROM {ledger} WHERE lead_id IN ({marks})
+              GROUP BY lead_id, rule_id, dimension,
+                       CASE WHEN rule_id IS NULL THEN cause END,
+                       CASE WHEN rule_id IS NOT NULL THEN interaction_id END) AS n
         LEFT JOIN {rules} AS r ON r.id = n.rule_id
-        GROUP BY n.lead_id, n.rule_id, r.name, n.dimension
-        UNION ALL
-        SELECT lead_id, NULL, NULL, dimension, cause, SUM(delta), COUNT(*) FROM {ledger}
-        WHERE lead_id IN ({marks}) AND rule_id IS NULL
-        GROUP BY lead_id, dimension, cause"""  # noqa: S608 (the tables' names are the models')
+        GROUP BY n.lead_id, n.rule_id, r.name, n.dimension, n.cause"""  # noqa: S608 (the tables' names are the models')
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*lead_ids, *lead_ids])
+        cursor.execute(sql, list(lead_ids))
         return [
             LedgerSum(lead_id, rule_id, name, dimension, cause, int(points), int(times))
             for lead_id, rule_id, name, dimension, cause, points, times in cursor.fetchall()
