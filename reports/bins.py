@@ -21,9 +21,11 @@ class Bins:
     def low(self, index: int) -> int:
         return self.start + index * self.width
 
-    def label(self, index: int) -> str:
+    def label(self, index: int, between: str = "{low} to {high}") -> str:
+        """The bin as a person reads it: "40 to 49" (``between`` in the reader's words), or
+        "40" for a bin of one score."""
         low = self.low(index)
-        return str(low) if self.width == 1 else f"{low} to {low + self.width - 1}"
+        return str(low) if self.width == 1 else between.format(low=low, high=low + self.width - 1)
 
 
 def bins_for(low: int, high: int, *, max_bins: int = MAX_BINS) -> Bins:

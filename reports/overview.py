@@ -225,7 +225,8 @@ HISTOGRAM_WORDS = {
 
 
 def _histogram(name: str, bins: binning.Bins | None, by_bin: dict[int, int]) -> Section:
-    rows = [[bins.label(i), count(by_bin.get(i, 0))] for i in range(bins.count)] if bins else []
+    between = gettext("{low} to {high}")  # a histogram's bin: the scores from low to high
+    rows = [[bins.label(i, between), count(by_bin.get(i, 0))] for i in range(bins.count)] if bins else []
     return Section(
         name,
         str(HISTOGRAM_WORDS[name][0]),

@@ -166,6 +166,7 @@ class RoutingConditionInline(admin.TabularInline[RoutingCondition, RoutingRule])
     fields = ["position", "field", "operator", "value_text"]
     extra = 1
     verbose_name = _("condition (the rule acts only for leads passing all of them)")
+    verbose_name_plural = _("conditions (the rule acts only for leads passing all of them)")
 
 
 class RoutingRuleListForm(forms.ModelForm[RoutingRule]):

@@ -415,3 +415,16 @@ def test_a_lead_s_own_moves_say_their_cause_in_spanish(admin_user: User) -> None
         assert spanish in timeline, spanish
     for stored in ["rule", "regroup", "routing", "rejected"]:
         assert f"causa: {stored}" not in timeline, stored
+
+
+@pytest.mark.django_db
+def test_the_overview_s_histograms_and_a_rule_s_conditions_read_in_spanish(admin_user: User) -> None:
+    for score in (3, 27, 55):
+        LeadFactory.create(engagement_score=score, total_score=score)
+    client = _spanish_admin(admin_user)
+    overview = _page(client, reverse("reports:overview"))
+    assert "0 a 4" in overview  # bins of 5 points for scores from 3 to 55
+    assert " to " not in overview
+    rule_form = _page(client, reverse("admin:routing_routingrule_add"))
+    assert "Condiciones (la regla actúa solo sobre los leads que cumplen todas)" in rule_form
+    assert "todas)s" not in rule_form
