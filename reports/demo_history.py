@@ -324,7 +324,10 @@ def _sales_work(*, seed: int, words: plan.Words, today: date, at: Callable[[int]
         decide_day = claim_day + timedelta(days=steps.decision_after)
         qualify_day = decide_day + timedelta(days=steps.qualify_after)
         close_day = qualify_day + timedelta(days=steps.close_after)
-        _item_step(item, today=today, steps=steps, days=(claim_day, decide_day, qualify_day, close_day), at=at)
+        # The shoppers' actions come a second apart, in the items' order (not their ids,
+        # which a database's sequence gives differently from one load to the next).
+        now = at(SALES + order % 3600)
+        _item_step(item, today=today, steps=steps, days=(claim_day, decide_day, qualify_day, close_day), now=now)
 
 
 def _item_step(
@@ -333,15 +336,13 @@ def _item_step(
     today: date,
     steps: plan.SalesPlan,
     days: tuple[date, date, date, date],
-    at: Callable[[int], datetime],
+    now: datetime,
 ) -> str:
     """Move one item on as far as its plan says by ``today``; returns its status."""
     claim_day, decide_day, qualify_day, close_day = days
     user = item.owner
     assert user is not None
     status = item.status
-    # The shoppers' actions come a few seconds apart, in the items' order.
-    now = at(SALES + (item.pk % 3600))
     if status == QueueItem.Status.OPEN and claim_day <= today:
         status = sales.item_claim(item_id=item.pk, user=user, now=now).status
     if status == QueueItem.Status.CLAIMED and decide_day <= today:
