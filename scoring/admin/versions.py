@@ -34,7 +34,7 @@ from scoring.models import (
     ScoreGroup,
     ScoringRule,
 )
-from scoring.services import replay_latest, versions
+from scoring.services import replay_latest, replay_running, versions
 
 
 def _user(request: HttpRequest) -> Any:
@@ -262,6 +262,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
             "stale": stale,
             "moves": versions.publish_crossings(draft=draft),
             "replay": replay_latest(version=draft),
+            "replay_running": replay_running(version=draft),
             "replay_url": replay_url(draft),
             "live": versions.live_version(),
             "title": gettext("Publish {draft}").format(draft=draft),

@@ -84,7 +84,15 @@ from scoring.services.model import (
     scoring_model_export,
     scoring_model_import,
 )
-from scoring.services.replay import ReplayFound, replay_cancel, replay_check, replay_latest, replay_run, replay_start
+from scoring.services.replay import (
+    ReplayFound,
+    replay_cancel,
+    replay_check,
+    replay_latest,
+    replay_run,
+    replay_running,
+    replay_start,
+)
 from scoring.services.rescore import (
     RESCORE_LANE_MIN,
     RESCORE_LANES,
@@ -178,6 +186,7 @@ __all__ = [
     "replay_check",
     "replay_latest",
     "replay_run",
+    "replay_running",
     "replay_start",
     "rescore_job_run",
     "rescore_job_start",

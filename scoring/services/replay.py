@@ -90,6 +90,13 @@ def replay_latest(*, version: ModelVersion) -> ReplayFound | None:
     return ReplayFound(run, int(run.result.get("leads", 0)), int(run.result.get("moved", 0)), current)
 
 
+def replay_running(*, version: ModelVersion) -> ReplayRun | None:
+    """The newest replay of ``version`` queued or running, if any (the publish page points
+    to it rather than saying there is none)."""
+    statuses = (ReplayRun.Status.QUEUED, ReplayRun.Status.RUNNING)
+    return ReplayRun.objects.filter(version=version, status__in=statuses).order_by("-pk").first()
+
+
 def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:
     """What stops a replay of ``version`` over ``days`` days, by field ("days",
     "version"); empty when it can start."""

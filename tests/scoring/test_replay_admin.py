@@ -162,7 +162,14 @@ def test_the_publish_page_says_what_each_count_measures_and_links_to_the_replay(
     assert "No replay of this draft yet" in before
     assert f'href="/admin/scoring/replayrun/add/?version={version.pk}"' in before
 
-    run = services.replay_run(run_id=services.replay_start(version=version, background=False).pk)
+    # Started, not finished: the page points to it rather than saying there is none.
+    queued = services.replay_start(version=version, background=False)
+    waiting = html.unescape(client.get(publish).content.decode())
+    assert "A replay of this draft is under way" in waiting
+    assert f'href="/admin/scoring/replayrun/{queued.pk}/change/">Follow its progress' in waiting
+    assert "No replay of this draft yet" not in waiting
+
+    run = services.replay_run(run_id=queued.pk)
     after = " ".join(html.unescape(client.get(publish).content.decode()).split())
     assert "No lead changes group at today's scores" in after
     assert "the interactions of the last 90 days" in after
