@@ -205,25 +205,39 @@ class Identity:
     # Checked values of LEAD_EDITABLE_FIELDS but lifecycle_stage and external_id;
     # "attributes" are merged into those known.
     fields: Mapping[str, Any] = field(default_factory=dict)
-    external_id: str | None = None  # set unless another lead has it already
+    external_id: str | None = None  # refused (leads_identify) if another lead has it already
     visitor_key: str | None = None  # this anonymous visitor is the person
     account_id: str | None = None  # the company's id in another system: the person's account from then on
 
 
-def leads_identify(identities: Sequence[Identity], *, now: datetime | None = None) -> int:
+@dataclass(frozen=True)
+class Identified:
+    """What :func:`leads_identify` did: how many leads changed, and the identities it
+    refused (their positions in the sequence given) for naming one lead by email and
+    another by external id; nothing of those was written."""
+
+    changed: int
+    refused: tuple[int, ...] = ()
+
+
+def leads_identify(identities: Sequence[Identity], *, now: datetime | None = None) -> Identified:
     """Write what ``identities`` say to their leads (created if new) and tie their
-    visitors to them, in a few statements whatever their number. Returns how many
-    leads changed.
+    visitors to them, in a few statements whatever their number.
 
     As if applied one by one in order: a later value wins, attributes merge. An
-    external id stays with the lead that has it (in the database, or first in the
-    batch). Scoring writes the leads (:func:`scoring.services.leads_merge`): changed
-    leads are queued for a worker to evaluate their fit. Call inside a
-    transaction (leads are locked until it ends).
+    identity whose email and external id name two different leads is refused, as an
+    event naming them is (:func:`leads_resolve`): the external id's lead is the one that
+    has it, in the database or given it by an earlier identity of the batch (an email no
+    lead has is a new lead, a different one). Scoring writes the leads
+    (:func:`scoring.services.leads_merge`): changed leads are queued for a worker to
+    evaluate their fit. Call inside a transaction (leads are locked until it ends).
     """
     if not identities:
-        return 0
+        return Identified(0)
     now = now or timezone.now()
+    refused = _identities_mismatched(identities)
+    if refused:
+        identities = [identity for n, identity in enumerate(identities) if n not in set(refused)]
     merged: dict[str, dict[str, Any]] = {}
     claims: dict[str, str] = {}  # email -> the external id it asks for (the last one)
     for identity in identities:
@@ -244,7 +258,27 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
     if lead_by_key:
         visitors = _visitors_lock(set(lead_by_key))
         _visitors_identify(visitors, lead_by_key=lead_by_key, now=now)
-    return changed
+    return Identified(changed, refused)
+
+
+def _identities_mismatched(identities: Sequence[Identity]) -> tuple[int, ...]:
+    """The positions of the identities whose external id is another lead's than their
+    email's: a lead's in the database, or the lead an earlier identity gave it to."""
+    asking = [identity for identity in identities if identity.external_id]
+    if not asking:
+        return ()
+    found = lead_refs.lead_refs_find(
+        emails={i.email for i in asking}, external_ids={str(i.external_id) for i in asking}
+    )
+    # external id -> its lead: a lead's id, or the email of a lead the batch makes
+    holders: dict[str, int | str] = dict(found.by_external_id)
+    refused = []
+    for n, identity in enumerate(identities):
+        if identity.external_id:
+            lead = found.by_email.get(identity.email, identity.email)
+            if holders.setdefault(identity.external_id, lead) != lead:
+                refused.append(n)
+    return tuple(refused)
 
 
 _COLUMNS = (

@@ -16,7 +16,8 @@ beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
   visitor. Traits are read from ``traits`` and from ``context.traits`` (where
   RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to the lead (known ones to its fields,
   the rest to its custom attributes) and, with an ``anonymousId``, identifies
-  the visitor: its page views move to the lead. ``track`` records an
+  the visitor: its page views move to the lead; one whose ``traits.email`` and
+  ``userId`` name two different leads is refused naming both, as a track's is. ``track`` records an
   interaction whose type comes from the event name: the mapping kept in the
   admin and the model file, else Segment's names for the built-in types
   (``"Email Opened"``, ``"Form Submitted"``…), else the name made into a type
@@ -54,7 +55,7 @@ from django.utils import timezone
 from intake import bodies, ingest
 from intake.cors import cross_site
 from intake.segment.keys import Refusal, request_write_key, write_key_verify
-from intake.segment.messages import body_messages, event_errors_named, messages_check
+from intake.segment.messages import body_messages, event_errors_named, identify_mismatch_errors, messages_check
 from scoring import selectors
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
     try:
         # All or nothing: a failure part-way leaves no trait written and no event stored.
         with transaction.atomic():
-            ingest.leads_identify(outcome.identities, now=received)
+            identified = ingest.leads_identify(outcome.identities, now=received)
             result = ingest.events_accept(outcome.events, source=f"segment:{api_key.prefix}", now=received)
     except IntegrityError:
         # Only a concurrent request can get here (an external id taken between the
@@ -96,6 +97,9 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
         answer = Refusal(503, "a concurrent request wrote the same leads; nothing was kept: send it again").response()
         answer["Retry-After"] = "1"
         return answer
+    for position in identified.refused:
+        index = outcome.identity_indexes[position]
+        outcome.reject(index, messages[index], identify_mismatch_errors(messages[index]))
     for rejection in result.rejected:
         message = messages[rejection.index]
         outcome.reject(rejection.index, message, event_errors_named(message, rejection.errors))
@@ -107,7 +111,7 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
             "success": True,
             "accepted": result.accepted,
             "duplicates": result.duplicates,
-            "identified": len(outcome.identities),
+            "identified": len(outcome.identities) - len(identified.refused),
             "ignored": outcome.ignored,
             "rejected": outcome.rejected,
         }

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from intake import bodies, ingest
+from intake import bodies, ingest, lead_refs
 from intake import events as checks
 from intake.segment.keys import Refusal
 from scoring import event_types, lead_fields
@@ -154,6 +154,13 @@ def event_errors_named(message: Mapping[str, Any], errors: Mapping[str, list[str
     return _event_errors(errors, kind=kind, email_from_traits="email" in _traits(message))
 
 
+def identify_mismatch_errors(message: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The refusal of the identify ``message`` whose email and ``userId`` name two
+    different leads (intake.ingest), under the names the message used."""
+    names = {lead_refs.EMAIL_FIELD: _trait_name(message, "email"), lead_refs.EXTERNAL_ID_FIELD: "userId"}
+    return {names[name]: reasons for name, reasons in lead_refs.mismatch().errors.items()}
+
+
 def _employees(value: object) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
@@ -284,6 +291,7 @@ class Outcome:
     """What became of a batch's messages."""
 
     identities: list[ingest.Identity] = field(default_factory=list)
+    identity_indexes: list[int] = field(default_factory=list)  # each identity's message
     events: list[checks.Event] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     ignored: int = 0
@@ -311,6 +319,7 @@ def messages_check(
             identity = _identity(message) if kind == "identify" else _group(message)
             if isinstance(identity, ingest.Identity):
                 outcome.identities.append(identity)
+                outcome.identity_indexes.append(index)
             else:
                 outcome.reject(index, message, identity)
         elif kind in {"track", "page"}:

@@ -261,22 +261,63 @@ def test_a_thousand_identifies_in_one_batch_all_land_in_a_few_statements(
     assert set(Lead.objects.values_list("fit_score", flat=True)) == {8}
 
 
-def test_identifies_in_one_batch_apply_in_order_and_external_ids_stay_where_they_are(
-    segment: tuple[Client, str],
-) -> None:
+def test_identifies_in_one_batch_apply_in_order(segment: tuple[Client, str]) -> None:
     client, _ = segment
-    Lead.objects.create(email="held@example.com", external_id="crm-1")
     batch = [
-        {**identify(1, city="Lima", plan="a"), "userId": "crm-1", "traits": {"email": "p1@example.com", "plan": "a"}},
+        {**identify(1), "userId": "crm-1", "traits": {"email": "p1@example.com", "city": "Lima", "plan": "a"}},
         {"type": "identify", "userId": "crm-2", "traits": {"email": "P1@example.com", "city": "Quito", "tier": 2}},
-        {"type": "identify", "userId": "crm-2", "traits": {"email": "p2@example.com"}},
     ]
     body = send(client, "batch", {"batch": batch}).json()
-    assert (body["identified"], body["rejected"]) == (3, [])
+    assert (body["identified"], body["rejected"]) == (2, [])
     ana = Lead.objects.get(email="p1@example.com")
     assert (ana.city, ana.attributes, ana.external_id) == ("Quito", {"plan": "a", "tier": 2}, "crm-2")
-    assert Lead.objects.get(email="held@example.com").external_id == "crm-1"
-    assert Lead.objects.get(email="p2@example.com").external_id is None
+
+
+MISMATCH = {
+    "traits.email": ["names a different lead than the external id does; give one lead"],
+    "userId": ["names a different lead than the email does; give one lead"],
+}
+
+
+def test_an_identify_naming_one_lead_by_email_and_another_by_user_id_is_refused_naming_both(
+    segment: tuple[Client, str],
+) -> None:
+    """Another lead's external id as userId: the email's lead was updated and the id left
+    where it was, silently; a track naming them so is refused, and so is the identify."""
+    client, _ = segment
+    Lead.objects.create(email="held@example.com", external_id="crm-1")
+    Lead.objects.create(email="ana@example.com", city="Lima")
+    batch = [
+        {
+            "type": "identify",
+            "messageId": "i-0",
+            "userId": "crm-1",
+            "traits": {"email": "ana@example.com", "city": "Quito"},
+        },
+        # an email no lead has with a lead's external id: a new lead would be another one
+        {"type": "identify", "messageId": "i-1", "userId": "crm-1", "traits": {"email": "new@example.com"}},
+        # an external id no lead has goes to the email's lead; asked again with another email, refused
+        {"type": "identify", "messageId": "i-2", "userId": "crm-9", "context": {"traits": {"email": "bo@example.com"}}},
+        {"type": "identify", "messageId": "i-3", "userId": "crm-9", "traits": {"email": "ana@example.com"}},
+        {"type": "identify", "messageId": "i-4", "userId": "crm-1", "traits": {"email": "held@example.com", "tier": 3}},
+    ]
+    for _ in range(2):  # sent again, answered alike
+        body = send(client, "batch", {"batch": batch}).json()
+        assert body["identified"] == 2
+        assert body["rejected"] == [
+            {"index": 0, "messageId": "i-0", "errors": MISMATCH},
+            {"index": 1, "messageId": "i-1", "errors": MISMATCH},
+            {"index": 3, "messageId": "i-3", "errors": MISMATCH},
+        ]
+    assert Lead.objects.get(email="ana@example.com").city == "Lima"
+    assert not Lead.objects.filter(email="new@example.com").exists()
+    assert Lead.objects.get(email="bo@example.com").external_id == "crm-9"
+    assert Lead.objects.get(external_id="crm-1").attributes == {"tier": 3}
+
+    single = send(client, "identify", batch[0])
+    assert single.status_code == 400
+    assert single.json()["errors"] == MISMATCH
+    assert Lead.objects.get(email="ana@example.com").city == "Lima"
 
 
 @pytest.mark.parametrize(
