@@ -5,9 +5,9 @@ Segment's track and page) and outcomes.
 Named both ways, the two must name the same lead: an email of one lead with the
 external id of another is refused naming both, rather than the one looked up first
 silently winning. An external id no lead has is no mismatch. An email no
-lead has with the external id of a lead is refused too: an event (intake.ingest) would
-make a new lead, a different one, and is refused naming both; an outcome, which makes no
-lead, answers that no lead has the email.
+lead has with the external id of a lead is refused too, naming both: an event
+(intake.ingest) or an identify would make a new lead, a different one; an outcome is
+refused alike rather than told that no lead has the email, as if the id named no one.
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ class Mismatch:
 
 def lead_ref_mismatch(found: LeadsFound, *, email: str | None, external_id: str | None) -> Mismatch | None:
     """The refusal of a reference naming one lead by ``email`` and another by
-    ``external_id`` (both as found in ``found``), or None: the same lead, or only one named."""
-    by_email = found.by_email.get(email) if email else None
+    ``external_id`` (both as found in ``found``), or None: the same lead, only one named,
+    or an external id no lead has. An email no lead has with a lead's external id names
+    another lead than the id's (one that would be new)."""
     by_external_id = found.by_external_id.get(external_id) if external_id else None
-    if by_email is None or by_external_id is None or by_email == by_external_id:
+    if not email or by_external_id is None or found.by_email.get(email) == by_external_id:
         return None
     return mismatch()
 

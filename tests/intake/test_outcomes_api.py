@@ -216,6 +216,11 @@ def test_an_email_and_an_external_id_of_two_different_leads_are_refused_naming_b
     assert body["lead.external_id"] == ["names a different lead than the email does; give one lead"]
     assert body["error_codes"] == {"lead.email": ["lead_mismatch"], "lead.external_id": ["lead_mismatch"]}
     assert not Outcome.objects.exists()
+    # An email no lead has with a lead's external id is refused alike, as an event is (it
+    # answered 404 on the email, as if the external id named no one).
+    unknown_email = report_by_ref(crm, {"lead": {"email": "cy@example.com", "external_id": "crm-2"}, "kind": "won"})
+    assert (unknown_email.status_code, unknown_email.json()["error_codes"]) == (400, body["error_codes"])
+    assert not Outcome.objects.exists()
     # The same lead named both ways, or an email with an external id no lead has, still names it.
     same = report_by_ref(crm, {"lead": {"email": "Ada@example.com", "external_id": "crm-1"}, "kind": "opportunity"})
     assert (same.status_code, same.json()["lead"]) == (201, ada.pk)
