@@ -338,3 +338,25 @@ def test_only_a_deal_won_has_an_amount() -> None:
     with pytest.raises(sales.InputRefused, match="only a deal won has an amount"):
         sales.item_act(item_id=item.pk, user=rep.user, kind="lost", reason="chose a rival", amount=Decimal("10"))
     assert not Outcome.objects.filter(item=item, kind="lost").exists()
+
+
+@pytest.mark.django_db
+def test_what_a_refused_form_shows_again_is_text_not_markup() -> None:
+    """The values a rep typed come back in the refused form: markup in them is shown as
+    typed, never run on the page (another rep may have pasted it from a lead's email)."""
+    rep = RepFactory.create()
+    typed = '"><script>alert(1)</script>'
+    qualified = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
+    accepted = item_in(rep, owner=rep.user, status=Status.ACCEPTED)
+    client = signed_in(rep)
+
+    for item, verb, data in [
+        (qualified, "win", {"amount": typed}),
+        (accepted, "qualify", {**BANT, "budget": typed, "authority": " "}),
+    ]:
+        response, _ = post(client, item, verb, **data)
+
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert "<script>alert(1)" not in html
+        assert f'value="{escape(typed)}"' in html
