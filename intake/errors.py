@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -127,14 +129,34 @@ class DatabaseBusy:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not database_busy(exception):
             return None
-        path = request.path_info
-        logger.warning("%s %s: the database was busy; answered 503", request.method, path, exc_info=exception)
-        reason = "The database was busy and the request did not complete. Send it again in a moment."
-        if not path.startswith(_PROGRAM_DOORS):
-            page = HttpResponse(reason, status=503, content_type="text/plain; charset=utf-8")
-            page["Retry-After"] = "1"
-            return page
-        segment = {"success": False} if path.startswith(_SEGMENT_DOORS) else {}
-        response = JsonResponse({**segment, "detail": reason, "code": BUSY}, status=503)
-        response["Retry-After"] = "1"
-        return cors(request, response)
+        logger.warning(
+            "%s %s: the database was busy; answered 503", request.method, request.path_info, exc_info=exception
+        )
+        return _busy_response(request)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The site's ``handler500``: what :class:`DatabaseBusy` answers for an error of the
+    database's moment raised outside a view, where no middleware hears of it (reading the
+    session or the signed-in person for the language, saving the session); Django's own
+    page for the rest. Django has logged the error with its traceback already."""
+    exception = sys.exc_info()[1]
+    if exception is not None and database_busy(exception):
+        return _busy_response(request)
+    return defaults.server_error(request)
+
+
+def _busy_response(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After``: JSON with the code ``busy`` on the program doors (in
+    Segment's shape on its doors, with the CORS headers of the cross-site ones), text on
+    the pages a person reads."""
+    path = request.path_info
+    reason = "The database was busy and the request did not complete. Send it again in a moment."
+    if not path.startswith(_PROGRAM_DOORS):
+        page = HttpResponse(reason, status=503, content_type="text/plain; charset=utf-8")
+        page["Retry-After"] = "1"
+        return page
+    segment = {"success": False} if path.startswith(_SEGMENT_DOORS) else {}
+    response = JsonResponse({**segment, "detail": reason, "code": BUSY}, status=503)
+    response["Retry-After"] = "1"
+    return cors(request, response)

@@ -28,6 +28,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("admin:index")
 
 
+# A database busy for a moment outside a view (a middleware's read) answers 503 too.
+handler500 = "intake.errors.server_error"
+
 urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),

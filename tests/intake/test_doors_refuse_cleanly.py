@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import OperationalError, connection
 from django.db.backends.sqlite3.base import DatabaseWrapper
 from django.http import HttpResponse
@@ -242,6 +243,29 @@ def test_a_page_a_person_sees_answers_busy_in_text() -> None:
         assert response is not None
         assert (response.status_code, response["Content-Type"]) == (503, "text/plain; charset=utf-8"), path
         assert response.content.decode().startswith("The database was busy")
+
+
+@pytest.mark.parametrize("path", ["/sales/", "/reports/", "/admin/"])
+def test_a_busy_database_outside_a_view_is_answered_busy_too(
+    monkeypatch: pytest.MonkeyPatch, django_user_model: Any, path: str
+) -> None:
+    """The signed-in person's session is read by a middleware, before any view: a busy
+    database there was a server error (the views' middleware does not hear of it)."""
+    person = django_user_model.objects.create_user("rep", password="x")
+    client = Client(HTTP_HOST="localhost", raise_request_exception=False)
+    client.force_login(person)
+    busy = operational_error(sqlite_error("database is locked", sqlite3.SQLITE_BUSY))
+
+    def session_read(*args: Any, **kwargs: Any) -> None:
+        raise busy
+
+    monkeypatch.setattr(SessionStore, "_get_session_from_db", session_read)
+    response = client.get(path)
+    assert (response.status_code, response["Retry-After"]) == (503, "1")
+    assert response.content.decode().startswith("The database was busy")
+    # Any other error there is still the server's error page.
+    monkeypatch.setattr(SessionStore, "_get_session_from_db", lambda *args, **kwargs: 1 / 0)
+    assert client.get(path).status_code == 500
 
 
 @pytest.mark.parametrize("error", [ZeroDivisionError(), *NOT_BUSY], ids=lambda e: type(e).__name__ + str(e)[:12])
