@@ -10,7 +10,9 @@ too large, not UTF-8 JSON, nested deeper than :data:`MAX_BODY_DEPTH` levels
 (``"\\ud800"``: not Unicode, so PostgreSQL refuses it). What a field may hold
 beyond that (NUL in text, properties nested deeper than 10) is for the field
 checks of each door, which name the field in their own answer. A query
-parameter holding NUL is refused here too.
+parameter holding NUL is refused here too, on every page of the site (the
+admin's list filters, the reports' source): PostgreSQL cannot compare text
+with it, so it would otherwise end in a server error.
 
 Views read the parsed body with :func:`request_json` (DRF views through
 :class:`JSONBodyParser`), so it is parsed once.
@@ -27,7 +29,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 
@@ -324,20 +326,31 @@ def door_of(path: str) -> Door | None:
     return next((door for door in DOORS if door.matches(path)), None)
 
 
+def _nul_parameter(request: HttpRequest) -> str | None:
+    """The name of the first query parameter holding NUL (in its name or a value), NUL
+    written as ``\\u0000``; None when there is none."""
+    for name, values in request.GET.lists():
+        if any("\x00" in value for value in values) or "\x00" in name:
+            return name.replace("\x00", "\\u0000")
+    return None
+
+
 class JsonBodyGuard:
-    """Refuses bad bodies and NUL in query parameters at the doors above, before
-    authentication or any view runs; stashes the parsed body for the view."""
+    """Refuses bad bodies at the doors above, and NUL in query parameters on every
+    page, before authentication or any view runs; stashes the parsed body for the view."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         door = door_of(request.path_info)
+        nul = _nul_parameter(request)
+        if nul is not None:
+            if door is None:  # a page: the person reads the parameter and why, as text
+                return HttpResponseBadRequest(f"{nul}: {NUL_MESSAGE}", content_type="text/plain; charset=utf-8")
+            return door.refuse(request, BodyError(400, nul, NUL_MESSAGE))
         if door is None:
             return self.get_response(request)
-        for name, values in request.GET.lists():
-            if any("\x00" in value for value in values) or "\x00" in name:
-                return door.refuse(request, BodyError(400, name.replace("\x00", "\\u0000"), NUL_MESSAGE))
         if request.method in _WRITES and (not door.json_declared_only or _declares_json(request)):
             try:
                 request_json(request, limit=door.limit())

@@ -132,6 +132,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # JSON bodies of the API, Segment and page-beacon doors are checked (size, depth,
     # lone surrogates) before any key is looked up or view runs: bad input costs little.
+    # A query parameter holding NUL is refused on every page (PostgreSQL cannot compare it).
     "intake.bodies.JsonBodyGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The browser's language (Accept-Language) or the switcher's cookie…

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -290,3 +291,25 @@ def test_a_gzip_body_cut_short_or_corrupted_is_refused_and_nothing_stored(
     whole = sender.post(url, zipped, content_type=content_type, headers={"Content-Encoding": "gzip"})
     assert whole.status_code < 300
     assert not nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/reports/campaigns/?source=web%00site", "source"),
+        ("/reports/campaigns/csv?source=web%00site", "source"),
+        ("/admin/scoring/lead/?lifecycle_stage__exact=%00", "lifecycle_stage__exact"),
+        ("/sales/?so%00rt=score", "so\\u0000rt"),
+    ],
+)
+def test_nul_in_a_query_parameter_of_a_page_is_refused_naming_it(url: str, name: str) -> None:
+    """PostgreSQL cannot compare text holding NUL: a report filtered on such a source, or an
+    admin list filter given one, answered a server error."""
+    admin = User.objects.create_superuser("boss", "boss@example.com", "pw")
+    web = Client(HTTP_HOST="localhost")
+    web.force_login(admin)
+
+    response = web.get(url)
+
+    assert response.status_code == 400
+    assert response.content.decode() == f"{name}: must not contain the NUL character (\\u0000)"
