@@ -374,6 +374,11 @@ LEADFLOW_RATE_LIMITS = {
         "ip": _rates("LEADFLOW_RATE_CLICK_IP", ["600/m"]),
         "lead": _rates("LEADFLOW_RATE_CLICK_LEAD", ["30/h", "100/d"]),
     },
+    # The "forgotten your password" form: each post emails the address it names.
+    "password_reset": {
+        "ip": _rates("LEADFLOW_RATE_PASSWORD_RESET_IP", ["10/h"]),
+        "email": _rates("LEADFLOW_RATE_PASSWORD_RESET_EMAIL", ["3/h", "5/d"]),
+    },
 }
 
 # --- Scoring ------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from intake import enrollments, sdk_settings, segment
 from intake.api import api_not_found
 from people import languages
+from project.auth import PasswordResetLimited
 
 admin.site.site_header = "Leadflow"
 admin.site.site_title = "Leadflow"
@@ -44,6 +45,8 @@ urlpatterns = [
     path("n/", include("nurture.urls")),
     path("sales/", include("routing.urls")),
     path("reports/", include("reports.urls")),
+    # Before Django's own, which would answer the same path without the rate limits.
+    path("accounts/password_reset/", PasswordResetLimited.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("language", languages.language_set, name="language"),
     # Last: any other path under the API is answered as the API answers (JSON, a code).
