@@ -470,3 +470,24 @@ def test_each_card_shows_the_chance_to_convert_and_a_rep_may_sort_by_it() -> Non
 
     odd = client.get(reverse("sales:queue"), {"sort": "'; DROP TABLE scoring_lead; --"})
     assert [row.item.pk for row in odd.context["queue"].rows] == [high_score.pk, unknown.pk, likely.pk]
+
+
+@pytest.mark.parametrize(
+    ("email", "link"),
+    [
+        ("ana?bcc=spy@evil.example", "mailto:ana%3Fbcc%3Dspy@evil.example"),
+        ("ana&cc=boss@toys.example", "mailto:ana%26cc%3Dboss@toys.example"),
+        ("ana#x@toys.example", "mailto:ana%23x@toys.example"),
+        ("ana@toys.example", "mailto:ana@toys.example"),
+    ],
+)
+def test_a_leads_email_link_writes_only_to_the_lead(email: str, link: str) -> None:
+    """An address may hold ?, & and # (bob?bcc=spy@evil.example is one): written as is in
+    the mailto link, the rep's mail client read them as the link's own headers and added a
+    copy to someone else, or a subject or body the lead chose."""
+    rep = RepFactory.create()
+    QueueItemFactory.create(lead=LeadFactory.create(email=email), team=rep.team)
+
+    page = signed_in(rep).get(reverse("sales:queue")).content.decode()
+
+    assert f'href="{link}"' in page
