@@ -25,14 +25,21 @@ class ApiKeyForm(forms.ModelForm[ApiKey]):
         widget=forms.CheckboxSelectMultiple,
         initial=default_api_scopes,
         help_text=_(
-            "What the key may do; a request outside them gets 403. A key that lives in browser "
-            "code (a Segment write key) is public there: give it only “Send events”."
+            "What the key may do; a request outside them gets 403. A key used in web pages may only send events."
         ),
     )
 
     class Meta:
         model = ApiKey
-        fields = ["name", "scopes"]
+        fields = ["name", "public", "scopes"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("public") and cleaned.get("scopes") not in (None, [ApiScope.EVENTS_WRITE.value]):
+            self.add_error(
+                "scopes", _("A key used in web pages is public there: it may only send events (“Send events”).")
+            )
+        return cleaned
 
 
 @admin.register(ApiKey)
@@ -41,12 +48,12 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     its name and scopes may change."""
 
     form = ApiKeyForm
-    list_display = ["name", "prefix", "scopes_shown", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "prefix", "public", "scopes_shown", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
-        return ["name", "scopes"] if obj is None else ["name", "scopes", *self.readonly_fields]
+        return ["name", "public", "scopes"] if obj is None else ["name", "public", "scopes", *self.readonly_fields]
 
     @admin.display(description=_("Scopes"))
     def scopes_shown(self, obj: ApiKey) -> str:
@@ -57,7 +64,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
             super().save_model(request, obj, form, change)
             return
         user = request.user if request.user.is_authenticated else None
-        issued = api_key_issue(name=obj.name, scopes=form.cleaned_data["scopes"], created_by=user)
+        issued = api_key_issue(name=obj.name, scopes=form.cleaned_data["scopes"], public=obj.public, created_by=user)
         obj.pk, obj.prefix = issued.api_key.pk, issued.api_key.prefix
         self.message_user(
             request,

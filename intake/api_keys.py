@@ -25,6 +25,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from intake import errors
 from intake.models import ApiKey, ApiScope, default_api_scopes
 
 KEY_PREFIX = "lf_"
@@ -55,18 +56,30 @@ def scopes_check(scopes: Iterable[str]) -> list[str]:
     return [value for value in valid if value in wanted]
 
 
+# Why a key used in web pages cannot hold more than sending events.
+PUBLIC_SCOPES_REFUSED = "scopes: a key used in web pages is public there; it may only send events (events:write)"
+
+
 def api_key_issue(
-    *, name: str, scopes: Iterable[str] | None = None, created_by: AbstractBaseUser | None = None
+    *,
+    name: str,
+    scopes: Iterable[str] | None = None,
+    public: bool = False,
+    created_by: AbstractBaseUser | None = None,
 ) -> IssuedKey:
-    """A new key for ``name``; without ``scopes``, the default: ``events:write`` only."""
+    """A new key for ``name``; without ``scopes``, the default: ``events:write`` only. A
+    ``public`` key (used in web pages, :attr:`ApiKey.public`) holds that scope alone."""
     if not name.strip():
         raise ValueError("name: say who uses this key")
     checked = scopes_check(default_api_scopes() if scopes is None else scopes)
+    if public and checked != [ApiScope.EVENTS_WRITE.value]:
+        raise ValueError(PUBLIC_SCOPES_REFUSED)
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
         name=name.strip(),
         scopes=checked,
+        public=public,
         prefix=prefix,
         key_hash=_hash(key),
         created_by_id=created_by.pk if created_by is not None else None,
@@ -176,6 +189,11 @@ class KeyHasScope(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method == "OPTIONS":
             return True
+        if isinstance(request.auth, ApiKey) and request.auth.public:
+            raise exceptions.PermissionDenied(
+                "This key is used in web pages: it sends events through the Segment and RudderStack endpoints only.",
+                code=errors.PUBLIC_KEY,
+            )
         scope = required_scope(view, request.method or "")
         if scope is None:
             raise exceptions.PermissionDenied(f"No API key scope allows {request.method} here.", code="no_scope")

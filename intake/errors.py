@@ -44,6 +44,8 @@ CONFLICT = "conflict"
 # A lead named by an email of one lead and the external id of another (intake.lead_refs).
 LEAD_MISMATCH = "lead_mismatch"
 BUSY = "busy"
+# A key used in web pages (ApiKey.public) sent to the API: it works on the Segment doors only.
+PUBLIC_KEY = "public_key"
 
 CODES_KEY = "error_codes"
 

@@ -40,6 +40,15 @@ class ApiKey(models.Model):
         default=default_api_scopes,
         help_text=_("What the key may do (see ApiScope); a request outside them gets 403."),
     )
+    public = models.BooleanField(
+        verbose_name=_("used in web pages"),
+        default=False,
+        help_text=_(
+            "A key in a web page's code (a Segment or RudderStack write key), where anyone can read it: it may "
+            "only send events, through the Segment and RudderStack endpoints, and its requests are counted per "
+            "address and its messages per lead, as the tracking endpoints' are."
+        ),
+    )
     prefix = models.CharField(verbose_name=_("prefix"), max_length=16, unique=True, editable=False)
     key_hash = models.CharField(verbose_name=_("key hash"), max_length=64, editable=False)
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)

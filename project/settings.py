@@ -374,6 +374,12 @@ LEADFLOW_RATE_LIMITS = {
         "ip": _rates("LEADFLOW_RATE_CLICK_IP", ["600/m"]),
         "lead": _rates("LEADFLOW_RATE_CLICK_LEAD", ["30/h", "100/d"]),
     },
+    # The Segment and RudderStack doors, for a key used in web pages (ApiKey.public): its
+    # requests per address, and its messages per lead (by email or external id).
+    "browser": {
+        "ip": _rates("LEADFLOW_RATE_BROWSER_IP", ["600/m"]),
+        "lead": _rates("LEADFLOW_RATE_BROWSER_LEAD", ["300/h", "2000/d"]),
+    },
     # The "forgotten your password" form: each post emails the address it names.
     "password_reset": {
         "ip": _rates("LEADFLOW_RATE_PASSWORD_RESET_IP", ["10/h"]),

@@ -55,7 +55,14 @@ from django.utils import timezone
 from intake import bodies, ingest
 from intake.cors import cross_site
 from intake.segment.keys import Refusal, request_write_key, write_key_verify
-from intake.segment.messages import body_messages, event_errors_named, identify_mismatch_errors, messages_check
+from intake.segment.messages import (
+    body_messages,
+    event_errors_named,
+    identify_mismatch_errors,
+    message_lead,
+    messages_check,
+)
+from intake.tracking.limits import client_network, rate_limited
 from scoring import selectors
 
 logger = logging.getLogger(__name__)
@@ -65,6 +72,30 @@ def _message_refused(errors: Mapping[str, list[str]]) -> JsonResponse:
     """The answer of a single-message endpoint whose message is refused."""
     detail = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items())
     return Refusal(400, detail, dict(errors)).response()
+
+
+def _too_many(wait: int) -> JsonResponse:
+    """429 with ``Retry-After``: the SDKs send again then."""
+    answer = Refusal(429, f"too many requests from web pages; send again in {wait} s").response()
+    answer["Retry-After"] = str(wait)
+    return answer
+
+
+def _leads_limited(request: HttpRequest, messages: list[Any]) -> tuple[dict[int, dict[str, list[str]]], int | None]:
+    """The messages of a key used in web pages over their lead's limit (by index, the
+    refusal naming the field that named the lead), and the longest wait; each message
+    naming a lead is counted."""
+    limited: dict[int, dict[str, list[str]]] = {}
+    longest = None
+    for index, message in enumerate(messages):
+        lead = message_lead(message)
+        if lead is None:
+            continue
+        wait = rate_limited(request, endpoint="browser", kind="lead", value=lead[1])
+        if wait is not None:
+            limited[index] = {lead[0]: [f"too many messages for this lead from web pages; send again in {wait} s"]}
+            longest = max(longest or 0, wait)
+    return limited, longest
 
 
 def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -> JsonResponse:
@@ -81,8 +112,19 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
         messages = body_messages(body, only)
     except Refusal as exc:
         return exc.response()
+    limited: dict[int, dict[str, list[str]]] = {}
+    if api_key.public:
+        wait = rate_limited(request, endpoint="browser", kind="ip", value=client_network(request))
+        if wait is not None:
+            return _too_many(wait)
+        # Over its lead's limit, a message is refused in the batch; a message alone, or a
+        # batch of them all, is answered 429 for the SDK to send again later.
+        limited, wait = _leads_limited(request, messages)
+        if wait is not None and (only is not None or len(limited) == len(messages)):
+            return _too_many(wait)
     tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
-    outcome = messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
+    mapping = selectors.segment_event_mapping() if tracks else {}
+    outcome = messages_check(messages, body, received, mapping, refused=limited)
     if only is not None and outcome.rejected:
         return _message_refused(outcome.rejected[0]["errors"])
     try:

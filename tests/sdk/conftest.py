@@ -95,8 +95,8 @@ def rules() -> None:
 
 @pytest.fixture
 def browser_key(db: None) -> str:
-    """A write-only key, as a browser must get."""
-    return api_key_issue(name="Website").key
+    """A write-only key used in web pages, as a browser must get (rate-limited)."""
+    return api_key_issue(name="Website", public=True).key
 
 
 def lead_scored(email: str, interactions: int, *, pause: Callable[[float], object] | None = None) -> Lead:

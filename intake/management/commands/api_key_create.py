@@ -23,13 +23,21 @@ class Command(BaseCommand):
             + "; ".join(f"{scope.value} ({scope.label})" for scope in ApiScope),
         )
 
-    def handle(self, *args: Any, name: str, scopes: list[str] | None, **options: Any) -> None:
+        parser.add_argument(
+            "--public",
+            action="store_true",
+            help="A key used in web pages (a Segment or RudderStack write key): it may only send events, through "
+            "the Segment and RudderStack endpoints, counted per address and per lead (LEADFLOW_RATE_BROWSER_...).",
+        )
+
+    def handle(self, *args: Any, name: str, scopes: list[str] | None, public: bool, **options: Any) -> None:
         try:
-            issued = api_key_issue(name=name, scopes=scopes)
+            issued = api_key_issue(name=name, scopes=scopes, public=public)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         api_key = issued.api_key
         self.stderr.write(
-            f"API key {api_key.prefix} for {api_key.name}, scopes {', '.join(api_key.scopes)}; it is not shown again:"
+            f"API key {api_key.prefix} for {api_key.name}, scopes {', '.join(api_key.scopes)}"
+            f"{', used in web pages' if api_key.public else ''}; it is not shown again:"
         )
         self.stdout.write(issued.key)

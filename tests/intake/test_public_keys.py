@@ -1,0 +1,115 @@
+"""A key used in web pages (a Segment or RudderStack write key) is public there: anyone
+can read it from the page and send with it. It sends events through the Segment doors
+only, and those count its requests per address and its messages per lead, as the
+tracking endpoints count theirs; a key kept on a server is not counted."""
+
+from __future__ import annotations
+
+import base64
+import json
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from intake.admin import ApiKeyForm
+from intake.api_keys import api_key_issue
+from intake.models import ApiKey
+from scoring.models import Interaction, Lead
+
+pytestmark = pytest.mark.django_db
+
+
+def segment_client(*, public: bool) -> Client:
+    key = api_key_issue(name="Website" if public else "Backend", public=public).key
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Basic {basic}")
+
+
+def send(client: Client, path: str, body: object) -> Any:
+    return client.post(f"/v1/{path}", json.dumps(body), content_type="application/json")
+
+
+def track(n: int, who: str) -> dict[str, Any]:
+    return {"type": "track", "messageId": f"m-{who}-{n}", "userId": who, "event": "Email Link Clicked"}
+
+
+@pytest.fixture
+def limits(settings: Any) -> dict[str, list[str]]:
+    browser: dict[str, list[str]] = {"ip": [], "lead": []}
+    settings.LEADFLOW_RATE_LIMITS = {**settings.LEADFLOW_RATE_LIMITS, "browser": browser}
+    return browser
+
+
+def test_a_public_key_sends_events_through_the_segment_doors_only() -> None:
+    key = api_key_issue(name="Website", public=True).key
+    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    event = {"id": "e-1", "type": "email_click", "lead": {"email": "ana@example.com"}}
+
+    refused = api.post("/api/v1/events", json.dumps({"events": [event]}), content_type="application/json")
+
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "public_key"
+    assert api.get("/api/v1/leads").json()["code"] == "public_key"
+    assert not Interaction.objects.exists()
+    assert send(segment_client(public=True), "track", track(1, "ana@example.com")).status_code == 200
+
+
+def test_a_public_key_may_only_send_events() -> None:
+    with pytest.raises(ValueError, match="may only send events"):
+        api_key_issue(name="Website", scopes=["events:write", "leads:read"], public=True)
+    form = ApiKeyForm(data={"name": "Website", "public": "on", "scopes": ["events:write", "leads:read"]})
+    assert not form.is_valid()
+    assert "may only send events" in str(form.errors["scopes"])
+    with pytest.raises(CommandError, match="may only send events"):
+        call_command("api_key_create", "Website", "--public", "--scope", "leads:read", stdout=StringIO())
+
+    call_command("api_key_create", "Website", "--public", stdout=StringIO(), stderr=StringIO())
+    assert ApiKey.objects.get(name="Website").public
+
+
+def test_a_public_keys_requests_are_counted_per_address(limits: dict[str, list[str]]) -> None:
+    limits["ip"] = ["2/m"]
+    page, server = segment_client(public=True), segment_client(public=False)
+
+    answers = [send(page, "track", track(n, "ana@example.com")) for n in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2]["Retry-After"]) >= 1
+    assert answers[2].json()["success"] is False
+    assert Interaction.objects.count() == 2
+    # A key kept on a server is not counted.
+    assert all(send(server, "track", track(n, "bo@example.com")).status_code == 200 for n in range(5))
+
+
+def test_a_public_keys_messages_are_counted_per_lead(limits: dict[str, list[str]]) -> None:
+    """A flood for one lead (clicks it never made, raising its score) stops at the lead's
+    limit; the batch's other messages go on, and a message alone is told to wait."""
+    limits["lead"] = ["2/h"]
+    page = segment_client(public=True)
+    identify = {"type": "identify", "messageId": "i-1", "userId": "crm-7", "traits": {"email": "Ana@example.com"}}
+    batch = [identify, track(1, "ana@example.com"), track(2, "ana@example.com"), track(1, "bo@example.com")]
+
+    body = send(page, "batch", {"batch": batch}).json()
+
+    assert body["accepted"] == 2
+    assert body["rejected"] == [
+        {
+            "index": 2,
+            "messageId": "m-ana@example.com-2",
+            "errors": {"userId": [body["rejected"][0]["errors"]["userId"][0]]},
+        }
+    ]
+    assert body["rejected"][0]["errors"]["userId"][0].startswith("too many messages for this lead from web pages")
+    assert Lead.objects.get(email="ana@example.com").external_id == "crm-7"
+    alone = send(page, "track", track(3, "ana@example.com"))
+    assert (alone.status_code, alone.json()["success"]) == (429, False)
+    assert send(page, "batch", {"batch": [track(4, "ana@example.com")]}).status_code == 429
+    # Another lead is not held up.
+    assert send(page, "track", track(1, "zoe@example.com")).status_code == 200
+    assert Interaction.objects.filter(lead__email="ana@example.com").count() == 1
+    # A key kept on a server is not counted.
+    server = segment_client(public=False)
+    assert send(server, "batch", {"batch": [track(n, "ana@example.com") for n in range(5, 9)]}).json()["accepted"] == 4
