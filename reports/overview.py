@@ -303,7 +303,10 @@ def transitions(*, scorecard_id: int | None = None) -> Section:
     """The latest moves between the groups of a scorecard (None: the default one)."""
     latest = (
         GroupTransition.objects.filter(_of_scorecard(scorecard_id), kind=GroupTransition.Kind.SCORE)
+        # A watched score crossed within one group, or outside every group (no group on
+        # either side, which the first exclude lets through: NULL is not equal to NULL).
         .exclude(from_group=F("to_group"))
+        .exclude(from_group__isnull=True, to_group__isnull=True)
         .select_related("lead", "from_group", "to_group")
         .order_by("-id")[:LATEST_TRANSITIONS]
     )

@@ -26,7 +26,16 @@ from reports.snapshots import TREND_DAYS
 from scoring.models import Lead
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.reports.dataset import lead, moved, overview_data, stages
-from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer
+from tests.routing.factories import (
+    PASSWORD,
+    QueueItemFactory,
+    RepFactory,
+    TeamFactory,
+    UserFactory,
+    adjust,
+    marketer,
+    rule,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -304,6 +313,18 @@ def test_the_admin_home_links_to_the_overview_for_those_who_read_it() -> None:
     other = Client()
     other.force_login(UserFactory.create(is_staff=True))
     assert f'href="{URL}"' not in other.get(reverse("admin:index")).content.decode()
+
+
+def test_a_watched_score_crossed_outside_every_group_is_no_move_between_groups() -> None:
+    # "Falls below 0" watches 0: a lead going from 0 to -15 crosses it in no group at all,
+    # which routing hears of, but it entered and left no group.
+    rule("score_falls_below", {"kind": "add_tag", "tag": "cold"}, threshold=0)
+    warm = ScoreGroupFactory.create(key="warm", name="Warm", min_score=10)
+    adjust(LeadFactory.create(first_name="Ada", last_name="Down"), -15)
+    adjust(LeadFactory.create(first_name="Bob", last_name="Up"), 12)
+    assert Lead.objects.get(first_name="Bob").score_group == warm
+    shown = tables(reader().get(URL).content.decode())
+    assert [row[1:4] for row in shown["transitions"][1:]] == [["Bob Up", "No group", "Warm"]]
 
 
 def test_an_empty_installation_shows_the_page_with_nothing_yet() -> None:
