@@ -367,10 +367,24 @@ def _as_number(value: object) -> float | None:
     return None
 
 
+# A yes or no as text: what a form field, a CSV cell or a person typing a condition writes.
+_TRUTH_WORDS = {"true": True, "false": False}
+
+
+def _truth(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _TRUTH_WORDS.get(value.strip().casefold())
+    return None
+
+
 def _same(actual: object, expected: object) -> bool:
-    """Equality as a marketer means it: case-blind text, numbers by value."""
+    """Equality as a marketer means it: case-blind text, numbers by value, a yes or no
+    the same whether it is stored as a boolean or written as true or false."""
     if isinstance(expected, bool) or isinstance(actual, bool):
-        return actual == expected
+        truth = _truth(actual), _truth(expected)
+        return None not in truth and truth[0] is truth[1]
     if _is_number(expected):
         return _as_number(actual) == float(expected)  # type: ignore[arg-type]
     if isinstance(actual, str) and isinstance(expected, str):
@@ -837,7 +851,14 @@ def describe_value(operator: Operator, value: Value, *, words: Words = ENGLISH) 
     if isinstance(value, list):
         if operator is Operator.BETWEEN:
             return words.phrase(gettext_noop("{low} and {high}")).format(low=value[0], high=value[1])
-        return ", ".join(str(v) for v in value)
+        return ", ".join(_value_word(v) for v in value)
+    return _value_word(value)
+
+
+def _value_word(value: Value) -> str:
+    """A value as written in a model file and typed in a form (true, not Python's True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return str(value)
 
 
@@ -929,7 +950,10 @@ def parse_value_text(operator: Operator, text: str, *, words: Words = ENGLISH) -
     return _typed(text)
 
 
-def _typed(text: str) -> str | int | float:
+def _typed(text: str) -> str | int | float | bool:
+    truth = _TRUTH_WORDS.get(text.casefold())
+    if truth is not None:
+        return truth
     number = _as_number(text) if re.fullmatch(r"-?\d+(\.\d+)?", text) else None
     if number is None:
         return text
@@ -941,5 +965,5 @@ def format_value_text(operator: Operator, value: Value) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return (" - " if operator is Operator.BETWEEN else ", ").join(str(v) for v in value)
-    return str(value)
+        return (" - " if operator is Operator.BETWEEN else ", ").join(_value_word(v) for v in value)
+    return _value_word(value)

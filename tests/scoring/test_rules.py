@@ -318,6 +318,28 @@ def test_values_typed_in_a_form(operator: Operator, text: str, value: object) ->
     assert pure.parse_value_text(operator, pure.format_value_text(operator, value)) == value  # type: ignore[arg-type]
 
 
+def test_a_yes_or_no_attribute_is_tested_with_true_or_false_typed_in_a_form() -> None:
+    # Imports store a boolean attribute as true or false (a CSV's boolean column, the API's
+    # JSON): a marketer types the word, the rule reads it back the same, and the lead matches.
+    typed = pure.parse_value_text(Operator.EQUALS, "false")
+    rule = Rule(
+        id=1,
+        dimension=Dimension.FIT,
+        points=5,
+        conditions=(Condition("attributes.needs_scholarship", Operator.EQUALS, typed),),
+    )
+    assert pure.conditions_hold(rule, {"attributes.needs_scholarship": False})
+    assert not pure.conditions_hold(rule, {"attributes.needs_scholarship": True})
+    assert pure.describe_rule(rule) == "+5 when needs scholarship is false"
+    assert pure.format_value_text(Operator.EQUALS, typed) == "false"
+    # A file's `value: true` and a text "TRUE" sent by a form mean the same yes.
+    yes = Condition("attributes.newsletter", Operator.ONE_OF, [True])
+    assert pure.condition_holds(yes, {"attributes.newsletter": "TRUE"})
+    assert pure.condition_holds(
+        Condition("attributes.newsletter", Operator.EQUALS, "True"), {"attributes.newsletter": True}
+    )
+
+
 def test_unreadable_values_typed_in_a_form_say_why() -> None:
     with pytest.raises(ValueError, match="not a number"):
         pure.parse_value_text(Operator.GT, "many")
