@@ -27,7 +27,9 @@ class SequenceImportError(Exception):
 
 
 @transaction.atomic
-def sequences_import(*, spec: sequence_file.FileSpec, groups_left_out: Collection[int] = ()) -> ImportSummary:
+def sequences_import(
+    *, spec: sequence_file.FileSpec, groups_left_out: Collection[int] = (), dry_run: bool = False
+) -> ImportSummary:
     """Create or update the file's sequences (matched by key), all or nothing.
 
     Steps are matched by position. A step no longer in the file is deleted,
@@ -35,6 +37,7 @@ def sequences_import(*, spec: sequence_file.FileSpec, groups_left_out: Collectio
     imported and the error says which step. Sequences not in the file are
     left as they are. An exit goal may not name one of ``groups_left_out`` (ids): the
     groups a model file holding the sequences leaves out, deleted once it is written.
+    ``dry_run`` does everything, then rolls it back: a check of the file against the database.
     """
     errors: list[str] = []
     groups = dict(ScoreGroup.objects.exclude(pk__in=groups_left_out).values_list("key", "pk"))
@@ -114,4 +117,6 @@ def sequences_import(*, spec: sequence_file.FileSpec, groups_left_out: Collectio
                 },
             )
     untouched = list(Sequence.objects.exclude(key__in=[s.key for s in spec.sequences]).values_list("key", flat=True))
+    if dry_run:
+        transaction.set_rollback(True)
     return ImportSummary(created, updated, untouched)

@@ -117,6 +117,16 @@ def test_unknown_score_groups_are_reported_before_anything_changes(tmp_path: Pat
     assert not Sequence.objects.exists()
 
 
+def test_check_refuses_what_the_import_refuses(tmp_path: Path) -> None:
+    # --check is what an operator runs before importing: "valid" must mean it imports.
+    path = write(tmp_path, MINIMAL + "    exit: {reaches_group: frequent}\n")
+    with pytest.raises(CommandError, match=r"sequences\[0\]\.exit\.reaches_group: no score group 'frequent'"):
+        call_command("nurture_sequences_import", str(path), "--check")
+    ScoreGroup.objects.create(key="frequent", name="Frequent", min_score=60)
+    call_command("nurture_sequences_import", str(path), "--check")
+    assert not Sequence.objects.exists()
+
+
 def test_check_only_and_if_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, MINIMAL)
     call_command("nurture_sequences_import", str(path), "--check")

@@ -30,13 +30,14 @@ class Command(BaseCommand):
         except sequence_file.SequenceFileError as exc:
             self._fail(path, exc.errors)
         steps = sum(len(s.steps) for s in spec.sequences)
+        try:
+            # A check imports and rolls back, so it refuses what the import would (unknown groups…).
+            summary = services.sequences_import(spec=spec, dry_run=check)
+        except services.SequenceImportError as exc:
+            self._fail(path, exc.errors)
         if check:
             self.stdout.write(self.style.SUCCESS(f"{path}: valid ({len(spec.sequences)} sequences, {steps} steps)"))
             return
-        try:
-            summary = services.sequences_import(spec=spec)
-        except services.SequenceImportError as exc:
-            self._fail(path, exc.errors)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {path}: {len(summary.created)} sequence(s) created, {len(summary.updated)} updated "
