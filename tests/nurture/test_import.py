@@ -117,6 +117,24 @@ def test_unknown_score_groups_are_reported_before_anything_changes(tmp_path: Pat
     assert not Sequence.objects.exists()
 
 
+def test_the_readmes_sequence_file_is_one_the_import_reads() -> None:
+    # The README's sequence file is how a marketer learns the format: every key it shows is read.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```yaml\nleadflow_nurture: 1", 1)[1].split("```", 1)[0]
+    spec = sequence_file.load_text("leadflow_nurture: 1" + block, check_templates=content.check_templates)
+    (sequence,) = spec.sequences
+    assert (sequence.reenroll, sequence.exit_reaches_group, sequence.exit_leaves_group) == (
+        "after_ended",
+        "frequent",
+        "nurture",
+    )
+    assert sequence.exit_converted
+    assert sequence.exit_routed_to_sales
+    (step,) = sequence.steps
+    assert (step.wait_hours, step.send_hour_start, step.send_hour_end, step.campaign) == (1, 10, 12, "nurture-welcome")
+    assert [code for code, *_content in step.translations] == ["es"]
+
+
 def test_check_refuses_what_the_import_refuses(tmp_path: Path) -> None:
     # --check is what an operator runs before importing: "valid" must mean it imports.
     path = write(tmp_path, MINIMAL + "    exit: {reaches_group: frequent}\n")
