@@ -39,6 +39,8 @@ _SCORING_KEYS = ("leadflow_model", "score_groups", "rules", "decay", "scorecards
 SAMPLE_SIZE = 500
 # A lead in no group (below every threshold).
 NO_GROUP = ""
+# How a comparison names it (the command line prints it; the admin translates it).
+NO_GROUP_NAME = "No group"
 
 
 @dataclass(frozen=True)
@@ -505,7 +507,7 @@ def comparison_result(
 
 
 def _side_by_side(comparison: Comparison, live: Model, draft: Model) -> dict[str, Any]:
-    names = {**live.group_names, **draft.group_names, NO_GROUP: "No group"}
+    names = {**live.group_names, **draft.group_names, NO_GROUP: NO_GROUP_NAME}
     order = {key: band.min_score for m in (live, draft) for band in m.bands for key in [m.group_keys[band.id]]}
     keys = sorted(
         set(comparison.live.groups) | set(comparison.draft.groups) | set(order) - {NO_GROUP},

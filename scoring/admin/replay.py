@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from scoring import localized, services
+from scoring import replay as pure_replay
 from scoring.models import ModelVersion, ReplayRun
 
 # Leads that would move, shown a page at a time on the run's page.
@@ -109,7 +110,7 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
         run = get_object_or_404(ReplayRun.objects.select_related("version", "created_by"), pk=int(object_id))
         if not self.has_view_permission(request, run):
             raise PermissionDenied
-        result = run.result or {}
+        result = _no_group_translated(run.result or {})
         sample = Paginator(result.get("sample", []), SAMPLE_PAGE).get_page(request.GET.get("page"))
         roc = None
         if result:
@@ -158,3 +159,21 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
             messages.INFO,
         )
         return HttpResponseRedirect(reverse("admin:scoring_replayrun_change", args=[run.pk]))
+
+
+def _no_group_translated(result: dict[str, Any]) -> dict[str, Any]:
+    """The comparison with "No group" in the reader's language: a run keeps the English
+    name in the group columns of its tables (and of each scorecard's)."""
+    shown = gettext("No group")
+    columns = {"name", "from_name", "to_name", "from", "to"}  # sample rows name their groups "from" and "to"
+
+    def named(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shown if k in columns and v == pure_replay.NO_GROUP_NAME else named(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [named(v) for v in value]
+        return value
+
+    return {
+        k: named(v) if k in ("groups", "moves", "sample", "conversion", "scorecards") else v for k, v in result.items()
+    }

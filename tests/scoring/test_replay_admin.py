@@ -204,3 +204,18 @@ def test_the_publish_page_reads_a_big_count_grouped_and_a_one_day_replay_in_the_
     leido = " ".join(html.unescape(spanish.get(publish).content.decode()).split())
     assert "puntuó de nuevo las interacciones del último día" in leido
     assert "</strong> de 12.345 leads acabarían en otro grupo con este borrador" in leido
+
+
+def test_a_spanish_reader_reads_no_group_in_spanish(version: ModelVersion) -> None:
+    run = services.replay_start(version=version, background=False)
+    services.replay_run(run_id=run.pk)
+    rows = run_result(run.pk)["groups"]
+    assert isinstance(rows, list)
+    assert "" in {row["key"] for row in rows}  # some leads are below every group
+    client = logged_in(marketing_user())
+    page = client.get(f"/admin/scoring/replayrun/{run.pk}/change/", headers={"accept-language": "es"})
+    shown = html.unescape(page.content.decode())
+    assert "<td>Sin grupo</td>" in shown
+    assert "No group" not in shown
+    # The rules' table heads the difference of points, not a button's "Cambiar".
+    assert '<th class="num">Cambio</th>' in shown
