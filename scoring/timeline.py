@@ -267,6 +267,21 @@ def _transitions(window: Window) -> list[Event]:
             title = gettext("Stage {before} → {after}").format(
                 before=row.from_stage or gettext("(none)"), after=row.to_stage
             )
+        elif row.kind == GroupTransition.Kind.SCORE and row.from_group_id == row.to_group_id:
+            # No move between groups: the score crossed a routing rule's threshold (a watched score).
+            kind = gettext("Score")
+            scores = {
+                name: localized.number(total) if total is not None else "?"
+                for name, total in (("before", row.previous_total), ("after", row.total_score))
+            }
+            if row.to_group is not None:
+                title = gettext("Score {before} → {after} crossed a routing rule's threshold, still in {group}").format(
+                    group=row.to_group.name, **scores
+                )
+            else:
+                title = gettext("Score {before} → {after} crossed a routing rule's threshold, in no group").format(
+                    **scores
+                )
         elif row.kind == GroupTransition.Kind.SCORE:
             before = row.from_group.name if row.from_group else gettext("no group")
             after = row.to_group.name if row.to_group else gettext("no group")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -24,7 +25,7 @@ from scoring import outcomes, timeline
 from scoring.models import GroupTransition, Interaction, Lead, LeadPrediction, ScoreEntry, ScoreGroup, TrainedModel
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
-from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, adjust, marketer
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, adjust, marketer, rule
 
 pytestmark = pytest.mark.django_db
 
@@ -309,3 +310,27 @@ def test_a_spanish_marketer_reads_the_lead_s_story_in_spanish() -> None:
         assert expected in text, expected
     for english in ["Interaction Form submission", "from rule", "Sales queue Entered", "Chance to convert"]:
         assert english not in text, english
+
+
+def test_a_routing_rules_threshold_crossed_without_a_change_of_group_reads_as_such(carol: Client) -> None:
+    # "Falls below 0" watches 0 and "rises to 20" watches 20: crossing one is a routing event
+    # of its own, which is no move between groups ("no group → no group" said nothing).
+    rule("score_falls_below", {"kind": "add_tag", "tag": "cold"}, threshold=0)
+    rule("score_rises_to", {"kind": "add_tag", "tag": "keen"}, threshold=20)
+    ScoreGroupFactory.create(key="warm", name="Warm", min_score=10)
+    lead = LeadFactory.create()
+    adjust(lead, -15)  # 0 → -15: below 0, in no group
+    adjust(lead, 30)  # -15 → 15: into Warm (and across 0)
+    adjust(lead, 10)  # 15 → 25: across 20, still in Warm
+
+    text = " ".join(page_text(carol.get(reverse("admin:scoring_lead_change", args=[lead.pk]))).split())
+
+    assert "no group → no group" not in text
+    assert "Warm → Warm" not in text
+    assert "Score 0 → -15 crossed a routing rule's threshold, in no group" in text
+    assert "Group no group → Warm (score -15 → 15)" in text
+    assert "Score 15 → 25 crossed a routing rule's threshold, still in Warm" in text
+    spanish = Client(headers={"accept-language": "es"})
+    spanish.force_login(User.objects.get(username="carol"))
+    leido = " ".join(page_text(spanish.get(reverse("admin:scoring_lead_change", args=[lead.pk]))).split())
+    assert "La puntuación pasó de 15 a 25 y cruzó el umbral de una regla de enrutamiento; sigue en Warm" in leido
