@@ -44,6 +44,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)
         if fixtures & BROWSER_FIXTURES and item.get_closest_marker("browser") is None:
             item.add_marker(pytest.mark.browser)
+    # The slowest tests first (those migrating a database back and forth, a minute or more
+    # each): pytest-xdist deals the first tests out in turn, so they are spread over the
+    # processes from the start instead of one process running the last of them alone.
+    items.sort(key=lambda item: item.get_closest_marker("migrations") is None)
 
 
 def _need(condition: bool, reason: str) -> None:

@@ -19,6 +19,7 @@ def ledger_index() -> str:
         return str(cursor.fetchone()[0])
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_ledger_index_gains_created_at_concurrently_forward_and_back(postgres: None) -> None:
     try:

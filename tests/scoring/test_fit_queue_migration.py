@@ -20,6 +20,7 @@ def flags() -> dict[int, bool]:
         return dict(cursor.fetchall())
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_flagged_leads_are_queued_and_going_back_flags_the_queued_ones(postgres: None) -> None:
     waiting, evaluated, queued_later = LeadFactory.create(), LeadFactory.create(), LeadFactory.create()

@@ -129,6 +129,7 @@ def pg_indexes() -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_lead_list_indexes_build_concurrently_forward_and_back(postgres: None) -> None:
     try:

@@ -142,6 +142,7 @@ def test_the_lists_of_a_leads_rows_search_by_the_lead() -> None:
     assert list(response.context["cl"].result_list) == [ada]
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_copies_the_leads_there_already(postgres: None) -> None:
     try:

@@ -42,6 +42,7 @@ def statements(captured: CaptureQueriesContext) -> list[str]:
     return [query["sql"] for query in captured.captured_queries if "interaction_unscored" in query["sql"]]
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_unscored_index_is_rebuilt_concurrently_forward_and_back(postgres: None) -> None:
     try:
