@@ -20,7 +20,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
-from scoring import rule_matching, selectors, sentences
+from scoring import model_file, rule_matching, selectors, sentences
 from scoring.admin.history import POLICY_FIELDS, DecayPolicyForm
 from scoring.admin.rules import RuleConditionInline, ScoringRuleAdmin
 from scoring.admin.scorecard_column import DraftScorecardFilter, scorecard_choices, scorecard_column
@@ -58,6 +58,32 @@ class PublishForm(forms.Form):
     stale_ok = forms.BooleanField(
         required=False, label=_("Publish anyway, replacing the changes made to the live model since")
     )
+
+
+# A model file is text of a few hundred lines; a larger upload is not one.
+MODEL_FILE_MAX_BYTES = 1024 * 1024
+
+
+class ModelFileForm(forms.Form):
+    file = forms.FileField(
+        label=_("Model file"),
+        help_text=_(
+            "A YAML or JSON model file, such as the export of another installation: its scoring part (scorecards, "
+            "score groups, rules, decay, event types) becomes a new draft. The live model does not change until "
+            "you publish the draft."
+        ),
+    )
+
+    def clean_file(self) -> str:
+        upload = self.cleaned_data["file"]
+        if upload.size > MODEL_FILE_MAX_BYTES:
+            raise forms.ValidationError(_("The file is larger than 1 MB: it is not a model file."))
+        try:
+            return str(upload.read().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise forms.ValidationError(
+                _("The file is not text in UTF-8: save it as UTF-8 and upload it again.")
+            ) from None
 
 
 @admin.register(ModelVersion)
@@ -201,8 +227,40 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                 self.admin_site.admin_view(self.restore_view),
                 name="scoring_modelversion_restore",
             ),
+            path("import/", self.admin_site.admin_view(self.import_view), name="scoring_modelversion_import"),
             *super().get_urls(),
         ]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """A model file uploaded as a new draft, or the problems it has (each naming its
+        place in the file); the live model is not touched."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ModelFileForm(request.POST or None, request.FILES or None)
+        problems: list[str] = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                spec = model_file.load_text(form.cleaned_data["file"])
+                draft = versions.draft_import(spec=spec, user=_user(request))
+            except (model_file.ModelFileError, versions.VersionError) as exc:
+                problems = list(exc.errors)
+            else:
+                self.message_user(
+                    request,
+                    gettext(
+                        "{draft} made from the file: read it, replay it over the last 90 days, then publish it."
+                    ).format(draft=draft),
+                    messages.SUCCESS,
+                )
+                return redirect("admin:scoring_modelversion_change", draft.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Import a model file as a draft"),
+            "opts": self.model._meta,
+            "form": form,
+            "problems": problems,
+        }
+        return render(request, "admin/scoring/modelversion/import.html", context)
 
     def restore_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
         """A new draft from an earlier (or the live) version."""

@@ -106,3 +106,32 @@ def test_a_marketer_edits_a_draft_sees_what_it_would_move_and_publishes_it(
     row = page.locator("#result_list tr", has_text="Lives or works in San José").inner_text()
     assert "20" in row
     assert ModelVersion.objects.get(number=2).status == ModelVersion.Status.LIVE
+
+
+def test_a_marketer_imports_a_model_file_as_a_draft(browser: Browser, live_server: object, tmp_path: Path) -> None:
+    marketer(username="dana")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: high}\n")
+
+    page = browser.new_context().new_page()
+    page.goto(f"{live_server}/admin/login/?next=/admin/scoring/modelversion/")
+    page.fill("#id_username", "dana")
+    page.fill("#id_password", PASSWORD)
+    page.locator("input[type=submit]").click()
+    page.get_by_role("link", name="Import a model file").click()
+    expect(page.locator("#content")).to_contain_text("Nothing changes for your leads until you publish it")
+
+    page.set_input_files("#id_file", str(broken))
+    page.get_by_role("button", name="Make a draft from the file").click()
+    expect(page.locator("#problems")).to_contain_text("The file has a problem; no draft was made")
+    expect(page.locator("#problems")).to_contain_text("score_groups[0].min_score")
+    page.screenshot(path=str(tmp_path / "refused.png"), full_page=True)
+    assert not ModelVersion.objects.exists()
+
+    page.set_input_files("#id_file", str(TOY_STORE))
+    page.get_by_role("button", name="Make a draft from the file").click()
+    page.wait_for_url(re.compile(r".*/admin/scoring/modelversion/\d+/change/$"))
+    expect(page.locator(".messagelist")).to_contain_text("made from the file")
+    expect(page.locator("body")).to_contain_text("Lives or works in San José")
+    page.screenshot(path=str(tmp_path / "draft.png"), full_page=True)
+    assert not ScoringRule.objects.exists()  # live only once published

@@ -1,5 +1,6 @@
 import dataclasses
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -99,19 +100,10 @@ class Command(BaseCommand):
         )
 
     def _draft(self, path: Path, spec: model_file.ModelSpec) -> None:
-        # Event types are kept in the draft (declared when it is published); other apps' sections are live only.
-        live_only = [s.title for s in model_file.sections() if s.name in spec.sections]
-        if spec.account_groups is not None:
-            live_only.insert(0, "account groups")
-        if live_only:
-            self._fail(
-                path,
-                [
-                    f"the file also holds {', '.join(live_only)}, which are not kept in drafts: "
-                    "import it with --publish, or keep only the scoring part (score_groups, rules, decay) in it"
-                ],
-            )
-        draft = versions.draft_import(spec=spec, user=None).english_name()
+        try:
+            draft = versions.draft_import(spec=spec, user=None).english_name()
+        except versions.VersionError as exc:
+            self._fail(path, exc.errors)
         self.stdout.write(
             self.style.SUCCESS(
                 f"{path}: imported as a draft ({draft}, {len(spec.groups)} groups, {len(spec.rules)} rules); "
@@ -124,7 +116,10 @@ class Command(BaseCommand):
         """The scoring part as a new live version, then the file's other parts, in one transaction.
         The groups the file leaves out are deleted last, so its sequences and routing rules may
         move off them first (as when the file is imported without a version)."""
-        draft = versions.draft_import(spec=spec, user=None)
+        # The draft holds the scoring part; the rest is written live below.
+        draft = versions.draft_import(
+            spec=dataclasses.replace(spec, sections=MappingProxyType({}), account_groups=None), user=None
+        )
         published = versions.version_publish(
             draft=draft, user=None, note=note, stale_ok=True, rescore=False, groups_deleted_later=True
         )

@@ -1,0 +1,79 @@
+"""A marketer imports a model file in the admin (Model versions, "Import a model file"):
+its scoring part becomes a draft, or the page lists what is wrong with it, by place in
+the file; the live model does not change either way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from scoring.models import DraftScoringRule, ModelVersion, ScoringRule
+from tests.routing.factories import marketer
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+URL = reverse("admin:scoring_modelversion_import")
+
+
+def signed_in() -> Client:
+    client = Client()
+    client.force_login(marketer())
+    return client
+
+
+def upload(client: Client, content: bytes, name: str = "model.yaml") -> Any:
+    return client.post(URL, {"file": SimpleUploadedFile(name, content)})
+
+
+def test_a_marketer_uploads_a_model_file_and_gets_a_draft_of_it() -> None:
+    client = signed_in()
+    assert URL in client.get(reverse("admin:scoring_modelversion_changelist")).content.decode()
+
+    response = upload(client, (EXAMPLES / "toy_store.yaml").read_bytes())
+
+    draft = ModelVersion.objects.get(status=ModelVersion.Status.DRAFT)
+    assert response["Location"] == reverse("admin:scoring_modelversion_change", args=[draft.pk])
+    assert draft.name == "Toy store"
+    assert DraftScoringRule.objects.filter(version=draft, key="lives-or-works-in-san-jose").exists()
+    assert not ScoringRule.objects.exists()  # the live model is as it was
+    page = client.get(response["Location"]).content.decode()
+    assert "made from the file: read it, replay it over the last 90 days, then publish it" in page
+
+
+@pytest.mark.parametrize(
+    ("content", "told"),
+    [
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: high}\n",
+            "score_groups[0].min_score",
+        ),
+        (b"leadflow_model: 1\nrules: [\n", "line 3"),
+        ((EXAMPLES / "toy_store_routing.yaml").read_bytes(), "the file has no scoring part"),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: 80}\n"
+            b"teams:\n  - {key: sales, name: Shoppers, assignment: round_robin}\n",
+            "which are not kept in drafts: import it live",
+        ),
+        ("leadflow_model: 1\nname: Café\n".encode("latin-1"), "not text in UTF-8"),
+        (b"x" * (1024 * 1024 + 1), "larger than 1 MB"),
+    ],
+)
+def test_a_file_with_problems_makes_no_draft_and_the_page_says_where(content: bytes, told: str) -> None:
+    response = upload(signed_in(), content)
+
+    assert response.status_code == 200
+    assert told in response.content.decode()
+    assert not ModelVersion.objects.exists()
+
+
+def test_only_those_who_may_add_versions_may_import_one(django_user_model: Any) -> None:
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("rep", password="x", is_staff=True))
+    assert upload(client, (EXAMPLES / "toy_store.yaml").read_bytes()).status_code == 403
+    assert not ModelVersion.objects.exists()
