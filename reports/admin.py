@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from reports.models import MqlTarget
+from scoring.admin.figures import GroupedFiguresAdmin
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})(-\d{2})?")
 
@@ -49,7 +50,7 @@ class MqlTargetForm(forms.ModelForm[MqlTarget]):
 
 
 @admin.register(MqlTarget)
-class MqlTargetAdmin(admin.ModelAdmin[MqlTarget]):
+class MqlTargetAdmin(GroupedFiguresAdmin[MqlTarget]):
     form = MqlTargetForm
     list_display = ["month_shown", "target"]
     ordering = ["-month"]

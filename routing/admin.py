@@ -39,12 +39,13 @@ from routing.models import (
 from scoring import rules as pure
 from scoring import selectors as scoring_selectors
 from scoring import sentences
+from scoring.admin.figures import GroupedFiguresAdmin
 
 # The id of the page's list of known lead fields, which condition fields offer.
 FIELD_LIST_ID = "lead-fields"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class ReadOnlyAdmin(GroupedFiguresAdmin[Any]):
     """History kept by the system: viewable, never edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -187,7 +188,7 @@ class RoutingRuleListForm(forms.ModelForm[RoutingRule]):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
+class RoutingRuleAdmin(GroupedFiguresAdmin[RoutingRule]):
     list_display = [
         "name",
         "trigger",
@@ -259,7 +260,7 @@ class TerritoryInline(admin.TabularInline[TerritoryRule, Team]):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin[Team]):
+class TeamAdmin(GroupedFiguresAdmin[Team]):
     list_display = ["name", "assignment", "sla_hours", "sla_action", "feedback_days", "team_lead"]
     list_select_related = ["team_lead"]
     prepopulated_fields = {"key": ["name"]}
@@ -375,7 +376,7 @@ def _mail_error(exc: Exception) -> str:
 
 
 @admin.register(Rep)
-class RepAdmin(admin.ModelAdmin[Rep]):
+class RepAdmin(GroupedFiguresAdmin[Rep]):
     list_display = ["user", "team", "available", "capacity"]
     list_select_related = ["user", "team"]
     list_filter = ["team", "available"]

@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 
 from nurture import services
 from nurture.models import Delivery, Enrollment
+from scoring.admin.figures import GroupedFiguresAdmin
 
 
 class DeliveryInline(admin.TabularInline[Delivery, Enrollment]):
@@ -24,7 +25,7 @@ class DeliveryInline(admin.TabularInline[Delivery, Enrollment]):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin[Enrollment]):
+class EnrollmentAdmin(GroupedFiguresAdmin[Enrollment]):
     list_display = ["lead", "sequence", "status", "position", "next_run_at", "exit_reason", "enrolled_at", "ended_at"]
     list_filter = ["status", "sequence", "exit_reason"]
     list_select_related = ["lead", "sequence"]
@@ -57,7 +58,7 @@ class EnrollmentAdmin(admin.ModelAdmin[Enrollment]):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin[Delivery]):
+class DeliveryAdmin(GroupedFiguresAdmin[Delivery]):
     """What was sent; written only by the sender."""
 
     list_display = ["message_id", "lead", "step", "status", "attempts", "sent_at", "opens", "clicks", "updated_at"]

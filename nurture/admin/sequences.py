@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from nurture import content, selectors, services, timing
 from nurture.models import Enrollment, Sequence, Step
+from scoring import localized
 from scoring.models import Lead
 
 logger = logging.getLogger(__name__)
@@ -242,12 +243,12 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
         return super().get_queryset(request).prefetch_related("steps").annotate(active_count=active)
 
     @admin.display(description=_("Steps"))
-    def step_count(self, obj: Sequence) -> int:
-        return len(obj.steps.all())
+    def step_count(self, obj: Sequence) -> str:
+        return localized.number(len(obj.steps.all()))
 
     @admin.display(description=_("Active enrollments"))
-    def active_enrollments(self, obj: Sequence) -> int:
-        return getattr(obj, "active_count", 0)
+    def active_enrollments(self, obj: Sequence) -> str:
+        return localized.number(getattr(obj, "active_count", 0))
 
     @admin.display(description=_("Figures"))
     def figures(self, obj: Sequence) -> SafeString:

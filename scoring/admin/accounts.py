@@ -13,7 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from scoring import accounts, rules, selectors, sentences, services
+from scoring import accounts, localized, rules, selectors, sentences, services
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.rules import ConditionValueForm
 from scoring.models import (
     Account,
@@ -27,7 +28,7 @@ from scoring.models import (
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin[Account]):
+class AccountAdmin(GroupedFiguresAdmin[Account]):
     """Accounts by score; an account's page shows its leads by score, why it has its
     score (the roll-up and each fit rule) and its ledger, newest first, page by page."""
 
@@ -66,8 +67,8 @@ class AccountAdmin(admin.ModelAdmin[Account]):
         return super().get_queryset(request).annotate(leads_counted=Coalesce(Subquery(count), 0))
 
     @admin.display(description=_("leads"), ordering="leads_counted")
-    def lead_count(self, obj: Account) -> int:
-        return int(getattr(obj, "leads_counted", 0))
+    def lead_count(self, obj: Account) -> str:
+        return localized.number(int(getattr(obj, "leads_counted", 0)))
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -139,7 +140,7 @@ class AccountRuleConditionInline(admin.TabularInline[AccountRuleCondition, Accou
 
 
 @admin.register(AccountRule)
-class AccountRuleAdmin(admin.ModelAdmin[AccountRule]):
+class AccountRuleAdmin(GroupedFiguresAdmin[AccountRule]):
     """Account fit rules with their conditions as rows; a change is applied to every account
     by a worker (or the nightly recompute)."""
 
@@ -165,7 +166,7 @@ class AccountRuleAdmin(admin.ModelAdmin[AccountRule]):
 
 
 @admin.register(AccountGroup)
-class AccountGroupAdmin(admin.ModelAdmin[AccountGroup]):
+class AccountGroupAdmin(GroupedFiguresAdmin[AccountGroup]):
     """Account groups (e.g. target, engaged, hot), as score groups are for leads; a change
     regroups every account in the background (or in the nightly recompute)."""
 
@@ -177,8 +178,8 @@ class AccountGroupAdmin(admin.ModelAdmin[AccountGroup]):
         return super().get_queryset(request).annotate(account_count=Count("accounts"))
 
     @admin.display(description=_("Accounts now"), ordering="account_count")
-    def account_count(self, obj: AccountGroup) -> int:
-        return int(getattr(obj, "account_count", 0))
+    def account_count(self, obj: AccountGroup) -> str:
+        return localized.number(int(getattr(obj, "account_count", 0)))
 
     def save_model(
         self, request: HttpRequest, obj: AccountGroup, form: forms.ModelForm[AccountGroup], change: bool

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.models import Campaign
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin[Campaign]):
+class CampaignAdmin(GroupedFiguresAdmin[Campaign]):
     list_display = ["name", "key", "channel", "cost", "start_date", "end_date"]
     list_filter = ["channel"]
     search_fields = ["key", "name", "channel"]

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scoring import event_types as types
 from scoring import selectors
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.models import EventType, SegmentEvent
 
 
@@ -39,7 +40,7 @@ class EventTypeForm(forms.ModelForm[EventType]):
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin[EventType]):
+class EventTypeAdmin(GroupedFiguresAdmin[EventType]):
     form = EventTypeForm
     inlines = [SegmentEventInline]
     # With the rules scoring each type and its Segment names (get_list_display).
@@ -68,7 +69,7 @@ class EventTypeAdmin(admin.ModelAdmin[EventType]):
                 names = selectors.segment_event_names()
             return ", ".join(names.get(obj.key, [])) or "—"
 
-        return [*self.list_display, rules_using, segment_names]
+        return [*super().get_list_display(request), rules_using, segment_names]
 
     def get_readonly_fields(self, request: HttpRequest, obj: EventType | None = None) -> list[str]:
         fixed = ["key"] if obj is not None else []

@@ -14,6 +14,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import localized, services
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.rules import LIVE_MODEL_NOTE
 from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
 from scoring.decay import check_policy as decay_checks
@@ -27,7 +28,7 @@ from scoring.models import (
 
 
 @admin.register(GroupTransition)
-class GroupTransitionAdmin(admin.ModelAdmin[GroupTransition]):
+class GroupTransitionAdmin(GroupedFiguresAdmin[GroupTransition]):
     """Every change of score group: what routing acts on."""
 
     list_display = [
@@ -88,7 +89,7 @@ class LiveDecayPolicyForm(DecayPolicyForm):
 
 
 @admin.register(DecayPolicy)
-class DecayPolicyAdmin(admin.ModelAdmin[DecayPolicy]):
+class DecayPolicyAdmin(GroupedFiguresAdmin[DecayPolicy]):
     """Every scorecard's live decay policy, one each (a draft's are on the draft's page)."""
 
     form = LiveDecayPolicyForm
@@ -125,7 +126,7 @@ class DecayPolicyAdmin(admin.ModelAdmin[DecayPolicy]):
 
 
 @admin.register(DecayRun)
-class DecayRunAdmin(admin.ModelAdmin[DecayRun]):
+class DecayRunAdmin(GroupedFiguresAdmin[DecayRun]):
     list_display = ["day", "started_at", "finished_at", "leads", "points"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -136,7 +137,7 @@ class DecayRunAdmin(admin.ModelAdmin[DecayRun]):
 
 
 @admin.register(RescoreJob)
-class RescoreJobAdmin(admin.ModelAdmin[RescoreJob]):
+class RescoreJobAdmin(GroupedFiguresAdmin[RescoreJob]):
     """Rescoring after a rule change: start one here ("Add"), watch its progress. Saving
     or deleting a score group starts a regroup job, listed here too."""
 

@@ -28,6 +28,7 @@ from scoring import bulk, erasure, lead_export, lead_search, localized, selector
 from scoring import rules as pure
 from scoring.admin import changelist
 from scoring.admin.counting import EstimatedCountPaginator
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.models import (
     Interaction,
     Lead,
@@ -75,7 +76,7 @@ class ScoreAdjustForm(forms.Form):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin[Lead]):
+class LeadAdmin(GroupedFiguresAdmin[Lead]):
     list_display = [
         "email",
         "name",
@@ -450,7 +451,7 @@ class InteractionAdmin(admin.ModelAdmin[Interaction]):
 
 
 @admin.register(ScoreEntry)
-class ScoreEntryAdmin(admin.ModelAdmin[ScoreEntry]):
+class ScoreEntryAdmin(GroupedFiguresAdmin[ScoreEntry]):
     """The ledger is append-only: readable here, written only by scoring."""
 
     list_display = ["created_at", "lead", "dimension", "delta", "cause", "rule", "note"]

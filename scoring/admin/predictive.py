@@ -11,13 +11,14 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.models import PredictiveSettings, TrainedModel
 from scoring.predictive.model import ALGORITHM_LABELS
 from scoring.services import predictive
 
 
 @admin.register(TrainedModel)
-class TrainedModelAdmin(admin.ModelAdmin[TrainedModel]):
+class TrainedModelAdmin(GroupedFiguresAdmin[TrainedModel]):
     list_display = ["number", "status", "algorithm_name", "auc", "brier", "leads", "training_seconds", "created_at"]
     list_filter = ["status"]
     readonly_fields = [

@@ -16,8 +16,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from scoring import localized, selectors, sentences, services
 from scoring import rules as pure
-from scoring import selectors, sentences, services
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
 from scoring.models import (
     AccountRuleCondition,
@@ -178,7 +179,7 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
 
 
 @admin.register(ScoringRule)
-class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
+class ScoringRuleAdmin(GroupedFiguresAdmin[ScoringRule]):
     form = ScoringRuleForm
     inlines = [RuleConditionInline]
     # With the rule as a sentence after its name (get_list_display).
@@ -231,7 +232,8 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
                 labels = selectors.event_type_labels()
             return sentences.describe_rule(obj.as_pure(list(obj.conditions.all())), type_labels=labels)
 
-        return [self.list_display[0], sentence, *self.list_display[1:]]
+        columns = super().get_list_display(request)
+        return [columns[0], sentence, *columns[1:]]
 
     @admin.action(description=_("Activate selected rules"))
     def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
@@ -265,7 +267,7 @@ class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
 
 
 @admin.register(ScoreGroup)
-class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
+class ScoreGroupAdmin(GroupedFiguresAdmin[ScoreGroup]):
     list_display = ["name", "key", scorecard_column, "min_score", "leave_below", "lead_count", "description"]
     list_filter = [ScorecardFilter]
     list_select_related = ["scorecard"]
@@ -306,15 +308,16 @@ class ScoreGroupAdmin(admin.ModelAdmin[ScoreGroup]):
         return rows.annotate(lead_count=Count("leads"), card_count=Coalesce(Subquery(on_card), 0))
 
     @admin.display(description=_("Leads now"), ordering="lead_count")
-    def lead_count(self, obj: ScoreGroup) -> SafeString | int:
+    def lead_count(self, obj: ScoreGroup) -> SafeString | str:
         if obj.scorecard_id is not None:  # a scorecard's leads are in its own scores
             found: int | None = getattr(obj, "card_count", None)
-            return found if found is not None else LeadScore.objects.filter(score_group=obj).count()
+            found = found if found is not None else LeadScore.objects.filter(score_group=obj).count()
+            return localized.number(found)
         count: int | None = getattr(obj, "lead_count", None)
         if count is None:  # a group not read through the list's query
-            return obj.leads.count()
+            return localized.number(obj.leads.count())
         url = reverse("admin:scoring_lead_changelist") + f"?score_group__id__exact={obj.pk}"
-        return format_html('<a href="{}">{}</a>', url, count)
+        return format_html('<a href="{}">{}</a>', url, localized.number(count))
 
     def save_model(
         self, request: HttpRequest, obj: ScoreGroup, form: forms.ModelForm[ScoreGroup], change: bool

@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from scoring import localized
 from scoring.models import DecayPolicy, Scorecard, ScoreGroup, ScoringRule
 
 
@@ -25,7 +26,7 @@ def _count_of(model: type[ScoreGroup] | type[ScoringRule]) -> Coalesce:
 
 def _list_link(name: str, card: Scorecard, count: int) -> SafeString:
     url = reverse(f"admin:scoring_{name}_changelist") + "?" + urlencode({"scorecard": card.key})
-    return format_html('<a href="{}">{}</a>', url, count)
+    return format_html('<a href="{}">{}</a>', url, localized.number(count))
 
 
 @admin.register(Scorecard)

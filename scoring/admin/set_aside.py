@@ -13,6 +13,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import setaside
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.models import (
     SetAside,
 )
@@ -59,7 +60,7 @@ _SET_ASIDE_FIELDS = (
 
 
 @admin.register(SetAside)
-class SetAsideAdmin(admin.ModelAdmin[SetAside]):
+class SetAsideAdmin(GroupedFiguresAdmin[SetAside]):
     """Rows a batch could not process, with why; once the cause is fixed, "Retry" puts
     them back into their batch's way. Read-only: only the batches write them."""
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
 from scoring import model_file, rule_matching, selectors, sentences
+from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.history import POLICY_FIELDS, DecayPolicyForm
 from scoring.admin.rules import RuleConditionInline, ScoringRuleAdmin
 from scoring.admin.scorecard_column import DraftScorecardFilter, scorecard_choices, scorecard_column
@@ -331,7 +332,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
 # --- a draft's rows ----------------------------------------------------------------------
 
 
-class _DraftRowAdmin(admin.ModelAdmin[Any]):
+class _DraftRowAdmin(GroupedFiguresAdmin[Any]):
     """Shared by a draft's rows' pages: the draft comes from ``?version=`` when adding,
     only drafts' rows can be changed, saving goes back to the draft's page, and the pages
     are reached from the draft (not listed on the admin's home)."""

@@ -1,0 +1,55 @@
+"""An admin list's figures grouped as every other page writes them ("1.234" in Spanish).
+
+Django's admin writes a number column by ``USE_THOUSAND_SEPARATOR``, which Leadflow
+leaves off: on, every ``{{ number }}`` of every template is grouped, ids in links and
+forms too. A list's number columns go through :func:`scoring.localized.number` instead,
+keeping the field's heading, sorting and cell class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+
+from scoring import localized
+
+NUMBERS = (models.IntegerField, models.FloatField, models.DecimalField)
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+class GroupedFiguresAdmin(admin.ModelAdmin[_M]):
+    """A list whose columns of numbers (a model's numeric fields without choices) read
+    grouped in the reader's language."""
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        links = self.list_display_links or ()
+        return [
+            name if not isinstance(name, str) or name in links else self._grouped(name) or name
+            for name in super().get_list_display(request)
+        ]
+
+    def _grouped(self, name: str) -> Callable[[Any], Any] | None:
+        # One column per field for the admin's life: Django finds the sortable columns by
+        # looking the list's entries up in a list made by a second call.
+        columns: dict[str, Callable[[Any], Any] | None] = self.__dict__.setdefault("_grouped_columns", {})
+        if name not in columns:
+            columns[name] = self._column(name)
+        return columns[name]
+
+    def _column(self, name: str) -> Callable[[Any], Any] | None:
+        field = next((f for f in self.model._meta.concrete_fields if f.name == name), None)
+        if not isinstance(field, NUMBERS) or field.primary_key or field.choices:
+            return None
+        decimals = field.decimal_places if isinstance(field, models.DecimalField) else None
+
+        @admin.display(description=field.verbose_name, ordering=name)
+        def column(obj: models.Model) -> str | None:
+            value = getattr(obj, name)
+            return None if value is None else localized.number(value, decimals)
+
+        column.__name__ = name  # the cell's class stays "field-<name>"
+        return column
