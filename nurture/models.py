@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from nurture import content, goals, timing
@@ -160,7 +161,7 @@ class Step(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sequence.key} step {self.position}"
+        return gettext("{sequence} step {position}").format(sequence=self.sequence.key, position=self.position)
 
     @property
     def wait(self) -> timedelta:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure_accounts
-from scoring import event_types, lead_fields
+from scoring import event_types, lead_fields, localized
 from scoring import rules as pure
 from scoring.models.design import Scorecard, ScoreGroup
 
@@ -463,8 +463,11 @@ class Interaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = f"lead {self.lead_id}" if self.lead_id else f"visitor {self.visitor_id}"
-        return f"{self.type} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        if self.lead_id:
+            words = gettext("{type} by lead {who} at {when}")
+        else:
+            words = gettext("{type} by visitor {who} at {when}")
+        return words.format(type=self.type, who=self.lead_id or self.visitor_id, when=localized.when(self.occurred_at))
 
 
 class WaitingInteraction(models.Model):

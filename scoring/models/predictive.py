@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring.models.leads import Lead
@@ -52,7 +53,7 @@ class TrainedModel(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Predictive model {self.number}"
+        return gettext("Predictive model {number}").format(number=self.number)
 
 
 class LeadPrediction(models.Model):

@@ -175,7 +175,7 @@ def test_saving_a_group_regroups_leads_in_a_background_job_with_progress(admin: 
     job.refresh_from_db()
     assert (job.status, job.done, job.entries) == ("done", 1, 1)
     page = text(admin.get(reverse("admin:scoring_rescorejob_changelist")))
-    assert f"Regroup #{job.pk}: 1/1 (Done)" in page
+    assert f"Regroup {job.pk}: 1 of 1 leads (Done)" in page
     assert "Nurture" in text(admin.get(reverse("admin:scoring_scoregroup_changelist")))
 
 
