@@ -238,7 +238,9 @@ class RoutingCondition(models.Model):
         help_text=_("A lead field (country, industry, company_size…) or attributes.<name>."),
     )
     operator = models.CharField(
-        verbose_name=_("operator"), max_length=20, choices=[(o.value, pure.OPERATOR_PHRASES[o]) for o in pure.Operator]
+        verbose_name=_("operator"),
+        max_length=20,
+        choices=[(o.value, _(pure.OPERATOR_PHRASES[o])) for o in pure.Operator],
     )
     value = models.JSONField(verbose_name=_("value"), null=True, blank=True)
 

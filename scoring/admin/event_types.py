@@ -77,15 +77,15 @@ class EventTypeAdmin(GroupedFiguresAdmin[EventType]):
             fixed.append("label")
         return [*fixed, *self.readonly_fields]
 
-    @admin.display(description="label")
+    @admin.display(description=_("label"))
     def words(self, obj: EventType) -> str:
         return obj.words
 
-    @admin.display(description="kind")
+    @admin.display(description=_("origin"))
     def origin(self, obj: EventType) -> str:
         if obj.built_in:
-            return "built in"
-        return "declared" if obj.declared else "seen"
+            return gettext("built in")
+        return gettext("declared") if obj.declared else gettext("seen")
 
     def save_model(self, request: HttpRequest, obj: EventType, form: forms.ModelForm[EventType], change: bool) -> None:
         # Named here by a person: declared, like a type in the model file.

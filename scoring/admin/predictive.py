@@ -37,7 +37,7 @@ class TrainedModelAdmin(GroupedFiguresAdmin[TrainedModel]):
     exclude = ["fitted"]
     actions = ["make_active"]
 
-    @admin.display(description="algorithm")
+    @admin.display(description=_("algorithm"))
     def algorithm_name(self, obj: TrainedModel) -> str:
         return ALGORITHM_LABELS.get(obj.algorithm, obj.algorithm)
 

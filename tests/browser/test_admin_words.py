@@ -1,0 +1,54 @@
+"""Column headings and choices of the admin that read in English on a Spanish page: the
+event types' label and origin, a trained model's algorithm, a routing condition's
+operators."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from scoring.models import EventType, TrainedModel
+from tests.routing.factories import PASSWORD
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+HEADINGS = "table => Array.from(table.querySelectorAll('thead th')).map(th => th.innerText.trim()).filter(Boolean)"
+
+
+def test_a_spanish_reader_reads_the_admin_s_headings_and_operators_in_spanish(
+    browser: Browser, live_server: object
+) -> None:
+    base = str(live_server)
+    get_user_model().objects.create_superuser("ana", "ana@example.com", PASSWORD)
+    EventType.objects.create(key="meeting_held", label="Reunión", declared=True)
+    TrainedModel.objects.create(number=1, algorithm="logistic_regression", fitted=b"")
+
+    page = browser.new_context(locale="es-ES").new_page()
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "ana")
+    page.fill("#id_password", PASSWORD)
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(f"{base}/admin/")
+
+    page.goto(f"{base}/admin/scoring/eventtype/?q=meeting_held")
+    headings = page.locator("#result_list").evaluate(HEADINGS)
+    assert "ETIQUETA" in headings, headings
+    assert "ORIGEN" in headings, headings
+    assert "LABEL" not in headings, headings
+    assert "KIND" not in headings, headings
+    assert page.locator("#result_list td.field-origin").inner_text() == "declarado"
+
+    page.goto(f"{base}/admin/scoring/trainedmodel/")
+    headings = page.locator("#result_list").evaluate(HEADINGS)
+    assert "ALGORITMO" in headings, headings
+
+    page.goto(f"{base}/admin/routing/routingrule/add/")
+    operators = page.locator("select[name='conditions-0-operator'] option").all_text_contents()
+    assert "es una de" in operators, operators
+    for english in ["is one of", "is more than", "is empty", "matches"]:
+        assert english not in operators, english
