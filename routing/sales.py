@@ -136,7 +136,7 @@ def rep_of(user: AbstractBaseUser) -> Rep:
     try:
         return Rep.objects.select_related("team").get(user_id=user.pk)
     except Rep.DoesNotExist:
-        raise ActionRefused("You are not a sales rep in any team.") from None
+        raise ActionRefused(_("You are not a sales rep in any team.")) from None
 
 
 def outcomes_record(

@@ -109,7 +109,7 @@ def rep_required(view: RepView) -> RepView:
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not user.has_perm("routing.work_queue"):
-            raise PermissionDenied("Only sales reps work the queue.")
+            raise PermissionDenied(_("Only sales reps work the queue."))
         try:
             rep = sales.rep_of(user)
         except sales.ActionRefused as exc:
