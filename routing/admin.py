@@ -489,7 +489,7 @@ class OutcomeAdmin(ReadOnlyAdmin):
 @admin.register(ActionRun)
 class ActionRunAdmin(ReadOnlyAdmin):
     list_display = ["done_at", "transition", "action", "outcome"]
-    list_select_related = ["transition", "action__rule"]
+    list_select_related = ["transition__from_group", "transition__to_group", "action__rule"]
 
 
 class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery]):

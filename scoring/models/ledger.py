@@ -277,6 +277,10 @@ def _lead_causes() -> dict[str, object]:
     }
 
 
+def _group_name(group: ScoreGroup | None) -> str:
+    return group.name if group is not None else gettext("No group")
+
+
 def _stage(stage: str) -> str:
     """A lifecycle stage as its reader names it ("mql": "Marketing qualified (MQL)")."""
     return str(dict(LifecycleStage.choices).get(stage, stage))
@@ -392,7 +396,8 @@ class GroupTransition(models.Model):
         ]
 
     def __str__(self) -> str:
-        # Ids, not names: an action run's list shows every row's transition.
+        # The groups by name: a list showing transitions reads them with the rows
+        # (routing's action runs).
         cause = _lead_causes().get(self.cause, self.cause)
         if self.kind == self.Kind.STAGE:
             return gettext("Lead {lead}: stage {from_stage} → {to_stage} ({cause})").format(
@@ -402,8 +407,8 @@ class GroupTransition(models.Model):
             return gettext("Lead {lead}: {kind} ({cause})").format(
                 lead=self.lead_id, kind=self.get_kind_display(), cause=cause
             )
-        return gettext("Lead {lead}: group {from_group} → {to_group} ({cause})").format(
-            lead=self.lead_id, from_group=self.from_group_id or "—", to_group=self.to_group_id or "—", cause=cause
+        return gettext("Lead {lead}: {from_group} → {to_group} ({cause})").format(
+            lead=self.lead_id, from_group=_group_name(self.from_group), to_group=_group_name(self.to_group), cause=cause
         )
 
     @property

@@ -11,10 +11,12 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from nurture.models import Delivery, Enrollment
+from routing.models import ActionRun
 from scoring.models import DecayRun, GroupTransition, RescoreJob, ScoreEntry, StageChange, TrainedModel
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import PASSWORD
+from tests.routing.factories import rule as routing_rule
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -49,6 +51,8 @@ def test_a_spanish_reader_reads_the_admin_s_titles_in_spanish(browser: Browser, 
     enrollment = Enrollment.objects.create(lead=lead, sequence=step.sequence, enrolled_at=T0, next_run_at=T0)
     delivery = Delivery.objects.create(enrollment=enrollment, step=step, message_id="m-1", created_at=T0, updated_at=T0)
     trained = TrainedModel.objects.create(number=3, algorithm="logistic_regression", fitted=b"")
+    hook = routing_rule("enters_group", {"kind": "webhook", "url": "https://crm.example/hook"}, group=hot)
+    ActionRun.objects.create(transition=moved, action=hook.actions.get(), outcome="queued")
 
     page = browser.new_context(locale="es-ES", timezone_id="UTC").new_page()
     page.goto(f"{base}/admin/login/")
@@ -67,13 +71,17 @@ def test_a_spanish_reader_reads_the_admin_s_titles_in_spanish(browser: Browser, 
     }
     assert shown["decay"] == "Decaimiento del 02/11/2026: 1.234 leads, -2.468 puntos"
     assert shown["job"] == f"Repuntuación {job.pk}: 1.000 de 2.000 leads (Terminado)"
-    assert shown["move"] == f"Lead {lead.pk}: grupo — → {hot.pk} (Regla)"
+    assert shown["move"] == f"Lead {lead.pk}: Sin grupo → Hot (Regla)"
     assert shown["visit"] == f"page_view del lead {lead.pk} el 02/11/2026 09:30"
     assert shown["row"] == f"+5 puntos de Interacción para el lead {lead.pk} (Regla)"
     assert shown["trained"] == "Modelo predictivo 3"
     for english in ENGLISH:
         for key, text in shown.items():
             assert english not in text, (key, text)
+
+    # What routing did names the move by its groups, as its page does.
+    page.goto(f"{base}/admin/routing/actionrun/")
+    assert page.locator("#result_list td.field-transition").inner_text() == shown["move"]
 
     # A nurture step is named in its deliveries' list, a stage change on its lead's timeline.
     page.goto(f"{base}/admin/nurture/delivery/?q=m-1")
