@@ -39,7 +39,7 @@ class ScopedAutoSchema(AutoSchema):
         scope = required_scope(self.view, self.method)
         if scope is None:
             return description
-        needs = f"Needs an API key with the scope `{scope.value}` ({scope.label}); without it: 403."
+        needs = f"Needs an API key with the scope `{scope.value}` ({scope.english_label}); without it: 403."
         return f"{description}\n\n{needs}" if description else needs
 
 

@@ -211,7 +211,7 @@ class BearerKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untype
     name = "apiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        scopes = "; ".join(f"{scope.value}: {scope.label}" for scope in ApiScope)
+        scopes = "; ".join(f"{scope.value}: {scope.english_label}" for scope in ApiScope)
         return {
             "type": "http",
             "scheme": "bearer",

@@ -25,6 +25,7 @@ from intake.imports.reading import table_read
 from intake.imports.services import columns_check, upload_max_bytes
 from intake.models import LeadImport
 from scoring import localized
+from scoring.admin.figures import GroupedFiguresAdmin
 
 _FORM_FIELD = {  # where a mapping built from the form's fields is wrong: the form field to name
     "key": "key_column",
@@ -177,7 +178,7 @@ def _yaml(raw: dict[str, Any]) -> str:
 
 
 @admin.register(LeadImport)
-class LeadImportAdmin(admin.ModelAdmin[LeadImport]):
+class LeadImportAdmin(GroupedFiguresAdmin[LeadImport]):
     """Imports are started here ("Add") and watched; never edited (import again instead)."""
 
     change_form_template = "admin/intake/leadimport/change_form.html"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 
@@ -13,12 +14,19 @@ class ApiScope(models.TextChoices):
     """What an API key may do. A key sent from browsers (a Segment write key) should
     hold ``events:write`` only: it is public there."""
 
-    EVENTS_WRITE = "events:write", "Send events (API events, Segment-compatible endpoints)"
-    LEADS_READ = "leads:read", "Read leads and their scores"
-    LEADS_WRITE = "leads:write", "Create and update leads"
-    LEADS_ERASE = "leads:erase", "Erase leads (privacy requests)"
-    ENROLLMENTS_WRITE = "enrollments:write", "Enroll leads in nurture sequences and take them out"
-    OUTCOMES_WRITE = "outcomes:write", "Report sales outcomes (opportunity created, won, lost) from a CRM"
+    # Labels in the reader's language on the admin's pages; English in the API's description.
+    EVENTS_WRITE = "events:write", _("Send events (API events, Segment-compatible endpoints)")
+    LEADS_READ = "leads:read", _("Read leads and their scores")
+    LEADS_WRITE = "leads:write", _("Create and update leads")
+    LEADS_ERASE = "leads:erase", _("Erase leads (privacy requests)")
+    ENROLLMENTS_WRITE = "enrollments:write", _("Enroll leads in nurture sequences and take them out")
+    OUTCOMES_WRITE = "outcomes:write", _("Report sales outcomes (opportunity created, won, lost) from a CRM")
+
+    @property
+    def english_label(self) -> str:
+        """The label in English, as the API's texts are whatever the caller's language."""
+        with translation.override("en"):
+            return str(self.label)
 
 
 def default_api_scopes() -> list[str]:

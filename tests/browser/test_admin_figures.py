@@ -19,9 +19,8 @@ from tests.routing.factories import PASSWORD
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-# Other projects' pages: not Leadflow's to change. The lead imports' counts (intake) are
-# still written bare.
-THEIRS = {"django_celery_beat", "axes", "auth", "intake"}
+# Other projects' pages: not Leadflow's to change.
+THEIRS = {"django_celery_beat", "axes", "auth"}
 
 
 def cells(page: object, column: str) -> list[str]:

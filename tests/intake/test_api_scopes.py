@@ -239,6 +239,19 @@ def test_the_api_docs_say_which_scope_each_operation_needs(db: None) -> None:
         assert "403" in operation["responses"]
 
 
+def test_scopes_read_in_the_admins_language_and_in_english_in_the_api_docs(db: None, django_user_model: Any) -> None:
+    admin_user = django_user_model.objects.create_superuser("ana", password="x")
+    client = Client(HTTP_HOST="localhost", headers={"accept-language": "es"})
+    client.force_login(admin_user)
+
+    page = client.get("/admin/intake/apikey/add/").content.decode()
+
+    assert "Leer leads y sus puntuaciones" in page
+    assert "Read leads and their scores" not in page
+    schema = client.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
+    assert "(Read leads and their scores); without it: 403." in schema["paths"]["/api/v1/leads"]["get"]["description"]
+
+
 @pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_keys_made_before_scopes_keep_every_scope() -> None:

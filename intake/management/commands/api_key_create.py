@@ -20,7 +20,7 @@ class Command(BaseCommand):
             dest="scopes",
             metavar="SCOPE",
             help="What the key may do; repeat for several. One of: "
-            + "; ".join(f"{scope.value} ({scope.label})" for scope in ApiScope),
+            + "; ".join(f"{scope.value} ({scope.english_label})" for scope in ApiScope),
         )
 
         parser.add_argument(
