@@ -1,14 +1,17 @@
-"""The page a refused login gets (django-axes calls it: AXES_LOCKOUT_CALLABLE), and the
-"forgotten your password" form with rate limits."""
+"""The page a refused login gets (django-axes calls it: AXES_LOCKOUT_CALLABLE), the pause
+of an address failing too many logins whatever the names, and the "forgotten your
+password" form with rate limits."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -26,15 +29,49 @@ def lockout_response(
 ) -> HttpResponse:
     """Say what happened and when to try again, in the look of the login that was refused:
     the admin's, or the sales queue's."""
-    context: dict[str, Any] = {
-        "username": (credentials or {}).get("username") or request.POST.get("username", ""),
-        "failure_limit": settings.AXES_FAILURE_LIMIT,
-        "cooloff_minutes": round(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
-    }
+    return _locked_out(
+        request,
+        {
+            "username": (credentials or {}).get("username") or request.POST.get("username", ""),
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+            "cooloff_minutes": round(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
+        },
+    )
+
+
+def _locked_out(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     if request.path.startswith(reverse("admin:index")):
         context.update(admin.site.each_context(request), title=gettext("Too many failed logins"))
         return render(request, "admin/locked_out.html", context, status=TOO_MANY_REQUESTS)
     return render(request, "registration/locked_out.html", context, status=TOO_MANY_REQUESTS)
+
+
+def _login_failed(
+    sender: object, credentials: object = None, request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    """``user_login_failed``: counted against the address's limit, whatever the name tried."""
+    if request is not None:
+        rate_limited(request, endpoint="login", kind="ip", value=client_network(request))
+
+
+class LoginSprayGuard:
+    """Middleware: a login posted from an address that failed too many logins lately,
+    whatever the user names tried (``LEADFLOW_RATE_LIMITS["login"]``), is refused with 429
+    and the page saying when to try again; django-axes pauses a name from an address, so
+    one address could try a password on every name. A right password does not clear it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        user_login_failed.connect(_login_failed, dispatch_uid="project.auth.login_failed")
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path_info in {reverse("admin:login"), reverse("login")}:
+            wait = rate_limited(request, endpoint="login", kind="ip", value=client_network(request), count=False)
+            if wait is not None:
+                response = _locked_out(request, {"address_wait_minutes": math.ceil(wait / 60)})
+                response["Retry-After"] = str(wait)
+                return response
+        return self.get_response(request)
 
 
 class PasswordResetLimited(PasswordResetView):

@@ -144,6 +144,8 @@ MIDDLEWARE = [
     "people.languages.PreferredLanguage",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # An address with too many failed logins, whatever the names tried, is paused.
+    "project.auth.LoginSprayGuard",
     # Last: it turns a refused login (AXES_ above) into the page that says why.
     "axes.middleware.AxesMiddleware",
     # A database busy for a moment (a lock, a deadlock lost) answers 503 and Retry-After, not 500.
@@ -380,6 +382,9 @@ LEADFLOW_RATE_LIMITS = {
         "ip": _rates("LEADFLOW_RATE_BROWSER_IP", ["600/m"]),
         "lead": _rates("LEADFLOW_RATE_BROWSER_LEAD", ["300/h", "2000/d"]),
     },
+    # Failed logins per address, whatever the user names tried (AXES_ counts each name
+    # apart): one address trying a password on many names is paused.
+    "login": {"ip": _rates("LEADFLOW_RATE_LOGIN_FAILURES_IP", ["30/h"])},
     # The "forgotten your password" form: each post emails the address it names.
     "password_reset": {
         "ip": _rates("LEADFLOW_RATE_PASSWORD_RESET_IP", ["10/h"]),

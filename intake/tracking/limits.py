@@ -44,10 +44,10 @@ def client_network(request: HttpRequest) -> str:
     return str(parsed)
 
 
-def rate_limited(request: HttpRequest, *, endpoint: str, kind: str, value: str) -> int | None:
+def rate_limited(request: HttpRequest, *, endpoint: str, kind: str, value: str, count: bool = True) -> int | None:
     """Count this request against ``endpoint``'s limits of ``kind`` ("ip", "lead",
-    "visitor") for ``value``. Returns the seconds until it may go on when over a
-    limit, else None.
+    "visitor") for ``value`` (or, not ``count``ing it, only look). Returns the seconds
+    until it may go on when over a limit, else None.
 
     Counted with django-ratelimit in the default cache (fixed windows; the
     value is hashed into the key, so no address or email is kept there).
@@ -59,12 +59,13 @@ def rate_limited(request: HttpRequest, *, endpoint: str, kind: str, value: str) 
                 group=f"leadflow.tracking.{endpoint}.{kind}",
                 key=lambda _group, _request: value,
                 rate=rate,
-                increment=True,
+                increment=count,
             )
         except Exception:  # an unreachable cache must not lose the data: logged, not limited
             logger.warning("rate limit %s/%s not checked: the cache failed", endpoint, kind, exc_info=True)
             return None
-        if usage is not None and usage["should_limit"]:
+        # Only looking, the limit is reached once as many as it allows were counted.
+        if usage is not None and (usage["should_limit"] or (not count and usage["count"] >= usage["limit"])):
             return max(int(usage["time_left"]), 1)
     return None
 

@@ -129,3 +129,25 @@ def test_an_ipv6_client_is_counted_by_its_64_as_tracking_counts_it(login: str) -
 
     assert not logged_in(log_in(url, "ana", PASSWORD, address="2001:db8:1:2:ffff::9")[0])
     assert logged_in(log_in(url, "ana", PASSWORD, address="2001:db8:1:3::1")[0])
+
+
+@pytest.mark.parametrize("login", LOGINS)
+def test_an_address_trying_a_password_on_many_names_is_paused(login: str, settings: SettingsWrapper) -> None:
+    """Password spraying: one failure per name stays under each name's limit, so the
+    address's failures are counted too, whatever the names."""
+    settings.LEADFLOW_RATE_LIMITS = {**settings.LEADFLOW_RATE_LIMITS, "login": {"ip": ["4/h"]}}
+    url, _, make_user = LOGINS[login]
+    make_user("ana")
+    for name in ["bo", "cy", "di", "ed"]:
+        assert log_in(url, name, "Summer2026!")[1].status_code == 200
+
+    client, response = log_in(url, "ana", PASSWORD)
+
+    assert response.status_code == 429
+    assert not logged_in(client)
+    assert int(response["Retry-After"]) > 0
+    assert "Too many logins failed from your address lately" in response.content.decode()
+    # Another address logs in; the paused one's right password did not clear its count.
+    client, response = log_in(url, "ana", PASSWORD, address="203.0.113.9")
+    assert logged_in(client)
+    assert log_in(url, "ana", PASSWORD)[1].status_code == 429
