@@ -26,11 +26,19 @@ class GroupedFiguresAdmin(admin.ModelAdmin[_M]):
     grouped in the reader's language."""
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
-        links = self.list_display_links or ()
+        # A link's column and an editable one (its input is drawn for the field's name) stay as they are.
+        kept = {*(self.list_display_links or ()), *self.list_editable}
         return [
-            name if not isinstance(name, str) or name in links else self._grouped(name) or name
+            name if not isinstance(name, str) or name in kept else self._grouped(name) or name
             for name in super().get_list_display(request)
         ]
+
+    def get_sortable_by(self, request: HttpRequest) -> Any:
+        # Columns named sortable stay so once grouped: Django compares the list's entries.
+        sortable = super().get_sortable_by(request)
+        if self.sortable_by is None:
+            return sortable
+        return [*sortable, *(column for name in sortable if isinstance(name, str) and (column := self._grouped(name)))]
 
     def _grouped(self, name: str) -> Callable[[Any], Any] | None:
         # One column per field for the admin's life: Django finds the sortable columns by
@@ -42,9 +50,11 @@ class GroupedFiguresAdmin(admin.ModelAdmin[_M]):
 
     def _column(self, name: str) -> Callable[[Any], Any] | None:
         field = next((f for f in self.model._meta.concrete_fields if f.name == name), None)
-        if not isinstance(field, NUMBERS) or field.primary_key or field.choices:
+        # A generated column (a lead's total score) is a number by what it holds.
+        held = field.output_field if isinstance(field, models.GeneratedField) else field
+        if field is None or not isinstance(held, NUMBERS) or field.primary_key or field.choices:
             return None
-        decimals = field.decimal_places if isinstance(field, models.DecimalField) else None
+        decimals = held.decimal_places if isinstance(held, models.DecimalField) else None
 
         @admin.display(description=field.verbose_name, ordering=name)
         def column(obj: models.Model) -> str | None:
