@@ -376,6 +376,8 @@ def _truth(value: object) -> bool | None:
         return value
     if isinstance(value, str):
         return _TRUTH_WORDS.get(value.strip().casefold())
+    if _is_number(value) and value in (0, 1):  # a yes or no written 1 or 0, as it always matched
+        return bool(value)
     return None
 
 

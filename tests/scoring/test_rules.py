@@ -338,6 +338,17 @@ def test_a_yes_or_no_attribute_is_tested_with_true_or_false_typed_in_a_form() ->
     assert pure.condition_holds(
         Condition("attributes.newsletter", Operator.EQUALS, "True"), {"attributes.newsletter": True}
     )
+    # A rule written with 1 or 0 for a yes or no (a number typed in the form) matches as it always did.
+    assert pure.condition_holds(Condition("attributes.newsletter", Operator.EQUALS, 1), {"attributes.newsletter": True})
+    assert pure.condition_holds(
+        Condition("attributes.newsletter", Operator.ONE_OF, [0, 2]), {"attributes.newsletter": False}
+    )
+    assert not pure.condition_holds(
+        Condition("attributes.newsletter", Operator.NOT_EQUALS, 1), {"attributes.newsletter": True}
+    )
+    assert not pure.condition_holds(
+        Condition("attributes.newsletter", Operator.EQUALS, 2), {"attributes.newsletter": True}
+    )
 
 
 def test_unreadable_values_typed_in_a_form_say_why() -> None:
