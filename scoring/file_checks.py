@@ -51,6 +51,8 @@ def yaml_load(text: str) -> object:
     in one mapping included)."""
     try:
         return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506  (a safe loader)
+    except RecursionError:
+        raise ValueError("not valid YAML (it nests lists or mappings too deeply to be a model)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -65,7 +67,17 @@ def unknown_keys(item: Mapping[str, Any], allowed: Iterable[str], where: str, er
             errors.append(f"{place(where, key)}: unknown key (allowed: {', '.join(names)})")
 
 
-def text(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, required: bool = False) -> str:
+def text(
+    item: Mapping[str, Any],
+    key: str,
+    where: str,
+    errors: list[str],
+    *,
+    required: bool = False,
+    max_length: int | None = None,
+) -> str:
+    """Text (never NUL, which the database cannot store), of at most ``max_length``
+    characters when given."""
     value = item.get(key)
     if value is None:
         if required:
@@ -76,7 +88,17 @@ def text(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, re
         return ""
     if required and not value.strip():
         errors.append(f"{place(where, key)}: must not be empty")
+    if "\x00" in value:
+        errors.append(f"{place(where, key)}: must not contain the NUL character")
+        return ""
+    if max_length is not None and len(value) > max_length:
+        errors.append(f"{place(where, key)}: at most {max_length} characters, not {len(value)}")
+        return value[:max_length]
     return value
+
+
+# What the database's integer columns hold.
+WHOLE_MIN, WHOLE_MAX = -2_147_483_648, 2_147_483_647
 
 
 def whole_number(
@@ -99,6 +121,9 @@ def whole_number(
     if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
         wanted = f"{minimum} or more" if minimum is not None else f"not {value!r}"
         errors.append(f"{place(where, key)}: must be a whole number, {wanted}")
+        return default
+    if not WHOLE_MIN <= value <= WHOLE_MAX:
+        errors.append(f"{place(where, key)}: must be a whole number from {WHOLE_MIN} to {WHOLE_MAX}")
         return default
     return value
 

@@ -72,6 +72,8 @@ from scoring import rules as pure
 
 FORMAT_VERSION = 1
 NAME_MAX_LENGTH = 200  # the model's name column
+GROUP_NAME_MAX_LENGTH = 100  # a score group's name column
+RULE_NAME_MAX_LENGTH = 200  # a rule's name column
 
 _TOP_KEYS = {
     "leadflow_model",
@@ -468,7 +470,7 @@ def _groups(
             continue
         checks.unknown_keys(item, _GROUP_KEYS, where, errors)
         key = checks.key(item, where, seen_keys, errors)
-        name = checks.text(item, "name", where, errors, required=True)
+        name = checks.text(item, "name", where, errors, required=True, max_length=GROUP_NAME_MAX_LENGTH)
         min_score = checks.whole_number(item, "min_score", where, errors, required=True)
         if min_score is not None:
             if min_score in seen_scores:
@@ -556,7 +558,7 @@ def _rules(
             continue
         checks.unknown_keys(item, _RULE_KEYS, where, errors)
         key = checks.key(item, where, seen, errors)
-        name = checks.text(item, "name", where, errors, required=True)
+        name = checks.text(item, "name", where, errors, required=True, max_length=RULE_NAME_MAX_LENGTH)
         dimension = checks.text(item, "dimension", where, errors, required=True)
         match = checks.choice(item, "match", where, errors, [m.value for m in pure.Match]) or pure.Match.ALL.value
         types_raw = item.get("interaction_types", [])

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import DataError
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -245,6 +246,10 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                 draft = versions.draft_import(spec=spec, user=_user(request))
             except (model_file.ModelFileError, versions.VersionError) as exc:
                 problems = list(exc.errors)
+            except DataError as exc:  # a value the checks let through that its column cannot hold
+                problems = [
+                    gettext("A value of the file does not fit where the model keeps it: {error}").format(error=exc)
+                ]
             else:
                 self.message_user(
                     request,

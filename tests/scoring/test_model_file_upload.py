@@ -62,6 +62,19 @@ def test_a_marketer_uploads_a_model_file_and_gets_a_draft_of_it() -> None:
         ),
         ("leadflow_model: 1\nname: Café\n".encode("latin-1"), "not text in UTF-8"),
         (b"x" * (1024 * 1024 + 1), "larger than 1 MB"),
+        (b"leadflow_model: 1\nrules: " + b"[" * 5000, "nests lists or mappings too deeply"),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: 99999999999999999999}\n",
+            "score_groups[0].min_score: must be a whole number from -2147483648 to 2147483647",
+        ),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: " + b"H" * 101 + b", min_score: 80}\n",
+            "score_groups[0].name: at most 100 characters, not 101",
+        ),
+        (
+            b'leadflow_model: 1\nscore_groups:\n  - {key: hot, name: "H\\0t", min_score: 80}\n',
+            "score_groups[0].name: must not contain the NUL character",
+        ),
     ],
 )
 def test_a_file_with_problems_makes_no_draft_and_the_page_says_where(content: bytes, told: str) -> None:
