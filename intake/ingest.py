@@ -237,7 +237,8 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
     now = now or timezone.now()
     refused = _identities_mismatched(identities)
     if refused:
-        identities = [identity for n, identity in enumerate(identities) if n not in set(refused)]
+        skipped = set(refused)
+        identities = [identity for n, identity in enumerate(identities) if n not in skipped]
     merged: dict[str, dict[str, Any]] = {}
     claims: dict[str, str] = {}  # email -> the external id it asks for (the last one)
     for identity in identities:

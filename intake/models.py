@@ -51,6 +51,7 @@ class ApiKey(models.Model):
     public = models.BooleanField(
         verbose_name=_("used in web pages"),
         default=False,
+        db_default=False,
         help_text=_(
             "A key in a web page's code (a Segment or RudderStack write key), where anyone can read it: it may "
             "only send events, through the Segment and RudderStack endpoints, and its requests are counted per "

@@ -377,10 +377,10 @@ LEADFLOW_RATE_LIMITS = {
         "lead": _rates("LEADFLOW_RATE_CLICK_LEAD", ["30/h", "100/d"]),
     },
     # The Segment and RudderStack doors, for a key used in web pages (ApiKey.public): its
-    # requests per address, and its messages per lead (by email or external id).
+    # messages per address, and per lead (by email, or else external id, as checked).
     "browser": {
-        "ip": _rates("LEADFLOW_RATE_BROWSER_IP", ["600/m"]),
-        "lead": _rates("LEADFLOW_RATE_BROWSER_LEAD", ["300/h", "2000/d"]),
+        "ip": _rates("LEADFLOW_RATE_BROWSER_IP", ["1200/m"]),
+        "lead": _rates("LEADFLOW_RATE_BROWSER_LEAD", ["120/h", "500/d"]),
     },
     # Failed logins per address, whatever the user names tried (AXES_ counts each name
     # apart): one address trying a password on many names is paused.

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apikey',
             name='public',
-            field=models.BooleanField(default=False, help_text="A key in a web page's code (a Segment or RudderStack write key), where anyone can read it: it may only send events, through the Segment and RudderStack endpoints, and its requests are counted per address and its messages per lead, as the tracking endpoints' are.", verbose_name='used in web pages'),
+            field=models.BooleanField(db_default=False, default=False, help_text="A key in a web page's code (a Segment or RudderStack write key), where anyone can read it: it may only send events, through the Segment and RudderStack endpoints, and its requests are counted per address and its messages per lead, as the tracking endpoints' are.", verbose_name='used in web pages'),
         ),
     ]

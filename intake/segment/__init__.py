@@ -43,6 +43,7 @@ single-message endpoint whose message is refused answers 400 with its errors.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -52,14 +53,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils import timezone
 
-from intake import bodies, ingest
+from intake import bodies, ingest, lead_refs
 from intake.cors import cross_site
 from intake.segment.keys import Refusal, request_write_key, write_key_verify
 from intake.segment.messages import (
+    Outcome,
     body_messages,
     event_errors_named,
     identify_mismatch_errors,
-    message_lead,
     messages_check,
 )
 from intake.tracking.limits import client_network, rate_limited
@@ -81,21 +82,59 @@ def _too_many(wait: int) -> JsonResponse:
     return answer
 
 
-def _leads_limited(request: HttpRequest, messages: list[Any]) -> tuple[dict[int, dict[str, list[str]]], int | None]:
-    """The messages of a key used in web pages over their lead's limit (by index, the
-    refusal naming the field that named the lead), and the longest wait; each message
-    naming a lead is counted."""
-    limited: dict[int, dict[str, list[str]]] = {}
-    longest = None
-    for index, message in enumerate(messages):
-        lead = message_lead(message)
-        if lead is None:
-            continue
-        wait = rate_limited(request, endpoint="browser", kind="lead", value=lead[1])
+# A key used in web pages sends what a page's SDK batches (a few messages); a batch of
+# more is no page's, and each message is counted against the address's limit.
+PUBLIC_MAX_MESSAGES = 100
+
+
+def _address_limited(request: HttpRequest, messages: list[Any]) -> int | None:
+    """Count a key used in web pages' messages against its address's limit: the wait
+    when over it, else None."""
+    if len(messages) > PUBLIC_MAX_MESSAGES:
+        reason = f"at most {PUBLIC_MAX_MESSAGES} messages per batch with a key used in web pages, got {len(messages)}"
+        raise Refusal(400, f"batch: {reason}", {"batch": [reason]})
+    for _ in messages:
+        wait = rate_limited(request, endpoint="browser", kind="ip", value=client_network(request))
         if wait is not None:
-            limited[index] = {lead[0]: [f"too many messages for this lead from web pages; send again in {wait} s"]}
-            longest = max(longest or 0, wait)
-    return limited, longest
+            return wait
+    return None
+
+
+def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) -> tuple[int, int | None]:
+    """Count a key used in web pages' checked messages against their lead's limit, by the
+    lead's email or else its external id as the checks read them: one over it is taken out
+    of ``outcome`` and refused there, naming the field that named the lead. Returns how many
+    were refused and the longest wait."""
+    refused, longest = 0, None
+
+    def over(index: int, field: str, value: str) -> bool:
+        nonlocal refused, longest
+        wait = rate_limited(request, endpoint="browser", kind="lead", value=value)
+        if wait is None:
+            return False
+        reason = f"too many messages for this lead from web pages; send again in {wait} s"
+        outcome.reject(index, messages[index], event_errors_named(messages[index], {field: [reason]}))
+        refused, longest = refused + 1, max(longest or 0, wait)
+        return True
+
+    kept = [
+        (identity, index)
+        for identity, index in zip(outcome.identities, outcome.identity_indexes, strict=True)
+        if not over(index, lead_refs.EMAIL_FIELD, identity.email)
+    ]
+    outcome.identities = [identity for identity, _ in kept]
+    outcome.identity_indexes = [index for _, index in kept]
+    outcome.events = [
+        event
+        for event in outcome.events
+        if not (event.email or event.external_id)
+        or not over(
+            event.index,
+            lead_refs.EMAIL_FIELD if event.email else lead_refs.EXTERNAL_ID_FIELD,
+            event.email or f"id:{event.external_id}",
+        )
+    ]
+    return refused, longest
 
 
 def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -> JsonResponse:
@@ -112,21 +151,25 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
         messages = body_messages(body, only)
     except Refusal as exc:
         return exc.response()
-    limited: dict[int, dict[str, list[str]]] = {}
     if api_key.public:
-        wait = rate_limited(request, endpoint="browser", kind="ip", value=client_network(request))
+        try:
+            wait = _address_limited(request, messages)
+        except Refusal as exc:
+            return exc.response()
         if wait is not None:
             return _too_many(wait)
-        # Over its lead's limit, a message is refused in the batch; a message alone, or a
-        # batch of them all, is answered 429 for the SDK to send again later.
-        limited, wait = _leads_limited(request, messages)
-        if wait is not None and (only is not None or len(limited) == len(messages)):
-            return _too_many(wait)
     tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
-    mapping = selectors.segment_event_mapping() if tracks else {}
-    outcome = messages_check(messages, body, received, mapping, refused=limited)
+    outcome = messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
     if only is not None and outcome.rejected:
         return _message_refused(outcome.rejected[0]["errors"])
+    if api_key.public:
+        # Anyone can read the key from a page: it names leads, but gives none an external id.
+        outcome.identities = [dataclasses.replace(i, external_id=None) for i in outcome.identities]
+        # Over its lead's limit, a message is refused in the batch; a message alone, or a
+        # batch of them all, is answered 429 for the SDK to send again later.
+        refused, wait = _leads_limited(request, messages, outcome)
+        if wait is not None and (only is not None or refused == len(messages)):
+            return _too_many(wait)
     try:
         # All or nothing: a failure part-way leaves no trait written and no event stored.
         with transaction.atomic():

@@ -154,22 +154,6 @@ def event_errors_named(message: Mapping[str, Any], errors: Mapping[str, list[str
     return _event_errors(errors, kind=kind, email_from_traits="email" in _traits(message))
 
 
-def message_lead(message: object) -> tuple[str, str] | None:
-    """The lead a message names, as (the field it came from, its lower-cased email or its
-    external id), to count its messages by; None for one naming no lead."""
-    if not isinstance(message, Mapping) or message.get("type") not in {"identify", "track", "page", "group"}:
-        return None
-    ref = _lead_ref(message)
-    if not ref:
-        return None
-    email = ref.get("email")
-    if isinstance(email, str) and email.strip():
-        field_name = _trait_name(message, "email") if "email" in _traits(message) else "userId"
-        return field_name, email.strip().lower()
-    external_id = ref.get("external_id")
-    return ("userId", str(external_id)) if external_id not in (None, "") else None
-
-
 def identify_mismatch_errors(message: Mapping[str, Any]) -> dict[str, list[str]]:
     """The refusal of the identify ``message`` whose email and ``userId`` name two
     different leads (intake.ingest), under the names the message used."""
@@ -318,20 +302,11 @@ class Outcome:
 
 
 def messages_check(
-    messages: list[Any],
-    batch: Mapping[str, Any],
-    received: datetime,
-    track_types: Mapping[str, str],
-    refused: Mapping[int, Mapping[str, list[str]]] | None = None,
+    messages: list[Any], batch: Mapping[str, Any], received: datetime, track_types: Mapping[str, str]
 ) -> Outcome:
-    """Each message checked (no database): what to write, and what is refused and why;
-    ``refused`` are refused already (by index, their errors), unread."""
+    """Each message checked (no database): what to write, and what is refused and why."""
     outcome = Outcome()
-    refused = refused or {}
     for index, message in enumerate(messages):
-        if index in refused:
-            outcome.reject(index, message, refused[index])
-            continue
         if not isinstance(message, Mapping):
             outcome.reject(index, message, {"message": ["must be an object"]})
             continue

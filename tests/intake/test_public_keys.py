@@ -70,7 +70,7 @@ def test_a_public_key_may_only_send_events() -> None:
     assert ApiKey.objects.get(name="Website").public
 
 
-def test_a_public_keys_requests_are_counted_per_address(limits: dict[str, list[str]]) -> None:
+def test_a_public_keys_messages_are_counted_per_address(limits: dict[str, list[str]]) -> None:
     limits["ip"] = ["2/m"]
     page, server = segment_client(public=True), segment_client(public=False)
 
@@ -82,6 +82,18 @@ def test_a_public_keys_requests_are_counted_per_address(limits: dict[str, list[s
     assert Interaction.objects.count() == 2
     # A key kept on a server is not counted.
     assert all(send(server, "track", track(n, "bo@example.com")).status_code == 200 for n in range(5))
+    # Each message of a batch counts, and a batch larger than a page's SDK sends is refused.
+    limits["ip"] = ["150/m"]
+    other = Client(
+        HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.7", HTTP_AUTHORIZATION=page.defaults["HTTP_AUTHORIZATION"]
+    )
+    big = send(other, "batch", {"batch": [track(n, f"p{n}@example.com") for n in range(101)]})
+    assert (big.status_code, big.json()["errors"]) == (
+        400,
+        {"batch": ["at most 100 messages per batch with a key used in web pages, got 101"]},
+    )
+    assert send(other, "batch", {"batch": [track(n, f"p{n}@example.com") for n in range(100)]}).status_code == 200
+    assert send(other, "batch", {"batch": [track(n, f"q{n}@example.com") for n in range(100)]}).status_code == 429
 
 
 def test_a_public_keys_messages_are_counted_per_lead(limits: dict[str, list[str]]) -> None:
@@ -103,7 +115,7 @@ def test_a_public_keys_messages_are_counted_per_lead(limits: dict[str, list[str]
         }
     ]
     assert body["rejected"][0]["errors"]["userId"][0].startswith("too many messages for this lead from web pages")
-    assert Lead.objects.get(email="ana@example.com").external_id == "crm-7"
+    assert Lead.objects.filter(email="ana@example.com").exists()
     alone = send(page, "track", track(3, "ana@example.com"))
     assert (alone.status_code, alone.json()["success"]) == (429, False)
     assert send(page, "batch", {"batch": [track(4, "ana@example.com")]}).status_code == 429
@@ -113,3 +125,29 @@ def test_a_public_keys_messages_are_counted_per_lead(limits: dict[str, list[str]
     # A key kept on a server is not counted.
     server = segment_client(public=False)
     assert send(server, "batch", {"batch": [track(n, "ana@example.com") for n in range(5, 9)]}).json()["accepted"] == 4
+
+
+def test_a_lead_is_counted_once_however_its_reference_is_spelled(limits: dict[str, list[str]]) -> None:
+    """The lead's email in any case and its external id with spaces around are the same
+    lead to the checks, and to the count."""
+    limits["lead"] = ["2/h"]
+    page = segment_client(public=True)
+    ids = [{**track(n, "x"), "userId": spelled} for n, spelled in enumerate(["crm-1", " crm-1", "crm-1\t"])]
+    emails = [track(n, spelled) for n, spelled in enumerate(["ana@example.com", "ANA@example.com", " ana@example.com"])]
+
+    assert send(page, "batch", {"batch": ids}).json()["accepted"] == 2
+    assert send(page, "batch", {"batch": emails}).json()["accepted"] == 2
+
+
+def test_a_public_key_names_leads_but_gives_none_an_external_id() -> None:
+    """Anyone can read the key: an identify with it could take a lead's CRM id and have the
+    CRM's own identify refused."""
+    page = segment_client(public=True)
+    identify = {"type": "identify", "messageId": "i-1", "userId": "crm-7", "traits": {"email": "ana@example.com"}}
+
+    assert send(page, "identify", identify).status_code == 200
+
+    assert Lead.objects.get(email="ana@example.com").external_id is None
+    server = segment_client(public=False)
+    assert send(server, "identify", {**identify, "messageId": "i-2"}).status_code == 200
+    assert Lead.objects.get(email="ana@example.com").external_id == "crm-7"
