@@ -13,6 +13,7 @@ from django.db import models
 from django.test import RequestFactory
 
 from scoring.models import Account, DecayRun, Lead
+from tests.browser.signing_in import admin_sign_in
 from tests.factories import ScoreGroupFactory
 from tests.routing.factories import PASSWORD
 
@@ -40,11 +41,7 @@ def test_a_spanish_reader_sees_the_admin_lists_figures_grouped(browser: Browser,
     Lead.objects.bulk_create(Lead(email=f"lead{n}@acme.example", score_group=hot, account=account) for n in range(1200))
 
     page = browser.new_context(locale="es-ES").new_page()
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.locator("input[type=submit]").click()
-    page.wait_for_url(f"{base}/admin/")
+    admin_sign_in(page, base, "ana")
 
     page.goto(f"{base}/admin/scoring/decayrun/")
     assert cells(page, "leads") == ["1.234"]

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from nurture.models import Delivery, Enrollment
 from routing.models import ActionRun
 from scoring.models import DecayRun, GroupTransition, RescoreJob, ScoreEntry, StageChange, TrainedModel
+from tests.browser.signing_in import admin_sign_in
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
 from tests.routing.factories import PASSWORD
@@ -55,11 +56,7 @@ def test_a_spanish_reader_reads_the_admin_s_titles_in_spanish(browser: Browser, 
     ActionRun.objects.create(transition=moved, action=hook.actions.get(), outcome="queued")
 
     page = browser.new_context(locale="es-ES", timezone_id="UTC").new_page()
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.locator("input[type=submit]").click()
-    page.wait_for_url(f"{base}/admin/")
+    admin_sign_in(page, base, "ana")
 
     shown = {
         "decay": title(page, base, f"/admin/scoring/decayrun/{run.pk}/change/"),

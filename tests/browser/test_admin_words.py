@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from scoring.models import EventType, TrainedModel
+from tests.browser.signing_in import admin_sign_in
 from tests.routing.factories import PASSWORD
 
 if TYPE_CHECKING:
@@ -29,11 +30,7 @@ def test_a_spanish_reader_reads_the_admin_s_headings_and_operators_in_spanish(
     TrainedModel.objects.create(number=1, algorithm="logistic_regression", fitted=b"")
 
     page = browser.new_context(locale="es-ES").new_page()
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.locator("input[type=submit]").click()
-    page.wait_for_url(f"{base}/admin/")
+    admin_sign_in(page, base, "ana")
 
     page.goto(f"{base}/admin/scoring/eventtype/?q=meeting_held")
     headings = page.locator("#result_list").evaluate(HEADINGS)

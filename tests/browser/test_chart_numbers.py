@@ -9,7 +9,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from scoring.models import Lead
-from tests.routing.factories import PASSWORD, group, marketer
+from tests.browser.signing_in import site_sign_in_in_spanish
+from tests.routing.factories import group, marketer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -30,11 +31,7 @@ def test_a_spanish_marketer_reads_the_same_thousands_on_a_chart_and_in_its_table
     Lead.objects.bulk_create(Lead(email=f"lead{n}@example.com") for n in range(1200))
 
     page = browser.new_context(locale="es-ES").new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Usuario").fill("lucia")
-    page.get_by_label("Contraseña").fill(PASSWORD)
-    page.get_by_role("button", name="Iniciar sesión").click()
-    page.wait_for_url(f"{base}/reports/")
+    site_sign_in_in_spanish(page, base, "lucia", lands_on="/reports/")
     page.wait_for_selector("body[data-charts=drawn]")
 
     assert "1.200" in page.locator("#section-groups table").inner_text()

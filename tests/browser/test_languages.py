@@ -15,6 +15,7 @@ from scoring import model_file
 from scoring import services as scoring_services
 from scoring.models import ScoringRule
 from scoring.services import versions
+from tests.browser.signing_in import site_sign_in_in_spanish
 from tests.browser.test_reports import CANVAS_DRAWN
 from tests.factories import LeadFactory
 from tests.reports.closed_loop_data import closed_loop_history, reader
@@ -72,11 +73,7 @@ def test_a_spanish_marketer_reads_the_overview_in_spanish(browser: Browser, live
     overview_data()
 
     page = browser.new_context(locale="es-CR").new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Usuario").fill("lucia")
-    page.get_by_label("Contraseña").fill(PASSWORD)
-    page.get_by_role("button", name="Iniciar sesión").click()
-    page.wait_for_url(f"{base}/reports/")
+    site_sign_in_in_spanish(page, base, "lucia", lands_on="/reports/")
     page.wait_for_selector("body[data-charts=drawn]")
     assert page.get_by_role("heading", name="Resumen").is_visible()
     assert page.get_by_role("heading", name="Leads en cada grupo de puntuación ahora").is_visible()

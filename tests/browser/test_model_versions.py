@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from scoring import services
 from scoring.models import ModelVersion, ReplayRun, ScoreGroup, ScoringRule
+from tests.browser.signing_in import admin_sign_in
 from tests.browser.test_reports import CANVAS_DRAWN
 from tests.routing.factories import PASSWORD, marketer
 
@@ -114,10 +115,7 @@ def test_a_marketer_imports_a_model_file_as_a_draft(browser: Browser, live_serve
     broken.write_text("leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: high}\n")
 
     page = browser.new_context().new_page()
-    page.goto(f"{live_server}/admin/login/?next=/admin/scoring/modelversion/")
-    page.fill("#id_username", "dana")
-    page.fill("#id_password", PASSWORD)
-    page.locator("input[type=submit]").click()
+    admin_sign_in(page, str(live_server), "dana", then="/admin/scoring/modelversion/")
     page.get_by_role("link", name="Import a model file").click()
     expect(page.locator("#content")).to_contain_text("Nothing changes for your leads until you publish it")
 
