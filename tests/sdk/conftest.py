@@ -99,6 +99,13 @@ def browser_key(db: None) -> str:
     return api_key_issue(name="Website", public=True).key
 
 
+@pytest.fixture
+def server_key(db: None) -> str:
+    """A write-only key kept on a server (not used in web pages): a server's SDK names
+    leads by ``userId`` as their external id."""
+    return api_key_issue(name="Backend").key
+
+
 def lead_scored(email: str, interactions: int, *, pause: Callable[[float], object] | None = None) -> Lead:
     """The lead ``email`` once its identify and ``interactions`` interactions have
     arrived (the SDKs send in the background), scored. A browser test passes its page's

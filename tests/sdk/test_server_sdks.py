@@ -35,11 +35,11 @@ def _check(lead: Any) -> None:
 
 
 @pytest.mark.parametrize("sdk", ["segment", "rudderstack"])
-def test_the_node_sdks_send_identify_page_and_track(live_server: Any, browser_key: str, sdk: str) -> None:
+def test_the_node_sdks_send_identify_page_and_track(live_server: Any, server_key: str, sdk: str) -> None:
     need_node_modules()
     node = shutil.which("node")
     assert node, "node is not installed"
-    _run([node, "send.cjs", sdk, live_server.url, browser_key])
+    _run([node, "send.cjs", sdk, live_server.url, server_key])
     _check(lead_scored("ada@example.com", 2))
 
 
@@ -58,6 +58,6 @@ sys.exit(f"the SDK reported {errors}" if errors else 0)
 """
 
 
-def test_the_rudderstack_python_sdk_sends_traits_in_context(live_server: Any, browser_key: str) -> None:
-    _run([sys.executable, "-c", textwrap.dedent(PYTHON_SENDER), live_server.url, browser_key])
+def test_the_rudderstack_python_sdk_sends_traits_in_context(live_server: Any, server_key: str) -> None:
+    _run([sys.executable, "-c", textwrap.dedent(PYTHON_SENDER), live_server.url, server_key])
     _check(lead_scored("ada@example.com", 2))
