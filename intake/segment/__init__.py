@@ -163,8 +163,10 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
     if only is not None and outcome.rejected:
         return _message_refused(outcome.rejected[0]["errors"])
     if api_key.public:
-        # Anyone can read the key from a page: it names leads, but gives none an external id.
+        # Anyone can read the key from a page: it names leads, but gives none an external id
+        # (an identify would give it to its lead; an event, to the new lead its email makes).
         outcome.identities = [dataclasses.replace(i, external_id=None) for i in outcome.identities]
+        outcome.events = [dataclasses.replace(e, external_id=None) if e.email else e for e in outcome.events]
         # Over its lead's limit, a message is refused in the batch; a message alone, or a
         # batch of them all, is answered 429 for the SDK to send again later.
         refused, wait = _leads_limited(request, messages, outcome)

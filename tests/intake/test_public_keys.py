@@ -146,8 +146,11 @@ def test_a_public_key_names_leads_but_gives_none_an_external_id() -> None:
     identify = {"type": "identify", "messageId": "i-1", "userId": "crm-7", "traits": {"email": "ana@example.com"}}
 
     assert send(page, "identify", identify).status_code == 200
+    # Nor does an event naming a new lead by its email and an external id.
+    assert send(page, "track", {**track(1, "crm-8"), "traits": {"email": "bo@example.com"}}).status_code == 200
 
     assert Lead.objects.get(email="ana@example.com").external_id is None
+    assert Lead.objects.get(email="bo@example.com").external_id is None
     server = segment_client(public=False)
     assert send(server, "identify", {**identify, "messageId": "i-2"}).status_code == 200
     assert Lead.objects.get(email="ana@example.com").external_id == "crm-7"
