@@ -89,6 +89,7 @@ _TOP_KEYS = {
 _SCORING_KEYS = ("score_groups", "rules", "decay", "scorecards")
 _SCORECARD_KEYS = {"key", "name", "description", "score_groups", "rules", "decay"}
 SCORECARD_KEY_MAX_LENGTH = 60  # the scorecard's key column
+SCORECARD_NAME_MAX_LENGTH = 100  # the scorecard's name column
 # The default scorecard's key, taken by no scorecard of the file.
 DEFAULT_SCORECARD = "default"
 _GROUP_KEYS = {"key", "name", "min_score", "leave_below", "description"}
@@ -334,9 +335,7 @@ def load_data(data: object) -> ModelSpec:
     version = data.get("leadflow_model")
     if version != FORMAT_VERSION:
         errors.append(f"leadflow_model: must be {FORMAT_VERSION} (the format version), not {version!r}")
-    name = checks.text(data, "name", "", errors) if "name" in data else None
-    if name is not None and len(name) > NAME_MAX_LENGTH:
-        errors.append(f"name: at most {NAME_MAX_LENGTH} characters, not {len(name)}")
+    name = checks.text(data, "name", "", errors, max_length=NAME_MAX_LENGTH) if "name" in data else None
     description = checks.text(data, "description", "", errors) if "description" in data else None
     group_keys: dict[str, str] = {}
     rule_keys: dict[str, str] = {}
@@ -388,9 +387,7 @@ def _scorecards(
             continue
         checks.unknown_keys(item, _SCORECARD_KEYS, where, errors)
         key = checks.key(item, where, seen, errors, max_length=SCORECARD_KEY_MAX_LENGTH)
-        name = checks.text(item, "name", where, errors, required=True)
-        if len(name) > 100:
-            errors.append(f"{where}.name: at most 100 characters, not {len(name)}")
+        name = checks.text(item, "name", where, errors, required=True, max_length=SCORECARD_NAME_MAX_LENGTH)
         specs.append(
             ScorecardSpec(
                 key=key,
