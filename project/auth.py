@@ -68,9 +68,7 @@ class LoginSprayGuard:
         if request.method == "POST" and request.path_info in {reverse("admin:login"), reverse("login")}:
             wait = rate_limited(request, endpoint="login", kind="ip", value=client_network(request), count=False)
             if wait is not None:
-                response = _locked_out(request, {"address_wait_minutes": math.ceil(wait / 60)})
-                response["Retry-After"] = str(wait)
-                return response
+                return too_many(_locked_out(request, {"address_wait_minutes": math.ceil(wait / 60)}), wait)
         return self.get_response(request)
 
 

@@ -63,7 +63,7 @@ from intake.segment.messages import (
     identify_mismatch_errors,
     messages_check,
 )
-from intake.tracking.limits import client_network, rate_limited
+from intake.tracking.limits import client_network, rate_limited, too_many
 from scoring import selectors
 
 logger = logging.getLogger(__name__)
@@ -77,9 +77,7 @@ def _message_refused(errors: Mapping[str, list[str]]) -> JsonResponse:
 
 def _too_many(wait: int) -> JsonResponse:
     """429 with ``Retry-After``: the SDKs send again then."""
-    answer = Refusal(429, f"too many requests from web pages; send again in {wait} s").response()
-    answer["Retry-After"] = str(wait)
-    return answer
+    return too_many(Refusal(429, f"too many requests from web pages; send again in {wait} s").response(), wait)
 
 
 # A key used in web pages sends what a page's SDK batches (a few messages); a batch of

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -70,7 +71,11 @@ def rate_limited(request: HttpRequest, *, endpoint: str, kind: str, value: str, 
     return None
 
 
-def too_many(response: HttpResponse, retry_after: int) -> HttpResponse:
+_Response = TypeVar("_Response", bound=HttpResponse)
+
+
+def too_many(response: _Response, retry_after: int) -> _Response:
+    """``response`` as a 429 saying when to send again (``Retry-After``)."""
     response.status_code = 429
     response["Retry-After"] = str(retry_after)
     return response
