@@ -220,7 +220,9 @@ class Identified:
     refused: tuple[int, ...] = ()
 
 
-def leads_identify(identities: Sequence[Identity], *, now: datetime | None = None) -> Identified:
+def leads_identify(
+    identities: Sequence[Identity], *, now: datetime | None = None, fill_only: bool = False
+) -> Identified:
     """Write what ``identities`` say to their leads (created if new) and tie their
     visitors to them, in a few statements whatever their number.
 
@@ -228,7 +230,8 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
     identity whose email and external id name two different leads is refused, as an
     event naming them is (:func:`leads_resolve`): the external id's lead is the one that
     has it, in the database or given it by an earlier identity of the batch (an email no
-    lead has is a new lead, a different one). Scoring writes the leads
+    lead has is a new lead, a different one). With ``fill_only`` the traits are written
+    only where a lead has no value yet. Scoring writes the leads
     (:func:`scoring.services.leads_merge`): changed leads are queued for a worker to
     evaluate their fit. Call inside a transaction (leads are locked until it ends).
     """
@@ -250,7 +253,7 @@ def leads_identify(identities: Sequence[Identity], *, now: datetime | None = Non
         if identity.external_id is not None:
             claims[identity.email] = identity.external_id
 
-    ids, changed = scoring.leads_merge(fields=merged, external_ids=claims, at=now)
+    ids, changed = scoring.leads_merge(fields=merged, external_ids=claims, at=now, fill_only=fill_only)
     # The last company named for each person wins, as a later trait does.
     accounts = {ids[i.email]: i.account_id for i in identities if i.account_id is not None}
     if accounts:

@@ -135,6 +135,58 @@ def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) 
     return refused, longest
 
 
+GROUP_FROM_A_PAGE = (
+    "a key used in web pages puts no one in a company's account (anyone can read it from the page): "
+    "send group calls with a key kept on a server"
+)
+UNKNOWN_TYPE_FROM_A_PAGE = (
+    "a key used in web pages sends only event types Leadflow knows (built in, declared in the model "
+    "file or the admin, or sent before with a key kept on a server); {type!r} is not one of them"
+)
+UNKNOWN_ID_FROM_A_PAGE = (
+    "no lead has this id, and a key used in web pages makes no lead from an id alone: "
+    "name the person by email (traits.email) or send the visitor's anonymousId"
+)
+
+
+def _from_a_page(messages: list[Any], outcome: Outcome) -> None:
+    """Hold a key used in web pages to what a page may say, anyone being able to read the
+    key there: who people are by email, what they did, and what Leadflow does not know of
+    them yet (their traits fill only the fields a lead has empty: ``fill_only``). It gives
+    no lead an external id and puts no one in a company's account, those being other
+    systems' ids (an identify's are left out; a group call is refused); it sends only the
+    event types Leadflow knows; and an event naming a person by an id no lead has counts
+    for its visitor, or is refused without one. Refusals go to ``outcome``."""
+    kept = []
+    for identity, index in zip(outcome.identities, outcome.identity_indexes, strict=True):
+        if messages[index].get("type") == "group":
+            outcome.reject(index, messages[index], {"groupId": [GROUP_FROM_A_PAGE]})
+        else:
+            kept.append((dataclasses.replace(identity, external_id=None, account_id=None), index))
+    outcome.identities = [identity for identity, _ in kept]
+    outcome.identity_indexes = [index for _, index in kept]
+    if not outcome.events:
+        return
+    known = selectors.event_types_known()
+    ids = {e.external_id for e in outcome.events if e.external_id and not e.email}
+    held = lead_refs.lead_refs_find(emails=(), external_ids=ids).by_external_id if ids else {}
+    events = []
+    for event in outcome.events:
+        message = messages[event.index]
+        if event.type not in known:
+            reason = UNKNOWN_TYPE_FROM_A_PAGE.format(type=event.type)
+            outcome.reject(event.index, message, event_errors_named(message, {"type": [reason]}))
+            continue
+        if event.external_id and (event.email or event.external_id not in held):
+            if not (event.email or event.visitor_id):
+                errors = {lead_refs.EXTERNAL_ID_FIELD: [UNKNOWN_ID_FROM_A_PAGE]}
+                outcome.reject(event.index, message, event_errors_named(message, errors))
+                continue
+            event = dataclasses.replace(event, external_id=None)
+        events.append(event)
+    outcome.events = events
+
+
 def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -> JsonResponse:
     received = timezone.now()
     limit = bodies.SEGMENT_MAX_BATCH_BYTES if only is None else bodies.SEGMENT_MAX_MESSAGE_BYTES
@@ -161,10 +213,9 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
     if only is not None and outcome.rejected:
         return _message_refused(outcome.rejected[0]["errors"])
     if api_key.public:
-        # Anyone can read the key from a page: it names leads, but gives none an external id
-        # (an identify would give it to its lead; an event, to the new lead its email makes).
-        outcome.identities = [dataclasses.replace(i, external_id=None) for i in outcome.identities]
-        outcome.events = [dataclasses.replace(e, external_id=None) if e.email else e for e in outcome.events]
+        _from_a_page(messages, outcome)
+        if only is not None and outcome.rejected:
+            return _message_refused(outcome.rejected[0]["errors"])
         # Over its lead's limit, a message is refused in the batch; a message alone, or a
         # batch of them all, is answered 429 for the SDK to send again later.
         refused, wait = _leads_limited(request, messages, outcome)
@@ -173,7 +224,7 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
     try:
         # All or nothing: a failure part-way leaves no trait written and no event stored.
         with transaction.atomic():
-            identified = ingest.leads_identify(outcome.identities, now=received)
+            identified = ingest.leads_identify(outcome.identities, now=received, fill_only=api_key.public)
             result = ingest.events_accept(outcome.events, source=f"segment:{api_key.prefix}", now=received)
     except IntegrityError:
         # Only a concurrent request can get here (an external id taken between the

@@ -210,11 +210,15 @@ def leads_merge(
     fields: Mapping[str, Mapping[str, Any]],
     external_ids: Mapping[str, str] | None = None,
     at: datetime | None = None,
+    fill_only: bool = False,
 ) -> tuple[dict[str, int], int]:
     """Write what other systems say about people, by email (lower-cased): the leads
     are created if new, ``fields`` (writable lead fields but stage and external id;
     ``attributes`` merge into those known) set, and ``external_ids`` given to leads
-    unless another lead has that id already. Every lead created or changed is queued for
+    unless another lead has that id already. With ``fill_only`` a value is written only
+    where the lead has none (an empty field, an attribute it lacks): what a source anyone
+    can use says (a key used in web pages) tells Leadflow what it does not know, never
+    changes what it does. Every lead created or changed is queued for
     a worker's fit evaluation (:func:`leads_fit_queue`) and a scoring batch asked for
     (set-based here, whatever the number of leads). Returns the lead id per email, and
     how many leads changed. Call inside a transaction (the leads stay locked until it
@@ -248,9 +252,12 @@ def leads_merge(
     for email, values in fields.items():
         lead = leads[email]
         for name, value in values.items():
+            current = getattr(lead, name)
             if name == "attributes":
-                value = {**(lead.attributes or {}), **value}
-            if getattr(lead, name) != value:
+                value = {**value, **(current or {})} if fill_only else {**(current or {}), **value}
+            elif fill_only and current not in (None, ""):
+                continue
+            if current != value:
                 setattr(lead, name, value)
                 changed[lead.pk] = lead
                 names.add(name)

@@ -17,7 +17,7 @@ from django.test import Client
 from intake.admin import ApiKeyForm
 from intake.api_keys import api_key_issue
 from intake.models import ApiKey
-from scoring.models import Interaction, Lead
+from scoring.models import EventType, Interaction, Lead
 
 pytestmark = pytest.mark.django_db
 
@@ -132,6 +132,7 @@ def test_a_lead_is_counted_once_however_its_reference_is_spelled(limits: dict[st
     lead to the checks, and to the count."""
     limits["lead"] = ["2/h"]
     page = segment_client(public=True)
+    Lead.objects.create(email="bo@example.com", external_id="crm-1")  # given by a server
     ids = [{**track(n, "x"), "userId": spelled} for n, spelled in enumerate(["crm-1", " crm-1", "crm-1\t"])]
     emails = [track(n, spelled) for n, spelled in enumerate(["ana@example.com", "ANA@example.com", " ana@example.com"])]
 
@@ -154,3 +155,95 @@ def test_a_public_key_names_leads_but_gives_none_an_external_id() -> None:
     server = segment_client(public=False)
     assert send(server, "identify", {**identify, "messageId": "i-2"}).status_code == 200
     assert Lead.objects.get(email="ana@example.com").external_id == "crm-7"
+
+
+def test_a_public_keys_traits_fill_only_what_a_lead_lacks() -> None:
+    """Anyone could otherwise make a lead a "CEO" of a bigger company, and its fit score
+    with it, by an identify from the page."""
+    server, page = segment_client(public=False), segment_client(public=True)
+    known = {"email": "ana@acme.example", "title": "Student", "employees": 3, "plan": "free"}
+    assert send(server, "identify", {"type": "identify", "messageId": "i-1", "traits": known}).status_code == 200
+
+    said = {"email": "ana@acme.example", "title": "CEO", "employees": 5000, "country": "ES", "plan": "gold", "ref": "x"}
+    assert send(page, "identify", {"type": "identify", "messageId": "i-2", "traits": said}).status_code == 200
+
+    ana = Lead.objects.get(email="ana@acme.example")
+    assert (ana.title, ana.company_size, ana.country) == ("Student", 3, "ES")
+    assert ana.attributes == {"plan": "free", "ref": "x"}
+    # A new person's traits are all written: there is nothing to keep.
+    new = {"type": "identify", "messageId": "i-3", "traits": {"email": "bo@acme.example", "title": "CFO"}}
+    assert send(page, "identify", new).status_code == 200
+    assert Lead.objects.get(email="bo@acme.example").title == "CFO"
+    # A key kept on a server still changes what it says.
+    assert send(server, "identify", {"type": "identify", "messageId": "i-4", "traits": said}).status_code == 200
+    assert Lead.objects.get(email="ana@acme.example").title == "CEO"
+
+
+def test_a_public_key_puts_no_one_in_a_companys_account() -> None:
+    """A company's id is another system's, as a lead's external id is: from a page,
+    anyone could take the people of a company out of its account."""
+    page = segment_client(public=True)
+    send(
+        segment_client(public=False), "identify", {"type": "identify", "messageId": "i-0", "userId": "ana@acme.example"}
+    )
+    account = Lead.objects.get(email="ana@acme.example").account_id
+    assert account is not None  # by its email's domain
+
+    group = {"type": "group", "messageId": "g-1", "userId": "ana@acme.example", "groupId": "rival-1"}
+    refused = send(page, "group", group)
+    identify = {
+        "type": "identify",
+        "messageId": "i-1",
+        "userId": "ana@acme.example",
+        "traits": {"company": {"id": "rival-1", "name": "Rival"}},
+        "context": {"groupId": "rival-1"},
+    }
+    answer = send(page, "batch", {"batch": [group, identify]})
+
+    assert refused.status_code == 400
+    assert "company's account" in refused.json()["errors"]["groupId"][0]
+    assert answer.json()["identified"] == 1
+    assert [r["index"] for r in answer.json()["rejected"]] == [0]
+    ana = Lead.objects.get(email="ana@acme.example")
+    assert (ana.account_id, ana.account_explicit) == (account, False)
+
+
+def test_a_public_key_sends_only_event_types_leadflow_knows() -> None:
+    page, server = segment_client(public=True), segment_client(public=False)
+    made_up = {"type": "track", "messageId": "t-1", "userId": "ana@example.com", "event": "Free Money"}
+
+    refused = send(page, "track", made_up)
+
+    assert refused.status_code == 400
+    assert "'free_money' is not one of them" in refused.json()["errors"]["event"][0]
+    assert not Interaction.objects.exists()
+    assert not EventType.objects.filter(key="free_money").exists()
+    # Built-in types and Segment's names for them go through; a type a server sent first too.
+    assert send(page, "track", track(1, "ana@example.com")).status_code == 200
+    assert send(server, "track", {**made_up, "messageId": "t-2"}).status_code == 200
+    assert send(page, "track", {**made_up, "messageId": "t-3"}).status_code == 200
+    assert Interaction.objects.count() == 3
+
+
+def test_a_public_key_makes_no_lead_from_an_id_alone() -> None:
+    """A page's tracks carry the site's own user id, which is no lead's external id: the
+    event counts for the visitor (tied to the lead by its identify), or is refused."""
+    page = segment_client(public=True)
+    traits = {"email": "ana@example.com"}
+    identify = {"type": "identify", "messageId": "i-1", "userId": "u-42", "anonymousId": "v-1", "traits": traits}
+    assert send(page, "identify", identify).status_code == 200
+
+    with_visitor = send(page, "track", {**track(1, "u-42"), "anonymousId": "v-1"})
+    alone = send(page, "track", track(2, "u-42"))
+
+    assert with_visitor.status_code == 200
+    assert alone.status_code == 400
+    assert "makes no lead from an id alone" in alone.json()["errors"]["userId"][0]
+    assert not Lead.objects.filter(external_id="u-42").exists()
+    ana = Lead.objects.get(email="ana@example.com")
+    assert list(Interaction.objects.values_list("lead_id", flat=True)) == [ana.pk]
+    # An id a lead has (given by a server) names that lead.
+    ana.external_id = "crm-7"
+    ana.save(update_fields=["external_id"])
+    assert send(page, "track", track(3, "crm-7")).status_code == 200
+    assert Interaction.objects.filter(lead=ana).count() == 2
