@@ -69,6 +69,11 @@ _NewLead = tuple[str | None, str | None]
 _RESOLVE_ATTEMPTS = 3
 
 
+def _new_lead(lead: lead_refs.Named) -> int | _NewLead:
+    """A lead as :class:`lead_refs.Naming` names it, as this module keys new leads."""
+    return (lead, None) if isinstance(lead, str) else lead
+
+
 def leads_resolve(events: Sequence[Event]) -> Resolved:
     """Lead id for each event index that names a lead; new leads are created.
 
@@ -86,33 +91,34 @@ def leads_resolve(events: Sequence[Event]) -> Resolved:
 
 def _leads_resolve(events: Sequence[Event], *, attempts: int) -> Resolved:
     named = [e for e in events if e.email or e.external_id]
-    found = _leads_found(named)
-    by_email, by_external = dict(found.by_email), dict(found.by_external_id)
+    naming = lead_refs.Naming(_leads_found(named))
 
     target: dict[int, int | _NewLead] = {}  # by event index: a lead's id, or the new lead it makes
     new: dict[_NewLead, str | None] = {}  # the new leads, and the external id each is given
-    claimed: dict[str, _NewLead] = {}  # external id -> the new lead given it
     rejected: list[Rejection] = []
     for e in named:
-        by_id: int | _NewLead | None = None
-        if e.external_id:
-            by_id = by_external.get(e.external_id) or claimed.get(e.external_id)
         if not e.email:
+            by_id = naming.by_external_id(str(e.external_id))
             if by_id is None:
                 by_id = (None, e.external_id)
                 new[by_id] = e.external_id
-                claimed[str(e.external_id)] = by_id
-            target[e.index] = by_id
+                naming.give(str(e.external_id), by_id)
+            target[e.index] = _new_lead(by_id)
             continue
-        by_mail: int | _NewLead = by_email.get(e.email) or (e.email, None)
-        if by_id is not None and by_id != by_mail:
+        if naming.mismatched(e.email, e.external_id):
             refusal = lead_refs.mismatch()
             rejected.append(Rejection(e.index, e.id, refusal.errors, refusal.codes))
             continue
+        by_mail = _new_lead(naming.by_email(e.email))
         # A new lead takes the first external id its events give that names no lead yet.
-        if isinstance(by_mail, tuple) and new.setdefault(by_mail, None) is None and e.external_id and by_id is None:
+        if (
+            isinstance(by_mail, tuple)
+            and new.setdefault(by_mail, None) is None
+            and e.external_id
+            and naming.by_external_id(e.external_id) is None
+        ):
             new[by_mail] = e.external_id
-            claimed[e.external_id] = by_mail
+            naming.give(e.external_id, e.email)
         target[e.index] = by_mail
 
     made: dict[_NewLead, int] = {}
@@ -271,17 +277,15 @@ def _identities_mismatched(identities: Sequence[Identity]) -> tuple[int, ...]:
     asking = [identity for identity in identities if identity.external_id]
     if not asking:
         return ()
-    found = lead_refs.lead_refs_find(
-        emails={i.email for i in asking}, external_ids={str(i.external_id) for i in asking}
+    naming = lead_refs.Naming(
+        lead_refs.lead_refs_find(emails={i.email for i in asking}, external_ids={str(i.external_id) for i in asking})
     )
-    # external id -> its lead: a lead's id, or the email of a lead the batch makes
-    holders: dict[str, int | str] = dict(found.by_external_id)
     refused = []
     for n, identity in enumerate(identities):
-        if identity.external_id:
-            lead = found.by_email.get(identity.email, identity.email)
-            if holders.setdefault(identity.external_id, lead) != lead:
-                refused.append(n)
+        if naming.mismatched(identity.email, identity.external_id):
+            refused.append(n)
+        elif identity.external_id:
+            naming.give(identity.external_id, naming.by_email(identity.email))
     return tuple(refused)
 
 

@@ -56,15 +56,47 @@ class Mismatch:
         }
 
 
+# A lead as a batch's references name it: its id; or a lead the batch makes, by the
+# email that names it (a str) or, named by an external id alone, the door's own key.
+Named = int | str | tuple[str | None, str | None]
+
+
+class Naming:
+    """The one rule of every door taking lead references, applied reference after
+    reference through a batch (events, identifies; an outcome is a batch of one): named
+    by both an email and an external id, the two must name one lead, counting the leads
+    the batch makes (an email no lead has is a new lead, a different one from the lead an
+    id names) and the external ids it gives as it goes (:meth:`give`). An external id no
+    lead has is no mismatch."""
+
+    def __init__(self, found: LeadsFound) -> None:
+        self.found = found
+        self.given: dict[str, Named] = {}
+
+    def by_email(self, email: str) -> int | str:
+        """The email's lead, or the email itself for the new lead it makes."""
+        return self.found.by_email.get(email, email)
+
+    def by_external_id(self, external_id: str) -> Named | None:
+        """The lead holding the id, in the database or given it earlier in the batch."""
+        return self.found.by_external_id.get(external_id) or self.given.get(external_id)
+
+    def mismatched(self, email: str | None, external_id: str | None) -> bool:
+        if not (email and external_id):
+            return False
+        holder = self.by_external_id(external_id)
+        return holder is not None and holder != self.by_email(email)
+
+    def give(self, external_id: str, lead: Named) -> None:
+        """Later references find ``lead`` by ``external_id``, unless a lead holds it already."""
+        if self.by_external_id(external_id) is None:
+            self.given[external_id] = lead
+
+
 def lead_ref_mismatch(found: LeadsFound, *, email: str | None, external_id: str | None) -> Mismatch | None:
     """The refusal of a reference naming one lead by ``email`` and another by
-    ``external_id`` (both as found in ``found``), or None: the same lead, only one named,
-    or an external id no lead has. An email no lead has with a lead's external id names
-    another lead than the id's (one that would be new)."""
-    by_external_id = found.by_external_id.get(external_id) if external_id else None
-    if not email or by_external_id is None or found.by_email.get(email) == by_external_id:
-        return None
-    return mismatch()
+    ``external_id`` (both as found in ``found``), or None (:class:`Naming`)."""
+    return mismatch() if Naming(found).mismatched(email, external_id) else None
 
 
 def mismatch() -> Mismatch:
