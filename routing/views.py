@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -95,8 +96,9 @@ REASON_FORMS = (
 RepView = Callable[..., HttpResponse]
 # A page number as the forms send it; longer ones are no page anyone has.
 _PAGE = re.compile(r"[0-9]{1,9}")
-# An amount as a rep types it, thousands commas taken out: digits, then up to 2 decimals.
-_AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
+# An amount as a rep types it without grouping: digits, then up to 2 decimals after a dot
+# or a comma (a thousands group has 3 digits, so either reads the same in every language).
+_AMOUNT = re.compile(r"(?P<units>[0-9]{1,15})(?:[.,](?P<cents>[0-9]{1,2}))?")
 
 
 def rep_required(view: RepView) -> RepView:
@@ -225,13 +227,20 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
 
 
 def _amount(text: str) -> Decimal | None:
-    """The deal's amount as typed ("12500", "12,500.50"; blank: not known), or InputRefused."""
-    text = text.strip().replace(",", "")
+    """The deal's amount as typed, grouped as the page's language writes figures ("12,500.50"
+    in English, "12.500,50" in Spanish) or not grouped ("12500.50", "12500,50"); blank: not
+    known. Anything else is InputRefused, never guessed: "1.500" on an English page is
+    neither 1500 nor 1.5."""
+    text = text.strip().replace("\N{NO-BREAK SPACE}", "").replace(" ", "")
     if not text:
         return None
-    if not _AMOUNT.fullmatch(text):
+    thousands, decimal = re.escape(get_format("THOUSAND_SEPARATOR")), re.escape(get_format("DECIMAL_SEPARATOR"))
+    grouped = re.compile(rf"(?P<units>[0-9]{{1,3}}(?:{thousands}[0-9]{{3}})+)(?:{decimal}(?P<cents>[0-9]{{1,2}}))?")
+    found = _AMOUNT.fullmatch(text) or grouped.fullmatch(text)
+    if found is None:
         raise sales.InputRefused({"amount": _("a number such as 12500 or 12500.50, or nothing.")})
-    return Decimal(text)
+    units = re.sub(r"[^0-9]", "", found["units"])
+    return Decimal(f"{units}.{found['cents'] or 0}")
 
 
 def _item_of_team(item_id: int, rep: Rep) -> QueueItem:

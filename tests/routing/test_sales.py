@@ -308,6 +308,46 @@ def test_a_rep_marks_a_deal_won_with_its_amount_or_none(typed: str, kept: str | 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
+    ("language", "typed", "kept"),
+    [
+        ("es", "18.500,50", "18500.50"),
+        ("es", "18500,50", "18500.50"),
+        ("es", "7.250", "7250"),
+        ("es", "12500.50", "12500.50"),
+        ("en", "12500,50", "12500.50"),
+        ("en", "1,005", "1005"),
+    ],
+)
+def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: str, typed: str, kept: str) -> None:
+    """A rep reading the page in Spanish writes 18.500,50 for eighteen thousand five hundred
+    and fifty cents; the comma is never taken for a thousands separator there (18500,50 was
+    kept as 1850050)."""
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
+    client = signed_in(rep)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    response, _ = post(client, item, "win", amount=typed)
+
+    assert response.status_code == 302
+    assert Outcome.objects.get(item=item, kind="won").amount == Decimal(kept)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("typed", "told"), [("1.500", "a number such as 12500 or 12500.50"), ("1,50,0", "a number")])
+def test_an_amount_grouped_as_the_other_language_groups_is_refused_not_guessed(typed: str, told: str) -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
+
+    response, said = post(signed_in(rep), item, "win", amount=typed)
+
+    assert response.status_code == 400
+    assert told in said[0]
+    assert not Outcome.objects.filter(item=item, kind="won").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
     ("typed", "told"),
     [
         ("twelve", "Deal amount: a number such as 12500 or 12500.50, or nothing."),
