@@ -68,14 +68,23 @@ def _accounts_ensure(*, field: str, names: Mapping[str, str]) -> dict[str, int]:
     return found
 
 
-def accounts_of_new_leads(emails: Iterable[str]) -> dict[str, int]:
+def accounts_of_new_leads(emails: Iterable[str], *, companies: Mapping[str, str] | None = None) -> dict[str, int]:
     """The account of each email's domain, for leads about to be created with these emails
-    (inserted in their accounts, as :func:`leads_accounts_assign` would put a lead with that
-    email and no company): made if new, and queued for a refresh of their roll-ups (which
-    count the new leads). Free-mail addresses have none. Call in the creating transaction."""
+    (inserted in their accounts, as :func:`leads_accounts_assign` would put them): made if
+    new, named after the company ``companies`` gives the email (the first email's, in order,
+    when several name one new domain), else the domain, and queued for a refresh of their
+    roll-ups (which count the new leads). Free-mail addresses have none. Call in the
+    creating transaction."""
     free = free_mail_domains()
+    companies = companies or {}
     domains = {email: domain for email in emails if (domain := pure.business_domain(email, free_mail=free))}
-    accounts = _accounts_ensure(field="domain", names={domain: domain for domain in domains.values()})
+    names: dict[str, str] = {}
+    for email in sorted(domains):
+        if company := companies.get(email):
+            names.setdefault(domains[email], company)
+    for domain in domains.values():
+        names.setdefault(domain, domain)
+    accounts = _accounts_ensure(field="domain", names=names)
     accounts_mark_stale(account_ids=accounts.values())
     return {email: accounts[domain] for email, domain in domains.items()}
 

@@ -156,18 +156,19 @@ def leads_by_email(emails: Iterable[str]) -> dict[str, int]:
     return dict(rows)
 
 
-def leads_create(*, keys: Iterable[tuple[str | None, str | None]]) -> None:
+def leads_create(*, keys: Iterable[tuple[str | None, str | None]], companies: Mapping[str, str] | None = None) -> None:
     """Create a lead for each (email, external id), skipping those another request
     created meanwhile (ignored conflicts: read them back). A worker evaluates the new
     leads' fit (:func:`leads_fit_queue`). Leads with an email are created in the account
-    of its domain (see :func:`leads_accounts_assign`)."""
+    of its domain (see :func:`leads_accounts_assign`), a new one named after the company
+    ``companies`` gives the email (the caller sets the lead's company field itself)."""
     # In key order: concurrent requests creating overlapping leads then wait for each
     # other on the unique index instead of deadlocking.
     ordered = sorted(set(keys), key=lambda k: (k[0] or "", k[1] or ""))
     if not ordered:
         return
     # Inserted in their accounts: putting them there afterwards wrote every new row twice.
-    accounts = accounts_of_new_leads(email for email, _ in ordered if email)
+    accounts = accounts_of_new_leads((email for email, _ in ordered if email), companies=companies)
     fields, template = _new_lead_template()
     rows = [(*template, email, external_id, accounts.get(email) if email else None) for email, external_id in ordered]
     columns = [*fields, "email", "external_id", "account"]
@@ -233,7 +234,11 @@ def leads_merge(
         return {}, 0
     ids = leads_by_email(emails)
     if missing := emails - set(ids):
-        leads_create(keys=[(email, None) for email in missing])  # and puts them in their accounts
+        # In their accounts, a new one named after the company the fields give.
+        companies = {
+            email: company for email in missing if isinstance(company := fields.get(email, {}).get("company"), str)
+        }
+        leads_create(keys=[(email, None) for email in missing], companies=companies)
         ids.update(leads_by_email(missing))
     # Locked by primary key (the emails' lookup probes the email index; a filter on
     # lower(email) could read the whole table).

@@ -273,6 +273,19 @@ def test_identifies_in_one_batch_apply_in_order(segment: tuple[Client, str]) -> 
     assert (ana.city, ana.attributes, ana.external_id) == ("Quito", {"plan": "a", "tier": 2}, "crm-2")
 
 
+def test_an_identify_making_a_lead_names_its_new_account_after_the_company_trait(segment: tuple[Client, str]) -> None:
+    """As a lead the API makes with its company: the account of a new domain takes the
+    company's name, not the domain's, when the identify that makes the lead gives one."""
+    client, _ = segment
+    batch = [
+        {**identify(1), "userId": "carmen@acme-logistica.es", "traits": {"company": "Acme Logística"}},
+        {**identify(2), "userId": "sin@empresa.es", "traits": {"firstName": "Sin"}},
+    ]
+    assert send(client, "batch", {"batch": batch}).json()["identified"] == 2
+    names = dict(Lead.objects.values_list("email", "account__name"))
+    assert (names["carmen@acme-logistica.es"], names["sin@empresa.es"]) == ("Acme Logística", "empresa.es")
+
+
 MISMATCH = {
     "traits.email": ["names a different lead than the external id does; give one lead"],
     "userId": ["names a different lead than the email does; give one lead"],
