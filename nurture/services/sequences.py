@@ -41,11 +41,24 @@ def sequences_import(
     """
     errors: list[str] = []
     groups = dict(ScoreGroup.objects.exclude(pk__in=groups_left_out).values_list("key", "pk"))
+    # Exit goals follow the default score's group: another scorecard's group is named as its.
+    scorecard_groups = dict(
+        ScoreGroup.every_scorecard.exclude(pk__in=groups_left_out)
+        .filter(scorecard__isnull=False)
+        .values_list("key", "scorecard__key")
+    )
     for s_index, seq in enumerate(spec.sequences):
         for name, key in (("reaches_group", seq.exit_reaches_group), ("leaves_group", seq.exit_leaves_group)):
             if key and key not in groups:
                 known = ", ".join(sorted(groups)) or "none yet: import the scoring model first"
-                errors.append(f"sequences[{s_index}].exit.{name}: no score group {key!r} (known: {known})")
+                where = f"sequences[{s_index}].exit.{name}"
+                if key in scorecard_groups:
+                    errors.append(
+                        f"{where}: {key!r} is a group of the scorecard {scorecard_groups[key]!r}; an exit goal "
+                        f"names a group of the default score (known: {known})"
+                    )
+                else:
+                    errors.append(f"{where}: no score group {key!r} (known: {known})")
     languages = {code for code, _name in settings.LANGUAGES}
     for s_index, seq in enumerate(spec.sequences):
         for t_index, step in enumerate(seq.steps):

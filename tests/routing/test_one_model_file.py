@@ -186,6 +186,29 @@ def test_a_broken_sequence_names_its_place_and_leaves_nothing_imported(tmp_path:
 
 
 @pytest.mark.django_db
+def test_an_exit_goal_naming_a_scorecards_group_says_it_is_the_scorecards(tmp_path: Path) -> None:
+    """A sequence's exit goal follows the default score's groups: a group of another
+    scorecard in the same file is named as that scorecard's, not as no group at all."""
+    data = whole_toy_store()
+    data["scorecards"] = [
+        {
+            "key": "books",
+            "name": "Books",
+            "score_groups": [{"key": "books-hot", "name": "Hot for books", "min_score": 30}],
+            "rules": [],
+        }
+    ]
+    data["sequences"][0]["exit"]["reaches_group"] = "books-hot"
+    path = write(tmp_path, file_text(data, ["scorecards", *DEPENDENCY_ORDER]))
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", "--publish", str(path))
+    assert (
+        "sequences[0].exit.reaches_group: 'books-hot' is a group of the scorecard 'books'; an exit goal names "
+        "a group of the default score (known: frequent, nurture, preferential)"
+    ) in str(raised.value)
+
+
+@pytest.mark.django_db
 def test_marketing_names_the_model_in_the_admin_and_the_export_carries_it() -> None:
     client = Client()
     client.force_login(marketer())
