@@ -393,6 +393,7 @@ def _preview(step: Step, sequence: Sequence, lead: dict[str, Any]) -> dict[str, 
             sequence={"key": sequence.key, "name": sequence.name},
             unsubscribe=content.absolute("/n/u/preview"),
             tracking=None,
+            language=step.language,  # Leadflow's own words in the step's, as a lead gets them
         )
     except Exception as exc:  # noqa: BLE001 - shown to the marketer instead of the preview
         return {"error": str(exc)}

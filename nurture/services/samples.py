@@ -35,6 +35,7 @@ def step_sample_send(*, step: Step, to: str) -> str:
         # No real link: a test must not unsubscribe anybody.
         unsubscribe=content.absolute("/n/u/test"),
         tracking=None,
+        language=step.language,  # Leadflow's own words in the step's, as a lead gets them
     )
     subject = f"{SUBJECT_PREFIX}{rendered.subject}"
     message = NurtureEmail(subject=subject, body=rendered.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])

@@ -56,6 +56,24 @@ def test_the_step_goes_to_the_marketer_rendered_for_the_sample_lead(carol: Clien
     assert not Interaction.objects.exists()
 
 
+def test_a_step_written_in_spanish_is_previewed_and_tested_with_its_footer_in_spanish(
+    carol: Client, smtp: Sink
+) -> None:
+    """A lead gets a Spanish step with Leadflow's own words (the unsubscribe line) in
+    Spanish: the preview and the test email show it so, whatever the site's language."""
+    step = StepFactory.create(language="es", subject_template="Hola {{ lead.first_name }}", text_template="Hola.")
+
+    preview = carol.get(reverse("admin:nurture_sequence_preview", args=[step.sequence_id])).content.decode()
+    carol.post(send_url(step))
+
+    assert "Recibes este email porque te registraste con nosotros." in preview
+    [message] = smtp.messages
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    assert "Recibes este email porque te registraste con nosotros." in plain.get_content()
+    assert "You receive this email" not in plain.get_content()
+
+
 def test_without_an_address_nothing_is_sent_and_the_marketer_is_told(smtp: Sink) -> None:
     client = Client()
     client.force_login(marketer(username="noaddress", email=""))
