@@ -72,3 +72,11 @@ def test_a_refused_form_keeps_what_was_typed_and_says_why_at_the_field(browser: 
     expect(reason).to_be_focused()
     expect(reason).to_have_accessible_description("Di por qué.")
     assert not Outcome.objects.filter(item=item, kind="lost").exists()
+
+    # A Spanish rep writes the amount as Spanish writes figures: a dot between thousands,
+    # a comma before the cents.
+    card = page.locator(f"#item-{item.pk}")
+    card.get_by_label("Importe del negocio (opcional)").fill("18.500,50")
+    card.get_by_role("button", name="Marcar ganado").click()
+    expect(page.get_by_role("status")).to_have_text("Marcaste a Ada Lovelace como ganado.")
+    assert str(Outcome.objects.get(item=item, kind="won").amount) == "18500.50"
