@@ -147,6 +147,22 @@ class TerritoryRule(models.Model):
             raise ValidationError({"rep": _("The rep must be in this team.")})
 
 
+# The settings each trigger reads; a rule keeps none of the others.
+TRIGGER_SETTINGS: dict[Trigger, frozenset[str]] = {
+    Trigger.ENTERS_GROUP: frozenset({"group"}),
+    Trigger.LEAVES_GROUP: frozenset({"group"}),
+    Trigger.SCORE_RISES_TO: frozenset({"threshold"}),
+    Trigger.SCORE_FALLS_BELOW: frozenset({"threshold"}),
+    Trigger.STAGE_CHANGES: frozenset({"stage"}),
+    Trigger.QUALIFIED: frozenset(),
+    Trigger.DISQUALIFIED: frozenset(),
+    Trigger.PROBABILITY_RISES: frozenset({"probability"}),
+    Trigger.PROBABILITY_FALLS: frozenset({"probability"}),
+    Trigger.ACCOUNT_ENTERS_GROUP: frozenset({"account_group"}),
+    Trigger.ACCOUNT_LEAVES_GROUP: frozenset({"account_group"}),
+}
+
+
 class RoutingRule(models.Model):
     """When something happens to a lead (its trigger) and the conditions hold, do these actions in order."""
 
@@ -216,6 +232,19 @@ class RoutingRule(models.Model):
             errors["threshold"] = gettext("Give the score this trigger watches.")
         if trigger in (Trigger.PROBABILITY_RISES, Trigger.PROBABILITY_FALLS) and self.probability is None:
             errors["probability"] = gettext("Give the probability (a percent from 1 to 99) this trigger watches.")
+        if trigger is not None:
+            # A setting the trigger does not read would be kept, exported and hold its group
+            # in use while doing nothing: refused, as an action's unused setting is.
+            label = gettext(trigger.label)
+            for name, value in (
+                ("group", self.group_id),
+                ("account_group", self.account_group_id),
+                ("threshold", self.threshold),
+                ("probability", self.probability),
+                ("stage", self.stage),
+            ):
+                if name not in TRIGGER_SETTINGS[trigger] and value not in (None, ""):
+                    errors.setdefault(name, gettext("'{kind}' does not use this: leave it empty.").format(kind=label))
         if errors:
             raise ValidationError(errors)
 

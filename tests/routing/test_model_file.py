@@ -315,6 +315,32 @@ def test_the_same_checks_as_the_admin(tmp_path: Path) -> None:
 
 
 @pytest.mark.django_db
+def test_a_setting_the_trigger_does_not_read_is_refused_not_kept(tmp_path: Path) -> None:
+    """A group on a 'score rises to' rule did nothing but was kept, exported, and held the
+    group in use; it is refused on its field, in the file as in the admin, as an action's
+    unused setting is."""
+    toy_store_import()
+    text = (
+        "leadflow_model: 1\nrouting:\n"
+        "  - {key: x, name: x, trigger: score_rises_to, threshold: 80, group: frequent, actions: []}\n"
+        "  - {key: y, name: y, trigger: enters_group, group: frequent, threshold: 10, stage: sql, actions: []}\n"
+        "  - {key: z, name: z, trigger: stage_changes, stage: sql, actions: []}\n"
+    )
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, text)))
+    message = str(raised.value)
+    assert "routing[0].group: 'score rises to N or more' does not use this: leave it empty." in message
+    assert "routing[1].threshold: 'enters group' does not use this: leave it empty." in message
+    assert "routing[1].stage: 'enters group' does not use this: leave it empty." in message
+    assert "routing[2]" not in message
+    assert message.count("\n") == 3
+    rule = RoutingRule(key="w", name="w", trigger="qualified", threshold=5)
+    with pytest.raises(ValidationError) as admin:
+        rule.full_clean()
+    assert admin.value.message_dict == {"threshold": ["'sales qualifies the lead' does not use this: leave it empty."]}
+
+
+@pytest.mark.django_db
 def test_a_rule_removed_from_the_file_is_deactivated_with_its_history(tmp_path: Path) -> None:
     toy_store_import()
     lead = LeadFactory.create()
