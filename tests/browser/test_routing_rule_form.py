@@ -78,14 +78,17 @@ def test_a_marketer_builds_a_rule_from_rows_and_kinds(browser: Browser, live_ser
     assert shown(action) == ["sequence"]
     page.screenshot(path=str(tmp_path / "rule-form.png"), full_page=True)
 
-    # Save with two problems: both shown, and the kind's settings still the only ones shown.
+    # Save with three problems: all shown, and the kind's settings still the only ones shown.
     page.fill("#id_conditions-0-value_text", "")
+    page.fill("#id_threshold", "80")  # a setting 'enters group' does not read
     save(page)
     errors = page.locator(".errorlist").all_inner_texts()
     assert "'one_of' needs a value." in errors
     assert "Choose the sequence to enroll in." in errors
+    assert "'enters group' does not use this: leave it empty." in errors
     assert shown(page.locator("#actions-0")) == ["sequence"]
 
+    page.fill("#id_threshold", "")
     page.fill("#id_conditions-0-value_text", "Spain, Portugal")
     page.locator("#actions-0 select[name='actions-0-sequence']").select_option(label="Nurture")
     save(page)
