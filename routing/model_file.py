@@ -496,7 +496,9 @@ def _action(
     if spec.sequence:
         action.sequence = sequences.get(spec.sequence)
         if action.sequence is None:
-            errors.append(f"{place}.sequence: no sequence with key '{spec.sequence}' (known: {known_sequences})")
+            # The file's sequences are not written when their part has problems (told already).
+            if "nurture" not in scoring_file.sections_failed():
+                errors.append(f"{place}.sequence: no sequence with key '{spec.sequence}' (known: {known_sequences})")
             skip.append("sequence")
     action.team = _lookup(teams, spec.team, f"{place}.team", "team", errors)
     if spec.team and (action.team is None or action.team.pk is None):

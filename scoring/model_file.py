@@ -297,6 +297,27 @@ def groups_leaving(left_out: Mapping[GroupKind, Collection[int]]) -> Iterator[No
         _LEFT_OUT.reset(token)
 
 
+_FAILED: ContextVar[frozenset[str]] = ContextVar("model_file_failed")
+
+
+@contextmanager
+def sections_failing(failed: Collection[str]) -> Iterator[None]:
+    """While a section of a file is imported: the sections imported before it that failed
+    (their rows are not written), for :func:`sections_failed`."""
+    token = _FAILED.set(frozenset(failed))
+    try:
+        yield
+    finally:
+        _FAILED.reset(token)
+
+
+def sections_failed() -> frozenset[str]:
+    """The names of the sections of the file being imported that failed before this one
+    (none outside an import): a row naming one of their keys finds it missing because that
+    section's own problems kept it out, which are reported already."""
+    return _FAILED.get(frozenset())
+
+
 def groups_left_out(kind: GroupKind) -> frozenset[int]:
     """The ids of the groups of ``kind`` the model file being imported leaves out (none
     outside an import): a section looking up the groups the file names must not find them."""

@@ -98,7 +98,7 @@ def scoring_model_import(
             continue
         try:
             # A savepoint: a section that fails part-way leaves the transaction usable for the next one's checks.
-            with transaction.atomic(), model_file.groups_leaving(leaving_ids):
+            with transaction.atomic(), model_file.groups_leaving(leaving_ids), model_file.sections_failing(failed):
                 lines.extend(section.import_(spec.sections[section.name]))
         except model_file.ModelFileError as exc:
             errors.extend(exc.errors)

@@ -186,6 +186,20 @@ def test_a_broken_sequence_names_its_place_and_leaves_nothing_imported(tmp_path:
 
 
 @pytest.mark.django_db
+def test_a_broken_sequence_is_told_once_not_again_by_every_routing_action_naming_a_sequence(tmp_path: Path) -> None:
+    """The file's sequences are not written when one has a problem: the routing actions
+    naming them are not told they name no sequence (every one of them did)."""
+    data = whole_toy_store()
+    data["sequences"][0]["exit"]["reaches_group"] = "frequnet"
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, file_text(data, DEPENDENCY_ORDER))))
+    message = str(raised.value)
+    assert "1 problem(s); nothing was imported" in message
+    assert "sequences[0].exit.reaches_group: no score group 'frequnet'" in message
+    assert "no sequence with key" not in message
+
+
+@pytest.mark.django_db
 def test_an_exit_goal_naming_a_scorecards_group_says_it_is_the_scorecards(tmp_path: Path) -> None:
     """A sequence's exit goal follows the default score's groups: a group of another
     scorecard in the same file is named as that scorecard's, not as no group at all."""
