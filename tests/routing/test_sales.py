@@ -371,6 +371,20 @@ def test_an_amount_that_is_not_one_is_named_and_nothing_changes(typed: str, told
 
 
 @pytest.mark.django_db
+def test_a_refused_amount_is_named_in_spanish_as_its_box_is_labelled() -> None:
+    rep = RepFactory.create()
+    item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
+    client = signed_in(rep)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "es"
+
+    response, said = post(client, item, "win", amount="doce mil")
+
+    assert response.status_code == 400
+    assert said == ["Grace Hopper: Importe del negocio: un número como 12500 o 12.500,50, o nada."]
+    assert "Importe del negocio (opcional)" in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_only_a_deal_won_has_an_amount() -> None:
     rep = RepFactory.create()
     item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
