@@ -33,17 +33,19 @@ def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: 
         rows = Interaction.objects.filter(pk__gt=cursor.last_id).order_by("pk")
         last_id = cursor.last_id
         counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        counted = 0
         for pk, kind, properties, received_at in rows.values_list("pk", "type", "properties", "received_at")[:limit]:
             if received_at > cutoff:
                 break
             last_id = pk
             if kind not in ("email_open", "email_click") or not isinstance(properties, dict):
                 continue
-            delivery = properties.get("delivery")
-            if isinstance(delivery, int) or (isinstance(delivery, str) and delivery.isdigit()):
-                counts[int(delivery)][0 if kind == "email_open" else 1] += 1
-                counted += 1
+            delivery = _delivery_id(properties.get("delivery"))
+            if delivery is not None:
+                counts[delivery][0 if kind == "email_open" else 1] += 1
+        # Any key that sends events can name any "delivery": only real ones are counted.
+        real = set(Delivery.objects.filter(pk__in=list(counts)).values_list("pk", flat=True)) if counts else set()
+        counts = {pk: n for pk, n in counts.items() if pk in real}
+        counted = sum(opens + clicks for opens, clicks in counts.values())
         if counts:
             updates: dict[str, Any] = {}
             for index, name in enumerate(("opens", "clicks")):
@@ -55,3 +57,17 @@ def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: 
             cursor.last_id = last_id
             cursor.save(update_fields=["last_id", "updated_at"])
         return counted
+
+
+_MAX_ID = 2**63 - 1
+
+
+def _delivery_id(value: object) -> int | None:
+    """The delivery id an open or click names (a whole number, or its ASCII digits), or
+    None: a yes or no, "²" (a digit to ``isdigit`` that ``int`` refuses) or a number
+    past the column's would otherwise stop the tally at that row, every run."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if type(value) is int and 0 < value <= _MAX_ID:
+        return value
+    return None

@@ -108,3 +108,27 @@ def test_opens_and_clicks_are_tallied_onto_deliveries_once_and_only_when_settled
     assert services.deliveries_tally_engagement(now=now + timedelta(minutes=8)) == 1, "the late one, once settled"
     delivery.refresh_from_db()
     assert (delivery.opens, delivery.clicks) == (2, 1)
+
+
+@pytest.mark.parametrize("delivery", ["²", "9" * 30, 2**70, "-1", True])
+def test_an_event_naming_no_real_delivery_is_not_tallied_and_stops_nothing(smtp: Sink, delivery: object) -> None:
+    # Anyone with a key that sends events can send an email_open with any "delivery":
+    # one that is no delivery's id must not stop the tally for the opens after it.
+    sequence = SequenceFactory.create()
+    StepFactory.create(sequence=sequence, position=1)
+    lead = LeadFactory.create()
+    services.enrollment_try_start(lead=lead, sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    real = Delivery.objects.get()
+    now = timezone.now()
+    interaction_create(
+        lead=lead, type="email_open", occurred_at=now, idempotency_key="odd", properties={"delivery": delivery}
+    )
+    interaction_create(
+        lead=lead, type="email_open", occurred_at=now, idempotency_key="real", properties={"delivery": real.pk}
+    )
+
+    assert services.deliveries_tally_engagement(now=now + timedelta(minutes=3)) == 1
+    real.refresh_from_db()
+    assert (real.opens, real.clicks) == (1, 0)
+    assert services.deliveries_tally_engagement(now=now + timedelta(minutes=3)) == 0, "the cursor moved past both"
