@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -25,6 +26,8 @@ from scoring.models import (
     FreeMailDomain,
     Lead,
 )
+
+_PAGE = re.compile(r"[0-9]{1,9}")
 
 
 @admin.register(Account)
@@ -76,10 +79,10 @@ class AccountAdmin(GroupedFiguresAdmin[Account]):
         context = dict(extra_context or {})
         account = self.get_object(request, object_id) if object_id.isascii() and object_id.isdigit() else None
         if account is not None:
-            try:
-                page = max(1, int(request.GET.get("ledger_page", "1")))
-            except ValueError:
-                page = 1
+            # ASCII digits, at most nine: a page number past that put an offset beyond
+            # what the database counts in (a 500); anything else is the first page.
+            given = request.GET.get("ledger_page", "")
+            page = max(1, int(given)) if _PAGE.fullmatch(given) else 1
             entries, more = selectors.account_ledger_page(account_id=account.pk, page=page)
             context["account_page"] = {
                 "account": account,

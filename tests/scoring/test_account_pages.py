@@ -59,6 +59,16 @@ def test_the_account_page_shows_leads_breakdown_and_ledger_paged(admin_client: C
     assert (older.context["account_page"]["newer"], older.context["account_page"]["older"]) == (1, None)
 
 
+@pytest.mark.parametrize("page", ["9223372036854775807", "9" * 30, "²", "-3", "x"])
+def test_a_ledger_page_number_out_of_reach_shows_the_first_page(admin_client: Client, page: str) -> None:
+    account = acme()
+    response = admin_client.get(f"/admin/scoring/account/{account.pk}/change/", {"ledger_page": page})
+    assert response.status_code == 200
+    shown = response.context["account_page"]
+    assert shown["newer"] is None
+    assert len(shown["entries"]) == AccountEntry.objects.filter(account=account).count()
+
+
 def test_accounts_in_the_api_need_the_read_scope() -> None:
     account = acme()
     reader = api_key_issue(name="BI", scopes=["leads:read"]).key
