@@ -197,7 +197,9 @@ class PreviewForm(forms.Form):
         value = (self.cleaned_data.get("lead") or "").strip()
         if not value:
             return None
-        lead = Lead.objects.filter(pk=int(value)).first() if value.isdigit() else Lead.objects.with_email(value).first()
+        # ASCII digits only, and not thousands (int() refuses both): "²" is a digit to isdigit.
+        by_id = value.isascii() and value.isdigit() and len(value) <= 19
+        lead = Lead.objects.filter(pk=int(value)).first() if by_id else Lead.objects.with_email(value).first()
         if lead is None:
             raise forms.ValidationError(gettext("No lead with id or email {value!r}.").format(value=value))
         return lead

@@ -354,7 +354,8 @@ class _DraftRowAdmin(GroupedFiguresAdmin[Any]):
         if obj is not None:
             return obj.version  # type: ignore[no-any-return]
         raw = request.GET.get("version") or ""
-        if not raw.isdigit():
+        # ASCII digits, not thousands of them (int() refuses both): "²" is a digit to isdigit.
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
             return None
         return ModelVersion.objects.filter(pk=int(raw), status=ModelVersion.Status.DRAFT).first()
 

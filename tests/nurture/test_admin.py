@@ -239,3 +239,13 @@ def test_the_lead_list_enrolls_and_exits_selected_leads(admin_client: Client) ->
     )
     assert Enrollment.objects.filter(status="active").count() == 1
     assert Enrollment.objects.get(lead=leads[0]).exit_reason == "manual"
+
+
+def test_a_preview_for_a_lead_id_no_lead_has_says_so(admin_client: Client) -> None:
+    sequence = SequenceFactory.create()
+    StepFactory.create(sequence=sequence, position=1)
+    # "²" is a digit to str.isdigit, which int() refuses: it was a server error.
+    for typed in ("²", "9" * 30, "9" * 5000):
+        page = admin_client.get(f"/admin/nurture/sequence/{sequence.pk}/preview/", {"lead": typed})
+        assert page.status_code == 200, typed
+        assert "No lead with id or email" in page.content.decode()

@@ -509,3 +509,14 @@ def test_the_command_line_names_an_imported_draft_in_english_whatever_the_langua
     with translation.override("es"):
         call_command("scoring_model_import", str(TOY_STORE), stdout=out)
     assert "imported as a draft (Draft: Toy store, 3 groups" in out.getvalue(), out.getvalue()
+
+
+@pytest.mark.parametrize("model", ["draftscoringrule", "draftscoregroup", "draftdecaypolicy"])
+def test_a_draft_page_given_no_draft_id_answers_as_for_no_draft(client: Client, model: str) -> None:
+    client.force_login(marketer())
+    add = reverse(f"admin:scoring_{model}_add")
+    without = client.get(add)
+    # "²" is a digit to str.isdigit, which int() refuses: it was a server error.
+    for version in ("²", "-1", "abc", "9" * 30, "9" * 5000):
+        response = client.get(add, {"version": version})
+        assert response.status_code == without.status_code, version
