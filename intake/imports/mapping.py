@@ -143,9 +143,12 @@ def mapping_from_dict(raw: object) -> Mapping:
         import codecs
 
         try:
-            codecs.lookup(encoding)
+            codec = codecs.lookup(encoding)
         except LookupError:
             raise MappingError("encoding", f"'{encoding}' is not an encoding Python knows") from None
+        # rot13, zlib, base64…: codecs Python knows that make bytes of bytes, not text.
+        if not getattr(codec, "_is_text_encoding", True):
+            raise MappingError("encoding", f"'{encoding}' is not a text encoding (e.g. utf-8, latin-1, cp1252)")
     delimiter = _optional_text(raw.get("delimiter"), "delimiter")
     if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
         raise MappingError("delimiter", "must be one character (not a quote or a line break)")

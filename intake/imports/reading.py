@@ -51,6 +51,8 @@ def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
             raise FileError(f"the file is not {encoding} (byte {exc.start} cannot be read)") from None
+        except UnicodeError:  # a codec that fails without saying where ("undefined" always does)
+            raise FileError(f"the file cannot be read as {encoding}") from None
     for bom, name in _BOMS:
         if data.startswith(bom):
             try:

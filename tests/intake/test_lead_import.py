@@ -224,12 +224,24 @@ def test_a_semicolon_file_with_its_own_missing_values() -> None:
         ("key: id\noutcome: {column: C, won: ['1']}", "outcome.lost"),
         ("key: id\nsheet: 2", "sheet"),
         ("key: [", "mapping"),
+        # Codecs Python knows that turn bytes into bytes, not text: a server error on the page.
+        ("key: id\nencoding: rot13", "encoding"),
+        ("key: id\nencoding: zlib", "encoding"),
     ],
 )
 def test_a_bad_mapping_names_its_field(text: str, field: str) -> None:
     with pytest.raises(imports.MappingError) as refused:
         imports.mapping_load(text)
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize("encoding", ["undefined", "punycode"])
+def test_a_file_its_mapping_s_encoding_cannot_read_is_refused_whole(encoding: str) -> None:
+    mapping = imports.mapping_load(f"key: email\nencoding: {encoding}")
+    with pytest.raises(imports.FileError) as refused:
+        imports.leads_import(data="email\nzoë@example.com\n".encode(), mapping=mapping)
+    assert encoding in refused.value.reason
+    assert not Lead.objects.exists()
 
 
 def test_a_mapped_column_missing_from_the_file_refuses_the_file_naming_it() -> None:

@@ -100,6 +100,7 @@ def test_a_mapping_written_in_the_form_works_too() -> None:
         (b"key: [", {}, "mapping_file", "not valid YAML"),
         (b"key: {column: Mail, field: email}", {}, "mapping_file", "no column 'Mail'"),
         (b"\xff\xfe\x00", {}, "mapping_file", "UTF-8"),
+        (b"key: Email\nencoding: rot13", {}, "mapping_file", "not a text encoding"),
         (None, {"columns": "Name: first_name"}, "key_column", "key"),
         (None, {"key_column": "Email", "attributes": "Plan: plan money"}, "attributes", "attributes.Plan.type"),
         (None, {"key_column": "Email", "columns": "Name first_name"}, "columns", "line 1"),
