@@ -4,6 +4,7 @@ messages within Segment's limits."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -162,8 +163,10 @@ def identify_mismatch_errors(message: Mapping[str, Any]) -> dict[str, list[str]]
 
 
 def _employees(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    # Not every isdigit() is a digit int() reads ("²"), nor is a number of thousands of them.
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 10:
+        with contextlib.suppress(ValueError):  # refused below, with the reason
+            value = int(value.strip())
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_EMPLOYEES:

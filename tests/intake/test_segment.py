@@ -396,6 +396,18 @@ def test_traits_the_lead_cannot_hold_refuse_the_identify_naming_the_trait(
     assert not Lead.objects.exists()
 
 
+@pytest.mark.parametrize("employees", ["²", "9" * 5000])
+def test_employees_that_are_no_plain_number_are_refused_saying_what_is_wanted(
+    segment: tuple[Client, str], employees: str
+) -> None:
+    client, _ = segment
+    response = send(client, "identify", {"userId": "ana@example.com", "traits": {"employees": employees}})
+    assert response.status_code == 400
+    # The reason a person can act on, not Python's words for int() failing.
+    assert response.json()["errors"]["traits.employees"] == ["must be a whole number of employees from 0 to 2147483647"]
+    assert not Lead.objects.exists()
+
+
 def test_employees_as_the_sdks_send_them_are_kept(segment: tuple[Client, str]) -> None:
     client, _ = segment
     for n, employees in enumerate([12, 12.0, " 40 ", 2_147_483_647]):
