@@ -67,7 +67,7 @@ def interaction_record(
     if timezone.is_naive(occurred_at):
         raise ValueError("occurred_at: give a time zone")
     try:
-        timestamp_in_range(occurred_at, now=timezone.now())
+        occurred_at = timestamp_in_range(occurred_at, now=timezone.now())
     except ValueError as exc:
         raise ValueError(f"occurred_at: {exc}") from None
     with transaction.atomic():

@@ -648,3 +648,11 @@ def test_addresses_at_the_validators_edges_are_judged_as_django_judges_them() ->
 def test_any_address_is_judged_as_djangos_validator_judges_it(user: str, domain: str) -> None:
     for text in (f"{user}@{domain}", user, domain, f"{user}@{domain}" * 2):
         assert checks._email_valid(text) is django_accepts(text), text
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-20T10:00:00-23:59", "2026-11-20T10:00:00+20:00"])
+def test_a_time_zone_offset_postgresql_cannot_hold_is_kept_as_its_instant(api: Client, stamp: str) -> None:
+    # Python reads offsets up to 23:59, PostgreSQL stores at most 15:59: it was a 500.
+    body = post(api, event(1, occurred_at=stamp)).json()
+    assert (body["accepted"], body["rejected"]) == (1, [])
+    assert Interaction.objects.get().occurred_at == datetime.fromisoformat(stamp)

@@ -4,6 +4,7 @@ reason), recorded as the sales page records them; and a lead's score history, pa
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -366,3 +367,13 @@ def test_no_body_gives_a_server_error(crm: Client, body: Any, by_ref: bool) -> N
         body = {**body, "lead": body.get("lead", {"email": "fuzz@example.com"})}
     response = report_by_ref(crm, body) if by_ref else report(crm, lead, body)
     assert response.status_code in {200, 201, 400, 404}, (body, response.content)
+
+
+def test_an_outcome_at_a_time_zone_offset_postgresql_cannot_hold_is_kept_as_its_instant(crm: Client) -> None:
+    # Python reads offsets up to 23:59, PostgreSQL stores at most 15:59: it was a 500.
+    lead = LeadFactory.create()
+    when = (timezone.now() - timedelta(days=1)).replace(microsecond=0)
+    stamp = when.astimezone(timezone.get_fixed_timezone(-(23 * 60 + 59))).isoformat()
+    response = report(crm, lead, {"kind": "won", "occurred_at": stamp})
+    assert response.status_code == 201, response.content
+    assert Outcome.objects.get().at == when
