@@ -12,7 +12,7 @@ from django.utils import timezone
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
 from routing.sales import leads_queue_team_sync, outcomes_record
-from routing.services.notifications import notifications_enqueue, team_addresses
+from routing.services.notifications import notifications_enqueue, subject_fit, team_addresses
 from routing.services.queue import rep_slots
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
@@ -144,7 +144,7 @@ def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
             Notification(
                 to=to,
                 lead=item.lead,
-                subject=f"SLA missed: {item.lead} waits in {team.name}'s queue",
+                subject=subject_fit(f"SLA missed: {item.lead} waits in {team.name}'s queue"),
                 body=(
                     f"{item.lead} has waited since {item.entered_at:%Y-%m-%d %H:%M} UTC, longer than "
                     f"{team.sla_hours} hours, without being claimed.\n"

@@ -20,7 +20,7 @@ from nurture.goals import ExitReason
 from people import languages
 from routing.models import Notification, QueueItem, RoutingAction, WebhookDelivery
 from routing.sales import leads_queue_team_sync
-from routing.services.notifications import notifications_enqueue, team_addresses
+from routing.services.notifications import notifications_enqueue, subject_fit, team_addresses
 from routing.services.queue import leads_assign, leads_queue
 from scoring import services as scoring
 from scoring.models import Account, Lead
@@ -131,7 +131,7 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
                 Notification(
                     to=to,
                     lead=lead,
-                    subject=subject,
+                    subject=subject_fit(subject),
                     body=render_to_string(
                         "routing/email/notify.txt",
                         {

@@ -39,6 +39,7 @@ from django.core.mail.message import sanitize_address
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from routing.models import Notification, Team
 from scoring import selectors, setaside
@@ -56,6 +57,16 @@ LAPSED_ERROR = "the sender stopped before confirming it: the mail server may hav
 
 def notifications_enqueue() -> None:
     scoring.enqueue("routing.send_notifications", fallback="the minute routing task sends it")
+
+
+_SUBJECT_MAX = Notification._meta.get_field("subject").max_length or 300
+
+
+def subject_fit(subject: str) -> str:
+    """``subject`` cut to what its column holds, with an ellipsis. A lead's email (up to
+    254 characters, anyone's through a form) beside a rule's or team's name can pass it;
+    the body says them in full."""
+    return Truncator(subject).chars(_SUBJECT_MAX)
 
 
 def team_addresses(team: Team) -> list[str]:

@@ -144,6 +144,24 @@ def test_notify_the_owner_and_the_team_by_email(hot: ScoreGroup, smtp: Sink) -> 
 
 
 @pytest.mark.django_db
+def test_a_lead_with_the_longest_email_is_notified_of_too(hot: ScoreGroup, smtp: Sink) -> None:
+    # Anyone filling in a form makes a lead with an email of up to 254 characters: with the
+    # rule's name the subject passed its column's 300, and the whole routing batch failed.
+    owner = UserFactory.create(username="ana", email="ana@sales.example")
+    rule("enters_group", {"kind": "assign_owner", "user": owner}, {"kind": "notify"}, group=hot, name="R" * 200)
+    email = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 53 + ".example"
+    assert len(email) == 254
+    lead = LeadFactory.create(email=email)
+
+    heat(lead)
+
+    assert services.notifications_send() == 1
+    [note] = smtp.to("ana@sales.example")
+    assert " ".join(str(note["Subject"]).split()).startswith(f"Lead {email}: RRR")
+    assert email in note.get_content(), "the whole address in the body"
+
+
+@pytest.mark.django_db
 def test_a_lead_without_an_owner_notifies_nobody_and_says_so(hot: ScoreGroup, smtp: Sink) -> None:
     made = rule("enters_group", {"kind": "notify"}, group=hot)
     heat(LeadFactory.create())

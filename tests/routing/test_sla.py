@@ -98,6 +98,23 @@ def test_with_no_rep_free_the_team_is_told_instead(smtp: Sink) -> None:
 
 
 @pytest.mark.django_db
+def test_a_lead_with_the_longest_email_is_told_of_too(smtp: Sink) -> None:
+    # An email of 254 characters (anyone's, through a form) and a team's name of 100 passed
+    # the subject's column of 300: the escalation failed and was set aside.
+    team = TeamFactory.create(name="N" * 100, sla_hours=2, sla_action=Team.SlaAction.NOTIFY, email="n@sales.example")
+    email = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 53 + ".example"
+    item = waiting(team, 3, lead__email=email)
+
+    assert sla.items_escalate_overdue(now=NOW) == 1
+
+    assert escalations(item) == ["notified n@sales.example"]
+    assert services.notifications_send() == 1
+    [message] = smtp.to("n@sales.example")
+    assert " ".join(str(message["Subject"]).split()).startswith(f"SLA missed: {email} waits in NNN")
+    assert email in message.get_content()
+
+
+@pytest.mark.django_db
 def test_notify_tells_the_team_lead_once(smtp: Sink) -> None:
     boss = UserFactory.create(username="boss", email="boss@sales.example")
     team = TeamFactory.create(name="South", sla_hours=1, sla_action=Team.SlaAction.NOTIFY, team_lead=boss)
