@@ -71,7 +71,11 @@ class ScoreBandFilter(admin.SimpleListFilter):
 
 class ScoreAdjustForm(forms.Form):
     dimension = forms.ChoiceField(choices=DIMENSION_CHOICES, label=_("Dimension"))
-    delta = forms.IntegerField(help_text=_("Points to add; negative to subtract."))
+    delta = forms.IntegerField(
+        help_text=_("Points to add; negative to subtract."),
+        min_value=-services.SCORE_MAX,
+        max_value=services.SCORE_MAX,
+    )
     note = forms.CharField(max_length=300, help_text=_("Why: kept in the ledger."))
 
 

@@ -56,6 +56,7 @@ from scoring.services.fields import (
 )
 from scoring.services.leads import (
     LEAD_EDITABLE_FIELDS,
+    SCORE_MAX,
     LeadConflict,
     lead_adjust_score,
     lead_save,
@@ -117,6 +118,7 @@ __all__ = [
     "LEDGER_FIELDS",
     "RESCORE_LANES",
     "RESCORE_LANE_MIN",
+    "SCORE_MAX",
     "SET_ASIDE_DECAY",
     "SET_ASIDE_FIT",
     "SET_ASIDE_INTERACTION",

@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from scoring import bulk, lead_fields, selectors
 from scoring import rules as pure
@@ -33,6 +34,9 @@ from scoring.services.ledger import (
     leads_fit_locked,
     stage_changes_record,
 )
+
+# What a score column holds (PostgreSQL's integer): a hand adjustment may not pass it.
+SCORE_MAX = 2_147_483_647
 
 
 def leads_fit_queue(lead_ids: Iterable[int]) -> None:
@@ -276,6 +280,16 @@ def lead_adjust_score(
     states = lead_states_lock([lead_id])
     if not states:
         raise Lead.DoesNotExist(f"lead {lead_id} does not exist")
+    state = states[lead_id]
+    fit = state.fit + (delta if dimension == pure.Dimension.FIT else 0)
+    engagement = state.engagement + (delta if dimension == pure.Dimension.ENGAGEMENT else 0)
+    if any(abs(score) > SCORE_MAX for score in (fit, engagement, fit + engagement)):
+        # The columns (and the total beside them) are 32-bit: past it the write was a 500.
+        raise ValueError(
+            gettext("delta: that takes the score past what it can hold, {low} to {high}").format(
+                low=-SCORE_MAX, high=SCORE_MAX
+            )
+        )
     entry = LedgerRow(
         lead_id,
         dimension,

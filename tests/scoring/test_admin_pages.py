@@ -376,3 +376,18 @@ def test_a_marketer_adjusts_a_score_by_hand_with_a_reason(admin: Client) -> None
     )
     lead.refresh_from_db()
     assert lead.engagement_score == 12
+
+
+def test_an_adjustment_past_what_a_score_holds_is_refused_at_the_field(admin: Client) -> None:
+    lead = LeadFactory.create()
+    url = reverse("admin:scoring_lead_adjust", args=[lead.pk])
+    assert admin.post(url, {"dimension": "fit", "delta": "2000000000", "note": "big"}).status_code == 302
+    # Each was a server error: the score's column (or the sum of both) cannot hold it.
+    for dimension, delta in [("engagement", "9" * 30), ("engagement", "99999999999"), ("fit", "2000000000"),
+                             ("engagement", "2000000000")]:  # fmt: skip
+        refused = admin.post(url, {"dimension": dimension, "delta": delta, "note": "more"})
+        assert refused.status_code == 200, delta
+        assert "delta" in refused.context["form"].errors, delta
+    lead.refresh_from_db()
+    assert (lead.fit_score, lead.engagement_score) == (2000000000, 0)
+    assert ScoreEntry.objects.filter(lead=lead).count() == 1
