@@ -59,7 +59,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -560,7 +560,12 @@ def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> date
     if value.tzinfo is None:
         errors.append(f"{where}.{key}: give a time zone, e.g. 2026-01-31T00:00:00Z")
         return None
-    return value
+    # In UTC: Python reads offsets up to 23:59, PostgreSQL holds them up to 15:59 only.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00, whose instant is in 1 BC
+        errors.append(f"{where}.{key}: '{value.isoformat()}' is before the first year a date can have")
+        return None
 
 
 def _rules(

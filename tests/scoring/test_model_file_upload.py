@@ -4,6 +4,7 @@ the file; the live model does not change either way."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,19 @@ def test_only_those_who_may_add_versions_may_import_one(django_user_model: Any) 
     client.force_login(django_user_model.objects.create_user("rep", password="x", is_staff=True))
     assert upload(client, (EXAMPLES / "toy_store.yaml").read_bytes()).status_code == 403
     assert not ModelVersion.objects.exists()
+
+
+def test_a_rule_valid_from_at_any_offset_python_reads_is_kept_as_its_instant() -> None:
+    # Python reads offsets up to 23:59, PostgreSQL holds at most 15:59.
+    content = (
+        b"leadflow_model: 1\nrules:\n  - {key: fair, name: Fair, dimension: engagement, points: 3,"
+        b" interaction_types: [form_submit],"
+        b" valid_from: '2026-11-20T10:00:00-23:59', valid_until: '2026-11-30T10:00:00+20:00'}\n"
+    )
+    response = upload(signed_in(), content)
+
+    assert response.status_code in (200, 302), response.content[:300]
+    [draft] = ModelVersion.objects.all()
+    rule = ScoringRule.all_versions.get(version=draft, key="fair")
+    assert rule.valid_from == datetime.fromisoformat("2026-11-20T10:00:00-23:59")
+    assert rule.valid_until == datetime.fromisoformat("2026-11-30T10:00:00+20:00")
