@@ -21,8 +21,10 @@ from typing import TypeVar
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.utils import translation
+from pytest_django.plugin import blocking_manager_key
 
 from scoring.database import database_url
 
@@ -45,9 +47,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if fixtures & BROWSER_FIXTURES and item.get_closest_marker("browser") is None:
             item.add_marker(pytest.mark.browser)
     # The slowest tests first (those migrating a database back and forth, a minute or more
-    # each): pytest-xdist deals the first tests out in turn, so they are spread over the
-    # processes from the start instead of one process running the last of them alone.
+    # each), instead of one process running the last of them alone. They run before the
+    # tests Django runs first (in a transaction rolled back), so each leaves the rows its
+    # migrations made as it found them (pytest_runtest_teardown below).
     items.sort(key=lambda item: item.get_closest_marker("migrations") is None)
+
+
+# The test database's rows as its migrations made them (groups and their permissions,
+# the schedule, event types…), read before the first test marked migrations changes them.
+_MIGRATED: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _migrated_rows_read(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("migrations") is None or _MIGRATED:
+        return
+    request.getfixturevalue("django_db_setup")
+    with request.getfixturevalue("django_db_blocker").unblock():
+        _MIGRATED["rows"] = connection.creation.serialize_db_to_string()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """After a test marked migrations, once its database was emptied (a test outside a
+    transaction ends so), put back the rows the migrations made, as Django's
+    ``serialized_rollback`` does: the tests after it in its process read them (the
+    schedule, the groups' permissions), as they would after any test rolled back."""
+    yield
+    if item.get_closest_marker("migrations") is None or not _MIGRATED:
+        return
+    with item.config.stash[blocking_manager_key].unblock():
+        call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True)
+        connection.creation.deserialize_db_from_string(_MIGRATED["rows"])
 
 
 def _need(condition: bool, reason: str) -> None:
