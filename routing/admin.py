@@ -294,9 +294,9 @@ class NewRepForm(forms.ModelForm[Rep]):
     username = forms.CharField(
         label=_("User name"), max_length=150, help_text=_("What they sign in with: letters, digits and @/./+/-/_ only.")
     )
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField(help_text=_("Invitations and lead notifications go here."))
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("Email"), help_text=_("Invitations and lead notifications go here."))
     access = forms.ChoiceField(
         label=_("Password"),
         choices=[

@@ -86,6 +86,22 @@ def test_an_administrator_adds_a_rep_who_sets_a_password_from_the_invitation(
     assert "Nothing waiting" in rosa.content()
 
 
+def test_the_new_rep_form_reads_in_the_administrators_language(browser: Browser, live_server: object) -> None:
+    """An administrator whose browser reads Spanish finds every field of the form in
+    Spanish, the person's names too (they were in English)."""
+    base = str(live_server)
+    User.objects.create_superuser("root", "root@toys.example", "Root-pass-for-tests-1")
+    Team.objects.create(key="north", name="North")
+
+    page = browser.new_context(locale="es-ES").new_page()
+    admin_log_in(page, base, "root", "Root-pass-for-tests-1", "/admin/routing/rep/add/")
+    form = page.locator("#rep_form")
+    for label in ["Nombre de usuario:", "Nombre:", "Apellidos:", "Email:", "Equipo:", "Capacidad:"]:
+        assert form.get_by_label(label, exact=True).is_visible(), label
+    labels = form.locator("label").all_inner_texts()
+    assert not [text for text in labels if re.search(r"\b(name|Team|Capacity|password)\b", text)], labels
+
+
 def test_a_marketer_sends_a_step_to_themselves(browser: Browser, live_server: object, smtp: Sink) -> None:
     base = str(live_server)
     marketer(username="carol", email="carol@toys.example")
