@@ -3,12 +3,15 @@ header and the page fit the screen, nothing runs off the side."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from django.utils import timezone
 
-from tests.factories import LeadFactory, ScoreGroupFactory
+from scoring.models import Interaction, Lead, ScoreEntry
+from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.routing.factories import PASSWORD, QueueItemFactory, RepFactory, TeamFactory
 
 if TYPE_CHECKING:
@@ -78,3 +81,38 @@ def test_the_header_and_the_queue_fit_a_phone(browser: Browser, live_server: obj
         WIDTH,
     )
     assert overflowing == []
+
+
+def test_a_long_reason_and_a_long_link_are_cut_short_on_a_phone(browser: Browser, live_server: object) -> None:
+    """A rule's long name in "Why this score" and a long page address in the recent
+    activity are cut short inside the card: they made the card, and the page, wider than
+    a 390 px phone, so the rep scrolled sideways to reach the buttons."""
+    base = str(live_server)
+    team = TeamFactory.create(name="North")
+    RepFactory.create(user__username="maria", team=team)
+    lead = LeadFactory.create(first_name="Ada", last_name="Lovelace")
+    now = timezone.now()
+    rule = ScoringRuleFactory.create(name="Persona: buys for a child, a classroom or a collection of her own")
+    ScoreEntry.objects.create(lead=lead, dimension="fit", delta=5, cause="rule", rule=rule, occurred_at=now)
+    Lead.objects.filter(pk=lead.pk).update(fit_score=5)
+    Interaction.objects.create(
+        lead=lead,
+        type="page_view",
+        properties={"url": "https://toys.example/landing/holiday-gifts-for-the-whole-classroom-of-twenty"},
+        occurred_at=now - timedelta(hours=2),
+        idempotency_key="long-link",
+    )
+    QueueItemFactory.create(lead=lead, team=team)
+
+    page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", "maria")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/sales/")
+
+    card = page.locator("li.card").bounding_box()
+    assert card is not None
+    assert card["x"] + card["width"] <= 390, card
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    assert page.get_by_role("button", name="Claim").is_visible()
