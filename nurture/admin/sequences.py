@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 from django.utils.text import format_lazy
@@ -31,7 +32,8 @@ from scoring.models import Lead
 
 logger = logging.getLogger(__name__)
 
-WEEKDAY_CHOICES = [(index, name.title()) for index, name in enumerate(timing.WEEKDAYS)]
+# Django's own names of the days ("Mon", "lun"), read in the page's language.
+WEEKDAY_CHOICES = [(index, WEEKDAYS_ABBR[index]) for index in range(len(timing.WEEKDAYS))]
 # A step's versions in other languages, edited as fields of its form: "<code>_subject"…
 VERSION_PARTS = {"subject": "subject", "text": "text body", "html": "HTML body"}
 

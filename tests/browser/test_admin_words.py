@@ -49,3 +49,19 @@ def test_a_spanish_reader_reads_the_admin_s_headings_and_operators_in_spanish(
     assert "es una de" in operators, operators
     for english in ["is one of", "is more than", "is empty", "matches"]:
         assert english not in operators, english
+
+
+def test_a_spanish_reader_picks_a_step_s_days_in_spanish(browser: Browser, live_server: object) -> None:
+    """The days a nurture step may be sent on were "Mon", "Tue"… on the Spanish admin."""
+    base = str(live_server)
+    get_user_model().objects.create_superuser("ana", "ana@example.com", PASSWORD)
+
+    page = browser.new_context(locale="es-ES").new_page()
+    admin_sign_in(page, base, "ana", then="/admin/nurture/sequence/add/")
+    page.locator("#steps-group .add-row a").click()
+
+    days = page.locator("#steps-group .inline-related:not(.empty-form) [name$=send_weekdays]")
+    labels = [label.strip() for label in days.evaluate_all("boxes => boxes.map(box => box.labels[0].innerText)")]
+    assert labels == ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"], labels
+    page.get_by_label("lun").first.uncheck()
+    assert not days.first.is_checked()
