@@ -60,6 +60,8 @@ class StepForm(forms.ModelForm[Step]):
     send_weekdays = forms.TypedMultipleChoiceField(
         choices=WEEKDAY_CHOICES,
         coerce=int,
+        # The model's default (every day), which a field declared here does not take on its own.
+        initial=[index for index, _day in WEEKDAY_CHOICES],
         widget=forms.CheckboxSelectMultiple,
         label=_("Send on"),
         help_text=_("Days of the week, in the lead's time zone (else the account's, else the site's)."),

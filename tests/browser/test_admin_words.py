@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from django.contrib.auth import get_user_model
 
+from nurture.models import Step
 from scoring.models import EventType, TrainedModel
 from tests.browser.signing_in import admin_sign_in
 from tests.routing.factories import PASSWORD
@@ -65,3 +66,26 @@ def test_a_spanish_reader_picks_a_step_s_days_in_spanish(browser: Browser, live_
     assert labels == ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"], labels
     page.get_by_label("lun").first.uncheck()
     assert not days.first.is_checked()
+
+
+def test_a_step_added_in_the_admin_is_sent_on_every_day_unless_told_otherwise(
+    browser: Browser, live_server: object
+) -> None:
+    """A new step's days start all ticked, as a step from a sequence file does: they
+    started blank, and saving a sequence said only "This field is required." there."""
+    base = str(live_server)
+    get_user_model().objects.create_superuser("ana", "ana@example.com", PASSWORD)
+
+    page = browser.new_context().new_page()
+    admin_sign_in(page, base, "ana", then="/admin/nurture/sequence/add/")
+    page.get_by_label("Name:", exact=True).fill("Welcome")
+    page.get_by_label("Key:").fill("welcome")
+    page.locator("#steps-group .add-row a").click()
+    page.fill("#id_steps-0-position", "1")
+    page.fill("#id_steps-0-subject_template", "Hello {{ lead.first_name }}")
+    page.fill("#id_steps-0-text_template", "Our catalogue: https://toys.example/catalogue")
+    assert page.locator("[name=steps-0-send_weekdays]:checked").count() == 7
+    page.locator("input[name=_save]").click()
+    page.wait_for_url(f"{base}/admin/nurture/sequence/")
+
+    assert Step.objects.get().send_weekdays == [0, 1, 2, 3, 4, 5, 6]
