@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 # Django's own names of the days ("Mon", "lun"), read in the page's language.
 WEEKDAY_CHOICES = [(index, WEEKDAYS_ABBR[index]) for index in range(len(timing.WEEKDAYS))]
 # A step's versions in other languages, edited as fields of its form: "<code>_subject"…
-VERSION_PARTS = {"subject": "subject", "text": "text body", "html": "HTML body"}
+VERSION_PARTS = {"subject": _("subject"), "text": _("text body"), "html": _("HTML body")}
 
 
 def _version_field(code: str, name: str, part: str) -> forms.CharField:
@@ -45,7 +45,10 @@ def _version_field(code: str, name: str, part: str) -> forms.CharField:
         "html": forms.Textarea(attrs={"rows": 6, "cols": 90}),
     }
     return forms.CharField(
-        label=f"{name}: {VERSION_PARTS[part]}", required=False, strip=part == "subject", widget=widgets[part]
+        label=format_lazy("{name}: {part}", name=name, part=VERSION_PARTS[part]),
+        required=False,
+        strip=part == "subject",
+        widget=widgets[part],
     )
 
 

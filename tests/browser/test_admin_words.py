@@ -67,6 +67,11 @@ def test_a_spanish_reader_picks_a_step_s_days_in_spanish(browser: Browser, live_
     page.get_by_label("lun").first.uncheck()
     assert not days.first.is_checked()
 
+    # The step's English version: its fields are named in Spanish too.
+    page.locator("#steps-group .inline-related:not(.empty-form) details summary", has_text="En English").click()
+    version = page.locator("#steps-group .inline-related:not(.empty-form) [name$=version_en_subject]")
+    assert version.evaluate("box => box.labels[0].innerText").strip() == "English: asunto:"
+
 
 def test_a_step_added_in_the_admin_is_sent_on_every_day_unless_told_otherwise(
     browser: Browser, live_server: object
