@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.contrib.auth.tokens import default_token_generator
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import expect
 
 from routing.models import Rep, Team
 from tests.nurture.conftest import Sink
 from tests.nurture.factories import StepFactory
-from tests.routing.factories import PASSWORD, group, marketer
+from tests.routing.factories import PASSWORD, RepFactory, group, marketer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -116,3 +119,78 @@ def test_a_marketer_sends_a_step_to_themselves(browser: Browser, live_server: ob
     assert page.url.endswith(f"#step-{step.pk}")
     [message] = smtp.to("carol@toys.example")
     assert message["Subject"] == "[Test] Welcome, Ana"
+
+
+def test_a_step_written_in_spanish_is_previewed_and_tested_with_its_footer_in_spanish(
+    browser: Browser, live_server: object, smtp: Sink
+) -> None:
+    """Leads get a Spanish step with Leadflow's own lines (why they get it, how to
+    unsubscribe) in Spanish; the preview and the test showed those lines in the site's
+    English, so the marketer did not see what leads get."""
+    base = str(live_server)
+    marketer(username="carol", email="carol@toys.example")
+    step = StepFactory.create(
+        sequence__name="Bienvenida",
+        language="es",
+        subject_template="Hola, {{ lead.first_name }}",
+        text_template="Mira el catálogo: https://toys.example/catalogo",
+    )
+
+    page = browser.new_context(locale="es-ES").new_page()
+    path = f"/admin/nurture/sequence/{step.sequence_id}/change/"
+    admin_log_in(page, base, "carol", PASSWORD, path)
+    page.get_by_role("link", name="Previsualizar y enviarme una prueba").click()
+    preview = page.locator(f"#step-{step.pk}")
+    expect(preview).to_contain_text("Recibes este email porque te registraste con nosotros.")
+    expect(preview).not_to_contain_text("You receive this email")
+    page.get_by_role("button", name=f"Enviarme una prueba del paso {step.position}").click()
+    expect(page.locator(".messagelist")).to_contain_text("carol@toys.example")
+
+    [message] = smtp.to("carol@toys.example")
+    for kind in ["plain", "html"]:
+        part = message.get_body((kind,))
+        assert part is not None, kind
+        assert "Recibes este email porque te registraste con nosotros." in part.get_content(), kind
+
+
+def test_a_new_rep_reading_spanish_sets_a_password_on_the_site_s_pages(browser: Browser, live_server: object) -> None:
+    """The invitation's link opens pages in the sales queue's frame and the rep's
+    language: they were the admin's, headed "Django administration" with a "Home" link
+    into an admin a rep may not enter, and said "log in" there too."""
+    base = str(live_server)
+    rep = RepFactory.create(user__username="rosa", user__email="rosa@toys.example")
+    uid = urlsafe_base64_encode(force_bytes(rep.user.pk))
+    token = default_token_generator.make_token(rep.user)
+
+    page = browser.new_context(locale="es-ES", viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    page.goto(f"{base}/accounts/reset/{uid}/{token}/")
+    expect(page.get_by_role("heading", name="Elige tu contraseña")).to_be_visible()
+    body = page.locator("body").inner_text()
+    assert "Django" not in body, body
+    assert page.locator("a[href^='/admin/']").count() == 0
+    page.get_by_label("Nueva contraseña", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Nueva contraseña otra vez").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Guardar mi contraseña").click()
+    expect(page.get_by_role("heading", name="Tu contraseña quedó guardada.")).to_be_visible()
+
+    page.get_by_role("link", name="Iniciar sesión").click()
+    page.wait_for_url(f"{base}/accounts/login/")
+    page.get_by_label("Usuario").fill("rosa")
+    page.get_by_label("Contraseña").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    page.wait_for_url(f"{base}/sales/")
+
+
+def test_a_used_invitation_link_says_so_and_offers_a_new_one(browser: Browser, live_server: object) -> None:
+    base = str(live_server)
+    RepFactory.create(user__username="rosa")
+
+    page = browser.new_context(locale="es-ES").new_page()
+    page.goto(f"{base}/accounts/reset/Mg/set-password/")
+    expect(page.locator("main")).to_contain_text("Este enlace ya se usó o es demasiado antiguo.")
+    page.get_by_role("link", name="Pide un enlace nuevo").click()
+    page.wait_for_url(f"{base}/accounts/password_reset/")
+    expect(page.get_by_role("heading", name="¿Olvidaste tu contraseña?")).to_be_visible()
+    page.get_by_label("Email").fill("rosa@toys.example")
+    page.get_by_role("button", name="Envíame el enlace").click()
+    expect(page.get_by_role("heading", name="Mira tu email")).to_be_visible()
