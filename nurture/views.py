@@ -11,6 +11,10 @@ from django.views.decorators.http import require_http_methods
 from nurture import content, services
 from scoring.models import Lead
 
+# The links a step's preview and test email carry in place of a lead's own (there is no
+# lead): the marketer who tries one is told so rather than shown "not found".
+SAMPLE_TOKENS = frozenset({"test", "preview"})
+
 
 # No CSRF token: mail providers POST "List-Unsubscribe=One-Click" from their
 # servers (RFC 8058). The signed token in the URL is the authorisation, and
@@ -19,6 +23,8 @@ from scoring.models import Lead
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET: a page with a button (link scanners only GET); POST: unsubscribe at once."""
+    if token in SAMPLE_TOKENS:
+        return render(request, "nurture/unsubscribe.html", {"sample": True})
     try:
         payload = content.unsubscribe_payload(token)
     except signing.BadSignature:

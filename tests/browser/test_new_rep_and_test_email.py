@@ -122,12 +122,13 @@ def test_a_marketer_sends_a_step_to_themselves(browser: Browser, live_server: ob
 
 
 def test_a_step_written_in_spanish_is_previewed_and_tested_with_its_footer_in_spanish(
-    browser: Browser, live_server: object, smtp: Sink
+    browser: Browser, live_server: object, smtp: Sink, settings: Any
 ) -> None:
     """Leads get a Spanish step with Leadflow's own lines (why they get it, how to
     unsubscribe) in Spanish; the preview and the test showed those lines in the site's
     English, so the marketer did not see what leads get."""
     base = str(live_server)
+    settings.LEADFLOW_PUBLIC_URL = base
     marketer(username="carol", email="carol@toys.example")
     step = StepFactory.create(
         sequence__name="Bienvenida",
@@ -151,6 +152,15 @@ def test_a_step_written_in_spanish_is_previewed_and_tested_with_its_footer_in_sp
         part = message.get_body((kind,))
         assert part is not None, kind
         assert "Recibes este email porque te registraste con nosotros." in part.get_content(), kind
+
+    # Its unsubscribe link, which the marketer tries, says it is a test's and unsubscribes nobody.
+    text = message.get_body(("plain",))
+    assert text is not None
+    link = re.search(r"(http://\S+/n/u/\S+)", text.get_content())
+    assert link is not None
+    page.goto(link.group(1))
+    expect(page.locator("main")).to_contain_text("Este enlace es el de un email de prueba")
+    assert page.get_by_role("button").count() == 0
 
 
 def test_a_new_rep_reading_spanish_sets_a_password_on_the_site_s_pages(browser: Browser, live_server: object) -> None:
