@@ -197,7 +197,7 @@ def test_a_used_invitation_link_says_so_and_offers_a_new_one(browser: Browser, l
 
     page = browser.new_context(locale="es-ES").new_page()
     page.goto(f"{base}/accounts/reset/Mg/set-password/")
-    expect(page.locator("main")).to_contain_text("Este enlace ya se usó o es demasiado antiguo.")
+    expect(page.locator("main")).to_contain_text("Este enlace no es válido: ya se usó o es demasiado antiguo.")
     page.get_by_role("link", name="Pide un enlace nuevo").click()
     page.wait_for_url(f"{base}/accounts/password_reset/")
     expect(page.get_by_role("heading", name="¿Olvidaste tu contraseña?")).to_be_visible()
