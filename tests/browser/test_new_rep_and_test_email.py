@@ -204,3 +204,17 @@ def test_a_used_invitation_link_says_so_and_offers_a_new_one(browser: Browser, l
     page.get_by_label("Email").fill("rosa@toys.example")
     page.get_by_role("button", name="Envíame el enlace").click()
     expect(page.get_by_role("heading", name="Mira tu email")).to_be_visible()
+
+
+def test_a_rep_who_forgot_the_password_finds_the_way_from_the_sign_in_page(
+    browser: Browser, live_server: object
+) -> None:
+    """The sign-in page links to the form that emails a new link: a rep whose invitation
+    expired had no way there but typing its address."""
+    base = str(live_server)
+
+    page = browser.new_context(locale="es-ES").new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_role("link", name="¿Olvidaste tu contraseña?").click()
+    page.wait_for_url(f"{base}/accounts/password_reset/")
+    expect(page.get_by_role("heading", name="¿Olvidaste tu contraseña?")).to_be_visible()
