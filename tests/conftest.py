@@ -65,16 +65,21 @@ def _migrated_rows_read(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("django_db_setup")
     with request.getfixturevalue("django_db_blocker").unblock():
         _MIGRATED["rows"] = connection.creation.serialize_db_to_string()
+        _MIGRATED["database"] = str(connection.settings_dict["NAME"])
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """After a test marked migrations, once its database was emptied (a test outside a
     transaction ends so), put back the rows the migrations made, as Django's
     ``serialized_rollback`` does: the tests after it in its process read them (the
-    schedule, the groups' permissions), as they would after any test rolled back."""
+    schedule, the groups' permissions), as they would after any test rolled back. Not after
+    the process's last test: the test database is gone by then, and the connection names
+    the database of DATABASE_URL again."""
     yield
-    if item.get_closest_marker("migrations") is None or not _MIGRATED:
+    if item.get_closest_marker("migrations") is None or not _MIGRATED or nextitem is None:
+        return
+    if str(connection.settings_dict["NAME"]) != _MIGRATED["database"]:
         return
     with item.config.stash[blocking_manager_key].unblock():
         call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True)
