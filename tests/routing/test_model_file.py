@@ -3,10 +3,13 @@ broken files rejected whole with every problem located, removed rules deactivate
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -597,3 +600,23 @@ def test_a_group_still_in_use_is_reported_with_the_other_sections_problems() -> 
         "keep the group or change that first",
     ]
     assert sorted(ScoreGroup.objects.values_list("key", flat=True)) == ["nurture", "vip"]
+
+
+@pytest.mark.django_db
+def test_rules_stored_with_a_setting_their_trigger_does_not_read_lose_it_and_export_again(tmp_path: Path) -> None:
+    """Stored before the check refused them, such rules made the rules' list fail to save
+    and their export fail to import; the migration empties what no trigger reads."""
+    toy_store_import()
+    RoutingRule.objects.filter(key="nurture-start").update(threshold=50, stage="sql")
+    kept = dict(RoutingRule.objects.filter(key="nurture-start").values_list("trigger", "group_id"))
+    migration = importlib.import_module("routing.migrations.0018_trigger_settings_unread_emptied")
+
+    migration.unread_settings_empty(django_apps, None)
+
+    rule = RoutingRule.objects.get(key="nurture-start")
+    assert (rule.threshold, rule.stage) == (None, "")
+    assert {rule.trigger: rule.group_id} == kept  # what the trigger reads stays
+    rule.full_clean()
+    exported = tmp_path / "model.yaml"
+    call_command("scoring_model_export", str(exported), stdout=StringIO())
+    call_command("scoring_model_import", "--publish", str(exported), stdout=StringIO())
