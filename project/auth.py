@@ -5,11 +5,13 @@ password" form with rate limits."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import PasswordResetView
@@ -72,12 +74,29 @@ class LoginSprayGuard:
         return self.get_response(request)
 
 
+class PasswordResetForEveryone(PasswordResetForm):
+    """Django's form, emailing also an active person who has no password yet: a rep
+    invited who never set one, whose invitation's link is too old. Django leaves those out
+    for sites where some people sign in another way; here everyone signs in with a
+    password, and a rep asking was told to look in an inbox that got nothing."""
+
+    def get_users(self, email: str) -> Iterator[Any]:
+        model = get_user_model()
+        field = model.get_email_field_name()
+        wanted = unicodedata.normalize("NFKC", email).casefold()
+        for user in model._default_manager.filter(**{f"{field}__iexact": email, "is_active": True}):
+            if unicodedata.normalize("NFKC", getattr(user, field) or "").casefold() == wanted:
+                yield user
+
+
 class PasswordResetLimited(PasswordResetView):
     """Django's "forgotten your password" form (a new rep's invitation ends on its pages),
     which anyone may post and each post of which emails the address: counted per address
     and per email (``LEADFLOW_RATE_LIMITS["password_reset"]``), so nobody can flood a
     colleague's inbox or the mail server from it. Over a limit the form says when to try
     again, on its email field, with 429; nothing is sent."""
+
+    form_class = PasswordResetForEveryone
 
     def form_valid(self, form: PasswordResetForm) -> HttpResponse:
         email = form.cleaned_data["email"].casefold()

@@ -38,3 +38,20 @@ def test_resets_from_one_address_stop_after_the_limit() -> None:
     assert answers == [302] * 10 + [429] * 2, "10 an hour per address by default"
     assert len(mail.outbox) == 10
     assert ask("rep0@toys.example", address="203.0.113.5") == 302, "another address is not affected"
+
+
+def test_a_rep_invited_who_never_set_a_password_can_ask_for_a_new_link() -> None:
+    """A new rep gets a link to set a password; once it is too old, "forgotten your
+    password" is the way to a new one. Django's form leaves out people without a password
+    (for sites where some sign in another way), so the rep was told to look in an inbox
+    that got nothing."""
+    user = RepFactory.create(user__email="nuevo@toys.example").user
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    gone = RepFactory.create(user__email="ido@toys.example", user__is_active=False).user
+
+    assert ask("Nuevo@toys.example") == 302
+    assert ask(gone.email) == 302
+
+    assert [m.to for m in mail.outbox] == [["nuevo@toys.example"]]
+    assert "/accounts/reset/" in mail.outbox[0].body
