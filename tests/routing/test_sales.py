@@ -334,7 +334,16 @@ def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: st
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("typed", "told"), [("1.500", "a number such as 12500 or 12500.50"), ("1,50,0", "a number")])
+@pytest.mark.parametrize(
+    ("typed", "told"),
+    [
+        ("1.500", "a number such as 12500 or 12500.50"),
+        ("1,50,0", "a number"),
+        # A group of thousands starts with a digit other than 0: these are no figure written so.
+        ("0,500", "a number"),
+        ("0,001", "a number"),
+    ],
+)
 def test_an_amount_grouped_as_the_other_language_groups_is_refused_not_guessed(typed: str, told: str) -> None:
     rep = RepFactory.create()
     item = item_in(rep, owner=rep.user, status=Status.QUALIFIED)
