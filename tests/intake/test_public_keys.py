@@ -247,3 +247,16 @@ def test_a_public_key_makes_no_lead_from_an_id_alone() -> None:
     ana.save(update_fields=["external_id"])
     assert send(page, "track", track(3, "crm-7")).status_code == 200
     assert Interaction.objects.filter(lead=ana).count() == 2
+
+
+def test_a_public_key_names_no_new_account_after_its_company_trait() -> None:
+    """A server's identify making the first lead of a domain names the account after its
+    company; from a page, the first to send would name a company's account."""
+    page = segment_client(public=True)
+    traits = {"email": "ana@nueva.example", "company": "Estafa S.L."}
+
+    assert send(page, "identify", {"type": "identify", "messageId": "i-1", "traits": traits}).status_code == 200
+
+    ana = Lead.objects.select_related("account").get(email="ana@nueva.example")
+    assert ana.company == "Estafa S.L."  # the lead's own field, empty before, is filled
+    assert ana.account is not None and ana.account.name == "nueva.example"
