@@ -235,7 +235,8 @@ def _amount(text: str) -> Decimal | None:
     if not text:
         return None
     thousands, decimal = re.escape(get_format("THOUSAND_SEPARATOR")), re.escape(get_format("DECIMAL_SEPARATOR"))
-    grouped = re.compile(rf"(?P<units>[1-9][0-9]{{0,2}}(?:{thousands}[0-9]{{3}})+)(?:{decimal}(?P<cents>[0-9]{{1,2}}))?")
+    groups = rf"(?P<units>[1-9][0-9]{{0,2}}(?:{thousands}[0-9]{{3}})+)"
+    grouped = re.compile(rf"{groups}(?:{decimal}(?P<cents>[0-9]{{1,2}}))?")
     found = _AMOUNT.fullmatch(text) or grouped.fullmatch(text)
     if found is None:
         raise sales.InputRefused({"amount": _("a number such as 12500 or 12500.50, or nothing.")})

@@ -144,7 +144,7 @@ def mapping_from_dict(raw: object) -> Mapping:
 
         try:
             codec = codecs.lookup(encoding)
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a name holding NUL
             raise MappingError("encoding", f"'{encoding}' is not an encoding Python knows") from None
         # rot13, zlib, base64…: codecs Python knows that make bytes of bytes, not text.
         if not getattr(codec, "_is_text_encoding", True):

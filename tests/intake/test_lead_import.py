@@ -227,6 +227,8 @@ def test_a_semicolon_file_with_its_own_missing_values() -> None:
         # Codecs Python knows that turn bytes into bytes, not text: a server error on the page.
         ("key: id\nencoding: rot13", "encoding"),
         ("key: id\nencoding: zlib", "encoding"),
+        # A name codecs.lookup refuses with ValueError, not LookupError.
+        ('key: id\nencoding: "utf\\0-8"', "encoding"),
     ],
 )
 def test_a_bad_mapping_names_its_field(text: str, field: str) -> None:

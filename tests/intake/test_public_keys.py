@@ -259,4 +259,5 @@ def test_a_public_key_names_no_new_account_after_its_company_trait() -> None:
 
     ana = Lead.objects.select_related("account").get(email="ana@nueva.example")
     assert ana.company == "Estafa S.L."  # the lead's own field, empty before, is filled
-    assert ana.account is not None and ana.account.name == "nueva.example"
+    assert ana.account is not None
+    assert ana.account.name == "nueva.example"
