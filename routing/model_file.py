@@ -497,7 +497,8 @@ def _action(
         action.sequence = sequences.get(spec.sequence)
         if action.sequence is None:
             # The file's sequences are not written when their part has problems (told already).
-            if "nurture" not in scoring_file.sections_failed():
+            failed = scoring_file.sections_failed().get("nurture")
+            if failed is None or spec.sequence not in {sequence.key for sequence in failed.sequences}:
                 errors.append(f"{place}.sequence: no sequence with key '{spec.sequence}' (known: {known_sequences})")
             skip.append("sequence")
     action.team = _lookup(teams, spec.team, f"{place}.team", "team", errors)

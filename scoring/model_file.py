@@ -297,25 +297,26 @@ def groups_leaving(left_out: Mapping[GroupKind, Collection[int]]) -> Iterator[No
         _LEFT_OUT.reset(token)
 
 
-_FAILED: ContextVar[frozenset[str]] = ContextVar("model_file_failed")
+_FAILED: ContextVar[Mapping[str, Any]] = ContextVar("model_file_failed")
 
 
 @contextmanager
-def sections_failing(failed: Collection[str]) -> Iterator[None]:
+def sections_failing(failed: Mapping[str, Any]) -> Iterator[None]:
     """While a section of a file is imported: the sections imported before it that failed
-    (their rows are not written), for :func:`sections_failed`."""
-    token = _FAILED.set(frozenset(failed))
+    (their rows are not written), by name, with their specs, for :func:`sections_failed`."""
+    token = _FAILED.set(dict(failed))
     try:
         yield
     finally:
         _FAILED.reset(token)
 
 
-def sections_failed() -> frozenset[str]:
-    """The names of the sections of the file being imported that failed before this one
-    (none outside an import): a row naming one of their keys finds it missing because that
-    section's own problems kept it out, which are reported already."""
-    return _FAILED.get(frozenset())
+def sections_failed() -> Mapping[str, Any]:
+    """The sections of the file being imported that failed before this one, by name, with
+    their specs (none outside an import): a row naming one of the keys such a spec holds
+    finds it missing because that section's own problems kept it out, which are reported
+    already; a key no spec holds is a problem of its own."""
+    return _FAILED.get({})
 
 
 def groups_left_out(kind: GroupKind) -> frozenset[int]:

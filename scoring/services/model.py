@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -89,7 +90,7 @@ def scoring_model_import(
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
-    failed: set[str] = set()
+    failed: dict[str, Any] = {}
     leaving_ids: dict[model_file.GroupKind, set[int]] = {}
     for part in leaving:
         leaving_ids.setdefault(part.kind, set()).update(part.groups)
@@ -102,7 +103,7 @@ def scoring_model_import(
                 lines.extend(section.import_(spec.sections[section.name]))
         except model_file.ModelFileError as exc:
             errors.extend(exc.errors)
-            failed.add(section.name)
+            failed[section.name] = spec.sections[section.name]
     # Reported with the sections' problems, but not about a failed section's rows (not written).
     errors.extend(groups_left_out_uses(leaving, skip=failed))
     if errors:

@@ -200,6 +200,21 @@ def test_a_broken_sequence_is_told_once_not_again_by_every_routing_action_naming
 
 
 @pytest.mark.django_db
+def test_a_routing_action_naming_no_sequence_of_the_file_is_told_beside_a_broken_sequence(tmp_path: Path) -> None:
+    """Only the actions naming the file's own sequences are spared: a typo in another's
+    key is a problem of its own."""
+    data = whole_toy_store()
+    data["sequences"][0]["exit"]["reaches_group"] = "frequnet"
+    action = next(a for rule in data["routing"] for a in rule["actions"] if a.get("sequence"))
+    action["sequence"] = "no-such-seq"
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, file_text(data, DEPENDENCY_ORDER))))
+    message = str(raised.value)
+    assert "2 problem(s); nothing was imported" in message
+    assert "no sequence with key 'no-such-seq'" in message
+
+
+@pytest.mark.django_db
 def test_an_exit_goal_naming_a_scorecards_group_says_it_is_the_scorecards(tmp_path: Path) -> None:
     """A sequence's exit goal follows the default score's groups: a group of another
     scorecard in the same file is named as that scorecard's, not as no group at all."""
