@@ -59,7 +59,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import MAXYEAR, UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -565,7 +565,8 @@ def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> date
     try:
         return value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00, whose instant is in 1 BC
-        errors.append(f"{where}.{key}: '{value.isoformat()}' is before the first year a date can have")
+        side = "after the last" if value.year == MAXYEAR else "before the first"
+        errors.append(f"{where}.{key}: '{value.isoformat()}' is {side} year a date can have")
         return None
 
 

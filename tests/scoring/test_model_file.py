@@ -247,3 +247,17 @@ def test_a_decay_setting_its_policy_does_not_use_is_refused_rather_than_dropped(
         "leadflow_model: 1\nrules: []\ndecay: {policy: half_life, half_life_days: 7, floor: 2}\n"
     )
     assert (spec.decay.kind, spec.decay.half_life_days, spec.decay.floor) == (Kind.HALF_LIFE, 7.0, 2)
+
+
+@pytest.mark.parametrize(
+    ("when", "said"),
+    [("0001-01-01T00:00:00+14:00", "before the first"), ("9999-12-31T23:00:00-05:00", "after the last")],
+)
+def test_a_rule_time_past_the_years_a_date_can_have_says_which_end(when: str, said: str) -> None:
+    text = (
+        "leadflow_model: 1\nrules:\n  - {key: fair, name: Fair, dimension: engagement, points: 3,"
+        f" interaction_types: [form_submit], valid_from: '{when}'}}\n"
+    )
+    with pytest.raises(model_file.ModelFileError) as refused:
+        model_file.load_text(text)
+    assert f"rules[0].valid_from: '{when}' is {said} year a date can have" in refused.value.errors
