@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.template import Context, Engine, Template
-from django.template.base import Origin
+from django.template.base import Origin, TextNode
 from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import mark_safe
@@ -89,6 +89,19 @@ def _describe(exc: Exception) -> str:
     return message
 
 
+def _unclosed(template: Template) -> str | None:
+    """The problem of a ``{{`` or ``{%`` never closed: Django's templates keep it as text,
+    so the email would go out saying ``{{ lead.first_name`` to every lead."""
+    for node in template.nodelist.get_nodes_by_type(TextNode):
+        assert isinstance(node, TextNode)
+        for opening, closing in (("{{", "}}"), ("{%", "%}")):
+            if (at := node.s.find(opening)) >= 0:
+                first = node.token.lineno if node.token is not None else None
+                where = f"line {first + node.s.count(chr(10), 0, at)}: " if first is not None else ""
+                return f"{where}'{opening}' is never closed with '{closing}'"
+    return None
+
+
 def compile_step(*, subject: str, text: str, html_body: str) -> CompiledStep:
     """Compile a step's three templates; raise :class:`TemplateProblems` naming each broken one."""
     problems: list[TemplateProblem] = []
@@ -98,9 +111,12 @@ def compile_step(*, subject: str, text: str, html_body: str) -> CompiledStep:
             compiled[name] = None
             continue
         try:
-            compiled[name] = Template(source, origin=STEP_ORIGIN, engine=engine())
+            template = compiled[name] = Template(source, origin=STEP_ORIGIN, engine=engine())
         except Exception as exc:  # noqa: BLE001 - whatever loading a template raises is a problem of its field
             problems.append(TemplateProblem(name, _describe(exc)))
+            continue
+        if unclosed := _unclosed(template):
+            problems.append(TemplateProblem(name, unclosed))
     if problems:
         raise TemplateProblems(problems)
     subject_template, text_template = compiled["subject"], compiled["text"]

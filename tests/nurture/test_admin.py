@@ -63,6 +63,13 @@ def test_a_valid_sequence_with_steps_is_saved(admin_client: Client) -> None:
         ),
         ("text_template", "Hi\n{{ lead.first_name|shout }}", "line 2: Invalid filter: &#x27;shout&#x27;"),
         ("subject_template", "Hi {% endfor %}", "Invalid block tag on line 1: &#x27;endfor&#x27;"),
+        # Django keeps an opening never closed as text: every lead would read it as written.
+        ("subject_template", "Hola {{ lead.first_name", "line 1: &#x27;{{&#x27; is never closed with &#x27;}}&#x27;"),
+        (
+            "text_template",
+            "Hi {{ lead.name }}\n{% if lead.city",
+            "line 2: &#x27;{%&#x27; is never closed with &#x27;%}&#x27;",
+        ),
         (
             "html_template",
             '{% include "nurture/no-such-part.html" %}',
