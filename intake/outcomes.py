@@ -12,6 +12,7 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -164,7 +165,7 @@ def _outcome_record(request: Request, lead_id: int) -> Response:
     except outcomes.OutcomeRefused as exc:
         if exc.field == "lead":
             raise exceptions.NotFound(str(exc.message)) from None
-        raise exceptions.ValidationError({exc.field: [exc.message]}) from None
+        raise exceptions.ValidationError({exc.field: [ErrorDetail(exc.message, code=exc.code)]}) from None
     body = {
         "id": recorded.id,
         "lead": recorded.lead_id,

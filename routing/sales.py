@@ -293,7 +293,7 @@ def _reported_check(reported: reported_outcomes.ReportedOutcome) -> tuple[str, s
         raise refused("kind", f"'{reported.kind}' is not an outcome to report; give one of {kinds}.")
     reason = reported.reason.strip()
     if reported.kind in reported_outcomes.NEEDS_REASON and not reason:
-        raise refused("reason", f"say why it was {reported.kind}.")
+        raise refused("reason", f"say why it was {reported.kind}.", code="required")
     if len(reason) > REASON_MAX_LENGTH:
         raise refused("reason", f"at most {REASON_MAX_LENGTH} characters (this has {len(reason)}).")
     if problem := text_problem(reason):

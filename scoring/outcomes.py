@@ -35,10 +35,11 @@ CLIENT_ID_MAX_LENGTH = 200
 class OutcomeRefused(ValueError):
     """The outcome cannot be recorded as given; ``field`` names what is wrong. Nothing was changed."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, code: str = "invalid") -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.code = code  # the API's stable code: "required" when the field was left out
 
 
 @dataclass(frozen=True)

@@ -377,3 +377,16 @@ def test_an_outcome_at_a_time_zone_offset_postgresql_cannot_hold_is_kept_as_its_
     response = report(crm, lead, {"kind": "won", "occurred_at": stamp})
     assert response.status_code == 201, response.content
     assert Outcome.objects.get().at == when
+
+
+@pytest.mark.parametrize("reason", [None, "", "   "])
+def test_a_lost_outcome_without_a_reason_is_refused_as_required(crm: Client, reason: str | None) -> None:
+    """README says a lost outcome requires its reason: the code says so, as DRF's own
+    required fields' do, so a client branching on codes knows what to send."""
+    lead = LeadFactory.create()
+    body: dict[str, Any] = {"kind": "lost"} if reason is None else {"kind": "lost", "reason": reason}
+
+    response = report(crm, lead, body)
+
+    assert response.status_code == 400
+    assert response.json()["error_codes"] == {"reason": ["required"]}
