@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 
+from people import languages
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
 from routing.sales import leads_queue_team_sync, outcomes_record
@@ -139,20 +141,26 @@ def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
     to = team_addresses(team)
     if not to:
         return "nobody to notify (the team has no email and no team lead with one)"
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                to=to,
-                lead=item.lead,
-                subject=subject_fit(f"SLA missed: {item.lead} waits in {team.name}'s queue"),
-                body=(
-                    f"{item.lead} has waited since {item.entered_at:%Y-%m-%d %H:%M} UTC, longer than "
-                    f"{team.sla_hours} hours, without being claimed.\n"
-                ),
-            )
-            for item in items
-        ]
-    )
+    # In the site's language, as a team's other notifications are.
+    with translation.override(languages.site_language()):
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    to=to,
+                    lead=item.lead,
+                    subject=subject_fit(
+                        gettext("SLA missed: {lead} waits in {team}'s queue").format(lead=item.lead, team=team.name)
+                    ),
+                    body=ngettext(
+                        "{lead} has waited since {since} UTC, longer than {hours} hour, without being claimed.",
+                        "{lead} has waited since {since} UTC, longer than {hours} hours, without being claimed.",
+                        team.sla_hours or 0,
+                    ).format(lead=item.lead, since=f"{item.entered_at:%Y-%m-%d %H:%M}", hours=team.sla_hours)
+                    + "\n",
+                )
+                for item in items
+            ]
+        )
     transaction.on_commit(notifications_enqueue)
     return f"notified {', '.join(to)}"
 

@@ -4,6 +4,7 @@ team told, once, however often (and in however many workers) the task runs."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django_celery_beat.models import PeriodicTask
@@ -172,3 +173,17 @@ def test_workers_escalating_at_once_escalate_each_lead_once(postgres: None) -> N
     owners = list(QueueItem.objects.order_by("entered_at").values_list("owner__username", flat=True))
     assert owners.count("ana") == owners.count("ben") == owners.count("cid") == 10
     assert all(lead.owner is not None for lead in Lead.objects.select_related("owner"))
+
+
+@pytest.mark.django_db
+def test_the_team_is_told_in_the_sites_language(settings: Any) -> None:
+    settings.LANGUAGE_CODE = "es"
+    team = TeamFactory.create(name="Sur", sla_hours=1, sla_action=Team.SlaAction.NOTIFY, email="sur@ventas.example")
+    item = waiting(team, 2)
+
+    assert sla.items_escalate_overdue(now=NOW) == 1
+
+    [told] = Notification.objects.all()
+    assert told.subject == f"SLA incumplido: {item.lead} espera en la cola de Sur"
+    assert told.body.startswith(f"{item.lead} espera desde el ")
+    assert "más de 1 hora, sin que nadie lo tome." in told.body
