@@ -55,6 +55,8 @@ def test_after_the_limit_even_the_right_password_is_refused_with_a_page_that_say
     assert "Too many failed logins" in page
     assert "paused for 15 minutes" in page
     assert "<strong>ana</strong>" in page
+    # The way to a new password, as on the sign-in page.
+    assert '<a href="/accounts/password_reset/">Forgotten your password?</a>' in page
 
 
 @pytest.mark.parametrize("login", LOGINS)
