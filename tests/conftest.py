@@ -82,7 +82,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if str(connection.settings_dict["NAME"]) != _MIGRATED["database"]:
         return
     with item.config.stash[blocking_manager_key].unblock():
-        call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True)
+        # Sequences kept: the rows come back with their ids, below what the sequences give next.
+        call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True, reset_sequences=False)
         connection.creation.deserialize_db_from_string(_MIGRATED["rows"])
 
 
