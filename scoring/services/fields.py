@@ -236,11 +236,13 @@ def leads_merge(
     if missing := emails - set(ids):
         # In their accounts, a new one named after the company the fields give (not after
         # what a source anyone can use says: the first to name a domain would name it).
-        companies = {
-            email: company for email in missing if isinstance(company := fields.get(email, {}).get("company"), str)
-        }
-        if fill_only:
-            companies = {}
+        companies = (
+            {}
+            if fill_only
+            else {
+                email: company for email in missing if isinstance(company := fields.get(email, {}).get("company"), str)
+            }
+        )
         leads_create(keys=[(email, None) for email in missing], companies=companies)
         ids.update(leads_by_email(missing))
     # Locked by primary key (the emails' lookup probes the email index; a filter on

@@ -21,7 +21,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from scoring import bulk, lead_fields, selectors
+from scoring import bulk, file_checks, lead_fields, selectors
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import leads_accounts_assign
@@ -35,8 +35,9 @@ from scoring.services.ledger import (
     stage_changes_record,
 )
 
-# What a score column holds (PostgreSQL's integer): a hand adjustment may not pass it.
-SCORE_MAX = 2_147_483_647
+# What a score column holds (an integer column, as a model file's whole numbers): a hand
+# adjustment may not pass it.
+SCORE_MAX = file_checks.WHOLE_MAX
 
 
 def leads_fit_queue(lead_ids: Iterable[int]) -> None:
