@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
@@ -62,6 +62,8 @@ _MIGRATED: dict[str, str] = {}
 def _migrated_rows_read(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("migrations") is None or _MIGRATED:
         return
+    if "empty_database" in request.fixturenames:
+        return  # the test database stays as it is
     request.getfixturevalue("django_db_setup")
     with request.getfixturevalue("django_db_blocker").unblock():
         _MIGRATED["rows"] = connection.creation.serialize_db_to_string()
@@ -79,12 +81,52 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     yield
     if item.get_closest_marker("migrations") is None or not _MIGRATED or nextitem is None:
         return
+    if "empty_database" in getattr(item, "fixturenames", ()):
+        return
     if str(connection.settings_dict["NAME"]) != _MIGRATED["database"]:
         return
     with item.config.stash[blocking_manager_key].unblock():
         # Sequences kept: the rows come back with their ids, below what the sequences give next.
         call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True, reset_sequences=False)
         connection.creation.deserialize_db_from_string(_MIGRATED["rows"])
+
+
+@pytest.fixture
+def empty_database(django_db_setup: None, django_db_blocker: Any, tmp_path: Path) -> Iterator[None]:
+    """For a test of a migration: the default connection pointed, for the test, at a new
+    database holding no table (on the test database's server), then back at the test
+    database, left as it was. The test migrates it forward to just before the migration
+    it tests, which applies only what that migration depends on, then through it and
+    back. Undoing the test database's later migrations instead took a minute or more a
+    test (Django renders the models' state for each migration it undoes). Whatever a
+    migration's code reads or writes through the default connection goes there too."""
+    from django.contrib.contenttypes.models import ContentType
+
+    assert not connection.in_atomic_block, "a test migrating a database of its own has no django_db mark"
+    with django_db_blocker.unblock():
+        test_database = connection.settings_dict["NAME"]
+        if connection.vendor == "postgresql":
+            name = f"{test_database}_empty"
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                cursor.execute(f'CREATE DATABASE "{name}"')
+        else:
+            name = str(tmp_path / "empty.sqlite3")
+        # Kept open, not closed: closing an in-memory SQLite database deletes it.
+        kept = connection.connection
+        connection.connection = None
+        connection.settings_dict["NAME"] = name
+        ContentType.objects.clear_cache()  # its ids are the database's own
+        try:
+            yield
+        finally:
+            connection.close()
+            connection.connection = kept
+            connection.settings_dict["NAME"] = test_database
+            ContentType.objects.clear_cache()
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _need(condition: bool, reason: str) -> None:

@@ -253,8 +253,7 @@ def test_scopes_read_in_the_admins_language_and_in_english_in_the_api_docs(db: N
 
 
 @pytest.mark.migrations
-@pytest.mark.django_db(transaction=True)
-def test_keys_made_before_scopes_keep_every_scope() -> None:
+def test_keys_made_before_scopes_keep_every_scope(empty_database: None) -> None:
     executor = MigrationExecutor(connection)
     executor.migrate([("scoring", "0011_rescore_lanes")])
     old_apps = executor.loader.project_state([("scoring", "0011_rescore_lanes")]).apps

@@ -20,33 +20,29 @@ BEFORE = [
     ("routing", "0007_marketing_set_aside_and_suppression"),
 ]
 UNMOVED = [("intake", None), *BEFORE]  # intake's own migrations undone too
+MOVED = ("intake", "0001_initial")
 KEY = "lf_0dd0dd00_" + "k" * 43
 
 
 @pytest.mark.migrations
-@pytest.mark.django_db(transaction=True)
-def test_keys_forms_and_their_permissions_survive_the_move_to_intake() -> None:
+def test_keys_forms_and_their_permissions_survive_the_move_to_intake(empty_database: None) -> None:
     executor = MigrationExecutor(connection)
-    try:
-        executor.migrate(UNMOVED)
-        old = executor.loader.project_state(BEFORE).apps
-        old.get_model("scoring", "ApiKey").objects.create(
-            name="CRM", prefix="0dd0dd00", key_hash=hashlib.sha256(KEY.encode()).hexdigest(), scopes=["leads:read"]
+    executor.migrate(UNMOVED)
+    old = executor.loader.project_state(BEFORE).apps
+    old.get_model("scoring", "ApiKey").objects.create(
+        name="CRM", prefix="0dd0dd00", key_hash=hashlib.sha256(KEY.encode()).hexdigest(), scopes=["leads:read"]
+    )
+    old.get_model("scoring", "TrackedForm").objects.create(key="demo", name="Demo", lead_fields=["company"])
+    # As routing's migrations grant it.
+    marketing, _ = old.get_model("auth", "Group").objects.get_or_create(name="Marketing")
+    marketing.permissions.add(
+        old.get_model("auth", "Permission").objects.get(
+            content_type__app_label="scoring", codename="change_trackedform"
         )
-        old.get_model("scoring", "TrackedForm").objects.create(key="demo", name="Demo", lead_fields=["company"])
-        # As routing's migrations grant it (the group itself may be gone: other tests flush the database).
-        marketing, _ = old.get_model("auth", "Group").objects.get_or_create(name="Marketing")
-        marketing.permissions.add(
-            old.get_model("auth", "Permission").objects.get(
-                content_type__app_label="scoring", codename="change_trackedform"
-            )
-        )
+    )
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     assert api_key_verify(KEY).scopes == ["leads:read"]  # the same row, under intake
     assert ApiKey._meta.db_table == "intake_apikey"
@@ -61,18 +57,19 @@ def test_keys_forms_and_their_permissions_survive_the_move_to_intake() -> None:
 
 
 @pytest.mark.migrations
-@pytest.mark.django_db(transaction=True)
-def test_the_move_goes_back_too() -> None:
+def test_the_move_goes_back_too(empty_database: None) -> None:
     executor = MigrationExecutor(connection)
-    try:
-        executor.migrate(executor.loader.graph.leaf_nodes())
-        ApiKey.objects.create(name="Web", prefix="beefbeef", key_hash="x" * 64)
-        executor = MigrationExecutor(connection)
-        executor.migrate(UNMOVED)
-        old = executor.loader.project_state(BEFORE).apps
-        assert old.get_model("scoring", "ApiKey").objects.get().prefix == "beefbeef"
-        assert ContentType.objects.filter(app_label="scoring", model="apikey").exists()
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-    assert ApiKey.objects.get().prefix == "beefbeef"
+    executor.migrate([MOVED])
+    executor.loader.project_state([MOVED]).apps.get_model("intake", "ApiKey").objects.create(
+        name="Web", prefix="beefbeef", key_hash="x" * 64
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(UNMOVED)
+    old = executor.loader.project_state(BEFORE).apps
+    assert old.get_model("scoring", "ApiKey").objects.get().prefix == "beefbeef"
+    assert ContentType.objects.filter(app_label="scoring", model="apikey").exists()
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([MOVED])
+    again = executor.loader.project_state([MOVED]).apps.get_model("intake", "ApiKey")
+    assert again.objects.get().prefix == "beefbeef"

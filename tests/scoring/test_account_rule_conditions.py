@@ -115,40 +115,34 @@ def _insert_rule(cursor: Any, name: str, conditions: str) -> int:
 
 
 @pytest.mark.migrations
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_turns_account_condition_lists_into_rows_and_back() -> None:
+def test_the_migration_turns_account_condition_lists_into_rows_and_back(empty_database: None) -> None:
     call_command("migrate", "scoring", "0037", verbosity=0)
-    try:
-        with connection.cursor() as cursor:
-            good = _insert_rule(
-                cursor,
-                "Good",
-                '[{"field": "industry", "operator": "one_of", "value": ["Toys", "Retail"]},'
-                ' {"field": "attributes.plan", "operator": "is_set", "value": null}]',
-            )
-            broken = _insert_rule(
-                cursor, "Broken", '[{"field": "country", "operator": "equals", "value": "ES"}, "nonsense"]'
-            )
-        call_command("migrate", "scoring", verbosity=0)
-
-        rows = list(
-            AccountRuleCondition.objects.order_by("rule_id", "position").values_list("rule_id", "field", "value")
+    with connection.cursor() as cursor:
+        good = _insert_rule(
+            cursor,
+            "Good",
+            '[{"field": "industry", "operator": "one_of", "value": ["Toys", "Retail"]},'
+            ' {"field": "attributes.plan", "operator": "is_set", "value": null}]',
         )
-        assert rows == [
-            (good, "industry", ["Toys", "Retail"]),
-            (good, "attributes.plan", None),
-            (broken, "country", "ES"),
-        ]
-        assert dict(AccountRule.objects.values_list("name", "active")) == {"Good": True, "Broken": False}
+        broken = _insert_rule(
+            cursor, "Broken", '[{"field": "country", "operator": "equals", "value": "ES"}, "nonsense"]'
+        )
+    call_command("migrate", "scoring", verbosity=0)
 
-        call_command("migrate", "scoring", "0037", verbosity=0)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT conditions FROM scoring_accountrule WHERE id = %s", [good])
-            stored = cursor.fetchone()[0]
-        loaded = stored if isinstance(stored, list) else json.loads(stored)
-        assert loaded == [
-            {"field": "industry", "operator": "one_of", "value": ["Toys", "Retail"]},
-            {"field": "attributes.plan", "operator": "is_set", "value": None},
-        ]
-    finally:
-        call_command("migrate", verbosity=0)
+    rows = list(AccountRuleCondition.objects.order_by("rule_id", "position").values_list("rule_id", "field", "value"))
+    assert rows == [
+        (good, "industry", ["Toys", "Retail"]),
+        (good, "attributes.plan", None),
+        (broken, "country", "ES"),
+    ]
+    assert dict(AccountRule.objects.values_list("name", "active")) == {"Good": True, "Broken": False}
+
+    call_command("migrate", "scoring", "0037", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT conditions FROM scoring_accountrule WHERE id = %s", [good])
+        stored = cursor.fetchone()[0]
+    loaded = stored if isinstance(stored, list) else json.loads(stored)
+    assert loaded == [
+        {"field": "industry", "operator": "one_of", "value": ["Toys", "Retail"]},
+        {"field": "attributes.plan", "operator": "is_set", "value": None},
+    ]

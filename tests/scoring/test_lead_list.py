@@ -130,32 +130,28 @@ def pg_indexes() -> dict[str, str]:
 
 
 @pytest.mark.migrations
-@pytest.mark.django_db(transaction=True)
-def test_the_lead_list_indexes_build_concurrently_forward_and_back(postgres: None) -> None:
-    try:
-        with CaptureQueriesContext(connection) as backward:
-            MigrationExecutor(connection).migrate([BEFORE])
-        before = pg_indexes()
-        assert SEARCH_INDEX not in before
-        assert "lead_stage_score_idx" not in before
-        assert before["lead_total_score_idx"].endswith("(total_score DESC)")
+def test_the_lead_list_indexes_build_concurrently_forward_and_back(postgres: None, empty_database: None) -> None:
+    MigrationExecutor(connection).migrate([BEFORE])
+    before = pg_indexes()
+    assert SEARCH_INDEX not in before
+    assert "lead_stage_score_idx" not in before
+    assert before["lead_total_score_idx"].endswith("(total_score DESC)")
 
-        with CaptureQueriesContext(connection) as forward:
-            MigrationExecutor(connection).migrate([AFTER])
-        after = pg_indexes()
-        assert "gin_trgm_ops" in after[SEARCH_INDEX]
-        assert after["lead_stage_score_idx"].endswith("(lifecycle_stage, total_score DESC, id)")
-        assert after["lead_group_score_idx"].endswith("(score_group_id, total_score DESC, id)")
-        assert after["lead_total_score_idx"].endswith("(total_score DESC, id)")
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+    with CaptureQueriesContext(connection) as forward:
+        MigrationExecutor(connection).migrate([AFTER])
+    after = pg_indexes()
+    assert "gin_trgm_ops" in after[SEARCH_INDEX]
+    assert after["lead_stage_score_idx"].endswith("(lifecycle_stage, total_score DESC, id)")
+    assert after["lead_group_score_idx"].endswith("(score_group_id, total_score DESC, id)")
+    assert after["lead_total_score_idx"].endswith("(total_score DESC, id)")
+
+    with CaptureQueriesContext(connection) as backward:
+        MigrationExecutor(connection).migrate([BEFORE])
+    assert pg_indexes() == before
 
     for captured in (backward, forward):
         sql = [query["sql"] for query in captured.captured_queries]
-        # The lead table's own (not scoring_leadscore's, whose later migrations are undone on the way back).
         built = [s for s in sql if s.startswith("CREATE INDEX") and 'ON "scoring_lead" ' in s]
-        # The lead table's indexes (named lead_…), not those of later migrations undone on the way back.
         dropped = [s for s in sql if s.startswith("DROP INDEX") and '"lead_' in s]
         assert dropped
         # Writes to the lead table go on while an index builds CONCURRENTLY; a plain build blocks them.
@@ -185,13 +181,16 @@ def sqlite_indexes(database: Path) -> dict[str, str]:
 @pytest.mark.migrations
 def test_the_lead_list_indexes_migrate_forward_and_back_on_sqlite(tmp_path: Path) -> None:
     database = tmp_path / "leadflow.sqlite3"
-    manage("migrate", database=database)
+    manage("migrate", *BEFORE, database=database)
+    before = sqlite_indexes(database)
+    assert "lead_stage_score_idx" not in before
+    assert '"id"' not in before["lead_total_score_idx"]
+
+    manage("migrate", *AFTER, database=database)
     assert '"lifecycle_stage", "total_score" DESC, "id"' in sqlite_indexes(database)["lead_stage_score_idx"]
 
     manage("migrate", *BEFORE, database=database)
-    indexes = sqlite_indexes(database)
-    assert "lead_stage_score_idx" not in indexes
-    assert '"id"' not in indexes["lead_total_score_idx"]
+    assert sqlite_indexes(database) == before
 
     manage("migrate", database=database)
     assert '"total_score" DESC, "id"' in sqlite_indexes(database)["lead_total_score_idx"]

@@ -8,8 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -109,29 +107,3 @@ def test_the_history_and_the_outbox_agree_and_erasure_takes_the_history() -> Non
 
     assert lead_erase(lead_id=lead.pk).removed["stage_changes"] == 2
     assert not StageChange.objects.exists()
-
-
-@pytest.mark.migrations
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_copies_the_changes_recorded_before_it() -> None:
-    executor = MigrationExecutor(connection)
-    try:
-        executor.migrate([("reports", None), ("scoring", "0020_ledger_revisions")])
-        # The lead table as it was then (today's model has columns added since).
-        old_lead = executor.loader.project_state(("scoring", "0020_ledger_revisions")).apps.get_model("scoring", "Lead")
-        lead = Lead(pk=old_lead.objects.create(email="then@example.com").pk)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO scoring_grouptransition (lead_id, kind, from_stage, to_stage, direction, previous_total,"
-                " total_score, detail, cause, occurred_at) VALUES"
-                " (%s, 'stage', 'lead', 'mql', '', 0, 0, '', 'routing', %s),"
-                " (%s, 'score', '', '', 'up', 0, 50, '', 'rule', %s)",
-                [lead.pk, T0, lead.pk, T0],
-            )
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-        assert history(lead) == [("lead", "mql", "routing")]
-        assert StageChange.objects.get().at == T0
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
