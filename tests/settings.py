@@ -49,3 +49,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F
     DATABASES["reports"]["TEST"] = {"MIRROR": "default"}  # noqa: F405
 LEADFLOW_REPORTS_DATABASE = None
 DATABASE_ROUTERS = []
+
+# Passwords hashed in a blink: each test user's password and each login would otherwise
+# take PBKDF2's million rounds (a quarter of a second here), hundreds of times a run.
+# What is tested is who may log in, never the hash's strength.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
