@@ -313,9 +313,9 @@ def main() -> None:
             call_command("scoring_model_import", "--publish", str(ROOT / "examples/toy_store.yaml"), verbosity=0)
             for key, label, minimum, leave in GROUPS:
                 AccountGroup.objects.create(key=key, name=label, min_score=minimum, leave_below=leave)
-            toys = AccountRule.objects.create(name="Toys or retail", points=40)
+            toys = AccountRule.objects.create(key="toys-or-retail", name="Toys or retail", points=40)
             toys.conditions.create(field="industry", operator="one_of", value=["Toys", "Retail"])
-            big = AccountRule.objects.create(name="2,000 people or more", points=25)
+            big = AccountRule.objects.create(key="2000-people-or-more", name="2,000 people or more", points=25)
             big.conditions.create(field="company_size", operator="gte", value=2000)
             connection.close()
             fill(db, accounts=args.accounts, leads=args.leads, rules={"toys": toys.pk, "big": big.pk})

@@ -349,9 +349,9 @@ def main() -> None:
                 model.flush()
                 call_command("scoring_model_import", "--publish", model.name, verbosity=0)
             if args.accounts:
-                toys = AccountRule.objects.create(name="Toys or retail", points=40)
+                toys = AccountRule.objects.create(key="toys-or-retail", name="Toys or retail", points=40)
                 toys.conditions.create(field="industry", operator="one_of", value=["Toys", "Retail"])
-                big = AccountRule.objects.create(name="2,000 people or more", points=25)
+                big = AccountRule.objects.create(key="2000-people-or-more", name="2,000 people or more", points=25)
                 big.conditions.create(field="company_size", operator="gte", value=2000)
             connection.close()
             time.sleep(2)  # let the workers see the new model (as after any publishing)

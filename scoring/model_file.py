@@ -49,11 +49,24 @@ part is imported first, then each section after the ones it refers to.
 ``event_types`` (the company's own types with their labels, and the Segment
 event names mapped to each) and ``account_groups`` (bands of an account's total,
 written as ``score_groups`` are) are imported whenever present, with or without
-the scoring part; a file without them leaves them as they are.
+the scoring part; a file without them leaves them as they are. So is ``accounts``, how
+accounts are scored: the roll-up of their leads' scores and the account fit rules::
+
+    accounts:
+      rollup: top_average          # sum (the default) | max | top_average
+      top_n: 3                     # top_average only
+      rules:
+        - key: big-toy-makers
+          name: Toy makers of 200 people or more
+          points: 15
+          conditions:
+            - {field: industry, operator: equals, value: Toys}
+            - {field: company_size, operator: gte, value: 200}
 """
 
 from __future__ import annotations
 
+import functools
 import graphlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -65,6 +78,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scoring import accounts as account_math
 from scoring import decay as decay_math
 from scoring import event_types as types
 from scoring import file_checks as checks
@@ -84,6 +98,7 @@ _TOP_KEYS = {
     "decay",
     "event_types",
     "account_groups",
+    "accounts",
     "scorecards",
 }
 _SCORING_KEYS = ("score_groups", "rules", "decay", "scorecards")
@@ -116,6 +131,11 @@ _RULE_KEYS = {
     "valid_until",
 }
 _CONDITION_KEYS = {"field", "operator", "value"}
+_ACCOUNTS_KEYS = {"rollup", "top_n", "rules"}
+_ACCOUNT_RULE_KEYS = {"key", "name", "points", "match", "conditions", "active"}
+ACCOUNT_RULE_KEY_MAX_LENGTH = 80  # an account rule's key column
+TOP_N_MAX = 1000  # what the account settings' N accepts
+TOP_N_DEFAULT = 3
 _EVENT_TYPE_KEYS = {"key", "label", "segment_events"}
 _CAP_KEYS = {"count", "points", "window_days"}
 
@@ -161,6 +181,28 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class AccountRuleSpec:
+    """An account fit rule: points for the accounts whose fields meet its conditions."""
+
+    key: str
+    name: str
+    points: int
+    match: str = pure.Match.ALL.value
+    conditions: tuple[ConditionSpec, ...] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class AccountsSpec:
+    """How accounts are scored: their leads' scores rolled up, and their fit rules."""
+
+    rollup: str = account_math.Rollup.SUM.value
+    # How many best leads top_average reads; None (any other roll-up): the stored N is kept.
+    top_n: int | None = None
+    rules: tuple[AccountRuleSpec, ...] = ()
+
+
+@dataclass(frozen=True)
 class EventTypeSpec:
     """A type the company declares: its label (none for a built-in type, which has its
     own) and the Segment ``track`` event names that record it."""
@@ -198,6 +240,8 @@ class ModelSpec:
     event_types: tuple[EventTypeSpec, ...] | None = None
     # None: the file has no account_groups (the account groups stay as they are).
     account_groups: tuple[GroupSpec, ...] | None = None
+    # None: the file has no accounts (the roll-up and the account fit rules stay as they are).
+    accounts: AccountsSpec | None = None
     # The scorecards beside the default one (whose groups, rules and decay are the fields above).
     scorecards: tuple[ScorecardSpec, ...] = ()
 
@@ -367,15 +411,22 @@ def load_data(data: object) -> ModelSpec:
     scorecards = _scorecards(data.get("scorecards", []), errors, group_keys, rule_keys)
     declared = _event_types(data["event_types"], errors) if "event_types" in data else None
     account_groups = _groups(data["account_groups"], errors, "account_groups") if "account_groups" in data else None
+    accounts = _accounts(data["accounts"], errors) if "accounts" in data else None
     parsed: dict[str, Any] = {}
     for section in sections():
         values = {key: data[key] for key in section.keys if key in data}
         if values:
             parsed[section.name] = section.parse(values, errors)
     scoring = any(key in data for key in _SCORING_KEYS)
-    if not scoring and not parsed and declared is None and account_groups is None:
+    if not scoring and not parsed and declared is None and account_groups is None and accounts is None:
         allowed = ", ".join(
-            [*_SCORING_KEYS, "event_types", "account_groups", *(k for s in _SECTIONS.values() for k in s.keys)]
+            [
+                *_SCORING_KEYS,
+                "event_types",
+                "account_groups",
+                "accounts",
+                *(k for s in _SECTIONS.values() for k in s.keys),
+            ]
         )
         errors.append(f"the file holds nothing to import (give one or more of {allowed})")
     if errors:
@@ -390,6 +441,7 @@ def load_data(data: object) -> ModelSpec:
         sections=MappingProxyType(parsed),
         event_types=None if declared is None else tuple(declared),
         account_groups=None if account_groups is None else tuple(account_groups),
+        accounts=accounts,
         scorecards=tuple(scorecards),
     )
 
@@ -570,6 +622,11 @@ def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> date
         return None
 
 
+# What is wrong with one condition (field, operator, value), by its part: a lead rule's
+# (pure.check_condition, for its dimension) or an account rule's (check_account_condition).
+_ConditionCheck = Callable[[str, str, object], dict[str, str]]
+
+
 def _rules(
     data: object, errors: list[str], section: str = "rules", *, seen: dict[str, str] | None = None
 ) -> list[RuleSpec]:
@@ -596,7 +653,13 @@ def _rules(
         cap = cap if cap is not None else {}
         checks.unknown_keys(cap, _CAP_KEYS, f"{where}.cap", errors)
         active = checks.flag(item, "active", where, errors, default=True)
-        conditions = _conditions(item.get("conditions", []), dimension, where, errors)
+        try:
+            checked: _ConditionCheck | None = functools.partial(
+                pure.check_condition, dimension=pure.Dimension(dimension)
+            )
+        except ValueError:  # told by check_rule below
+            checked = None
+        conditions = _conditions(item.get("conditions", []), where, errors, checked)
         points = item.get("points")
         valid_from = _when(item, "valid_from", where, errors)
         valid_until = _when(item, "valid_until", where, errors)
@@ -639,12 +702,10 @@ def _rules(
     return specs
 
 
-def _conditions(data: object, dimension: str, where: str, errors: list[str]) -> list[ConditionSpec]:
+def _conditions(data: object, where: str, errors: list[str], check: _ConditionCheck | None) -> list[ConditionSpec]:
+    """A rule's ``conditions``, each checked by ``check`` (None: the rule's kind is unknown,
+    told already, so only their form is checked)."""
     conditions = []
-    try:
-        dim = pure.Dimension(dimension)
-    except ValueError:
-        dim = None
     for index, raw in enumerate(checks.items(data, f"{where}.conditions", errors)):
         place = f"{where}.conditions[{index}]"
         item = checks.mapping(raw, place, errors, holding="with field, operator and value")
@@ -657,11 +718,55 @@ def _conditions(data: object, dimension: str, where: str, errors: list[str]) -> 
         if not isinstance(field_name, str) or not isinstance(operator, str):
             errors.append(f"{place}: field and operator must be text")
             continue
-        if dim is not None:
-            for attr, message in pure.check_condition(field_name, operator, value, dimension=dim).items():
+        if check is not None:
+            for attr, message in check(field_name, operator, value).items():
                 errors.append(f"{place}.{attr}: {message}")
         conditions.append(ConditionSpec(field_name, operator, value))
     return conditions
+
+
+def _accounts(data: object, errors: list[str]) -> AccountsSpec:
+    """The ``accounts`` section: {rollup, top_n, rules: [account fit rule, …]}."""
+    where = "accounts"
+    section = checks.mapping(data, where, errors, holding="with rollup, top_n and rules")
+    if section is None:
+        return AccountsSpec()
+    checks.unknown_keys(section, _ACCOUNTS_KEYS, where, errors)
+    methods = [m.value for m in account_math.Rollup]
+    rollup = checks.choice(section, "rollup", where, errors, methods) or account_math.Rollup.SUM.value
+    top_n = None
+    if rollup == account_math.Rollup.TOP_AVERAGE.value:
+        top_n = checks.whole_number(section, "top_n", where, errors, minimum=1, default=TOP_N_DEFAULT)
+        if top_n is not None and top_n > TOP_N_MAX:
+            errors.append(f"{where}.top_n: at most {TOP_N_MAX}, not {top_n}")
+    elif "top_n" in section and rollup in methods:
+        errors.append(f"{where}.top_n: not used by the {rollup} roll-up (only top_average reads it)")
+    return AccountsSpec(rollup=rollup, top_n=top_n, rules=tuple(_account_rules(section.get("rules", []), errors)))
+
+
+def _account_rules(data: object, errors: list[str]) -> list[AccountRuleSpec]:
+    """``accounts.rules``: account fit rules, written as a lead's fit rules are (without
+    dimension), their conditions on the account's fields; keys unique among them."""
+    specs: list[AccountRuleSpec] = []
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(checks.items(data, "accounts.rules", errors)):
+        where = f"accounts.rules[{index}]"
+        item = checks.mapping(raw, where, errors, holding="with key, name, points and conditions")
+        if item is None:
+            continue
+        checks.unknown_keys(item, _ACCOUNT_RULE_KEYS, where, errors)
+        key = checks.key(item, where, seen, errors, max_length=ACCOUNT_RULE_KEY_MAX_LENGTH)
+        name = checks.text(item, "name", where, errors, required=True, max_length=RULE_NAME_MAX_LENGTH)
+        points = checks.whole_number(item, "points", where, errors, required=True)
+        if points == 0:
+            errors.append(f"{where}.points: a rule worth 0 points does nothing; give it positive or negative points")
+        match = checks.choice(item, "match", where, errors, [m.value for m in pure.Match]) or pure.Match.ALL.value
+        conditions = _conditions(item.get("conditions"), where, errors, account_math.check_account_condition)
+        if item.get("conditions") in (None, []):
+            errors.append(f"{where}.conditions: an account fit rule needs at least one condition")
+        active = checks.flag(item, "active", where, errors, default=True)
+        specs.append(AccountRuleSpec(key, name, points or 0, match, tuple(conditions), active))
+    return specs
 
 
 # --- writing -----------------------------------------------------------------------
@@ -685,10 +790,37 @@ def dump_data(spec: ModelSpec) -> dict[str, Any]:
         data["event_types"] = [event_type_data(t) for t in spec.event_types]
     if spec.account_groups:
         data["account_groups"] = [_group_data(g) for g in spec.account_groups]
+    if spec.accounts is not None:
+        data["accounts"] = _accounts_data(spec.accounts)
     for section in sections():
         if section.name in spec.sections:
             data.update(section.dump(spec.sections[section.name]))
     return data
+
+
+def _accounts_data(spec: AccountsSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"rollup": spec.rollup}
+    if spec.rollup == account_math.Rollup.TOP_AVERAGE.value:
+        data["top_n"] = spec.top_n if spec.top_n is not None else TOP_N_DEFAULT
+    data["rules"] = [_account_rule_data(r) for r in spec.rules]
+    return data
+
+
+def _account_rule_data(rule: AccountRuleSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": rule.key, "name": rule.name, "points": rule.points}
+    if rule.match != pure.Match.ALL.value:
+        data["match"] = rule.match
+    data["conditions"] = _conditions_data(rule.conditions)
+    if not rule.active:
+        data["active"] = False
+    return data
+
+
+def _conditions_data(conditions: tuple[ConditionSpec, ...]) -> list[dict[str, Any]]:
+    return [
+        {"field": c.field, "operator": c.operator, **({"value": c.value} if c.value is not None else {})}
+        for c in conditions
+    ]
 
 
 def _scorecard_data(spec: ScorecardSpec) -> dict[str, Any]:
@@ -750,10 +882,7 @@ def _rule_data(rule: RuleSpec) -> dict[str, Any]:
     if rule.interaction_types:
         data["interaction_types"] = list(rule.interaction_types)
     if rule.conditions:
-        data["conditions"] = [
-            {"field": c.field, "operator": c.operator, **({"value": c.value} if c.value is not None else {})}
-            for c in rule.conditions
-        ]
+        data["conditions"] = _conditions_data(rule.conditions)
     cap = {
         name: value
         for name, value in (

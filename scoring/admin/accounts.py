@@ -147,10 +147,11 @@ class AccountRuleAdmin(GroupedFiguresAdmin[AccountRule]):
     """Account fit rules with their conditions as rows; a change is applied to every account
     by a worker (or the nightly recompute)."""
 
-    list_display = ["name", "sentence", "points", "match", "active"]
+    list_display = ["name", "key", "sentence", "points", "match", "active"]
     list_filter = ["active"]
-    search_fields = ["name"]
-    fields = ["name", "points", "match", "active"]
+    search_fields = ["name", "key"]
+    fields = ["name", "key", "points", "match", "active"]
+    prepopulated_fields = {"key": ["name"]}
     inlines = [AccountRuleConditionInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccountRule]:

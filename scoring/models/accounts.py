@@ -134,6 +134,9 @@ class AccountRule(models.Model):
     country, custom attributes) meet its conditions, tested with scoring's own operators
     (scoring.rules). Its points go to the account ledger with the rule as their cause."""
 
+    key = models.SlugField(
+        verbose_name=_("key"), max_length=80, unique=True, help_text=_("Stable name used in model files.")
+    )
     name = models.CharField(verbose_name=_("name"), max_length=200)
     points = models.IntegerField(verbose_name=_("points"), help_text=_("Negative to subtract."))
     match = models.CharField(

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django.utils.text import slugify
 
 from scoring import accounts as pure
 from scoring import bulk, rules
@@ -560,6 +561,20 @@ def free_mail_domains_add(*, domains: Iterable[str]) -> list[str]:
     return added
 
 
+def account_rule_key(name: str) -> str:
+    """A key no account rule has, from ``name``: its slug (``account-rule`` when it has no
+    letter or digit to keep), then -2, -3… while taken."""
+    longest = AccountRule._meta.get_field("key").max_length or 80
+    base = slugify(name)[:longest].strip("-_") or "account-rule"
+    taken = set(AccountRule.objects.filter(key__startswith=base).values_list("key", flat=True))
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        suffix = f"-{n}"
+        key = base[: longest - len(suffix)].rstrip("-_") + suffix
+    return key
+
+
 def account_rule_create(
     *,
     name: str,
@@ -567,12 +582,14 @@ def account_rule_create(
     conditions: Sequence[tuple[str, str, object]],
     match: str = rules.Match.ALL.value,
     active: bool = True,
+    key: str = "",
 ) -> AccountRule:
     """An account fit rule with its conditions (field, operator, value), checked as the
     admin checks them: ValidationError names every problem at once, by field
-    ("conditions" for the conditions, each with its number). Every account's fit follows
-    once the transaction commits (:func:`account_rules_changed`)."""
-    rule = AccountRule(name=name, points=points, match=match, active=active)
+    ("conditions" for the conditions, each with its number). Without a ``key`` it gets
+    one from its name (:func:`account_rule_key`). Every account's fit follows once the
+    transaction commits (:func:`account_rules_changed`)."""
+    rule = AccountRule(key=key or account_rule_key(name), name=name, points=points, match=match, active=active)
     errors: dict[str, list[str]] = {}
     try:
         rule.full_clean()

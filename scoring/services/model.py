@@ -32,6 +32,7 @@ from scoring.services.account_groups import account_groups_changed
 from scoring.services.decay import decay_policy_set
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.ledger import Crossing, transitions_record
+from scoring.services.model_accounts import account_scoring_export, account_scoring_import
 from scoring.services.model_groups import LeftOut, groups_left_out_delete, groups_left_out_uses, groups_write
 
 
@@ -78,7 +79,9 @@ def scoring_model_import(
 
     The file's ``event_types``, when present, are declared first, so its rules may
     score them; a rule scoring a type neither built in, declared nor seen is
-    imported with a warning (a typo, or a type no sender has sent yet).
+    imported with a warning (a typo, or a type no sender has sent yet). Its
+    ``account_groups`` and ``accounts`` (the roll-up and the account fit rules), when
+    present, are written too; every account follows once this commits.
     """
     lines = event_types_declare(specs=spec.event_types) if spec.event_types is not None else []
     summary, leaving = scoring_part_import(spec) if spec.scoring else (ModelImportSummary(0, 0, 0, 0, 0, []), [])
@@ -87,6 +90,8 @@ def scoring_model_import(
         line, account_left_out = account_groups_import(spec.account_groups)
         lines.append(line)
         leaving.append(account_left_out)
+    if spec.accounts is not None:
+        lines.append(account_scoring_import(spec.accounts))
     if spec.scoring or spec.name is not None or spec.description is not None:
         model_info_set(name=spec.name or "", description=spec.description or "")
     errors: list[str] = []
@@ -303,6 +308,7 @@ def scoring_model_export() -> model_file.ModelSpec:
         sections={section.name: section.export() for section in model_file.sections()},
         event_types=event_types_export(),
         account_groups=_group_specs(AccountGroup.objects.order_by("min_score")),
+        accounts=account_scoring_export(),
     )
 
 

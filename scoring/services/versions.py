@@ -247,10 +247,12 @@ def version_restore(*, version: ModelVersion, user: User | None) -> ModelVersion
 def draft_import(*, spec: model_file.ModelSpec, user: User | None, name: str = "") -> ModelVersion:
     """A model file's scoring part as a new draft (the live model is not touched). Event
     types are kept in the draft (declared when it is published); a file holding parts a
-    draft does not keep (account groups, the other apps' sections) is refused."""
+    draft does not keep (account groups, account scoring, the other apps' sections) is refused."""
     if not spec.scoring:
         raise VersionError(["the file has no scoring part (score_groups, rules or decay) to make a draft of"])
     live_only = [s.title for s in model_file.sections() if s.name in spec.sections]
+    if spec.accounts is not None:
+        live_only.insert(0, "account scoring (accounts)")
     if spec.account_groups is not None:
         live_only.insert(0, "account groups")
     if live_only:

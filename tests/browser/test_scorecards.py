@@ -93,7 +93,9 @@ def test_a_marketer_writes_an_account_rule_s_conditions_and_reads_the_error_on_i
 ) -> None:
     base = str(live_server)
     page = signed_in(browser, base, "/admin/scoring/accountrule/add/")
-    page.fill("#id_name", "Toy makers")
+    page.locator("#id_name").press_sequentially("Toy makers")
+    # The key the model file names it by follows the name as it is typed.
+    assert page.input_value("#id_key") == "toy-makers"
     page.fill("#id_points", "10")
     page.fill("#id_conditions-0-field", "title")
     page.select_option("#id_conditions-0-operator", "equals")
@@ -113,6 +115,7 @@ def test_a_marketer_writes_an_account_rule_s_conditions_and_reads_the_error_on_i
     page.wait_for_url(f"{base}/admin/scoring/accountrule/")
     assert "+10 when industry is one of Toys, Retail" in page.locator("#result_list").inner_text()
     rule = AccountRule.objects.get()
+    assert rule.key == "toy-makers"
     assert [(c.field, c.operator, c.value) for c in rule.conditions.all()] == [
         ("industry", "one_of", ["Toys", "Retail"])
     ]

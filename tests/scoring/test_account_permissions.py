@@ -113,7 +113,7 @@ def test_a_marketer_changes_accounts_rules_groups_free_mail_and_settings(
     )
     post(
         "accountrule",
-        {"name": "Big", "points": "5", "match": "all", "active": "on",
+        {"name": "Big", "key": "big", "points": "5", "match": "all", "active": "on",
          "conditions-TOTAL_FORMS": "1", "conditions-INITIAL_FORMS": "0", "conditions-MIN_NUM_FORMS": "0",
          "conditions-MAX_NUM_FORMS": "1000", "conditions-0-position": "0", "conditions-0-field": "company_size",
          "conditions-0-operator": "gte", "conditions-0-value_text": "500"},

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def rule_post(*conditions: tuple[str, str, str], **fields: str) -> dict[str, str]:
     data = {
         "name": "Toy makers in Spain",
+        "key": "toy-makers-in-spain",
         "points": "10",
         "match": "all",
         "active": "on",

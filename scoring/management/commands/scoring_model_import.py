@@ -13,8 +13,9 @@ from scoring.services import versions
 
 class Command(BaseCommand):
     help = (
-        "Import a model file (YAML or JSON): score groups, rules, decay and event types, and the other apps' "
-        "sections (nurture sequences, teams and routing rules), in that order whatever the file's. All or nothing. "
+        "Import a model file (YAML or JSON): score groups, rules, decay, event types, account groups and account "
+        "scoring, and the other apps' sections (nurture sequences, teams and routing rules), in that order "
+        "whatever the file's. All or nothing. "
         "The scoring part becomes a draft (see Model versions in the admin) unless --publish makes it live at once; "
         "a file without one (only teams, routing…) is imported live, as those parts are not versioned."
     )
@@ -76,6 +77,8 @@ class Command(BaseCommand):
             parts.append(f"{len(spec.event_types)} event types")
         if spec.account_groups is not None:
             parts.append(f"{len(spec.account_groups)} account groups")
+        if spec.accounts is not None:
+            parts.append(f"{len(spec.accounts.rules)} account rules")
         parts += [s.title for s in sections]
         if check:
             self.stdout.write(self.style.SUCCESS(f"{path}: valid ({'; '.join(parts)})"))
@@ -118,7 +121,8 @@ class Command(BaseCommand):
         move off them first (as when the file is imported without a version)."""
         # The draft holds the scoring part; the rest is written live below.
         draft = versions.draft_import(
-            spec=dataclasses.replace(spec, sections=MappingProxyType({}), account_groups=None), user=None
+            spec=dataclasses.replace(spec, sections=MappingProxyType({}), account_groups=None, accounts=None),
+            user=None,
         )
         published = versions.version_publish(
             draft=draft, user=None, note=note, stale_ok=True, rescore=False, groups_deleted_later=True
