@@ -75,6 +75,15 @@ class ModelFileForm(forms.Form):
             "you publish the draft."
         ),
     )
+    scoring_only = forms.BooleanField(
+        label=_("Only its scoring part"),
+        required=False,
+        help_text=_(
+            "For a whole model's file, such as Leadflow's own export: the draft leaves out what drafts do not "
+            "keep (account groups, account scoring, nurture sequences, teams, routing rules, campaigns), which "
+            "stays here as it is. Without this, such a file is refused."
+        ),
+    )
 
     def clean_file(self) -> str:
         upload = self.cleaned_data["file"]
@@ -241,23 +250,35 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         form = ModelFileForm(request.POST or None, request.FILES or None)
         problems: list[str] = []
         if request.method == "POST" and form.is_valid():
+            scoring_only, left_out, tick = form.cleaned_data["scoring_only"], [], False
             try:
                 spec = model_file.load_text(form.cleaned_data["file"])
-                draft = versions.draft_import(spec=spec, user=_user(request))
+                left_out = versions.parts_not_in_drafts(spec)
+                tick = bool(left_out) and spec.scoring and not scoring_only
+                draft = versions.draft_import(
+                    spec=versions.scoring_part_only(spec) if scoring_only else spec, user=_user(request)
+                )
             except (model_file.ModelFileError, versions.VersionError) as exc:
                 problems = list(exc.errors)
+                if tick:  # refused for holding what drafts do not keep: the box leaves it out
+                    problems.append(
+                        gettext(
+                            "To make a draft of its scoring part alone, tick “Only its scoring part” and upload "
+                            "it again."
+                        )
+                    )
             except DataError as exc:  # a value the checks let through that its column cannot hold
                 problems = [
                     gettext("A value of the file does not fit where the model keeps it: {error}").format(error=exc)
                 ]
             else:
-                self.message_user(
-                    request,
-                    gettext(
-                        "{draft} made from the file: read it, replay it over the last 90 days, then publish it."
-                    ).format(draft=draft),
-                    messages.SUCCESS,
-                )
+                made = gettext("{draft} made from the file: read it, replay it over the last 90 days, then publish it.")
+                if left_out:
+                    made = gettext(
+                        "{draft} made from the file's scoring part; the rest of the file was left out and is as it "
+                        "was here. Read the draft, replay it over the last 90 days, then publish it."
+                    )
+                self.message_user(request, made.format(draft=draft), messages.SUCCESS)
                 return redirect("admin:scoring_modelversion_change", draft.pk)
         context = {
             **self.admin_site.each_context(request),

@@ -12,7 +12,9 @@ draft's rows.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -243,18 +245,28 @@ def version_restore(*, version: ModelVersion, user: User | None) -> ModelVersion
     return draft_create(user=user, based_on=version)
 
 
+def parts_not_in_drafts(spec: model_file.ModelSpec) -> list[str]:
+    """What a model file holds that drafts do not keep (written live only), in English."""
+    parts = ["account groups"] if spec.account_groups is not None else []
+    if spec.accounts is not None:
+        parts.append("account scoring (accounts)")
+    return parts + [s.title for s in model_file.sections() if s.name in spec.sections]
+
+
+def scoring_part_only(spec: model_file.ModelSpec) -> model_file.ModelSpec:
+    """``spec`` without what drafts do not keep (:func:`parts_not_in_drafts`)."""
+    return dataclasses.replace(spec, sections=MappingProxyType({}), account_groups=None, accounts=None)
+
+
 @transaction.atomic
 def draft_import(*, spec: model_file.ModelSpec, user: User | None, name: str = "") -> ModelVersion:
     """A model file's scoring part as a new draft (the live model is not touched). Event
     types are kept in the draft (declared when it is published); a file holding parts a
-    draft does not keep (account groups, account scoring, the other apps' sections) is refused."""
+    draft does not keep (:func:`parts_not_in_drafts`) is refused: give it
+    :func:`scoring_part_only` to leave them out."""
     if not spec.scoring:
         raise VersionError(["the file has no scoring part (score_groups, rules or decay) to make a draft of"])
-    live_only = [s.title for s in model_file.sections() if s.name in spec.sections]
-    if spec.accounts is not None:
-        live_only.insert(0, "account scoring (accounts)")
-    if spec.account_groups is not None:
-        live_only.insert(0, "account groups")
+    live_only = parts_not_in_drafts(spec)
     if live_only:
         raise VersionError(
             [

@@ -133,3 +133,29 @@ def test_a_marketer_imports_a_model_file_as_a_draft(browser: Browser, live_serve
     expect(page.locator("body")).to_contain_text("Lives or works in San José")
     page.screenshot(path=str(tmp_path / "draft.png"), full_page=True)
     assert not ScoringRule.objects.exists()  # live only once published
+
+
+def test_a_marketer_makes_a_draft_of_a_whole_model_s_scoring_part(
+    browser: Browser, live_server: object, tmp_path: Path
+) -> None:
+    marketer(username="dana")
+    whole = tmp_path / "whole.yaml"
+    whole.write_text(
+        TOY_STORE.read_text(encoding="utf-8") + "account_groups:\n  - {key: hot, name: Hot, min_score: 80}\n",
+        encoding="utf-8",
+    )
+    page = browser.new_context().new_page()
+    admin_sign_in(page, str(live_server), "dana", then="/admin/scoring/modelversion/import/")
+    page.set_input_files("#id_file", str(whole))
+    page.get_by_role("button", name="Make a draft from the file").click()
+    expect(page.locator("#problems")).to_contain_text("which are not kept in drafts")
+    expect(page.locator("#problems")).to_contain_text("tick “Only its scoring part” and upload it again")
+    assert not ModelVersion.objects.exists()
+
+    page.set_input_files("#id_file", str(whole))
+    page.get_by_label("Only its scoring part").check()
+    page.get_by_role("button", name="Make a draft from the file").click()
+    page.wait_for_url(re.compile(r".*/admin/scoring/modelversion/\d+/change/$"))
+    expect(page.locator(".messagelist")).to_contain_text("the rest of the file was left out and is as it was here")
+    expect(page.locator("body")).to_contain_text("Lives or works in San José")
+    assert not ScoreGroup.objects.exists()  # nothing live until it is published

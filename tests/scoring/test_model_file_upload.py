@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from scoring import model_file, services
 from scoring.models import DraftScoringRule, ModelVersion, ScoringRule
 from tests.routing.factories import marketer
 
@@ -107,3 +108,36 @@ def test_a_rule_valid_from_at_any_offset_python_reads_is_kept_as_its_instant() -
     rule = ScoringRule.all_versions.get(version=draft, key="fair")
     assert rule.valid_from == datetime.fromisoformat("2026-11-20T10:00:00-23:59")
     assert rule.valid_until == datetime.fromisoformat("2026-11-30T10:00:00+20:00")
+
+
+def test_leadflow_s_own_export_of_a_whole_model_becomes_a_draft_of_its_scoring_part_when_asked() -> None:
+    """An export holding what drafts do not keep (here account groups, account scoring and
+    teams) is refused, the page saying how to go on; with "Only its scoring part" the
+    draft takes the scoring part and the rest stays here as it was."""
+    services.scoring_model_import(spec=model_file.load_text((EXAMPLES / "toy_store.yaml").read_text()))
+    services.scoring_model_import(
+        spec=model_file.load_text(
+            "leadflow_model: 1\naccount_groups:\n  - {key: hot, name: Hot, min_score: 80}\n"
+            "accounts:\n  rollup: max\n  rules:\n"
+            "    - {key: toys, name: Toys, points: 5, conditions: [{field: industry, operator: equals, value: Toys}]}\n"
+            "teams:\n  - {key: sales, name: Shoppers, assignment: round_robin}\n"
+        )
+    )
+    export = model_file.dump_text(services.scoring_model_export()).encode()
+    live = model_file.dump_data(services.scoring_model_export())
+    client = signed_in()
+
+    refused = upload(client, export).content.decode()
+    assert "account groups, account scoring (accounts), teams and routing rules" in refused
+    assert "tick “Only its scoring part” and upload it again" in refused
+    assert not ModelVersion.objects.exists()
+
+    made = client.post(URL, {"file": SimpleUploadedFile("model.yaml", export), "scoring_only": "on"})
+    draft = ModelVersion.objects.get(status=ModelVersion.Status.DRAFT)
+    assert made["Location"] == reverse("admin:scoring_modelversion_change", args=[draft.pk])
+    assert set(DraftScoringRule.objects.filter(version=draft).values_list("key", flat=True)) == set(
+        ScoringRule.objects.values_list("key", flat=True)
+    )
+    page = client.get(made["Location"]).content.decode()
+    assert "made from the file&#x27;s scoring part; the rest of the file was left out and is as it was here" in page
+    assert model_file.dump_data(services.scoring_model_export()) == live

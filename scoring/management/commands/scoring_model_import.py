@@ -1,6 +1,5 @@
 import dataclasses
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -120,10 +119,7 @@ class Command(BaseCommand):
         The groups the file leaves out are deleted last, so its sequences and routing rules may
         move off them first (as when the file is imported without a version)."""
         # The draft holds the scoring part; the rest is written live below.
-        draft = versions.draft_import(
-            spec=dataclasses.replace(spec, sections=MappingProxyType({}), account_groups=None, accounts=None),
-            user=None,
-        )
+        draft = versions.draft_import(spec=versions.scoring_part_only(spec), user=None)
         published = versions.version_publish(
             draft=draft, user=None, note=note, stale_ok=True, rescore=False, groups_deleted_later=True
         )
