@@ -214,6 +214,9 @@ class Identity:
     external_id: str | None = None  # refused (leads_identify) if another lead has it already
     visitor_key: str | None = None  # this anonymous visitor is the person
     account_id: str | None = None  # the company's id in another system: the person's account from then on
+    # Checked values of scoring.services.ACCOUNT_WRITABLE_FIELDS: what the message says of
+    # the person's company, written to the account the person is in once identified.
+    company: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,9 @@ class Identified:
 
     changed: int
     refused: tuple[int, ...] = ()
+    # What the identities say of each person's company, by lead id, in order: for
+    # :func:`accounts_describe` once the transaction has taken every lead it will.
+    companies: tuple[tuple[int, Mapping[str, Any]], ...] = ()
 
 
 def leads_identify(
@@ -239,7 +245,9 @@ def leads_identify(
     lead has is a new lead, a different one). With ``fill_only`` the traits are written
     only where a lead has no value yet. Scoring writes the leads
     (:func:`scoring.services.leads_merge`): changed leads are queued for a worker to
-    evaluate their fit. Call inside a transaction (leads are locked until it ends).
+    evaluate their fit. What the identities say of each person's company is returned,
+    for :func:`accounts_describe` to write once the transaction has taken every lead row
+    it will. Call inside a transaction (leads are locked until it ends).
     """
     if not identities:
         return Identified(0)
@@ -268,7 +276,20 @@ def leads_identify(
     if lead_by_key:
         visitors = _visitors_lock(set(lead_by_key))
         _visitors_identify(visitors, lead_by_key=lead_by_key, now=now)
-    return Identified(changed, refused)
+    companies = tuple((ids[i.email], i.company) for i in identities if i.company)
+    return Identified(changed, refused, companies)
+
+
+def accounts_describe(identified: Identified, *, now: datetime | None = None) -> int:
+    """Write what :func:`leads_identify`'s identities said of each person's company to the
+    account the person is in (scoring.services.leads_accounts_describe: the values replace
+    those known, and the account's fit follows). Call in the same transaction, after every
+    statement that takes a lead's row (lock order: leads, then accounts). Returns how many
+    accounts changed."""
+    if not identified.companies:
+        return 0
+    changed: int = scoring.leads_accounts_describe(descriptions=identified.companies, at=now)
+    return changed
 
 
 def _identities_mismatched(identities: Sequence[Identity]) -> tuple[int, ...]:

@@ -25,8 +25,11 @@ beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
   ``page`` records a page view. ``group`` puts the person (``userId`` as an
   email) in the account of the company ``groupId``, and an identify's
   ``context.groupId`` or ``traits.company.id`` does the same (counted under
-  ``identified``). ``screen`` and ``alias`` messages are accepted and ignored
-  (counted under ``ignored``).
+  ``identified``). With a key kept on a server, the group's traits (``name``,
+  ``industry``, ``employees``, ``annualRevenue``, ``address.country``, the rest as
+  custom attributes) are written to that account, as an identify's ``traits.company``
+  object is to the person's account, and the account's fit follows. ``screen`` and
+  ``alias`` messages are accepted and ignored (counted under ``ignored``).
 - Time: ``timestamp`` corrected for the device's clock skew with ``sentAt``
   (occurred = timestamp + (received - sentAt)), as Segment does; a time
   before 1970 or more than a day ahead, as sent or once corrected, is refused
@@ -154,7 +157,8 @@ def _from_a_page(messages: list[Any], outcome: Outcome) -> None:
     key there: who people are by email, what they did, and what Leadflow does not know of
     them yet (their traits fill only the fields a lead has empty: ``fill_only``). It gives
     no lead an external id and puts no one in a company's account, those being other
-    systems' ids (an identify's are left out; a group call is refused); it sends only the
+    systems' ids (an identify's are left out; a group call is refused), nor says what a
+    company is (an identify's company object sets only the lead's company); it sends only the
     event types Leadflow knows; and an event naming a person by an id no lead has counts
     for its visitor, or is refused without one. Refusals go to ``outcome``."""
     kept = []
@@ -162,7 +166,7 @@ def _from_a_page(messages: list[Any], outcome: Outcome) -> None:
         if messages[index].get("type") == "group":
             outcome.reject(index, messages[index], {"groupId": [GROUP_FROM_A_PAGE]})
         else:
-            kept.append((dataclasses.replace(identity, external_id=None, account_id=None), index))
+            kept.append((dataclasses.replace(identity, external_id=None, account_id=None, company={}), index))
     outcome.identities = [identity for identity, _ in kept]
     outcome.identity_indexes = [index for _, index in kept]
     if not outcome.events:
@@ -226,6 +230,8 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
         with transaction.atomic():
             identified = ingest.leads_identify(outcome.identities, now=received, fill_only=api_key.public)
             result = ingest.events_accept(outcome.events, source=f"segment:{api_key.prefix}", now=received)
+            # Last, once every lead row the batch takes is taken: then the accounts' rows.
+            ingest.accounts_describe(identified, now=received)
     except IntegrityError:
         # Only a concurrent request can get here (an external id taken between the
         # look-up and the write): nothing was kept, and the SDKs send a 503 again.

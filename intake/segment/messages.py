@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from intake import bodies, ingest, lead_refs
 from intake import events as checks
@@ -21,12 +23,28 @@ from scoring import event_types, lead_fields
 from scoring.timestamps import timestamp_in_range
 
 IGNORED_TYPES = {"screen", "alias"}
-# The longest company id (the account's external id, the API's account_id).
-ACCOUNT_ID_MAX_LENGTH = 200
+# The longest company id (the account's external id, the API's account_id), and name.
+ACCOUNT_ID_MAX_LENGTH = ACCOUNT_NAME_MAX_LENGTH = 200
 # Traits that set a lead field (scoring.lead_fields); "company" and "address" are read apart.
 TRAIT_FIELDS = lead_fields.TRAITS
 # The lead's company_size column (PostgreSQL integer) holds no more.
 MAX_EMPLOYEES = 2_147_483_647
+# An account's annual_revenue column holds 16 digits, 2 of them after the point.
+MAX_REVENUE = Decimal("99999999999999.99")
+# What a company's traits (a group call's; an identify's company object) set on its
+# account, by Segment's names: the group spec's employees, the identify spec's
+# company.employee_count, and revenue as the lead traits are spelt (annualRevenue or
+# annual_revenue). "address" is read apart (its country), "id" names the account; any
+# other trait is a custom attribute of the account.
+ACCOUNT_TRAITS = {
+    "name": "name",
+    "industry": "industry",
+    "employees": "company_size",
+    "employee_count": "company_size",
+    "annualRevenue": "annual_revenue",
+    "annual_revenue": "annual_revenue",
+    "country": "country",
+}
 # Leadflow's event fields, as Segment calls them, for errors a sender can act on.
 SEGMENT_NAMES = {
     "id": "messageId",
@@ -174,6 +192,65 @@ def _employees(value: object) -> int:
     return value
 
 
+def _revenue(value: object) -> Decimal:
+    """An annual revenue: a number, or one written as text ("1200000.50"), to the cent."""
+    amount = None
+    if isinstance(value, str) and len(value.strip()) <= 40:
+        with contextlib.suppress(InvalidOperation):  # refused below, with the reason
+            amount = Decimal(value.strip())
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        amount = Decimal(str(value))
+    if amount is not None and amount.is_finite() and 0 <= amount <= MAX_REVENUE:
+        amount = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        if amount <= MAX_REVENUE:  # 99999999999999.995 rounds up past it
+            return amount
+    raise ValueError(gettext("must be an amount from 0 to {max}").format(max=MAX_REVENUE))
+
+
+class _TraitRefused(ValueError):
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+
+def _company(traits: Mapping[str, Any], *, where: Callable[[str], str]) -> dict[str, Any]:
+    """The account fields a company's traits set (:data:`ACCOUNT_TRAITS`, the rest as its
+    custom attributes), checked as an identify's are; a trait sent empty (null) leaves its
+    field as it is, and so does a blank name. Or :class:`_TraitRefused` naming the trait
+    by ``where`` (its name -> the place the sender wrote it)."""
+    fields: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for name, value in traits.items():
+        place = name
+        try:
+            if name == "id":  # the company's id: names the account (_account_id)
+                continue
+            if name == "address" and isinstance(value, Mapping):
+                place = f"{name}.country"
+                if value.get("country") is not None:
+                    fields["country"] = _text_trait(value["country"], 100)
+                continue
+            target = ACCOUNT_TRAITS.get(name)
+            if target is None:
+                attributes[name] = value
+            elif value is None:
+                continue
+            elif target == "company_size":
+                fields[target] = _employees(value)
+            elif target == "annual_revenue":
+                fields[target] = _revenue(value)
+            elif target == "name":
+                if text := _text_trait(value, ACCOUNT_NAME_MAX_LENGTH).strip():
+                    fields[target] = text
+            else:
+                fields[target] = _text_trait(value, 100)
+        except ValueError as exc:
+            raise _TraitRefused(where(place), str(exc)) from None
+    if attributes:
+        fields["attributes"] = attributes
+    return fields
+
+
 def _account_id(message: Mapping[str, Any], places: tuple[str, ...]) -> str | dict[str, list[str]] | None:
     """The company id the message gives at the first of ``places`` holding one (dotted
     paths: ``groupId``, ``context.groupId``, ``traits.company.id``), checked; or the error
@@ -195,8 +272,18 @@ def _account_id(message: Mapping[str, Any], places: tuple[str, ...]) -> str | di
 
 def _group(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
     """A group call: the person (``userId`` as an email, or the email RudderStack puts in
-    ``context.traits``) belongs to the company ``groupId``. The group's own traits
-    describe the company, not the person: they are not read."""
+    ``context.traits``) belongs to the company ``groupId``. The group's own ``traits``
+    describe the company, not the person: they are its account's (:func:`_company`)."""
+    traits = message.get("traits")
+    if traits and not isinstance(traits, Mapping):
+        return {"traits": ["must be an object"]}
+    problem = checks.json_value_problem(traits or {}, path="traits", max_depth=checks.MAX_PROPERTIES_DEPTH)
+    if problem:
+        return {problem[0]: [problem[1]]}
+    try:
+        company = _company(traits or {}, where=lambda name: f"traits.{name}")
+    except _TraitRefused as exc:
+        return {exc.where: [exc.reason]}
     account_id = _account_id(message, ("groupId",))
     if isinstance(account_id, dict):
         return account_id
@@ -212,7 +299,9 @@ def _group(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]
         email = checks.email_normalize(email)
     except ValueError as exc:
         return {"userId" if email == user_id else "context.traits.email": [str(exc)]}
-    return ingest.Identity(email=email, account_id=account_id, visitor_key=_visitor(message.get("anonymousId")))
+    return ingest.Identity(
+        email=email, account_id=account_id, visitor_key=_visitor(message.get("anonymousId")), company=company
+    )
 
 
 def _text_trait(value: object, limit: int) -> str:
@@ -243,15 +332,18 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
         return {_trait_name(message, "email") if "email" in traits else "userId": [str(exc)]}
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
+    company: dict[str, Any] = {}  # what the company object says of the person's account
     for name, value in traits.items():
         if name == "email":
             continue
         try:
             if name == "company":
-                company = value.get("name") if isinstance(value, Mapping) else value
                 where = f"{name}.name" if isinstance(value, Mapping) else name
-                if company is not None:
-                    fields["company"] = _text_trait(company, 200)
+                if isinstance(value, Mapping):
+                    company = _company(value, where=lambda part: _trait_name(message, f"company.{part}"))
+                    value = value.get("name")
+                if value is not None:
+                    fields["company"] = _text_trait(value, 200)
             elif name == "address" and isinstance(value, Mapping):
                 for part in ("city", "country"):
                     where = f"{name}.{part}"
@@ -264,6 +356,8 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
                 fields[target] = _employees(value) if target == "company_size" else _text_trait(value, 100)
             else:
                 attributes[name] = value
+        except _TraitRefused as exc:
+            return {exc.where: [exc.reason]}
         except ValueError as exc:
             return {_trait_name(message, where): [str(exc)]}
     if attributes:
@@ -286,6 +380,7 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
         external_id=external_id,
         visitor_key=_visitor(message.get("anonymousId")),
         account_id=account_id,
+        company=company,
     )
 
 

@@ -10,10 +10,12 @@ beside the live model, writing no score), :mod:`~scoring.services.decay`,
 :mod:`~scoring.services.event_types` (types counted as they come, declared by the file) and
 :mod:`~scoring.services.background` (handing work to the workers),
 :mod:`~scoring.services.accounts` (which account a lead belongs to, its roll-up and fit),
-:mod:`~scoring.services.account_groups` (accounts' groups and transitions). The names other
+:mod:`~scoring.services.account_groups` (accounts' groups and transitions),
+:mod:`~scoring.services.account_fields` (an account's fields other apps write). The names other
 apps use are kept here.
 """
 
+from scoring.services.account_fields import ACCOUNT_WRITABLE_FIELDS, accounts_describe, leads_accounts_describe
 from scoring.services.account_groups import account_groups_changed, accounts_regroup
 from scoring.services.accounts import (
     Assigned,
@@ -113,6 +115,7 @@ from scoring.services.retention import (
 )
 
 __all__ = [
+    "ACCOUNT_WRITABLE_FIELDS",
     "LEAD_EDITABLE_FIELDS",
     "LEAD_STATE_FIELDS",
     "LEDGER_FIELDS",
@@ -139,6 +142,7 @@ __all__ = [
     "account_save",
     "account_settings_get",
     "account_settings_set",
+    "accounts_describe",
     "accounts_refresh",
     "accounts_refresh_pending",
     "accounts_regroup",
@@ -165,6 +169,7 @@ __all__ = [
     "lead_upsert",
     "leads_accounts_assign",
     "leads_accounts_assign_all",
+    "leads_accounts_describe",
     "leads_assignment_set",
     "leads_by_email",
     "leads_create",

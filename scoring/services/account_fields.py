@@ -1,0 +1,114 @@
+"""An account's own fields written for other apps: what Segment's group call and an
+identify's company say about a company (its name, industry, company size, annual
+revenue, country and custom attributes). The account's fit follows in the same
+transaction, by the path a save in the admin takes
+(:func:`~scoring.services.accounts.accounts_rescore_fit`), so account fit rules score
+what other systems tell."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from scoring import bulk
+from scoring.models import Account, Lead
+from scoring.services.accounts import accounts_rescore_fit
+
+# What other systems may write on an account (checked values, as the columns hold them);
+# "attributes" are merged into those known.
+ACCOUNT_WRITABLE_FIELDS = frozenset({"name", "industry", "company_size", "annual_revenue", "country", "attributes"})
+
+
+# No savepoint: inside a caller's transaction (a Segment batch) an error rolls the caller's
+# whole transaction back, and nothing of the batch is kept.
+@transaction.atomic(savepoint=False)
+def leads_accounts_describe(
+    *, descriptions: Sequence[tuple[int, Mapping[str, Any]]], at: datetime | None = None
+) -> int:
+    """Write what ``descriptions`` (a lead id, and fields of its company) say to each lead's
+    account as it is now: a lead in no account (a free-mail address and no company id)
+    describes none. As if applied one by one in order: a later value wins, attributes
+    merge. See :func:`accounts_describe`. Returns how many accounts changed.
+
+    Precondition: the leads are in their accounts already (this reads where they are)."""
+    wanted = [(lead, fields) for lead, fields in descriptions if fields]
+    if not wanted:
+        return 0
+    account_of = dict(
+        Lead.objects.filter(pk__in={lead for lead, _ in wanted}, account__isnull=False).values_list("pk", "account_id")
+    )
+    merged: dict[int, dict[str, Any]] = {}
+    for lead, fields in wanted:
+        if (account := account_of.get(lead)) is None:
+            continue
+        into = merged.setdefault(account, {})
+        for name, value in fields.items():
+            into[name] = {**into.get(name, {}), **value} if name == "attributes" else value
+    return accounts_describe(fields=merged, at=at)
+
+
+@transaction.atomic(savepoint=False)
+def accounts_describe(*, fields: Mapping[int, Mapping[str, Any]], at: datetime | None = None) -> int:
+    """Write ``fields`` (account id -> values of :data:`ACCOUNT_WRITABLE_FIELDS`, checked)
+    over what each account has, as the API writes a lead's: the sender is trusted, so a
+    value it gives replaces the one known (typed in the admin or sent before); a field it
+    does not give stays; ``attributes`` merge into those known. The accounts whose fields
+    change get their fit re-evaluated in the same transaction, as after a save in the
+    admin (:func:`accounts_rescore_fit`: a ledger row per rule whose points change, and
+    their group). Sending the same values again changes nothing and locks nothing.
+    Returns how many accounts changed.
+
+    Lock order: call after the transaction has locked every lead row it will (leads, then
+    accounts)."""
+    for pk, values in fields.items():
+        if unknown := set(values) - ACCOUNT_WRITABLE_FIELDS:
+            raise ValueError(f"account {pk}: unknown account fields: {', '.join(sorted(unknown))}")
+    wanted = {pk: values for pk, values in fields.items() if values}
+    if not wanted:
+        return 0
+    # Read unlocked first: the SDKs send a company's traits again on every call, and an
+    # account they leave as it is is then neither locked nor written (the roll-up sweep and
+    # the admin do not wait on it).
+    unchanged = Account.objects.filter(bulk.ids_in("pk", sorted(wanted))).order_by("pk")
+    moving = [account.pk for account in unchanged if _described(account, wanted[account.pk])]
+    if not moving:
+        return 0
+    locked = Account.objects.select_for_update(no_key=True).filter(pk__in=moving).order_by("pk")
+    changed: list[Account] = []
+    names: set[str] = set()
+    for account in locked:
+        if written := _described(account, wanted[account.pk]):
+            changed.append(account)
+            names |= written
+    if not changed:
+        return 0
+    columns = sorted(names)
+    bulk.values_update(
+        Account, columns, [(account.pk, *(_column_value(account, name) for name in columns)) for account in changed]
+    )
+    accounts_rescore_fit(account_ids=[account.pk for account in changed], at=at or timezone.now())
+    return len(changed)
+
+
+def _described(account: Account, values: Mapping[str, Any]) -> set[str]:
+    """Set ``values`` on ``account`` (in memory); the names of the fields that changed."""
+    changed = set()
+    for name, value in values.items():
+        current = getattr(account, name)
+        if name == "attributes":
+            value = {**(current or {}), **value}
+        if current != value:
+            setattr(account, name, value)
+            changed.add(name)
+    return changed
+
+
+def _column_value(account: Account, name: str) -> Any:
+    value = getattr(account, name)
+    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
+    return Jsonb(value) if name == "attributes" and connection.vendor == "postgresql" else value

@@ -1,0 +1,166 @@
+"""What Segment says about a company fills its account, so account fit rules score it: a
+group call's traits, and an identify's traits.company object, sent with a key kept on a
+server, are written to the account (over what it had, as an identify's traits are to a
+lead), and its fit follows in the same transaction; bad values refuse the message naming
+the trait; the same traits again change nothing; a key used in web pages describes no
+company."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db.models import Sum
+from django.test import Client
+
+from intake.api_keys import api_key_issue
+from scoring import services
+from scoring.models import Account, AccountEntry, Lead
+
+pytestmark = pytest.mark.django_db
+
+
+def segment_client(*, public: bool = False) -> Client:
+    key = api_key_issue(name="Website" if public else "Backend", public=public).key
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Basic {basic}")
+
+
+def send(client: Client, path: str, body: object) -> Any:
+    return client.post(f"/v1/{path}", json.dumps(body), content_type="application/json")
+
+
+def group(message_id: str, traits: object, *, user: str = "ana@gmail.com") -> dict[str, Any]:
+    return {"type": "group", "messageId": message_id, "userId": user, "groupId": "acme-42", "traits": traits}
+
+
+ACME = {
+    "name": "Acme",
+    "industry": "Software",
+    "employees": "250",
+    "annualRevenue": 1200000.5,
+    "address": {"city": "Madrid", "country": "Spain"},
+    "plan": "enterprise",
+}
+
+
+def fit_in_ledger(account: Account) -> int:
+    """The account's fit as its ledger sums it (the cached fit_score must equal it)."""
+    entries = AccountEntry.objects.filter(account=account, dimension=AccountEntry.Dimension.FIT)
+    return entries.aggregate(total=Sum("delta"))["total"] or 0
+
+
+@pytest.fixture
+def rules() -> None:
+    services.account_rule_create(name="Software makers", points=10, conditions=[("industry", "equals", "Software")])
+    services.account_rule_create(name="Mid-size", points=5, conditions=[("company_size", "gte", 200)])
+
+
+def test_a_group_call_s_traits_fill_the_account_and_its_fit_follows(rules: None) -> None:
+    segment = segment_client()
+    answer = send(segment, "group", group("g-1", ACME))
+    assert answer.status_code == 200, answer.json()
+
+    account = Account.objects.get(external_id="acme-42")
+    assert (account.name, account.industry, account.company_size, account.country) == ("Acme", "Software", 250, "Spain")
+    assert account.annual_revenue == Decimal("1200000.50")
+    assert account.attributes == {"plan": "enterprise"}
+    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert Lead.objects.get(email="ana@gmail.com").account == account
+
+    # The same traits again (the SDKs send them on every call): nothing changes.
+    entries = AccountEntry.objects.count()
+    assert send(segment, "batch", {"batch": [group("g-2", ACME), group("g-3", ACME)]}).json()["rejected"] == []
+    assert AccountEntry.objects.count() == entries
+    again = Account.objects.get(pk=account.pk)
+    assert (again.name, again.industry, again.company_size, again.annual_revenue, again.attributes) == (
+        "Acme",
+        "Software",
+        250,
+        Decimal("1200000.50"),
+        {"plan": "enterprise"},
+    )
+
+    # A key kept on a server is trusted as the API is: a new value replaces the one known,
+    # a trait sent empty leaves its field, other attributes stay.
+    moved = {"industry": "Retail", "employees": None, "seats": 40}
+    assert send(segment, "group", group("g-4", moved)).status_code == 200
+    account.refresh_from_db()
+    assert (account.industry, account.company_size) == ("Retail", 250)
+    assert account.attributes == {"plan": "enterprise", "seats": 40}
+    assert account.fit_score == 5 == fit_in_ledger(account)
+
+
+def test_an_identify_s_company_object_fills_the_person_s_account(rules: None) -> None:
+    segment = segment_client()
+    by_id = {"id": "acme-42", "name": "Acme", "industry": "Software", "employee_count": 300, "plan": "pro"}
+    answer = send(segment, "identify", {"messageId": "i-1", "userId": "ana@gmail.com", "traits": {"company": by_id}})
+    assert answer.status_code == 200, answer.json()
+    account = Account.objects.get(external_id="acme-42")
+    assert (account.name, account.industry, account.company_size, account.attributes) == (
+        "Acme",
+        "Software",
+        300,
+        {"plan": "pro"},
+    )
+    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert Lead.objects.get(email="ana@gmail.com").company == "Acme"
+
+    # Without an id, the company is the account the person is in: their email's domain's.
+    toys = {"company": {"industry": "Toys"}}
+    rudder = {"messageId": "i-2", "userId": "luis@toys.example", "context": {"traits": toys}}
+    assert send(segment, "identify", rudder).status_code == 200
+    assert Account.objects.get(domain="toys.example").industry == "Toys"
+    # A free-mail address without a company id is in no account: nothing to describe.
+    alone = {"messageId": "i-3", "userId": "eva@gmail.com", "traits": {"company": {"industry": "Toys"}}}
+    assert send(segment, "identify", alone).status_code == 200
+    assert not Account.objects.filter(industry="Toys").exclude(domain="toys.example").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "field"),
+    [
+        ("group", group("g", {"employees": "lots"}), "traits.employees"),
+        ("group", group("g", {"employees": 10**12}), "traits.employees"),
+        ("group", group("g", {"annualRevenue": 1e20}), "traits.annualRevenue"),
+        ("group", group("g", {"annual_revenue": "-5"}), "traits.annual_revenue"),
+        ("group", group("g", {"annualRevenue": "NaN"}), "traits.annualRevenue"),
+        ("group", group("g", {"name": {"legal": "Acme"}}), "traits.name"),
+        ("group", group("g", {"industry": "Soft\u0000ware"}), "traits.industry"),
+        ("group", group("g", {"address": {"country": ["ES"]}}), "traits.address.country"),
+        ("group", group("g", ["Acme"]), "traits"),
+        (
+            "identify",
+            {"userId": "ana@gmail.com", "traits": {"company": {"id": "acme-42", "employee_count": "many"}}},
+            "traits.company.employee_count",
+        ),
+        (
+            "identify",
+            {"userId": "ana@gmail.com", "context": {"traits": {"company": {"annualRevenue": True}}}},
+            "context.traits.company.annualRevenue",
+        ),
+    ],
+)
+def test_a_bad_company_trait_refuses_the_message_naming_it(path: str, message: dict[str, Any], field: str) -> None:
+    answer = send(segment_client(), path, {"messageId": "m-1", **message})
+    assert answer.status_code == 400
+    assert list(answer.json()["errors"]) == [field]
+    assert not Lead.objects.exists()
+    assert not Account.objects.exists()
+
+
+def test_a_key_used_in_web_pages_describes_no_company(rules: None) -> None:
+    page = segment_client(public=True)
+    refused = send(page, "group", group("g-1", ACME, user="ana@acme.example"))
+    assert refused.status_code == 400
+    assert list(refused.json()["errors"]) == ["groupId"]
+
+    company = {"id": "acme-42", "name": "Acme", "industry": "Software", "employee_count": 300}
+    identify = {"messageId": "i-1", "userId": "ana@acme.example", "traits": {"company": company}}
+    assert send(page, "identify", identify).status_code == 200
+    account = Account.objects.get()
+    assert (account.domain, account.industry, account.company_size, account.fit_score) == ("acme.example", "", None, 0)
+    assert not AccountEntry.objects.exists()
