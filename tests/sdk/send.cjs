@@ -1,5 +1,5 @@
-// Sends one visitor's page view, identify and form submission to Leadflow with a Node SDK
-// exactly as a company's server would, changed only in the host, then flushes and exits
+// Sends one visitor's page view, identify, form submission and company (a group call) to
+// Leadflow with a Node SDK exactly as a company's server would, changed only in the host, then flushes and exits
 // (non-zero, printing why, if the SDK reports an error).
 // Usage: node send.cjs segment|rudderstack LEADFLOW_URL WRITE_KEY
 "use strict";
@@ -9,6 +9,7 @@ const traits = {
   email: "ada@example.com", firstName: "Ada", title: "CTO",
   address: { city: "San José" }, employees: 12, plan: "family",
 };
+const company = { name: "Acme", industry: "Software", employees: 250, plan: "enterprise" };
 const errors = [];
 
 async function main() {
@@ -28,6 +29,7 @@ async function main() {
   client.page({ anonymousId: "anon-7", name: "Pricing", properties: { url: "https://toys.example/pricing" } });
   client.identify({ userId: "u-42", anonymousId: "anon-7", traits });
   client.track({ userId: "u-42", event: "Form Submitted", properties: { form: "newsletter" }, context: { traits: { email: traits.email } } });
+  client.group({ userId: "u-42", groupId: "acme-42", traits: company, context: { traits: { email: traits.email } } });
   if (sdk === "segment") {
     await client.closeAndFlush();
   } else {
