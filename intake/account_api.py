@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from intake.api import ErrorSerializer, ScopedAPIView, ScopeErrorSerializer
 from intake.models import ApiScope
-from scoring import selectors
+from scoring import selectors, typed
 from scoring.models import Account, AccountGroup
 
 PAGE = 50
@@ -53,9 +53,10 @@ AccountOutSerializer = inline_serializer(
 
 
 def _positive(value: str, *, name: str, maximum: int) -> int:
-    if not value.isascii() or not value.isdigit() or len(value) > 18 or not 0 < int(value) <= maximum:
+    number = typed.id_from_text(value)
+    if number is None or number > maximum:
         raise exceptions.ValidationError({name: [f"must be a whole number from 1 to {maximum}"]})
-    return int(value)
+    return number
 
 
 def account_data(account: Account, *, full: bool = False) -> dict[str, Any]:
@@ -117,7 +118,7 @@ class AccountsView(ScopedAPIView):
         limit = _positive(params.get("limit", str(PAGE)), name="limit", maximum=PAGE_MAX)
         accounts = Account.objects.select_related("group").order_by("pk")
         if "cursor" in params:
-            accounts = accounts.filter(pk__gt=_positive(params["cursor"], name="cursor", maximum=2**63 - 1))
+            accounts = accounts.filter(pk__gt=_positive(params["cursor"], name="cursor", maximum=typed.ID_MAX))
         if params.get("domain"):
             accounts = accounts.filter(domain=params["domain"].strip().lower())
         if params.get("external_id"):

@@ -21,7 +21,7 @@ from intake import events as checks
 from intake.api import ErrorSerializer, LeadRefSerializer, ScopedAPIView, ScopeErrorSerializer, body_size_check
 from intake.api_keys import request_api_key
 from intake.models import ApiScope
-from scoring import outcomes, selectors
+from scoring import outcomes, selectors, typed
 from scoring.models import Lead
 
 # --- outcomes -------------------------------------------------------------------
@@ -264,9 +264,10 @@ ScoreHistorySerializer = inline_serializer(
 
 
 def _positive(value: str, *, name: str, maximum: int) -> int:
-    if not value.isascii() or not value.isdigit() or len(value) > 18 or not 0 < int(value) <= maximum:
+    number = typed.id_from_text(value)
+    if number is None or number > maximum:
         raise exceptions.ValidationError({name: [f"must be a whole number from 1 to {maximum}"]})
-    return int(value)
+    return number
 
 
 class LeadScoreHistoryView(ScopedAPIView):
@@ -296,7 +297,7 @@ class LeadScoreHistoryView(ScopedAPIView):
             raise exceptions.NotFound(f"There is no lead {lead_id}.")
         limit = _positive(request.query_params.get("limit", str(HISTORY_PAGE)), name="limit", maximum=HISTORY_PAGE_MAX)
         cursor = request.query_params.get("cursor")
-        before = None if cursor is None else _positive(cursor, name="cursor", maximum=2**63 - 1)
+        before = None if cursor is None else _positive(cursor, name="cursor", maximum=typed.ID_MAX)
         rows = selectors.lead_ledger_page(lead_id=lead_id, before_id=before, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from nurture import content, selectors, services, timing
 from nurture.models import Enrollment, Sequence, Step
-from scoring import localized
+from scoring import localized, typed
 from scoring.models import Lead
 
 logger = logging.getLogger(__name__)
@@ -204,9 +204,9 @@ class PreviewForm(forms.Form):
         value = (self.cleaned_data.get("lead") or "").strip()
         if not value:
             return None
-        # ASCII digits only, and not thousands (int() refuses both): "²" is a digit to isdigit.
-        by_id = value.isascii() and value.isdigit() and len(value) <= 19
-        lead = Lead.objects.filter(pk=int(value)).first() if by_id else Lead.objects.with_email(value).first()
+        lead_id = typed.id_from_text(value)
+        leads = Lead.objects.filter(pk=lead_id) if lead_id is not None else Lead.objects.with_email(value)
+        lead = leads.first()
         if lead is None:
             raise forms.ValidationError(gettext("No lead with id or email {value!r}.").format(value=value))
         return lead

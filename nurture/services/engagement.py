@@ -11,6 +11,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from nurture.models import Delivery, EngagementCursor
+from scoring import typed
 from scoring.models import Interaction
 
 
@@ -59,15 +60,12 @@ def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: 
         return counted
 
 
-_MAX_ID = 2**63 - 1
-
-
 def _delivery_id(value: object) -> int | None:
     """The delivery id an open or click names (a whole number, or its ASCII digits), or
     None: a yes or no, "²" (a digit to ``isdigit`` that ``int`` refuses) or a number
     past the column's would otherwise stop the tally at that row, every run."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        value = int(value)
-    if type(value) is int and 0 < value <= _MAX_ID:
+    if isinstance(value, str):
+        return typed.id_from_text(value)
+    if type(value) is int and 0 < value <= typed.ID_MAX:
         return value
     return None

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from scoring import accounts, localized, rules, selectors, sentences, services
+from scoring import accounts, localized, rules, selectors, sentences, services, typed
 from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.rules import ConditionValueForm
 from scoring.models import (
@@ -77,7 +77,7 @@ class AccountAdmin(GroupedFiguresAdmin[Account]):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         context = dict(extra_context or {})
-        account = self.get_object(request, object_id) if object_id.isascii() and object_id.isdigit() else None
+        account = self.get_object(request, object_id) if typed.id_from_text(object_id) is not None else None
         if account is not None:
             # ASCII digits, at most nine: a page number past that put an offset beyond
             # what the database counts in (a 500); anything else is the first page.

@@ -24,7 +24,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
-from scoring import bulk, erasure, lead_export, lead_search, localized, selectors, services, timeline
+from scoring import bulk, erasure, lead_export, lead_search, localized, selectors, services, timeline, typed
 from scoring import rules as pure
 from scoring.admin import changelist
 from scoring.admin.counting import EstimatedCountPaginator
@@ -185,10 +185,11 @@ class LeadAdmin(GroupedFiguresAdmin[Lead]):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         context = dict(extra_context or {})
-        if object_id.isascii() and object_id.isdigit() and len(object_id) < 19:
+        lead_id = typed.id_from_text(object_id)
+        if lead_id is not None:
             # Page links carry a cursor; anything else in them gives the newest page.
             context["timeline"] = timeline.lead_timeline(
-                lead_id=int(object_id), before=request.GET.get("older"), after=request.GET.get("newer")
+                lead_id=lead_id, before=request.GET.get("older"), after=request.GET.get("newer")
             )
         return super().change_view(request, object_id, form_url, context)
 

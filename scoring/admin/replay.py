@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from scoring import localized, services
+from scoring import localized, services, typed
 from scoring import replay as pure_replay
 from scoring.models import ModelVersion, ReplayRun
 
@@ -62,7 +62,7 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
         # ?version=<id> chooses the version; anything else in it is ignored (the form says what is missing).
         initial = super().get_changeform_initial_data(request)
         chosen = request.GET.get("version", "")
-        if not (chosen.isascii() and chosen.isdigit() and len(chosen) < 19):
+        if typed.id_from_text(chosen) is None:
             initial.pop("version", None)
         return initial
 
@@ -105,9 +105,10 @@ class ReplayRunAdmin(admin.ModelAdmin[ReplayRun]):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """The run's page: progress while it runs, the comparison once done."""
-        if not (object_id.isascii() and object_id.isdigit() and len(object_id) < 19):
+        run_id = typed.id_from_text(object_id)
+        if run_id is None:
             return super().change_view(request, object_id, form_url, extra_context)  # the admin's own "not found"
-        run = get_object_or_404(ReplayRun.objects.select_related("version", "created_by"), pk=int(object_id))
+        run = get_object_or_404(ReplayRun.objects.select_related("version", "created_by"), pk=run_id)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         result = _no_group_translated(run.result or {})

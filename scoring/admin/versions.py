@@ -21,7 +21,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
-from scoring import model_file, rule_matching, selectors, sentences
+from scoring import model_file, rule_matching, selectors, sentences, typed
 from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.history import POLICY_FIELDS, DecayPolicyForm
 from scoring.admin.rules import RuleConditionInline, ScoringRuleAdmin
@@ -374,11 +374,10 @@ class _DraftRowAdmin(GroupedFiguresAdmin[Any]):
     def _draft_of(self, request: HttpRequest, obj: Any) -> ModelVersion | None:
         if obj is not None:
             return obj.version  # type: ignore[no-any-return]
-        raw = request.GET.get("version") or ""
-        # ASCII digits, not thousands of them (int() refuses both): "²" is a digit to isdigit.
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
+        version_id = typed.id_from_text(request.GET.get("version") or "")
+        if version_id is None:
             return None
-        return ModelVersion.objects.filter(pk=int(raw), status=ModelVersion.Status.DRAFT).first()
+        return ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.DRAFT).first()
 
     def get_model_perms(self, request: HttpRequest) -> dict[str, bool]:
         return {}

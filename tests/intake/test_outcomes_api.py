@@ -390,3 +390,14 @@ def test_a_lost_outcome_without_a_reason_is_refused_as_required(crm: Client, rea
 
     assert response.status_code == 400
     assert response.json()["error_codes"] == {"reason": ["required"]}
+
+
+def test_score_history_s_cursor_is_any_id_and_nothing_past_the_largest(crm: Client) -> None:
+    lead = LeadFactory.create()
+    ScoreEntry.objects.create(lead=lead, dimension="fit", delta=5, cause="manual", occurred_at=timezone.now())
+    last = history(crm, lead, cursor="9223372036854775807")
+    assert (last.status_code, [row["delta"] for row in last.json()["results"]]) == (200, [5])
+    for past in ("9223372036854775808", "9" * 20):
+        refused = history(crm, lead, cursor=past)
+        assert refused.status_code == 400, past
+        assert refused.json()["cursor"] == ["must be a whole number from 1 to 9223372036854775807"]

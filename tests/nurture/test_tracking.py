@@ -110,7 +110,7 @@ def test_opens_and_clicks_are_tallied_onto_deliveries_once_and_only_when_settled
     assert (delivery.opens, delivery.clicks) == (2, 1)
 
 
-@pytest.mark.parametrize("delivery", ["²", "9" * 30, 2**70, "-1", True])
+@pytest.mark.parametrize("delivery", ["²", "9223372036854775808", "9" * 30, 2**63, 2**70, "-1", True])
 def test_an_event_naming_no_real_delivery_is_not_tallied_and_stops_nothing(smtp: Sink, delivery: object) -> None:
     # Anyone with a key that sends events can send an email_open with any "delivery":
     # one that is no delivery's id must not stop the tally for the opens after it.

@@ -110,3 +110,24 @@ def test_the_api_gives_each_account_s_group_and_lists_a_group_s_accounts() -> No
     unknown = api.get("/api/v1/accounts?group=warm")
     assert unknown.status_code == 400
     assert unknown.json()["group"] == ["no account group has the key 'warm' (hot)"]
+
+
+@pytest.mark.parametrize("account_id", ["9223372036854775807", "9223372036854775808", "9" * 20])
+def test_an_account_page_for_an_id_past_every_account_s_says_there_is_none(
+    admin_client: Client, account_id: str
+) -> None:
+    response = admin_client.get(f"/admin/scoring/account/{account_id}/change/", follow=True)
+    assert response.status_code == 200
+    assert "doesn\u2019t exist" in response.content.decode()
+
+
+def test_the_accounts_cursor_is_any_id_and_nothing_past_the_largest() -> None:
+    acme()
+    key = api_key_issue(name="BI", scopes=["leads:read"]).key
+    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    last = api.get("/api/v1/accounts", {"cursor": "9223372036854775807"})
+    assert (last.status_code, last.json()["results"]) == (200, [])
+    for past in ("9223372036854775808", "9" * 20):
+        refused = api.get("/api/v1/accounts", {"cursor": past})
+        assert refused.status_code == 400, past
+        assert refused.json()["cursor"] == ["must be a whole number from 1 to 9223372036854775807"]

@@ -391,3 +391,10 @@ def test_an_adjustment_past_what_a_score_holds_is_refused_at_the_field(admin: Cl
     lead.refresh_from_db()
     assert (lead.fit_score, lead.engagement_score) == (2000000000, 0)
     assert ScoreEntry.objects.filter(lead=lead).count() == 1
+
+
+@pytest.mark.parametrize("lead_id", ["9223372036854775807", "9223372036854775808", "9" * 20])
+def test_a_lead_page_for_an_id_past_every_lead_s_says_there_is_none(admin: Client, lead_id: str) -> None:
+    response = admin.get(f"/admin/scoring/lead/{lead_id}/change/", follow=True)
+    assert response.status_code == 200
+    assert "doesn\u2019t exist" in text(response)

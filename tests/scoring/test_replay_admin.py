@@ -118,12 +118,18 @@ def test_a_version_that_cannot_be_replayed_is_refused_on_the_version(version: Mo
     assert "This version cannot be replayed: rules[0]" in str(response.context["adminform"].form.errors["version"])
 
 
-@pytest.mark.parametrize("query", ["?version=abc", "?version=999999", "?version=1" + "0" * 30, "?days=-4"])
+@pytest.mark.parametrize(
+    "query",
+    ["?version=abc", "?version=999999", "?version=1" + "0" * 30, "?days=-4", "?version=9223372036854775808"],
+)
 def test_odd_links_still_show_the_form(version: ModelVersion, query: str) -> None:
     assert logged_in(marketing_user()).get(f"/admin/scoring/replayrun/add/{query}").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["999999/change/", "abc/change/", "999999/progress/"])
+@pytest.mark.parametrize(
+    "path",
+    ["999999/change/", "abc/change/", "999999/progress/", "9223372036854775807/change/", "9" * 20 + "/change/"],
+)
 def test_a_replay_that_does_not_exist_is_not_an_error(version: ModelVersion, path: str) -> None:
     assert logged_in(marketing_user()).get(f"/admin/scoring/replayrun/{path}").status_code in (302, 404)
 

@@ -517,6 +517,6 @@ def test_a_draft_page_given_no_draft_id_answers_as_for_no_draft(client: Client, 
     add = reverse(f"admin:scoring_{model}_add")
     without = client.get(add)
     # "²" is a digit to str.isdigit, which int() refuses: it was a server error.
-    for version in ("²", "-1", "abc", "9" * 30, "9" * 5000):
+    for version in ("²", "-1", "abc", "9223372036854775808", "9" * 30, "9" * 5000):
         response = client.get(add, {"version": version})
         assert response.status_code == without.status_code, version
