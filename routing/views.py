@@ -27,6 +27,7 @@ from django_stubs_ext import StrOrPromise
 
 from routing import sales, selectors
 from routing.models import Outcome, QueueItem, Rep
+from scoring.typed import page_from_text
 
 # The verbs in the action URLs, and the item_act kind each one is.
 VERBS = {
@@ -94,8 +95,6 @@ REASON_FORMS = (
 )
 
 RepView = Callable[..., HttpResponse]
-# A page number as the forms send it; longer ones are no page anyone has.
-_PAGE = re.compile(r"[0-9]{1,9}")
 # An amount as a rep types it without grouping: digits, then up to 2 decimals after a dot
 # or a comma (a thousands group has 3 digits, so either reads the same in every language).
 _AMOUNT = re.compile(r"(?P<units>[0-9]{1,15})(?:[.,](?P<cents>[0-9]{1,2}))?")
@@ -124,7 +123,8 @@ def rep_required(view: RepView) -> RepView:
 @require_GET
 @rep_required
 def queue(request: HttpRequest, rep: Rep) -> HttpResponse:
-    return _queue_page(request, rep, page=_page_number(request.GET.get("page", "")), sort=request.GET.get("sort", ""))
+    page = page_from_text(request.GET.get("page", ""))
+    return _queue_page(request, rep, page=page, sort=request.GET.get("sort", ""))
 
 
 @dataclass(frozen=True)
@@ -171,12 +171,6 @@ def _queue_page(
     )
 
 
-def _page_number(value: str) -> int:
-    """A page number from the query or the form: ASCII digits, else the first page
-    (``"²".isdigit()`` is true, and int() of 5,000 digits raises)."""
-    return int(value) if _PAGE.fullmatch(value) else 1
-
-
 @require_POST
 @rep_required
 def claim(request: HttpRequest, rep: Rep, item_id: int) -> HttpResponse:
@@ -217,7 +211,7 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
         messages.error(request, f"{_label(item)}: {fields}")
         typed = {name: request.POST.get(name, "") for name in ("reason", "amount", *sales.BANT_FIELDS)}
         refused = Refused(item_id=item.pk, verb=verb, values=typed, problems=exc.problems)
-        page = _page_number(request.POST.get("page", ""))
+        page = page_from_text(request.POST.get("page", ""))
         return _queue_page(request, rep, page=page, status=400, sort=request.POST.get("sort", ""), refused=refused)
     except sales.ActionRefused as exc:
         messages.error(request, f"{_label(item)}: {exc}")
@@ -259,7 +253,7 @@ def _back(request: HttpRequest) -> HttpResponse:
     """To the queue page the form was on, in its order (a page number and a known order,
     never a URL from the form)."""
     query: dict[str, object] = {}
-    if (page := _page_number(request.POST.get("page", ""))) > 1:
+    if (page := page_from_text(request.POST.get("page", ""))) > 1:
         query["page"] = page
     if request.POST.get("sort") == "probability":
         query["sort"] = "probability"

@@ -10,6 +10,9 @@ import re
 
 ID_MAX = 2**63 - 1  # the largest value of a bigint column, so of every table's id
 _ID = re.compile(r"[0-9]{1,19}")  # [0-9], not \d: \d is any script's digits
+# At most nine digits: no list has a page past that, and the offset of a longer one is
+# past what the database counts in (a server error).
+_PAGE = re.compile(r"[0-9]{1,9}")
 
 
 def id_from_text(text: str) -> int | None:
@@ -19,3 +22,9 @@ def id_from_text(text: str) -> int | None:
         return None
     value = int(text)
     return value if 0 < value <= ID_MAX else None
+
+
+def page_from_text(text: str) -> int:
+    """The page number ``text`` writes in ASCII digits, at most nine of them; else
+    (nothing, "0", "-3", "²", a word) the first page."""
+    return max(1, int(text)) if _PAGE.fullmatch(text) else 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -26,8 +25,6 @@ from scoring.models import (
     FreeMailDomain,
     Lead,
 )
-
-_PAGE = re.compile(r"[0-9]{1,9}")
 
 
 @admin.register(Account)
@@ -79,10 +76,7 @@ class AccountAdmin(GroupedFiguresAdmin[Account]):
         context = dict(extra_context or {})
         account = self.get_object(request, object_id) if typed.id_from_text(object_id) is not None else None
         if account is not None:
-            # ASCII digits, at most nine: a page number past that put an offset beyond
-            # what the database counts in (a 500); anything else is the first page.
-            given = request.GET.get("ledger_page", "")
-            page = max(1, int(given)) if _PAGE.fullmatch(given) else 1
+            page = typed.page_from_text(request.GET.get("ledger_page", ""))
             entries, more = selectors.account_ledger_page(account_id=account.pk, page=page)
             context["account_page"] = {
                 "account": account,

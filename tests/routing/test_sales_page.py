@@ -303,6 +303,9 @@ def test_pages_hold_25_leads_and_link_to_each_other() -> None:
     assert [row.item.lead.total_score for row in second.context["queue"].rows] == [75, 74, 73, 72, 71]
     assert "Page 2 of 2" in second.content.decode()
     assert beyond.context["queue"].page.number == 2  # the last page, not an error
+    # A page number that is none is the first page, as on an account's ledger in the admin.
+    for odd in ("0", "-1", "²", "9" * 10, "two"):
+        assert client.get(reverse("sales:queue"), {"page": odd}).context["queue"].page.number == 1, odd
 
 
 def test_an_empty_queue_says_so() -> None:

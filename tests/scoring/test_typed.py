@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.typed import ID_MAX, id_from_text
+from scoring.typed import ID_MAX, id_from_text, page_from_text
 
 
 @pytest.mark.parametrize(("text", "value"), [("1", 1), ("42", 42), ("007", 7), ("9223372036854775807", ID_MAX)])
@@ -24,3 +24,12 @@ def test_anything_else_is_no_id(text: str) -> None:
 
 def test_the_largest_id_is_the_largest_bigint() -> None:
     assert ID_MAX == 9223372036854775807
+
+
+@pytest.mark.parametrize(
+    ("text", "page"),
+    [("1", 1), ("2", 2), ("007", 7), ("999999999", 999_999_999), ("", 1), ("0", 1), ("-3", 1), ("²", 1),
+     ("two", 1), ("1000000000", 1), ("9" * 5000, 1)],
+)  # fmt: skip
+def test_a_page_number_is_at_most_nine_ascii_digits_else_the_first_page(text: str, page: int) -> None:
+    assert page_from_text(text) == page
