@@ -78,6 +78,14 @@ class ScoreAdjustForm(forms.Form):
     )
     note = forms.CharField(max_length=300, help_text=_("Why: kept in the ledger."))
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Django's own words write the bound ungrouped ("2147483647") whatever the language.
+        beyond = gettext("an adjustment is a whole number of points from {low} to {high}").format(
+            low=localized.number(-services.SCORE_MAX), high=localized.number(services.SCORE_MAX)
+        )
+        self.fields["delta"].error_messages.update(min_value=beyond, max_value=beyond)
+
 
 @admin.register(Lead)
 class LeadAdmin(GroupedFiguresAdmin[Lead]):

@@ -21,7 +21,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from scoring import bulk, file_checks, lead_fields, selectors
+from scoring import bulk, file_checks, lead_fields, localized, selectors
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
 from scoring.services.accounts import leads_accounts_assign
@@ -288,7 +288,7 @@ def lead_adjust_score(
         # The columns (and the total beside them) are 32-bit: past it the write was a 500.
         raise ValueError(
             gettext("delta: that takes the score past what it can hold, {low} to {high}").format(
-                low=-SCORE_MAX, high=SCORE_MAX
+                low=localized.number(-SCORE_MAX), high=localized.number(SCORE_MAX)
             )
         )
     entry = LedgerRow(

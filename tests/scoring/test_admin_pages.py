@@ -398,3 +398,23 @@ def test_a_lead_page_for_an_id_past_every_lead_s_says_there_is_none(admin: Clien
     response = admin.get(f"/admin/scoring/lead/{lead_id}/change/", follow=True)
     assert response.status_code == 200
     assert "doesn\u2019t exist" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("language", "low", "high"),
+    [("en", "-2,147,483,647", "2,147,483,647"), ("es", "-2.147.483.647", "2.147.483.647")],
+)
+def test_an_adjustment_s_refusal_writes_its_range_as_the_page_s_language_does(
+    admin: Client, language: str, low: str, high: str
+) -> None:
+    lead = LeadFactory.create()
+    url = reverse("admin:scoring_lead_adjust", args=[lead.pk])
+    headers = {"accept-language": language}
+    assert (
+        admin.post(url, {"dimension": "fit", "delta": "2000000000", "note": "big"}, headers=headers).status_code == 302
+    )
+    # Past what the score holds once added to it, and past what any adjustment can be.
+    for delta in ("2000000000", "3000000000", "-3000000000"):
+        refused = admin.post(url, {"dimension": "fit", "delta": delta, "note": "more"}, headers=headers)
+        [error] = refused.context["form"].errors["delta"]
+        assert error.endswith(f" {low} {error.split()[-2]} {high}"), (delta, error)
