@@ -42,7 +42,7 @@ from reports.snapshots import TREND_DAYS
 from routing.models import QueueItem, Team
 from scoring import figure
 from scoring.figure import count, signed
-from scoring.models import GroupTransition, LifecycleStage, ScoreGroup
+from scoring.models import GroupTransition, Lead, LifecycleStage, ScoreGroup
 
 NO_GROUP = gettext_lazy("No group")
 LATEST_TRANSITIONS = 20
@@ -413,6 +413,15 @@ def mqls_against_target(*, now: datetime, live: bool = False) -> Section:
             "target": [targets.get(month) for month in months],
         },
     )
+
+
+def no_leads(found: Sequence[Section]) -> bool:
+    """Whether no lead has come in yet (a new installation), given the sections found: the
+    overview then says how to bring them in, as every figure on it would be zero. The
+    leads counted in the groups now answer without a query; only when they count none
+    (or the page shows no section) are the leads asked."""
+    counted = sum(sum(section.chart["values"]) for section in found if section.key == "groups")
+    return not counted and not Lead.objects.exists()
 
 
 def overview(

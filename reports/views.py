@@ -134,6 +134,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "choices": choices,
         "given": {"scorecard": scorecard},
         "errors": errors,
+        "no_leads": sections.no_leads(found_all),
         # The CSV links keep the scorecard chosen.
         "csv_query": f"&scorecard={quote(scorecard)}" if chosen.scorecard_id is not None else "",
     }

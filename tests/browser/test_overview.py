@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from reports.models import MqlTarget
+from tests.factories import LeadFactory
 from tests.reports.dataset import overview_data
 from tests.routing.factories import PASSWORD, group, marketer
 
@@ -88,3 +89,31 @@ def test_a_marketer_lands_on_the_overview_and_every_chart_is_drawn(
         page.locator("#section-funnel a.download").click()
     assert download.value.suggested_filename.startswith("leadflow-overview-funnel-")
     assert errors == []
+
+
+def test_a_new_installation_s_overview_shows_first_steps_until_a_lead_comes_in(
+    browser: Browser, live_server: object
+) -> None:
+    base = str(live_server)
+    a_reports_reader("noa")
+    page = browser.new_context(locale="en-US").new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", "noa")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/reports/")
+
+    steps = page.get_by_role("region", name="No leads yet: first steps")
+    assert steps.is_visible()
+    # It sits above the figures it explains, where a person looks first.
+    assert steps.bounding_box()["y"] < page.locator("#section-groups").bounding_box()["y"]  # type: ignore[index]
+    assert page.get_by_role("link", name="API documentation").get_attribute("href") == "/api/v1/docs"
+    steps.get_by_role("link", name="Import leads from a CSV file").click()
+    page.wait_for_url(f"{base}/admin/intake/leadimport/add/")
+    assert page.locator("input[type=file][name=csv_file]").is_visible()
+
+    LeadFactory.create()
+    page.goto(f"{base}/reports/")
+    assert page.get_by_role("heading", name="Leads in each score group now").is_visible()
+    assert page.get_by_role("region", name="No leads yet: first steps").count() == 0
+    assert page.get_by_text("first steps").count() == 0

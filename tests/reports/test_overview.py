@@ -364,3 +364,22 @@ def test_before_the_first_nightly_count_the_trend_says_when_it_will_appear() -> 
     page = client.get(URL).content.decode()
     assert len(tables(page)["trend"]) == 1 + TREND_DAYS
     assert "Not counted yet" not in page
+
+
+def test_an_installation_with_no_lead_says_how_to_bring_leads_in(admin_client: Client) -> None:
+    marketing = reader()
+    page = marketing.get(URL).content.decode()
+    assert 'id="first-steps"' in page
+    # Marketing imports leads; only an administrator makes API keys: no link to a page it may not open.
+    assert f'href="{reverse("admin:intake_leadimport_add")}"' in page
+    assert reverse("admin:intake_apikey_add") not in page
+    assert "which an administrator creates in the admin, under API keys" in page
+    assert f'href="{reverse("api:docs")}"' in page
+    everything = admin_client.get(URL).content.decode()
+    assert f'href="{reverse("admin:intake_apikey_add")}"' in everything
+    spanish = marketing.get(URL, headers={"accept-language": "es"}).content.decode()
+    assert "Aún no hay leads: primeros pasos" in spanish
+    assert "Importa leads de un archivo CSV" in spanish
+
+    LeadFactory.create()
+    assert 'id="first-steps"' not in marketing.get(URL).content.decode()
