@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
@@ -179,7 +179,7 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
         if item is None or item.team_id != rep.team_id:
             raise ActionRefused(_("This lead is not in your team's queue."))
         if item.owner_id and item.owner_id != user.pk:
-            who = item.owner.get_username() if item.owner else _("another rep")
+            who = name_of(item.owner) if item.owner else _("another rep")
             if item.status == Status.OPEN:
                 raise ActionRefused(_("Already assigned to {rep}.").format(rep=who))
             raise ActionRefused(_("Already claimed by {rep}.").format(rep=who))
@@ -189,6 +189,11 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
     scoring.leads_assignment_set(owners={item.lead_id: user.pk}, queue_teams={item.lead_id: None})
     outcomes_record(rows=[(item.pk, item.lead_id, "")], kind=Outcome.Kind.CLAIMED, user=user, now=now)
     return item
+
+
+def name_of(user: AbstractUser) -> str:
+    """How a rep reads another: their full name, else their user name."""
+    return user.get_full_name() or user.get_username()
 
 
 @transaction.atomic

@@ -93,7 +93,7 @@ def test_reps_work_the_queue_and_a_marketer_reroutes_in_the_admin(
     expect(alice.locator(".messages")).to_contain_text("Claimed Ada Lovelace")
 
     bob.locator(f"#item-{item.pk}").get_by_role("button", name="Claim").click()
-    expect(bob.locator(".messages")).to_contain_text("Already claimed by alice.")
+    expect(bob.locator(".messages")).to_contain_text("Already claimed by Alice.")
     assert bob.locator(f"#item-{item.pk}").count() == 0  # no longer in bob's queue
 
     card = alice.locator(f"#item-{item.pk}")

@@ -237,6 +237,20 @@ def test_refusals_tell_the_rep_why() -> None:
 
 
 @pytest.mark.django_db
+def test_losing_a_claim_race_names_the_winner_by_full_name_else_user_name() -> None:
+    alice = RepFactory.create(user__username="alice", user__first_name="Alice", user__last_name="Ball")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    first, second = item_in(alice), item_in(alice)
+    sales.item_claim(item_id=first.pk, user=alice.user)
+    sales.item_claim(item_id=second.pk, user=bob.user)
+
+    with pytest.raises(sales.ActionRefused, match=r"^Already claimed by Alice Ball\.$"):
+        sales.item_claim(item_id=first.pk, user=bob.user)
+    with pytest.raises(sales.ActionRefused, match=r"^Already claimed by bob\.$"):
+        sales.item_claim(item_id=second.pk, user=alice.user)
+
+
+@pytest.mark.django_db
 def test_actions_are_posts_and_unknown_ones_are_not_found() -> None:
     rep = RepFactory.create()
     item = item_in(rep)
