@@ -554,10 +554,11 @@ class Outcome(models.Model):
         WON = "won", _("Won")
         LOST = "lost", _("Lost")
         ESCALATED = "escalated", _("Escalated (SLA)")
+        RELEASED = "released", _("Released to the queue")
 
     # What counts as sales' feedback on a hand-off (the team's feedback deadline): every
-    # outcome but taking the lead (claimed) and the SLA task's escalation, which say
-    # nothing about whether the lead was any good.
+    # outcome but taking the lead (claimed), handing it back (released) and the SLA task's
+    # escalation, which say nothing about whether the lead was any good.
     FEEDBACK_KINDS = (
         Kind.ACCEPTED,
         Kind.REJECTED,

@@ -108,12 +108,19 @@ _MOVES: dict[str, tuple[tuple[str, ...], str]] = {
 _NEEDS_REASON = {Outcome.Kind.REJECTED, Outcome.Kind.DISQUALIFIED, Outcome.Kind.LOST}
 
 
+# What a rep may hand back to the team's queue: a lead they claimed, or one routing assigned
+# them that they have not claimed. Past accepting it is theirs to close.
+_RELEASABLE = (Status.OPEN, Status.CLAIMED)
+
+
 def actions_available(*, status: str, owned: bool) -> tuple[str, ...]:
-    """What a rep may do with an item now: ``claim`` or the :func:`item_act` kinds.
-    ``owned``: the item's owner is this rep (claimed, or assigned to them by routing)."""
+    """What a rep may do with an item now: ``claim``, the :func:`item_act` kinds or
+    ``released`` (:func:`item_release`). ``owned``: the item's owner is this rep
+    (claimed, or assigned to them by routing)."""
     if not owned:
         return ("claim",) if status == Status.OPEN else ()
-    return tuple(kind for kind, (before, _) in _MOVES.items() if status in before)
+    moves = tuple(kind for kind, (before, _) in _MOVES.items() if status in before)
+    return (*moves, Outcome.Kind.RELEASED) if status in _RELEASABLE else moves
 
 
 def leads_queue_team_sync(*, lead_ids: Iterable[int]) -> None:
@@ -171,10 +178,16 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
     the other gets :class:`ActionRefused`."""
     now = now or timezone.now()
     rep = rep_of(user)
-    claimed = QueueItem.objects.filter(
+    claimable = QueueItem.objects.filter(
         Q(owner__isnull=True) | Q(owner_id=user.pk), pk=item_id, team_id=rep.team_id, status=Status.OPEN
-    ).update(status=Status.CLAIMED, owner_id=user.pk, claimed_at=now)
+    )
+    claimed = claimable.update(status=Status.CLAIMED, owner_id=user.pk, claimed_at=now)
     item = QueueItem.objects.filter(pk=item_id).select_related("owner").first()
+    if not claimed and item is not None and item.status == Status.OPEN and item.owner_id is None:
+        # Its holder released it between the update and this read (item_release): it waits
+        # for anyone now, so take it rather than tell the rep it is "waiting, not waiting".
+        claimed = claimable.update(status=Status.CLAIMED, owner_id=user.pk, claimed_at=now)
+        item = QueueItem.objects.filter(pk=item_id).select_related("owner").first()
     if not claimed:
         if item is None or item.team_id != rep.team_id:
             raise ActionRefused(_("This lead is not in your team's queue."))
@@ -194,6 +207,43 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
 def name_of(user: AbstractUser) -> str:
     """How a rep reads another: their full name, else their user name."""
     return user.get_full_name() or user.get_username()
+
+
+@transaction.atomic
+def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now: datetime | None = None) -> QueueItem:
+    """The rep hands a lead they hold (claimed, or assigned to them) back to their team's
+    queue, unclaimed, with an optional reason; recorded as a *released* outcome.
+
+    The item keeps the time it entered the queue: the SLA and the feedback deadline count
+    from the hand-off, so claiming and releasing never makes a lead look fresh, and one
+    already escalated is not escalated again. No lead event is written, so nothing routing
+    did on the hand-off (notifications, webhooks) runs again. Released twice (two tabs) or
+    claimed by someone else meanwhile: one conditional UPDATE, as a claim's, so exactly one
+    release matches and the other gets :class:`ActionRefused`."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if len(reason) > REASON_MAX_LENGTH:
+        raise InputRefused({"reason": _too_long(REASON_MAX_LENGTH, len(reason)).lower()})
+    if problem := text_problem(reason):
+        raise InputRefused({"reason": _(problem)})
+    rep = rep_of(user)
+    released = QueueItem.objects.filter(
+        pk=item_id, team_id=rep.team_id, owner_id=user.pk, status__in=_RELEASABLE
+    ).update(status=Status.OPEN, owner=None, claimed_at=None)
+    item = QueueItem.objects.filter(pk=item_id).select_related("owner", "team").first()
+    if not released:
+        if item is None or item.team_id != rep.team_id:
+            raise ActionRefused(_("This lead is not in your team's queue."))
+        if item.owner is None and item.status == Status.OPEN:
+            raise ActionRefused(_("This lead is already back in {team}'s queue.").format(team=item.team.name))
+        if item.owner is not None and item.owner_id != user.pk:
+            raise ActionRefused(_("This lead is not yours: {rep} has it now.").format(rep=name_of(item.owner)))
+        status = item.get_status_display().lower()
+        raise ActionRefused(_("This lead is {status}: it cannot go back to the queue now.").format(status=status))
+    assert item is not None
+    scoring.leads_assignment_set(owners={item.lead_id: None}, queue_teams={item.lead_id: item.team_id})
+    outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=Outcome.Kind.RELEASED, user=user, now=now)
+    return item
 
 
 @transaction.atomic

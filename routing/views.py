@@ -37,6 +37,7 @@ VERBS = {
     "disqualify": Outcome.Kind.DISQUALIFIED,
     "win": Outcome.Kind.WON,
     "lose": Outcome.Kind.LOST,
+    "release": Outcome.Kind.RELEASED,  # sales.item_release
 }
 # The fields of the action forms, as the rep reads them.
 FIELD_LABELS = {
@@ -54,6 +55,7 @@ DONE = {
     Outcome.Kind.DISQUALIFIED: gettext_lazy("Disqualified {lead}; the reason is kept."),
     Outcome.Kind.WON: gettext_lazy("Marked {lead} won."),
     Outcome.Kind.LOST: gettext_lazy("Marked {lead} lost; the reason is kept."),
+    Outcome.Kind.RELEASED: gettext_lazy("{lead} is back in {team}'s queue, for any rep to claim."),
 }
 
 
@@ -67,6 +69,7 @@ class ReasonForm:
     question: StrOrPromise
     placeholder: StrOrPromise
     style: str = "btn-quiet"
+    required: bool = True
 
 
 REASON_FORMS = (
@@ -91,6 +94,14 @@ REASON_FORMS = (
         gettext_lazy("Which of budget, authority, need or timeline is missing?"),
         gettext_lazy("e.g. no budget this year"),
         "btn-danger",
+    ),
+    ReasonForm(
+        Outcome.Kind.RELEASED,
+        "release",
+        gettext_lazy("Release to the queue"),
+        gettext_lazy("Why hand it back? (optional)"),
+        gettext_lazy("e.g. on holiday until the 20th"),
+        required=False,
     ),
 )
 
@@ -195,15 +206,18 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
     if kind == Outcome.Kind.QUALIFIED:
         bant = sales.Bant(**{name: request.POST.get(name, "") for name in sales.BANT_FIELDS})
     try:
-        amount = _amount(request.POST.get("amount", "")) if kind == Outcome.Kind.WON else None
-        sales.item_act(
-            item_id=item.pk,
-            user=request.user,  # type: ignore[arg-type]
-            kind=kind,
-            reason=request.POST.get("reason", ""),
-            bant=bant,
-            amount=amount,
-        )
+        if kind == Outcome.Kind.RELEASED:
+            sales.item_release(item_id=item.pk, user=request.user, reason=request.POST.get("reason", ""))  # type: ignore[arg-type]
+        else:
+            amount = _amount(request.POST.get("amount", "")) if kind == Outcome.Kind.WON else None
+            sales.item_act(
+                item_id=item.pk,
+                user=request.user,  # type: ignore[arg-type]
+                kind=kind,
+                reason=request.POST.get("reason", ""),
+                bant=bant,
+                amount=amount,
+            )
     except sales.InputRefused as exc:
         # What was typed is wrong, not the moment: the page again, the form open with what
         # was typed, each problem at its field (and together in the banner).
@@ -216,7 +230,7 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
     except sales.ActionRefused as exc:
         messages.error(request, f"{_label(item)}: {exc}")
     else:
-        messages.success(request, DONE[kind].format(lead=_label(item)))
+        messages.success(request, DONE[kind].format(lead=_label(item), team=rep.team.name))
     return _back(request)
 
 

@@ -91,11 +91,11 @@ def test_a_rep_sees_own_open_leads_and_the_team_unclaimed_ones_by_priority() -> 
         mine_qualified,
     ]
     assert [row.actions for row in rows] == [
-        ("accepted", "rejected", "disqualified"),
+        ("accepted", "rejected", "disqualified", "released"),
         ("claim",),
         ("claim",),
         ("claim",),
-        ("accepted", "rejected", "qualified", "disqualified"),
+        ("accepted", "rejected", "qualified", "disqualified", "released"),
         ("disqualified", "won", "lost"),
     ]
     html = response.content.decode()

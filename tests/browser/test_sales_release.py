@@ -1,0 +1,63 @@
+"""A rep reading Spanish hands a lead they claimed back to the team's queue, saying why;
+another rep of the team then finds it waiting there and claims it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import expect
+
+from routing import sales
+from routing.models import Outcome, QueueItem
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory
+
+from .signing_in import site_sign_in_in_spanish
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
+
+
+def test_a_rep_hands_a_lead_back_and_another_rep_claims_it_from_the_queue(
+    browser: Browser, live_server: object
+) -> None:
+    base = str(live_server)
+    team = TeamFactory.create(name="Norte")
+    maria = RepFactory.create(user__username="maria", user__first_name="María", user__last_name="Pardo", team=team)
+    RepFactory.create(user__username="jorge", team=team)
+    item = QueueItemFactory.create(lead__first_name="Gabriela", lead__last_name="Rojas", team=team)
+    sales.item_claim(item_id=item.pk, user=maria.user)
+
+    jorge = browser.new_context(locale="es-ES").new_page()
+    site_sign_in_in_spanish(jorge, base, "jorge", lands_on="/sales/")
+    expect(jorge.locator(f"#item-{item.pk}")).to_have_count(0)  # María's, not in Jorge's queue
+
+    page = browser.new_context(locale="es-ES").new_page()
+    site_sign_in_in_spanish(page, base, "maria", lands_on="/sales/")
+    card = page.locator(f"#item-{item.pk}")
+    expect(card.locator(".pill")).to_have_text("Tomado")
+    card.locator("summary", has_text="Devolver a la cola").click()
+    card.get_by_label("¿Por qué lo devuelves? (opcional)").fill("Me voy de vacaciones")
+    card.get_by_role("button", name="Devolver a la cola", exact=True).click()
+
+    expect(page.locator(".messages")).to_have_text(
+        "Gabriela Rojas vuelve a la cola de Norte: cualquier vendedor puede tomarlo."
+    )
+    # Still on María's page, now as the team's: waiting, for anyone to claim.
+    expect(card.locator(".pill")).to_have_text("Sin tomar")
+    expect(card.get_by_role("button", name="Tomar")).to_be_visible()
+    expect(card.locator("summary", has_text="Devolver a la cola")).to_have_count(0)
+
+    jorge.reload()
+    theirs = jorge.locator(f"#item-{item.pk}")
+    expect(theirs).to_contain_text("Gabriela Rojas")
+    theirs.get_by_role("button", name="Tomar").click()
+    expect(jorge.locator(".messages")).to_contain_text("Tomaste a Gabriela Rojas")
+
+    item.refresh_from_db()
+    assert item.owner is not None
+    assert (item.status, item.owner.username) == (QueueItem.Status.CLAIMED, "jorge")
+    released = Outcome.objects.get(item=item, kind=Outcome.Kind.RELEASED)
+    assert (released.user_id, released.reason) == (maria.user_id, "Me voy de vacaciones")

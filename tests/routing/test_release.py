@@ -1,0 +1,275 @@
+"""A rep hands a lead back to the team's queue: it waits unclaimed for any rep again, the
+release is kept in the lead's story, its SLA clock keeps running from the hand-off, and
+nothing routing did on the hand-off happens twice. Two tabs or a claim meanwhile: one
+release wins, the other is told why, on PostgreSQL too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from routing import sales, selectors, services, sla
+from routing.models import ActionRun, Notification, Outcome, QueueItem, Rep, Team
+from scoring import timeline
+from scoring.models import GroupTransition, Lead, ScoreGroup
+from tests.conftest import at_once
+from tests.factories import LeadFactory, ScoreGroupFactory
+from tests.routing.factories import RepFactory, TeamFactory, adjust, rule
+from tests.routing.test_sales import item_in, post, signed_in
+
+Status = QueueItem.Status
+T0 = datetime(2027, 3, 1, 9, tzinfo=UTC)
+
+
+def claimed_by(rep: Rep, **fields: object) -> QueueItem:
+    item = item_in(rep)
+    sales.item_claim(item_id=item.pk, user=rep.user)
+    if fields:
+        QueueItem.objects.filter(pk=item.pk).update(**fields)
+    item.refresh_from_db()
+    return item
+
+
+def waiting_for_the_team(item: QueueItem) -> bool:
+    """Unclaimed in its team's queue, as the queue page reads it (the lead's queue team)."""
+    item.refresh_from_db()
+    lead = Lead.objects.get(pk=item.lead_id)
+    return (item.status, item.owner_id, item.claimed_at, lead.owner_id, lead.queue_team_id) == (
+        Status.OPEN,
+        None,
+        None,
+        None,
+        item.team_id,
+    )
+
+
+@pytest.mark.django_db
+def test_a_released_lead_waits_unclaimed_for_the_team_and_another_rep_claims_it() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    item = claimed_by(alice)
+
+    sales.item_release(item_id=item.pk, user=alice.user, reason="  On holiday until the 20th ")
+
+    assert waiting_for_the_team(item)
+    released = Outcome.objects.get(item=item, kind=Outcome.Kind.RELEASED)
+    assert (released.user_id, released.reason) == (alice.user_id, "On holiday until the 20th")
+    bob_sees = selectors.queue_page(rep=bob).rows
+    assert [(row.item.pk, row.actions) for row in bob_sees] == [(item.pk, ("claim",))]
+    sales.item_claim(item_id=item.pk, user=bob.user)
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, bob.user_id)
+
+
+@pytest.mark.django_db
+def test_a_lead_assigned_by_routing_can_be_handed_back_unclaimed() -> None:
+    alice = RepFactory.create()
+    item = item_in(alice, owner=alice.user)
+
+    sales.item_release(item_id=item.pk, user=alice.user)
+
+    assert waiting_for_the_team(item)
+    assert Outcome.objects.get(item=item).kind == Outcome.Kind.RELEASED
+
+
+@pytest.mark.django_db
+def test_the_lead_timeline_says_who_released_it_when_and_why() -> None:
+    alice = RepFactory.create(user__username="alice")
+    item = claimed_by(alice)
+    at = timezone.now()
+
+    sales.item_release(item_id=item.pk, user=alice.user, reason="Wrong lead", now=at)
+
+    events = timeline.lead_timeline(lead_id=item.lead_id).events
+    released = [e for e in events if e.title == "Released to the queue"]
+    assert [(e.at, e.detail) for e in released] == [(at, "Wrong lead · by alice")]
+
+
+@pytest.mark.django_db
+def test_the_sla_clock_keeps_the_hand_off_time_and_an_escalated_lead_is_not_escalated_again() -> None:
+    team = TeamFactory.create(sla_hours=4, sla_action=Team.SlaAction.NOTIFY, email="inside@sales.example")
+    alice = RepFactory.create(team=team)
+    entered = timezone.now() - timedelta(hours=6)
+    overdue = claimed_by(alice, entered_at=entered)
+    escalated = claimed_by(alice, entered_at=entered, escalated_at=entered + timedelta(hours=4))
+
+    for item in (overdue, escalated):
+        sales.item_release(item_id=item.pk, user=alice.user)
+        item.refresh_from_db()
+        assert item.entered_at == entered
+
+    assert sla.items_escalate_overdue() == 1
+    assert list(Outcome.objects.filter(kind=Outcome.Kind.ESCALATED).values_list("item_id", flat=True)) == [overdue.pk]
+
+
+@pytest.fixture
+def hot() -> ScoreGroup:
+    return ScoreGroupFactory.create(key="hot", name="Hot", min_score=80, leave_below=75)
+
+
+@pytest.mark.django_db
+def test_what_routing_did_on_the_hand_off_is_not_done_again(hot: ScoreGroup) -> None:
+    team = TeamFactory.create(name="Inside", assignment=Team.Assignment.QUEUE, email="inside@sales.example")
+    alice = RepFactory.create(team=team)
+    rule(
+        "enters_group",
+        {"kind": "route_to_queue", "team": team},
+        {"kind": "notify", "team": team, "message": "A hot lead."},
+        group=hot,
+    )
+    lead = LeadFactory.create()
+    adjust(lead, 85)
+    services.transitions_route(now=T0)
+    item = QueueItem.objects.get(lead=lead)
+    before = (Notification.objects.count(), ActionRun.objects.count(), GroupTransition.objects.count())
+    assert before == (1, 2, 1)
+
+    sales.item_claim(item_id=item.pk, user=alice.user)
+    sales.item_release(item_id=item.pk, user=alice.user, reason="Not mine")
+    services.transitions_route(now=T0)
+
+    assert (Notification.objects.count(), ActionRun.objects.count(), GroupTransition.objects.count()) == before
+    assert QueueItem.objects.filter(lead=lead).count() == 1
+    assert waiting_for_the_team(item)
+
+
+@pytest.mark.django_db
+def test_releasing_twice_or_what_is_not_yours_is_refused_with_the_reason_and_changes_nothing() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", user__first_name="Bob", user__last_name="Kahn", team=alice.team)
+    item = claimed_by(alice)
+    sales.item_release(item_id=item.pk, user=alice.user)
+
+    team = alice.team.name
+    with pytest.raises(sales.ActionRefused, match=rf"^This lead is already back in {team}'s queue\.$"):
+        sales.item_release(item_id=item.pk, user=alice.user)
+    sales.item_claim(item_id=item.pk, user=bob.user)
+    with pytest.raises(sales.ActionRefused, match=r"^This lead is not yours: Bob Kahn has it now\.$"):
+        sales.item_release(item_id=item.pk, user=alice.user)
+    accepted = claimed_by(alice)
+    sales.item_act(item_id=accepted.pk, user=alice.user, kind=Outcome.Kind.ACCEPTED)
+    with pytest.raises(sales.ActionRefused, match=r"^This lead is accepted: it cannot go back to the queue now\.$"):
+        sales.item_release(item_id=accepted.pk, user=alice.user)
+    with pytest.raises(sales.InputRefused, match=r"^reason: at most 300 characters \(this has 301\)\.$"):
+        sales.item_release(item_id=item.pk, user=bob.user, reason="x" * 301)
+
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, bob.user_id)
+    assert Outcome.objects.filter(kind=Outcome.Kind.RELEASED).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_rep_releases_through_the_page_in_spanish_and_a_second_tab_is_told() -> None:
+    alice = RepFactory.create(user__username="alice")
+    item = claimed_by(alice)
+    client = signed_in(alice)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "es"
+    team = alice.team.name
+
+    page = client.get(reverse("sales:queue")).content.decode()
+    assert reverse("sales:act", args=[item.pk, "release"]) in page
+    assert "Devolver a la cola" in page
+
+    said = post(client, item, "release", reason="Me equivoqué de lead")[1]
+    assert said == [f"Grace Hopper vuelve a la cola de {team}: cualquier vendedor puede tomarlo."]
+    assert post(client, item, "release")[1] == [f"Grace Hopper: Este lead ya está de vuelta en la cola de {team}."]
+    assert Outcome.objects.get(kind=Outcome.Kind.RELEASED).reason == "Me equivoqué de lead"
+
+
+@pytest.mark.django_db
+def test_a_reason_too_long_comes_back_in_its_form_and_changes_nothing() -> None:
+    alice = RepFactory.create()
+    item = claimed_by(alice)
+    response, said = post(signed_in(alice), item, "release", reason="x" * 301)
+    assert response.status_code == 400
+    assert said == ["Grace Hopper: Reason: at most 300 characters (this has 301)."]
+    item.refresh_from_db()
+    assert item.status == Status.CLAIMED
+
+
+@pytest.mark.django_db
+def test_a_rep_of_another_team_or_without_the_lead_cannot_release_it() -> None:
+    alice = RepFactory.create(user__username="alice")
+    carol = RepFactory.create(user__username="carol")  # another team
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    item = claimed_by(alice)
+    url = reverse("sales:act", args=[item.pk, "release"])
+
+    assert signed_in(carol).post(url).status_code == 404
+    assert post(signed_in(bob), item, "release")[1] == ["Grace Hopper: This lead is not yours: alice has it now."]
+    assert signed_in(alice).get(url).status_code == 405
+    csrf_checked = Client(enforce_csrf_checks=True)
+    csrf_checked.force_login(alice.user)
+    assert csrf_checked.post(url).status_code == 403
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, alice.user_id)
+    assert not Outcome.objects.filter(kind=Outcome.Kind.RELEASED).exists()
+
+
+# --- races ---------------------------------------------------------------------------
+
+
+def release(item: QueueItem, rep: Rep) -> str:
+    """``rep`` releases ``item``: "done", or why not."""
+    try:
+        sales.item_release(item_id=item.pk, user=rep.user)
+    except sales.ActionRefused as exc:
+        return str(exc)
+    return "done"
+
+
+def claim(item: QueueItem, rep: Rep) -> str:
+    try:
+        sales.item_claim(item_id=item.pk, user=rep.user)
+    except sales.ActionRefused as exc:
+        return str(exc)
+    return "done"
+
+
+@pytest.mark.services
+def test_two_tabs_releasing_at_once_release_once(postgres: None, transactional_db: None) -> None:
+    alice = RepFactory.create(user__username="alice")
+    for _ in range(5):
+        item = claimed_by(alice)
+        results = at_once(
+            *[partial(release, item, alice) for _ in range(2)],
+            timeout=30,
+        )
+
+        assert sorted(results) == sorted(["done", f"This lead is already back in {alice.team.name}'s queue."])
+        assert waiting_for_the_team(item)
+        assert Outcome.objects.filter(item=item, kind=Outcome.Kind.RELEASED).count() == 1
+
+
+@pytest.mark.services
+def test_a_release_racing_a_claim_leaves_one_story(postgres: None, transactional_db: None) -> None:
+    """Alice releases while Bob claims the same lead: whatever the order, the item and its
+    outcomes agree, and Bob is never told the lead is "waiting, not waiting" (his claim
+    missed it, then read it released)."""
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    for _ in range(5):
+        item = claimed_by(alice)
+        released, claimed = at_once(
+            partial(release, item, alice),
+            partial(claim, item, bob),
+            timeout=30,
+        )
+
+        assert released == "done"
+        item.refresh_from_db()
+        kinds = list(Outcome.objects.filter(item=item).order_by("pk").values_list("kind", flat=True))
+        if claimed == "done":
+            assert (item.status, item.owner_id) == (Status.CLAIMED, bob.user_id)
+            assert kinds == ["claimed", "released", "claimed"]
+        else:
+            # Bob's claim came first; once Alice released it, it waits for him to claim again.
+            assert claimed == "Already claimed by alice.", claimed
+            assert waiting_for_the_team(item)
+            assert kinds == ["claimed", "released"]
