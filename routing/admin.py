@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from routing import services
+from routing import sales, services
 from routing.models import (
     ACTION_SETTINGS,
     KIND_SETTINGS,
@@ -476,6 +476,40 @@ class QueueItemAdmin(ReadOnlyAdmin):
     list_select_related = ["lead", "team", "owner"]
     search_fields = ["lead__id__lead_search", "reason"]
     raw_id_fields = ["lead"]
+    actions = ["release"]
+
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        # Whoever works the queue and reaches this list: an administrator, or a team lead
+        # given staff access; marketers read the queue's history but take no sales action.
+        return bool(request.user.has_perm("routing.work_queue"))
+
+    @admin.action(
+        description=_("Release the selected leads to their team's queue (a rep away: whoever holds them)"),
+        permissions=["release"],
+    )
+    def release(self, request: HttpRequest, queryset: QuerySet[QueueItem]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        released = len(sales.items_release(item_ids=ids, user=request.user))  # type: ignore[arg-type]
+        if released:
+            self.message_user(
+                request,
+                ngettext(
+                    "{count} lead back in its team's queue, for any rep to claim.",
+                    "{count} leads back in their team's queue, for any rep to claim.",
+                    released,
+                ).format(count=released),
+                messages.SUCCESS,
+            )
+        if left := len(ids) - released:
+            self.message_user(
+                request,
+                ngettext(
+                    "{count} lead left as it was: no rep holds it (waiting for anyone, accepted or closed).",
+                    "{count} leads left as they were: no rep holds them (waiting for anyone, accepted or closed).",
+                    left,
+                ).format(count=left),
+                messages.WARNING,
+            )
 
 
 @admin.register(Outcome)

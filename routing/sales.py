@@ -241,9 +241,41 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
         status = item.get_status_display().lower()
         raise ActionRefused(_("This lead is {status}: it cannot go back to the queue now.").format(status=status))
     assert item is not None
-    scoring.leads_assignment_set(owners={item.lead_id: None}, queue_teams={item.lead_id: item.team_id})
-    outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=Outcome.Kind.RELEASED, user=user, now=now)
+    _released(rows=[(item.pk, item.lead_id, item.team_id)], user=user, reason=reason, now=now)
     return item
+
+
+@transaction.atomic
+def items_release(*, item_ids: Iterable[int], user: AbstractBaseUser, now: datetime | None = None) -> list[int]:
+    """Hand back to their teams' queues the leads reps hold and have not accepted, whoever
+    holds them: what a team lead or an administrator does for a rep who is away (the
+    admin's *Queue items*). As :func:`item_release` for each; the others (waiting for
+    anyone, accepted, closed) are left as they are. Returns the ids of the items released."""
+    now = now or timezone.now()
+    # Locked in id order; a rep's claim or release of one of them waits for this, then finds
+    # it released, and a row changed meanwhile is read again and left out if no longer held.
+    held = list(
+        QueueItem.objects.select_for_update()
+        .filter(pk__in=sorted(set(item_ids)), status__in=_RELEASABLE, owner__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "lead_id", "team_id")
+    )
+    QueueItem.objects.filter(pk__in=[pk for pk, _, _ in held]).update(status=Status.OPEN, owner=None, claimed_at=None)
+    _released(rows=held, user=user, reason="", now=now)
+    return [pk for pk, _, _ in held]
+
+
+def _released(*, rows: Sequence[tuple[int, int, int]], user: AbstractBaseUser, reason: str, now: datetime) -> None:
+    """What follows a release of items (id, lead id, team id) now back in their team's queue:
+    the leads wait for the team with no owner, and the release is recorded."""
+    if not rows:
+        return
+    scoring.leads_assignment_set(
+        owners={lead_id: None for _, lead_id, _ in rows}, queue_teams={lead_id: team for _, lead_id, team in rows}
+    )
+    outcomes_record(
+        rows=[(pk, lead_id, reason) for pk, lead_id, _ in rows], kind=Outcome.Kind.RELEASED, user=user, now=now
+    )
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """A rep reading Spanish hands a lead they claimed back to the team's queue, saying why;
-another rep of the team then finds it waiting there and claims it."""
+another rep of the team then finds it waiting there and claims it. And an administrator
+hands back the leads of a rep who is away, from the admin's queue items."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from playwright.sync_api import expect
 
 from routing import sales
 from routing.models import Outcome, QueueItem
-from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory
 
-from .signing_in import site_sign_in_in_spanish
+from .signing_in import admin_sign_in, site_sign_in_in_spanish
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -61,3 +62,26 @@ def test_a_rep_hands_a_lead_back_and_another_rep_claims_it_from_the_queue(
     assert (item.status, item.owner.username) == (QueueItem.Status.CLAIMED, "jorge")
     released = Outcome.objects.get(item=item, kind=Outcome.Kind.RELEASED)
     assert (released.user_id, released.reason) == (maria.user_id, "Me voy de vacaciones")
+
+
+def test_an_administrator_hands_back_the_leads_of_a_rep_who_is_away(browser: Browser, live_server: object) -> None:
+    base = str(live_server)
+    team = TeamFactory.create(name="North")
+    away = RepFactory.create(user__username="away", team=team)
+    RepFactory.create(user__username="jorge", team=team)
+    UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    item = QueueItemFactory.create(lead__first_name="Ada", lead__last_name="Lovelace", team=team)
+    sales.item_claim(item_id=item.pk, user=away.user)
+
+    page = browser.new_context().new_page()
+    admin_sign_in(page, base, "boss", then="/admin/routing/queueitem/")
+    page.locator(f"input.action-select[value='{item.pk}']").check()
+    page.select_option("select[name=action]", "release")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist")).to_contain_text("1 lead back in its team's queue, for any rep to claim.")
+    row = page.locator(f"#result_list tr:has(input.action-select[value='{item.pk}'])")
+    expect(row.locator(".field-status")).to_have_text("Waiting")
+
+    jorge = browser.new_context(locale="es-ES").new_page()
+    site_sign_in_in_spanish(jorge, base, "jorge", lands_on="/sales/")
+    expect(jorge.locator(f"#item-{item.pk}").get_by_role("button", name="Tomar")).to_be_visible()

@@ -20,7 +20,7 @@ from scoring import timeline
 from scoring.models import GroupTransition, Lead, ScoreGroup
 from tests.conftest import at_once
 from tests.factories import LeadFactory, ScoreGroupFactory
-from tests.routing.factories import RepFactory, TeamFactory, adjust, rule
+from tests.routing.factories import RepFactory, TeamFactory, UserFactory, adjust, marketer, rule
 from tests.routing.test_sales import item_in, post, signed_in
 
 Status = QueueItem.Status
@@ -273,3 +273,69 @@ def test_a_release_racing_a_claim_leaves_one_story(postgres: None, transactional
             assert claimed == "Already claimed by alice.", claimed
             assert waiting_for_the_team(item)
             assert kinds == ["claimed", "released"]
+
+
+# --- for a rep who is away: the admin's queue items --------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_administrator_releases_whoever_holds_the_selected_leads_and_leaves_the_rest() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    alices, bobs_assigned = claimed_by(alice), item_in(alice, owner=bob.user)
+    accepted = claimed_by(bob)
+    sales.item_act(item_id=accepted.pk, user=bob.user, kind=Outcome.Kind.ACCEPTED)
+    waiting = item_in(alice)
+    client = Client()
+    client.force_login(boss)
+
+    changelist = reverse("admin:routing_queueitem_changelist")
+    chosen = [str(item.pk) for item in (alices, bobs_assigned, accepted, waiting)]
+    response = client.post(changelist, {"action": "release", "_selected_action": chosen}, follow=True)
+
+    said = [str(m) for m in response.context["messages"]]
+    assert said == [
+        "2 leads back in their team's queue, for any rep to claim.",
+        "2 leads left as they were: no rep holds them (waiting for anyone, accepted or closed).",
+    ]
+    assert waiting_for_the_team(alices)
+    assert waiting_for_the_team(bobs_assigned)
+    accepted.refresh_from_db()
+    assert (accepted.status, accepted.owner_id) == (Status.ACCEPTED, bob.user_id)
+    released = Outcome.objects.filter(kind=Outcome.Kind.RELEASED)
+    assert sorted(released.values_list("item_id", "user_id")) == sorted(
+        [(alices.pk, boss.pk), (bobs_assigned.pk, boss.pk)]
+    )
+
+
+@pytest.mark.django_db
+def test_a_marketer_reads_the_queue_items_but_cannot_release_them() -> None:
+    alice = RepFactory.create()
+    item = claimed_by(alice)
+    client = Client()
+    client.force_login(marketer())
+
+    changelist = reverse("admin:routing_queueitem_changelist")
+    assert client.get(changelist).status_code == 200
+    assert 'value="release"' not in client.get(changelist).content.decode()
+    client.post(changelist, {"action": "release", "_selected_action": [str(item.pk)]})
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, alice.user_id)
+
+
+@pytest.mark.services
+def test_an_administrator_and_the_holder_releasing_at_once_release_once(postgres: None, transactional_db: None) -> None:
+    alice = RepFactory.create(user__username="alice")
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    for _ in range(5):
+        item = claimed_by(alice)
+        by_alice, by_boss = at_once(
+            partial(release, item, alice),
+            partial(sales.items_release, item_ids=[item.pk], user=boss),
+            timeout=30,
+        )
+
+        assert (by_alice == "done") != (by_boss == [item.pk]), (by_alice, by_boss)
+        assert waiting_for_the_team(item)
+        assert Outcome.objects.filter(item=item, kind=Outcome.Kind.RELEASED).count() == 1
