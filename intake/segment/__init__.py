@@ -47,6 +47,7 @@ single-message endpoint whose message is refused answers 400 with its errors.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -57,6 +58,7 @@ from django.urls import path
 from django.utils import timezone
 
 from intake import bodies, ingest, lead_refs
+from intake import events as checks
 from intake.cors import cross_site
 from intake.segment.keys import Refusal, request_write_key, write_key_verify
 from intake.segment.messages import (
@@ -146,13 +148,28 @@ UNKNOWN_TYPE_FROM_A_PAGE = (
     "a key used in web pages sends only event types Leadflow knows (built in, declared in the model "
     "file or the admin, or sent before with a key kept on a server); {type!r} is not one of them"
 )
+# The room a key used in web pages' messageIds are kept in, apart from the ids servers send.
+PAGE_ID_PREFIX = "page:{key}:"
+
+
+def page_event_id(message_id: str, *, key_prefix: str) -> str:
+    """The id a key used in web pages' message is stored under: its ``messageId`` in a room
+    of that key's own, so a page cannot take an id a server will send (``order-1042``) and
+    have the server's event dropped as a repeat. An id too long for the column with the
+    room's name before it is kept as its SHA-256: a retry still finds it."""
+    room = PAGE_ID_PREFIX.format(key=key_prefix)
+    if len(room) + len(message_id) > checks.MAX_ID_LENGTH:
+        return f"{room}sha256:{hashlib.sha256(message_id.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    return room + message_id
+
+
 UNKNOWN_ID_FROM_A_PAGE = (
     "no lead has this id, and a key used in web pages makes no lead from an id alone: "
     "name the person by email (traits.email) or send the visitor's anonymousId"
 )
 
 
-def _from_a_page(messages: list[Any], outcome: Outcome) -> None:
+def _from_a_page(messages: list[Any], outcome: Outcome, *, key_prefix: str) -> None:
     """Hold a key used in web pages to what a page may say, anyone being able to read the
     key there: who people are by email, what they did, and what Leadflow does not know of
     them yet (their traits fill only the fields a lead has empty: ``fill_only``). It gives
@@ -160,7 +177,8 @@ def _from_a_page(messages: list[Any], outcome: Outcome) -> None:
     systems' ids (an identify's are left out; a group call is refused), nor says what a
     company is (an identify's company object sets only the lead's company); it sends only the
     event types Leadflow knows; and an event naming a person by an id no lead has counts
-    for its visitor, or is refused without one. Refusals go to ``outcome``."""
+    for its visitor, or is refused without one. Its events' ids are its own
+    (:func:`page_event_id`). Refusals go to ``outcome``."""
     kept = []
     for identity, index in zip(outcome.identities, outcome.identity_indexes, strict=True):
         if messages[index].get("type") == "group":
@@ -187,7 +205,7 @@ def _from_a_page(messages: list[Any], outcome: Outcome) -> None:
                 outcome.reject(event.index, message, event_errors_named(message, errors))
                 continue
             event = dataclasses.replace(event, external_id=None)
-        events.append(event)
+        events.append(dataclasses.replace(event, id=page_event_id(event.id, key_prefix=key_prefix)))
     outcome.events = events
 
 
@@ -217,7 +235,7 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
     if only is not None and outcome.rejected:
         return _message_refused(outcome.rejected[0]["errors"])
     if api_key.public:
-        _from_a_page(messages, outcome)
+        _from_a_page(messages, outcome, key_prefix=api_key.prefix)
         if only is not None and outcome.rejected:
             return _message_refused(outcome.rejected[0]["errors"])
         # Over its lead's limit, a message is refused in the batch; a message alone, or a

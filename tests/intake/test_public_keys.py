@@ -261,3 +261,31 @@ def test_a_public_key_names_no_new_account_after_its_company_trait() -> None:
     assert ana.company == "Estafa S.L."  # the lead's own field, empty before, is filled
     assert ana.account is not None
     assert ana.account.name == "nueva.example"
+
+
+def test_a_public_key_cannot_take_the_ids_a_server_sends_its_events_with() -> None:
+    # A server's ids are often guessable ("order-1042"): sent first from a page, one made
+    # the server's own event a repeat, dropped however different it was.
+    server = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_key_issue(name='Backend').key}")
+    page = segment_client(public=True)
+    taken = {"type": "track", "messageId": "order-1042", "userId": "eve@example.com", "event": "Email Link Clicked"}
+
+    assert send(page, "track", taken).json()["accepted"] == 1
+    answer = server.post(
+        "/api/v1/events",
+        json.dumps({"id": "order-1042", "type": "webinar", "lead": {"email": "ceo@example.com"}}),
+        content_type="application/json",
+    )
+
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert Interaction.objects.get(lead__email="ceo@example.com").type == "webinar"
+
+
+def test_a_public_keys_message_sent_again_is_stored_once() -> None:
+    page = segment_client(public=True)
+    message = {"type": "track", "messageId": "ajs-" + "9" * 196, "userId": "ana@example.com", "event": "Email Opened"}
+
+    first, again = send(page, "track", message).json(), send(page, "track", message).json()
+
+    assert (first["accepted"], again["accepted"], again["duplicates"]) == (1, 0, 1)
+    assert Interaction.objects.count() == 1
