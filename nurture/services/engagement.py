@@ -18,7 +18,8 @@ from scoring.models import Interaction
 def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: int = 120, limit: int = 20_000) -> int:
     """Count new email opens and clicks (interactions recorded by the tracking
     endpoints, carrying the delivery's id) onto their deliveries. Returns how
-    many opens and clicks were counted.
+    many opens and clicks were counted. An open or click counts only onto a
+    delivery sent to its own lead.
 
     A cursor (the last interaction id looked at) advances in the same
     transaction as the counts, so each interaction counts once. It stops at the
@@ -33,8 +34,9 @@ def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: 
         cursor = EngagementCursor.objects.select_for_update().get(pk=1)
         rows = Interaction.objects.filter(pk__gt=cursor.last_id).order_by("pk")
         last_id = cursor.last_id
-        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        for pk, kind, properties, received_at in rows.values_list("pk", "type", "properties", "received_at")[:limit]:
+        named: list[tuple[int, int | None, int]] = []  # (delivery, the interaction's lead, 0 open / 1 click)
+        fields = ("pk", "type", "properties", "received_at", "lead_id")
+        for pk, kind, properties, received_at, lead_id in rows.values_list(*fields)[:limit]:
             if received_at > cutoff:
                 break
             last_id = pk
@@ -42,10 +44,19 @@ def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: 
                 continue
             delivery = _delivery_id(properties.get("delivery"))
             if delivery is not None:
-                counts[delivery][0 if kind == "email_open" else 1] += 1
-        # Any key that sends events can name any "delivery": only real ones are counted.
-        real = set(Delivery.objects.filter(pk__in=list(counts)).values_list("pk", flat=True)) if counts else set()
-        counts = {pk: n for pk, n in counts.items() if pk in real}
+                named.append((delivery, lead_id, 0 if kind == "email_open" else 1))
+        # Any key that sends events can name any "delivery" (their ids count up from 1, and
+        # a key used in web pages is anyone's): only a real one, sent to the interaction's
+        # own lead, is counted.
+        sent_to = (
+            dict(Delivery.objects.filter(pk__in={d for d, _, _ in named}).values_list("pk", "enrollment__lead_id"))
+            if named
+            else {}
+        )
+        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for delivery, lead_id, index in named:
+            if lead_id is not None and sent_to.get(delivery) == lead_id:
+                counts[delivery][index] += 1
         counted = sum(opens + clicks for opens, clicks in counts.values())
         if counts:
             updates: dict[str, Any] = {}

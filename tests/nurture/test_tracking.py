@@ -132,3 +132,36 @@ def test_an_event_naming_no_real_delivery_is_not_tallied_and_stops_nothing(smtp:
     real.refresh_from_db()
     assert (real.opens, real.clicks) == (1, 0)
     assert services.deliveries_tally_engagement(now=now + timedelta(minutes=3)) == 0, "the cursor moved past both"
+
+
+def test_an_open_or_click_counts_only_onto_a_delivery_to_its_own_lead(smtp: Sink) -> None:
+    # Delivery ids count up from 1: anyone who can send events (a key read from a web page
+    # included) named another lead's delivery in an "Email Opened" of their own, and the
+    # sequence's figures counted it as that email's open.
+    sequence = SequenceFactory.create()
+    StepFactory.create(sequence=sequence, position=1)
+    lead, other = LeadFactory.create(), LeadFactory.create()
+    services.enrollment_try_start(lead=lead, sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    delivery = Delivery.objects.get()
+    now = timezone.now()
+    for n in range(3):
+        interaction_create(
+            lead=other,
+            type="email_open",
+            occurred_at=now,
+            idempotency_key=f"o{n}",
+            properties={"delivery": delivery.pk},
+        )
+    interaction_create(
+        lead=other, type="email_click", occurred_at=now, idempotency_key="c", properties={"delivery": delivery.pk}
+    )
+    interaction_create(
+        lead=lead, type="email_open", occurred_at=now, idempotency_key="own", properties={"delivery": delivery.pk}
+    )
+
+    assert services.deliveries_tally_engagement(now=now + timedelta(minutes=3)) == 1
+    delivery.refresh_from_db()
+    assert (delivery.opens, delivery.clicks) == (1, 0)
+    [figures] = selectors.sequence_step_figures(sequence=sequence)
+    assert (figures.opened, figures.clicked) == (1, 0)
