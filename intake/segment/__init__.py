@@ -70,6 +70,7 @@ from intake.segment.messages import (
 )
 from intake.tracking.limits import client_network, rate_limited, too_many
 from scoring import selectors
+from scoring.models import Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +104,28 @@ def _address_limited(request: HttpRequest, messages: list[Any]) -> int | None:
     return None
 
 
+def _visitors_counted_as(events: list[Any]) -> dict[str, str]:
+    """What the events naming only a visitor are counted as: the lead the visitor is tied to
+    (its email, else its external id, as the limit counts a lead named so), else the
+    visitor itself, whose events move to the lead it identifies as."""
+    keys = {event.visitor_id for event in events if event.visitor_id and not (event.email or event.external_id)}
+    if not keys:
+        return {}
+    tied = Visitor.objects.filter(key__in=keys, lead__isnull=False).values_list(
+        "key", "lead__email", "lead__external_id"
+    )
+    counted = {key: email.lower() if email else f"id:{external_id}" for key, email, external_id in tied}
+    return {key: counted.get(key, f"visitor:{key}") for key in keys}
+
+
 def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) -> tuple[int, int | None]:
     """Count a key used in web pages' checked messages against their lead's limit, by the
-    lead's email or else its external id as the checks read them: one over it is taken out
+    lead's email or else its external id as the checks read them, and a message naming only
+    a visitor by the visitor's lead (:func:`_visitors_counted_as`): one over it is taken out
     of ``outcome`` and refused there, naming the field that named the lead. Returns how many
     were refused and the longest wait."""
     refused, longest = 0, None
+    visitors = _visitors_counted_as(outcome.events)
 
     def over(index: int, field: str, value: str) -> bool:
         nonlocal refused, longest
@@ -130,11 +147,14 @@ def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) 
     outcome.events = [
         event
         for event in outcome.events
-        if not (event.email or event.external_id)
-        or not over(
-            event.index,
-            lead_refs.EMAIL_FIELD if event.email else lead_refs.EXTERNAL_ID_FIELD,
-            event.email or f"id:{event.external_id}",
+        if not (
+            over(
+                event.index,
+                lead_refs.EMAIL_FIELD if event.email else lead_refs.EXTERNAL_ID_FIELD,
+                event.email or f"id:{event.external_id}",
+            )
+            if event.email or event.external_id
+            else event.visitor_id and over(event.index, "visitor_id", visitors[event.visitor_id])
         )
     ]
     return refused, longest

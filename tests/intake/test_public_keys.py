@@ -127,6 +127,32 @@ def test_a_public_keys_messages_are_counted_per_lead(limits: dict[str, list[str]
     assert send(server, "batch", {"batch": [track(n, "ana@example.com") for n in range(5, 9)]}).json()["accepted"] == 4
 
 
+def test_messages_naming_only_a_visitor_are_counted_for_its_lead(limits: dict[str, list[str]]) -> None:
+    """A visitor tied to a lead (one identify with the lead's email) carried a flood of
+    events naming only its anonymousId past the lead's limit: each counted for the lead,
+    none was counted."""
+    limits["lead"] = ["3/h"]
+    page = segment_client(public=True)
+    identify = {"type": "identify", "messageId": "i-1", "anonymousId": "v-1", "traits": {"email": "ana@example.com"}}
+    assert send(page, "identify", identify).json()["identified"] == 1
+    clicks = [
+        {"type": "track", "messageId": f"c-{n}", "anonymousId": "v-1", "event": "Email Link Clicked"} for n in range(5)
+    ]
+
+    body = send(page, "batch", {"batch": clicks}).json()
+
+    assert body["accepted"] == 2
+    assert [r["index"] for r in body["rejected"]] == [2, 3, 4]
+    assert body["rejected"][0]["errors"]["anonymousId"][0].startswith("too many messages for this lead from web pages")
+    assert Interaction.objects.filter(lead__email="ana@example.com").count() == 2
+    # A visitor no lead has yet is counted on its own: its events move to the lead it identifies as.
+    views = [
+        {"type": "page", "messageId": f"p-{n}", "anonymousId": "v-2", "properties": {"url": "https://a.example/"}}
+        for n in range(5)
+    ]
+    assert send(page, "batch", {"batch": views}).json()["accepted"] == 3
+
+
 def test_a_lead_is_counted_once_however_its_reference_is_spelled(limits: dict[str, list[str]]) -> None:
     """The lead's email in any case and its external id with spaces around are the same
     lead to the checks, and to the count."""
