@@ -94,7 +94,8 @@ def _csv(filename: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}-{timezone.localdate():%Y-%m-%d}.csv"'
     writer = csv.writer(response)
-    writer.writerow(headers)
+    # Headers too: a score group's name heads a column, and a model file from elsewhere may name it.
+    writer.writerow([_cell(header) for header in headers])
     writer.writerows([[_cell(value) for value in row] for row in rows])
     return response
 

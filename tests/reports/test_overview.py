@@ -23,7 +23,7 @@ from django.utils import timezone
 from reports import snapshots
 from reports.models import MqlTarget
 from reports.snapshots import TREND_DAYS
-from scoring.models import Lead
+from scoring.models import Lead, ScoreGroup
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.reports.dataset import lead, moved, overview_data, stages
 from tests.routing.factories import (
@@ -229,6 +229,17 @@ def test_a_formula_in_a_name_is_not_run_by_a_spreadsheet(data: dict[str, Any]) -
     assert rows[1][1] == "'=HYPERLINK(1)"
     fit = list(csv.reader(io.StringIO(client.get(URL, {"format": "csv", "section": "fit"}).content.decode())))
     assert fit[1][0] == "-10 to -1"  # a score range is not a formula
+
+
+def test_a_formula_in_a_column_name_is_not_run_by_a_spreadsheet(data: dict[str, Any]) -> None:
+    # A score group's name heads a column of the trend: a model file imported from elsewhere names it.
+    ScoreGroup.objects.filter(pk=Lead.objects.exclude(score_group=None).values("score_group")[:1]).update(
+        name='=HYPERLINK("http://evil.example")'
+    )
+    response = reader().get(URL, {"format": "csv", "section": "trend"})
+    [headers, *_] = list(csv.reader(io.StringIO(response.content.decode())))
+    assert '\'=HYPERLINK("http://evil.example")' in headers
+    assert not any(header.startswith("=") for header in headers)
 
 
 @pytest.mark.parametrize(
