@@ -19,17 +19,28 @@ def client_ip(request: HttpRequest) -> str:
     """The address rate limits count by: the connection's own, or, behind
     ``LEADFLOW_TRUSTED_PROXY_COUNT`` reverse proxies, the one the outermost of them
     saw (it appended it to X-Forwarded-For; entries further left are the client's
-    word and could be anything)."""
+    word and could be anything). An IPv4 client a dual-stack socket shows as
+    ``::ffff:198.51.100.7`` is that IPv4 address: as IPv6, every IPv4 client shares the /64
+    :func:`client_network` counts."""
     remote = request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - an address to count by, not to bind
     hops = settings.LEADFLOW_TRUSTED_PROXY_COUNT
     if hops > 0:
         chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
         if len(chain) >= hops:
             try:
-                return str(ipaddress.ip_address(chain[-hops]))
+                return _unmapped(ipaddress.ip_address(chain[-hops]))
             except ValueError:
                 pass  # a malformed header counts as the proxy's own address
-    return remote
+    try:
+        return _unmapped(ipaddress.ip_address(remote))
+    except ValueError:
+        return remote
+
+
+def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """``address``, an IPv4-mapped IPv6 address as the IPv4 address it carries."""
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return str(mapped or address)
 
 
 def client_network(request: HttpRequest) -> str:

@@ -134,6 +134,24 @@ def test_an_ipv6_client_is_counted_by_its_64_as_tracking_counts_it(login: str) -
 
 
 @pytest.mark.parametrize("login", LOGINS)
+def test_ipv4_clients_of_a_dual_stack_server_are_counted_each_by_its_own_address(
+    login: str, settings: SettingsWrapper
+) -> None:
+    # A server listening on IPv6 and IPv4 at once (gunicorn -b [::]:8000) sees an IPv4
+    # client as ::ffff:198.51.100.7; the /64 of that is "::" for every IPv4 client, so one
+    # guesser paused every IPv4 address's logins (and forms, pixels and beacons).
+    settings.LEADFLOW_RATE_LIMITS = {**settings.LEADFLOW_RATE_LIMITS, "login": {"ip": ["4/h"]}}
+    url, _, make_user = LOGINS[login]
+    make_user("ana")
+    for name in ["bo", "cy", "di", "ed"]:
+        log_in(url, name, "Summer2026!", address="::ffff:198.51.100.7")
+
+    assert log_in(url, "ana", PASSWORD, address="::ffff:198.51.100.7")[1].status_code == 429
+    assert log_in(url, "ana", PASSWORD, address="198.51.100.7")[1].status_code == 429, "the same client either way"
+    assert logged_in(log_in(url, "ana", PASSWORD, address="::ffff:203.0.113.9")[0])
+
+
+@pytest.mark.parametrize("login", LOGINS)
 def test_an_address_trying_a_password_on_many_names_is_paused(login: str, settings: SettingsWrapper) -> None:
     """Password spraying: one failure per name stays under each name's limit, so the
     address's failures are counted too, whatever the names."""
