@@ -213,6 +213,9 @@ def lead_score_breakdown(*, lead: Lead) -> list[BreakdownLine]:
     by_cause = {(row.dimension, row.cause or ""): (row.points, row.times) for row in sums if row.rule_id is None}
     rules = {rule.id: rule for rule in rules_pure(ids=[rule_id for _, rule_id in by_rule])}
     names = dict(ScoringRule.objects.filter(id__in=rules).values_list("id", "name"))
+    # The company's own types in their words, as the rule list and the sales queue write them.
+    custom = {kind for rule in rules.values() for kind in rule.interaction_types if kind not in event_types.BUILT_IN}
+    labels = event_type_labels(keys=custom) if custom else {}
     cause_labels = dict(ScoreEntry.Cause.choices)
     lines = []
     for (dimension, rule_id), (points, times) in by_rule.items():
@@ -220,7 +223,7 @@ def lead_score_breakdown(*, lead: Lead) -> list[BreakdownLine]:
             continue
         rule = rules.get(rule_id)
         if rule is not None:
-            label, sentence = names[rule.id], sentences.describe_rule(rule)
+            label, sentence = names[rule.id], sentences.describe_rule(rule, type_labels=labels)
         else:  # not a live rule of the default scorecard: its points still count
             label, sentence = str(cause_labels[ScoreEntry.Cause.RULE]), ""
         lines.append(BreakdownLine(label, sentence, dimension, points, times))

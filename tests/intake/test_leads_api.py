@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from intake.api_keys import api_key_issue
 from scoring import services
-from scoring.models import Interaction, Lead, ScoreEntry, Visitor
+from scoring.models import EventType, Interaction, Lead, ScoreEntry, Visitor
 from tests.conftest import wait_for
 from tests.factories import InteractionFactory, ScoringRuleFactory, fit_rule
 
@@ -78,6 +78,18 @@ def test_find_by_email_and_read_with_the_reasons(api: Client) -> None:
     assert len(one["recent_ledger"]) == 2
     assert api.get("/api/v1/leads/999999").status_code == 404
     assert Client(HTTP_HOST="localhost").get(f"/api/v1/leads/{lead.pk}").status_code == 401
+
+
+def test_the_reasons_name_the_company_s_own_types_by_their_labels(api: Client) -> None:
+    """A declared type reads as its label in the breakdown, as the admin's rule list and the
+    sales queue write it: "+25 for each Trial started", not the type name trial_started."""
+    EventType.objects.update_or_create(key="trial_started", defaults={"label": "Trial started", "declared": True})
+    ScoringRuleFactory.create(name="Trial", points=25, interaction_types=["trial_started"])
+    lead, _ = services.lead_upsert(email="dee@example.com")
+    InteractionFactory.create(lead=lead, type="trial_started")
+    services.interactions_score_pending()
+    one = api.get(f"/api/v1/leads/{lead.pk}").json()
+    assert [line["sentence"] for line in one["breakdown"]] == ["+25 for each Trial started"]
 
 
 def test_erasure_removes_everything_and_says_what(api: Client) -> None:
