@@ -133,6 +133,20 @@ def test_a_two_scorecard_file_round_trips() -> None:
 
 
 @pytest.mark.django_db
+def test_the_command_counts_the_scorecards_beside_the_default_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of three product lines checked or drafted says it holds them: "3 groups, 15
+    rules" alone read as though the scorecards had been dropped."""
+    path = tmp_path / "model.yaml"
+    path.write_text(TWO_SCORECARDS)
+    call_command("scoring_model_import", str(path), "--check")
+    assert "valid (1 groups, 2 rules; 2 scorecards: 3 groups, 3 rules)" in capsys.readouterr().out
+    call_command("scoring_model_import", str(path))
+    assert "1 groups, 2 rules; 2 scorecards: 3 groups, 3 rules); the live model" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
 def test_a_scorecard_left_out_is_retired_and_comes_back_by_key() -> None:
     services.scoring_model_import(spec=two_scorecards())
     books = Scorecard.objects.get(key="books")

@@ -71,7 +71,7 @@ class Command(BaseCommand):
             self._fail(path, exc.errors)
         for warning in summary.warnings:
             self.stderr.write(self.style.WARNING(f"  {path}: warning: {warning}"))
-        parts = [f"{len(spec.groups)} groups, {len(spec.rules)} rules"] if spec.scoring else []
+        parts = [_scoring_counts(spec)] if spec.scoring else []
         if spec.event_types is not None:
             parts.append(f"{len(spec.event_types)} event types")
         if spec.account_groups is not None:
@@ -108,7 +108,7 @@ class Command(BaseCommand):
             self._fail(path, exc.errors)
         self.stdout.write(
             self.style.SUCCESS(
-                f"{path}: imported as a draft ({draft}, {len(spec.groups)} groups, {len(spec.rules)} rules); "
+                f"{path}: imported as a draft ({draft}, {_scoring_counts(spec)}); "
                 "the live model is unchanged. Publish it from Model versions in the admin, or import with --publish."
             )
         )
@@ -135,3 +135,13 @@ class Command(BaseCommand):
     def _fail(self, path: Path, errors: list[str]) -> NoReturn:
         lines = "\n".join(f"  {path}: {error}" for error in errors)
         raise CommandError(f"{len(errors)} problem(s); nothing was imported:\n{lines}")
+
+
+def _scoring_counts(spec: model_file.ModelSpec) -> str:
+    """The default score's groups and rules, then the other scorecards' together."""
+    counts = f"{len(spec.groups)} groups, {len(spec.rules)} rules"
+    if spec.scorecards:
+        groups = sum(len(card.groups) for card in spec.scorecards)
+        rules = sum(len(card.rules) for card in spec.scorecards)
+        counts += f"; {len(spec.scorecards)} scorecards: {groups} groups, {rules} rules"
+    return counts
