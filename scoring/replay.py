@@ -541,10 +541,15 @@ def _side_by_side(comparison: Comparison, live: Model, draft: Model) -> dict[str
 
     rule_names = {**live.rule_names, **draft.rule_names}
     rule_keys = {**live.rule_keys, **draft.rule_keys}
+    # A rule neither model has active (an earlier model's, kept for its history) scores
+    # nothing in either: listing it would bury the rules that change.
+    listed = {r.id for m in (live, draft) for r in m.rules if r.active}
     changed: list[dict[str, Any]] = []
     for rule_id in sorted(set(comparison.live.rule_points) | set(comparison.draft.rule_points) | set(rule_keys)):
         key = rule_keys[rule_id]
         before, after = comparison.live.rule_points[rule_id], comparison.draft.rule_points[rule_id]
+        if rule_id not in listed and not before and not after:
+            continue
         changed.append(
             {"key": key, "name": rule_names.get(key, key), "live": before, "draft": after, "change": after - before}
         )

@@ -143,6 +143,34 @@ def test_figures_on_a_small_history_checked_by_hand() -> None:
 
 
 @pytest.mark.django_db
+def test_a_rule_neither_model_has_active_is_not_listed_among_the_rules_points() -> None:
+    """An earlier model's rules stay in both models, inactive, for their history (the toy
+    store's eight under a company's own model): a row of 0 and 0 for each of them buried the
+    rules that do change, and two of the same name could not be told apart."""
+    retired = {
+        "key": "retired-opens",
+        "name": "Email opens",
+        "dimension": "engagement",
+        "points": 7,
+        "interaction_types": ["email_open"],
+        "active": False,
+    }
+    services.scoring_model_import(spec=model_file.load_data({**LIVE, "rules": [*LIVE["rules"], retired]}))
+    lead = LeadFactory.create()
+    InteractionFactory.create(lead=lead, type="email_open", occurred_at=timezone.now() - timedelta(days=1))
+    version = versions.draft_import(
+        spec=model_file.load_data({**DRAFT, "rules": [*DRAFT["rules"], retired]}), user=None, name="opens"
+    )
+    result = replayed(version).result
+    assert result is not None
+    assert [(r["key"], r["live"], r["draft"]) for r in result["rules"]] == [
+        ("opens", 10, 5),
+        ("forms", 0, 0),
+        ("toys", 0, 0),
+    ]
+
+
+@pytest.mark.django_db
 def test_a_replay_leaves_live_scores_ledger_transitions_and_routing_untouched() -> None:
     history()
     team = TeamFactory.create()
