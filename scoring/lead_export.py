@@ -1,5 +1,6 @@
-"""Leads as a CSV file: their fields, scores, group and stage, and one column per custom
-attribute (``attributes.<name>``), so the file imports back with a mapping. Safe to open
+"""Leads as a CSV file: their fields, scores, group and stage, their score and group on each
+active scorecard (``scorecard.<key>.total_score``, ``scorecard.<key>.score_group``), and one
+column per custom attribute (``attributes.<name>``), so the file imports back with a mapping. Safe to open
 in a spreadsheet: a text cell that would run as a formula (starting with = + - @, a tab
 or a carriage return) gets a ``'`` before it, which the import takes off again."""
 
@@ -7,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from django.db.models import QuerySet
 
 from scoring import lead_fields
-from scoring.models import Lead
+from scoring.models import Lead, LeadScore, Scorecard
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS: tuple[str, ...] = (
@@ -26,6 +27,8 @@ COLUMNS: tuple[str, ...] = (
     "created_at",
 )
 ATTRIBUTE_PREFIX = "attributes."
+SCORECARD_PREFIX = "scorecard."
+CHUNK = 2000
 
 
 class Writable(Protocol):
@@ -54,25 +57,59 @@ def _attribute_names(leads: QuerySet[Lead]) -> list[str]:
     return sorted(names)
 
 
+def _chunks(leads: QuerySet[Lead]) -> Iterator[list[Lead]]:
+    chunk: list[Lead] = []
+    for lead in leads.select_related("score_group").order_by("pk").iterator(chunk_size=CHUNK):
+        chunk.append(lead)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _scorecard_scores(lead_ids: list[int], scorecards: list[Scorecard]) -> dict[tuple[int, int], tuple[int, str]]:
+    """(lead id, scorecard id) -> (total score, group name) of the leads' rows; one query.
+    A lead no rule of a scorecard has scored yet has no row: 0, in no group."""
+    rows = LeadScore.objects.filter(lead_id__in=lead_ids, scorecard__in=scorecards).values_list(
+        "lead_id", "scorecard_id", "total_score", "score_group__name"
+    )
+    return {(lead_id, card_id): (total, group or "") for lead_id, card_id, total, group in rows}
+
+
 def leads_export(*, out: Writable, leads: QuerySet[Lead] | None = None) -> int:
     """Write ``leads`` (all by default) to ``out`` as CSV, in id order; returns how many."""
     leads = Lead.objects.all() if leads is None else leads
     attribute_names = _attribute_names(leads)
+    scorecards = list(Scorecard.objects.filter(active=True).order_by("key"))
     writer = csv.writer(out)
-    writer.writerow([*COLUMNS, *(ATTRIBUTE_PREFIX + name for name in attribute_names)])
+    writer.writerow(
+        [
+            *COLUMNS,
+            *(
+                f"{SCORECARD_PREFIX}{card.key}.{column}"
+                for card in scorecards
+                for column in ("total_score", "score_group")
+            ),
+            *(ATTRIBUTE_PREFIX + name for name in attribute_names),
+        ]
+    )
     count = 0
-    rows: Iterable[Lead] = leads.select_related("score_group").order_by("pk").iterator(chunk_size=2000)
-    for lead in rows:
-        values: list[object] = []
-        for column in COLUMNS:
-            if column == "score_group":
-                values.append(lead.score_group.name if lead.score_group else "")
-            elif column == "created_at":
-                values.append(lead.created_at.isoformat() if lead.created_at else "")
-            else:
-                values.append(getattr(lead, column))
-        attributes = lead.attributes if isinstance(lead.attributes, dict) else {}
-        values += [attributes.get(name) for name in attribute_names]
-        writer.writerow([cell_safe(value) for value in values])
-        count += 1
+    for chunk in _chunks(leads):
+        scores = _scorecard_scores([lead.pk for lead in chunk], scorecards) if scorecards else {}
+        for lead in chunk:
+            values: list[object] = []
+            for column in COLUMNS:
+                if column == "score_group":
+                    values.append(lead.score_group.name if lead.score_group else "")
+                elif column == "created_at":
+                    values.append(lead.created_at.isoformat() if lead.created_at else "")
+                else:
+                    values.append(getattr(lead, column))
+            for card in scorecards:
+                values += scores.get((lead.pk, card.pk), (0, ""))
+            attributes = lead.attributes if isinstance(lead.attributes, dict) else {}
+            values += [attributes.get(name) for name in attribute_names]
+            writer.writerow([cell_safe(value) for value in values])
+            count += 1
     return count

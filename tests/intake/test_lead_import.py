@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from intake import imports
 from intake.imports.rows import number_parse
 from routing.models import Outcome
+from scoring import model_file, services
 from scoring.lead_export import leads_export
 from scoring.models import Lead, LifecycleStage
 from tests.factories import LeadFactory, ScoreGroupFactory
@@ -360,3 +361,37 @@ def test_the_export_command_takes_score_groups_and_names_an_unknown_one(capsys: 
 
     with pytest.raises(CommandError, match=r"no score group 'Cold'.*Hot"):
         call_command("leads_export", group=["Cold"])
+
+
+def test_the_export_carries_each_scorecard_s_score_and_group(capsys: pytest.CaptureFixture[str]) -> None:
+    """A company with a scorecard per product line reads each lead's score on every one of
+    them in the file, as the API gives them: the default score alone left them out."""
+    services.scoring_model_import(
+        spec=model_file.load_text(
+            """
+leadflow_model: 1
+score_groups: [{key: warm, name: Warm, min_score: 20}]
+rules: []
+scorecards:
+  - key: crm
+    name: CRM
+    score_groups: [{key: crm-hot, name: CRM hot, min_score: 10}]
+    rules:
+      - {key: sales-title, name: Sales people, dimension: fit, points: 15,
+         conditions: [{field: title, operator: contains, value: sales}]}
+  - key: helpdesk
+    name: Helpdesk
+    rules: []
+"""
+        )
+    )
+    services.lead_upsert(email="dana@example.com", fields={"title": "VP of Sales"})
+    services.lead_upsert(email="raj@example.com", fields={"title": "Analyst"})
+
+    call_command("leads_export")
+    exported = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    columns = ["scorecard.crm.total_score", "scorecard.crm.score_group", "scorecard.helpdesk.total_score"]
+    assert [(r["email"], *(r[c] for c in columns), r["scorecard.helpdesk.score_group"]) for r in exported] == [
+        ("dana@example.com", "15", "CRM hot", "0", ""),
+        ("raj@example.com", "0", "", "0", ""),
+    ]
