@@ -7,6 +7,7 @@ who is a rep; a rep sees and acts on items of their own team only.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -237,11 +238,16 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
 def _amount(text: str) -> Decimal | None:
     """The deal's amount as typed, grouped as the page's language writes figures ("12,500.50"
     in English, "12.500,50" in Spanish) or not grouped ("12500.50", "12500,50"); blank: not
-    known. Anything else is InputRefused, never guessed: "1.500" on an English page is
-    neither 1500 nor 1.5."""
+    known. One currency sign before or after it is no part of the figure ("$24,000", "18.500,50
+    €": Leadflow keeps no currency). Anything else is InputRefused, never guessed: "1.500" on
+    an English page is neither 1500 nor 1.5."""
     text = text.strip().replace("\N{NO-BREAK SPACE}", "").replace(" ", "")
     if not text:
         return None
+    if unicodedata.category(text[0]) == "Sc":
+        text = text[1:]
+    elif unicodedata.category(text[-1]) == "Sc":
+        text = text[:-1]
     thousands, decimal = re.escape(get_format("THOUSAND_SEPARATOR")), re.escape(get_format("DECIMAL_SEPARATOR"))
     groups = rf"(?P<units>[1-9][0-9]{{0,2}}(?:{thousands}[0-9]{{3}})+)"
     grouped = re.compile(rf"{groups}(?:{decimal}(?P<cents>[0-9]{{1,2}}))?")

@@ -80,3 +80,20 @@ def test_a_refused_form_keeps_what_was_typed_and_says_why_at_the_field(browser: 
     card.get_by_role("button", name="Marcar ganado").click()
     expect(page.get_by_role("status")).to_have_text("Marcaste a Ada Lovelace como ganado.")
     assert str(Outcome.objects.get(item=item, kind="won").amount) == "18500.50"
+
+
+def test_a_deal_amount_with_a_currency_sign_is_kept_as_its_figure(browser: Browser, live_server: object) -> None:
+    """A rep in the United States writes a price as a price: "$24,000" wins the deal at 24000."""
+    base = str(live_server)
+    rep = RepFactory.create(user__username="sam")
+    lead = LeadFactory.create(first_name="Jo", last_name="Rivera")
+    item = QueueItemFactory.create(lead=lead, team=rep.team, owner=rep.user, status=QueueItem.Status.ACCEPTED)
+    page = browser.new_page()
+    log_in(page, base, "sam")
+    card = page.locator(f"#item-{item.pk}")
+
+    card.get_by_label("Deal amount (optional)").fill("$24,000")
+    card.get_by_role("button", name="Mark won").click()
+
+    expect(page.get_by_role("status")).to_have_text("Marked Jo Rivera won.")
+    assert str(Outcome.objects.get(item=item, kind="won").amount) == "24000.00"

@@ -330,6 +330,11 @@ def test_a_rep_marks_a_deal_won_with_its_amount_or_none(typed: str, kept: str | 
         ("es", "12500.50", "12500.50"),
         ("en", "12500,50", "12500.50"),
         ("en", "1,005", "1005"),
+        # A currency sign before or after the figure, as people write a price: the figure.
+        ("en", "$24,000", "24000"),
+        ("en", "$ 24,000.50", "24000.50"),
+        ("es", "18.500,50 €", "18500.50"),
+        ("es", "₡1.500.000", "1500000"),
     ],
 )
 def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: str, typed: str, kept: str) -> None:
@@ -356,6 +361,11 @@ def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: st
         # A group of thousands starts with a digit other than 0: these are no figure written so.
         ("0,500", "a number"),
         ("0,001", "a number"),
+        # One sign, before or after: two, or one inside the figure, are no price written so.
+        ("$$24,000", "a number"),
+        ("$24,000€", "a number"),
+        ("24$000", "a number"),
+        ("$", "a number"),
     ],
 )
 def test_an_amount_grouped_as_the_other_language_groups_is_refused_not_guessed(typed: str, told: str) -> None:
