@@ -173,10 +173,12 @@ def test_a_first_run_loads_it_only_on_an_empty_embedded_database(monkeypatch: py
 
 
 def test_bin_run_asks_for_it_after_loading_the_toy_store() -> None:
-    lines = [line.strip() for line in (ROOT / "bin" / "run").read_text().splitlines()]
-    demo = next(i for i, line in enumerate(lines) if line.startswith("python manage.py demo_history"))
-    assert "--first-run" in lines[demo]
-    assert '--leads "$demo_leads"' in lines[demo]
-    assert demo > max(i for i, line in enumerate(lines) if "toy_store_routing.yaml" in line)
+    run = [line.strip() for line in (ROOT / "bin" / "run").read_text().splitlines()]
+    first_model = [line.strip() for line in (ROOT / "bin" / "_first_model.sh").read_text().splitlines()]
+    demo = next(i for i, line in enumerate(first_model) if line.startswith("python manage.py demo_history"))
+    assert "--first-run" in first_model[demo]
+    assert '--leads "${LEADFLOW_DEMO_LEADS:-3000}"' in first_model[demo]
+    assert demo > max(i for i, line in enumerate(first_model) if "toy_store_routing.yaml" in line)
     # Before the worker and the web server start.
-    assert demo < min(i for i, line in enumerate(lines) if line.startswith("celery "))
+    loaded = run.index("source bin/_first_model.sh")
+    assert loaded < min(i for i, line in enumerate(run) if line.startswith("celery "))
