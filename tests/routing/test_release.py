@@ -92,6 +92,25 @@ def test_the_lead_timeline_says_who_released_it_when_and_why() -> None:
 
 
 @pytest.mark.django_db
+def test_the_lead_timeline_names_reps_by_full_name_else_user_name() -> None:
+    alice = RepFactory.create(user__username="aball2", user__first_name="Alice", user__last_name="Ball")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    item = claimed_by(alice)
+    sales.item_release(item_id=item.pk, user=alice.user, reason="Wrong lead")
+    sales.item_claim(item_id=item.pk, user=bob.user)
+
+    events = timeline.lead_timeline(lead_id=item.lead_id).events
+    by_title = {(e.title, e.detail) for e in events}
+    assert ("Released to the queue", "Wrong lead · by Alice Ball") in by_title
+    assert ("Claimed", "by Alice Ball") in by_title
+    assert ("Claimed", "by bob") in by_title
+    assert [e.detail for e in events if e.source == "queue_item"] == ["now claimed, owner bob"]
+    mine = claimed_by(alice)
+    events = timeline.lead_timeline(lead_id=mine.lead_id).events
+    assert [e.detail for e in events if e.source == "queue_item"] == ["now claimed, owner Alice Ball"]
+
+
+@pytest.mark.django_db
 def test_the_sla_clock_keeps_the_hand_off_time_and_an_escalated_lead_is_not_escalated_again() -> None:
     team = TeamFactory.create(sla_hours=4, sla_action=Team.SlaAction.NOTIFY, email="inside@sales.example")
     alice = RepFactory.create(team=team)
