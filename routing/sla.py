@@ -110,17 +110,21 @@ def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
 
 
 def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], dict[int, str]]:
-    """Give each item the next rep with room other than its owner (round robin).
+    """Give each item the next rep with room other than its owner, or, for a lead handed
+    back to the queue, the rep who released it last (round robin). They are never given
+    it back, even when no other rep has room: the team is told instead, as for its owner.
     Returns the items no rep could take, and what was done with the others."""
     slots = rep_slots(team, lock=True)
     team.refresh_from_db(fields=["last_rep"])
     users = dict(Rep.objects.filter(team=team).values_list("pk", "user_id"))
     rep_of_user = {user: rep for rep, user in users.items()}
+    released_by = _last_released_by([item.pk for item in items if item.owner_id is None])
     after = team.last_rep_id
     moved: list[tuple[QueueItem, int]] = []
     left: list[QueueItem] = []
     for item in items:
-        current = rep_of_user.get(item.owner_id) if item.owner_id else None
+        holder = item.owner_id or released_by.get(item.pk)
+        current = rep_of_user.get(holder) if holder else None
         rep_id = assignment.round_robin(slots, after, exclude=current)
         if rep_id is None:
             left.append(item)
@@ -134,6 +138,19 @@ def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], 
     if after != team.last_rep_id:
         Team.objects.filter(pk=team.pk).update(last_rep_id=after)
     return left, {item.pk: f"reassigned to user {user}" for item, user in moved}
+
+
+def _last_released_by(item_ids: Sequence[int]) -> dict[int, int]:
+    """The user who last handed each of these items back to the queue, if anyone did."""
+    last: dict[int, int] = {}
+    released = (
+        Outcome.objects.filter(item_id__in=item_ids, kind=Outcome.Kind.RELEASED, user__isnull=False)
+        .order_by("at", "id")
+        .values_list("item_id", "user_id")
+    )
+    for item_id, user_id in released:
+        last[item_id] = user_id
+    return last
 
 
 def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:

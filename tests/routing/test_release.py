@@ -127,6 +127,46 @@ def test_the_sla_clock_keeps_the_hand_off_time_and_an_escalated_lead_is_not_esca
     assert list(Outcome.objects.filter(kind=Outcome.Kind.ESCALATED).values_list("item_id", flat=True)) == [overdue.pk]
 
 
+def released_past_its_sla(*holders: Rep) -> QueueItem:
+    """A lead each of ``holders`` claimed and released in turn, 6 hours after it entered a 4-hour SLA."""
+    item = claimed_by(holders[0], entered_at=timezone.now() - timedelta(hours=6))
+    for holder in holders:
+        if holder != holders[0]:
+            sales.item_claim(item_id=item.pk, user=holder.user)
+        sales.item_release(item_id=item.pk, user=holder.user)
+    return item
+
+
+@pytest.mark.django_db
+def test_an_overdue_released_lead_is_not_reassigned_to_the_rep_who_released_it() -> None:
+    team = TeamFactory.create(sla_hours=4, sla_action=Team.SlaAction.REASSIGN, email="inside@sales.example")
+    alice = RepFactory.create(team=team)
+    bob = RepFactory.create(team=team)
+    Team.objects.filter(pk=team.pk).update(last_rep=bob)  # round robin's next: alice
+    released = released_past_its_sla(alice)
+    passed_on = released_past_its_sla(alice, bob)  # the last to release it counts
+
+    assert sla.items_escalate_overdue() == 2
+
+    released.refresh_from_db()
+    passed_on.refresh_from_db()
+    assert (released.owner_id, passed_on.owner_id) == (bob.user_id, alice.user_id)
+
+
+@pytest.mark.django_db
+def test_an_overdue_released_lead_is_not_handed_back_when_its_releaser_alone_has_room() -> None:
+    team = TeamFactory.create(sla_hours=4, sla_action=Team.SlaAction.REASSIGN, email="inside@sales.example")
+    alice = RepFactory.create(team=team)
+    RepFactory.create(team=team, available=False)
+    item = released_past_its_sla(alice)
+
+    assert sla.items_escalate_overdue() == 1
+
+    assert waiting_for_the_team(item)  # for the team lead to decide, not back with alice
+    reasons = Outcome.objects.filter(item=item, kind=Outcome.Kind.ESCALATED).values_list("reason", flat=True)
+    assert list(reasons) == ["notified inside@sales.example"]
+
+
 @pytest.fixture
 def hot() -> ScoreGroup:
     return ScoreGroupFactory.create(key="hot", name="Hot", min_score=80, leave_below=75)
