@@ -666,9 +666,9 @@ REPORTS: tuple[Report, ...] = (
                 "(Not assigned: nobody owns it)."
             ),
             gettext_noop(
-                "Feedback: the first outcome recorded on the hand-off other than claimed and escalated, that is "
-                "accepted, rejected, qualified, disqualified, opportunity created, won or lost, whether a rep "
-                "gave it on the sales page or a CRM reported it."
+                "Feedback: the first outcome recorded on the hand-off other than claimed, released and escalated, "
+                "that is accepted, rejected, qualified, disqualified, opportunity created, won or lost, whether a "
+                "rep gave it on the sales page or a CRM reported it."
             ),
             gettext_noop(
                 "Answered in time: the first feedback came by the deadline (the hand-off plus the days). "

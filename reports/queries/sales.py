@@ -244,7 +244,7 @@ class DeadlineRow:
 
 def first_feedback_at() -> Subquery:
     """When sales first gave feedback on the queue item (the outer row): its first outcome
-    other than claimed or escalated."""
+    other than claimed, released or escalated."""
     feedback = Outcome.objects.filter(item_id=OuterRef("pk"), kind__in=Outcome.FEEDBACK_KINDS).order_by("at")
     return Subquery(feedback.values("at")[:1])
 

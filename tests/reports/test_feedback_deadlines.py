@@ -65,6 +65,15 @@ def test_hand_offs_by_team_and_rep_against_the_deadline(history: History) -> Non
     ]
 
 
+def test_a_lead_claimed_then_released_has_had_no_feedback(history: History) -> None:
+    north, alice = history.teams["north"], history.reps["alice"]
+    handed_back = QueueItem.objects.create(lead=LeadFactory.create(), team=north, entered_at=at(11, 26))
+    outcome(handed_back, "claimed", at(11, 26, 10), alice)
+    outcome(handed_back, "released", at(11, 26, 11), alice, reason="Wrong lead")
+    # Its deadline, Nov 28 09:00, is 4 days and an hour past: overdue, nobody's.
+    assert rows()[-1] == ["North", "Not assigned", 2, 2, 0, 0, 2, 0, 11]
+
+
 def test_overdue_begins_the_moment_after_the_deadline(history: History) -> None:
     deadline = at(12, 3, 12)  # bob's Dec 1 12:00 hand-off plus 2 days
     bob = [row for row in rows(now=deadline) if row[1] == "bob"]
@@ -119,6 +128,8 @@ def test_the_page_says_what_counts_as_feedback(history: History, client: Client)
     page = client.get(reverse("reports:feedback-deadlines"))
     assert page.status_code == 200
     text = page.content.decode()
-    assert "other than claimed and escalated" in text
+    assert "other than claimed, released and escalated" in text
     assert "accepted, rejected, qualified, disqualified, opportunity created, won or lost" in text
+    spanish = client.get(reverse("reports:feedback-deadlines"), headers={"accept-language": "es"}).content.decode()
+    assert "que no sea tomado, devuelto a la cola ni escalado" in spanish
     assert client.get(reverse("reports:feedback-deadlines"), {"team": "east"}).status_code == 400
