@@ -5,7 +5,13 @@
 if [ -n "${LEADFLOW_MODEL:-}" ]; then
     # The toy store is not loaded beside it: its sequences and routing would hold on to the
     # toy store's groups, and the company's own file could not leave them out.
-    python manage.py scoring_model_import --if-empty --publish "$LEADFLOW_MODEL"
+    # A relative path is read from where bin/run was started, as whoever typed it meant.
+    case "$LEADFLOW_MODEL" in
+        /*) _model="$LEADFLOW_MODEL" ;;
+        *) _model="${started_in:-$PWD}/$LEADFLOW_MODEL" ;;
+    esac
+    python manage.py scoring_model_import --if-empty --publish "$_model"
+    unset _model
 else
     # The toy store in the site's language: examples/es/ holds the same model in Spanish.
     _examples=examples
