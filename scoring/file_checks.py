@@ -128,6 +128,27 @@ def whole_number(
     return value
 
 
+def holds_nul(value: object) -> bool:
+    """Whether ``value`` (text, or a list or mapping holding some) contains the NUL
+    character, which the database stores in no text, JSON included."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    return False
+
+
+def within_whole(value: object, name: str, errors: list[str]) -> bool:
+    """Whether ``value``, when a whole number, fits the database's integer columns; if not,
+    the error says so at ``name`` (its place in the file)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not WHOLE_MIN <= value <= WHOLE_MAX:
+        errors.append(f"{name}: must be a whole number from {WHOLE_MIN} to {WHOLE_MAX}")
+        return False
+    return True
+
+
 def flag(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, default: bool) -> bool:
     value = item.get(key, default)
     if not isinstance(value, bool):

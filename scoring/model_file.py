@@ -86,8 +86,10 @@ from scoring import rules as pure
 
 FORMAT_VERSION = 1
 NAME_MAX_LENGTH = 200  # the model's name column
-GROUP_NAME_MAX_LENGTH = 100  # a score group's name column
-RULE_NAME_MAX_LENGTH = 200  # a rule's name column
+GROUP_KEY_MAX_LENGTH = 60  # a score group's and an account group's key column
+GROUP_NAME_MAX_LENGTH = 100  # a score group's and an account group's name column
+RULE_KEY_MAX_LENGTH = 80  # a rule's key column
+RULE_NAME_MAX_LENGTH = 200  # a rule's and an account rule's name column
 
 _TOP_KEYS = {
     "leadflow_model",
@@ -512,6 +514,9 @@ def _event_types(data: object, errors: list[str]) -> list[EventTypeSpec]:
             if not isinstance(name, str) or not name.strip():
                 errors.append(f"{place}: must be an event name as Segment sends it, e.g. Trial Started")
                 continue
+            if "\x00" in name:
+                errors.append(f"{place}: must not contain the NUL character")
+                continue
             if len(name.strip()) > types.MAX_NAME_LENGTH:
                 errors.append(f"{place}: at most {types.MAX_NAME_LENGTH} characters")
                 continue
@@ -540,7 +545,7 @@ def _groups(
         if item is None:
             continue
         checks.unknown_keys(item, _GROUP_KEYS, where, errors)
-        key = checks.key(item, where, seen_keys, errors)
+        key = checks.key(item, where, seen_keys, errors, max_length=GROUP_KEY_MAX_LENGTH)
         name = checks.text(item, "name", where, errors, required=True, max_length=GROUP_NAME_MAX_LENGTH)
         min_score = checks.whole_number(item, "min_score", where, errors, required=True)
         if min_score is not None:
@@ -576,6 +581,7 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
     for key in sorted(set(section) & _DECAY_KEYS - used - {"policy"}):
         uses = ", ".join(sorted(used)) or "none"
         errors.append(f"{where}.{key}: not used by the {kind.value} policy (its settings: {uses})")
+    settings_from = len(errors)
     numbers = {
         name: checks.whole_number(section, name, where, errors)
         for name in ("points_per_day", "after_days", "window_days")
@@ -584,6 +590,12 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
     if not isinstance(half_life, int | float) or isinstance(half_life, bool):
         errors.append(f"{where}.half_life_days: must be a number of days")
         half_life = 0
+    elif half_life > checks.WHOLE_MAX:
+        # More days than any decay counts (and, written as a whole number, than a float holds).
+        errors.append(f"{where}.half_life_days: at most {checks.WHOLE_MAX} days")
+        half_life = checks.WHOLE_MAX
+    elif half_life < 0:
+        half_life = -1  # check_policy says why; a whole number may hold more than a float
     policy = decay_math.Policy(
         kind=kind,
         points_per_day=numbers["points_per_day"] or 0,
@@ -592,8 +604,10 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
         window_days=numbers["window_days"] or 0,
         floor=checks.whole_number(section, "floor", where, errors) or 0,
     )
+    told = {error.partition(":")[0] for error in errors[settings_from:]}
     for name, message in decay_math.check_policy(policy).items():
-        errors.append(f"{where}.{name}: {message}")
+        if f"{where}.{name}" not in told:  # a number past its column is told once
+            errors.append(f"{where}.{name}: {message}")
     return policy
 
 
@@ -639,7 +653,7 @@ def _rules(
         if item is None:
             continue
         checks.unknown_keys(item, _RULE_KEYS, where, errors)
-        key = checks.key(item, where, seen, errors)
+        key = checks.key(item, where, seen, errors, max_length=RULE_KEY_MAX_LENGTH)
         name = checks.text(item, "name", where, errors, required=True, max_length=RULE_NAME_MAX_LENGTH)
         dimension = checks.text(item, "dimension", where, errors, required=True)
         match = checks.choice(item, "match", where, errors, [m.value for m in pure.Match]) or pure.Match.ALL.value
@@ -681,6 +695,15 @@ def _rules(
             place = {"cap_count": "cap.count", "cap_points": "cap.points", "cap_window_days": "cap.window_days"}
             for attr, message in rule_errors.items():
                 errors.append(f"{where}.{place.get(attr, attr)}: {message}")
+            # The database's integer columns: a number past them is refused here, not by the database.
+            for attr, value in (
+                ("points", points),
+                ("cap_count", cap_count),
+                ("cap_points", cap_points),
+                ("cap_window_days", cap_window),
+            ):
+                if attr not in rule_errors:
+                    checks.within_whole(value, f"{where}.{place.get(attr, attr)}", errors)
         specs.append(
             RuleSpec(
                 key=key,
@@ -718,7 +741,9 @@ def _conditions(data: object, where: str, errors: list[str], check: _ConditionCh
         if not isinstance(field_name, str) or not isinstance(operator, str):
             errors.append(f"{place}: field and operator must be text")
             continue
-        if check is not None:
+        if checks.holds_nul(value):
+            errors.append(f"{place}.value: must not contain the NUL character")
+        elif check is not None:
             for attr, message in check(field_name, operator, value).items():
                 errors.append(f"{place}.{attr}: {message}")
         conditions.append(ConditionSpec(field_name, operator, value))

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure
-from scoring import rules
+from scoring import model_file, rules
 from scoring.models.leads import Account
 from scoring.sentences import WORDS
 
@@ -135,9 +135,12 @@ class AccountRule(models.Model):
     (scoring.rules). Its points go to the account ledger with the rule as their cause."""
 
     key = models.SlugField(
-        verbose_name=_("key"), max_length=80, unique=True, help_text=_("Stable name used in model files.")
+        verbose_name=_("key"),
+        max_length=model_file.ACCOUNT_RULE_KEY_MAX_LENGTH,
+        unique=True,
+        help_text=_("Stable name used in model files."),
     )
-    name = models.CharField(verbose_name=_("name"), max_length=200)
+    name = models.CharField(verbose_name=_("name"), max_length=model_file.RULE_NAME_MAX_LENGTH)
     points = models.IntegerField(verbose_name=_("points"), help_text=_("Negative to subtract."))
     match = models.CharField(
         verbose_name=_("match"),
@@ -217,9 +220,12 @@ class AccountGroup(models.Model):
     judged as lead score groups are (:func:`scoring.rules.group_for`)."""
 
     key = models.SlugField(
-        verbose_name=_("key"), max_length=60, unique=True, help_text=_("Stable name used in model files.")
+        verbose_name=_("key"),
+        max_length=model_file.GROUP_KEY_MAX_LENGTH,
+        unique=True,
+        help_text=_("Stable name used in model files."),
     )
-    name = models.CharField(verbose_name=_("name"), max_length=100)
+    name = models.CharField(verbose_name=_("name"), max_length=model_file.GROUP_NAME_MAX_LENGTH)
     min_score = models.IntegerField(
         verbose_name=_("minimum score"),
         unique=True,

@@ -96,9 +96,11 @@ class Scorecard(models.Model):
     (``active`` off): it keeps its history but scores nothing."""
 
     key = models.SlugField(
-        verbose_name=_("key"), max_length=60, help_text=_("Stable name used in model files and the API.")
+        verbose_name=_("key"),
+        max_length=model_file.SCORECARD_KEY_MAX_LENGTH,
+        help_text=_("Stable name used in model files and the API."),
     )
-    name = models.CharField(verbose_name=_("name"), max_length=100)
+    name = models.CharField(verbose_name=_("name"), max_length=model_file.SCORECARD_NAME_MAX_LENGTH)
     description = models.TextField(verbose_name=_("description"), blank=True)
     active = models.BooleanField(
         verbose_name=_("active"),
@@ -132,8 +134,12 @@ class ScoreGroup(models.Model):
     scorecard. Keys are unique across the whole model (routing names a group by its key
     alone); thresholds are unique within a scorecard."""
 
-    key = models.SlugField(verbose_name=_("key"), max_length=60, help_text=_("Stable name used in model files."))
-    name = models.CharField(verbose_name=_("name"), max_length=100)
+    key = models.SlugField(
+        verbose_name=_("key"),
+        max_length=model_file.GROUP_KEY_MAX_LENGTH,
+        help_text=_("Stable name used in model files."),
+    )
+    name = models.CharField(verbose_name=_("name"), max_length=model_file.GROUP_NAME_MAX_LENGTH)
     min_score = models.IntegerField(
         verbose_name=_("min score"), help_text=_("Leads with at least this total score are in the group.")
     )
@@ -192,8 +198,12 @@ DIMENSION_CHOICES = [(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAG
 
 
 class ScoringRule(models.Model):
-    key = models.SlugField(verbose_name=_("key"), max_length=80, help_text=_("Stable name used in model files."))
-    name = models.CharField(verbose_name=_("name"), max_length=200)
+    key = models.SlugField(
+        verbose_name=_("key"),
+        max_length=model_file.RULE_KEY_MAX_LENGTH,
+        help_text=_("Stable name used in model files."),
+    )
+    name = models.CharField(verbose_name=_("name"), max_length=model_file.RULE_NAME_MAX_LENGTH)
     description = models.TextField(verbose_name=_("description"), blank=True)
     dimension = models.CharField(
         verbose_name=_("dimension"),

@@ -77,6 +77,16 @@ def test_a_marketer_uploads_a_model_file_and_gets_a_draft_of_it() -> None:
             b'leadflow_model: 1\nscore_groups:\n  - {key: hot, name: "H\\0t", min_score: 80}\n',
             "score_groups[0].name: must not contain the NUL character",
         ),
+        (
+            b"leadflow_model: 1\nrules:\n  - {key: " + b"k" * 81 + b", name: Reads, dimension: engagement, points: 2,"
+            b" interaction_types: [page_view]}\n",
+            "rules[0].key: &#x27;" + "k" * 81 + "&#x27; may hold only",
+        ),
+        (
+            b"leadflow_model: 1\nrules:\n  - {key: reads, name: Reads, dimension: engagement, points: 2147483648,"
+            b" interaction_types: [page_view]}\n",
+            "rules[0].points: must be a whole number from -2147483648 to 2147483647",
+        ),
     ],
 )
 def test_a_file_with_problems_makes_no_draft_and_the_page_says_where(content: bytes, told: str) -> None:
