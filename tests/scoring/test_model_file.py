@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from scoring import model_file, services
 from scoring.decay import Kind, Policy
-from scoring.models import Lead, ScoreGroup, ScoringRule
+from scoring.models import AccountGroup, AccountRule, AccountSettings, Lead, ScoreGroup, ScoringRule
 from tests.factories import InteractionFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -261,3 +261,47 @@ def test_a_rule_time_past_the_years_a_date_can_have_says_which_end(when: str, sa
     with pytest.raises(model_file.ModelFileError) as refused:
         model_file.load_text(text)
     assert f"rules[0].valid_from: '{when}' is {said} year a date can have" in refused.value.errors
+
+
+ACCOUNTS_ONLY = """\
+leadflow_model: 1
+account_groups:
+  - {key: big-buyers, name: Big buyers, min_score: 100}
+accounts:
+  rollup: max
+  rules:
+    - key: toy-makers
+      name: Toy makers
+      points: 15
+      conditions:
+        - {field: industry, operator: equals, value: Toys}
+"""
+
+
+@pytest.mark.parametrize(
+    ("file", "loaded"),
+    [
+        (ACCOUNTS_ONLY, "account groups, account scoring"),
+        (ACCOUNTS_ONLY.split("accounts:")[0], "account groups"),
+        ("leadflow_model: 1\naccounts:" + ACCOUNTS_ONLY.split("accounts:")[1], "account scoring"),
+    ],
+    ids=["both", "account groups", "account scoring"],
+)
+def test_if_empty_leaves_account_groups_and_account_scoring_once_loaded(
+    file: str, loaded: str, db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(file)
+    call_command("scoring_model_import", "--if-empty", str(path))
+    # The marketer then changes them in the admin; the next first-run import leaves them be.
+    AccountGroup.objects.update(min_score=120)
+    AccountRule.objects.update(points=20)
+    AccountSettings.objects.update(rollup="top_average", top_n=5)
+    capsys.readouterr()
+
+    call_command("scoring_model_import", "--if-empty", str(path))
+
+    assert f"Already loaded: {loaded}; left them as they are" in capsys.readouterr().out
+    assert set(AccountGroup.objects.values_list("min_score", flat=True)) <= {120}
+    assert set(AccountRule.objects.values_list("points", flat=True)) <= {20}
+    assert set(AccountSettings.objects.values_list("rollup", "top_n")) <= {("top_average", 5)}

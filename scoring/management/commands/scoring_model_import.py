@@ -5,8 +5,9 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from scoring import accounts as account_math
 from scoring import model_file, services
-from scoring.models import ScoreGroup, ScoringRule
+from scoring.models import AccountGroup, AccountRule, AccountSettings, ScoreGroup, ScoringRule
 from scoring.services import versions
 
 
@@ -52,6 +53,10 @@ class Command(BaseCommand):
         sections = [s for s in model_file.sections() if s.name in spec.sections]
         if if_empty:
             loaded = [s.title for s in sections if s.loaded()]
+            if spec.accounts is not None and _account_scoring_loaded():
+                loaded.insert(0, "account scoring")
+            if spec.account_groups is not None and AccountGroup.objects.exists():
+                loaded.insert(0, "account groups")
             if spec.scoring and (ScoreGroup.objects.exists() or ScoringRule.objects.exists()):
                 loaded.insert(0, "a scoring model")
             if loaded:
@@ -135,6 +140,14 @@ class Command(BaseCommand):
     def _fail(self, path: Path, errors: list[str]) -> NoReturn:
         lines = "\n".join(f"  {path}: {error}" for error in errors)
         raise CommandError(f"{len(errors)} problem(s); nothing was imported:\n{lines}")
+
+
+def _account_scoring_loaded() -> bool:
+    """Whether accounts are scored otherwise than a new installation's: fit rules, or a
+    roll-up other than the default sum."""
+    default = AccountSettings._meta.get_field("top_n").get_default()
+    changed = AccountSettings.objects.exclude(rollup=account_math.Rollup.SUM.value, top_n=default)
+    return AccountRule.objects.exists() or changed.exists()
 
 
 def _scoring_counts(spec: model_file.ModelSpec) -> str:
