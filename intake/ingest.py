@@ -230,6 +230,9 @@ class Identified:
     # What the identities say of each person's company, by lead id, in order: for
     # :func:`accounts_describe` once the transaction has taken every lead it will.
     companies: tuple[tuple[int, Mapping[str, Any]], ...] = ()
+    # What the identities wrote on each person's lead, by lead id, in order: their accounts'
+    # empty fields may take what it says of the company (:func:`accounts_describe`).
+    written: tuple[tuple[int, Mapping[str, Any]], ...] = ()
 
 
 def leads_identify(
@@ -277,18 +280,25 @@ def leads_identify(
         visitors = _visitors_lock(set(lead_by_key))
         _visitors_identify(visitors, lead_by_key=lead_by_key, now=now)
     companies = tuple((ids[i.email], i.company) for i in identities if i.company)
-    return Identified(changed, refused, companies)
+    written = tuple((ids[i.email], i.fields) for i in identities if i.fields)
+    return Identified(changed, refused, companies, written)
 
 
-def accounts_describe(identified: Identified, *, now: datetime | None = None) -> int:
+def accounts_describe(identified: Identified, *, now: datetime | None = None, from_leads: bool = False) -> int:
     """Write what :func:`leads_identify`'s identities said of each person's company to the
     account the person is in (scoring.services.leads_accounts_describe: the values replace
-    those known, and the account's fit follows). Call in the same transaction, after every
-    statement that takes a lead's row (lock order: leads, then accounts). Returns how many
-    accounts changed."""
-    if not identified.companies:
-        return 0
-    changed: int = scoring.leads_accounts_describe(descriptions=identified.companies, at=now)
+    those known, and the account's fit follows). With ``from_leads`` (a trusted sender's
+    identities: not a key used in web pages) the accounts' fields still empty then take
+    what the identities wrote on the leads of their own company
+    (scoring.services.leads_accounts_fill), in a few statements whatever the batch's
+    size. Call in the same transaction,
+    after every statement that takes a lead's row (lock order: leads, then accounts).
+    Returns how many accounts changed."""
+    changed = 0
+    if identified.companies:
+        changed += scoring.leads_accounts_describe(descriptions=identified.companies, at=now)
+    if from_leads and identified.written:
+        changed += scoring.leads_accounts_fill(descriptions=identified.written, at=now)
     return changed
 
 

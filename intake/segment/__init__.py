@@ -269,7 +269,9 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
             identified = ingest.leads_identify(outcome.identities, now=received, fill_only=api_key.public)
             result = ingest.events_accept(outcome.events, source=f"segment:{api_key.prefix}", now=received)
             # Last, once every lead row the batch takes is taken: then the accounts' rows.
-            ingest.accounts_describe(identified, now=received)
+            # A key used in web pages writes its leads' empty fields only, and describes no
+            # company: its leads' fields fill no account either.
+            ingest.accounts_describe(identified, now=received, from_leads=not api_key.public)
     except IntegrityError:
         # Only a concurrent request can get here (an external id taken between the
         # look-up and the write): nothing was kept, and the SDKs send a 503 again.

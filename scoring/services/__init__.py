@@ -15,7 +15,12 @@ beside the live model, writing no score), :mod:`~scoring.services.decay`,
 apps use are kept here.
 """
 
-from scoring.services.account_fields import ACCOUNT_WRITABLE_FIELDS, accounts_describe, leads_accounts_describe
+from scoring.services.account_fields import (
+    ACCOUNT_WRITABLE_FIELDS,
+    accounts_describe,
+    leads_accounts_describe,
+    leads_accounts_fill,
+)
 from scoring.services.account_groups import account_groups_changed, accounts_regroup
 from scoring.services.accounts import (
     Assigned,
@@ -170,6 +175,7 @@ __all__ = [
     "leads_accounts_assign",
     "leads_accounts_assign_all",
     "leads_accounts_describe",
+    "leads_accounts_fill",
     "leads_assignment_set",
     "leads_by_email",
     "leads_create",

@@ -23,6 +23,60 @@ from scoring.services.accounts import accounts_rescore_fit
 # "attributes" are merged into those known.
 ACCOUNT_WRITABLE_FIELDS = frozenset({"name", "industry", "company_size", "annual_revenue", "country", "attributes"})
 
+# What a lead says of its own company that its account's empty fields take
+# (:func:`leads_accounts_fill`).
+LEAD_COMPANY_FIELDS = ("industry", "company_size", "annual_revenue", "country")
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _lead_company(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``fields`` (a lead's, as written) say of the lead's company: its
+    :data:`LEAD_COMPANY_FIELDS` that are not empty."""
+    return {name: fields[name] for name in LEAD_COMPANY_FIELDS if not _empty(fields.get(name))}
+
+
+@transaction.atomic(savepoint=False)
+def leads_accounts_fill(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]], at: datetime | None = None) -> int:
+    """Fill the empty fields of each lead's account from what ``descriptions`` (a lead
+    id, and the lead's fields a sender has just written, changed or not) say of the lead's
+    own company (:data:`LEAD_COMPANY_FIELDS`): a company whose leads say "Software, 250
+    employees" is scored so by account fit rules. Fill-only: a field the account has
+    (typed in the admin, sent by a group call or an identify's company, or filled by an
+    earlier lead) is never changed, so the first lead to tell wins, and among
+    ``descriptions`` the first given. The accounts that change get their fit re-evaluated
+    in the same transaction (:func:`accounts_describe`). One read whatever the number of
+    leads (none when no description names a company field), two more when an account has
+    a field to fill; the same lead written again changes nothing. Returns how many
+    accounts changed.
+
+    Only for what a trusted sender wrote (the API, an import, a tracked form, the admin,
+    a key kept on a server), and only what it wrote: a field a key used in web pages
+    filled on the lead describes no company, even once the lead is written again.
+    Precondition: the leads are in their accounts already. Lock order: call after the
+    transaction has locked every lead row it will (leads, then accounts)."""
+    told = [(lead, company) for lead, fields in descriptions if (company := _lead_company(fields))]
+    if not told:
+        return 0
+    rows = Lead.objects.filter(bulk.ids_in("pk", sorted({lead for lead, _ in told})), account__isnull=False)
+    known = {
+        pk: (account, dict(zip(LEAD_COMPANY_FIELDS, has, strict=True)))
+        for pk, account, *has in rows.values_list(
+            "pk", "account_id", *(f"account__{name}" for name in LEAD_COMPANY_FIELDS)
+        )
+    }
+    fills: dict[int, dict[str, Any]] = {}
+    for lead, company in told:
+        if lead not in known:
+            continue  # in no account (a free-mail address)
+        account, has = known[lead]
+        for name, value in company.items():
+            if _empty(has[name]):
+                fills.setdefault(account, {}).setdefault(name, value)  # the first to tell wins
+    return accounts_describe(fields=fills, at=at, fill_only=True)
+
 
 # No savepoint: inside a caller's transaction (a Segment batch) an error rolls the caller's
 # whole transaction back, and nothing of the batch is kept.
@@ -53,14 +107,18 @@ def leads_accounts_describe(
 
 
 @transaction.atomic(savepoint=False)
-def accounts_describe(*, fields: Mapping[int, Mapping[str, Any]], at: datetime | None = None) -> int:
+def accounts_describe(
+    *, fields: Mapping[int, Mapping[str, Any]], at: datetime | None = None, fill_only: bool = False
+) -> int:
     """Write ``fields`` (account id -> values of :data:`ACCOUNT_WRITABLE_FIELDS`, checked)
     over what each account has, as the API writes a lead's: the sender is trusted, so a
     value it gives replaces the one known (typed in the admin or sent before); a field it
-    does not give stays; ``attributes`` merge into those known. The accounts whose fields
-    change get their fit re-evaluated in the same transaction, as after a save in the
-    admin (:func:`accounts_rescore_fit`: a ledger row per rule whose points change, and
-    their group). Sending the same values again changes nothing and locks nothing.
+    does not give stays; ``attributes`` merge into those known. With ``fill_only`` a value
+    is written only where the account has none (checked again holding its row: a
+    concurrent write is never overwritten), and an attribute only where it lacks one. The
+    accounts whose fields change get their fit re-evaluated in the same transaction, as
+    after a save in the admin (:func:`accounts_rescore_fit`: a ledger row per rule whose
+    points change, and their group). Sending the same values again changes nothing and locks nothing.
     Returns how many accounts changed.
 
     Lock order: call after the transaction has locked every lead row it will (leads, then
@@ -75,14 +133,14 @@ def accounts_describe(*, fields: Mapping[int, Mapping[str, Any]], at: datetime |
     # account they leave as it is is then neither locked nor written (the roll-up sweep and
     # the admin do not wait on it).
     unchanged = Account.objects.filter(bulk.ids_in("pk", sorted(wanted))).order_by("pk")
-    moving = [account.pk for account in unchanged if _described(account, wanted[account.pk])]
+    moving = [account.pk for account in unchanged if _described(account, wanted[account.pk], fill_only=fill_only)]
     if not moving:
         return 0
     locked = Account.objects.select_for_update(no_key=True).filter(pk__in=moving).order_by("pk")
     changed: list[Account] = []
     names: set[str] = set()
     for account in locked:
-        if written := _described(account, wanted[account.pk]):
+        if written := _described(account, wanted[account.pk], fill_only=fill_only):
             changed.append(account)
             names |= written
     if not changed:
@@ -95,13 +153,16 @@ def accounts_describe(*, fields: Mapping[int, Mapping[str, Any]], at: datetime |
     return len(changed)
 
 
-def _described(account: Account, values: Mapping[str, Any]) -> set[str]:
-    """Set ``values`` on ``account`` (in memory); the names of the fields that changed."""
+def _described(account: Account, values: Mapping[str, Any], *, fill_only: bool = False) -> set[str]:
+    """Set ``values`` on ``account`` (in memory), only where it has none with
+    ``fill_only``; the names of the fields that changed."""
     changed = set()
     for name, value in values.items():
         current = getattr(account, name)
         if name == "attributes":
-            value = {**(current or {}), **value}
+            value = {**value, **(current or {})} if fill_only else {**(current or {}), **value}
+        elif fill_only and not _empty(current):
+            continue
         if current != value:
             setattr(account, name, value)
             changed.add(name)

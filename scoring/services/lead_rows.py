@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from scoring import lead_fields
 from scoring.models import Account, Lead
+from scoring.services.account_fields import leads_accounts_fill
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.engagement import scoring_enqueue
 from scoring.services.fields import leads_by_email, leads_changes_write
@@ -63,7 +64,9 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
     updated or already as the row says. A row whose other identity (an external id when
     keyed by email, or the other way round) belongs to another lead is refused naming
     that field, and changes nothing. Attributes merge into those the lead has. A row's
-    ``account_id`` puts its lead in that account (made if new), as the API's does."""
+    ``account_id`` puts its lead in that account (made if new), as the API's does. An
+    account's empty fields take what its leads say of their company
+    (:func:`~scoring.services.account_fields.leads_accounts_fill`)."""
     unknown = {name for row in rows for name in row.fields} - ROW_FIELDS
     if unknown:
         raise ValueError(f"lead fields rows cannot set: {', '.join(sorted(unknown))}")
@@ -150,6 +153,14 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
             leads_changes_write(changed, names, at=at)
         leads_fit_queue([*changed, *(found[rows[n].key] for n in created)])
         leads_accounts_assign(lead_ids=moved, external_ids=named)
+        # The accounts' empty fields take what the rows' leads say of their company: one
+        # read for the batch (then the accounts' rows, after every lead's).
+        leads_accounts_fill(
+            descriptions=[
+                (written, row.fields) for n, row in enumerate(rows) if (written := results[n].lead_id) is not None
+            ],
+            at=at,
+        )
         if changed or created:
             transaction.on_commit(scoring_enqueue)
     return [results[n] for n in range(len(rows))]

@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from scoring import bulk, file_checks, lead_fields, localized, selectors
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
+from scoring.services.account_fields import LEAD_COMPANY_FIELDS, leads_accounts_fill
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.ledger import (
     FitLead,
@@ -169,7 +170,8 @@ def lead_upsert(
     lead has raises :class:`LeadConflict` (a ValueError) naming the field, and
     changes nothing. A new lead joins the account of its email's domain;
     ``account_external_id`` (the company's id in another system) names its account
-    instead, created if new, from then on.
+    instead, created if new, from then on. The account's empty fields take the lead's
+    industry, company size, annual revenue and country (:func:`leads_accounts_fill`).
     """
     fields = dict(fields or {})
     unknown = set(fields) - LEAD_EDITABLE_FIELDS
@@ -203,10 +205,12 @@ def lead_upsert(
                 setattr(lead, name, value)
                 changed = True
         if not (created or changed):
-            if (
+            moved = (
                 account_external_id is not None
                 and leads_accounts_assign(lead_ids=[lead.pk], external_ids={lead.pk: account_external_id}).leads
-            ):
+            )
+            # Its account (a new one, or one emptied since) learns what the lead says.
+            if leads_accounts_fill(descriptions=[(lead.pk, fields)]) or moved:
                 lead.refresh_from_db()
             return lead, False
         conflict_check(lead)
@@ -230,6 +234,8 @@ def lead_upsert(
         external = {lead.pk: account_external_id} if account_external_id is not None else None
         leads_accounts_assign(lead_ids=[lead.pk], external_ids=external)
     leads_rescore_fit(lead_ids=[lead.pk])
+    # Last, holding the lead's row: then its account's (lock order: leads, then accounts).
+    leads_accounts_fill(descriptions=[(lead.pk, fields)])
     lead.refresh_from_db()
     return lead, created
 
@@ -242,7 +248,8 @@ def lead_save(*, lead: Lead, fields: Iterable[str] | None = None, stage_before: 
     lifecycle stage from ``stage_before`` recorded, in the same transaction: ``""``
     for a new lead, which is recorded (from nothing) unless it starts at ``lead``, as
     :func:`lead_upsert` does. An account the form sets is the lead's from then on; a
-    new email (or an account taken away) puts the lead in its domain's account."""
+    new email (or an account taken away) puts the lead in its domain's account. The
+    account's empty fields take the lead's company fields (:func:`leads_accounts_fill`)."""
     if fields is None:
         lead.save()
     else:
@@ -260,6 +267,8 @@ def lead_save(*, lead: Lead, fields: Iterable[str] | None = None, stage_before: 
         total = Lead.objects.values_list("total_score", flat=True).get(pk=lead.pk)
         stage_changes_record([(lead.pk, stage_before, lead.lifecycle_stage, total)], cause=cause, at=timezone.now())
     leads_rescore_fit(lead_ids=[lead.pk])
+    # The form shows the lead's fields: what it saves, a person has seen.
+    leads_accounts_fill(descriptions=[(lead.pk, {name: getattr(lead, name) for name in LEAD_COMPANY_FIELDS})])
 
 
 @transaction.atomic
