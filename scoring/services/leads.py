@@ -161,7 +161,11 @@ class LeadConflict(ValueError):
 
 @transaction.atomic
 def lead_upsert(
-    *, email: str, fields: Mapping[str, Any] | None = None, account_external_id: str | None = None
+    *,
+    email: str,
+    fields: Mapping[str, Any] | None = None,
+    account_external_id: str | None = None,
+    account_fill: bool = True,
 ) -> tuple[Lead, bool]:
     """Create the lead with this email, or update it; re-evaluate fit when it changed.
 
@@ -171,7 +175,9 @@ def lead_upsert(
     changes nothing. A new lead joins the account of its email's domain;
     ``account_external_id`` (the company's id in another system) names its account
     instead, created if new, from then on. The account's empty fields take the lead's
-    industry, company size, annual revenue and country (:func:`leads_accounts_fill`).
+    industry, company size, annual revenue and country (:func:`leads_accounts_fill`),
+    unless ``account_fill`` is false: a caller that takes more lead rows after this
+    fills the account itself once it has (lock order: leads, then accounts).
     """
     fields = dict(fields or {})
     unknown = set(fields) - LEAD_EDITABLE_FIELDS
@@ -210,7 +216,7 @@ def lead_upsert(
                 and leads_accounts_assign(lead_ids=[lead.pk], external_ids={lead.pk: account_external_id}).leads
             )
             # Its account (a new one, or one emptied since) learns what the lead says.
-            if leads_accounts_fill(descriptions=[(lead.pk, fields)]) or moved:
+            if (account_fill and leads_accounts_fill(descriptions=[(lead.pk, fields)])) or moved:
                 lead.refresh_from_db()
             return lead, False
         conflict_check(lead)
@@ -235,7 +241,8 @@ def lead_upsert(
         leads_accounts_assign(lead_ids=[lead.pk], external_ids=external)
     leads_rescore_fit(lead_ids=[lead.pk])
     # Last, holding the lead's row: then its account's (lock order: leads, then accounts).
-    leads_accounts_fill(descriptions=[(lead.pk, fields)])
+    if account_fill:
+        leads_accounts_fill(descriptions=[(lead.pk, fields)])
     lead.refresh_from_db()
     return lead, created
 

@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 
 from intake import imports
 from intake.api_keys import api_key_issue
+from intake.models import TrackedForm
 from scoring import services
 from scoring.models import Account, AccountEntry, Lead
 
@@ -171,3 +172,13 @@ def test_a_lead_saved_in_the_admin_fills_its_empty_account(rules: None) -> None:
     account = acme()
     assert account.industry == "Software"
     assert account.fit_score == 10 == fit_in_ledger(account)
+
+
+def test_a_tracked_form_listing_the_fields_fills_its_lead_s_empty_account(rules: None) -> None:
+    TrackedForm.objects.create(key="demo", name="Demo", lead_fields=["industry", "company_size"], success_url="")
+    web = Client(HTTP_HOST="localhost")
+    posted = {"email": "ana@acme.example", "industry": "Software", "company_size": "250"}
+    assert web.post("/t/f/demo", posted).status_code == 200
+    account = acme()
+    assert (account.industry, account.company_size) == ("Software", 250)
+    assert account.fit_score == 15 == fit_in_ledger(account)
