@@ -245,16 +245,15 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         )
         return too_many(refusal, wait)
     with transaction.atomic():
-        lead, _ = services.lead_upsert(
+        # A form's fields describe its lead, never the lead's company for everyone: anyone
+        # can post it, as anyone can use a key read from a web page.
+        services.lead_upsert(
             email=submission.email,
             fields=submission.lead_fields,
             account_external_id=submission.account_id,
             account_fill=False,
         )
         ingest.events_accept([submission.event], source=f"form:{form.key}")
-        # Last, once the submission's event has taken every lead row it will (its visitor's
-        # lead too): then the account's (lock order: leads, then accounts).
-        services.leads_accounts_fill(descriptions=[(lead.pk, submission.lead_fields)])
     if _wants_json(request):
         return JsonResponse({"detail": "received"})
     if form.success_url:

@@ -174,11 +174,14 @@ def test_a_lead_saved_in_the_admin_fills_its_empty_account(rules: None) -> None:
     assert account.fit_score == 10 == fit_in_ledger(account)
 
 
-def test_a_tracked_form_listing_the_fields_fills_its_lead_s_empty_account(rules: None) -> None:
+def test_a_tracked_form_fills_its_lead_and_never_its_account(rules: None) -> None:
+    """Anyone can post a form: the first to post must not describe a company for everyone."""
     TrackedForm.objects.create(key="demo", name="Demo", lead_fields=["industry", "company_size"], success_url="")
     web = Client(HTTP_HOST="localhost")
-    posted = {"email": "ana@acme.example", "industry": "Software", "company_size": "250"}
+    posted = {"email": "ana@acme.example", "industry": "Gambling", "company_size": "2"}
     assert web.post("/t/f/demo", posted).status_code == 200
+    lead = Lead.objects.get(email="ana@acme.example")
+    assert (lead.industry, lead.company_size) == ("Gambling", 2)
     account = acme()
-    assert (account.industry, account.company_size) == ("Software", 250)
-    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert (account.industry, account.company_size) == ("", None)
+    assert account.fit_score == 0 == fit_in_ledger(account)
