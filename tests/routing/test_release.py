@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -366,6 +368,33 @@ def test_an_administrator_releases_whoever_holds_the_selected_leads_and_leaves_t
     assert sorted(released.values_list("item_id", "user_id")) == sorted(
         [(alices.pk, boss.pk), (bobs_assigned.pk, boss.pk)]
     )
+
+
+@pytest.mark.django_db
+def test_a_claim_that_misses_a_lead_released_in_between_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bob's claim finds the lead still Alice's; she releases it before his claim reads it
+    again: he gets it rather than being told it is "waiting, not waiting"."""
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    item = claimed_by(alice)
+    real_update = QuerySet.update
+    released_in_between: list[int] = []
+
+    def update_then_release(self: QuerySet[Any], **fields: Any) -> int:
+        changed = real_update(self, **fields)
+        if self.model is QueueItem and fields.get("owner_id") == bob.user_id and not released_in_between:
+            released_in_between.append(changed)
+            sales.item_release(item_id=item.pk, user=alice.user)
+        return changed
+
+    monkeypatch.setattr(QuerySet, "update", update_then_release)
+    sales.item_claim(item_id=item.pk, user=bob.user)
+
+    assert released_in_between == [0]
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, bob.user_id)
+    kinds = list(Outcome.objects.filter(item=item).order_by("pk").values_list("kind", flat=True))
+    assert kinds == ["claimed", "released", "claimed"]
 
 
 @pytest.mark.django_db
