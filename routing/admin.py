@@ -504,8 +504,8 @@ class QueueItemAdmin(ReadOnlyAdmin):
             self.message_user(
                 request,
                 ngettext(
-                    "{count} lead left as it was: no rep holds it (waiting for anyone, accepted or closed).",
-                    "{count} leads left as they were: no rep holds them (waiting for anyone, accepted or closed).",
+                    "{count} lead left as it was: it waits for any rep, or is already accepted or closed.",
+                    "{count} leads left as they were: they wait for any rep, or are already accepted or closed.",
                     left,
                 ).format(count=left),
                 messages.WARNING,

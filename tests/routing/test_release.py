@@ -358,7 +358,7 @@ def test_an_administrator_releases_whoever_holds_the_selected_leads_and_leaves_t
     said = [str(m) for m in response.context["messages"]]
     assert said == [
         "2 leads back in their team's queue, for any rep to claim.",
-        "2 leads left as they were: no rep holds them (waiting for anyone, accepted or closed).",
+        "2 leads left as they were: they wait for any rep, or are already accepted or closed.",
     ]
     assert waiting_for_the_team(alices)
     assert waiting_for_the_team(bobs_assigned)
