@@ -490,6 +490,8 @@ class QueueItemAdmin(ReadOnlyAdmin):
     def release(self, request: HttpRequest, queryset: QuerySet[QueueItem]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         released = len(sales.items_release(item_ids=ids, user=request.user))  # type: ignore[arg-type]
+        teams = sales.teams_released_by(request.user)  # type: ignore[arg-type]
+        outside = 0 if teams is None else QueueItem.objects.filter(pk__in=ids).exclude(team_id__in=teams).count()
         if released:
             self.message_user(
                 request,
@@ -500,7 +502,17 @@ class QueueItemAdmin(ReadOnlyAdmin):
                 ).format(count=released),
                 messages.SUCCESS,
             )
-        if left := len(ids) - released:
+        if outside:
+            self.message_user(
+                request,
+                ngettext(
+                    "{count} lead left as it was: it is in another team's queue, not one you belong to or lead.",
+                    "{count} leads left as they were: they are in other teams' queues, not ones you belong to or lead.",
+                    outside,
+                ).format(count=outside),
+                messages.WARNING,
+            )
+        if left := len(ids) - released - outside:
             self.message_user(
                 request,
                 ngettext(

@@ -24,7 +24,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from routing.models import Outcome, QueueItem, Rep
+from routing.models import Outcome, QueueItem, Rep, Team
 from scoring import outcomes as reported_outcomes
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead, LifecycleStage
@@ -245,21 +245,32 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
     return item
 
 
+def teams_released_by(user: AbstractBaseUser) -> set[int] | None:
+    """The teams whose leads ``user`` may release for a rep who is away: every team for a
+    superuser (None), else the team they are a rep in and the teams they lead."""
+    if getattr(user, "is_superuser", False):
+        return None
+    teams = set(Team.objects.filter(team_lead_id=user.pk).values_list("pk", flat=True))
+    return teams | set(Rep.objects.filter(user_id=user.pk).values_list("team_id", flat=True))
+
+
 @transaction.atomic
 def items_release(*, item_ids: Iterable[int], user: AbstractBaseUser, now: datetime | None = None) -> list[int]:
     """Hand back to their teams' queues the leads reps hold and have not accepted, whoever
     holds them: what a team lead or an administrator does for a rep who is away (the
-    admin's *Queue items*). As :func:`item_release` for each; the others (waiting for
-    anyone, accepted, closed) are left as they are. Returns the ids of the items released."""
+    admin's *Queue items*). As :func:`item_release` for each, in the teams of
+    :func:`teams_released_by` only; the others (another team's, waiting for anyone,
+    accepted, closed) are left as they are. Returns the ids of the items released."""
     now = now or timezone.now()
+    teams = teams_released_by(user)
     # Locked in id order; a rep's claim or release of one of them waits for this, then finds
     # it released, and a row changed meanwhile is read again and left out if no longer held.
-    held = list(
-        QueueItem.objects.select_for_update()
-        .filter(pk__in=sorted(set(item_ids)), status__in=_RELEASABLE, owner__isnull=False)
-        .order_by("pk")
-        .values_list("pk", "lead_id", "team_id")
+    held_items = QueueItem.objects.select_for_update().filter(
+        pk__in=sorted(set(item_ids)), status__in=_RELEASABLE, owner__isnull=False
     )
+    if teams is not None:
+        held_items = held_items.filter(team_id__in=teams)
+    held = list(held_items.order_by("pk").values_list("pk", "lead_id", "team_id"))
     QueueItem.objects.filter(pk__in=[pk for pk, _, _ in held]).update(status=Status.OPEN, owner=None, claimed_at=None)
     _released(rows=held, user=user, reason="", now=now)
     return [pk for pk, _, _ in held]

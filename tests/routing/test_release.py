@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission, User
 from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
@@ -368,6 +369,51 @@ def test_an_administrator_releases_whoever_holds_the_selected_leads_and_leaves_t
     assert sorted(released.values_list("item_id", "user_id")) == sorted(
         [(alices.pk, boss.pk), (bobs_assigned.pk, boss.pk)]
     )
+
+
+def team_lead_of(team: Team) -> User:
+    """A rep of ``team`` who leads it, given staff access to read the queue items."""
+    lead = RepFactory.create(user__username="lena", user__is_staff=True, team=team).user
+    lead.user_permissions.add(Permission.objects.get(codename="view_queueitem"))
+    Team.objects.filter(pk=team.pk).update(team_lead=lead)
+    return User.objects.get(pk=lead.pk)
+
+
+def admin_release(user: User, *items: QueueItem) -> list[str]:
+    """``user`` releases ``items`` from the admin's queue items: what the admin tells them."""
+    client = Client()
+    client.force_login(user)
+    changelist = reverse("admin:routing_queueitem_changelist")
+    chosen = [str(item.pk) for item in items]
+    response = client.post(changelist, {"action": "release", "_selected_action": chosen}, follow=True)
+    assert response.status_code == 200
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.django_db
+def test_a_team_lead_releases_their_own_teams_leads_and_not_another_teams() -> None:
+    alice = RepFactory.create(user__username="alice")
+    carol = RepFactory.create(user__username="carol")  # another team
+    lena = team_lead_of(alice.team)
+    ours, theirs = claimed_by(alice), claimed_by(carol)
+    other_team_lead = UserFactory.create(username="otto", is_staff=True)
+    other_team_lead.user_permissions.add(*Permission.objects.filter(codename__in=["view_queueitem", "work_queue"]))
+    Team.objects.filter(pk=carol.team_id).update(team_lead=other_team_lead)
+
+    assert admin_release(lena, ours, theirs) == [
+        "1 lead back in its team's queue, for any rep to claim.",
+        "1 lead left as it was: it is in another team's queue, not one you belong to or lead.",
+    ]
+    assert waiting_for_the_team(ours)
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.owner_id) == (Status.CLAIMED, carol.user_id)
+    assert list(Outcome.objects.filter(kind=Outcome.Kind.RELEASED).values_list("item_id", flat=True)) == [ours.pk]
+
+    # The team they lead, not being a rep in it, is theirs to release as well.
+    assert admin_release(User.objects.get(pk=other_team_lead.pk), theirs)[0] == (
+        "1 lead back in its team's queue, for any rep to claim."
+    )
+    assert waiting_for_the_team(theirs)
 
 
 @pytest.mark.django_db
