@@ -259,14 +259,17 @@ def items_release(*, item_ids: Iterable[int], user: AbstractBaseUser, now: datet
     """Hand back to their teams' queues the leads reps hold and have not accepted, whoever
     holds them: what a team lead or an administrator does for a rep who is away (the
     admin's *Queue items*). As :func:`item_release` for each, in the teams of
-    :func:`teams_released_by` only; the others (another team's, waiting for anyone,
+    :func:`teams_released_by` only; a lead claimed by a rep whose account was deleted (no
+    owner, still claimed) goes back too. The others (another team's, waiting for anyone,
     accepted, closed) are left as they are. Returns the ids of the items released."""
     now = now or timezone.now()
     teams = teams_released_by(user)
     # Locked in id order; a rep's claim or release of one of them waits for this, then finds
     # it released, and a row changed meanwhile is read again and left out if no longer held.
-    held_items = QueueItem.objects.select_for_update().filter(
-        pk__in=sorted(set(item_ids)), status__in=_RELEASABLE, owner__isnull=False
+    held_items = (
+        QueueItem.objects.select_for_update()
+        .filter(pk__in=sorted(set(item_ids)), status__in=_RELEASABLE)
+        .exclude(status=Status.OPEN, owner__isnull=True)
     )
     if teams is not None:
         held_items = held_items.filter(team_id__in=teams)

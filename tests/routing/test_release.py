@@ -417,6 +417,26 @@ def test_a_team_lead_releases_their_own_teams_leads_and_not_another_teams() -> N
 
 
 @pytest.mark.django_db
+def test_a_lead_whose_reps_account_was_deleted_goes_back_to_the_queue_and_can_be_claimed() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    item = claimed_by(alice)
+    alice.user.delete()
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, None)
+    with pytest.raises(sales.ActionRefused):
+        sales.item_claim(item_id=item.pk, user=bob.user)
+
+    assert admin_release(boss, item) == ["1 lead back in its team's queue, for any rep to claim."]
+
+    assert waiting_for_the_team(item)
+    sales.item_claim(item_id=item.pk, user=bob.user)
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, bob.user_id)
+
+
+@pytest.mark.django_db
 def test_a_claim_that_misses_a_lead_released_in_between_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Bob's claim finds the lead still Alice's; she releases it before his claim reads it
     again: he gets it rather than being told it is "waiting, not waiting"."""
