@@ -251,7 +251,8 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
         if wait is not None:
             return _too_many(wait)
     tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
-    outcome = messages_check(messages, body, received, selectors.segment_event_mapping() if tracks else {})
+    mapping = selectors.segment_event_mapping() if tracks else {}
+    outcome = messages_check(messages, body, received, mapping, companies=not api_key.public)
     if only is not None and outcome.rejected:
         return _message_refused(outcome.rejected[0]["errors"])
     if api_key.public:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -207,26 +207,20 @@ def _revenue(value: object) -> Decimal:
     raise ValueError(gettext("must be an amount from 0 to {max}").format(max=MAX_REVENUE))
 
 
-class _TraitRefused(ValueError):
-    def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}")
-        self.where, self.reason = where, reason
-
-
-def _company(traits: Mapping[str, Any], *, where: Callable[[str], str]) -> dict[str, Any]:
+def _company(traits: Mapping[str, Any]) -> dict[str, Any]:
     """The account fields a company's traits set (:data:`ACCOUNT_TRAITS`, the rest as its
-    custom attributes), checked as an identify's are; a trait sent empty (null) leaves its
-    field as it is, and so does a blank name. Or :class:`_TraitRefused` naming the trait
-    by ``where`` (its name -> the place the sender wrote it)."""
+    custom attributes); a trait sent empty (null) leaves its field as it is, and so does a
+    blank name. A value its field cannot hold (employees as a range, "51-200"; a revenue
+    that is no number) costs nothing else the message says: it is kept as the account's
+    custom attribute of the trait's name, as the sender wrote it. The traits were checked
+    for what no attribute may hold (json_value_problem)."""
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     for name, value in traits.items():
-        place = name
         try:
             if name == "id":  # the company's id: names the account (_account_id)
                 continue
             if name == "address" and isinstance(value, Mapping):
-                place = f"{name}.country"
                 if value.get("country") is not None:
                     fields["country"] = _text_trait(value["country"], 100)
                 continue
@@ -244,8 +238,8 @@ def _company(traits: Mapping[str, Any], *, where: Callable[[str], str]) -> dict[
                     fields[target] = text
             else:
                 fields[target] = _text_trait(value, 100)
-        except ValueError as exc:
-            raise _TraitRefused(where(place), str(exc)) from None
+        except ValueError:
+            attributes[name] = value
     if attributes:
         fields["attributes"] = attributes
     return fields
@@ -270,20 +264,18 @@ def _account_id(message: Mapping[str, Any], places: tuple[str, ...]) -> str | di
     return None
 
 
-def _group(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
+def _group(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity | dict[str, list[str]]:
     """A group call: the person (``userId`` as an email, or the email RudderStack puts in
     ``context.traits``) belongs to the company ``groupId``. The group's own ``traits``
-    describe the company, not the person: they are its account's (:func:`_company`)."""
+    describe the company, not the person: they are its account's (:func:`_company`), read
+    only if ``companies`` (the key may say what a company is)."""
     traits = message.get("traits")
     if traits and not isinstance(traits, Mapping):
         return {"traits": ["must be an object"]}
     problem = checks.json_value_problem(traits or {}, path="traits", max_depth=checks.MAX_PROPERTIES_DEPTH)
     if problem:
         return {problem[0]: [problem[1]]}
-    try:
-        company = _company(traits or {}, where=lambda name: f"traits.{name}")
-    except _TraitRefused as exc:
-        return {exc.where: [exc.reason]}
+    company = _company(traits or {}) if companies else {}
     account_id = _account_id(message, ("groupId",))
     if isinstance(account_id, dict):
         return account_id
@@ -313,8 +305,9 @@ def _text_trait(value: object, limit: int) -> str:
     return str(value)[:limit]
 
 
-def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[str]]:
-    """What an identify says about its lead, checked; or errors by field."""
+def _identity(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity | dict[str, list[str]]:
+    """What an identify says about its lead, checked; or errors by field. Its company
+    object describes the lead's account (:func:`_company`) only if ``companies``."""
     context_traits = _object(message.get("context")).get("traits")
     for place, value in (("traits", message.get("traits")), ("context.traits", context_traits)):
         if value and not isinstance(value, Mapping):
@@ -340,7 +333,8 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
             if name == "company":
                 where = f"{name}.name" if isinstance(value, Mapping) else name
                 if isinstance(value, Mapping):
-                    company = _company(value, where=lambda part: _trait_name(message, f"company.{part}"))
+                    if companies:
+                        company = _company(value)
                     value = value.get("name")
                 if value is not None:
                     fields["company"] = _text_trait(value, 200)
@@ -356,8 +350,6 @@ def _identity(message: Mapping[str, Any]) -> ingest.Identity | dict[str, list[st
                 fields[target] = _employees(value) if target == "company_size" else _text_trait(value, 100)
             else:
                 attributes[name] = value
-        except _TraitRefused as exc:
-            return {exc.where: [exc.reason]}
         except ValueError as exc:
             return {_trait_name(message, where): [str(exc)]}
     if attributes:
@@ -400,9 +392,16 @@ class Outcome:
 
 
 def messages_check(
-    messages: list[Any], batch: Mapping[str, Any], received: datetime, track_types: Mapping[str, str]
+    messages: list[Any],
+    batch: Mapping[str, Any],
+    received: datetime,
+    track_types: Mapping[str, str],
+    *,
+    companies: bool = True,
 ) -> Outcome:
-    """Each message checked (no database): what to write, and what is refused and why."""
+    """Each message checked (no database): what to write, and what is refused and why.
+    With ``companies`` false (a key used in web pages, which may not say what a company
+    is) the company traits are not read at all."""
     outcome = Outcome()
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
@@ -414,7 +413,8 @@ def messages_check(
         elif kind in IGNORED_TYPES:
             outcome.ignored += 1
         elif kind in {"identify", "group"}:
-            identity = _identity(message) if kind == "identify" else _group(message)
+            read = _identity if kind == "identify" else _group
+            identity = read(message, companies=companies)
             if isinstance(identity, ingest.Identity):
                 outcome.identities.append(identity)
                 outcome.identity_indexes.append(index)
