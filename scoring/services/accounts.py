@@ -566,13 +566,21 @@ def account_rule_key(name: str) -> str:
     letter or digit to keep), then -2, -3… while taken."""
     longest = AccountRule._meta.get_field("key").max_length or 80
     base = slugify(name)[:longest].strip("-_") or "account-rule"
-    taken = set(AccountRule.objects.filter(key__startswith=base).values_list("key", flat=True))
-    key, n = base, 1
-    while key in taken:
-        n += 1
-        suffix = f"-{n}"
-        key = base[: longest - len(suffix)].rstrip("-_") + suffix
-    return key
+    # The candidates are looked up as they are, a hundred at a time: a base of the key's
+    # full length is cut to make room for its number, so its -2 does not start with it.
+    first = 1
+    while True:
+        candidates = [base] if first == 1 else []
+        candidates += [_key_numbered(base, n, longest) for n in range(max(first, 2), first + 100)]
+        taken = set(AccountRule.objects.filter(key__in=candidates).values_list("key", flat=True))
+        if free := next((key for key in candidates if key not in taken), None):
+            return free
+        first += 100
+
+
+def _key_numbered(base: str, n: int, longest: int) -> str:
+    suffix = f"-{n}"
+    return base[: longest - len(suffix)].rstrip("-_") + suffix
 
 
 def account_rule_create(

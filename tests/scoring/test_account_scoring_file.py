@@ -297,6 +297,22 @@ def test_a_rule_made_without_a_key_takes_one_from_its_name() -> None:
     assert [rule.key for rule in made] == ["jugueteria-espanola", "jugueteria-espanola-2", "account-rule"]
 
 
+# 84 characters: its slug is cut to the key's 80.
+LONG_NAME = "Fabricantes de juguetes de madera y de cartón en la península y en las Islas Menores"
+LONG_KEY = "fabricantes-de-juguetes-de-madera-y-de-carton-en-la-peninsula-y-en-las-islas-men"
+
+
+def test_rules_with_a_long_name_take_keys_cut_to_make_room_for_their_number() -> None:
+    """A slug of the key's full 80 characters is cut for its -2: the next rule still sees
+    that key as taken."""
+    made = [
+        services.account_rule_create(name=LONG_NAME, points=5, conditions=[("industry", "equals", "Toys")])
+        for _ in range(4)
+    ]
+    base = LONG_KEY
+    assert [rule.key for rule in made] == [base, base[:78] + "-2", base[:78] + "-3", base[:78] + "-4"]
+
+
 @pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_rules_there_before_keys_take_a_unique_slug_of_their_name() -> None:
@@ -306,7 +322,8 @@ def test_the_rules_there_before_keys_take_a_unique_slug_of_their_name() -> None:
         executor.migrate([before])
         apps = executor.loader.project_state([before]).apps
         rule_model = apps.get_model("scoring", "AccountRule")
-        made = [rule_model.objects.create(name=name, points=5) for name in ("Toys", "toys", "¿?", "Juguetería")]
+        names = ("Toys", "toys", "¿?", "Juguetería", *[LONG_NAME] * 3)
+        made = [rule_model.objects.create(name=name, points=5) for name in names]
         account = apps.get_model("scoring", "Account").objects.create(name="Acme", domain="acme.example")
         apps.get_model("scoring", "AccountEntry").objects.create(
             account=account, dimension="fit", delta=5, cause="rule", rule=made[0], created_at=timezone.now()
@@ -318,7 +335,8 @@ def test_the_rules_there_before_keys_take_a_unique_slug_of_their_name() -> None:
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
-    assert [keys[rule.pk] for rule in made] == ["toys", "toys-2", "account-rule", "jugueteria"]
+    long = [LONG_KEY, LONG_KEY[:78] + "-2", LONG_KEY[:78] + "-3"]
+    assert [keys[rule.pk] for rule in made] == ["toys", "toys-2", "account-rule", "jugueteria", *long]
 
 
 def test_the_readme_s_accounts_example_is_a_file_import_reads() -> None:
