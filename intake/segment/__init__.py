@@ -70,7 +70,7 @@ from intake.segment.messages import (
 )
 from intake.tracking.limits import client_network, rate_limited, too_many
 from scoring import selectors
-from scoring.models import Visitor
+from scoring.models import Interaction, Visitor
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ UNKNOWN_TYPE_FROM_A_PAGE = (
     "file or the admin, or sent before with a key kept on a server); {type!r} is not one of them"
 )
 # The room a key used in web pages' messageIds are kept in, apart from the ids servers send.
-PAGE_ID_PREFIX = "page:{key}:"
+PAGE_ID_PREFIX = Interaction.FROM_A_PAGE + "{key}:"
 
 
 def page_event_id(message_id: str, *, key_prefix: str) -> str:

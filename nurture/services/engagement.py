@@ -19,7 +19,7 @@ def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: 
     """Count new email opens and clicks (interactions recorded by the tracking
     endpoints, carrying the delivery's id) onto their deliveries. Returns how
     many opens and clicks were counted. An open or click counts only onto a
-    delivery sent to its own lead.
+    delivery sent to its own lead, and never when a key used in web pages sent it.
 
     A cursor (the last interaction id looked at) advances in the same
     transaction as the counts, so each interaction counts once. It stops at the
@@ -35,12 +35,16 @@ def deliveries_tally_engagement(*, now: datetime | None = None, settle_seconds: 
         rows = Interaction.objects.filter(pk__gt=cursor.last_id).order_by("pk")
         last_id = cursor.last_id
         named: list[tuple[int, int | None, int]] = []  # (delivery, the interaction's lead, 0 open / 1 click)
-        fields = ("pk", "type", "properties", "received_at", "lead_id")
-        for pk, kind, properties, received_at, lead_id in rows.values_list(*fields)[:limit]:
+        fields = ("pk", "type", "properties", "received_at", "lead_id", "idempotency_key")
+        for pk, kind, properties, received_at, lead_id, key in rows.values_list(*fields)[:limit]:
             if received_at > cutoff:
                 break
             last_id = pk
             if kind not in ("email_open", "email_click") or not isinstance(properties, dict):
+                continue
+            if key.startswith(Interaction.FROM_A_PAGE):
+                # A key used in web pages is anyone's, and it can name any lead by email:
+                # nurture's opens and clicks come through its signed links or from servers.
                 continue
             delivery = _delivery_id(properties.get("delivery"))
             if delivery is not None:

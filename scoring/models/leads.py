@@ -439,6 +439,9 @@ class Interaction(models.Model):
     properties = models.JSONField(verbose_name=_("properties"), default=dict, blank=True)
     occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
     source = models.CharField(verbose_name=_("source"), max_length=100, blank=True)
+    # The ids of what a key used in web pages sent begin so (intake.segment keeps them in a
+    # room of that key's own): anyone can read such a key from the page and send with it.
+    FROM_A_PAGE = "page:"
     # Unique through InteractionKey, not here: on PostgreSQL the table is partitioned by
     # month of occurred_at, and a unique index there must include it, while a retried
     # event without a time of its own gets a new occurred_at.

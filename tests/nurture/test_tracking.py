@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -11,6 +13,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from intake.api_keys import api_key_issue
 from nurture import selectors, services
 from nurture.models import Delivery
 from scoring import services as scoring_services
@@ -165,3 +168,47 @@ def test_an_open_or_click_counts_only_onto_a_delivery_to_its_own_lead(smtp: Sink
     assert (delivery.opens, delivery.clicks) == (1, 0)
     [figures] = selectors.sequence_step_figures(sequence=sequence)
     assert (figures.opened, figures.clicked) == (1, 0)
+
+
+def test_opens_and_clicks_sent_with_a_key_used_in_web_pages_never_count_onto_a_delivery(smtp: Sink) -> None:
+    # Anyone can read a key used in web pages and name any lead by email there, and delivery
+    # ids count up from 1: an "Email Opened" for the recipient naming delivery 1, 2, 3…
+    # counted every match. Nurture's opens and clicks come back through its signed links, or
+    # from a server (an email provider's webhook relayed with a key kept on a server).
+    sequence = SequenceFactory.create()
+    StepFactory.create(sequence=sequence, position=1)
+    lead = LeadFactory.create(email="ana@example.com")
+    services.enrollment_try_start(lead=lead, sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    delivery = Delivery.objects.get()
+
+    def segment(*, public: bool) -> Client:
+        key = api_key_issue(name="Website" if public else "Backend", public=public).key
+        basic = base64.b64encode(f"{key}:".encode()).decode()
+        return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Basic {basic}")
+
+    def opened(client: Client, n: int, event: str = "Email Opened") -> None:
+        message = {
+            "type": "track",
+            "messageId": f"m-{n}",
+            "userId": "ana@example.com",
+            "event": event,
+            "properties": {"delivery": delivery.pk},
+        }
+        answer = client.post("/v1/track", json.dumps(message), content_type="application/json")
+        assert answer.status_code == 200, answer.content
+
+    page = segment(public=True)
+    for n in range(5):
+        opened(page, n)
+    opened(page, 5, "Email Link Clicked")
+    # Still recorded for the lead, as what it did (rules score it as they say).
+    assert Interaction.objects.filter(lead=lead, type__in=["email_open", "email_click"]).count() == 6
+    assert services.deliveries_tally_engagement(now=timezone.now() + timedelta(minutes=3)) == 0
+    delivery.refresh_from_db()
+    assert (delivery.opens, delivery.clicks) == (0, 0)
+
+    opened(segment(public=False), 6)
+    assert services.deliveries_tally_engagement(now=timezone.now() + timedelta(minutes=3)) == 1
+    delivery.refresh_from_db()
+    assert (delivery.opens, delivery.clicks) == (1, 0)
