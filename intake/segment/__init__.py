@@ -50,9 +50,11 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils import timezone
@@ -68,7 +70,7 @@ from intake.segment.messages import (
     identify_mismatch_errors,
     messages_check,
 )
-from intake.tracking.limits import client_network, rate_limited, too_many
+from intake.tracking.limits import client_network, longest_window, rate_limited, too_many
 from scoring import selectors
 from scoring.models import Interaction, Visitor
 
@@ -104,32 +106,76 @@ def _address_limited(request: HttpRequest, messages: list[Any]) -> int | None:
     return None
 
 
-def _visitors_counted_as(events: list[Any]) -> dict[str, str]:
+def _lead_counted_as(email: str | None, external_id: str | None) -> str:
+    """What the limit counts a lead named so as: its email, else its external id."""
+    return email.lower() if email else f"id:{external_id}"
+
+
+def _visitors_counted_as(outcome: Outcome) -> tuple[dict[str, str], dict[str, str]]:
     """What the events naming only a visitor are counted as: the lead the visitor is tied to
-    (its email, else its external id, as the limit counts a lead named so), else the
-    visitor itself, whose events move to the lead it identifies as."""
-    keys = {event.visitor_id for event in events if event.visitor_id and not (event.email or event.external_id)}
+    (its email, else its external id, as the limit counts a lead named so), or is tied to by
+    this batch (an identify, or an event naming the lead and the visitor: the visitor's events
+    move to that lead), else the visitor itself, whose events move to the lead it identifies
+    as later. And the visitors this batch ties to a lead, with the lead they are counted as."""
+    tying: dict[str, str] = {}
+    for identity in outcome.identities:
+        if identity.visitor_key:
+            tying.setdefault(identity.visitor_key, identity.email)
+    for event in outcome.events:
+        if event.visitor_id and (event.email or event.external_id):
+            tying.setdefault(event.visitor_id, _lead_counted_as(event.email, event.external_id))
+    alone = {
+        event.visitor_id for event in outcome.events if event.visitor_id and not (event.email or event.external_id)
+    }
+    keys = alone | set(tying)
     if not keys:
-        return {}
+        return {}, {}
     tied = Visitor.objects.filter(key__in=keys, lead__isnull=False).values_list(
         "key", "lead__email", "lead__external_id"
     )
-    counted = {key: email.lower() if email else f"id:{external_id}" for key, email, external_id in tied}
-    return {key: counted.get(key, f"visitor:{key}") for key in keys}
+    counted = {key: _lead_counted_as(email, external_id) for key, email, external_id in tied}
+    tied_here = {key: lead for key, lead in tying.items() if key not in counted}
+    return {key: counted.get(key) or tied_here.get(key) or f"visitor:{key}" for key in alone}, tied_here
+
+
+def _interactions_moving(visitors: set[str]) -> dict[str, int]:
+    """How many interactions of each of these visitors, tied to no lead yet, move to the lead
+    a message ties it to: those received in the longest window the lead's limit counts in."""
+    window = longest_window(endpoint="browser", kind="lead")
+    if not visitors or not window:
+        return {}
+    since = timezone.now() - timedelta(seconds=window)
+    rows = (
+        Interaction.objects.filter(visitor__key__in=visitors, lead__isnull=True, received_at__gte=since)
+        .values("visitor__key")
+        .annotate(n=Count("pk"))
+        .values_list("visitor__key", "n")
+    )
+    return dict(rows)
 
 
 def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) -> tuple[int, int | None]:
     """Count a key used in web pages' checked messages against their lead's limit, by the
     lead's email or else its external id as the checks read them, and a message naming only
     a visitor by the visitor's lead (:func:`_visitors_counted_as`): one over it is taken out
-    of ``outcome`` and refused there, naming the field that named the lead. Returns how many
-    were refused and the longest wait."""
+    of ``outcome`` and refused there, naming the field that named the lead. A message tying a
+    visitor to a lead counts, beside itself, the visitor's interactions that move to the lead
+    with it (else a visitor id per handful of messages, each identified as the same lead in
+    turn, took any number to it); over the limit it is refused naming ``anonymousId``.
+    Returns how many were refused and the longest wait."""
     refused, longest = 0, None
-    visitors = _visitors_counted_as(outcome.events)
+    visitors, tied_here = _visitors_counted_as(outcome)
+    moving = _interactions_moving(set(tied_here))
 
-    def over(index: int, field: str, value: str) -> bool:
+    def over(index: int, field: str, value: str, visitor: str | None = None) -> bool:
         nonlocal refused, longest
         wait = rate_limited(request, endpoint="browser", kind="lead", value=value)
+        if wait is None and visitor is not None and tied_here.get(visitor) == value:
+            for _ in range(moving.pop(visitor, 0)):
+                wait = rate_limited(request, endpoint="browser", kind="lead", value=value)
+                if wait is not None:
+                    field = "visitor_id"
+                    break
         if wait is None:
             return False
         reason = f"too many messages for this lead from web pages; send again in {wait} s"
@@ -140,7 +186,7 @@ def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) 
     kept = [
         (identity, index)
         for identity, index in zip(outcome.identities, outcome.identity_indexes, strict=True)
-        if not over(index, lead_refs.EMAIL_FIELD, identity.email)
+        if not over(index, lead_refs.EMAIL_FIELD, identity.email, identity.visitor_key)
     ]
     outcome.identities = [identity for identity, _ in kept]
     outcome.identity_indexes = [index for _, index in kept]
@@ -151,7 +197,8 @@ def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) 
             over(
                 event.index,
                 lead_refs.EMAIL_FIELD if event.email else lead_refs.EXTERNAL_ID_FIELD,
-                event.email or f"id:{event.external_id}",
+                _lead_counted_as(event.email, event.external_id),
+                event.visitor_id,
             )
             if event.email or event.external_id
             else event.visitor_id and over(event.index, "visitor_id", visitors[event.visitor_id])

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django_ratelimit.core import get_usage  # type: ignore[import-untyped]
+from django_ratelimit.core import _split_rate, get_usage  # type: ignore[import-untyped]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,11 @@ def rate_limited(request: HttpRequest, *, endpoint: str, kind: str, value: str, 
         if usage is not None and (usage["should_limit"] or (not count and usage["count"] >= usage["limit"])):
             return max(int(usage["time_left"]), 1)
     return None
+
+
+def longest_window(*, endpoint: str, kind: str) -> int:
+    """The seconds of the longest window ``endpoint``'s limits of ``kind`` count in (0: none)."""
+    return max((_split_rate(rate)[1] for rate in settings.LEADFLOW_RATE_LIMITS[endpoint][kind]), default=0)
 
 
 _Response = TypeVar("_Response", bound=HttpResponse)

@@ -315,3 +315,46 @@ def test_a_public_keys_message_sent_again_is_stored_once() -> None:
 
     assert (first["accepted"], again["accepted"], again["duplicates"]) == (1, 0, 1)
     assert Interaction.objects.count() == 1
+
+
+def test_a_visitor_tied_to_a_lead_brings_its_interactions_to_the_leads_count(limits: dict[str, list[str]]) -> None:
+    """A visitor id per handful of messages, each identified as the same lead in turn, beat
+    the lead's limit: every visitor had a count of its own, and all their interactions moved
+    to the lead. Tying a visitor to a lead now counts what moves with it."""
+    limits["lead"] = ["3/h"]
+    page = segment_client(public=True)
+
+    def clicks(visitor: str, n: int) -> list[dict[str, Any]]:
+        return [
+            {"type": "track", "messageId": f"c-{visitor}-{k}", "anonymousId": visitor, "event": "Email Link Clicked"}
+            for k in range(n)
+        ]
+
+    def identify(visitor: str, email: str) -> dict[str, Any]:
+        return {"type": "identify", "messageId": f"i-{visitor}", "anonymousId": visitor, "traits": {"email": email}}
+
+    assert send(page, "batch", {"batch": clicks("v-1", 2)}).json()["accepted"] == 2
+    assert send(page, "identify", identify("v-1", "ana@example.com")).json()["identified"] == 1
+    assert send(page, "batch", {"batch": clicks("v-2", 3)}).json()["accepted"] == 3
+    refused = send(page, "identify", identify("v-2", "ana@example.com"))
+    assert refused.status_code == 429
+    assert refused.json()["success"] is False
+    assert Interaction.objects.filter(lead__email="ana@example.com").count() == 2
+    assert Interaction.objects.filter(visitor__key="v-2", lead__isnull=True).count() == 3
+
+    # In one batch: the visitor's clicks count for the lead the batch ties it to.
+    body = send(page, "batch", {"batch": [*clicks("v-3", 3), identify("v-3", "bo@example.com")]}).json()
+    assert (body["accepted"], body["identified"]) == (2, 1)
+    assert [r["index"] for r in body["rejected"]] == [2]
+    assert body["rejected"][0]["errors"]["anonymousId"][0].startswith("too many messages for this lead")
+    assert Interaction.objects.filter(lead__email="bo@example.com").count() == 2
+
+    # An event naming the lead and the visitor ties it too, and counts what moves.
+    assert send(page, "batch", {"batch": clicks("v-4", 3)}).json()["accepted"] == 3
+    assert send(page, "track", track(1, "zoe@example.com")).status_code == 200
+    tie = {**clicks("v-4", 4)[3], "userId": "zoe@example.com"}
+    body = send(page, "batch", {"batch": [tie, track(1, "max@example.com")]}).json()
+    assert body["accepted"] == 1
+    assert [r["index"] for r in body["rejected"]] == [0]
+    assert body["rejected"][0]["errors"]["anonymousId"][0].startswith("too many messages for this lead")
+    assert Interaction.objects.filter(lead__email="zoe@example.com").count() == 1
