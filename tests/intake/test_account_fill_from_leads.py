@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import Sum
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -23,6 +22,7 @@ from intake.api_keys import api_key_issue
 from intake.models import TrackedForm
 from scoring import services
 from scoring.models import Account, AccountEntry, Lead
+from tests.ledgers import account_fit_in_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -45,12 +45,6 @@ def upsert(api: Client, body: dict[str, Any]) -> Any:
     return answer
 
 
-def fit_in_ledger(account: Account) -> int:
-    """The account's fit as its ledger sums it (the cached fit_score must equal it)."""
-    entries = AccountEntry.objects.filter(account=account, dimension=AccountEntry.Dimension.FIT)
-    return entries.aggregate(total=Sum("delta"))["total"] or 0
-
-
 def acme() -> Account:
     return Account.objects.get(domain="acme.example")
 
@@ -62,7 +56,7 @@ def test_an_api_lead_fills_its_empty_account_and_the_account_fit_rules_score_it(
     account = acme()
     assert (account.industry, account.company_size, account.country) == ("Software", 250, "Spain")
     assert account.annual_revenue == Decimal("1200000.50")
-    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
 
     # The same lead saved again changes nothing: no ledger row, no field.
     entries = AccountEntry.objects.count()
@@ -78,7 +72,7 @@ def test_what_the_account_has_is_never_overwritten_and_the_first_lead_wins(api: 
     account.refresh_from_db()
     # Set by the admin: kept. Empty: the lead fills it.
     assert (account.industry, account.company_size) == ("Retail", 250)
-    assert account.fit_score == 5 == fit_in_ledger(account)
+    assert account.fit_score == 5 == account_fit_in_ledger(account)
 
     # A second lead, or the first one changed, saying otherwise changes nothing.
     entries = AccountEntry.objects.count()
@@ -87,7 +81,7 @@ def test_what_the_account_has_is_never_overwritten_and_the_first_lead_wins(api: 
     account.refresh_from_db()
     assert (account.industry, account.company_size, account.country) == ("Retail", 250, "Peru")
     assert AccountEntry.objects.count() == entries
-    assert account.fit_score == 5 == fit_in_ledger(account)
+    assert account.fit_score == 5 == account_fit_in_ledger(account)
 
 
 def segment_client(*, public: bool) -> Client:
@@ -119,7 +113,7 @@ def test_a_key_used_in_web_pages_fills_no_account_and_a_server_key_does(api: Cli
     identify(segment_client(public=False), "i-2", said)
     account.refresh_from_db()
     assert (account.industry, account.company_size) == ("Software", 250)
-    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
 
 
 def test_a_company_object_in_the_same_identify_wins_over_the_person_s_own_traits(rules: None) -> None:
@@ -127,7 +121,7 @@ def test_a_company_object_in_the_same_identify_wins_over_the_person_s_own_traits
     identify(segment_client(public=False), "i-1", traits)
     account = acme()
     assert (account.industry, account.company_size) == ("Software", 250)
-    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
 
 
 MAPPING = imports.mapping_load(
@@ -148,7 +142,7 @@ def test_a_csv_import_of_three_leads_at_one_domain_fills_the_account_once(rules:
     account = acme()
     # The first lead (the lowest id) tells; the others find the fields filled.
     assert (account.industry, account.company_size, account.country) == ("Software", 250, "Spain")
-    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
     assert AccountEntry.objects.filter(account=account, dimension=AccountEntry.Dimension.FIT).count() == 2
 
     # The same file again changes nothing.
@@ -171,7 +165,7 @@ def test_a_lead_saved_in_the_admin_fills_its_empty_account(rules: None) -> None:
     services.lead_save(lead=lead, fields=["industry"], cause="admin")
     account = acme()
     assert account.industry == "Software"
-    assert account.fit_score == 10 == fit_in_ledger(account)
+    assert account.fit_score == 10 == account_fit_in_ledger(account)
 
 
 def test_a_tracked_form_fills_its_lead_and_never_its_account(rules: None) -> None:
@@ -184,4 +178,4 @@ def test_a_tracked_form_fills_its_lead_and_never_its_account(rules: None) -> Non
     assert (lead.industry, lead.company_size) == ("Gambling", 2)
     account = acme()
     assert (account.industry, account.company_size) == ("", None)
-    assert account.fit_score == 0 == fit_in_ledger(account)
+    assert account.fit_score == 0 == account_fit_in_ledger(account)

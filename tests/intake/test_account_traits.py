@@ -14,12 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db.models import Sum
 from django.test import Client
 
 from intake.api_keys import api_key_issue
 from scoring import services
 from scoring.models import Account, AccountEntry, Lead
+from tests.ledgers import account_fit_in_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -48,12 +48,6 @@ ACME = {
 }
 
 
-def fit_in_ledger(account: Account) -> int:
-    """The account's fit as its ledger sums it (the cached fit_score must equal it)."""
-    entries = AccountEntry.objects.filter(account=account, dimension=AccountEntry.Dimension.FIT)
-    return entries.aggregate(total=Sum("delta"))["total"] or 0
-
-
 @pytest.fixture
 def rules() -> None:
     services.account_rule_create(name="Software makers", points=10, conditions=[("industry", "equals", "Software")])
@@ -69,7 +63,7 @@ def test_a_group_call_s_traits_fill_the_account_and_its_fit_follows(rules: None)
     assert (account.name, account.industry, account.company_size, account.country) == ("Acme", "Software", 250, "Spain")
     assert account.annual_revenue == Decimal("1200000.50")
     assert account.attributes == {"plan": "enterprise"}
-    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
     assert Lead.objects.get(email="ana@gmail.com").account == account
 
     # The same traits again (the SDKs send them on every call): nothing changes.
@@ -92,7 +86,7 @@ def test_a_group_call_s_traits_fill_the_account_and_its_fit_follows(rules: None)
     account.refresh_from_db()
     assert (account.industry, account.company_size) == ("Retail", 250)
     assert account.attributes == {"plan": "enterprise", "seats": 40}
-    assert account.fit_score == 5 == fit_in_ledger(account)
+    assert account.fit_score == 5 == account_fit_in_ledger(account)
 
 
 def test_an_identify_s_company_object_fills_the_person_s_account(rules: None) -> None:
@@ -107,7 +101,7 @@ def test_an_identify_s_company_object_fills_the_person_s_account(rules: None) ->
         300,
         {"plan": "pro"},
     )
-    assert account.fit_score == 15 == fit_in_ledger(account)
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
     assert Lead.objects.get(email="ana@gmail.com").company == "Acme"
 
     # Without an id, the company is the account the person is in: their email's domain's.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from django.db import transaction
-from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,20 +15,9 @@ from scoring.models import Account, AccountEntry, AccountSettings, Lead, ScoreEn
 from scoring.services import accounts as account_services
 from tests.conftest import at_once
 from tests.factories import InteractionFactory, ScoringRuleFactory
+from tests.ledgers import account_ledgers_match_cache
 
 pytestmark = pytest.mark.django_db
-
-
-def ledger_matches_cache() -> None:
-    for account in Account.objects.all():
-        sums = dict(
-            AccountEntry.objects.filter(account=account)
-            .values("dimension")
-            .annotate(total=Sum("delta"))
-            .values_list("dimension", "total")
-        )
-        assert (sums.get("leads", 0), sums.get("fit", 0)) == (account.lead_score, account.fit_score)
-        assert account.total_score == account.lead_score + account.fit_score
 
 
 def set_rollup(method: pure.Rollup, top_n: int = 3) -> None:
@@ -60,7 +48,7 @@ def test_the_roll_up_each_way(method: pure.Rollup, top_n: int, expected: int) ->
     assert services.accounts_rescore() == 1
     account.refresh_from_db()
     assert (account.lead_score, account.total_score) == (expected, expected)
-    ledger_matches_cache()
+    account_ledgers_match_cache()
 
 
 def test_the_nightly_recompute_writes_only_what_changed_and_nothing_the_second_time() -> None:
@@ -78,7 +66,7 @@ def test_the_nightly_recompute_writes_only_what_changed_and_nothing_the_second_t
     set_rollup(pure.Rollup.MAX)
     assert services.accounts_rescore() == 1  # initech's one lead: its sum is its max
     assert Account.objects.get(pk=acme.pk).lead_score == 20
-    ledger_matches_cache()
+    account_ledgers_match_cache()
 
 
 def test_a_scoring_batch_refreshes_the_accounts_of_the_leads_it_touched() -> None:
@@ -98,7 +86,7 @@ def test_a_scoring_batch_refreshes_the_accounts_of_the_leads_it_touched() -> Non
     # Nothing new: the sweep writes nothing.
     services.interactions_score_pending()
     assert AccountEntry.objects.count() == 1
-    ledger_matches_cache()
+    account_ledgers_match_cache()
 
 
 def test_a_lead_leaving_for_another_account_moves_both_roll_ups() -> None:
@@ -111,7 +99,7 @@ def test_a_lead_leaving_for_another_account_moves_both_roll_ups() -> None:
     services.interactions_score_pending()
     assert Account.objects.get(domain="acme.com").lead_score == 0
     assert Account.objects.get(external_id="crm-1").lead_score == 9
-    ledger_matches_cache()
+    account_ledgers_match_cache()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -159,7 +147,7 @@ def test_a_sweep_claims_every_queue_row_of_an_account_at_once() -> None:
     assert services.accounts_refresh_pending(batch_size=1) == 2
     assert not StaleAccount.objects.exists()
     assert (Account.objects.get(pk=acme.pk).lead_score, Account.objects.get(pk=initech.pk).lead_score) == (30, 5)
-    ledger_matches_cache()
+    account_ledgers_match_cache()
 
 
 def test_a_sweep_claims_forward_from_its_last_claim_and_the_next_sweep_starts_over() -> None:
@@ -177,7 +165,7 @@ def test_a_sweep_claims_forward_from_its_last_claim_and_the_next_sweep_starts_ov
         transaction.set_rollback(True)
     assert services.accounts_refresh_pending(batch_size=1) == 3
     assert not StaleAccount.objects.exists()
-    ledger_matches_cache()
+    account_ledgers_match_cache()
 
 
 def test_the_nightly_recompute_leaves_the_sweep_nothing_for_the_accounts_it_recomputed() -> None:
@@ -188,7 +176,7 @@ def test_the_nightly_recompute_leaves_the_sweep_nothing_for_the_accounts_it_reco
     assert not StaleAccount.objects.exists()
     assert services.accounts_refresh_pending() == 0
     assert Account.objects.get(pk=acme.pk).lead_score == 30
-    ledger_matches_cache()
+    account_ledgers_match_cache()
 
 
 @pytest.mark.services
@@ -210,4 +198,4 @@ def test_workers_sweeping_at_once_write_each_account_s_move_once(postgres: None)
     assert not StaleAccount.objects.exists()
     assert dict(Account.objects.values_list("pk", "lead_score")) == {a.pk: 3 * (n + 1) for n, a in enumerate(accounts)}
     assert AccountEntry.objects.count() == len(accounts)
-    ledger_matches_cache()
+    account_ledgers_match_cache()

@@ -19,6 +19,7 @@ from scoring import model_file, rules, services
 from scoring.models import Account, AccountEntry, AccountRule, AccountSettings, Lead
 from scoring.services import accounts as account_services
 from scoring.services import versions
+from tests.ledgers import account_ledgers_match_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -76,18 +77,6 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(account_services, "enqueue", enqueue)
     return names
-
-
-def ledger_matches_cache() -> None:
-    for account in Account.objects.all():
-        sums = dict(
-            AccountEntry.objects.filter(account=account)
-            .values("dimension")
-            .annotate(total=Sum("delta"))
-            .values_list("dimension", "total")
-        )
-        assert (sums.get("leads", 0), sums.get("fit", 0)) == (account.lead_score, account.fit_score)
-        assert account.total_score == account.lead_score + account.fit_score
 
 
 def test_account_scoring_round_trips_through_the_model_file() -> None:
@@ -250,7 +239,7 @@ def test_the_accounts_scores_follow_the_imported_rules_and_roll_up(
     the_worker_runs(sent)
     scores = dict(Account.objects.values_list("name", "total_score"))
     assert scores == {"Toys": 20 + 15, "Big": 10}  # the best 2 leads' average, and the fit rules
-    ledger_matches_cache()
+    account_ledgers_match_cache()
     toy_rule = AccountRule.objects.get(key="toy-makers")
     assert list(AccountEntry.objects.filter(account=toys, dimension="fit").values_list("delta", "cause", "rule")) == [
         (15, "rule", toy_rule.pk)
@@ -266,7 +255,7 @@ def test_the_accounts_scores_follow_the_imported_rules_and_roll_up(
     the_worker_runs(sent)
     scores = dict(Account.objects.values_list("name", "total_score"))
     assert scores == {"Toys": 30 + 15, "Big": 0}
-    ledger_matches_cache()
+    account_ledgers_match_cache()
     assert AccountRule.objects.get(key="big-in-spain").entries.aggregate(Sum("delta")) == {"delta__sum": 0}
 
 

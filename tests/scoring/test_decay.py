@@ -30,7 +30,7 @@ from scoring.models import (
 from scoring.rules import Dimension
 from scoring.services import decay as decay_service
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
-from tests.scoring.test_account_scores import ledger_matches_cache
+from tests.ledgers import account_ledgers_match_cache
 
 LINEAR = Policy(Kind.LINEAR, points_per_day=2, after_days=7)
 HALF = Policy(Kind.HALF_LIFE, half_life_days=10)
@@ -330,7 +330,7 @@ def test_decay_in_parallel_sessions_equals_one_session(postgres: None) -> None:
     assert not StaleAccount.objects.exists()
     # One account ledger row for each account whose leads moved, whichever session took it.
     assert summary.accounts == len({n % 8 for n in changed}) == AccountEntry.objects.count() - before
-    ledger_matches_cache()
+    account_ledgers_match_cache()
     again = services.leads_decay(today=day, chunk_size=3, jobs=3)
     assert (again.leads, again.accounts) == (0, 0)
 
