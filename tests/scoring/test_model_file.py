@@ -305,3 +305,28 @@ def test_if_empty_leaves_account_groups_and_account_scoring_once_loaded(
     assert set(AccountGroup.objects.values_list("min_score", flat=True)) <= {120}
     assert set(AccountRule.objects.values_list("points", flat=True)) <= {20}
     assert set(AccountSettings.objects.values_list("rollup", "top_n")) <= {("top_average", 5)}
+
+
+def test_if_empty_past_the_first_run_warns_of_a_file_gone_or_broken_and_goes_on(
+    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bin/run passes LEADFLOW_MODEL on every run: a file moved or broken since the first
+    must not keep Leadflow from starting, while on a first run it is an error."""
+    gone, broken = tmp_path / "moved.yaml", tmp_path / "broken.yaml"
+    broken.write_text("leadflow_model: 1\nrules: [{key: x}]\n")
+    for path in (gone, broken):
+        with pytest.raises(CommandError):
+            call_command("scoring_model_import", "--if-empty", "--publish", str(path))
+    model = tmp_path / "model.yaml"
+    model.write_text("leadflow_model: 1\nscore_groups:\n  - {key: warm, name: Warm, min_score: 20}\n")
+    call_command("scoring_model_import", "--if-empty", "--publish", str(model))
+    capsys.readouterr()
+
+    for path, why in ((gone, "cannot read (No such file or directory)"), (broken, "it has problems")):
+        call_command("scoring_model_import", "--if-empty", "--publish", str(path))
+        warning = capsys.readouterr().err
+        assert f"{path}: not imported, {why}" in warning
+        assert "a scoring model is loaded already, left as it is" in warning
+    assert list(ScoreGroup.objects.values_list("key", flat=True)) == ["warm"]
+    with pytest.raises(CommandError):  # without --if-empty a broken file is still an error
+        call_command("scoring_model_import", "--publish", str(broken))

@@ -42,13 +42,22 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, path: Path, check: bool, if_empty: bool, publish: bool, note: str, **options: Any
     ) -> None:
+        # With --if-empty past the first run (a scoring model loaded), a file since moved or
+        # broken is no reason to stop: bin/run passes LEADFLOW_MODEL on every run.
+        past_first_run = if_empty and (ScoreGroup.objects.exists() or ScoringRule.objects.exists())
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
+            if past_first_run:
+                self._not_read(path, f"cannot read ({exc.strerror})")
+                return
             raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
         try:
             spec = model_file.load_text(text)
         except model_file.ModelFileError as exc:
+            if past_first_run:
+                self._not_read(path, "it has problems (--check lists them)")
+                return
             self._fail(path, exc.errors)
         sections = [s for s in model_file.sections() if s.name in spec.sections]
         if if_empty:
@@ -104,6 +113,11 @@ class Command(BaseCommand):
         regrouped = services.leads_regroup()
         self.stdout.write(
             self.style.SUCCESS(f"Imported {path}. Fit rescored ({entries} ledger rows), {regrouped} leads regrouped.")
+        )
+
+    def _not_read(self, path: Path, why: str) -> None:
+        self.stderr.write(
+            self.style.WARNING(f"{path}: not imported, {why}; a scoring model is loaded already, left as it is.")
         )
 
     def _draft(self, path: Path, spec: model_file.ModelSpec) -> None:
