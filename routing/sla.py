@@ -169,8 +169,9 @@ def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
                         gettext("SLA missed: {lead} waits in {team}'s queue").format(lead=item.lead, team=team.name)
                     ),
                     body=ngettext(
-                        "{lead} has waited since {since} UTC, longer than {hours} hour, without being claimed.",
-                        "{lead} has waited since {since} UTC, longer than {hours} hours, without being claimed.",
+                        # A lead claimed then released waits since its hand-off too: no "never claimed".
+                        "{lead} has waited since {since} UTC, longer than {hours} hour, and no rep has it now.",
+                        "{lead} has waited since {since} UTC, longer than {hours} hours, and no rep has it now.",
                         team.sla_hours or 0,
                     ).format(lead=item.lead, since=f"{item.entered_at:%Y-%m-%d %H:%M}", hours=team.sla_hours)
                     + "\n",

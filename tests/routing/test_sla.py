@@ -95,7 +95,7 @@ def test_with_no_rep_free_the_team_is_told_instead(smtp: Sink) -> None:
     assert services.notifications_send() == 1
     [message] = smtp.to("north@sales.example")
     assert message["Subject"] == "SLA missed: ada@example.com waits in North's queue"
-    assert "longer than 2 hours" in message.get_content()
+    assert "longer than 2 hours, and no rep has it now." in message.get_content()
 
 
 @pytest.mark.django_db
@@ -186,4 +186,4 @@ def test_the_team_is_told_in_the_sites_language(settings: Any) -> None:
     [told] = Notification.objects.all()
     assert told.subject == f"SLA incumplido: {item.lead} espera en la cola de Sur"
     assert told.body.startswith(f"{item.lead} espera desde el ")
-    assert "más de 1 hora, sin que nadie lo tome." in told.body
+    assert "más de 1 hora, y ahora no lo tiene ningún vendedor." in told.body
