@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AbstractUser
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
@@ -24,6 +24,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from people.names import person_name
 from routing.models import Outcome, QueueItem, Rep, Team
 from scoring import outcomes as reported_outcomes
 from scoring import services as scoring
@@ -192,7 +193,7 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
         if item is None or item.team_id != rep.team_id:
             raise ActionRefused(_("This lead is not in your team's queue."))
         if item.owner_id and item.owner_id != user.pk:
-            who = name_of(item.owner) if item.owner else _("another rep")
+            who = person_name(item.owner) if item.owner else _("another rep")
             if item.status == Status.OPEN:
                 raise ActionRefused(_("Already assigned to {rep}.").format(rep=who))
             raise ActionRefused(_("Already claimed by {rep}.").format(rep=who))
@@ -202,11 +203,6 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
     scoring.leads_assignment_set(owners={item.lead_id: user.pk}, queue_teams={item.lead_id: None})
     outcomes_record(rows=[(item.pk, item.lead_id, "")], kind=Outcome.Kind.CLAIMED, user=user, now=now)
     return item
-
-
-def name_of(user: AbstractUser) -> str:
-    """How a rep reads another: their full name, else their user name."""
-    return user.get_full_name() or user.get_username()
 
 
 @transaction.atomic
@@ -237,7 +233,7 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
         if item.owner is None and item.status == Status.OPEN:
             raise ActionRefused(_("This lead is already back in {team}'s queue.").format(team=item.team.name))
         if item.owner is not None and item.owner_id != user.pk:
-            raise ActionRefused(_("This lead is not yours: {rep} has it now.").format(rep=name_of(item.owner)))
+            raise ActionRefused(_("This lead is not yours: {rep} has it now.").format(rep=person_name(item.owner)))
         status = item.get_status_display().lower()
         raise ActionRefused(_("This lead is {status}: it cannot go back to the queue now.").format(status=status))
     assert item is not None

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 
+from people.names import person_name
 from routing.models import ActionRun, Outcome, QueueItem
-from routing.sales import name_of
 from scoring import localized, timeline
 from scoring.timeline import Event, Source, Window
 
@@ -46,7 +46,7 @@ def _queue_items(window: Window) -> list[Event]:
     for row in rows:
         detail = gettext("now {status}").format(status=row.get_status_display().lower())
         if row.owner is not None:
-            detail += ", " + gettext("owner {user}").format(user=name_of(row.owner))
+            detail += ", " + gettext("owner {user}").format(user=person_name(row.owner))
         events.append(
             Event(
                 row.entered_at,
@@ -84,7 +84,7 @@ def _outcomes(window: Window) -> list[Event]:
         if row.reason:
             parts.append(row.reason)
         if row.user is not None:
-            parts.append(gettext("by {user}").format(user=name_of(row.user)))
+            parts.append(gettext("by {user}").format(user=person_name(row.user)))
         elif row.source:
             parts.append(gettext("reported by {source}").format(source=row.source))
         events.append(Event(row.at, "outcome", row.pk, gettext("Sales"), title, " · ".join(parts)))

@@ -25,6 +25,7 @@ from django.db.models import Model, Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext
 
+from people.names import person_name
 from scoring import event_types, localized, selectors
 from scoring.models import GroupTransition, Interaction, LeadPrediction, ScoreEntry
 
@@ -242,7 +243,7 @@ def _ledger(window: Window) -> list[Event]:
         if row.note:
             parts.append(row.note)
         if row.created_by is not None:
-            parts.append(gettext("by {user}").format(user=row.created_by.get_username()))
+            parts.append(gettext("by {user}").format(user=person_name(row.created_by)))
         events.append(Event(row.created_at, "ledger", row.pk, gettext("Score"), title, " · ".join(parts)))
     return events
 

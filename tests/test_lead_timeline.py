@@ -21,7 +21,8 @@ from nurture import services as nurture
 from nurture.models import Delivery, Enrollment
 from routing import sales
 from routing.models import ActionRun, Outcome, QueueItem, RoutingAction, RoutingRule
-from scoring import outcomes, timeline
+from scoring import outcomes, services, timeline
+from scoring import rules as pure
 from scoring.models import GroupTransition, Interaction, Lead, LeadPrediction, ScoreEntry, ScoreGroup, TrainedModel
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory, ScoringRuleFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
@@ -334,3 +335,16 @@ def test_a_routing_rules_threshold_crossed_without_a_change_of_group_reads_as_su
     spanish.force_login(User.objects.get(username="carol"))
     leido = " ".join(page_text(spanish.get(reverse("admin:scoring_lead_change", args=[lead.pk]))).split())
     assert "La puntuación pasó de 15 a 25 y cruzó el umbral de una regla de enrutamiento; sigue en Warm" in leido
+
+
+@pytest.mark.django_db
+def test_a_hand_adjustment_names_its_author_by_full_name_else_user_name() -> None:
+    """As the sales queue and a lead's queue rows do: a user name such as aball2 tells a
+    colleague reading the timeline little."""
+    lead = LeadFactory.create()
+    named = User.objects.create_user("aball2", first_name="Alice", last_name="Ball")
+    plain = User.objects.create_user("bob")
+    for user in (named, plain):
+        services.lead_adjust_score(lead_id=lead.pk, dimension=pure.Dimension.FIT, delta=5, note="Met", user=user)
+    details = [e.detail for e in timeline.lead_timeline(lead_id=lead.pk).events if e.source == "ledger"]
+    assert sorted(details) == ["Met · by Alice Ball", "Met · by bob"]

@@ -15,6 +15,7 @@ from django.db.models import Count, DateField, F, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from people.names import person_name
 from reports import replica
 from reports.filters import Filters
 from reports.queries.common import (
@@ -74,8 +75,7 @@ GROUP BY GROUPING SETS ((items.team_id), (items.team_id, items.owner_id))
 def _rep_names(user_ids: Iterable[int | None]) -> dict[int, str]:
     """The reps' names as the reports show them (full name, else user name), by user id; one query."""
     return {
-        u.pk: u.get_full_name() or u.get_username()
-        for u in get_user_model().objects.filter(pk__in={pk for pk in user_ids if pk is not None})
+        u.pk: person_name(u) for u in get_user_model().objects.filter(pk__in={pk for pk in user_ids if pk is not None})
     }
 
 
