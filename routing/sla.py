@@ -142,15 +142,12 @@ def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], 
 
 def _last_released_by(item_ids: Sequence[int]) -> dict[int, int]:
     """The user who last handed each of these items back to the queue, if anyone did."""
-    last: dict[int, int] = {}
     released = (
         Outcome.objects.filter(item_id__in=item_ids, kind=Outcome.Kind.RELEASED, user__isnull=False)
         .order_by("at", "id")
         .values_list("item_id", "user_id")
     )
-    for item_id, user_id in released:
-        last[item_id] = user_id
-    return last
+    return dict(released)  # in time order: each item's last release is the one kept
 
 
 def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:

@@ -52,9 +52,10 @@ def leads_accounts_fill(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]]
     a field to fill; the same lead written again changes nothing. Returns how many
     accounts changed.
 
-    Only for what a trusted sender wrote (the API, an import, a tracked form, the admin,
-    a key kept on a server), and only what it wrote: a field a key used in web pages
-    filled on the lead describes no company, even once the lead is written again.
+    Only for what a trusted sender wrote (the API, an import, the admin, a key kept on a
+    server), and only what it wrote: a field a key used in web pages or a tracked form
+    (anyone may post one) filled on the lead describes no company, even once the lead is
+    written again.
     Precondition: the leads are in their accounts already. Lock order: call after the
     transaction has locked every lead row it will (leads, then accounts)."""
     told = [(lead, company) for lead, fields in descriptions if (company := _lead_company(fields))]

@@ -176,8 +176,8 @@ def lead_upsert(
     ``account_external_id`` (the company's id in another system) names its account
     instead, created if new, from then on. The account's empty fields take the lead's
     industry, company size, annual revenue and country (:func:`leads_accounts_fill`),
-    unless ``account_fill`` is false: a caller that takes more lead rows after this
-    fills the account itself once it has (lock order: leads, then accounts).
+    unless ``account_fill`` is false: what anyone may send (a tracked form) describes
+    its lead, never its company for everyone.
     """
     fields = dict(fields or {})
     unknown = set(fields) - LEAD_EDITABLE_FIELDS
