@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 from django.db.models import QuerySet
 
 from scoring import lead_fields
 from scoring.models import Lead, LeadScore, Scorecard
+from scoring.replay import chunks_of
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS: tuple[str, ...] = (
@@ -57,17 +57,6 @@ def _attribute_names(leads: QuerySet[Lead]) -> list[str]:
     return sorted(names)
 
 
-def _chunks(leads: QuerySet[Lead]) -> Iterator[list[Lead]]:
-    chunk: list[Lead] = []
-    for lead in leads.select_related("score_group").order_by("pk").iterator(chunk_size=CHUNK):
-        chunk.append(lead)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _scorecard_scores(lead_ids: list[int], scorecards: list[Scorecard]) -> dict[tuple[int, int], tuple[int, str]]:
     """(lead id, scorecard id) -> (total score, group name) of the leads' rows; one query.
     A lead no rule of a scorecard has scored yet has no row: 0, in no group."""
@@ -95,7 +84,7 @@ def leads_export(*, out: Writable, leads: QuerySet[Lead] | None = None) -> int:
         ]
     )
     count = 0
-    for chunk in _chunks(leads):
+    for chunk in chunks_of(leads.select_related("score_group").order_by("pk").iterator(chunk_size=CHUNK), CHUNK):
         scores = _scorecard_scores([lead.pk for lead in chunk], scorecards) if scorecards else {}
         for lead in chunk:
             values: list[object] = []
