@@ -44,18 +44,18 @@ class Command(BaseCommand):
     ) -> None:
         # With --if-empty past the first run (a scoring model loaded), a file since moved or
         # broken is no reason to stop: bin/run passes LEADFLOW_MODEL on every run.
-        past_first_run = if_empty and (ScoreGroup.objects.exists() or ScoringRule.objects.exists())
+        scoring_loaded = if_empty and (ScoreGroup.objects.exists() or ScoringRule.objects.exists())
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            if past_first_run:
+            if scoring_loaded:
                 self._not_read(path, f"cannot read ({exc.strerror})")
                 return
             raise CommandError(f"{path}: cannot read ({exc.strerror})") from None
         try:
             spec = model_file.load_text(text)
         except model_file.ModelFileError as exc:
-            if past_first_run:
+            if scoring_loaded:
                 self._not_read(path, "it has problems (--check lists them)")
                 return
             self._fail(path, exc.errors)
@@ -66,7 +66,7 @@ class Command(BaseCommand):
                 loaded.insert(0, "account scoring")
             if spec.account_groups is not None and AccountGroup.objects.exists():
                 loaded.insert(0, "account groups")
-            if spec.scoring and (ScoreGroup.objects.exists() or ScoringRule.objects.exists()):
+            if spec.scoring and scoring_loaded:
                 loaded.insert(0, "a scoring model")
             if loaded:
                 self.stdout.write(f"Already loaded: {', '.join(loaded)}; left them as they are ({path} not imported).")
