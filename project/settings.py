@@ -106,7 +106,7 @@ AXES_CLIENT_IP_CALLABLE = "intake.tracking.client_network"
 AXES_VERBOSE = False  # no banner at every start of every command
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "project.apps.LeadflowAdminConfig",  # django.contrib.admin with project/admin_site.py
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
