@@ -295,3 +295,5 @@ def test_a_spanish_marketer_reads_a_replay_in_spanish(browser: Browser, live_ser
     shown = content.inner_text()
     for english in ENGLISH_ON_THE_REPLAY:
         assert english not in shown, english
+    # The counts in words that do not agree with them ("1 perdidos"): the count follows the word.
+    assert re.search(r"\(ganados: [\d.]+, perdidos: [\d.]+\)", shown), shown
