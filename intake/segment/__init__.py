@@ -33,7 +33,9 @@ beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
 - Time: ``timestamp`` corrected for the device's clock skew with ``sentAt``
   (occurred = timestamp + (received - sentAt)), as Segment does; a time
   before 1970 or more than a day ahead, as sent or once corrected, is refused
-  naming the field it came from.
+  naming the field it came from. A key used in web pages' time is held to the
+  10 minutes before the message was received (earlier is moved to their start,
+  later to the receipt): anyone can send with it.
 - Segment's own limits: a batch of at most 500 KB and 1,000 messages, a
   message of at most 32 KB (a larger body is refused whole, changing nothing).
 - The write key needs the scope ``events:write`` (403 otherwise).
@@ -299,7 +301,9 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
             return _too_many(wait)
     tracks = any(isinstance(m, Mapping) and m.get("type") == "track" for m in messages)
     mapping = selectors.segment_event_mapping() if tracks else {}
-    outcome = messages_check(messages, body, received, mapping, companies=not api_key.public)
+    outcome = messages_check(
+        messages, body, received, mapping, companies=not api_key.public, from_a_page=api_key.public
+    )
     if only is not None and outcome.rejected:
         return _message_refused(outcome.rejected[0]["errors"])
     if api_key.public:

@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -52,6 +52,11 @@ SEGMENT_NAMES = {
     "lead.external_id": "userId",
     "visitor_id": "anonymousId",
 }
+# How long before Leadflow receives it a key used in web pages' message may say it happened.
+# The browser SDKs stamp each message when it is made and send it within seconds (a batch
+# waits 5 s at most); a time further back is a queue sent again (offline, or retried after a
+# 429 or a 5xx) or a date made up, which no one can tell apart: anyone can send with the key.
+PAGE_TIME_WINDOW = timedelta(minutes=10)
 
 
 def _object(value: object) -> Mapping[str, Any]:
@@ -59,9 +64,14 @@ def _object(value: object) -> Mapping[str, Any]:
 
 
 def _when(
-    message: Mapping[str, Any], batch: Mapping[str, Any], received: datetime
+    message: Mapping[str, Any], batch: Mapping[str, Any], received: datetime, *, from_a_page: bool
 ) -> tuple[datetime | None, dict[str, list[str]]]:
-    """When it happened, corrected for the device's clock skew; None for now. Or errors by Segment field."""
+    """When it happened, corrected for the device's clock skew; None for now. Or errors by
+    Segment field. A message ``from_a_page`` (a key used in web pages) is held to the
+    :data:`PAGE_TIME_WINDOW` before ``received``: an earlier time is moved to the window's
+    start, so never after a message stamped later (a queue sent again after a while), a
+    later one to ``received``; so a page can date nothing in the past, where
+    reports, decay and replays read it, nor ahead."""
     name = "timestamp" if message.get("timestamp") else "originalTimestamp"
     stamp = message.get(name)
     if stamp is None:
@@ -79,6 +89,9 @@ def _when(
             return None, {sent_name: [str(exc)]}
         except OverflowError:
             return None, {sent_name: ["is so far from when the message arrived that the corrected time is no date"]}
+    if from_a_page:
+        # Aware datetimes compare by their instant, so even year 1 at +14:00 does not overflow.
+        return min(max(occurred, received - PAGE_TIME_WINDOW), received).astimezone(UTC), {}
     try:
         return timestamp_in_range(occurred, now=received), {}
     except ValueError as exc:
@@ -398,10 +411,13 @@ def messages_check(
     track_types: Mapping[str, str],
     *,
     companies: bool = True,
+    from_a_page: bool = False,
 ) -> Outcome:
     """Each message checked (no database): what to write, and what is refused and why.
     With ``companies`` false (a key used in web pages, which may not say what a company
-    is) the company traits are not read at all."""
+    is) the company traits are not read at all; ``from_a_page`` (a key used in web pages,
+    which anyone can send with) dates events no earlier than a short while before
+    ``received`` (:func:`_when`)."""
     outcome = Outcome()
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
@@ -422,7 +438,7 @@ def messages_check(
                 outcome.reject(index, message, identity)
         elif kind in {"track", "page"}:
             raw = _event(message, track_types)
-            occurred, time_errors = _when(message, batch, received)
+            occurred, time_errors = _when(message, batch, received, from_a_page=from_a_page)
             if occurred is not None:
                 raw["occurred_at"] = occurred.isoformat()
             checked = checks.event_check(raw, index=index, now=received)

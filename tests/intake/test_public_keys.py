@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
+from hypothesis import given
+from hypothesis import strategies as st
 
 from intake.admin import ApiKeyForm
 from intake.api_keys import api_key_issue
 from intake.models import ApiKey
+from intake.segment.messages import PAGE_TIME_WINDOW, messages_check
 from scoring.models import EventType, Interaction, Lead
 
 pytestmark = pytest.mark.django_db
@@ -358,3 +362,96 @@ def test_a_visitor_tied_to_a_lead_brings_its_interactions_to_the_leads_count(lim
     assert [r["index"] for r in body["rejected"]] == [0]
     assert body["rejected"][0]["errors"]["anonymousId"][0].startswith("too many messages for this lead")
     assert Interaction.objects.filter(lead__email="zoe@example.com").count() == 1
+
+
+def _clicked(client: Client, message_id: str, **times: str) -> datetime:
+    """When Leadflow keeps that an Email Link Clicked, sent with ``times``, happened."""
+    message = {"type": "track", "messageId": message_id, "userId": "ana@example.com", "event": "Email Link Clicked"}
+    answer = send(client, "track", {**message, **times})
+    assert (answer.status_code, answer.json()["accepted"]) == (200, 1), answer.json()
+    return Interaction.objects.get(idempotency_key__endswith=message_id).occurred_at
+
+
+def test_a_public_key_dates_its_events_no_earlier_than_ten_minutes_before_they_arrive() -> None:
+    """Anyone can send with the key: a click dated 1970, or last month, would land where
+    reports, decay and replays read the past. A key kept on a server still dates its events."""
+    page, server = segment_client(public=True), segment_client(public=False)
+    now = datetime.now(UTC)
+
+    long_ago = _clicked(page, "p-1970", timestamp="1970-01-01T00:00:00Z")
+    last_month = _clicked(page, "p-month", timestamp=(now - timedelta(days=30)).isoformat())
+    ahead = _clicked(page, "p-ahead", timestamp=(now + timedelta(hours=20)).isoformat())
+    # A time the browser SDK stamps and sends within minutes is kept, corrected for the
+    # device's clock (an hour ahead here) with sentAt.
+    stamped, device = now - timedelta(minutes=3), timedelta(hours=1)
+    batched = _clicked(page, "p-batched", timestamp=(stamped + device).isoformat(), sentAt=(now + device).isoformat())
+    on_server = _clicked(server, "s-1970", timestamp="1970-01-01T00:00:00Z")
+
+    after = datetime.now(UTC)
+    assert now - timedelta(minutes=10) <= long_ago <= after - timedelta(minutes=10)
+    assert now - timedelta(minutes=10) <= last_month <= after - timedelta(minutes=10)
+    assert now <= ahead <= after
+    assert abs(batched - stamped) < timedelta(seconds=5)
+    assert on_server == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_a_public_keys_queue_sent_again_keeps_its_order() -> None:
+    """A browser's queue sent again after a while (offline, or retried) is dated the window's
+    start, and the ones the SDK stamped later after it: its page view stays before its form."""
+    page = segment_client(public=True)
+    now = datetime.now(UTC)
+    queued = [
+        {"type": "page", "messageId": "q-1", "anonymousId": "v-1", "timestamp": (now - timedelta(hours=5)).isoformat()},
+        {
+            "type": "track",
+            "messageId": "q-2",
+            "anonymousId": "v-1",
+            "event": "Form Submitted",
+            "timestamp": (now - timedelta(minutes=4)).isoformat(),
+        },
+    ]
+
+    assert send(page, "batch", {"batch": queued}).json()["accepted"] == 2
+
+    after = datetime.now(UTC)
+    view, form = (Interaction.objects.get(type=kind).occurred_at for kind in ("page_view", "form_submit"))
+    assert now - timedelta(minutes=10) <= view <= after - timedelta(minutes=10)
+    assert view < form
+    assert abs(form - (now - timedelta(minutes=4))) < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("times", "field"),
+    [({"timestamp": "yesterday"}, "timestamp"), ({"timestamp": "2026-11-24T10:00:00Z", "sentAt": 12}, "sentAt")],
+)
+def test_a_public_keys_time_that_is_no_time_is_still_refused_naming_it(times: dict[str, Any], field: str) -> None:
+    message = {"type": "track", "messageId": "m-1", "userId": "ana@example.com", "event": "Email Link Clicked"}
+
+    answer = send(segment_client(public=True), "track", {**message, **times})
+
+    assert answer.status_code == 400
+    assert list(answer.json()["errors"]) == [field]
+    assert not Interaction.objects.exists()
+
+
+@given(
+    timestamp=st.datetimes(timezones=st.timezones()),
+    device_ahead=st.none() | st.timedeltas(min_value=timedelta(days=-3000), max_value=timedelta(days=3000)),
+)
+def test_whatever_time_a_page_gives_its_event_happened_in_the_ten_minutes_before_it_arrived(
+    timestamp: datetime, device_ahead: timedelta | None
+) -> None:
+    received = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    message: dict[str, Any] = {"type": "page", "messageId": "p-1", "anonymousId": "v-1"}
+    message["timestamp"] = timestamp.isoformat()
+    if device_ahead is not None:
+        message["sentAt"] = (received + device_ahead).isoformat()
+
+    outcome = messages_check([message], {}, received, {}, companies=False, from_a_page=True)
+
+    if outcome.events:
+        [event] = outcome.events
+        assert received - PAGE_TIME_WINDOW <= event.occurred_at <= received
+        assert event.occurred_at.utcoffset() == timedelta(0)
+    else:  # only a correction past any date there can be
+        assert list(outcome.rejected[0]["errors"]) == ["sentAt"]
