@@ -93,6 +93,23 @@ def test_clock_skew_is_corrected_with_sent_at(segment: tuple[Client, str]) -> No
     assert abs(occurred - (now - timedelta(minutes=10))) < timedelta(seconds=5)
 
 
+def test_segment_refusals_are_english_whatever_the_callers_language(segment: tuple[Client, str]) -> None:
+    """Programs read them, as the API's: the checks they share with the tracked forms, which
+    a person reads in their language, answer here in English."""
+    client, key = segment
+    spanish = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=client.defaults["HTTP_AUTHORIZATION"])
+    spanish.defaults["HTTP_ACCEPT_LANGUAGE"] = "es"
+    message = {"type": "track", "messageId": "m-1", "userId": "no es un correo@", "event": "Email Opened"}
+
+    single = send(spanish, "track", message)
+    beacon = spanish.post(
+        f"/beacon/v1/batch?writeKey={key}", json.dumps({"batch": [message]}), content_type="text/plain"
+    )
+
+    assert single.json()["errors"] == {"userId": ["'no es un correo@' is not a valid email address"]}
+    assert beacon.json()["rejected"][0]["errors"] == single.json()["errors"]
+
+
 def test_gzip_and_write_key_in_the_body_are_accepted_and_bad_gzip_refused(segment: tuple[Client, str]) -> None:
     _, key = segment
     anonymous = Client(HTTP_HOST="localhost")
