@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -230,3 +231,24 @@ def test_signing_in_from_the_front_page_lands_each_on_their_first_page() -> None
         sign_in = client.get("/")["Location"]
         landed = client.post(sign_in, {"username": username, "password": PASSWORD}, follow=True)
         assert landed.redirect_chain[-1][0] == first_page, username
+
+
+def test_the_links_at_the_top_of_a_page_lead_only_where_the_reader_may_go() -> None:
+    """A rep sent to a page they may not read (a report's address) is offered their queue at the
+    top of it, not the overview and reports that answer them 403 again."""
+    rep = RepFactory.create()
+    client = Client()
+    client.force_login(rep.user)
+    page = client.get(reverse("reports:overview"))
+    assert page.status_code == 403
+    links = re.findall(r'<nav class="topnav">(.*?)</nav>', page.content.decode())[0]
+    assert reverse("sales:queue") in links
+    assert reverse("reports:overview") not in links
+    assert reverse("reports:all") not in links
+
+    reader = marketer()
+    client.force_login(reader)
+    links = re.findall(r'<nav class="topnav">(.*?)</nav>', client.get(reverse("reports:overview")).content.decode())[0]
+    assert reverse("reports:overview") in links
+    assert reverse("reports:all") in links
+    assert reverse("sales:queue") not in links  # Marketing does not work the queue
