@@ -203,17 +203,33 @@ def _lead_field(name: str) -> serializers.Field[Any, Any, Any, Any]:
     if isinstance(column, models.JSONField):
         return serializers.DictField(required=False, help_text="Custom attributes, merged into those known.")
     if isinstance(column, models.DecimalField):
+        # An amount (the annual revenue) is never below nothing.
         return serializers.DecimalField(
-            max_digits=column.max_digits, decimal_places=column.decimal_places, required=False, allow_null=True
+            max_digits=column.max_digits,
+            decimal_places=column.decimal_places,
+            min_value=0,
+            required=False,
+            allow_null=True,
         )
     if isinstance(column, models.PositiveIntegerField):
         return serializers.IntegerField(min_value=0, max_value=MAX_INT_COLUMN, required=False, allow_null=True)
     assert isinstance(column, models.CharField), f"lead field {name}: no API check for {type(column).__name__}"
     assert column.max_length, f"lead field {name}: a text column without a length"
     # NULL, not "", where the column takes NULL (an external id is unique unless NULL).
-    return serializers.CharField(
-        max_length=column.max_length, required=False, allow_null=column.null, allow_blank=not column.null
-    )
+    kind = IdField if name == "external_id" else serializers.CharField
+    return kind(max_length=column.max_length, required=False, allow_null=column.null, allow_blank=not column.null)
+
+
+class IdField(serializers.CharField):
+    """An id from another system, text or a whole number as JSON writes either (as
+    intake.events reads a lead's): 1.5 is refused, not kept as the id "1.5"."""
+
+    default_error_messages = {"invalid": "Must be text or a whole number."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class LeadInSerializer(serializers.Serializer[Any]):
@@ -225,7 +241,7 @@ class LeadInSerializer(serializers.Serializer[Any]):
         return {
             "email": serializers.EmailField(max_length=254),
             **{name: _lead_field(name) for name in writable},
-            "account_id": serializers.CharField(
+            "account_id": IdField(
                 required=False,
                 max_length=200,
                 help_text="The company's id in your system: the lead belongs to that account (created if new) "

@@ -55,6 +55,13 @@ def test_upsert_creates_then_updates_and_rescores_fit(api: Client) -> None:
         ({"email": "a@example.com", "lifecycle_stage": "king"}, "lifecycle_stage"),
         ({"email": "a@example.com", "shoe_size": 42}, "shoe_size"),
         ({"email": "a@example.com", "time_zone": "Mars/Olympus"}, "time_zone"),
+        # A revenue is never below nothing; a company's id is text or a whole number, as
+        # Segment's group call takes it (1.5 made an account "1.5").
+        ({"email": "a@example.com", "annual_revenue": -1}, "annual_revenue"),
+        ({"email": "a@example.com", "account_id": 1.5}, "account_id"),
+        ({"email": "a@example.com", "account_id": True}, "account_id"),
+        ({"email": "a@example.com", "account_id": {"id": 3}}, "account_id"),
+        ({"email": "a@example.com", "external_id": 2.5}, "external_id"),
     ],
 )
 def test_bad_fields_are_named(api: Client, body: dict[str, Any], field: str) -> None:
