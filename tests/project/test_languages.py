@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polib
 import pytest
+from axes.models import AccessAttempt
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -215,6 +216,17 @@ def test_the_admin_names_leadflow_s_models_in_spanish(admin_user: User) -> None:
         assert spanish in home, spanish
     for english in ["Scoring rules", "Score groups", "Routing rules", "Sequences", "Accounts"]:
         assert english not in home, english
+    # The failed logins (django-axes, which has no Spanish of its own) too.
+    for spanish in ["Intentos de acceso", "Fallos de acceso", "Registros de acceso"]:
+        assert spanish in home, spanish
+    for english in ["Access attempts", "Access failures", "Access logs"]:
+        assert english not in home, english
+    AccessAttempt.objects.create(
+        username="ana", ip_address="127.0.0.1", user_agent="", path_info="/admin/login/", failures_since_start=1
+    )
+    attempts = _page(client, reverse("admin:axes_accessattempt_changelist"))
+    assert "Dirección IP" in attempts
+    assert "IP Address" not in attempts
     add = _page(client, reverse("admin:scoring_scoringrule_add"))
     assert "Añadir regla de puntuación" in add
     assert "scoring rule" not in add.lower()
