@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from people.names import person_name
 from routing import sales, services
 from routing.models import (
     ACTION_SETTINGS,
@@ -43,6 +44,12 @@ from scoring.admin.figures import GroupedFiguresAdmin
 
 # The id of the page's list of known lead fields, which condition fields offer.
 FIELD_LIST_ID = "lead-fields"
+
+
+def _named(user: Any) -> str | None:
+    """A person in a list's column: full name, else user name, as the queue names them
+    (None: the admin's empty mark)."""
+    return person_name(user) if user is not None else None
 
 
 class ReadOnlyAdmin(GroupedFiguresAdmin[Any]):
@@ -261,7 +268,7 @@ class TerritoryInline(admin.TabularInline[TerritoryRule, Team]):
 
 @admin.register(Team)
 class TeamAdmin(GroupedFiguresAdmin[Team]):
-    list_display = ["name", "assignment", "sla_hours", "sla_action", "feedback_days", "team_lead"]
+    list_display = ["name", "assignment", "sla_hours", "sla_action", "feedback_days", "team_lead_name"]
     list_select_related = ["team_lead"]
     prepopulated_fields = {"key": ["name"]}
     fields = [
@@ -277,6 +284,10 @@ class TeamAdmin(GroupedFiguresAdmin[Team]):
     ]
     inlines = [RepInline, TerritoryInline]
     change_form_template = "admin/routing/lead_fields_change_form.html"
+
+    @admin.display(description=_("team lead"), ordering="team_lead__username")
+    def team_lead_name(self, obj: Team) -> str | None:
+        return _named(obj.team_lead)
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         return super().render_change_form(request, _with_lead_fields(context), *args, **kwargs)
@@ -377,7 +388,7 @@ def _mail_error(exc: Exception) -> str:
 
 @admin.register(Rep)
 class RepAdmin(GroupedFiguresAdmin[Rep]):
-    list_display = ["user", "team", "available", "capacity"]
+    list_display = ["user_name", "team", "available", "capacity"]
     list_select_related = ["user", "team"]
     list_filter = ["team", "available"]
     list_editable = ["available", "capacity"]
@@ -387,6 +398,10 @@ class RepAdmin(GroupedFiguresAdmin[Rep]):
         (_("Signing in"), {"fields": ["access", "password1", "password2"]}),
         (_("In sales"), {"fields": ["team", "capacity", "available"]}),
     ]
+
+    @admin.display(description=_("user"), ordering="user__username")
+    def user_name(self, obj: Rep) -> str | None:
+        return _named(obj.user)
 
     def makes_accounts(self, request: HttpRequest, obj: Rep | None) -> bool:
         """The one-step form makes a user: for those who may add users (an administrator),
@@ -471,12 +486,16 @@ class RepAdmin(GroupedFiguresAdmin[Rep]):
 
 @admin.register(QueueItem)
 class QueueItemAdmin(ReadOnlyAdmin):
-    list_display = ["lead", "team", "owner", "status", "entered_at", "claimed_at", "escalated_at", "reason"]
+    list_display = ["lead", "team", "owner_name", "status", "entered_at", "claimed_at", "escalated_at", "reason"]
     list_filter = ["status", "team"]
     list_select_related = ["lead", "team", "owner"]
     search_fields = ["lead__id__lead_search", "reason"]
     raw_id_fields = ["lead"]
     actions = ["release"]
+
+    @admin.display(description=_("owner"), ordering="owner__username")
+    def owner_name(self, obj: QueueItem) -> str | None:
+        return _named(obj.owner)
 
     def has_release_permission(self, request: HttpRequest) -> bool:
         # Whoever works the queue and reaches this list: an administrator, or a team lead
@@ -526,10 +545,14 @@ class QueueItemAdmin(ReadOnlyAdmin):
 
 @admin.register(Outcome)
 class OutcomeAdmin(ReadOnlyAdmin):
-    list_display = ["at", "lead", "kind", "amount", "reason", "total_score", "user", "source"]
+    list_display = ["at", "lead", "kind", "amount", "reason", "total_score", "user_name", "source"]
     list_filter = ["kind"]
     list_select_related = ["lead", "user"]
     search_fields = ["lead__id__lead_search", "reason"]
+
+    @admin.display(description=_("user"), ordering="user__username")
+    def user_name(self, obj: Outcome) -> str | None:
+        return _named(obj.user)
 
 
 @admin.register(ActionRun)

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from people.names import person_name
 from routing.egress import validate_webhook_url
 from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
@@ -111,7 +112,7 @@ class Rep(models.Model):
         ordering = ["team", "user__username"]
 
     def __str__(self) -> str:
-        return self.user.get_username()
+        return person_name(self.user)
 
 
 class TerritoryRule(models.Model):
