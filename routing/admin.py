@@ -487,11 +487,19 @@ class RepAdmin(GroupedFiguresAdmin[Rep]):
 @admin.register(QueueItem)
 class QueueItemAdmin(ReadOnlyAdmin):
     list_display = ["lead", "team", "owner_name", "status", "entered_at", "claimed_at", "escalated_at", "reason"]
-    list_filter = ["status", "team"]
+    # The teams offered are those of the items the user sees (a team lead: their own).
+    list_filter = ["status", ("team", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["lead", "team", "owner"]
     search_fields = ["lead__id__lead_search", "reason"]
     raw_id_fields = ["lead"]
     actions = ["release"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[QueueItem]:
+        # The list, an item's page and its history read this: a team lead given admin
+        # access sees the leads of the teams they lead and work in, not every team's.
+        items: QuerySet[QueueItem] = super().get_queryset(request)
+        teams = sales.teams_seen_by(request.user)  # type: ignore[arg-type]
+        return items if teams is None else items.filter(team_id__in=teams)
 
     @admin.display(description=_("owner"), ordering="owner__username")
     def owner_name(self, obj: QueueItem) -> str | None:

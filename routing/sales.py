@@ -250,6 +250,17 @@ def teams_released_by(user: AbstractBaseUser) -> set[int] | None:
     return teams | set(Rep.objects.filter(user_id=user.pk).values_list("team_id", flat=True))
 
 
+def teams_seen_by(user: AbstractBaseUser) -> set[int] | None:
+    """The teams whose queue items ``user`` reads in the admin: every team (None) for a
+    superuser and for whoever may change teams (marketing designs them all, team leads
+    included, and reads the whole queue's history); for a user whose access comes from
+    the sales side, the teams of :func:`teams_released_by`. A user tied to no team reads
+    what their permission to view queue items gives: every team."""
+    if getattr(user, "is_superuser", False) or user.has_perm("routing.change_team"):  # type: ignore[attr-defined]
+        return None
+    return teams_released_by(user) or None
+
+
 @transaction.atomic
 def items_release(*, item_ids: Iterable[int], user: AbstractBaseUser, now: datetime | None = None) -> list[int]:
     """Hand back to their teams' queues the leads reps hold and have not accepted, whoever

@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
 from routing import sales
 from routing.models import Team
-from tests.routing.factories import QueueItemFactory, RepFactory, UserFactory
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +50,38 @@ def test_the_routing_admin_lists_name_people_by_full_name_else_user_name() -> No
     for listed in ("queueitem", "outcome", "rep", "team"):
         shown = rows(admin_page(boss, reverse(f"admin:routing_{listed}_changelist")))
         assert ("Ana Ball" in shown, "aball2" in shown) == (True, False), listed
+
+
+def test_a_team_lead_given_admin_access_sees_only_the_queue_items_of_their_teams() -> None:
+    alice = RepFactory.create(user__username="alice")
+    carol = RepFactory.create(user__username="carol", team__name="Outsiders")  # another team
+    lena = RepFactory.create(user__username="lena", user__is_staff=True, team=alice.team).user
+    lena.user_permissions.add(Permission.objects.get(codename="view_queueitem"))
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+    led_elsewhere = TeamFactory.create(team_lead=lena)
+    ours = QueueItemFactory.create(lead__email="ours@buyer.example", team=alice.team)
+    led = QueueItemFactory.create(lead__email="led@buyer.example", team=led_elsewhere)
+    theirs = QueueItemFactory.create(lead__email="theirs@buyer.example", team=carol.team)
+    changelist = reverse("admin:routing_queueitem_changelist")
+    everyone = ["led@buyer.example", "ours@buyer.example", "theirs@buyer.example"]
+
+    assert listed(lena, changelist, everyone) == ["led@buyer.example", "ours@buyer.example"]
+    assert "Outsiders" not in admin_page(lena, changelist)  # nor offered as a filter
+    client = Client()
+    client.force_login(lena)
+    assert client.get(reverse("admin:routing_queueitem_change", args=[ours.pk])).status_code == 200
+    assert client.get(reverse("admin:routing_queueitem_change", args=[led.pk])).status_code == 200
+    other = client.get(reverse("admin:routing_queueitem_change", args=[theirs.pk]), follow=True)
+    assert "theirs@buyer.example" not in other.content.decode()
+    history = client.get(reverse("admin:routing_queueitem_history", args=[theirs.pk]), follow=True)
+    assert "theirs@buyer.example" not in history.content.decode()
+
+    superuser = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    assert listed(superuser, changelist, everyone) == everyone
+    assert listed(marketer(), changelist, everyone) == everyone
+
+
+def listed(user: User, url: str, leads: list[str]) -> list[str]:
+    """Which of ``leads`` the list at ``url`` shows ``user``."""
+    shown = rows(admin_page(user, url))
+    return [lead for lead in leads if lead in shown]

@@ -400,10 +400,8 @@ def test_a_team_lead_releases_their_own_teams_leads_and_not_another_teams() -> N
     other_team_lead.user_permissions.add(*Permission.objects.filter(codename__in=["view_queueitem", "work_queue"]))
     Team.objects.filter(pk=carol.team_id).update(team_lead=other_team_lead)
 
-    assert admin_release(lena, ours, theirs) == [
-        "1 lead back in its team's queue, for any rep to claim.",
-        "1 lead left as it was: it is in another team's queue, not one you belong to or lead.",
-    ]
+    # Another team's lead is not in their list; sent all the same, it is left as it is.
+    assert admin_release(lena, ours, theirs) == ["1 lead back in its team's queue, for any rep to claim."]
     assert waiting_for_the_team(ours)
     theirs.refresh_from_db()
     assert (theirs.status, theirs.owner_id) == (Status.CLAIMED, carol.user_id)
@@ -414,6 +412,20 @@ def test_a_team_lead_releases_their_own_teams_leads_and_not_another_teams() -> N
         "1 lead back in its team's queue, for any rep to claim."
     )
     assert waiting_for_the_team(theirs)
+
+
+@pytest.mark.django_db
+def test_who_reads_every_teams_queue_items_releases_only_those_of_their_teams() -> None:
+    alice = RepFactory.create(user__username="alice")
+    item = claimed_by(alice)
+    designer = marketer(username="mara")  # reads every team's items; also works the queue, in no team
+    designer.user_permissions.add(Permission.objects.get(codename="work_queue"))
+
+    assert admin_release(User.objects.get(pk=designer.pk), item) == [
+        "1 lead left as it was: it is in another team's queue, not one you belong to or lead."
+    ]
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, alice.user_id)
 
 
 @pytest.mark.django_db
