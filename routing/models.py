@@ -591,6 +591,17 @@ class Outcome(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # A release's: the rep who held the lead then (the one who released it, or the rep an
+    # administrator released it from, who is ``user``). The SLA never gives it back to them.
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("held by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Released: the rep who held the lead."),
+    )
     source = models.CharField(
         verbose_name=_("source"),
         max_length=100,

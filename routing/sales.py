@@ -9,7 +9,7 @@ in scoring's outbox, so routing rules (back to nurture, say) act on them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -154,9 +154,10 @@ def outcomes_record(
     user: AbstractBaseUser | None,
     now: datetime,
     amount: Decimal | None = None,
+    holders: Mapping[int, int | None] | None = None,
 ) -> None:
     """One :class:`Outcome` per (item id, lead id, reason), with each lead's score now
-    (and, for a deal won, its amount)."""
+    (and, for a deal won, its amount; for a release, the user who held each item)."""
     totals = dict(Lead.objects.filter(pk__in={lead_id for _, lead_id, _ in rows}).values_list("pk", "total_score"))
     Outcome.objects.bulk_create(
         Outcome(
@@ -168,6 +169,7 @@ def outcomes_record(
             user_id=user.pk if user else None,
             at=now,
             amount=amount,
+            holder_id=holders.get(item_id) if holders else None,
         )
         for item_id, lead_id, reason in rows
     )
@@ -237,7 +239,7 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
         status = item.get_status_display().lower()
         raise ActionRefused(_("This lead is {status}: it cannot go back to the queue now.").format(status=status))
     assert item is not None
-    _released(rows=[(item.pk, item.lead_id, item.team_id)], user=user, reason=reason, now=now)
+    _released(rows=[(item.pk, item.lead_id, item.team_id, user.pk)], user=user, reason=reason, now=now)
     return item
 
 
@@ -280,22 +282,30 @@ def items_release(*, item_ids: Iterable[int], user: AbstractBaseUser, now: datet
     )
     if teams is not None:
         held_items = held_items.filter(team_id__in=teams)
-    held = list(held_items.order_by("pk").values_list("pk", "lead_id", "team_id"))
-    QueueItem.objects.filter(pk__in=[pk for pk, _, _ in held]).update(status=Status.OPEN, owner=None, claimed_at=None)
+    held = list(held_items.order_by("pk").values_list("pk", "lead_id", "team_id", "owner_id"))
+    QueueItem.objects.filter(pk__in=[pk for pk, *_ in held]).update(status=Status.OPEN, owner=None, claimed_at=None)
     _released(rows=held, user=user, reason="", now=now)
-    return [pk for pk, _, _ in held]
+    return [pk for pk, *_ in held]
 
 
-def _released(*, rows: Sequence[tuple[int, int, int]], user: AbstractBaseUser, reason: str, now: datetime) -> None:
-    """What follows a release of items (id, lead id, team id) now back in their team's queue:
-    the leads wait for the team with no owner, and the release is recorded."""
+def _released(
+    *, rows: Sequence[tuple[int, int, int, int | None]], user: AbstractBaseUser, reason: str, now: datetime
+) -> None:
+    """What follows a release of items (id, lead id, team id, the user who held it) now back
+    in their team's queue: the leads wait for the team with no owner, and the release is
+    recorded, by ``user``, from the holder."""
     if not rows:
         return
     scoring.leads_assignment_set(
-        owners={lead_id: None for _, lead_id, _ in rows}, queue_teams={lead_id: team for _, lead_id, team in rows}
+        owners={lead_id: None for _, lead_id, _, _ in rows},
+        queue_teams={lead_id: team for _, lead_id, team, _ in rows},
     )
     outcomes_record(
-        rows=[(pk, lead_id, reason) for pk, lead_id, _ in rows], kind=Outcome.Kind.RELEASED, user=user, now=now
+        rows=[(pk, lead_id, reason) for pk, lead_id, _, _ in rows],
+        kind=Outcome.Kind.RELEASED,
+        user=user,
+        now=now,
+        holders={pk: holder for pk, _, _, holder in rows},
     )
 
 

@@ -140,12 +140,14 @@ def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], 
     return left, {item.pk: f"reassigned to user {user}" for item, user in moved}
 
 
-def _last_released_by(item_ids: Sequence[int]) -> dict[int, int]:
-    """The user who last handed each of these items back to the queue, if anyone did."""
+def _last_released_by(item_ids: Sequence[int]) -> dict[int, int | None]:
+    """The rep who held each of these items when it was last handed back to the queue
+    (released by them, or from them by an administrator), if anyone did; None when that
+    rep's account is gone."""
     released = (
-        Outcome.objects.filter(item_id__in=item_ids, kind=Outcome.Kind.RELEASED, user__isnull=False)
+        Outcome.objects.filter(item_id__in=item_ids, kind=Outcome.Kind.RELEASED)
         .order_by("at", "id")
-        .values_list("item_id", "user_id")
+        .values_list("item_id", "holder_id")
     )
     return dict(released)  # in time order: each item's last release is the one kept
 

@@ -63,7 +63,7 @@ def _queue_items(window: Window) -> list[Event]:
 
 def _outcomes(window: Window) -> list[Event]:
     rows = timeline.page_rows(
-        Outcome.objects.filter(lead_id=window.lead_id).select_related("user", "item"),
+        Outcome.objects.filter(lead_id=window.lead_id).select_related("user", "item", "holder"),
         at="at",
         source="outcome",
         window=window,
@@ -83,7 +83,12 @@ def _outcomes(window: Window) -> list[Event]:
             )
         if row.reason:
             parts.append(row.reason)
-        if row.user is not None:
+        if row.user is not None and row.holder is not None and row.holder_id != row.user_id:
+            # Released by an administrator or team lead for a rep who is away.
+            parts.append(
+                gettext("by {user} from {holder}").format(user=person_name(row.user), holder=person_name(row.holder))
+            )
+        elif row.user is not None:
             parts.append(gettext("by {user}").format(user=person_name(row.user)))
         elif row.source:
             parts.append(gettext("reported by {source}").format(source=row.source))

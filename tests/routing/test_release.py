@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import connection
 from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
@@ -154,6 +156,36 @@ def test_an_overdue_released_lead_is_not_reassigned_to_the_rep_who_released_it()
     released.refresh_from_db()
     passed_on.refresh_from_db()
     assert (released.owner_id, passed_on.owner_id) == (bob.user_id, alice.user_id)
+
+
+@pytest.mark.django_db
+def test_an_overdue_lead_released_from_the_admin_is_not_reassigned_to_the_rep_who_held_it() -> None:
+    team = TeamFactory.create(sla_hours=4, sla_action=Team.SlaAction.REASSIGN, email="inside@sales.example")
+    alice = RepFactory.create(team=team)
+    lena = team_lead_of(team)  # a rep of the team too, who releases alice's leads while she is away
+    Rep.objects.filter(user=lena).update(available=False)
+    bob = RepFactory.create(team=team)
+    Team.objects.filter(pk=team.pk).update(last_rep=bob)  # round robin's next: alice
+    item = claimed_by(alice, entered_at=timezone.now() - timedelta(hours=6))
+    sales.items_release(item_ids=[item.pk], user=lena)
+
+    assert sla.items_escalate_overdue() == 1
+
+    item.refresh_from_db()
+    assert item.owner_id == bob.user_id
+
+
+@pytest.mark.django_db
+def test_the_timeline_of_a_lead_released_from_the_admin_says_who_released_it_and_from_whom() -> None:
+    maria = RepFactory.create(user__username="mrep", user__first_name="María", user__last_name="Rep")
+    ana = UserFactory.create(username="ana", first_name="Ana", last_name="Admin", is_staff=True, is_superuser=True)
+    item = claimed_by(maria)
+
+    sales.items_release(item_ids=[item.pk], user=ana)
+
+    events = timeline.lead_timeline(lead_id=item.lead_id).events
+    released = [e.detail for e in events if e.title == "Released to the queue"]
+    assert released == ["by Ana Admin from María Rep"]
 
 
 @pytest.mark.django_db
@@ -505,3 +537,30 @@ def test_an_administrator_and_the_holder_releasing_at_once_release_once(postgres
         assert (by_alice == "done") != (by_boss == [item.pk]), (by_alice, by_boss)
         assert waiting_for_the_team(item)
         assert Outcome.objects.filter(item=item, kind=Outcome.Kind.RELEASED).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_releases_recorded_before_the_holder_was_kept_still_keep_the_lead_from_who_released_it() -> None:
+    """Before an outcome kept who held a released lead, the one who released it is all
+    that was known: whenever a rep released their own lead, the holder."""
+    team = TeamFactory.create(sla_hours=4, sla_action=Team.SlaAction.REASSIGN)
+    alice = RepFactory.create(team=team)
+    bob = RepFactory.create(team=team)
+    Team.objects.filter(pk=team.pk).update(last_rep=bob)  # round robin's next: alice
+    item = item_in(alice, entered_at=timezone.now() - timedelta(hours=6))
+    call_command("migrate", "routing", "0019", verbosity=0)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO routing_outcome (item_id, lead_id, kind, reason, total_score, user_id, source, at)"
+                " VALUES (%s, %s, 'released', '', 0, %s, '', %s)",
+                [item.pk, item.lead_id, alice.user_id, timezone.now() - timedelta(hours=1)],
+            )
+        call_command("migrate", "routing", verbosity=0)
+
+        assert list(Outcome.objects.values_list("user_id", "holder_id")) == [(alice.user_id, alice.user_id)]
+        assert sla.items_escalate_overdue() == 1
+        item.refresh_from_db()
+        assert item.owner_id == bob.user_id
+    finally:
+        call_command("migrate", verbosity=0)
