@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -15,6 +16,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -514,12 +518,44 @@ class QueueItemAdmin(ReadOnlyAdmin):
         description=_("Release the selected leads to their team's queue (a rep away: whoever holds them)"),
         permissions=["release"],
     )
-    def release(self, request: HttpRequest, queryset: QuerySet[QueueItem]) -> None:
+    def release(self, request: HttpRequest, queryset: QuerySet[QueueItem]) -> TemplateResponse | None:
+        # As Django's delete: a page shows each lead with who holds it now, and only its
+        # confirmation releases, the leads those reps still hold.
         ids = list(queryset.values_list("pk", flat=True))
-        released = len(sales.items_release(item_ids=ids, user=request.user))  # type: ignore[arg-type]
-        teams = sales.teams_released_by(request.user)  # type: ignore[arg-type]
-        outside = 0 if teams is None else QueueItem.objects.filter(pk__in=ids).exclude(team_id__in=teams).count()
-        if released:
+        form = ReleaseForm(request.POST if request.POST.get("post") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            try:
+                done = sales.items_release(
+                    held_by=_holders_shown(request, ids),
+                    user=request.user,  # type: ignore[arg-type]
+                    reason=form.cleaned_data["reason"],
+                )
+            except sales.InputRefused as exc:
+                for field, problem in exc.problems.items():
+                    form.add_error(field, problem)
+            else:
+                self._say_released(request, done, selected=len(ids))
+                return None
+        choice = sales.items_release_preview(item_ids=ids, user=request.user)  # type: ignore[arg-type]
+        notes = _left_as_they_are(outside=choice.outside, not_held=choice.not_held)
+        if not choice.held:
+            for note in notes:
+                self.message_user(request, note, messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Release the selected leads to their team's queue?"),
+            "opts": self.opts,
+            "media": self.media,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "rows": [_release_row(item) for item in choice.held],
+            "notes": notes,
+            "form": form if form.is_bound else ReleaseForm(),
+        }
+        return TemplateResponse(request, "admin/routing/queueitem/release_confirmation.html", context)
+
+    def _say_released(self, request: HttpRequest, done: sales.ItemsReleased, *, selected: int) -> None:
+        if released := len(done.released):
             self.message_user(
                 request,
                 ngettext(
@@ -529,26 +565,90 @@ class QueueItemAdmin(ReadOnlyAdmin):
                 ).format(count=released),
                 messages.SUCCESS,
             )
-        if outside:
+        if done.holder_changed:
+            changed = QueueItem.objects.filter(pk__in=done.holder_changed).select_related("lead", "owner")
             self.message_user(
                 request,
                 ngettext(
-                    "{count} lead left as it was: it is in another team's queue, not one you belong to or lead.",
-                    "{count} leads left as they were: they are in other teams' queues, not ones you belong to or lead.",
-                    outside,
-                ).format(count=outside),
+                    "{count} lead left as it was: who holds it changed after the page you confirmed ({leads}). "
+                    "Look at it again before releasing it.",
+                    "{count} leads left as they were: who holds them changed after the page you confirmed "
+                    "({leads}). Look at them again before releasing them.",
+                    len(done.holder_changed),
+                ).format(count=len(done.holder_changed), leads="; ".join(map(_held_now, changed.order_by("pk")))),
                 messages.WARNING,
             )
-        if left := len(ids) - released - outside:
-            self.message_user(
-                request,
-                ngettext(
-                    "{count} lead left as it was: it waits for any rep, or is already accepted or closed.",
-                    "{count} leads left as they were: they wait for any rep, or are already accepted or closed.",
-                    left,
-                ).format(count=left),
-                messages.WARNING,
-            )
+        # Selected but gone from the page (another team's, no longer in the list): left too.
+        not_held = selected - released - len(done.holder_changed) - len(done.outside)
+        for note in _left_as_they_are(outside=len(done.outside), not_held=not_held):
+            self.message_user(request, note, messages.WARNING)
+
+
+class ReleaseForm(forms.Form):
+    """The reason an administrator gives for releasing an away rep's leads (checked as a
+    rep's own release checks it, by the service)."""
+
+    reason = forms.CharField(
+        label=_("Why? (optional)"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=_("Kept with each release, in the lead's timeline: a holiday, a rep who left…"),
+    )
+
+
+def _holders_shown(request: HttpRequest, ids: list[int]) -> dict[int, int | None]:
+    """The holder the confirmation page showed for each item (empty: a deleted account); an
+    item the page did not send one for is left out, so it is not released."""
+    shown: dict[int, int | None] = {}
+    for pk in ids:
+        value = request.POST.get(f"holder_{pk}")
+        if value == "":
+            shown[pk] = None
+        elif value is not None and value.isdigit():
+            shown[pk] = int(value)
+    return shown
+
+
+def _lead_name(item: QueueItem) -> str:
+    return item.lead.name or str(item.lead)
+
+
+def _release_row(item: QueueItem) -> dict[str, Any]:
+    holder = person_name(item.owner) if item.owner is not None else gettext("a rep whose account was deleted")
+    if item.claimed_at is not None:
+        since = gettext("claimed {at}").format(at=date_format(localtime(item.claimed_at), "DATETIME_FORMAT"))
+    else:
+        since = gettext("assigned by routing, not claimed yet")
+    lead = f"{item.lead.name} ({item.lead})" if item.lead.name else str(item.lead)
+    return {"item": item, "lead": lead, "holder": holder, "since": since}
+
+
+def _held_now(item: QueueItem) -> str:
+    if item.owner is not None and item.status in QueueItem.OPEN_STATUSES:
+        return gettext("{lead}, now held by {rep}").format(lead=_lead_name(item), rep=person_name(item.owner))
+    return gettext("{lead}, now {status}").format(lead=_lead_name(item), status=item.get_status_display().lower())
+
+
+def _left_as_they_are(*, outside: int, not_held: int) -> list[str]:
+    notes = []
+    if outside:
+        notes.append(
+            ngettext(
+                "{count} lead left as it was: it is in another team's queue, not one you belong to or lead.",
+                "{count} leads left as they were: they are in other teams' queues, not ones you belong to or lead.",
+                outside,
+            ).format(count=outside)
+        )
+    if not_held:
+        notes.append(
+            ngettext(
+                "{count} lead left as it was: it waits for any rep, or is already accepted or closed.",
+                "{count} leads left as they were: they wait for any rep, or are already accepted or closed.",
+                not_held,
+            ).format(count=not_held)
+        )
+    return notes
 
 
 @admin.register(Outcome)

@@ -219,11 +219,7 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
     claimed by someone else meanwhile: one conditional UPDATE, as a claim's, so exactly one
     release matches and the other gets :class:`ActionRefused`."""
     now = now or timezone.now()
-    reason = reason.strip()
-    if len(reason) > REASON_MAX_LENGTH:
-        raise InputRefused({"reason": _too_long(REASON_MAX_LENGTH, len(reason)).lower()})
-    if problem := text_problem(reason):
-        raise InputRefused({"reason": _(problem)})
+    reason = reason_check(reason)
     rep = rep_of(user)
     released = QueueItem.objects.filter(
         pk=item_id, team_id=rep.team_id, owner_id=user.pk, status__in=_RELEASABLE
@@ -263,29 +259,103 @@ def teams_seen_by(user: AbstractBaseUser) -> set[int] | None:
     return teams_released_by(user) or None
 
 
-@transaction.atomic
-def items_release(*, item_ids: Iterable[int], user: AbstractBaseUser, now: datetime | None = None) -> list[int]:
-    """Hand back to their teams' queues the leads reps hold and have not accepted, whoever
-    holds them: what a team lead or an administrator does for a rep who is away (the
-    admin's *Queue items*). As :func:`item_release` for each, in the teams of
-    :func:`teams_released_by` only; a lead claimed by a rep whose account was deleted (no
-    owner, still claimed) goes back too. The others (another team's, waiting for anyone,
-    accepted, closed) are left as they are. Returns the ids of the items released."""
-    now = now or timezone.now()
+def reason_check(reason: str) -> str:
+    """The reason for a release as it will be kept, or :class:`InputRefused` naming ``reason``."""
+    reason = reason.strip()
+    if len(reason) > REASON_MAX_LENGTH:
+        raise InputRefused({"reason": _too_long(REASON_MAX_LENGTH, len(reason)).lower()})
+    if problem := text_problem(reason):
+        raise InputRefused({"reason": _(problem)})
+    return reason
+
+
+def _not_releasable(*, team_id: int, owner_id: int | None, status: str, teams: set[int] | None) -> str | None:
+    """Why an item is not one to release for a rep who is away (``outside``: another team's;
+    ``not_held``: waiting for anyone, accepted or closed), or None."""
+    if teams is not None and team_id not in teams:
+        return "outside"
+    if status not in _RELEASABLE or (status == Status.OPEN and owner_id is None):
+        return "not_held"
+    return None
+
+
+@dataclass(frozen=True)
+class ReleaseChoice:
+    """The selected items as a release would find them now: ``held`` (to release, with who
+    holds each), and how many are another team's or held by nobody."""
+
+    held: list[QueueItem]
+    outside: int
+    not_held: int
+
+
+def items_release_preview(*, item_ids: Iterable[int], user: AbstractBaseUser) -> ReleaseChoice:
+    """What :func:`items_release` would do with these items now, for a person to confirm."""
     teams = teams_released_by(user)
-    # Locked in id order; a rep's claim or release of one of them waits for this, then finds
-    # it released, and a row changed meanwhile is read again and left out if no longer held.
-    held_items = (
+    held, why = [], []
+    items = QueueItem.objects.filter(pk__in=set(item_ids)).select_related("lead", "team", "owner").order_by("pk")
+    for item in items:
+        refusal = _not_releasable(team_id=item.team_id, owner_id=item.owner_id, status=item.status, teams=teams)
+        if refusal is None:
+            held.append(item)
+        why.append(refusal)
+    return ReleaseChoice(held=held, outside=why.count("outside"), not_held=why.count("not_held"))
+
+
+@dataclass(frozen=True)
+class ItemsReleased:
+    """What :func:`items_release` did: the items ``released``; those left because they are
+    another team's (``outside``) or nobody holds them (``not_held``); and those whose holder
+    is no longer the one the person saw (``holder_changed``), left too."""
+
+    released: list[int]
+    outside: list[int]
+    not_held: list[int]
+    holder_changed: list[int]
+
+
+@transaction.atomic
+def items_release(
+    *,
+    held_by: Mapping[int, int | None],
+    user: AbstractBaseUser,
+    reason: str = "",
+    now: datetime | None = None,
+) -> ItemsReleased:
+    """Hand back to their teams' queues the leads reps hold and have not accepted, for a rep
+    who is away: what a team lead or an administrator does from the admin's *Queue items*,
+    with an optional reason. ``held_by`` maps each item to the user the person saw holding
+    it (None: a rep whose account was deleted, the lead still claimed); an item is released
+    only if that user still holds it, so a list looked at before another rep claimed a
+    lead never releases the fresh claim. As :func:`item_release` for each, in the teams of
+    :func:`teams_released_by` only; the others (another team's, waiting for anyone,
+    accepted, closed, held by someone else now) are left as they are. Bad reason:
+    :class:`InputRefused`, nothing changed."""
+    now = now or timezone.now()
+    reason = reason_check(reason)
+    teams = teams_released_by(user)
+    # Locked in id order, then compared: a rep's claim or release of one of them waits for
+    # this, then finds it released; a row changed meanwhile is read as it is now.
+    rows = list(
         QueueItem.objects.select_for_update()
-        .filter(pk__in=sorted(set(item_ids)), status__in=_RELEASABLE)
-        .exclude(status=Status.OPEN, owner__isnull=True)
+        .filter(pk__in=sorted(set(held_by)))
+        .order_by("pk")
+        .values_list("pk", "lead_id", "team_id", "owner_id", "status")
     )
-    if teams is not None:
-        held_items = held_items.filter(team_id__in=teams)
-    held = list(held_items.order_by("pk").values_list("pk", "lead_id", "team_id", "owner_id"))
+    held: list[tuple[int, int, int, int | None]] = []
+    outside, not_held, changed = [], [], []
+    for pk, lead_id, team_id, owner_id, status in rows:
+        if teams is not None and team_id not in teams:
+            outside.append(pk)
+        elif owner_id != held_by[pk]:
+            changed.append(pk)
+        elif _not_releasable(team_id=team_id, owner_id=owner_id, status=status, teams=teams):
+            not_held.append(pk)
+        else:
+            held.append((pk, lead_id, team_id, owner_id))
     QueueItem.objects.filter(pk__in=[pk for pk, *_ in held]).update(status=Status.OPEN, owner=None, claimed_at=None)
-    _released(rows=held, user=user, reason="", now=now)
-    return [pk for pk, *_ in held]
+    _released(rows=held, user=user, reason=reason, now=now)
+    return ItemsReleased(released=[pk for pk, *_ in held], outside=outside, not_held=not_held, holder_changed=changed)
 
 
 def _released(

@@ -4,6 +4,7 @@ hands back the leads of a rep who is away, from the admin's queue items."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -67,20 +68,45 @@ def test_a_rep_hands_a_lead_back_and_another_rep_claims_it_from_the_queue(
 def test_an_administrator_hands_back_the_leads_of_a_rep_who_is_away(browser: Browser, live_server: object) -> None:
     base = str(live_server)
     team = TeamFactory.create(name="North")
-    away = RepFactory.create(user__username="away", team=team)
-    RepFactory.create(user__username="jorge", team=team)
-    UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    away = RepFactory.create(user__username="mrep", user__first_name="María", user__last_name="Rep", team=team)
+    jorge_rep = RepFactory.create(user__username="jorge", user__first_name="Jorge", user__last_name="Ruiz", team=team)
+    UserFactory.create(username="boss", first_name="Ana", last_name="Admin", is_staff=True, is_superuser=True)
     item = QueueItemFactory.create(lead__first_name="Ada", lead__last_name="Lovelace", team=team)
     sales.item_claim(item_id=item.pk, user=away.user)
+    QueueItem.objects.filter(pk=item.pk).update(claimed_at=datetime(2027, 3, 1, 9, 30, tzinfo=UTC))
+    taken = QueueItemFactory.create(lead__first_name="Grace", lead__last_name="Hopper", team=team)
+    sales.item_claim(item_id=taken.pk, user=away.user)
 
     page = browser.new_context().new_page()
     admin_sign_in(page, base, "boss", then="/admin/routing/queueitem/")
-    page.locator(f"input.action-select[value='{item.pk}']").check()
+    row = page.locator(f"#result_list tr:has(input.action-select[value='{item.pk}'])")
+    expect(row.locator(".field-owner_name")).to_have_text("María Rep")
+    for chosen in (item, taken):
+        page.locator(f"input.action-select[value='{chosen.pk}']").check()
     page.select_option("select[name=action]", "release")
     page.get_by_role("button", name="Go").click()
-    expect(page.locator(".messagelist")).to_contain_text("1 lead back in its team's queue, for any rep to claim.")
-    row = page.locator(f"#result_list tr:has(input.action-select[value='{item.pk}'])")
+
+    # A page to confirm on: each lead, who holds it and since when; nothing released yet.
+    expect(page.locator("#content h1")).to_have_text("Release the selected leads to their team's queue?")
+    listed = page.locator(f"#release-{item.pk} td")
+    expect(listed).to_have_text(
+        [f"Ada Lovelace ({item.lead})", "North", "María Rep", "claimed March 1, 2027, 9:30 a.m."]
+    )
+    expect(page.locator(f"#release-{taken.pk} td").nth(2)).to_have_text("María Rep")
+    page.get_by_label("Why? (optional)").fill("María is on leave")
+    # Meanwhile María hands one lead back and Jorge claims it: that one stays his.
+    sales.item_release(item_id=taken.pk, user=away.user)
+    sales.item_claim(item_id=taken.pk, user=jorge_rep.user)
+    page.get_by_role("button", name="Yes, release them").click()
+
+    messages = page.locator(".messagelist")
+    expect(messages).to_contain_text("1 lead back in its team's queue, for any rep to claim.")
+    expect(messages).to_contain_text("(Grace Hopper, now held by Jorge Ruiz)")
     expect(row.locator(".field-status")).to_have_text("Waiting")
+    taken_row = page.locator(f"#result_list tr:has(input.action-select[value='{taken.pk}'])")
+    expect(taken_row.locator(".field-owner_name")).to_have_text("Jorge Ruiz")
+    released = Outcome.objects.get(item=item, kind=Outcome.Kind.RELEASED)
+    assert (released.reason, released.holder_id) == ("María is on leave", away.user_id)
 
     jorge = browser.new_context(locale="es-ES").new_page()
     site_sign_in_in_spanish(jorge, base, "jorge", lands_on="/sales/")

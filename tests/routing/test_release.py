@@ -5,6 +5,8 @@ release wins, the other is told why, on PostgreSQL too."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -25,7 +27,7 @@ from scoring import timeline
 from scoring.models import GroupTransition, Lead, ScoreGroup
 from tests.conftest import at_once
 from tests.factories import LeadFactory, ScoreGroupFactory
-from tests.routing.factories import RepFactory, TeamFactory, UserFactory, adjust, marketer, rule
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, adjust, marketer, rule
 from tests.routing.test_sales import item_in, post, signed_in
 
 Status = QueueItem.Status
@@ -167,7 +169,7 @@ def test_an_overdue_lead_released_from_the_admin_is_not_reassigned_to_the_rep_wh
     bob = RepFactory.create(team=team)
     Team.objects.filter(pk=team.pk).update(last_rep=bob)  # round robin's next: alice
     item = claimed_by(alice, entered_at=timezone.now() - timedelta(hours=6))
-    sales.items_release(item_ids=[item.pk], user=lena)
+    sales.items_release(held_by={item.pk: alice.user_id}, user=lena)
 
     assert sla.items_escalate_overdue() == 1
 
@@ -181,7 +183,7 @@ def test_the_timeline_of_a_lead_released_from_the_admin_says_who_released_it_and
     ana = UserFactory.create(username="ana", first_name="Ana", last_name="Admin", is_staff=True, is_superuser=True)
     item = claimed_by(maria)
 
-    sales.items_release(item_ids=[item.pk], user=ana)
+    sales.items_release(held_by={item.pk: maria.user_id}, user=ana)
 
     events = timeline.lead_timeline(lead_id=item.lead_id).events
     released = [e.detail for e in events if e.title == "Released to the queue"]
@@ -381,17 +383,12 @@ def test_an_administrator_releases_whoever_holds_the_selected_leads_and_leaves_t
     accepted = claimed_by(bob)
     sales.item_act(item_id=accepted.pk, user=bob.user, kind=Outcome.Kind.ACCEPTED)
     waiting = item_in(alice)
-    client = Client()
-    client.force_login(boss)
 
-    changelist = reverse("admin:routing_queueitem_changelist")
-    chosen = [str(item.pk) for item in (alices, bobs_assigned, accepted, waiting)]
-    response = client.post(changelist, {"action": "release", "_selected_action": chosen}, follow=True)
+    said = admin_release(boss, alices, bobs_assigned, accepted, waiting)
 
-    said = [str(m) for m in response.context["messages"]]
     assert said == [
+        "2 leads left as they were: they wait for any rep, or are already accepted or closed.",  # on the page
         "2 leads back in their team's queue, for any rep to claim.",
-        "2 leads left as they were: they wait for any rep, or are already accepted or closed.",
     ]
     assert waiting_for_the_team(alices)
     assert waiting_for_the_team(bobs_assigned)
@@ -411,15 +408,140 @@ def team_lead_of(team: Team) -> User:
     return User.objects.get(pk=lead.pk)
 
 
-def admin_release(user: User, *items: QueueItem) -> list[str]:
-    """``user`` releases ``items`` from the admin's queue items: what the admin tells them."""
+CHANGELIST = "admin:routing_queueitem_changelist"
+
+
+def release_page(client: Client, *items: QueueItem) -> str:
+    """The page the admin's release of ``items`` asks to confirm on ("" if it has none)."""
+    chosen = [str(item.pk) for item in items]
+    response = client.post(reverse(CHANGELIST), {"action": "release", "_selected_action": chosen})
+    if response.status_code == 302:
+        return ""
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'name="post" value="yes"' in page, "no confirmation: the list's action acted at once"
+    return page
+
+
+def confirm(client: Client, page: str, reason: str = "") -> Any:
+    """Confirm the release on ``page`` as a browser would send its form."""
+    form = re.search(r'<form method="post">(.*?)</form>', page, re.S)
+    assert form is not None
+    sent: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(1)):
+        sent.setdefault(name, []).append(value)
+    return client.post(reverse(CHANGELIST), {**sent, "reason": reason}, follow=True)
+
+
+def said(response: Any) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def page_notes(page: str) -> list[str]:
+    """What the confirmation page says of the selected leads it leaves as they are."""
+    return [html.unescape(note) for note in re.findall(r"<p>(\d+ leads? left as (?:it|they) w[^<]*)</p>", page)]
+
+
+def admin_release(user: User, *items: QueueItem, reason: str = "") -> list[str]:
+    """``user`` releases ``items`` from the admin's queue items, confirming the page it asks
+    on: what the page and the admin then tell them."""
     client = Client()
     client.force_login(user)
-    changelist = reverse("admin:routing_queueitem_changelist")
-    chosen = [str(item.pk) for item in items]
-    response = client.post(changelist, {"action": "release", "_selected_action": chosen}, follow=True)
+    page = release_page(client, *items)
+    if not page:
+        response = client.get(reverse(CHANGELIST))
+        return said(response)
+    response = confirm(client, page, reason)
     assert response.status_code == 200
-    return [str(m) for m in response.context["messages"]]
+    return page_notes(page) + said(response)
+
+
+def release_rows(page: str) -> list[list[str]]:
+    """The confirmation page's rows: lead, team, held by, since."""
+    table = re.search(r'<table id="release-list">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert table is not None
+    return [
+        [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.S)
+    ]
+
+
+@pytest.mark.django_db
+def test_the_admin_release_asks_first_showing_each_lead_who_holds_it_and_since_when() -> None:
+    alice = RepFactory.create(user__username="aball2", user__first_name="Alice", user__last_name="Ball")
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    claimed = claimed_by(alice, claimed_at=datetime(2027, 3, 1, 9, 30, tzinfo=UTC))
+    assigned = item_in(alice, owner=alice.user)
+    client = Client()
+    client.force_login(boss)
+
+    page = release_page(client, claimed, assigned)
+
+    team = alice.team.name
+    assert release_rows(page) == [
+        ["Grace Hopper (" + str(claimed.lead) + ")", team, "Alice Ball", "claimed March 1, 2027, 9:30 a.m."],
+        ["Grace Hopper (" + str(assigned.lead) + ")", team, "Alice Ball", "assigned by routing, not claimed yet"],
+    ]
+    claimed.refresh_from_db()
+    assigned.refresh_from_db()
+    assert (claimed.owner_id, assigned.owner_id) == (alice.user_id, alice.user_id), "nothing released yet"
+    assert not Outcome.objects.filter(kind=Outcome.Kind.RELEASED).exists()
+
+    assert said(confirm(client, page, reason="  Alice is on leave until May ")) == [
+        "2 leads back in their team's queue, for any rep to claim."
+    ]
+    assert waiting_for_the_team(claimed)
+    assert waiting_for_the_team(assigned)
+    kept = Outcome.objects.filter(kind=Outcome.Kind.RELEASED).values_list("user_id", "holder_id", "reason")
+    assert list(kept) == [(boss.pk, alice.user_id, "Alice is on leave until May")] * 2
+
+
+@pytest.mark.django_db
+def test_a_lead_whose_holder_changed_after_the_page_was_shown_is_not_released_and_is_named() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", user__first_name="Bob", user__last_name="Kahn", team=alice.team)
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    stale = QueueItemFactory.create(lead__first_name="Ada", lead__last_name="Lovelace", team=alice.team)
+    sales.item_claim(item_id=stale.pk, user=alice.user)
+    still_alices = claimed_by(alice)
+    client = Client()
+    client.force_login(boss)
+    page = release_page(client, stale, still_alices)
+
+    sales.item_release(item_id=stale.pk, user=alice.user)  # alice hands it back and bob claims it
+    sales.item_claim(item_id=stale.pk, user=bob.user)
+    response = confirm(client, page)
+
+    assert said(response) == [
+        "1 lead back in its team's queue, for any rep to claim.",
+        "1 lead left as it was: who holds it changed after the page you confirmed (Ada Lovelace, now held by "
+        "Bob Kahn). Look at it again before releasing it.",
+    ]
+    stale.refresh_from_db()
+    assert (stale.status, stale.owner_id) == (Status.CLAIMED, bob.user_id)
+    assert waiting_for_the_team(still_alices)
+    assert list(Outcome.objects.filter(kind=Outcome.Kind.RELEASED, user=boss).values_list("item_id", flat=True)) == [
+        still_alices.pk
+    ]
+
+
+@pytest.mark.django_db
+def test_the_admin_release_refuses_a_reason_it_cannot_keep_on_its_page_and_releases_nothing() -> None:
+    alice = RepFactory.create(user__username="alice")
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    item = claimed_by(alice)
+    client = Client()
+    client.force_login(boss)
+
+    response = confirm(client, release_page(client, item), reason="x" * 301)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "at most 300 characters (this has 301)." in page
+    assert 'name="post" value="yes"' in page  # the page again, to say why briefly
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, alice.user_id)
+    assert not Outcome.objects.filter(kind=Outcome.Kind.RELEASED).exists()
 
 
 @pytest.mark.django_db
@@ -522,6 +644,12 @@ def test_a_marketer_reads_the_queue_items_but_cannot_release_them() -> None:
     assert (item.status, item.owner_id) == (Status.CLAIMED, alice.user_id)
 
 
+def release_for(item: QueueItem, rep: Rep, user: User) -> str:
+    """``user`` releases ``item`` for ``rep``, as the admin's page confirmed: "done", or what happened."""
+    done = sales.items_release(held_by={item.pk: rep.user_id}, user=user)
+    return "done" if done.released == [item.pk] else repr(done)
+
+
 @pytest.mark.services
 def test_an_administrator_and_the_holder_releasing_at_once_release_once(postgres: None, transactional_db: None) -> None:
     alice = RepFactory.create(user__username="alice")
@@ -530,13 +658,43 @@ def test_an_administrator_and_the_holder_releasing_at_once_release_once(postgres
         item = claimed_by(alice)
         by_alice, by_boss = at_once(
             partial(release, item, alice),
-            partial(sales.items_release, item_ids=[item.pk], user=boss),
+            partial(release_for, item, alice, boss),
             timeout=30,
         )
 
-        assert (by_alice == "done") != (by_boss == [item.pk]), (by_alice, by_boss)
+        assert (by_alice == "done") != (by_boss == "done"), (by_alice, by_boss)
         assert waiting_for_the_team(item)
         assert Outcome.objects.filter(item=item, kind=Outcome.Kind.RELEASED).count() == 1
+
+
+@pytest.mark.services
+def test_a_confirmed_release_racing_a_new_claim_never_releases_the_new_claim(
+    postgres: None, transactional_db: None
+) -> None:
+    """The page showed Alice holding the lead; she hands it back and Bob claims it while the
+    administrator confirms: whatever the order, Bob's claim is never what gets released."""
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+
+    def hand_over(item: QueueItem) -> str:
+        release(item, alice)  # refused if the administrator's release came first
+        return claim(item, bob)
+
+    for _ in range(5):
+        item = claimed_by(alice)
+        by_boss, by_bob = at_once(partial(release_for, item, alice, boss), partial(hand_over, item), timeout=30)
+
+        item.refresh_from_db()
+        holders = set(
+            Outcome.objects.filter(item=item, kind=Outcome.Kind.RELEASED, user=boss).values_list("holder_id", flat=True)
+        )
+        assert holders <= {alice.user_id}, "the administrator released someone else's claim"
+        if by_boss == "done":
+            assert by_bob != "done" or (item.status, item.owner_id) == (Status.CLAIMED, bob.user_id)
+        else:
+            assert "holder_changed" in by_boss
+            assert (item.status, item.owner_id) == (Status.CLAIMED, bob.user_id)
 
 
 @pytest.mark.django_db(transaction=True)
