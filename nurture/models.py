@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from nurture import content, goals, timing
+from nurture import content, goals, sequence_file, timing
 from scoring.models import Lead, ScoreGroup
 
 # The labels are marked in nurture.goals (pure) and translated here, for the admin.
@@ -34,11 +34,11 @@ class Sequence(models.Model):
 
     key = models.SlugField(
         verbose_name=_("key"),
-        max_length=80,
+        max_length=sequence_file.MAX_KEY,
         unique=True,
         help_text=_("Stable name used in sequence files and routing."),
     )
-    name = models.CharField(verbose_name=_("name"), max_length=200)
+    name = models.CharField(verbose_name=_("name"), max_length=sequence_file.NAME_MAX_LENGTH)
     description = models.TextField(verbose_name=_("description"), blank=True)
     active = models.BooleanField(
         verbose_name=_("active"),
@@ -128,7 +128,7 @@ class Step(models.Model):
         default=_all_weekdays,
         help_text=_("Days to send on, 0 = Monday … 6 = Sunday, in the lead's time zone."),
     )
-    subject_template = models.CharField(_("subject"), max_length=500)
+    subject_template = models.CharField(_("subject"), max_length=sequence_file.SUBJECT_MAX_LENGTH)
     text_template = models.TextField(_("text body"), help_text=_("Django template language, plain text."))
     html_template = models.TextField(
         _("HTML body"),

@@ -47,6 +47,8 @@ from scoring import file_checks as checks
 
 FORMAT_VERSION = 1
 MAX_KEY = 80  # the keys' and campaigns' columns
+NAME_MAX_LENGTH = 200  # a sequence's name column
+SUBJECT_MAX_LENGTH = 500  # a step's subject column (its translations' subjects too)
 _TOP_KEYS = {"leadflow_nurture", "sequences"}
 _SEQUENCE_KEYS = {"key", "name", "description", "active", "reenroll", "exit", "send_window", "steps"}
 _EXIT_KEYS = {"reaches_group", "leaves_group", "converted", "routed_to_sales"}
@@ -183,7 +185,7 @@ def _sequence(
         return None
     checks.unknown_keys(item, _SEQUENCE_KEYS, where, errors)
     key = checks.key(item, where, seen, errors, max_length=MAX_KEY)
-    name = checks.text(item, "name", where, errors, required=True)
+    name = checks.text(item, "name", where, errors, required=True, max_length=NAME_MAX_LENGTH)
     policies = [p.value for p in goals.ReenrollPolicy]
     reenroll = checks.choice(item, "reenroll", where, errors, policies)
     if reenroll not in policies:
@@ -243,10 +245,10 @@ def _step(
         days = checks.whole_number(wait, "days", f"{where}.wait", errors, minimum=0, default=0) or 0
         hours = checks.whole_number(wait, "hours", f"{where}.wait", errors, minimum=0, default=0) or 0
     window = _window(item.get("send_window"), f"{where}.send_window", errors, default_window)
-    campaign = checks.text(item, "campaign", where, errors)
-    if campaign and not checks.is_key(campaign, max_length=MAX_KEY):
+    campaign = checks.text(item, "campaign", where, errors, max_length=MAX_KEY)
+    if campaign and not checks.is_key(campaign):
         errors.append(f"{where}.campaign: use letters, digits, - and _")
-    subject = checks.text(item, "subject", where, errors, required=True)
+    subject = checks.text(item, "subject", where, errors, required=True, max_length=SUBJECT_MAX_LENGTH)
     text = checks.text(item, "text", where, errors, required=True)
     html = checks.text(item, "html", where, errors)
     if "\n" in subject.strip():
@@ -289,7 +291,7 @@ def _translations(
         if version is None:
             continue
         checks.unknown_keys(version, _VERSION_KEYS, here, errors)
-        subject = checks.text(version, "subject", here, errors, required=True)
+        subject = checks.text(version, "subject", here, errors, required=True, max_length=SUBJECT_MAX_LENGTH)
         text = checks.text(version, "text", here, errors, required=True)
         html = checks.text(version, "html", here, errors)
         if "\n" in subject.strip():

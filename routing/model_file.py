@@ -87,6 +87,15 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
 
+def _longest(model: type[models.Model], name: str) -> int:
+    """How many characters the column of ``model``'s field ``name`` holds: the file is
+    checked against the columns when read, so a longer value is told at its place."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    assert field.max_length is not None
+    return field.max_length
+
+
 @dataclass(frozen=True)
 class TeamSpec:
     key: str
@@ -157,19 +166,19 @@ def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
         sla_hours = checks.whole_number(item, "sla_hours", where, errors)
         if sla_hours is not None and sla_hours < 0:
             errors.append(f"{where}.sla_hours: must be 0 or more")
-        feedback_days = checks.whole_number(item, "feedback_days", where, errors)
+        feedback_days = checks.whole_number(item, "feedback_days", where, errors, maximum=checks.SMALL_MAX)
         if feedback_days is not None and feedback_days < 1:
             errors.append(f"{where}.feedback_days: must be 1 or more (leave it out for no deadline)")
         teams.append(
             TeamSpec(
-                key=checks.key(item, where, seen, errors),
-                name=checks.text(item, "name", where, errors, required=True),
+                key=checks.key(item, where, seen, errors, max_length=_longest(Team, "key")),
+                name=checks.text(item, "name", where, errors, required=True, max_length=_longest(Team, "name")),
                 assignment=checks.choice(item, "assignment", where, errors, Team.Assignment.values)
                 or Team.Assignment.ROUND_ROBIN.value,
                 sla_hours=sla_hours,
                 sla_action=checks.choice(item, "sla_action", where, errors, Team.SlaAction.values)
                 or Team.SlaAction.NOTIFY.value,
-                email=checks.text(item, "email", where, errors),
+                email=checks.text(item, "email", where, errors, max_length=_longest(Team, "email")),
                 feedback_days=feedback_days,
                 scorecard=checks.text(item, "scorecard", where, errors),
             )
@@ -192,13 +201,13 @@ def _rules(data: object, errors: list[str]) -> tuple[RuleSpec, ...]:
             errors.append(f"{where}.trigger: {trigger!r} is not one of {', '.join(t.value for t in Trigger)}")
         rules.append(
             RuleSpec(
-                key=checks.key(item, where, seen, errors),
-                name=checks.text(item, "name", where, errors, required=True),
+                key=checks.key(item, where, seen, errors, max_length=_longest(RoutingRule, "key")),
+                name=checks.text(item, "name", where, errors, required=True, max_length=_longest(RoutingRule, "name")),
                 trigger=trigger,
                 group=checks.text(item, "group", where, errors),
                 account_group=checks.text(item, "account_group", where, errors),
                 threshold=checks.whole_number(item, "threshold", where, errors),
-                probability=checks.whole_number(item, "probability", where, errors),
+                probability=checks.whole_number(item, "probability", where, errors, maximum=checks.SMALL_MAX),
                 stage=checks.choice(item, "stage", where, errors, LifecycleStage.values),
                 conditions=_conditions(item.get("conditions"), where, errors),
                 actions=_actions(item.get("actions"), where, errors),
@@ -217,6 +226,8 @@ def _conditions(data: object, where: str, errors: list[str]) -> tuple[scoring_fi
             continue
         checks.unknown_keys(item, _CONDITION_KEYS, place, errors)
         condition = {k: v for k, v in item.items() if k in _CONDITION_KEYS}
+        if not checks.without_nul(item.get("value"), f"{place}.value", errors):
+            continue
         # The admin's own check (routing.models.check_conditions), one condition at a time for the place.
         for problem in check_conditions([condition]):
             name, _, message = problem.partition(": ")
@@ -252,10 +263,10 @@ def _actions(data: object, where: str, errors: list[str]) -> tuple[ActionSpec, .
                 team=checks.text(item, "team", place, errors),
                 user=checks.text(item, "user", place, errors),
                 stage=checks.choice(item, "stage", place, errors, LifecycleStage.values),
-                tag=checks.text(item, "tag", place, errors),
-                url=checks.text(item, "url", place, errors),
+                tag=checks.text(item, "tag", place, errors, max_length=_longest(RoutingAction, "tag")),
+                url=checks.text(item, "url", place, errors, max_length=_longest(RoutingAction, "url")),
                 secret_env=secret_env,
-                message=checks.text(item, "message", place, errors),
+                message=checks.text(item, "message", place, errors, max_length=_longest(RoutingAction, "message")),
             )
         )
     return tuple(actions)

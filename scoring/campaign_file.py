@@ -106,12 +106,8 @@ def parse(values: Mapping[str, Any], errors: list[str]) -> CampaignsSpec:
             continue
         checks.unknown_keys(item, _KEYS, where, errors)
         key = checks.key(item, where, seen, errors, max_length=KEY_MAX_LENGTH)
-        name = checks.text(item, "name", where, errors, required=True).strip()
-        if len(name) > NAME_MAX_LENGTH:
-            errors.append(f"{where}.name: at most {NAME_MAX_LENGTH} characters")
-        channel = checks.text(item, "channel", where, errors).strip()
-        if len(channel) > CHANNEL_MAX_LENGTH:
-            errors.append(f"{where}.channel: at most {CHANNEL_MAX_LENGTH} characters")
+        name = checks.text(item, "name", where, errors, required=True, max_length=NAME_MAX_LENGTH).strip()
+        channel = checks.text(item, "channel", where, errors, max_length=CHANNEL_MAX_LENGTH).strip()
         start = _day(item, "start_date", where, errors)
         end = _day(item, "end_date", where, errors)
         if start and end and end < start:

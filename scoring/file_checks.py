@@ -97,8 +97,9 @@ def text(
     return value
 
 
-# What the database's integer columns hold.
+# What the database's integer columns hold, and its small integer columns.
 WHOLE_MIN, WHOLE_MAX = -2_147_483_648, 2_147_483_647
+SMALL_MAX = 32_767
 
 
 def whole_number(
@@ -109,10 +110,12 @@ def whole_number(
     *,
     required: bool = False,
     minimum: int | None = None,
+    maximum: int | None = None,
     default: int | None = None,
 ) -> int | None:
-    """A whole number (never a bool); ``default`` when the key is missing. Without a
-    ``default`` an explicit null is missing too; with one, null is a wrong value."""
+    """A whole number (never a bool), within the database's integer columns and at most
+    ``maximum`` when given; ``default`` when the key is missing. Without a ``default`` an
+    explicit null is missing too; with one, null is a wrong value."""
     value = item.get(key)
     if key not in item or (value is None and default is None):
         if required:
@@ -124,6 +127,9 @@ def whole_number(
         return default
     if not WHOLE_MIN <= value <= WHOLE_MAX:
         errors.append(f"{place(where, key)}: must be a whole number from {WHOLE_MIN} to {WHOLE_MAX}")
+        return default
+    if maximum is not None and value > maximum:
+        errors.append(f"{place(where, key)}: at most {maximum}, not {value}")
         return default
     return value
 
@@ -138,6 +144,15 @@ def holds_nul(value: object) -> bool:
     if isinstance(value, dict):
         return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
     return False
+
+
+def without_nul(value: object, name: str, errors: list[str]) -> bool:
+    """Whether ``value`` (text, or a list or mapping holding some) is free of the NUL
+    character; if not, the error says so at ``name`` (its place in the file)."""
+    if holds_nul(value):
+        errors.append(f"{name}: must not contain the NUL character")
+        return False
+    return True
 
 
 def within_whole(value: object, name: str, errors: list[str]) -> bool:

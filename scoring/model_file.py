@@ -741,9 +741,7 @@ def _conditions(data: object, where: str, errors: list[str], check: _ConditionCh
         if not isinstance(field_name, str) or not isinstance(operator, str):
             errors.append(f"{place}: field and operator must be text")
             continue
-        if checks.holds_nul(value):
-            errors.append(f"{place}.value: must not contain the NUL character")
-        elif check is not None:
+        if checks.without_nul(value, f"{place}.value", errors) and check is not None:
             for attr, message in check(field_name, operator, value).items():
                 errors.append(f"{place}.{attr}: {message}")
         conditions.append(ConditionSpec(field_name, operator, value))
@@ -761,9 +759,9 @@ def _accounts(data: object, errors: list[str]) -> AccountsSpec:
     rollup = checks.choice(section, "rollup", where, errors, methods) or account_math.Rollup.SUM.value
     top_n = None
     if rollup == account_math.Rollup.TOP_AVERAGE.value:
-        top_n = checks.whole_number(section, "top_n", where, errors, minimum=1, default=TOP_N_DEFAULT)
-        if top_n is not None and top_n > TOP_N_MAX:
-            errors.append(f"{where}.top_n: at most {TOP_N_MAX}, not {top_n}")
+        top_n = checks.whole_number(
+            section, "top_n", where, errors, minimum=1, maximum=TOP_N_MAX, default=TOP_N_DEFAULT
+        )
     elif "top_n" in section and rollup in methods:
         errors.append(f"{where}.top_n: not used by the {rollup} roll-up (only top_average reads it)")
     return AccountsSpec(rollup=rollup, top_n=top_n, rules=tuple(_account_rules(section.get("rules", []), errors)))

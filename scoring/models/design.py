@@ -422,7 +422,7 @@ class Campaign(models.Model):
         unique=True,
         help_text=_("The value interactions carry in their campaign property, e.g. spring-sale."),
     )
-    name = models.CharField(verbose_name=_("name"), max_length=200)
+    name = models.CharField(verbose_name=_("name"), max_length=campaign_file.NAME_MAX_LENGTH)
     channel = models.CharField(
         verbose_name=_("channel"),
         max_length=campaign_file.CHANNEL_MAX_LENGTH,
@@ -431,8 +431,8 @@ class Campaign(models.Model):
     )
     cost = models.DecimalField(
         verbose_name=_("cost"),
-        max_digits=14,
-        decimal_places=2,
+        max_digits=campaign_file.COST_MAX_DIGITS,
+        decimal_places=campaign_file.COST_DECIMALS,
         null=True,
         blank=True,
         validators=[MinValueValidator(0)],

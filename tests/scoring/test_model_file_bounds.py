@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from scoring import model_file
 from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
-from scoring.models import AccountGroup, EventType, ModelVersion, ScoreGroup, ScoringRule
+from scoring.models import AccountGroup, Campaign, EventType, ModelVersion, ScoreGroup, ScoringRule
 
 TOO_BIG = WHOLE_MAX + 1
 RANGE = f"must be a whole number from {WHOLE_MIN} to {WHOLE_MAX}"
@@ -21,6 +21,11 @@ def fit_rule(key: str = "local", points: int = 5, value: str = "San José") -> s
         f"rules:\n  - {{key: {key}, name: Local, dimension: fit, points: {points},"
         f" conditions: [{{field: city, operator: equals, value: {value}}}]}}\n"
     )
+
+
+def campaign(**settings: object) -> str:
+    fields = {"key": "spring-sale", "name": "Spring sale", **settings}
+    return "campaigns:\n  - {" + ", ".join(f"{k}: {v}" for k, v in fields.items()) + "}\n"
 
 
 def engaged_rule(cap: str) -> str:
@@ -70,6 +75,15 @@ DATABASE_BOUNDS = [
         'event_types:\n  - {key: trial_started, label: Trial started, segment_events: ["Trial\\0Started"]}\n',
         "event_types[0].segment_events[0]: must not contain the NUL character",
         id="segment event NUL",
+    ),
+    pytest.param(campaign(key="c" * 81), "campaigns[0].key: '" + "c" * 81, id="campaign key"),
+    pytest.param(campaign(name="S" * 201), "campaigns[0].name: at most 200 characters, not 201", id="campaign name"),
+    pytest.param(
+        campaign(channel="e" * 61), "campaigns[0].channel: at most 60 characters, not 61", id="campaign channel"
+    ),
+    pytest.param(campaign(cost=10**12), "campaigns[0].cost: at most 12 digits before the point", id="campaign cost"),
+    pytest.param(
+        campaign(name='"Spring\\0sale"'), "campaigns[0].name: must not contain the NUL character", id="campaign NUL"
     ),
 ]
 
@@ -177,3 +191,4 @@ def test_importing_a_value_past_its_column_reports_it_and_writes_nothing(
     assert not AccountGroup.objects.exists()
     assert not EventType.objects.filter(key="trial_started").exists()
     assert not ModelVersion.objects.exists()
+    assert not Campaign.objects.exists()
