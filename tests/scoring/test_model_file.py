@@ -4,10 +4,20 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from scoring import model_file, services
 from scoring.decay import Kind, Policy
-from scoring.models import AccountGroup, AccountRule, AccountSettings, Lead, ScoreGroup, ScoringRule
+from scoring.models import (
+    AccountGroup,
+    AccountRule,
+    AccountSettings,
+    EventType,
+    Lead,
+    ScoreGroup,
+    ScoringRule,
+    SegmentEvent,
+)
 from tests.factories import InteractionFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,3 +340,44 @@ def test_if_empty_past_the_first_run_warns_of_a_file_gone_or_broken_and_goes_on(
     assert list(ScoreGroup.objects.values_list("key", flat=True)) == ["warm"]
     with pytest.raises(CommandError):  # without --if-empty a broken file is still an error
         call_command("scoring_model_import", "--publish", str(broken))
+
+
+EVENT_TYPES_ONLY = """\
+leadflow_model: 1
+event_types:
+  - {key: trial_started, label: Trial started, segment_events: [Trial Started]}
+"""
+
+
+def test_if_empty_leaves_event_types_once_declared(
+    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "event_types.yaml"
+    path.write_text(EVENT_TYPES_ONLY)
+    call_command("scoring_model_import", "--if-empty", str(path))
+    # The marketer then changes them in the admin; the next first-run import leaves them be.
+    EventType.objects.filter(key="trial_started").update(label="Trial begun")
+    SegmentEvent.objects.update(name="Trial Begun")
+    capsys.readouterr()
+
+    call_command("scoring_model_import", "--if-empty", str(path))
+
+    assert "Already loaded: event types; left them as they are" in capsys.readouterr().out
+    assert EventType.objects.get(key="trial_started").label == "Trial begun"
+    assert list(SegmentEvent.objects.values_list("name", flat=True)) == ["Trial Begun"]
+
+
+def test_if_empty_declares_event_types_where_types_were_only_seen(
+    db: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Interactions came in before any model: their types are counted, not declared.
+    services.event_types_seen(seen=[("trial_started", timezone.now()), ("page_view", timezone.now())])
+    path = tmp_path / "event_types.yaml"
+    path.write_text(EVENT_TYPES_ONLY)
+
+    call_command("scoring_model_import", "--if-empty", str(path))
+
+    assert "Already loaded" not in capsys.readouterr().out
+    declared = EventType.objects.get(key="trial_started")
+    assert (declared.declared, declared.label) == (True, "Trial started")
+    assert list(SegmentEvent.objects.values_list("name", flat=True)) == ["Trial Started"]

@@ -7,7 +7,15 @@ from django.db import transaction
 
 from scoring import accounts as account_math
 from scoring import model_file, services
-from scoring.models import AccountGroup, AccountRule, AccountSettings, ScoreGroup, ScoringRule
+from scoring.models import (
+    AccountGroup,
+    AccountRule,
+    AccountSettings,
+    EventType,
+    ScoreGroup,
+    ScoringRule,
+    SegmentEvent,
+)
 from scoring.services import versions
 
 
@@ -62,6 +70,8 @@ class Command(BaseCommand):
         sections = [s for s in model_file.sections() if s.name in spec.sections]
         if if_empty:
             loaded = [s.title for s in sections if s.loaded()]
+            if spec.event_types is not None and _event_types_declared():
+                loaded.insert(0, "event types")
             if spec.accounts is not None and _account_scoring_loaded():
                 loaded.insert(0, "account scoring")
             if spec.account_groups is not None and AccountGroup.objects.exists():
@@ -162,6 +172,12 @@ def _account_scoring_loaded() -> bool:
     default = AccountSettings._meta.get_field("top_n").get_default()
     changed = AccountSettings.objects.exclude(rollup=account_math.Rollup.SUM.value, top_n=default)
     return AccountRule.objects.exists() or changed.exists()
+
+
+def _event_types_declared() -> bool:
+    """Whether types are declared or Segment names mapped: a type only seen in interactions,
+    as any installation receiving them before its model counts them, is not."""
+    return EventType.objects.filter(declared=True).exists() or SegmentEvent.objects.exists()
 
 
 def _scoring_counts(spec: model_file.ModelSpec) -> str:
