@@ -78,8 +78,10 @@ LEAD_FIELDS: dict[str, str] = lead_fields.FIT_LABELS
 CUSTOM_PREFIX = "attributes."
 
 
-_PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
-_CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$")
+# A custom attribute's or a property's name: its length is checked apart, to be told as such.
+NAME_MAX_LENGTH = 100
+_PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 Value = str | int | float | bool | None | list["Value"]
 
@@ -202,20 +204,32 @@ def check_field(field_name: str, *, dimension: Dimension, words: Words = ENGLISH
             return None
         if field_name.startswith(CUSTOM_PREFIX):
             key = field_name[len(CUSTOM_PREFIX) :]
-            if _CUSTOM_KEY.match(key):
-                return None
-            return phrase(
-                gettext_noop("'{key}' is not a valid custom attribute name (letters, digits, _ and -).")
-            ).format(key=key)
+            if not _CUSTOM_KEY.match(key):
+                return phrase(
+                    gettext_noop("'{key}' is not a valid custom attribute name (letters, digits, _ and -).")
+                ).format(key=key)
+            if len(key) > NAME_MAX_LENGTH:
+                return phrase(
+                    gettext_noop(
+                        "The custom attribute name '{key}' is too long: at most {limit} characters, not {length}."
+                    )
+                ).format(key=key, limit=NAME_MAX_LENGTH, length=len(key))
+            return None
         known = ", ".join(LEAD_FIELDS)
         return phrase(
             gettext_noop("Unknown lead field '{field}'. Use one of {known}, or {prefix}<name> for a custom attribute.")
         ).format(field=field_name, known=known, prefix=CUSTOM_PREFIX)
-    if _PROPERTY_NAME.match(field_name):
-        return None
-    return phrase(gettext_noop("'{field}' is not a valid interaction property name (letters, digits, _ . -).")).format(
-        field=field_name
-    )
+    if not _PROPERTY_NAME.match(field_name):
+        return phrase(
+            gettext_noop("'{field}' is not a valid interaction property name (letters, digits, _ . -).")
+        ).format(field=field_name)
+    if len(field_name) > NAME_MAX_LENGTH:
+        return phrase(
+            gettext_noop(
+                "The interaction property name '{field}' is too long: at most {limit} characters, not {length}."
+            )
+        ).format(field=field_name, limit=NAME_MAX_LENGTH, length=len(field_name))
+    return None
 
 
 def _is_number(value: object) -> bool:

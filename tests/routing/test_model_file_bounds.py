@@ -56,6 +56,11 @@ ROUTING_BOUNDS = [
         id="condition list value NUL",
     ),
     pytest.param(
+        rule(conditions="[{field: attributes." + "c" * 101 + ", operator: is_set}]"),
+        "routing[0].conditions[0].field: The custom attribute name '" + "c" * 101 + "' is too long: at most 100",
+        id="custom attribute name",
+    ),
+    pytest.param(
         rule(action="{kind: add_tag, tag: " + "t" * 61 + "}"),
         "routing[0].actions[0].tag: at most 60 characters, not 61",
         id="tag",

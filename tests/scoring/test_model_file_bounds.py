@@ -162,6 +162,11 @@ OTHER_BOUNDS = [
         "accounts: {rollup: top_average, top_n: 1001}\n", "accounts.top_n: at most 1000, not 1001", id="top n"
     ),
     pytest.param("name: " + "M" * 201 + "\nrules: []\n", "name: at most 200 characters, not 201", id="model name"),
+    pytest.param(
+        fit_rule().replace("field: city", "field: attributes." + "c" * 101),
+        "rules[0].conditions[0].field: The custom attribute name '" + "c" * 101 + "' is too long: at most 100",
+        id="custom attribute name",
+    ),
 ]
 
 

@@ -268,6 +268,27 @@ def test_check_condition_names_the_field_and_the_reason(
     assert says in errors[where]
 
 
+@pytest.mark.parametrize(
+    ("field", "dimension", "says"),
+    [
+        (
+            "attributes." + "k" * 101,
+            Dimension.FIT,
+            f"The custom attribute name '{'k' * 101}' is too long: at most 100 characters, not 101.",
+        ),
+        (
+            "p" * 101,
+            Dimension.ENGAGEMENT,
+            f"The interaction property name '{'p' * 101}' is too long: at most 100 characters, not 101.",
+        ),
+    ],
+    ids=["custom attribute", "interaction property"],
+)
+def test_a_name_too_long_is_told_so_with_the_limit(field: str, dimension: Dimension, says: str) -> None:
+    assert pure.check_condition(field, "is_set", None, dimension=dimension) == {"field": says}
+    assert pure.check_condition(field[:-1], "is_set", None, dimension=dimension) == {}  # 100 is fine
+
+
 def test_check_condition_accepts_a_valid_one() -> None:
     assert pure.check_condition("industry", "one_of", ["Toys", "Retail"], dimension=Dimension.FIT) == {}
     assert pure.check_condition("campaign", "equals", "spring", dimension=Dimension.ENGAGEMENT) == {}
