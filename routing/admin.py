@@ -653,10 +653,16 @@ def _left_as_they_are(*, outside: int, not_held: int) -> list[str]:
 
 @admin.register(Outcome)
 class OutcomeAdmin(ReadOnlyAdmin):
-    list_display = ["at", "lead", "kind", "amount", "reason", "total_score", "user_name", "source"]
+    list_display = ["at", "lead", "kind", "amount", "reason_shown", "total_score", "user_name", "source"]
     list_filter = ["kind"]
     list_select_related = ["lead", "user"]
     search_fields = ["lead__id__lead_search", "reason"]
+    exclude = ["reason"]
+    readonly_fields = ["reason_shown"]
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj: Outcome) -> str:
+        return obj.reason_shown()
 
     @admin.display(description=_("user"), ordering="user__username")
     def user_name(self, obj: Outcome) -> str | None:
@@ -665,16 +671,26 @@ class OutcomeAdmin(ReadOnlyAdmin):
 
 @admin.register(ActionRun)
 class ActionRunAdmin(ReadOnlyAdmin):
-    list_display = ["done_at", "transition", "action", "outcome"]
+    list_display = ["done_at", "transition", "action", "outcome_shown"]
     list_select_related = ["transition__from_group", "transition__to_group", "action__rule"]
+    exclude = ["outcome"]
+    readonly_fields = ["outcome_shown"]
+
+    @admin.display(description=_("outcome"))
+    def outcome_shown(self, obj: ActionRun) -> str:
+        return obj.outcome_shown()
 
 
 class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery]):
     model = WebhookAttempt
-    fields = ["at", "status_code", "error", "duration_ms"]
-    readonly_fields = ["at", "status_code", "error", "duration_ms"]
+    fields = ["at", "status_code", "error_shown", "duration_ms"]
+    readonly_fields = ["at", "status_code", "error_shown", "duration_ms"]
     extra = 0
     can_delete = False
+
+    @admin.display(description=_("error"))
+    def error_shown(self, obj: WebhookAttempt) -> str:
+        return obj.error_shown()
 
 
 @admin.register(WebhookDelivery)
@@ -690,10 +706,16 @@ class NotificationAdmin(ReadOnlyAdmin):
     is *unknown*: the mail server may have it. Whoever checks the server's log says
     which it was with the two actions."""
 
-    list_display = ["created_at", "subject", "recipients", "status", "attempts", "claimed_at", "sent_at", "error"]
+    list_display = ["created_at", "subject", "recipients", "status", "attempts", "claimed_at", "sent_at", "error_shown"]
     list_filter = ["status"]
     search_fields = ["subject"]
     actions = ["send_again", "mark_sent"]
+    exclude = ["error"]
+    readonly_fields = ["error_shown"]
+
+    @admin.display(description=_("error"))
+    def error_shown(self, obj: Notification) -> str:
+        return obj.error_shown()
 
     @admin.display(description=_("To"))
     def recipients(self, obj: Notification) -> str:

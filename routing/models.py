@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from people.names import person_name
+from routing import said
 from routing.egress import validate_webhook_url
 from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
@@ -441,6 +442,8 @@ class ActionRun(models.Model):
     action = models.ForeignKey(RoutingAction, verbose_name=_("action"), on_delete=models.CASCADE, related_name="runs")
     done_at = models.DateTimeField(verbose_name=_("done at"), auto_now_add=True)
     outcome = models.CharField(verbose_name=_("outcome"), max_length=300, blank=True)
+    # The outcome as routing.said keeps it, shown in the reader's language; empty on older rows.
+    outcome_said = models.JSONField(verbose_name=_("outcome's sentence"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("action run")
@@ -449,6 +452,10 @@ class ActionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} for transition {self.transition_id}: {self.outcome}"
+
+    def outcome_shown(self) -> str:
+        """The outcome in the reader's language (an older row's as stored)."""
+        return said.shown(self.outcome, self.outcome_said)
 
 
 class QueueItem(models.Model):
@@ -578,6 +585,9 @@ class Outcome(models.Model):
     )
     kind = models.CharField(verbose_name=_("kind"), max_length=20, choices=Kind.choices)
     reason = models.CharField(verbose_name=_("reason"), max_length=300, blank=True)
+    # A reason routing gave (an escalation's) as routing.said keeps it, shown in the reader's
+    # language; empty on a reason a person typed and on older rows.
+    reason_said = models.JSONField(verbose_name=_("reason's sentence"), null=True, blank=True, editable=False)
     # The deal's value, in the installation's currency (Leadflow keeps no currency).
     amount = models.DecimalField(verbose_name=_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
     total_score = models.IntegerField(
@@ -627,6 +637,10 @@ class Outcome(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.lead_id}"
 
+    def reason_shown(self) -> str:
+        """The reason in the reader's language when routing gave it; as stored when a person typed it."""
+        return said.shown(self.reason, self.reason_said)
+
 
 class Notification(models.Model):
     """An email to send (an outbox): recorded by routing, sent at most once by a task.
@@ -663,6 +677,8 @@ class Notification(models.Model):
     )
     sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
     error = models.CharField(verbose_name=_("error"), max_length=300, blank=True)
+    # The error as routing.said keeps it, shown in the reader's language; empty on older rows.
+    error_said = models.JSONField(verbose_name=_("error's sentence"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("notification")
@@ -675,6 +691,10 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+    def error_shown(self) -> str:
+        """The error in the reader's language (an older row's as stored)."""
+        return said.shown(self.error, self.error_said)
 
 
 class WebhookDelivery(models.Model):
@@ -714,6 +734,8 @@ class WebhookAttempt(models.Model):
     at = models.DateTimeField(verbose_name=_("at"))
     status_code = models.PositiveIntegerField(verbose_name=_("status code"), null=True, blank=True)
     error = models.CharField(verbose_name=_("error"), max_length=300, blank=True)
+    # The error as routing.said keeps it, shown in the reader's language; empty on older rows.
+    error_said = models.JSONField(verbose_name=_("error's sentence"), null=True, blank=True, editable=False)
     duration_ms = models.PositiveIntegerField(verbose_name=_("duration (ms)"), default=0)
 
     class Meta:
@@ -723,3 +745,7 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def error_shown(self) -> str:
+        """The error in the reader's language (an older row's as stored)."""
+        return said.shown(self.error, self.error_said)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_noop
 
 from people.names import person_name
 from routing.models import Outcome, QueueItem, Rep, Team
+from routing.said import Said
 from scoring import outcomes as reported_outcomes
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead, LifecycleStage
@@ -149,7 +150,7 @@ def rep_of(user: AbstractBaseUser) -> Rep:
 
 def outcomes_record(
     *,
-    rows: Sequence[tuple[int, int, str]],
+    rows: Sequence[tuple[int, int, str | Said]],
     kind: str,
     user: AbstractBaseUser | None,
     now: datetime,
@@ -157,14 +158,17 @@ def outcomes_record(
     holders: Mapping[int, int | None] | None = None,
 ) -> None:
     """One :class:`Outcome` per (item id, lead id, reason), with each lead's score now
-    (and, for a deal won, its amount; for a release, the user who held each item)."""
+    (and, for a deal won, its amount; for a release, the user who held each item). A reason
+    routing gives is said (:mod:`routing.said`), shown in its reader's language; a person's is
+    kept as typed."""
     totals = dict(Lead.objects.filter(pk__in={lead_id for _, lead_id, _ in rows}).values_list("pk", "total_score"))
     Outcome.objects.bulk_create(
         Outcome(
             item_id=item_id,
             lead_id=lead_id,
             kind=kind,
-            reason=reason,
+            reason=reason.english()[:300] if isinstance(reason, Said) else reason,
+            reason_said=reason.stored() if isinstance(reason, Said) else None,
             total_score=totals.get(lead_id, 0),
             user_id=user.pk if user else None,
             at=now,

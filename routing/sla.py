@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from people import languages
 from routing import assignment
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
+from routing.said import Said, said
 from routing.sales import leads_queue_team_sync, outcomes_record
-from routing.services.notifications import notifications_enqueue, subject_fit, team_addresses
+from routing.services.notifications import NOTIFIED, notifications_enqueue, subject_fit, team_addresses
 from routing.services.queue import rep_slots
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
@@ -93,7 +94,7 @@ def items_retry(ids: list[int]) -> dict[int, str]:
 
 
 def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
-    outcomes: dict[int, str] = {}
+    outcomes: dict[int, Said] = {}
     unassigned = items
     if team.sla_action == Team.SlaAction.REASSIGN:
         unassigned, outcomes = _reassign(team, items)
@@ -109,7 +110,7 @@ def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:
     )
 
 
-def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], dict[int, str]]:
+def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], dict[int, Said]]:
     """Give each item the next rep with room other than its owner, or, for a lead handed
     back to the queue, the rep who released it last (round robin). They are never given
     it back, even when no other rep has room: the team is told instead, as for its owner.
@@ -137,7 +138,7 @@ def _reassign(team: Team, items: Sequence[QueueItem]) -> tuple[list[QueueItem], 
     leads_queue_team_sync(lead_ids=[item.lead_id for item, _ in moved])
     if after != team.last_rep_id:
         Team.objects.filter(pk=team.pk).update(last_rep_id=after)
-    return left, {item.pk: f"reassigned to user {user}" for item, user in moved}
+    return left, {item.pk: said(gettext_noop("reassigned to user {user}"), user=user) for item, user in moved}
 
 
 def _last_released_by(item_ids: Sequence[int]) -> dict[int, int | None]:
@@ -152,11 +153,11 @@ def _last_released_by(item_ids: Sequence[int]) -> dict[int, int | None]:
     return dict(released)  # in time order: each item's last release is the one kept
 
 
-def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
+def _notify_team(team: Team, items: Sequence[QueueItem]) -> Said:
     """One notification per item to the team's address (else its team lead's); what was done."""
     to = team_addresses(team)
     if not to:
-        return "nobody to notify (the team has no email and no team lead with one)"
+        return said(gettext_noop("nobody to notify (the team has no email and no team lead with one)"))
     # In the site's language, as a team's other notifications are.
     with translation.override(languages.site_language()):
         Notification.objects.bulk_create(
@@ -179,7 +180,7 @@ def _notify_team(team: Team, items: Sequence[QueueItem]) -> str:
             ]
         )
     transaction.on_commit(notifications_enqueue)
-    return f"notified {', '.join(to)}"
+    return said(NOTIFIED, to=", ".join(to))
 
 
 def register() -> None:

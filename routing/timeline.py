@@ -28,7 +28,7 @@ def _action_runs(window: Window) -> list[Event]:
             gettext("Rule “{rule}”: {action}").format(
                 rule=row.action.rule.name, action=row.action.get_kind_display().lower()
             ),
-            row.outcome,
+            row.outcome_shown(),
             timeline.admin_link(ActionRun, row.pk),
         )
         for row in rows
@@ -82,7 +82,7 @@ def _outcomes(window: Window) -> list[Event]:
                 )
             )
         if row.reason:
-            parts.append(row.reason)
+            parts.append(row.reason_shown())
         if row.user is not None and row.holder is not None and row.holder_id != row.user_id:
             # Released by an administrator or team lead for a rep who is away.
             parts.append(

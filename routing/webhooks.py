@@ -28,9 +28,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from routing import egress
 from routing.models import WebhookAttempt, WebhookDelivery
+from routing.said import AS_IT_CAME, Said, said
 from routing.services.actions import webhooks_enqueue
 from scoring import selectors, setaside
 
@@ -77,6 +79,9 @@ class _Call:
 BATCH_SECONDS = 60
 # Room after the last call's deadline: recording its attempt, and the clocks of other machines.
 LEASE_MARGIN_SECONDS = 30
+# Why a call was not made: the address it would reach (egress says why, in English).
+REFUSED = gettext_noop("Refused: {problem}")
+
 # Of a receiver's error answer, the attempt log keeps the start.
 ERROR_BODY_BYTES = 1024
 
@@ -205,7 +210,7 @@ def webhooks_deliver_due(*, now: datetime | None = None, limit: int = 100) -> De
     return summary
 
 
-def _post(call: _Call, client: httpx.Client) -> tuple[int, str]:
+def _post(call: _Call, client: httpx.Client) -> tuple[int, Said | None]:
     """POST the call; its status and, unless it is a 2xx, what went wrong."""
     headers = {
         "Content-Type": "application/json",
@@ -218,30 +223,41 @@ def _post(call: _Call, client: httpx.Client) -> tuple[int, str]:
     with client.stream("POST", call.url, content=call.body, headers=headers) as response:
         status = response.status_code
         if response.is_success:
-            return status, ""  # the body is not needed, so a slow one cannot hold the call
+            return status, None  # the body is not needed, so a slow one cannot hold the call
         if response.is_redirect:
-            return status, f"HTTP {status}: redirect to {response.headers.get('Location', '?')[:150]} not followed"
+            return status, said(
+                gettext_noop("HTTP {status}: redirect to {location} not followed"),
+                status=status,
+                location=response.headers.get("Location", "?")[:150],
+            )
         start = b""
         for chunk in response.iter_raw():
             start += chunk
             if len(start) >= ERROR_BODY_BYTES:
                 break
-        return status, f"HTTP {status}: {start[:ERROR_BODY_BYTES].decode(errors='replace')[:200]}"
+        # The receiver's status and answer, as they came.
+        return status, said(
+            "HTTP {status}: {answer}", status=status, answer=start[:ERROR_BODY_BYTES].decode(errors="replace")[:200]
+        )
 
 
 def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at: datetime) -> None:
     """Make one call that starts ``at``; log it, and deliver, retry or give up."""
     started = time.monotonic()
     status_code: int | None = None
-    error = ""
+    error: Said | None = None
     for_good = False  # retrying cannot help
     refused = egress.url_problem(call.url)  # a URL planted past the checks at save
     if refused:
-        error, for_good = f"Refused: {refused}", True
+        error, for_good = said(REFUSED, problem=refused), True
     elif not call.secret:
         error, for_good = (
-            "No secret: the action's secret is empty or was encrypted with a key that is neither "
-            "SECRET_KEY nor in SECRET_KEY_FALLBACKS; set it again in the admin",
+            said(
+                gettext_noop(
+                    "No secret: the action's secret is empty or was encrypted with a key that is neither "
+                    "SECRET_KEY nor in SECRET_KEY_FALLBACKS; set it again in the admin"
+                )
+            ),
             True,
         )
     else:
@@ -249,32 +265,38 @@ def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at:
             with egress.deadline(deadline_seconds()):
                 status_code, error = _post(call, client)
         except egress.EgressRefused as exc:
-            error, for_good = f"Refused: {exc}", True
+            error, for_good = said(REFUSED, problem=str(exc)), True
         except httpx.HTTPError as exc:
             if isinstance(exc.__cause__, egress.DeadlineExceeded):
-                error = (
-                    f"Deadline: no complete answer within {deadline_seconds():g} s "
-                    "(LEADFLOW_WEBHOOK_DEADLINE_SECONDS); the call was cut"
+                error = said(
+                    gettext_noop(
+                        "Deadline: no complete answer within {seconds} s "
+                        "(LEADFLOW_WEBHOOK_DEADLINE_SECONDS); the call was cut"
+                    ),
+                    seconds=f"{deadline_seconds():g}",
                 )
             else:
-                error = f"{type(exc).__name__}: {exc}"
+                error = said(AS_IT_CAME, error=f"{type(exc).__name__}: {exc}"[:300])
     attempts = call.attempts + 1
     with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery_id=call.id,
             at=at,
             status_code=status_code,
-            error=error[:300],
+            error="" if error is None else error.english()[:300],
+            error_said=None if error is None else error.stored(),
             duration_ms=round((time.monotonic() - started) * 1000),
         )
-        if not error:
+        if error is None:
             WebhookDelivery.objects.filter(pk=call.id).update(
                 status=WebhookDelivery.Status.DELIVERED, attempts=attempts, delivered_at=at
             )
             summary.delivered += 1
         elif for_good or attempts >= settings.LEADFLOW_WEBHOOK_MAX_ATTEMPTS:
             WebhookDelivery.objects.filter(pk=call.id).update(status=WebhookDelivery.Status.FAILED, attempts=attempts)
-            logger.warning("webhook %s to %s failed for good after %s attempts: %s", call.id, call.url, attempts, error)
+            logger.warning(
+                "webhook %s to %s failed for good after %s attempts: %s", call.id, call.url, attempts, error.english()
+            )
             summary.failed += 1
         else:
             WebhookDelivery.objects.filter(pk=call.id).update(attempts=attempts, next_attempt_at=at + backoff(attempts))

@@ -13,17 +13,19 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
+from nurture import goals
 from nurture import services as nurture
 from nurture.goals import ExitReason
 from people import languages
 from routing.models import Notification, QueueItem, RoutingAction, WebhookDelivery
+from routing.said import Said, said
 from routing.sales import leads_queue_team_sync
-from routing.services.notifications import notifications_enqueue, subject_fit, team_addresses
+from routing.services.notifications import NOTIFIED, notifications_enqueue, subject_fit, team_addresses
 from routing.services.queue import leads_assign, leads_queue
 from scoring import services as scoring
-from scoring.models import Account, Lead
+from scoring.models import Account, Lead, LifecycleStage
 
 
 @dataclass(frozen=True)
@@ -43,63 +45,83 @@ def _by_lead(claims: Sequence[Claimed]) -> dict[int, list[int]]:
     return runs
 
 
-def _each(claims: Sequence[Claimed], outcome: Mapping[int, str] | str) -> dict[int, str]:
-    if isinstance(outcome, str):
+def _each(claims: Sequence[Claimed], outcome: Mapping[int, Said] | Said) -> dict[int, Said]:
+    if isinstance(outcome, Said):
         return {c.run_id: outcome for c in claims}
-    return {c.run_id: outcome.get(c.lead_id, "") for c in claims}
+    return {c.run_id: outcome[c.lead_id] for c in claims if c.lead_id in outcome}
 
 
-def _enroll(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _refusal(why: str) -> Said:
+    """nurture's reason for not enrolling a lead (English, one of nurture.goals'), as said."""
+    goal_reason = goals.MEETS_EXIT_GOAL.split("{", 1)[0]
+    if why.startswith(goal_reason):
+        return said(goals.MEETS_EXIT_GOAL, goal=said(why.removeprefix(goal_reason)))
+    return said(why)
+
+
+def _enroll(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     assert action.sequence is not None
     results = nurture.enrollments_start_many(sequence=action.sequence, lead_ids=_by_lead(claims), now=now)
-    return _each(claims, {pk: "enrolled" if not why else f"not enrolled: {why}" for pk, why in results.items()})
+    enrolled = said(gettext_noop("enrolled"))
+    refused = gettext_noop("not enrolled: {why}")
+    return _each(claims, {pk: said(refused, why=_refusal(why)) if why else enrolled for pk, why in results.items()})
 
 
-def _exit_sequence(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _exit_sequence(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     assert action.sequence is not None
     exited = nurture.leads_exit_sequence(
         lead_ids=_by_lead(claims), sequence=action.sequence, reason=ExitReason.MANUAL, now=now
     )
-    return _each(claims, f"exited ({exited} in this batch)")
+    return _each(claims, said(gettext_noop("exited ({count} in this batch)"), count=exited))
 
 
-def _exit_all(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _exit_all(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     exited = nurture.leads_exit_all(lead_ids=_by_lead(claims), reason=ExitReason.MANUAL, now=now)
-    return _each(claims, f"exited every sequence ({exited} enrollments in this batch)")
+    return _each(claims, said(gettext_noop("exited every sequence ({count} enrollments in this batch)"), count=exited))
 
 
-def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     scoring.leads_stage_set(lead_ids=_by_lead(claims), stage=action.stage, cause="routing", at=now)
-    return _each(claims, f"stage {action.stage}")
+    # The stage's name, English being its message id: shown in the reader's language.
+    with translation.override("en"):
+        stage = str(LifecycleStage(action.stage).label) if action.stage in LifecycleStage.values else action.stage
+    return _each(claims, said(gettext_noop("stage {stage}"), stage=said(stage)))
 
 
-def _add_tag(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _add_tag(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     scoring.leads_tag(lead_ids=_by_lead(claims), tag=action.tag, at=now)
-    return _each(claims, f"tagged {action.tag}")
+    return _each(claims, said(gettext_noop("tagged {tag}"), tag=action.tag))
 
 
-def _route_to_queue(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _route_to_queue(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     assert action.team is not None
     events = {c.lead_id: c.event_id for c in claims}
     placed = leads_queue(team=action.team, lead_ids=list(events), now=now, events=events)
     return _each(claims, placed)
 
 
-def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     lead_ids = list(_by_lead(claims))
     if action.user_id is not None:
         scoring.leads_assignment_set(owners=dict.fromkeys(lead_ids, action.user_id))
         QueueItem.objects.filter(lead_id__in=lead_ids, status=QueueItem.Status.OPEN).update(owner_id=action.user_id)
         leads_queue_team_sync(lead_ids=lead_ids)
-        return _each(claims, f"owner user {action.user_id}")
+        return _each(claims, said(OWNER, user=action.user_id))
     assert action.team is not None
     chosen = leads_assign(team=action.team, lead_ids=lead_ids)
     return _each(
-        claims, {pk: f"owner user {u}" if u else "no rep with room: left unassigned" for pk, u in chosen.items()}
+        claims,
+        {
+            pk: said(OWNER, user=u) if u else said(gettext_noop("no rep with room: left unassigned"))
+            for pk, u in chosen.items()
+        },
     )
 
 
-def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+OWNER = gettext_noop("owner user {user}")
+
+
+def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     lead_ids = list(_by_lead(claims))
     leads = Lead.objects.filter(pk__in=lead_ids).select_related("owner", "score_group")
     # An account event (its account crossed an account group) tells the account's owner.
@@ -109,14 +131,17 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
     account_of = {c.lead_id: accounts[c.event["account_id"]] for c in claims if c.event.get("account_id") in accounts}
     team_to = team_addresses(action.team) if action.team is not None else []
     rows = []
-    outcome: dict[int, str] = {}
+    outcome: dict[int, Said] = {}
     for lead in leads:
         account = account_of.get(lead.pk)
         owner = account.owner if account is not None else lead.owner
         to = team_to or ([owner.email] if owner is not None and owner.email else [])
         if not to:
-            whose = "account owner" if account is not None else "owner"
-            outcome[lead.pk] = f"nobody to notify (no {whose} email, no team)"
+            outcome[lead.pk] = said(
+                gettext_noop("nobody to notify (no account owner email, no team)")
+                if account is not None
+                else gettext_noop("nobody to notify (no owner email, no team)")
+            )
             continue
         # A team's notification in the site's language; the owner's in their own.
         language = languages.site_language() if team_to else languages.language_of(owner)
@@ -144,14 +169,14 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
                     ),
                 )
             )
-        outcome[lead.pk] = f"notified {', '.join(to)}"
+        outcome[lead.pk] = said(NOTIFIED, to=", ".join(to))
     Notification.objects.bulk_create(rows)
     if rows:
         transaction.on_commit(notifications_enqueue)
     return _each(claims, outcome)
 
 
-def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, str]:
+def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
     leads = {
         lead["id"]: lead
         for lead in Lead.objects.filter(pk__in=list(_by_lead(claims))).values(
@@ -184,7 +209,7 @@ def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) ->
     WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
     if deliveries:
         transaction.on_commit(webhooks_enqueue)
-    return _each(claims, "webhook queued")
+    return _each(claims, said(gettext_noop("webhook queued")))
 
 
 # The actions that write the lead's own row (the others write enrollments, queue items, outboxes).
@@ -196,7 +221,7 @@ LEAD_WRITING = {
 }
 
 
-ACTIONS: dict[str, Callable[[RoutingAction, Sequence[Claimed], datetime], dict[int, str]]] = {
+ACTIONS: dict[str, Callable[[RoutingAction, Sequence[Claimed], datetime], dict[int, Said]]] = {
     RoutingAction.Kind.ENROLL: _enroll,
     RoutingAction.Kind.EXIT_SEQUENCE: _exit_sequence,
     RoutingAction.Kind.EXIT_ALL: _exit_all,

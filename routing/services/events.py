@@ -15,6 +15,7 @@ again: a rule's conditions see what the lead's earlier events did.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from routing import triggers
 from routing.models import ActionRun, RoutingAction, RoutingRule
+from routing.said import Said
 from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
@@ -243,10 +245,9 @@ def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datet
             by_action[action.pk].append(claim)
         actions = {action.pk: action for _, action in claimed}
         ordered = sorted(actions.values(), key=lambda a: (a.rule.position, a.rule_id, a.position, a.pk))
-        outcomes: dict[int, str] = {}
+        outcomes: dict[int, Said] = {}
         for action in ordered:
-            done = ACTIONS[action.kind](action, by_action[action.pk], now)
-            outcomes.update((run_id, text[:300]) for run_id, text in done.items())
+            outcomes.update(ACTIONS[action.kind](action, by_action[action.pk], now))
         _runs_record(claimed, outcomes)
 
 
@@ -300,19 +301,24 @@ def _claim(pairs: Sequence[tuple[dict[str, Any], RoutingAction]]) -> list[tuple[
     return result
 
 
-def _runs_record(claimed: Sequence[tuple[Claimed, RoutingAction]], outcomes: Mapping[int, str]) -> None:
-    """Record the runs :func:`_claim` allotted, with what each did."""
+def _runs_record(claimed: Sequence[tuple[Claimed, RoutingAction]], outcomes: Mapping[int, Said]) -> None:
+    """Record the runs :func:`_claim` allotted, with what each did: in English, and as
+    said (:mod:`routing.said`), for pages in their reader's language."""
     if connection.vendor != "postgresql":
-        bulk.values_update(ActionRun, ["outcome"], list(outcomes.items()))
+        rows = [(run_id, o.english()[:300], o.stored()) for run_id, o in outcomes.items()]
+        bulk.values_update(ActionRun, ["outcome", "outcome_said"], rows)
         return
+    done = [outcomes.get(c.run_id) for c, _ in claimed]
     bulk.pg_execute(
-        "INSERT INTO routing_actionrun (id, transition_id, action_id, done_at, outcome)"
-        " SELECT i, t, a, now(), o FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) AS u(i, t, a, o)",
+        "INSERT INTO routing_actionrun (id, transition_id, action_id, done_at, outcome, outcome_said)"
+        " SELECT i, t, a, now(), o, s::jsonb"
+        " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS u(i, t, a, o, s)",
         [
             [c.run_id for c, _ in claimed],
             [c.event_id for c, _ in claimed],
             [a.pk for _, a in claimed],
-            [outcomes.get(c.run_id, "") for c, _ in claimed],
+            ["" if o is None else o.english()[:300] for o in done],
+            [None if o is None else json.dumps(o.stored()) for o in done],
         ],
     )
 

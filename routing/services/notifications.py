@@ -24,6 +24,7 @@ again or marks them sent in the admin. Never twice; at worst unknown.
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 import time
@@ -40,8 +41,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import Truncator
+from django.utils.translation import gettext_noop
 
 from routing.models import Notification, Team
+from routing.said import AS_IT_CAME, Said, said
 from scoring import selectors, setaside
 from scoring import services as scoring
 
@@ -52,7 +55,18 @@ SET_ASIDE_NOTIFICATION = "notification"
 
 Status = Notification.Status
 
-LAPSED_ERROR = "the sender stopped before confirming it: the mail server may have it, so it is not sent again"
+LAPSED_ERROR = said(
+    gettext_noop("the sender stopped before confirming it: the mail server may have it, so it is not sent again")
+)
+STOPPED_BEFORE = said(gettext_noop("not sent: the sender stopped before it"))
+OUT_OF_TIME = said(gettext_noop("not sent: the batch ran out of time"))
+# What a routing action says it did (an action run's outcome): who was sent the email.
+NOTIFIED = gettext_noop("notified {to}")
+
+
+def _exception(exc: BaseException) -> str:
+    """An error from outside (the mail server's answer, the network's), as it came."""
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def notifications_enqueue() -> None:
@@ -90,7 +104,7 @@ class Outgoing:
 
     note: Notification
     status: str = Status.SENDING
-    error: str = ""
+    error: Said | None = None
     handed_over: bool = False  # given to the SMTP connection: it may have been accepted
     failure: setaside.Failure | None = None  # cannot be built: set aside
 
@@ -112,7 +126,7 @@ def notifications_send(
         # wait for the next run; the one in flight is left to the lease (unknown).
         for item in outgoing:
             if item.status == Status.SENDING and not item.handed_over:
-                item.status, item.error = Status.PENDING, "not sent: the sender stopped before it"
+                item.status, item.error = Status.PENDING, STOPPED_BEFORE
         notifications_confirm(outgoing, now=now)
         raise
     notifications_confirm(outgoing, now=now)
@@ -145,7 +159,9 @@ def _lapsed_mark_unknown(*, now: datetime) -> None:
     ids = list(lapsed.values_list("pk", flat=True))
     if not ids:
         return
-    Notification.objects.filter(pk__in=ids, status=Status.SENDING).update(status=Status.UNKNOWN, error=LAPSED_ERROR)
+    Notification.objects.filter(pk__in=ids, status=Status.SENDING).update(
+        status=Status.UNKNOWN, error=LAPSED_ERROR.english(), error_said=LAPSED_ERROR.stored()
+    )
     logger.warning(
         "routing: notifications %s were claimed but their sending never confirmed; marked unknown, not re-sent"
         " (check the mail server's log, then send again or mark sent in the admin)",
@@ -165,7 +181,7 @@ def notifications_deliver(outgoing: list[Outgoing], *, email_connection: BaseEma
             if time.monotonic() - started > budget:
                 # Past half the lease: stop, so no other sender could judge these lapsed while we still send.
                 for rest in outgoing[index:]:
-                    rest.status, rest.error = Status.PENDING, "not sent: the batch ran out of time"
+                    rest.status, rest.error = Status.PENDING, OUT_OF_TIME
                 return
             note = item.note
             try:
@@ -183,7 +199,10 @@ def notifications_deliver(outgoing: list[Outgoing], *, email_connection: BaseEma
                     logger.warning("routing: cannot connect to the mail server: %s", exc)
                     for rest in outgoing[index:]:
                         if rest.failure is None:
-                            rest.status, rest.error = Status.PENDING, f"could not connect: {type(exc).__name__}: {exc}"
+                            rest.status, rest.error = (
+                                Status.PENDING,
+                                said(gettext_noop("could not connect: {error}"), error=_exception(exc)),
+                            )
                     return
                 opened = True
             item.handed_over = True
@@ -191,7 +210,7 @@ def notifications_deliver(outgoing: list[Outgoing], *, email_connection: BaseEma
                 backend.send_messages([message])
             except OSError as exc:
                 # The server refused it (4xx, 5xx) or the line dropped: the next run tries again.
-                item.status, item.error = Status.PENDING, f"{type(exc).__name__}: {exc}"
+                item.status, item.error = Status.PENDING, said(AS_IT_CAME, error=_exception(exc))
                 if not isinstance(exc, smtplib.SMTPResponseException):
                     _close_quietly(backend)  # the connection may be gone: the next message reconnects
                     opened = False
@@ -202,7 +221,10 @@ def notifications_deliver(outgoing: list[Outgoing], *, email_connection: BaseEma
                 # Something unforeseen once the message was handed over: the server may
                 # have it, so it is not retried blindly; a person checks (the admin).
                 logger.exception("routing: notification %s: sending failed unexpectedly; marked unknown", note.pk)
-                item.status, item.error = Status.UNKNOWN, f"sending failed unexpectedly: {type(exc).__name__}: {exc}"
+                item.status, item.error = (
+                    Status.UNKNOWN,
+                    said(gettext_noop("sending failed unexpectedly: {error}"), error=_exception(exc)),
+                )
                 continue
             item.status = Status.SENT
     finally:
@@ -234,30 +256,45 @@ def notifications_confirm(outgoing: list[Outgoing], *, now: datetime) -> None:
     """Phase 3: write what became of each message, in one transaction, with a few
     statements whatever the batch size. One still ``sending`` is left to the lease."""
     sent = [item.note.pk for item in outgoing if item.status == Status.SENT]
-    by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)  # (status, error) -> ids
+    by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)  # (status, error's JSON) -> ids
+    errors: dict[str, Said | None] = {}
     failures = [item.failure for item in outgoing if item.failure is not None]
     for item in outgoing:
         if item.failure is not None:
-            by_outcome[Status.PENDING, f"set aside: {item.failure.error_type}: {item.failure.message}"[:300]].append(
-                item.note.pk
+            error: Said | None = said(
+                gettext_noop("set aside: {error}"),
+                error=f"{item.failure.error_type}: {item.failure.message}"[:300],
             )
+            status: str = Status.PENDING
         elif item.status in (Status.PENDING, Status.UNKNOWN):
-            by_outcome[item.status, item.error[:300]].append(item.note.pk)
+            error, status = item.error, item.status
+        else:
+            continue
+        key = json.dumps(None if error is None else error.stored())
+        errors[key] = error
+        by_outcome[status, key].append(item.note.pk)
     with transaction.atomic():
         if sent:
             # Unknown too: a sender slower than its lease still knows better than the one that gave up on it.
             Notification.objects.filter(pk__in=sent, status__in=[Status.SENDING, Status.UNKNOWN]).update(
-                status=Status.SENT, sent_at=now, error=""
+                status=Status.SENT, sent_at=now, error="", error_said=None
             )
-        for (status, error), ids in by_outcome.items():
-            Notification.objects.filter(pk__in=ids, status=Status.SENDING).update(status=status, error=error)
+        for (new_status, key), ids in by_outcome.items():
+            error = errors[key]
+            Notification.objects.filter(pk__in=ids, status=Status.SENDING).update(
+                status=new_status,
+                error="" if error is None else error.english()[:300],
+                error_said=None if error is None else error.stored(),
+            )
         setaside.rows_set_aside(kind=SET_ASIDE_NOTIFICATION, failures=failures, now=now)
 
 
 def notifications_send_again(*, ids: Iterable[int]) -> int:
     """Unknown notifications a person found were never delivered (the mail server's log
     says so): back in the outbox, the next run sends them. Returns how many."""
-    count = Notification.objects.filter(pk__in=list(ids), status=Status.UNKNOWN).update(status=Status.PENDING, error="")
+    count = Notification.objects.filter(pk__in=list(ids), status=Status.UNKNOWN).update(
+        status=Status.PENDING, error="", error_said=None
+    )
     if count:
         transaction.on_commit(notifications_enqueue)
     return int(count)
@@ -268,7 +305,7 @@ def notifications_mark_sent(*, ids: Iterable[int]) -> int:
     were claimed. Returns how many."""
     return int(
         Notification.objects.filter(pk__in=list(ids), status=Status.UNKNOWN).update(
-            status=Status.SENT, sent_at=F("claimed_at"), error=""
+            status=Status.SENT, sent_at=F("claimed_at"), error="", error_said=None
         )
     )
 

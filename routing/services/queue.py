@@ -8,9 +8,11 @@ from datetime import datetime
 
 from django.db import connection
 from django.db.models import Count
+from django.utils.translation import gettext_noop
 
 from routing import assignment
 from routing.models import QueueItem, Rep, Team
+from routing.said import Said, said
 from routing.sales import leads_queue_team_sync
 from scoring import bulk, selectors
 from scoring import services as scoring
@@ -53,7 +55,7 @@ def _choose(team: Team, lead_ids: Sequence[int]) -> dict[int, int | None]:
 
 def leads_queue(
     *, team: Team, lead_ids: Sequence[int], now: datetime, events: Mapping[int, int] | None = None
-) -> dict[int, str]:
+) -> dict[int, Said]:
     """Put leads in ``team``'s queue (those not already in an open item) and assign
     them by the team's method. Returns an outcome per lead."""
     already = dict(
@@ -71,14 +73,15 @@ def leads_queue(
         owners={pk: owners[pk] for pk in inserted if owners[pk]},
         queue_teams={pk: None if owners[pk] else team.pk for pk in inserted},
     )
-    outcome = {pk: f"already in {name}'s queue" for pk, name in already.items()}
+    outcome = {pk: said(gettext_noop("already in {team}'s queue"), team=name) for pk, name in already.items()}
     for pk in new:
         if pk not in inserted:
-            outcome[pk] = "already in a queue (routed meanwhile)"
+            outcome[pk] = said(gettext_noop("already in a queue (routed meanwhile)"))
         elif owners[pk]:
-            outcome[pk] = f"in {team.name}'s queue, assigned to user {owners[pk]}"
+            assigned = gettext_noop("in {team}'s queue, assigned to user {user}")
+            outcome[pk] = said(assigned, team=team.name, user=owners[pk])
         else:
-            outcome[pk] = f"in {team.name}'s queue"
+            outcome[pk] = said(gettext_noop("in {team}'s queue"), team=team.name)
     return outcome
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 
 from nurture.models import Delivery, Enrollment
 from routing.models import ActionRun
+from routing.said import said
 from scoring.models import DecayRun, GroupTransition, RescoreJob, ScoreEntry, StageChange, TrainedModel
 from tests.browser.signing_in import admin_sign_in
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory
@@ -53,7 +54,10 @@ def test_a_spanish_reader_reads_the_admin_s_titles_in_spanish(browser: Browser, 
     delivery = Delivery.objects.create(enrollment=enrollment, step=step, message_id="m-1", created_at=T0, updated_at=T0)
     trained = TrainedModel.objects.create(number=3, algorithm="logistic_regression", fitted=b"")
     hook = routing_rule("enters_group", {"kind": "webhook", "url": "https://crm.example/hook"}, group=hot)
-    ActionRun.objects.create(transition=moved, action=hook.actions.get(), outcome="queued")
+    queued = said("webhook queued")  # as routing writes it
+    ActionRun.objects.create(
+        transition=moved, action=hook.actions.get(), outcome=queued.english(), outcome_said=queued.stored()
+    )
 
     page = browser.new_context(locale="es-ES", timezone_id="UTC").new_page()
     admin_sign_in(page, base, "ana")
@@ -79,6 +83,7 @@ def test_a_spanish_reader_reads_the_admin_s_titles_in_spanish(browser: Browser, 
     # What routing did names the move by its groups, as its page does.
     page.goto(f"{base}/admin/routing/actionrun/")
     assert page.locator("#result_list td.field-transition").inner_text() == shown["move"]
+    assert page.locator("#result_list td.field-outcome_shown").inner_text() == "webhook en cola"
 
     # A nurture step is named in its deliveries' list, a stage change on its lead's timeline.
     page.goto(f"{base}/admin/nurture/delivery/?q=m-1")
