@@ -451,7 +451,9 @@ class ActionRun(models.Model):
         constraints = [models.UniqueConstraint(fields=["transition", "action"], name="action_once_per_transition")]
 
     def __str__(self) -> str:
-        return f"{self.action} for transition {self.transition_id}: {self.outcome}"
+        return gettext("{action} for transition {transition}: {outcome}").format(
+            action=self.action, transition=self.transition_id, outcome=self.outcome_shown()
+        )
 
     def outcome_shown(self) -> str:
         """The outcome in the reader's language (an older row's as stored)."""

@@ -69,7 +69,9 @@ def test_an_action_s_outcome_reads_in_spanish_on_the_lead_s_timeline_and_in_the_
     assert "etiquetado vip" in runs
     assert f"en la cola de North, asignado al usuario {ana.user_id}" in runs
     tagged = ActionRun.objects.get(action__kind="add_tag")
-    assert "etiquetado vip" in text_of(spanish, reverse("admin:routing_actionrun_change", args=[tagged.pk]))
+    run_page = text_of(spanish, reverse("admin:routing_actionrun_change", args=[tagged.pk]))
+    assert "etiquetado vip" in run_page
+    assert "tagged vip" not in run_page  # nor in the run's name, its title
 
     english = text_of(reader(admin_user, "en"), lead_page(lead))
     assert "tagged vip" in english
