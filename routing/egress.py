@@ -44,6 +44,9 @@ import httpcore
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_noop
+
+from routing.said import Said, said
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -59,6 +62,10 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 class EgressRefused(Exception):
     """The call would go to an address webhooks may not reach; the message says which and why."""
+
+    def __init__(self, problem: Said) -> None:
+        super().__init__(problem.english())
+        self.said = problem
 
 
 class DeadlineExceeded(httpcore.TimeoutException):
@@ -77,22 +84,22 @@ def allowed_networks() -> tuple[IPNetwork, ...]:
     return _networks(tuple(getattr(settings, SETTING, ())))
 
 
-def _kind(address: IPAddress) -> str | None:
+def _kind(address: IPAddress) -> Said | None:
     """What makes an address one webhooks may not call, or None for a public one."""
     if address.is_unspecified:
-        return "the unspecified address"
+        return said(gettext_noop("the unspecified address"))
     if address.is_loopback:
-        return "a loopback address"
+        return said(gettext_noop("a loopback address"))
     if address.is_link_local:
-        return "a link-local address"
+        return said(gettext_noop("a link-local address"))
     if address.is_multicast:
-        return "a multicast address"
+        return said(gettext_noop("a multicast address"))
     if address.is_reserved:
-        return "a reserved address"
+        return said(gettext_noop("a reserved address"))
     if address.is_private:
-        return "a private address"
+        return said(gettext_noop("a private address"))
     if not address.is_global:
-        return "not a public address"
+        return said(gettext_noop("not a public address"))
     return None
 
 
@@ -106,7 +113,7 @@ def _embedded(address: IPAddress) -> list[ipaddress.IPv4Address]:
     return [a for a in found if a is not None]
 
 
-def _why(address: IPAddress) -> str | None:
+def _why(address: IPAddress) -> Said | None:
     """Why webhooks may not call ``address`` ("is a loopback address"…), or None when they may."""
     embedded = _embedded(address)
     networks = allowed_networks()
@@ -115,9 +122,9 @@ def _why(address: IPAddress) -> str | None:
     for inner in embedded:
         kind = _kind(inner)
         if kind:
-            return f"carries {inner}, {kind}"
+            return said(gettext_noop("carries {inner}, {kind}"), inner=str(inner), kind=kind)
     kind = _kind(address)
-    return f"is {kind}" if kind else None
+    return said(gettext_noop("is {kind}"), kind=kind) if kind else None
 
 
 def _same(host: str, address: IPAddress) -> bool:
@@ -127,13 +134,25 @@ def _same(host: str, address: IPAddress) -> bool:
         return False
 
 
-def address_problem(address: IPAddress, *, host: str = "", how: str = "resolves to") -> str | None:
-    """Why webhooks may not call ``address`` (that ``host``, if given, ``how`` stands for), or None."""
+# How a host name leads to an address: through DNS, or written in another form.
+RESOLVES_TO = gettext_noop("{host} resolves to {address}, which {why}")
+STANDS_FOR = gettext_noop("{host} stands for {address}, which {why}")
+
+
+def address_problem(address: IPAddress, *, host: str = "", how: str = RESOLVES_TO) -> Said | None:
+    """Why webhooks may not call ``address`` (that ``host``, if given, leads to ``how``), or None."""
     why = _why(address)
     if why is None:
         return None
-    said = f"{host or address} {why}" if _same(host, address) else f"{host} {how} {address}, which {why}"
-    return f"{said}: webhooks may not call it unless {SETTING} allows its network"
+    if _same(host, address):
+        which = said(gettext_noop("{host} {why}"), host=host or str(address), why=why)
+    else:
+        which = said(how, host=host, address=str(address), why=why)
+    return said(
+        gettext_noop("{which}: webhooks may not call it unless {setting} allows its network"),
+        which=which,
+        setting=SETTING,
+    )
 
 
 def _literal_addresses(host: str) -> list[IPAddress]:
@@ -154,31 +173,37 @@ def _literal_addresses(host: str) -> list[IPAddress]:
     return []
 
 
-def url_problem(url: str) -> str | None:
+def url_problem(url: str) -> Said | None:
     """Why webhooks may not call ``url``, judged from the URL alone (no DNS), or None."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        return f"not a valid URL ({exc})"
+        return said(gettext_noop("not a valid URL ({error})"), error=str(exc))
+    if not parsed.scheme:
+        return said(gettext_noop("only http and https URLs can be called, not one without a scheme"))
     if parsed.scheme not in SCHEMES:
-        return f"only http and https URLs can be called, not {parsed.scheme or 'one without a scheme'}"
+        return said(gettext_noop("only http and https URLs can be called, not {scheme}"), scheme=parsed.scheme)
     host = parsed.host
     if not host:
-        return "the URL names no host"
+        return said(gettext_noop("the URL names no host"))
     for address in _literal_addresses(host):
-        problem = address_problem(address, host=host, how="stands for")
+        problem = address_problem(address, host=host, how=STANDS_FOR)
         if problem:
             return problem
     return None
 
 
 def validate_webhook_url(value: str) -> None:
-    """Model field validator: refuse a URL that points where webhooks may not call."""
+    """Model field validator: refuse a URL that points where webhooks may not call, saying
+    why in the reader's language (a sentence that may begin with a host name, never capitalized)."""
     if not value:
         return
     problem = url_problem(value)
     if problem:
-        raise ValidationError(problem[0].upper() + problem[1:] + ".", code="webhook_url")
+        raise ValidationError(
+            gettext("Webhooks cannot call this URL: {problem}.").format(problem=problem.translated()),
+            code="webhook_url",
+        )
 
 
 # --- the total deadline --------------------------------------------------------------
@@ -309,7 +334,7 @@ class GuardedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         addresses = _resolve_in_time(host, port)
         if not addresses:
-            raise httpcore.ConnectError(f"{host} resolves to no address")
+            raise httpcore.ConnectError(f"{host} resolves to no address")  # an error from outside
         for address in addresses:
             problem = address_problem(address, host=host)
             if problem:
@@ -336,7 +361,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        raise EgressRefused("webhooks call TCP addresses only")
+        raise EgressRefused(said(gettext_noop("webhooks call TCP addresses only")))
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

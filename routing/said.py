@@ -31,6 +31,10 @@ class Said:
         """As written in English: what the text column keeps."""
         return _formatted(self.msgid, self.msgid, {k: _english(v) for k, v in self.params.items()})
 
+    def translated(self) -> str:
+        """In the active language (the request's on a page, the site's in a worker)."""
+        return _translated(self)
+
     def stored(self) -> list[Any]:
         """What the JSON column keeps."""
         return [self.msgid, {k: v.stored() if isinstance(v, Said) else v for k, v in self.params.items()}]

@@ -265,7 +265,7 @@ def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at:
             with egress.deadline(deadline_seconds()):
                 status_code, error = _post(call, client)
         except egress.EgressRefused as exc:
-            error, for_good = said(REFUSED, problem=str(exc)), True
+            error, for_good = said(REFUSED, problem=exc.said), True
         except httpx.HTTPError as exc:
             if isinstance(exc.__cause__, egress.DeadlineExceeded):
                 error = said(

@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -88,7 +89,7 @@ def nothing_allowed(settings: Any) -> Any:
 def test_urls_pointing_inside_are_refused_with_the_reason(nothing_allowed: Any, url: str, problem: str) -> None:
     refused = egress.url_problem(url)
     assert refused is not None
-    assert refused.startswith(problem)
+    assert refused.english().startswith(problem)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +109,9 @@ def test_allowed_networks_let_an_on_premise_crm_through_and_nothing_else(setting
     assert egress.url_problem("http://127.0.0.2/hook") is not None
     assert egress.url_problem("http://169.254.169.254/") is not None
     # localhost is 127.0.0.1 and ::1: allowing one of them does not allow the name.
-    assert egress.url_problem("http://localhost:8080/hook") == (
+    refused = egress.url_problem("http://localhost:8080/hook")
+    assert refused is not None
+    assert refused.english() == (
         "localhost stands for ::1, which is a loopback address: "
         "webhooks may not call it unless LEADFLOW_WEBHOOK_ALLOWED_NETWORKS allows its network"
     )
@@ -179,7 +182,7 @@ def test_the_model_refuses_a_webhook_url_pointing_inside(nothing_allowed: Any, u
     action = RoutingAction(rule=made, kind="webhook", url=url, secret=SECRET)
     with pytest.raises(ValidationError) as raised:
         action.full_clean()
-    assert any(message.startswith(problem[0].upper() + problem[1:]) for message in raised.value.message_dict["url"])
+    assert any(m.startswith(f"Webhooks cannot call this URL: {problem}") for m in raised.value.message_dict["url"])
 
 
 def rule_form(url: str, *, secret: str = SECRET) -> dict[str, str]:
@@ -222,10 +225,36 @@ def test_the_admin_refuses_it_on_the_field_and_stores_nothing(nothing_allowed: A
 
     assert response.status_code == 200  # the form again, with the error
     [errors] = actions_formset(response).errors
-    assert problem[0].upper() + problem[1:] in errors["url"][0]
+    assert f"Webhooks cannot call this URL: {problem}" in errors["url"][0]
     assert "LEADFLOW_WEBHOOK_ALLOWED_NETWORKS" in errors["url"][0]
     assert not RoutingRule.objects.exists()
     assert not RoutingAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_spanish_marketer_is_told_why_in_spanish_and_the_host_keeps_its_case(nothing_allowed: Any) -> None:
+    client = Client(headers={"accept-language": "es"})
+    client.force_login(marketer())
+
+    response = client.post(reverse("admin:routing_routingrule_add"), rule_form("http://localhost:8000/admin/"))
+
+    [errors] = actions_formset(response).errors
+    assert errors["url"] == [
+        "Los webhooks no pueden llamar a esta URL: localhost equivale a 127.0.0.1, que es una dirección de "
+        "loopback: los webhooks no pueden llamarla salvo que LEADFLOW_WEBHOOK_ALLOWED_NETWORKS permita su red."
+    ]
+
+
+@pytest.mark.django_db
+def test_a_refused_call_is_shown_in_the_reader_s_language(nothing_allowed: Any, hot: ScoreGroup) -> None:
+    delivery = queue_webhook(hot, "http://[::ffff:a9fe:a9fe]/latest/")  # planted past the checks
+    webhooks.webhooks_deliver_due(now=T0)
+    attempt = failed_for_good(delivery)
+    assert attempt.error.startswith("Refused: ::ffff:a9fe:a9fe carries 169.254.169.254, a link-local address")
+    with translation.override("es"):
+        assert attempt.error_shown().startswith(
+            "Rechazado: ::ffff:a9fe:a9fe lleva dentro 169.254.169.254, una dirección de enlace local"
+        )
 
 
 @pytest.mark.django_db
@@ -279,7 +308,7 @@ def test_the_model_file_refuses_it_by_place_and_imports_nothing(
         call_command("scoring_model_import", "--publish", str(write(tmp_path, ROUTING_FILE.replace("URL", url))))
 
     assert "nothing was imported" in str(raised.value)
-    assert f"routing[0].actions[2].url: {problem[0].upper()}{problem[1:]}" in str(raised.value)
+    assert f"routing[0].actions[2].url: Webhooks cannot call this URL: {problem}" in str(raised.value)
     assert set(RoutingRule.objects.values_list("key", "active")) == before
     assert not RoutingAction.objects.filter(kind="webhook").exists()
 
