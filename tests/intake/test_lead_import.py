@@ -395,3 +395,44 @@ scorecards:
         ("dana@example.com", "15", "CRM hot", "0", ""),
         ("raj@example.com", "0", "", "0", ""),
     ]
+
+
+SPANISH_EXCEL = (
+    "Email;Nombre;Apellidos;Ciudad;Nº empleados\n"
+    "begona@example.com;Begoña;Fernández Peña;A Coruña;12\n"
+    "inigo@example.com;Íñigo;Ibáñez;Logroño;3\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(SPANISH_EXCEL, id="Spanish"),
+        pytest.param(SPANISH_EXCEL.splitlines()[0] + "\nbegona@example.com;Begoña;Peña;A Coruña;1\n", id="one row"),
+    ],
+)
+def test_a_windows_1252_file_from_spanish_excel_is_read_as_windows_1252(text: str) -> None:
+    """Excel's "CSV (delimitado por punto y coma)" on Spanish Windows: every Central European
+    code page reads its bytes too (ñ as ń, º as ş), losing the header and the emails."""
+    mapping = imports.mapping_load(
+        "key: {column: Email, field: email}\nfields: {Apellidos: last_name, Ciudad: city}\n"
+        "attributes: {Nº empleados: {name: employees, type: number}}\n"
+    )
+
+    result = imports.leads_import(data=text.encode("cp1252"), mapping=mapping)
+
+    assert (result.encoding, result.errors) == ("cp1252", [])
+    begona = Lead.objects.get(email="begona@example.com")
+    assert (begona.last_name, begona.city) == (text.split(";")[6], "A Coruña")
+
+
+def test_a_central_european_file_is_still_read_as_such() -> None:
+    text = "email;city\nlukasz@example.com;Łódź, Kraków, Wrocław\nswietoslaw@example.com;Gdańsk, Świętochłowice\n"
+
+    result = imports.leads_import(
+        data=text.encode("cp1250"),
+        mapping=imports.mapping_load("key: {column: email, field: email}\nfields: {city: city}\n"),
+    )
+
+    assert result.encoding == "cp1250"
+    assert Lead.objects.get(email="lukasz@example.com").city == "Łódź, Kraków, Wrocław"
