@@ -14,6 +14,7 @@ A mapping file::
     activity: {TotalVisits: total_visits}            # CSV column: attribute (whole number)
     outcome: {column: Converted, won: ["1"], lost: ["0"], reason: Lost before the import}
     account: Company ID                              # optional: the company's id (the API's account_id)
+    decimal: ","                                     # optional: the decimal mark ("," or "."); else found in the file
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FIELDS: tuple[str, ...] = (
 )
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OUTCOME_KINDS = ("won", "lost")
+DECIMAL_MARKS = (",", ".")
 
 
 class MappingError(ValueError):
@@ -92,6 +94,8 @@ class Mapping:
     # None: found out from the file (a BOM, then UTF-8, then a detector); a delimiter likewise.
     encoding: str | None = None
     delimiter: str | None = None
+    # "," or "."; None: the numbers of the file tell (see rows.decimal_mark_find).
+    decimal: str | None = None
 
     def columns(self) -> list[tuple[str, str]]:
         """Every column the mapping reads, with the mapping's field that names it."""
@@ -128,7 +132,18 @@ def mapping_from_dict(raw: object) -> Mapping:
     """The mapping a parsed YAML document (or the admin form's) describes."""
     if not isinstance(raw, dict):
         raise MappingError("mapping", "must be a YAML mapping with at least 'key'")
-    known = {"key", "missing", "fields", "attributes", "activity", "outcome", "account", "encoding", "delimiter"}
+    known = {
+        "key",
+        "missing",
+        "fields",
+        "attributes",
+        "activity",
+        "outcome",
+        "account",
+        "encoding",
+        "delimiter",
+        "decimal",
+    }
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise MappingError(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
@@ -152,6 +167,9 @@ def mapping_from_dict(raw: object) -> Mapping:
     delimiter = _optional_text(raw.get("delimiter"), "delimiter")
     if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
         raise MappingError("delimiter", "must be one character (not a quote or a line break)")
+    decimal = _optional_text(raw.get("decimal"), "decimal")
+    if decimal is not None and decimal not in DECIMAL_MARKS:
+        raise MappingError("decimal", "must be ',' (1.234,5) or '.' (1,234.5)")
     if key_field in fields.values():
         column = next(c for c, f in fields.items() if f == key_field)
         if column != key_column:
@@ -167,6 +185,7 @@ def mapping_from_dict(raw: object) -> Mapping:
         missing=missing,
         encoding=encoding,
         delimiter=delimiter,
+        decimal=decimal,
     )
     _no_duplicates(mapping)
     return mapping

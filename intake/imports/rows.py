@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,7 +23,8 @@ from scoring.models.leads import validate_time_zone
 MAX_INT_COLUMN = 2_147_483_647
 ACCOUNT_ID_MAX_LENGTH: int = Account._meta.get_field("external_id").max_length or 0
 _NUMBER = re.compile(r"[-+]?\d[\d,.]*")
-_GROUPED = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+# Thousands grouped by a comma or a point: 1,234 or 1.234.567 (a sign allowed).
+_GROUPS = {mark: re.compile(rf"[-+]?\d{{1,3}}(?:\{mark}\d{{3}})+") for mark in ",."}
 _TRUE = frozenset({"true", "yes", "y", "1", "t", "on", "si", "sí", "oui", "ja"})
 _FALSE = frozenset({"false", "no", "n", "0", "f", "off", "non", "nein"})
 # What the export puts before a cell a spreadsheet would run as a formula: taken off again.
@@ -54,37 +56,97 @@ class ParsedRow:
     account_id: str | None = None  # the company's id in another system
 
 
-def number_parse(text: str) -> float | int:
+def number_parse(text: str, *, decimal: str | None = None) -> float | int:
     """The number a cell holds, with the stray text around it ignored: "12 visits" → 12,
-    "1,234.5" → 1234.5, "$1 200"? no: one number only. ValueError saying why otherwise."""
+    "1,234.5" → 1234.5, "$1 200"? no: one number only. ``decimal``: the file's decimal
+    mark ("," or "."), the other one then separating thousands; None when the file does
+    not show it, and a number it alone would tell ("1.250": 1250 or 1.25?) is refused
+    naming both readings. ValueError saying why otherwise."""
     cleaned = text.strip().replace("\u00a0", "").replace("_", "")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        tokens = _NUMBER.findall(cleaned)
-        if not tokens:
-            raise ValueError("is not a number") from None
-        if len(tokens) > 1:
-            raise ValueError("holds more than one number") from None
-        token = tokens[0].rstrip(".,")
-        if "," in token and "." in token:
-            # The last of the two is the decimal point: 1,234.5 or 1.234,5.
-            token = (
-                token.replace(",", "")
-                if token.rfind(".") > token.rfind(",")
-                else token.replace(".", "").replace(",", ".")
-            )
-        elif "," in token:
-            token = token.replace(",", "") if _GROUPED.match(token) else token.replace(",", ".")
-        elif token.count(".") > 1:
-            raise ValueError("is not a number (more than one decimal point)") from None
+    if _NUMBER.fullmatch(cleaned):
+        value = _separators_read(cleaned, decimal)
+    else:
         try:
-            value = float(token)
+            value = float(cleaned)
         except ValueError:
-            raise ValueError("is not a number") from None
+            tokens = _NUMBER.findall(cleaned)
+            if not tokens:
+                raise ValueError("is not a number") from None
+            if len(tokens) > 1:
+                raise ValueError("holds more than one number") from None
+            value = _separators_read(tokens[0], decimal)
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def _separators_read(token: str, decimal: str | None) -> float:
+    token = token.rstrip(".,")
+    if "," in token and "." in token:
+        # The last of the two is the decimal mark: 1,234.5 or 1.234,5.
+        mark = "." if token.rfind(".") > token.rfind(",") else ","
+        if decimal is not None and mark != decimal:
+            raise ValueError(_not_as_the_file(decimal))
+        group = "," if mark == "." else "."
+        if token.count(mark) > 1 or not _GROUPS[group].match(token.split(mark)[0]):
+            raise ValueError("is not a number") from None
+        return _float(token.replace(group, "").replace(mark, "."))
+    for mark in (",", "."):
+        if mark not in token:
+            continue
+        grouped = _GROUPS[mark].fullmatch(token) is not None
+        if decimal == mark or (decimal is None and not grouped):
+            if token.count(mark) > 1:
+                raise ValueError("is not a number (more than one decimal mark)")
+            return _float(token.replace(mark, "."))
+        if not grouped:  # the file's decimal mark is the other one: this one groups thousands
+            raise ValueError(_not_as_the_file(decimal or ""))
+        if decimal is None and token.count(mark) == 1:
+            thousands, decimals = _float(token.replace(mark, "")), _float(token.replace(mark, "."))
+            raise ValueError(
+                f"could be {_written(thousands)} or {_written(decimals)}: the file does not show whether "
+                "it writes decimals after a comma or a point (say which with decimal: in the mapping)"
+            )
+        return _float(token.replace(mark, ""))
+    return _float(token)
+
+
+def _float(token: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        raise ValueError("is not a number") from None
+
+
+def _written(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def _not_as_the_file(decimal: str) -> str:
+    other = "." if decimal == "," else ","
+    return f"is not a number as the file writes them ('{decimal}' before the decimals, '{other}' between thousands)"
+
+
+def decimal_mark_find(texts: Iterable[str]) -> str | None:
+    """The decimal mark the numbers ``texts`` show, "," or "."; None when none tells
+    (whole numbers, groups of three such as "1.250" alone) or they disagree. A comma
+    before one, two or four or more digits, a point between thousands then a comma
+    ("1.234,5"), or two groups of points ("1.234.567") show a comma; and the other way."""
+    shown: set[str] = set()
+    for text in texts:
+        for token in _NUMBER.findall(text.replace("\u00a0", "")):
+            token = token.rstrip(".,")
+            if "," in token and "." in token:
+                shown.add("." if token.rfind(".") > token.rfind(",") else ",")
+                continue
+            for mark, other in ((",", "."), (".", ",")):
+                if mark not in token:
+                    continue
+                if token.count(mark) > 1:
+                    shown.add(other)
+                elif not _GROUPS[mark].fullmatch(token):
+                    shown.add(mark)
+    return shown.pop() if len(shown) == 1 else None
 
 
 def boolean_parse(text: str) -> bool:
@@ -105,9 +167,9 @@ def cell_clean(text: str) -> str:
     return text
 
 
-def attribute_value(attribute: Attribute, text: str) -> Any:
+def attribute_value(attribute: Attribute, text: str, *, decimal: str | None = None) -> Any:
     if attribute.type == "number":
-        return number_parse(text)
+        return number_parse(text, decimal=decimal)
     if attribute.type == "boolean":
         return boolean_parse(text)
     if attribute.type == "category" and attribute.values:
@@ -121,8 +183,8 @@ def attribute_value(attribute: Attribute, text: str) -> Any:
     return text
 
 
-def activity_value(text: str) -> int:
-    number = number_parse(text)
+def activity_value(text: str, *, decimal: str | None = None) -> int:
+    number = number_parse(text, decimal=decimal)
     if number < 0:
         raise ValueError("a count cannot be negative")
     if number > MAX_INT_COLUMN:
@@ -131,7 +193,7 @@ def activity_value(text: str) -> int:
     return math.floor(number + 0.5)
 
 
-def field_value(name: str, text: str) -> Any:
+def field_value(name: str, text: str, *, decimal: str | None = None) -> Any:
     """A lead field's value from a cell, checked as the API checks it."""
     if name == "email":
         return checks.email_normalize(text)
@@ -139,12 +201,12 @@ def field_value(name: str, text: str) -> Any:
         return checks.lead_id_check(text)
     column = Lead._meta.get_field(name)
     if isinstance(column, models.PositiveIntegerField):
-        number = number_parse(text)
+        number = number_parse(text, decimal=decimal)
         if not float(number).is_integer() or not 0 <= number <= MAX_INT_COLUMN:
             raise ValueError(f"must be a whole number from 0 to {MAX_INT_COLUMN}")
         return int(number)
     if isinstance(column, models.DecimalField):
-        number = number_parse(text)
+        number = number_parse(text, decimal=decimal)
         try:
             value = Decimal(str(number)).quantize(Decimal(1).scaleb(-column.decimal_places))
         except InvalidOperation:
@@ -167,10 +229,11 @@ def field_value(name: str, text: str) -> Any:
 
 
 def row_parse(
-    mapping: Mapping, index: dict[str, int], width: int, line: int, cells: list[str]
+    mapping: Mapping, index: dict[str, int], width: int, line: int, cells: list[str], *, decimal: str | None = None
 ) -> ParsedRow | list[RowError]:
     """The record on ``line`` as its lead, or every error it has (each naming its column).
-    ``index``: each mapped column's position in the header, of ``width`` columns."""
+    ``index``: each mapped column's position in the header, of ``width`` columns;
+    ``decimal``: the file's decimal mark if known (:func:`number_parse`)."""
     if len(cells) > width and any(c.strip() for c in cells[width:]):
         reason = f"has {len(cells)} cells but the header has {width} columns (a quote or a delimiter too many?)"
         return [RowError(line, "(whole row)", reason)]
@@ -194,7 +257,7 @@ def row_parse(
         if text is None:
             continue
         try:
-            parsed.fields[name] = field_value(name, text)
+            parsed.fields[name] = field_value(name, text, decimal=decimal)
         except ValueError as exc:
             errors.append(RowError(line, column, str(exc), text))
     for attribute in mapping.attributes:
@@ -202,7 +265,7 @@ def row_parse(
         if text is None:
             continue
         try:
-            parsed.attributes[attribute.name] = attribute_value(attribute, text)
+            parsed.attributes[attribute.name] = attribute_value(attribute, text, decimal=decimal)
         except ValueError as exc:
             errors.append(RowError(line, attribute.column, str(exc), text))
     for column, name in mapping.activity.items():
@@ -210,7 +273,7 @@ def row_parse(
         if text is None:
             continue
         try:
-            parsed.attributes[name] = activity_value(text)
+            parsed.attributes[name] = activity_value(text, decimal=decimal)
         except ValueError as exc:
             errors.append(RowError(line, column, str(exc), text))
     if mapping.account_column is not None:
@@ -229,3 +292,15 @@ def row_parse(
                     RowError(line, mapping.outcome.column, f"is neither won nor lost (one of {listed})", text)
                 )
     return errors or parsed
+
+
+def number_columns(mapping: Mapping) -> list[str]:
+    """The mapped columns read as numbers: number attributes, activity counts, and lead
+    fields that are numbers (company size, annual revenue)."""
+    columns = [a.column for a in mapping.attributes if a.type == "number"] + list(mapping.activity)
+    for column, name in mapping.fields.items():
+        if name in {"email", "external_id"}:
+            continue
+        if isinstance(Lead._meta.get_field(name), models.PositiveIntegerField | models.DecimalField):
+            columns.append(column)
+    return columns

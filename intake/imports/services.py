@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from intake.imports.mapping import Mapping, MappingError, mapping_load
 from intake.imports.reading import FileError, Table, table_read
-from intake.imports.rows import ParsedRow, RowError, row_parse
+from intake.imports.rows import ParsedRow, RowError, decimal_mark_find, number_columns, row_parse
 from intake.models import LeadImport
 from scoring import outcomes
 from scoring.services import enqueue
@@ -45,6 +45,7 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     encoding: str = ""
     delimiter: str = ""
+    decimal: str = ""  # the decimal mark numbers were read with; empty: the file did not tell
 
     @property
     def done(self) -> int:
@@ -97,12 +98,20 @@ def table_import(
     *, table: Table, mapping: Mapping, progress: Progress | None = None, batch_size: int = BATCH_SIZE
 ) -> ImportResult:
     index = columns_check(mapping, table.header)
-    result = ImportResult(total=len(table.rows), encoding=table.encoding, delimiter=table.delimiter)
+    decimal = mapping.decimal or decimal_mark_find(
+        cells[index[column]]
+        for column in number_columns(mapping)
+        for _, cells in table.rows
+        if index[column] < len(cells)
+    )
+    result = ImportResult(
+        total=len(table.rows), encoding=table.encoding, delimiter=table.delimiter, decimal=decimal or ""
+    )
     seen: dict[str, int] = {}
     for start in range(0, len(table.rows), batch_size):
         parsed: list[ParsedRow] = []
         for line, cells in table.rows[start : start + batch_size]:
-            row = row_parse(mapping, index, len(table.header), line, cells)
+            row = row_parse(mapping, index, len(table.header), line, cells, decimal=decimal)
             if isinstance(row, list):
                 _set_aside(result, row)
                 continue

@@ -180,7 +180,7 @@ def test_line_endings_blank_lines_and_line_breaks_in_quotes(ending: str) -> None
         ("12 visits", 12),
         ("1,234.5", 1234.5),
         ("1.234,5", 1234.5),
-        ("$1,200", 1200),
+        ("$1,200.00", 1200),
         ("2.5", 2.5),
         ("-3", -3),
         ("45%", 45),
@@ -190,6 +190,89 @@ def test_line_endings_blank_lines_and_line_breaks_in_quotes(ending: str) -> None
 )
 def test_numbers_with_stray_text(text: str, number: float) -> None:
     assert number_parse(text) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal", "number"),
+    [
+        ("1.250", ",", 1250),
+        ("120.000 €", ",", 120000),
+        ("1.234.567", ",", 1234567),
+        ("1.234,56", ",", 1234.56),
+        ("0,5", ",", 0.5),
+        ("1,250", ".", 1250),
+        ("$1,200", ".", 1200),
+        ("1,234,567.5", ".", 1234567.5),
+        ("2.5", ".", 2.5),
+        # Two groups tell the thousands apart whatever the file says of decimals.
+        ("1.234.567", None, 1234567),
+    ],
+)
+def test_numbers_read_with_the_file_s_decimal_mark(text: str, decimal: str | None, number: float) -> None:
+    assert number_parse(text, decimal=decimal) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "readings"), [("1.250", "1250 or 1.25"), ("120.000", "120000 or 120"), ("1,500", "1500 or 1.5")]
+)
+def test_a_number_that_reads_two_ways_is_refused_with_both_readings(text: str, readings: str) -> None:
+    with pytest.raises(ValueError, match=readings):
+        number_parse(text)
+
+
+@pytest.mark.parametrize(("text", "decimal"), [("2.5", ","), ("1,5", "."), ("1.2345", ",")])
+def test_a_number_the_file_s_decimal_mark_does_not_fit_is_refused(text: str, decimal: str) -> None:
+    with pytest.raises(ValueError, match="decimal"):
+        number_parse(text, decimal=decimal)
+
+
+SPANISH_NUMBERS = (
+    "Email;Facturación;Visitas;Nº empleados\nana@example.com;120.000;1.234;1.250\nbea@example.com;1.234,56;7;12\n"
+)
+NUMBERS = imports.mapping_load(
+    "key: {column: Email, field: email}\nfields: {Facturación: annual_revenue, Nº empleados: company_size}\n"
+    "activity: {Visitas: visits}\n"
+)
+
+
+def test_a_file_writing_decimals_after_a_comma_reads_dots_as_thousands() -> None:
+    """One cell with a decimal comma (1.234,56) tells how the whole file writes numbers:
+    Spanish Excel's 120.000 is a hundred and twenty thousand, not 120."""
+    result = imports.leads_import(data=SPANISH_NUMBERS.encode(), mapping=NUMBERS)
+
+    assert (result.decimal, result.errors) == (",", [])
+    ana = Lead.objects.get(email="ana@example.com")
+    assert (ana.annual_revenue, ana.attributes["visits"], ana.company_size) == (Decimal("120000.00"), 1234, 1250)
+    assert Lead.objects.get(email="bea@example.com").annual_revenue == Decimal("1234.56")
+
+
+def test_the_mapping_names_the_decimal_mark_of_a_file_that_does_not_show_it() -> None:
+    data = SPANISH_NUMBERS.splitlines()[0] + "\nana@example.com;120.000;1.234;1.250\n"
+    told = imports.mapping_load(
+        "key: {column: Email, field: email}\ndecimal: ','\nfields: {Facturación: annual_revenue}\n"
+        "activity: {Visitas: visits}\n"
+    )
+
+    imports.leads_import(data=data.encode(), mapping=told)
+
+    ana = Lead.objects.get(email="ana@example.com")
+    assert (ana.annual_revenue, ana.attributes["visits"]) == (Decimal("120000.00"), 1234)
+
+
+def test_a_number_the_file_does_not_tell_how_to_read_sets_its_row_aside_never_a_thousand_times_smaller() -> None:
+    data = SPANISH_NUMBERS.splitlines()[0] + "\nana@example.com;120.000;3;12\nbea@example.com;900;4;5\n"
+
+    result = imports.leads_import(data=data.encode(), mapping=NUMBERS)
+
+    assert result.decimal == ""
+    assert [(e.row, e.column) for e in result.errors] == [(2, "Facturación")]
+    assert "120000 or 120" in result.errors[0].reason
+    assert list(Lead.objects.values_list("email", flat=True)) == ["bea@example.com"]
+
+
+def test_a_bad_decimal_mark_in_the_mapping_is_refused() -> None:
+    with pytest.raises(imports.MappingError, match="decimal"):
+        imports.mapping_load("key: id\ndecimal: ';'")
 
 
 @pytest.mark.parametrize(

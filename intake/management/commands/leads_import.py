@@ -42,9 +42,10 @@ class Command(BaseCommand):
         for error in result.errors:
             self.stdout.write(str(error))
         counts = result.counts()
+        decimal = f", decimal {result.decimal!r}" if result.decimal else ""
         self.stdout.write(
             self.style.SUCCESS(
-                f"{counts['total']} rows ({result.encoding}, delimiter {result.delimiter!r}): "
+                f"{counts['total']} rows ({result.encoding}, delimiter {result.delimiter!r}{decimal}): "
                 f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged, "
                 f"{counts['set_aside']} set aside; {counts['outcomes_recorded']} outcomes recorded."
             )
