@@ -23,7 +23,7 @@ from intake.imports.rows import ParsedRow, RowError, decimal_mark_find, number_c
 from intake.models import LeadImport
 from scoring import outcomes
 from scoring.services import enqueue
-from scoring.services.lead_rows import LeadRow, leads_write_rows
+from scoring.services.lead_rows import LeadRow, RowWritten, leads_write_rows
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,10 @@ def table_import(
                 continue
             first = seen.setdefault(row.key, row.row)
             if first != row.row:
-                _set_aside(result, [RowError(row.row, mapping.key_column, f"the same key as row {first}", row.key)])
+                _set_aside(
+                    result,
+                    [RowError(row.row, mapping.key_column, f"the same key as row {first}", row.key)],
+                )
                 continue
             parsed.append(row)
         _batch_write(result, mapping, parsed)
@@ -132,47 +135,63 @@ def _set_aside(result: ImportResult, errors: list[RowError]) -> None:
 
 
 def _batch_write(result: ImportResult, mapping: Mapping, parsed: list[ParsedRow]) -> None:
+    """Write the batch's leads and record their outcomes in one transaction: a won lead's
+    stage, and the fit it brings, commit with the lead, so its cached scores equal the
+    ledger once the batch is done."""
     if not parsed:
         return
     rows = [
         LeadRow(key=row.key, fields=row.fields, attributes=row.attributes, account_id=row.account_id) for row in parsed
     ]
     try:
-        written = leads_write_rows(key_field=mapping.key_field, rows=rows)  # type: ignore[arg-type]
+        with transaction.atomic():
+            written = leads_write_rows(key_field=mapping.key_field, rows=rows)  # type: ignore[arg-type]
+            reported = _outcomes_reported(mapping, parsed, written)
+            answers = outcomes.batch_recorder()([one for _, one in reported]) if reported else []
     except DatabaseError as exc:  # a row the database refuses: find it, keep the others
         if len(parsed) == 1:
             logger.warning("import row %s refused", parsed[0].row, exc_info=True)
-            _set_aside(result, [RowError(parsed[0].row, mapping.key_column, f"could not be stored: {exc}")])
+            _set_aside(
+                result,
+                [RowError(parsed[0].row, mapping.key_column, f"could not be stored: {exc}")],
+            )
             return
         # Halves until the row the database refuses is alone: the others are written.
         middle = len(parsed) // 2
         _batch_write(result, mapping, parsed[:middle])
         _batch_write(result, mapping, parsed[middle:])
         return
-    closed: dict[int, bool] = {}
-    if mapping.outcome is not None:
-        ids = [w.lead_id for w, row in zip(written, parsed, strict=True) if w.lead_id is not None and row.outcome]
-        # Leads already closed as the file says are left alone: a second import records nothing.
-        closed = outcomes.closed_outcomes(lead_ids=ids) if ids else {}
-    reported: list[tuple[ParsedRow, outcomes.ReportedOutcome]] = []
     for row, done in zip(parsed, written, strict=True):
         if done.lead_id is None:
             column = next((c for c, f in mapping.fields.items() if f == done.field), mapping.key_column)
             _set_aside(result, [RowError(row.row, column, done.reason, str(row.fields.get(done.field, "")))])
             continue
         setattr(result, done.status, getattr(result, done.status) + 1)
-        if row.outcome is not None and closed.get(done.lead_id) != (row.outcome == outcomes.WON):
-            reported.append((row, _outcome(mapping, row, done.lead_id)))
-    if not reported:
-        return
-    assert mapping.outcome is not None
-    answers = outcomes.batch_recorder()([one for _, one in reported])
     for (row, _), answer in zip(reported, answers, strict=True):
+        assert mapping.outcome is not None
         if isinstance(answer, outcomes.OutcomeRefused):
             # The lead is imported; its outcome is not: the row is reported, not counted as set aside.
             result.errors.append(RowError(row.row, mapping.outcome.column, f"outcome not recorded: {answer}"))
         elif answer.created:
             result.outcomes_recorded += 1
+
+
+def _outcomes_reported(
+    mapping: Mapping, parsed: list[ParsedRow], written: list[RowWritten]
+) -> list[tuple[ParsedRow, outcomes.ReportedOutcome]]:
+    """The outcomes of the written rows still to record: leads already closed as the file
+    says are left alone, so a second import records nothing."""
+    if mapping.outcome is None:
+        return []
+    ids = [w.lead_id for w, row in zip(written, parsed, strict=True) if w.lead_id is not None and row.outcome]
+    closed = outcomes.closed_outcomes(lead_ids=ids) if ids else {}
+    return [
+        (row, _outcome(mapping, row, done.lead_id))
+        for row, done in zip(parsed, written, strict=True)
+        if done.lead_id is not None
+        and row.outcome is not None
+        and closed.get(done.lead_id) != (row.outcome == outcomes.WON)
+    ]
 
 
 def _outcome(mapping: Mapping, row: ParsedRow, lead_id: int) -> outcomes.ReportedOutcome:

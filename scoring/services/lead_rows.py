@@ -1,9 +1,11 @@
 """Many leads written at once from rows another system keeps (a CSV import): each row
 names its lead by one key (email or external id) and the fields and custom attributes
 to set. A few statements per batch whatever its size: look the leads up, create the new
-ones, lock them all in id order, and write the changes as one ``UPDATE``. Leads created
-or changed are queued for a scoring batch to evaluate their fit, as bulk identifies
-are."""
+ones, lock them all in id order, and write the changes as one ``UPDATE``. The fit of
+the leads created or changed is evaluated in the same transaction (set-based, a few
+statements): their cached scores equal the ledger when it commits, and a caller
+recording outcomes in its own transaction around it (a won lead's stage) commits both
+at once, with no lead left for a scoring worker to skip while it is held."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from scoring.services.account_fields import leads_accounts_fill
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.engagement import scoring_enqueue
 from scoring.services.fields import leads_by_email, leads_changes_write
-from scoring.services.leads import leads_fit_queue
+from scoring.services.leads import leads_rescore_fit
 
 KeyField = Literal["email", "external_id"]
 # What a row may set: the writable fields but the stage (outcomes move it) and the
@@ -151,7 +153,6 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
             results[n] = RowWritten(lead.pk, status)
         if changed:
             leads_changes_write(changed, names, at=at)
-        leads_fit_queue([*changed, *(found[rows[n].key] for n in created)])
         leads_accounts_assign(lead_ids=moved, external_ids=named)
         # The accounts' empty fields take what the rows' leads say of their company: one
         # read for the batch (then the accounts' rows, after every lead's).
@@ -161,6 +162,8 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
             ],
             at=at,
         )
+        # After the accounts: a fit rule may read the lead's account.
+        leads_rescore_fit(lead_ids=[*changed, *(found[rows[n].key] for n in created)], at=at)
         if changed or created:
             transaction.on_commit(scoring_enqueue)
     return [results[n] for n in range(len(rows))]

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 
 from intake import imports
 from intake.imports.rows import number_parse
 from routing.models import Outcome
 from scoring import model_file, services
 from scoring.lead_export import leads_export
-from scoring.models import Lead, LifecycleStage
+from scoring.models import Lead, LifecycleStage, PendingFit, ScoreEntry
 from tests.factories import LeadFactory, ScoreGroupFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -519,3 +520,32 @@ def test_a_central_european_file_is_still_read_as_such() -> None:
 
     assert result.encoding == "cp1250"
     assert Lead.objects.get(email="lukasz@example.com").city == "Łódź, Kraków, Wrocław"
+
+
+def test_imported_leads_are_scored_when_the_import_commits_won_or_not() -> None:
+    """The cached scores equal the ledger's sums as soon as the import is done, for a lead
+    imported with an outcome as for one without: none waits for a scoring worker."""
+    services.scoring_model_import(
+        spec=model_file.load_text(
+            """
+leadflow_model: 1
+score_groups: [{key: warm, name: Warm, min_score: 20}]
+rules:
+  - {key: galicia, name: Galicia, dimension: fit, points: 5,
+     conditions: [{field: city, operator: equals, value: A Coruña}]}
+  - {key: customer, name: Customers, dimension: fit, points: 3,
+     conditions: [{field: lifecycle_stage, operator: equals, value: customer}]}
+"""
+        )
+    )
+    data = (
+        "email,first name,city,plan,visits,result\nwon@example.com,W,A Coruña,,,won\nopen@example.com,O,A Coruña,,,\n"
+    )
+
+    imports.leads_import(data=data.encode(), mapping=SIMPLE)
+
+    for lead in Lead.objects.all():
+        ledger = ScoreEntry.objects.filter(lead=lead).aggregate(total=Sum("delta"))["total"] or 0
+        assert (lead.fit_score, lead.total_score) == (ledger, ledger), lead.email
+    assert dict(Lead.objects.values_list("email", "fit_score")) == {"won@example.com": 8, "open@example.com": 5}
+    assert not PendingFit.objects.exists()
