@@ -7,7 +7,9 @@ or a carriage return) gets a ``'`` before it, which the import takes off again."
 from __future__ import annotations
 
 import csv
+import io
 import json
+from decimal import Decimal
 from typing import Any, Protocol
 
 from django.db.models import QuerySet
@@ -66,13 +68,24 @@ def _scorecard_scores(lead_ids: list[int], scorecards: list[Scorecard]) -> dict[
     return {(lead_id, card_id): (total, group or "") for lead_id, card_id, total, group in rows}
 
 
-def leads_export(*, out: Writable, leads: QuerySet[Lead] | None = None) -> int:
-    """Write ``leads`` (all by default) to ``out`` as CSV, in id order; returns how many."""
+def number_written(value: object, decimal: str) -> object:
+    """``value`` with ``decimal`` before its decimals if it is a number that has some (no
+    thousands grouped: the import reads it back without guessing)."""
+    if isinstance(value, Decimal | float) and not isinstance(value, bool) and decimal != ".":
+        return str(value).replace(".", decimal)
+    return value
+
+
+def leads_export(*, out: Writable, leads: QuerySet[Lead] | None = None, excel: bool = False) -> int:
+    """Write ``leads`` (all by default) to ``out`` as CSV, in id order; returns how many.
+    ``excel``: as Excel opens a CSV file in Spanish, French or German: a UTF-8 BOM (else
+    it reads the bytes as Windows-1252), ``;`` between cells and ``,`` before decimals."""
     leads = Lead.objects.all() if leads is None else leads
     attribute_names = _attribute_names(leads)
     scorecards = list(Scorecard.objects.filter(active=True).order_by("key"))
-    writer = csv.writer(out)
-    writer.writerow(
+    decimal, delimiter = (",", ";") if excel else (".", ",")
+    header = io.StringIO()
+    csv.writer(header, delimiter=delimiter).writerow(
         [
             *COLUMNS,
             *(
@@ -83,6 +96,9 @@ def leads_export(*, out: Writable, leads: QuerySet[Lead] | None = None) -> int:
             *(ATTRIBUTE_PREFIX + name for name in attribute_names),
         ]
     )
+    # With the header, not alone: a command's output adds a line break to what does not end in one.
+    out.write(("\ufeff" if excel else "") + header.getvalue())
+    writer = csv.writer(out, delimiter=delimiter)
     count = 0
     for chunk in chunks_of(leads.select_related("score_group").order_by("pk").iterator(chunk_size=CHUNK), CHUNK):
         scores = _scorecard_scores([lead.pk for lead in chunk], scorecards) if scorecards else {}
@@ -99,6 +115,6 @@ def leads_export(*, out: Writable, leads: QuerySet[Lead] | None = None) -> int:
                 values += scores.get((lead.pk, card.pk), (0, ""))
             attributes = lead.attributes if isinstance(lead.attributes, dict) else {}
             values += [attributes.get(name) for name in attribute_names]
-            writer.writerow([cell_safe(value) for value in values])
+            writer.writerow([number_written(cell_safe(value), decimal) for value in values])
             count += 1
     return count

@@ -549,3 +549,26 @@ rules:
         assert (lead.fit_score, lead.total_score) == (ledger, ledger), lead.email
     assert dict(Lead.objects.values_list("email", "fit_score")) == {"won@example.com": 8, "open@example.com": 5}
     assert not PendingFit.objects.exists()
+
+
+def test_the_export_for_excel_writes_semicolons_decimal_commas_and_a_bom(capsys: pytest.CaptureFixture[str]) -> None:
+    """Spanish Excel opens a file by its BOM, semicolons and decimal commas; the default
+    export stays comma-separated UTF-8 with decimal points, and both import back."""
+    LeadFactory.create(email="ana@example.com", city="A Coruña", annual_revenue=Decimal("120000.50"), attributes={})
+
+    call_command("leads_export", excel=True)
+    printed = capsys.readouterr().out
+
+    assert printed.startswith("\ufeffemail;")
+    row = next(csv.DictReader(io.StringIO(printed.removeprefix("\ufeff")), delimiter=";"))
+    assert (row["city"], row["annual_revenue"]) == ("A Coruña", "120000,50")
+
+    call_command("leads_export")
+    plain = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert plain["annual_revenue"] == "120000.50"
+
+    Lead.objects.all().delete()
+    mapping = imports.mapping_load("key: {column: email, field: email}\nfields: {annual_revenue: annual_revenue}\n")
+    result = imports.leads_import(data=printed.encode("utf-8"), mapping=mapping)
+    assert (result.created, result.errors, result.delimiter, result.decimal) == (1, [], ";", ",")
+    assert Lead.objects.get().annual_revenue == Decimal("120000.50")

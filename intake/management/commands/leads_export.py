@@ -16,8 +16,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--group", action="append", default=[], help="Only leads in this score group (its key or name); may repeat."
         )
+        parser.add_argument(
+            "--excel",
+            action="store_true",
+            help="As Excel opens a CSV file in Spanish, French or German: a UTF-8 BOM, ';' between cells and ',' "
+            "before decimals (the import reads it back).",
+        )
 
-    def handle(self, *args: Any, group: list[str], **options: Any) -> None:
+    def handle(self, *args: Any, group: list[str], excel: bool = False, **options: Any) -> None:
         leads = Lead.objects.all()
         if group:
             groups = []
@@ -31,5 +37,5 @@ class Command(BaseCommand):
                     raise CommandError(f"--group: no score group {wanted!r} (groups: {known or 'none'})")
                 groups.append(found.pk)
             leads = leads.filter(score_group__in=groups)
-        count = leads_export(out=self.stdout, leads=leads)
+        count = leads_export(out=self.stdout, leads=leads, excel=excel)
         self.stderr.write(f"{count} leads exported.")
