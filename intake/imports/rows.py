@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 
 from intake import events as checks
 from intake.imports.mapping import Attribute, Mapping
@@ -43,7 +44,12 @@ class RowError:
 
     def __str__(self) -> str:
         shown = f" ({self.value!r})" if self.value else ""
-        return f"row {self.row}, column '{self.column}': {self.reason}{shown}"
+        return (
+            gettext("row {row}, column '{column}': {reason}").format(
+                row=self.row, column=self.column, reason=self.reason
+            )
+            + shown
+        )
 
 
 @dataclass
@@ -71,12 +77,12 @@ def number_parse(text: str, *, decimal: str | None = None) -> float | int:
         except ValueError:
             tokens = _NUMBER.findall(cleaned)
             if not tokens:
-                raise ValueError("is not a number") from None
+                raise ValueError(gettext("is not a number")) from None
             if len(tokens) > 1:
-                raise ValueError("holds more than one number") from None
+                raise ValueError(gettext("holds more than one number")) from None
             value = _separators_read(tokens[0], decimal)
     if not math.isfinite(value):
-        raise ValueError("must be a finite number")
+        raise ValueError(gettext("must be a finite number"))
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
@@ -89,7 +95,7 @@ def _separators_read(token: str, decimal: str | None) -> float:
             raise ValueError(_not_as_the_file(decimal))
         group = "," if mark == "." else "."
         if token.count(mark) > 1 or not _GROUPS[group].match(token.split(mark)[0]):
-            raise ValueError("is not a number") from None
+            raise ValueError(gettext("is not a number")) from None
         return _float(token.replace(group, "").replace(mark, "."))
     for mark in (",", "."):
         if mark not in token:
@@ -97,15 +103,17 @@ def _separators_read(token: str, decimal: str | None) -> float:
         grouped = _GROUPS[mark].fullmatch(token) is not None
         if decimal == mark or (decimal is None and not grouped):
             if token.count(mark) > 1:
-                raise ValueError("is not a number (more than one decimal mark)")
+                raise ValueError(gettext("is not a number (more than one decimal mark)"))
             return _float(token.replace(mark, "."))
         if not grouped:  # the file's decimal mark is the other one: this one groups thousands
             raise ValueError(_not_as_the_file(decimal or ""))
         if decimal is None and token.count(mark) == 1:
             thousands, decimals = _float(token.replace(mark, "")), _float(token.replace(mark, "."))
             raise ValueError(
-                f"could be {_written(thousands)} or {_written(decimals)}: the file does not show whether "
-                "it writes decimals after a comma or a point (say which with decimal: in the mapping)"
+                gettext(
+                    "could be {thousands} or {decimals}: the file does not show whether it writes decimals "
+                    "after a comma or a point (say which with decimal: in the mapping)"
+                ).format(thousands=_written(thousands), decimals=_written(decimals))
             )
         return _float(token.replace(mark, ""))
     return _float(token)
@@ -115,7 +123,7 @@ def _float(token: str) -> float:
     try:
         return float(token)
     except ValueError:
-        raise ValueError("is not a number") from None
+        raise ValueError(gettext("is not a number")) from None
 
 
 def _written(value: float) -> str:
@@ -124,7 +132,9 @@ def _written(value: float) -> str:
 
 def _not_as_the_file(decimal: str) -> str:
     other = "." if decimal == "," else ","
-    return f"is not a number as the file writes them ('{decimal}' before the decimals, '{other}' between thousands)"
+    return gettext(
+        "is not a number as the file writes them ('{decimal}' before the decimals, '{other}' between thousands)"
+    ).format(decimal=decimal, other=other)
 
 
 def decimal_mark_find(texts: Iterable[str]) -> str | None:
@@ -155,7 +165,7 @@ def boolean_parse(text: str) -> bool:
         return True
     if folded in _FALSE:
         return False
-    raise ValueError("is not yes or no (true/false, 1/0)")
+    raise ValueError(gettext("is not yes or no (true/false, 1/0)"))
 
 
 def cell_clean(text: str) -> str:
@@ -176,7 +186,7 @@ def attribute_value(attribute: Attribute, text: str, *, decimal: str | None = No
         for allowed in attribute.values:
             if allowed.casefold() == text.casefold():
                 return allowed
-        raise ValueError(f"is not one of {', '.join(attribute.values)}")
+        raise ValueError(gettext("is not one of {values}").format(values=", ".join(attribute.values)))
     problem = checks.text_problem(text)
     if problem:
         raise ValueError(problem)
@@ -186,9 +196,9 @@ def attribute_value(attribute: Attribute, text: str, *, decimal: str | None = No
 def activity_value(text: str, *, decimal: str | None = None) -> int:
     number = number_parse(text, decimal=decimal)
     if number < 0:
-        raise ValueError("a count cannot be negative")
+        raise ValueError(gettext("a count cannot be negative"))
     if number > MAX_INT_COLUMN:
-        raise ValueError(f"at most {MAX_INT_COLUMN}")
+        raise ValueError(gettext("at most {maximum}").format(maximum=MAX_INT_COLUMN))
     # Half up (Python's round() takes halves to the even neighbour: 2.5 → 2).
     return math.floor(number + 0.5)
 
@@ -203,23 +213,31 @@ def field_value(name: str, text: str, *, decimal: str | None = None) -> Any:
     if isinstance(column, models.PositiveIntegerField):
         number = number_parse(text, decimal=decimal)
         if not float(number).is_integer() or not 0 <= number <= MAX_INT_COLUMN:
-            raise ValueError(f"must be a whole number from 0 to {MAX_INT_COLUMN}")
+            raise ValueError(gettext("must be a whole number from 0 to {maximum}").format(maximum=MAX_INT_COLUMN))
         return int(number)
     if isinstance(column, models.DecimalField):
         number = number_parse(text, decimal=decimal)
         try:
             value = Decimal(str(number)).quantize(Decimal(1).scaleb(-column.decimal_places))
         except InvalidOperation:
-            raise ValueError("is too large") from None
+            raise ValueError(gettext("is too large")) from None
         if len(value.as_tuple().digits) > column.max_digits:
-            raise ValueError(f"at most {column.max_digits - column.decimal_places} digits before the point")
+            raise ValueError(
+                gettext("at most {count} digits before the decimals").format(
+                    count=column.max_digits - column.decimal_places
+                )
+            )
         return value
     assert isinstance(column, models.CharField)
     problem = checks.text_problem(text)
     if problem:
         raise ValueError(problem)
     if column.max_length and len(text) > column.max_length:
-        raise ValueError(f"at most {column.max_length} characters (this has {len(text)})")
+        raise ValueError(
+            gettext("at most {maximum} characters (this has {count})").format(
+                maximum=column.max_length, count=len(text)
+            )
+        )
     if name == "time_zone":
         try:
             validate_time_zone(text)
@@ -235,8 +253,10 @@ def row_parse(
     ``index``: each mapped column's position in the header, of ``width`` columns;
     ``decimal``: the file's decimal mark if known (:func:`number_parse`)."""
     if len(cells) > width and any(c.strip() for c in cells[width:]):
-        reason = f"has {len(cells)} cells but the header has {width} columns (a quote or a delimiter too many?)"
-        return [RowError(line, "(whole row)", reason)]
+        reason = gettext(
+            "has {cells} cells but the header has {columns} columns (a quote or a delimiter too many?)"
+        ).format(cells=len(cells), columns=width)
+        return [RowError(line, gettext("(whole row)"), reason)]
     errors: list[RowError] = []
 
     def cell(column: str) -> str | None:
@@ -246,7 +266,7 @@ def row_parse(
 
     key = cell(mapping.key_column)
     if key is None:
-        return [RowError(line, mapping.key_column, "the key is missing: every row needs one")]
+        return [RowError(line, mapping.key_column, gettext("the key is missing: every row needs one"))]
     try:
         key = field_value(mapping.key_field, key)
     except ValueError as exc:
@@ -279,7 +299,8 @@ def row_parse(
     if mapping.account_column is not None:
         text = cell(mapping.account_column)
         if text is not None and len(text) > ACCOUNT_ID_MAX_LENGTH:
-            errors.append(RowError(line, mapping.account_column, f"at most {ACCOUNT_ID_MAX_LENGTH} characters", text))
+            reason = gettext("at most {maximum} characters").format(maximum=ACCOUNT_ID_MAX_LENGTH)
+            errors.append(RowError(line, mapping.account_column, reason, text))
         else:
             parsed.account_id = text
     if mapping.outcome is not None:
@@ -289,7 +310,12 @@ def row_parse(
             if parsed.outcome is None:
                 listed = ", ".join([*mapping.outcome.won, *mapping.outcome.lost])
                 errors.append(
-                    RowError(line, mapping.outcome.column, f"is neither won nor lost (one of {listed})", text)
+                    RowError(
+                        line,
+                        mapping.outcome.column,
+                        gettext("is neither won nor lost (one of {values})").format(values=listed),
+                        text,
+                    )
                 )
     return errors or parsed
 

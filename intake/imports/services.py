@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from intake.imports.mapping import Mapping, MappingError, mapping_load
 from intake.imports.reading import FileError, Table, table_read
@@ -119,7 +120,11 @@ def table_import(
             if first != row.row:
                 _set_aside(
                     result,
-                    [RowError(row.row, mapping.key_column, f"the same key as row {first}", row.key)],
+                    [
+                        RowError(
+                            row.row, mapping.key_column, gettext("the same key as row {row}").format(row=first), row.key
+                        )
+                    ],
                 )
                 continue
             parsed.append(row)
@@ -153,7 +158,11 @@ def _batch_write(result: ImportResult, mapping: Mapping, parsed: list[ParsedRow]
             logger.warning("import row %s refused", parsed[0].row, exc_info=True)
             _set_aside(
                 result,
-                [RowError(parsed[0].row, mapping.key_column, f"could not be stored: {exc}")],
+                [
+                    RowError(
+                        parsed[0].row, mapping.key_column, gettext("could not be stored: {error}").format(error=exc)
+                    )
+                ],
             )
             return
         # Halves until the row the database refuses is alone: the others are written.
@@ -171,7 +180,11 @@ def _batch_write(result: ImportResult, mapping: Mapping, parsed: list[ParsedRow]
         assert mapping.outcome is not None
         if isinstance(answer, outcomes.OutcomeRefused):
             # The lead is imported; its outcome is not: the row is reported, not counted as set aside.
-            result.errors.append(RowError(row.row, mapping.outcome.column, f"outcome not recorded: {answer}"))
+            result.errors.append(
+                RowError(
+                    row.row, mapping.outcome.column, gettext("outcome not recorded: {reason}").format(reason=answer)
+                )
+            )
         elif answer.created:
             result.outcomes_recorded += 1
 

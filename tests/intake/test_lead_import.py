@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
+from django.utils import translation
 
 from intake import imports
 from intake.imports.rows import number_parse
@@ -572,3 +573,24 @@ def test_the_export_for_excel_writes_semicolons_decimal_commas_and_a_bom(capsys:
     result = imports.leads_import(data=printed.encode("utf-8"), mapping=mapping)
     assert (result.created, result.errors, result.delimiter, result.decimal) == (1, [], ";", ",")
     assert Lead.objects.get().annual_revenue == Decimal("120000.50")
+
+
+def test_rows_set_aside_say_why_in_the_installation_s_language() -> None:
+    data = (
+        "email,first name,city,plan,visits,result\n"
+        "a@example.com,Ana,Lugo,basic,muchas,won\n"
+        "b@example.com,Bea,Vigo,basic,3,won,x,y\n"
+        "c@example.com,Cris,Ourense,basic,1.250,maybe\n"
+    )
+    with translation.override("es"):
+        result = imports.leads_import(data=data.encode(), mapping=SIMPLE)
+        printed = [str(error) for error in result.errors]
+
+    assert printed == [
+        "fila 2, columna 'visits': no es un número ('muchas')",
+        "fila 3, columna '(toda la fila)': tiene 8 celdas pero la cabecera tiene 6 columnas "
+        "(¿una comilla o un separador de más?)",
+        "fila 4, columna 'visits': puede ser 1250 o 1.25: el archivo no muestra si escribe los decimales "
+        "tras una coma o tras un punto (indícalo con decimal: en las correspondencias) ('1.250')",
+        "fila 4, columna 'result': no es ganado ni perdido (uno de won, lost) ('maybe')",
+    ]
