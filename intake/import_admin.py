@@ -21,8 +21,8 @@ from django.utils.translation import gettext_lazy as _
 
 from intake import imports
 from intake.imports import mapping as mappings
-from intake.imports.reading import table_read
-from intake.imports.services import columns_check, upload_max_bytes
+from intake.imports.reading import Table, table_read
+from intake.imports.services import columns_check, decimal_mark_of, upload_max_bytes
 from intake.models import LeadImport
 from scoring import localized
 from scoring.admin.figures import GroupedFiguresAdmin
@@ -112,7 +112,7 @@ class LeadImportForm(forms.Form):
         data = upload.read()
         try:
             table = table_read(data, encoding=mapping.encoding, delimiter=mapping.delimiter)
-            columns_check(mapping, table.header)
+            index = columns_check(mapping, table.header)
         except imports.FileError as exc:
             self.add_error("csv_file", exc.reason)
             return cleaned
@@ -123,6 +123,7 @@ class LeadImportForm(forms.Form):
             )
             return cleaned
         cleaned["data"], cleaned["mapping_text"] = data, text
+        cleaned["read_as"] = _read_as(upload.name, table, decimal_mark_of(table=table, mapping=mapping, index=index))
         return cleaned
 
     def _mapping_text(self, upload: Any) -> str | None:
@@ -157,6 +158,18 @@ class LeadImportForm(forms.Form):
                 "lost": [v.strip() for v in cleaned.get("lost_values", "").split(",") if v.strip()],
             }
         return raw
+
+
+def _read_as(file_name: str, table: Table, decimal: str | None) -> str:
+    if decimal:
+        return gettext(
+            "{file} is read as {encoding}, delimiter '{delimiter}', decimal '{decimal}': if one is wrong, name "
+            "it in the mapping (encoding:, delimiter:, decimal:)."
+        ).format(file=file_name, encoding=table.encoding, delimiter=table.delimiter, decimal=decimal)
+    return gettext(
+        "{file} is read as {encoding}, delimiter '{delimiter}': if one is wrong, name it in the mapping "
+        "(encoding:, delimiter:)."
+    ).format(file=file_name, encoding=table.encoding, delimiter=table.delimiter)
 
 
 def _pairs(text: str, where: str) -> dict[str, str]:
@@ -230,6 +243,8 @@ class LeadImportAdmin(GroupedFiguresAdmin[LeadImport]):
             user=user,
         )
         obj.pk, obj.file_name = started.pk, started.file_name
+        # What was guessed of the file, shown before its rows come out wrong.
+        self.message_user(request, form.cleaned_data["read_as"])
 
     def response_add(self, request: HttpRequest, obj: LeadImport, post_url_continue: str | None = None) -> Any:
         # To the import's own page, where its progress shows.

@@ -83,6 +83,17 @@ def columns_check(mapping: Mapping, header: list[str]) -> dict[str, int]:
     return index
 
 
+def decimal_mark_of(*, table: Table, mapping: Mapping, index: dict[str, int]) -> str | None:
+    """The decimal mark the import reads the file's numbers with: the mapping's, else the
+    one the cells of its number columns show; None when neither tells."""
+    return mapping.decimal or decimal_mark_find(
+        cells[index[column]]
+        for column in number_columns(mapping)
+        for _, cells in table.rows
+        if index[column] < len(cells)
+    )
+
+
 def leads_import(
     *, data: bytes, mapping: Mapping, progress: Progress | None = None, batch_size: int = BATCH_SIZE
 ) -> ImportResult:
@@ -99,12 +110,7 @@ def table_import(
     *, table: Table, mapping: Mapping, progress: Progress | None = None, batch_size: int = BATCH_SIZE
 ) -> ImportResult:
     index = columns_check(mapping, table.header)
-    decimal = mapping.decimal or decimal_mark_find(
-        cells[index[column]]
-        for column in number_columns(mapping)
-        for _, cells in table.rows
-        if index[column] < len(cells)
-    )
+    decimal = decimal_mark_of(table=table, mapping=mapping, index=index)
     result = ImportResult(
         total=len(table.rows), encoding=table.encoding, delimiter=table.delimiter, decimal=decimal or ""
     )

@@ -168,3 +168,22 @@ def test_a_worker_runs_the_import_on_postgresql(celery_workers: Workers) -> None
     assert (record.created_count, record.set_aside_count, record.outcomes_count) == (3, 7, 3)
     assert {(e["row"], e["column"]) for e in record.errors} >= {(6, "Email"), (7, "Visits"), (13, "(whole row)")}
     assert Lead.objects.count() == 3
+
+
+def test_the_page_says_how_it_reads_the_file() -> None:
+    """The encoding, delimiter and decimal mark it found, so a marketer sees a wrong guess
+    before the rows come out wrong (and can name the right one in the mapping)."""
+    client = signed_in()
+    data = "Email;Name;Plan;Visits\nbego@example.com;Begoña;pro;1.234,5\n".encode("cp1252")
+
+    response = client.post(
+        reverse(ADD),
+        {
+            "csv_file": SimpleUploadedFile("leads.csv", data, "text/csv"),
+            "mapping_file": SimpleUploadedFile("mapping.yaml", MAPPING, "application/yaml"),
+        },
+        follow=True,
+    )
+
+    shown = [str(m) for m in response.context["messages"]]
+    assert any("cp1252" in m and "';'" in m and "decimal ','" in m for m in shown), shown
