@@ -426,7 +426,8 @@ def test_export_reads_back_in_and_is_safe_in_a_spreadsheet() -> None:
 def test_the_commands_import_print_counts_and_errors_and_export(capsys: pytest.CaptureFixture[str]) -> None:
     call_command("leads_import", str(EXAMPLES / "messy_leads.csv"), mapping=str(EXAMPLES / "messy_leads_mapping.yaml"))
     printed = capsys.readouterr().out
-    assert "3 created, 0 updated, 0 unchanged, 7 set aside; 3 outcomes recorded" in printed
+    assert "10 rows (utf-8-sig, delimiter ';', decimal '.'): 3 created, 0 updated, 0 unchanged, 7 set aside" in printed
+    assert "3 outcomes recorded" in printed
     assert "row 7, column 'Visits': is not a number ('lots')" in printed
 
     call_command("leads_export")
