@@ -3,12 +3,14 @@ web forms whose posts are recorded."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -84,8 +86,37 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         return False  # revoke instead: the key's history stays readable
 
 
+class FieldNamesField(forms.CharField):
+    """Field names as a marketer types them: separated by commas (``first_name, company,
+    attributes.goal``), shown the same way. A JSON list, as the field once took, is read too."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(name, str) for name in value):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # a list, not text
+        text = str(super().to_python(value)).strip()
+        if text.startswith("["):
+            try:
+                names = json.loads(text)
+            except ValueError:
+                raise forms.ValidationError(
+                    _("must be a list of field names separated by commas, e.g. first_name, company, attributes.goal")
+                ) from None
+            return names if isinstance(names, list) else [names]
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+
 class TrackedFormForm(forms.ModelForm[TrackedForm]):
     """Refuses lead fields a public form may not write (stage, owner, scores, external id)."""
+
+    lead_fields = FieldNamesField(
+        label=capfirst(TrackedForm._meta.get_field("lead_fields").verbose_name),
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text=TrackedForm._meta.get_field("lead_fields").help_text,
+    )
 
     class Meta:
         model = TrackedForm

@@ -56,21 +56,29 @@ MAX_FIELD_VALUE = 5000
 
 
 def form_lead_field_problems(names: object) -> list[str]:
-    """Why a form's ``lead_fields`` cannot be saved; empty when they can."""
-    example = 'e.g. ["first_name", "company", "attributes.goal"]'
+    """Why a form's ``lead_fields`` cannot be saved; empty when they can. In the reader's
+    language: the admin shows them on the field."""
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        return [f"must be a list of field names, {example}"]
+        return [gettext("must be a list of field names, e.g. first_name, company, attributes.goal")]
     problems = []
     for name in names:
         if name.startswith(ATTRIBUTE_PREFIX):
             attribute = name.removeprefix(ATTRIBUTE_PREFIX)
             if not attribute or not attribute.isprintable() or len(name) > MAX_FIELD_NAME:
-                problems.append(f"{name!r}: name a custom attribute of at most {MAX_FIELD_NAME} characters")
+                problems.append(
+                    gettext("{name}: name a custom attribute of at most {count} characters").format(
+                        name=repr(name), count=MAX_FIELD_NAME
+                    )
+                )
         elif name not in FORM_LEAD_FIELDS and name != ACCOUNT_FIELD:
             allowed = ", ".join(sorted({*FORM_LEAD_FIELDS, ACCOUNT_FIELD}))
-            problems.append(f"{name!r} cannot be set by a form; use {allowed} or attributes.<name>")
+            problems.append(
+                gettext("{name} cannot be set by a form; use {allowed} or attributes.<name>").format(
+                    name=repr(name), allowed=allowed
+                )
+            )
     if len(set(names)) != len(names):
-        problems.append("lists a field twice")
+        problems.append(gettext("lists a field twice"))
     return problems
 
 
@@ -181,7 +189,7 @@ def form_submission_check(
             if name not in errors and not name.startswith("lead"):  # the email's errors are named above
                 errors[name] = messages
     if errors or not isinstance(event, checks.Event):
-        raise FormRefused(errors or {"email": ["must be an email address"]})
+        raise FormRefused(errors or {"email": [gettext("must be an email address")]})
     fields = dict(incoming.validated_data)
     del fields["email"]
     account_id = fields.pop(ACCOUNT_FIELD, None)

@@ -475,7 +475,10 @@ def test_a_bad_visitor_id_in_the_post_is_refused(web: Client, signup: TrackedFor
         ('["owner"]', "&#x27;owner&#x27; cannot be set by a form"),
         ('["engagement_score"]', "&#x27;engagement_score&#x27; cannot be set by a form"),
         ('["attributes."]', "name a custom attribute"),
-        ('"first_name"', "must be a list of field names"),
+        ("first_name, attributes.", "&#x27;attributes.&#x27;: name a custom attribute"),
+        ("first_name, lifecycle_stage", "&#x27;lifecycle_stage&#x27; cannot be set by a form"),
+        ("first_name, first_name", "lists a field twice"),
+        ('["first_name"', "a list of field names separated by commas"),
     ],
 )
 def test_the_admin_refuses_a_form_that_would_write_what_forms_may_not(
@@ -499,3 +502,28 @@ def test_the_admin_saves_a_form_with_lead_fields_a_form_may_write(admin_client: 
     response = admin_client.post("/admin/intake/trackedform/add/", data)
     assert response.status_code == 302
     assert TrackedForm.objects.get().lead_fields == ["first_name", "company", "attributes.goal"]
+
+
+def test_the_admin_takes_the_lead_fields_as_its_help_writes_them(admin_client: Client) -> None:
+    data = {
+        "name": "Contact",
+        "key": "contact",
+        "active": "on",
+        "lead_fields": "first_name, company, attributes.goal",
+        "success_url": "",
+    }
+    response = admin_client.post("/admin/intake/trackedform/add/", data)
+    assert response.status_code == 302
+    form = TrackedForm.objects.get()
+    assert form.lead_fields == ["first_name", "company", "attributes.goal"]
+    change = admin_client.get(f"/admin/intake/trackedform/{form.pk}/change/").content.decode()
+    assert 'value="first_name, company, attributes.goal"' in change
+
+
+def test_the_admin_names_a_field_a_form_may_not_write_in_spanish(admin_client: Client) -> None:
+    data = {"name": "Contacto", "key": "contacto", "active": "on", "lead_fields": "first_name, lifecycle_stage"}
+    response = admin_client.post("/admin/intake/trackedform/add/", data, headers={"accept-language": "es"})
+    page = response.content.decode()
+    assert "&#x27;lifecycle_stage&#x27; no lo puede escribir un formulario" in page
+    assert "cannot be set by a form" not in page
+    assert not TrackedForm.objects.exists()
