@@ -24,7 +24,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from people.names import person_name
+from people.names import isolated, person_name
 from routing.models import Outcome, QueueItem, Rep, Team
 from routing.said import Said
 from scoring import outcomes as reported_outcomes
@@ -199,7 +199,7 @@ def item_claim(*, item_id: int, user: AbstractBaseUser, now: datetime | None = N
         if item is None or item.team_id != rep.team_id:
             raise ActionRefused(_("This lead is not in your team's queue."))
         if item.owner_id and item.owner_id != user.pk:
-            who = person_name(item.owner) if item.owner else _("another rep")
+            who = isolated(person_name(item.owner)) if item.owner else _("another rep")
             if item.status == Status.OPEN:
                 raise ActionRefused(_("Already assigned to {rep}.").format(rep=who))
             raise ActionRefused(_("Already claimed by {rep}.").format(rep=who))
@@ -233,9 +233,11 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
         if item is None or item.team_id != rep.team_id:
             raise ActionRefused(_("This lead is not in your team's queue."))
         if item.owner is None and item.status == Status.OPEN:
-            raise ActionRefused(_("This lead is already back in {team}'s queue.").format(team=item.team.name))
+            raise ActionRefused(_("This lead is already back in {team}'s queue.").format(team=isolated(item.team.name)))
         if item.owner is not None and item.owner_id != user.pk:
-            raise ActionRefused(_("This lead is not yours: {rep} has it now.").format(rep=person_name(item.owner)))
+            raise ActionRefused(
+                _("This lead is not yours: {rep} has it now.").format(rep=isolated(person_name(item.owner)))
+            )
         status = item.get_status_display().lower()
         raise ActionRefused(_("This lead is {status}: it cannot go back to the queue now.").format(status=status))
     assert item is not None

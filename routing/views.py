@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django_stubs_ext import StrOrPromise
 
+from people.names import isolated
 from routing import sales, selectors
 from routing.models import Outcome, QueueItem, Rep
 from scoring.typed import page_from_text
@@ -231,7 +232,7 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
     except sales.ActionRefused as exc:
         messages.error(request, f"{_label(item)}: {exc}")
     else:
-        messages.success(request, DONE[kind].format(lead=_label(item), team=rep.team.name))
+        messages.success(request, DONE[kind].format(lead=_label(item), team=isolated(rep.team.name)))
     return _back(request)
 
 
@@ -266,7 +267,7 @@ def _item_of_team(item_id: int, rep: Rep) -> QueueItem:
 
 
 def _label(item: QueueItem) -> str:
-    return item.lead.name or str(item.lead)
+    return isolated(item.lead.name or str(item.lead))
 
 
 def _back(request: HttpRequest) -> HttpResponse:
