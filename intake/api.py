@@ -271,6 +271,11 @@ class LeadInSerializer(serializers.Serializer[Any]):
             )
             if problem:
                 raise serializers.ValidationError({problem[0]: [problem[1]]})
+            if len(attrs["attributes"]) > checks.MAX_ATTRIBUTES:
+                reason = (
+                    f"at most {checks.MAX_ATTRIBUTES} custom attributes per lead sent, got {len(attrs['attributes'])}"
+                )
+                raise serializers.ValidationError({"attributes": [reason]})
         if attrs.get("time_zone"):
             try:
                 validate_time_zone(attrs["time_zone"])

@@ -40,6 +40,14 @@ VISITOR_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # How deep properties (and a lead's attributes, Segment's traits) may nest: rules
 # read flat values, and walking or storing a deeper value only costs.
 MAX_PROPERTIES_DEPTH = 10
+# What one message from a web page (a tracked form's post, an identify sent with a key used
+# in web pages: anyone may send either) may write: so many fields besides the lead's email,
+# each at most so many characters (a trait's value written as JSON).
+MAX_FIELDS_FROM_A_PAGE = 50
+MAX_VALUE_FROM_A_PAGE = 5000
+# The custom attributes one request (an API lead, an identify's traits) may write with a key
+# kept on a server: generous, but each is a column of the leads' export.
+MAX_ATTRIBUTES = 500
 
 
 def is_visitor_id(value: object) -> bool:

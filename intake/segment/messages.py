@@ -45,6 +45,9 @@ ACCOUNT_TRAITS = {
     "annual_revenue": "annual_revenue",
     "country": "country",
 }
+# The traits one identify or group call may send with a key kept on a server, as the API's
+# attributes; with a key used in web pages, checks.MAX_FIELDS_FROM_A_PAGE, as a form.
+MAX_TRAITS = checks.MAX_ATTRIBUTES
 # Leadflow's event fields, as Segment calls them, for errors a sender can act on.
 SEGMENT_NAMES = {
     "id": "messageId",
@@ -288,6 +291,8 @@ def _group(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity | 
     problem = checks.json_value_problem(traits or {}, path="traits", max_depth=checks.MAX_PROPERTIES_DEPTH)
     if problem:
         return {problem[0]: [problem[1]]}
+    if len(traits := traits or {}) > MAX_TRAITS:
+        return {"traits": [f"at most {MAX_TRAITS} traits per message, got {len(traits)}"]}
     company = _company(traits or {}) if companies else {}
     account_id = _account_id(message, ("groupId",))
     if isinstance(account_id, dict):
@@ -318,9 +323,26 @@ def _text_trait(value: object, limit: int) -> str:
     return str(value)[:limit]
 
 
+def _traits_too_many(message: Mapping[str, Any], *, from_a_page: bool) -> dict[str, list[str]]:
+    """Errors of an identify that sends more traits than its key may, or (from a page) a
+    trait longer than a form's field may be; empty when it sends no more."""
+    traits = {name: value for name, value in _traits(message).items() if name != "email"}
+    limit = checks.MAX_FIELDS_FROM_A_PAGE if from_a_page else MAX_TRAITS
+    if len(traits) > limit:
+        key = " with a key used in web pages" if from_a_page else ""
+        return {"traits": [f"at most {limit} traits per message{key}, got {len(traits)}"]}
+    for name, value in traits.items() if from_a_page else ():
+        size = len(json.dumps(value, ensure_ascii=False))
+        if size > checks.MAX_VALUE_FROM_A_PAGE:
+            reason = f"at most {checks.MAX_VALUE_FROM_A_PAGE} characters (written as JSON), got {size}"
+            return {_trait_name(message, name): [reason]}
+    return {}
+
+
 def _identity(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity | dict[str, list[str]]:
     """What an identify says about its lead, checked; or errors by field. Its company
-    object describes the lead's account (:func:`_company`) only if ``companies``."""
+    object describes the lead's account (:func:`_company`) only if ``companies`` (a key
+    kept on a server: one used in web pages sends fewer and shorter traits)."""
     context_traits = _object(message.get("context")).get("traits")
     for place, value in (("traits", message.get("traits")), ("context.traits", context_traits)):
         if value and not isinstance(value, Mapping):
@@ -328,6 +350,8 @@ def _identity(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity
         problem = checks.json_value_problem(value or {}, path=place, max_depth=checks.MAX_PROPERTIES_DEPTH)
         if problem:
             return {problem[0]: [problem[1]]}
+    if too_many := _traits_too_many(message, from_a_page=not companies):
+        return too_many
     traits = _traits(message)
     lead = _lead_ref(message)
     if lead is None or "email" not in lead:

@@ -50,9 +50,9 @@ ACCOUNT_FIELD = "account_id"
 RESERVED_PROPERTIES = frozenset({"form", "campaign", "sequence", "step", "delivery", "source"})
 # What a post says about who is submitting: the lead's email, the snippet's visitor id.
 IDENTITY_FIELDS = frozenset({"email", "visitor_id"})
-MAX_FORM_PROPERTIES = 50  # posted fields kept on the interaction
+MAX_FORM_PROPERTIES = checks.MAX_FIELDS_FROM_A_PAGE  # posted fields kept on the interaction
 MAX_FIELD_NAME = 100
-MAX_FIELD_VALUE = 5000
+MAX_FIELD_VALUE = checks.MAX_VALUE_FROM_A_PAGE
 
 
 def form_lead_field_problems(names: object) -> list[str]:

@@ -25,6 +25,11 @@ from scoring.services.background import enqueue
 from scoring.services.leads import leads_fit_queue, leads_rescore_fit
 from scoring.services.ledger import stage_changes_record
 
+# The custom attributes a source anyone can use (``fill_only``) may bring a lead to: past
+# them it adds none, so it cannot give every lead's export thousands of columns a few
+# at a time. The company's own systems are not held to it.
+FILL_ONLY_MAX_ATTRIBUTES = 200
+
 
 def leads_stage_set(*, lead_ids: Iterable[int], stage: str, cause: str, at: datetime | None = None) -> int:
     """Move leads to lifecycle ``stage``; each lead whose stage changes gets a
@@ -263,8 +268,10 @@ def leads_merge(
         lead = leads[email]
         for name, value in values.items():
             current = getattr(lead, name)
-            if name == "attributes":
-                value = {**value, **(current or {})} if fill_only else {**(current or {}), **value}
+            if name == "attributes" and fill_only:
+                value = _attributes_filled(current or {}, value)
+            elif name == "attributes":
+                value = {**(current or {}), **value}
             elif fill_only and current not in (None, ""):
                 continue
             if current != value:
@@ -277,6 +284,17 @@ def leads_merge(
     if changed or missing:
         transaction.on_commit(_scoring_enqueue)
     return {email: lead.pk for email, lead in leads.items()}, len(changed)
+
+
+def _attributes_filled(current: Mapping[str, Any], said: Mapping[str, Any]) -> dict[str, Any]:
+    """A lead's custom attributes once a source anyone can use said ``said``: those it lacks
+    are added, in the order given, while it holds fewer than :data:`FILL_ONLY_MAX_ATTRIBUTES`
+    (each is a column of the leads' export); those it has stay."""
+    filled = dict(current)
+    for name, value in said.items():
+        if name not in filled and len(filled) < FILL_ONLY_MAX_ATTRIBUTES:
+            filled[name] = value
+    return filled
 
 
 def leads_changes_write(changed: Mapping[int, Lead], names: Iterable[str], *, at: datetime) -> None:

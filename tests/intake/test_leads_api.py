@@ -154,6 +154,7 @@ def test_no_body_makes_the_leads_endpoint_fail(api: Client, body: dict[str, Any]
         ({"external_id": "crm\x00-1"}, "external_id"),
         ({"attributes": {"plan\x00": "gold"}}, "attributes.plan\\u0000"),
         ({"attributes": {"tags": ["ok", "x\x00"]}}, "attributes.tags[1]"),
+        ({"attributes": {f"a{n}": n for n in range(501)}}, "attributes"),
     ],
 )
 def test_values_the_columns_cannot_hold_are_refused_by_field(api: Client, body: dict[str, Any], field: str) -> None:
