@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
-from hypothesis import given
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from intake.admin import ApiKeyForm
@@ -434,6 +435,8 @@ def test_a_public_keys_time_that_is_no_time_is_still_refused_naming_it(times: di
     assert not Interaction.objects.exists()
 
 
+# Time zones are read from disk as they are drawn: slow on a busy machine, not a failure.
+@hypothesis_settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     timestamp=st.datetimes(timezones=st.timezones()),
     device_ahead=st.none() | st.timedeltas(min_value=timedelta(days=-3000), max_value=timedelta(days=3000)),
