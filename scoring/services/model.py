@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from scoring import bulk, event_types, model_file, selectors
+from scoring import bulk, event_types, model_file, score_bounds, selectors, sentences
 from scoring import decay as decay_math
 from scoring import rules as pure
 from scoring.models import (
@@ -155,7 +155,11 @@ def scoring_part_import(spec: model_file.ModelSpec) -> tuple[ModelImportSummary,
     across the model, so a rule or group the file moves to another scorecard moves.
 
     The groups the file leaves out are returned, not yet deleted: call
-    :func:`groups_left_out_delete` once the rest of the file is written."""
+    :func:`groups_left_out_delete` once the rest of the file is written. A model whose fit
+    rules may pass the score columns is refused (:class:`model_file.ModelFileError`) before
+    anything is written."""
+    if past := score_bounds.fit_past_columns(spec, words=sentences.WORDS):
+        raise model_file.ModelFileError(past)
     scorecards = scorecards_write(spec.scorecards)
     parts: list[tuple[Scorecard | None, model_file.ScorecardSpec | model_file.ModelSpec]] = [(None, spec)]
     parts += [(scorecards[s.key], s) for s in spec.scorecards]

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone, translation
 
-from scoring import model_file
+from scoring import model_file, score_bounds, sentences
 from scoring import rules as pure
 from scoring.models import (
     DecayPolicy,
@@ -263,9 +263,12 @@ def draft_import(*, spec: model_file.ModelSpec, user: User | None, name: str = "
     """A model file's scoring part as a new draft (the live model is not touched). Event
     types are kept in the draft (declared when it is published); a file holding parts a
     draft does not keep (:func:`parts_not_in_drafts`) is refused: give it
-    :func:`scoring_part_only` to leave them out."""
+    :func:`scoring_part_only` to leave them out. Fit rules that may pass the score
+    columns (:func:`score_bounds.fit_past_columns`) are refused."""
     if not spec.scoring:
         raise VersionError(["the file has no scoring part (score_groups, rules or decay) to make a draft of"])
+    if past := score_bounds.fit_past_columns(spec, words=sentences.WORDS):
+        raise VersionError(past)
     live_only = parts_not_in_drafts(spec)
     if live_only:
         raise VersionError(

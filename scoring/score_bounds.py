@@ -1,0 +1,44 @@
+"""Whether a scoring model can give a lead a score past the database's score columns
+(integers): pure, no database. A lead's fit on a scorecard is the sum of the points of
+every fit rule whose conditions hold, so the column must hold the sum of all their
+positive points, and of all their negative ones.
+
+Engagement is not bounded here: each interaction a rule scores adds its points again
+(a cap with a window starts afresh in the next window), so only the number of a lead's
+interactions bounds it. A score that passes its column at run time is refused by the
+database, and what met it is undone (a rescore job sets that lead aside with the error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from scoring import model_file
+from scoring import rules as pure
+from scoring.event_types import gettext_noop
+from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
+
+_ABOVE = gettext_noop(
+    "{place}: its active fit rules together may give a lead up to {total} points, past the {limit} "
+    "a score can hold; lower their points"
+)
+_BELOW = gettext_noop(
+    "{place}: its active fit rules together may take a lead down to {total} points, past the {limit} "
+    "a score can hold; lower their negative points"
+)
+
+
+def fit_past_columns(spec: model_file.ModelSpec, *, words: pure.Words = pure.ENGLISH) -> list[str]:
+    """The default score (``rules``) and each scorecard (``scorecards[n] (its name)``)
+    whose active fit rules may together pass the score column, one problem each way."""
+    parts: list[tuple[str, Iterable[model_file.RuleSpec]]] = [("rules", spec.rules)]
+    parts += [(f"scorecards[{n}] ({card.name})", card.rules) for n, card in enumerate(spec.scorecards)]
+    problems: list[str] = []
+    for place, rules in parts:
+        points = [r.points for r in rules if r.active and r.dimension == pure.Dimension.FIT.value]
+        highest, lowest = sum(p for p in points if p > 0), sum(p for p in points if p < 0)
+        if highest > WHOLE_MAX:
+            problems.append(words.phrase(_ABOVE).format(place=place, total=highest, limit=WHOLE_MAX))
+        if lowest < WHOLE_MIN:
+            problems.append(words.phrase(_BELOW).format(place=place, total=lowest, limit=WHOLE_MIN))
+    return problems

@@ -1,0 +1,98 @@
+"""A score column is a database integer: a model whose rules can give a lead more than it
+holds is refused when checked, a publish whose rescore fails anyway changes nothing, and
+an account's roll-up of many leads stays within its column."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import translation
+
+from scoring import model_file
+from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
+from scoring.models import ModelVersion, ScoringRule
+from scoring.score_bounds import fit_past_columns
+from scoring.services import versions
+
+pytestmark = pytest.mark.django_db
+
+
+def fit_rules(*points: int, indent: str = "") -> str:
+    rows = "".join(
+        f"{indent}  - {{key: r{i}-{abs(p)}{indent and 'c'}, name: R{i}, dimension: fit, points: {p},"
+        f" conditions: [{{field: city, operator: equals, value: Lima}}]}}\n"
+        for i, p in enumerate(points)
+    )
+    return f"{indent}rules:\n{rows}"
+
+
+def model_text(body: str) -> str:
+    return "leadflow_model: 1\nscore_groups:\n  - {key: warm, name: Warm, min_score: 10}\n" + body
+
+
+def scorecard(body: str) -> str:
+    return "scorecards:\n  - key: books\n    name: Books\n" + body
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "model.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_check_refuses_a_scorecard_whose_fit_rules_add_up_past_the_score_column(tmp_path: Path) -> None:
+    path = write(tmp_path, model_text(scorecard(fit_rules(WHOLE_MAX, WHOLE_MAX, indent="    "))))
+
+    with pytest.raises(CommandError) as refused:
+        call_command("scoring_model_import", "--check", str(path))
+
+    message = str(refused.value)
+    assert "scorecards[0] (Books)" in message
+    assert f"up to {2 * WHOLE_MAX}" in message
+    assert str(WHOLE_MAX) in message
+
+
+def test_check_refuses_the_default_score_alike_both_ways(tmp_path: Path) -> None:
+    above = fit_past_columns(model_file.load_text(model_text(fit_rules(WHOLE_MAX, 1))))
+    below = fit_past_columns(model_file.load_text(model_text(fit_rules(WHOLE_MIN, -1))))
+
+    assert [problem.split(":")[0] for problem in above + below] == ["rules", "rules"]
+    assert f"up to {WHOLE_MAX + 1} points" in above[0]
+    assert f"down to {WHOLE_MIN - 1} points" in below[0]
+    with pytest.raises(CommandError, match=f"up to {WHOLE_MAX + 1}"):
+        call_command("scoring_model_import", "--check", str(write(tmp_path, model_text(fit_rules(WHOLE_MAX, 1)))))
+
+
+def test_rules_that_cannot_add_up_past_the_column_are_kept(tmp_path: Path) -> None:
+    # Inactive rules give nothing; one rule at the bound alone fits.
+    text = model_text(fit_rules(WHOLE_MAX, WHOLE_MIN)) + (
+        "  - {key: unused, name: Unused, dimension: fit, points: 5, active: false,"
+        " conditions: [{field: city, operator: equals, value: Lima}]}\n"
+    )
+    assert fit_past_columns(model_file.load_text(text)) == []
+
+
+def test_the_refusal_is_in_spanish_for_a_spanish_speaker() -> None:
+    spec = model_file.load_text(model_text(scorecard(fit_rules(WHOLE_MAX, WHOLE_MAX, indent="    "))))
+    with translation.override("es"), pytest.raises(versions.VersionError) as refused:
+        versions.draft_import(spec=spec, user=None)
+
+    assert refused.value.errors == [
+        f"scorecards[0] (Books): sus reglas de perfil activas pueden dar juntas a un lead hasta {2 * WHOLE_MAX} "
+        f"puntos, más de los {WHOLE_MAX} que caben en una puntuación; baja sus puntos"
+    ]
+    assert not ModelVersion.objects.exists()
+
+
+def test_publishing_a_draft_past_the_column_is_refused_and_changes_nothing(postgres: None, tmp_path: Path) -> None:
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, model_text(fit_rules(5, 6)))))
+    live = versions.live_version()
+    draft = versions.draft_create(user=None)  # then edited, as in the admin
+    ScoringRule.all_versions.filter(version=draft).update(points=WHOLE_MAX)
+
+    with pytest.raises(versions.VersionError) as refused:
+        versions.version_publish(draft=draft, user=None)
+
+    assert any(f"up to {2 * WHOLE_MAX}" in e for e in refused.value.errors)
+    assert versions.live_version() == live
+    assert ModelVersion.objects.get(pk=draft.pk).status == ModelVersion.Status.DRAFT
