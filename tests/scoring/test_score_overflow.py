@@ -10,9 +10,10 @@ from django.utils import translation
 
 from scoring import model_file
 from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
-from scoring.models import ModelVersion, ScoringRule
+from scoring.models import Lead, ModelVersion, ScoringRule
 from scoring.score_bounds import fit_past_columns
 from scoring.services import versions
+from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +97,24 @@ def test_publishing_a_draft_past_the_column_is_refused_and_changes_nothing(postg
     assert any(f"up to {2 * WHOLE_MAX}" in e for e in refused.value.errors)
     assert versions.live_version() == live
     assert ModelVersion.objects.get(pk=draft.pk).status == ModelVersion.Status.DRAFT
+
+
+def test_a_publish_whose_rescore_fails_leaves_the_previous_model_live(postgres: None, tmp_path: Path) -> None:
+    # A lead already near the column's top: ten more fit points take its total past it,
+    # which no check of the file can know.
+    call_command("scoring_model_import", "--publish", str(write(tmp_path, model_text(fit_rules(1)))))
+    first = ModelVersion.objects.get(status=ModelVersion.Status.LIVE)
+    lead = LeadFactory.create(city="Lima")
+    Lead.objects.filter(pk=lead.pk).update(engagement_score=WHOLE_MAX - 5)
+    versions_before = list(ModelVersion.objects.order_by("pk").values_list("pk", "status", "number"))
+    rules_before = list(ScoringRule.objects.order_by("pk").values_list("key", "points"))
+
+    for _ in range(2):
+        with pytest.raises(CommandError) as failed:
+            call_command("scoring_model_import", "--publish", str(write(tmp_path, model_text(fit_rules(10)))))
+        assert "nothing was imported" in str(failed.value)
+        assert "Traceback" not in str(failed.value)
+
+    assert list(ModelVersion.objects.order_by("pk").values_list("pk", "status", "number")) == versions_before
+    assert ModelVersion.objects.get(status=ModelVersion.Status.LIVE) == first
+    assert list(ScoringRule.objects.order_by("pk").values_list("key", "points")) == rules_before

@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import DataError, transaction
 
 from scoring import accounts as account_math
 from scoring import model_file, services
@@ -84,15 +84,25 @@ class Command(BaseCommand):
         if spec.scoring and not check and not publish:
             self._draft(path, spec)
             return
+        rescored: tuple[int, int] | None = None
         try:
             if spec.scoring and not check:
-                summary = self._publish(spec, note)
+                summary, rescored = self._publish(spec, note)
             else:
                 summary = services.scoring_model_import(spec=spec, dry_run=check)
         except model_file.ModelFileError as exc:
             self._fail(path, exc.errors)
         except versions.VersionError as exc:
             self._fail(path, exc.errors)
+        except DataError as exc:  # a score past its column, met by the rescore: rolled back with the publish
+            self._fail(
+                path,
+                [
+                    f"publishing the model failed while rescoring the leads, so it was undone and the live model "
+                    f"is unchanged: the database refused a value ({str(exc).strip()}), most likely a lead's score "
+                    "past what a score column holds"
+                ],
+            )
         for warning in summary.warnings:
             self.stderr.write(self.style.WARNING(f"  {path}: warning: {warning}"))
         parts = [_scoring_counts(spec)] if spec.scoring else []
@@ -119,8 +129,8 @@ class Command(BaseCommand):
         if not spec.scoring:
             self.stdout.write(self.style.SUCCESS(f"Imported {path}: {', '.join(parts)}."))
             return
-        entries = services.leads_rescore_fit_all()
-        regrouped = services.leads_regroup()
+        assert rescored is not None
+        entries, regrouped = rescored
         self.stdout.write(
             self.style.SUCCESS(f"Imported {path}. Fit rescored ({entries} ledger rows), {regrouped} leads regrouped.")
         )
@@ -143,10 +153,17 @@ class Command(BaseCommand):
         )
 
     @transaction.atomic
-    def _publish(self, spec: model_file.ModelSpec, note: str) -> services.ModelImportSummary:
-        """The scoring part as a new live version, then the file's other parts, in one transaction.
-        The groups the file leaves out are deleted last, so its sequences and routing rules may
-        move off them first (as when the file is imported without a version)."""
+    def _publish(self, spec: model_file.ModelSpec, note: str) -> tuple[services.ModelImportSummary, tuple[int, int]]:
+        """The scoring part as a new live version, then the file's other parts, then every lead's
+        fit rescored and group recomputed (the ledger rows written, the leads regrouped), in one
+        transaction: a rescore that fails (a score past its column) undoes the publish, so the
+        live model is never one the leads' scores do not follow. The groups the file leaves out
+        are deleted before the rescore, so its sequences and routing rules may move off them
+        first (as when the file is imported without a version).
+
+        The rescore holds every lead's row until it commits: this is the command line's
+        publish, run when the model is set up or replaced; the admin's publish rescores in a
+        background job instead, chunk by chunk."""
         # The draft holds the scoring part; the rest is written live below.
         draft = versions.draft_import(spec=versions.scoring_part_only(spec), user=None)
         published = versions.version_publish(
@@ -157,9 +174,10 @@ class Command(BaseCommand):
             left_out=published.left_out,
         )
         assert published.summary is not None
-        return dataclasses.replace(
+        summary = dataclasses.replace(
             published.summary, sections=rest.sections, warnings=tuple(services.model_rules_warnings(spec))
         )
+        return summary, (services.leads_rescore_fit_all(), services.leads_regroup())
 
     def _fail(self, path: Path, errors: list[str]) -> NoReturn:
         lines = "\n".join(f"  {path}: {error}" for error in errors)
