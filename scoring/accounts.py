@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from scoring import rules
 from scoring.event_types import gettext_noop
+from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
 
 
 def email_domain(email: str | None) -> str:
@@ -54,6 +55,13 @@ def rollup(scores: Iterable[int], *, method: Rollup, top_n: int) -> int:
         return ordered[0]
     best = ordered[: max(1, top_n)]
     return rounded_average(sum(best), len(best))
+
+
+def rollup_within(value: int, *, fit: int) -> int:
+    """The roll-up ``value`` kept where the account's total (lead score + ``fit``) fits the
+    database's integer columns: the sum of many leads' scores may pass them, and an account
+    past the top of every group is as far as it can go."""
+    return max(WHOLE_MIN, WHOLE_MIN - fit, min(value, WHOLE_MAX, WHOLE_MAX - fit))
 
 
 # --- account fit rules: scoring's conditions on the account's fields -------------------

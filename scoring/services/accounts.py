@@ -23,6 +23,7 @@ from django.utils.text import slugify
 
 from scoring import accounts as pure
 from scoring import bulk, rules
+from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
 from scoring.models import (
     Account,
     AccountEntry,
@@ -226,10 +227,12 @@ def accounts_rollup(*, account_ids: Sequence[int], config: AccountSettings) -> d
 
 # Each account's roll-up (account_id, value) of the leads of the accounts %(ids)s, by
 # method, as :func:`scoring.accounts.rollup` computes it (the average of the best N
-# rounded to the nearest point, halves away from zero, as pure.rounded_average does).
+# rounded to the nearest point, halves away from zero, as pure.rounded_average does). A
+# sum of many leads' scores is kept within the integer column (WHOLE_MIN..WHOLE_MAX).
 _ROLLUP_SQL: dict[pure.Rollup, str] = {
     pure.Rollup.SUM: (
-        "SELECT account_id, sum(total_score)::int AS value FROM scoring_lead"
+        "SELECT account_id, greatest(least(sum(total_score), 2147483647), -2147483648)::int AS value"
+        " FROM scoring_lead"
         " WHERE account_id = ANY(%(ids)b::bigint[]) GROUP BY account_id"
     ),
     pure.Rollup.MAX: (
@@ -248,10 +251,14 @@ _ROLLUP_SQL: dict[pure.Rollup, str] = {
 
 # The accounts %(ids)s (locked by the caller) whose lead score is not their roll-up, with
 # what the refresh needs of them, in id order: one statement, after the locks were taken.
+# The roll-up is kept where lead score + fit score fits the total's column (as
+# :func:`scoring.accounts.rollup_within` does).
 _MOVED_SQL = """
-SELECT a.id, coalesce(r.value, 0), a.lead_score, a.fit_score, a.group_id
-FROM scoring_account a LEFT JOIN ({rollup}) r ON r.account_id = a.id
-WHERE a.id = ANY(%(ids)b::bigint[]) AND a.lead_score <> coalesce(r.value, 0)
+SELECT a.id, t.target, a.lead_score, a.fit_score, a.group_id
+FROM scoring_account a LEFT JOIN ({rollup}) r ON r.account_id = a.id,
+     LATERAL (SELECT greatest(least(coalesce(r.value, 0), %(high)s, %(high)s::bigint - a.fit_score),
+                              %(low)s, %(low)s::bigint - a.fit_score)::int AS target) t
+WHERE a.id = ANY(%(ids)b::bigint[]) AND a.lead_score <> t.target
 ORDER BY a.id
 """
 
@@ -343,14 +350,17 @@ def _accounts_moved(ids: Sequence[int], *, config: AccountSettings) -> list[tupl
         sql = _MOVED_SQL.format(rollup=_ROLLUP_SQL[config.method])
         return [
             (pk, target, score, fit, group)
-            for pk, target, score, fit, group in bulk.pg_execute_named(sql, {"ids": list(ids), "top_n": config.top_n})
+            for pk, target, score, fit, group in bulk.pg_execute_named(
+                sql, {"ids": list(ids), "top_n": config.top_n, "high": WHOLE_MAX, "low": WHOLE_MIN}
+            )
         ]
     current = (
         Account.objects.filter(bulk.ids_in("pk", list(ids)))
         .order_by("pk")
         .values_list("pk", "lead_score", "fit_score", "group_id")
     )
-    targets = accounts_rollup(account_ids=list(ids), config=config)
+    rolled = accounts_rollup(account_ids=list(ids), config=config)
+    targets = {pk: pure.rollup_within(rolled[pk], fit=fit) for pk, _, fit, _ in current}
     return [(pk, targets[pk], score, fit, group) for pk, score, fit, group in current if targets[pk] != score]
 
 

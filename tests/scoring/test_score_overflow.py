@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 from django.utils import translation
 
 from scoring import model_file
 from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
-from scoring.models import Lead, ModelVersion, ScoringRule
+from scoring.models import Account, AccountEntry, Lead, ModelVersion, ScoringRule
 from scoring.score_bounds import fit_past_columns
+from scoring.services import accounts as account_services
 from scoring.services import versions
 from tests.factories import LeadFactory
 
@@ -118,3 +120,19 @@ def test_a_publish_whose_rescore_fails_leaves_the_previous_model_live(postgres: 
     assert list(ModelVersion.objects.order_by("pk").values_list("pk", "status", "number")) == versions_before
     assert ModelVersion.objects.get(status=ModelVersion.Status.LIVE) == first
     assert list(ScoringRule.objects.order_by("pk").values_list("key", "points")) == rules_before
+
+
+@pytest.mark.parametrize("fit", [0, 100, -100])
+def test_an_accounts_sum_of_many_leads_stays_within_its_column(fit: int) -> None:
+    # On PostgreSQL the sum was refused by the database; elsewhere it was kept past the column.
+    account = Account.objects.create(name="Big", domain="big.example", fit_score=fit)
+    leads = LeadFactory.create_batch(3, account=account)
+    Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(engagement_score=WHOLE_MAX - 1)
+
+    account_services.accounts_refresh(account_ids=[account.pk])
+
+    account.refresh_from_db()
+    assert account.lead_score == WHOLE_MAX - max(fit, 0)
+    assert account.total_score == min(WHOLE_MAX, WHOLE_MAX + fit)
+    rolled_up = account.entries.filter(dimension=AccountEntry.Dimension.LEADS).aggregate(s=Sum("delta"))["s"]
+    assert rolled_up == account.lead_score
