@@ -66,6 +66,28 @@ def rollup_within(value: int, *, fit: int) -> int:
 
 # --- account fit rules: scoring's conditions on the account's fields -------------------
 
+# What a company's traits (a Segment group call's; an identify's company object) set on
+# its account, by Segment's names: the group spec's employees, the identify spec's
+# company.employee_count, and revenue as the lead traits are spelt (annualRevenue or
+# annual_revenue); "address.country" sets its country too. A value its field cannot hold
+# is kept as the account's custom attribute of the trait's name (KEPT_AS).
+TRAITS: dict[str, str] = {
+    "name": "name",
+    "industry": "industry",
+    "employees": "company_size",
+    "employee_count": "company_size",
+    "annualRevenue": "annual_revenue",
+    "annual_revenue": "annual_revenue",
+    "country": "country",
+}
+KEPT_AS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "industry": ("industry",),
+    "company_size": ("employees", "employee_count"),
+    "annual_revenue": ("annualRevenue", "annual_revenue"),
+    "country": ("country", "address.country"),
+}
+
 # The account fields a fit rule may test, with their words; custom attributes are
 # "attributes.<name>", as on leads.
 ACCOUNT_FIELDS: dict[str, str] = {

@@ -15,7 +15,8 @@ beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
   or else its external id; ``traits.email`` wins), ``anonymousId`` the
   visitor. Traits are read from ``traits`` and from ``context.traits`` (where
   RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to the lead (known ones to its fields,
-  the rest to its custom attributes) and, with an ``anonymousId``, identifies
+  the rest to its custom attributes; one its field cannot hold, such as ``employees``
+  as ``"51-200"``, is kept as the custom attribute of its name) and, with an ``anonymousId``, identifies
   the visitor: its page views move to the lead; one whose ``traits.email`` and
   ``userId`` name two different leads is refused naming both, as a track's is. ``track`` records an
   interaction whose type comes from the event name: the mapping kept in the

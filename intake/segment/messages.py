@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 from intake import bodies, ingest, lead_refs
 from intake import events as checks
 from intake.segment.keys import Refusal
-from scoring import event_types, lead_fields
+from scoring import accounts, event_types, lead_fields
 from scoring.timestamps import timestamp_in_range
 
 IGNORED_TYPES = {"screen", "alias"}
@@ -32,19 +32,9 @@ MAX_EMPLOYEES = 2_147_483_647
 # An account's annual_revenue column holds 16 digits, 2 of them after the point.
 MAX_REVENUE = Decimal("99999999999999.99")
 # What a company's traits (a group call's; an identify's company object) set on its
-# account, by Segment's names: the group spec's employees, the identify spec's
-# company.employee_count, and revenue as the lead traits are spelt (annualRevenue or
-# annual_revenue). "address" is read apart (its country), "id" names the account; any
-# other trait is a custom attribute of the account.
-ACCOUNT_TRAITS = {
-    "name": "name",
-    "industry": "industry",
-    "employees": "company_size",
-    "employee_count": "company_size",
-    "annualRevenue": "annual_revenue",
-    "annual_revenue": "annual_revenue",
-    "country": "country",
-}
+# account; "address" is read apart (its country), "id" names the account; any other trait
+# is a custom attribute of the account.
+ACCOUNT_TRAITS = accounts.TRAITS
 # The traits one identify or group call may send with a key kept on a server, as the API's
 # attributes; with a key used in web pages, checks.MAX_FIELDS_FROM_A_PAGE, as a form.
 MAX_TRAITS = checks.MAX_ATTRIBUTES
@@ -228,24 +218,30 @@ def _company(traits: Mapping[str, Any]) -> dict[str, Any]:
     custom attributes); a trait sent empty (null) leaves its field as it is, and so does a
     blank name. A value its field cannot hold (employees as a range, "51-200"; a revenue
     that is no number) costs nothing else the message says: it is kept as the account's
-    custom attribute of the trait's name, as the sender wrote it. The traits were checked
-    for what no attribute may hold (json_value_problem)."""
+    custom attribute of the trait's name, as the sender wrote it (an address's country in
+    an "address" object), until a later value fills the field
+    (scoring.accounts.KEPT_AS). The traits were checked for what no attribute may hold
+    (json_value_problem)."""
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     for name, value in traits.items():
-        try:
-            if name == "id":  # the company's id: names the account (_account_id)
-                continue
-            if name == "address" and isinstance(value, Mapping):
-                if value.get("country") is not None:
+        if name == "id":  # the company's id: names the account (_account_id)
+            continue
+        if name == "address" and isinstance(value, Mapping):
+            if value.get("country") is not None:
+                try:
                     fields["country"] = _text_trait(value["country"], 100)
+                except ValueError:
+                    attributes["address"] = {"country": value["country"]}
+            continue
+        target = ACCOUNT_TRAITS.get(name)
+        if target is None:
+            attributes[name] = value
+            continue
+        try:
+            if value is None:
                 continue
-            target = ACCOUNT_TRAITS.get(name)
-            if target is None:
-                attributes[name] = value
-            elif value is None:
-                continue
-            elif target == "company_size":
+            if target == "company_size":
                 fields[target] = _employees(value)
             elif target == "annual_revenue":
                 fields[target] = _revenue(value)
@@ -363,32 +359,40 @@ def _identity(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     company: dict[str, Any] = {}  # what the company object says of the person's account
+    # A trait its field cannot hold (employees as "51-200", as Segment's spec types it; a
+    # title that is a list) is kept as the lead's custom attribute of the trait's name, as
+    # written (a part of the address in an "address" object), and the rest of the message
+    # is still written; a later value of the field drops it (lead_fields.KEPT_AS).
     for name, value in traits.items():
         if name == "email":
             continue
-        try:
-            if name == "company":
-                where = f"{name}.name" if isinstance(value, Mapping) else name
-                if isinstance(value, Mapping):
-                    if companies:
-                        company = _company(value)
-                    value = value.get("name")
-                if value is not None:
+        if name == "company":
+            if isinstance(value, Mapping):
+                if companies:
+                    company = _company(value)
+                value = value.get("name")
+            if value is not None:
+                try:
                     fields["company"] = _text_trait(value, 200)
-            elif name == "address" and isinstance(value, Mapping):
-                for part in ("city", "country"):
-                    where = f"{name}.{part}"
-                    if value.get(part) is not None:
+                except ValueError:
+                    attributes["company"] = value
+        elif name == "address" and isinstance(value, Mapping):
+            for part in ("city", "country"):
+                if value.get(part) is not None:
+                    try:
                         fields[part] = _text_trait(value[part], 100)
-            elif name in TRAIT_FIELDS:
-                target, where = TRAIT_FIELDS[name], name
-                if value is None:  # a cached trait sent again empty: the field stays as it is
-                    continue
+                    except ValueError:
+                        attributes.setdefault("address", {})[part] = value[part]
+        elif name in TRAIT_FIELDS:
+            target = TRAIT_FIELDS[name]
+            if value is None:  # a cached trait sent again empty: the field stays as it is
+                continue
+            try:
                 fields[target] = _employees(value) if target == "company_size" else _text_trait(value, 100)
-            else:
+            except ValueError:
                 attributes[name] = value
-        except ValueError as exc:
-            return {_trait_name(message, where): [str(exc)]}
+        else:
+            attributes[name] = value
     if attributes:
         fields["attributes"] = attributes
     # Segment's SDKs send the person's company as context.groupId once group() was called,

@@ -123,25 +123,39 @@ def segment_client() -> Client:
 
 
 @pytest.mark.parametrize(
-    ("traits", "field"),
+    ("traits", "kept"),
     [
-        ({"firstName": {"a": 1}}, "traits.firstName"),
-        ({"title": ["CTO"]}, "traits.title"),
-        ({"industry": True}, "traits.industry"),
-        ({"company": [1, 2]}, "traits.company"),
-        ({"company": {"name": {"x": 1}}}, "traits.company.name"),
-        ({"address": {"city": ["a"]}}, "traits.address.city"),
-        ({"address": {"country": {"b": 2}}}, "traits.address.country"),
+        ({"firstName": {"a": 1}}, {"firstName": {"a": 1}}),
+        ({"title": ["CTO"]}, {"title": ["CTO"]}),
+        ({"industry": True}, {"industry": True}),
+        ({"company": [1, 2]}, {"company": [1, 2]}),
+        ({"company": {"name": {"x": 1}}}, {"company": {"x": 1}}),
+        ({"address": {"city": ["a"], "country": "ES"}}, {"address": {"city": ["a"]}}),
+        ({"address": {"country": {"b": 2}}}, {"address": {"country": {"b": 2}}}),
     ],
 )
-def test_an_identify_whose_text_trait_is_not_text_is_refused_by_its_place(traits: dict[str, Any], field: str) -> None:
+def test_an_identify_s_text_trait_that_is_not_text_is_kept_as_an_attribute(
+    traits: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    """What the field cannot hold is kept as written, as a company's is on its account: the
+    message's other traits are still written."""
     LeadFactory.create(email="ana@example.com", first_name="Ana", title="Buyer", company="Toys", city="Lima")
-    message = {"messageId": "i-1", "userId": "ana@example.com", "traits": traits}
+    message = {"messageId": "i-1", "userId": "ana@example.com", "traits": {"lastName": "Ruiz", **traits}}
     response = post(segment_client(), "/v1/identify", message)
-    assert response.status_code == 400
-    assert response.json()["errors"] == {field: ["must be text"]}
+    assert response.status_code == 200, response.content
     lead = Lead.objects.get()
-    assert (lead.first_name, lead.title, lead.industry, lead.company, lead.city) == ("Ana", "Buyer", "", "Toys", "Lima")
+    assert (lead.first_name, lead.last_name, lead.title, lead.industry, lead.company, lead.city) == (
+        "Ana",
+        "Ruiz",
+        "Buyer",
+        "",
+        "Toys",
+        "Lima",
+    )
+    assert lead.country == (
+        "ES" if "country" in traits.get("address", {}) and "country" not in kept.get("address", {}) else ""
+    )
+    assert lead.attributes == kept
 
 
 def test_an_identify_keeps_numbers_as_text_and_leaves_a_null_trait_as_it_was() -> None:

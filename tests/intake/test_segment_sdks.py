@@ -167,10 +167,10 @@ def test_traits_win_over_context_traits_and_errors_name_where_the_trait_was(key:
     }
     assert post("/v1/identify", both, Authorization=basic(key)).status_code == 200
     assert Lead.objects.values_list("first_name", "last_name").get() == ("Ada", "Lovelace")
-    bad = {"messageId": "m-2", "userId": "bea@example.com", "context": {"traits": {"employees": "many"}}}
+    bad = {"messageId": "m-2", "userId": "bea@example.com", "context": {"traits": {"plan": "pro\x00"}}}
     response = post("/v1/identify", bad, Authorization=basic(key))
     assert response.status_code == 400
-    assert list(response.json()["errors"]) == ["context.traits.employees"]
+    assert list(response.json()["errors"]) == ["context.traits.plan"]
     not_object = {"messageId": "m-3", "userId": "bea@example.com", "context": {"traits": "x"}}
     assert list(post("/v1/identify", not_object, Authorization=basic(key)).json()["errors"]) == ["context.traits"]
 
