@@ -21,7 +21,7 @@ from django.utils import timezone
 from intake import lead_refs
 from intake.bodies import json_text
 from intake.events import Event, Rejection
-from scoring import bulk
+from scoring import bulk, lead_fields
 from scoring import services as scoring
 from scoring.models import Interaction, Visitor
 from scoring.services import event_types_seen, scoring_enqueue
@@ -265,6 +265,13 @@ def leads_identify(
         if {"lifecycle_stage", "external_id"} & set(identity.fields):
             raise ValueError("leads_identify changes neither stage nor external id in fields: use lead_upsert")
         fields = merged.setdefault(identity.email, {})
+        if "attributes" in fields:
+            # A value a later identity gives drops what an earlier one kept as an attribute
+            # for want of a readable one, as it would have sent one by one (leads_merge).
+            given = [name for name in identity.fields if name != "attributes"]
+            fields["attributes"] = lead_fields.attributes_superseded(
+                fields["attributes"], given, kept_as=lead_fields.KEPT_AS
+            )
         for name, value in identity.fields.items():
             fields[name] = {**fields.get(name, {}), **value} if name == "attributes" else value
         if identity.external_id is not None:

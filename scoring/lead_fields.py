@@ -7,7 +7,9 @@ their own lists from this one. Pure: no database here (the columns are
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,36 @@ WRITABLE: frozenset[str] = frozenset(f.name for f in FIELDS if f.writable)
 ANONYMOUS: frozenset[str] = frozenset(f.name for f in FIELDS if f.anonymous)
 TEMPLATE: tuple[str, ...] = ("email", *(f.name for f in FIELDS if f.template))
 TRAITS: dict[str, str] = {trait: f.name for f in FIELDS for trait in f.traits}
+
+# Where an identify's trait its field cannot hold (employees as "51-200", a title that is
+# a list) is kept among the lead's custom attributes, by field: under the trait's name, or
+# for a part of the address ("address.city") in the "address" object. A later value of
+# the field drops it (:func:`attributes_superseded`), so rules never read both.
+KEPT_AS: dict[str, tuple[str, ...]] = {
+    **{f.name: f.traits for f in FIELDS if f.traits},
+    "company": ("company",),
+    "city": ("city", "address.city"),
+    "country": ("country", "address.country"),
+}
+
+
+def attributes_superseded(
+    attributes: Mapping[str, Any] | None, filled: Iterable[str], *, kept_as: Mapping[str, tuple[str, ...]]
+) -> dict[str, Any]:
+    """``attributes`` without what held an earlier value of the fields ``filled`` (each
+    field's names in ``kept_as``: "name", or "address.city" for a part of the "address"
+    object, which goes when nothing is left in it): once the field has a value, the one
+    its field could not hold is no longer the company's or the lead's."""
+    kept = dict(attributes or {})
+    for name in filled:
+        for place in kept_as.get(name, ()):
+            top, _, part = place.partition(".")
+            if not part:
+                kept.pop(top, None)
+            elif isinstance(inside := kept.get(top), Mapping) and part in inside:
+                rest = {key: value for key, value in inside.items() if key != part}
+                if rest:
+                    kept[top] = rest
+                else:
+                    del kept[top]
+    return kept

@@ -15,7 +15,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from scoring import bulk
+from scoring import accounts as pure_accounts
+from scoring import bulk, lead_fields
 from scoring.models import Account, Lead
 from scoring.services.accounts import accounts_rescore_fit
 
@@ -102,6 +103,11 @@ def leads_accounts_describe(
         if (account := account_of.get(lead)) is None:
             continue
         into = merged.setdefault(account, {})
+        if "attributes" in into:  # as if applied one by one: a later value drops an earlier kept one
+            given = [name for name in fields if name != "attributes"]
+            into["attributes"] = lead_fields.attributes_superseded(
+                into["attributes"], given, kept_as=pure_accounts.KEPT_AS
+            )
         for name, value in fields.items():
             into[name] = {**into.get(name, {}), **value} if name == "attributes" else value
     return accounts_describe(fields=merged, at=at)
@@ -156,17 +162,26 @@ def accounts_describe(
 
 def _described(account: Account, values: Mapping[str, Any], *, fill_only: bool = False) -> set[str]:
     """Set ``values`` on ``account`` (in memory), only where it has none with
-    ``fill_only``; the names of the fields that changed."""
+    ``fill_only``; the names of the fields that changed. A field given a value drops the
+    custom attribute that held one it could not (:data:`scoring.accounts.KEPT_AS`: a group
+    call's employees as "51-200"), so rules never read both; what ``values`` say in their
+    attributes stays."""
     changed = set()
+    filled = []
     for name, value in values.items():
         current = getattr(account, name)
-        if name == "attributes":
-            value = {**value, **(current or {})} if fill_only else {**(current or {}), **value}
-        elif fill_only and not _empty(current):
+        if name == "attributes" or (fill_only and not _empty(current)):
             continue
+        filled.append(name)
         if current != value:
             setattr(account, name, value)
             changed.add(name)
+    attributes = lead_fields.attributes_superseded(account.attributes, filled, kept_as=pure_accounts.KEPT_AS)
+    if given := values.get("attributes"):
+        attributes = {**given, **attributes} if fill_only else {**attributes, **given}
+    if attributes != (account.attributes or {}):
+        account.attributes = attributes
+        changed.add("attributes")
     return changed
 
 

@@ -17,7 +17,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from scoring import bulk
+from scoring import bulk, lead_fields
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, RuleCondition
 from scoring.services.accounts import accounts_of_new_leads
@@ -266,18 +266,25 @@ def leads_merge(
             names.add("external_id")
     for email, values in fields.items():
         lead = leads[email]
+        filled: list[str] = []
         for name, value in values.items():
             current = getattr(lead, name)
-            if name == "attributes" and fill_only:
-                value = _attributes_filled(current or {}, value)
-            elif name == "attributes":
-                value = {**(current or {}), **value}
-            elif fill_only and current not in (None, ""):
+            if name == "attributes" or (fill_only and current not in (None, "")):
                 continue
+            filled.append(name)
             if current != value:
                 setattr(lead, name, value)
                 changed[lead.pk] = lead
                 names.add(name)
+        # A field given a value drops the attribute that held one it could not (an identify's
+        # employees as "51-200"); what the same write says in its attributes stays.
+        attributes = lead_fields.attributes_superseded(lead.attributes, filled, kept_as=lead_fields.KEPT_AS)
+        if given := values.get("attributes"):
+            attributes = _attributes_filled(attributes, given) if fill_only else {**attributes, **given}
+        if attributes != (lead.attributes or {}):
+            lead.attributes = attributes
+            changed[lead.pk] = lead
+            names.add("attributes")
     if changed:
         leads_changes_write(changed, names, at=at)
         leads_fit_queue(changed)

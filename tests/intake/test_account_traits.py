@@ -211,3 +211,37 @@ def test_a_key_used_in_web_pages_describes_no_company(rules: None) -> None:
     account = Account.objects.get()
     assert (account.domain, account.industry, account.company_size, account.fit_score) == ("acme.example", "", None, 0)
     assert not AccountEntry.objects.exists()
+
+
+def test_a_later_value_of_a_field_drops_the_attribute_that_held_an_earlier_one(rules: None) -> None:
+    """Rules never read two contradicting values: the range kept for want of a number goes
+    once a number comes, whoever sends it; what the message says in its attributes stays."""
+    segment = segment_client()
+    unreadable = {"industry": "Software", "employees": "51-200", "address": {"country": ["ES"]}, "plan": "pro"}
+    assert send(segment, "group", group("g-1", unreadable)).status_code == 200
+    account = Account.objects.get(external_id="acme-42")
+    assert account.attributes == {"employees": "51-200", "address": {"country": ["ES"]}, "plan": "pro"}
+
+    assert send(segment, "group", group("g-2", {"employee_count": 250, "country": "Spain"})).status_code == 200
+    account.refresh_from_db()
+    assert (account.company_size, account.country, account.attributes) == (250, "Spain", {"plan": "pro"})
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
+
+
+def test_a_lead_filling_the_account_s_field_drops_the_attribute_kept_for_it(rules: None) -> None:
+    segment = segment_client()
+    assert send(segment, "group", group("g-1", {"employees": "51-200"}, user="ana@acme.example")).status_code == 200
+    assert Account.objects.get(external_id="acme-42").attributes == {"employees": "51-200"}
+    said = {"messageId": "i-1", "userId": "luis@acme.example", "traits": {"employees": 250}}
+    said["context"] = {"groupId": "acme-42"}
+    assert send(segment, "identify", said).status_code == 200
+    account = Account.objects.get(external_id="acme-42")
+    assert (account.company_size, account.attributes) == (250, {})
+
+
+def test_a_range_then_a_number_in_one_batch_end_as_sent_one_by_one() -> None:
+    segment = segment_client()
+    first, then = group("g-1", {"employees": "51-200", "seats": 3}), group("g-2", {"employees": 250})
+    assert send(segment, "batch", {"batch": [first, then]}).json()["rejected"] == []
+    account = Account.objects.get()
+    assert (account.company_size, account.attributes) == (250, {"seats": 3})

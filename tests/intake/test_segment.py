@@ -489,3 +489,33 @@ def test_no_body_makes_a_segment_endpoint_fail(segment: tuple[Client, str], path
         sent = len(body["batch"]) if path == "batch" and isinstance(body, dict) else 1
         counted = answer["accepted"] + answer["duplicates"] + answer["identified"] + answer["ignored"]
         assert counted + len(answer["rejected"]) == sent
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_later_value_of_a_lead_field_drops_the_attribute_that_held_an_earlier_one(
+    segment: tuple[Client, str], batched: bool
+) -> None:
+    client, _ = segment
+    messages = [
+        {"type": "identify", "messageId": "i-1", "userId": "ana@example.com", "traits": {"employees": "51-200"}},
+        {
+            "type": "identify",
+            "messageId": "i-2",
+            "userId": "ana@example.com",
+            "traits": {"title": ["CTO", "CEO"], "address": {"city": ["a"], "country": {"x": 1}}, "plan": "pro"},
+        },
+        {
+            "type": "identify",
+            "messageId": "i-3",
+            "userId": "ana@example.com",
+            "traits": {"employees": 120, "title": "CTO", "address": {"city": "Lima"}},
+        },
+    ]
+    if batched:
+        assert send(client, "batch", {"batch": messages}).json()["rejected"] == []
+    else:
+        for message in messages:
+            assert send(client, "identify", message).status_code == 200
+    lead = Lead.objects.get()
+    assert (lead.company_size, lead.title, lead.city) == (120, "CTO", "Lima")
+    assert lead.attributes == {"address": {"country": {"x": 1}}, "plan": "pro"}
