@@ -191,6 +191,21 @@ class Lead(models.Model):
         blank=True,
         help_text=_("Custom attributes, read by rules as attributes.<name>."),
     )
+    # What senders trusted to describe a company (the API, an import, the admin, a key kept
+    # on a server) last said of the lead's industry, company_size, annual_revenue and
+    # country, as JSON: the lead's columns may hold what a key used in web pages or a
+    # tracked form wrote, which describes no company. Its account's empty fields take these
+    # when it joins one later (scoring.services.account_fields).
+    company_told = models.JSONField(
+        verbose_name=_("company as trusted senders told it"),
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "What the API, imports, the admin and server keys last said of the lead's industry, company size, "
+            "annual revenue and country: its account's empty fields take these."
+        ),
+    )
     lifecycle_stage = models.CharField(
         verbose_name=_("lifecycle stage"), max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD
     )

@@ -18,8 +18,10 @@ apps use are kept here.
 from scoring.services.account_fields import (
     ACCOUNT_WRITABLE_FIELDS,
     accounts_describe,
+    leads_accounts_assign_all,
     leads_accounts_describe,
     leads_accounts_fill,
+    leads_accounts_fill_told,
 )
 from scoring.services.account_groups import account_groups_changed, accounts_regroup
 from scoring.services.accounts import (
@@ -36,7 +38,6 @@ from scoring.services.accounts import (
     free_mail_domains_add,
     free_mail_domains_changed,
     leads_accounts_assign,
-    leads_accounts_assign_all,
 )
 from scoring.services.background import enqueue
 from scoring.services.decay import SET_ASIDE_DECAY, DecaySummary, decay_policy_set, leads_decay
@@ -176,6 +177,7 @@ __all__ = [
     "leads_accounts_assign_all",
     "leads_accounts_describe",
     "leads_accounts_fill",
+    "leads_accounts_fill_told",
     "leads_assignment_set",
     "leads_by_email",
     "leads_create",

@@ -7,8 +7,9 @@ what other systems tell."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -18,7 +19,7 @@ from psycopg.types.json import Jsonb
 from scoring import accounts as pure_accounts
 from scoring import bulk, lead_fields
 from scoring.models import Account, Lead
-from scoring.services.accounts import accounts_rescore_fit
+from scoring.services.accounts import Assigned, accounts_rescore_fit, leads_accounts_assign
 
 # What other systems may write on an account (checked values, as the columns hold them);
 # "attributes" are merged into those known.
@@ -33,10 +34,14 @@ def _empty(value: Any) -> bool:
     return value is None or value == ""
 
 
-def _lead_company(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``fields`` (a lead's, as written) say of the lead's company: its
-    :data:`LEAD_COMPANY_FIELDS` that are not empty."""
-    return {name: fields[name] for name in LEAD_COMPANY_FIELDS if not _empty(fields.get(name))}
+def _told_json(value: Any) -> Any:
+    """A company field's value as :attr:`Lead.company_told` keeps it (JSON: a revenue as text, exact)."""
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _told_value(name: str, value: Any) -> Any:
+    """A value of :attr:`Lead.company_told` as the account's column holds it."""
+    return Decimal(str(value)) if name == "annual_revenue" else value
 
 
 @transaction.atomic(savepoint=False)
@@ -48,10 +53,12 @@ def leads_accounts_fill(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]]
     (typed in the admin, sent by a group call or an identify's company, or filled by an
     earlier lead) is never changed, so the first lead to tell wins, and among
     ``descriptions`` the first given. The accounts that change get their fit re-evaluated
-    in the same transaction (:func:`accounts_describe`). One read whatever the number of
-    leads (none when no description names a company field), two more when an account has
-    a field to fill; the same lead written again changes nothing. Returns how many
-    accounts changed.
+    in the same transaction (:func:`accounts_describe`). What is said is also kept on each
+    lead (:attr:`~scoring.models.Lead.company_told`; a field written empty forgets it), for
+    the account it joins later (:func:`leads_accounts_fill_told`). One read whatever the
+    number of leads (none when no description names a company field), one write of the
+    leads whose told values change, two more when an account has a field to fill; the same
+    lead written again changes nothing. Returns how many accounts changed.
 
     Only for what a trusted sender wrote (the API, an import, the admin, a key kept on a
     server), and only what it wrote: a field a key used in web pages or a tracked form
@@ -59,25 +66,93 @@ def leads_accounts_fill(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]]
     written again.
     Precondition: the leads are in their accounts already. Lock order: call after the
     transaction has locked every lead row it will (leads, then accounts)."""
-    told = [(lead, company) for lead, fields in descriptions if (company := _lead_company(fields))]
-    if not told:
+    said = [
+        (lead, {name: fields[name] for name in LEAD_COMPANY_FIELDS if name in fields}) for lead, fields in descriptions
+    ]
+    said = [(lead, company) for lead, company in said if company]
+    if not said:
         return 0
-    rows = Lead.objects.filter(bulk.ids_in("pk", sorted({lead for lead, _ in told})), account__isnull=False)
+    rows = Lead.objects.filter(bulk.ids_in("pk", sorted({lead for lead, _ in said})))
     known = {
-        pk: (account, dict(zip(LEAD_COMPANY_FIELDS, has, strict=True)))
-        for pk, account, *has in rows.values_list(
-            "pk", "account_id", *(f"account__{name}" for name in LEAD_COMPANY_FIELDS)
+        pk: (account, told or {}, dict(zip(LEAD_COMPANY_FIELDS, has, strict=True)))
+        for pk, account, told, *has in rows.values_list(
+            "pk", "account_id", "company_told", *(f"account__{name}" for name in LEAD_COMPANY_FIELDS)
         )
     }
+    telling: dict[int, dict[str, Any]] = {}
     fills: dict[int, dict[str, Any]] = {}
-    for lead, company in told:
+    for lead, company in said:
         if lead not in known:
-            continue  # in no account (a free-mail address)
-        account, has = known[lead]
+            continue
+        account, told, has = known[lead]
+        now_told = telling.setdefault(lead, dict(told))
         for name, value in company.items():
-            if _empty(has[name]):
+            if _empty(value):
+                now_told.pop(name, None)
+                continue
+            now_told[name] = _told_json(value)
+            if account is not None and _empty(has[name]):  # in no account: a free-mail address
                 fills.setdefault(account, {}).setdefault(name, value)  # the first to tell wins
+    changed_told = sorted((lead, told) for lead, told in telling.items() if told != known[lead][1])
+    if changed_told:
+        bulk.values_update(Lead, ["company_told"], [(lead, _json(told)) for lead, told in changed_told])
     return accounts_describe(fields=fills, at=at, fill_only=True)
+
+
+def _json(value: Any) -> Any:
+    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
+    return Jsonb(value) if connection.vendor == "postgresql" else value
+
+
+def _told_fills(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[int, dict[str, Any]]:
+    """What ``rows`` (an account id and what a lead of it was told, in the order the leads
+    tell: lowest lead id first) fill, by account: the first lead to tell a field wins."""
+    fills: dict[int, dict[str, Any]] = {}
+    for account, told in rows:
+        into = fills.setdefault(account, {})
+        for name in LEAD_COMPANY_FIELDS:
+            if not _empty(value := (told or {}).get(name)):
+                into.setdefault(name, _told_value(name, value))
+    return fills
+
+
+@transaction.atomic(savepoint=False)
+def leads_accounts_fill_told(*, lead_ids: Iterable[int], at: datetime | None = None) -> int:
+    """Fill the empty fields of these leads' accounts from what trusted senders told of
+    each lead's company (:attr:`~scoring.models.Lead.company_told`), the lowest lead id
+    first: for leads that have just joined an account (the free-mail list changed) as if
+    told again there. One read, and :func:`accounts_describe`'s. Returns how many accounts
+    changed. Lock order: call after the transaction has locked every lead row it will."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return 0
+    rows = (
+        Lead.objects.filter(bulk.ids_in("pk", ids), account__isnull=False)
+        .exclude(company_told={})
+        .order_by("pk")
+        .values_list("account_id", "company_told")
+    )
+    return accounts_describe(fields=_told_fills(rows), at=at, fill_only=True)
+
+
+def leads_accounts_assign_all(*, chunk_size: int = 1000) -> Assigned:
+    """:func:`~scoring.services.accounts.leads_accounts_assign` over every lead,
+    ``chunk_size`` at a time (one transaction each): after the free-mail list changed, or
+    for leads from before accounts. Leads named explicitly keep their account. A lead that
+    joins an account fills its empty fields with what trusted senders told of the lead's
+    company (:func:`leads_accounts_fill_told`), as its next trusted write would."""
+    changed, touched, joined, last_id = 0, set[int](), set[int](), 0
+    while True:
+        ids = list(Lead.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return Assigned(changed, frozenset(touched), frozenset(joined))
+        with transaction.atomic():
+            done = leads_accounts_assign(lead_ids=ids)
+            leads_accounts_fill_told(lead_ids=done.joined)  # after the leads' rows: then the accounts'
+        changed += done.leads
+        touched |= done.accounts
+        joined |= done.joined
+        last_id = ids[-1]
 
 
 # No savepoint: inside a caller's transaction (a Segment batch) an error rolls the caller's

@@ -47,6 +47,7 @@ from scoring.services.background import enqueue
 class Assigned(NamedTuple):
     leads: int  # leads whose account changed
     accounts: frozenset[int]  # the accounts they left or joined (their roll-ups change)
+    joined: frozenset[int] = frozenset()  # the leads now in another account than before (not in none)
 
 
 def free_mail_domains() -> frozenset[str]:
@@ -151,23 +152,9 @@ def leads_accounts_assign(
             touched.update(account for account in (account_id, wanted[0]) if account is not None)
     bulk.values_update(Lead, ["account", "account_explicit"], changes)
     accounts_mark_stale(account_ids=touched)
-    return Assigned(len(changes), frozenset(touched))
-
-
-def leads_accounts_assign_all(*, chunk_size: int = 1000) -> Assigned:
-    """:func:`leads_accounts_assign` over every lead, ``chunk_size`` at a time (one
-    transaction each): after the free-mail list changed, or for leads from before
-    accounts. Leads named explicitly keep their account."""
-    changed, touched, last_id = 0, set[int](), 0
-    while True:
-        ids = list(Lead.objects.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
-        if not ids:
-            return Assigned(changed, frozenset(touched))
-        with transaction.atomic():
-            done = leads_accounts_assign(lead_ids=ids)
-        changed += done.leads
-        touched |= done.accounts
-        last_id = ids[-1]
+    before = {pk: account for pk, _, _, account, _ in rows}
+    joined = frozenset(pk for pk, account, _ in changes if account is not None and account != before[pk])
+    return Assigned(len(changes), frozenset(touched), joined)
 
 
 # --- roll-up: an account's lead score, kept in the account ledger ---------------------

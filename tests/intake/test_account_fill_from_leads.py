@@ -21,7 +21,7 @@ from intake import imports
 from intake.api_keys import api_key_issue
 from intake.models import TrackedForm
 from scoring import services
-from scoring.models import Account, AccountEntry, Lead
+from scoring.models import Account, AccountEntry, FreeMailDomain, Lead
 from tests.ledgers import account_fit_in_ledger
 
 pytestmark = pytest.mark.django_db
@@ -179,3 +179,22 @@ def test_a_tracked_form_fills_its_lead_and_never_its_account(rules: None) -> Non
     account = acme()
     assert (account.industry, account.company_size) == ("", None)
     assert account.fit_score == 0 == account_fit_in_ledger(account)
+
+
+# --- told before the account could take it ---------------------------------------------
+
+
+def test_leads_moved_by_the_free_mail_list_fill_their_new_account(api: Client, rules: None) -> None:
+    """A company's own domain listed as free mail by mistake: its leads were in no account.
+    Taken off the list, they join their company's account and fill it as a write would."""
+    FreeMailDomain.objects.create(domain="acme.example")
+    upsert(api, {"email": "ana@acme.example", "industry": "Software", "company_size": 250})
+    identify(segment_client(public=True), "i-1", {"country": "Narnia"})  # a page tells nothing of a company
+    assert Lead.objects.get().account is None
+
+    FreeMailDomain.objects.filter(domain="acme.example").delete()
+    services.leads_accounts_assign_all()
+    account = acme()
+    assert Lead.objects.get().account == account
+    assert (account.industry, account.company_size, account.country) == ("Software", 250, "")
+    assert account.fit_score == 15 == account_fit_in_ledger(account)

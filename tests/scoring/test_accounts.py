@@ -19,7 +19,8 @@ from intake.api_keys import api_key_issue
 from scoring import accounts as pure
 from scoring import bulk, services
 from scoring.models import Account, FreeMailDomain, Lead
-from scoring.services.accounts import leads_accounts_assign, leads_accounts_assign_all
+from scoring.services.account_fields import leads_accounts_assign_all
+from scoring.services.accounts import leads_accounts_assign
 from scoring.services.lead_rows import LeadRow, leads_write_rows
 from tests.factories import LeadFactory
 
@@ -122,7 +123,7 @@ def test_assignment_is_idempotent(free_mail: None) -> None:
     leads = [LeadFactory.create(email=f"p{n}@acme.com") for n in range(3)]
     first = leads_accounts_assign(lead_ids=[lead.pk for lead in leads])
     assert first.leads == 3
-    assert leads_accounts_assign(lead_ids=[lead.pk for lead in leads]) == (0, frozenset())
+    assert leads_accounts_assign(lead_ids=[lead.pk for lead in leads]) == (0, frozenset(), frozenset())
 
 
 def test_a_new_email_moves_the_lead_to_its_new_domain(free_mail: None) -> None:
