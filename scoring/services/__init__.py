@@ -17,7 +17,9 @@ apps use are kept here.
 
 from scoring.services.account_fields import (
     ACCOUNT_WRITABLE_FIELDS,
+    Filled,
     accounts_describe,
+    accounts_fill_all,
     leads_accounts_assign_all,
     leads_accounts_describe,
     leads_accounts_fill,
@@ -135,6 +137,7 @@ __all__ = [
     "Assigned",
     "Crossing",
     "DecaySummary",
+    "Filled",
     "LeadConflict",
     "LeadState",
     "LedgerRow",
@@ -149,6 +152,7 @@ __all__ = [
     "account_settings_get",
     "account_settings_set",
     "accounts_describe",
+    "accounts_fill_all",
     "accounts_refresh",
     "accounts_refresh_pending",
     "accounts_regroup",

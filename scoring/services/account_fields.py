@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -153,6 +154,46 @@ def leads_accounts_assign_all(*, chunk_size: int = 1000) -> Assigned:
         touched |= done.accounts
         joined |= done.joined
         last_id = ids[-1]
+
+
+class Filled(NamedTuple):
+    accounts: int  # accounts whose fields changed (their fit was re-evaluated)
+    read: int  # accounts with an empty field, looked at
+
+
+def accounts_fill_all(*, chunk_size: int = 500, from_columns: bool = False, at: datetime | None = None) -> Filled:
+    """Fill every account's empty fields from what trusted senders told of its leads'
+    company (:attr:`~scoring.models.Lead.company_told`), the lowest lead id first, as if
+    its leads had been written again: once, for leads written before their accounts took
+    their fields, or an account emptied since. ``chunk_size`` accounts (of those with an
+    empty field, in id order) per transaction, each one read of their leads and
+    :func:`accounts_describe`'s statements, which re-evaluate the fit of those that change.
+    Running it again changes nothing.
+
+    With ``from_columns`` a lead no trusted sender has told anything (written before
+    Leadflow kept what they tell) fills from its own columns: only for an installation where
+    no key used in web pages or tracked form wrote a lead's company fields, which would then
+    describe its company for everyone."""
+    empty = Q()
+    for name in LEAD_COMPANY_FIELDS:
+        empty |= Q(**{f"{name}__isnull": True}) if name in ("company_size", "annual_revenue") else Q(**{name: ""})
+    changed = read = 0
+    last = 0
+    while True:
+        ids = list(Account.objects.filter(empty, pk__gt=last).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        if not ids:
+            return Filled(changed, read)
+        leads = Lead.objects.filter(bulk.ids_in("account_id", ids)).order_by("pk")
+        if not from_columns:
+            leads = leads.exclude(company_told={})
+        rows = (
+            (account, told or (dict(zip(LEAD_COMPANY_FIELDS, columns, strict=True)) if from_columns else {}))
+            for account, told, *columns in leads.values_list("account_id", "company_told", *LEAD_COMPANY_FIELDS)
+        )
+        with transaction.atomic():
+            changed += accounts_describe(fields=_told_fills(rows), at=at, fill_only=True)
+        read += len(ids)
+        last = ids[-1]
 
 
 # No savepoint: inside a caller's transaction (a Segment batch) an error rolls the caller's

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -22,6 +24,7 @@ from intake.api_keys import api_key_issue
 from intake.models import TrackedForm
 from scoring import services
 from scoring.models import Account, AccountEntry, FreeMailDomain, Lead
+from tests.factories import LeadFactory
 from tests.ledgers import account_fit_in_ledger
 
 pytestmark = pytest.mark.django_db
@@ -184,6 +187,12 @@ def test_a_tracked_form_fills_its_lead_and_never_its_account(rules: None) -> Non
 # --- told before the account could take it ---------------------------------------------
 
 
+def fill_all(*options: str) -> str:
+    out = StringIO()
+    call_command("scoring_accounts_fill", *options, "--chunk-size", "1", stdout=out)
+    return out.getvalue()
+
+
 def test_leads_moved_by_the_free_mail_list_fill_their_new_account(api: Client, rules: None) -> None:
     """A company's own domain listed as free mail by mistake: its leads were in no account.
     Taken off the list, they join their company's account and fill it as a write would."""
@@ -198,3 +207,46 @@ def test_leads_moved_by_the_free_mail_list_fill_their_new_account(api: Client, r
     assert Lead.objects.get().account == account
     assert (account.industry, account.company_size, account.country) == ("Software", 250, "")
     assert account.fit_score == 15 == account_fit_in_ledger(account)
+
+
+def test_filling_every_account_takes_what_trusted_senders_told_the_lowest_lead_first(api: Client, rules: None) -> None:
+    upsert(api, {"email": "ana@acme.example", "industry": "Software", "company_size": 250})
+    upsert(api, {"email": "bo@acme.example", "industry": "Toys", "company_size": 12, "country": "Spain"})
+    # A form rewrites what Ana's own columns say; it tells nothing of her company.
+    TrackedForm.objects.create(key="demo", name="Demo", lead_fields=["industry"], success_url="")
+    posted = Client(HTTP_HOST="localhost").post("/t/f/demo", {"email": "ana@acme.example", "industry": "Gambling"})
+    assert posted.status_code == 200
+    assert Lead.objects.get(email="ana@acme.example").industry == "Gambling"
+    # The account emptied since (a person cleared it): the leads' next write would fill it.
+    Account.objects.filter(domain="acme.example").update(industry="", company_size=None, country="")
+    services.accounts_rescore_fit(account_ids=[acme().pk])
+    assert acme().fit_score == 0
+
+    assert fill_all() == "1 account(s) filled, of 1 with an empty field.\n"
+    account = acme()
+    assert (account.industry, account.company_size, account.country) == ("Software", 250, "Spain")
+    assert account.fit_score == 15 == account_fit_in_ledger(account)
+    entries = AccountEntry.objects.count()
+    # Its annual revenue is still empty, and no lead tells it: read again, nothing written.
+    assert fill_all() == "0 account(s) filled, of 1 with an empty field.\n"
+    assert AccountEntry.objects.count() == entries
+
+
+def test_leads_written_before_fill_their_accounts_from_their_fields_only_when_asked(rules: None) -> None:
+    """Leads written before Leadflow kept what trusted senders told: nothing says who wrote
+    their columns, so only an operator who knows no page or form did takes them."""
+    for email, industry, size in [("bo@acme.example", "Toys", 12), ("ana@acme.example", "Software", 250)]:
+        LeadFactory.create(email=email, industry=industry, company_size=size)
+    services.leads_accounts_assign(lead_ids=Lead.objects.values_list("pk", flat=True))
+    assert fill_all() == "0 account(s) filled, of 1 with an empty field.\n"
+    assert (acme().industry, acme().company_size) == ("", None)
+
+    assert fill_all("--from-lead-fields") == "1 account(s) filled, of 1 with an empty field.\n"
+    account = acme()
+    assert (account.industry, account.company_size) == ("Toys", 12)  # the lowest lead id
+    assert account.fit_score == 0 == account_fit_in_ledger(account)
+
+
+def test_filling_every_account_refuses_a_chunk_of_no_accounts() -> None:
+    with pytest.raises(CommandError, match="--chunk-size must be at least 1"):
+        call_command("scoring_accounts_fill", "--chunk-size", "0")
