@@ -136,12 +136,17 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
                     touched = True
                     if name == "email":
                         moved.add(lead.pk)
-            if row.attributes:
-                merged = {**(lead.attributes or {}), **row.attributes}
-                if merged != lead.attributes:
-                    lead.attributes = merged
-                    names.add("attributes")
-                    touched = True
+            # A field given a value drops the attribute that held one it could not (a Segment
+            # identify's employees as "51-200"); the row's own attributes stay.
+            given = [name for name, value in row.fields.items() if value not in (None, "")]
+            merged = {
+                **lead_fields.attributes_superseded(lead.attributes, given, kept_as=lead_fields.KEPT_AS),
+                **row.attributes,
+            }
+            if merged != (lead.attributes or {}):
+                lead.attributes = merged
+                names.add("attributes")
+                touched = True
             there = lead.account_explicit and in_account.get(lead.account_id or 0) == row.account_id
             if row.account_id and not there:
                 touched = True  # joins the account the row names

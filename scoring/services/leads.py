@@ -203,13 +203,18 @@ def lead_upsert(
         changed = False
         stage_before = lead.lifecycle_stage
         for name, value in fields.items():
-            if name == "attributes":
-                merged = {**(lead.attributes or {}), **(value or {})}
-                if merged != lead.attributes:
-                    lead.attributes, changed = merged, True
-            elif getattr(lead, name) != value:
+            if name != "attributes" and getattr(lead, name) != value:
                 setattr(lead, name, value)
                 changed = True
+        # A field given a value drops the attribute that held one it could not (a Segment
+        # identify's employees as "51-200"); the attributes given here stay.
+        given = [name for name, value in fields.items() if name != "attributes" and value not in (None, "")]
+        merged = {
+            **lead_fields.attributes_superseded(lead.attributes, given, kept_as=lead_fields.KEPT_AS),
+            **(fields.get("attributes") or {}),
+        }
+        if merged != (lead.attributes or {}):
+            lead.attributes, changed = merged, True
         if not (created or changed):
             moved = (
                 account_external_id is not None

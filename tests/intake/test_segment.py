@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from segment.analytics import Client as SegmentClient  # type: ignore[import-untyped]
 
+from intake import imports
 from intake.api_keys import api_key_issue, api_key_revoke
 from scoring import services
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
@@ -519,3 +520,19 @@ def test_a_later_value_of_a_lead_field_drops_the_attribute_that_held_an_earlier_
     lead = Lead.objects.get()
     assert (lead.company_size, lead.title, lead.city) == (120, "CTO", "Lima")
     assert lead.attributes == {"address": {"country": {"x": 1}}, "plan": "pro"}
+
+
+def test_a_value_the_api_or_an_import_gives_drops_the_attribute_kept_for_the_field(segment: tuple[Client, str]) -> None:
+    client, _ = segment
+    kept = {"employees": "51-200", "title": ["CTO"], "plan": "pro"}
+    for email in ("ana@example.com", "bo@example.com"):
+        assert send(client, "identify", {"userId": email, "traits": kept}).status_code == 200
+    key = api_key_issue(name="CRM", scopes=["leads:write"]).key
+    api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
+    body = {"email": "ana@example.com", "company_size": 120, "attributes": {"seats": 3}}
+    assert api.post("/api/v1/leads", body, content_type="application/json").status_code == 200
+    mapping = imports.mapping_load("key: {column: email, field: email}\nfields: {title: title}\n")
+    imports.leads_import(data=b"email,title\nbo@example.com,CEO\n", mapping=mapping)
+    ana, bo = Lead.objects.order_by("email")
+    assert (ana.company_size, ana.attributes) == (120, {"title": ["CTO"], "plan": "pro", "seats": 3})
+    assert (bo.title, bo.attributes) == ("CEO", {"employees": "51-200", "plan": "pro"})
