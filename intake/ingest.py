@@ -268,7 +268,7 @@ def leads_identify(
         if "attributes" in fields:
             # A value a later identity gives drops what an earlier one kept as an attribute
             # for want of a readable one, as it would have sent one by one (leads_merge).
-            given = [name for name in identity.fields if name != "attributes"]
+            given = [name for name, value in identity.fields.items() if value not in (None, "")]
             fields["attributes"] = lead_fields.attributes_superseded(
                 fields["attributes"], given, kept_as=lead_fields.KEPT_AS
             )

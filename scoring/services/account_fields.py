@@ -220,7 +220,7 @@ def leads_accounts_describe(
             continue
         into = merged.setdefault(account, {})
         if "attributes" in into:  # as if applied one by one: a later value drops an earlier kept one
-            given = [name for name in fields if name != "attributes"]
+            given = [name for name, value in fields.items() if not _empty(value)]
             into["attributes"] = lead_fields.attributes_superseded(
                 into["attributes"], given, kept_as=pure_accounts.KEPT_AS
             )
@@ -288,7 +288,8 @@ def _described(account: Account, values: Mapping[str, Any], *, fill_only: bool =
         current = getattr(account, name)
         if name == "attributes" or (fill_only and not _empty(current)):
             continue
-        filled.append(name)
+        if not _empty(value):
+            filled.append(name)
         if current != value:
             setattr(account, name, value)
             changed.add(name)

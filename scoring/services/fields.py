@@ -271,7 +271,8 @@ def leads_merge(
             current = getattr(lead, name)
             if name == "attributes" or (fill_only and current not in (None, "")):
                 continue
-            filled.append(name)
+            if value not in (None, ""):
+                filled.append(name)
             if current != value:
                 setattr(lead, name, value)
                 changed[lead.pk] = lead

@@ -536,3 +536,11 @@ def test_a_value_the_api_or_an_import_gives_drops_the_attribute_kept_for_the_fie
     ana, bo = Lead.objects.order_by("email")
     assert (ana.company_size, ana.attributes) == (120, {"title": ["CTO"], "plan": "pro", "seats": 3})
     assert (bo.title, bo.attributes) == ("CEO", {"employees": "51-200", "plan": "pro"})
+
+
+def test_a_field_sent_empty_keeps_the_attribute_kept_for_it(segment: tuple[Client, str]) -> None:
+    """Clearing a field gives it no value: the one it could not hold stays the only one known."""
+    client, _ = segment
+    assert send(client, "identify", {"userId": "ana@example.com", "traits": {"title": ["CTO"]}}).status_code == 200
+    assert send(client, "identify", {"userId": "ana@example.com", "traits": {"title": ""}}).status_code == 200
+    assert Lead.objects.values_list("title", "attributes").get() == ("", {"title": ["CTO"]})
