@@ -124,7 +124,7 @@ class TerritoryRule(models.Model):
     field = models.CharField(
         verbose_name=_("field"),
         max_length=120,
-        help_text=_("A lead field such as country or industry, or attributes.<name>."),
+        help_text=_("A lead field such as country or industry, or attributes.&lt;name&gt;."),
     )
     values = models.JSONField(
         verbose_name=_("values"), help_text=_('Any of these values (case-insensitive), e.g. ["Spain", "Portugal"].')
@@ -266,7 +266,7 @@ class RoutingCondition(models.Model):
     field = models.CharField(
         verbose_name=_("field"),
         max_length=120,
-        help_text=_("A lead field (country, industry, company_size…) or attributes.<name>."),
+        help_text=_("A lead field (country, industry, company_size…) or attributes.&lt;name&gt;."),
     )
     operator = models.CharField(
         verbose_name=_("operator"),
@@ -619,7 +619,7 @@ class Outcome(models.Model):
         max_length=100,
         blank=True,
         db_default="",
-        help_text=_("Who reported it from outside, e.g. api:<key prefix>."),
+        help_text=_("Who reported it from outside, e.g. api:&lt;key prefix&gt;."),
     )
     # The reporting system's id for this outcome: the same id twice is recorded once.
     client_id = models.CharField(verbose_name=_("client id"), max_length=200, null=True, blank=True)  # noqa: DJ001

@@ -193,7 +193,7 @@ class AccountRuleCondition(models.Model):
         verbose_name=_("field"),
         max_length=120,
         help_text=format_lazy(
-            _("An account field ({fields}) or attributes.<name>."), fields=", ".join(pure.ACCOUNT_FIELDS)
+            _("An account field ({fields}) or attributes.&lt;name&gt;."), fields=", ".join(pure.ACCOUNT_FIELDS)
         ),
     )
     operator = models.CharField(

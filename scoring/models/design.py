@@ -281,7 +281,7 @@ class RuleCondition(models.Model):
         verbose_name=_("field"),
         max_length=120,
         help_text=_(
-            "A lead field (industry, title, city…) or attributes.<name> for fit rules; "
+            "A lead field (industry, title, city…) or attributes.&lt;name&gt; for fit rules; "
             "an interaction property (campaign, form, url…) for engagement rules."
         ),
     )

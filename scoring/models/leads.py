@@ -62,7 +62,7 @@ class Account(models.Model):
         verbose_name=_("attributes"),
         default=dict,
         blank=True,
-        help_text=_("Custom attributes, read by account fit rules as attributes.<name>."),
+        help_text=_("Custom attributes, read by account fit rules as attributes.&lt;name&gt;."),
     )
     time_zone = models.CharField(
         verbose_name=_("time zone"),
@@ -189,7 +189,7 @@ class Lead(models.Model):
         verbose_name=_("attributes"),
         default=dict,
         blank=True,
-        help_text=_("Custom attributes, read by rules as attributes.<name>."),
+        help_text=_("Custom attributes, read by rules as attributes.&lt;name&gt;."),
     )
     # What senders trusted to describe a company (the API, an import, the admin, a key kept
     # on a server) last said of the lead's industry, company_size, annual_revenue and

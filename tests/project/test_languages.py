@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -247,6 +248,20 @@ def test_every_field_of_leadflow_s_models_is_named_and_explained_through_gettext
     assert unnamed == []
 
 
+def test_no_help_text_holds_what_a_page_would_take_for_a_tag() -> None:
+    """The admin prints a field's help text as HTML: "attributes.<name>" showed as
+    "attributes." (the browser took <name> for a tag), in both languages."""
+    tags = []
+    for language in ["en", "es"]:
+        with translation.override(language):
+            for app in ["scoring", "routing", "nurture", "intake", "reports", "people"]:
+                for model in django_apps.get_app_config(app).get_models():
+                    for field in [*model._meta.fields, *model._meta.many_to_many]:
+                        if re.search(r"<[a-z]", str(getattr(field, "help_text", ""))):
+                            tags.append(f"{language}: {model.__name__}.{field.name}")
+    assert tags == []
+
+
 @pytest.mark.django_db
 def test_the_admin_s_forms_columns_and_filters_name_fields_in_spanish(admin_user: User) -> None:
     client = _spanish_admin(admin_user)
@@ -256,6 +271,8 @@ def test_the_admin_s_forms_columns_and_filters_name_fields_in_spanish(admin_user
         assert spanish in form, spanish
     for english in ["Last name:", "Company size:", "Lifecycle stage:", "Fit score:"]:
         assert english not in form, english
+    raw = client.get(reverse("admin:scoring_lead_change", args=[lead.pk])).content.decode()
+    assert "que las reglas leen como attributes.&lt;nombre&gt;." in raw  # shown as written, not taken for a tag
     InteractionFactory.create(lead=lead)
     interactions = _page(client, reverse("admin:scoring_interaction_changelist"))
     for spanish in ["Ocurrió el", "Puntuación", "esperando a ser puntuada", "Por origen"]:
