@@ -22,7 +22,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from people.names import person_name
+from people.names import isolated, person_name
 from routing import sales, services
 from routing.models import (
     ACTION_SETTINGS,
@@ -605,7 +605,7 @@ def _holders_shown(request: HttpRequest, ids: list[int]) -> dict[int, int | None
         value = request.POST.get(f"holder_{pk}")
         if value == "":
             shown[pk] = None
-        elif value is not None and value.isdigit():
+        elif value is not None and value.isascii() and value.isdigit():  # "²" is a digit to isdigit
             shown[pk] = int(value)
     return shown
 
@@ -626,8 +626,12 @@ def _release_row(item: QueueItem) -> dict[str, Any]:
 
 def _held_now(item: QueueItem) -> str:
     if item.owner is not None and item.status in QueueItem.OPEN_STATUSES:
-        return gettext("{lead}, now held by {rep}").format(lead=_lead_name(item), rep=person_name(item.owner))
-    return gettext("{lead}, now {status}").format(lead=_lead_name(item), status=item.get_status_display().lower())
+        return gettext("{lead}, now held by {rep}").format(
+            lead=isolated(_lead_name(item)), rep=isolated(person_name(item.owner))
+        )
+    return gettext("{lead}, now {status}").format(
+        lead=isolated(_lead_name(item)), status=item.get_status_display().lower()
+    )
 
 
 def _left_as_they_are(*, outside: int, not_held: int) -> list[str]:

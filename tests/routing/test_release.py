@@ -722,3 +722,39 @@ def test_releases_recorded_before_the_holder_was_kept_still_keep_the_lead_from_w
         assert item.owner_id == bob.user_id
     finally:
         call_command("migrate", verbosity=0)
+
+
+@pytest.mark.django_db
+def test_a_forged_holder_on_the_confirmation_releases_nothing_and_is_no_server_error() -> None:
+    """A holder id that is no number ("²" passes str.isdigit) is one the page did not show."""
+    alice = RepFactory.create(user__username="alice")
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    item = claimed_by(alice)
+    client = Client(raise_request_exception=False)
+    client.force_login(boss)
+    release_page(client, item)
+
+    form = {"action": "release", "_selected_action": [str(item.pk)], "post": "yes", f"holder_{item.pk}": "²"}
+    response = client.post(reverse(CHANGELIST), form, follow=True)
+
+    assert response.status_code == 200
+    item.refresh_from_db()
+    assert (item.status, item.owner_id) == (Status.CLAIMED, alice.user_id)
+
+
+@pytest.mark.django_db
+def test_a_name_turning_right_to_left_turns_only_itself_in_the_admin_s_release_message() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    boss = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    item = QueueItemFactory.create(lead__first_name="\u202eadnarF", lead__last_name="", team=alice.team)
+    sales.item_claim(item_id=item.pk, user=alice.user)
+    client = Client()
+    client.force_login(boss)
+    page = release_page(client, item)
+    sales.item_release(item_id=item.pk, user=alice.user)
+    sales.item_claim(item_id=item.pk, user=bob.user)
+
+    [message] = said(confirm(client, page))
+
+    assert "(\u2068\u202eadnarF\u2069, now held by bob)" in message
