@@ -160,16 +160,11 @@ class LeadImportForm(forms.Form):
         return raw
 
 
-def _read_as(file_name: str, table: Table, decimal: str | None) -> str:
-    if decimal:
-        return gettext(
-            "{file} is read as {encoding}, delimiter '{delimiter}', decimal '{decimal}': if one is wrong, name "
-            "it in the mapping (encoding:, delimiter:, decimal:)."
-        ).format(file=file_name, encoding=table.encoding, delimiter=table.delimiter, decimal=decimal)
+def _read_as(file_name: str, table: Table, decimal: str) -> str:
     return gettext(
-        "{file} is read as {encoding}, delimiter '{delimiter}': if one is wrong, name it in the mapping "
-        "(encoding:, delimiter:)."
-    ).format(file=file_name, encoding=table.encoding, delimiter=table.delimiter)
+        "{file} is read as {encoding}, delimiter '{delimiter}', decimal '{decimal}': if one is wrong, name "
+        "it in the mapping (encoding:, delimiter:, decimal:)."
+    ).format(file=file_name, encoding=table.encoding, delimiter=table.delimiter, decimal=decimal)
 
 
 def _pairs(text: str, where: str) -> dict[str, str]:

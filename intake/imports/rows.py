@@ -24,8 +24,9 @@ from scoring.models.leads import validate_time_zone
 MAX_INT_COLUMN = 2_147_483_647
 ACCOUNT_ID_MAX_LENGTH: int = Account._meta.get_field("external_id").max_length or 0
 _NUMBER = re.compile(r"[-+]?\d[\d,.]*")
-# Thousands grouped by a comma or a point: 1,234 or 1.234.567 (a sign allowed).
-_GROUPS = {mark: re.compile(rf"[-+]?\d{{1,3}}(?:\{mark}\d{{3}})+") for mark in ",."}
+# Thousands grouped by a comma or a point: 1,234 or 1.234.567 (a sign allowed). Nobody
+# writes a group of thousands after a 0, so 0.125 and 0,500 are decimals.
+_GROUPS = {mark: re.compile(rf"[-+]?[1-9]\d{{0,2}}(?:\{mark}\d{{3}})+") for mark in ",."}
 _TRUE = frozenset({"true", "yes", "y", "1", "t", "on", "si", "sí", "oui", "ja"})
 _FALSE = frozenset({"false", "no", "n", "0", "f", "off", "non", "nein"})
 # What the export puts before a cell a spreadsheet would run as a formula: taken off again.
@@ -94,7 +95,7 @@ def _separators_read(token: str, decimal: str | None) -> float:
         if decimal is not None and mark != decimal:
             raise ValueError(_not_as_the_file(decimal))
         group = "," if mark == "." else "."
-        if token.count(mark) > 1 or not _GROUPS[group].match(token.split(mark)[0]):
+        if token.count(mark) > 1 or not _GROUPS[group].fullmatch(token.split(mark)[0]):
             raise ValueError(gettext("is not a number")) from None
         return _float(token.replace(group, "").replace(mark, "."))
     for mark in (",", "."):

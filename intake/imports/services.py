@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from intake.imports.mapping import Mapping, MappingError, mapping_load
@@ -83,15 +83,25 @@ def columns_check(mapping: Mapping, header: list[str]) -> dict[str, int]:
     return index
 
 
-def decimal_mark_of(*, table: Table, mapping: Mapping, index: dict[str, int]) -> str | None:
+def decimal_mark_of(*, table: Table, mapping: Mapping, index: dict[str, int]) -> str:
     """The decimal mark the import reads the file's numbers with: the mapping's, else the
-    one the cells of its number columns show; None when neither tells."""
-    return mapping.decimal or decimal_mark_find(
-        cells[index[column]]
-        for column in number_columns(mapping)
-        for _, cells in table.rows
-        if index[column] < len(cells)
+    one the cells of its number columns show, else the site language's (``LEADFLOW_LANGUAGE``:
+    "." in English, "," in Spanish), as a person of the company would read "1,250"."""
+    return (
+        mapping.decimal
+        or decimal_mark_find(
+            cells[index[column]]
+            for column in number_columns(mapping)
+            for _, cells in table.rows
+            if index[column] < len(cells)
+        )
+        or site_decimal_mark()
     )
+
+
+def site_decimal_mark() -> str:
+    """The decimal mark of the installation's language, from its number formats."""
+    return str(formats.get_format("DECIMAL_SEPARATOR", lang=settings.LANGUAGE_CODE))
 
 
 def leads_import(

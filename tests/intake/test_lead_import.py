@@ -10,6 +10,7 @@ import io
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,7 +18,7 @@ from django.db.models import Sum
 from django.utils import translation
 
 from intake import imports
-from intake.imports.rows import number_parse
+from intake.imports.rows import decimal_mark_find, number_parse
 from routing.models import Outcome
 from scoring import model_file, services
 from scoring.lead_export import leads_export
@@ -261,15 +262,57 @@ def test_the_mapping_names_the_decimal_mark_of_a_file_that_does_not_show_it() ->
     assert (ana.annual_revenue, ana.attributes["visits"]) == (Decimal("120000.00"), 1234)
 
 
-def test_a_number_the_file_does_not_tell_how_to_read_sets_its_row_aside_never_a_thousand_times_smaller() -> None:
-    data = SPANISH_NUMBERS.splitlines()[0] + "\nana@example.com;120.000;3;12\nbea@example.com;900;4;5\n"
+@pytest.mark.parametrize(
+    "cells",
+    [
+        pytest.param(("1,250", "$1,200", "3,400"), id="nothing settles"),
+        pytest.param(("1,250", "$1,200", "0.125"), id="a leading 0 settles the point"),
+    ],
+)
+def test_an_english_file_on_an_english_site_reads_commas_between_thousands(cells: tuple[str, str, str]) -> None:
+    data = "Email,Revenue,Visits,Score\nana@example.com,{},{},{}\n".format(*(f'"{c}"' for c in cells))
+    mapping = imports.mapping_load(
+        "key: {column: Email, field: email}\nfields: {Revenue: annual_revenue}\nactivity: {Visits: visits}\n"
+        "attributes: {Score: {name: score, type: number}}\n"
+    )
+
+    result = imports.leads_import(data=data.encode(), mapping=mapping)
+
+    assert (result.decimal, result.errors) == (".", [])
+    ana = Lead.objects.get()
+    assert (ana.annual_revenue, ana.attributes["visits"]) == (Decimal("1250.00"), 1200)
+    assert ana.attributes["score"] == number_parse(cells[2], decimal=".")
+
+
+def test_a_number_the_file_does_not_tell_how_to_read_is_read_as_the_site_s_language_writes_it(
+    settings: Any,
+) -> None:
+    """Nothing in the file settles "120.000": a Spanish installation reads it as Spanish
+    Excel writes it, a hundred and twenty thousand."""
+    settings.LANGUAGE_CODE = "es"
+    data = SPANISH_NUMBERS.splitlines()[0] + "\nana@example.com;120.000;3;1.250\nbea@example.com;900;4;5\n"
 
     result = imports.leads_import(data=data.encode(), mapping=NUMBERS)
 
-    assert result.decimal == ""
-    assert [(e.row, e.column) for e in result.errors] == [(2, "Facturación")]
-    assert "120000 or 120" in result.errors[0].reason
-    assert list(Lead.objects.values_list("email", flat=True)) == ["bea@example.com"]
+    assert (result.decimal, result.errors) == (",", [])
+    ana = Lead.objects.get(email="ana@example.com")
+    assert (ana.annual_revenue, ana.company_size) == (Decimal("120000.00"), 1250)
+
+
+@pytest.mark.parametrize(("text", "number"), [("0.125", 0.125), ("-0.500", -0.5), ("0,250", 0.25)])
+def test_a_leading_0_is_never_a_group_of_thousands(text: str, number: float) -> None:
+    assert number_parse(text) == number
+
+
+@pytest.mark.parametrize(("cells", "mark"), [(["1,250", "0.125"], "."), (["1.250", "0,500"], ",")])
+def test_a_leading_0_shows_the_decimal_mark(cells: list[str], mark: str) -> None:
+    assert decimal_mark_find(cells) == mark
+
+
+@pytest.mark.parametrize("text", ["1,2345.6", "12,34.5", "1.2345,6"])
+def test_a_badly_grouped_number_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a number"):
+        number_parse(text)
 
 
 def test_a_bad_decimal_mark_in_the_mapping_is_refused() -> None:
@@ -581,7 +624,7 @@ def test_rows_set_aside_say_why_in_the_installation_s_language() -> None:
         "email,first name,city,plan,visits,result\n"
         "a@example.com,Ana,Lugo,basic,muchas,won\n"
         "b@example.com,Bea,Vigo,basic,3,won,x,y\n"
-        "c@example.com,Cris,Ourense,basic,1.250,maybe\n"
+        'c@example.com,Cris,Ourense,basic,"1,2,3",maybe\n'
     )
     with translation.override("es"):
         result = imports.leads_import(data=data.encode(), mapping=SIMPLE)
@@ -591,7 +634,7 @@ def test_rows_set_aside_say_why_in_the_installation_s_language() -> None:
         "fila 2, columna 'visits': no es un número ('muchas')",
         "fila 3, columna '(toda la fila)': tiene 8 celdas pero la cabecera tiene 6 columnas "
         "(¿una comilla o un separador de más?)",
-        "fila 4, columna 'visits': puede ser 1250 o 1.25: el archivo no muestra si escribe los decimales "
-        "tras una coma o tras un punto (indícalo con decimal: en las correspondencias) ('1.250')",
+        "fila 4, columna 'visits': no es un número como los escribe el archivo ('.' antes de los decimales, "
+        "',' entre los miles) ('1,2,3')",
         "fila 4, columna 'result': no es ganado ni perdido (uno de won, lost) ('maybe')",
     ]
