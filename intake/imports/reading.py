@@ -9,6 +9,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import charset_normalizer
@@ -25,6 +26,8 @@ DELIMITERS = ",;\t|"
 _LINE_BREAK = re.compile(r"\r+\n?")
 _SNIFF_BYTES = 64 * 1024
 WESTERN = "cp1252"
+# A character past ASCII before or after a letter.
+_PAST_ASCII_BY_LETTER = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f]|[^\x00-\x7f](?=[^\W\d_])")
 
 
 class FileError(ValueError):
@@ -46,8 +49,8 @@ class Table:
 
 def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
     """The file's text and the encoding it was read with: ``encoding`` if given, else its
-    BOM's, else UTF-8 if it is valid UTF-8, else the one charset-normalizer finds,
-    Windows-1252 when that reads the bytes as cleanly as its first choice."""
+    BOM's, else UTF-8 if it is valid UTF-8, else the one charset-normalizer finds;
+    of those it finds equally clean, the one putting the fewest signs inside words."""
     if encoding is not None:
         try:
             return data.decode(encoding), encoding
@@ -71,11 +74,22 @@ def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
         raise FileError("the file's encoding cannot be found out: save it as UTF-8, or name it in the mapping")
     # Excel's CSV on Spanish, English, French, German or Portuguese Windows is Windows-1252.
     # Its bytes read as cleanly in Central European and other code pages (ñ as ń, º as ş),
-    # which the detector ranks as high or higher: the far more common one wins a tie.
-    western = next((m for m in matches if m.encoding == WESTERN), None)
-    if western is not None and western.chaos <= best.chaos:
-        return str(western), WESTERN
-    return str(best), best.encoding
+    # which the detector ranks as high; and a Polish file's read as cleanly in Windows-1252
+    # (Paweł as Pawe³, Łukasz as £ukasz). Among the readings the detector ties at the top,
+    # the right code page puts letters inside words where a wrong one puts signs: the one
+    # with the fewest wins, Windows-1252 first on a tie, then the detector's order.
+    tied = [m for m in matches if m.chaos <= best.chaos]
+    texts = {m.encoding: str(m) for m in tied}
+    chosen = min(
+        tied,
+        key=lambda m: (_signs_in_words(texts[m.encoding]), m.encoding != WESTERN, tied.index(m)),
+    )
+    return texts[chosen.encoding], chosen.encoding
+
+
+def _signs_in_words(text: str) -> int:
+    """How many characters past ASCII that are no letter (³ £ ¹ ¿) touch a letter."""
+    return sum(not unicodedata.category(m.group()).startswith("L") for m in _PAST_ASCII_BY_LETTER.finditer(text))
 
 
 def lines_normalize(text: str) -> str:

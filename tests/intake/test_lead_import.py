@@ -638,3 +638,22 @@ def test_rows_set_aside_say_why_in_the_installation_s_language() -> None:
         "',' entre los miles) ('1,2,3')",
         "fila 4, columna 'result': no es ganado ni perdido (uno de won, lost) ('maybe')",
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("email;name;city\npawel@example.com;Paweł Nowak;Kraków\n", id="ł"),
+        pytest.param("email,first name,city\nlukasz@example.com,Łukasz,Gdańsk\n", id="Ł"),
+        pytest.param("email;name;city\nzosia@example.com;Zofia Żak;Wąchock\n", id="ą"),
+    ],
+)
+def test_a_polish_or_czech_file_is_read_as_windows_1250(text: str) -> None:
+    """Windows-1252 reads Polish bytes as cleanly (ł as ³, Ł as £), but puts signs inside words."""
+    result = imports.leads_import(
+        data=text.encode("cp1250"),
+        mapping=imports.mapping_load("key: {column: email, field: email}\nfields: {city: city}\n"),
+    )
+
+    assert (result.encoding, result.errors) == ("cp1250", [])
+    assert Lead.objects.get().city == text.rstrip("\n").rsplit(text[5], 1)[1]
