@@ -70,9 +70,13 @@ def _scorecard_scores(lead_ids: list[int], scorecards: list[Scorecard]) -> dict[
 
 def number_written(value: object, decimal: str) -> object:
     """``value`` with ``decimal`` before its decimals if it is a number that has some (no
-    thousands grouped: the import reads it back without guessing)."""
-    if isinstance(value, Decimal | float) and not isinstance(value, bool) and decimal != ".":
-        return str(value).replace(".", decimal)
+    thousands grouped: the import reads it back without guessing), and never with an
+    exponent ("1.5e+20", which neither the import nor a spreadsheet reads as one number):
+    a float's digits are its shortest exact ones, a Decimal's as stored ("120000.50")."""
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return format(value, "f").replace(".", decimal)
     return value
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -657,3 +658,27 @@ def test_a_polish_or_czech_file_is_read_as_windows_1250(text: str) -> None:
 
     assert (result.encoding, result.errors) == ("cp1250", [])
     assert Lead.objects.get().city == text.rstrip("\n").rsplit(text[5], 1)[1]
+
+
+@pytest.mark.parametrize("excel", [True, False], ids=["excel", "plain"])
+def test_exported_numbers_are_written_without_an_exponent_and_import_back(
+    excel: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    attributes = {"budget": 1.5e20, "ratio": 2.5e-07, "visits": 3, "score": 12.5}
+    LeadFactory.create(email="ana@example.com", attributes=attributes)
+
+    call_command("leads_export", excel=excel)
+    printed = capsys.readouterr().out
+
+    assert not re.search(r"\de[-+]\d", printed), printed
+    row = next(csv.DictReader(io.StringIO(printed.removeprefix("\ufeff")), delimiter=";" if excel else ","))
+    mark = "," if excel else "."
+    assert (row["attributes.budget"], row["attributes.ratio"]) == ("150000000000000000000", f"0{mark}00000025")
+    Lead.objects.all().delete()
+    mapping = imports.mapping_load(
+        "key: {column: email, field: email}\nattributes:\n"
+        + "".join(f"  attributes.{name}: {{name: {name}, type: number}}\n" for name in attributes)
+    )
+    result = imports.leads_import(data=printed.encode("utf-8"), mapping=mapping)
+    assert (result.created, result.errors) == (1, [])
+    assert Lead.objects.get().attributes == attributes
