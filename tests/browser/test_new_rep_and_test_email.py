@@ -67,7 +67,7 @@ def test_an_administrator_adds_a_rep_who_sets_a_password_from_the_invitation(
     save(page)
     messages = page.locator(".messagelist").inner_text()
     assert "An invitation to set a password went to rosa@toys.example." in messages
-    assert "rosa" in page.locator("#result_list").inner_text()
+    assert "Rosa Quirós" in page.locator("#result_list").inner_text()  # people by their full name
     rep = Rep.objects.select_related("user").get()
     assert (rep.user.get_full_name(), rep.capacity, rep.team.name) == ("Rosa Quirós", 15, "North")
 

@@ -36,7 +36,20 @@ def test_the_flagged_leads_are_queued_and_going_back_flags_the_queued_ones(postg
         PendingFit.objects.create(lead=queued_later)
         MigrationExecutor(connection).migrate([BEFORE])
         assert flags() == {waiting.pk: True, evaluated.pk: False, queued_later.pk: True}
-        LeadFactory.create(email="new@example.com")  # the flag has a default in the database again
+        # The flag has a default in the database again: a lead written without it (by the
+        # code of then, which wrote the columns of then; today's model has columns added since).
+        then = MigrationExecutor(connection).loader.project_state([BEFORE]).apps.get_model("scoring", "Lead")
+        columns = [
+            f.column
+            for f in then._meta.concrete_fields
+            if f.column not in ("id", "fit_pending") and not getattr(f, "generated", False)
+        ]
+        named = ", ".join(map(connection.ops.quote_name, columns))
+        picked = ", ".join("'new@example.com'" if c == "email" else connection.ops.quote_name(c) for c in columns)
+        with connection.cursor() as cursor:
+            # The model's column names, quoted: nothing typed.
+            insert = "INSERT INTO scoring_lead (" + named + ") SELECT " + picked + " FROM scoring_lead WHERE id = %s"  # noqa: S608
+            cursor.execute(insert, [evaluated.pk])
         assert list(flags().values()).count(True) == 2
     finally:
         executor = MigrationExecutor(connection)
