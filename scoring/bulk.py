@@ -147,6 +147,16 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
+def _json_as_text(fields: Sequence[Field[Any, Any]], columns: list[list[Any]]) -> None:
+    """The values of ``fields``' JSON columns as text, cast by the server (callers give
+    Python values, lists and dicts, as the ORM takes): psycopg can send neither as an array
+    element, and would quote and escape each value into an array literal."""
+    for i, f in enumerate(fields):
+        if isinstance(f, JSONField):
+            dumps = json.dumps if f.encoder is None else functools.partial(json.dumps, cls=f.encoder)
+            columns[i] = [None if v is None else dumps(v) for v in columns[i]]
+
+
 def values_insert(
     model: type[Model],
     field_names: Sequence[str],
@@ -155,7 +165,8 @@ def values_insert(
     ignore_conflicts: bool = False,
     returning_pk: bool = False,
 ) -> list[Any]:
-    """INSERT ``rows`` (one value per field of ``field_names``) into ``model``'s table;
+    """INSERT ``rows`` (one value per field of ``field_names``; JSON fields take Python
+    values, as the ORM does) into ``model``'s table;
     with ``ignore_conflicts``, a row a unique constraint refuses is skipped (as
     ``bulk_create(ignore_conflicts=True)``). With ``returning_pk`` (PostgreSQL only),
     returns the primary keys of the rows inserted, a skipped row's not among them."""
@@ -172,6 +183,7 @@ def values_insert(
         return []
     quote = connection.ops.quote_name
     columns = _columns(rows, len(fields))
+    _json_as_text(fields, columns)
     # A column holding one value in every row (a batch's cause, time written, empty note…)
     # goes as that value once: sending and converting it row by row was a large part of the
     # statement's cost in Python. At least one column stays an array: it gives the rows.
@@ -213,11 +225,7 @@ def values_upsert(
     quote = connection.ops.quote_name
     keys = [f.column for f in _fields(model, unique)]
     columns = _columns(rows, len(fields))
-    # JSON as text, cast by the server: psycopg would quote and escape each value into an array literal.
-    for i, f in enumerate(fields):
-        if isinstance(f, JSONField):
-            dumps = json.dumps if f.encoder is None else functools.partial(json.dumps, cls=f.encoder)
-            columns[i] = [None if v is None else dumps(v) for v in columns[i]]
+    _json_as_text(fields, columns)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
         f"SELECT * FROM unnest({_unnest(fields)}) "
@@ -228,7 +236,8 @@ def values_upsert(
 
 
 def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """UPDATE ``field_names`` of the rows whose primary key is each row's first value."""
+    """UPDATE ``field_names`` of the rows whose primary key is each row's first value (JSON
+    fields take Python values, as the ORM does)."""
     if not rows:
         return
     pk = model._meta.pk
@@ -251,6 +260,7 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
     )
     columns = _columns(rows, len(fields))
+    _json_as_text(fields, columns)
     with by_key(len(rows), nested_loops=True):  # each row found through the primary key
         pg_execute(sql, columns)
 

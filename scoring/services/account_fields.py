@@ -12,10 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from scoring import accounts as pure_accounts
 from scoring import bulk, lead_fields
@@ -96,13 +95,8 @@ def leads_accounts_fill(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]]
                 fills.setdefault(account, {}).setdefault(name, value)  # the first to tell wins
     changed_told = sorted((lead, told) for lead, told in telling.items() if told != known[lead][1])
     if changed_told:
-        bulk.values_update(Lead, ["company_told"], [(lead, _json(told)) for lead, told in changed_told])
+        bulk.values_update(Lead, ["company_told"], changed_told)
     return accounts_describe(fields=fills, at=at, fill_only=True)
-
-
-def _json(value: Any) -> Any:
-    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
-    return Jsonb(value) if connection.vendor == "postgresql" else value
 
 
 def _told_fills(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[int, dict[str, Any]]:
@@ -270,7 +264,7 @@ def accounts_describe(
         return 0
     columns = sorted(names)
     bulk.values_update(
-        Account, columns, [(account.pk, *(_column_value(account, name) for name in columns)) for account in changed]
+        Account, columns, [(account.pk, *(getattr(account, name) for name in columns)) for account in changed]
     )
     accounts_rescore_fit(account_ids=[account.pk for account in changed], at=at or timezone.now())
     return len(changed)
@@ -300,9 +294,3 @@ def _described(account: Account, values: Mapping[str, Any], *, fill_only: bool =
         account.attributes = attributes
         changed.add("attributes")
     return changed
-
-
-def _column_value(account: Account, name: str) -> Any:
-    value = getattr(account, name)
-    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
-    return Jsonb(value) if name == "attributes" and connection.vendor == "postgresql" else value

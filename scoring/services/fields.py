@@ -12,10 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import JSONField
 from django.db.models.functions import Lower
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from scoring import bulk, lead_fields
 from scoring import rules as pure
@@ -206,8 +204,7 @@ def _new_lead_template() -> tuple[list[str], tuple[Any, ...]]:
             continue
         value = field.pre_save(lead, add=True)
         names.append(field.name)
-        # bulk.values_insert sends PostgreSQL typed values: JSON must say it is JSON there.
-        values.append(Jsonb(value) if isinstance(field, JSONField) and connection.vendor == "postgresql" else value)
+        values.append(value)
     return names, tuple(values)
 
 
@@ -311,16 +308,10 @@ def leads_changes_write(changed: Mapping[int, Lead], names: Iterable[str], *, at
     field took seconds). Call holding the leads' rows."""
     columns = [*sorted(names), "updated_at"]
     rows = [
-        (lead.pk, *[_column_value(lead, name) for name in columns[:-1]], at)
+        (lead.pk, *[getattr(lead, name) for name in columns[:-1]], at)
         for lead in sorted(changed.values(), key=lambda lead: lead.pk)
     ]
     bulk.values_update(Lead, columns, rows)
-
-
-def _column_value(lead: Lead, name: str) -> Any:
-    value = getattr(lead, name)
-    # bulk.values_update sends PostgreSQL typed arrays: JSON must say it is JSON there.
-    return Jsonb(value) if name == "attributes" and connection.vendor == "postgresql" else value
 
 
 def _scoring_enqueue() -> None:
