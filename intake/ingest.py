@@ -265,15 +265,15 @@ def leads_identify(
         if {"lifecycle_stage", "external_id"} & set(identity.fields):
             raise ValueError("leads_identify changes neither stage nor external id in fields: use lead_upsert")
         fields = merged.setdefault(identity.email, {})
+        earlier = fields.get("attributes")
+        fields.update(identity.fields)
         if "attributes" in fields:
             # A value a later identity gives drops what an earlier one kept as an attribute
             # for want of a readable one, as it would have sent one by one (leads_merge).
             given = [name for name, value in identity.fields.items() if value not in (None, "")]
-            fields["attributes"] = lead_fields.attributes_superseded(
-                fields["attributes"], given, kept_as=lead_fields.KEPT_AS
+            fields["attributes"] = lead_fields.attributes_merged(
+                earlier, given, identity.fields.get("attributes"), kept_as=lead_fields.KEPT_AS
             )
-        for name, value in identity.fields.items():
-            fields[name] = {**fields.get(name, {}), **value} if name == "attributes" else value
         if identity.external_id is not None:
             claims[identity.email] = identity.external_id
 

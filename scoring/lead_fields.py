@@ -83,3 +83,28 @@ def attributes_superseded(
                 else:
                     del kept[top]
     return kept
+
+
+def attributes_merged(
+    attributes: Mapping[str, Any] | None,
+    filled: Iterable[str],
+    given: Mapping[str, Any] | None,
+    *,
+    kept_as: Mapping[str, tuple[str, ...]],
+    fill_only: bool = False,
+    at_most: int | None = None,
+) -> dict[str, Any]:
+    """The custom attributes ``attributes`` once a write gave the fields ``filled`` a value
+    and said the attributes ``given``: first what held an earlier value of those fields
+    goes (:func:`attributes_superseded`), then ``given`` merge in, in their order, a value
+    given replacing the one known (only one the attributes lack with ``fill_only``). A name
+    not held yet is added only while fewer than ``at_most`` are (None: no limit); those
+    known keep their place."""
+    merged = attributes_superseded(attributes, filled, kept_as=kept_as)
+    for name, value in (given or {}).items():
+        if name in merged:
+            if not fill_only:
+                merged[name] = value
+        elif at_most is None or len(merged) < at_most:
+            merged[name] = value
+    return merged

@@ -213,13 +213,13 @@ def leads_accounts_describe(
         if (account := account_of.get(lead)) is None:
             continue
         into = merged.setdefault(account, {})
+        earlier = into.get("attributes")
+        into.update(fields)
         if "attributes" in into:  # as if applied one by one: a later value drops an earlier kept one
             given = [name for name, value in fields.items() if not _empty(value)]
-            into["attributes"] = lead_fields.attributes_superseded(
-                into["attributes"], given, kept_as=pure_accounts.KEPT_AS
+            into["attributes"] = lead_fields.attributes_merged(
+                earlier, given, fields.get("attributes"), kept_as=pure_accounts.KEPT_AS
             )
-        for name, value in fields.items():
-            into[name] = {**into.get(name, {}), **value} if name == "attributes" else value
     return accounts_describe(fields=merged, at=at)
 
 
@@ -287,9 +287,9 @@ def _described(account: Account, values: Mapping[str, Any], *, fill_only: bool =
         if current != value:
             setattr(account, name, value)
             changed.add(name)
-    attributes = lead_fields.attributes_superseded(account.attributes, filled, kept_as=pure_accounts.KEPT_AS)
-    if given := values.get("attributes"):
-        attributes = {**given, **attributes} if fill_only else {**attributes, **given}
+    attributes = lead_fields.attributes_merged(
+        account.attributes, filled, values.get("attributes"), kept_as=pure_accounts.KEPT_AS, fill_only=fill_only
+    )
     if attributes != (account.attributes or {}):
         account.attributes = attributes
         changed.add("attributes")

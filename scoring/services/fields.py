@@ -276,9 +276,14 @@ def leads_merge(
                 names.add(name)
         # A field given a value drops the attribute that held one it could not (an identify's
         # employees as "51-200"); what the same write says in its attributes stays.
-        attributes = lead_fields.attributes_superseded(lead.attributes, filled, kept_as=lead_fields.KEPT_AS)
-        if given := values.get("attributes"):
-            attributes = _attributes_filled(attributes, given) if fill_only else {**attributes, **given}
+        attributes = lead_fields.attributes_merged(
+            lead.attributes,
+            filled,
+            values.get("attributes"),
+            kept_as=lead_fields.KEPT_AS,
+            fill_only=fill_only,
+            at_most=FILL_ONLY_MAX_ATTRIBUTES if fill_only else None,
+        )
         if attributes != (lead.attributes or {}):
             lead.attributes = attributes
             changed[lead.pk] = lead
@@ -289,17 +294,6 @@ def leads_merge(
     if changed or missing:
         transaction.on_commit(_scoring_enqueue)
     return {email: lead.pk for email, lead in leads.items()}, len(changed)
-
-
-def _attributes_filled(current: Mapping[str, Any], said: Mapping[str, Any]) -> dict[str, Any]:
-    """A lead's custom attributes once a source anyone can use said ``said``: those it lacks
-    are added, in the order given, while it holds fewer than :data:`FILL_ONLY_MAX_ATTRIBUTES`
-    (each is a column of the leads' export); those it has stay."""
-    filled = dict(current)
-    for name, value in said.items():
-        if name not in filled and len(filled) < FILL_ONLY_MAX_ATTRIBUTES:
-            filled[name] = value
-    return filled
 
 
 def leads_changes_write(changed: Mapping[int, Lead], names: Iterable[str], *, at: datetime) -> None:

@@ -139,10 +139,7 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
             # A field given a value drops the attribute that held one it could not (a Segment
             # identify's employees as "51-200"); the row's own attributes stay.
             given = [name for name, value in row.fields.items() if value not in (None, "")]
-            merged = {
-                **lead_fields.attributes_superseded(lead.attributes, given, kept_as=lead_fields.KEPT_AS),
-                **row.attributes,
-            }
+            merged = lead_fields.attributes_merged(lead.attributes, given, row.attributes, kept_as=lead_fields.KEPT_AS)
             if merged != (lead.attributes or {}):
                 lead.attributes = merged
                 names.add("attributes")

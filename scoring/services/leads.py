@@ -209,10 +209,9 @@ def lead_upsert(
         # A field given a value drops the attribute that held one it could not (a Segment
         # identify's employees as "51-200"); the attributes given here stay.
         given = [name for name, value in fields.items() if name != "attributes" and value not in (None, "")]
-        merged = {
-            **lead_fields.attributes_superseded(lead.attributes, given, kept_as=lead_fields.KEPT_AS),
-            **(fields.get("attributes") or {}),
-        }
+        merged = lead_fields.attributes_merged(
+            lead.attributes, given, fields.get("attributes"), kept_as=lead_fields.KEPT_AS
+        )
         if merged != (lead.attributes or {}):
             lead.attributes, changed = merged, True
         if not (created or changed):
