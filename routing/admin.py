@@ -66,6 +66,20 @@ class ReadOnlyAdmin(GroupedFiguresAdmin[Any]):
         return False
 
 
+class TeamsSeenAdmin(ReadOnlyAdmin):
+    """Sales history by team: the list (its search, filters and count), a row's page and its
+    history read :meth:`get_queryset`, so a team lead given admin access sees the rows of
+    the teams they lead and work in, staff in no team none, and any other row's address
+    answers as a row that does not exist (:func:`routing.sales.teams_seen_by`)."""
+
+    team_field: str  # the row's team id, as a lookup
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        rows: QuerySet[Any] = super().get_queryset(request)
+        teams = sales.teams_seen_by(request.user)
+        return rows if teams is None else rows.filter(**{f"{self.team_field}__in": teams})
+
+
 class WriteOnlyField(forms.CharField):
     """A secret typed in and never shown back: the page gets an empty box, and
     leaving it empty changes nothing."""
@@ -489,7 +503,8 @@ class RepAdmin(GroupedFiguresAdmin[Rep]):
 
 
 @admin.register(QueueItem)
-class QueueItemAdmin(ReadOnlyAdmin):
+class QueueItemAdmin(TeamsSeenAdmin):
+    team_field = "team_id"
     list_display = ["lead", "team", "owner_name", "status", "entered_at", "claimed_at", "escalated_at", "reason"]
     # The teams offered are those of the items the user sees (a team lead: their own).
     list_filter = ["status", ("team", admin.RelatedOnlyFieldListFilter)]
@@ -497,13 +512,6 @@ class QueueItemAdmin(ReadOnlyAdmin):
     search_fields = ["lead__id__lead_search", "reason"]
     raw_id_fields = ["lead"]
     actions = ["release"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[QueueItem]:
-        # The list, an item's page and its history read this: a team lead given admin
-        # access sees the leads of the teams they lead and work in, not every team's.
-        items: QuerySet[QueueItem] = super().get_queryset(request)
-        teams = sales.teams_seen_by(request.user)  # type: ignore[arg-type]
-        return items if teams is None else items.filter(team_id__in=teams)
 
     @admin.display(description=_("owner"), ordering="owner__username")
     def owner_name(self, obj: QueueItem) -> str | None:
@@ -656,7 +664,10 @@ def _left_as_they_are(*, outside: int, not_held: int) -> list[str]:
 
 
 @admin.register(Outcome)
-class OutcomeAdmin(ReadOnlyAdmin):
+class OutcomeAdmin(TeamsSeenAdmin):
+    # An outcome is its queue item's team's; one reported with no item (a CRM's deal for a
+    # lead that never was in a queue) is no team's, read by those who read every team's.
+    team_field = "item__team_id"
     list_display = ["at", "lead", "kind", "amount", "reason_shown", "total_score", "user_name", "source"]
     list_filter = ["kind"]
     list_select_related = ["lead", "user"]

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
@@ -245,24 +245,29 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
     return item
 
 
-def teams_released_by(user: AbstractBaseUser) -> set[int] | None:
+def teams_released_by(user: AbstractBaseUser | AnonymousUser) -> set[int] | None:
     """The teams whose leads ``user`` may release for a rep who is away: every team for a
-    superuser (None), else the team they are a rep in and the teams they lead."""
+    superuser (None), else the team they are a rep in and the teams they lead (none for
+    someone not signed in: no team's lead is "nobody")."""
     if getattr(user, "is_superuser", False):
         return None
+    if user.pk is None:
+        return set()
     teams = set(Team.objects.filter(team_lead_id=user.pk).values_list("pk", flat=True))
     return teams | set(Rep.objects.filter(user_id=user.pk).values_list("team_id", flat=True))
 
 
-def teams_seen_by(user: AbstractBaseUser) -> set[int] | None:
-    """The teams whose queue items ``user`` reads in the admin: every team (None) for a
-    superuser and for whoever may change teams (marketing designs them all, team leads
-    included, and reads the whole queue's history); for a user whose access comes from
-    the sales side, the teams of :func:`teams_released_by`. A user tied to no team reads
-    what their permission to view queue items gives: every team."""
-    if getattr(user, "is_superuser", False) or user.has_perm("routing.change_team"):  # type: ignore[attr-defined]
+def teams_seen_by(user: AbstractBaseUser | AnonymousUser) -> set[int] | None:
+    """The teams whose queue items and outcomes ``user`` reads in the admin (the lists, an
+    item's or outcome's page, a lead's timeline): every team (None) for a superuser and for
+    whoever may change teams (marketing designs them all, team leads included, and reads
+    the whole queue's history); for anyone else the teams of :func:`teams_released_by`,
+    the one they are a rep in and those they lead. A user tied to no team reads no team's:
+    a permission to view queue items or outcomes alone shows nothing, so staff given it
+    for one team never read every team's."""
+    if getattr(user, "is_superuser", False) or user.has_perm("routing.change_team"):  # type: ignore[union-attr]
         return None
-    return teams_released_by(user) or None
+    return teams_released_by(user) or set()
 
 
 def reason_check(reason: str) -> str:

@@ -4,12 +4,18 @@ answers of a qualification)."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
 from django.utils.translation import gettext
 
 from people.names import person_name
+from routing import sales
 from routing.models import ActionRun, Outcome, QueueItem
 from scoring import localized, timeline
 from scoring.timeline import Event, Source, Window
+
+M = TypeVar("M", bound=Model)
 
 
 def _action_runs(window: Window) -> list[Event]:
@@ -35,9 +41,22 @@ def _action_runs(window: Window) -> list[Event]:
     ]
 
 
+def _seen(rows: QuerySet[M], *, team_field: str, window: Window) -> QuerySet[M]:
+    """The rows of the teams the window's reader reads (as the admin's lists of queue items
+    and outcomes show them: :func:`routing.sales.teams_seen_by`)."""
+    if window.reader is None:
+        return rows
+    teams = sales.teams_seen_by(window.reader)
+    return rows if teams is None else rows.filter(**{f"{team_field}__in": teams})
+
+
 def _queue_items(window: Window) -> list[Event]:
     rows = timeline.page_rows(
-        QueueItem.objects.filter(lead_id=window.lead_id).select_related("team", "owner"),
+        _seen(
+            QueueItem.objects.filter(lead_id=window.lead_id).select_related("team", "owner"),
+            team_field="team_id",
+            window=window,
+        ),
         at="entered_at",
         source="queue_item",
         window=window,
@@ -63,7 +82,11 @@ def _queue_items(window: Window) -> list[Event]:
 
 def _outcomes(window: Window) -> list[Event]:
     rows = timeline.page_rows(
-        Outcome.objects.filter(lead_id=window.lead_id).select_related("user", "item", "holder"),
+        _seen(
+            Outcome.objects.filter(lead_id=window.lead_id).select_related("user", "item", "holder"),
+            team_field="item__team_id",
+            window=window,
+        ),
         at="at",
         source="outcome",
         window=window,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -80,12 +81,15 @@ class Event:
 @dataclass(frozen=True)
 class Window:
     """What a source is asked for: up to ``limit`` events of ``lead_id`` just older
-    (``newer`` False) or just newer than ``cursor`` (None: the newest)."""
+    (``newer`` False) or just newer than ``cursor`` (None: the newest), that ``reader``
+    may read (None: every event; a source with rows some people may not read, such as
+    another sales team's, leaves those out for them)."""
 
     lead_id: int
     cursor: Cursor | None
     newer: bool
     limit: int
+    reader: AbstractBaseUser | AnonymousUser | None = None
 
 
 @dataclass(frozen=True)
@@ -136,21 +140,27 @@ class TimelinePage:
 
 
 def lead_timeline(
-    *, lead_id: int, before: str | None = None, after: str | None = None, per_page: int = PER_PAGE
+    *,
+    lead_id: int,
+    before: str | None = None,
+    after: str | None = None,
+    per_page: int = PER_PAGE,
+    reader: AbstractBaseUser | AnonymousUser | None = None,
 ) -> TimelinePage:
     """A page of the lead's story, newest first: the newest, the one older than the
     cursor ``before`` or the one newer than ``after`` (a token from a page's links; one
-    that is not a cursor gives the newest page). One query per source."""
+    that is not a cursor gives the newest page), as ``reader`` may read it (None: all of
+    it). One query per source."""
     newer_than = Cursor.parse(after) if before is None else None
     if newer_than is not None:
-        found = _merged(Window(lead_id, newer_than, True, per_page + 1))
+        found = _merged(Window(lead_id, newer_than, True, per_page + 1, reader))
         if len(found) <= per_page:
             # Nothing newer past these: the newest page, full.
-            return lead_timeline(lead_id=lead_id, per_page=per_page)
+            return lead_timeline(lead_id=lead_id, per_page=per_page, reader=reader)
         events = list(reversed(found[:per_page]))
         return TimelinePage(events, events[-1].cursor.token, events[0].cursor.token)
     older_than = Cursor.parse(before)
-    found = _merged(Window(lead_id, older_than, False, per_page + 1))
+    found = _merged(Window(lead_id, older_than, False, per_page + 1, reader))
     events = found[:per_page]
     older = events[-1].cursor.token if len(found) > per_page else None
     newer = events[0].cursor.token if older_than is not None and events else None

@@ -197,7 +197,7 @@ class LeadAdmin(GroupedFiguresAdmin[Lead]):
         if lead_id is not None:
             # Page links carry a cursor; anything else in them gives the newest page.
             context["timeline"] = timeline.lead_timeline(
-                lead_id=lead_id, before=request.GET.get("older"), after=request.GET.get("newer")
+                lead_id=lead_id, before=request.GET.get("older"), after=request.GET.get("newer"), reader=request.user
             )
         return super().change_view(request, object_id, form_url, context)
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.test import Client
 from django.urls import reverse
 
 from routing import sales
-from routing.models import Team
+from routing.models import Outcome, Team
+from tests.factories import LeadFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +86,98 @@ def listed(user: User, url: str, leads: list[str]) -> list[str]:
     """Which of ``leads`` the list at ``url`` shows ``user``."""
     shown = rows(admin_page(user, url))
     return [lead for lead in leads if lead in shown]
+
+
+def staff(username: str, *codenames: str) -> User:
+    user = UserFactory.create(username=username, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return User.objects.get(pk=user.pk)  # no permission cache from before
+
+
+def refused(user: User, url: str) -> None:
+    """``url`` answers ``user`` as the admin answers an id it does not have: back to the
+    admin's index saying so, no page of the object, no server error."""
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 302, url
+    assert response["Location"] == reverse("admin:index")
+
+
+def test_a_staff_user_in_no_team_reads_no_teams_queue_items_or_outcomes() -> None:
+    alice = RepFactory.create(user__username="alice")
+    item = QueueItemFactory.create(lead__email="theirs@buyer.example", team=alice.team)
+    outcome = Outcome.objects.create(
+        item=item, lead=item.lead, kind=Outcome.Kind.REJECTED, reason="No budget", total_score=5, at=item.entered_at
+    )
+    viewer = staff("viewer", "view_queueitem", "view_outcome")
+
+    assert sales.teams_seen_by(viewer) == set()
+    assert sales.teams_seen_by(AnonymousUser()) == set()
+    for listed_here in ("queueitem", "outcome"):
+        page = admin_page(viewer, reverse(f"admin:routing_{listed_here}_changelist"))
+        assert "theirs@buyer.example" not in page, listed_here
+        assert 'id="result_list"' not in page, listed_here  # no rows at all
+    for name, pk in (("queueitem", item.pk), ("outcome", outcome.pk)):
+        for view in ("change", "history"):
+            refused(viewer, reverse(f"admin:routing_{name}_{view}", args=[pk]))
+
+
+def test_a_team_lead_given_admin_access_reads_only_the_outcomes_of_their_teams() -> None:
+    alice = RepFactory.create(user__username="alice")
+    carol = RepFactory.create(user__username="carol", team__name="Outsiders")
+    lena = staff("lena", "view_outcome", "view_queueitem")
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+    ours = QueueItemFactory.create(lead__email="ours@buyer.example", team=alice.team)
+    theirs = QueueItemFactory.create(lead__email="theirs@buyer.example", team=carol.team)
+    reported = LeadFactory.create(email="crm@buyer.example")  # a CRM's deal, through no queue
+    at = ours.entered_at
+    mine = Outcome.objects.create(
+        item=ours, lead=ours.lead, kind=Outcome.Kind.REJECTED, reason="Budget ours", total_score=5, at=at
+    )
+    other = Outcome.objects.create(
+        item=theirs, lead=theirs.lead, kind=Outcome.Kind.REJECTED, reason="Budget theirs", total_score=5, at=at
+    )
+    crm = Outcome.objects.create(lead=reported, kind=Outcome.Kind.WON, total_score=5, at=at, source="api:crm1")
+    everyone = ["crm@buyer.example", "ours@buyer.example", "theirs@buyer.example"]
+    changelist = reverse("admin:routing_outcome_changelist")
+
+    assert listed(lena, changelist, everyone) == ["ours@buyer.example"]
+    assert listed(lena, f"{changelist}?q=Budget", everyone) == ["ours@buyer.example"]
+    assert listed(lena, f"{changelist}?kind__exact=rejected", everyone) == ["ours@buyer.example"]
+    assert "Budget ours" in admin_page(lena, reverse("admin:routing_outcome_change", args=[mine.pk]))
+    assert admin_page(lena, reverse("admin:routing_outcome_history", args=[mine.pk]))
+    for forged in (other.pk, crm.pk, "abc", "99999999999999999999999"):
+        for view in ("change", "history"):
+            refused(lena, reverse(f"admin:routing_outcome_{view}", args=[forged]))
+
+    superuser = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    assert listed(superuser, changelist, everyone) == everyone
+    assert listed(marketer(), changelist, everyone) == everyone
+
+
+def test_a_lead_s_timeline_shows_a_team_lead_only_their_teams_queue_items_and_outcomes() -> None:
+    alice = RepFactory.create(user__username="alice", team__name="Insiders")
+    carol = RepFactory.create(user__username="carol", team__name="Outsiders")
+    lena = staff("lena", "view_lead")
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+    lead = LeadFactory.create(email="shared@buyer.example")
+    ours = QueueItemFactory.create(lead=lead, team=alice.team, status="rejected")
+    theirs = QueueItemFactory.create(lead=lead, team=carol.team, status="rejected")
+    for item, reason in ((ours, "Budget ours"), (theirs, "Budget theirs")):
+        Outcome.objects.create(
+            item=item, lead=lead, kind=Outcome.Kind.REJECTED, reason=reason, total_score=5, at=item.entered_at
+        )
+    Outcome.objects.create(lead=lead, kind=Outcome.Kind.WON, total_score=5, at=ours.entered_at, source="api:crm1")
+    page = reverse("admin:scoring_lead_change", args=[lead.pk])
+
+    def timeline(user: User) -> str:
+        return re.sub(r"<[^>]+>", " ", admin_page(user, page).split('id="timeline"')[1])
+
+    shown = timeline(lena)
+    assert ("Insiders" in shown, "Budget ours" in shown) == (True, True)
+    assert ("Outsiders" in shown, "Budget theirs" in shown, "api:crm1" in shown) == (False, False, False)
+    assert "Budget theirs" not in timeline(staff("nobody", "view_lead"))
+    for everything in (marketer(), UserFactory.create(username="boss", is_staff=True, is_superuser=True)):
+        shown = timeline(everything)
+        assert all(text in shown for text in ("Insiders", "Outsiders", "Budget ours", "Budget theirs", "api:crm1"))
