@@ -1,6 +1,11 @@
+import re
+
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.contrib.staticfiles import views as staticfiles
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
@@ -29,11 +34,24 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("admin:index")
 
 
+def static_file(request: HttpRequest, path: str) -> HttpResponse | StreamingHttpResponse:
+    """A static file, served by Django with DEBUG on (the development server bin/run starts,
+    told not to serve them itself); with DEBUG off, a 404: the web server in front serves
+    STATIC_ROOT. A path out of the static folders ("../" in any spelling) is a file not
+    found, as it is to a web server: Django's own handler let its SuspiciousFileOperation
+    through, a server error."""
+    try:
+        return staticfiles.serve(request, path)
+    except SuspiciousFileOperation:
+        raise Http404(path) from None
+
+
 # A database busy for a moment outside a view (a middleware's read) answers 503 too.
 handler500 = "intake.errors.server_error"
 
 urlpatterns = [
     path("", home, name="home"),
+    re_path(rf"^{re.escape(settings.STATIC_URL.lstrip('/'))}(?P<path>.*)$", static_file, name="static-file"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("intake.urls")),
     path("api/v1/enrollments", enrollments.EnrollmentsView.as_view(), name="enrollments"),
