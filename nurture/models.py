@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from nurture import content, goals, sequence_file, timing
+from scoring import said
 from scoring.models import Lead, ScoreGroup
 
 # The labels are marked in nurture.goals (pure) and translated here, for the admin.
@@ -275,6 +276,8 @@ class Delivery(models.Model):
     opens = models.PositiveIntegerField(verbose_name=_("opens"), default=0)
     clicks = models.PositiveIntegerField(verbose_name=_("clicks"), default=0)
     error = models.TextField(verbose_name=_("error"), blank=True)
+    # The error as scoring.said keeps it, shown in the reader's language; empty on older rows.
+    error_said = models.JSONField(verbose_name=_("error's sentence"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(verbose_name=_("created at"))
     updated_at = models.DateTimeField(verbose_name=_("updated at"))
 
@@ -288,6 +291,10 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} ({self.status})"
+
+    def error_shown(self) -> str:
+        """The error in the reader's language (as stored on a row written before that was kept)."""
+        return said.shown(self.error, self.error_said)
 
 
 class EngagementCursor(models.Model):

@@ -65,7 +65,7 @@ def _deliveries(window: Window) -> list[Event]:
             status=row.get_status_display(), opens=opens, clicks=clicks
         )
         if row.error:
-            detail += f" · {row.error[:200]}"
+            detail += f" · {row.error_shown()[:200]}"
         events.append(
             Event(
                 row.created_at,

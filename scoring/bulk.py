@@ -147,7 +147,7 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def _json_as_text(fields: Sequence[Field[Any, Any]], columns: list[list[Any]]) -> None:
+def json_as_text(fields: Sequence[Field[Any, Any]], columns: list[list[Any]]) -> None:
     """The values of ``fields``' JSON columns as text, cast by the server (callers give
     Python values, lists and dicts, as the ORM takes): psycopg can send neither as an array
     element, and would quote and escape each value into an array literal."""
@@ -183,7 +183,7 @@ def values_insert(
         return []
     quote = connection.ops.quote_name
     columns = _columns(rows, len(fields))
-    _json_as_text(fields, columns)
+    json_as_text(fields, columns)
     # A column holding one value in every row (a batch's cause, time written, empty note…)
     # goes as that value once: sending and converting it row by row was a large part of the
     # statement's cost in Python. At least one column stays an array: it gives the rows.
@@ -225,7 +225,7 @@ def values_upsert(
     quote = connection.ops.quote_name
     keys = [f.column for f in _fields(model, unique)]
     columns = _columns(rows, len(fields))
-    _json_as_text(fields, columns)
+    json_as_text(fields, columns)
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
         f"SELECT * FROM unnest({_unnest(fields)}) "
@@ -260,7 +260,7 @@ def values_update(model: type[Model], field_names: Sequence[str], rows: Sequence
         f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
     )
     columns = _columns(rows, len(fields))
-    _json_as_text(fields, columns)
+    json_as_text(fields, columns)
     with by_key(len(rows), nested_loops=True):  # each row found through the primary key
         pg_execute(sql, columns)
 

@@ -15,13 +15,17 @@ from scoring.admin.figures import GroupedFiguresAdmin
 
 class DeliveryInline(admin.TabularInline[Delivery, Enrollment]):
     model = Delivery
-    fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error", "message_id"]
-    readonly_fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error", "message_id"]
+    fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error_shown", "message_id"]
+    readonly_fields = ["step", "status", "attempts", "sent_at", "opens", "clicks", "error_shown", "message_id"]
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Enrollment | None = None) -> bool:
         return False
+
+    @admin.display(description=_("error"))
+    def error_shown(self, obj: Delivery) -> str:
+        return obj.error_shown()
 
 
 @admin.register(Enrollment)
@@ -65,6 +69,25 @@ class DeliveryAdmin(GroupedFiguresAdmin[Delivery]):
     list_filter = ["status", "step__sequence"]
     list_select_related = ["enrollment__lead", "step__sequence"]
     search_fields = ["message_id", "enrollment__lead__id__lead_search"]
+    # The error in the reader's language, where the page would show the stored English.
+    fields = (
+        "enrollment",
+        "step",
+        "message_id",
+        "status",
+        "attempts",
+        "sent_at",
+        "opens",
+        "clicks",
+        "error_shown",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("error"))
+    def error_shown(self, obj: Delivery) -> str:
+        return obj.error_shown()
 
     @admin.display(description=_("Lead"))
     def lead(self, obj: Delivery) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, F, Model, QuerySet, Value, When
+from django.utils.translation import gettext_noop
 
 from nurture import goals
 from nurture.models import Delivery, Enrollment, Step
@@ -28,8 +29,12 @@ from nurture.services.facts import (
 )
 from scoring import bulk, setaside
 from scoring.models import Lead
+from scoring.said import Said, said
 
 logger = logging.getLogger(__name__)
+
+# Why a delivery left pending past its lease is unknown: it may have gone out.
+LAPSED = said(gettext_noop("sender stopped before recording the result"))
 
 
 # What the sender sets aside (scoring.setaside): an enrollment whose step cannot be
@@ -70,7 +75,7 @@ class Outgoing:
     message_id: str
     attempts: int
     status: str = Delivery.Status.PENDING
-    error: str = ""
+    error: Said | None = None
     handed_over: bool = False  # given to the SMTP connection: it may have been accepted
 
 
@@ -82,7 +87,8 @@ def _message_id(enrollment_id: int, step_id: int) -> str:
 def update_rows(model: type[Model], field_names: Seq[str], rows: Seq[tuple[Any, ...]], *, status_in: Seq[str]) -> None:
     """UPDATE ``field_names`` of the rows whose pk is each row's first value, only where
     ``status`` is still one of ``status_in``: a row changed meanwhile (a lead unsubscribed
-    while its message was being sent) keeps its newer state. One statement."""
+    while its message was being sent) keeps its newer state. One statement. JSON fields
+    take Python values, as the ORM does."""
     if not rows:
         return
     if connection.vendor == "postgresql":
@@ -96,8 +102,10 @@ def update_rows(model: type[Model], field_names: Seq[str], rows: Seq[tuple[Any, 
             f"UPDATE {table} SET {assignments} FROM unnest({types}) AS v ({names}) "  # noqa: S608
             f"WHERE {table}.id = v.id AND {table}.status = ANY(%s::text[])"
         )
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        bulk.json_as_text(fields, columns)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*(list(column) for column in zip(*rows, strict=True)), list(status_in)])
+            cursor.execute(sql, [*columns, list(status_in)])
         return
     if connection.vendor == "sqlite" and bulk.SQLITE_UPDATE_FROM:
         marks = ", ".join(["%s"] * len(status_in))
@@ -256,7 +264,7 @@ def _deliveries_prepare(enrollments: list[Enrollment], *, now: datetime, summary
             outgoing.append(Outgoing(e, step, following, 0, delivery.message_id, 1))
         elif previous.status == Delivery.Status.FAILED_TEMPORARY:
             attempts = previous.attempts + 1
-            retried.append((previous.pk, Delivery.Status.PENDING, attempts, "", now))
+            retried.append((previous.pk, Delivery.Status.PENDING, attempts, "", None, now))
             outgoing.append(Outgoing(e, step, following, previous.pk, previous.message_id, attempts))
         elif previous.status == Delivery.Status.PENDING and previous.updated_at > now - lease:
             # Another sender holds it (its lease was cut short by an edit): wait for the lease.
@@ -276,9 +284,7 @@ def _deliveries_prepare(enrollments: list[Enrollment], *, now: datetime, summary
             # SMTP server may have accepted it; sending again could duplicate,
             # so it is recorded as unknown and the enrollment moves on.
             if previous.status == Delivery.Status.PENDING:
-                unknown.append(
-                    (previous.pk, Delivery.Status.UNKNOWN, "sender stopped before recording the result", now)
-                )
+                unknown.append((previous.pk, Delivery.Status.UNKNOWN, LAPSED.english(), LAPSED.stored(), now))
                 summary.unknown += 1
                 logger.warning(
                     "nurture: delivery %s (%s) was claimed at %s but never recorded; marked unknown, not re-sent",
@@ -303,8 +309,11 @@ def _deliveries_prepare(enrollments: list[Enrollment], *, now: datetime, summary
             if not item.delivery_id:
                 item.delivery_id = by_message[item.message_id]
     update_rows(
-        Delivery, ("status", "attempts", "error", "updated_at"), retried, status_in=[Delivery.Status.FAILED_TEMPORARY]
+        Delivery,
+        ("status", "attempts", "error", "error_said", "updated_at"),
+        retried,
+        status_in=[Delivery.Status.FAILED_TEMPORARY],
     )
-    update_rows(Delivery, ("status", "error", "updated_at"), unknown, status_in=[Delivery.Status.PENDING])
+    update_rows(Delivery, ("status", "error", "error_said", "updated_at"), unknown, status_in=[Delivery.Status.PENDING])
     update_rows(Enrollment, ENROLLMENT_FIELDS, enrollment_rows, status_in=[Enrollment.Status.ACTIVE])
     return outgoing

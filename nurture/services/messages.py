@@ -14,13 +14,23 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.utils.translation import gettext_noop
 
 from nurture import content
 from nurture.models import Delivery
 from nurture.services.claiming import Outgoing
 from nurture.services.facts import claim_lease
+from scoring.said import AS_IT_CAME, said
 
 logger = logging.getLogger(__name__)
+
+OUT_OF_TIME = said(gettext_noop("not sent: the batch ran out of time"))
+# A value from outside (a template's error, the mail server's answer) is kept as it came, this long at most.
+_FROM_OUTSIDE_CHARS = 1500
+
+
+def _as_it_came(text: str) -> str:
+    return text[:_FROM_OUTSIDE_CHARS]
 
 
 class Outcome:
@@ -61,12 +71,15 @@ def deliveries_send(outgoing: list[Outgoing], *, now: datetime, email_connection
             if time.monotonic() - started > budget:
                 # Past half the lease: stop, so no other sender could take these while we still send.
                 for rest in outgoing[index:]:
-                    rest.status, rest.error = Outcome.TEMPORARY, "not sent: the batch ran out of time"
+                    rest.status, rest.error = Outcome.TEMPORARY, OUT_OF_TIME
                 return
             try:
                 message = _build_message(item, compiled=compiled, backend=backend)
             except Exception as exc:  # noqa: BLE001 - any template error is reported on the delivery
-                item.status, item.error = Outcome.TEMPORARY, f"could not render the message: {exc}"
+                item.status, item.error = (
+                    Outcome.TEMPORARY,
+                    said(gettext_noop("could not render the message: {error}"), error=_as_it_came(str(exc))),
+                )
                 logger.warning("nurture: delivery %s not rendered: %s", item.delivery_id, exc)
                 continue
             if not opened:
@@ -76,14 +89,17 @@ def deliveries_send(outgoing: list[Outgoing], *, now: datetime, email_connection
                     # No server to talk to: every message left waits for a retry.
                     logger.warning("nurture: cannot connect to the mail server: %s", exc)
                     for rest in outgoing[index:]:
-                        rest.status, rest.error = Outcome.TEMPORARY, f"could not connect: {type(exc).__name__}: {exc}"
+                        rest.status, rest.error = (
+                            Outcome.TEMPORARY,
+                            said(gettext_noop("could not connect: {error}"), error=_exception(exc)),
+                        )
                     return
                 opened = True
             item.handed_over = True
             try:
                 backend.send_messages([message])
             except (smtplib.SMTPException, OSError) as exc:
-                item.status, item.error = classify_smtp_error(exc), f"{type(exc).__name__}: {exc}"[:2000]
+                item.status, item.error = classify_smtp_error(exc), said(AS_IT_CAME, error=_exception(exc))
                 if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
                     # The connection is gone: the next message reconnects.
                     close_quietly(backend)
@@ -92,13 +108,21 @@ def deliveries_send(outgoing: list[Outgoing], *, now: datetime, email_connection
             except ValueError as exc:
                 # The message cannot be built (an invalid address, an encoding the
                 # server does not take): it fails alone, for good.
-                item.status, item.error = Outcome.PERMANENT, f"could not build the message: {exc}"[:2000]
+                item.status, item.error = (
+                    Outcome.PERMANENT,
+                    said(gettext_noop("could not build the message: {error}"), error=_as_it_came(str(exc))),
+                )
                 logger.warning("nurture: delivery %s cannot be built: %s", item.delivery_id, exc)
                 continue
             item.status = Outcome.SENT
     finally:
         if opened and email_connection is None:
             close_quietly(backend)
+
+
+def _exception(exc: BaseException) -> str:
+    """An error from outside (the mail server's answer, the network's), as it came."""
+    return _as_it_came(f"{type(exc).__name__}: {exc}")
 
 
 def close_quietly(backend: BaseEmailBackend) -> None:

@@ -43,6 +43,7 @@ from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from nurture import goals, timing
 from nurture.models import Delivery, Enrollment
@@ -59,9 +60,19 @@ from nurture.services.enrollment import open_enrollments_exit
 from nurture.services.facts import first_run_at, in_window, lead_time_zone
 from nurture.services.messages import Outcome, close_quietly, deliveries_send
 from scoring import setaside, suppression
+from scoring.said import Said, said
 from scoring.services import enqueue
 
 logger = logging.getLogger(__name__)
+
+STOPPED_BEFORE = said(gettext_noop("not sent: the sender stopped before it"))
+# The delivery's error column holds this much English; its sentence holds the same, in parts.
+_ERROR_CHARS = 2000
+
+
+def _error_columns(error: Said | None) -> tuple[str, list[Any] | None]:
+    """A delivery's error as its two columns keep it: the English, and the sentence."""
+    return ("", None) if error is None else (error.english()[:_ERROR_CHARS], error.stored())
 
 
 def deliveries_send_due(
@@ -88,7 +99,7 @@ def deliveries_send_due(
             # flight stays pending and becomes unknown when its lease ends.
             for item in outgoing:
                 if item.status == Delivery.Status.PENDING and not item.handed_over:
-                    item.status, item.error = Outcome.TEMPORARY, "not sent: the sender stopped before it"
+                    item.status, item.error = Outcome.TEMPORARY, STOPPED_BEFORE
             _deliveries_record(outgoing, now=now, summary=summary)
             raise
         _deliveries_record(outgoing, now=now, summary=summary)
@@ -111,6 +122,10 @@ def deliveries_send_all_due(
                 return total
     finally:
         close_quietly(email_connection)
+
+
+# What recording a message's fate writes of its delivery.
+DELIVERY_FIELDS = ("status", "sent_at", "error", "error_said", "updated_at")
 
 
 def _deliveries_record(outgoing: list[Outgoing], *, now: datetime, summary: SendSummary) -> None:
@@ -153,10 +168,8 @@ def _record_set_aside(items: list[Outgoing], *, now: datetime) -> None:
         try:
             with transaction.atomic():
                 sent_at = now if item.status == Outcome.SENT else None
-                row = (item.delivery_id, item.status, sent_at, item.error[:2000], now)
-                update_rows(
-                    Delivery, ("status", "sent_at", "error", "updated_at"), [row], status_in=[Delivery.Status.PENDING]
-                )
+                row = (item.delivery_id, item.status, sent_at, *_error_columns(item.error), now)
+                update_rows(Delivery, DELIVERY_FIELDS, [row], status_in=[Delivery.Status.PENDING])
         except Exception as exc:
             if setaside.is_transient(exc):
                 raise
@@ -182,9 +195,13 @@ def _deliveries_record_rows(outgoing: list[Outgoing], *, now: datetime, summary:
             continue  # in flight when the sender stopped: left to the lease (see the module docstring)
         if status == Outcome.TEMPORARY and item.attempts >= max_attempts:
             status = Outcome.PERMANENT
-            item.error = f"gave up after {item.attempts} attempts; last error: {item.error}"
+            item.error = said(
+                gettext_noop("gave up after {attempts} attempts; last error: {error}"),
+                attempts=item.attempts,
+                error=item.error or "",
+            )
         sent_at = now if status == Outcome.SENT else None
-        delivery_rows.append((item.delivery_id, status, sent_at, item.error, now))
+        delivery_rows.append((item.delivery_id, status, sent_at, *_error_columns(item.error), now))
         if status == Outcome.SENT:
             summary.sent += 1
             if item.next_step is None:
@@ -207,9 +224,7 @@ def _deliveries_record_rows(outgoing: list[Outgoing], *, now: datetime, summary:
                 summary.failed_permanent += 1
             summary.exited[reason.value] = summary.exited.get(reason.value, 0) + 1
             enrollment_rows.append((e.pk, e.position, None, Enrollment.Status.EXITED, reason.value, now))
-    update_rows(
-        Delivery, ("status", "sent_at", "error", "updated_at"), delivery_rows, status_in=[Delivery.Status.PENDING]
-    )
+    update_rows(Delivery, DELIVERY_FIELDS, delivery_rows, status_in=[Delivery.Status.PENDING])
     update_rows(Enrollment, ENROLLMENT_FIELDS, enrollment_rows, status_in=[Enrollment.Status.ACTIVE])
     if bounced_leads:
         # The address is bad for every sequence, not only this one; on the suppression list
