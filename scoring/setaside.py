@@ -17,7 +17,8 @@ the batch runs again whole later.
 
 Each kind of row registers how to retry it (:func:`register_kind`, from the
 module that owns the batch); the admin's "Retry" calls :func:`rows_retry`,
-which puts the rows back into their batch's way and records what happened.
+which puts the rows back into their batch's way and records what happened: as a
+sentence (:mod:`scoring.said`) where the kind says it so, shown in the reader's language.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scoring.models import SetAside
+from scoring.said import Said, said
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +70,14 @@ class Kind:
     """A kind of row some batch may set aside.
 
     ``retry`` gets row ids, puts them back into their batch's way (processing
-    them at once where the batch is cheap) and says per row what it did; a row
-    that fails again is set aside again by the batch itself.
+    them at once where the batch is cheap) and says per row what it did (a
+    :class:`~scoring.said.Said`, shown in the reader's language; English text is
+    shown as it is); a row that fails again is set aside again by the batch itself.
     """
 
     name: str
     label: str
-    retry: Callable[[list[int]], Mapping[int, str]]
+    retry: Callable[[list[int]], Mapping[int, str | Said]]
     row_admin: str = ""  # admin URL name of the row's change page, if it has one
 
 
@@ -261,7 +265,32 @@ class Retried:
     kind: str
     row_id: int
     ok: bool
-    result: str
+    result: str  # in English
+    said: Said | None = None  # the result as a sentence, when it is one
+
+    def shown(self) -> str:
+        """The result in the active language."""
+        return self.result if self.said is None else self.said.translated()
+
+
+PROCESSED = said(gettext_noop("processed"))
+_RESULT_CHARS = 500
+
+
+def _result(value: str | Said) -> tuple[str, Said | None]:
+    """A retry's result as its row keeps it: the English (at most the column's length), and
+    the sentence if it is one."""
+    if isinstance(value, Said):
+        return _text(value.english(), _RESULT_CHARS), value
+    return _text(value, _RESULT_CHARS), None
+
+
+def _results_record(pks: Iterable[int], value: str | Said, *, now: datetime) -> tuple[str, Said | None]:
+    text, sentence = _result(value)
+    SetAside.objects.filter(pk__in=list(pks)).update(
+        retried_at=now, retry_result=text, retry_result_said=None if sentence is None else sentence.stored()
+    )
+    return text, sentence
 
 
 def rows_retry(*, ids: Iterable[int], now: datetime | None = None) -> list[Retried]:
@@ -281,9 +310,9 @@ def rows_retry(*, ids: Iterable[int], now: datetime | None = None) -> list[Retri
     for name, by_row in rows.items():
         registered = _KINDS.get(name)
         if registered is None:
-            text = f"no retry is registered for kind '{name}'"
-            SetAside.objects.filter(pk__in=by_row.values()).update(retried_at=now, retry_result=text)
-            done.extend(Retried(pk, name, row_id, False, text) for row_id, pk in by_row.items())
+            nothing = said(gettext_noop("no retry is registered for kind '{kind}'"), kind=name)
+            text, sentence = _results_record(by_row.values(), nothing, now=now)
+            done.extend(Retried(pk, name, row_id, False, text, sentence) for row_id, pk in by_row.items())
             continue
         try:
             done.extend(_kind_retry(registered, by_row, now))
@@ -291,9 +320,11 @@ def rows_retry(*, ids: Iterable[int], now: datetime | None = None) -> list[Retri
             if is_transient(exc):
                 raise
             logger.error("retry of set-aside %s rows %s failed: %s", name, sorted(by_row), type(exc).__name__)
-            text = _text(f"retry failed: {type(exc).__name__}: {exc}", 500)
-            SetAside.objects.filter(pk__in=by_row.values()).update(retried_at=now, retry_result=text)
-            done.extend(Retried(pk, name, row_id, False, text) for row_id, pk in by_row.items())
+            failed = said(
+                gettext_noop("retry failed: {error}"), error=_text(f"{type(exc).__name__}: {exc}", _RESULT_CHARS)
+            )
+            text, sentence = _results_record(by_row.values(), failed, now=now)
+            done.extend(Retried(pk, name, row_id, False, text, sentence) for row_id, pk in by_row.items())
     return done
 
 
@@ -307,10 +338,12 @@ def _kind_retry(kind: Kind, by_row: Mapping[int, int], now: datetime) -> list[Re
     )
     if not mine:
         return []
-    SetAside.objects.filter(pk__in=mine.values()).update(resolved_at=now, retried_at=now, retry_result="")
+    SetAside.objects.filter(pk__in=mine.values()).update(
+        resolved_at=now, retried_at=now, retry_result="", retry_result_said=None
+    )
     outcomes = kind.retry(sorted(mine))
     again = {
-        row_id: f"failed again: {error_type}: {error}"
+        row_id: said(gettext_noop("failed again: {error}"), error=_text(f"{error_type}: {error}", _RESULT_CHARS))
         for row_id, error_type, error in SetAside.objects.filter(
             pk__in=mine.values(), resolved_at__isnull=True
         ).values_list("row_id", "error_type", "error")
@@ -318,9 +351,8 @@ def _kind_retry(kind: Kind, by_row: Mapping[int, int], now: datetime) -> list[Re
     done = []
     for row_id, pk in mine.items():
         ok = row_id not in again
-        text = _text((outcomes.get(row_id) or "processed") if ok else again[row_id], 500)
-        SetAside.objects.filter(pk=pk).update(retry_result=text)
-        done.append(Retried(pk, kind.name, row_id, ok, text))
+        text, sentence = _results_record([pk], (outcomes.get(row_id) or PROCESSED) if ok else again[row_id], now=now)
+        done.append(Retried(pk, kind.name, row_id, ok, text, sentence))
     return done
 
 

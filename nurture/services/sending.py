@@ -233,7 +233,11 @@ def _deliveries_record_rows(outgoing: list[Outgoing], *, now: datetime, summary:
         suppression.leads_suppress(lead_ids=bounced_leads, reason=suppression.Reason.BOUNCED, at=now)
 
 
-def _enrollments_retry(ids: list[int]) -> dict[int, str]:
+DUE_AGAIN = said(gettext_noop("due again: the next send run takes it"))
+NOT_ACTIVE = said(gettext_noop("no longer active: nothing to send"))
+
+
+def _enrollments_retry(ids: list[int]) -> dict[int, str | Said]:
     """Retry set-aside enrollments: due now again; the next send run takes them."""
     now = timezone.now()
     due = set(
@@ -244,9 +248,7 @@ def _enrollments_retry(ids: list[int]) -> dict[int, str]:
     Enrollment.objects.filter(pk__in=due).update(next_run_at=now)
     if due:
         transaction.on_commit(_send_enqueue)
-    return {
-        pk: "due again: the next send run takes it" if pk in due else "no longer active: nothing to send" for pk in ids
-    }
+    return {pk: DUE_AGAIN if pk in due else NOT_ACTIVE for pk in ids}
 
 
 def _send_enqueue() -> None:

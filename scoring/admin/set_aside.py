@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import setaside
@@ -55,7 +55,7 @@ _SET_ASIDE_FIELDS = (
     "last_failed_at",
     "status",
     "retried_at",
-    "retry_result",
+    "retry_result_shown",
 )
 
 
@@ -102,11 +102,17 @@ class SetAsideAdmin(GroupedFiguresAdmin[SetAside]):
     def traceback_shown(self, obj: SetAside) -> str:
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.traceback or "-")
 
+    @admin.display(description=_("Retry result"))
+    def retry_result_shown(self, obj: SetAside) -> str:
+        return obj.retry_result_shown()
+
     @admin.display(description=_("Status"))
     def status(self, obj: SetAside) -> str:
         if obj.resolved_at is None:
-            return "set aside" if obj.retried_at is None else f"set aside (failed again: {obj.retry_result})"
-        return f"retried: {obj.retry_result}"
+            if obj.retried_at is None:
+                return pgettext("a set-aside row's status", "set aside")
+            return gettext("set aside (last retry: {result})").format(result=obj.retry_result_shown())
+        return gettext("retried: {result}").format(result=obj.retry_result_shown())
 
     @admin.action(description=_("Retry selected rows (once their cause is fixed)"), permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[SetAside]) -> None:
@@ -121,7 +127,7 @@ class SetAsideAdmin(GroupedFiguresAdmin[SetAside]):
                 request,
                 ngettext(
                     "{count} row back in its batch: {result}.", "{count} rows back in their batch: {result}.", len(ok)
-                ).format(count=len(ok), result=ok[0].result),
+                ).format(count=len(ok), result=ok[0].shown()),
                 messages.SUCCESS,
             )
         if failed:
@@ -129,7 +135,7 @@ class SetAsideAdmin(GroupedFiguresAdmin[SetAside]):
                 request,
                 ngettext(
                     "{count} row still set aside: {result}", "{count} rows still set aside: {result}", len(failed)
-                ).format(count=len(failed), result=failed[0].result),
+                ).format(count=len(failed), result=failed[0].shown()),
                 messages.ERROR,
             )
 

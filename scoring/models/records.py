@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from scoring import said
+
 
 class SuppressedAddress(models.Model):
     """An email address that nurture never mails again: the suppression list.
@@ -79,6 +81,11 @@ class SetAside(models.Model):
     )
     retried_at = models.DateTimeField(verbose_name=_("retried at"), null=True, blank=True)
     retry_result = models.CharField(verbose_name=_("retry result"), max_length=500, blank=True)
+    # The retry's result as scoring.said keeps it, shown in the reader's language; empty on
+    # older rows and on results a kind gives as plain text.
+    retry_result_said = models.JSONField(
+        verbose_name=_("retry result's sentence"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("set-aside row")
@@ -93,6 +100,10 @@ class SetAside(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    def retry_result_shown(self) -> str:
+        """The retry's result in the reader's language (as stored, when it is plain text)."""
+        return said.shown(self.retry_result, self.retry_result_said)
 
 
 class FreeMailDomain(models.Model):

@@ -5,12 +5,16 @@ retry after fixing it goes on from where it was."""
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from nurture import services
@@ -129,3 +133,47 @@ def test_an_enrollment_whose_outcome_cannot_be_recorded_is_set_aside_and_its_mes
     assert bad.position == 1
     assert bad.next_run_at is not None
     assert bad.next_run_at - now >= timedelta(days=2)
+
+
+def test_what_a_retry_did_reads_in_spanish_in_the_admin(smtp: Sink, admin_user: User) -> None:
+    sequence = two_steps()
+    bad_lead, bad = enrolled(sequence, "ben")
+    time, _ = unreadable_time()
+    plant("UPDATE scoring_lead SET engagement_base_at = %s WHERE id = %s", [time, bad_lead.pk])
+    services.deliveries_send_due()
+    row = SetAside.objects.get(row_id=bad.pk)
+    plant("UPDATE scoring_lead SET engagement_base_at = NULL WHERE id = %s", [bad_lead.pk])
+    spanish = Client(headers={"accept-language": "es"})
+    spanish.force_login(admin_user)
+
+    listed = spanish.post(
+        reverse("admin:scoring_setaside_changelist"), {"action": "retry", "_selected_action": [row.pk]}, follow=True
+    )
+
+    assert "pendiente de nuevo: el próximo envío la recoge" in html.unescape(listed.content.decode())
+    page = html.unescape(spanish.get(reverse("admin:scoring_setaside_change", args=[row.pk])).content.decode())
+    assert "reintentada: pendiente de nuevo: el próximo envío la recoge" in page
+    assert "due again" not in page
+    row.refresh_from_db()
+    assert row.retry_result == "due again: the next send run takes it"  # the English kept
+
+
+def test_a_retry_result_stored_before_reads_as_stored(admin_user: User) -> None:
+    now = timezone.now()
+    row = SetAside.objects.create(
+        kind="enrollment",
+        row_id=1,
+        error_type="ValueError",
+        error="bad",
+        first_failed_at=now,
+        last_failed_at=now,
+        resolved_at=now,
+        retried_at=now,
+        retry_result="due again, the old way",
+    )
+    spanish = Client(headers={"accept-language": "es"})
+    spanish.force_login(admin_user)
+
+    page = html.unescape(spanish.get(reverse("admin:scoring_setaside_change", args=[row.pk])).content.decode())
+
+    assert "reintentada: due again, the old way" in page
