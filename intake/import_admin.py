@@ -16,7 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from intake import imports
@@ -26,6 +26,7 @@ from intake.imports.services import columns_check, decimal_mark_of, upload_max_b
 from intake.models import LeadImport
 from scoring import localized
 from scoring.admin.figures import GroupedFiguresAdmin
+from scoring.said import said
 
 _FORM_FIELD = {  # where a mapping built from the form's fields is wrong: the form field to name
     "key": "key_column",
@@ -99,7 +100,10 @@ class LeadImportForm(forms.Form):
             try:
                 mapping = imports.mapping_load(text)
             except imports.MappingError as exc:
-                self.add_error("mapping_file", f"In the mapping, {exc.field}: {exc.reason}")
+                self.add_error(
+                    "mapping_file",
+                    gettext("In the mapping, {field}: {reason}").format(field=exc.field, reason=exc.reason),
+                )
                 return cleaned
         else:
             where = "key_column"
@@ -107,7 +111,7 @@ class LeadImportForm(forms.Form):
                 mapping = imports.mapping_from_dict(self._mapping_dict(cleaned))
                 text = _yaml(self._mapping_dict(cleaned))
             except imports.MappingError as exc:
-                self.add_error(_FORM_FIELD.get(exc.field.split(".")[0], "key_column"), f"{exc.field}: {exc.reason}")
+                self.add_error(_FORM_FIELD.get(exc.field.split(".")[0], "key_column"), exc.sentence().translated())
                 return cleaned
         data = upload.read()
         try:
@@ -119,7 +123,7 @@ class LeadImportForm(forms.Form):
         except imports.MappingError as exc:
             self.add_error(
                 where if where == "mapping_file" else _FORM_FIELD.get(exc.field.split(".")[0], where),
-                f"{exc.field}: {exc.reason}",
+                exc.sentence().translated(),
             )
             return cleaned
         cleaned["data"], cleaned["mapping_text"] = data, text
@@ -174,7 +178,10 @@ def _pairs(text: str, where: str) -> dict[str, str]:
             continue
         column, colon, value = line.rpartition(":")
         if not colon or not column.strip() or not value.strip():
-            raise imports.MappingError(where, f"line {n} must read 'column: value' ({line.strip()!r})")
+            raise imports.MappingError(
+                where,
+                said(gettext_noop("line {line} must read 'column: value' ({text})"), line=n, text=repr(line.strip())),
+            )
         pairs[column.strip()] = value.strip()
     return pairs
 
@@ -317,6 +324,6 @@ def progress_data(record: LeadImport) -> dict[str, Any]:
             "outcomes": record.outcomes_count,
         },
         "errors": record.errors if isinstance(record.errors, list) else [],
-        "failure": record.failure,
+        "failure": record.failure_shown(),
         "finished": record.status in (LeadImport.Status.DONE, LeadImport.Status.FAILED),
     }

@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from scoring import said
+
 
 class ApiScope(models.TextChoices):
     """What an API key may do. A key sent from browsers (a Segment write key) should
@@ -143,6 +145,8 @@ class LeadImport(models.Model):
     failure = models.TextField(
         verbose_name=_("failure"), blank=True, help_text=_("Why the whole file could not be imported.")
     )
+    # The failure as scoring.said keeps it, shown in the reader's language; empty on older rows.
+    failure_said = models.JSONField(verbose_name=_("failure's sentence"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -162,6 +166,10 @@ class LeadImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})" if self.created_at else self.file_name
+
+    def failure_shown(self) -> str:
+        """Why the file was refused, in the reader's language (an older row's as stored)."""
+        return said.shown(self.failure, self.failure_said)
 
     @property
     def percent(self) -> int:

@@ -26,8 +26,10 @@ from functools import cached_property
 from typing import Any
 
 import yaml
+from django.utils.translation import gettext_noop
 
 from scoring import lead_fields
+from scoring.said import Said, said
 
 # Values that mean "not known" unless the mapping lists its own (compared ignoring case
 # and surrounding spaces): what spreadsheets and CRM exports put in empty cells.
@@ -46,11 +48,25 @@ DECIMAL_MARKS = (",", ".")
 
 
 class MappingError(ValueError):
-    """The mapping cannot be used; ``field`` names where in the mapping, ``reason`` why."""
+    """The mapping cannot be used; ``field`` names where in the mapping, ``reason`` why (in
+    the active language; ``said`` keeps it as a sentence, :mod:`scoring.said`). Its text is
+    the English, as a log or the command line shows it."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
+    def __init__(self, field: str, reason: Said) -> None:
+        super().__init__(f"{field}: {reason.english()}")
+        self.field, self.said = field, reason
+
+    @property
+    def reason(self) -> str:
+        return self.said.translated()
+
+    def sentence(self) -> Said:
+        """The field and the reason, as a sentence an import keeps."""
+        return said(FIELD_REASON, field=self.field, reason=self.said)
+
+
+# Where in the mapping, and why: the same words in every language.
+FIELD_REASON = "{field}: {reason}"
 
 
 @dataclass(frozen=True)
@@ -123,15 +139,20 @@ def mapping_load(text: str) -> Mapping:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        raise MappingError("mapping", f"is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+        problem = str(getattr(exc, "problem", None) or exc)
+        if where is None:
+            raise MappingError("mapping", said(gettext_noop("is not valid YAML: {problem}"), problem=problem)) from None
+        raise MappingError(
+            "mapping",
+            said(gettext_noop("is not valid YAML (line {line}): {problem}"), line=where.line + 1, problem=problem),
+        ) from None
     return mapping_from_dict(raw)
 
 
 def mapping_from_dict(raw: object) -> Mapping:
     """The mapping a parsed YAML document (or the admin form's) describes."""
     if not isinstance(raw, dict):
-        raise MappingError("mapping", "must be a YAML mapping with at least 'key'")
+        raise MappingError("mapping", said(gettext_noop("must be a YAML mapping with at least 'key'")))
     known = {
         "key",
         "missing",
@@ -146,7 +167,7 @@ def mapping_from_dict(raw: object) -> Mapping:
     }
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
-        raise MappingError(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
+        raise MappingError(unknown[0], _unknown(sorted(known)))
     key_column, key_field = _key(raw.get("key"))
     fields = _fields(raw.get("fields"))
     attributes = _attributes(raw.get("attributes"))
@@ -160,20 +181,32 @@ def mapping_from_dict(raw: object) -> Mapping:
         try:
             codec = codecs.lookup(encoding)
         except (LookupError, ValueError):  # ValueError: a name holding NUL
-            raise MappingError("encoding", f"'{encoding}' is not an encoding Python knows") from None
+            raise MappingError(
+                "encoding", said(gettext_noop("'{encoding}' is not an encoding Python knows"), encoding=encoding)
+            ) from None
         # rot13, zlib, base64…: codecs Python knows that make bytes of bytes, not text.
         if not getattr(codec, "_is_text_encoding", True):
-            raise MappingError("encoding", f"'{encoding}' is not a text encoding (e.g. utf-8, latin-1, cp1252)")
+            raise MappingError(
+                "encoding",
+                said(
+                    gettext_noop("'{encoding}' is not a text encoding (e.g. utf-8, latin-1, cp1252)"), encoding=encoding
+                ),
+            )
     delimiter = _optional_text(raw.get("delimiter"), "delimiter")
     if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
-        raise MappingError("delimiter", "must be one character (not a quote or a line break)")
+        raise MappingError("delimiter", said(gettext_noop("must be one character (not a quote or a line break)")))
     decimal = _optional_text(raw.get("decimal"), "decimal")
     if decimal is not None and decimal not in DECIMAL_MARKS:
-        raise MappingError("decimal", "must be ',' (1.234,5) or '.' (1,234.5)")
+        raise MappingError("decimal", said(gettext_noop("must be ',' (1.234,5) or '.' (1,234.5)")))
     if key_field in fields.values():
         column = next(c for c, f in fields.items() if f == key_field)
         if column != key_column:
-            raise MappingError(f"fields.{column}", f"{key_field} is the key's field (column '{key_column}')")
+            raise MappingError(
+                f"fields.{column}",
+                said(
+                    gettext_noop("{field} is the key's field (column '{column}')"), field=key_field, column=key_column
+                ),
+            )
     mapping = Mapping(
         key_column=key_column,
         key_field=key_field,
@@ -193,18 +226,24 @@ def mapping_from_dict(raw: object) -> Mapping:
 
 def _key(raw: object) -> tuple[str, str]:
     if raw is None:
-        raise MappingError("key", "required: the column that identifies each lead (e.g. {column: Email, field: email})")
+        raise MappingError(
+            "key",
+            said(gettext_noop("required: the column that identifies each lead (e.g. {{column: Email, field: email}})")),
+        )
     if isinstance(raw, str):
         raw = {"column": raw}
     if not isinstance(raw, dict):
-        raise MappingError("key", "must be a column name or {column: …, field: email or external_id}")
+        raise MappingError(
+            "key",
+            said(gettext_noop("must be a column name or {{column: …, field: email or external_id}}")),
+        )
     unknown = sorted(str(k) for k in raw if k not in {"column", "field"})
     if unknown:
-        raise MappingError(f"key.{unknown[0]}", "unknown setting (known: column, field)")
+        raise MappingError(f"key.{unknown[0]}", _unknown(["column", "field"]))
     column = _text(raw.get("column"), "key.column")
     key_field = raw.get("field", "external_id")
     if key_field not in KEY_FIELDS:
-        raise MappingError("key.field", f"must be one of {', '.join(KEY_FIELDS)} (not {key_field!r})")
+        raise MappingError("key.field", _not_one_of(KEY_FIELDS, key_field))
     return column, str(key_field)
 
 
@@ -212,15 +251,22 @@ def _fields(raw: object) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise MappingError("fields", "must map CSV columns to lead fields, e.g. {City: city}")
+        raise MappingError("fields", said(gettext_noop("must map CSV columns to lead fields, e.g. {{City: city}}")))
     fields: dict[str, str] = {}
     for column, name in raw.items():
         where = f"fields.{column}"
         column = _text(column, "fields")
         if name not in FIELDS:
-            raise MappingError(where, f"{name!r} is not a lead field a file may set (one of {', '.join(FIELDS)})")
+            raise MappingError(
+                where,
+                said(
+                    gettext_noop("{name} is not a lead field a file may set (one of {fields})"),
+                    name=repr(name),
+                    fields=", ".join(FIELDS),
+                ),
+            )
         if name in fields.values():
-            raise MappingError(where, f"{name} is set by another column too")
+            raise MappingError(where, said(gettext_noop("{name} is set by another column too"), name=str(name)))
         fields[column] = str(name)
     return fields
 
@@ -228,7 +274,10 @@ def _fields(raw: object) -> dict[str, str]:
 def _attribute_name(raw: object, where: str) -> str:
     name = _text(raw, where)
     if not _ATTRIBUTE_NAME.match(name):
-        raise MappingError(where, f"'{name}' must be lower-case letters, digits and _, starting with a letter")
+        raise MappingError(
+            where,
+            said(gettext_noop("'{name}' must be lower-case letters, digits and _, starting with a letter"), name=name),
+        )
     return name
 
 
@@ -236,7 +285,10 @@ def _attributes(raw: object) -> tuple[Attribute, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, dict):
-        raise MappingError("attributes", "must map CSV columns to attributes, e.g. {Source: {name: source}}")
+        raise MappingError(
+            "attributes",
+            said(gettext_noop("must map CSV columns to attributes, e.g. {{Source: {{name: source}}}}")),
+        )
     found: list[Attribute] = []
     for column, spec in raw.items():
         where = f"attributes.{column}"
@@ -244,18 +296,18 @@ def _attributes(raw: object) -> tuple[Attribute, ...]:
         if isinstance(spec, str):
             spec = {"name": spec}
         if not isinstance(spec, dict):
-            raise MappingError(where, "must be an attribute name or {name: …, type: …}")
+            raise MappingError(where, said(gettext_noop("must be an attribute name or {{name: …, type: …}}")))
         unknown = sorted(str(k) for k in spec if k not in {"name", "type", "values"})
         if unknown:
-            raise MappingError(f"{where}.{unknown[0]}", "unknown setting (known: name, type, values)")
+            raise MappingError(f"{where}.{unknown[0]}", _unknown(["name", "type", "values"]))
         name = _attribute_name(spec.get("name"), f"{where}.name")
         kind = spec.get("type", "text")
         if kind not in ATTRIBUTE_TYPES:
-            raise MappingError(f"{where}.type", f"must be one of {', '.join(ATTRIBUTE_TYPES)} (not {kind!r})")
+            raise MappingError(f"{where}.type", _not_one_of(ATTRIBUTE_TYPES, kind))
         values: tuple[str, ...] = ()
         if spec.get("values") is not None:
             if kind != "category":
-                raise MappingError(f"{where}.values", "only a category lists its values")
+                raise MappingError(f"{where}.values", said(gettext_noop("only a category lists its values")))
             values = _texts(spec["values"], f"{where}.values")
         found.append(Attribute(column=column, name=name, type=str(kind), values=values))
     return tuple(found)
@@ -265,7 +317,10 @@ def _activity(raw: object) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise MappingError("activity", "must map CSV columns to attribute names, e.g. {TotalVisits: total_visits}")
+        raise MappingError(
+            "activity",
+            said(gettext_noop("must map CSV columns to attribute names, e.g. {{TotalVisits: total_visits}}")),
+        )
     return {_text(column, "activity"): _attribute_name(name, f"activity.{column}") for column, name in raw.items()}
 
 
@@ -273,16 +328,16 @@ def _outcome(raw: object) -> Outcome | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise MappingError("outcome", "must be {column: …, won: [values], lost: [values]}")
+        raise MappingError("outcome", said(gettext_noop("must be {{column: …, won: [values], lost: [values]}}")))
     unknown = sorted(str(k) for k in raw if k not in {"column", "won", "lost", "reason"})
     if unknown:
-        raise MappingError(f"outcome.{unknown[0]}", "unknown setting (known: column, won, lost, reason)")
+        raise MappingError(f"outcome.{unknown[0]}", _unknown(["column", "won", "lost", "reason"]))
     column = _text(raw.get("column"), "outcome.column")
     won = _texts(raw.get("won"), "outcome.won")
     lost = _texts(raw.get("lost"), "outcome.lost")
     both = {v.casefold() for v in won} & {v.casefold() for v in lost}
     if both:
-        raise MappingError("outcome.lost", f"'{sorted(both)[0]}' is listed as won too")
+        raise MappingError("outcome.lost", said(gettext_noop("'{value}' is listed as won too"), value=sorted(both)[0]))
     reason = raw.get("reason", Outcome.reason)
     return Outcome(column=column, won=won, lost=lost, reason=_text(reason, "outcome.reason"))
 
@@ -291,23 +346,28 @@ def _no_duplicates(mapping: Mapping) -> None:
     seen: dict[str, str] = {}
     for column, where in mapping.columns():
         if column in seen and not (where.startswith("fields.") and seen[column] == "key.column"):
-            raise MappingError(where, f"column '{column}' is mapped already ({seen[column]})")
+            raise MappingError(
+                where,
+                said(gettext_noop("column '{column}' is mapped already ({where})"), column=column, where=seen[column]),
+            )
         seen.setdefault(column, where)
     names: dict[str, str] = {}
     for name, where in [(a.name, f"attributes.{a.column}.name") for a in mapping.attributes] + [
         (name, f"activity.{column}") for column, name in mapping.activity.items()
     ]:
         if name in names:
-            raise MappingError(where, f"attribute '{name}' is set by {names[name]} too")
+            raise MappingError(
+                where, said(gettext_noop("attribute '{name}' is set by {where} too"), name=name, where=names[name])
+            )
         names[name] = where
 
 
 def _text(raw: object, where: str) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise MappingError(where, "required: a text")
+        raise MappingError(where, said(gettext_noop("required: a text")))
     text = str(raw).strip()
     if not text:
-        raise MappingError(where, "must not be empty")
+        raise MappingError(where, said(gettext_noop("must not be empty")))
     return text
 
 
@@ -320,12 +380,20 @@ def _texts(raw: object, where: str, *, allow_empty: bool = False) -> tuple[str, 
     found: list[str] = []
     for item in items:
         if item is None or isinstance(item, dict | list):
-            raise MappingError(where, "must be a list of values")
+            raise MappingError(where, said(gettext_noop("must be a list of values")))
         # YAML reads 1, yes and 1.0 as numbers and booleans: the file's cells are text.
         text = ("true" if item else "false") if isinstance(item, bool) else str(item)
         if not text.strip() and not allow_empty:
-            raise MappingError(where, "must not hold an empty value")
+            raise MappingError(where, said(gettext_noop("must not hold an empty value")))
         found.append(text)
     if not found and not allow_empty:
-        raise MappingError(where, "required: at least one value")
+        raise MappingError(where, said(gettext_noop("required: at least one value")))
     return tuple(found)
+
+
+def _unknown(known: Iterable[str]) -> Said:
+    return said(gettext_noop("unknown setting (known: {known})"), known=", ".join(known))
+
+
+def _not_one_of(allowed: Iterable[str], value: object) -> Said:
+    return said(gettext_noop("must be one of {allowed} (not {value})"), allowed=", ".join(allowed), value=repr(value))

@@ -13,6 +13,9 @@ import unicodedata
 from dataclasses import dataclass
 
 import charset_normalizer
+from django.utils.translation import gettext_noop
+
+from scoring.said import Said, said
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -31,11 +34,17 @@ _PAST_ASCII_BY_LETTER = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f]|[^\x00-\x7f](?=[^
 
 
 class FileError(ValueError):
-    """The file as a whole cannot be read (no row is imported); ``reason`` says why."""
+    """The file as a whole cannot be read (no row is imported); ``reason`` says why, in the
+    active language (``said`` keeps it as a sentence, :mod:`scoring.said`). Its text is the
+    English, as a log or the command line shows it."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: Said) -> None:
+        super().__init__(reason.english())
+        self.said = reason
+
+    @property
+    def reason(self) -> str:
+        return self.said.translated()
 
 
 @dataclass(frozen=True)
@@ -55,15 +64,27 @@ def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
-            raise FileError(f"the file is not {encoding} (byte {exc.start} cannot be read)") from None
+            raise FileError(
+                said(
+                    gettext_noop("the file is not {encoding} (byte {byte} cannot be read)"),
+                    encoding=encoding,
+                    byte=exc.start,
+                )
+            ) from None
         except UnicodeError:  # a codec that fails without saying where ("undefined" always does)
-            raise FileError(f"the file cannot be read as {encoding}") from None
+            raise FileError(said(gettext_noop("the file cannot be read as {encoding}"), encoding=encoding)) from None
     for bom, name in _BOMS:
         if data.startswith(bom):
             try:
                 return data.decode(name), name
             except UnicodeDecodeError as exc:
-                raise FileError(f"the file starts as {name} but byte {exc.start} is not {name}") from None
+                raise FileError(
+                    said(
+                        gettext_noop("the file starts as {encoding} but byte {byte} is not {encoding}"),
+                        encoding=name,
+                        byte=exc.start,
+                    )
+                ) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -71,7 +92,9 @@ def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
     matches = charset_normalizer.from_bytes(data)
     best = matches.best()
     if best is None:
-        raise FileError("the file's encoding cannot be found out: save it as UTF-8, or name it in the mapping")
+        raise FileError(
+            said(gettext_noop("the file's encoding cannot be found out: save it as UTF-8, or name it in the mapping"))
+        )
     # Excel's CSV on Spanish, English, French, German or Portuguese Windows is Windows-1252.
     # Its bytes read as cleanly in Central European and other code pages (ñ as ń, º as ş),
     # which the detector ranks as high; and a Polish file's read as cleanly in Windows-1252
@@ -116,7 +139,7 @@ def delimiter_sniff(text: str) -> str:
 def table_read(data: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
     """The header and records of a CSV file; blank lines (and rows of empty cells) skipped."""
     if not data.strip():
-        raise FileError("the file is empty")
+        raise FileError(said(gettext_noop("the file is empty")))
     text, used = text_decode(data, encoding=encoding)
     text = lines_normalize(text)
     delimiter = delimiter or delimiter_sniff(text)
@@ -136,7 +159,7 @@ def table_read(data: bytes, *, encoding: str | None = None, delimiter: str | Non
                 continue
             rows.append((line, cells))
     except csv.Error as exc:
-        raise FileError(f"line {reader.line_num}: {exc}") from None
+        raise FileError(said(gettext_noop("line {line}: {error}"), line=reader.line_num, error=str(exc))) from None
     if header is None:
-        raise FileError("the file has no header row")
+        raise FileError(said(gettext_noop("the file has no header row")))
     return Table(header=header, rows=rows, encoding=used, delimiter=delimiter)

@@ -16,13 +16,14 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.utils import formats, timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from intake.imports.mapping import Mapping, MappingError, mapping_load
 from intake.imports.reading import FileError, Table, table_read
 from intake.imports.rows import ParsedRow, RowError, decimal_mark_find, number_columns, row_parse
 from intake.models import LeadImport
 from scoring import outcomes
+from scoring.said import said
 from scoring.services import enqueue
 from scoring.services.lead_rows import LeadRow, RowWritten, leads_write_rows
 
@@ -78,7 +79,14 @@ def columns_check(mapping: Mapping, header: list[str]) -> dict[str, int]:
         position = positions.get(column, folded.get(column.casefold()))
         if position is None:
             shown = ", ".join(header[:30]) + (", …" if len(header) > 30 else "")
-            raise MappingError(where, f"the file has no column '{column}' (its columns: {shown})")
+            raise MappingError(
+                where,
+                said(
+                    gettext_noop("the file has no column '{column}' (its columns: {columns})"),
+                    column=column,
+                    columns=shown,
+                ),
+            )
         index[column] = position
     return index
 
@@ -275,7 +283,7 @@ def lead_import_run(*, import_id: int) -> bool:
         mapping = mapping_load(record.mapping)
         table = table_read(bytes(record.data), encoding=mapping.encoding, delimiter=mapping.delimiter)
     except (MappingError, FileError) as exc:
-        _finish(import_id, status=LeadImport.Status.FAILED, failure=str(exc))
+        _failed(import_id, exc)
         return True
     LeadImport.objects.filter(pk=import_id).update(total_rows=len(table.rows))
 
@@ -285,7 +293,7 @@ def lead_import_run(*, import_id: int) -> bool:
     try:
         result = table_import(table=table, mapping=mapping, progress=progress)
     except (MappingError, FileError) as exc:
-        _finish(import_id, status=LeadImport.Status.FAILED, failure=str(exc))
+        _failed(import_id, exc)
         return True
     _finish(import_id, status=LeadImport.Status.DONE, **_fields(result))
     return True
@@ -301,6 +309,12 @@ def _fields(result: ImportResult) -> dict[str, Any]:
         "outcomes_count": result.outcomes_recorded,
         "errors": [e.as_dict() for e in result.errors[: LeadImport.ERRORS_KEPT]],
     }
+
+
+def _failed(import_id: int, exc: MappingError | FileError) -> None:
+    """The import refused whole: why, in English and as the sentence its page shows."""
+    sentence = exc.sentence() if isinstance(exc, MappingError) else exc.said
+    _finish(import_id, status=LeadImport.Status.FAILED, failure=sentence.english(), failure_said=sentence.stored())
 
 
 def _finish(import_id: int, *, status: str, **values: Any) -> None:

@@ -187,3 +187,69 @@ def test_the_page_says_how_it_reads_the_file() -> None:
 
     shown = [str(m) for m in response.context["messages"]]
     assert any("cp1252" in m and "';'" in m and "decimal ','" in m for m in shown), shown
+
+
+def in_spanish() -> Client:
+    client = Client(headers={"accept-language": "es"})
+    client.force_login(marketer())
+    return client
+
+
+@pytest.mark.parametrize(
+    ("mapping", "data", "fields", "field", "words"),
+    [
+        (
+            b"key: {column: Email, field: phone}",
+            CSV,
+            {},
+            "mapping_file",
+            "En las correspondencias, key.field: debe ser",
+        ),
+        (b"key: Email\nfields: {Name: nickname}", CSV, {}, "mapping_file", "no es un campo del lead"),
+        (b"key: [", CSV, {}, "mapping_file", "no es YAML válido (línea 1)"),
+        (b"key: Email\nencoding: rot13", CSV, {}, "mapping_file", "no es una codificación de texto"),
+        (b"key: {column: Mail, field: email}", CSV, {}, "mapping_file", "el archivo no tiene la columna 'Mail'"),
+        (MAPPING, b"\n\n", {}, "csv_file", "el archivo está vacío"),
+        (b"key: Email\nencoding: ascii", "Email\nzoë@example.com\n".encode(), {}, "csv_file", "no está en ascii"),
+        (None, CSV, {"columns": "Name: first_name"}, "key_column", "key: obligatorio: la columna que identifica"),
+        (None, CSV, {"key_column": "Email", "columns": "Name first_name"}, "columns", "la línea 1 debe decir"),
+    ],
+)
+def test_a_file_refused_whole_is_said_in_spanish(
+    mapping: bytes | None, data: bytes, fields: Any, field: str, words: str
+) -> None:
+    response = upload(in_spanish(), mapping=mapping, data=data, **fields)
+
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    errors = response.context["adminform"].form.errors  # type: ignore[attr-defined]
+    assert words in " ".join(errors[field]), errors
+
+
+def test_an_import_refused_by_its_worker_is_said_in_spanish_and_kept_in_english() -> None:
+    record = imports.lead_import_start(data=b"email\n", file_name="leads.csv", mapping_text="key: {column: Mail}")
+    records = [record, imports.lead_import_start(data=b"", file_name="empty.csv", mapping_text="key: email")]
+    for each in records:
+        assert imports.lead_import_run(import_id=each.pk)
+
+    client = in_spanish()
+    missing, empty = (client.get(reverse("admin:intake_leadimport_progress", args=[r.pk])).json() for r in records)
+    assert missing["failure"] == "key.column: el archivo no tiene la columna 'Mail' (sus columnas: email)"
+    assert empty["failure"] == "el archivo está vacío"
+    page = client.get(reverse("admin:intake_leadimport_change", args=[record.pk])).content.decode()
+    assert "el archivo no tiene la columna" in page
+    record.refresh_from_db()
+    assert record.failure == "key.column: the file has no column 'Mail' (its columns: email)"
+
+
+def test_a_failure_stored_before_reads_as_stored() -> None:
+    record = LeadImport.objects.create(
+        file_name="old.csv",
+        data=b"",
+        mapping="key: email",
+        status=LeadImport.Status.FAILED,
+        failure="the file is empty",
+    )
+
+    data = in_spanish().get(reverse("admin:intake_leadimport_progress", args=[record.pk])).json()
+
+    assert data["failure"] == "the file is empty"
