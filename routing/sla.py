@@ -185,4 +185,4 @@ def _notify_team(team: Team, items: Sequence[QueueItem]) -> Said:
 
 def register() -> None:
     """Make escalation's set-aside rows known (their label and Retry), from RoutingConfig.ready()."""
-    setaside.register_kind(setaside.Kind(SET_ASIDE_SLA, "Sales queue item (SLA escalation)", items_retry))
+    setaside.register_kind(setaside.Kind(SET_ASIDE_SLA, gettext_noop("Sales queue item (SLA escalation)"), items_retry))

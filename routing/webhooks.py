@@ -306,5 +306,10 @@ def _deliver(call: _Call, client: httpx.Client, summary: DeliverySummary, *, at:
 def register() -> None:
     """Make the sender's set-aside rows known (their label and Retry), from RoutingConfig.ready()."""
     setaside.register_kind(
-        setaside.Kind(SET_ASIDE_WEBHOOK, "Webhook delivery", deliveries_retry, "admin:routing_webhookdelivery_change")
+        setaside.Kind(
+            SET_ASIDE_WEBHOOK,
+            gettext_noop("Webhook delivery"),
+            deliveries_retry,
+            "admin:routing_webhookdelivery_change",
+        )
     )

@@ -76,7 +76,7 @@ class Kind:
     """
 
     name: str
-    label: str
+    label: str  # marked with gettext_noop, shown in the reader's language
     retry: Callable[[list[int]], Mapping[int, str | Said]]
     row_admin: str = ""  # admin URL name of the row's change page, if it has one
 

@@ -256,5 +256,10 @@ def _send_enqueue() -> None:
 
 
 setaside.register_kind(
-    setaside.Kind(SET_ASIDE_ENROLLMENT, "Enrollment (nurture)", _enrollments_retry, "admin:nurture_enrollment_change")
+    setaside.Kind(
+        SET_ASIDE_ENROLLMENT,
+        gettext_noop("Enrollment (nurture)"),
+        _enrollments_retry,
+        "admin:nurture_enrollment_change",
+    )
 )

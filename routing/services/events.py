@@ -24,6 +24,7 @@ from typing import Any
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from routing import triggers
 from routing.models import ActionRun, RoutingAction, RoutingRule
@@ -324,5 +325,7 @@ def _runs_record(claimed: Sequence[tuple[Claimed, RoutingAction]], outcomes: Map
 
 
 setaside.register_kind(
-    setaside.Kind(SET_ASIDE_EVENT, "Lead event (routing)", _events_retry, "admin:scoring_grouptransition_change")
+    setaside.Kind(
+        SET_ASIDE_EVENT, gettext_noop("Lead event (routing)"), _events_retry, "admin:scoring_grouptransition_change"
+    )
 )

@@ -316,4 +316,6 @@ def _notifications_retry(ids: list[int]) -> dict[int, str]:
     return {pk: "back in the outbox: the next run sends it" for pk in ids}
 
 
-setaside.register_kind(setaside.Kind(SET_ASIDE_NOTIFICATION, "Notification (routing)", _notifications_retry))
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_NOTIFICATION, gettext_noop("Notification (routing)"), _notifications_retry)
+)

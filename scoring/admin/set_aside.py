@@ -37,7 +37,8 @@ class SetAsideKindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return sorted(((name, kind.label) for name, kind in setaside.kinds().items()), key=lambda item: item[1])
+        labels = ((name, gettext(kind.label)) for name, kind in setaside.kinds().items())
+        return sorted(labels, key=lambda item: item[1])
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(kind=self.value()) if self.value() else queryset
@@ -75,7 +76,7 @@ class SetAsideAdmin(GroupedFiguresAdmin[SetAside]):
     @admin.display(description=_("Kind"), ordering="kind")
     def kind_label(self, obj: SetAside) -> str:
         kind = setaside.kinds().get(obj.kind)
-        return kind.label if kind is not None else obj.kind
+        return gettext(kind.label) if kind is not None else obj.kind
 
     @admin.display(description=_("Row"), ordering="row_id")
     def row(self, obj: SetAside) -> str:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scoring import bulk, decay, selectors, setaside
 from scoring import rules as pure
@@ -826,4 +827,6 @@ def _decay_retry(ids: list[int]) -> dict[int, str]:
     return outcome
 
 
-setaside.register_kind(setaside.Kind(SET_ASIDE_DECAY, "Lead (decay)", _decay_retry, "admin:scoring_lead_change"))
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_DECAY, gettext_noop("Lead (decay)"), _decay_retry, "admin:scoring_lead_change")
+)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scoring import bulk, event_types, selectors, setaside
 from scoring import rules as pure
@@ -511,7 +512,12 @@ def interactions_score_pending(*, batch_size: int | None = None, now: datetime |
 
 setaside.register_kind(
     setaside.Kind(
-        SET_ASIDE_INTERACTION, "Interaction (scoring)", _interactions_retry, "admin:scoring_interaction_change"
+        SET_ASIDE_INTERACTION,
+        gettext_noop("Interaction (scoring)"),
+        _interactions_retry,
+        "admin:scoring_interaction_change",
     )
 )
-setaside.register_kind(setaside.Kind(SET_ASIDE_FIT, "Lead (fit evaluation)", _fit_retry, "admin:scoring_lead_change"))
+setaside.register_kind(
+    setaside.Kind(SET_ASIDE_FIT, gettext_noop("Lead (fit evaluation)"), _fit_retry, "admin:scoring_lead_change")
+)

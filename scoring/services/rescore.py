@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scoring import bulk, selectors, setaside
 from scoring import rules as pure
@@ -392,5 +393,5 @@ def _rescore_retry(ids: list[int]) -> dict[int, str]:
 
 
 setaside.register_kind(
-    setaside.Kind(SET_ASIDE_RESCORE, "Lead (rescore job)", _rescore_retry, "admin:scoring_lead_change")
+    setaside.Kind(SET_ASIDE_RESCORE, gettext_noop("Lead (rescore job)"), _rescore_retry, "admin:scoring_lead_change")
 )

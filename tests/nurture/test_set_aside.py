@@ -177,3 +177,17 @@ def test_a_retry_result_stored_before_reads_as_stored(admin_user: User) -> None:
     page = html.unescape(spanish.get(reverse("admin:scoring_setaside_change", args=[row.pk])).content.decode())
 
     assert "reintentada: due again, the old way" in page
+
+
+def test_the_kind_of_a_set_aside_row_reads_in_spanish(admin_user: User) -> None:
+    now = timezone.now()
+    SetAside.objects.create(
+        kind="enrollment", row_id=1, error_type="ValueError", error="bad", first_failed_at=now, last_failed_at=now
+    )
+    spanish = Client(headers={"accept-language": "es"})
+    spanish.force_login(admin_user)
+
+    page = html.unescape(spanish.get(reverse("admin:scoring_setaside_changelist")).content.decode())
+
+    assert "Inscripción (nurturing)" in page  # the row's kind, and the filter's choice
+    assert "Enrollment (nurture)" not in page
