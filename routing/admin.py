@@ -685,7 +685,12 @@ class OutcomeAdmin(TeamsSeenAdmin):
 
 
 @admin.register(ActionRun)
-class ActionRunAdmin(ReadOnlyAdmin):
+class ActionRunAdmin(TeamsSeenAdmin):
+    # A run is its action's team's (routing to its queue, assigning by it, notifying it):
+    # its outcome names that team's leads, reps and address. A run of an action with no
+    # team (nurture, stage, tag, webhook, an owner named) is no team's, read by those who
+    # read every team's.
+    team_field = "action__team_id"
     list_display = ["done_at", "transition", "action", "outcome_shown"]
     list_select_related = ["transition__from_group", "transition__to_group", "action__rule"]
     exclude = ["outcome"]

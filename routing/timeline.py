@@ -20,7 +20,11 @@ M = TypeVar("M", bound=Model)
 
 def _action_runs(window: Window) -> list[Event]:
     rows = timeline.page_rows(
-        ActionRun.objects.filter(transition__lead_id=window.lead_id).select_related("action__rule"),
+        _seen(
+            ActionRun.objects.filter(transition__lead_id=window.lead_id).select_related("action__rule"),
+            team_field="action__team_id",
+            window=window,
+        ),
         at="done_at",
         source="action_run",
         window=window,
@@ -42,8 +46,8 @@ def _action_runs(window: Window) -> list[Event]:
 
 
 def _seen(rows: QuerySet[M], *, team_field: str, window: Window) -> QuerySet[M]:
-    """The rows of the teams the window's reader reads (as the admin's lists of queue items
-    and outcomes show them: :func:`routing.sales.teams_seen_by`)."""
+    """The rows of the teams the window's reader reads (as the admin's lists of action runs,
+    queue items and outcomes show them: :func:`routing.sales.teams_seen_by`)."""
     if window.reader is None:
         return rows
     teams = sales.teams_seen_by(window.reader)

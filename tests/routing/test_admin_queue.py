@@ -1,6 +1,6 @@
 """The sales side of the admin: people named as the queue and the timelines name them (full
 name, else user name), and a team lead given admin access sees their own teams' queue
-items only."""
+items, outcomes, action runs and notifications only."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from django.test import Client
 from django.urls import reverse
 
 from routing import sales
-from routing.models import Outcome, Team
+from routing.models import ActionRun, Outcome, RoutingAction, Team
+from scoring.models import GroupTransition, Lead
 from tests.factories import LeadFactory
-from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer, rule
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +182,48 @@ def test_a_lead_s_timeline_shows_a_team_lead_only_their_teams_queue_items_and_ou
     for everything in (marketer(), UserFactory.create(username="boss", is_staff=True, is_superuser=True)):
         shown = timeline(everything)
         assert all(text in shown for text in ("Insiders", "Outsiders", "Budget ours", "Budget theirs", "api:crm1"))
+
+
+def ran(lead: Lead, action: RoutingAction, outcome: str) -> ActionRun:
+    """A run of ``action`` for a crossing of ``lead``'s, saying ``outcome``."""
+    crossing = GroupTransition.objects.create(
+        lead=lead, direction="up", previous_total=0, total_score=80, cause="rule", occurred_at=lead.created_at
+    )
+    return ActionRun.objects.create(transition=crossing, action=action, outcome=outcome)
+
+
+def test_a_team_lead_given_admin_access_reads_only_the_action_runs_of_their_teams() -> None:
+    alice = RepFactory.create(user__username="alice", team__name="Insiders")
+    carol = RepFactory.create(user__username="carol", team__name="Outsiders")
+    lena = staff("lena", "view_actionrun", "view_lead")
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+    handed = rule("enters_group")
+    to_ours = RoutingAction.objects.create(rule=handed, kind="route_to_queue", team=alice.team)
+    to_theirs = RoutingAction.objects.create(rule=handed, kind="notify", team=carol.team)
+    tag = RoutingAction.objects.create(rule=handed, kind="add_tag", tag="hot")  # marketing's, no team's
+    lead = LeadFactory.create(email="shared@buyer.example")
+    mine = ran(lead, to_ours, "queued in Insiders")
+    other = ran(lead, to_theirs, "notified outsiders@team.example")
+    tagged = ran(lead, tag, "tagged hot")
+    everyone = ["notified outsiders@team.example", "queued in Insiders", "tagged hot"]
+    changelist = reverse("admin:routing_actionrun_changelist")
+
+    assert listed(lena, changelist, everyone) == ["queued in Insiders"]
+    assert "queued in Insiders" in admin_page(lena, reverse("admin:routing_actionrun_change", args=[mine.pk]))
+    assert admin_page(lena, reverse("admin:routing_actionrun_history", args=[mine.pk]))
+    for forged in (other.pk, tagged.pk, "abc", "99999999999999999999999"):
+        for view in ("change", "history"):
+            refused(lena, reverse(f"admin:routing_actionrun_{view}", args=[forged]))
+    nobody = staff("nobody", "view_actionrun", "view_lead")
+    assert 'id="result_list"' not in admin_page(nobody, changelist)
+    refused(nobody, reverse("admin:routing_actionrun_change", args=[mine.pk]))
+
+    def timeline(user: User) -> str:
+        page = admin_page(user, reverse("admin:scoring_lead_change", args=[lead.pk]))
+        return re.sub(r"<[^>]+>", " ", page.split('id="timeline"')[1])
+
+    assert [text for text in everyone if text in timeline(lena)] == ["queued in Insiders"]
+    assert not any(text in timeline(nobody) for text in everyone)
+    for everything in (marketer(), UserFactory.create(username="boss", is_staff=True, is_superuser=True)):
+        assert listed(everything, changelist, everyone) == everyone
+        assert all(text in timeline(everything) for text in everyone)
