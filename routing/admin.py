@@ -721,10 +721,14 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(TeamsSeenAdmin):
     """The outbox. A notification whose sender stopped between sending and confirming
     is *unknown*: the mail server may have it. Whoever checks the server's log says
-    which it was with the two actions."""
+    which it was with the two actions. A notification to a team (its leads, its address)
+    is that team's; one to a lead's or account's owner, or recorded before notifications
+    kept their team, is no team's, read by those who read every team's."""
+
+    team_field = "team_id"
 
     list_display = ["created_at", "subject", "recipients", "status", "attempts", "claimed_at", "sent_at", "error_shown"]
     list_filter = ["status"]

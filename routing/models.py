@@ -666,6 +666,11 @@ class Notification(models.Model):
     lead = models.ForeignKey(
         Lead, verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # The team told (a notify action's, an SLA escalation's), whose team lead reads it in the
+    # admin; none for a lead's or account's owner told, and for those recorded before.
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     status = models.CharField(verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     claimed_at = models.DateTimeField(

@@ -165,6 +165,7 @@ def _notify_team(team: Team, items: Sequence[QueueItem]) -> Said:
                 Notification(
                     to=to,
                     lead=item.lead,
+                    team=team,
                     subject=subject_fit(
                         gettext("SLA missed: {lead} waits in {team}'s queue").format(lead=item.lead, team=team.name)
                     ),

@@ -156,6 +156,7 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
                 Notification(
                     to=to,
                     lead=lead,
+                    team=action.team if team_to else None,  # an owner told: no team's
                     subject=subject_fit(subject),
                     body=render_to_string(
                         "routing/email/notify.txt",

@@ -128,6 +128,11 @@ def test_notify_the_owner_and_the_team_by_email(hot: ScoreGroup, smtp: Sink) -> 
     lead = LeadFactory.create(email="buyer@shop.example", company="Shop")
 
     heat(lead)
+    # The team's is that team's (its team lead reads it in the admin); the owner's no team's.
+    assert sorted((n.to, n.team_id) for n in Notification.objects.all()) == [
+        (["ana@sales.example"], None),
+        (["inside@sales.example"], team.pk),
+    ]
     assert services.notifications_send() == 2
     assert services.notifications_send() == 0  # each once
 

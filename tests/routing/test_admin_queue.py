@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from routing import sales
-from routing.models import ActionRun, Outcome, RoutingAction, Team
+from routing.models import ActionRun, Notification, Outcome, RoutingAction, Team
 from scoring.models import GroupTransition, Lead
 from tests.factories import LeadFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer, rule
@@ -227,3 +227,36 @@ def test_a_team_lead_given_admin_access_reads_only_the_action_runs_of_their_team
     for everything in (marketer(), UserFactory.create(username="boss", is_staff=True, is_superuser=True)):
         assert listed(everything, changelist, everyone) == everyone
         assert all(text in timeline(everything) for text in everyone)
+
+
+def test_a_team_lead_given_admin_access_reads_only_the_notifications_of_their_teams() -> None:
+    alice = RepFactory.create(user__username="alice")
+    carol = RepFactory.create(user__username="carol")
+    lena = staff("lena", "view_notification")
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+
+    def told(team: Team | None, to: str) -> Notification:
+        lead = LeadFactory.create(email=f"lead-of-{to}")
+        return Notification.objects.create(team=team, to=[to], lead=lead, subject=f"Lead {lead.email}", body="Hot")
+
+    mine = told(alice.team, "ours@team.example")
+    other = told(carol.team, "theirs@team.example")
+    owners = told(None, "owner@sales.example")  # a lead's owner told, through no team
+    everyone = ["owner@sales.example", "ours@team.example", "theirs@team.example"]
+    changelist = reverse("admin:routing_notification_changelist")
+
+    assert listed(lena, changelist, everyone) == ["ours@team.example"]
+    assert listed(lena, f"{changelist}?q=Lead", everyone) == ["ours@team.example"]
+    assert listed(lena, f"{changelist}?status__exact=pending", everyone) == ["ours@team.example"]
+    assert "ours@team.example" in admin_page(lena, reverse("admin:routing_notification_change", args=[mine.pk]))
+    assert admin_page(lena, reverse("admin:routing_notification_history", args=[mine.pk]))
+    for forged in (other.pk, owners.pk, "abc", "99999999999999999999999"):
+        for view in ("change", "history"):
+            refused(lena, reverse(f"admin:routing_notification_{view}", args=[forged]))
+    nobody = staff("nobody", "view_notification")
+    assert 'id="result_list"' not in admin_page(nobody, changelist)
+    refused(nobody, reverse("admin:routing_notification_change", args=[mine.pk]))
+
+    superuser = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
+    assert listed(superuser, changelist, everyone) == everyone
+    assert listed(marketer(), changelist, everyone) == everyone

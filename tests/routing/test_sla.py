@@ -92,6 +92,7 @@ def test_with_no_rep_free_the_team_is_told_instead(smtp: Sink) -> None:
 
     assert QueueItem.objects.get(pk=item.pk).owner_id is None
     assert escalations(item) == ["notified north@sales.example"]
+    assert Notification.objects.get().team_id == team.pk  # the team's, read by its team lead
     assert services.notifications_send() == 1
     [message] = smtp.to("north@sales.example")
     assert message["Subject"] == "SLA missed: ada@example.com waits in North's queue"
