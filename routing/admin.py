@@ -715,6 +715,8 @@ class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery])
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    # Marketing's, not a team's: a webhook action has no team, and its payload is the lead
+    # whichever team has it, so whoever may view deliveries (Marketing) reads them all.
     list_display = ["created_at", "url", "status", "attempts", "next_attempt_at", "delivered_at"]
     list_filter = ["status"]
     inlines = [WebhookAttemptInline]

@@ -1,4 +1,8 @@
-"""Enrollments and what was sent, in the admin (read-only: only the sender writes deliveries)."""
+"""Enrollments and what was sent, in the admin (read-only: only the sender writes deliveries).
+
+Marketing's, not a team's, unlike routing's sales history (:class:`routing.admin.TeamsSeenAdmin`):
+a sequence is for every lead, whichever team has it, so whoever may view enrollments or
+deliveries (Marketing) reads them all."""
 
 from __future__ import annotations
 
