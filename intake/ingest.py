@@ -11,10 +11,11 @@ exactly once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -233,6 +234,9 @@ class Identified:
     # What the identities wrote on each person's lead, by lead id, in order: their accounts'
     # empty fields may take what it says of the company (:func:`accounts_describe`).
     written: tuple[tuple[int, Mapping[str, Any]], ...] = ()
+    # The custom attributes' names left out of every identity (``fill_only``): new to
+    # Leadflow once its room for names brought from pages was full.
+    attributes_dropped: tuple[str, ...] = ()
 
 
 def leads_identify(
@@ -246,7 +250,8 @@ def leads_identify(
     event naming them is (:func:`leads_resolve`): the external id's lead is the one that
     has it, in the database or given it by an earlier identity of the batch (an email no
     lead has is a new lead, a different one). With ``fill_only`` the traits are written
-    only where a lead has no value yet. Scoring writes the leads
+    only where a lead has no value yet, and custom attributes only under names Leadflow
+    knows or may still learn from a page (:func:`_attribute_names_held`). Scoring writes the leads
     (:func:`scoring.services.leads_merge`): changed leads are queued for a worker to
     evaluate their fit. What the identities say of each person's company is returned,
     for :func:`accounts_describe` to write once the transaction has taken every lead row
@@ -259,6 +264,9 @@ def leads_identify(
     if refused:
         skipped = set(refused)
         identities = [identity for n, identity in enumerate(identities) if n not in skipped]
+    dropped: tuple[str, ...] = ()
+    if fill_only:
+        identities, dropped = _attribute_names_held(identities)
     merged: dict[str, dict[str, Any]] = {}
     claims: dict[str, str] = {}  # email -> the external id it asks for (the last one)
     for identity in identities:
@@ -288,7 +296,30 @@ def leads_identify(
         _visitors_identify(visitors, lead_by_key=lead_by_key, now=now)
     companies = tuple((ids[i.email], i.company) for i in identities if i.company)
     written = tuple((ids[i.email], i.fields) for i in identities if i.fields)
-    return Identified(changed, refused, companies, written)
+    return Identified(changed, refused, companies, written, dropped)
+
+
+def _attribute_names_held(identities: Sequence[Identity]) -> tuple[list[Identity], tuple[str, ...]]:
+    """The identities of a source anyone can use (a key used in web pages) without the
+    custom attributes whose names Leadflow does not know, past the few new ones such sources
+    may bring site-wide (``LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES``,
+    :func:`scoring.services.attribute_names_admit`), and the names left out: else an
+    identify per made-up email, each with 50 names of its own, gave the leads' export a
+    column per name. A few queries for the whole batch, before it takes any lead's row."""
+    names = [name for identity in identities for name in identity.fields.get("attributes") or ()]
+    if not names:
+        return list(identities), ()
+    admitted = scoring.attribute_names_admit(names, new_limit=settings.LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES)
+    if not admitted.dropped:
+        return list(identities), ()
+    held = []
+    for identity in identities:
+        fields = dict(identity.fields)
+        if "attributes" in fields:
+            kept = {name: value for name, value in fields.pop("attributes").items() if name in admitted.names}
+            fields.update({"attributes": kept} if kept else {})
+        held.append(replace(identity, fields=fields))
+    return held, admitted.dropped
 
 
 def accounts_describe(identified: Identified, *, now: datetime | None = None, from_leads: bool = False) -> int:

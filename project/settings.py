@@ -309,6 +309,10 @@ LEADFLOW_MAX_BATCH_EVENTS = 1000
 
 # Sites whose pages may send page views to /t/p with fetch (CORS); sendBeacon needs none.
 LEADFLOW_TRACKING_ORIGINS = env_list("LEADFLOW_TRACKING_ORIGINS", [])
+# The custom attributes' names keys used in web pages may bring to Leadflow, site-wide:
+# past them such a key writes only names already known (recorded by a trusted writer,
+# or tested by a rule), so made-up names cannot give the leads' export a column each.
+LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES = max(env_int("LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES", 20), 0)
 
 # --- Anonymous sources: rate limits and the cache that counts them ----------------
 # The public tracking endpoints (forms, page beacon, open pixel, click) are limited per

@@ -56,6 +56,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -332,6 +333,15 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
         answer = Refusal(503, "a concurrent request wrote the same leads; nothing was kept: send it again").response()
         answer["Retry-After"] = "1"
         return answer
+    if identified.attributes_dropped:
+        logger.warning(
+            "segment: a key used in web pages (%s) sent %d custom attribute names Leadflow does not know,"
+            " past the %d it may bring (LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES): left out: %s",
+            api_key.prefix,
+            len(identified.attributes_dropped),
+            settings.LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES,
+            ", ".join(repr(name) for name in identified.attributes_dropped[:10]),
+        )
     for position in identified.refused:
         index = outcome.identity_indexes[position]
         outcome.reject(index, messages[index], identify_mismatch_errors(messages[index]))
@@ -348,6 +358,8 @@ def _handle(request: HttpRequest, only: str | None, *, in_query: bool = False) -
             "duplicates": result.duplicates,
             "identified": len(outcome.identities) - len(identified.refused),
             "ignored": outcome.ignored,
+            # The custom attributes' names a key used in web pages may not bring: left out.
+            "attributes_dropped": len(identified.attributes_dropped),
             "rejected": outcome.rejected,
         }
     )

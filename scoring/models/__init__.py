@@ -29,6 +29,7 @@ from scoring.models.design import (
 from scoring.models.events import EventType, SegmentEvent
 from scoring.models.leads import (
     Account,
+    AttributeName,
     Interaction,
     InteractionKey,
     InteractionRollup,
@@ -63,6 +64,7 @@ __all__ = [
     "AccountRuleCondition",
     "AccountSettings",
     "AccountTransition",
+    "AttributeName",
     "AwardRollup",
     "Campaign",
     "DecayPolicy",

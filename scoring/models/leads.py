@@ -337,6 +337,29 @@ class PendingFit(models.Model):
         return f"lead {self.lead_id}: fit to evaluate"
 
 
+class AttributeName(models.Model):
+    """A name of the leads' custom attributes Leadflow knows, and whether a key used in web
+    pages brought it: a trusted writer (the API, an import, the admin, a key kept on a
+    server, a tracked form's declared fields) records every name it writes; a key used in
+    web pages writes only names known so (or tested by a rule), and brings new ones only
+    while fewer than ``LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES`` rows say it brought theirs
+    (scoring.services.attribute_names). Each name is a column of the leads' export."""
+
+    # Longer names are not recorded: a key used in web pages cannot bring one.
+    MAX_LENGTH = 200
+
+    name = models.CharField(verbose_name=_("name"), max_length=MAX_LENGTH, primary_key=True)
+    from_a_page = models.BooleanField(verbose_name=_("brought by a key used in web pages"), default=False)
+    recorded_at = models.DateTimeField(verbose_name=_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("custom attribute name")
+        verbose_name_plural = _("custom attribute names")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class LeadScore(models.Model):
     """A lead's score on a scorecard other than the default one (whose score is the lead's own
     columns): cached sums of the scorecard ledger (:class:`ScorecardEntry`) by dimension, the

@@ -41,6 +41,7 @@ from scoring.services.accounts import (
     free_mail_domains_changed,
     leads_accounts_assign,
 )
+from scoring.services.attribute_names import Admitted, attribute_names_admit, attribute_names_record
 from scoring.services.background import enqueue
 from scoring.services.decay import SET_ASIDE_DECAY, DecaySummary, decay_policy_set, leads_decay
 from scoring.services.engagement import (
@@ -134,6 +135,7 @@ __all__ = [
     "SET_ASIDE_FIT",
     "SET_ASIDE_INTERACTION",
     "SET_ASIDE_RESCORE",
+    "Admitted",
     "Assigned",
     "Crossing",
     "DecaySummary",
@@ -158,6 +160,8 @@ __all__ = [
     "accounts_regroup",
     "accounts_rescore",
     "accounts_rescore_fit",
+    "attribute_names_admit",
+    "attribute_names_record",
     "decay_policy_set",
     "enqueue",
     "event_types_declare",

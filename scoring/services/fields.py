@@ -19,6 +19,7 @@ from scoring import bulk, lead_fields
 from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, RuleCondition
 from scoring.services.accounts import accounts_of_new_leads
+from scoring.services.attribute_names import attribute_names_record
 from scoring.services.background import enqueue
 from scoring.services.leads import leads_fit_queue, leads_rescore_fit
 from scoring.services.ledger import stage_changes_record
@@ -234,6 +235,8 @@ def leads_merge(
     emails = set(fields) | set(external_ids)
     if not emails:
         return {}, 0
+    if not fill_only:
+        attribute_names_record(name for values in fields.values() for name in values.get("attributes") or ())
     ids = leads_by_email(emails)
     if missing := emails - set(ids):
         # In their accounts, a new one named after the company the fields give (not after

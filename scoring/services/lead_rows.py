@@ -21,6 +21,7 @@ from scoring import lead_fields
 from scoring.models import Account, Lead
 from scoring.services.account_fields import leads_accounts_fill
 from scoring.services.accounts import leads_accounts_assign
+from scoring.services.attribute_names import attribute_names_record
 from scoring.services.engagement import scoring_enqueue
 from scoring.services.fields import leads_by_email, leads_changes_write
 from scoring.services.leads import leads_rescore_fit
@@ -75,6 +76,7 @@ def leads_write_rows(*, key_field: KeyField, rows: Sequence[LeadRow], at: dateti
     at = at or timezone.now()
     other = _identity(key_field)
     with transaction.atomic():
+        attribute_names_record(name for row in rows for name in row.attributes)
         found = _by(key_field, {row.key for row in rows})
         holders = _by(
             other,

@@ -26,6 +26,7 @@ from scoring import rules as pure
 from scoring.models import Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
 from scoring.services.account_fields import LEAD_COMPANY_FIELDS, leads_accounts_fill
 from scoring.services.accounts import leads_accounts_assign
+from scoring.services.attribute_names import attribute_names_record
 from scoring.services.ledger import (
     FitLead,
     LeadState,
@@ -185,6 +186,7 @@ def lead_upsert(
         raise ValueError(f"unknown lead fields: {', '.join(sorted(unknown))}")
     email = email.strip()
     external_id = fields.get("external_id")
+    attribute_names_record(fields.get("attributes") or ())
 
     def conflict_check(lead: Lead) -> None:
         if external_id is None:
@@ -261,6 +263,8 @@ def lead_save(*, lead: Lead, fields: Iterable[str] | None = None, stage_before: 
     :func:`lead_upsert` does. An account the form sets is the lead's from then on; a
     new email (or an account taken away) puts the lead in its domain's account. The
     account's empty fields take the lead's company fields (:func:`leads_accounts_fill`)."""
+    if (fields is None or "attributes" in fields) and isinstance(lead.attributes, dict):
+        attribute_names_record(lead.attributes)
     if fields is None:
         lead.save()
     else:
