@@ -106,10 +106,15 @@ class Step(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("Steps go out in this order (1 first)."),
     )
-    wait_days = models.PositiveIntegerField(verbose_name=_("wait days"), default=0)
+    wait_days = models.PositiveIntegerField(
+        verbose_name=_("wait days"),
+        default=0,
+        validators=[MaxValueValidator(timing.WAIT_DAYS_MAX, _("At most %(limit_value)s days (ten years)."))],
+    )
     wait_hours = models.PositiveIntegerField(
         verbose_name=_("wait hours"),
         default=0,
+        validators=[MaxValueValidator(timing.WAIT_HOURS_MAX, _("At most %(limit_value)s hours (ten years)."))],
         help_text=_("Wait after the previous step went out (after enrollment, for the first)."),
     )
     send_hour_start = models.PositiveSmallIntegerField(
@@ -166,7 +171,7 @@ class Step(models.Model):
 
     @property
     def wait(self) -> timedelta:
-        return timedelta(days=self.wait_days, hours=self.wait_hours)
+        return timing.wait_of(days=self.wait_days, hours=self.wait_hours)
 
     def window(self) -> timing.Window:
         return timing.Window(self.send_hour_start, self.send_hour_end, frozenset(self.send_weekdays or ()))

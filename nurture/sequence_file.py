@@ -242,8 +242,18 @@ def _step(
     days = hours = 0
     if wait is not None:
         checks.unknown_keys(wait, _WAIT_KEYS, f"{where}.wait", errors)
-        days = checks.whole_number(wait, "days", f"{where}.wait", errors, minimum=0, default=0) or 0
-        hours = checks.whole_number(wait, "hours", f"{where}.wait", errors, minimum=0, default=0) or 0
+        days = (
+            checks.whole_number(
+                wait, "days", f"{where}.wait", errors, minimum=0, maximum=timing.WAIT_DAYS_MAX, default=0
+            )
+            or 0
+        )
+        hours = (
+            checks.whole_number(
+                wait, "hours", f"{where}.wait", errors, minimum=0, maximum=timing.WAIT_HOURS_MAX, default=0
+            )
+            or 0
+        )
     window = _window(item.get("send_window"), f"{where}.send_window", errors, default_window)
     campaign = checks.text(item, "campaign", where, errors, max_length=MAX_KEY)
     if campaign and not checks.is_key(campaign):

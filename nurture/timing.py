@@ -19,6 +19,15 @@ from scoring.event_types import gettext_noop
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
 ALL_WEEKDAYS = frozenset(range(7))
 
+# The longest wait a step may have (ten years, in days or in hours): a longer one is no
+# plan, and one near the integer column's limit takes a due time past the calendar's end.
+WAIT_DAYS_MAX = 3650
+WAIT_HOURS_MAX = WAIT_DAYS_MAX * 24
+
+# When a step whose wait was stored past those bounds (before they existed) is due: never
+# in practice, yet a time the database holds and the send window's search can step past.
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
 # Far enough to find a window that exists at most once a week even when a
 # daylight-saving change removes it on the first candidate day.
 _SEARCH_DAYS = 16
@@ -156,9 +165,21 @@ def _offset_changes(start: datetime, end: datetime, tz: tzinfo) -> list[datetime
     return [datetime.fromtimestamp(after, UTC)]
 
 
+def wait_of(*, days: int, hours: int) -> timedelta:
+    """A step's wait; the longest one Python holds when ``days`` and ``hours`` are past it."""
+    try:
+        return timedelta(days=days, hours=hours)
+    except OverflowError:
+        return timedelta.max
+
+
 def step_due(*, previous: datetime, wait: timedelta) -> datetime:
-    """When a step is due: ``wait`` after the previous step went out (or after enrollment, for the first)."""
-    return previous + wait
+    """When a step is due: ``wait`` after the previous step went out (or after enrollment, for
+    the first); :data:`FAR_FUTURE` at the latest, for a wait stored past its bound."""
+    try:
+        return min(previous + wait, FAR_FUTURE)
+    except OverflowError:
+        return FAR_FUTURE
 
 
 def retry_at(*, now: datetime, attempts: int, base: timedelta, cap: timedelta) -> datetime:

@@ -39,6 +39,7 @@ from reports import scores as scores_read
 from reports.funnel import funnel_figures, funnel_live
 from reports.models import DailyGroupCount, MqlTarget
 from reports.snapshots import TREND_DAYS
+from routing.deadlines import sla_overdue_since
 from routing.models import QueueItem, Team
 from scoring import figure
 from scoring.figure import count, signed
@@ -257,8 +258,8 @@ def queues(*, now: datetime) -> Section:
     waiting = QueueItem.objects.filter(status=QueueItem.Status.OPEN)
     late = Q()
     for pk, _, hours in teams:
-        if hours is not None:
-            late |= Q(team_id=pk, entered_at__lte=now - timedelta(hours=hours))
+        if hours is not None and (since := sla_overdue_since(now=now, hours=hours)) is not None:
+            late |= Q(team_id=pk, entered_at__lte=since)
     annotations: dict[str, Any] = {"waiting": Count("id"), "oldest": Min("entered_at")}
     if late:
         annotations["late"] = Count("id", filter=late)

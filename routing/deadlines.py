@@ -13,6 +13,15 @@ from datetime import datetime, timedelta
 DAY = timedelta(days=1)
 
 
+def sla_overdue_since(*, now: datetime, hours: int) -> datetime | None:
+    """A queue item that entered at or before this is past an SLA of ``hours``; None when
+    that is before the calendar's start, so nothing is (an SLA stored before its bound)."""
+    try:
+        return now - timedelta(hours=hours)
+    except OverflowError:
+        return None
+
+
 def feedback_deadline(*, entered_at: datetime, days: int) -> datetime:
     return entered_at + days * DAY
 

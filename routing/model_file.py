@@ -60,7 +60,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
 from nurture.models import Sequence
-from routing.models import RoutingAction, RoutingCondition, RoutingRule, Team, check_conditions
+from routing.models import SLA_HOURS_MAX, RoutingAction, RoutingCondition, RoutingRule, Team, check_conditions
 from routing.services import score_watches_sync
 from routing.triggers import Trigger
 from scoring import file_checks as checks
@@ -163,7 +163,7 @@ def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
         if item is None:
             continue
         checks.unknown_keys(item, _TEAM_KEYS, where, errors)
-        sla_hours = checks.whole_number(item, "sla_hours", where, errors)
+        sla_hours = checks.whole_number(item, "sla_hours", where, errors, maximum=SLA_HOURS_MAX)
         if sla_hours is not None and sla_hours < 0:
             errors.append(f"{where}.sla_hours: must be 0 or more")
         feedback_days = checks.whole_number(item, "feedback_days", where, errors, maximum=checks.SMALL_MAX)

@@ -17,6 +17,10 @@ from scoring import rules as pure
 from scoring import sentences
 from scoring.models import AccountGroup, GroupTransition, Lead, LifecycleStage, Scorecard, ScoreGroup
 
+# The longest SLA (ten years): a longer one is no promise, and one near the integer column's
+# limit takes the time it counts back from past the calendar's start.
+SLA_HOURS_MAX = 10 * 365 * 24
+
 
 class Team(models.Model):
     """A sales team with its own queue, assignment method and SLA."""
@@ -41,6 +45,7 @@ class Team(models.Model):
         verbose_name=_("SLA hours"),
         null=True,
         blank=True,
+        validators=[MaxValueValidator(SLA_HOURS_MAX, _("At most %(limit_value)s hours (ten years)."))],
         help_text=_("A lead unclaimed this many hours is escalated once. Empty: no SLA."),
     )
     sla_action = models.CharField(

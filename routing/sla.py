@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -12,6 +12,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 
 from people import languages
 from routing import assignment
+from routing.deadlines import sla_overdue_since
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
 from routing.said import Said, said
 from routing.sales import leads_queue_team_sync, outcomes_record
@@ -39,14 +40,12 @@ def items_escalate_overdue(*, now: datetime | None = None) -> int:
 
 def _overdue(team: Team, now: datetime) -> QuerySet[QueueItem]:
     assert team.sla_hours is not None
+    since = sla_overdue_since(now=now, hours=team.sla_hours)
+    if since is None:
+        return QueueItem.objects.none()
     return (
         QueueItem.objects.select_for_update(skip_locked=True)
-        .filter(
-            team=team,
-            status=QueueItem.Status.OPEN,
-            escalated_at__isnull=True,
-            entered_at__lte=now - timedelta(hours=team.sla_hours),
-        )
+        .filter(team=team, status=QueueItem.Status.OPEN, escalated_at__isnull=True, entered_at__lte=since)
         .exclude(pk__in=selectors.set_aside_open(kind=SET_ASIDE_SLA).values("row_id"))
         .order_by("entered_at", "id")
     )

@@ -103,8 +103,8 @@ def test_an_enrollment_whose_outcome_cannot_be_recorded_is_set_aside_and_its_mes
     good, broken = two_steps(), two_steps()
     (_, first), (_, last) = enrolled(good, "ana"), enrolled(good, "cid")
     _, bad = enrolled(broken, "ben")
-    # A wait no calendar holds (edited past the admin's checks): the next step's date cannot be computed.
-    plant("UPDATE nurture_step SET wait_days = 2147483647 WHERE sequence_id = %s AND position = 2", [broken.pk])
+    # Send days that are no list (edited past the admin's checks): the next step's date cannot be computed.
+    plant("UPDATE nurture_step SET send_weekdays = '5' WHERE sequence_id = %s AND position = 2", [broken.pk])
 
     summary = services.deliveries_send_due()
 
@@ -115,13 +115,16 @@ def test_an_enrollment_whose_outcome_cannot_be_recorded_is_set_aside_and_its_mes
         assert (enrollment.position, enrollment.next_run_at is not None) == (1, True)
         assert Delivery.objects.get(enrollment=enrollment).status == Delivery.Status.SENT
     row = SetAside.objects.get()
-    assert (row.kind, row.row_id, row.error_type) == ("enrollment", bad.pk, "OverflowError")
+    assert (row.kind, row.row_id, row.error_type) == ("enrollment", bad.pk, "TypeError")
     # What the message became is kept: it went out.
     assert Delivery.objects.get(enrollment=bad).status == Delivery.Status.SENT
     assert Enrollment.objects.values_list("position", "next_run_at").get(pk=bad.pk) == (0, None)
     assert services.deliveries_send_due().claimed == 0
 
-    plant("UPDATE nurture_step SET wait_days = 2 WHERE sequence_id = %s AND position = 2", [broken.pk])
+    plant(
+        "UPDATE nurture_step SET send_weekdays = '[0, 1, 2, 3, 4, 5, 6]' WHERE sequence_id = %s AND position = 2",
+        [broken.pk],
+    )
     (retried,) = setaside.rows_retry(ids=[row.pk])
     assert retried.ok
     now = timezone.now()
