@@ -474,8 +474,10 @@ def accounts_rescore(*, chunk_size: int = 1000, at: datetime | None = None) -> i
 def accounts_rescore_fit(*, account_ids: Iterable[int], at: datetime | None = None) -> int:
     """Bring each account's fit score in line with the account fit rules in force: one
     ledger row per rule whose points for the account change (a rule that no longer
-    applies, or was deactivated, is taken back to 0), with the rule as its cause. Locks
-    the accounts in id order. Returns the ledger rows written."""
+    applies, or was deactivated, is taken back to 0), with the rule as its cause; and
+    where the fit moves, the roll-up kept so the total fits its column (a ledger row for
+    the roll-up too, when that moves it). Locks the accounts in id order. Returns the
+    ledger rows written."""
     at = at or timezone.now()
     accounts = {
         account.pk: account
@@ -497,17 +499,27 @@ def accounts_rescore_fit(*, account_ids: Iterable[int], at: datetime | None = No
         .values_list("account_id", "rule_id", "points")
     ):
         current[account_id][rule_id] = points
-    entries: list[tuple[int, str, int, str, int, str, datetime]] = []
+    entries: list[tuple[int, str, int, str, int | None, str, datetime]] = []
     moved: dict[int, int] = defaultdict(int)
     for account in accounts.values():
         targets = rules.fit_targets(fit_rules, account.rule_values(), at=at)
         for rule_id, delta in rules.fit_deltas(targets, current[account.pk]).items():
             entries.append((account.pk, AccountEntry.Dimension.FIT, delta, AccountEntry.Cause.RULE, rule_id, "", at))
             moved[account.pk] += delta
+    fits = {pk: accounts[pk].fit_score + delta for pk, delta in sorted(moved.items()) if delta}
+    # The total (roll-up + fit) is a generated column: a fit that rises takes the roll-up
+    # down to where the total fits, as the roll-up refresh keeps it, and one that falls
+    # lets it back up, in the fit's own UPDATE (the total never passes the column).
+    rolled = accounts_rollup(account_ids=list(fits), config=account_settings_get()) if fits else {}
+    changed = [(pk, fit, pure.rollup_within(rolled[pk], fit=fit)) for pk, fit in fits.items()]
+    entries += [
+        (pk, AccountEntry.Dimension.LEADS, target - accounts[pk].lead_score, AccountEntry.Cause.ROLLUP, None, "", at)
+        for pk, _, target in changed
+        if target != accounts[pk].lead_score
+    ]
     bulk.values_insert(AccountEntry, ["account", "dimension", "delta", "cause", "rule", "note", "created_at"], entries)
-    changed = [(pk, accounts[pk].fit_score + delta) for pk, delta in sorted(moved.items()) if delta]
-    bulk.values_update(Account, ["fit_score"], changed)
-    accounts_regroup(before={pk: accounts[pk].total_score for pk, _ in changed}, cause=AccountEntry.Cause.RULE, at=at)
+    bulk.values_update(Account, ["fit_score", "lead_score"], changed)
+    accounts_regroup(before={pk: accounts[pk].total_score for pk in fits}, cause=AccountEntry.Cause.RULE, at=at)
     return len(entries)
 
 

@@ -136,3 +136,49 @@ def test_an_accounts_sum_of_many_leads_stays_within_its_column(fit: int) -> None
     assert account.total_score == min(WHOLE_MAX, WHOLE_MAX + fit)
     rolled_up = account.entries.filter(dimension=AccountEntry.Dimension.LEADS).aggregate(s=Sum("delta"))["s"]
     assert rolled_up == account.lead_score
+
+
+def _ledger(account: Account, dimension: str) -> int:
+    return account.entries.filter(dimension=dimension).aggregate(s=Sum("delta"))["s"] or 0
+
+
+@pytest.mark.parametrize(
+    ("engagement", "points"),
+    [
+        (WHOLE_MAX - 1, 100),  # a fit rule added later, on a roll-up at the column's top
+        (WHOLE_MIN + 1, -100),  # and at its bottom
+        (1_000, WHOLE_MAX - 5),  # a large fit on an account with a few points rolled up
+        (-1_000, WHOLE_MIN + 5),
+    ],
+)
+def test_an_accounts_total_stays_within_its_column_when_its_fit_rises_past_it(engagement: int, points: int) -> None:
+    # On PostgreSQL the fit was refused by the database (its total is a generated column);
+    # elsewhere the total was kept past the column.
+    account = Account.objects.create(name="Big", domain="big.example", industry="Toys")
+    leads = LeadFactory.create_batch(3, account=account)
+    Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(engagement_score=engagement)
+    account_services.accounts_refresh(account_ids=[account.pk])
+    account.refresh_from_db()
+    rolled_up = account.lead_score
+    assert rolled_up == max(WHOLE_MIN, min(WHOLE_MAX, 3 * engagement))
+
+    rule = account_services.account_rule_create(
+        name="Toys", points=points, match="all", conditions=[("industry", "equals", "Toys")]
+    )
+    account_services.accounts_rescore_fit(account_ids=[account.pk])
+
+    account.refresh_from_db()
+    assert account.fit_score == points
+    assert account.total_score == max(WHOLE_MIN, min(WHOLE_MAX, rolled_up + points))
+    assert account.lead_score == account.total_score - points
+    assert _ledger(account, AccountEntry.Dimension.LEADS) == account.lead_score
+    assert _ledger(account, AccountEntry.Dimension.FIT) == account.fit_score
+    assert account_services.accounts_refresh(account_ids=[account.pk]) == 0, "the sweep agrees"
+
+    # Without the rule the roll-up comes back whole.
+    rule.active = False
+    rule.save(update_fields=["active"])
+    account_services.accounts_rescore_fit(account_ids=[account.pk])
+    account.refresh_from_db()
+    assert (account.fit_score, account.lead_score, account.total_score) == (0, rolled_up, rolled_up)
+    assert _ledger(account, AccountEntry.Dimension.LEADS) == rolled_up
