@@ -31,6 +31,38 @@ _SNIFF_BYTES = 64 * 1024
 WESTERN = "cp1252"
 # A character past ASCII before or after a letter.
 _PAST_ASCII_BY_LETTER = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f]|[^\x00-\x7f](?=[^\W\d_])")
+# A word: a run of letters.
+_WORD = re.compile(r"[^\W\d_]+")
+# The letters past ASCII of the languages written with the Latin code pages a file may
+# tie in (Western, Central European, Baltic, Turkish): a word whose letters past ASCII
+# are not all of one of them was read with the wrong code page.
+_ALPHABETS = tuple(
+    frozenset(letters)
+    for letters in (
+        "áéíóúüñ",  # Spanish
+        "áâãàçéêíóôõúü",  # Portuguese
+        "àâæçéèêëîïôœùûüÿ",  # French
+        "àèéìíîòóùú",  # Italian
+        "àçéèíïòóúü",  # Catalan
+        "äöüß",  # German
+        "éèêëïöü",  # Dutch
+        "æøåéóô",  # Danish and Norwegian
+        "åäöéü",  # Swedish
+        "äöåšž",  # Finnish
+        "áéíóúýþæöð",  # Icelandic
+        "äöõüšž",  # Estonian
+        "áčďéěíňóřšťúůýž",  # Czech
+        "áäčďéíĺľňóôŕšťúýž",  # Slovak
+        "ąćęłńóśźż",  # Polish
+        "áéíóöőúüű",  # Hungarian
+        "čćđšž",  # Slovene, Croatian, Bosnian
+        "ăâîșțşţ",  # Romanian
+        "çë",  # Albanian
+        "ąčęėįšųūž",  # Lithuanian
+        "āčēģīķļņšūž",  # Latvian
+        "çğıöşüâî",  # Turkish
+    )
+)
 
 
 class FileError(ValueError):
@@ -100,12 +132,22 @@ def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
     # which the detector ranks as high; and a Polish file's read as cleanly in Windows-1252
     # (Paweł as Pawe³, Łukasz as £ukasz). Among the readings the detector ties at the top,
     # the right code page puts letters inside words where a wrong one puts signs: the one
-    # with the fewest wins, Windows-1252 first on a tie, then the detector's order.
+    # with the fewest wins. A Czech file's read as letters in Windows-1252 too (Jiří as
+    # Jiøí, Růžička as Rùžièka), letters no one language writes together in a word: then
+    # the one with the fewest such words wins; then the one whose letters are most of one
+    # language's (Ondøej, Èeské and Budìjovice are each a word of some language, but of
+    # three); Windows-1252 first on a tie, then the detector's order.
     tied = [m for m in matches if m.chaos <= best.chaos]
     texts = {m.encoding: str(m) for m in tied}
     chosen = min(
         tied,
-        key=lambda m: (_signs_in_words(texts[m.encoding]), m.encoding != WESTERN, tied.index(m)),
+        key=lambda m: (
+            _signs_in_words(texts[m.encoding]),
+            _words_of_no_language(texts[m.encoding]),
+            _letters_of_other_languages(texts[m.encoding]),
+            m.encoding != WESTERN,
+            tied.index(m),
+        ),
     )
     return texts[chosen.encoding], chosen.encoding
 
@@ -113,6 +155,24 @@ def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
 def _signs_in_words(text: str) -> int:
     """How many characters past ASCII that are no letter (³ £ ¹ ¿) touch a letter."""
     return sum(not unicodedata.category(m.group()).startswith("L") for m in _PAST_ASCII_BY_LETTER.finditer(text))
+
+
+def _words_of_no_language(text: str) -> int:
+    """How many different words mix letters past ASCII that no one language of
+    :data:`_ALPHABETS` writes (ø with í, ž with è). Only letters with a case count:
+    º and ª are signs here."""
+    words = {word.lower() for word in _WORD.findall(text) if not word.isascii()}
+    return sum(
+        not any(letters <= alphabet for alphabet in _ALPHABETS)
+        for letters in ({c for c in word if not c.isascii() and c != c.upper()} for word in words)
+    )
+
+
+def _letters_of_other_languages(text: str) -> int:
+    """How many of the text's different letters past ASCII (with a case) the language of
+    :data:`_ALPHABETS` holding most of them lacks."""
+    letters = {c for c in text.lower() if not c.isascii() and c != c.upper() and c.isalpha()}
+    return min(len(letters - alphabet) for alphabet in _ALPHABETS)
 
 
 def lines_normalize(text: str) -> str:

@@ -682,3 +682,34 @@ def test_exported_numbers_are_written_without_an_exponent_and_import_back(
     result = imports.leads_import(data=printed.encode("utf-8"), mapping=mapping)
     assert (result.created, result.errors) == (1, [])
     assert Lead.objects.get().attributes == attributes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("email;first name;last name;city\njiri@example.com;Jiří;Dvořák;Brno\n", id="ř"),
+        pytest.param("email;first name;last name;city\nlucie@example.com;Lucie;Černá;Plzeň\n", id="Č ň"),
+        pytest.param("email,first name,last name,city\ntomas@example.com,Tomáš,Růžička,Ústí nad Labem\n", id="ů"),
+        pytest.param(
+            "email;first name;last name;city\nondrej@example.com;Ondřej;Novák;České Budějovice\n"
+            "petra@example.com;Petra;Svobodová;Hradec Králové\n",
+            id="ě",
+        ),
+        pytest.param("email;first name;last name;city\nstefan@example.com;Ştefan;Ţăran;Iaşi\n", id="Romanian"),
+    ],
+)
+def test_a_czech_or_romanian_file_is_read_as_windows_1250(text: str) -> None:
+    """Windows-1252 reads Czech bytes as letters too (Jiří as Jiøí, Růžička as Rùžièka), but
+    as letters no language writes together in one word, or in one file (Ondøej, Èeské,
+    Budìjovice); Romanian's as ªtefan Þãran."""
+    delimiter = text[len("email")]
+    result = imports.leads_import(
+        data=text.encode("cp1250"),
+        mapping=imports.mapping_load(
+            "key: {column: email, field: email}\nfields: {first name: first_name, last name: last_name, city: city}\n"
+        ),
+    )
+
+    assert (result.encoding, result.errors) == ("cp1250", [])
+    rows = [line.split(delimiter)[1:] for line in text.splitlines()[1:]]
+    assert sorted(Lead.objects.values_list("first_name", "last_name", "city")) == sorted(map(tuple, rows))
