@@ -93,6 +93,10 @@ class Condition:
     value: Value = None
 
 
+# The longest window a cap may have (ten years): a longer one caps for ever anyway.
+CAP_WINDOW_DAYS_MAX = 3650
+
+
 @dataclass(frozen=True)
 class Cap:
     """At most ``count`` awards and/or ``points`` points, per lead.
@@ -112,7 +116,12 @@ class Cap:
 
     @property
     def window(self) -> timedelta | None:
-        return timedelta(days=self.window_days) if self.window_days else None
+        if not self.window_days:
+            return None
+        try:
+            return timedelta(days=self.window_days)
+        except OverflowError:  # stored before CAP_WINDOW_DAYS_MAX: longer than the calendar
+            return timedelta.max
 
 
 @dataclass(frozen=True)
@@ -355,6 +364,10 @@ def check_rule(
                 errors["cap_window_days"] = phrase(
                     gettext_noop("The window must be a whole number of days, at least 1.")
                 )
+            elif cap_window_days > CAP_WINDOW_DAYS_MAX:
+                errors["cap_window_days"] = phrase(
+                    gettext_noop("The window is at most {days} days (ten years).")
+                ).format(days=CAP_WINDOW_DAYS_MAX)
             elif cap_count is None and cap_points is None:
                 errors["cap_window_days"] = phrase(gettext_noop("A window needs a cap on times or points to limit."))
     if valid_from and valid_until and valid_until <= valid_from:

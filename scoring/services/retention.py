@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from scoring import bulk, partitions
+from scoring import bulk, decay, partitions
 from scoring import rules as pure
 from scoring.models import AwardRollup, ScoreEntry, ScoringRule
 
@@ -158,7 +158,8 @@ def _awards_roll_up(
         [True, before],
     )
     for days, rule_ids in windows.items():
-        since = horizon - timedelta(days=days)
+        # A window stored past its bound reaches back before the calendar: every award.
+        since = decay.days_before(horizon, days) or datetime.min.replace(tzinfo=UTC)
         if since >= before:
             continue
         which = f" AND occurred_at >= %s AND rule_id IN ({', '.join(['%s'] * len(rule_ids))})"
@@ -181,9 +182,8 @@ def _awards_prune(*, horizon: datetime, windows: dict[int, list[int]]) -> None:
     with transaction.atomic():
         AwardRollup.objects.filter(whole=False).exclude(rule_id__in=windowed).delete()
         for days, rule_ids in windows.items():
-            AwardRollup.objects.filter(
-                whole=False, rule_id__in=rule_ids, occurred_at__lt=horizon - timedelta(days=days)
-            ).delete()
+            if (reach := decay.days_before(horizon, days)) is not None:
+                AwardRollup.objects.filter(whole=False, rule_id__in=rule_ids, occurred_at__lt=reach).delete()
 
 
 def award_rollups(
