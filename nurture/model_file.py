@@ -35,6 +35,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
 from nurture import content, sequence_file
 from nurture.models import Sequence
@@ -123,7 +124,7 @@ def sequences_groups_leaving(kind: scoring_file.GroupKind, ids: Collection[int])
             (sequence.exit_on_group_left_id, "exit.leaves_group"),
         ):
             if group_id is not None and group_id in ids:
-                uses.append(scoring_file.GroupUse(group_id, "sequence", sequence.name, field))
+                uses.append(scoring_file.GroupUse(group_id, gettext_noop("sequence"), sequence.name, field))
     return uses
 
 
@@ -135,7 +136,7 @@ def register() -> None:
     scoring_file.register_section(
         scoring_file.Section(
             name="nurture",
-            title="nurture sequences",
+            title=gettext_noop("nurture sequences"),
             keys=("sequences",),
             parse=parse,
             dump=dump,

@@ -44,6 +44,8 @@ from typing import Any
 
 from nurture import goals, timing
 from scoring import file_checks as checks
+from scoring.event_types import gettext_noop
+from scoring.file_checks import Problem
 
 FORMAT_VERSION = 1
 MAX_KEY = 80  # the keys' and campaigns' columns
@@ -56,6 +58,15 @@ _STEP_KEYS = {"wait", "send_window", "campaign", "subject", "text", "html", "lan
 _VERSION_KEYS = {"subject", "text", "html"}
 _WAIT_KEYS = {"days", "hours"}
 _WINDOW_KEYS = {"hours", "weekdays"}
+
+
+NON_EMPTY_LIST = gettext_noop("{place}: must be a non-empty list")
+ONE_LINE = gettext_noop("{place}: must be one line")
+_WINDOW_PROBLEMS = {
+    "start_hour": gettext_noop("{place}: start hour {problem}"),
+    "end_hour": gettext_noop("{place}: end hour {problem}"),
+    "weekdays": gettext_noop("{place}: weekdays {problem}"),
+}
 
 
 class SequenceFileError(Exception):
@@ -109,18 +120,25 @@ def load_text(text: str, *, check_templates: TemplateCheck | None = None) -> Fil
     try:
         data = checks.yaml_load(text)
     except ValueError as exc:
-        raise SequenceFileError([str(exc)]) from None
+        raise SequenceFileError([exc.args[0]]) from None
     return load_data(data, check_templates=check_templates)
 
 
 def load_data(data: object, *, check_templates: TemplateCheck | None = None) -> FileSpec:
     errors: list[str] = []
     if not isinstance(data, dict):
-        raise SequenceFileError(["the file must be a mapping with leadflow_nurture and sequences"])
+        raise SequenceFileError(
+            [Problem(gettext_noop("the file must be a mapping with leadflow_nurture and sequences"))]
+        )
     checks.unknown_keys(data, _TOP_KEYS, "", errors)
     if data.get("leadflow_nurture") != FORMAT_VERSION:
         errors.append(
-            f"leadflow_nurture: must be {FORMAT_VERSION} (the format version), not {data.get('leadflow_nurture')!r}"
+            Problem(
+                gettext_noop("{place}: must be {version} (the format version), not {value!r}"),
+                place="leadflow_nurture",
+                version=FORMAT_VERSION,
+                value=data.get("leadflow_nurture"),
+            )
         )
     sequences = parse_sequences(data.get("sequences"), errors, check_templates=check_templates)
     if errors:
@@ -133,7 +151,7 @@ def parse_sequences(
 ) -> tuple[SequenceSpec, ...]:
     """The ``sequences`` list, of a sequence file or of the model file, every problem added to ``errors``."""
     if not isinstance(raw, list) or not raw:
-        errors.append("sequences: must be a non-empty list")
+        errors.append(Problem(NON_EMPTY_LIST, place="sequences"))
         return ()
     sequences: list[SequenceSpec] = []
     seen: dict[str, str] = {}
@@ -147,7 +165,7 @@ def parse_sequences(
 def _window(raw: object, where: str, errors: list[str], default: timing.Window) -> timing.Window:
     if raw is None:
         return default
-    window = checks.mapping(raw, where, errors, holding="with hours and/or weekdays")
+    window = checks.mapping(raw, where, errors, holding=Problem(gettext_noop("with hours and/or weekdays")))
     if window is None:
         return default
     checks.unknown_keys(window, _WINDOW_KEYS, where, errors)
@@ -159,19 +177,21 @@ def _window(raw: object, where: str, errors: list[str], default: timing.Window) 
             or len(hours) != 2
             or not all(isinstance(h, int) and not isinstance(h, bool) for h in hours)
         ):
-            errors.append(f"{where}.hours: must be [start, end], local hours such as [9, 18]")
+            message = gettext_noop("{place}: must be [start, end], local hours such as [9, 18]")
+            errors.append(Problem(message, place=f"{where}.hours"))
         else:
             start, end = hours
     if "weekdays" in window:
         days = window["weekdays"]
         if not isinstance(days, list) or not all(isinstance(d, str) and d.lower()[:3] in timing.WEEKDAYS for d in days):
-            errors.append(f"{where}.weekdays: must be a list of days such as [mon, tue, wed, thu, fri]")
+            message = gettext_noop("{place}: must be a list of days such as [mon, tue, wed, thu, fri]")
+            errors.append(Problem(message, place=f"{where}.weekdays"))
         else:
             weekdays = {timing.WEEKDAYS.index(d.lower()[:3]) for d in days}
     problems = timing.window_errors(start, end, weekdays)
     for name, message in problems.items():
         place = "hours" if name in ("start_hour", "end_hour") else "weekdays"
-        errors.append(f"{where}.{place}: {name.replace('_', ' ')} {message}")
+        errors.append(Problem(_WINDOW_PROBLEMS[name], place=f"{where}.{place}", problem=Problem(message)))
     if problems:
         return default
     return timing.Window(start, end, frozenset(weekdays))
@@ -205,7 +225,7 @@ def _sequence(
     steps: list[StepSpec] = []
     raw_steps = item.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        errors.append(f"{where}.steps: must be a non-empty list")
+        errors.append(Problem(NON_EMPTY_LIST, place=f"{where}.steps"))
     else:
         for index, raw_step in enumerate(raw_steps):
             step = _step(raw_step, index, f"{where}.steps[{index}]", errors, default_window, check_templates)
@@ -238,7 +258,9 @@ def _step(
         return None
     item = step
     checks.unknown_keys(item, _STEP_KEYS, where, errors)
-    wait = checks.mapping(item.get("wait") or {}, f"{where}.wait", errors, holding="such as {days: 2, hours: 0}")
+    wait = checks.mapping(
+        item.get("wait") or {}, f"{where}.wait", errors, holding=Problem(gettext_noop("such as {days: 2, hours: 0}"))
+    )
     days = hours = 0
     if wait is not None:
         checks.unknown_keys(wait, _WAIT_KEYS, f"{where}.wait", errors)
@@ -257,19 +279,20 @@ def _step(
     window = _window(item.get("send_window"), f"{where}.send_window", errors, default_window)
     campaign = checks.text(item, "campaign", where, errors, max_length=MAX_KEY)
     if campaign and not checks.is_key(campaign):
-        errors.append(f"{where}.campaign: use letters, digits, - and _")
+        errors.append(Problem(gettext_noop("{place}: use letters, digits, - and _"), place=f"{where}.campaign"))
     subject = checks.text(item, "subject", where, errors, required=True, max_length=SUBJECT_MAX_LENGTH)
     text = checks.text(item, "text", where, errors, required=True)
     html = checks.text(item, "html", where, errors)
     if "\n" in subject.strip():
-        errors.append(f"{where}.subject: must be one line")
+        errors.append(Problem(ONE_LINE, place=f"{where}.subject"))
     if check_templates is not None and subject and text:
         for name, problem in check_templates(subject, text, html).items():
-            errors.append(f"{where}.{name}: {problem}")
+            errors.append(checks.at(f"{where}.{name}", problem))
     language = checks.text(item, "language", where, errors).strip().lower()
     translations = _translations(item.get("translations"), f"{where}.translations", errors, check_templates)
     if language and language in {t[0] for t in translations}:
-        errors.append(f"{where}.translations.{language}: {language} is the step's own language (`language`)")
+        message = gettext_noop("{place}: {value} is the step's own language (`language`)")
+        errors.append(Problem(message, place=f"{where}.translations.{language}", value=language))
     return StepSpec(
         position=index + 1,
         subject=subject.strip(),
@@ -291,7 +314,9 @@ def _translations(
 ) -> tuple[tuple[str, str, str, str], ...]:
     if raw is None:
         return ()
-    versions = checks.mapping(raw, where, errors, holding="languages, such as {es: {subject: …, text: …}}")
+    versions = checks.mapping(
+        raw, where, errors, holding=Problem(gettext_noop("languages, such as {es: {subject: …, text: …}}"))
+    )
     if versions is None:
         return ()
     found = []
@@ -305,10 +330,10 @@ def _translations(
         text = checks.text(version, "text", here, errors, required=True)
         html = checks.text(version, "html", here, errors)
         if "\n" in subject.strip():
-            errors.append(f"{here}.subject: must be one line")
+            errors.append(Problem(ONE_LINE, place=f"{here}.subject"))
         if check_templates is not None and subject and text:
             for name, problem in check_templates(subject, text, html).items():
-                errors.append(f"{here}.{name}: {problem}")
+                errors.append(checks.at(f"{here}.{name}", problem))
         if subject and text:
             found.append((str(code).strip().lower(), subject.strip(), text, html))
     return tuple(found)

@@ -58,15 +58,19 @@ from typing import Any, TypeVar
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
+from django.utils.translation import gettext_noop
 
 from nurture.models import Sequence
-from routing.models import SLA_HOURS_MAX, RoutingAction, RoutingCondition, RoutingRule, Team, check_conditions
+from routing.models import SLA_HOURS_MAX, RoutingAction, RoutingCondition, RoutingRule, Team
 from routing.services import score_watches_sync
 from routing.triggers import Trigger
 from scoring import file_checks as checks
 from scoring import model_file as scoring_file
+from scoring import rules as pure
+from scoring.file_checks import LATER, NOT_ONE_OF, Problem
 from scoring.models import AccountGroup, LifecycleStage, Scorecard, ScoreGroup
 
+_NONE_YET = gettext_noop("none yet")
 _TEAM_KEYS = {"key", "name", "assignment", "sla_hours", "sla_action", "feedback_days", "email", "scorecard"}
 _RULE_KEYS = {
     "key",
@@ -159,16 +163,17 @@ def _teams(data: object, errors: list[str]) -> tuple[TeamSpec, ...]:
     seen: dict[str, str] = {}
     for index, raw in enumerate(checks.items(data, "teams", errors)):
         where = f"teams[{index}]"
-        item = checks.mapping(raw, where, errors, holding="with key, name and assignment")
+        item = checks.mapping(raw, where, errors, holding=Problem(gettext_noop("with key, name and assignment")))
         if item is None:
             continue
         checks.unknown_keys(item, _TEAM_KEYS, where, errors)
         sla_hours = checks.whole_number(item, "sla_hours", where, errors, maximum=SLA_HOURS_MAX)
         if sla_hours is not None and sla_hours < 0:
-            errors.append(f"{where}.sla_hours: must be 0 or more")
+            errors.append(Problem(gettext_noop("{place}: must be 0 or more"), place=f"{where}.sla_hours"))
         feedback_days = checks.whole_number(item, "feedback_days", where, errors, maximum=checks.SMALL_MAX)
         if feedback_days is not None and feedback_days < 1:
-            errors.append(f"{where}.feedback_days: must be 1 or more (leave it out for no deadline)")
+            message = gettext_noop("{place}: must be 1 or more (leave it out for no deadline)")
+            errors.append(Problem(message, place=f"{where}.feedback_days"))
         teams.append(
             TeamSpec(
                 key=checks.key(item, where, seen, errors, max_length=_longest(Team, "key")),
@@ -191,14 +196,15 @@ def _rules(data: object, errors: list[str]) -> tuple[RuleSpec, ...]:
     seen: dict[str, str] = {}
     for index, raw in enumerate(checks.items(data, "routing", errors)):
         where = f"routing[{index}]"
-        item = checks.mapping(raw, where, errors, holding="with key, name, trigger and actions")
+        item = checks.mapping(raw, where, errors, holding=Problem(gettext_noop("with key, name, trigger and actions")))
         if item is None:
             continue
         checks.unknown_keys(item, _RULE_KEYS, where, errors)
         active = checks.flag(item, "active", where, errors, default=True)
         trigger = checks.text(item, "trigger", where, errors, required=True)
         if trigger and trigger not in {t.value for t in Trigger}:
-            errors.append(f"{where}.trigger: {trigger!r} is not one of {', '.join(t.value for t in Trigger)}")
+            triggers = ", ".join(t.value for t in Trigger)
+            errors.append(Problem(NOT_ONE_OF, place=f"{where}.trigger", value=trigger, choices=triggers))
         rules.append(
             RuleSpec(
                 key=checks.key(item, where, seen, errors, max_length=_longest(RoutingRule, "key")),
@@ -221,19 +227,18 @@ def _conditions(data: object, where: str, errors: list[str]) -> tuple[scoring_fi
     conditions = []
     for index, raw in enumerate(checks.items(data, f"{where}.conditions", errors)):
         place = f"{where}.conditions[{index}]"
-        item = checks.mapping(raw, place, errors, holding="with field, operator and value")
+        item = checks.mapping(raw, place, errors, holding=Problem(gettext_noop("with field, operator and value")))
         if item is None:
             continue
         checks.unknown_keys(item, _CONDITION_KEYS, place, errors)
-        condition = {k: v for k, v in item.items() if k in _CONDITION_KEYS}
         if not checks.without_nul(item.get("value"), f"{place}.value", errors):
             continue
-        # The admin's own check (routing.models.check_conditions), one condition at a time for the place.
-        for problem in check_conditions([condition]):
-            name, _, message = problem.partition(": ")
-            errors.append(
-                f"{place}.{name}: {message}" if name in _CONDITION_KEYS and message else f"{place}: {problem}"
-            )
+        # The check the admin makes of each condition (routing.models.check_conditions), by its part.
+        field, operator = str(item.get("field", "")), str(item.get("operator", ""))
+        for name, message in pure.check_condition(
+            field, operator, item.get("value"), dimension=pure.Dimension.FIT, words=LATER
+        ).items():
+            errors.append(checks.at(f"{place}.{name}", message))
         conditions.append(
             scoring_file.ConditionSpec(str(item.get("field", "")), str(item.get("operator", "")), item.get("value"))
         )
@@ -244,18 +249,21 @@ def _actions(data: object, where: str, errors: list[str]) -> tuple[ActionSpec, .
     actions = []
     for index, raw in enumerate(checks.items(data, f"{where}.actions", errors)):
         place = f"{where}.actions[{index}]"
-        item = checks.mapping(raw, place, errors, holding="with kind and its settings")
+        item = checks.mapping(raw, place, errors, holding=Problem(gettext_noop("with kind and its settings")))
         if item is None:
             continue
         if "secret" in item:
-            errors.append(f"{place}.secret: secrets never go in the file: name an environment variable in secret_env")
+            message = gettext_noop("{place}: secrets never go in the file: name an environment variable in secret_env")
+            errors.append(Problem(message, place=f"{place}.secret"))
         checks.unknown_keys(item, _ACTION_KEYS | {"secret"}, place, errors)
         kind = checks.text(item, "kind", place, errors, required=True)
         if kind and kind not in RoutingAction.Kind.values:
-            errors.append(f"{place}.kind: {kind!r} is not one of {', '.join(RoutingAction.Kind.values)}")
+            kinds = ", ".join(RoutingAction.Kind.values)
+            errors.append(Problem(NOT_ONE_OF, place=f"{place}.kind", value=kind, choices=kinds))
         secret_env = checks.text(item, "secret_env", place, errors)
         if secret_env and not _ENV_NAME.match(secret_env):
-            errors.append(f"{place}.secret_env: '{secret_env}' is not an environment variable name")
+            message = gettext_noop("{place}: '{value}' is not an environment variable name")
+            errors.append(Problem(message, place=f"{place}.secret_env", value=secret_env))
         actions.append(
             ActionSpec(
                 kind=kind,
@@ -373,7 +381,7 @@ def _full_clean(
             if name in skip:
                 continue
             place = where if name == NON_FIELD_ERRORS else f"{where}.{(names or {}).get(name, name)}"
-            errors.extend(f"{place}: {message}" for message in messages)
+            errors.extend(checks.at(place, message) for message in messages)
 
 
 def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: list[str]) -> str:
@@ -388,11 +396,15 @@ def _teams_import(specs: tuple[TeamSpec, ...], teams: dict[str, Team], errors: l
         before = len(errors)
         team.scorecard = cards.get(spec.scorecard) if spec.scorecard else None
         if spec.scorecard and team.scorecard is None:
-            known = ", ".join(sorted(cards)) or "none"
-            errors.append(
-                f"teams[{index}].scorecard: '{spec.scorecard}' is not an active scorecard of the model "
-                f"(scorecards: {known})"
-            )
+            place = f"teams[{index}].scorecard"
+            if cards:
+                message = gettext_noop(
+                    "{place}: '{value}' is not an active scorecard of the model (scorecards: {known})"
+                )
+                errors.append(Problem(message, place=place, value=spec.scorecard, known=", ".join(sorted(cards))))
+            else:
+                message = gettext_noop("{place}: '{value}' is not an active scorecard of the model (scorecards: none)")
+                errors.append(Problem(message, place=place, value=spec.scorecard))
         _full_clean(team, f"teams[{index}]", errors, exclude=["team_lead", "last_rep"])
         teams[spec.key] = team  # known to the rules below even when it has problems
         if len(errors) == before:
@@ -427,17 +439,17 @@ def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: l
             groups,
             spec.group,
             f"{where}.group",
-            "score group",
+            gettext_noop("{place}: no score group with key '{value}' (known: {known})"),
             errors,
-            when_none="none yet: import the scoring model first",
+            when_none=gettext_noop("none yet: import the scoring model first"),
         )
         rule.account_group = _lookup(
             account_groups,
             spec.account_group,
             f"{where}.account_group",
-            "account group",
+            gettext_noop("{place}: no account group with key '{value}' (known: {known})"),
             errors,
-            when_none="none yet: give them under account_groups",
+            when_none=gettext_noop("none yet: give them under account_groups"),
         )
         looked_up = (("group", spec.group, rule.group), ("account_group", spec.account_group, rule.account_group))
         unknown = [name for name, given, found in looked_up if given and found is None]
@@ -474,14 +486,15 @@ def _rules_import(specs: tuple[RuleSpec, ...], teams: dict[str, Team], errors: l
 
 
 def _lookup(
-    known: Mapping[str, T], key: str, place: str, what: str, errors: list[str], *, when_none: str = "none yet"
+    known: Mapping[str, T], key: str, place: str, missing: str, errors: list[str], *, when_none: str = _NONE_YET
 ) -> T | None:
+    """The row of ``known`` with ``key``; when none, ``missing`` (a phrase with the place,
+    the value and the keys known, or ``when_none`` when there are none) is added to ``errors``."""
     if not key:
         return None
     found = known.get(key)
     if found is None:
-        listed = ", ".join(sorted(known)) or when_none
-        errors.append(f"{place}: no {what} with key '{key}' (known: {listed})")
+        errors.append(Problem(missing, place=place, value=key, known=", ".join(sorted(known)) or Problem(when_none)))
     return found
 
 
@@ -500,7 +513,7 @@ def _action(
     )
     skip = []
     known_sequences = (
-        "none yet: give them under sequences in this file, or import a sequence file first"
+        Problem(gettext_noop("none yet: give them under sequences in this file, or import a sequence file first"))
         if not sequences
         else ", ".join(sorted(sequences))
     )
@@ -510,21 +523,24 @@ def _action(
             # The file's sequences are not written when their part has problems (told already).
             failed = scoring_file.sections_failed().get("nurture")
             if failed is None or spec.sequence not in {sequence.key for sequence in failed.sequences}:
-                errors.append(f"{place}.sequence: no sequence with key '{spec.sequence}' (known: {known_sequences})")
+                message = gettext_noop("{place}: no sequence with key '{value}' (known: {known})")
+                errors.append(Problem(message, place=f"{place}.sequence", value=spec.sequence, known=known_sequences))
             skip.append("sequence")
-    action.team = _lookup(teams, spec.team, f"{place}.team", "team", errors)
+    missing_team = gettext_noop("{place}: no team with key '{value}' (known: {known})")
+    action.team = _lookup(teams, spec.team, f"{place}.team", missing_team, errors)
     if spec.team and (action.team is None or action.team.pk is None):
         skip.append("team")  # reported already (unknown key, or the team's own problems)
     if spec.user:
         action.user = users.get(spec.user)
         if action.user is None:
-            errors.append(f"{place}.user: no user '{spec.user}'")
+            errors.append(Problem(gettext_noop("{place}: no user '{value}'"), place=f"{place}.user", value=spec.user))
             # "Choose a team or a user" (under team) would only repeat this.
             skip.extend(["user", "team"])
     if spec.secret_env:
         action.secret = os.environ.get(spec.secret_env, "")
         if not action.secret:
-            errors.append(f"{place}.secret_env: the environment variable {spec.secret_env} is not set (or empty)")
+            message = gettext_noop("{place}: the environment variable {value} is not set (or empty)")
+            errors.append(Problem(message, place=f"{place}.secret_env", value=spec.secret_env))
             skip.append("secret")
     else:
         # Export writes no secret: keep the one this rule's webhook to the same URL has.
@@ -629,7 +645,7 @@ def rules_groups_leaving(kind: scoring_file.GroupKind, ids: Collection[int]) -> 
     field = "group" if kind == "score" else "account_group"
     watching = RoutingRule.objects.filter(**{f"{field}__in": ids})
     uses = [
-        scoring_file.GroupUse(getattr(rule, f"{field}_id"), "routing rule", rule.name, field)
+        scoring_file.GroupUse(getattr(rule, f"{field}_id"), gettext_noop("routing rule"), rule.name, field)
         for rule in watching.filter(active=True)
     ]
     watching.filter(active=False).update(**{field: None})
@@ -644,7 +660,7 @@ def register() -> None:
     scoring_file.register_section(
         scoring_file.Section(
             name="routing",
-            title="teams and routing rules",
+            title=gettext_noop("teams and routing rules"),
             keys=("teams", "routing"),
             parse=parse,
             dump=dump,

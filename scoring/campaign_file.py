@@ -21,6 +21,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from scoring import file_checks as checks
+from scoring.event_types import gettext_noop
+from scoring.file_checks import Problem
 
 KEY_MAX_LENGTH = 80
 NAME_MAX_LENGTH = 200
@@ -46,16 +48,16 @@ class CampaignsSpec:
 
 
 def cost_problem(value: Decimal) -> str:
-    """What is wrong with a cost, or ""."""
+    """What is wrong with a cost (a :class:`Problem`), or ""."""
     if not value.is_finite():
-        return "must be a number"
+        return Problem(gettext_noop("must be a number"))
     if value < 0:
-        return "must be 0 or more"
+        return Problem(gettext_noop("must be 0 or more"))
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -COST_DECIMALS:
-        return f"at most {COST_DECIMALS} decimals"
+        return Problem(gettext_noop("at most {limit} decimals"), limit=COST_DECIMALS)
     if abs(value) >= Decimal(10) ** (COST_MAX_DIGITS - COST_DECIMALS):
-        return f"at most {COST_MAX_DIGITS - COST_DECIMALS} digits before the point"
+        return Problem(gettext_noop("at most {limit} digits before the point"), limit=COST_MAX_DIGITS - COST_DECIMALS)
     return ""
 
 
@@ -64,15 +66,17 @@ def _cost(item: Mapping[str, Any], where: str, errors: list[str]) -> Decimal | N
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        errors.append(f"{where}.cost: must be a number such as 1200.50, not {type(value).__name__}")
+        message = gettext_noop("{place}: must be a number such as 1200.50, not {kind}")
+        errors.append(Problem(message, place=f"{where}.cost", kind=type(value).__name__))
         return None
     try:
         cost = Decimal(str(value).strip())
     except InvalidOperation:
-        errors.append(f"{where}.cost: {str(value)[:40]!r} is not a number such as 1200.50")
+        message = gettext_noop("{place}: {value!r} is not a number such as 1200.50")
+        errors.append(Problem(message, place=f"{where}.cost", value=str(value)[:40]))
         return None
     if problem := cost_problem(cost):
-        errors.append(f"{where}.cost: {problem}")
+        errors.append(checks.at(f"{where}.cost", problem))
         return None
     return cost
 
@@ -82,7 +86,7 @@ def _day(item: Mapping[str, Any], key: str, where: str, errors: list[str]) -> da
     if value is None:
         return None
     if isinstance(value, datetime):
-        errors.append(f"{where}.{key}: a day, without a time, e.g. 2026-03-31")
+        errors.append(Problem(gettext_noop("{place}: a day, without a time, e.g. 2026-03-31"), place=f"{where}.{key}"))
         return None
     if isinstance(value, date):
         return value
@@ -91,7 +95,8 @@ def _day(item: Mapping[str, Any], key: str, where: str, errors: list[str]) -> da
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    errors.append(f"{where}.{key}: {str(value)[:40]!r} is not a day written YYYY-MM-DD, e.g. 2026-03-31")
+    message = gettext_noop("{place}: {value!r} is not a day written YYYY-MM-DD, e.g. 2026-03-31")
+    errors.append(Problem(message, place=f"{where}.{key}", value=str(value)[:40]))
     return None
 
 
@@ -101,7 +106,7 @@ def parse(values: Mapping[str, Any], errors: list[str]) -> CampaignsSpec:
     seen: dict[str, str] = {}
     for index, raw in enumerate(checks.items(values["campaigns"], "campaigns", errors)):
         where = f"campaigns[{index}]"
-        item = checks.mapping(raw, where, errors, holding="with key and name")
+        item = checks.mapping(raw, where, errors, holding=Problem(gettext_noop("with key and name")))
         if item is None:
             continue
         checks.unknown_keys(item, _KEYS, where, errors)
@@ -111,7 +116,8 @@ def parse(values: Mapping[str, Any], errors: list[str]) -> CampaignsSpec:
         start = _day(item, "start_date", where, errors)
         end = _day(item, "end_date", where, errors)
         if start and end and end < start:
-            errors.append(f"{where}.end_date: {end} is before start_date ({start})")
+            message = gettext_noop("{place}: {value} is before start_date ({start})")
+            errors.append(Problem(message, place=f"{where}.end_date", value=end, start=start))
         specs.append(CampaignSpec(key, name, channel, _cost(item, where, errors), start, end))
     return CampaignsSpec(tuple(specs))
 

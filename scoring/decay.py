@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
+from scoring import rules
+from scoring.event_types import gettext_noop
+
 # Past this many half-lives 0.5 ** n is below 1e-300: any engagement (32 bits) keeps
 # 0 points to the nearest point, exactly as it would without the cap, and the
 # power stays a normal float (past ~1075 it is 0, which PostgreSQL calls an underflow).
@@ -52,17 +55,18 @@ class Policy:
     floor: int = 0
 
 
-def check_policy(policy: Policy) -> dict[str, str]:
+def check_policy(policy: Policy, *, words: rules.Words = rules.ENGLISH) -> dict[str, str]:
     """Problems by field name; empty when the policy can be used."""
+    phrase = words.phrase
     errors: dict[str, str] = {}
     if policy.after_days < 0:
-        errors["after_days"] = "must be 0 or more"
+        errors["after_days"] = phrase(gettext_noop("must be 0 or more"))
     if policy.kind is Kind.LINEAR and policy.points_per_day <= 0:
-        errors["points_per_day"] = "a linear decay needs a positive number of points per day"
+        errors["points_per_day"] = phrase(gettext_noop("a linear decay needs a positive number of points per day"))
     if policy.kind is Kind.HALF_LIFE and not (policy.half_life_days > 0 and math.isfinite(policy.half_life_days)):
-        errors["half_life_days"] = "a half-life decay needs a positive half-life in days"
+        errors["half_life_days"] = phrase(gettext_noop("a half-life decay needs a positive half-life in days"))
     if policy.kind is Kind.WINDOW and policy.window_days <= 0:
-        errors["window_days"] = "a time-window decay needs a positive number of days"
+        errors["window_days"] = phrase(gettext_noop("a time-window decay needs a positive number of days"))
     return errors
 
 

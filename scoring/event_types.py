@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 
 def gettext_noop(message: str) -> str:
@@ -66,18 +66,25 @@ def is_type_name(value: object) -> bool:
     return isinstance(value, str) and TYPE_NAME.fullmatch(value) is not None
 
 
-def type_name_problem(value: object) -> str | None:
-    """Why ``value`` is not a type name, or None when it is one."""
+def type_name_problem(value: object, *, phrase: Callable[[str], str] = str) -> str | None:
+    """Why ``value`` is not a type name, or None when it is one; ``phrase`` translates
+    (a ``Words``' phrase: this module is below the one that defines them)."""
     if not isinstance(value, str):
-        return f"must be a type name (text), not {type(value).__name__}"
+        return phrase(gettext_noop("must be a type name (text), not {kind}")).format(kind=type(value).__name__)
     if is_type_name(value):
         return None
     if not value:
-        return "must not be empty"
+        return phrase(gettext_noop("must not be empty"))
     shown = value if len(value) <= 60 else value[:60] + "…"
     if len(value) > MAX_LENGTH and TYPE_NAME.fullmatch(value[:MAX_LENGTH]):
-        return f"{shown!r} is {len(value)} characters; a type name has at most {MAX_LENGTH}"
-    return f"{shown!r} is not a type name: use {TYPE_NAME_RULE}"
+        return phrase(gettext_noop("{value!r} is {length} characters; a type name has at most {limit}")).format(
+            value=shown, length=len(value), limit=MAX_LENGTH
+        )
+    message = gettext_noop(
+        "{value!r} is not a type name: use lowercase letters, digits, - and _, starting with a letter or digit, "
+        "at most {limit} characters"
+    )  # TYPE_NAME_RULE, as a phrase of the catalogue
+    return phrase(message).format(value=shown, limit=MAX_LENGTH)
 
 
 def name_key(name: str) -> str:

@@ -5,15 +5,21 @@ sequence files, so every file reports its problems alike.
 Each check takes the mapping that holds the value, its key, the place of the mapping
 in the file (``rules[2]``, empty at the top) and the list of errors to add to; it
 returns what to go on with, so that one pass finds every problem.
+
+A problem is a :class:`Problem`: English text, which it equals, that keeps its phrase
+(marked for the catalogue) and its values, so the page or the command showing it says it
+in the reader's language (:meth:`Problem.said`). The file is read here, knowing no language.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+
+from scoring.event_types import gettext_noop
 
 _KEY = re.compile(r"[-a-zA-Z0-9_]+")
 
@@ -21,6 +27,65 @@ _KEY = re.compile(r"[-a-zA-Z0-9_]+")
 def place(where: str, key: object) -> str:
     """Where a key is in the file: ``rules[2].points``, or ``points`` at the top."""
     return f"{where}.{key}" if where else str(key)
+
+
+class Problem(str):
+    """A problem with a file: its English text (what it equals, prints and joins as), with
+    the phrase it was made from and the values put in it (the place in the file, the value,
+    the limit), for :meth:`said`. A value that is a Problem is said in the same language."""
+
+    message: str
+    values: Mapping[str, object]
+
+    def __new__(cls, message: str, /, **values: object) -> Problem:
+        problem = super().__new__(cls, message.format(**values) if values else message)
+        problem.message, problem.values = message, values
+        return problem
+
+    def format(self, *args: object, **values: object) -> Problem:
+        """The phrase :data:`LATER` gave, with its values (as the rules' checks write them)."""
+        return Problem(self.message, **values)
+
+    def said(self, words: Phrases) -> str:
+        """In the language of ``words``: its phrase translated, then its values put in."""
+        phrase = words.phrase(self.message)
+        if not self.values:
+            return phrase
+        values = {k: v.said(words) if isinstance(v, Problem) else v for k, v in self.values.items()}
+        try:
+            return phrase.format(**values)
+        except (KeyError, IndexError, ValueError):  # a translation naming a value it is not given
+            return self.message.format(**values)
+
+
+class Phrases(Protocol):
+    """What translates a phrase (``scoring.rules.Words`` is one)."""
+
+    def phrase(self, message: str) -> str: ...
+
+
+class _Later:
+    """Words that leave the translating for later: each phrase becomes a :class:`Problem`,
+    for the checks of ``scoring.rules`` and ``scoring.decay`` that take ``words``."""
+
+    def phrase(self, message: str) -> str:
+        return Problem(message)
+
+    def subject(self, field: str, label: str) -> str:
+        return label
+
+
+LATER = _Later()
+
+
+def said(problems: Iterable[str], words: Phrases) -> list[str]:
+    """``problems`` in the language of ``words`` (text that is not a :class:`Problem` as it is)."""
+    return [p.said(words) if isinstance(p, Problem) else p for p in problems]
+
+
+def at(where: str, problem: str) -> Problem:
+    """``problem`` (a reason the checks of ``scoring.rules`` gave) at its place in the file."""
+    return Problem("{place}: {problem}", place=where, problem=problem)
 
 
 class _UniqueKeys(yaml.SafeLoader):
@@ -40,7 +105,12 @@ class _UniqueKeys(yaml.SafeLoader):
                 continue
             if line is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is given twice, first on line {line + 1}", key_node.start_mark
+                    None,
+                    None,
+                    Problem(
+                        gettext_noop("the key {key!r} is given twice, first on line {line}"), key=key, line=line + 1
+                    ),
+                    key_node.start_mark,
                 )
             first[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
@@ -52,19 +122,49 @@ def yaml_load(text: str) -> object:
     try:
         return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506  (a safe loader)
     except RecursionError:
-        raise ValueError("not valid YAML (it nests lists or mappings too deeply to be a model)") from None
+        raise ValueError(
+            Problem(gettext_noop("not valid YAML (it nests lists or mappings too deeply to be a model)"))
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ValueError(f"{where}not valid YAML ({problem})") from None
+        if mark is None:
+            raise ValueError(Problem(gettext_noop("not valid YAML ({problem})"), problem=problem)) from None
+        raise ValueError(
+            Problem(
+                gettext_noop("line {line}, column {column}: not valid YAML ({problem})"),
+                line=mark.line + 1,
+                column=mark.column + 1,
+                problem=problem,
+            )
+        ) from None
+
+
+# The phrases other files' checks say too.
+REQUIRED = gettext_noop("{place}: required")
+NUL = gettext_noop("{place}: must not contain the NUL character")
+TOO_LONG = gettext_noop("{place}: at most {limit} characters, not {length}")
+AT_LEAST = gettext_noop("{place}: must be a whole number, {minimum} or more")
+PAST_COLUMN = gettext_noop("{place}: must be a whole number from {low} to {high}")
+NOT_ONE_OF = gettext_noop("{place}: {value!r} is not one of {choices}")
+NOT_A_KEY = gettext_noop("{place}: '{value}' may hold only ASCII letters (a-z, A-Z), digits, - and _")
+NOT_A_KEY_OF = gettext_noop(
+    "{place}: '{value}' may hold only ASCII letters (a-z, A-Z), digits, - and _ (at most {limit})"
+)
+TAKEN = gettext_noop("{place}: '{value}' is also the key of {other}")
 
 
 def unknown_keys(item: Mapping[str, Any], allowed: Iterable[str], where: str, errors: list[str]) -> None:
     names = sorted(allowed)
     for key in item:
         if key not in names:
-            errors.append(f"{place(where, key)}: unknown key (allowed: {', '.join(names)})")
+            errors.append(
+                Problem(
+                    gettext_noop("{place}: unknown key (allowed: {allowed})"),
+                    place=place(where, key),
+                    allowed=", ".join(names),
+                )
+            )
 
 
 def text(
@@ -81,18 +181,22 @@ def text(
     value = item.get(key)
     if value is None:
         if required:
-            errors.append(f"{place(where, key)}: required")
+            errors.append(Problem(REQUIRED, place=place(where, key)))
         return ""
     if not isinstance(value, str):
-        errors.append(f"{place(where, key)}: must be text, not {type(value).__name__}")
+        errors.append(
+            Problem(
+                gettext_noop("{place}: must be text, not {kind}"), place=place(where, key), kind=type(value).__name__
+            )
+        )
         return ""
     if required and not value.strip():
-        errors.append(f"{place(where, key)}: must not be empty")
+        errors.append(Problem(gettext_noop("{place}: must not be empty"), place=place(where, key)))
     if "\x00" in value:
-        errors.append(f"{place(where, key)}: must not contain the NUL character")
+        errors.append(Problem(NUL, place=place(where, key)))
         return ""
     if max_length is not None and len(value) > max_length:
-        errors.append(f"{place(where, key)}: at most {max_length} characters, not {len(value)}")
+        errors.append(Problem(TOO_LONG, place=place(where, key), limit=max_length, length=len(value)))
         return value[:max_length]
     return value
 
@@ -119,17 +223,30 @@ def whole_number(
     value = item.get(key)
     if key not in item or (value is None and default is None):
         if required:
-            errors.append(f"{place(where, key)}: required")
+            errors.append(Problem(REQUIRED, place=place(where, key)))
         return default
     if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
-        wanted = f"{minimum} or more" if minimum is not None else f"not {value!r}"
-        errors.append(f"{place(where, key)}: must be a whole number, {wanted}")
+        if minimum is not None:
+            errors.append(Problem(AT_LEAST, place=place(where, key), minimum=minimum))
+        else:
+            errors.append(
+                Problem(
+                    gettext_noop("{place}: must be a whole number, not {value!r}"), place=place(where, key), value=value
+                )
+            )
         return default
     if not WHOLE_MIN <= value <= WHOLE_MAX:
-        errors.append(f"{place(where, key)}: must be a whole number from {WHOLE_MIN} to {WHOLE_MAX}")
+        errors.append(Problem(PAST_COLUMN, place=place(where, key), low=WHOLE_MIN, high=WHOLE_MAX))
         return default
     if maximum is not None and value > maximum:
-        errors.append(f"{place(where, key)}: at most {maximum}, not {value}")
+        errors.append(
+            Problem(
+                gettext_noop("{place}: at most {limit}, not {value}"),
+                place=place(where, key),
+                limit=maximum,
+                value=value,
+            )
+        )
         return default
     return value
 
@@ -150,7 +267,7 @@ def without_nul(value: object, name: str, errors: list[str]) -> bool:
     """Whether ``value`` (text, or a list or mapping holding some) is free of the NUL
     character; if not, the error says so at ``name`` (its place in the file)."""
     if holds_nul(value):
-        errors.append(f"{name}: must not contain the NUL character")
+        errors.append(Problem(NUL, place=name))
         return False
     return True
 
@@ -159,7 +276,7 @@ def within_whole(value: object, name: str, errors: list[str]) -> bool:
     """Whether ``value``, when a whole number, fits the database's integer columns; if not,
     the error says so at ``name`` (its place in the file)."""
     if isinstance(value, int) and not isinstance(value, bool) and not WHOLE_MIN <= value <= WHOLE_MAX:
-        errors.append(f"{name}: must be a whole number from {WHOLE_MIN} to {WHOLE_MAX}")
+        errors.append(Problem(PAST_COLUMN, place=name, low=WHOLE_MIN, high=WHOLE_MAX))
         return False
     return True
 
@@ -167,7 +284,7 @@ def within_whole(value: object, name: str, errors: list[str]) -> bool:
 def flag(item: Mapping[str, Any], key: str, where: str, errors: list[str], *, default: bool) -> bool:
     value = item.get(key, default)
     if not isinstance(value, bool):
-        errors.append(f"{place(where, key)}: must be true or false")
+        errors.append(Problem(gettext_noop("{place}: must be true or false"), place=place(where, key)))
         return default
     return value
 
@@ -177,7 +294,7 @@ def choice(item: Mapping[str, Any], key: str, where: str, errors: list[str], cho
     value = text(item, key, where, errors)
     allowed = list(choices)
     if value and value not in allowed:
-        errors.append(f"{place(where, key)}: {value!r} is not one of {', '.join(allowed)}")
+        errors.append(Problem(NOT_ONE_OF, place=place(where, key), value=value, choices=", ".join(allowed)))
     return value
 
 
@@ -186,7 +303,7 @@ def items(data: object, where: str, errors: list[str]) -> list[Any]:
     if data is None:
         return []
     if not isinstance(data, list):
-        errors.append(f"{where}: must be a list")
+        errors.append(Problem(gettext_noop("{place}: must be a list"), place=where))
         return []
     return data
 
@@ -194,7 +311,10 @@ def items(data: object, where: str, errors: list[str]) -> list[Any]:
 def mapping(data: object, where: str, errors: list[str], *, holding: str = "") -> dict[str, Any] | None:
     """A mapping, or None with the error saying what it should hold."""
     if not isinstance(data, dict):
-        errors.append(f"{where}: must be a mapping" + (f" {holding}" if holding else ""))
+        if holding:
+            errors.append(Problem(gettext_noop("{place}: must be a mapping {holding}"), place=where, holding=holding))
+        else:
+            errors.append(Problem(gettext_noop("{place}: must be a mapping"), place=where))
         return None
     return data
 
@@ -210,12 +330,12 @@ def key(
     """The item's ``key``: a slug, unique among the places in ``seen`` (key -> place)."""
     value = text(item, "key", where, errors, required=True)
     if value and not is_key(value, max_length=max_length):
-        longest = f" (at most {max_length})" if max_length is not None else ""
-        errors.append(
-            f"{place(where, 'key')}: '{value}' may hold only ASCII letters (a-z, A-Z), digits, - and _{longest}"
-        )
+        if max_length is None:
+            errors.append(Problem(NOT_A_KEY, place=place(where, "key"), value=value))
+        else:
+            errors.append(Problem(NOT_A_KEY_OF, place=place(where, "key"), value=value, limit=max_length))
     if value in seen:
-        errors.append(f"{place(where, 'key')}: '{value}' is also the key of {seen[value]}")
+        errors.append(Problem(TAKEN, place=place(where, "key"), value=value, other=seen[value]))
     elif value:
         seen[value] = where
     return value

@@ -83,6 +83,8 @@ from scoring import decay as decay_math
 from scoring import event_types as types
 from scoring import file_checks as checks
 from scoring import rules as pure
+from scoring.event_types import gettext_noop
+from scoring.file_checks import LATER, Problem, at
 
 FORMAT_VERSION = 1
 NAME_MAX_LENGTH = 200  # the model's name column
@@ -140,6 +142,9 @@ TOP_N_MAX = 1000  # what the account settings' N accepts
 TOP_N_DEFAULT = 3
 _EVENT_TYPE_KEYS = {"key", "label", "segment_events"}
 _CAP_KEYS = {"count", "points", "window_days"}
+
+
+AT_MOST_CHARACTERS = gettext_noop("{place}: at most {limit} characters")
 
 
 class ModelFileError(Exception):
@@ -259,7 +264,7 @@ class GroupUse:
     """A row of another app that uses a group the file leaves out, for the refusal."""
 
     group_id: int
-    kind: str  # what the row is, in English: "sequence", "routing rule"
+    kind: str  # what the row is, in English marked for the catalogue: "sequence", "routing rule"
     name: str
     field: str  # where the file would name the group: "exit.reaches_group", "group"
 
@@ -294,7 +299,7 @@ class Section:
     """
 
     name: str
-    title: str
+    title: str  # what the section holds, in English marked for the catalogue: "nurture sequences"
     keys: tuple[str, ...]
     parse: Callable[[Mapping[str, Any], list[str]], Any]
     dump: Callable[[Any], dict[str, Any]]
@@ -391,18 +396,25 @@ def load_text(text: str) -> ModelSpec:
     try:
         data = checks.yaml_load(text)
     except ValueError as exc:
-        raise ModelFileError([str(exc)]) from None
+        raise ModelFileError([exc.args[0]]) from None
     return load_data(data)
 
 
 def load_data(data: object) -> ModelSpec:
     errors: list[str] = []
     if not isinstance(data, dict):
-        raise ModelFileError(["the file must be a mapping with score_groups and rules"])
+        raise ModelFileError([Problem(gettext_noop("the file must be a mapping with score_groups and rules"))])
     checks.unknown_keys(data, _TOP_KEYS | {k for s in _SECTIONS.values() for k in s.keys}, "", errors)
     version = data.get("leadflow_model")
     if version != FORMAT_VERSION:
-        errors.append(f"leadflow_model: must be {FORMAT_VERSION} (the format version), not {version!r}")
+        errors.append(
+            Problem(
+                gettext_noop("{place}: must be {version} (the format version), not {value!r}"),
+                place="leadflow_model",
+                version=FORMAT_VERSION,
+                value=version,
+            )
+        )
     name = checks.text(data, "name", "", errors, max_length=NAME_MAX_LENGTH) if "name" in data else None
     description = checks.text(data, "description", "", errors) if "description" in data else None
     group_keys: dict[str, str] = {}
@@ -430,7 +442,9 @@ def load_data(data: object) -> ModelSpec:
                 *(k for s in _SECTIONS.values() for k in s.keys),
             ]
         )
-        errors.append(f"the file holds nothing to import (give one or more of {allowed})")
+        errors.append(
+            Problem(gettext_noop("the file holds nothing to import (give one or more of {keys})"), keys=allowed)
+        )
     if errors:
         raise ModelFileError(errors)
     return ModelSpec(
@@ -455,10 +469,14 @@ def _scorecards(
     ``group_keys`` and ``rule_keys`` hold the keys given so far (key -> place): keys are
     unique across the whole file."""
     specs: list[ScorecardSpec] = []
-    seen: dict[str, str] = {DEFAULT_SCORECARD: "the default scorecard (the top-level score_groups, rules and decay)"}
+    seen: dict[str, str] = {
+        DEFAULT_SCORECARD: Problem(gettext_noop("the default scorecard (the top-level score_groups, rules and decay)"))
+    }
     for index, raw in enumerate(checks.items(data, "scorecards", errors)):
         where = f"scorecards[{index}]"
-        item = checks.mapping(raw, where, errors, holding="with key, name, score_groups, rules and decay")
+        item = checks.mapping(
+            raw, where, errors, holding=Problem(gettext_noop("with key, name, score_groups, rules and decay"))
+        )
         if item is None:
             continue
         checks.unknown_keys(item, _SCORECARD_KEYS, where, errors)
@@ -486,43 +504,71 @@ def _event_types(data: object, errors: list[str]) -> list[EventTypeSpec]:
     names: dict[str, str] = {}  # matched name -> where it was first given
     for index, raw in enumerate(checks.items(data, "event_types", errors)):
         where = f"event_types[{index}]"
-        item = checks.mapping(raw, where, errors, holding="with key, label and segment_events")
+        item = checks.mapping(raw, where, errors, holding=Problem(gettext_noop("with key, label and segment_events")))
         if item is None:
             continue
         checks.unknown_keys(item, _EVENT_TYPE_KEYS, where, errors)
         key = checks.text(item, "key", where, errors, required=True)
         if key:
-            problem = types.type_name_problem(key)
+            problem = types.type_name_problem(key, phrase=LATER.phrase)
             if problem:
-                errors.append(f"{where}.key: {problem}")
+                errors.append(at(f"{where}.key", problem))
             elif key in seen:
-                errors.append(f"{where}.key: '{key}' is also declared at {seen[key]}")
+                errors.append(
+                    Problem(
+                        gettext_noop("{place}: '{value}' is also declared at {other}"),
+                        place=f"{where}.key",
+                        value=key,
+                        other=seen[key],
+                    )
+                )
             else:
                 seen[key] = where
         label = checks.text(item, "label", where, errors).strip()
         if len(label) > types.MAX_LABEL_LENGTH:
-            errors.append(f"{where}.label: at most {types.MAX_LABEL_LENGTH} characters")
+            errors.append(Problem(AT_MOST_CHARACTERS, place=f"{where}.label", limit=types.MAX_LABEL_LENGTH))
         if label and key in types.BUILT_IN:
-            errors.append(f"{where}.label: {key} is built in, its label is '{types.BUILT_IN[key]}'; leave label out")
+            errors.append(
+                Problem(
+                    gettext_noop("{place}: {value} is built in, its label is '{label}'; leave label out"),
+                    place=f"{where}.label",
+                    value=key,
+                    label=Problem(types.BUILT_IN[key]),
+                )
+            )
         given = item.get("segment_events", [])
         if not isinstance(given, list):
-            errors.append(f"{where}.segment_events: must be a list of Segment event names")
+            errors.append(
+                Problem(gettext_noop("{place}: must be a list of Segment event names"), place=f"{where}.segment_events")
+            )
             given = []
         segment_events: list[str] = []
         for n, name in enumerate(given):
             place = f"{where}.segment_events[{n}]"
             if not isinstance(name, str) or not name.strip():
-                errors.append(f"{place}: must be an event name as Segment sends it, e.g. Trial Started")
+                errors.append(
+                    Problem(
+                        gettext_noop("{place}: must be an event name as Segment sends it, e.g. Trial Started"),
+                        place=place,
+                    )
+                )
                 continue
             if "\x00" in name:
-                errors.append(f"{place}: must not contain the NUL character")
+                errors.append(Problem(checks.NUL, place=place))
                 continue
             if len(name.strip()) > types.MAX_NAME_LENGTH:
-                errors.append(f"{place}: at most {types.MAX_NAME_LENGTH} characters")
+                errors.append(Problem(AT_MOST_CHARACTERS, place=place, limit=types.MAX_NAME_LENGTH))
                 continue
             matched = types.name_key(name)
             if matched in names:
-                errors.append(f"{place}: '{name.strip()}' is also given at {names[matched]} (case is ignored)")
+                errors.append(
+                    Problem(
+                        gettext_noop("{place}: '{value}' is also given at {other} (case is ignored)"),
+                        place=place,
+                        value=name.strip(),
+                        other=names[matched],
+                    )
+                )
                 continue
             names[matched] = place
             segment_events.append(name.strip())
@@ -541,7 +587,7 @@ def _groups(
     seen_scores: dict[int, str] = {}
     for index, raw in enumerate(checks.items(data, section, errors)):
         where = f"{section}[{index}]"
-        item = checks.mapping(raw, where, errors, holding="with key, name and min_score")
+        item = checks.mapping(raw, where, errors, holding=Problem(gettext_noop("with key, name and min_score")))
         if item is None:
             continue
         checks.unknown_keys(item, _GROUP_KEYS, where, errors)
@@ -550,11 +596,25 @@ def _groups(
         min_score = checks.whole_number(item, "min_score", where, errors, required=True)
         if min_score is not None:
             if min_score in seen_scores:
-                errors.append(f"{where}.min_score: {min_score} is already the threshold of {seen_scores[min_score]}")
+                errors.append(
+                    Problem(
+                        gettext_noop("{place}: {value} is already the threshold of {other}"),
+                        place=f"{where}.min_score",
+                        value=min_score,
+                        other=seen_scores[min_score],
+                    )
+                )
             seen_scores[min_score] = key
         leave_below = checks.whole_number(item, "leave_below", where, errors)
         if leave_below is not None and min_score is not None and leave_below > min_score:
-            errors.append(f"{where}.leave_below: {leave_below} must be at most min_score ({min_score})")
+            errors.append(
+                Problem(
+                    gettext_noop("{place}: {value} must be at most min_score ({limit})"),
+                    place=f"{where}.leave_below",
+                    value=leave_below,
+                    limit=min_score,
+                )
+            )
         groups.append(
             GroupSpec(
                 key, name, min_score or 0, checks.text(item, "description", where, errors), leave_below=leave_below
@@ -567,7 +627,7 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
     """The ``decay`` section: {policy: none|linear|half_life|window, …}."""
     if data is None:
         return decay_math.Policy()
-    section = checks.mapping(data, where, errors, holding="with policy and its settings")
+    section = checks.mapping(data, where, errors, holding=Problem(gettext_noop("with policy and its settings")))
     if section is None:
         return decay_math.Policy()
     checks.unknown_keys(section, _DECAY_KEYS, where, errors)
@@ -575,12 +635,17 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
     try:
         kind = decay_math.Kind(kind_text)
     except ValueError:
-        errors.append(f"{where}.policy: {kind_text!r} is not one of {', '.join(k.value for k in decay_math.Kind)}")
+        kinds = ", ".join(k.value for k in decay_math.Kind)
+        errors.append(Problem(checks.NOT_ONE_OF, place=f"{where}.policy", value=kind_text, choices=kinds))
         return decay_math.Policy()
     used = _DECAY_SETTINGS[kind]
     for key in sorted(set(section) & _DECAY_KEYS - used - {"policy"}):
-        uses = ", ".join(sorted(used)) or "none"
-        errors.append(f"{where}.{key}: not used by the {kind.value} policy (its settings: {uses})")
+        if used:
+            message = gettext_noop("{place}: not used by the {policy} policy (its settings: {settings})")
+            errors.append(Problem(message, place=f"{where}.{key}", policy=kind.value, settings=", ".join(sorted(used))))
+        else:
+            message = gettext_noop("{place}: not used by the {policy} policy (its settings: none)")
+            errors.append(Problem(message, place=f"{where}.{key}", policy=kind.value))
     settings_from = len(errors)
     numbers = {
         name: checks.whole_number(section, name, where, errors)
@@ -588,11 +653,15 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
     }
     half_life = section.get("half_life_days", 0)
     if not isinstance(half_life, int | float) or isinstance(half_life, bool):
-        errors.append(f"{where}.half_life_days: must be a number of days")
+        errors.append(Problem(gettext_noop("{place}: must be a number of days"), place=f"{where}.half_life_days"))
         half_life = 0
     elif half_life > checks.WHOLE_MAX:
         # More days than any decay counts (and, written as a whole number, than a float holds).
-        errors.append(f"{where}.half_life_days: at most {checks.WHOLE_MAX} days")
+        errors.append(
+            Problem(
+                gettext_noop("{place}: at most {limit} days"), place=f"{where}.half_life_days", limit=checks.WHOLE_MAX
+            )
+        )
         half_life = checks.WHOLE_MAX
     elif half_life < 0:
         half_life = -1  # check_policy says why; a whole number may hold more than a float
@@ -605,9 +674,9 @@ def _decay(data: object, errors: list[str], where: str = "decay") -> decay_math.
         floor=checks.whole_number(section, "floor", where, errors) or 0,
     )
     told = {error.partition(":")[0] for error in errors[settings_from:]}
-    for name, message in decay_math.check_policy(policy).items():
+    for name, message in decay_math.check_policy(policy, words=LATER).items():
         if f"{where}.{name}" not in told:  # a number past its column is told once
-            errors.append(f"{where}.{name}: {message}")
+            errors.append(at(f"{where}.{name}", message))
     return policy
 
 
@@ -619,20 +688,35 @@ def _when(item: dict[str, Any], key: str, where: str, errors: list[str]) -> date
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            errors.append(f"{where}.{key}: '{value}' is not an ISO 8601 date and time")
+            errors.append(
+                Problem(
+                    gettext_noop("{place}: '{value}' is not an ISO 8601 date and time"),
+                    place=f"{where}.{key}",
+                    value=value,
+                )
+            )
             return None
     if not isinstance(value, datetime):
-        errors.append(f"{where}.{key}: must be a date and time such as 2026-01-31T00:00:00Z")
+        errors.append(
+            Problem(
+                gettext_noop("{place}: must be a date and time such as 2026-01-31T00:00:00Z"), place=f"{where}.{key}"
+            )
+        )
         return None
     if value.tzinfo is None:
-        errors.append(f"{where}.{key}: give a time zone, e.g. 2026-01-31T00:00:00Z")
+        errors.append(
+            Problem(gettext_noop("{place}: give a time zone, e.g. 2026-01-31T00:00:00Z"), place=f"{where}.{key}")
+        )
         return None
     # In UTC: Python reads offsets up to 23:59, PostgreSQL holds them up to 15:59 only.
     try:
         return value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00, whose instant is in 1 BC
-        side = "after the last" if value.year == MAXYEAR else "before the first"
-        errors.append(f"{where}.{key}: '{value.isoformat()}' is {side} year a date can have")
+        if value.year == MAXYEAR:
+            message = gettext_noop("{place}: '{value}' is after the last year a date can have")
+        else:
+            message = gettext_noop("{place}: '{value}' is before the first year a date can have")
+        errors.append(Problem(message, place=f"{where}.{key}", value=value.isoformat()))
         return None
 
 
@@ -659,17 +743,24 @@ def _rules(
         match = checks.choice(item, "match", where, errors, [m.value for m in pure.Match]) or pure.Match.ALL.value
         types_raw = item.get("interaction_types", [])
         if not isinstance(types_raw, list) or not all(isinstance(t, str) for t in types_raw):
-            errors.append(f"{where}.interaction_types: must be a list of interaction types")
+            errors.append(
+                Problem(
+                    gettext_noop("{place}: must be a list of interaction types"), place=f"{where}.interaction_types"
+                )
+            )
             types_raw = []
         cap = checks.mapping(
-            item.get("cap") or {}, f"{where}.cap", errors, holding="with count, points and/or window_days"
+            item.get("cap") or {},
+            f"{where}.cap",
+            errors,
+            holding=Problem(gettext_noop("with count, points and/or window_days")),
         )
         cap = cap if cap is not None else {}
         checks.unknown_keys(cap, _CAP_KEYS, f"{where}.cap", errors)
         active = checks.flag(item, "active", where, errors, default=True)
         try:
             checked: _ConditionCheck | None = functools.partial(
-                pure.check_condition, dimension=pure.Dimension(dimension)
+                pure.check_condition, dimension=pure.Dimension(dimension), words=LATER
             )
         except ValueError:  # told by check_rule below
             checked = None
@@ -691,10 +782,11 @@ def _rules(
                 cap_window_days=cap_window,
                 valid_from=valid_from,
                 valid_until=valid_until,
+                words=LATER,
             )
             place = {"cap_count": "cap.count", "cap_points": "cap.points", "cap_window_days": "cap.window_days"}
             for attr, message in rule_errors.items():
-                errors.append(f"{where}.{place.get(attr, attr)}: {message}")
+                errors.append(at(f"{where}.{place.get(attr, attr)}", message))
             # The database's integer columns: a number past them is refused here, not by the database.
             for attr, value in (
                 ("points", points),
@@ -731,7 +823,7 @@ def _conditions(data: object, where: str, errors: list[str], check: _ConditionCh
     conditions = []
     for index, raw in enumerate(checks.items(data, f"{where}.conditions", errors)):
         place = f"{where}.conditions[{index}]"
-        item = checks.mapping(raw, place, errors, holding="with field, operator and value")
+        item = checks.mapping(raw, place, errors, holding=Problem(gettext_noop("with field, operator and value")))
         if item is None:
             continue
         checks.unknown_keys(item, _CONDITION_KEYS, place, errors)
@@ -739,11 +831,11 @@ def _conditions(data: object, where: str, errors: list[str], check: _ConditionCh
         operator = item.get("operator") or ""
         value = item.get("value")
         if not isinstance(field_name, str) or not isinstance(operator, str):
-            errors.append(f"{place}: field and operator must be text")
+            errors.append(Problem(gettext_noop("{place}: field and operator must be text"), place=place))
             continue
         if checks.without_nul(value, f"{place}.value", errors) and check is not None:
             for attr, message in check(field_name, operator, value).items():
-                errors.append(f"{place}.{attr}: {message}")
+                errors.append(at(f"{place}.{attr}", message))
         conditions.append(ConditionSpec(field_name, operator, value))
     return conditions
 
@@ -751,7 +843,7 @@ def _conditions(data: object, where: str, errors: list[str], check: _ConditionCh
 def _accounts(data: object, errors: list[str]) -> AccountsSpec:
     """The ``accounts`` section: {rollup, top_n, rules: [account fit rule, …]}."""
     where = "accounts"
-    section = checks.mapping(data, where, errors, holding="with rollup, top_n and rules")
+    section = checks.mapping(data, where, errors, holding=Problem(gettext_noop("with rollup, top_n and rules")))
     if section is None:
         return AccountsSpec()
     checks.unknown_keys(section, _ACCOUNTS_KEYS, where, errors)
@@ -763,7 +855,13 @@ def _accounts(data: object, errors: list[str]) -> AccountsSpec:
             section, "top_n", where, errors, minimum=1, maximum=TOP_N_MAX, default=TOP_N_DEFAULT
         )
     elif "top_n" in section and rollup in methods:
-        errors.append(f"{where}.top_n: not used by the {rollup} roll-up (only top_average reads it)")
+        errors.append(
+            Problem(
+                gettext_noop("{place}: not used by the {rollup} roll-up (only top_average reads it)"),
+                place=f"{where}.top_n",
+                rollup=rollup,
+            )
+        )
     return AccountsSpec(rollup=rollup, top_n=top_n, rules=tuple(_account_rules(section.get("rules", []), errors)))
 
 
@@ -774,7 +872,9 @@ def _account_rules(data: object, errors: list[str]) -> list[AccountRuleSpec]:
     seen: dict[str, str] = {}
     for index, raw in enumerate(checks.items(data, "accounts.rules", errors)):
         where = f"accounts.rules[{index}]"
-        item = checks.mapping(raw, where, errors, holding="with key, name, points and conditions")
+        item = checks.mapping(
+            raw, where, errors, holding=Problem(gettext_noop("with key, name, points and conditions"))
+        )
         if item is None:
             continue
         checks.unknown_keys(item, _ACCOUNT_RULE_KEYS, where, errors)
@@ -782,11 +882,14 @@ def _account_rules(data: object, errors: list[str]) -> list[AccountRuleSpec]:
         name = checks.text(item, "name", where, errors, required=True, max_length=RULE_NAME_MAX_LENGTH)
         points = checks.whole_number(item, "points", where, errors, required=True)
         if points == 0:
-            errors.append(f"{where}.points: a rule worth 0 points does nothing; give it positive or negative points")
+            message = gettext_noop("{place}: a rule worth 0 points does nothing; give it positive or negative points")
+            errors.append(Problem(message, place=f"{where}.points"))
         match = checks.choice(item, "match", where, errors, [m.value for m in pure.Match]) or pure.Match.ALL.value
-        conditions = _conditions(item.get("conditions"), where, errors, account_math.check_account_condition)
+        check = functools.partial(account_math.check_account_condition, words=LATER)
+        conditions = _conditions(item.get("conditions"), where, errors, check)
         if item.get("conditions") in (None, []):
-            errors.append(f"{where}.conditions: an account fit rule needs at least one condition")
+            message = gettext_noop("{place}: an account fit rule needs at least one condition")
+            errors.append(Problem(message, place=f"{where}.conditions"))
         active = checks.flag(item, "active", where, errors, default=True)
         specs.append(AccountRuleSpec(key, name, points or 0, match, tuple(conditions), active))
     return specs

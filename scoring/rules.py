@@ -8,6 +8,7 @@ The clock is always passed in.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import itertools
 import math
 import re
@@ -339,7 +340,7 @@ def check_rule(
         errors["points"] = phrase(
             gettext_noop("A rule worth 0 points does nothing; give it positive or negative points.")
         )
-    malformed = [problem for t in interaction_types if (problem := event_types.type_name_problem(t))]
+    malformed = [problem for t in interaction_types if (problem := event_types.type_name_problem(t, phrase=phrase))]
     if dim is Dimension.FIT:
         if interaction_types:
             errors["interaction_types"] = phrase(
@@ -353,7 +354,10 @@ def check_rule(
         if not interaction_types:
             errors["interaction_types"] = phrase(gettext_noop("Choose at least one interaction type."))
         elif malformed:
-            errors["interaction_types"] = "; ".join(malformed)
+            # "a; b; c", each in the reader's language (a phrase no catalogue holds, so kept as it is)
+            errors["interaction_types"] = functools.reduce(
+                lambda said, problem: phrase("{said}; {problem}").format(said=said, problem=problem), malformed
+            )
         for name, cap_value in (("cap_count", cap_count), ("cap_points", cap_points)):
             if cap_value is not None and (
                 not isinstance(cap_value, int) or isinstance(cap_value, bool) or cap_value < 1

@@ -3,11 +3,12 @@ phrases it marks; this gives it the words of the language active for the request
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext, pgettext_lazy
 
+from scoring import file_checks
 from scoring import rules as pure
 
 # A lead field as the subject of a condition. Spanish puts the article in ("la
@@ -47,3 +48,9 @@ def describe_rule(rule: pure.Rule, *, type_labels: Mapping[str, str] | None = No
 
 def describe_condition(condition: pure.Condition, *, dimension: pure.Dimension) -> str:
     return pure.describe_condition(condition, dimension=dimension, words=WORDS)
+
+
+def problems(errors: Iterable[str]) -> list[str]:
+    """A file's problems (:class:`scoring.file_checks.Problem`, each naming its place in the
+    file) in the language active now: the request's, or on the command line the site's."""
+    return file_checks.said(errors, WORDS)

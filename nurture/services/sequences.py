@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from nurture import sequence_file
 from nurture.models import Delivery, Sequence, Step
+from scoring.file_checks import NOT_ONE_OF, Problem
 from scoring.models import ScoreGroup
 
 
@@ -50,23 +52,33 @@ def sequences_import(
     for s_index, seq in enumerate(spec.sequences):
         for name, key in (("reaches_group", seq.exit_reaches_group), ("leaves_group", seq.exit_leaves_group)):
             if key and key not in groups:
-                known = ", ".join(sorted(groups)) or "none yet: import the scoring model first"
+                known = ", ".join(sorted(groups)) or Problem(gettext_noop("none yet: import the scoring model first"))
                 where = f"sequences[{s_index}].exit.{name}"
                 if key in scorecard_groups:
+                    message = gettext_noop(
+                        "{place}: {value!r} is a group of the scorecard {scorecard!r}; an exit goal names a group of "
+                        "the default score (known: {known})"
+                    )
                     errors.append(
-                        f"{where}: {key!r} is a group of the scorecard {scorecard_groups[key]!r}; an exit goal "
-                        f"names a group of the default score (known: {known})"
+                        Problem(message, place=where, value=key, scorecard=scorecard_groups[key], known=known)
                     )
                 else:
-                    errors.append(f"{where}: no score group {key!r} (known: {known})")
+                    message = gettext_noop("{place}: no score group {value!r} (known: {known})")
+                    errors.append(Problem(message, place=where, value=key, known=known))
     languages = {code for code, _name in settings.LANGUAGES}
     for s_index, seq in enumerate(spec.sequences):
         for t_index, step in enumerate(seq.steps):
             where = f"sequences[{s_index}].steps[{t_index}]"
             if step.language and step.language not in languages:
-                errors.append(f"{where}.language: {step.language!r} is not one of {', '.join(sorted(languages))}")
+                errors.append(
+                    Problem(
+                        NOT_ONE_OF, place=f"{where}.language", value=step.language, choices=", ".join(sorted(languages))
+                    )
+                )
             errors.extend(
-                f"{where}.translations.{code}: {code!r} is not one of {', '.join(sorted(languages))}"
+                Problem(
+                    NOT_ONE_OF, place=f"{where}.translations.{code}", value=code, choices=", ".join(sorted(languages))
+                )
                 for code, *_content in step.translations
                 if code not in languages
             )
@@ -84,9 +96,14 @@ def sequences_import(
             )
         )
         if delivered:
+            message = gettext_noop(
+                "{place}: step(s) {steps} of {value!r} were delivered and cannot be removed; keep them in the file "
+                "(or change their content)"
+            )
             errors.append(
-                f"sequences[{s_index}].steps: step(s) {', '.join(map(str, delivered))} of {seq.key!r} were "
-                "delivered and cannot be removed; keep them in the file (or change their content)"
+                Problem(
+                    message, place=f"sequences[{s_index}].steps", steps=", ".join(map(str, delivered)), value=seq.key
+                )
             )
     if errors:
         raise SequenceImportError(errors)

@@ -259,7 +259,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                     spec=versions.scoring_part_only(spec) if scoring_only else spec, user=_user(request)
                 )
             except (model_file.ModelFileError, versions.VersionError) as exc:
-                problems = list(exc.errors)
+                problems = sentences.problems(exc.errors)
                 if tick:  # refused for holding what drafts do not keep: the box leaves it out
                     problems.append(
                         gettext(
@@ -297,7 +297,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
         try:
             draft = versions.version_restore(version=version, user=_user(request))
         except versions.VersionError as exc:
-            self.message_user(request, " ".join(exc.errors), messages.ERROR)
+            self.message_user(request, " ".join(sentences.problems(exc.errors)), messages.ERROR)
             return redirect("admin:scoring_modelversion_changelist")
         self.message_user(
             request,
@@ -324,9 +324,9 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                         stale_ok=form.cleaned_data["stale_ok"],
                     )
                 except versions.VersionStale as exc:
-                    form.add_error("stale_ok", " ".join(exc.errors))
+                    form.add_error("stale_ok", " ".join(sentences.problems(exc.errors)))
                 except versions.VersionError as exc:
-                    form.add_error(None, "; ".join(exc.errors))
+                    form.add_error(None, "; ".join(sentences.problems(exc.errors)))
                 else:
                     job = done.job
                     text = gettext("{version} is live.").format(version=done.version)

@@ -7,6 +7,8 @@ file's core stays the score groups, rules and decay."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from scoring import campaign_file
 from scoring import model_file as scoring_file
 from scoring.models import Campaign
@@ -60,7 +62,7 @@ def register() -> None:
     scoring_file.register_section(
         scoring_file.Section(
             name="campaigns",
-            title="campaigns",
+            title=gettext_noop("campaigns"),
             keys=("campaigns",),
             parse=campaign_file.parse,
             dump=campaign_file.dump,

@@ -9,9 +9,15 @@ from typing import Any
 
 from django.db.models import F, ProtectedError
 from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from scoring import model_file
+from scoring.file_checks import Problem
 from scoring.models import AccountGroup, Scorecard, ScoreGroup
+
+# What lacks the groups left out, in a refusal: a model file, or a version being published.
+THE_FILE = gettext_noop("the file")
+THE_VERSION = gettext_noop("the version")
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ def groups_write(
 
 
 def groups_left_out_uses(
-    left_out: Iterable[LeftOut], *, skip: Collection[str] = (), missing_from: str = "the file"
+    left_out: Iterable[LeftOut], *, skip: Collection[str] = (), missing_from: str = THE_FILE
 ) -> list[str]:
     """The refusals of the groups a model file left out that rows of other apps still use
     (a sequence's exit goal, an active routing rule: :attr:`model_file.Section.groups_leaving`),
@@ -77,7 +83,7 @@ def groups_left_out_uses(
     rows are not what the file makes them). ``missing_from`` is what lacks the groups, for
     the refusal (a model version published has no file). Lets go of the uses that need not
     keep a group."""
-    errors = []
+    errors: list[str] = []
     for part in left_out:
         if not part.groups:
             continue
@@ -86,15 +92,26 @@ def groups_left_out_uses(
                 continue
             for use in section.groups_leaving(part.kind, set(part.groups)):
                 where, key = part.groups[use.group_id]
+                message = gettext_noop(
+                    "{place}: {value} not in {missing_from}, but {kind} '{name}' uses it in {field}: keep the group "
+                    "or change that first"
+                )
                 errors.append(
-                    f"{where}: {key} not in {missing_from}, but {use.kind} '{use.name}' uses it in {use.field}: "
-                    "keep the group or change that first"
+                    Problem(
+                        message,
+                        place=where,
+                        value=key,
+                        missing_from=Problem(missing_from),
+                        kind=Problem(use.kind),
+                        name=use.name,
+                        field=use.field,
+                    )
                 )
     return sorted(errors)
 
 
 def groups_left_out_delete(
-    left_out: Iterable[LeftOut], *, uses_checked: bool = False, missing_from: str = "the file"
+    left_out: Iterable[LeftOut], *, uses_checked: bool = False, missing_from: str = THE_FILE
 ) -> None:
     """Delete the groups a model file left out, once the rest of it is written (call in its
     transaction). A row of another app still using one of them refuses the file with
@@ -120,17 +137,27 @@ def groups_left_out_delete(
 def _protected(
     model: type[ScoreGroup] | type[AccountGroup], part: LeftOut, exc: ProtectedError, missing_from: str
 ) -> list[str]:
-    errors = []
+    errors: list[str] = []
     for obj in exc.protected_objects:
         used = sorted(
             part.groups[value]
             for f in obj._meta.concrete_fields
             if f.is_relation and f.related_model is model and (value := getattr(obj, f.attname)) in part.groups
         )
-        with translation.override("en"):  # a model file's errors are English
+        with translation.override("en"):  # the English name, said in the reader's language with the rest
             kind = str(obj._meta.verbose_name)
+        message = gettext_noop(
+            "{place}: {value} not in {missing_from}, but {kind} '{name}' uses it: keep the group or change that first"
+        )
         for where, key in used or sorted(part.groups.values()):
             errors.append(
-                f"{where}: {key} not in {missing_from}, but {kind} '{obj}' uses it: keep the group or change that first"
+                Problem(
+                    message,
+                    place=where,
+                    value=key,
+                    missing_from=Problem(missing_from),
+                    kind=Problem(kind),
+                    name=str(obj),
+                )
             )
     return errors

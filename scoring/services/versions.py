@@ -13,6 +13,7 @@ draft's rows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -22,9 +23,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 from scoring import model_file, score_bounds, sentences
 from scoring import rules as pure
+from scoring.file_checks import Problem
 from scoring.models import (
     DecayPolicy,
     Lead,
@@ -37,7 +40,7 @@ from scoring.models import (
 )
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.model import ModelImportSummary, rule_spec, scorecard_specs, scoring_part_import
-from scoring.services.model_groups import LeftOut, groups_left_out_delete
+from scoring.services.model_groups import THE_VERSION, LeftOut, groups_left_out_delete
 from scoring.services.rescore import rescore_job_start
 
 PUBLISH_PERMISSION = "scoring.publish_modelversion"
@@ -246,10 +249,11 @@ def version_restore(*, version: ModelVersion, user: User | None) -> ModelVersion
 
 
 def parts_not_in_drafts(spec: model_file.ModelSpec) -> list[str]:
-    """What a model file holds that drafts do not keep (written live only), in English."""
-    parts = ["account groups"] if spec.account_groups is not None else []
+    """What a model file holds that drafts do not keep (written live only), in English marked
+    for the catalogue (a section's title is too)."""
+    parts = [gettext_noop("account groups")] if spec.account_groups is not None else []
     if spec.accounts is not None:
-        parts.append("account scoring (accounts)")
+        parts.append(gettext_noop("account scoring (accounts)"))
     return parts + [s.title for s in model_file.sections() if s.name in spec.sections]
 
 
@@ -266,18 +270,22 @@ def draft_import(*, spec: model_file.ModelSpec, user: User | None, name: str = "
     :func:`scoring_part_only` to leave them out. Fit rules that may pass the score
     columns (:func:`score_bounds.fit_past_columns`) are refused."""
     if not spec.scoring:
-        raise VersionError(["the file has no scoring part (score_groups, rules or decay) to make a draft of"])
+        raise VersionError(
+            [Problem(gettext_noop("the file has no scoring part (score_groups, rules or decay) to make a draft of"))]
+        )
     if past := score_bounds.fit_past_columns(spec, words=sentences.WORDS):
         raise VersionError(past)
     live_only = parts_not_in_drafts(spec)
     if live_only:
-        raise VersionError(
-            [
-                f"the file also holds {', '.join(live_only)}, which are not kept in drafts: import it live "
-                "(manage.py scoring_model_import --publish), or keep only the scoring part (score_groups, "
-                "rules, decay) in it"
-            ]
+        message = gettext_noop(
+            "the file also holds {parts}, which are not kept in drafts: import it live (manage.py "
+            "scoring_model_import --publish), or keep only the scoring part (score_groups, rules, decay) in it"
         )
+        # "a, b, c", each part said in the reader's language (a phrase no catalogue holds, kept as it is).
+        parts = functools.reduce(
+            lambda said, part: Problem("{said}, {part}", said=said, part=part), [Problem(p) for p in live_only]
+        )
+        raise VersionError([Problem(message, parts=parts)])
     return _draft_new(spec=spec, user=user, based_on=live_version(), name=name or (spec.name or ""))
 
 
@@ -376,7 +384,7 @@ def version_publish(
                 event_types_declare(specs=spec.event_types or ())
                 summary, left_out = scoring_part_import(spec)
                 if not groups_deleted_later:
-                    groups_left_out_delete(left_out, missing_from="the version")
+                    groups_left_out_delete(left_out, missing_from=THE_VERSION)
         except model_file.ModelFileError as exc:
             raise VersionError(exc.errors) from None
         for versioned in (ScoringRule, ScoreGroup, DecayPolicy, Scorecard):

@@ -7,6 +7,7 @@ import importlib
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.apps import apps as django_apps
@@ -287,6 +288,34 @@ def test_a_broken_file_reports_every_problem_by_place_and_changes_nothing(
     assert model_file.dump_text(scoring.scoring_model_export()) == before
     assert ScoreGroup.objects.get(key="nurture").name == "Nurture"
     assert not Team.objects.filter(key="inside-sales").exists()
+
+
+@pytest.mark.django_db
+def test_the_file_s_references_to_what_does_not_exist_are_told_in_the_site_s_language(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.LANGUAGE_CODE = "es"
+    toy_store_import()
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, BROKEN_REFERENCES)))
+    message = str(raised.value)
+    for problem in [
+        "problema(s); no se importó nada:",
+        "routing[0].group: no hay ningún grupo de puntuación con la clave 'vip' (conocidos: frequent, nurture,",
+        "routing[0].actions[0].sequence: no hay ninguna secuencia con la clave 'nurture-long-term' (conocidas:",
+        "routing[0].actions[1].team: no hay ningún equipo con la clave 'nobody' (conocidos: inside-sales, sales)",
+        "routing[0].actions[2].user: no hay ningún usuario 'ghost'",
+        "routing[0].actions[3].secret_env: la variable de entorno LEADFLOW_TEST_UNSET_SECRET no está definida",
+    ]:
+        assert problem in message
+    assert "no score group" not in message
+    groups_only = "leadflow_model: 1\nscore_groups:\n  - {key: nurture, name: Nurture, min_score: 40}\nrules: []\n"
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", "--publish", str(write(tmp_path, groups_only)))
+    assert (
+        "score_groups: frequent no está en el archivo, pero lo usa regla de enrutamiento "
+        "'Entering Frequent moves to the frequent sequence'" in str(raised.value)
+    )
 
 
 @pytest.mark.django_db

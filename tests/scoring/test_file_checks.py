@@ -97,3 +97,25 @@ def test_a_whole_number_is_an_int_never_a_bool(value: object, minimum: int | Non
 def test_yaml_errors_say_where() -> None:
     with pytest.raises(ValueError, match=r"^line 3, column 1: not valid YAML"):
         file_checks.yaml_load("a: 1\nb: [\n")
+
+
+class Table:
+    """Words that translate by a table (a phrase it lacks stays as it is)."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+
+    def phrase(self, message: str) -> str:
+        return self.table.get(message, message)
+
+
+def test_a_problem_is_its_english_text_and_is_said_in_the_reader_s_words() -> None:
+    errors: list[str] = []
+    file_checks.mapping(3, "rules[0]", errors, holding=file_checks.Problem("with key and name"))
+    assert errors == ["rules[0]: must be a mapping with key and name"]
+    spanish = Table({"{place}: must be a mapping {holding}": "{place}: debe ser un mapeo {holding}"})
+    spanish.table["with key and name"] = "con key y name"
+    assert file_checks.said(errors, spanish) == ["rules[0]: debe ser un mapeo con key y name"]
+    # A translation naming a value the problem does not have gives the English, not an error.
+    broken = Table({"{place}: must be a mapping {holding}": "{place}: {colour}"})
+    assert file_checks.said(errors, broken) == ["rules[0]: must be a mapping with key and name"]

@@ -1,6 +1,7 @@
 """The scoring model as a file: the toy store, round trips, broken files rejected whole."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -162,6 +163,30 @@ def test_a_broken_file_is_rejected_whole_with_every_error_located(tmp_path: Path
         assert expected in message
     assert model_file.dump_text(services.scoring_model_export()) == before
     assert not ScoringRule.objects.filter(key="ok").exists()
+
+
+@pytest.mark.django_db
+def test_the_command_says_the_file_s_problems_in_the_site_s_language(tmp_path: Path, settings: Any) -> None:
+    """As Django's commands do, the import speaks LEADFLOW_LANGUAGE (LANGUAGE_CODE)."""
+    settings.LANGUAGE_CODE = "es"
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN)
+    with pytest.raises(CommandError) as raised:
+        call_command("scoring_model_import", "--publish", str(path))
+    message = str(raised.value)
+    for expected in [
+        "problema(s); no se importó nada:",
+        "score_groups[1].key: 'nurture' ya es la clave de score_groups[0]",
+        "score_groups[1].min_score: 40 ya es el umbral de nurture",
+        "rules[1].conditions[0].field: Campo del lead desconocido: 'industy'",
+        "rules[2].conditions[0].value: 'gt' necesita un número.",
+        "rules[3].cap: Los topes solo aplican a las reglas de interacción",
+        "rules[4].colour: clave desconocida (se admiten: active, cap, conditions,",
+        "rules[4].interaction_types: Elige al menos un tipo de interacción.",
+        "decay.points_per_day: un decaimiento lineal necesita un número positivo de puntos por día",
+    ]:
+        assert expected in message
+    assert not ScoringRule.objects.exists()
 
 
 def test_yaml_syntax_errors_give_the_line() -> None:

@@ -151,3 +151,67 @@ def test_leadflow_s_own_export_of_a_whole_model_becomes_a_draft_of_its_scoring_p
     page = client.get(made["Location"]).content.decode()
     assert "made from the file&#x27;s scoring part; the rest of the file was left out and is as it was here" in page
     assert model_file.dump_data(services.scoring_model_export()) == live
+
+
+@pytest.mark.parametrize(
+    ("content", "told"),
+    [
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: 80, colour: red}\n",
+            "score_groups[0].colour: clave desconocida (se admiten: description, key, leave_below, min_score, name)",
+        ),
+        (b"leadflow_model: 1\nscore_groups:\n  - {key: hot, min_score: 80}\n", "score_groups[0].name: falta"),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: high}\n",
+            "score_groups[0].min_score: debe ser un número entero, no &#x27;high&#x27;",
+        ),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: 99999999999999999999}\n",
+            "score_groups[0].min_score: debe ser un número entero de -2147483648 a 2147483647",
+        ),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: 80}\n"
+            b"  - {key: hot, name: Warm, min_score: 40}\n",
+            "score_groups[1].key: &#x27;hot&#x27; ya es la clave de score_groups[0]",
+        ),
+        (
+            b"leadflow_model: 1\nrules:\n  - {key: reads, name: Reads, dimension: engagement, points: 2,"
+            b" interaction_types: [page_view], conditions: [{field: url, operator: resembles, value: x}]}\n",
+            "rules[0].conditions[0].operator: Operador desconocido: &#x27;resembles&#x27;",
+        ),
+        (
+            b"leadflow_model: 1\nteams:\n  - {key: sales, name: Shoppers, assignment: round_robin}\n",
+            "el archivo no tiene parte de puntuación (score_groups, rules o decay)",
+        ),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot, min_score: 80}\n"
+            b"teams:\n  - {key: sales, name: Shoppers, assignment: round_robin}\n",
+            "el archivo también tiene equipos y reglas de enrutamiento, que no se guardan en los borradores",
+        ),
+        (
+            b"leadflow_model: 1\ncampaigns:\n  - {key: spring, name: Spring sale, cost: 12.345}\n",
+            "campaigns[0].cost: como mucho 2 decimales",
+        ),
+        (
+            b"leadflow_model: 1\nsequences:\n  - {key: welcome, name: Welcome, steps: []}\n",
+            "sequences[0].steps: debe ser una lista no vacía",
+        ),
+        (
+            b"leadflow_model: 1\nrouting:\n  - {key: hot, name: Hot, trigger: enters_grop, actions: []}\n",
+            "routing[0].trigger: &#x27;enters_grop&#x27; no es uno de enters_group",
+        ),
+        (
+            b"leadflow_model: 1\ndecay: {policy: linear, points_per_day: 1, window_days: 3}\n",
+            "decay.window_days: la política linear no lo usa (sus ajustes: after_days, floor, points_per_day)",
+        ),
+    ],
+)
+def test_a_spanish_marketer_reads_the_file_s_problems_in_spanish_by_place(content: bytes, told: str) -> None:
+    client = Client(headers={"accept-language": "es"})
+    client.force_login(marketer())
+
+    response = upload(client, content)
+
+    assert response.status_code == 200
+    assert told in response.content.decode()
+    assert not ModelVersion.objects.exists()

@@ -2,9 +2,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext
 
 from nurture import content, sequence_file, services
 from nurture.models import Sequence
+from scoring import sentences
 
 
 class Command(BaseCommand):
@@ -48,5 +50,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Not in the file, left as they are: {', '.join(summary.untouched)}")
 
     def _fail(self, path: Path, errors: list[str]) -> NoReturn:
-        lines = "\n".join(f"  {path}: {error}" for error in errors)
-        raise CommandError(f"{len(errors)} problem(s); nothing was imported:\n{lines}")
+        # In the site's language (LEADFLOW_LANGUAGE), as a command's gettext speaks.
+        lines = "\n".join(f"  {path}: {error}" for error in sentences.problems(errors))
+        said = gettext("{count} problem(s); nothing was imported:").format(count=len(errors))
+        raise CommandError(f"{said}\n{lines}")

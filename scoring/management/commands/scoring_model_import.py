@@ -4,9 +4,10 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DataError, transaction
+from django.utils.translation import gettext
 
 from scoring import accounts as account_math
-from scoring import model_file, services
+from scoring import model_file, sentences, services
 from scoring.models import (
     AccountGroup,
     AccountRule,
@@ -180,8 +181,10 @@ class Command(BaseCommand):
         return summary, (services.leads_rescore_fit_all(), services.leads_regroup())
 
     def _fail(self, path: Path, errors: list[str]) -> NoReturn:
-        lines = "\n".join(f"  {path}: {error}" for error in errors)
-        raise CommandError(f"{len(errors)} problem(s); nothing was imported:\n{lines}")
+        # In the site's language (LEADFLOW_LANGUAGE), as a command's gettext speaks.
+        lines = "\n".join(f"  {path}: {error}" for error in sentences.problems(errors))
+        said = gettext("{count} problem(s); nothing was imported:").format(count=len(errors))
+        raise CommandError(f"{said}\n{lines}")
 
 
 def _account_scoring_loaded() -> bool:
