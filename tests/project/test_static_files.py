@@ -4,8 +4,9 @@ folders is served, and a path reaching out of them (../ written in any spelling)
 
 from __future__ import annotations
 
+import contextlib
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 from wsgiref.util import setup_testing_defaults
@@ -13,6 +14,8 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from django.conf import settings
 from django.contrib.staticfiles.management.commands.runserver import Command as Runserver
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client, override_settings
 
 REAL = "/static/admin/css/base.css"
@@ -55,6 +58,19 @@ def bin_run_server() -> Callable[..., Any]:
     return command.get_handler(**vars(command.create_parser("manage.py", "runserver").parse_args(flags)))
 
 
+@contextlib.contextmanager
+def database_left_alone() -> Iterator[None]:
+    """As Django's test client: a request does not close the test's database connection
+    (which a test without the database may not touch, after one with it opened it)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 @override_settings(DEBUG=True)
 @pytest.mark.parametrize("path", [REAL, *OUTSIDE])
 def test_the_server_bin_run_starts_answers_a_path_out_of_the_static_folders_with_a_404(path: str) -> None:
@@ -62,6 +78,7 @@ def test_the_server_bin_run_starts_answers_a_path_out_of_the_static_folders_with
     environ: dict[str, Any] = {"PATH_INFO": unquote(path, encoding="latin-1"), "HTTP_HOST": "localhost"}
     setup_testing_defaults(environ)
     answered: list[str] = []
-    response = bin_run_server()(environ, lambda status, headers, exc_info=None: answered.append(status))
-    response.close()
+    with database_left_alone():
+        response = bin_run_server()(environ, lambda status, headers, exc_info=None: answered.append(status))
+        response.close()
     assert answered == ["200 OK" if path == REAL else "404 Not Found"]
