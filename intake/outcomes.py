@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.formats import get_format
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ErrorDetail
@@ -39,7 +41,8 @@ class OutcomeInSerializer(serializers.Serializer[Any]):
         required=False,
         allow_null=True,
         help_text="The deal's value, zero or more, in your installation's currency (Leadflow keeps none). "
-        'Send it as text ("1250.50") to keep every digit.',
+        'Send it as text ("1250.50") to keep every digit; text may carry the currency and group thousands as '
+        'the sales page reads it in the site\'s language ("S/ 1.000,00" on a Spanish site).',
     )
     reason = serializers.CharField(
         max_length=outcomes.REASON_MAX_LENGTH,
@@ -65,13 +68,34 @@ class OutcomeInSerializer(serializers.Serializer[Any]):
             raise serializers.ValidationError(errors.unknown_fields(unknown))
         # The time with the events' check (a time zone required, a sane range), not DRF's (naive times pass).
         occurred_at = data.get("occurred_at")
-        value = super().to_internal_value({k: v for k, v in data.items() if k not in ("occurred_at", "lead")})
+        data = {k: v for k, v in data.items() if k not in ("occurred_at", "lead")}
+        if isinstance(data.get("amount"), str):
+            data["amount"] = _amount_read(data["amount"])
+        value = super().to_internal_value(data)
         if occurred_at is not None:
             try:
                 value["occurred_at"] = checks.timestamp_check(occurred_at, now=timezone.now())
             except ValueError as exc:
                 raise serializers.ValidationError({"occurred_at": [str(exc)]}) from None
         return value
+
+
+def _amount_read(text: str) -> str:
+    """An amount sent as text, read as the sales page reads one in the site's language (the
+    API answers in English, but a CRM beside a Spanish site writes "S/ 1.000,00", as a CSV
+    import's numbers are read), with its currency or not, as its figure; text it does not
+    read goes to the field as sent, which reads a figure a program writes ("1250.5", "1e3")
+    or names the problem."""
+    language = settings.LANGUAGE_CODE
+    try:
+        amount = typed.amount_from_text(
+            text,
+            thousands=get_format("THOUSAND_SEPARATOR", lang=language),
+            decimal=get_format("DECIMAL_SEPARATOR", lang=language),
+        )
+    except ValueError:
+        return text
+    return text if amount is None else str(amount)
 
 
 class OutcomeByRefSerializer(OutcomeInSerializer):

@@ -6,8 +6,6 @@ who is a rep; a rep sees and acts on items of their own team only.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,7 +27,7 @@ from django_stubs_ext import StrOrPromise
 from people.names import isolated
 from routing import sales, selectors
 from routing.models import Outcome, QueueItem, Rep
-from scoring.typed import page_from_text
+from scoring.typed import amount_from_text, page_from_text
 
 # The verbs in the action URLs, and the item_act kind each one is.
 VERBS = {
@@ -108,9 +106,6 @@ REASON_FORMS = (
 )
 
 RepView = Callable[..., HttpResponse]
-# An amount as a rep types it without grouping: digits, then up to 2 decimals after a dot
-# or a comma (a thousands group has 3 digits, so either reads the same in every language).
-_AMOUNT = re.compile(r"(?P<units>[0-9]{1,15})(?:[.,](?P<cents>[0-9]{1,2}))?")
 
 
 def rep_required(view: RepView) -> RepView:
@@ -237,26 +232,15 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
 
 
 def _amount(text: str) -> Decimal | None:
-    """The deal's amount as typed, grouped as the page's language writes figures ("12,500.50"
-    in English, "12.500,50" in Spanish) or not grouped ("12500.50", "12500,50"); blank: not
-    known. One currency sign before or after it is no part of the figure ("$24,000", "18.500,50
-    €": Leadflow keeps no currency). Anything else is InputRefused, never guessed: "1.500" on
-    an English page is neither 1500 nor 1.5."""
-    text = text.strip().replace("\N{NO-BREAK SPACE}", "").replace(" ", "")
-    if not text:
-        return None
-    if unicodedata.category(text[0]) == "Sc":
-        text = text[1:]
-    elif unicodedata.category(text[-1]) == "Sc":
-        text = text[:-1]
-    thousands, decimal = re.escape(get_format("THOUSAND_SEPARATOR")), re.escape(get_format("DECIMAL_SEPARATOR"))
-    groups = rf"(?P<units>[1-9][0-9]{{0,2}}(?:{thousands}[0-9]{{3}})+)"
-    grouped = re.compile(rf"{groups}(?:{decimal}(?P<cents>[0-9]{{1,2}}))?")
-    found = _AMOUNT.fullmatch(text) or grouped.fullmatch(text)
-    if found is None:
-        raise sales.InputRefused({"amount": _("a number such as 12500 or 12500.50, or nothing.")})
-    units = re.sub(r"[^0-9]", "", found["units"])
-    return Decimal(f"{units}.{found['cents'] or 0}")
+    """The deal's amount as typed, grouped as the page's language writes figures, with its
+    currency or not (:func:`scoring.typed.amount_from_text`); blank: not known. Anything
+    else is InputRefused, never guessed."""
+    try:
+        return amount_from_text(
+            text, thousands=get_format("THOUSAND_SEPARATOR"), decimal=get_format("DECIMAL_SEPARATOR")
+        )
+    except ValueError:
+        raise sales.InputRefused({"amount": _("a number such as 12500 or 12500.50, or nothing.")}) from None
 
 
 def _item_of_team(item_id: int, rep: Rep) -> QueueItem:

@@ -1,4 +1,4 @@
-"""Numbers typed into a page or a link: a row's id, a page number. Pure: no Django.
+"""Numbers typed into a page or a link: a row's id, a page number, an amount. Pure: no Django.
 
 ``str.isdigit`` is no test for them: "²" is a digit to it that ``int`` refuses, and
 ``int`` of thousands of digits raises. Nor is a count of digits alone: 19 of them can
@@ -7,6 +7,8 @@ be past the largest id a bigint column holds."""
 from __future__ import annotations
 
 import re
+import unicodedata
+from decimal import Decimal
 
 ID_MAX = 2**63 - 1  # the largest value of a bigint column, so of every table's id
 _ID = re.compile(r"[0-9]{1,19}")  # [0-9], not \d: \d is any script's digits
@@ -28,3 +30,45 @@ def page_from_text(text: str) -> int:
     """The page number ``text`` writes in ASCII digits, at most nine of them; else
     (nothing, "0", "-3", "²", a word) the first page."""
     return max(1, int(text)) if _PAGE.fullmatch(text) else 1
+
+
+# The currency written with an amount, which Leadflow does not keep: a sign (€, ₡), a sign
+# of letters and a mark (S/, S/., B/., Bs., US$, R$; a capital first, so "12 mil." is no
+# price) or an ISO 4217 code (PEN, USD: three capitals, so neither "12 mil" nor "12k" is).
+# ``sign`` is any one mark; only a currency sign (Unicode's Sc) passes.
+_CURRENCY = r"[A-Z][A-Za-z]{{0,2}}(?:/\.?|\.)|[A-Z]{{3}}|(?:[A-Z][A-Za-z]{{0,2}})?(?P<{sign}>[^\w\s.,/])"
+_PRICED = re.compile(
+    rf"(?P<before>{_CURRENCY.format(sign='sign_before')})?"
+    rf"(?P<figure>[0-9.,]+)"
+    rf"(?P<after>{_CURRENCY.format(sign='sign_after')})?"
+)
+# An amount written without grouping: digits, then up to 2 decimals after a dot or a comma
+# (a thousands group has 3 digits, so either reads the same in every language).
+_AMOUNT = re.compile(r"(?P<units>[0-9]{1,15})(?:[.,](?P<cents>[0-9]{1,2}))?")
+
+
+def amount_from_text(text: str, *, thousands: str, decimal: str) -> Decimal | None:
+    """The amount ``text`` writes, grouped as a language writes figures (``thousands`` and
+    ``decimal``: "12,500.50" in English, "12.500,50" in Spanish) or not grouped ("12500.50",
+    "12500,50"); None for blank text (not known). Its currency, before or after it, with or
+    without a space, is no part of the figure ("$24,000", "18.500,50 €", "S/ 24.500,00",
+    "PEN 100"); two, or one inside the figure, are no price written so. ValueError for
+    anything else, never guessed: "1.500" in English is neither 1500 nor 1.5."""
+    text = text.strip().replace("\N{NO-BREAK SPACE}", "").replace(" ", "")
+    if not text:
+        return None
+    priced = _PRICED.fullmatch(text)
+    if (
+        priced is None
+        or (priced["before"] and priced["after"])
+        or any(priced[sign] and unicodedata.category(priced[sign]) != "Sc" for sign in ("sign_before", "sign_after"))
+    ):
+        raise ValueError(text)
+    thousands, decimal = re.escape(thousands), re.escape(decimal)
+    groups = rf"(?P<units>[1-9][0-9]{{0,2}}(?:{thousands}[0-9]{{3}})+)"
+    grouped = re.compile(rf"{groups}(?:{decimal}(?P<cents>[0-9]{{1,2}}))?")
+    found = _AMOUNT.fullmatch(priced["figure"]) or grouped.fullmatch(priced["figure"])
+    if found is None:
+        raise ValueError(text)
+    units = re.sub(r"[^0-9]", "", found["units"])
+    return Decimal(f"{units}.{found['cents'] or 0}")

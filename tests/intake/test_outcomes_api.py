@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,6 +61,39 @@ def test_a_won_deal_makes_a_lead_in_no_queue_a_customer_with_its_amount(crm: Cli
     # Routing hears of it as of any change of stage.
     stage = GroupTransition.objects.get(lead=lead, kind="stage")
     assert (stage.from_stage, stage.to_stage, stage.cause) == ("sql", "customer", "api")
+
+
+@pytest.mark.parametrize(
+    ("language", "amount", "kept"),
+    [
+        ("es", "S/ 1.000,00", "1000.00"),
+        ("es", "PEN 12500", "12500.00"),
+        ("en", "US$ 12,500.50", "12500.50"),
+        ("en", "12500.50 USD", "12500.50"),
+        ("en", "€900", "900.00"),
+        # Figures a program writes are read as before, in either language.
+        ("es", "12500.5", "12500.50"),
+        ("en", "1e3", "1000.00"),
+    ],
+)
+def test_a_won_amount_may_carry_its_currency_as_on_the_sales_page(
+    crm: Client, language: str, amount: str, kept: str
+) -> None:
+    """As the sales page reads it, in the site's language (LEADFLOW_LANGUAGE, whatever the
+    caller's): the currency's sign or code before or after the figure is no part of it."""
+    lead = LeadFactory.create()
+
+    with override_settings(LANGUAGE_CODE=language):
+        response = crm.post(
+            f"/api/v1/leads/{lead.pk}/outcomes",
+            json.dumps({"kind": "won", "amount": amount}),
+            content_type="application/json",
+            headers={"Accept-Language": "en" if language == "es" else "es"},
+        )
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["amount"] == kept
+    assert Outcome.objects.get().amount == Decimal(kept)
 
 
 def test_an_opportunity_moves_the_stage_and_routing_rules_act_on_it(crm: Client) -> None:
@@ -140,6 +173,10 @@ def test_the_same_client_id_twice_is_recorded_once(crm: Client) -> None:
         ({"kind": "won", "amount": "12.345"}, "amount"),
         ({"kind": "won", "amount": "NaN"}, "amount"),
         ({"kind": "won", "amount": True}, "amount"),
+        ({"kind": "won", "amount": "S/ -1"}, "amount"),
+        ({"kind": "won", "amount": "$ 1,000 PEN"}, "amount"),
+        ({"kind": "won", "amount": "12 mil"}, "amount"),
+        ({"kind": "won", "amount": "S/ 1.000"}, "amount"),
         ({"kind": "lost"}, "reason"),
         ({"kind": "lost", "reason": "   "}, "reason"),
         ({"kind": "lost", "reason": "x" * 301}, "reason"),

@@ -335,6 +335,18 @@ def test_a_rep_marks_a_deal_won_with_its_amount_or_none(typed: str, kept: str | 
         ("en", "$ 24,000.50", "24000.50"),
         ("es", "18.500,50 €", "18500.50"),
         ("es", "₡1.500.000", "1500000"),
+        # A sign of more than one character, or the currency's ISO 4217 code, likewise, with
+        # or without a space: S/ (sol), US$, R$, Bs., PEN.
+        ("es", "S/ 24.500,00", "24500.00"),
+        ("es", "S/100", "100"),
+        ("es", "S/. 7.250", "7250"),
+        ("es", "PEN 100", "100"),
+        ("es", "100 PEN", "100"),
+        ("es", "1.250,50PEN", "1250.50"),
+        ("en", "US$ 24,000", "24000"),
+        ("es", "R$1.500", "1500"),
+        ("es", "Bs. 900", "900"),
+        ("es", "24.500 S/", "24500"),
     ],
 )
 def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: str, typed: str, kept: str) -> None:
@@ -366,6 +378,17 @@ def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: st
         ("$24,000€", "a number"),
         ("24$000", "a number"),
         ("$", "a number"),
+        ("S/", "a number"),
+        ("PEN", "a number"),
+        ("S/ 24,000 PEN", "a number"),
+        # No currency is written in lower case, nor in two or four letters alone: "12 mil"
+        # and "12k" are no 12.
+        ("12 mil", "a number"),
+        ("12k", "a number"),
+        ("12 US", "a number"),
+        ("EURO 12", "a number"),
+        ("#12", "a number"),
+        ("S/-5", "a number"),
     ],
 )
 def test_an_amount_grouped_as_the_other_language_groups_is_refused_not_guessed(typed: str, told: str) -> None:
