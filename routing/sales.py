@@ -223,23 +223,19 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
     claimed by someone else meanwhile: one conditional UPDATE, as a claim's, so exactly one
     release matches and the other gets :class:`ActionRefused`."""
     now = now or timezone.now()
-    reason = reason_check(reason)
     rep = rep_of(user)
+    # Whether the lead is the rep's to release comes first: the reason for a teammate's
+    # lead is never checked.
+    item = QueueItem.objects.filter(pk=item_id).select_related("owner", "team").first()
+    _release_refusal_check(item, rep, user, status=False)
+    reason = reason_check(reason)
     released = QueueItem.objects.filter(
         pk=item_id, team_id=rep.team_id, owner_id=user.pk, status__in=_RELEASABLE
     ).update(status=Status.OPEN, owner=None, claimed_at=None)
     item = QueueItem.objects.filter(pk=item_id).select_related("owner", "team").first()
     if not released:
-        if item is None or item.team_id != rep.team_id:
-            raise ActionRefused(_("This lead is not in your team's queue."))
-        if item.owner is None and item.status == Status.OPEN:
-            raise ActionRefused(_("This lead is already back in {team}'s queue.").format(team=isolated(item.team.name)))
-        if item.owner is not None and item.owner_id != user.pk:
-            raise ActionRefused(
-                _("This lead is not yours: {rep} has it now.").format(rep=isolated(person_name(item.owner)))
-            )
-        status = item.get_status_display().lower()
-        raise ActionRefused(_("This lead is {status}: it cannot go back to the queue now.").format(status=status))
+        _release_refusal_check(item, rep, user)
+        raise ActionRefused(_("This lead is not in your team's queue."))  # gone since: no longer to be had
     assert item is not None
     _released(rows=[(item.pk, item.lead_id, item.team_id, user.pk)], user=user, reason=reason, now=now)
     return item
@@ -406,6 +402,10 @@ def item_act(
     now = now or timezone.now()
     if kind not in _MOVES:
         raise ActionRefused(f"Unknown action '{kind}'.")
+    rep = rep_of(user)
+    # Whether the lead is the rep's to act on comes first: what was typed about a lead a
+    # teammate holds is never checked (its refusals would read as if it were theirs).
+    _act_refusal_check(QueueItem.objects.filter(pk=item_id).first(), rep, user, kind, status=False)
     if amount is not None:
         if kind != Outcome.Kind.WON:
             raise InputRefused({"amount": _("only a deal won has an amount.")})
@@ -418,7 +418,6 @@ def item_act(
         raise InputRefused({"reason": _too_long(REASON_MAX_LENGTH, len(reason)).lower()})
     if problem := text_problem(reason):
         raise InputRefused({"reason": _(problem)})
-    rep = rep_of(user)
     changes: dict[str, Any] = {"status": _MOVES[kind][1]}
     if kind == Outcome.Kind.QUALIFIED:
         bant = bant or Bant()
@@ -434,17 +433,52 @@ def item_act(
     ).update(**changes)
     item = QueueItem.objects.filter(pk=item_id).first()
     if not moved:
-        if item is None or item.team_id != rep.team_id:
-            raise ActionRefused(_("This lead is not in your team's queue."))
-        if item.owner_id != user.pk:
-            raise ActionRefused(_("This lead is not yours: claim it first."))
-        status, to = item.get_status_display().lower(), Status(_MOVES[kind][1]).label.lower()
-        raise ActionRefused(_("This lead is {status}: it cannot be {kind} now.").format(status=status, kind=to))
+        _act_refusal_check(item, rep, user, kind)
+        raise ActionRefused(_("This lead is not in your team's queue."))  # gone since: no longer to be had
     assert item is not None
     leads_queue_team_sync(lead_ids=[item.lead_id])
     outcomes_record(rows=[(item.pk, item.lead_id, reason)], kind=kind, user=user, now=now, amount=amount)
     _lead_follows(lead_id=item.lead_id, kind=kind, reason=reason, cause="sales", now=now)
     return item
+
+
+def item_act_check(*, item_id: int, user: AbstractBaseUser, kind: str) -> None:
+    """:class:`ActionRefused` saying why ``user`` cannot move the item as ``kind`` now, as
+    :func:`item_act` would refuse it; nothing if they can. For a page that reads what the
+    rep typed before calling item_act, so a teammate's lead is refused as such first."""
+    _act_refusal_check(QueueItem.objects.filter(pk=item_id).first(), rep_of(user), user, kind, status=False)
+
+
+def _act_refusal_check(
+    item: QueueItem | None, rep: Rep, user: AbstractBaseUser, kind: str, *, status: bool = True
+) -> None:
+    """:class:`ActionRefused` saying why ``user`` cannot move ``item`` as ``kind`` now (not
+    in their team's queue, not theirs, or, with ``status``, not in a status it moves from);
+    nothing if they can. Without ``status``, before what the rep typed is checked: their
+    own lead in another status is told the problems of what they typed first."""
+    if item is None or item.team_id != rep.team_id:
+        raise ActionRefused(_("This lead is not in your team's queue."))
+    if item.owner_id != user.pk:
+        raise ActionRefused(_("This lead is not yours: claim it first."))
+    if status and item.status not in _MOVES[kind][0]:
+        now_status, to = item.get_status_display().lower(), Status(_MOVES[kind][1]).label.lower()
+        raise ActionRefused(_("This lead is {status}: it cannot be {kind} now.").format(status=now_status, kind=to))
+
+
+def _release_refusal_check(item: QueueItem | None, rep: Rep, user: AbstractBaseUser, *, status: bool = True) -> None:
+    """:class:`ActionRefused` saying why ``user`` cannot release ``item`` now (as
+    :func:`_act_refusal_check`); nothing if they can."""
+    if item is None or item.team_id != rep.team_id:
+        raise ActionRefused(_("This lead is not in your team's queue."))
+    if status and item.owner is None and item.status == Status.OPEN:
+        raise ActionRefused(_("This lead is already back in {team}'s queue.").format(team=isolated(item.team.name)))
+    if item.owner is not None and item.owner_id != user.pk:
+        raise ActionRefused(
+            _("This lead is not yours: {rep} has it now.").format(rep=isolated(person_name(item.owner)))
+        )
+    if status and item.status not in _RELEASABLE:
+        now_status = item.get_status_display().lower()
+        raise ActionRefused(_("This lead is {status}: it cannot go back to the queue now.").format(status=now_status))
 
 
 def _lead_follows(*, lead_id: int, kind: str, reason: str, cause: str, now: datetime) -> None:

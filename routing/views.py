@@ -206,7 +206,12 @@ def act(request: HttpRequest, rep: Rep, item_id: int, verb: str) -> HttpResponse
         if kind == Outcome.Kind.RELEASED:
             sales.item_release(item_id=item.pk, user=request.user, reason=request.POST.get("reason", ""))  # type: ignore[arg-type]
         else:
-            amount = _amount(request.POST.get("amount", "")) if kind == Outcome.Kind.WON else None
+            try:
+                amount = _amount(request.POST.get("amount", "")) if kind == Outcome.Kind.WON else None
+            except sales.InputRefused:
+                # A lead the rep may not win (a teammate's) is refused as such, not its amount.
+                sales.item_act_check(item_id=item.pk, user=request.user, kind=kind)  # type: ignore[arg-type]
+                raise
             sales.item_act(
                 item_id=item.pk,
                 user=request.user,  # type: ignore[arg-type]

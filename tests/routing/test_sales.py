@@ -210,6 +210,49 @@ def test_the_service_refuses_text_the_database_cannot_store_by_field() -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("verb", "status", "typed"),
+    [
+        ("qualify", Status.ACCEPTED, {}),
+        ("qualify", Status.ACCEPTED, {**BANT, "budget": ""}),
+        ("disqualify", Status.ACCEPTED, {"reason": ""}),
+        ("reject", Status.CLAIMED, {"reason": "x" * 301}),
+        ("win", Status.QUALIFIED, {"amount": "twelve"}),
+        ("lose", Status.QUALIFIED, {"reason": ""}),
+    ],
+)
+def test_a_teammates_lead_is_refused_as_not_yours_before_what_was_typed_is_checked(
+    verb: str, status: str, typed: dict[str, str]
+) -> None:
+    """What a rep types about a lead a teammate holds is never checked: the answer is that
+    the lead is not theirs, as when what they typed is right, not their form's problems."""
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    held_by_bob = item_in(alice, owner=bob.user, status=status)
+
+    response, said = post(signed_in(alice), held_by_bob, verb, **typed)
+
+    assert response.status_code == 302
+    assert said == ["Grace Hopper: This lead is not yours: claim it first."]
+    held_by_bob.refresh_from_db()
+    assert (held_by_bob.owner_id, held_by_bob.status) == (bob.user_id, status)
+
+
+@pytest.mark.django_db
+def test_a_teammates_lead_is_refused_as_not_yours_before_a_release_reason_is_checked() -> None:
+    alice = RepFactory.create(user__username="alice")
+    bob = RepFactory.create(user__username="bob", team=alice.team)
+    held_by_bob = item_in(alice, owner=bob.user, status=Status.CLAIMED)
+
+    response, said = post(signed_in(alice), held_by_bob, "release", reason="x" * 301)
+
+    assert response.status_code == 302
+    assert said == ["Grace Hopper: This lead is not yours: bob has it now."]
+    held_by_bob.refresh_from_db()
+    assert (held_by_bob.owner_id, held_by_bob.status) == (bob.user_id, Status.CLAIMED)
+
+
+@pytest.mark.django_db
 def test_refusals_tell_the_rep_why() -> None:
     alice = RepFactory.create(user__username="alice")
     bob = RepFactory.create(user__username="bob", team=alice.team)
