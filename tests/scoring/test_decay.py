@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -135,6 +135,26 @@ def assert_ledger_matches(lead: Lead) -> None:
 @pytest.fixture
 def forms() -> None:
     ScoringRuleFactory.create(points=2, interaction_types=["form_submit"])
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("forms")
+def test_a_day_after_today_is_refused_by_the_command_unless_allowed() -> None:
+    """A day to come would take every quiet lead's decay up to it at once, and the nightly
+    runs until then none: a mistyped year is refused, naming --day."""
+    use(LINEAR)
+    quiet = engaged_lead(20)
+    tomorrow = timezone.localdate() + timedelta(days=1)
+
+    with pytest.raises(CommandError, match=rf"^--day: {tomorrow} is after today \({timezone.localdate()} in "):
+        call_command("scoring_decay", "--day", tomorrow.isoformat(), stdout=io.StringIO())
+
+    assert not DecayRun.objects.exists()
+    assert not ScoreEntry.objects.filter(cause="decay").exists()
+    call_command("scoring_decay", "--day", tomorrow.isoformat(), "--allow-future", stdout=io.StringIO())
+    assert DecayRun.objects.get().day == tomorrow
+    quiet.refresh_from_db()
+    assert quiet.engagement_score < 20
 
 
 @pytest.mark.django_db
