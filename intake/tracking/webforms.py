@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
@@ -23,6 +24,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -218,6 +220,27 @@ def _form_answer(
     return render(request, "intake/tracking/form_error.html", context, status=status)
 
 
+def _too_large(request: HttpRequest, exc: Exception) -> StrOrPromise:
+    """Why a post over a limit is refused, with the limit (Django's words name its settings)."""
+    if isinstance(exc, TooManyFieldsSent):
+        return format_lazy(
+            gettext_lazy("The body has more fields than the limit of {limit}."),
+            limit=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+        )
+    if isinstance(exc, TooManyFilesSent):
+        return format_lazy(
+            gettext_lazy("The body has more files than the limit of {limit}."),
+            limit=settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+        )
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if length.isascii() and length.isdigit() and int(length) > limit:
+        return format_lazy(
+            gettext_lazy("The body is {length} bytes; the limit is {limit} bytes."), length=length, limit=limit
+        )
+    return format_lazy(gettext_lazy("The body is over the limit of {limit} bytes."), limit=limit)
+
+
 @csrf_exempt  # third-party sites post their forms here
 @require_http_methods(["POST"])
 def form_capture(request: HttpRequest, key: str) -> HttpResponse:
@@ -236,7 +259,9 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404("unknown form")
     try:
         post = request.POST
-    except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, MultiPartParserError) as exc:
+    except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent) as exc:
+        return _form_answer(request, form, status=413, message=_too_large(request, exc))
+    except MultiPartParserError as exc:
         return _form_answer(request, form, status=400, errors={"body": [str(exc)]})
     try:
         # A person reads why in their language; a program asking for JSON, in English.

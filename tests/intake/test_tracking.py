@@ -527,3 +527,42 @@ def test_the_admin_names_a_field_a_form_may_not_write_in_spanish(admin_client: C
     assert "&#x27;lifecycle_stage&#x27; no lo puede escribir un formulario" in page
     assert "cannot be set by a form" not in page
     assert not TrackedForm.objects.exists()
+
+
+def test_a_form_post_past_the_size_limit_is_413_naming_the_limit_in_bytes(
+    web: Client, signup: TrackedForm, settings: Settings
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = f"email=new%40example.com&first_name={'x' * 2000}"
+
+    as_json = web.post(
+        "/t/f/signup", body, content_type="application/x-www-form-urlencoded", headers={"Accept": "application/json"}
+    )
+    page = web.post("/t/f/signup", body, content_type="application/x-www-form-urlencoded")
+
+    assert as_json.status_code == 413
+    assert as_json.json() == {"detail": f"The body is {len(body)} bytes; the limit is 1000 bytes."}
+    assert page.status_code == 413
+    assert f"The body is {len(body)} bytes; the limit is 1000 bytes." in page.content.decode()
+    assert not Lead.objects.exists()
+
+
+def test_a_form_post_with_too_many_fields_is_413_naming_the_limit(
+    web: Client, signup: TrackedForm, settings: Settings
+) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "email=new%40example.com&" + "&".join(f"f{n}=x" for n in range(20))
+
+    as_json = web.post(
+        "/t/f/signup", body, content_type="application/x-www-form-urlencoded", headers={"Accept": "application/json"}
+    )
+    spanish = web.post(
+        "/t/f/signup", body, content_type="application/x-www-form-urlencoded", headers={"Accept-Language": "es"}
+    )
+
+    assert as_json.status_code == 413
+    assert as_json.json() == {"detail": "The body has more fields than the limit of 10."}
+    assert spanish.status_code == 413
+    assert "El envío tiene más campos que el límite de 10." in spanish.content.decode()
+    assert "DATA_UPLOAD" not in as_json.content.decode() + spanish.content.decode()
+    assert not Lead.objects.exists()
