@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -241,6 +242,23 @@ def _too_large(request: HttpRequest, exc: Exception) -> StrOrPromise:
     return format_lazy(gettext_lazy("The body is over the limit of {limit} bytes."), limit=limit)
 
 
+def _undecodable_fields(request: HttpRequest) -> list[str]:
+    """The fields of a URL-encoded post whose name or value are not text in the post's
+    encoding (UTF-8 unless it says another), each named as Django read it."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return []  # a multipart post's raw body is no longer to be read; Django decodes it
+    encoding = request.encoding or settings.DEFAULT_CHARSET
+    fields = []
+    for pair in request.body.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            for part in (name, value):
+                unquote_to_bytes(part.replace(b"+", b" ")).decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            fields.append(unquote_to_bytes(name.replace(b"+", b" ")).decode(encoding, errors="replace"))
+    return fields
+
+
 @csrf_exempt  # third-party sites post their forms here
 @require_http_methods(["POST"])
 def form_capture(request: HttpRequest, key: str) -> HttpResponse:
@@ -263,6 +281,11 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         return _form_answer(request, form, status=413, message=_too_large(request, exc))
     except MultiPartParserError as exc:
         return _form_answer(request, form, status=400, errors={"body": [str(exc)]})
+    if undecodable := _undecodable_fields(request):
+        # Django reads such bytes as "\ufffd" and the lead would keep "��" for the name typed.
+        with translation.override("en") if _wants_json(request) else nullcontext():
+            problem = gettext("must be text in UTF-8: the bytes sent are not")
+        return _form_answer(request, form, status=400, errors={name: [problem] for name in undecodable})
     try:
         # A person reads why in their language; a program asking for JSON, in English.
         with translation.override("en") if _wants_json(request) else nullcontext():

@@ -566,3 +566,28 @@ def test_a_form_post_with_too_many_fields_is_413_naming_the_limit(
     assert "El envío tiene más campos que el límite de 10." in spanish.content.decode()
     assert "DATA_UPLOAD" not in as_json.content.decode() + spanish.content.decode()
     assert not Lead.objects.exists()
+
+
+def test_a_form_field_that_is_not_utf8_is_refused_naming_it(web: Client, signup: TrackedForm) -> None:
+    """%ff%fe are no UTF-8: the lead never keeps "��" for the name the person typed."""
+    body = "email=new%40example.com&first_name=%ff%fe&company=Toys"
+
+    as_json = web.post(
+        "/t/f/signup", body, content_type="application/x-www-form-urlencoded", headers={"Accept": "application/json"}
+    )
+    page = web.post("/t/f/signup", body, content_type="application/x-www-form-urlencoded")
+
+    assert as_json.status_code == 400
+    assert as_json.json() == {"errors": {"first_name": ["must be text in UTF-8: the bytes sent are not"]}}
+    assert page.status_code == 400
+    assert "<li>first_name: " in page.content.decode()
+    assert not Lead.objects.exists()
+    assert not Interaction.objects.exists()
+    # Text in UTF-8, escaped or not, is kept as typed.
+    kept = web.post(
+        "/t/f/signup",
+        "email=new%40example.com&first_name=Mar%C3%ADa+Jos%C3%A9",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert kept.status_code == 200
+    assert Lead.objects.get().first_name == "María José"
