@@ -33,11 +33,21 @@ def snippet(request: HttpRequest) -> HttpResponse:
 
 
 def _text(data: dict[str, Any], name: str, limit: int, errors: dict[str, list[str]]) -> str:
-    value = data.get(name) or ""
-    if not isinstance(value, str) or len(value) > limit or checks.has_nul(value):
-        errors.setdefault(name, []).append(f"must be text of at most {limit} characters")
+    """The text field ``name`` holds ("" when missing or null), or "" with the one reason it
+    cannot be kept in ``errors``."""
+    value = data.get(name)
+    if value is None:
         return ""
-    return value
+    if not isinstance(value, str):
+        problem = "must be text"
+    elif len(value) > limit:
+        problem = f"must be text of at most {limit} characters"
+    elif checks.has_nul(value):
+        problem = checks.NUL_MESSAGE
+    else:
+        return value
+    errors.setdefault(name, []).append(problem)
+    return ""
 
 
 @csrf_exempt  # a cookie-less, anonymous write from other sites' pages
@@ -62,11 +72,12 @@ def page_view(request: HttpRequest) -> HttpResponse:
     if not checks.is_visitor_id(visitor_id):
         errors["visitor_id"] = ["must be 1 to 64 letters, digits, '.', '_' or '-'"]
     url = _text(data, "url", MAX_URL, errors)
-    try:
-        path = urlsplit(web_url(url)).path
-    except ValueError as exc:
-        errors.setdefault("url", []).append(str(exc))
-        path = ""
+    path = ""
+    if "url" not in errors:  # one reason for a url: not what web_url says of the "" kept for it
+        try:
+            path = urlsplit(web_url(url)).path
+        except ValueError as exc:
+            errors["url"] = [str(exc)]
     properties: dict[str, Any] = {
         "url": url,
         "path": path,

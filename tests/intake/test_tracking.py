@@ -127,6 +127,27 @@ def test_a_bad_beacon_is_refused_naming_the_field(web: Client, body: dict[str, o
     assert not Interaction.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"visitor_id": "v1", "url": "a\u0000b"}, "url", "must not contain the NUL character (\\u0000)"),
+        ({"visitor_id": "v1", "url": {"a": 1}}, "url", "must be text"),
+        ({"visitor_id": "v1", "url": "https://toys.example/", "title": ["a"]}, "title", "must be text"),
+        ({"visitor_id": "v1", "url": "https://toys.example/", "title": "t\u0000"}, "title", "must not contain"),
+        ({"visitor_id": "v1", "url": "https://toys.example/" + "a" * 2000}, "url", "must be text of at most 2000"),
+    ],
+)
+def test_a_beacon_text_field_is_refused_with_its_one_reason(
+    web: Client, body: dict[str, object], field: str, reason: str
+) -> None:
+    response = beacon(web, body)
+
+    assert response.status_code == 400
+    [said] = response.json()["errors"][field]
+    assert said.startswith(reason)
+    assert not Interaction.objects.exists()
+
+
 def test_cors_only_for_allowed_origins(web: Client, settings: Settings) -> None:
     settings.LEADFLOW_TRACKING_ORIGINS = ["https://toys.example"]
     body = {"visitor_id": "v", "url": "https://toys.example/"}
