@@ -101,8 +101,10 @@ def entries_apply(
     """
     now = now or timezone.now()
     on_cards = [entry for entry in entries if entry.scorecard_id is not None]
+    # The scorecards' transitions, written with the default scorecard's in one statement.
+    card_transitions: list[tuple[Any, ...]] = []
     if on_cards or (activity and _scorecards_live()):
-        _scorecard_entries_apply(entries=on_cards, activity=activity or {}, now=now)
+        card_transitions = _scorecard_entries_apply(entries=on_cards, activity=activity or {}, now=now)
         entries = [entry for entry in entries if entry.scorecard_id is None]
     bulk.values_insert(ScoreEntry, LEDGER_FIELDS, [(*entry[:-1], now) for entry in entries])
     moved = pure.scores_moved(
@@ -152,7 +154,7 @@ def entries_apply(
             changed[lead_id] = new
     written = len(LEAD_STATE_FIELDS)
     bulk.values_update(Lead, LEAD_STATE_FIELDS, [(pk, *state[:written]) for pk, state in changed.items()])
-    transitions_record(crossed, bands, at=now)
+    _transitions_write(card_transitions + _transition_rows(crossed, bands, at=now))
     # Their accounts' roll-ups follow (refreshed by the next sweep, outside these leads' locks).
     accounts_mark_stale(account_ids={account for pk in moved if (account := states[pk].account_id) is not None})
     return changed
@@ -207,11 +209,15 @@ def scorecard_states(
     return {(lead_id, card_id): ScorecardState(*state) for lead_id, card_id, *state in rows}
 
 
-def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[int, datetime], now: datetime) -> None:
+def _scorecard_entries_apply(
+    *, entries: Sequence[LedgerRow], activity: Mapping[int, datetime], now: datetime
+) -> list[tuple[Any, ...]]:
     """:func:`entries_apply` for the rows of scorecards other than the default one: the
     scorecard ledger's rows, the leads' :class:`LeadScore` moved by the same amounts (made
-    when missing) with their groups, decay base and transitions. A statement per table
-    whatever the number of leads and scorecards. Same precondition: the leads' row locks."""
+    when missing) with their groups and decay base. A statement per table whatever the
+    number of leads and scorecards. Returns their transitions' rows, for the caller to
+    write with the default scorecard's (:func:`_transitions_write`). Same precondition: the
+    leads' row locks."""
     bulk.values_insert(ScorecardEntry, SCORECARD_LEDGER_FIELDS, [(*entry, now) for entry in entries])
     states = scorecard_states(lead_ids={e.lead_id for e in entries} | set(activity))
     # Sums by (lead, scorecard) first, then one Scores each: a few rows per lead and scorecard.
@@ -276,8 +282,10 @@ def _scorecard_entries_apply(*, entries: Sequence[LedgerRow], activity: Mapping[
         ],
         unique=["lead", "scorecard"],
     )
-    for card in {c.scorecard_id for c in crossed if c.scorecard_id is not None}:
-        transitions_record([c for c in crossed if c.scorecard_id == card], bands.get(card, []), at=now)
+    rows: list[tuple[Any, ...]] = []
+    for card in sorted({c.scorecard_id for c in crossed if c.scorecard_id is not None}):
+        rows += _transition_rows([c for c in crossed if c.scorecard_id == card], bands.get(card, []), at=now)
+    return rows
 
 
 class Crossing(NamedTuple):
@@ -297,7 +305,12 @@ def transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], 
     """Write the outbox rows for leads whose score crossed a border: one per group
     crossed (:func:`scoring.rules.groups_crossed`). ``bands`` are the groups of the
     crossings' scorecard (all of ``crossed`` are on one)."""
-    rows = []
+    _transitions_write(_transition_rows(crossed, bands, at=at))
+
+
+def _transition_rows(crossed: Sequence[Crossing], bands: Sequence[pure.Band], *, at: datetime) -> list[tuple[Any, ...]]:
+    """:func:`transitions_record`'s rows, in :data:`_TRANSITION_FIELDS`' order, unwritten."""
+    rows: list[tuple[Any, ...]] = []
     for c in crossed:
         # One row per group crossed, in order: routing fires "enters MQL" on the way
         # to SQL-ready whether the points came in one batch or in many.
@@ -316,21 +329,25 @@ def transitions_record(crossed: Sequence[Crossing], bands: Sequence[pure.Band], 
                     c.scorecard_id,
                 )
             )
-    bulk.values_insert(
-        GroupTransition,
-        [
-            "lead",
-            "from_group",
-            "to_group",
-            "direction",
-            "previous_total",
-            "total_score",
-            "cause",
-            "occurred_at",
-            "scorecard",
-        ],
-        rows,
-    )
+    return rows
+
+
+_TRANSITION_FIELDS = (
+    "lead",
+    "from_group",
+    "to_group",
+    "direction",
+    "previous_total",
+    "total_score",
+    "cause",
+    "occurred_at",
+    "scorecard",
+)
+
+
+def _transitions_write(rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert outbox rows of :func:`_transition_rows`, of any scorecards: one statement."""
+    bulk.values_insert(GroupTransition, _TRANSITION_FIELDS, rows)
 
 
 def lead_events_record(
