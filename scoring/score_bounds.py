@@ -7,6 +7,9 @@ Engagement is not bounded here: each interaction a rule scores adds its points a
 (a cap with a window starts afresh in the next window), so only the number of a lead's
 interactions bounds it. A score that passes its column at run time is refused by the
 database, and what met it is undone (a rescore job sets that lead aside with the error).
+
+An account's fit is held alike: its column must hold the sum of the account fit rules'
+points each way (its roll-up of its leads' scores is kept within what the fit leaves).
 """
 
 from __future__ import annotations
@@ -26,6 +29,21 @@ _BELOW = gettext_noop(
     "{place}: its active fit rules together may take a lead down to {total} points, past the {limit} "
     "a score can hold; lower their negative points"
 )
+_ACCOUNTS_ABOVE = gettext_noop(
+    "{place}: its active account fit rules together may give an account up to {total} points, past the "
+    "{limit} an account's fit can hold; lower their points"
+)
+_ACCOUNTS_BELOW = gettext_noop(
+    "{place}: its active account fit rules together may take an account down to {total} points, past the "
+    "{limit} an account's fit can hold; lower their negative points"
+)
+
+
+def fit_bounds(points: Iterable[int]) -> tuple[int, int]:
+    """The highest and the lowest fit rules of ``points`` may give together: the sum of
+    their positive points, and of their negative ones."""
+    points = list(points)
+    return sum(p for p in points if p > 0), sum(p for p in points if p < 0)
 
 
 def fit_past_columns(spec: model_file.ModelSpec, *, words: pure.Words = pure.ENGLISH) -> list[str]:
@@ -35,10 +53,23 @@ def fit_past_columns(spec: model_file.ModelSpec, *, words: pure.Words = pure.ENG
     parts += [(f"scorecards[{n}] ({card.name})", card.rules) for n, card in enumerate(spec.scorecards)]
     problems: list[str] = []
     for place, rules in parts:
-        points = [r.points for r in rules if r.active and r.dimension == pure.Dimension.FIT.value]
-        highest, lowest = sum(p for p in points if p > 0), sum(p for p in points if p < 0)
+        highest, lowest = fit_bounds(r.points for r in rules if r.active and r.dimension == pure.Dimension.FIT.value)
         if highest > WHOLE_MAX:
             problems.append(words.phrase(_ABOVE).format(place=place, total=highest, limit=WHOLE_MAX))
         if lowest < WHOLE_MIN:
             problems.append(words.phrase(_BELOW).format(place=place, total=lowest, limit=WHOLE_MIN))
+    return problems
+
+
+def account_fit_past_column(spec: model_file.ModelSpec, *, words: pure.Words = pure.ENGLISH) -> list[str]:
+    """The file's account fit rules (``accounts.rules``), when their active ones may together
+    pass the account fit column, one problem each way."""
+    if spec.accounts is None:
+        return []
+    highest, lowest = fit_bounds(r.points for r in spec.accounts.rules if r.active)
+    problems: list[str] = []
+    if highest > WHOLE_MAX:
+        problems.append(words.phrase(_ACCOUNTS_ABOVE).format(place="accounts.rules", total=highest, limit=WHOLE_MAX))
+    if lowest < WHOLE_MIN:
+        problems.append(words.phrase(_ACCOUNTS_BELOW).format(place="accounts.rules", total=lowest, limit=WHOLE_MIN))
     return problems

@@ -7,13 +7,14 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure
-from scoring import model_file, rules
+from scoring import model_file, rules, score_bounds
+from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
 from scoring.models.leads import Account
 from scoring.sentences import WORDS
 
@@ -168,6 +169,28 @@ class AccountRule(models.Model):
             raise ValidationError(
                 {"points": _("A rule worth 0 points does nothing; give it positive or negative points.")}
             )
+        if self.active and isinstance(self.points, int):
+            self._check_fit_within_column()
+
+    def _check_fit_within_column(self) -> None:
+        """Refuse points that take the active account fit rules' sum, this one's way, past
+        the account fit column (the database would refuse the fit of an account meeting
+        them all), as the model file's check does (:func:`score_bounds.account_fit_past_column`)."""
+        sign = Q(points__gt=0) if self.points > 0 else Q(points__lt=0)
+        others = AccountRule.objects.filter(sign, active=True).exclude(pk=self.pk).aggregate(s=Sum("points"))["s"]
+        highest, lowest = score_bounds.fit_bounds([self.points, others or 0])
+        if highest > WHOLE_MAX:
+            message = gettext(
+                "The active account fit rules together, with this one, could give an account up to {total} "
+                "points, past the {limit} an account's fit can hold; lower the points."
+            )
+            raise ValidationError({"points": message.format(total=highest, limit=WHOLE_MAX)})
+        if lowest < WHOLE_MIN:
+            message = gettext(
+                "The active account fit rules together, with this one, could take an account down to {total} "
+                "points, past the {limit} an account's fit can hold; lower the negative points."
+            )
+            raise ValidationError({"points": message.format(total=lowest, limit=WHOLE_MIN)})
 
     def to_pure(self) -> rules.Rule:
         """The rule for the engine, with its conditions (prefetch ``conditions`` for many rules)."""

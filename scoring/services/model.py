@@ -81,8 +81,12 @@ def scoring_model_import(
     score them; a rule scoring a type neither built in, declared nor seen is
     imported with a warning (a typo, or a type no sender has sent yet). Its
     ``account_groups`` and ``accounts`` (the roll-up and the account fit rules), when
-    present, are written too; every account follows once this commits.
+    present, are written too; every account follows once this commits. Account fit rules
+    that may together pass the account fit column are refused before anything is written
+    (:func:`score_bounds.account_fit_past_column`).
     """
+    if past := score_bounds.account_fit_past_column(spec, words=sentences.WORDS):
+        raise model_file.ModelFileError(past)
     lines = event_types_declare(specs=spec.event_types) if spec.event_types is not None else []
     summary, leaving = scoring_part_import(spec) if spec.scoring else (ModelImportSummary(0, 0, 0, 0, 0, []), [])
     leaving = [*left_out, *leaving]
