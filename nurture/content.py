@@ -7,8 +7,8 @@ the lead's owner or run a query per message, which keeps a batch's query
 count flat. The HTML body is autoescaped and placed in the layout
 ``templates/nurture/email/base.html``; the text body in ``base.txt``.
 
-Every ``http(s)`` link of the HTML is rewritten to a signed click-tracking
-link, an open pixel is appended, and the message carries the one-click
+Every ``http(s)`` link of the HTML and of the text is rewritten to a signed
+click-tracking link, an open pixel is appended to the HTML, and the message carries the one-click
 unsubscribe headers of RFC 8058. Absolute URLs start with
 ``settings.LEADFLOW_PUBLIC_URL``.
 """
@@ -39,6 +39,10 @@ UNSUBSCRIBE_SALT = "nurture.unsubscribe"
 LEAD_TEMPLATE_FIELDS = lead_fields.TEMPLATE
 
 _LINK = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(.*?)\2", re.IGNORECASE | re.DOTALL)
+# A web address in the text part: up to a space or a character no address holds as such.
+_TEXT_LINK = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
+# What ends a sentence or closes a bracket right after an address, rather than being part of it.
+_TRAILING = ".,;:!?)]}"
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 
@@ -211,7 +215,7 @@ def render(
     text_body = compiled.text.render(Context(context, autoescape=False))
     words = language_code(language) or site_language()
     with translation.override(words):
-        text = (
+        text: str = (
             engine()
             .get_template("nurture/email/base.txt")
             .render(Context({**context, "body": text_body}, autoescape=False))
@@ -226,6 +230,8 @@ def render(
             )
         if tracking is not None:
             html_message = track_html(html_message, tracking=tracking, unsubscribe=unsubscribe)
+    if tracking is not None:
+        text = track_text(text, tracking=tracking, unsubscribe=unsubscribe)
     headers = {
         "List-Unsubscribe": f"<{unsubscribe}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -244,6 +250,46 @@ def _plain(value: str) -> str:
     return "".join((value,))
 
 
+def _click(target: str, *, tracking: Tracking) -> str:
+    return absolute(
+        links.click_url(
+            lead_id=tracking.lead_id,
+            url=target,
+            campaign=tracking.campaign,
+            properties=dict(tracking.properties),
+        )
+    )
+
+
+def _own_links() -> tuple[str, ...]:
+    """The beginnings of Leadflow's own links in an email (click, open, unsubscribe), which are not tracked again."""
+    names = ("tracking:click", "tracking:open", "nurture:unsubscribe")
+    return tuple(absolute(reverse(name, args=["-"]).partition("-")[0]) for name in names)
+
+
+def track_text(text: str, *, tracking: Tracking, unsubscribe: str) -> str:
+    """Rewrite every http(s) address of a text body but the unsubscribe link to a signed
+    click link, as :func:`track_html` does its links. Punctuation right after an address
+    (a full stop, a closing bracket with no opening one in it) stays after the link;
+    an address that cannot be tracked (``https://`` with no host) stays as written."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        target = match.group(0)
+        while target and target[-1] in _TRAILING:
+            if target[-1] == ")" and target.count("(") >= target.count(")"):
+                break
+            target = target[:-1]
+        rest = match.group(0)[len(target) :]
+        if target == unsubscribe or target.startswith(_own_links()):
+            return match.group(0)
+        try:
+            return _click(target, tracking=tracking) + rest
+        except ValueError:
+            return match.group(0)
+
+    return _TEXT_LINK.sub(rewrite, text)
+
+
 def track_html(document: str, *, tracking: Tracking, unsubscribe: str) -> str:
     """Rewrite every http(s) link but the unsubscribe link to a signed click link; append the open pixel."""
 
@@ -251,14 +297,7 @@ def track_html(document: str, *, tracking: Tracking, unsubscribe: str) -> str:
         target = html.unescape(match.group(3)).strip()
         if not target.lower().startswith(("http://", "https://")) or target == unsubscribe:
             return match.group(0)
-        tracked = absolute(
-            links.click_url(
-                lead_id=tracking.lead_id,
-                url=target,
-                campaign=tracking.campaign,
-                properties=dict(tracking.properties),
-            )
-        )
+        tracked = _click(target, tracking=tracking)
         return f"{match.group(1)}{match.group(2)}{html.escape(tracked)}{match.group(2)}"
 
     document = _LINK.sub(rewrite, document)

@@ -82,7 +82,7 @@ def test_a_due_step_goes_out_over_smtp_tracked_and_with_one_click_unsubscribe(sm
     assert unsubscribe.strip("<>") in html, "the unsubscribe link is in the layout, untracked"
     assert '<img src="https://leadflow.example/t/o/' in html, "open pixel"
     text = text_part(message)
-    assert "Hi Ana, read https://toys.example/blog" in text
+    assert "Hi Ana, read https://leadflow.example/t/c/" in text, "the text's links too"
     assert unsubscribe.strip("<>") in text
     assert (delivery.status, delivery.attempts, delivery.sent_at) == ("sent", 1, T0 + MINUTE)
     enrollment = reload(enrollment)

@@ -72,6 +72,46 @@ def test_a_click_is_a_scored_interaction_with_the_sequence_and_step(smtp: Sink) 
     assert (figures.sent, figures.opened, figures.clicked) == (1, 1, 1)
 
 
+def test_the_plain_text_part_links_are_click_tracked_like_the_html_ones(smtp: Sink) -> None:
+    """A reader of the text/plain part clicks a signed link too, recorded as the HTML's
+    clicks are; the unsubscribe link stays as it is, and a sentence's full stop or a
+    closing bracket after a link is not taken into it."""
+    sequence = SequenceFactory.create(key="welcome")
+    StepFactory.create(
+        sequence=sequence,
+        position=1,
+        campaign="tools",
+        text_template=(
+            "Mira https://andina.example/herramientas. O (https://andina.example/precios?x=1&y=2).\n"
+            "Baja: {{ unsubscribe_url }}\nEscribe a shop@toys.example o a ftp://andina.example/f"
+        ),
+    )
+    lead = LeadFactory.create()
+    services.enrollment_try_start(lead=lead, sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    delivery = Delivery.objects.get()
+    [message] = smtp.messages
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    text = str(part.get_content()).replace("\r\n", "\n")
+    unsubscribe = str(message["List-Unsubscribe"]).strip().strip("<>")
+
+    assert "https://andina.example/" not in text.replace("ftp://andina.example/f", ""), text
+    assert f"Baja: {unsubscribe}\n" in text, "the unsubscribe link is left as it is"
+    assert "shop@toys.example o a ftp://andina.example/f" in text, "only web links are tracked"
+    clicks = re.findall(r"https://leadflow\.example(/t/c/[\w.:-]*[\w:-])", text)
+    assert len(clicks) == 2, text
+    assert re.search(r"/t/c/\S+\. O \(https://leadflow\.example/t/c/\S+\)\.\n", text), text
+    went = [Client().get(click)["Location"] for click in clicks]
+
+    assert went == ["https://andina.example/herramientas", "https://andina.example/precios?x=1&y=2"]
+    recorded = Interaction.objects.filter(lead=lead, type="email_click").order_by("pk")
+    expected = {"sequence": "welcome", "step": 1, "campaign": "tools", "delivery": delivery.pk}
+    assert [c.properties["url"] for c in recorded] == went
+    for click in recorded:
+        assert click.properties.items() >= expected.items(), click.properties
+
+
 def test_a_tampered_click_link_records_nothing(smtp: Sink) -> None:
     sequence = SequenceFactory.create()
     StepFactory.create(sequence=sequence, position=1)
