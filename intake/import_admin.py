@@ -165,8 +165,9 @@ class LeadImportForm(forms.Form):
 
 
 def _read_as(file_name: str, table: Table, decimal: str) -> str:
+    # Not beginning with the file's name: the admin capitalises a message's first letter.
     return gettext(
-        "{file} is read as {encoding}, delimiter '{delimiter}', decimal '{decimal}': if one is wrong, name "
+        "The file {file} is read as {encoding}, delimiter '{delimiter}', decimal '{decimal}': if one is wrong, name "
         "it in the mapping (encoding:, delimiter:, decimal:)."
     ).format(file=file_name, encoding=table.encoding, delimiter=table.delimiter, decimal=decimal)
 

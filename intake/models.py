@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from scoring import said
@@ -165,7 +165,11 @@ class LeadImport(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})" if self.created_at else self.file_name
+        if not self.created_at:
+            return self.file_name
+        # The site's clock in the reader's format, as the page's fields show the time.
+        uploaded = formats.date_format(timezone.localtime(self.created_at), "SHORT_DATETIME_FORMAT")
+        return f"{self.file_name} ({uploaded})"
 
     def failure_shown(self) -> str:
         """Why the file was refused, in the reader's language (an older row's as stored)."""

@@ -9,6 +9,7 @@ import csv
 import io
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
@@ -253,3 +254,28 @@ def test_a_failure_stored_before_reads_as_stored() -> None:
     data = in_spanish().get(reverse("admin:intake_leadimport_progress", args=[record.pk])).json()
 
     assert data["failure"] == "the file is empty"
+
+
+def test_in_spanish_the_import_is_named_by_its_local_time_and_its_file_as_written(settings: Any) -> None:
+    """The page's title and breadcrumb give the upload's time as its fields do (Lima's
+    clock, Spanish order), and no message turns the file's name into "Leads_andina.csv"."""
+    settings.LANGUAGE_CODE = "es"
+    settings.TIME_ZONE = "America/Lima"
+    client = signed_in()
+
+    response = client.post(
+        reverse(ADD),
+        {
+            "csv_file": SimpleUploadedFile("leads_andina.csv", CSV, "text/csv"),
+            "mapping_file": SimpleUploadedFile("mapping.yaml", MAPPING, "application/yaml"),
+        },
+        follow=True,
+    )
+
+    page = response.content.decode()
+    record = LeadImport.objects.get()
+    lima = record.created_at.astimezone(ZoneInfo("America/Lima"))
+    assert f"leads_andina.csv ({lima:%d/%m/%Y %H:%M})" in page
+    assert f"{record.created_at:%Y-%m-%d %H:%M}" not in page
+    assert "Leads_andina" not in page
+    assert "leads_andina.csv se lee como" in page
