@@ -102,17 +102,23 @@ def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:
     "version"); empty when it can start."""
     errors: dict[str, str] = {}
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= REPLAY_DAYS_MAX:
-        errors["days"] = f"Give a whole number of days from 1 to {REPLAY_DAYS_MAX}, not {days!r}."
+        errors["days"] = gettext("Give a whole number of days from 1 to {maximum}, not {days}.").format(
+            maximum=REPLAY_DAYS_MAX, days=repr(days)
+        )
     elif (horizon := history_horizon()) is not None and timezone.now() - timedelta(days=days) < horizon:
         # Older interactions are only counted by month (retention): a replay cannot see them.
         errors["days"] = gettext("Retention keeps the history since {date} only: give at most {days} days.").format(
             date=horizon.date().isoformat(), days=(timezone.now() - horizon).days
         )
-    for name, spec in (("this version", _version_spec(version)), ("the live model", _live_spec())):
+    refusals = (
+        (gettext("This version cannot be replayed: {errors}"), _version_spec(version)),
+        (gettext("The live model cannot be replayed: {errors}"), _live_spec()),
+    )
+    for refusal, spec in refusals:
         try:
             pure_replay.spec_load(_scoring_part(spec))
         except model_file.ModelFileError as exc:
-            errors["version"] = f"{name.capitalize()} cannot be replayed: {'; '.join(exc.errors)}"
+            errors["version"] = refusal.format(errors="; ".join(exc.errors))
             break
     return errors
 

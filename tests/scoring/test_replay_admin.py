@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import importlib
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -107,6 +108,20 @@ def test_bad_input_is_a_form_error_on_its_field(
     assert response.status_code == 200
     assert message in str(response.context["adminform"].form.errors[field])
     assert not ReplayRun.objects.exists()
+
+
+def test_in_spanish_the_refusals_are_in_spanish(version: ModelVersion, settings: Any) -> None:
+    settings.LANGUAGE_CODE = "es"
+    broken = ModelVersion.objects.create(
+        status=ModelVersion.Status.RETIRED, number=99, spec={"leadflow_model": 1, "rules": [{"key": "x"}]}
+    )
+    client = logged_in(marketing_user())
+
+    days = client.post("/admin/scoring/replayrun/add/", {"version": version.pk, "days": 0})
+    kept = client.post("/admin/scoring/replayrun/add/", {"version": broken.pk, "days": 90})
+
+    assert "Indica un número entero de días de 1 a 3650, no 0." in str(days.context["adminform"].form.errors["days"])
+    assert "Esta versión no se puede reproducir: rules[0]" in str(kept.context["adminform"].form.errors["version"])
 
 
 def test_a_version_that_cannot_be_replayed_is_refused_on_the_version(version: ModelVersion) -> None:
