@@ -2,6 +2,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext
 
 from intake import imports
 
@@ -42,11 +43,22 @@ class Command(BaseCommand):
         for error in result.errors:
             self.stdout.write(str(error))
         counts = result.counts()
-        decimal = f", decimal {result.decimal!r}" if result.decimal else ""
+        decimal = gettext(", decimal {decimal}").format(decimal=repr(result.decimal)) if result.decimal else ""
         self.stdout.write(
             self.style.SUCCESS(
-                f"{counts['total']} rows ({result.encoding}, delimiter {result.delimiter!r}{decimal}): "
-                f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged, "
-                f"{counts['set_aside']} set aside; {counts['outcomes_recorded']} outcomes recorded."
+                gettext(
+                    "{total} rows ({encoding}, delimiter {delimiter}{decimal}): {created} created, {updated} updated, "
+                    "{unchanged} unchanged, {set_aside} set aside; {outcomes} outcomes recorded."
+                ).format(
+                    total=counts["total"],
+                    encoding=result.encoding,
+                    delimiter=repr(result.delimiter),
+                    decimal=decimal,
+                    created=counts["created"],
+                    updated=counts["updated"],
+                    unchanged=counts["unchanged"],
+                    set_aside=counts["set_aside"],
+                    outcomes=counts["outcomes_recorded"],
+                )
             )
         )

@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, path: Path, check: bool, if_empty: bool, **options: Any) -> None:
         if if_empty and Sequence.objects.exists():
-            self.stdout.write("Nurture sequences are already loaded; left them as they are.")
+            self.stdout.write(gettext("Nurture sequences are already loaded; left them as they are."))
             return
         try:
             text = path.read_text(encoding="utf-8")
@@ -38,16 +38,19 @@ class Command(BaseCommand):
         except services.SequenceImportError as exc:
             self._fail(path, exc.errors)
         if check:
-            self.stdout.write(self.style.SUCCESS(f"{path}: valid ({len(spec.sequences)} sequences, {steps} steps)"))
+            valid = gettext("{path}: valid ({sequences} sequences, {steps} steps)")
+            self.stdout.write(self.style.SUCCESS(valid.format(path=path, sequences=len(spec.sequences), steps=steps)))
             return
         self.stdout.write(
             self.style.SUCCESS(
-                f"Imported {path}: {len(summary.created)} sequence(s) created, {len(summary.updated)} updated "
-                f"({steps} steps)."
+                gettext("Imported {path}: {created} sequence(s) created, {updated} updated ({steps} steps).").format(
+                    path=path, created=len(summary.created), updated=len(summary.updated), steps=steps
+                )
             )
         )
         if summary.untouched:
-            self.stdout.write(f"Not in the file, left as they are: {', '.join(summary.untouched)}")
+            untouched = ", ".join(summary.untouched)
+            self.stdout.write(gettext("Not in the file, left as they are: {sequences}").format(sequences=untouched))
 
     def _fail(self, path: Path, errors: list[str]) -> NoReturn:
         # In the site's language (LEADFLOW_LANGUAGE), as a command's gettext speaks.

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from scoring import services
 
@@ -39,9 +40,13 @@ class Command(BaseCommand):
         if jobs is not None and jobs < 1:
             raise CommandError(f"--jobs: {jobs} is not 1 or more")
         summary = services.leads_decay(today=today, jobs=jobs)
-        text = f"Decay of {summary.day}: {summary.leads} lead(s) lost {-summary.points} point(s)"
+        text = gettext("Decay of {day}: {leads} lead(s) lost {points} point(s)").format(
+            day=summary.day, leads=summary.leads, points=-summary.points
+        )
         if summary.scores != summary.leads:
-            text += f" over {summary.scores} score(s) on their scorecards"
+            text += gettext(" over {scores} score(s) on their scorecards").format(scores=summary.scores)
         if summary.accounts:
-            text += f"; {summary.accounts} account score(s) brought in line with their leads"
+            text += gettext("; {accounts} account score(s) brought in line with their leads").format(
+                accounts=summary.accounts
+            )
         self.stdout.write(self.style.SUCCESS(text + "."))
