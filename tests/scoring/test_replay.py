@@ -284,6 +284,22 @@ def test_the_command_replays_a_version_and_prints_the_comparison(capsys: pytest.
         call_command("scoring_replay", "999999")
 
 
+@pytest.mark.django_db
+def test_on_a_spanish_installation_the_command_prints_the_comparison_in_spanish(
+    capsys: pytest.CaptureFixture[str], settings: Any
+) -> None:
+    settings.LANGUAGE_CODE = "es"
+    history()
+    version = draft()
+    call_command("scoring_replay", str(version.pk), "--days", "90")
+    out = capsys.readouterr().out
+    assert ": 6 leads en 90 días\n" in out
+    assert "Hot: en vigor 1, reproducido 3\n" in out
+    assert "leads que cambiarían de grupo: 2\n" in out
+    assert "  AUC en vigor: " in out
+    assert "  AUC reproducido: " in out
+
+
 # --- the pure part ----------------------------------------------------------------------
 
 T = datetime(2026, 6, 30, 12, tzinfo=UTC)

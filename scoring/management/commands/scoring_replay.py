@@ -42,18 +42,33 @@ class Command(BaseCommand):
         if done.status != ReplayRun.Status.DONE or done.result is None:
             raise CommandError(f"replay {done.pk} {done.status}: {done.error}")
         result = done.result
-        self.stdout.write(f"Replay {done.pk}: {result['leads']} leads over {done.days} days")
+        self.stdout.write(
+            gettext("Replay {run}: {leads} leads over {days} days").format(
+                run=done.pk, leads=result["leads"], days=done.days
+            )
+        )
         self.stdout.write(f"  {_history_seen()}")
         for group in result["groups"]:
-            self.stdout.write(f"  {group['name']}: live {group['live']}, replayed {group['draft']}")
-        self.stdout.write(f"  leads that would move: {result['moved']}")
-        for side in ("live", "draft"):
+            self.stdout.write(f"  {_group_line(group)}")
+        self.stdout.write("  " + gettext("leads that would move: {moved}").format(moved=result["moved"]))
+        for side, line in (("live", gettext("AUC live: {auc}")), ("draft", gettext("AUC draft: {auc}"))):
             auc = result["separation"][side]["auc"]
-            self.stdout.write(f"  AUC {side}: {'n/a (needs won and lost leads)' if auc is None else auc}")
+            shown = gettext("n/a (needs won and lost leads)") if auc is None else auc
+            self.stdout.write("  " + line.format(auc=shown))
         for card in result.get("scorecards", []):
-            self.stdout.write(f"Scorecard {card['key']} ({card['name']}): leads that would move: {card['moved']}")
+            self.stdout.write(
+                gettext("Scorecard {key} ({name}): leads that would move: {moved}").format(
+                    key=card["key"], name=card["name"], moved=card["moved"]
+                )
+            )
             for group in card["groups"]:
-                self.stdout.write(f"  {group['name']}: live {group['live']}, replayed {group['draft']}")
+                self.stdout.write(f"  {_group_line(group)}")
+
+
+def _group_line(group: dict[str, Any]) -> str:
+    return gettext("{group}: live {live}, replayed {replayed}").format(
+        group=group["name"], live=group["live"], replayed=group["draft"]
+    )
 
 
 def _history_seen() -> str:
