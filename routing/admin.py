@@ -686,11 +686,11 @@ class OutcomeAdmin(TeamsSeenAdmin):
 
 @admin.register(ActionRun)
 class ActionRunAdmin(TeamsSeenAdmin):
-    # A run is its action's team's (routing to its queue, assigning by it, notifying it):
-    # its outcome names that team's leads, reps and address. A run of an action with no
-    # team (nurture, stage, tag, webhook, an owner named) is no team's, read by those who
-    # read every team's.
-    team_field = "action__team_id"
+    # A run is the team's it acted for (the queue the lead is in, the team told, the team an
+    # owner was picked from), kept as done whatever team its action names later: its outcome
+    # names that team's leads, reps and address. Other runs (nurture, stage, tag, webhook, an
+    # owner named or told) are no team's, read by those who read every team's.
+    team_field = "team_id"
     list_display = ["done_at", "transition", "action", "outcome_shown"]
     list_select_related = ["transition__from_group", "transition__to_group", "action__rule"]
     exclude = ["outcome"]

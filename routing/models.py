@@ -449,6 +449,12 @@ class ActionRun(models.Model):
     outcome = models.CharField(verbose_name=_("outcome"), max_length=300, blank=True)
     # The outcome as routing.said keeps it, shown in the reader's language; empty on older rows.
     outcome_said = models.JSONField(verbose_name=_("outcome's sentence"), null=True, blank=True, editable=False)
+    # The team the run acted for, whose team lead reads it in the admin and the timeline: the
+    # queue the lead is in, the team told, the team an owner was picked from; none for the
+    # other kinds, an owner named or told. Kept as done: the action may name another team later.
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("action run")

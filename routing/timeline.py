@@ -22,7 +22,7 @@ def _action_runs(window: Window) -> list[Event]:
     rows = timeline.page_rows(
         _seen(
             ActionRun.objects.filter(transition__lead_id=window.lead_id).select_related("action__rule"),
-            team_field="action__team_id",
+            team_field="team_id",
             window=window,
         ),
         at="done_at",

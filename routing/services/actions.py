@@ -45,10 +45,24 @@ def _by_lead(claims: Sequence[Claimed]) -> dict[int, list[int]]:
     return runs
 
 
-def _each(claims: Sequence[Claimed], outcome: Mapping[int, Said] | Said) -> dict[int, Said]:
-    if isinstance(outcome, Said):
-        return {c.run_id: outcome for c in claims}
-    return {c.run_id: outcome[c.lead_id] for c in claims if c.lead_id in outcome}
+@dataclass(frozen=True)
+class Ran:
+    """What a run did, as said, and the team it acted for (none for no team's)."""
+
+    outcome: Said
+    team_id: int | None = None
+
+
+def _each(
+    claims: Sequence[Claimed], outcome: Mapping[int, Said] | Said, teams: Mapping[int, int | None] | None = None
+) -> dict[int, Ran]:
+    """Each run's outcome and team, by its lead (``teams``: none if not given)."""
+    each: dict[int, Ran] = {}
+    for c in claims:
+        said_ = outcome if isinstance(outcome, Said) else outcome.get(c.lead_id)
+        if said_ is not None:
+            each[c.run_id] = Ran(said_, (teams or {}).get(c.lead_id))
+    return each
 
 
 def _refusal(why: str) -> Said:
@@ -59,7 +73,7 @@ def _refusal(why: str) -> Said:
     return said(why)
 
 
-def _enroll(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _enroll(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     assert action.sequence is not None
     results = nurture.enrollments_start_many(sequence=action.sequence, lead_ids=_by_lead(claims), now=now)
     enrolled = said(gettext_noop("enrolled"))
@@ -67,7 +81,7 @@ def _enroll(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
     return _each(claims, {pk: said(refused, why=_refusal(why)) if why else enrolled for pk, why in results.items()})
 
 
-def _exit_sequence(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _exit_sequence(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     assert action.sequence is not None
     exited = nurture.leads_exit_sequence(
         lead_ids=_by_lead(claims), sequence=action.sequence, reason=ExitReason.MANUAL, now=now
@@ -75,12 +89,12 @@ def _exit_sequence(action: RoutingAction, claims: Sequence[Claimed], now: dateti
     return _each(claims, said(gettext_noop("exited ({count} in this batch)"), count=exited))
 
 
-def _exit_all(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _exit_all(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     exited = nurture.leads_exit_all(lead_ids=_by_lead(claims), reason=ExitReason.MANUAL, now=now)
     return _each(claims, said(gettext_noop("exited every sequence ({count} enrollments in this batch)"), count=exited))
 
 
-def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     scoring.leads_stage_set(lead_ids=_by_lead(claims), stage=action.stage, cause="routing", at=now)
     # The stage's name, English being its message id: shown in the reader's language.
     with translation.override("en"):
@@ -88,25 +102,27 @@ def _set_stage(action: RoutingAction, claims: Sequence[Claimed], now: datetime) 
     return _each(claims, said(gettext_noop("stage {stage}"), stage=said(stage)))
 
 
-def _add_tag(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _add_tag(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     scoring.leads_tag(lead_ids=_by_lead(claims), tag=action.tag, at=now)
     return _each(claims, said(gettext_noop("tagged {tag}"), tag=action.tag))
 
 
-def _route_to_queue(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _route_to_queue(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     assert action.team is not None
     events = {c.lead_id: c.event_id for c in claims}
     placed = leads_queue(team=action.team, lead_ids=list(events), now=now, events=events)
-    return _each(claims, placed)
+    # The team of the item the lead is in: this action's, or the one it was already in.
+    items = QueueItem.objects.filter(lead_id__in=list(events), status__in=QueueItem.OPEN_STATUSES)
+    return _each(claims, placed, dict(items.values_list("lead_id", "team_id")))
 
 
-def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     lead_ids = list(_by_lead(claims))
     if action.user_id is not None:
         scoring.leads_assignment_set(owners=dict.fromkeys(lead_ids, action.user_id))
         QueueItem.objects.filter(lead_id__in=lead_ids, status=QueueItem.Status.OPEN).update(owner_id=action.user_id)
         leads_queue_team_sync(lead_ids=lead_ids)
-        return _each(claims, said(OWNER, user=action.user_id))
+        return _each(claims, said(OWNER, user=action.user_id))  # a user named: no team's run
     assert action.team is not None
     chosen = leads_assign(team=action.team, lead_ids=lead_ids)
     return _each(
@@ -115,13 +131,14 @@ def _assign_owner(action: RoutingAction, claims: Sequence[Claimed], now: datetim
             pk: said(OWNER, user=u) if u else said(gettext_noop("no rep with room: left unassigned"))
             for pk, u in chosen.items()
         },
+        dict.fromkeys(chosen, action.team.pk),
     )
 
 
 OWNER = gettext_noop("owner user {user}")
 
 
-def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     lead_ids = list(_by_lead(claims))
     leads = Lead.objects.filter(pk__in=lead_ids).select_related("owner", "score_group")
     # An account event (its account crossed an account group) tells the account's owner.
@@ -132,6 +149,7 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
     team_to = team_addresses(action.team) if action.team is not None else []
     rows = []
     outcome: dict[int, Said] = {}
+    told: dict[int, int | None] = {}  # the team told, per lead; none for an owner
     for lead in leads:
         account = account_of.get(lead.pk)
         owner = account.owner if account is not None else lead.owner
@@ -171,13 +189,14 @@ def _notify(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> 
                 )
             )
         outcome[lead.pk] = said(NOTIFIED, to=", ".join(to))
+        told[lead.pk] = rows[-1].team_id
     Notification.objects.bulk_create(rows)
     if rows:
         transaction.on_commit(notifications_enqueue)
-    return _each(claims, outcome)
+    return _each(claims, outcome, told)
 
 
-def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Said]:
+def _webhook(action: RoutingAction, claims: Sequence[Claimed], now: datetime) -> dict[int, Ran]:
     leads = {
         lead["id"]: lead
         for lead in Lead.objects.filter(pk__in=list(_by_lead(claims))).values(
@@ -222,7 +241,7 @@ LEAD_WRITING = {
 }
 
 
-ACTIONS: dict[str, Callable[[RoutingAction, Sequence[Claimed], datetime], dict[int, Said]]] = {
+ACTIONS: dict[str, Callable[[RoutingAction, Sequence[Claimed], datetime], dict[int, Ran]]] = {
     RoutingAction.Kind.ENROLL: _enroll,
     RoutingAction.Kind.EXIT_SEQUENCE: _exit_sequence,
     RoutingAction.Kind.EXIT_ALL: _exit_all,

@@ -28,8 +28,7 @@ from django.utils.translation import gettext_noop
 
 from routing import triggers
 from routing.models import ActionRun, RoutingAction, RoutingRule
-from routing.said import Said
-from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed
+from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed, Ran
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
 from scoring.models import AccountTransition, GroupTransition
@@ -246,7 +245,7 @@ def _route_batch(rows: list[dict[str, Any]], rules: list[LoadedRule], now: datet
             by_action[action.pk].append(claim)
         actions = {action.pk: action for _, action in claimed}
         ordered = sorted(actions.values(), key=lambda a: (a.rule.position, a.rule_id, a.position, a.pk))
-        outcomes: dict[int, Said] = {}
+        outcomes: dict[int, Ran] = {}
         for action in ordered:
             outcomes.update(ACTIONS[action.kind](action, by_action[action.pk], now))
         _runs_record(claimed, outcomes)
@@ -302,24 +301,27 @@ def _claim(pairs: Sequence[tuple[dict[str, Any], RoutingAction]]) -> list[tuple[
     return result
 
 
-def _runs_record(claimed: Sequence[tuple[Claimed, RoutingAction]], outcomes: Mapping[int, Said]) -> None:
+def _runs_record(claimed: Sequence[tuple[Claimed, RoutingAction]], outcomes: Mapping[int, Ran]) -> None:
     """Record the runs :func:`_claim` allotted, with what each did: in English, and as
-    said (:mod:`routing.said`), for pages in their reader's language."""
+    said (:mod:`routing.said`), for pages in their reader's language; and the team each
+    acted for, whose team lead reads it."""
     if connection.vendor != "postgresql":
-        rows = [(run_id, o.english()[:300], o.stored()) for run_id, o in outcomes.items()]
-        bulk.values_update(ActionRun, ["outcome", "outcome_said"], rows)
+        rows = [(run_id, r.outcome.english()[:300], r.outcome.stored(), r.team_id) for run_id, r in outcomes.items()]
+        bulk.values_update(ActionRun, ["outcome", "outcome_said", "team"], rows)
         return
     done = [outcomes.get(c.run_id) for c, _ in claimed]
     bulk.pg_execute(
-        "INSERT INTO routing_actionrun (id, transition_id, action_id, done_at, outcome, outcome_said)"
-        " SELECT i, t, a, now(), o, s::jsonb"
-        " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS u(i, t, a, o, s)",
+        "INSERT INTO routing_actionrun (id, transition_id, action_id, done_at, outcome, outcome_said, team_id)"
+        " SELECT i, t, a, now(), o, s::jsonb, m"
+        " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::bigint[])"
+        " AS u(i, t, a, o, s, m)",
         [
             [c.run_id for c, _ in claimed],
             [c.event_id for c, _ in claimed],
             [a.pk for _, a in claimed],
-            ["" if o is None else o.english()[:300] for o in done],
-            [None if o is None else json.dumps(o.stored()) for o in done],
+            ["" if r is None else r.outcome.english()[:300] for r in done],
+            [None if r is None else json.dumps(r.outcome.stored()) for r in done],
+            [None if r is None else r.team_id for r in done],
         ],
     )
 

@@ -303,3 +303,35 @@ def test_two_workers_routing_at_once_act_once_per_event(postgres: None, hot: Sco
     }
     assert all(lead.attributes["tags"] == ["hot"] for lead in Lead.objects.all())
     assert not GroupTransition.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_a_run_keeps_the_team_it_acted_for(hot: ScoreGroup) -> None:
+    boss = UserFactory.create(username="boss")
+    inside = TeamFactory.create(name="Inside", email="inside@sales.example", assignment=Team.Assignment.ROUND_ROBIN)
+    RepFactory.create(team=inside)
+    silent = TeamFactory.create(name="Silent")  # no address, no team lead: the lead's owner is told
+    made = rule(
+        "enters_group",
+        {"kind": "assign_owner", "team": inside, "user": boss},  # the user named wins: no team picked them
+        {"kind": "route_to_queue", "team": inside},
+        {"kind": "route_to_queue", "team": silent},  # already in Inside's queue: Inside's item
+        {"kind": "assign_owner", "team": inside},
+        {"kind": "notify", "team": inside},
+        {"kind": "notify", "team": silent},
+        {"kind": "add_tag", "tag": "hot"},
+        group=hot,
+    )
+
+    heat(LeadFactory.create())
+
+    runs = ActionRun.objects.filter(action__rule=made).order_by("action__position")
+    assert [(run.outcome.split(" ")[0], run.team_id) for run in runs] == [
+        ("owner", None),
+        ("in", inside.pk),
+        ("already", inside.pk),
+        ("owner", inside.pk),
+        ("notified", inside.pk),
+        ("notified", None),
+        ("tagged", None),
+    ]

@@ -4,18 +4,20 @@ items, outcomes, action runs and notifications only."""
 
 from __future__ import annotations
 
+import html
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from routing import sales
+from routing import sales, services
 from routing.models import ActionRun, Notification, Outcome, RoutingAction, Team
 from scoring.models import GroupTransition, Lead
-from tests.factories import LeadFactory
-from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, marketer, rule
+from tests.factories import LeadFactory, ScoreGroupFactory
+from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, adjust, marketer, rule
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +34,7 @@ def rows(page: str) -> str:
     """The text of the list's rows, tags removed."""
     table = re.search(r'<table id="result_list">.*?</table>', page, re.S)
     assert table is not None
-    return re.sub(r"<[^>]+>", " ", table.group(0))
+    return html.unescape(re.sub(r"<[^>]+>", " ", table.group(0)))
 
 
 def test_a_rep_is_named_by_full_name_else_user_name() -> None:
@@ -185,11 +187,11 @@ def test_a_lead_s_timeline_shows_a_team_lead_only_their_teams_queue_items_and_ou
 
 
 def ran(lead: Lead, action: RoutingAction, outcome: str) -> ActionRun:
-    """A run of ``action`` for a crossing of ``lead``'s, saying ``outcome``."""
+    """A run of ``action`` for a crossing of ``lead``'s, saying ``outcome``, for its action's team."""
     crossing = GroupTransition.objects.create(
         lead=lead, direction="up", previous_total=0, total_score=80, cause="rule", occurred_at=lead.created_at
     )
-    return ActionRun.objects.create(transition=crossing, action=action, outcome=outcome)
+    return ActionRun.objects.create(transition=crossing, action=action, outcome=outcome, team=action.team)
 
 
 def test_a_team_lead_given_admin_access_reads_only_the_action_runs_of_their_teams() -> None:
@@ -260,3 +262,59 @@ def test_a_team_lead_given_admin_access_reads_only_the_notifications_of_their_te
     superuser = UserFactory.create(username="boss", is_staff=True, is_superuser=True)
     assert listed(superuser, changelist, everyone) == everyone
     assert listed(marketer(), changelist, everyone) == everyone
+
+
+def routed(lead: Lead, *actions: dict[str, object]) -> list[str]:
+    """Run ``actions`` for ``lead`` entering a hot group, as routing does: their outcomes, in order."""
+    hot = ScoreGroupFactory.create(key="hot", name="Hot", min_score=80, leave_below=75)
+    made = rule("enters_group", *actions, group=hot)
+    adjust(lead, 85)
+    services.transitions_route(now=datetime(2027, 3, 1, 9, tzinfo=UTC))
+    runs = ActionRun.objects.filter(action__rule=made).order_by("action__position")
+    return list(runs.values_list("outcome", flat=True))
+
+
+def test_a_run_stays_with_the_team_it_ran_for_when_its_action_changes_team() -> None:
+    alice = RepFactory.create(
+        user__username="alice",
+        team__name="Insiders",
+        team__email="insiders@team.example",
+        team__assignment="round_robin",
+    )
+    carol = RepFactory.create(user__username="carol", team__name="Outsiders")
+    lena, olga = staff("lena", "view_actionrun", "view_lead"), staff("olga", "view_actionrun", "view_lead")
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+    Team.objects.filter(pk=carol.team_id).update(team_lead=olga)
+    lead = LeadFactory.create(email="a@buyer.example")
+    queued, told = routed(lead, {"kind": "route_to_queue", "team": alice.team}, {"kind": "notify", "team": alice.team})
+    assert queued == f"in Insiders's queue, assigned to user {alice.user_id}"
+    assert told == "notified insiders@team.example"
+    # Marketing points the actions at Outsiders afterwards: what was done for Insiders stays theirs.
+    RoutingAction.objects.update(team=carol.team)
+    changelist = reverse("admin:routing_actionrun_changelist")
+    page = reverse("admin:scoring_lead_change", args=[lead.pk])
+
+    assert listed(lena, changelist, [queued, told]) == [queued, told]
+    assert 'id="result_list"' not in admin_page(olga, changelist)  # no run of Outsiders'
+    assert queued in html.unescape(admin_page(lena, page).split('id="timeline"')[1])
+    theirs_now = admin_page(olga, page).split('id="timeline"')[1]
+    assert ("assigned to user" in theirs_now, "notified insiders" in theirs_now) == (False, False)
+    # As the notification sent keeps the team it was sent for.
+    assert Notification.objects.get().team_id == alice.team_id
+
+
+def test_assign_owner_naming_a_user_is_no_team_s_run() -> None:
+    alice = RepFactory.create(user__username="alice", team__name="Insiders")
+    carol = RepFactory.create(user__username="carol", team__name="Outsiders")
+    lena = staff("lena", "view_actionrun", "view_lead")
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+    # The user named wins over the team (routing.services.actions): no team picked the owner.
+    [assigned] = routed(
+        LeadFactory.create(email="b@buyer.example"), {"kind": "assign_owner", "team": alice.team, "user": carol.user}
+    )
+    assert assigned == f"owner user {carol.user_id}"
+    changelist = reverse("admin:routing_actionrun_changelist")
+
+    assert 'id="result_list"' not in admin_page(lena, changelist)  # no run of Insiders'
+
+    assert listed(marketer(), changelist, [assigned]) == [assigned]
