@@ -81,15 +81,19 @@ def _items_isolate(team: Team, claimed: list[tuple[int, int]], now: datetime) ->
     return setaside.rows_isolate(kind=SET_ASIDE_SLA, rows=claimed, process=escalate).set_aside
 
 
-def items_retry(ids: list[int]) -> dict[int, str]:
+ESCALATED = said(gettext_noop("escalated"))
+NOT_OVERDUE = said(gettext_noop("nothing to do: no longer open, unclaimed and overdue"))
+
+
+def items_retry(ids: list[int]) -> dict[int, Said]:
     """Retry set-aside queue items: escalated now if still open, unclaimed and overdue."""
     now = timezone.now()
-    outcome: dict[int, str] = {}
+    outcome: dict[int, Said] = {}
     for team in Team.objects.filter(sla_hours__isnull=False, items__pk__in=ids).distinct():
         claimed = list(_overdue(team, now).filter(pk__in=ids).values_list("id", "lead_id"))
         _items_isolate(team, claimed, now)
-        outcome.update((pk, "escalated") for pk, _ in claimed)
-    return {pk: outcome.get(pk, "nothing to do: no longer open, unclaimed and overdue") for pk in ids}
+        outcome.update((pk, ESCALATED) for pk, _ in claimed)
+    return {pk: outcome.get(pk, NOT_OVERDUE) for pk in ids}
 
 
 def _escalate(team: Team, items: list[QueueItem], now: datetime) -> None:

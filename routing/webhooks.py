@@ -163,7 +163,11 @@ def _claim(*, now: datetime, limit: int) -> list[_Call]:
     return setaside.batch_run(kind=SET_ASIDE_WEBHOOK, run=run, isolated=isolated)
 
 
-def deliveries_retry(ids: list[int]) -> dict[int, str]:
+DUE_AGAIN = said(gettext_noop("due again: the next webhook run calls it"))
+NO_LONGER_PENDING = said(gettext_noop("nothing to do: no longer pending"))
+
+
+def deliveries_retry(ids: list[int]) -> dict[int, Said]:
     """Retry set-aside deliveries: prepared again now (one that still fails is set aside
     again) and, if still pending, due at once; the next webhook run calls them."""
     claimed = list(
@@ -182,11 +186,7 @@ def deliveries_retry(ids: list[int]) -> dict[int, str]:
     due = {pk for part in done.results for pk in part}
     if due:
         transaction.on_commit(webhooks_enqueue)
-    return {
-        pk: "due again: the next webhook run calls it" if pk in due else "nothing to do: no longer pending"
-        for pk in ids
-        if pk not in done.set_aside
-    }
+    return {pk: DUE_AGAIN if pk in due else NO_LONGER_PENDING for pk in ids if pk not in done.set_aside}
 
 
 def webhooks_deliver_due(*, now: datetime | None = None, limit: int = 100) -> DeliverySummary:

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_noop
 
 from routing import triggers
 from routing.models import ActionRun, RoutingAction, RoutingRule
+from routing.said import Said, said
 from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed, Ran
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
@@ -190,7 +191,11 @@ def _events_isolate(claimed: Sequence[tuple[int, int]], rules: list[LoadedRule],
     return setaside.rows_isolate(kind=SET_ASIDE_EVENT, rows=claimed, process=route, leave=leave).set_aside
 
 
-def _events_retry(ids: list[int]) -> dict[int, str]:
+ROUTED = said(gettext_noop("routed"))
+BUSY = said(gettext_noop("left to the next routing run (busy)"))
+
+
+def _events_retry(ids: list[int]) -> dict[int, Said]:
     """Retry set-aside lead events: back in the outbox, and routed now."""
     scoring.lead_events_processed(ids=ids, at=None)
     claimed = list(
@@ -201,7 +206,7 @@ def _events_retry(ids: list[int]) -> dict[int, str]:
     )
     _events_isolate(claimed, rules_load(), None)
     taken = {pk for pk, _ in claimed}
-    return {pk: "routed" if pk in taken else "left to the next routing run (busy)" for pk in ids}
+    return {pk: ROUTED if pk in taken else BUSY for pk in ids}
 
 
 def _events_processed(ids: list[int], at: datetime) -> None:

@@ -310,10 +310,13 @@ def notifications_mark_sent(*, ids: Iterable[int]) -> int:
     )
 
 
-def _notifications_retry(ids: list[int]) -> dict[int, str]:
+BACK_IN_THE_OUTBOX = said(gettext_noop("back in the outbox: the next run sends it"))
+
+
+def _notifications_retry(ids: list[int]) -> dict[int, Said]:
     """Retry set-aside notifications: back in the outbox; the minute task sends them."""
     transaction.on_commit(notifications_enqueue)
-    return {pk: "back in the outbox: the next run sends it" for pk in ids}
+    return dict.fromkeys(ids, BACK_IN_THE_OUTBOX)
 
 
 setaside.register_kind(

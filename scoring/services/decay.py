@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 from scoring import bulk, decay, selectors, setaside
 from scoring import rules as pure
 from scoring.models import DecayPolicy, DecayRun, Lead, LeadScore, Scorecard, ScorecardEntry, ScoreEntry
+from scoring.said import Said, said
 from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.ledger import LedgerRow, entries_apply, lead_states_lock, scorecard_states
 
@@ -799,7 +800,7 @@ def _scorecards_decay_leads(passes: Sequence[tuple[int, _DecayPass]], low: int, 
     return deltas
 
 
-def _decay_retry(ids: list[int]) -> dict[int, str]:
+def _decay_retry(ids: list[int]) -> dict[int, Said]:
     """Retry leads decay set aside: decayed now, each on its own, to today's goal, on the
     default scorecard and on every other one (whose decay skipped them too)."""
     policy = _decay_policy()
@@ -808,22 +809,30 @@ def _decay_retry(ids: list[int]) -> dict[int, str]:
     # The retried rows are resolved already: these passes skip only the leads still set aside.
     passes = _scorecard_passes(today, at=None)
     if work is None and not passes:
-        return {pk: "no decay policy: nothing to do" for pk in ids}
+        return dict.fromkeys(ids, said(gettext_noop("no decay policy: nothing to do")))
 
     def process(part: list[int]) -> tuple[Lowered, Lowered]:
         low, high = part[0], part[-1] + 1
         own = _leads_decay_range(work, low, high) if work is not None else []
         return own, (_scorecards_decay_leads(passes, low, high) if passes else [])
 
-    outcome: dict[int, str] = {}
+    outcome: dict[int, Said] = {}
     for pk in ids:
         done = setaside.rows_isolate(kind=SET_ASIDE_DECAY, rows=[(pk, pk)], process=process)
         if done.results:
             own, on_cards = done.results[0]
-            text = f"decayed by {-sum(d for _, d in own)} points" if own else "nothing to decay today"
+            result = (
+                said(gettext_noop("decayed by {points} points"), points=-sum(d for _, d in own))
+                if own
+                else said(gettext_noop("nothing to decay today"))
+            )
             if on_cards:
-                text += f"; on its other scorecards by {-sum(d for _, d in on_cards)} points"
-            outcome[pk] = text
+                result = said(
+                    gettext_noop("{result}; on its other scorecards by {points} points"),
+                    result=result,
+                    points=-sum(d for _, d in on_cards),
+                )
+            outcome[pk] = result
     return outcome
 
 

@@ -29,6 +29,7 @@ from scoring.models import (
     ScoreEntry,
     WaitingInteraction,
 )
+from scoring.said import Said, said
 from scoring.services.accounts import accounts_refresh_pending
 from scoring.services.background import enqueue
 from scoring.services.event_types import event_types_seen
@@ -404,15 +405,19 @@ def _interactions_set_aside_undo(ids: list[int]) -> int:
     )
 
 
-def _interactions_retry(ids: list[int]) -> dict[int, str]:
+SCORED = said(gettext_noop("scored"))
+NOT_WAITING = said(gettext_noop("not waiting to be scored (scored, busy or without a lead)"))
+FIT_EVALUATED = said(gettext_noop("fit evaluated"))
+FIT_LEFT = said(gettext_noop("left to the next scoring batch (lead busy or gone)"))
+
+
+def _interactions_retry(ids: list[int]) -> dict[int, Said]:
     """Retry set-aside interactions: back in the workers' way, and scored now."""
     _interactions_set_aside_undo(ids)
     rows = _interactions_lock(batch_size=len(ids), ids=ids)
     _interactions_isolate(rows, now=timezone.now())
     waiting = {pk for pk, _ in rows}
-    return {
-        pk: "scored" if pk in waiting else "not waiting to be scored (scored, busy or without a lead)" for pk in ids
-    }
+    return {pk: SCORED if pk in waiting else NOT_WAITING for pk in ids}
 
 
 def leads_rescore_fit_pending(*, batch_size: int = 500, at: datetime | None = None) -> int:
@@ -482,12 +487,12 @@ def _fit_pending_isolate(ids: list[int], *, at: datetime | None = None) -> list[
     ).set_aside
 
 
-def _fit_retry(ids: list[int]) -> dict[int, str]:
+def _fit_retry(ids: list[int]) -> dict[int, Said]:
     """Retry leads whose fit could not be evaluated: queued again, and evaluated now."""
     leads_fit_queue(Lead.objects.filter(pk__in=ids).values_list("pk", flat=True))
     locked = _fit_pending_lock(len(ids), ids=ids)
     _fit_pending_isolate(locked)
-    return {pk: "fit evaluated" if pk in locked else "left to the next scoring batch (lead busy or gone)" for pk in ids}
+    return {pk: FIT_EVALUATED if pk in locked else FIT_LEFT for pk in ids}
 
 
 def interactions_score_pending(*, batch_size: int | None = None, now: datetime | None = None) -> int:

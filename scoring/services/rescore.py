@@ -29,6 +29,7 @@ from scoring.models import (
     ScoreEntry,
     ScoreGroup,
 )
+from scoring.said import Said, said
 from scoring.services.background import enqueue
 from scoring.services.leads import FitSums, fit_rules_live, fit_sums, leads_rescore_fit_locked
 from scoring.services.ledger import LeadState, LedgerRow, entries_apply, leads_fit_locked
@@ -380,15 +381,15 @@ def _rescore_step(job: RescoreJob, *, chunk_size: int, isolate: bool) -> _Rescor
     return _RescoreStep.CHUNK
 
 
-def _rescore_retry(ids: list[int]) -> dict[int, str]:
+def _rescore_retry(ids: list[int]) -> dict[int, Said]:
     """Retry leads a rescore job set aside: rescored now, each on its own."""
-    written: dict[int, str] = {}
+    written: dict[int, Said] = {}
     for pk in ids:
         done = setaside.rows_isolate(
             kind=SET_ASIDE_RESCORE, rows=[(pk, pk)], process=lambda part: leads_rescore(lead_ids=part)
         )
         if done.results:
-            written[pk] = f"rescored ({done.results[0]} ledger rows written)"
+            written[pk] = said(gettext_noop("rescored ({rows} ledger rows written)"), rows=done.results[0])
     return written
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.db.models import Q, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from scoring import model_file, services, setaside
 from scoring.models import (
@@ -374,6 +374,8 @@ def test_a_retried_lead_gets_every_scorecards_decay_of_the_day_at_once(
     assert retried.ok
     assert scores(bad) == scores(good)
     assert retried.result == "decayed by 8 points; on its other scorecards by 30 points"
+    with translation.override("es"):
+        assert retried.shown() == "bajó 8 puntos por decaimiento; en sus otras tarjetas de puntuación, 30 puntos"
     assert_ledgers_equal_cached_scores()
     # The night's run again, as the retry's is the same day's: nothing moves twice.
     services.leads_decay(today=today)

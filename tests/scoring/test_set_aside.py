@@ -444,3 +444,37 @@ def test_a_retry_of_a_row_that_cannot_be_read_beside_a_fixed_one_scores_the_fixe
     assert list(ScoreEntry.objects.values_list("interaction_id", "delta")) == [(fixed.pk, 2)]
     assert Interaction.objects.filter(pk=broken.pk).values_list("set_aside", flat=True).get()
     assert not WaitingInteraction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "spanish", "english"),
+    [
+        ("transition", "reintentada: queda para el próximo enrutamiento (ocupado)", "next routing run"),
+        ("notification", "reintentada: de vuelta en la bandeja de salida", "back in the outbox"),
+        ("webhook", "reintentada: nada que hacer: ya no está pendiente", "no longer pending"),
+        ("sla", "reintentada: nada que hacer: ya no está abierto", "no longer open"),
+        ("decay", "reintentada: sin política de decaimiento: nada que hacer", "no decay policy"),
+        ("rescore", "reintentada: repuntuado (0 movimientos escritos en el registro)", "ledger rows"),
+        ("interaction", "reintentada: no espera puntuación", "not waiting"),
+        ("fit", "reintentada: queda para el próximo lote de puntuación", "next scoring batch"),
+    ],
+)
+def test_what_a_retry_of_each_kind_did_reads_in_spanish(
+    admin_user: User, kind: str, spanish: str, english: str
+) -> None:
+    # A row whose own row is gone by the retry: each kind says what it did (or had nothing to do).
+    now = timezone.now()
+    row = SetAside.objects.create(
+        kind=kind, row_id=987654, error_type="ValueError", error="bad", first_failed_at=now, last_failed_at=now
+    )
+    spanish_reader = Client(headers={"accept-language": "es"})
+    spanish_reader.force_login(admin_user)
+
+    url = reverse("admin:scoring_setaside_changelist")
+    spanish_reader.post(url, {"action": "retry", "_selected_action": [row.pk]})
+    shown = page(spanish_reader, reverse("admin:scoring_setaside_change", args=[row.pk]))
+
+    assert spanish in shown
+    assert english not in shown
+    row.refresh_from_db()
+    assert english in row.retry_result  # the English kept
