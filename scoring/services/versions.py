@@ -22,7 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Max
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from scoring import model_file, score_bounds, sentences
@@ -241,10 +241,30 @@ def draft_create(*, user: User | None, based_on: ModelVersion | None = None, nam
     return _draft_new(spec=spec, user=user, based_on=based_on, name=name or f"Restore of {based_on.english_name()}")
 
 
+def _named(version: ModelVersion) -> Problem:
+    """The version's name as ``str(version)`` gives it, said in the reader's language."""
+    if version.number is not None:
+        if version.name:
+            return Problem(gettext_noop("Version {number}: {name}"), number=version.number, name=version.name)
+        return Problem(gettext_noop("Version {number}"), number=version.number)
+    if version.name:
+        return Problem(gettext_noop("Draft: {name}"), name=version.name)
+    return Problem(gettext_noop("Draft #{id}"), id=version.pk)
+
+
+# Why a version that is not a draft cannot be published, by its status.
+_NOT_A_DRAFT = {
+    ModelVersion.Status.LIVE: gettext_noop("{version} is not a draft (it is live)"),
+    ModelVersion.Status.RETIRED: gettext_noop("{version} is not a draft (it is published earlier)"),
+}
+
+
 def version_restore(*, version: ModelVersion, user: User | None) -> ModelVersion:
     """An earlier (or the live) version as a new draft, to publish again."""
     if version.status == ModelVersion.Status.DRAFT:
-        raise VersionError([f"{version.english_name()} is a draft already: edit it, or publish it"])
+        raise VersionError(
+            [Problem(gettext_noop("{version} is a draft already: edit it, or publish it"), version=_named(version))]
+        )
     return draft_create(user=user, based_on=version)
 
 
@@ -294,7 +314,9 @@ def draft_discard(*, draft: ModelVersion) -> None:
     """Delete a draft and its rows."""
     locked = ModelVersion.objects.select_for_update().get(pk=draft.pk)
     if locked.status != ModelVersion.Status.DRAFT:
-        raise VersionError([f"{locked.english_name()} is not a draft: the history keeps it"])
+        raise VersionError(
+            [Problem(gettext_noop("{version} is not a draft: the history keeps it"), version=_named(locked))]
+        )
     locked.delete()
 
 
@@ -353,8 +375,7 @@ def version_publish(
         live = ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.LIVE).first()
         locked = ModelVersion.objects.select_for_update().get(pk=draft.pk)
         if locked.status != ModelVersion.Status.DRAFT:
-            with translation.override("en"):  # the model's errors are English
-                raise VersionError([f"{locked} is not a draft (it is {locked.get_status_display().lower()})"])
+            raise VersionError([Problem(_NOT_A_DRAFT[ModelVersion.Status(locked.status)], version=_named(locked))])
         current = live_spec()
         if not stale_ok and locked.base_spec is not None and locked.base_spec != current:
             raise VersionStale(

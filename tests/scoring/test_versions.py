@@ -4,6 +4,7 @@ import html
 import io
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from scoring import model_file, services
+from scoring import model_file, sentences, services
 from scoring.models import EventType, ModelVersion, RescoreJob, ScoreEntry, ScoreGroup, ScoringRule, SegmentEvent
 from scoring.rules import Dimension
 from scoring.services import versions
@@ -520,3 +521,31 @@ def test_a_draft_page_given_no_draft_id_answers_as_for_no_draft(client: Client, 
     for version in ("²", "-1", "abc", "9223372036854775808", "9" * 30, "9" * 5000):
         response = client.get(add, {"version": version})
         assert response.status_code == without.status_code, version
+
+
+def test_a_spanish_reader_is_told_in_spanish_why_a_version_cannot_be_restored_or_published(admin_user: Any) -> None:
+    toy_store_live()
+    live = versions.live_version()
+    assert live is not None
+    draft = versions.draft_create(user=None)
+    spanish = Client(headers={"accept-language": "es"})
+    spanish.force_login(admin_user)
+
+    restoring = spanish.post(reverse("admin:scoring_modelversion_restore", args=[draft.pk]), follow=True)
+    publishing = spanish.post(reverse("admin:scoring_modelversion_publish", args=[live.pk]))
+
+    assert f"Borrador n.º {draft.pk} ya es un borrador: edítalo o publícalo" in html.unescape(
+        restoring.content.decode()
+    )
+    assert publishing.status_code == 404  # the publish page is a draft's only
+    with translation.override("es"):
+        with pytest.raises(versions.VersionError) as discarding:
+            versions.draft_discard(draft=live)
+        with pytest.raises(versions.VersionError) as publishing_live:
+            versions.version_publish(draft=live, user=None)
+        assert sentences.problems(discarding.value.errors) == [
+            "Versión 1: Toy store no es un borrador: queda en el historial"
+        ]
+        assert sentences.problems(publishing_live.value.errors) == [
+            "Versión 1: Toy store no es un borrador (está en vigor)"
+        ]
