@@ -12,10 +12,12 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scoring import bulk, event_types, model_file, score_bounds, selectors, sentences
 from scoring import decay as decay_math
 from scoring import rules as pure
+from scoring.file_checks import Problem
 from scoring.models import (
     AccountGroup,
     DecayPolicy,
@@ -133,10 +135,11 @@ def account_groups_import(specs: Sequence[model_file.GroupSpec]) -> tuple[str, L
     return line, LeftOut("account", left_out)
 
 
-def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
-    """What may be a mistake in the file's rules: a type never seen nor declared."""
+def model_rules_warnings(spec: model_file.ModelSpec) -> list[Problem]:
+    """What may be a mistake in the file's rules: a type never seen nor declared (English,
+    said in the reader's language by :func:`scoring.sentences.problems`)."""
     known = selectors.event_types_known()
-    warnings = []
+    warnings: list[Problem] = []
     places = [(f"rules[{i}]", rule) for i, rule in enumerate(spec.rules)]
     places += [
         (f"scorecards[{n}].rules[{i}]", r) for n, card in enumerate(spec.scorecards) for i, r in enumerate(card.rules)
@@ -144,8 +147,14 @@ def model_rules_warnings(spec: model_file.ModelSpec) -> list[str]:
     for where, rule in places:
         for kind in event_types.unknown(rule.interaction_types, known):
             warnings.append(
-                f"{where}.interaction_types: '{kind}' has never been seen nor declared "
-                "(declare it under event_types, or check the spelling); the rule scores it once it comes"
+                Problem(
+                    gettext_noop(
+                        "{place}: '{value}' has never been seen nor declared "
+                        "(declare it under event_types, or check the spelling); the rule scores it once it comes"
+                    ),
+                    place=f"{where}.interaction_types",
+                    value=kind,
+                )
             )
     return warnings
 

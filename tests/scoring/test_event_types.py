@@ -149,6 +149,25 @@ def test_a_type_left_out_of_the_file_is_no_longer_declared_but_keeps_its_counts(
 
 
 @pytest.mark.django_db
+def test_the_warning_of_a_type_never_seen_is_in_the_site_s_language(tmp_path: Path, settings: Any) -> None:
+    settings.LANGUAGE_CODE = "es"
+    text = (
+        FILE
+        + "\n  - {key: replays, name: Replays, dimension: engagement, points: 2, interaction_types: [trail_started]}\n"
+    )
+    err = StringIO()
+    path = tmp_path / "model.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    call_command("scoring_model_import", "--publish", str(path), stdout=StringIO(), stderr=err)
+
+    assert err.getvalue().strip() == (
+        f"{path}: aviso: rules[1].interaction_types: 'trail_started' no se ha visto ni declarado nunca "
+        "(decláralo en event_types, o revisa cómo se escribe); la regla lo puntúa en cuanto llegue"
+    )
+
+
+@pytest.mark.django_db
 def test_import_warns_of_a_rule_whose_type_was_never_seen_nor_declared_and_imports_it(tmp_path: Path) -> None:
     services.interaction_record(lead=LeadFactory.create(), type="webinar-replay", occurred_at=T0, idempotency_key="w-1")
     text = (

@@ -104,8 +104,10 @@ class Command(BaseCommand):
                     "past what a score column holds"
                 ],
             )
-        for warning in summary.warnings:
-            self.stderr.write(self.style.WARNING(f"  {path}: warning: {warning}"))
+        for warning in sentences.problems(summary.warnings):
+            self.stderr.write(
+                self.style.WARNING("  " + gettext("{path}: warning: {warning}").format(path=path, warning=warning))
+            )
         parts = [_scoring_counts(spec)] if spec.scoring else []
         if spec.event_types is not None:
             parts.append(f"{len(spec.event_types)} event types")
