@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from scoring import localized, services
+from scoring import localized, sentences, services
 from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.rules import LIVE_MODEL_NOTE
 from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
@@ -66,7 +66,7 @@ class DecayPolicyForm(forms.ModelForm[DecayPolicy]):
         cleaned: dict[str, Any] = super().clean() or {}
         if all(cleaned.get(name) is not None for name in POLICY_FIELDS):
             policy = DecayPolicy(**{name: cleaned[name] for name in POLICY_FIELDS}).as_pure()
-            for name, message in decay_checks(policy).items():
+            for name, message in decay_checks(policy, words=sentences.WORDS).items():
                 self.add_error(name, message)
         return cleaned
 

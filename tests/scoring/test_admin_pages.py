@@ -334,6 +334,19 @@ def test_api_key_commands_print_the_key_and_revoke_it(db: None) -> None:
         call_command("api_key_revoke", "nope")
 
 
+def test_a_spanish_reader_is_told_in_spanish_why_a_decay_policy_cannot_be_used(admin_user: Any) -> None:
+    spanish = Client(headers={"accept-language": "es"})
+    spanish.force_login(admin_user)
+    policy = {"points_per_day": "0", "after_days": "14", "half_life_days": "0", "window_days": "0", "floor": "0"}
+
+    linear = text(spanish.post(reverse("admin:scoring_decaypolicy_add"), {**policy, "kind": "linear"}))
+    half_life = text(spanish.post(reverse("admin:scoring_decaypolicy_add"), {**policy, "kind": "half_life"}))
+
+    assert "un decaimiento lineal necesita un número positivo de puntos por día" in linear
+    assert "positive number of points" not in linear
+    assert "un decaimiento por vida media necesita una vida media positiva en días" in half_life
+
+
 def test_decay_policy_rescore_jobs_and_transitions_have_pages(admin: Client) -> None:
     response = admin.post(
         reverse("admin:scoring_decaypolicy_add"),
