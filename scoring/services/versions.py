@@ -380,8 +380,12 @@ def version_publish(
         if not stale_ok and locked.base_spec is not None and locked.base_spec != current:
             raise VersionStale(
                 [
-                    "The live model changed after this draft was made; publishing it would undo those changes. "
-                    "Start a new draft from the live model, or publish anyway."
+                    Problem(
+                        gettext_noop(
+                            "The live model changed after this draft was made; publishing it would undo those "
+                            "changes. Start a new draft from the live model, or publish anyway."
+                        )
+                    )
                 ]
             )
         content = version_spec(locked)

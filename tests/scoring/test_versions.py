@@ -549,3 +549,21 @@ def test_a_spanish_reader_is_told_in_spanish_why_a_version_cannot_be_restored_or
         assert sentences.problems(publishing_live.value.errors) == [
             "Versión 1: Toy store no es un borrador (está en vigor)"
         ]
+
+
+def test_a_spanish_reader_is_told_in_spanish_that_a_draft_is_stale(admin_user: Any) -> None:
+    toy_store_live()
+    old = versions.draft_create(user=None)
+    newer = versions.draft_create(user=None)
+    versions.version_publish(draft=newer, user=None)
+    ScoringRule.objects.filter(key="email-interaction").update(points=7)
+    spanish = Client(headers={"accept-language": "es"})
+    spanish.force_login(admin_user)
+
+    refused = spanish.post(reverse("admin:scoring_modelversion_publish", args=[old.pk]), {"note": ""})
+
+    shown = html.unescape(refused.content.decode())
+    assert "El modelo en vigor cambió después de hacer este borrador" in shown
+    assert "The live model changed" not in shown
+    old.refresh_from_db()
+    assert old.status == ModelVersion.Status.DRAFT
