@@ -41,8 +41,13 @@ LEAD_TEMPLATE_FIELDS = lead_fields.TEMPLATE
 _LINK = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(.*?)\2", re.IGNORECASE | re.DOTALL)
 # A web address in the text part: up to a space or a character no address holds as such.
 _TEXT_LINK = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
-# What ends a sentence or closes a bracket right after an address, rather than being part of it.
-_TRAILING = ".,;:!?)]}"
+# What ends a sentence or closes a bracket or a quote («…», “…”) right after an address, rather than
+# being part of it.
+_TRAILING = (
+    ".,;:!?)]}"
+    "\N{RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK}\N{RIGHT DOUBLE QUOTATION MARK}"
+    "\N{RIGHT SINGLE QUOTATION MARK}\N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}"
+)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from intake.api_keys import api_key_issue
 from nurture import selectors, services
+from nurture.content import Tracking, track_text
 from nurture.models import Delivery
 from scoring import services as scoring_services
 from scoring.models import Interaction, Lead, RuleCondition
@@ -110,6 +111,28 @@ def test_the_plain_text_part_links_are_click_tracked_like_the_html_ones(smtp: Si
     assert [c.properties["url"] for c in recorded] == went
     for click in recorded:
         assert click.properties.items() >= expected.items(), click.properties
+
+
+@pytest.mark.parametrize(
+    ("opening", "closing"),
+    [
+        ("\N{LEFT-POINTING DOUBLE ANGLE QUOTATION MARK}", "\N{RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK}"),
+        ("\N{LEFT DOUBLE QUOTATION MARK}", "\N{RIGHT DOUBLE QUOTATION MARK}"),
+        ("\N{LEFT SINGLE QUOTATION MARK}", "\N{RIGHT SINGLE QUOTATION MARK}"),
+        ("\N{SINGLE LEFT-POINTING ANGLE QUOTATION MARK}", "\N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}"),
+    ],
+)
+def test_a_plain_text_link_between_quotes_leaves_the_closing_quote_out(opening: str, closing: str) -> None:
+    """Spanish text quotes a link «así»: the closing quote is the sentence's, not the
+    address's, or a click goes to https://andina.example/guia» (not found)."""
+    text = track_text(
+        f"Lee {opening}https://andina.example/guia{closing}.",
+        tracking=Tracking(LeadFactory.create().pk, "c", {}),
+        unsubscribe="-",
+    )
+
+    [click] = re.findall(rf"Lee {opening}https?://[^/\s]+(/t/c/[^\s{closing}]+){closing}\.$", text) or [text]
+    assert Client().get(click)["Location"] == "https://andina.example/guia"
 
 
 def test_a_tampered_click_link_records_nothing(smtp: Sink) -> None:
