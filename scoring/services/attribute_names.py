@@ -74,8 +74,10 @@ def attribute_names_admit(names: Sequence[str], *, new_limit: int) -> Admitted:
         new = _unrecorded(new)
         room = new_limit - AttributeName.objects.filter(from_a_page=True).count()
         brought = [name for name in new if len(name) <= AttributeName.MAX_LENGTH][: max(room, 0)]
+        # In the names' order, as attribute_names_record inserts them: two batches inserting
+        # the same new names in opposite orders each held the one the other waited for.
         AttributeName.objects.bulk_create(
-            [AttributeName(name=name, from_a_page=True) for name in brought], ignore_conflicts=True
+            [AttributeName(name=name, from_a_page=True) for name in sorted(brought)], ignore_conflicts=True
         )
         new = [name for name in new if name not in set(brought)]
     dropped = set(new)
