@@ -9,12 +9,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from people.names import person_name
-from routing import said
 from routing.egress import validate_webhook_url
 from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
 from scoring import rules as pure
-from scoring import sentences
+from scoring import said, sentences
 from scoring.models import AccountGroup, GroupTransition, Lead, LifecycleStage, Scorecard, ScoreGroup
 
 # The longest SLA (ten years): a longer one is no promise, and one near the integer column's
@@ -447,7 +446,7 @@ class ActionRun(models.Model):
     action = models.ForeignKey(RoutingAction, verbose_name=_("action"), on_delete=models.CASCADE, related_name="runs")
     done_at = models.DateTimeField(verbose_name=_("done at"), auto_now_add=True)
     outcome = models.CharField(verbose_name=_("outcome"), max_length=300, blank=True)
-    # The outcome as routing.said keeps it, shown in the reader's language; empty on older rows.
+    # The outcome as scoring.said keeps it, shown in the reader's language; empty on older rows.
     outcome_said = models.JSONField(verbose_name=_("outcome's sentence"), null=True, blank=True, editable=False)
     # The team the run acted for, whose team lead reads it in the admin and the timeline: the
     # queue the lead is in, the team told, the team an owner was picked from; none for the
@@ -598,7 +597,7 @@ class Outcome(models.Model):
     )
     kind = models.CharField(verbose_name=_("kind"), max_length=20, choices=Kind.choices)
     reason = models.CharField(verbose_name=_("reason"), max_length=300, blank=True)
-    # A reason routing gave (an escalation's) as routing.said keeps it, shown in the reader's
+    # A reason routing gave (an escalation's) as scoring.said keeps it, shown in the reader's
     # language; empty on a reason a person typed and on older rows.
     reason_said = models.JSONField(verbose_name=_("reason's sentence"), null=True, blank=True, editable=False)
     # The deal's value, in the installation's currency (Leadflow keeps no currency).
@@ -695,7 +694,7 @@ class Notification(models.Model):
     )
     sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
     error = models.CharField(verbose_name=_("error"), max_length=300, blank=True)
-    # The error as routing.said keeps it, shown in the reader's language; empty on older rows.
+    # The error as scoring.said keeps it, shown in the reader's language; empty on older rows.
     error_said = models.JSONField(verbose_name=_("error's sentence"), null=True, blank=True, editable=False)
 
     class Meta:
@@ -752,7 +751,7 @@ class WebhookAttempt(models.Model):
     at = models.DateTimeField(verbose_name=_("at"))
     status_code = models.PositiveIntegerField(verbose_name=_("status code"), null=True, blank=True)
     error = models.CharField(verbose_name=_("error"), max_length=300, blank=True)
-    # The error as routing.said keeps it, shown in the reader's language; empty on older rows.
+    # The error as scoring.said keeps it, shown in the reader's language; empty on older rows.
     error_said = models.JSONField(verbose_name=_("error's sentence"), null=True, blank=True, editable=False)
     duration_ms = models.PositiveIntegerField(verbose_name=_("duration (ms)"), default=0)
 

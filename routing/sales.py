@@ -26,10 +26,10 @@ from django.utils.translation import gettext_noop
 
 from people.names import isolated, person_name
 from routing.models import Outcome, QueueItem, Rep, Team
-from routing.said import Said
 from scoring import outcomes as reported_outcomes
 from scoring import services as scoring
 from scoring.models import GroupTransition, Lead, LifecycleStage
+from scoring.said import Said
 
 Status = QueueItem.Status
 
@@ -159,7 +159,7 @@ def outcomes_record(
 ) -> None:
     """One :class:`Outcome` per (item id, lead id, reason), with each lead's score now
     (and, for a deal won, its amount; for a release, the user who held each item). A reason
-    routing gives is said (:mod:`routing.said`), shown in its reader's language; a person's is
+    routing gives is said (:mod:`scoring.said`), shown in its reader's language; a person's is
     kept as typed."""
     totals = dict(Lead.objects.filter(pk__in={lead_id for _, lead_id, _ in rows}).values_list("pk", "total_score"))
     Outcome.objects.bulk_create(

@@ -14,12 +14,12 @@ from people import languages
 from routing import assignment
 from routing.deadlines import sla_overdue_since
 from routing.models import Notification, Outcome, QueueItem, Rep, Team
-from routing.said import Said, said
 from routing.sales import leads_queue_team_sync, outcomes_record
 from routing.services.notifications import NOTIFIED, notifications_enqueue, subject_fit, team_addresses
 from routing.services.queue import rep_slots
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
+from scoring.said import Said, said
 
 # What escalation sets aside (scoring.setaside): a queue item it fails on.
 SET_ASIDE_SLA = "sla"

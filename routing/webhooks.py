@@ -32,9 +32,9 @@ from django.utils.translation import gettext_noop
 
 from routing import egress
 from routing.models import WebhookAttempt, WebhookDelivery
-from routing.said import AS_IT_CAME, Said, said
 from routing.services.actions import webhooks_enqueue
 from scoring import selectors, setaside
+from scoring.said import AS_IT_CAME, Said, said
 
 logger = logging.getLogger(__name__)
 

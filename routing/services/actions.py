@@ -20,12 +20,12 @@ from nurture import services as nurture
 from nurture.goals import ExitReason
 from people import languages
 from routing.models import Notification, QueueItem, RoutingAction, WebhookDelivery
-from routing.said import Said, said
 from routing.sales import leads_queue_team_sync
 from routing.services.notifications import NOTIFIED, notifications_enqueue, subject_fit, team_addresses
 from routing.services.queue import leads_assign, leads_queue
 from scoring import services as scoring
 from scoring.models import Account, Lead, LifecycleStage
+from scoring.said import Said, said
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from django.utils.translation import gettext_noop
 
 from routing import triggers
 from routing.models import ActionRun, RoutingAction, RoutingRule
-from routing.said import Said, said
 from routing.services.actions import ACTIONS, LEAD_WRITING, Claimed, Ran
 from scoring import bulk, selectors, setaside
 from scoring import services as scoring
 from scoring.models import AccountTransition, GroupTransition
+from scoring.said import Said, said
 from scoring.services import predictive
 
 # What the routing batch sets aside (scoring.setaside): a lead event its rules cannot be run for.
@@ -308,7 +308,7 @@ def _claim(pairs: Sequence[tuple[dict[str, Any], RoutingAction]]) -> list[tuple[
 
 def _runs_record(claimed: Sequence[tuple[Claimed, RoutingAction]], outcomes: Mapping[int, Ran]) -> None:
     """Record the runs :func:`_claim` allotted, with what each did: in English, and as
-    said (:mod:`routing.said`), for pages in their reader's language; and the team each
+    said (:mod:`scoring.said`), for pages in their reader's language; and the team each
     acted for, whose team lead reads it."""
     if connection.vendor != "postgresql":
         rows = [(run_id, r.outcome.english()[:300], r.outcome.stored(), r.team_id) for run_id, r in outcomes.items()]

@@ -44,9 +44,9 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_noop
 
 from routing.models import Notification, Team
-from routing.said import AS_IT_CAME, Said, said
 from scoring import selectors, setaside
 from scoring import services as scoring
+from scoring.said import AS_IT_CAME, Said, said
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from django.utils.translation import gettext_noop
 
 from routing import assignment
 from routing.models import QueueItem, Rep, Team
-from routing.said import Said, said
 from routing.sales import leads_queue_team_sync
 from scoring import bulk, selectors
 from scoring import services as scoring
+from scoring.said import Said, said
 
 
 def rep_slots(team: Team, *, lock: bool) -> list[assignment.RepSlot]:

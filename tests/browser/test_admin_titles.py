@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 
 from nurture.models import Delivery, Enrollment
 from routing.models import ActionRun
-from routing.said import said
 from scoring.models import DecayRun, GroupTransition, RescoreJob, ScoreEntry, StageChange, TrainedModel
+from scoring.said import said
 from tests.browser.signing_in import admin_sign_in
 from tests.factories import InteractionFactory, LeadFactory, ScoreGroupFactory
 from tests.nurture.factories import SequenceFactory, StepFactory
