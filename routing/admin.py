@@ -76,7 +76,7 @@ class TeamsSeenAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         rows: QuerySet[Any] = super().get_queryset(request)
-        teams = sales.teams_seen_by(request.user)
+        teams = sales.teams_seen_query(request.user)
         return rows if teams is None else rows.filter(**{f"{self.team_field}__in": teams})
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import capfirst
@@ -241,16 +241,22 @@ def item_release(*, item_id: int, user: AbstractBaseUser, reason: str = "", now:
     return item
 
 
+def _teams_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
+    """The teams ``user`` leads and the one they are a rep in, as a query to read or to
+    filter by (none for someone not signed in: no team's lead is "nobody")."""
+    if user.pk is None:
+        return Team.objects.none()
+    rep_in = Rep.objects.filter(user_id=user.pk).values("team_id")
+    return Team.objects.filter(Q(team_lead_id=user.pk) | Q(pk__in=rep_in)).order_by()
+
+
 def teams_released_by(user: AbstractBaseUser | AnonymousUser) -> set[int] | None:
     """The teams whose leads ``user`` may release for a rep who is away: every team for a
     superuser (None), else the team they are a rep in and the teams they lead (none for
-    someone not signed in: no team's lead is "nobody")."""
+    someone not signed in)."""
     if getattr(user, "is_superuser", False):
         return None
-    if user.pk is None:
-        return set()
-    teams = set(Team.objects.filter(team_lead_id=user.pk).values_list("pk", flat=True))
-    return teams | set(Rep.objects.filter(user_id=user.pk).values_list("team_id", flat=True))
+    return set(_teams_of(user).values_list("pk", flat=True))
 
 
 def teams_seen_by(user: AbstractBaseUser | AnonymousUser) -> set[int] | None:
@@ -261,9 +267,17 @@ def teams_seen_by(user: AbstractBaseUser | AnonymousUser) -> set[int] | None:
     the one they are a rep in and those they lead. A user tied to no team reads no team's:
     a permission to view queue items or outcomes alone shows nothing, so staff given it
     for one team never read every team's."""
+    teams = teams_seen_query(user)
+    return None if teams is None else set(teams.values_list("pk", flat=True))
+
+
+def teams_seen_query(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team] | None:
+    """:func:`teams_seen_by` as a query, for filtering rows by team inside their own query
+    (``team__in=``): a page reading several kinds of rows by team does not read the
+    reader's teams once for each."""
     if getattr(user, "is_superuser", False) or user.has_perm("routing.change_team"):  # type: ignore[union-attr]
         return None
-    return teams_released_by(user) or set()
+    return _teams_of(user)
 
 
 def reason_check(reason: str) -> str:

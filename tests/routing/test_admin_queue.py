@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Permission, User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from routing import sales, services
 from routing.models import ActionRun, Notification, Outcome, RoutingAction, Team
+from scoring import timeline
 from scoring.models import GroupTransition, Lead
 from tests.factories import LeadFactory, ScoreGroupFactory
 from tests.routing.factories import QueueItemFactory, RepFactory, TeamFactory, UserFactory, adjust, marketer, rule
@@ -184,6 +187,49 @@ def test_a_lead_s_timeline_shows_a_team_lead_only_their_teams_queue_items_and_ou
     for everything in (marketer(), UserFactory.create(username="boss", is_staff=True, is_superuser=True)):
         shown = timeline(everything)
         assert all(text in shown for text in ("Insiders", "Outsiders", "Budget ours", "Budget theirs", "api:crm1"))
+
+
+def test_a_team_lead_s_timeline_reads_in_as_many_queries_as_the_whole_one_however_many_entries() -> None:
+    alice = RepFactory.create(user__username="alice", team__name="Insiders")
+    carol = RepFactory.create(user__username="carol", team__name="Outsiders")
+    lena = staff("lena", "view_actionrun", "view_lead")
+    Team.objects.filter(pk=alice.team_id).update(team_lead=lena)
+    lead = LeadFactory.create(email="shared@buyer.example")
+    handed = rule("enters_group")
+    actions = {
+        team: RoutingAction.objects.create(rule=handed, kind="route_to_queue", team=team)
+        for team in (alice.team, carol.team)
+    }
+
+    def more(count: int) -> None:
+        """``count`` more action runs, queue items and outcomes for each team."""
+        for team, action in actions.items():
+            for _ in range(count):
+                ran(lead, action, f"queued in {team.name}")
+                item = QueueItemFactory.create(lead=lead, team=team, status="rejected")
+                Outcome.objects.create(
+                    item=item,
+                    lead=lead,
+                    kind=Outcome.Kind.REJECTED,
+                    reason=team.name,
+                    total_score=5,
+                    at=item.entered_at,
+                )
+
+    def queries(reader: User | None) -> tuple[int, set[str]]:
+        with CaptureQueriesContext(connection) as captured:
+            events = timeline.lead_timeline(lead_id=lead.pk, per_page=200, reader=reader).events
+        return len(captured), {event.source for event in events if "Outsiders" in f"{event.title} {event.detail}"}
+
+    lena.has_perm("routing.change_team")  # the admin has read her permissions before the page
+    more(2)
+    two = queries(lena)
+    more(18)
+    twenty = queries(lena)
+
+    # Her teams are part of each routing source's query, not read again by each source.
+    assert two == twenty == (queries(None)[0], set())
+    assert queries(None)[1] == {"action_run", "queue_item", "outcome"}
 
 
 def ran(lead: Lead, action: RoutingAction, outcome: str) -> ActionRun:
