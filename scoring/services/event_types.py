@@ -61,14 +61,19 @@ def event_types_declare(*, specs: Sequence[model_file.EventTypeSpec]) -> list[st
     wanted = {spec.key: spec for spec in specs}
     dropped = EventType.objects.filter(declared=True).exclude(key__in=wanted).update(declared=False, label="")
     EventType.objects.bulk_create([EventType(key=key) for key in sorted(wanted)], ignore_conflicts=True)
-    rows = {row.key: row for row in EventType.objects.select_for_update().filter(key__in=wanted)}
-    for key, spec in wanted.items():
-        row = rows[key]
-        row.declared, row.label = True, "" if key in types.BUILT_IN else spec.label
-    EventType.objects.bulk_update(rows.values(), ["declared", "label"])
+    # Only a type whose declaration changes is written, by a statement that passes over the
+    # others without locking them: the intake counts every event it stores on its type's row
+    # (event_types_seen), and a row written here stays locked until the import commits,
+    # which a publish from the command line holds while it rescores every lead. Writing
+    # every declared type held back the events of all of them for as long. In key order,
+    # as the intake locks them.
+    for key in sorted(wanted):
+        label = "" if key in types.BUILT_IN else wanted[key].label
+        EventType.objects.filter(key=key).exclude(declared=True, label=label).update(declared=True, label=label)
+    rows = dict(EventType.objects.filter(key__in=wanted).values_list("key", "pk"))
     SegmentEvent.objects.all().delete()
     SegmentEvent.objects.bulk_create(
-        SegmentEvent(name=name, event_type=rows[spec.key]) for spec in specs for name in spec.segment_events
+        SegmentEvent(name=name, event_type_id=rows[spec.key]) for spec in specs for name in spec.segment_events
     )
     mapped = sum(len(spec.segment_events) for spec in specs)
     line = f"Event types: {len(specs)} declared, {mapped} Segment event names mapped"
