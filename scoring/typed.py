@@ -10,6 +10,8 @@ import re
 import unicodedata
 from decimal import Decimal
 
+import pycountry
+
 ID_MAX = 2**63 - 1  # the largest value of a bigint column, so of every table's id
 _ID = re.compile(r"[0-9]{1,19}")  # [0-9], not \d: \d is any script's digits
 # At most nine digits: no list has a page past that, and the offset of a longer one is
@@ -32,15 +34,23 @@ def page_from_text(text: str) -> int:
     return max(1, int(text)) if _PAGE.fullmatch(text) else 1
 
 
-# The currency written with an amount, which Leadflow does not keep: a sign (€, ₡), a sign
-# of letters and a mark (S/, S/., B/., Bs., US$, R$; a capital first, so "12 mil." is no
-# price) or an ISO 4217 code (PEN, USD: three capitals, so neither "12 mil" nor "12k" is).
-# ``sign`` is any one mark; only a currency sign (Unicode's Sc) passes.
-_CURRENCY = r"[A-Z][A-Za-z]{{0,2}}(?:/\.?|\.)|[A-Z]{{3}}|(?:[A-Z][A-Za-z]{{0,2}})?(?P<{sign}>[^\w\s.,/])"
+# The currency written with an amount, which Leadflow does not keep: a sign (€, ₡, and with
+# letters before it US$, R$), one of the signs of letters and a mark below, or an ISO 4217
+# code (PEN, USD) in the standard's current list: "12 mil", "12k", "ABC1" and "No.5" are no
+# price. ``sign`` is any one mark; only a currency sign (Unicode's Sc) passes; ``code`` is any
+# three capitals, only a code of the list passes.
+_CURRENCY = r"{letter_signs}|(?P<{code}>[A-Z]{{3}})|(?:[A-Z][A-Za-z]{{0,2}})?(?P<{sign}>[^\w\s.,/])"
+# Currencies written with letters and a mark, which Unicode has no sign for: the sol (S/, and
+# S/. as before 2015), the balboa (B/.), the bolívar and the boliviano (Bs.), the guaraní
+# (Gs.), the quetzal (Q.), the lempira (L.) and the rupee (Rs.).
+LETTER_SIGNS = ("S/.", "S/", "B/.", "Bs.", "Gs.", "Q.", "L.", "Rs.")
+_LETTER_SIGNS = "|".join(re.escape(sign) for sign in LETTER_SIGNS)
+# The codes of ISO 4217's current list, as pycountry keeps it (from Debian's iso-codes).
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 _PRICED = re.compile(
-    rf"(?P<before>{_CURRENCY.format(sign='sign_before')})?"
+    rf"(?P<before>{_CURRENCY.format(letter_signs=_LETTER_SIGNS, code='code_before', sign='sign_before')})?"
     rf"(?P<figure>[0-9.,]+)"
-    rf"(?P<after>{_CURRENCY.format(sign='sign_after')})?"
+    rf"(?P<after>{_CURRENCY.format(letter_signs=_LETTER_SIGNS, code='code_after', sign='sign_after')})?"
 )
 # An amount written without grouping: digits, then up to 2 decimals after a dot or a comma
 # (a thousands group has 3 digits, so either reads the same in every language).
@@ -52,8 +62,9 @@ def amount_from_text(text: str, *, thousands: str, decimal: str) -> Decimal | No
     ``decimal``: "12,500.50" in English, "12.500,50" in Spanish) or not grouped ("12500.50",
     "12500,50"); None for blank text (not known). Its currency, before or after it, with or
     without a space, is no part of the figure ("$24,000", "18.500,50 €", "S/ 24.500,00",
-    "PEN 100"); two, or one inside the figure, are no price written so. ValueError for
-    anything else, never guessed: "1.500" in English is neither 1500 nor 1.5."""
+    "PEN 100"); two, or one inside the figure, are no price written so, nor is a word no
+    currency is written with ("ABC 1", "No. 5"). ValueError for anything else, never
+    guessed: "1.500" in English is neither 1500 nor 1.5."""
     text = text.strip().replace("\N{NO-BREAK SPACE}", "").replace(" ", "")
     if not text:
         return None
@@ -62,6 +73,7 @@ def amount_from_text(text: str, *, thousands: str, decimal: str) -> Decimal | No
         priced is None
         or (priced["before"] and priced["after"])
         or any(priced[sign] and unicodedata.category(priced[sign]) != "Sc" for sign in ("sign_before", "sign_after"))
+        or any(priced[code] and priced[code] not in CURRENCY_CODES for code in ("code_before", "code_after"))
     ):
         raise ValueError(text)
     thousands, decimal = re.escape(thousands), re.escape(decimal)

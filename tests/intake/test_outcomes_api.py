@@ -177,6 +177,8 @@ def test_the_same_client_id_twice_is_recorded_once(crm: Client) -> None:
         ({"kind": "won", "amount": "$ 1,000 PEN"}, "amount"),
         ({"kind": "won", "amount": "12 mil"}, "amount"),
         ({"kind": "won", "amount": "S/ 1.000"}, "amount"),
+        ({"kind": "won", "amount": "ABC1"}, "amount"),
+        ({"kind": "won", "amount": "No.5"}, "amount"),
         ({"kind": "lost"}, "reason"),
         ({"kind": "lost", "reason": "   "}, "reason"),
         ({"kind": "lost", "reason": "x" * 301}, "reason"),

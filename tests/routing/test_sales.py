@@ -390,6 +390,8 @@ def test_a_rep_marks_a_deal_won_with_its_amount_or_none(typed: str, kept: str | 
         ("es", "R$1.500", "1500"),
         ("es", "Bs. 900", "900"),
         ("es", "24.500 S/", "24500"),
+        ("es", "Gs. 150.000", "150000"),
+        ("es", "Q. 1.000,50", "1000.50"),
     ],
 )
 def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: str, typed: str, kept: str) -> None:
@@ -432,6 +434,11 @@ def test_a_deal_amount_is_read_as_the_pages_language_writes_figures(language: st
         ("EURO 12", "a number"),
         ("#12", "a number"),
         ("S/-5", "a number"),
+        # Three capitals are a currency only if ISO 4217 lists them, letters and a mark only
+        # if a currency is written so: "ABC1" and "No.5" were read as 1 and 5.
+        ("ABC1", "a number"),
+        ("100 XYZ", "a number"),
+        ("No.5", "a number"),
     ],
 )
 def test_an_amount_grouped_as_the_other_language_groups_is_refused_not_guessed(typed: str, told: str) -> None:
