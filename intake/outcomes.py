@@ -7,6 +7,7 @@ routing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -41,8 +42,9 @@ class OutcomeInSerializer(serializers.Serializer[Any]):
         required=False,
         allow_null=True,
         help_text="The deal's value, zero or more, in your installation's currency (Leadflow keeps none). "
-        'Send it as text ("1250.50") to keep every digit; text may carry the currency and group thousands as '
-        'the sales page reads it in the site\'s language ("S/ 1.000,00" on a Spanish site).',
+        'Send it as text ("1250.50") to keep every digit; text is read as the sales page reads an amount in the '
+        "site's language, so it may carry the currency (an ISO 4217 code or a sign) and group thousands "
+        '("S/ 1.000,00" on a Spanish site), and nothing else: no sign, exponent or other digits than 0-9.',
     )
     reason = serializers.CharField(
         max_length=outcomes.REASON_MAX_LENGTH,
@@ -80,22 +82,52 @@ class OutcomeInSerializer(serializers.Serializer[Any]):
         return value
 
 
-def _amount_read(text: str) -> str:
+def _amount_read(text: str) -> str | None:
     """An amount sent as text, read as the sales page reads one in the site's language (the
     API answers in English, but a CRM beside a Spanish site writes "S/ 1.000,00", as a CSV
-    import's numbers are read), with its currency or not, as its figure; text it does not
-    read goes to the field as sent, which reads a figure a program writes ("1250.5", "1e3")
-    or names the problem."""
+    import's numbers are read), with its currency or not, as its figure; blank text is none.
+    Text the sales page would refuse is refused here too, naming why: DRF's own reading
+    took "١٢٣" (Arabic-Indic digits) for 123 and "-0" for an amount."""
     language = settings.LANGUAGE_CODE
+    thousands = get_format("THOUSAND_SEPARATOR", lang=language)
+    decimal = get_format("DECIMAL_SEPARATOR", lang=language)
     try:
-        amount = typed.amount_from_text(
-            text,
-            thousands=get_format("THOUSAND_SEPARATOR", lang=language),
-            decimal=get_format("DECIMAL_SEPARATOR", lang=language),
-        )
+        amount = typed.amount_from_text(text, thousands=thousands, decimal=decimal)
     except ValueError:
-        return text
-    return text if amount is None else str(amount)
+        reason, code = _amount_unread(text, thousands=thousands, decimal=decimal)
+        raise serializers.ValidationError({"amount": [ErrorDetail(reason, code=code)]}) from None
+    if amount is not None and amount > outcomes.AMOUNT_MAX:
+        raise serializers.ValidationError({"amount": [ErrorDetail(_TOO_LARGE, code="max_whole_digits")]})
+    return None if amount is None else str(amount)
+
+
+_SIGNED = re.compile(r"[^0-9]*[-\N{MINUS SIGN}][0-9]")
+_NOT_FINITE = re.compile(r"[+-]?(?:s?nan|inf|infinity)", re.IGNORECASE)
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+")
+_TOO_LARGE = f"at most {outcomes.AMOUNT_MAX}."
+# More digits in a row than an amount has before its decimal point.
+_TOO_LONG = re.compile(rf"[0-9]{{{outcomes.AMOUNT_MAX_DIGITS - outcomes.AMOUNT_DECIMAL_PLACES + 1},}}")
+
+
+def _amount_unread(text: str, *, thousands: str, decimal: str) -> tuple[str, str]:
+    """Why ``text`` is no amount, and the code of that refusal (DRF's, where DRF refused it)."""
+    text = text.strip()
+    if _SIGNED.match(text):
+        return "must be zero or more, written without a sign.", "min_value"
+    if _NOT_FINITE.fullmatch(text):
+        return "must be a number: NaN and Infinity are none.", errors.INVALID
+    if any(char.isdigit() and not char.isascii() for char in text):
+        return "must be written in the digits 0 to 9.", errors.INVALID
+    if _EXPONENT.fullmatch(text):
+        return 'must be written out ("1000.00"), not with an exponent; or send it as a JSON number.', errors.INVALID
+    if _TOO_LONG.search(text):
+        return _TOO_LARGE, "max_whole_digits"
+    return (
+        f'must be a number such as "12500" or "12500.50", its thousands grouped or not as the site\'s '
+        f'language writes them ("12{thousands}500{decimal}50"), with its currency\'s ISO 4217 code or sign '
+        'before or after it if you like ("PEN", "S/").',
+        errors.INVALID,
+    )
 
 
 class OutcomeByRefSerializer(OutcomeInSerializer):

@@ -524,6 +524,8 @@ def amount_problem(amount: Decimal, *, translate: Callable[[str], str] = str) ->
     ``translate=gettext``, or a CRM's), or None."""
     if not amount.is_finite() or amount < 0:
         return translate(gettext_noop("must be a number, zero or more."))
+    if amount.is_signed():  # -0, which a JSON number -0.0 is: kept, it read -0.00
+        return translate(gettext_noop("must be zero or more, written without a sign."))
     if amount > reported_outcomes.AMOUNT_MAX:
         return translate(gettext_noop("at most {maximum}.")).format(maximum=reported_outcomes.AMOUNT_MAX)
     if amount != amount.quantize(Decimal("0.01")):

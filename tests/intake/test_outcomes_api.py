@@ -73,7 +73,7 @@ def test_a_won_deal_makes_a_lead_in_no_queue_a_customer_with_its_amount(crm: Cli
         ("en", "€900", "900.00"),
         # Figures a program writes are read as before, in either language.
         ("es", "12500.5", "12500.50"),
-        ("en", "1e3", "1000.00"),
+        ("en", "0", "0.00"),
     ],
 )
 def test_a_won_amount_may_carry_its_currency_as_on_the_sales_page(
@@ -94,6 +94,59 @@ def test_a_won_amount_may_carry_its_currency_as_on_the_sales_page(
     assert response.status_code == 201, response.json()
     assert response.json()["amount"] == kept
     assert Outcome.objects.get().amount == Decimal(kept)
+
+
+@pytest.mark.parametrize(("amount", "kept"), [(1250.5, "1250.50"), (980, "980.00"), (0, "0.00"), (1e3, "1000.00")])
+def test_a_won_amount_may_be_a_json_number(crm: Client, amount: float, kept: str) -> None:
+    response = report(crm, LeadFactory.create(), {"kind": "won", "amount": amount})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["amount"] == kept
+    assert Outcome.objects.get().amount == Decimal(kept)
+
+
+@pytest.mark.parametrize(
+    ("amount", "told", "code"),
+    [
+        # DRF read any script's digits, and a minus zero: 123.00 and -0.00 were kept.
+        ("\u0661\u0662\u0663", "must be written in the digits 0 to 9.", "invalid"),
+        ("\uff11\uff12", "must be written in the digits 0 to 9.", "invalid"),
+        ("-0", "must be zero or more, written without a sign.", "min_value"),
+        ("-5", "must be zero or more, written without a sign.", "min_value"),
+        ("S/ -1", "must be zero or more, written without a sign.", "min_value"),
+        ("NaN", "must be a number: NaN and Infinity are none.", "invalid"),
+        ("-Infinity", "must be a number: NaN and Infinity are none.", "invalid"),
+        ("1e400", 'must be written out ("1000.00"), not with an exponent; or send it as a JSON number.', "invalid"),
+        ("1e3", 'must be written out ("1000.00"), not with an exponent; or send it as a JSON number.', "invalid"),
+        ("9" * 5000, "at most 999999999999.99.", "max_whole_digits"),
+        ("1234567890123.00", "at most 999999999999.99.", "max_whole_digits"),
+        ("1,234,567,890,123", "at most 999999999999.99.", "max_whole_digits"),
+        ("ABC1", 'must be a number such as "12500" or "12500.50", its thousands grouped or not as the site\'s '
+         'language writes them ("12,500.50"), with its currency\'s ISO 4217 code or sign before or after it if you '
+         'like ("PEN", "S/").', "invalid"),
+    ],
+)  # fmt: skip
+def test_an_amount_sent_as_text_is_read_as_the_sales_page_reads_it_or_refused_saying_why(
+    crm: Client, amount: str, told: str, code: str
+) -> None:
+    response = report(crm, LeadFactory.create(), {"kind": "won", "amount": amount})
+
+    assert response.status_code == 400
+    assert response.json() == {"amount": [told], "error_codes": {"amount": [code]}}
+    assert not Outcome.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("amount", "told"),
+    [(-0.0, "must be zero or more, written without a sign."), (-1, "Ensure this value is greater than or equal to 0."),
+     (12.345, "Ensure that there are no more than 2 decimal places.")],
+)  # fmt: skip
+def test_a_json_number_that_is_no_amount_is_refused_saying_why(crm: Client, amount: float, told: str) -> None:
+    response = report(crm, LeadFactory.create(), {"kind": "won", "amount": amount})
+
+    assert response.status_code == 400
+    assert response.json()["amount"] == [told]
+    assert not Outcome.objects.exists()
 
 
 def test_an_opportunity_moves_the_stage_and_routing_rules_act_on_it(crm: Client) -> None:
