@@ -6,7 +6,8 @@ any view, for the API (``/api/v1/``), the Segment-compatible endpoints
 A body is refused whole (4xx, naming the field and the reason) when it is
 too large, not UTF-8 JSON, nested deeper than :data:`MAX_BODY_DEPTH` levels
 (Python's parser itself fails near 1,000), holds numbers that are not finite
-(``NaN``, ``1e999``: JSONB refuses them), or holds a lone UTF-16 surrogate
+(``NaN``, ``1e999``: JSONB refuses them) or whole numbers past the 4,300 digits
+Python reads, or holds a lone UTF-16 surrogate
 (``"\\ud800"``: not Unicode, so PostgreSQL refuses it). What a field may hold
 beyond that (NUL in text, properties nested deeper than 10) is for the field
 checks of each door, which name the field in their own answer. A query
@@ -184,6 +185,50 @@ def _plain(data: Any) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """Where a number the body may not hold stood, in a body read again to find it."""
+
+    reason: str
+
+
+def _unreadable_int(text: str) -> int | _Unreadable:
+    try:
+        return int(text)
+    except ValueError:  # past sys.get_int_max_str_digits(): Python reads no longer integer
+        return _Unreadable(f"the number {text[:40]}… is too long to read ({len(text)} digits)")
+
+
+def _unreadable_float(text: str) -> float | _Unreadable:
+    try:
+        return _finite(text)
+    except ValueError as exc:
+        return _Unreadable(str(exc))
+
+
+def _unreadable_number(text: str) -> tuple[str, str] | None:
+    """The path of the first number in ``text`` that cannot be stored (NaN, 1e999, an
+    integer of thousands of digits) and why, so the answer names the field (``amount``) as
+    other refusals do; None if there is none (the text is refused for something else)."""
+    try:
+        data = json.loads(
+            text,
+            parse_int=_unreadable_int,
+            parse_float=_unreadable_float,
+            parse_constant=lambda name: _Unreadable(f"{name} is not a JSON number"),
+        )
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[Any, _Place]] = [(data, None)]
+    while stack:  # in the body's order: the first found is the one the parser stopped at
+        item, place = stack.pop()
+        if isinstance(item, _Unreadable):
+            return _path(place), item.reason
+        pairs = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        stack.extend(reversed([(child, (place, key)) for key, child in pairs]))
+    return None
+
+
 def json_parse(raw: bytes) -> Any:
     """``raw`` as JSON, or :class:`BodyError`: strict UTF-8, finite numbers, at most
     :data:`MAX_BODY_DEPTH` levels, no lone surrogates.
@@ -209,7 +254,8 @@ def json_parse(raw: bytes) -> Any:
     except RecursionError:
         raise _deep(_locate_depth(text) or "") from None
     except ValueError as exc:
-        raise BodyError(400, None, f"JSON parse error - {exc}") from None
+        path, reason = _unreadable_number(text) or ("", str(exc))
+        raise BodyError(400, path or None, f"JSON parse error - {reason}", code="parse_error") from None
     _structure_check(data, surrogates=bool(_SURROGATE_ESCAPE.search(text)))
     return data
 

@@ -129,7 +129,35 @@ def test_numbers_postgresql_cannot_store_are_refused(door: str, number: str) -> 
     response = Client(HTTP_HOST="localhost").post(door, body, content_type="application/json")
     assert response.status_code == 400
     assert "JSON parse error" in json.dumps(response.json())
+    # Named as every other refusal of a field is: the body as such was blamed.
+    assert list(errors_of(response)) == ["properties.n"]
     assert nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "reason"),
+    [
+        ('{"a": [1, {"b": NaN}], "c": Infinity}', "a[1].b", "NaN is not a JSON number"),
+        ('{"a": 1e999, "b": NaN}', "a", "the number 1e999 is too large to store"),
+        ('{"a": {"b": -Infinity}}', "a.b", "-Infinity is not a JSON number"),
+        ('{"a": ' + "9" * 5000 + "}", "a", f"the number {'9' * 40}… is too long to read (5000 digits)"),
+    ],
+)
+def test_the_first_number_postgresql_cannot_store_is_named_by_its_place(
+    api: Client, body: str, path: str, reason: str
+) -> None:
+    response = api.post("/api/v1/events", body, content_type="application/json")
+    assert (response.status_code, response.json()) == (
+        400,
+        {path: [f"JSON parse error - {reason}"], "error_codes": {path: ["parse_error"]}},
+    )
+
+
+@pytest.mark.parametrize("body", ["NaN", '{"a": NaN'])
+def test_a_number_not_in_a_field_or_a_body_broken_besides_blames_the_body(api: Client, body: str) -> None:
+    response = api.post("/api/v1/events", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
 
 
 def test_nul_in_a_query_parameter_is_refused_by_name_before_authentication(django_assert_num_queries: Any) -> None:

@@ -149,6 +149,25 @@ def test_a_json_number_that_is_no_amount_is_refused_saying_why(crm: Client, amou
     assert not Outcome.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("number", "told"),
+    [("NaN", "NaN is not a JSON number"), ("Infinity", "Infinity is not a JSON number"),
+     ("-Infinity", "-Infinity is not a JSON number"), ("1e400", "the number 1e400 is too large to store"),
+     ("9" * 5000, f"the number {'9' * 40}… is too long to read (5000 digits)")],
+)  # fmt: skip
+def test_a_number_json_cannot_hold_is_refused_naming_amount(crm: Client, number: str, told: str) -> None:
+    lead = LeadFactory.create()
+    response = crm.post(
+        f"/api/v1/leads/{lead.pk}/outcomes",
+        '{"kind": "won", "amount": ' + number + "}",
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["amount"] == [f"JSON parse error - {told}"]
+    assert not Outcome.objects.exists()
+
+
 def test_an_opportunity_moves_the_stage_and_routing_rules_act_on_it(crm: Client) -> None:
     lead = LeadFactory.create(lifecycle_stage="mql")
     rule("stage_changes", {"kind": "add_tag", "tag": "in-crm"}, stage="opportunity")
