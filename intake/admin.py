@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from intake import tracking
 from intake.api_keys import api_key_issue, api_key_revoke
 from intake.models import ApiKey, ApiScope, TrackedForm, default_api_scopes
+from scoring import services as scoring
+from scoring.models import AttributeName
 
 
 class ApiKeyForm(forms.ModelForm[ApiKey]):
@@ -136,6 +138,14 @@ class TrackedFormAdmin(admin.ModelAdmin[TrackedForm]):
     form = TrackedFormForm
     list_display = ["name", "key", "active", "success_url"]
     prepopulated_fields = {"key": ["name"]}
+
+    def save_model(
+        self, request: HttpRequest, obj: TrackedForm, form: forms.ModelForm[TrackedForm], change: bool
+    ) -> None:
+        # The custom attributes it writes are known from now on, not at its first post: a
+        # key used in web pages may write them before anyone has filled the form in.
+        scoring.attribute_names_declare(obj.lead_fields, origin=AttributeName.Origin.FORM)
+        super().save_model(request, obj, form, change)
 
 
 from intake import import_admin  # noqa: E402, F401  (the lead import pages register themselves)

@@ -3,11 +3,13 @@
 their history (:mod:`~scoring.admin.leads`), groups over time, decay and rescoring
 (:mod:`~scoring.admin.history`), model versions and replays of a version (:mod:`~scoring.admin.replay`),
 predictive versions and settings, set-aside rows and the suppression list, accounts and
-the free-mail domains (:mod:`~scoring.admin.accounts`). Importing the
+the free-mail domains (:mod:`~scoring.admin.accounts`), the custom attributes' names
+(:mod:`~scoring.admin.attribute_names`). Importing the
 package registers every page."""
 
 from scoring.admin import (
     accounts,
+    attribute_names,
     campaigns,
     event_types,
     history,
@@ -23,6 +25,7 @@ from scoring.admin import (
 
 __all__ = [
     "accounts",
+    "attribute_names",
     "campaigns",
     "event_types",
     "history",

@@ -22,6 +22,7 @@ from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
 from scoring.models import (
     AccountRuleCondition,
+    AttributeName,
     LeadScore,
     ModelInfo,
     RescoreJob,
@@ -258,6 +259,15 @@ class ScoringRuleAdmin(GroupedFiguresAdmin[ScoringRule]):
                 count,
             ).format(count=count),
         )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Known as the names a model file's rules test are (a live rule's or a draft's): a
+        # key used in web pages may write them, and the custom attribute names' page lists them.
+        rule = form.instance
+        if rule.dimension == pure.Dimension.FIT.value:
+            fields = rule.conditions.values_list("field", flat=True)
+            services.attribute_names_declare(list(fields), origin=AttributeName.Origin.RULE)
 
     def has_delete_permission(self, request: HttpRequest, obj: ScoringRule | None = None) -> bool:
         # The ledger keeps every rule's history; deactivate a rule instead.

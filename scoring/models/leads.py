@@ -338,18 +338,32 @@ class PendingFit(models.Model):
 
 
 class AttributeName(models.Model):
-    """A name of the leads' custom attributes Leadflow knows, and whether a key used in web
-    pages brought it: a trusted writer (the API, an import, the admin, a key kept on a
-    server, a tracked form's declared fields) records every name it writes; a key used in
-    web pages writes only names known so (or tested by a rule), and brings new ones only
-    while fewer than ``LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES`` rows say it brought theirs
+    """A name of the leads' custom attributes Leadflow knows, and where it first came from:
+    a trusted writer (the API, an import, the admin, a key kept on a server, a tracked
+    form's post) records every name it writes, a fit rule the names it tests and a tracked
+    form the names it writes when they are saved; a key used in web pages writes only names
+    known so (or tested by a rule), and brings new ones only while fewer than
+    ``LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES`` rows say it brought theirs
     (scoring.services.attribute_names). Each name is a column of the leads' export."""
+
+    class Origin(models.TextChoices):
+        WRITER = "writer", _("Written by a trusted sender")
+        RULE = "rule", _("Tested by a rule")
+        FORM = "form", _("A tracked form's field")
+        PAGE = "page", _("Brought by a key used in web pages")
+        # Rows recorded before the origin was: the names leads held at the upgrade, and
+        # those trusted senders wrote since (only a page's were told apart then).
+        EARLIER = "earlier", _("Known before Leadflow recorded where names came from")
 
     # Longer names are not recorded: a key used in web pages cannot bring one.
     MAX_LENGTH = 200
 
     name = models.CharField(verbose_name=_("name"), max_length=MAX_LENGTH, primary_key=True)
-    from_a_page = models.BooleanField(verbose_name=_("brought by a key used in web pages"), default=False)
+    # Where it came from first: a name a page brought stays counted as a page's (it takes
+    # one of LEADFLOW_PAGE_KEY_NEW_ATTRIBUTES) even once a server writes it too.
+    origin = models.CharField(
+        verbose_name=_("where it came from"), max_length=10, choices=Origin.choices, default=Origin.WRITER
+    )
     recorded_at = models.DateTimeField(verbose_name=_("recorded at"), auto_now_add=True)
 
     class Meta:

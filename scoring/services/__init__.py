@@ -41,7 +41,12 @@ from scoring.services.accounts import (
     free_mail_domains_changed,
     leads_accounts_assign,
 )
-from scoring.services.attribute_names import Admitted, attribute_names_admit, attribute_names_record
+from scoring.services.attribute_names import (
+    Admitted,
+    attribute_names_admit,
+    attribute_names_declare,
+    attribute_names_record,
+)
 from scoring.services.background import enqueue
 from scoring.services.decay import SET_ASIDE_DECAY, DecaySummary, decay_policy_set, leads_decay
 from scoring.services.engagement import (
@@ -161,6 +166,7 @@ __all__ = [
     "accounts_rescore",
     "accounts_rescore_fit",
     "attribute_names_admit",
+    "attribute_names_declare",
     "attribute_names_record",
     "decay_policy_set",
     "enqueue",

@@ -2,8 +2,10 @@
 key used in web pages, which anyone can read from the page and send with, cannot spread
 names of its own across many leads: each name is a column of the leads' export and a
 field the admin and the rules offer. A trusted writer records the names it writes
-(:func:`attribute_names_record`); a key used in web pages writes the names known so, those
-a rule tests, and at most a few new ones site-wide (:func:`attribute_names_admit`)."""
+(:func:`attribute_names_record`), and so do fit rules and tracked forms for the names they
+test or write when they are saved (:func:`attribute_names_declare`); a key used in web
+pages writes the names known so, those a rule tests, and at most a few new ones site-wide
+(:func:`attribute_names_admit`)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from scoring import lead_fields
+from scoring import lead_fields, model_file
 from scoring.models import AttributeName, RuleCondition
-from scoring.rules import CUSTOM_PREFIX
+from scoring.rules import CUSTOM_PREFIX, Dimension
 
 # Names Leadflow itself writes on leads: routing's tags, and the traits an identify keeps
 # as an attribute when their field cannot hold them (employees as "51-200").
@@ -24,15 +26,47 @@ BUILT_IN = frozenset({"tags", *(name for names in lead_fields.KEPT_AS.values() f
 _NEW_NAMES_LOCK = 0x1EAD_A77E
 
 
-def attribute_names_record(names: Iterable[object]) -> None:
-    """Record ``names`` as written by a trusted source: one statement, which writes nothing
-    for names known already (names longer than a name may be are left out). Call in the
+def attribute_names_record(
+    names: Iterable[object], *, origin: AttributeName.Origin = AttributeName.Origin.WRITER
+) -> None:
+    """Record ``names`` as written by a trusted source (or, with ``origin``, named by a rule
+    or a tracked form): one statement, which writes nothing for names known already (they
+    keep where they came from first; names longer than a name may be are left out). Call in the
     transaction that writes them, before it takes any lead's row: a new name's row is held
     until it ends, and a concurrent writer of the same name waits for it, which must not be
     waiting for this one's leads. If the transaction rolls back, they are unknown again."""
     wanted = sorted({name for name in names if isinstance(name, str) and len(name) <= AttributeName.MAX_LENGTH})
     if wanted:
-        AttributeName.objects.bulk_create([AttributeName(name=name) for name in wanted], ignore_conflicts=True)
+        AttributeName.objects.bulk_create(
+            [AttributeName(name=name, origin=origin) for name in wanted], ignore_conflicts=True
+        )
+
+
+def attribute_names_declare(fields: Iterable[object], *, origin: AttributeName.Origin) -> None:
+    """Record the custom attributes ``fields`` name (``attributes.<name>``, as a fit rule's
+    condition or a tracked form's field names one; the others are left out) as known, where
+    they came from being ``origin``, so a key used in web pages writes them before any
+    trusted sender has (:func:`attribute_names_record`, with its precondition)."""
+    attribute_names_record(
+        (
+            field.removeprefix(CUSTOM_PREFIX)
+            for field in fields
+            if isinstance(field, str) and field.startswith(CUSTOM_PREFIX)
+        ),
+        origin=origin,
+    )
+
+
+def fit_condition_fields(parts: Iterable[model_file.ModelSpec | model_file.ScorecardSpec]) -> list[str]:
+    """The fields the fit rules of ``parts`` (a model file's default scorecard, its others)
+    test: an engagement rule's conditions test an interaction's properties, not the lead."""
+    return [
+        condition.field
+        for part in parts
+        for rule in part.rules
+        if rule.dimension == Dimension.FIT.value
+        for condition in rule.conditions
+    ]
 
 
 @dataclass(frozen=True)
@@ -65,19 +99,20 @@ def attribute_names_admit(names: Sequence[str], *, new_limit: int) -> Admitted:
     new = _unrecorded(new)
     if not new:
         return Admitted(frozenset(names))
-    room = new_limit - AttributeName.objects.filter(from_a_page=True).count() if new_limit > 0 else 0
+    room = new_limit - AttributeName.objects.filter(origin=AttributeName.Origin.PAGE).count() if new_limit > 0 else 0
     if room > 0:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_NEW_NAMES_LOCK])
         # Counted again holding the lock: another batch may have brought names meanwhile.
         new = _unrecorded(new)
-        room = new_limit - AttributeName.objects.filter(from_a_page=True).count()
+        room = new_limit - AttributeName.objects.filter(origin=AttributeName.Origin.PAGE).count()
         brought = [name for name in new if len(name) <= AttributeName.MAX_LENGTH][: max(room, 0)]
         # In the names' order, as attribute_names_record inserts them: two batches inserting
         # the same new names in opposite orders each held the one the other waited for.
         AttributeName.objects.bulk_create(
-            [AttributeName(name=name, from_a_page=True) for name in sorted(brought)], ignore_conflicts=True
+            [AttributeName(name=name, origin=AttributeName.Origin.PAGE) for name in sorted(brought)],
+            ignore_conflicts=True,
         )
         new = [name for name in new if name not in set(brought)]
     dropped = set(new)

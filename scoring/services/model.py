@@ -20,6 +20,7 @@ from scoring import rules as pure
 from scoring.file_checks import Problem
 from scoring.models import (
     AccountGroup,
+    AttributeName,
     DecayPolicy,
     Lead,
     LeadScore,
@@ -31,6 +32,7 @@ from scoring.models import (
     ScoringRule,
 )
 from scoring.services.account_groups import account_groups_changed
+from scoring.services.attribute_names import attribute_names_declare, fit_condition_fields
 from scoring.services.decay import decay_policy_set
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.ledger import Crossing, transitions_record
@@ -176,6 +178,7 @@ def scoring_part_import(spec: model_file.ModelSpec) -> tuple[ModelImportSummary,
     scorecards = scorecards_write(spec.scorecards)
     parts: list[tuple[Scorecard | None, model_file.ScorecardSpec | model_file.ModelSpec]] = [(None, spec)]
     parts += [(scorecards[s.key], s) for s in spec.scorecards]
+    attribute_names_declare(fit_condition_fields(part for _, part in parts), origin=AttributeName.Origin.RULE)
     places = ["score_groups", *(f"scorecards[{n}].score_groups" for n in range(len(spec.scorecards)))]
     retired = [card for key, card in scorecards.items() if key not in {s.key for s in spec.scorecards}]
     groups_created = groups_updated = 0

@@ -29,6 +29,7 @@ from scoring import model_file, score_bounds, sentences
 from scoring import rules as pure
 from scoring.file_checks import Problem
 from scoring.models import (
+    AttributeName,
     DecayPolicy,
     Lead,
     ModelVersion,
@@ -38,6 +39,7 @@ from scoring.models import (
     ScoreGroup,
     ScoringRule,
 )
+from scoring.services.attribute_names import attribute_names_declare, fit_condition_fields
 from scoring.services.event_types import event_types_declare, event_types_export
 from scoring.services.model import ModelImportSummary, rule_spec, scorecard_specs, scoring_part_import
 from scoring.services.model_groups import THE_VERSION, LeftOut, groups_left_out_delete
@@ -155,6 +157,8 @@ def _rows_write(version: ModelVersion, spec: model_file.ModelSpec) -> None:
     }
     parts: list[tuple[Scorecard | None, model_file.ModelSpec | model_file.ScorecardSpec]] = [(None, spec)]
     parts += [(cards[s.key], s) for s in spec.scorecards]
+    # Known as the live model's are: a key used in web pages may write what a draft tests.
+    attribute_names_declare(fit_condition_fields(part for _, part in parts), origin=AttributeName.Origin.RULE)
     ScoreGroup.all_versions.bulk_create(
         ScoreGroup(
             version=version,

@@ -122,7 +122,7 @@ def test_a_trusted_sender_still_writes_any_name_once_pages_brought_theirs(room: 
 
     assert len(Lead.objects.get(email="crm@example.com").attributes) == 50
     assert Lead.objects.get(email="api@example.com").attributes == {"tier": "gold"}
-    assert AttributeName.objects.filter(from_a_page=True).count() == room
+    assert AttributeName.objects.filter(origin=AttributeName.Origin.PAGE).count() == room
     # What a trusted sender wrote, a page may write from then on.
     send(page, "identify", identify(3, "bo@example.com", {"crm7": "x", "tier": "silver"}))
     assert Lead.objects.get(email="bo@example.com").attributes == {"crm7": "x", "tier": "silver"}
@@ -146,7 +146,7 @@ def test_batches_from_pages_at_once_bring_no_more_names_than_allowed_between_the
     dropped = at_once(*[functools.partial(batch, n) for n in range(4)])
 
     assert sum(len(names) for names in dropped) == 40 - room
-    assert AttributeName.objects.filter(from_a_page=True).count() == room
+    assert AttributeName.objects.filter(origin=AttributeName.Origin.PAGE).count() == room
     assert len(export_attribute_columns()) == room
 
 
@@ -160,9 +160,11 @@ def test_the_names_leads_hold_are_known_once_migrated() -> None:
         LeadFactory.create(attributes={"plan": "free", "x" * 201: "too long to be a name"})
         LeadFactory.create(attributes={})
 
-        MigrationExecutor(connection).migrate([after])
+        executor = MigrationExecutor(connection)
+        executor.migrate([after])
 
-        assert sorted(AttributeName.objects.values_list("name", "from_a_page")) == [
+        names = executor.loader.project_state([after]).apps.get_model("scoring", "AttributeName")
+        assert sorted(names.objects.values_list("name", "from_a_page")) == [
             ("goal", False),
             ("plan", False),
         ]

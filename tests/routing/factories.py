@@ -32,6 +32,7 @@ _model_drafts = importlib.import_module("scoring.migrations.0025_model_drafts")
 _replay_runs = importlib.import_module("scoring.migrations.0026_replay_runs")
 _lead_imports = importlib.import_module("intake.migrations.0002_lead_imports")
 _accounts = importlib.import_module("scoring.migrations.0036_account_names_and_permissions")
+_attribute_names = importlib.import_module("scoring.migrations.0059_attribute_name_origin")
 # Models that moved to intake since, their permissions with them.
 _to_intake = importlib.import_module("intake.migrations.0001_initial").MOVED
 
@@ -58,6 +59,7 @@ def group(name: str) -> Group:
         wanted += _replay_runs.MARKETING
         wanted += _lead_imports.MARKETING
         wanted += _accounts.MARKETING
+        wanted += _attribute_names.MARKETING
         wanted = [
             ("intake" if app == "scoring" and codename.split("_", 1)[1] in _to_intake else app, codename)
             for app, codename in wanted
