@@ -3,15 +3,16 @@ conditions, the decay policy, and the scores routing watches."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from scoring import campaign_file, decay, model_file, sentences
 from scoring import rules as pure
@@ -42,6 +43,51 @@ class DefaultScorecardManager(LiveManager[_M]):
         return super().get_queryset().filter(scorecard__isnull=True)
 
 
+class CheckedOnEveryRow(models.Model):
+    """A design row (live or a draft's, on any scorecard) whose unique constraints are checked
+    against every row before it is saved, on the field they are about. Django's own check
+    leaves a constraint out when the form lacks a field it names (``version`` is no form's
+    field) and reads the default manager (the default scorecard's live rows only), so a
+    clash reached the database: a 500 in the admin instead of an error on the key."""
+
+    class Meta:
+        abstract = True
+
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        hidden = set(exclude or ())
+        # The row's version and scorecard are set before it is checked, whether a form shows them or not.
+        exclude = hidden - {"version", "scorecard"}
+        errors: dict[str, list[ValidationError]] = {}
+        every_row = type(self)._meta.managers_map["all_versions"]
+        # What Django's own constraint checks read a row's values from (a private method of theirs).
+        values = self._get_field_expression_map(meta=self._meta, exclude=exclude)  # type: ignore[attr-defined]
+        for constraint in self._meta.constraints:
+            if not isinstance(constraint, models.UniqueConstraint) or not constraint.fields:
+                try:
+                    constraint.validate(type(self), self, exclude=exclude)  # type: ignore[attr-defined]
+                except ValidationError as error:
+                    errors = error.update_error_dict(errors)
+                continue
+            named = {name: self.serializable_value(name) for name in constraint.fields}
+            if any(name in exclude for name in named) or None in named.values():
+                continue  # a field the form does not check, or NULL: no two rows clash on it
+            if constraint.condition is not None and not Q(constraint.condition).check(values):
+                continue  # the row is not one the constraint is about (a draft's, under a live-only one)
+            clash = every_row.filter(**named)
+            if constraint.condition is not None:
+                clash = clash.filter(constraint.condition)
+            if not self._state.adding:
+                clash = clash.exclude(pk=self.pk)
+            if clash.exists():
+                shown = [name for name in constraint.fields if name not in hidden]
+                field = shown[-1] if shown else NON_FIELD_ERRORS
+                errors.setdefault(field, []).append(
+                    ValidationError(constraint.get_violation_error_message(), code="unique")
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
 def _scorecard_field(
     on_delete: Callable[..., None], related_name: str
 ) -> models.ForeignKey[Scorecard | None, Scorecard | None]:
@@ -69,7 +115,7 @@ def _version_field() -> models.ForeignKey:  # type: ignore[type-arg]
     )
 
 
-def _live_and_draft_unique(model: str, field: str, message: str) -> list[models.BaseConstraint]:
+def _live_and_draft_unique(model: str, field: str, message: StrOrPromise) -> list[models.BaseConstraint]:
     """``field`` unique in the live model and within each draft (a draft may hold the live names)."""
     return [
         models.UniqueConstraint(
@@ -88,7 +134,7 @@ def _live_and_draft_unique(model: str, field: str, message: str) -> list[models.
 DEFAULT_SCORECARD_KEY = "default"
 
 
-class Scorecard(models.Model):
+class Scorecard(CheckedOnEveryRow):
     """A named score beside the default one (e.g. one per product line), with rules, score
     groups and a decay policy of its own; a lead has a score on each (:class:`LeadScore`),
     kept in a ledger of its own (:class:`ScorecardEntry`). The default scorecard is the
@@ -117,7 +163,7 @@ class Scorecard(models.Model):
         verbose_name_plural = _("scorecards")
         ordering = ["key"]
         constraints = [
-            *_live_and_draft_unique("scorecard", "key", "A scorecard with this key already exists."),
+            *_live_and_draft_unique("scorecard", "key", _("A scorecard with this key already exists.")),
             models.CheckConstraint(
                 condition=~Q(key=DEFAULT_SCORECARD_KEY),
                 name="scorecard_key_not_default",
@@ -129,7 +175,7 @@ class Scorecard(models.Model):
         return self.name or self.key
 
 
-class ScoreGroup(models.Model):
+class ScoreGroup(CheckedOnEveryRow):
     """A band of total score, from ``min_score`` up to the next group's threshold, on one
     scorecard. Keys are unique across the whole model (routing names a group by its key
     alone); thresholds are unique within a scorecard."""
@@ -165,23 +211,23 @@ class ScoreGroup(models.Model):
         verbose_name_plural = _("score groups")
         ordering = ["min_score"]
         constraints = [
-            *_live_and_draft_unique("scoregroup", "key", "A score group with this key already exists."),
+            *_live_and_draft_unique("scoregroup", "key", _("A score group with this key already exists.")),
             models.UniqueConstraint(
                 fields=["min_score"],
                 condition=Q(version__isnull=True, scorecard__isnull=True),
                 name="scoregroup_live_min_score_unique",
-                violation_error_message="Another score group has this minimum score.",
+                violation_error_message=_("Another score group has this minimum score."),
             ),
             models.UniqueConstraint(
                 fields=["version", "min_score"],
                 condition=Q(scorecard__isnull=True),
                 name="scoregroup_draft_min_score_unique",
-                violation_error_message="Another score group has this minimum score.",
+                violation_error_message=_("Another score group has this minimum score."),
             ),
             models.UniqueConstraint(
                 fields=["scorecard", "min_score"],
                 name="scoregroup_scorecard_min_score_unique",
-                violation_error_message="Another score group of this scorecard has this minimum score.",
+                violation_error_message=_("Another score group of this scorecard has this minimum score."),
             ),
             models.CheckConstraint(
                 condition=Q(leave_below__isnull=True) | Q(leave_below__lte=F("min_score")),
@@ -197,7 +243,7 @@ class ScoreGroup(models.Model):
 DIMENSION_CHOICES = [(pure.Dimension.FIT.value, _("Fit")), (pure.Dimension.ENGAGEMENT.value, _("Engagement"))]
 
 
-class ScoringRule(models.Model):
+class ScoringRule(CheckedOnEveryRow):
     key = models.SlugField(
         verbose_name=_("key"),
         max_length=model_file.RULE_KEY_MAX_LENGTH,
@@ -247,7 +293,7 @@ class ScoringRule(models.Model):
         verbose_name = _("scoring rule")
         verbose_name_plural = _("scoring rules")
         ordering = ["dimension", "key"]
-        constraints = _live_and_draft_unique("scoringrule", "key", "A rule with this key already exists.")
+        constraints = _live_and_draft_unique("scoringrule", "key", _("A rule with this key already exists."))
 
     def __str__(self) -> str:
         return self.name
@@ -304,7 +350,7 @@ class RuleCondition(models.Model):
         )
 
 
-class DecayPolicy(models.Model):
+class DecayPolicy(CheckedOnEveryRow):
     """How quiet leads lose engagement, nightly. One row: the model's policy."""
 
     kind = models.CharField(
