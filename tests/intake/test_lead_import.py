@@ -146,6 +146,8 @@ TEXT = "email,first name,city,plan\njose@example.com,José,Málaga,\nzoe@example
         pytest.param(TEXT.encode("cp1252"), id="cp1252"),
         pytest.param(TEXT.encode("latin-1"), id="latin-1"),
         pytest.param(TEXT.encode("utf-16"), id="utf-16 with BOM"),
+        pytest.param(TEXT.encode("utf-16-le"), id="utf-16-le"),
+        pytest.param(TEXT.encode("utf-16-be"), id="utf-16-be"),
     ],
 )
 def test_files_in_several_encodings_read_the_same(data: bytes) -> None:
@@ -713,3 +715,157 @@ def test_a_czech_or_romanian_file_is_read_as_windows_1250(text: str) -> None:
     assert (result.encoding, result.errors) == ("cp1250", [])
     rows = [line.split(delimiter)[1:] for line in text.splitlines()[1:]]
     assert sorted(Lead.objects.values_list("first_name", "last_name", "city")) == sorted(map(tuple, rows))
+
+
+def names_import(data: bytes, text: str) -> imports.ImportResult:
+    """Imports ``data``, the bytes of ``text``, mapping each of its columns after the email to
+    the lead field of its name (first name to first_name)."""
+    delimiter = text[len("email")]
+    columns = text.split("\n", 1)[0].split(delimiter)[1:]
+    fields = ", ".join(f"{column}: {column.replace(' ', '_')}" for column in columns)
+    return imports.leads_import(
+        data=data, mapping=imports.mapping_load(f"key: {{column: email, field: email}}\nfields: {{{fields}}}\n")
+    )
+
+
+def names_of(text: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """The cells after the email of each lead ``text`` writes, as the leads hold them and as
+    ``text`` writes them."""
+    delimiter = text[len("email")]
+    columns = text.split("\n", 1)[0].split(delimiter)[1:]
+    held = Lead.objects.values_list(*(column.replace(" ", "_") for column in columns))
+    return sorted(held), sorted(tuple(line.split(delimiter)[1:]) for line in text.splitlines()[1:])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("email;first name;last name;city\nlenka@example.com;Lenka;Malá;Písek\n", id="Korean"),
+        pytest.param(
+            "email;first name;last name;city;company\nkarel@example.com;Karel;Bílý;Kladno;Pila Bílá\n", id="DOS"
+        ),
+        pytest.param(
+            "email,first name,last name,city,company\nmarie@example.com,Marie,Kadlecová,Tábor,Stavby Tábor s.r.o.\n",
+            id="Baltic",
+        ),
+    ],
+)
+def test_a_czech_file_writing_only_a_e_i_with_acute_is_read_by_a_european_code_page(text: str) -> None:
+    """The detector found Malá;Písek read as cleanly in Korean (Mal格P押ek), a DOS code page
+    (BÝlř) or a Baltic one (Kadlecovį) as in Windows-1250; Windows-1252 reads á, é and í as
+    Windows-1250 does."""
+    result = names_import(text.encode("cp1250"), text)
+
+    assert result.errors == []
+    assert result.encoding in {"cp1250", "cp1252"}
+    held, written = names_of(text)
+    assert held == written
+
+
+@pytest.mark.parametrize("encoding", ["cp1250", "iso-8859-2"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("email;first name;last name;city;company\nerdos@example.com;Péter;Erdős;Győr;Rába Kft.\n", id="o"),
+        pytest.param(
+            "email;first name;last name;city;company\nszucs@example.com;Anna;Szűcs;Szeged;Tisza Bt.\n", id="u"
+        ),
+        pytest.param(
+            "email;first name;last name;city;company\nbalogh@example.com;Ödön;Balogh;Kőszeg;Kőfaragó Kft.\n",
+            id="O o",
+        ),
+        pytest.param(
+            "email,first name,last name,city,company\nkiss@example.com,Jenő,Kiss,Nyíregyháza,Fűtéstechnika Bt.\n"
+            "nagy@example.com,Lőrinc,Nagy,Pécs,Kőbánya Zrt.\n",
+            id="o u",
+        ),
+    ],
+)
+def test_a_hungarian_file_is_read_with_its_double_acute_accents(text: str, encoding: str) -> None:
+    """Windows-1252 reads ő and ű as letters too (Erdős as Erdõs, Szűcs as Szûcs), of a
+    Portuguese, Estonian or French word, and a Mac code page read Ödön as ÷dŲn. Windows-1250
+    writes Hungarian's letters with ISO-8859-2's bytes."""
+    result = names_import(text.encode(encoding), text)
+
+    assert (result.encoding, result.errors) == ("cp1250", [])
+    held, written = names_of(text)
+    assert held == written
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            "email;first name;last name;city;company\njurgen@example.com;Jürgen;Hübner;Würzburg;Hübner AG\n",
+            id="DOS",
+        ),
+        pytest.param("email;first name;last name;city\njan@example.com;Jan;Grün;Fürth\n", id="one lead"),
+        pytest.param(
+            "email,first name,last name,city,company\nuwe@example.com,Uwe,Schröder,Köln,Weiß & Söhne\n"
+            "karl@example.com,Karl,Lübke,Tübingen,Lübke KG\n",
+            id="two leads",
+        ),
+    ],
+)
+def test_a_german_windows_1252_file_is_read_as_windows_1252(text: str) -> None:
+    """A DOS code page read Hübner as HŘbner; Windows-1250 reads ä, ö, ü and ß as
+    Windows-1252 does, and the import names Windows-1252, as Excel on German Windows writes."""
+    result = names_import(text.encode("cp1252"), text)
+
+    assert (result.encoding, result.errors) == ("cp1252", [])
+    held, written = names_of(text)
+    assert held == written
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("email;first name;last name;city\njoao@example.com;João;Silva;São Paulo\n", id="Portuguese"),
+        pytest.param("email;first name;last name;city\nsoren@example.com;Søren;Jørgensen;Odense\n", id="Danish"),
+        pytest.param("email;first name;last name;city\nhelene@example.com;Hélène;Dubois;Orléans\n", id="French"),
+    ],
+)
+def test_a_western_file_whose_letters_a_central_european_code_page_reads_as_its_own_is_windows_1252(
+    text: str,
+) -> None:
+    """Windows-1250 reads João as Joăo, Søren as Sřren and Hélène as Hélčne, Romanian, Czech
+    letters: the Western language comes first (the detector had read São Paulo in Chinese,
+    S緌 Paulo)."""
+    result = names_import(text.encode("cp1252"), text)
+
+    assert (result.encoding, result.errors) == ("cp1252", [])
+    held, written = names_of(text)
+    assert held == written
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        pytest.param(
+            "email;first name;last name;city\nolga@example.com;Ольга;Смирнова;Санкт-Петербург\n"
+            "ivan@example.com;Иван;Кузнецов;Новосибирск\n",
+            "cp1251",
+            id="Russian",
+        ),
+        pytest.param(
+            "email;first name;last name;city\nolga@example.com;Ольга;Смирнова;Санкт-Петербург\n", "koi8-r", id="KOI8-R"
+        ),
+        pytest.param(
+            "email;first name;last name;city\nmaria@example.com;Μαρία;Παπαδοπούλου;Θεσσαλονίκη\n", "cp1253", id="Greek"
+        ),
+        pytest.param(
+            "email,first name,last name,company\nhanako@example.com,花子,佐藤,株式会社テスト\n"
+            "ichiro@example.com,一郎,鈴木,東京物産\n",
+            "shift_jis",
+            id="Japanese",
+        ),
+    ],
+)
+def test_a_file_in_another_script_is_read_with_the_code_page_the_detector_finds(text: str, encoding: str) -> None:
+    """Every European code page reads its bytes as Latin letters no one language writes
+    together (Ольга as Îëüãà in Windows-1252): the detector's reading, of one script, wins."""
+    result = names_import(text.encode(encoding), text)
+
+    assert result.errors == []
+    held, written = names_of(text)
+    assert held == written
