@@ -43,6 +43,24 @@ EUROPEAN = (WESTERN, "cp1250", "cp1257", "cp1254", "iso8859_2", "iso8859_15")
 _PAST_ASCII_BY_LETTER = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f]|[^\x00-\x7f](?=[^\W\d_])")
 # The letters' categories but the modifier letters (ˇ, a caron standing alone).
 _LETTERS = frozenset({"Lu", "Ll", "Lt", "Lo"})
+# The signs past ASCII people write against a word, and where: (after a letter, before a
+# letter). An apostrophe or a dash anywhere (O'Brien, Rádio-Kladno, typographic); quotes,
+# an ellipsis and Spanish's opening marks at either end of a word («Hola», „Rádio“, ¿Qué);
+# a trade mark after one (Bílá™); Catalan's middle dot inside one (col·legi).
+_SIGNS_BY_WORDS = (
+    (
+        "\N{RIGHT SINGLE QUOTATION MARK}\N{LEFT SINGLE QUOTATION MARK}\N{MODIFIER LETTER APOSTROPHE}"
+        "\N{HYPHEN}\N{NON-BREAKING HYPHEN}\N{EN DASH}\N{EM DASH}",
+        {(True, False), (False, True), (True, True)},
+    ),
+    (
+        "«»“”„…¿¡\N{SINGLE LOW-9 QUOTATION MARK}"
+        "\N{SINGLE LEFT-POINTING ANGLE QUOTATION MARK}\N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}",
+        {(True, False), (False, True)},
+    ),
+    ("™®©", {(True, False)}),
+    ("·", {(True, True)}),
+)
 # A word: a run of letters.
 _WORD = re.compile(r"[^\W\d_]+")
 # The letters past ASCII of the languages written with the Latin code pages a file may
@@ -202,9 +220,18 @@ def _flaws(text: str) -> tuple[int, int, int]:
 
 
 def _signs_in_words(text: str) -> int:
-    """How many characters past ASCII that are no letter (³ £ ¹ ¿), or a modifier letter
-    standing for an accent (ˇ), touch a letter."""
-    return sum(unicodedata.category(m.group()) not in _LETTERS for m in _PAST_ASCII_BY_LETTER.finditer(text))
+    """How many characters past ASCII that are no letter (³ £ ¹ ¦), or a modifier letter
+    standing for an accent (ˇ), touch a letter, but for the signs people write against a
+    word where they write them (:data:`_SIGNS_BY_WORDS`)."""
+    signs = 0
+    for match in _PAST_ASCII_BY_LETTER.finditer(text):
+        sign = match.group()
+        if unicodedata.category(sign) in _LETTERS:
+            continue
+        start, end = match.start(), match.end()
+        place = (start > 0 and text[start - 1].isalpha(), end < len(text) and text[end].isalpha())
+        signs += not any(sign in marks and place in places for marks, places in _SIGNS_BY_WORDS)
+    return signs
 
 
 def _words_of_no_language(text: str) -> int:

@@ -869,3 +869,43 @@ def test_a_file_in_another_script_is_read_with_the_code_page_the_detector_finds(
     assert result.errors == []
     held, written = names_of(text)
     assert held == written
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        pytest.param(
+            "email;first name;last name;company\n"
+            "anna@example.com;Anna;Müller;Müller\N{RIGHT SINGLE QUOTATION MARK}s Café\n",
+            "cp1252",
+            id="apostrophe",
+        ),
+        pytest.param(
+            "email;first name;last name;company\nlenka@example.com;Lenka;Malá;„Rádio“ Kladno\n", "cp1252", id="quotes"
+        ),
+        pytest.param(
+            "email;first name;last name;company\nlenka@example.com;Lenka;Malá;Rádio\N{EN DASH}Kladno s.r.o.\n",
+            "cp1252",
+            id="dash",
+        ),
+        pytest.param(
+            "email;first name;last name;company\nana@example.com;Ana;López;Librería «El Ateneo»\n",
+            "cp1252",
+            id="guillemets",
+        ),
+        pytest.param(
+            "email;first name;last name;company\nerdos@example.com;Péter;Erdős;Erdős & Fia\N{EN DASH}Győr Kft.\n",
+            "cp1250",
+            id="Hungarian",
+        ),
+    ],
+)
+def test_punctuation_written_against_a_word_is_no_sign_of_a_wrong_code_page(text: str, encoding: str) -> None:
+    """Every European code page read a typographic apostrophe, quote or dash touching a
+    word as a sign inside it, so a Mac code page or Korean reading it as a letter won
+    (Müller's as MŁllerís, Rádio-Kladno as R慶io됢ladno, «El Ateneo» as ŤEl Ateneoť)."""
+    result = names_import(text.encode(encoding), text)
+
+    assert (result.encoding, result.errors) == (encoding, [])
+    held, written = names_of(text)
+    assert held == written
