@@ -222,15 +222,18 @@ def _flaws(text: str) -> tuple[int, int, int]:
 def _signs_in_words(text: str) -> int:
     """How many characters past ASCII that are no letter (³ £ ¹ ¦), or a modifier letter
     standing for an accent (ˇ), touch a letter, but for the signs people write against a
-    word where they write them (:data:`_SIGNS_BY_WORDS`)."""
+    word where they write them (:data:`_SIGNS_BY_WORDS`); and how many ordinal indicators,
+    letters to Unicode but written only at a word's end (Nº, 1ª), stand inside one (Braºov
+    for Braşov)."""
     signs = 0
     for match in _PAST_ASCII_BY_LETTER.finditer(text):
         sign = match.group()
-        if unicodedata.category(sign) in _LETTERS:
-            continue
         start, end = match.start(), match.end()
         place = (start > 0 and text[start - 1].isalpha(), end < len(text) and text[end].isalpha())
-        signs += not any(sign in marks and place in places for marks, places in _SIGNS_BY_WORDS)
+        if sign in "ºª":
+            signs += place == (True, True)
+        elif unicodedata.category(sign) not in _LETTERS:
+            signs += not any(sign in marks and place in places for marks, places in _SIGNS_BY_WORDS)
     return signs
 
 

@@ -909,3 +909,34 @@ def test_punctuation_written_against_a_word_is_no_sign_of_a_wrong_code_page(text
     assert (result.encoding, result.errors) == (encoding, [])
     held, written = names_of(text)
     assert held == written
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        pytest.param("email;first name;last name;city\nion@example.com;Ion;Ţurcanu;Piteşti\n", "cp1250", id="Pitesti"),
+        pytest.param(
+            "email;first name;last name;city\nmihai@example.com;Mihai;Ionescu;Timişoara\n"
+            "elena@example.com;Elena;Bărbulescu;Iaşi\n",
+            "cp1250",
+            id="Timisoara, Iasi",
+        ),
+        pytest.param(
+            "email;first name;last name;city\nvlad@example.com;Vlad;Ţepeş;Sighişoara\n", "cp1250", id="Sighisoara"
+        ),
+        pytest.param(
+            "email;first name;last name;company\nmaria@example.com;Mª José;Núñez;Reformas Nº 1, 3ºB\n",
+            "cp1252",
+            id="Spanish",
+        ),
+    ],
+)
+def test_an_ordinal_indicator_inside_a_word_is_a_sign_of_a_wrong_code_page(text: str, encoding: str) -> None:
+    """Windows-1252 reads Romanian's ş as º, a letter to Unicode (Timiºoara, Piteºti), and
+    Ţ as Icelandic's Þ, Bărbulescu as a Portuguese Bãrbulescu; Spanish writes º and ª only
+    at a word's end (Nº, Mª, 3ºB)."""
+    result = names_import(text.encode(encoding), text)
+
+    assert (result.encoding, result.errors) == (encoding, [])
+    held, written = names_of(text)
+    assert held == written
