@@ -39,11 +39,15 @@ _ACCOUNTS_BELOW = gettext_noop(
 )
 
 
-def fit_bounds(points: Iterable[int]) -> tuple[int, int]:
-    """The highest and the lowest fit rules of ``points`` may give together: the sum of
-    their positive points, and of their negative ones."""
+def fit_past_column(points: Iterable[int]) -> tuple[int | None, int | None]:
+    """Where the active fit rules of one score, worth ``points``, may together take it past
+    its column: the highest they may give (the sum of their positive points) when above
+    it, the lowest (of their negative ones) when below it, None for a way they stay
+    within. The one check of a model file's rules and of the admin's, a lead's or an
+    account's."""
     points = list(points)
-    return sum(p for p in points if p > 0), sum(p for p in points if p < 0)
+    highest, lowest = sum(p for p in points if p > 0), sum(p for p in points if p < 0)
+    return (highest if highest > WHOLE_MAX else None), (lowest if lowest < WHOLE_MIN else None)
 
 
 def fit_past_columns(spec: model_file.ModelSpec, *, words: pure.Words = pure.ENGLISH) -> list[str]:
@@ -53,11 +57,11 @@ def fit_past_columns(spec: model_file.ModelSpec, *, words: pure.Words = pure.ENG
     parts += [(f"scorecards[{n}] ({card.name})", card.rules) for n, card in enumerate(spec.scorecards)]
     problems: list[str] = []
     for place, rules in parts:
-        highest, lowest = fit_bounds(r.points for r in rules if r.active and r.dimension == pure.Dimension.FIT.value)
-        if highest > WHOLE_MAX:
-            problems.append(words.phrase(_ABOVE).format(place=place, total=highest, limit=WHOLE_MAX))
-        if lowest < WHOLE_MIN:
-            problems.append(words.phrase(_BELOW).format(place=place, total=lowest, limit=WHOLE_MIN))
+        above, below = fit_past_column(r.points for r in rules if r.active and r.dimension == pure.Dimension.FIT.value)
+        if above is not None:
+            problems.append(words.phrase(_ABOVE).format(place=place, total=above, limit=WHOLE_MAX))
+        if below is not None:
+            problems.append(words.phrase(_BELOW).format(place=place, total=below, limit=WHOLE_MIN))
     return problems
 
 
@@ -66,10 +70,10 @@ def account_fit_past_column(spec: model_file.ModelSpec, *, words: pure.Words = p
     pass the account fit column, one problem each way."""
     if spec.accounts is None:
         return []
-    highest, lowest = fit_bounds(r.points for r in spec.accounts.rules if r.active)
+    above, below = fit_past_column(r.points for r in spec.accounts.rules if r.active)
     problems: list[str] = []
-    if highest > WHOLE_MAX:
-        problems.append(words.phrase(_ACCOUNTS_ABOVE).format(place="accounts.rules", total=highest, limit=WHOLE_MAX))
-    if lowest < WHOLE_MIN:
-        problems.append(words.phrase(_ACCOUNTS_BELOW).format(place="accounts.rules", total=lowest, limit=WHOLE_MIN))
+    if above is not None:
+        problems.append(words.phrase(_ACCOUNTS_ABOVE).format(place="accounts.rules", total=above, limit=WHOLE_MAX))
+    if below is not None:
+        problems.append(words.phrase(_ACCOUNTS_BELOW).format(place="accounts.rules", total=below, limit=WHOLE_MIN))
     return problems

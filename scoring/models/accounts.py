@@ -178,19 +178,19 @@ class AccountRule(models.Model):
         them all), as the model file's check does (:func:`score_bounds.account_fit_past_column`)."""
         sign = Q(points__gt=0) if self.points > 0 else Q(points__lt=0)
         others = AccountRule.objects.filter(sign, active=True).exclude(pk=self.pk).aggregate(s=Sum("points"))["s"]
-        highest, lowest = score_bounds.fit_bounds([self.points, others or 0])
-        if highest > WHOLE_MAX:
+        above, below = score_bounds.fit_past_column([self.points, others or 0])
+        if above is not None:
             message = gettext(
                 "The active account fit rules together, with this one, could give an account up to {total} "
                 "points, past the {limit} an account's fit can hold; lower the points."
             )
-            raise ValidationError({"points": message.format(total=highest, limit=WHOLE_MAX)})
-        if lowest < WHOLE_MIN:
+            raise ValidationError({"points": message.format(total=above, limit=WHOLE_MAX)})
+        if below is not None:
             message = gettext(
                 "The active account fit rules together, with this one, could take an account down to {total} "
                 "points, past the {limit} an account's fit can hold; lower the negative points."
             )
-            raise ValidationError({"points": message.format(total=lowest, limit=WHOLE_MIN)})
+            raise ValidationError({"points": message.format(total=below, limit=WHOLE_MIN)})
 
     def to_pure(self) -> rules.Rule:
         """The rule for the engine, with its conditions (prefetch ``conditions`` for many rules)."""

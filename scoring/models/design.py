@@ -9,13 +9,14 @@ from typing import TypeVar
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
-from scoring import campaign_file, decay, model_file, sentences
+from scoring import campaign_file, decay, model_file, score_bounds, sentences
 from scoring import rules as pure
+from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -297,6 +298,38 @@ class ScoringRule(CheckedOnEveryRow):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.active and self.dimension == pure.Dimension.FIT.value and isinstance(self.points, int):
+            self._check_fit_within_column()
+
+    def _check_fit_within_column(self) -> None:
+        """Refuse points that take the active fit rules of the rule's scorecard (in its model:
+        the live one or its draft), this one's way, past the score column (the database
+        would refuse the fit of a lead meeting them all, and its scoring set it aside), as
+        the model file's check does (:func:`score_bounds.fit_past_columns`)."""
+        sign = Q(points__gt=0) if self.points > 0 else Q(points__lt=0)
+        others = (
+            ScoringRule.all_versions.filter(
+                sign, version=self.version_id, scorecard=self.scorecard_id, dimension=self.dimension, active=True
+            )
+            .exclude(pk=self.pk)
+            .aggregate(s=Sum("points"))["s"]
+        )
+        above, below = score_bounds.fit_past_column([self.points, others or 0])
+        if above is not None:
+            message = gettext(
+                "The active fit rules of its scorecard together, with this one, could give a lead up to {total} "
+                "points, past the {limit} a score can hold; lower the points."
+            )
+            raise ValidationError({"points": message.format(total=above, limit=WHOLE_MAX)})
+        if below is not None:
+            message = gettext(
+                "The active fit rules of its scorecard together, with this one, could take a lead down to {total} "
+                "points, past the {limit} a score can hold; lower the negative points."
+            )
+            raise ValidationError({"points": message.format(total=below, limit=WHOLE_MIN)})
 
     def as_pure(self, conditions: list[RuleCondition] | None = None) -> pure.Rule:
         """The rule as plain data; pass ``conditions`` when they were prefetched."""
