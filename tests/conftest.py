@@ -282,6 +282,8 @@ def wait_for(check: Callable[[], bool], *, timeout: float = 60, message: str = "
 def someone_waits_on_a_lock() -> bool:
     """PostgreSQL: whether a session of this database waits for a lock another holds."""
     with connection.cursor() as cursor:
+        # Asked inside a transaction, the view would answer as at its first reading in it.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
@@ -154,6 +155,17 @@ class AccountRuleAdmin(GroupedFiguresAdmin[AccountRule]):
     @admin.display(description=_("Rule"))
     def sentence(self, obj: AccountRule) -> str:
         return rules.describe_rule(obj.to_pure(), words=sentences.WORDS)
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # The rule's points are checked against the other active rules', then saved, holding
+        # the lock until this commits: two marketers saving at once each passed the check alone.
+        with transaction.atomic():
+            services.account_rules_lock()
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_related(
         self, request: HttpRequest, form: forms.ModelForm[AccountRule], formsets: Any, change: bool

@@ -199,6 +199,15 @@ def account_settings_get() -> AccountSettings:
     return found
 
 
+def account_rules_lock() -> None:
+    """Hold the account scoring's row (its settings) until the transaction ends (call in
+    one), before checking account fit rules against the active ones and writing them: two
+    rules saved at once each passed the check alone, and together took the account fit
+    past its column. The admin's save, :func:`account_rule_create` and a model file's
+    import take it."""
+    AccountSettings.objects.select_for_update().get_or_create(pk=1)
+
+
 @transaction.atomic
 def account_settings_set(*, rollup: str, top_n: int) -> AccountSettings:
     """Change how accounts roll up their leads' scores; every account is recomputed
@@ -640,18 +649,19 @@ def account_rule_create(
     ("conditions" for the conditions, each with its number). Without a ``key`` it gets
     one from its name (:func:`account_rule_key`). Every account's fit follows once the
     transaction commits (:func:`account_rules_changed`)."""
-    rule = AccountRule(key=key or account_rule_key(name), name=name, points=points, match=match, active=active)
-    errors: dict[str, list[str]] = {}
-    try:
-        rule.full_clean()
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    problems = pure.check_account_conditions(conditions, words=WORDS)
-    if problems:
-        errors["conditions"] = problems
-    if errors:
-        raise ValidationError(errors)
     with transaction.atomic():
+        account_rules_lock()  # checked against the active rules and saved before another is
+        rule = AccountRule(key=key or account_rule_key(name), name=name, points=points, match=match, active=active)
+        errors: dict[str, list[str]] = {}
+        try:
+            rule.full_clean()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        problems = pure.check_account_conditions(conditions, words=WORDS)
+        if problems:
+            errors["conditions"] = problems
+        if errors:
+            raise ValidationError(errors)
         rule.save()
         AccountRuleCondition.objects.bulk_create(
             AccountRuleCondition(rule=rule, position=n, field=field, operator=operator, value=value)

@@ -6,7 +6,12 @@ from __future__ import annotations
 from scoring import accounts as pure
 from scoring import model_file
 from scoring.models import AccountRule, AccountRuleCondition, AccountSettings
-from scoring.services.accounts import account_rules_changed, account_settings_get, account_settings_set
+from scoring.services.accounts import (
+    account_rules_changed,
+    account_rules_lock,
+    account_settings_get,
+    account_settings_set,
+)
 
 
 def account_rule_spec(rule: AccountRule) -> model_file.AccountRuleSpec:
@@ -30,6 +35,8 @@ def account_scoring_import(spec: model_file.AccountsSpec) -> str:
     to date by a worker once the transaction commits, as after a change in the admin
     (the nightly recompute otherwise): ledger rows with the rule as cause, so the cached
     scores stay the ledger's sums. Returns the summary's line."""
+    # Before the rules are read: a rule saved in the admin meanwhile is one this file leaves out.
+    account_rules_lock()
     existing = {
         rule.key: rule for rule in AccountRule.objects.select_for_update().prefetch_related("conditions").order_by("pk")
     }

@@ -1,11 +1,14 @@
 """An account's fit is a database integer too: account fit rules whose points may add up
 past it are refused in the model file (``--check`` and its import, nothing written) and in
 the admin, as a lead's fit rules are in the file, instead of failing the account's scoring
-(the database refused the fit on PostgreSQL)."""
+(the database refused the fit on PostgreSQL); also when two are saved at once."""
 
 from __future__ import annotations
 
 import html
+import threading
+from functools import partial
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from django.utils import translation
 from scoring import model_file, score_bounds, services
 from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
 from scoring.models import Account, AccountRule, ModelVersion, ScoringRule
+from tests.conftest import at_once, someone_waits_on_a_lock, wait_for
 from tests.scoring.test_account_rule_conditions import rule_post
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +154,116 @@ def test_an_account_is_scored_with_the_rules_kept_on_postgresql(postgres: None, 
 
     account.refresh_from_db()
     assert (account.fit_score, account.total_score) == (WHOLE_MAX, WHOLE_MAX)
+
+
+# --- two saves at once (PostgreSQL) ----------------------------------------------------
+
+TOYS = ("industry", "equals", "Toys")
+
+
+class FirstCheckWaits:
+    """Once :meth:`start` is called, the first account rule whose points are checked waits,
+    checked and not yet saved, until the other side goes on (:attr:`went_on`) or waits for
+    a lock this one holds: the moment two saves without a lock each passed the check alone.
+    :attr:`checked` tells the other side that the first was checked."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.checked, self.went_on = threading.Event(), threading.Event()
+        self._monkeypatch, self._guard = monkeypatch, threading.Lock()
+
+    def start(self) -> None:
+        check = AccountRule._check_fit_within_column
+
+        def check_then_wait(rule: AccountRule) -> None:
+            check(rule)
+            with self._guard:
+                first = not self.checked.is_set()
+                self.checked.set()
+            if not first:
+                self.went_on.set()
+                return
+            wait_for(
+                lambda: self.went_on.is_set() or someone_waits_on_a_lock(), message="the other save to go on or wait"
+            )
+
+        self._monkeypatch.setattr(AccountRule, "_check_fit_within_column", check_then_wait)
+
+
+@pytest.fixture
+def first_check_waits(monkeypatch: pytest.MonkeyPatch) -> FirstCheckWaits:
+    return FirstCheckWaits(monkeypatch)
+
+
+def active_points() -> list[int]:
+    return sorted(AccountRule.objects.filter(active=True).values_list("points", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_rules_added_at_once_in_the_admin_cannot_together_pass_the_column(
+    postgres: None, admin_user: Any, first_check_waits: FirstCheckWaits
+) -> None:
+    # Each fits beside the rule kept; both together do not.
+    services.account_rule_create(name="Toys", points=WHOLE_MAX - 10, conditions=[TOYS])
+    clients = [Client(HTTP_HOST="localhost") for _ in range(2)]
+    for client in clients:
+        client.force_login(admin_user)
+
+    def add(client: Client, key: str) -> int:
+        return int(
+            client.post(reverse("admin:scoring_accountrule_add"), rule_post(TOYS, points="6", key=key)).status_code
+        )
+
+    first_check_waits.start()
+    statuses = at_once(partial(add, clients[0], "one"), partial(add, clients[1], "two"))
+
+    assert sorted(statuses) == [200, 302]  # the second refused on its points, once the first is kept
+    assert active_points() == [6, WHOLE_MAX - 10]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_rules_made_at_once_by_the_service_cannot_together_pass_the_column(
+    postgres: None, first_check_waits: FirstCheckWaits
+) -> None:
+    services.account_rule_create(name="Toys", points=WHOLE_MAX - 10, conditions=[TOYS])
+
+    def create(name: str) -> str:
+        try:
+            services.account_rule_create(name=name, points=6, conditions=[TOYS])
+        except ValidationError as refused:
+            return " ".join(refused.message_dict["points"])
+        return "made"
+
+    first_check_waits.start()
+    said = sorted(at_once(partial(create, "One"), partial(create, "Two")))
+
+    assert said[1] == "made"
+    assert f"up to {WHOLE_MAX + 2} points" in said[0]
+    assert active_points() == [6, WHOLE_MAX - 10]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rule_saved_while_a_model_file_is_imported_is_one_the_file_leaves_out(
+    postgres: None, admin_user: Any, first_check_waits: FirstCheckWaits, tmp_path: Path
+) -> None:
+    # The file's rule fits alone, and the rule added alone; the import deactivates a rule it
+    # leaves out only when it sees it: a rule checked against the rules of before the file
+    # is kept only if the import then reads it.
+    path = write(tmp_path, accounts_text(WHOLE_MAX - 10))
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(admin_user)
+
+    def add() -> int:
+        return int(client.post(reverse("admin:scoring_accountrule_add"), rule_post(TOYS, points="11")).status_code)
+
+    def import_file() -> None:
+        # Once the rule added was checked against the rules of before the file.
+        wait_for(first_check_waits.checked.is_set, message="the rule added to be checked")
+        call_command("scoring_model_import", str(path), stdout=StringIO())
+        first_check_waits.went_on.set()
+
+    first_check_waits.start()
+    status, _ = at_once(add, import_file)
+
+    assert status == 302
+    assert active_points() == [WHOLE_MAX - 10]
+    assert not AccountRule.objects.get(key="toy-makers-in-spain").active
