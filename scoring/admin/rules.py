@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
@@ -238,7 +240,19 @@ class ScoringRuleAdmin(GroupedFiguresAdmin[ScoringRule]):
 
     @admin.action(description=_("Activate selected rules"))
     def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
-        count = queryset.update(active=True)
+        with transaction.atomic():
+            count = queryset.update(active=True)
+            # Once all are active, checked as a rule's save is: one rule each way per scorecard.
+            each_way = {(r.scorecard_id, r.points > 0): r for r in queryset.filter(dimension=pure.Dimension.FIT)}
+            for rule in each_way.values():
+                try:
+                    rule.clean()
+                except ValidationError as refused:
+                    transaction.set_rollback(True)
+                    problem = " ".join(refused.messages)
+                    said = gettext("Nothing was activated. {rule}: {problem}").format(rule=rule, problem=problem)
+                    self.message_user(request, said, messages.ERROR)
+                    return
         self.message_user(
             request,
             ngettext(

@@ -124,3 +124,36 @@ def test_a_lead_meeting_every_rule_kept_is_scored_on_postgresql(postgres: None, 
 
     assert not SetAside.objects.exists()
     assert Lead.objects.get(pk=lead.pk).fit_score == WHOLE_MAX - 1
+
+
+def activate(client: Client, rules: list[ScoringRule]) -> list[str]:
+    response = client.post(
+        reverse("admin:scoring_scoringrule_changelist"),
+        {"action": "activate", "_selected_action": [rule.pk for rule in rules]},
+        follow=True,
+    )
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_activating_rules_that_take_their_scorecard_past_the_column_activates_none(
+    admin: Client, admin_user: Any
+) -> None:
+    fit_rule(WHOLE_MAX, *LIMA, key="lima")
+    resting = [fit_rule(5, *LIMA, key="five", active=False), fit_rule(-5, *LIMA, key="minus", active=False)]
+
+    said = activate(admin, resting)
+
+    assert len(said) == 1
+    assert said[0].startswith("Nothing was activated. ")
+    assert f"up to {WHOLE_MAX + 5} points, past the {WHOLE_MAX}" in said[0]
+    assert list(ScoringRule.objects.filter(active=True).values_list("key", flat=True)) == ["lima"]
+    spanish = Client(HTTP_HOST="localhost", headers={"accept-language": "es-CR,es;q=0.9"})
+    spanish.force_login(admin_user)
+    assert activate(spanish, resting)[0].startswith("No se activó nada. R")
+    assert f"podrían dar juntas a un lead hasta {WHOLE_MAX + 5} puntos" in activate(spanish, resting)[0]
+    assert ScoringRule.objects.filter(active=True).count() == 1
+
+    # Activated with rules that keep them within, they are.
+    ScoringRule.objects.filter(key="lima").update(points=WHOLE_MAX - 5)
+    assert activate(admin, resting) == ["2 rules activated. Fit scores follow when leads are rescored."]
+    assert ScoringRule.objects.filter(active=True).count() == 3
