@@ -290,6 +290,40 @@ def someone_waits_on_a_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
+class FirstCheckWaits:
+    """Once :meth:`start` is called, the first rule (of the model given, a lead's or an
+    account's) whose points are checked against the others' waits, checked and not yet
+    saved, until the other side goes on (:attr:`went_on`) or waits for a lock this one
+    holds: the moment two saves without a lock each passed the check alone. :attr:`checked`
+    tells the other side that the first was checked."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.checked, self.went_on = threading.Event(), threading.Event()
+        self._monkeypatch, self._guard = monkeypatch, threading.Lock()
+
+    def start(self, model: type[Any]) -> None:
+        check = model._check_fit_within_column
+
+        def check_then_wait(rule: Any) -> None:
+            check(rule)
+            with self._guard:
+                first = not self.checked.is_set()
+                self.checked.set()
+            if not first:
+                self.went_on.set()
+                return
+            wait_for(
+                lambda: self.went_on.is_set() or someone_waits_on_a_lock(), message="the other save to go on or wait"
+            )
+
+        self._monkeypatch.setattr(model, "_check_fit_within_column", check_then_wait)
+
+
+@pytest.fixture
+def first_check_waits(monkeypatch: pytest.MonkeyPatch) -> FirstCheckWaits:
+    return FirstCheckWaits(monkeypatch)
+
+
 def unreadable_time() -> tuple[str, str]:
     """A time as an old bug or a restore could leave it in a row, past every check, that
     reading the row back cannot turn into a datetime; and words of the error that raises."""

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -238,9 +238,21 @@ class ScoringRuleAdmin(GroupedFiguresAdmin[ScoringRule]):
         columns = super().get_list_display(request)
         return [columns[0], sentence, *columns[1:]]
 
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # A fit rule's points are checked against the other active rules', then saved, holding
+        # the lock until this commits: two marketers saving at once each passed the check alone.
+        with transaction.atomic():
+            services.scoring_rules_lock()
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
     @admin.action(description=_("Activate selected rules"))
     def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
         with transaction.atomic():
+            services.scoring_rules_lock()
             count = queryset.update(active=True)
             # Once all are active, checked as a rule's save is: one rule each way per scorecard.
             each_way = {(r.scorecard_id, r.points > 0): r for r in queryset.filter(dimension=pure.Dimension.FIT)}

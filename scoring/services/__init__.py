@@ -101,6 +101,7 @@ from scoring.services.model import (
     model_rules_warnings,
     scoring_model_export,
     scoring_model_import,
+    scoring_rules_lock,
 )
 from scoring.services.replay import (
     ReplayFound,
@@ -227,4 +228,5 @@ __all__ = [
     "scoring_enqueue",
     "scoring_model_export",
     "scoring_model_import",
+    "scoring_rules_lock",
 ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -161,6 +161,20 @@ def model_rules_warnings(spec: model_file.ModelSpec) -> list[Problem]:
     return warnings
 
 
+_RULES_LOCK = 0x5C0_12E5  # pg_advisory_xact_lock's key for the live rules and every draft's
+
+
+def scoring_rules_lock() -> None:
+    """Hold the scoring model's rules until the transaction ends (call in one), before
+    checking fit rules against the active ones and writing them: two rules saved at once
+    each passed the check alone, and together took a lead's fit past its column. One lock
+    for the live model and the drafts: people save rules, one at a time costs nothing.
+    On SQLite a transaction that writes holds the whole database already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RULES_LOCK])
+
+
 def scoring_part_import(spec: model_file.ModelSpec) -> tuple[ModelImportSummary, list[LeftOut]]:
     """Write the scoring part of ``spec`` over the live model, by key (call in a transaction).
 
@@ -175,6 +189,7 @@ def scoring_part_import(spec: model_file.ModelSpec) -> tuple[ModelImportSummary,
     anything is written."""
     if past := score_bounds.fit_past_columns(spec, words=sentences.WORDS):
         raise model_file.ModelFileError(past)
+    scoring_rules_lock()  # a rule saved in the admin meanwhile is one the file leaves out
     scorecards = scorecards_write(spec.scorecards)
     parts: list[tuple[Scorecard | None, model_file.ScorecardSpec | model_file.ModelSpec]] = [(None, spec)]
     parts += [(scorecards[s.key], s) for s in spec.scorecards]

@@ -6,7 +6,6 @@ the admin, as a lead's fit rules are in the file, instead of failing the account
 from __future__ import annotations
 
 import html
-import threading
 from functools import partial
 from io import StringIO
 from pathlib import Path
@@ -22,7 +21,7 @@ from django.utils import translation
 from scoring import model_file, score_bounds, services
 from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
 from scoring.models import Account, AccountRule, ModelVersion, ScoringRule
-from tests.conftest import at_once, someone_waits_on_a_lock, wait_for
+from tests.conftest import FirstCheckWaits, at_once, wait_for
 from tests.scoring.test_account_rule_conditions import rule_post
 
 pytestmark = pytest.mark.django_db
@@ -161,39 +160,6 @@ def test_an_account_is_scored_with_the_rules_kept_on_postgresql(postgres: None, 
 TOYS = ("industry", "equals", "Toys")
 
 
-class FirstCheckWaits:
-    """Once :meth:`start` is called, the first account rule whose points are checked waits,
-    checked and not yet saved, until the other side goes on (:attr:`went_on`) or waits for
-    a lock this one holds: the moment two saves without a lock each passed the check alone.
-    :attr:`checked` tells the other side that the first was checked."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.checked, self.went_on = threading.Event(), threading.Event()
-        self._monkeypatch, self._guard = monkeypatch, threading.Lock()
-
-    def start(self) -> None:
-        check = AccountRule._check_fit_within_column
-
-        def check_then_wait(rule: AccountRule) -> None:
-            check(rule)
-            with self._guard:
-                first = not self.checked.is_set()
-                self.checked.set()
-            if not first:
-                self.went_on.set()
-                return
-            wait_for(
-                lambda: self.went_on.is_set() or someone_waits_on_a_lock(), message="the other save to go on or wait"
-            )
-
-        self._monkeypatch.setattr(AccountRule, "_check_fit_within_column", check_then_wait)
-
-
-@pytest.fixture
-def first_check_waits(monkeypatch: pytest.MonkeyPatch) -> FirstCheckWaits:
-    return FirstCheckWaits(monkeypatch)
-
-
 def active_points() -> list[int]:
     return sorted(AccountRule.objects.filter(active=True).values_list("points", flat=True))
 
@@ -213,7 +179,7 @@ def test_two_rules_added_at_once_in_the_admin_cannot_together_pass_the_column(
             client.post(reverse("admin:scoring_accountrule_add"), rule_post(TOYS, points="6", key=key)).status_code
         )
 
-    first_check_waits.start()
+    first_check_waits.start(AccountRule)
     statuses = at_once(partial(add, clients[0], "one"), partial(add, clients[1], "two"))
 
     assert sorted(statuses) == [200, 302]  # the second refused on its points, once the first is kept
@@ -233,7 +199,7 @@ def test_two_rules_made_at_once_by_the_service_cannot_together_pass_the_column(
             return " ".join(refused.message_dict["points"])
         return "made"
 
-    first_check_waits.start()
+    first_check_waits.start(AccountRule)
     said = sorted(at_once(partial(create, "One"), partial(create, "Two")))
 
     assert said[1] == "made"
@@ -261,7 +227,7 @@ def test_a_rule_saved_while_a_model_file_is_imported_is_one_the_file_leaves_out(
         call_command("scoring_model_import", str(path), stdout=StringIO())
         first_check_waits.went_on.set()
 
-    first_check_waits.start()
+    first_check_waits.start(AccountRule)
     status, _ = at_once(add, import_file)
 
     assert status == 302

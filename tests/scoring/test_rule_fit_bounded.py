@@ -6,6 +6,7 @@ of being kept and a lead meeting them all being set aside by its scoring on Post
 from __future__ import annotations
 
 import html
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,10 +14,11 @@ from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
-from scoring import services
+from scoring import model_file, services
 from scoring.file_checks import WHOLE_MAX, WHOLE_MIN
 from scoring.models import Lead, Scorecard, ScoringRule, SetAside
 from scoring.services import versions
+from tests.conftest import FirstCheckWaits, at_once, wait_for
 from tests.factories import LeadFactory, fit_rule
 from tests.scoring.test_admin_pages import rule_form
 
@@ -157,3 +159,59 @@ def test_activating_rules_that_take_their_scorecard_past_the_column_activates_no
     ScoringRule.objects.filter(key="lima").update(points=WHOLE_MAX - 5)
     assert activate(admin, resting) == ["2 rules activated. Fit scores follow when leads are rescored."]
     assert ScoringRule.objects.filter(active=True).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("in_draft", [False, True], ids=["live", "draft"])
+def test_two_fit_rules_added_at_once_cannot_together_pass_the_column(
+    postgres: None, admin_user: Any, first_check_waits: FirstCheckWaits, in_draft: bool
+) -> None:
+    # Each fits beside the rule kept; both together do not.
+    fit_rule(WHOLE_MAX - 10, *LIMA, key="lima")
+    draft = versions.draft_create(user=None) if in_draft else None
+    add = reverse("admin:scoring_draftscoringrule_add") + f"?version={draft.pk}" if draft else ADD
+    clients = [Client(HTTP_HOST="localhost") for _ in range(2)]
+    for client in clients:
+        client.force_login(admin_user)
+
+    def post(client: Client, key: str) -> int:
+        return int(client.post(add, rule_form(key=key, points="6", conditions=[LIMA])).status_code)
+
+    first_check_waits.start(ScoringRule)
+    statuses = at_once(partial(post, clients[0], "one"), partial(post, clients[1], "two"))
+
+    assert sorted(statuses) == [200, 302]  # the second refused on its points, once the first is kept
+    points = ScoringRule.all_versions.filter(version=draft, active=True).values_list("points", flat=True)
+    assert sorted(points) == [6, WHOLE_MAX - 10]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fit_rule_saved_while_a_model_file_is_imported_is_one_the_file_leaves_out(
+    postgres: None, admin_user: Any, first_check_waits: FirstCheckWaits
+) -> None:
+    # The file's rule fits alone, and the rule added alone; the import deactivates a rule it
+    # leaves out only when it sees it: a rule checked against the rules of before the file
+    # is kept only if the import then reads it.
+    spec = model_file.load_text(
+        "leadflow_model: 1\nscore_groups:\n  - {key: warm, name: Warm, min_score: 10}\n"
+        f"rules:\n  - {{key: lima, name: Lima, dimension: fit, points: {WHOLE_MAX - 10},"
+        " conditions: [{field: city, operator: equals, value: Lima}]}\n"
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(admin_user)
+
+    def add() -> int:
+        return int(client.post(ADD, rule_form(points="11", conditions=[LIMA])).status_code)
+
+    def import_file() -> None:
+        # Once the rule added was checked against the rules of before the file.
+        wait_for(first_check_waits.checked.is_set, message="the rule added to be checked")
+        services.scoring_model_import(spec=spec)
+        first_check_waits.went_on.set()
+
+    first_check_waits.start(ScoringRule)
+    status, _ = at_once(add, import_file)
+
+    assert status == 302
+    assert list(ScoringRule.objects.filter(active=True).values_list("points", flat=True)) == [WHOLE_MAX - 10]
+    assert not ScoringRule.objects.get(key="toy-shops").active
