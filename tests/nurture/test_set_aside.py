@@ -155,7 +155,7 @@ def test_what_a_retry_did_reads_in_spanish_in_the_admin(smtp: Sink, admin_user: 
 
     assert "pendiente de nuevo: el próximo envío la recoge" in html.unescape(listed.content.decode())
     page = html.unescape(spanish.get(reverse("admin:scoring_setaside_change", args=[row.pk])).content.decode())
-    assert "reintentada: pendiente de nuevo: el próximo envío la recoge" in page
+    assert "se reintentó: pendiente de nuevo: el próximo envío la recoge" in page
     assert "due again" not in page
     row.refresh_from_db()
     assert row.retry_result == "due again: the next send run takes it"  # the English kept
@@ -179,7 +179,7 @@ def test_a_retry_result_stored_before_reads_as_stored(admin_user: User) -> None:
 
     page = html.unescape(spanish.get(reverse("admin:scoring_setaside_change", args=[row.pk])).content.decode())
 
-    assert "reintentada: due again, the old way" in page
+    assert "se reintentó: due again, the old way" in page
 
 
 def test_the_kind_of_a_set_aside_row_reads_in_spanish(admin_user: User) -> None:

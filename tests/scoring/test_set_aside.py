@@ -5,6 +5,7 @@ restore would leave them."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -449,14 +450,14 @@ def test_a_retry_of_a_row_that_cannot_be_read_beside_a_fixed_one_scores_the_fixe
 @pytest.mark.parametrize(
     ("kind", "spanish", "english"),
     [
-        ("transition", "reintentada: queda para el próximo enrutamiento (ocupado)", "next routing run"),
-        ("notification", "reintentada: de vuelta en la bandeja de salida", "back in the outbox"),
-        ("webhook", "reintentada: nada que hacer: ya no está pendiente", "no longer pending"),
-        ("sla", "reintentada: nada que hacer: ya no está abierto", "no longer open"),
-        ("decay", "reintentada: sin política de decaimiento: nada que hacer", "no decay policy"),
-        ("rescore", "reintentada: repuntuado (0 movimientos escritos en el registro)", "ledger rows"),
-        ("interaction", "reintentada: no espera puntuación", "not waiting"),
-        ("fit", "reintentada: queda para el próximo lote de puntuación", "next scoring batch"),
+        ("transition", "se reintentó: queda para el próximo enrutamiento (ocupado)", "next routing run"),
+        ("notification", "se reintentó: de vuelta en la bandeja de salida", "back in the outbox"),
+        ("webhook", "se reintentó: nada que hacer: ya no está pendiente", "no longer pending"),
+        ("sla", "se reintentó: nada que hacer: ya no está abierto", "no longer open"),
+        ("decay", "se reintentó: sin política de decaimiento: nada que hacer", "no decay policy"),
+        ("rescore", "se reintentó: repuntuado (0 movimientos escritos en el registro)", "ledger rows"),
+        ("interaction", "se reintentó: no espera puntuación", "not waiting"),
+        ("fit", "se reintentó: queda para el próximo lote de puntuación", "next scoring batch"),
     ],
 )
 def test_what_a_retry_of_each_kind_did_reads_in_spanish(
@@ -478,3 +479,32 @@ def test_what_a_retry_of_each_kind_did_reads_in_spanish(
     assert english not in shown
     row.refresh_from_db()
     assert english in row.retry_result  # the English kept
+
+
+@pytest.mark.parametrize("kind", ["decay", "interaction"])
+def test_a_retried_row_reads_in_spanish_without_taking_its_kind_for_one_gender(
+    admin_user: User, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # "el lead", "la interacción": the row's status and the result any kind may get ("processed",
+    # when its retry says nothing of the row) fit either, where they said "reintentada: procesada".
+    monkeypatch.setitem(setaside._KINDS, kind, dataclasses.replace(setaside.kinds()[kind], retry=lambda ids: {}))
+    now = timezone.now()
+    row = SetAside.objects.create(
+        kind=kind, row_id=987654, error_type="ValueError", error="bad", first_failed_at=now, last_failed_at=now
+    )
+    spanish_reader = Client(headers={"accept-language": "es"})
+    spanish_reader.force_login(admin_user)
+    change = reverse("admin:scoring_setaside_change", args=[row.pk])
+    waiting = page(spanish_reader, change)
+
+    spanish_reader.post(reverse("admin:scoring_setaside_changelist"), {"action": "retry", "_selected_action": [row.pk]})
+    shown = page(spanish_reader, change)
+
+    assert "sin resolver" in waiting
+    assert "se reintentó: se procesó" in shown
+    assert "Último reintento" in shown
+    assert ">apartada<" not in waiting
+    for gendered in ("reintentad", "procesad"):
+        assert gendered not in waiting + shown
+    row.refresh_from_db()
+    assert row.retry_result == "processed"  # the English kept
