@@ -290,6 +290,11 @@ def event_types_known() -> dict[str, str]:
     return dict(sorted(known.items()))
 
 
+def event_types_seen() -> list[str]:
+    """The types interactions have come with (declared or not)."""
+    return list(EventType.objects.filter(seen_count__gt=0).values_list("key", flat=True))
+
+
 def segment_event_mapping() -> dict[str, str]:
     """Segment event name (as :func:`event_types.name_key` matches it) -> type; one query."""
     rows = SegmentEvent.objects.values_list("name", "event_type__key")

@@ -36,7 +36,7 @@ from scoring.models import (
     ScoreGroup,
     ScoringRule,
 )
-from scoring.services import replay_latest, replay_running, versions
+from scoring.services import model_rules_warnings, replay_latest, replay_running, versions
 
 
 def _user(request: HttpRequest) -> Any:
@@ -279,6 +279,9 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
                         "was here. Read the draft, replay it over the last 90 days, then publish it."
                     )
                 self.message_user(request, made.format(draft=draft), messages.SUCCESS)
+                # What `scoring_model_import --check` warns of: made all the same, as there.
+                for warning in sentences.problems(model_rules_warnings(spec)):
+                    self.message_user(request, gettext("Warning: {warning}").format(warning=warning), messages.WARNING)
                 return redirect("admin:scoring_modelversion_change", draft.pk)
         context = {
             **self.admin_site.each_context(request),

@@ -139,8 +139,12 @@ def account_groups_import(specs: Sequence[model_file.GroupSpec]) -> tuple[str, L
 
 def model_rules_warnings(spec: model_file.ModelSpec) -> list[Problem]:
     """What may be a mistake in the file's rules: a type never seen nor declared (English,
-    said in the reader's language by :func:`scoring.sentences.problems`)."""
-    known = selectors.event_types_known()
+    said in the reader's language by :func:`scoring.sentences.problems`). A file with
+    ``event_types`` is read as declaring those instead of the site's, as its import or its
+    draft's publish makes them, so a draft's warnings are those of its publish."""
+    known = set(selectors.event_types_known())
+    if spec.event_types is not None:
+        known = set(selectors.event_types_seen()) | {declared.key for declared in spec.event_types}
     warnings: list[Problem] = []
     places = [(f"rules[{i}]", rule) for i, rule in enumerate(spec.rules)]
     places += [

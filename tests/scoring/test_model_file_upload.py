@@ -4,6 +4,7 @@ the file; the live model does not change either way."""
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,28 @@ def test_a_spanish_marketer_reads_the_file_s_problems_in_spanish_by_place(conten
     assert response.status_code == 200
     assert told in response.content.decode()
     assert not ModelVersion.objects.exists()
+
+
+def test_a_spanish_marketer_reads_the_file_s_warnings_in_spanish_on_its_draft() -> None:
+    # What `scoring_model_import --check` warns of: a type no sender has sent and the file
+    # does not declare (trail_started); the one it declares (trial_started) is no mistake.
+    content = (
+        b"leadflow_model: 1\nevent_types:\n  - {key: trial_started, label: Trial started}\n"
+        b"score_groups:\n  - {key: hot, name: Hot, min_score: 80}\nrules:\n"
+        b"  - {key: trials, name: Trials, dimension: engagement, points: 5, interaction_types: [trial_started]}\n"
+        b"  - {key: trails, name: Trails, dimension: engagement, points: 2, interaction_types: [trail_started]}\n"
+    )
+    client = Client(headers={"accept-language": "es"})
+    client.force_login(marketer())
+
+    response = upload(client, content)
+
+    draft = ModelVersion.objects.get(status=ModelVersion.Status.DRAFT)
+    assert response["Location"] == reverse("admin:scoring_modelversion_change", args=[draft.pk])
+    page = html.unescape(client.get(response["Location"]).content.decode())
+    assert (
+        "rules[1].interaction_types: 'trail_started' no se ha visto ni declarado nunca (decláralo en event_types, "
+        "o revisa cómo se escribe); la regla lo puntúa en cuanto llegue"
+    ) in page
+    assert "'trial_started'" not in page
+    assert "has never been seen" not in page
