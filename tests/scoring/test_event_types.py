@@ -168,6 +168,23 @@ def test_the_warning_of_a_type_never_seen_is_in_the_site_s_language(tmp_path: Pa
 
 
 @pytest.mark.django_db
+def test_an_import_as_a_draft_warns_as_its_check_does(tmp_path: Path) -> None:
+    text = (
+        FILE
+        + "\n  - {key: replays, name: Replays, dimension: engagement, points: 2, interaction_types: [trail_started]}\n"
+    )
+    path = tmp_path / "model.yaml"
+    path.write_text(text, encoding="utf-8")
+    check, draft = StringIO(), StringIO()
+
+    call_command("scoring_model_import", "--check", str(path), stdout=StringIO(), stderr=check)
+    call_command("scoring_model_import", str(path), stdout=StringIO(), stderr=draft)
+
+    assert "'trail_started' has never been seen nor declared" in check.getvalue()
+    assert draft.getvalue() == check.getvalue()
+
+
+@pytest.mark.django_db
 def test_import_warns_of_a_rule_whose_type_was_never_seen_nor_declared_and_imports_it(tmp_path: Path) -> None:
     services.interaction_record(lead=LeadFactory.create(), type="webinar-replay", occurred_at=T0, idempotency_key="w-1")
     text = (

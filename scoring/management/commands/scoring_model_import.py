@@ -1,4 +1,5 @@
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -104,10 +105,7 @@ class Command(BaseCommand):
                     "past what a score column holds"
                 ],
             )
-        for warning in sentences.problems(summary.warnings):
-            self.stderr.write(
-                self.style.WARNING("  " + gettext("{path}: warning: {warning}").format(path=path, warning=warning))
-            )
+        self._warn(path, summary.warnings)
         parts = [_scoring_counts(spec)] if spec.scoring else []
         if spec.event_types is not None:
             parts.append(f"{len(spec.event_types)} event types")
@@ -148,12 +146,19 @@ class Command(BaseCommand):
             draft = versions.draft_import(spec=spec, user=None).english_name()
         except versions.VersionError as exc:
             self._fail(path, exc.errors)
+        self._warn(path, services.model_rules_warnings(spec))
         self.stdout.write(
             self.style.SUCCESS(
                 f"{path}: imported as a draft ({draft}, {_scoring_counts(spec)}); "
                 "the live model is unchanged. Publish it from Model versions in the admin, or import with --publish."
             )
         )
+
+    def _warn(self, path: Path, warnings: Sequence[str]) -> None:
+        for warning in sentences.problems(warnings):
+            self.stderr.write(
+                self.style.WARNING("  " + gettext("{path}: warning: {warning}").format(path=path, warning=warning))
+            )
 
     @transaction.atomic
     def _publish(self, spec: model_file.ModelSpec, note: str) -> tuple[services.ModelImportSummary, tuple[int, int]]:
