@@ -130,14 +130,81 @@ def yaml_load(text: str) -> object:
         problem = getattr(exc, "problem", None) or str(exc)
         if mark is None:
             raise ValueError(Problem(gettext_noop("not valid YAML ({problem})"), problem=problem)) from None
+        where = {"line": mark.line + 1, "column": mark.column + 1}
+        reason = _yaml_reason(exc) if isinstance(exc, yaml.MarkedYAMLError) else None
+        if reason is not None:
+            raise ValueError(
+                Problem(gettext_noop("line {line}, column {column}: not valid YAML: {reason}"), **where, reason=reason)
+            ) from None
+        # A problem of ours (a key given twice), or one of PyYAML's these do not know, in its words.
         raise ValueError(
-            Problem(
-                gettext_noop("line {line}, column {column}: not valid YAML ({problem})"),
-                line=mark.line + 1,
-                column=mark.column + 1,
-                problem=problem,
-            )
+            Problem(gettext_noop("line {line}, column {column}: not valid YAML ({problem})"), **where, problem=problem)
         ) from None
+
+
+def _yaml_reason(exc: yaml.MarkedYAMLError) -> Problem | None:
+    """What PyYAML's ``exc`` says, in words of ours (so in the reader's language), for the
+    mistakes a person writing a file makes; None for the others, said in PyYAML's English.
+    Its own words (``expected <block end>, but found '<block mapping start>'``) name its
+    parser's states, which tell the reader nothing ours do not."""
+    problem, context = str(exc.problem or ""), str(exc.context or "")
+    if isinstance(exc.problem, Problem):
+        return None
+    start = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    mark = exc.problem_mark
+    found = mark.buffer[mark.pointer] if mark is not None and mark.buffer and mark.pointer < len(mark.buffer) else ""
+    if problem.startswith("expected <block end>") and start is not None:
+        return Problem(
+            gettext_noop("the indentation does not fit the list or mapping begun on line {start}"), start=start
+        )
+    if problem.startswith("expected ',' or ']'") and start is not None:
+        return Problem(
+            gettext_noop(
+                "the list opened with '[' on line {start} is not closed with ']', or lacks a comma between two items"
+            ),
+            start=start,
+        )
+    if problem.startswith("expected ',' or '}'") and start is not None:
+        return Problem(
+            gettext_noop(
+                "the mapping opened with '{{' on line {start} is not closed with '}}', "
+                "or lacks a comma between two keys"
+            ),
+            start=start,
+        )
+    if problem == "mapping values are not allowed here":
+        return Problem(
+            gettext_noop(
+                "a key cannot begin here: put a value holding ': ' in quotes, "
+                "or check the indentation and the line above"
+            )
+        )
+    if problem == "could not find expected ':'" and start is not None:
+        return Problem(gettext_noop("the key on line {start} lacks its ':'"), start=start)
+    if (
+        context == "while scanning a quoted scalar"
+        and problem == "found unexpected end of stream"
+        and start is not None
+    ):
+        return Problem(gettext_noop("the quotes opened on line {start} are not closed"), start=start)
+    if problem.endswith("that cannot start any token") or problem.startswith("expected the node content"):
+        if found == "\t":
+            return Problem(gettext_noop("a tab: YAML indents with spaces only"))
+        if found and found.isprintable() and not found.isspace():
+            return Problem(gettext_noop("a value cannot begin with {found!r}: put it in quotes"), found=found)
+    if problem.startswith("found unknown escape character"):
+        return Problem(
+            gettext_noop(
+                "a backslash in double quotes begins an escape YAML does not know: put the value in single quotes"
+            )
+        )
+    if problem.startswith("found undefined alias"):
+        return Problem(gettext_noop("an alias (*name) with no anchor (&name) of that name before it"))
+    if problem.startswith("could not determine a constructor for the tag"):
+        return Problem(gettext_noop("a tag (!…), which the file may not hold: write plain values, lists and mappings"))
+    if context == "expected a single document in the stream":
+        return Problem(gettext_noop("a second document ('---') begins here: the file holds one"))
+    return None
 
 
 # The phrases other files' checks say too.

@@ -99,6 +99,20 @@ def test_yaml_errors_say_where() -> None:
         file_checks.yaml_load("a: 1\nb: [\n")
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("a:\n  b: 1\n c: 2\n", "line 3, column 2: not valid YAML: the indentation does not fit the list or mapping"),
+        # One these do not know, in PyYAML's words.
+        ("a: |x\n", "line 1, column 5: not valid YAML (expected chomping or indentation indicators, but found 'x')"),
+    ],
+)
+def test_a_yaml_error_is_said_in_words_of_ours_where_they_know_it(text: str, said: str) -> None:
+    with pytest.raises(ValueError, match=r"^line") as raised:
+        file_checks.yaml_load(text)
+    assert raised.value.args[0].startswith(said)
+
+
 class Table:
     """Words that translate by a table (a phrase it lacks stays as it is)."""
 

@@ -241,3 +241,49 @@ def test_a_spanish_marketer_reads_the_file_s_warnings_in_spanish_on_its_draft() 
     ) in page
     assert "'trial_started'" not in page
     assert "has never been seen" not in page
+
+
+@pytest.mark.parametrize(
+    ("content", "told"),
+    [
+        (
+            b"leadflow_model: 1\nrules:\n  - key: reads\n    name: Reads\n   points: 3\n",
+            "línea 5, columna 4: no es YAML válido: la sangría no encaja con la lista o el mapeo que empieza en "
+            "la línea 3",
+        ),
+        (
+            b"leadflow_model: 1\nname: Tienda: juguetes\n",
+            "línea 2, columna 13: no es YAML válido: aquí no puede empezar una clave: pon entre comillas un valor "
+            "que contenga ': ', o revisa la sangría y la línea de arriba",
+        ),
+        (
+            b"leadflow_model: 1\nrules: [reads\n",
+            "línea 3, columna 1: no es YAML válido: la lista abierta con '[' en la línea 2 no se cierra con ']', o le "
+            "falta una coma entre dos elementos",
+        ),
+        (
+            b"leadflow_model: 1\nscore_groups:\n  - {key: hot, name: Hot min_score: 80}\n",
+            "línea 3, columna 35: no es YAML válido: el mapeo abierto con '{' en la línea 3 no se cierra con '}', o "
+            "le falta una coma entre dos claves",
+        ),
+        (
+            b'leadflow_model: 1\nname: "Tienda\n',
+            "línea 3, columna 1: no es YAML válido: las comillas abiertas en la línea 2",
+        ),
+        (b"leadflow_model: 1\nrules:\n\t- key: reads\n", "línea 3, columna 1: no es YAML válido: un tabulador"),
+        (b"leadflow_model: 1\nname: @tienda\n", "no es YAML válido: un valor no puede empezar por '@': ponlo entre"),
+        (b"leadflow_model: 1\nname\ndecay: {}\n", "no es YAML válido: a la clave de la línea 2 le falta su ':'"),
+    ],
+)
+def test_a_spanish_marketer_reads_where_and_why_the_yaml_is_broken_in_spanish(content: bytes, told: str) -> None:
+    client = Client(headers={"accept-language": "es"})
+    client.force_login(marketer())
+
+    response = upload(client, content)
+
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200
+    assert told in page
+    for pyyaml_s in ("expected", "found", "while ", "not allowed"):
+        assert pyyaml_s not in page
+    assert not ModelVersion.objects.exists()
