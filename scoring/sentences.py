@@ -3,6 +3,8 @@ phrases it marks; this gives it the words of the language active for the request
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterable, Mapping
 
 from django.utils.functional import Promise
@@ -10,6 +12,7 @@ from django.utils.translation import gettext, pgettext_lazy
 
 from scoring import file_checks
 from scoring import rules as pure
+from scoring.said import AS_IT_CAME, Said, said
 
 # A lead field as the subject of a condition. Spanish puts the article in ("la
 # industria es una de…"), which a field's label alone does not carry.
@@ -54,3 +57,37 @@ def problems(errors: Iterable[str]) -> list[str]:
     """A file's problems (:class:`scoring.file_checks.Problem`, each naming its place in the
     file) in the language active now: the request's, or on the command line the site's."""
     return file_checks.said(errors, WORDS)
+
+
+def problems_said(errors: Iterable[str]) -> Said:
+    """A file's problems as one sentence to keep beside their English (:mod:`scoring.said`),
+    joined by "; " as that is: each :class:`~scoring.file_checks.Problem` with its phrase and
+    values, so a page says it in its reader's language later; other text, or a problem with a
+    value JSON cannot keep, as it came."""
+    joined = [_problem_said(error) for error in errors]
+    if not joined:
+        return said(AS_IT_CAME, error="")
+    # A phrase no catalogue holds, so kept as it is in every language.
+    return functools.reduce(lambda said_, problem: said("{said}; {problem}", said=said_, problem=problem), joined)
+
+
+def _problem_said(error: str) -> Said:
+    if isinstance(error, file_checks.Problem) and all(map(_storable, error.values.values())):
+        return Said(
+            error.message,
+            {k: _problem_said(v) if isinstance(v, file_checks.Problem) else v for k, v in error.values.items()},
+        )
+    return said(AS_IT_CAME, error=str(error))
+
+
+def _storable(value: object) -> bool:
+    """Whether a JSON column keeps ``value`` as it is (a sentence of its own is made one)."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)  # PostgreSQL's JSON has no NaN nor infinity
+    if isinstance(value, list):
+        return all(map(_storable, value))
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _storable(item) for key, item in value.items())
+    return False

@@ -14,6 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from scoring import said
 from scoring.models.design import DecayPolicy, ScoreGroup, ScoringRule
 
 # The longest window a replay may cover (ten years).
@@ -189,6 +190,9 @@ class ReplayRun(models.Model):
     started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True, editable=False)
     error = models.TextField(verbose_name=_("error"), blank=True, editable=False)
+    # The error as scoring.said keeps it, shown in the reader's language; empty on runs that
+    # failed before it was kept and on errors from outside (shown as they came).
+    error_said = models.JSONField(verbose_name=_("error's sentence"), null=True, blank=True, editable=False)
     result = models.JSONField(verbose_name=_("result"), null=True, blank=True, editable=False)
 
     class Meta:
@@ -204,6 +208,10 @@ class ReplayRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED)
+
+    def error_shown(self) -> str:
+        """Why it failed, in the reader's language (as stored, on older runs)."""
+        return said.shown(self.error, self.error_said)
 
 
 class DraftScoreGroup(ScoreGroup):

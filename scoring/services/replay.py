@@ -21,7 +21,7 @@ from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from scoring import bulk, model_file, outcomes
+from scoring import bulk, model_file, outcomes, sentences
 from scoring import replay as pure_replay
 from scoring import rules as pure
 from scoring.collector import collector_paused
@@ -176,15 +176,19 @@ def replay_run(*, run_id: int, chunk_size: int = REPLAY_CHUNK) -> ReplayRun:
     if run.status in _FINISHED:
         return run
     ReplayRun.objects.filter(pk=run_id).exclude(status__in=_FINISHED).update(
-        status=ReplayRun.Status.RUNNING, started_at=timezone.now(), progress=0, error=""
+        status=ReplayRun.Status.RUNNING, started_at=timezone.now(), progress=0, error="", error_said=None
     )
     try:
         result = _replay(run, chunk_size=chunk_size)
     except _Cancelled:
         ReplayRun.objects.filter(pk=run_id).update(status=ReplayRun.Status.CANCELLED, finished_at=timezone.now())
     except model_file.ModelFileError as exc:
+        # Kept as a sentence too, so its page says it in the reader's language.
         ReplayRun.objects.filter(pk=run_id).update(
-            status=ReplayRun.Status.FAILED, error="; ".join(exc.errors)[:2000], finished_at=timezone.now()
+            status=ReplayRun.Status.FAILED,
+            error="; ".join(exc.errors)[:2000],
+            error_said=sentences.problems_said(exc.errors).stored(),
+            finished_at=timezone.now(),
         )
     except Exception as exc:
         ReplayRun.objects.filter(pk=run_id).update(

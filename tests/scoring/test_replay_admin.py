@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import html
 import importlib
+import json
+from datetime import date
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
+from django.utils import translation
 
-from scoring import model_file, services
+from scoring import model_file, said, sentences, services
+from scoring.file_checks import Problem
 from scoring.models import ModelVersion, ReplayRun, ScoringRule
 from scoring.services import versions
 from tests.routing.factories import RepFactory, marketer
@@ -240,3 +244,40 @@ def test_a_spanish_reader_reads_no_group_in_spanish(version: ModelVersion) -> No
     assert "No group" not in shown
     # The rules' table heads the difference of points, not a button's "Cambiar".
     assert '<th class="num">Cambio</th>' in shown
+
+
+def test_a_spanish_reader_reads_why_a_replay_failed_in_spanish(version: ModelVersion) -> None:
+    run = services.replay_start(version=version, background=False)
+    # Its frozen version no longer reads as a model (a model file's form changed since it was queued).
+    ReplayRun.objects.filter(pk=run.pk).update(draft_spec={"leadflow_model": 1, "rules": [{"key": "x"}]})
+    older = services.replay_start(version=version, background=False)
+    ReplayRun.objects.filter(pk=older.pk).update(status=ReplayRun.Status.FAILED, error="stored before, in English")
+    spanish_reader = Client(headers={"accept-language": "es"})
+    spanish_reader.force_login(marketing_user())
+
+    failed = services.replay_run(run_id=run.pk)
+    page = html.unescape(spanish_reader.get(f"/admin/scoring/replayrun/{run.pk}/change/").content.decode())
+    older_page = html.unescape(spanish_reader.get(f"/admin/scoring/replayrun/{older.pk}/change/").content.decode())
+
+    assert failed.status == ReplayRun.Status.FAILED
+    assert failed.error == "rules[0].name: required; rules[0].dimension: required"  # the English kept
+    assert (
+        "La reproducción falló: rules[0].name: falta, y es obligatorio; rules[0].dimension: falta, y es obligatorio"
+        in page
+    )
+    assert "required" not in page
+    assert "stored before, in English" in older_page
+
+
+def test_a_problem_with_a_value_json_cannot_keep_is_kept_as_its_english() -> None:
+    problems = [
+        Problem("{place}: required", place="rules[0].name"),
+        Problem("{place}: not {value!r}", place="rules[0].valid_from", value=date(2026, 1, 1)),
+    ]
+
+    stored = json.loads(json.dumps(sentences.problems_said(problems).stored()))
+
+    with translation.override("es"):
+        assert said.shown("", stored) == (
+            "rules[0].name: falta, y es obligatorio; rules[0].valid_from: not datetime.date(2026, 1, 1)"
+        )
