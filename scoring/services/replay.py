@@ -118,7 +118,7 @@ def replay_check(*, version: ModelVersion, days: object) -> dict[str, str]:
         try:
             pure_replay.spec_load(_scoring_part(spec))
         except model_file.ModelFileError as exc:
-            errors["version"] = refusal.format(errors="; ".join(exc.errors))
+            errors["version"] = refusal.format(errors="; ".join(sentences.problems(exc.errors)))
             break
     return errors
 

@@ -125,7 +125,9 @@ def test_in_spanish_the_refusals_are_in_spanish(version: ModelVersion, settings:
     kept = client.post("/admin/scoring/replayrun/add/", {"version": broken.pk, "days": 90})
 
     assert "Indica un número entero de días de 1 a 3650, no 0." in str(days.context["adminform"].form.errors["days"])
-    assert "Esta versión no se puede reproducir: rules[0]" in str(kept.context["adminform"].form.errors["version"])
+    assert "Esta versión no se puede reproducir: rules[0].name: falta, y es obligatorio; rules[0].dimension: falta" in (
+        html.unescape(str(kept.context["adminform"].form.errors["version"]))
+    )
 
 
 def test_a_version_that_cannot_be_replayed_is_refused_on_the_version(version: ModelVersion) -> None:
