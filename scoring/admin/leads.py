@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
@@ -450,7 +450,7 @@ class InteractionAdmin(admin.ModelAdmin[Interaction]):
         if obj.lead_id is None:
             return gettext("waits for its visitor to be identified")
         if obj.set_aside:
-            return gettext("set aside")
+            return pgettext("an interaction's scoring state", "set aside")
         return gettext("waiting to be scored") if getattr(obj, "waiting", False) else gettext("scored")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

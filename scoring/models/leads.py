@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts as pure_accounts
@@ -502,7 +502,9 @@ class Interaction(models.Model):
     # Scoring could not process it (see SetAside): neither scored nor waiting, so
     # workers do not claim it again and rescoring does not count it, until retried.
     # Scored: it has a lead, is not set aside and no longer waits (WaitingInteraction).
-    set_aside = models.BooleanField(verbose_name=_("set aside"), default=False, db_default=False, editable=False)
+    set_aside = models.BooleanField(
+        verbose_name=pgettext_lazy("an interaction", "set aside"), default=False, db_default=False, editable=False
+    )
 
     class Meta:
         verbose_name = _("interaction")

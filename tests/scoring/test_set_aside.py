@@ -508,3 +508,18 @@ def test_a_retried_row_reads_in_spanish_without_taking_its_kind_for_one_gender(
         assert gendered not in waiting + shown
     row.refresh_from_db()
     assert row.retry_result == "processed"  # the English kept
+
+
+def test_a_set_aside_interaction_reads_as_one_in_spanish(admin_user: User) -> None:
+    # "set aside" is also the count of a lead import's rows ("7 apartadas"): an interaction is one.
+    interaction = InteractionFactory.create()
+    Interaction.objects.filter(pk=interaction.pk).update(set_aside=True)
+    spanish_reader = Client(headers={"accept-language": "es"})
+    spanish_reader.force_login(admin_user)
+
+    listed = page(spanish_reader, reverse("admin:scoring_interaction_changelist"))
+    shown = page(spanish_reader, reverse("admin:scoring_interaction_change", args=[interaction.pk]))
+
+    assert 'class="field-scoring_state">apartada</td>' in listed
+    assert "<label>Apartada:</label>" in shown
+    assert '<div class="readonly">apartada</div>' in shown
