@@ -131,7 +131,7 @@ def yaml_load(text: str) -> object:
         if mark is None:
             raise ValueError(Problem(gettext_noop("not valid YAML ({problem})"), problem=problem)) from None
         where = {"line": mark.line + 1, "column": mark.column + 1}
-        reason = _yaml_reason(exc) if isinstance(exc, yaml.MarkedYAMLError) else None
+        reason = yaml_reason(exc) if isinstance(exc, yaml.MarkedYAMLError) else None
         if reason is not None:
             raise ValueError(
                 Problem(gettext_noop("line {line}, column {column}: not valid YAML: {reason}"), **where, reason=reason)
@@ -142,7 +142,7 @@ def yaml_load(text: str) -> object:
         ) from None
 
 
-def _yaml_reason(exc: yaml.MarkedYAMLError) -> Problem | None:
+def yaml_reason(exc: yaml.MarkedYAMLError) -> Problem | None:
     """What PyYAML's ``exc`` says, in words of ours (so in the reader's language), for the
     mistakes a person writing a file makes; None for the others, said in PyYAML's English.
     Its own words (``expected <block end>, but found '<block mapping start>'``) name its
@@ -187,6 +187,8 @@ def _yaml_reason(exc: yaml.MarkedYAMLError) -> Problem | None:
         and start is not None
     ):
         return Problem(gettext_noop("the quotes opened on line {start} are not closed"), start=start)
+    if problem == "expected the node content, but found '<stream end>'":
+        return Problem(gettext_noop("the file ends where a value should be: close every list and mapping it opens"))
     if problem.endswith("that cannot start any token") or problem.startswith("expected the node content"):
         if found == "\t":
             return Problem(gettext_noop("a tab: YAML indents with spaces only"))

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from django.utils.translation import gettext_noop
 
-from scoring import lead_fields
+from scoring import file_checks, lead_fields, sentences
 from scoring.said import Said, said
 
 # Values that mean "not known" unless the mapping lists its own (compared ignoring case
@@ -142,9 +142,12 @@ def mapping_load(text: str) -> Mapping:
         problem = str(getattr(exc, "problem", None) or exc)
         if where is None:
             raise MappingError("mapping", said(gettext_noop("is not valid YAML: {problem}"), problem=problem)) from None
+        # What is wrong said in the reader's language where the model file's checks know it.
+        reason = file_checks.yaml_reason(exc) if isinstance(exc, yaml.MarkedYAMLError) else None
+        told: str | Said = problem if reason is None else sentences.problems_said([reason])
         raise MappingError(
             "mapping",
-            said(gettext_noop("is not valid YAML (line {line}): {problem}"), line=where.line + 1, problem=problem),
+            said(gettext_noop("is not valid YAML (line {line}): {problem}"), line=where.line + 1, problem=told),
         ) from None
     return mapping_from_dict(raw)
 
