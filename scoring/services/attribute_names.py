@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
-from django.db import connection
+from django.db import connection, transaction
 
 from scoring import lead_fields, model_file
 from scoring.models import AttributeName, RuleCondition
@@ -46,15 +47,17 @@ def attribute_names_declare(fields: Iterable[object], *, origin: AttributeName.O
     """Record the custom attributes ``fields`` name (``attributes.<name>``, as a fit rule's
     condition or a tracked form's field names one; the others are left out) as known, where
     they came from being ``origin``, so a key used in web pages writes them before any
-    trusted sender has (:func:`attribute_names_record`, with its precondition)."""
-    attribute_names_record(
-        (
-            field.removeprefix(CUSTOM_PREFIX)
-            for field in fields
-            if isinstance(field, str) and field.startswith(CUSTOM_PREFIX)
-        ),
-        origin=origin,
-    )
+    trusted sender has (:func:`attribute_names_record`). They are recorded once the
+    transaction saving the rule or form commits, in a transaction of their own: a publish
+    rescoring every lead in its transaction holds no name's row, which a trusted sender
+    writing that name would wait on."""
+    names = [
+        field.removeprefix(CUSTOM_PREFIX)
+        for field in fields
+        if isinstance(field, str) and field.startswith(CUSTOM_PREFIX)
+    ]
+    if names:
+        transaction.on_commit(partial(attribute_names_record, names, origin=origin))
 
 
 def fit_condition_fields(parts: Iterable[model_file.ModelSpec | model_file.ScorecardSpec]) -> list[str]:

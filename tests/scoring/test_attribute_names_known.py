@@ -79,40 +79,50 @@ def signed_in(user: Any) -> Client:
     return client
 
 
-def test_a_draft_imported_records_the_names_its_fit_rules_test() -> None:
-    versions.draft_import(spec=model_file.load_text(MODEL), user=None)
+def test_a_draft_imported_records_the_names_its_fit_rules_test(django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # recorded once the draft is saved
+        versions.draft_import(spec=model_file.load_text(MODEL), user=None)
 
     # Not an engagement rule's: it tests an interaction's property, not the lead's.
     assert origins() == {"goal": Origin.RULE}
 
 
-def test_a_model_imported_live_records_the_names_its_fit_rules_test(tmp_path: Any) -> None:
+def test_a_model_imported_live_records_the_names_its_fit_rules_test(
+    tmp_path: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     path = tmp_path / "model.yaml"
     path.write_text(MODEL)
 
-    call_command("scoring_model_import", "--publish", str(path))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("scoring_model_import", "--publish", str(path))
 
     assert origins() == {"goal": Origin.RULE}
 
 
 @pytest.mark.parametrize("draft", [False, True])
-def test_a_rule_saved_in_the_admin_records_the_names_it_tests(draft: bool) -> None:
+def test_a_rule_saved_in_the_admin_records_the_names_it_tests(
+    draft: bool, django_capture_on_commit_callbacks: Any
+) -> None:
     url = reverse("admin:scoring_scoringrule_add")
     if draft:
         url = reverse("admin:scoring_draftscoringrule_add") + f"?version={versions.draft_create(user=None).pk}"
 
-    saved = signed_in(marketer()).post(url, {**RULE, **CONDITIONS})
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = signed_in(marketer()).post(url, {**RULE, **CONDITIONS})
 
     assert saved.status_code == 302
     assert ScoringRule.all_versions.filter(key="pro-plan").exists()
     assert origins() == {"plan": Origin.RULE}
 
 
-def test_a_tracked_form_saved_in_the_admin_makes_its_attributes_known_to_pages(no_room: None) -> None:
+def test_a_tracked_form_saved_in_the_admin_makes_its_attributes_known_to_pages(
+    no_room: None, django_capture_on_commit_callbacks: Any
+) -> None:
     """The form's own posts write them, but a page's identify sent before the first post
     was left out of them."""
     form = {"name": "Contact", "key": "contact", "active": "on", "lead_fields": "company, attributes.plan"}
-    saved = signed_in(marketer()).post(reverse("admin:intake_trackedform_add"), form)
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = signed_in(marketer()).post(reverse("admin:intake_trackedform_add"), form)
 
     assert saved.status_code == 302
     assert origins() == {"plan": Origin.FORM}
@@ -200,10 +210,38 @@ def test_the_migration_keeps_what_pages_brought_and_records_what_rules_test() ->
         rule = old.get_model("scoring", "ScoringRule").objects.create(key="r", name="R", dimension="fit", points=1)
         old.get_model("scoring", "RuleCondition").objects.create(rule=rule, field="attributes.goal", operator="is_set")
         old.get_model("scoring", "RuleCondition").objects.create(rule=rule, field="attributes.tier", operator="is_set")
+        # A version published earlier keeps its rules as history: they test nothing now.
+        retired = old.get_model("scoring", "ModelVersion").objects.create(number=1, status="retired")
+        kept = old.get_model("scoring", "ScoringRule").objects.create(
+            key="r", name="R", dimension="fit", points=1, version=retired
+        )
+        old.get_model("scoring", "RuleCondition").objects.create(rule=kept, field="attributes.gone", operator="is_set")
 
         MigrationExecutor(connection).migrate([after])
 
         assert origins() == {"colour": Origin.PAGE, "tier": Origin.EARLIER, "goal": Origin.RULE}
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.migrations
+@pytest.mark.django_db(transaction=True)
+def test_the_tracked_forms_saved_before_make_their_attributes_known() -> None:
+    before = [("intake", "0006_said_sentences"), ("scoring", "0059_attribute_name_origin")]
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        old = executor.loader.project_state(before).apps
+        forms = old.get_model("intake", "TrackedForm")
+        forms.objects.create(key="contact", name="Contact", lead_fields=["company", "attributes.plan"])
+        forms.objects.create(key="demo", name="Demo", lead_fields=["attributes.plan", "attributes.seats"])
+        old.get_model("scoring", "AttributeName").objects.create(name="seats", origin="writer")
+
+        MigrationExecutor(connection).migrate([("intake", "0008_tracked_form_attribute_names")])
+
+        # A name known before keeps where it came from first.
+        assert origins() == {"plan": Origin.FORM, "seats": Origin.WRITER}
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
