@@ -31,7 +31,11 @@ def _from_a_page(apps: Any, schema_editor: Any) -> None:
 def _rules_names(apps: Any, schema_editor: Any) -> None:
     conditions = apps.get_model("scoring", "RuleCondition")
     names = apps.get_model("scoring", "AttributeName")
-    fields = conditions.objects.filter(rule__dimension="fit", field__startswith=PREFIX).values_list("field", flat=True)
+    # The live model's rules and the drafts', not those of versions retired (kept only as history).
+    tested_now = models.Q(rule__version__isnull=True) | models.Q(rule__version__status="draft")
+    fields = conditions.objects.filter(tested_now, rule__dimension="fit", field__startswith=PREFIX).values_list(
+        "field", flat=True
+    )
     tested = sorted({field.removeprefix(PREFIX) for field in fields} - {""})
     names.objects.bulk_create([names(name=name, origin="rule") for name in tested], ignore_conflicts=True)
 
