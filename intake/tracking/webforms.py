@@ -9,11 +9,14 @@ field) puts the lead in that account, as the API's ``account_id`` does.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from io import BytesIO
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -21,10 +24,11 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
-from django.http.multipartparser import MultiPartParserError
+from django.http.multipartparser import FIELD, RAW, ChunkIter, LazyStream, MultiPartParserError, Parser
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from django.utils.http import parse_header_parameters
 from django.utils.text import format_lazy
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
@@ -242,21 +246,55 @@ def _too_large(request: HttpRequest, exc: Exception) -> StrOrPromise:
     return format_lazy(gettext_lazy("The body is over the limit of {limit} bytes."), limit=limit)
 
 
-def _undecodable_fields(request: HttpRequest) -> list[str]:
-    """The fields of a URL-encoded post whose name or value are not text in the post's
-    encoding (UTF-8 unless it says another), each named as Django read it."""
-    if request.content_type != "application/x-www-form-urlencoded":
-        return []  # a multipart post's raw body is no longer to be read; Django decodes it
-    encoding = request.encoding or settings.DEFAULT_CHARSET
-    fields = []
+def _urlencoded_fields(request: HttpRequest) -> Iterator[tuple[bytes, bytes]]:
+    """The name and value of each field of a URL-encoded post as sent."""
     for pair in request.body.split(b"&"):
         name, _, value = pair.partition(b"=")
+        yield unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value.replace(b"+", b" "))
+
+
+def _multipart_fields(request: HttpRequest) -> Iterator[tuple[bytes, bytes]]:
+    """The name and value of each field of a multipart post as sent, split from its body by
+    Django's own parser; its files are left out (their bytes are anything)."""
+    boundary = (request.content_params or {})["boundary"].encode("ascii")  # Django read the post with it
+    for kind, meta, part in Parser(LazyStream(ChunkIter(BytesIO(request.body))), boundary):
+        if kind == FIELD:
+            name, value = meta["content-disposition"][1].get("name"), part.read()
+            transfer = meta.get("content-transfer-encoding")
+            if transfer and transfer[0].strip() == "base64":
+                with suppress(binascii.Error):  # Django keeps what is not base64 as sent
+                    value = base64.b64decode(value)
+            if isinstance(name, bytes):
+                yield name.strip(), value
+        elif kind == RAW:
+            # Django leaves out a part whose header line is not UTF-8, and its field with it:
+            # that line is the field's bytes that are not text.
+            head, _, _ = part.read().partition(b"\r\n\r\n")
+            for line in head.split(b"\r\n"):
+                with suppress(ValueError):
+                    main, params = parse_header_parameters(line.decode("latin-1"))
+                    if main.startswith("content-disposition:") and "name" in params and "filename" not in params:
+                        yield params["name"].encode("latin-1").strip(), line
+
+
+def _undecodable_fields(request: HttpRequest) -> list[str]:
+    """The fields of a URL-encoded or multipart post whose name or value are not text in the
+    post's encoding (UTF-8 unless it says another), each named as Django read it."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        fields = _urlencoded_fields(request)
+    elif request.content_type == "multipart/form-data":
+        fields = _multipart_fields(request)
+    else:
+        return []
+    encoding = request.encoding or settings.DEFAULT_CHARSET
+    undecodable = []
+    for name, value in fields:
         try:
-            for part in (name, value):
-                unquote_to_bytes(part.replace(b"+", b" ")).decode(encoding)
+            name.decode(encoding)
+            value.decode(encoding)
         except (UnicodeDecodeError, LookupError):
-            fields.append(unquote_to_bytes(name.replace(b"+", b" ")).decode(encoding, errors="replace"))
-    return fields
+            undecodable.append(name.decode(encoding, errors="replace"))
+    return undecodable
 
 
 @csrf_exempt  # third-party sites post their forms here
@@ -276,6 +314,10 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
     if form is None:
         raise Http404("unknown form")
     try:
+        # A multipart post read whole first, as a URL-encoded one is, so that its fields' bytes
+        # can be checked as sent: Django decodes them to "\ufffd" and leaves out a field whose
+        # name is not UTF-8. Its files count toward the limit: a form keeps none.
+        request.body  # noqa: B018
         post = request.POST
     except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent) as exc:
         return _form_answer(request, form, status=413, message=_too_large(request, exc))
