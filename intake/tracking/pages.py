@@ -22,6 +22,7 @@ from intake.tracking.limits import client_network, rate_limited, too_many
 from nurture.links import MAX_URL, web_url
 
 VISITOR_COOKIE = "lf_vid"
+REQUIRED = "This field is required."  # DRF's words, in English as the beacon's other reasons
 
 
 @require_GET
@@ -73,6 +74,8 @@ def page_view(request: HttpRequest) -> HttpResponse:
         errors["visitor_id"] = ["must be 1 to 64 letters, digits, '.', '_' or '-'"]
     url = _text(data, "url", MAX_URL, errors)
     path = ""
+    if "url" not in errors and not url.strip():  # missing, null or blank
+        errors["url"] = [REQUIRED]
     if "url" not in errors:  # one reason for a url: not what web_url says of the "" kept for it
         try:
             path = urlsplit(web_url(url)).path

@@ -148,6 +148,19 @@ def test_a_beacon_text_field_is_refused_with_its_one_reason(
     assert not Interaction.objects.exists()
 
 
+@pytest.mark.parametrize("url", ["", "   ", None, "missing"])
+def test_a_beacon_without_a_url_is_refused_as_a_required_field(web: Client, url: str | None) -> None:
+    """As the API says of a required field, not the length of an address it did not break. In
+    English whatever the caller's language, as the beacon's other reasons: a program reads them."""
+    body: dict[str, object] = {"visitor_id": "v1"} if url == "missing" else {"visitor_id": "v1", "url": url}
+
+    response = web.post("/t/p", json.dumps(body), content_type="text/plain", headers={"Accept-Language": "es"})
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"url": ["This field is required."]}}
+    assert not Interaction.objects.exists()
+
+
 def test_cors_only_for_allowed_origins(web: Client, settings: Settings) -> None:
     settings.LEADFLOW_TRACKING_ORIGINS = ["https://toys.example"]
     body = {"visitor_id": "v", "url": "https://toys.example/"}
