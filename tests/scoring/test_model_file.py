@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -23,6 +24,13 @@ from tests.factories import InteractionFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY_STORE = ROOT / "examples" / "toy_store.yaml"
+MODEL_FILES = [
+    path for path in sorted(ROOT.glob("examples/**/*.yaml")) if "leadflow_model" in path.read_text(encoding="utf-8")
+]
+# What anyone may send for any lead: a tracked form's post with its email, the beacon's page
+# views (a visitor's, the lead's once that visitor posts a form with the email), and the open
+# pixel and clicks of an email one holds.
+ANONYMOUS_TYPES = {"form_submit", "page_view", "email_open", "email_click"}
 
 
 @pytest.mark.django_db
@@ -62,12 +70,32 @@ def test_toy_store_loads_and_scores_as_described() -> None:
     services.interactions_score_pending()
     lead.refresh_from_db()
     assert lead.engagement_score == 8
-    # 8 more form submissions take the lead to 47: the Nurture group.
+    # 8 more form submissions count once: anyone may post a form, 2 in 30 days count.
     InteractionFactory.create_batch(8, lead=lead, type="form_submit")
     services.interactions_score_pending()
     lead.refresh_from_db()
+    assert (lead.total_score, lead.score_group) == (33, None)
+    # 6 more landing pages the same day count 4 (5 a day) and take the lead to 41: Nurture.
+    landing = {"url": "https://toys.example/landing/spring"}
+    InteractionFactory.create_batch(6, lead=lead, type="page_view", properties=landing)
+    services.interactions_score_pending()
+    lead.refresh_from_db()
     assert lead.score_group is not None
-    assert (lead.total_score, lead.score_group.key) == (47, "nurture")
+    assert (lead.total_score, lead.score_group.key) == (41, "nurture")
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_the_example_models_cap_every_rule_anyone_can_feed(path: Path) -> None:
+    """As the README tells (What an anonymous source can do): a bot posting a form in a loop,
+    or its page views, would otherwise buy a lead a group a routing rule sends to sales."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rules = [*spec.get("rules", []), *(rule for card in spec.get("scorecards", []) for rule in card.get("rules", []))]
+
+    uncapped = [
+        rule["key"] for rule in rules if ANONYMOUS_TYPES & {*rule.get("interaction_types", [])} and not rule.get("cap")
+    ]
+
+    assert uncapped == []
 
 
 @pytest.mark.django_db
