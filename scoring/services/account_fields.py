@@ -66,12 +66,31 @@ def leads_accounts_fill(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]]
     written again.
     Precondition: the leads are in their accounts already. Lock order: call after the
     transaction has locked every lead row it will (leads, then accounts)."""
+    changed_told, fills = _fill_planned(descriptions)
+    if changed_told:
+        bulk.values_update(Lead, ["company_told"], changed_told)
+    return accounts_describe(fields=fills, at=at, fill_only=True)
+
+
+def leads_accounts_fill_pending(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]]) -> bool:
+    """Whether :func:`leads_accounts_fill` of ``descriptions`` would write anything (a
+    lead's told values, an account's empty field), read without taking any row: a lead
+    written again as it was need not wait for its row when this is false."""
+    changed_told, fills = _fill_planned(descriptions)
+    return bool(changed_told or fills)
+
+
+def _fill_planned(
+    descriptions: Sequence[tuple[int, Mapping[str, Any]]],
+) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, dict[str, Any]]]:
+    """What :func:`leads_accounts_fill` writes: the leads whose told values change (lead id,
+    the new ones), and each account's empty fields to fill."""
     said = [
         (lead, {name: fields[name] for name in LEAD_COMPANY_FIELDS if name in fields}) for lead, fields in descriptions
     ]
     said = [(lead, company) for lead, company in said if company]
     if not said:
-        return 0
+        return [], {}
     rows = Lead.objects.filter(bulk.ids_in("pk", sorted({lead for lead, _ in said})))
     known = {
         pk: (account, told or {}, dict(zip(LEAD_COMPANY_FIELDS, has, strict=True)))
@@ -93,10 +112,7 @@ def leads_accounts_fill(*, descriptions: Sequence[tuple[int, Mapping[str, Any]]]
             now_told[name] = _told_json(value)
             if account is not None and _empty(has[name]):  # in no account: a free-mail address
                 fills.setdefault(account, {}).setdefault(name, value)  # the first to tell wins
-    changed_told = sorted((lead, told) for lead, told in telling.items() if told != known[lead][1])
-    if changed_told:
-        bulk.values_update(Lead, ["company_told"], changed_told)
-    return accounts_describe(fields=fills, at=at, fill_only=True)
+    return sorted((lead, told) for lead, told in telling.items() if told != known[lead][1]), fills
 
 
 def _told_fills(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[int, dict[str, Any]]:

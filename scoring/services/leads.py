@@ -23,8 +23,8 @@ from django.utils.translation import gettext
 
 from scoring import bulk, file_checks, lead_fields, localized, selectors
 from scoring import rules as pure
-from scoring.models import Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
-from scoring.services.account_fields import LEAD_COMPANY_FIELDS, leads_accounts_fill
+from scoring.models import Account, Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
+from scoring.services.account_fields import LEAD_COMPANY_FIELDS, leads_accounts_fill, leads_accounts_fill_pending
 from scoring.services.accounts import leads_accounts_assign
 from scoring.services.attribute_names import attribute_names_record
 from scoring.services.ledger import (
@@ -195,6 +195,17 @@ def lead_upsert(
         if (holders.exclude(pk=lead.pk) if lead.pk else holders).exists():
             raise LeadConflict("external_id", "another lead already has this external_id")
 
+    # Read unlocked first: a lead sent again as it is (an identify or a CRM's sync repeating
+    # itself) is neither written nor locked, so it does not wait for whoever holds the lead
+    # (a publish rescoring every lead until it commits, a scoring batch, a rep's claim).
+    seen = Lead.objects.with_email(email).first()
+    if (
+        seen is not None
+        and not _fields_set(seen, fields)
+        and _accounts_settled(seen, fields, account_external_id=account_external_id, account_fill=account_fill)
+    ):
+        return seen, False
+
     # Two tries, for the one race this is meant for: another request creating
     # the same email between the look-up and the insert (the second try updates
     # that lead). Anything else that breaks a unique index is answered, not retried.
@@ -202,20 +213,8 @@ def lead_upsert(
         found = Lead.objects.select_for_update(no_key=True).with_email(email).first()
         created = found is None
         lead = found if found is not None else Lead(email=email)
-        changed = False
         stage_before = lead.lifecycle_stage
-        for name, value in fields.items():
-            if name != "attributes" and getattr(lead, name) != value:
-                setattr(lead, name, value)
-                changed = True
-        # A field given a value drops the attribute that held one it could not (a Segment
-        # identify's employees as "51-200"); the attributes given here stay.
-        given = [name for name, value in fields.items() if name != "attributes" and value not in (None, "")]
-        merged = lead_fields.attributes_merged(
-            lead.attributes, given, fields.get("attributes"), kept_as=lead_fields.KEPT_AS
-        )
-        if merged != (lead.attributes or {}):
-            lead.attributes, changed = merged, True
+        changed = _fields_set(lead, fields)
         if not (created or changed):
             moved = (
                 account_external_id is not None
@@ -251,6 +250,41 @@ def lead_upsert(
         leads_accounts_fill(descriptions=[(lead.pk, fields)])
     lead.refresh_from_db()
     return lead, created
+
+
+def _fields_set(lead: Lead, fields: Mapping[str, Any]) -> bool:
+    """Set what :func:`lead_upsert` writes of ``fields`` on ``lead`` (not saved); whether
+    anything changed."""
+    changed = False
+    for name, value in fields.items():
+        if name != "attributes" and getattr(lead, name) != value:
+            setattr(lead, name, value)
+            changed = True
+    # A field given a value drops the attribute that held one it could not (a Segment
+    # identify's employees as "51-200"); the attributes given here stay.
+    given = [name for name, value in fields.items() if name != "attributes" and value not in (None, "")]
+    merged = lead_fields.attributes_merged(
+        lead.attributes, given, fields.get("attributes"), kept_as=lead_fields.KEPT_AS
+    )
+    if merged != (lead.attributes or {}):
+        lead.attributes, changed = merged, True
+    return changed
+
+
+def _accounts_settled(
+    lead: Lead, fields: Mapping[str, Any], *, account_external_id: str | None, account_fill: bool
+) -> bool:
+    """Whether :func:`lead_upsert` of a lead whose fields stay as they are leaves its account
+    as it is too: it is in the account ``account_external_id`` names already (explicitly), and
+    its account has no empty field ``fields`` would fill, nor the lead a told value to change
+    (read without taking any row)."""
+    if account_external_id is not None and not (
+        lead.account_explicit
+        and lead.account_id is not None
+        and Account.objects.filter(pk=lead.account_id, external_id=account_external_id).exists()
+    ):
+        return False
+    return not (account_fill and leads_accounts_fill_pending(descriptions=[(lead.pk, fields)]))
 
 
 @transaction.atomic
