@@ -41,6 +41,7 @@ from scoring.services.accounts import (
     free_mail_domains_add,
     free_mail_domains_changed,
     leads_accounts_assign,
+    leads_in_named_accounts,
 )
 from scoring.services.attribute_names import (
     Admitted,
@@ -201,6 +202,7 @@ __all__ = [
     "leads_decay",
     "leads_engagement_reset",
     "leads_hold",
+    "leads_in_named_accounts",
     "leads_lock",
     "leads_merge",
     "leads_regroup",
