@@ -122,6 +122,11 @@ def _amount_unread(text: str, *, thousands: str, decimal: str) -> tuple[str, str
         return 'must be written out ("1000.00"), not with an exponent; or send it as a JSON number.', errors.INVALID
     if _TOO_LONG.search(text):
         return _TOO_LARGE, "max_whole_digits"
+    if re.search(rf"[0-9]{re.escape(decimal)}[0-9]{{3,}}$", text):  # as DRF said it
+        return (
+            f"Ensure that there are no more than {outcomes.AMOUNT_DECIMAL_PLACES} decimal places.",
+            "max_decimal_places",
+        )
     return (
         f'must be a number such as "12500" or "12500.50", its thousands grouped or not as the site\'s '
         f'language writes them ("12{thousands}500{decimal}50"), with its currency\'s ISO 4217 code or sign '

@@ -40,10 +40,17 @@ def page_from_text(text: str) -> int:
 # price. ``sign`` is any one mark; only a currency sign (Unicode's Sc) passes; ``code`` is any
 # three capitals, only a code of the list passes.
 _CURRENCY = r"{letter_signs}|(?P<{code}>[A-Z]{{3}})|(?:[A-Z][A-Za-z]{{0,2}})?(?P<{sign}>[^\w\s.,/])"
-# Currencies written with letters and a mark, which Unicode has no sign for: the sol (S/, and
-# S/. as before 2015), the balboa (B/.), the bolívar and the boliviano (Bs.), the guaraní
-# (Gs.), the quetzal (Q.), the lempira (L.) and the rupee (Rs.).
-LETTER_SIGNS = ("S/.", "S/", "B/.", "Bs.", "Gs.", "Q.", "L.", "Rs.")
+# Currencies written with letters (and a mark), which Unicode has no sign for: the sol (S/,
+# and S/. as before 2015), the balboa (B/.), the bolívar and the boliviano (Bs.), the guaraní
+# (Gs.), the quetzal (Q.), the lempira (L.), the rupee (Rs.), the Swiss franc (Fr., SFr.),
+# the Nordic crowns (kr., Kr.), the rupiah (Rp.), the taka (Tk.), the dirhams (Dhs., DH), the
+# forint (Ft), the Czech crown (Kč), the złoty (zł), the leu (lei), the shilling (KSh) and
+# the rand (R). Each exactly as written here, the mark optional where it is shown: "No.", "Ca."
+# and "Nr." are no currency.
+LETTER_SIGNS = (
+    *("S/.", "S/", "B/.", "Bs.", "Gs.", "Q.", "L.", "Rs.", "Rs", "SFr.", "Fr.", "Kr.", "Kr", "kr.", "kr"),
+    *("Rp.", "Rp", "Tk.", "Tk", "Dhs.", "Dh", "DH", "Ft", "Kč", "zł", "lei", "Lei", "KSh", "R"),
+)
 _LETTER_SIGNS = "|".join(re.escape(sign) for sign in LETTER_SIGNS)
 # The codes of ISO 4217's current list, as pycountry keeps it (from Debian's iso-codes).
 CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)

@@ -121,6 +121,8 @@ def test_a_won_amount_may_be_a_json_number(crm: Client, amount: float, kept: str
         ("9" * 5000, "at most 999999999999.99.", "max_whole_digits"),
         ("1234567890123.00", "at most 999999999999.99.", "max_whole_digits"),
         ("1,234,567,890,123", "at most 999999999999.99.", "max_whole_digits"),
+        ("1250.505", "Ensure that there are no more than 2 decimal places.", "max_decimal_places"),
+        ("$ 1,250.5055", "Ensure that there are no more than 2 decimal places.", "max_decimal_places"),
         ("ABC1", 'must be a number such as "12500" or "12500.50", its thousands grouped or not as the site\'s '
          'language writes them ("12,500.50"), with its currency\'s ISO 4217 code or sign before or after it if you '
          'like ("PEN", "S/").', "invalid"),
