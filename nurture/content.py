@@ -7,10 +7,15 @@ the lead's owner or run a query per message, which keeps a batch's query
 count flat. The HTML body is autoescaped and placed in the layout
 ``templates/nurture/email/base.html``; the text body in ``base.txt``.
 
-Every ``http(s)`` link of the HTML and of the text is rewritten to a signed
+Every ``http(s)`` link the step's HTML and text templates write is rewritten to a signed
 click-tracking link, an open pixel is appended to the HTML, and the message carries the one-click
 unsubscribe headers of RFC 8058. Absolute URLs start with
 ``settings.LEADFLOW_PUBLIC_URL``.
+
+Only the templates' own text is tracked, never an address a value brings (``{{ lead.first_name }}``):
+anyone may post a tracked form, and a signed link to the site of their choosing would make
+Leadflow's links redirect anywhere. :func:`compile_step` marks the templates' text, the marks
+go through rendering, and the tracking reads which parts of the message they surround.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ _TRAILING = (
     "\N{RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK}\N{RIGHT DOUBLE QUOTATION MARK}"
     "\N{RIGHT SINGLE QUOTATION MARK}\N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK}"
 )
+# Where a link goes: its scheme and host (with port and user), up to what ends them.
+_SITE = re.compile(r"\s*https?://[^/?#\\\s]*", re.IGNORECASE)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 
@@ -57,6 +64,14 @@ _SPACES = re.compile(r"\s+")
 # folder ("../pyproject.toml") as a syntax error; a nameless template fails there
 # with an AttributeError instead.
 STEP_ORIGIN = Origin(name="<nurture step>", template_name="step")
+
+
+# Around the text a step's template writes itself (private-use characters, taken out of
+# every value a template is given, so no value can pass for the template's text).
+WRITTEN_START = "\ue000"
+WRITTEN_END = "\ue001"
+_WRITTEN_MARKS = re.compile(f"({WRITTEN_START}|{WRITTEN_END})")
+_NO_MARKS = str.maketrans("", "", WRITTEN_START + WRITTEN_END)
 
 
 @cache
@@ -131,7 +146,66 @@ def compile_step(*, subject: str, text: str, html_body: str) -> CompiledStep:
     subject_template, text_template = compiled["subject"], compiled["text"]
     assert subject_template is not None
     assert text_template is not None
+    for marked in (text_template, compiled["html"]):
+        if marked is not None:
+            _mark_written(marked)
     return CompiledStep(subject_template, text_template, compiled["html"])
+
+
+def _mark_written(template: Template) -> None:
+    """Surround the text ``template`` writes itself (not what its tags and values render)
+    with :data:`WRITTEN_START` and :data:`WRITTEN_END`, for :func:`track_text` and
+    :func:`track_html` to track only its links."""
+    for node in template.nodelist.get_nodes_by_type(TextNode):
+        assert isinstance(node, TextNode)
+        if node.s:
+            node.s = f"{WRITTEN_START}{node.s}{WRITTEN_END}"
+
+
+class Written:
+    """Which parts of a message the step's template wrote itself: a marked message
+    (:func:`_mark_written`) read into its text without the marks (``text``) and the
+    spans of it the marks surrounded."""
+
+    def __init__(self, marked: str) -> None:
+        pieces: list[str] = []
+        self.spans: list[tuple[int, int]] = []
+        written, at = False, 0
+        for piece in _WRITTEN_MARKS.split(marked):
+            if piece in (WRITTEN_START, WRITTEN_END):
+                written = piece == WRITTEN_START
+            elif piece:
+                if written and self.spans and self.spans[-1][1] == at:
+                    self.spans[-1] = (self.spans[-1][0], at + len(piece))
+                elif written:
+                    self.spans.append((at, at + len(piece)))
+                pieces.append(piece)
+                at += len(piece)
+        self.text = "".join(pieces)
+
+    def covers(self, start: int, end: int) -> bool:
+        """Whether the template wrote all of ``text[start:end]``."""
+        return any(first <= start and end <= last for first, last in self.spans)
+
+    def site_written(self, start: int, address: str) -> bool:
+        """Whether the template wrote where ``address`` (at ``start`` of the text) goes: its
+        scheme and host, and what ends the host (a value after it changes only the path or
+        query on that site; one that could still lengthen the host is not the template's)."""
+        site = _SITE.match(address)
+        end = len(address) if site is None else min(site.end() + 1, len(address))
+        return self.covers(start, start + end)
+
+
+def _unmarked(value: Any) -> Any:
+    """``value`` (a template's data: text, numbers, lists and mappings of them) without
+    :data:`WRITTEN_START` and :data:`WRITTEN_END` in any text."""
+    if isinstance(value, str):
+        return value.translate(_NO_MARKS) if WRITTEN_START in value or WRITTEN_END in value else value
+    if isinstance(value, Mapping):
+        return {key: _unmarked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unmarked(item) for item in value]
+    return value
 
 
 def lead_context(lead: Any) -> dict[str, Any]:
@@ -215,7 +289,12 @@ def render(
 
     Raises whatever a template raises while rendering (a filter's error…).
     """
-    context = {"lead": lead, "step": step, "sequence": sequence, "unsubscribe_url": unsubscribe}
+    context = {
+        "lead": _unmarked(lead),
+        "step": _unmarked(step),
+        "sequence": _unmarked(sequence),
+        "unsubscribe_url": unsubscribe,
+    }
     subject = _SPACES.sub(" ", compiled.subject.render(Context(context, autoescape=False))).strip()
     text_body = compiled.text.render(Context(context, autoescape=False))
     words = language_code(language) or site_language()
@@ -235,8 +314,9 @@ def render(
             )
         if tracking is not None:
             html_message = track_html(html_message, tracking=tracking, unsubscribe=unsubscribe)
-    if tracking is not None:
-        text = track_text(text, tracking=tracking, unsubscribe=unsubscribe)
+        else:
+            html_message = Written(html_message).text
+    text = track_text(text, tracking=tracking, unsubscribe=unsubscribe) if tracking is not None else Written(text).text
     headers = {
         "List-Unsubscribe": f"<{unsubscribe}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -272,11 +352,14 @@ def _own_links() -> tuple[str, ...]:
     return tuple(absolute(reverse(name, args=["-"]).partition("-")[0]) for name in names)
 
 
-def track_text(text: str, *, tracking: Tracking, unsubscribe: str) -> str:
-    """Rewrite every http(s) address of a text body but the unsubscribe link to a signed
-    click link, as :func:`track_html` does its links. Punctuation right after an address
-    (a full stop, a closing bracket with no opening one in it) stays after the link;
-    an address that cannot be tracked (``https://`` with no host) stays as written."""
+def track_text(marked: str, *, tracking: Tracking, unsubscribe: str) -> str:
+    """A text body (marked, see :func:`_mark_written`) without its marks, each http(s)
+    address its template wrote but the unsubscribe link rewritten to a signed click link,
+    as :func:`track_html` does its links. Punctuation right after an address (a full stop,
+    a closing bracket with no opening one in it) stays after the link; an address that
+    cannot be tracked (``https://`` with no host), or whose site a value wrote, stays as
+    written."""
+    written = Written(marked)
 
     def rewrite(match: re.Match[str]) -> str:
         target = match.group(0)
@@ -287,25 +370,32 @@ def track_text(text: str, *, tracking: Tracking, unsubscribe: str) -> str:
         rest = match.group(0)[len(target) :]
         if target == unsubscribe or target.startswith(_own_links()):
             return match.group(0)
+        if not written.site_written(match.start(), target):
+            return match.group(0)
         try:
             return _click(target, tracking=tracking) + rest
         except ValueError:
             return match.group(0)
 
-    return _TEXT_LINK.sub(rewrite, text)
+    return _TEXT_LINK.sub(rewrite, written.text)
 
 
-def track_html(document: str, *, tracking: Tracking, unsubscribe: str) -> str:
-    """Rewrite every http(s) link but the unsubscribe link to a signed click link; append the open pixel."""
+def track_html(marked: str, *, tracking: Tracking, unsubscribe: str) -> str:
+    """An HTML document (marked, see :func:`_mark_written`) without its marks, each http(s)
+    link its template wrote but the unsubscribe link rewritten to a signed click link (not
+    one whose site a value wrote); the open pixel appended."""
+    written = Written(marked)
 
     def rewrite(match: re.Match[str]) -> str:
         target = html.unescape(match.group(3)).strip()
         if not target.lower().startswith(("http://", "https://")) or target == unsubscribe:
             return match.group(0)
+        if not written.site_written(match.start(3), match.group(3)):
+            return match.group(0)
         tracked = _click(target, tracking=tracking)
         return f"{match.group(1)}{match.group(2)}{html.escape(tracked)}{match.group(2)}"
 
-    document = _LINK.sub(rewrite, document)
+    document = _LINK.sub(rewrite, written.text)
     pixel_url = absolute(
         links.open_url(lead_id=tracking.lead_id, campaign=tracking.campaign, properties=dict(tracking.properties))
     )

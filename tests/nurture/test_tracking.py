@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from intake.api_keys import api_key_issue
 from nurture import selectors, services
-from nurture.content import Tracking, track_text
+from nurture.content import WRITTEN_END, WRITTEN_START, Tracking, track_text
 from nurture.models import Delivery
 from scoring import services as scoring_services
 from scoring.models import Interaction, Lead, RuleCondition
@@ -113,6 +113,55 @@ def test_the_plain_text_part_links_are_click_tracked_like_the_html_ones(smtp: Si
         assert click.properties.items() >= expected.items(), click.properties
 
 
+def test_an_address_a_lead_s_value_brings_is_never_made_a_tracked_link(smtp: Sink) -> None:
+    """Anyone may post a tracked form with a first name that is an address: were it made a
+    signed click link, Leadflow's own link would redirect to whatever site they chose. Only
+    the addresses the step's template writes are tracked; a value stays text (escaped in
+    the HTML), and a link the template writes keeps being tracked, a lead's value after its
+    site included."""
+    sequence = SequenceFactory.create(key="welcome")
+    StepFactory.create(
+        sequence=sequence,
+        position=1,
+        text_template=(
+            "Hallo {{ lead.first_name }}, lies https://toys.example/blog. {{ lead.company }}\n"
+            "https://toys.example{{ lead.attributes.path }} https://toys.example/p?n={{ lead.attributes.path }}"
+        ),
+        html_template=(
+            '<p>Hallo {{ lead.first_name }} <a href="https://toys.example/blog">lies</a>'
+            ' <a href="{{ lead.attributes.site }}">{{ lead.company }}</a>'
+            ' <a href="https://toys.example{{ lead.attributes.path }}">x</a></p>'
+        ),
+    )
+    lead = LeadFactory.create(
+        first_name="https://evil.example/login",
+        company="<b>https://evil.example/a?b=1&c=2</b>",
+        attributes={"site": "https://evil.example/site", "path": ".evil.example/p"},
+    )
+    services.enrollment_try_start(lead=lead, sequence=sequence, now=T0)
+    services.deliveries_send_due(now=T0)
+    [message] = smtp.messages
+    text_part = message.get_body(preferencelist=("plain",))
+    assert text_part is not None
+    text = str(text_part.get_content()).replace("\r\n", "\n")
+    html = sent_html(smtp)
+
+    text_clicks = re.findall(r"https://leadflow\.example(/t/c/[\w.:-]*[\w:-])", text)
+    html_clicks = [urlsplit(unescape(u)).path for u in re.findall(r'href="([^"]+/t/c/[^"]+)"', html)]
+    text_went = [Client().get(click)["Location"] for click in text_clicks]
+    html_went = [Client().get(click)["Location"] for click in html_clicks]
+
+    assert text_went == ["https://toys.example/blog", "https://toys.example/p?n=.evil.example/p"], text
+    assert html_went == ["https://toys.example/blog"], html
+    assert "Hallo https://evil.example/login, lies" in text, "the value is left as it is"
+    assert "<b>https://evil.example/a?b=1&c=2</b>\n" in text
+    assert "https://toys.example.evil.example/p " in text, "a value that names the site is not tracked"
+    assert "Hallo https://evil.example/login <a" in html
+    assert "&lt;b&gt;https://evil.example/a?b=1&amp;c=2&lt;/b&gt;</a>" in html, "escaped as any value is"
+    assert '<a href="https://evil.example/site">' in html
+    assert '<a href="https://toys.example.evil.example/p">' in html
+
+
 @pytest.mark.parametrize(
     ("opening", "closing"),
     [
@@ -126,7 +175,7 @@ def test_a_plain_text_link_between_quotes_leaves_the_closing_quote_out(opening: 
     """Spanish text quotes a link «así»: the closing quote is the sentence's, not the
     address's, or a click goes to https://andina.example/guia» (not found)."""
     text = track_text(
-        f"Lee {opening}https://andina.example/guia{closing}.",
+        f"{WRITTEN_START}Lee {opening}https://andina.example/guia{closing}.{WRITTEN_END}",
         tracking=Tracking(LeadFactory.create().pk, "c", {}),
         unsubscribe="-",
     )
