@@ -250,7 +250,8 @@ def leads_identify(
     event naming them is (:func:`leads_resolve`): the external id's lead is the one that
     has it, in the database or given it by an earlier identity of the batch (an email no
     lead has is a new lead, a different one). With ``fill_only`` the traits are written
-    only where a lead has no value yet, and custom attributes only under names Leadflow
+    only where a lead has no value yet, an account id only places a lead no account was
+    named for yet, and custom attributes only under names Leadflow
     knows or may still learn from a page (:func:`_attribute_names_held`). Scoring writes the leads
     (:func:`scoring.services.leads_merge`): changed leads are queued for a worker to
     evaluate their fit. What the identities say of each person's company is returned,
@@ -290,7 +291,7 @@ def leads_identify(
     accounts = {ids[i.email]: i.account_id for i in identities if i.account_id is not None}
     # Read unlocked first: a person's company named again takes none of their rows.
     if accounts and not scoring.leads_in_named_accounts(external_ids=accounts):
-        changed += scoring.leads_accounts_assign(lead_ids=(), external_ids=accounts).leads
+        changed += scoring.leads_accounts_assign(lead_ids=(), external_ids=accounts, fill_only=fill_only).leads
     lead_by_key = {i.visitor_key: ids[i.email] for i in reversed(identities) if i.visitor_key}
     if lead_by_key:
         visitors = _visitors_lock(set(lead_by_key))

@@ -2,9 +2,12 @@
 
 A post goes through the API's lead checks and is refused whole when anything is
 wrong; it writes only the lead fields the form lists (never stage, owner, scores
-or external id) and cannot set the properties Leadflow itself relies on. A form that
+or external id), and of a known lead only those it has empty (a post says what
+Leadflow does not know, as a key used in web pages does), and cannot set the
+properties Leadflow itself relies on. A form that
 lists ``account_id`` (a company's landing page per account, with the id in a hidden
-field) puts the lead in that account, as the API's ``account_id`` does.
+field) puts the lead in that account, as the API's ``account_id`` does, if no account
+was named for it yet.
 """
 
 from __future__ import annotations
@@ -343,14 +346,17 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         )
         return too_many(refusal, wait)
     with transaction.atomic():
-        # A form's fields describe its lead, never the lead's company for everyone: anyone
-        # can post it, as anyone can use a key read from a web page.
-        services.lead_upsert(
-            email=submission.email,
-            fields=submission.lead_fields,
-            account_external_id=submission.account_id,
-            account_fill=False,
+        # Anyone can post a form, as anyone can use a key read from a web page: its fields
+        # fill only what the lead lacks, as that key's identify does, and describe the lead,
+        # never the lead's company for everyone (no account is described nor filled).
+        # The names of the custom attributes the form lists are the marketer's.
+        services.attribute_names_record(submission.lead_fields.get("attributes") or ())
+        identity = ingest.Identity(
+            email=submission.email, fields=submission.lead_fields, account_id=submission.account_id
         )
+        ingest.leads_identify([identity], fill_only=True)
+        # Its fit follows in this transaction, as a trusted write's does.
+        services.leads_rescore_fit(lead_ids=services.leads_by_email({submission.email}).values())
         ingest.events_accept([submission.event], source=f"form:{form.key}")
     if _wants_json(request):
         return JsonResponse({"detail": "received"})

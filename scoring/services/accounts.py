@@ -134,12 +134,15 @@ def leads_accounts_assign(
     lead_ids: Iterable[int],
     external_ids: Mapping[int, str] | None = None,
     accounts: Mapping[int, int] | None = None,
+    fill_only: bool = False,
 ) -> Assigned:
     """Put each lead in its account, idempotently.
 
     ``external_ids`` (lead id -> the company's id in another system, the API's
     ``account_id``) and ``accounts`` (lead id -> an account id a person chose) name a
-    lead's account explicitly: it is kept from then on, whatever the email says. The
+    lead's account explicitly: it is kept from then on, whatever the email says. With
+    ``fill_only`` (what a tracked form says: anyone may post one) an external id names
+    the account only of a lead none was named for yet. The
     other leads, unless named explicitly before, belong to the account of their email's
     domain, created on first sight with the lead's company as its name (else the
     domain); a lead with a free-mail address, or none, belongs to no account.
@@ -174,7 +177,7 @@ def leads_accounts_assign(
     for pk, _, _, account_id, explicit in rows:
         if pk in accounts:
             wanted: tuple[int | None, bool] = (accounts[pk], True)
-        elif pk in external_ids:
+        elif pk in external_ids and not (fill_only and explicit):
             wanted = (by_external[external_ids[pk]], True)
         elif explicit:
             continue

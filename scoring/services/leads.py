@@ -166,7 +166,6 @@ def lead_upsert(
     email: str,
     fields: Mapping[str, Any] | None = None,
     account_external_id: str | None = None,
-    account_fill: bool = True,
 ) -> tuple[Lead, bool]:
     """Create the lead with this email, or update it; re-evaluate fit when it changed.
 
@@ -176,9 +175,9 @@ def lead_upsert(
     changes nothing. A new lead joins the account of its email's domain;
     ``account_external_id`` (the company's id in another system) names its account
     instead, created if new, from then on. The account's empty fields take the lead's
-    industry, company size, annual revenue and country (:func:`leads_accounts_fill`),
-    unless ``account_fill`` is false: what anyone may send (a tracked form) describes
-    its lead, never its company for everyone.
+    industry, company size, annual revenue and country (:func:`leads_accounts_fill`).
+    For trusted senders only: what anyone may send (a tracked form) fills only a lead's
+    empty fields and describes no company (:func:`leads_merge` with ``fill_only``).
     """
     fields = dict(fields or {})
     unknown = set(fields) - LEAD_EDITABLE_FIELDS
@@ -221,7 +220,7 @@ def lead_upsert(
                 and leads_accounts_assign(lead_ids=[lead.pk], external_ids={lead.pk: account_external_id}).leads
             )
             # Its account (a new one, or one emptied since) learns what the lead says.
-            if (account_fill and leads_accounts_fill(descriptions=[(lead.pk, fields)])) or moved:
+            if leads_accounts_fill(descriptions=[(lead.pk, fields)]) or moved:
                 lead.refresh_from_db()
             return lead, False
         conflict_check(lead)
@@ -246,8 +245,7 @@ def lead_upsert(
         leads_accounts_assign(lead_ids=[lead.pk], external_ids=external)
     leads_rescore_fit(lead_ids=[lead.pk])
     # Last, holding the lead's row: then its account's (lock order: leads, then accounts).
-    if account_fill:
-        leads_accounts_fill(descriptions=[(lead.pk, fields)])
+    leads_accounts_fill(descriptions=[(lead.pk, fields)])
     lead.refresh_from_db()
     return lead, created
 

@@ -213,11 +213,11 @@ def test_leads_moved_by_the_free_mail_list_fill_their_new_account(api: Client, r
 def test_filling_every_account_takes_what_trusted_senders_told_the_lowest_lead_first(api: Client, rules: None) -> None:
     upsert(api, {"email": "ana@acme.example", "industry": "Software", "company_size": 250})
     upsert(api, {"email": "bo@acme.example", "industry": "Toys", "company_size": 12, "country": "Spain"})
-    # A form rewrites what Ana's own columns say; it tells nothing of her company.
-    TrackedForm.objects.create(key="demo", name="Demo", lead_fields=["industry"], success_url="")
-    posted = Client(HTTP_HOST="localhost").post("/t/f/demo", {"email": "ana@acme.example", "industry": "Gambling"})
+    # A form fills Ana's empty country; it tells nothing of her company.
+    TrackedForm.objects.create(key="demo", name="Demo", lead_fields=["country"], success_url="")
+    posted = Client(HTTP_HOST="localhost").post("/t/f/demo", {"email": "ana@acme.example", "country": "Narnia"})
     assert posted.status_code == 200
-    assert Lead.objects.get(email="ana@acme.example").industry == "Gambling"
+    assert Lead.objects.get(email="ana@acme.example").country == "Narnia"
     # The account emptied since (a person cleared it): the leads' next write would fill it.
     Account.objects.filter(domain="acme.example").update(industry="", company_size=None, country="")
     services.accounts_rescore_fit(account_ids=[acme().pk])

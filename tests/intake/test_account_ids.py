@@ -144,6 +144,22 @@ def test_a_form_listing_account_id_puts_the_lead_in_that_account() -> None:
     assert not Lead.objects.filter(email="eva@toys.example").exists()
 
 
+def test_a_form_names_the_account_only_of_a_lead_none_was_named_for() -> None:
+    """Anyone may post a landing page's form with any email and any id: it places a lead
+    in its domain's account, but never moves one whose account a trusted sender (or an
+    earlier post) named."""
+    imports.leads_import(data=CSV.encode(), mapping=MAPPING)  # Ana named in ACME-1 by the CRM's file
+    TrackedForm.objects.create(key="abm", name="Landing page", lead_fields=["first_name", "account_id"])
+    web = Client(HTTP_HOST="localhost")
+
+    assert web.post("/t/f/abm", {"email": "ana@gmail.com", "account_id": "evil-1"}).status_code == 200
+    assert web.post("/t/f/abm", {"email": "bea@toys.example", "account_id": "acme-42"}).status_code == 200
+    assert web.post("/t/f/abm", {"email": "bea@toys.example", "account_id": "evil-1"}).status_code == 200
+
+    assert account_of("ana@gmail.com") == "ACME-1"
+    assert account_of("bea@toys.example") == "acme-42", "in its domain's account, none named yet: the first post"
+
+
 def test_the_admin_lets_a_form_list_account_id() -> None:
     assert webforms.form_lead_field_problems(["first_name", "account_id"]) == []
     assert webforms.form_lead_field_problems(["owner"]) != []

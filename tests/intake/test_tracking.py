@@ -428,7 +428,7 @@ def test_a_refused_post_changes_nothing_of_a_known_lead(web: Client, signup: Tra
 
 
 def test_a_form_writes_only_the_lead_fields_it_lists(web: Client, lead: Lead) -> None:
-    lead.company = "Toys Inc"
+    lead.first_name, lead.company = "", "Toys Inc"
     lead.save()
     # Saved before the admin checked lead fields: the ones a form may not write are not lead fields.
     TrackedForm.objects.create(
@@ -453,6 +453,45 @@ def test_a_form_writes_only_the_lead_fields_it_lists(web: Client, lead: Lead) ->
     assert (lead.lifecycle_stage, lead.external_id, lead.owner_id, lead.engagement_score) == ("lead", None, None, 0)
     submitted = Interaction.objects.get(type="form_submit")
     assert submitted.properties["lifecycle_stage"] == "owned-by-attacker", "kept as what was posted, nothing more"
+
+
+def test_a_form_fills_only_what_a_known_lead_lacks_as_a_key_used_in_web_pages_does(web: Client) -> None:
+    """Anyone may post a tracked form with any email: it tells Leadflow what it does not
+    know of a lead, never changes what a trusted source said (the name a nurture email
+    greets her by, the company a sales rep reads, what fit was scored on)."""
+    TrackedForm.objects.create(
+        key="kontakt",
+        name="Kontakt",
+        lead_fields=["first_name", "company", "company_size", "time_zone", "attributes.goal", "attributes.plan"],
+    )
+    known = LeadFactory.create(
+        email="kaethe@cafe.example", first_name="Käthe", company="Café Lindner", attributes={"goal": "beans"}
+    )
+    posted = {
+        "email": "Kaethe@Cafe.example",
+        "first_name": "https://evil.example/login",
+        "company": "Pwned GmbH",
+        "company_size": "12",
+        "time_zone": "Europe/Berlin",
+        "attributes.goal": "pwned",
+        "attributes.plan": "pro",
+    }
+
+    assert web.post("/t/f/kontakt", posted).status_code == 200
+    assert web.post("/t/f/kontakt", {**posted, "email": "new@cafe.example"}).status_code == 200
+
+    known.refresh_from_db()
+    assert (known.first_name, known.company, known.attributes["goal"]) == ("Käthe", "Café Lindner", "beans")
+    assert (known.company_size, known.time_zone, known.attributes["plan"]) == (12, "Europe/Berlin", "pro"), "blanks"
+    new = Lead.objects.get(email="new@cafe.example")
+    assert (new.first_name, new.company, new.company_size, new.time_zone, new.attributes) == (
+        "https://evil.example/login",
+        "Pwned GmbH",
+        12,
+        "Europe/Berlin",
+        {"goal": "pwned", "plan": "pro"},
+    )
+    assert Interaction.objects.filter(type="form_submit").count() == 2
 
 
 def test_valid_lead_fields_are_written_through_the_api_checks(web: Client, signup: TrackedForm) -> None:
