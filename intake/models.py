@@ -99,8 +99,9 @@ class TrackedForm(models.Model):
         default=list,
         blank=True,
         help_text=_(
-            "Form fields copied to the lead (e.g. first_name, company, attributes.goal); "
-            "the others are kept on the interaction."
+            "Form fields copied to the lead (e.g. first_name, company, attributes.goal) where it has no "
+            "value yet: anyone may post a form, so a post never changes a value the lead has. The others "
+            "are kept on the interaction."
         ),
     )
     success_url = models.URLField(
