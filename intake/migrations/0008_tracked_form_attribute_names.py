@@ -27,7 +27,7 @@ def _forms_names(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("intake", "0006_said_sentences"),
+        ("intake", "0007_tracked_form_fills_blanks"),
         ("scoring", "0059_attribute_name_origin"),
     ]
 

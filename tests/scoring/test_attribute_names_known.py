@@ -228,7 +228,7 @@ def test_the_migration_keeps_what_pages_brought_and_records_what_rules_test() ->
 @pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_the_tracked_forms_saved_before_make_their_attributes_known() -> None:
-    before = [("intake", "0006_said_sentences"), ("scoring", "0059_attribute_name_origin")]
+    before = [("intake", "0007_tracked_form_fills_blanks"), ("scoring", "0059_attribute_name_origin")]
     try:
         executor = MigrationExecutor(connection)
         executor.migrate(before)
