@@ -271,6 +271,10 @@ class LeadInSerializer(serializers.Serializer[Any]):
             )
             if problem:
                 raise serializers.ValidationError({problem[0]: [problem[1]]})
+            if reserved := sorted(lead_fields.RESERVED_ATTRIBUTES.intersection(attrs["attributes"])):
+                raise serializers.ValidationError(
+                    {f"attributes.{name}": [checks.RESERVED_ATTRIBUTE_MESSAGE] for name in reserved}
+                )
             if len(attrs["attributes"]) > checks.MAX_ATTRIBUTES:
                 reason = (
                     f"at most {checks.MAX_ATTRIBUTES} custom attributes per lead sent, got {len(attrs['attributes'])}"

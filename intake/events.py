@@ -48,6 +48,8 @@ MAX_VALUE_FROM_A_PAGE = 5000
 # The custom attributes one request (an API lead, an identify's traits) may write with a key
 # kept on a server: generous, but each is a column of the leads' export.
 MAX_ATTRIBUTES = 500
+# Why a custom attribute may not take a name of scoring.lead_fields.RESERVED_ATTRIBUTES.
+RESERVED_ATTRIBUTE_MESSAGE = "reserved: the lead's own field, never a custom attribute; give it another name"
 
 
 def is_visitor_id(value: object) -> bool:

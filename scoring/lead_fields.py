@@ -50,6 +50,22 @@ WRITABLE: frozenset[str] = frozenset(f.name for f in FIELDS if f.writable)
 ANONYMOUS: frozenset[str] = frozenset(f.name for f in FIELDS if f.anonymous)
 TEMPLATE: tuple[str, ...] = ("email", *(f.name for f in FIELDS if f.template))
 TRAITS: dict[str, str] = {trait: f.name for f in FIELDS for trait in f.traits}
+# Names no custom attribute takes, whichever door sends it: the lead's own fields that only
+# the company or Leadflow sets (its email, ids, stage, owner, scores, group and account).
+# An attribute of such a name would stand beside the field in the leads' export and in
+# rules, saying something else.
+RESERVED_ATTRIBUTES: frozenset[str] = frozenset(
+    {
+        "email",
+        *(f.name for f in FIELDS if not f.anonymous),
+        "owner",
+        "fit_score",
+        "engagement_score",
+        "total_score",
+        "score_group",
+        "account",
+    }
+)
 
 # Where an identify's trait its field cannot hold (employees as "51-200", a title that is
 # a list) is kept among the lead's custom attributes, by field: under the trait's name, or

@@ -281,6 +281,10 @@ def _attribute_name(raw: object, where: str) -> str:
             where,
             said(gettext_noop("'{name}' must be lower-case letters, digits and _, starting with a letter"), name=name),
         )
+    if name in lead_fields.RESERVED_ATTRIBUTES:
+        raise MappingError(
+            where, said(gettext_noop("'{name}' is the lead's own field, never a custom attribute"), name=name)
+        )
     return name
 
 

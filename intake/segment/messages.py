@@ -391,6 +391,10 @@ def _identity(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity
                 fields[target] = _employees(value) if target == "company_size" else _text_trait(value, 100)
             except ValueError:
                 attributes[name] = value
+        elif name in lead_fields.RESERVED_ATTRIBUTES:
+            # Neither its field (only the company or Leadflow sets it) nor an attribute
+            # standing beside it under the same name.
+            return {_trait_name(message, name): [checks.RESERVED_ATTRIBUTE_MESSAGE]}
         else:
             attributes[name] = value
     if attributes:

@@ -80,6 +80,12 @@ def form_lead_field_problems(names: object) -> list[str]:
                         name=repr(name), count=MAX_FIELD_NAME
                     )
                 )
+            elif attribute in lead_fields.RESERVED_ATTRIBUTES:
+                problems.append(
+                    gettext("{name}: {field} is the lead's own field, never a custom attribute").format(
+                        name=repr(name), field=attribute
+                    )
+                )
         elif name not in FORM_LEAD_FIELDS and name != ACCOUNT_FIELD:
             allowed = ", ".join(sorted({*FORM_LEAD_FIELDS, ACCOUNT_FIELD}))
             problems.append(

@@ -85,6 +85,11 @@ def test_a_form_may_list_exactly_the_fields_an_anonymous_source_may_write(name: 
     assert allowed == (name in lead_fields.ANONYMOUS)
 
 
+@pytest.mark.parametrize("name", sorted(lead_fields.RESERVED_ATTRIBUTES))
+def test_no_form_lists_a_custom_attribute_named_as_the_leads_own_field(name: str) -> None:
+    assert tracking.form_lead_field_problems([f"attributes.{name}"]) != []
+
+
 @pytest.mark.parametrize("name", sorted(lead_fields.ANONYMOUS))
 def test_a_form_post_sets_each_field_it_lists(name: str) -> None:
     TrackedForm.objects.create(key="contact", name="Contact", lead_fields=[name])

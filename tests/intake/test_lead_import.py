@@ -353,6 +353,8 @@ def test_a_semicolon_file_with_its_own_missing_values() -> None:
         ("key: id\nfields: {City: town}", "fields.City"),
         ("key: id\nattributes: {Plan: {name: Plan}}", "attributes.Plan.name"),
         ("key: id\nattributes: {Plan: {name: plan, type: money}}", "attributes.Plan.type"),
+        ("key: id\nattributes: {Stage: lifecycle_stage}", "attributes.Stage.name"),
+        ("key: id\nactivity: {Score: fit_score}", "activity.Score"),
         ("key: id\noutcome: {column: C, won: ['1']}", "outcome.lost"),
         ("key: id\nsheet: 2", "sheet"),
         ("key: [", "mapping"),

@@ -155,6 +155,9 @@ def test_no_body_makes_the_leads_endpoint_fail(api: Client, body: dict[str, Any]
         ({"attributes": {"plan\x00": "gold"}}, "attributes.plan\\u0000"),
         ({"attributes": {"tags": ["ok", "x\x00"]}}, "attributes.tags[1]"),
         ({"attributes": {f"a{n}": n for n in range(501)}}, "attributes"),
+        ({"attributes": {"owner": "eve"}}, "attributes.owner"),
+        ({"attributes": {"fit_score": 99}}, "attributes.fit_score"),
+        ({"attributes": {"lifecycle_stage": "customer"}}, "attributes.lifecycle_stage"),
     ],
 )
 def test_values_the_columns_cannot_hold_are_refused_by_field(api: Client, body: dict[str, Any], field: str) -> None:

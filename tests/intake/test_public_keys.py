@@ -458,3 +458,17 @@ def test_whatever_time_a_page_gives_its_event_happened_in_the_ten_minutes_before
         assert event.occurred_at.utcoffset() == timedelta(0)
     else:  # only a correction past any date there can be
         assert list(outcome.rejected[0]["errors"]) == ["sentAt"]
+
+
+@pytest.mark.parametrize("public", [True, False])
+def test_traits_named_as_the_leads_own_fields_are_no_custom_attributes(public: bool) -> None:
+    """An identify's traits lifecycle_stage, owner and fit_score were kept as custom
+    attributes of those names (columns of the leads' export beside the fields themselves).
+    Such a trait is refused naming it, from any key."""
+    client = segment_client(public=public)
+    for n, trait in enumerate(("lifecycle_stage", "owner", "fit_score", "engagement_score", "external_id")):
+        message = {"type": "identify", "messageId": f"i-{n}", "traits": {"email": "ana@example.com", trait: "x"}}
+        refused = send(client, "identify", message)
+        assert refused.status_code == 400, trait
+        assert "the lead's own field" in refused.json()["errors"][f"traits.{trait}"][0]
+    assert not Lead.objects.exists()
