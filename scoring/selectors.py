@@ -15,6 +15,7 @@ from scoring.models import (
     AccountEntry,
     AccountSettings,
     AccountTransition,
+    Campaign,
     EventType,
     Interaction,
     Lead,
@@ -293,6 +294,12 @@ def event_types_known() -> dict[str, str]:
 def event_types_seen() -> list[str]:
     """The types interactions have come with (declared or not)."""
     return list(EventType.objects.filter(seen_count__gt=0).values_list("key", flat=True))
+
+
+def campaign_keys_defined(keys: Iterable[str]) -> set[str]:
+    """Those of ``keys`` a campaign is defined with; one query (none for no keys)."""
+    wanted = set(keys)
+    return set(Campaign.objects.filter(key__in=wanted).values_list("key", flat=True)) if wanted else set()
 
 
 def segment_event_mapping() -> dict[str, str]:

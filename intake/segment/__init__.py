@@ -219,6 +219,10 @@ UNKNOWN_TYPE_FROM_A_PAGE = (
     "a key used in web pages sends only event types Leadflow knows (built in, declared in the model "
     "file or the admin, or sent before with a key kept on a server); {type!r} is not one of them"
 )
+UNKNOWN_CAMPAIGN_FROM_A_PAGE = (
+    "a key used in web pages names only campaigns the model defines (anyone can send with it, and a campaign "
+    "moves the lead's last touch); {campaign!r} is not one the model defines"
+)
 # The room a key used in web pages' messageIds are kept in, apart from the ids servers send.
 PAGE_ID_PREFIX = Interaction.FROM_A_PAGE + "{key}:"
 
@@ -247,7 +251,8 @@ def _from_a_page(messages: list[Any], outcome: Outcome, *, key_prefix: str) -> N
     no lead an external id and puts no one in a company's account, those being other
     systems' ids (an identify's are left out; a group call is refused), nor says what a
     company is (an identify's company object sets only the lead's company); it sends only the
-    event types Leadflow knows; and an event naming a person by an id no lead has counts
+    event types Leadflow knows, and only the campaigns the model defines (a tracked form names
+    none: it refuses the property); and an event naming a person by an id no lead has counts
     for its visitor, or is refused without one. Its events' ids are its own
     (:func:`page_event_id`). Refusals go to ``outcome``."""
     kept = []
@@ -261,6 +266,9 @@ def _from_a_page(messages: list[Any], outcome: Outcome, *, key_prefix: str) -> N
     if not outcome.events:
         return
     known = selectors.event_types_known()
+    campaigns = selectors.campaign_keys_defined(
+        key for e in outcome.events if isinstance(key := e.properties.get("campaign"), str)
+    )
     ids = {e.external_id for e in outcome.events if e.external_id and not e.email}
     held = lead_refs.lead_refs_find(emails=(), external_ids=ids).by_external_id if ids else {}
     events = []
@@ -269,6 +277,11 @@ def _from_a_page(messages: list[Any], outcome: Outcome, *, key_prefix: str) -> N
         if event.type not in known:
             reason = UNKNOWN_TYPE_FROM_A_PAGE.format(type=event.type)
             outcome.reject(event.index, message, event_errors_named(message, {"type": [reason]}))
+            continue
+        campaign = event.properties.get("campaign", "")
+        if "campaign" in event.properties and not (isinstance(campaign, str) and campaign in campaigns):
+            reason = UNKNOWN_CAMPAIGN_FROM_A_PAGE.format(campaign=campaign)
+            outcome.reject(event.index, message, event_errors_named(message, {"properties.campaign": [reason]}))
             continue
         if event.external_id and (event.email or event.external_id not in held):
             if not (event.email or event.visitor_id):

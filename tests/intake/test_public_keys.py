@@ -22,7 +22,7 @@ from intake.admin import ApiKeyForm
 from intake.api_keys import api_key_issue
 from intake.models import ApiKey
 from intake.segment.messages import PAGE_TIME_WINDOW, messages_check
-from scoring.models import EventType, Interaction, Lead
+from scoring.models import Campaign, EventType, Interaction, Lead
 
 pytestmark = pytest.mark.django_db
 
@@ -458,6 +458,30 @@ def test_whatever_time_a_page_gives_its_event_happened_in_the_ten_minutes_before
         assert event.occurred_at.utcoffset() == timedelta(0)
     else:  # only a correction past any date there can be
         assert list(outcome.rejected[0]["errors"]) == ["sentAt"]
+
+
+def test_a_public_keys_campaign_is_one_the_model_defines() -> None:
+    """A page's track set ``properties.campaign`` to anything (a formula for a spreadsheet,
+    a made-up key), which the Campaigns report showed as not defined and took as the lead's
+    last touch; a tracked form refuses the property. A key used in web pages now sends only
+    the campaigns the model defines, and is refused naming the property otherwise."""
+    Campaign.objects.create(key="spring-sale", name="Spring sale")
+    page, server = segment_client(public=True), segment_client(public=False)
+
+    def clicked(message_id: str, campaign: object) -> dict[str, Any]:
+        return {**track(0, "ana@example.com"), "messageId": message_id, "properties": {"campaign": campaign}}
+
+    refused = send(page, "track", clicked("t-1", '=HYPERLINK("https://evil.example","x")'))
+    assert refused.status_code == 400
+    assert "is not one the model defines" in refused.json()["errors"]["properties.campaign"][0]
+    body = send(
+        page,
+        "batch",
+        {"batch": [clicked("t-2", "summer"), clicked("t-3", ["spring-sale"]), clicked("t-4", "spring-sale")]},
+    )
+    assert (body.json()["accepted"], [r["index"] for r in body.json()["rejected"]]) == (1, [0, 1])
+    assert send(server, "track", clicked("t-5", "summer")).status_code == 200, "a server names its own campaigns"
+    assert sorted(i.properties["campaign"] for i in Interaction.objects.all()) == ["spring-sale", "summer"]
 
 
 @pytest.mark.parametrize("public", [True, False])
