@@ -153,10 +153,13 @@ def _leads_resolve(events: Sequence[Event], *, attempts: int) -> Resolved:
     return Resolved(resolved, tuple(sorted(rejected, key=lambda r: r.index)))
 
 
-def visitors_resolve(events: Sequence[Event], leads: dict[int, int], *, now: datetime) -> dict[str, Visitor]:
+def visitors_resolve(
+    events: Sequence[Event], leads: dict[int, int], *, now: datetime, moves_at_most: Mapping[str, int] | None = None
+) -> dict[str, Visitor]:
     """The visitors the events name, created if new. An event naming both a
     visitor and a lead identifies the visitor: its anonymous interactions move
-    to the lead, where they are scored."""
+    to the lead, where they are scored (at most ``moves_at_most`` of a visitor's, by its key:
+    :func:`_visitors_identify`)."""
     keys = {e.visitor_id for e in events if e.visitor_id}
     if not keys:
         return {}
@@ -166,7 +169,7 @@ def visitors_resolve(events: Sequence[Event], leads: dict[int, int], *, now: dat
         if e.visitor_id and lead_id is not None:
             first_lead.setdefault(e.visitor_id, lead_id)
     visitors = _visitors_lock(keys)
-    _visitors_identify(visitors, lead_by_key=first_lead, now=now)
+    _visitors_identify(visitors, lead_by_key=first_lead, now=now, at_most=moves_at_most)
     Visitor.objects.filter(pk__in=[v.pk for v in visitors.values()]).update(last_seen_at=now)
     return visitors
 
@@ -177,10 +180,34 @@ def _visitors_lock(keys: set[str]) -> dict[str, Visitor]:
     return {v.key: v for v in Visitor.objects.select_for_update(no_key=True).filter(key__in=keys).order_by("pk")}
 
 
-def _visitors_identify(visitors: Mapping[str, Visitor], *, lead_by_key: Mapping[str, int], now: datetime) -> int:
+def visitor_interactions_waiting(key: str) -> int:
+    """How many interactions the visitor ``key`` holds that move to a lead once it
+    identifies: 0 for a visitor tied to a lead already, or unknown."""
+    return Interaction.objects.filter(visitor__key=key, visitor__lead__isnull=True, lead__isnull=True).count()
+
+
+def visitor_lead(key: str) -> tuple[str | None, str | None] | None:
+    """The email and external id of the lead the visitor ``key`` is tied to; None for a
+    visitor tied to none, or unknown."""
+    return Visitor.objects.filter(key=key, lead__isnull=False).values_list("lead__email", "lead__external_id").first()
+
+
+_THEIR_LEAD = "(SELECT lead_id FROM scoring_visitor WHERE scoring_visitor.id = scoring_interaction.visitor_id)"
+
+
+def _visitors_identify(
+    visitors: Mapping[str, Visitor],
+    *,
+    lead_by_key: Mapping[str, int],
+    now: datetime,
+    at_most: Mapping[str, int] | None = None,
+) -> int:
     """Tie each visitor not yet tied to a lead to its lead in ``lead_by_key``, and
     hand its past interactions over; returns how many moved. Two statements on PostgreSQL
-    whatever the number of visitors.
+    whatever the number of visitors, and one more for each visitor ``at_most`` names: of
+    its interactions, only that many move, the latest; the others stay with the visitor,
+    never scored (what an anonymous door may bring a lead is counted: the caller said how
+    many its limit lets through).
 
     Precondition: the visitors' rows are locked. The moved interactions were never
     scored; they wait for a worker now, which scores them once, for the lead.
@@ -191,14 +218,27 @@ def _visitors_identify(visitors: Mapping[str, Visitor], *, lead_by_key: Mapping[
     for visitor in fresh:
         visitor.lead_id, visitor.identified_at = lead_by_key[visitor.key], now
     bulk.values_update(Visitor, ["lead", "identified_at"], [(v.pk, v.lead_id, now) for v in fresh])
-    ids = [v.pk for v in fresh]
-    their_lead = "(SELECT lead_id FROM scoring_visitor WHERE scoring_visitor.id = scoring_interaction.visitor_id)"
-    moved: int = scoring.interactions_wait_moved(
-        changes=f"lead_id = {their_lead}",
-        where=f"WHERE visitor_id IN ({', '.join(['%s'] * len(ids))}) AND lead_id IS NULL",
-        params=ids,
-        lead=their_lead,
-    )
+    capped = {v.pk: at_most[v.key] for v in fresh if at_most and v.key in at_most}
+    ids = [v.pk for v in fresh if v.pk not in capped]
+    moved = 0
+    if ids:
+        moved += scoring.interactions_wait_moved(
+            changes=f"lead_id = {_THEIR_LEAD}",
+            where=f"WHERE visitor_id IN ({', '.join(['%s'] * len(ids))}) AND lead_id IS NULL",
+            params=ids,
+            lead=_THEIR_LEAD,
+        )
+    for pk, count in capped.items():
+        if count > 0:
+            moved += scoring.interactions_wait_moved(
+                changes=f"lead_id = {_THEIR_LEAD}",
+                where=(
+                    "WHERE visitor_id = %s AND lead_id IS NULL AND id IN (SELECT id FROM scoring_interaction"
+                    " WHERE visitor_id = %s AND lead_id IS NULL ORDER BY occurred_at DESC, id DESC LIMIT %s)"
+                ),
+                params=[pk, pk, count],
+                lead=_THEIR_LEAD,
+            )
     if moved:
         transaction.on_commit(scoring_enqueue)
     return moved
@@ -436,8 +476,16 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> set[str]:
         return inserted
 
 
-def events_accept(events: Sequence[Event], *, source: str, now: datetime | None = None) -> Accepted:
-    """Store ``events`` (already checked) once each and enqueue their scoring.
+def events_accept(
+    events: Sequence[Event],
+    *,
+    source: str,
+    now: datetime | None = None,
+    moves_at_most: Mapping[str, int] | None = None,
+) -> Accepted:
+    """Store ``events`` (already checked) once each and enqueue their scoring. A visitor
+    an event ties to its lead brings the lead its interactions, at most ``moves_at_most``
+    of them by the visitor's key (:func:`_visitors_identify`).
 
     The leads they name are found or created first, in a transaction of their own (a
     savepoint inside the caller's, when there is one), and the events stored in a second.
@@ -464,7 +512,9 @@ def events_accept(events: Sequence[Event], *, source: str, now: datetime | None 
     if not unique:
         return Accepted(0, repeats, tuple(rejected))
     with transaction.atomic():
-        stored = _events_store(unique, resolved.leads, source=source, now=now, repeats=repeats)
+        stored = _events_store(
+            unique, resolved.leads, source=source, now=now, repeats=repeats, moves_at_most=moves_at_most
+        )
     if stored.rejected:  # refused only when their lead, erased meanwhile, was looked up again
         rejected = sorted([*rejected, *stored.rejected], key=lambda r: r.index)
     return Accepted(stored.accepted, stored.duplicates, tuple(rejected))
@@ -502,7 +552,13 @@ _HOLD_ATTEMPTS = 5
 
 
 def _events_store(
-    unique: Sequence[Event], leads: dict[int, int], *, source: str, now: datetime, repeats: int
+    unique: Sequence[Event],
+    leads: dict[int, int],
+    *,
+    source: str,
+    now: datetime,
+    repeats: int,
+    moves_at_most: Mapping[str, int] | None = None,
 ) -> Accepted:
     """:func:`events_accept`'s second transaction: the visitors, the interactions and their
     types; ``repeats``: the events left out as repeats of one in the same batch."""
@@ -514,7 +570,7 @@ def _events_store(
     if rejected:
         refused = {r.index for r in rejected}
         unique = [e for e in unique if e.index not in refused]
-    visitors = visitors_resolve(unique, leads, now=now)
+    visitors = visitors_resolve(unique, leads, now=now, moves_at_most=moves_at_most)
     if late := {v.lead_id for v in visitors.values() if v.lead_id is not None} - held:
         # A visitor tied to a lead since the read above: its lead held after its row, the
         # one step in the other order than erasure's (should that lead's erasure run at that

@@ -74,7 +74,7 @@ from intake.segment.messages import (
     identify_mismatch_errors,
     messages_check,
 )
-from intake.tracking.limits import client_network, longest_window, rate_limited, too_many
+from intake.tracking.limits import client_network, lead_counted_as, longest_window, rate_limited, too_many
 from scoring import selectors
 from scoring.models import Interaction, Visitor
 
@@ -110,11 +110,6 @@ def _address_limited(request: HttpRequest, messages: list[Any]) -> int | None:
     return None
 
 
-def _lead_counted_as(email: str | None, external_id: str | None) -> str:
-    """What the limit counts a lead named so as: its email, else its external id."""
-    return email.lower() if email else f"id:{external_id}"
-
-
 def _visitors_counted_as(outcome: Outcome) -> tuple[dict[str, str], dict[str, str]]:
     """What the events naming only a visitor are counted as: the lead the visitor is tied to
     (its email, else its external id, as the limit counts a lead named so), or is tied to by
@@ -127,7 +122,7 @@ def _visitors_counted_as(outcome: Outcome) -> tuple[dict[str, str], dict[str, st
             tying.setdefault(identity.visitor_key, identity.email)
     for event in outcome.events:
         if event.visitor_id and (event.email or event.external_id):
-            tying.setdefault(event.visitor_id, _lead_counted_as(event.email, event.external_id))
+            tying.setdefault(event.visitor_id, lead_counted_as(event.email, event.external_id))
     alone = {
         event.visitor_id for event in outcome.events if event.visitor_id and not (event.email or event.external_id)
     }
@@ -137,7 +132,7 @@ def _visitors_counted_as(outcome: Outcome) -> tuple[dict[str, str], dict[str, st
     tied = Visitor.objects.filter(key__in=keys, lead__isnull=False).values_list(
         "key", "lead__email", "lead__external_id"
     )
-    counted = {key: _lead_counted_as(email, external_id) for key, email, external_id in tied}
+    counted = {key: lead_counted_as(email, external_id) for key, email, external_id in tied}
     tied_here = {key: lead for key, lead in tying.items() if key not in counted}
     return {key: counted.get(key) or tied_here.get(key) or f"visitor:{key}" for key in alone}, tied_here
 
@@ -201,7 +196,7 @@ def _leads_limited(request: HttpRequest, messages: list[Any], outcome: Outcome) 
             over(
                 event.index,
                 lead_refs.EMAIL_FIELD if event.email else lead_refs.EXTERNAL_ID_FIELD,
-                _lead_counted_as(event.email, event.external_id),
+                lead_counted_as(event.email, event.external_id),
                 event.visitor_id,
             )
             if event.email or event.external_id

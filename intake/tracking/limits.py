@@ -82,6 +82,23 @@ def rate_limited(request: HttpRequest, *, endpoint: str, kind: str, value: str, 
     return None
 
 
+def rate_room(request: HttpRequest, *, endpoint: str, kind: str, value: str, wanted: int) -> int:
+    """Count up to ``wanted`` requests against ``endpoint``'s limits of ``kind`` for
+    ``value``, one by one while under them (as :func:`rate_limited`): how many it counted,
+    those the limits let through (``wanted`` when the cache fails, as a request goes on
+    then)."""
+    for counted in range(wanted):
+        if rate_limited(request, endpoint=endpoint, kind=kind, value=value) is not None:
+            return counted
+    return wanted
+
+
+def lead_counted_as(email: str | None, external_id: str | None) -> str:
+    """What the per-lead limits of what pages bring a lead (``browser``) count a lead named
+    so as: its email, else its external id."""
+    return email.lower() if email else f"id:{external_id}"
+
+
 def longest_window(*, endpoint: str, kind: str) -> int:
     """The seconds of the longest window ``endpoint``'s limits of ``kind`` count in (0: none)."""
     return max((_split_rate(rate)[1] for rate in settings.LEADFLOW_RATE_LIMITS[endpoint][kind]), default=0)

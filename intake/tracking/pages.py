@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from intake import bodies, ingest
 from intake import events as checks
 from intake.cors import cors
-from intake.tracking.limits import client_network, rate_limited, too_many
+from intake.tracking.limits import client_network, lead_counted_as, rate_limited, too_many
 from nurture.links import MAX_URL, web_url
 
 VISITOR_COOKIE = "lf_vid"
@@ -102,5 +102,12 @@ def page_view(request: HttpRequest) -> HttpResponse:
     wait = rate_limited(request, endpoint="page", kind="visitor", value=str(visitor_id))
     if wait:
         return cors(request, too_many(JsonResponse({"detail": "too many page views from this visitor"}), wait))
+    if lead := ingest.visitor_lead(str(visitor_id)):
+        # A visitor tied to a lead scores it: what it sends counts as what pages bring the lead,
+        # else made-up visitors, each tied to it by a form's post, brought it 500 a day each.
+        wait = rate_limited(request, endpoint="browser", kind="lead", value=lead_counted_as(*lead))
+        if wait:
+            detail = "too many page views for this visitor's lead"
+            return cors(request, too_many(JsonResponse({"detail": detail}), wait))
     ingest.events_accept([event], source="tracking")
     return cors(request, HttpResponse(status=204))

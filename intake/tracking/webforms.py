@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import nullcontext, suppress
@@ -41,9 +42,11 @@ from intake import events as checks
 from intake import ingest
 from intake.api import LeadInSerializer
 from intake.models import TrackedForm
-from intake.tracking.limits import client_network, rate_limited, too_many
+from intake.tracking.limits import client_network, rate_limited, rate_room, too_many
 from intake.tracking.pages import VISITOR_COOKIE
 from scoring import lead_fields, services
+
+logger = logging.getLogger(__name__)
 
 StrOrPromise = str | Promise
 
@@ -212,6 +215,29 @@ def form_submission_check(
     return FormSubmission(email=email, lead_fields=fields, event=event, account_id=account_id)
 
 
+def _visitor_moves_counted(request: HttpRequest, form: TrackedForm, submission: FormSubmission) -> dict[str, int]:
+    """How many of the page views the post's visitor brings its lead (a visitor the post
+    ties to it) the lead's limit lets through, by the visitor's key: each counts against
+    the limit a key used in web pages' messages for a lead count against (``browser``),
+    else made-up visitors, each tied by a post, brought a lead any number. Those past it
+    stay with the visitor, unscored, and the log says how many. Empty: all move."""
+    visitor = submission.event.visitor_id
+    waiting = ingest.visitor_interactions_waiting(visitor) if visitor else 0
+    if not visitor or not waiting:
+        return {}
+    room = rate_room(request, endpoint="browser", kind="lead", value=submission.email.lower(), wanted=waiting)
+    if room < waiting:
+        logger.warning(
+            "form %s: %d page views of its visitor were left unscored: over the lead's limit for what pages"
+            " bring it (LEADFLOW_RATE_BROWSER_LEAD); %d moved to the lead",
+            form.key,
+            waiting - room,
+            room,
+        )
+        return {visitor: room}
+    return {}
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 
@@ -351,6 +377,7 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
             request, form, status=429, message=gettext_lazy("Too many submissions for this email address.")
         )
         return too_many(refusal, wait)
+    moves_at_most = _visitor_moves_counted(request, form, submission)
     with transaction.atomic():
         # Anyone can post a form, as anyone can use a key read from a web page: its fields
         # fill only what the lead lacks, as that key's identify does, and describe the lead,
@@ -363,7 +390,7 @@ def form_capture(request: HttpRequest, key: str) -> HttpResponse:
         ingest.leads_identify([identity], fill_only=True)
         # Its fit follows in this transaction, as a trusted write's does.
         services.leads_rescore_fit(lead_ids=services.leads_by_email({submission.email}).values())
-        ingest.events_accept([submission.event], source=f"form:{form.key}")
+        ingest.events_accept([submission.event], source=f"form:{form.key}", moves_at_most=moves_at_most)
     if _wants_json(request):
         return JsonResponse({"detail": "received"})
     if form.success_url:

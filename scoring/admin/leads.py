@@ -13,7 +13,7 @@ from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -484,9 +484,28 @@ class ScoreEntryAdmin(GroupedFiguresAdmin[ScoreEntry]):
 
 @admin.register(Visitor)
 class VisitorAdmin(admin.ModelAdmin[Visitor]):
-    list_display = ["key", "lead", "first_seen_at", "last_seen_at", "identified_at"]
+    list_display = ["key", "lead", "first_seen_at", "last_seen_at", "identified_at", "left_unscored"]
     list_select_related = ["lead"]
     search_fields = ["key", "lead__id__lead_search"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Visitor]:
+        left = (
+            Interaction.objects.filter(visitor=OuterRef("pk"), lead__isnull=True)
+            .order_by()
+            .values("visitor")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(left=Subquery(left))
+
+    @admin.display(description=_("interactions left unscored"))
+    def left_unscored(self, visitor: Visitor) -> int | None:
+        """The interactions that stayed with a visitor tied to a lead: past the lead's limit
+        when it was tied (a tracked form's post), they were never the lead's to score."""
+        if visitor.lead_id is None:
+            return None  # an anonymous visitor's interactions wait for it to identify
+        left: int | None = getattr(visitor, "left", None)
+        return left or 0
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

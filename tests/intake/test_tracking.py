@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 from collections import Counter
 from html import unescape
@@ -710,3 +711,54 @@ def test_a_multipart_form_keeps_its_utf8_text_as_typed(web: Client, signup: Trac
     assert response.status_code == 200
     assert Lead.objects.get().first_name == "María José"
     assert Interaction.objects.get().properties == {"form": "signup", "niños": "2"}
+
+
+def test_a_visitors_page_views_count_against_its_leads_limit_when_a_form_ties_them(
+    web: Client, settings: Settings, caplog: Any, admin_client: Client
+) -> None:
+    """Page views sent for made-up visitors, each tied to the lead by a form post, moved to
+    the lead whole: three visitors of 30 views each gave it 90 views to score, bounded only
+    by the form's 5 posts an hour. What moves now counts against the lead's limit of a key
+    used in web pages; the rest stays with the visitor, unscored, and is said so."""
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "browser": {"ip": [], "lead": ["40/h"]}}
+    ScoringRuleFactory.create(points=5, interaction_types=["page_view"])
+    TrackedForm.objects.create(key="kontakt", name="Kontakt")
+    for visitor in ("v-1", "v-2", "v-3"):
+        for n in range(30):
+            assert beacon(web, {"visitor_id": visitor, "url": f"https://site.example/maschinen/{n}"}).status_code == 204
+        web.cookies["lf_vid"] = visitor
+        assert web.post("/t/f/kontakt", {"email": "someone@gmail.com"}).status_code == 200
+
+    lead = Lead.objects.get()
+    assert Interaction.objects.filter(lead=lead, type="page_view").count() == 40
+    assert Interaction.objects.filter(lead=lead, type="form_submit").count() == 3
+    assert Interaction.objects.filter(visitor__key="v-2", lead=None).count() == 20
+    assert Interaction.objects.filter(visitor__key="v-3", lead=None).count() == 30
+    assert Visitor.objects.filter(lead=lead).count() == 3, "each visitor is the lead's from then on"
+    assert "20 page views of its visitor were left unscored" in caplog.text
+    visitors = admin_client.get("/admin/scoring/visitor/", {"o": "1"}).content.decode()
+    assert "Interactions left unscored" in visitors
+    cells = [unescape(cell) for cell in re.findall(r'<td class="field-left_unscored">(.*?)</td>', visitors)]
+    assert cells == ["0", "20", "30"], "v-1, v-2, v-3"
+    services.interactions_score_pending()
+    services.interactions_score_pending()
+    lead.refresh_from_db()
+    assert lead.engagement_score == 40 * 5
+
+
+def test_a_visitor_tied_to_a_lead_sends_page_views_counted_for_the_lead(web: Client, settings: Settings) -> None:
+    """Tied first, by a form's post each, made-up visitors then sent the lead 500 page views
+    a day each, counted only per visitor. A tied visitor's page views now count against the
+    lead's limit for what pages bring it; an anonymous visitor's, as before, against its own."""
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "browser": {"ip": [], "lead": ["3/h"]}}
+    TrackedForm.objects.create(key="kontakt", name="Kontakt")
+    for visitor in ("v-1", "v-2"):
+        web.cookies["lf_vid"] = visitor
+        assert web.post("/t/f/kontakt", {"email": "someone@gmail.com"}).status_code == 200
+
+    sent = [beacon(web, {"visitor_id": v, "url": "https://site.example/"}) for v in ("v-1", "v-2", "v-1", "v-2")]
+
+    assert [answer.status_code for answer in sent] == [204, 204, 204, 429]
+    assert int(sent[-1]["Retry-After"]) >= 1
+    assert Interaction.objects.filter(lead__email="someone@gmail.com", type="page_view").count() == 3
+    assert beacon(web, {"visitor_id": "v-9", "url": "https://site.example/"}).status_code == 204
