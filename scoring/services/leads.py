@@ -201,7 +201,7 @@ def lead_upsert(
     if (
         seen is not None
         and not _fields_set(seen, fields)
-        and _accounts_settled(seen, fields, account_external_id=account_external_id, account_fill=account_fill)
+        and _accounts_settled(seen, fields, account_external_id=account_external_id)
     ):
         return seen, False
 
@@ -269,16 +269,14 @@ def _fields_set(lead: Lead, fields: Mapping[str, Any]) -> bool:
     return changed
 
 
-def _accounts_settled(
-    lead: Lead, fields: Mapping[str, Any], *, account_external_id: str | None, account_fill: bool
-) -> bool:
+def _accounts_settled(lead: Lead, fields: Mapping[str, Any], *, account_external_id: str | None) -> bool:
     """Whether :func:`lead_upsert` of a lead whose fields stay as they are leaves its account
     as it is too: it is in the account ``account_external_id`` names already (explicitly), and
     its account has no empty field ``fields`` would fill, nor the lead a told value to change
     (read without taking any row)."""
     if account_external_id is not None and not leads_in_named_accounts(external_ids={lead.pk: account_external_id}):
         return False
-    return not (account_fill and leads_accounts_fill_pending(descriptions=[(lead.pk, fields)]))
+    return not leads_accounts_fill_pending(descriptions=[(lead.pk, fields)])
 
 
 @transaction.atomic
