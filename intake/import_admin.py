@@ -33,7 +33,13 @@ _FORM_FIELD = {  # where a mapping built from the form's fields is wrong: the fo
     "fields": "columns",
     "attributes": "attributes",
     "outcome": "outcome_column",
+    "outcome.open": "open_values",
 }
+
+
+def _form_field(mapping_field: str, default: str) -> str:
+    """The form field holding what the mapping's ``mapping_field`` (e.g. outcome.open) came from."""
+    return _FORM_FIELD.get(mapping_field, _FORM_FIELD.get(mapping_field.split(".")[0], default))
 
 
 class LeadImportForm(forms.Form):
@@ -79,6 +85,11 @@ class LeadImportForm(forms.Form):
     lost_values = forms.CharField(
         label=_("Values meaning lost"), required=False, help_text=_("Comma-separated, e.g. 0, Lost")
     )
+    open_values = forms.CharField(
+        label=_("Values meaning no outcome yet"),
+        required=False,
+        help_text=_("Comma-separated, e.g. Open, In progress: the lead is imported without an outcome."),
+    )
 
     def clean_csv_file(self) -> Any:
         upload = self.cleaned_data["csv_file"]
@@ -111,7 +122,7 @@ class LeadImportForm(forms.Form):
                 mapping = imports.mapping_from_dict(self._mapping_dict(cleaned))
                 text = _yaml(self._mapping_dict(cleaned))
             except imports.MappingError as exc:
-                self.add_error(_FORM_FIELD.get(exc.field.split(".")[0], "key_column"), exc.sentence().translated())
+                self.add_error(_form_field(exc.field, "key_column"), exc.sentence().translated())
                 return cleaned
         data = upload.read()
         try:
@@ -122,7 +133,7 @@ class LeadImportForm(forms.Form):
             return cleaned
         except imports.MappingError as exc:
             self.add_error(
-                where if where == "mapping_file" else _FORM_FIELD.get(exc.field.split(".")[0], where),
+                where if where == "mapping_file" else _form_field(exc.field, where),
                 exc.sentence().translated(),
             )
             return cleaned
@@ -161,6 +172,9 @@ class LeadImportForm(forms.Form):
                 "won": [v.strip() for v in cleaned.get("won_values", "").split(",") if v.strip()],
                 "lost": [v.strip() for v in cleaned.get("lost_values", "").split(",") if v.strip()],
             }
+            open_values = [v.strip() for v in cleaned.get("open_values", "").split(",") if v.strip()]
+            if open_values:
+                raw["outcome"]["open"] = open_values
         return raw
 
 

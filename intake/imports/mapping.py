@@ -13,6 +13,7 @@ A mapping file::
       Do Not Email: {name: do_not_email, type: boolean}
     activity: {TotalVisits: total_visits}            # CSV column: attribute (whole number)
     outcome: {column: Converted, won: ["1"], lost: ["0"], reason: Lost before the import}
+    # or, from a CRM, with its open leads: {column: Status, won: [Won], lost: [Lost], open: [Open, In progress]}
     account: Company ID                              # optional: the company's id (the API's account_id)
     decimal: ","                                     # optional: the decimal mark ("," or "."); else found in the file
 """
@@ -44,6 +45,9 @@ FIELDS: tuple[str, ...] = (
 )
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OUTCOME_KINDS = ("won", "lost")
+# What an outcome cell listed under ``open`` says: no outcome yet (the lead is imported, nothing recorded).
+OPEN = "open"
+OUTCOME_SETTINGS = ("column", "won", "lost", "open", "reason")
 DECIMAL_MARKS = (",", ".")
 
 
@@ -84,14 +88,15 @@ class Outcome:
     won: tuple[str, ...]
     lost: tuple[str, ...]
     reason: str = "Lost (imported from a CSV file)"
+    # Values meaning "no outcome yet" (a CRM's open leads): the lead is imported, no outcome recorded.
+    open: tuple[str, ...] = ()
 
     def kind(self, value: str) -> str | None:
-        """``won``, ``lost``, or None when the value is neither."""
+        """``won``, ``lost``, ``open``, or None when the value is none of them."""
         folded = value.strip().casefold()
-        if folded in {v.casefold() for v in self.won}:
-            return "won"
-        if folded in {v.casefold() for v in self.lost}:
-            return "lost"
+        for kind, values in (("won", self.won), ("lost", self.lost), (OPEN, self.open)):
+            if folded in {v.casefold() for v in values}:
+                return kind
         return None
 
 
@@ -336,17 +341,25 @@ def _outcome(raw: object) -> Outcome | None:
         return None
     if not isinstance(raw, dict):
         raise MappingError("outcome", said(gettext_noop("must be {{column: …, won: [values], lost: [values]}}")))
-    unknown = sorted(str(k) for k in raw if k not in {"column", "won", "lost", "reason"})
+    unknown = sorted(str(k) for k in raw if k not in OUTCOME_SETTINGS)
     if unknown:
-        raise MappingError(f"outcome.{unknown[0]}", _unknown(["column", "won", "lost", "reason"]))
+        raise MappingError(f"outcome.{unknown[0]}", _unknown(OUTCOME_SETTINGS))
     column = _text(raw.get("column"), "outcome.column")
     won = _texts(raw.get("won"), "outcome.won")
     lost = _texts(raw.get("lost"), "outcome.lost")
     both = {v.casefold() for v in won} & {v.casefold() for v in lost}
     if both:
         raise MappingError("outcome.lost", said(gettext_noop("'{value}' is listed as won too"), value=sorted(both)[0]))
+    open_ = () if raw.get("open") is None else _texts(raw["open"], "outcome.open")
+    for values, listed in (
+        (won, gettext_noop("'{value}' is listed as won too")),
+        (lost, gettext_noop("'{value}' is listed as lost too")),
+    ):
+        closed = {v.casefold() for v in values} & {v.casefold() for v in open_}
+        if closed:
+            raise MappingError("outcome.open", said(listed, value=sorted(closed)[0]))
     reason = raw.get("reason", Outcome.reason)
-    return Outcome(column=column, won=won, lost=lost, reason=_text(reason, "outcome.reason"))
+    return Outcome(column=column, won=won, lost=lost, reason=_text(reason, "outcome.reason"), open=open_)
 
 
 def _no_duplicates(mapping: Mapping) -> None:

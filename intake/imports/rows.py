@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,7 +17,7 @@ from django.db import models
 from django.utils.translation import gettext
 
 from intake import events as checks
-from intake.imports.mapping import Attribute, Mapping
+from intake.imports.mapping import OPEN, Attribute, Mapping
 from scoring.models import Account, Lead
 from scoring.models.leads import validate_time_zone
 
@@ -61,6 +61,9 @@ class ParsedRow:
     attributes: dict[str, Any] = field(default_factory=dict)
     outcome: str | None = None  # "won", "lost" or None
     account_id: str | None = None  # the company's id in another system
+    # What the row does not bring but that leaves its lead to be imported (an outcome the
+    # mapping does not list): reported on the row, not counted as set aside.
+    reports: list[RowError] = field(default_factory=list)
 
 
 def number_parse(text: str, *, decimal: str | None = None) -> float | int:
@@ -305,20 +308,33 @@ def row_parse(
         else:
             parsed.account_id = text
     if mapping.outcome is not None:
-        text = cell(mapping.outcome.column)
-        if text is not None:
-            parsed.outcome = mapping.outcome.kind(text)
-            if parsed.outcome is None:
-                listed = ", ".join([*mapping.outcome.won, *mapping.outcome.lost])
-                errors.append(
-                    RowError(
-                        line,
-                        mapping.outcome.column,
-                        gettext("is neither won nor lost (one of {values})").format(values=listed),
-                        text,
-                    )
-                )
-    return errors or parsed
+        parsed.outcome, report = _outcome_parse(mapping, line, cell)
+        if report is not None:
+            parsed.reports.append(report)
+    return (errors + parsed.reports) if errors else parsed
+
+
+def _outcome_parse(
+    mapping: Mapping, line: int, cell: Callable[[str], str | None]
+) -> tuple[str | None, RowError | None]:
+    """The row's outcome ("won", "lost" or None: missing or open), or why the value in its
+    column is not taken: the lead is imported all the same, without an outcome."""
+    assert mapping.outcome is not None
+    outcome = mapping.outcome
+    text = cell(outcome.column)
+    if text is None:
+        return None, None
+    kind = outcome.kind(text)
+    if kind == OPEN:
+        return None, None
+    if kind is not None:
+        return kind, None
+    none = gettext("none")
+    reason = gettext(
+        "outcome not recorded: not one of the mapping's outcome values: won ({won}), lost ({lost}) "
+        "or open, no outcome yet ({open})"
+    ).format(won=", ".join(outcome.won), lost=", ".join(outcome.lost), open=", ".join(outcome.open) or none)
+    return None, RowError(line, outcome.column, reason, text)
 
 
 def number_columns(mapping: Mapping) -> list[str]:

@@ -151,6 +151,7 @@ def table_import(
                     ],
                 )
                 continue
+            result.errors.extend(row.reports)
             parsed.append(row)
         _batch_write(result, mapping, parsed)
         if progress is not None:

@@ -63,7 +63,7 @@ def test_the_messy_file_imports_its_good_rows_and_names_row_and_column_of_each_b
         (7, "Plan"),  # platinum: not a listed category
         (7, "Visits"),  # "lots"
         (8, "Newsletter"),  # "maybe"
-        (11, "Status"),  # "Pending": neither won nor lost
+        (11, "Status"),  # "Pending": neither won nor lost, so Fay comes in without an outcome
         (12, "Email"),  # ana@example.com again
         (13, "(whole row)"),  # two cells too many
         (14, "Time on site"),  # "1 234": two numbers
@@ -71,10 +71,10 @@ def test_the_messy_file_imports_its_good_rows_and_names_row_and_column_of_each_b
     assert "same key as row 2" in next(e.reason for e in result.errors if e.row == 12)
     assert result.counts() == {
         "total": 10,
-        "created": 3,
+        "created": 4,
         "updated": 0,
         "unchanged": 0,
-        "set_aside": 7,
+        "set_aside": 6,
         "outcomes_recorded": 3,
     }
     ana = Lead.objects.get(email="ana@example.com")
@@ -97,8 +97,10 @@ def test_the_messy_file_imports_its_good_rows_and_names_row_and_column_of_each_b
     assert set(Lead.objects.values_list("email", flat=True)) == {
         "ana@example.com",
         "bob@example.com",
+        "fay@example.com",
         "ivy@example.com",
     }
+    assert Lead.objects.get(email="fay@example.com").company == "Stark"
     assert ana.lifecycle_stage == LifecycleStage.CUSTOMER
     kinds = dict(Outcome.objects.values_list("lead__email", "kind"))
     assert kinds == {"ana@example.com": "won", "bob@example.com": "lost", "ivy@example.com": "lost"}
@@ -113,7 +115,7 @@ def test_importing_the_same_file_again_changes_nothing() -> None:
 
     again = messy()
 
-    assert (again.created, again.updated, again.unchanged, again.set_aside) == (0, 0, 3, 7)
+    assert (again.created, again.updated, again.unchanged, again.set_aside) == (0, 0, 4, 6)
     assert again.outcomes_recorded == 0
     assert list(Lead.objects.order_by("pk").values("pk", "email", "attributes", "updated_at", "lifecycle_stage")) == (
         before
@@ -133,6 +135,77 @@ def test_a_changed_row_updates_its_lead_and_a_changed_outcome_is_recorded_once()
     lead = Lead.objects.get()
     assert (lead.city, lead.attributes) == ("Lyon", {"plan": "basic", "visits": 4})
     assert list(Outcome.objects.order_by("at", "pk").values_list("kind", flat=True)) == ["lost", "won"]
+
+
+# A German CRM export: its open leads ("Offen", "In Bearbeitung") beside the closed ones.
+CRM_EXPORT = (
+    b"E-Mail;Vorname;Status\n"
+    b"anna@example.de;Anna;Gewonnen\n"
+    b"ben@example.de;Ben;Verloren\n"
+    b"cora@example.de;Cora;Offen\n"
+    b"dirk@example.de;Dirk;In Bearbeitung\n"
+    b"emil@example.de;Emil;Verloren\n"
+    b"frieda@example.de;Frieda;offen\n"
+)
+CRM_MAPPING = """
+key: {column: E-Mail, field: email}
+fields: {Vorname: first_name}
+outcome:
+  column: Status
+  won: [Gewonnen]
+  lost: [Verloren]
+  open: [Offen]
+  reason: Verloren vor dem Import
+"""
+
+
+def test_a_crm_export_s_open_leads_are_imported_and_an_unknown_outcome_is_reported_not_the_lead() -> None:
+    mapping = imports.mapping_load(CRM_MAPPING)
+
+    result = imports.leads_import(data=CRM_EXPORT, mapping=mapping)
+
+    # Every lead comes in; only Dirk's outcome, a value the mapping does not list, is left out.
+    assert (result.created, result.set_aside, result.outcomes_recorded) == (6, 0, 3)
+    assert [(e.row, e.column, e.value) for e in result.errors] == [(5, "Status", "In Bearbeitung")]
+    assert "outcome not recorded" in result.errors[0].reason
+    assert "open, no outcome yet (Offen)" in result.errors[0].reason
+    assert Lead.objects.count() == 6
+    recorded = {
+        email: (kind, reason) for email, kind, reason in Outcome.objects.values_list("lead__email", "kind", "reason")
+    }
+    assert recorded == {
+        "anna@example.de": ("won", ""),
+        "ben@example.de": ("lost", "Verloren vor dem Import"),
+        "emil@example.de": ("lost", "Verloren vor dem Import"),
+    }
+    assert Lead.objects.get(email="cora@example.de").lifecycle_stage != LifecycleStage.CUSTOMER
+
+    again = imports.leads_import(data=CRM_EXPORT, mapping=mapping)
+
+    assert (again.created, again.updated, again.unchanged, again.set_aside, again.outcomes_recorded) == (0, 0, 6, 0, 0)
+    assert [(e.row, e.column) for e in again.errors] == [(5, "Status")]
+    assert Outcome.objects.count() == 3
+
+
+def test_without_open_values_an_open_lead_is_imported_without_its_outcome() -> None:
+    mapping = imports.mapping_load(
+        "key: {column: E-Mail, field: email}\noutcome: {column: Status, won: [Gewonnen], lost: [Verloren]}"
+    )
+
+    result = imports.leads_import(data=CRM_EXPORT, mapping=mapping)
+
+    assert (result.created, result.set_aside, result.outcomes_recorded) == (6, 0, 3)
+    assert [(e.row, e.value) for e in result.errors] == [(4, "Offen"), (5, "In Bearbeitung"), (7, "offen")]
+    assert "open, no outcome yet (none)" in result.errors[0].reason
+
+
+def test_a_row_set_aside_lists_its_unknown_outcome_too() -> None:
+    data = b"email,first name,city,plan,visits,result\nx@example.com,Xi,Rome,basic,lots,maybe\n"
+
+    result = imports.leads_import(data=data, mapping=SIMPLE)
+
+    assert (result.created, result.set_aside) == (0, 1)
+    assert [(e.column, e.value) for e in result.errors] == [("visits", "lots"), ("result", "maybe")]
 
 
 TEXT = "email,first name,city,plan\njose@example.com,José,Málaga,\nzoe@example.com,Zoë,Düsseldorf,\n"
@@ -356,6 +429,10 @@ def test_a_semicolon_file_with_its_own_missing_values() -> None:
         ("key: id\nattributes: {Stage: lifecycle_stage}", "attributes.Stage.name"),
         ("key: id\nactivity: {Score: fit_score}", "activity.Score"),
         ("key: id\noutcome: {column: C, won: ['1']}", "outcome.lost"),
+        ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], open: [won]}", "outcome.open"),
+        ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], open: [Lost]}", "outcome.open"),
+        ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], open: [[Open]]}", "outcome.open"),
+        ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], pending: [Open]}", "outcome.pending"),
         ("key: id\nsheet: 2", "sheet"),
         ("key: [", "mapping"),
         # Codecs Python knows that turn bytes into bytes, not text: a server error on the page.
@@ -474,13 +551,19 @@ def test_export_reads_back_in_and_is_safe_in_a_spreadsheet() -> None:
 def test_the_commands_import_print_counts_and_errors_and_export(capsys: pytest.CaptureFixture[str]) -> None:
     call_command("leads_import", str(EXAMPLES / "messy_leads.csv"), mapping=str(EXAMPLES / "messy_leads_mapping.yaml"))
     printed = capsys.readouterr().out
-    assert "10 rows (utf-8-sig, delimiter ';', decimal '.'): 3 created, 0 updated, 0 unchanged, 7 set aside" in printed
+    assert "10 rows (utf-8-sig, delimiter ';', decimal '.'): 4 created, 0 updated, 0 unchanged, 6 set aside" in printed
     assert "3 outcomes recorded" in printed
     assert "row 7, column 'Visits': is not a number ('lots')" in printed
+    assert "row 11, column 'Status': outcome not recorded: not one of the mapping's outcome values" in printed
 
     call_command("leads_export")
     exported = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert {row["email"] for row in exported} == {"ana@example.com", "bob@example.com", "ivy@example.com"}
+    assert {row["email"] for row in exported} == {
+        "ana@example.com",
+        "bob@example.com",
+        "fay@example.com",
+        "ivy@example.com",
+    }
     assert next(r for r in exported if r["email"] == "ana@example.com")["attributes.total_visits"] == "12"
 
 
@@ -641,7 +724,8 @@ def test_rows_set_aside_say_why_in_the_installation_s_language() -> None:
         "(¿una comilla o un separador de más?)",
         "fila 4, columna 'visits': no es un número como los escribe el archivo ('.' antes de los decimales, "
         "',' entre los miles) ('1,2,3')",
-        "fila 4, columna 'result': no es ganado ni perdido (uno de won, lost) ('maybe')",
+        "fila 4, columna 'result': resultado no registrado: no es ninguno de los valores del resultado en las "
+        "correspondencias: ganado (won), perdido (lost) ni abierto, sin resultado aún (ninguno) ('maybe')",
     ]
 
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from intake import imports
 from intake.models import LeadImport
+from routing.models import Outcome
 from scoring.models import Lead
 from tests.conftest import Workers, wait_for
 from tests.factories import LeadFactory
@@ -93,6 +94,29 @@ def test_a_mapping_written_in_the_form_works_too() -> None:
     assert Lead.objects.get().first_name == "Ann"
 
 
+def test_a_mapping_written_in_the_form_takes_open_leads() -> None:
+    data = b"Email,Status\nann@example.com,Lost\nbo@example.com,Open\ncy@example.com,Stalled\n"
+
+    response = upload(
+        signed_in(),
+        mapping=None,
+        data=data,
+        key_column="Email",
+        outcome_column="Status",
+        won_values="Won",
+        lost_values="Lost",
+        open_values="Open, In progress",
+    )
+
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    record = LeadImport.objects.get()
+    imports.lead_import_run(import_id=record.pk)
+    record.refresh_from_db()
+    assert (record.created_count, record.set_aside_count, record.outcomes_count) == (3, 0, 1)
+    assert [(e["row"], e["column"], e["value"]) for e in record.errors] == [(4, "Status", "Stalled")]
+    assert Outcome.objects.get().lead.email == "ann@example.com"
+
+
 @pytest.mark.parametrize(
     ("mapping", "fields", "field", "words"),
     [
@@ -106,6 +130,18 @@ def test_a_mapping_written_in_the_form_works_too() -> None:
         (None, {"key_column": "Email", "attributes": "Plan: plan money"}, "attributes", "attributes.Plan.type"),
         (None, {"key_column": "Email", "columns": "Name first_name"}, "columns", "line 1"),
         (None, {"key_column": "Email", "outcome_column": "Visits"}, "outcome_column", "outcome.won"),
+        (
+            None,
+            {
+                "key_column": "Email",
+                "outcome_column": "Plan",
+                "won_values": "pro",
+                "lost_values": "x",
+                "open_values": "Pro",
+            },
+            "open_values",
+            "listed as won too",
+        ),
     ],
 )
 def test_a_bad_mapping_is_a_form_error_on_its_field(mapping: bytes | None, fields: Any, field: str, words: str) -> None:
@@ -166,9 +202,14 @@ def test_a_worker_runs_the_import_on_postgresql(celery_workers: Workers) -> None
     )
     record.refresh_from_db()
     assert (record.total_rows, record.done_rows) == (10, 10)
-    assert (record.created_count, record.set_aside_count, record.outcomes_count) == (3, 7, 3)
-    assert {(e["row"], e["column"]) for e in record.errors} >= {(6, "Email"), (7, "Visits"), (13, "(whole row)")}
-    assert Lead.objects.count() == 3
+    assert (record.created_count, record.set_aside_count, record.outcomes_count) == (4, 6, 3)
+    assert {(e["row"], e["column"]) for e in record.errors} >= {
+        (6, "Email"),
+        (7, "Visits"),
+        (11, "Status"),  # Pending: its lead imported, its outcome not
+        (13, "(whole row)"),
+    }
+    assert Lead.objects.count() == 4
 
 
 def test_the_page_says_how_it_reads_the_file() -> None:

@@ -28,8 +28,8 @@ def test_leads_import_sums_up_in_spanish(settings: Any) -> None:
     said = run("leads_import", str(EXAMPLES / "messy_leads.csv"), mapping=str(EXAMPLES / "messy_leads_mapping.yaml"))
 
     assert said.strip().splitlines()[-1] == (
-        "10 filas (utf-8-sig, separador ';', decimal '.'): 3 creados, 0 actualizados, 0 sin cambios, "
-        "7 apartadas; 3 resultados registrados."
+        "10 filas (utf-8-sig, separador ';', decimal '.'): 4 creados, 0 actualizados, 0 sin cambios, "
+        "6 apartadas; 3 resultados registrados."
     )
 
 
