@@ -34,6 +34,7 @@ _FORM_FIELD = {  # where a mapping built from the form's fields is wrong: the fo
     "attributes": "attributes",
     "outcome": "outcome_column",
     "outcome.open": "open_values",
+    "outcome.reason_column": "reason_column",
 }
 
 
@@ -89,6 +90,11 @@ class LeadImportForm(forms.Form):
         label=_("Values meaning no outcome yet"),
         required=False,
         help_text=_("Comma-separated, e.g. Open, In progress: the lead is imported without an outcome."),
+    )
+    reason_column = forms.CharField(
+        label=_("Lost reason column"),
+        required=False,
+        help_text=_("Optional: the column saying why a lost lead was lost."),
     )
 
     def clean_csv_file(self) -> Any:
@@ -175,6 +181,8 @@ class LeadImportForm(forms.Form):
             open_values = [v.strip() for v in cleaned.get("open_values", "").split(",") if v.strip()]
             if open_values:
                 raw["outcome"]["open"] = open_values
+            if cleaned.get("reason_column"):
+                raw["outcome"]["reason_column"] = cleaned["reason_column"]
         return raw
 
 

@@ -13,7 +13,8 @@ A mapping file::
       Do Not Email: {name: do_not_email, type: boolean}
     activity: {TotalVisits: total_visits}            # CSV column: attribute (whole number)
     outcome: {column: Converted, won: ["1"], lost: ["0"], reason: Lost before the import}
-    # or, from a CRM, with its open leads: {column: Status, won: [Won], lost: [Lost], open: [Open, In progress]}
+    # or, from a CRM: open leads, and each lost one's reason from a column
+    # outcome: {column: Status, won: [Won], lost: [Lost], open: [Open, In progress], reason_column: Lost Reason}
     account: Company ID                              # optional: the company's id (the API's account_id)
     decimal: ","                                     # optional: the decimal mark ("," or "."); else found in the file
 """
@@ -47,7 +48,7 @@ _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OUTCOME_KINDS = ("won", "lost")
 # What an outcome cell listed under ``open`` says: no outcome yet (the lead is imported, nothing recorded).
 OPEN = "open"
-OUTCOME_SETTINGS = ("column", "won", "lost", "open", "reason")
+OUTCOME_SETTINGS = ("column", "won", "lost", "open", "reason", "reason_column")
 DECIMAL_MARKS = (",", ".")
 
 
@@ -90,6 +91,8 @@ class Outcome:
     reason: str = "Lost (imported from a CSV file)"
     # Values meaning "no outcome yet" (a CRM's open leads): the lead is imported, no outcome recorded.
     open: tuple[str, ...] = ()
+    # The column holding each lost lead's reason; ``reason`` when its cell is empty.
+    reason_column: str | None = None
 
     def kind(self, value: str) -> str | None:
         """``won``, ``lost``, ``open``, or None when the value is none of them."""
@@ -126,6 +129,8 @@ class Mapping:
         found += [(column, f"activity.{column}") for column in self.activity]
         if self.outcome is not None:
             found.append((self.outcome.column, "outcome.column"))
+            if self.outcome.reason_column is not None:
+                found.append((self.outcome.reason_column, "outcome.reason_column"))
         if self.account_column is not None:
             found.append((self.account_column, "account"))
         return found
@@ -359,7 +364,14 @@ def _outcome(raw: object) -> Outcome | None:
         if closed:
             raise MappingError("outcome.open", said(listed, value=sorted(closed)[0]))
     reason = raw.get("reason", Outcome.reason)
-    return Outcome(column=column, won=won, lost=lost, reason=_text(reason, "outcome.reason"), open=open_)
+    return Outcome(
+        column=column,
+        won=won,
+        lost=lost,
+        reason=_text(reason, "outcome.reason"),
+        open=open_,
+        reason_column=_optional_text(raw.get("reason_column"), "outcome.reason_column"),
+    )
 
 
 def _no_duplicates(mapping: Mapping) -> None:

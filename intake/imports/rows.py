@@ -20,6 +20,7 @@ from intake import events as checks
 from intake.imports.mapping import OPEN, Attribute, Mapping
 from scoring.models import Account, Lead
 from scoring.models.leads import validate_time_zone
+from scoring.outcomes import REASON_MAX_LENGTH
 
 MAX_INT_COLUMN = 2_147_483_647
 ACCOUNT_ID_MAX_LENGTH: int = Account._meta.get_field("external_id").max_length or 0
@@ -60,6 +61,7 @@ class ParsedRow:
     fields: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     outcome: str | None = None  # "won", "lost" or None
+    outcome_reason: str = ""  # a lost outcome's reason, from the mapping's reason column
     account_id: str | None = None  # the company's id in another system
     # What the row does not bring but that leaves its lead to be imported (an outcome the
     # mapping does not list): reported on the row, not counted as set aside.
@@ -311,6 +313,14 @@ def row_parse(
         parsed.outcome, report = _outcome_parse(mapping, line, cell)
         if report is not None:
             parsed.reports.append(report)
+        elif parsed.outcome == "lost" and mapping.outcome.reason_column is not None:
+            lost_reason = cell(mapping.outcome.reason_column) or ""
+            problem = _reason_problem(lost_reason)
+            if problem:  # recorded with another reason, it would read as the file's
+                parsed.outcome = None
+                parsed.reports.append(RowError(line, mapping.outcome.reason_column, problem, lost_reason))
+            else:
+                parsed.outcome_reason = lost_reason
     return (errors + parsed.reports) if errors else parsed
 
 
@@ -335,6 +345,16 @@ def _outcome_parse(
         "or open, no outcome yet ({open})"
     ).format(won=", ".join(outcome.won), lost=", ".join(outcome.lost), open=", ".join(outcome.open) or none)
     return None, RowError(line, outcome.column, reason, text)
+
+
+def _reason_problem(text: str) -> str | None:
+    """Why a lost reason cannot be recorded as the cell has it; None when it can."""
+    problem = checks.text_problem(text)
+    if not problem and len(text) > REASON_MAX_LENGTH:
+        problem = gettext("at most {maximum} characters (this has {count})").format(
+            maximum=REASON_MAX_LENGTH, count=len(text)
+        )
+    return gettext("outcome not recorded: {reason}").format(reason=problem) if problem else None
 
 
 def number_columns(mapping: Mapping) -> list[str]:

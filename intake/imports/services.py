@@ -240,7 +240,7 @@ def _outcome(mapping: Mapping, row: ParsedRow, lead_id: int) -> outcomes.Reporte
     return outcomes.ReportedOutcome(
         lead_id=lead_id,
         kind=row.outcome,
-        reason=mapping.outcome.reason if row.outcome == outcomes.LOST else "",
+        reason=(row.outcome_reason or mapping.outcome.reason) if row.outcome == outcomes.LOST else "",
         client_id=f"{SOURCE}:{row.outcome}:{row.key}"[: outcomes.CLIENT_ID_MAX_LENGTH],
         source=SOURCE,
     )

@@ -137,15 +137,16 @@ def test_a_changed_row_updates_its_lead_and_a_changed_outcome_is_recorded_once()
     assert list(Outcome.objects.order_by("at", "pk").values_list("kind", flat=True)) == ["lost", "won"]
 
 
-# A German CRM export: its open leads ("Offen", "In Bearbeitung") beside the closed ones.
+# A German CRM export: its open leads ("Offen", "In Bearbeitung") beside the closed ones,
+# and a column saying why each lost lead was lost.
 CRM_EXPORT = (
-    b"E-Mail;Vorname;Status\n"
-    b"anna@example.de;Anna;Gewonnen\n"
-    b"ben@example.de;Ben;Verloren\n"
-    b"cora@example.de;Cora;Offen\n"
-    b"dirk@example.de;Dirk;In Bearbeitung\n"
-    b"emil@example.de;Emil;Verloren\n"
-    b"frieda@example.de;Frieda;offen\n"
+    b"E-Mail;Vorname;Status;Verlustgrund\n"
+    b"anna@example.de;Anna;Gewonnen;\n"
+    b"ben@example.de;Ben;Verloren;Zu teuer\n"
+    b"cora@example.de;Cora;Offen;\n"
+    b"dirk@example.de;Dirk;In Bearbeitung;\n"
+    b"emil@example.de;Emil;Verloren;\n"
+    b"frieda@example.de;Frieda;offen;\n"
 )
 CRM_MAPPING = """
 key: {column: E-Mail, field: email}
@@ -155,6 +156,7 @@ outcome:
   won: [Gewonnen]
   lost: [Verloren]
   open: [Offen]
+  reason_column: Verlustgrund
   reason: Verloren vor dem Import
 """
 
@@ -175,8 +177,8 @@ def test_a_crm_export_s_open_leads_are_imported_and_an_unknown_outcome_is_report
     }
     assert recorded == {
         "anna@example.de": ("won", ""),
-        "ben@example.de": ("lost", "Verloren vor dem Import"),
-        "emil@example.de": ("lost", "Verloren vor dem Import"),
+        "ben@example.de": ("lost", "Zu teuer"),  # from the reason column
+        "emil@example.de": ("lost", "Verloren vor dem Import"),  # its cell empty: the mapping's reason
     }
     assert Lead.objects.get(email="cora@example.de").lifecycle_stage != LifecycleStage.CUSTOMER
 
@@ -197,6 +199,20 @@ def test_without_open_values_an_open_lead_is_imported_without_its_outcome() -> N
     assert (result.created, result.set_aside, result.outcomes_recorded) == (6, 0, 3)
     assert [(e.row, e.value) for e in result.errors] == [(4, "Offen"), (5, "In Bearbeitung"), (7, "offen")]
     assert "open, no outcome yet (none)" in result.errors[0].reason
+
+
+def test_a_lost_reason_that_cannot_be_kept_leaves_the_outcome_out_naming_its_column() -> None:
+    mapping = imports.mapping_load(CRM_MAPPING)
+    data = (
+        f"E-Mail;Vorname;Status;Verlustgrund\nlong@example.de;;Verloren;{'x' * 301}\nok@example.de;;Verloren;Budget\n"
+    )
+
+    result = imports.leads_import(data=data.encode(), mapping=mapping)
+
+    assert (result.created, result.set_aside, result.outcomes_recorded) == (2, 0, 1)
+    assert [(e.row, e.column) for e in result.errors] == [(2, "Verlustgrund")]
+    assert "at most 300 characters" in result.errors[0].reason
+    assert Outcome.objects.get().reason == "Budget"
 
 
 def test_a_row_set_aside_lists_its_unknown_outcome_too() -> None:
@@ -432,6 +448,8 @@ def test_a_semicolon_file_with_its_own_missing_values() -> None:
         ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], open: [won]}", "outcome.open"),
         ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], open: [Lost]}", "outcome.open"),
         ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], open: [[Open]]}", "outcome.open"),
+        ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], reason_column: ''}", "outcome.reason_column"),
+        ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], reason_column: C}", "outcome.reason_column"),
         ("key: id\noutcome: {column: C, won: [Won], lost: [Lost], pending: [Open]}", "outcome.pending"),
         ("key: id\nsheet: 2", "sheet"),
         ("key: [", "mapping"),
@@ -462,6 +480,16 @@ def test_a_mapped_column_missing_from_the_file_refuses_the_file_naming_it() -> N
         imports.leads_import(data=b"email,first name,town\na@example.com,Al,Rome\n", mapping=SIMPLE)
     assert refused.value.field == "fields.city"
     assert "town" in refused.value.reason
+    assert not Lead.objects.exists()
+
+
+def test_a_lost_reason_column_missing_from_the_file_refuses_the_file_naming_it() -> None:
+    with pytest.raises(imports.MappingError) as refused:
+        imports.leads_import(
+            data=b"E-Mail;Vorname;Status\na@example.de;Al;Offen\n", mapping=imports.mapping_load(CRM_MAPPING)
+        )
+    assert refused.value.field == "outcome.reason_column"
+    assert "no column 'Verlustgrund'" in refused.value.reason
     assert not Lead.objects.exists()
 
 

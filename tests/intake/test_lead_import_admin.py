@@ -94,8 +94,8 @@ def test_a_mapping_written_in_the_form_works_too() -> None:
     assert Lead.objects.get().first_name == "Ann"
 
 
-def test_a_mapping_written_in_the_form_takes_open_leads() -> None:
-    data = b"Email,Status\nann@example.com,Lost\nbo@example.com,Open\ncy@example.com,Stalled\n"
+def test_a_mapping_written_in_the_form_takes_open_leads_and_a_lost_reason_column() -> None:
+    data = b"Email,Status,Why\nann@example.com,Lost,Too dear\nbo@example.com,Open,\ncy@example.com,Stalled,\n"
 
     response = upload(
         signed_in(),
@@ -106,6 +106,7 @@ def test_a_mapping_written_in_the_form_takes_open_leads() -> None:
         won_values="Won",
         lost_values="Lost",
         open_values="Open, In progress",
+        reason_column="Why",
     )
 
     assert response.status_code == 302  # type: ignore[attr-defined]
@@ -114,7 +115,7 @@ def test_a_mapping_written_in_the_form_takes_open_leads() -> None:
     record.refresh_from_db()
     assert (record.created_count, record.set_aside_count, record.outcomes_count) == (3, 0, 1)
     assert [(e["row"], e["column"], e["value"]) for e in record.errors] == [(4, "Status", "Stalled")]
-    assert Outcome.objects.get().lead.email == "ann@example.com"
+    assert Outcome.objects.get().reason == "Too dear"
 
 
 @pytest.mark.parametrize(
@@ -141,6 +142,18 @@ def test_a_mapping_written_in_the_form_takes_open_leads() -> None:
             },
             "open_values",
             "listed as won too",
+        ),
+        (
+            None,
+            {
+                "key_column": "Email",
+                "outcome_column": "Plan",
+                "won_values": "pro",
+                "lost_values": "x",
+                "reason_column": "Why",
+            },
+            "reason_column",
+            "no column 'Why'",
         ),
     ],
 )
