@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.core.signals import setting_changed
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,3 +21,19 @@ class ScoringConfig(AppConfig):
         # Services enqueue tasks by name; importing the tasks registers them, with the
         # options they are declared with (expiry), in every process, web ones too.
         from scoring import tasks  # noqa: F401
+
+        # Rule matching reads numbers written as text in the site's language; it is pure, so
+        # it is told the language's decimal mark, now and whenever the setting changes.
+        _site_numbers()
+        setting_changed.connect(_site_numbers_changed, dispatch_uid="scoring.site_numbers")
+
+
+def _site_numbers() -> None:
+    from scoring import localized, numbers
+
+    numbers.site_decimal_set(localized.site_decimal_mark())
+
+
+def _site_numbers_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("LANGUAGE_CODE", "FORMAT_MODULE_PATH"):
+        _site_numbers()

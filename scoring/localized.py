@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import pgettext
 
@@ -20,6 +21,14 @@ def number(value: int | float | Decimal, decimals: int | None = None) -> str:
     if isinstance(value, float) and decimals is not None:
         value = round(value, decimals)
     return formats.number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True)
+
+
+def site_decimal_mark() -> str:
+    """The decimal mark of the site's language (``LEADFLOW_LANGUAGE``), from its number
+    formats: "." in English, "," in Spanish; what the site's numbers written as text are
+    read with (:mod:`scoring.numbers`)."""
+    mark = str(formats.get_format("DECIMAL_SEPARATOR", lang=settings.LANGUAGE_CODE))
+    return mark if mark in (",", ".") else "."
 
 
 def signed(value: int) -> str:

@@ -20,7 +20,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
-from scoring import event_types, lead_fields
+from scoring import event_types, lead_fields, numbers
 from scoring.event_types import gettext_noop
 
 
@@ -386,15 +386,14 @@ def _is_empty(value: object) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def _as_number(value: object) -> float | None:
+def _as_number(value: object, *, reader: numbers.Reader | None = None) -> float | None:
+    """A number, or one written as text: by ``reader``, else as the site's language writes
+    it ("2,5" is two and a half on a Spanish site, 2.5 on an English one); a text that is
+    no number there, or could be two, is none."""
     if _is_number(value):
         return float(value)  # type: ignore[arg-type]
     if isinstance(value, str):
-        try:
-            number = float(value.strip().replace(",", ""))
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
+        return numbers.site_number(value) if reader is None else reader.number(value)
     return None
 
 
@@ -423,7 +422,7 @@ def _same(actual: object, expected: object) -> bool:
     if isinstance(actual, str) and isinstance(expected, str):
         return actual.strip().casefold() == expected.strip().casefold()
     if _is_number(actual) and isinstance(expected, str):
-        return _as_number(expected) == float(actual)  # type: ignore[arg-type]
+        return _as_number(expected, reader=_TYPED) == float(actual)  # type: ignore[arg-type]
     return actual == expected
 
 
@@ -948,6 +947,11 @@ def describe_rule(rule: Rule, *, type_labels: Mapping[str, str] | None = None, w
 # --- values as a person types them ------------------------------------------------
 
 
+# A condition's value typed in the admin is read as the model file writes it, a point
+# before the decimals ("2.5", "1,000"), whatever the site's language.
+_TYPED = numbers.reader(".")
+
+
 def parse_value_text(operator: Operator, text: str, *, words: Words = ENGLISH) -> Value:
     """Read a condition value typed in a form: "Toys, Retail", "10-50", "42".
 
@@ -966,18 +970,18 @@ def parse_value_text(operator: Operator, text: str, *, words: Words = ENGLISH) -
     if operator in LIST_OPERATORS:
         return [_typed(part) for part in (p.strip() for p in text.split(",")) if part]
     if operator in NUMERIC_OPERATORS:
-        number = _as_number(text)
+        number = _as_number(text, reader=_TYPED)
         if number is None:
             raise ValueError(phrase(gettext_noop("'{text}' is not a number.")).format(text=text))
         return int(number) if number.is_integer() else number
     if operator is Operator.BETWEEN:
         parts = [p for p in re.split(r"\s*(?:,|\.\.|\bto\b|\band\b|(?<=\d)\s*-\s*)\s*", text) if p]
-        numbers = [_as_number(p) for p in parts]
-        if len(numbers) != 2 or any(n is None for n in numbers):
+        ends = [_as_number(p, reader=_TYPED) for p in parts]
+        if len(ends) != 2 or any(n is None for n in ends):
             raise ValueError(
                 phrase(gettext_noop("'{text}' is not a range; write it as 10-50 or 10, 50.")).format(text=text)
             )
-        return [int(n) if n.is_integer() else n for n in numbers if n is not None]
+        return [int(n) if n.is_integer() else n for n in ends if n is not None]
     if operator is Operator.MATCHES:
         return text
     return _typed(text)
@@ -987,7 +991,7 @@ def _typed(text: str) -> str | int | float | bool:
     truth = _TRUTH_WORDS.get(text.casefold())
     if truth is not None:
         return truth
-    number = _as_number(text) if re.fullmatch(r"-?\d+(\.\d+)?", text) else None
+    number = _as_number(text, reader=_TYPED) if re.fullmatch(r"-?\d+(\.\d+)?", text) else None
     if number is None:
         return text
     return int(number) if number.is_integer() else number

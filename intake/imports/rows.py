@@ -6,8 +6,7 @@ format, the external id's)."""
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,16 +17,16 @@ from django.utils.translation import gettext
 
 from intake import events as checks
 from intake.imports.mapping import OPEN, Attribute, Mapping
+from scoring import numbers
 from scoring.models import Account, Lead
 from scoring.models.leads import validate_time_zone
 from scoring.outcomes import REASON_MAX_LENGTH
 
+# The file's decimal mark, found from its number cells (re-exported for the import's callers).
+decimal_mark_find = numbers.decimal_mark_find
+
 MAX_INT_COLUMN = 2_147_483_647
 ACCOUNT_ID_MAX_LENGTH: int = Account._meta.get_field("external_id").max_length or 0
-_NUMBER = re.compile(r"[-+]?\d[\d,.]*")
-# Thousands grouped by a comma or a point: 1,234 or 1.234.567 (a sign allowed). Nobody
-# writes a group of thousands after a 0, so 0.125 and 0,500 are decimals.
-_GROUPS = {mark: re.compile(rf"[-+]?[1-9]\d{{0,2}}(?:\{mark}\d{{3}})+") for mark in ",."}
 _TRUE = frozenset({"true", "yes", "y", "1", "t", "on", "si", "sí", "oui", "ja"})
 _FALSE = frozenset({"false", "no", "n", "0", "f", "off", "non", "nein"})
 # What the export puts before a cell a spreadsheet would run as a formula: taken off again.
@@ -69,100 +68,38 @@ class ParsedRow:
 
 
 def number_parse(text: str, *, decimal: str | None = None) -> float | int:
-    """The number a cell holds, with the stray text around it ignored: "12 visits" → 12,
-    "1,234.5" → 1234.5, "$1 200"? no: one number only. ``decimal``: the file's decimal
-    mark ("," or "."), the other one then separating thousands; None when the file does
-    not show it, and a number it alone would tell ("1.250": 1250 or 1.25?) is refused
-    naming both readings. ValueError saying why otherwise."""
-    cleaned = text.strip().replace("\u00a0", "").replace("_", "")
-    if _NUMBER.fullmatch(cleaned):
-        value = _separators_read(cleaned, decimal)
-    else:
-        try:
-            value = float(cleaned)
-        except ValueError:
-            tokens = _NUMBER.findall(cleaned)
-            if not tokens:
-                raise ValueError(gettext("is not a number")) from None
-            if len(tokens) > 1:
-                raise ValueError(gettext("holds more than one number")) from None
-            value = _separators_read(tokens[0], decimal)
-    if not math.isfinite(value):
-        raise ValueError(gettext("must be a finite number"))
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-
-def _separators_read(token: str, decimal: str | None) -> float:
-    token = token.rstrip(".,")
-    if "," in token and "." in token:
-        # The last of the two is the decimal mark: 1,234.5 or 1.234,5.
-        mark = "." if token.rfind(".") > token.rfind(",") else ","
-        if decimal is not None and mark != decimal:
-            raise ValueError(_not_as_the_file(decimal))
-        group = "," if mark == "." else "."
-        if token.count(mark) > 1 or not _GROUPS[group].fullmatch(token.split(mark)[0]):
-            raise ValueError(gettext("is not a number")) from None
-        return _float(token.replace(group, "").replace(mark, "."))
-    for mark in (",", "."):
-        if mark not in token:
-            continue
-        grouped = _GROUPS[mark].fullmatch(token) is not None
-        if decimal == mark or (decimal is None and not grouped):
-            if token.count(mark) > 1:
-                raise ValueError(gettext("is not a number (more than one decimal mark)"))
-            return _float(token.replace(mark, "."))
-        if not grouped:  # the file's decimal mark is the other one: this one groups thousands
-            raise ValueError(_not_as_the_file(decimal or ""))
-        if decimal is None and token.count(mark) == 1:
-            thousands, decimals = _float(token.replace(mark, "")), _float(token.replace(mark, "."))
-            raise ValueError(
-                gettext(
-                    "could be {thousands} or {decimals}: the file does not show whether it writes decimals "
-                    "after a comma or a point (say which with decimal: in the mapping)"
-                ).format(thousands=_written(thousands), decimals=_written(decimals))
-            )
-        return _float(token.replace(mark, ""))
-    return _float(token)
-
-
-def _float(token: str) -> float:
+    """The number a cell holds, with the stray text around it ignored (see
+    :func:`scoring.numbers.number_parse`); ValueError saying why in the reader's language."""
     try:
-        return float(token)
-    except ValueError:
-        raise ValueError(gettext("is not a number")) from None
+        return numbers.number_parse(text, decimal=decimal)
+    except numbers.Unread as exc:
+        raise ValueError(_unread_reason(exc)) from None
+
+
+def _unread_reason(exc: numbers.Unread) -> str:
+    if exc.why == numbers.SEVERAL:
+        return gettext("holds more than one number")
+    if exc.why == numbers.TWO_DECIMAL_MARKS:
+        return gettext("is not a number (more than one decimal mark)")
+    if exc.why == numbers.NOT_FINITE:
+        return gettext("must be a finite number")
+    if exc.why == numbers.OTHER_MARKS:
+        decimal = exc.decimal or ""
+        other = "." if decimal == "," else ","
+        return gettext(
+            "is not a number as the file writes them ('{decimal}' before the decimals, '{other}' between thousands)"
+        ).format(decimal=decimal, other=other)
+    if exc.why == numbers.AMBIGUOUS:
+        thousands, decimals = exc.readings
+        return gettext(
+            "could be {thousands} or {decimals}: the file does not show whether it writes decimals "
+            "after a comma or a point (say which with decimal: in the mapping)"
+        ).format(thousands=_written(thousands), decimals=_written(decimals))
+    return gettext("is not a number")
 
 
 def _written(value: float) -> str:
     return str(int(value)) if value.is_integer() else str(value)
-
-
-def _not_as_the_file(decimal: str) -> str:
-    other = "." if decimal == "," else ","
-    return gettext(
-        "is not a number as the file writes them ('{decimal}' before the decimals, '{other}' between thousands)"
-    ).format(decimal=decimal, other=other)
-
-
-def decimal_mark_find(texts: Iterable[str]) -> str | None:
-    """The decimal mark the numbers ``texts`` show, "," or "."; None when none tells
-    (whole numbers, groups of three such as "1.250" alone) or they disagree. A comma
-    before one, two or four or more digits, a point between thousands then a comma
-    ("1.234,5"), or two groups of points ("1.234.567") show a comma; and the other way."""
-    shown: set[str] = set()
-    for text in texts:
-        for token in _NUMBER.findall(text.replace("\u00a0", "")):
-            token = token.rstrip(".,")
-            if "," in token and "." in token:
-                shown.add("." if token.rfind(".") > token.rfind(",") else ",")
-                continue
-            for mark, other in ((",", "."), (".", ",")):
-                if mark not in token:
-                    continue
-                if token.count(mark) > 1:
-                    shown.add(other)
-                elif not _GROUPS[mark].fullmatch(token):
-                    shown.add(mark)
-    return shown.pop() if len(shown) == 1 else None
 
 
 def boolean_parse(text: str) -> bool:

@@ -15,14 +15,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from intake.imports.mapping import Mapping, MappingError, mapping_load
 from intake.imports.reading import FileError, Table, table_read
 from intake.imports.rows import ParsedRow, RowError, decimal_mark_find, number_columns, row_parse
 from intake.models import LeadImport
-from scoring import outcomes
+from scoring import localized, outcomes
 from scoring.said import said
 from scoring.services import enqueue
 from scoring.services.lead_rows import LeadRow, RowWritten, leads_write_rows
@@ -109,7 +109,7 @@ def decimal_mark_of(*, table: Table, mapping: Mapping, index: dict[str, int]) ->
 
 def site_decimal_mark() -> str:
     """The decimal mark of the installation's language, from its number formats."""
-    return str(formats.get_format("DECIMAL_SEPARATOR", lang=settings.LANGUAGE_CODE))
+    return localized.site_decimal_mark()
 
 
 def leads_import(

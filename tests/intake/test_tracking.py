@@ -24,7 +24,7 @@ from routing import services as routing_services
 from routing.models import QueueItem
 from scoring import services
 from scoring.models import Interaction, Lead, ScoreEntry, Visitor
-from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory
+from tests.factories import LeadFactory, ScoreGroupFactory, ScoringRuleFactory, fit_rule
 from tests.routing.factories import TeamFactory
 from tests.routing.factories import rule as routing_rule
 
@@ -762,3 +762,23 @@ def test_a_visitor_tied_to_a_lead_sends_page_views_counted_for_the_lead(web: Cli
     assert int(sent[-1]["Retry-After"]) >= 1
     assert Interaction.objects.filter(lead__email="someone@gmail.com", type="page_view").count() == 3
     assert beacon(web, {"visitor_id": "v-9", "url": "https://site.example/"}).status_code == 204
+
+
+def test_a_german_form_s_numbers_meet_the_rules_as_a_german_reads_them(web: Client, settings: Settings) -> None:
+    """2,5 kg a month is below 20, and a budget of 5.000 is five thousand: the form's text
+    was read with its commas dropped (25, and 5)."""
+    settings.LANGUAGE_CODE = "de"
+    fit_rule(10, "attributes.kg_monat", "gte", 20)
+    fit_rule(7, "attributes.budget", "gte", 5000)
+    TrackedForm.objects.create(
+        key="kontakt", name="Kontakt", lead_fields=["attributes.kg_monat", "attributes.budget"], success_url=""
+    )
+
+    response = web.post(
+        "/t/f/kontakt", {"email": "lena@example.de", "attributes.kg_monat": "2,5", "attributes.budget": "5.000"}
+    )
+
+    assert response.status_code == 200
+    lead = Lead.objects.get()
+    assert lead.attributes == {"kg_monat": "2,5", "budget": "5.000"}
+    assert lead.fit_score == 7

@@ -1,9 +1,17 @@
 """The pure rule evaluation: operators, caps, negative points, general vs specific."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.test import override_settings
+from django.utils import translation
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from scoring import localized, numbers
 from scoring import rules as pure
 from scoring.rules import Cap, Condition, Dimension, InteractionFacts, Operator, Rule
 
@@ -393,3 +401,82 @@ def test_rules_read_as_sentences() -> None:
         id=3, dimension=Dimension.FIT, points=-5, conditions=(Condition("attributes.distance_km", Operator.GT, 80),)
     )
     assert pure.describe_rule(far) == "-5 when distance km is more than 80"
+
+
+# --- numbers written as text, read in the site's language ----------------------------------------
+
+SITE_NUMBERS = [
+    # An English site reads as it always did: a point before the decimals, commas between thousands.
+    ("en", "25", 25),
+    ("en", "2.5", 2.5),
+    ("en", "1,000", 1000),
+    ("en", "1,250.50", 1250.5),
+    ("en", "1.500", 1.5),
+    ("en", "1e3", 1000),
+    ("en", "2,5", None),
+    ("en", "1.250,50", None),
+    # A German or a Spanish site writes a comma before the decimals and points between thousands.
+    ("de", "2,5", 2.5),
+    ("de", "5.000", 5000),
+    ("de", "1.250,50", 1250.5),
+    ("de", "2.5", None),
+    ("de", "1,250.50", None),
+    ("es", "2,5", 2.5),
+    ("es", "5.000", 5000),
+    ("es", "1.250,50", 1250.5),
+    ("es", "1\u00a0250,50", 1250.5),
+    ("es", "1,250.50", None),
+    # No number in any language.
+    ("en", "lots", None),
+    ("es", "12 visits", None),
+    ("de", "1e400", None),
+    ("es", "nan", None),
+    ("en", "1,2,3", None),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "number"), SITE_NUMBERS)
+def test_a_number_written_as_text_is_read_as_the_site_s_language_writes_it(
+    settings: Any, language: str, text: str, number: float | None
+) -> None:
+    settings.LANGUAGE_CODE = language
+    if number is None:
+        # Neither above nor below anything: a numeric rule never holds for it.
+        assert not holds("attributes.x", "gte", -(10**12), text)
+        assert not holds("attributes.x", "lt", 10**12, text)
+        assert not holds("attributes.x", "between", [-(10**12), 10**12], text)
+    else:
+        assert holds("attributes.x", "equals", number, text)
+        assert holds("attributes.x", "between", [number, number], text)
+        assert not holds("attributes.x", "gt", number, text)
+
+
+def test_the_tryout_s_german_attributes_match_the_rules_they_should(settings: Any) -> None:
+    settings.LANGUAGE_CODE = "de"
+    values = {"attributes.kg_monat": "2,5", "attributes.budget": "5.000"}
+    assert not pure.condition_holds(Condition("attributes.kg_monat", Operator.GTE, 20), values)
+    assert pure.condition_holds(Condition("attributes.kg_monat", Operator.LTE, 3), values)
+    assert pure.condition_holds(Condition("attributes.budget", Operator.GTE, 5000), values)
+
+
+@given(
+    language=st.sampled_from(["en", "es", "de"]),
+    value=st.decimals(min_value=-(10**12), max_value=10**12, places=2, allow_nan=False, allow_infinity=False),
+)
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_a_number_formatted_in_the_site_s_language_reads_back_to_itself(language: str, value: Decimal) -> None:
+    with override_settings(LANGUAGE_CODE=language), translation.override(language):
+        written = localized.number(value, 2)
+        assert numbers.site_number_text(written) is not None
+        assert Decimal(numbers.site_number_text(written) or "") == value
+        assert holds("attributes.x", "equals", float(value), written)
+
+
+def test_a_value_typed_in_the_admin_is_read_as_the_model_file_writes_it_whatever_the_site_s_language(
+    settings: Any,
+) -> None:
+    settings.LANGUAGE_CODE = "es"
+    assert pure.parse_value_text(Operator.GTE, "2.5") == 2.5
+    assert pure.parse_value_text(Operator.GT, "1,000") == 1000
+    assert pure.parse_value_text(Operator.BETWEEN, "10 to 50.5") == [10, 50.5]
+    assert pure.parse_value_text(Operator.EQUALS, "2.5") == 2.5
