@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, inline_serializer
@@ -24,7 +25,7 @@ from intake import events as checks
 from intake.api_keys import KeyHasScope, request_api_key, required_scope
 from intake.bodies import JSONBodyParser, PayloadTooLarge
 from intake.models import ApiScope
-from scoring import erasure, event_types, lead_fields, selectors, services
+from scoring import erasure, event_types, lead_fields, localized, numbers, selectors, services
 from scoring.models import Lead, validate_time_zone
 
 # The largest value the lead's integer columns take (PostgreSQL integer).
@@ -204,7 +205,7 @@ def _lead_field(name: str) -> serializers.Field[Any, Any, Any, Any]:
         return serializers.DictField(required=False, help_text="Custom attributes, merged into those known.")
     if isinstance(column, models.DecimalField):
         # An amount (the annual revenue) is never below nothing.
-        return serializers.DecimalField(
+        return SiteDecimalField(
             max_digits=column.max_digits,
             decimal_places=column.decimal_places,
             min_value=0,
@@ -212,12 +213,41 @@ def _lead_field(name: str) -> serializers.Field[Any, Any, Any, Any]:
             allow_null=True,
         )
     if isinstance(column, models.PositiveIntegerField):
-        return serializers.IntegerField(min_value=0, max_value=MAX_INT_COLUMN, required=False, allow_null=True)
+        return SiteIntegerField(min_value=0, max_value=MAX_INT_COLUMN, required=False, allow_null=True)
     assert isinstance(column, models.CharField), f"lead field {name}: no API check for {type(column).__name__}"
     assert column.max_length, f"lead field {name}: a text column without a length"
     # NULL, not "", where the column takes NULL (an external id is unique unless NULL).
     kind = IdField if name == "external_id" else serializers.CharField
     return kind(max_length=column.max_length, required=False, allow_null=column.null, allow_blank=not column.null)
+
+
+def site_number_check(data: Any) -> Any:
+    """A number sent as text, read as the site's language writes it (LEADFLOW_LANGUAGE,
+    whatever the caller's): "1.250,50" on a Spanish site, "1,250.50" on an English one, as
+    rules read the attributes and a CSV import its cells. Text that is no number so is
+    refused saying how the site writes one; anything else goes to the field's own check."""
+    if not isinstance(data, str) or not data.strip():
+        return data
+    plain = numbers.site_number_text(data)
+    if plain is None:
+        raise serializers.ValidationError(
+            gettext(
+                "must be a number as the site's language writes it, such as {example} ('{decimal}' before the "
+                "decimals), or a JSON number"
+            ).format(example=localized.site_number_example(), decimal=localized.site_decimal_mark()),
+            code=errors.INVALID,
+        )
+    return plain
+
+
+class SiteDecimalField(serializers.DecimalField):
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(site_number_check(data))
+
+
+class SiteIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(site_number_check(data))
 
 
 class IdField(serializers.CharField):

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.utils import formats, timezone
+from django.utils import formats, numberformat, timezone
 from django.utils.translation import pgettext
 
 from scoring.figure import Figure
@@ -29,6 +29,20 @@ def site_decimal_mark() -> str:
     read with (:mod:`scoring.numbers`)."""
     mark = str(formats.get_format("DECIMAL_SEPARATOR", lang=settings.LANGUAGE_CODE))
     return mark if mark in (",", ".") else "."
+
+
+def site_number_example() -> str:
+    """A number as the site's language writes it, to show the format expected: "1,250.50"
+    in English, "1.250,50" in Spanish."""
+    language = settings.LANGUAGE_CODE
+    return numberformat.format(
+        Decimal("1250.50"),
+        decimal_sep=site_decimal_mark(),
+        decimal_pos=2,
+        grouping=formats.get_format("NUMBER_GROUPING", lang=language),
+        thousand_sep=formats.get_format("THOUSAND_SEPARATOR", lang=language),
+        force_grouping=True,
+    )
 
 
 def signed(value: int) -> str:

@@ -268,3 +268,65 @@ def test_two_requests_creating_the_same_email_make_one_lead_and_both_succeed(pos
     assert Lead.objects.count() == 1
     assert Lead.objects.values_list("email", "title", "city").get() == ("dee@example.com", "Buyer", "Fresno")
     assert lead.pk == Lead.objects.get().pk
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "revenue"),
+    [
+        ("es", "1.250,50", "1250.50"),
+        ("es", "1250,5", "1250.50"),
+        ("en", "1,250.50", "1250.50"),
+        ("en", "1250", "1250.00"),
+    ],
+)
+def test_a_revenue_sent_as_text_is_read_as_the_site_s_language_writes_it(
+    api: Client, settings: Any, language: str, text: str, revenue: str
+) -> None:
+    settings.LANGUAGE_CODE = language
+    response = upsert(api, {"email": "a@example.com", "annual_revenue": text})
+    assert response.status_code == 201, response.json()
+    assert response.json()["annual_revenue"] == revenue
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "example"),
+    [
+        ("en", "1.250,50", "1,250.50"),
+        ("es", "1,250.50", "1.250,50"),
+        ("es", "1e400", "1.250,50"),
+        ("en", "1e400", "1,250.50"),
+        ("en", "12 million", "1,250.50"),
+    ],
+)
+def test_a_revenue_not_written_as_the_site_s_language_writes_numbers_is_refused_saying_how(
+    api: Client, settings: Any, language: str, text: str, example: str
+) -> None:
+    """Read in the site's language whatever the caller's (here English)."""
+    settings.LANGUAGE_CODE = language
+    response = api.post(
+        "/api/v1/leads",
+        {"email": "a@example.com", "annual_revenue": text},
+        content_type="application/json",
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 400
+    (reason,) = response.json()["annual_revenue"]
+    assert f"such as {example}" in reason
+    assert not Lead.objects.exists()
+
+
+def test_a_company_size_sent_as_text_is_read_as_the_site_s_language_writes_it(api: Client, settings: Any) -> None:
+    settings.LANGUAGE_CODE = "es"
+    assert upsert(api, {"email": "a@example.com", "company_size": "1.200"}).json()["company_size"] == 1200
+    refused = upsert(api, {"email": "b@example.com", "company_size": "1,5"})
+    assert refused.status_code == 400
+    assert "company_size" in refused.json()
+
+
+def test_a_revenue_sent_as_a_json_number_is_read_as_before_whatever_the_site_s_language(
+    api: Client, settings: Any
+) -> None:
+    settings.LANGUAGE_CODE = "es"
+    response = upsert(api, {"email": "a@example.com", "annual_revenue": 1200000.5, "company_size": 1200})
+    assert response.status_code == 201, response.json()
+    assert (response.json()["annual_revenue"], response.json()["company_size"]) == ("1200000.50", 1200)

@@ -782,3 +782,24 @@ def test_a_german_form_s_numbers_meet_the_rules_as_a_german_reads_them(web: Clie
     lead = Lead.objects.get()
     assert lead.attributes == {"kg_monat": "2,5", "budget": "5.000"}
     assert lead.fit_score == 7
+
+
+def test_a_revenue_typed_in_a_form_is_read_as_the_site_writes_numbers_and_a_person_told_how(
+    web: Client, settings: Settings
+) -> None:
+    settings.LANGUAGE_CODE = "es"
+    TrackedForm.objects.create(key="demo", name="Demo", lead_fields=["annual_revenue"], success_url="")
+    assert web.post("/t/f/demo", {"email": "ana@example.com", "annual_revenue": "1.250,50"}).status_code == 200
+    assert str(Lead.objects.get().annual_revenue) == "1250.50"
+
+    refused = {"email": "bea@example.com", "annual_revenue": "1,250.50"}
+    page = web.post("/t/f/demo", refused, headers={"Accept-Language": "es"})
+    assert page.status_code == 400
+    assert "debe ser un número escrito como lo escribe el idioma del sitio, como 1.250,50" in unescape(
+        page.content.decode()
+    )
+    program = web.post("/t/f/demo", refused, headers={"Accept": "application/json", "Accept-Language": "es"})
+    assert program.json()["errors"]["annual_revenue"] == [
+        "must be a number as the site's language writes it, such as 1.250,50 (',' before the decimals), "
+        "or a JSON number"
+    ]
