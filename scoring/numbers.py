@@ -167,6 +167,15 @@ class Reader:
             return None
         try:
             return number_text(stripped, decimal=self.decimal)
+        except Unread as unread:
+            if unread.why != OTHER_MARKS:
+                return None
+        # Marks the site's language does not write, but that read only one way: "2.5" or
+        # "1200000.50" on a site writing "2,5" (no thousands are grouped so), "1,250.50" there
+        # (the last mark is the decimal one). A program's "1200000.50" and a CRM's English
+        # figures keep their value; "1.250" on a site writing "1.250,5" is still 1250.
+        try:
+            return number_text(stripped, decimal=None)
         except Unread:
             return None
 

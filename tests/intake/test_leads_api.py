@@ -277,6 +277,10 @@ def test_two_requests_creating_the_same_email_make_one_lead_and_both_succeed(pos
         ("es", "1250,5", "1250.50"),
         ("en", "1,250.50", "1250.50"),
         ("en", "1250", "1250.00"),
+        # Marks the site does not write, read only one way: a program's figure, a CRM's English one.
+        ("es", "1200000.50", "1200000.50"),
+        ("es", "1,250.50", "1250.50"),
+        ("en", "1.250,50", "1250.50"),
     ],
 )
 def test_a_revenue_sent_as_text_is_read_as_the_site_s_language_writes_it(
@@ -291,8 +295,8 @@ def test_a_revenue_sent_as_text_is_read_as_the_site_s_language_writes_it(
 @pytest.mark.parametrize(
     ("language", "text", "example"),
     [
-        ("en", "1.250,50", "1,250.50"),
-        ("es", "1,250.50", "1.250,50"),
+        ("en", "1,2,3", "1,250.50"),
+        ("es", "1.2.3,5,6", "1.250,50"),
         ("es", "1e400", "1.250,50"),
         ("en", "1e400", "1,250.50"),
         ("en", "12 million", "1,250.50"),
