@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from intake.api_keys import api_key_issue
 from intake.models import ApiScope, default_api_scopes
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Create an API key and print it (once: only its hash is kept). "
         f"Without --scope it may only send events ({', '.join(default_api_scopes())})."

@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from intake.api_keys import api_key_revoke
 from intake.models import ApiKey
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = "Revoke an API key by its prefix (the part after lf_): its requests get 401 from now on."
 
     def add_arguments(self, parser: CommandParser) -> None:

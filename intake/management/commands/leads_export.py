@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from scoring.commands import LeadflowCommand
 from scoring.lead_export import leads_export
 from scoring.models import Lead, ScoreGroup
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Write leads as CSV to standard output (… > leads.csv): fields, scores, group, stage and one column per "
         "custom attribute. Text that a spreadsheet would run as a formula is prefixed with '."

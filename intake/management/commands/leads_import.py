@@ -1,13 +1,14 @@
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext
 
 from intake import imports
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Import the leads of a CSV file as a mapping file (YAML) says: creates or updates each lead by the key "
         "column, records outcomes; safe to run again. Prints the counts and every row set aside, with its reason."

@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from nurture import services
 from nurture.models import Sequence
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = "Enroll leads (by email) in a nurture sequence; says who was not enrolled and why."
 
     def add_arguments(self, parser: CommandParser) -> None:

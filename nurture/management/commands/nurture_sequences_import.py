@@ -1,15 +1,16 @@
 from pathlib import Path
 from typing import Any, NoReturn
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext
 
 from nurture import content, sequence_file, services
 from nurture.models import Sequence
 from scoring import sentences
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = "Import nurture sequences from a YAML (or JSON) file. All or nothing."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,13 +1,14 @@
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from reports import demo_history
+from scoring.commands import LeadflowCommand
 from scoring.models import Lead
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Load a demo history of the toy store: leads, their interactions, scores, routing, nurture email "
         "and sales outcomes over the last days, played day by day through Leadflow's own services. "

@@ -1,11 +1,10 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from reports import origins
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Rebuild every lead's origin (source, first and last campaign touch, furthest funnel step, won, "
         "the rules that scored it, its group and scores) for the campaigns and rule lift reports, and the rule "

@@ -1,10 +1,11 @@
 from datetime import date, timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from reports import snapshots
+from scoring.commands import LeadflowCommand
 
 
 def _day(name: str, value: str) -> date:
@@ -14,7 +15,7 @@ def _day(name: str, value: str) -> date:
         raise CommandError(f"--{name}: {value!r} is not a date like 2026-11-24") from None
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Count the leads per score group at the end of past days again, from the group transitions "
         "(the overview's trend). Running it twice changes nothing."

@@ -1,11 +1,12 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from scoring import services
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Put every lead in its account again (by its email's domain, as the free-mail list says now), "
         "in chunks; leads whose account was named (API account_id, the admin) keep it."

@@ -4,10 +4,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = "First run: create the 'admin' superuser with a random password and print the login."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,11 +1,12 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from scoring import services
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Fill every account's empty fields (industry, company size, annual revenue, country) from what "
         "trusted senders told of its leads' company, the lowest lead id first, and re-evaluate the fit of "

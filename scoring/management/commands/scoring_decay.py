@@ -1,14 +1,15 @@
 from datetime import date
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from scoring import services
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = "Apply the decay policy now (what the nightly task does). Idempotent per day."
 
     def add_arguments(self, parser: CommandParser) -> None:

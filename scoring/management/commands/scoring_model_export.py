@@ -2,12 +2,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from scoring import model_file, services
+from scoring.commands import LeadflowCommand
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Export the model (name, score groups, rules, decay, event types, nurture sequences, teams and routing "
         "rules) as a YAML model file."

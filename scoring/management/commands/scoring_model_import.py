@@ -3,12 +3,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DataError, transaction
 from django.utils.translation import gettext
 
 from scoring import accounts as account_math
 from scoring import model_file, sentences, services
+from scoring.commands import LeadflowCommand
 from scoring.models import (
     AccountGroup,
     AccountRule,
@@ -21,7 +22,7 @@ from scoring.models import (
 from scoring.services import versions
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Import a model file (YAML or JSON): score groups, rules, decay, event types, account groups and account "
         "scoring, and the other apps' sections (nurture sequences, teams and routing rules), in that order "

@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from scoring.commands import LeadflowCommand
 from scoring.predictive.training import NotEnoughOutcomes
 from scoring.services import predictive
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Train the predictive model on every lead won or lost so far, make it the active version"
         " and refresh every lead's probability."

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext
 
 from scoring import services
+from scoring.commands import LeadflowCommand
 from scoring.models import ModelVersion, ReplayRun
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Replay a model version over the last N days beside the live model, in this process, and print "
         "the comparison (leads per group, moves, AUC). Writes no score: only the replay's own row."

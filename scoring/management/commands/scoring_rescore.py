@@ -6,17 +6,18 @@ import time
 from typing import Any, Never
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 from django.utils.translation import gettext
 from tqdm import tqdm
 
 from scoring import services
+from scoring.commands import LeadflowCommand
 from scoring.database import database_url
 from scoring.models import RescoreJob, ScoreGroup
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = (
         "Rescore leads from their history with the rules in force now (after a rule change), "
         "with a progress bar. Resumable: --resume JOB continues a stopped job."

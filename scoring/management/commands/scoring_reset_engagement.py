@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from scoring import services
+from scoring.commands import LeadflowCommand
 from scoring.models import Lead
 
 
-class Command(BaseCommand):
+class Command(LeadflowCommand):
     help = "Fresh start: set leads' engagement to 0, with the reason kept in the ledger."
 
     def add_arguments(self, parser: CommandParser) -> None:
