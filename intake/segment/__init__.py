@@ -11,7 +11,8 @@ beacon posts ``/beacon/v1/batch?writeKey=…``. Pages of the sites in
   (``navigator.sendBeacon`` cannot send headers) in the query string.
 - Bodies may be gzip-encoded (``Content-Encoding: gzip``); the decompressed
   size is capped like any API body.
-- ``messageId`` is the idempotency key; ``userId`` names the lead (an email,
+- ``messageId`` is the idempotency key, optional as in Segment's API (a message
+  without one is kept under its content's: messages.content_id); ``userId`` names the lead (an email,
   or else its external id; ``traits.email`` wins), ``anonymousId`` the
   visitor. Traits are read from ``traits`` and from ``context.traits`` (where
   RudderStack's SDKs put them; ``traits`` wins). ``identify`` writes traits to the lead (known ones to its fields,

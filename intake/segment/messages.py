@@ -128,12 +128,28 @@ def _lead_ref(message: Mapping[str, Any]) -> dict[str, Any] | None:
     return ref or None
 
 
+# What a sender sending a message again may change: when it sent it, with which key.
+RESENT_FIELDS = frozenset({"messageId", "sentAt", "writeKey"})
+CONTENT_ID_PREFIX = "content:sha256:"
+
+
+def content_id(message: Mapping[str, Any]) -> str:
+    """The id of a message sent without ``messageId``, which Segment's HTTP API documents as
+    optional: the SHA-256 of its content, so the same message sent again (a retry, sent later
+    or with another key) is still a repeat, and two messages differing in anything else, such
+    as their ``timestamp``, are two. Two events alike in all, time included, are one."""
+    content = {name: value for name, value in message.items() if name not in RESENT_FIELDS}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return CONTENT_ID_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _event(message: Mapping[str, Any], track_types: Mapping[str, str]) -> dict[str, Any]:
     """The Leadflow event a track or page message stands for (its time apart);
     ``track_types`` maps event names (:func:`event_types.name_key`) to types."""
     kind = message.get("type")
     properties = dict(_object(message.get("properties")))
-    raw: dict[str, Any] = {"id": message.get("messageId")}
+    message_id = message.get("messageId")
+    raw: dict[str, Any] = {"id": content_id(message) if message_id is None else message_id}
     if kind == "track":
         name = message.get("event")
         mapped = event_types.track_type(name, track_types) if isinstance(name, str) else None
