@@ -61,6 +61,15 @@ _SIGNS_BY_WORDS = (
     ("™®©", {(True, False)}),
     ("·", {(True, True)}),
 )
+# The signs of units written against a letter: a square or cubic metre's (m², km², cm³),
+# degrees Celsius or Fahrenheit (20°C) and micro (µg, µm), which a German or any Western
+# file writes, are no sign of a wrong code page (nor µ a Greek letter in a Latin word). Only
+# after the unit's own letters: Windows-1252 reads a Polish ł as ³ after any letter (Pawe³).
+_UNIT_SIGNS = re.compile(
+    r"(?:(?<=(?<![^\W\d_])m)|(?<=(?<![^\W\d_])[kcdmµ]m))[²³](?![^\W\d_])"
+    r"|°(?=[CF](?![^\W\d_]))"
+    r"|(?<![^\W\d_])µ(?=(?:g|m|l|s|V|A|F|mol)(?![^\W\d_]))"
+)
 # A word: a run of letters.
 _WORD = re.compile(r"[^\W\d_]+")
 # The letters past ASCII of the languages written with the Latin code pages a file may
@@ -201,7 +210,7 @@ def text_decode(data: bytes, *, encoding: str | None = None) -> tuple[str, str]:
 def _sample(text: str) -> str:
     """The first lines of ``text`` holding characters past ASCII, up to about
     :data:`_SNIFF_BYTES` characters: what tells code pages apart, measured in a time that
-    does not grow with the file."""
+    does not grow with the file. The signs of units (:data:`_UNIT_SIGNS`) are left out."""
     lines: list[str] = []
     size = 0
     for line in text.split("\n"):  # not splitlines(): a wrong code page's \x85 or \x1c is no line break
@@ -210,7 +219,7 @@ def _sample(text: str) -> str:
         if not line.isascii():
             lines.append(line)
             size += len(line)
-    return "\n".join(lines)
+    return _UNIT_SIGNS.sub(" ", "\n".join(lines))
 
 
 def _flaws(text: str) -> tuple[int, int, int]:

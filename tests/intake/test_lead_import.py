@@ -919,11 +919,18 @@ def test_a_hungarian_file_is_read_with_its_double_acute_accents(text: str, encod
             "karl@example.com,Karl,Lübke,Tübingen,Lübke KG\n",
             id="two leads",
         ),
+        # Windows-1250 read m³ as mł (Polish) and named itself, the ü, ö and ß reading alike.
+        pytest.param("email;last name;company\nanna@example.com;Weiß;Kühllager 120 m³ GmbH\n", id="m³"),
+        # ISO-8859-10 and -14 read m² as mē and 20°C as 20ḞC, ISO-8859-2 µg as ľg.
+        pytest.param("email;last name;company\nolaf@example.com;Böhm;Büros ab 45m² KG\n", id="m²"),
+        pytest.param("email;last name;company\nute@example.com;Kröger;Kühlkette 2°C bis 8°C\n", id="°C"),
+        pytest.param("email;last name;company\nrolf@example.com;Süß;Labor für 5 µg Proben\n", id="µg"),
     ],
 )
 def test_a_german_windows_1252_file_is_read_as_windows_1252(text: str) -> None:
     """A DOS code page read Hübner as HŘbner; Windows-1250 reads ä, ö, ü and ß as
-    Windows-1252 does, and the import names Windows-1252, as Excel on German Windows writes."""
+    Windows-1252 does, and the import names Windows-1252, as Excel on German Windows writes;
+    the signs of units written against a letter (m², m³, °C, µg) are no sign of another."""
     result = names_import(text.encode("cp1252"), text)
 
     assert (result.encoding, result.errors) == ("cp1252", [])
