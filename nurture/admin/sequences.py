@@ -115,6 +115,10 @@ class StepForm(forms.ModelForm[Step]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Django's "not one of the available choices" says not which: the file's refusal does.
+        self.fields["language"].error_messages["invalid_choice"] = gettext(
+            "{value} is not one of the languages a step may be written in: {choices}"
+        ).format(value="%(value)s", choices=", ".join(code for code, _name in settings.LANGUAGES))
         for code, version in (self.instance.translations or {}).items():
             for part in VERSION_PARTS:
                 if f"version_{code}_{part}" in self.fields and isinstance(version, dict):

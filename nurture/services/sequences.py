@@ -9,10 +9,21 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
-from nurture import sequence_file
+from nurture import content, sequence_file
 from nurture.models import Delivery, Sequence, Step
-from scoring.file_checks import NOT_ONE_OF, Problem
+from scoring.file_checks import Problem
 from scoring.models import ScoreGroup
+
+# The languages a step may be written in are the site's (settings.LANGUAGES): the admin
+# offers only those, and Leadflow's own words in an email (the unsubscribe link…) exist only
+# in them.
+LANGUAGE_NOT_OFFERED = gettext_noop(
+    "{place}: {value!r} is not one of the languages a step may be written in: {choices}"
+)
+SITE_LANGUAGE_TRANSLATED = gettext_noop(
+    "{place}: {value} is this step's own language (the site's, the step naming no `language`): "
+    "write it in the step's subject, text and html"
+)
 
 
 @dataclass(frozen=True)
@@ -66,22 +77,25 @@ def sequences_import(
                     message = gettext_noop("{place}: no score group {value!r} (known: {known})")
                     errors.append(Problem(message, place=where, value=key, known=known))
     languages = {code for code, _name in settings.LANGUAGES}
+    choices = ", ".join(sorted(languages))
+    own = content.site_language()
     for s_index, seq in enumerate(spec.sequences):
         for t_index, step in enumerate(seq.steps):
             where = f"sequences[{s_index}].steps[{t_index}]"
             if step.language and step.language not in languages:
                 errors.append(
-                    Problem(
-                        NOT_ONE_OF, place=f"{where}.language", value=step.language, choices=", ".join(sorted(languages))
-                    )
+                    Problem(LANGUAGE_NOT_OFFERED, place=f"{where}.language", value=step.language, choices=choices)
                 )
             errors.extend(
-                Problem(
-                    NOT_ONE_OF, place=f"{where}.translations.{code}", value=code, choices=", ".join(sorted(languages))
-                )
+                Problem(LANGUAGE_NOT_OFFERED, place=f"{where}.translations.{code}", value=code, choices=choices)
                 for code, *_content in step.translations
                 if code not in languages
             )
+            # A step naming no language is in the site's: a version in it would never be sent
+            # (Step.version_for gives a lead in it the step's own content). One naming its
+            # language is refused so by the file's own check.
+            if not step.language and own in {code for code, *_content in step.translations}:
+                errors.append(Problem(SITE_LANGUAGE_TRANSLATED, place=f"{where}.translations.{own}", value=own))
     existing = {s.key: s for s in Sequence.objects.select_for_update().filter(key__in=[s.key for s in spec.sequences])}
     for s_index, seq in enumerate(spec.sequences):
         current = existing.get(seq.key)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.test import Client
 
 from nurture import services
@@ -146,8 +147,44 @@ def test_the_sequence_file_names_a_bad_version() -> None:
     with pytest.raises(SequenceFileError, match=r"^sequences\[0\]\.steps\[0\]\.translations\.es\.text: required$"):
         load_text(FILE.replace('            text: "Bienvenida"\n', ""))
     spec = load_text(FILE.replace("          es:", "          xx:"))
-    with pytest.raises(services.SequenceImportError, match=r"translations\.xx: 'xx' is not one of en, es"):
+    with pytest.raises(
+        services.SequenceImportError,
+        match=r"translations\.xx: 'xx' is not one of the languages a step may be written in: en, es$",
+    ):
         services.sequences_import(spec=spec)
+
+
+def test_a_language_the_site_does_not_speak_is_refused_naming_those_it_does() -> None:
+    spec = load_text(FILE.replace("        translations:", "        language: de\n        translations:"))
+    with pytest.raises(services.SequenceImportError) as refused:
+        services.sequences_import(spec=spec)
+    assert refused.value.errors == [
+        "sequences[0].steps[0].language: 'de' is not one of the languages a step may be written in: en, es"
+    ]
+
+
+def test_a_version_in_the_site_s_language_of_a_step_naming_none_is_refused_at_its_place(settings: Any) -> None:
+    """The step is in the site's language (en): its en version would never be sent."""
+    settings.LANGUAGE_CODE = "en"
+    spec = load_text(FILE.replace("          es:", "          en:"))
+    with pytest.raises(services.SequenceImportError) as refused:
+        services.sequences_import(spec=spec)
+    assert refused.value.errors == [
+        "sequences[0].steps[0].translations.en: en is this step's own language (the site's, the step naming no "
+        "`language`): write it in the step's subject, text and html"
+    ]
+    assert not Step.objects.exists()
+
+    settings.LANGUAGE_CODE = "es"
+    services.sequences_import(spec=load_text(FILE.replace("          es:", "          en:")))
+    assert set(Step.objects.get().translations) == {"en"}
+
+
+def test_the_admin_refuses_a_language_the_site_does_not_speak_naming_those_it_does(admin_client: Client) -> None:
+    response = admin_client.post("/admin/nurture/sequence/add/", sequence_form(language="de"))
+    assert response.status_code == 200
+    assert "de is not one of the languages a step may be written in: en, es" in response.content.decode()
+    assert not Step.objects.exists()
 
 
 def test_the_toy_store_s_welcome_steps_ship_in_spanish_too() -> None:
@@ -156,3 +193,12 @@ def test_the_toy_store_s_welcome_steps_ship_in_spanish_too() -> None:
     assert welcome.translations[0][0] == "es"
     assert "Juguetería" in welcome.translations[0][2]
     assert download.translations[0][1].startswith("Descarga gratis")
+
+
+def test_the_toy_store_s_english_steps_import_on_a_spanish_site_too(settings: Any) -> None:
+    """They say they are in English: on a site in Spanish, their Spanish versions are sent."""
+    settings.LANGUAGE_CODE = "es"
+    call_command("scoring_model_import", "--publish", str(ROOT / "examples" / "toy_store.yaml"))
+    services.sequences_import(spec=load_text((ROOT / "examples" / "toy_store_nurture.yaml").read_text()))
+    welcome = Step.objects.get(sequence__key="nurture", position=1)
+    assert welcome.version_for(None).subject.startswith("{{ lead.first_name|default:'Hola' }}")
