@@ -24,7 +24,7 @@ from intake.imports import mapping as mappings
 from intake.imports.reading import Table, table_read
 from intake.imports.services import columns_check, decimal_mark_of, upload_max_bytes
 from intake.models import LeadImport
-from scoring import localized
+from scoring import localized, sentences
 from scoring.admin.figures import GroupedFiguresAdmin
 from scoring.said import said
 
@@ -128,7 +128,7 @@ class LeadImportForm(forms.Form):
                 mapping = imports.mapping_from_dict(self._mapping_dict(cleaned))
                 text = _yaml(self._mapping_dict(cleaned))
             except imports.MappingError as exc:
-                self.add_error(_form_field(exc.field, "key_column"), exc.sentence().translated())
+                self.add_error(_form_field(exc.field, "key_column"), sentences.translated(exc.sentence()))
                 return cleaned
         data = upload.read()
         try:
@@ -140,7 +140,7 @@ class LeadImportForm(forms.Form):
         except imports.MappingError as exc:
             self.add_error(
                 where if where == "mapping_file" else _form_field(exc.field, where),
-                exc.sentence().translated(),
+                sentences.translated(exc.sentence()),
             )
             return cleaned
         cleaned["data"], cleaned["mapping_text"] = data, text

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from scoring import said
+from scoring import sentences
 
 
 class ApiScope(models.TextChoices):
@@ -174,7 +174,7 @@ class LeadImport(models.Model):
 
     def failure_shown(self) -> str:
         """Why the file was refused, in the reader's language (an older row's as stored)."""
-        return said.shown(self.failure, self.failure_said)
+        return sentences.shown(self.failure, self.failure_said)
 
     @property
     def percent(self) -> int:

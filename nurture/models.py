@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from nurture import content, goals, sequence_file, timing
-from scoring import said
+from scoring import sentences
 from scoring.models import Lead, ScoreGroup
 
 # The labels are marked in nurture.goals (pure) and translated here, for the admin.
@@ -299,7 +299,7 @@ class Delivery(models.Model):
 
     def error_shown(self) -> str:
         """The error in the reader's language (as stored on a row written before that was kept)."""
-        return said.shown(self.error, self.error_said)
+        return sentences.shown(self.error, self.error_said)
 
 
 class EngagementCursor(models.Model):

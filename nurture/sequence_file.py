@@ -259,7 +259,7 @@ def _step(
     item = step
     checks.unknown_keys(item, _STEP_KEYS, where, errors)
     wait = checks.mapping(
-        item.get("wait") or {}, f"{where}.wait", errors, holding=Problem(gettext_noop("such as {days: 2, hours: 0}"))
+        item.get("wait") or {}, f"{where}.wait", errors, holding=Problem(gettext_noop("such as {{days: 2, hours: 0}}"))
     )
     days = hours = 0
     if wait is not None:
@@ -315,7 +315,7 @@ def _translations(
     if raw is None:
         return ()
     versions = checks.mapping(
-        raw, where, errors, holding=Problem(gettext_noop("languages, such as {es: {subject: …, text: …}}"))
+        raw, where, errors, holding=Problem(gettext_noop("languages, such as {{es: {{subject: …, text: …}}}}"))
     )
     if versions is None:
         return ()

@@ -46,6 +46,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext, gettext_noop
 
+from scoring import sentences
 from scoring.said import Said, said
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -201,7 +202,7 @@ def validate_webhook_url(value: str) -> None:
     problem = url_problem(value)
     if problem:
         raise ValidationError(
-            gettext("Webhooks cannot call this URL: {problem}.").format(problem=problem.translated()),
+            gettext("Webhooks cannot call this URL: {problem}.").format(problem=sentences.translated(problem)),
             code="webhook_url",
         )
 

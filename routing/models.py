@@ -13,7 +13,7 @@ from routing.egress import validate_webhook_url
 from routing.encryption import EncryptedTextField
 from routing.triggers import Trigger
 from scoring import rules as pure
-from scoring import said, sentences
+from scoring import sentences
 from scoring.models import AccountGroup, GroupTransition, Lead, LifecycleStage, Scorecard, ScoreGroup
 
 # The longest SLA (ten years): a longer one is no promise, and one near the integer column's
@@ -467,7 +467,7 @@ class ActionRun(models.Model):
 
     def outcome_shown(self) -> str:
         """The outcome in the reader's language (an older row's as stored)."""
-        return said.shown(self.outcome, self.outcome_said)
+        return sentences.shown(self.outcome, self.outcome_said)
 
 
 class QueueItem(models.Model):
@@ -651,7 +651,7 @@ class Outcome(models.Model):
 
     def reason_shown(self) -> str:
         """The reason in the reader's language when routing gave it; as stored when a person typed it."""
-        return said.shown(self.reason, self.reason_said)
+        return sentences.shown(self.reason, self.reason_said)
 
 
 class Notification(models.Model):
@@ -711,7 +711,7 @@ class Notification(models.Model):
 
     def error_shown(self) -> str:
         """The error in the reader's language (an older row's as stored)."""
-        return said.shown(self.error, self.error_said)
+        return sentences.shown(self.error, self.error_said)
 
 
 class WebhookDelivery(models.Model):
@@ -765,4 +765,4 @@ class WebhookAttempt(models.Model):
 
     def error_shown(self) -> str:
         """The error in the reader's language (an older row's as stored)."""
-        return said.shown(self.error, self.error_said)
+        return sentences.shown(self.error, self.error_said)

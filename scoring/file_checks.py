@@ -7,19 +7,21 @@ in the file (``rules[2]``, empty at the top) and the list of errors to add to; i
 returns what to go on with, so that one pass finds every problem.
 
 A problem is a :class:`Problem`: English text, which it equals, that keeps its phrase
-(marked for the catalogue) and its values, so the page or the command showing it says it
-in the reader's language (:meth:`Problem.said`). The file is read here, knowing no language.
+(marked for the catalogue) and its values as a sentence (:mod:`scoring.said`), so the page
+or the command showing it says it in the reader's language
+(:func:`scoring.sentences.problems`). The file is read here, knowing no language.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
 from scoring.event_types import gettext_noop
+from scoring.said import Said
 
 _KEY = re.compile(r"[-a-zA-Z0-9_]+")
 
@@ -30,38 +32,23 @@ def place(where: str, key: object) -> str:
 
 
 class Problem(str):
-    """A problem with a file: its English text (what it equals, prints and joins as), with
-    the phrase it was made from and the values put in it (the place in the file, the value,
-    the limit), for :meth:`said`. A value that is a Problem is said in the same language."""
+    """A problem with a file: its English text (what it equals, prints and joins as, so the
+    checks' lists of errors stay text), carrying its :attr:`sentence`, the phrase it was
+    made from with the values put in it (the place in the file, the value, the limit), which
+    a page or a command says in the reader's language. A value that is a Problem is kept as
+    its sentence, so it is said in the same language."""
 
-    message: str
-    values: Mapping[str, object]
+    sentence: Said
 
     def __new__(cls, message: str, /, **values: object) -> Problem:
-        problem = super().__new__(cls, message.format(**values) if values else message)
-        problem.message, problem.values = message, values
+        sentence = Said(message, {k: v.sentence if isinstance(v, Problem) else v for k, v in values.items()})
+        problem = super().__new__(cls, sentence.english())
+        problem.sentence = sentence
         return problem
 
     def format(self, *args: object, **values: object) -> Problem:
         """The phrase :data:`LATER` gave, with its values (as the rules' checks write them)."""
-        return Problem(self.message, **values)
-
-    def said(self, words: Phrases) -> str:
-        """In the language of ``words``: its phrase translated, then its values put in."""
-        phrase = words.phrase(self.message)
-        if not self.values:
-            return phrase
-        values = {k: v.said(words) if isinstance(v, Problem) else v for k, v in self.values.items()}
-        try:
-            return phrase.format(**values)
-        except (KeyError, IndexError, ValueError):  # a translation naming a value it is not given
-            return self.message.format(**values)
-
-
-class Phrases(Protocol):
-    """What translates a phrase (``scoring.rules.Words`` is one)."""
-
-    def phrase(self, message: str) -> str: ...
+        return Problem(self.sentence.msgid, **values)
 
 
 class _Later:
@@ -76,11 +63,6 @@ class _Later:
 
 
 LATER = _Later()
-
-
-def said(problems: Iterable[str], words: Phrases) -> list[str]:
-    """``problems`` in the language of ``words`` (text that is not a :class:`Problem` as it is)."""
-    return [p.said(words) if isinstance(p, Problem) else p for p in problems]
 
 
 def at(where: str, problem: str) -> Problem:

@@ -1,18 +1,21 @@
-"""Rule sentences in the reader's language: :mod:`scoring.rules` makes them from
-phrases it marks; this gives it the words of the language active for the request."""
+"""Sentences in the reader's language: :mod:`scoring.rules` makes them from phrases it
+marks, :mod:`scoring.said` keeps them with their values, :mod:`scoring.file_checks` gives a
+file's problems as them; this gives them the words of the language active for the request
+(or the site's, in a worker and on the command line)."""
 
 from __future__ import annotations
 
 import functools
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext, pgettext_lazy
 
-from scoring import file_checks
 from scoring import rules as pure
-from scoring.said import AS_IT_CAME, Said, said
+from scoring.file_checks import Problem
+from scoring.said import AS_IT_CAME, Said, loaded, said
 
 # A lead field as the subject of a condition. Spanish puts the article in ("la
 # industria es una de…"), which a field's label alone does not carry.
@@ -53,31 +56,50 @@ def describe_condition(condition: pure.Condition, *, dimension: pure.Dimension) 
     return pure.describe_condition(condition, dimension=dimension, words=WORDS)
 
 
+def translated(sentence: Said) -> str:
+    """``sentence`` in the language active now: the request's, or the site's in a worker
+    and on the command line."""
+    return sentence.in_words(WORDS.phrase)
+
+
+def shown(text: str, stored: Any) -> str:
+    """A row's sentence in the active language: ``stored`` (its JSON column) translated,
+    else ``text`` (its text column) as stored."""
+    sentence = loaded(stored)
+    return text if sentence is None else translated(sentence)
+
+
 def problems(errors: Iterable[str]) -> list[str]:
     """A file's problems (:class:`scoring.file_checks.Problem`, each naming its place in the
-    file) in the language active now: the request's, or on the command line the site's."""
-    return file_checks.said(errors, WORDS)
+    file) in the language active now; other text as it is."""
+    return [translated(error.sentence) if isinstance(error, Problem) else error for error in errors]
 
 
 def problems_said(errors: Iterable[str]) -> Said:
-    """A file's problems as one sentence to keep beside their English (:mod:`scoring.said`),
-    joined by "; " as that is: each :class:`~scoring.file_checks.Problem` with its phrase and
-    values, so a page says it in its reader's language later; other text, or a problem with a
+    """A file's problems as one sentence to keep beside their English,
+    joined by "; " as that is: each :class:`~scoring.file_checks.Problem` as its sentence,
+    so a page says it in its reader's language later; other text, or a problem with a
     value JSON cannot keep, as it came."""
-    joined = [_problem_said(error) for error in errors]
+    joined = [_kept(error.sentence, error) if isinstance(error, Problem) else _as_it_came(error) for error in errors]
     if not joined:
-        return said(AS_IT_CAME, error="")
+        return _as_it_came("")
     # A phrase no catalogue holds, so kept as it is in every language.
     return functools.reduce(lambda said_, problem: said("{said}; {problem}", said=said_, problem=problem), joined)
 
 
-def _problem_said(error: str) -> Said:
-    if isinstance(error, file_checks.Problem) and all(map(_storable, error.values.values())):
+def _kept(sentence: Said, text: str) -> Said:
+    """``sentence`` as a JSON column keeps it, or ``text`` as it came if a value of its
+    own (not of a sentence in it) is one JSON cannot keep."""
+    if all(isinstance(value, Said) or _storable(value) for value in sentence.params.values()):
         return Said(
-            error.message,
-            {k: _problem_said(v) if isinstance(v, file_checks.Problem) else v for k, v in error.values.items()},
+            sentence.msgid,
+            {k: _kept(v, v.english()) if isinstance(v, Said) else v for k, v in sentence.params.items()},
         )
-    return said(AS_IT_CAME, error=str(error))
+    return _as_it_came(text)
+
+
+def _as_it_came(text: str) -> Said:
+    return said(AS_IT_CAME, error=str(text))
 
 
 def _storable(value: object) -> bool:

@@ -37,6 +37,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from scoring import sentences
 from scoring.models import SetAside
 from scoring.said import Said, said
 
@@ -270,7 +271,7 @@ class Retried:
 
     def shown(self) -> str:
         """The result in the active language."""
-        return self.result if self.said is None else self.said.translated()
+        return self.result if self.said is None else sentences.translated(self.said)
 
 
 PROCESSED = said(gettext_noop("processed"))

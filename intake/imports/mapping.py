@@ -63,7 +63,7 @@ class MappingError(ValueError):
 
     @property
     def reason(self) -> str:
-        return self.said.translated()
+        return sentences.translated(self.said)
 
     def sentence(self) -> Said:
         """The field and the reason, as a sentence an import keeps."""
@@ -154,7 +154,7 @@ def mapping_load(text: str) -> Mapping:
             raise MappingError("mapping", said(gettext_noop("is not valid YAML: {problem}"), problem=problem)) from None
         # What is wrong said in the reader's language where the model file's checks know it.
         reason = file_checks.yaml_reason(exc) if isinstance(exc, yaml.MarkedYAMLError) else None
-        told: str | Said = problem if reason is None else sentences.problems_said([reason])
+        told: str | Said = problem if reason is None else reason.sentence
         raise MappingError(
             "mapping",
             said(gettext_noop("is not valid YAML (line {line}): {problem}"), line=where.line + 1, problem=told),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import charset_normalizer
 from django.utils.translation import gettext_noop
 
+from scoring import sentences
 from scoring.said import Said, said
 
 _BOMS = (
@@ -122,7 +123,7 @@ class FileError(ValueError):
 
     @property
     def reason(self) -> str:
-        return self.said.translated()
+        return sentences.translated(self.said)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from scoring import said
+from scoring import sentences
 
 
 class SuppressedAddress(models.Model):
@@ -103,7 +103,7 @@ class SetAside(models.Model):
 
     def retry_result_shown(self) -> str:
         """The retry's result in the reader's language (as stored, when it is plain text)."""
-        return said.shown(self.retry_result, self.retry_result_said)
+        return sentences.shown(self.retry_result, self.retry_result_said)
 
 
 class FreeMailDomain(models.Model):

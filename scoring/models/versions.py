@@ -14,7 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from scoring import said
+from scoring import sentences
 from scoring.models.design import DecayPolicy, ScoreGroup, ScoringRule
 
 # The longest window a replay may cover (ten years).
@@ -211,7 +211,7 @@ class ReplayRun(models.Model):
 
     def error_shown(self) -> str:
         """Why it failed, in the reader's language (as stored, on older runs)."""
-        return said.shown(self.error, self.error_said)
+        return sentences.shown(self.error, self.error_said)
 
 
 class DraftScoreGroup(ScoreGroup):

@@ -3,15 +3,17 @@ with the same helpers (scoring.file_checks), so they report the same problem ali
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.utils import translation
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from nurture import sequence_file
-from scoring import file_checks, model_file
+from scoring import file_checks, model_file, sentences
 
 
 def scoring_errors(items: list[dict[str, Any]]) -> list[str]:
@@ -113,23 +115,28 @@ def test_a_yaml_error_is_said_in_words_of_ours_where_they_know_it(text: str, sai
     assert raised.value.args[0].startswith(said)
 
 
-class Table:
-    """Words that translate by a table (a phrase it lacks stays as it is)."""
-
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-
-    def phrase(self, message: str) -> str:
-        return self.table.get(message, message)
-
-
 def test_a_problem_is_its_english_text_and_is_said_in_the_reader_s_words() -> None:
     errors: list[str] = []
     file_checks.mapping(3, "rules[0]", errors, holding=file_checks.Problem("with key and name"))
     assert errors == ["rules[0]: must be a mapping with key and name"]
-    spanish = Table({"{place}: must be a mapping {holding}": "{place}: debe ser un mapeo {holding}"})
-    spanish.table["with key and name"] = "con key y name"
-    assert file_checks.said(errors, spanish) == ["rules[0]: debe ser un mapeo con key y name"]
+    (problem,) = errors
+    assert isinstance(problem, file_checks.Problem)
+    spanish = {"{place}: must be a mapping {holding}": "{place}: debe ser un mapeo {holding}"}
+    spanish["with key and name"] = "con key y name"
+    assert (
+        problem.sentence.in_words(lambda msgid: spanish.get(msgid, msgid))
+        == "rules[0]: debe ser un mapeo con key y name"
+    )
     # A translation naming a value the problem does not have gives the English, not an error.
-    broken = Table({"{place}: must be a mapping {holding}": "{place}: {colour}"})
-    assert file_checks.said(errors, broken) == ["rules[0]: must be a mapping with key and name"]
+    broken = {"{place}: must be a mapping {holding}": "{place}: {colour}"}
+    assert problem.sentence.in_words(lambda msgid: broken.get(msgid, msgid)) == problem
+
+
+def test_a_problem_reads_alike_in_the_reader_s_language_when_shown_and_when_kept() -> None:
+    errors = nurture_errors([{"steps": [{"subject": "Hi", "text": "Hello", "wait": 3}]}])
+    assert "sequences[0].steps[0].wait: must be a mapping such as {days: 2, hours: 0}" in errors
+    kept = json.loads(json.dumps(sentences.problems_said(errors).stored()))  # as a replay's or an import's row
+    with translation.override("es"):
+        shown = sentences.problems(errors)
+        assert "sequences[0].steps[0].wait: debe ser un mapeo como {days: 2, hours: 0}" in shown
+        assert sentences.shown("", kept) == "; ".join(shown)

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.utils import translation
 
-from scoring import model_file, said, sentences, services
+from scoring import model_file, sentences, services
 from scoring.file_checks import Problem
 from scoring.models import ModelVersion, ReplayRun, ScoringRule
 from scoring.services import versions
@@ -280,6 +280,6 @@ def test_a_problem_with_a_value_json_cannot_keep_is_kept_as_its_english() -> Non
     stored = json.loads(json.dumps(sentences.problems_said(problems).stored()))
 
     with translation.override("es"):
-        assert said.shown("", stored) == (
+        assert sentences.shown("", stored) == (
             "rules[0].name: falta, y es obligatorio; rules[0].valid_from: not datetime.date(2026, 1, 1)"
         )
