@@ -37,7 +37,6 @@ def upserts(draw: st.DrawFn) -> dict[str, Any]:
         "email": draw(st.sampled_from(EMAILS)),
         "fields": {name: draw(st.sampled_from(VALUES[name])) for name in sorted(names)},
         "account_external_id": draw(st.sampled_from([None, None, "crm-1", "crm-2"])),
-        "account_fill": draw(st.booleans()),
     }
 
 
@@ -53,9 +52,7 @@ def rows() -> dict[str, list[str]]:
     }
 
 
-def written(
-    lead: Lead, *, email: str, fields: dict[str, Any], account_external_id: str | None, account_fill: bool
-) -> None:
+def written(lead: Lead, *, email: str, fields: dict[str, Any], account_external_id: str | None) -> None:
     """What an upsert answered holds what it was sent, as the database does."""
     lead.refresh_from_db()
     assert str(lead.email).lower() == email.lower()
@@ -68,7 +65,7 @@ def written(
         assert lead.account_explicit
         assert lead.account is not None
         assert lead.account.external_id == account_external_id
-    if account_fill and lead.account is not None:
+    if lead.account is not None:  # every upsert tells its account what it says of the company
         for name in ("industry", "company_size", "annual_revenue"):
             if fields.get(name) not in (None, ""):
                 assert name in lead.company_told
