@@ -50,6 +50,12 @@ MAX_VALUE_FROM_A_PAGE = 5000
 MAX_ATTRIBUTES = 500
 # Why a custom attribute may not take a name of scoring.lead_fields.RESERVED_ATTRIBUTES.
 RESERVED_ATTRIBUTE_MESSAGE = "reserved: the lead's own field, never a custom attribute; give it another name"
+# Interaction properties Leadflow sets, which rules, nurture's figures, the reports, the
+# lead's timeline and the sales queue read as Leadflow wrote them: a tracked form's key
+# (``form``); a nurture email's campaign, sequence, step and delivery; where it came from
+# (``source``). Only Leadflow and keys kept on a server set them: a tracked form's field
+# may not, nor may a key used in web pages (but for a campaign the model defines).
+RESERVED_PROPERTIES = frozenset({"form", "campaign", "sequence", "step", "delivery", "source"})
 
 
 def is_visitor_id(value: object) -> bool:

@@ -219,6 +219,10 @@ UNKNOWN_CAMPAIGN_FROM_A_PAGE = (
     "a key used in web pages names only campaigns the model defines (anyone can send with it, and a campaign "
     "moves the lead's last touch); {campaign!r} is not one the model defines"
 )
+RESERVED_FROM_A_PAGE = (
+    "reserved: Leadflow sets it (on a nurture email's opens and clicks, a tracked form's posts) or a key kept "
+    "on a server does, never a key used in web pages (anyone can send with it); give the property another name"
+)
 # The room a key used in web pages' messageIds are kept in, apart from the ids servers send.
 PAGE_ID_PREFIX = Interaction.FROM_A_PAGE + "{key}:"
 
@@ -247,8 +251,9 @@ def _from_a_page(messages: list[Any], outcome: Outcome, *, key_prefix: str) -> N
     no lead an external id and puts no one in a company's account, those being other
     systems' ids (an identify's are left out; a group call is refused), nor says what a
     company is (an identify's company object sets only the lead's company); it sends only the
-    event types Leadflow knows, and only the campaigns the model defines (a tracked form names
-    none: it refuses the property); and an event naming a person by an id no lead has counts
+    event types Leadflow knows; it sets none of the properties Leadflow sets
+    (:data:`intake.events.RESERVED_PROPERTIES`, which a tracked form refuses too) but for
+    the campaigns the model defines; and an event naming a person by an id no lead has counts
     for its visitor, or is refused without one. Its events' ids are its own
     (:func:`page_event_id`). Refusals go to ``outcome``."""
     kept = []
@@ -274,10 +279,15 @@ def _from_a_page(messages: list[Any], outcome: Outcome, *, key_prefix: str) -> N
             reason = UNKNOWN_TYPE_FROM_A_PAGE.format(type=event.type)
             outcome.reject(event.index, message, event_errors_named(message, {"type": [reason]}))
             continue
-        campaign = event.properties.get("campaign", "")
-        if "campaign" in event.properties and not (isinstance(campaign, str) and campaign in campaigns):
-            reason = UNKNOWN_CAMPAIGN_FROM_A_PAGE.format(campaign=campaign)
-            outcome.reject(event.index, message, event_errors_named(message, {"properties.campaign": [reason]}))
+        reserved: dict[str, list[str]] = {}
+        for name in sorted(checks.RESERVED_PROPERTIES.intersection(event.properties)):
+            value = event.properties[name]
+            if name != "campaign":
+                reserved[f"properties.{name}"] = [RESERVED_FROM_A_PAGE]
+            elif not (isinstance(value, str) and value in campaigns):
+                reserved["properties.campaign"] = [UNKNOWN_CAMPAIGN_FROM_A_PAGE.format(campaign=value)]
+        if reserved:
+            outcome.reject(event.index, message, event_errors_named(message, reserved))
             continue
         if event.external_id and (event.email or event.external_id not in held):
             if not (event.email or event.visitor_id):

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from django.urls import path
 
+from intake.events import RESERVED_PROPERTIES
 from intake.tracking.limits import client_ip, client_network, rate_limited
 from intake.tracking.links import GIF, email_click, email_open
 from intake.tracking.pages import VISITOR_COOKIE, page_view, snippet
 from intake.tracking.webforms import (
     FORM_LEAD_FIELDS,
     MAX_FORM_PROPERTIES,
-    RESERVED_PROPERTIES,
     FormRefused,
     FormSubmission,
     form_capture,

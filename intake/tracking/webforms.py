@@ -57,10 +57,6 @@ FORM_LEAD_FIELDS = lead_fields.ANONYMOUS
 ATTRIBUTE_PREFIX = "attributes."
 # Not a lead field: the company's id in another system, which names the lead's account.
 ACCOUNT_FIELD = "account_id"
-# Interaction properties Leadflow sets, or that nurture and its figures read (the
-# form's key; a message's campaign, sequence, step and delivery; where it came from):
-# a posted field cannot replace them.
-RESERVED_PROPERTIES = frozenset({"form", "campaign", "sequence", "step", "delivery", "source"})
 # What a post says about who is submitting: the lead's email, the snippet's visitor id.
 IDENTITY_FIELDS = frozenset({"email", "visitor_id"})
 MAX_FORM_PROPERTIES = checks.MAX_FIELDS_FROM_A_PAGE  # posted fields kept on the interaction
@@ -174,7 +170,7 @@ def form_submission_check(
                     attributes[name.removeprefix(ATTRIBUTE_PREFIX)] = values[0]
                 else:
                     lead_data[name] = values[0]
-        elif name in RESERVED_PROPERTIES:
+        elif name in checks.RESERVED_PROPERTIES:
             fail(name, gettext("reserved: Leadflow sets this property; give the form's field another name"))
         else:
             properties[name] = values[0] if len(values) == 1 else values

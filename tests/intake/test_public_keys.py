@@ -484,6 +484,50 @@ def test_a_public_keys_campaign_is_one_the_model_defines() -> None:
     assert sorted(i.properties["campaign"] for i in Interaction.objects.all()) == ["spring-sale", "summer"]
 
 
+@pytest.mark.parametrize("name", ["delivery", "form", "sequence", "source", "step"])
+def test_a_public_key_sets_no_property_only_leadflow_sets(name: str) -> None:
+    """A page's track could say it was nurture's email (``sequence``, ``step``, ``delivery``),
+    a tracked form's post (``form``) or where it came from (``source``): a rule testing an
+    email_click's sequence scored it, and the lead's timeline and the sales queue showed it,
+    though a tracked form refuses those properties. A key used in web pages is now refused
+    naming the property, whatever it holds, and nothing of the message is stored; a key
+    kept on a server still sets them."""
+    page, server = segment_client(public=True), segment_client(public=False)
+    message = {**track(0, "ana@example.com"), "properties": {name: "welcome", "plan": "family"}}
+
+    refused = send(page, "track", message)
+
+    assert refused.status_code == 400
+    assert list(refused.json()["errors"]) == [f"properties.{name}"]
+    assert "Leadflow sets it" in refused.json()["errors"][f"properties.{name}"][0]
+    assert not Interaction.objects.exists()
+    assert not Lead.objects.exists()
+    assert send(server, "track", message).status_code == 200
+    assert [i.properties[name] for i in Interaction.objects.all()] == ["welcome"]
+
+
+def test_a_public_keys_message_is_refused_naming_each_property_only_leadflow_sets() -> None:
+    """A defined campaign beside a step is still refused, naming the step alone; the
+    batch's other messages go on."""
+    Campaign.objects.create(key="spring-sale", name="Spring sale")
+    page = segment_client(public=True)
+    forged = {"campaign": "spring-sale", "sequence": "welcome", "step": 2, "delivery": 1}
+    batch = [
+        {**track(1, "ana@example.com"), "properties": forged},
+        {**track(2, "ana@example.com"), "properties": {"campaign": "spring-sale"}},
+    ]
+
+    body = send(page, "batch", {"batch": batch}).json()
+
+    assert body["accepted"] == 1
+    assert [(r["index"], sorted(r["errors"])) for r in body["rejected"]] == [
+        (0, ["properties.delivery", "properties.sequence", "properties.step"])
+    ]
+    assert [i.properties for i in Interaction.objects.all()] == [
+        {"campaign": "spring-sale", "event": "Email Link Clicked"}
+    ]
+
+
 @pytest.mark.parametrize("public", [True, False])
 def test_traits_named_as_the_leads_own_fields_are_no_custom_attributes(public: bool) -> None:
     """An identify's traits lifecycle_stage, owner and fit_score were kept as custom

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +18,8 @@ from intake.api_keys import api_key_issue
 from nurture import selectors, services
 from nurture.content import WRITTEN_END, WRITTEN_START, Tracking, track_text
 from nurture.models import Delivery
+from reports import queries
+from reports.filters import Filters
 from scoring import services as scoring_services
 from scoring.models import Interaction, Lead, RuleCondition
 from tests.factories import LeadFactory, ScoringRuleFactory, interaction_create
@@ -286,41 +289,43 @@ def test_opens_and_clicks_sent_with_a_key_used_in_web_pages_never_count_onto_a_d
     # Anyone can read a key used in web pages and name any lead by email there, and delivery
     # ids count up from 1: an "Email Opened" for the recipient naming delivery 1, 2, 3…
     # counted every match. Nurture's opens and clicks come back through its signed links, or
-    # from a server (an email provider's webhook relayed with a key kept on a server).
+    # from a server (an email provider's webhook relayed with a key kept on a server): a page's
+    # message naming a delivery, a sequence or a step is refused, and the figures stay as they were.
     sequence = SequenceFactory.create()
     StepFactory.create(sequence=sequence, position=1)
     lead = LeadFactory.create(email="ana@example.com")
     services.enrollment_try_start(lead=lead, sequence=sequence, now=T0)
     services.deliveries_send_due(now=T0)
     delivery = Delivery.objects.get()
+    before = (selectors.sequence_step_figures(sequence=sequence), queries.nurture_steps(Filters()))
 
     def segment(*, public: bool) -> Client:
         key = api_key_issue(name="Website" if public else "Backend", public=public).key
         basic = base64.b64encode(f"{key}:".encode()).decode()
         return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Basic {basic}")
 
-    def opened(client: Client, n: int, event: str = "Email Opened") -> None:
+    def opened(client: Client, n: int, event: str = "Email Opened", **properties: object) -> Any:
         message = {
             "type": "track",
             "messageId": f"m-{n}",
             "userId": "ana@example.com",
             "event": event,
-            "properties": {"delivery": delivery.pk},
+            "properties": {"delivery": delivery.pk, **properties},
         }
-        answer = client.post("/v1/track", json.dumps(message), content_type="application/json")
-        assert answer.status_code == 200, answer.content
+        return client.post("/v1/track", json.dumps(message), content_type="application/json")
 
     page = segment(public=True)
-    for n in range(5):
-        opened(page, n)
-    opened(page, 5, "Email Link Clicked")
-    # Still recorded for the lead, as what it did (rules score it as they say).
-    assert Interaction.objects.filter(lead=lead, type__in=["email_open", "email_click"]).count() == 6
+    answers = [opened(page, n) for n in range(5)]
+    answers.append(opened(page, 5, "Email Link Clicked", sequence=sequence.key, step=1))
+    assert [a.status_code for a in answers] == [400] * 6
+    assert all("properties.delivery" in a.json()["errors"] for a in answers)
+    assert not Interaction.objects.filter(lead=lead).exists()
     assert services.deliveries_tally_engagement(now=timezone.now() + timedelta(minutes=3)) == 0
     delivery.refresh_from_db()
     assert (delivery.opens, delivery.clicks) == (0, 0)
+    assert (selectors.sequence_step_figures(sequence=sequence), queries.nurture_steps(Filters())) == before
 
-    opened(segment(public=False), 6)
+    assert opened(segment(public=False), 6).status_code == 200
     assert services.deliveries_tally_engagement(now=timezone.now() + timedelta(minutes=3)) == 1
     delivery.refresh_from_db()
     assert (delivery.opens, delivery.clicks) == (1, 0)

@@ -54,7 +54,7 @@ window.sent = (async () => {
   await analytics.page("Pricing", { url: "https://toys.example/pricing" });
   await analytics.identify("ada@example.com",
     { firstName: "Ada", title: "CTO", address: { city: "San José" }, employees: 12, plan: "family" });
-  await analytics.track("Form Submitted", { form: "newsletter" });
+  await analytics.track("Form Submitted", { list: "newsletter" });
   return "sent";
 })().catch((error) => "failed: " + error);
 </script></head><body>Toys</body></html>"""
@@ -114,7 +114,7 @@ analytics.load(%(key)s, %(leadflow)s, Object.assign(%(options)s, { onLoaded: () 
 analytics.page("Pricing", { url: "https://toys.example/pricing" });
 analytics.identify("u-42", { email: "ada@example.com", firstName: "Ada", title: "CTO",
   address: { city: "San José" }, employees: 12, plan: "family" });
-analytics.track("Form Submitted", { form: "newsletter" });
+analytics.track("Form Submitted", { list: "newsletter" });
 </script></head><body>Toys</body></html>"""
 
 
