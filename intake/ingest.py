@@ -296,7 +296,7 @@ def leads_identify(
     (:func:`scoring.services.leads_merge`): changed leads are queued for a worker to
     evaluate their fit. What the identities say of each person's company is returned,
     for :func:`accounts_describe` to write once the transaction has taken every lead row
-    it will. Call inside a transaction (the leads it changes are locked until it ends).
+    it will. Call inside a transaction (leads are locked until it ends).
     """
     if not identities:
         return Identified(0)
@@ -329,8 +329,7 @@ def leads_identify(
     ids, changed = scoring.leads_merge(fields=merged, external_ids=claims, at=now, fill_only=fill_only)
     # The last company named for each person wins, as a later trait does.
     accounts = {ids[i.email]: i.account_id for i in identities if i.account_id is not None}
-    # Read unlocked first: a person's company named again takes none of their rows.
-    if accounts and not scoring.leads_in_named_accounts(external_ids=accounts):
+    if accounts:
         changed += scoring.leads_accounts_assign(lead_ids=(), external_ids=accounts, fill_only=fill_only).leads
     lead_by_key = {i.visitor_key: ids[i.email] for i in reversed(identities) if i.visitor_key}
     if lead_by_key:

@@ -41,7 +41,6 @@ from scoring.services.accounts import (
     free_mail_domains_add,
     free_mail_domains_changed,
     leads_accounts_assign,
-    leads_in_named_accounts,
 )
 from scoring.services.attribute_names import (
     Admitted,
@@ -202,7 +201,6 @@ __all__ = [
     "leads_decay",
     "leads_engagement_reset",
     "leads_hold",
-    "leads_in_named_accounts",
     "leads_lock",
     "leads_merge",
     "leads_regroup",

@@ -194,19 +194,6 @@ def leads_accounts_assign(
     return Assigned(len(changes), frozenset(touched), joined)
 
 
-def leads_in_named_accounts(*, external_ids: Mapping[int, str]) -> bool:
-    """Whether each lead (by id) is in the account its company's id in another system
-    (``external_ids``) names already, named explicitly: :func:`leads_accounts_assign` of
-    them would change nothing. One read, taking no row: a lead sent again with the company
-    it named before need not wait for whoever holds it."""
-    if not external_ids:
-        return True
-    there = Lead.objects.filter(bulk.ids_in("pk", sorted(external_ids)), account_explicit=True).values_list(
-        "pk", "account__external_id"
-    )
-    return dict(there) == dict(external_ids)
-
-
 # --- roll-up: an account's lead score, kept in the account ledger ---------------------
 
 

@@ -225,8 +225,8 @@ def leads_merge(
     changes what it does. Every lead created or changed is queued for
     a worker's fit evaluation (:func:`leads_fit_queue`) and a scoring batch asked for
     (set-based here, whatever the number of leads). Returns the lead id per email, and
-    how many leads changed. Call inside a transaction (when one lead changes or is new,
-    every lead named is locked until it ends; when none is, none is locked)."""
+    how many leads changed. Call inside a transaction (the leads stay locked until it
+    ends)."""
     external_ids = external_ids or {}
     for email, values in fields.items():
         if {"lifecycle_stage", "external_id"} & set(values):
@@ -250,45 +250,12 @@ def leads_merge(
         )
         leads_create(keys=[(email, None) for email in missing], companies=companies)
         ids.update(leads_by_email(missing))
-    # By primary key (the emails' lookup probes the email index; a filter on lower(email)
-    # could read the whole table). Read unlocked first: leads sent again as they are (the
-    # SDKs identify on every page) are neither written nor locked, so they do not wait for
-    # whoever holds them (a publish rescoring every lead until it commits, a scoring batch).
-    leads = {} if missing else _leads_merging(Lead.objects.filter(pk__in=ids.values()), ids)
-    if missing or _merge_changes(leads, fields=fields, external_ids=external_ids, fill_only=fill_only)[0]:
-        locked = Lead.objects.select_for_update(no_key=True).filter(pk__in=ids.values()).order_by("pk")
-        leads = _leads_merging(locked, ids)
-        changed, names = _merge_changes(leads, fields=fields, external_ids=external_ids, fill_only=fill_only)
-    else:
-        changed, names = {}, set()
-    if changed:
-        leads_changes_write(changed, names, at=at)
-        leads_fit_queue(changed)
-    if changed or missing:
-        transaction.on_commit(_scoring_enqueue)
-    return {email: lead.pk for email, lead in leads.items()}, len(changed)
-
-
-def _leads_merging(rows: Iterable[Lead], ids: Mapping[str, int]) -> dict[str, Lead]:
-    """The leads of ``rows`` by the email (of ``ids``) that names each."""
-    by_id = {lead.pk: lead for lead in rows}
-    return {email: by_id[pk] for email, pk in ids.items() if pk in by_id}
-
-
-def _merge_changes(
-    leads: Mapping[str, Lead],
-    *,
-    fields: Mapping[str, Mapping[str, Any]],
-    external_ids: Mapping[str, str],
-    fill_only: bool,
-) -> tuple[dict[int, Lead], set[str]]:
-    """Set what :func:`leads_merge` writes on ``leads`` (by email; not saved): the leads
-    that change, by id, and the names of the fields that do."""
-    holders = (
-        dict(Lead.objects.filter(external_id__in=set(external_ids.values())).values_list("external_id", "pk"))
-        if external_ids
-        else {}
-    )
+    # Locked by primary key (the emails' lookup probes the email index; a filter on
+    # lower(email) could read the whole table).
+    locked = Lead.objects.select_for_update(no_key=True).filter(pk__in=ids.values()).order_by("pk")
+    by_id = {lead.pk: lead for lead in locked}
+    leads: dict[str, Lead] = {email: by_id[pk] for email, pk in ids.items() if pk in by_id}
+    holders = dict(Lead.objects.filter(external_id__in=set(external_ids.values())).values_list("external_id", "pk"))
     changed: dict[int, Lead] = {}
     names: set[str] = set()
     for email, external_id in external_ids.items():
@@ -324,7 +291,12 @@ def _merge_changes(
             lead.attributes = attributes
             changed[lead.pk] = lead
             names.add("attributes")
-    return changed, names
+    if changed:
+        leads_changes_write(changed, names, at=at)
+        leads_fit_queue(changed)
+    if changed or missing:
+        transaction.on_commit(_scoring_enqueue)
+    return {email: lead.pk for email, lead in leads.items()}, len(changed)
 
 
 def leads_changes_write(changed: Mapping[int, Lead], names: Iterable[str], *, at: datetime) -> None:

@@ -23,9 +23,9 @@ from django.utils.translation import gettext
 
 from scoring import bulk, file_checks, lead_fields, localized, selectors
 from scoring import rules as pure
-from scoring.models import Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
+from scoring.models import Account, Lead, LifecycleStage, PendingFit, ScorecardEntry, ScoreEntry
 from scoring.services.account_fields import LEAD_COMPANY_FIELDS, leads_accounts_fill, leads_accounts_fill_pending
-from scoring.services.accounts import leads_accounts_assign, leads_in_named_accounts
+from scoring.services.accounts import leads_accounts_assign
 from scoring.services.attribute_names import attribute_names_record
 from scoring.services.ledger import (
     FitLead,
@@ -274,7 +274,11 @@ def _accounts_settled(lead: Lead, fields: Mapping[str, Any], *, account_external
     as it is too: it is in the account ``account_external_id`` names already (explicitly), and
     its account has no empty field ``fields`` would fill, nor the lead a told value to change
     (read without taking any row)."""
-    if account_external_id is not None and not leads_in_named_accounts(external_ids={lead.pk: account_external_id}):
+    if account_external_id is not None and not (
+        lead.account_explicit
+        and lead.account_id is not None
+        and Account.objects.filter(pk=lead.account_id, external_id=account_external_id).exists()
+    ):
         return False
     return not leads_accounts_fill_pending(descriptions=[(lead.pk, fields)])
 
