@@ -216,12 +216,17 @@ def _visitor_moves_counted(request: HttpRequest, form: TrackedForm, submission: 
     ties to it) the lead's limit lets through, by the visitor's key: each counts against
     the limit a key used in web pages' messages for a lead count against (``browser``),
     else made-up visitors, each tied by a post, brought a lead any number. Those past it
-    stay with the visitor, unscored, and the log says how many. Empty: all move."""
+    stay with the visitor, unscored, and the log says how many. The cap holds for page views
+    the visitor sends between this count and the move too. Empty: the post names no visitor."""
     visitor = submission.event.visitor_id
-    waiting = ingest.visitor_interactions_waiting(visitor) if visitor else 0
-    if not visitor or not waiting:
+    if not visitor:
         return {}
-    room = rate_room(request, endpoint="browser", kind="lead", value=submission.email.lower(), wanted=waiting)
+    waiting = ingest.visitor_interactions_waiting(visitor)
+    room = (
+        rate_room(request, endpoint="browser", kind="lead", value=submission.email.lower(), wanted=waiting)
+        if waiting
+        else 0
+    )
     if room < waiting:
         logger.warning(
             "form %s: %d page views of its visitor were left unscored: over the lead's limit for what pages"
@@ -230,8 +235,7 @@ def _visitor_moves_counted(request: HttpRequest, form: TrackedForm, submission: 
             waiting - room,
             room,
         )
-        return {visitor: room}
-    return {}
+    return {visitor: room}
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -19,6 +19,7 @@ from pytest_django.fixtures import Settings
 
 from intake import tracking
 from intake.models import TrackedForm
+from intake.tracking import webforms
 from nurture import links
 from routing import services as routing_services
 from routing.models import QueueItem
@@ -744,6 +745,36 @@ def test_a_visitors_page_views_count_against_its_leads_limit_when_a_form_ties_th
     services.interactions_score_pending()
     lead.refresh_from_db()
     assert lead.engagement_score == 40 * 5
+
+
+def test_page_views_a_visitor_sends_while_its_form_post_is_counted_move_no_further_than_the_limit(
+    web: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Room for every waiting page view left the move uncapped, so those the visitor sent
+    between the count and the move went to the lead past its limit."""
+    settings.LEADFLOW_RATE_LIMITS = {**no_limits(), "browser": {"ip": [], "lead": ["10/h"]}}
+    TrackedForm.objects.create(key="kontakt", name="Kontakt")
+    for n in range(10):
+        assert beacon(web, {"visitor_id": "v-1", "url": f"https://site.example/{n}"}).status_code == 204
+    counted = webforms._visitor_moves_counted
+
+    def then_more_arrive(*args: Any) -> Any:
+        room = counted(*args)
+        for n in range(20):
+            assert (
+                beacon(
+                    Client(HTTP_HOST="localhost"), {"visitor_id": "v-1", "url": f"https://site.example/late/{n}"}
+                ).status_code
+                == 204
+            )
+        return room
+
+    monkeypatch.setattr(webforms, "_visitor_moves_counted", then_more_arrive)
+    web.cookies["lf_vid"] = "v-1"
+    assert web.post("/t/f/kontakt", {"email": "someone@gmail.com"}).status_code == 200
+
+    assert Interaction.objects.filter(lead__email="someone@gmail.com", type="page_view").count() == 10
+    assert Interaction.objects.filter(visitor__key="v-1", lead=None).count() == 20
 
 
 def test_a_visitor_tied_to_a_lead_sends_page_views_counted_for_the_lead(web: Client, settings: Settings) -> None:
