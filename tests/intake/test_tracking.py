@@ -822,8 +822,11 @@ def test_a_revenue_typed_in_a_form_is_read_as_the_site_writes_numbers_and_a_pers
     TrackedForm.objects.create(key="demo", name="Demo", lead_fields=["annual_revenue"], success_url="")
     assert web.post("/t/f/demo", {"email": "ana@example.com", "annual_revenue": "1.250,50"}).status_code == 200
     assert str(Lead.objects.get().annual_revenue) == "1250.50"
+    # English marks read only one way there: a visitor's "1,250.50" is theirs too.
+    assert web.post("/t/f/demo", {"email": "cy@example.com", "annual_revenue": "1,250.50"}).status_code == 200
+    assert str(Lead.objects.get(email="cy@example.com").annual_revenue) == "1250.50"
 
-    refused = {"email": "bea@example.com", "annual_revenue": "1,250.50"}
+    refused = {"email": "bea@example.com", "annual_revenue": "1,2,3"}
     page = web.post("/t/f/demo", refused, headers={"Accept-Language": "es"})
     assert page.status_code == 400
     assert "debe ser un número escrito como lo escribe el idioma del sitio, como 1.250,50" in unescape(
