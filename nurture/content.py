@@ -198,11 +198,12 @@ class Written:
 
 def _unmarked(value: Any) -> Any:
     """``value`` (a template's data: text, numbers, lists and mappings of them) without
-    :data:`WRITTEN_START` and :data:`WRITTEN_END` in any text."""
+    :data:`WRITTEN_START` and :data:`WRITTEN_END` in any text, a mapping's keys included (a
+    template may print an attribute's name)."""
     if isinstance(value, str):
         return value.translate(_NO_MARKS) if WRITTEN_START in value or WRITTEN_END in value else value
     if isinstance(value, Mapping):
-        return {key: _unmarked(item) for key, item in value.items()}
+        return {_unmarked(key): _unmarked(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_unmarked(item) for item in value]
     return value

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from intake.api_keys import api_key_issue
 from nurture import selectors, services
-from nurture.content import WRITTEN_END, WRITTEN_START, Tracking, track_text
+from nurture.content import WRITTEN_END, WRITTEN_START, Tracking, compile_step, render, track_text
 from nurture.models import Delivery
 from reports import queries
 from reports.filters import Filters
@@ -163,6 +163,28 @@ def test_an_address_a_lead_s_value_brings_is_never_made_a_tracked_link(smtp: Sin
     assert "&lt;b&gt;https://evil.example/a?b=1&amp;c=2&lt;/b&gt;</a>" in html, "escaped as any value is"
     assert '<a href="https://evil.example/site">' in html
     assert '<a href="https://toys.example.evil.example/p">' in html
+
+
+def test_an_attribute_s_name_holding_the_template_s_marks_is_no_tracked_link() -> None:
+    """A page may name an attribute: were its marks kept, a template printing the names
+    would take one for the marketer's own text, and track its address."""
+    name = f"{WRITTEN_START}https://evil.example/k{WRITTEN_END}"
+    compiled = compile_step(
+        subject="Hi", text="{% for name in lead.attributes %}{{ name }} {% endfor %}", html_body="<p>Hi</p>"
+    )
+    lead = LeadFactory.create(attributes={name: "x"})
+
+    message = render(
+        compiled,
+        lead={"attributes": lead.attributes},
+        step={},
+        sequence={},
+        unsubscribe="-",
+        tracking=Tracking(lead.pk, "c", {}),
+    )
+
+    assert "https://evil.example/k" in message.text
+    assert "/t/c/" not in message.text
 
 
 @pytest.mark.parametrize(
