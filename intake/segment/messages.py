@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,6 +106,14 @@ def _traits(message: Mapping[str, Any]) -> dict[str, Any]:
     """The message's traits: ``context.traits`` (where RudderStack's SDKs put an
     identify's) overlaid with ``traits`` (Segment's place), so neither is lost."""
     return {**_object(_object(message.get("context")).get("traits")), **_object(message.get("traits"))}
+
+
+def _snake_case(name: str) -> str:
+    """A trait's name as a lead's field is named: lifecycleStage, Owner → lifecycle_stage, owner."""
+    return _CAMEL_HUMP.sub("_", name).lower()
+
+
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def _trait_name(message: Mapping[str, Any], name: str) -> str:
@@ -407,10 +416,12 @@ def _identity(message: Mapping[str, Any], *, companies: bool) -> ingest.Identity
                 fields[target] = _employees(value) if target == "company_size" else _text_trait(value, 100)
             except ValueError:
                 attributes[name] = value
-        elif name in lead_fields.RESERVED_ATTRIBUTES:
+        elif _snake_case(name) in lead_fields.RESERVED_ATTRIBUTES:
             # Neither its field (only the company or Leadflow sets it) nor an attribute
-            # standing beside it under the same name.
-            return {_trait_name(message, name): [checks.RESERVED_ATTRIBUTE_MESSAGE]}
+            # standing beside it under the same name (lifecycleStage as lifecycle_stage):
+            # left out, the rest of the identify kept. Refusing it lost every trait, as
+            # Segment's senders never send a message answered 400 again.
+            continue
         else:
             attributes[name] = value
     if attributes:
