@@ -6,18 +6,16 @@ still takes its row, and waits (or is answered busy) as before."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 
 from intake.api_keys import api_key_issue
-from scoring import services
 from scoring.models import Account, Lead, ScoreEntry
+from tests.scoring.test_publish_beside_intake import while_publishing
 
 TOY_STORE = Path(__file__).resolve().parents[2] / "examples" / "toy_store.yaml"
 ANA = {"email": "ana@acme.example", "city": "San José", "industry": "Toys", "attributes": {"plan": "pro"}}
@@ -44,39 +42,15 @@ def test_the_leads_api_answers_an_unchanged_lead_at_once_while_a_publish_holds_i
     assert before.status_code == 200
     ledger = ScoreEntry.objects.count()
 
-    rescored, release = threading.Event(), threading.Event()
-    regroup = services.leads_regroup
-
-    def held_open(**kwargs: Any) -> int:
-        changed = regroup(**kwargs)
-        rescored.set()  # every lead rescored and held, none of it committed yet
-        assert release.wait(timeout=60)
-        return changed
-
-    monkeypatch.setattr(services, "leads_regroup", held_open)
-
-    def publish() -> None:
-        try:
-            call_command("scoring_model_import", "--publish", str(second))
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=publish)
-    thread.start()
-    try:
-        assert rescored.wait(timeout=60)
-        with connection.cursor() as cursor:
-            # Waiting for the publish would answer the request busy rather than hang.
-            cursor.execute("SET lock_timeout = '2s'")
-        same = upsert(client, with_account)
-        same_lead_only = upsert(client, {"email": "ANA@acme.example", "city": "San José"})
-        changing = upsert(client, {**with_account, "city": "Lima"})
-    finally:
-        release.set()
-        thread.join(timeout=60)
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
-    assert not thread.is_alive()
+    same, same_lead_only, changing = while_publishing(
+        second,
+        monkeypatch,
+        lambda: (
+            upsert(client, with_account),
+            upsert(client, {"email": "ANA@acme.example", "city": "San José"}),
+            upsert(client, {**with_account, "city": "Lima"}),
+        ),
+    )
     assert (same.status_code, same.json()) == (200, before.json())
     assert (same_lead_only.status_code, same_lead_only.json()) == (200, before.json())
     # A change still takes the lead's row: it waited for the publish, as before.
