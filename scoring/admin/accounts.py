@@ -6,7 +6,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
@@ -15,7 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scoring import accounts, localized, rules, selectors, sentences, services, typed
-from scoring.admin.figures import GroupedFiguresAdmin
+from scoring.admin.figures import GroupedFiguresAdmin, SavedHoldingALock
 from scoring.admin.rules import ConditionValueForm
 from scoring.models import (
     Account,
@@ -138,7 +137,7 @@ class AccountRuleConditionInline(admin.TabularInline[AccountRuleCondition, Accou
 
 
 @admin.register(AccountRule)
-class AccountRuleAdmin(GroupedFiguresAdmin[AccountRule]):
+class AccountRuleAdmin(SavedHoldingALock[AccountRule]):
     """Account fit rules with their conditions as rows; a change is applied to every account
     by a worker (or the nightly recompute)."""
 
@@ -156,16 +155,8 @@ class AccountRuleAdmin(GroupedFiguresAdmin[AccountRule]):
     def sentence(self, obj: AccountRule) -> str:
         return rules.describe_rule(obj.to_pure(), words=sentences.WORDS)
 
-    def changeform_view(
-        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        if request.method != "POST":
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        # The rule's points are checked against the other active rules', then saved, holding
-        # the lock until this commits: two marketers saving at once each passed the check alone.
-        with transaction.atomic():
-            services.account_rules_lock()
-            return super().changeform_view(request, object_id, form_url, extra_context)
+    def save_lock(self) -> None:
+        services.account_rules_lock()
 
     def save_related(
         self, request: HttpRequest, form: forms.ModelForm[AccountRule], formsets: Any, change: bool

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.contrib import admin
-from django.db import models
-from django.http import HttpRequest
+from django.db import models, transaction
+from django.http import HttpRequest, HttpResponse
 
 from scoring import localized
 
@@ -63,3 +63,21 @@ class GroupedFiguresAdmin(admin.ModelAdmin[_M]):
 
         column.__name__ = name  # the cell's class stays "field-<name>"
         return column
+
+
+class SavedHoldingALock(GroupedFiguresAdmin[_M]):
+    """A change form whose checks and save run holding :meth:`save_lock` until they commit:
+    two marketers saving at once each passed a check that holds for the rows together (the
+    rules' points within the score's column) alone."""
+
+    def save_lock(self) -> None:
+        raise NotImplementedError
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with transaction.atomic():
+            self.save_lock()
+            return super().changeform_view(request, object_id, form_url, extra_context)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scoring import localized, selectors, sentences, services
 from scoring import rules as pure
-from scoring.admin.figures import GroupedFiguresAdmin
+from scoring.admin.figures import GroupedFiguresAdmin, SavedHoldingALock
 from scoring.admin.scorecard_column import ScorecardFilter, scorecard_choices, scorecard_column
 from scoring.models import (
     AccountRuleCondition,
@@ -182,7 +182,7 @@ class ScoringRuleForm(forms.ModelForm[ScoringRule]):
 
 
 @admin.register(ScoringRule)
-class ScoringRuleAdmin(GroupedFiguresAdmin[ScoringRule]):
+class ScoringRuleAdmin(SavedHoldingALock[ScoringRule]):
     form = ScoringRuleForm
     inlines = [RuleConditionInline]
     # With the rule as a sentence after its name (get_list_display).
@@ -238,16 +238,8 @@ class ScoringRuleAdmin(GroupedFiguresAdmin[ScoringRule]):
         columns = super().get_list_display(request)
         return [columns[0], sentence, *columns[1:]]
 
-    def changeform_view(
-        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        if request.method != "POST":
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        # A fit rule's points are checked against the other active rules', then saved, holding
-        # the lock until this commits: two marketers saving at once each passed the check alone.
-        with transaction.atomic():
-            services.scoring_rules_lock()
-            return super().changeform_view(request, object_id, form_url, extra_context)
+    def save_lock(self) -> None:
+        services.scoring_rules_lock()
 
     @admin.action(description=_("Activate selected rules"))
     def activate(self, request: HttpRequest, queryset: QuerySet[ScoringRule]) -> None:
